@@ -1,0 +1,97 @@
+# ml-connector — see README.md.  POSIX make; tested with GNU make.
+.POSIX:
+.SUFFIXES:
+.SUFFIXES: .c .o
+
+include config.mk
+
+# Shared modules: one concern each, declared in src/mlc.h.
+LIBOBJ = \
+	src/util.o \
+	src/ndjson.o
+
+# Filters and tools: bin/NAME is built from src/NAME.c plus libmlc.a.
+PROGS =
+
+# Simulators (libmicrohttpd): used by the tests, the demo and bench/.
+SIMS =
+
+# Test-only helper programs (not installed).
+TESTPROGS =
+
+SCRIPTS =
+
+MAN =
+
+ALL_CFLAGS  = $(CFLAGS) $(WFLAGS) $(DEFS)
+ALL_LDFLAGS = $(CFLAGS) $(LDFLAGS)
+
+all: $(PROGS) $(SIMS) $(TESTPROGS) $(SCRIPTS)
+
+.c.o:
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(LIBOBJ): src/mlc.h
+
+libmlc.a: $(LIBOBJ)
+	rm -f $@
+	$(AR) rcs $@ $(LIBOBJ)
+
+# One link recipe for every program: bin/X <- src/X.o, tests/bin/X <- tests/src/X.o.
+$(PROGS) $(SIMS) $(TESTPROGS): libmlc.a
+$(PROGS):
+	@mkdir -p bin
+	$(CC) $(ALL_LDFLAGS) -o $@ src/$$(basename $@).o libmlc.a $(LIBS)
+$(SIMS):
+	@mkdir -p bin
+	$(CC) $(ALL_LDFLAGS) -o $@ src/$$(basename $@).o libmlc.a $(SIMLIBS) $(LIBS)
+$(TESTPROGS):
+	@mkdir -p tests/bin
+	$(CC) $(ALL_LDFLAGS) -o $@ tests/src/$$(basename $@).o libmlc.a $(LIBS)
+
+# Per program: its object, and that object's header dependency.
+
+bin/ml-connector: scripts/ml-connector.sh config.mk
+	@mkdir -p bin
+	sed -e 's/@VERSION@/$(VERSION)/g' -e 's|@DATADIR@|$(DATADIR)|g' \
+		scripts/ml-connector.sh >$@.tmp
+	chmod 755 $@.tmp
+	mv $@.tmp $@
+
+check: all
+	prove -j2 tests/
+
+# The same suite built with AddressSanitizer and UndefinedBehaviorSanitizer.
+# It rebuilds in place, so it leaves the tree built with sanitizers: `make clean all` after.
+check-asan:
+	$(MAKE) clean
+	$(MAKE) CFLAGS="$(ASAN_CFLAGS)" LDFLAGS="-fsanitize=address,undefined" all
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=70 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	MLC_SANITIZED=1 prove -j2 tests/
+
+lint:
+	shellcheck -s sh scripts/*.sh .ci/run tests/lib.sh
+	shellcheck -s bash tests/*.t
+	mandoc -Tlint -Wwarning $(MAN)
+
+install: all
+	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)
+	for p in $(PROGS) $(SIMS) $(SCRIPTS); do \
+		cp -f $$p $(DESTDIR)$(BINDIR)/ && chmod 755 $(DESTDIR)$(BINDIR)/$$(basename $$p); \
+	done
+	cp -R data/. $(DESTDIR)$(DATADIR)/
+	for m in $(MAN); do \
+		s=$${m##*.}; mkdir -p $(DESTDIR)$(MANDIR)/man$$s; \
+		cp -f $$m $(DESTDIR)$(MANDIR)/man$$s/ && chmod 644 $(DESTDIR)$(MANDIR)/man$$s/$$(basename $$m); \
+	done
+
+uninstall:
+	for p in $(PROGS) $(SIMS) $(SCRIPTS); do rm -f $(DESTDIR)$(BINDIR)/$$(basename $$p); done
+	for m in $(MAN); do s=$${m##*.}; rm -f $(DESTDIR)$(MANDIR)/man$$s/$$(basename $$m); done
+	rm -rf $(DESTDIR)$(DATADIR)
+
+clean:
+	rm -f libmlc.a src/*.o tests/src/*.o $(PROGS) $(SIMS) $(TESTPROGS) $(SCRIPTS)
+
+.PHONY: all check check-asan lint install uninstall clean

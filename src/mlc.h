@@ -1,0 +1,298 @@
+/*
+ * mlc.h — the one shared header of ml-connector.
+ *
+ * Sectioned by the file that implements each part; every shared function is
+ * mlc_<module>_<verb>.  Structs are not typedef'd except opaque handles.
+ */
+#ifndef MLC_H
+#define MLC_H
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdint.h>
+#include <time.h>
+
+#ifndef MLC_VERSION
+#define MLC_VERSION "0.0.0"
+#endif
+
+#if defined(__GNUC__)
+#define MLC_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#define MLC_NORETURN __attribute__((noreturn))
+#else
+#define MLC_PRINTF(a, b)
+#define MLC_NORETURN
+#endif
+
+/* ---- exit codes (every tool, every man page: EXIT STATUS) ------------ */
+/* One table for the suite, after sysexits(3).  Keep man/ml-connector.7 in step. */
+enum {
+	MLC_EX_OK = 0,
+	MLC_EX_USAGE = 64,       /* bad command line */
+	MLC_EX_DATAERR = 65,     /* bad input data (a line or field); others went on */
+	MLC_EX_NOINPUT = 66,     /* an input file or named object is missing */
+	MLC_EX_UNAVAILABLE = 69, /* remote service unavailable after retries */
+	MLC_EX_SOFTWARE = 70,    /* internal error */
+	MLC_EX_IOERR = 74,       /* write error on output (EPIPE, ENOSPC), database I/O */
+	MLC_EX_TEMPFAIL = 75,    /* temporary failure: try again later (lock held, busy) */
+	MLC_EX_NOPERM = 77,      /* authentication refused; vault cannot be opened */
+	MLC_EX_CONFIG = 78       /* configuration or rule error */
+};
+
+/* ---- util.c: program name, messages, memory, buffers, JSON text, time -- */
+extern const char *mlc_progname;
+
+void mlc_util_setprogname(const char *argv0);
+void mlc_warn(const char *fmt, ...) MLC_PRINTF(1, 2);
+void mlc_die(int code, const char *fmt, ...) MLC_PRINTF(2, 3) MLC_NORETURN;
+/* The standard --help/--version handling: returns 1 if argv[1] was one of them
+ * (after printing usage or version to stdout), else 0. */
+int mlc_util_std_args(int argc, char **argv, const char *usage);
+/* Exit after flushing stdout; a failed flush or close is an I/O error (74). */
+void mlc_util_exit(int code) MLC_NORETURN;
+/* Disable core dumps and ptrace attach: for processes that hold secrets. */
+void mlc_util_nodump(void);
+
+void *mlc_xmalloc(size_t n);
+void *mlc_xcalloc(size_t n, size_t m);
+void *mlc_xrealloc(void *p, size_t n);
+char *mlc_xstrdup(const char *s);
+char *mlc_xstrndup(const char *s, size_t n);
+
+/* Growable byte buffer, always NUL-terminated. */
+struct mlc_buf {
+	char *p;
+	size_t len, cap;
+};
+void mlc_buf_init(struct mlc_buf *b);
+void mlc_buf_reset(struct mlc_buf *b);          /* len = 0, keeps memory */
+void mlc_buf_free(struct mlc_buf *b);
+void mlc_buf_add(struct mlc_buf *b, const void *data, size_t n);
+void mlc_buf_adds(struct mlc_buf *b, const char *s);
+void mlc_buf_addc(struct mlc_buf *b, char c);
+void mlc_buf_printf(struct mlc_buf *b, const char *fmt, ...) MLC_PRINTF(2, 3);
+/* Append s as a JSON string literal with quotes; invalid UTF-8 becomes U+FFFD. */
+void mlc_buf_json_str(struct mlc_buf *b, const char *s, size_t n);
+/* Wipe the contents (sodium_memzero) and free. */
+void mlc_buf_wipe(struct mlc_buf *b);
+
+/* 1 if s[0..n) is valid UTF-8 (no overlongs, no surrogates), else 0. */
+int mlc_utf8_valid(const char *s, size_t n);
+/* Percent-encode for application/x-www-form-urlencoded (space -> '+'). */
+void mlc_buf_form_enc(struct mlc_buf *b, const char *s, size_t n);
+
+/* Current time.  ML_CONNECTOR_NOW (RFC 3339 or @epoch) overrides it, so that
+ * tests and --now can travel in time; returns 0 or -1 on a bad override. */
+int mlc_time_now(struct timespec *ts);
+/* Format as RFC 3339 UTC with milliseconds: 2024-01-15T08:00:00.000Z (25 bytes). */
+void mlc_time_fmt(char out[32], const struct timespec *ts);
+/* Parse RFC 3339 ("2024-01-15T08:00:00Z", offsets, fractions) or "@epoch". */
+int mlc_time_parse(const char *s, struct timespec *ts);
+
+/* ---- ndjson.c: line reading and whole-line writing ------------------- */
+#define MLC_NDJSON_MAXLINE (16u << 20) /* default cap: 16 MiB per line */
+
+struct mlc_ndjson_reader; /* opaque */
+/* name is used in messages ("-" shows as "stdin"). maxline 0 = the default. */
+struct mlc_ndjson_reader *mlc_ndjson_open(FILE *f, const char *name, size_t maxline);
+/*
+ * Read the next line into *line (NUL-terminated, without '\n'; valid until the
+ * next call).  Returns 1 for a line, 0 at end of input, or -1 on an error
+ * already reported on stderr with the line number:
+ *   line too long (the rest of that line is skipped; reading may continue),
+ *   unterminated last line (truncated input; end of input follows),
+ *   read error (errno kept; end of input follows).
+ * mlc_ndjson_error() then tells which: MLC_EX_DATAERR or MLC_EX_IOERR.
+ */
+int mlc_ndjson_read(struct mlc_ndjson_reader *r, char **line, size_t *len);
+unsigned long mlc_ndjson_lineno(const struct mlc_ndjson_reader *r);
+int mlc_ndjson_error(const struct mlc_ndjson_reader *r);
+void mlc_ndjson_close(struct mlc_ndjson_reader *r);
+
+/* Write buf[0..n) plus '\n' (added if missing) to fd 1 as one whole line:
+ * write(2) is retried until done; stdout is unbuffered for NDJSON so that a
+ * line is never half out.  Returns 0 or -1 (errno set; EPIPE, ENOSPC, ...).
+ * Callers stop and exit MLC_EX_IOERR on -1. */
+int mlc_ndjson_write(int fd, const char *buf, size_t n);
+/* Same for a struct mlc_buf; convenient and identical. */
+int mlc_ndjson_put(int fd, struct mlc_buf *b);
+
+/* ---- conf.c: the key = value file format of configs and rules -------- */
+/*
+ * Format (documented in ml-connector.5):
+ *   # comment          ; comment          blank lines ignored
+ *   [section]
+ *   key = value
+ *   key = first line
+ *     continuation lines start with white space; they are joined with "\n"
+ *     and their leading white space is removed.
+ * Keys and section names: [a-z0-9_.-]+.  A key may repeat; the schema says
+ * whether it may.  Values keep inner white space; trailing white space is cut.
+ */
+struct mlc_conf_entry {
+	char *section; /* "" before the first [section] */
+	char *key;
+	char *value;
+	unsigned line;
+};
+struct mlc_conf {
+	char *path;
+	struct mlc_conf_entry *v;
+	size_t n;
+};
+/* Parse a file ("-" = stdin).  Returns 0, or -1 with a message in err
+ * ("PATH:LINE: ...").  A missing file sets *missing = 1 if missing != NULL. */
+int mlc_conf_load(struct mlc_conf *c, const char *path, char *err, size_t errlen, int *missing);
+int mlc_conf_parse(struct mlc_conf *c, const char *path, const char *text, size_t n,
+                   char *err, size_t errlen);
+void mlc_conf_free(struct mlc_conf *c);
+/* Last value of section.key, or NULL. */
+const char *mlc_conf_get(const struct mlc_conf *c, const char *section, const char *key);
+const struct mlc_conf_entry *mlc_conf_find(const struct mlc_conf *c, const char *section,
+                                           const char *key);
+/* Check every entry against a schema: a NULL-terminated list of
+ * "section.key" strings; "section.key*" allows the key to repeat and
+ * "section.*" allows any key in that section.  Unknown keys, unknown
+ * sections and repeats are errors: "PATH:LINE: unknown key "x" in [s]". */
+int mlc_conf_check(const struct mlc_conf *c, const char *const *schema, char *err, size_t errlen);
+
+/* ---- config.c: the ml-connector configuration file ------------------- */
+/*
+ * Path: -c option, else $ML_CONNECTOR_CONF, else $XDG_CONFIG_HOME or
+ * ~/.config/ml-connector/ml-connector.conf, else /etc/ml-connector/ml-connector.conf
+ * (the system install).  No secret ever lives here: those are in the vault.
+ */
+const char *mlc_config_path(const char *opt);
+
+/* ---- http.c: libcurl, the one way out --------------------------------- */
+/* URL policy: https always; http only when the caller allows it. */
+enum {
+	MLC_HTTP_ALLOW_HTTP = 1,          /* the configured URL is explicitly http:// */
+	MLC_HTTP_ALLOW_HTTP_LOOPBACK = 2  /* http only to 127.0.0.0/8, ::1, localhost */
+};
+struct mlc_http_opts {
+	const char *cainfo;       /* customer CA bundle (CURLOPT_CAINFO), or NULL */
+	long connect_timeout_ms;  /* 0 = 10000 */
+	long timeout_ms;          /* total per request; 0 = 30000 */
+	int url_policy;           /* MLC_HTTP_ALLOW_* */
+	int trace;                /* redacted request/response header trace on stderr */
+	const char *user_agent;   /* NULL = "ml-connector/VERSION" */
+};
+/* What happened to one request, for the retry policy. */
+enum mlc_http_outcome {
+	MLC_HTTP_DONE = 0,     /* a response arrived; look at status */
+	MLC_HTTP_NOT_SENT,     /* resolve/connect/TLS-before-send failure: safe to retry */
+	MLC_HTTP_UNKNOWN,      /* the request left and no (complete) answer came */
+	MLC_HTTP_TLS,          /* certificate refused: configuration, never retried */
+	MLC_HTTP_POLICY,       /* URL refused by policy (scheme) */
+	MLC_HTTP_ERROR         /* other local error */
+};
+struct mlc_http_resp {
+	enum mlc_http_outcome outcome;
+	long status;              /* HTTP status, 0 if none */
+	struct mlc_buf body;      /* response body (capped at 64 MiB) */
+	long retry_after_ms;      /* from Retry-After (seconds or HTTP-date), -1 if absent */
+	long ratelimit_reset;     /* X-RateLimit-Reset epoch seconds, -1 if absent */
+	char message_id[128];     /* X-Message-Id (SendGrid), "" if absent */
+	char error[256];          /* curl's message when outcome != DONE */
+};
+struct mlc_http; /* opaque: one easy handle, reused (keep-alive) */
+struct mlc_http *mlc_http_new(const struct mlc_http_opts *o);
+void mlc_http_free(struct mlc_http *h);
+void mlc_http_resp_init(struct mlc_http_resp *r);
+void mlc_http_resp_free(struct mlc_http_resp *r);
+/*
+ * One request.  headers: NULL-terminated "Name: value" strings.  body may be
+ * NULL (no body).  user/pass: HTTP Basic through CURLOPT_USERNAME/PASSWORD,
+ * or NULL.  Returns 0 when a response arrived (resp->outcome == DONE), -1
+ * otherwise with resp->outcome and resp->error set.
+ */
+int mlc_http_request(struct mlc_http *h, const char *method, const char *url,
+                     const char *const *headers, const char *body, size_t bodylen,
+                     const char *user, const char *pass, struct mlc_http_resp *resp);
+/* Check a URL against a policy; 0 or -1 with a message in err. */
+int mlc_http_url_ok(const char *url, int policy, char *err, size_t errlen);
+/* Copy url into out with the values of token=, password= and similar query
+ * parameters replaced by "REDACTED": for messages and traces. */
+void mlc_http_redact_url(const char *url, char *out, size_t outlen);
+
+/* ---- retry.c: which failures to retry, and how long to wait ----------- */
+enum mlc_retry_class {
+	MLC_RETRY_NO = 0,    /* success, or a permanent error: do not retry */
+	MLC_RETRY_YES,       /* transient: 408, 429, 5xx (see below), not sent */
+	MLC_RETRY_UNKNOWN,   /* the request may have taken effect: never resend blindly */
+	MLC_RETRY_AUTH       /* 401/403/444 and the like: re-authenticate, not retry */
+};
+/* Classify a response.  idempotent: 1 for GET/polls, where a timeout after
+ * sending and a 500 may be retried; 0 for a create POST, where they are UNKNOWN. */
+enum mlc_retry_class mlc_retry_classify(const struct mlc_http_resp *r, int idempotent);
+struct mlc_retry {
+	int max_attempts;        /* including the first; default 5 */
+	long base_ms;            /* first backoff ceiling; default 500 */
+	long cap_ms;             /* backoff ceiling cap; default 30000 */
+	long retry_after_max_ms; /* Retry-After is clamped to this; default 120000 */
+	long budget_ms;          /* total wall time for all attempts; default 300000 */
+	/* state */
+	int attempt;             /* attempts made so far */
+	long waited_ms;
+	struct timespec start;
+	uint32_t rng;
+};
+void mlc_retry_init(struct mlc_retry *rt);
+/* Called after a failed attempt: returns the delay in ms before the next one
+ * (full jitter within base*2^n, raised to Retry-After), or -1 when attempts
+ * or the budget are exhausted. */
+long mlc_retry_next(struct mlc_retry *rt, long retry_after_ms);
+/* Sleep ms milliseconds (nanosleep, restarted on EINTR unless *stop is set). */
+void mlc_retry_sleep(long ms, volatile int *stop);
+
+/* ---- store.c: the state database (SQLite) ----------------------------- */
+/*
+ * State directory: $ML_CONNECTOR_STATE, else $XDG_STATE_HOME/ml-connector,
+ * else ~/.local/state/ml-connector; /var/lib/ml-connector when run as root
+ * without HOME-based settings is chosen by the installer through
+ * ML_CONNECTOR_STATE or the config's state_dir.  Database: STATE/state.db.
+ */
+struct mlc_store; /* opaque */
+/* Resolve the state directory (opt overrides); returns a static string. */
+const char *mlc_store_dir(const char *opt);
+/* Open (creating the directory 0700 and migrating the schema).  Returns NULL
+ * with a message in err and *code set to MLC_EX_CONFIG, MLC_EX_IOERR or
+ * MLC_EX_TEMPFAIL (locked). */
+struct mlc_store *mlc_store_open(const char *dir, char *err, size_t errlen, int *code);
+void mlc_store_close(struct mlc_store *s);
+void *mlc_store_db(struct mlc_store *s); /* the sqlite3 * for module code */
+int mlc_store_schema_version(struct mlc_store *s);
+/* BEGIN IMMEDIATE / COMMIT / ROLLBACK; 0 or -1 with a message on stderr. */
+int mlc_store_begin(struct mlc_store *s);
+int mlc_store_commit(struct mlc_store *s);
+void mlc_store_rollback(struct mlc_store *s);
+
+/* ---- vault.c: encrypted credentials (libsodium) ----------------------- */
+/*
+ * Each secret: crypto_secretbox_easy with a fresh random nonce, stored in the
+ * state database (table secret).  The key is either a 32-byte file
+ * STATE/vault.key (mode 0600, owner only; refused otherwise) or derived from a
+ * passphrase with Argon2id (salt and limits stored in table vault_kdf).
+ * Plaintext lives only in sodium_malloc'd (locked, guarded) memory and is
+ * wiped on free.  A check value (a known secret encrypted at init) detects a
+ * wrong key before any secret is opened.
+ */
+struct mlc_vault; /* opaque */
+/* Open the vault of an open store.  Key source: the key file, or the
+ * passphrase read from the file named by passfile (0600) or from the
+ * terminal when passfile is NULL and the vault uses a passphrase.
+ * NULL on failure with err and *code (MLC_EX_NOPERM wrong key/tampered,
+ * MLC_EX_CONFIG key file missing or too open, MLC_EX_NOINPUT no vault). */
+struct mlc_vault *mlc_vault_open(struct mlc_store *s, const char *passfile,
+                                 char *err, size_t errlen, int *code);
+void mlc_vault_close(struct mlc_vault *v);
+/* Returns a sodium_malloc'd NUL-terminated plaintext (free with
+ * mlc_vault_free_secret), or NULL: *code MLC_EX_NOINPUT (no such secret) or
+ * MLC_EX_NOPERM (tampered). */
+char *mlc_vault_get(struct mlc_vault *v, const char *name, size_t *len, int *code);
+void mlc_vault_free_secret(char *secret);
+int mlc_vault_put(struct mlc_vault *v, const char *name, const char *secret, size_t len);
+int mlc_vault_remove(struct mlc_vault *v, const char *name);
+
+#endif

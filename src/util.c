@@ -1,0 +1,505 @@
+/*
+ * util.c — program name, messages, allocation, byte buffers, JSON string
+ * literals, UTF-8 checks, form encoding and time.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+
+#include <sodium.h>
+
+#include "mlc.h"
+
+const char *mlc_progname = "ml-connector";
+
+void
+mlc_util_setprogname(const char *argv0)
+{
+	const char *p;
+
+	if (!argv0 || !*argv0)
+		return;
+	p = strrchr(argv0, '/');
+	mlc_progname = p ? p + 1 : argv0;
+}
+
+static void
+vwarn(const char *fmt, va_list ap)
+{
+	struct mlc_buf b;
+
+	/* Build the whole message first so that it reaches stderr in one write. */
+	mlc_buf_init(&b);
+	mlc_buf_printf(&b, "%s: ", mlc_progname);
+	{
+		va_list aq;
+		int n;
+
+		va_copy(aq, ap);
+		n = vsnprintf(NULL, 0, fmt, aq);
+		va_end(aq);
+		if (n > 0) {
+			while (b.cap - b.len <= (size_t)n) {
+				b.cap *= 2;
+				b.p = mlc_xrealloc(b.p, b.cap);
+			}
+			vsnprintf(b.p + b.len, b.cap - b.len, fmt, ap);
+			b.len += (size_t)n;
+		}
+	}
+	mlc_buf_addc(&b, '\n');
+	{
+		size_t off = 0;
+
+		while (off < b.len) {
+			ssize_t w = write(2, b.p + off, b.len - off);
+
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0)
+				break;
+			off += (size_t)w;
+		}
+	}
+	mlc_buf_free(&b);
+}
+
+void
+mlc_warn(const char *fmt, ...)
+{
+	va_list ap;
+	int e = errno;
+
+	va_start(ap, fmt);
+	vwarn(fmt, ap);
+	va_end(ap);
+	errno = e;
+}
+
+void
+mlc_die(int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vwarn(fmt, ap);
+	va_end(ap);
+	exit(code);
+}
+
+int
+mlc_util_std_args(int argc, char **argv, const char *usage)
+{
+	if (argc < 2)
+		return 0;
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		fputs(usage, stdout);
+		mlc_util_exit(MLC_EX_OK);
+	}
+	if (strcmp(argv[1], "--version") == 0) {
+		printf("%s (ml-connector) %s\n", mlc_progname, MLC_VERSION);
+		mlc_util_exit(MLC_EX_OK);
+	}
+	return 0;
+}
+
+void
+mlc_util_exit(int code)
+{
+	/* Like sbase's fshut: an output error found only at close still fails. */
+	if (fflush(stdout) == EOF || ferror(stdout) || fclose(stdout) == EOF) {
+		if (code == MLC_EX_OK || code == MLC_EX_DATAERR)
+			mlc_warn("write error on stdout: %s", strerror(errno));
+		exit(code == MLC_EX_OK || code == MLC_EX_DATAERR ? MLC_EX_IOERR : code);
+	}
+	exit(code);
+}
+
+void
+mlc_util_nodump(void)
+{
+	struct rlimit rl = { 0, 0 };
+
+	setrlimit(RLIMIT_CORE, &rl);
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
+/* ---- memory ---- */
+
+static void
+oom(size_t n)
+{
+	mlc_die(MLC_EX_SOFTWARE, "out of memory (%zu bytes)", n);
+}
+
+void *
+mlc_xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+
+	if (!p)
+		oom(n);
+	return p;
+}
+
+void *
+mlc_xcalloc(size_t n, size_t m)
+{
+	void *p = calloc(n ? n : 1, m ? m : 1);
+
+	if (!p)
+		oom(n * m);
+	return p;
+}
+
+void *
+mlc_xrealloc(void *p, size_t n)
+{
+	void *q = realloc(p, n ? n : 1);
+
+	if (!q)
+		oom(n);
+	return q;
+}
+
+char *
+mlc_xstrdup(const char *s)
+{
+	return mlc_xstrndup(s, strlen(s));
+}
+
+char *
+mlc_xstrndup(const char *s, size_t n)
+{
+	char *p = mlc_xmalloc(n + 1);
+
+	memcpy(p, s, n);
+	p[n] = '\0';
+	return p;
+}
+
+/* ---- buffers ---- */
+
+void
+mlc_buf_init(struct mlc_buf *b)
+{
+	b->cap = 256;
+	b->len = 0;
+	b->p = mlc_xmalloc(b->cap);
+	b->p[0] = '\0';
+}
+
+void
+mlc_buf_reset(struct mlc_buf *b)
+{
+	b->len = 0;
+	if (b->p)
+		b->p[0] = '\0';
+}
+
+void
+mlc_buf_free(struct mlc_buf *b)
+{
+	free(b->p);
+	b->p = NULL;
+	b->len = b->cap = 0;
+}
+
+void
+mlc_buf_wipe(struct mlc_buf *b)
+{
+	if (b->p)
+		sodium_memzero(b->p, b->cap);
+	mlc_buf_free(b);
+}
+
+static void
+grow(struct mlc_buf *b, size_t n)
+{
+	size_t need;
+
+	if (!b->p)
+		mlc_buf_init(b);
+	need = b->len + n + 1;
+	if (need < b->len)
+		oom(SIZE_MAX);
+	if (need <= b->cap)
+		return;
+	while (b->cap < need)
+		b->cap = b->cap < SIZE_MAX / 2 ? b->cap * 2 : need;
+	b->p = mlc_xrealloc(b->p, b->cap);
+}
+
+void
+mlc_buf_add(struct mlc_buf *b, const void *data, size_t n)
+{
+	grow(b, n);
+	if (n)
+		memcpy(b->p + b->len, data, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+void
+mlc_buf_adds(struct mlc_buf *b, const char *s)
+{
+	mlc_buf_add(b, s, strlen(s));
+}
+
+void
+mlc_buf_addc(struct mlc_buf *b, char c)
+{
+	grow(b, 1);
+	b->p[b->len++] = c;
+	b->p[b->len] = '\0';
+}
+
+void
+mlc_buf_printf(struct mlc_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	grow(b, (size_t)n);
+	va_start(ap, fmt);
+	vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+}
+
+/* ---- UTF-8 ---- */
+
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 if invalid. */
+static size_t
+utf8_seq(const unsigned char *s, size_t n)
+{
+	unsigned c = s[0];
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xC2 && c <= 0xDF)
+		return n >= 2 && (s[1] & 0xC0) == 0x80 ? 2 : 0;
+	if (c >= 0xE0 && c <= 0xEF) {
+		if (n < 3 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80)
+			return 0;
+		if (c == 0xE0 && s[1] < 0xA0)
+			return 0; /* overlong */
+		if (c == 0xED && s[1] >= 0xA0)
+			return 0; /* surrogate */
+		return 3;
+	}
+	if (c >= 0xF0 && c <= 0xF4) {
+		if (n < 4 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 ||
+		    (s[3] & 0xC0) != 0x80)
+			return 0;
+		if (c == 0xF0 && s[1] < 0x90)
+			return 0;
+		if (c == 0xF4 && s[1] >= 0x90)
+			return 0;
+		return 4;
+	}
+	return 0;
+}
+
+int
+mlc_utf8_valid(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0, k;
+
+	while (i < n) {
+		if (p[i] < 0x80) {
+			i++;
+			continue;
+		}
+		if (!(k = utf8_seq(p + i, n - i)))
+			return 0;
+		i += k;
+	}
+	return 1;
+}
+
+void
+mlc_buf_json_str(struct mlc_buf *b, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0, run = 0, k;
+
+	grow(b, n + 2);
+	mlc_buf_addc(b, '"');
+	while (i < n) {
+		unsigned c = p[i];
+
+		if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
+			i++;
+			continue;
+		}
+		if (c >= 0x80 && (k = utf8_seq(p + i, n - i))) {
+			i += k;
+			continue;
+		}
+		mlc_buf_add(b, s + run, i - run);
+		switch (c) {
+		case '"': mlc_buf_add(b, "\\\"", 2); break;
+		case '\\': mlc_buf_add(b, "\\\\", 2); break;
+		case '\n': mlc_buf_add(b, "\\n", 2); break;
+		case '\r': mlc_buf_add(b, "\\r", 2); break;
+		case '\t': mlc_buf_add(b, "\\t", 2); break;
+		case '\b': mlc_buf_add(b, "\\b", 2); break;
+		case '\f': mlc_buf_add(b, "\\f", 2); break;
+		default:
+			if (c < 0x20) {
+				char u[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
+
+				mlc_buf_add(b, u, 6);
+			} else {
+				mlc_buf_add(b, "\xEF\xBF\xBD", 3); /* invalid UTF-8 */
+			}
+		}
+		run = ++i;
+	}
+	mlc_buf_add(b, s + run, i - run);
+	mlc_buf_addc(b, '"');
+}
+
+void
+mlc_buf_form_enc(struct mlc_buf *b, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '*') {
+			mlc_buf_addc(b, (char)c);
+		} else if (c == ' ') {
+			mlc_buf_addc(b, '+');
+		} else {
+			char e[3] = { '%', hex[c >> 4], hex[c & 15] };
+
+			mlc_buf_add(b, e, 3);
+		}
+	}
+}
+
+/* ---- time ---- */
+
+static int
+digits(const char *s, int n, int *out)
+{
+	int v = 0, i;
+
+	for (i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+/* Days from 1970-01-01 to y-m-d (proleptic Gregorian). */
+static long
+days_from_civil(int y, int m, int d)
+{
+	long era, yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = y - era * 400;
+	doy = (153L * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+int
+mlc_time_parse(const char *s, struct timespec *ts)
+{
+	int Y, M, D, h, m, sec, oh, om;
+	long nsec = 0;
+	const char *p;
+	long long t;
+
+	if (s[0] == '@') {
+		char *end;
+
+		errno = 0;
+		t = strtoll(s + 1, &end, 10);
+		if (errno || end == s + 1 || *end)
+			return -1;
+		ts->tv_sec = (time_t)t;
+		ts->tv_nsec = 0;
+		return 0;
+	}
+	if (strlen(s) < 19 || digits(s, 4, &Y) || s[4] != '-' || digits(s + 5, 2, &M) ||
+	    s[7] != '-' || digits(s + 8, 2, &D) || (s[10] != 'T' && s[10] != ' ') ||
+	    digits(s + 11, 2, &h) || s[13] != ':' || digits(s + 14, 2, &m) || s[16] != ':' ||
+	    digits(s + 17, 2, &sec))
+		return -1;
+	if (M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || m > 59 || sec > 60)
+		return -1;
+	p = s + 19;
+	if (*p == '.') {
+		long scale = 100000000;
+
+		for (p++; *p >= '0' && *p <= '9'; p++) {
+			nsec += (*p - '0') * scale;
+			scale /= 10;
+		}
+	}
+	t = (long long)days_from_civil(Y, M, D) * 86400 + h * 3600 + m * 60 + sec;
+	if (*p == 'Z' || *p == 'z') {
+		p++;
+	} else if ((*p == '+' || *p == '-') && !digits(p + 1, 2, &oh) && p[3] == ':' &&
+	           !digits(p + 4, 2, &om)) {
+		long off = oh * 3600L + om * 60L;
+
+		t += *p == '+' ? -off : off;
+		p += 6;
+	} else {
+		return -1;
+	}
+	if (*p)
+		return -1;
+	ts->tv_sec = (time_t)t;
+	ts->tv_nsec = nsec;
+	return 0;
+}
+
+int
+mlc_time_now(struct timespec *ts)
+{
+	const char *o = getenv("ML_CONNECTOR_NOW");
+
+	if (o && *o)
+		return mlc_time_parse(o, ts);
+	clock_gettime(CLOCK_REALTIME, ts);
+	return 0;
+}
+
+void
+mlc_time_fmt(char out[32], const struct timespec *ts)
+{
+	struct tm tm;
+	time_t t = ts->tv_sec;
+
+	gmtime_r(&t, &tm);
+	char ymd[16];
+
+	strftime(ymd, sizeof ymd, "%Y-%m-%d", &tm);
+	snprintf(out, 32, "%.10sT%02u:%02u:%02u.%03uZ", ymd, (unsigned)tm.tm_hour % 24,
+	         (unsigned)tm.tm_min % 60, (unsigned)tm.tm_sec % 61,
+	         (unsigned)(ts->tv_nsec / 1000000) % 1000);
+}

@@ -1,0 +1,179 @@
+# tests/lib.sh — tiny TAP helpers for ml-connector's tests.  Source it from
+# a tests/NNNN-name.t bash script:  . "$(dirname "$0")/lib.sh"
+#
+# plan N | ok COND... DESC | is GOT WANT DESC | diff_ok FILE_GOT FILE_WANT DESC
+# skip DESC | done_testing.   $TOP is the source tree, $BIN the binaries,
+# $T a fresh scratch directory removed at exit (kept if MLC_KEEP_TMP=1),
+# with ML_CONNECTOR_STATE pointing inside it.
+# shellcheck shell=bash
+
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+BIN=${MLC_BIN:-$TOP/bin}
+PATH=$BIN:$TOP/tests/bin:$PATH
+export TOP BIN PATH
+
+mkdir -p "$TOP/tests/tmp"
+T=$(mktemp -d "$TOP/tests/tmp/$(basename "$0" .t).XXXXXX")
+export T
+ML_CONNECTOR_STATE=$T/state
+ML_CONNECTOR_CONF=$T/ml-connector.conf
+export ML_CONNECTOR_STATE ML_CONNECTOR_CONF
+unset ML_CONNECTOR_NOW
+
+_n=0
+_failed=0
+_pids=""
+
+_cleanup() {
+	for _p in $_pids; do
+		kill "$_p" 2>/dev/null
+	done
+	for _p in $_pids; do
+		wait "$_p" 2>/dev/null
+	done
+	if [ "${MLC_KEEP_TMP:-0}" = 1 ] || [ "$_failed" -gt 0 ]; then
+		echo "# scratch kept: $T"
+	else
+		rm -rf "$T"
+	fi
+}
+trap _cleanup EXIT
+
+plan() { echo "1..$1"; }
+done_testing() { echo "1..$_n"; }
+
+# ok DESC: passes when the previous command's status ($?) was 0.
+#   cmd; ok "it worked"
+ok() {
+	_rc=$?
+	_n=$((_n + 1))
+	if [ "$_rc" -eq 0 ]; then
+		echo "ok $_n - $1"
+	else
+		_failed=$((_failed + 1))
+		echo "not ok $_n - $1"
+		echo "#   (status $_rc)"
+	fi
+	return 0
+}
+
+# is GOT WANT DESC
+is() {
+	_n=$((_n + 1))
+	if [ "$1" = "$2" ]; then
+		echo "ok $_n - $3"
+	else
+		_failed=$((_failed + 1))
+		echo "not ok $_n - $3"
+		printf '#   got:      %s\n#   expected: %s\n' "$1" "$2" | head -c 4000
+	fi
+}
+
+# isnt GOT UNWANTED DESC
+isnt() {
+	_n=$((_n + 1))
+	if [ "$1" != "$2" ]; then
+		echo "ok $_n - $3"
+	else
+		_failed=$((_failed + 1))
+		echo "not ok $_n - $3"
+		printf '#   got the unwanted value: %s\n' "$1" | head -c 4000
+	fi
+}
+
+# like STRING REGEX DESC (grep -E)
+like() {
+	_n=$((_n + 1))
+	if printf '%s\n' "$1" | grep -Eq -- "$2"; then
+		echo "ok $_n - $3"
+	else
+		_failed=$((_failed + 1))
+		echo "not ok $_n - $3"
+		printf '#   %s\n#   does not match: %s\n' "$1" "$2" | head -c 4000
+	fi
+}
+
+# unlike STRING REGEX DESC
+unlike() {
+	_n=$((_n + 1))
+	if printf '%s\n' "$1" | grep -Eq -- "$2"; then
+		_failed=$((_failed + 1))
+		echo "not ok $_n - $3"
+		printf '#   %s\n#   matches: %s\n' "$1" "$2" | head -c 4000
+	else
+		echo "ok $_n - $3"
+	fi
+}
+
+# diff_ok GOT_FILE WANT_FILE DESC
+diff_ok() {
+	_n=$((_n + 1))
+	if diff -u "$2" "$1" >"$T/.diff" 2>&1; then
+		echo "ok $_n - $3"
+	else
+		_failed=$((_failed + 1))
+		echo "not ok $_n - $3"
+		sed 's/^/#   /' "$T/.diff" | head -n 60
+	fi
+}
+
+skip() {
+	_n=$((_n + 1))
+	echo "ok $_n # skip $1"
+}
+
+# run_fixture TOOL NAME [ARGS...]: runs TOOL on tests/fixtures/NAME.in.ndjson and
+# compares stdout with NAME.exp.ndjson, stderr with NAME.exp.err (if present)
+# and the status with NAME.exp.rc (default 0).
+run_fixture() {
+	_tool=$1 _name=$2
+	shift 2
+	_f=$TOP/tests/fixtures/$_name
+	"$_tool" "$@" <"$_f.in.ndjson" >"$T/$_name.out" 2>"$T/$_name.err"
+	_rc=$?
+	diff_ok "$T/$_name.out" "$_f.exp.ndjson" "$_tool $_name: stdout"
+	if [ -f "$_f.exp.err" ]; then
+		diff_ok "$T/$_name.err" "$_f.exp.err" "$_tool $_name: stderr"
+	fi
+	_want=0
+	[ -f "$_f.exp.rc" ] && _want=$(cat "$_f.exp.rc")
+	is "$_rc" "$_want" "$_tool $_name: exit status"
+}
+
+# vg CMD...: run under valgrind (memcheck, leaks counted as errors) unless
+# the build is sanitized; status 99 marks a valgrind finding.
+vg() {
+	if [ "${MLC_SANITIZED:-0}" = 1 ] || ! command -v valgrind >/dev/null 2>&1; then
+		"$@"
+		return
+	fi
+	valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect \
+		--show-leak-kinds=definite,indirect "$@"
+}
+
+# sim_start NAME [ARGS...]: start bin/NAME (a simulator) on an ephemeral
+# loopback port, wait until it listens, and set NAME_PORT (dashes become
+# underscores, upper-cased: mlc-ais-sim -> MLC_AIS_SIM_PORT) and NAME_LOG
+# (its NDJSON request log).  The simulator is killed at exit.
+sim_start() {
+	_sim=$1
+	shift
+	_var=$(printf '%s' "$_sim" | tr 'a-z-' 'A-Z_')
+	rm -f "$T/$_sim.port"
+	"$BIN/$_sim" --port 0 --port-file "$T/$_sim.port" --request-log "$T/$_sim.log" "$@" \
+		2>>"$T/$_sim.stderr" &
+	_pids="$_pids $!"
+	_i=0
+	while [ ! -s "$T/$_sim.port" ] && [ "$_i" -lt 100 ]; do
+		sleep 0.05
+		_i=$((_i + 1))
+	done
+	if [ ! -s "$T/$_sim.port" ]; then
+		echo "# $_sim did not start:"
+		sed 's/^/#   /' "$T/$_sim.stderr"
+		return 1
+	fi
+	eval "${_var}_PORT=\$(cat \"\$T/\$_sim.port\")"
+	eval "${_var}_LOG=\$T/\$_sim.log"
+	export "${_var}_PORT" "${_var}_LOG"
+}
