@@ -8,7 +8,8 @@ include config.mk
 # Shared modules: one concern each, declared in src/mlc.h.
 LIBOBJ = \
 	src/util.o \
-	src/ndjson.o
+	src/ndjson.o \
+	src/conf.o
 
 # Filters and tools: bin/NAME is built from src/NAME.c plus libmlc.a.
 PROGS =
@@ -17,7 +18,9 @@ PROGS =
 SIMS =
 
 # Test-only helper programs (not installed).
-TESTPROGS =
+TESTPROGS = \
+	tests/bin/ndjson-cat \
+	tests/bin/conf-dump
 
 SCRIPTS =
 
@@ -50,6 +53,11 @@ $(TESTPROGS):
 	$(CC) $(ALL_LDFLAGS) -o $@ tests/src/$$(basename $@).o libmlc.a $(LIBS)
 
 # Per program: its object, and that object's header dependency.
+
+tests/bin/ndjson-cat: tests/src/ndjson-cat.o
+tests/src/ndjson-cat.o: src/mlc.h
+tests/bin/conf-dump: tests/src/conf-dump.o
+tests/src/conf-dump.o: src/mlc.h
 
 bin/ml-connector: scripts/ml-connector.sh config.mk
 	@mkdir -p bin

@@ -14,7 +14,7 @@ LDFLAGS =
 WFLAGS  = -std=c11 -Wall -Wextra -Werror=implicit-function-declaration \
           -Wshadow -Wformat=2 -Wno-format-nonliteral -Wstrict-prototypes \
           -Wmissing-prototypes -Wvla -Wpointer-arith
-DEFS    = -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
+DEFS    = -Isrc -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
           -DMLC_VERSION=\"$(VERSION)\" -DMLC_DATADIR=\"$(DATADIR)\"
 LIBS    = -lcurl -ljq -lsodium -lsqlite3 -lm
 SIMLIBS = -lmicrohttpd

@@ -152,7 +152,8 @@ const struct mlc_conf_entry *mlc_conf_find(const struct mlc_conf *c, const char 
                                            const char *key);
 /* Check every entry against a schema: a NULL-terminated list of
  * "section.key" strings; "section.key*" allows the key to repeat and
- * "section.*" allows any key in that section.  Unknown keys, unknown
+ * "section.*" allows any key in that section; keys before any [section]
+ * are written ".key".  Unknown keys, unknown
  * sections and repeats are errors: "PATH:LINE: unknown key "x" in [s]". */
 int mlc_conf_check(const struct mlc_conf *c, const char *const *schema, char *err, size_t errlen);
 

@@ -118,6 +118,12 @@ mlc_ndjson_read(struct mlc_ndjson_reader *r, char **line, size_t *len)
 				continue;
 			}
 			r->lineno++;
+			if (n > r->maxline) {
+				mlc_warn("%s: line %lu: line longer than %zu bytes; skipped",
+				         r->name, r->lineno, r->maxline);
+				r->err = MLC_EX_DATAERR;
+				return -1;
+			}
 			*nl = '\0';
 			if (n > 0 && p[n - 1] == '\r')
 				p[--n] = '\0';
