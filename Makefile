@@ -8,23 +8,28 @@ include config.mk
 # Shared modules: one concern each, declared in src/mlc.h.
 LIBOBJ = \
 	src/util.o \
+	src/twsig.o \
 	src/ndjson.o \
-	src/conf.o
+	src/conf.o \
+	src/rule.o
 
 # Filters and tools: bin/NAME is built from src/NAME.c plus libmlc.a.
 PROGS =
 
 # Simulators (libmicrohttpd): used by the tests, the demo and bench/.
-SIMS =
+SIMS = \
+	bin/mlc-twilio-sim
 
 # Test-only helper programs (not installed).
 TESTPROGS = \
+	tests/bin/twsig-check \
 	tests/bin/ndjson-cat \
 	tests/bin/conf-dump
 
 SCRIPTS =
 
-MAN =
+MAN = \
+	man/mlc-twilio-sim.1
 
 ALL_CFLAGS  = $(CFLAGS) $(WFLAGS) $(DEFS)
 ALL_LDFLAGS = $(CFLAGS) $(LDFLAGS)
@@ -53,6 +58,13 @@ $(TESTPROGS):
 	$(CC) $(ALL_LDFLAGS) -o $@ tests/src/$$(basename $@).o libmlc.a $(LIBS)
 
 # Per program: its object, and that object's header dependency.
+
+bin/mlc-twilio-sim: src/mlc-twilio-sim.o
+src/mlc-twilio-sim.o: src/mlc.h
+tests/bin/twsig-check: tests/src/twsig-check.o
+tests/src/twsig-check.o: src/mlc.h
+tests/bin/http-sink: tests/src/http-sink.o
+tests/src/http-sink.o: src/mlc.h
 
 tests/bin/ndjson-cat: tests/src/ndjson-cat.o
 tests/src/ndjson-cat.o: src/mlc.h

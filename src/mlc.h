@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include <jv.h>
+
 #ifndef MLC_VERSION
 #define MLC_VERSION "0.0.0"
 #endif
@@ -268,18 +270,52 @@ int mlc_store_schema_version(struct mlc_store *s);
 int mlc_store_begin(struct mlc_store *s);
 int mlc_store_commit(struct mlc_store *s);
 void mlc_store_rollback(struct mlc_store *s);
+/* Run SQL without results (one or more statements); 0 or -1 with a message
+ * on stderr. */
+int mlc_store_exec(struct mlc_store *s, const char *sql);
+/* After a failure on s: the exit code it deserves (MLC_EX_TEMPFAIL when
+ * busy or locked, MLC_EX_IOERR for I/O, corruption and a full disk,
+ * MLC_EX_SOFTWARE for constraint and misuse errors), and the message
+ * "PROG: STATE/state.db: <what SQLite said> (what)" on stderr.  Take the
+ * code before any further call on s (a rollback resets it). */
+int mlc_store_code(struct mlc_store *s);
+void mlc_store_warn(struct mlc_store *s, const char *what);
+/* The same message in err instead of stderr; returns mlc_store_code(s). */
+int mlc_store_error(struct mlc_store *s, char *err, size_t errlen);
+/* The state directory s was opened in (for files beside the database). */
+const char *mlc_store_statedir(struct mlc_store *s);
+/* Environment: ML_CONNECTOR_BUSY_TIMEOUT = milliseconds to wait for a lock
+ * held by another process (default 5000). */
 
 /* ---- vault.c: encrypted credentials (libsodium) ----------------------- */
 /*
- * Each secret: crypto_secretbox_easy with a fresh random nonce, stored in the
- * state database (table secret).  The key is either a 32-byte file
- * STATE/vault.key (mode 0600, owner only; refused otherwise) or derived from a
- * passphrase with Argon2id (salt and limits stored in table vault_kdf).
- * Plaintext lives only in sodium_malloc'd (locked, guarded) memory and is
- * wiped on free.  A check value (a known secret encrypted at init) detects a
- * wrong key before any secret is opened.
+ * Each secret is sealed with XChaCha20-Poly1305 (crypto_aead_xchacha20poly1305_
+ * ietf: the AEAD form of secretbox's cipher, with the same 24-byte random
+ * nonce, fresh for every write) and the secret's name as additional data,
+ * so a box copied under another name fails to open.  Stored in the state
+ * database (table secret).  The key is either a 32-byte file
+ * STATE/vault.key (mode 0600, owner only; refused otherwise) or derived from
+ * a passphrase with Argon2id (crypto_pwhash_ALG_ARGON2ID13; salt and limits
+ * stored in table vault_kdf).  Plaintext lives only in sodium_malloc'd
+ * (locked, guarded) memory and is wiped on free.  A check value (a known
+ * text sealed at init) detects a wrong key before any secret is opened.
+ * Passphrases come from a file (0600) or the terminal, never argv or the
+ * environment.  Opening a vault disables core dumps (mlc_util_nodump).
+ * Environment: ML_CONNECTOR_KDF_FAST=1 makes init use Argon2id's minimum
+ * limits instead of the INTERACTIVE ones: for tests only, never production.
  */
+#define MLC_VAULT_KEYFILE "vault.key"
+#define MLC_VAULT_MAXSECRET 8192   /* bytes of one secret */
+#define MLC_VAULT_MAXPASS 1024     /* bytes of a passphrase */
 struct mlc_vault; /* opaque */
+/* Create the vault of an open store: the key file (O_EXCL, 0600), or with
+ * passphrase != 0 the Argon2id parameters from a passphrase read from
+ * passfile or (twice) from the terminal; then the check value.  Refuses an
+ * existing vault or key file.  0, or -1 with err and *code (MLC_EX_CONFIG
+ * exists or passphrase file too open, MLC_EX_DATAERR bad passphrase,
+ * MLC_EX_NOINPUT no terminal, MLC_EX_IOERR, MLC_EX_TEMPFAIL). */
+int mlc_vault_init(struct mlc_store *s, int passphrase, const char *passfile,
+                   char *err, size_t errlen, int *code);
 /* Open the vault of an open store.  Key source: the key file, or the
  * passphrase read from the file named by passfile (0600) or from the
  * terminal when passfile is NULL and the vault uses a passphrase.
@@ -289,11 +325,115 @@ struct mlc_vault *mlc_vault_open(struct mlc_store *s, const char *passfile,
                                  char *err, size_t errlen, int *code);
 void mlc_vault_close(struct mlc_vault *v);
 /* Returns a sodium_malloc'd NUL-terminated plaintext (free with
- * mlc_vault_free_secret), or NULL: *code MLC_EX_NOINPUT (no such secret) or
- * MLC_EX_NOPERM (tampered). */
+ * mlc_vault_free_secret), or NULL: *code MLC_EX_NOINPUT (no such secret,
+ * nothing printed) or MLC_EX_NOPERM (tampered) and others (database), with
+ * a message on stderr that never contains secret bytes. */
 char *mlc_vault_get(struct mlc_vault *v, const char *name, size_t *len, int *code);
 void mlc_vault_free_secret(char *secret);
+/* Seal and store (insert or replace).  0, or an MLC_EX_* code with a message
+ * on stderr (MLC_EX_USAGE bad name, MLC_EX_DATAERR empty/NUL/too long). */
 int mlc_vault_put(struct mlc_vault *v, const char *name, const char *secret, size_t len);
+/* 0, MLC_EX_NOINPUT (no such secret; nothing printed) or another code. */
 int mlc_vault_remove(struct mlc_vault *v, const char *name);
+/* Call fn for each secret's name and updated_at, in name order; needs no key.
+ * 0, a non-zero value returned by fn, or an MLC_EX_* code (message printed). */
+int mlc_vault_list(struct mlc_store *s,
+                   int (*fn)(const char *name, const char *updated_at, void *arg), void *arg);
+/* Authenticate every secret; *count = how many opened.  0, MLC_EX_NOPERM
+ * (each bad name reported on stderr) or a database code. */
+int mlc_vault_check(struct mlc_vault *v, unsigned long *count);
+/* 1 if name is a valid secret name ([a-z0-9_.-]+, at most 128 bytes). */
+int mlc_vault_name_ok(const char *name);
+/* Read one line from /dev/tty with echo off into buf (cap bytes including
+ * the NUL; use sodium_malloc'd memory).  Signals restore the terminal.
+ * 0 with *len, or -1 with err (no terminal, too long, interrupted). */
+int mlc_vault_ttyread(const char *prompt, char *buf, size_t cap, size_t *len,
+                      char *err, size_t errlen);
+
+/* ---- twsig.c: X-Twilio-Signature ------------------------------------- */
+/*
+ * Twilio signs each webhook: base64(HMAC-SHA1(key = Auth Token, msg = the
+ * full URL it requested + every POST parameter name and value, names in
+ * code-point order, a repeated name's distinct values sorted)).  Values are
+ * decoded form values.  JSON webhooks instead carry bodySHA256=<hex SHA-256
+ * of the raw body> in the URL's query and sign the URL alone.
+ */
+#define MLC_TWSIG_LEN 28 /* base64 of a 20-byte digest, with padding */
+void mlc_twsig_compute(const char *token, const char *url, const char *const *names,
+                       const char *const *values, size_t n, char out[MLC_TWSIG_LEN + 1]);
+/*
+ * 1 if header_sig is a valid signature, else 0.  Follows the official
+ * validators: tries the URL with any port removed and with the default port
+ * (:443 https, :80 http) added, each also with an apostrophe in the query
+ * written as %27 and the other way round.  is_json: the request body was
+ * application/json; then bodySHA256 in the URL's query must equal the hex
+ * SHA-256 of raw_body[0..body_len) and names/values are ignored.  Every
+ * comparison is constant-time.
+ */
+int mlc_twsig_validate(const char *token, const char *url, const char *const *names,
+                       const char *const *values, size_t n, const char *raw_body,
+                       size_t body_len, int is_json, const char *header_sig);
+/* Lowercase hex SHA-256 of data (65 bytes with the NUL). */
+void mlc_twsig_sha256_hex(const void *data, size_t n, char out[65]);
+/*
+ * Parse application/x-www-form-urlencoded text (a POST body or a query
+ * string): '&'-separated name=value pairs, '+' and %XX decoded, duplicates
+ * kept in order, empty pieces skipped, a name without '=' gets "".  A '%' not
+ * followed by two hex digits is kept as it is.  Returns 0, or -1 if a
+ * decoded name or value would contain a NUL byte (nothing is returned then).
+ * Free with mlc_form_free.
+ */
+int mlc_form_parse(const char *body, size_t n, char ***names, char ***values, size_t *count);
+void mlc_form_free(char **names, char **values, size_t count);
+/* First value of name in a parsed form, or NULL. */
+const char *mlc_form_get(char *const *names, char *const *values, size_t count,
+                         const char *name);
+
+/* ---- rule.c: loading rule files (format: ml-connector.5) --------------- */
+struct mlc_rule {
+	char *path;
+	char *name;         /* [rule] name, equal to the file's base name */
+	char *severity;     /* info | warning | critical (default warning) */
+	struct mlc_conf conf; /* every entry: tools read their own sections */
+};
+/* Load and check a rule: arg is a path (contains '/' or ends in .rule) or a
+ * rule name looked up as RULES_DIR/NAME.rule.  rules_dir NULL: the config's
+ * [general] rules_dir, else $ML_CONNECTOR_RULES, else rules/ beside the
+ * config file.  Checks the schema of every section (unknown keys are
+ * errors), the name, severity and schedule syntax.  0, or -1 with err set
+ * ("PATH:LINE: ...") and *code MLC_EX_NOINPUT (no such rule) or MLC_EX_CONFIG. */
+int mlc_rule_load(struct mlc_rule *r, const char *arg, const char *rules_dir, char *err,
+                  size_t errlen, int *code);
+void mlc_rule_free(struct mlc_rule *r);
+/* Shorthands over r->conf. */
+const char *mlc_rule_get(const struct mlc_rule *r, const char *section, const char *key);
+/* The directory rules are looked up in (see mlc_rule_load). */
+const char *mlc_rule_dir(const char *opt);
+/* Turn a [rule] schedule into the five cron fields ("0 8 * * *");
+ * 0, or -1 with err set. */
+int mlc_rule_cron(const char *schedule, char *out, size_t outlen, char *err, size_t errlen);
+
+/* ---- jqrule.c: libjq, compiled once, run per record -------------------- */
+/*
+ * Every program is compiled once with ml-connector's jq function library
+ * prepended (defs such as days_since, money; see jqrule.c) and with
+ * JQ_LIBRARY_PATH set to an empty array.  $now (RFC 3339 string) and
+ * $today ("YYYY-MM-DD", in the rule's time zone) are bound as named
+ * arguments at compile time.
+ */
+struct mlc_jq; /* opaque */
+/* what names the program in messages, e.g. "rule ap-aging: [match] expr".
+ * args: a jv object of named arguments (consumed), or jv_null(). */
+struct mlc_jq *mlc_jq_compile(const char *program, const char *what, jv args, char *err,
+                              size_t errlen);
+/* A template: the body of a jq string, so "\(.x)" interpolates.  Compiled as
+ * a program that yields one string. */
+struct mlc_jq *mlc_jq_template(const char *tmpl, const char *what, jv args, char *err,
+                               size_t errlen);
+/* Run on input (consumed).  Exactly one output is expected: 0 with *out
+ * set; -1 runtime error (message in err); -2 no output or more than one;
+ * -3 the program halted (a configuration error: do not run it again). */
+int mlc_jq_run1(struct mlc_jq *q, jv input, jv *out, char *err, size_t errlen);
+void mlc_jq_free(struct mlc_jq *q);
 
 #endif

@@ -1,0 +1,301 @@
+/*
+ * rule.c — loading rule files: one NAME.rule per alert rule, in the
+ * key = value format of conf.c; the keys are listed in ml-connector.5 and
+ * in the schema below, which must stay in step with it.
+ *
+ * The loader checks what every tool relies on (schema, name, severity,
+ * schedule); each tool then reads and checks the sections it owns.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mlc.h"
+
+static const char *const rule_schema[] = {
+	"rule.name", "rule.description", "rule.schedule", "rule.timezone", "rule.severity",
+	"source.table", "source.columns", "source.where*", "source.match",
+	"source.incremental", "source.key", "source.page_size",
+	"join.*",
+	"match.expr", "match.fingerprint", "match.realert", "match.storm", "match.key",
+	"recipients.to*", "recipients.channels",
+	"message.sms", "message.subject", "message.text", "message.html",
+	"message.max_segments", "message.transliterate",
+	"digest.channel", "digest.subject", "digest.header", "digest.row", "digest.footer",
+	"digest.max_items",
+	"limits.quiet_hours", "limits.quiet_action", "limits.per_recipient_hour",
+	"limits.per_recipient_day",
+	NULL
+};
+
+static int
+errf(char *err, size_t errlen, const char *fmt, ...) MLC_PRINTF(3, 4);
+
+static int
+errf(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+const char *
+mlc_rule_dir(const char *opt)
+{
+	static char buf[4096];
+	const char *e, *conf, *slash;
+
+	if (opt && *opt)
+		return opt;
+	if ((e = getenv("ML_CONNECTOR_RULES")) && *e)
+		return e;
+	conf = mlc_config_path(NULL);
+	{
+		struct mlc_conf c;
+		char err[256];
+		const char *d;
+
+		if (mlc_conf_load(&c, conf, err, sizeof err, NULL) == 0 &&
+		    (d = mlc_conf_get(&c, "general", "rules_dir")) && *d) {
+			snprintf(buf, sizeof buf, "%s", d);
+			mlc_conf_free(&c);
+			return buf;
+		}
+		mlc_conf_free(&c);
+	}
+	slash = strrchr(conf, '/');
+	if (slash)
+		snprintf(buf, sizeof buf, "%.*s/rules", (int)(slash - conf), conf);
+	else
+		snprintf(buf, sizeof buf, "rules");
+	return buf;
+}
+
+static int
+valid_name(const char *s)
+{
+	if (!*s || strlen(s) > 64)
+		return 0;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '-' ||
+		      *s == '_'))
+			return 0;
+	return 1;
+}
+
+/* "HH:MM" -> hour, minute. */
+static int
+hhmm(const char *s, int *h, int *m)
+{
+	char *end;
+	long hv, mv;
+
+	if (!(s[0] >= '0' && s[0] <= '9'))
+		return -1;
+	hv = strtol(s, &end, 10);
+	if (*end != ':' || !(end[1] >= '0' && end[1] <= '9'))
+		return -1;
+	mv = strtol(end + 1, &end, 10);
+	if (*end || hv < 0 || hv > 23 || mv < 0 || mv > 59)
+		return -1;
+	*h = (int)hv;
+	*m = (int)mv;
+	return 0;
+}
+
+/* One cron field: '*', numbers, ranges, lists and steps within lo..hi. */
+static int
+cron_field(const char *f, size_t n, int lo, int hi)
+{
+	size_t i = 0;
+
+	if (n == 0)
+		return -1;
+	while (i < n) {
+		long a, b;
+		char *end;
+
+		if (f[i] == '*') {
+			i++;
+		} else {
+			if (!(f[i] >= '0' && f[i] <= '9'))
+				return -1;
+			a = strtol(f + i, &end, 10);
+			i = (size_t)(end - f);
+			if (a < lo || a > hi)
+				return -1;
+			if (i < n && f[i] == '-') {
+				i++;
+				if (i >= n || !(f[i] >= '0' && f[i] <= '9'))
+					return -1;
+				b = strtol(f + i, &end, 10);
+				i = (size_t)(end - f);
+				if (b < a || b > hi)
+					return -1;
+			}
+		}
+		if (i < n && f[i] == '/') {
+			i++;
+			if (i >= n || !(f[i] >= '1' && f[i] <= '9'))
+				return -1;
+			strtol(f + i, &end, 10);
+			i = (size_t)(end - f);
+		}
+		if (i < n) {
+			if (f[i] != ',')
+				return -1;
+			i++;
+			if (i == n)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+int
+mlc_rule_cron(const char *s, char *out, size_t outlen, char *err, size_t errlen)
+{
+	int h, m;
+
+	if (strcmp(s, "hourly") == 0) {
+		snprintf(out, outlen, "0 * * * *");
+		return 0;
+	}
+	if (strncmp(s, "hourly :", 8) == 0) {
+		char *end;
+		long mm = strtol(s + 8, &end, 10);
+
+		if (end == s + 8 || *end || mm < 0 || mm > 59)
+			return errf(err, errlen, "bad minute in \"%s\" (hourly :MM)", s);
+		snprintf(out, outlen, "%ld * * * *", mm);
+		return 0;
+	}
+	if (strncmp(s, "daily ", 6) == 0 || strncmp(s, "weekdays ", 9) == 0) {
+		int wd = s[0] == 'w';
+
+		if (hhmm(s + (wd ? 9 : 6), &h, &m) < 0)
+			return errf(err, errlen, "bad time in \"%s\" (expected HH:MM)", s);
+		snprintf(out, outlen, "%d %d * * %s", m, h, wd ? "1-5" : "*");
+		return 0;
+	}
+	if (strncmp(s, "every ", 6) == 0) {
+		char *end;
+		long n = strtol(s + 6, &end, 10);
+
+		if (end == s + 6 || strcmp(end, "m") != 0 || n < 1 || n > 59 || 60 % n != 0)
+			return errf(err, errlen,
+			            "bad interval in \"%s\" (every Nm, N dividing 60)", s);
+		snprintf(out, outlen, "*/%ld * * * *", n);
+		return 0;
+	}
+	if (strncmp(s, "cron ", 5) == 0) {
+		static const int lo[5] = { 0, 0, 1, 1, 0 }, hi[5] = { 59, 23, 31, 12, 7 };
+		const char *p = s + 5;
+		int i;
+
+		for (i = 0; i < 5; i++) {
+			size_t n;
+
+			while (*p == ' ' || *p == '\t')
+				p++;
+			n = strcspn(p, " \t");
+			if (cron_field(p, n, lo[i], hi[i]) < 0)
+				return errf(err, errlen, "bad cron field %d in \"%s\"", i + 1, s);
+			p += n;
+		}
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p)
+			return errf(err, errlen, "too many cron fields in \"%s\"", s);
+		snprintf(out, outlen, "%s", s + 5);
+		return 0;
+	}
+	return errf(err, errlen,
+	            "unknown schedule \"%s\" (hourly [:MM], daily HH:MM, weekdays HH:MM, "
+	            "every Nm, cron ...)", s);
+}
+
+int
+mlc_rule_load(struct mlc_rule *r, const char *arg, const char *rules_dir, char *err,
+              size_t errlen, int *code)
+{
+	char path[4096], e2[512], cron[128];
+	const struct mlc_conf_entry *e;
+	const char *base, *v;
+	size_t bl;
+	int missing = 0;
+
+	memset(r, 0, sizeof *r);
+	*code = MLC_EX_CONFIG;
+	bl = strlen(arg);
+	if (strchr(arg, '/') || (bl > 5 && strcmp(arg + bl - 5, ".rule") == 0)) {
+		snprintf(path, sizeof path, "%s", arg);
+	} else {
+		if (!valid_name(arg))
+			return errf(err, errlen, "bad rule name \"%s\" (a-z 0-9 - _)", arg);
+		snprintf(path, sizeof path, "%s/%s.rule", mlc_rule_dir(rules_dir), arg);
+	}
+	if (mlc_conf_load(&r->conf, path, err, errlen, &missing) < 0) {
+		if (missing) {
+			*code = MLC_EX_NOINPUT;
+			if (!strchr(arg, '/'))
+				errf(err, errlen, "no rule \"%s\" (%s: not found)", arg, path);
+		}
+		return -1;
+	}
+	r->path = mlc_xstrdup(path);
+	if (mlc_conf_check(&r->conf, rule_schema, err, errlen) < 0)
+		return -1;
+	if (!(e = mlc_conf_find(&r->conf, "rule", "name")))
+		return errf(err, errlen, "%s: [rule] name is missing", path);
+	if (!valid_name(e->value))
+		return errf(err, errlen, "%s:%u: bad rule name \"%s\" (a-z 0-9 - _, at most 64)",
+		            path, e->line, e->value);
+	base = strrchr(path, '/');
+	base = base ? base + 1 : path;
+	bl = strlen(base);
+	if (bl > 5 && strcmp(base + bl - 5, ".rule") == 0 &&
+	    (strlen(e->value) != bl - 5 || strncmp(base, e->value, bl - 5) != 0))
+		return errf(err, errlen, "%s:%u: rule name \"%s\" does not match the file name",
+		            path, e->line, e->value);
+	r->name = mlc_xstrdup(e->value);
+	r->severity = mlc_xstrdup("warning");
+	if ((e = mlc_conf_find(&r->conf, "rule", "severity"))) {
+		if (strcmp(e->value, "info") && strcmp(e->value, "warning") &&
+		    strcmp(e->value, "critical"))
+			return errf(err, errlen,
+			            "%s:%u: severity \"%s\" (expected info, warning or critical)",
+			            path, e->line, e->value);
+		free(r->severity);
+		r->severity = mlc_xstrdup(e->value);
+	}
+	if ((e = mlc_conf_find(&r->conf, "rule", "schedule")) &&
+	    mlc_rule_cron(e->value, cron, sizeof cron, e2, sizeof e2) < 0)
+		return errf(err, errlen, "%s:%u: %s", path, e->line, e2);
+	if ((v = mlc_rule_get(r, "source", "table")) == NULL &&
+	    mlc_conf_find(&r->conf, "source", "where"))
+		return errf(err, errlen, "%s: [source] has conditions but no table", path);
+	*code = MLC_EX_OK;
+	return 0;
+}
+
+void
+mlc_rule_free(struct mlc_rule *r)
+{
+	free(r->path);
+	free(r->name);
+	free(r->severity);
+	mlc_conf_free(&r->conf);
+	memset(r, 0, sizeof *r);
+}
+
+const char *
+mlc_rule_get(const struct mlc_rule *r, const char *section, const char *key)
+{
+	return mlc_conf_get(&r->conf, section, key);
+}
