@@ -8,13 +8,16 @@ include config.mk
 # Shared modules: one concern each, declared in src/mlc.h.
 LIBOBJ = \
 	src/util.o \
+	src/store.o \
+	src/vault.o \
 	src/twsig.o \
 	src/ndjson.o \
 	src/conf.o \
 	src/rule.o
 
 # Filters and tools: bin/NAME is built from src/NAME.c plus libmlc.a.
-PROGS =
+PROGS = \
+	bin/mlc-vault
 
 # Simulators (libmicrohttpd): used by the tests, the demo and bench/.
 SIMS = \
@@ -29,6 +32,7 @@ TESTPROGS = \
 SCRIPTS =
 
 MAN = \
+	man/mlc-vault.1 \
 	man/mlc-twilio-sim.1
 
 ALL_CFLAGS  = $(CFLAGS) $(WFLAGS) $(DEFS)
@@ -59,6 +63,8 @@ $(TESTPROGS):
 
 # Per program: its object, and that object's header dependency.
 
+bin/mlc-vault: src/mlc-vault.o
+src/mlc-vault.o: src/mlc.h
 bin/mlc-twilio-sim: src/mlc-twilio-sim.o
 src/mlc-twilio-sim.o: src/mlc.h
 tests/bin/twsig-check: tests/src/twsig-check.o
