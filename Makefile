@@ -21,6 +21,7 @@ PROGS = \
 
 # Simulators (libmicrohttpd): used by the tests, the demo and bench/.
 SIMS = \
+	bin/mlc-ais-sim \
 	bin/mlc-twilio-sim
 
 # Test-only helper programs (not installed).
@@ -32,6 +33,7 @@ TESTPROGS = \
 SCRIPTS =
 
 MAN = \
+	man/mlc-ais-sim.1 \
 	man/mlc-vault.1 \
 	man/mlc-twilio-sim.1
 
@@ -65,6 +67,8 @@ $(TESTPROGS):
 
 bin/mlc-vault: src/mlc-vault.o
 src/mlc-vault.o: src/mlc.h
+bin/mlc-ais-sim: src/mlc-ais-sim.o
+src/mlc-ais-sim.o: src/mlc.h
 bin/mlc-twilio-sim: src/mlc-twilio-sim.o
 src/mlc-twilio-sim.o: src/mlc.h
 tests/bin/twsig-check: tests/src/twsig-check.o

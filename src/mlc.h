@@ -109,6 +109,9 @@ struct mlc_ndjson_reader *mlc_ndjson_open(FILE *f, const char *name, size_t maxl
 int mlc_ndjson_read(struct mlc_ndjson_reader *r, char **line, size_t *len);
 unsigned long mlc_ndjson_lineno(const struct mlc_ndjson_reader *r);
 int mlc_ndjson_error(const struct mlc_ndjson_reader *r);
+/* 1 if a whole line is already buffered, so that the next read will not
+ * block: lets a reader group work (one database commit for many lines). */
+int mlc_ndjson_pending(const struct mlc_ndjson_reader *r);
 void mlc_ndjson_close(struct mlc_ndjson_reader *r);
 
 /* Write buf[0..n) plus '\n' (added if missing) to fd 1 as one whole line:

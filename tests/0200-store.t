@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# The state database (src/store.c), driven through mlc-vault: location,
+# modes, schema, append-only audit, damaged and locked databases.
+. "$(dirname "$0")/lib.sh"
+
+S=$ML_CONNECTOR_STATE
+DB=$S/state.db
+
+mlc-vault list >"$T/out" 2>"$T/err"
+is "$?" 66 "list before init: no vault (66)"
+like "$(cat "$T/err")" "no vault in .*mlc-vault init" "list before init: says how to create one"
+is "$(stat -c %a "$S")" 700 "state directory created 0700"
+is "$(stat -c %a "$DB")" 600 "state.db created 0600"
+is "$(sqlite3 "$DB" 'PRAGMA user_version')" 1 "schema migrated to version 1"
+is "$(sqlite3 "$DB" 'PRAGMA journal_mode')" wal "WAL journal mode"
+
+tables=$(sqlite3 "$DB" "SELECT group_concat(name, ' ') FROM (SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name)")
+is "$tables" "audit message_status realert run secret vault_kdf watermark watermark_pending" "schema v1 tables"
+idx=$(sqlite3 "$DB" "SELECT group_concat(name, ' ') FROM (SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'audit' AND name NOT LIKE 'sqlite_%' ORDER BY name)")
+is "$idx" "audit_alert_id audit_delivery_id audit_recipient audit_record_key audit_rule_ts audit_sid" "audit indexes"
+
+# Opening again does not migrate again.
+mlc-vault list >/dev/null 2>&1
+is "$(sqlite3 "$DB" 'PRAGMA user_version')" 1 "second open keeps version 1"
+
+# The audit trail is append-only.
+sqlite3 "$DB" "INSERT INTO audit (ts, stage, rule) VALUES ('2024-01-15T08:00:00.000Z', 'match', 'ap-aging')"
+ok "audit: insert works"
+sqlite3 "$DB" "UPDATE audit SET rule = 'x'" 2>"$T/err"
+isnt "$?" 0 "audit: update refused"
+like "$(cat "$T/err")" "append-only" "audit: update message"
+sqlite3 "$DB" "DELETE FROM audit" 2>"$T/err"
+isnt "$?" 0 "audit: delete refused"
+is "$(sqlite3 "$DB" 'SELECT count(*) FROM audit')" 1 "audit: row still there"
+
+# message_status dedupes (sid, status).
+sqlite3 "$DB" "INSERT INTO message_status VALUES ('SM1', 'delivered', NULL, 't', 'callback')"
+sqlite3 "$DB" "INSERT OR IGNORE INTO message_status VALUES ('SM1', 'delivered', NULL, 't2', 'poll')"
+is "$(sqlite3 "$DB" 'SELECT count(*) FROM message_status')" 1 "message_status: one row per (sid, status)"
+
+# A database from the future is refused as a configuration problem.
+sqlite3 "$DB" 'PRAGMA user_version = 99'
+mlc-vault list >/dev/null 2>"$T/err"
+is "$?" 78 "newer schema: refused (78)"
+like "$(cat "$T/err")" "schema version 99 is newer" "newer schema: message"
+sqlite3 "$DB" 'PRAGMA user_version = 1'
+
+# State directory resolution.
+mkdir -p "$T/xdg" "$T/home"
+(unset ML_CONNECTOR_STATE; XDG_STATE_HOME=$T/xdg mlc-vault list >/dev/null 2>&1)
+test -f "$T/xdg/ml-connector/state.db"
+ok "XDG_STATE_HOME/ml-connector/state.db"
+(unset ML_CONNECTOR_STATE XDG_STATE_HOME; HOME=$T/home mlc-vault list >/dev/null 2>&1)
+test -f "$T/home/.local/state/ml-connector/state.db"
+ok "HOME/.local/state/ml-connector/state.db"
+is "$(stat -c %a "$T/home/.local/state/ml-connector")" 700 "HOME-based state dir 0700"
+mlc-vault -d "$T/opt" list >/dev/null 2>&1
+test -f "$T/opt/state.db"
+ok "-d overrides ML_CONNECTOR_STATE"
+
+# A damaged database is a clear error, not a crash.
+mkdir -p "$T/bad"
+head -c 8192 /dev/urandom >"$T/bad/state.db"
+mlc-vault -d "$T/bad" list >"$T/out" 2>"$T/err"
+is "$?" 74 "garbage state.db: 74"
+like "$(cat "$T/err")" "^mlc-vault: .*state.db: .*(not a database|malformed).*backup" "garbage state.db: message"
+mkdir -p "$T/bad2"
+printf 'SQLite format 3\000this is not really a database' >"$T/bad2/state.db"
+mlc-vault -d "$T/bad2" check >"$T/out" 2>"$T/err"
+rc=$?
+[ "$rc" -eq 74 ] || [ "$rc" -eq 78 ]
+ok "truncated header: 74 or 78 (got $rc)"
+like "$(cat "$T/err")" "^mlc-vault: " "truncated header: message"
+
+# A database locked by another process: try again later (75).
+mlc-vault init 2>/dev/null
+ok "init"
+mkfifo "$T/lockin"
+sqlite3 "$DB" <"$T/lockin" >"$T/lockout" 2>&1 &
+_pids="$_pids $!"
+exec 3>"$T/lockin"
+printf 'BEGIN EXCLUSIVE;\nINSERT INTO run (rule, run_id) VALUES ('"'"'lock'"'"', '"'"'1'"'"');\nSELECT '"'"'locked'"'"';\n' >&3
+i=0
+while ! grep -q locked "$T/lockout" 2>/dev/null && [ $i -lt 100 ]; do
+	sleep 0.05
+	i=$((i + 1))
+done
+grep -q locked "$T/lockout"
+ok "another process holds the write lock"
+start=$(date +%s)
+echo value | ML_CONNECTOR_BUSY_TIMEOUT=300 mlc-vault set x.y >"$T/out" 2>"$T/err"
+is "$?" 75 "locked database: set exits 75"
+like "$(cat "$T/err")" "locked by another process; try again later" "locked database: message"
+[ $(($(date +%s) - start)) -lt 5 ]
+ok "locked database: gave up after the busy timeout"
+mlc-vault list >/dev/null 2>&1
+is "$?" 0 "locked database: readers still read (WAL)"
+printf 'ROLLBACK;\n' >&3
+exec 3>&-
+wait
+echo value | mlc-vault set x.y 2>/dev/null
+is "$?" 0 "lock released: set works"
+
+done_testing
