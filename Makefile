@@ -17,7 +17,8 @@ LIBOBJ = \
 
 # Filters and tools: bin/NAME is built from src/NAME.c plus libmlc.a.
 PROGS = \
-	bin/mlc-vault
+	bin/mlc-vault \
+	bin/alert-log
 
 # Simulators (libmicrohttpd): used by the tests, the demo and bench/.
 SIMS = \
@@ -75,6 +76,9 @@ tests/bin/twsig-check: tests/src/twsig-check.o
 tests/src/twsig-check.o: src/mlc.h
 tests/bin/http-sink: tests/src/http-sink.o
 tests/src/http-sink.o: src/mlc.h
+
+bin/alert-log: src/alert-log.o
+src/alert-log.o: src/mlc.h
 
 tests/bin/ndjson-cat: tests/src/ndjson-cat.o
 tests/src/ndjson-cat.o: src/mlc.h

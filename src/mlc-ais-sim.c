@@ -1,0 +1,2750 @@
+/*
+ * mlc-ais-sim — a JD Edwards EnterpriseOne AIS Server simulator on loopback.
+ *
+ * usage: mlc-ais-sim [--port N] [--port-file F] [--request-log F] [--data DIR]
+ *                    [--tls-cert F --tls-key F] [--user U] [--password-file F]
+ *                    [--environment E] [--role R] [--token-ttl S]
+ *                    [--result-set-timeout S] [--date-format MDE|DME|YMD]
+ *                    [--today YYYY-MM-DD] [--bad-token-status 444|403]
+ *                    [--listen ADDR] [--fault SPEC]...
+ *
+ * It answers the AIS REST calls jde-fetch makes, in the shapes of
+ * reference/ais-rest-api.md and the real samples beside it:
+ *   POST /jderest/v2/tokenrequest            login (JSON body or Basic + headers)
+ *   POST /jderest/v2/tokenrequest/validate   {"isValidSession":true} or 444/403
+ *   POST /jderest/v2/tokenrequest/logout     {"status":"Success"} or 444
+ *   POST /jderest/v2/dataservice             BROWSE of a table in --data
+ *   POST|GET /jderest/v2/dataservice/next    the next page of an open result set
+ *   GET  /jderest/defaultconfig              a small, unauthenticated server info
+ * and a control plane for the tests: POST /_sim/fault, POST /_sim/reset,
+ * GET /_sim/state.  Nothing is read from stdin and nothing is written to
+ * stdout; requests are recorded in the --request-log (one NDJSON line each).
+ *
+ * Tables are NDJSON files DIR/<TABLE>.ndjson whose lines are GRID_DATA rows;
+ * DIR/columns.json gives each table's title and its columns (alias, label,
+ * type).  A query streams the file; an open result set keeps only a file
+ * offset, so tables of millions of rows cost no memory.
+ *
+ * Exit status: 0 stopped by SIGTERM or SIGINT; 64 usage; 66 an input file
+ * (data directory, columns.json, password file, certificate) is missing or
+ * unreadable; 70 the server could not start; 74 the port file or the request
+ * log cannot be written; 78 a bad --fault spec or columns.json.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <jv.h>
+#include <microhttpd.h>
+#include <sodium.h>
+
+#include "mlc.h"
+
+static const char usage[] =
+	"usage: mlc-ais-sim [--port N] [--port-file F] [--request-log F] [--data DIR]\n"
+	"                   [--tls-cert F --tls-key F] [--user U] [--password-file F]\n"
+	"                   [--environment E] [--role R] [--token-ttl SECONDS]\n"
+	"                   [--result-set-timeout SECONDS] [--date-format MDE|DME|YMD]\n"
+	"                   [--today YYYY-MM-DD] [--bad-token-status 444|403]\n"
+	"                   [--listen ADDR] [--fault SPEC]...\n";
+
+#define MAX_BODY (8u << 20)
+
+/* ---- configuration ---- */
+
+static struct {
+	const char *listen;
+	unsigned port;
+	const char *port_file;
+	const char *log_path;
+	char *data_dir;
+	int tls;
+	const char *user;
+	char *password;
+	const char *environment;
+	const char *role;
+	long token_ttl;
+	long rs_timeout;
+	char datefmt[4];
+	int today; /* yyyymmdd; 0 = the real date, taken per request */
+	int bad_token_status;
+} cfg = {
+	"127.0.0.1", 0, NULL, NULL, NULL, 0, "JDE", NULL, "JDV920", "*ALL",
+	3600, 60, "MDE", 0, 444
+};
+
+static int log_fd = -1;
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* ---- tables (columns.json) ---- */
+
+enum ctype { CT_STRING, CT_NUMBER, CT_DATE, CT_TIME, CT_MCU };
+
+struct column {
+	char *alias; /* DOC */
+	char *key;   /* F0411_DOC */
+	char *label;
+	enum ctype type;
+	jv jkey;
+};
+
+struct table {
+	char *name;
+	char *title;
+	struct column *cols;
+	size_t ncols;
+};
+
+static struct table *tables;
+static size_t ntables;
+
+/* ---- queries ---- */
+
+enum op {
+	OP_EQUAL, OP_NOT_EQUAL, OP_LESS, OP_LESS_EQUAL, OP_GREATER, OP_GREATER_EQUAL,
+	OP_BETWEEN, OP_LIST, OP_STR_START_WITH, OP_STR_END_WITH, OP_STR_CONTAIN,
+	OP_STR_BLANK, OP_STR_NOT_BLANK
+};
+static const char *const opnames[] = {
+	"EQUAL", "NOT_EQUAL", "LESS", "LESS_EQUAL", "GREATER", "GREATER_EQUAL",
+	"BETWEEN", "LIST", "STR_START_WITH", "STR_END_WITH", "STR_CONTAIN",
+	"STR_BLANK", "STR_NOT_BLANK"
+};
+
+struct lit {
+	char *s;  /* string form (trimmed for string columns) */
+	double n; /* number, time, or date as yyyymmdd */
+};
+
+struct cond {
+	const struct column *col;
+	enum op op;
+	struct lit *v;
+	size_t nv;
+};
+
+struct query;
+struct subq {
+	int or;
+	struct query *q;
+};
+struct query {
+	int any; /* MATCH_ANY */
+	struct cond *c;
+	size_t nc;
+	struct subq *sub;
+	size_t nsub;
+};
+
+/* ---- sessions and result sets ---- */
+
+struct session {
+	char *token;
+	char *device; /* NULL: bound to ip */
+	char ip[64];
+	char *user;
+	time_t expires;
+	int next_stack;
+	struct session *next;
+};
+
+struct rset {
+	char rid[24];
+	struct session *sess;
+	int stack_id, state_id;
+	const struct table *t;
+	const struct column **cols; /* selected columns, NULL = all */
+	size_t ncols;
+	struct query *q;
+	long pagesize; /* 0 = No Max */
+	off_t offset;
+	char *rcids;
+	time_t last;
+	struct rset *next;
+};
+
+static struct session *sessions;
+static struct rset *rsets;
+
+/* ---- faults ---- */
+
+enum fkind {
+	F_TOKEN_EXPIRE, F_STATUS, F_SLOW, F_TRUNCATE, F_MALFORMED, F_DROP,
+	F_APP_ERROR, F_SYS_ERROR, F_EXPIRE_RESULTS
+};
+static const char *const fnames[] = {
+	"token-expire", "status", "slow", "truncate", "malformed", "drop",
+	"app-error", "sys-error", "expire-results"
+};
+
+struct fault {
+	enum fkind kind;
+	char *path; /* NULL = any; a trailing '*' makes a prefix */
+	long count; /* remaining; -1 = unlimited */
+	long after, seen;
+	int status;
+	long ms;
+	char *table;
+	char *code, *desc;
+	struct fault *next;
+};
+
+static struct fault *faults;
+
+/* ---- small helpers ---- */
+
+static time_t
+now_s(void)
+{
+	struct timespec ts;
+
+	mlc_time_now(&ts);
+	return ts.tv_sec;
+}
+
+/* "2025-09-19T20:16:27.934+0000", as in ais-samples/error_invalid_token.json */
+static void
+err_timestamp(char out[40])
+{
+	struct timespec ts;
+	struct tm tm;
+	char b[32];
+
+	mlc_time_now(&ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(b, sizeof b, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out, 40, "%.24s.%03d+0000", b, (int)(ts.tv_nsec / 1000000 % 1000));
+}
+
+/* "2017-05-16:10.56.18", as in the data service samples */
+static void
+data_timestamp(char out[32])
+{
+	time_t t = now_s();
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(out, 32, "%Y-%m-%d:%H.%M.%S", &tm);
+}
+
+static void
+random_hex(char *out, size_t nbytes)
+{
+	unsigned char b[32];
+
+	if (nbytes > sizeof b)
+		nbytes = sizeof b;
+	randombytes_buf(b, nbytes);
+	sodium_bin2hex(out, nbytes * 2 + 1, b, nbytes);
+}
+
+static void
+b64(struct mlc_buf *out, const void *p, size_t n)
+{
+	size_t cap = sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_ORIGINAL);
+	char *s = mlc_xmalloc(cap);
+
+	sodium_bin2base64(s, cap, p, n, sodium_base64_VARIANT_ORIGINAL);
+	mlc_buf_adds(out, s);
+	free(s);
+}
+
+/* A token shaped like the real one in tokenrequest_v1_response.json:
+ * "044" + base64(32 random bytes) + base64(digits + device + epoch ms). */
+static char *
+new_token(const char *device)
+{
+	struct mlc_buf b, tail;
+	unsigned char r[32];
+	char digits[25];
+	struct timespec ts;
+
+	randombytes_buf(r, sizeof r);
+	for (size_t i = 0; i < 24; i++)
+		digits[i] = (char)('0' + randombytes_uniform(10));
+	digits[24] = '\0';
+	mlc_time_now(&ts);
+	mlc_buf_init(&b);
+	mlc_buf_init(&tail);
+	mlc_buf_adds(&b, "044");
+	b64(&b, r, sizeof r);
+	mlc_buf_printf(&tail, "%s%s%lld%03ld", digits, device ? device : "aisClient",
+	               (long long)ts.tv_sec, ts.tv_nsec / 1000000);
+	b64(&b, tail.p, tail.len);
+	mlc_buf_free(&tail);
+	return b.p;
+}
+
+static void
+add_json_str(struct mlc_buf *b, const char *s)
+{
+	mlc_buf_json_str(b, s, strlen(s));
+}
+
+/* jv helpers.  jget() borrows o and returns a new reference. */
+static jv
+jget(jv o, const char *k)
+{
+	if (jv_get_kind(o) != JV_KIND_OBJECT)
+		return jv_invalid();
+	return jv_object_get(jv_copy(o), jv_string(k));
+}
+
+/* A string field of o, copied (NULL if absent or not a string). */
+static char *
+jstrdup(jv o, const char *k)
+{
+	jv v = jget(o, k);
+	char *s = NULL;
+
+	if (jv_get_kind(v) == JV_KIND_STRING)
+		s = mlc_xstrdup(jv_string_value(v));
+	jv_free(v);
+	return s;
+}
+
+static void
+percent_enc(struct mlc_buf *b, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~') {
+			mlc_buf_addc(b, (char)c);
+		} else {
+			char e[3] = { '%', hex[c >> 4], hex[c & 15] };
+
+			mlc_buf_add(b, e, 3);
+		}
+	}
+}
+
+/* ---- dates ---- */
+
+static int
+days_in_month(int y, int m)
+{
+	static const int d[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+
+	if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
+		return 29;
+	return d[m - 1];
+}
+
+static int
+valid_ymd(int y, int m, int d)
+{
+	return y >= 1900 && y <= 2999 && m >= 1 && m <= 12 && d >= 1 && d <= days_in_month(y, m);
+}
+
+static int
+today_ymd(void)
+{
+	time_t t;
+	struct tm tm;
+
+	if (cfg.today)
+		return cfg.today;
+	t = now_s();
+	localtime_r(&t, &tm);
+	return (tm.tm_year + 1900) * 10000 + (tm.tm_mon + 1) * 100 + tm.tm_mday;
+}
+
+/* today shifted by days, months or years (month ends clamp: Jan 31 + 1 month = Feb 28/29) */
+static int
+shift_date(int ymd, int days, int months, int years)
+{
+	int y = ymd / 10000, m = ymd / 100 % 100, d = ymd % 100;
+	struct tm tm;
+	time_t t;
+
+	if (months || years) {
+		long mm = (long)y * 12 + (m - 1) + months + (long)years * 12;
+
+		y = (int)(mm / 12);
+		m = (int)(mm % 12) + 1;
+		if (d > days_in_month(y, m))
+			d = days_in_month(y, m);
+	}
+	memset(&tm, 0, sizeof tm);
+	tm.tm_year = y - 1900;
+	tm.tm_mon = m - 1;
+	tm.tm_mday = d + days;
+	tm.tm_hour = 12;
+	t = timegm(&tm);
+	gmtime_r(&t, &tm);
+	return (tm.tm_year + 1900) * 10000 + (tm.tm_mon + 1) * 100 + tm.tm_mday;
+}
+
+static const char *
+simple_date_format(void)
+{
+	if (strcmp(cfg.datefmt, "DME") == 0)
+		return "dd/MM/yyyy";
+	if (strcmp(cfg.datefmt, "YMD") == 0)
+		return "yyyy/MM/dd";
+	return "MM/dd/yyyy";
+}
+
+static int
+parse_num_part(const char **p, int mind, int maxd, int *out)
+{
+	int n = 0, k = 0;
+
+	while (**p >= '0' && **p <= '9' && k < maxd) {
+		n = n * 10 + (**p - '0');
+		(*p)++;
+		k++;
+	}
+	*out = n;
+	return k >= mind;
+}
+
+/* A date literal in the user's format (MM/dd/yyyy for MDE); 0 if it is not one. */
+static int
+parse_user_date(const char *s)
+{
+	int a, b, c, y, m, d;
+	const char *p = s;
+
+	if (strcmp(cfg.datefmt, "YMD") == 0) {
+		if (!parse_num_part(&p, 4, 4, &a) || *p++ != '/' || !parse_num_part(&p, 1, 2, &b) ||
+		    *p++ != '/' || !parse_num_part(&p, 1, 2, &c) || *p)
+			return 0;
+		y = a, m = b, d = c;
+	} else {
+		if (!parse_num_part(&p, 1, 2, &a) || *p++ != '/' || !parse_num_part(&p, 1, 2, &b) ||
+		    *p++ != '/' || !parse_num_part(&p, 4, 4, &c) || *p)
+			return 0;
+		y = c;
+		if (strcmp(cfg.datefmt, "DME") == 0)
+			d = a, m = b;
+		else
+			m = a, d = b;
+	}
+	return valid_ymd(y, m, d) ? y * 10000 + m * 100 + d : 0;
+}
+
+/* ---- columns.json ---- */
+
+static enum ctype
+parse_ctype(const char *s, int *ok)
+{
+	*ok = 1;
+	if (strcmp(s, "string") == 0)
+		return CT_STRING;
+	if (strcmp(s, "number") == 0)
+		return CT_NUMBER;
+	if (strcmp(s, "date") == 0)
+		return CT_DATE;
+	if (strcmp(s, "time") == 0)
+		return CT_TIME;
+	if (strcmp(s, "mcu") == 0)
+		return CT_MCU;
+	*ok = 0;
+	return CT_STRING;
+}
+
+static char *
+slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	struct mlc_buf b;
+	char tmp[65536];
+	size_t n;
+
+	if (!f)
+		return NULL;
+	mlc_buf_init(&b);
+	while ((n = fread(tmp, 1, sizeof tmp, f)) > 0)
+		mlc_buf_add(&b, tmp, n);
+	if (ferror(f)) {
+		fclose(f);
+		mlc_buf_free(&b);
+		return NULL;
+	}
+	fclose(f);
+	*len = b.len;
+	return b.p;
+}
+
+static void
+load_columns(void)
+{
+	struct mlc_buf path;
+	size_t len;
+	char *text;
+	jv all;
+
+	mlc_buf_init(&path);
+	mlc_buf_printf(&path, "%s/columns.json", cfg.data_dir);
+	if (!(text = slurp(path.p, &len)))
+		mlc_die(MLC_EX_NOINPUT, "%s: %s", path.p, strerror(errno));
+	all = jv_parse_sized(text, (int)len);
+	free(text);
+	if (jv_get_kind(all) != JV_KIND_OBJECT)
+		mlc_die(MLC_EX_CONFIG, "%s: not a JSON object", path.p);
+	tables = mlc_xcalloc((size_t)jv_object_length(jv_copy(all)), sizeof *tables);
+	jv_object_foreach(all, k, v) {
+		struct table *t = &tables[ntables++];
+		jv cols = jget(v, "columns");
+		int n, i;
+
+		t->name = mlc_xstrdup(jv_string_value(k));
+		t->title = jstrdup(v, "title");
+		if (!t->title)
+			t->title = mlc_xstrdup(t->name);
+		if (jv_get_kind(cols) != JV_KIND_ARRAY)
+			mlc_die(MLC_EX_CONFIG, "%s: %s: \"columns\" must be an array", path.p, t->name);
+		n = jv_array_length(jv_copy(cols));
+		t->cols = mlc_xcalloc((size_t)n, sizeof *t->cols);
+		for (i = 0; i < n; i++) {
+			jv c = jv_array_get(jv_copy(cols), i);
+			struct column *col = &t->cols[t->ncols++];
+			char *type = jstrdup(c, "type");
+			int ok = 0;
+			struct mlc_buf key;
+
+			col->alias = jstrdup(c, "alias");
+			col->label = jstrdup(c, "label");
+			if (!col->alias || !col->label || !type)
+				mlc_die(MLC_EX_CONFIG, "%s: %s: column %d needs alias, label and type",
+				        path.p, t->name, i);
+			col->type = parse_ctype(type, &ok);
+			if (!ok)
+				mlc_die(MLC_EX_CONFIG, "%s: %s.%s: unknown type \"%s\"", path.p,
+				        t->name, col->alias, type);
+			free(type);
+			mlc_buf_init(&key);
+			mlc_buf_printf(&key, "%s_%s", t->name, col->alias);
+			col->key = key.p;
+			col->jkey = jv_string(col->key);
+			jv_free(c);
+		}
+		jv_free(cols);
+		jv_free(k);
+		jv_free(v);
+	}
+	jv_free(all);
+	mlc_buf_free(&path);
+}
+
+static const struct table *
+find_table(const char *name)
+{
+	for (size_t i = 0; i < ntables; i++)
+		if (strcmp(tables[i].name, name) == 0)
+			return &tables[i];
+	return NULL;
+}
+
+static const struct column *
+find_column(const struct table *t, const char *alias)
+{
+	for (size_t i = 0; i < t->ncols; i++)
+		if (strcmp(t->cols[i].alias, alias) == 0)
+			return &t->cols[i];
+	return NULL;
+}
+
+/* "F0411.DOC" -> the column, or NULL */
+static const struct column *
+control_column(const struct table *t, const char *cid)
+{
+	size_t n = strlen(t->name);
+
+	if (strncmp(cid, t->name, n) != 0 || cid[n] != '.')
+		return NULL;
+	return find_column(t, cid + n + 1);
+}
+
+static char *
+table_path(const struct table *t)
+{
+	struct mlc_buf b;
+
+	mlc_buf_init(&b);
+	mlc_buf_printf(&b, "%s/%s.ndjson", cfg.data_dir, t->name);
+	return b.p;
+}
+
+/* ---- application errors: {CODE, TITLE, ERRORCONTROL, DESC, MOBILE} ---- */
+
+static void
+app_error(struct mlc_buf *errs, const char *code, const char *title, const char *control,
+          const char *fmt, ...) MLC_PRINTF(5, 6);
+
+static void
+app_error(struct mlc_buf *errs, const char *code, const char *title, const char *control,
+          const char *fmt, ...)
+{
+	char desc[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(desc, sizeof desc, fmt, ap);
+	va_end(ap);
+	if (errs->len)
+		mlc_buf_addc(errs, ',');
+	mlc_buf_adds(errs, "{\"CODE\":");
+	add_json_str(errs, code);
+	mlc_buf_adds(errs, ",\"TITLE\":");
+	add_json_str(errs, title);
+	mlc_buf_adds(errs, ",\"ERRORCONTROL\":");
+	add_json_str(errs, control);
+	mlc_buf_adds(errs, ",\"DESC\":");
+	add_json_str(errs, desc);
+	mlc_buf_adds(errs, ",\"MOBILE\":");
+	add_json_str(errs, desc);
+	mlc_buf_addc(errs, '}');
+}
+
+/* ---- query compilation ---- */
+
+static void
+query_free(struct query *q)
+{
+	if (!q)
+		return;
+	for (size_t i = 0; i < q->nc; i++) {
+		for (size_t j = 0; j < q->c[i].nv; j++)
+			free(q->c[i].v[j].s);
+		free(q->c[i].v);
+	}
+	free(q->c);
+	for (size_t i = 0; i < q->nsub; i++)
+		query_free(q->sub[i].q);
+	free(q->sub);
+	free(q);
+}
+
+static size_t
+trimmed_len(const char *s, size_t n)
+{
+	while (n > 0 && s[n - 1] == ' ')
+		n--;
+	return n;
+}
+
+static int
+full_number(const char *s, double *out)
+{
+	char *end;
+
+	while (*s == ' ')
+		s++;
+	if (!*s)
+		return 0;
+	errno = 0;
+	*out = strtod(s, &end);
+	while (*end == ' ')
+		end++;
+	return !*end && errno == 0;
+}
+
+/* One value of a condition, resolved against the column's type. */
+static int
+compile_value(const struct table *t, const struct column *col, enum op op, jv val,
+              struct lit *out, struct mlc_buf *errs, const char *cid)
+{
+	char *content = jstrdup(val, "content");
+	char *special = jstrdup(val, "specialValueId");
+	int rc = -1;
+	jv cj = jget(val, "content");
+
+	(void)t;
+	if (!content && jv_get_kind(cj) == JV_KIND_NUMBER) {
+		/* Jackson would coerce a JSON number to the String field. */
+		struct mlc_buf b;
+
+		mlc_buf_init(&b);
+		mlc_buf_printf(&b, "%.17g", jv_number_value(cj));
+		content = b.p;
+	}
+	jv_free(cj);
+	if (!special)
+		special = mlc_xstrdup("LITERAL");
+	memset(out, 0, sizeof *out);
+	if (strncmp(special, "TODAY", 5) == 0) {
+		double k = 0;
+		int d = today_ymd();
+
+		if (col->type != CT_DATE) {
+			app_error(errs, "SIM013", "Invalid Special Value", cid,
+			          "%s is not a date column: %s cannot apply", cid, special);
+			goto out;
+		}
+		if (strcmp(special, "TODAY") != 0) {
+			if (!content || !full_number(content, &k) || k < 0 || k != (long)k || k > 100000) {
+				app_error(errs, "SIM014", "Invalid Special Value", cid,
+				          "%s needs a whole offset count in content, got \"%s\"", special,
+				          content ? content : "");
+				goto out;
+			}
+			if (strcmp(special, "TODAY_PLUS_DAY") == 0)
+				d = shift_date(d, (int)k, 0, 0);
+			else if (strcmp(special, "TODAY_MINUS_DAY") == 0)
+				d = shift_date(d, -(int)k, 0, 0);
+			else if (strcmp(special, "TODAY_PLUS_MONTH") == 0)
+				d = shift_date(d, 0, (int)k, 0);
+			else if (strcmp(special, "TODAY_MINUS_MONTH") == 0)
+				d = shift_date(d, 0, -(int)k, 0);
+			else if (strcmp(special, "TODAY_PLUS_YEAR") == 0)
+				d = shift_date(d, 0, 0, (int)k);
+			else if (strcmp(special, "TODAY_MINUS_YEAR") == 0)
+				d = shift_date(d, 0, 0, -(int)k);
+			else {
+				app_error(errs, "SIM012", "Invalid Special Value", cid,
+				          "unknown specialValueId \"%s\"", special);
+				goto out;
+			}
+		}
+		out->n = d;
+		out->s = mlc_xmalloc(16);
+		snprintf(out->s, 16, "%08d", d);
+		rc = 0;
+		goto out;
+	}
+	if (strcmp(special, "LOGIN_USER") == 0) {
+		free(content);
+		content = mlc_xstrdup(cfg.user);
+	} else if (strcmp(special, "LITERAL") != 0) {
+		app_error(errs, "SIM012", "Invalid Special Value", cid,
+		          "unknown specialValueId \"%s\"", special);
+		goto out;
+	}
+	if (!content) {
+		app_error(errs, "SIM011", "Missing Value", cid, "%s %s: value without content",
+		          cid, opnames[op]);
+		goto out;
+	}
+	if (op == OP_STR_START_WITH || op == OP_STR_END_WITH || op == OP_STR_CONTAIN) {
+		out->s = content;
+		content = NULL;
+		rc = 0;
+		goto out;
+	}
+	switch (col->type) {
+	case CT_STRING:
+	case CT_MCU: {
+		const char *s = content;
+		size_t n;
+
+		if (col->type == CT_MCU)
+			while (*s == ' ')
+				s++;
+		n = trimmed_len(s, strlen(s));
+		out->s = mlc_xstrndup(s, n);
+		break;
+	}
+	case CT_NUMBER:
+	case CT_TIME:
+		if (!full_number(content, &out->n)) {
+			app_error(errs, "SIM015", "Invalid Numeric Value", cid,
+			          "\"%s\" is not a number for %s", content, cid);
+			goto out;
+		}
+		break;
+	case CT_DATE: {
+		int d = parse_user_date(content);
+
+		if (!d) {
+			app_error(errs, "SIM016", "Invalid Date", cid,
+			          "\"%s\" is not a date in the user's format %s (%s)", content,
+			          simple_date_format(), cfg.datefmt);
+			goto out;
+		}
+		out->n = d;
+		break;
+	}
+	}
+	out->s = out->s ? out->s : content;
+	if (out->s == content)
+		content = NULL;
+	rc = 0;
+out:
+	free(content);
+	free(special);
+	return rc;
+}
+
+static struct query *
+compile_query(const struct table *t, jv qj, struct mlc_buf *errs, int depth)
+{
+	struct query *q = mlc_xcalloc(1, sizeof *q);
+	char *mt = jstrdup(qj, "matchType");
+	jv conds = jget(qj, "condition"), cq = jget(qj, "complexQuery");
+	int bad = 0;
+
+	if (depth > 16) {
+		app_error(errs, "SIM017", "Invalid Query", "query", "complexQuery nested too deeply");
+		bad = 1;
+		goto out;
+	}
+	if (mt && strcmp(mt, "MATCH_ANY") == 0)
+		q->any = 1;
+	else if (mt && strcmp(mt, "MATCH_ALL") != 0) {
+		app_error(errs, "SIM017", "Invalid Query", "query.matchType",
+		          "matchType must be MATCH_ALL or MATCH_ANY, got \"%s\"", mt);
+		bad = 1;
+	}
+	if (jv_get_kind(conds) == JV_KIND_ARRAY) {
+		int n = jv_array_length(jv_copy(conds));
+
+		q->c = mlc_xcalloc((size_t)n, sizeof *q->c);
+		for (int i = 0; i < n; i++) {
+			jv c = jv_array_get(jv_copy(conds), i);
+			char *cid = jstrdup(c, "controlId"), *opn = jstrdup(c, "operator");
+			jv vals = jget(c, "value");
+			struct cond *cd = &q->c[q->nc];
+			int nv = jv_get_kind(vals) == JV_KIND_ARRAY ? jv_array_length(jv_copy(vals)) : 0;
+			size_t k;
+
+			if (!cid || !(cd->col = control_column(t, cid))) {
+				app_error(errs, "SIM010", "Invalid Column", cid ? cid : "condition",
+				          "unknown controlId \"%s\" for %s", cid ? cid : "", t->name);
+				bad = 1;
+				goto next;
+			}
+			for (k = 0; k < sizeof opnames / sizeof *opnames; k++)
+				if (opn && strcmp(opn, opnames[k]) == 0)
+					break;
+			if (k == sizeof opnames / sizeof *opnames) {
+				app_error(errs, "SIM018", "Invalid Operator", cid,
+				          "unknown operator \"%s\"", opn ? opn : "");
+				bad = 1;
+				goto next;
+			}
+			cd->op = (enum op)k;
+			if ((cd->op == OP_BETWEEN && nv != 2) || (cd->op == OP_LIST && nv < 1) ||
+			    (cd->op != OP_BETWEEN && cd->op != OP_LIST && cd->op != OP_STR_BLANK &&
+			     cd->op != OP_STR_NOT_BLANK && nv != 1)) {
+				app_error(errs, "SIM019", "Invalid Value Count", cid,
+				          "%s %s: wrong number of values (%d)", cid, opn, nv);
+				bad = 1;
+				goto next;
+			}
+			if (cd->op == OP_STR_BLANK || cd->op == OP_STR_NOT_BLANK)
+				nv = 0;
+			cd->v = mlc_xcalloc((size_t)(nv ? nv : 1), sizeof *cd->v);
+			for (int j = 0; j < nv; j++) {
+				jv v = jv_array_get(jv_copy(vals), j);
+
+				if (compile_value(t, cd->col, cd->op, v, &cd->v[cd->nv], errs, cid) == 0)
+					cd->nv++;
+				else
+					bad = 1;
+				jv_free(v);
+			}
+			q->nc++;
+next:
+			free(cid);
+			free(opn);
+			jv_free(vals);
+			jv_free(c);
+		}
+	} else if (jv_get_kind(conds) != JV_KIND_INVALID && jv_get_kind(conds) != JV_KIND_NULL) {
+		app_error(errs, "SIM017", "Invalid Query", "query.condition", "condition must be an array");
+		bad = 1;
+	}
+	if (jv_get_kind(cq) == JV_KIND_ARRAY) {
+		int n = jv_array_length(jv_copy(cq));
+
+		q->sub = mlc_xcalloc((size_t)n, sizeof *q->sub);
+		for (int i = 0; i < n; i++) {
+			jv item = jv_array_get(jv_copy(cq), i);
+			char *ao = jstrdup(item, "andOr");
+			jv sq = jget(item, "query");
+
+			if (ao && strcmp(ao, "OR") != 0 && strcmp(ao, "AND") != 0) {
+				app_error(errs, "SIM017", "Invalid Query", "complexQuery.andOr",
+				          "andOr must be AND or OR, got \"%s\"", ao);
+				bad = 1;
+			} else if (jv_get_kind(sq) != JV_KIND_OBJECT) {
+				app_error(errs, "SIM017", "Invalid Query", "complexQuery.query",
+				          "complexQuery item without a query object");
+				bad = 1;
+			} else {
+				struct query *s = compile_query(t, sq, errs, depth + 1);
+
+				if (!s)
+					bad = 1;
+				else {
+					q->sub[q->nsub].or = ao && strcmp(ao, "OR") == 0;
+					q->sub[q->nsub++].q = s;
+				}
+			}
+			free(ao);
+			jv_free(sq);
+			jv_free(item);
+		}
+	}
+out:
+	free(mt);
+	jv_free(conds);
+	jv_free(cq);
+	if (bad) {
+		query_free(q);
+		return NULL;
+	}
+	return q;
+}
+
+/* ---- query evaluation on one row ---- */
+
+struct cell {
+	const char *s; /* string value (not NUL-terminated at n) */
+	size_t n;
+	double num;
+	int blank;
+	char tmp[40];
+};
+
+static void
+get_cell(const struct column *col, jv row, struct cell *c)
+{
+	jv v = jv_object_get(jv_copy(row), jv_copy(col->jkey));
+	jv_kind k = jv_get_kind(v);
+
+	memset(c, 0, sizeof *c);
+	c->s = "";
+	if (k == JV_KIND_STRING) {
+		/* Strings live in the row, which the caller keeps alive. */
+		const char *s = jv_string_value(v);
+		size_t n = (size_t)jv_string_length_bytes(jv_copy(v));
+
+		if (col->type == CT_MCU)
+			while (n > 0 && *s == ' ')
+				s++, n--;
+		c->s = s;
+		c->n = trimmed_len(s, n);
+		c->blank = c->n == 0;
+		if (col->type == CT_DATE || col->type == CT_NUMBER || col->type == CT_TIME) {
+			char t[40];
+
+			snprintf(t, sizeof t, "%.*s", (int)(c->n < 39 ? c->n : 39), c->s);
+			c->num = strtod(t, NULL);
+		}
+	} else if (k == JV_KIND_NUMBER) {
+		c->num = jv_number_value(v);
+		snprintf(c->tmp, sizeof c->tmp, "%.15g", c->num);
+		c->s = c->tmp;
+		c->n = strlen(c->tmp);
+	} else {
+		/* null: a blank date (0 in the database), a blank string */
+		c->blank = 1;
+	}
+	jv_free(v);
+}
+
+static int
+cmp_cell(const struct column *col, const struct cell *c, const struct lit *l)
+{
+	if (col->type == CT_STRING || col->type == CT_MCU) {
+		size_t ln = strlen(l->s), m = c->n < ln ? c->n : ln;
+		int r = memcmp(c->s, l->s, m);
+
+		if (r)
+			return r < 0 ? -1 : 1;
+		return c->n < ln ? -1 : c->n > ln;
+	}
+	return c->num < l->n ? -1 : c->num > l->n;
+}
+
+static int
+eval_cond(const struct cond *cd, jv row)
+{
+	struct cell c;
+	size_t ln;
+
+	get_cell(cd->col, row, &c);
+	switch (cd->op) {
+	case OP_EQUAL: return cmp_cell(cd->col, &c, &cd->v[0]) == 0;
+	case OP_NOT_EQUAL: return cmp_cell(cd->col, &c, &cd->v[0]) != 0;
+	case OP_LESS: return cmp_cell(cd->col, &c, &cd->v[0]) < 0;
+	case OP_LESS_EQUAL: return cmp_cell(cd->col, &c, &cd->v[0]) <= 0;
+	case OP_GREATER: return cmp_cell(cd->col, &c, &cd->v[0]) > 0;
+	case OP_GREATER_EQUAL: return cmp_cell(cd->col, &c, &cd->v[0]) >= 0;
+	case OP_BETWEEN:
+		return cmp_cell(cd->col, &c, &cd->v[0]) >= 0 && cmp_cell(cd->col, &c, &cd->v[1]) <= 0;
+	case OP_LIST:
+		for (size_t i = 0; i < cd->nv; i++)
+			if (cmp_cell(cd->col, &c, &cd->v[i]) == 0)
+				return 1;
+		return 0;
+	case OP_STR_START_WITH:
+		ln = strlen(cd->v[0].s);
+		return c.n >= ln && memcmp(c.s, cd->v[0].s, ln) == 0;
+	case OP_STR_END_WITH:
+		ln = strlen(cd->v[0].s);
+		return c.n >= ln && memcmp(c.s + c.n - ln, cd->v[0].s, ln) == 0;
+	case OP_STR_CONTAIN:
+		ln = strlen(cd->v[0].s);
+		if (ln == 0)
+			return 1;
+		for (size_t i = 0; i + ln <= c.n; i++)
+			if (memcmp(c.s + i, cd->v[0].s, ln) == 0)
+				return 1;
+		return 0;
+	case OP_STR_BLANK: return c.blank;
+	case OP_STR_NOT_BLANK: return !c.blank;
+	}
+	return 0;
+}
+
+/* -1 = no terms (matches everything), else 0/1 */
+static int
+eval_query(const struct query *q, jv row)
+{
+	int r = -1;
+
+	for (size_t i = 0; i < q->nc; i++) {
+		int m = eval_cond(&q->c[i], row);
+
+		if (r < 0)
+			r = m;
+		else
+			r = q->any ? (r || m) : (r && m);
+		if (q->any ? r == 1 : r == 0)
+			break;
+	}
+	for (size_t i = 0; i < q->nsub; i++) {
+		int m = eval_query(q->sub[i].q, row);
+
+		if (m < 0)
+			continue;
+		if (r < 0)
+			r = m;
+		else
+			r = q->sub[i].or ? (r || m) : (r && m);
+	}
+	return r;
+}
+
+/* ---- paging through a table file ---- */
+
+/*
+ * Append up to pagesize matching rows (0 = all) to rows, starting at
+ * *offset.  On return *offset is where the next page starts and *more says
+ * whether a further matching row exists.  Returns the number of rows, or -1
+ * if the file cannot be read.
+ */
+static long
+read_page(const struct table *t, const struct query *q, const struct column **cols,
+          size_t ncols, long pagesize, off_t *offset, int *more, struct mlc_buf *rows)
+{
+	char *path = table_path(t);
+	FILE *f = fopen(path, "r");
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	off_t pos = *offset;
+	long count = 0;
+	unsigned long bad = 0;
+
+	*more = 0;
+	if (!f) {
+		mlc_warn("%s: %s", path, strerror(errno));
+		free(path);
+		return -1;
+	}
+	if (pos && fseeko(f, pos, SEEK_SET) != 0) {
+		mlc_warn("%s: seek: %s", path, strerror(errno));
+		fclose(f);
+		free(path);
+		return -1;
+	}
+	while ((n = getline(&line, &cap, f)) > 0) {
+		off_t start = pos;
+		jv row;
+		int m;
+
+		pos += n;
+		if (line[n - 1] == '\n')
+			line[--n] = '\0';
+		if (n == 0)
+			continue;
+		row = jv_parse_sized(line, (int)n);
+		if (jv_get_kind(row) != JV_KIND_OBJECT) {
+			if (!bad++)
+				mlc_warn("%s: a line at offset %lld is not a JSON object; skipped",
+				         path, (long long)start);
+			jv_free(row);
+			continue;
+		}
+		m = q ? eval_query(q, row) : -1;
+		if (m == 0) {
+			jv_free(row);
+			continue;
+		}
+		if (pagesize && count >= pagesize) {
+			*more = 1;
+			*offset = start;
+			jv_free(row);
+			break;
+		}
+		if (count)
+			mlc_buf_addc(rows, ',');
+		if (!cols) {
+			mlc_buf_add(rows, line, (size_t)n);
+		} else {
+			jv out = jv_object();
+			jv s;
+
+			for (size_t i = 0; i < ncols; i++)
+				out = jv_object_set(out, jv_copy(cols[i]->jkey),
+				                    jv_object_get(jv_copy(row), jv_copy(cols[i]->jkey)));
+			s = jv_dump_string(out, 0);
+			mlc_buf_adds(rows, jv_string_value(s));
+			jv_free(s);
+		}
+		count++;
+		jv_free(row);
+	}
+	if (!*more)
+		*offset = pos;
+	free(line);
+	fclose(f);
+	free(path);
+	return count;
+}
+
+/* ---- sessions ---- */
+
+static void
+rset_free(struct rset *r)
+{
+	query_free(r->q);
+	free(r->cols);
+	free(r->rcids);
+	free(r);
+}
+
+static void
+rset_remove(struct rset *r)
+{
+	for (struct rset **pp = &rsets; *pp; pp = &(*pp)->next) {
+		if (*pp == r) {
+			*pp = r->next;
+			rset_free(r);
+			return;
+		}
+	}
+}
+
+static void
+session_remove(struct session *s)
+{
+	struct rset **pp = &rsets;
+
+	/* An open result set belongs to its session: it dies with it. */
+	while (*pp) {
+		if ((*pp)->sess == s) {
+			struct rset *r = *pp;
+
+			*pp = r->next;
+			rset_free(r);
+		} else {
+			pp = &(*pp)->next;
+		}
+	}
+	for (struct session **sp = &sessions; *sp; sp = &(*sp)->next) {
+		if (*sp == s) {
+			*sp = s->next;
+			break;
+		}
+	}
+	sodium_memzero(s->token, strlen(s->token));
+	free(s->token);
+	free(s->device);
+	free(s->user);
+	free(s);
+}
+
+static void
+sweep(void)
+{
+	time_t now = now_s();
+	struct session *s = sessions;
+	struct rset *r = rsets;
+
+	while (s) {
+		struct session *n = s->next;
+
+		if (now >= s->expires)
+			session_remove(s);
+		s = n;
+	}
+	r = rsets;
+	while (r) {
+		struct rset *n = r->next;
+
+		if (now - r->last > cfg.rs_timeout)
+			rset_remove(r);
+		r = n;
+	}
+}
+
+static struct session *
+find_session(const char *token)
+{
+	for (struct session *s = sessions; s; s = s->next)
+		if (strcmp(s->token, token) == 0)
+			return s;
+	return NULL;
+}
+
+/* ---- faults ---- */
+
+static void
+fault_free(struct fault *f)
+{
+	free(f->path);
+	free(f->table);
+	free(f->code);
+	free(f->desc);
+	free(f);
+}
+
+static long
+parse_long(const char *s, int *ok)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	*ok = *s && !*end && errno == 0 && v >= 0;
+	return v;
+}
+
+/* KIND[:key=value[,key=value]...]; returns NULL with a message in err. */
+static struct fault *
+fault_parse(const char *spec, char *err, size_t errlen)
+{
+	struct fault *f = mlc_xcalloc(1, sizeof *f);
+	char *s = mlc_xstrdup(spec), *colon = strchr(s, ':'), *kv, *save = NULL;
+	size_t k;
+
+	if (colon)
+		*colon = '\0';
+	for (k = 0; k < sizeof fnames / sizeof *fnames; k++)
+		if (strcmp(s, fnames[k]) == 0)
+			break;
+	if (k == sizeof fnames / sizeof *fnames) {
+		snprintf(err, errlen, "unknown fault \"%s\"", s);
+		goto bad;
+	}
+	f->kind = (enum fkind)k;
+	f->count = 1;
+	f->status = f->kind == F_TOKEN_EXPIRE ? 444 : f->kind == F_STATUS ? 503 : 200;
+	if (f->kind == F_SLOW)
+		f->ms = 1000;
+	for (kv = colon ? strtok_r(colon + 1, ",", &save) : NULL; kv; kv = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(kv, '=');
+		const char *key = kv, *val;
+		int ok = 1;
+
+		if (!eq) {
+			snprintf(err, errlen, "\"%s\": expected key=value", kv);
+			goto bad;
+		}
+		*eq = '\0';
+		val = eq + 1;
+		if (strcmp(key, "path") == 0) {
+			if (val[0] != '/') {
+				snprintf(err, errlen, "path must start with /");
+				goto bad;
+			}
+			free(f->path);
+			f->path = mlc_xstrdup(val);
+		} else if (strcmp(key, "count") == 0) {
+			f->count = parse_long(val, &ok);
+			if (ok && f->count == 0)
+				f->count = -1;
+		} else if (strcmp(key, "after") == 0 && f->kind == F_TOKEN_EXPIRE) {
+			f->after = parse_long(val, &ok);
+		} else if ((strcmp(key, "status") == 0 || strcmp(key, "code") == 0) &&
+		           (f->kind == F_TOKEN_EXPIRE || f->kind == F_STATUS || f->kind == F_MALFORMED)) {
+			long v = parse_long(val, &ok);
+
+			ok = ok && v >= 100 && v <= 999;
+			f->status = (int)v;
+		} else if (strcmp(key, "ms") == 0 && f->kind == F_SLOW) {
+			f->ms = parse_long(val, &ok);
+			ok = ok && f->ms <= 600000;
+		} else if (strcmp(key, "table") == 0 && f->kind == F_APP_ERROR) {
+			free(f->table);
+			f->table = mlc_xstrdup(val);
+		} else if (strcmp(key, "code") == 0 && (f->kind == F_APP_ERROR || f->kind == F_SYS_ERROR)) {
+			free(f->code);
+			f->code = mlc_xstrdup(val);
+		} else if (strcmp(key, "desc") == 0 && (f->kind == F_APP_ERROR || f->kind == F_SYS_ERROR)) {
+			free(f->desc);
+			f->desc = mlc_xstrdup(val);
+		} else {
+			snprintf(err, errlen, "%s: unknown key \"%s\"", fnames[f->kind], key);
+			goto bad;
+		}
+		if (!ok) {
+			snprintf(err, errlen, "%s: bad value for %s: \"%s\"", fnames[f->kind], key, val);
+			goto bad;
+		}
+	}
+	if (f->kind == F_TOKEN_EXPIRE && f->status != 444 && f->status != 403 && f->status != 401) {
+		snprintf(err, errlen, "token-expire: status must be 444, 403 or 401");
+		goto bad;
+	}
+	free(s);
+	return f;
+bad:
+	free(s);
+	fault_free(f);
+	return NULL;
+}
+
+static void
+fault_add(struct fault *f)
+{
+	struct fault **pp = &faults;
+
+	while (*pp)
+		pp = &(*pp)->next;
+	*pp = f;
+}
+
+static int
+path_match(const struct fault *f, const char *path)
+{
+	size_t n;
+
+	if (!f->path)
+		return 1;
+	n = strlen(f->path);
+	if (n && f->path[n - 1] == '*')
+		return strncmp(path, f->path, n - 1) == 0;
+	return strcmp(path, f->path) == 0;
+}
+
+/* Consume one use of f; it is removed when its count is spent. */
+static void
+fault_use(struct fault *f)
+{
+	if (f->count < 0 || --f->count > 0)
+		return;
+	for (struct fault **pp = &faults; *pp; pp = &(*pp)->next) {
+		if (*pp == f) {
+			*pp = f->next;
+			fault_free(f);
+			return;
+		}
+	}
+}
+
+/* The first fault of kind matching path (and table, for app-error), or NULL. */
+static struct fault *
+fault_find(enum fkind kind, const char *path, const char *table)
+{
+	for (struct fault *f = faults; f; f = f->next) {
+		if (f->kind != kind || !path_match(f, path))
+			continue;
+		if (kind == F_APP_ERROR && f->table && (!table || strcmp(f->table, table) != 0))
+			continue;
+		return f;
+	}
+	return NULL;
+}
+
+/* ---- one request ---- */
+
+struct conn {
+	struct mlc_buf body;
+	int too_big;
+};
+
+struct req {
+	struct MHD_Connection *c;
+	const char *path, *method;
+	struct conn *cc;
+	jv body; /* parsed JSON object, or jv_null() */
+	char ip[64];
+	/* the reply */
+	int status;
+	struct mlc_buf out;
+	const char *ctype;
+	int drop;
+	int truncate;
+	const char *fault; /* name of the fault that shaped the reply */
+};
+
+static const char *
+header(struct req *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->c, MHD_HEADER_KIND, name);
+}
+
+static const char *
+qarg(struct req *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->c, MHD_GET_ARGUMENT_KIND, name);
+}
+
+/* A ServiceErrorResponse: {"message":..,"exception":..,"timeStamp":..} */
+static void
+reply_error(struct req *r, int status, const char *message)
+{
+	char ts[40];
+
+	err_timestamp(ts);
+	r->status = status;
+	mlc_buf_reset(&r->out);
+	mlc_buf_adds(&r->out, "{\"message\":");
+	add_json_str(&r->out, message);
+	mlc_buf_adds(&r->out, ",\"exception\":\"Exception\",\"timeStamp\":");
+	add_json_str(&r->out, ts);
+	mlc_buf_addc(&r->out, '}');
+}
+
+static void
+reply_bad_token(struct req *r, int status)
+{
+	reply_error(r, status, status == 444 ? "Invalid Token" : "Authorization Failure");
+}
+
+static void
+reply_expired(struct req *r)
+{
+	static const char msg[] =
+		"JAS_MSG347: The query results expired.  Refresh them by clicking Find again.";
+
+	r->status = 500;
+	mlc_buf_reset(&r->out);
+	mlc_buf_printf(&r->out, "{\"sysErrors\":[{\"TITLE\":\"%s\",\"DESC\":\"%s\"}]}", msg, msg);
+}
+
+/* The token and device of a call: headers first, then the JSON body, then
+ * (for /next links) the query string. */
+static const char *
+req_token(struct req *r, char **owned)
+{
+	const char *t = header(r, "jde-AIS-Auth");
+
+	*owned = NULL;
+	if (t && *t)
+		return t;
+	if ((*owned = jstrdup(r->body, "token")))
+		return *owned;
+	return qarg(r, "token");
+}
+
+static const char *
+req_device(struct req *r, char **owned)
+{
+	const char *d = header(r, "jde-AIS-Auth-Device");
+
+	*owned = NULL;
+	if (d && *d)
+		return d;
+	if ((*owned = jstrdup(r->body, "deviceName")))
+		return *owned;
+	return qarg(r, "deviceName");
+}
+
+/*
+ * Check the caller's token.  Returns the session, or NULL after setting the
+ * reply (444, or --bad-token-status).  Every successful check counts
+ * towards a token-expire fault.
+ */
+static struct session *
+authenticate(struct req *r, int status_bad)
+{
+	char *tok_owned, *dev_owned;
+	const char *tok = req_token(r, &tok_owned), *dev = req_device(r, &dev_owned);
+	struct session *s = tok ? find_session(tok) : NULL;
+	struct fault *f;
+
+	if (s && now_s() >= s->expires) {
+		session_remove(s);
+		s = NULL;
+	}
+	if (s && s->device && (!dev || strcmp(dev, s->device) != 0))
+		s = NULL;
+	if (s && !s->device && strcmp(r->ip, s->ip) != 0)
+		s = NULL;
+	if (s && (f = fault_find(F_TOKEN_EXPIRE, r->path, NULL))) {
+		if (++f->seen > f->after) {
+			status_bad = f->status;
+			session_remove(s);
+			s = NULL;
+			f->seen = 0;
+			r->fault = "token-expire";
+			fault_use(f);
+		}
+	}
+	if (!s)
+		reply_bad_token(r, status_bad);
+	free(tok_owned);
+	free(dev_owned);
+	return s;
+}
+
+/* ---- /jderest/v2/tokenrequest ---- */
+
+static char *
+basic_user(const char *auth, char **pass)
+{
+	unsigned char dec[1024];
+	size_t n = 0;
+	char *colon;
+
+	*pass = NULL;
+	if (!auth || strncasecmp(auth, "Basic ", 6) != 0)
+		return NULL;
+	auth += 6;
+	while (*auth == ' ')
+		auth++;
+	if (sodium_base642bin(dec, sizeof dec - 1, auth, strlen(auth), NULL, &n, NULL,
+	                      sodium_base64_VARIANT_ORIGINAL) != 0)
+		return NULL;
+	dec[n] = '\0';
+	if (!(colon = strchr((char *)dec, ':')))
+		return NULL;
+	*colon = '\0';
+	*pass = mlc_xstrdup(colon + 1);
+	sodium_memzero(colon + 1, strlen(colon + 1));
+	return mlc_xstrdup((char *)dec);
+}
+
+static void
+do_tokenrequest(struct req *r)
+{
+	char *user = NULL, *pass = NULL, *dev = NULL, *env = NULL, *role = NULL;
+	struct session *s;
+	struct mlc_buf *o = &r->out;
+	char cookie[80], aisnum[24];
+	const char *h;
+
+	if ((user = jstrdup(r->body, "username"))) {
+		pass = jstrdup(r->body, "password");
+		dev = jstrdup(r->body, "deviceName");
+		env = jstrdup(r->body, "environment");
+		role = jstrdup(r->body, "role");
+	} else if ((user = basic_user(header(r, "Authorization"), &pass))) {
+		if ((h = header(r, "jde-AIS-Auth-Device")) && *h)
+			dev = mlc_xstrdup(h);
+		if ((h = header(r, "jde-AIS-Auth-Environment")) && *h)
+			env = mlc_xstrdup(h);
+		if ((h = header(r, "jde-AIS-Auth-Role")) && *h)
+			role = mlc_xstrdup(h);
+	}
+	/* The reference does not state a failed login's status: 403, as for
+	 * "Authorization Failure" on the data service pages. */
+	if (!user || !pass || strcasecmp(user, cfg.user) != 0 || strcmp(pass, cfg.password) != 0) {
+		reply_error(r, 403, "Authorization Failure: invalid user name or password");
+		goto out;
+	}
+	if (env && strcmp(env, cfg.environment) != 0) {
+		reply_error(r, 403, "Authorization Failure: the user is not authorized for this environment");
+		goto out;
+	}
+	if (role && strcmp(role, cfg.role) != 0 && strcmp(role, "*ALL") != 0) {
+		reply_error(r, 403, "Authorization Failure: the user is not authorized for this role");
+		goto out;
+	}
+	s = mlc_xcalloc(1, sizeof *s);
+	s->token = new_token(dev);
+	s->device = dev && *dev ? mlc_xstrdup(dev) : NULL;
+	snprintf(s->ip, sizeof s->ip, "%s", r->ip);
+	s->user = mlc_xstrdup(cfg.user);
+	s->expires = now_s() + cfg.token_ttl;
+	s->next_stack = 1;
+	s->next = sessions;
+	sessions = s;
+
+	random_hex(cookie, 24);
+	snprintf(aisnum, sizeof aisnum, "%lld", (long long)now_s() * 1000);
+	r->status = 200;
+	mlc_buf_adds(o, "{\"username\":");
+	add_json_str(o, cfg.user);
+	mlc_buf_adds(o, ",\"environment\":");
+	add_json_str(o, cfg.environment);
+	mlc_buf_adds(o, ",\"role\":");
+	add_json_str(o, role ? role : cfg.role);
+	mlc_buf_adds(o, ",\"jasserver\":\"http://127.0.0.1:7020\",\"userInfo\":{\"token\":");
+	add_json_str(o, s->token);
+	mlc_buf_printf(o, ",\"langPref\":\"  \",\"locale\":\"en\",\"dateFormat\":\"%s\","
+	               "\"dateSeperator\":\"/\",\"simpleDateFormat\":\"%s\",\"decimalFormat\":\".\","
+	               "\"addressNumber\":0,\"alphaName\":", cfg.datefmt, simple_date_format());
+	add_json_str(o, cfg.user);
+	mlc_buf_adds(o, ",\"appsRelease\":\"E920\",\"country\":\" \",\"username\":");
+	add_json_str(o, cfg.user);
+	mlc_buf_printf(o, "},\"userAuthorized\":false,\"version\":null,\"poStringJSON\":null,"
+	               "\"altPoStringJSON\":null,\"aisSessionCookie\":\"%s!-1217528743!%s\","
+	               "\"adminAuthorized\":false}", cookie, aisnum);
+out:
+	if (pass) {
+		sodium_memzero(pass, strlen(pass));
+		free(pass);
+	}
+	free(user);
+	free(dev);
+	free(env);
+	free(role);
+}
+
+static void
+do_validate(struct req *r)
+{
+	if (!authenticate(r, cfg.bad_token_status)) {
+		if (r->status == 403)
+			reply_error(r, 403, "Token is Invalid");
+		return;
+	}
+	r->status = 200;
+	mlc_buf_adds(&r->out, "{\"isValidSession\":true}");
+}
+
+static void
+do_logout(struct req *r)
+{
+	/* Logout lists only 444 for an unknown token. */
+	struct session *s = authenticate(r, 444);
+
+	if (!s)
+		return;
+	session_remove(s);
+	r->status = 200;
+	mlc_buf_adds(&r->out, "{\"status\":\"Success\"}");
+}
+
+/* ---- /jderest/v2/dataservice and /next ---- */
+
+struct page {
+	const struct table *t;
+	const char *tname;
+	struct mlc_buf errs, syserrs, rows, cols;
+	long nrows;
+	int more;
+	int stack_id, state_id;
+	char rid[24];
+	struct mlc_buf link;
+};
+
+static void
+page_init(struct page *p)
+{
+	memset(p, 0, sizeof *p);
+	mlc_buf_init(&p->errs);
+	mlc_buf_init(&p->syserrs);
+	mlc_buf_init(&p->rows);
+	mlc_buf_init(&p->cols);
+	mlc_buf_init(&p->link);
+	p->stack_id = 1;
+	p->state_id = 1;
+	random_hex(p->rid, 8);
+}
+
+static void
+page_free(struct page *p)
+{
+	mlc_buf_free(&p->errs);
+	mlc_buf_free(&p->syserrs);
+	mlc_buf_free(&p->rows);
+	mlc_buf_free(&p->cols);
+	mlc_buf_free(&p->link);
+}
+
+static void
+page_columns(struct page *p, const struct table *t, const struct column **cols, size_t ncols)
+{
+	size_t n = cols ? ncols : t->ncols;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct column *c = cols ? cols[i] : &t->cols[i];
+
+		if (i)
+			mlc_buf_addc(&p->cols, ',');
+		add_json_str(&p->cols, c->key);
+		mlc_buf_addc(&p->cols, ':');
+		add_json_str(&p->cols, c->label);
+	}
+}
+
+/* Apply app-error / sys-error faults: the page then carries no rows. */
+static int
+page_faults(struct req *r, struct page *p)
+{
+	struct fault *f;
+
+	if ((f = fault_find(F_APP_ERROR, r->path, p->tname))) {
+		app_error(&p->errs, f->code ? f->code : "SIM100", "Simulated application error",
+		          p->tname, "%s", f->desc ? f->desc : "Simulated application error (fault app-error)");
+		r->fault = "app-error";
+		fault_use(f);
+		return 1;
+	}
+	if ((f = fault_find(F_SYS_ERROR, r->path, NULL))) {
+		const char *d = f->desc ? f->desc : "Simulated system error (fault sys-error)";
+
+		mlc_buf_adds(&p->syserrs, "{\"TITLE\":");
+		add_json_str(&p->syserrs, f->code ? f->code : "SIM900");
+		mlc_buf_adds(&p->syserrs, ",\"DESC\":");
+		add_json_str(&p->syserrs, d);
+		mlc_buf_addc(&p->syserrs, '}');
+		r->fault = "sys-error";
+		fault_use(f);
+		return 1;
+	}
+	return 0;
+}
+
+static void
+page_reply(struct req *r, struct page *p)
+{
+	struct mlc_buf *o = &r->out;
+	char ts[32];
+	const struct table *t = p->t;
+
+	data_timestamp(ts);
+	r->status = 200;
+	mlc_buf_reset(o);
+	mlc_buf_adds(o, "{\"fs_DATABROWSE_");
+	mlc_buf_adds(o, p->tname);
+	mlc_buf_adds(o, "\":{\"title\":");
+	{
+		struct mlc_buf title;
+
+		mlc_buf_init(&title);
+		mlc_buf_printf(&title, "Data Browser - %s [%s]", p->tname, t ? t->title : p->tname);
+		add_json_str(o, title.p);
+		mlc_buf_free(&title);
+	}
+	mlc_buf_adds(o, ",\"data\":{\"gridData\":{\"id\":1,\"fullGridId\":\"1\",\"columns\":{");
+	mlc_buf_add(o, p->cols.p, p->cols.len);
+	mlc_buf_adds(o, "},\"rowset\":[");
+	mlc_buf_add(o, p->rows.p, p->rows.len);
+	mlc_buf_printf(o, "],\"summary\":{\"records\":%ld,\"moreRecords\":%s}}},\"errors\":[",
+	               p->nrows, p->more ? "true" : "false");
+	mlc_buf_add(o, p->errs.p, p->errs.len);
+	mlc_buf_printf(o, "],\"warnings\":[]},\"stackId\":%d,\"stateId\":%d,\"rid\":\"%s\","
+	               "\"currentApp\":\"DATABROWSE_", p->stack_id, p->state_id, p->rid);
+	mlc_buf_adds(o, p->tname);
+	mlc_buf_printf(o, "\",\"timeStamp\":\"%s\",\"sysErrors\":[", ts);
+	mlc_buf_add(o, p->syserrs.p, p->syserrs.len);
+	mlc_buf_addc(o, ']');
+	if (p->link.len) {
+		mlc_buf_adds(o, ",\"links\":[{\"rel\":\"next\",\"href\":");
+		add_json_str(o, p->link.p);
+		mlc_buf_adds(o, "}]");
+	}
+	mlc_buf_addc(o, '}');
+}
+
+static void
+make_link(struct req *r, struct page *p, const struct rset *rs, const char *token)
+{
+	const char *host = header(r, "Host");
+	char hb[64];
+
+	if (!host || !*host) {
+		snprintf(hb, sizeof hb, "127.0.0.1:%u", cfg.port);
+		host = hb;
+	}
+	mlc_buf_printf(&p->link, "%s://%s/jderest/v2/dataservice/next?stackId=%d&stateId=%d&rid=%s"
+	               "&fullGridId=1&formOID=", cfg.tls ? "https" : "http", host, rs->stack_id,
+	               rs->state_id, rs->rid);
+	percent_enc(&p->link, rs->t->name);
+	mlc_buf_adds(&p->link, "&token=");
+	percent_enc(&p->link, token);
+	mlc_buf_adds(&p->link, "&outputType=GRID_DATA&returnControlIDs=");
+	percent_enc(&p->link, rs->rcids ? rs->rcids : "");
+}
+
+/* maxPageSize: a string number, "No Max", or (coerced) a JSON number. */
+static int
+parse_pagesize(jv body, long *out, struct mlc_buf *errs)
+{
+	jv v = jget(body, "maxPageSize");
+	int ok = 1;
+
+	*out = 100;
+	if (jv_get_kind(v) == JV_KIND_STRING) {
+		const char *s = jv_string_value(v);
+		int ok2;
+
+		if (strcasecmp(s, "No Max") == 0)
+			*out = 0;
+		else if ((*out = parse_long(s, &ok2)), !ok2 || *out < 1)
+			ok = 0;
+	} else if (jv_get_kind(v) == JV_KIND_NUMBER) {
+		double d = jv_number_value(v);
+
+		ok = d >= 1 && d == (long)d;
+		*out = (long)d;
+	} else if (jv_get_kind(v) != JV_KIND_INVALID && jv_get_kind(v) != JV_KIND_NULL) {
+		ok = 0;
+	}
+	if (!ok)
+		app_error(errs, "SIM020", "Invalid Page Size", "maxPageSize",
+		          "maxPageSize must be a positive number or \"No Max\"");
+	jv_free(v);
+	return ok ? 0 : -1;
+}
+
+static int
+truthy(jv body, const char *k)
+{
+	jv v = jget(body, k);
+	int r = jv_get_kind(v) == JV_KIND_TRUE ||
+	        (jv_get_kind(v) == JV_KIND_STRING && strcasecmp(jv_string_value(v), "true") == 0);
+
+	jv_free(v);
+	return r;
+}
+
+static void
+do_dataservice(struct req *r)
+{
+	struct session *s;
+	struct page p;
+	char *tname = NULL, *ttype = NULL, *dst = NULL, *rcids = NULL, *otype = NULL;
+	const struct table *t = NULL;
+	const struct column **cols = NULL;
+	size_t ncols = 0;
+	struct query *q = NULL;
+	long pagesize = 100;
+	int bad = 0, next_pages;
+	off_t offset = 0;
+	char *tok_owned;
+	const char *tok;
+	jv qj;
+
+	if (!(s = authenticate(r, cfg.bad_token_status)))
+		return;
+	if (!(tname = jstrdup(r->body, "targetName")) || !*tname) {
+		free(tname);
+		reply_error(r, 400, "targetName is required");
+		return;
+	}
+	page_init(&p);
+	p.tname = tname;
+	p.stack_id = s->next_stack++;
+	ttype = jstrdup(r->body, "targetType");
+	dst = jstrdup(r->body, "dataServiceType");
+	rcids = jstrdup(r->body, "returnControlIDs");
+	otype = jstrdup(r->body, "outputType");
+	next_pages = truthy(r->body, "enableNextPageProcessing");
+
+	if (!ttype || strcmp(ttype, "table") != 0) {
+		app_error(&p.errs, "SIM002", "Invalid Target Type", "targetType",
+		          "targetType \"%s\" is not supported by the simulator (table only)",
+		          ttype ? ttype : "");
+		bad = 1;
+	} else {
+		char *path = NULL;
+
+		if ((t = find_table(tname)))
+			path = table_path(t);
+		/* An unknown table is an application error inside HTTP 200, like
+		 * every other error the data service reports (reference §7.8). */
+		if (!t || access(path, R_OK) != 0) {
+			app_error(&p.errs, "SIM001", "Invalid Table", "targetName",
+			          "Table %s does not exist or is not available", tname);
+			t = NULL;
+			bad = 1;
+		}
+		free(path);
+	}
+	p.t = t;
+	if (!dst || strcmp(dst, "BROWSE") != 0) {
+		app_error(&p.errs, "SIM003", "Invalid Data Service Type", "dataServiceType",
+		          "dataServiceType \"%s\" is not supported by the simulator (BROWSE only)",
+		          dst ? dst : "");
+		bad = 1;
+	}
+	if (otype && strcmp(otype, "GRID_DATA") != 0) {
+		app_error(&p.errs, "SIM004", "Invalid Output Type", "outputType",
+		          "outputType \"%s\" is not supported by the simulator (GRID_DATA only)", otype);
+		bad = 1;
+	}
+	if (parse_pagesize(r->body, &pagesize, &p.errs) != 0)
+		bad = 1;
+	if (t && rcids && *rcids) {
+		char *copy = mlc_xstrdup(rcids), *save = NULL, *id;
+
+		cols = mlc_xcalloc(strlen(rcids) / 2 + 1, sizeof *cols);
+		for (id = strtok_r(copy, "|", &save); id; id = strtok_r(NULL, "|", &save)) {
+			const struct column *c = control_column(t, id);
+
+			if (!c) {
+				app_error(&p.errs, "SIM010", "Invalid Column", id,
+				          "unknown column \"%s\" in returnControlIDs for %s", id, t->name);
+				bad = 1;
+				continue;
+			}
+			cols[ncols++] = c;
+		}
+		free(copy);
+	}
+	qj = jget(r->body, "query");
+	if (t && jv_get_kind(qj) == JV_KIND_OBJECT) {
+		if (!(q = compile_query(t, qj, &p.errs, 0)))
+			bad = 1;
+	} else if (jv_get_kind(qj) != JV_KIND_INVALID && jv_get_kind(qj) != JV_KIND_NULL) {
+		app_error(&p.errs, "SIM017", "Invalid Query", "query", "query must be an object");
+		bad = 1;
+	}
+	jv_free(qj);
+	if (t)
+		page_columns(&p, t, cols, ncols);
+	if (bad || page_faults(r, &p)) {
+		page_reply(r, &p);
+		goto out;
+	}
+	p.nrows = read_page(t, q, cols, ncols, pagesize, &offset, &p.more, &p.rows);
+	if (p.nrows < 0) {
+		mlc_buf_reset(&p.rows);
+		p.nrows = 0;
+		mlc_buf_adds(&p.syserrs, "{\"TITLE\":\"SIM901\",\"DESC\":\"the table file cannot be read\"}");
+	}
+	if (p.more && next_pages) {
+		struct rset *rs = mlc_xcalloc(1, sizeof *rs);
+
+		snprintf(rs->rid, sizeof rs->rid, "%s", p.rid);
+		rs->sess = s;
+		rs->stack_id = p.stack_id;
+		rs->state_id = p.state_id;
+		rs->t = t;
+		rs->cols = cols;
+		rs->ncols = ncols;
+		rs->q = q;
+		rs->pagesize = pagesize;
+		rs->offset = offset;
+		rs->rcids = rcids;
+		rs->last = now_s();
+		rs->next = rsets;
+		rsets = rs;
+		cols = NULL;
+		q = NULL;
+		rcids = NULL;
+		tok = req_token(r, &tok_owned);
+		make_link(r, &p, rs, tok);
+		free(tok_owned);
+	}
+	page_reply(r, &p);
+out:
+	page_free(&p);
+	query_free(q);
+	free(cols);
+	free(tname);
+	free(ttype);
+	free(dst);
+	free(rcids);
+	free(otype);
+}
+
+/* A parameter of /next: the JSON body first, then the query string. */
+static char *
+next_param(struct req *r, const char *name)
+{
+	jv v = jget(r->body, name);
+	char *s = NULL;
+	const char *q;
+
+	if (jv_get_kind(v) == JV_KIND_STRING) {
+		s = mlc_xstrdup(jv_string_value(v));
+	} else if (jv_get_kind(v) == JV_KIND_NUMBER) {
+		s = mlc_xmalloc(32);
+		snprintf(s, 32, "%.0f", jv_number_value(v));
+	} else if ((q = qarg(r, name))) {
+		s = mlc_xstrdup(q);
+	}
+	jv_free(v);
+	return s;
+}
+
+static void
+do_next(struct req *r)
+{
+	struct session *s;
+	char *stack = next_param(r, "stackId"), *state = next_param(r, "stateId");
+	char *rid = next_param(r, "rid"), *otype = next_param(r, "outputType");
+	struct rset *rs;
+	struct fault *f;
+	struct page p;
+	char *tok_owned;
+	const char *tok;
+
+	if (!stack || !state || !rid) {
+		reply_error(r, 400, "stackId, stateId and rid are required");
+		goto out;
+	}
+	if (!(s = authenticate(r, cfg.bad_token_status)))
+		goto out;
+	for (rs = rsets; rs; rs = rs->next)
+		if (strcmp(rs->rid, rid) == 0)
+			break;
+	if ((f = fault_find(F_EXPIRE_RESULTS, r->path, NULL))) {
+		if (rs && rs->sess == s)
+			rset_remove(rs);
+		r->fault = "expire-results";
+		fault_use(f);
+		reply_expired(r);
+		goto out;
+	}
+	if (!rs) {
+		reply_expired(r);
+		goto out;
+	}
+	if (rs->sess != s) {
+		/* A result set belongs to the session that opened it. */
+		reply_bad_token(r, cfg.bad_token_status);
+		goto out;
+	}
+	if (now_s() - rs->last > cfg.rs_timeout || atoi(stack) != rs->stack_id ||
+	    atoi(state) != rs->state_id) {
+		rset_remove(rs);
+		reply_expired(r);
+		goto out;
+	}
+	page_init(&p);
+	p.t = rs->t;
+	p.tname = rs->t->name;
+	p.stack_id = rs->stack_id;
+	p.state_id = rs->state_id + 1;
+	snprintf(p.rid, sizeof p.rid, "%s", rs->rid);
+	page_columns(&p, rs->t, rs->cols, rs->ncols);
+	if (otype && strcmp(otype, "GRID_DATA") != 0) {
+		app_error(&p.errs, "SIM004", "Invalid Output Type", "outputType",
+		          "outputType \"%s\" is not supported by the simulator (GRID_DATA only)", otype);
+		page_reply(r, &p);
+		page_free(&p);
+		goto out;
+	}
+	if (page_faults(r, &p)) {
+		page_reply(r, &p);
+		page_free(&p);
+		goto out;
+	}
+	p.nrows = read_page(rs->t, rs->q, rs->cols, rs->ncols, rs->pagesize, &rs->offset, &p.more,
+	                    &p.rows);
+	if (p.nrows < 0) {
+		mlc_buf_reset(&p.rows);
+		p.nrows = 0;
+		mlc_buf_adds(&p.syserrs, "{\"TITLE\":\"SIM901\",\"DESC\":\"the table file cannot be read\"}");
+	}
+	rs->state_id = p.state_id;
+	rs->last = now_s();
+	if (p.more) {
+		tok = req_token(r, &tok_owned);
+		make_link(r, &p, rs, tok);
+		free(tok_owned);
+	}
+	page_reply(r, &p);
+	page_free(&p);
+	if (!p.more)
+		rset_remove(rs);
+out:
+	free(stack);
+	free(state);
+	free(rid);
+	free(otype);
+}
+
+static void
+do_defaultconfig(struct req *r)
+{
+	r->status = 200;
+	mlc_buf_adds(&r->out, "{\"jasHost\":\"127.0.0.1\",\"jasPort\":\"7020\",\"jasProtocol\":\"http\","
+	             "\"aisVersion\":\"mlc-ais-sim " MLC_VERSION "\",\"requiredCapabilities\":\"\","
+	             "\"capabilityList\":[{\"name\":\"grid\"},{\"name\":\"dataService\"},"
+	             "{\"name\":\"nextPage\"},{\"name\":\"simpleGetServices\"}],"
+	             "\"keepJasSessionOpen\":true,\"jasSessionCookieName\":\"JSESSIONID\"}");
+}
+
+/* ---- control plane ---- */
+
+static void
+do_sim(struct req *r)
+{
+	if (strcmp(r->path, "/_sim/fault") == 0 && strcmp(r->method, "POST") == 0) {
+		char *spec = jstrdup(r->body, "spec");
+		char err[256];
+		struct fault *f;
+
+		if (!spec)
+			spec = jstrdup(r->body, "fault");
+		if (!spec) {
+			reply_error(r, 400, "expected {\"spec\":\"KIND[:key=value,...]\"}");
+			return;
+		}
+		if (!(f = fault_parse(spec, err, sizeof err))) {
+			reply_error(r, 400, err);
+		} else {
+			fault_add(f);
+			r->status = 200;
+			mlc_buf_adds(&r->out, "{\"status\":\"ok\",\"fault\":");
+			add_json_str(&r->out, spec);
+			mlc_buf_addc(&r->out, '}');
+		}
+		free(spec);
+	} else if (strcmp(r->path, "/_sim/reset") == 0 && strcmp(r->method, "POST") == 0) {
+		while (faults) {
+			struct fault *n = faults->next;
+
+			fault_free(faults);
+			faults = n;
+		}
+		if (truthy(r->body, "sessions"))
+			while (sessions)
+				session_remove(sessions);
+		r->status = 200;
+		mlc_buf_adds(&r->out, "{\"status\":\"ok\"}");
+	} else if (strcmp(r->path, "/_sim/state") == 0 && strcmp(r->method, "GET") == 0) {
+		long ns = 0, nr = 0, nf = 0;
+
+		for (struct session *s = sessions; s; s = s->next)
+			ns++;
+		for (struct rset *x = rsets; x; x = x->next)
+			nr++;
+		r->status = 200;
+		mlc_buf_printf(&r->out, "{\"sessions\":%ld,\"resultSets\":%ld,\"faults\":[", ns, nr);
+		for (struct fault *f = faults; f; f = f->next) {
+			if (nf++)
+				mlc_buf_addc(&r->out, ',');
+			add_json_str(&r->out, fnames[f->kind]);
+		}
+		mlc_buf_adds(&r->out, "]}");
+	} else {
+		reply_error(r, 404, "no such control endpoint");
+	}
+}
+
+/* ---- routing ---- */
+
+static int
+is_json_ctype(const char *ct)
+{
+	size_t n = strlen("application/json");
+
+	return ct && strncasecmp(ct, "application/json", n) == 0 &&
+	       (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
+}
+
+static void
+route(struct req *r)
+{
+	int post = strcmp(r->method, "POST") == 0, get = strcmp(r->method, "GET") == 0;
+	int sim = strncmp(r->path, "/_sim/", 6) == 0;
+	struct fault *f;
+
+	if (!sim) {
+		if ((f = fault_find(F_DROP, r->path, NULL))) {
+			r->drop = 1;
+			r->fault = "drop";
+			fault_use(f);
+			return;
+		}
+		if ((f = fault_find(F_STATUS, r->path, NULL))) {
+			char msg[64];
+
+			snprintf(msg, sizeof msg, "Simulated HTTP %d (fault status)", f->status);
+			r->fault = "status";
+			reply_error(r, f->status, msg);
+			fault_use(f);
+			return;
+		}
+		if ((f = fault_find(F_MALFORMED, r->path, NULL))) {
+			r->status = f->status;
+			r->fault = "malformed";
+			mlc_buf_adds(&r->out, "<html><head><title>Error</title></head>"
+			             "<body>Proxy Error: the upstream server sent an invalid response"
+			             "</body></html>");
+			fault_use(f);
+			return;
+		}
+		if ((f = fault_find(F_TRUNCATE, r->path, NULL))) {
+			r->truncate = 1;
+			r->fault = "truncate";
+			fault_use(f);
+		}
+	}
+	if (r->cc->too_big) {
+		reply_error(r, 413, "request body too large");
+		return;
+	}
+	if (post && r->cc->body.len > 0) {
+		jv b;
+
+		if (!is_json_ctype(header(r, "Content-Type"))) {
+			reply_error(r, 415, "Unsupported Media Type: Content-Type must be application/json");
+			return;
+		}
+		b = jv_parse_sized(r->cc->body.p, (int)r->cc->body.len);
+		if (jv_get_kind(b) != JV_KIND_OBJECT) {
+			jv_free(b);
+			reply_error(r, 400, "Bad Request: the body is not a JSON object");
+			return;
+		}
+		r->body = b;
+	}
+	if (sim)
+		do_sim(r);
+	else if (strcmp(r->path, "/jderest/v2/tokenrequest") == 0 && post)
+		do_tokenrequest(r);
+	else if (strcmp(r->path, "/jderest/v2/tokenrequest/validate") == 0 && post)
+		do_validate(r);
+	else if (strcmp(r->path, "/jderest/v2/tokenrequest/logout") == 0 && post)
+		do_logout(r);
+	else if (strcmp(r->path, "/jderest/v2/dataservice") == 0 && post)
+		do_dataservice(r);
+	else if (strcmp(r->path, "/jderest/v2/dataservice/next") == 0 && (post || get))
+		do_next(r);
+	else if (strcmp(r->path, "/jderest/defaultconfig") == 0 && get)
+		do_defaultconfig(r);
+	else if (strncmp(r->path, "/jderest/", 9) == 0 &&
+	         (strcmp(r->path, "/jderest/v2/tokenrequest") == 0 ||
+	          strncmp(r->path, "/jderest/v2/tokenrequest/", 25) == 0 ||
+	          strcmp(r->path, "/jderest/v2/dataservice") == 0 ||
+	          strcmp(r->path, "/jderest/v2/dataservice/next") == 0 ||
+	          strcmp(r->path, "/jderest/defaultconfig") == 0))
+		reply_error(r, 405, "Method Not Allowed");
+	else
+		reply_error(r, 404, "Not Found");
+}
+
+/* ---- the request log ---- */
+
+/* Replace every "password" value, at any depth, by "REDACTED". */
+static jv
+redact(jv v)
+{
+	if (jv_get_kind(v) == JV_KIND_OBJECT) {
+		jv out = jv_object();
+
+		jv_object_foreach(v, k, x) {
+			if (strcasecmp(jv_string_value(k), "password") == 0) {
+				jv_free(x);
+				x = jv_string("REDACTED");
+			} else {
+				x = redact(x);
+			}
+			out = jv_object_set(out, k, x);
+		}
+		jv_free(v);
+		return out;
+	}
+	if (jv_get_kind(v) == JV_KIND_ARRAY) {
+		jv out = jv_array();
+		int i, n = jv_array_length(jv_copy(v));
+
+		for (i = 0; i < n; i++)
+			out = jv_array_append(out, redact(jv_array_get(jv_copy(v), i)));
+		jv_free(v);
+		return out;
+	}
+	return v;
+}
+
+struct kv_ctx {
+	struct mlc_buf *b;
+	int n;
+	int lower;
+};
+
+static enum MHD_Result
+kv_add(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct kv_ctx *k = cls;
+	char name[128];
+	size_t i;
+
+	(void)kind;
+	if (k->n++)
+		mlc_buf_addc(k->b, ',');
+	snprintf(name, sizeof name, "%s", key);
+	if (k->lower)
+		for (i = 0; name[i]; i++)
+			if (name[i] >= 'A' && name[i] <= 'Z')
+				name[i] = (char)(name[i] - 'A' + 'a');
+	add_json_str(k->b, name);
+	mlc_buf_addc(k->b, ':');
+	if (!value) {
+		mlc_buf_adds(k->b, "null");
+	} else if (k->lower && strcmp(name, "authorization") == 0) {
+		char *pass = NULL, *user = basic_user(value, &pass);
+		struct mlc_buf v;
+
+		mlc_buf_init(&v);
+		if (user)
+			mlc_buf_printf(&v, "Basic %s:REDACTED", user);
+		else
+			mlc_buf_printf(&v, "%.*s REDACTED", (int)strcspn(value, " "), value);
+		add_json_str(k->b, v.p);
+		mlc_buf_free(&v);
+		if (pass) {
+			sodium_memzero(pass, strlen(pass));
+			free(pass);
+		}
+		free(user);
+	} else if (!k->lower && strcasecmp(name, "password") == 0) {
+		add_json_str(k->b, "REDACTED");
+	} else {
+		add_json_str(k->b, value);
+	}
+	return MHD_YES;
+}
+
+static void
+log_request(struct req *r)
+{
+	struct mlc_buf b;
+	struct kv_ctx k;
+	struct timespec ts;
+	char when[32];
+
+	if (log_fd < 0)
+		return;
+	mlc_time_now(&ts);
+	mlc_time_fmt(when, &ts);
+	mlc_buf_init(&b);
+	mlc_buf_adds(&b, "{\"time\":");
+	add_json_str(&b, when);
+	mlc_buf_adds(&b, ",\"method\":");
+	add_json_str(&b, r->method);
+	mlc_buf_adds(&b, ",\"path\":");
+	add_json_str(&b, r->path);
+	mlc_buf_adds(&b, ",\"query\":{");
+	k.b = &b;
+	k.n = 0;
+	k.lower = 0;
+	MHD_get_connection_values(r->c, MHD_GET_ARGUMENT_KIND, kv_add, &k);
+	mlc_buf_adds(&b, "},\"headers\":{");
+	k.n = 0;
+	k.lower = 1;
+	MHD_get_connection_values(r->c, MHD_HEADER_KIND, kv_add, &k);
+	mlc_buf_adds(&b, "},\"body\":");
+	if (jv_get_kind(r->body) == JV_KIND_OBJECT) {
+		jv s = jv_dump_string(redact(jv_copy(r->body)), 0);
+
+		mlc_buf_adds(&b, jv_string_value(s));
+		jv_free(s);
+	} else if (r->cc->body.len) {
+		mlc_buf_adds(&b, "null,\"body_bytes\":");
+		mlc_buf_printf(&b, "%zu", r->cc->body.len);
+	} else {
+		mlc_buf_adds(&b, "null");
+	}
+	if (r->drop)
+		mlc_buf_adds(&b, ",\"status\":null");
+	else
+		mlc_buf_printf(&b, ",\"status\":%d", r->status);
+	if (r->fault) {
+		mlc_buf_adds(&b, ",\"fault\":");
+		add_json_str(&b, r->fault);
+	}
+	mlc_buf_addc(&b, '}');
+	if (mlc_ndjson_write(log_fd, b.p, b.len) != 0)
+		mlc_warn("request log: %s", strerror(errno));
+	mlc_buf_free(&b);
+}
+
+/* ---- libmicrohttpd glue ---- */
+
+static enum MHD_Result
+on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+           const char *version, const char *upload_data, size_t *upload_data_size,
+           void **con_cls)
+{
+	struct conn *cc = *con_cls;
+	struct req r;
+	struct MHD_Response *resp;
+	const union MHD_ConnectionInfo *ci;
+	enum MHD_Result ret;
+	struct fault *f;
+	long slow = 0;
+	size_t len;
+
+	(void)cls;
+	(void)version;
+	if (!cc) {
+		cc = mlc_xcalloc(1, sizeof *cc);
+		mlc_buf_init(&cc->body);
+		*con_cls = cc;
+		return MHD_YES;
+	}
+	if (*upload_data_size) {
+		if (cc->body.len + *upload_data_size > MAX_BODY)
+			cc->too_big = 1;
+		else
+			mlc_buf_add(&cc->body, upload_data, *upload_data_size);
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+
+	memset(&r, 0, sizeof r);
+	r.c = c;
+	r.path = url;
+	r.method = method;
+	r.cc = cc;
+	r.body = jv_null();
+	r.status = 500;
+	r.ctype = "application/json";
+	mlc_buf_init(&r.out);
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci && ci->client_addr) {
+		const struct sockaddr *sa = ci->client_addr;
+
+		if (sa->sa_family == AF_INET)
+			inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
+			          r.ip, sizeof r.ip);
+		else if (sa->sa_family == AF_INET6)
+			inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+			          r.ip, sizeof r.ip);
+	}
+
+	pthread_mutex_lock(&lock);
+	if (strncmp(url, "/_sim/", 6) != 0 && (f = fault_find(F_SLOW, url, NULL))) {
+		slow = f->ms;
+		fault_use(f);
+	}
+	pthread_mutex_unlock(&lock);
+	if (slow) {
+		struct timespec ts = { slow / 1000, (slow % 1000) * 1000000L };
+
+		while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+			;
+	}
+
+	pthread_mutex_lock(&lock);
+	sweep();
+	route(&r);
+	if (slow && !r.fault)
+		r.fault = "slow";
+	log_request(&r);
+	pthread_mutex_unlock(&lock);
+
+	jv_free(r.body);
+	if (r.drop) {
+		mlc_buf_free(&r.out);
+		return MHD_NO;
+	}
+	len = r.out.len;
+	if (r.truncate && len > 1)
+		len = len / 2;
+	resp = MHD_create_response_from_buffer(len, r.out.p, MHD_RESPMEM_MUST_COPY);
+	mlc_buf_free(&r.out);
+	if (!resp)
+		return MHD_NO;
+	MHD_add_response_header(resp, "Content-Type", r.ctype);
+	ret = MHD_queue_response(c, (unsigned)r.status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static void
+on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+             enum MHD_RequestTerminationCode toe)
+{
+	struct conn *cc = *con_cls;
+
+	(void)cls;
+	(void)c;
+	(void)toe;
+	if (!cc)
+		return;
+	mlc_buf_free(&cc->body);
+	free(cc);
+	*con_cls = NULL;
+}
+
+static void
+on_mhd_error(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+	size_t n;
+
+	(void)cls;
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	n = strlen(msg);
+	while (n && msg[n - 1] == '\n')
+		msg[--n] = '\0';
+	mlc_warn("%s", msg);
+}
+
+/* ---- main ---- */
+
+static char *
+read_first_line(const char *path)
+{
+	size_t len;
+	char *s = slurp(path, &len);
+
+	if (!s)
+		mlc_die(MLC_EX_NOINPUT, "%s: %s", path, strerror(errno));
+	s[strcspn(s, "\r\n")] = '\0';
+	return s;
+}
+
+static char *
+default_data_dir(void)
+{
+	char exe[PATH_MAX], *slash;
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	struct mlc_buf b;
+	struct stat st;
+
+	/* Run from the source tree (bin/mlc-ais-sim): use its data/jde. */
+	mlc_buf_init(&b);
+	if (n > 0) {
+		exe[n] = '\0';
+		if ((slash = strrchr(exe, '/'))) {
+			*slash = '\0';
+			mlc_buf_printf(&b, "%s/../data/jde/columns.json", exe);
+			if (stat(b.p, &st) == 0) {
+				b.len -= strlen("/columns.json");
+				b.p[b.len] = '\0';
+				return b.p;
+			}
+		}
+	}
+	mlc_buf_reset(&b);
+	mlc_buf_adds(&b, MLC_DATADIR "/jde");
+	return b.p;
+}
+
+static void
+write_port_file(const char *path, unsigned port)
+{
+	struct mlc_buf tmp;
+	FILE *f;
+
+	mlc_buf_init(&tmp);
+	mlc_buf_printf(&tmp, "%s.tmp", path);
+	if (!(f = fopen(tmp.p, "w")) || fprintf(f, "%u\n", port) < 0 || fclose(f) != 0 ||
+	    rename(tmp.p, path) != 0)
+		mlc_die(MLC_EX_IOERR, "%s: %s", path, strerror(errno));
+	mlc_buf_free(&tmp);
+}
+
+int
+main(int argc, char **argv)
+{
+	enum {
+		O_PORT = 256, O_PORT_FILE, O_LOG, O_DATA, O_CERT, O_KEY, O_USER, O_PASSFILE,
+		O_ENV, O_ROLE, O_TTL, O_RST, O_DATEFMT, O_TODAY, O_FAULT, O_BADTOK, O_LISTEN
+	};
+	static const struct option longopts[] = {
+		{ "port", required_argument, NULL, O_PORT },
+		{ "port-file", required_argument, NULL, O_PORT_FILE },
+		{ "request-log", required_argument, NULL, O_LOG },
+		{ "data", required_argument, NULL, O_DATA },
+		{ "tls-cert", required_argument, NULL, O_CERT },
+		{ "tls-key", required_argument, NULL, O_KEY },
+		{ "user", required_argument, NULL, O_USER },
+		{ "password-file", required_argument, NULL, O_PASSFILE },
+		{ "environment", required_argument, NULL, O_ENV },
+		{ "role", required_argument, NULL, O_ROLE },
+		{ "token-ttl", required_argument, NULL, O_TTL },
+		{ "result-set-timeout", required_argument, NULL, O_RST },
+		{ "date-format", required_argument, NULL, O_DATEFMT },
+		{ "today", required_argument, NULL, O_TODAY },
+		{ "fault", required_argument, NULL, O_FAULT },
+		{ "bad-token-status", required_argument, NULL, O_BADTOK },
+		{ "listen", required_argument, NULL, O_LISTEN },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *cert_path = NULL, *key_path = NULL;
+	char *cert = NULL, *key = NULL;
+	struct MHD_Daemon *d;
+	struct sockaddr_in sin;
+	const union MHD_DaemonInfo *di;
+	unsigned flags;
+	sigset_t set;
+	int opt, sig, ok;
+	long v;
+	char err[256];
+
+	mlc_util_setprogname(argv[0]);
+	mlc_util_std_args(argc, argv, usage);
+	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (opt) {
+		case O_PORT:
+			v = parse_long(optarg, &ok);
+			if (!ok || v > 65535)
+				mlc_die(MLC_EX_USAGE, "--port: bad port \"%s\"", optarg);
+			cfg.port = (unsigned)v;
+			break;
+		case O_PORT_FILE: cfg.port_file = optarg; break;
+		case O_LOG: cfg.log_path = optarg; break;
+		case O_DATA: cfg.data_dir = mlc_xstrdup(optarg); break;
+		case O_CERT: cert_path = optarg; break;
+		case O_KEY: key_path = optarg; break;
+		case O_USER: cfg.user = optarg; break;
+		case O_PASSFILE: free(cfg.password); cfg.password = read_first_line(optarg); break;
+		case O_ENV: cfg.environment = optarg; break;
+		case O_ROLE: cfg.role = optarg; break;
+		case O_TTL:
+		case O_RST:
+			v = parse_long(optarg, &ok);
+			if (!ok || v < 1)
+				mlc_die(MLC_EX_USAGE, "%s: expected a number of seconds, got \"%s\"",
+				        opt == O_TTL ? "--token-ttl" : "--result-set-timeout", optarg);
+			*(opt == O_TTL ? &cfg.token_ttl : &cfg.rs_timeout) = v;
+			break;
+		case O_DATEFMT:
+			if (strcmp(optarg, "MDE") && strcmp(optarg, "DME") && strcmp(optarg, "YMD"))
+				mlc_die(MLC_EX_USAGE, "--date-format: expected MDE, DME or YMD");
+			snprintf(cfg.datefmt, sizeof cfg.datefmt, "%s", optarg);
+			break;
+		case O_TODAY: {
+			int y, m, dd;
+			char extra;
+
+			if (sscanf(optarg, "%4d-%2d-%2d%c", &y, &m, &dd, &extra) != 3 || !valid_ymd(y, m, dd))
+				mlc_die(MLC_EX_USAGE, "--today: expected YYYY-MM-DD, got \"%s\"", optarg);
+			cfg.today = y * 10000 + m * 100 + dd;
+			break;
+		}
+		case O_FAULT: {
+			struct fault *f = fault_parse(optarg, err, sizeof err);
+
+			if (!f)
+				mlc_die(MLC_EX_CONFIG, "--fault %s: %s", optarg, err);
+			fault_add(f);
+			break;
+		}
+		case O_BADTOK:
+			v = parse_long(optarg, &ok);
+			if (!ok || (v != 444 && v != 403 && v != 401))
+				mlc_die(MLC_EX_USAGE, "--bad-token-status: expected 444, 403 or 401");
+			cfg.bad_token_status = (int)v;
+			break;
+		case O_LISTEN: cfg.listen = optarg; break;
+		default:
+			fputs(usage, stderr);
+			exit(MLC_EX_USAGE);
+		}
+	}
+	if (optind != argc) {
+		fputs(usage, stderr);
+		exit(MLC_EX_USAGE);
+	}
+	if (!!cert_path != !!key_path)
+		mlc_die(MLC_EX_USAGE, "--tls-cert and --tls-key go together");
+	if (sodium_init() < 0)
+		mlc_die(MLC_EX_SOFTWARE, "libsodium cannot be initialised");
+	if (!cfg.password)
+		cfg.password = mlc_xstrdup("JDE");
+	if (!cfg.data_dir)
+		cfg.data_dir = default_data_dir();
+	load_columns();
+	if (cert_path) {
+		size_t n;
+
+		if (!(cert = slurp(cert_path, &n)))
+			mlc_die(MLC_EX_NOINPUT, "%s: %s", cert_path, strerror(errno));
+		if (!(key = slurp(key_path, &n)))
+			mlc_die(MLC_EX_NOINPUT, "%s: %s", key_path, strerror(errno));
+		if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
+			mlc_die(MLC_EX_SOFTWARE, "this libmicrohttpd has no TLS support");
+		cfg.tls = 1;
+	}
+	if (cfg.log_path) {
+		log_fd = open(cfg.log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		if (log_fd < 0)
+			mlc_die(MLC_EX_IOERR, "%s: %s", cfg.log_path, strerror(errno));
+	}
+
+	memset(&sin, 0, sizeof sin);
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons((uint16_t)cfg.port);
+	if (inet_pton(AF_INET, cfg.listen, &sin.sin_addr) != 1)
+		mlc_die(MLC_EX_USAGE, "--listen: expected an IPv4 address, got \"%s\"", cfg.listen);
+
+	/* Signals are taken by sigwait() in this thread only. */
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG;
+	if (cfg.tls)
+		flags |= MHD_USE_TLS;
+	if (cfg.tls)
+		d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL,
+		                     MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sin,
+		                     MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+		                     MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, NULL,
+		                     MHD_OPTION_CONNECTION_TIMEOUT, 120u,
+		                     MHD_OPTION_HTTPS_MEM_KEY, key,
+		                     MHD_OPTION_HTTPS_MEM_CERT, cert,
+		                     MHD_OPTION_END);
+	else
+		d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL,
+		                     MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sin,
+		                     MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+		                     MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, NULL,
+		                     MHD_OPTION_CONNECTION_TIMEOUT, 120u,
+		                     MHD_OPTION_END);
+	if (!d)
+		mlc_die(MLC_EX_SOFTWARE, "cannot listen on %s:%u", cfg.listen, cfg.port);
+	di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+	if (di && di->port)
+		cfg.port = di->port;
+	if (cfg.port_file)
+		write_port_file(cfg.port_file, cfg.port);
+
+	sig = 0;
+	sigwait(&set, &sig);
+	MHD_stop_daemon(d);
+
+	while (sessions)
+		session_remove(sessions);
+	while (faults) {
+		struct fault *n = faults->next;
+
+		fault_free(faults);
+		faults = n;
+	}
+	for (size_t i = 0; i < ntables; i++) {
+		for (size_t j = 0; j < tables[i].ncols; j++) {
+			free(tables[i].cols[j].alias);
+			free(tables[i].cols[j].key);
+			free(tables[i].cols[j].label);
+			jv_free(tables[i].cols[j].jkey);
+		}
+		free(tables[i].cols);
+		free(tables[i].name);
+		free(tables[i].title);
+	}
+	free(tables);
+	if (cert) {
+		sodium_memzero(key, strlen(key));
+		free(key);
+		free(cert);
+	}
+	sodium_memzero(cfg.password, strlen(cfg.password));
+	free(cfg.password);
+	free(cfg.data_dir);
+	if (log_fd >= 0)
+		close(log_fd);
+	return MLC_EX_OK;
+}
