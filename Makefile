@@ -13,6 +13,9 @@ LIBOBJ = \
 	src/twsig.o \
 	src/ndjson.o \
 	src/conf.o \
+	src/sms.o \
+	src/http.o \
+	src/retry.o \
 	src/rule.o
 
 # Filters and tools: bin/NAME is built from src/NAME.c plus libmlc.a.
@@ -29,7 +32,14 @@ SIMS = \
 TESTPROGS = \
 	tests/bin/twsig-check \
 	tests/bin/ndjson-cat \
-	tests/bin/conf-dump
+	tests/bin/conf-dump \
+	tests/bin/sms-calc \
+	tests/bin/http-get \
+	tests/bin/retry-calc
+
+# Test-only servers (libmicrohttpd).
+TESTSIMS = \
+	tests/bin/http-fixture-server
 
 SCRIPTS =
 
@@ -41,7 +51,7 @@ MAN = \
 ALL_CFLAGS  = $(CFLAGS) $(WFLAGS) $(DEFS)
 ALL_LDFLAGS = $(CFLAGS) $(LDFLAGS)
 
-all: $(PROGS) $(SIMS) $(TESTPROGS) $(SCRIPTS)
+all: $(PROGS) $(SIMS) $(TESTPROGS) $(TESTSIMS) $(SCRIPTS)
 
 .c.o:
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
@@ -53,7 +63,7 @@ libmlc.a: $(LIBOBJ)
 	$(AR) rcs $@ $(LIBOBJ)
 
 # One link recipe for every program: bin/X <- src/X.o, tests/bin/X <- tests/src/X.o.
-$(PROGS) $(SIMS) $(TESTPROGS): libmlc.a
+$(PROGS) $(SIMS) $(TESTPROGS) $(TESTSIMS): libmlc.a
 $(PROGS):
 	@mkdir -p bin
 	$(CC) $(ALL_LDFLAGS) -o $@ src/$$(basename $@).o libmlc.a $(LIBS)
@@ -63,6 +73,9 @@ $(SIMS):
 $(TESTPROGS):
 	@mkdir -p tests/bin
 	$(CC) $(ALL_LDFLAGS) -o $@ tests/src/$$(basename $@).o libmlc.a $(LIBS)
+$(TESTSIMS):
+	@mkdir -p tests/bin
+	$(CC) $(ALL_LDFLAGS) -o $@ tests/src/$$(basename $@).o libmlc.a $(SIMLIBS) $(LIBS)
 
 # Per program: its object, and that object's header dependency.
 
@@ -84,6 +97,14 @@ tests/bin/ndjson-cat: tests/src/ndjson-cat.o
 tests/src/ndjson-cat.o: src/mlc.h
 tests/bin/conf-dump: tests/src/conf-dump.o
 tests/src/conf-dump.o: src/mlc.h
+tests/bin/sms-calc: tests/src/sms-calc.o
+tests/src/sms-calc.o: src/mlc.h
+tests/bin/http-get: tests/src/http-get.o
+tests/src/http-get.o: src/mlc.h
+tests/bin/retry-calc: tests/src/retry-calc.o
+tests/src/retry-calc.o: src/mlc.h
+tests/bin/http-fixture-server: tests/src/http-fixture-server.o
+tests/src/http-fixture-server.o: src/mlc.h
 
 bin/ml-connector: scripts/ml-connector.sh config.mk
 	@mkdir -p bin
@@ -133,6 +154,6 @@ uninstall:
 	rm -rf $(DESTDIR)$(DATADIR)
 
 clean:
-	rm -f libmlc.a src/*.o tests/src/*.o $(PROGS) $(SIMS) $(TESTPROGS) $(SCRIPTS)
+	rm -f libmlc.a src/*.o tests/src/*.o $(PROGS) $(SIMS) $(TESTPROGS) $(TESTSIMS) $(SCRIPTS)
 
 .PHONY: all check check-asan warncheck print-progs lint install uninstall clean

@@ -219,8 +219,36 @@ int mlc_http_request(struct mlc_http *h, const char *method, const char *url,
 /* Check a URL against a policy; 0 or -1 with a message in err. */
 int mlc_http_url_ok(const char *url, int policy, char *err, size_t errlen);
 /* Copy url into out with the values of token=, password= and similar query
- * parameters replaced by "REDACTED": for messages and traces. */
+ * parameters replaced by "REDACTED": for messages and traces.  Parameter
+ * names (case-insensitive): token, password, pwd, secret, key, sig,
+ * signature, auth; a password in user:password@ is redacted too.  Works on
+ * any text holding a URL (a request line "GET /p?token=x HTTP/1.1"). */
 void mlc_http_redact_url(const char *url, char *out, size_t outlen);
+/* curl_global_init, once per process (idempotent; call at start, before
+ * threads).  mlc_http_new calls it too. */
+void mlc_http_global_init(void);
+/*
+ * The same policy for a raw CURL easy handle (void * = CURL *, so that this
+ * header needs no curl.h), for callers that drive transfers through the
+ * multi interface (twilio-send):
+ *   mlc_http_setup_easy  URL policy check, then URL, timeouts, protocols,
+ *                        TLS verification (always on), CA bundle, no
+ *                        redirects, user agent, NOSIGNAL and the redacting
+ *                        trace.  0, or -1 with err (the URL was refused:
+ *                        outcome MLC_HTTP_POLICY).  Method, body, headers
+ *                        and credentials are the caller's to set.
+ *   mlc_http_capture     reset r and point the body/header callbacks and
+ *                        the error buffer at r (r must outlive the transfer).
+ *   mlc_http_finish      after the transfer: r->outcome, status, error from
+ *                        curlcode (a CURLcode) and the handle's info.
+ * Environment: ML_CONNECTOR_TRACE=1 turns the trace on for every handle.
+ */
+int mlc_http_setup_easy(void *curl, const struct mlc_http_opts *o, const char *url, char *err,
+                        size_t errlen);
+void mlc_http_capture(void *curl, struct mlc_http_resp *r);
+void mlc_http_finish(void *curl, int curlcode, struct mlc_http_resp *r);
+/* "DONE", "NOT_SENT", "UNKNOWN", "TLS", "POLICY", "ERROR". */
+const char *mlc_http_outcome_name(enum mlc_http_outcome o);
 
 /* ---- retry.c: which failures to retry, and how long to wait ----------- */
 enum mlc_retry_class {
@@ -251,6 +279,10 @@ void mlc_retry_init(struct mlc_retry *rt);
 long mlc_retry_next(struct mlc_retry *rt, long retry_after_ms);
 /* Sleep ms milliseconds (nanosleep, restarted on EINTR unless *stop is set). */
 void mlc_retry_sleep(long ms, volatile int *stop);
+/* "NO", "YES", "UNKNOWN", "AUTH". */
+const char *mlc_retry_class_name(enum mlc_retry_class c);
+/* Environment: ML_CONNECTOR_RETRY_SEED=N seeds the jitter generator (tests);
+ * otherwise it is seeded from libsodium's randombytes. */
 
 /* ---- store.c: the state database (SQLite) ----------------------------- */
 /*
@@ -392,6 +424,47 @@ void mlc_form_free(char **names, char **values, size_t count);
 const char *mlc_form_get(char *const *names, char *const *values, size_t count,
                          const char *name);
 
+/* ---- sms.c: GSM-7 / UCS-2, segments, transliteration, truncation ------ */
+/*
+ * Twilio's arithmetic (reference/twilio.md 5.1): 160 GSM-7 septets or 70
+ * UCS-2 code units in one segment, 153 or 67 per segment of a multi-part
+ * message; extension characters (^ { } \ [ ~ ] | euro, form feed) cost two
+ * septets; one character outside GSM 03.38 makes the whole text UCS-2.
+ * A character cluster (escape pair, surrogate pair, emoji sequence) is
+ * never split across segments: it moves whole to the next one.
+ */
+enum { MLC_SMS_GSM7 = 0, MLC_SMS_UCS2 = 1 };
+#define MLC_SMS_MAXCHARS 1600 /* Twilio's Body limit, counted in UTF-16 units */
+struct mlc_sms_info {
+	int encoding;     /* MLC_SMS_GSM7 or MLC_SMS_UCS2 */
+	size_t units;     /* septets (GSM-7) or UTF-16 code units (UCS-2) */
+	size_t segments;  /* 0 for an empty text */
+	size_t chars;     /* Unicode code points */
+	size_t utf16;     /* UTF-16 code units (what the 1600 limit counts) */
+};
+/* "GSM-7" or "UCS-2". */
+const char *mlc_sms_encoding_name(int enc);
+/* Measure utf8[0..n).  0, or -1 if it is not valid UTF-8 (then out
+ * describes the valid part before the first bad byte). */
+int mlc_sms_measure(const char *utf8, size_t n, struct mlc_sms_info *out);
+/* Append to out the text cut to at most max_segments (< 1 counts as 1) and
+ * MLC_SMS_MAXCHARS: unchanged if it fits, else the longest prefix of whole
+ * clusters, trailing blanks removed, plus "..." (GSM-7) or U+2026 (UCS-2),
+ * whichever encoding keeps more.  *encoding (may be NULL) gets the result's
+ * encoding.  Returns the input bytes kept (n if not cut).  An invalid UTF-8
+ * sequence ends the text. */
+size_t mlc_sms_truncate(const char *utf8, size_t n, int max_segments, int *encoding,
+                        struct mlc_buf *out);
+/* Append in[0..n) to out with typographic look-alikes (curly quotes,
+ * dashes, ellipsis, no-break and other spaces, bullets, primes, tabs)
+ * replaced by GSM-7 characters and invisible ones (soft hyphen, zero width
+ * space, BOM) removed.  Letters are never changed. */
+void mlc_sms_transliterate(const char *in, size_t n, struct mlc_buf *out);
+/* One code point: GSM-7 septets (1 or 2; 0 = not encodable), and the
+ * transliteration (NULL if none). */
+int mlc_sms_gsm_septets(uint32_t cp);
+const char *mlc_sms_translit_char(uint32_t cp);
+
 /* ---- rule.c: loading rule files (format: ml-connector.5) --------------- */
 struct mlc_rule {
 	char *path;
@@ -419,10 +492,14 @@ int mlc_rule_cron(const char *schedule, char *out, size_t outlen, char *err, siz
 /* ---- jqrule.c: libjq, compiled once, run per record -------------------- */
 /*
  * Every program is compiled once with ml-connector's jq function library
- * prepended (defs such as days_since, money; see jqrule.c) and with
- * JQ_LIBRARY_PATH set to an empty array.  $now (RFC 3339 string) and
- * $today ("YYYY-MM-DD", in the rule's time zone) are bound as named
- * arguments at compile time.
+ * prepended (days_since($d), days_ago, days_until, trim, blank,
+ * first_nonblank(f), amount, amount($sep): see jqrule.c and ml-connector.5)
+ * and with JQ_LIBRARY_PATH set to an empty array.  Named arguments are
+ * bound at compile time: $now (RFC 3339 UTC with milliseconds), $today
+ * ("YYYY-MM-DD" in the rule's time zone) and $now_local (RFC 3339 with the
+ * zone's offset); build them with mlc_jq_time_args.  Any of the three the
+ * caller leaves out is filled in from mlc_time_now() in UTC.  Compile
+ * errors name "line N" of the caller's program (not of the library).
  */
 struct mlc_jq; /* opaque */
 /* what names the program in messages, e.g. "rule ap-aging: [match] expr".
@@ -430,13 +507,23 @@ struct mlc_jq; /* opaque */
 struct mlc_jq *mlc_jq_compile(const char *program, const char *what, jv args, char *err,
                               size_t errlen);
 /* A template: the body of a jq string, so "\(.x)" interpolates.  Compiled as
- * a program that yields one string. */
+ * a program that yields one string.  A bare '"' in the literal text is
+ * escaped for the caller (config values have no quoting). */
 struct mlc_jq *mlc_jq_template(const char *tmpl, const char *what, jv args, char *err,
                                size_t errlen);
+/* The same compiled as @html "...": every interpolated value is HTML-escaped
+ * by jq's @html format; the literal text is not (it is the author's HTML). */
+struct mlc_jq *mlc_jq_template_html(const char *tmpl, const char *what, jv args, char *err,
+                                    size_t errlen);
 /* Run on input (consumed).  Exactly one output is expected: 0 with *out
  * set; -1 runtime error (message in err); -2 no output or more than one;
- * -3 the program halted (a configuration error: do not run it again). */
+ * -3 the program halted (a configuration error: do not run it again; later
+ * calls return -3 without running it). */
 int mlc_jq_run1(struct mlc_jq *q, jv input, jv *out, char *err, size_t errlen);
 void mlc_jq_free(struct mlc_jq *q);
+/* {"now":..,"today":..,"now_local":..} for the instant now in the IANA time
+ * zone tz (NULL or "" = the process's TZ).  jv_invalid() with err set on an
+ * unknown zone. */
+jv mlc_jq_time_args(const struct timespec *now, const char *tz, char *err, size_t errlen);
 
 #endif

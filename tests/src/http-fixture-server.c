@@ -1,0 +1,398 @@
+/*
+ * http-fixture-server — a scripted HTTP(S) server on loopback for the http
+ * module's tests (libmicrohttpd, one thread per connection).
+ *
+ *   http-fixture-server --port N --port-file F --request-log F
+ *                       [--tls-cert C --tls-key K] [--blackhole]
+ *
+ * Routes (any method):
+ *   /status/NNN          reply NNN with {"status":NNN}
+ *   /retry-after/N       429 with Retry-After: N
+ *   /retry-after-date/N  429 with Retry-After: <HTTP-date now + N s>
+ *   /message-id          202 with X-Message-Id and X-RateLimit-Reset
+ *   /slow/MS             sleep MS ms, then 200
+ *   /drop                read the request, close the connection unanswered
+ *   /headers             200 with the request headers as a JSON object (raw)
+ *   /echo                200 with the request body
+ *   /big/N               200 with N bytes
+ *   anything else        404
+ * Every request is logged to the request log as one JSON line:
+ *   {"conn":ID,"method":..,"url":..,"args":{..},"headers":{..},"body":..}
+ * where ID numbers the TCP connection (keep-alive shows as a repeated ID).
+ *
+ * --blackhole listens with a backlog of 0 and never accepts: the first
+ * connection waits in the kernel's queue (the handshake completes, nothing
+ * answers), later connection attempts are not answered at all.
+ *
+ * The port is written to the port file once listening; SIGTERM or SIGINT
+ * stops the server (exit 0).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <microhttpd.h>
+
+#include "mlc.h"
+
+static FILE *reqlog;
+static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t id_mu = PTHREAD_MUTEX_INITIALIZER;
+static unsigned long next_conn;
+
+struct req {
+	struct mlc_buf body;
+};
+
+static void
+notify_conn(void *cls, struct MHD_Connection *c, void **sockctx,
+            enum MHD_ConnectionNotificationCode toe)
+{
+	(void)cls;
+	(void)c;
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		pthread_mutex_lock(&id_mu);
+		*sockctx = (void *)(uintptr_t)++next_conn;
+		pthread_mutex_unlock(&id_mu);
+	}
+}
+
+static void
+completed(void *cls, struct MHD_Connection *c, void **con_cls,
+          enum MHD_RequestTerminationCode toe)
+{
+	struct req *rq = *con_cls;
+
+	(void)cls;
+	(void)c;
+	(void)toe;
+	if (rq) {
+		mlc_buf_free(&rq->body);
+		free(rq);
+		*con_cls = NULL;
+	}
+}
+
+struct kv {
+	struct mlc_buf *b;
+	int n;
+};
+
+static enum MHD_Result
+add_kv(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct kv *k = cls;
+
+	(void)kind;
+	if (k->n++)
+		mlc_buf_addc(k->b, ',');
+	mlc_buf_json_str(k->b, key, strlen(key));
+	mlc_buf_addc(k->b, ':');
+	if (value)
+		mlc_buf_json_str(k->b, value, strlen(value));
+	else
+		mlc_buf_adds(k->b, "null");
+	return MHD_YES;
+}
+
+static void
+add_values(struct mlc_buf *b, struct MHD_Connection *c, enum MHD_ValueKind kind)
+{
+	struct kv k = { b, 0 };
+
+	mlc_buf_addc(b, '{');
+	MHD_get_connection_values(c, kind, add_kv, &k);
+	mlc_buf_addc(b, '}');
+}
+
+static void
+log_request(struct MHD_Connection *c, const char *method, const char *url, struct req *rq)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	struct mlc_buf b;
+
+	mlc_buf_init(&b);
+	mlc_buf_printf(&b, "{\"conn\":%lu,\"method\":",
+	               ci ? (unsigned long)(uintptr_t)ci->socket_context : 0UL);
+	mlc_buf_json_str(&b, method, strlen(method));
+	mlc_buf_adds(&b, ",\"url\":");
+	mlc_buf_json_str(&b, url, strlen(url));
+	mlc_buf_adds(&b, ",\"args\":");
+	add_values(&b, c, MHD_GET_ARGUMENT_KIND);
+	mlc_buf_adds(&b, ",\"headers\":");
+	add_values(&b, c, MHD_HEADER_KIND);
+	mlc_buf_adds(&b, ",\"body\":");
+	mlc_buf_json_str(&b, rq->body.p, rq->body.len);
+	mlc_buf_adds(&b, "}\n");
+	if (reqlog) {
+		pthread_mutex_lock(&log_mu);
+		fwrite(b.p, 1, b.len, reqlog);
+		fflush(reqlog);
+		pthread_mutex_unlock(&log_mu);
+	}
+	mlc_buf_free(&b);
+}
+
+static ssize_t
+big_cb(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	(void)cls;
+	(void)pos;
+	memset(buf, 'x', max);
+	return (ssize_t)max;
+}
+
+static enum MHD_Result
+reply(struct MHD_Connection *c, unsigned status, const char *body, size_t n,
+      const char *const *hdrs)
+{
+	struct MHD_Response *r =
+		MHD_create_response_from_buffer(n, (void *)body, MHD_RESPMEM_MUST_COPY);
+	enum MHD_Result ret;
+
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, "Content-Type", "application/json");
+	for (; hdrs && hdrs[0]; hdrs += 2)
+		MHD_add_response_header(r, hdrs[0], hdrs[1]);
+	ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result
+handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+       const char *version, const char *upload, size_t *upload_size, void **con_cls)
+{
+	struct req *rq = *con_cls;
+	char msg[128];
+	unsigned long n;
+
+	(void)cls;
+	(void)version;
+	if (!rq) {
+		rq = mlc_xcalloc(1, sizeof *rq);
+		mlc_buf_init(&rq->body);
+		*con_cls = rq;
+		return MHD_YES;
+	}
+	if (*upload_size) {
+		mlc_buf_add(&rq->body, upload, *upload_size);
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	log_request(c, method, url, rq);
+
+	if (sscanf(url, "/status/%lu", &n) == 1 && n >= 100 && n <= 999) {
+		snprintf(msg, sizeof msg, "{\"status\":%lu}", n);
+		return reply(c, (unsigned)n, msg, strlen(msg), NULL);
+	}
+	if (sscanf(url, "/retry-after/%lu", &n) == 1) {
+		char v[32];
+		const char *h[] = { "Retry-After", v, NULL };
+
+		snprintf(v, sizeof v, "%lu", n);
+		return reply(c, 429, "{\"status\":429}", 14, h);
+	}
+	if (sscanf(url, "/retry-after-date/%lu", &n) == 1) {
+		char v[64];
+		const char *h[] = { "Retry-After", v, NULL };
+		time_t t = time(NULL) + (time_t)n;
+		struct tm tm;
+
+		gmtime_r(&t, &tm);
+		strftime(v, sizeof v, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+		return reply(c, 429, "{\"status\":429}", 14, h);
+	}
+	if (strcmp(url, "/message-id") == 0) {
+		const char *h[] = { "X-Message-Id", "msg-4242.filter0001", "X-RateLimit-Reset",
+			            "1700000000", NULL };
+
+		return reply(c, 202, "", 0, h);
+	}
+	if (sscanf(url, "/slow/%lu", &n) == 1) {
+		struct timespec ts = { (time_t)(n / 1000), (long)(n % 1000) * 1000000L };
+
+		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+		return reply(c, 200, "{\"slow\":true}", 13, NULL);
+	}
+	if (strcmp(url, "/drop") == 0)
+		return MHD_NO; /* MHD closes the connection without a response */
+	if (strcmp(url, "/headers") == 0) {
+		struct mlc_buf b;
+		enum MHD_Result ret;
+
+		mlc_buf_init(&b);
+		add_values(&b, c, MHD_HEADER_KIND);
+		ret = reply(c, 200, b.p, b.len, NULL);
+		mlc_buf_free(&b);
+		return ret;
+	}
+	if (strcmp(url, "/echo") == 0)
+		return reply(c, 200, rq->body.p, rq->body.len, NULL);
+	if (sscanf(url, "/big/%lu", &n) == 1) {
+		struct MHD_Response *r =
+			MHD_create_response_from_callback(n, 64 * 1024, big_cb, NULL, NULL);
+		enum MHD_Result ret;
+
+		if (!r)
+			return MHD_NO;
+		ret = MHD_queue_response(c, 200, r);
+		MHD_destroy_response(r);
+		return ret;
+	}
+	return reply(c, 404, "{\"status\":404}", 14, NULL);
+}
+
+static char *
+slurp(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	struct mlc_buf b;
+	char tmp[4096];
+	size_t n;
+
+	if (!f)
+		mlc_die(MLC_EX_NOINPUT, "%s: %s", path, strerror(errno));
+	mlc_buf_init(&b);
+	while ((n = fread(tmp, 1, sizeof tmp, f)) > 0)
+		mlc_buf_add(&b, tmp, n);
+	fclose(f);
+	return b.p;
+}
+
+static void
+write_port(const char *path, unsigned port)
+{
+	char tmp[4096];
+	FILE *f;
+
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	if (!(f = fopen(tmp, "w")) || fprintf(f, "%u\n", port) < 0 || fclose(f) != 0 ||
+	    rename(tmp, path) != 0)
+		mlc_die(MLC_EX_IOERR, "%s: %s", path, strerror(errno));
+}
+
+static const char usage[] =
+	"usage: http-fixture-server --port N --port-file F --request-log F\n"
+	"                           [--tls-cert C --tls-key K] [--blackhole]\n";
+
+int
+main(int argc, char **argv)
+{
+	const char *portfile = NULL, *logpath = NULL, *cert = NULL, *key = NULL;
+	char *certpem = NULL, *keypem = NULL;
+	unsigned port = 0;
+	int blackhole = 0, i, sig;
+	struct sockaddr_in sa;
+	struct MHD_Daemon *d = NULL;
+	unsigned flags;
+	sigset_t set;
+
+	mlc_util_setprogname(argv[0]);
+	mlc_util_std_args(argc, argv, usage);
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (strcmp(a, "--blackhole") == 0) {
+			blackhole = 1;
+			continue;
+		}
+		if (!v) {
+			fputs(usage, stderr);
+			return MLC_EX_USAGE;
+		}
+		i++;
+		if (strcmp(a, "--port") == 0)
+			port = (unsigned)atoi(v);
+		else if (strcmp(a, "--port-file") == 0)
+			portfile = v;
+		else if (strcmp(a, "--request-log") == 0)
+			logpath = v;
+		else if (strcmp(a, "--tls-cert") == 0)
+			cert = v;
+		else if (strcmp(a, "--tls-key") == 0)
+			key = v;
+		else {
+			fputs(usage, stderr);
+			return MLC_EX_USAGE;
+		}
+	}
+	if (!cert != !key) {
+		fputs(usage, stderr);
+		return MLC_EX_USAGE;
+	}
+	if (logpath && !(reqlog = fopen(logpath, "a")))
+		mlc_die(MLC_EX_IOERR, "%s: %s", logpath, strerror(errno));
+
+	/* Every thread inherits the blocked set; main waits for the signal. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	memset(&sa, 0, sizeof sa);
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+
+	if (blackhole) {
+		socklen_t sl = sizeof sa;
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+		if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, 0) < 0 ||
+		    getsockname(fd, (struct sockaddr *)&sa, &sl) < 0)
+			mlc_die(MLC_EX_SOFTWARE, "listen: %s", strerror(errno));
+		port = ntohs(sa.sin_port);
+	} else {
+		const union MHD_DaemonInfo *di;
+
+		flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+		        MHD_USE_ERROR_LOG;
+		if (cert) {
+			certpem = slurp(cert);
+			keypem = slurp(key);
+			flags |= MHD_USE_TLS;
+			d = MHD_start_daemon(flags, 0, NULL, NULL, handle, NULL,
+			                     MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+			                     MHD_OPTION_NOTIFY_CONNECTION, notify_conn, NULL,
+			                     MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
+			                     MHD_OPTION_HTTPS_MEM_CERT, certpem,
+			                     MHD_OPTION_HTTPS_MEM_KEY, keypem, MHD_OPTION_END);
+		} else {
+			d = MHD_start_daemon(flags, 0, NULL, NULL, handle, NULL,
+			                     MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+			                     MHD_OPTION_NOTIFY_CONNECTION, notify_conn, NULL,
+			                     MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
+			                     MHD_OPTION_END);
+		}
+		if (!d)
+			mlc_die(MLC_EX_SOFTWARE, "cannot start the HTTP daemon");
+		di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+		if (!di)
+			mlc_die(MLC_EX_SOFTWARE, "cannot get the bound port");
+		port = di->port;
+	}
+	if (portfile)
+		write_port(portfile, port);
+	while (sigwait(&set, &sig) != 0)
+		;
+	if (d)
+		MHD_stop_daemon(d);
+	free(certpem);
+	free(keypem);
+	if (reqlog)
+		fclose(reqlog);
+	return 0;
+}
