@@ -16,12 +16,14 @@ LIBOBJ = \
 	src/sms.o \
 	src/http.o \
 	src/retry.o \
-	src/rule.o
+	src/rule.o \
+	src/jde.o
 
 # Filters and tools: bin/NAME is built from src/NAME.c plus libmlc.a.
 PROGS = \
 	bin/mlc-vault \
-	bin/alert-log
+	bin/alert-log \
+	bin/jde-fetch
 
 # Simulators (libmicrohttpd): used by the tests, the demo and bench/.
 SIMS = \
@@ -35,10 +37,12 @@ TESTPROGS = \
 	tests/bin/conf-dump \
 	tests/bin/sms-calc \
 	tests/bin/http-get \
-	tests/bin/retry-calc
+	tests/bin/retry-calc \
+	tests/bin/jde-unit
 
 # Test-only servers (libmicrohttpd).
 TESTSIMS = \
+	tests/bin/http-sink \
 	tests/bin/http-fixture-server
 
 SCRIPTS =
@@ -46,7 +50,8 @@ SCRIPTS =
 MAN = \
 	man/mlc-ais-sim.1 \
 	man/mlc-vault.1 \
-	man/mlc-twilio-sim.1
+	man/mlc-twilio-sim.1 \
+	man/jde-fetch.1
 
 ALL_CFLAGS  = $(CFLAGS) $(WFLAGS) $(DEFS)
 ALL_LDFLAGS = $(CFLAGS) $(LDFLAGS)
@@ -105,6 +110,10 @@ tests/bin/retry-calc: tests/src/retry-calc.o
 tests/src/retry-calc.o: src/mlc.h
 tests/bin/http-fixture-server: tests/src/http-fixture-server.o
 tests/src/http-fixture-server.o: src/mlc.h
+bin/jde-fetch: src/jde-fetch.o
+src/jde-fetch.o: src/mlc.h
+tests/bin/jde-unit: tests/src/jde-unit.o
+tests/src/jde-unit.o: src/mlc.h
 
 bin/ml-connector: scripts/ml-connector.sh config.mk
 	@mkdir -p bin

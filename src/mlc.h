@@ -526,4 +526,112 @@ void mlc_jq_free(struct mlc_jq *q);
  * unknown zone. */
 jv mlc_jq_time_args(const struct timespec *now, const char *tz, char *err, size_t errlen);
 
+/* ---- jde.c: JD Edwards conventions and the AIS data service ------------ */
+/*
+ * Pure logic, no I/O: the table catalog, where conditions, date literals,
+ * Julian dates, E.164, and a strict JSON scanner for data-service pages
+ * that hands out each row's bytes as received (see jde-fetch.1).
+ */
+#define MLC_JDE_MAXKEY 16
+/* Primary key aliases of a known table ("KCO DCT DOC SFX"), or NULL. */
+const char *mlc_jde_table_key(const char *table);
+/* The time-of-day column written beside UPMJ in a known table ("UPMT" or
+ * "TDAY"), or NULL. */
+const char *mlc_jde_table_time(const char *table);
+int mlc_jde_is_date(const char *alias); /* a Julian-date data item (DDJ, UPMJ...) */
+int mlc_jde_is_time(const char *alias); /* an HHMMSS time item (UPMT, TDAY) */
+/* Dates travel as long yyyymmdd; 0 is "no date". */
+int mlc_jde_ymd_ok(long ymd);
+void mlc_jde_iso(long ymd, char out[11]);          /* "YYYY-MM-DD" */
+long mlc_jde_julian(long cyyddd);                  /* CYYDDD -> yyyymmdd, or 0 */
+long mlc_jde_parse_ymd(const char *s, size_t n);   /* "yyyyMMdd" or ISO, or 0 */
+int mlc_jde_hms(long hhmmss, char out[9]);         /* "HH:MM:SS"; -1 if invalid */
+
+/* The logged-in user's date format, for query literals. */
+struct mlc_jde_datefmt {
+	char order[4]; /* "MDY", "DMY" or "YMD" */
+	char sep;
+};
+/* From userInfo.simpleDateFormat ("MM/dd/yyyy") or a dateFormat code
+ * ("MDE", "DME", "YMD"), and dateSeperator (NULL: from the pattern, else
+ * '/').  0, or -1 if it is not one. */
+int mlc_jde_datefmt_set(struct mlc_jde_datefmt *f, const char *simple, const char *sep);
+void mlc_jde_date_literal(const struct mlc_jde_datefmt *f, long ymd, char out[16]);
+
+/* One [source] where condition (syntax: ml-connector.5). */
+struct mlc_jde_val {
+	char *content;
+	const char *special; /* "LITERAL", "TODAY", "TODAY_MINUS_DAY", ... */
+	long ymd;            /* a date literal, written in the user's format; or 0 */
+};
+struct mlc_jde_cond {
+	char *column;        /* alias: "DDJ" */
+	const char *op;      /* AIS operator: "EQUAL", "LIST", ... */
+	struct mlc_jde_val *v;
+	size_t nv;
+};
+int mlc_jde_cond_parse(const char *text, struct mlc_jde_cond *c, char *err, size_t errlen);
+void mlc_jde_cond_free(struct mlc_jde_cond *c);
+/* Append {"controlId":"T.COL","operator":..,"value":[{"content":..,
+ * "specialValueId":..}]}. */
+void mlc_jde_cond_json(struct mlc_buf *b, const char *table, const struct mlc_jde_cond *c,
+                       const struct mlc_jde_datefmt *f);
+
+/* E.164 from an Address Book phone number; cc is the default calling code
+ * ("1", "49").  0 with out = "+...", or -1: not a number we can be sure of. */
+int mlc_jde_e164(const char *raw, const char *cc, char out[20]);
+
+/* A data-service response page.  Spans point into the parsed body. */
+struct mlc_jde_page {
+	char target[64];     /* T of the fs_DATABROWSE_T member */
+	int found;           /* there was an fs_DATABROWSE_ member */
+	const char *rowset;  /* the rowset array, "[...]", or NULL */
+	size_t rowset_len;
+	long records;        /* summary.records, -1 if absent */
+	int more;            /* summary.moreRecords */
+	char *next;          /* links[rel=next].href, decoded, or NULL */
+	char *error;         /* first item of fs_*.errors or sysErrors, or NULL */
+	int nerrors;
+};
+/* Check that body is one complete JSON object (strict: UTF-8, no trailing
+ * text) and pick out the parts above.  0, or -1 with err ("malformed JSON
+ * at byte N of M: ..."). */
+int mlc_jde_page_parse(const char *body, size_t n, struct mlc_jde_page *pg, char *err,
+                       size_t errlen);
+void mlc_jde_page_free(struct mlc_jde_page *pg);
+/* Next row object of the rowset; *pos starts at 0.  1, 0 at the end, -1 if
+ * an element is not an object. */
+int mlc_jde_page_row(const struct mlc_jde_page *pg, size_t *pos, const char **row,
+                     size_t *rowlen);
+/* Member name of the JSON object text obj[0..n): 1 with its value's span. */
+int mlc_jde_json_member(const char *obj, size_t n, const char *name, const char **v,
+                        size_t *vn);
+/* Append the decoded JSON string literal v[0..n) to b; -1 if not a string. */
+int mlc_jde_json_string(const char *v, size_t n, struct mlc_buf *b);
+
+/* How rows become record lines (the wire format in jde-fetch.1). */
+struct mlc_jde_fmt {
+	const char *table;
+	const char *const *key; /* key aliases, at most MLC_JDE_MAXKEY */
+	size_t nkey;
+	const char *rule;       /* or NULL: no "rule" member */
+	const char *fetched_at; /* or NULL */
+	const char *wm_date;    /* incremental columns ("UPMJ", "UPMT"), or NULL */
+	const char *wm_time;
+};
+/* Scratch space reused from row to row, and what the caller needs. */
+struct mlc_jde_rowinfo {
+	struct mlc_buf key;   /* "00001|PV|123456|001" */
+	long wm_date, wm_time; /* the row's incremental position (yyyymmdd, HHMMSS) */
+	int has_wm;           /* wm_date was a date */
+	struct mlc_buf dates, times, trim, tmp, part[MLC_JDE_MAXKEY];
+};
+void mlc_jde_rowinfo_init(struct mlc_jde_rowinfo *ri);
+void mlc_jde_rowinfo_free(struct mlc_jde_rowinfo *ri);
+/* Build the record line of one row object into out.  0, or -1 with err (a
+ * key column is missing). */
+int mlc_jde_row_record(const char *row, size_t n, const struct mlc_jde_fmt *f,
+                       struct mlc_buf *out, struct mlc_jde_rowinfo *ri, char *err,
+                       size_t errlen);
+
 #endif

@@ -120,6 +120,13 @@ mlc_retry_init(struct mlc_retry *rt)
 			mlc_die(MLC_EX_SOFTWARE, "sodium_init failed");
 		rt->rng = randombytes_random();
 	}
+	/* murmur3's finaliser: small test seeds (1, 2, ...) would otherwise
+	 * give xorshift a run of tiny first values */
+	rt->rng ^= rt->rng >> 16;
+	rt->rng *= 0x85ebca6bu;
+	rt->rng ^= rt->rng >> 13;
+	rt->rng *= 0xc2b2ae35u;
+	rt->rng ^= rt->rng >> 16;
 	if (!rt->rng)
 		rt->rng = 0x9e3779b9u; /* xorshift must not start at 0 */
 }

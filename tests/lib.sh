@@ -151,7 +151,8 @@ vg() {
 		--show-leak-kinds=definite,indirect "$@"
 }
 
-# sim_start NAME [ARGS...]: start bin/NAME (a simulator) on an ephemeral
+# sim_start NAME [ARGS...]: start bin/NAME (a simulator; or tests/bin/NAME,
+# a test-only server, when there is no bin/NAME) on an ephemeral
 # loopback port, wait until it listens, and set NAME_PORT (dashes become
 # underscores, upper-cased: mlc-ais-sim -> MLC_AIS_SIM_PORT) and NAME_LOG
 # (its NDJSON request log).  The simulator is killed at exit.
@@ -160,7 +161,9 @@ sim_start() {
 	shift
 	_var=$(printf '%s' "$_sim" | tr 'a-z-' 'A-Z_')
 	rm -f "$T/$_sim.port"
-	"$BIN/$_sim" --port 0 --port-file "$T/$_sim.port" --request-log "$T/$_sim.log" "$@" \
+	_exe=$BIN/$_sim
+	[ -x "$_exe" ] || _exe=$TOP/tests/bin/$_sim
+	"$_exe" --port 0 --port-file "$T/$_sim.port" --request-log "$T/$_sim.log" "$@" \
 		2>>"$T/$_sim.stderr" &
 	_pids="$_pids $!"
 	_i=0

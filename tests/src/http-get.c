@@ -17,7 +17,8 @@
 static const char usage[] =
 	"usage: http-get [--cainfo F] [--allow-http|--allow-loopback] [--trace]\n"
 	"                [--method M] [--data D] [--header H]... [--user U --password-fd N]\n"
-	"                [--timeout MS] [--connect-timeout MS] [--count N] URL\n";
+	"                [--timeout MS] [--connect-timeout MS] [--count N] URL\n"
+	"       http-get --redact TEXT   (print mlc_http_redact_url(TEXT))\n";
 
 static char *
 read_fd(int fd)
@@ -50,6 +51,7 @@ main(int argc, char **argv)
 		{ "timeout", required_argument, NULL, 't' },
 		{ "connect-timeout", required_argument, NULL, 'T' },
 		{ "count", required_argument, NULL, 'n' },
+		{ "redact", required_argument, NULL, 'r' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct mlc_http_opts o = { 0 };
@@ -78,6 +80,13 @@ main(int argc, char **argv)
 		case 't': o.timeout_ms = atol(optarg); break;
 		case 'T': o.connect_timeout_ms = atol(optarg); break;
 		case 'n': count = atoi(optarg); break;
+		case 'r': {
+			char out[1024];
+
+			mlc_http_redact_url(optarg, out, sizeof out);
+			puts(out);
+			mlc_util_exit(0);
+		}
 		default: fputs(usage, stderr); return MLC_EX_USAGE;
 		}
 	}

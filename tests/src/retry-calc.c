@@ -7,6 +7,8 @@
  *                     [-B BUDGET] [-r RETRY_AFTER]
  *       prints the delay returned after each failed attempt, one per line,
  *       ending with -1 (set ML_CONNECTOR_RETRY_SEED for a fixed sequence).
+ *   retry-calc sleep MS
+ *       mlc_retry_sleep(MS)
  * Exit status 0, or 64 on usage errors.
  */
 #include <stdlib.h>
@@ -17,7 +19,8 @@
 
 static const char usage[] =
 	"usage: retry-calc classify OUTCOME STATUS IDEMPOTENT\n"
-	"       retry-calc delays [-n MAX] [-b BASE] [-c CAP] [-m RA_MAX] [-B BUDGET] [-r RA]\n";
+	"       retry-calc delays [-n MAX] [-b BASE] [-c CAP] [-m RA_MAX] [-B BUDGET] [-r RA]\n"
+	"       retry-calc sleep MS\n";
 
 int
 main(int argc, char **argv)
@@ -39,6 +42,10 @@ main(int argc, char **argv)
 		r.outcome = (enum mlc_http_outcome)o;
 		r.status = atol(argv[3]);
 		puts(mlc_retry_class_name(mlc_retry_classify(&r, atoi(argv[4]))));
+		mlc_util_exit(0);
+	}
+	if (argc == 3 && strcmp(argv[1], "sleep") == 0) {
+		mlc_retry_sleep(atol(argv[2]), NULL);
 		mlc_util_exit(0);
 	}
 	if (argc >= 2 && strcmp(argv[1], "delays") == 0) {
