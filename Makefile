@@ -23,7 +23,9 @@ LIBOBJ = \
 PROGS = \
 	bin/mlc-vault \
 	bin/alert-log \
-	bin/jde-fetch
+	bin/jde-fetch \
+	bin/twilio-send \
+	bin/twilio-status
 
 # Simulators (libmicrohttpd): used by the tests, the demo and bench/.
 SIMS = \
@@ -51,7 +53,9 @@ MAN = \
 	man/mlc-ais-sim.1 \
 	man/mlc-vault.1 \
 	man/mlc-twilio-sim.1 \
-	man/jde-fetch.1
+	man/jde-fetch.1 \
+	man/twilio-send.1 \
+	man/twilio-status.8
 
 ALL_CFLAGS  = $(CFLAGS) $(WFLAGS) $(DEFS)
 ALL_LDFLAGS = $(CFLAGS) $(LDFLAGS)
@@ -83,6 +87,11 @@ $(TESTSIMS):
 	$(CC) $(ALL_LDFLAGS) -o $@ tests/src/$$(basename $@).o libmlc.a $(SIMLIBS) $(LIBS)
 
 # Per program: its object, and that object's header dependency.
+
+bin/twilio-send: src/twilio-send.o
+src/twilio-send.o: src/mlc.h
+bin/twilio-status: src/twilio-status.o
+src/twilio-status.o: src/mlc.h
 
 bin/mlc-vault: src/mlc-vault.o
 src/mlc-vault.o: src/mlc.h
