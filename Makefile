@@ -23,6 +23,7 @@ LIBOBJ = \
 PROGS = \
 	bin/mlc-vault \
 	bin/alert-log \
+	bin/alert-render \
 	bin/jde-fetch \
 	bin/twilio-send \
 	bin/twilio-status
@@ -50,6 +51,7 @@ TESTSIMS = \
 SCRIPTS =
 
 MAN = \
+	man/alert-render.1 \
 	man/mlc-ais-sim.1 \
 	man/mlc-vault.1 \
 	man/mlc-twilio-sim.1 \
@@ -106,6 +108,8 @@ tests/src/http-sink.o: src/mlc.h
 
 bin/alert-log: src/alert-log.o
 src/alert-log.o: src/mlc.h
+bin/alert-render: src/alert-render.o
+src/alert-render.o: src/mlc.h
 
 tests/bin/ndjson-cat: tests/src/ndjson-cat.o
 tests/src/ndjson-cat.o: src/mlc.h

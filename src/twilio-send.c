@@ -1,0 +1,2118 @@
+/*
+ * twilio-send — deliver alerts: SMS and WhatsApp through Twilio's Messages
+ * API, e-mail through Twilio SendGrid's v3 mail send.
+ *
+ * usage: twilio-send [-n] [-v] [-c CONF] [-d STATEDIR] [-R RATE] [-P N]
+ *                    [-t SEC] [-a N] [-b SEC] [-g SEC] [--passphrase-file F]
+ *        twilio-send --poll [-T SEC] [-i SEC] [common options]
+ *
+ * stdin: NDJSON deliveries from alert-render (one object per line).  A line
+ * is a delivery when it has "delivery_id" or "channel" and none of the
+ * members "status", "event", "suppressed", "deferred", "dropped", "capped"
+ * (render's bookkeeping lines and earlier results); every other object is
+ * copied to stdout unchanged.
+ *
+ * stdout: one result line per delivery, written whole as soon as that
+ * delivery is settled, so the order may differ from the input.  A result is
+ * the delivery's own bytes minus the closing brace plus the new members
+ * (status, sid or message_id, attempts, error, sent_at, reconciled): nothing
+ * the upstream wrote is re-encoded (jq 1.6 would turn big numbers into
+ * doubles).
+ *
+ * Sending: libcurl's multi interface drives up to -P transfers at once; our
+ * own pacer (a GCRA token bucket, one token per request, refilled at -R per
+ * second) decides when the next one may start, so a configured rate below
+ * the account's never causes 429s.  A 429 pauses the whole bucket (shared
+ * backoff), not just the transfer that got it.  Retries follow retry.c
+ * (curl's policy: 408, 429, 503 and "not sent" retry with full-jitter
+ * exponential backoff raised to Retry-After or SendGrid's X-RateLimit-Reset,
+ * within an attempt count and a time budget).  Permanent errors (4xx with a
+ * Twilio code, SendGrid 400/403/413) are never retried.  401 (Twilio 20003,
+ * SendGrid 401) stops the run at once: hammering a wrong key helps no one.
+ *
+ * Unknown outcomes: the Messages API has no idempotency key (the
+ * I-Twilio-Idempotency-Token header belongs to webhooks, not to the REST
+ * API), so a create POST that left without an answer (timeout, reset after
+ * sending, a 201 cut short, 500/502/504) may or may not have created a
+ * message, and sending it again may text someone twice.  We never re-send
+ * blindly.  We look: GET Messages.json?To=..&From=..&DateSent>=DAY&PageSize=50
+ * and search for a message with the same To and Body created at or after the
+ * first uncertain attempt (minus a clock-skew allowance) that no other
+ * delivery of this run claimed.  Found: its sid and status are the result
+ * ("reconciled":true).  Not found by a lookup made at least the grace period
+ * (-g, default 10 s; lists lag behind creates) after the uncertain attempt:
+ * now the first attempt demonstrably created nothing and one more send is
+ * safe.  When no lookup succeeds, the delivery stays "unknown".  SendGrid
+ * has no lookup API: an uncertain e-mail stays "unknown", never re-sent.
+ *
+ * Credentials come only from the vault (twilio.auth_token or, with
+ * [twilio] api_key_sid, twilio.api_key_secret; sendgrid.api_key) and reach
+ * libcurl through CURLOPT_USERNAME/PASSWORD or CURLOPT_XOAUTH2_BEARER; they
+ * never appear in URLs, argv, the environment, output or traces.
+ *
+ * --poll: reads result lines, polls GET Messages/{Sid}.json for every sid
+ * not yet final, with doubling intervals, under the same pacer, and writes a
+ * status event per change: {"event":"status","sid":..,"delivery_id":..,
+ * "status":..,"error_code":..,"at":..,"source":"poll"}; at -T it writes a
+ * "poll_timeout" event.
+ *
+ * Exit (the first that applies): 74 write error (at once); 77 credentials
+ * refused (unsent deliveries are not output: the orchestrator runs them
+ * again); 78 configuration; 75 outcomes remain unknown (or polls ended
+ * before the message left Twilio's queue); 69 transient failures outlasted
+ * the retries ("retryable":true results); 65 bad input lines (reported,
+ * others processed); 0 every delivery reached a final outcome, including
+ * permanent failures, which are results and not errors of this program.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "mlc.h"
+
+static const char usage[] =
+	"usage: twilio-send [-nv] [-c conf] [-d statedir] [-R rate] [-P inflight] [-t sec]\n"
+	"                   [-a attempts] [-b sec] [-g sec] [--passphrase-file file]\n"
+	"       twilio-send --poll [-T sec] [-i sec] [options]\n"
+	"  -n, --dry-run   print the requests that would be made, send nothing\n"
+	"  --poll          read results, poll message status until final\n"
+	"  -R rate         requests per second (default [twilio] rate, else 1)\n"
+	"  -P n            requests in flight (default [twilio] max_in_flight, else 4)\n"
+	"  -t sec          timeout of one request (default 30)\n"
+	"  -a n            attempts per delivery (default 5)\n"
+	"  -b sec          time budget per delivery (default 300)\n"
+	"  -g sec          grace period before an unknown send is re-sent (default 10)\n"
+	"  -T sec          --poll: give up after (default 600)\n"
+	"  -i sec          --poll: first interval, doubled up to 60 (default 2)\n"
+	"  -v              trace HTTP headers (redacted) on stderr\n";
+
+#define MAXLINE MLC_NDJSON_MAXLINE
+#define CLOCK_SKEW_S 60      /* allowance between our clock and Twilio's */
+#define CLAIMED_RING 1024    /* sids settled by this run, for reconciliation */
+#define POLL_CAP_MS 60000
+#define STOP_AUTH 1
+#define STOP_SIGNAL 2
+#define STOP_CONFIG 3
+
+enum chan { CH_SMS, CH_WHATSAPP, CH_EMAIL };
+enum phase { PH_SEND, PH_LOOKUP, PH_POLL };
+
+struct job {
+	struct job *next, *prev; /* waiting list (not in flight) */
+	unsigned long lineno;
+	char *line;              /* the delivery's own bytes */
+	size_t cut;              /* index of its closing brace */
+	int empty;               /* "{}" */
+	enum chan ch;
+	char *delivery_id, *to, *from, *body;
+	struct mlc_buf req;      /* request body: alive until the transfer ends */
+	struct mlc_buf url;
+	enum phase phase;
+	int attempts;            /* create requests that may have reached the server */
+	int rt_started;
+	struct mlc_retry rt;
+	uint64_t not_before;     /* monotonic ms */
+	time_t attempt_start;    /* wall clock of the current attempt */
+	time_t unknown_since;    /* wall clock of the first uncertain attempt, 0 none */
+	uint64_t unknown_at;     /* monotonic ms the uncertainty began (grace) */
+	long lookup_delay;
+	long unknown_http;       /* HTTP status of the uncertain answer, 0 none */
+	int lookups_failed;
+	char unknown_why[720];
+	/* --poll */
+	char sid[40];
+	char status[32];
+	uint64_t poll_deadline;
+	long poll_delay;
+	int poll_errors;
+	/* transfer */
+	CURL *easy;
+	struct mlc_http_resp resp;
+};
+
+struct pacer {
+	double interval_ms;  /* 0: no pacing */
+	double tat;          /* theoretical arrival time of the next request */
+	uint64_t pause_until;
+};
+
+static struct {
+	/* options */
+	const char *conf_path, *state_dir, *passfile;
+	double rate;
+	long inflight;
+	long timeout_ms;
+	int attempts;
+	long budget_ms;
+	long grace_ms;
+	long poll_timeout_ms, poll_first_ms;
+	int dry_run, poll, trace;
+	/* configuration */
+	struct mlc_conf conf;
+	const char *account_sid, *api_key_sid, *from, *mss, *wa_from, *status_cb;
+	long validity;
+	char *tw_base, *sg_base;
+	const char *sg_from, *sg_from_name;
+	/* credentials (sodium memory) */
+	struct mlc_store *store;
+	struct mlc_vault *vault;
+	char *tw_pass, *sg_key;
+	int tw_ready, sg_ready;   /* 0 not tried, 1 ready, -1 refused */
+	/* run state */
+	CURLM *multi;
+	CURL **pool;
+	size_t npool;
+	long running;
+	struct job *wait_head, *wait_tail;
+	size_t nactive;           /* jobs not yet settled (waiting + in flight) */
+	struct pacer tw_pace, sg_pace;
+	struct curl_slist *h_form, *h_json, *h_get;
+	struct mlc_http_opts hopts;
+	char claimed[CLAIMED_RING][40];
+	size_t nclaimed;
+	/* outcome counters */
+	int bad_input, config_err, unavailable, unknown, unresolved;
+	int stop;                 /* STOP_* */
+} g;
+
+static volatile sig_atomic_t got_signal;
+
+/* ---- small helpers ---- */
+
+static uint64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static time_t
+wall_s(void)
+{
+	struct timespec ts;
+
+	mlc_time_now(&ts);
+	return ts.tv_sec;
+}
+
+static void
+now_str(char out[32])
+{
+	struct timespec ts;
+
+	mlc_time_now(&ts);
+	mlc_time_fmt(out, &ts);
+}
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	got_signal = 1;
+}
+
+static void
+put_line(struct mlc_buf *b)
+{
+	if (mlc_ndjson_put(1, b) < 0) {
+		mlc_warn("write error on stdout: %s", strerror(errno));
+		_exit(MLC_EX_IOERR); /* in-flight transfers are abandoned: stdout is gone */
+	}
+}
+
+/* jv helpers: every jv_* call consumes its arguments. */
+static jv
+jget(jv o, const char *k)
+{
+	return jv_object_get(jv_copy(o), jv_string(k));
+}
+
+static int
+jhas(jv o, const char *k)
+{
+	return jv_object_has(jv_copy(o), jv_string(k));
+}
+
+/* 1 string (copied to *out), 0 absent or null, -1 wrong type or NUL inside. */
+static int
+jstr(jv o, const char *k, char **out)
+{
+	jv v;
+	int rc;
+
+	*out = NULL;
+	if (!jhas(o, k))
+		return 0;
+	v = jget(o, k);
+	if (jv_get_kind(v) == JV_KIND_NULL) {
+		rc = 0;
+	} else if (jv_get_kind(v) != JV_KIND_STRING) {
+		rc = -1;
+	} else if ((size_t)jv_string_length_bytes(jv_copy(v)) != strlen(jv_string_value(v))) {
+		rc = -1;
+	} else {
+		*out = mlc_xstrdup(jv_string_value(v));
+		rc = 1;
+	}
+	jv_free(v);
+	return rc;
+}
+
+static long
+jlong(jv o, const char *k, long dflt)
+{
+	jv v = jget(o, k);
+	long r = dflt;
+
+	if (jv_get_kind(v) == JV_KIND_NUMBER)
+		r = (long)jv_number_value(v);
+	else if (jv_get_kind(v) == JV_KIND_STRING)
+		r = strtol(jv_string_value(v), NULL, 10);
+	jv_free(v);
+	return r;
+}
+
+/* UTF-16 code units of a UTF-8 string: what Twilio's 1600 limit counts. */
+static size_t
+utf16_len(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n = 0;
+
+	for (; *p; p++) {
+		if ((*p & 0xC0) == 0x80)
+			continue;
+		n += *p >= 0xF0 ? 2 : 1;
+	}
+	return n;
+}
+
+static int
+e164(const char *s)
+{
+	size_t i, n;
+
+	if (s[0] != '+' || s[1] < '1' || s[1] > '9')
+		return 0;
+	n = strlen(s + 1);
+	if (n < 2 || n > 15)
+		return 0;
+	for (i = 1; i <= n; i++)
+		if (!isdigit((unsigned char)s[i]))
+			return 0;
+	return 1;
+}
+
+static int
+email_ok(const char *s)
+{
+	const char *at = strchr(s, '@');
+	const unsigned char *p;
+
+	if (!at || at == s || !at[1] || strchr(at + 1, '@') || strlen(s) > 254)
+		return 0;
+	for (p = (const unsigned char *)s; *p; p++)
+		if (*p <= ' ' || *p == 0x7f || *p == '<' || *p == '>' || *p == ',' || *p == '"')
+			return 0;
+	return 1;
+}
+
+static char *
+base_url(const char *v, const char *dflt)
+{
+	char *s = mlc_xstrdup(v && *v ? v : dflt);
+	size_t n = strlen(s);
+
+	while (n > 0 && s[n - 1] == '/')
+		s[--n] = '\0';
+	return s;
+}
+
+static int
+final_status(const char *s)
+{
+	static const char *const fin[] = {
+		"delivered", "undelivered", "failed", "canceled", "read", "received", NULL
+	};
+	int i;
+
+	for (i = 0; fin[i]; i++)
+		if (strcmp(s, fin[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* "Thu, 24 Aug 2023 05:01:45 +0000" -> epoch seconds, -1 if not that. */
+static time_t
+rfc2822(const char *s)
+{
+	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+	char mon[4], zone[8];
+	int d, y, hh, mm, ss, off = 0;
+	const char *m;
+	struct tm tm;
+	time_t t;
+
+	if (!s)
+		return -1;
+	if (strchr(s, ','))
+		s = strchr(s, ',') + 1;
+	if (sscanf(s, "%d %3s %d %d:%d:%d %7s", &d, mon, &y, &hh, &mm, &ss, zone) < 6)
+		return -1;
+	mon[3] = '\0';
+	if (strlen(mon) != 3 || !(m = strstr(months, mon)) || (m - months) % 3)
+		return -1;
+	memset(&tm, 0, sizeof tm);
+	tm.tm_year = y - 1900;
+	tm.tm_mon = (int)((m - months) / 3);
+	tm.tm_mday = d;
+	tm.tm_hour = hh;
+	tm.tm_min = mm;
+	tm.tm_sec = ss;
+	t = timegm(&tm);
+	if ((zone[0] == '+' || zone[0] == '-') && strlen(zone) == 5) {
+		off = ((zone[1] - '0') * 10 + (zone[2] - '0')) * 3600 +
+		      ((zone[3] - '0') * 10 + (zone[4] - '0')) * 60;
+		if (zone[0] == '+')
+			t -= off;
+		else
+			t += off;
+	}
+	return t;
+}
+
+/* ---- output ---- */
+
+/* The delivery's bytes minus the closing brace, ready for more members. */
+static void
+splice_open(struct mlc_buf *b, const struct job *j)
+{
+	mlc_buf_reset(b);
+	mlc_buf_add(b, j->line, j->cut);
+	if (!j->empty)
+		mlc_buf_addc(b, ',');
+}
+
+static void
+add_error(struct mlc_buf *b, const char *code_str, long code, const char *msg, long http)
+{
+	mlc_buf_adds(b, ",\"error\":{\"code\":");
+	if (code_str)
+		mlc_buf_json_str(b, code_str, strlen(code_str));
+	else
+		mlc_buf_printf(b, "%ld", code);
+	mlc_buf_adds(b, ",\"message\":");
+	mlc_buf_json_str(b, msg, strlen(msg));
+	if (http > 0)
+		mlc_buf_printf(b, ",\"http_status\":%ld", http);
+	mlc_buf_addc(b, '}');
+}
+
+static void
+claim(const char *sid)
+{
+	snprintf(g.claimed[g.nclaimed % CLAIMED_RING], sizeof g.claimed[0], "%s", sid);
+	g.nclaimed++;
+}
+
+static int
+claimed(const char *sid)
+{
+	size_t i, n = g.nclaimed < CLAIMED_RING ? g.nclaimed : CLAIMED_RING;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(g.claimed[i], sid) == 0)
+			return 1;
+	return 0;
+}
+
+static void job_free(struct job *j);
+
+static void
+settle(struct job *j)
+{
+	g.nactive--;
+	job_free(j);
+}
+
+static void
+result_ok(struct job *j, const char *status, const char *id, int reconciled)
+{
+	struct mlc_buf b;
+	char ts[32];
+
+	mlc_buf_init(&b);
+	splice_open(&b, j);
+	now_str(ts);
+	mlc_buf_adds(&b, "\"status\":");
+	mlc_buf_json_str(&b, status, strlen(status));
+	mlc_buf_adds(&b, j->ch == CH_EMAIL ? ",\"message_id\":" : ",\"sid\":");
+	mlc_buf_json_str(&b, id, strlen(id));
+	mlc_buf_printf(&b, ",\"attempts\":%d", j->attempts);
+	if (reconciled)
+		mlc_buf_adds(&b, ",\"reconciled\":true");
+	mlc_buf_printf(&b, ",\"sent_at\":\"%s\"}", ts);
+	put_line(&b);
+	mlc_buf_free(&b);
+	if (j->ch != CH_EMAIL)
+		claim(id);
+	settle(j);
+}
+
+/* retryable: the failure was transient and outlasted the retries. */
+static void
+result_failed(struct job *j, const char *code_str, long code, const char *msg, long http,
+              int retryable)
+{
+	struct mlc_buf b;
+
+	mlc_buf_init(&b);
+	splice_open(&b, j);
+	mlc_buf_printf(&b, "\"status\":\"failed\",\"attempts\":%d", j->attempts);
+	add_error(&b, code_str, code, msg, http);
+	if (retryable)
+		mlc_buf_adds(&b, ",\"retryable\":true");
+	mlc_buf_addc(&b, '}');
+	put_line(&b);
+	mlc_buf_free(&b);
+	if (retryable)
+		g.unavailable = 1;
+	settle(j);
+}
+
+static void
+result_unknown(struct job *j, const char *why)
+{
+	struct mlc_buf b;
+
+	mlc_buf_init(&b);
+	splice_open(&b, j);
+	mlc_buf_printf(&b, "\"status\":\"unknown\",\"attempts\":%d", j->attempts);
+	add_error(&b, "outcome_unknown", 0, why, j->unknown_http);
+	mlc_buf_addc(&b, '}');
+	put_line(&b);
+	mlc_buf_free(&b);
+	mlc_warn("line %lu: delivery %s: outcome unknown: %s", j->lineno,
+	         j->delivery_id ? j->delivery_id : "?", why);
+	g.unknown = 1;
+	settle(j);
+}
+
+/* Not sent, and not output: the orchestrator runs it again. */
+static void
+result_none(struct job *j)
+{
+	if (j->unknown_since) {
+		result_unknown(j, j->unknown_why[0] ? j->unknown_why
+		                                    : "the run stopped before reconciliation");
+		return;
+	}
+	settle(j);
+}
+
+static void
+event_line(const struct job *j, const char *event, const char *status, long error_code)
+{
+	struct mlc_buf b;
+	char ts[32];
+
+	mlc_buf_init(&b);
+	now_str(ts);
+	mlc_buf_adds(&b, "{\"event\":");
+	mlc_buf_json_str(&b, event, strlen(event));
+	mlc_buf_adds(&b, ",\"sid\":");
+	mlc_buf_json_str(&b, j->sid, strlen(j->sid));
+	mlc_buf_adds(&b, ",\"delivery_id\":");
+	if (j->delivery_id)
+		mlc_buf_json_str(&b, j->delivery_id, strlen(j->delivery_id));
+	else
+		mlc_buf_adds(&b, "null");
+	mlc_buf_adds(&b, ",\"status\":");
+	mlc_buf_json_str(&b, status, strlen(status));
+	if (error_code > 0)
+		mlc_buf_printf(&b, ",\"error_code\":%ld", error_code);
+	else
+		mlc_buf_adds(&b, ",\"error_code\":null");
+	mlc_buf_printf(&b, ",\"at\":\"%s\",\"source\":\"poll\"}", ts);
+	put_line(&b);
+	mlc_buf_free(&b);
+}
+
+/* ---- configuration and credentials ---- */
+
+static const char *
+cget(const char *sec, const char *key)
+{
+	const char *v = mlc_conf_get(&g.conf, sec, key);
+
+	return v && *v ? v : NULL;
+}
+
+static MLC_NORETURN void
+config_die(const char *fmt, const char *a)
+{
+	mlc_warn(fmt, g.conf.path ? g.conf.path : "config", a);
+	mlc_util_exit(MLC_EX_CONFIG);
+}
+
+static void
+load_config(int rate_set, int inflight_set)
+{
+	static const char *const tw_keys[] = {
+		"account_sid", "api_key_sid", "from", "messaging_service_sid", "whatsapp_from",
+		"status_callback", "validity_period", "rate", "max_in_flight", "base_url", NULL
+	};
+	static const char *const sg_keys[] = { "from", "from_name", "base_url", NULL };
+	const char *path = mlc_config_path(g.conf_path), *v;
+	char err[512];
+	int missing = 0;
+	size_t i, k;
+
+	if (mlc_conf_load(&g.conf, path, err, sizeof err, &missing) < 0) {
+		if (!missing || g.conf_path) {
+			mlc_warn("%s", err);
+			mlc_util_exit(MLC_EX_CONFIG);
+		}
+		memset(&g.conf, 0, sizeof g.conf); /* no file: defaults, checked per use */
+	}
+	/* Our sections are checked key by key; the other tools check theirs. */
+	for (i = 0; i < g.conf.n; i++) {
+		const struct mlc_conf_entry *e = &g.conf.v[i];
+		const char *const *keys = strcmp(e->section, "twilio") == 0     ? tw_keys
+		                          : strcmp(e->section, "sendgrid") == 0 ? sg_keys
+		                                                                : NULL;
+
+		if (!keys)
+			continue;
+		for (k = 0; keys[k] && strcmp(keys[k], e->key) != 0; k++)
+			;
+		if (!keys[k]) {
+			mlc_warn("%s:%u: unknown key \"%s\" in [%s]", g.conf.path, e->line, e->key,
+			         e->section);
+			mlc_util_exit(MLC_EX_CONFIG);
+		}
+	}
+	g.account_sid = cget("twilio", "account_sid");
+	g.api_key_sid = cget("twilio", "api_key_sid");
+	g.from = cget("twilio", "from");
+	g.mss = cget("twilio", "messaging_service_sid");
+	g.wa_from = cget("twilio", "whatsapp_from");
+	g.status_cb = cget("twilio", "status_callback");
+	g.sg_from = cget("sendgrid", "from");
+	g.sg_from_name = cget("sendgrid", "from_name");
+	g.tw_base = base_url(cget("twilio", "base_url"), "https://api.twilio.com");
+	g.sg_base = base_url(cget("sendgrid", "base_url"), "https://api.sendgrid.com");
+	if ((v = cget("twilio", "validity_period"))) {
+		char *end;
+
+		g.validity = strtol(v, &end, 10);
+		if (*end || g.validity < 1 || g.validity > 36000)
+			config_die("%s: [twilio] validity_period \"%s\": expected 1 to 36000", v);
+	}
+	if (!rate_set && (v = cget("twilio", "rate"))) {
+		char *end;
+
+		g.rate = strtod(v, &end);
+		if (*end || !(g.rate > 0) || g.rate > 10000)
+			config_die("%s: [twilio] rate \"%s\": expected a number above 0", v);
+	}
+	if (!inflight_set && (v = cget("twilio", "max_in_flight"))) {
+		char *end;
+
+		g.inflight = strtol(v, &end, 10);
+		if (*end || g.inflight < 1 || g.inflight > 256)
+			config_die("%s: [twilio] max_in_flight \"%s\": expected 1 to 256", v);
+	}
+	if (g.account_sid && (strncmp(g.account_sid, "AC", 2) != 0 || strlen(g.account_sid) != 34))
+		config_die("%s: [twilio] account_sid \"%s\": expected AC and 32 hex digits",
+		           g.account_sid);
+	if (g.status_cb && mlc_http_url_ok(g.status_cb, MLC_HTTP_ALLOW_HTTP, err, sizeof err) < 0)
+		config_die("%s: [twilio] status_callback: %s", err);
+	if (mlc_http_url_ok(g.tw_base, MLC_HTTP_ALLOW_HTTP_LOOPBACK, err, sizeof err) < 0)
+		config_die("%s: [twilio] base_url: %s", err);
+	if (mlc_http_url_ok(g.sg_base, MLC_HTTP_ALLOW_HTTP_LOOPBACK, err, sizeof err) < 0)
+		config_die("%s: [sendgrid] base_url: %s", err);
+}
+
+static int
+open_vault(void)
+{
+	char err[512];
+	int code = 0;
+	const char *dir;
+
+	if (g.vault)
+		return 0;
+	if (g.state_dir)
+		dir = mlc_store_dir(g.state_dir);
+	else if (getenv("ML_CONNECTOR_STATE") && *getenv("ML_CONNECTOR_STATE"))
+		dir = mlc_store_dir(NULL);
+	else
+		dir = mlc_store_dir(cget("general", "state_dir"));
+	if (!g.store && !(g.store = mlc_store_open(dir, err, sizeof err, &code))) {
+		mlc_warn("%s", err);
+		return code ? code : MLC_EX_CONFIG;
+	}
+	if (!(g.vault = mlc_vault_open(g.store, g.passfile, err, sizeof err, &code))) {
+		mlc_warn("%s", err);
+		return code ? code : MLC_EX_CONFIG;
+	}
+	return 0;
+}
+
+/* Fetch a secret; 0, or an exit code after a message. */
+static int
+secret(const char *name, char **out)
+{
+	size_t len;
+	int code = open_vault();
+
+	if (code)
+		return code;
+	if (!(*out = mlc_vault_get(g.vault, name, &len, &code))) {
+		if (code == MLC_EX_NOINPUT) {
+			mlc_warn("vault: no secret %s (store it with: mlc-vault set %s)", name, name);
+			return MLC_EX_CONFIG;
+		}
+		return code ? code : MLC_EX_CONFIG;
+	}
+	return 0;
+}
+
+/* Make one channel's configuration and credentials ready: 0 or an exit code. */
+static int
+channel_ready(enum chan ch)
+{
+	int code;
+
+	if (ch == CH_EMAIL) {
+		if (g.sg_ready)
+			return g.sg_ready > 0 ? 0 : MLC_EX_CONFIG;
+		g.sg_ready = -1;
+		if (!g.sg_from) {
+			mlc_warn("%s: [sendgrid] from is not set; e-mail cannot be sent",
+			         g.conf.path ? g.conf.path : "configuration");
+			return MLC_EX_CONFIG;
+		}
+		if (!g.dry_run && (code = secret("sendgrid.api_key", &g.sg_key)))
+			return code;
+		g.sg_ready = 1;
+		return 0;
+	}
+	if (g.tw_ready)
+		return g.tw_ready > 0 ? 0 : MLC_EX_CONFIG;
+	g.tw_ready = -1;
+	if (!g.account_sid) {
+		mlc_warn("%s: [twilio] account_sid is not set",
+		         g.conf.path ? g.conf.path : "configuration");
+		return MLC_EX_CONFIG;
+	}
+	if (!g.dry_run &&
+	    (code = secret(g.api_key_sid ? "twilio.api_key_secret" : "twilio.auth_token",
+	                   &g.tw_pass)))
+		return code;
+	g.tw_ready = 1;
+	return 0;
+}
+
+/* ---- input: our own non-blocking line reader ----
+ * mlc_ndjson_read reads through stdio, whose fread blocks until its buffer
+ * is full; here transfers must keep moving while the upstream is slow, so
+ * we read(2) only what poll(2) says is there. */
+static struct {
+	char *buf;
+	size_t cap, start, end;
+	unsigned long lineno;
+	int eof, skipping;
+} in;
+
+/* 1 line, 0 nothing complete yet, -1 end of input. */
+static int
+in_line(char **line, size_t *len)
+{
+	for (;;) {
+		char *nl = in.end > in.start ? memchr(in.buf + in.start, '\n', in.end - in.start)
+		                             : NULL;
+		ssize_t n;
+		struct pollfd pfd = { 0, POLLIN, 0 };
+
+		if (nl) {
+			size_t k = (size_t)(nl - (in.buf + in.start));
+			char *p = in.buf + in.start;
+
+			in.start += k + 1;
+			in.lineno++;
+			if (in.skipping) {
+				in.skipping = 0;
+				continue;
+			}
+			*nl = '\0';
+			if (k > 0 && p[k - 1] == '\r')
+				p[--k] = '\0';
+			*line = p;
+			*len = k;
+			return 1;
+		}
+		if (in.eof) {
+			if (in.end > in.start && !in.skipping) {
+				in.lineno++;
+				mlc_warn("line %lu: truncated input (no newline at end); line discarded",
+				         in.lineno);
+				g.bad_input = 1;
+			}
+			in.start = in.end = 0;
+			return -1;
+		}
+		if (in.start > 0) {
+			memmove(in.buf, in.buf + in.start, in.end - in.start);
+			in.end -= in.start;
+			in.start = 0;
+		}
+		if (in.end == in.cap && in.skipping) {
+			in.end = 0;
+		} else if (in.end == in.cap) {
+			if (in.cap >= MAXLINE) {
+				mlc_warn("line %lu: line longer than %u bytes; skipped", in.lineno + 1,
+				         (unsigned)MAXLINE);
+				g.bad_input = 1;
+				in.skipping = 1;
+				in.end = 0;
+			} else {
+				in.cap *= 2;
+				in.buf = mlc_xrealloc(in.buf, in.cap);
+			}
+		}
+		if (poll(&pfd, 1, 0) <= 0)
+			return 0;
+		n = read(0, in.buf + in.end, in.cap - in.end);
+		if (n < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				return 0;
+			mlc_warn("read error after line %lu: %s", in.lineno, strerror(errno));
+			g.bad_input = 1;
+			in.eof = 1;
+			continue;
+		}
+		if (n == 0)
+			in.eof = 1;
+		in.end += (size_t)n;
+	}
+}
+
+/* ---- jobs ---- */
+
+static void
+job_free(struct job *j)
+{
+	free(j->line);
+	free(j->delivery_id);
+	free(j->to);
+	free(j->from);
+	free(j->body);
+	mlc_buf_free(&j->req);
+	mlc_buf_free(&j->url);
+	mlc_http_resp_free(&j->resp);
+	free(j);
+}
+
+static void
+wait_push(struct job *j)
+{
+	j->next = NULL;
+	j->prev = g.wait_tail;
+	if (g.wait_tail)
+		g.wait_tail->next = j;
+	else
+		g.wait_head = j;
+	g.wait_tail = j;
+}
+
+static void
+wait_remove(struct job *j)
+{
+	if (j->prev)
+		j->prev->next = j->next;
+	else
+		g.wait_head = j->next;
+	if (j->next)
+		j->next->prev = j->prev;
+	else
+		g.wait_tail = j->prev;
+	j->next = j->prev = NULL;
+}
+
+static void
+build_twilio(struct job *j)
+{
+	struct mlc_buf *b = &j->req;
+
+	mlc_buf_reset(b);
+	mlc_buf_adds(b, "To=");
+	mlc_buf_form_enc(b, j->to, strlen(j->to));
+	if (j->from) {
+		mlc_buf_adds(b, "&From=");
+		mlc_buf_form_enc(b, j->from, strlen(j->from));
+	}
+	if (g.mss && (j->ch == CH_SMS || !j->from)) {
+		mlc_buf_adds(b, "&MessagingServiceSid=");
+		mlc_buf_form_enc(b, g.mss, strlen(g.mss));
+	}
+	mlc_buf_adds(b, "&Body=");
+	mlc_buf_form_enc(b, j->body, strlen(j->body));
+	if (g.status_cb) {
+		mlc_buf_adds(b, "&StatusCallback=");
+		mlc_buf_form_enc(b, g.status_cb, strlen(g.status_cb));
+	}
+	if (g.validity)
+		mlc_buf_printf(b, "&ValidityPeriod=%ld", g.validity);
+	mlc_buf_reset(&j->url);
+	mlc_buf_printf(&j->url, "%s/2010-04-01/Accounts/%s/Messages.json", g.tw_base,
+	               g.account_sid);
+}
+
+static void
+jsonstr(struct mlc_buf *b, const char *s)
+{
+	mlc_buf_json_str(b, s, strlen(s));
+}
+
+static void
+build_sendgrid(struct job *j, const char *name, const char *subject, const char *text,
+               const char *html)
+{
+	struct mlc_buf *b = &j->req;
+
+	mlc_buf_reset(b);
+	mlc_buf_adds(b, "{\"personalizations\":[{\"to\":[{\"email\":");
+	jsonstr(b, j->to);
+	if (name) {
+		mlc_buf_adds(b, ",\"name\":");
+		jsonstr(b, name);
+	}
+	mlc_buf_adds(b, "}]}],\"from\":{\"email\":");
+	jsonstr(b, g.sg_from);
+	if (g.sg_from_name) {
+		mlc_buf_adds(b, ",\"name\":");
+		jsonstr(b, g.sg_from_name);
+	}
+	mlc_buf_adds(b, "},\"subject\":");
+	jsonstr(b, subject);
+	/* text/plain must come first, then text/html (SendGrid answers 400 otherwise) */
+	mlc_buf_adds(b, ",\"content\":[{\"type\":\"text/plain\",\"value\":");
+	jsonstr(b, text);
+	mlc_buf_addc(b, '}');
+	if (html) {
+		mlc_buf_adds(b, ",{\"type\":\"text/html\",\"value\":");
+		jsonstr(b, html);
+		mlc_buf_addc(b, '}');
+	}
+	mlc_buf_adds(b, "],\"custom_args\":{\"delivery_id\":");
+	jsonstr(b, j->delivery_id ? j->delivery_id : "");
+	mlc_buf_adds(b, "}}");
+	mlc_buf_reset(&j->url);
+	mlc_buf_printf(&j->url, "%s/v3/mail/send", g.sg_base);
+}
+
+static void
+dry_run_line(struct job *j)
+{
+	struct mlc_buf b;
+	char shown[1024];
+
+	mlc_buf_init(&b);
+	mlc_http_redact_url(j->url.p, shown, sizeof shown);
+	mlc_buf_printf(&b, "{\"dry_run\":true,\"line\":%lu,\"delivery_id\":", j->lineno);
+	jsonstr(&b, j->delivery_id ? j->delivery_id : "");
+	mlc_buf_adds(&b, ",\"method\":\"POST\",\"url\":");
+	jsonstr(&b, shown);
+	if (j->ch == CH_EMAIL) {
+		mlc_buf_adds(&b, ",\"auth\":\"Bearer REDACTED\",\"content_type\":\"application/json\","
+		                 "\"json\":");
+		mlc_buf_add(&b, j->req.p, j->req.len);
+	} else {
+		char **n = NULL, **v = NULL;
+		size_t c = 0, i;
+
+		mlc_buf_adds(&b, ",\"auth\":");
+		mlc_buf_printf(&b, "\"Basic %s:REDACTED\"",
+		               g.api_key_sid ? g.api_key_sid : g.account_sid);
+		mlc_buf_adds(&b, ",\"content_type\":\"application/x-www-form-urlencoded\",\"form\":{");
+		if (mlc_form_parse(j->req.p, j->req.len, &n, &v, &c) == 0) {
+			for (i = 0; i < c; i++) {
+				if (i)
+					mlc_buf_addc(&b, ',');
+				jsonstr(&b, n[i]);
+				mlc_buf_addc(&b, ':');
+				jsonstr(&b, v[i]);
+			}
+			mlc_form_free(n, v, c);
+		}
+		mlc_buf_addc(&b, '}');
+	}
+	mlc_buf_addc(&b, '}');
+	put_line(&b);
+	mlc_buf_free(&b);
+}
+
+static int
+is_delivery(jv o)
+{
+	static const char *const not[] = {
+		"status", "event", "suppressed", "deferred", "dropped", "capped", "dry_run", NULL
+	};
+	int i;
+
+	if (!jhas(o, "delivery_id") && !jhas(o, "channel"))
+		return 0;
+	for (i = 0; not[i]; i++)
+		if (jhas(o, not[i]))
+			return 0;
+	return 1;
+}
+
+/* Report a bad delivery: a result line and a message naming line and field. */
+static void
+invalid(struct job *j, const char *field, const char *what)
+{
+	char msg[400];
+	struct mlc_buf b;
+
+	snprintf(msg, sizeof msg, "line %lu: field \"%s\": %s", j->lineno, field, what);
+	mlc_warn("%s", msg);
+	g.bad_input = 1;
+	if (g.dry_run) {
+		settle(j);
+		return;
+	}
+	mlc_buf_init(&b);
+	splice_open(&b, j);
+	mlc_buf_adds(&b, "\"status\":\"failed\",\"attempts\":0");
+	add_error(&b, "invalid_delivery", 0, msg, 0);
+	mlc_buf_addc(&b, '}');
+	put_line(&b);
+	mlc_buf_free(&b);
+	settle(j);
+}
+
+static void
+setup_job_body(struct job *j, jv o)
+{
+	char *name = NULL, *subject = NULL, *text = NULL, *html = NULL;
+
+	if (j->ch != CH_EMAIL) {
+		build_twilio(j);
+		return;
+	}
+	jstr(o, "name", &name);
+	jstr(o, "subject", &subject);
+	jstr(o, "text", &text);
+	jstr(o, "html", &html);
+	build_sendgrid(j, name, subject, text, html);
+	free(name);
+	free(subject);
+	free(text);
+	free(html);
+}
+
+static void
+new_delivery(unsigned long lineno, const char *line, size_t len)
+{
+	jv o = jv_parse_sized(line, (int)len);
+	struct job *j;
+	char *chan = NULL, *s = NULL;
+	size_t i;
+	int rc;
+
+	if (!jv_is_valid(o) || jv_get_kind(o) != JV_KIND_OBJECT) {
+		mlc_warn("line %lu: not a JSON object", lineno);
+		g.bad_input = 1;
+		jv_free(o);
+		return;
+	}
+	if (!is_delivery(o)) {
+		struct mlc_buf b;
+
+		jv_free(o);
+		if (g.dry_run)
+			return;
+		mlc_buf_init(&b);
+		mlc_buf_add(&b, line, len);
+		put_line(&b);
+		mlc_buf_free(&b);
+		return;
+	}
+	j = mlc_xcalloc(1, sizeof *j);
+	j->lineno = lineno;
+	j->line = mlc_xstrndup(line, len);
+	mlc_buf_init(&j->req);
+	mlc_buf_init(&j->url);
+	mlc_http_resp_init(&j->resp);
+	g.nactive++;
+	i = len;
+	while (i > 0 && j->line[i - 1] != '}')
+		i--;
+	j->cut = i ? i - 1 : 0;
+	for (i = 1, j->empty = 1; i < j->cut; i++)
+		if (!isspace((unsigned char)j->line[i]))
+			j->empty = 0;
+
+	if ((rc = jstr(o, "delivery_id", &j->delivery_id)) <= 0) {
+		invalid(j, "delivery_id", rc < 0 ? "expected a string" : "missing");
+		goto out;
+	}
+	if (jstr(o, "channel", &chan) <= 0) {
+		invalid(j, "channel", "missing or not a string");
+		goto out;
+	}
+	if (strcmp(chan, "sms") == 0)
+		j->ch = CH_SMS;
+	else if (strcmp(chan, "whatsapp") == 0)
+		j->ch = CH_WHATSAPP;
+	else if (strcmp(chan, "email") == 0)
+		j->ch = CH_EMAIL;
+	else {
+		invalid(j, "channel", "expected sms, whatsapp or email");
+		goto out;
+	}
+	if ((rc = jstr(o, "to", &j->to)) <= 0 || !*j->to) {
+		invalid(j, "to", rc < 0 ? "expected a string" : "missing");
+		goto out;
+	}
+	if (j->ch == CH_EMAIL) {
+		static const char *const need[] = { "subject", "text", NULL };
+
+		if (!email_ok(j->to)) {
+			invalid(j, "to", "not an e-mail address");
+			goto out;
+		}
+		for (i = 0; need[i]; i++) {
+			rc = jstr(o, need[i], &s);
+			if (rc <= 0 || !*s) {
+				invalid(j, need[i], rc < 0 ? "expected a string" : "missing");
+				goto out;
+			}
+			free(s);
+			s = NULL;
+		}
+		if ((rc = jstr(o, "html", &s)) < 0) {
+			invalid(j, "html", "expected a string");
+			goto out;
+		}
+	} else {
+		const char *num = j->to;
+
+		if (j->ch == CH_WHATSAPP && strncmp(num, "whatsapp:", 9) == 0)
+			num += 9;
+		if (!e164(num)) {
+			invalid(j, "to", j->ch == CH_WHATSAPP ? "not a whatsapp:+E.164 number"
+			                                       : "not an E.164 number");
+			goto out;
+		}
+		if (j->ch == CH_WHATSAPP && num == j->to) {
+			char *w = mlc_xmalloc(strlen(j->to) + 10);
+
+			sprintf(w, "whatsapp:%s", j->to);
+			free(j->to);
+			j->to = w;
+		}
+		if ((rc = jstr(o, "body", &j->body)) <= 0 || !*j->body) {
+			invalid(j, "body", rc < 0 ? "expected a string" : "missing");
+			goto out;
+		}
+		if (utf16_len(j->body) > 1600) {
+			char what[96];
+
+			snprintf(what, sizeof what, "%zu characters (UTF-16 code units), over 1600",
+			         utf16_len(j->body));
+			invalid(j, "body", what);
+			goto out;
+		}
+	}
+	if ((rc = channel_ready(j->ch)) != 0) {
+		/* configuration or vault: not sent, not output */
+		if (rc == MLC_EX_NOPERM) {
+			g.stop = STOP_AUTH;
+		} else {
+			g.config_err = 1;
+			if (rc != MLC_EX_CONFIG)
+				g.stop = STOP_CONFIG;
+		}
+		settle(j);
+		goto out;
+	}
+	if (j->ch == CH_WHATSAPP) {
+		const char *f = g.wa_from;
+
+		if (!f && !g.mss) {
+			if (g.config_err != 2)
+				mlc_warn("%s: [twilio] whatsapp_from (or messaging_service_sid) is not set",
+				         g.conf.path ? g.conf.path : "configuration");
+			g.config_err = 2;
+			settle(j);
+			goto out;
+		}
+		if (f) {
+			j->from = mlc_xmalloc(strlen(f) + 10);
+			sprintf(j->from, "%s%s", strncmp(f, "whatsapp:", 9) == 0 ? "" : "whatsapp:", f);
+		}
+	} else if (j->ch == CH_SMS) {
+		if (!g.from && !g.mss) {
+			if (g.config_err != 3)
+				mlc_warn("%s: [twilio] from (or messaging_service_sid) is not set",
+				         g.conf.path ? g.conf.path : "configuration");
+			g.config_err = 3;
+			settle(j);
+			goto out;
+		}
+		if (g.from)
+			j->from = mlc_xstrdup(g.from);
+	}
+	setup_job_body(j, o);
+	if (g.dry_run) {
+		dry_run_line(j);
+		settle(j);
+		goto out;
+	}
+	j->phase = PH_SEND;
+	wait_push(j);
+out:
+	free(chan);
+	free(s);
+	jv_free(o);
+}
+
+static void
+new_poll(unsigned long lineno, const char *line, size_t len)
+{
+	jv o = jv_parse_sized(line, (int)len);
+	struct job *j;
+	char *sid = NULL, *status = NULL;
+
+	if (!jv_is_valid(o) || jv_get_kind(o) != JV_KIND_OBJECT) {
+		mlc_warn("line %lu: not a JSON object", lineno);
+		g.bad_input = 1;
+		jv_free(o);
+		return;
+	}
+	if (jstr(o, "sid", &sid) <= 0 || strlen(sid) != 34 ||
+	    (strncmp(sid, "SM", 2) != 0 && strncmp(sid, "MM", 2) != 0) ||
+	    jstr(o, "status", &status) <= 0 || final_status(status) ||
+	    strcmp(status, "unknown") == 0) {
+		/* nothing to poll: no sid, an e-mail, or already final */
+		free(sid);
+		free(status);
+		jv_free(o);
+		return;
+	}
+	j = mlc_xcalloc(1, sizeof *j);
+	j->lineno = lineno;
+	mlc_buf_init(&j->req);
+	mlc_buf_init(&j->url);
+	mlc_http_resp_init(&j->resp);
+	jstr(o, "delivery_id", &j->delivery_id);
+	snprintf(j->sid, sizeof j->sid, "%s", sid);
+	snprintf(j->status, sizeof j->status, "%s", status);
+	free(sid);
+	free(status);
+	jv_free(o);
+	if (channel_ready(CH_SMS) != 0) {
+		g.stop = STOP_CONFIG;
+		g.config_err = 1;
+		job_free(j);
+		return;
+	}
+	g.nactive++;
+	j->phase = PH_POLL;
+	j->poll_delay = g.poll_first_ms;
+	j->not_before = mono_ms() + (uint64_t)g.poll_first_ms;
+	j->poll_deadline = mono_ms() + (uint64_t)g.poll_timeout_ms;
+	mlc_buf_printf(&j->url, "%s/2010-04-01/Accounts/%s/Messages/%s.json", g.tw_base,
+	               g.account_sid, j->sid);
+	wait_push(j);
+}
+
+/* ---- pacing ---- */
+
+static int
+pace_ok(struct pacer *p, uint64_t now)
+{
+	if (now < p->pause_until)
+		return 0;
+	return p->interval_ms <= 0 || (double)now >= p->tat;
+}
+
+static void
+pace_take(struct pacer *p, uint64_t now)
+{
+	double t = p->tat;
+
+	if (p->interval_ms <= 0)
+		return;
+	/* a wake-up that came late may be made up, but never more than one interval */
+	if (t < (double)now - p->interval_ms)
+		t = (double)now - p->interval_ms;
+	p->tat = t + p->interval_ms;
+}
+
+static uint64_t
+pace_next(const struct pacer *p)
+{
+	uint64_t t = p->pause_until;
+
+	if (p->interval_ms > 0 && p->tat > (double)t)
+		t = (uint64_t)p->tat + 1;
+	return t;
+}
+
+/* A 429: everyone waits, not just the transfer that got it. */
+static void
+pace_pause(struct pacer *p, uint64_t until)
+{
+	if (until > p->pause_until)
+		p->pause_until = until;
+	if (p->interval_ms > 0 && p->tat < (double)until)
+		p->tat = (double)until;
+}
+
+/* ---- transfers ---- */
+
+static void
+start(struct job *j, uint64_t now)
+{
+	CURL *c = g.pool[--g.npool];
+	char err[512];
+	int twilio = j->ch != CH_EMAIL;
+
+	j->easy = c;
+	mlc_http_capture(c, &j->resp);
+	if (mlc_http_setup_easy(c, &g.hopts, j->url.p, err, sizeof err) < 0) {
+		g.pool[g.npool++] = c;
+		j->easy = NULL;
+		mlc_warn("%s", err);
+		g.config_err = 1;
+		g.stop = STOP_CONFIG;
+		result_none(j);
+		return;
+	}
+	curl_easy_setopt(c, CURLOPT_PRIVATE, j);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, (char *)NULL);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, -1L);
+	curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, (char *)NULL);
+	if (twilio) {
+		curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+		curl_easy_setopt(c, CURLOPT_USERNAME, g.api_key_sid ? g.api_key_sid : g.account_sid);
+		curl_easy_setopt(c, CURLOPT_PASSWORD, g.tw_pass);
+		curl_easy_setopt(c, CURLOPT_XOAUTH2_BEARER, (char *)NULL);
+	} else {
+		curl_easy_setopt(c, CURLOPT_USERNAME, (char *)NULL);
+		curl_easy_setopt(c, CURLOPT_PASSWORD, (char *)NULL);
+		curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BEARER);
+		curl_easy_setopt(c, CURLOPT_XOAUTH2_BEARER, g.sg_key);
+	}
+	if (j->phase == PH_SEND) {
+		/* POSTFIELDS does not copy: j->req lives until this transfer ends */
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, j->req.p);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)j->req.len);
+		curl_easy_setopt(c, CURLOPT_HTTPHEADER, twilio ? g.h_form : g.h_json);
+		j->attempts++;
+		j->attempt_start = wall_s();
+		if (!j->rt_started) {
+			mlc_retry_init(&j->rt);
+			j->rt.max_attempts = g.attempts;
+			j->rt.budget_ms = g.budget_ms;
+			j->rt_started = 1;
+		}
+	} else {
+		curl_easy_setopt(c, CURLOPT_HTTPHEADER, g.h_get);
+	}
+	pace_take(twilio ? &g.tw_pace : &g.sg_pace, now);
+	if (curl_multi_add_handle(g.multi, c) != CURLM_OK) {
+		mlc_warn("curl_multi_add_handle failed");
+		mlc_util_exit(MLC_EX_SOFTWARE);
+	}
+	g.running++;
+}
+
+/* The lookup after an uncertain create: GET Messages.json filtered. */
+static void
+lookup_url(struct job *j)
+{
+	char day[16];
+	struct tm tm;
+	time_t t = j->unknown_since;
+
+	gmtime_r(&t, &tm);
+	strftime(day, sizeof day, "%Y-%m-%d", &tm);
+	mlc_buf_reset(&j->url);
+	mlc_buf_printf(&j->url, "%s/2010-04-01/Accounts/%s/Messages.json?To=", g.tw_base,
+	               g.account_sid);
+	mlc_buf_form_enc(&j->url, j->to, strlen(j->to));
+	if (j->from) {
+		mlc_buf_adds(&j->url, "&From=");
+		mlc_buf_form_enc(&j->url, j->from, strlen(j->from));
+	}
+	mlc_buf_adds(&j->url, "&DateSent%3E=");
+	mlc_buf_adds(&j->url, day);
+	mlc_buf_adds(&j->url, "&PageSize=50");
+}
+
+static void
+requeue(struct job *j, uint64_t at)
+{
+	j->not_before = at;
+	wait_push(j);
+}
+
+static void
+begin_reconcile(struct job *j, const char *why)
+{
+	uint64_t now = mono_ms();
+
+	snprintf(j->unknown_why, sizeof j->unknown_why, "%s", why);
+	j->unknown_http = j->resp.outcome == MLC_HTTP_DONE ? j->resp.status : 0;
+	if (j->ch == CH_EMAIL) {
+		/* SendGrid has no way to look a send up: say so, never re-send */
+		result_unknown(j, why);
+		return;
+	}
+	if (!j->unknown_since)
+		j->unknown_since = j->attempt_start;
+	j->unknown_at = now;
+	j->phase = PH_LOOKUP;
+	j->lookups_failed = 0;
+	j->lookup_delay = g.grace_ms < 1000 ? g.grace_ms / 2 : 1000;
+	lookup_url(j);
+	if (g.stop) {
+		result_none(j);
+		return;
+	}
+	requeue(j, now + (uint64_t)j->lookup_delay);
+}
+
+static void
+next_lookup(struct job *j, uint64_t now)
+{
+	uint64_t deadline = j->unknown_at + (uint64_t)g.grace_ms;
+	uint64_t at = now + (uint64_t)j->lookup_delay;
+
+	if (at > deadline && now < deadline)
+		at = deadline;
+	j->lookup_delay *= 2;
+	if (j->lookup_delay < 250)
+		j->lookup_delay = 250;
+	if (j->lookup_delay > 4000)
+		j->lookup_delay = 4000;
+	requeue(j, at);
+}
+
+/* Parse Twilio's error body: code and message. */
+static void
+tw_error(const struct mlc_http_resp *r, long *code, char *msg, size_t msglen)
+{
+	jv o = jv_parse_sized(r->body.p ? r->body.p : "", (int)r->body.len);
+
+	*code = 0;
+	snprintf(msg, msglen, "HTTP %ld", r->status);
+	if (jv_get_kind(o) == JV_KIND_OBJECT) {
+		jv m = jget(o, "message");
+
+		*code = jlong(o, "code", 0);
+		if (jv_get_kind(m) == JV_KIND_STRING)
+			snprintf(msg, msglen, "%s", jv_string_value(m));
+		jv_free(m);
+	}
+	jv_free(o);
+}
+
+static void
+sg_error(const struct mlc_http_resp *r, char *msg, size_t msglen)
+{
+	jv o = jv_parse_sized(r->body.p ? r->body.p : "", (int)r->body.len);
+
+	snprintf(msg, msglen, "HTTP %ld", r->status);
+	if (jv_get_kind(o) == JV_KIND_OBJECT) {
+		jv e = jget(o, "errors");
+
+		if (jv_get_kind(e) == JV_KIND_ARRAY && jv_array_length(jv_copy(e)) > 0) {
+			jv e0 = jv_array_get(jv_copy(e), 0);
+			jv m = jv_get_kind(e0) == JV_KIND_OBJECT ? jget(e0, "message") : jv_null();
+			jv f = jv_get_kind(e0) == JV_KIND_OBJECT ? jget(e0, "field") : jv_null();
+
+			if (jv_get_kind(m) == JV_KIND_STRING) {
+				if (jv_get_kind(f) == JV_KIND_STRING)
+					snprintf(msg, msglen, "%s (field %s)", jv_string_value(m),
+					         jv_string_value(f));
+				else
+					snprintf(msg, msglen, "%s", jv_string_value(m));
+			}
+			jv_free(m);
+			jv_free(f);
+			jv_free(e0);
+		}
+		jv_free(e);
+	}
+	jv_free(o);
+}
+
+static void
+auth_refused(struct job *j, const char *what)
+{
+	if (g.stop != STOP_AUTH)
+		mlc_warn("%s refused the credentials (HTTP %ld): stopping; check the vault secret "
+		         "%s and the configuration",
+		         what, j->resp.status,
+		         j->ch == CH_EMAIL ? "sendgrid.api_key"
+		         : g.api_key_sid  ? "twilio.api_key_secret"
+		                          : "twilio.auth_token");
+	g.stop = STOP_AUTH;
+	result_none(j);
+}
+
+/* A transient failure: wait and try again, or give up within the budget. */
+static void
+transient(struct job *j, const char *why)
+{
+	uint64_t now = mono_ms();
+	struct pacer *p = j->ch == CH_EMAIL ? &g.sg_pace : &g.tw_pace;
+	long ra = j->resp.retry_after_ms, delay;
+
+	if (j->resp.status == 429 && ra < 0 && j->resp.ratelimit_reset >= 0) {
+		long left = (long)(j->resp.ratelimit_reset - wall_s());
+
+		ra = left > 0 ? left * 1000 : 0;
+	}
+	delay = mlc_retry_next(&j->rt, ra);
+	if (j->resp.status == 429)
+		pace_pause(p, now + (uint64_t)(delay > 0 ? delay : ra > 0 ? ra : 500));
+	if (g.stop) {
+		result_none(j);
+		return;
+	}
+	if (delay < 0) {
+		if (j->unknown_since) {
+			result_unknown(j, j->unknown_why);
+			return;
+		}
+		mlc_warn("line %lu: delivery %s: giving up after %d attempts: %s", j->lineno,
+		         j->delivery_id, j->attempts, why);
+		if (j->resp.outcome == MLC_HTTP_DONE)
+			result_failed(j, NULL, j->resp.status == 429 && j->ch != CH_EMAIL ? 20429
+			                                                                : j->resp.status,
+			              why, j->resp.status, 1);
+		else
+			result_failed(j, "unavailable", 0, why, 0, 1);
+		return;
+	}
+	requeue(j, now + (uint64_t)delay);
+}
+
+static void
+twilio_sent(struct job *j)
+{
+	struct mlc_http_resp *r = &j->resp;
+	enum mlc_retry_class cls = mlc_retry_classify(r, 0);
+	char msg[600];
+	long code = 0;
+
+	if (r->outcome == MLC_HTTP_DONE && r->status >= 200 && r->status < 300) {
+		jv o = jv_parse_sized(r->body.p ? r->body.p : "", (int)r->body.len);
+		char *sid = NULL, *st = NULL;
+
+		if (jv_get_kind(o) == JV_KIND_OBJECT && jstr(o, "sid", &sid) > 0) {
+			if (jstr(o, "status", &st) <= 0)
+				st = mlc_xstrdup("queued");
+			result_ok(j, st, sid, 0);
+		} else {
+			/* created, but we cannot tell which message: look it up */
+			begin_reconcile(j, "HTTP 2xx without a message sid");
+		}
+		free(sid);
+		free(st);
+		jv_free(o);
+		return;
+	}
+	if (r->outcome == MLC_HTTP_DONE)
+		tw_error(r, &code, msg, sizeof msg);
+	else
+		snprintf(msg, sizeof msg, "%s", r->error);
+	if (r->outcome == MLC_HTTP_DONE && (r->status == 401 || code == 20003)) {
+		auth_refused(j, "Twilio");
+		return;
+	}
+	switch (cls) {
+	case MLC_RETRY_YES:
+		transient(j, msg);
+		return;
+	case MLC_RETRY_UNKNOWN: {
+		char why[700];
+
+		if (r->outcome == MLC_HTTP_DONE)
+			snprintf(why, sizeof why, "HTTP %ld on create: %s", r->status, msg);
+		else
+			snprintf(why, sizeof why, "no answer after the request was sent: %s", msg);
+		begin_reconcile(j, why);
+		return;
+	}
+	default:
+		break;
+	}
+	if (r->outcome == MLC_HTTP_TLS || r->outcome == MLC_HTTP_POLICY) {
+		mlc_warn("Twilio: %s", msg);
+		g.config_err = 1;
+		g.stop = STOP_CONFIG;
+		result_none(j);
+		return;
+	}
+	if (r->outcome != MLC_HTTP_DONE) {
+		result_failed(j, "local_error", 0, msg, 0, 1);
+		return;
+	}
+	/* permanent: 21211, 21610, 21612, 21614, 21408, 21606, 21617, 403 ... */
+	if (code)
+		result_failed(j, NULL, code, msg, r->status, 0);
+	else
+		result_failed(j, NULL, r->status, msg, r->status, 0);
+}
+
+static void
+sendgrid_sent(struct job *j)
+{
+	struct mlc_http_resp *r = &j->resp;
+	enum mlc_retry_class cls = mlc_retry_classify(r, 0);
+	char msg[600];
+
+	if (r->outcome == MLC_HTTP_DONE && r->status >= 200 && r->status < 300) {
+		/* 202 queued; 200 in sandbox mode (validated, not queued) */
+		result_ok(j, "accepted",
+		          r->message_id[0] ? r->message_id : "", 0);
+		return;
+	}
+	if (r->outcome == MLC_HTTP_DONE)
+		sg_error(r, msg, sizeof msg);
+	else
+		snprintf(msg, sizeof msg, "%s", r->error);
+	if (r->outcome == MLC_HTTP_DONE && r->status == 401) {
+		auth_refused(j, "SendGrid");
+		return;
+	}
+	if (cls == MLC_RETRY_YES) {
+		transient(j, msg);
+		return;
+	}
+	if (cls == MLC_RETRY_UNKNOWN) {
+		char why[700];
+
+		snprintf(why, sizeof why, "%s%s; SendGrid has no lookup, not re-sent",
+		         r->outcome == MLC_HTTP_DONE ? "server error: " : "no answer: ", msg);
+		begin_reconcile(j, why);
+		return;
+	}
+	if (r->outcome == MLC_HTTP_TLS || r->outcome == MLC_HTTP_POLICY) {
+		mlc_warn("SendGrid: %s", msg);
+		g.config_err = 1;
+		g.stop = STOP_CONFIG;
+		result_none(j);
+		return;
+	}
+	if (r->outcome != MLC_HTTP_DONE) {
+		result_failed(j, "local_error", 0, msg, 0, 1);
+		return;
+	}
+	result_failed(j, NULL, r->status, msg, r->status, 0);
+}
+
+/* Find our message in a Messages.json page: same To and Body, created at or
+ * after the first uncertain attempt (less the skew), not claimed already.
+ * The oldest such message is the one that attempt created. */
+static int
+find_match(struct job *j, jv page, char *sid, size_t sidlen, char *st, size_t stlen)
+{
+	jv list = jget(page, "messages");
+	int i, n, found = 0;
+	time_t best = 0;
+
+	if (jv_get_kind(list) != JV_KIND_ARRAY) {
+		jv_free(list);
+		return -1;
+	}
+	n = jv_array_length(jv_copy(list));
+	for (i = 0; i < n; i++) {
+		jv m = jv_array_get(jv_copy(list), i);
+		char *to = NULL, *body = NULL, *s = NULL, *status = NULL, *created = NULL;
+		time_t t;
+
+		if (jv_get_kind(m) == JV_KIND_OBJECT && jstr(m, "to", &to) > 0 &&
+		    jstr(m, "body", &body) > 0 && jstr(m, "sid", &s) > 0 &&
+		    strcmp(to, j->to) == 0 && strcmp(body, j->body) == 0 && !claimed(s)) {
+			jstr(m, "status", &status);
+			jstr(m, "date_created", &created);
+			t = rfc2822(created);
+			if (t >= 0 && t + CLOCK_SKEW_S >= j->unknown_since && (!found || t <= best)) {
+				found = 1;
+				best = t;
+				snprintf(sid, sidlen, "%s", s);
+				snprintf(st, stlen, "%s", status ? status : "queued");
+			}
+		}
+		free(to);
+		free(body);
+		free(s);
+		free(status);
+		free(created);
+		jv_free(m);
+	}
+	jv_free(list);
+	return found;
+}
+
+static void
+lookup_done(struct job *j)
+{
+	struct mlc_http_resp *r = &j->resp;
+	uint64_t now = mono_ms();
+	char sid[40], st[32];
+
+	if (r->outcome == MLC_HTTP_DONE && r->status == 200) {
+		jv o = jv_parse_sized(r->body.p ? r->body.p : "", (int)r->body.len);
+		int f = jv_get_kind(o) == JV_KIND_OBJECT ? find_match(j, o, sid, sizeof sid, st,
+		                                                      sizeof st)
+		                                         : -1;
+
+		jv_free(o);
+		if (f > 0) {
+			result_ok(j, st, sid, 1);
+			return;
+		}
+		if (f == 0) {
+			if (now >= j->unknown_at + (uint64_t)g.grace_ms) {
+				/* Demonstrably not created: one more send is safe. */
+				if (j->attempts >= g.attempts || g.stop) {
+					result_unknown(j, j->unknown_why);
+					return;
+				}
+				mlc_warn("line %lu: delivery %s: not created by the uncertain attempt "
+				         "(%s); sending again",
+				         j->lineno, j->delivery_id, j->unknown_why);
+				j->phase = PH_SEND;
+				build_twilio(j);
+				requeue(j, now);
+				return;
+			}
+			next_lookup(j, now);
+			return;
+		}
+	}
+	if (r->outcome == MLC_HTTP_DONE && r->status == 401) {
+		auth_refused(j, "Twilio");
+		return;
+	}
+	if (r->outcome == MLC_HTTP_DONE && r->status == 429)
+		pace_pause(&g.tw_pace, now + (uint64_t)(r->retry_after_ms > 0 ? r->retry_after_ms
+		                                                                 : 1000));
+	/* the lookup itself failed: try for a while, then leave it unknown */
+	if (++j->lookups_failed > 8 || g.stop) {
+		result_unknown(j, j->unknown_why);
+		return;
+	}
+	next_lookup(j, now);
+}
+
+static void
+poll_done(struct job *j)
+{
+	struct mlc_http_resp *r = &j->resp;
+	uint64_t now = mono_ms();
+
+	if (r->outcome == MLC_HTTP_DONE && r->status == 200) {
+		jv o = jv_parse_sized(r->body.p ? r->body.p : "", (int)r->body.len);
+		char *st = NULL;
+
+		if (jv_get_kind(o) == JV_KIND_OBJECT && jstr(o, "status", &st) > 0) {
+			long ec = jlong(o, "error_code", 0);
+
+			if (strcmp(st, j->status) != 0) {
+				event_line(j, "status", st, ec);
+				snprintf(j->status, sizeof j->status, "%s", st);
+			}
+			if (final_status(st)) {
+				free(st);
+				jv_free(o);
+				settle(j);
+				return;
+			}
+		}
+		free(st);
+		jv_free(o);
+	} else if (r->outcome == MLC_HTTP_DONE && r->status == 401) {
+		auth_refused(j, "Twilio");
+		return;
+	} else if (r->outcome == MLC_HTTP_DONE && r->status == 429) {
+		pace_pause(&g.tw_pace, now + (uint64_t)(r->retry_after_ms > 0 ? r->retry_after_ms
+		                                                                 : 1000));
+	} else if (r->outcome == MLC_HTTP_DONE && r->status == 404 && ++j->poll_errors > 5) {
+		/* a 404 right after a create is read-after-write lag; five in a row is not */
+		mlc_warn("line %lu: %s: no such message", j->lineno, j->sid);
+		g.unresolved = 1;
+		settle(j);
+		return;
+	}
+	if (g.stop) {
+		settle(j);
+		return;
+	}
+	if (now >= j->poll_deadline) {
+		event_line(j, "poll_timeout", j->status, 0);
+		if (strcmp(j->status, "sent") != 0)
+			g.unresolved = 1; /* never left Twilio's queue while we watched */
+		settle(j);
+		return;
+	}
+	j->poll_delay *= 2;
+	if (j->poll_delay > POLL_CAP_MS)
+		j->poll_delay = POLL_CAP_MS;
+	requeue(j, now + (uint64_t)j->poll_delay > j->poll_deadline
+	               ? j->poll_deadline
+	               : now + (uint64_t)j->poll_delay);
+}
+
+static void
+completed(CURL *c, CURLcode rc)
+{
+	struct job *j;
+	char *priv = NULL;
+
+	curl_easy_getinfo(c, CURLINFO_PRIVATE, &priv);
+	j = (struct job *)(void *)priv;
+	curl_multi_remove_handle(g.multi, c);
+	g.running--;
+	mlc_http_finish(c, (int)rc, &j->resp);
+	/* nothing of this job may stay referenced by the reused handle */
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, (char *)NULL);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, -1L);
+	curl_easy_setopt(c, CURLOPT_PASSWORD, (char *)NULL);
+	curl_easy_setopt(c, CURLOPT_XOAUTH2_BEARER, (char *)NULL);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, (char *)NULL);
+	curl_easy_setopt(c, CURLOPT_PRIVATE, (void *)NULL);
+	g.pool[g.npool++] = c;
+	j->easy = NULL;
+	switch (j->phase) {
+	case PH_SEND:
+		if (j->ch == CH_EMAIL)
+			sendgrid_sent(j);
+		else
+			twilio_sent(j);
+		break;
+	case PH_LOOKUP:
+		lookup_done(j);
+		break;
+	case PH_POLL:
+		poll_done(j);
+		break;
+	}
+}
+
+/* Start what may start now; returns the next time something could. */
+static uint64_t
+start_ready(uint64_t now)
+{
+	struct job *j, *nx;
+	uint64_t next = UINT64_MAX;
+
+	for (j = g.wait_head; j; j = nx) {
+		struct pacer *p = j->ch == CH_EMAIL ? &g.sg_pace : &g.tw_pace;
+
+		nx = j->next;
+		if (g.stop) {
+			wait_remove(j);
+			if (j->phase == PH_POLL)
+				settle(j);
+			else
+				result_none(j);
+			continue;
+		}
+		if (j->not_before > now) {
+			if (j->not_before < next)
+				next = j->not_before;
+			continue;
+		}
+		if (!pace_ok(p, now)) {
+			uint64_t t = pace_next(p);
+
+			if (t < next)
+				next = t;
+			continue;
+		}
+		if (!g.npool)
+			break; /* a handle frees when a transfer completes: curl wakes us */
+		wait_remove(j);
+		start(j, now);
+	}
+	return next;
+}
+
+static void
+setup_multi(void)
+{
+	size_t i;
+
+	mlc_http_global_init();
+	if (!(g.multi = curl_multi_init()))
+		mlc_die(MLC_EX_SOFTWARE, "curl_multi_init failed");
+	g.pool = mlc_xcalloc((size_t)g.inflight, sizeof *g.pool);
+	for (i = 0; i < (size_t)g.inflight; i++)
+		if (!(g.pool[i] = curl_easy_init()))
+			mlc_die(MLC_EX_SOFTWARE, "curl_easy_init failed");
+	g.npool = (size_t)g.inflight;
+	g.h_form = curl_slist_append(NULL, "Accept: application/json");
+	g.h_form = curl_slist_append(g.h_form, "Expect:");
+	g.h_json = curl_slist_append(NULL, "Accept: application/json");
+	g.h_json = curl_slist_append(g.h_json, "Content-Type: application/json");
+	g.h_json = curl_slist_append(g.h_json, "Expect:");
+	g.h_get = curl_slist_append(NULL, "Accept: application/json");
+	if (!g.h_form || !g.h_json || !g.h_get)
+		mlc_die(MLC_EX_SOFTWARE, "out of memory");
+	g.tw_pace.interval_ms = 1000.0 / g.rate;
+	g.tw_pace.tat = (double)mono_ms();
+	g.sg_pace.interval_ms = 0; /* SendGrid: no pacing, but 429 pauses */
+	g.hopts.timeout_ms = g.timeout_ms;
+	g.hopts.connect_timeout_ms = g.timeout_ms < 10000 ? g.timeout_ms : 10000;
+	g.hopts.url_policy = MLC_HTTP_ALLOW_HTTP_LOOPBACK;
+	g.hopts.trace = g.trace;
+}
+
+static void
+teardown(void)
+{
+	size_t i;
+
+	if (g.multi) {
+		for (i = 0; i < g.npool; i++)
+			curl_easy_cleanup(g.pool[i]);
+		curl_multi_cleanup(g.multi);
+	}
+	free(g.pool);
+	curl_slist_free_all(g.h_form);
+	curl_slist_free_all(g.h_json);
+	curl_slist_free_all(g.h_get);
+	if (g.tw_pass)
+		mlc_vault_free_secret(g.tw_pass);
+	if (g.sg_key)
+		mlc_vault_free_secret(g.sg_key);
+	mlc_vault_close(g.vault);
+	mlc_store_close(g.store);
+	mlc_conf_free(&g.conf);
+	free(g.tw_base);
+	free(g.sg_base);
+	free(in.buf);
+	curl_global_cleanup();
+}
+
+static void
+run(void)
+{
+	size_t window = (size_t)g.inflight * 4 > 64 ? (size_t)g.inflight * 4 : 64;
+
+	in.cap = 65536;
+	in.buf = mlc_xmalloc(in.cap);
+	for (;;) {
+		int still = 0, left;
+		CURLMsg *m;
+		uint64_t now, next;
+		long timeout;
+		struct curl_waitfd wfd = { 0, CURL_WAIT_POLLIN, 0 };
+		unsigned nfd = 0;
+
+		if (g.running > 0) {
+			curl_multi_perform(g.multi, &still);
+			while ((m = curl_multi_info_read(g.multi, &left)))
+				if (m->msg == CURLMSG_DONE)
+					completed(m->easy_handle, m->data.result);
+		}
+		if (got_signal && !g.stop) {
+			mlc_warn("interrupted: finishing the requests in flight");
+			g.stop = STOP_SIGNAL;
+		}
+		/* input, while there is room (--poll keeps every sid it watches) */
+		while (!in.eof && !g.stop && (g.poll || g.nactive < window)) {
+			char *line;
+			size_t len;
+			int k = in_line(&line, &len);
+
+			if (k <= 0)
+				break;
+			if (g.poll)
+				new_poll(in.lineno, line, len);
+			else
+				new_delivery(in.lineno, line, len);
+		}
+		now = mono_ms();
+		next = start_ready(now);
+		if (g.running == 0 && !g.wait_head && (in.eof || g.stop))
+			break;
+		if (g.running > 0) {
+			curl_multi_perform(g.multi, &still);
+			while ((m = curl_multi_info_read(g.multi, &left)))
+				if (m->msg == CURLMSG_DONE)
+					completed(m->easy_handle, m->data.result);
+		}
+		now = mono_ms();
+		timeout = next == UINT64_MAX ? 1000 : next > now ? (long)(next - now) : 0;
+		if (timeout > 1000)
+			timeout = 1000;
+		if (!in.eof && !g.stop && (g.poll || g.nactive < window))
+			nfd = 1;
+		curl_multi_poll(g.multi, nfd ? &wfd : NULL, nfd, (int)timeout, NULL);
+	}
+}
+
+static int
+num_opt(const char *name, const char *v, double lo, double hi, double *out)
+{
+	char *end;
+	double d;
+
+	errno = 0;
+	d = strtod(v, &end);
+	if (errno || end == v || *end || !(d >= lo) || !(d <= hi)) {
+		mlc_warn("option %s: bad value \"%s\"", name, v);
+		fputs(usage, stderr);
+		mlc_util_exit(MLC_EX_USAGE);
+	}
+	*out = d;
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	int i, rate_set = 0, inflight_set = 0, code;
+	double d;
+	struct sigaction sa;
+
+	mlc_util_setprogname(argv[0]);
+	mlc_util_std_args(argc, argv, usage);
+	g.rate = 1;
+	g.inflight = 4;
+	g.timeout_ms = 30000;
+	g.attempts = 5;
+	g.budget_ms = 300000;
+	g.grace_ms = 10000;
+	g.poll_timeout_ms = 600000;
+	g.poll_first_ms = 2000;
+
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i], *v = NULL;
+
+		if (strcmp(a, "--") == 0) {
+			i++;
+			break;
+		}
+		if (a[0] != '-' || !a[1])
+			break;
+		if (strcmp(a, "--dry-run") == 0 || strcmp(a, "-n") == 0) {
+			g.dry_run = 1;
+			continue;
+		}
+		if (strcmp(a, "--poll") == 0) {
+			g.poll = 1;
+			continue;
+		}
+		if (strcmp(a, "-v") == 0) {
+			g.trace = 1;
+			continue;
+		}
+		if (strcmp(a, "--passphrase-file") == 0 || strchr("cdRPtabgTi", a[1]) != NULL) {
+			if (strncmp(a, "--", 2) != 0 && a[2]) {
+				v = a + 2;
+			} else if (i + 1 < argc) {
+				v = argv[++i];
+			} else {
+				mlc_warn("option %s needs a value", a);
+				fputs(usage, stderr);
+				mlc_util_exit(MLC_EX_USAGE);
+			}
+		}
+		if (strcmp(a, "--passphrase-file") == 0)
+			g.passfile = v;
+		else if (a[1] == 'c' && (!a[2] || v == a + 2))
+			g.conf_path = v;
+		else if (a[1] == 'd' && (!a[2] || v == a + 2))
+			g.state_dir = v;
+		else if (a[1] == 'R' && (!a[2] || v == a + 2)) {
+			num_opt("-R", v, 0.001, 10000, &g.rate);
+			rate_set = 1;
+		} else if (a[1] == 'P' && (!a[2] || v == a + 2)) {
+			num_opt("-P", v, 1, 256, &d);
+			g.inflight = (long)d;
+			inflight_set = 1;
+		} else if (a[1] == 't' && (!a[2] || v == a + 2)) {
+			num_opt("-t", v, 0.1, 3600, &d);
+			g.timeout_ms = (long)(d * 1000);
+		} else if (a[1] == 'a' && (!a[2] || v == a + 2)) {
+			num_opt("-a", v, 1, 100, &d);
+			g.attempts = (int)d;
+		} else if (a[1] == 'b' && (!a[2] || v == a + 2)) {
+			num_opt("-b", v, 0, 86400, &d);
+			g.budget_ms = (long)(d * 1000);
+		} else if (a[1] == 'g' && (!a[2] || v == a + 2)) {
+			num_opt("-g", v, 0, 3600, &d);
+			g.grace_ms = (long)(d * 1000);
+		} else if (a[1] == 'T' && (!a[2] || v == a + 2)) {
+			num_opt("-T", v, 0, 86400 * 7, &d);
+			g.poll_timeout_ms = (long)(d * 1000);
+		} else if (a[1] == 'i' && (!a[2] || v == a + 2)) {
+			num_opt("-i", v, 0.05, 3600, &d);
+			g.poll_first_ms = (long)(d * 1000);
+		} else {
+			mlc_warn("unknown option %s", a);
+			fputs(usage, stderr);
+			mlc_util_exit(MLC_EX_USAGE);
+		}
+	}
+	if (i < argc) {
+		mlc_warn("unexpected argument %s (input is read from stdin)", argv[i]);
+		fputs(usage, stderr);
+		mlc_util_exit(MLC_EX_USAGE);
+	}
+	if (g.dry_run && g.poll) {
+		mlc_warn("--dry-run and --poll do not go together");
+		mlc_util_exit(MLC_EX_USAGE);
+	}
+
+	signal(SIGPIPE, SIG_IGN);
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	mlc_util_nodump(); /* we will hold credentials */
+	load_config(rate_set, inflight_set);
+	setup_multi();
+	run();
+
+	if (g.stop == STOP_AUTH)
+		code = MLC_EX_NOPERM;
+	else if (g.config_err || g.stop == STOP_CONFIG)
+		code = MLC_EX_CONFIG;
+	else if (g.unknown || g.unresolved || g.stop == STOP_SIGNAL)
+		code = MLC_EX_TEMPFAIL;
+	else if (g.unavailable)
+		code = MLC_EX_UNAVAILABLE;
+	else if (g.bad_input)
+		code = MLC_EX_DATAERR;
+	else
+		code = MLC_EX_OK;
+	teardown();
+	mlc_util_exit(code);
+}

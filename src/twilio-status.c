@@ -1,0 +1,710 @@
+/*
+ * twilio-status — receive Twilio's message status callbacks.
+ *
+ * usage: twilio-status [-c conf] [-d statedir] [--passphrase-file F]
+ *                      [--inetd] [-t sec]
+ *
+ * Runs behind an ordinary web server as a CGI program (the request in
+ * REQUEST_METHOD, CONTENT_TYPE, CONTENT_LENGTH, HTTP_X_TWILIO_SIGNATURE,
+ * QUERY_STRING and the body on stdin; the answer as CGI headers on stdout),
+ * or with --inetd under inetd or a systemd socket unit with Accept=yes: one
+ * HTTP/1.1 request read from stdin (the connection), one answer written,
+ * exit.  Limits: 8 KiB of request line and headers, 64 KiB of body, a read
+ * timeout (-t, default 10 s).  No web server of our own.
+ *
+ * The signature (X-Twilio-Signature, HMAC-SHA1 under the Auth Token) is
+ * checked against the URL from the configuration, [twilio] status_callback:
+ * the exact URL registered with Twilio, never the Host header or scheme this
+ * program sees, which proxies rewrite.  JSON callbacks carry bodySHA256 in
+ * the query; it is appended to that URL and checked against the raw body.
+ * A missing or bad signature: 403 and nothing recorded.  A valid callback:
+ * (sid, status, error_code, ts, "callback") into message_status with INSERT
+ * OR IGNORE, so Twilio's redeliveries are recorded once, plus one audit row
+ * (stage = the status) carrying the delivery's ids when the trail knows the
+ * sid; then 204.
+ *
+ * The Auth Token comes from the vault (twilio.auth_token) and is written
+ * nowhere.  Messages go to stderr (the web server's error log).
+ *
+ * Exit: 0 recorded (or a repeat); 64 usage; 65 malformed request (400, 405,
+ * 411, 413, 431, 501); 74 database I/O (500); 75 database busy (503);
+ * 77 bad or missing signature (403), or the vault refused its key (500);
+ * 78 configuration (500).  Web servers ignore the status; it is for logs
+ * and tests.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "mlc.h"
+
+static const char usage[] =
+	"usage: twilio-status [-c conf] [-d statedir] [--passphrase-file file] [--inetd] [-t sec]\n"
+	"  CGI program by default; --inetd: one HTTP/1.1 request on stdin/stdout\n";
+
+#define MAX_HEAD (8u << 10)
+#define MAX_BODY (64u << 10)
+
+struct request {
+	char method[16];
+	char ctype[256];
+	char sig[128];
+	char *query;          /* query string of the request, or NULL */
+	struct mlc_buf body;
+	int has_sig;
+	int expect_continue;
+};
+
+static struct {
+	const char *conf_path, *state_dir, *passfile;
+	int inetd;
+	long timeout_ms;
+	uint64_t deadline;
+} o;
+
+static uint64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static const char *
+reason(int status)
+{
+	switch (status) {
+	case 100: return "Continue";
+	case 200: return "OK";
+	case 204: return "No Content";
+	case 400: return "Bad Request";
+	case 403: return "Forbidden";
+	case 405: return "Method Not Allowed";
+	case 408: return "Request Timeout";
+	case 411: return "Length Required";
+	case 413: return "Content Too Large";
+	case 431: return "Request Header Fields Too Large";
+	case 501: return "Not Implemented";
+	case 503: return "Service Unavailable";
+	default: return "Internal Server Error";
+	}
+}
+
+static void
+write_all(const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(1, p, n);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return; /* the client is gone; nothing to tell it */
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+}
+
+/* Answer and exit with code. */
+static MLC_NORETURN void
+answer(int status, int code)
+{
+	struct mlc_buf b;
+
+	mlc_buf_init(&b);
+	if (o.inetd) {
+		mlc_buf_printf(&b, "HTTP/1.1 %d %s\r\n", status, reason(status));
+		if (status == 405)
+			mlc_buf_adds(&b, "Allow: POST\r\n");
+		if (status != 204)
+			mlc_buf_adds(&b, "Content-Length: 0\r\n");
+		mlc_buf_adds(&b, "Connection: close\r\n\r\n");
+	} else {
+		mlc_buf_printf(&b, "Status: %d %s\r\n", status, reason(status));
+		if (status == 405)
+			mlc_buf_adds(&b, "Allow: POST\r\n");
+		mlc_buf_adds(&b, "\r\n");
+	}
+	write_all(b.p, b.len);
+	mlc_buf_free(&b);
+	exit(code);
+}
+
+/* Read up to n bytes from stdin before the deadline: bytes read, 0 at EOF.
+ * A timeout answers 408. */
+static size_t
+read_some(char *p, size_t n)
+{
+	for (;;) {
+		struct pollfd pfd = { 0, POLLIN, 0 };
+		uint64_t now = mono_ms();
+		ssize_t r;
+		int k;
+
+		if (now >= o.deadline) {
+			mlc_warn("request not complete within %ld ms", o.timeout_ms);
+			answer(408, MLC_EX_DATAERR);
+		}
+		k = poll(&pfd, 1, (int)(o.deadline - now));
+		if (k < 0 && errno != EINTR) {
+			mlc_warn("poll: %s", strerror(errno));
+			answer(500, MLC_EX_IOERR);
+		}
+		if (k <= 0)
+			continue;
+		r = read(0, p, n);
+		if (r < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			mlc_warn("read: %s", strerror(errno));
+			answer(400, MLC_EX_DATAERR);
+		}
+		return (size_t)r;
+	}
+}
+
+static void
+read_body(struct request *rq, size_t want)
+{
+	char buf[8192];
+
+	while (rq->body.len < want) {
+		size_t n = want - rq->body.len, got;
+
+		if (n > sizeof buf)
+			n = sizeof buf;
+		got = read_some(buf, n);
+		if (got == 0) {
+			mlc_warn("body ends after %zu of %zu bytes", rq->body.len, want);
+			answer(400, MLC_EX_DATAERR);
+		}
+		mlc_buf_add(&rq->body, buf, got);
+	}
+}
+
+static long
+parse_length(const char *s)
+{
+	char *end;
+	long n;
+
+	if (!s || !*s)
+		return -1;
+	errno = 0;
+	n = strtol(s, &end, 10);
+	while (*end == ' ' || *end == '\t')
+		end++;
+	if (errno || *end || n < 0 || !isdigit((unsigned char)*s))
+		return -2;
+	return n;
+}
+
+static void
+check_length(long n)
+{
+	if (n == -1) {
+		mlc_warn("no Content-Length");
+		answer(411, MLC_EX_DATAERR);
+	}
+	if (n < 0) {
+		mlc_warn("bad Content-Length");
+		answer(400, MLC_EX_DATAERR);
+	}
+	if ((unsigned long)n > MAX_BODY) {
+		mlc_warn("body of %ld bytes is over the %u byte limit", n, MAX_BODY);
+		answer(413, MLC_EX_DATAERR);
+	}
+}
+
+static void
+cgi_request(struct request *rq)
+{
+	const char *m = getenv("REQUEST_METHOD"), *v;
+	long n;
+
+	if (!m || !*m) {
+		mlc_warn("REQUEST_METHOD is not set: not run as CGI (use --inetd for a socket)");
+		answer(500, MLC_EX_USAGE);
+	}
+	snprintf(rq->method, sizeof rq->method, "%s", m);
+	if ((v = getenv("CONTENT_TYPE")))
+		snprintf(rq->ctype, sizeof rq->ctype, "%s", v);
+	if ((v = getenv("HTTP_X_TWILIO_SIGNATURE")) && *v) {
+		snprintf(rq->sig, sizeof rq->sig, "%s", v);
+		rq->has_sig = 1;
+	}
+	if ((v = getenv("QUERY_STRING")) && *v)
+		rq->query = mlc_xstrdup(v);
+	if (strcmp(rq->method, "POST") != 0)
+		return;
+	n = parse_length(getenv("CONTENT_LENGTH"));
+	check_length(n);
+	read_body(rq, (size_t)n);
+}
+
+static char *
+trim(char *s)
+{
+	char *e;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	e = s + strlen(s);
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
+		*--e = '\0';
+	return s;
+}
+
+static void
+inetd_request(struct request *rq)
+{
+	char head[MAX_HEAD + 1], *end = NULL, *line, *save = NULL, *target, *ver, *sp;
+	size_t len = 0, hlen = 0, extra;
+	long n = -1;
+	int first = 1, chunked = 0;
+
+	/* request line and headers, up to the blank line */
+	while (!end) {
+		size_t got;
+
+		if (len == MAX_HEAD) {
+			mlc_warn("request head over %u bytes", MAX_HEAD);
+			answer(431, MLC_EX_DATAERR);
+		}
+		got = read_some(head + len, MAX_HEAD - len);
+		if (got == 0) {
+			mlc_warn("connection closed before the end of the request head");
+			exit(MLC_EX_DATAERR);
+		}
+		len += got;
+		head[len] = '\0';
+		if (memchr(head, '\0', len)) {
+			mlc_warn("NUL byte in the request head");
+			answer(400, MLC_EX_DATAERR);
+		}
+		if ((end = strstr(head, "\r\n\r\n")))
+			hlen = (size_t)(end - head) + 4;
+		else if ((end = strstr(head, "\n\n")))
+			hlen = (size_t)(end - head) + 2;
+	}
+	*end = '\0';
+	extra = len - hlen;
+	for (line = strtok_r(head, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *colon, *name, *val;
+
+		if (first) {
+			first = 0;
+			line = trim(line);
+			if (!(sp = strchr(line, ' ')) || sp - line >= (long)sizeof rq->method) {
+				mlc_warn("bad request line");
+				answer(400, MLC_EX_DATAERR);
+			}
+			*sp = '\0';
+			snprintf(rq->method, sizeof rq->method, "%s", line);
+			target = sp + 1;
+			if (!(ver = strchr(target, ' ')) || strncmp(ver + 1, "HTTP/1.", 7) != 0) {
+				mlc_warn("bad request line");
+				answer(400, MLC_EX_DATAERR);
+			}
+			*ver = '\0';
+			if ((sp = strchr(target, '?')) && sp[1])
+				rq->query = mlc_xstrdup(sp + 1);
+			continue;
+		}
+		if (!(colon = strchr(line, ':'))) {
+			if (*trim(line))
+				answer(400, MLC_EX_DATAERR);
+			continue;
+		}
+		*colon = '\0';
+		name = trim(line);
+		val = trim(colon + 1);
+		if (strcasecmp(name, "Content-Length") == 0) {
+			long k = parse_length(val);
+
+			if (k < 0 || (n >= 0 && k != n)) {
+				mlc_warn("bad Content-Length");
+				answer(400, MLC_EX_DATAERR);
+			}
+			n = k;
+		} else if (strcasecmp(name, "Content-Type") == 0) {
+			snprintf(rq->ctype, sizeof rq->ctype, "%s", val);
+		} else if (strcasecmp(name, "X-Twilio-Signature") == 0) {
+			snprintf(rq->sig, sizeof rq->sig, "%s", val);
+			rq->has_sig = *val != '\0';
+		} else if (strcasecmp(name, "Transfer-Encoding") == 0) {
+			chunked = 1;
+		} else if (strcasecmp(name, "Expect") == 0 && strcasecmp(val, "100-continue") == 0) {
+			rq->expect_continue = 1;
+		}
+	}
+	if (first) {
+		mlc_warn("empty request");
+		answer(400, MLC_EX_DATAERR);
+	}
+	if (strcmp(rq->method, "POST") != 0)
+		return;
+	if (chunked) {
+		mlc_warn("Transfer-Encoding is not supported; send Content-Length");
+		answer(501, MLC_EX_DATAERR);
+	}
+	check_length(n);
+	if (extra > (size_t)n) {
+		mlc_warn("more bytes than Content-Length (pipelining is not supported)");
+		answer(400, MLC_EX_DATAERR);
+	}
+	mlc_buf_add(&rq->body, head + hlen, extra);
+	if (rq->expect_continue && rq->body.len < (size_t)n) {
+		static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+		write_all(cont, sizeof cont - 1);
+	}
+	read_body(rq, (size_t)n);
+}
+
+/* ---- recording ---- */
+
+static int
+sid_ok(const char *s)
+{
+	size_t i, n = strlen(s);
+
+	if (n < 2 || n > 64)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]))
+			return 0;
+	return 1;
+}
+
+static int
+status_ok(const char *s)
+{
+	size_t i, n = strlen(s);
+
+	if (n < 1 || n > 32)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!islower((unsigned char)s[i]) && s[i] != '_')
+			return 0;
+	return 1;
+}
+
+static int
+bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+	return s ? sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(st, i);
+}
+
+/* 0 recorded (1 if it was a repeat), else an exit code. */
+static int
+record(struct mlc_store *s, const char *sid, const char *status, const char *ecode)
+{
+	sqlite3 *db = mlc_store_db(s);
+	sqlite3_stmt *ins = NULL, *look = NULL, *aud = NULL;
+	struct timespec now;
+	char ts[32];
+	struct mlc_buf line;
+	int rc = -1, code, fresh = 0;
+	int i;
+
+	mlc_time_now(&now);
+	mlc_time_fmt(ts, &now);
+	mlc_buf_init(&line);
+	if (mlc_store_begin(s) < 0)
+		return mlc_store_code(s);
+	if (sqlite3_prepare_v2(db,
+	                       "INSERT OR IGNORE INTO message_status (sid, status, error_code, ts, "
+	                       "source) VALUES (?1, ?2, ?3, ?4, 'callback')",
+	                       -1, &ins, NULL) != SQLITE_OK)
+		goto fail;
+	bind_text(ins, 1, sid);
+	bind_text(ins, 2, status);
+	if (ecode)
+		sqlite3_bind_int64(ins, 3, strtoll(ecode, NULL, 10));
+	else
+		sqlite3_bind_null(ins, 3);
+	bind_text(ins, 4, ts);
+	if (sqlite3_step(ins) != SQLITE_DONE)
+		goto fail;
+	fresh = sqlite3_changes(db) == 1;
+	if (fresh) {
+		/* the audit row carries the delivery's ids when the trail knows the sid */
+		if (sqlite3_prepare_v2(db,
+		                       "SELECT rule, jde_table, record_key, alert_id, delivery_id, "
+		                       "recipient, channel FROM audit WHERE sid = ?1 AND delivery_id "
+		                       "IS NOT NULL ORDER BY id LIMIT 1",
+		                       -1, &look, NULL) != SQLITE_OK)
+			goto fail;
+		bind_text(look, 1, sid);
+		if (sqlite3_prepare_v2(db,
+		                       "INSERT INTO audit (ts, stage, rule, jde_table, record_key, "
+		                       "alert_id, delivery_id, recipient, channel, sid, status, "
+		                       "error_code, attempt, detail, line) VALUES (?1, ?2, ?3, ?4, ?5, "
+		                       "?6, ?7, ?8, ?9, ?10, ?11, ?12, NULL, 'status callback', ?13)",
+		                       -1, &aud, NULL) != SQLITE_OK)
+			goto fail;
+		bind_text(aud, 1, ts);
+		bind_text(aud, 2, status);
+		code = sqlite3_step(look);
+		if (code != SQLITE_ROW && code != SQLITE_DONE)
+			goto fail;
+		for (i = 0; i < 7; i++) {
+			const char *v = code == SQLITE_ROW ? (const char *)sqlite3_column_text(look, i)
+			                                   : NULL;
+
+			bind_text(aud, 3 + i, v);
+		}
+		bind_text(aud, 10, sid);
+		bind_text(aud, 11, status);
+		if (ecode)
+			sqlite3_bind_int64(aud, 12, strtoll(ecode, NULL, 10));
+		else
+			sqlite3_bind_null(aud, 12);
+		mlc_buf_adds(&line, "{\"event\":\"status\",\"sid\":");
+		mlc_buf_json_str(&line, sid, strlen(sid));
+		mlc_buf_adds(&line, ",\"delivery_id\":");
+		if (code == SQLITE_ROW && sqlite3_column_text(look, 4)) {
+			const char *d = (const char *)sqlite3_column_text(look, 4);
+
+			mlc_buf_json_str(&line, d, strlen(d));
+		} else {
+			mlc_buf_adds(&line, "null");
+		}
+		mlc_buf_adds(&line, ",\"status\":");
+		mlc_buf_json_str(&line, status, strlen(status));
+		mlc_buf_printf(&line, ",\"error_code\":%s,\"at\":\"%s\",\"source\":\"callback\"}",
+		               ecode ? ecode : "null", ts);
+		bind_text(aud, 13, line.p);
+		if (sqlite3_step(aud) != SQLITE_DONE)
+			goto fail;
+	}
+	sqlite3_finalize(ins);
+	sqlite3_finalize(look);
+	sqlite3_finalize(aud);
+	ins = look = aud = NULL;
+	if (mlc_store_commit(s) < 0)
+		goto fail;
+	mlc_buf_free(&line);
+	return fresh ? 0 : 1;
+fail:
+	rc = mlc_store_code(s);
+	mlc_store_warn(s, "recording a status callback");
+	sqlite3_finalize(ins);
+	sqlite3_finalize(look);
+	sqlite3_finalize(aud);
+	mlc_store_rollback(s);
+	mlc_buf_free(&line);
+	return rc > 0 ? rc : MLC_EX_IOERR;
+}
+
+static int
+http_for(int code)
+{
+	switch (code) {
+	case MLC_EX_TEMPFAIL: return 503;
+	default: return 500;
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	struct request rq;
+	struct mlc_conf conf;
+	struct mlc_store *store = NULL;
+	struct mlc_vault *vault = NULL;
+	char err[512], **fn = NULL, **fv = NULL, *token = NULL, *url = NULL;
+	const char *cb, *sid, *status, *ecode, *dir;
+	size_t fc = 0, tlen;
+	int i, code = 0, missing = 0, is_json, valid;
+	jv body = jv_invalid();
+
+	mlc_util_setprogname(argv[0]);
+	mlc_util_std_args(argc, argv, usage);
+	o.timeout_ms = 10000;
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (strcmp(a, "--inetd") == 0) {
+			o.inetd = 1;
+		} else if ((strcmp(a, "-c") == 0 || strcmp(a, "-d") == 0 || strcmp(a, "-t") == 0 ||
+		            strcmp(a, "--passphrase-file") == 0) && i + 1 < argc) {
+			const char *v = argv[++i];
+
+			if (a[1] == 'c')
+				o.conf_path = v;
+			else if (a[1] == 'd')
+				o.state_dir = v;
+			else if (a[1] == 't') {
+				char *end;
+				double d = strtod(v, &end);
+
+				if (*end || !(d > 0) || d > 3600) {
+					mlc_warn("-t: bad value \"%s\"", v);
+					exit(MLC_EX_USAGE);
+				}
+				o.timeout_ms = (long)(d * 1000);
+			} else
+				o.passfile = v;
+		} else {
+			mlc_warn("unknown option or missing value: %s", a);
+			fputs(usage, stderr);
+			exit(MLC_EX_USAGE);
+		}
+	}
+	signal(SIGPIPE, SIG_IGN);
+	mlc_util_nodump();
+	o.deadline = mono_ms() + (uint64_t)o.timeout_ms;
+
+	memset(&rq, 0, sizeof rq);
+	mlc_buf_init(&rq.body);
+	if (o.inetd)
+		inetd_request(&rq);
+	else
+		cgi_request(&rq);
+	if (strcmp(rq.method, "POST") != 0) {
+		mlc_warn("method %s refused: status callbacks are POSTs", rq.method);
+		answer(405, MLC_EX_DATAERR);
+	}
+	if (!rq.has_sig) {
+		mlc_warn("no X-Twilio-Signature: refused, nothing recorded");
+		answer(403, MLC_EX_NOPERM);
+	}
+
+	if (mlc_conf_load(&conf, mlc_config_path(o.conf_path), err, sizeof err, &missing) < 0) {
+		mlc_warn("%s", err);
+		answer(500, MLC_EX_CONFIG);
+	}
+	cb = mlc_conf_get(&conf, "twilio", "status_callback");
+	if (!cb || !*cb) {
+		mlc_warn("%s: [twilio] status_callback is not set: it is the URL signatures are "
+		         "checked against",
+		         conf.path);
+		answer(500, MLC_EX_CONFIG);
+	}
+	if (o.state_dir)
+		dir = mlc_store_dir(o.state_dir);
+	else if (getenv("ML_CONNECTOR_STATE") && *getenv("ML_CONNECTOR_STATE"))
+		dir = mlc_store_dir(NULL);
+	else
+		dir = mlc_store_dir(mlc_conf_get(&conf, "general", "state_dir"));
+	if (!(store = mlc_store_open(dir, err, sizeof err, &code))) {
+		mlc_warn("%s", err);
+		answer(http_for(code), code ? code : MLC_EX_IOERR);
+	}
+	if (!(vault = mlc_vault_open(store, o.passfile, err, sizeof err, &code))) {
+		mlc_warn("%s", err);
+		answer(500, code ? code : MLC_EX_CONFIG);
+	}
+	if (!(token = mlc_vault_get(vault, "twilio.auth_token", &tlen, &code))) {
+		if (code == MLC_EX_NOINPUT) {
+			mlc_warn("vault: no secret twilio.auth_token");
+			code = MLC_EX_CONFIG;
+		}
+		answer(500, code ? code : MLC_EX_CONFIG);
+	}
+
+	is_json = strncasecmp(rq.ctype, "application/json", 16) == 0;
+	if (is_json) {
+		/* Twilio signed the registered URL plus bodySHA256=<hex> in its query */
+		char **qn = NULL, **qv = NULL;
+		size_t qc = 0;
+		const char *h = NULL;
+		struct mlc_buf u;
+
+		if (rq.query && mlc_form_parse(rq.query, strlen(rq.query), &qn, &qv, &qc) == 0)
+			h = mlc_form_get(qn, qv, qc, "bodySHA256");
+		if (!h) {
+			mlc_form_free(qn, qv, qc);
+			mlc_vault_free_secret(token);
+			mlc_warn("JSON callback without bodySHA256: refused, nothing recorded");
+			answer(403, MLC_EX_NOPERM);
+		}
+		mlc_buf_init(&u);
+		mlc_buf_adds(&u, cb);
+		mlc_buf_adds(&u, strchr(cb, '?') ? "&bodySHA256=" : "?bodySHA256=");
+		mlc_buf_form_enc(&u, h, strlen(h));
+		url = u.p;
+		mlc_form_free(qn, qv, qc);
+		body = jv_parse_sized(rq.body.p ? rq.body.p : "", (int)rq.body.len);
+	} else {
+		if (mlc_form_parse(rq.body.p ? rq.body.p : "", rq.body.len, &fn, &fv, &fc) < 0) {
+			mlc_vault_free_secret(token);
+			mlc_warn("malformed form body");
+			answer(400, MLC_EX_DATAERR);
+		}
+		url = mlc_xstrdup(cb);
+	}
+	valid = mlc_twsig_validate(token, url, (const char *const *)fn, (const char *const *)fv,
+	                           fc, rq.body.p ? rq.body.p : "", rq.body.len, is_json, rq.sig);
+	mlc_vault_free_secret(token);
+	mlc_vault_close(vault);
+	if (!valid) {
+		mlc_warn("X-Twilio-Signature does not match %s (the configured status_callback): "
+		         "refused, nothing recorded",
+		         cb);
+		answer(403, MLC_EX_NOPERM);
+	}
+
+	if (is_json) {
+		static char sbuf[3][128];
+		static const char *const keys[3] = { "MessageSid", "MessageStatus", "ErrorCode" };
+		const char **dst[3] = { &sid, &status, &ecode };
+		int k;
+
+		sid = status = ecode = NULL;
+		for (k = 0; k < 3 && jv_get_kind(body) == JV_KIND_OBJECT; k++) {
+			jv v = jv_object_get(jv_copy(body), jv_string(keys[k]));
+
+			if (jv_get_kind(v) == JV_KIND_STRING) {
+				snprintf(sbuf[k], sizeof sbuf[k], "%s", jv_string_value(v));
+				*dst[k] = sbuf[k];
+			} else if (jv_get_kind(v) == JV_KIND_NUMBER) {
+				snprintf(sbuf[k], sizeof sbuf[k], "%.0f", jv_number_value(v));
+				*dst[k] = sbuf[k];
+			}
+			jv_free(v);
+		}
+	} else {
+		sid = mlc_form_get(fn, fv, fc, "MessageSid");
+		if (!sid)
+			sid = mlc_form_get(fn, fv, fc, "SmsSid");
+		status = mlc_form_get(fn, fv, fc, "MessageStatus");
+		if (!status)
+			status = mlc_form_get(fn, fv, fc, "SmsStatus");
+		ecode = mlc_form_get(fn, fv, fc, "ErrorCode");
+	}
+	if (ecode && !*ecode)
+		ecode = NULL;
+	if (ecode)
+		for (i = 0; ecode[i]; i++)
+			if (!isdigit((unsigned char)ecode[i]) || i > 9)
+				ecode = "";
+	if (!sid || !status || !sid_ok(sid) || !status_ok(status) || (ecode && !*ecode)) {
+		mlc_warn("signed request is not a message status callback "
+		         "(MessageSid, MessageStatus, ErrorCode)");
+		answer(400, MLC_EX_DATAERR);
+	}
+	code = record(store, sid, status, ecode);
+	if (code > 1)
+		answer(http_for(code), code);
+	mlc_store_close(store);
+	mlc_form_free(fn, fv, fc);
+	jv_free(body);
+	free(url);
+	free(rq.query);
+	mlc_buf_free(&rq.body);
+	mlc_conf_free(&conf);
+	answer(204, MLC_EX_OK);
+}
