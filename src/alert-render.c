@@ -1,0 +1,2076 @@
+/*
+ * alert-render — turn alerts into deliveries: one per recipient and channel.
+ *
+ * usage: alert-render -r RULE [-c CONF] [-R RULES_DIR] [-d STATEDIR] [--now TIME]
+ *                     [--no-state] [--strict]            < alerts > deliveries
+ *        alert-render -r RULE --release                  (deferred ones only)
+ *        alert-render -r RULE --check
+ *        alert-render -r RULE --preview FILE
+ *
+ * stdin: alert lines from alert-match.  stdout: one delivery line per
+ * recipient and channel (sms, whatsapp, email), in the order of the input;
+ * digests at the end of input.  Lines marked "suppressed" pass through
+ * unchanged so that alert-log records the decision.
+ *
+ * Templates ([message] sms, subject, text, html; [digest] subject, header,
+ * row, footer) are jq string bodies, compiled once.  Their input is the
+ * alert's record merged with {alert_id, rule, severity, channel, recipient}.
+ * An interpolation whose value is null renders as "" and is reported on
+ * stderr ("template sms: \(.contacts.vendor.name) is null"); with --strict
+ * such a delivery is not made and the line counts as bad (65).  To know
+ * which interpolation was null, each template with interpolations has a
+ * companion program that evaluates them all once more and says which were
+ * null, run only when the template succeeded.
+ *
+ * SMS: transliterated when [message] transliterate = yes, then cut to
+ * [message] max_segments (default 2) by removing the end: templates put
+ * the essentials (document, party, amount) first.  WhatsApp: the same text,
+ * only Twilio's 1600-character limit applies.
+ *
+ * Digests ([digest] channel): deliveries on that channel are grouped per
+ * address into one message at end of input; rows are spooled to a private
+ * temporary SQLite database (on disk), so memory does not grow with the
+ * number of alerts.  "digest_only" alerts (storm guard) only go to digests.
+ *
+ * State (not with --no-state or --preview): quiet hours ([limits]
+ * quiet_hours, quiet_action) hold or drop SMS and WhatsApp deliveries (not
+ * e-mail, which rings no phone) in the recipient's time zone; held ones are
+ * kept in table deferred and released by a later run whose time has come
+ * (every run releases first; --release only releases).  Caps ([limits]
+ * per_recipient_hour, per_recipient_day) count what the audit trail says
+ * was sent to any address of the recipient, across all rules, plus this
+ * run's deliveries.
+ *
+ * Exit: 0; 64 usage; 65 bad input lines (the others were processed);
+ * 66 no such rule or preview file; 74 write error or database I/O;
+ * 75 database locked; 78 rule, template or configuration error.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "mlc.h"
+
+static const char usage[] =
+	"usage: alert-render -r RULE [-c CONF] [-R RULES_DIR] [-d STATEDIR] [--now TIME]\n"
+	"                    [--no-state] [--strict] < alerts > deliveries\n"
+	"       alert-render -r RULE [--release | --check | --preview FILE]\n"
+	"Renders the rule's message templates for each alert: one delivery per\n"
+	"recipient and channel, digests at the end.\n";
+
+/* The deferred table: kept here and created if missing, see store.c. */
+static const char deferred_sql[] =
+	"CREATE TABLE IF NOT EXISTS deferred ("
+	" delivery_id TEXT PRIMARY KEY,"
+	" rule TEXT NOT NULL,"
+	" recipient TEXT NOT NULL,"
+	" channel TEXT NOT NULL,"
+	" not_before TEXT NOT NULL,"
+	" line TEXT NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS deferred_rule_nb ON deferred (rule, not_before);";
+
+/* ---- options and global state ---- */
+
+static struct mlc_rule rule;
+static int opt_strict, opt_preview, opt_nostate;
+static struct mlc_store *store;
+static struct timespec now;
+static char now_s[32], today[16];
+static const char *rule_tz;      /* rule's, else config's, else NULL (UTC) */
+static char *conf_tz;
+static int max_segments = 2, transliterate;
+static int quiet_from = -1, quiet_to = -1; /* minutes of the day */
+static enum { Q_DEFER, Q_DROP, Q_DEFER_EXCEPT_CRITICAL } quiet_action = Q_DEFER;
+static long cap_hour, cap_day;
+static char *digest_channel;     /* NULL: no [digest] */
+static long digest_max_items;    /* 0 = no limit */
+static unsigned long n_bad, n_noaddr, n_null, n_deliveries;
+static int exit_io;              /* an output or database failure code */
+
+/* ---- templates ---- */
+
+struct tmpl {
+	const char *name;      /* "sms", "digest row", ... */
+	const char *src;       /* as written in the rule */
+	unsigned line;
+	struct mlc_jq *q;
+	struct mlc_jq *probe;  /* which interpolations are null */
+	char **exprs;
+	size_t nexpr;
+};
+
+/* Interpolations of a template: offsets of each EXPR in \(EXPR). */
+struct span {
+	size_t a, b;
+};
+
+static size_t scan_expr(const char *t, size_t i, size_t n);
+
+/* Inside a jq string that started before i: returns the offset after its
+ * closing quote, or n if unterminated. */
+static size_t
+scan_string(const char *t, size_t i, size_t n)
+{
+	while (i < n) {
+		if (t[i] == '\\' && i + 1 < n && t[i + 1] == '(') {
+			i = scan_expr(t, i + 2, n);
+			continue;
+		}
+		if (t[i] == '\\') {
+			i += 2;
+			continue;
+		}
+		if (t[i] == '"')
+			return i + 1;
+		i++;
+	}
+	return n;
+}
+
+/* After "\(": the offset of the matching ')' plus one, or n. */
+static size_t
+scan_expr(const char *t, size_t i, size_t n)
+{
+	int depth = 1;
+
+	while (i < n) {
+		if (t[i] == '"') {
+			i = scan_string(t, i + 1, n);
+			continue;
+		}
+		if (t[i] == '#') {
+			while (i < n && t[i] != '\n')
+				i++;
+			continue;
+		}
+		if (t[i] == '(')
+			depth++;
+		else if (t[i] == ')' && --depth == 0)
+			return i + 1;
+		i++;
+	}
+	return n;
+}
+
+/* The top-level interpolations of template t; returns how many (*v malloc'd). */
+static size_t
+scan_interps(const char *t, struct span **v)
+{
+	size_t n = strlen(t), i = 0, k = 0, cap = 4;
+
+	*v = mlc_xmalloc(cap * sizeof **v);
+	while (i < n) {
+		if (t[i] == '\\' && i + 1 < n && t[i + 1] == '(') {
+			size_t e = scan_expr(t, i + 2, n);
+
+			if (k == cap)
+				*v = mlc_xrealloc(*v, (cap *= 2) * sizeof **v);
+			(*v)[k].a = i + 2;
+			(*v)[k].b = e > i + 2 && t[e - 1] == ')' ? e - 1 : e;
+			k++;
+			i = e;
+			continue;
+		}
+		i += t[i] == '\\' ? 2 : 1;
+	}
+	return k;
+}
+
+static void
+tmpl_free(struct tmpl *t)
+{
+	size_t i;
+
+	mlc_jq_free(t->q);
+	mlc_jq_free(t->probe);
+	for (i = 0; i < t->nexpr; i++)
+		free(t->exprs[i]);
+	free(t->exprs);
+	memset(t, 0, sizeof *t);
+}
+
+static jv
+jq_args(void)
+{
+	char err[256];
+	jv a = mlc_jq_time_args(&now, rule_tz, err, sizeof err);
+
+	if (!jv_is_valid(a)) {
+		jv_free(a);
+		mlc_die(MLC_EX_CONFIG, "rule %s: %s", rule.name, err);
+	}
+	return a;
+}
+
+/*
+ * Compile src as template name.  Every \(E) becomes \((E) | null -> "")
+ * so that a missing field does not print as "null"; the probe program
+ * [([E1] | map(. == null) | any), ...] tells which were null.
+ * Returns 0, or -1 with the error reported.
+ */
+static int
+tmpl_compile(struct tmpl *t, const char *name, const char *src, unsigned line, int html)
+{
+	struct mlc_buf b, p;
+	struct span *sp;
+	size_t n, i, last = 0;
+	char err[1024], what[128];
+
+	memset(t, 0, sizeof *t);
+	t->name = name;
+	t->src = src;
+	t->line = line;
+	n = scan_interps(src, &sp);
+	mlc_buf_init(&b);
+	mlc_buf_init(&p);
+	mlc_buf_addc(&p, '[');
+	t->exprs = mlc_xcalloc(n ? n : 1, sizeof *t->exprs);
+	t->nexpr = n;
+	for (i = 0; i < n; i++) {
+		mlc_buf_add(&b, src + last, sp[i].a - last);
+		mlc_buf_addc(&b, '(');
+		mlc_buf_add(&b, src + sp[i].a, sp[i].b - sp[i].a);
+		mlc_buf_adds(&b, "\n) | if . == null then \"\" else . end");
+		last = sp[i].b;
+		t->exprs[i] = mlc_xstrndup(src + sp[i].a, sp[i].b - sp[i].a);
+		mlc_buf_printf(&p, "%s([(", i ? ", " : "");
+		mlc_buf_add(&p, src + sp[i].a, sp[i].b - sp[i].a);
+		mlc_buf_adds(&p, "\n)] | map(. == null) | any)");
+	}
+	mlc_buf_adds(&b, src + last);
+	mlc_buf_addc(&p, ']');
+	free(sp);
+	snprintf(what, sizeof what, "%s:%u: template %s", rule.path, line, name);
+	t->q = html ? mlc_jq_template_html(b.p, what, jq_args(), err, sizeof err)
+	            : mlc_jq_template(b.p, what, jq_args(), err, sizeof err);
+	if (t->q && n > 0) {
+		snprintf(what, sizeof what, "%s:%u: template %s (null check)", rule.path, line,
+		         name);
+		t->probe = mlc_jq_compile(p.p, what, jq_args(), err, sizeof err);
+	}
+	mlc_buf_free(&b);
+	mlc_buf_free(&p);
+	if (!t->q || (n > 0 && !t->probe)) {
+		mlc_warn("%s", err);
+		return -1;
+	}
+	return 0;
+}
+
+static int render_quiet; /* set: no null check (done by another template) */
+
+/*
+ * Render t on input (borrowed) into out (appended).  0, 1 if a value was
+ * null (reported), -1 on an error (reported).
+ */
+static int
+tmpl_render(struct tmpl *t, jv input, unsigned long lineno, struct mlc_buf *out)
+{
+	char err[1024];
+	jv r, pr;
+	int rc, nulls = 0;
+
+	rc = mlc_jq_run1(t->q, jv_copy(input), &r, err, sizeof err);
+	if (rc < 0) {
+		mlc_warn("line %lu: rule %s: %s", lineno, rule.name, err);
+		jv_free(r);
+		return -1;
+	}
+	if (jv_get_kind(r) != JV_KIND_STRING) {
+		mlc_warn("line %lu: rule %s: template %s did not give a string", lineno, rule.name,
+		         t->name);
+		jv_free(r);
+		return -1;
+	}
+	mlc_buf_add(out, jv_string_value(r), (size_t)jv_string_length_bytes(jv_copy(r)));
+	jv_free(r);
+	if (t->probe && !render_quiet && mlc_jq_run1(t->probe, jv_copy(input), &pr, err, sizeof err) == 0 &&
+	    jv_get_kind(pr) == JV_KIND_ARRAY) {
+		int i, len = jv_array_length(jv_copy(pr));
+
+		for (i = 0; i < len && (size_t)i < t->nexpr; i++) {
+			jv e = jv_array_get(jv_copy(pr), i);
+
+			if (jv_get_kind(e) == JV_KIND_TRUE) {
+				const char *x = t->exprs[i];
+				int xl = (int)strcspn(x, "\n");
+
+				mlc_warn("line %lu: rule %s: template %s: \\(%.*s%s) is null", lineno,
+				         rule.name, t->name, xl > 80 ? 80 : xl, x,
+				         xl > 80 || x[xl] ? "..." : "");
+				nulls = 1;
+			}
+			jv_free(e);
+		}
+		jv_free(pr);
+	} else if (t->probe && !render_quiet) {
+		jv_free(pr);
+	}
+	if (nulls)
+		n_null++;
+	return nulls;
+}
+
+static int
+tmpl_render_quiet(struct tmpl *t, jv input, unsigned long lineno, struct mlc_buf *out)
+{
+	int r;
+
+	render_quiet = 1;
+	r = tmpl_render(t, input, lineno, out);
+	render_quiet = 0;
+	return r;
+}
+
+/* The templates of this rule. */
+static struct tmpl t_sms, t_subject, t_text, t_html;
+static struct tmpl d_subject, d_header, d_header_html, d_row, d_footer, d_footer_html;
+static struct tmpl *d_cells;     /* the digest row's HTML table cells */
+static size_t d_ncells;
+
+/* Defaults where a rule leaves a template out. */
+static const char def_sms[] = "\\(.rule): \\(.table // \"\") \\(.key // \"\")";
+static const char def_subject[] = "[\\(.severity)] \\(.rule): \\(.table // \"\") \\(.key // \"\")";
+static const char def_d_subject[] = "\\(.rule): \\(.count) alerts on \\(.today)";
+static const char def_d_header[] = "\\(.count) alerts from rule \\(.rule) on \\(.today):";
+
+struct tdef {
+	struct tmpl *t;
+	const char *section, *key, *name, *deflt;
+	int html;
+};
+
+/* Split a digest row template into table cells at top-level " | " (outside
+ * interpolations, where | is jq's pipe). */
+static size_t
+split_cells(const char *src, char ***cells)
+{
+	struct span *sp;
+	size_t n = scan_interps(src, &sp), i = 0, start = 0, k = 0, si = 0, len = strlen(src);
+
+	*cells = mlc_xmalloc((len / 3 + 2) * sizeof **cells);
+	while (i < len) {
+		if (si < n && i == sp[si].a) {
+			i = sp[si].b;
+			si++;
+			continue;
+		}
+		if (i + 3 <= len && strncmp(src + i, " | ", 3) == 0) {
+			(*cells)[k++] = mlc_xstrndup(src + start, i - start);
+			i += 3;
+			start = i;
+			continue;
+		}
+		i++;
+	}
+	(*cells)[k++] = mlc_xstrndup(src + start, len - start);
+	free(sp);
+	return k;
+}
+
+static int
+compile_all(void)
+{
+	const struct mlc_conf_entry *e;
+	int bad = 0;
+	size_t i;
+	const struct tdef defs[] = {
+		{ &t_sms, "message", "sms", "sms", def_sms, 0 },
+		{ &t_subject, "message", "subject", "subject", def_subject, 0 },
+		{ &t_text, "message", "text", "text", NULL, 0 },
+		{ &t_html, "message", "html", "html", NULL, 1 },
+		{ &d_subject, "digest", "subject", "digest subject", def_d_subject, 0 },
+		{ &d_header, "digest", "header", "digest header", def_d_header, 0 },
+		{ &d_header_html, "digest", "header", "digest header", def_d_header, 1 },
+		{ &d_row, "digest", "row", "digest row", NULL, 0 },
+		{ &d_footer, "digest", "footer", "digest footer", "", 0 },
+		{ &d_footer_html, "digest", "footer", "digest footer", "", 1 },
+	};
+
+	for (i = 0; i < sizeof defs / sizeof defs[0]; i++) {
+		const char *src;
+		unsigned line = 0;
+
+		if ((e = mlc_conf_find(&rule.conf, defs[i].section, defs[i].key))) {
+			src = e->value;
+			line = e->line;
+		} else if (defs[i].t == &t_text || defs[i].t == &d_row) {
+			/* the e-mail text and a digest row default to the SMS text */
+			if ((e = mlc_conf_find(&rule.conf, "message", "sms"))) {
+				src = e->value;
+				line = e->line;
+			} else {
+				src = def_sms;
+			}
+		} else if (defs[i].t == &t_html) {
+			continue; /* made from the text, escaped */
+		} else {
+			src = defs[i].deflt;
+		}
+		if (tmpl_compile(defs[i].t, defs[i].name, src, line, defs[i].html) < 0)
+			bad = 1;
+	}
+	if (d_row.q) {
+		char **cells;
+		size_t k;
+
+		d_ncells = split_cells(d_row.src, &cells);
+		d_cells = mlc_xcalloc(d_ncells, sizeof *d_cells);
+		for (k = 0; k < d_ncells; k++) {
+			if (!bad && tmpl_compile(&d_cells[k], "digest row", cells[k], d_row.line, 1) < 0)
+				bad = 1;
+			free(cells[k]);
+		}
+		free(cells);
+	}
+	return bad ? -1 : 0;
+}
+
+static void
+free_all_templates(void)
+{
+	struct tmpl *all[] = { &t_sms, &t_subject, &t_text, &t_html, &d_subject, &d_header,
+		               &d_header_html, &d_row, &d_footer, &d_footer_html };
+	size_t i;
+
+	for (i = 0; i < sizeof all / sizeof all[0]; i++)
+		tmpl_free(all[i]);
+	for (i = 0; i < d_ncells; i++)
+		tmpl_free(&d_cells[i]);
+	free(d_cells);
+}
+
+/* ---- --check: fields read from .row/.dates/.trim/.times ---- */
+
+/* Primary key columns jde-fetch always adds, for the tables it knows. */
+static const struct {
+	const char *table, *keys;
+} table_keys[] = {
+	{ "F0101", "AN8" },
+	{ "F0006", "MCU" },
+	{ "F0411", "KCO DOC DCT SFX" },
+	{ "F0911", "KCO DCT DOC JELN LT EXTL DGJ" },
+	{ "F4301", "KCOO DOCO DCTO SFXO" },
+	{ "F4311", "KCOO DOCO DCTO SFXO LNID" },
+	{ "F4102", "ITM MCU" },
+	{ "F41021", "ITM MCU LOCN LOTN" },
+	{ "F4201", "KCOO DOCO DCTO" },
+	{ "F03012", "AN8 CO" },
+};
+
+static int
+word_in(const char *list, const char *w, size_t wl)
+{
+	const char *p = list;
+
+	while (p && *p) {
+		size_t n;
+
+		p += strspn(p, " \t\n,");
+		n = strcspn(p, " \t\n,");
+		if (n == wl && strncmp(p, w, wl) == 0)
+			return 1;
+		p += n;
+	}
+	return 0;
+}
+
+static int
+is_ident(char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+	       c == '_';
+}
+
+/* Is column col (bare alias) fetched? */
+static int
+column_known(const char *table, const char *cols, const char *col, size_t cl)
+{
+	const char *keys = mlc_rule_get(&rule, "source", "key"), *inc;
+	size_t i;
+
+	if (word_in(cols, col, cl) || (keys && word_in(keys, col, cl)))
+		return 1;
+	if ((inc = mlc_rule_get(&rule, "source", "incremental")) && word_in(inc, col, cl))
+		return 1;
+	for (i = 0; table && i < sizeof table_keys / sizeof table_keys[0]; i++)
+		if (strcmp(table_keys[i].table, table) == 0 && word_in(table_keys[i].keys, col, cl))
+			return 1;
+	return 0;
+}
+
+static int
+check_fields(const struct mlc_conf_entry *e, const char *name)
+{
+	const char *table = mlc_rule_get(&rule, "source", "table");
+	const char *cols = mlc_rule_get(&rule, "source", "columns");
+	static const char *const objs[] = { ".row.", ".dates.", ".trim.", ".times." };
+	const char *s = e->value;
+	struct span *sp;
+	size_t n = scan_interps(s, &sp), k;
+	int bad = 0;
+
+	if (!cols) { /* every column comes back */
+		free(sp);
+		return 0;
+	}
+	for (k = 0; k < n; k++) {
+		size_t i;
+
+		for (i = sp[k].a; i < sp[k].b; i++) {
+			size_t o;
+
+			if (i > 0 && (is_ident(s[i - 1]) || s[i - 1] == '.'))
+				continue;
+			for (o = 0; o < sizeof objs / sizeof objs[0]; o++) {
+				size_t ol = strlen(objs[o]), j, fl, tl;
+				const char *f, *col;
+				unsigned line;
+
+				if (strncmp(s + i, objs[o], ol) != 0)
+					continue;
+				f = s + i + ol;
+				for (fl = 0; is_ident(f[fl]); fl++)
+					;
+				if (fl == 0)
+					continue;
+				col = f;
+				tl = 0;
+				if (o == 0) { /* .row.TABLE_COL */
+					const char *us = memchr(f, '_', fl);
+
+					tl = table ? strlen(table) : 0;
+					if (!us || !table || (size_t)(us - f) != tl ||
+					    strncmp(f, table, tl) != 0) {
+						col = NULL;
+					} else {
+						col = us + 1;
+						tl++;
+					}
+				}
+				if (col && column_known(table, cols, col, fl - tl))
+					continue;
+				line = e->line;
+				for (j = 0; j < i; j++)
+					line += s[j] == '\n';
+				mlc_warn("%s:%u: template %s reads %.*s%.*s, which is not in [source] "
+				         "columns", rule.path, line, name, (int)(ol - 1), objs[o], (int)fl,
+				         f);
+				bad = 1;
+			}
+		}
+	}
+	free(sp);
+	return bad;
+}
+
+static int
+check_rule(void)
+{
+	static const struct {
+		const char *section, *key, *name;
+	} list[] = {
+		{ "message", "sms", "sms" }, { "message", "subject", "subject" },
+		{ "message", "text", "text" }, { "message", "html", "html" },
+		{ "digest", "subject", "digest subject" }, { "digest", "header", "digest header" },
+		{ "digest", "row", "digest row" }, { "digest", "footer", "digest footer" },
+	};
+	const struct mlc_conf_entry *e;
+	size_t i;
+	int bad = 0;
+
+	for (i = 0; i < sizeof list / sizeof list[0]; i++)
+		if ((e = mlc_conf_find(&rule.conf, list[i].section, list[i].key)))
+			bad |= check_fields(e, list[i].name);
+	return bad;
+}
+
+/* ---- small helpers ---- */
+
+static jv
+get(jv o, const char *k)
+{
+	jv v;
+
+	if (jv_get_kind(o) != JV_KIND_OBJECT)
+		return jv_null();
+	v = jv_object_get(jv_copy(o), jv_string(k));
+	if (!jv_is_valid(v)) {
+		jv_free(v);
+		return jv_null();
+	}
+	return v;
+}
+
+/* A string member copied (malloc'd), or NULL. */
+static char *
+sget(jv o, const char *k)
+{
+	jv v = get(o, k);
+	char *r = NULL;
+
+	if (jv_get_kind(v) == JV_KIND_STRING && jv_string_length_bytes(jv_copy(v)) > 0)
+		r = mlc_xstrdup(jv_string_value(v));
+	jv_free(v);
+	return r;
+}
+
+/* Append a member as JSON text ("key":value) if present and not null. */
+static void
+add_member(struct mlc_buf *b, const char *k, jv v)
+{
+	jv d;
+
+	if (!jv_is_valid(v) || jv_get_kind(v) == JV_KIND_NULL) {
+		jv_free(v);
+		return;
+	}
+	d = jv_dump_string(v, 0);
+	mlc_buf_printf(b, ",\"%s\":", k);
+	mlc_buf_adds(b, jv_string_value(d));
+	jv_free(d);
+}
+
+static void
+add_str(struct mlc_buf *b, const char *k, const char *v)
+{
+	if (!v)
+		return;
+	mlc_buf_printf(b, ",\"%s\":", k);
+	mlc_buf_json_str(b, v, strlen(v));
+}
+
+static void
+html_escape(struct mlc_buf *b, const char *s)
+{
+	for (; *s; s++) {
+		switch (*s) {
+		case '&': mlc_buf_adds(b, "&amp;"); break;
+		case '<': mlc_buf_adds(b, "&lt;"); break;
+		case '>': mlc_buf_adds(b, "&gt;"); break;
+		case '"': mlc_buf_adds(b, "&quot;"); break;
+		case '\'': mlc_buf_adds(b, "&#39;"); break;
+		default: mlc_buf_addc(b, *s);
+		}
+	}
+}
+
+static int
+sev_rank(const char *s)
+{
+	if (!s)
+		return 1;
+	return strcmp(s, "critical") == 0 ? 2 : strcmp(s, "info") == 0 ? 0 : 1;
+}
+
+static const char *const sev_names[] = { "info", "warning", "critical" };
+
+/* ^\+[1-9][0-9]{1,14}$ */
+static int
+e164_ok(const char *s)
+{
+	size_t i;
+
+	if (s[0] != '+' || s[1] < '1' || s[1] > '9')
+		return 0;
+	for (i = 2; s[i]; i++)
+		if (s[i] < '0' || s[i] > '9' || i > 15)
+			return 0;
+	return i >= 3;
+}
+
+/* Write one line; a failure stops the run. */
+static void
+put(struct mlc_buf *b)
+{
+	if (exit_io)
+		return;
+	if (mlc_ndjson_put(1, b) < 0) {
+		mlc_warn("write error on stdout: %s", strerror(errno));
+		exit_io = MLC_EX_IOERR;
+	}
+}
+
+/* ---- time zones and quiet hours ---- */
+
+static int
+tz_ok(const char *tz)
+{
+	char path[512];
+
+	if (!tz || !*tz || strstr(tz, "..") || tz[0] == '/')
+		return 0;
+	if (strcmp(tz, "UTC") == 0)
+		return 1;
+	snprintf(path, sizeof path, "/usr/share/zoneinfo/%s", tz);
+	return access(path, R_OK) == 0;
+}
+
+/* Run localtime_r (t given) or mktime (t == NULL) under TZ=tz, then put TZ back. */
+static time_t
+in_zone(const char *tz, const time_t *t, struct tm *tm)
+{
+	char *old = NULL;
+	const char *o;
+	time_t r = 0;
+
+	if ((o = getenv("TZ")))
+		old = mlc_xstrdup(o);
+	setenv("TZ", !tz || strcmp(tz, "UTC") == 0 ? "UTC0" : tz, 1);
+	tzset();
+	if (t)
+		localtime_r(t, tm);
+	else
+		r = mktime(tm);
+	if (old)
+		setenv("TZ", old, 1);
+	else
+		unsetenv("TZ");
+	tzset();
+	free(old);
+	return r;
+}
+
+static int
+parse_hhmm(const char *s, const char **end)
+{
+	int h, m;
+
+	if (!(s[0] >= '0' && s[0] <= '9'))
+		return -1;
+	h = s[0] - '0';
+	s++;
+	if (*s >= '0' && *s <= '9')
+		h = h * 10 + (*s++ - '0');
+	if (*s++ != ':' || !(s[0] >= '0' && s[0] <= '5') || !(s[1] >= '0' && s[1] <= '9'))
+		return -1;
+	m = (s[0] - '0') * 10 + (s[1] - '0');
+	if (h > 23)
+		return -1;
+	*end = s + 2;
+	return h * 60 + m;
+}
+
+/*
+ * If now is inside the quiet window in zone tz: 1, with *until = when the
+ * window ends; else 0.
+ */
+static int
+quiet_now(const char *tz, time_t *until)
+{
+	struct tm tm, e;
+	time_t t = now.tv_sec;
+	int cur, in;
+
+	if (quiet_from < 0)
+		return 0;
+	in_zone(tz, &t, &tm);
+	cur = tm.tm_hour * 60 + tm.tm_min;
+	if (quiet_from < quiet_to)
+		in = cur >= quiet_from && cur < quiet_to;
+	else
+		in = cur >= quiet_from || cur < quiet_to;
+	if (!in)
+		return 0;
+	e = tm;
+	e.tm_hour = quiet_to / 60;
+	e.tm_min = quiet_to % 60;
+	e.tm_sec = 0;
+	e.tm_isdst = -1;
+	if (cur >= quiet_to) /* the window ends tomorrow */
+		e.tm_mday++;
+	*until = in_zone(tz, NULL, &e);
+	if (*until <= t)
+		*until = t + 60;
+	return 1;
+}
+
+/* ---- caps ---- */
+
+struct rcount {
+	char *id;
+	long hour, day; /* from the audit trail */
+	long run;       /* made in this run */
+};
+static struct rcount *rc_v;
+static size_t rc_n, rc_cap;
+
+static long
+audit_count(char *const *addr, const char *since)
+{
+	sqlite3 *db = mlc_store_db(store);
+	sqlite3_stmt *st;
+	long n = 0;
+	int i;
+
+	if (sqlite3_prepare_v2(db,
+	                       "SELECT count(DISTINCT delivery_id) FROM audit WHERE stage = 'sent'"
+	                       " AND recipient IN (?1, ?2, ?3) AND ts >= ?4",
+	                       -1, &st, NULL) != SQLITE_OK) {
+		exit_io = mlc_store_code(store);
+		mlc_store_warn(store, "counting sent messages");
+		return 0;
+	}
+	for (i = 0; i < 3; i++)
+		if (addr[i])
+			sqlite3_bind_text(st, i + 1, addr[i], -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 4, since, -1, SQLITE_TRANSIENT);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	else {
+		exit_io = mlc_store_code(store);
+		mlc_store_warn(store, "counting sent messages");
+	}
+	sqlite3_finalize(st);
+	return n;
+}
+
+/*
+ * Counts one more delivery for the recipient with identity id and the
+ * given addresses; returns the cap it would exceed ("hour", "day") or NULL.
+ */
+static const char *
+cap_take(const char *id, char *const *addr)
+{
+	struct rcount *r = NULL;
+	size_t i;
+
+	if (!cap_hour && !cap_day)
+		return NULL;
+	for (i = 0; i < rc_n; i++)
+		if (strcmp(rc_v[i].id, id) == 0) {
+			r = &rc_v[i];
+			break;
+		}
+	if (!r) {
+		if (rc_n == rc_cap)
+			rc_v = mlc_xrealloc(rc_v, (rc_cap = rc_cap ? rc_cap * 2 : 16) * sizeof *rc_v);
+		r = &rc_v[rc_n++];
+		memset(r, 0, sizeof *r);
+		r->id = mlc_xstrdup(id);
+		if (store) {
+			struct timespec h = now, d = now;
+			char hs[32], ds[32];
+
+			h.tv_sec -= 3600;
+			d.tv_sec -= 86400;
+			mlc_time_fmt(hs, &h);
+			mlc_time_fmt(ds, &d);
+			if (cap_hour)
+				r->hour = audit_count(addr, hs);
+			if (cap_day)
+				r->day = audit_count(addr, ds);
+		}
+	}
+	if (cap_hour && r->hour + r->run >= cap_hour)
+		return "per_recipient_hour";
+	if (cap_day && r->day + r->run >= cap_day)
+		return "per_recipient_day";
+	r->run++;
+	return NULL;
+}
+
+/* ---- deliveries ---- */
+
+/* One recipient as the alert gave it. */
+struct recip {
+	jv obj;        /* the alert's recipient object */
+	char *name, *sms, *whatsapp, *email, *tz;
+	char id[160];  /* identity for caps */
+	char *addr[3]; /* its addresses (borrowed) */
+};
+
+static void
+recip_load(struct recip *r, jv o)
+{
+	jv an8;
+
+	memset(r, 0, sizeof *r);
+	r->obj = o;
+	r->name = sget(o, "name");
+	r->sms = sget(o, "sms");
+	r->whatsapp = sget(o, "whatsapp");
+	r->email = sget(o, "email");
+	r->tz = sget(o, "tz");
+	if (r->whatsapp && strncmp(r->whatsapp, "whatsapp:", 9) != 0) {
+		char *w = mlc_xmalloc(strlen(r->whatsapp) + 10);
+
+		sprintf(w, "whatsapp:%s", r->whatsapp);
+		free(r->whatsapp);
+		r->whatsapp = w;
+	} else if (!r->whatsapp && r->sms) {
+		r->whatsapp = mlc_xmalloc(strlen(r->sms) + 10);
+		sprintf(r->whatsapp, "whatsapp:%s", r->sms);
+	}
+	an8 = get(o, "an8");
+	if (jv_get_kind(an8) == JV_KIND_NUMBER)
+		snprintf(r->id, sizeof r->id, "an8:%.0f", jv_number_value(an8));
+	else if (jv_get_kind(an8) == JV_KIND_STRING)
+		snprintf(r->id, sizeof r->id, "an8:%s", jv_string_value(an8));
+	else
+		snprintf(r->id, sizeof r->id, "%s",
+		         r->sms ? r->sms : r->email ? r->email : r->whatsapp ? r->whatsapp : "?");
+	jv_free(an8);
+	r->addr[0] = r->sms;
+	r->addr[1] = r->whatsapp;
+	r->addr[2] = r->email;
+}
+
+static void
+recip_free(struct recip *r)
+{
+	jv_free(r->obj);
+	free(r->name);
+	free(r->sms);
+	free(r->whatsapp);
+	free(r->email);
+	free(r->tz);
+}
+
+static const char *
+recip_addr(const struct recip *r, const char *channel)
+{
+	if (strcmp(channel, "sms") == 0)
+		return r->sms;
+	if (strcmp(channel, "whatsapp") == 0)
+		return r->whatsapp;
+	if (strcmp(channel, "email") == 0)
+		return r->email;
+	return NULL;
+}
+
+/* The small recipient object put into deliveries: name and an8. */
+static void
+add_recipient(struct mlc_buf *b, jv o)
+{
+	mlc_buf_adds(b, ",\"recipient\":{");
+	{
+		struct mlc_buf in;
+
+		mlc_buf_init(&in);
+		add_member(&in, "name", get(o, "name"));
+		add_member(&in, "an8", get(o, "an8"));
+		add_member(&in, "ref", get(o, "to"));
+		if (in.len)
+			mlc_buf_add(b, in.p + 1, in.len - 1);
+		mlc_buf_free(&in);
+	}
+	mlc_buf_addc(b, '}');
+}
+
+static const char *
+zone_of(const struct recip *r, unsigned long lineno)
+{
+	if (r->tz) {
+		if (tz_ok(r->tz))
+			return r->tz;
+		mlc_warn("line %lu: rule %s: recipient %s: unknown time zone \"%s\"; using %s",
+		         lineno, rule.name, r->name ? r->name : r->id, r->tz,
+		         rule_tz ? rule_tz : "UTC");
+	}
+	return rule_tz;
+}
+
+static void preview_print(const struct mlc_buf *line);
+
+/*
+ * The last step of every delivery (line = the delivery object, complete):
+ * quiet hours, caps, then out.  channel decides whether quiet hours apply.
+ */
+static void
+dispatch(struct mlc_buf *line, const char *delivery_id, const char *channel, const char *to,
+         const char *severity, const char *zone, const char *capid, char *const *addr)
+{
+	struct mlc_buf o;
+	time_t until;
+	const char *cap;
+
+	n_deliveries++;
+	if (opt_preview) {
+		preview_print(line);
+		return;
+	}
+	mlc_buf_init(&o);
+	if (strcmp(channel, "email") != 0 && quiet_now(zone, &until) &&
+	    !(quiet_action == Q_DEFER_EXCEPT_CRITICAL && strcmp(severity, "critical") == 0)) {
+		if (quiet_action == Q_DROP) {
+			mlc_buf_adds(&o, "{\"dropped\":\"quiet_hours\",");
+		} else {
+			struct timespec u = { until, 0 };
+			char nb[32];
+
+			mlc_time_fmt(nb, &u);
+			mlc_buf_printf(&o, "{\"deferred\":true,\"not_before\":\"%s\",", nb);
+			if (store) {
+				sqlite3_stmt *st;
+				sqlite3 *db = mlc_store_db(store);
+
+				if (sqlite3_prepare_v2(db,
+				                       "INSERT OR IGNORE INTO deferred (delivery_id, rule,"
+				                       " recipient, channel, not_before, line)"
+				                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+				                       -1, &st, NULL) != SQLITE_OK) {
+					exit_io = mlc_store_code(store);
+					mlc_store_warn(store, "storing a deferred delivery");
+					mlc_buf_free(&o);
+					return;
+				}
+				sqlite3_bind_text(st, 1, delivery_id, -1, SQLITE_TRANSIENT);
+				sqlite3_bind_text(st, 2, rule.name, -1, SQLITE_TRANSIENT);
+				sqlite3_bind_text(st, 3, to, -1, SQLITE_TRANSIENT);
+				sqlite3_bind_text(st, 4, channel, -1, SQLITE_TRANSIENT);
+				sqlite3_bind_text(st, 5, nb, -1, SQLITE_TRANSIENT);
+				sqlite3_bind_text(st, 6, line->p, (int)line->len, SQLITE_TRANSIENT);
+				if (sqlite3_step(st) != SQLITE_DONE) {
+					exit_io = mlc_store_code(store);
+					mlc_store_warn(store, "storing a deferred delivery");
+					sqlite3_finalize(st);
+					mlc_buf_free(&o);
+					return;
+				}
+				sqlite3_finalize(st);
+			}
+		}
+		mlc_buf_add(&o, line->p + 1, line->len - 1);
+		put(&o);
+		mlc_buf_free(&o);
+		return;
+	}
+	if ((cap = cap_take(capid, addr))) {
+		mlc_buf_printf(&o, "{\"capped\":true,\"cap\":\"%s\",", cap);
+		mlc_buf_add(&o, line->p + 1, line->len - 1);
+		put(&o);
+	} else {
+		put(line);
+	}
+	mlc_buf_free(&o);
+}
+
+/* The common head of a delivery line. */
+static void
+head(struct mlc_buf *b, const char *delivery_id, jv alert, const char *alert_id,
+     const char *severity, const char *channel, const char *to, jv robj)
+{
+	mlc_buf_adds(b, "{\"delivery_id\":");
+	mlc_buf_json_str(b, delivery_id, strlen(delivery_id));
+	add_str(b, "alert_id", alert_id);
+	add_str(b, "rule", rule.name);
+	add_str(b, "severity", severity);
+	add_member(b, "table", get(alert, "table"));
+	add_member(b, "key", get(alert, "key"));
+	add_member(b, "realert_key", get(alert, "realert_key"));
+	add_member(b, "fingerprint", get(alert, "fingerprint"));
+	add_str(b, "channel", channel);
+	add_str(b, "to", to);
+	add_recipient(b, robj);
+}
+
+/* SMS/WhatsApp body: transliterate, then cut.  Returns the encoding. */
+static void
+sms_body(struct mlc_buf *b, const char *text, size_t n, int whatsapp, int *enc,
+         size_t *segs, int *cut)
+{
+	struct mlc_buf t;
+	struct mlc_sms_info in;
+	size_t keep;
+
+	mlc_buf_init(&t);
+	if (transliterate && !whatsapp)
+		mlc_sms_transliterate(text, n, &t);
+	else
+		mlc_buf_add(&t, text, n);
+	keep = mlc_sms_truncate(t.p, t.len, whatsapp ? 1000000 : max_segments, enc, b);
+	*cut = keep < t.len;
+	mlc_sms_measure(b->p, b->len, &in);
+	*segs = in.segments;
+	mlc_buf_free(&t);
+}
+
+/* ---- digest spool ---- */
+
+static sqlite3 *spool;
+
+static void
+spool_fail(const char *what)
+{
+	mlc_die(MLC_EX_IOERR, "digest spool: %s: %s", what, spool ? sqlite3_errmsg(spool) : "");
+}
+
+static void
+spool_open(void)
+{
+	if (spool)
+		return;
+	/* "" = a private temporary database on disk, removed at close */
+	if (sqlite3_open("", &spool) != SQLITE_OK)
+		spool_fail("open");
+	if (sqlite3_exec(spool,
+	                 "PRAGMA cache_size = -2000;"
+	                 "CREATE TABLE grp (gid INTEGER PRIMARY KEY, k TEXT UNIQUE, channel TEXT,"
+	                 " addr TEXT, recipient TEXT, zone TEXT, capid TEXT, sms TEXT, wa TEXT,"
+	                 " email TEXT, count INTEGER, sev INTEGER);"
+	                 "CREATE TABLE rowv (seq INTEGER PRIMARY KEY, gid INTEGER, alert_id TEXT,"
+	                 " text TEXT, html TEXT);"
+	                 "CREATE INDEX rowv_gid ON rowv (gid, seq);"
+	                 "BEGIN;",
+	                 NULL, NULL, NULL) != SQLITE_OK)
+		spool_fail("create");
+}
+
+static void
+bind_s(sqlite3_stmt *st, int i, const char *s)
+{
+	if (s)
+		sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+/* Add one alert to the digest of (channel, address). */
+static int
+spool_add(const char *channel, const char *addr, const struct recip *r, const char *zone,
+          const char *alert_id, const char *severity, jv input, unsigned long lineno)
+{
+	struct mlc_buf text, html, k, rj;
+	sqlite3_stmt *st;
+	sqlite3_int64 gid;
+	size_t i;
+	int rc = 0, x, nul = 0;
+
+	spool_open();
+	mlc_buf_init(&text);
+	mlc_buf_init(&html);
+	if ((x = tmpl_render(&d_row, input, lineno, &text)) < 0) {
+		rc = -1;
+		goto out;
+	}
+	nul |= x;
+	if (strcmp(channel, "email") == 0)
+		for (i = 0; i < d_ncells && rc == 0; i++) {
+			mlc_buf_adds(&html, "<td>");
+			/* nulls were reported for the text row already */
+			if (tmpl_render_quiet(&d_cells[i], input, lineno, &html) < 0)
+				rc = -1;
+			mlc_buf_adds(&html, "</td>");
+		}
+	if (rc < 0 || (opt_strict && nul)) {
+		rc = -1;
+		goto out;
+	}
+	mlc_buf_init(&k);
+	mlc_buf_init(&rj);
+	mlc_buf_printf(&k, "%s\037%s", channel, addr);
+	{
+		jv d = jv_dump_string(jv_copy(r->obj), 0);
+
+		mlc_buf_adds(&rj, jv_string_value(d));
+		jv_free(d);
+	}
+	if (sqlite3_prepare_v2(spool,
+	                       "INSERT INTO grp (k, channel, addr, recipient, zone, capid, sms, wa,"
+	                       " email, count, sev) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 1, ?10)"
+	                       " ON CONFLICT (k) DO UPDATE SET count = count + 1,"
+	                       " sev = max(sev, excluded.sev)",
+	                       -1, &st, NULL) != SQLITE_OK)
+		spool_fail("insert");
+	bind_s(st, 1, k.p);
+	bind_s(st, 2, channel);
+	bind_s(st, 3, addr);
+	bind_s(st, 4, rj.p);
+	bind_s(st, 5, zone);
+	bind_s(st, 6, r->id);
+	bind_s(st, 7, r->addr[0]);
+	bind_s(st, 8, r->addr[1]);
+	bind_s(st, 9, r->addr[2]);
+	sqlite3_bind_int(st, 10, sev_rank(severity));
+	if (sqlite3_step(st) != SQLITE_DONE)
+		spool_fail("insert");
+	sqlite3_finalize(st);
+	if (sqlite3_prepare_v2(spool, "SELECT gid FROM grp WHERE k = ?1", -1, &st, NULL) !=
+	    SQLITE_OK)
+		spool_fail("select");
+	bind_s(st, 1, k.p);
+	if (sqlite3_step(st) != SQLITE_ROW)
+		spool_fail("select");
+	gid = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (sqlite3_prepare_v2(spool,
+	                       "INSERT INTO rowv (gid, alert_id, text, html) VALUES (?1, ?2, ?3, ?4)",
+	                       -1, &st, NULL) != SQLITE_OK)
+		spool_fail("insert row");
+	sqlite3_bind_int64(st, 1, gid);
+	bind_s(st, 2, alert_id);
+	bind_s(st, 3, text.p);
+	bind_s(st, 4, html.p);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		spool_fail("insert row");
+	sqlite3_finalize(st);
+	mlc_buf_free(&k);
+	mlc_buf_free(&rj);
+out:
+	mlc_buf_free(&text);
+	mlc_buf_free(&html);
+	return rc;
+}
+
+/* One digest: its rows are streamed from the spool. */
+static void
+digest_one(sqlite3_stmt *g)
+{
+	const char *channel = (const char *)sqlite3_column_text(g, 1);
+	const char *addr = (const char *)sqlite3_column_text(g, 2);
+	const char *rjson = (const char *)sqlite3_column_text(g, 3);
+	const char *zone = (const char *)sqlite3_column_text(g, 4);
+	const char *capid = (const char *)sqlite3_column_text(g, 5);
+	char *addrs[3];
+	long count = sqlite3_column_int64(g, 9), shown = 0, ids = 0;
+	const char *sev = sev_names[sqlite3_column_int(g, 10) & 3];
+	struct mlc_buf line, did, subj, hdr, hdrh, ftr, ftrh, text, html, idl, body;
+	sqlite3_stmt *rs;
+	jv robj = jv_parse(rjson), din;
+	int i, full = 0, email = strcmp(channel, "email") == 0;
+
+	for (i = 0; i < 3; i++)
+		addrs[i] = (char *)sqlite3_column_text(g, 6 + i);
+	din = jv_object_set(jv_object(), jv_string("rule"), jv_string(rule.name));
+	din = jv_object_set(din, jv_string("count"), jv_number((double)count));
+	din = jv_object_set(din, jv_string("today"), jv_string(today));
+	din = jv_object_set(din, jv_string("severity"), jv_string(sev));
+	din = jv_object_set(din, jv_string("channel"), jv_string(channel));
+	din = jv_object_set(din, jv_string("recipient"), jv_copy(robj));
+	mlc_buf_init(&line);
+	mlc_buf_init(&did);
+	mlc_buf_init(&subj);
+	mlc_buf_init(&hdr);
+	mlc_buf_init(&hdrh);
+	mlc_buf_init(&ftr);
+	mlc_buf_init(&ftrh);
+	mlc_buf_init(&text);
+	mlc_buf_init(&html);
+	mlc_buf_init(&idl);
+	mlc_buf_init(&body);
+	mlc_buf_printf(&did, "digest:%s/%s/%s/%s", rule.name, channel, addr, today);
+	tmpl_render(&d_header, din, 0, &hdr);
+	tmpl_render(&d_footer, din, 0, &ftr);
+	if (email) {
+		tmpl_render(&d_subject, din, 0, &subj);
+		for (i = 0; subj.p[i]; i++)
+			if (subj.p[i] == '\n' || subj.p[i] == '\r')
+				subj.p[i] = ' ';
+		tmpl_render(&d_header_html, din, 0, &hdrh);
+		tmpl_render(&d_footer_html, din, 0, &ftrh);
+		mlc_buf_adds(&text, hdr.p);
+		mlc_buf_adds(&text, "\n\n");
+		mlc_buf_adds(&html, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>");
+		html_escape(&html, subj.p);
+		mlc_buf_adds(&html, "</title></head>\n<body>\n<p>");
+		mlc_buf_adds(&html, hdrh.p);
+		mlc_buf_adds(&html, "</p>\n<table border=\"1\" cellpadding=\"4\" "
+		                    "style=\"border-collapse:collapse\">\n");
+	} else {
+		mlc_buf_adds(&body, hdr.p);
+	}
+	if (sqlite3_prepare_v2(spool, "SELECT alert_id, text, html FROM rowv WHERE gid = ?1"
+	                              " ORDER BY seq", -1, &rs, NULL) != SQLITE_OK)
+		spool_fail("select rows");
+	sqlite3_bind_int64(rs, 1, sqlite3_column_int64(g, 0));
+	while (sqlite3_step(rs) == SQLITE_ROW) {
+		const char *aid = (const char *)sqlite3_column_text(rs, 0);
+		const char *rt = (const char *)sqlite3_column_text(rs, 1);
+		const char *rh = (const char *)sqlite3_column_text(rs, 2);
+
+		if (ids < 1000) {
+			mlc_buf_adds(&idl, ids ? "," : "");
+			mlc_buf_json_str(&idl, aid, strlen(aid));
+			ids++;
+		}
+		if (digest_max_items && shown >= digest_max_items)
+			continue;
+		if (email) {
+			mlc_buf_printf(&text, "- %s\n", rt);
+			mlc_buf_printf(&html, "<tr>%s</tr>\n", rh ? rh : "");
+			shown++;
+		} else if (!full) {
+			/* the row goes in if it and the "and N more" still fit */
+			struct mlc_buf c;
+			struct mlc_sms_info in;
+			long rest = count - shown - 1;
+
+			mlc_buf_init(&c);
+			mlc_buf_add(&c, body.p, body.len);
+			mlc_buf_addc(&c, '\n');
+			mlc_buf_adds(&c, rt);
+			if (rest > 0)
+				mlc_buf_printf(&c, "\nand %ld more", rest);
+			if (transliterate) {
+				struct mlc_buf tc;
+
+				mlc_buf_init(&tc);
+				mlc_sms_transliterate(c.p, c.len, &tc);
+				mlc_sms_measure(tc.p, tc.len, &in);
+				mlc_buf_free(&tc);
+			} else {
+				mlc_sms_measure(c.p, c.len, &in);
+			}
+			if (in.segments <= (size_t)max_segments && in.utf16 <= MLC_SMS_MAXCHARS) {
+				mlc_buf_addc(&body, '\n');
+				mlc_buf_adds(&body, rt);
+				shown++;
+			} else {
+				full = 1; /* later rows are only counted */
+			}
+			mlc_buf_free(&c);
+		}
+	}
+	sqlite3_finalize(rs);
+	if (shown < count) {
+		if (email) {
+			mlc_buf_printf(&text, "and %ld more\n", count - shown);
+			mlc_buf_printf(&html, "<tr><td colspan=\"%zu\">and %ld more</td></tr>\n",
+			               d_ncells ? d_ncells : 1, count - shown);
+		} else {
+			mlc_buf_printf(&body, "\nand %ld more", count - shown);
+		}
+	}
+	mlc_buf_adds(&line, "{\"delivery_id\":");
+	mlc_buf_json_str(&line, did.p, did.len);
+	mlc_buf_adds(&line, ",\"digest\":true");
+	add_str(&line, "rule", rule.name);
+	add_str(&line, "severity", sev);
+	add_str(&line, "channel", channel);
+	add_str(&line, "to", addr);
+	add_recipient(&line, robj);
+	mlc_buf_printf(&line, ",\"alert_count\":%ld,\"alert_ids\":[%s]", count, idl.p);
+	if (email) {
+		if (ftr.len)
+			mlc_buf_printf(&text, "\n%s\n", ftr.p);
+		mlc_buf_adds(&html, "</table>\n");
+		if (ftrh.len)
+			mlc_buf_printf(&html, "<p>%s</p>\n", ftrh.p);
+		mlc_buf_adds(&html, "</body></html>\n");
+		add_str(&line, "subject", subj.p);
+		add_str(&line, "text", text.p);
+		add_str(&line, "html", html.p);
+	} else {
+		struct mlc_buf b;
+		int enc, cut;
+		size_t segs;
+
+		if (ftr.len) {
+			struct mlc_sms_info in;
+			size_t l = body.len;
+
+			mlc_buf_addc(&body, '\n');
+			mlc_buf_adds(&body, ftr.p);
+			mlc_sms_measure(body.p, body.len, &in);
+			if (in.segments > (size_t)max_segments) {
+				body.len = l; /* the footer only if it fits */
+				body.p[l] = '\0';
+			}
+		}
+		mlc_buf_init(&b);
+		sms_body(&b, body.p, body.len, strcmp(channel, "whatsapp") == 0, &enc, &segs, &cut);
+		add_str(&line, "body", b.p);
+		if (strcmp(channel, "sms") == 0)
+			mlc_buf_printf(&line, ",\"encoding\":\"%s\",\"segments\":%zu%s",
+			               mlc_sms_encoding_name(enc), segs, cut ? ",\"truncated\":true" : "");
+		mlc_buf_free(&b);
+	}
+	add_str(&line, "rendered_at", now_s);
+	mlc_buf_addc(&line, '}');
+	dispatch(&line, did.p, channel, addr, sev, zone, capid, addrs);
+	jv_free(robj);
+	jv_free(din);
+	mlc_buf_free(&line);
+	mlc_buf_free(&did);
+	mlc_buf_free(&subj);
+	mlc_buf_free(&hdr);
+	mlc_buf_free(&hdrh);
+	mlc_buf_free(&ftr);
+	mlc_buf_free(&ftrh);
+	mlc_buf_free(&text);
+	mlc_buf_free(&html);
+	mlc_buf_free(&idl);
+	mlc_buf_free(&body);
+}
+
+static void
+digests(void)
+{
+	sqlite3_stmt *g;
+
+	if (!spool)
+		return;
+	if (sqlite3_prepare_v2(spool,
+	                       "SELECT gid, channel, addr, recipient, zone, capid, sms, wa, email,"
+	                       " count, sev FROM grp ORDER BY gid",
+	                       -1, &g, NULL) != SQLITE_OK)
+		spool_fail("select");
+	while (!exit_io && sqlite3_step(g) == SQLITE_ROW)
+		digest_one(g);
+	sqlite3_finalize(g);
+	sqlite3_exec(spool, "COMMIT", NULL, NULL, NULL);
+	sqlite3_close(spool);
+	spool = NULL;
+}
+
+/* ---- one alert ---- */
+
+static int
+has_word(jv arr, const char *w)
+{
+	int i, n;
+
+	if (jv_get_kind(arr) != JV_KIND_ARRAY)
+		return 0;
+	n = jv_array_length(jv_copy(arr));
+	for (i = 0; i < n; i++) {
+		jv e = jv_array_get(jv_copy(arr), i);
+		int m = jv_get_kind(e) == JV_KIND_STRING && strcmp(jv_string_value(e), w) == 0;
+
+		jv_free(e);
+		if (m)
+			return 1;
+	}
+	return 0;
+}
+
+/* One delivery of an alert to a recipient on a channel. */
+static int
+deliver(jv alert, jv input, const struct recip *r, const char *channel, const char *addr,
+        const char *alert_id, const char *severity, const char *zone, unsigned long lineno)
+{
+	struct mlc_buf line, did, a, b2, c;
+	int rc = 0, nul = 0, x;
+
+	mlc_buf_init(&line);
+	mlc_buf_init(&did);
+	mlc_buf_init(&a);
+	mlc_buf_init(&b2);
+	mlc_buf_init(&c);
+	mlc_buf_printf(&did, "%s/%s/%s", alert_id, channel, addr);
+	head(&line, did.p, alert, alert_id, severity, channel, addr, r->obj);
+	if (strcmp(channel, "email") == 0) {
+		if ((x = tmpl_render(&t_subject, input, lineno, &a)) < 0 ||
+		    (nul |= x, x = tmpl_render(&t_text, input, lineno, &b2)) < 0) {
+			rc = -1;
+			goto out;
+		}
+		nul |= x;
+		if (t_html.q) {
+			if ((x = tmpl_render(&t_html, input, lineno, &c)) < 0) {
+				rc = -1;
+				goto out;
+			}
+			nul |= x;
+		}
+		{
+			/* a subject is one line: no header injection, no folding surprises */
+			size_t i;
+
+			for (i = 0; i < a.len; i++)
+				if (a.p[i] == '\n' || a.p[i] == '\r')
+					a.p[i] = ' ';
+		}
+		add_str(&line, "subject", a.p);
+		add_str(&line, "text", b2.p);
+		{
+			struct mlc_buf h;
+			int full = strncmp(c.p, "<!DOCTYPE", 9) == 0 || strncmp(c.p, "<html", 5) == 0;
+
+			mlc_buf_init(&h);
+			if (full) {
+				mlc_buf_add(&h, c.p, c.len);
+			} else {
+				const char *p;
+
+				mlc_buf_adds(&h, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
+				                 "<title>");
+				html_escape(&h, a.p);
+				mlc_buf_adds(&h, "</title></head>\n<body>\n");
+				if (t_html.q) {
+					mlc_buf_add(&h, c.p, c.len);
+				} else { /* the text, escaped, line breaks kept */
+					mlc_buf_adds(&h, "<p>");
+					for (p = b2.p; *p; p++) {
+						char one[2] = { *p, 0 };
+
+						if (*p == '\n')
+							mlc_buf_adds(&h, "<br>\n");
+						else
+							html_escape(&h, one);
+					}
+					mlc_buf_adds(&h, "</p>");
+				}
+				mlc_buf_adds(&h, "\n</body></html>\n");
+			}
+			add_str(&line, "html", h.p);
+			mlc_buf_free(&h);
+		}
+	} else {
+		int enc, cut;
+		size_t segs;
+
+		if ((x = tmpl_render(&t_sms, input, lineno, &a)) < 0) {
+			rc = -1;
+			goto out;
+		}
+		nul |= x;
+		if (a.len == 0) {
+			mlc_warn("line %lu: rule %s: template sms gave an empty text", lineno, rule.name);
+			rc = -1;
+			goto out;
+		}
+		sms_body(&b2, a.p, a.len, strcmp(channel, "whatsapp") == 0, &enc, &segs, &cut);
+		add_str(&line, "body", b2.p);
+		if (strcmp(channel, "sms") == 0)
+			mlc_buf_printf(&line, ",\"encoding\":\"%s\",\"segments\":%zu",
+			               mlc_sms_encoding_name(enc), segs);
+		if (cut)
+			mlc_buf_adds(&line, ",\"truncated\":true");
+	}
+	if (nul && opt_strict) {
+		rc = -1;
+		goto out;
+	}
+	add_str(&line, "rendered_at", now_s);
+	mlc_buf_addc(&line, '}');
+	dispatch(&line, did.p, channel, addr, severity, zone, r->id, r->addr);
+out:
+	mlc_buf_free(&line);
+	mlc_buf_free(&did);
+	mlc_buf_free(&a);
+	mlc_buf_free(&b2);
+	mlc_buf_free(&c);
+	return rc;
+}
+
+static const char *
+rule_channels(void)
+{
+	const char *c = mlc_rule_get(&rule, "recipients", "channels");
+
+	return c ? c : "sms";
+}
+
+/* 0 ok, -1 a bad line (reported). */
+static int
+render_alert(jv alert, unsigned long lineno)
+{
+	char *alert_id = sget(alert, "alert_id"), *arule = sget(alert, "rule"), *sev;
+	jv record = get(alert, "record"), recips = get(alert, "recipients"),
+	   chans = get(alert, "channels"), dj = get(alert, "digest_only");
+	int digest_only = jv_get_kind(dj) == JV_KIND_TRUE, i, n, bad = 0;
+	static const char *const all_channels[] = { "sms", "whatsapp", "email" };
+
+	jv_free(dj);
+	sev = sget(alert, "severity");
+	if (!alert_id || !arule || jv_get_kind(record) != JV_KIND_OBJECT ||
+	    jv_get_kind(recips) != JV_KIND_ARRAY) {
+		mlc_warn("line %lu: not an alert (needs alert_id, rule, record and recipients)",
+		         lineno);
+		bad = 1;
+		goto out;
+	}
+	if (strcmp(arule, rule.name) != 0) {
+		mlc_warn("line %lu: alert of rule \"%s\", not \"%s\"", lineno, arule, rule.name);
+		bad = 1;
+		goto out;
+	}
+	if (!sev || (strcmp(sev, "info") && strcmp(sev, "warning") && strcmp(sev, "critical"))) {
+		free(sev);
+		sev = mlc_xstrdup(rule.severity);
+	}
+	n = jv_array_length(jv_copy(recips));
+	for (i = 0; i < n; i++) {
+		struct recip r;
+		jv input, err;
+		size_t c;
+		int any = 0;
+
+		recip_load(&r, jv_array_get(jv_copy(recips), i));
+		err = get(r.obj, "error");
+		if (jv_get_kind(err) != JV_KIND_NULL || jv_get_kind(r.obj) != JV_KIND_OBJECT) {
+			jv to = get(r.obj, "to");
+
+			mlc_warn("line %lu: rule %s: recipient %s: %s; nothing sent to it", lineno,
+			         rule.name,
+			         jv_get_kind(to) == JV_KIND_STRING ? jv_string_value(to) :
+			         r.name ? r.name : "?",
+			         jv_get_kind(err) == JV_KIND_STRING ? jv_string_value(err) :
+			                                              "not a recipient object");
+			n_noaddr++;
+			jv_free(to);
+			jv_free(err);
+			recip_free(&r);
+			continue;
+		}
+		jv_free(err);
+		input = jv_object_merge(jv_copy(record), jv_object());
+		input = jv_object_set(input, jv_string("alert_id"), jv_string(alert_id));
+		input = jv_object_set(input, jv_string("rule"), jv_string(rule.name));
+		input = jv_object_set(input, jv_string("severity"), jv_string(sev));
+		input = jv_object_set(input, jv_string("recipient"), jv_copy(r.obj));
+		for (c = 0; c < sizeof all_channels / sizeof all_channels[0]; c++) {
+			const char *ch = all_channels[c], *addr;
+			const char *zone;
+			int want, to_digest;
+
+			want = jv_get_kind(chans) == JV_KIND_ARRAY ?
+			               has_word(chans, ch) :
+			               word_in(rule_channels(), ch, strlen(ch));
+			to_digest = digest_channel && strcmp(digest_channel, ch) == 0;
+			if (digest_only)
+				want = digest_channel ? to_digest : want;
+			if (!want)
+				continue;
+			if (!(addr = recip_addr(&r, ch)))
+				continue;
+			if (strcmp(ch, "sms") == 0 && !e164_ok(addr)) {
+				mlc_warn("line %lu: rule %s: recipient %s: sms number \"%s\" is not E.164",
+				         lineno, rule.name, r.name ? r.name : r.id, addr);
+				n_noaddr++;
+				continue;
+			}
+			any = 1;
+			zone = zone_of(&r, lineno);
+			input = jv_object_set(input, jv_string("channel"), jv_string(ch));
+			if (to_digest || digest_only) {
+				if (spool_add(ch, addr, &r, zone, alert_id, sev, input, lineno) < 0)
+					bad = 1;
+			} else if (deliver(alert, input, &r, ch, addr, alert_id, sev, zone, lineno) < 0) {
+				bad = 1;
+			}
+		}
+		if (!any) {
+			mlc_warn("line %lu: rule %s: recipient %s has no address for the alert's "
+			         "channels", lineno, rule.name, r.name ? r.name : r.id);
+			n_noaddr++;
+		}
+		jv_free(input);
+		recip_free(&r);
+	}
+out:
+	free(alert_id);
+	free(arule);
+	free(sev);
+	jv_free(record);
+	jv_free(recips);
+	jv_free(chans);
+	return bad ? -1 : 0;
+}
+
+/* A record (preview only): wrapped into an alert to a preview recipient. */
+static jv
+record_to_alert(jv rec)
+{
+	jv a = jv_object(), k = get(rec, "key"), r;
+	char id[1024];
+
+	snprintf(id, sizeof id, "%s:%s", rule.name,
+	         jv_get_kind(k) == JV_KIND_STRING ? jv_string_value(k) : "?");
+	jv_free(k);
+	a = jv_object_set(a, jv_string("alert_id"), jv_string(id));
+	a = jv_object_set(a, jv_string("rule"), jv_string(rule.name));
+	a = jv_object_set(a, jv_string("severity"), jv_string(rule.severity));
+	a = jv_object_set(a, jv_string("table"), get(rec, "table"));
+	a = jv_object_set(a, jv_string("key"), get(rec, "key"));
+	r = jv_parse("[{\"to\":\"preview\",\"name\":\"Preview\",\"sms\":\"+15555550100\","
+	             "\"email\":\"preview@example.invalid\"}]");
+	a = jv_object_set(a, jv_string("recipients"), r);
+	a = jv_object_set(a, jv_string("record"), rec);
+	return a;
+}
+
+static void
+preview_print(const struct mlc_buf *line)
+{
+	jv o = jv_parse_sized(line->p, (int)line->len);
+	char *ch = sget(o, "channel"), *to = sget(o, "to"), *id = sget(o, "delivery_id");
+	jv rn = get(get(o, "recipient"), "name");
+	struct mlc_buf b;
+
+	mlc_buf_init(&b);
+	mlc_buf_printf(&b, "=== %s to %s", ch ? ch : "?", to ? to : "?");
+	if (jv_get_kind(rn) == JV_KIND_STRING)
+		mlc_buf_printf(&b, " (%s)", jv_string_value(rn));
+	mlc_buf_printf(&b, "\n    %s\n", id ? id : "");
+	if (ch && strcmp(ch, "email") == 0) {
+		char *s = sget(o, "subject"), *t = sget(o, "text"), *h = sget(o, "html");
+
+		mlc_buf_printf(&b, "Subject: %s\n\n%s\n", s ? s : "", t ? t : "");
+		mlc_buf_printf(&b, "[html part: %zu bytes]\n", h ? strlen(h) : 0);
+		free(s);
+		free(t);
+		free(h);
+	} else {
+		char *body = sget(o, "body"), *enc = sget(o, "encoding");
+		jv tr = get(o, "truncated");
+		struct mlc_sms_info in;
+
+		mlc_sms_measure(body ? body : "", body ? strlen(body) : 0, &in);
+		if (enc)
+			mlc_buf_printf(&b, "[%s, %zu segment%s, %zu characters%s]\n", enc, in.segments,
+			               in.segments == 1 ? "" : "s", in.chars,
+			               jv_get_kind(tr) == JV_KIND_TRUE ? ", truncated" : "");
+		mlc_buf_printf(&b, "%s\n", body ? body : "");
+		free(body);
+		free(enc);
+		jv_free(tr);
+	}
+	mlc_buf_addc(&b, '\n');
+	if (!exit_io && fwrite(b.p, 1, b.len, stdout) != b.len)
+		exit_io = MLC_EX_IOERR;
+	mlc_buf_free(&b);
+	free(ch);
+	free(to);
+	free(id);
+	jv_free(rn);
+	jv_free(o);
+}
+
+/* ---- release of deferred deliveries ---- */
+
+static int
+release(void)
+{
+	sqlite3 *db = mlc_store_db(store);
+	sqlite3_stmt *st, *del;
+	int rc;
+
+	if (sqlite3_prepare_v2(db,
+	                       "SELECT delivery_id, line, recipient, channel FROM deferred"
+	                       " WHERE rule = ?1 AND not_before <= ?2"
+	                       " ORDER BY not_before, delivery_id",
+	                       -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, "DELETE FROM deferred WHERE delivery_id = ?1", -1, &del,
+	                       NULL) != SQLITE_OK) {
+		rc = mlc_store_code(store);
+		mlc_store_warn(store, "reading deferred deliveries");
+		return rc;
+	}
+	sqlite3_bind_text(st, 1, rule.name, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 2, now_s, -1, SQLITE_TRANSIENT);
+	/*
+	 * Emit first, then forget: a crash in between emits the delivery again
+	 * on the next run with the same delivery_id, which downstream stages
+	 * recognise; the other order could lose it.
+	 */
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW && !exit_io) {
+		const char *id = (const char *)sqlite3_column_text(st, 0);
+		const char *l = (const char *)sqlite3_column_text(st, 1);
+		const char *to = (const char *)sqlite3_column_text(st, 2);
+		char *addr[3] = { (char *)to, NULL, NULL };
+		jv o = jv_parse(l), rn = get(o, "recipient"), an8 = get(rn, "an8");
+		char cid[160];
+		const char *cap;
+		struct mlc_buf b;
+		size_t ll = strlen(l);
+
+		if (jv_get_kind(an8) == JV_KIND_NUMBER)
+			snprintf(cid, sizeof cid, "an8:%.0f", jv_number_value(an8));
+		else
+			snprintf(cid, sizeof cid, "%s", to);
+		jv_free(an8);
+		jv_free(rn);
+		jv_free(o);
+		mlc_buf_init(&b);
+		if ((cap = cap_take(cid, addr)))
+			mlc_buf_printf(&b, "{\"capped\":true,\"cap\":\"%s\",", cap);
+		else
+			mlc_buf_addc(&b, '{');
+		mlc_buf_add(&b, l + 1, ll - 2);
+		mlc_buf_printf(&b, ",\"released_at\":\"%s\"}", now_s);
+		put(&b);
+		mlc_buf_free(&b);
+		n_deliveries++;
+		if (exit_io)
+			break;
+		sqlite3_reset(del);
+		sqlite3_bind_text(del, 1, id, -1, SQLITE_TRANSIENT);
+		if (sqlite3_step(del) != SQLITE_DONE) {
+			exit_io = mlc_store_code(store);
+			mlc_store_warn(store, "removing a released delivery");
+			break;
+		}
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE && !exit_io) {
+		exit_io = mlc_store_code(store);
+		mlc_store_warn(store, "reading deferred deliveries");
+	}
+	sqlite3_finalize(st);
+	sqlite3_finalize(del);
+	return exit_io;
+}
+
+/* ---- configuration of the rule's [message], [digest], [limits] ---- */
+
+static long
+num(const char *section, const char *key, long lo, long hi, long def)
+{
+	const struct mlc_conf_entry *e = mlc_conf_find(&rule.conf, section, key);
+	char *end;
+	long v;
+
+	if (!e)
+		return def;
+	errno = 0;
+	v = strtol(e->value, &end, 10);
+	if (errno || end == e->value || *end || v < lo || v > hi)
+		mlc_die(MLC_EX_CONFIG, "%s:%u: [%s] %s must be a number from %ld to %ld",
+		        rule.path, e->line, section, key, lo, hi);
+	return v;
+}
+
+static void
+read_settings(void)
+{
+	const struct mlc_conf_entry *e;
+	const char *v;
+
+	max_segments = (int)num("message", "max_segments", 1, 10, 2);
+	if ((e = mlc_conf_find(&rule.conf, "message", "transliterate"))) {
+		if (strcmp(e->value, "yes") == 0 || strcmp(e->value, "true") == 0)
+			transliterate = 1;
+		else if (strcmp(e->value, "no") && strcmp(e->value, "false"))
+			mlc_die(MLC_EX_CONFIG, "%s:%u: [message] transliterate must be yes or no",
+			        rule.path, e->line);
+	}
+	if ((e = mlc_conf_find(&rule.conf, "digest", "channel"))) {
+		if (strcmp(e->value, "email") && strcmp(e->value, "sms") &&
+		    strcmp(e->value, "whatsapp"))
+			mlc_die(MLC_EX_CONFIG, "%s:%u: [digest] channel must be email, sms or whatsapp",
+			        rule.path, e->line);
+		digest_channel = e->value;
+	}
+	digest_max_items = num("digest", "max_items", 1, 100000, 0);
+	if ((e = mlc_conf_find(&rule.conf, "limits", "quiet_hours"))) {
+		const char *p;
+
+		if ((quiet_from = parse_hhmm(e->value, &p)) < 0 || *p != '-' ||
+		    (quiet_to = parse_hhmm(p + 1, &p)) < 0 || *p || quiet_from == quiet_to)
+			mlc_die(MLC_EX_CONFIG, "%s:%u: [limits] quiet_hours must be HH:MM-HH:MM",
+			        rule.path, e->line);
+	}
+	if ((e = mlc_conf_find(&rule.conf, "limits", "quiet_action"))) {
+		if (strcmp(e->value, "defer") == 0)
+			quiet_action = Q_DEFER;
+		else if (strcmp(e->value, "drop") == 0)
+			quiet_action = Q_DROP;
+		else if (strcmp(e->value, "defer-except-critical") == 0)
+			quiet_action = Q_DEFER_EXCEPT_CRITICAL;
+		else
+			mlc_die(MLC_EX_CONFIG, "%s:%u: [limits] quiet_action must be defer, drop or "
+			        "defer-except-critical", rule.path, e->line);
+	}
+	cap_hour = num("limits", "per_recipient_hour", 1, 1000000, 0);
+	cap_day = num("limits", "per_recipient_day", 1, 1000000, 0);
+	v = mlc_rule_get(&rule, "rule", "timezone");
+	if (!v)
+		v = conf_tz;
+	if (v && !tz_ok(v))
+		mlc_die(MLC_EX_CONFIG, "rule %s: unknown time zone \"%s\"", rule.name, v);
+	rule_tz = v;
+}
+
+static void
+load_config(const char *path)
+{
+	struct mlc_conf c;
+	char err[512];
+	int missing = 0;
+	const char *p = mlc_config_path(path);
+
+	if (mlc_conf_load(&c, p, err, sizeof err, &missing) < 0) {
+		if (missing && !path) {
+			mlc_conf_free(&c);
+			return;
+		}
+		mlc_die(missing ? MLC_EX_NOINPUT : MLC_EX_CONFIG, "%s", err);
+	}
+	if (mlc_conf_get(&c, "general", "timezone"))
+		conf_tz = mlc_xstrdup(mlc_conf_get(&c, "general", "timezone"));
+	mlc_conf_free(&c);
+}
+
+/* ---- main ---- */
+
+static int
+run_input(FILE *f, const char *name)
+{
+	struct mlc_ndjson_reader *rd = mlc_ndjson_open(f, name, 0);
+	char *l;
+	size_t len;
+	int r, code = 0;
+
+	while (!exit_io && (r = mlc_ndjson_read(rd, &l, &len)) != 0) {
+		unsigned long lineno = mlc_ndjson_lineno(rd);
+		jv o, sup, row, aid;
+
+		if (r < 0) {
+			code = mlc_ndjson_error(rd);
+			if (code == MLC_EX_IOERR)
+				break;
+			n_bad++;
+			continue;
+		}
+		if (!mlc_utf8_valid(l, len)) {
+			mlc_warn("line %lu: invalid UTF-8", lineno);
+			n_bad++;
+			continue;
+		}
+		o = jv_parse_sized(l, (int)len);
+		if (!jv_is_valid(o) || jv_get_kind(o) != JV_KIND_OBJECT) {
+			if (jv_invalid_has_msg(jv_copy(o))) {
+				jv m = jv_invalid_get_msg(o);
+
+				mlc_warn("line %lu: not JSON: %s", lineno, jv_string_value(m));
+				jv_free(m);
+			} else {
+				mlc_warn("line %lu: not a JSON object", lineno);
+				jv_free(o);
+			}
+			n_bad++;
+			continue;
+		}
+		sup = get(o, "suppressed");
+		if (jv_get_kind(sup) != JV_KIND_NULL && jv_get_kind(sup) != JV_KIND_FALSE) {
+			jv_free(sup);
+			jv_free(o);
+			if (!opt_preview && mlc_ndjson_write(1, l, len) < 0) {
+				mlc_warn("write error on stdout: %s", strerror(errno));
+				exit_io = MLC_EX_IOERR;
+			}
+			continue;
+		}
+		jv_free(sup);
+		row = get(o, "row");
+		aid = get(o, "alert_id");
+		if (opt_preview && jv_get_kind(aid) == JV_KIND_NULL && jv_get_kind(row) == JV_KIND_OBJECT)
+			o = record_to_alert(o);
+		jv_free(row);
+		jv_free(aid);
+		if (render_alert(o, lineno) < 0)
+			n_bad++;
+		jv_free(o);
+	}
+	mlc_ndjson_close(rd);
+	return code == MLC_EX_IOERR ? code : 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option lopts[] = {
+		{ "rule", required_argument, NULL, 'r' },
+		{ "now", required_argument, NULL, 'N' },
+		{ "no-state", no_argument, NULL, 'n' },
+		{ "strict", no_argument, NULL, 's' },
+		{ "release", no_argument, NULL, 'L' },
+		{ "check", no_argument, NULL, 'C' },
+		{ "preview", required_argument, NULL, 'P' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *rulearg = NULL, *rulesdir = NULL, *statedir = NULL, *confpath = NULL,
+	           *nowarg = NULL, *previewf = NULL;
+	int c, check = 0, release_only = 0, code;
+	char err[1024];
+	FILE *pf = NULL;
+
+	mlc_util_setprogname(argv[0]);
+	mlc_util_std_args(argc, argv, usage);
+	while ((c = getopt_long(argc, argv, "r:R:c:d:", lopts, NULL)) != -1) {
+		switch (c) {
+		case 'r': rulearg = optarg; break;
+		case 'R': rulesdir = optarg; break;
+		case 'c': confpath = optarg; break;
+		case 'd': statedir = optarg; break;
+		case 'N': nowarg = optarg; break;
+		case 'n': opt_nostate = 1; break;
+		case 's': opt_strict = 1; break;
+		case 'L': release_only = 1; break;
+		case 'C': check = 1; break;
+		case 'P': previewf = optarg; opt_preview = 1; break;
+		default:
+			fputs(usage, stderr);
+			return MLC_EX_USAGE;
+		}
+	}
+	if (!rulearg || optind != argc || check + release_only + opt_preview > 1 ||
+	    (release_only && opt_nostate)) {
+		fputs(usage, stderr);
+		return MLC_EX_USAGE;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	if (nowarg ? mlc_time_parse(nowarg, &now) < 0 : mlc_time_now(&now) < 0)
+		mlc_die(MLC_EX_USAGE, "bad time \"%s\" (RFC 3339 or @epoch)",
+		        nowarg ? nowarg : getenv("ML_CONNECTOR_NOW"));
+	mlc_time_fmt(now_s, &now);
+	load_config(confpath);
+	if (mlc_rule_load(&rule, rulearg, rulesdir, err, sizeof err, &code) < 0)
+		mlc_die(code, "%s", err);
+	read_settings();
+	{
+		jv a = jq_args(), t = get(a, "today");
+
+		snprintf(today, sizeof today, "%s", jv_string_value(t));
+		jv_free(t);
+		jv_free(a);
+	}
+	code = compile_all() < 0 ? MLC_EX_CONFIG : 0;
+	if (check) {
+		if (check_rule())
+			code = MLC_EX_CONFIG;
+		goto done;
+	}
+	if (code)
+		goto done;
+	if (opt_preview) {
+		if (!(pf = fopen(previewf, "r"))) {
+			mlc_warn("%s: %s", previewf, strerror(errno));
+			code = MLC_EX_NOINPUT;
+			goto done;
+		}
+	} else if (!opt_nostate) {
+		if (!(store = mlc_store_open(mlc_store_dir(statedir), err, sizeof err, &code))) {
+			mlc_warn("%s", err);
+			goto done;
+		}
+		if (mlc_store_exec(store, deferred_sql) < 0) {
+			code = mlc_store_code(store);
+			goto done;
+		}
+		if ((code = release()))
+			goto done;
+	}
+	if (!release_only) {
+		code = run_input(pf ? pf : stdin, pf ? previewf : "-");
+		if (!code && !exit_io)
+			digests();
+	}
+	if (n_noaddr)
+		mlc_warn("rule %s: %lu recipient%s without a usable address (see above)", rule.name,
+		         n_noaddr, n_noaddr == 1 ? "" : "s");
+	if (exit_io)
+		code = exit_io;
+	else if (!code && n_bad)
+		code = MLC_EX_DATAERR;
+done:
+	if (pf)
+		fclose(pf);
+	if (spool)
+		sqlite3_close(spool);
+	mlc_store_close(store);
+	free_all_templates();
+	for (c = 0; (size_t)c < rc_n; c++)
+		free(rc_v[c].id);
+	free(rc_v);
+	free(conf_tz);
+	mlc_rule_free(&rule);
+	mlc_util_exit(code);
+}
