@@ -17,6 +17,7 @@ LIBOBJ = \
 	src/http.o \
 	src/retry.o \
 	src/rule.o \
+	src/jqrule.o \
 	src/jde.o
 
 # Filters and tools: bin/NAME is built from src/NAME.c plus libmlc.a.
@@ -41,6 +42,7 @@ TESTPROGS = \
 	tests/bin/sms-calc \
 	tests/bin/http-get \
 	tests/bin/retry-calc \
+	tests/bin/jq-run \
 	tests/bin/jde-unit
 
 # Test-only servers (libmicrohttpd).
@@ -111,6 +113,8 @@ src/alert-log.o: src/mlc.h
 bin/alert-render: src/alert-render.o
 src/alert-render.o: src/mlc.h
 
+tests/bin/jq-run: tests/src/jq-run.o
+tests/src/jq-run.o: src/mlc.h
 tests/bin/ndjson-cat: tests/src/ndjson-cat.o
 tests/src/ndjson-cat.o: src/mlc.h
 tests/bin/conf-dump: tests/src/conf-dump.o
