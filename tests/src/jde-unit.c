@@ -1,0 +1,127 @@
+/*
+ * jde-unit — drive the pure functions of src/jde.c from the command line,
+ * for tests/0610-jde-unit.t.  One call per invocation; results on stdout:
+ *
+ *   jde-unit e164 CC RAW          "+E164" or "invalid"
+ *   jde-unit julian CYYDDD        "YYYY-MM-DD" or "none"
+ *   jde-unit hms HHMMSS           "HH:MM:SS" or "invalid"
+ *   jde-unit literal FMT SEP DATE the date in the user's format (FMT is a
+ *                                 simpleDateFormat or a code: MDE DME YMD)
+ *   jde-unit cond FMT TABLE TEXT  the AIS condition JSON, or the error on
+ *                                 stderr with status 1
+ *   jde-unit page FILE            the envelope summary, one field a line
+ *   jde-unit key TABLE            the catalog key, or "unknown"
+ *
+ * Exit status: 0, 1 (the function refused its input), 64 usage.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "mlc.h"
+
+static int
+page(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	struct mlc_buf b;
+	struct mlc_jde_page pg;
+	char buf[65536], err[256];
+	size_t n, pos = 0, rn, rows = 0;
+	const char *row;
+	int rc;
+
+	if (!f) {
+		perror(path);
+		return 66;
+	}
+	mlc_buf_init(&b);
+	while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+		mlc_buf_add(&b, buf, n);
+	fclose(f);
+	if (mlc_jde_page_parse(b.p ? b.p : "", b.len, &pg, err, sizeof err) < 0) {
+		printf("error: %s\n", err);
+		mlc_buf_free(&b);
+		return 1;
+	}
+	while ((rc = mlc_jde_page_row(&pg, &pos, &row, &rn)) == 1)
+		rows++;
+	printf("target: %s\nfound: %d\nrecords: %ld\nmore: %d\nrows: %zu%s\nnerrors: %d\n",
+	       pg.target, pg.found, pg.records, pg.more, rows, rc < 0 ? " (bad element)" : "",
+	       pg.nerrors);
+	if (pg.error)
+		printf("error: %s\n", pg.error);
+	if (pg.next) {
+		char red[4096];
+
+		mlc_http_redact_url(pg.next, red, sizeof red);
+		printf("next: %s\n", red);
+	}
+	mlc_jde_page_free(&pg);
+	mlc_buf_free(&b);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	char out[64];
+
+	mlc_util_setprogname(argv[0]);
+	if (argc == 4 && strcmp(argv[1], "e164") == 0) {
+		puts(mlc_jde_e164(argv[3], argv[2], out) == 0 ? out : "invalid");
+		return 0;
+	}
+	if (argc == 3 && strcmp(argv[1], "julian") == 0) {
+		long v = mlc_jde_julian(strtol(argv[2], NULL, 10));
+
+		if (v)
+			mlc_jde_iso(v, out);
+		puts(v ? out : "none");
+		return 0;
+	}
+	if (argc == 3 && strcmp(argv[1], "hms") == 0) {
+		puts(mlc_jde_hms(strtol(argv[2], NULL, 10), out) == 0 ? out : "invalid");
+		return 0;
+	}
+	if (argc == 5 && strcmp(argv[1], "literal") == 0) {
+		struct mlc_jde_datefmt f;
+		long ymd = mlc_jde_parse_ymd(argv[4], strlen(argv[4]));
+
+		if (mlc_jde_datefmt_set(&f, argv[2], *argv[3] ? argv[3] : NULL) < 0 || !ymd) {
+			puts("invalid");
+			return 1;
+		}
+		mlc_jde_date_literal(&f, ymd, out);
+		puts(out);
+		return 0;
+	}
+	if (argc == 5 && strcmp(argv[1], "cond") == 0) {
+		struct mlc_jde_datefmt f;
+		struct mlc_jde_cond c;
+		struct mlc_buf b;
+		char err[512];
+
+		if (mlc_jde_datefmt_set(&f, argv[2], NULL) < 0)
+			return 64;
+		if (mlc_jde_cond_parse(argv[4], &c, err, sizeof err) < 0) {
+			fprintf(stderr, "%s\n", err);
+			return 1;
+		}
+		mlc_buf_init(&b);
+		mlc_jde_cond_json(&b, argv[3], &c, &f);
+		puts(b.p);
+		mlc_buf_free(&b);
+		mlc_jde_cond_free(&c);
+		return 0;
+	}
+	if (argc == 3 && strcmp(argv[1], "page") == 0)
+		return page(argv[2]);
+	if (argc == 3 && strcmp(argv[1], "key") == 0) {
+		const char *k = mlc_jde_table_key(argv[2]);
+
+		puts(k ? k : "unknown");
+		return 0;
+	}
+	fprintf(stderr, "usage: jde-unit e164|julian|hms|literal|cond|page|key ...\n");
+	return 64;
+}
