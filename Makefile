@@ -18,6 +18,7 @@ LIBOBJ = \
 	src/retry.o \
 	src/rule.o \
 	src/jqrule.o \
+	src/realert.o \
 	src/jde.o
 
 # Filters and tools: bin/NAME is built from src/NAME.c plus libmlc.a.
@@ -43,6 +44,7 @@ TESTPROGS = \
 	tests/bin/http-get \
 	tests/bin/retry-calc \
 	tests/bin/jq-run \
+	tests/bin/realert-mark \
 	tests/bin/jde-unit
 
 # Test-only servers (libmicrohttpd).
@@ -59,7 +61,10 @@ MAN = \
 	man/mlc-twilio-sim.1 \
 	man/jde-fetch.1 \
 	man/twilio-send.1 \
-	man/twilio-status.8
+	man/twilio-status.8 \
+	man/alert-log.1 \
+	man/ml-connector.5 \
+	man/ml-connector.7
 
 ALL_CFLAGS  = $(CFLAGS) $(WFLAGS) $(DEFS)
 ALL_LDFLAGS = $(CFLAGS) $(LDFLAGS)
@@ -115,6 +120,8 @@ src/alert-render.o: src/mlc.h
 
 tests/bin/jq-run: tests/src/jq-run.o
 tests/src/jq-run.o: src/mlc.h
+tests/bin/realert-mark: tests/src/realert-mark.o
+tests/src/realert-mark.o: src/mlc.h
 tests/bin/ndjson-cat: tests/src/ndjson-cat.o
 tests/src/ndjson-cat.o: src/mlc.h
 tests/bin/conf-dump: tests/src/conf-dump.o

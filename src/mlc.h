@@ -273,9 +273,12 @@ struct mlc_retry {
 	uint32_t rng;
 };
 void mlc_retry_init(struct mlc_retry *rt);
-/* Called after a failed attempt: returns the delay in ms before the next one
- * (full jitter within base*2^n, raised to Retry-After), or -1 when attempts
- * or the budget are exhausted. */
+/* Called after each failed attempt (counted in rt->attempt): returns the
+ * delay in ms before the next one (full jitter: uniform in [0, min(cap,
+ * base*2^(attempt-1))], raised to retry_after_ms clamped to
+ * retry_after_max_ms; retry_after_ms < 0 = none), or -1 when max_attempts
+ * are used up or the delay would end past the budget (time used = the
+ * larger of the wall time since init and the delays handed out). */
 long mlc_retry_next(struct mlc_retry *rt, long retry_after_ms);
 /* Sleep ms milliseconds (nanosleep, restarted on EINTR unless *stop is set). */
 void mlc_retry_sleep(long ms, volatile int *stop);
@@ -525,6 +528,32 @@ void mlc_jq_free(struct mlc_jq *q);
  * zone tz (NULL or "" = the process's TZ).  jv_invalid() with err set on an
  * unknown zone. */
 jv mlc_jq_time_args(const struct timespec *now, const char *tz, char *err, size_t errlen);
+
+/* ---- realert.c: the re-alert index (table realert of store.c) --------- */
+/*
+ * Per (rule, alert key, recipient id): when an alert was last *sent* and
+ * with which fingerprint.  alert-match only checks; alert-log marks when a
+ * delivery is recorded as sent, so a match that was never delivered does
+ * not start a window.  The recipient id is the "id" member of an alert's
+ * recipient ("an8:4242", or for fixed ones "sms:+1...", "whatsapp:+1...",
+ * "email:a@b"); alert-render copies it into each delivery as recipient_id.
+ * window_s: < 0 never again (until the fingerprint changes), 0 no
+ * suppression, > 0 seconds.  fingerprint may be NULL (no fingerprint).
+ */
+/* 0 may send, 1 suppressed (last_sent: RFC 3339, count: sends so far; both
+ * also set when 0 and a row exists), -1 database error (message on stderr;
+ * mlc_store_code(s) for the exit code). */
+int mlc_realert_check(struct mlc_store *s, const char *rule, const char *key,
+                      const char *recipient, const char *fingerprint, time_t now, long window_s,
+                      char last_sent[32], long *count);
+/* Record a send at sent_at (RFC 3339, as mlc_time_fmt): first_sent kept,
+ * last_sent and fingerprint set, count + 1; marking the same sent_at and
+ * fingerprint again is a no-op.  0 or -1 (message on stderr). */
+int mlc_realert_mark(struct mlc_store *s, const char *rule, const char *key,
+                     const char *recipient, const char *fingerprint, const char *sent_at);
+/* A [match] realert value: "never" (or empty) -1, "0"/"always" 0, "30s"
+ * "90m" "24h" "7d" "2w" seconds; -2 if malformed. */
+long mlc_realert_window(const char *s);
 
 /* ---- jde.c: JD Edwards conventions and the AIS data service ------------ */
 /*

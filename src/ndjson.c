@@ -59,6 +59,12 @@ mlc_ndjson_lineno(const struct mlc_ndjson_reader *r)
 }
 
 int
+mlc_ndjson_pending(const struct mlc_ndjson_reader *r)
+{
+	return r->end > r->start && memchr(r->buf + r->start, '\n', r->end - r->start) != NULL;
+}
+
+int
 mlc_ndjson_error(const struct mlc_ndjson_reader *r)
 {
 	return r->err;

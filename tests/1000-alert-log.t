@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# alert-log: the tee records before it forwards; queries, why, replay,
+# retention; database failures stop the flow.
+. "$(dirname "$0")/lib.sh"
+
+K='00001|PV|123456|001'
+A="ap-aging:$K"
+D="$A/sms/+15551234567"
+cat >"$T/in" <<LINES
+{"table":"F0411","key":"$K","row":{"F0411_DOC":123456},"rule":"ap-aging"}
+{"alert_id":"$A","rule":"ap-aging","table":"F0411","key":"$K","recipients":[]}
+{"delivery_id":"$D","alert_id":"$A","rule":"ap-aging","table":"F0411","key":"$K","channel":"sms","to":"+15551234567","body":"Invoice 123456, \"quoted\""}
+{"delivery_id":"$D","alert_id":"$A","rule":"ap-aging","table":"F0411","key":"$K","channel":"sms","to":"+15551234567","body":"Invoice 123456","status":"queued","sid":"SM0123","attempts":2,"fingerprint":"25000"}
+{"delivery_id":"$A/email/ap@x.example","alert_id":"$A","rule":"ap-aging","key":"$K","channel":"email","to":"ap@x.example","subject":"s","text":"t","status":"failed","attempts":1,"error":{"code":21211,"message":"Invalid 'To' Phone Number"}}
+{"event":"status","sid":"SM0123","delivery_id":"$D","status":"delivered"}
+{"alert_id":"$A","rule":"ap-aging","key":"$K","suppressed":{"reason":"realert","count":1}}
+LINES
+DB=$ML_CONNECTOR_STATE/state.db
+
+alert-log <"$T/in" >"$T/out" 2>"$T/err"
+is "$?" 0 "tee: status 0"
+diff_ok "$T/out" "$T/in" "every line passed through unchanged"
+is "$(alert-log query -f csv | cut -d, -f3 | tr '\n' ' ')" \
+	"stage fetched matched queued sent failed delivered suppressed " "stages derived from each line"
+is "$(sqlite3 "$DB" 'select count(*) from audit where line is not null')" 7 "each line stored whole"
+is "$(sqlite3 "$DB" 'select recipient, count, fingerprint from realert')" \
+	"+15551234567|1|25000" "a sent delivery marks the re-alert index (a failed one does not)"
+is "$(sqlite3 "$DB" 'select sid, status, source from message_status order by status')" \
+	"$(printf 'SM0123|delivered|poll\nSM0123|queued|send')" "message status history"
+is "$(alert-log query --stage failed | jq -r '[.error_code, .detail, .attempt] | @tsv')" \
+	"$(printf "21211\tInvalid 'To' Phone Number\t1")" "Twilio's error code and message recorded"
+
+# Queries.
+is "$(alert-log query --sid SM0123 | jq -s length)" 2 "query by sid"
+is "$(alert-log query --recipient ap@x.example | jq -r .stage)" failed "query by recipient"
+is "$(alert-log query --rule ap-aging --stage queued --lines | jq -r '.line | fromjson | .body')" \
+	'Invoice 123456, "quoted"' "query with the stored line"
+alert-log query --rule nosuch >"$T/q"
+is "$(wc -c <"$T/q" | tr -d ' ')" 0 "query with no match prints nothing"
+alert-log query -f csv --stage queued >"$T/csv"
+is "$(sed -n 1p "$T/csv" | cut -d, -f1-4)" "id,ts,stage,rule" "CSV header"
+is "$(sed -n 2p "$T/csv" | cut -d, -f1,3,4)" "3,queued,ap-aging" "CSV row"
+is "$(alert-log query --since 2000-01-01 --until 2999-01-01 | jq -s length)" 7 "time range"
+alert-log query --since yesterday 2>"$T/err"
+is "$?" 64 "bad time: usage error"
+
+# why: the whole story of a record, from any of its names.
+alert-log why "$K" >"$T/why"
+is "$?" 0 "why by record key"
+like "$(cat "$T/why")" 'fetched' "why shows the fetch"
+like "$(cat "$T/why")" 'status:poll SM0123 delivered' "why shows the delivery receipt"
+like "$(cat "$T/why")" 'suppressed' "why shows the suppression"
+is "$(alert-log why SM0123 -f ndjson | jq -s 'map(.stage) | index("fetched") != null')" true \
+	"why by SID reaches back to the fetched record"
+alert-log why nothing-like-this 2>"$T/err"
+is "$?" 66 "why with no answer: 66"
+
+# replay: deliveries whose last outcome failed or is unknown, as rendered.
+printf '%s\n' \
+	'{"delivery_id":"r/1","rule":"r","key":"k1","to":"+15550000001","channel":"sms","body":"b1"}' \
+	'{"delivery_id":"r/1","rule":"r","key":"k1","to":"+15550000001","channel":"sms","body":"b1","status":"unknown","attempts":1}' \
+	'{"delivery_id":"r/2","rule":"r","key":"k2","to":"+15550000002","channel":"sms","body":"b2"}' \
+	'{"delivery_id":"r/2","rule":"r","key":"k2","to":"+15550000002","channel":"sms","body":"b2","status":"sent","sid":"SMx"}' |
+	alert-log >/dev/null
+alert-log replay --rule r >"$T/replay" 2>/dev/null
+is "$(cat "$T/replay")" '{"delivery_id":"r/1","rule":"r","key":"k1","to":"+15550000001","channel":"sms","body":"b1"}' \
+	"replay gives the rendered line of the unknown delivery only"
+
+# Bad input: recorded as invalid, still passed on, status 65.
+printf 'not json\n{"a":1}\n' | alert-log >"$T/out" 2>"$T/err"
+is "$?" 65 "a non-JSON line: 65"
+is "$(wc -l <"$T/out" | tr -d ' ')" 2 "both lines still passed on"
+like "$(cat "$T/err")" 'line 1: not a JSON object' "message names the line"
+printf '{"a":1}' | alert-log >"$T/out" 2>"$T/err"
+is "$?" 65 "unterminated last line: 65"
+is "$(wc -c <"$T/out" | tr -d ' ')" 0 "nothing of it passed on"
+
+# The audit table refuses updates and deletes.
+sqlite3 "$DB" 'delete from audit' 2>"$T/err"
+like "$(cat "$T/err")" 'append-only' "audit rows cannot be deleted by SQL"
+
+# Retention is the one deliberate path.
+alert-log retention --older-than 30 --dry-run | grep -q '^0 audit rows'
+ok "retention dry run"
+ML_CONNECTOR_NOW=2099-01-01T00:00:00Z alert-log retention --older-than 30 >"$T/ret"
+like "$(cat "$T/ret")" '^[0-9]+ audit rows older than 2098' "retention deletes old rows"
+is "$(alert-log query --stage retention | jq -r .detail)" \
+	"deleted $(cut -d' ' -f1 "$T/ret") rows older than 2098-12-02T00:00:00.000Z" "and records that it did"
+sqlite3 "$DB" 'delete from audit' 2>/dev/null
+isnt "$?" 0 "the append-only trigger is back"
+
+# Crash safety: kill -9 at a random moment; everything forwarded is recorded.
+export ML_CONNECTOR_STATE=$T/crash
+for i in 1 2 3; do
+	seq 1 20000 | sed "s/.*/{\"delivery_id\":\"c$i\/&\",\"rule\":\"c\",\"to\":\"+1555\",\"body\":\"x\"}/" >"$T/big"
+	mkfifo "$T/fifo$i"
+	alert-log <"$T/fifo$i" >"$T/fwd$i" &
+	pid=$!
+	{ cat "$T/big"; sleep 5; } >"$T/fifo$i" &
+	feeder=$!
+	sleep "0.$((RANDOM % 5 + 1))"
+	kill -9 "$pid"
+	wait "$pid" 2>/dev/null
+	kill "$feeder" 2>/dev/null
+	wait "$feeder" 2>/dev/null
+	fwd=$(wc -l <"$T/fwd$i" | tr -d ' ')
+	sqlite3 "$T/crash/state.db" "select line from audit where delivery_id like 'c$i/%' order by id" >"$T/rec$i"
+	head -n "$fwd" "$T/rec$i" >"$T/rec$i.head"
+	diff_ok "$T/fwd$i" "$T/rec$i.head" "kill -9 #$i: the $fwd lines forwarded are all in the trail, in order"
+done
+
+# A full disk (a file size limit): the tee stops, forwards nothing unrecorded.
+export ML_CONNECTOR_STATE=$T/full
+echo '{"a":0}' | alert-log >/dev/null
+sz=$(du -k "$T/full/state.db" | cut -f1)
+seq 1 50000 | sed 's/.*/{"delivery_id":"f\/&","rule":"f","to":"+1555","body":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}/' >"$T/big"
+(trap '' XFSZ; ulimit -f $((sz + 256)); exec alert-log <"$T/big" >"$T/fwd" 2>"$T/err")
+rc=$?
+like "$rc" '^(74|75)$' "disk full: the tee fails with the I/O status ($rc)"
+like "$(cat "$T/err")" 'state.db' "the message names the database"
+fwd=$(wc -l <"$T/fwd" | tr -d ' ')
+rec=$(sqlite3 "$T/full/state.db" "select count(*) from audit where delivery_id like 'f/%'")
+is "$fwd" "$rec" "forwarded lines ($fwd) = recorded lines: nothing unrecorded went on"
+isnt "$fwd" 50000 "and it did stop"
+
+# A locked database: temporary failure, nothing forwarded.
+export ML_CONNECTOR_STATE=$T/lock
+echo '{"a":0}' | alert-log >/dev/null
+mkfifo "$T/hold"
+sqlite3 "$T/lock/state.db" <"$T/hold" >/dev/null &
+holder=$!
+exec 7>"$T/hold"
+echo "BEGIN EXCLUSIVE; INSERT INTO run (rule, run_id) VALUES ('x', 'y');" >&7
+sleep 0.5
+echo '{"a":1}' | ML_CONNECTOR_BUSY_TIMEOUT=200 alert-log >"$T/fwd" 2>"$T/err"
+is "$?" 75 "locked database: 75"
+is "$(wc -c <"$T/fwd" | tr -d ' ')" 0 "nothing forwarded while locked"
+echo 'ROLLBACK;' >&7
+exec 7>&-
+wait "$holder"
+
+# The tee loop under valgrind.
+export ML_CONNECTOR_STATE=$T/vg
+vg alert-log <"$T/in" >/dev/null
+is "$?" 0 "tee clean under valgrind"
+vg alert-log why "$K" >/dev/null
+is "$?" 0 "why clean under valgrind"
+
+done_testing
