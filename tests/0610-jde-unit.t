@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# src/jde.c through tests/bin/jde-unit, and jde-fetch --parse-response on
+# saved response bodies (real v1 sample and synthetic v2 pages).
+. "$(dirname "$0")/lib.sh"
+
+F=$TOP/tests/fixtures
+u() { jde-unit "$@" 2>&1; }
+
+# E.164: flagged, never guessed
+is "$(u e164 1 '(312) 555-0147')" "+13125550147" "NANP national"
+is "$(u e164 1 '1-312-555-0147')" "+13125550147" "NANP with trunk 1"
+is "$(u e164 1 '555-0147')" "invalid" "NANP without area code is flagged"
+is "$(u e164 44 '020 7946 0958')" "+442079460958" "UK national: trunk 0 dropped"
+is "$(u e164 49 '+49 89 1234567')" "+49891234567" "leading + keeps its country code"
+is "$(u e164 49 '0049 30 1234567')" "+49301234567" "leading 00 is international"
+is "$(u e164 1 '011 44 20 7946 0958')" "+442079460958" "011 from NANP is international"
+is "$(u e164 1 'ext. 12')" "invalid" "letters are not a number"
+is "$(u e164 '' '555 1234')" "invalid" "no default country: flagged"
+is "$(u e164 49 '+49 1234 5678 9012 3456')" "invalid" "longer than 15 digits"
+is "$(u e164 49 '+0 123')" "invalid" "country code cannot start with 0"
+
+# Julian CYYDDD, HHMMSS
+is "$(u julian 124015)" "2024-01-15" "CYYDDD 124015"
+is "$(u julian 98185)" "1998-07-04" "CYYDDD 098185"
+is "$(u julian 100366)" "2000-12-31" "leap year day 366"
+is "$(u julian 101366)" "none" "day 366 of a common year"
+is "$(u julian 0)" "none" "0 is no date"
+is "$(u hms 54935)" "05:49:35" "HHMMSS without leading zero"
+is "$(u hms 86217)" "invalid" "minute 62 is no time"
+
+# Date literals in the user's format
+is "$(u literal MM/dd/yyyy / 2024-01-15)" "01/15/2024" "MDE"
+is "$(u literal dd/MM/yyyy / 2024-01-15)" "15/01/2024" "DME"
+is "$(u literal yyyy/MM/dd / 2024-01-05)" "2024/01/05" "YMD"
+is "$(u literal dd.MM.yyyy '' 2024-01-15)" "15.01.2024" "separator from the pattern"
+is "$(u literal DME - 2024-01-15)" "15-01-2024" "dateFormat code and dateSeperator"
+
+# where conditions
+is "$(u cond MDE F0411 'AAP != 0')" \
+	'{"controlId":"F0411.AAP","operator":"NOT_EQUAL","value":[{"content":"0","specialValueId":"LITERAL"}]}' \
+	"!= is NOT_EQUAL"
+is "$(u cond DME F0411 'DDJ between 2024-01-01 2024-01-31')" \
+	'{"controlId":"F0411.DDJ","operator":"BETWEEN","value":[{"content":"01/01/2024","specialValueId":"LITERAL"},{"content":"31/01/2024","specialValueId":"LITERAL"}]}' \
+	"dates written in the user's format"
+is "$(u cond MDE F0411 'DDJ <= today-30')" \
+	'{"controlId":"F0411.DDJ","operator":"LESS_EQUAL","value":[{"content":"30","specialValueId":"TODAY_MINUS_DAY"}]}' \
+	"today-30"
+is "$(u cond MDE F4301 'TRDJ >= today-2m')" \
+	'{"controlId":"F4301.TRDJ","operator":"GREATER_EQUAL","value":[{"content":"2","specialValueId":"TODAY_MINUS_MONTH"}]}' \
+	"today-2m"
+is "$(u cond MDE F0411 'DDJ < today+1y')" \
+	'{"controlId":"F0411.DDJ","operator":"LESS","value":[{"content":"1","specialValueId":"TODAY_PLUS_YEAR"}]}' \
+	"today+1y"
+is "$(u cond MDE F0006 'MCU in "         30" " 50"')" \
+	'{"controlId":"F0006.MCU","operator":"LIST","value":[{"content":"         30","specialValueId":"LITERAL"},{"content":" 50","specialValueId":"LITERAL"}]}' \
+	"quoted values keep their blanks"
+is "$(u cond MDE F0411 'F0411.RMK not-blank')" \
+	'{"controlId":"F0411.RMK","operator":"STR_NOT_BLANK","value":[]}' "not-blank takes no value"
+is "$(u cond MDE F0411 'VINV STR_START_WITH AC')" \
+	'{"controlId":"F0411.VINV","operator":"STR_START_WITH","value":[{"content":"AC","specialValueId":"LITERAL"}]}' \
+	"AIS operator names accepted"
+like "$(u cond MDE F0411 'DDJ between 2024-01-01')" "two values" "between needs two values"
+like "$(u cond MDE F0411 'DDJ ~ 1')" "unknown operator" "unknown operator"
+like "$(u cond MDE F0411 'DDJ = 2024-02-30')" "bad date" "impossible date"
+like "$(u cond MDE F0411 'DDJ = today-x')" "bad relative date" "bad relative date"
+like "$(u cond MDE F0411 'ddj = 1')" "bad column" "aliases are upper case"
+
+# the catalog
+is "$(u key F0411)" "KCO DCT DOC SFX" "F0411 key"
+is "$(u key F4311)" "KCOO DCTO DOCO SFXO LNID" "F4311 key"
+is "$(u key F0911)" "KCO DCT DOC DGJ JELN LT EXTL" "F0911 key"
+is "$(u key F9999)" "unknown" "unknown table"
+
+# the envelope
+is "$(u page "$F/jde-f0411-page1.json")" "target: F0411
+found: 1
+records: 2
+more: 1
+rows: 2
+nerrors: 0
+next: http://ais.example:9300/jderest/v2/dataservice/next?stackId=1&stateId=1&rid=48e401e5950224d&fullGridId=54&formOID=F0411&token=REDACTED&outputType=GRID_DATA" \
+	"synthetic v2 page: summary, next link (token redacted)"
+is "$(u page "$F/ais-databrowse-f0101-v1.json" | head -n 5 | tr '\n' ' ')" \
+	"target: F0101 found: 1 records: 50 more: 1 rows: 50 " "real v1 F0101 page"
+like "$(u page "$F/ais-error-query-results-expired.json")" "error: JAS_MSG347" "JAS_MSG347 body"
+like "$(u page "$F/jde-f0411-truncated.json")" "malformed JSON at byte 700 of 700" "cut-off body"
+
+# --parse-response: the wire format
+export ML_CONNECTOR_NOW=2026-11-26T08:00:00Z
+jde-fetch --parse-response "$F/jde-f0411-page1.json" >"$T/out" 2>"$T/err"
+is "$?" 0 "parse page: exit 0"
+diff_ok "$T/out" "$F/jde-f0411-page1.exp.ndjson" "parse page: records as expected"
+grep -q '"F0411_AAP":12345678901234567890,' "$T/out"
+ok "big identifiers pass through unchanged"
+jde-fetch --parse-response "$F/ais-databrowse-f0101-v1.json" >"$T/out" 2>"$T/err"
+is "$?" 0 "real F0101 sample: exit 0"
+is "$(wc -l <"$T/out" | tr -d ' ')" 50 "real F0101 sample: 50 records"
+is "$(head -n 1 "$T/out" | jq -c '[.key, .dates.UPMJ, .dates.EFTB, .times.UPMT, .trim.MCU]')" \
+	'["1","2011-12-29",null,"05:49:35","1"]' "real F0101 sample: normalised values"
+jde-fetch --parse-response "$F/jde-f0411-errors.json" >"$T/out" 2>"$T/err"
+is "$?" 65 "errors array: exit 65"
+is "$(cat "$T/err")" \
+	"jde-fetch: $F/jde-f0411-errors.json: AIS reported 1 error: 4: Invalid Column: The column XYZ does not exist in F0411" \
+	"errors array: message"
+jde-fetch --parse-response "$F/jde-f0411-truncated.json" >"$T/out" 2>"$T/err"
+is "$?" 65 "cut-off body: exit 65"
+is "$(wc -c <"$T/out" | tr -d ' ')" 0 "cut-off body: nothing written"
+jde-fetch --parse-response "$T/nonexistent.json" >"$T/out" 2>"$T/err"
+is "$?" 66 "missing file: exit 66"
+jde-fetch --parse-response -k 'DOC NOPE' "$F/jde-f0411-page1.json" >"$T/out" 2>"$T/err"
+is "$?" 65 "rows without the key column: exit 65"
+like "$(cat "$T/err")" "no key column F0411_NOPE" "missing key column named"
+
+done_testing
