@@ -1721,7 +1721,8 @@ lookup_done(struct job *j)
 		pace_pause(&g.tw_pace, now + (uint64_t)(r->retry_after_ms > 0 ? r->retry_after_ms
 		                                                                 : 1000));
 	/* the lookup itself failed: try for a while, then leave it unknown */
-	if (++j->lookups_failed > 8 || g.stop) {
+	if (++j->lookups_failed > 8 || g.stop ||
+	    now >= j->unknown_at + 3 * (uint64_t)g.grace_ms + 2000) {
 		result_unknown(j, j->unknown_why);
 		return;
 	}
