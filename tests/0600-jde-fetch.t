@@ -44,7 +44,10 @@ reset() {
 }
 sessions() { curl -s "$URL/_sim/state" | jq .sessions; }
 count() { jq -r .path "$MLC_AIS_SIM_LOG" | grep -c "^$1\$"; }
-all_json() { jq -c . "$1" >/dev/null 2>&1 && [ -z "$(tail -c 1 "$1")" ] || [ ! -s "$1" ]; }
+all_json() { # every line a whole JSON value, the last one terminated
+	[ ! -s "$1" ] && return 0
+	jq -c . "$1" >/dev/null 2>&1 && [ -z "$(tail -c 1 "$1")" ]
+}
 
 # What the table holds, in the wire format's terms (the simulator serves
 # the file's rows in order).

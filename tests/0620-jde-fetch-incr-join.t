@@ -90,7 +90,8 @@ jq -c --arg d "$d" --argjson t "$WM_T" 'select(.F0411_DOC == 123456) |
 	(.F0411_DOC = 990001 | .F0411_UPMJ = $d | .F0411_UPMT = $t),
 	(.F0411_DOC = 990002 | .F0411_UPMJ = $d | .F0411_UPMT = ($t + 1)),
 	(.F0411_DOC = 990003 | .F0411_UPMJ = $d | .F0411_UPMT = ($t - 1))' \
-	"$T/data/F0411.ndjson" >>"$T/data/F0411.ndjson"
+	"$T/data/F0411.ndjson" >"$T/new-rows"
+cat "$T/new-rows" >>"$T/data/F0411.ndjson"
 jde-fetch -r inc --run-id r4 >"$T/out4" 2>"$T/err"
 is "$(jq -r .key "$T/out4" | tr '\n' ' ')" "00001|PV|990001|001 00001|PV|990002|001 " \
 	"new rows: same-second new key and later rows, not the earlier one"
