@@ -245,6 +245,57 @@ is "$?" 65 "short passphrase: 65"
 mlc-vault list --passphrase 2>/dev/null
 is "$?" 64 "--passphrase outside init: 64"
 
+# ---- set on a terminal (a pty from python3): no echo, asked twice ----
+# (the driver must not be named pty.py: it would shadow the pty module)
+if command -v python3 >/dev/null 2>&1; then
+	cat >"$T/ttydrive.py" <<'PY'
+import os, pty, sys, time
+first, second = sys.argv[1].encode(), sys.argv[2].encode()
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp(sys.argv[3], sys.argv[3:])
+buf = b""
+def expect(s):
+    global buf
+    end = time.time() + 10
+    while s not in buf and time.time() < end:
+        try:
+            d = os.read(fd, 1024)
+        except OSError:
+            return
+        if not d:
+            return
+        buf += d
+for prompt, answer in ((b"Secret", first), (b"Again", second)):
+    expect(prompt)
+    time.sleep(0.1)
+    os.write(fd, answer + b"\n")
+try:
+    while True:
+        d = os.read(fd, 1024)
+        if not d:
+            break
+        buf += d
+except OSError:
+    pass
+_, st = os.waitpid(pid, 0)
+sys.stdout.buffer.write(buf)
+sys.exit(os.WEXITSTATUS(st) if os.WIFEXITED(st) else 99)
+PY
+	mlc-vault -d "$T/tty" init 2>/dev/null
+	python3 "$T/ttydrive.py" "$CANARY" "$CANARY" mlc-vault -d "$T/tty" set tty.secret >"$T/tty.out" 2>&1
+	is "$?" 0 "terminal: set asks twice and stores"
+	like "$(tr -d '\r' <"$T/tty.out" | tr '\n' ' ')" "Secret tty.secret: +Again:" "terminal: two prompts"
+	no_canary "$T/tty.out" "terminal: the secret is not echoed"
+	is "$(mlc-vault -d "$T/tty" check)" "ok 1 secret" "terminal: the secret opens"
+	python3 "$T/ttydrive.py" "one-$CANARY" "two-$CANARY" mlc-vault -d "$T/tty" set tty.other >"$T/tty.out" 2>&1
+	is "$?" 65 "terminal: two different entries: 65"
+	like "$(cat "$T/tty.out")" "differ; nothing stored" "terminal: differ message"
+	is "$(mlc-vault -d "$T/tty" list | wc -l)" 1 "terminal: nothing stored after a mismatch"
+else
+	for _i in 1 2 3 4 5 6 7; do skip "no python3 for a pty"; done
+fi
+
 # ---- the first EXAMPLES block of the man page runs as written ----
 mkdir -p "$T/ex"
 sed -n '/^\.Sh EXAMPLES/,/^\.Ed/p' "$TOP/man/mlc-vault.1" | sed -n '/^\.Bd/,/^\.Ed/p' |
