@@ -14,7 +14,7 @@ is "$?" 64 "unknown option: 64"
 twilio-send -R zero </dev/null 2>/dev/null
 is "$?" 64 "bad -R value: 64"
 
-send_setup
+send_setup --latency 0
 
 # ---- success: SMS, WhatsApp, e-mail; pass-through ----
 {

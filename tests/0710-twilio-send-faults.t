@@ -7,7 +7,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$TOP/tests/fixtures/send-env.sh"
 
-send_setup
+send_setup --latency 0
 export ML_CONNECTOR_RETRY_SEED=42
 
 # one NUMBER BODY [OPTIONS...]: send one SMS, result in $out, status in $rc, seconds in $secs

@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# twilio-status: the status callback receiver as CGI and as an inetd /
+# socket-activated program: signatures checked against the configured URL,
+# redeliveries recorded once, strict request limits.
+. "$(dirname "$0")/lib.sh"
+. "$TOP/tests/fixtures/send-env.sh"
+
+URL='https://alerts.example.com/ml/status?site=hq'
+DB=$ML_CONNECTOR_STATE/state.db
+SID1=SM00000000000000000000000000000001
+SID2=SM00000000000000000000000000000002
+SID3=SM00000000000000000000000000000003
+(umask 077 && printf '%s\n' "$TOKEN" >"$T/token")
+cat >"$ML_CONNECTOR_CONF" <<EOC
+[twilio]
+account_sid = $AC
+status_callback = $URL
+EOC
+mlc-vault init >/dev/null 2>&1
+printf '%s\n' "$TOKEN" | mlc-vault set twilio.auth_token
+sqlite3 "$DB" "INSERT INTO audit (ts, stage, rule, alert_id, delivery_id, recipient, channel, sid, status)
+	VALUES ('2026-01-01T00:00:00.000Z', 'sent', 'ap-aging', 'ap-aging:1', 'ap-aging:1/sms/+15554000001',
+	'+15554000001', 'sms', '$SID1', 'queued')"
+
+# form SID STATUS [ERRORCODE]: a callback body; pairs SID STATUS [ERRORCODE]: the same as NAME=VALUE args
+form() {
+	printf 'MessageSid=%s&SmsSid=%s&MessageStatus=%s&SmsStatus=%s&AccountSid=%s&From=%%2B15005550006&To=%%2B15554000001&ApiVersion=2010-04-01' \
+		"$1" "$1" "$2" "$2" "$AC"
+	[ -n "${3:-}" ] && printf '&ErrorCode=%s' "$3"
+}
+pairs() {
+	printf '%s\n' "MessageSid=$1" "SmsSid=$1" "MessageStatus=$2" "SmsStatus=$2" "AccountSid=$AC" \
+		"From=+15005550006" "To=+15554000001" "ApiVersion=2010-04-01"
+	[ -n "${3:-}" ] && printf '%s\n' "ErrorCode=$3"
+}
+# sign URL SID STATUS [ERRORCODE]
+sign() {
+	_u=$1
+	shift
+	mapfile -t _p < <(pairs "$@")
+	twsig-check sign "$T/token" "$_u" "${_p[@]}"
+}
+# cgi BODY SIGNATURE [CONTENT_TYPE [QUERY]]: run as CGI, stdout in $T/out, status $rc
+cgi() {
+	REQUEST_METHOD=${METHOD:-POST} CONTENT_TYPE=${3:-application/x-www-form-urlencoded} \
+		CONTENT_LENGTH=${#1} HTTP_X_TWILIO_SIGNATURE=$2 QUERY_STRING=${4:-site=hq} \
+		SCRIPT_NAME=/ml/status HTTP_HOST=internal:8080 GATEWAY_INTERFACE=CGI/1.1 \
+		${VG:-} twilio-status <<<"$1" >"$T/out" 2>>"$T/err"
+	rc=$?
+}
+rows() { sqlite3 "$DB" "SELECT count(*) FROM message_status WHERE sid = '$1'"; }
+
+# ---- CGI: a valid callback is recorded ----
+body=$(form $SID1 delivered)
+cgi "$body" "$(sign "$URL" $SID1 delivered)"
+is "$rc" 0 "cgi valid: exit 0"
+is "$(head -n 1 "$T/out" | tr -d '\r')" "Status: 204 No Content" "cgi valid: 204"
+is "$(sqlite3 "$DB" "SELECT sid || ' ' || status || ' ' || ifnull(error_code, '-') || ' ' || source FROM message_status")" \
+	"$SID1 delivered - callback" "cgi valid: message_status row"
+is "$(sqlite3 "$DB" "SELECT stage || ' ' || delivery_id || ' ' || rule || ' ' || sid FROM audit WHERE detail = 'status callback'")" \
+	"delivered ap-aging:1/sms/+15554000001 ap-aging $SID1" "cgi valid: audit row with the delivery's ids"
+like "$(sqlite3 "$DB" "SELECT line FROM audit WHERE detail = 'status callback'")" \
+	'^\{"event":"status","sid":"SM0+1","delivery_id":"ap-aging:1/sms/\+15554000001","status":"delivered","error_code":null' \
+	"cgi valid: audit line is a status event"
+
+# ---- redelivery: recorded once ----
+cgi "$body" "$(sign "$URL" $SID1 delivered)"
+is "$rc" 0 "duplicate: exit 0"
+is "$(head -n 1 "$T/out" | tr -d '\r')" "Status: 204 No Content" "duplicate: 204"
+is "$(rows $SID1)" 1 "duplicate: one message_status row"
+is "$(sqlite3 "$DB" "SELECT count(*) FROM audit WHERE detail = 'status callback'")" 1 "duplicate: one audit row"
+
+# ---- error code; port variant accepted like Twilio's validators ----
+cgi "$(form $SID2 undelivered 30003)" "$(sign 'https://alerts.example.com:443/ml/status?site=hq' $SID2 undelivered 30003)"
+is "$rc" 0 "undelivered (signed with :443): exit 0"
+is "$(sqlite3 "$DB" "SELECT status || ' ' || error_code FROM message_status WHERE sid = '$SID2'")" "undelivered 30003" \
+	"undelivered: error code recorded"
+is "$(sqlite3 "$DB" "SELECT stage || ' ' || error_code FROM audit WHERE sid = '$SID2'")" "undelivered 30003" \
+	"undelivered: audit stage and error code"
+
+# ---- refused: tampered body, wrong URL, no signature ----
+sig=$(sign "$URL" $SID3 failed 30008)
+cgi "$(form $SID3 delivered 30008)" "$sig"
+is "$rc" 77 "tampered body: exit 77"
+is "$(head -n 1 "$T/out" | tr -d '\r')" "Status: 403 Forbidden" "tampered body: 403"
+cgi "$(form $SID3 failed 30008)" "$(sign 'https://alerts.example.com/ml/other?site=hq' $SID3 failed 30008)"
+is "$(head -n 1 "$T/out" | tr -d '\r')" "Status: 403 Forbidden" "signed for another URL: 403"
+cgi "$(form $SID3 failed 30008)" "$(sign 'https://internal:8080/ml/status?site=hq' $SID3 failed 30008)"
+is "$(head -n 1 "$T/out" | tr -d '\r')" "Status: 403 Forbidden" "signed for the Host header's URL: 403"
+cgi "$(form $SID3 failed 30008)" ""
+is "$rc" 77 "no signature: exit 77"
+is "$(head -n 1 "$T/out" | tr -d '\r')" "Status: 403 Forbidden" "no signature: 403"
+is "$(rows $SID3)" 0 "refused requests: nothing recorded"
+like "$(cat "$T/err")" "does not match https://alerts.example.com/ml/status" "refusal names the configured URL"
+
+# ---- JSON body with bodySHA256 ----
+json="{\"MessageSid\":\"$SID3\",\"MessageStatus\":\"read\"}"
+h=$(printf '%s' "$json" | sha256sum | cut -d' ' -f1)
+cgi "$json" "$(twsig-check sign "$T/token" "$URL&bodySHA256=$h")" application/json "site=hq&bodySHA256=$h"
+is "$rc" 0 "json bodySHA256: exit 0"
+is "$(sqlite3 "$DB" "SELECT status FROM message_status WHERE sid = '$SID3'")" read "json bodySHA256: recorded"
+cgi "${json/read/failed}" "$(twsig-check sign "$T/token" "$URL&bodySHA256=$h")" application/json "site=hq&bodySHA256=$h"
+is "$rc" 77 "json body changed after hashing: refused"
+
+# ---- CGI limits and methods ----
+METHOD=GET cgi "" "x"
+is "$(head -n 1 "$T/out" | tr -d '\r')" "Status: 405 Method Not Allowed" "GET: 405"
+big=$(head -c 70000 /dev/zero | tr '\0' a)
+cgi "$big" "x"
+is "$(head -n 1 "$T/out" | tr -d '\r')" "Status: 413 Content Too Large" "body over 64 KiB: 413"
+
+# ---- inetd mode ----
+# req BODY SIG [EXTRA HEADER LINES]: one HTTP/1.1 request
+req() {
+	printf 'POST /ml/status?site=hq HTTP/1.1\r\nHost: proxy.internal:8080\r\nContent-Type: application/x-www-form-urlencoded\r\n'
+	[ -n "$2" ] && printf 'X-Twilio-Signature: %s\r\n' "$2"
+	printf '%s' "${3:-}"
+	printf 'Content-Length: %s\r\n\r\n%s' "${#1}" "$1"
+}
+SID4=SM00000000000000000000000000000004
+req "$(form $SID4 sent)" "$(sign "$URL" $SID4 sent)" | twilio-status --inetd >"$T/out" 2>>"$T/err"
+is "$?" 0 "inetd valid: exit 0"
+is "$(head -n 1 "$T/out" | tr -d '\r')" "HTTP/1.1 204 No Content" "inetd valid: 204 (Host header ignored)"
+is "$(rows $SID4)" 1 "inetd valid: recorded"
+req "$(form $SID4 delivered)" "$(sign "$URL" $SID4 sent)" | twilio-status --inetd >"$T/out" 2>>"$T/err"
+is "$(head -n 1 "$T/out" | tr -d '\r')" "HTTP/1.1 403 Forbidden" "inetd tampered: 403"
+is "$(rows $SID4)" 1 "inetd tampered: nothing more recorded"
+req "$(form $SID4 delivered)" "" | twilio-status --inetd >"$T/out" 2>>"$T/err"
+is "$(head -n 1 "$T/out" | tr -d '\r')" "HTTP/1.1 403 Forbidden" "inetd no signature: 403"
+req "$big" "x" | twilio-status --inetd >"$T/out" 2>>"$T/err"
+is "$(head -n 1 "$T/out" | tr -d '\r')" "HTTP/1.1 413 Content Too Large" "inetd body over 64 KiB: 413"
+req "x" "x" "X-Pad: $(head -c 9000 /dev/zero | tr '\0' a)"$'\r\n' | twilio-status --inetd >"$T/out" 2>>"$T/err"
+is "$(head -n 1 "$T/out" | tr -d '\r')" "HTTP/1.1 431 Request Header Fields Too Large" "inetd headers over 8 KiB: 431"
+{ printf 'POST /ml/status HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc'; sleep 2; } |
+	twilio-status --inetd -t 0.5 >"$T/out" 2>>"$T/err"
+is "$(head -n 1 "$T/out" | tr -d '\r')" "HTTP/1.1 408 Request Timeout" "inetd slow client: 408 after the read timeout"
+printf 'POST /ml/status HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n' | twilio-status --inetd >"$T/out" 2>>"$T/err"
+is "$(head -n 1 "$T/out" | tr -d '\r')" "HTTP/1.1 501 Not Implemented" "inetd chunked: 501"
+printf 'POST /ml/status HTTP/1.1\r\nX-Twilio-Signature: x\r\n\r\n' | twilio-status --inetd >"$T/out" 2>>"$T/err"
+is "$(head -n 1 "$T/out" | tr -d '\r')" "HTTP/1.1 411 Length Required" "inetd without Content-Length: 411"
+
+# ---- configuration ----
+printf '[twilio]\naccount_sid = %s\n' "$AC" >"$T/noconf"
+cgi "$(form $SID4 sent)" "$(sign "$URL" $SID4 sent)"
+ML_CONNECTOR_CONF=$T/noconf cgi "$(form $SID4 sent)" "$(sign "$URL" $SID4 sent)"
+is "$rc" 78 "no status_callback: 78"
+is "$(head -n 1 "$T/out" | tr -d '\r')" "Status: 500 Internal Server Error" "no status_callback: 500"
+
+# ---- valgrind, and the token never printed ----
+SID5=SM00000000000000000000000000000005
+VG=vg cgi "$(form $SID5 delivered)" "$(sign "$URL" $SID5 delivered)"
+isnt "$rc" 99 "valgrind: cgi request clean"
+is "$(rows $SID5)" 1 "valgrind run recorded"
+req "$(form $SID5 read)" "$(sign "$URL" $SID5 read)" | vg twilio-status --inetd >"$T/out" 2>>"$T/err"
+isnt "$?" 99 "valgrind: inetd request clean"
+! grep -a -q -F "$TOKEN" "$T/out" "$T/err"
+ok "the Auth Token is never printed"
+! grep -a -q -F "$TOKEN" "$DB"
+ok "the Auth Token is not in the database in plaintext"
+
+done_testing
