@@ -24,11 +24,13 @@ LIBOBJ = \
 # Filters and tools: bin/NAME is built from src/NAME.c plus libmlc.a.
 PROGS = \
 	bin/mlc-vault \
+	bin/alert-match \
 	bin/alert-log \
 	bin/alert-render \
 	bin/jde-fetch \
 	bin/twilio-send \
-	bin/twilio-status
+	bin/twilio-status \
+	bin/mlc-rule
 
 # Simulators (libmicrohttpd): used by the tests, the demo and bench/.
 SIMS = \
@@ -52,7 +54,7 @@ TESTSIMS = \
 	tests/bin/http-sink \
 	tests/bin/http-fixture-server
 
-SCRIPTS =
+SCRIPTS = bin/ml-connector
 
 MAN = \
 	man/alert-render.1 \
@@ -115,6 +117,10 @@ tests/src/http-sink.o: src/mlc.h
 
 bin/alert-log: src/alert-log.o
 src/alert-log.o: src/mlc.h
+bin/mlc-rule: src/mlc-rule.o
+src/mlc-rule.o: src/mlc.h
+bin/alert-match: src/alert-match.o
+src/alert-match.o: src/mlc.h
 bin/alert-render: src/alert-render.o
 src/alert-render.o: src/mlc.h
 

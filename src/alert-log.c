@@ -41,8 +41,10 @@ static const char usage[] =
 	"                       [--alert ID] [--delivery ID] [--recipient TO] [--sid SID]\n"
 	"                       [--stage S] [--limit N] [--lines] [-f ndjson|csv|text]\n"
 	"       alert-log why KEY|ALERT_ID|DELIVERY_ID|SID [-f ndjson|text]\n"
-	"       alert-log replay [--rule R] [--since T] [--status failed,unknown]\n"
+	"       alert-log replay [--rule R] [--since T] [--status failed,unknown] [--latest]\n"
 	"       alert-log retention --older-than DAYS [--dry-run]\n"
+	"       alert-log status [RULE] [-f text|ndjson|csv]\n"
+	"       alert-log run begin RULE RUN_ID | run end RULE RUN_ID STATUS [DETAIL]\n"
 	"Records NDJSON lines in the audit trail, then copies them to stdout.\n";
 
 static struct mlc_store *store;
@@ -684,6 +686,8 @@ cmd_why(int argc, char **argv)
  * replay: the delivery lines (as rendered, stage "queued") of deliveries
  * whose latest outcome is in the status list, for sending again on
  * purpose:  alert-log replay --rule R | twilio-send | alert-log
+ * With --latest, the latest line itself (a result with its SID), e.g. the
+ * sent messages whose delivery is not settled, for twilio-send --poll.
  */
 static int
 cmd_replay(int argc, char **argv)
@@ -692,11 +696,12 @@ cmd_replay(int argc, char **argv)
 		{ "rule", required_argument, NULL, 'r' },
 		{ "since", required_argument, NULL, 'S' },
 		{ "status", required_argument, NULL, 's' },
+		{ "latest", no_argument, NULL, 'l' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *rule = NULL, *since = NULL, *status = "failed,unknown";
 	sqlite3_stmt *st;
-	int c, rc;
+	int c, rc, latest = 0;
 	long n = 0;
 
 	optind = 0; /* glibc: 0 also resets the "+" ordering of main's getopt */
@@ -705,6 +710,7 @@ cmd_replay(int argc, char **argv)
 		case 'r': rule = optarg; break;
 		case 'S': since = optarg; break;
 		case 's': status = optarg; break;
+		case 'l': latest = 1; break;
 		default: fputs(usage, stderr); return MLC_EX_USAGE;
 		}
 	}
@@ -713,11 +719,18 @@ cmd_replay(int argc, char **argv)
 		return MLC_EX_USAGE;
 	}
 	open_store();
-	rc = sqlite3_prepare_v2(mlc_store_db(store),
+	rc = sqlite3_prepare_v2(mlc_store_db(store), latest ?
 	        "WITH last AS (SELECT delivery_id, max(id) AS id FROM audit"
-	        "  WHERE delivery_id IS NOT NULL AND stage NOT IN ('queued')"
-	        "  AND (?1 IS NULL OR rule = ?1) AND (?2 IS NULL OR ts >= ?2)"
-	        "  GROUP BY delivery_id)"
+	        "  WHERE delivery_id IS NOT NULL"
+	        "  GROUP BY delivery_id HAVING (?1 IS NULL OR max(rule) = ?1)"
+	        "  AND (?2 IS NULL OR max(ts) >= ?2))"
+	        " SELECT a.line FROM last JOIN audit a ON a.id = last.id"
+	        " WHERE instr(',' || ?3 || ',', ',' || a.stage || ',') > 0"
+	        " ORDER BY last.id" :
+	        "WITH last AS (SELECT delivery_id, max(id) AS id FROM audit"
+	        "  WHERE delivery_id IS NOT NULL"
+	        "  GROUP BY delivery_id HAVING (?1 IS NULL OR max(rule) = ?1)"
+	        "  AND (?2 IS NULL OR max(ts) >= ?2))"
 	        " SELECT q.line FROM last JOIN audit a ON a.id = last.id"
 	        " JOIN audit q ON q.id = (SELECT max(id) FROM audit WHERE"
 	        "  delivery_id = last.delivery_id AND stage = 'queued')"
@@ -832,6 +845,183 @@ fail:
 	return c;
 }
 
+/*
+ * run begin|end: the orchestrator's record of each run, in table run and
+ * as audit rows (stage "run"), so the trail shows where runs start and end.
+ */
+static int
+cmd_run(int argc, char **argv)
+{
+	struct timespec now;
+	char ts[32], detail[512];
+	sqlite3_stmt *st;
+	int begin, rc;
+
+	if (argc < 4 || argc > 6 || (strcmp(argv[1], "begin") && strcmp(argv[1], "end")) ||
+	    (!strcmp(argv[1], "begin") && argc != 4) || (!strcmp(argv[1], "end") && argc < 5)) {
+		mlc_warn("usage: alert-log run begin RULE RUN_ID | run end RULE RUN_ID STATUS [DETAIL]");
+		return MLC_EX_USAGE;
+	}
+	begin = !strcmp(argv[1], "begin");
+	mlc_time_now(&now);
+	mlc_time_fmt(ts, &now);
+	open_store();
+	if (mlc_store_begin(store) < 0)
+		return mlc_store_code(store);
+	rc = sqlite3_prepare_v2(mlc_store_db(store), begin ?
+	        "INSERT INTO run (rule, run_id, started_at, status) VALUES (?1, ?2, ?3, 'running')" :
+	        "UPDATE run SET finished_at = ?3, status = ?4, detail = ?5"
+	        " WHERE rule = ?1 AND run_id = ?2", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		goto fail;
+	bind_text(st, 1, argv[2]);
+	bind_text(st, 2, argv[3]);
+	bind_text(st, 3, ts);
+	if (!begin) {
+		bind_text(st, 4, argv[4]);
+		bind_text(st, 5, argc > 5 ? argv[5] : NULL);
+	}
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		goto fail;
+	snprintf(detail, sizeof detail, "run %s %s%s%s%s", argv[3], begin ? "begins" : "ends: ",
+	         begin ? "" : argv[4], argc > 5 ? ": " : "", argc > 5 ? argv[5] : "");
+	if (sqlite3_prepare_v2(mlc_store_db(store),
+	        "INSERT INTO audit (ts, stage, rule, status, detail) VALUES (?1, 'run', ?2, ?3, ?4)",
+	        -1, &st, NULL) != SQLITE_OK)
+		goto fail;
+	bind_text(st, 1, ts);
+	bind_text(st, 2, argv[2]);
+	bind_text(st, 3, begin ? "running" : argv[4]);
+	bind_text(st, 4, detail);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE || mlc_store_commit(store) < 0)
+		goto fail;
+	mlc_store_close(store);
+	return MLC_EX_OK;
+fail:
+	mlc_store_warn(store, "run");
+	rc = mlc_store_code(store);
+	mlc_store_rollback(store);
+	mlc_store_close(store);
+	return rc;
+}
+
+/*
+ * status: per rule, the last run and what stands: deliveries sent, failed,
+ * still unknown, and queued with no outcome yet (a run died before
+ * sending them), counted over each delivery's latest event.
+ */
+static int
+cmd_status(int argc, char **argv)
+{
+	static const char sql[] =
+		"WITH rules AS (SELECT DISTINCT rule FROM run WHERE ?1 IS NULL OR rule = ?1"
+		"   UNION SELECT DISTINCT rule FROM audit WHERE delivery_id IS NOT NULL"
+		"   AND rule IS NOT NULL AND (?1 IS NULL OR rule = ?1)),"
+		" lastrun AS (SELECT r.rule, r.run_id, r.started_at, r.finished_at, r.status,"
+		"   r.detail FROM run r WHERE r.started_at = (SELECT max(started_at) FROM run"
+		"   WHERE rule = r.rule)),"
+		" latest AS (SELECT m.rule, a.stage FROM audit a JOIN (SELECT delivery_id,"
+		"   max(id) AS id, max(rule) AS rule FROM audit WHERE delivery_id IS NOT NULL"
+		"   GROUP BY delivery_id) m ON a.id = m.id)"
+		" SELECT rules.rule, lastrun.run_id, lastrun.started_at, lastrun.finished_at,"
+		"  lastrun.status, lastrun.detail,"
+		"  (SELECT count(*) FROM latest WHERE latest.rule = rules.rule AND stage IN"
+		"   ('sent','delivered','read')),"
+		"  (SELECT count(*) FROM latest WHERE latest.rule = rules.rule AND stage IN"
+		"   ('failed','undelivered','canceled')),"
+		"  (SELECT count(*) FROM latest WHERE latest.rule = rules.rule AND stage = 'unknown'),"
+		"  (SELECT count(*) FROM latest WHERE latest.rule = rules.rule AND stage = 'queued'),"
+		"  (SELECT count(*) FROM latest WHERE latest.rule = rules.rule AND stage = 'deferred')"
+		" FROM rules LEFT JOIN lastrun ON lastrun.rule = rules.rule ORDER BY rules.rule";
+	static const char *const names[] = { "rule", "run_id", "started_at", "finished_at",
+		"status", "detail", "sent", "failed", "unknown", "pending", "deferred" };
+	enum fmt f = F_TEXT;
+	const char *rule = NULL;
+	sqlite3_stmt *st;
+	struct mlc_buf b;
+	int c, rc, i;
+
+	optind = 0; /* glibc: 0 also resets the "+" ordering of main's getopt */
+	while ((c = getopt(argc, argv, "f:")) != -1) {
+		if (c == 'f')
+			f = parse_fmt(optarg);
+		else {
+			fputs(usage, stderr);
+			return MLC_EX_USAGE;
+		}
+	}
+	if (argc - optind > 1) {
+		fputs(usage, stderr);
+		return MLC_EX_USAGE;
+	}
+	if (argc - optind == 1)
+		rule = argv[optind];
+	open_store();
+	if (sqlite3_prepare_v2(mlc_store_db(store), sql, -1, &st, NULL) != SQLITE_OK) {
+		mlc_store_warn(store, "status");
+		return mlc_store_code(store);
+	}
+	bind_text(st, 1, rule);
+	mlc_buf_init(&b);
+	if (f == F_TEXT) {
+		mlc_buf_printf(&b, "%-24s %-24s %-10s %6s %6s %7s %7s %8s", "RULE", "LAST RUN",
+		               "OUTCOME", "SENT", "FAILED", "UNKNOWN", "PENDING", "DEFERRED");
+		mlc_ndjson_put(1, &b);
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		mlc_buf_reset(&b);
+		if (f == F_TEXT) {
+			const char *t = (const char *)sqlite3_column_text(st, 2);
+			const char *o = (const char *)sqlite3_column_text(st, 4);
+
+			mlc_buf_printf(&b, "%-24s %-24s %-10s %6d %6d %7d %7d %8d",
+			               (const char *)sqlite3_column_text(st, 0), t ? t : "-",
+			               o ? o : "-", sqlite3_column_int(st, 6),
+			               sqlite3_column_int(st, 7), sqlite3_column_int(st, 8),
+			               sqlite3_column_int(st, 9), sqlite3_column_int(st, 10));
+		} else {
+			for (i = 0; i < 11; i++) {
+				const char *v = (const char *)sqlite3_column_text(st, i);
+
+				if (f == F_CSV) {
+					if (i)
+						mlc_buf_addc(&b, ',');
+					csv_field(&b, v);
+					continue;
+				}
+				mlc_buf_addc(&b, i ? ',' : '{');
+				mlc_buf_json_str(&b, names[i], strlen(names[i]));
+				mlc_buf_addc(&b, ':');
+				if (i >= 6)
+					mlc_buf_printf(&b, "%d", sqlite3_column_int(st, i));
+				else if (v)
+					mlc_buf_json_str(&b, v, strlen(v));
+				else
+					mlc_buf_adds(&b, "null");
+			}
+			if (f == F_NDJSON)
+				mlc_buf_addc(&b, '}');
+		}
+		if (mlc_ndjson_put(1, &b) < 0) {
+			sqlite3_finalize(st);
+			mlc_buf_free(&b);
+			return MLC_EX_IOERR;
+		}
+	}
+	sqlite3_finalize(st);
+	mlc_buf_free(&b);
+	if (rc != SQLITE_DONE) {
+		mlc_store_warn(store, "status");
+		return mlc_store_code(store);
+	}
+	mlc_store_close(store);
+	return MLC_EX_OK;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -867,6 +1057,10 @@ main(int argc, char **argv)
 		mlc_util_exit(cmd_replay(argc, argv));
 	if (!strcmp(argv[0], "retention"))
 		mlc_util_exit(cmd_retention(argc, argv));
+	if (!strcmp(argv[0], "run"))
+		mlc_util_exit(cmd_run(argc, argv));
+	if (!strcmp(argv[0], "status"))
+		mlc_util_exit(cmd_status(argc, argv));
 	mlc_warn("unknown command \"%s\"", argv[0]);
 	fputs(usage, stderr);
 	return MLC_EX_USAGE;

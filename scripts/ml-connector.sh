@@ -1,0 +1,578 @@
+#!/bin/sh
+# ml-connector — the orchestrator: runs alert rules end to end through the
+# filters, manages the vault, schedules, status, connectivity checks and the
+# demo.  See ml-connector(8).
+#
+# A run of one rule:
+#   jde-fetch -r R --run-id ID | [jde-fetch --join -r R] | alert-log |
+#   alert-match -r R | alert-log | alert-render -r R | alert-log |
+#   twilio-send | alert-log
+# Each stage's exit status is collected; the rule's watermark is committed
+# (jde-fetch --commit) only when every stage exited 0, i.e. when every
+# delivery of the run was recorded with its outcome.  A failed run is simply
+# repeated: the re-alert index (marked only for sent messages) keeps alerts
+# already sent from going out again.  Before the pipeline, deliveries an
+# interrupted run left queued or unknown are reconciled with Twilio (looked
+# up before any resend), and deferred deliveries whose time has come are
+# released.  One run per rule at a time: flock(1) on STATE/locks/RULE.lock.
+#
+# Exit status: 0; 64 usage; 66 no such rule; 75 a run of the rule is in
+# progress (without --wait) or a stage failed temporarily; otherwise the
+# most serious status of a failed stage (77, 78, 69, 74, 70, 65, 75).
+set -u
+
+VERSION=@VERSION@
+here=$(CDPATH='' cd -- "$(dirname -- "$0")" && pwd)
+PATH=$here:$PATH
+export PATH
+if [ -d "$here/../data/jde" ]; then
+	DATA=$(CDPATH='' cd -- "$here/../data" && pwd)
+else
+	DATA=@DATADIR@
+fi
+
+prog=ml-connector
+warn() { printf '%s: %s\n' "$prog" "$*" >&2; }
+die() {
+	_c=$1
+	shift
+	warn "$*"
+	exit "$_c"
+}
+
+usage() {
+	cat <<EOF
+usage: ml-connector [-c CONF] COMMAND [ARGS]
+  init                       create the state directory, vault key and a config skeleton
+  secret set|list|rm|check   manage the encrypted vault (see mlc-vault(1))
+  run [--wait] RULE...       run rules end to end;  run --all: every rule
+  run --scheduled RULE       run only if RULE's schedule is due this minute
+  track [RULE]               poll Twilio for sent messages until a final status
+  schedule [--cron | --systemd DIR]
+                             print crontab lines, or write systemd units to DIR
+  status [RULE]              last run, sent, failed, unknown, pending per rule
+  why WHAT                   the audit story of a record, alert, delivery or SID
+  ping                       log in to AIS and out; read the Twilio account
+  check [RULE...]            validate configuration and rules
+  preview RULE FILE          render FILE's records through RULE, send nothing
+  demo [--keep DIR]          run the whole pipeline against the simulators
+  version | help
+EOF
+}
+
+# ---- configuration -----------------------------------------------------
+
+CONF=""
+conf_path() {
+	if [ -n "$CONF" ]; then
+		echo "$CONF"
+	elif [ -n "${ML_CONNECTOR_CONF:-}" ]; then
+		echo "$ML_CONNECTOR_CONF"
+	elif [ -f "${XDG_CONFIG_HOME:-$HOME/.config}/ml-connector/ml-connector.conf" ]; then
+		echo "${XDG_CONFIG_HOME:-$HOME/.config}/ml-connector/ml-connector.conf"
+	else
+		echo /etc/ml-connector/ml-connector.conf
+	fi
+}
+
+# conf_get SECTION KEY: the last value of a one-line key (no continuations).
+conf_get() {
+	_f=$(conf_path)
+	[ -r "$_f" ] || return 1
+	awk -v sec="$1" -v key="$2" '
+		/^[ \t]*[#;]/ { next }
+		/^\[/ { s = $0; gsub(/^\[|\][ \t]*$/, "", s); next }
+		s == sec {
+			k = $0; sub(/[ \t]*=.*/, "", k)
+			if (k == key) { v = $0; sub(/^[^=]*=[ \t]*/, "", v); sub(/[ \t]+$/, "", v); found = 1 }
+		}
+		END { if (found) print v; exit !found }' "$_f"
+}
+
+state_dir() {
+	if [ -n "${ML_CONNECTOR_STATE:-}" ]; then
+		echo "$ML_CONNECTOR_STATE"
+	elif _s=$(conf_get general state_dir); then
+		echo "$_s"
+	elif [ "$(id -u)" -eq 0 ] && [ -z "${XDG_STATE_HOME:-}" ]; then
+		echo /var/lib/ml-connector
+	else
+		echo "${XDG_STATE_HOME:-$HOME/.local/state}/ml-connector"
+	fi
+}
+
+setup_env() {
+	ML_CONNECTOR_CONF=$(conf_path)
+	ML_CONNECTOR_STATE=$(state_dir)
+	export ML_CONNECTOR_CONF ML_CONNECTOR_STATE
+	if [ -z "${ML_CONNECTOR_RULES:-}" ]; then
+		if _r=$(conf_get general rules_dir); then
+			ML_CONNECTOR_RULES=$_r
+		else
+			ML_CONNECTOR_RULES=$(dirname -- "$ML_CONNECTOR_CONF")/rules
+		fi
+	fi
+	export ML_CONNECTOR_RULES
+}
+
+# ---- init and secrets --------------------------------------------------
+
+cmd_init() {
+	setup_env
+	mkdir -p "$ML_CONNECTOR_STATE" "$ML_CONNECTOR_RULES" || die 74 "cannot create directories"
+	chmod 700 "$ML_CONNECTOR_STATE"
+	if [ ! -f "$ML_CONNECTOR_CONF" ]; then
+		mkdir -p "$(dirname -- "$ML_CONNECTOR_CONF")"
+		umask 077
+		cat >"$ML_CONNECTOR_CONF" <<EOF
+# ml-connector configuration: see ml-connector(5).  No secrets here:
+# store them with  ml-connector secret set ais.password  (and
+# twilio.auth_token, sendgrid.api_key).
+[general]
+default_country = 1
+timezone = America/Chicago
+
+[ais]
+url = https://ais.example.com:9300
+user = JDE
+environment = JPD920
+role = *ALL
+device = ml-connector
+# ca_bundle = /etc/ml-connector/ais-ca.pem
+
+[twilio]
+account_sid = ACxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
+from = +15005550006
+rate = 1
+
+[sendgrid]
+from = alerts@example.com
+EOF
+		warn "wrote $ML_CONNECTOR_CONF: edit it"
+	fi
+	if mlc-vault list >/dev/null 2>&1; then
+		warn "vault already set up in $ML_CONNECTOR_STATE"
+	else
+		mlc-vault init "$@" || exit $?
+	fi
+	if [ -z "$(ls -A "$ML_CONNECTOR_RULES" 2>/dev/null)" ] && [ -d "$DATA/rules" ]; then
+		cp "$DATA/rules/"*.rule "$ML_CONNECTOR_RULES/" &&
+			warn "copied the example rules to $ML_CONNECTOR_RULES"
+	fi
+}
+
+# ---- running rules -----------------------------------------------------
+
+# The most serious of two exit statuses (0 is the least).
+worse() {
+	for _c in 77 78 69 74 70 66 65 75 64; do
+		if [ "$1" = "$_c" ] || [ "$2" = "$_c" ]; then
+			echo "$_c"
+			return
+		fi
+	done
+	if [ "$1" != 0 ]; then echo "$1"; else echo "$2"; fi
+}
+
+# stage NAME CMD...: run one pipeline stage, recording its status in $tmp/NAME.
+stage() {
+	_name=$1
+	shift
+	"$@"
+	echo "$?" >"$tmp/$_name.rc"
+}
+
+run_rule() {
+	rule=$1
+	wait_lock=$2
+	mlc-rule path "$rule" >/dev/null || return $?
+	locks=$ML_CONNECTOR_STATE/locks
+	mkdir -p "$locks" || return 74
+	# The lock lives as long as this subshell: a crashed run frees it.
+	(
+		if [ "$wait_lock" = 1 ]; then
+			flock 9 || exit 75
+		elif ! flock -n 9; then
+			warn "rule $rule: a run is already in progress (lock $locks/$rule.lock); try again later or use --wait"
+			exit 75
+		fi
+		run_locked "$rule"
+	) 9>"$locks/$rule.lock"
+}
+
+run_locked() {
+	rule=$1
+	run_id=$(date -u +%Y%m%dT%H%M%SZ)-$$
+	tmp=$(mktemp -d "${TMPDIR:-/tmp}/ml-connector.XXXXXX") || return 74
+	trap 'rm -rf "$tmp"' EXIT
+	alert-log run begin "$rule" "$run_id" || return $?
+
+	# 1. Leftovers of interrupted runs: queued with no outcome, or unknown.
+	#    twilio-send --reconcile looks each up in Twilio before any resend.
+	{ stage replay alert-log replay --rule "$rule" --status queued,unknown 2>/dev/null; } |
+		{ stage rsend twilio-send --reconcile; } |
+		{ stage rlog alert-log; } >/dev/null
+
+	# 2. Deferred deliveries whose quiet hours are over.
+	{ stage release alert-render -r "$rule" --release; } |
+		{ stage dlog alert-log; } |
+		{ stage dsend twilio-send; } |
+		{ stage dlog2 alert-log; } >/dev/null
+
+	# 3. The rule itself.
+	if [ -n "$(mlc-rule get "$rule" join vendor 2>/dev/null)" ] ||
+		grep -q '^\[join\]' "$(mlc-rule path "$rule")"; then
+		join="jde-fetch --join -r $rule"
+	else
+		join="cat"
+	fi
+	# shellcheck disable=SC2086 # $join is a command line of plain words
+	{ stage fetch jde-fetch -r "$rule" --run-id "$run_id"; } |
+		{ stage join $join; } |
+		{ stage log1 alert-log; } |
+		{ stage match alert-match -r "$rule"; } |
+		{ stage log2 alert-log; } |
+		{ stage render alert-render -r "$rule"; } |
+		{ stage log3 alert-log; } |
+		{ stage send twilio-send; } |
+		{ stage log4 alert-log; } >"$tmp/results"
+
+	rc=0
+	failed=""
+	for s in replay rsend rlog release dlog dsend dlog2 fetch join log1 match log2 render log3 send log4; do
+		c=$(cat "$tmp/$s.rc" 2>/dev/null || echo 70)
+		if [ "$c" != 0 ]; then
+			failed="$failed $s=$c"
+			rc=$(worse "$rc" "$c")
+		fi
+	done
+	sent=$(grep -c '"status":"\(queued\|accepted\|sent\)"' "$tmp/results")
+	nfail=$(grep -c '"status":"failed"' "$tmp/results")
+	unknown=$(grep -c '"status":"unknown"' "$tmp/results")
+	detail="sent $sent, failed $nfail, unknown $unknown"
+	if [ "$rc" = 0 ]; then
+		jde-fetch --commit "$rule" "$run_id" || rc=$?
+	fi
+	if [ "$rc" = 0 ]; then
+		alert-log run end "$rule" "$run_id" ok "$detail"
+		warn "rule $rule: run $run_id ok: $detail"
+	else
+		alert-log run end "$rule" "$run_id" failed "$detail; stages:$failed; watermark kept"
+		warn "rule $rule: run $run_id failed (stages:$failed): $detail; the watermark was not moved, the next run repeats it"
+	fi
+	return "$rc"
+}
+
+cmd_run() {
+	setup_env
+	wait_lock=0
+	scheduled=0
+	all=0
+	while [ $# -gt 0 ]; do
+		case $1 in
+		--wait) wait_lock=1 ;;
+		--scheduled) scheduled=1 ;;
+		--all) all=1 ;;
+		--) shift; break ;;
+		-*) usage >&2; exit 64 ;;
+		*) break ;;
+		esac
+		shift
+	done
+	if [ "$all" = 1 ]; then
+		[ $# -eq 0 ] || die 64 "run --all takes no rule names"
+		# shellcheck disable=SC2046 # rule names are [a-z0-9_-]: splitting is intended
+		set -- $(mlc-rule list) || exit $?
+		[ $# -gt 0 ] || die 66 "no rules in $ML_CONNECTOR_RULES"
+	fi
+	[ $# -gt 0 ] || die 64 "run: which rule? (or --all)"
+	status=0
+	for r in "$@"; do
+		if [ "$scheduled" = 1 ]; then
+			mlc-rule due "$r"
+			d=$?
+			[ "$d" = 1 ] && continue
+			[ "$d" = 0 ] || { status=$(worse "$status" "$d"); continue; }
+		fi
+		run_rule "$r" "$wait_lock"
+		status=$(worse "$status" "$?")
+	done
+	exit "$status"
+}
+
+cmd_track() {
+	setup_env
+	alert-log replay ${1:+--rule "$1"} --status sent --latest 2>/dev/null |
+		twilio-send --poll | alert-log
+}
+
+# ---- schedules ---------------------------------------------------------
+
+cmd_schedule() {
+	setup_env
+	mode=cron
+	dir=""
+	case ${1:-} in
+	--cron) mode=cron ;;
+	--systemd) mode=systemd; dir=${2:-}; [ -n "$dir" ] || die 64 "schedule --systemd DIR" ;;
+	"") ;;
+	*) usage >&2; exit 64 ;;
+	esac
+	self=$(command -v ml-connector || echo "$here/ml-connector")
+	for r in $(mlc-rule list); do
+		if [ "$mode" = cron ]; then
+			line=$(mlc-rule cron "$r") || exit $?
+			fields=${line%%	*}
+			zone=${line#*	}
+			# cron(8) runs in the system's zone: fire at every minute the
+			# schedule could match in any zone offset, and let --scheduled
+			# decide in the rule's own zone (right across DST changes).
+			min=${fields%% *}
+			printf '# %s: %s (%s)\n%s * * * * ML_CONNECTOR_CONF=%s %s run --scheduled %s\n' \
+				"$r" "$fields" "$zone" "$min" "$ML_CONNECTOR_CONF" "$self" "$r"
+		else
+			cal=$(mlc-rule oncalendar "$r") || exit $?
+			mkdir -p "$dir" || exit 74
+			cat >"$dir/ml-connector-$r.service" <<EOF
+[Unit]
+Description=ml-connector rule $r
+After=network-online.target
+
+[Service]
+Type=oneshot
+Environment=ML_CONNECTOR_CONF=$ML_CONNECTOR_CONF
+ExecStart=$self run --wait $r
+EOF
+			cat >"$dir/ml-connector-$r.timer" <<EOF
+[Unit]
+Description=ml-connector rule $r schedule
+
+[Timer]
+OnCalendar=$cal
+Persistent=true
+
+[Install]
+WantedBy=timers.target
+EOF
+			echo "$dir/ml-connector-$r.timer: OnCalendar=$cal"
+		fi
+	done
+}
+
+# ---- status, ping, check, preview ---------------------------------------
+
+cmd_ping() {
+	setup_env
+	rc=0
+	if jde-fetch --ping; then
+		echo "AIS: ok"
+	else
+		c=$?
+		echo "AIS: failed ($c)"
+		rc=$(worse "$rc" "$c")
+	fi
+	if twilio-send --ping; then
+		echo "Twilio: ok"
+	else
+		c=$?
+		echo "Twilio: failed ($c)"
+		rc=$(worse "$rc" "$c")
+	fi
+	exit "$rc"
+}
+
+cmd_check() {
+	setup_env
+	rc=0
+	[ -r "$ML_CONNECTOR_CONF" ] || die 78 "$ML_CONNECTOR_CONF: no configuration (ml-connector init)"
+	mlc-vault check >/dev/null || rc=$(worse "$rc" "$?")
+	# shellcheck disable=SC2046 # rule names are [a-z0-9_-]: splitting is intended
+	[ $# -gt 0 ] || set -- $(mlc-rule list)
+	for r in "$@"; do
+		ok=1
+		for t in "mlc-rule cron" "alert-match --check -r" "alert-render --check -r" \
+			"jde-fetch --dry-run -r"; do
+			# shellcheck disable=SC2086 # $t is a command line of plain words
+			if ! $t "$r" >/dev/null; then
+				c=$?
+				ok=0
+				rc=$(worse "$rc" "$c")
+			fi
+		done
+		[ "$ok" = 1 ] && echo "$r: ok" || echo "$r: errors (above)"
+	done
+	exit "$rc"
+}
+
+cmd_preview() {
+	setup_env
+	[ $# -eq 2 ] || die 64 "preview RULE FILE"
+	[ -r "$2" ] || die 66 "$2: cannot read"
+	alert-match --no-state -r "$1" <"$2" | alert-render --no-state -r "$1"
+}
+
+# ---- demo --------------------------------------------------------------
+
+cmd_demo() {
+	keep=""
+	case $# in
+	0) ;;
+	2) [ "$1" = --keep ] || die 64 "demo [--keep DIR]"; keep=$2 ;;
+	*) die 64 "demo [--keep DIR]" ;;
+	esac
+	for t in mlc-ais-sim mlc-twilio-sim jde-fetch alert-match alert-render twilio-send alert-log; do
+		command -v "$t" >/dev/null || die 69 "$t is not built (run make)"
+	done
+	if [ -n "$keep" ]; then
+		mkdir -p "$keep" && w=$(CDPATH='' cd -- "$keep" && pwd) || exit 74
+	else
+		w=$(mktemp -d "${TMPDIR:-/tmp}/ml-connector-demo.XXXXXX") || exit 74
+	fi
+	pids=""
+	# shellcheck disable=SC2317 # called by the trap
+	cleanup() {
+		for p in $pids; do kill "$p" 2>/dev/null; done
+		for p in $pids; do wait "$p" 2>/dev/null; done
+		[ -n "$keep" ] || rm -rf "$w"
+	}
+	trap cleanup EXIT INT TERM
+	umask 077
+	mkdir -p "$w/sim" "$w/rules" "$w/state"
+	# The demo's secrets: random, in 0600 files for the simulators, and in
+	# the vault for our programs; never on a command line.
+	secret() { od -An -N16 -tx1 /dev/urandom | tr -d ' \n'; }
+	secret >"$w/sim/ais.password"
+	secret >"$w/sim/twilio.token"
+	secret >"$w/sim/sendgrid.key"
+	sid=AC$(secret)
+	today=${DEMO_TODAY:-2026-11-26}
+	ML_CONNECTOR_NOW=${today}T14:00:00Z
+	ML_CONNECTOR_CONF=$w/ml-connector.conf
+	ML_CONNECTOR_STATE=$w/state
+	ML_CONNECTOR_RULES=$w/rules
+	export ML_CONNECTOR_NOW ML_CONNECTOR_CONF ML_CONNECTOR_STATE ML_CONNECTOR_RULES
+
+	echo "== Starting the AIS Server simulator and the Twilio simulator on loopback"
+	mlc-ais-sim --port 0 --port-file "$w/sim/ais.port" --request-log "$w/sim/ais.log" \
+		--data "$DATA/jde" --user JDE --password-file "$w/sim/ais.password" \
+		--today "$today" 2>"$w/sim/ais.err" &
+	pids="$pids $!"
+	mlc-twilio-sim --port 0 --port-file "$w/sim/twilio.port" --request-log "$w/sim/twilio.log" \
+		--account-sid "$sid" --auth-token-file "$w/sim/twilio.token" \
+		--sendgrid-key-file "$w/sim/sendgrid.key" 2>"$w/sim/twilio.err" &
+	pids="$pids $!"
+	i=0
+	while { [ ! -s "$w/sim/ais.port" ] || [ ! -s "$w/sim/twilio.port" ]; } && [ $i -lt 100 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	if [ ! -s "$w/sim/ais.port" ] || [ ! -s "$w/sim/twilio.port" ]; then
+		cat "$w/sim/ais.err" "$w/sim/twilio.err" >&2
+		die 69 "the simulators did not start"
+	fi
+	ais=http://127.0.0.1:$(cat "$w/sim/ais.port")
+	tw=http://127.0.0.1:$(cat "$w/sim/twilio.port")
+	echo "   AIS $ais   Twilio $tw   (today is $today in the sample data)"
+
+	cat >"$ML_CONNECTOR_CONF" <<EOF
+[general]
+default_country = 1
+timezone = America/Chicago
+
+[ais]
+url = $ais
+user = JDE
+environment = JDV920
+role = *ALL
+device = ml-connector-demo
+
+[twilio]
+account_sid = $sid
+from = +15005550006
+rate = 20
+base_url = $tw
+
+[sendgrid]
+from = alerts@hartmann.example
+from_name = JDE Alerts
+base_url = $tw
+EOF
+	cp "$DATA/rules/high-value-po.rule" "$DATA/rules/ap-aging.rule" "$w/rules/"
+	mlc-vault init >/dev/null || exit $?
+	mlc-vault set ais.password <"$w/sim/ais.password" || exit $?
+	mlc-vault set twilio.auth_token <"$w/sim/twilio.token" || exit $?
+	mlc-vault set sendgrid.api_key <"$w/sim/sendgrid.key" || exit $?
+
+	echo
+	echo "== ml-connector ping"
+	cmd_ping_quiet=$( (cmd_ping) 2>&1) ; echo "$cmd_ping_quiet" | sed 's/^/   /'
+
+	echo
+	echo "== ml-connector run high-value-po ap-aging"
+	(cmd_run high-value-po ap-aging)
+	rc=$?
+
+	echo
+	echo "== What the Twilio simulator received"
+	curl -fsS "$tw/_sim/messages" >"$w/sim/messages.json" || die 69 "cannot read the simulator"
+	show_messages "$w/sim/messages.json"
+
+	echo
+	echo "== ml-connector track   (poll Twilio until each message is final)"
+	(cmd_track) >/dev/null 2>"$w/track.err"
+
+	echo
+	echo "== ml-connector status"
+	alert-log status | sed 's/^/   /'
+
+	echo
+	echo "== The audit trail of invoice 123456: ml-connector why"
+	k=$(alert-log query --stage matched --rule ap-aging | grep -o '"record_key":"[^"]*123456[^"]*"' |
+		head -n 1 | sed 's/.*:"\(.*\)"/\1/')
+	[ -n "$k" ] && alert-log why "$k" | sed 's/^/   /'
+
+	echo
+	echo "== Running the same rules again: nothing is sent twice"
+	(cmd_run high-value-po ap-aging)
+	curl -fsS "$tw/_sim/messages" | count_messages
+	[ -n "$keep" ] && echo "(state, config and logs kept in $w)"
+	return "$rc"
+}
+
+# Print the simulator's accepted messages, one per line, without jq.
+show_messages() {
+	tr '\n' ' ' <"$1" | sed 's/}[ ]*,[ ]*{/}\n{/g' | sed -n 's/.*"to" *: *"\([^"]*\)".*"body" *: *"\([^"]*\)".*/   SMS   to \1: \2/p; s/.*"to" *: *"\([^"]*\)".*"subject" *: *"\([^"]*\)".*/   EMAIL to \1: \2/p'
+}
+
+count_messages() {
+	n=$(tr ',' '\n' | grep -c '"to"')
+	echo "   the Twilio simulator holds $n messages in all"
+}
+
+# ---- main ----------------------------------------------------------------
+
+while [ $# -gt 0 ]; do
+	case $1 in
+	-c) [ $# -ge 2 ] || die 64 "-c needs a file"; CONF=$2; shift 2 ;;
+	--help|-h|help) usage; exit 0 ;;
+	--version|version) echo "ml-connector $VERSION"; exit 0 ;;
+	*) break ;;
+	esac
+done
+[ $# -gt 0 ] || { usage >&2; exit 64; }
+cmd=$1
+shift
+case $cmd in
+init) cmd_init "$@" ;;
+secret) setup_env; exec mlc-vault "$@" ;;
+run) cmd_run "$@" ;;
+track) cmd_track "$@" ;;
+schedule) cmd_schedule "$@" ;;
+status) setup_env; exec alert-log status "$@" ;;
+why) setup_env; exec alert-log why "$@" ;;
+ping) cmd_ping ;;
+check) cmd_check "$@" ;;
+preview) cmd_preview "$@" ;;
+demo) cmd_demo "$@" ;;
+*) warn "unknown command \"$cmd\""; usage >&2; exit 64 ;;
+esac
