@@ -66,7 +66,9 @@ MAN = \
 	man/twilio-status.8 \
 	man/alert-log.1 \
 	man/ml-connector.5 \
-	man/ml-connector.7
+	man/ml-connector.7 \
+	man/ml-connector.8 \
+	man/mlc-rule.1
 
 ALL_CFLAGS  = $(CFLAGS) $(WFLAGS) $(DEFS)
 ALL_LDFLAGS = $(CFLAGS) $(LDFLAGS)
