@@ -1,0 +1,1135 @@
+/*
+ * alert-match — apply one rule to a stream of JDE records; emit alerts.
+ *
+ * usage: alert-match -r RULE [-c CONF] [-R RULES_DIR] [-d STATEDIR] [--now TIME]
+ *                    [--no-state] [--emit-suppressed]     < records > alerts
+ *        alert-match -r RULE [-c CONF] [-R RULES_DIR] --check
+ *
+ * stdin: record lines from jde-fetch ({"table","key","row","dates",...,
+ * "contacts"}).  stdout: one alert line per record the rule's [match] expr
+ * fires on (format: alert-match.1), with the record spliced in as the
+ * bytes received (jq 1.6 numbers are doubles: re-dumping would change big
+ * numbers and 1.0).  stderr: "alert-match: line N: rule R: ...".
+ *
+ * The [match] expressions (expr, key, fingerprint) are compiled once with
+ * jqrule.c; $now, $today and $now_local are bound in the rule's time zone
+ * ([rule] timezone, else the configuration's [general] timezone, else TZ).
+ *
+ * Re-alert: an alert to a recipient is suppressed while the re-alert index
+ * says it was *sent* to that recipient inside the window with the same
+ * fingerprint (realert.c).  alert-match never marks: alert-log does, when a
+ * delivery is recorded as sent, so a match that was never delivered alerts
+ * again on the next run (exactly-once is decided by what was sent).  A
+ * fully suppressed alert writes nothing on stdout, unless
+ * --emit-suppressed, which writes a line with a "suppressed" member that
+ * every later stage passes through untouched and never delivers.
+ *
+ * Storm guard ([match] storm = N): alerts are spooled to an unlinked
+ * temporary file (memory stays constant); at end of input, if more than N
+ * fired, one summary alert (severity critical, "storm":true) goes first and
+ * every alert follows with "digest_only":true.
+ *
+ * Exit: 0; 64 usage; 65 a bad record (the others were processed); 66 no
+ * such rule; 74 write error; 75 database locked; 78 rule or configuration
+ * error (also a program that calls halt).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mlc.h"
+
+static const char usage[] =
+	"usage: alert-match -r RULE [-c CONF] [-R RULES_DIR] [-d STATEDIR] [--now TIME]\n"
+	"                   [--no-state] [--emit-suppressed]     < records > alerts\n"
+	"       alert-match -r RULE [-c CONF] [-R RULES_DIR] --check\n";
+
+#define STORM_LIST 50 /* alert ids named in a storm summary */
+#define MAXR 64       /* recipients of one alert (after expanding groups) */
+
+/* One resolved [recipients] to (groups expanded). */
+struct spec {
+	char *to;      /* as written: "contact:vendor", "sms:+1..." */
+	char *contact; /* the contact name, or NULL for a fixed recipient */
+	char *group;   /* the group it came from, or NULL */
+	char *json;    /* fixed recipients: the recipient object */
+	char *id;      /* fixed recipients: the re-alert id */
+};
+
+static struct mlc_rule rule;
+static struct mlc_conf conf;
+static int have_conf;
+static struct spec *specs;
+static size_t nspecs;
+static struct mlc_jq *q_expr, *q_key, *q_fp;
+static struct mlc_store *store;
+static long window_s = -1;
+static const char *window_text = "never";
+static long storm = -1;
+static char *channels_json; /* ["sms","email"] or NULL */
+static char now_text[32], today[16];
+static struct timespec now_ts;
+static int opt_emit_suppressed;
+
+static unsigned long n_bad, n_fired, n_suppressed;
+static int fatal; /* an exit code that stops the run */
+
+/* storm spool */
+static FILE *spool;
+static char *storm_ids[STORM_LIST];
+static size_t nstorm_ids;
+static char *storm_rcpt_ids[STORM_LIST], *storm_rcpt_json[STORM_LIST];
+static size_t nstorm_rcpt;
+
+/* ---- helpers ---- */
+
+static jv
+get(jv o, const char *k)
+{
+	if (jv_get_kind(o) != JV_KIND_OBJECT)
+		return jv_null();
+	return jv_object_get(jv_copy(o), jv_string(k));
+}
+
+/* A non-blank string member, malloc'd; else NULL. */
+static char *
+sget(jv o, const char *k)
+{
+	jv v = get(o, k);
+	char *s = NULL;
+
+	if (jv_get_kind(v) == JV_KIND_STRING) {
+		const char *p = jv_string_value(v);
+
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p) {
+			size_t n = strlen(p);
+
+			while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+				n--;
+			s = mlc_xstrndup(p, n);
+		}
+	}
+	jv_free(v);
+	return s;
+}
+
+static void
+json_str_or_null(struct mlc_buf *b, const char *s)
+{
+	if (s)
+		mlc_buf_json_str(b, s, strlen(s));
+	else
+		mlc_buf_adds(b, "null");
+}
+
+static const char *
+kind_phrase(jv v)
+{
+	switch (jv_get_kind(v)) {
+	case JV_KIND_STRING: return "a string";
+	case JV_KIND_NUMBER: return "a number";
+	case JV_KIND_OBJECT: return "an object";
+	case JV_KIND_ARRAY: return "an array";
+	case JV_KIND_NULL: return "null";
+	default: return "something else";
+	}
+}
+
+static int
+e164_ok(const char *s)
+{
+	size_t n = 0;
+
+	if (s[0] != '+' || !(s[1] >= '1' && s[1] <= '9'))
+		return 0;
+	for (s++; *s; s++, n++)
+		if (!(*s >= '0' && *s <= '9'))
+			return 0;
+	return n >= 7 && n <= 15;
+}
+
+static int
+email_ok(const char *s)
+{
+	const char *at = strchr(s, '@');
+
+	return at && at > s && at[1] && !strchr(at + 1, '@') && !strpbrk(s, " \t<>,;\"");
+}
+
+/*
+ * The re-alert id of a recipient: "an8:N" when it has an address number,
+ * else its first address (sms, email, whatsapp).  alert-render derives the
+ * same id from the same members; the alert carries it as "id".
+ */
+static void
+recipient_id(struct mlc_buf *b, const char *an8, const char *sms, const char *email,
+             const char *wa)
+{
+	if (an8)
+		mlc_buf_printf(b, "an8:%s", an8);
+	else
+		mlc_buf_adds(b, sms ? sms : email ? email : wa ? wa : "?");
+}
+
+/* {"to":..,"id":..,"name":..,"an8":..,"sms":..,"whatsapp":..,"email":..[,"group"]} */
+static void
+recipient_json(struct mlc_buf *b, const char *to, const char *id, const char *name,
+               const char *an8, const char *sms, const char *wa, const char *email,
+               const char *group, const char *error)
+{
+	mlc_buf_adds(b, "{\"to\":");
+	json_str_or_null(b, to);
+	if (id) {
+		mlc_buf_adds(b, ",\"id\":");
+		json_str_or_null(b, id);
+	}
+	mlc_buf_adds(b, ",\"name\":");
+	json_str_or_null(b, name);
+	mlc_buf_adds(b, ",\"an8\":");
+	mlc_buf_adds(b, an8 ? an8 : "null");
+	mlc_buf_adds(b, ",\"sms\":");
+	json_str_or_null(b, sms);
+	mlc_buf_adds(b, ",\"whatsapp\":");
+	json_str_or_null(b, wa);
+	mlc_buf_adds(b, ",\"email\":");
+	json_str_or_null(b, email);
+	if (group) {
+		mlc_buf_adds(b, ",\"group\":");
+		json_str_or_null(b, group);
+	}
+	if (error) {
+		mlc_buf_adds(b, ",\"error\":");
+		json_str_or_null(b, error);
+	}
+	mlc_buf_addc(b, '}');
+}
+
+/* ---- loading ---- */
+
+static int
+cfgerr(const char *path, unsigned line, const char *fmt, ...) MLC_PRINTF(3, 4);
+
+static int
+cfgerr(const char *path, unsigned line, const char *fmt, ...)
+{
+	struct mlc_buf b;
+	va_list ap;
+	char tmp[1024];
+
+	mlc_buf_init(&b);
+	if (line)
+		mlc_buf_printf(&b, "%s:%u: ", path, line);
+	else
+		mlc_buf_printf(&b, "%s: ", path);
+	va_start(ap, fmt);
+	vsnprintf(tmp, sizeof tmp, fmt, ap);
+	va_end(ap);
+	mlc_buf_adds(&b, tmp);
+	mlc_warn("%s", b.p);
+	mlc_buf_free(&b);
+	return -1;
+}
+
+static void
+add_spec(const char *to, const char *contact, const char *group, const char *json,
+         const char *id)
+{
+	struct spec *s;
+
+	specs = mlc_xrealloc(specs, (nspecs + 1) * sizeof *specs);
+	s = &specs[nspecs++];
+	s->to = mlc_xstrdup(to);
+	s->contact = contact ? mlc_xstrdup(contact) : NULL;
+	s->group = group ? mlc_xstrdup(group) : NULL;
+	s->json = json ? mlc_xstrdup(json) : NULL;
+	s->id = id ? mlc_xstrdup(id) : NULL;
+}
+
+/* One "to" or group "member" value.  0 or -1 (reported). */
+static int
+parse_to(const char *v, const char *path, unsigned line, const char *group)
+{
+	const char *colon = strchr(v, ':');
+	const char *arg;
+	struct mlc_buf j, id;
+
+	if (!colon || colon == v || !colon[1])
+		return cfgerr(path, line,
+		              "recipient \"%s\": expected contact:NAME, sms:+E164, "
+		              "whatsapp:+E164, email:ADDRESS or group:NAME", v);
+	arg = colon + 1;
+	if (strncmp(v, "contact:", 8) == 0) {
+		const char *p;
+
+		for (p = arg; *p; p++)
+			if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_' ||
+			      *p == '-' || *p == '.'))
+				return cfgerr(path, line, "recipient \"%s\": bad contact name", v);
+		if (!mlc_conf_find(&rule.conf, "join", arg))
+			mlc_warn("%s:%u: warning: recipient \"%s\": no [join] entry \"%s\" in the "
+			         "rule; the records must bring contacts.%s", path, line, v, arg, arg);
+		add_spec(v, arg, group, NULL, NULL);
+		return 0;
+	}
+	if (strncmp(v, "group:", 6) == 0) {
+		char sec[160];
+		size_t i;
+		int any = 0;
+
+		if (group)
+			return cfgerr(path, line, "group \"%s\": a group may not contain a group (%s)",
+			              group, v);
+		if (!have_conf)
+			return cfgerr(path, line, "recipient \"%s\": no configuration file (%s) to "
+			              "define [group.%s]", v, mlc_config_path(NULL), arg);
+		snprintf(sec, sizeof sec, "group.%s", arg);
+		for (i = 0; i < conf.n; i++) {
+			if (strcmp(conf.v[i].section, sec) != 0)
+				continue;
+			if (strcmp(conf.v[i].key, "member") != 0)
+				return cfgerr(conf.path, conf.v[i].line,
+				              "unknown key \"%s\" in [%s] (expected member)",
+				              conf.v[i].key, sec);
+			any = 1;
+			if (parse_to(conf.v[i].value, conf.path, conf.v[i].line, arg) < 0)
+				return -1;
+		}
+		if (!any)
+			return cfgerr(path, line, "recipient \"%s\": no [%s] with members in %s", v,
+			              sec, conf.path);
+		return 0;
+	}
+	if (strncmp(v, "an8:", 4) == 0)
+		return cfgerr(path, line,
+		              "recipient \"%s\": write a fixed address number as a [join] entry "
+		              "(e.g. director = %s) and use contact:director", v, arg);
+	mlc_buf_init(&j);
+	mlc_buf_init(&id);
+	if (strncmp(v, "sms:", 4) == 0 || strncmp(v, "whatsapp:", 9) == 0) {
+		int wa = v[0] == 'w';
+
+		if (!e164_ok(arg)) {
+			mlc_buf_free(&j);
+			mlc_buf_free(&id);
+			return cfgerr(path, line, "recipient \"%s\": not an E.164 number (+ and 7 to "
+			              "15 digits)", v);
+		}
+		recipient_id(&id, NULL, wa ? NULL : arg, NULL, wa ? arg : NULL);
+		recipient_json(&j, v, id.p, NULL, NULL, wa ? NULL : arg, wa ? arg : NULL, NULL,
+		               group, NULL);
+	} else if (strncmp(v, "email:", 6) == 0) {
+		if (!email_ok(arg)) {
+			mlc_buf_free(&j);
+			mlc_buf_free(&id);
+			return cfgerr(path, line, "recipient \"%s\": not an e-mail address", v);
+		}
+		recipient_id(&id, NULL, NULL, arg, NULL);
+		recipient_json(&j, v, id.p, NULL, NULL, NULL, NULL, arg, group, NULL);
+	} else {
+		mlc_buf_free(&j);
+		mlc_buf_free(&id);
+		return cfgerr(path, line,
+		              "recipient \"%s\": unknown form (contact:, sms:, whatsapp:, email:, "
+		              "group:)", v);
+	}
+	add_spec(v, NULL, group, j.p, id.p);
+	mlc_buf_free(&j);
+	mlc_buf_free(&id);
+	return 0;
+}
+
+/* Compile one [match] expression; NULL with a message (PATH:LINE) on error. */
+static struct mlc_jq *
+compile_key(const char *key, jv args, int *bad)
+{
+	const struct mlc_conf_entry *e = mlc_conf_find(&rule.conf, "match", key);
+	struct mlc_jq *q;
+	char what[64], err[2048];
+	const char *l;
+	unsigned line;
+
+	if (!e) {
+		jv_free(args);
+		return NULL;
+	}
+	snprintf(what, sizeof what, "[match] %s", key);
+	q = mlc_jq_compile(e->value, what, args, err, sizeof err);
+	if (q)
+		return q;
+	/* "(line N)" of the expression -> the file's line */
+	line = e->line;
+	if ((l = strstr(err, "(line ")))
+		line = e->line + (unsigned)strtoul(l + 6, NULL, 10) - 1;
+	cfgerr(rule.path, line, "%s", err);
+	*bad = 1;
+	return NULL;
+}
+
+/* Run a compiled program once on {} to find a program that halts no
+ * matter what (--check). */
+static int
+halts(struct mlc_jq *q, const char *key)
+{
+	jv out;
+	char err[1024];
+
+	if (q && mlc_jq_run1(q, jv_object(), &out, err, sizeof err) == -3) {
+		const struct mlc_conf_entry *e = mlc_conf_find(&rule.conf, "match", key);
+
+		cfgerr(rule.path, e ? e->line : 0, "%s", err);
+		return 1;
+	}
+	if (q)
+		jv_free(out);
+	return 0;
+}
+
+static int
+load_channels(void)
+{
+	const struct mlc_conf_entry *e = mlc_conf_find(&rule.conf, "recipients", "channels");
+	struct mlc_buf b;
+	const char *p;
+	int n = 0;
+
+	if (!e)
+		return 0;
+	mlc_buf_init(&b);
+	mlc_buf_addc(&b, '[');
+	for (p = e->value; *p;) {
+		size_t w;
+
+		p += strspn(p, " \t\n,");
+		w = strcspn(p, " \t\n,");
+		if (!w)
+			break;
+		if (!((w == 3 && strncmp(p, "sms", 3) == 0) ||
+		      (w == 8 && strncmp(p, "whatsapp", 8) == 0) ||
+		      (w == 5 && strncmp(p, "email", 5) == 0))) {
+			mlc_buf_free(&b);
+			return cfgerr(rule.path, e->line, "channel \"%.*s\" (expected sms, whatsapp, "
+			              "email)", (int)w, p);
+		}
+		if (n++)
+			mlc_buf_addc(&b, ',');
+		mlc_buf_json_str(&b, p, w);
+		p += w;
+	}
+	mlc_buf_addc(&b, ']');
+	if (!n) {
+		mlc_buf_free(&b);
+		return cfgerr(rule.path, e->line, "[recipients] channels is empty");
+	}
+	channels_json = b.p;
+	return 0;
+}
+
+/* Everything that can be checked without input.  0, or -1 (reported). */
+static int
+load(const char *conf_opt, int check)
+{
+	const struct mlc_conf_entry *e;
+	const char *tz, *cpath = mlc_config_path(conf_opt);
+	char err[1024];
+	int missing = 0, bad = 0;
+	size_t i;
+	jv targs;
+
+	if (mlc_conf_load(&conf, cpath, err, sizeof err, &missing) == 0) {
+		have_conf = 1;
+	} else if (!missing || (conf_opt && *conf_opt)) {
+		mlc_warn("%s", err);
+		return -1;
+	}
+	tz = mlc_rule_get(&rule, "rule", "timezone");
+	e = mlc_conf_find(&rule.conf, "rule", "timezone");
+	if (!tz && have_conf)
+		tz = mlc_conf_get(&conf, "general", "timezone");
+	targs = mlc_jq_time_args(&now_ts, tz, err, sizeof err);
+	if (!jv_is_valid(targs)) {
+		jv_free(targs);
+		return cfgerr(e ? rule.path : cpath, e ? e->line : 0, "%s", err);
+	}
+	{
+		jv t = get(targs, "today");
+
+		snprintf(today, sizeof today, "%s", jv_string_value(t));
+		jv_free(t);
+	}
+	mlc_time_fmt(now_text, &now_ts);
+
+	if (!mlc_conf_find(&rule.conf, "match", "expr")) {
+		cfgerr(rule.path, 0, "[match] expr is missing");
+		bad = 1;
+	}
+	q_expr = compile_key("expr", jv_copy(targs), &bad);
+	q_key = compile_key("key", jv_copy(targs), &bad);
+	q_fp = compile_key("fingerprint", jv_copy(targs), &bad);
+	jv_free(targs);
+	if (check && !bad)
+		bad = halts(q_expr, "expr") | halts(q_key, "key") | halts(q_fp, "fingerprint");
+
+	if ((e = mlc_conf_find(&rule.conf, "match", "realert"))) {
+		window_s = mlc_realert_window(e->value);
+		window_text = e->value;
+		if (window_s == -2) {
+			cfgerr(rule.path, e->line, "realert \"%s\" (expected never, or a duration "
+			       "such as 30m, 24h, 7d, 2w)", e->value);
+			bad = 1;
+		}
+	}
+	if ((e = mlc_conf_find(&rule.conf, "match", "storm"))) {
+		char *end;
+
+		errno = 0;
+		storm = strtol(e->value, &end, 10);
+		if (errno || end == e->value || *end || storm < 1) {
+			cfgerr(rule.path, e->line, "storm \"%s\" (expected a number of alerts, 1 or "
+			       "more)", e->value);
+			bad = 1;
+		}
+	}
+	if (load_channels() < 0)
+		bad = 1;
+	for (i = 0; i < rule.conf.n; i++) {
+		e = &rule.conf.v[i];
+		if (strcmp(e->section, "recipients") == 0 && strcmp(e->key, "to") == 0 &&
+		    parse_to(e->value, rule.path, e->line, NULL) < 0)
+			bad = 1;
+	}
+	if (nspecs > MAXR) {
+		cfgerr(rule.path, 0, "more than %d recipients after expanding groups", MAXR);
+		bad = 1;
+	}
+	if (!bad && nspecs == 0) {
+		cfgerr(rule.path, 0, "[recipients] has no \"to\"");
+		bad = 1;
+	}
+	return bad ? -1 : 0;
+}
+
+/* ---- output ---- */
+
+static void
+put_line(const char *p, size_t n)
+{
+	if (fatal)
+		return;
+	if (spool) {
+		if (fwrite(p, 1, n, spool) != n || putc('\n', spool) == EOF) {
+			mlc_warn("temporary spool file: write error: %s", strerror(errno));
+			fatal = MLC_EX_IOERR;
+		}
+		return;
+	}
+	if (mlc_ndjson_write(1, p, n) < 0) {
+		mlc_warn("write error on stdout: %s", strerror(errno));
+		fatal = MLC_EX_IOERR;
+	}
+}
+
+static void
+storm_note(const char *alert_id, struct mlc_buf *ids, size_t nids, struct mlc_buf *jsons)
+{
+	size_t i, j;
+
+	if (!spool)
+		return;
+	if (nstorm_ids < STORM_LIST)
+		storm_ids[nstorm_ids++] = mlc_xstrdup(alert_id);
+	for (i = 0; i < nids && nstorm_rcpt < STORM_LIST; i++) {
+		for (j = 0; j < nstorm_rcpt; j++)
+			if (strcmp(storm_rcpt_ids[j], ids[i].p) == 0)
+				break;
+		if (j == nstorm_rcpt) {
+			storm_rcpt_ids[nstorm_rcpt] = mlc_xstrdup(ids[i].p);
+			storm_rcpt_json[nstorm_rcpt++] = mlc_xstrdup(jsons[i].p);
+		}
+	}
+}
+
+/* ---- one record ---- */
+
+
+static void
+record_error(unsigned long ln, const char *msg)
+{
+	mlc_warn("line %lu: rule %s: %s", ln, rule.name, msg);
+	n_bad++;
+}
+
+static void
+process(const char *line, size_t len, unsigned long ln)
+{
+	jv rec, res, contacts = jv_invalid();
+	char err[2048], *key = NULL, *fp = NULL, *table = NULL;
+	struct mlc_buf out, aid, rjson[MAXR], rid[MAXR], sup;
+	size_t nr = 0, i, nsup = 0, nvalid = 0;
+	int k, valid[MAXR], suppressed[MAXR];
+	char last[MAXR][32];
+	long cnt[MAXR];
+
+	if (!mlc_utf8_valid(line, len)) {
+		mlc_warn("line %lu: not valid UTF-8", ln);
+		n_bad++;
+		return;
+	}
+	rec = jv_parse_sized(line, (int)len);
+	if (!jv_is_valid(rec)) {
+		jv m = jv_invalid_get_msg(rec);
+		const char *ms = jv_get_kind(m) == JV_KIND_STRING ? jv_string_value(m) : "?";
+		const char *wp = strstr(ms, " (while parsing");
+
+		mlc_warn("line %lu: not JSON: %.*s", ln, (int)(wp ? (size_t)(wp - ms) : strlen(ms)),
+		         ms);
+		jv_free(m);
+		n_bad++;
+		return;
+	}
+	if (jv_get_kind(rec) != JV_KIND_OBJECT) {
+		mlc_warn("line %lu: not a JSON object", ln);
+		jv_free(rec);
+		n_bad++;
+		return;
+	}
+	k = mlc_jq_run1(q_expr, jv_copy(rec), &res, err, sizeof err);
+	if (k == -3) {
+		mlc_warn("line %lu: rule %s: %s", ln, rule.name, err);
+		fatal = MLC_EX_CONFIG;
+		jv_free(rec);
+		return;
+	}
+	if (k < 0) {
+		record_error(ln, err);
+		jv_free(rec);
+		return;
+	}
+	if (jv_get_kind(res) != JV_KIND_TRUE && jv_get_kind(res) != JV_KIND_FALSE) {
+		char m[128];
+
+		snprintf(m, sizeof m, "[match] expr gave %s, not a boolean", kind_phrase(res));
+		record_error(ln, m);
+		jv_free(res);
+		jv_free(rec);
+		return;
+	}
+	if (jv_get_kind(res) == JV_KIND_FALSE) {
+		jv_free(rec);
+		return;
+	}
+	jv_free(res);
+
+	/* the alert key */
+	if (q_key) {
+		k = mlc_jq_run1(q_key, jv_copy(rec), &res, err, sizeof err);
+		if (k == 0 && jv_get_kind(res) == JV_KIND_STRING && jv_string_length_bytes(jv_copy(res)))
+			key = mlc_xstrdup(jv_string_value(res));
+		else if (k == 0 && jv_get_kind(res) == JV_KIND_NUMBER) {
+			jv s = jv_dump_string(jv_copy(res), 0);
+
+			key = mlc_xstrdup(jv_string_value(s));
+			jv_free(s);
+		} else if (k == 0) {
+			snprintf(err, sizeof err, "[match] key gave %s, not a non-empty string",
+			         kind_phrase(res));
+		}
+		if (k == 0)
+			jv_free(res);
+	} else {
+		k = 0;
+		if (!(key = sget(rec, "key")))
+			snprintf(err, sizeof err, "record has no \"key\" string");
+	}
+	if (k == -3)
+		fatal = MLC_EX_CONFIG;
+	if (!key) {
+		if (k == -3)
+			mlc_warn("line %lu: rule %s: %s", ln, rule.name, err);
+		else
+			record_error(ln, err);
+		jv_free(rec);
+		return;
+	}
+	/* the fingerprint */
+	if (q_fp) {
+		k = mlc_jq_run1(q_fp, jv_copy(rec), &res, err, sizeof err);
+		if (k < 0) {
+			if (k == -3) {
+				mlc_warn("line %lu: rule %s: %s", ln, rule.name, err);
+				fatal = MLC_EX_CONFIG;
+			} else {
+				record_error(ln, err);
+			}
+			free(key);
+			jv_free(rec);
+			return;
+		}
+		if (jv_get_kind(res) == JV_KIND_STRING) {
+			fp = mlc_xstrdup(jv_string_value(res));
+			jv_free(res);
+		} else if (jv_get_kind(res) != JV_KIND_NULL) {
+			jv s = jv_dump_string(res, JV_PRINT_SORTED);
+
+			fp = mlc_xstrdup(jv_string_value(s));
+			jv_free(s);
+		} else {
+			jv_free(res);
+		}
+	}
+	table = sget(rec, "table");
+	contacts = get(rec, "contacts");
+
+	/* recipients */
+	for (i = 0; i < nspecs && nr < MAXR; i++) {
+		const struct spec *s = &specs[i];
+		size_t j;
+
+		mlc_buf_init(&rjson[nr]);
+		mlc_buf_init(&rid[nr]);
+		valid[nr] = suppressed[nr] = 0;
+		if (!s->contact) {
+			mlc_buf_adds(&rjson[nr], s->json);
+			mlc_buf_adds(&rid[nr], s->id);
+			valid[nr] = 1;
+		} else {
+			jv c = get(contacts, s->contact);
+
+			if (jv_get_kind(c) != JV_KIND_OBJECT) {
+				mlc_warn("line %lu: rule %s: recipient %s: no contact \"%s\" in the "
+				         "record", ln, rule.name, s->to, s->contact);
+				mlc_buf_adds(&rjson[nr], "{\"to\":");
+				mlc_buf_json_str(&rjson[nr], s->to, strlen(s->to));
+				if (s->group) {
+					mlc_buf_adds(&rjson[nr], ",\"group\":");
+					mlc_buf_json_str(&rjson[nr], s->group, strlen(s->group));
+				}
+				mlc_buf_adds(&rjson[nr], ",\"error\":\"no contact\"}");
+			} else {
+				char *name = sget(c, "name"), *sms = sget(c, "sms"),
+				     *wa = sget(c, "whatsapp"), *email = sget(c, "email"), *an8 = NULL;
+				jv a = get(c, "an8");
+
+				if (jv_get_kind(a) == JV_KIND_NUMBER) {
+					char nb[32];
+
+					snprintf(nb, sizeof nb, "%.0f", jv_number_value(a));
+					an8 = mlc_xstrdup(nb);
+				} else if (jv_get_kind(a) == JV_KIND_STRING && *jv_string_value(a)) {
+					struct mlc_buf t;
+
+					mlc_buf_init(&t);
+					mlc_buf_json_str(&t, jv_string_value(a), strlen(jv_string_value(a)));
+					an8 = t.p;
+				}
+				jv_free(a);
+				if (an8 && an8[0] == '"') {
+					/* an8 given as a string: the id uses its text */
+					char *raw = mlc_xstrndup(an8 + 1, strlen(an8) - 2);
+
+					recipient_id(&rid[nr], raw, sms, email, wa);
+					free(raw);
+				} else {
+					recipient_id(&rid[nr], an8, sms, email, wa);
+				}
+				if (!sms && !wa && !email) {
+					mlc_warn("line %lu: rule %s: recipient %s (%s): neither phone nor "
+					         "e-mail", ln, rule.name, s->to, name ? name : rid[nr].p);
+					recipient_json(&rjson[nr], s->to, rid[nr].p, name, an8, NULL, NULL,
+					               NULL, s->group, "no address");
+				} else {
+					recipient_json(&rjson[nr], s->to, rid[nr].p, name, an8, sms, wa,
+					               email, s->group, NULL);
+					valid[nr] = 1;
+				}
+				free(name);
+				free(sms);
+				free(wa);
+				free(email);
+				free(an8);
+			}
+			jv_free(c);
+		}
+		/* the same person twice (buyer who is also the director): once */
+		if (valid[nr]) {
+			for (j = 0; j < nr; j++)
+				if (valid[j] && strcmp(rid[j].p, rid[nr].p) == 0)
+					break;
+			if (j < nr) {
+				mlc_buf_free(&rjson[nr]);
+				mlc_buf_free(&rid[nr]);
+				continue;
+			}
+		}
+		nr++;
+	}
+	jv_free(contacts);
+
+	/* re-alert */
+	for (i = 0; i < nr; i++) {
+		last[i][0] = '\0';
+		cnt[i] = 0;
+		if (!valid[i])
+			continue;
+		nvalid++;
+		if (!store)
+			continue;
+		k = mlc_realert_check(store, rule.name, key, rid[i].p, fp, now_ts.tv_sec, window_s,
+		                      last[i], &cnt[i]);
+		if (k < 0) {
+			fatal = mlc_store_code(store);
+			break;
+		}
+		if (k == 1) {
+			suppressed[i] = 1;
+			nsup++;
+		}
+	}
+
+	mlc_buf_init(&out);
+	mlc_buf_init(&aid);
+	mlc_buf_init(&sup);
+	if (fatal)
+		goto done;
+	mlc_buf_printf(&aid, "%s:%s", rule.name, key);
+	mlc_buf_adds(&out, "{\"alert_id\":");
+	mlc_buf_json_str(&out, aid.p, aid.len);
+	mlc_buf_adds(&out, ",\"rule\":");
+	mlc_buf_json_str(&out, rule.name, strlen(rule.name));
+	mlc_buf_adds(&out, ",\"severity\":");
+	mlc_buf_json_str(&out, rule.severity, strlen(rule.severity));
+	mlc_buf_adds(&out, ",\"table\":");
+	json_str_or_null(&out, table);
+	mlc_buf_adds(&out, ",\"key\":");
+	mlc_buf_json_str(&out, key, strlen(key));
+	if (nsup > 0) {
+		mlc_buf_adds(&sup, "[");
+		for (i = 0; i < nr; i++) {
+			if (!suppressed[i])
+				continue;
+			if (sup.len > 1)
+				mlc_buf_addc(&sup, ',');
+			mlc_buf_adds(&sup, "{\"id\":");
+			mlc_buf_json_str(&sup, rid[i].p, rid[i].len);
+			mlc_buf_adds(&sup, ",\"last_sent\":");
+			json_str_or_null(&sup, last[i][0] ? last[i] : NULL);
+			mlc_buf_printf(&sup, ",\"count\":%ld}", cnt[i]);
+		}
+		mlc_buf_addc(&sup, ']');
+	}
+	if (nvalid > 0 && nsup == nvalid) {
+		/* every deliverable recipient is inside its window */
+		n_suppressed++;
+		if (!opt_emit_suppressed)
+			goto done;
+		mlc_buf_adds(&out, ",\"suppressed\":{\"reason\":\"realert\",\"realert\":");
+		mlc_buf_json_str(&out, window_text, strlen(window_text));
+		mlc_buf_adds(&out, ",\"recipients\":");
+		mlc_buf_add(&out, sup.p, sup.len);
+		mlc_buf_adds(&out, "},\"fingerprint\":");
+		json_str_or_null(&out, fp);
+		mlc_buf_adds(&out, ",\"matched_at\":");
+		mlc_buf_json_str(&out, now_text, strlen(now_text));
+		mlc_buf_addc(&out, '}');
+		put_line(out.p, out.len);
+		goto done;
+	}
+	mlc_buf_adds(&out, ",\"record\":");
+	mlc_buf_add(&out, line, len);
+	mlc_buf_adds(&out, ",\"recipients\":[");
+	{
+		int first = 1;
+
+		for (i = 0; i < nr; i++) {
+			if (suppressed[i])
+				continue;
+			if (!first)
+				mlc_buf_addc(&out, ',');
+			first = 0;
+			mlc_buf_add(&out, rjson[i].p, rjson[i].len);
+		}
+	}
+	mlc_buf_addc(&out, ']');
+	if (nsup > 0) {
+		mlc_buf_adds(&out, ",\"suppressed_recipients\":");
+		mlc_buf_add(&out, sup.p, sup.len);
+	}
+	if (channels_json) {
+		mlc_buf_adds(&out, ",\"channels\":");
+		mlc_buf_adds(&out, channels_json);
+	}
+	mlc_buf_adds(&out, ",\"fingerprint\":");
+	json_str_or_null(&out, fp);
+	mlc_buf_adds(&out, ",\"matched_at\":");
+	mlc_buf_json_str(&out, now_text, strlen(now_text));
+	mlc_buf_addc(&out, '}');
+	n_fired++;
+	{
+		struct mlc_buf ids[MAXR], js[MAXR];
+		size_t m = 0;
+
+		for (i = 0; i < nr; i++)
+			if (valid[i] && !suppressed[i]) {
+				ids[m] = rid[i];
+				js[m++] = rjson[i];
+			}
+		storm_note(aid.p, ids, m, js);
+	}
+	put_line(out.p, out.len);
+done:
+	for (i = 0; i < nr; i++) {
+		mlc_buf_free(&rjson[i]);
+		mlc_buf_free(&rid[i]);
+	}
+	mlc_buf_free(&out);
+	mlc_buf_free(&aid);
+	mlc_buf_free(&sup);
+	free(key);
+	free(fp);
+	free(table);
+	jv_free(rec);
+}
+
+/* ---- storm guard: end of input ---- */
+
+static void
+storm_finish(void)
+{
+	FILE *f = spool;
+	char *l = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	int storming = storm > 0 && n_fired > (unsigned long)storm;
+
+	spool = NULL;
+	if (!fatal && storming) {
+		struct mlc_buf b;
+		size_t i;
+		int any = 0;
+
+		mlc_buf_init(&b);
+		mlc_buf_printf(&b, "{\"alert_id\":\"%s:storm:%s\",\"rule\":", rule.name, today);
+		mlc_buf_json_str(&b, rule.name, strlen(rule.name));
+		mlc_buf_printf(&b, ",\"severity\":\"critical\",\"table\":");
+		json_str_or_null(&b, mlc_rule_get(&rule, "source", "table"));
+		mlc_buf_printf(&b, ",\"key\":\"storm:%s\",\"storm\":true,\"count\":%lu,\"alerts\":[",
+		               today, n_fired);
+		for (i = 0; i < nstorm_ids; i++) {
+			if (i)
+				mlc_buf_addc(&b, ',');
+			mlc_buf_json_str(&b, storm_ids[i], strlen(storm_ids[i]));
+		}
+		mlc_buf_printf(&b, "],\"record\":{\"storm\":true,\"rule\":");
+		mlc_buf_json_str(&b, rule.name, strlen(rule.name));
+		mlc_buf_printf(&b, ",\"count\":%lu,\"storm_limit\":%ld,\"date\":\"%s\"}", n_fired,
+		               storm, today);
+		mlc_buf_adds(&b, ",\"recipients\":[");
+		for (i = 0; i < nspecs; i++) {
+			if (specs[i].contact)
+				continue;
+			if (any++)
+				mlc_buf_addc(&b, ',');
+			mlc_buf_adds(&b, specs[i].json);
+		}
+		for (i = 0; i < nstorm_rcpt; i++) {
+			size_t j;
+
+			for (j = 0; j < nspecs; j++)
+				if (!specs[j].contact && strcmp(specs[j].id, storm_rcpt_ids[i]) == 0)
+					break;
+			if (j < nspecs)
+				continue;
+			if (any++)
+				mlc_buf_addc(&b, ',');
+			mlc_buf_adds(&b, storm_rcpt_json[i]);
+		}
+		mlc_buf_addc(&b, ']');
+		if (channels_json) {
+			mlc_buf_adds(&b, ",\"channels\":");
+			mlc_buf_adds(&b, channels_json);
+		}
+		mlc_buf_adds(&b, ",\"fingerprint\":null,\"matched_at\":");
+		mlc_buf_json_str(&b, now_text, strlen(now_text));
+		mlc_buf_addc(&b, '}');
+		put_line(b.p, b.len);
+		mlc_buf_free(&b);
+		mlc_warn("rule %s: %lu alerts (storm = %ld): one summary alert, the alerts go to "
+		         "the digest only", rule.name, n_fired, storm);
+	}
+	if (fflush(f) == EOF || fseek(f, 0, SEEK_SET) < 0) {
+		mlc_warn("temporary spool file: %s", strerror(errno));
+		fatal = MLC_EX_IOERR;
+	}
+	while (!fatal && (n = getline(&l, &cap, f)) > 0) {
+		if (l[n - 1] == '\n')
+			l[--n] = '\0';
+		/* suppressed lines never count and are never digest_only */
+		if (storming && n > 1 && l[n - 1] == '}' && !strstr(l, "\"suppressed\":{")) {
+			struct mlc_buf b;
+
+			mlc_buf_init(&b);
+			mlc_buf_add(&b, l, (size_t)n - 1);
+			mlc_buf_adds(&b, ",\"digest_only\":true}");
+			put_line(b.p, b.len);
+			mlc_buf_free(&b);
+		} else {
+			put_line(l, (size_t)n);
+		}
+	}
+	if (!fatal && ferror(f)) {
+		mlc_warn("temporary spool file: read error: %s", strerror(errno));
+		fatal = MLC_EX_IOERR;
+	}
+	free(l);
+	fclose(f);
+}
+
+static FILE *
+spool_open(void)
+{
+	const char *d = getenv("TMPDIR");
+	char path[4096];
+	int fd;
+	FILE *f;
+
+	snprintf(path, sizeof path, "%s/alert-match.XXXXXX", d && *d ? d : "/tmp");
+	if ((fd = mkstemp(path)) < 0) {
+		mlc_warn("%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	unlink(path); /* gone when we exit, however we exit */
+	if (!(f = fdopen(fd, "w+"))) {
+		close(fd);
+		return NULL;
+	}
+	return f;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option lopts[] = {
+		{ "rule", required_argument, NULL, 'r' },
+		{ "now", required_argument, NULL, 'N' },
+		{ "check", no_argument, NULL, 'C' },
+		{ "no-state", no_argument, NULL, 'n' },
+		{ "emit-suppressed", no_argument, NULL, 'S' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *rule_arg = NULL, *conf_opt = NULL, *rules_dir = NULL, *state_opt = NULL;
+	const char *now_opt = NULL;
+	int c, check = 0, nostate = 0, code, k;
+	char err[2048], *line;
+	size_t len;
+	struct mlc_ndjson_reader *r;
+
+	mlc_util_setprogname(argv[0]);
+	mlc_util_std_args(argc, argv, usage);
+	while ((c = getopt_long(argc, argv, "r:c:R:d:", lopts, NULL)) != -1) {
+		switch (c) {
+		case 'r': rule_arg = optarg; break;
+		case 'c': conf_opt = optarg; break;
+		case 'R': rules_dir = optarg; break;
+		case 'd': state_opt = optarg; break;
+		case 'N': now_opt = optarg; break;
+		case 'C': check = 1; break;
+		case 'n': nostate = 1; break;
+		case 'S': opt_emit_suppressed = 1; break;
+		case 'h': fputs(usage, stdout); mlc_util_exit(MLC_EX_OK);
+		case 'V':
+			printf("%s (ml-connector) %s\n", mlc_progname, MLC_VERSION);
+			mlc_util_exit(MLC_EX_OK);
+		default: fputs(usage, stderr); return MLC_EX_USAGE;
+		}
+	}
+	if (optind != argc || !rule_arg) {
+		fputs(usage, stderr);
+		return MLC_EX_USAGE;
+	}
+	if (now_opt) {
+		if (mlc_time_parse(now_opt, &now_ts) < 0) {
+			mlc_warn("--now %s: expected RFC 3339 (2026-03-08T07:30:00Z) or @EPOCH",
+			         now_opt);
+			return MLC_EX_USAGE;
+		}
+	} else if (mlc_time_now(&now_ts) < 0) {
+		mlc_warn("ML_CONNECTOR_NOW: expected RFC 3339 or @EPOCH");
+		return MLC_EX_USAGE;
+	}
+	signal(SIGPIPE, SIG_IGN);
+
+	if (mlc_rule_load(&rule, rule_arg, rules_dir, err, sizeof err, &code) < 0) {
+		mlc_warn("%s", err);
+		return code;
+	}
+	if (load(conf_opt, check) < 0)
+		return MLC_EX_CONFIG;
+	if (check)
+		mlc_util_exit(MLC_EX_OK);
+
+	if (!nostate) {
+		const char *d = state_opt;
+
+		if (!d && have_conf)
+			d = mlc_conf_get(&conf, "general", "state_dir");
+		if (!(store = mlc_store_open(mlc_store_dir(d), err, sizeof err, &code))) {
+			mlc_warn("%s", err);
+			return code;
+		}
+	}
+	if (storm > 0 && !(spool = spool_open()))
+		return MLC_EX_IOERR;
+
+	r = mlc_ndjson_open(stdin, "-", 0);
+	while (!fatal && (k = mlc_ndjson_read(r, &line, &len)) != 0) {
+		if (k < 0) {
+			if (mlc_ndjson_error(r) == MLC_EX_IOERR)
+				fatal = MLC_EX_IOERR;
+			n_bad++;
+			continue;
+		}
+		process(line, len, mlc_ndjson_lineno(r));
+	}
+	mlc_ndjson_close(r);
+	if (spool)
+		storm_finish();
+
+	/* free everything: valgrind runs count leaks as errors */
+	{
+		size_t i;
+
+		for (i = 0; i < nspecs; i++) {
+			free(specs[i].to);
+			free(specs[i].contact);
+			free(specs[i].group);
+			free(specs[i].json);
+			free(specs[i].id);
+		}
+		free(specs);
+		for (i = 0; i < nstorm_ids; i++)
+			free(storm_ids[i]);
+		for (i = 0; i < nstorm_rcpt; i++) {
+			free(storm_rcpt_ids[i]);
+			free(storm_rcpt_json[i]);
+		}
+		free(channels_json);
+		mlc_jq_free(q_expr);
+		mlc_jq_free(q_key);
+		mlc_jq_free(q_fp);
+		if (store)
+			mlc_store_close(store);
+		mlc_rule_free(&rule);
+		if (have_conf)
+			mlc_conf_free(&conf);
+	}
+	if (fatal)
+		mlc_util_exit(fatal);
+	mlc_util_exit(n_bad ? MLC_EX_DATAERR : MLC_EX_OK);
+}
