@@ -2690,18 +2690,18 @@ main(int argc, char **argv)
 		flags |= MHD_USE_TLS;
 	if (cfg.tls)
 		d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL,
+		                     MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, NULL,
 		                     MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sin,
 		                     MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-		                     MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, NULL,
 		                     MHD_OPTION_CONNECTION_TIMEOUT, 120u,
 		                     MHD_OPTION_HTTPS_MEM_KEY, key,
 		                     MHD_OPTION_HTTPS_MEM_CERT, cert,
 		                     MHD_OPTION_END);
 	else
 		d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL,
+		                     MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, NULL,
 		                     MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sin,
 		                     MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-		                     MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, NULL,
 		                     MHD_OPTION_CONNECTION_TIMEOUT, 120u,
 		                     MHD_OPTION_END);
 	if (!d)

@@ -404,6 +404,12 @@ is "$total" "$(jq -c 'select(.F0411_AAP!=0)|1' "$T/big/F0411.ndjson" | wc -l)" "
 kill -TERM "$bigpid"
 wait "$bigpid"
 is "$?" 0 "SIGTERM stops the simulator with status 0"
+# The man page's first example runs as written (with its port file here).
+awk '/^\.Sh EXAMPLES/ { e = 1 } e && /^\.Bd -literal/ { b = 1; next } b && /^\.Ed/ { exit } b' \
+	"$TOP/man/mlc-ais-sim.1" | sed -e 's/\\e/\\/g' -e "s|/tmp/ais.port|$T/ais.port|g" >"$T/example.sh"
+echo 'kill $!' >>"$T/example.sh"
+like "$(bash "$T/example.sh" 2>&1)" '^"http://127\.0\.0\.1:[0-9]+/jderest/v2/dataservice/next\?stackId=1&stateId=1&' \
+	"the EXAMPLES of mlc-ais-sim.1 run and print a next link"
 "$BIN/mlc-ais-sim" --data "$T/nonexistent" --port 0 2>/dev/null
 is "$?" 66 "a missing data directory is exit 66"
 "$BIN/mlc-ais-sim" --fault 'bogus' 2>/dev/null
