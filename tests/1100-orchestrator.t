@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# mlc-rule and the orchestrator's own logic: rule facts, schedules in the
+# rule's time zone (DST), cron and systemd output, the per-rule run lock.
+. "$(dirname "$0")/lib.sh"
+
+R=$T/rules
+mkdir -p "$R"
+export ML_CONNECTOR_RULES=$R
+printf '%s\n' '[rule]' 'name = daily-chi' 'schedule = daily 08:00' 'timezone = America/Chicago' \
+	'[source]' 'table = F0411' >"$R/daily-chi.rule"
+printf '%s\n' '[rule]' 'name = wk' 'schedule = weekdays 07:30' 'timezone = Europe/Berlin' >"$R/wk.rule"
+printf '%s\n' '[rule]' 'name = every15' 'schedule = every 15m' >"$R/every15.rule"
+printf '%s\n' '[rule]' 'name = cronny' 'schedule = cron 0 9 1 * 1' 'timezone = UTC' >"$R/cronny.rule"
+
+is "$(mlc-rule list | tr '\n' ' ')" "cronny daily-chi every15 wk " "list"
+is "$(mlc-rule get daily-chi source table)" F0411 "get"
+mlc-rule get daily-chi source columns
+is "$?" 1 "get of an unset key: 1"
+is "$(mlc-rule cron daily-chi)" "$(printf '0 8 * * *\tAmerica/Chicago')" "cron fields and zone"
+is "$(mlc-rule cron every15)" "$(printf '*/15 * * * *\tUTC')" "no zone anywhere: UTC"
+is "$(mlc-rule oncalendar daily-chi)" "*-*-* 08:00:00 America/Chicago" "OnCalendar with zone"
+is "$(mlc-rule oncalendar wk)" "Mon..Fri *-*-* 07:30:00 Europe/Berlin" "weekdays OnCalendar"
+
+due() { mlc-rule due "$1" "$2"; echo $?; }
+# 08:00 in Chicago is 14:00Z in winter (CST) and 13:00Z in summer (CDT);
+# DST began on 2026-03-08.
+is "$(due daily-chi 2026-03-07T14:00:00Z)" 0 "due at 08:00 CST"
+is "$(due daily-chi 2026-03-07T13:00:00Z)" 1 "not due at 07:00 CST"
+is "$(due daily-chi 2026-03-09T13:00:00Z)" 0 "due at 08:00 CDT, after the change"
+is "$(due daily-chi 2026-03-09T14:00:00Z)" 1 "not due at 09:00 CDT"
+is "$(due daily-chi 2026-03-09T13:01:00Z)" 1 "minute resolution"
+is "$(due wk 2026-11-27T06:30:00Z)" 0 "weekdays: Friday 07:30 in Berlin (CET)"
+is "$(due wk 2026-11-28T06:30:00Z)" 1 "weekdays: not on Saturday"
+is "$(due every15 2026-11-26T10:45:00Z)" 0 "every 15m at :45"
+is "$(due every15 2026-11-26T10:50:00Z)" 1 "every 15m not at :50"
+is "$(due cronny 2026-12-07T09:00:00Z)" 0 "cron: Monday matches when both day fields are restricted"
+is "$(due cronny 2026-12-01T09:00:00Z)" 0 "cron: the 1st matches (a Tuesday)"
+is "$(due cronny 2026-12-02T09:00:00Z)" 1 "cron: neither day field matches"
+ML_CONNECTOR_NOW=2026-03-09T13:00:00Z mlc-rule due daily-chi
+is "$?" 0 "due reads ML_CONNECTOR_NOW"
+
+printf '%s\n' '[rule]' 'name = bad' 'schedule = daily 25:00' >"$R/bad.rule"
+mlc-rule cron bad 2>"$T/err"
+is "$?" 78 "bad schedule: 78"
+like "$(cat "$T/err")" 'bad.rule:3: bad time in "daily 25:00"' "message names file and line"
+rm "$R/bad.rule"
+printf '%s\n' '[rule]' 'name = other' >"$R/mismatch.rule"
+mlc-rule path mismatch 2>"$T/err"
+is "$?" 78 "name differing from the file name: 78"
+rm "$R/mismatch.rule"
+mlc-rule path nosuch 2>"$T/err"
+is "$?" 66 "no such rule: 66"
+printf '%s\n' '[rule]' 'name = typo' 'shedule = daily 08:00' >"$R/typo.rule"
+mlc-rule path typo 2>"$T/err"
+is "$(cat "$T/err")" "mlc-rule: $R/typo.rule:3: unknown key \"shedule\" in [rule]" "unknown key named"
+rm "$R/typo.rule"
+
+# The orchestrator: schedules.
+printf '[general]\nstate_dir = %s\n' "$T/state" >"$ML_CONNECTOR_CONF"
+ml-connector schedule >"$T/cron"
+is "$?" 0 "schedule --cron"
+like "$(cat "$T/cron")" '^0 \* \* \* \* ML_CONNECTOR_CONF=.* run --scheduled daily-chi$' \
+	"cron line runs hourly at the minute and lets the rule decide in its zone"
+ml-connector schedule --systemd "$T/units" >/dev/null
+is "$(sed -n 's/^OnCalendar=//p' "$T/units/ml-connector-daily-chi.timer")" \
+	"*-*-* 08:00:00 America/Chicago" "systemd timer with zone"
+like "$(cat "$T/units/ml-connector-daily-chi.service")" 'ExecStart=.* run --wait daily-chi' "service unit"
+
+# The lock: a second run of the same rule exits 75 at once.
+mkdir -p "$T/state/locks"
+( exec 9>"$T/state/locks/daily-chi.lock"; flock 9; sleep 3 ) &
+holder=$!
+sleep 0.3
+start=$(date +%s)
+ml-connector run daily-chi 2>"$T/err"
+is "$?" 75 "a run while another holds the lock: 75"
+like "$(cat "$T/err")" 'a run is already in progress' "the message says why"
+is "$(( $(date +%s) - start < 2 ))" 1 "and it did not wait"
+wait "$holder"
+
+ml-connector run 2>/dev/null
+is "$?" 64 "run without a rule: usage"
+ml-connector run nosuch 2>/dev/null
+is "$?" 66 "run of a missing rule: 66"
+ml-connector frobnicate 2>/dev/null
+is "$?" 64 "unknown command: usage"
+is "$(ml-connector version)" "ml-connector $(sed -n 's/^VERSION = //p' "$TOP/config.mk")" "version"
+
+done_testing
