@@ -114,6 +114,10 @@ like "$(get "$(cat "$T/out")" .url)" "/2010-04-01/Accounts/$AC/Messages.json$" "
 mail d2 b@example.com "S" "T" | twilio-send --dry-run >"$T/out"
 is "$(get "$(cat "$T/out")" '.json.subject + .auth')" "SBearer REDACTED" "dry run: email JSON, bearer redacted"
 
+# the man page's dry-run example runs as written
+ex=$(sed -n '/^echo .{"delivery_id":"d1"/,/twilio-send -n$/p' "$TOP/man/twilio-send.1" | sed 's/\\e/\\/g')
+is "$(sh -c "$ex" | jq -r '.form.To + " " + .form.Body')" "+15551234567 PO 4711" "twilio-send.1 EXAMPLES: dry run"
+
 # ---- StatusCallback and ValidityPeriod ----
 CONF_EXTRA=$'status_callback = https://alerts.example.com/twilio/status\nvalidity_period = 600' write_conf
 sms cb1 +15551140001 "with callback" | twilio-send >/dev/null

@@ -139,6 +139,13 @@ is "$(head -n 1 "$T/out" | tr -d '\r')" "HTTP/1.1 501 Not Implemented" "inetd ch
 printf 'POST /ml/status HTTP/1.1\r\nX-Twilio-Signature: x\r\n\r\n' | twilio-status --inetd >"$T/out" 2>>"$T/err"
 is "$(head -n 1 "$T/out" | tr -d '\r')" "HTTP/1.1 411 Length Required" "inetd without Content-Length: 411"
 
+# the man page's by-hand example runs as written
+SID6=SM00000000000000000000000000000006
+ex=$(sed -n "/^printf 'POST \/twilio\/status/,/twilio-status --inetd <req\$/p" "$TOP/man/twilio-status.8" | sed 's/\\e/\\/g')
+(cd "$T" && body=$(form $SID6 delivered) sig=$(sign "$URL" $SID6 delivered) bash -c "$ex") >"$T/out" 2>>"$T/err"
+is "$(head -n 1 "$T/out" | tr -d '\r')" "HTTP/1.1 204 No Content" "twilio-status.8 EXAMPLES: by hand"
+is "$(rows $SID6)" 1 "twilio-status.8 EXAMPLES: recorded"
+
 # ---- configuration ----
 printf '[twilio]\naccount_sid = %s\n' "$AC" >"$T/noconf"
 cgi "$(form $SID4 sent)" "$(sign "$URL" $SID4 sent)"
