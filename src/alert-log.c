@@ -145,7 +145,7 @@ struct pending {
 	size_t n;
 };
 
-static sqlite3_stmt *ins_audit, *ins_status, *mark_realert;
+static sqlite3_stmt *ins_audit, *ins_status;
 
 static void
 prepare(void)
@@ -159,13 +159,7 @@ prepare(void)
 	        -1, &ins_audit, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(db,
 	        "INSERT OR IGNORE INTO message_status (sid, status, error_code, ts, source)"
-	        " VALUES (?1, ?2, ?3, ?4, ?5)", -1, &ins_status, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(db,
-	        "INSERT INTO realert (rule, alert_key, recipient, first_sent, last_sent,"
-	        " count, fingerprint) VALUES (?1, ?2, ?3, ?4, ?4, 1, ?5)"
-	        " ON CONFLICT (rule, alert_key, recipient) DO UPDATE SET"
-	        " last_sent = excluded.last_sent, count = count + 1,"
-	        " fingerprint = excluded.fingerprint", -1, &mark_realert, NULL) != SQLITE_OK) {
+	        " VALUES (?1, ?2, ?3, ?4, ?5)", -1, &ins_status, NULL) != SQLITE_OK) {
 		mlc_store_warn(store, "preparing statements");
 		mlc_util_exit(mlc_store_code(store));
 	}
@@ -187,7 +181,7 @@ record(const char *line, size_t len, const char *force_stage, const char *ts, in
 	char rule[256], table[64], key[512], alert[1024], deliv[1200], to[512], chan[32],
 	    sid[128], status[64], detail[512], stagebuf[64], fp[512];
 	const char *stage, *st, *sidp;
-	jv o = jv_parse_sized(line, (int)len), err, fpv, rec;
+	jv o = jv_parse_sized(line, (int)len), err;
 	long errcode = 0, attempt = 0;
 	int haveerr = 0, haveatt = 0, rc;
 
@@ -283,32 +277,37 @@ record(const char *line, size_t len, const char *force_stage, const char *ts, in
 	 * The re-alert index is marked only here, when Twilio or SendGrid has
 	 * accepted a message, never when an alert merely matched: a run that
 	 * dies before sending must send again on the next run.  The recipient
-	 * identity is the delivery's address ("to"), as alert-match checks it.
+	 * id is the one alert-match checks (realert.c): the recipient's "id",
+	 * else "an8:N", else the address.  sent_at, when the line has it, makes
+	 * a replayed line mark nothing new.
 	 */
 	if (!force_stage && strcmp(stage, "sent") == 0 && key[0] && rule[0] && to[0]) {
-		rec = field(o, "realert_key");
-		sqlite3_reset(mark_realert);
-		bind_text(mark_realert, 1, rule);
-		bind_text(mark_realert, 2, jv_get_kind(rec) == JV_KIND_STRING ?
-		                                   jv_string_value(rec) : key);
-		bind_text(mark_realert, 3, to);
-		bind_text(mark_realert, 4, ts);
-		fpv = field(o, "fingerprint");
-		if (jv_get_kind(fpv) == JV_KIND_STRING)
+		char rid[512], at[64];
+		jv rcp = field(o, "recipient"), fpv = field(o, "fingerprint");
+		const char *id = sfield(rcp, "id", rid, sizeof rid);
+		const char *rk = sfield(o, "realert_key", alert, sizeof alert);
+
+		if (!id && sfield(rcp, "an8", at, sizeof at)) {
+			snprintf(rid, sizeof rid, "an8:%s", at);
+			id = rid;
+		}
+		if (jv_get_kind(fpv) == JV_KIND_STRING) {
 			snprintf(fp, sizeof fp, "%s", jv_string_value(fpv));
-		else if (jv_is_valid(fpv) && jv_get_kind(fpv) != JV_KIND_NULL) {
+		} else if (jv_is_valid(fpv) && jv_get_kind(fpv) != JV_KIND_NULL) {
 			jv d = jv_dump_string(jv_copy(fpv), 0);
 
 			snprintf(fp, sizeof fp, "%s", jv_string_value(d));
 			jv_free(d);
-		} else
+		} else {
 			fp[0] = '\0';
+		}
 		jv_free(fpv);
-		bind_text(mark_realert, 5, fp[0] ? fp : NULL);
-		rc = sqlite3_step(mark_realert);
-		jv_free(rec);
-		if (rc != SQLITE_DONE)
-			goto dberr;
+		jv_free(rcp);
+		if (mlc_realert_mark(store, rule, rk ? rk : key, id ? id : to, fp[0] ? fp : NULL,
+		                     sfield(o, "sent_at", at, sizeof at) ? at : ts) < 0) {
+			jv_free(o);
+			return -1;
+		}
 	}
 	jv_free(o);
 	return 0;
@@ -398,7 +397,6 @@ out:
 	mlc_ndjson_close(r);
 	sqlite3_finalize(ins_audit);
 	sqlite3_finalize(ins_status);
-	sqlite3_finalize(mark_realert);
 	mlc_store_close(store);
 	return rc;
 }

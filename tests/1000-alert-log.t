@@ -30,6 +30,12 @@ is "$(sqlite3 "$DB" 'select sid, status, source from message_status order by sta
 is "$(alert-log query --stage failed | jq -r '[.error_code, .detail, .attempt] | @tsv')" \
 	"$(printf "21211\tInvalid 'To' Phone Number\t1")" "Twilio's error code and message recorded"
 
+printf '%s\n' '{"delivery_id":"x/sms/+15550000009","rule":"x","key":"k9","to":"+15550000009","recipient":{"name":"AP Supervisor","an8":1003},"status":"accepted","sid":"SM9","sent_at":"2026-11-26T08:00:00.000Z"}' >"$T/an8"
+alert-log <"$T/an8" >/dev/null
+alert-log <"$T/an8" >/dev/null
+is "$(sqlite3 "$DB" "select recipient, count, last_sent from realert where rule = 'x'")" \
+	"an8:1003|1|2026-11-26T08:00:00.000Z" "marked under the address number, as alert-match checks; a replayed line marks nothing new"
+
 # Queries.
 is "$(alert-log query --sid SM0123 | jq -s length)" 2 "query by sid"
 is "$(alert-log query --recipient ap@x.example | jq -r .stage)" failed "query by recipient"
@@ -40,7 +46,7 @@ is "$(wc -c <"$T/q" | tr -d ' ')" 0 "query with no match prints nothing"
 alert-log query -f csv --stage queued >"$T/csv"
 is "$(sed -n 1p "$T/csv" | cut -d, -f1-4)" "id,ts,stage,rule" "CSV header"
 is "$(sed -n 2p "$T/csv" | cut -d, -f1,3,4)" "3,queued,ap-aging" "CSV row"
-is "$(alert-log query --since 2000-01-01 --until 2999-01-01 | jq -s length)" 7 "time range"
+is "$(alert-log query --since 2000-01-01 --until 2999-01-01 | jq -s length)" 9 "time range"
 alert-log query --since yesterday 2>"$T/err"
 is "$?" 64 "bad time: usage error"
 
