@@ -96,13 +96,15 @@ static int exit_io;              /* an output or database failure code */
 
 struct tmpl {
 	const char *name;      /* "sms", "digest row", ... */
-	const char *src;       /* as written in the rule */
+	char *src;             /* as written in the rule; NULL: not used */
 	unsigned line;
+	int html;
+	int tried;             /* compiled, or compilation failed */
 	struct mlc_jq *q;
-	struct mlc_jq *probe;  /* which interpolations are null */
-	char **exprs;
+	char **exprs;          /* the interpolations, for messages */
 	size_t nexpr;
 };
+static int config_failed; /* a template did not compile: stop with 78 */
 
 /* Interpolations of a template: offsets of each EXPR in \(EXPR). */
 struct span {
@@ -187,7 +189,7 @@ tmpl_free(struct tmpl *t)
 	size_t i;
 
 	mlc_jq_free(t->q);
-	mlc_jq_free(t->probe);
+	free(t->src);
 	for (i = 0; i < t->nexpr; i++)
 		free(t->exprs[i]);
 	free(t->exprs);
@@ -207,76 +209,78 @@ jq_args(void)
 	return a;
 }
 
-/*
- * Compile src as template name.  Every \(E) becomes \((E) | null -> "")
- * so that a missing field does not print as "null"; the probe program
- * [([E1] | map(. == null) | any), ...] tells which were null.
- * Returns 0, or -1 with the error reported.
- */
-static int
-tmpl_compile(struct tmpl *t, const char *name, const char *src, unsigned line, int html)
+static void
+tmpl_setup(struct tmpl *t, const char *name, const char *src, unsigned line, int html)
 {
-	struct mlc_buf b, p;
-	struct span *sp;
-	size_t n, i, last = 0;
-	char err[1024], what[128];
-
 	memset(t, 0, sizeof *t);
 	t->name = name;
-	t->src = src;
+	t->src = mlc_xstrdup(src);
 	t->line = line;
+	t->html = html;
+}
+
+/*
+ * Compile a template (once, on first use; --check compiles all).  Every
+ * \(E) becomes \((E) | if . == null then "<U+E000>i<U+E001>" else . end):
+ * a missing field does not print as "null", and the marker says which
+ * interpolation it was; tmpl_render reports and removes the markers.
+ * (A value containing those private-use characters would confuse this;
+ * JDE data has none.)  Returns 0, or -1 with the error reported.
+ */
+static int
+tmpl_build(struct tmpl *t)
+{
+	struct mlc_buf b;
+	struct span *sp;
+	size_t n, i, last = 0;
+	char err[1024], what[256];
+	const char *src = t->src;
+
+	if (t->tried)
+		return t->q ? 0 : -1;
+	t->tried = 1;
 	n = scan_interps(src, &sp);
 	mlc_buf_init(&b);
-	mlc_buf_init(&p);
-	mlc_buf_addc(&p, '[');
 	t->exprs = mlc_xcalloc(n ? n : 1, sizeof *t->exprs);
 	t->nexpr = n;
 	for (i = 0; i < n; i++) {
 		mlc_buf_add(&b, src + last, sp[i].a - last);
 		mlc_buf_addc(&b, '(');
 		mlc_buf_add(&b, src + sp[i].a, sp[i].b - sp[i].a);
-		mlc_buf_adds(&b, "\n) | if . == null then \"\" else . end");
+		mlc_buf_printf(&b, "\n) | if . == null then \"\xEE\x80\x80%zu\xEE\x80\x81\" else . end",
+		               i);
 		last = sp[i].b;
 		t->exprs[i] = mlc_xstrndup(src + sp[i].a, sp[i].b - sp[i].a);
-		mlc_buf_printf(&p, "%s([(", i ? ", " : "");
-		mlc_buf_add(&p, src + sp[i].a, sp[i].b - sp[i].a);
-		mlc_buf_adds(&p, "\n)] | map(. == null) | any)");
 	}
 	mlc_buf_adds(&b, src + last);
-	mlc_buf_addc(&p, ']');
 	free(sp);
-	snprintf(what, sizeof what, "%s:%u: template %s", rule.path, line, name);
-	t->q = html ? mlc_jq_template_html(b.p, what, jq_args(), err, sizeof err)
-	            : mlc_jq_template(b.p, what, jq_args(), err, sizeof err);
-	if (t->q && n > 0) {
-		snprintf(what, sizeof what, "%s:%u: template %s (null check)", rule.path, line,
-		         name);
-		t->probe = mlc_jq_compile(p.p, what, jq_args(), err, sizeof err);
-	}
+	snprintf(what, sizeof what, "%s:%u: template %s", rule.path, t->line, t->name);
+	t->q = t->html ? mlc_jq_template_html(b.p, what, jq_args(), err, sizeof err)
+	               : mlc_jq_template(b.p, what, jq_args(), err, sizeof err);
 	mlc_buf_free(&b);
-	mlc_buf_free(&p);
-	if (!t->q || (n > 0 && !t->probe)) {
+	if (!t->q) {
 		mlc_warn("%s", err);
+		config_failed = 1;
 		return -1;
 	}
 	return 0;
 }
 
-static int render_quiet; /* set: no null check (done by another template) */
-
 /*
  * Render t on input (borrowed) into out (appended).  0, 1 if a value was
- * null (reported), -1 on an error (reported).
+ * null (reported unless quiet), -1 on an error (reported).
  */
 static int
-tmpl_render(struct tmpl *t, jv input, unsigned long lineno, struct mlc_buf *out)
+tmpl_render2(struct tmpl *t, jv input, unsigned long lineno, struct mlc_buf *out, int quiet)
 {
 	char err[1024];
-	jv r, pr;
-	int rc, nulls = 0;
+	const char *p, *e;
+	jv r;
+	int nulls = 0;
 
-	rc = mlc_jq_run1(t->q, jv_copy(input), &r, err, sizeof err);
-	if (rc < 0) {
+	if (tmpl_build(t) < 0)
+		return -1;
+	if (mlc_jq_run1(t->q, jv_copy(input), &r, err, sizeof err) < 0) {
 		mlc_warn("line %lu: rule %s: %s", lineno, rule.name, err);
 		jv_free(r);
 		return -1;
@@ -287,44 +291,45 @@ tmpl_render(struct tmpl *t, jv input, unsigned long lineno, struct mlc_buf *out)
 		jv_free(r);
 		return -1;
 	}
-	mlc_buf_add(out, jv_string_value(r), (size_t)jv_string_length_bytes(jv_copy(r)));
-	jv_free(r);
-	if (t->probe && !render_quiet && mlc_jq_run1(t->probe, jv_copy(input), &pr, err, sizeof err) == 0 &&
-	    jv_get_kind(pr) == JV_KIND_ARRAY) {
-		int i, len = jv_array_length(jv_copy(pr));
+	for (p = jv_string_value(r); (e = strstr(p, "\xEE\x80\x80")); p = e) {
+		const char *end = strstr(e, "\xEE\x80\x81");
+		size_t i;
 
-		for (i = 0; i < len && (size_t)i < t->nexpr; i++) {
-			jv e = jv_array_get(jv_copy(pr), i);
-
-			if (jv_get_kind(e) == JV_KIND_TRUE) {
-				const char *x = t->exprs[i];
-				int xl = (int)strcspn(x, "\n");
-
-				mlc_warn("line %lu: rule %s: template %s: \\(%.*s%s) is null", lineno,
-				         rule.name, t->name, xl > 80 ? 80 : xl, x,
-				         xl > 80 || x[xl] ? "..." : "");
-				nulls = 1;
-			}
-			jv_free(e);
+		mlc_buf_add(out, p, (size_t)(e - p));
+		if (!end) { /* not ours after all */
+			mlc_buf_add(out, e, 3);
+			e += 3;
+			continue;
 		}
-		jv_free(pr);
-	} else if (t->probe && !render_quiet) {
-		jv_free(pr);
+		i = (size_t)strtoul(e + 3, NULL, 10);
+		if (!quiet && i < t->nexpr) {
+			const char *x = t->exprs[i];
+			int xl = (int)strcspn(x, "\n");
+
+			mlc_warn("line %lu: rule %s: template %s: \\(%.*s%s) is null", lineno,
+			         rule.name, t->name, xl > 80 ? 80 : xl, x, xl > 80 || x[xl] ? "..." : "");
+		}
+		nulls = 1;
+		e = end + 3;
 	}
-	if (nulls)
+	mlc_buf_adds(out, p);
+	jv_free(r);
+	if (nulls && !quiet)
 		n_null++;
 	return nulls;
 }
 
 static int
+tmpl_render(struct tmpl *t, jv input, unsigned long lineno, struct mlc_buf *out)
+{
+	return tmpl_render2(t, input, lineno, out, 0);
+}
+
+/* Null values were reported for another template already. */
+static int
 tmpl_render_quiet(struct tmpl *t, jv input, unsigned long lineno, struct mlc_buf *out)
 {
-	int r;
-
-	render_quiet = 1;
-	r = tmpl_render(t, input, lineno, out);
-	render_quiet = 0;
-	return r;
+	return tmpl_render2(t, input, lineno, out, 1);
 }
 
 /* The templates of this rule. */
@@ -374,7 +379,7 @@ split_cells(const char *src, char ***cells)
 }
 
 static int
-compile_all(void)
+compile_all(int eager)
 {
 	const struct mlc_conf_entry *e;
 	int bad = 0;
@@ -412,17 +417,19 @@ compile_all(void)
 		} else {
 			src = defs[i].deflt;
 		}
-		if (tmpl_compile(defs[i].t, defs[i].name, src, line, defs[i].html) < 0)
+		tmpl_setup(defs[i].t, defs[i].name, src, line, defs[i].html);
+		if (eager && tmpl_build(defs[i].t) < 0)
 			bad = 1;
 	}
-	if (d_row.q) {
+	{
 		char **cells;
 		size_t k;
 
 		d_ncells = split_cells(d_row.src, &cells);
 		d_cells = mlc_xcalloc(d_ncells, sizeof *d_cells);
 		for (k = 0; k < d_ncells; k++) {
-			if (!bad && tmpl_compile(&d_cells[k], "digest row", cells[k], d_row.line, 1) < 0)
+			tmpl_setup(&d_cells[k], "digest row", cells[k], d_row.line, 1);
+			if (eager && !bad && tmpl_build(&d_cells[k]) < 0)
 				bad = 1;
 			free(cells[k]);
 		}
@@ -559,7 +566,7 @@ check_fields(const struct mlc_conf_entry *e, const char *name)
 				for (j = 0; j < i; j++)
 					line += s[j] == '\n';
 				mlc_warn("%s:%u: template %s reads %.*s%.*s, which is not in [source] "
-				         "columns", rule.path, line, name, (int)(ol - 1), objs[o], (int)fl,
+				         "columns", rule.path, line, name, (int)ol, objs[o], (int)fl,
 				         f);
 				bad = 1;
 			}
@@ -1462,7 +1469,7 @@ deliver(jv alert, jv input, const struct recip *r, const char *channel, const ch
 			goto out;
 		}
 		nul |= x;
-		if (t_html.q) {
+		if (t_html.src) {
 			if ((x = tmpl_render(&t_html, input, lineno, &c)) < 0) {
 				rc = -1;
 				goto out;
@@ -1493,7 +1500,7 @@ deliver(jv alert, jv input, const struct recip *r, const char *channel, const ch
 				                 "<title>");
 				html_escape(&h, a.p);
 				mlc_buf_adds(&h, "</title></head>\n<body>\n");
-				if (t_html.q) {
+				if (t_html.src) {
 					mlc_buf_add(&h, c.p, c.len);
 				} else { /* the text, escaped, line breaks kept */
 					mlc_buf_adds(&h, "<p>");
@@ -1908,7 +1915,7 @@ run_input(FILE *f, const char *name)
 	size_t len;
 	int r, code = 0;
 
-	while (!exit_io && (r = mlc_ndjson_read(rd, &l, &len)) != 0) {
+	while (!exit_io && !config_failed && (r = mlc_ndjson_read(rd, &l, &len)) != 0) {
 		unsigned long lineno = mlc_ndjson_lineno(rd);
 		jv o, sup, row, aid;
 
@@ -1926,10 +1933,13 @@ run_input(FILE *f, const char *name)
 		}
 		o = jv_parse_sized(l, (int)len);
 		if (!jv_is_valid(o) || jv_get_kind(o) != JV_KIND_OBJECT) {
-			if (jv_invalid_has_msg(jv_copy(o))) {
+			if (!jv_is_valid(o) && jv_invalid_has_msg(jv_copy(o))) {
 				jv m = jv_invalid_get_msg(o);
 
-				mlc_warn("line %lu: not JSON: %s", lineno, jv_string_value(m));
+				const char *ms = jv_string_value(m), *wp = strstr(ms, " (while parsing");
+
+				mlc_warn("line %lu: not JSON: %.*s", lineno,
+				         (int)(wp ? (size_t)(wp - ms) : strlen(ms)), ms);
 				jv_free(m);
 			} else {
 				mlc_warn("line %lu: not a JSON object", lineno);
@@ -2022,7 +2032,9 @@ main(int argc, char **argv)
 		jv_free(t);
 		jv_free(a);
 	}
-	code = compile_all() < 0 ? MLC_EX_CONFIG : 0;
+	code = compile_all(check) < 0 ? MLC_EX_CONFIG : 0;
+	if (!check && tmpl_build(&t_sms) < 0)
+		code = MLC_EX_CONFIG;
 	if (check) {
 		if (check_rule())
 			code = MLC_EX_CONFIG;
@@ -2050,7 +2062,7 @@ main(int argc, char **argv)
 	}
 	if (!release_only) {
 		code = run_input(pf ? pf : stdin, pf ? previewf : "-");
-		if (!code && !exit_io)
+		if (!code && !exit_io && !config_failed)
 			digests();
 	}
 	if (n_noaddr)
@@ -2058,6 +2070,8 @@ main(int argc, char **argv)
 		         n_noaddr, n_noaddr == 1 ? "" : "s");
 	if (exit_io)
 		code = exit_io;
+	else if (config_failed)
+		code = MLC_EX_CONFIG;
 	else if (!code && n_bad)
 		code = MLC_EX_DATAERR;
 done:

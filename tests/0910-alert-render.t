@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# alert-render: templates, SMS encodings and segments, e-mail, digests,
+# quiet hours, caps, --check, --preview, bad input.
+. "$(dirname "$0")/lib.sh"
+
+R=$TOP/tests/fixtures/render-rules
+F=$TOP/tests/fixtures
+N=(--now 2024-01-15T14:00:00Z)
+
+# Fixtures: stdout, stderr and status.
+run_fixture alert-render render-basic -r "$R/ap-aging.rule" --no-state "${N[@]}"
+run_fixture alert-render render-digest -r "$R/ap-digest.rule" --no-state "${N[@]}"
+run_fixture alert-render render-sms-digest -r "$R/sms-digest.rule" --no-state "${N[@]}"
+run_fixture alert-render render-translit -r "$R/translit.rule" --no-state "${N[@]}"
+run_fixture alert-render render-caps -r "$R/caps.rule" --no-state "${N[@]}"
+run_fixture alert-render render-quiet-drop -r "$R/quiet-drop.rule" --no-state \
+	--now 2024-01-15T04:30:00Z
+run_fixture alert-render render-quiet -r "$R/quiet.rule" --now 2024-01-15T04:30:00Z
+
+out=$T/render-basic.out
+# field LINE KEY: one member of one output line (jq, from the jq package).
+field() { sed -n "${1}p" "$2" | jq -r "$3"; }
+is "$(field 1 "$out" .body)" "Invoice 123456 from Acme Corp due 5 days ago - amount 25000" \
+	"the SPEC's SMS, exactly"
+is "$(field 1 "$out" '[.encoding, .segments, .delivery_id] | join(" ")')" \
+	"GSM-7 1 ap-aging:00001|PV|123456|001/sms/+13125550147" "GSM-7, 1 segment, deterministic id"
+is "$(field 3 "$out" '[.encoding, .segments] | join(" ")')" "UCS-2 2" \
+	"a Polish vendor name makes UCS-2, 2 segments"
+is "$(field 4 "$out" '[.encoding, .segments, .truncated] | join(" ")')" "GSM-7 2 true" \
+	"a long text is cut to max_segments"
+like "$(field 4 "$out" .body)" '\.\.\.$' "and ends in ..."
+html=$(field 5 "$out" .html)
+unlike "$html" '<script>' "hostile vendor name: no <script> in the html"
+like "$html" '&lt;script&gt;alert\(&(#39|apos);x&(#39|apos);\)&lt;/script&gt; &amp; &quot;Sons&quot;' \
+	"values are HTML-escaped (<, >, &, quotes)"
+like "$html" '^<!DOCTYPE html>' "the html is a complete document"
+like "$html" '<b>123459</b>' "the template's own markup is kept"
+is "$(field 6 "$out" .suppressed.reason)" "realert" "suppressed lines pass through unchanged"
+cmp -s <(sed -n 5p "$F/render-basic.in.ndjson") <(sed -n 6p "$out")
+ok "the suppressed line is byte-identical"
+is "$(field 7 "$out" .to)" "whatsapp:+13125550147" "whatsapp uses the sms number, prefixed"
+is "$(field 8 "$out" .subject)" "Invoice 123463 from : 5 days overdue" "a null field renders as empty"
+
+# Digests
+d=$T/render-digest.out
+is "$(jq -r 'select(.digest) | .to' "$d" | sort | tr '\n' ' ')" \
+	"dana.ruiz@hartmann.example finance@hartmann.example " "one e-mail digest per address"
+is "$(jq -r 'select(.to == "finance@hartmann.example") | .delivery_id' "$d")" \
+	"digest:ap-digest/email/finance@hartmann.example/2024-01-15" "digest id: rule, channel, address, day"
+is "$(jq -r 'select(.to == "finance@hartmann.example") | .html' "$d" | grep -c '^<tr>')" 5 \
+	"five rows in the HTML table"
+is "$(jq -r 'select(.to == "finance@hartmann.example") | .alert_count' "$d")" 5 "alert_count"
+like "$(jq -r 'select(.to == "finance@hartmann.example") | .html' "$d")" \
+	'<td>Müller &amp; Söhne &lt;GmbH&gt;</td>' "digest cells are escaped"
+is "$(jq -r 'select(.channel == "sms") | .key' "$d" | grep -c 100010)" 0 \
+	"a digest_only alert sends no SMS"
+s=$T/render-sms-digest.out
+like "$(jq -r .body "$s")" 'and 6 more$' "SMS digest: and N more"
+is "$(jq -r '.segments' "$s")" 1 "within max_segments"
+
+# Transliteration
+tl=$T/render-translit.out
+is "$(field 1 "$tl" .encoding)" "GSM-7" "curly quotes, dashes and ellipsis transliterated to GSM-7"
+like "$(field 2 "$tl" .body)" '“500001”' "not for WhatsApp"
+is "$(field 3 "$tl" .encoding)" "UCS-2" "François stays UCS-2 (letters are not changed)"
+
+# Quiet hours across time zones
+q=$T/render-quiet.out
+is "$(jq -r '[.deferred // false, .channel, .to, .not_before // "-"] | join(" ")' "$q" | tr '\n' ';')" \
+	"true sms +13125550100 2024-01-15T13:00:00.000Z;false email dana.ruiz@hartmann.example -;true sms +493055501 2024-01-15T06:00:00.000Z;false sms +81355501 -;false sms +13125550100 -;true sms +13125550100 2024-01-15T13:00:00.000Z;" \
+	"Chicago and Berlin deferred to 07:00 local, Tokyo at 13:30 sent, e-mail and critical pass"
+is "$(sqlite3 "$ML_CONNECTOR_STATE/state.db" 'SELECT count(*) FROM deferred')" 3 "three deferred in the state"
+alert-render -r "$R/quiet.rule" --release --now 2024-01-15T06:30:00Z >"$T/rel1"
+is "$(jq -r .to "$T/rel1")" "+493055501" "release at 06:30Z: only Berlin's time has come"
+alert-render -r "$R/quiet.rule" --now 2024-01-15T13:00:00Z </dev/null >"$T/rel2"
+is "$(jq -r .released_at "$T/rel2" | sort -u)" "2024-01-15T13:00:00.000Z" "a normal run releases first"
+is "$(wc -l <"$T/rel2" | tr -d ' ')" 2 "the two Chicago ones"
+is "$(sqlite3 "$ML_CONNECTOR_STATE/state.db" 'SELECT count(*) FROM deferred')" 0 "released ones are gone"
+alert-render -r "$R/quiet.rule" --now 2024-01-15T04:30:00Z <"$F/render-quiet.in.ndjson" >/dev/null 2>&1
+alert-render -r "$R/quiet.rule" --now 2024-01-15T04:40:00Z <"$F/render-quiet.in.ndjson" >/dev/null 2>&1
+is "$(sqlite3 "$ML_CONNECTOR_STATE/state.db" 'SELECT count(*) FROM deferred')" 3 \
+	"deferring the same deliveries twice keeps one each"
+
+# Caps count what the audit trail says was sent
+sqlite3 "$ML_CONNECTOR_STATE/state.db" "INSERT INTO audit (ts, stage, delivery_id, recipient, channel) VALUES ('2024-01-15T13:30:00.000Z', 'sent', 'x/sms/+13125550100', '+13125550100', 'sms')"
+alert-render -r "$R/caps.rule" "${N[@]}" <"$F/render-caps.in.ndjson" >"$T/caps"
+is "$(jq -r '.capped // false' "$T/caps" | tr '\n' ' ')" "false true true true " \
+	"one sent in the last hour: the second of this run hits per_recipient_hour = 2"
+sqlite3 "$ML_CONNECTOR_STATE/state.db" "INSERT INTO audit (ts, stage, delivery_id, recipient, channel) VALUES ('2024-01-15T01:00:00.000Z', 'sent', 'y/email/dana', 'dana.ruiz@hartmann.example', 'email'), ('2024-01-15T02:00:00.000Z', 'sent', 'z/sms', '+13125550100', 'sms')"
+alert-render -r "$R/caps.rule" "${N[@]}" <"$F/render-caps.in.ndjson" >"$T/caps"
+is "$(jq -r '.cap // "-"' "$T/caps" | tr '\n' ' ')" \
+	"per_recipient_day per_recipient_day per_recipient_day per_recipient_day " \
+	"three today on any of the recipient's addresses: per_recipient_day = 3"
+
+# --check
+alert-render -r "$R/bad-field.rule" --check 2>"$T/err"
+is "$?" 78 "--check: a field not in [source] columns is a config error"
+is "$(sed "s|$R/||" "$T/err")" "alert-render: bad-field.rule:14: template sms reads .row.F0411_FOO, which is not in [source] columns
+alert-render: bad-field.rule:17: template text reads .trim.RMK, which is not in [source] columns
+alert-render: bad-field.rule:17: template text reads .row.F4311_AEXP, which is not in [source] columns" \
+	"named with file, line (continuation lines counted) and field; key columns allowed"
+for r in ap-aging ap-digest sms-digest quiet quiet-drop caps translit; do
+	alert-render -r "$R/$r.rule" --check 2>"$T/err"
+	ok "--check passes $r"
+done
+printf '[rule]\nname = broken\n[message]\nsms = x \\(.a | nosuchfn)\n' >"$T/broken.rule"
+alert-render -r "$T/broken.rule" --check 2>"$T/err"
+is "$?" 78 "--check: a template that does not compile"
+like "$(cat "$T/err")" "broken.rule:4: template sms" "named with its line"
+alert-render -r "$T/nope.rule" --check 2>/dev/null
+is "$?" 66 "no such rule: 66"
+
+# --strict: a null field is a bad line
+sed -n 12p "$F/render-basic.in.ndjson" | alert-render -r "$R/ap-aging.rule" --no-state --strict "${N[@]}" >"$T/out" 2>/dev/null
+is "$?" 65 "--strict: a null field makes the line bad"
+is "$(wc -l <"$T/out" | tr -d ' ')" 0 "and nothing is rendered for it"
+
+# --preview: readable, no state
+alert-render -r "$R/ap-aging.rule" "${N[@]}" --preview "$F/render-basic.in.ndjson" >"$T/pv" 2>/dev/null
+like "$(head -n 4 "$T/pv" | tr '\n' '|')" \
+	'^=== sms to \+13125550147 \(Acme Corp\)\|.*\|\[GSM-7, 1 segment, 59 characters\]\|Invoice 123456 from Acme Corp due 5 days ago - amount 25000\|$' \
+	"--preview prints deliveries readably"
+sed -n 1p "$F/render-basic.in.ndjson" | jq -c .record >"$T/rec.ndjson"
+alert-render -r "$R/ap-aging.rule" "${N[@]}" --preview "$T/rec.ndjson" >"$T/pv" 2>&1
+like "$(cat "$T/pv")" "Invoice 123456 from Acme Corp due 5 days ago" "--preview also takes a record"
+
+# Write errors and usage
+alert-render -r "$R/ap-aging.rule" --no-state "${N[@]}" <"$F/render-basic.in.ndjson" >/dev/full 2>"$T/err"
+is "$?" 74 "write error: 74"
+alert-render 2>/dev/null
+is "$?" 64 "no rule: usage error"
+
+# valgrind over the render loop, digests and state
+vg alert-render -r "$R/ap-aging.rule" --no-state "${N[@]}" <"$F/render-basic.in.ndjson" >/dev/null 2>&1
+isnt "$?" 99 "valgrind: alerts, errors, e-mail"
+vg alert-render -r "$R/ap-digest.rule" --no-state "${N[@]}" <"$F/render-digest.in.ndjson" >/dev/null 2>&1
+isnt "$?" 99 "valgrind: e-mail digest"
+vg alert-render -r "$R/quiet.rule" --now 2024-01-15T05:00:00Z <"$F/render-quiet.in.ndjson" >/dev/null 2>&1
+isnt "$?" 99 "valgrind: quiet hours with state"
+
+done_testing
