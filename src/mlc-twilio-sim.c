@@ -1660,19 +1660,24 @@ kind_word(jv v)
 	}
 }
 
+/* ca is consumed. */
 static void
 sg_custom_args(struct mlc_buf *e, jv ca, const char *field)
 {
 	char msg[128], f[160];
 
-	if (!jv_is_valid(ca))
+	if (!jv_is_valid(ca)) {
+		jv_free(ca);
 		return;
+	}
 	if (jv_get_kind(ca) != JV_KIND_OBJECT) {
 		snprintf(msg, sizeof msg, "Invalid type. Expected: object, given: %s.", kind_word(ca));
 		sg_error1(e, msg, field, NULL);
+		jv_free(ca);
 		return;
 	}
-	jv_object_foreach(jv_copy(ca), key, val) {
+	/* The iterator functions do not consume ca; keys and values are copies. */
+	jv_object_foreach(ca, key, val) {
 		if (jv_get_kind(val) != JV_KIND_STRING) {
 			snprintf(msg, sizeof msg, "Invalid type. Expected: string, given: %s.",
 			         kind_word(val));
@@ -1682,6 +1687,7 @@ sg_custom_args(struct mlc_buf *e, jv ca, const char *field)
 		jv_free(key);
 		jv_free(val);
 	}
+	jv_free(ca);
 }
 
 #define SG_HELP "http://sendgrid.com/docs/API_Reference/Web_API_v3/Mail/errors.html"
