@@ -138,4 +138,19 @@ isnt "$?" 99 "valgrind: e-mail digest"
 vg alert-render -r "$R/quiet.rule" --now 2024-01-15T05:00:00Z <"$F/render-quiet.in.ndjson" >/dev/null 2>&1
 isnt "$?" 99 "valgrind: quiet hours with state"
 
+# The man page's EXAMPLES, run as written (from the source tree).
+(
+	cd "$TOP" || exit 1
+	alert-render -r tests/fixtures/render-rules/ap-aging.rule --check || exit 1
+	alert-render -r tests/fixtures/render-rules/ap-aging.rule \
+		--now 2024-01-15T14:00:00Z \
+		--preview tests/fixtures/render-basic.in.ndjson >/dev/null 2>&1
+	[ "$?" -eq 65 ] || exit 1
+	alert-render -r tests/fixtures/render-rules/ap-aging.rule --no-state \
+		--now 2024-01-15T14:00:00Z <tests/fixtures/render-basic.in.ndjson \
+		2>/dev/null | jq -r 'select(.channel == "sms") | .body' >"$T/ex"
+	grep -qx 'Invoice 123456 from Acme Corp due 5 days ago - amount 25000' "$T/ex"
+)
+ok "alert-render.1 EXAMPLES run"
+
 done_testing
