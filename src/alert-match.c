@@ -173,8 +173,12 @@ recipient_id(struct mlc_buf *b, const char *an8, const char *sms, const char *em
 {
 	if (an8)
 		mlc_buf_printf(b, "an8:%s", an8);
+	else if (sms || email)
+		mlc_buf_adds(b, sms ? sms : email);
+	else if (wa)
+		mlc_buf_printf(b, "whatsapp:%s", wa);
 	else
-		mlc_buf_adds(b, sms ? sms : email ? email : wa ? wa : "?");
+		mlc_buf_adds(b, "?");
 }
 
 /* {"to":..,"id":..,"name":..,"an8":..,"sms":..,"whatsapp":..,"email":..[,"group"]} */
@@ -372,7 +376,7 @@ compile_key(const char *key, jv args, int *bad)
 }
 
 /* Run a compiled program once on {} to find a program that halts no
- * matter what (--check). */
+ * matter what. */
 static int
 halts(struct mlc_jq *q, const char *key)
 {
@@ -432,7 +436,7 @@ load_channels(void)
 
 /* Everything that can be checked without input.  0, or -1 (reported). */
 static int
-load(const char *conf_opt, int check)
+load(const char *conf_opt)
 {
 	const struct mlc_conf_entry *e;
 	const char *tz, *cpath = mlc_config_path(conf_opt);
@@ -472,7 +476,9 @@ load(const char *conf_opt, int check)
 	q_key = compile_key("key", jv_copy(targs), &bad);
 	q_fp = compile_key("fingerprint", jv_copy(targs), &bad);
 	jv_free(targs);
-	if (check && !bad)
+	/* A program that halts whatever its input is a configuration error,
+	 * found before any record (and by --check) by one run on {}. */
+	if (!bad)
 		bad = halts(q_expr, "expr") | halts(q_key, "key") | halts(q_fp, "fingerprint");
 
 	if ((e = mlc_conf_find(&rule.conf, "match", "realert"))) {
@@ -1069,7 +1075,7 @@ main(int argc, char **argv)
 		mlc_warn("%s", err);
 		return code;
 	}
-	if (load(conf_opt, check) < 0)
+	if (load(conf_opt) < 0)
 		return MLC_EX_CONFIG;
 	if (check)
 		mlc_util_exit(MLC_EX_OK);

@@ -208,12 +208,9 @@ mlc_jq_compile(const char *program, const char *what, jv args, char *err, size_t
 		errf(err, errlen, "%s: empty expression", what ? what : "jq program");
 		return NULL;
 	}
-	/* The parentheses make "a, b" one expression with two outputs and keep
-	 * a dangling `def` from compiling; the ')' goes on a line of its own
-	 * only when a comment could swallow it, so that errors at the end of
-	 * the text name its last line. */
-	return compile("(", program, strchr(program, '#') ? "\n)" : ")", what, args, err,
-	               errlen);
+	/* Appended to the library's defs as it is: the defs scope over the
+	 * whole program, and an `import` is then a compile error. */
+	return compile("", program, "", what, args, err, errlen);
 }
 
 /*
@@ -321,7 +318,12 @@ static void
 msg_text(jv msg, char *out, size_t outlen)
 {
 	if (jv_get_kind(msg) == JV_KIND_STRING) {
+		size_t n;
+
 		snprintf(out, outlen, "%s", jv_string_value(msg));
+		n = strlen(out);
+		while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r'))
+			out[--n] = '\0';
 	} else {
 		jv s = jv_dump_string(jv_copy(msg), 0);
 

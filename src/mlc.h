@@ -535,8 +535,9 @@ jv mlc_jq_time_args(const struct timespec *now, const char *tz, char *err, size_
  * with which fingerprint.  alert-match only checks; alert-log marks when a
  * delivery is recorded as sent, so a match that was never delivered does
  * not start a window.  The recipient id is the "id" member of an alert's
- * recipient ("an8:4242", or for fixed ones "sms:+1...", "whatsapp:+1...",
- * "email:a@b"); alert-render copies it into each delivery as recipient_id.
+ * recipient: "an8:4242" when it has an address number, else its sms
+ * number, else its e-mail address, else "whatsapp:+..." (alert-render
+ * derives the same id from the same members; alert-log marks with it).
  * window_s: < 0 never again (until the fingerprint changes), 0 no
  * suppression, > 0 seconds.  fingerprint may be NULL (no fingerprint).
  */
