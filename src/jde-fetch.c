@@ -452,6 +452,8 @@ run_query(struct ais *a, struct query *q)
 		mlc_buf_printf(&url, "%s/jderest/v2/dataservice", a->base);
 		dry_print(url.p, q->body.p);
 		mlc_buf_free(&url);
+		mlc_buf_free(&nbody);
+		mlc_http_resp_free(&r);
 		return;
 	}
 restart:
@@ -880,7 +882,8 @@ fetch_restart(void *arg)
 	if (n && fread(f->dedup, sizeof *f->dedup, n, f->seen) != n)
 		fatal(MLC_EX_IOERR, "temporary file: short read");
 	fseek(f->seen, 0, SEEK_END);
-	qsort(f->dedup, n, sizeof *f->dedup, cmp_u64);
+	if (n)
+		qsort(f->dedup, n, sizeof *f->dedup, cmp_u64);
 	f->ndedup = n;
 }
 
@@ -1731,8 +1734,10 @@ contact_json(struct join *j, struct contact *c, struct mlc_buf *b)
 	const char *sms = NULL;
 	char e164[20];
 
-	qsort(c->ph, c->nph, sizeof *c->ph, cmp_phone);
-	qsort(c->em, c->nem, sizeof *c->em, cmp_email);
+	if (c->nph)
+		qsort(c->ph, c->nph, sizeof *c->ph, cmp_phone);
+	if (c->nem)
+		qsort(c->em, c->nem, sizeof *c->em, cmp_email);
 	mlc_buf_reset(b);
 	mlc_buf_printf(b, "{\"an8\":%ld,\"name\":", c->an8);
 	if (c->name)
@@ -2026,7 +2031,8 @@ join_batch(struct ais *a, struct join *j, struct rec *recs, size_t n)
 			an8s = mlc_xrealloc(an8s, (na + 1) * sizeof *an8s);
 			an8s[na++] = an8;
 		}
-	qsort(an8s, na, sizeof *an8s, cmp_long);
+	if (na)
+		qsort(an8s, na, sizeof *an8s, cmp_long);
 	for (i = k = 0; i < na; i++)
 		if (k == 0 || an8s[k - 1] != an8s[i])
 			an8s[k++] = an8s[i];
