@@ -1216,10 +1216,12 @@ fault_reply(struct reply *r, const struct fault *f, int sendgrid)
 			sg_error(r, http, http == 413 ? "Payload Too Large" : "Bad Request", NULL, NULL);
 		return;
 	}
-	if (code < 1000)
-		tw_error(r, code, code == 401 ? 20003 : code == 404 ? 20404 : 20001,
-		         code == 401 ? "Authenticate" : "Simulated error");
-	else
+	if (code < 1000) {
+		int tc = code == 401 ? 20003 : code == 404 ? 20404 : code == 429 ? 20429 :
+		         code == 503 ? 20503 : code >= 500 ? 20500 : 20001;
+
+		tw_error(r, code, tc, "%s", tc == 20001 ? "Simulated error" : tw_code_text(tc));
+	} else
 		tw_error(r, tw_code_http(code), code, "%s", tw_code_text(code));
 	if (r->status == 401)
 		r->www_auth = 1;
