@@ -908,6 +908,74 @@ out:
 
 /* ---- query evaluation on one row ---- */
 
+/*
+ * A row is read raw: the value of a column is found by searching the line
+ * for "KEY": (in compact JSON a raw quote cannot occur inside a string, so
+ * the match preceded by '{' or ',' is the key itself) and read in place.
+ * Only when that fails (spaces around the colon, escapes in a string) is
+ * the whole line parsed with libjq, once.  This keeps a scan of a
+ * million-row table in seconds.
+ */
+struct row {
+	const char *line;
+	size_t n;
+	jv j;       /* parsed on demand */
+	int parsed; /* 0 no, 1 yes, -1 not a JSON object */
+};
+
+static int
+row_parse(struct row *r)
+{
+	if (!r->parsed) {
+		r->j = jv_parse_sized(r->line, (int)r->n);
+		r->parsed = jv_get_kind(r->j) == JV_KIND_OBJECT ? 1 : -1;
+	}
+	return r->parsed;
+}
+
+static void
+row_free(struct row *r)
+{
+	if (r->parsed)
+		jv_free(r->j);
+	r->parsed = 0;
+}
+
+/* The raw bytes of the value of col in the line, or -1. */
+static int
+raw_value(const struct row *r, const struct column *col, const char **v, size_t *vn)
+{
+	const char *p = r->line, *end = r->line + r->n, *s;
+	size_t kl = strlen(col->key);
+
+	for (;;) {
+		p = memchr(p, '"', (size_t)(end - p));
+		if (!p || (size_t)(end - p) < kl + 3)
+			return -1;
+		if ((p[-1] == ',' || p[-1] == '{') && memcmp(p + 1, col->key, kl) == 0 &&
+		    p[kl + 1] == '"' && p[kl + 2] == ':')
+			break;
+		p++;
+	}
+	s = p += kl + 3;
+	if (p < end && *p == '"') {
+		for (p++; p < end && *p != '"'; p++)
+			if (*p == '\\')
+				return -1; /* escapes: let libjq decode */
+		if (p >= end)
+			return -1;
+		p++;
+	} else {
+		while (p < end && *p != ',' && *p != '}')
+			p++;
+		if (p == s || *s == ' ')
+			return -1;
+	}
+	*v = s;
+	*vn = (size_t)(p - s);
+	return 0;
+}
+
 struct cell {
 	const char *s; /* string value (not NUL-terminated at n) */
 	size_t n;
@@ -917,40 +985,68 @@ struct cell {
 };
 
 static void
-get_cell(const struct column *col, jv row, struct cell *c)
+cell_from_string(const struct column *col, const char *s, size_t n, struct cell *c)
 {
-	jv v = jv_object_get(jv_copy(row), jv_copy(col->jkey));
-	jv_kind k = jv_get_kind(v);
+	if (col->type == CT_MCU)
+		while (n > 0 && *s == ' ')
+			s++, n--;
+	c->s = s;
+	c->n = trimmed_len(s, n);
+	c->blank = c->n == 0;
+	if (col->type == CT_DATE || col->type == CT_NUMBER || col->type == CT_TIME) {
+		char t[40];
+
+		snprintf(t, sizeof t, "%.*s", (int)(c->n < 39 ? c->n : 39), c->s);
+		c->num = strtod(t, NULL);
+	}
+}
+
+static void
+cell_from_number(double d, struct cell *c)
+{
+	c->num = d;
+	snprintf(c->tmp, sizeof c->tmp, "%.15g", c->num);
+	c->s = c->tmp;
+	c->n = strlen(c->tmp);
+}
+
+static void
+get_cell(const struct column *col, struct row *r, struct cell *c)
+{
+	const char *v;
+	size_t vn;
+	jv x;
+	jv_kind k;
 
 	memset(c, 0, sizeof *c);
 	c->s = "";
-	if (k == JV_KIND_STRING) {
-		/* Strings live in the row, which the caller keeps alive. */
-		const char *s = jv_string_value(v);
-		size_t n = (size_t)jv_string_length_bytes(jv_copy(v));
+	if (r->parsed != 1 && raw_value(r, col, &v, &vn) == 0) {
+		if (*v == '"') {
+			cell_from_string(col, v + 1, vn - 2, c);
+		} else if (*v == 'n' || *v == 't' || *v == 'f') {
+			c->blank = 1; /* null: a blank date (0 in the database) */
+		} else {
+			char t[48];
 
-		if (col->type == CT_MCU)
-			while (n > 0 && *s == ' ')
-				s++, n--;
-		c->s = s;
-		c->n = trimmed_len(s, n);
-		c->blank = c->n == 0;
-		if (col->type == CT_DATE || col->type == CT_NUMBER || col->type == CT_TIME) {
-			char t[40];
-
-			snprintf(t, sizeof t, "%.*s", (int)(c->n < 39 ? c->n : 39), c->s);
-			c->num = strtod(t, NULL);
+			snprintf(t, sizeof t, "%.*s", (int)(vn < 47 ? vn : 47), v);
+			cell_from_number(strtod(t, NULL), c);
 		}
-	} else if (k == JV_KIND_NUMBER) {
-		c->num = jv_number_value(v);
-		snprintf(c->tmp, sizeof c->tmp, "%.15g", c->num);
-		c->s = c->tmp;
-		c->n = strlen(c->tmp);
-	} else {
-		/* null: a blank date (0 in the database), a blank string */
-		c->blank = 1;
+		return;
 	}
-	jv_free(v);
+	if (row_parse(r) != 1) {
+		c->blank = 1;
+		return;
+	}
+	/* Strings stay alive in the parsed row, which the caller keeps. */
+	x = jv_object_get(jv_copy(r->j), jv_copy(col->jkey));
+	k = jv_get_kind(x);
+	if (k == JV_KIND_STRING)
+		cell_from_string(col, jv_string_value(x), (size_t)jv_string_length_bytes(jv_copy(x)), c);
+	else if (k == JV_KIND_NUMBER)
+		cell_from_number(jv_number_value(x), c);
+	else
+		c->blank = 1;
+	jv_free(x);
 }
 
 static int
@@ -968,7 +1064,7 @@ cmp_cell(const struct column *col, const struct cell *c, const struct lit *l)
 }
 
 static int
-eval_cond(const struct cond *cd, jv row)
+eval_cond(const struct cond *cd, struct row *row)
 {
 	struct cell c;
 	size_t ln;
@@ -1010,7 +1106,7 @@ eval_cond(const struct cond *cd, jv row)
 
 /* -1 = no terms (matches everything), else 0/1 */
 static int
-eval_query(const struct query *q, jv row)
+eval_query(const struct query *q, struct row *row)
 {
 	int r = -1;
 
@@ -1035,6 +1131,43 @@ eval_query(const struct query *q, jv row)
 			r = q->sub[i].or ? (r || m) : (r && m);
 	}
 	return r;
+}
+
+/* Append the selected columns of a row as a JSON object. */
+static void
+emit_row(struct row *r, const struct column **cols, size_t ncols, struct mlc_buf *out)
+{
+	size_t start = out->len;
+	const char *v;
+	size_t vn;
+
+	if (r->parsed != 1) {
+		mlc_buf_addc(out, '{');
+		for (size_t i = 0; i < ncols; i++) {
+			if (raw_value(r, cols[i], &v, &vn) != 0)
+				goto slow;
+			if (i)
+				mlc_buf_addc(out, ',');
+			mlc_buf_printf(out, "\"%s\":", cols[i]->key);
+			mlc_buf_add(out, v, vn);
+		}
+		mlc_buf_addc(out, '}');
+		return;
+	}
+slow:
+	out->len = start;
+	out->p[start] = '\0';
+	if (row_parse(r) == 1) {
+		jv o = jv_object();
+		jv s;
+
+		for (size_t i = 0; i < ncols; i++)
+			o = jv_object_set(o, jv_copy(cols[i]->jkey),
+			                  jv_object_get(jv_copy(r->j), jv_copy(cols[i]->jkey)));
+		s = jv_dump_string(o, 0);
+		mlc_buf_adds(out, jv_string_value(s));
+		jv_free(s);
+	}
 }
 
 /* ---- paging through a table file ---- */
@@ -1072,50 +1205,43 @@ read_page(const struct table *t, const struct query *q, const struct column **co
 	}
 	while ((n = getline(&line, &cap, f)) > 0) {
 		off_t start = pos;
-		jv row;
+		struct row r;
 		int m;
 
 		pos += n;
-		if (line[n - 1] == '\n')
+		while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r' || line[n - 1] == ' '))
 			line[--n] = '\0';
 		if (n == 0)
 			continue;
-		row = jv_parse_sized(line, (int)n);
-		if (jv_get_kind(row) != JV_KIND_OBJECT) {
+		memset(&r, 0, sizeof r);
+		r.line = line;
+		r.n = (size_t)n;
+		if (line[0] != '{' || line[n - 1] != '}') {
 			if (!bad++)
-				mlc_warn("%s: a line at offset %lld is not a JSON object; skipped",
+				mlc_warn("%s: the line at offset %lld is not a JSON object; skipped",
 				         path, (long long)start);
-			jv_free(row);
+			row_free(&r);
 			continue;
 		}
-		m = q ? eval_query(q, row) : -1;
+		m = q ? eval_query(q, &r) : -1;
 		if (m == 0) {
-			jv_free(row);
+			row_free(&r);
 			continue;
 		}
 		if (pagesize && count >= pagesize) {
 			*more = 1;
 			*offset = start;
-			jv_free(row);
+			row_free(&r);
 			break;
 		}
 		if (count)
 			mlc_buf_addc(rows, ',');
-		if (!cols) {
+		if (!cols)
 			mlc_buf_add(rows, line, (size_t)n);
-		} else {
-			jv out = jv_object();
-			jv s;
-
-			for (size_t i = 0; i < ncols; i++)
-				out = jv_object_set(out, jv_copy(cols[i]->jkey),
-				                    jv_object_get(jv_copy(row), jv_copy(cols[i]->jkey)));
-			s = jv_dump_string(out, 0);
-			mlc_buf_adds(rows, jv_string_value(s));
-			jv_free(s);
-		}
+		else
+			emit_row(&r, cols, ncols, rows);
 		count++;
-		jv_free(row);
+		row_free(&r);
 	}
 	if (!*more)
 		*offset = pos;
