@@ -55,6 +55,7 @@ static const char usage[] =
 	"       jde-fetch --join -r RULE [-c CONF] [-b BATCH] [--dry-run] < records\n"
 	"       jde-fetch --commit RULE RUN_ID\n"
 	"       jde-fetch --show-watermark RULE\n"
+	"       jde-fetch --ping [-c CONF]\n"
 	"       jde-fetch --parse-response [-t TABLE] [-r RULE] FILE...\n";
 
 static volatile int stop_sig; /* set by SIGTERM/SIGINT */
@@ -614,7 +615,7 @@ struct opts {
 	const char **where;
 	size_t nwhere;
 	long pagesize, batch;
-	int dry, join, full, parse, commit, show_wm;
+	int dry, join, full, parse, commit, show_wm, ping;
 };
 
 static struct mlc_conf conf;
@@ -2314,6 +2315,40 @@ do_show_watermark(const char *rulename)
 
 /* ---- main ------------------------------------------------------------------- */
 
+/*
+ * --ping: log in and out again, reading nothing: "ping your real systems"
+ * for the orchestrator.  One line on stdout says what answered.
+ */
+static int
+do_ping(const struct opts *o)
+{
+	struct ais a;
+	struct mlc_store *st;
+	struct mlc_buf b;
+
+	load_config(o, 1);
+	ais_open(&a, 0);
+	st = store_open();
+	vault_password(&a, st);
+	mlc_store_close(st);
+	login(&a);
+	mlc_buf_init(&b);
+	mlc_buf_adds(&b, "{\"ping\":\"ok\",\"system\":\"ais\",\"url\":");
+	mlc_buf_json_str(&b, a.base, strlen(a.base));
+	mlc_buf_adds(&b, ",\"user\":");
+	mlc_buf_json_str(&b, a.user, strlen(a.user));
+	mlc_buf_adds(&b, ",\"environment\":");
+	mlc_buf_json_str(&b, a.env, strlen(a.env));
+	mlc_buf_addc(&b, '}');
+	ais_close(&a);
+	if (mlc_ndjson_put(1, &b) < 0) {
+		mlc_buf_free(&b);
+		return MLC_EX_IOERR;
+	}
+	mlc_buf_free(&b);
+	return MLC_EX_OK;
+}
+
 static long
 num_arg(const char *opt, const char *s, long lo, long hi)
 {
@@ -2330,7 +2365,7 @@ num_arg(const char *opt, const char *s, long lo, long hi)
 int
 main(int argc, char **argv)
 {
-	enum { O_JOIN = 256, O_COMMIT, O_DRY, O_RUNID, O_FULL, O_PARSE, O_DATEFMT, O_SHOWWM };
+	enum { O_JOIN = 256, O_COMMIT, O_DRY, O_RUNID, O_FULL, O_PARSE, O_DATEFMT, O_SHOWWM, O_PING };
 	static const struct option lopts[] = {
 		{ "join", no_argument, NULL, O_JOIN },
 		{ "commit", no_argument, NULL, O_COMMIT },
@@ -2340,6 +2375,7 @@ main(int argc, char **argv)
 		{ "parse-response", no_argument, NULL, O_PARSE },
 		{ "date-format", required_argument, NULL, O_DATEFMT },
 		{ "show-watermark", no_argument, NULL, O_SHOWWM },
+		{ "ping", no_argument, NULL, O_PING },
 		{ "batch", required_argument, NULL, 'b' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -2372,6 +2408,7 @@ main(int argc, char **argv)
 		case O_PARSE: o.parse = 1; break;
 		case O_DATEFMT: o.datefmt = optarg; break;
 		case O_SHOWWM: o.show_wm = 1; break;
+		case O_PING: o.ping = 1; break;
 		default:
 			fputs(usage, stderr);
 			return MLC_EX_USAGE;
@@ -2399,6 +2436,15 @@ main(int argc, char **argv)
 		if (argc != 1)
 			mlc_die(MLC_EX_USAGE, "usage: jde-fetch --show-watermark RULE");
 		mlc_util_exit(do_show_watermark(argv[0]));
+	}
+	if (o.ping) {
+		if (argc != 0 || o.join || o.parse || o.dry || o.rule)
+			mlc_die(MLC_EX_USAGE, "usage: jde-fetch --ping [-c CONF]");
+		mlc_util_nodump();
+		mlc_http_global_init();
+		code = do_ping(&o);
+		mlc_conf_free(&conf);
+		mlc_util_exit(code);
 	}
 	if (o.rule)
 		load_rule(o.rule);

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# jde-fetch --ping: log in and out, read nothing; wrong password refused.
+. "$(dirname "$0")/lib.sh"
+
+PW='pIng-s3cr3t'
+printf '%s\n' "$PW" >"$T/sim-password"
+chmod 600 "$T/sim-password"
+sim_start mlc-ais-sim --password-file "$T/sim-password" --today 2026-11-26 --data "$TOP/data/jde" ||
+	exit 1
+printf '[ais]\nurl = http://127.0.0.1:%s\nuser = JDE\nenvironment = JDV920\n' "$MLC_AIS_SIM_PORT" \
+	>"$ML_CONNECTOR_CONF"
+export ML_CONNECTOR_KDF_FAST=1
+mlc-vault init 2>/dev/null
+printf '%s\n' "$PW" | mlc-vault set ais.password
+
+jde-fetch --ping >"$T/out" 2>"$T/err"
+is "$?" 0 "ping: status 0"
+is "$(jq -r '[.ping, .system, .user, .environment] | @tsv' "$T/out")" "$(printf 'ok\tais\tJDE\tJDV920')" \
+	"one line saying what answered"
+is "$(jq -r .path "$MLC_AIS_SIM_LOG" | tr '\n' ' ')" \
+	"/jderest/v2/tokenrequest /jderest/v2/tokenrequest/logout " "a login and a logout, nothing else"
+if grep -q -- "$PW" "$T/out" "$T/err" "$MLC_AIS_SIM_LOG"; then false; else true; fi
+ok "the password appears nowhere"
+
+printf 'wrong\n' | mlc-vault set ais.password
+: >"$MLC_AIS_SIM_LOG"
+jde-fetch --ping >"$T/out" 2>"$T/err"
+is "$?" 77 "wrong password: 77"
+is "$(jq -r .path "$MLC_AIS_SIM_LOG" | grep -c tokenrequest)" 1 "one login attempt, no retry loop"
+is "$(wc -c <"$T/out" | tr -d ' ')" 0 "nothing on stdout"
+
+jde-fetch --ping -r x 2>/dev/null
+is "$?" 64 "--ping takes no rule"
+
+done_testing
