@@ -208,11 +208,12 @@ error -3: program: the program halted earlier; not run again" "a halted program 
 is "$(jq-run 'foo(' </dev/null 2>&1)" \
 	"jq-run: program: syntax error, unexpected \$end (Unix shell quoting issues?) (line 1)" \
 	"syntax error names the program's line"
+# shellcheck disable=SC2016 # jq variables
 is "$(jq-run '[$today | length, ($now | test("Z$"))]' <"$T/lib.in")" "[10,true]" \
 	"\$now and \$today exist without arguments"
 
 # ---- valgrind: a few hundred records through the match loop, errors included
-for i in 1 2 3 4 5 6 7 8; do cat "$F/match-ap-aging.in.ndjson"; done >"$T/many"
+for _ in 1 2 3 4 5 6 7 8; do cat "$F/match-ap-aging.in.ndjson"; done >"$T/many"
 cat "$F/match-errors.in.ndjson" >>"$T/many"
 vg alert-match -r "$MR/errs.rule" --no-state --now "$NOW" <"$T/many" >/dev/null 2>"$T/vg.err"
 is "$?" 65 "valgrind: 525 records with errors, exit 65 (not 99)"
