@@ -1699,7 +1699,7 @@ preview_print(const struct mlc_buf *line)
 {
 	jv o = jv_parse_sized(line->p, (int)line->len);
 	char *ch = sget(o, "channel"), *to = sget(o, "to"), *id = sget(o, "delivery_id");
-	jv rn = get(get(o, "recipient"), "name");
+	jv ro = get(o, "recipient"), rn = get(ro, "name");
 	struct mlc_buf b;
 
 	mlc_buf_init(&b);
@@ -1738,6 +1738,7 @@ preview_print(const struct mlc_buf *line)
 	free(to);
 	free(id);
 	jv_free(rn);
+	jv_free(ro);
 	jv_free(o);
 }
 

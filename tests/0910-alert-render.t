@@ -137,6 +137,8 @@ vg alert-render -r "$R/ap-digest.rule" --no-state "${N[@]}" <"$F/render-digest.i
 isnt "$?" 99 "valgrind: e-mail digest"
 vg alert-render -r "$R/quiet.rule" --now 2024-01-15T05:00:00Z <"$F/render-quiet.in.ndjson" >/dev/null 2>&1
 isnt "$?" 99 "valgrind: quiet hours with state"
+vg alert-render -r "$R/ap-aging.rule" "${N[@]}" --preview "$F/render-basic.in.ndjson" >/dev/null 2>&1
+isnt "$?" 99 "valgrind: --preview (a leaked recipient object, found by ASan)"
 
 # The man page's EXAMPLES, run as written (from the source tree).
 (
