@@ -57,6 +57,7 @@ TESTSIMS = \
 SCRIPTS = bin/ml-connector
 
 MAN = \
+	man/alert-match.1 \
 	man/alert-render.1 \
 	man/mlc-ais-sim.1 \
 	man/mlc-vault.1 \
