@@ -180,6 +180,21 @@ unlike "$trace" "CANARY" "TLS trace: no token"
 get --allow-loopback "$H/status/200"
 is "$(cat "$T/err")" "" "no trace unless asked"
 
+# ---- raw handles on the multi interface (mlc_http_setup_easy/capture/finish) ----
+t0=$(date +%s%N)
+get --cainfo "$CA" --parallel 4 "$HS/slow/1000"
+ms=$((($(date +%s%N) - t0) / 1000000))
+is "$(printf '%s\n' "$out" | jq -r '.outcome + "/" + (.status|tostring)' | sort -u)/$rc" "DONE/200/0" \
+	"multi: four https transfers, all DONE"
+[ "$ms" -lt 3500 ]
+ok "multi: they ran at once ($ms ms for 4 x 1000 ms)"
+get --parallel 2 "$H/status/200"
+is "$(printf '%s\n' "$out" | jq -r .outcome | sort -u)/$rc" "POLICY/1" \
+	"multi: mlc_http_setup_easy applies the URL policy"
+get --allow-loopback --parallel 2 --timeout 400 "$H/slow/3000"
+is "$(printf '%s\n' "$out" | jq -r .outcome | sort -u)" "UNKNOWN" \
+	"multi: mlc_http_finish classifies a timeout after sending"
+
 # ---- redaction for messages ----
 r() { http-get --redact "$1"; }
 is "$(r 'https://h/p?token=abc&x=1&Password=p#frag')" \
@@ -200,6 +215,9 @@ is "$?" 0 "valgrind: https with the test CA, keep-alive"
 vg http-get --cainfo "$T/pki/other-ca.pem" "$HS/status/200" >/dev/null 2>"$T/vg3"
 is "$?" 1 "valgrind: TLS failure path"
 [ -s "$T/vg3" ] && sed 's/^/#   /' "$T/vg3" | head -n 20
+vg http-get --cainfo "$CA" --parallel 3 "$HS/status/200" >/dev/null 2>"$T/vg6"
+is "$?" 0 "valgrind: multi interface over TLS"
+[ -s "$T/vg6" ] && sed 's/^/#   /' "$T/vg6" | head -n 20
 vg http-get --allow-loopback "http://127.0.0.1:1/" >/dev/null 2>"$T/vg4"
 is "$?" 1 "valgrind: connection refused path"
 vg http-get --allow-loopback "$H/big/$((64 * 1024 * 1024 + 1))" >/dev/null 2>"$T/vg5"
