@@ -15,6 +15,7 @@
  *   /headers             200 with the request headers as a JSON object (raw)
  *   /echo                200 with the request body
  *   /big/N               200 with N bytes
+ *   /short/N             201 announcing N bytes, closing after N/2
  *   anything else        404
  * Every request is logged to the request log as one JSON line:
  *   {"conn":ID,"method":..,"url":..,"args":{..},"headers":{..},"body":..}
@@ -151,6 +152,20 @@ big_cb(void *cls, uint64_t pos, char *buf, size_t max)
 	return (ssize_t)max;
 }
 
+/* Half of the announced length, then an error: MHD closes the connection. */
+static ssize_t
+short_cb(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	uint64_t half = (uint64_t)(uintptr_t)cls / 2;
+
+	if (pos >= half)
+		return MHD_CONTENT_READER_END_WITH_ERROR;
+	if (max > half - pos)
+		max = (size_t)(half - pos);
+	memset(buf, 'y', max);
+	return (ssize_t)max;
+}
+
 static enum MHD_Result
 reply(struct MHD_Connection *c, unsigned status, const char *body, size_t n,
       const char *const *hdrs)
@@ -248,6 +263,17 @@ handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
 		if (!r)
 			return MHD_NO;
 		ret = MHD_queue_response(c, 200, r);
+		MHD_destroy_response(r);
+		return ret;
+	}
+	if (sscanf(url, "/short/%lu", &n) == 1 && n >= 2) {
+		struct MHD_Response *r = MHD_create_response_from_callback(
+			n, 1024, short_cb, (void *)(uintptr_t)n, NULL);
+		enum MHD_Result ret;
+
+		if (!r)
+			return MHD_NO;
+		ret = MHD_queue_response(c, 201, r);
 		MHD_destroy_response(r);
 		return ret;
 	}
