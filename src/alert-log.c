@@ -174,6 +174,53 @@ bind_text(sqlite3_stmt *st, int i, const char *s)
 		sqlite3_bind_null(st, i);
 }
 
+/* The re-alert id of a delivery's recipient, as alert-match checks it. */
+static const char *
+recipient_id(jv o, const char *to, char *buf, size_t len)
+{
+	char an8[64];
+	jv rcp = field(o, "recipient");
+	const char *id = sfield(rcp, "id", buf, len);
+
+	if (!id && sfield(rcp, "an8", an8, sizeof an8)) {
+		snprintf(buf, len, "an8:%s", an8);
+		id = buf;
+	}
+	jv_free(rcp);
+	return id ? id : to;
+}
+
+/*
+ * A sent digest stands for every alert it lists: mark each (its key and
+ * fingerprint ride beside alert_ids), or the alerts of a digest-only rule
+ * would be sent again every run.
+ */
+static int
+mark_digest(jv o, const char *rule, const char *to, const char *ts)
+{
+	char rid[512], at[64];
+	const char *id = recipient_id(o, to, rid, sizeof rid);
+	const char *when = sfield(o, "sent_at", at, sizeof at) ? at : ts;
+	jv keys = field(o, "keys"), fps = field(o, "fingerprints");
+	int i, n, rc = 0;
+
+	n = jv_get_kind(keys) == JV_KIND_ARRAY ? jv_array_length(jv_copy(keys)) : 0;
+	for (i = 0; i < n && rc == 0; i++) {
+		jv k = jv_array_get(jv_copy(keys), i);
+		jv f = jv_get_kind(fps) == JV_KIND_ARRAY ? jv_array_get(jv_copy(fps), i) : jv_null();
+
+		if (jv_get_kind(k) == JV_KIND_STRING)
+			rc = mlc_realert_mark(store, rule, jv_string_value(k), id,
+			                      jv_get_kind(f) == JV_KIND_STRING ? jv_string_value(f) : NULL,
+			                      when);
+		jv_free(k);
+		jv_free(f);
+	}
+	jv_free(keys);
+	jv_free(fps);
+	return rc;
+}
+
 /* Record one line; 0, or -1 on a database error (already reported). */
 static int
 record(const char *line, size_t len, const char *force_stage, const char *ts, int *bad)
@@ -281,16 +328,17 @@ record(const char *line, size_t len, const char *force_stage, const char *ts, in
 	 * else "an8:N", else the address.  sent_at, when the line has it, makes
 	 * a replayed line mark nothing new.
 	 */
-	if (!force_stage && strcmp(stage, "sent") == 0 && key[0] && rule[0] && to[0]) {
+	if (!force_stage && strcmp(stage, "sent") == 0 && rule[0] && to[0] && has(o, "digest")) {
+		if (mark_digest(o, rule, to, ts) < 0) {
+			jv_free(o);
+			return -1;
+		}
+	} else if (!force_stage && strcmp(stage, "sent") == 0 && key[0] && rule[0] && to[0]) {
 		char rid[512], at[64];
-		jv rcp = field(o, "recipient"), fpv = field(o, "fingerprint");
-		const char *id = sfield(rcp, "id", rid, sizeof rid);
+		jv fpv = field(o, "fingerprint");
+		const char *id = recipient_id(o, to, rid, sizeof rid);
 		const char *rk = sfield(o, "realert_key", alert, sizeof alert);
 
-		if (!id && sfield(rcp, "an8", at, sizeof at)) {
-			snprintf(rid, sizeof rid, "an8:%s", at);
-			id = rid;
-		}
 		if (jv_get_kind(fpv) == JV_KIND_STRING) {
 			snprintf(fp, sizeof fp, "%s", jv_string_value(fpv));
 		} else if (jv_is_valid(fpv) && jv_get_kind(fpv) != JV_KIND_NULL) {
@@ -302,8 +350,7 @@ record(const char *line, size_t len, const char *force_stage, const char *ts, in
 			fp[0] = '\0';
 		}
 		jv_free(fpv);
-		jv_free(rcp);
-		if (mlc_realert_mark(store, rule, rk ? rk : key, id ? id : to, fp[0] ? fp : NULL,
+		if (mlc_realert_mark(store, rule, rk ? rk : key, id, fp[0] ? fp : NULL,
 		                     sfield(o, "sent_at", at, sizeof at) ? at : ts) < 0) {
 			jv_free(o);
 			return -1;

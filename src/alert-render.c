@@ -951,7 +951,8 @@ recip_addr(const struct recip *r, const char *channel)
 	return NULL;
 }
 
-/* The small recipient object put into deliveries: name and an8. */
+/* The small recipient object put into deliveries: the re-alert id that
+ * alert-match checked (alert-log marks it), name, an8, the rule's ref. */
 static void
 add_recipient(struct mlc_buf *b, jv o)
 {
@@ -960,6 +961,7 @@ add_recipient(struct mlc_buf *b, jv o)
 		struct mlc_buf in;
 
 		mlc_buf_init(&in);
+		add_member(&in, "id", get(o, "id"));
 		add_member(&in, "name", get(o, "name"));
 		add_member(&in, "an8", get(o, "an8"));
 		add_member(&in, "ref", get(o, "to"));
@@ -1122,7 +1124,7 @@ spool_open(void)
 	                 " addr TEXT, recipient TEXT, zone TEXT, capid TEXT, sms TEXT, wa TEXT,"
 	                 " email TEXT, count INTEGER, sev INTEGER);"
 	                 "CREATE TABLE rowv (seq INTEGER PRIMARY KEY, gid INTEGER, alert_id TEXT,"
-	                 " text TEXT, html TEXT);"
+	                 " text TEXT, html TEXT, akey TEXT, fp TEXT);"
 	                 "CREATE INDEX rowv_gid ON rowv (gid, seq);"
 	                 "BEGIN;",
 	                 NULL, NULL, NULL) != SQLITE_OK)
@@ -1140,7 +1142,8 @@ bind_s(sqlite3_stmt *st, int i, const char *s)
 
 /* Add one alert to the digest of (channel, address). */
 static int
-spool_add(const char *channel, const char *addr, const struct recip *r, const char *zone,
+spool_add(jv alert, const char *channel, const char *addr, const struct recip *r,
+          const char *zone,
           const char *alert_id, const char *severity, jv input, unsigned long lineno)
 {
 	struct mlc_buf text, html, k, rj;
@@ -1207,13 +1210,35 @@ spool_add(const char *channel, const char *addr, const struct recip *r, const ch
 	gid = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
 	if (sqlite3_prepare_v2(spool,
-	                       "INSERT INTO rowv (gid, alert_id, text, html) VALUES (?1, ?2, ?3, ?4)",
+	                       "INSERT INTO rowv (gid, alert_id, text, html, akey, fp)"
+	                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 	                       -1, &st, NULL) != SQLITE_OK)
 		spool_fail("insert row");
 	sqlite3_bind_int64(st, 1, gid);
 	bind_s(st, 2, alert_id);
 	bind_s(st, 3, text.p);
 	bind_s(st, 4, html.p);
+	{
+		/* What alert-log needs to mark the re-alert index per alert. */
+		jv rk = get(alert, "realert_key"), fp = get(alert, "fingerprint");
+
+		if (jv_get_kind(rk) != JV_KIND_STRING) {
+			jv_free(rk);
+			rk = get(alert, "key");
+		}
+		if (jv_get_kind(rk) == JV_KIND_STRING)
+			bind_s(st, 5, jv_string_value(rk));
+		if (jv_get_kind(fp) == JV_KIND_STRING) {
+			bind_s(st, 6, jv_string_value(fp));
+		} else if (jv_get_kind(fp) != JV_KIND_NULL) {
+			jv d = jv_dump_string(jv_copy(fp), 0);
+
+			bind_s(st, 6, jv_string_value(d));
+			jv_free(d);
+		}
+		jv_free(rk);
+		jv_free(fp);
+	}
 	if (sqlite3_step(st) != SQLITE_DONE)
 		spool_fail("insert row");
 	sqlite3_finalize(st);
@@ -1237,7 +1262,7 @@ digest_one(sqlite3_stmt *g)
 	char *addrs[3];
 	long count = sqlite3_column_int64(g, 9), shown = 0, ids = 0;
 	const char *sev = sev_names[sqlite3_column_int(g, 10) & 3];
-	struct mlc_buf line, did, subj, hdr, hdrh, ftr, ftrh, text, html, idl, body;
+	struct mlc_buf line, did, subj, hdr, hdrh, ftr, ftrh, text, html, idl, body, kl, fpl;
 	sqlite3_stmt *rs;
 	jv robj = jv_parse(rjson), din;
 	int i, full = 0, email = strcmp(channel, "email") == 0;
@@ -1260,6 +1285,8 @@ digest_one(sqlite3_stmt *g)
 	mlc_buf_init(&text);
 	mlc_buf_init(&html);
 	mlc_buf_init(&idl);
+	mlc_buf_init(&kl);
+	mlc_buf_init(&fpl);
 	mlc_buf_init(&body);
 	mlc_buf_printf(&did, "digest:%s/%s/%s/%s", rule.name, channel, addr, today);
 	tmpl_render(&d_header, din, 0, &hdr);
@@ -1282,7 +1309,7 @@ digest_one(sqlite3_stmt *g)
 	} else {
 		mlc_buf_adds(&body, hdr.p);
 	}
-	if (sqlite3_prepare_v2(spool, "SELECT alert_id, text, html FROM rowv WHERE gid = ?1"
+	if (sqlite3_prepare_v2(spool, "SELECT alert_id, text, html, akey, fp FROM rowv WHERE gid = ?1"
 	                              " ORDER BY seq", -1, &rs, NULL) != SQLITE_OK)
 		spool_fail("select rows");
 	sqlite3_bind_int64(rs, 1, sqlite3_column_int64(g, 0));
@@ -1292,8 +1319,21 @@ digest_one(sqlite3_stmt *g)
 		const char *rh = (const char *)sqlite3_column_text(rs, 2);
 
 		if (ids < 1000) {
+			const char *ak = (const char *)sqlite3_column_text(rs, 3);
+			const char *fp = (const char *)sqlite3_column_text(rs, 4);
+
 			mlc_buf_adds(&idl, ids ? "," : "");
 			mlc_buf_json_str(&idl, aid, strlen(aid));
+			mlc_buf_adds(&kl, ids ? "," : "");
+			mlc_buf_adds(&fpl, ids ? "," : "");
+			if (ak)
+				mlc_buf_json_str(&kl, ak, strlen(ak));
+			else
+				mlc_buf_adds(&kl, "null");
+			if (fp)
+				mlc_buf_json_str(&fpl, fp, strlen(fp));
+			else
+				mlc_buf_adds(&fpl, "null");
 			ids++;
 		}
 		if (digest_max_items && shown >= digest_max_items)
@@ -1352,7 +1392,8 @@ digest_one(sqlite3_stmt *g)
 	add_str(&line, "channel", channel);
 	add_str(&line, "to", addr);
 	add_recipient(&line, robj);
-	mlc_buf_printf(&line, ",\"alert_count\":%ld,\"alert_ids\":[%s]", count, idl.p);
+	mlc_buf_printf(&line, ",\"alert_count\":%ld,\"alert_ids\":[%s],\"keys\":[%s],"
+	               "\"fingerprints\":[%s]", count, idl.p, kl.p, fpl.p);
 	if (email) {
 		if (ftr.len)
 			mlc_buf_printf(&text, "\n%s\n", ftr.p);
@@ -1403,6 +1444,8 @@ digest_one(sqlite3_stmt *g)
 	mlc_buf_free(&text);
 	mlc_buf_free(&html);
 	mlc_buf_free(&idl);
+	mlc_buf_free(&kl);
+	mlc_buf_free(&fpl);
 	mlc_buf_free(&body);
 }
 
@@ -1648,7 +1691,7 @@ render_alert(jv alert, unsigned long lineno)
 			zone = zone_of(&r, lineno);
 			input = jv_object_set(input, jv_string("channel"), jv_string(ch));
 			if (to_digest || digest_only) {
-				if (spool_add(ch, addr, &r, zone, alert_id, sev, input, lineno) < 0)
+				if (spool_add(alert, ch, addr, &r, zone, alert_id, sev, input, lineno) < 0)
 					bad = 1;
 			} else if (deliver(alert, input, &r, ch, addr, alert_id, sev, zone, lineno) < 0) {
 				bad = 1;

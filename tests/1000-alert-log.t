@@ -36,6 +36,11 @@ alert-log <"$T/an8" >/dev/null
 is "$(sqlite3 "$DB" "select recipient, count, last_sent from realert where rule = 'x'")" \
 	"an8:1003|1|2026-11-26T08:00:00.000Z" "marked under the address number, as alert-match checks; a replayed line marks nothing new"
 
+printf '%s\n' '{"delivery_id":"digest:d/email/f@x.example/2026-11-26","digest":true,"rule":"d","channel":"email","to":"f@x.example","recipient":{"ref":"email:f@x.example"},"alert_count":2,"alert_ids":["d:k1","d:k2"],"keys":["k1","k2"],"fingerprints":["10",null],"subject":"s","text":"t","status":"accepted","message_id":"M1"}' |
+	alert-log >/dev/null
+is "$(sqlite3 "$DB" "select alert_key, recipient, quote(fingerprint) from realert where rule = 'd' order by 1" | tr '\n' ' ')" \
+	"k1|f@x.example|'10' k2|f@x.example|NULL " "a sent digest marks every alert it lists"
+
 # Queries.
 is "$(alert-log query --sid SM0123 | jq -s length)" 2 "query by sid"
 is "$(alert-log query --recipient ap@x.example | jq -r .stage)" failed "query by recipient"
@@ -46,7 +51,7 @@ is "$(wc -c <"$T/q" | tr -d ' ')" 0 "query with no match prints nothing"
 alert-log query -f csv --stage queued >"$T/csv"
 is "$(sed -n 1p "$T/csv" | cut -d, -f1-4)" "id,ts,stage,rule" "CSV header"
 is "$(sed -n 2p "$T/csv" | cut -d, -f1,3,4)" "3,queued,ap-aging" "CSV row"
-is "$(alert-log query --since 2000-01-01 --until 2999-01-01 | jq -s length)" 9 "time range"
+is "$(alert-log query --since 2000-01-01 --until 2999-01-01 | jq -s length)" 10 "time range"
 alert-log query --since yesterday 2>"$T/err"
 is "$?" 64 "bad time: usage error"
 
