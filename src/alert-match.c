@@ -447,9 +447,12 @@ load(const char *conf_opt)
 
 	if (mlc_conf_load(&conf, cpath, err, sizeof err, &missing) == 0) {
 		have_conf = 1;
-	} else if (!missing || (conf_opt && *conf_opt)) {
-		mlc_warn("%s", err);
-		return -1;
+	} else {
+		mlc_conf_free(&conf);
+		if (!missing || (conf_opt && *conf_opt)) {
+			mlc_warn("%s", err);
+			return -1;
+		}
 	}
 	tz = mlc_rule_get(&rule, "rule", "timezone");
 	e = mlc_conf_find(&rule.conf, "rule", "timezone");
@@ -995,6 +998,44 @@ storm_finish(void)
 	fclose(f);
 }
 
+/* Free everything before exit: the valgrind and ASan runs count leaks. */
+static void
+release(void)
+{
+	size_t i;
+
+	for (i = 0; i < nspecs; i++) {
+		free(specs[i].to);
+		free(specs[i].contact);
+		free(specs[i].group);
+		free(specs[i].json);
+		free(specs[i].id);
+	}
+	free(specs);
+	for (i = 0; i < nstorm_ids; i++)
+		free(storm_ids[i]);
+	for (i = 0; i < nstorm_rcpt; i++) {
+		free(storm_rcpt_ids[i]);
+		free(storm_rcpt_json[i]);
+	}
+	free(channels_json);
+	mlc_jq_free(q_expr);
+	mlc_jq_free(q_key);
+	mlc_jq_free(q_fp);
+	if (store)
+		mlc_store_close(store);
+	mlc_rule_free(&rule);
+	if (have_conf)
+		mlc_conf_free(&conf);
+	specs = NULL;
+	nspecs = 0;
+	q_expr = q_key = q_fp = NULL;
+	store = NULL;
+	channels_json = NULL;
+	nstorm_ids = nstorm_rcpt = 0;
+	have_conf = 0;
+}
+
 static FILE *
 spool_open(void)
 {
@@ -1073,12 +1114,17 @@ main(int argc, char **argv)
 
 	if (mlc_rule_load(&rule, rule_arg, rules_dir, err, sizeof err, &code) < 0) {
 		mlc_warn("%s", err);
+		mlc_rule_free(&rule);
 		return code;
 	}
-	if (load(conf_opt) < 0)
+	if (load(conf_opt) < 0) {
+		release();
 		return MLC_EX_CONFIG;
-	if (check)
+	}
+	if (check) {
+		release();
 		mlc_util_exit(MLC_EX_OK);
+	}
 
 	if (!nostate) {
 		const char *d = state_opt;
@@ -1087,11 +1133,14 @@ main(int argc, char **argv)
 			d = mlc_conf_get(&conf, "general", "state_dir");
 		if (!(store = mlc_store_open(mlc_store_dir(d), err, sizeof err, &code))) {
 			mlc_warn("%s", err);
+			release();
 			return code;
 		}
 	}
-	if (storm > 0 && !(spool = spool_open()))
+	if (storm > 0 && !(spool = spool_open())) {
+		release();
 		return MLC_EX_IOERR;
+	}
 
 	r = mlc_ndjson_open(stdin, "-", 0);
 	while (!fatal && (k = mlc_ndjson_read(r, &line, &len)) != 0) {
@@ -1107,34 +1156,7 @@ main(int argc, char **argv)
 	if (spool)
 		storm_finish();
 
-	/* free everything: valgrind runs count leaks as errors */
-	{
-		size_t i;
-
-		for (i = 0; i < nspecs; i++) {
-			free(specs[i].to);
-			free(specs[i].contact);
-			free(specs[i].group);
-			free(specs[i].json);
-			free(specs[i].id);
-		}
-		free(specs);
-		for (i = 0; i < nstorm_ids; i++)
-			free(storm_ids[i]);
-		for (i = 0; i < nstorm_rcpt; i++) {
-			free(storm_rcpt_ids[i]);
-			free(storm_rcpt_json[i]);
-		}
-		free(channels_json);
-		mlc_jq_free(q_expr);
-		mlc_jq_free(q_key);
-		mlc_jq_free(q_fp);
-		if (store)
-			mlc_store_close(store);
-		mlc_rule_free(&rule);
-		if (have_conf)
-			mlc_conf_free(&conf);
-	}
+	release();
 	if (fatal)
 		mlc_util_exit(fatal);
 	mlc_util_exit(n_bad ? MLC_EX_DATAERR : MLC_EX_OK);
