@@ -63,17 +63,6 @@ static const char usage[] =
 	"Renders the rule's message templates for each alert: one delivery per\n"
 	"recipient and channel, digests at the end.\n";
 
-/* The deferred table: kept here and created if missing, see store.c. */
-static const char deferred_sql[] =
-	"CREATE TABLE IF NOT EXISTS deferred ("
-	" delivery_id TEXT PRIMARY KEY,"
-	" rule TEXT NOT NULL,"
-	" recipient TEXT NOT NULL,"
-	" channel TEXT NOT NULL,"
-	" not_before TEXT NOT NULL,"
-	" line TEXT NOT NULL);"
-	"CREATE INDEX IF NOT EXISTS deferred_rule_nb ON deferred (rule, not_before);";
-
 /* ---- options and global state ---- */
 
 static struct mlc_rule rule;
@@ -2095,10 +2084,6 @@ main(int argc, char **argv)
 	} else if (!opt_nostate) {
 		if (!(store = mlc_store_open(mlc_store_dir(statedir), err, sizeof err, &code))) {
 			mlc_warn("%s", err);
-			goto done;
-		}
-		if (mlc_store_exec(store, deferred_sql) < 0) {
-			code = mlc_store_code(store);
 			goto done;
 		}
 		if ((code = release()))

@@ -35,6 +35,12 @@
  *   message_status     Twilio/SendGrid status history, one row per
  *                      (sid, status): a repeated callback is a no-op.
  *   run                one row per run of a rule: start, end, outcome.
+ *
+ * Schema v2 adds:
+ *
+ *   deferred           deliveries held by quiet hours: the whole delivery
+ *                      line, released by alert-render once not_before has
+ *                      passed.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -138,6 +144,15 @@ static const char *const migrations[] = {
 	" status TEXT,"
 	" detail TEXT,"
 	" PRIMARY KEY (rule, run_id));",
+	/* v2: deliveries held by quiet hours until not_before (alert-render). */
+	"CREATE TABLE deferred ("
+	" delivery_id TEXT PRIMARY KEY,"
+	" rule TEXT NOT NULL,"
+	" recipient TEXT NOT NULL,"
+	" channel TEXT NOT NULL,"
+	" not_before TEXT NOT NULL,"
+	" line TEXT NOT NULL);"
+	"CREATE INDEX deferred_rule_nb ON deferred (rule, not_before);",
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
