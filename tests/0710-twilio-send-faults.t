@@ -142,4 +142,25 @@ fault "drop-after-receipt:path=/v3/mail/send,to=sg5@example.com,count=1"
 { mail sg5 sg5@example.com "S" "T"; sms bad 12 "x"; } | twilio-send >/dev/null 2>&1
 is "$?" 75 "75 outranks 65"
 
+# ---- API key instead of the Auth Token: a second simulator that knows the key ----
+SK=SK0123456789abcdef0123456789abcdef
+KSECRET="key-secret-$RANDOM$RANDOM"
+(umask 077 && printf '%s\n' "$KSECRET" >"$T/ksecret")
+mlc-twilio-sim --port 0 --port-file "$T/k.port" --request-log "$T/k.log" --account-sid "$AC" \
+	--auth-token-file "$T/token" --api-key-sid "$SK" --api-key-secret-file "$T/ksecret" 2>"$T/k.err" &
+_pids="$_pids $!"
+for _ in $(seq 100); do [ -s "$T/k.port" ] && break; sleep 0.05; done
+sed -e "s|^base_url = .*|base_url = http://127.0.0.1:$(cat "$T/k.port")|" \
+	-e "s|^account_sid = .*|account_sid = $AC\napi_key_sid = $SK|" "$ML_CONNECTOR_CONF" >"$T/k.conf"
+sms k1 +15552000020 "with an API key" | twilio-send -c "$T/k.conf" >"$T/out" 2>"$T/err"
+is "$?" 78 "api_key_sid without twilio.api_key_secret in the vault: 78"
+like "$(cat "$T/err")" "no secret twilio.api_key_secret" "names the missing secret"
+printf '%s\n' "$KSECRET" | mlc-vault set twilio.api_key_secret
+sms k2 +15552000021 "with an API key" | twilio-send -c "$T/k.conf" >"$T/out" 2>"$T/err"
+is "$?" 0 "API key: exit 0"
+is "$(get "$(cat "$T/out")" .status)" queued "API key: sent"
+r=$(jq -c 'select(.method == "POST")' "$T/k.log")
+is "$(get "$r" '.user + " " + .path')" "$SK /2010-04-01/Accounts/$AC/Messages.json" \
+	"API key: Basic user is the key SID, the URL keeps the Account SID"
+
 done_testing
