@@ -49,6 +49,10 @@ is "$(get "$last2" '.event + " " + .delivery_id + " " + .source')" "status t:p2/
 is "$(jq -r --arg s "$sid1" 'select(.sid == $s) | .error_code' "$T/ev" | sort -u)" null "poll: error_code null when none"
 is "$(jq -c 'select(.sid == null)' "$T/ev" | wc -l | tr -d ' ')" 0 "poll: the e-mail (no sid) is not polled"
 is "$(jq -r .status "$T/ev" | sort | uniq | tr '\n' ' ' | grep -c delivered)" 1 "poll: statuses as they changed"
+twilio-send --poll -i 0.2 -T 20 <"$T/sent" | alert-log >/dev/null
+is "$?" 0 "poll events pass through alert-log"
+is "$(sqlite3 "$ML_CONNECTOR_STATE/state.db" "SELECT count(*) FROM audit WHERE sid = '$sid2' AND status = 'undelivered' AND error_code = 30003")" \
+	1 "alert-log recorded the undelivered event with its error code"
 fault "outcome:to=+15553200004,status=sent"
 sms p4 +15553200004 "no delivery receipt" | twilio-send >"$T/sent"
 twilio-send --poll -i 0.2 -T 1.5 <"$T/sent" >"$T/ev2" 2>/dev/null

@@ -153,6 +153,40 @@ ML_CONNECTOR_CONF=$T/noconf cgi "$(form $SID4 sent)" "$(sign "$URL" $SID4 sent)"
 is "$rc" 78 "no status_callback: 78"
 is "$(head -n 1 "$T/out" | tr -d '\r')" "Status: 500 Internal Server Error" "no status_callback: 500"
 
+# ---- end to end: the simulator's signed callbacks, socket-activated receiver ----
+cp "$ML_CONNECTOR_CONF" "$T/conf.orig"
+if command -v systemd-socket-activate >/dev/null 2>&1; then
+	sim_start mlc-twilio-sim --account-sid "$AC" --auth-token-file "$T/token" --callback-delay 100 || exit 1
+	SIM=http://127.0.0.1:$MLC_TWILIO_SIM_PORT
+	for _ in 1 2 3 4 5; do
+		CBP=$((20000 + RANDOM % 30000))
+		systemd-socket-activate -l "127.0.0.1:$CBP" -a --inetd -E ML_CONNECTOR_CONF \
+			-E ML_CONNECTOR_STATE "$BIN/twilio-status" --inetd 2>"$T/ssa.err" &
+		ssa=$!
+		sleep 0.3
+		kill -0 "$ssa" 2>/dev/null && break
+	done
+	_pids="$_pids $ssa"
+	CONF_EXTRA="status_callback = http://127.0.0.1:$CBP/ml/status" write_conf
+	sms e2e +15554100001 "end to end" | alert-log -s sent | twilio-send | alert-log -s sent >"$T/res"
+	sid=$(jq -r .sid "$T/res")
+	for _ in $(seq 50); do
+		[ "$(sqlite3 "$DB" "SELECT count(*) FROM message_status WHERE sid = '$sid' AND status = 'delivered'")" = 1 ] && break
+		sleep 0.1
+	done
+	is "$(sqlite3 "$DB" "SELECT group_concat(status, ' ') FROM (SELECT status FROM message_status WHERE sid = '$sid' AND source = 'callback' ORDER BY ts)")" \
+		"sending sent delivered" "end to end: every callback recorded"
+	is "$(jq -r 'select(.kind == "callback") | .http_status' "$MLC_TWILIO_SIM_LOG" | sort -u)" 204 \
+		"end to end: the receiver answered 204 to each"
+	is "$(sqlite3 "$DB" "SELECT DISTINCT delivery_id FROM audit WHERE sid = '$sid' AND detail = 'status callback'")" \
+		"t:e2e/sms/+15554100001" "end to end: callback audit rows carry the delivery id"
+else
+	skip "systemd-socket-activate not installed"
+	skip "systemd-socket-activate not installed"
+	skip "systemd-socket-activate not installed"
+fi
+cp "$T/conf.orig" "$ML_CONNECTOR_CONF"
+
 # ---- valgrind, and the token never printed ----
 SID5=SM00000000000000000000000000000005
 VG=vg cgi "$(form $SID5 delivered)" "$(sign "$URL" $SID5 delivered)"
