@@ -142,6 +142,19 @@ fault "drop-after-receipt:path=/v3/mail/send,to=sg5@example.com,count=1"
 { mail sg5 sg5@example.com "S" "T"; sms bad 12 "x"; } | twilio-send >/dev/null 2>&1
 is "$?" 75 "75 outranks 65"
 
+# ---- SIGTERM: the request in flight finishes, the rest is not sent, 75 ----
+fault "slow:to=+15552000030,count=1,ms=1500"
+{ sms t1 +15552000030 "in flight at SIGTERM"; sms t2 +15552000031 "waiting"; sms t3 +15552000032 "waiting"; } >"$T/in"
+twilio-send -R 0.5 <"$T/in" >"$T/out" 2>"$T/err" &
+pid=$!
+sleep 0.5
+kill -TERM "$pid"
+wait "$pid"
+is "$?" 75 "SIGTERM: 75"
+is "$(jq -r '.delivery_id + " " + .status' "$T/out")" "t:t1/sms/+15552000030 queued" \
+	"SIGTERM: the transfer in flight completed and was written; waiting ones were not"
+is "$(posts_to +15552000031)$(posts_to +15552000032)" 00 "SIGTERM: nothing new started"
+
 # ---- API key instead of the Auth Token: a second simulator that knows the key ----
 SK=SK0123456789abcdef0123456789abcdef
 KSECRET="key-secret-$RANDOM$RANDOM"
