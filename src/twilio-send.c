@@ -154,7 +154,7 @@ static struct {
 	long budget_ms;
 	long grace_ms;
 	long poll_timeout_ms, poll_first_ms;
-	int dry_run, poll, trace;
+	int dry_run, poll, trace, reconcile, ping, grace_set;
 	/* configuration */
 	struct mlc_conf conf;
 	const char *account_sid, *api_key_sid, *from, *mss, *wa_from, *status_cb;
@@ -570,7 +570,8 @@ load_config(int rate_set, int inflight_set)
 {
 	static const char *const tw_keys[] = {
 		"account_sid", "api_key_sid", "from", "messaging_service_sid", "whatsapp_from",
-		"status_callback", "validity_period", "rate", "max_in_flight", "base_url", NULL
+		"status_callback", "validity_period", "rate", "max_in_flight", "base_url", "grace",
+		NULL
 	};
 	static const char *const sg_keys[] = { "from", "from_name", "base_url", NULL };
 	const char *path = mlc_config_path(g.conf_path), *v;
@@ -625,6 +626,14 @@ load_config(int rate_set, int inflight_set)
 		g.rate = strtod(v, &end);
 		if (*end || !(g.rate > 0) || g.rate > 10000)
 			config_die("%s: [twilio] rate \"%s\": expected a number above 0", v);
+	}
+	if (!g.grace_set && (v = cget("twilio", "grace"))) {
+		char *end;
+		double sec = strtod(v, &end);
+
+		if (*end || !(sec >= 0) || sec > 3600)
+			config_die("%s: [twilio] grace \"%s\": expected seconds, 0 to 3600", v);
+		g.grace_ms = (long)(sec * 1000);
 	}
 	if (!inflight_set && (v = cget("twilio", "max_in_flight"))) {
 		char *end;
@@ -1024,6 +1033,8 @@ setup_job_body(struct job *j, jv o)
 	free(html);
 }
 
+static void begin_reconcile(struct job *j, const char *why);
+
 static void
 new_delivery(unsigned long lineno, const char *line, size_t len)
 {
@@ -1181,6 +1192,24 @@ new_delivery(unsigned long lineno, const char *line, size_t len)
 	if (g.dry_run) {
 		dry_run_line(j);
 		settle(j);
+		goto out;
+	}
+	if (g.reconcile) {
+		/*
+		 * --reconcile: the delivery was handed to an earlier run that
+		 * left no outcome (killed, or unknown).  Look before sending:
+		 * a message with the same To and Body created since the
+		 * delivery was rendered is taken as this one.
+		 */
+		struct timespec rt;
+		char *ra = NULL;
+
+		if (jstr(o, "rendered_at", &ra) > 0 && mlc_time_parse(ra, &rt) == 0)
+			j->attempt_start = rt.tv_sec;
+		else
+			j->attempt_start = wall_s() - 86400;
+		free(ra);
+		begin_reconcile(j, "an earlier run left its outcome unknown");
 		goto out;
 	}
 	j->phase = PH_SEND;
@@ -1994,6 +2023,81 @@ num_opt(const char *name, const char *v, double lo, double hi, double *out)
 	return 0;
 }
 
+/*
+ * --ping: read the Twilio account (GET Accounts/{Sid}.json), sending
+ * nothing, and check that the SendGrid key is in the vault when e-mail is
+ * configured.  One line on stdout.  "Ping your real systems."
+ */
+static int
+do_ping(void)
+{
+	struct mlc_http_opts ho;
+	struct mlc_http *h;
+	struct mlc_http_resp r;
+	struct mlc_buf url, out;
+	const char *user;
+	char *status = NULL, *name = NULL;
+	int code;
+
+	if ((code = channel_ready(CH_SMS)))
+		return code;
+	memset(&ho, 0, sizeof ho);
+	ho.timeout_ms = g.timeout_ms;
+	ho.url_policy = MLC_HTTP_ALLOW_HTTP_LOOPBACK;
+	ho.trace = g.trace;
+	mlc_buf_init(&url);
+	mlc_buf_printf(&url, "%s/2010-04-01/Accounts/%s.json", g.tw_base, g.account_sid);
+	h = mlc_http_new(&ho);
+	mlc_http_resp_init(&r);
+	user = g.api_key_sid ? g.api_key_sid : g.account_sid;
+	mlc_http_request(h, "GET", url.p, NULL, NULL, 0, user, g.tw_pass, &r);
+	if (r.outcome != MLC_HTTP_DONE) {
+		mlc_warn("Twilio: %s: %s", mlc_http_outcome_name(r.outcome), r.error);
+		code = r.outcome == MLC_HTTP_TLS || r.outcome == MLC_HTTP_POLICY ? MLC_EX_CONFIG
+		                                                                 : MLC_EX_UNAVAILABLE;
+	} else if (r.status == 401 || r.status == 403) {
+		mlc_warn("Twilio: credentials refused (HTTP %ld)", r.status);
+		code = MLC_EX_NOPERM;
+	} else if (r.status != 200) {
+		mlc_warn("Twilio: HTTP %ld reading the account", r.status);
+		code = r.status >= 500 ? MLC_EX_UNAVAILABLE : MLC_EX_CONFIG;
+	} else {
+		jv o = jv_parse_sized(r.body.p ? r.body.p : "", (int)r.body.len);
+
+		if (jv_get_kind(o) == JV_KIND_OBJECT) {
+			jstr(o, "status", &status);
+			jstr(o, "friendly_name", &name);
+		}
+		jv_free(o);
+	}
+	mlc_http_resp_free(&r);
+	mlc_http_free(h);
+	mlc_buf_free(&url);
+	if (code)
+		return code;
+	if (g.sg_from && (code = channel_ready(CH_EMAIL)))
+		return code;
+	mlc_buf_init(&out);
+	mlc_buf_adds(&out, "{\"ping\":\"ok\",\"system\":\"twilio\",\"account_sid\":");
+	mlc_buf_json_str(&out, g.account_sid, strlen(g.account_sid));
+	mlc_buf_adds(&out, ",\"status\":");
+	if (status)
+		mlc_buf_json_str(&out, status, strlen(status));
+	else
+		mlc_buf_adds(&out, "null");
+	mlc_buf_adds(&out, ",\"friendly_name\":");
+	if (name)
+		mlc_buf_json_str(&out, name, strlen(name));
+	else
+		mlc_buf_adds(&out, "null");
+	mlc_buf_adds(&out, g.sg_from ? ",\"sendgrid\":\"key in vault\"}" : ",\"sendgrid\":null}");
+	free(status);
+	free(name);
+	code = mlc_ndjson_put(1, &out) < 0 ? MLC_EX_IOERR : MLC_EX_OK;
+	mlc_buf_free(&out);
+	return code;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -2027,6 +2131,14 @@ main(int argc, char **argv)
 		}
 		if (strcmp(a, "--poll") == 0) {
 			g.poll = 1;
+			continue;
+		}
+		if (strcmp(a, "--reconcile") == 0) {
+			g.reconcile = 1;
+			continue;
+		}
+		if (strcmp(a, "--ping") == 0) {
+			g.ping = 1;
 			continue;
 		}
 		if (strcmp(a, "-v") == 0) {
@@ -2069,6 +2181,7 @@ main(int argc, char **argv)
 		} else if (a[1] == 'g' && (!a[2] || v == a + 2)) {
 			num_opt("-g", v, 0, 3600, &d);
 			g.grace_ms = (long)(d * 1000);
+			g.grace_set = 1;
 		} else if (a[1] == 'T' && (!a[2] || v == a + 2)) {
 			num_opt("-T", v, 0, 86400 * 7, &d);
 			g.poll_timeout_ms = (long)(d * 1000);
@@ -2086,8 +2199,8 @@ main(int argc, char **argv)
 		fputs(usage, stderr);
 		mlc_util_exit(MLC_EX_USAGE);
 	}
-	if (g.dry_run && g.poll) {
-		mlc_warn("--dry-run and --poll do not go together");
+	if (g.dry_run + g.poll + g.reconcile + g.ping > 1) {
+		mlc_warn("--dry-run, --poll, --reconcile and --ping do not go together");
 		mlc_util_exit(MLC_EX_USAGE);
 	}
 
@@ -2099,6 +2212,8 @@ main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	mlc_util_nodump(); /* we will hold credentials */
 	load_config(rate_set, inflight_set);
+	if (g.ping)
+		mlc_util_exit(do_ping());
 	setup_multi();
 	run();
 
