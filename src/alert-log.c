@@ -41,7 +41,8 @@ static const char usage[] =
 	"                       [--alert ID] [--delivery ID] [--recipient TO] [--sid SID]\n"
 	"                       [--stage S] [--limit N] [--lines] [-f ndjson|csv|text]\n"
 	"       alert-log why KEY|ALERT_ID|DELIVERY_ID|SID [-f ndjson|text]\n"
-	"       alert-log replay [--rule R] [--since T] [--status failed,unknown] [--latest]\n"
+	"       alert-log replay [--rule R] [--since T] [--status failed,unknown]\n"
+	"                        [--channel sms,whatsapp,email] [--latest]\n"
 	"       alert-log retention --older-than DAYS [--dry-run]\n"
 	"       alert-log status [RULE] [-f text|ndjson|csv]\n"
 	"       alert-log run begin RULE RUN_ID | run end RULE RUN_ID STATUS [DETAIL]\n"
@@ -742,9 +743,10 @@ cmd_replay(int argc, char **argv)
 		{ "since", required_argument, NULL, 'S' },
 		{ "status", required_argument, NULL, 's' },
 		{ "latest", no_argument, NULL, 'l' },
+		{ "channel", required_argument, NULL, 'c' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *rule = NULL, *since = NULL, *status = "failed,unknown";
+	const char *rule = NULL, *since = NULL, *status = "failed,unknown", *channel = NULL;
 	sqlite3_stmt *st;
 	int c, rc, latest = 0;
 	long n = 0;
@@ -756,6 +758,7 @@ cmd_replay(int argc, char **argv)
 		case 'S': since = optarg; break;
 		case 's': status = optarg; break;
 		case 'l': latest = 1; break;
+		case 'c': channel = optarg; break;
 		default: fputs(usage, stderr); return MLC_EX_USAGE;
 		}
 	}
@@ -771,6 +774,7 @@ cmd_replay(int argc, char **argv)
 	        "  AND (?2 IS NULL OR max(ts) >= ?2))"
 	        " SELECT a.line FROM last JOIN audit a ON a.id = last.id"
 	        " WHERE instr(',' || ?3 || ',', ',' || a.stage || ',') > 0"
+	        " AND (?4 IS NULL OR instr(',' || ?4 || ',', ',' || a.channel || ',') > 0)"
 	        " ORDER BY last.id" :
 	        "WITH last AS (SELECT delivery_id, max(id) AS id FROM audit"
 	        "  WHERE delivery_id IS NOT NULL"
@@ -780,6 +784,7 @@ cmd_replay(int argc, char **argv)
 	        " JOIN audit q ON q.id = (SELECT max(id) FROM audit WHERE"
 	        "  delivery_id = last.delivery_id AND stage = 'queued')"
 	        " WHERE instr(',' || ?3 || ',', ',' || a.stage || ',') > 0"
+	        " AND (?4 IS NULL OR instr(',' || ?4 || ',', ',' || a.channel || ',') > 0)"
 	        " ORDER BY last.id", -1, &st, NULL);
 	if (rc != SQLITE_OK) {
 		mlc_store_warn(store, "replay");
@@ -788,6 +793,7 @@ cmd_replay(int argc, char **argv)
 	bind_text(st, 1, rule);
 	bind_text(st, 2, since);
 	bind_text(st, 3, status);
+	bind_text(st, 4, channel);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (mlc_ndjson_write(1, (const char *)sqlite3_column_text(st, 0),
 		                     (size_t)sqlite3_column_bytes(st, 0)) < 0) {

@@ -74,8 +74,6 @@ mlc_ndjson_error(const struct mlc_ndjson_reader *r)
 static int
 fill(struct mlc_ndjson_reader *r)
 {
-	size_t n;
-
 	if (r->start > 0) {
 		memmove(r->buf, r->buf + r->start, r->end - r->start);
 		r->end -= r->start;
@@ -91,18 +89,24 @@ fill(struct mlc_ndjson_reader *r)
 		r->cap = ncap;
 		r->buf = mlc_xrealloc(r->buf, r->cap);
 	}
-	n = fread(r->buf + r->end, 1, r->cap - r->end, r->f);
-	r->end += n;
-	if (n > 0)
-		return 1;
-	if (ferror(r->f)) {
-		if (errno == EINTR) {
-			clearerr(r->f);
+	/*
+	 * read(2), not fread(3): fread waits until its whole count is there,
+	 * so a line would sit in our buffer until 64 KiB or end of input came
+	 * after it.  read returns what the pipe holds, and a filter passes each
+	 * line on as soon as it is complete.
+	 */
+	for (;;) {
+		ssize_t k = read(fileno(r->f), r->buf + r->end, r->cap - r->end);
+
+		if (k > 0) {
+			r->end += (size_t)k;
 			return 1;
 		}
-		return -1;
+		if (k == 0)
+			return 0;
+		if (errno != EINTR)
+			return -1;
 	}
-	return 0;
 }
 
 int

@@ -77,6 +77,18 @@ alert-log replay --rule r >"$T/replay" 2>/dev/null
 is "$(cat "$T/replay")" '{"delivery_id":"r/1","rule":"r","key":"k1","to":"+15550000001","channel":"sms","body":"b1"}' \
 	"replay gives the rendered line of the unknown delivery only"
 
+# A line is recorded and passed on as soon as it is complete, while its
+# producer is still running (no waiting for a full buffer or the end).
+mkfifo "$T/live-in"
+alert-log <"$T/live-in" >"$T/live-out" &
+lp=$!
+exec 8>"$T/live-in"
+echo '{"live":1}' >&8
+for _ in $(seq 1 50); do [ -s "$T/live-out" ] && break; sleep 0.1; done
+is "$(cat "$T/live-out")" '{"live":1}' "a line goes on while the producer is still writing"
+exec 8>&-
+wait "$lp"
+
 # Bad input: recorded as invalid, still passed on, status 65.
 printf 'not json\n{"a":1}\n' | alert-log >"$T/out" 2>"$T/err"
 is "$?" 65 "a non-JSON line: 65"
