@@ -235,7 +235,7 @@ run_locked() {
 	{ stage fetch jde-fetch -r "$rule" --run-id "$run_id"; } |
 		{ stage join $join; } |
 		{ stage log1 alert-log; } |
-		{ stage match alert-match -r "$rule"; } |
+		{ stage match alert-match --emit-suppressed -r "$rule"; } |
 		{ stage log2 alert-log; } |
 		{ stage render alert-render -r "$rule"; } |
 		{ stage log3 alert-log; } |

@@ -121,12 +121,18 @@ stage_of(jv o, const char *status, char *buf, size_t len)
 	if (has(o, "capped"))
 		return "capped";
 	if (status && has(o, "delivery_id")) {
-		if (!strcmp(status, "queued") || !strcmp(status, "accepted") ||
-		    !strcmp(status, "sending") || !strcmp(status, "sent") ||
-		    !strcmp(status, "scheduled"))
-			return "sent";
-		snprintf(buf, len, "%s", status);
-		return buf;
+		/*
+		 * A result of twilio-send.  Whatever status Twilio reports by the
+		 * time we see it (a reconciled message may already be delivered,
+		 * or undelivered), the message was accepted: the stage is "sent",
+		 * the status column keeps Twilio's word.  Only these were not.
+		 */
+		if (!strcmp(status, "failed") || !strcmp(status, "unknown") ||
+		    !strcmp(status, "canceled")) {
+			snprintf(buf, len, "%s", status);
+			return buf;
+		}
+		return "sent";
 	}
 	if (has(o, "delivery_id"))
 		return "queued";

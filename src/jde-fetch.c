@@ -2428,9 +2428,18 @@ main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 
 	if (o.commit) {
+		const char *inc;
+
 		if (argc != 2 || o.join || o.parse || o.dry)
 			mlc_die(MLC_EX_USAGE, "usage: jde-fetch --commit RULE RUN_ID");
-		mlc_util_exit(do_commit(argv[0], argv[1]));
+		/* A rule that re-scans in full has no watermark: nothing to commit. */
+		load_rule(argv[0]);
+		inc = source_get("incremental");
+		if (!inc || strcmp(inc, "none") == 0) {
+			mlc_rule_free(&rule);
+			mlc_util_exit(MLC_EX_OK);
+		}
+		mlc_util_exit(do_commit(rule.name, argv[1]));
 	}
 	if (o.show_wm) {
 		if (argc != 1)

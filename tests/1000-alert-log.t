@@ -41,6 +41,12 @@ printf '%s\n' '{"delivery_id":"digest:d/email/f@x.example/2026-11-26","digest":t
 is "$(sqlite3 "$DB" "select alert_key, recipient, quote(fingerprint) from realert where rule = 'd' order by 1" | tr '\n' ' ')" \
 	"k1|f@x.example|'10' k2|f@x.example|NULL " "a sent digest marks every alert it lists"
 
+printf '%s\n' '{"delivery_id":"y/sms/+15550000010","rule":"y","key":"k10","to":"+15550000010","recipient":{"id":"an8:7"},"status":"delivered","sid":"SM10","reconciled":true}' |
+	alert-log >/dev/null
+is "$(alert-log query --sid SM10 | jq -r '[.stage, .status] | @tsv')" "$(printf 'sent\tdelivered')" \
+	"a result found already delivered (reconciled) is a send, status kept"
+is "$(sqlite3 "$DB" "select recipient from realert where rule = 'y'")" "an8:7" "and it marks the re-alert index"
+
 # Queries.
 is "$(alert-log query --sid SM0123 | jq -s length)" 2 "query by sid"
 is "$(alert-log query --recipient ap@x.example | jq -r .stage)" failed "query by recipient"
@@ -51,7 +57,7 @@ is "$(wc -c <"$T/q" | tr -d ' ')" 0 "query with no match prints nothing"
 alert-log query -f csv --stage queued >"$T/csv"
 is "$(sed -n 1p "$T/csv" | cut -d, -f1-4)" "id,ts,stage,rule" "CSV header"
 is "$(sed -n 2p "$T/csv" | cut -d, -f1,3,4)" "3,queued,ap-aging" "CSV row"
-is "$(alert-log query --since 2000-01-01 --until 2999-01-01 | jq -s length)" 10 "time range"
+is "$(alert-log query --since 2000-01-01 --until 2999-01-01 | jq -s length)" 11 "time range"
 alert-log query --since yesterday 2>"$T/err"
 is "$?" 64 "bad time: usage error"
 
