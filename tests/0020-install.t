@@ -10,11 +10,11 @@ for p in $(make -s print-progs); do
 	[ -x "$D/opt/mlc/bin/$(basename "$p")" ]
 	ok "$(basename "$p") installed executable in BINDIR"
 done
-n=$(ls man/*.[1-8] | wc -l)
+n=$(find man -name "*.[1-8]" | wc -l | tr -d " ")
 is "$(find "$D/opt/mlc/man" -name '*.[1-8]' | wc -l | tr -d ' ')" "$n" "all $n man pages under MANDIR/manN"
 [ -f "$D/opt/mlc/man/man8/ml-connector.8" ] && [ -f "$D/opt/mlc/man/man5/ml-connector.5" ]
 ok "pages land in the section their name says"
-is "$(ls "$D/opt/mlc/share/ml-connector/rules" | wc -l | tr -d ' ')" "$(ls data/rules | wc -l | tr -d ' ')" \
+is "$(find "$D/opt/mlc/share/ml-connector/rules" -name "*.rule" | wc -l | tr -d " ")" "$(find data/rules -name "*.rule" | wc -l | tr -d " ")" \
 	"the example rules in DATADIR"
 [ -f "$D/opt/mlc/share/ml-connector/jde/F0411.ndjson" ]
 ok "the sample data in DATADIR"
