@@ -1480,12 +1480,58 @@ has_word(jv arr, const char *w)
 }
 
 /* One delivery of an alert to a recipient on a channel. */
+/*
+ * A storm summary (alert-match's storm guard) has no record to fill the
+ * rule's templates: its texts are fixed, built from the summary itself.
+ * what: 0 SMS text, 1 e-mail subject, 2 e-mail text.
+ */
+static void
+storm_text(jv alert, int what, struct mlc_buf *out)
+{
+	jv rec = get(alert, "record"), ids = get(alert, "alerts");
+	jv cnt = get(alert, "count"), lim = get(rec, "storm_limit"), date = get(rec, "date");
+	long n = jv_get_kind(cnt) == JV_KIND_NUMBER ? (long)jv_number_value(cnt) : 0;
+	long l = jv_get_kind(lim) == JV_KIND_NUMBER ? (long)jv_number_value(lim) : 0;
+	const char *d = jv_get_kind(date) == JV_KIND_STRING ? jv_string_value(date) : "today";
+	int i, k = jv_get_kind(ids) == JV_KIND_ARRAY ? jv_array_length(jv_copy(ids)) : 0;
+
+	if (what == 0) {
+		mlc_buf_printf(out, "Alert storm: rule %s fired %ld alerts on %s (limit %ld). "
+		               "One summary instead of %ld messages; details by e-mail.",
+		               rule.name, n, d, l, n);
+	} else if (what == 1) {
+		mlc_buf_printf(out, "Alert storm: %ld alerts from rule %s on %s", n, rule.name, d);
+	} else {
+		mlc_buf_printf(out, "Rule %s fired %ld alerts on %s, more than its storm limit of %ld,\n"
+		               "so this one summary replaces them.  The alerts:\n\n", rule.name, n, d, l);
+		for (i = 0; i < k; i++) {
+			jv id = jv_array_get(jv_copy(ids), i);
+
+			if (jv_get_kind(id) == JV_KIND_STRING)
+				mlc_buf_printf(out, "- %s\n", jv_string_value(id));
+			jv_free(id);
+		}
+		if (n > k)
+			mlc_buf_printf(out, "and %ld more\n", n - k);
+		mlc_buf_printf(out, "\nEvery alert is in the audit trail: ml-connector why ALERT_ID\n");
+	}
+	jv_free(rec);
+	jv_free(ids);
+	jv_free(cnt);
+	jv_free(lim);
+	jv_free(date);
+}
+
 static int
 deliver(jv alert, jv input, const struct recip *r, const char *channel, const char *addr,
         const char *alert_id, const char *severity, const char *zone, unsigned long lineno)
 {
 	struct mlc_buf line, did, a, b2, c;
-	int rc = 0, nul = 0, x;
+	int rc = 0, nul = 0, x, storm;
+	jv sj = get(alert, "storm");
+
+	storm = jv_get_kind(sj) == JV_KIND_TRUE;
+	jv_free(sj);
 
 	mlc_buf_init(&line);
 	mlc_buf_init(&did);
@@ -1494,14 +1540,19 @@ deliver(jv alert, jv input, const struct recip *r, const char *channel, const ch
 	mlc_buf_init(&c);
 	mlc_buf_printf(&did, "%s/%s/%s", alert_id, channel, addr);
 	head(&line, did.p, alert, alert_id, severity, channel, addr, r->obj);
-	if (strcmp(channel, "email") == 0) {
+	if (strcmp(channel, "email") == 0 && storm) {
+		storm_text(alert, 1, &a);
+		storm_text(alert, 2, &b2);
+	} else if (strcmp(channel, "email") == 0) {
 		if ((x = tmpl_render(&t_subject, input, lineno, &a)) < 0 ||
 		    (nul |= x, x = tmpl_render(&t_text, input, lineno, &b2)) < 0) {
 			rc = -1;
 			goto out;
 		}
 		nul |= x;
-		if (t_html.src) {
+	}
+	if (strcmp(channel, "email") == 0) {
+		if (t_html.src && !storm) {
 			if ((x = tmpl_render(&t_html, input, lineno, &c)) < 0) {
 				rc = -1;
 				goto out;
@@ -1532,7 +1583,7 @@ deliver(jv alert, jv input, const struct recip *r, const char *channel, const ch
 				                 "<title>");
 				html_escape(&h, a.p);
 				mlc_buf_adds(&h, "</title></head>\n<body>\n");
-				if (t_html.src) {
+				if (t_html.src && !storm) {
 					mlc_buf_add(&h, c.p, c.len);
 				} else { /* the text, escaped, line breaks kept */
 					mlc_buf_adds(&h, "<p>");
@@ -1555,11 +1606,14 @@ deliver(jv alert, jv input, const struct recip *r, const char *channel, const ch
 		int enc, cut;
 		size_t segs;
 
-		if ((x = tmpl_render(&t_sms, input, lineno, &a)) < 0) {
+		if (storm) {
+			storm_text(alert, 0, &a);
+		} else if ((x = tmpl_render(&t_sms, input, lineno, &a)) < 0) {
 			rc = -1;
 			goto out;
+		} else {
+			nul |= x;
 		}
-		nul |= x;
 		if (a.len == 0) {
 			mlc_warn("line %lu: rule %s: template sms gave an empty text", lineno, rule.name);
 			rc = -1;
@@ -1604,7 +1658,11 @@ render_alert(jv alert, unsigned long lineno)
 	char *alert_id = sget(alert, "alert_id"), *arule = sget(alert, "rule"), *sev;
 	jv record = get(alert, "record"), recips = get(alert, "recipients"),
 	   chans = get(alert, "channels"), dj = get(alert, "digest_only");
-	int digest_only = jv_get_kind(dj) == JV_KIND_TRUE, i, n, bad = 0;
+	int digest_only = jv_get_kind(dj) == JV_KIND_TRUE, i, n, bad = 0, is_storm;
+	jv sj = get(alert, "storm");
+
+	is_storm = jv_get_kind(sj) == JV_KIND_TRUE;
+	jv_free(sj);
 	static const char *const all_channels[] = { "sms", "whatsapp", "email" };
 
 	jv_free(dj);
@@ -1663,7 +1721,8 @@ render_alert(jv alert, unsigned long lineno)
 			want = jv_get_kind(chans) == JV_KIND_ARRAY ?
 			               has_word(chans, ch) :
 			               word_in(rule_channels(), ch, strlen(ch));
-			to_digest = digest_channel && strcmp(digest_channel, ch) == 0;
+			/* A storm summary is the one message that must stand alone. */
+			to_digest = digest_channel && strcmp(digest_channel, ch) == 0 && !is_storm;
 			if (digest_only)
 				want = digest_channel ? to_digest : want;
 			if (!want)
