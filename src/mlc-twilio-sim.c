@@ -154,28 +154,6 @@ static struct cbjob *cbhead, *cbtail;
 
 /* ---- small helpers ---- */
 
-static uint64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static void
-sleep_ms(long ms)
-{
-	struct timespec ts;
-
-	if (ms <= 0)
-		return;
-	ts.tv_sec = ms / 1000;
-	ts.tv_nsec = (ms % 1000) * 1000000L;
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
 static time_t
 now_s(void)
 {
@@ -697,7 +675,7 @@ lifecycle_thread(void *arg)
 	(void)arg;
 	pthread_mutex_lock(&mu);
 	while (!stopping) {
-		uint64_t now = mono_ms();
+		uint64_t now = mlc_time_mono_ms();
 
 		if (!nheap) {
 			pthread_cond_wait(&ev_cv, &mu);
@@ -1452,7 +1430,7 @@ create_message(struct reply *r, char **fn, char **fv, size_t fc, int have_form,
 	msgs[nmsg] = m;
 	sidtab_put(idx);
 	nmsg++;
-	due = mono_ms() + (uint64_t)cfg.step_ms;
+	due = mlc_time_mono_ms() + (uint64_t)cfg.step_ms;
 	heap_push(due, idx);
 	pthread_cond_signal(&ev_cv);
 	r->status = 201;
@@ -2189,7 +2167,7 @@ handle(struct MHD_Connection *conn, const char *method, const char *path, struct
 		if (faults[i].kind == F_SLOW && fault_take(&faults[i], method, path, to))
 			slow += faults[i].ms;
 	pthread_mutex_unlock(&mu);
-	sleep_ms(slow);
+	mlc_retry_sleep(slow, NULL);
 
 	if (rt == R_NONE) {
 		if (is_sendgrid_path(path))

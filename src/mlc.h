@@ -90,6 +90,10 @@ int mlc_time_now(struct timespec *ts);
 void mlc_time_fmt(char out[32], const struct timespec *ts);
 /* Parse RFC 3339 ("2024-01-15T08:00:00Z", offsets, fractions) or "@epoch". */
 int mlc_time_parse(const char *s, struct timespec *ts);
+/* Now (mlc_time_now) formatted by mlc_time_fmt. */
+void mlc_time_now_text(char out[32]);
+/* A monotonic clock in milliseconds, for timeouts and pacing. */
+uint64_t mlc_time_mono_ms(void);
 
 /* ---- ndjson.c: line reading and whole-line writing ------------------- */
 #define MLC_NDJSON_MAXLINE (16u << 20) /* default cap: 16 MiB per line */

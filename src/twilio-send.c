@@ -187,15 +187,6 @@ static volatile sig_atomic_t got_signal;
 
 /* ---- small helpers ---- */
 
-static uint64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static time_t
 wall_s(void)
 {
@@ -203,15 +194,6 @@ wall_s(void)
 
 	mlc_time_now(&ts);
 	return ts.tv_sec;
-}
-
-static void
-now_str(char out[32])
-{
-	struct timespec ts;
-
-	mlc_time_now(&ts);
-	mlc_time_fmt(out, &ts);
 }
 
 static void
@@ -453,7 +435,7 @@ result_ok(struct job *j, const char *status, const char *id, int reconciled)
 
 	mlc_buf_init(&b);
 	splice_open(&b, j);
-	now_str(ts);
+	mlc_time_now_text(ts);
 	mlc_buf_adds(&b, "\"status\":");
 	mlc_buf_json_str(&b, status, strlen(status));
 	mlc_buf_adds(&b, j->ch == CH_EMAIL ? ",\"message_id\":" : ",\"sid\":");
@@ -527,7 +509,7 @@ event_line(const struct job *j, const char *event, const char *status, long erro
 	char ts[32];
 
 	mlc_buf_init(&b);
-	now_str(ts);
+	mlc_time_now_text(ts);
 	mlc_buf_adds(&b, "{\"event\":");
 	mlc_buf_json_str(&b, event, strlen(event));
 	mlc_buf_adds(&b, ",\"sid\":");
@@ -1263,8 +1245,8 @@ new_poll(unsigned long lineno, const char *line, size_t len)
 	g.nactive++;
 	j->phase = PH_POLL;
 	j->poll_delay = g.poll_first_ms;
-	j->not_before = mono_ms() + (uint64_t)g.poll_first_ms;
-	j->poll_deadline = mono_ms() + (uint64_t)g.poll_timeout_ms;
+	j->not_before = mlc_time_mono_ms() + (uint64_t)g.poll_first_ms;
+	j->poll_deadline = mlc_time_mono_ms() + (uint64_t)g.poll_timeout_ms;
 	mlc_buf_printf(&j->url, "%s/2010-04-01/Accounts/%s/Messages/%s.json", g.tw_base,
 	               g.account_sid, j->sid);
 	wait_push(j);
@@ -1406,7 +1388,7 @@ requeue(struct job *j, uint64_t at)
 static void
 begin_reconcile(struct job *j, const char *why)
 {
-	uint64_t now = mono_ms();
+	uint64_t now = mlc_time_mono_ms();
 
 	snprintf(j->unknown_why, sizeof j->unknown_why, "%s", why);
 	j->unknown_http = j->resp.outcome == MLC_HTTP_DONE ? j->resp.status : 0;
@@ -1512,7 +1494,7 @@ auth_refused(struct job *j, const char *what)
 static void
 transient(struct job *j, const char *why)
 {
-	uint64_t now = mono_ms();
+	uint64_t now = mlc_time_mono_ms();
 	struct pacer *p = j->ch == CH_EMAIL ? &g.sg_pace : &g.tw_pace;
 	long ra = j->resp.retry_after_ms, delay;
 
@@ -1709,7 +1691,7 @@ static void
 lookup_done(struct job *j)
 {
 	struct mlc_http_resp *r = &j->resp;
-	uint64_t now = mono_ms();
+	uint64_t now = mlc_time_mono_ms();
 	char sid[40], st[32];
 
 	if (r->outcome == MLC_HTTP_DONE && r->status == 200) {
@@ -1762,7 +1744,7 @@ static void
 poll_done(struct job *j)
 {
 	struct mlc_http_resp *r = &j->resp;
-	uint64_t now = mono_ms();
+	uint64_t now = mlc_time_mono_ms();
 
 	if (r->outcome == MLC_HTTP_DONE && r->status == 200) {
 		jv o = jv_parse_sized(r->body.p ? r->body.p : "", (int)r->body.len);
@@ -1913,7 +1895,7 @@ setup_multi(void)
 	if (!g.h_form || !g.h_json || !g.h_get)
 		mlc_die(MLC_EX_SOFTWARE, "out of memory");
 	g.tw_pace.interval_ms = 1000.0 / g.rate;
-	g.tw_pace.tat = (double)mono_ms();
+	g.tw_pace.tat = (double)mlc_time_mono_ms();
 	g.sg_pace.interval_ms = 0; /* SendGrid: no pacing, but 429 pauses */
 	g.hopts.timeout_ms = g.timeout_ms;
 	g.hopts.connect_timeout_ms = g.timeout_ms < 10000 ? g.timeout_ms : 10000;
@@ -1986,7 +1968,7 @@ run(void)
 			else
 				new_delivery(in.lineno, line, len);
 		}
-		now = mono_ms();
+		now = mlc_time_mono_ms();
 		next = start_ready(now);
 		if (g.running == 0 && !g.wait_head && (in.eof || g.stop))
 			break;
@@ -1996,7 +1978,7 @@ run(void)
 				if (m->msg == CURLMSG_DONE)
 					completed(m->easy_handle, m->data.result);
 		}
-		now = mono_ms();
+		now = mlc_time_mono_ms();
 		timeout = next == UINT64_MAX ? 1000 : next > now ? (long)(next - now) : 0;
 		if (timeout > 1000)
 			timeout = 1000;

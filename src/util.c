@@ -503,3 +503,21 @@ mlc_time_fmt(char out[32], const struct timespec *ts)
 	         (unsigned)tm.tm_min % 60, (unsigned)tm.tm_sec % 61,
 	         (unsigned)(ts->tv_nsec / 1000000) % 1000);
 }
+
+void
+mlc_time_now_text(char out[32])
+{
+	struct timespec ts;
+
+	mlc_time_now(&ts);
+	mlc_time_fmt(out, &ts);
+}
+
+uint64_t
+mlc_time_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
