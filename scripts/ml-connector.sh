@@ -226,7 +226,7 @@ run_locked() {
 
 	# 3. The rule itself.
 	if [ -n "$(mlc-rule get "$rule" join vendor 2>/dev/null)" ] ||
-		grep -q '^\[join\]' "$(mlc-rule path "$rule")"; then
+		grep -q -e '^\[join\]' -e '^\[sums\]' "$(mlc-rule path "$rule")"; then
 		join="jde-fetch --join -r $rule"
 	else
 		join="cat"

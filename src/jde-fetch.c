@@ -12,8 +12,9 @@
  *                --commit RULE RUN_ID, which the orchestrator calls once the
  *                run's deliveries are recorded (a failed run is repeated).
  *   join         --join -r RULE: records on stdin, the same records with
- *                "contacts" added on stdout, in input order; lookups go in
- *                batches, one LIST query per table per batch.
+ *                "contacts" ([join]) and "sums" ([sums]) added on stdout, in
+ *                input order; lookups go in batches, one LIST query per
+ *                table (per [sums] entry) per batch.
  *   parse        --parse-response FILE...: saved response bodies instead of
  *                a server (fixtures, benchmarks).
  *   --dry-run    the AIS requests as NDJSON ({"method","url","body"}),
@@ -37,10 +38,12 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <math.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -1513,9 +1516,24 @@ struct contact {
 	size_t nem;
 };
 
+/* One [sums] entry, NAME = TABLE.COL by BY...: the sum of TABLE.COL over
+ * the TABLE rows whose BY columns equal the record's. */
+#define SUM_MAXBY 8
+#define SUM_SEP '\x1f' /* between the by-values of a tuple key */
+
+struct sument {
+	char *name;   /* the rule's key in upper case: "sums" member name */
+	char *table, *col;
+	char *by[SUM_MAXBY];
+	size_t nby;
+};
+
 struct join {
 	struct jent *ent;
 	size_t nent;
+	struct sument *sum;
+	size_t nsum;
+	long sum_page;           /* maxPageSize of the [sums] queries */
 	long batch;
 	const char *cc;
 	struct map bu, ab;       /* MCU -> owner AN8; AN8 -> contact JSON */
@@ -1849,17 +1867,70 @@ struct rec {
 	jv j;          /* the parsed record */
 	long *an8;     /* per join entry: the address number, 0 = none */
 	char **mcu;    /* per join entry with via: the business unit, or NULL */
+	char **skey;   /* per sums entry: the by-values, SUM_SEP between them */
+	double *sum;   /* per sums entry: the result */
 };
 
 static void
-rec_free(struct rec *r, size_t nent)
+rec_alloc(const struct join *j, struct rec *r)
+{
+	r->an8 = mlc_xcalloc(j->nent, sizeof *r->an8);
+	r->mcu = mlc_xcalloc(j->nent, sizeof *r->mcu);
+	r->skey = mlc_xcalloc(j->nsum, sizeof *r->skey);
+	r->sum = mlc_xcalloc(j->nsum, sizeof *r->sum);
+}
+
+static void
+rec_free(struct rec *r, const struct join *j)
 {
 	free(r->line);
 	jv_free(r->j);
-	for (size_t i = 0; i < nent; i++)
+	for (size_t i = 0; i < j->nent; i++)
 		free(r->mcu[i]);
+	for (size_t i = 0; i < j->nsum; i++)
+		free(r->skey[i]);
 	free(r->mcu);
 	free(r->an8);
+	free(r->skey);
+	free(r->sum);
+}
+
+/* A number as by-value or sum: integers without a fraction, others with
+ * 15 significant digits, so 79.5 stays 79.5 and a sum of decimals carries
+ * no binary noise (0.1 + 0.2 is 0.3). */
+static void
+num_text(struct mlc_buf *b, double d)
+{
+	if (d == 0)
+		mlc_buf_addc(b, '0');
+	else if (fabs(d) < 1e15 && d == (double)(long long)d)
+		mlc_buf_printf(b, "%lld", (long long)d);
+	else
+		mlc_buf_printf(b, "%.15g", d);
+}
+
+/* A value as a by-value: a string trimmed, a number as num_text.  0 for
+ * anything else (null, absent). */
+static int
+jv_by_text(jv v, struct mlc_buf *b)
+{
+	mlc_buf_reset(b);
+	if (jv_get_kind(v) == JV_KIND_STRING) {
+		const char *s = jv_string_value(v);
+		size_t n;
+
+		s += strspn(s, " ");
+		n = strlen(s);
+		while (n && s[n - 1] == ' ')
+			n--;
+		mlc_buf_add(b, s, n);
+		return 1;
+	}
+	if (jv_get_kind(v) == JV_KIND_NUMBER && isfinite(jv_number_value(v))) {
+		num_text(b, jv_number_value(v));
+		return 1;
+	}
+	return 0;
 }
 
 /* The value of a join column in a record. */
@@ -1868,9 +1939,9 @@ rec_resolve(struct join *j, struct rec *r)
 {
 	jv table = jv_object_get(jv_copy(r->j), jv_string("table"));
 	jv row = jv_object_get(jv_copy(r->j), jv_string("row"));
+	struct mlc_buf t, key;
 
-	r->an8 = mlc_xcalloc(j->nent, sizeof *r->an8);
-	r->mcu = mlc_xcalloc(j->nent, sizeof *r->mcu);
+	rec_alloc(j, r);
 	if (jv_get_kind(table) != JV_KIND_STRING || jv_get_kind(row) != JV_KIND_OBJECT) {
 		mlc_warn("line %lu: not a jde-fetch record (no \"table\" or \"row\")", r->lineno);
 		r->bad = 1;
@@ -1923,6 +1994,39 @@ rec_resolve(struct join *j, struct rec *r)
 		}
 		jv_free(v);
 	}
+	mlc_buf_init(&t);
+	mlc_buf_init(&key);
+	for (size_t i = 0; i < j->nsum && !r->bad; i++) {
+		const struct sument *e = &j->sum[i];
+
+		mlc_buf_reset(&key);
+		for (size_t k = 0; k < e->nby; k++) {
+			char name[80];
+			jv v;
+
+			snprintf(name, sizeof name, "%s_%s", jv_string_value(table), e->by[k]);
+			v = jv_object_get(jv_copy(row), jv_string(name));
+			if (jv_get_kind(v) == JV_KIND_INVALID) {
+				jv_free(v);
+				v = jv_object_get(jv_copy(row), jv_string(e->by[k]));
+			}
+			if (!jv_by_text(v, &t)) {
+				mlc_warn("line %lu: record has no string or number in column %s ([sums] %s)",
+				         r->lineno, name, e->name);
+				r->bad = 1;
+			}
+			jv_free(v);
+			if (r->bad)
+				break;
+			if (k)
+				mlc_buf_addc(&key, SUM_SEP);
+			mlc_buf_add(&key, t.p, t.len);
+		}
+		if (!r->bad)
+			r->skey[i] = mlc_xstrndup(key.p, key.len);
+	}
+	mlc_buf_free(&t);
+	mlc_buf_free(&key);
 out:
 	jv_free(table);
 	jv_free(row);
@@ -1937,55 +2041,317 @@ strv_sorted_has(char **v, size_t n, const char *s)
 	return 0;
 }
 
+/* ---- [sums]: one aggregation query per entry per batch ---- */
+
+/* A tuple of by-values wanted by this batch.  Rows add to part; part joins
+ * sum when the query (one chunk of LIST values) has ended, so a restart of
+ * the query only forgets the rows of that query. */
+struct sumacc {
+	char *key;
+	double sum, part;
+};
+
+struct sumq {
+	const struct sument *e;
+	struct sumacc *acc; /* sorted by key */
+	size_t nacc;
+	struct mlc_buf t, key;
+};
+
+static int
+cmp_sumacc(const void *a, const void *b)
+{
+	return strcmp(((const struct sumacc *)a)->key, ((const struct sumacc *)b)->key);
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* A member of a row as a by-value (see jv_by_text); 0 if absent or null. */
+static int
+row_by_text(const char *row, size_t n, const char *name, struct mlc_buf *b)
+{
+	const char *v;
+	size_t vn;
+	char *end;
+	double d;
+
+	mlc_buf_reset(b);
+	if (!mlc_jde_json_member(row, n, name, &v, &vn))
+		return 0;
+	if (*v == '"')
+		return row_str(row, n, name, b);
+	if (*v != '-' && (*v < '0' || *v > '9'))
+		return 0;
+	mlc_buf_add(b, v, vn);
+	d = strtod(b->p, &end);
+	if (end == b->p || *end || !isfinite(d))
+		return 0;
+	mlc_buf_reset(b);
+	num_text(b, d);
+	return 1;
+}
+
+static void
+sum_row(void *arg, const char *row, size_t n, const char *fetched_at)
+{
+	struct sumq *s = arg;
+	const struct sument *e = s->e;
+	struct sumacc probe, *hit;
+	const char *v;
+	size_t vn;
+	char name[80], *end;
+	double d;
+
+	(void)fetched_at;
+	mlc_buf_reset(&s->key);
+	for (size_t k = 0; k < e->nby; k++) {
+		snprintf(name, sizeof name, "%s_%s", e->table, e->by[k]);
+		/* A null by-value matches no record: no record has a null key. */
+		if (!row_by_text(row, n, name, &s->t)) {
+			if (!mlc_jde_json_member(row, n, name, &v, &vn))
+				fatal(MLC_EX_DATAERR, "%s query ([sums] %s): a row has no %s", e->table,
+				      e->name, name);
+			return;
+		}
+		if (k)
+			mlc_buf_addc(&s->key, SUM_SEP);
+		mlc_buf_add(&s->key, s->t.p, s->t.len);
+	}
+	probe.key = s->key.p;
+	if (!(hit = bsearch(&probe, s->acc, s->nacc, sizeof *s->acc, cmp_sumacc)))
+		return;
+	snprintf(name, sizeof name, "%s_%s", e->table, e->col);
+	if (!mlc_jde_json_member(row, n, name, &v, &vn))
+		fatal(MLC_EX_DATAERR, "%s query ([sums] %s): a row has no %s", e->table, e->name,
+		      name);
+	if (vn == 4 && memcmp(v, "null", 4) == 0)
+		return; /* a blank number is 0 */
+	mlc_buf_reset(&s->t);
+	if (*v == '"')
+		mlc_jde_json_string(v, vn, &s->t);
+	else
+		mlc_buf_add(&s->t, v, vn);
+	d = strtod(s->t.p, &end);
+	while (*end == ' ')
+		end++;
+	if (end == s->t.p || *end || !isfinite(d))
+		fatal(MLC_EX_DATAERR, "%s query ([sums] %s): %s is not a number: %.*s", e->table,
+		      e->name, name, (int)(vn > 40 ? 40 : vn), v);
+	hit->part += d;
+}
+
+static void
+sum_restart(void *arg)
+{
+	struct sumq *s = arg;
+
+	for (size_t i = 0; i < s->nacc; i++)
+		s->acc[i].part = 0;
+}
+
+/* For each [sums] entry: the distinct tuples of the batch, one BROWSE of
+ * the entry's table with a LIST on the first by-column (in chunks of 500
+ * values), the rows summed per tuple; a tuple without rows sums to 0. */
+static void
+sums_batch(struct ais *a, struct join *j, struct rec *recs, size_t n)
+{
+	struct mlc_buf rcids, cond;
+	struct query q;
+	struct sumq s;
+	static const char sep[] = { SUM_SEP, '\0' };
+	char **first;
+	size_t nf, i, k;
+
+	mlc_buf_init(&rcids);
+	mlc_buf_init(&cond);
+	mlc_buf_init(&s.t);
+	mlc_buf_init(&s.key);
+	memset(&q, 0, sizeof q);
+	mlc_buf_init(&q.body);
+	q.row = sum_row;
+	q.restart = sum_restart;
+	q.arg = &s;
+	for (size_t ei = 0; ei < j->nsum; ei++) {
+		const struct sument *e = &j->sum[ei];
+
+		s.e = e;
+		s.acc = mlc_xcalloc(n, sizeof *s.acc);
+		s.nacc = 0;
+		for (i = 0; i < n; i++)
+			if (!recs[i].bad && recs[i].skey[ei])
+				s.acc[s.nacc++].key = recs[i].skey[ei];
+		qsort(s.acc, s.nacc, sizeof *s.acc, cmp_sumacc);
+		for (i = k = 0; i < s.nacc; i++)
+			if (k == 0 || strcmp(s.acc[k - 1].key, s.acc[i].key) != 0)
+				s.acc[k++] = s.acc[i];
+		s.nacc = k;
+
+		/* The first by-values, distinct. */
+		first = mlc_xcalloc(s.nacc, sizeof *first);
+		for (i = 0; i < s.nacc; i++)
+			first[i] = mlc_xstrndup(s.acc[i].key, strcspn(s.acc[i].key, sep));
+		nf = s.nacc;
+		qsort(first, nf, sizeof *first, cmp_str);
+		for (i = k = 0; i < nf; i++) {
+			if (k && strcmp(first[k - 1], first[i]) == 0) {
+				free(first[i]);
+				continue;
+			}
+			first[k++] = first[i];
+		}
+		nf = k;
+
+		mlc_buf_reset(&rcids);
+		for (k = 0; k < e->nby; k++)
+			mlc_buf_printf(&rcids, "%s.%s|", e->table, e->by[k]);
+		mlc_buf_printf(&rcids, "%s.%s", e->table, e->col);
+		q.table = e->table;
+		q.rcids = rcids.p;
+		for (size_t off = 0; off < nf; off += 500) {
+			size_t m = nf - off < 500 ? nf - off : 500;
+
+			mlc_buf_reset(&cond);
+			mlc_buf_printf(&cond, "{\"controlId\":\"%s.%s\",\"operator\":\"LIST\",\"value\":[",
+			               e->table, e->by[0]);
+			for (i = 0; i < m; i++) {
+				if (i)
+					mlc_buf_addc(&cond, ',');
+				mlc_buf_adds(&cond, "{\"content\":");
+				mlc_buf_json_str(&cond, first[off + i], strlen(first[off + i]));
+				mlc_buf_adds(&cond, ",\"specialValueId\":\"LITERAL\"}");
+			}
+			mlc_buf_adds(&cond, "]}");
+			query_body(&q.body, e->table, rcids.p, j->sum_page, "all", NULL, 0, &a->df,
+			           cond.p);
+			sum_restart(&s);
+			run_query(a, &q);
+			for (i = 0; i < s.nacc; i++) {
+				s.acc[i].sum += s.acc[i].part;
+				s.acc[i].part = 0;
+			}
+		}
+		for (i = 0; i < n; i++) {
+			struct sumacc probe, *hit;
+
+			if (recs[i].bad || !recs[i].skey[ei])
+				continue;
+			probe.key = recs[i].skey[ei];
+			hit = bsearch(&probe, s.acc, s.nacc, sizeof *s.acc, cmp_sumacc);
+			recs[i].sum[ei] = hit ? hit->sum : 0;
+		}
+		for (i = 0; i < nf; i++)
+			free(first[i]);
+		free(first);
+		free(s.acc);
+	}
+	mlc_buf_free(&q.body);
+	mlc_buf_free(&rcids);
+	mlc_buf_free(&cond);
+	mlc_buf_free(&s.t);
+	mlc_buf_free(&s.key);
+}
+
+/* Merge the JSON object text add into member name of rec (jv). */
+static jv
+rec_merge(jv rec, const char *name, const struct mlc_buf *add)
+{
+	jv have = jv_object_get(jv_copy(rec), jv_string(name));
+	jv a = jv_parse_sized(add->p, (int)add->len);
+
+	if (jv_get_kind(have) == JV_KIND_OBJECT)
+		a = jv_object_merge(have, a);
+	else
+		jv_free(have);
+	return jv_object_set(rec, jv_string(name), a);
+}
+
+static int
+rec_has_object(struct rec *r, const char *name)
+{
+	jv have = jv_object_get(jv_copy(r->j), jv_string(name));
+	int yes = jv_get_kind(have) == JV_KIND_OBJECT;
+
+	jv_free(have);
+	return yes;
+}
+
 static void
 emit_joined(struct join *j, struct rec *r, struct mlc_buf *out)
 {
-	jv have = jv_object_get(jv_copy(r->j), jv_string("contacts"));
-	struct mlc_buf c;
+	struct mlc_buf c, sm;
 	char k[32];
 
 	mlc_buf_init(&c);
-	mlc_buf_addc(&c, '{');
-	for (size_t i = 0; i < j->nent; i++) {
-		long an8 = r->an8[i];
-		const char *js = NULL;
+	mlc_buf_init(&sm);
+	if (j->nent) {
+		mlc_buf_addc(&c, '{');
+		for (size_t i = 0; i < j->nent; i++) {
+			long an8 = r->an8[i];
+			const char *js = NULL;
 
-		if (j->ent[i].via && r->mcu[i] && !map_get(&j->bu, r->mcu[i], NULL, &an8))
-			an8 = 0;
-		if (i)
-			mlc_buf_addc(&c, ',');
-		mlc_buf_json_str(&c, j->ent[i].name, strlen(j->ent[i].name));
-		mlc_buf_addc(&c, ':');
-		snprintf(k, sizeof k, "%ld", an8);
-		if (an8 > 0 && map_get(&j->ab, k, &js, NULL) && js)
-			mlc_buf_adds(&c, js);
-		else
-			mlc_buf_adds(&c, "null");
+			if (j->ent[i].via && r->mcu[i] && !map_get(&j->bu, r->mcu[i], NULL, &an8))
+				an8 = 0;
+			if (i)
+				mlc_buf_addc(&c, ',');
+			mlc_buf_json_str(&c, j->ent[i].name, strlen(j->ent[i].name));
+			mlc_buf_addc(&c, ':');
+			snprintf(k, sizeof k, "%ld", an8);
+			if (an8 > 0 && map_get(&j->ab, k, &js, NULL) && js)
+				mlc_buf_adds(&c, js);
+			else
+				mlc_buf_adds(&c, "null");
+		}
+		mlc_buf_addc(&c, '}');
 	}
-	mlc_buf_addc(&c, '}');
+	if (j->nsum) {
+		mlc_buf_addc(&sm, '{');
+		for (size_t i = 0; i < j->nsum; i++) {
+			if (i)
+				mlc_buf_addc(&sm, ',');
+			mlc_buf_json_str(&sm, j->sum[i].name, strlen(j->sum[i].name));
+			mlc_buf_addc(&sm, ':');
+			num_text(&sm, r->sum[i]);
+		}
+		mlc_buf_addc(&sm, '}');
+	}
 	mlc_buf_reset(out);
-	if (jv_get_kind(have) == JV_KIND_OBJECT) {
+	if ((j->nent && rec_has_object(r, "contacts")) || (j->nsum && rec_has_object(r, "sums"))) {
 		/* Joined before: merge (jv re-serialises the record). */
-		jv add = jv_parse_sized(c.p, (int)c.len), rec, s;
+		jv rec = jv_copy(r->j), s;
 
-		rec = jv_object_set(jv_copy(r->j), jv_string("contacts"),
-		                    jv_object_merge(jv_copy(have), add));
+		if (j->nent)
+			rec = rec_merge(rec, "contacts", &c);
+		if (j->nsum)
+			rec = rec_merge(rec, "sums", &sm);
 		s = jv_dump_string(rec, 0);
 		mlc_buf_adds(out, jv_string_value(s));
 		jv_free(s);
 	} else {
 		size_t n = r->len;
+		int first;
 
 		while (n && (r->line[n - 1] == ' ' || r->line[n - 1] == '\t' || r->line[n - 1] == '\r'))
 			n--;
+		first = n <= 2;
 		/* The record's own bytes are kept (numbers exactly as received). */
 		mlc_buf_add(out, r->line, n - 1);
-		mlc_buf_adds(out, n > 2 ? ",\"contacts\":" : "\"contacts\":");
-		mlc_buf_add(out, c.p, c.len);
+		if (j->nent) {
+			mlc_buf_adds(out, first ? "\"contacts\":" : ",\"contacts\":");
+			mlc_buf_add(out, c.p, c.len);
+			first = 0;
+		}
+		if (j->nsum) {
+			mlc_buf_adds(out, first ? "\"sums\":" : ",\"sums\":");
+			mlc_buf_add(out, sm.p, sm.len);
+		}
 		mlc_buf_addc(out, '}');
 	}
-	jv_free(have);
 	mlc_buf_free(&c);
+	mlc_buf_free(&sm);
 }
 
 static void
@@ -2066,6 +2432,8 @@ join_batch(struct ais *a, struct join *j, struct rec *recs, size_t n)
 		j->ncon = 0;
 	}
 	free(an8s);
+	if (j->nsum)
+		sums_batch(a, j, recs, n);
 	if (a->dry)
 		return;
 	mlc_buf_init(&out);
@@ -2077,6 +2445,65 @@ join_batch(struct ais *a, struct join *j, struct rec *recs, size_t n)
 			fatal(MLC_EX_IOERR, "write error on stdout: %s", strerror(errno));
 	}
 	mlc_buf_free(&out);
+}
+
+static int
+is_alias(const char *s, size_t n)
+{
+	return n >= 1 && n <= 12 && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") >= n;
+}
+
+/* The rule's [sums] entries: NAME = TABLE.COLUMN by COLUMN... */
+static void
+parse_sums(struct join *j)
+{
+	for (size_t i = 0; i < rule.conf.n; i++) {
+		const struct mlc_conf_entry *e = &rule.conf.v[i];
+		struct sument *se;
+		char *v, *w[SUM_MAXBY + 3], *dot;
+		size_t nw = 0;
+		int ok;
+
+		if (strcmp(e->section, "sums") != 0)
+			continue;
+		for (size_t k = 0; k < j->nsum; k++)
+			if (strcasecmp(j->sum[k].name, e->key) == 0)
+				fatal(MLC_EX_CONFIG, "%s:%u: [sums] %s is given twice", rule.path, e->line,
+				      e->key);
+		v = mlc_xstrdup(e->value);
+		for (char *save = NULL, *t = strtok_r(v, " \t", &save); t;
+		     t = strtok_r(NULL, " \t", &save)) {
+			if (nw == sizeof w / sizeof *w) {
+				nw++;
+				break;
+			}
+			w[nw++] = t;
+		}
+		dot = nw ? strchr(w[0], '.') : NULL;
+		ok = nw >= 3 && nw <= SUM_MAXBY + 2 && dot && is_alias(w[0], (size_t)(dot - w[0])) &&
+		     is_alias(dot + 1, strlen(dot + 1)) && strcmp(w[1], "by") == 0;
+		for (size_t k = 2; ok && k < nw; k++)
+			ok = is_alias(w[k], strlen(w[k]));
+		if (!ok) {
+			free(v);
+			fatal(MLC_EX_CONFIG, "%s:%u: [sums] %s = %s: expected TABLE.COLUMN by COLUMN... "
+			      "(at most %d columns)", rule.path, e->line, e->key, e->value, SUM_MAXBY);
+		}
+		j->sum = mlc_xrealloc(j->sum, (j->nsum + 1) * sizeof *j->sum);
+		se = &j->sum[j->nsum++];
+		memset(se, 0, sizeof *se);
+		/* Rule keys are lower case; record members named after JDE columns
+		 * are upper case, like the row's (f41021_pqoh: "F41021_PQOH"). */
+		se->name = mlc_xstrdup(e->key);
+		for (char *c = se->name; *c; c++)
+			if (*c >= 'a' && *c <= 'z')
+				*c = (char)(*c - 'a' + 'A');
+		se->table = mlc_xstrndup(w[0], (size_t)(dot - w[0]));
+		se->col = mlc_xstrdup(dot + 1);
+		for (size_t k = 2; k < nw; k++)
+			se->by[se->nby++] = mlc_xstrdup(w[k]);
+		free(v);
+	}
 }
 
 static int
@@ -2092,7 +2519,7 @@ do_join(const struct opts *o)
 	const char *cc;
 
 	if (!have_rule)
-		fatal(MLC_EX_USAGE, "--join needs -r RULE (its [join] section)");
+		fatal(MLC_EX_USAGE, "--join needs -r RULE (its [join] and [sums] sections)");
 	memset(&j, 0, sizeof j);
 	for (size_t i = 0; i < rule.conf.n; i++) {
 		const struct mlc_conf_entry *e = &rule.conf.v[i];
@@ -2125,8 +2552,9 @@ do_join(const struct opts *o)
 		}
 		free(v);
 	}
-	if (!j.nent)
-		fatal(MLC_EX_CONFIG, "%s: no [join] section", rule.path);
+	parse_sums(&j);
+	if (!j.nent && !j.nsum)
+		fatal(MLC_EX_CONFIG, "%s: no [join] or [sums] section", rule.path);
 	load_config(o, 1);
 	cc = mlc_conf_get(&conf, "general", "default_country");
 	if (cc && (strspn(cc, "0123456789") != strlen(cc) || !*cc || strlen(cc) > 3 || *cc == '0'))
@@ -2134,6 +2562,7 @@ do_join(const struct opts *o)
 		      "such as 1 or 49", cc);
 	j.cc = cc;
 	j.batch = o->batch ? o->batch : 100;
+	j.sum_page = o->pagesize ? o->pagesize : 1000;
 	map_init(&j.bu);
 	map_init(&j.ab);
 	ais_open(&a, o->dry);
@@ -2174,8 +2603,7 @@ do_join(const struct opts *o)
 			if (jv_get_kind(recs[n].j) != JV_KIND_OBJECT) {
 				mlc_warn("line %lu: not a JSON object", recs[n].lineno);
 				recs[n].bad = 1;
-				recs[n].an8 = mlc_xcalloc(j.nent, sizeof *recs[n].an8);
-				recs[n].mcu = mlc_xcalloc(j.nent, sizeof *recs[n].mcu);
+				rec_alloc(&j, &recs[n]);
 			} else {
 				rec_resolve(&j, &recs[n]);
 			}
@@ -2186,7 +2614,7 @@ do_join(const struct opts *o)
 		if (n)
 			join_batch(&a, &j, recs, n);
 		for (size_t i = 0; i < n; i++)
-			rec_free(&recs[i], j.nent);
+			rec_free(&recs[i], &j);
 	}
 	mlc_ndjson_close(rd);
 	free(recs);
@@ -2196,6 +2624,14 @@ do_join(const struct opts *o)
 	for (size_t i = 0; i < j.nent; i++)
 		free(j.ent[i].col);
 	free(j.ent);
+	for (size_t i = 0; i < j.nsum; i++) {
+		free(j.sum[i].name);
+		free(j.sum[i].table);
+		free(j.sum[i].col);
+		for (size_t k = 0; k < j.sum[i].nby; k++)
+			free(j.sum[i].by[k]);
+	}
+	free(j.sum);
 	if (j.bad)
 		code = MLC_EX_DATAERR;
 	return code;

@@ -18,7 +18,7 @@ static const char *const rule_schema[] = {
 	"rule.name", "rule.description", "rule.schedule", "rule.timezone", "rule.severity",
 	"source.table", "source.columns", "source.where*", "source.match",
 	"source.incremental", "source.key", "source.page_size",
-	"join.*",
+	"join.*", "sums.*",
 	"match.expr", "match.fingerprint", "match.realert", "match.storm", "match.key",
 	"recipients.to*", "recipients.channels",
 	"message.sms", "message.subject", "message.text", "message.html",

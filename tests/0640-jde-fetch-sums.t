@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# jde-fetch --join with [sums]: on hand (F41021 PQOH) summed per item and
+# branch, one F41021 query per batch, and the inventory-below-reorder rule
+# end to end through alert-match, against the AIS simulator.
+. "$(dirname "$0")/lib.sh"
+
+PW='sUms-s3cr3t'
+printf '%s\n' "$PW" >"$T/sim-password"
+chmod 600 "$T/sim-password"
+mkdir -p "$T/data" "$T/rules"
+cp "$TOP"/data/jde/* "$T/data/"
+cp "$TOP"/data/rules/*.rule "$T/rules/"
+ML_CONNECTOR_RULES=$T/rules
+export ML_CONNECTOR_RULES
+sim_start mlc-ais-sim --password-file "$T/sim-password" --today 2026-11-26 --data "$T/data" ||
+	exit 1
+URL=http://127.0.0.1:$MLC_AIS_SIM_PORT
+cat >"$ML_CONNECTOR_CONF" <<EOF2
+[ais]
+url = $URL
+user = JDE
+environment = JDV920
+device = ml-connector-test
+
+[general]
+default_country = 1
+EOF2
+export ML_CONNECTOR_KDF_FAST=1 ML_CONNECTOR_RETRY_SEED=7
+mlc-vault init 2>/dev/null
+printf '%s\n' "$PW" | mlc-vault set ais.password
+
+R=inventory-below-reorder
+# The F41021 requests of the log, as "targetName" lines.
+queries() {
+	jq -r 'select(.path == "/jderest/v2/dataservice") | .body.targetName' "$MLC_AIS_SIM_LOG"
+}
+fault() {
+	curl -sf -o /dev/null -H 'Content-Type: application/json' -d "{\"spec\":\"$1\"}" \
+		"$URL/_sim/fault" || echo "# fault $1 refused"
+}
+# "ITM|MCU SUM" per record, from joined records.
+sums_of() { jq -r '"\(.row.F4102_ITM)|\(.row.F4102_MCU | ltrimstr(" ")) \(.sums.F41021_PQOH)"' "$1"; }
+
+jde-fetch -r $R >"$T/items" 2>"$T/err"
+is "$?" 0 "fetch F4102: exit 0"
+# The expected sums, per item and branch of the fetched records.
+jq -rs --slurpfile q "$T/data/F41021.ndjson" '
+	($q | group_by([.F41021_ITM, (.F41021_MCU | ltrimstr(" "))]) |
+	 map({key: "\(.[0].F41021_ITM)|\(.[0].F41021_MCU | ltrimstr(" "))",
+	      value: (map(.F41021_PQOH) | add)}) | from_entries) as $s |
+	.[] | "\(.row.F4102_ITM)|\(.row.F4102_MCU | ltrimstr(" ")) \($s["\(.row.F4102_ITM)|\(.row.F4102_MCU | ltrimstr(" "))"] // 0)"' \
+	"$T/items" >"$T/want-sums"
+
+# ---- the sums ----------------------------------------------------------------
+: >"$MLC_AIS_SIM_LOG"
+jde-fetch --join -r $R <"$T/items" >"$T/joined" 2>"$T/err"
+is "$?" 0 "join with [sums]: exit 0"
+sums_of "$T/joined" >"$T/got-sums"
+diff_ok "$T/got-sums" "$T/want-sums" "sums per item and branch as jq computes them from F41021"
+is "$(grep -E '^(60001\|30|60003\|30|60005\|40|60008\|30|60010\|40|60012\|30|60006\|30) ' "$T/got-sums" |
+	tr '\n' ' ')" "60001|30 275 60003|30 85 60005|40 12 60006|30 1000 60008|30 4500 60010|40 0 60012|30 79.5 " \
+	"the README's items: 275, 85, 12, 1000, 4500, 0, 79.5"
+grep -q '"key":"60012|30".*"sums":{"F41021_PQOH":79.5}}$' "$T/joined"
+ok "79.5 printed as 79.5, sums last"
+grep -q '"key":"60008|30".*"sums":{"F41021_PQOH":4500}}$' "$T/joined"
+ok "4500 printed as 4500"
+is "$(jq -c 'del(.contacts, .sums)' "$T/joined")" "$(cat "$T/items")" \
+	"records otherwise unchanged, in input order"
+is "$(jq -c '.contacts | keys' "$T/joined" | sort -u)" '["buyer","planner"]' "contacts still joined"
+is "$(queries | grep -c '^F41021$')" 1 "one F41021 query for the batch"
+is "$(queries | tr '\n' ' ')" "F0101 F0115 F01151 F41021 " "the contact lookups, then the sum query"
+q=$(jq -c 'select(.body.targetName == "F41021") | .body' "$MLC_AIS_SIM_LOG")
+is "$(printf '%s' "$q" | jq -r .returnControlIDs)" "F41021.ITM|F41021.MCU|F41021.PQOH" \
+	"returnControlIDs: the by-columns and the summed column"
+is "$(printf '%s' "$q" | jq -c '[.query.condition[] | .controlId, .operator]')" \
+	'["F41021.ITM","LIST"]' "one LIST condition on the first by-column"
+is "$(printf '%s' "$q" | jq -r '.query.condition[0].value | map(.content) | join(" ")')" \
+	"$(jq -r .row.F4102_ITM "$T/items" | sort -u | tr '\n' ' ' | sed 's/ $//')" \
+	"the LIST holds the batch's distinct items"
+
+# batches of 5: one F41021 query per batch, same output
+NB=$((($(wc -l <"$T/items") + 4) / 5))
+: >"$MLC_AIS_SIM_LOG"
+jde-fetch --join -r $R -b 5 <"$T/items" >"$T/joined5" 2>"$T/err"
+is "$?" 0 "batches of 5: exit 0"
+diff_ok "$T/joined5" "$T/joined" "batches of 5: same output"
+is "$(queries | grep -c '^F41021$')" "$NB" "batches of 5: one F41021 query per batch ($NB)"
+
+# An item without any F41021 row: 0 on hand, a true 0.
+jq -c 'select(.key == "60001|30") | .row.F4102_ITM = 69999 | .key = "69999|30"' "$T/items" |
+	jde-fetch --join -r $R >"$T/none" 2>"$T/err"
+is "$?" 0 "item without F41021 rows: exit 0"
+is "$(jq -c .sums "$T/none")" '{"F41021_PQOH":0}' "item without F41021 rows: sum 0"
+
+# A restart of the sum query in the middle of its pages forgets the partial
+# sums (small pages: -p 3).
+: >"$MLC_AIS_SIM_LOG"
+fault "expire-results:path=/jderest/v2/dataservice/next"
+jde-fetch --join -r $R -p 3 <"$T/items" >"$T/jrestart" 2>"$T/err"
+is "$?" 0 "sum query restarted: exit 0"
+like "$(cat "$T/err")" "F41021 next page: query results expired" "sum query restarted: said so"
+diff_ok "$T/jrestart" "$T/joined" "sum query restarted: same sums, nothing counted twice"
+is "$(jq -r 'select(.path == "/jderest/v2/dataservice/next")' "$MLC_AIS_SIM_LOG" | jq -s length)" \
+	"$(($(jq -s length "$T/data/F41021.ndjson") / 3 + 1))" "sum query restarted: paged (-p 3)"
+
+# Joined twice: the sums are merged, not duplicated.
+head -n 1 "$T/joined" | jde-fetch --join -r $R >"$T/twice" 2>"$T/err"
+is "$(jq -c '[(.sums | keys), (.contacts | keys)]' "$T/twice")" '[["F41021_PQOH"],["buyer","planner"]]' \
+	"joined twice: sums and contacts merged"
+is "$(head -n 1 "$T/joined" | jq -S -c .)" "$(jq -S -c . "$T/twice")" "joined twice: same record"
+
+# A rule with [sums] only: no contacts, no Address Book query.
+cat >"$T/rules/onhand.rule" <<'EOF2'
+[rule]
+name = onhand
+
+[source]
+table = F4102
+
+[sums]
+on_hand = F41021.PQOH by ITM MCU
+committed = F41021.PCOM by ITM MCU
+EOF2
+: >"$MLC_AIS_SIM_LOG"
+jde-fetch --join -r onhand <"$T/items" >"$T/only" 2>"$T/err"
+is "$?" 0 "[sums] only: exit 0"
+is "$(jq -r 'has("contacts")' "$T/only" | sort -u)" false "[sums] only: no contacts"
+is "$(jq -r '"\(.row.F4102_ITM)|\(.row.F4102_MCU | ltrimstr(" ")) \(.sums.ON_HAND)"' "$T/only")" \
+	"$(cat "$T/want-sums")" "[sums] only: the same sums under its own name"
+is "$(jq -c 'select(.key == "60001|40") | .sums' "$T/only")" '{"ON_HAND":150,"COMMITTED":0}' \
+	"[sums] only: two entries"
+is "$(queries | tr '\n' ' ')" "F41021 F41021 " "[sums] only: one query per entry"
+
+# Configuration errors.
+printf '[rule]\nname = nojoin\n\n[source]\ntable = F4102\n' >"$T/rules/nojoin.rule"
+jde-fetch --join -r nojoin <"$T/items" >/dev/null 2>"$T/err"
+is "$?" 78 "neither [join] nor [sums]: 78"
+like "$(cat "$T/err")" "no \[join\] or \[sums\] section" "neither [join] nor [sums]: said so"
+printf '[rule]\nname = badsum\n\n[source]\ntable = F4102\n\n[sums]\nq = F41021.PQOH per ITM\n' \
+	>"$T/rules/badsum.rule"
+jde-fetch --join -r badsum <"$T/items" >/dev/null 2>"$T/err"
+is "$?" 78 "bad [sums] entry: 78"
+like "$(cat "$T/err")" "badsum.rule:8: \[sums\] q = F41021.PQOH per ITM: expected TABLE.COLUMN by COLUMN" \
+	"bad [sums] entry: file, line, what is expected"
+
+# A record without a by-column: reported, the others go on, exit 65.
+{ head -n 1 "$T/items"; head -n 1 "$T/items" | jq -c 'del(.row.F4102_MCU)'; sed -n 2p "$T/items"; } |
+	jde-fetch --join -r $R >"$T/jbad" 2>"$T/err"
+is "$?" 65 "record without a by-column: 65"
+is "$(wc -l <"$T/jbad" | tr -d ' ')" 2 "record without a by-column: the others still go through"
+like "$(cat "$T/err")" "line 2: .*F4102_MCU \(\[sums\] F41021_PQOH\)" "record without a by-column: named"
+
+# dry run: the requests, no server
+: >"$MLC_AIS_SIM_LOG"
+jde-fetch --join -r onhand --dry-run <"$T/items" >"$T/jdry" 2>"$T/err"
+is "$?" 0 "dry run: exit 0"
+is "$(jq -r '.body.targetName // "login"' "$T/jdry" | tr '\n' ' ')" "login F41021 F41021 " \
+	"dry run: the requests it would send"
+is "$(wc -c <"$MLC_AIS_SIM_LOG" | tr -d ' ')" 0 "dry run: nothing sent"
+
+# ---- end to end: fetch | join | match -----------------------------------------
+jde-fetch -r $R 2>"$T/e1" | jde-fetch --join -r $R 2>"$T/e2" |
+	alert-match --no-state -r $R --now 2026-11-26T14:00:00Z >"$T/alerts" 2>"$T/e3"
+is "${PIPESTATUS[*]}" "0 0 0" "fetch | join | match: every stage exits 0"
+is "$(jq -r .key "$T/alerts" | sort -u | tr '\n' ' ')" \
+	"60001|30 60003|30 60005|40 60008|30 60010|40 60012|30 " \
+	"fires for exactly the items below their reorder point (not 60006, at it)"
+
+# ---- valgrind -------------------------------------------------------------------
+vg jde-fetch --join -r $R -b 4 <"$T/items" >"$T/jvg" 2>"$T/err"
+rc=$?
+isnt "$rc" 99 "join with [sums] under valgrind: no finding"
+diff_ok "$T/jvg" "$T/joined" "join with [sums] under valgrind: same output"
+
+done_testing
