@@ -30,11 +30,15 @@ else
 	skip "no man pages yet"
 fi
 
-# Every installed program has a man page.
+# Every installed program has a man page, --help and --version.
+version=$(sed -n 's/^VERSION = //p' config.mk)
 for p in $(make -s -f Makefile print-progs 2>/dev/null); do
 	n=$(basename "$p")
 	ls man/"$n".[1-8] >/dev/null 2>&1
 	ok "$n has a man page"
+	"$p" --help 2>/dev/null | grep -q '^usage: '
+	ok "$n --help prints its usage"
+	like "$("$p" --version 2>&1)" "^$n.* $version\$" "$n --version"
 done
 
 done_testing
