@@ -49,6 +49,21 @@ TESTPROGS = \
 	tests/bin/realert-mark \
 	tests/bin/jde-unit
 
+# Fuzz targets (tests/fuzz/fuzz-NAME.c): `make fuzz` builds them with clang's
+# libFuzzer into tests/fuzz/bin/ and runs each; the replayers below are the
+# same files built with $(CC) and tests/fuzz/replay-main.c (tests/1200).
+FUZZTARGETS = ndjson conf jdepage callback template sms
+FUZZREPLAY = \
+	tests/bin/fuzz-ndjson \
+	tests/bin/fuzz-conf \
+	tests/bin/fuzz-jdepage \
+	tests/bin/fuzz-callback \
+	tests/bin/fuzz-template \
+	tests/bin/fuzz-sms
+FUZZ_SECONDS = 600
+FUZZ_CC = clang
+FUZZ_CFLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined
+
 # Test-only servers (libmicrohttpd).
 TESTSIMS = \
 	tests/bin/http-sink \
@@ -74,7 +89,7 @@ MAN = \
 ALL_CFLAGS  = $(CFLAGS) $(WFLAGS) $(DEFS)
 ALL_LDFLAGS = $(CFLAGS) $(LDFLAGS)
 
-all: $(PROGS) $(SIMS) $(TESTPROGS) $(TESTSIMS) $(SCRIPTS)
+all: $(PROGS) $(SIMS) $(TESTPROGS) $(TESTSIMS) $(FUZZREPLAY) $(SCRIPTS)
 
 .c.o:
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
@@ -148,6 +163,27 @@ src/jde-fetch.o: src/mlc.h
 tests/bin/jde-unit: tests/src/jde-unit.o
 tests/src/jde-unit.o: src/mlc.h
 
+$(FUZZREPLAY): libmlc.a tests/fuzz/replay-main.c tests/fuzz/fuzz.h src/mlc.h
+	@mkdir -p tests/bin
+	$(CC) $(ALL_CFLAGS) -Itests/fuzz -o $@ tests/fuzz/$$(basename $@).c \
+		tests/fuzz/replay-main.c libmlc.a $(LIBS)
+tests/bin/fuzz-ndjson: tests/fuzz/fuzz-ndjson.c
+tests/bin/fuzz-conf: tests/fuzz/fuzz-conf.c
+tests/bin/fuzz-jdepage: tests/fuzz/fuzz-jdepage.c
+tests/bin/fuzz-callback: tests/fuzz/fuzz-callback.c
+tests/bin/fuzz-template: tests/fuzz/fuzz-template.c
+tests/bin/fuzz-sms: tests/fuzz/fuzz-sms.c
+
+# libFuzzer (clang): the library sources are compiled in, so they are instrumented.
+fuzz-build:
+	@mkdir -p tests/fuzz/bin
+	for t in $(FUZZTARGETS); do \
+		$(FUZZ_CC) $(FUZZ_CFLAGS) $(DEFS) -DMLC_LIBFUZZER -Itests/fuzz -o tests/fuzz/bin/fuzz-$$t \
+			tests/fuzz/fuzz-$$t.c $(LIBOBJ:.o=.c) $(LIBS) || exit 1; \
+	done
+fuzz: fuzz-build
+	FUZZ_SECONDS=$(FUZZ_SECONDS) sh bench/fuzz.sh $(FUZZTARGETS)
+
 bin/ml-connector: scripts/ml-connector.sh config.mk
 	@mkdir -p bin
 	sed -e 's/@VERSION@/$(VERSION)/g' -e 's|@DATADIR@|$(DATADIR)|g' \
@@ -196,6 +232,7 @@ uninstall:
 	rm -rf $(DESTDIR)$(DATADIR)
 
 clean:
-	rm -f libmlc.a src/*.o tests/src/*.o $(PROGS) $(SIMS) $(TESTPROGS) $(TESTSIMS) $(SCRIPTS)
+	rm -f libmlc.a src/*.o tests/src/*.o $(PROGS) $(SIMS) $(TESTPROGS) $(TESTSIMS) $(FUZZREPLAY) $(SCRIPTS)
+	rm -rf tests/fuzz/bin
 
-.PHONY: all check check-asan warncheck print-progs lint install uninstall clean
+.PHONY: fuzz fuzz-build all check check-asan warncheck print-progs lint install uninstall clean
