@@ -488,6 +488,8 @@ struct mlc_rule {
 int mlc_rule_load(struct mlc_rule *r, const char *arg, const char *rules_dir, char *err,
                   size_t errlen, int *code);
 void mlc_rule_free(struct mlc_rule *r);
+/* Every key a rule file may hold, in mlc_conf_check's schema form. */
+extern const char *const mlc_rule_schema[];
 /* Shorthands over r->conf. */
 const char *mlc_rule_get(const struct mlc_rule *r, const char *section, const char *key);
 /* The directory rules are looked up in (see mlc_rule_load). */

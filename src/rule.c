@@ -14,7 +14,7 @@
 
 #include "mlc.h"
 
-static const char *const rule_schema[] = {
+const char *const mlc_rule_schema[] = {
 	"rule.name", "rule.description", "rule.schedule", "rule.timezone", "rule.severity",
 	"source.table", "source.columns", "source.where*", "source.match",
 	"source.incremental", "source.key", "source.page_size",
@@ -249,7 +249,7 @@ mlc_rule_load(struct mlc_rule *r, const char *arg, const char *rules_dir, char *
 		return -1;
 	}
 	r->path = mlc_xstrdup(path);
-	if (mlc_conf_check(&r->conf, rule_schema, err, errlen) < 0)
+	if (mlc_conf_check(&r->conf, mlc_rule_schema, err, errlen) < 0)
 		return -1;
 	if (!(e = mlc_conf_find(&r->conf, "rule", "name")))
 		return errf(err, errlen, "%s: [rule] name is missing", path);

@@ -6,22 +6,6 @@
 #include "mlc.h"
 #include "fuzz.h"
 
-static const char *const schema[] = {
-	"rule.name", "rule.description", "rule.schedule", "rule.timezone", "rule.severity",
-	"source.table", "source.columns", "source.where*", "source.match",
-	"source.incremental", "source.key", "source.page_size",
-	"join.*", "sums.*",
-	"match.expr", "match.fingerprint", "match.realert", "match.storm", "match.key",
-	"recipients.to*", "recipients.channels",
-	"message.sms", "message.subject", "message.text", "message.html",
-	"message.max_segments", "message.transliterate",
-	"digest.channel", "digest.subject", "digest.header", "digest.row", "digest.footer",
-	"digest.max_items",
-	"limits.quiet_hours", "limits.quiet_action", "limits.per_recipient_hour",
-	"limits.per_recipient_day", ".top",
-	NULL
-};
-
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -32,7 +16,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	memset(&c, 0, sizeof c);
 	if (mlc_conf_parse(&c, "fuzz.rule", (const char *)data, size, err, sizeof err) == 0) {
-		(void)mlc_conf_check(&c, schema, err, sizeof err);
+		(void)mlc_conf_check(&c, mlc_rule_schema, err, sizeof err);
 		for (i = 0; i < c.n; i++) {
 			if (!c.v[i].section || !c.v[i].key || !c.v[i].value)
 				abort();
