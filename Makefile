@@ -49,6 +49,9 @@ TESTPROGS = \
 	tests/bin/realert-mark \
 	tests/bin/jde-unit
 
+# Test-only LD_PRELOAD shims (shared objects, not linked with libmlc.a).
+TESTSO = tests/bin/writefault.so
+
 # Fuzz targets (tests/fuzz/fuzz-NAME.c): `make fuzz` builds them with clang's
 # libFuzzer into tests/fuzz/bin/ and runs each; the replayers below are the
 # same files built with $(CC) and tests/fuzz/replay-main.c (tests/1200).
@@ -89,7 +92,7 @@ MAN = \
 ALL_CFLAGS  = $(CFLAGS) $(WFLAGS) $(DEFS)
 ALL_LDFLAGS = $(CFLAGS) $(LDFLAGS)
 
-all: $(PROGS) $(SIMS) $(TESTPROGS) $(TESTSIMS) $(FUZZREPLAY) $(SCRIPTS)
+all: $(PROGS) $(SIMS) $(TESTPROGS) $(TESTSIMS) $(TESTSO) $(FUZZREPLAY) $(SCRIPTS)
 
 .c.o:
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
@@ -163,6 +166,10 @@ src/jde-fetch.o: src/mlc.h
 tests/bin/jde-unit: tests/src/jde-unit.o
 tests/src/jde-unit.o: src/mlc.h
 
+tests/bin/writefault.so: tests/src/writefault.c
+	@mkdir -p tests/bin
+	$(CC) $(ALL_CFLAGS) -fPIC -shared -o $@ tests/src/writefault.c -ldl
+
 $(FUZZREPLAY): libmlc.a tests/fuzz/replay-main.c tests/fuzz/fuzz.h src/mlc.h
 	@mkdir -p tests/bin
 	$(CC) $(ALL_CFLAGS) -Itests/fuzz -o $@ tests/fuzz/$$(basename $@).c \
@@ -233,6 +240,7 @@ uninstall:
 
 clean:
 	rm -f libmlc.a src/*.o tests/src/*.o $(PROGS) $(SIMS) $(TESTPROGS) $(TESTSIMS) $(FUZZREPLAY) $(SCRIPTS)
+	rm -f $(TESTSO)
 	rm -rf tests/fuzz/bin
 
 .PHONY: fuzz fuzz-build all check check-asan warncheck print-progs lint install uninstall clean
