@@ -574,6 +574,7 @@ run_select(const char *sql, const char *const *binds, int nb, enum fmt f, int li
 			mlc_buf_adds(&b, cols[i]);
 		}
 		if (mlc_ndjson_put(1, &b) < 0) {
+			mlc_warn("write error on stdout: %s", strerror(errno));
 			sqlite3_finalize(st);
 			mlc_buf_free(&b);
 			return MLC_EX_IOERR;
@@ -1027,7 +1028,12 @@ cmd_status(int argc, char **argv)
 	if (f == F_TEXT) {
 		mlc_buf_printf(&b, "%-24s %-24s %-10s %6s %6s %7s %7s %8s", "RULE", "LAST RUN",
 		               "OUTCOME", "SENT", "FAILED", "UNKNOWN", "PENDING", "DEFERRED");
-		mlc_ndjson_put(1, &b);
+		if (mlc_ndjson_put(1, &b) < 0) {
+			mlc_warn("write error on stdout: %s", strerror(errno));
+			sqlite3_finalize(st);
+			mlc_buf_free(&b);
+			return MLC_EX_IOERR;
+		}
 	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		mlc_buf_reset(&b);
@@ -1064,6 +1070,7 @@ cmd_status(int argc, char **argv)
 				mlc_buf_addc(&b, '}');
 		}
 		if (mlc_ndjson_put(1, &b) < 0) {
+			mlc_warn("write error on stdout: %s", strerror(errno));
 			sqlite3_finalize(st);
 			mlc_buf_free(&b);
 			return MLC_EX_IOERR;
