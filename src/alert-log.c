@@ -183,18 +183,20 @@ bind_text(sqlite3_stmt *st, int i, const char *s)
 
 /* The re-alert id of a delivery's recipient, as alert-match checks it. */
 static const char *
-recipient_id(jv o, const char *to, char *buf, size_t len)
+recipient_id(jv o, const char *to, const char *chan, char *buf, size_t len)
 {
-	char an8[64];
+	char an8[64], idb[448];
 	jv rcp = field(o, "recipient");
-	const char *id = sfield(rcp, "id", buf, len);
+	const char *id = sfield(rcp, "id", idb, sizeof idb);
 
 	if (!id && sfield(rcp, "an8", an8, sizeof an8)) {
-		snprintf(buf, len, "an8:%s", an8);
-		id = buf;
+		snprintf(idb, sizeof idb, "an8:%s", an8);
+		id = idb;
 	}
 	jv_free(rcp);
-	return id ? id : to;
+	/* re-alert is per recipient and channel (realert.c) */
+	snprintf(buf, len, "%s/%s", id ? id : to, chan[0] ? chan : "sms");
+	return buf;
 }
 
 /*
@@ -203,10 +205,10 @@ recipient_id(jv o, const char *to, char *buf, size_t len)
  * would be sent again every run.
  */
 static int
-mark_digest(jv o, const char *rule, const char *to, const char *ts)
+mark_digest(jv o, const char *rule, const char *to, const char *chan, const char *ts)
 {
 	char rid[512], at[64];
-	const char *id = recipient_id(o, to, rid, sizeof rid);
+	const char *id = recipient_id(o, to, chan, rid, sizeof rid);
 	const char *when = sfield(o, "sent_at", at, sizeof at) ? at : ts;
 	jv keys = field(o, "keys"), fps = field(o, "fingerprints");
 	int i, n, rc = 0;
@@ -239,6 +241,8 @@ record(const char *line, size_t len, const char *force_stage, const char *ts, in
 	long errcode = 0, attempt = 0;
 	int haveerr = 0, haveatt = 0, rc;
 
+	/* a field the line lacks is empty, not stale */
+	rule[0] = table[0] = key[0] = alert[0] = deliv[0] = to[0] = chan[0] = '\0';
 	if (!jv_is_valid(o) || jv_get_kind(o) != JV_KIND_OBJECT) {
 		*bad = 1;
 		jv_free(o);
@@ -332,18 +336,18 @@ record(const char *line, size_t len, const char *force_stage, const char *ts, in
 	 * accepted a message, never when an alert merely matched: a run that
 	 * dies before sending must send again on the next run.  The recipient
 	 * id is the one alert-match checks (realert.c): the recipient's "id",
-	 * else "an8:N", else the address.  sent_at, when the line has it, makes
-	 * a replayed line mark nothing new.
+	 * else "an8:N", else the address, then "/" and the channel.  sent_at,
+	 * when the line has it, makes a replayed line mark nothing new.
 	 */
 	if (!force_stage && strcmp(stage, "sent") == 0 && rule[0] && to[0] && has(o, "digest")) {
-		if (mark_digest(o, rule, to, ts) < 0) {
+		if (mark_digest(o, rule, to, chan, ts) < 0) {
 			jv_free(o);
 			return -1;
 		}
 	} else if (!force_stage && strcmp(stage, "sent") == 0 && key[0] && rule[0] && to[0]) {
 		char rid[512], at[64];
 		jv fpv = field(o, "fingerprint");
-		const char *id = recipient_id(o, to, rid, sizeof rid);
+		const char *id = recipient_id(o, to, chan, rid, sizeof rid);
 		const char *rk = sfield(o, "realert_key", alert, sizeof alert);
 
 		if (jv_get_kind(fpv) == JV_KIND_STRING) {

@@ -52,7 +52,12 @@ static const char usage[] =
 #define MAXR 64       /* recipients of one alert (after expanding groups) */
 
 /* One resolved [recipients] to (groups expanded). */
+/* Channel bits: which addresses a recipient has, which the rule uses. */
+enum { CH_SMS = 1, CH_WHATSAPP = 2, CH_EMAIL = 4 };
+static const char *const ch_name[] = { "sms", "whatsapp", "email" };
+
 struct spec {
+	int mask;      /* fixed recipients: CH_* for the addresses it has */
 	char *to;      /* as written: "contact:vendor", "sms:+1..." */
 	char *contact; /* the contact name, or NULL for a fixed recipient */
 	char *group;   /* the group it came from, or NULL */
@@ -71,6 +76,7 @@ static long window_s = -1;
 static const char *window_text = "never";
 static long storm = -1;
 static char *channels_json; /* ["sms","email"] or NULL */
+static int rule_chmask = CH_SMS; /* [recipients] channels (alert-render's default: sms) */
 static char now_text[32], today[16];
 static struct timespec now_ts;
 static int opt_emit_suppressed;
@@ -181,8 +187,9 @@ recipient_id(struct mlc_buf *b, const char *an8, const char *sms, const char *em
 		mlc_buf_adds(b, "?");
 }
 
-/* {"to":..,"id":..,"name":..,"an8":..,"sms":..,"whatsapp":..,"email":..[,"group"]} */
-static void
+/* {"to":..,"id":..,"name":..,"an8":..,"sms":..,"whatsapp":..,"email":..[,"group"]};
+ * returns the CH_* bits of the addresses given. */
+static int
 recipient_json(struct mlc_buf *b, const char *to, const char *id, const char *name,
                const char *an8, const char *sms, const char *wa, const char *email,
                const char *group, const char *error)
@@ -212,6 +219,7 @@ recipient_json(struct mlc_buf *b, const char *to, const char *id, const char *na
 		json_str_or_null(b, error);
 	}
 	mlc_buf_addc(b, '}');
+	return (sms ? CH_SMS : 0) | (wa ? CH_WHATSAPP : 0) | (email ? CH_EMAIL : 0);
 }
 
 /* ---- loading ---- */
@@ -242,12 +250,13 @@ cfgerr(const char *path, unsigned line, const char *fmt, ...)
 
 static void
 add_spec(const char *to, const char *contact, const char *group, const char *json,
-         const char *id)
+         const char *id, int mask)
 {
 	struct spec *s;
 
 	specs = mlc_xrealloc(specs, (nspecs + 1) * sizeof *specs);
 	s = &specs[nspecs++];
+	s->mask = mask;
 	s->to = mlc_xstrdup(to);
 	s->contact = contact ? mlc_xstrdup(contact) : NULL;
 	s->group = group ? mlc_xstrdup(group) : NULL;
@@ -262,6 +271,7 @@ parse_to(const char *v, const char *path, unsigned line, const char *group)
 	const char *colon = strchr(v, ':');
 	const char *arg;
 	struct mlc_buf j, id;
+	int mask;
 
 	if (!colon || colon == v || !colon[1])
 		return cfgerr(path, line,
@@ -278,7 +288,7 @@ parse_to(const char *v, const char *path, unsigned line, const char *group)
 		if (!mlc_conf_find(&rule.conf, "join", arg))
 			mlc_warn("%s:%u: warning: recipient \"%s\": no [join] entry \"%s\" in the "
 			         "rule; the records must bring contacts.%s", path, line, v, arg, arg);
-		add_spec(v, arg, group, NULL, NULL);
+		add_spec(v, arg, group, NULL, NULL, 0);
 		return 0;
 	}
 	if (strncmp(v, "group:", 6) == 0) {
@@ -325,8 +335,8 @@ parse_to(const char *v, const char *path, unsigned line, const char *group)
 			              "15 digits)", v);
 		}
 		recipient_id(&id, NULL, wa ? NULL : arg, NULL, wa ? arg : NULL);
-		recipient_json(&j, v, id.p, NULL, NULL, wa ? NULL : arg, wa ? arg : NULL, NULL,
-		               group, NULL);
+		mask = recipient_json(&j, v, id.p, NULL, NULL, wa ? NULL : arg, wa ? arg : NULL,
+		                      NULL, group, NULL);
 	} else if (strncmp(v, "email:", 6) == 0) {
 		if (!email_ok(arg)) {
 			mlc_buf_free(&j);
@@ -334,7 +344,7 @@ parse_to(const char *v, const char *path, unsigned line, const char *group)
 			return cfgerr(path, line, "recipient \"%s\": not an e-mail address", v);
 		}
 		recipient_id(&id, NULL, NULL, arg, NULL);
-		recipient_json(&j, v, id.p, NULL, NULL, NULL, NULL, arg, group, NULL);
+		mask = recipient_json(&j, v, id.p, NULL, NULL, NULL, NULL, arg, group, NULL);
 	} else {
 		mlc_buf_free(&j);
 		mlc_buf_free(&id);
@@ -342,7 +352,7 @@ parse_to(const char *v, const char *path, unsigned line, const char *group)
 		              "recipient \"%s\": unknown form (contact:, sms:, whatsapp:, email:, "
 		              "group:)", v);
 	}
-	add_spec(v, NULL, group, j.p, id.p);
+	add_spec(v, NULL, group, j.p, id.p, mask);
 	mlc_buf_free(&j);
 	mlc_buf_free(&id);
 	return 0;
@@ -420,8 +430,11 @@ load_channels(void)
 			return cfgerr(rule.path, e->line, "channel \"%.*s\" (expected sms, whatsapp, "
 			              "email)", (int)w, p);
 		}
-		if (n++)
+		if (n++ == 0)
+			rule_chmask = 0;
+		else
 			mlc_buf_addc(&b, ',');
+		rule_chmask |= p[0] == 's' ? CH_SMS : p[0] == 'w' ? CH_WHATSAPP : CH_EMAIL;
 		mlc_buf_json_str(&b, p, w);
 		p += w;
 	}
@@ -580,7 +593,7 @@ process(const char *line, size_t len, unsigned long ln)
 	char err[2048], *key = NULL, *fp = NULL, *table = NULL;
 	struct mlc_buf out, aid, rjson[MAXR], rid[MAXR], sup;
 	size_t nr = 0, i, nsup = 0, nvalid = 0;
-	int k, valid[MAXR], suppressed[MAXR];
+	int k, valid[MAXR], suppressed[MAXR], chmask[MAXR];
 	char last[MAXR][32];
 	long cnt[MAXR];
 
@@ -701,10 +714,11 @@ process(const char *line, size_t len, unsigned long ln)
 
 		mlc_buf_init(&rjson[nr]);
 		mlc_buf_init(&rid[nr]);
-		valid[nr] = suppressed[nr] = 0;
+		valid[nr] = suppressed[nr] = chmask[nr] = 0;
 		if (!s->contact) {
 			mlc_buf_adds(&rjson[nr], s->json);
 			mlc_buf_adds(&rid[nr], s->id);
+			chmask[nr] = s->mask;
 			valid[nr] = 1;
 		} else {
 			jv c = get(contacts, s->contact);
@@ -752,8 +766,8 @@ process(const char *line, size_t len, unsigned long ln)
 					recipient_json(&rjson[nr], s->to, rid[nr].p, name, an8, NULL, NULL,
 					               NULL, s->group, "no address");
 				} else {
-					recipient_json(&rjson[nr], s->to, rid[nr].p, name, an8, sms, wa,
-					               email, s->group, NULL);
+					chmask[nr] = recipient_json(&rjson[nr], s->to, rid[nr].p, name,
+					                            an8, sms, wa, email, s->group, NULL);
 					valid[nr] = 1;
 				}
 				free(name);
@@ -779,8 +793,17 @@ process(const char *line, size_t len, unsigned long ln)
 	}
 	jv_free(contacts);
 
-	/* re-alert */
+	/*
+	 * re-alert, per recipient and channel: a person texted before a crash
+	 * still gets the e-mail the crash kept from them.  Only the channels
+	 * the rule uses and the recipient has an address for count; when
+	 * every one of them is inside its window the recipient is suppressed,
+	 * when some are, the recipient names them in "suppressed_channels".
+	 */
 	for (i = 0; i < nr; i++) {
+		int c, want, nch = 0, nin = 0;
+		struct mlc_buf ck, sc;
+
 		last[i][0] = '\0';
 		cnt[i] = 0;
 		if (!valid[i])
@@ -788,16 +811,48 @@ process(const char *line, size_t len, unsigned long ln)
 		nvalid++;
 		if (!store)
 			continue;
-		k = mlc_realert_check(store, rule.name, key, rid[i].p, fp, now_ts.tv_sec, window_s,
-		                      last[i], &cnt[i]);
+		want = chmask[i] & rule_chmask;
+		k = 0;
+		mlc_buf_init(&ck);
+		mlc_buf_init(&sc);
+		for (c = 0; c < 3 && k >= 0; c++) {
+			char l[32];
+			long n;
+
+			if (!(want & (1 << c)))
+				continue;
+			nch++;
+			ck.len = 0;
+			mlc_buf_printf(&ck, "%s/%s", rid[i].p, ch_name[c]);
+			k = mlc_realert_check(store, rule.name, key, ck.p, fp, now_ts.tv_sec,
+			                      window_s, l, &n);
+			if (k == 1) {
+				if (nin++ == 0) {
+					memcpy(last[i], l, sizeof l);
+					cnt[i] = n;
+				}
+				mlc_buf_adds(&sc, sc.len ? ",\"" : "[\"");
+				mlc_buf_adds(&sc, ch_name[c]);
+				mlc_buf_addc(&sc, '"');
+			}
+		}
 		if (k < 0) {
+			mlc_buf_free(&ck);
+			mlc_buf_free(&sc);
 			fatal = mlc_store_code(store);
 			break;
 		}
-		if (k == 1) {
+		if (nch > 0 && nin == nch) {
 			suppressed[i] = 1;
 			nsup++;
+		} else if (nin > 0 && rjson[i].len && rjson[i].p[rjson[i].len - 1] == '}') {
+			rjson[i].len--;
+			mlc_buf_adds(&rjson[i], ",\"suppressed_channels\":");
+			mlc_buf_add(&rjson[i], sc.p, sc.len);
+			mlc_buf_adds(&rjson[i], "]}");
 		}
+		mlc_buf_free(&ck);
+		mlc_buf_free(&sc);
 	}
 
 	mlc_buf_init(&out);
@@ -1032,6 +1087,7 @@ release(void)
 	q_expr = q_key = q_fp = NULL;
 	store = NULL;
 	channels_json = NULL;
+	rule_chmask = CH_SMS;
 	nstorm_ids = nstorm_rcpt = 0;
 	have_conf = 0;
 }

@@ -1686,7 +1686,7 @@ render_alert(jv alert, unsigned long lineno)
 	n = jv_array_length(jv_copy(recips));
 	for (i = 0; i < n; i++) {
 		struct recip r;
-		jv input, err;
+		jv input, err, supch;
 		size_t c;
 		int any = 0;
 
@@ -1708,6 +1708,8 @@ render_alert(jv alert, unsigned long lineno)
 			continue;
 		}
 		jv_free(err);
+		/* channels alert-match found inside their re-alert window */
+		supch = get(r.obj, "suppressed_channels");
 		input = jv_object_merge(jv_copy(record), jv_object());
 		input = jv_object_set(input, jv_string("alert_id"), jv_string(alert_id));
 		input = jv_object_set(input, jv_string("rule"), jv_string(rule.name));
@@ -1727,6 +1729,10 @@ render_alert(jv alert, unsigned long lineno)
 				want = digest_channel ? to_digest : want;
 			if (!want)
 				continue;
+			if (has_word(supch, ch)) {
+				any = 1;
+				continue;
+			}
 			if (!(addr = recip_addr(&r, ch)))
 				continue;
 			if (strcmp(ch, "sms") == 0 && !e164_ok(addr)) {
@@ -1751,6 +1757,7 @@ render_alert(jv alert, unsigned long lineno)
 			n_noaddr++;
 		}
 		jv_free(input);
+		jv_free(supch);
 		recip_free(&r);
 	}
 out:

@@ -22,7 +22,7 @@ is "$(sqlite3 "$ML_CONNECTOR_STATE/state.db" 'SELECT count(*) FROM realert')" 0 
 	"alert-match wrote nothing to the realert table"
 
 # the supervisor was texted 6 days ago with the same amount: inside 7d
-realert-mark realert "$KEY" an8:2004 25000 2026-11-20T14:00:00.000Z
+realert-mark realert "$KEY" an8:2004/sms 25000 2026-11-20T14:00:00.000Z
 ok "realert-mark records a send"
 am -r "$MR/realert.rule" >"$T/out"
 is "$(ids <"$T/out")" "an8:4242" "inside the window: that recipient is left out"
@@ -31,7 +31,7 @@ is "$(jq -c .suppressed_recipients "$T/out")" \
 	"... and named in suppressed_recipients"
 
 # both sent: the whole alert is suppressed
-realert-mark realert "$KEY" an8:4242 25000 2026-11-20T14:00:00.000Z
+realert-mark realert "$KEY" an8:4242/sms 25000 2026-11-20T14:00:00.000Z
 am -r "$MR/realert.rule" >"$T/out" 2>"$T/err"
 is "$?|$(wc -c <"$T/out" | tr -d ' ')|$(cat "$T/err")" "0|0|" \
 	"every recipient inside the window: nothing on stdout by default"
@@ -53,21 +53,21 @@ is "$(ids <"$T/out"):$(jq -r .fingerprint "$T/out")" "an8:2004 an8:4242:20000" \
 	"a changed fingerprint alerts inside the window"
 
 # realert = never: once sent, never again while the fingerprint is the same
-realert-mark realert-never "$KEY" an8:2004 25000 2025-01-01T00:00:00.000Z
-realert-mark realert-never "$KEY" an8:4242 25000 2025-01-01T00:00:00.000Z
+realert-mark realert-never "$KEY" an8:2004/sms 25000 2025-01-01T00:00:00.000Z
+realert-mark realert-never "$KEY" an8:4242/sms 25000 2025-01-01T00:00:00.000Z
 am -r "$MR/realert-never.rule" >"$T/out"
 is "$(wc -c <"$T/out" | tr -d ' ')" 0 "never: suppressed almost two years later"
 alert-match --now "$NOW" -r "$MR/realert-never.rule" <"$T/rec2" >"$T/out"
 is "$(ids <"$T/out")" "an8:2004 an8:4242" "never: a changed fingerprint alerts"
 
 # marking the same send twice (a replayed log line) changes nothing
-realert-mark realert "$KEY" an8:2004 25000 2026-11-20T14:00:00.000Z
+realert-mark realert "$KEY" an8:2004/sms 25000 2026-11-20T14:00:00.000Z
 is "$(sqlite3 "$ML_CONNECTOR_STATE/state.db" \
-	"SELECT first_sent, last_sent, count FROM realert WHERE rule = 'realert' AND recipient = 'an8:2004'")" \
+	"SELECT first_sent, last_sent, count FROM realert WHERE rule = 'realert' AND recipient = 'an8:2004/sms'")" \
 	"2026-11-20T14:00:00.000Z|2026-11-20T14:00:00.000Z|1" "mark is idempotent"
-realert-mark realert "$KEY" an8:2004 25000 2026-11-25T14:00:00.000Z
+realert-mark realert "$KEY" an8:2004/sms 25000 2026-11-25T14:00:00.000Z
 is "$(sqlite3 "$ML_CONNECTOR_STATE/state.db" \
-	"SELECT first_sent, last_sent, count FROM realert WHERE rule = 'realert' AND recipient = 'an8:2004'")" \
+	"SELECT first_sent, last_sent, count FROM realert WHERE rule = 'realert' AND recipient = 'an8:2004/sms'")" \
 	"2026-11-20T14:00:00.000Z|2026-11-25T14:00:00.000Z|2" "a second send: first kept, last and count move"
 
 # --no-state: no suppression and no database at all
@@ -77,6 +77,32 @@ is "$(ids <"$T/out"):$([ -e "$T/other" ] && echo db)" "an8:2004 an8:4242:" \
 	"--no-state: everything alerts, no state directory made"
 am -r "$MR/realert.rule" --no-state >"$T/out"
 is "$(ids <"$T/out")" "an8:2004 an8:4242" "--no-state ignores the index"
+
+# re-alert is per recipient and channel: a person texted before a crash
+# still gets the e-mail the crash kept from them
+{
+	printf '[rule]\nname = perchan\n\n[join]\nsupervisor = 2004\nfinance = 2008\n\n[match]\n'
+	printf 'expr = true\nrealert = 7d\nfingerprint = .row.F0411_AAP\n\n'
+	printf '[recipients]\nto = contact:supervisor\nto = contact:finance\nchannels = sms email\n\n'
+	printf '[message]\nsms = Invoice \\(.row.F0411_DOC)\nsubject = Invoice \\(.row.F0411_DOC)\n'
+	printf 'text = Invoice \\(.row.F0411_DOC) is overdue.\n'
+} >"$T/perchan.rule"
+pc() { alert-match --now "$NOW" -r "$T/perchan.rule" --emit-suppressed <"$T/rec"; }
+realert-mark perchan "$KEY" an8:2004/sms 25000 2026-11-25T14:00:00.000Z
+pc >"$T/pc1"
+is "$(jq -c '[.recipients[] | [.id, .suppressed_channels]]' "$T/pc1")" \
+	'[["an8:2004",["sms"]],["an8:2008",null]]' \
+	"texted, not yet e-mailed: the recipient stays, its sms channel is named suppressed"
+alert-render --now "$NOW" -r "$T/perchan.rule" <"$T/pc1" >"$T/pc1.out" 2>"$T/pc1.err"
+is "$?|$(jq -r '[.recipient.id, .channel] | join("/")' "$T/pc1.out" | sort | tr '\n' ' ')" \
+	"0|an8:2004/email an8:2008/email " "alert-render: the e-mail goes out, the SMS does not go again"
+is "$(cat "$T/pc1.err")" "" "... without a warning about missing addresses"
+realert-mark perchan "$KEY" an8:2008/email 25000 2026-11-25T14:00:00.000Z
+is "$(pc | jq -c '[.recipients[].id, .suppressed_recipients[].id]')" '["an8:2004","an8:2008"]' \
+	"a recipient whose only channel is inside the window is suppressed whole"
+realert-mark perchan "$KEY" an8:2004/email 25000 2026-11-25T14:00:00.000Z
+is "$(pc | jq -c '[.suppressed.reason, (.suppressed.recipients | map(.id))]')" \
+	'["realert",["an8:2004","an8:2008"]]' "every channel of every recipient sent: the alert is suppressed"
 
 # the storm guard counts only alerts that fire, not suppressed ones
 cat "$T/rec" "$T/rec" "$T/rec" >"$T/rec3"

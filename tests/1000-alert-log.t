@@ -24,7 +24,7 @@ is "$(alert-log query -f csv | cut -d, -f3 | tr '\n' ' ')" \
 	"stage fetched matched queued sent failed delivered suppressed " "stages derived from each line"
 is "$(sqlite3 "$DB" 'select count(*) from audit where line is not null')" 7 "each line stored whole"
 is "$(sqlite3 "$DB" 'select recipient, count, fingerprint from realert')" \
-	"+15551234567|1|25000" "a sent delivery marks the re-alert index (a failed one does not)"
+	"+15551234567/sms|1|25000" "a sent delivery marks the re-alert index (a failed one does not)"
 is "$(sqlite3 "$DB" 'select sid, status, source from message_status order by status')" \
 	"$(printf 'SM0123|delivered|poll\nSM0123|queued|send')" "message status history"
 is "$(alert-log query --stage failed | jq -r '[.error_code, .detail, .attempt] | @tsv')" \
@@ -34,18 +34,18 @@ printf '%s\n' '{"delivery_id":"x/sms/+15550000009","rule":"x","key":"k9","to":"+
 alert-log <"$T/an8" >/dev/null
 alert-log <"$T/an8" >/dev/null
 is "$(sqlite3 "$DB" "select recipient, count, last_sent from realert where rule = 'x'")" \
-	"an8:1003|1|2026-11-26T08:00:00.000Z" "marked under the address number, as alert-match checks; a replayed line marks nothing new"
+	"an8:1003/sms|1|2026-11-26T08:00:00.000Z" "marked under the address number and channel, as alert-match checks; a replayed line marks nothing new"
 
 printf '%s\n' '{"delivery_id":"digest:d/email/f@x.example/2026-11-26","digest":true,"rule":"d","channel":"email","to":"f@x.example","recipient":{"ref":"email:f@x.example"},"alert_count":2,"alert_ids":["d:k1","d:k2"],"keys":["k1","k2"],"fingerprints":["10",null],"subject":"s","text":"t","status":"accepted","message_id":"M1"}' |
 	alert-log >/dev/null
 is "$(sqlite3 "$DB" "select alert_key, recipient, quote(fingerprint) from realert where rule = 'd' order by 1" | tr '\n' ' ')" \
-	"k1|f@x.example|'10' k2|f@x.example|NULL " "a sent digest marks every alert it lists"
+	"k1|f@x.example/email|'10' k2|f@x.example/email|NULL " "a sent digest marks every alert it lists"
 
 printf '%s\n' '{"delivery_id":"y/sms/+15550000010","rule":"y","key":"k10","to":"+15550000010","recipient":{"id":"an8:7"},"status":"delivered","sid":"SM10","reconciled":true}' |
 	alert-log >/dev/null
 is "$(alert-log query --sid SM10 | jq -r '[.stage, .status] | @tsv')" "$(printf 'sent\tdelivered')" \
 	"a result found already delivered (reconciled) is a send, status kept"
-is "$(sqlite3 "$DB" "select recipient from realert where rule = 'y'")" "an8:7" "and it marks the re-alert index"
+is "$(sqlite3 "$DB" "select recipient from realert where rule = 'y'")" "an8:7/sms" "and it marks the re-alert index"
 
 # Queries.
 is "$(alert-log query --sid SM0123 | jq -s length)" 2 "query by sid"
