@@ -291,6 +291,13 @@ cmd_run() {
 		[ $# -gt 0 ] || die 66 "no rules in $ML_CONNECTOR_RULES"
 	fi
 	[ $# -gt 0 ] || die 64 "run: which rule? (or --all)"
+	# A rule is run by name: the lock, the trail and the replays are keyed
+	# on it, so a path would put the lock file outside the state directory.
+	for r in "$@"; do
+		case $r in
+		*/* | *.rule) die 64 "run: \"$r\" is a path; run takes rule names from $ML_CONNECTOR_RULES" ;;
+		esac
+	done
 	status=0
 	for r in "$@"; do
 		if [ "$scheduled" = 1 ]; then

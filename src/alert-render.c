@@ -1633,6 +1633,14 @@ deliver(jv alert, jv input, const struct recip *r, const char *channel, const ch
 	}
 	add_str(&line, "rendered_at", now_s);
 	mlc_buf_addc(&line, '}');
+	if (line.len > MLC_NDJSON_MAXLINE) {
+		/* alert-log and twilio-send would skip it; say so here, once */
+		mlc_warn("line %lu: rule %s: the %s delivery to %s would be a line of %zu bytes, "
+		         "over the %u-byte limit; not made",
+		         lineno, rule.name, channel, addr, line.len, MLC_NDJSON_MAXLINE);
+		rc = -1;
+		goto out;
+	}
 	dispatch(&line, did.p, channel, addr, severity, zone, r->id, r->addr);
 out:
 	mlc_buf_free(&line);

@@ -13,7 +13,8 @@
  *        mlc-rule [-R DIR] due RULE [TIME]    exit 0 if due this minute, 1 if not
  *
  * Exit: 0; 1 (due: not due; get: key not set); 64 usage; 66 no such rule;
- * 78 rule error (message "PATH:LINE: ...").
+ * 78 rule error (message "PATH:LINE: ..."; list: a *.rule file whose name
+ * is not a rule name, reported and left out).
  */
 #include <dirent.h>
 #include <stdlib.h>
@@ -194,21 +195,36 @@ cmd_list(void)
 {
 	const char *dir = mlc_rule_dir(rules_dir);
 	struct dirent **ents;
-	int n, i;
+	int n, i, rc = 0;
 
 	n = scandir(dir, &ents, NULL, alphasort);
 	if (n < 0)
 		mlc_die(MLC_EX_NOINPUT, "%s: cannot read the rules directory", dir);
 	for (i = 0; i < n; i++) {
-		size_t l = strlen(ents[i]->d_name);
+		const char *d = ents[i]->d_name;
+		size_t l = strlen(d);
 
-		if (l > 5 && strcmp(ents[i]->d_name + l - 5, ".rule") == 0 &&
-		    ents[i]->d_name[0] != '.')
-			printf("%.*s\n", (int)(l - 5), ents[i]->d_name);
+		if (l > 5 && strcmp(d + l - 5, ".rule") == 0 && d[0] != '.') {
+			/* The names go to shell loops and crontab lines: a file
+			 * that cannot hold a rule (its name must be the file's)
+			 * is reported, never printed as a name. */
+			if (l - 5 > 64 || strspn(d, "abcdefghijklmnopqrstuvwxyz0123456789-_") != l - 5) {
+				struct mlc_buf b;
+
+				mlc_buf_init(&b);
+				mlc_buf_json_str(&b, d, l);
+				mlc_warn("%s: %s is not a rule name (a-z 0-9 - _, at most 64); skipped",
+				         dir, b.p);
+				mlc_buf_free(&b);
+				rc = MLC_EX_CONFIG;
+			} else {
+				printf("%.*s\n", (int)(l - 5), d);
+			}
+		}
 		free(ents[i]);
 	}
 	free(ents);
-	return 0;
+	return rc;
 }
 
 int

@@ -1031,6 +1031,14 @@ new_delivery(unsigned long lineno, const char *line, size_t len)
 	size_t i;
 	int rc;
 
+	/* jq's parser would quietly turn bad bytes into U+FFFD, and the
+	 * message would go out other than rendered: refuse the line. */
+	if (!mlc_utf8_valid(line, len)) {
+		mlc_warn("line %lu: not valid UTF-8", lineno);
+		g.bad_input = 1;
+		jv_free(o);
+		return;
+	}
 	if (!jv_is_valid(o) || jv_get_kind(o) != JV_KIND_OBJECT) {
 		mlc_warn("line %lu: not a JSON object", lineno);
 		g.bad_input = 1;
