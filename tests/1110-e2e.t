@@ -11,62 +11,7 @@ RULES=(high-value-po ap-aging)
 # Fewer rounds in the sanitizer build, which runs the same suite again.
 if [ "${MLC_SANITIZED:-0}" = 1 ]; then KILLS=${MLC_E2E_KILLS:-3}; else KILLS=${MLC_E2E_KILLS:-6}; fi
 
-secret() { od -An -N16 -tx1 /dev/urandom | tr -d ' \n'; }
-umask 077
-secret >"$T/ais.pw"
-secret >"$T/tw.token"
-secret >"$T/sg.key"
-SID=AC$(secret)
-
-# start_env NAME [TWILIO-LATENCY-MS [RATE [AIS-FAULT]]]: simulators, config,
-# vault and rules in $T/NAME.
-start_env() {
-	local d=$T/$1
-	mkdir -p "$d/rules"
-	cp "$TOP/data/rules/high-value-po.rule" "$TOP/data/rules/ap-aging.rule" "$d/rules/"
-	local top=$T
-	# Each environment's simulators keep their own port files and logs.
-	T=$d
-	sim_start mlc-ais-sim --password-file "$top/ais.pw" --today 2026-11-26 --data "$TOP/data/jde" \
-		${4:+--fault "$4"} || return 1
-	sim_start mlc-twilio-sim --account-sid "$SID" --auth-token-file "$top/tw.token" \
-		--sendgrid-key-file "$top/sg.key" --latency "${2:-0}" --callback-delay 50 || return 1
-	T=$top
-	cat >"$d/conf" <<CONF
-[general]
-default_country = 1
-timezone = America/Chicago
-rules_dir = $d/rules
-[ais]
-url = http://127.0.0.1:$MLC_AIS_SIM_PORT
-user = JDE
-environment = JDV920
-device = e2e
-[twilio]
-account_sid = $SID
-from = +15005550006
-rate = ${3:-50}
-max_in_flight = 4
-base_url = http://127.0.0.1:$MLC_TWILIO_SIM_PORT
-[sendgrid]
-from = alerts@hartmann.example
-base_url = http://127.0.0.1:$MLC_TWILIO_SIM_PORT
-CONF
-	export ML_CONNECTOR_CONF=$d/conf ML_CONNECTOR_STATE=$d/state ML_CONNECTOR_RULES=$d/rules
-	mlc-vault init >/dev/null 2>&1
-	mlc-vault set ais.password <"$T/ais.pw"
-	mlc-vault set twilio.auth_token <"$T/tw.token"
-	mlc-vault set sendgrid.api_key <"$T/sg.key"
-	TW=http://127.0.0.1:$MLC_TWILIO_SIM_PORT
-}
-
-# What the Twilio simulator accepted: one line per SMS ("to<TAB>body") and
-# per e-mail ("to<TAB>subject").
-accepted() {
-	curl -fsS "$TW/_sim/messages" | jq -r 'if .kind == "message" then "\(.resource.to)\t\(.resource.body)"
-		else "\(.mail.personalizations[0].to[0].email)\t\(.mail.subject)" end' | sort
-}
-sms_accepted() { curl -fsS "$TW/_sim/messages" | jq -r 'select(.kind == "message") | "\(.resource.to)\t\(.resource.body)"' | sort; }
+. "$(dirname "$0")/e2e-lib.sh"
 
 # ---- a clean reference run ------------------------------------------------
 start_env ref || exit 1
@@ -136,13 +81,6 @@ is "$(sms_accepted | uniq -d | wc -l | tr -d ' ')/$(sms_accepted | sort -u | wc 
 # the chosen stage is running, kill it with SIGKILL at a random moment,
 # then run again cleanly.  Every SMS of the reference run must then have
 # been sent exactly once; deliveries the trail marks "unknown" are counted.
-descendants() {
-	local c
-	for c in $(pgrep -P "$1"); do
-		echo "$c"
-		descendants "$c"
-	done
-}
 STAGES=(jde-fetch alert-match alert-render twilio-send alert-log)
 grep -v '@' "$T/ref.msgs" | sort >"$T/ref.sms"
 total_unknown=0
