@@ -308,10 +308,14 @@ cd "$T" || exit 1
 # (The marker payloads here have no '/': they would be paths, see below.)
 names=('a b' '$(id)' '$(touch pwned_n)' 'x;id' 'x;touch pwned_m' '`touch pwned_b`' $'nl\nx' "$long"
 	'' 'AP-AGING' '..' '*' "x'y" 'x"y' 'a\b' '%s%n' $'tab\tx' $'\001')
+progs=("ml-connector run" "mlc-rule path" "mlc-rule get" "mlc-rule cron" "jde-fetch -r"
+	"alert-match -r" "alert-render -r")
+# The sanitizer build starts each program slowly; rule.c is the one check
+# behind all of them, so three callers of it are enough there.
+[ "${MLC_SANITIZED:-0}" = 1 ] && progs=("ml-connector run" "mlc-rule get" "alert-render -r")
 bad=""
 for n in "${names[@]}"; do
-	for c in "ml-connector run" "mlc-rule path" "mlc-rule get" "mlc-rule cron" "jde-fetch -r" \
-		"alert-match -r" "alert-render -r"; do
+	for c in "${progs[@]}"; do
 		extra=()
 		[ "$c" = "mlc-rule get" ] && extra=(rule name)
 		# shellcheck disable=SC2086 # $c is a command line of plain words
@@ -322,7 +326,7 @@ for n in "${names[@]}"; do
 		fi
 	done
 done
-is "${bad:-none}" none "${#names[@]} bad names x 7 programs: status 78, \"bad rule name\" quoting the name, nothing on stdout"
+is "${bad:-none}" none "${#names[@]} bad names x ${#progs[@]} programs: status 78, \"bad rule name\" quoting the name, nothing on stdout"
 is "$(ls -d "$T"/pwned_* 2>/dev/null)" "" "no command in a rule name ran"
 for n in '-rf' 'no-such-rule' '--'; do
 	for c in "mlc-rule path" "jde-fetch -r" "alert-match -r" "alert-render -r"; do
