@@ -2778,6 +2778,7 @@ do_ping(const struct opts *o)
 	mlc_buf_addc(&b, '}');
 	ais_close(&a);
 	if (mlc_ndjson_put(1, &b) < 0) {
+		mlc_warn("write error on stdout: %s", strerror(errno));
 		mlc_buf_free(&b);
 		return MLC_EX_IOERR;
 	}

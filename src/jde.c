@@ -499,7 +499,7 @@ mlc_jde_e164(const char *raw, const char *cc, char out[20])
 	/* NANP numbers have ten digits after the 1; anything else is a guess. */
 	if (num[0] == '1' && n != 11)
 		return -1;
-	snprintf(out, 20, "+%s", num);
+	snprintf(out, 20, "+%.15s", num); /* n <= 15 above */
 	return 0;
 }
 

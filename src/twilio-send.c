@@ -2088,7 +2088,11 @@ do_ping(void)
 	mlc_buf_adds(&out, g.sg_from ? ",\"sendgrid\":\"key in vault\"}" : ",\"sendgrid\":null}");
 	free(status);
 	free(name);
-	code = mlc_ndjson_put(1, &out) < 0 ? MLC_EX_IOERR : MLC_EX_OK;
+	code = MLC_EX_OK;
+	if (mlc_ndjson_put(1, &out) < 0) {
+		mlc_warn("write error on stdout: %s", strerror(errno));
+		code = MLC_EX_IOERR;
+	}
 	mlc_buf_free(&out);
 	return code;
 }

@@ -21,6 +21,9 @@ is "$(jq -r .path "$MLC_AIS_SIM_LOG" | tr '\n' ' ')" \
 	"/jderest/v2/tokenrequest /jderest/v2/tokenrequest/logout " "a login and a logout, nothing else"
 if grep -q -- "$PW" "$T/out" "$T/err" "$MLC_AIS_SIM_LOG"; then false; else true; fi
 ok "the password appears nowhere"
+jde-fetch --ping >/dev/full 2>"$T/err"
+is "$?|$(cat "$T/err")" "74|jde-fetch: write error on stdout: No space left on device" \
+	"ping on a full disk: 74, and says why"
 
 printf 'wrong\n' | mlc-vault set ais.password
 : >"$MLC_AIS_SIM_LOG"

@@ -46,6 +46,9 @@ is "$(jq -r '[.ping, .system, .account_sid, .sendgrid] | @tsv' "$T/out")" \
 is "$(curl -sf "$SIM/_sim/messages" | wc -l)" "$n" "nothing sent"
 if grep -q -- "$TOKEN" "$T/out" "$T/err" "$LOG"; then false; else true; fi
 ok "the Auth Token appears nowhere"
+twilio-send --ping >/dev/full 2>"$T/err"
+is "$?|$(cat "$T/err")" "74|twilio-send: write error on stdout: No space left on device" \
+	"ping on a full disk: 74, and says why"
 printf 'wrong\n' | mlc-vault set twilio.auth_token
 twilio-send --ping >"$T/out" 2>"$T/err"
 is "$?" 77 "ping with a wrong token: 77"
