@@ -208,12 +208,13 @@ cmd_list(void)
 			/* The names go to shell loops and crontab lines: a file
 			 * that cannot hold a rule (its name must be the file's)
 			 * is reported, never printed as a name. */
-			if (l - 5 > 64 || strspn(d, "abcdefghijklmnopqrstuvwxyz0123456789-_") != l - 5) {
+			if (l - 5 > 64 || d[0] == '-' ||
+			    strspn(d, "abcdefghijklmnopqrstuvwxyz0123456789-_") != l - 5) {
 				struct mlc_buf b;
 
 				mlc_buf_init(&b);
 				mlc_buf_json_str(&b, d, l);
-				mlc_warn("%s: %s is not a rule name (a-z 0-9 - _, at most 64); skipped",
+				mlc_warn("%s: %s is not a rule name (a-z 0-9 - _, not first -, at most 64); skipped",
 				         dir, b.p);
 				mlc_buf_free(&b);
 				rc = MLC_EX_CONFIG;

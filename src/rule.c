@@ -79,7 +79,8 @@ mlc_rule_dir(const char *opt)
 static int
 valid_name(const char *s)
 {
-	if (!*s || strlen(s) > 64)
+	/* not "-x": a name is an argument of programs and scripts */
+	if (!*s || *s == '-' || strlen(s) > 64)
 		return 0;
 	for (; *s; s++)
 		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '-' ||
@@ -237,7 +238,7 @@ mlc_rule_load(struct mlc_rule *r, const char *arg, const char *rules_dir, char *
 		snprintf(path, sizeof path, "%s", arg);
 	} else {
 		if (!valid_name(arg))
-			return errf(err, errlen, "bad rule name \"%s\" (a-z 0-9 - _)", arg);
+			return errf(err, errlen, "bad rule name \"%s\" (a-z 0-9 - _, not first -)", arg);
 		snprintf(path, sizeof path, "%s/%s.rule", mlc_rule_dir(rules_dir), arg);
 	}
 	if (mlc_conf_load(&r->conf, path, err, errlen, &missing) < 0) {
@@ -254,7 +255,7 @@ mlc_rule_load(struct mlc_rule *r, const char *arg, const char *rules_dir, char *
 	if (!(e = mlc_conf_find(&r->conf, "rule", "name")))
 		return errf(err, errlen, "%s: [rule] name is missing", path);
 	if (!valid_name(e->value))
-		return errf(err, errlen, "%s:%u: bad rule name \"%s\" (a-z 0-9 - _, at most 64)",
+		return errf(err, errlen, "%s:%u: bad rule name \"%s\" (a-z 0-9 - _, not first -, at most 64)",
 		            path, e->line, e->value);
 	base = strrchr(path, '/');
 	base = base ? base + 1 : path;

@@ -307,7 +307,7 @@ sleep 0.01
 cd "$T" || exit 1
 # (The marker payloads here have no '/': they would be paths, see below.)
 names=('a b' '$(id)' '$(touch pwned_n)' 'x;id' 'x;touch pwned_m' '`touch pwned_b`' $'nl\nx' "$long"
-	'' 'AP-AGING' '..' '*' "x'y" 'x"y' 'a\b' '%s%n' $'tab\tx' $'\001')
+	'' 'AP-AGING' '..' '*' "x'y" 'x"y' 'a\b' '%s%n' $'tab\tx' $'\001' '-rf' '--')
 progs=("ml-connector run" "mlc-rule path" "mlc-rule get" "mlc-rule cron" "jde-fetch -r"
 	"alert-match -r" "alert-render -r")
 # The sanitizer build starts each program slowly; rule.c is the one check
@@ -318,17 +318,19 @@ for n in "${names[@]}"; do
 	for c in "${progs[@]}"; do
 		extra=()
 		[ "$c" = "mlc-rule get" ] && extra=(rule name)
+		# (run takes "-rf" and "--" as options: they are tried after "--".)
+		case $c/$n in "ml-connector run/-"*) c="ml-connector run --" ;; esac
 		# shellcheck disable=SC2086 # $c is a command line of plain words
 		$c "$n" "${extra[@]}" </dev/null >"$T/out" 2>"$T/err"
 		rc=$?
-		if [ "$rc" != 78 ] || ! grep -q -F "bad rule name \"$n\" (a-z 0-9 - _)" "$T/err" || [ -s "$T/out" ]; then
+		if [ "$rc" != 78 ] || ! grep -q -F "bad rule name \"$n\" (a-z 0-9 - _, not first -)" "$T/err" || [ -s "$T/out" ]; then
 			bad="$bad [$c $(printf '%q' "$n" | cut -c1-20): $rc $(head -c 100 "$T/err")]"
 		fi
 	done
 done
 is "${bad:-none}" none "${#names[@]} bad names x ${#progs[@]} programs: status 78, \"bad rule name\" quoting the name, nothing on stdout"
 is "$(ls -d "$T"/pwned_* 2>/dev/null)" "" "no command in a rule name ran"
-for n in '-rf' 'no-such-rule' '--'; do
+for n in 'no-such-rule' 'x-'; do
 	for c in "mlc-rule path" "jde-fetch -r" "alert-match -r" "alert-render -r"; do
 		# shellcheck disable=SC2086
 		$c "$n" </dev/null >/dev/null 2>"$T/err"
@@ -338,6 +340,9 @@ for n in '-rf' 'no-such-rule' '--'; do
 done
 ml-connector run -rf >/dev/null 2>&1
 is "$?" 64 "ml-connector run -rf: an unknown option (64)"
+ml-connector run -- -rf >/dev/null 2>"$T/err"
+is "$? $(cat "$T/err")" '78 mlc-rule: bad rule name "-rf" (a-z 0-9 - _, not first -)' \
+	"ml-connector run -- -rf: not a rule name (78)"
 ml-connector run -- no-such-rule 2>"$T/err"
 is "$?" 66 "ml-connector run -- no-such-rule: 66"
 # Paths, to a valid rule among them: the orchestrator used to key its lock
@@ -358,15 +363,15 @@ cd "$TOP" || exit 1
 # (78), so run --all, check and schedule never see them.
 R2=$T/rules2
 mkdir -p "$R2"
-for n in 'a b' 'x;id' '$(touch pwned_l)' $'nl\nx' 'ok-1'; do
+for n in 'a b' 'x;id' '$(touch pwned_l)' $'nl\nx' '-rf' 'ok-1'; do
 	awk -v n="$n" '$1 == "name" { print "name = " n; next } { print }' "$ML_CONNECTOR_RULES/hostile.rule" >"$R2/$n.rule"
 done
 mlc-rule -R "$R2" list >"$T/out" 2>"$T/err"
 is "$?" 78 "mlc-rule list with hostile file names: 78"
 is "$(tr '\n' ' ' <"$T/out")" "ok-1 " "mlc-rule list: only rule names printed"
-is "$(grep -c 'is not a rule name' "$T/err")" 4 "mlc-rule list: each bad file reported"
+is "$(grep -c 'is not a rule name' "$T/err")" 5 "mlc-rule list: each bad file reported"
 ML_CONNECTOR_RULES=$R2 ml-connector schedule >"$T/out" 2>"$T/err"
-unlike "$(cat "$T/out")" 'touch|;id|a b|nl' "schedule: no hostile name reaches a crontab line"
+unlike "$(cat "$T/out")" 'touch|;id|a b|nl|-rf' "schedule: no hostile name reaches a crontab line"
 like "$(cat "$T/out")" 'run --scheduled ok-1$' "schedule: the good rule is scheduled"
 
 # (Where a refused name could land: here, the tree above, the state dir's
