@@ -181,6 +181,22 @@ bind_text(sqlite3_stmt *st, int i, const char *s)
 		sqlite3_bind_null(st, i);
 }
 
+/* Run one statement with text (or NULL) parameters ?1..?n: 0, or -1. */
+static int
+exec_text(const char *sql, int n, const char *const v[])
+{
+	sqlite3_stmt *st;
+	int i, rc;
+
+	if (sqlite3_prepare_v2(mlc_store_db(store), sql, -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	for (i = 0; i < n; i++)
+		bind_text(st, i + 1, v[i]);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
 /* The re-alert id of a delivery's recipient, as alert-match checks it. */
 static const char *
 recipient_id(jv o, const char *to, const char *chan, char *buf, size_t len)
@@ -877,26 +893,19 @@ cmd_retention(int argc, char **argv)
 	snprintf(detail, sizeof detail, "deleted %lld rows older than %s", n, cutoff);
 	if (mlc_store_begin(store) < 0)
 		return mlc_store_code(store);
-	if (mlc_store_exec(store, "DROP TRIGGER audit_no_delete") < 0 ||
-	    sqlite3_prepare_v2(mlc_store_db(store), "DELETE FROM audit WHERE ts < ?1", -1, &st,
-	                       NULL) != SQLITE_OK)
-		goto fail;
-	bind_text(st, 1, cutoff);
-	c = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (c != SQLITE_DONE ||
-	    mlc_store_exec(store, "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
-	                          " BEGIN SELECT RAISE(ABORT, 'audit rows are append-only'); END") < 0 ||
-	    sqlite3_prepare_v2(mlc_store_db(store),
-	                       "INSERT INTO audit (ts, stage, detail) VALUES (?1, 'retention', ?2)",
-	                       -1, &st, NULL) != SQLITE_OK)
-		goto fail;
-	bind_text(st, 1, ts);
-	bind_text(st, 2, detail);
-	c = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (c != SQLITE_DONE || mlc_store_commit(store) < 0)
-		goto fail;
+	{
+		const char *del[] = { cutoff }, *note[] = { ts, detail };
+
+		if (mlc_store_exec(store, "DROP TRIGGER audit_no_delete") < 0 ||
+		    exec_text("DELETE FROM audit WHERE ts < ?1", 1, del) < 0 ||
+		    mlc_store_exec(store, "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
+		                          " BEGIN SELECT RAISE(ABORT, 'audit rows are append-only');"
+		                          " END") < 0 ||
+		    exec_text("INSERT INTO audit (ts, stage, detail) VALUES (?1, 'retention', ?2)", 2,
+		              note) < 0 ||
+		    mlc_store_commit(store) < 0)
+			goto fail;
+	}
 	mlc_store_close(store);
 	return MLC_EX_OK;
 fail:
@@ -916,7 +925,6 @@ cmd_run(int argc, char **argv)
 {
 	struct timespec now;
 	char ts[32], detail[512];
-	sqlite3_stmt *st;
 	int begin, rc;
 
 	if (argc < 4 || argc > 6 || (strcmp(argv[1], "begin") && strcmp(argv[1], "end")) ||
@@ -930,37 +938,23 @@ cmd_run(int argc, char **argv)
 	open_store();
 	if (mlc_store_begin(store) < 0)
 		return mlc_store_code(store);
-	rc = sqlite3_prepare_v2(mlc_store_db(store), begin ?
-	        "INSERT INTO run (rule, run_id, started_at, status) VALUES (?1, ?2, ?3, 'running')" :
-	        "UPDATE run SET finished_at = ?3, status = ?4, detail = ?5"
-	        " WHERE rule = ?1 AND run_id = ?2", -1, &st, NULL);
-	if (rc != SQLITE_OK)
-		goto fail;
-	bind_text(st, 1, argv[2]);
-	bind_text(st, 2, argv[3]);
-	bind_text(st, 3, ts);
-	if (!begin) {
-		bind_text(st, 4, argv[4]);
-		bind_text(st, 5, argc > 5 ? argv[5] : NULL);
-	}
-	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
-		goto fail;
 	snprintf(detail, sizeof detail, "run %s %s%s%s%s", argv[3], begin ? "begins" : "ends: ",
 	         begin ? "" : argv[4], argc > 5 ? ": " : "", argc > 5 ? argv[5] : "");
-	if (sqlite3_prepare_v2(mlc_store_db(store),
-	        "INSERT INTO audit (ts, stage, rule, status, detail) VALUES (?1, 'run', ?2, ?3, ?4)",
-	        -1, &st, NULL) != SQLITE_OK)
-		goto fail;
-	bind_text(st, 1, ts);
-	bind_text(st, 2, argv[2]);
-	bind_text(st, 3, begin ? "running" : argv[4]);
-	bind_text(st, 4, detail);
-	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE || mlc_store_commit(store) < 0)
-		goto fail;
+	{
+		const char *row[] = { argv[2], argv[3], ts, begin ? NULL : argv[4],
+			              argc > 5 ? argv[5] : NULL };
+		const char *note[] = { ts, argv[2], begin ? "running" : argv[4], detail };
+
+		if (exec_text(begin ? "INSERT INTO run (rule, run_id, started_at, status)"
+		                      " VALUES (?1, ?2, ?3, 'running')" :
+		                      "UPDATE run SET finished_at = ?3, status = ?4, detail = ?5"
+		                      " WHERE rule = ?1 AND run_id = ?2",
+		              begin ? 3 : 5, row) < 0 ||
+		    exec_text("INSERT INTO audit (ts, stage, rule, status, detail)"
+		              " VALUES (?1, 'run', ?2, ?3, ?4)", 4, note) < 0 ||
+		    mlc_store_commit(store) < 0)
+			goto fail;
+	}
 	mlc_store_close(store);
 	return MLC_EX_OK;
 fail:
