@@ -1541,6 +1541,31 @@ transient(struct job *j, const char *why)
 	requeue(j, now + (uint64_t)delay);
 }
 
+/*
+ * A send that is neither accepted, nor retried, nor in doubt: a TLS or URL
+ * policy failure stops the run (configuration); a local error is failed
+ * and retryable; anything else is failed for good with the service's code
+ * (else the HTTP status).
+ */
+static void
+not_sent(struct job *j, const char *service, long code, const char *msg)
+{
+	const struct mlc_http_resp *r = &j->resp;
+
+	if (r->outcome == MLC_HTTP_TLS || r->outcome == MLC_HTTP_POLICY) {
+		mlc_warn("%s: %s", service, msg);
+		g.config_err = 1;
+		g.stop = STOP_CONFIG;
+		result_none(j);
+		return;
+	}
+	if (r->outcome != MLC_HTTP_DONE) {
+		result_failed(j, "local_error", 0, msg, 0, 1);
+		return;
+	}
+	result_failed(j, NULL, code ? code : r->status, msg, r->status, 0);
+}
+
 static void
 twilio_sent(struct job *j)
 {
@@ -1591,22 +1616,8 @@ twilio_sent(struct job *j)
 	default:
 		break;
 	}
-	if (r->outcome == MLC_HTTP_TLS || r->outcome == MLC_HTTP_POLICY) {
-		mlc_warn("Twilio: %s", msg);
-		g.config_err = 1;
-		g.stop = STOP_CONFIG;
-		result_none(j);
-		return;
-	}
-	if (r->outcome != MLC_HTTP_DONE) {
-		result_failed(j, "local_error", 0, msg, 0, 1);
-		return;
-	}
 	/* permanent: 21211, 21610, 21612, 21614, 21408, 21606, 21617, 403 ... */
-	if (code)
-		result_failed(j, NULL, code, msg, r->status, 0);
-	else
-		result_failed(j, NULL, r->status, msg, r->status, 0);
+	not_sent(j, "Twilio", code, msg);
 }
 
 static void
@@ -1642,18 +1653,7 @@ sendgrid_sent(struct job *j)
 		begin_reconcile(j, why);
 		return;
 	}
-	if (r->outcome == MLC_HTTP_TLS || r->outcome == MLC_HTTP_POLICY) {
-		mlc_warn("SendGrid: %s", msg);
-		g.config_err = 1;
-		g.stop = STOP_CONFIG;
-		result_none(j);
-		return;
-	}
-	if (r->outcome != MLC_HTTP_DONE) {
-		result_failed(j, "local_error", 0, msg, 0, 1);
-		return;
-	}
-	result_failed(j, NULL, r->status, msg, r->status, 0);
+	not_sent(j, "SendGrid", 0, msg);
 }
 
 /* Find our message in a Messages.json page: same To and Body, created at or
