@@ -280,6 +280,13 @@ tmpl_render2(struct tmpl *t, jv input, unsigned long lineno, struct mlc_buf *out
 		jv_free(r);
 		return -1;
 	}
+	/* A NUL ("\u0000" in a record) would silently end the text here. */
+	if (strlen(jv_string_value(r)) != (size_t)jv_string_length_bytes(jv_copy(r))) {
+		mlc_warn("line %lu: rule %s: template %s: the text holds a NUL character (\\u0000)",
+		         lineno, rule.name, t->name);
+		jv_free(r);
+		return -1;
+	}
 	for (p = jv_string_value(r); (e = strstr(p, "\xEE\x80\x80")); p = e) {
 		const char *end = strstr(e, "\xEE\x80\x81");
 		size_t i;

@@ -202,6 +202,23 @@ ok "alert-log query: valid JSON over a trail holding invalid UTF-8"
 like "$(jq -r 'select(.line | test("K-bad1")) | .line' "$T/q")" $'bad \uFFFD\uFFFD end' \
 	"alert-log query: the bad bytes shown as U+FFFD"
 
+# ---- NUL ("\u0000" in JSON): C strings would end there, silently -----------
+printf '%s\n' '{"table":"F0411","key":"K-nul","row":{"F0411_DOC":1,"F0411_RMK":"before\u0000after"}}' |
+	alert-match -r hostile --no-state "${NOW[@]}" >"$T/nul.alert" 2>"$T/err"
+is "$?/$(jq -r .record.row.F0411_RMK "$T/nul.alert" | od -An -c | tr -s ' ' | tr -d '\n')" \
+	"0/ b e f o r e \\0 a f t e r \\n" "alert-match: a NUL in a value passes through intact"
+{ head -n 1 "$T/alerts"; cat "$T/nul.alert"; } |
+	alert-render -r hostile --no-state "${NOW[@]}" >"$T/out" 2>"$T/err"
+is "$?" 65 "alert-render: a text with a NUL is bad data (65), not cut short"
+like "$(head -n 1 "$T/err")" '^alert-render: line 2: rule hostile: template sms: the text holds a NUL character' \
+	"alert-render: names the line and the template"
+is "$(jq -r .channel "$T/out" | tr '\n' ' ')" "sms email " "alert-render: nothing made of the NUL alert, the other one rendered"
+sms nul +15551230003 "x" | sed 's/"body":"x"/"body":"before\\u0000after"/' >"$T/nul.deliv"
+twilio-send <"$T/nul.deliv" >"$T/out" 2>"$T/err"
+is "$?" 65 "twilio-send: a body with a NUL is bad data (65)"
+is "$(curl -fsS "$SIM/_sim/messages" | jq -r 'select(.kind == "message" and .resource.to == "+15551230003") | .sid' | wc -l | tr -d ' ')" \
+	0 "twilio-send: nothing sent for it"
+
 # ---- 10 MB in one field; over the 16 MiB line cap ----------------------------
 CAP=$((16 << 20))
 head -c 10000000 /dev/zero | tr '\0' A >"$T/10mb"
