@@ -32,6 +32,10 @@ PROGS = \
 	bin/twilio-status \
 	bin/mlc-rule
 
+# The libmicrohttpd servers' shared plumbing (src/httpd.h): linked into
+# $(SIMS) and $(TESTSIMS) only, so that libmlc.a needs no libmicrohttpd.
+HTTPDOBJ = src/httpd.o
+
 # Simulators (libmicrohttpd): used by the tests, the demo and bench/.
 SIMS = \
 	bin/mlc-ais-sim \
@@ -98,6 +102,7 @@ all: $(PROGS) $(SIMS) $(TESTPROGS) $(TESTSIMS) $(TESTSO) $(FUZZREPLAY) $(SCRIPTS
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(LIBOBJ): src/mlc.h
+$(HTTPDOBJ): src/httpd.h src/mlc.h
 
 libmlc.a: $(LIBOBJ)
 	rm -f $@
@@ -105,18 +110,19 @@ libmlc.a: $(LIBOBJ)
 
 # One link recipe for every program: bin/X <- src/X.o, tests/bin/X <- tests/src/X.o.
 $(PROGS) $(SIMS) $(TESTPROGS) $(TESTSIMS): libmlc.a
+$(SIMS) $(TESTSIMS): $(HTTPDOBJ)
 $(PROGS):
 	@mkdir -p bin
 	$(CC) $(ALL_LDFLAGS) -o $@ src/$$(basename $@).o libmlc.a $(LIBS)
 $(SIMS):
 	@mkdir -p bin
-	$(CC) $(ALL_LDFLAGS) -o $@ src/$$(basename $@).o libmlc.a $(SIMLIBS) $(LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ src/$$(basename $@).o $(HTTPDOBJ) libmlc.a $(SIMLIBS) $(LIBS)
 $(TESTPROGS):
 	@mkdir -p tests/bin
 	$(CC) $(ALL_LDFLAGS) -o $@ tests/src/$$(basename $@).o libmlc.a $(LIBS)
 $(TESTSIMS):
 	@mkdir -p tests/bin
-	$(CC) $(ALL_LDFLAGS) -o $@ tests/src/$$(basename $@).o libmlc.a $(SIMLIBS) $(LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ tests/src/$$(basename $@).o $(HTTPDOBJ) libmlc.a $(SIMLIBS) $(LIBS)
 
 # Per program: its object, and that object's header dependency.
 
@@ -134,7 +140,7 @@ src/mlc-twilio-sim.o: src/mlc.h
 tests/bin/twsig-check: tests/src/twsig-check.o
 tests/src/twsig-check.o: src/mlc.h
 tests/bin/http-sink: tests/src/http-sink.o
-tests/src/http-sink.o: src/mlc.h
+tests/src/http-sink.o: src/mlc.h src/httpd.h
 
 bin/alert-log: src/alert-log.o
 src/alert-log.o: src/mlc.h
