@@ -1909,6 +1909,17 @@ num_text(struct mlc_buf *b, double d)
 		mlc_buf_printf(b, "%.15g", d);
 }
 
+/* s without its leading and trailing blanks: the start, and the length in *n. */
+static const char *
+trim_blanks(const char *s, size_t *n)
+{
+	s += strspn(s, " ");
+	*n = strlen(s);
+	while (*n && s[*n - 1] == ' ')
+		(*n)--;
+	return s;
+}
+
 /* A value as a by-value: a string trimmed, a number as num_text.  0 for
  * anything else (null, absent). */
 static int
@@ -1916,13 +1927,9 @@ jv_by_text(jv v, struct mlc_buf *b)
 {
 	mlc_buf_reset(b);
 	if (jv_get_kind(v) == JV_KIND_STRING) {
-		const char *s = jv_string_value(v);
 		size_t n;
+		const char *s = trim_blanks(jv_string_value(v), &n);
 
-		s += strspn(s, " ");
-		n = strlen(s);
-		while (n && s[n - 1] == ' ')
-			n--;
 		mlc_buf_add(b, s, n);
 		return 1;
 	}
@@ -1967,13 +1974,9 @@ rec_resolve(struct join *j, struct rec *r)
 			r->bad = 1;
 		} else if (e->via) {
 			if (jv_get_kind(v) == JV_KIND_STRING) {
-				const char *s = jv_string_value(v);
 				size_t n;
+				const char *s = trim_blanks(jv_string_value(v), &n);
 
-				s += strspn(s, " ");
-				n = strlen(s);
-				while (n && s[n - 1] == ' ')
-					n--;
 				if (n)
 					r->mcu[i] = mlc_xstrndup(s, n);
 			} else if (jv_get_kind(v) == JV_KIND_NUMBER) {

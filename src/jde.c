@@ -529,18 +529,6 @@ ws(const char *p, const char *e)
 	return p;
 }
 
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* p at '"'; returns the position after the closing quote. *esc: it holds
  * escapes (the decoded text differs from the bytes). */
 static const char *
@@ -567,8 +555,8 @@ scan_string(struct scan *s, const char *p, int *esc)
 			if (++p >= e)
 				break;
 			if (*p == 'u') {
-				if (e - p < 5 || hexval(p[1]) < 0 || hexval(p[2]) < 0 || hexval(p[3]) < 0 ||
-				    hexval(p[4]) < 0)
+				if (e - p < 5 || mlc_hexval(p[1]) < 0 || mlc_hexval(p[2]) < 0 || mlc_hexval(p[3]) < 0 ||
+				    mlc_hexval(p[4]) < 0)
 					return fail(s, p, "bad \\u escape");
 				p += 4;
 			} else if (!strchr("\"\\/bfnrt", *p)) {
@@ -755,11 +743,11 @@ mlc_jde_json_string(const char *v, size_t n, struct mlc_buf *b)
 			if (e - p < 5)
 				return -1;
 			for (int i = 1; i <= 4; i++)
-				cp = cp << 4 | (unsigned long)hexval(p[i]);
+				cp = cp << 4 | (unsigned long)mlc_hexval(p[i]);
 			p += 4;
 			if (cp >= 0xd800 && cp < 0xdc00 && e - p >= 7 && p[1] == '\\' && p[2] == 'u') {
 				for (int i = 3; i <= 6; i++)
-					lo = lo << 4 | (unsigned long)hexval(p[i]);
+					lo = lo << 4 | (unsigned long)mlc_hexval(p[i]);
 				if (lo >= 0xdc00 && lo < 0xe000) {
 					cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
 					p += 6;

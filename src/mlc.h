@@ -78,6 +78,8 @@ void mlc_buf_json_str(struct mlc_buf *b, const char *s, size_t n);
 /* Wipe the contents (sodium_memzero) and free. */
 void mlc_buf_wipe(struct mlc_buf *b);
 
+/* The value of hexadecimal digit c, or -1. */
+int mlc_hexval(int c);
 /* 1 if s[0..n) is valid UTF-8 (no overlongs, no surrogates), else 0. */
 int mlc_utf8_valid(const char *s, size_t n);
 /* Percent-encode for application/x-www-form-urlencoded (space -> '+'). */

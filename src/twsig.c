@@ -279,18 +279,6 @@ mlc_twsig_validate(const char *token, const char *url, const char *const *names,
 
 /* ---- form parsing ---- */
 
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Decode s[0..n) into a new string; NULL if it would contain a NUL byte. */
 static char *
 form_decode(const char *s, size_t n)
@@ -303,8 +291,8 @@ form_decode(const char *s, size_t n)
 
 		if (s[i] == '+') {
 			*o++ = ' ';
-		} else if (s[i] == '%' && i + 2 < n && (hi = hexval((unsigned char)s[i + 1])) >= 0 &&
-		           (lo = hexval((unsigned char)s[i + 2])) >= 0) {
+		} else if (s[i] == '%' && i + 2 < n && (hi = mlc_hexval((unsigned char)s[i + 1])) >= 0 &&
+		           (lo = mlc_hexval((unsigned char)s[i + 2])) >= 0) {
 			if (hi == 0 && lo == 0) {
 				free(r);
 				return NULL;
