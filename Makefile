@@ -166,7 +166,7 @@ tests/src/http-get.o: src/mlc.h
 tests/bin/retry-calc: tests/src/retry-calc.o
 tests/src/retry-calc.o: src/mlc.h
 tests/bin/http-fixture-server: tests/src/http-fixture-server.o
-tests/src/http-fixture-server.o: src/mlc.h
+tests/src/http-fixture-server.o: src/mlc.h src/httpd.h
 bin/jde-fetch: src/jde-fetch.o
 src/jde-fetch.o: src/mlc.h
 tests/bin/jde-unit: tests/src/jde-unit.o

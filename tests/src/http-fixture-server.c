@@ -30,7 +30,6 @@
  */
 #include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,18 +39,12 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
-#include <microhttpd.h>
-
-#include "mlc.h"
+#include "httpd.h"
 
 static FILE *reqlog;
 static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t id_mu = PTHREAD_MUTEX_INITIALIZER;
 static unsigned long next_conn;
-
-struct req {
-	struct mlc_buf body;
-};
 
 static void
 notify_conn(void *cls, struct MHD_Connection *c, void **sockctx,
@@ -63,22 +56,6 @@ notify_conn(void *cls, struct MHD_Connection *c, void **sockctx,
 		pthread_mutex_lock(&id_mu);
 		*sockctx = (void *)(uintptr_t)++next_conn;
 		pthread_mutex_unlock(&id_mu);
-	}
-}
-
-static void
-completed(void *cls, struct MHD_Connection *c, void **con_cls,
-          enum MHD_RequestTerminationCode toe)
-{
-	struct req *rq = *con_cls;
-
-	(void)cls;
-	(void)c;
-	(void)toe;
-	if (rq) {
-		mlc_buf_free(&rq->body);
-		free(rq);
-		*con_cls = NULL;
 	}
 }
 
@@ -115,7 +92,8 @@ add_values(struct mlc_buf *b, struct MHD_Connection *c, enum MHD_ValueKind kind)
 }
 
 static void
-log_request(struct MHD_Connection *c, const char *method, const char *url, struct req *rq)
+log_request(struct MHD_Connection *c, const char *method, const char *url,
+            const struct mlc_httpd_req *rq)
 {
 	const union MHD_ConnectionInfo *ci =
 		MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
@@ -188,23 +166,14 @@ static enum MHD_Result
 handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
        const char *version, const char *upload, size_t *upload_size, void **con_cls)
 {
-	struct req *rq = *con_cls;
+	struct mlc_httpd_req *rq = mlc_httpd_body(con_cls, upload, upload_size, 0);
 	char msg[128];
 	unsigned long n;
 
 	(void)cls;
 	(void)version;
-	if (!rq) {
-		rq = mlc_xcalloc(1, sizeof *rq);
-		mlc_buf_init(&rq->body);
-		*con_cls = rq;
+	if (!rq)
 		return MHD_YES;
-	}
-	if (*upload_size) {
-		mlc_buf_add(&rq->body, upload, *upload_size);
-		*upload_size = 0;
-		return MHD_YES;
-	}
 	log_request(c, method, url, rq);
 
 	if (sscanf(url, "/status/%lu", &n) == 1 && n >= 100 && n <= 999) {
@@ -280,35 +249,6 @@ handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
 	return reply(c, 404, "{\"status\":404}", 14, NULL);
 }
 
-static char *
-slurp(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	struct mlc_buf b;
-	char tmp[4096];
-	size_t n;
-
-	if (!f)
-		mlc_die(MLC_EX_NOINPUT, "%s: %s", path, strerror(errno));
-	mlc_buf_init(&b);
-	while ((n = fread(tmp, 1, sizeof tmp, f)) > 0)
-		mlc_buf_add(&b, tmp, n);
-	fclose(f);
-	return b.p;
-}
-
-static void
-write_port(const char *path, unsigned port)
-{
-	char tmp[4096];
-	FILE *f;
-
-	snprintf(tmp, sizeof tmp, "%s.tmp", path);
-	if (!(f = fopen(tmp, "w")) || fprintf(f, "%u\n", port) < 0 || fclose(f) != 0 ||
-	    rename(tmp, path) != 0)
-		mlc_die(MLC_EX_IOERR, "%s: %s", path, strerror(errno));
-}
-
 static const char usage[] =
 	"usage: http-fixture-server --port N --port-file F --request-log F\n"
 	"                           [--tls-cert C --tls-key K] [--blackhole]\n";
@@ -319,10 +259,9 @@ main(int argc, char **argv)
 	const char *portfile = NULL, *logpath = NULL, *cert = NULL, *key = NULL;
 	char *certpem = NULL, *keypem = NULL;
 	unsigned port = 0;
-	int blackhole = 0, i, sig;
+	int blackhole = 0, i;
 	struct sockaddr_in sa;
 	struct MHD_Daemon *d = NULL;
-	unsigned flags;
 	sigset_t set;
 
 	mlc_util_setprogname(argv[0]);
@@ -362,16 +301,8 @@ main(int argc, char **argv)
 		mlc_die(MLC_EX_IOERR, "%s: %s", logpath, strerror(errno));
 
 	/* Every thread inherits the blocked set; main waits for the signal. */
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
-
-	memset(&sa, 0, sizeof sa);
-	sa.sin_family = AF_INET;
-	sa.sin_port = htons((uint16_t)port);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	mlc_httpd_signals(&set);
+	mlc_httpd_addr(&sa, "127.0.0.1", port);
 
 	if (blackhole) {
 		socklen_t sl = sizeof sa;
@@ -382,38 +313,23 @@ main(int argc, char **argv)
 			mlc_die(MLC_EX_SOFTWARE, "listen: %s", strerror(errno));
 		port = ntohs(sa.sin_port);
 	} else {
-		const union MHD_DaemonInfo *di;
+		const struct MHD_OptionItem opts[] = {
+			{ MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)notify_conn, NULL },
+			{ MHD_OPTION_END, 0, NULL }
+		};
 
-		flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-		        MHD_USE_ERROR_LOG;
 		if (cert) {
-			certpem = slurp(cert);
-			keypem = slurp(key);
-			flags |= MHD_USE_TLS;
-			d = MHD_start_daemon(flags, 0, NULL, NULL, handle, NULL,
-			                     MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-			                     MHD_OPTION_NOTIFY_CONNECTION, notify_conn, NULL,
-			                     MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
-			                     MHD_OPTION_HTTPS_MEM_CERT, certpem,
-			                     MHD_OPTION_HTTPS_MEM_KEY, keypem, MHD_OPTION_END);
-		} else {
-			d = MHD_start_daemon(flags, 0, NULL, NULL, handle, NULL,
-			                     MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-			                     MHD_OPTION_NOTIFY_CONNECTION, notify_conn, NULL,
-			                     MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
-			                     MHD_OPTION_END);
+			certpem = mlc_httpd_read_pem(cert);
+			keypem = mlc_httpd_read_pem(key);
 		}
+		d = mlc_httpd_start(&sa, 0, handle, certpem, keypem, opts);
 		if (!d)
 			mlc_die(MLC_EX_SOFTWARE, "cannot start the HTTP daemon");
-		di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-		if (!di)
-			mlc_die(MLC_EX_SOFTWARE, "cannot get the bound port");
-		port = di->port;
+		port = mlc_httpd_port(d, port);
 	}
 	if (portfile)
-		write_port(portfile, port);
-	while (sigwait(&set, &sig) != 0)
-		;
+		mlc_httpd_write_port(portfile, port);
+	mlc_httpd_wait(&set);
 	if (d)
 		MHD_stop_daemon(d);
 	free(certpem);
