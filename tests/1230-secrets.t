@@ -77,22 +77,37 @@ ok "vault holds the three canaries"
 # pgrep -s finds the whole process tree at any moment.
 S=$T/samples
 mkdir -p "$S"
-ML_CONNECTOR_TRACE=1 setsid ml-connector run high-value-po ap-aging >"$T/run.out" 2>"$T/run.err" &
-run=$!
 n=0
-while kill -0 "$run" 2>/dev/null; do
-	for p in $(pgrep -s "$run"); do
-		c=$(cat "/proc/$p/comm" 2>/dev/null) || continue
-		{
-			tr '\0' '\n' <"/proc/$p/cmdline"
-			tr '\0' '\n' <"/proc/$p/environ"
-		} >"$S/$n.$c" 2>/dev/null
-		n=$((n + 1))
+# sampled NAME CMD...: run CMD traced in its own session, writing
+# $T/NAME.out and .err, and snapshot every process of it until it ends.
+sampled() {
+	local name=$1 run p c
+	shift
+	ML_CONNECTOR_TRACE=1 setsid "$@" >"$T/$name.out" 2>"$T/$name.err" &
+	run=$!
+	while kill -0 "$run" 2>/dev/null; do
+		for p in $(pgrep -s "$run"); do
+			c=$(cat "/proc/$p/comm" 2>/dev/null) || continue
+			{
+				tr '\0' '\n' <"/proc/$p/cmdline"
+				tr '\0' '\n' <"/proc/$p/environ"
+			} >"$S/$n.$c" 2>/dev/null
+			n=$((n + 1))
+		done
+		sleep 0.02
 	done
-	sleep 0.02
-done
-wait "$run"
+	wait "$run"
+}
+sampled run ml-connector run high-value-po ap-aging
 is "$?" 0 "the traced run of high-value-po and ap-aging: status 0"
+# Then the other commands that use the secrets: delivery tracking (twilio-send
+# --poll), ping (jde-fetch --ping, twilio-send --ping), check (the vault).
+sampled track ml-connector track
+is "$?" 0 "the traced ml-connector track: status 0"
+sampled ping ml-connector ping
+is "$?" 0 "the traced ml-connector ping: status 0"
+sampled check ml-connector check
+is "$?" 0 "the traced ml-connector check: status 0"
 seen=$(find "$S" -type f -size +0 | sed 's/.*\.//' | sort -u | tr '\n' ' ')
 echo "# $n samples of $(find "$S" -type f | wc -l | tr -d ' ') process snapshots; programs seen: $seen"
 for prog in jde-fetch alert-match alert-render twilio-send alert-log; do
@@ -103,7 +118,7 @@ like "$(curl -fsS "http://127.0.0.1:$MLC_TWILIO_SIM_PORT/_sim/messages" | grep -
 	"the run sent messages (Basic auth with the token was used)"
 
 is "$(leaks "$S"/*)" "" "no secret in any process's cmdline or environ, raw or base64"
-is "$(leaks "$T/run.out" "$T/run.err")" "" "none on stdout or stderr (trace included)"
+is "$(leaks "$T"/{run,track,ping,check}.{out,err})" "" "none on stdout or stderr of run, track, ping, check (trace included)"
 # The state directory: database, WAL, shared memory, locks, anything else.
 # The vault's boxes are ciphertext, so the plaintext must not be there.
 sqlite3 "$E/state/state.db" 'PRAGMA wal_checkpoint(PASSIVE)' >/dev/null 2>&1
