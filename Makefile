@@ -136,7 +136,7 @@ src/mlc-vault.o: src/mlc.h
 bin/mlc-ais-sim: src/mlc-ais-sim.o
 src/mlc-ais-sim.o: src/mlc.h
 bin/mlc-twilio-sim: src/mlc-twilio-sim.o
-src/mlc-twilio-sim.o: src/mlc.h
+src/mlc-twilio-sim.o: src/mlc.h src/httpd.h
 tests/bin/twsig-check: tests/src/twsig-check.o
 tests/src/twsig-check.o: src/mlc.h
 tests/bin/http-sink: tests/src/http-sink.o

@@ -44,10 +44,9 @@
 
 #include <curl/curl.h>
 #include <jv.h>
-#include <microhttpd.h>
 #include <sodium.h>
 
-#include "mlc.h"
+#include "httpd.h"
 
 static const char usage[] =
 	"usage: mlc-twilio-sim [--port N] [--port-file F] [--request-log F]\n"
@@ -265,21 +264,9 @@ hdr(struct MHD_Connection *c, const char *name)
 static void
 log_line(struct mlc_buf *b)
 {
-	size_t off = 0;
-
-	if (cfg.logfd < 0)
-		return;
-	mlc_buf_addc(b, '\n');
 	/* O_APPEND and one write per line: lines from threads never interleave. */
-	while (off < b->len) {
-		ssize_t w = write(cfg.logfd, b->p + off, b->len - off);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			break;
-		off += (size_t)w;
-	}
+	if (cfg.logfd >= 0)
+		mlc_ndjson_put(cfg.logfd, b);
 }
 
 static void
@@ -1207,11 +1194,6 @@ fault_reply(struct reply *r, const struct fault *f, int sendgrid)
 
 /* ---- per-request context ---- */
 
-struct req {
-	struct mlc_buf body;
-	int too_big;
-};
-
 static size_t
 form_unescape(void *cls, struct MHD_Connection *c, char *s)
 {
@@ -2102,7 +2084,8 @@ log_request(const char *method, const char *path, const struct kv *q, const char
 }
 
 static void
-handle(struct MHD_Connection *conn, const char *method, const char *path, struct req *rq,
+handle(struct MHD_Connection *conn, const char *method, const char *path,
+       const struct mlc_httpd_req *rq,
        struct reply *r)
 {
 	char acct[64], sid[64];
@@ -2327,27 +2310,15 @@ static enum MHD_Result
 access_cb(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
           const char *version, const char *upload, size_t *upload_size, void **con_cls)
 {
-	struct req *rq = *con_cls;
+	struct mlc_httpd_req *rq = mlc_httpd_body(con_cls, upload, upload_size, MAX_BODY);
 	struct reply r;
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
 
 	(void)cls;
 	(void)version;
-	if (!rq) {
-		rq = mlc_xcalloc(1, sizeof *rq);
-		mlc_buf_init(&rq->body);
-		*con_cls = rq;
+	if (!rq)
 		return MHD_YES;
-	}
-	if (*upload_size) {
-		if (rq->body.len + *upload_size > MAX_BODY)
-			rq->too_big = 1;
-		else
-			mlc_buf_add(&rq->body, upload, *upload_size);
-		*upload_size = 0;
-		return MHD_YES;
-	}
 	memset(&r, 0, sizeof r);
 	mlc_buf_init(&r.body);
 	if (rq->too_big) {
@@ -2394,22 +2365,6 @@ access_cb(void *cls, struct MHD_Connection *conn, const char *url, const char *m
 	return ret;
 }
 
-static void
-completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
-             enum MHD_RequestTerminationCode toe)
-{
-	struct req *rq = *con_cls;
-
-	(void)cls;
-	(void)conn;
-	(void)toe;
-	if (rq) {
-		mlc_buf_free(&rq->body);
-		free(rq);
-		*con_cls = NULL;
-	}
-}
-
 /* ---- main ---- */
 
 static char *
@@ -2432,34 +2387,6 @@ read_secret(const char *path, const char *what)
 	return line;
 }
 
-static char *
-read_file(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	struct mlc_buf b;
-	char tmp[4096];
-	size_t n;
-
-	if (!f)
-		mlc_die(MLC_EX_NOINPUT, "%s: %s", path, strerror(errno));
-	mlc_buf_init(&b);
-	while ((n = fread(tmp, 1, sizeof tmp, f)) > 0)
-		mlc_buf_add(&b, tmp, n);
-	fclose(f);
-	return b.p;
-}
-
-static void
-mhd_log(void *cls, const char *fmt, va_list ap)
-{
-	char msg[512];
-
-	(void)cls;
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	msg[strcspn(msg, "\n")] = '\0';
-	mlc_warn("%s", msg);
-}
-
 static long
 num_arg(const char *opt, const char *s, long lo, long hi)
 {
@@ -2479,13 +2406,18 @@ main(int argc, char **argv)
 	long port = 0;
 	struct fault *cli = NULL;
 	size_t ncli = 0, i;
-	int a, sig;
+	int a;
 	struct MHD_Daemon *d;
 	struct sockaddr_in sin;
-	const union MHD_DaemonInfo *info;
-	unsigned flags;
 	sigset_t set;
 	pthread_t lt, ct;
+	const struct MHD_OptionItem opts[] = {
+		{ MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mlc_httpd_log, NULL },
+		{ MHD_OPTION_CONNECTION_LIMIT, 4000, NULL },
+		{ MHD_OPTION_CONNECTION_TIMEOUT, 120, NULL },
+		{ MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)form_unescape, NULL },
+		{ MHD_OPTION_END, 0, NULL }
+	};
 
 	mlc_util_setprogname(argv[0]);
 	mlc_util_std_args(argc, argv, usage);
@@ -2563,13 +2495,12 @@ main(int argc, char **argv)
 	if (cert) {
 		if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
 			mlc_die(MLC_EX_SOFTWARE, "libmicrohttpd was built without TLS");
-		cert_pem = read_file(cert);
-		key_pem = read_file(key);
+		cert_pem = mlc_httpd_read_pem(cert);
+		key_pem = mlc_httpd_read_pem(key);
 		cfg.tls = 1;
 	}
-	if (log_file && (cfg.logfd = open(log_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
-	                                  0600)) < 0)
-		mlc_die(MLC_EX_NOINPUT, "%s: %s", log_file, strerror(errno));
+	if (log_file)
+		cfg.logfd = mlc_httpd_open_log(log_file, MLC_EX_NOINPUT);
 	bucket_set(0, cfg.rate);
 	bucket_set(1, cfg.rate);
 	for (i = 0; i < ncli; i++)
@@ -2577,54 +2508,21 @@ main(int argc, char **argv)
 	free(cli);
 
 	/* Threads inherit this mask: only main sees SIGTERM/SIGINT, in sigwait. */
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-
-	memset(&sin, 0, sizeof sin);
-	sin.sin_family = AF_INET;
-	sin.sin_port = htons((uint16_t)port);
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL |
-	        MHD_USE_ERROR_LOG;
-	if (cfg.tls)
-		flags |= MHD_USE_TLS;
-	d = cfg.tls ?
-	    MHD_start_daemon(flags, 0, NULL, NULL, access_cb, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-	                     MHD_OPTION_SOCK_ADDR, &sin, MHD_OPTION_CONNECTION_LIMIT, 4000u, MHD_OPTION_CONNECTION_TIMEOUT, 120u,
-	                     MHD_OPTION_NOTIFY_COMPLETED, completed_cb, NULL,
-	                     MHD_OPTION_UNESCAPE_CALLBACK, form_unescape, NULL,
-	                     MHD_OPTION_HTTPS_MEM_CERT, cert_pem, MHD_OPTION_HTTPS_MEM_KEY, key_pem,
-	                     MHD_OPTION_END) :
-	    MHD_start_daemon(flags, 0, NULL, NULL, access_cb, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-	                     MHD_OPTION_SOCK_ADDR, &sin, MHD_OPTION_CONNECTION_LIMIT, 4000u, MHD_OPTION_CONNECTION_TIMEOUT, 120u,
-	                     MHD_OPTION_NOTIFY_COMPLETED, completed_cb, NULL,
-	                     MHD_OPTION_UNESCAPE_CALLBACK, form_unescape, NULL, MHD_OPTION_END);
+	mlc_httpd_signals(&set);
+	mlc_httpd_addr(&sin, "127.0.0.1", (unsigned)port);
+	d = mlc_httpd_start(&sin, MHD_USE_POLL, access_cb, cert_pem, key_pem, opts);
 	if (!d)
 		mlc_die(MLC_EX_SOFTWARE, "cannot listen on 127.0.0.1:%ld", port);
-	info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-	port = info ? info->port : port;
+	port = mlc_httpd_port(d, (unsigned)port);
 	if (pthread_create(&lt, NULL, lifecycle_thread, NULL) != 0 ||
 	    pthread_create(&ct, NULL, callback_thread, NULL) != 0)
 		mlc_die(MLC_EX_SOFTWARE, "cannot start threads");
-	if (port_file) {
-		/* Written whole and renamed, so a reader never sees a partial number. */
-		struct mlc_buf tmp;
-		FILE *f;
-
-		mlc_buf_init(&tmp);
-		mlc_buf_printf(&tmp, "%s.tmp", port_file);
-		if (!(f = fopen(tmp.p, "w")) || fprintf(f, "%ld\n", port) < 0 || fclose(f) != 0 ||
-		    rename(tmp.p, port_file) != 0)
-			mlc_die(MLC_EX_IOERR, "%s: %s", port_file, strerror(errno));
-		mlc_buf_free(&tmp);
-	}
+	if (port_file)
+		mlc_httpd_write_port(port_file, (unsigned)port);
 	mlc_warn("listening on %s://127.0.0.1:%ld/ (account %s)", cfg.tls ? "https" : "http", port,
 	         cfg.account_sid);
 
-	while (sigwait(&set, &sig) != 0)
-		;
+	mlc_httpd_wait(&set);
 	MHD_stop_daemon(d);
 	pthread_mutex_lock(&mu);
 	stopping = 1;
