@@ -93,29 +93,11 @@ for round in $(seq 1 "$KILLS"); do
 	slow=100
 	[ "$want" = jde-fetch ] && slow=400 # its process lives a few AIS calls long
 	start_env "round$round" 150 20 "slow:ms=$slow,count=0" || exit 1
-	ml-connector run "${RULES[@]}" >/dev/null 2>&1 &
+	# its own session, so that kill_stage finds its processes
+	setsid ml-connector run "${RULES[@]}" >/dev/null 2>&1 &
 	orch=$!
-	victim=""
-	for _ in $(seq 1 100); do
-		victim=$(descendants "$orch" | while read -r p; do
-			[ "$(ps -o comm= -p "$p" 2>/dev/null)" = "$want" ] && echo "$p"
-		done | shuf -n 1)
-		[ -n "$victim" ] && break
-		sleep 0.05
-	done
-	if [ -n "$victim" ]; then
-		# The senders' rounds: strike while messages are going out.
-		case $want in
-		twilio-send|alert-log)
-			for _ in $(seq 1 100); do
-				[ "$(curl -fsS "$TW/_sim/messages" | grep -c .)" -gt 0 ] && break
-				sleep 0.05
-			done
-			;;
-		esac
-		sleep "0.$((RANDOM % 4))$((RANDOM % 10))"
-		kill -9 "$victim" 2>/dev/null && hit=$((hit + 1))
-	fi
+	victim=$(kill_stage "$orch" "$want")
+	[ -n "$victim" ] && hit=$((hit + 1))
 	wait "$orch"
 	ml-connector run "${RULES[@]}" >/dev/null 2>"$T/round$round.err"
 	rc=$?

@@ -69,34 +69,6 @@ NDIG=$(wc -l <"$T/ref.dig" | tr -d ' ')
 isnt "$NSMS" 0 "the reference sent $NSMS SMS and $NDIG digest alerts"
 stop_env
 
-# kill_stage SESSION NAME: SIGKILL one live process NAME of the run's
-# session (setsid: one pgrep finds it), at a random moment (for the
-# senders, once messages are going out).  Prints the pid killed, or
-# nothing when the stage was never caught alive.
-kill_stage() {
-	local sess=$1 want=$2 victim="" i
-	for i in $(seq 1 400); do
-		victim=$(pgrep -s "$sess" -x "$want" | shuf -n 1)
-		[ -n "$victim" ] && break
-		kill -0 "$sess" 2>/dev/null || return 0
-		sleep 0.01
-	done
-	[ -n "$victim" ] || return 0
-	case $want in
-	twilio-send | alert-log)
-		for i in $(seq 1 100); do
-			[ "$(curl -fsS "$TW/_sim/messages" | grep -c .)" -gt 0 ] && break
-			sleep 0.03
-		done
-		;;
-	esac
-	sleep "0.$((RANDOM % 3))$((RANDOM % 10))"
-	# the chosen process may have ended meanwhile: take a live one
-	kill -9 "$victim" 2>/dev/null && echo "$victim" && return 0
-	victim=$(pgrep -s "$sess" -x "$want" | shuf -n 1)
-	[ -n "$victim" ] && kill -9 "$victim" 2>/dev/null && echo "$victim"
-}
-
 # landed STAGE VICTIM: "-" (no kill asked), "yes" or "no" (never caught alive)
 landed() {
 	if [ "$1" = none ]; then

@@ -8,7 +8,7 @@
 #   PAGE_SIZE, when set, becomes the rules' [source] page_size.
 # stop_env: stops the simulators of the last start_env.
 # accepted / sms_accepted: what the Twilio simulator accepted, sorted.
-# descendants PID: every process below PID.
+# kill_stage SESSION NAME: SIGKILL a live NAME of a run started with setsid.
 # shellcheck shell=bash
 # shellcheck disable=SC2034,SC2154 # TW, AIS, ENV_PIDS are for the sourcing test; _pids is lib.sh's
 
@@ -79,10 +79,30 @@ accepted() {
 }
 sms_accepted() { curl -fsS "$TW/_sim/messages" | jq -r 'select(.kind == "message") | "\(.resource.to)\t\(.resource.body)"' | sort; }
 
-descendants() {
-	local c
-	for c in $(pgrep -P "$1"); do
-		echo "$c"
-		descendants "$c"
+# kill_stage SESSION NAME: SIGKILL one live process NAME of the run's
+# session (setsid: one pgrep finds it), at a random moment (for the
+# senders, once messages are going out).  Prints the pid killed, or
+# nothing when the stage was never caught alive.
+kill_stage() {
+	local sess=$1 want=$2 victim="" i
+	for i in $(seq 1 400); do
+		victim=$(pgrep -s "$sess" -x "$want" | shuf -n 1)
+		[ -n "$victim" ] && break
+		kill -0 "$sess" 2>/dev/null || return 0
+		sleep 0.01
 	done
+	[ -n "$victim" ] || return 0
+	case $want in
+	twilio-send | alert-log)
+		for i in $(seq 1 100); do
+			[ "$(curl -fsS "$TW/_sim/messages" | grep -c .)" -gt 0 ] && break
+			sleep 0.03
+		done
+		;;
+	esac
+	sleep "0.$((RANDOM % 3))$((RANDOM % 10))"
+	# the chosen process may have ended meanwhile: take a live one
+	kill -9 "$victim" 2>/dev/null && echo "$victim" && return 0
+	victim=$(pgrep -s "$sess" -x "$want" | shuf -n 1)
+	[ -n "$victim" ] && kill -9 "$victim" 2>/dev/null && echo "$victim"
 }
