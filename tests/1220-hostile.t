@@ -62,6 +62,7 @@ schedule = daily 08:00
 [source]
 table   = F0411
 columns = KCO DOC DCT SFX RMK
+incremental = none
 
 [match]
 expr    = true
@@ -311,6 +312,27 @@ is "$?" 65 "jde-fetch: invalid UTF-8 from AIS is bad data (65)"
 like "$(cat "$T/err")" 'malformed JSON at byte [0-9]+ of [0-9]+: invalid UTF-8' "jde-fetch: says where and what"
 all_json "$T/out"
 ok "jde-fetch: no half line written"
+
+# The whole orchestrated pipeline over the same rows: ml-connector run.
+# The 10 MB row's e-mail cannot be made (65, the watermark kept); every
+# other delivery goes out with its value intact.
+curl -fsS "$SIM/_sim/messages" >"$T/sim.before"
+ml-connector run hostile >"$T/run.out" 2>"$T/run.err"
+is "$?" 65 "ml-connector run hostile: 65 (the 10 MB row's e-mail refused), said so"
+like "$(cat "$T/run.err")" 'the email delivery to ops@example.com would be a line of' \
+	"ml-connector run hostile: the refusal reaches the operator"
+curl -fsS "$SIM/_sim/messages" >"$T/sim.after"
+bad=""
+for i in $(seq 0 $((NV - 1))); do
+	before=$(get "$T/sim.before" '.kind == "message" and .resource.body == $v' '.resource.sid + "\n"' | grep -c .)
+	after=$(get "$T/sim.after" '.kind == "message" and .resource.body == $v' '.resource.sid + "\n"' | grep -c .)
+	[ $((after - before)) = 1 ] || bad="$bad $i"
+done
+is "${bad:-none}" none "ml-connector run hostile: every hostile SMS body reached Twilio exactly as in JDE"
+is "$(alert-log query --rule hostile --stage sent --lines -f ndjson |
+	jq -r '.line | fromjson | select(.key | startswith("00001|")) | .channel' | sort | uniq -c |
+	awk '{ printf " %s %s", $1, $2 }')" \
+	" $NV email $((NV + 1)) sms" "the trail: $NV e-mails and $((NV + 1)) SMS (the 10 MB row's cut) sent"
 is "$(markers)" 0 "still no shell payload ran"
 
 # ---- hostile rule names ------------------------------------------------------
