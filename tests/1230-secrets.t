@@ -196,7 +196,7 @@ hold() {
 	) &
 	PID=$!
 	exec 8>"$N/$name.fifo" # open the writer: the child's open returns
-	sleep 0.4
+	sleep 0.2
 }
 # check NAME DESC: the three properties of the held process PID.
 check() {
@@ -206,8 +206,14 @@ check() {
 		exec 8>&-
 		return
 	fi
-	lim=$(awk '/^Max core file size/ { print $5, $6 }' "/proc/$PID/limits")
-	owner=$(stat -c %u "/proc/$PID/environ")
+	# A slow start (the sanitizer build, a loaded machine) gets 3 s to get
+	# as far as mlc_util_nodump.
+	for _ in $(seq 1 30); do
+		lim=$(awk '/^Max core file size/ { print $5, $6 }' "/proc/$PID/limits" 2>/dev/null)
+		owner=$(stat -c %u "/proc/$PID/environ" 2>/dev/null)
+		[ "$lim/$owner" = "0 0/0" ] && break
+		sleep 0.1
+	done
 	kill -SEGV "$PID"
 	exec 8>&-
 	wait "$PID" 2>/dev/null
