@@ -134,7 +134,7 @@ src/twilio-status.o: src/mlc.h
 bin/mlc-vault: src/mlc-vault.o
 src/mlc-vault.o: src/mlc.h
 bin/mlc-ais-sim: src/mlc-ais-sim.o
-src/mlc-ais-sim.o: src/mlc.h
+src/mlc-ais-sim.o: src/mlc.h src/httpd.h
 bin/mlc-twilio-sim: src/mlc-twilio-sim.o
 src/mlc-twilio-sim.o: src/mlc.h src/httpd.h
 tests/bin/twsig-check: tests/src/twsig-check.o

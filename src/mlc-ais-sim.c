@@ -48,10 +48,9 @@
 #include <unistd.h>
 
 #include <jv.h>
-#include <microhttpd.h>
 #include <sodium.h>
 
-#include "mlc.h"
+#include "httpd.h"
 
 static const char usage[] =
 	"usage: mlc-ais-sim [--port N] [--port-file F] [--request-log F] [--data DIR]\n"
@@ -1499,15 +1498,10 @@ fault_find(enum fkind kind, const char *path, const char *table)
 
 /* ---- one request ---- */
 
-struct conn {
-	struct mlc_buf body;
-	int too_big;
-};
-
 struct req {
 	struct MHD_Connection *c;
 	const char *path, *method;
-	struct conn *cc;
+	struct mlc_httpd_req *cc;
 	jv body; /* parsed JSON object, or jv_null() */
 	char ip[64];
 	/* the reply */
@@ -2498,10 +2492,9 @@ on_request(void *cls, struct MHD_Connection *c, const char *url, const char *met
            const char *version, const char *upload_data, size_t *upload_data_size,
            void **con_cls)
 {
-	struct conn *cc = *con_cls;
+	struct mlc_httpd_req *cc = mlc_httpd_body(con_cls, upload_data, upload_data_size, MAX_BODY);
 	struct req r;
 	struct MHD_Response *resp;
-	const union MHD_ConnectionInfo *ci;
 	enum MHD_Result ret;
 	struct fault *f;
 	long slow = 0;
@@ -2509,20 +2502,8 @@ on_request(void *cls, struct MHD_Connection *c, const char *url, const char *met
 
 	(void)cls;
 	(void)version;
-	if (!cc) {
-		cc = mlc_xcalloc(1, sizeof *cc);
-		mlc_buf_init(&cc->body);
-		*con_cls = cc;
+	if (!cc)
 		return MHD_YES;
-	}
-	if (*upload_data_size) {
-		if (cc->body.len + *upload_data_size > MAX_BODY)
-			cc->too_big = 1;
-		else
-			mlc_buf_add(&cc->body, upload_data, *upload_data_size);
-		*upload_data_size = 0;
-		return MHD_YES;
-	}
 
 	memset(&r, 0, sizeof r);
 	r.c = c;
@@ -2533,17 +2514,7 @@ on_request(void *cls, struct MHD_Connection *c, const char *url, const char *met
 	r.status = 500;
 	r.ctype = "application/json";
 	mlc_buf_init(&r.out);
-	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	if (ci && ci->client_addr) {
-		const struct sockaddr *sa = ci->client_addr;
-
-		if (sa->sa_family == AF_INET)
-			inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
-			          r.ip, sizeof r.ip);
-		else if (sa->sa_family == AF_INET6)
-			inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
-			          r.ip, sizeof r.ip);
-	}
+	mlc_httpd_peer_ip(c, r.ip, sizeof r.ip);
 
 	pthread_mutex_lock(&lock);
 	if (strncmp(url, "/_sim/", 6) != 0 && (f = fault_find(F_SLOW, url, NULL))) {
@@ -2582,36 +2553,6 @@ on_request(void *cls, struct MHD_Connection *c, const char *url, const char *met
 	ret = MHD_queue_response(c, (unsigned)r.status, resp);
 	MHD_destroy_response(resp);
 	return ret;
-}
-
-static void
-on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
-             enum MHD_RequestTerminationCode toe)
-{
-	struct conn *cc = *con_cls;
-
-	(void)cls;
-	(void)c;
-	(void)toe;
-	if (!cc)
-		return;
-	mlc_buf_free(&cc->body);
-	free(cc);
-	*con_cls = NULL;
-}
-
-static void
-on_mhd_error(void *cls, const char *fmt, va_list ap)
-{
-	char msg[512];
-	size_t n;
-
-	(void)cls;
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	n = strlen(msg);
-	while (n && msg[n - 1] == '\n')
-		msg[--n] = '\0';
-	mlc_warn("%s", msg);
 }
 
 /* ---- main ---- */
@@ -2655,20 +2596,6 @@ default_data_dir(void)
 	return b.p;
 }
 
-static void
-write_port_file(const char *path, unsigned port)
-{
-	struct mlc_buf tmp;
-	FILE *f;
-
-	mlc_buf_init(&tmp);
-	mlc_buf_printf(&tmp, "%s.tmp", path);
-	if (!(f = fopen(tmp.p, "w")) || fprintf(f, "%u\n", port) < 0 || fclose(f) != 0 ||
-	    rename(tmp.p, path) != 0)
-		mlc_die(MLC_EX_IOERR, "%s: %s", path, strerror(errno));
-	mlc_buf_free(&tmp);
-}
-
 int
 main(int argc, char **argv)
 {
@@ -2696,14 +2623,17 @@ main(int argc, char **argv)
 		{ "listen", required_argument, NULL, O_LISTEN },
 		{ NULL, 0, NULL, 0 }
 	};
+	const struct MHD_OptionItem mhd_opts[] = {
+		{ MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mlc_httpd_log, NULL },
+		{ MHD_OPTION_CONNECTION_TIMEOUT, 120, NULL },
+		{ MHD_OPTION_END, 0, NULL }
+	};
 	const char *cert_path = NULL, *key_path = NULL;
 	char *cert = NULL, *key = NULL;
 	struct MHD_Daemon *d;
 	struct sockaddr_in sin;
-	const union MHD_DaemonInfo *di;
-	unsigned flags;
 	sigset_t set;
-	int opt, sig, ok;
+	int opt, ok;
 	long v;
 	char err[256];
 
@@ -2782,64 +2712,27 @@ main(int argc, char **argv)
 		cfg.data_dir = default_data_dir();
 	load_columns();
 	if (cert_path) {
-		size_t n;
-
-		if (!(cert = slurp(cert_path, &n)))
-			mlc_die(MLC_EX_NOINPUT, "%s: %s", cert_path, strerror(errno));
-		if (!(key = slurp(key_path, &n)))
-			mlc_die(MLC_EX_NOINPUT, "%s: %s", key_path, strerror(errno));
+		cert = mlc_httpd_read_pem(cert_path);
+		key = mlc_httpd_read_pem(key_path);
 		if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
 			mlc_die(MLC_EX_SOFTWARE, "this libmicrohttpd has no TLS support");
 		cfg.tls = 1;
 	}
-	if (cfg.log_path) {
-		log_fd = open(cfg.log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-		if (log_fd < 0)
-			mlc_die(MLC_EX_IOERR, "%s: %s", cfg.log_path, strerror(errno));
-	}
-
-	memset(&sin, 0, sizeof sin);
-	sin.sin_family = AF_INET;
-	sin.sin_port = htons((uint16_t)cfg.port);
-	if (inet_pton(AF_INET, cfg.listen, &sin.sin_addr) != 1)
+	if (cfg.log_path)
+		log_fd = mlc_httpd_open_log(cfg.log_path, MLC_EX_IOERR);
+	if (mlc_httpd_addr(&sin, cfg.listen, cfg.port) < 0)
 		mlc_die(MLC_EX_USAGE, "--listen: expected an IPv4 address, got \"%s\"", cfg.listen);
 
 	/* Signals are taken by sigwait() in this thread only. */
-	signal(SIGPIPE, SIG_IGN);
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-
-	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG;
-	if (cfg.tls)
-		flags |= MHD_USE_TLS;
-	if (cfg.tls)
-		d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL,
-		                     MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, NULL,
-		                     MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sin,
-		                     MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-		                     MHD_OPTION_CONNECTION_TIMEOUT, 120u,
-		                     MHD_OPTION_HTTPS_MEM_KEY, key,
-		                     MHD_OPTION_HTTPS_MEM_CERT, cert,
-		                     MHD_OPTION_END);
-	else
-		d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL,
-		                     MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, NULL,
-		                     MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sin,
-		                     MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-		                     MHD_OPTION_CONNECTION_TIMEOUT, 120u,
-		                     MHD_OPTION_END);
+	mlc_httpd_signals(&set);
+	d = mlc_httpd_start(&sin, 0, on_request, cert, key, mhd_opts);
 	if (!d)
 		mlc_die(MLC_EX_SOFTWARE, "cannot listen on %s:%u", cfg.listen, cfg.port);
-	di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-	if (di && di->port)
-		cfg.port = di->port;
+	cfg.port = mlc_httpd_port(d, cfg.port);
 	if (cfg.port_file)
-		write_port_file(cfg.port_file, cfg.port);
+		mlc_httpd_write_port(cfg.port_file, cfg.port);
 
-	sig = 0;
-	sigwait(&set, &sig);
+	mlc_httpd_wait(&set);
 	MHD_stop_daemon(d);
 
 	while (sessions)
