@@ -1553,7 +1553,8 @@ not_sent(struct job *j, const char *service, long code, const char *msg)
 	const struct mlc_http_resp *r = &j->resp;
 
 	if (r->outcome == MLC_HTTP_TLS || r->outcome == MLC_HTTP_POLICY) {
-		mlc_warn("%s: %s", service, msg);
+		mlc_warn("%s: %s%s", service,
+		         r->outcome == MLC_HTTP_TLS ? "TLS certificate refused: " : "", msg);
 		g.config_err = 1;
 		g.stop = STOP_CONFIG;
 		result_none(j);

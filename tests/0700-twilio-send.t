@@ -152,6 +152,27 @@ is "$?" 65 "unterminated last line: 65"
 like "$(cat "$T/err")" "truncated input" "unterminated last line: reported"
 is "$(posts_to +15551150003)" 0 "unterminated last line: not sent"
 
+# ---- TLS: a certificate from a CA the system does not trust is refused ----
+# Twilio's certificates chain to public CAs, so [twilio] has no CA bundle:
+# a server signed by the test CA must be refused, never sent to.
+if sh "$TOP/tests/tls/mkcerts.sh" "$T/tls" >/dev/null 2>&1; then
+	plain=$MLC_TWILIO_SIM_PORT
+	sim_start mlc-twilio-sim --account-sid "$AC" --auth-token-file "$T/token" \
+		--tls-cert "$T/tls/server.pem" --tls-key "$T/tls/server-key.pem" || exit 1
+	sed "s|^base_url = http://127.0.0.1:$plain|base_url = https://localhost:$MLC_TWILIO_SIM_PORT|" \
+		"$ML_CONNECTOR_CONF" >"$T/ctls"
+	grep -q "^base_url = https://localhost:$MLC_TWILIO_SIM_PORT" "$T/ctls"
+	ok "a configuration pointing at the TLS simulator"
+	sms tls1 +15551155001 "over tls" | twilio-send -c "$T/ctls" >"$T/out" 2>"$T/err"
+	is "$?" 78 "https to a server of an unknown CA: 78"
+	like "$(cat "$T/err")" "TLS" "TLS refusal: says so"
+	is "$(curl -sfk "https://localhost:$MLC_TWILIO_SIM_PORT/_sim/messages" | grep -c .)" 0 \
+		"TLS refusal: nothing reached the server"
+	MLC_TWILIO_SIM_PORT=$plain
+else
+	skip "openssl could not make the test certificates"
+fi
+
 # ---- write error ----
 { sms we1 +15551160001 "epipe"; } >"$T/in"
 twilio-send <"$T/in" >/dev/full 2>"$T/err"
