@@ -3,8 +3,10 @@
 # combined with a SIGKILL of a pipeline stage, then recovery runs.  After
 # recovery, against a clean reference run of the same rules:
 #   lost       SMS of the reference never accepted by Twilio, and digest
-#              alerts never sent, apart from permanent failures;
-#   dup        SMS accepted twice, digest alerts sent twice;
+#              alerts never sent (by the trail, and by the digest rows
+#              SendGrid accepted), apart from permanent failures;
+#   dup        SMS accepted twice, digest alerts sent twice (by the trail,
+#              and by the digest rows SendGrid accepted);
 #   unknown    deliveries the trail marked unknown, and how many of them a
 #              later line of the trail resolved (reconciled with Twilio);
 #   failed     deliveries refused for good (21211, 21610): results, not
@@ -63,6 +65,7 @@ env_up ref || exit 1
 ml-connector run "${RULES[@]}" >/dev/null 2>"$T/ref.err"
 is "$?" 0 "reference run: status 0"
 sms_accepted >"$T/ref.sms"
+mail_rows >"$T/ref.mail"
 digest_alerts >"$T/ref.dig"
 NSMS=$(wc -l <"$T/ref.sms" | tr -d ' ')
 NDIG=$(wc -l <"$T/ref.dig" | tr -d ' ')
@@ -100,7 +103,7 @@ done
 
 printf '# %-26s %-12s %-6s %-8s %4s %4s %7s %8s %8s %6s %6s %s\n' fault killed landed runs lost dup \
 	unk-sms resolved unk-mail resent failed calls >"$T/table"
-tot_lost=0 tot_dup=0 tot_unknown=0 tot_reconciled=0 tot_failed=0 landed_n=0
+tot_lost=0 tot_dup=0 tot_dup_mail=0 tot_unknown=0 tot_reconciled=0 tot_failed=0 landed_n=0
 n=0
 for c in "${combos[@]}"; do
 	IFS='|' read -r name sim spec stage <<<"$c"
@@ -126,6 +129,7 @@ for c in "${combos[@]}"; do
 	done
 
 	sms_accepted >"$T/m$n.sms"
+	mail_rows >"$T/m$n.mail"
 	digest_alerts >"$T/m$n.dig"
 	alert-log query -f ndjson >"$T/m$n.trail"
 	# Permanent failures: the recipient the fault refuses, by its code.
@@ -147,6 +151,10 @@ for c in "${combos[@]}"; do
 	lost_dig=$(comm -23 "$T/ref.dig" <(sort -u "$T/m$n.dig") | grep -c . || true)
 	dup_sms=$(uniq -d <"$T/m$n.sms" | grep -c . || true)
 	dup_dig=$(uniq -d <"$T/m$n.dig" | grep -c . || true)
+	# digest rows per recipient as SendGrid saw them: a split digest (part
+	# before a kill, the rest after) is fine, a row twice is not
+	dup_mail=$(uniq -d <"$T/m$n.mail" | grep -c . || true)
+	lost_mail=$(comm -23 "$T/ref.mail" <(sort -u "$T/m$n.mail") | grep -c . || true)
 	# Unknown outcomes, in trail order: an unknown SMS is resolved by a
 	# later sent or failed line (the lookup in Twilio found it, or proved it
 	# was never created and it was sent again); an unknown e-mail cannot be
@@ -166,26 +174,29 @@ for c in "${combos[@]}"; do
 	ais_calls=$(grep -c . "$T/m$n/mlc-ais-sim.log" || true)
 	tw_calls=$(grep -c . "$T/m$n/mlc-twilio-sim.log" || true)
 	printf '# %-26s %-12s %-6s %-8s %4s %4s %7s %8s %8s %6s %6s %s\n' "$name" "$stage" \
-		"$(landed "$stage" "$victim")" "$rcs" "$((lost_sms + lost_dig))" "$((dup_sms + dup_dig))" \
+		"$(landed "$stage" "$victim")" "$rcs" "$((lost_sms + lost_dig + lost_mail))" \
+		"$((dup_sms + dup_dig + dup_mail))" \
 		"$unk_sms" "$resolved" "$unk_mail" "$mail_again" "$failed" "$ais_calls/$tw_calls" >>"$T/table"
 
 	is "$rc" 0 "$name, $stage killed: a recovery run succeeds (statuses $rcs)"
-	is "$lost_sms/$lost_dig" "0/0" "$name, $stage killed: nothing lost (SMS/digest alerts)"
+	is "$lost_sms/$lost_dig/$lost_mail" "0/0/0" \
+		"$name, $stage killed: nothing lost (SMS, digest alerts in the trail, digest rows e-mailed)"
 	is "$dup_sms" 0 "$name, $stage killed: no SMS accepted twice"
 	# A digest e-mail whose send is truly unknown (SendGrid cannot be
 	# asked) is sent again: at least once, counted.  Otherwise never twice.
 	if [ "$unk_mail" = 0 ]; then
-		is "$dup_dig" 0 "$name, $stage killed: no digest alert sent twice"
+		is "$dup_dig/$dup_mail" 0/0 "$name, $stage killed: no digest alert, no e-mail sent twice"
 	else
-		echo "# $name: $unk_mail e-mail outcomes unknown, $dup_dig digest alerts sent twice"
+		echo "# $name: $unk_mail e-mail outcomes unknown; sent twice: $dup_dig digest alerts, $dup_mail e-mails"
 	fi
 	is "$resolved" "$unk_sms" "$name, $stage killed: every unknown SMS reconciled ($resolved of $unk_sms)"
 	if [[ " ${RULES[*]} " == *" high-value-po "* ]]; then
 		is "$(jde-fetch --show-watermark high-value-po 2>/dev/null | grep -c .)" 1 \
 			"$name, $stage killed: the incremental rule's watermark is committed after recovery"
 	fi
-	tot_lost=$((tot_lost + lost_sms + lost_dig))
+	tot_lost=$((tot_lost + lost_sms + lost_dig + lost_mail))
 	tot_dup=$((tot_dup + dup_sms))
+	tot_dup_mail=$((tot_dup_mail + dup_dig + dup_mail))
 	tot_unknown=$((tot_unknown + unknown))
 	tot_reconciled=$((tot_reconciled + resolved))
 	tot_failed=$((tot_failed + failed))
@@ -193,7 +204,7 @@ for c in "${combos[@]}"; do
 done
 
 cat "$T/table"
-echo "# ${#combos[@]} combinations, $landed_n SIGKILLs landed; lost $tot_lost; SMS doubled $tot_dup; unknown $tot_unknown (SMS reconciled $tot_reconciled); failed for good $tot_failed"
+echo "# ${#combos[@]} combinations, $landed_n SIGKILLs landed; lost $tot_lost; SMS doubled $tot_dup; e-mail sent twice $tot_dup_mail; unknown $tot_unknown (SMS reconciled $tot_reconciled); failed for good $tot_failed"
 echo "# (runs: the faulted run's status, then the recovery runs'; unk-sms/resolved: SMS outcomes"
 echo "# unknown / later settled; unk-mail/resent: e-mails unknown / sent again; calls: AIS/Twilio requests)"
 is "$tot_lost/$tot_dup" "0/0" "the whole matrix: lost 0, SMS doubled 0"

@@ -7,7 +7,8 @@
 #   simulator's URL), AIS (the AIS simulator's URL) and ENV_PIDS.
 #   PAGE_SIZE, when set, becomes the rules' [source] page_size.
 # stop_env: stops the simulators of the last start_env.
-# accepted / sms_accepted: what the Twilio simulator accepted, sorted.
+# accepted / sms_accepted / mail_rows: what the Twilio simulator accepted
+#   (everything, SMS "to<TAB>body", e-mail digest rows), sorted.
 # kill_stage SESSION NAME: SIGKILL a live NAME of a run started with setsid.
 # shellcheck shell=bash
 # shellcheck disable=SC2034,SC2154 # TW, AIS, ENV_PIDS are for the sourcing test; _pids is lib.sh's
@@ -76,6 +77,14 @@ stop_env() {
 accepted() {
 	curl -fsS "$TW/_sim/messages" | jq -r 'if .kind == "message" then "\(.resource.to)\t\(.resource.body)"
 		else "\(.mail.personalizations[0].to[0].email)\t\(.mail.subject)" end' | sort
+}
+# mail_rows: "to<TAB>row" for every digest row of every e-mail SendGrid
+# accepted (the seed rules' [digest] rows are the lines holding " | ").
+mail_rows() {
+	curl -fsS "$TW/_sim/messages" | jq -r 'select(.kind == "mail")
+		| .mail.personalizations[0].to[0].email as $to | .mail.content[]
+		| select(.type == "text/plain") | .value | split("\n")[] | select(contains(" | "))
+		| "\($to)\t\(.)"' | sort
 }
 sms_accepted() { curl -fsS "$TW/_sim/messages" | jq -r 'select(.kind == "message") | "\(.resource.to)\t\(.resource.body)"' | sort; }
 
