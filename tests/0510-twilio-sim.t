@@ -392,15 +392,20 @@ is "$(sim faults | jq '[.faults[] | select(.left != 0 and (.spec | startswith("o
 # ---- rate limit ----
 fault 'rate:5' >/dev/null
 codes=""
+t0=$(date +%s%N)
 for _i in $(seq 15); do
 	c=$(send --data-urlencode To=+15551230001 "${F[@]}" "${B[@]}")
 	codes="$codes $c"
 	[ "$c" = 429 ] && cp "$T/out" "$T/r429"
 done
+ms=$((($(date +%s%N) - t0) / 1000000))
 n201=$(tr ' ' '\n' <<<"$codes" | grep -c 201)
 n429=$(tr ' ' '\n' <<<"$codes" | grep -c 429)
-[ "$n201" -ge 5 ] && [ "$n201" -le 8 ] && [ "$n429" -ge 7 ]
-ok "rate:5: a burst of 15 gets 5-8 accepted, the rest 429 ($n201 / $n429)"
+# A bucket of 5 refilled at 5 a second: the 5 of the burst, plus what came
+# back while the 15 requests went one after another (more on a busy machine).
+most=$((5 + (ms * 5 + 999) / 1000))
+[ "$n201" -ge 5 ] && [ "$n201" -le "$most" ] && [ "$n429" -ge 1 ] && [ $((n201 + n429)) = 15 ]
+ok "rate:5: a burst of 15 in $ms ms gets 5-$most accepted, the rest 429 ($n201 / $n429)"
 is "$(jq -r .code "$T/r429")" 20429 "rate limit answer: 20429"
 fault 'rate:0' >/dev/null
 is "$(send --data-urlencode To=+15551230001 "${F[@]}" "${B[@]}")" 201 "rate:0 lifts the limit"
