@@ -55,7 +55,7 @@ is "$(sqlite3 "$ML_CONNECTOR_STATE/state.db" "SELECT count(*) FROM audit WHERE s
 	1 "alert-log recorded the undelivered event with its error code"
 fault "outcome:to=+15553200004,status=sent"
 sms p4 +15553200004 "no delivery receipt" | twilio-send >"$T/sent"
-twilio-send --poll -i 0.2 -T 1.5 <"$T/sent" >"$T/ev2" 2>/dev/null
+twilio-send --poll -i 0.2 -T 3 <"$T/sent" >"$T/ev2" 2>/dev/null
 is "$?" 0 "poll timeout on sent (no DLR): exit 0"
 is "$(jq -r '.event + " " + .status' "$T/ev2" | tail -n 1)" "poll_timeout sent" "poll timeout: poll_timeout event"
 
