@@ -37,39 +37,12 @@ b64() { printf '%s' "$1" | base64 -w0; }
 leaks() { grep -a -l -F -f "$T/forms" "$@" 2>/dev/null; }
 
 # ---- the environment: both simulators (slow), config, vault, two rules ----
+# (tests/e2e-lib.sh keeps the canaries written above as the secrets)
+. "$(dirname "$0")/e2e-lib.sh"
 E=$T/env
-mkdir -p "$E/rules"
-cp "$TOP/data/rules/high-value-po.rule" "$TOP/data/rules/ap-aging.rule" "$E/rules/"
 # Slow answers keep every stage alive long enough to be looked at.
-sim_start mlc-ais-sim --password-file "$T/ais.pw" --today 2026-11-26 --data "$TOP/data/jde" \
-	--fault "slow:ms=150,count=0" || exit 1
-sim_start mlc-twilio-sim --account-sid "$SID" --auth-token-file "$T/tw.token" \
-	--sendgrid-key-file "$T/sg.key" --latency 100 --callback-delay 50 || exit 1
-cat >"$E/conf" <<CONF
-[general]
-default_country = 1
-timezone = America/Chicago
-rules_dir = $E/rules
-[ais]
-url = http://127.0.0.1:$MLC_AIS_SIM_PORT
-user = JDE
-environment = JDV920
-device = secrets
-[twilio]
-account_sid = $SID
-from = +15005550006
-rate = 50
-max_in_flight = 4
-base_url = http://127.0.0.1:$MLC_TWILIO_SIM_PORT
-[sendgrid]
-from = alerts@hartmann.example
-base_url = http://127.0.0.1:$MLC_TWILIO_SIM_PORT
-CONF
-export ML_CONNECTOR_CONF=$E/conf ML_CONNECTOR_STATE=$E/state ML_CONNECTOR_RULES=$E/rules
-mlc-vault init >/dev/null 2>&1
-mlc-vault set ais.password <"$T/ais.pw" &&
-	mlc-vault set twilio.auth_token <"$T/tw.token" &&
-	mlc-vault set sendgrid.api_key <"$T/sg.key"
+start_env env 100 50 "slow:ms=150,count=0" || exit 1
+[ "$(mlc-vault check 2>/dev/null)" = "ok 3 secrets" ]
 ok "vault holds the three canaries"
 
 # ---- a whole run, traced, sampled through /proc while it runs -------------

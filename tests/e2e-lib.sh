@@ -13,12 +13,13 @@
 # shellcheck shell=bash
 # shellcheck disable=SC2034,SC2154 # TW, AIS, ENV_PIDS are for the sourcing test; _pids is lib.sh's
 
+# The secrets: random, unless the test wrote its own (canaries) first.
 secret() { od -An -N16 -tx1 /dev/urandom | tr -d ' \n'; }
 umask 077
-secret >"$T/ais.pw"
-secret >"$T/tw.token"
-secret >"$T/sg.key"
-SID=AC$(secret)
+[ -s "$T/ais.pw" ] || secret >"$T/ais.pw"
+[ -s "$T/tw.token" ] || secret >"$T/tw.token"
+[ -s "$T/sg.key" ] || secret >"$T/sg.key"
+SID=${SID:-AC$(secret)}
 
 start_env() {
 	local d=$T/$1 before=$_pids
