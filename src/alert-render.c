@@ -52,6 +52,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sodium.h>
 #include <sqlite3.h>
 
 #include "mlc.h"
@@ -1379,6 +1380,16 @@ digest_one(sqlite3_stmt *g)
 		} else {
 			mlc_buf_printf(&body, "\nand %ld more", count - shown);
 		}
+	}
+	{
+		/* Two digests to one address on one day (an hourly rule) are
+		 * two deliveries; the same alerts digested again (a re-run after
+		 * a crash) are the same one: the id ends in a hash of its alerts. */
+		unsigned char h[4];
+
+		crypto_generichash(h, sizeof h, (const unsigned char *)(idl.p ? idl.p : ""),
+		                   idl.len, NULL, 0);
+		mlc_buf_printf(&did, "/%02x%02x%02x%02x", h[0], h[1], h[2], h[3]);
 	}
 	mlc_buf_adds(&line, "{\"delivery_id\":");
 	mlc_buf_json_str(&line, did.p, did.len);

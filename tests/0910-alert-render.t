@@ -46,7 +46,14 @@ d=$T/render-digest.out
 is "$(jq -r 'select(.digest) | .to' "$d" | sort | tr '\n' ' ')" \
 	"dana.ruiz@hartmann.example finance@hartmann.example " "one e-mail digest per address"
 is "$(jq -r 'select(.to == "finance@hartmann.example") | .delivery_id' "$d")" \
-	"digest:ap-digest/email/finance@hartmann.example/2024-01-15" "digest id: rule, channel, address, day"
+	"digest:ap-digest/email/finance@hartmann.example/2024-01-15/47052af9" \
+	"digest id: rule, channel, address, day, hash of the alert ids"
+head -n 2 "$F/render-digest.in.ndjson" |
+	alert-render -r "$R/ap-digest.rule" --no-state "${N[@]}" >"$T/digest2" 2>/dev/null
+is "$(jq -r 'select(.to == "finance@hartmann.example") | .delivery_id' "$T/digest2")" \
+	"digest:ap-digest/email/finance@hartmann.example/2024-01-15/$(printf '%s' '"ap-digest:00001|PV|100000|001","ap-digest:00001|PV|100001|001"' |
+		b2sum -l 32 | cut -c1-8)" \
+	"a second digest the same day (other alerts) has its own id: BLAKE2b-32 of the alert id list"
 is "$(jq -r 'select(.to == "finance@hartmann.example") | .html' "$d" | grep -c '^<tr>')" 5 \
 	"five rows in the HTML table"
 is "$(jq -r 'select(.to == "finance@hartmann.example") | .alert_count' "$d")" 5 "alert_count"

@@ -36,7 +36,7 @@ alert-log <"$T/an8" >/dev/null
 is "$(sqlite3 "$DB" "select recipient, count, last_sent from realert where rule = 'x'")" \
 	"an8:1003/sms|1|2026-11-26T08:00:00.000Z" "marked under the address number and channel, as alert-match checks; a replayed line marks nothing new"
 
-printf '%s\n' '{"delivery_id":"digest:d/email/f@x.example/2026-11-26","digest":true,"rule":"d","channel":"email","to":"f@x.example","recipient":{"ref":"email:f@x.example"},"alert_count":2,"alert_ids":["d:k1","d:k2"],"keys":["k1","k2"],"fingerprints":["10",null],"subject":"s","text":"t","status":"accepted","message_id":"M1"}' |
+printf '%s\n' '{"delivery_id":"digest:d/email/f@x.example/2026-11-26/a1b2c3d4","digest":true,"rule":"d","channel":"email","to":"f@x.example","recipient":{"ref":"email:f@x.example"},"alert_count":2,"alert_ids":["d:k1","d:k2"],"keys":["k1","k2"],"fingerprints":["10",null],"subject":"s","text":"t","status":"accepted","message_id":"M1"}' |
 	alert-log >/dev/null
 is "$(sqlite3 "$DB" "select alert_key, recipient, quote(fingerprint) from realert where rule = 'd' order by 1" | tr '\n' ' ')" \
 	"k1|f@x.example/email|'10' k2|f@x.example/email|NULL " "a sent digest marks every alert it lists"
