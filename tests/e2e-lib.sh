@@ -5,7 +5,8 @@
 #   configuration, a vault holding the three secrets and the two seed rules
 #   in $T/NAME; exports ML_CONNECTOR_CONF/STATE/RULES and sets TW (the Twilio
 #   simulator's URL), AIS (the AIS simulator's URL) and ENV_PIDS.
-#   PAGE_SIZE, when set, becomes the rules' [source] page_size.
+#   PAGE_SIZE, when set, becomes the rules' [source] page_size; GRACE the
+#   [twilio] grace (default 2 s: the simulator's lists do not lag).
 # stop_env: stops the simulators of the last start_env.
 # accepted / sms_accepted / mail_rows: what the Twilio simulator accepted
 #   (everything, SMS "to<TAB>body", e-mail digest rows), sorted.
@@ -50,6 +51,8 @@ account_sid = $SID
 from = +15005550006
 rate = ${3:-50}
 max_in_flight = 4
+# the simulator's message list has no lag: a short lookup grace will do
+grace = ${GRACE:-2}
 base_url = http://127.0.0.1:$MLC_TWILIO_SIM_PORT
 [sendgrid]
 from = alerts@hartmann.example
