@@ -205,7 +205,7 @@ bin/ml-connector: scripts/ml-connector.sh config.mk
 	mv $@.tmp $@
 
 check: all
-	prove -j2 tests/
+	prove -j3 tests/
 
 # The same suite built with AddressSanitizer and UndefinedBehaviorSanitizer.
 # It rebuilds in place, so it leaves the tree built with sanitizers: `make clean all` after.
@@ -214,7 +214,7 @@ check-asan:
 	$(MAKE) CFLAGS="$(ASAN_CFLAGS)" LDFLAGS="-fsanitize=address,undefined" all
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=70 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	MLC_SANITIZED=1 prove -j2 tests/
+	MLC_SANITIZED=1 prove -j3 tests/
 
 # Every C source compiled with the warning flags as errors (used by tests/0010-lint.t).
 warncheck:
