@@ -173,7 +173,8 @@ for c in "${combos[@]}"; do
 	dup_mail=$(uniq -d <"$T/m$n.mail" | grep -c . || true)
 	lost_mail=$(comm -23 "$T/ref.mail" <(sort -u "$T/m$n.mail") | grep -c . || true)
 	# The SMS in doubt that the recovery found in Twilio (not sent again).
-	found=$(jq -r 'select(.reconciled == true) | .delivery_id' "$T/m$n.trail" | sort -u | grep -c . || true)
+	found=$(alert-log query --stage sent --lines -f ndjson |
+		jq -r '.line | fromjson? | select(.reconciled == true) | .delivery_id' | sort -u | grep -c . || true)
 	in_doubt >"$T/m$n.doubt2"
 	ais_calls=$(grep -c . "$T/m$n/mlc-ais-sim.log" || true)
 	tw_calls=$(grep -c . "$T/m$n/mlc-twilio-sim.log" || true)
