@@ -208,8 +208,9 @@ cmd_list(void)
 			/* The names go to shell loops and crontab lines: a file
 			 * that cannot hold a rule (its name must be the file's)
 			 * is reported, never printed as a name. */
-			if (l - 5 > 64 || d[0] == '-' ||
-			    strspn(d, "abcdefghijklmnopqrstuvwxyz0123456789-_") != l - 5) {
+			char *name = mlc_xstrndup(d, l - 5);
+
+			if (!mlc_rule_name_ok(name)) {
 				struct mlc_buf b;
 
 				mlc_buf_init(&b);
@@ -219,8 +220,9 @@ cmd_list(void)
 				mlc_buf_free(&b);
 				rc = MLC_EX_CONFIG;
 			} else {
-				printf("%.*s\n", (int)(l - 5), d);
+				printf("%s\n", name);
 			}
+			free(name);
 		}
 		free(ents[i]);
 	}

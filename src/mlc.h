@@ -492,6 +492,8 @@ int mlc_rule_load(struct mlc_rule *r, const char *arg, const char *rules_dir, ch
 void mlc_rule_free(struct mlc_rule *r);
 /* Every key a rule file may hold, in mlc_conf_check's schema form. */
 extern const char *const mlc_rule_schema[];
+/* 1 if s can name a rule: a-z 0-9 - _, not first -, 1 to 64 bytes. */
+int mlc_rule_name_ok(const char *s);
 /* Shorthands over r->conf. */
 const char *mlc_rule_get(const struct mlc_rule *r, const char *section, const char *key);
 /* The directory rules are looked up in (see mlc_rule_load). */

@@ -76,8 +76,8 @@ mlc_rule_dir(const char *opt)
 	return buf;
 }
 
-static int
-valid_name(const char *s)
+int
+mlc_rule_name_ok(const char *s)
 {
 	/* not "-x": a name is an argument of programs and scripts */
 	if (!*s || *s == '-' || strlen(s) > 64)
@@ -237,7 +237,7 @@ mlc_rule_load(struct mlc_rule *r, const char *arg, const char *rules_dir, char *
 	if (strchr(arg, '/') || (bl > 5 && strcmp(arg + bl - 5, ".rule") == 0)) {
 		snprintf(path, sizeof path, "%s", arg);
 	} else {
-		if (!valid_name(arg))
+		if (!mlc_rule_name_ok(arg))
 			return errf(err, errlen, "bad rule name \"%s\" (a-z 0-9 - _, not first -)", arg);
 		snprintf(path, sizeof path, "%s/%s.rule", mlc_rule_dir(rules_dir), arg);
 	}
@@ -254,7 +254,7 @@ mlc_rule_load(struct mlc_rule *r, const char *arg, const char *rules_dir, char *
 		return -1;
 	if (!(e = mlc_conf_find(&r->conf, "rule", "name")))
 		return errf(err, errlen, "%s: [rule] name is missing", path);
-	if (!valid_name(e->value))
+	if (!mlc_rule_name_ok(e->value))
 		return errf(err, errlen, "%s:%u: bad rule name \"%s\" (a-z 0-9 - _, not first -, at most 64)",
 		            path, e->line, e->value);
 	base = strrchr(path, '/');
