@@ -51,11 +51,12 @@ static const char usage[] =
 #define STORM_LIST 50 /* alert ids named in a storm summary */
 #define MAXR 64       /* recipients of one alert (after expanding groups) */
 
-/* One resolved [recipients] to (groups expanded). */
-/* Channel bits: which addresses a recipient has, which the rule uses. */
+/* Channel bits: which addresses a recipient has, which the rule uses;
+ * bit c is ch_name[c]. */
 enum { CH_SMS = 1, CH_WHATSAPP = 2, CH_EMAIL = 4 };
 static const char *const ch_name[] = { "sms", "whatsapp", "email" };
 
+/* One resolved [recipients] to (groups expanded). */
 struct spec {
 	int mask;      /* fixed recipients: CH_* for the addresses it has */
 	char *to;      /* as written: "contact:vendor", "sms:+1..." */
@@ -822,7 +823,7 @@ process(const char *line, size_t len, unsigned long ln)
 			if (!(want & (1 << c)))
 				continue;
 			nch++;
-			ck.len = 0;
+			mlc_buf_reset(&ck);
 			mlc_buf_printf(&ck, "%s/%s", rid[i].p, ch_name[c]);
 			k = mlc_realert_check(store, rule.name, key, ck.p, fp, now_ts.tv_sec,
 			                      window_s, l, &n);
