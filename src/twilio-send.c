@@ -1025,20 +1025,21 @@ static void begin_reconcile(struct job *j, const char *why);
 static void
 new_delivery(unsigned long lineno, const char *line, size_t len)
 {
-	jv o = jv_parse_sized(line, (int)len);
+	jv o;
 	struct job *j;
 	char *chan = NULL, *s = NULL;
 	size_t i;
 	int rc;
 
 	/* jq's parser would quietly turn bad bytes into U+FFFD, and the
-	 * message would go out other than rendered: refuse the line. */
+	 * message would go out other than rendered: refuse the line before
+	 * parsing it. */
 	if (!mlc_utf8_valid(line, len)) {
 		mlc_warn("line %lu: not valid UTF-8", lineno);
 		g.bad_input = 1;
-		jv_free(o);
 		return;
 	}
+	o = jv_parse_sized(line, (int)len);
 	if (!jv_is_valid(o) || jv_get_kind(o) != JV_KIND_OBJECT) {
 		mlc_warn("line %lu: not a JSON object", lineno);
 		g.bad_input = 1;
