@@ -90,7 +90,7 @@ alert-log <"$T/live-in" >"$T/live-out" &
 lp=$!
 exec 8>"$T/live-in"
 echo '{"live":1}' >&8
-for _ in $(seq 1 50); do [ -s "$T/live-out" ] && break; sleep 0.1; done
+wait_for test -s "$T/live-out"
 is "$(cat "$T/live-out")" '{"live":1}' "a line goes on while the producer is still writing"
 exec 8>&-
 wait "$lp"
@@ -132,10 +132,11 @@ for i in 1 2 3; do
 	wait "$pid" 2>/dev/null
 	kill "$feeder" 2>/dev/null
 	wait "$feeder" 2>/dev/null
-	fwd=$(wc -l <"$T/fwd$i" | tr -d ' ')
 	sqlite3 "$T/crash/state.db" "select line from audit where delivery_id like 'c$i/%' order by id" >"$T/rec$i"
-	head -n "$fwd" "$T/rec$i" >"$T/rec$i.head"
-	diff_ok "$T/fwd$i" "$T/rec$i.head" "kill -9 #$i: the $fwd lines forwarded are all in the trail, in order"
+	# The kill may land inside the writev of a line already committed: the
+	# forwarded file then ends in a fragment of the next recorded row.
+	lines_prefix_ok "$T/fwd$i" "$T/rec$i" \
+		"kill -9 #$i: the $(wc -l <"$T/fwd$i" | tr -d ' ') lines forwarded are all in the trail, in order"
 done
 
 # A full disk (a file size limit): the tee stops, forwards nothing unrecorded.

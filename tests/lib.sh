@@ -2,6 +2,8 @@
 # a tests/NNNN-name.t bash script:  . "$(dirname "$0")/lib.sh"
 #
 # plan N | ok COND... DESC | is GOT WANT DESC | diff_ok FILE_GOT FILE_WANT DESC
+# lines_prefix_ok FILE_GOT FILE_WANT DESC (what a killed writer left)
+# wait_for CMD... (poll a condition with a generous deadline)
 # skip DESC | done_testing.   $TOP is the source tree, $BIN the binaries,
 # $T a fresh scratch directory removed at exit (kept if MLC_KEEP_TMP=1),
 # with ML_CONNECTOR_STATE pointing inside it.
@@ -117,6 +119,35 @@ diff_ok() {
 	fi
 }
 
+# lines_prefix_ok GOT_FILE WANT_FILE DESC: GOT is a prefix of WANT cut
+# anywhere, as a writer killed mid-write leaves it: its whole lines are
+# WANT's first lines, and a trailing fragment (no newline) is a byte prefix
+# of WANT's next line.  Judge only whole lines: wc -l does not count the
+# fragment, and diff does.
+lines_prefix_ok() {
+	_whole=$(grep -c '' "$1")
+	_frag=""
+	if [ -s "$1" ] && [ "$(tail -c 1 "$1" | od -An -c | tr -d ' ')" != '\n' ]; then
+		_whole=$((_whole - 1))
+		_frag=$(tail -n 1 "$1")
+	fi
+	head -n "$_whole" "$1" >"$T/.got"
+	head -n "$_whole" "$2" >"$T/.want"
+	_next=$(sed -n "$((_whole + 1))p" "$2")
+	if [ "$(wc -l <"$T/.want")" -ne "$_whole" ]; then
+		_n=$((_n + 1)) _failed=$((_failed + 1))
+		echo "not ok $_n - $3"
+		echo "#   $1 has $_whole whole lines, $2 only $(wc -l <"$T/.want")"
+	elif [ -n "$_frag" ] && [ "${_next#"$_frag"}" = "$_next" ]; then
+		_n=$((_n + 1)) _failed=$((_failed + 1))
+		echo "not ok $_n - $3"
+		printf '#   trailing fragment is not a prefix of the next line:\n#   %s\n#   %s\n' \
+			"$_frag" "$_next" | head -c 4000
+	else
+		diff_ok "$T/.got" "$T/.want" "$3"
+	fi
+}
+
 skip() {
 	_n=$((_n + 1))
 	echo "ok $_n # skip $1"
@@ -151,6 +182,21 @@ vg() {
 		--show-leak-kinds=definite,indirect "$@"
 }
 
+# wait_for CMD...: run CMD every 50 ms until it succeeds; status 1 when it
+# has not after $MLC_WAIT seconds (default 60).  Waits are for conditions
+# that stay true once they hold (a file written, a process started): a
+# loaded machine makes the wait longer, never the verdict different.
+wait_for() {
+	_wend=$((SECONDS + ${MLC_WAIT:-60}))
+	until "$@"; do
+		[ "$SECONDS" -ge "$_wend" ] && return 1
+		sleep 0.05
+	done
+	return 0
+}
+
+_sim_up() { [ -s "$T/$_sim.port" ] || ! kill -0 "$_pid" 2>/dev/null; }
+
 # sim_start NAME [ARGS...]: start bin/NAME (a simulator; or tests/bin/NAME,
 # a test-only server, when there is no bin/NAME) on an ephemeral
 # loopback port, wait until it listens, and set NAME_PORT (dashes become
@@ -165,12 +211,10 @@ sim_start() {
 	[ -x "$_exe" ] || _exe=$TOP/tests/bin/$_sim
 	"$_exe" --port 0 --port-file "$T/$_sim.port" --request-log "$T/$_sim.log" "$@" \
 		2>>"$T/$_sim.stderr" &
-	_pids="$_pids $!"
-	_i=0
-	while [ ! -s "$T/$_sim.port" ] && [ "$_i" -lt 100 ]; do
-		sleep 0.05
-		_i=$((_i + 1))
-	done
+	_pid=$!
+	_pids="$_pids $_pid"
+	# listening, or dead: a slow start (a loaded machine) only takes longer
+	wait_for _sim_up
 	if [ ! -s "$T/$_sim.port" ]; then
 		echo "# $_sim did not start:"
 		sed 's/^/#   /' "$T/$_sim.stderr"
