@@ -89,20 +89,13 @@ sqlite3 "$DB" <"$T/holdin" >"$T/holdout" 2>&1 &
 _pids="$_pids $!"
 exec 5>"$T/holdin"
 printf "BEGIN;\nSELECT count(*) FROM secret;\nSELECT 'holding';\n" >&5
-i=0
-while ! grep -q holding "$T/holdout" && [ $i -lt 100 ]; do
-	sleep 0.05
-	i=$((i + 1))
-done
+wait_for grep -q holding "$T/holdout"
 mkfifo "$T/fifo"
 mlc-vault set leak.test <"$T/fifo" >"$T/set.out" 2>"$T/set.err" &
 pid=$!
 exec 4>"$T/fifo"
-i=0
-while ! tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q 'mlc-vault set' && [ $i -lt 100 ]; do
-	sleep 0.05
-	i=$((i + 1))
-done
+set_started() { tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q 'mlc-vault set'; }
+wait_for set_started
 printf '%s\n' "$CANARY" >&4
 sleep 0.3
 kill -0 "$pid"

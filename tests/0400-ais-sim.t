@@ -336,6 +336,9 @@ browse "$(req F0411 "F0411.DOC" MATCH_ALL "$(c F0411.DDJ EQUAL 11/21/2026)")" >/
 is "$(errs | jq -r '.[0].CODE')" SIM016 "... and MM/dd/yyyy is refused"
 is "$(post /jderest/v2/dataservice "$B" -H 'jde-AIS-Auth: bogus' -H 'jde-AIS-Auth-Device: d1')" 403 "--bad-token-status 403"
 is "$(jq -r .message "$T/out")" "Authorization Failure" "... Authorization Failure"
+# A fresh token, so that only the sleeps below separate it from its expiry
+# check (however slowly the requests above ran).
+TOK=$(login d1 aisuser 's3cr3t-Pa55')
 browse '{"targetName":"F0411","targetType":"table","dataServiceType":"BROWSE","maxPageSize":"5","enableNextPageProcessing":true}' >/dev/null
 href=$(jq -r '.links[0].href' "$T/out")
 sleep 2.2
@@ -389,8 +392,7 @@ is "$?" 64 "gen-jde-data: usage is exit 64"
 
 "$BIN/mlc-ais-sim" --port 0 --port-file "$T/big.port" --data "$T/big" --today "$TODAY" 2>"$T/big.err" &
 bigpid=$!
-i=0
-while [ ! -s "$T/big.port" ] && [ "$i" -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+wait_for test -s "$T/big.port"
 U=http://127.0.0.1:$(cat "$T/big.port")
 TOK=$(login b1)
 DEV=b1

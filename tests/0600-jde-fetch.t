@@ -255,7 +255,9 @@ reset
 fault "slow:ms=1500,path=/jderest/v2/dataservice/next,count=0"
 jde-fetch -t F0411 -p 10 >"$T/out" 2>"$T/err" &
 pid=$!
-sleep 0.7
+# once the first page is answered, the next request is the slow one
+first_page() { [ "$(count /jderest/v2/dataservice)" -ge 1 ]; }
+wait_for first_page
 kill -TERM "$pid"
 wait "$pid"
 is "$?" 75 "SIGTERM: exit 75"

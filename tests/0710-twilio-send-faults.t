@@ -145,9 +145,13 @@ is "$?" 75 "75 outranks 65"
 # ---- SIGTERM: the request in flight finishes, the rest is not sent, 75 ----
 fault "slow:to=+15552000030,count=1,ms=1500"
 { sms t1 +15552000030 "in flight at SIGTERM"; sms t2 +15552000031 "waiting"; sms t3 +15552000032 "waiting"; } >"$T/in"
-twilio-send -R 0.5 <"$T/in" >"$T/out" 2>"$T/err" &
+# The trace shows when the first request has gone out; at 0.05 a second
+# the next one would start 20 s later, so a slow machine cannot start it.
+ML_CONNECTOR_TRACE=1 twilio-send -R 0.05 <"$T/in" >"$T/out" 2>"$T/err" &
 pid=$!
-sleep 0.5
+request_out() { grep -q '> POST ' "$T/err"; }
+wait_for request_out
+ok "SIGTERM: the first request is in flight"
 kill -TERM "$pid"
 wait "$pid"
 is "$?" 75 "SIGTERM: 75"
@@ -162,7 +166,7 @@ KSECRET="key-secret-$RANDOM$RANDOM"
 mlc-twilio-sim --port 0 --port-file "$T/k.port" --request-log "$T/k.log" --account-sid "$AC" \
 	--auth-token-file "$T/token" --api-key-sid "$SK" --api-key-secret-file "$T/ksecret" 2>"$T/k.err" &
 _pids="$_pids $!"
-for _ in $(seq 100); do [ -s "$T/k.port" ] && break; sleep 0.05; done
+wait_for test -s "$T/k.port"
 sed -e "s|^base_url = .*|base_url = http://127.0.0.1:$(cat "$T/k.port")|" \
 	-e "s|^account_sid = .*|account_sid = $AC\napi_key_sid = $SK|" "$ML_CONNECTOR_CONF" >"$T/k.conf"
 sms k1 +15552000020 "with an API key" | twilio-send -c "$T/k.conf" >"$T/out" 2>"$T/err"

@@ -60,13 +60,18 @@ is "$?" 0 "poll timeout on sent (no DLR): exit 0"
 is "$(jq -r '.event + " " + .status' "$T/ev2" | tail -n 1)" "poll_timeout sent" "poll timeout: poll_timeout event"
 
 # ---- secrets never leak ----
-fault "slow:to=+15553300001,count=1,ms=2500"
-sms s1 +15553300001 "slow for /proc" >"$T/in"
-ML_CONNECTOR_TRACE=1 twilio-send <"$T/in" >"$T/leak.out" 2>"$T/leak.err" &
+# Its input stays open until /proc has been read: it holds the secret and
+# cannot end, however slowly this machine runs.
+mkfifo "$T/leak.in"
+ML_CONNECTOR_TRACE=1 twilio-send <"$T/leak.in" >"$T/leak.out" 2>"$T/leak.err" &
 pid=$!
-sleep 1
+exec 6>"$T/leak.in"
+sms s1 +15553300001 "held open for /proc" >&6
+request_out() { grep -q '> POST ' "$T/leak.err"; }
+wait_for request_out
 cat "/proc/$pid/cmdline" >"$T/leak.cmdline" 2>/dev/null
 cat "/proc/$pid/environ" >"$T/leak.environ" 2>/dev/null
+exec 6>&-
 wait "$pid"
 is "$?" 0 "leak run: exit 0"
 test -s "$T/leak.cmdline" && test -s "$T/leak.environ"

@@ -131,8 +131,14 @@ req "$big" "x" | twilio-status --inetd >"$T/out" 2>>"$T/err"
 is "$(head -n 1 "$T/out" | tr -d '\r')" "HTTP/1.1 413 Content Too Large" "inetd body over 64 KiB: 413"
 req "x" "x" "X-Pad: $(head -c 9000 /dev/zero | tr '\0' a)"$'\r\n' | twilio-status --inetd >"$T/out" 2>>"$T/err"
 is "$(head -n 1 "$T/out" | tr -d '\r')" "HTTP/1.1 431 Request Header Fields Too Large" "inetd headers over 8 KiB: 431"
-{ printf 'POST /ml/status HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc'; sleep 2; } |
-	twilio-status --inetd -t 0.5 >"$T/out" 2>>"$T/err"
+# The client sends 3 of its 10 bytes and then nothing until the receiver
+# has answered (the writer outlives it), however late the receiver reads.
+mkfifo "$T/slowc"
+{ printf 'POST /ml/status HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc'; exec sleep 300; } >"$T/slowc" &
+slowc=$!
+twilio-status --inetd -t 0.5 <"$T/slowc" >"$T/out" 2>>"$T/err"
+kill "$slowc"
+wait "$slowc" 2>/dev/null
 is "$(head -n 1 "$T/out" | tr -d '\r')" "HTTP/1.1 408 Request Timeout" "inetd slow client: 408 after the read timeout"
 printf 'POST /ml/status HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n' | twilio-status --inetd >"$T/out" 2>>"$T/err"
 is "$(head -n 1 "$T/out" | tr -d '\r')" "HTTP/1.1 501 Not Implemented" "inetd chunked: 501"
@@ -163,17 +169,17 @@ if command -v systemd-socket-activate >/dev/null 2>&1; then
 		systemd-socket-activate -l "127.0.0.1:$CBP" -a --inetd -E ML_CONNECTOR_CONF \
 			-E ML_CONNECTOR_STATE "$BIN/twilio-status" --inetd 2>"$T/ssa.err" &
 		ssa=$!
-		sleep 0.3
+		# it says so once it listens, and dies if the port is taken
+		ssa_up() { grep -q 'Listening on' "$T/ssa.err" || ! kill -0 "$ssa" 2>/dev/null; }
+		wait_for ssa_up
 		kill -0 "$ssa" 2>/dev/null && break
 	done
 	_pids="$_pids $ssa"
 	CONF_EXTRA="status_callback = http://127.0.0.1:$CBP/ml/status" write_conf
 	sms e2e +15554100001 "end to end" | alert-log -s sent | twilio-send | alert-log -s sent >"$T/res"
 	sid=$(jq -r .sid "$T/res")
-	for _ in $(seq 50); do
-		[ "$(sqlite3 "$DB" "SELECT count(*) FROM message_status WHERE sid = '$sid' AND status = 'delivered'")" = 1 ] && break
-		sleep 0.1
-	done
+	delivered() { [ "$(sqlite3 "$DB" "SELECT count(*) FROM message_status WHERE sid = '$sid' AND status = 'delivered'")" = 1 ]; }
+	wait_for delivered
 	is "$(sqlite3 "$DB" "SELECT group_concat(status, ' ') FROM (SELECT status FROM message_status WHERE sid = '$sid' AND source = 'callback' ORDER BY ts)")" \
 		"sending sent delivered" "end to end: every callback recorded"
 	is "$(jq -r 'select(.kind == "callback") | .http_status' "$MLC_TWILIO_SIM_LOG" | sort -u)" 204 \

@@ -41,12 +41,19 @@ like "$(cat "$T/why")" 'matched' "why SID: the match"
 like "$(cat "$T/why")" "sent .*$sid" "why SID: the send"
 
 # ---- two simultaneous runs of one rule -----------------------------------
+# The first run is frozen (SIGSTOP to its whole session) once one of its
+# stages runs, that is while it holds the rule's lock: the second run then
+# meets the lock whatever the machine's load.
 start_env twin 200 10 || exit 1
-ml-connector run ap-aging >"$T/twin1.out" 2>"$T/twin1.err" &
+setsid ml-connector run ap-aging >"$T/twin1.out" 2>"$T/twin1.err" &
 p1=$!
-sleep 0.3
+stage_alive() { pgrep -s "$p1" -x 'jde-fetch|alert-match|alert-render|twilio-send|alert-log' >/dev/null; }
+wait_for stage_alive
+ok "the first run is in its pipeline"
+kill -STOP -- -"$p1"
 ml-connector run ap-aging >"$T/twin2.out" 2>"$T/twin2.err"
 r2=$?
+kill -CONT -- -"$p1"
 wait "$p1"
 r1=$?
 is "$r1/$r2" "0/75" "two simultaneous runs: one runs, the other exits 75"

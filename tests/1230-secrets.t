@@ -179,14 +179,14 @@ check() {
 		exec 8>&-
 		return
 	fi
-	# A slow start (the sanitizer build, a loaded machine) gets 3 s to get
-	# as far as mlc_util_nodump.
-	for _ in $(seq 1 30); do
+	# A slow start (the sanitizer build, a loaded machine) may take long to
+	# get as far as mlc_util_nodump: wait for it, or for the process's end.
+	nodump() {
 		lim=$(awk '/^Max core file size/ { print $5, $6 }' "/proc/$PID/limits" 2>/dev/null)
 		owner=$(stat -c %u "/proc/$PID/environ" 2>/dev/null)
-		[ "$lim/$owner" = "0 0/0" ] && break
-		sleep 0.1
-	done
+		[ "$lim/$owner" = "0 0/0" ] || ! kill -0 "$PID" 2>/dev/null
+	}
+	wait_for nodump
 	kill -SEGV "$PID"
 	exec 8>&-
 	wait "$PID" 2>/dev/null

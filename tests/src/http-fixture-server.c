@@ -11,6 +11,9 @@
  *   /retry-after-date/N  429 with Retry-After: <HTTP-date now + N s>
  *   /message-id          202 with X-Message-Id and X-RateLimit-Reset
  *   /slow/MS             sleep MS ms, then 200
+ *   /barrier/N           wait until N requests are at the barrier at once,
+ *                        then 200 (504 if they are not within 30 s): proves
+ *                        concurrency without measuring time
  *   /drop                read the request, close the connection unanswered
  *   /headers             200 with the request headers as a JSON object (raw)
  *   /echo                200 with the request body
@@ -44,6 +47,9 @@
 static FILE *reqlog;
 static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t id_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t bar_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t bar_cv = PTHREAD_COND_INITIALIZER;
+static unsigned long bar_waiting, bar_round;
 static unsigned long next_conn;
 
 static void
@@ -209,6 +215,30 @@ handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
 		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 			;
 		return reply(c, 200, "{\"slow\":true}", 13, NULL);
+	}
+	if (sscanf(url, "/barrier/%lu", &n) == 1) {
+		/* Released together when the Nth arrives; a round at a time. */
+		struct timespec end;
+		unsigned long round;
+		int ok = 1;
+
+		clock_gettime(CLOCK_REALTIME, &end);
+		end.tv_sec += 30;
+		pthread_mutex_lock(&bar_mu);
+		round = bar_round;
+		if (++bar_waiting >= n) {
+			bar_waiting = 0;
+			bar_round++;
+			pthread_cond_broadcast(&bar_cv);
+		}
+		while (ok && round == bar_round)
+			if (pthread_cond_timedwait(&bar_cv, &bar_mu, &end) == ETIMEDOUT && round == bar_round) {
+				bar_waiting--;
+				ok = 0;
+			}
+		pthread_mutex_unlock(&bar_mu);
+		return ok ? reply(c, 200, "{\"barrier\":true}", 16, NULL)
+		          : reply(c, 504, "{\"barrier\":false}", 17, NULL);
 	}
 	if (strcmp(url, "/drop") == 0)
 		return MHD_NO; /* MHD closes the connection without a response */
