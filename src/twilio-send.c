@@ -1350,6 +1350,8 @@ start(struct job *j, uint64_t now)
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, j->req.p);
 		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)j->req.len);
 		curl_easy_setopt(c, CURLOPT_HTTPHEADER, twilio ? g.h_form : g.h_json);
+		/* a create: libcurl may not send it again on its own (http.c) */
+		mlc_http_once(&j->resp);
 		j->attempts++;
 		j->attempt_start = wall_s();
 		if (!j->rt_started) {
