@@ -40,6 +40,9 @@ FAULTS=(
 	"tw-429-retry-after|tw|429:retry-after=1,count=3,path=/Messages.json"
 	"tw-5xx|tw|5xx:code=503,count=3"
 	"tw-dropped-after-receipt|tw|drop-after-receipt:count=2,path=/Messages.json"
+	"tw-reused-dropped-after|tw|drop-after-receipt:count=2,method=POST,path=/Messages.json,reused"
+	"tw-reused-dropped-before|tw|drop-before:count=2,method=POST,path=/Messages.json,reused"
+	"sg-reused-dropped-after|tw|drop-after-receipt:count=1,path=/v3/mail/send,reused"
 	"tw-21211-bad-number|tw|error:code=21211,to=+13125550102"
 	"tw-21610-opted-out|tw|error:code=21610,to=+13125550101"
 )
