@@ -44,6 +44,11 @@
  * now the first attempt demonstrably created nothing and one more send is
  * safe.  When no lookup succeeds, the delivery stays "unknown".  SendGrid
  * has no lookup API: an uncertain e-mail stays "unknown", never re-sent.
+ * Every re-send is this policy's: creates are marked mlc_http_once, so
+ * libcurl may not send one again by itself on a new connection when a
+ * reused one dies under it (http.c); that transfer ends unknown instead.
+ * Creates carry an empty Expect: header, so no 417 to Expect: 100-continue
+ * can make libcurl send a large e-mail twice.
  *
  * Credentials come only from the vault (twilio.auth_token or, with
  * [twilio] api_key_sid, twilio.api_key_secret; sendgrid.api_key) and reach
