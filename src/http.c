@@ -35,6 +35,44 @@
  *   TLS       the certificate or handshake was refused: configuration.
  *   POLICY    the URL was refused (scheme, credentials, unsupported).
  *   ERROR     anything local, including a body over 64 MiB.
+ *
+ * Requests that must go at most once (mlc_http_once: Twilio's Messages
+ * create, SendGrid's mail send).  libcurl sends a request again by itself,
+ * inside one transfer, in these cases (curl 7.88, lib/transfer.c
+ * Curl_retry_request and lib/multi.c):
+ *   - a reused keep-alive connection dies before any response byte
+ *     ("Connection died, retrying a fresh connect"), after the whole
+ *     request was written or when the first write fails;
+ *   - HTTP/2, which libcurl offers over https by ALPN (the simulators speak
+ *     HTTP/1.1): the stream is refused (REFUSED_STREAM, or above a GOAWAY's
+ *     last stream) or the server asks for HTTP/1.1 (HTTP_1_1_REQUIRED);
+ *   - a 417 answer to "Expect: 100-continue", which curl 7.88 adds to bodies
+ *     over 1 MiB unless the caller sends an empty "Expect:" header;
+ *   - authentication negotiation (a 401 that picks another scheme) and
+ *     redirects: neither can happen here (Basic and Bearer are sent at once,
+ *     FOLLOWLOCATION is off).
+ * The first is right for a stale socket and a GET, and wrong for a create:
+ * the server may have received and acted on the first copy (tests/0711).
+ * Every such re-send passes through curl's DO state again, where
+ * CURLOPT_PREREQFUNCTION is called just before a request is issued on a
+ * connection (verified on 7.88.1, tests/0300: once per issue, again after
+ * the retry on a fresh connection and after a 417, with the easy and the
+ * multi interface alike).  So the guard, whatever the reason: the
+ * callback counts the issues of one transfer and refuses a second one
+ * (CURL_PREREQFUNC_ABORT, CURLE_ABORTED_BY_CALLBACK) and the caller's own
+ * policy decides (twilio-send looks the message up before it ever sends it
+ * again).  The transfer ends NOT_SENT when the first copy was answered with
+ * a 4xx (the 417: the server refused it before its body), else UNKNOWN when
+ * any byte of it went out (request_sent), else NOT_SENT.  Connection reuse
+ * stays on.  The guard cannot tell a refused HTTP/2 stream (which the server
+ * promises it did not process) from a dead HTTP/1.1 connection (which it may
+ * have): both end UNKNOWN, at the cost of a lookup, or of an e-mail reported
+ * unknown, never of a message twice.  A read callback without a seek
+ * callback (the rewind fails: CURLE_SEND_FAIL_REWIND) is weaker: it gives up
+ * POSTFIELDS, and curl retries without a rewind when no body byte was
+ * counted as written, so its soundness would rest on what a server makes
+ * of headers that came without their body.  The prerequest callback
+ * refuses every second issue, whatever was written.
  */
 #include <ctype.h>
 #include <strings.h>
@@ -344,11 +382,38 @@ mlc_http_resp_free(struct mlc_http_resp *r)
 	mlc_buf_free(&r->body);
 }
 
+/* Called by libcurl each time it is about to issue the request on a
+ * connection; see "at most once" above. */
+static int
+prereq_cb(void *arg, char *remote_ip, char *local_ip, int remote_port, int local_port)
+{
+	struct mlc_http_resp *r = arg;
+
+	(void)remote_ip;
+	(void)local_ip;
+	(void)remote_port;
+	(void)local_port;
+	if (++r->issues > 1 && r->once) {
+		r->resend_refused = 1;
+		return CURL_PREREQFUNC_ABORT;
+	}
+	return CURL_PREREQFUNC_OK;
+}
+
+void
+mlc_http_once(struct mlc_http_resp *r)
+{
+	r->once = 1;
+}
+
 void
 mlc_http_capture(void *curl, struct mlc_http_resp *r)
 {
 	CURL *c = curl;
 
+	r->once = 0;
+	r->issues = 0;
+	r->resend_refused = 0;
 	r->outcome = MLC_HTTP_ERROR;
 	r->status = 0;
 	mlc_buf_reset(&r->body);
@@ -361,6 +426,8 @@ mlc_http_capture(void *curl, struct mlc_http_resp *r)
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_cb);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, r->error);
+	curl_easy_setopt(c, CURLOPT_PREREQFUNCTION, prereq_cb);
+	curl_easy_setopt(c, CURLOPT_PREREQDATA, r);
 }
 
 static int
@@ -383,6 +450,27 @@ mlc_http_finish(void *curl, int curlcode, struct mlc_http_resp *r)
 
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
 	r->status = status;
+	/* r may not outlive the transfer: the handle must not point at it */
+	curl_easy_setopt(c, CURLOPT_PREREQFUNCTION, (curl_prereq_callback)NULL);
+	curl_easy_setopt(c, CURLOPT_PREREQDATA, (void *)NULL);
+	if (r->resend_refused) {
+		/* The status, if any, is the first copy's.  A 4xx to it (a 417 to
+		 * Expect: 100-continue, sent before the body) refused it: not acted
+		 * on.  Otherwise it went out and no answer came back. */
+		if (status >= 400 && status < 500) {
+			r->outcome = MLC_HTTP_NOT_SENT;
+			snprintf(r->error, sizeof r->error,
+			         "HTTP %ld, and libcurl was about to send the request again by "
+			         "itself: not sent again", status);
+		} else {
+			r->outcome = request_sent(c) ? MLC_HTTP_UNKNOWN : MLC_HTTP_NOT_SENT;
+			snprintf(r->error, sizeof r->error,
+			         "no answer, and libcurl was about to send the request again by "
+			         "itself (a reused connection died, or a refused stream): not "
+			         "sent again, the first copy may have arrived");
+		}
+		return;
+	}
 	switch (rc) {
 	case CURLE_OK:
 		r->outcome = status > 0 ? MLC_HTTP_DONE : MLC_HTTP_ERROR;

@@ -107,6 +107,8 @@ struct fault {
 	char *spec, *path, *method, *to;
 	long count;   /* uses left; -1 = unlimited */
 	long skip;    /* matching requests to let through first */
+	long nth;     /* only the nth request of its connection; 0 = any */
+	int reused;   /* only a request on a connection that carried one before */
 	long hits;
 	int code;     /* 5xx/error: code; outcome: error code */
 	long ms;      /* slow */
@@ -863,6 +865,10 @@ fault_parse(const char *spec, struct fault *f, char *err, size_t errlen)
 	for (tok = args ? strtok_r(args, ",", &save) : NULL; tok; tok = strtok_r(NULL, ",", &save)) {
 		char *val = strchr(tok, '=');
 
+		if (!val && strcmp(tok, "reused") == 0) {
+			f->reused = 1;
+			continue;
+		}
 		if (!val && f->kind == F_RATE) {
 			char *end;
 
@@ -890,6 +896,9 @@ fault_parse(const char *spec, struct fault *f, char *err, size_t errlen)
 		} else if (strcmp(tok, "method") == 0) {
 			free(f->method);
 			f->method = mlc_xstrdup(val);
+		} else if (strcmp(tok, "nth") == 0) {
+			if (parse_long(val, 1, 1000000000L, &f->nth) < 0)
+				goto badval;
 		} else if (strcmp(tok, "to") == 0) {
 			free(f->to);
 			f->to = mlc_xstrdup(val);
@@ -985,11 +994,17 @@ path_match(const char *want, const char *path)
 	return strcmp(want, path) == 0 || (p >= w && strcmp(path + p - w, want) == 0);
 }
 
-/* Does f apply to this request?  Consumes a use when it does (lock held). */
+/* Does f apply to this request, the conn_req-th of its connection?
+ * Consumes a use when it does (lock held). */
 static int
-fault_take(struct fault *f, const char *method, const char *path, const char *to)
+fault_take(struct fault *f, const char *method, const char *path, const char *to,
+           unsigned long conn_req)
 {
 	if (f->count == 0)
+		return 0;
+	if (f->nth && conn_req != (unsigned long)f->nth)
+		return 0;
+	if (f->reused && conn_req < 2)
 		return 0;
 	if (f->path && !path_match(f->path, path))
 		return 0;
@@ -1041,6 +1056,8 @@ struct reply {
 	int sg_ratelimit;
 	long sg_reset;
 	int drop;           /* close the connection without an answer */
+	unsigned long conn, conn_req; /* connection number, request number on it */
+	const char *expect; /* the request's Expect header, for the log */
 	char sid[35];
 	const char *fault;  /* spec of the fault applied, for the log */
 };
@@ -2067,6 +2084,11 @@ log_request(const char *method, const char *path, const struct kv *q, const char
 		mlc_buf_adds(&b, jv_string_value(d));
 		jv_free(d);
 	}
+	mlc_buf_printf(&b, ",\"conn\":%lu,\"conn_req\":%lu", r->conn, r->conn_req);
+	if (r->expect) {
+		mlc_buf_adds(&b, ",\"expect\":");
+		json_str(&b, r->expect);
+	}
 	mlc_buf_printf(&b, ",\"status\":%d", r->drop ? 0 : r->status);
 	if (r->drop)
 		mlc_buf_adds(&b, ",\"dropped\":true");
@@ -2085,7 +2107,7 @@ log_request(const char *method, const char *path, const struct kv *q, const char
 
 static void
 handle(struct MHD_Connection *conn, const char *method, const char *path,
-       const struct mlc_httpd_req *rq,
+       const struct mlc_httpd_req *rq, unsigned long conn_req,
        struct reply *r)
 {
 	char acct[64], sid[64];
@@ -2101,6 +2123,7 @@ handle(struct MHD_Connection *conn, const char *method, const char *path,
 	struct outcome oc = { ST_DELIVERED, 0 };
 
 	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, kv_iter, &q);
+	r->expect = hdr(conn, "Expect");
 	if (rt == R_SIM) {
 		sim_control(r, method, path, rq->body.p, rq->body.len);
 		goto out; /* not logged: the log records the API traffic */
@@ -2147,7 +2170,7 @@ handle(struct MHD_Connection *conn, const char *method, const char *path,
 	/* Every answer waits --latency plus any matching slow faults. */
 	pthread_mutex_lock(&mu);
 	for (i = 0; i < nfault; i++)
-		if (faults[i].kind == F_SLOW && fault_take(&faults[i], method, path, to))
+		if (faults[i].kind == F_SLOW && fault_take(&faults[i], method, path, to, conn_req))
 			slow += faults[i].ms;
 	pthread_mutex_unlock(&mu);
 	mlc_retry_sleep(slow, NULL);
@@ -2208,7 +2231,7 @@ handle(struct MHD_Connection *conn, const char *method, const char *path,
 
 		if (f->kind == F_SLOW || f->kind == F_OUTCOME || f->kind == F_RATE)
 			continue;
-		if (!fault_take(f, method, path, to))
+		if (!fault_take(f, method, path, to, conn_req))
 			continue;
 		if (f->kind == F_DROP_BEFORE) {
 			r->drop = 1;
@@ -2243,7 +2266,7 @@ handle(struct MHD_Connection *conn, const char *method, const char *path,
 	}
 	if (rt == R_CREATE) {
 		for (i = 0; i < nfault; i++) {
-			if (faults[i].kind == F_OUTCOME && fault_take(&faults[i], method, path, to)) {
+			if (faults[i].kind == F_OUTCOME && fault_take(&faults[i], method, path, to, conn_req)) {
 				oc.status = faults[i].status;
 				oc.error = faults[i].code;
 				break;
@@ -2306,11 +2329,42 @@ out:
 	mlc_form_free(q.n, q.v, q.c);
 }
 
+/*
+ * Connections are numbered as they are accepted; each counts its requests,
+ * so that the log shows keep-alive reuse and a fault can pick the nth
+ * request of a connection (nth=, reused).  One thread per connection: only
+ * the numbering needs the lock.
+ */
+struct conn {
+	unsigned long id, nreq;
+};
+static unsigned long next_conn;
+
+static void
+notify_conn(void *cls, struct MHD_Connection *c, void **sockctx,
+            enum MHD_ConnectionNotificationCode toe)
+{
+	(void)cls;
+	(void)c;
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		struct conn *k = mlc_xcalloc(1, sizeof *k);
+
+		pthread_mutex_lock(&mu);
+		k->id = ++next_conn;
+		pthread_mutex_unlock(&mu);
+		*sockctx = k;
+	} else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+		free(*sockctx);
+		*sockctx = NULL;
+	}
+}
+
 static enum MHD_Result
 access_cb(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
           const char *version, const char *upload, size_t *upload_size, void **con_cls)
 {
 	struct mlc_httpd_req *rq = mlc_httpd_body(con_cls, upload, upload_size, MAX_BODY);
+	const union MHD_ConnectionInfo *ci;
 	struct reply r;
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
@@ -2321,12 +2375,19 @@ access_cb(void *cls, struct MHD_Connection *conn, const char *url, const char *m
 		return MHD_YES;
 	memset(&r, 0, sizeof r);
 	mlc_buf_init(&r.body);
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	if (ci && ci->socket_context) {
+		struct conn *k = ci->socket_context;
+
+		r.conn = k->id;
+		r.conn_req = ++k->nreq;
+	}
 	if (rq->too_big) {
 		r.status = 413;
 		r.ctype = "application/json";
 		mlc_buf_adds(&r.body, "{\"errors\":[{\"field\":null,\"message\":\"Payload Too Large\"}]}");
 	} else {
-		handle(conn, method, url, rq, &r);
+		handle(conn, method, url, rq, r.conn_req, &r);
 	}
 	if (r.drop) {
 		mlc_buf_free(&r.body);
@@ -2415,6 +2476,7 @@ main(int argc, char **argv)
 		{ MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mlc_httpd_log, NULL },
 		{ MHD_OPTION_CONNECTION_LIMIT, 4000, NULL },
 		{ MHD_OPTION_CONNECTION_TIMEOUT, 120, NULL },
+		{ MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)notify_conn, NULL },
 		{ MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)form_unescape, NULL },
 		{ MHD_OPTION_END, 0, NULL }
 	};

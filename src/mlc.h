@@ -207,6 +207,10 @@ struct mlc_http_resp {
 	long ratelimit_reset;     /* X-RateLimit-Reset epoch seconds, -1 if absent */
 	char message_id[128];     /* X-Message-Id (SendGrid), "" if absent */
 	char error[256];          /* curl's message when outcome != DONE */
+	/* at most once (mlc_http_once); reset by mlc_http_capture */
+	int once;                 /* libcurl may not issue the request twice */
+	int issues;               /* times libcurl was about to issue it */
+	int resend_refused;       /* it was about to issue it again: refused */
 };
 struct mlc_http; /* opaque: one easy handle, reused (keep-alive) */
 struct mlc_http *mlc_http_new(const struct mlc_http_opts *o);
@@ -217,7 +221,9 @@ void mlc_http_resp_free(struct mlc_http_resp *r);
  * One request.  headers: NULL-terminated "Name: value" strings.  body may be
  * NULL (no body).  user/pass: HTTP Basic through CURLOPT_USERNAME/PASSWORD,
  * or NULL.  Returns 0 when a response arrived (resp->outcome == DONE), -1
- * otherwise with resp->outcome and resp->error set.
+ * otherwise with resp->outcome and resp->error set.  For requests that may
+ * be repeated only: libcurl may send one again by itself on a new
+ * connection (see mlc_http_once).
  */
 int mlc_http_request(struct mlc_http *h, const char *method, const char *url,
                      const char *const *headers, const char *body, size_t bodylen,
@@ -253,6 +259,17 @@ int mlc_http_setup_easy(void *curl, const struct mlc_http_opts *o, const char *u
                         size_t errlen);
 void mlc_http_capture(void *curl, struct mlc_http_resp *r);
 void mlc_http_finish(void *curl, int curlcode, struct mlc_http_resp *r);
+/*
+ * After mlc_http_capture: the request of this transfer is not idempotent
+ * (a create: Twilio Messages, SendGrid mail send) and goes at most once.
+ * libcurl re-sends a request by itself when a reused connection dies before
+ * the answer (and in the other cases listed in http.c); for this transfer it
+ * may not: the transfer ends UNKNOWN instead ("the first copy may have
+ * arrived") and every re-send is the caller's decision.  mlc_http_request
+ * leaves libcurl's re-sends on: it is for requests that may be repeated
+ * (GET, AIS queries and logins).
+ */
+void mlc_http_once(struct mlc_http_resp *r);
 /* "DONE", "NOT_SENT", "UNKNOWN", "TLS", "POLICY", "ERROR". */
 const char *mlc_http_outcome_name(enum mlc_http_outcome o);
 

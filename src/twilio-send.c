@@ -44,6 +44,11 @@
  * now the first attempt demonstrably created nothing and one more send is
  * safe.  When no lookup succeeds, the delivery stays "unknown".  SendGrid
  * has no lookup API: an uncertain e-mail stays "unknown", never re-sent.
+ * Every re-send is this policy's: creates are marked mlc_http_once, so
+ * libcurl may not send one again by itself on a new connection when a
+ * reused one dies under it (http.c); that transfer ends unknown instead.
+ * Creates carry an empty Expect: header, so no 417 to Expect: 100-continue
+ * can make libcurl send a large e-mail twice.
  *
  * Credentials come only from the vault (twilio.auth_token or, with
  * [twilio] api_key_sid, twilio.api_key_secret; sendgrid.api_key) and reach
@@ -1350,6 +1355,8 @@ start(struct job *j, uint64_t now)
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, j->req.p);
 		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)j->req.len);
 		curl_easy_setopt(c, CURLOPT_HTTPHEADER, twilio ? g.h_form : g.h_json);
+		/* a create: libcurl may not send it again on its own (http.c) */
+		mlc_http_once(&j->resp);
 		j->attempts++;
 		j->attempt_start = wall_s();
 		if (!j->rt_started) {

@@ -25,6 +25,9 @@ S=$HTTP_FIXTURE_SERVER_PORT
 mv "$T/$fx.log" "$T/tls.log"
 sim_start $fx --blackhole || exit 1
 B=$HTTP_FIXTURE_SERVER_PORT
+sim_start $fx --expect-417 || exit 1
+E=http://127.0.0.1:$HTTP_FIXTURE_SERVER_PORT
+mv "$T/$fx.log" "$T/e417.log"
 
 H=http://127.0.0.1:$P
 HS=https://127.0.0.1:$S
@@ -196,6 +199,53 @@ get --allow-loopback --parallel 2 --timeout 400 "$H/slow/3000"
 is "$(printf '%s\n' "$out" | jq -r .outcome | sort -u)" "UNKNOWN" \
 	"multi: mlc_http_finish classifies a timeout after sending"
 
+# ---- at most once (mlc_http_once): libcurl's own re-sends refused ----
+# /drop-reused answers the first request of a connection and drops a later
+# one unanswered after reading it: a keep-alive connection that dies under
+# a request the server may have acted on.
+# new_lines LOG N0: the log's lines after the first N0
+new_lines() { tail -n +$(($2 + 1)) "$1"; }
+n0=$(wc -l <"$T/plain.log")
+get --allow-loopback --method POST --data x=1 --count 2 "$H/drop-reused"
+is "$(printf '%s
+' "$out" | jq -r '.outcome + "/" + (.status|tostring)' | tr '\n' ' ')" \
+	"DONE/200 DONE/200 " "libcurl re-sends a POST whose reused connection died (mlc_http_request)"
+is "$(new_lines "$T/plain.log" "$n0" | jq -r '"\(.conn_req)"' | tr '\n' ' ')" "1 2 1 " \
+	"... the server got the second POST twice, the copy on a new connection"
+n0=$(wc -l <"$T/plain.log")
+get --allow-loopback --raw --method POST --data x=1 --count 2 "$H/drop-reused"
+is "$(printf '%s
+' "$out" | jq -r .outcome | tr '\n' ' ')/$(new_lines "$T/plain.log" "$n0" | grep -c .)" \
+	"DONE DONE /3" "... and so on a raw handle in a multi handle"
+n0=$(wc -l <"$T/plain.log")
+get --allow-loopback --raw --once --method POST --data x=1 --count 3 "$H/drop-reused"
+is "$(printf '%s
+' "$out" | jq -r '.outcome + "/" + (.status|tostring)' | tr '\n' ' ')/$rc" \
+	"DONE/200 UNKNOWN/0 DONE/200 /1" "--once: the re-send refused, the transfer UNKNOWN; the next one goes"
+like "$(printf '%s
+' "$out" | sed -n 2p | jq -r .error)" "not sent again, the first copy may have arrived" \
+	"--once: says why"
+is "$(new_lines "$T/plain.log" "$n0" | jq -r '"\(.conn)/\(.conn_req)"' | awk -F/ '{print $2}' | tr '\n' ' ')" \
+	"1 2 1 " "--once: the server got each POST once; the one after goes on a new connection"
+n0=$(wc -l <"$T/tls.log")
+get --cainfo "$CA" --raw --once --method POST --data x=1 --count 2 "$HS/drop-reused"
+is "$(printf '%s
+' "$out" | jq -r .outcome | tr '\n' ' ')/$(new_lines "$T/tls.log" "$n0" | grep -c .)" \
+	"DONE UNKNOWN /2" "--once over TLS: refused too"
+# --expect-417 answers Expect: 100-continue with 417 before the body and
+# keeps the connection: libcurl sends the request again without Expect.
+get --allow-loopback --raw --method POST --data-size 1100000 "$E/m"
+is "$(field outcome)/$(field status)/$(jq -r '"\(.expect)/\(.body_len)"' "$T/e417.log" | tr '\n' ' ')" \
+	"DONE/200/100-continue/0 null/1100000 " "libcurl: over 1 MiB it sends Expect: 100-continue, and after a 417 the request again"
+n0=$(wc -l <"$T/e417.log")
+get --allow-loopback --raw --once --method POST --data-size 1100000 "$E/m"
+is "$(field outcome)/$(field status)/$(new_lines "$T/e417.log" "$n0" | grep -c .)" "NOT_SENT/417/1" \
+	"--once: the re-send after a 417 refused; NOT_SENT (the server refused it before its body)"
+n0=$(wc -l <"$T/e417.log")
+get --allow-loopback --raw --once --header 'Expect:' --method POST --data-size 1100000 "$E/m"
+is "$(field outcome)/$(field status)/$(new_lines "$T/e417.log" "$n0" | jq -r '"\(.expect)/\(.body_len)"')" \
+	"DONE/200/null/1100000" "an empty Expect: header: no 100-continue, the body at once, one request"
+
 # ---- redaction for messages ----
 r() { http-get --redact "$1"; }
 is "$(r 'https://h/p?token=abc&x=1&Password=p#frag')" \
@@ -219,6 +269,10 @@ is "$?" 1 "valgrind: TLS failure path"
 vg http-get --cainfo "$CA" --parallel 3 "$HS/status/200" >/dev/null 2>"$T/vg6"
 is "$?" 0 "valgrind: multi interface over TLS"
 [ -s "$T/vg6" ] && sed 's/^/#   /' "$T/vg6" | head -n 20
+vg http-get --allow-loopback --raw --once --count 2 --method POST --data a=1 "$H/drop-reused" \
+	>/dev/null 2>"$T/vg7"
+is "$?" 1 "valgrind: a re-send refused (--once)"
+[ -s "$T/vg7" ] && sed 's/^/#   /' "$T/vg7" | head -n 20
 vg http-get --allow-loopback "http://127.0.0.1:1/" >/dev/null 2>"$T/vg4"
 is "$?" 1 "valgrind: connection refused path"
 vg http-get --allow-loopback "$H/big/$((64 * 1024 * 1024 + 1))" >/dev/null 2>"$T/vg5"

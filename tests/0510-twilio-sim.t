@@ -374,6 +374,22 @@ fault 'error:code=21211,count=1,skip=1' >/dev/null
 code=$(send --data-urlencode To=+15551230001 "${F[@]}" "${B[@]}")
 code2=$(send --data-urlencode To=+15551230001 "${F[@]}" "${B[@]}")
 is "$code $code2" "201 400" "skip=1 lets the first request through"
+# two requests on one keep-alive connection (curl --next reuses it)
+two() {
+	curl -s -K "$T/auth-ac" -o /dev/null -w '%{http_code} ' "$MSGS" "$@" \
+		--next -K "$T/auth-ac" -o /dev/null -w '%{http_code}' "$MSGS" "$@"
+}
+fault 'error:code=21211,count=1,nth=2' >/dev/null
+is "$(two --data-urlencode To=+15551230001 "${F[@]}" "${B[@]}")" "201 400" \
+	"nth=2: the second request of a connection only"
+is "$(tail -n 2 "$MLC_TWILIO_SIM_LOG" | jq -r '"\(.conn_req)"' | tr '\n' ' ')" "1 2 " \
+	"request log: conn_req counts the requests of a connection"
+is "$(tail -n 2 "$MLC_TWILIO_SIM_LOG" | jq -r .conn | sort -u | grep -c .)" 1 \
+	"request log: both on one conn"
+fault '5xx:code=503,count=1,reused' >/dev/null
+is "$(send --data-urlencode To=+15551230001 "${F[@]}" "${B[@]}") $(two --data-urlencode To=+15551230001 "${F[@]}" "${B[@]}")" \
+	"201 201 503" "reused: not a connection's first request"
+is "$(fault 'drop-before:nth=0')" 400 "nth=0 is refused (400)"
 is "$(fault 'bogus:count=1')" 400 "an unknown fault kind is refused (400)"
 is "$(fault '429:count=x')" 400 "a bad count is refused (400)"
 is "$(sim faults | jq '[.faults[] | select(.left != 0 and (.spec | startswith("outcome") | not))] | length')" 0 \

@@ -8,7 +8,8 @@
 #   dup        SMS accepted twice, digest alerts sent twice (by the trail,
 #              and by the digest rows SendGrid accepted);
 #   in doubt   deliveries handed to Twilio or SendGrid whose outcome the
-#              faulted run left unrecorded or unknown; every SMS of them must
+#              faulted run (or, e-mail, a recovery run while the fault was
+#              still armed) left unrecorded or unknown; every SMS of them must
 #              be settled by the recovery (found in Twilio, or proved not
 #              sent and sent once); an e-mail cannot be looked up and is
 #              sent again (at least once: SendGrid has no lookup);
@@ -40,6 +41,9 @@ FAULTS=(
 	"tw-429-retry-after|tw|429:retry-after=1,count=3,path=/Messages.json"
 	"tw-5xx|tw|5xx:code=503,count=3"
 	"tw-dropped-after-receipt|tw|drop-after-receipt:count=2,path=/Messages.json"
+	"tw-reused-dropped-after|tw|drop-after-receipt:count=2,method=POST,path=/Messages.json,reused"
+	"tw-reused-dropped-before|tw|drop-before:count=2,method=POST,path=/Messages.json,reused"
+	"sg-reused-dropped-after|tw|drop-after-receipt:count=1,path=/v3/mail/send,reused"
 	"tw-21211-bad-number|tw|error:code=21211,to=+13125550102"
 	"tw-21610-opted-out|tw|error:code=21610,to=+13125550101"
 )
@@ -136,14 +140,17 @@ for c in "${combos[@]}"; do
 	# next run's first step replays into twilio-send --reconcile.
 	in_doubt >"$T/m$n.doubt"
 	doubt_sms=$(jq -r 'select(.channel != "email") | .delivery_id' "$T/m$n.doubt" | sort -u | grep -c . || true)
-	doubt_mail=$(jq -r 'select(.channel == "email") | .delivery_id' "$T/m$n.doubt" | sort -u | grep -c . || true)
+	jq -r 'select(.channel == "email") | .delivery_id' "$T/m$n.doubt" >"$T/m$n.doubtmail"
 	# Recovery: run again until a run succeeds (at most three).
 	for _ in 1 2 3; do
 		ml-connector run "${RULES[@]}" >/dev/null 2>>"$T/m$n.err"
 		rc=$?
 		rcs="$rcs,$rc"
 		[ "$rc" = 0 ] && break
+		# a fault still armed can leave e-mails in doubt in a recovery run too
+		in_doubt | jq -r 'select(.channel == "email") | .delivery_id' >>"$T/m$n.doubtmail"
 	done
+	doubt_mail=$(sort -u "$T/m$n.doubtmail" | grep -c . || true)
 
 	sms_accepted >"$T/m$n.sms"
 	mail_rows >"$T/m$n.mail"

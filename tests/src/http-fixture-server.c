@@ -3,7 +3,7 @@
  * module's tests (libmicrohttpd, one thread per connection).
  *
  *   http-fixture-server --port N --port-file F --request-log F
- *                       [--tls-cert C --tls-key K] [--blackhole]
+ *                       [--tls-cert C --tls-key K] [--blackhole | --expect-417]
  *
  * Routes (any method):
  *   /status/NNN          reply NNN with {"status":NNN}
@@ -15,18 +15,31 @@
  *                        then 200 (504 if they are not within 30 s): proves
  *                        concurrency without measuring time
  *   /drop                read the request, close the connection unanswered
+ *   /drop-reused         200 to the first request of a connection; a later
+ *                        one is read and the connection closed unanswered
+ *                        (a keep-alive connection that dies under a request)
+ *   /expect-417          417 to a request sent with Expect: 100-continue,
+ *                        before its body (as some proxies do); else 200
  *   /headers             200 with the request headers as a JSON object (raw)
  *   /echo                200 with the request body
  *   /big/N               200 with N bytes
  *   /short/N             201 announcing N bytes, closing after N/2
  *   anything else        404
  * Every request is logged to the request log as one JSON line:
- *   {"conn":ID,"method":..,"url":..,"args":{..},"headers":{..},"body":..}
- * where ID numbers the TCP connection (keep-alive shows as a repeated ID).
+ *   {"conn":ID,"conn_req":N,"method":..,"url":..,"args":{..},"headers":{..},"body":..}
+ * where ID numbers the TCP connection (keep-alive shows as a repeated ID)
+ * and N counts the requests on it.
  *
  * --blackhole listens with a backlog of 0 and never accepts: the first
  * connection waits in the kernel's queue (the handshake completes, nothing
  * answers), later connection attempts are not answered at all.
+ *
+ * --expect-417 serves plain HTTP/1.1 by hand, one connection at a time:
+ * a request sent with Expect: 100-continue gets 417 at once, before its
+ * body, and the connection stays open (libmicrohttpd closes a connection
+ * that answered before the body, and then libcurl does not retry); any
+ * other request is read whole and answered 200 {"body_len":N}.  Logged as
+ * {"conn":ID,"conn_req":N,"method":..,"url":..,"expect":..,"body_len":N}.
  *
  * The port is written to the port file once listening; SIGTERM or SIGINT
  * stops the server (exit 0).
@@ -36,6 +49,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
@@ -52,6 +66,11 @@ static pthread_cond_t bar_cv = PTHREAD_COND_INITIALIZER;
 static unsigned long bar_waiting, bar_round;
 static unsigned long next_conn;
 
+/* One per connection (one thread each: only the numbering is locked). */
+struct conn {
+	unsigned long id, nreq;
+};
+
 static void
 notify_conn(void *cls, struct MHD_Connection *c, void **sockctx,
             enum MHD_ConnectionNotificationCode toe)
@@ -59,10 +78,27 @@ notify_conn(void *cls, struct MHD_Connection *c, void **sockctx,
 	(void)cls;
 	(void)c;
 	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		struct conn *k = mlc_xcalloc(1, sizeof *k);
+
 		pthread_mutex_lock(&id_mu);
-		*sockctx = (void *)(uintptr_t)++next_conn;
+		k->id = ++next_conn;
 		pthread_mutex_unlock(&id_mu);
+		*sockctx = k;
+	} else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+		free(*sockctx);
+		*sockctx = NULL;
 	}
+}
+
+/* Count a request on its connection; returns its number there (1 = first). */
+static unsigned long
+conn_request(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	struct conn *k = ci ? ci->socket_context : NULL;
+
+	return k ? ++k->nreq : 0;
 }
 
 struct kv {
@@ -98,16 +134,16 @@ add_values(struct mlc_buf *b, struct MHD_Connection *c, enum MHD_ValueKind kind)
 }
 
 static void
-log_request(struct MHD_Connection *c, const char *method, const char *url,
-            const struct mlc_httpd_req *rq)
+log_request(struct MHD_Connection *c, unsigned long nreq, const char *method, const char *url,
+            const char *body, size_t bodylen)
 {
 	const union MHD_ConnectionInfo *ci =
 		MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	const struct conn *k = ci ? ci->socket_context : NULL;
 	struct mlc_buf b;
 
 	mlc_buf_init(&b);
-	mlc_buf_printf(&b, "{\"conn\":%lu,\"method\":",
-	               ci ? (unsigned long)(uintptr_t)ci->socket_context : 0UL);
+	mlc_buf_printf(&b, "{\"conn\":%lu,\"conn_req\":%lu,\"method\":", k ? k->id : 0UL, nreq);
 	mlc_buf_json_str(&b, method, strlen(method));
 	mlc_buf_adds(&b, ",\"url\":");
 	mlc_buf_json_str(&b, url, strlen(url));
@@ -116,7 +152,7 @@ log_request(struct MHD_Connection *c, const char *method, const char *url,
 	mlc_buf_adds(&b, ",\"headers\":");
 	add_values(&b, c, MHD_HEADER_KIND);
 	mlc_buf_adds(&b, ",\"body\":");
-	mlc_buf_json_str(&b, rq->body.p, rq->body.len);
+	mlc_buf_json_str(&b, body, bodylen);
 	mlc_buf_adds(&b, "}\n");
 	if (reqlog) {
 		pthread_mutex_lock(&log_mu);
@@ -172,15 +208,25 @@ static enum MHD_Result
 handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
        const char *version, const char *upload, size_t *upload_size, void **con_cls)
 {
-	struct mlc_httpd_req *rq = mlc_httpd_body(con_cls, upload, upload_size, 0);
+	struct mlc_httpd_req *rq;
 	char msg[128];
-	unsigned long n;
+	unsigned long n, nreq;
 
 	(void)cls;
 	(void)version;
-	if (!rq)
+	if (!*con_cls && strcmp(url, "/expect-417") == 0) {
+		const char *e = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Expect");
+
+		if (e && strcasecmp(e, "100-continue") == 0) {
+			/* the first call has the headers only: refuse the body */
+			log_request(c, conn_request(c), method, url, "", 0);
+			return reply(c, 417, "{\"status\":417}", 14, NULL);
+		}
+	}
+	if (!(rq = mlc_httpd_body(con_cls, upload, upload_size, 0)))
 		return MHD_YES;
-	log_request(c, method, url, rq);
+	nreq = conn_request(c);
+	log_request(c, nreq, method, url, rq->body.p, rq->body.len);
 
 	if (sscanf(url, "/status/%lu", &n) == 1 && n >= 100 && n <= 999) {
 		snprintf(msg, sizeof msg, "{\"status\":%lu}", n);
@@ -242,6 +288,15 @@ handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
 	}
 	if (strcmp(url, "/drop") == 0)
 		return MHD_NO; /* MHD closes the connection without a response */
+	if (strcmp(url, "/drop-reused") == 0) {
+		if (nreq > 1)
+			return MHD_NO;
+		return reply(c, 200, "{\"first\":true}", 14, NULL);
+	}
+	if (strcmp(url, "/expect-417") == 0) {
+		snprintf(msg, sizeof msg, "{\"body_len\":%zu}", rq->body.len);
+		return reply(c, 200, msg, strlen(msg), NULL);
+	}
 	if (strcmp(url, "/headers") == 0) {
 		struct mlc_buf b;
 		enum MHD_Result ret;
@@ -279,9 +334,137 @@ handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
 	return reply(c, 404, "{\"status\":404}", 14, NULL);
 }
 
+/* ---- --expect-417 ---- */
+
+/* The value of header name in the header block h (NUL-terminated), into
+ * out; 0 if absent. */
+static int
+raw_header(const char *h, const char *name, char *out, size_t outlen)
+{
+	size_t n = strlen(name);
+	const char *p;
+
+	for (p = strstr(h, "\r\n"); p; p = strstr(p + 2, "\r\n")) {
+		size_t len;
+
+		if (strncasecmp(p + 2, name, n) != 0 || p[2 + n] != ':')
+			continue;
+		p += 3 + n;
+		while (*p == ' ')
+			p++;
+		len = strcspn(p, "\r");
+		snprintf(out, outlen, "%.*s", (int)len, p);
+		return 1;
+	}
+	return 0;
+}
+
+static void
+raw_log(unsigned long id, unsigned long nreq, const char *line, const char *expect,
+        size_t bodylen)
+{
+	char method[16] = "", url[256] = "";
+	struct mlc_buf b;
+
+	sscanf(line, "%15s %255s", method, url);
+	mlc_buf_init(&b);
+	mlc_buf_printf(&b, "{\"conn\":%lu,\"conn_req\":%lu,\"method\":", id, nreq);
+	mlc_buf_json_str(&b, method, strlen(method));
+	mlc_buf_adds(&b, ",\"url\":");
+	mlc_buf_json_str(&b, url, strlen(url));
+	mlc_buf_adds(&b, ",\"expect\":");
+	if (*expect)
+		mlc_buf_json_str(&b, expect, strlen(expect));
+	else
+		mlc_buf_adds(&b, "null");
+	mlc_buf_printf(&b, ",\"body_len\":%zu}\n", bodylen);
+	if (reqlog) {
+		fwrite(b.p, 1, b.len, reqlog);
+		fflush(reqlog);
+	}
+	mlc_buf_free(&b);
+}
+
+/* One connection: requests until the client closes. */
+static void
+raw_serve(int c, unsigned long id)
+{
+	char h[8192], v[64], out[128];
+	unsigned long nreq = 0;
+	size_t have = 0;
+
+	for (;;) {
+		char *end;
+		size_t hlen, clen = 0, got;
+		ssize_t k;
+		int n;
+
+		while (!(h[have] = '\0', end = strstr(h, "\r\n\r\n"))) {
+			if (have + 1 >= sizeof h ||
+			    (k = read(c, h + have, sizeof h - 1 - have)) <= 0)
+				return;
+			have += (size_t)k;
+		}
+		hlen = (size_t)(end + 4 - h);
+		end[2] = '\0'; /* the header block, last CRLF kept */
+		nreq++;
+		if (raw_header(h, "Content-Length", v, sizeof v))
+			clen = (size_t)strtoul(v, NULL, 10);
+		if (raw_header(h, "Expect", v, sizeof v) && strcasecmp(v, "100-continue") == 0) {
+			raw_log(id, nreq, h, v, 0);
+			memmove(h, h + hlen, have - hlen);
+			have -= hlen;
+			n = snprintf(out, sizeof out, "HTTP/1.1 417 Expectation Failed\r\n"
+			             "Content-Length: 0\r\n\r\n");
+			if (write(c, out, (size_t)n) != n)
+				return;
+			continue;
+		}
+		/* the body: what came with the headers, then the rest */
+		raw_log(id, nreq, h, "", clen);
+		got = have - hlen;
+		if (got > clen) {
+			memmove(h, h + hlen + clen, got - clen);
+			have = got - clen;
+		} else {
+			have = 0;
+			while (got < clen) {
+				char sink[65536];
+				size_t want = clen - got < sizeof sink ? clen - got : sizeof sink;
+
+				if ((k = read(c, sink, want)) <= 0)
+					return;
+				got += (size_t)k;
+			}
+		}
+		n = snprintf(out, sizeof out, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+		             "Content-Length: %d\r\n\r\n{\"body_len\":%zu}",
+		             snprintf(NULL, 0, "{\"body_len\":%zu}", clen), clen);
+		if (write(c, out, (size_t)n) != n)
+			return;
+	}
+}
+
+static void *
+raw_thread(void *arg)
+{
+	int fd = (int)(intptr_t)arg, c;
+
+	while ((c = accept(fd, NULL, NULL)) >= 0) {
+		unsigned long id;
+
+		pthread_mutex_lock(&id_mu);
+		id = ++next_conn;
+		pthread_mutex_unlock(&id_mu);
+		raw_serve(c, id);
+		close(c);
+	}
+	return NULL;
+}
+
 static const char usage[] =
 	"usage: http-fixture-server --port N --port-file F --request-log F\n"
-	"                           [--tls-cert C --tls-key K] [--blackhole]\n";
+	"                           [--tls-cert C --tls-key K] [--blackhole | --expect-417]\n";
 
 int
 main(int argc, char **argv)
@@ -289,7 +472,7 @@ main(int argc, char **argv)
 	const char *portfile = NULL, *logpath = NULL, *cert = NULL, *key = NULL;
 	char *certpem = NULL, *keypem = NULL;
 	unsigned port = 0;
-	int blackhole = 0, i;
+	int blackhole = 0, expect417 = 0, i;
 	struct sockaddr_in sa;
 	struct MHD_Daemon *d = NULL;
 	sigset_t set;
@@ -301,6 +484,10 @@ main(int argc, char **argv)
 
 		if (strcmp(a, "--blackhole") == 0) {
 			blackhole = 1;
+			continue;
+		}
+		if (strcmp(a, "--expect-417") == 0) {
+			expect417 = 1;
 			continue;
 		}
 		if (!v) {
@@ -334,14 +521,18 @@ main(int argc, char **argv)
 	mlc_httpd_signals(&set);
 	mlc_httpd_addr(&sa, "127.0.0.1", port);
 
-	if (blackhole) {
+	if (blackhole || expect417) {
 		socklen_t sl = sizeof sa;
 		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		pthread_t t;
 
-		if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, 0) < 0 ||
+		if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
+		    listen(fd, blackhole ? 0 : 16) < 0 ||
 		    getsockname(fd, (struct sockaddr *)&sa, &sl) < 0)
 			mlc_die(MLC_EX_SOFTWARE, "listen: %s", strerror(errno));
 		port = ntohs(sa.sin_port);
+		if (expect417 && pthread_create(&t, NULL, raw_thread, (void *)(intptr_t)fd) != 0)
+			mlc_die(MLC_EX_SOFTWARE, "cannot start a thread");
 	} else {
 		const struct MHD_OptionItem opts[] = {
 			{ MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)notify_conn, NULL },

@@ -8,6 +8,10 @@
  * taken from argv.  --parallel N runs N GETs at once through the curl multi
  * interface on raw handles prepared by mlc_http_setup_easy/capture/finish
  * (the way twilio-send drives its transfers); lines come in completion order.
+ * --raw runs the --count requests one after another on one raw handle in a
+ * multi handle (keep-alive, as twilio-send's pool), with --method, --data
+ * and --header; --once marks each of them with mlc_http_once (a create).
+ * --data-size N sends a body of N bytes "a" (more than argv can carry).
  */
 #include <getopt.h>
 #include <stdlib.h>
@@ -21,7 +25,8 @@
 static const char usage[] =
 	"usage: http-get [--cainfo F] [--allow-http|--allow-loopback] [--trace]\n"
 	"                [--method M] [--data D] [--header H]... [--user U --password-fd N]\n"
-	"                [--timeout MS] [--connect-timeout MS] [--count N | --parallel N] URL\n"
+	"                [--timeout MS] [--connect-timeout MS] [--count N | --parallel N]\n"
+	"                [--raw [--once]] [--data-size N] URL\n"
 	"       http-get --redact TEXT   (print mlc_http_redact_url(TEXT))\n";
 
 static int
@@ -98,6 +103,57 @@ run_parallel(const struct mlc_http_opts *o, const char *url, int n)
 	return rc;
 }
 
+/* count requests one after another on one raw handle driven by a multi
+ * handle; 0 if all were DONE. */
+static int
+run_raw(const struct mlc_http_opts *o, const char *url, const char *method, const char *data,
+        const char *const *headers, int count, int once)
+{
+	CURLM *m = curl_multi_init();
+	CURL *e = curl_easy_init();
+	struct curl_slist *hl = NULL;
+	struct mlc_http_resp r;
+	int i, running, left, rc = 0;
+	CURLMsg *msg;
+
+	for (i = 0; headers[i]; i++)
+		hl = curl_slist_append(hl, headers[i]);
+	mlc_http_resp_init(&r);
+	for (i = 0; i < count; i++) {
+		mlc_http_capture(e, &r);
+		if (mlc_http_setup_easy(e, o, url, r.error, sizeof r.error) < 0)
+			mlc_die(1, "%s", r.error);
+		if (once)
+			mlc_http_once(&r);
+		curl_easy_setopt(e, CURLOPT_HTTPHEADER, hl);
+		if (data) {
+			curl_easy_setopt(e, CURLOPT_POSTFIELDS, data);
+			curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(data));
+		}
+		if (strcmp(method, "GET") != 0 && strcmp(method, "POST") != 0)
+			curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+		curl_multi_add_handle(m, e);
+		do {
+			curl_multi_perform(m, &running);
+			while ((msg = curl_multi_info_read(m, &left)))
+				if (msg->msg == CURLMSG_DONE)
+					mlc_http_finish(e, (int)msg->data.result, &r);
+			if (running)
+				curl_multi_poll(m, NULL, 0, 1000, NULL);
+		} while (running);
+		curl_multi_remove_handle(m, e);
+		if (r.outcome != MLC_HTTP_DONE)
+			rc = 1;
+		if (print_resp(&r) < 0)
+			mlc_die(MLC_EX_IOERR, "write error on stdout");
+	}
+	mlc_http_resp_free(&r);
+	curl_easy_cleanup(e);
+	curl_multi_cleanup(m);
+	curl_slist_free_all(hl);
+	return rc;
+}
+
 static char *
 read_fd(int fd)
 {
@@ -131,6 +187,9 @@ main(int argc, char **argv)
 		{ "count", required_argument, NULL, 'n' },
 		{ "redact", required_argument, NULL, 'r' },
 		{ "parallel", required_argument, NULL, 'P' },
+		{ "raw", no_argument, NULL, 'R' },
+		{ "once", no_argument, NULL, 'O' },
+		{ "data-size", required_argument, NULL, 'S' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct mlc_http_opts o = { 0 };
@@ -138,9 +197,9 @@ main(int argc, char **argv)
 	struct mlc_http_resp r;
 	const char *method = "GET", *data = NULL, *user = NULL;
 	const char **headers;
-	char *pass = NULL;
+	char *pass = NULL, *bigdata = NULL;
 	size_t nh = 0;
-	int c, count = 1, parallel = 0, i, rc = 0;
+	int c, count = 1, parallel = 0, raw = 0, once = 0, i, rc = 0;
 
 	mlc_util_setprogname(argv[0]);
 	mlc_util_std_args(argc, argv, usage);
@@ -160,6 +219,18 @@ main(int argc, char **argv)
 		case 'T': o.connect_timeout_ms = atol(optarg); break;
 		case 'n': count = atoi(optarg); break;
 		case 'P': parallel = atoi(optarg); break;
+		case 'R': raw = 1; break;
+		case 'O': once = 1; break;
+		case 'S': {
+			size_t sz = (size_t)strtoul(optarg, NULL, 10);
+
+			free(bigdata);
+			bigdata = mlc_xmalloc(sz + 1);
+			memset(bigdata, 'a', sz);
+			bigdata[sz] = '\0';
+			data = bigdata;
+			break;
+		}
 		case 'r': {
 			char out[1024];
 
@@ -170,13 +241,23 @@ main(int argc, char **argv)
 		default: fputs(usage, stderr); return MLC_EX_USAGE;
 		}
 	}
-	if (optind != argc - 1 || count < 1 || parallel < 0) {
+	if (optind != argc - 1 || count < 1 || parallel < 0 || (once && !raw) ||
+	    (raw && parallel)) {
 		fputs(usage, stderr);
 		return MLC_EX_USAGE;
 	}
 	mlc_http_global_init();
+	if (raw) {
+		rc = run_raw(&o, argv[optind], method, data, headers, count, once);
+		free(bigdata);
+		free(pass);
+		free(headers);
+		curl_global_cleanup();
+		return rc;
+	}
 	if (parallel) {
 		rc = run_parallel(&o, argv[optind], parallel);
+		free(bigdata);
 		free(pass);
 		free(headers);
 		curl_global_cleanup();
@@ -195,6 +276,7 @@ main(int argc, char **argv)
 	mlc_http_resp_free(&r);
 	mlc_http_free(h);
 	curl_global_cleanup();
+	free(bigdata);
 	free(pass);
 	free(headers);
 	return rc;
