@@ -189,6 +189,8 @@ struct mlc_http_opts {
 	int url_policy;           /* MLC_HTTP_ALLOW_* */
 	int trace;                /* redacted request/response header trace on stderr */
 	const char *user_agent;   /* NULL = "ml-connector/VERSION" */
+	int cookies;              /* keep cookies for the handle's life, in memory only
+	                           * (a load balancer's session affinity) */
 };
 /* What happened to one request, for the retry policy. */
 enum mlc_http_outcome {
