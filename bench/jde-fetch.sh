@@ -6,7 +6,10 @@
 #      jq -c '.fs_DATABROWSE_F0411.data.gridData.rowset[]' on the same page
 #      files, side by side in one run.
 #   2. memory: peak RSS of a paging query through the AIS simulator for a
-#      small and a big generated table (/usr/bin/time -f %M).
+#      small and a big generated table (/usr/bin/time -f %M); again with
+#      tokens that live two requests each (fault token-life), so that the
+#      read starts over after every second page and resumes after the last
+#      row written.
 #   3. joins: AIS requests made by --join, from the simulator's request log,
 #      against the number of batches.
 #
@@ -105,6 +108,16 @@ for n in "$small" "$big"; do
 	/usr/bin/time -f %M -o "$tmp/rss" "$bin/jde-fetch" -t F0411 -p 1000 >"$tmp/out"
 	t1=$(now)
 	echo "== memory: $n rows: peak RSS $(cat "$tmp/rss") KiB, $(wc -l <"$tmp/out") records," \
+		"$(grep -c '"path":"/jderest/v2/dataservice' "$tmp/log") data requests, $(secs "$t0" "$t1") s"
+	curl -s -o /dev/null -H 'Content-Type: application/json' -d '{"spec":"token-life:requests=2"}' \
+		"http://127.0.0.1:$(cat "$tmp/port")/_sim/fault"
+	: >"$tmp/log"
+	t0=$(now)
+	/usr/bin/time -f %M -o "$tmp/rss" "$bin/jde-fetch" -t F0411 -p 1000 >"$tmp/out" 2>/dev/null
+	t1=$(now)
+	echo "== memory, tokens of 2 requests: $n rows: peak RSS $(cat "$tmp/rss") KiB," \
+		"$(wc -l <"$tmp/out") records ($(jq -r .key "$tmp/out" | sort -u | wc -l) distinct keys)," \
+		"$(grep -c '"path":"/jderest/v2/tokenrequest"' "$tmp/log") logins," \
 		"$(grep -c '"path":"/jderest/v2/dataservice' "$tmp/log") data requests, $(secs "$t0" "$t1") s"
 	rm -rf "$tmp/d$n" "$tmp/out"
 done

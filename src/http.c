@@ -18,7 +18,9 @@
  *   - never CURLOPT_FAILONERROR: error bodies carry the codes we need;
  *   - the trace prints header lines and curl's informational text, never
  *     bodies, with credentials, cookies and token-like URL parameters
- *     replaced by REDACTED.
+ *     replaced by REDACTED;
+ *   - cookies only when asked (opts.cookies), in memory for the handle's
+ *     life, never on disk.
  *
  * Outcome of a transfer (what the retry policy needs to know):
  *   DONE      a complete response with a status arrived.
@@ -224,9 +226,18 @@ redact_line(struct mlc_buf *b, const char *s, size_t n)
 {
 	const char *colon = memchr(s, ':', n);
 
+	const char *eq;
+
 	if (colon && name_in(s, (size_t)(colon - s), secret_headers)) {
 		mlc_buf_add(b, s, (size_t)(colon - s) + 1);
 		mlc_buf_adds(b, " REDACTED");
+		return;
+	}
+	/* the cookie engine's own line: "Added cookie NAME="VALUE" for ..." */
+	if (((n > 13 && memcmp(s, "Added cookie ", 13) == 0) ||
+	     (n > 16 && memcmp(s, "Replaced cookie ", 16) == 0)) && (eq = memchr(s, '=', n))) {
+		mlc_buf_add(b, s, (size_t)(eq - s) + 1);
+		mlc_buf_adds(b, "REDACTED");
 		return;
 	}
 	redact_into(b, s, n);
@@ -672,6 +683,10 @@ mlc_http_new(const struct mlc_http_opts *o)
 		return NULL;
 	}
 	h->o = *o;
+	/* libcurl's cookie engine without a file: cookies live as long as
+	 * the handle and are never written anywhere (no COOKIEJAR). */
+	if (o->cookies && curl_easy_setopt(h->curl, CURLOPT_COOKIEFILE, "") != CURLE_OK)
+		mlc_warn("cannot keep cookies: libcurl without its cookie engine");
 	if (o->cainfo)
 		h->o.cainfo = h->cainfo = mlc_xstrdup(o->cainfo);
 	if (o->user_agent)

@@ -22,17 +22,24 @@
  *
  * Session: one login per run (the password from the vault, secret
  * ais.password), the token sent in jde-AIS-Auth on every call and never
- * printed, logout at the end, also after errors and SIGTERM/SIGINT.  A
- * token refused (401/403/444) means a new login and the query restarted
- * from its first page, since an open result set does not survive the
+ * in a URL (a /next request carries Oracle's documented fields in its
+ * body), printed or logged, cookies kept in memory for the run (session
+ * affinity), logout at the end, also after errors and SIGTERM/SIGINT.
+ * Reads are ordered by the key (after the incremental columns) and a row
+ * is written only if it comes after the last one written, so rows the
+ * server sends again are dropped with constant memory.  A token refused
+ * (401/403/444) means a new login and a fresh query for the rows after
+ * the last one written, since an open result set does not survive the
  * session; so does JAS_MSG347 (query results expired) and a failure in
- * the middle of paging.  Rows already written are then dropped by key.
+ * the middle of paging: every token adds rows.
  *
  * Exit status: 0 done; 64 usage; 65 bad data from AIS (malformed JSON,
- * error arrays, a row without its key) or bad input records (--join);
- * 66 no such rule, response file or pending watermark; 69 AIS unavailable
- * after retries; 70 internal error; 74 write error on stdout or state
- * database I/O; 75 interrupted by SIGTERM/SIGINT or state database busy;
+ * error arrays, a row without its key, rows out of the order asked for)
+ * or bad input records (--join); 66 no such rule, response file or
+ * pending watermark; 69 AIS unavailable after retries, or 5 starts over
+ * in a row without a new row; 70 internal error; 74 write error on stdout
+ * or state database I/O; 75 interrupted by SIGTERM/SIGINT or state
+ * database busy;
  * 77 login refused, token refused twice in a row, or vault cannot be
  * opened; 78 configuration or rule error, TLS certificate refused.
  */
@@ -80,6 +87,7 @@ struct ais {
 	struct mlc_jde_datefmt df;
 	int dry;
 	int policy;
+	int by_query;           /* [ais] paging = query: every page a fresh query */
 	long requests;
 };
 
@@ -386,57 +394,253 @@ logout(struct ais *a)
 
 /* ---- one query, with its pages ----------------------------------------- */
 
+/*
+ * A read is ordered (aggregation.orderBy) by the table's key, after the
+ * incremental columns for an incremental rule, and remembers one thing:
+ * the position of the last row it wrote.  A row is written only if it
+ * comes strictly after that position, so a row the server sends again
+ * (its pages shifted: rows were inserted or deleted behind the read
+ * position between two requests) is dropped, with constant memory.  A
+ * read that has to start over (token refused, JAS_MSG347, a failed next
+ * page) asks again with a fresh query for the rows after that position
+ * (form 0: an OR of ANDs in complexQuery; if AIS refuses it, form 1: the
+ * first order column >= its value; form 2: no condition, the rows up to
+ * the position skipped here), so every token adds rows and a table of any
+ * size is read whatever the token's lifetime.  Only a start-over that adds
+ * no row counts towards the limit.  A query without an order (a [sums]
+ * table outside the catalog) restarts from its first page, at most
+ * MAX_RESTARTS times, and its caller forgets what the pages gave.
+ */
 struct query {
 	const char *table;
-	struct mlc_buf body; /* the first request's JSON */
-	const char *rcids;   /* returnControlIDs sent, for next-page bodies */
-	/* per row; returns 0, or exits */
+	const char *rcids;         /* returnControlIDs, or NULL: every column */
+	long pagesize;
+	struct mlc_buf qobj;       /* the conditions' query object, or empty */
+	int match_any;             /* qobj is MATCH_ANY */
+	const char *const *order;  /* order columns (aliases), or NULL */
+	size_t norder;
+	/* per row; returns, or exits */
 	void (*row)(void *arg, const char *row, size_t n, const char *fetched_at);
-	/* the query starts over: rows already delivered come again */
+	/* without an order: the query starts over, rows already delivered come again */
 	void (*restart)(void *arg);
 	void *arg;
+	/* run_query's */
+	struct mlc_jde_pos last, cur, prev;
+	int form;                  /* the after-last condition AIS accepts (0, 1, 2) */
+	unsigned long repeats;     /* rows dropped: not after the last one written */
+	int shifted;               /* a next page repeated rows */
 };
 
 #define MAX_RESTARTS 5
 
-/* The body of a next-page POST, from the href's query string: every field
- * but the token, which goes in the header. */
 static void
-next_body(const char *href, struct mlc_buf *b, const char *device)
+query_init(struct query *q)
 {
-	const char *q = strchr(href, '?');
-	char **names = NULL, **values = NULL;
-	size_t n = 0, i;
-	int first = 1;
+	memset(q, 0, sizeof *q);
+	mlc_buf_init(&q->qobj);
+	mlc_jde_pos_init(&q->last);
+	mlc_jde_pos_init(&q->cur);
+	mlc_jde_pos_init(&q->prev);
+}
+
+static void
+query_free(struct query *q)
+{
+	mlc_buf_free(&q->qobj);
+	mlc_jde_pos_free(&q->last);
+	mlc_jde_pos_free(&q->cur);
+	mlc_jde_pos_free(&q->prev);
+}
+
+/* The conditions as a query object: {"autoFind":true,"matchType":..,
+ * "condition":[...]}, or nothing without conditions. */
+static void
+query_obj(struct mlc_buf *b, const char *table, const char *match, const struct mlc_jde_cond *c,
+          size_t nc, const struct mlc_jde_datefmt *df, const char *extra_cond)
+{
+	mlc_buf_reset(b);
+	if (!nc && !(extra_cond && *extra_cond))
+		return;
+	mlc_buf_adds(b, "{\"autoFind\":true,\"matchType\":");
+	mlc_buf_adds(b, match && strcmp(match, "any") == 0 ? "\"MATCH_ANY\"" : "\"MATCH_ALL\"");
+	mlc_buf_adds(b, ",\"condition\":[");
+	for (size_t i = 0; i < nc; i++) {
+		if (i)
+			mlc_buf_addc(b, ',');
+		mlc_jde_cond_json(b, table, &c[i], df);
+	}
+	if (extra_cond && *extra_cond) {
+		if (nc)
+			mlc_buf_addc(b, ',');
+		mlc_buf_adds(b, extra_cond);
+	}
+	mlc_buf_adds(b, "]}");
+}
+
+/* Whether the read pages by query: [ais] paging = query, or after the
+ * pages shifted; only while AIS takes the exact after-last condition (a
+ * weaker one would give the same rows again and again). */
+static int
+by_query(const struct ais *a, const struct query *q)
+{
+	return q->norder && q->form == 0 && (a->by_query || q->shifted);
+}
+
+/* A BROWSE request; after: only the rows after q->last. */
+static void
+request_body(const struct ais *a, struct query *q, int after, struct mlc_buf *b)
+{
+	struct mlc_buf ab;
 
 	mlc_buf_reset(b);
-	mlc_buf_addc(b, '{');
-	if (q && mlc_form_parse(q + 1, strlen(q + 1), &names, &values, &n) == 0) {
-		for (i = 0; i < n; i++) {
-			const char *k = names[i];
-			int num = strcmp(k, "stackId") == 0 || strcmp(k, "stateId") == 0;
-
-			if (strcmp(k, "token") == 0 || strcmp(k, "deviceName") == 0)
-				continue;
-			if (num && (!*values[i] || strspn(values[i], "0123456789") != strlen(values[i])))
-				num = 0;
-			if (!first)
-				mlc_buf_addc(b, ',');
-			first = 0;
-			mlc_buf_json_str(b, k, strlen(k));
-			mlc_buf_addc(b, ':');
-			if (num)
-				mlc_buf_adds(b, values[i]);
-			else
-				mlc_buf_json_str(b, values[i], strlen(values[i]));
-		}
-		mlc_form_free(names, values, n);
+	mlc_buf_adds(b, "{\"targetName\":");
+	mlc_buf_json_str(b, q->table, strlen(q->table));
+	mlc_buf_adds(b, ",\"targetType\":\"table\",\"dataServiceType\":\"BROWSE\","
+	             "\"outputType\":\"GRID_DATA\",\"aliasNaming\":true,\"findOnEntry\":\"TRUE\"");
+	if (q->rcids && *q->rcids) {
+		mlc_buf_adds(b, ",\"returnControlIDs\":");
+		mlc_buf_json_str(b, q->rcids, strlen(q->rcids));
 	}
-	if (!first)
+	/* Paging by query keeps no result set open on the server. */
+	mlc_buf_printf(b, ",\"maxPageSize\":\"%ld\",\"enableNextPageProcessing\":%s,"
+	               "\"nextPageTimeInterval\":\"0\"", q->pagesize,
+	               by_query(a, q) ? "false" : "true");
+	mlc_buf_init(&ab);
+	after = after && q->norder && q->last.n && q->form < 2;
+	if (after && (!q->qobj.len || !q->match_any) &&
+	    mlc_jde_after_cond(&ab, q->table, q->order, &q->last, &a->df, q->form) == 0) {
+		/* One condition: it joins the list, no complexQuery needed
+		 * (a server that cannot express one still gets this). */
+		if (q->qobj.len) {
+			mlc_buf_adds(b, ",\"query\":");
+			mlc_buf_add(b, q->qobj.p, q->qobj.len - 2);
+			mlc_buf_addc(b, ',');
+			mlc_buf_add(b, ab.p, ab.len);
+			mlc_buf_adds(b, "]}");
+		} else {
+			mlc_buf_adds(b, ",\"query\":{\"autoFind\":true,\"matchType\":\"MATCH_ALL\","
+			             "\"condition\":[");
+			mlc_buf_add(b, ab.p, ab.len);
+			mlc_buf_adds(b, "]}");
+		}
+	} else if (after &&
+	           mlc_jde_after_json(&ab, q->table, q->order, &q->last, &a->df, q->form) == 0) {
+		if (q->qobj.len) {
+			/* Both as complexQuery items joined by AND: unambiguous
+			 * whatever the conditions' matchType. */
+			mlc_buf_adds(b, ",\"query\":{\"autoFind\":true,\"matchType\":\"MATCH_ALL\","
+			             "\"complexQuery\":[{\"andOr\":\"AND\",\"query\":");
+			mlc_buf_add(b, q->qobj.p, q->qobj.len);
+			mlc_buf_adds(b, "},{\"andOr\":\"AND\",\"query\":");
+			mlc_buf_add(b, ab.p, ab.len);
+			mlc_buf_adds(b, "}]}");
+		} else {
+			mlc_buf_adds(b, ",\"query\":{\"autoFind\":true,");
+			mlc_buf_add(b, ab.p + 1, ab.len - 1);
+		}
+	} else if (q->qobj.len) {
+		mlc_buf_adds(b, ",\"query\":");
+		mlc_buf_add(b, q->qobj.p, q->qobj.len);
+	}
+	mlc_buf_free(&ab);
+	if (q->norder) {
 		mlc_buf_addc(b, ',');
-	mlc_buf_adds(b, "\"nextPageTimeInterval\":\"0\",\"deviceName\":");
-	mlc_buf_json_str(b, device, strlen(device));
+		mlc_jde_orderby_json(b, q->table, q->order, q->norder);
+	}
 	mlc_buf_addc(b, '}');
+}
+
+/* One member of a /next body; a number when asked and it is one. */
+static void
+next_member(struct mlc_buf *b, int *first, const char *name, const char *value, int num)
+{
+	if (!value)
+		return;
+	if (!*first)
+		mlc_buf_addc(b, ',');
+	*first = 0;
+	mlc_buf_json_str(b, name, strlen(name));
+	mlc_buf_addc(b, ':');
+	if (num && *value && strspn(value, "0123456789") == strlen(value) && strlen(value) < 16)
+		mlc_buf_adds(b, value);
+	else
+		mlc_buf_json_str(b, value, strlen(value));
+}
+
+static const char *
+nonempty(const char *s)
+{
+	return s && *s ? s : NULL;
+}
+
+/*
+ * The request for the next page: the URL is the configured server plus
+ * the path of the page's link, without its query string (which carries
+ * the token: a proxy would log it); the body has the fields Oracle
+ * documents for /v2/dataservice/next (reference 3.1): formOID, fullGridId,
+ * stackId, stateId, rid, outputType, returnControlIDs, nextPageTimeInterval
+ * and deviceName; the token goes in the jde-AIS-Auth header only.  The ids
+ * come from the page itself, else from the link; nothing else of the link
+ * is copied.  0, or -1 when the page names no result set.
+ */
+static int
+next_request(const struct ais *a, const struct query *q, const struct mlc_jde_page *pg,
+             struct mlc_buf *url, struct mlc_buf *b)
+{
+	char **names = NULL, **values = NULL;
+	size_t n = 0;
+	const char *stack, *state, *rid, *grid, *form, *rc, *path = NULL, *q0;
+	int first = 1, rc_ok = -1;
+
+	if (pg->next) {
+		if ((q0 = strchr(pg->next, '?')) &&
+		    mlc_form_parse(q0 + 1, strlen(q0 + 1), &names, &values, &n) < 0)
+			n = 0;
+		path = strstr(pg->next, "/jderest/");
+	}
+#define HREF(k) (n ? nonempty(mlc_form_get(names, values, n, k)) : NULL)
+	stack = nonempty(pg->stack_id) ? pg->stack_id : HREF("stackId");
+	state = nonempty(pg->state_id) ? pg->state_id : HREF("stateId");
+	rid = nonempty(pg->rid) ? pg->rid : HREF("rid");
+	grid = nonempty(pg->grid_id) ? pg->grid_id : HREF("fullGridId");
+	form = HREF("formOID") ? HREF("formOID") : q->table;
+	rc = q->rcids && *q->rcids ? q->rcids : n ? mlc_form_get(names, values, n, "returnControlIDs")
+	                                          : NULL;
+#undef HREF
+	if (stack && state && rid) {
+		mlc_buf_reset(url);
+		mlc_buf_adds(url, a->base);
+		if (path)
+			mlc_buf_add(url, path, strcspn(path, "?;#"));
+		else
+			mlc_buf_adds(url, "/jderest/v2/dataservice/next");
+		mlc_buf_reset(b);
+		mlc_buf_addc(b, '{');
+		next_member(b, &first, "formOID", form, 0);
+		next_member(b, &first, "fullGridId", grid, 0);
+		next_member(b, &first, "stackId", stack, 1);
+		next_member(b, &first, "stateId", state, 1);
+		next_member(b, &first, "rid", rid, 0);
+		next_member(b, &first, "outputType", "GRID_DATA", 0);
+		next_member(b, &first, "returnControlIDs", rc, 0);
+		next_member(b, &first, "nextPageTimeInterval", "0", 0);
+		next_member(b, &first, "deviceName", a->device, 0);
+		mlc_buf_addc(b, '}');
+		rc_ok = 0;
+	}
+	if (n)
+		mlc_form_free(names, values, n);
+	return rc_ok;
+}
+
+static void
+order_text(const struct query *q, char *out, size_t outlen)
+{
+	size_t o = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < q->norder && o + 1 < outlen; i++)
+		o += (size_t)snprintf(out + o, outlen - o, "%s%s", i ? " " : "", q->order[i]);
 }
 
 static void
@@ -444,27 +648,33 @@ run_query(struct ais *a, struct query *q)
 {
 	struct mlc_http_resp r;
 	struct mlc_retry rt;
-	struct mlc_buf url, nbody;
-	int first = 1, auth_fails = 0, restarts = 0;
-	char d[1024], e[256], what[128];
+	struct mlc_buf url, body;
+	int first = 1, resumed = 0, auth_fails = 0, restarts = 0, stalls = 0, progress = 0;
+	int warned_shift = 0;
+	char d[1024], e[256], what[160], ord[256];
 
 	mlc_buf_init(&url);
-	mlc_buf_init(&nbody);
+	mlc_buf_init(&body);
 	mlc_http_resp_init(&r);
 	mlc_retry_init(&rt);
+	q->last.n = 0;
+	q->form = 0;
+	q->repeats = 0;
+	q->shifted = 0;
+	order_text(q, ord, sizeof ord);
 	if (a->dry) {
 		mlc_buf_printf(&url, "%s/jderest/v2/dataservice", a->base);
-		dry_print(url.p, q->body.p);
-		mlc_buf_free(&url);
-		mlc_buf_free(&nbody);
-		mlc_http_resp_free(&r);
-		return;
+		request_body(a, q, 0, &body);
+		dry_print(url.p, body.p);
+		goto out;
 	}
 restart:
 	if (!a->token)
 		login(a);
 	mlc_buf_reset(&url);
 	mlc_buf_printf(&url, "%s/jderest/v2/dataservice", a->base);
+	resumed = q->last.n > 0;
+	request_body(a, q, resumed, &body);
 	first = 1;
 	for (;;) {
 		struct mlc_jde_page pg;
@@ -472,18 +682,31 @@ restart:
 		char now[32];
 		struct timespec ts;
 		long delay;
-		int rc;
+		int rc, page_new = 0;
 
 		if (stop_sig)
 			interrupted();
-		snprintf(what, sizeof what, "%s %s", q->table, first ? "query" : "next page");
-		post(a, url.p, first ? q->body.p : nbody.p, &r);
+		snprintf(what, sizeof what, "%s %s", q->table, !first ? "next page" :
+		         resumed ? "query after the last row" : "query");
+		post(a, url.p, body.p, &r);
 		if (r.outcome == MLC_HTTP_DONE && r.status == 200) {
 			if (mlc_jde_page_parse(r.body.p, r.body.len, &pg, e, sizeof e) < 0)
 				fatal(MLC_EX_DATAERR, "%s: %s", what, e);
 			if (pg.error && strstr(pg.error, "JAS_MSG347")) {
 				mlc_jde_page_free(&pg);
 				goto expired;
+			}
+			if (pg.error && first && resumed && q->form < 2) {
+				/* The server may not express the condition: ask
+				 * with a simpler one; rows up to the last one
+				 * written are skipped here all the same. */
+				q->form = q->form == 0 && q->norder > 1 ? 1 : 2;
+				mlc_warn("%s: AIS reported an error (%s): asking again with %s", what,
+				         pg.error, q->form == 1 ? "a condition on the first order column "
+				         "only" : "no condition (the rows already written are skipped)");
+				mlc_jde_page_free(&pg);
+				request_body(a, q, 1, &body);
+				continue;
 			}
 			if (pg.error)
 				fatal(MLC_EX_DATAERR, "%s: AIS reported %d error%s: %s", what, pg.nerrors,
@@ -498,47 +721,102 @@ restart:
 			mlc_time_now(&ts);
 			mlc_time_fmt(now, &ts);
 			{
-				size_t pos = 0;
+				size_t pos = 0, nrow = 0;
 				const char *row;
 				size_t rn;
 
 				while ((rc = mlc_jde_page_row(&pg, &pos, &row, &rn)) == 1) {
 					if (stop_sig)
 						interrupted();
+					nrow++;
+					if (q->norder) {
+						if (mlc_jde_pos_read(&q->cur, q->table, q->order, q->norder, row,
+						                     rn, e, sizeof e) < 0)
+							fatal(MLC_EX_DATAERR, "%s: %s (the read is ordered by %s)",
+							      what, e, ord);
+						/* One page is one fetch of an ordered result: a row
+						 * not after its predecessor means the server's
+						 * order is not the one asked for (or the key is
+						 * not unique), and dropping rows by position would
+						 * lose some. */
+						if (nrow > 1 && mlc_jde_pos_cmp(&q->cur, &q->prev) <= 0)
+							fatal(MLC_EX_DATAERR, "%s: row %zu is not after row %zu in "
+							      "the order asked for (%s): AIS ignored the order, "
+							      "or these columns are not a unique key", what, nrow,
+							      nrow - 1, ord);
+						mlc_jde_pos_copy(&q->prev, &q->cur);
+						if (q->last.n && mlc_jde_pos_cmp(&q->cur, &q->last) <= 0) {
+							q->repeats++;
+							if (!first) {
+								q->shifted = 1;
+							} else if (resumed && q->form == 0) {
+								/* the exact condition was not applied */
+								q->form = q->norder > 1 ? 1 : 2;
+							}
+							continue;
+						}
+						mlc_jde_pos_copy(&q->last, &q->cur);
+						progress = page_new = 1;
+					}
 					q->row(q->arg, row, rn, now);
 				}
 				if (rc < 0)
 					fatal(MLC_EX_DATAERR, "%s: a rowset element is not an object", what);
 			}
 			if (!pg.more) {
+				sodium_memzero(r.body.p, r.body.len);
 				mlc_jde_page_free(&pg);
 				break;
 			}
-			if (!pg.next || !strstr(pg.next, "/jderest/"))
-				fatal(MLC_EX_DATAERR, "%s: moreRecords is true but there is no next link",
-				      what);
-			/* Follow the link's path on the configured server: the token
-			 * never goes to a host the configuration did not name. */
-			mlc_buf_reset(&url);
-			mlc_buf_adds(&url, a->base);
-			mlc_buf_adds(&url, strstr(pg.next, "/jderest/"));
-			next_body(pg.next, &nbody, a->device);
-			sodium_memzero(pg.next, strlen(pg.next));
-			mlc_jde_page_free(&pg);
-			/* The body held the token inside the link. */
+			if (q->shifted && !warned_shift) {
+				warned_shift = 1;
+				mlc_warn("%s: the pages shifted (rows were added or removed behind the "
+				         "read position): rows already written are dropped, and the rest "
+				         "is read with queries after the last row written", what);
+			}
+			if (by_query(a, q) || next_request(a, q, &pg, &url, &body) < 0) {
+				if (!(q->norder && q->form == 0))
+					fatal(MLC_EX_DATAERR, "%s: moreRecords is true but there is no next "
+					      "link", what);
+				/* The same query again would loop: only a page that
+				 * brought new rows may be followed by another query. */
+				if (page_new)
+					stalls = 0;
+				else if (++stalls > MAX_RESTARTS)
+					fatal(MLC_EX_UNAVAILABLE, "%s: %d pages in a row without a new row; "
+					      "giving up", what, MAX_RESTARTS + 1);
+				/* Page on with a query after the last row. */
+				mlc_buf_reset(&url);
+				mlc_buf_printf(&url, "%s/jderest/v2/dataservice", a->base);
+				request_body(a, q, 1, &body);
+				resumed = 1;
+				first = 1;
+			} else {
+				first = 0;
+			}
+			/* The body and the link held the token. */
+			if (pg.next)
+				sodium_memzero(pg.next, strlen(pg.next));
 			sodium_memzero(r.body.p, r.body.len);
-			first = 0;
+			mlc_jde_page_free(&pg);
 			continue;
 		}
 		if (is_expired(&r))
 			goto expired;
 		c = mlc_retry_classify(&r, 1);
 		describe(&r, d, sizeof d);
+		if (first && resumed && q->form < 2 && r.outcome == MLC_HTTP_DONE && r.status == 400) {
+			q->form = q->form == 0 && q->norder > 1 ? 1 : 2;
+			mlc_warn("%s: %s: asking again with a simpler condition", what, d);
+			request_body(a, q, 1, &body);
+			continue;
+		}
 		if (c == MLC_RETRY_AUTH) {
 			if (++auth_fails >= 2)
 				fatal(MLC_EX_NOPERM, "%s: the token was refused twice in a row: %s", what, d);
-			mlc_warn("%s: token refused (%s): logging in again and restarting the query",
-			         what, d);
+			mlc_warn("%s: token refused (%s): logging in again and %s", what, d,
+			         q->norder && q->last.n ? "resuming after the last row written"
+			                                : "restarting the query");
 			secret_free(a->token);
 			a->token = NULL;
 			goto again;
@@ -552,63 +830,80 @@ restart:
 		if ((delay = mlc_retry_next(&rt, r.retry_after_ms)) < 0)
 			fatal(MLC_EX_UNAVAILABLE, "%s: AIS unavailable after %d attempts: %s", what,
 			      rt.attempt, d);
-		mlc_warn("%s: %s; retrying in %ld ms", what, d, delay);
+		/* A failed next page leaves the server's position unknown (it
+		 * may have moved on): never send it again, start over. */
+		mlc_warn("%s: %s; %s in %ld ms", what, d, first ? "retrying" :
+		         q->norder && q->last.n ? "resuming after the last row written" :
+		         "restarting the query", delay);
 		mlc_retry_sleep(delay, &stop_sig);
 		if (first)
 			continue;
-		/* A failed next page leaves the result set's position unknown. */
 		goto again;
 expired:
-		mlc_warn("%s: query results expired (JAS_MSG347): restarting the query", what);
+		mlc_warn("%s: query results expired (JAS_MSG347): %s", what,
+		         q->norder && q->last.n ? "resuming after the last row written"
+		                                : "restarting the query");
 again:
-		if (++restarts > MAX_RESTARTS)
-			fatal(MLC_EX_UNAVAILABLE, "%s: the query had to restart %d times; giving up",
-			      what, MAX_RESTARTS);
-		if (q->restart)
-			q->restart(q->arg);
+		if (q->norder) {
+			/* Only a start-over that brought no new row counts. */
+			if (progress)
+				restarts = 0;
+			progress = 0;
+			if (++restarts > MAX_RESTARTS)
+				fatal(MLC_EX_UNAVAILABLE, "%s: the query started over %d times without "
+				      "a new row; giving up", what, MAX_RESTARTS);
+		} else {
+			if (++restarts > MAX_RESTARTS)
+				fatal(MLC_EX_UNAVAILABLE, "%s: the query had to restart %d times; "
+				      "giving up", what, MAX_RESTARTS);
+			if (q->restart)
+				q->restart(q->arg);
+		}
 		goto restart;
 	}
+out:
 	mlc_buf_free(&url);
-	mlc_buf_free(&nbody);
+	mlc_buf_free(&body);
 	mlc_http_resp_free(&r);
 }
 
-/* The first request of a BROWSE. */
-static void
-query_body(struct mlc_buf *b, const char *table, const char *rcids, long pagesize,
-           const char *match, const struct mlc_jde_cond *c, size_t nc,
-           const struct mlc_jde_datefmt *df, const char *extra_cond)
-{
-	mlc_buf_reset(b);
-	mlc_buf_adds(b, "{\"targetName\":");
-	mlc_buf_json_str(b, table, strlen(table));
-	mlc_buf_adds(b, ",\"targetType\":\"table\",\"dataServiceType\":\"BROWSE\","
-	             "\"outputType\":\"GRID_DATA\",\"aliasNaming\":true,\"findOnEntry\":\"TRUE\"");
-	if (rcids && *rcids) {
-		mlc_buf_adds(b, ",\"returnControlIDs\":");
-		mlc_buf_json_str(b, rcids, strlen(rcids));
-	}
-	mlc_buf_printf(b, ",\"maxPageSize\":\"%ld\",\"enableNextPageProcessing\":true,"
-	               "\"nextPageTimeInterval\":\"0\"", pagesize);
-	if (nc || extra_cond) {
-		size_t i;
+/* Split blank-separated words into a vector of pointers into buf. */
+static size_t words(char *buf, const char **v, size_t max);
 
-		mlc_buf_adds(b, ",\"query\":{\"autoFind\":true,\"matchType\":");
-		mlc_buf_adds(b, match && strcmp(match, "any") == 0 ? "\"MATCH_ANY\"" : "\"MATCH_ALL\"");
-		mlc_buf_adds(b, ",\"condition\":[");
-		for (i = 0; i < nc; i++) {
-			if (i)
-				mlc_buf_addc(b, ',');
-			mlc_jde_cond_json(b, table, &c[i], df);
-		}
-		if (extra_cond && *extra_cond) {
-			if (nc)
-				mlc_buf_addc(b, ',');
-			mlc_buf_adds(b, extra_cond);
-		}
-		mlc_buf_adds(b, "]}");
+/* The read's order: the incremental columns (if any), then the key
+ * columns of spec (copied into *buf).  The number of columns, 0 if spec
+ * is NULL or bad. */
+static size_t
+read_order(const char *spec, const char *wm_date, const char *wm_time, const char **v,
+           char **buf)
+{
+	const char *kv[MLC_JDE_MAXKEY];
+	size_t n = 0, k;
+
+	*buf = NULL;
+	if (!spec)
+		return 0;
+	if (wm_date)
+		v[n++] = wm_date;
+	if (wm_time)
+		v[n++] = wm_time;
+	*buf = mlc_xstrdup(spec);
+	k = words(*buf, kv, MLC_JDE_MAXKEY);
+	if (k == 0 || k > MLC_JDE_MAXKEY) {
+		free(*buf);
+		*buf = NULL;
+		return 0;
 	}
-	mlc_buf_addc(b, '}');
+	/* a key column that is also an incremental column (DGJ) sorts once */
+	for (size_t i = 0; i < k; i++) {
+		size_t j;
+
+		for (j = 0; j < n && strcmp(kv[i], v[j]) != 0; j++)
+			;
+		if (j == n)
+			v[n++] = kv[i];
+	}
+	return n;
 }
 
 /* ---- configuration ----------------------------------------------------- */
@@ -632,7 +927,7 @@ load_config(const struct opts *o, int need)
 	int missing = 0;
 	const char *path = mlc_config_path(o->conf);
 	static const char *const ais_keys[] = {
-		"url", "user", "environment", "role", "device", "ca_bundle", "timeout", NULL
+		"url", "user", "environment", "role", "device", "ca_bundle", "timeout", "paging", NULL
 	};
 
 	if (mlc_conf_load(&conf, path, err, sizeof err, &missing) < 0) {
@@ -702,7 +997,16 @@ ais_open(struct ais *a, int dry)
 	} else {
 		ho.timeout_ms = 60000;
 	}
+	if ((t = ais_get("paging", NULL, 0))) {
+		if (strcmp(t, "query") == 0)
+			a->by_query = 1;
+		else if (strcmp(t, "next") != 0)
+			fatal(MLC_EX_CONFIG, "[ais] paging \"%s\": expected next or query", t);
+	}
 	ho.url_policy = a->policy;
+	/* A load balancer that pins the session with a cookie must see it
+	 * again on every call of the run (kept in memory only). */
+	ho.cookies = 1;
 	if (dry)
 		return;
 	a->h = mlc_http_new(&ho);
@@ -762,10 +1066,6 @@ struct fetch {
 	struct mlc_buf line;
 	const char *keys[MLC_JDE_MAXKEY];
 	char *keybuf;
-	/* rows written, for dropping repeats after a restart */
-	FILE *seen;
-	uint64_t *dedup;
-	size_t ndedup;
 	unsigned long written, dropped;
 	/* incremental */
 	int incr;
@@ -791,14 +1091,6 @@ hash64(const char *s, size_t n)
 }
 
 static int
-cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static int
 strv_has(char **v, size_t n, const char *s)
 {
 	for (size_t i = 0; i < n; i++)
@@ -820,7 +1112,6 @@ fetch_row(void *arg, const char *row, size_t n, const char *fetched_at)
 {
 	struct fetch *f = arg;
 	char err[256];
-	uint64_t h;
 
 	f->fmt.fetched_at = fetched_at;
 	if (mlc_jde_row_record(row, n, &f->fmt, &f->line, &f->ri, err, sizeof err) < 0)
@@ -833,16 +1124,9 @@ fetch_row(void *arg, const char *row, size_t n, const char *fetched_at)
 			return;
 		}
 	}
-	h = hash64(f->ri.key.p, f->ri.key.len);
-	if (f->dedup && bsearch(&h, f->dedup, f->ndedup, sizeof h, cmp_u64)) {
-		f->dropped++;
-		return;
-	}
 	if (mlc_ndjson_put(1, &f->line) < 0)
 		fatal(MLC_EX_IOERR, "write error on stdout: %s", strerror(errno));
 	f->written++;
-	if (f->seen && fwrite(&h, sizeof h, 1, f->seen) != 1)
-		fatal(MLC_EX_IOERR, "temporary file: %s", strerror(errno));
 	if (f->incr && f->ri.has_wm) {
 		long long pos = (long long)f->ri.wm_date * 1000000 + f->ri.wm_time;
 
@@ -867,28 +1151,6 @@ fetch_row(void *arg, const char *row, size_t n, const char *fetched_at)
 			}
 		}
 	}
-}
-
-static void
-fetch_restart(void *arg)
-{
-	struct fetch *f = arg;
-	size_t n;
-
-	if (!f->seen)
-		return;
-	if (fflush(f->seen) == EOF)
-		fatal(MLC_EX_IOERR, "temporary file: %s", strerror(errno));
-	n = (size_t)f->written;
-	free(f->dedup);
-	f->dedup = mlc_xcalloc(n ? n : 1, sizeof *f->dedup);
-	rewind(f->seen);
-	if (n && fread(f->dedup, sizeof *f->dedup, n, f->seen) != n)
-		fatal(MLC_EX_IOERR, "temporary file: short read");
-	fseek(f->seen, 0, SEEK_END);
-	if (n)
-		qsort(f->dedup, n, sizeof *f->dedup, cmp_u64);
-	f->ndedup = n;
 }
 
 /* Watermark text: {"date":"YYYY-MM-DD","time":"HH:MM:SS","keys":[...]}. */
@@ -1212,7 +1474,9 @@ do_fetch(const struct opts *o)
 	struct mlc_buf rcids, extra, wmout;
 	struct query q;
 	long pagesize = o->pagesize;
-	char run_id[64];
+	char run_id[64], *orderbuf;
+	const char *order[MLC_JDE_MAXPOS];
+	size_t norder;
 
 	memset(&f, 0, sizeof f);
 	f.wm = -1;
@@ -1332,16 +1596,22 @@ do_fetch(const struct opts *o)
 	f.fmt.rule = have_rule ? rule.name : NULL;
 	mlc_jde_rowinfo_init(&f.ri);
 	mlc_buf_init(&f.line);
-	if (!o->dry && !(f.seen = tmpfile()))
-		fatal(MLC_EX_IOERR, "temporary file: %s", strerror(errno));
 
-	memset(&q, 0, sizeof q);
-	mlc_buf_init(&q.body);
+	/* Incremental: by (date, time, key), so that a row written or changed
+	 * while the read goes on sorts after the rows already read (JDE stamps
+	 * UPMJ/UPMT, TDAY with the time of the write); else by the key. */
+	norder = read_order(keyspec, f.incr ? f.fmt.wm_date : NULL, f.incr ? f.fmt.wm_time : NULL,
+	                    order, &orderbuf);
+	if (!norder)
+		fatal(MLC_EX_CONFIG, "bad key \"%s\"", keyspec);
+	query_init(&q);
 	mlc_buf_init(&extra);
 	q.table = table;
 	q.rcids = rcids.p;
+	q.pagesize = pagesize;
+	q.order = order;
+	q.norder = norder;
 	q.row = fetch_row;
-	q.restart = fetch_restart;
 	q.arg = &f;
 	if (!o->dry)
 		login(&a);
@@ -1362,8 +1632,8 @@ do_fetch(const struct opts *o)
 		if (match && strcmp(match, "any") == 0 && nc)
 			fatal(MLC_EX_CONFIG, "%s: incremental needs match = all", rule.path);
 	}
-	query_body(&q.body, table, rcids.p, pagesize, match, c, nc, &a.df,
-	           extra.len ? extra.p : NULL);
+	query_obj(&q.qobj, table, match, c, nc, &a.df, extra.len ? extra.p : NULL);
+	q.match_any = match && strcmp(match, "any") == 0;
 	if (o->dry)
 		login(&a);
 	run_query(&a, &q);
@@ -1371,7 +1641,17 @@ do_fetch(const struct opts *o)
 
 	if (f.incr && !o->dry) {
 		mlc_buf_init(&wmout);
-		if (f.max < 0 && wmtext && o->full)
+		if (q.shifted) {
+			/* Rows appeared behind the read position (a row stamped
+			 * before rows already read): this run did not read them,
+			 * so the watermark stays where the run began and the next
+			 * run reads the range again (its rows come again; the
+			 * re-alert index of alert-match knows them). */
+			mlc_buf_adds(&wmout, wmtext && !o->full ? wmtext : "{}");
+			mlc_warn("rule %s: rows appeared behind the read position while paging: the "
+			         "watermark stays where this run began, the next run reads the range "
+			         "again", rule.name);
+		} else if (f.max < 0 && wmtext && o->full)
 			mlc_buf_adds(&wmout, wmtext);
 		else
 			wm_format(&wmout, f.max, f.max_overflow ? NULL : f.max_keys,
@@ -1381,9 +1661,9 @@ do_fetch(const struct opts *o)
 			mlc_warn("rule %s: pending watermark stored for run %s", rule.name, run_id);
 		mlc_buf_free(&wmout);
 	}
-	if (f.dropped && getenv("ML_CONNECTOR_TRACE"))
-		mlc_warn("%s: %lu rows written, %lu dropped (watermark or repeat)", table, f.written,
-		         f.dropped);
+	if ((f.dropped || q.repeats) && getenv("ML_CONNECTOR_TRACE"))
+		mlc_warn("%s: %lu rows written, %lu dropped by the watermark, %lu sent again by AIS "
+		         "and dropped", table, f.written, f.dropped, q.repeats);
 	if (st)
 		mlc_store_close(st);
 	for (size_t i = 0; i < nc; i++)
@@ -1394,12 +1674,10 @@ do_fetch(const struct opts *o)
 	free(wmtext);
 	strv_free(f.wm_keys, f.nwm_keys);
 	strv_free(f.max_keys, f.nmax_keys);
-	free(f.dedup);
-	if (f.seen)
-		fclose(f.seen);
+	free(orderbuf);
 	mlc_jde_rowinfo_free(&f.ri);
 	mlc_buf_free(&f.line);
-	mlc_buf_free(&q.body);
+	query_free(&q);
 	mlc_buf_free(&extra);
 	mlc_buf_free(&rcids);
 	return MLC_EX_OK;
@@ -1819,16 +2097,21 @@ lookup(struct ais *a, struct join *j, int what, const char *const *vals, size_t 
 	struct lookup l;
 	struct query q;
 	struct mlc_buf cond;
+	const char *order[MLC_JDE_MAXPOS];
+	char *orderbuf;
 
 	l.j = j;
 	l.what = what;
 	mlc_buf_init(&l.t1);
 	mlc_buf_init(&l.t2);
 	mlc_buf_init(&cond);
-	memset(&q, 0, sizeof q);
-	mlc_buf_init(&q.body);
+	query_init(&q);
 	q.table = t[ti].table;
 	q.rcids = t[ti].cols;
+	q.pagesize = 1000;
+	/* By the key (every key column is in cols): a start-over resumes. */
+	q.norder = read_order(mlc_jde_table_key(q.table), NULL, NULL, order, &orderbuf);
+	q.order = order;
 	q.row = lookup_row;
 	q.restart = lookup_restart;
 	q.arg = &l;
@@ -1850,10 +2133,11 @@ lookup(struct ais *a, struct join *j, int what, const char *const *vals, size_t 
 			mlc_buf_addc(&cond, ',');
 			mlc_buf_adds(&cond, t[ti].cond);
 		}
-		query_body(&q.body, t[ti].table, t[ti].cols, 1000, "all", NULL, 0, &a->df, cond.p);
+		query_obj(&q.qobj, t[ti].table, "all", NULL, 0, &a->df, cond.p);
 		run_query(a, &q);
 	}
-	mlc_buf_free(&q.body);
+	free(orderbuf);
+	query_free(&q);
 	mlc_buf_free(&cond);
 	mlc_buf_free(&l.t1);
 	mlc_buf_free(&l.t2);
@@ -2173,13 +2457,13 @@ sums_batch(struct ais *a, struct join *j, struct rec *recs, size_t n)
 	mlc_buf_init(&cond);
 	mlc_buf_init(&s.t);
 	mlc_buf_init(&s.key);
-	memset(&q, 0, sizeof q);
-	mlc_buf_init(&q.body);
+	query_init(&q);
 	q.row = sum_row;
-	q.restart = sum_restart;
 	q.arg = &s;
 	for (size_t ei = 0; ei < j->nsum; ei++) {
 		const struct sument *e = &j->sum[ei];
+		const char *order[MLC_JDE_MAXPOS];
+		char *orderbuf;
 
 		s.e = e;
 		s.acc = mlc_xcalloc(n, sizeof *s.acc);
@@ -2208,12 +2492,21 @@ sums_batch(struct ais *a, struct join *j, struct rec *recs, size_t n)
 		}
 		nf = k;
 
+		/* A table of the catalog is read by its key (asked for too), so
+		 * that a start-over resumes; another one starts again from its
+		 * first page and forgets the partial sums. */
+		q.norder = read_order(mlc_jde_table_key(e->table), NULL, NULL, order, &orderbuf);
+		q.order = order;
+		q.restart = q.norder ? NULL : sum_restart;
 		mlc_buf_reset(&rcids);
 		for (k = 0; k < e->nby; k++)
-			mlc_buf_printf(&rcids, "%s.%s|", e->table, e->by[k]);
-		mlc_buf_printf(&rcids, "%s.%s", e->table, e->col);
+			add_col(&rcids, e->table, e->by[k]);
+		for (k = 0; k < q.norder; k++)
+			add_col(&rcids, e->table, order[k]);
+		add_col(&rcids, e->table, e->col);
 		q.table = e->table;
 		q.rcids = rcids.p;
+		q.pagesize = j->sum_page;
 		for (size_t off = 0; off < nf; off += 500) {
 			size_t m = nf - off < 500 ? nf - off : 500;
 
@@ -2228,8 +2521,7 @@ sums_batch(struct ais *a, struct join *j, struct rec *recs, size_t n)
 				mlc_buf_adds(&cond, ",\"specialValueId\":\"LITERAL\"}");
 			}
 			mlc_buf_adds(&cond, "]}");
-			query_body(&q.body, e->table, rcids.p, j->sum_page, "all", NULL, 0, &a->df,
-			           cond.p);
+			query_obj(&q.qobj, e->table, "all", NULL, 0, &a->df, cond.p);
 			sum_restart(&s);
 			run_query(a, &q);
 			for (i = 0; i < s.nacc; i++) {
@@ -2250,8 +2542,9 @@ sums_batch(struct ais *a, struct join *j, struct rec *recs, size_t n)
 			free(first[i]);
 		free(first);
 		free(s.acc);
+		free(orderbuf);
 	}
-	mlc_buf_free(&q.body);
+	query_free(&q);
 	mlc_buf_free(&rcids);
 	mlc_buf_free(&cond);
 	mlc_buf_free(&s.t);

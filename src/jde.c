@@ -821,6 +821,25 @@ span_true(const char *v, size_t vn)
 	return vn == 4 && memcmp(v, "true", 4) == 0;
 }
 
+/* A scalar's text into out: a string decoded, a number as written; ""
+ * for anything else or when it does not fit. */
+static void
+span_text(const char *v, size_t vn, char *out, size_t outlen)
+{
+	struct mlc_buf t;
+
+	out[0] = '\0';
+	if (*v == '"') {
+		mlc_buf_init(&t);
+		if (mlc_jde_json_string(v, vn, &t) == 0 && t.len < outlen && !memchr(t.p, '\0', t.len))
+			memcpy(out, t.p, t.len + 1);
+		mlc_buf_free(&t);
+	} else if ((*v == '-' || (*v >= '0' && *v <= '9')) && vn < outlen) {
+		memcpy(out, v, vn);
+		out[vn] = '\0';
+	}
+}
+
 /* First item of an errors/sysErrors array as one message. */
 static void
 error_items(const char *v, size_t vn, struct mlc_jde_page *pg)
@@ -918,6 +937,8 @@ mlc_jde_page_parse(const char *body, size_t n, struct mlc_jde_page *pg, char *er
 					pg->rowset = x;
 					pg->rowset_len = xn;
 				}
+				if (mlc_jde_json_member(g, gn, "fullGridId", &x, &xn))
+					span_text(x, xn, pg->grid_id, sizeof pg->grid_id);
 				if (mlc_jde_json_member(g, gn, "summary", &x, &xn)) {
 					const char *y;
 					size_t yn;
@@ -932,6 +953,12 @@ mlc_jde_page_parse(const char *body, size_t n, struct mlc_jde_page *pg, char *er
 				error_items(x, xn, pg);
 		} else if (key_is(k, kn, "sysErrors")) {
 			error_items(v, vn, pg);
+		} else if (key_is(k, kn, "stackId")) {
+			span_text(v, vn, pg->stack_id, sizeof pg->stack_id);
+		} else if (key_is(k, kn, "stateId")) {
+			span_text(v, vn, pg->state_id, sizeof pg->state_id);
+		} else if (key_is(k, kn, "rid")) {
+			span_text(v, vn, pg->rid, sizeof pg->rid);
 		} else if (key_is(k, kn, "links") && *v == '[') {
 			const char *q = v + 1, *qe = v + vn - 1;
 			struct scan s2 = { NULL, qe, NULL, NULL };
@@ -997,6 +1024,236 @@ mlc_jde_page_row(const struct mlc_jde_page *pg, size_t *pos, const char **row, s
 	*rowlen = (size_t)(q - p);
 	*pos = (size_t)(q - b);
 	return 1;
+}
+
+/* ---- positions in an ordered read ------------------------------------- */
+
+/* Business-unit items: stored right-justified (blank-padded on the left),
+ * so the database orders them by length first. */
+static const char *const bu_aliases[] = { "EMCU", "MCU", "MCUZ", "MMCU" };
+
+int
+mlc_jde_is_bu(const char *alias)
+{
+	return in_list(bu_aliases, sizeof bu_aliases / sizeof *bu_aliases, alias, strlen(alias));
+}
+
+void
+mlc_jde_pos_init(struct mlc_jde_pos *p)
+{
+	memset(p, 0, sizeof *p);
+	for (size_t i = 0; i < MLC_JDE_MAXPOS; i++)
+		mlc_buf_init(&p->v[i].raw);
+}
+
+void
+mlc_jde_pos_free(struct mlc_jde_pos *p)
+{
+	for (size_t i = 0; i < MLC_JDE_MAXPOS; i++)
+		mlc_buf_free(&p->v[i].raw);
+	p->n = 0;
+}
+
+void
+mlc_jde_pos_copy(struct mlc_jde_pos *dst, const struct mlc_jde_pos *src)
+{
+	dst->n = src->n;
+	for (size_t i = 0; i < src->n; i++) {
+		dst->v[i].kind = src->v[i].kind;
+		dst->v[i].bu = src->v[i].bu;
+		dst->v[i].num = src->v[i].num;
+		mlc_buf_reset(&dst->v[i].raw);
+		mlc_buf_add(&dst->v[i].raw, src->v[i].raw.p, src->v[i].raw.len);
+	}
+}
+
+int
+mlc_jde_pos_read(struct mlc_jde_pos *p, const char *table, const char *const *cols, size_t n,
+                 const char *row, size_t rowlen, char *err, size_t errlen)
+{
+	char name[80];
+
+	p->n = 0;
+	if (n > MLC_JDE_MAXPOS) {
+		snprintf(err, errlen, "more than %d order columns", MLC_JDE_MAXPOS);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct mlc_jde_posval *pv = &p->v[i];
+		const char *v;
+		size_t vn;
+
+		snprintf(name, sizeof name, "%s_%s", table, cols[i]);
+		if (!mlc_jde_json_member(row, rowlen, name, &v, &vn)) {
+			snprintf(err, errlen, "row has no column %s", name);
+			return -1;
+		}
+		mlc_buf_reset(&pv->raw);
+		pv->bu = mlc_jde_is_bu(cols[i]);
+		pv->num = 0;
+		if (*v == 'n') {
+			pv->kind = 0;
+		} else if (*v == '"') {
+			pv->kind = 2;
+			mlc_jde_json_string(v, vn, &pv->raw);
+		} else if (*v == '-' || (*v >= '0' && *v <= '9')) {
+			pv->kind = 1;
+			mlc_buf_add(&pv->raw, v, vn);
+			pv->num = strtod(pv->raw.p, NULL);
+		} else {
+			snprintf(err, errlen, "column %s is not a number, string or null", name);
+			return -1;
+		}
+	}
+	p->n = n;
+	return 0;
+}
+
+/* s[0..*n) without the blanks the database does not compare. */
+static const char *
+cmp_span(const struct mlc_jde_posval *v, size_t *n)
+{
+	const char *s = v->raw.p;
+
+	*n = v->raw.len;
+	while (*n && s[*n - 1] == ' ')
+		(*n)--;
+	if (v->bu)
+		while (*n && *s == ' ')
+			s++, (*n)--;
+	return s;
+}
+
+int
+mlc_jde_pos_cmp(const struct mlc_jde_pos *a, const struct mlc_jde_pos *b)
+{
+	size_t n = a->n < b->n ? a->n : b->n;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct mlc_jde_posval *x = &a->v[i], *y = &b->v[i];
+
+		if (x->kind != y->kind)
+			return x->kind < y->kind ? -1 : 1;
+		if (x->kind == 1 && x->num != y->num)
+			return x->num < y->num ? -1 : 1;
+		if (x->kind == 2) {
+			size_t xn, yn, m;
+			const char *xs = cmp_span(x, &xn), *ys = cmp_span(y, &yn);
+			int r;
+
+			if (x->bu && xn != yn)
+				return xn < yn ? -1 : 1;
+			m = xn < yn ? xn : yn;
+			if ((r = memcmp(xs, ys, m)) != 0)
+				return r < 0 ? -1 : 1;
+			if (xn != yn)
+				return xn < yn ? -1 : 1;
+		}
+	}
+	return a->n < b->n ? -1 : a->n > b->n;
+}
+
+void
+mlc_jde_orderby_json(struct mlc_buf *b, const char *table, const char *const *cols, size_t n)
+{
+	mlc_buf_adds(b, "\"aggregation\":{\"orderBy\":[");
+	for (size_t i = 0; i < n; i++) {
+		char id[80];
+
+		snprintf(id, sizeof id, "%s.%s", table, cols[i]);
+		if (i)
+			mlc_buf_addc(b, ',');
+		mlc_buf_adds(b, "{\"column\":");
+		mlc_buf_json_str(b, id, strlen(id));
+		mlc_buf_adds(b, ",\"direction\":\"ASC\"}");
+	}
+	mlc_buf_adds(b, "]}");
+}
+
+/* One condition "col OP value" on a position value; op is EQUAL, GREATER
+ * or GREATER_EQUAL.  0, or -1 for "GREATER_EQUAL null" (always true). */
+static int
+after_cond(struct mlc_buf *b, const char *table, const char *col, const struct mlc_jde_posval *v,
+           const char *op, const struct mlc_jde_datefmt *df)
+{
+	char id[80], lit[16];
+	const char *content = v->raw.p;
+
+	if (v->kind == 0) {
+		/* A blank date or value is the smallest. */
+		if (strcmp(op, "GREATER_EQUAL") == 0)
+			return -1;
+		op = strcmp(op, "EQUAL") == 0 ? "STR_BLANK" : "STR_NOT_BLANK";
+		content = NULL;
+	} else if (v->kind == 2 && mlc_jde_is_date(col)) {
+		long ymd = mlc_jde_parse_ymd(v->raw.p, v->raw.len);
+
+		if (ymd) {
+			mlc_jde_date_literal(df, ymd, lit);
+			content = lit;
+		}
+	}
+	snprintf(id, sizeof id, "%s.%s", table, col);
+	mlc_buf_adds(b, "{\"controlId\":");
+	mlc_buf_json_str(b, id, strlen(id));
+	mlc_buf_printf(b, ",\"operator\":\"%s\",\"value\":[", op);
+	if (content) {
+		mlc_buf_adds(b, "{\"content\":");
+		mlc_buf_json_str(b, content, strlen(content));
+		mlc_buf_adds(b, ",\"specialValueId\":\"LITERAL\"}");
+	}
+	mlc_buf_adds(b, "]}");
+	return 0;
+}
+
+int
+mlc_jde_after_cond(struct mlc_buf *b, const char *table, const char *const *cols,
+                   const struct mlc_jde_pos *p, const struct mlc_jde_datefmt *df, int form)
+{
+	size_t start = b->len;
+
+	if (!(form == 1 || p->n == 1))
+		return -1;
+	if (after_cond(b, table, cols[0], &p->v[0], form == 1 ? "GREATER_EQUAL" : "GREATER",
+	               df) < 0) {
+		b->len = start;
+		b->p[start] = '\0';
+		return -1;
+	}
+	return 0;
+}
+
+int
+mlc_jde_after_json(struct mlc_buf *b, const char *table, const char *const *cols,
+                   const struct mlc_jde_pos *p, const struct mlc_jde_datefmt *df, int form)
+{
+	size_t n = p->n, start = b->len;
+
+	if (form == 1 || n == 1) {
+		mlc_buf_adds(b, "{\"matchType\":\"MATCH_ALL\",\"condition\":[");
+		if (mlc_jde_after_cond(b, table, cols, p, df, form) < 0) {
+			b->len = start;
+			b->p[start] = '\0';
+			return -1;
+		}
+		mlc_buf_adds(b, "]}");
+		return 0;
+	}
+	/* c1 > v1 OR (c1 = v1 AND c2 > v2) OR ... (c1 = v1 AND ... AND cn > vn) */
+	mlc_buf_adds(b, "{\"matchType\":\"MATCH_ANY\",\"complexQuery\":[");
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			mlc_buf_addc(b, ',');
+		mlc_buf_adds(b, "{\"andOr\":\"OR\",\"query\":{\"matchType\":\"MATCH_ALL\",\"condition\":[");
+		for (size_t k = 0; k <= i; k++) {
+			if (k)
+				mlc_buf_addc(b, ',');
+			after_cond(b, table, cols[k], &p->v[k], k < i ? "EQUAL" : "GREATER", df);
+		}
+		mlc_buf_adds(b, "]}}");
+	}
+	mlc_buf_adds(b, "]}");
+	return 0;
 }
 
 /* ---- one row as a record line ----------------------------------------- */

@@ -22,8 +22,12 @@
  *
  * Tables are NDJSON files DIR/<TABLE>.ndjson whose lines are GRID_DATA rows;
  * DIR/columns.json gives each table's title and its columns (alias, label,
- * type).  A query streams the file; an open result set keeps only a file
- * offset, so tables of millions of rows cost no memory.
+ * type).  A result is in the order of aggregation.orderBy (else the
+ * table's); an open result set counts the rows it returned, so rows added
+ * or removed behind it move its next page (fault shift).  While the file
+ * holds the result in order already, a result streams it from an offset,
+ * so tables of millions of rows cost no memory; else its sorted row ids
+ * are kept.  Faults change tables in memory only, never the files.
  *
  * Exit status: 0 stopped by SIGTERM or SIGINT; 64 usage; 66 an input file
  * (data directory, columns.json, password file, certificate) is missing or
@@ -105,6 +109,18 @@ struct table {
 	char *title;
 	struct column *cols;
 	size_t ncols;
+	/* Changes made by shift faults, in memory (the file is never
+	 * written): rows added (ids -1, -2, ...), each placed just before or
+	 * after a file row in the table's own order (ins_at, ins_side -1 or
+	 * 1), and file rows removed (by offset).  gen counts the changes. */
+	char **ins;
+	int *ins_dead;
+	off_t *ins_at;
+	int *ins_side;
+	size_t nins;
+	off_t *del;
+	size_t ndel;
+	unsigned long gen;
 };
 
 static struct table *tables;
@@ -157,19 +173,47 @@ struct session {
 	char *user;
 	time_t expires;
 	int next_stack;
+	long uses;        /* successful token checks (fault token-life) */
+	char backend[24]; /* the node behind the load balancer (fault sticky) */
 	struct session *next;
 };
 
+/* aggregation.orderBy: a column and its direction. */
+struct order {
+	const struct column *col;
+	int desc;
+};
+
+/*
+ * An open result set counts the rows it has returned: a page is the next
+ * pagesize rows of the result, in its order (aggregation.orderBy, else the
+ * table's own order), as the table is now; so rows added or removed
+ * before that count shift the pages (as a server that re-counts does).
+ * While the table file is in that order already and unchanged, the result
+ * streams the file from an offset (no memory); else the result's row ids
+ * are kept, sorted.
+ */
 struct rset {
 	char rid[24];
 	struct session *sess;
 	int stack_id, state_id;
-	const struct table *t;
+	struct table *t;
 	const struct column **cols; /* selected columns, NULL = all */
 	size_t ncols;
 	struct query *q;
+	struct order *ord;
+	size_t nord;
 	long pagesize; /* 0 = No Max */
-	off_t offset;
+	off_t offset;  /* the stream's cursor */
+	size_t ovl;
+	long returned; /* ordered: rows returned so far */
+	off_t *ids;    /* ordered, not streaming: the sorted result */
+	size_t nids;
+	int stream;
+	unsigned long gen; /* the table's changes and file, as the result saw them */
+	off_t fsize;
+	struct timespec fmtime;
+	char backend[24];
 	char *rcids;
 	time_t last;
 	struct rset *next;
@@ -182,11 +226,11 @@ static struct rset *rsets;
 
 enum fkind {
 	F_TOKEN_EXPIRE, F_STATUS, F_SLOW, F_TRUNCATE, F_MALFORMED, F_DROP,
-	F_APP_ERROR, F_SYS_ERROR, F_EXPIRE_RESULTS
+	F_APP_ERROR, F_SYS_ERROR, F_EXPIRE_RESULTS, F_TOKEN_LIFE, F_SHIFT, F_STICKY, F_NO_COMPLEX
 };
 static const char *const fnames[] = {
 	"token-expire", "status", "slow", "truncate", "malformed", "drop",
-	"app-error", "sys-error", "expire-results"
+	"app-error", "sys-error", "expire-results", "token-life", "shift", "sticky", "no-complex"
 };
 
 struct fault {
@@ -198,8 +242,19 @@ struct fault {
 	long ms;
 	char *table;
 	char *code, *desc;
+	long requests;    /* token-life */
+	int insert, ahead; /* shift: insert or delete, ahead of or behind the cursor */
+	long rows;        /* shift */
+	char *cookie;     /* sticky: the cookie's name */
+	int miss_token;   /* sticky: without the cookie the token is unknown (else the result set) */
 	struct fault *next;
 };
+
+/* Load balancer nodes handed out in sticky cookies (fault sticky). */
+#define MAX_BACKENDS 256
+static char backends[MAX_BACKENDS][24];
+static size_t nbackends, backend_next;
+static long token_in_url; /* /next requests whose URL carried a token */
 
 static struct fault *faults;
 
@@ -544,7 +599,7 @@ load_columns(void)
 	mlc_buf_free(&path);
 }
 
-static const struct table *
+static struct table *
 find_table(const char *name)
 {
 	for (size_t i = 0; i < ntables; i++)
@@ -1053,7 +1108,13 @@ cmp_cell(const struct column *col, const struct cell *c, const struct lit *l)
 {
 	if (col->type == CT_STRING || col->type == CT_MCU) {
 		size_t ln = strlen(l->s), m = c->n < ln ? c->n : ln;
-		int r = memcmp(c->s, l->s, m);
+		int r;
+
+		/* A business unit is right-justified in the database: a
+		 * shorter one is a smaller one ("50" < "100"). */
+		if (col->type == CT_MCU && c->n != ln)
+			return c->n < ln ? -1 : 1;
+		r = memcmp(c->s, l->s, m);
 
 		if (r)
 			return r < 0 ? -1 : 1;
@@ -1169,85 +1230,740 @@ slow:
 	}
 }
 
-/* ---- paging through a table file ---- */
+/* ---- paging through a table ---- */
 
 /*
- * Append up to pagesize matching rows (0 = all) to rows, starting at
- * *offset.  On return *offset is where the next page starts and *more says
- * whether a further matching row exists.  Returns the number of rows, or -1
- * if the file cannot be read.
+ * The rows of a table: the file's lines (minus those a shift fault
+ * removed), then the rows a shift fault added.  A row's id is its file
+ * offset, or -(i + 1) for added row i.
+ */
+struct scan {
+	const struct table *t;
+	FILE *f;
+	char *path;
+	off_t pos;   /* the file offset of the next line */
+	size_t ovl;  /* the next added row, once the file is read */
+	int eof;
+	char *line;
+	size_t cap;
+	unsigned long bad;
+};
+
+static int
+is_deleted(const struct table *t, off_t id)
+{
+	for (size_t i = 0; i < t->ndel; i++)
+		if (t->del[i] == id)
+			return 1;
+	return 0;
+}
+
+/* 0, or -1 (the file cannot be read: warned). */
+static int
+scan_open(struct scan *sc, const struct table *t, off_t pos, size_t ovl)
+{
+	memset(sc, 0, sizeof *sc);
+	sc->t = t;
+	sc->path = table_path(t);
+	sc->pos = pos;
+	sc->ovl = ovl;
+	if (!(sc->f = fopen(sc->path, "r"))) {
+		mlc_warn("%s: %s", sc->path, strerror(errno));
+		free(sc->path);
+		return -1;
+	}
+	if (pos && fseeko(sc->f, pos, SEEK_SET) != 0) {
+		mlc_warn("%s: seek: %s", sc->path, strerror(errno));
+		fclose(sc->f);
+		free(sc->path);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+scan_close(struct scan *sc)
+{
+	if (sc->f)
+		fclose(sc->f);
+	free(sc->line);
+	free(sc->path);
+}
+
+/* The next row: 1 with its id and compact line, 0 at the end. */
+static int
+scan_next(struct scan *sc, off_t *id, const char **line, size_t *len)
+{
+	ssize_t n;
+
+	while (!sc->eof && (n = getline(&sc->line, &sc->cap, sc->f)) > 0) {
+		off_t start = sc->pos;
+
+		sc->pos += n;
+		while (n > 0 && (sc->line[n - 1] == '\n' || sc->line[n - 1] == '\r' ||
+		                 sc->line[n - 1] == ' '))
+			sc->line[--n] = '\0';
+		if (n == 0 || (sc->t->ndel && is_deleted(sc->t, start)))
+			continue;
+		if (sc->line[0] != '{' || sc->line[n - 1] != '}') {
+			if (!sc->bad++)
+				mlc_warn("%s: the line at offset %lld is not a JSON object; skipped",
+				         sc->path, (long long)start);
+			continue;
+		}
+		*id = start;
+		*line = sc->line;
+		*len = (size_t)n;
+		return 1;
+	}
+	sc->eof = 1;
+	while (sc->ovl < sc->t->nins) {
+		size_t i = sc->ovl++;
+
+		if (sc->t->ins_dead[i])
+			continue;
+		*id = -(off_t)i - 1;
+		*line = sc->t->ins[i];
+		*len = strlen(sc->t->ins[i]);
+		return 1;
+	}
+	return 0;
+}
+
+/* The line of one row by id into *buf (file rows) or in place; 0 or -1. */
+static int
+fetch_row(FILE *f, const struct table *t, off_t id, char **buf, size_t *cap, const char **line,
+          size_t *len)
+{
+	ssize_t n;
+
+	if (id < 0) {
+		*line = t->ins[-id - 1];
+		*len = strlen(*line);
+		return 0;
+	}
+	if (fseeko(f, id, SEEK_SET) != 0 || (n = getline(buf, cap, f)) <= 0)
+		return -1;
+	while (n > 0 && ((*buf)[n - 1] == '\n' || (*buf)[n - 1] == '\r' || (*buf)[n - 1] == ' '))
+		(*buf)[--n] = '\0';
+	*line = *buf;
+	*len = (size_t)n;
+	return 0;
+}
+
+/* Append a row (all columns, or the selected ones) to rows. */
+static void
+add_row(struct mlc_buf *rows, long count, struct row *r, const struct column **cols, size_t ncols)
+{
+	if (count)
+		mlc_buf_addc(rows, ',');
+	if (!cols)
+		mlc_buf_add(rows, r->line, r->n);
+	else
+		emit_row(r, cols, ncols, rows);
+}
+
+/*
+ * Without an order: append up to pagesize matching rows (0 = all) to rows,
+ * from the cursor (*offset, *ovl); on return the cursor is where the next
+ * page starts and *more says whether a further matching row exists.
+ * Returns the number of rows, or -1 if the file cannot be read.
  */
 static long
 read_page(const struct table *t, const struct query *q, const struct column **cols,
-          size_t ncols, long pagesize, off_t *offset, int *more, struct mlc_buf *rows)
+          size_t ncols, long pagesize, off_t *offset, size_t *ovl, int *more,
+          struct mlc_buf *rows)
 {
-	char *path = table_path(t);
-	FILE *f = fopen(path, "r");
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t n;
-	off_t pos = *offset;
+	struct scan sc;
+	const char *line;
+	size_t n;
+	off_t id;
 	long count = 0;
-	unsigned long bad = 0;
 
 	*more = 0;
-	if (!f) {
-		mlc_warn("%s: %s", path, strerror(errno));
-		free(path);
+	if (scan_open(&sc, t, *offset, *ovl) < 0)
 		return -1;
-	}
-	if (pos && fseeko(f, pos, SEEK_SET) != 0) {
-		mlc_warn("%s: seek: %s", path, strerror(errno));
-		fclose(f);
-		free(path);
-		return -1;
-	}
-	while ((n = getline(&line, &cap, f)) > 0) {
-		off_t start = pos;
+	for (;;) {
+		off_t pos = sc.pos;
+		size_t o = sc.ovl;
 		struct row r;
 		int m;
 
-		pos += n;
-		while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r' || line[n - 1] == ' '))
-			line[--n] = '\0';
-		if (n == 0)
-			continue;
+		if (scan_next(&sc, &id, &line, &n) != 1)
+			break;
 		memset(&r, 0, sizeof r);
 		r.line = line;
-		r.n = (size_t)n;
-		if (line[0] != '{' || line[n - 1] != '}') {
-			if (!bad++)
-				mlc_warn("%s: the line at offset %lld is not a JSON object; skipped",
-				         path, (long long)start);
-			row_free(&r);
-			continue;
-		}
+		r.n = n;
 		m = q ? eval_query(q, &r) : -1;
 		if (m == 0) {
 			row_free(&r);
 			continue;
 		}
 		if (pagesize && count >= pagesize) {
+			/* this row starts the next page */
 			*more = 1;
-			*offset = start;
+			*offset = id >= 0 ? id : pos;
+			*ovl = id >= 0 ? 0 : o;
 			row_free(&r);
 			break;
 		}
-		if (count)
-			mlc_buf_addc(rows, ',');
-		if (!cols)
-			mlc_buf_add(rows, line, (size_t)n);
-		else
-			emit_row(&r, cols, ncols, rows);
+		add_row(rows, count, &r, cols, ncols);
 		count++;
 		row_free(&r);
 	}
-	if (!*more)
-		*offset = pos;
-	free(line);
-	fclose(f);
-	free(path);
+	if (!*more) {
+		*offset = sc.pos;
+		*ovl = sc.ovl;
+	}
+	scan_close(&sc);
 	return count;
+}
+
+/*
+ * A sort key for the order columns, comparable with memcmp: numbers, times
+ * and dates (a blank one is 0) as order-preserving doubles; strings without
+ * trailing blanks, 0-terminated; business units (right-justified in the
+ * database) as their length, then their bytes; DESC columns inverted.
+ */
+static void
+sort_key(struct row *r, const struct order *ord, size_t nord, struct mlc_buf *k)
+{
+	mlc_buf_reset(k);
+	for (size_t i = 0; i < nord; i++) {
+		const struct column *col = ord[i].col;
+		struct cell c;
+		size_t start = k->len;
+
+		get_cell(col, r, &c);
+		if (col->type == CT_NUMBER || col->type == CT_TIME || col->type == CT_DATE) {
+			double d = c.blank ? 0 : c.num;
+			uint64_t u;
+			unsigned char b[8];
+
+			if (d == 0)
+				d = 0; /* -0 */
+			memcpy(&u, &d, sizeof u);
+			u = u >> 63 ? ~u : u | 1ull << 63;
+			for (int j = 0; j < 8; j++)
+				b[j] = (unsigned char)(u >> (56 - 8 * j));
+			mlc_buf_add(k, b, 8);
+		} else if (col->type == CT_MCU) {
+			unsigned char b[2] = { (unsigned char)(c.n >> 8), (unsigned char)c.n };
+
+			mlc_buf_add(k, b, 2);
+			mlc_buf_add(k, c.s, c.n);
+		} else {
+			for (size_t j = 0; j < c.n; j++)
+				mlc_buf_addc(k, c.s[j] ? c.s[j] : '\1');
+			mlc_buf_addc(k, '\0');
+		}
+		if (ord[i].desc)
+			for (size_t j = start; j < k->len; j++)
+				k->p[j] = (char)~(unsigned char)k->p[j];
+	}
+}
+
+/* A row of a result being sorted: its sort key (in the arena) and its
+ * place in the table's own order (file offset; an added row just before or
+ * after its file row, added rows in the order they came). */
+struct sent {
+	off_t id;
+	size_t koff, klen;
+	off_t at;
+	int side;
+	size_t seq;
+};
+
+static const char *sort_arena;
+
+static int
+cmp_sent(const void *a, const void *b)
+{
+	const struct sent *x = a, *y = b;
+	size_t m = x->klen < y->klen ? x->klen : y->klen;
+	int r = memcmp(sort_arena + x->koff, sort_arena + y->koff, m);
+
+	if (r)
+		return r;
+	if (x->klen != y->klen)
+		return x->klen < y->klen ? -1 : 1;
+	/* equal keys (no orderBy: every key) keep the table's order */
+	if (x->at != y->at)
+		return x->at < y->at ? -1 : 1;
+	if (x->side != y->side)
+		return x->side < y->side ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* The table-order place of a row id. */
+static void
+table_place(const struct table *t, off_t id, struct sent *e)
+{
+	if (id >= 0) {
+		e->at = id;
+		e->side = 0;
+		e->seq = 0;
+	} else {
+		e->at = t->ins_at[-id - 1];
+		e->side = t->ins_side[-id - 1];
+		e->seq = (size_t)(-id - 1);
+	}
+}
+
+static int
+table_stat(const struct table *t, off_t *size, struct timespec *mtime)
+{
+	char *path = table_path(t);
+	struct stat st;
+	int rc = stat(path, &st);
+
+	free(path);
+	if (rc != 0)
+		return -1;
+	*size = st.st_size;
+	*mtime = st.st_mtim;
+	return 0;
+}
+
+/*
+ * The ordered result of rs's query over the table as it is now.  When the
+ * file already holds the matching rows in that order and nothing was added
+ * or removed, the result streams the file (nothing kept); else the sorted
+ * ids are kept (the sort keys are dropped once sorted), as they are when
+ * want_ids.  0, or -1 if the file cannot be read.
+ */
+static int
+order_build(struct rset *rs, int want_ids)
+{
+	struct scan sc;
+	struct mlc_buf k, prev, arena;
+	struct sent *v = NULL;
+	size_t nv = 0, cap = 0;
+	const char *line;
+	size_t n;
+	off_t id;
+	int sorted = 1, have_prev = 0;
+
+	free(rs->ids);
+	rs->ids = NULL;
+	rs->nids = 0;
+	rs->stream = 0;
+	rs->gen = rs->t->gen;
+	if (table_stat(rs->t, &rs->fsize, &rs->fmtime) < 0)
+		return -1;
+	mlc_buf_init(&k);
+	mlc_buf_init(&prev);
+	mlc_buf_init(&arena);
+	rs->offset = 0;
+	rs->ovl = 0;
+	if (!want_ids && !rs->t->nins && !rs->t->ndel && !rs->nord) {
+		/* the table's own order: the file as it is */
+		rs->stream = 1;
+		goto done;
+	}
+	if (!want_ids && !rs->t->nins && !rs->t->ndel) {
+		/* pass 1: is the file in order already? */
+		if (scan_open(&sc, rs->t, 0, 0) < 0)
+			goto fail;
+		while (sorted && scan_next(&sc, &id, &line, &n) == 1) {
+			struct row r;
+
+			memset(&r, 0, sizeof r);
+			r.line = line;
+			r.n = n;
+			if (!rs->q || eval_query(rs->q, &r) != 0) {
+				sort_key(&r, rs->ord, rs->nord, &k);
+				if (have_prev && (memcmp(prev.p, k.p, prev.len < k.len ? prev.len : k.len) > 0 ||
+				                  (memcmp(prev.p, k.p, prev.len < k.len ? prev.len : k.len) == 0 &&
+				                   prev.len > k.len)))
+					sorted = 0;
+				mlc_buf_reset(&prev);
+				mlc_buf_add(&prev, k.p, k.len);
+				have_prev = 1;
+			}
+			row_free(&r);
+		}
+		scan_close(&sc);
+		if (sorted) {
+			rs->stream = 1;
+			goto done;
+		}
+	}
+	/* pass 2: sort the matching rows' ids */
+	if (scan_open(&sc, rs->t, 0, 0) < 0)
+		goto fail;
+	while (scan_next(&sc, &id, &line, &n) == 1) {
+		struct row r;
+
+		memset(&r, 0, sizeof r);
+		r.line = line;
+		r.n = n;
+		if (!rs->q || eval_query(rs->q, &r) != 0) {
+			sort_key(&r, rs->ord, rs->nord, &k);
+			if (nv == cap) {
+				cap = cap ? cap * 2 : 1024;
+				v = mlc_xrealloc(v, cap * sizeof *v);
+			}
+			v[nv].id = id;
+			v[nv].koff = arena.len;
+			v[nv].klen = k.len;
+			table_place(rs->t, id, &v[nv]);
+			mlc_buf_add(&arena, k.p, k.len);
+			nv++;
+		}
+		row_free(&r);
+	}
+	scan_close(&sc);
+	sort_arena = arena.p;
+	if (nv)
+		qsort(v, nv, sizeof *v, cmp_sent);
+	rs->ids = mlc_xcalloc(nv ? nv : 1, sizeof *rs->ids);
+	for (size_t i = 0; i < nv; i++)
+		rs->ids[i] = v[i].id;
+	rs->nids = nv;
+done:
+	free(v);
+	mlc_buf_free(&k);
+	mlc_buf_free(&prev);
+	mlc_buf_free(&arena);
+	return 0;
+fail:
+	mlc_buf_free(&k);
+	mlc_buf_free(&prev);
+	mlc_buf_free(&arena);
+	return -1;
+}
+
+/* Whether the table changed since rs's result was built. */
+static int
+order_stale(const struct rset *rs)
+{
+	off_t size;
+	struct timespec mt;
+
+	if (rs->gen != rs->t->gen)
+		return 1;
+	if (table_stat(rs->t, &size, &mt) < 0)
+		return 1;
+	return size != rs->fsize || mt.tv_sec != rs->fmtime.tv_sec || mt.tv_nsec != rs->fmtime.tv_nsec;
+}
+
+/*
+ * The next page of an ordered result: the rows from rs->returned on, of
+ * the result as the table is now (rebuilt if it changed).  The count of
+ * rows, or -1 if the file cannot be read.
+ */
+static long
+order_page(struct rset *rs, int *more, struct mlc_buf *rows)
+{
+	long count = 0;
+
+	*more = 0;
+	if (order_stale(rs)) {
+		if (order_build(rs, 0) < 0)
+			return -1;
+		if (rs->stream) {
+			/* skip the rows already returned */
+			struct mlc_buf junk;
+			long skip = rs->returned, got;
+			int m2;
+
+			mlc_buf_init(&junk);
+			rs->offset = 0;
+			rs->ovl = 0;
+			got = skip ? read_page(rs->t, rs->q, NULL, 0, skip, &rs->offset, &rs->ovl, &m2,
+			                       &junk) : 0;
+			mlc_buf_free(&junk);
+			if (got < 0)
+				return -1;
+		}
+	}
+	if (rs->stream) {
+		count = read_page(rs->t, rs->q, rs->cols, rs->ncols, rs->pagesize, &rs->offset,
+		                  &rs->ovl, more, rows);
+	} else {
+		char *path = table_path(rs->t), *buf = NULL;
+		FILE *f = fopen(path, "r");
+		size_t cap = 0, len, i;
+		const char *line;
+
+		if (!f) {
+			mlc_warn("%s: %s", path, strerror(errno));
+			free(path);
+			return -1;
+		}
+		for (i = (size_t)rs->returned; i < rs->nids && (!rs->pagesize || count < rs->pagesize);
+		     i++) {
+			struct row r;
+
+			if (fetch_row(f, rs->t, rs->ids[i], &buf, &cap, &line, &len) < 0) {
+				mlc_warn("%s: the row at offset %lld cannot be read again", path,
+				         (long long)rs->ids[i]);
+				continue;
+			}
+			memset(&r, 0, sizeof r);
+			r.line = line;
+			r.n = len;
+			add_row(rows, count, &r, rs->cols, rs->ncols);
+			count++;
+			row_free(&r);
+		}
+		*more = i < rs->nids;
+		free(buf);
+		fclose(f);
+		free(path);
+	}
+	if (count >= 0)
+		rs->returned += count;
+	return count;
+}
+
+/* The text of a value for the row at ordered index i (behind: smaller in
+ * the order, else larger), variant j; 0, or -1 if the column cannot be
+ * shifted. */
+static int
+shift_value(const struct column *col, const char *v, size_t vn, int smaller, int j,
+            struct mlc_buf *out)
+{
+	mlc_buf_reset(out);
+	if (*v != '"') {
+		double d, step = 1;
+		char t[48];
+
+		if (col->type == CT_DATE || *v == 'n')
+			return -1;
+		snprintf(t, sizeof t, "%.*s", (int)(vn < 47 ? vn : 47), v);
+		d = strtod(t, NULL);
+		for (int k = 0; k <= j; k++)
+			step /= 2;
+		mlc_buf_printf(out, "%.17g", smaller ? d - step : d + step);
+		return 0;
+	}
+	{
+		struct mlc_buf sv;
+		size_t n;
+
+		if (col->type == CT_DATE)
+			return -1;
+		mlc_buf_init(&sv);
+		if (mlc_jde_json_string(v, vn, &sv) < 0) {
+			mlc_buf_free(&sv);
+			return -1;
+		}
+		n = trimmed_len(sv.p, sv.len);
+		sv.p[n] = '\0';
+		sv.len = n;
+		if (smaller) {
+			if (!n || (unsigned char)sv.p[n - 1] <= (unsigned char)(' ' + 1 + j)) {
+				mlc_buf_free(&sv);
+				return -1;
+			}
+			if (col->type == CT_MCU) {
+				/* same length, smaller last character */
+				sv.p[n - 1] = (char)(sv.p[n - 1] - 1 - j);
+			} else {
+				sv.p[n - 1] = (char)(sv.p[n - 1] - 1);
+				for (int k = 0; k <= j; k++)
+					mlc_buf_addc(&sv, '~');
+			}
+		} else {
+			for (int k = 0; k <= j; k++)
+				mlc_buf_addc(&sv, '~');
+		}
+		mlc_buf_json_str(out, sv.p, sv.len);
+		mlc_buf_free(&sv);
+	}
+	return 0;
+}
+
+/* Whether a row of the table has the order key k (the key of a new row
+ * must be new). */
+static int
+key_taken(const struct rset *rs, const struct mlc_buf *k)
+{
+	struct scan sc;
+	struct mlc_buf x;
+	const char *line;
+	size_t n;
+	off_t id;
+	int hit = 0;
+
+	if (scan_open(&sc, rs->t, 0, 0) < 0)
+		return 1;
+	mlc_buf_init(&x);
+	while (!hit && scan_next(&sc, &id, &line, &n) == 1) {
+		struct row r;
+
+		if (!rs->nord) {
+			/* no order: a row is taken if it is the same row */
+			hit = n == k->len && memcmp(line, k->p, n) == 0;
+			continue;
+		}
+		memset(&r, 0, sizeof r);
+		r.line = line;
+		r.n = n;
+		sort_key(&r, rs->ord, rs->nord, &x);
+		hit = x.len == k->len && memcmp(x.p, k->p, k->len) == 0;
+		row_free(&r);
+	}
+	mlc_buf_free(&x);
+	scan_close(&sc);
+	return hit;
+}
+
+/*
+ * Fault shift, between two pages of rs: remove the rows just behind the
+ * cursor (already returned) or just ahead of it, or add rows there: copies
+ * of the row at the cursor's edge with one order column moved a little
+ * (the last number column by a fraction, else the last string column by
+ * its last character), so that they sort just behind or just ahead and
+ * their key is new.  The
+ * table changes for every later query too (until reset with "data").
+ * 0, or -1 with a warning when it cannot apply.
+ */
+static int
+shift_apply(struct rset *rs, const struct fault *f)
+{
+	struct table *t = rs->t;
+	size_t c = (size_t)rs->returned, k = (size_t)f->rows;
+
+	if (order_build(rs, 1) < 0)
+		return -1;
+	if (!f->insert) {
+		size_t lo = f->ahead ? c : (c >= k ? c - k : 0);
+		size_t hi = f->ahead ? (c + k < rs->nids ? c + k : rs->nids) : c;
+
+		if (lo >= hi) {
+			mlc_warn("fault shift: no row %s the cursor to delete", f->ahead ? "ahead of" : "behind");
+			return -1;
+		}
+		for (size_t i = lo; i < hi; i++) {
+			off_t id = rs->ids[i];
+
+			if (id < 0) {
+				t->ins_dead[-id - 1] = 1;
+			} else {
+				t->del = mlc_xrealloc(t->del, (t->ndel + 1) * sizeof *t->del);
+				t->del[t->ndel++] = id;
+			}
+		}
+	} else {
+		/* The column that moves: the last number of the order (a
+		 * document number, so that a copy is a record of its own), else
+		 * its last column; without an order, the table's first number. */
+		const struct column *col = rs->nord ? rs->ord[rs->nord - 1].col : NULL;
+		char *path = table_path(t), *buf = NULL;
+		FILE *fp = fopen(path, "r");
+		size_t cap = 0, len, anchor, added = 0;
+		int smaller = !f->ahead, desc = rs->nord ? rs->ord[rs->nord - 1].desc : 0;
+		const char *line, *v;
+		size_t vn;
+		struct row r;
+		struct mlc_buf val, nl, key;
+		struct sent place;
+
+		free(path);
+		for (size_t i = rs->nord; i-- > 0;)
+			if (rs->ord[i].col->type == CT_NUMBER) {
+				col = rs->ord[i].col;
+				desc = rs->ord[i].desc;
+				break;
+			}
+		for (size_t i = 0; !col && i < t->ncols; i++)
+			if (t->cols[i].type == CT_NUMBER)
+				col = &t->cols[i];
+		if (!col || !rs->nids || (smaller && c == 0)) {
+			if (fp)
+				fclose(fp);
+			mlc_warn("fault shift: no row %s the cursor to copy", smaller ? "behind" : "at");
+			return -1;
+		}
+		anchor = smaller ? c - 1 : (c < rs->nids ? c : rs->nids - 1);
+		/* in the table's order, just before (behind) or after the row */
+		table_place(t, rs->ids[anchor], &place);
+		if (!fp || fetch_row(fp, t, rs->ids[anchor], &buf, &cap, &line, &len) < 0) {
+			if (fp)
+				fclose(fp);
+			free(buf);
+			mlc_warn("fault shift: the row to copy cannot be read");
+			return -1;
+		}
+		memset(&r, 0, sizeof r);
+		r.line = line;
+		r.n = len;
+		if (raw_value(&r, col, &v, &vn) != 0) {
+			fclose(fp);
+			free(buf);
+			mlc_warn("fault shift: the row to copy has no plain %s", col->key);
+			return -1;
+		}
+		mlc_buf_init(&val);
+		mlc_buf_init(&nl);
+		mlc_buf_init(&key);
+		for (int j = 0; added < k && j < (int)k + 20; j++) {
+			struct row nr;
+
+			/* a DESC column's "behind" is the larger value */
+			if (shift_value(col, v, vn, desc ? !smaller : smaller, j, &val) < 0)
+				break;
+			mlc_buf_reset(&nl);
+			mlc_buf_add(&nl, line, (size_t)(v - line));
+			mlc_buf_add(&nl, val.p, val.len);
+			mlc_buf_add(&nl, v + vn, len - (size_t)(v + vn - line));
+			memset(&nr, 0, sizeof nr);
+			nr.line = nl.p;
+			nr.n = nl.len;
+			sort_key(&nr, rs->ord, rs->nord, &key);
+			row_free(&nr);
+			if (key_taken(rs, rs->nord ? &key : &nl))
+				continue;
+			t->ins = mlc_xrealloc(t->ins, (t->nins + 1) * sizeof *t->ins);
+			t->ins_dead = mlc_xrealloc(t->ins_dead, (t->nins + 1) * sizeof *t->ins_dead);
+			t->ins_at = mlc_xrealloc(t->ins_at, (t->nins + 1) * sizeof *t->ins_at);
+			t->ins_side = mlc_xrealloc(t->ins_side, (t->nins + 1) * sizeof *t->ins_side);
+			t->ins[t->nins] = mlc_xstrndup(nl.p, nl.len);
+			t->ins_dead[t->nins] = 0;
+			t->ins_at[t->nins] = place.at;
+			t->ins_side[t->nins++] = place.side ? place.side : smaller ? -1 : 1;
+			added++;
+		}
+		mlc_buf_free(&val);
+		mlc_buf_free(&nl);
+		mlc_buf_free(&key);
+		fclose(fp);
+		free(buf);
+		if (!added) {
+			mlc_warn("fault shift: %s cannot be moved %s", col->key,
+			         smaller ? "behind" : "ahead");
+			return -1;
+		}
+	}
+	t->gen++;
+	return 0;
+}
+
+/* Forget every change of the shift faults. */
+static void
+tables_reset_data(void)
+{
+	for (size_t i = 0; i < ntables; i++) {
+		struct table *t = &tables[i];
+
+		for (size_t j = 0; j < t->nins; j++)
+			free(t->ins[j]);
+		free(t->ins);
+		free(t->ins_dead);
+		free(t->ins_at);
+		free(t->ins_side);
+		free(t->del);
+		t->ins = NULL;
+		t->ins_dead = NULL;
+		t->ins_at = NULL;
+		t->ins_side = NULL;
+		t->del = NULL;
+		t->nins = t->ndel = 0;
+		t->gen++;
+	}
 }
 
 /* ---- sessions ---- */
@@ -1256,6 +1972,8 @@ static void
 rset_free(struct rset *r)
 {
 	query_free(r->q);
+	free(r->ord);
+	free(r->ids);
 	free(r->cols);
 	free(r->rcids);
 	free(r);
@@ -1344,6 +2062,7 @@ fault_free(struct fault *f)
 	free(f->table);
 	free(f->code);
 	free(f->desc);
+	free(f->cookie);
 	free(f);
 }
 
@@ -1377,10 +2096,16 @@ fault_parse(const char *spec, char *err, size_t errlen)
 		goto bad;
 	}
 	f->kind = (enum fkind)k;
-	f->count = 1;
-	f->status = f->kind == F_TOKEN_EXPIRE ? 444 : f->kind == F_STATUS ? 503 : 200;
+	/* token-life and sticky are modes: until reset, unless counted */
+	f->count = f->kind == F_TOKEN_LIFE || f->kind == F_STICKY || f->kind == F_NO_COMPLEX ? -1 : 1;
+	f->status = f->kind == F_TOKEN_EXPIRE ? 444 : f->kind == F_STATUS ? 503 :
+	            f->kind == F_TOKEN_LIFE ? 0 : 200;
 	if (f->kind == F_SLOW)
 		f->ms = 1000;
+	if (f->kind == F_SHIFT) {
+		f->insert = 1;
+		f->rows = 1;
+	}
 	for (kv = colon ? strtok_r(colon + 1, ",", &save) : NULL; kv; kv = strtok_r(NULL, ",", &save)) {
 		char *eq = strchr(kv, '=');
 		const char *key = kv, *val;
@@ -1403,10 +2128,31 @@ fault_parse(const char *spec, char *err, size_t errlen)
 			f->count = parse_long(val, &ok);
 			if (ok && f->count == 0)
 				f->count = -1;
-		} else if (strcmp(key, "after") == 0 && f->kind == F_TOKEN_EXPIRE) {
+		} else if (strcmp(key, "after") == 0 && (f->kind == F_TOKEN_EXPIRE || f->kind == F_SHIFT)) {
 			f->after = parse_long(val, &ok);
+		} else if (strcmp(key, "requests") == 0 && f->kind == F_TOKEN_LIFE) {
+			f->requests = parse_long(val, &ok);
+			ok = ok && f->requests >= 1;
+		} else if (strcmp(key, "op") == 0 && f->kind == F_SHIFT) {
+			ok = strcmp(val, "insert") == 0 || strcmp(val, "delete") == 0;
+			f->insert = strcmp(val, "insert") == 0;
+		} else if (strcmp(key, "at") == 0 && f->kind == F_SHIFT) {
+			ok = strcmp(val, "behind") == 0 || strcmp(val, "ahead") == 0;
+			f->ahead = strcmp(val, "ahead") == 0;
+		} else if (strcmp(key, "rows") == 0 && f->kind == F_SHIFT) {
+			f->rows = parse_long(val, &ok);
+			ok = ok && f->rows >= 1 && f->rows <= 1000;
+		} else if (strcmp(key, "cookie") == 0 && f->kind == F_STICKY) {
+			ok = *val && strspn(val, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+			                    "0123456789_-") == strlen(val);
+			free(f->cookie);
+			f->cookie = mlc_xstrdup(val);
+		} else if (strcmp(key, "miss") == 0 && f->kind == F_STICKY) {
+			ok = strcmp(val, "context") == 0 || strcmp(val, "token") == 0;
+			f->miss_token = strcmp(val, "token") == 0;
 		} else if ((strcmp(key, "status") == 0 || strcmp(key, "code") == 0) &&
-		           (f->kind == F_TOKEN_EXPIRE || f->kind == F_STATUS || f->kind == F_MALFORMED)) {
+		           (f->kind == F_TOKEN_EXPIRE || f->kind == F_STATUS || f->kind == F_MALFORMED ||
+		            f->kind == F_TOKEN_LIFE)) {
 			long v = parse_long(val, &ok);
 
 			ok = ok && v >= 100 && v <= 999;
@@ -1432,10 +2178,19 @@ fault_parse(const char *spec, char *err, size_t errlen)
 			goto bad;
 		}
 	}
-	if (f->kind == F_TOKEN_EXPIRE && f->status != 444 && f->status != 403 && f->status != 401) {
-		snprintf(err, errlen, "token-expire: status must be 444, 403 or 401");
+	if ((f->kind == F_TOKEN_EXPIRE || (f->kind == F_TOKEN_LIFE && f->status)) &&
+	    f->status != 444 && f->status != 403 && f->status != 401) {
+		snprintf(err, errlen, "%s: status must be 444, 403 or 401", fnames[f->kind]);
 		goto bad;
 	}
+	if (f->kind == F_TOKEN_LIFE && !f->requests) {
+		snprintf(err, errlen, "token-life: requests=N is required");
+		goto bad;
+	}
+	if (f->kind == F_SHIFT && !f->path)
+		f->path = mlc_xstrdup("/jderest/v2/dataservice/next");
+	if (f->kind == F_STICKY && !f->cookie)
+		f->cookie = mlc_xstrdup("AISLB");
 	free(s);
 	return f;
 bad:
@@ -1511,6 +2266,11 @@ struct req {
 	int drop;
 	int truncate;
 	const char *fault; /* name of the fault that shaped the reply */
+	/* fault sticky: the node this request reached, and a cookie to set */
+	const struct fault *sticky;
+	char backend[24];
+	char set_cookie[160];
+	int token_in_url;  /* a /next request with token= in its URL */
 };
 
 static const char *
@@ -1607,6 +2367,12 @@ authenticate(struct req *r, int status_bad)
 		s = NULL;
 	if (s && !s->device && strcmp(r->ip, s->ip) != 0)
 		s = NULL;
+	/* Behind a sticky load balancer, a request without the node's
+	 * cookie reaches another node, which does not know the token. */
+	if (s && r->sticky && r->sticky->miss_token && strcmp(s->backend, r->backend) != 0) {
+		s = NULL;
+		r->fault = "sticky";
+	}
 	if (s && (f = fault_find(F_TOKEN_EXPIRE, r->path, NULL))) {
 		if (++f->seen > f->after) {
 			status_bad = f->status;
@@ -1616,6 +2382,15 @@ authenticate(struct req *r, int status_bad)
 			r->fault = "token-expire";
 			fault_use(f);
 		}
+	}
+	if (s && (f = fault_find(F_TOKEN_LIFE, r->path, NULL)) && ++s->uses > f->requests) {
+		/* The token has served its requests: it dies on the next. */
+		if (f->status)
+			status_bad = f->status;
+		session_remove(s);
+		s = NULL;
+		r->fault = "token-life";
+		fault_use(f);
 	}
 	if (!s)
 		reply_bad_token(r, status_bad);
@@ -1694,6 +2469,7 @@ do_tokenrequest(struct req *r)
 	s->user = mlc_xstrdup(cfg.user);
 	s->expires = now_s() + cfg.token_ttl;
 	s->next_stack = 1;
+	snprintf(s->backend, sizeof s->backend, "%s", r->backend);
 	s->next = sessions;
 	sessions = s;
 
@@ -1944,16 +2720,18 @@ do_dataservice(struct req *r)
 	struct session *s;
 	struct page p;
 	char *tname = NULL, *ttype = NULL, *dst = NULL, *rcids = NULL, *otype = NULL;
-	const struct table *t = NULL;
+	struct table *t = NULL;
 	const struct column **cols = NULL;
 	size_t ncols = 0;
 	struct query *q = NULL;
+	struct order *ord = NULL;
+	size_t nord = 0;
+	struct rset *rs;
 	long pagesize = 100;
 	int bad = 0, next_pages;
-	off_t offset = 0;
 	char *tok_owned;
 	const char *tok;
-	jv qj;
+	jv qj, ag;
 
 	if (!(s = authenticate(r, cfg.bad_token_status)))
 		return;
@@ -2024,53 +2802,119 @@ do_dataservice(struct req *r)
 	}
 	qj = jget(r->body, "query");
 	if (t && jv_get_kind(qj) == JV_KIND_OBJECT) {
-		if (!(q = compile_query(t, qj, &p.errs, 0)))
+		jv cq = jget(qj, "complexQuery");
+		struct fault *f;
+
+		if (jv_get_kind(cq) == JV_KIND_ARRAY && jv_array_length(jv_copy(cq)) > 0 &&
+		    (f = fault_find(F_NO_COMPLEX, r->path, NULL))) {
+			/* a server that cannot express it */
+			app_error(&p.errs, "SIM022", "Invalid Query", "query.complexQuery",
+			          "complexQuery is not supported (fault no-complex)");
+			r->fault = "no-complex";
+			fault_use(f);
 			bad = 1;
+		} else if (!(q = compile_query(t, qj, &p.errs, 0))) {
+			bad = 1;
+		}
+		jv_free(cq);
 	} else if (jv_get_kind(qj) != JV_KIND_INVALID && jv_get_kind(qj) != JV_KIND_NULL) {
 		app_error(&p.errs, "SIM017", "Invalid Query", "query", "query must be an object");
 		bad = 1;
 	}
 	jv_free(qj);
+	/* aggregation.orderBy: [{column, direction}] (reference 2.1) */
+	ag = jget(r->body, "aggregation");
+	if (t && jv_get_kind(ag) == JV_KIND_OBJECT) {
+		jv ob = jget(ag, "orderBy");
+
+		if (jv_get_kind(ob) == JV_KIND_ARRAY) {
+			int n = jv_array_length(jv_copy(ob));
+
+			ord = mlc_xcalloc((size_t)(n ? n : 1), sizeof *ord);
+			for (int i = 0; i < n; i++) {
+				jv item = jv_array_get(jv_copy(ob), i);
+				char *cid = jstrdup(item, "column"), *dir = jstrdup(item, "direction");
+				const struct column *c = cid ? control_column(t, cid) : NULL;
+
+				if (!c) {
+					app_error(&p.errs, "SIM010", "Invalid Column", cid ? cid : "orderBy",
+					          "unknown column \"%s\" in aggregation.orderBy for %s",
+					          cid ? cid : "", t->name);
+					bad = 1;
+				} else if (dir && strcmp(dir, "ASC") != 0 && strcmp(dir, "DESC") != 0) {
+					app_error(&p.errs, "SIM021", "Invalid Order", cid,
+					          "direction must be ASC or DESC, got \"%s\"", dir);
+					bad = 1;
+				} else {
+					ord[nord].col = c;
+					ord[nord++].desc = dir && strcmp(dir, "DESC") == 0;
+				}
+				free(cid);
+				free(dir);
+				jv_free(item);
+			}
+		} else if (jv_get_kind(ob) != JV_KIND_INVALID && jv_get_kind(ob) != JV_KIND_NULL) {
+			app_error(&p.errs, "SIM021", "Invalid Order", "aggregation.orderBy",
+			          "aggregation.orderBy must be an array");
+			bad = 1;
+		}
+		jv_free(ob);
+	} else if (jv_get_kind(ag) != JV_KIND_INVALID && jv_get_kind(ag) != JV_KIND_NULL) {
+		app_error(&p.errs, "SIM017", "Invalid Query", "aggregation",
+		          "aggregation must be an object");
+		bad = 1;
+	}
+	jv_free(ag);
 	if (t)
 		page_columns(&p, t, cols, ncols);
 	if (bad || page_faults(r, &p)) {
 		page_reply(r, &p);
 		goto out;
 	}
-	p.nrows = read_page(t, q, cols, ncols, pagesize, &offset, &p.more, &p.rows);
+	/* The result set, kept only if another page is asked for. */
+	rs = mlc_xcalloc(1, sizeof *rs);
+	snprintf(rs->rid, sizeof rs->rid, "%s", p.rid);
+	rs->sess = s;
+	rs->stack_id = p.stack_id;
+	rs->state_id = p.state_id;
+	rs->t = t;
+	rs->cols = cols;
+	rs->ncols = ncols;
+	rs->q = q;
+	rs->ord = ord;
+	rs->nord = nord;
+	rs->pagesize = pagesize;
+	rs->rcids = rcids;
+	rs->last = now_s();
+	snprintf(rs->backend, sizeof rs->backend, "%s", r->backend);
+	cols = NULL;
+	q = NULL;
+	rcids = NULL;
+	ord = NULL;
+	if (order_build(rs, 0) < 0)
+		p.nrows = -1;
+	else
+		p.nrows = order_page(rs, &p.more, &p.rows);
 	if (p.nrows < 0) {
 		mlc_buf_reset(&p.rows);
 		p.nrows = 0;
+		p.more = 0;
 		mlc_buf_adds(&p.syserrs, "{\"TITLE\":\"SIM901\",\"DESC\":\"the table file cannot be read\"}");
 	}
 	if (p.more && next_pages) {
-		struct rset *rs = mlc_xcalloc(1, sizeof *rs);
-
-		snprintf(rs->rid, sizeof rs->rid, "%s", p.rid);
-		rs->sess = s;
-		rs->stack_id = p.stack_id;
-		rs->state_id = p.state_id;
-		rs->t = t;
-		rs->cols = cols;
-		rs->ncols = ncols;
-		rs->q = q;
-		rs->pagesize = pagesize;
-		rs->offset = offset;
-		rs->rcids = rcids;
-		rs->last = now_s();
 		rs->next = rsets;
 		rsets = rs;
-		cols = NULL;
-		q = NULL;
-		rcids = NULL;
 		tok = req_token(r, &tok_owned);
 		make_link(r, &p, rs, tok);
 		free(tok_owned);
+	} else {
+		rset_free(rs);
 	}
 	page_reply(r, &p);
 out:
 	page_free(&p);
 	query_free(q);
+	free(ord);
 	free(cols);
 	free(tname);
 	free(ttype);
@@ -2111,6 +2955,12 @@ do_next(struct req *r)
 	char *tok_owned;
 	const char *tok;
 
+	/* Oracle documents the token in the body or the headers; a link
+	 * followed as it is carries it in the URL, where a proxy logs it. */
+	if (qarg(r, "token")) {
+		r->token_in_url = 1;
+		token_in_url++;
+	}
 	if (!stack || !state || !rid) {
 		reply_error(r, 400, "stackId, stateId and rid are required");
 		goto out;
@@ -2137,11 +2987,25 @@ do_next(struct req *r)
 		reply_bad_token(r, cfg.bad_token_status);
 		goto out;
 	}
+	if (r->sticky && strcmp(rs->backend, r->backend) != 0) {
+		/* Another node behind the load balancer: it has no such
+		 * result set (the one that has it keeps it). */
+		r->fault = "sticky";
+		reply_expired(r);
+		goto out;
+	}
 	if (now_s() - rs->last > cfg.rs_timeout || atoi(stack) != rs->stack_id ||
 	    atoi(state) != rs->state_id) {
 		rset_remove(rs);
 		reply_expired(r);
 		goto out;
+	}
+	if ((f = fault_find(F_SHIFT, r->path, NULL)) && ++f->seen > f->after) {
+		/* Rows added or removed between two page requests. */
+		if (shift_apply(rs, f) == 0)
+			r->fault = "shift";
+		f->seen = 0;
+		fault_use(f);
 	}
 	page_init(&p);
 	p.t = rs->t;
@@ -2162,8 +3026,7 @@ do_next(struct req *r)
 		page_free(&p);
 		goto out;
 	}
-	p.nrows = read_page(rs->t, rs->q, rs->cols, rs->ncols, rs->pagesize, &rs->offset, &p.more,
-	                    &p.rows);
+	p.nrows = order_page(rs, &p.more, &p.rows);
 	if (p.nrows < 0) {
 		mlc_buf_reset(&p.rows);
 		p.nrows = 0;
@@ -2234,6 +3097,9 @@ do_sim(struct req *r)
 		if (truthy(r->body, "sessions"))
 			while (sessions)
 				session_remove(sessions);
+		if (truthy(r->body, "data"))
+			tables_reset_data();
+		token_in_url = 0;
 		r->status = 200;
 		mlc_buf_adds(&r->out, "{\"status\":\"ok\"}");
 	} else if (strcmp(r->path, "/_sim/state") == 0 && strcmp(r->method, "GET") == 0) {
@@ -2244,7 +3110,8 @@ do_sim(struct req *r)
 		for (struct rset *x = rsets; x; x = x->next)
 			nr++;
 		r->status = 200;
-		mlc_buf_printf(&r->out, "{\"sessions\":%ld,\"resultSets\":%ld,\"faults\":[", ns, nr);
+		mlc_buf_printf(&r->out, "{\"sessions\":%ld,\"resultSets\":%ld,\"tokenInUrl\":%ld,"
+		               "\"faults\":[", ns, nr, token_in_url);
 		for (struct fault *f = faults; f; f = f->next) {
 			if (nf++)
 				mlc_buf_addc(&r->out, ',');
@@ -2267,6 +3134,29 @@ is_json_ctype(const char *ct)
 	       (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
 }
 
+/* Fault sticky: the node of this request, from the load balancer's cookie;
+ * a request without a known one reaches a new node, which sets it. */
+static void
+sticky_route(struct req *r, const struct fault *f)
+{
+	const char *ck = MHD_lookup_connection_value(r->c, MHD_COOKIE_KIND, f->cookie);
+
+	r->sticky = f;
+	for (size_t i = 0; ck && i < nbackends; i++) {
+		if (strcmp(backends[i], ck) == 0) {
+			snprintf(r->backend, sizeof r->backend, "%s", ck);
+			return;
+		}
+	}
+	random_hex(r->backend, 8);
+	memcpy(backends[backend_next], r->backend, sizeof backends[0]);
+	backend_next = (backend_next + 1) % MAX_BACKENDS;
+	if (nbackends < MAX_BACKENDS)
+		nbackends++;
+	snprintf(r->set_cookie, sizeof r->set_cookie, "%s=%s; Path=/; HttpOnly%s", f->cookie,
+	         r->backend, cfg.tls ? "; Secure" : "");
+}
+
 static void
 route(struct req *r)
 {
@@ -2274,6 +3164,8 @@ route(struct req *r)
 	int sim = strncmp(r->path, "/_sim/", 6) == 0;
 	struct fault *f;
 
+	if (!sim && (f = fault_find(F_STICKY, r->path, NULL)))
+		sticky_route(r, f);
 	if (!sim) {
 		if ((f = fault_find(F_DROP, r->path, NULL))) {
 			r->drop = 1;
@@ -2479,6 +3371,10 @@ log_request(struct req *r)
 		mlc_buf_adds(&b, ",\"fault\":");
 		add_json_str(&b, r->fault);
 	}
+	if (r->token_in_url)
+		mlc_buf_adds(&b, ",\"token_in_url\":true");
+	if (r->set_cookie[0])
+		mlc_buf_adds(&b, ",\"set_cookie\":true");
 	mlc_buf_addc(&b, '}');
 	if (mlc_ndjson_write(log_fd, b.p, b.len) != 0)
 		mlc_warn("request log: %s", strerror(errno));
@@ -2550,6 +3446,8 @@ on_request(void *cls, struct MHD_Connection *c, const char *url, const char *met
 	if (!resp)
 		return MHD_NO;
 	MHD_add_response_header(resp, "Content-Type", r.ctype);
+	if (r.set_cookie[0])
+		MHD_add_response_header(resp, "Set-Cookie", r.set_cookie);
 	ret = MHD_queue_response(c, (unsigned)r.status, resp);
 	MHD_destroy_response(resp);
 	return ret;
@@ -2743,6 +3641,7 @@ main(int argc, char **argv)
 		fault_free(faults);
 		faults = n;
 	}
+	tables_reset_data();
 	for (size_t i = 0; i < ntables; i++) {
 		for (size_t j = 0; j < tables[i].ncols; j++) {
 			free(tables[i].cols[j].alias);

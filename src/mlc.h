@@ -189,6 +189,8 @@ struct mlc_http_opts {
 	int url_policy;           /* MLC_HTTP_ALLOW_* */
 	int trace;                /* redacted request/response header trace on stderr */
 	const char *user_agent;   /* NULL = "ml-connector/VERSION" */
+	int cookies;              /* keep cookies for the handle's life, in memory only
+	                           * (a load balancer's session affinity) */
 };
 /* What happened to one request, for the retry policy. */
 enum mlc_http_outcome {
@@ -649,6 +651,9 @@ struct mlc_jde_page {
 	char *next;          /* links[rel=next].href, decoded, or NULL */
 	char *error;         /* first item of fs_*.errors or sysErrors, or NULL */
 	int nerrors;
+	/* What a /next body names (reference 3.2), as text ("" if absent):
+	 * the top-level stackId, stateId, rid and gridData.fullGridId. */
+	char stack_id[24], state_id[24], rid[64], grid_id[24];
 };
 /* Check that body is one complete JSON object (strict: UTF-8, no trailing
  * text) and pick out the parts above.  0, or -1 with err ("malformed JSON
@@ -665,6 +670,58 @@ int mlc_jde_json_member(const char *obj, size_t n, const char *name, const char 
                         size_t *vn);
 /* Append the decoded JSON string literal v[0..n) to b; -1 if not a string. */
 int mlc_jde_json_string(const char *v, size_t n, struct mlc_buf *b);
+
+/*
+ * A row's position in an ordered read: the values of the columns the read
+ * is ordered by (aggregation.orderBy), compared the way the database
+ * orders them: null (a blank date) first, numbers as numbers, strings
+ * byte-wise without their trailing blanks, business units (MCU and the
+ * like, right-justified in the database) by trimmed length, then bytes.
+ * A read remembers only the last position written: constant memory.
+ */
+#define MLC_JDE_MAXPOS (MLC_JDE_MAXKEY + 2)
+struct mlc_jde_posval {
+	int kind;             /* 0 null, 1 number, 2 string */
+	int bu;               /* a business-unit column */
+	double num;
+	struct mlc_buf raw;   /* a number's JSON text; a string decoded, as received */
+};
+struct mlc_jde_pos {
+	size_t n;             /* 0: no position yet */
+	struct mlc_jde_posval v[MLC_JDE_MAXPOS];
+};
+/* A business-unit alias (MCU, MMCU, ...): right-justified in the database. */
+int mlc_jde_is_bu(const char *alias);
+void mlc_jde_pos_init(struct mlc_jde_pos *p);
+void mlc_jde_pos_free(struct mlc_jde_pos *p);
+void mlc_jde_pos_copy(struct mlc_jde_pos *dst, const struct mlc_jde_pos *src);
+/* The position of a row object (TABLE_ALIAS members).  0, or -1 with err
+ * (a column is missing or not a number, string or null). */
+int mlc_jde_pos_read(struct mlc_jde_pos *p, const char *table, const char *const *cols,
+                     size_t n, const char *row, size_t rowlen, char *err, size_t errlen);
+/* <0, 0, >0 as a sorts before, with or after b (same columns). */
+int mlc_jde_pos_cmp(const struct mlc_jde_pos *a, const struct mlc_jde_pos *b);
+/* Append "aggregation":{"orderBy":[{"column":"T.C","direction":"ASC"},...]}. */
+void mlc_jde_orderby_json(struct mlc_buf *b, const char *table, const char *const *cols,
+                          size_t n);
+/*
+ * Append a query object (matchType, condition, complexQuery: reference 2.2)
+ * that selects the rows after position p in the order of cols:
+ *   form 0  exactly after p: c1 > v1 OR (c1 = v1 AND c2 > v2) OR ... , an
+ *           OR of ANDs in complexQuery (one condition for one column);
+ *   form 1  c1 >= v1 only (for a server that refuses the complex query;
+ *           the caller skips the rows up to p).
+ * Dates are written in the user's format; a null value is STR_BLANK /
+ * STR_NOT_BLANK.  Returns 0, or -1 when form 1 would select everything (a
+ * null first value): send no condition then.
+ */
+int mlc_jde_after_json(struct mlc_buf *b, const char *table, const char *const *cols,
+                       const struct mlc_jde_pos *p, const struct mlc_jde_datefmt *df, int form);
+/* The one condition of form 1, or of form 0 on one column, alone (to join
+ * a MATCH_ALL condition list without complexQuery); -1 otherwise or when
+ * it would select everything. */
+int mlc_jde_after_cond(struct mlc_buf *b, const char *table, const char *const *cols,
+                       const struct mlc_jde_pos *p, const struct mlc_jde_datefmt *df, int form);
 
 /* How rows become record lines (the wire format in jde-fetch.1). */
 struct mlc_jde_fmt {

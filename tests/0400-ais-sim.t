@@ -244,6 +244,107 @@ is "$(curl -s -o "$T/out" -w '%{http_code}' -X POST -H "jde-AIS-Auth: $TOK2" -H 
 like "$(jq -r '.sysErrors[0].TITLE' "$T/out")" '^JAS_MSG347' "... JAS_MSG347"
 TOK=$TOK2
 
+# ---- aggregation.orderBy, and what a /next URL carries --------------------------------
+curl -s -o /dev/null -H 'Content-Type: application/json' -d '{"sessions":true}' "$U/_sim/reset"
+TOK=$(login t1)
+ob() { # ob TABLE RCIDS PAGESIZE ORDER...: a paged BROWSE ordered by "COL ASC|DESC"...
+	local t=$1 r=$2 n=$3
+	shift 3
+	jq -nc --arg t "$t" --arg r "$r" --arg n "$n" \
+		'{targetName:$t,targetType:"table",dataServiceType:"BROWSE",returnControlIDs:$r,
+		  maxPageSize:$n,enableNextPageProcessing:true,
+		  aggregation:{orderBy:[$ARGS.positional[]|split(" ")|{column:.[0],direction:.[1]}]}}' --args "$@"
+}
+# allpages FIELDS: every page of the result in $T/out, following the links
+# with the token in the header and the ids in a JSON body
+allpages() {
+	local f=$1 n=0
+	: >"$T/all"
+	while :; do
+		jq -r ".fs_DATABROWSE_F0411.data.gridData.rowset[]|$f" "$T/out" >>"$T/all"
+		[ "$(jq '.fs_DATABROWSE_F0411.data.gridData.summary.moreRecords' "$T/out")" = true ] || break
+		body=$(jq -c '{stackId, stateId, rid, fullGridId: .fs_DATABROWSE_F0411.data.gridData.fullGridId,
+			formOID: "F0411", outputType: "GRID_DATA"}' "$T/out")
+		post /jderest/v2/dataservice/next "$body" -H "jde-AIS-Auth: $TOK" -H "jde-AIS-Auth-Device: $DEV" >/dev/null
+		n=$((n + 1))
+		[ "$n" -lt 50 ] || break
+	done
+}
+browse "$(ob F0411 "F0411.DOC|F0411.AAP" 7 "F0411.AAP DESC" "F0411.DOC ASC")" >/dev/null
+allpages '"\(.F0411_AAP) \(.F0411_DOC)"'
+is "$(cat "$T/all")" "$(jq -r '"\(.F0411_AAP) \(.F0411_DOC)"' "$DATA/F0411.ndjson" | sort -k1,1nr -k2,2n)" \
+	"orderBy AAP DESC, DOC ASC: every page in that order (the ids in a JSON body, the token in the header)"
+is "$(curl -s "$U/_sim/state" | jq .tokenInUrl)" 0 "the simulator counts no token in those /next URLs"
+browse "$(ob F0411 "F0411.DOC" 10 "F0411.DOC ASC")" >/dev/null
+curl -s -o "$T/out" -X POST -H "jde-AIS-Auth-Device: $DEV" "$(jq -r '.links[0].href' "$T/out")"
+is "$(curl -s "$U/_sim/state" | jq .tokenInUrl)" 1 "a link followed as it is: the token in a /next URL is counted ..."
+is "$(jq -c 'select(.path == "/jderest/v2/dataservice/next") | .token_in_url' "$LOG" | tail -n 1)" true \
+	"... and marked in the request log"
+browse "$(ob F0006 "F0006.MCU" 0 "F0006.MCU DESC" | jq -c '.maxPageSize = "No Max"')" >/dev/null
+is "$(rows F0006_MCU)" '[" M30"," 60"," 50"," 40"," 30"," 20"," 10"," 1"]' \
+	"business units order right-justified, as stored: M30 after the two-digit ones"
+browse "$(req F0006 "F0006.MCU" MATCH_ALL "$(c F0006.MCU GREATER 5)")" >/dev/null
+is "$(rows F0006_MCU)" '[" 10"," 20"," 30"," 40"," 50"," 60"," M30"]' "MCU > 5 compares right-justified too"
+browse "$(ob F0411 "F0411.DOC" 10 "F0411.NOPE ASC")" >/dev/null
+is "$(errs | jq -r '.[0].CODE')" SIM010 "orderBy on an unknown column: SIM010"
+browse "$(ob F0411 "F0411.DOC" 10 "F0411.DOC UP")" >/dev/null
+is "$(errs | jq -r '.[0].CODE')" SIM021 "orderBy with a bad direction: SIM021"
+
+# ---- faults of issue 11: token-life, sticky, shift, no-complex -------------------------
+sim_fault() { curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' \
+	-d "{\"spec\":\"$1\"}" "$U/_sim/fault"; }
+sim_reset() { curl -s -o /dev/null -H 'Content-Type: application/json' -d '{"sessions":true,"data":true}' \
+	"$U/_sim/reset"; }
+sim_reset
+is "$(sim_fault token-life:requests=2)" 200 "token-life:requests=2 accepted"
+TOK=$(login t1)
+is "$(browse "$B")/$(browse "$B")/$(browse "$B")" 200/200/444 "token-life: two requests, then the token is refused"
+is "$(browse "$B")" 444 "token-life: and its session is gone"
+TOK=$(login t1)
+is "$(browse "$B")" 200 "token-life: a new token has its own two requests"
+sim_reset
+is "$(sim_fault sticky:cookie=LBNODE)" 200 "sticky accepted"
+curl -s -D "$T/hdr" -o "$T/out" -H 'Content-Type: application/json' -c "$T/jar" \
+	-d '{"username":"JDE","password":"JDE","deviceName":"t1"}' "$U/jderest/v2/tokenrequest"
+TOK=$(jq -r .userInfo.token "$T/out")
+like "$(grep -i '^set-cookie:' "$T/hdr")" '^Set-Cookie: LBNODE=[0-9a-f]{16}; Path=/; HttpOnly' \
+	"sticky: the first answer sets the load balancer's cookie"
+browse "$(ob F0411 "F0411.DOC" 10 "F0411.DOC ASC")" -b "$T/jar" >/dev/null
+href=$(jq -r '.links[0].href' "$T/out")
+is "$(curl -s -o "$T/out" -w '%{http_code}' -X POST -b "$T/jar" -H "jde-AIS-Auth-Device: t1" -H "jde-AIS-Auth: $TOK" \
+	"${href%%\?*}" -H 'Content-Type: application/json' -d "$(jq -nc --arg u "$href" '$u | capture("stackId=(?<s>[0-9]+)&stateId=(?<t>[0-9]+)&rid=(?<r>[0-9a-f]+)") | {stackId: .s, stateId: .t, rid: .r}')")" \
+	200 "sticky: /next with the cookie reaches the node that has the result set"
+href=$(jq -r '.links[0].href' "$T/out")
+is "$(curl -s -o "$T/out" -w '%{http_code}' -X POST -H "jde-AIS-Auth-Device: t1" "$href")" 500 \
+	"sticky: /next without it reaches another node: JAS_MSG347 (the context is lost)"
+sim_reset
+sim_fault sticky:miss=token >/dev/null
+curl -s -o "$T/out" -H 'Content-Type: application/json' -c "$T/jar2" \
+	-d '{"username":"JDE","password":"JDE","deviceName":"t1"}' "$U/jderest/v2/tokenrequest"
+TOK=$(jq -r .userInfo.token "$T/out")
+is "$(browse "$B" -b "$T/jar2")/$(browse "$B")" 200/444 "sticky:miss=token: without the cookie the token is unknown"
+sim_reset
+TOK=$(login t1)
+browse "$(ob F0411 "F0411.DOC|F0411.SFX" 10 "F0411.DOC ASC")" >/dev/null
+jq -r '.fs_DATABROWSE_F0411.data.gridData.rowset[-1].F0411_DOC' "$T/out" >"$T/last10"
+is "$(sim_fault shift:op=insert,at=behind)" 200 "shift accepted"
+curl -s -o "$T/out" -X POST -H "jde-AIS-Auth-Device: $DEV" "$(jq -r '.links[0].href' "$T/out")"
+is "$(jq -r '.fs_DATABROWSE_F0411.data.gridData.rowset[0].F0411_DOC' "$T/out")" "$(cat "$T/last10")" \
+	"shift: a row inserted behind the cursor moves the next page back: page 2 starts with page 1's last row"
+browse "$(ob F0411 "F0411.DOC" 0 "F0411.DOC ASC" | jq -c '.maxPageSize = "No Max"')" >/dev/null
+is "$(rows F0411_DOC | jq --argjson d "$(cat "$T/last10")" 'map(select(. == $d - 0.5)) | length')" 1 \
+	"shift: the inserted row (the document number just before) is in the table for later queries"
+sim_reset
+TOK=$(login t1)
+browse "$(ob F0411 "F0411.DOC" 0 "F0411.DOC ASC" | jq -c '.maxPageSize = "No Max"')" >/dev/null
+is "$(rows F0411_DOC | jq length)" "$NF0411" "reset with data: the table as its file holds it"
+sim_fault no-complex >/dev/null
+browse "$(jq -c '.query = {complexQuery: [{andOr: "AND", query: {condition: [{controlId: "F0411.DOC",
+	operator: "GREATER", value: [{content: "1", specialValueId: "LITERAL"}]}]}}]}' <<<"$B" | sed 's/F0101/F0411/g')" >/dev/null
+is "$(errs | jq -r '.[0].CODE')" SIM022 "no-complex: a query with complexQuery is refused"
+sim_reset
+TOK=$(login t1)
+
 # ---- faults --------------------------------------------------------------------------
 fault() { post /_sim/fault "{\"spec\":\"$1\"}"; }
 B=$(req F0101 "F0101.AN8" MATCH_ALL "$(c F0101.AN8 EQUAL 4242)")
@@ -311,7 +412,7 @@ is "$(jq -sc '[.[]|select(.headers["jde-ais-auth-device"]=="hdr1" and .path=="/j
 	'"Basic JDE:REDACTED"' "Authorization is logged as Basic <user>:REDACTED"
 is "$(jq -sc --arg t "$HTOK" '[.[]|select(.headers["jde-ais-auth"]==$t)]|length' "$LOG")" 1 "the jde-AIS-Auth value is kept, so tests can see the token was sent"
 is "$(jq -sc '[.[]|select(.fault=="drop")][0].status' "$LOG")" null "a dropped request is logged with status null"
-is "$(jq -sc '[.[]|select(.path=="/jderest/v2/dataservice/next")|.query|has("stackId") and has("rid")]|all' "$LOG")" true "the query string of /next is logged"
+is "$(jq -sc '[.[]|select(.path=="/jderest/v2/dataservice/next" and .token_in_url)|.query|has("stackId") and has("rid")]|all' "$LOG")" true "the query string of /next is logged"
 ! grep -q '"password":"JDE"\|"password":"nope"\|JDE:JDE\|SkRFOkpERQ' "$LOG"
 ok "no password in the log"
 

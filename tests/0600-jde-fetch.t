@@ -142,8 +142,8 @@ is "$?" 0 "token expiry mid-paging: exit 0"
 cmp_out "$T/out"
 diff_ok "$T/out.cmp" "$T/baseline.cmp" "token expiry mid-paging: every row once, in order"
 is "$(count /jderest/v2/tokenrequest)" 2 "token expiry: logged in again"
-is "$(count /jderest/v2/dataservice)" 2 "token expiry: the query restarted from page 1"
-like "$(cat "$T/err")" "token refused.*restarting" "token expiry: said so"
+is "$(count /jderest/v2/dataservice)" 2 "token expiry: one new query, after the last row written"
+like "$(cat "$T/err")" "token refused.*resuming after the last row" "token expiry: said so"
 is "$(sessions)" 0 "token expiry: logged out"
 
 reset
@@ -172,8 +172,20 @@ cmp_out "$T/out"
 diff_ok "$T/out.cmp" "$T/baseline.cmp" "5xx burst: complete"
 like "$(cat "$T/err")" "retrying in" "5xx burst: retries reported"
 
+# Next pages refused for good: each page then comes from a query after the
+# last row written, so the read still ends, complete.
 reset
+: >"$MLC_AIS_SIM_LOG"
 fault "status:status=503,count=0,path=/jderest/v2/dataservice/next"
+jde-fetch -t F0411 -p 10 >"$T/out" 2>"$T/err"
+is "$?" 0 "next pages refused for good: exit 0"
+cmp_out "$T/out"
+diff_ok "$T/out.cmp" "$T/baseline.cmp" "next pages refused for good: every row once, in order"
+is "$(count /jderest/v2/dataservice)" $(((NROWS + 9) / 10)) \
+	"next pages refused for good: one query per page"
+
+reset
+fault "status:status=503,count=0,path=/jderest/v2/dataservice*"
 jde-fetch -t F0411 -p 10 >"$T/out" 2>"$T/err"
 is "$?" 69 "5xx for good: exit 69"
 all_json "$T/out"

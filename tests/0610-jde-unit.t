@@ -71,6 +71,34 @@ is "$(u key F4311)" "KCOO DCTO DOCO SFXO LNID" "F4311 key"
 is "$(u key F0911)" "KCO DCT DOC DGJ JELN LT EXTL" "F0911 key"
 is "$(u key F9999)" "unknown" "unknown table"
 
+# positions in an ordered read (the order AIS is asked for, and "after")
+is "$(u cmp F0411 'DOC' '{"F0411_DOC":9}' '{"F0411_DOC":10}')" -1 "numbers compare as numbers"
+is "$(u cmp F0411 'DCT' '{"F0411_DCT":"PV "}' '{"F0411_DCT":"PV"}')" 0 "trailing blanks do not count"
+is "$(u cmp F0411 'DCT' '{"F0411_DCT":"PV"}' '{"F0411_DCT":"PVA"}')" -1 "a prefix sorts first"
+is "$(u cmp F0411 'MCU' '{"F0411_MCU":" 50"}' '{"F0411_MCU":" 100"}')" -1 \
+	"business units are right-justified: 50 before 100"
+is "$(u cmp F0411 'MCU' '{"F0411_MCU":"         50"}' '{"F0411_MCU":" 50"}')" 0 \
+	"business units: leading blanks do not count"
+is "$(u cmp F0411 'UPMJ DOC' '{"F0411_UPMJ":null,"F0411_DOC":9}' '{"F0411_UPMJ":"20260101","F0411_DOC":1}')" \
+	-1 "a blank date sorts first"
+is "$(u cmp F0411 'KCO DOC' '{"F0411_KCO":"00001","F0411_DOC":5}' '{"F0411_KCO":"00001","F0411_DOC":5}')" \
+	0 "equal positions"
+u cmp F0411 'KCO DOC' '{"F0411_KCO":"00001"}' '{"F0411_KCO":"00001","F0411_DOC":5}' >/dev/null
+is "$?" 1 "a row without an order column is refused"
+is "$(u after MDE F0411 'UPMJ DOC' '{"F0411_UPMJ":"20261124","F0411_DOC":123456}' 0)" \
+	'{"matchType":"MATCH_ANY","complexQuery":[{"andOr":"OR","query":{"matchType":"MATCH_ALL","condition":[{"controlId":"F0411.UPMJ","operator":"GREATER","value":[{"content":"11/24/2026","specialValueId":"LITERAL"}]}]}},{"andOr":"OR","query":{"matchType":"MATCH_ALL","condition":[{"controlId":"F0411.UPMJ","operator":"EQUAL","value":[{"content":"11/24/2026","specialValueId":"LITERAL"}]},{"controlId":"F0411.DOC","operator":"GREATER","value":[{"content":"123456","specialValueId":"LITERAL"}]}]}}]}' \
+	"after: an OR of ANDs, the date in the user's format"
+is "$(u after DME F0411 'UPMJ DOC' '{"F0411_UPMJ":"20261124","F0411_DOC":123456}' 1)" \
+	'{"matchType":"MATCH_ALL","condition":[{"controlId":"F0411.UPMJ","operator":"GREATER_EQUAL","value":[{"content":"24/11/2026","specialValueId":"LITERAL"}]}]}' \
+	"after, form 1: the first column only, >="
+is "$(u after MDE F0101 'AN8' '{"F0101_AN8":4242}' 0)" \
+	'{"matchType":"MATCH_ALL","condition":[{"controlId":"F0101.AN8","operator":"GREATER","value":[{"content":"4242","specialValueId":"LITERAL"}]}]}' \
+	"after on one column: one condition"
+is "$(u after MDE F0411 'UPMJ DOC' '{"F0411_UPMJ":null,"F0411_DOC":7}' 0 | jq -c '[.complexQuery[].query.condition[] | .operator]')" \
+	'["STR_NOT_BLANK","STR_BLANK","GREATER"]' "after a blank date: not blank, or blank and a greater key"
+is "$(u after MDE F0411 'UPMJ DOC' '{"F0411_UPMJ":null,"F0411_DOC":7}' 1)" none \
+	"form 1 after a blank date would select everything: no condition"
+
 # the envelope
 is "$(u page "$F/jde-f0411-page1.json")" "target: F0411
 found: 1
@@ -78,8 +106,9 @@ records: 2
 more: 1
 rows: 2
 nerrors: 0
-next: http://ais.example:9300/jderest/v2/dataservice/next?stackId=1&stateId=1&rid=48e401e5950224d&fullGridId=54&formOID=F0411&token=REDACTED&outputType=GRID_DATA" \
-	"synthetic v2 page: summary, next link (token redacted)"
+next: http://ais.example:9300/jderest/v2/dataservice/next?stackId=1&stateId=1&rid=48e401e5950224d&fullGridId=54&formOID=F0411&token=REDACTED&outputType=GRID_DATA
+ids: stackId 1 stateId 1 rid 48e401e5950224d fullGridId 54" \
+	"synthetic v2 page: summary, next link (token redacted), the ids a /next body needs"
 is "$(u page "$F/ais-databrowse-f0101-v1.json" | head -n 5 | tr '\n' ' ')" \
 	"target: F0101 found: 1 records: 50 more: 1 rows: 50 " "real v1 F0101 page"
 like "$(u page "$F/ais-error-query-results-expired.json")" "error: JAS_MSG347" "JAS_MSG347 body"

@@ -11,6 +11,10 @@
  *                                 stderr with status 1
  *   jde-unit page FILE            the envelope summary, one field a line
  *   jde-unit key TABLE            the catalog key, or "unknown"
+ *   jde-unit cmp TABLE COLS A B   -1, 0 or 1: row object A against row B
+ *                                 in the order of COLS (blank separated)
+ *   jde-unit after FMT TABLE COLS ROW FORM
+ *                                 the query object for "after ROW"
  *
  * Exit status: 0, 1 (the function refused its input), 64 usage.
  */
@@ -56,6 +60,9 @@ page(const char *path)
 		mlc_http_redact_url(pg.next, red, sizeof red);
 		printf("next: %s\n", red);
 	}
+	if (pg.stack_id[0] || pg.rid[0])
+		printf("ids: stackId %s stateId %s rid %s fullGridId %s\n", pg.stack_id, pg.state_id,
+		       pg.rid, pg.grid_id);
 	mlc_jde_page_free(&pg);
 	mlc_buf_free(&b);
 	return 0;
@@ -116,12 +123,50 @@ main(int argc, char **argv)
 	}
 	if (argc == 3 && strcmp(argv[1], "page") == 0)
 		return page(argv[2]);
+	if ((argc == 6 && strcmp(argv[1], "cmp") == 0) || (argc == 7 && strcmp(argv[1], "after") == 0)) {
+		int after = argv[1][0] == 'a';
+		const char *table = argv[after ? 3 : 2], *cols[MLC_JDE_MAXPOS];
+		char *cc = strdup(argv[after ? 4 : 3]), err[256];
+		size_t n = 0;
+		struct mlc_jde_pos a, b;
+		struct mlc_jde_datefmt f;
+		int rc = 0;
+
+		for (char *sv = NULL, *w = strtok_r(cc, " ", &sv); w && n < MLC_JDE_MAXPOS;
+		     w = strtok_r(NULL, " ", &sv))
+			cols[n++] = w;
+		mlc_jde_pos_init(&a);
+		mlc_jde_pos_init(&b);
+		if (mlc_jde_pos_read(&a, table, cols, n, argv[after ? 5 : 4],
+		                     strlen(argv[after ? 5 : 4]), err, sizeof err) < 0 ||
+		    (!after && mlc_jde_pos_read(&b, table, cols, n, argv[5], strlen(argv[5]), err,
+		                                sizeof err) < 0)) {
+			fprintf(stderr, "%s\n", err);
+			rc = 1;
+		} else if (after) {
+			struct mlc_buf o;
+
+			mlc_buf_init(&o);
+			if (mlc_jde_datefmt_set(&f, argv[2], NULL) < 0 ||
+			    mlc_jde_after_json(&o, table, cols, &a, &f, atoi(argv[6])) < 0)
+				puts("none");
+			else
+				puts(o.p);
+			mlc_buf_free(&o);
+		} else {
+			printf("%d\n", mlc_jde_pos_cmp(&a, &b));
+		}
+		mlc_jde_pos_free(&a);
+		mlc_jde_pos_free(&b);
+		free(cc);
+		return rc;
+	}
 	if (argc == 3 && strcmp(argv[1], "key") == 0) {
 		const char *k = mlc_jde_table_key(argv[2]);
 
 		puts(k ? k : "unknown");
 		return 0;
 	}
-	fprintf(stderr, "usage: jde-unit e164|julian|hms|literal|cond|page|key ...\n");
+	fprintf(stderr, "usage: jde-unit e164|julian|hms|literal|cond|page|key|cmp|after ...\n");
 	return 64;
 }
