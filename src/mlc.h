@@ -96,6 +96,25 @@ int mlc_time_parse(const char *s, struct timespec *ts);
 void mlc_time_now_text(char out[32]);
 /* A monotonic clock in milliseconds, for timeouts and pacing. */
 uint64_t mlc_time_mono_ms(void);
+/* Days from 1970-01-01 to y-m-d (proleptic Gregorian; m 1..12). */
+long mlc_time_days(int y, int m, int d);
+
+/* Time zones.  An IANA name is a zone when it is "UTC" or names a TZif file
+ * under $TZDIR (default /usr/share/zoneinfo): not a directory, not "..",
+ * not absolute.  The C library converts only in the process's TZ, so code
+ * that needs another zone enters it and leaves it again at once, with no
+ * call in between that could depend on the caller's zone:
+ *     struct mlc_tz_saved sv;
+ *     if (mlc_tz_enter(&sv, zone) < 0) ...unknown zone, TZ unchanged...
+ *     localtime_r(...);
+ *     mlc_tz_leave(&sv);      TZ as it was (set, or unset), tzset() again */
+struct mlc_tz_saved {
+	char *old;
+	int had;
+};
+int mlc_tz_valid(const char *zone);
+int mlc_tz_enter(struct mlc_tz_saved *sv, const char *zone);
+void mlc_tz_leave(struct mlc_tz_saved *sv);
 
 /* ---- ndjson.c: line reading and whole-line writing ------------------- */
 #define MLC_NDJSON_MAXLINE (16u << 20) /* default cap: 16 MiB per line */
