@@ -17,6 +17,7 @@ LIBOBJ = \
 	src/http.o \
 	src/retry.o \
 	src/rule.o \
+	src/sched.o \
 	src/jqrule.o \
 	src/realert.o \
 	src/jde.o
