@@ -350,6 +350,16 @@ int mlc_store_error(struct mlc_store *s, char *err, size_t errlen);
 const char *mlc_store_statedir(struct mlc_store *s);
 /* Environment: ML_CONNECTOR_BUSY_TIMEOUT = milliseconds to wait for a lock
  * held by another process (default 5000). */
+/* Table schedule: the last scheduled slot a rule fired (see sched.c).
+ * get: 1 with the row (strings malloc'd), 0 if there is none, -1 on error
+ * (message on stderr; mlc_store_code).  put: insert or replace; 0 or -1.
+ * fired_at NULL marks a baseline (the rule's first check), not a run. */
+struct mlc_store_sched {
+	char *schedule, *zone, *slot, *slot_at, *fired_at;
+};
+int mlc_store_sched_get(struct mlc_store *s, const char *rule, struct mlc_store_sched *row);
+int mlc_store_sched_put(struct mlc_store *s, const char *rule, const struct mlc_store_sched *row);
+void mlc_store_sched_free(struct mlc_store_sched *row);
 
 /* ---- vault.c: encrypted credentials (libsodium) ----------------------- */
 /*
