@@ -17,6 +17,7 @@ LIBOBJ = \
 	src/http.o \
 	src/retry.o \
 	src/rule.o \
+	src/sched.o \
 	src/jqrule.o \
 	src/realert.o \
 	src/jde.o
@@ -51,7 +52,8 @@ TESTPROGS = \
 	tests/bin/retry-calc \
 	tests/bin/jq-run \
 	tests/bin/realert-mark \
-	tests/bin/jde-unit
+	tests/bin/jde-unit \
+	tests/bin/sched-sweep
 
 # Test-only LD_PRELOAD shims (shared objects, not linked with libmlc.a).
 TESTSO = tests/bin/writefault.so
@@ -171,6 +173,8 @@ bin/jde-fetch: src/jde-fetch.o
 src/jde-fetch.o: src/mlc.h
 tests/bin/jde-unit: tests/src/jde-unit.o
 tests/src/jde-unit.o: src/mlc.h
+tests/bin/sched-sweep: tests/src/sched-sweep.o
+tests/src/sched-sweep.o: src/mlc.h
 
 tests/bin/writefault.so: tests/src/writefault.c
 	@mkdir -p tests/bin

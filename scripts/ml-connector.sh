@@ -16,6 +16,12 @@
 # up before any resend), and deferred deliveries whose time has come are
 # released.  One run per rule at a time: flock(1) on STATE/locks/RULE.lock.
 #
+# Scheduled runs (run --scheduled, from cron every minute or from a systemd
+# timer): `mlc-rule due` is asked first, a cheap read of the state; a due
+# rule takes its lock, and `mlc-rule claim` then marks the slots it covers
+# as fired, under the lock, before anything runs: one run per slot however
+# many schedulers fire, and a failing rule waits for its next slot.
+#
 # Exit status: 0; 64 usage; 66 no such rule; 75 a run of the rule is in
 # progress (without --wait) or a stage failed temporarily; otherwise the
 # most serious status of a failed stage (77, 78, 69, 74, 70, 65, 75).
@@ -46,7 +52,7 @@ usage: ml-connector [-c CONF] COMMAND [ARGS]
   init                       create the state directory, vault key and a config skeleton
   secret set|list|rm|check   manage the encrypted vault (see mlc-vault(1))
   run [--wait] RULE...       run rules end to end;  run --all: every rule
-  run --scheduled RULE       run only if RULE's schedule is due this minute
+  run --scheduled RULE...    run each rule whose scheduled slot is due (see mlc-rule due)
   track [RULE]               poll Twilio for sent messages until a final status
   schedule [--cron | --systemd DIR]
                              print crontab lines, or write systemd units to DIR
@@ -185,6 +191,7 @@ stage() {
 run_rule() {
 	rule=$1
 	wait_lock=$2
+	sched=${3:-0}
 	mlc-rule path "$rule" >/dev/null || return $?
 	locks=$ML_CONNECTOR_STATE/locks
 	mkdir -p "$locks" || return 74
@@ -193,8 +200,23 @@ run_rule() {
 		if [ "$wait_lock" = 1 ]; then
 			flock 9 || exit 75
 		elif ! flock -n 9; then
-			warn "rule $rule: a run is already in progress (lock $locks/$rule.lock); try again later or use --wait"
+			if [ "$sched" = 1 ]; then
+				warn "rule $rule: a run is already in progress (lock $locks/$rule.lock); the scheduled slot stays due for the next check"
+			else
+				warn "rule $rule: a run is already in progress (lock $locks/$rule.lock); try again later or use --wait"
+			fi
 			exit 75
+		fi
+		if [ "$sched" = 1 ]; then
+			# Marked fired now, at the start, whatever the outcome: a
+			# rule that fails (a refused password) is not retried at
+			# every check; its next slot repeats the run from the
+			# watermark.  Status 1: another run took the slot meanwhile.
+			slot=$(mlc-rule claim "$rule")
+			c=$?
+			[ "$c" = 1 ] && exit 0
+			[ "$c" = 0 ] || exit "$c"
+			warn "rule $rule: scheduled run: $slot"
 		fi
 		run_locked "$rule"
 	) 9>"$locks/$rule.lock"
@@ -306,7 +328,7 @@ cmd_run() {
 			[ "$d" = 1 ] && continue
 			[ "$d" = 0 ] || { status=$(worse "$status" "$d"); continue; }
 		fi
-		run_rule "$r" "$wait_lock"
+		run_rule "$r" "$wait_lock" "$scheduled"
 		status=$(worse "$status" "$?")
 	done
 	exit "$status"
@@ -336,12 +358,13 @@ cmd_schedule() {
 			line=$(mlc-rule cron "$r") || exit $?
 			fields=${line%%	*}
 			zone=${line#*	}
-			# cron(8) runs in the system's zone: fire at every minute the
-			# schedule could match in any zone offset, and let --scheduled
-			# decide in the rule's own zone (right across DST changes).
-			min=${fields%% *}
-			printf '# %s: %s (%s)\n%s * * * * ML_CONNECTOR_CONF=%s %s run --scheduled %s\n' \
-				"$r" "$fields" "$zone" "$min" "$ML_CONNECTOR_CONF" "$self" "$r"
+			# cron(8) runs in the host's zone, whatever that is, and a
+			# slot in the rule's zone can fall on any minute of it (zone
+			# offsets of :30 and :45, DST gaps ending at any minute):
+			# the line fires every minute and --scheduled decides, a
+			# cheap read of the state when nothing is due.
+			printf '# %s: %s (%s)\n* * * * * ML_CONNECTOR_CONF=%s %s run --scheduled %s\n' \
+				"$r" "$fields" "$zone" "$ML_CONNECTOR_CONF" "$self" "$r"
 		else
 			cal=$(mlc-rule oncalendar "$r") || exit $?
 			mkdir -p "$dir" || exit 74
@@ -353,20 +376,16 @@ After=network-online.target
 [Service]
 Type=oneshot
 Environment=ML_CONNECTOR_CONF=$ML_CONNECTOR_CONF
-ExecStart=$self run --wait $r
+ExecStart=$self run --scheduled --wait $r
 EOF
-			cat >"$dir/ml-connector-$r.timer" <<EOF
-[Unit]
-Description=ml-connector rule $r schedule
-
-[Timer]
-OnCalendar=$cal
-Persistent=true
-
-[Install]
-WantedBy=timers.target
-EOF
-			echo "$dir/ml-connector-$r.timer: OnCalendar=$cal"
+			{
+				printf '[Unit]\nDescription=ml-connector rule %s schedule\n\n[Timer]\n' "$r"
+				printf '%s\n' "$cal" | sed 's/^/OnCalendar=/'
+				printf 'AccuracySec=1s\nPersistent=true\n\n[Install]\nWantedBy=timers.target\n'
+			} >"$dir/ml-connector-$r.timer"
+			printf '%s\n' "$cal" | while IFS= read -r c; do
+				echo "$dir/ml-connector-$r.timer: OnCalendar=$c"
+			done
 		fi
 	done
 }

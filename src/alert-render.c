@@ -705,38 +705,24 @@ put(struct mlc_buf *b)
 static int
 tz_ok(const char *tz)
 {
-	char path[512];
-
-	if (!tz || !*tz || strstr(tz, "..") || tz[0] == '/')
-		return 0;
-	if (strcmp(tz, "UTC") == 0)
-		return 1;
-	snprintf(path, sizeof path, "/usr/share/zoneinfo/%s", tz);
-	return access(path, R_OK) == 0;
+	return mlc_tz_valid(tz);
 }
 
-/* Run localtime_r (t given) or mktime (t == NULL) under TZ=tz, then put TZ back. */
+/* Run localtime_r (t given) or mktime (t == NULL) in zone tz (checked by
+ * tz_ok), then put TZ back. */
 static time_t
 in_zone(const char *tz, const time_t *t, struct tm *tm)
 {
-	char *old = NULL;
-	const char *o;
+	struct mlc_tz_saved sv;
+	int entered = tz && mlc_tz_enter(&sv, tz) == 0;
 	time_t r = 0;
 
-	if ((o = getenv("TZ")))
-		old = mlc_xstrdup(o);
-	setenv("TZ", !tz || strcmp(tz, "UTC") == 0 ? "UTC0" : tz, 1);
-	tzset();
 	if (t)
 		localtime_r(t, tm);
 	else
 		r = mktime(tm);
-	if (old)
-		setenv("TZ", old, 1);
-	else
-		unsetenv("TZ");
-	tzset();
-	free(old);
+	if (entered)
+		mlc_tz_leave(&sv);
 	return r;
 }
 

@@ -413,41 +413,20 @@ jv
 mlc_jq_time_args(const struct timespec *now, const char *tz, char *err, size_t errlen)
 {
 	char nowbuf[32], today[16], local[40], off[8];
-	char *oldtz = NULL;
-	const char *o;
+	struct mlc_tz_saved sv;
 	struct tm tm;
 	time_t t = now->tv_sec;
-	int bad = 0;
+	int bad = 0, zoned = tz && *tz;
 
 	mlc_time_fmt(nowbuf, now);
-	if (tz && *tz) {
-		char path[512];
-
-		if (strstr(tz, "..") || tz[0] == '/') {
-			errf(err, errlen, "bad time zone \"%s\"", tz);
-			return jv_invalid();
-		}
-		snprintf(path, sizeof path, "/usr/share/zoneinfo/%s", tz);
-		if (strcmp(tz, "UTC") != 0 && access(path, R_OK) != 0) {
-			errf(err, errlen, "unknown time zone \"%s\" (%s: %s)", tz, path,
-			     strerror(errno));
-			return jv_invalid();
-		}
-		if ((o = getenv("TZ")))
-			oldtz = mlc_xstrdup(o);
-		setenv("TZ", strcmp(tz, "UTC") == 0 ? "UTC0" : tz, 1);
-		tzset();
+	if (zoned && mlc_tz_enter(&sv, tz) < 0) {
+		errf(err, errlen, "unknown time zone \"%s\"", tz);
+		return jv_invalid();
 	}
 	if (!localtime_r(&t, &tm))
 		bad = 1;
-	if (tz && *tz) {
-		if (oldtz)
-			setenv("TZ", oldtz, 1);
-		else
-			unsetenv("TZ");
-		tzset();
-		free(oldtz);
-	}
+	if (zoned)
+		mlc_tz_leave(&sv);
 	if (bad) {
 		errf(err, errlen, "time out of range");
 		return jv_invalid();

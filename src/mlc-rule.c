@@ -1,20 +1,39 @@
 /*
  * mlc-rule — rule facts for the orchestrator and for people: list the
- * rules, read one key, turn a schedule into cron fields or a systemd
- * OnCalendar expression, and tell whether a rule is due now in its own
- * time zone.  It reads rule files through rule.c, so the shell never parses
- * them itself.
+ * rules, read one key, turn a schedule into cron fields or systemd
+ * OnCalendar expressions, and decide whether a scheduled rule is due.  It
+ * reads rule files through rule.c, so the shell never parses them itself.
  *
  * usage: mlc-rule [-R DIR] list
  *        mlc-rule [-R DIR] get RULE SECTION KEY
  *        mlc-rule [-R DIR] path RULE
  *        mlc-rule [-R DIR] cron RULE          five cron fields, a tab, the zone
- *        mlc-rule [-R DIR] oncalendar RULE    systemd OnCalendar= value
- *        mlc-rule [-R DIR] due RULE [TIME]    exit 0 if due this minute, 1 if not
+ *        mlc-rule [-R DIR] oncalendar RULE    systemd OnCalendar= values, one a line
+ *        mlc-rule [-R DIR] due RULE [TIME]    exit 0 if a scheduled slot is due
+ *        mlc-rule [-R DIR] claim RULE         mark the due slots fired (run start)
+ *        mlc-rule [-R DIR] next RULE [TIME]   the next slot and when it is reached
  *
- * Exit: 0; 1 (due: not due; get: key not set); 64 usage; 66 no such rule;
- * 78 rule error (message "PATH:LINE: ..."; list: a *.rule file whose name
- * is not a rule name, reported and left out).
+ * The schedule's semantics are sched.c's: a slot is reached at the first
+ * instant the rule zone's clock shows it or later; a rule is due when a
+ * slot after the last one it fired has been reached.  The last slot fired
+ * is kept in the state database (table schedule, store.c), so due is not a
+ * function of this minute alone: a slot skipped by DST, or missed while the
+ * host was down, is due at the next check, once.  `ml-connector run
+ * --scheduled` asks due before taking the rule's run lock (a cheap read)
+ * and claims under the lock, so two schedulers firing at once run a slot
+ * once.  A claim marks the slot fired when the run starts, whatever the
+ * run's outcome: a failing rule is tried again at its next slot, not at
+ * every check (the watermark keeps its records for that run).
+ *
+ * A rule the state has not seen (or whose schedule or zone changed) counts
+ * as having fired the last slot reached a minute before its first check:
+ * `due` without TIME records that baseline, so a long-past slot is not run
+ * and the next one is not missed.  With TIME, due and next only read.
+ *
+ * Exit: 0; 1 (due: not due; claim: nothing to claim; get: key not set);
+ * 64 usage; 66 no such rule; 74 database I/O; 75 database busy; 78 rule
+ * error (message "PATH:LINE: ..."; an unknown time zone; list: a *.rule
+ * file whose name is not a rule name, reported and left out).
  */
 #include <dirent.h>
 #include <stdlib.h>
@@ -29,7 +48,9 @@ static const char usage[] =
 	"       mlc-rule [-R DIR] path RULE\n"
 	"       mlc-rule [-R DIR] cron RULE\n"
 	"       mlc-rule [-R DIR] oncalendar RULE\n"
-	"       mlc-rule [-R DIR] due RULE [TIME]\n";
+	"       mlc-rule [-R DIR] due RULE [TIME]\n"
+	"       mlc-rule [-R DIR] claim RULE\n"
+	"       mlc-rule [-R DIR] next RULE [TIME]\n";
 
 static const char *rules_dir;
 
@@ -53,11 +74,14 @@ zone_of(const struct mlc_rule *r)
 	char err[256];
 
 	if (z && *z)
-		return z;
+		return z; /* checked by mlc_rule_load */
 	if (mlc_conf_load(&c, mlc_config_path(NULL), err, sizeof err, NULL) == 0 &&
 	    (z = mlc_conf_get(&c, "general", "timezone")) && *z) {
 		snprintf(buf, sizeof buf, "%s", z);
 		mlc_conf_free(&c);
+		if (!mlc_tz_valid(buf))
+			mlc_die(MLC_EX_CONFIG, "%s: [general] timezone: unknown time zone \"%s\"",
+			        mlc_config_path(NULL), buf);
 		return buf;
 	}
 	mlc_conf_free(&c);
@@ -74,119 +98,258 @@ schedule_of(const struct mlc_rule *r)
 	return s;
 }
 
-/* Does value v match one cron field (already validated by rule.c)? */
-static int
-field_match(const char *f, int v, int lo)
+static void
+sched_of(const struct mlc_rule *r, struct mlc_sched *sc)
 {
-	while (*f) {
-		long a = lo, b = -1, step = 1;
-		char *end;
+	char err[256];
 
-		if (*f == '*') {
-			b = 1000;
-			f++;
-		} else {
-			a = strtol(f, &end, 10);
-			f = end;
-			b = a;
-			if (*f == '-') {
-				b = strtol(f + 1, &end, 10);
-				f = end;
-			}
-		}
-		if (*f == '/') {
-			step = strtol(f + 1, &end, 10);
-			f = end;
-			if (b == a)
-				b = 1000;
-		}
-		if (v >= a && v <= b && (v - a) % step == 0)
-			return 1;
-		if (*f == ',')
-			f++;
-	}
-	return 0;
-}
-
-static int
-cron_due(const char *cron, const struct tm *tm)
-{
-	char f[5][64];
-	int i, dom_star, dow_star, dom, dow;
-
-	if (sscanf(cron, "%63s %63s %63s %63s %63s", f[0], f[1], f[2], f[3], f[4]) != 5)
-		return 0;
-	if (!field_match(f[0], tm->tm_min, 0) || !field_match(f[1], tm->tm_hour, 0) ||
-	    !field_match(f[3], tm->tm_mon + 1, 1))
-		return 0;
-	/* cron(8): when both day fields are restricted, either may match. */
-	dom_star = f[2][0] == '*';
-	dow_star = f[4][0] == '*';
-	dom = field_match(f[2], tm->tm_mday, 1);
-	dow = field_match(f[4], tm->tm_wday, 0) || (tm->tm_wday == 0 && field_match(f[4], 7, 0));
-	if (dom_star || dow_star)
-		i = dom && dow;
-	else
-		i = dom || dow;
-	return i;
-}
-
-static int
-cmd_due(const struct mlc_rule *r, const char *when)
-{
-	char cron[128], err[256];
-	const char *zone = zone_of(r), *old = getenv("TZ");
-	char *saved = old ? mlc_xstrdup(old) : NULL;
-	struct timespec ts;
-	struct tm tm;
-	time_t t;
-	int due;
-
-	if (mlc_rule_cron(schedule_of(r), cron, sizeof cron, err, sizeof err) < 0)
+	if (mlc_sched_parse(sc, schedule_of(r), err, sizeof err) < 0)
 		mlc_die(MLC_EX_CONFIG, "%s: %s", r->path, err);
+}
+
+static struct mlc_store *
+store(void)
+{
+	char err[1024];
+	int code;
+	struct mlc_store *st = mlc_store_open(mlc_store_dir(NULL), err, sizeof err, &code);
+
+	if (!st)
+		mlc_die(code, "%s", err);
+	return st;
+}
+
+static time_t
+when_of(const char *when)
+{
+	struct timespec ts;
+
 	if (when ? mlc_time_parse(when, &ts) < 0 : mlc_time_now(&ts) < 0)
 		mlc_die(MLC_EX_USAGE, "bad time \"%s\" (RFC 3339 or @epoch)",
 		        when ? when : getenv("ML_CONNECTOR_NOW"));
-	t = ts.tv_sec;
-	setenv("TZ", zone, 1);
-	tzset();
-	localtime_r(&t, &tm);
-	if (saved) {
-		setenv("TZ", saved, 1);
-		free(saved);
-	} else {
-		unsetenv("TZ");
+	return ts.tv_sec;
+}
+
+/* The schedule state of the rule: 1 with *last (the last slot fired, or
+ * the baseline), 0 when the state holds none for this schedule and zone. */
+static int
+last_of(struct mlc_store *st, const struct mlc_rule *r, const char *zone, long long *last)
+{
+	struct mlc_store_sched row;
+	int rc = mlc_store_sched_get(st, r->name, &row), ok = 0;
+
+	if (rc < 0)
+		mlc_util_exit(mlc_store_code(st));
+	if (rc == 1 && strcmp(row.schedule, schedule_of(r)) == 0 && strcmp(row.zone, zone) == 0 &&
+	    mlc_sched_scan(row.slot, last) == 0)
+		ok = 1;
+	mlc_store_sched_free(&row);
+	return ok;
+}
+
+/* Record slot as the rule's last (fired_at NULL: a baseline).  Current TZ. */
+static void
+record(struct mlc_store *st, const struct mlc_rule *r, const char *zone, long long slot,
+       const char *fired_at)
+{
+	struct mlc_store_sched row;
+	char wall[32], at[32];
+	struct timespec ts = { 0, 0 };
+
+	mlc_sched_fmt(slot, wall);
+	ts.tv_sec = mlc_sched_reach(slot);
+	mlc_time_fmt(at, &ts);
+	row.schedule = (char *)schedule_of(r);
+	row.zone = (char *)zone;
+	row.slot = wall;
+	row.slot_at = at;
+	row.fired_at = (char *)fired_at;
+	if (mlc_store_sched_put(st, r->name, &row) < 0) {
+		int code = mlc_store_code(st);
+
+		mlc_store_rollback(st);
+		mlc_util_exit(code);
 	}
-	tzset();
-	due = cron_due(cron, &tm);
+}
+
+static void
+begin(struct mlc_store *st)
+{
+	if (mlc_store_begin(st) < 0)
+		mlc_util_exit(mlc_store_code(st));
+}
+
+static void
+commit(struct mlc_store *st)
+{
+	if (mlc_store_commit(st) < 0) {
+		int code = mlc_store_code(st);
+
+		mlc_store_rollback(st);
+		mlc_util_exit(code);
+	}
+}
+
+static void
+enter(struct mlc_tz_saved *sv, const char *zone)
+{
+	if (mlc_tz_enter(sv, zone) < 0)
+		mlc_die(MLC_EX_CONFIG, "unknown time zone \"%s\"", zone);
+}
+
+/*
+ * due: the check before the lock.  Only reads, except at a rule's first
+ * check without TIME, which records the baseline (in a transaction that
+ * looks again, so two first checks at once record one).
+ */
+static int
+cmd_due(const struct mlc_rule *r, const char *when)
+{
+	const char *zone = zone_of(r);
+	struct mlc_sched sc;
+	struct mlc_store *st;
+	struct mlc_tz_saved sv;
+	time_t now = when_of(when);
+	long long last, upto;
+	int due;
+
+	sched_of(r, &sc);
+	st = store();
+	enter(&sv, zone);
+	if (!last_of(st, r, zone, &last)) {
+		last = mlc_sched_baseline(&sc, now);
+		if (!when) {
+			begin(st);
+			if (!last_of(st, r, zone, &last)) {
+				last = mlc_sched_baseline(&sc, now);
+				record(st, r, zone, last, NULL);
+			}
+			commit(st);
+		}
+	}
+	due = mlc_sched_due(&sc, last, now, &upto);
+	mlc_tz_leave(&sv);
+	mlc_store_close(st);
 	return due ? 0 : 1;
 }
 
 /*
+ * claim: under the rule's run lock, at the start of a scheduled run.  In
+ * one write transaction: if a slot is due, record the latest one reached as
+ * fired and print it; the run covers every slot since the last one fired.
+ */
+static int
+cmd_claim(const struct mlc_rule *r)
+{
+	const char *zone = zone_of(r);
+	struct mlc_sched sc;
+	struct mlc_store *st;
+	struct mlc_tz_saved sv;
+	struct timespec ts;
+	time_t now = when_of(NULL);
+	long long last, upto;
+	char nowtxt[32], wall[32], at[32];
+	int due, known;
+
+	sched_of(r, &sc);
+	st = store();
+	begin(st);
+	enter(&sv, zone);
+	known = last_of(st, r, zone, &last);
+	if (!known)
+		last = mlc_sched_baseline(&sc, now);
+	due = mlc_sched_due(&sc, last, now, &upto);
+	ts.tv_sec = now;
+	ts.tv_nsec = 0;
+	mlc_time_fmt(nowtxt, &ts);
+	if (due) {
+		long n = mlc_sched_count(&sc, last, upto, 1000000);
+
+		record(st, r, zone, upto, nowtxt);
+		mlc_sched_fmt(upto, wall);
+		ts.tv_sec = mlc_sched_reach(upto);
+		mlc_time_fmt(at, &ts);
+		if (n > 1) {
+			char first[32];
+
+			mlc_sched_fmt(mlc_sched_next(&sc, last), first);
+			printf("slot %s %s (reached %s), catching up %s%ld slots from %s\n", wall,
+			       zone, at, n >= 1000000 ? "over " : "", n, first);
+		} else {
+			printf("slot %s %s (reached %s)\n", wall, zone, at);
+		}
+	} else if (!known) {
+		record(st, r, zone, last, NULL);
+	}
+	mlc_tz_leave(&sv);
+	commit(st);
+	mlc_store_close(st);
+	return due ? 0 : 1;
+}
+
+/* next: the first slot after the last one fired, and when it is reached. */
+static int
+cmd_next(const struct mlc_rule *r, const char *when)
+{
+	const char *zone = zone_of(r);
+	struct mlc_sched sc;
+	struct mlc_store *st;
+	struct mlc_tz_saved sv;
+	struct timespec ts = { 0, 0 };
+	time_t now = when_of(when);
+	long long last, n;
+	char wall[32], at[32];
+
+	sched_of(r, &sc);
+	st = store();
+	enter(&sv, zone);
+	if (!last_of(st, r, zone, &last))
+		last = mlc_sched_baseline(&sc, now);
+	n = mlc_sched_next(&sc, last);
+	if (n != MLC_SCHED_NEVER)
+		ts.tv_sec = mlc_sched_reach(n);
+	mlc_tz_leave(&sv);
+	mlc_store_close(st);
+	if (n == MLC_SCHED_NEVER)
+		mlc_die(MLC_EX_CONFIG, "%s: the schedule has no slot in the next ten years",
+		        r->path);
+	mlc_sched_fmt(n, wall);
+	mlc_time_fmt(at, &ts);
+	printf("%s %s\t%s\n", wall, zone, at);
+	return 0;
+}
+
+/*
  * systemd calendar events take the zone at the end, so a daily 08:00 rule
- * in America/Chicago fires at 08:00 there across DST changes.  A cron
- * schedule has no general OnCalendar form: it becomes every minute, and
- * the unit runs `ml-connector run --scheduled`, which asks `due`.
+ * in America/Chicago fires at 08:00 there across DST changes.  But systemd
+ * skips a time that a DST gap swallows (it never comes on that day), where
+ * due runs it at the end of the gap: for each gap in the next ten years
+ * (tz database as installed) that swallows a slot, the wall time at which
+ * the clock comes out of it is added as an event of its own, every day.  On
+ * other days that event finds nothing due.  The unit runs `ml-connector
+ * run --scheduled`, so whenever the timer fires, due decides.
  */
 static int
 cmd_oncalendar(const struct mlc_rule *r)
 {
-	const char *s = schedule_of(r), *zone = zone_of(r);
-	char cron[128], err[256];
-	int h, m;
+	const char *zone = zone_of(r);
+	struct mlc_sched sc;
+	struct mlc_tz_saved sv;
+	struct mlc_buf b;
+	time_t now = when_of(NULL);
+	int tod[64], n, i;
 
-	if (mlc_rule_cron(s, cron, sizeof cron, err, sizeof err) < 0)
-		mlc_die(MLC_EX_CONFIG, "%s: %s", r->path, err);
-	if (strncmp(s, "hourly", 6) == 0 && sscanf(cron, "%d", &m) == 1)
-		printf("*-*-* *:%02d:00 %s\n", m, zone);
-	else if (strncmp(s, "daily ", 6) == 0 && sscanf(cron, "%d %d", &m, &h) == 2)
-		printf("*-*-* %02d:%02d:00 %s\n", h, m, zone);
-	else if (strncmp(s, "weekdays ", 9) == 0 && sscanf(cron, "%d %d", &m, &h) == 2)
-		printf("Mon..Fri *-*-* %02d:%02d:00 %s\n", h, m, zone);
-	else if (strncmp(s, "every ", 6) == 0 && sscanf(cron, "*/%d", &m) == 1)
-		printf("*-*-* *:00/%d:00 %s\n", m, zone);
-	else
-		printf("*-*-* *:*:00 %s\n", zone);
+	sched_of(r, &sc);
+	mlc_buf_init(&b);
+	mlc_sched_oncalendar(&sc, zone, &b);
+	enter(&sv, zone);
+	n = mlc_sched_gap_exits(&sc, now - 86400, now + 10L * 366 * 86400, tod, 64);
+	mlc_tz_leave(&sv);
+	for (i = 0; i < n; i++)
+		mlc_buf_printf(&b, "*-*-* %02d:%02d:%02d %s\n", tod[i] / 3600, tod[i] / 60 % 60,
+		               tod[i] % 60, zone);
+	fputs(b.p, stdout);
+	mlc_buf_free(&b);
 	return 0;
 }
 
@@ -234,7 +397,7 @@ int
 main(int argc, char **argv)
 {
 	struct mlc_rule r;
-	int c, rc = 0;
+	int c, rc = 0, timed;
 	const char *cmd;
 
 	mlc_util_setprogname(argv[0]);
@@ -256,9 +419,9 @@ main(int argc, char **argv)
 	cmd = argv[0];
 	if (!strcmp(cmd, "list") && argc == 1)
 		mlc_util_exit(cmd_list());
-	if (argc < 2 || (!strcmp(cmd, "get") && argc != 4) ||
-	    (!strcmp(cmd, "due") && argc > 3) ||
-	    (strcmp(cmd, "get") && strcmp(cmd, "due") && argc != 2)) {
+	timed = !strcmp(cmd, "due") || !strcmp(cmd, "next");
+	if (argc < 2 || (!strcmp(cmd, "get") && argc != 4) || (timed && argc > 3) ||
+	    (strcmp(cmd, "get") && !timed && argc != 2)) {
 		fputs(usage, stderr);
 		return MLC_EX_USAGE;
 	}
@@ -281,6 +444,10 @@ main(int argc, char **argv)
 		rc = cmd_oncalendar(&r);
 	} else if (!strcmp(cmd, "due")) {
 		rc = cmd_due(&r, argc > 2 ? argv[2] : NULL);
+	} else if (!strcmp(cmd, "claim")) {
+		rc = cmd_claim(&r);
+	} else if (!strcmp(cmd, "next")) {
+		rc = cmd_next(&r, argc > 2 ? argv[2] : NULL);
 	} else {
 		fputs(usage, stderr);
 		rc = MLC_EX_USAGE;

@@ -7,6 +7,7 @@
 #ifndef MLC_H
 #define MLC_H
 
+#include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdint.h>
@@ -96,6 +97,25 @@ int mlc_time_parse(const char *s, struct timespec *ts);
 void mlc_time_now_text(char out[32]);
 /* A monotonic clock in milliseconds, for timeouts and pacing. */
 uint64_t mlc_time_mono_ms(void);
+/* Days from 1970-01-01 to y-m-d (proleptic Gregorian; m 1..12). */
+long mlc_time_days(int y, int m, int d);
+
+/* Time zones.  An IANA name is a zone when it is "UTC" or names a TZif file
+ * under $TZDIR (default /usr/share/zoneinfo): not a directory, not "..",
+ * not absolute.  The C library converts only in the process's TZ, so code
+ * that needs another zone enters it and leaves it again at once, with no
+ * call in between that could depend on the caller's zone:
+ *     struct mlc_tz_saved sv;
+ *     if (mlc_tz_enter(&sv, zone) < 0) ...unknown zone, TZ unchanged...
+ *     localtime_r(...);
+ *     mlc_tz_leave(&sv);      TZ as it was (set, or unset), tzset() again */
+struct mlc_tz_saved {
+	char *old;
+	int had;
+};
+int mlc_tz_valid(const char *zone);
+int mlc_tz_enter(struct mlc_tz_saved *sv, const char *zone);
+void mlc_tz_leave(struct mlc_tz_saved *sv);
 
 /* ---- ndjson.c: line reading and whole-line writing ------------------- */
 #define MLC_NDJSON_MAXLINE (16u << 20) /* default cap: 16 MiB per line */
@@ -349,6 +369,16 @@ int mlc_store_error(struct mlc_store *s, char *err, size_t errlen);
 const char *mlc_store_statedir(struct mlc_store *s);
 /* Environment: ML_CONNECTOR_BUSY_TIMEOUT = milliseconds to wait for a lock
  * held by another process (default 5000). */
+/* Table schedule: the last scheduled slot a rule fired (see sched.c).
+ * get: 1 with the row (strings malloc'd), 0 if there is none, -1 on error
+ * (message on stderr; mlc_store_code).  put: insert or replace; 0 or -1.
+ * fired_at NULL marks a baseline (the rule's first check), not a run. */
+struct mlc_store_sched {
+	char *schedule, *zone, *slot, *slot_at, *fired_at;
+};
+int mlc_store_sched_get(struct mlc_store *s, const char *rule, struct mlc_store_sched *row);
+int mlc_store_sched_put(struct mlc_store *s, const char *rule, const struct mlc_store_sched *row);
+void mlc_store_sched_free(struct mlc_store_sched *row);
 
 /* ---- vault.c: encrypted credentials (libsodium) ----------------------- */
 /*
@@ -504,8 +534,9 @@ struct mlc_rule {
  * rule name looked up as RULES_DIR/NAME.rule.  rules_dir NULL: the config's
  * [general] rules_dir, else $ML_CONNECTOR_RULES, else rules/ beside the
  * config file.  Checks the schema of every section (unknown keys are
- * errors), the name, severity and schedule syntax.  0, or -1 with err set
- * ("PATH:LINE: ...") and *code MLC_EX_NOINPUT (no such rule) or MLC_EX_CONFIG. */
+ * errors), the name, severity, schedule (mlc_sched_parse) and time zone
+ * (mlc_tz_valid).  0, or -1 with err set ("PATH:LINE: ...") and *code
+ * MLC_EX_NOINPUT (no such rule) or MLC_EX_CONFIG. */
 int mlc_rule_load(struct mlc_rule *r, const char *arg, const char *rules_dir, char *err,
                   size_t errlen, int *code);
 void mlc_rule_free(struct mlc_rule *r);
@@ -520,6 +551,61 @@ const char *mlc_rule_dir(const char *opt);
 /* Turn a [rule] schedule into the five cron fields ("0 8 * * *");
  * 0, or -1 with err set. */
 int mlc_rule_cron(const char *schedule, char *out, size_t outlen, char *err, size_t errlen);
+
+/* ---- sched.c: a schedule's slots in a zone, and when a rule is due ---- */
+/*
+ * Slots are wall-clock minutes in the rule's zone, counted as civil minutes
+ * since 1970-01-01 00:00 of the wall clock (no zone in the number).  A slot
+ * is reached at the first instant the zone's clock shows it or a later time:
+ * a skipped time at the end of its gap, a repeated time at its first
+ * occurrence.  The functions taking a time_t work in the current TZ: wrap
+ * them in mlc_tz_enter/mlc_tz_leave.  See sched.c for the whole design.
+ */
+#define MLC_SCHED_NEVER LLONG_MAX  /* no next slot (within ten years) */
+#define MLC_SCHED_NONE LLONG_MIN   /* no previous slot; no slot fired yet */
+struct mlc_sched {
+	uint64_t min;     /* bit m: minute m matches */
+	uint32_t hour;    /* bit h */
+	uint32_t dom;     /* bits 1..31 */
+	uint16_t mon;     /* bits 1..12 */
+	uint8_t dow;      /* bits 0..6, Sunday 0 */
+	unsigned char dom_star, dow_star; /* field began with '*' (cron's OR rule) */
+};
+/* Parse a [rule] schedule (through mlc_rule_cron); 0, or -1 with err set,
+ * also for a schedule that names no existing day ("cron 0 0 31 2 *"). */
+int mlc_sched_parse(struct mlc_sched *s, const char *schedule, char *err, size_t errlen);
+/* One cron field f[0..n) ('*', numbers, a-b ranges, lists, /steps) in lo..hi
+ * as a bit set; 0 or -1 if malformed.  The one parser of cron fields. */
+int mlc_sched_field(const char *f, size_t n, int lo, int hi, uint64_t *bits);
+int mlc_sched_match(const struct mlc_sched *s, long long cmin);
+/* The first slot after cmin (or MLC_SCHED_NEVER), the last one at or before
+ * cmin (or MLC_SCHED_NONE), and how many slots lie in (after, upto], at most cap. */
+long long mlc_sched_next(const struct mlc_sched *s, long long cmin);
+long long mlc_sched_prev(const struct mlc_sched *s, long long cmin);
+long mlc_sched_count(const struct mlc_sched *s, long long after, long long upto, long cap);
+/* "2027-03-14T02:30" and back (-1 if malformed). */
+void mlc_sched_fmt(long long cmin, char out[32]);
+int mlc_sched_scan(const char *s, long long *cmin);
+/* Current TZ: the latest wall time (civil seconds) the clock has shown at or
+ * before t, and the instant a slot is reached. */
+long long mlc_sched_hwm(time_t t);
+time_t mlc_sched_reach(long long cmin);
+/* Current TZ.  A rule new to the state counts as having fired the last slot
+ * reached a minute before its first check (baseline): a slot reached in that
+ * minute still runs, older ones do not.  Due at now: 1 if a slot after last
+ * (MLC_SCHED_NONE: never) has been reached, with *upto = the latest slot reached,
+ * the one to record as fired when the run starts. */
+long long mlc_sched_baseline(const struct mlc_sched *s, time_t now);
+int mlc_sched_due(const struct mlc_sched *s, long long last, time_t now, long long *upto);
+/* Current TZ: the wall times of day (seconds after midnight) at which the
+ * clock comes out of a DST gap that swallows a slot, for the transitions
+ * in [from, to) (and the next full hour, where systemd cannot fire at the
+ * exit itself: see sched.c); sorted, distinct, at most max.  Returns how
+ * many. */
+int mlc_sched_gap_exits(const struct mlc_sched *s, time_t from, time_t to, int *tod, int max);
+/* The schedule as systemd OnCalendar= values with the zone, one per line
+ * (two when both day fields are restricted: cron takes either). */
+void mlc_sched_oncalendar(const struct mlc_sched *s, const char *zone, struct mlc_buf *b);
 
 /* ---- jqrule.c: libjq, compiled once, run per record -------------------- */
 /*

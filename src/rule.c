@@ -4,7 +4,8 @@
  * in the schema below, which must stay in step with it.
  *
  * The loader checks what every tool relies on (schema, name, severity,
- * schedule); each tool then reads and checks the sections it owns.
+ * schedule, time zone); each tool then reads and checks the sections it
+ * owns.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -113,49 +114,9 @@ hhmm(const char *s, int *h, int *m)
 static int
 cron_field(const char *f, size_t n, int lo, int hi)
 {
-	size_t i = 0;
+	uint64_t bits;
 
-	if (n == 0)
-		return -1;
-	while (i < n) {
-		long a, b;
-		char *end;
-
-		if (f[i] == '*') {
-			i++;
-		} else {
-			if (!(f[i] >= '0' && f[i] <= '9'))
-				return -1;
-			a = strtol(f + i, &end, 10);
-			i = (size_t)(end - f);
-			if (a < lo || a > hi)
-				return -1;
-			if (i < n && f[i] == '-') {
-				i++;
-				if (i >= n || !(f[i] >= '0' && f[i] <= '9'))
-					return -1;
-				b = strtol(f + i, &end, 10);
-				i = (size_t)(end - f);
-				if (b < a || b > hi)
-					return -1;
-			}
-		}
-		if (i < n && f[i] == '/') {
-			i++;
-			if (i >= n || !(f[i] >= '1' && f[i] <= '9'))
-				return -1;
-			strtol(f + i, &end, 10);
-			i = (size_t)(end - f);
-		}
-		if (i < n) {
-			if (f[i] != ',')
-				return -1;
-			i++;
-			if (i == n)
-				return -1;
-		}
-	}
-	return 0;
+	return mlc_sched_field(f, n, lo, hi, &bits);
 }
 
 int
@@ -225,7 +186,8 @@ int
 mlc_rule_load(struct mlc_rule *r, const char *arg, const char *rules_dir, char *err,
               size_t errlen, int *code)
 {
-	char path[4096], e2[512], cron[128];
+	char path[4096], e2[512];
+	struct mlc_sched sched;
 	const struct mlc_conf_entry *e;
 	const char *base, *v;
 	size_t bl;
@@ -276,8 +238,14 @@ mlc_rule_load(struct mlc_rule *r, const char *arg, const char *rules_dir, char *
 		r->severity = mlc_xstrdup(e->value);
 	}
 	if ((e = mlc_conf_find(&r->conf, "rule", "schedule")) &&
-	    mlc_rule_cron(e->value, cron, sizeof cron, e2, sizeof e2) < 0)
+	    mlc_sched_parse(&sched, e->value, e2, sizeof e2) < 0)
 		return errf(err, errlen, "%s:%u: %s", path, e->line, e2);
+	/* An unknown zone would be UTC without a word (the C library's
+	 * fallback): refuse it.  Empty means the configuration's. */
+	if ((e = mlc_conf_find(&r->conf, "rule", "timezone")) && *e->value &&
+	    !mlc_tz_valid(e->value))
+		return errf(err, errlen, "%s:%u: unknown time zone \"%s\" (an IANA name, e.g. "
+		            "Asia/Kolkata)", path, e->line, e->value);
 	if ((v = mlc_rule_get(r, "source", "table")) == NULL &&
 	    mlc_conf_find(&r->conf, "source", "where"))
 		return errf(err, errlen, "%s: [source] has conditions but no table", path);

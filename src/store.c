@@ -41,6 +41,14 @@
  *   deferred           deliveries held by quiet hours: the whole delivery
  *                      line, released by alert-render once not_before has
  *                      passed.
+ *
+ * Schema v3 adds:
+ *
+ *   schedule           per rule, the last scheduled slot it fired (sched.c):
+ *                      the schedule and zone it was computed for, the slot
+ *                      as a wall time in that zone, the instant it was
+ *                      reached, when the run claimed it (NULL: a baseline,
+ *                      recorded at the rule's first check, never a run).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -153,6 +161,15 @@ static const char *const migrations[] = {
 	" not_before TEXT NOT NULL,"
 	" line TEXT NOT NULL);"
 	"CREATE INDEX deferred_rule_nb ON deferred (rule, not_before);",
+	/* v3: the last scheduled slot each rule fired (mlc-rule due, claim). */
+	"CREATE TABLE schedule ("
+	" rule TEXT PRIMARY KEY,"
+	" schedule TEXT NOT NULL,"
+	" zone TEXT NOT NULL,"
+	" slot TEXT NOT NULL,"
+	" slot_at TEXT NOT NULL,"
+	" fired_at TEXT,"
+	" updated_at TEXT NOT NULL);",
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -476,4 +493,90 @@ mlc_store_rollback(struct mlc_store *s)
 	/* Fails harmlessly when SQLite already rolled back (e.g. after SQLITE_FULL). */
 	if (sqlite3_get_autocommit(s->db) == 0)
 		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* ---- table schedule (v3) ---- */
+
+static char *
+col_dup(sqlite3_stmt *st, int i)
+{
+	const unsigned char *v = sqlite3_column_text(st, i);
+
+	return v ? mlc_xstrdup((const char *)v) : NULL;
+}
+
+int
+mlc_store_sched_get(struct mlc_store *s, const char *rule, struct mlc_store_sched *row)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	memset(row, 0, sizeof *row);
+	if (sqlite3_prepare_v2(s->db,
+	                       "SELECT schedule, zone, slot, slot_at, fired_at FROM schedule"
+	                       " WHERE rule = ?1", -1, &st, NULL) != SQLITE_OK) {
+		mlc_store_warn(s, "schedule");
+		return -1;
+	}
+	sqlite3_bind_text(st, 1, rule, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		row->schedule = col_dup(st, 0);
+		row->zone = col_dup(st, 1);
+		row->slot = col_dup(st, 2);
+		row->slot_at = col_dup(st, 3);
+		row->fired_at = col_dup(st, 4);
+		rc = row->schedule && row->zone && row->slot ? 1 : 0;
+		if (!rc)
+			mlc_store_sched_free(row);
+	} else if (rc == SQLITE_DONE) {
+		rc = 0;
+	} else {
+		mlc_store_warn(s, "schedule");
+		rc = -1;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int
+mlc_store_sched_put(struct mlc_store *s, const char *rule, const struct mlc_store_sched *row)
+{
+	char now[32];
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(s->db,
+	                       "INSERT OR REPLACE INTO schedule"
+	                       " (rule, schedule, zone, slot, slot_at, fired_at, updated_at)"
+	                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)", -1, &st, NULL) != SQLITE_OK) {
+		mlc_store_warn(s, "schedule");
+		return -1;
+	}
+	mlc_time_now_text(now);
+	sqlite3_bind_text(st, 1, rule, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, row->schedule, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, row->zone, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, row->slot, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, row->slot_at, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, row->fired_at, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 7, now, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		mlc_store_warn(s, "schedule");
+		return -1;
+	}
+	return 0;
+}
+
+void
+mlc_store_sched_free(struct mlc_store_sched *row)
+{
+	free(row->schedule);
+	free(row->zone);
+	free(row->slot);
+	free(row->slot_at);
+	free(row->fired_at);
+	memset(row, 0, sizeof *row);
 }

@@ -3,12 +3,14 @@
  * literals, UTF-8 checks, form encoding and time.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 #include <sodium.h>
 
@@ -423,8 +425,8 @@ digits(const char *s, int n, int *out)
 }
 
 /* Days from 1970-01-01 to y-m-d (proleptic Gregorian). */
-static long
-days_from_civil(int y, int m, int d)
+long
+mlc_time_days(int y, int m, int d)
 {
 	long era, yoe, doy, doe;
 
@@ -471,7 +473,7 @@ mlc_time_parse(const char *s, struct timespec *ts)
 			scale /= 10;
 		}
 	}
-	t = (long long)days_from_civil(Y, M, D) * 86400 + h * 3600 + m * 60 + sec;
+	t = (long long)mlc_time_days(Y, M, D) * 86400 + h * 3600 + m * 60 + sec;
 	if (*p == 'Z' || *p == 'z') {
 		p++;
 	} else if ((*p == '+' || *p == '-') && !digits(p + 1, 2, &oh) && p[3] == ':' &&
@@ -532,4 +534,61 @@ mlc_time_mono_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* ---- time zones ---- */
+
+int
+mlc_tz_valid(const char *zone)
+{
+	const char *dir = getenv("TZDIR");
+	char path[4096], magic[4];
+	struct stat st;
+	int fd, ok;
+
+	if (!zone || !*zone || zone[0] == '/' || zone[0] == ':' || strstr(zone, ".."))
+		return 0;
+	if (strcmp(zone, "UTC") == 0)
+		return 1;
+	if (!dir || !*dir)
+		dir = "/usr/share/zoneinfo";
+	if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, zone) >= sizeof path)
+		return 0;
+	/* A directory ("America") or any other file would make the C library
+	 * fall back to UTC without a word: only a TZif file is a zone. */
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return 0;
+	ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && read(fd, magic, 4) == 4 &&
+	     memcmp(magic, "TZif", 4) == 0;
+	close(fd);
+	return ok;
+}
+
+int
+mlc_tz_enter(struct mlc_tz_saved *sv, const char *zone)
+{
+	const char *o = getenv("TZ");
+
+	sv->old = NULL;
+	sv->had = o != NULL;
+	if (!mlc_tz_valid(zone))
+		return -1;
+	if (o)
+		sv->old = mlc_xstrdup(o);
+	/* "UTC0" is POSIX and needs no file. */
+	setenv("TZ", strcmp(zone, "UTC") == 0 ? "UTC0" : zone, 1);
+	tzset();
+	return 0;
+}
+
+void
+mlc_tz_leave(struct mlc_tz_saved *sv)
+{
+	if (sv->had)
+		setenv("TZ", sv->old, 1);
+	else
+		unsetenv("TZ");
+	tzset();
+	free(sv->old);
+	sv->old = NULL;
 }

@@ -59,12 +59,57 @@ rm "$R/typo.rule"
 printf '[general]\nstate_dir = %s\n' "$T/state" >"$ML_CONNECTOR_CONF"
 ml-connector schedule >"$T/cron"
 is "$?" 0 "schedule --cron"
-like "$(cat "$T/cron")" '^0 \* \* \* \* ML_CONNECTOR_CONF=.* run --scheduled daily-chi$' \
-	"cron line runs hourly at the minute and lets the rule decide in its zone"
+like "$(cat "$T/cron")" '^\* \* \* \* \* ML_CONNECTOR_CONF=.* run --scheduled daily-chi$' \
+	"cron line runs every minute and lets the rule decide in its zone"
 ml-connector schedule --systemd "$T/units" >/dev/null
 is "$(sed -n 's/^OnCalendar=//p' "$T/units/ml-connector-daily-chi.timer")" \
 	"*-*-* 08:00:00 America/Chicago" "systemd timer with zone"
-like "$(cat "$T/units/ml-connector-daily-chi.service")" 'ExecStart=.* run --wait daily-chi' "service unit"
+like "$(cat "$T/units/ml-connector-daily-chi.service")" 'ExecStart=.* run --scheduled --wait daily-chi' \
+	"service unit: the timer's firing asks due too"
+is "$(grep -c '^Persistent=true$' "$T/units/ml-connector-daily-chi.timer")" 1 "Persistent=true"
+
+# OnCalendar: a slot that a DST gap swallows gets the gap's end as an event
+# of its own (systemd skips the time itself); cron's either-day rule is two
+# events; minute lists are spelled out.
+printf '%s\n' '[rule]' 'name = gap' 'schedule = daily 02:30' 'timezone = America/New_York' >"$R/gap.rule"
+is "$(mlc-rule oncalendar gap | tr '\n' '|')" \
+	"*-*-* 02:30:00 America/New_York|*-*-* 03:00:00 America/New_York|" "OnCalendar: a slot in a DST gap"
+is "$(mlc-rule oncalendar cronny | tr '\n' '|')" "Mon *-*-* 09:00:00 UTC|*-*-01 09:00:00 UTC|" \
+	"OnCalendar: both day fields restricted, either matches: two events"
+is "$(mlc-rule oncalendar every15)" "*-*-* *:00,15,30,45:00 UTC" "OnCalendar: every 15m"
+
+# due keeps state: claimed slots are not due again; a slot missed is.
+is "$(due gap 2027-03-14T07:00:00Z)" 0 "02:30 on the night it does not exist is due at 03:00 EDT"
+is "$(due gap 2027-03-14T06:59:00Z)" 1 "not before the gap ends"
+ML_CONNECTOR_NOW=2027-03-13T12:00:00Z mlc-rule due gap
+is "$?" 1 "first check: not due (a baseline is recorded)"
+ML_CONNECTOR_NOW=2027-03-14T07:00:00Z mlc-rule claim gap >"$T/claim"
+is "$?" 0 "claim at the end of the gap"
+is "$(cat "$T/claim")" "slot 2027-03-14T02:30 America/New_York (reached 2027-03-14T07:00:00.000Z)" \
+	"claim names the slot and when it was reached"
+ML_CONNECTOR_NOW=2027-03-14T07:00:30Z mlc-rule claim gap >/dev/null
+is "$?" 1 "a second claim of the same slot: 1"
+is "$(due gap 2027-03-14T12:00:00Z)" 1 "not due again that day"
+is "$(due gap 2027-03-17T12:00:00Z)" 0 "three days later: due (the slots missed)"
+ML_CONNECTOR_NOW=2027-03-17T12:00:00Z mlc-rule claim gap >"$T/claim"
+like "$(cat "$T/claim")" "catching up 3 slots from 2027-03-15T02:30" "one claim for the three missed slots"
+sed -i 's/02:30/02:45/' "$R/gap.rule"
+is "$(due gap 2027-03-17T12:00:00Z)" 1 "a changed schedule starts afresh (not due for old slots)"
+rm "$R/gap.rule"
+
+# Zones: a name that is no zone (a typo, a directory) is refused, never UTC.
+for z in Asia/Kolkatta America ../etc/passwd; do
+	printf '%s\n' '[rule]' 'name = badzone' 'schedule = daily 08:00' "timezone = $z" >"$R/badzone.rule"
+	mlc-rule due badzone 2>"$T/err"
+	is "$?" 78 "timezone = $z: 78"
+	like "$(cat "$T/err")" "unknown time zone" "timezone = $z: says so"
+done
+rm "$R/badzone.rule"
+printf '%s\n' '[rule]' 'name = never' 'schedule = cron 0 0 31 2 *' >"$R/never.rule"
+mlc-rule cron never 2>"$T/err"
+is "$?" 78 "a schedule that never comes (31 February): 78"
+like "$(cat "$T/err")" "names no day that exists" "and says why"
+rm "$R/never.rule"
 
 # The lock: a second run of the same rule exits 75 at once.
 mkdir -p "$T/state/locks"
@@ -81,6 +126,14 @@ kill -0 "$holder"
 ok "and it did not wait (the holder still holds the lock)"
 kill "$holder"
 wait "$holder" 2>/dev/null
+
+# The man page's EXAMPLES, run as written on the shipped rules: each "$ "
+# line is a command, the lines after it its output.
+sed -n '/^\.Sh EXAMPLES/,/^\.Ed/p' "$TOP/man/mlc-rule.1" | sed '1,2d;$d' >"$T/ex"
+sed -n 's/^\$ //p' "$T/ex" >"$T/ex.sh"
+grep -v '^\$ ' "$T/ex" >"$T/ex.want"
+(export ML_CONNECTOR_RULES=$TOP/data/rules ML_CONNECTOR_STATE=$T/ex-state; bash "$T/ex.sh") >"$T/ex.got" 2>&1
+diff_ok "$T/ex.got" "$T/ex.want" "mlc-rule(1) EXAMPLES"
 
 ml-connector run 2>/dev/null
 is "$?" 64 "run without a rule: usage"
