@@ -708,19 +708,29 @@ tz_ok(const char *tz)
 	return mlc_tz_valid(tz);
 }
 
-/* Run localtime_r (t given) or mktime (t == NULL) in zone tz (checked by
- * tz_ok), then put TZ back. */
-static time_t
-in_zone(const char *tz, const time_t *t, struct tm *tm)
+/* localtime_r in zone tz (checked by tz_ok), then TZ put back. */
+static void
+in_zone(const char *tz, time_t t, struct tm *tm)
 {
 	struct mlc_tz_saved sv;
 	int entered = tz && mlc_tz_enter(&sv, tz) == 0;
-	time_t r = 0;
 
-	if (t)
-		localtime_r(t, tm);
-	else
-		r = mktime(tm);
+	localtime_r(&t, tm);
+	if (entered)
+		mlc_tz_leave(&sv);
+}
+
+/* The first instant after t at which zone tz's clock shows wall minute
+ * cmin (sched.c's rule: a time in a DST gap at the gap's end; in a repeated
+ * hour, the next time the clock shows it), never mktime's guess with
+ * tm_isdst = -1. */
+static time_t
+reach_in_zone(const char *tz, long long cmin, time_t t)
+{
+	struct mlc_tz_saved sv;
+	int entered = tz && mlc_tz_enter(&sv, tz) == 0;
+	time_t r = mlc_sched_reach_after(cmin, t);
+
 	if (entered)
 		mlc_tz_leave(&sv);
 	return r;
@@ -753,13 +763,14 @@ parse_hhmm(const char *s, const char **end)
 static int
 quiet_now(const char *tz, time_t *until)
 {
-	struct tm tm, e;
+	struct tm tm;
 	time_t t = now.tv_sec;
+	long long day;
 	int cur, in;
 
 	if (quiet_from < 0)
 		return 0;
-	in_zone(tz, &t, &tm);
+	in_zone(tz, t, &tm);
 	cur = tm.tm_hour * 60 + tm.tm_min;
 	if (quiet_from < quiet_to)
 		in = cur >= quiet_from && cur < quiet_to;
@@ -767,14 +778,10 @@ quiet_now(const char *tz, time_t *until)
 		in = cur >= quiet_from || cur < quiet_to;
 	if (!in)
 		return 0;
-	e = tm;
-	e.tm_hour = quiet_to / 60;
-	e.tm_min = quiet_to % 60;
-	e.tm_sec = 0;
-	e.tm_isdst = -1;
-	if (cur >= quiet_to) /* the window ends tomorrow */
-		e.tm_mday++;
-	*until = in_zone(tz, NULL, &e);
+	/* The window ends at quiet_to today, or tomorrow if that has passed,
+	 * counted in wall minutes (sched.c's civil minutes). */
+	day = ((long long)t + tm.tm_gmtoff) / 60 - cur;
+	*until = reach_in_zone(tz, day + quiet_to + (cur >= quiet_to ? 1440 : 0), t);
 	if (*until <= t)
 		*until = t + 60;
 	return 1;

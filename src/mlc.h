@@ -590,6 +590,12 @@ int mlc_sched_scan(const char *s, long long *cmin);
  * before t, and the instant a slot is reached. */
 long long mlc_sched_hwm(time_t t);
 time_t mlc_sched_reach(long long cmin);
+/* Current TZ: the first instant after t at which the clock shows wall
+ * minute cmin or later: mlc_sched_reach's, unless the clock went back since
+ * and shows an earlier time at t (the repeated hour of a fall-back night):
+ * then when it shows cmin again.  A window that ends at cmin (quiet hours)
+ * ends there. */
+time_t mlc_sched_reach_after(long long cmin, time_t t);
 /* Current TZ.  A rule new to the state counts as having fired the last slot
  * reached a minute before its first check (baseline): a slot reached in that
  * minute still runs, older ones do not.  Due at now: 1 if a slot after last

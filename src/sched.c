@@ -361,6 +361,35 @@ mlc_sched_reach(long long cmin)
 	return hi;
 }
 
+time_t
+mlc_sched_reach_after(long long cmin, time_t t)
+{
+	long long wall = cmin * 60;
+	time_t lo = t, hi = t + SPAN;
+	time_t r = mlc_sched_reach(cmin);
+
+	if (r > t)
+		return r;
+	/* The clock went back since it first showed cmin and may show it
+	 * again: from t on it only goes forward for more than a week (see the
+	 * top), so the first instant it shows cmin or later is a bisection on
+	 * the plain wall time.  Within SPAN, or never (as for a time already
+	 * shown since t: then t itself). */
+	if ((long long)t + off_at(t) >= wall)
+		return t;
+	if ((long long)hi + off_at(hi) < wall)
+		return r;
+	while (hi - lo > 1) {
+		time_t mid = lo + (hi - lo) / 2;
+
+		if ((long long)mid + off_at(mid) >= wall)
+			hi = mid;
+		else
+			lo = mid;
+	}
+	return hi;
+}
+
 long long
 mlc_sched_baseline(const struct mlc_sched *s, time_t now)
 {

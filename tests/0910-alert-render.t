@@ -88,6 +88,28 @@ alert-render -r "$R/quiet.rule" --now 2024-01-15T04:40:00Z <"$F/render-quiet.in.
 is "$(sqlite3 "$ML_CONNECTOR_STATE/state.db" 'SELECT count(*) FROM deferred')" 3 \
 	"deferring the same deliveries twice keeps one each"
 
+# Quiet hours that end in a DST gap, a repeated hour or a half-hour zone:
+# the window ends the first time the clock shows its end (sched.c's rule),
+# never at mktime's guess (02:30 EST, 30 minutes after a New York gap).
+mkdir -p "$T/dst"
+head -n 1 "$F/render-quiet.in.ndjson" >"$T/dst/in" # its recipient has no zone: the rule's
+while read -r zone window now want what; do
+	sed -e "s|^timezone = .*|timezone = $zone|" -e "s|^quiet_hours .*|quiet_hours = $window|" \
+		"$R/quiet.rule" >"$T/dst/quiet.rule"
+	got=$(alert-render -r "$T/dst/quiet.rule" --no-state --now "$now" <"$T/dst/in" 2>/dev/null |
+		jq -r 'select(.channel == "sms") | .not_before // "sent"')
+	is "$got" "$want" "quiet hours $window in $zone at $now: $what"
+done <<'CASES'
+America/New_York 22:00-02:30 2027-03-14T05:00:00Z 2027-03-14T07:00:00.000Z ends in the spring gap: at 03:00 EDT
+America/New_York 22:00-01:30 2027-11-07T04:00:00Z 2027-11-07T05:30:00.000Z ends in the repeated hour: first 01:30 (EDT)
+America/New_York 22:00-01:30 2027-11-07T06:15:00Z 2027-11-07T06:30:00.000Z inside the repeated hour again: the next 01:30 (EST)
+America/New_York 22:00-01:30 2027-11-07T05:45:00Z sent 01:45 EDT is past the window
+Australia/Lord_Howe 22:00-02:15 2027-10-02T12:00:00Z 2027-10-02T15:30:00.000Z a 30-minute gap: at 02:30 LHDT
+Asia/Kolkata 22:00-07:00 2027-01-10T18:00:00Z 2027-01-11T01:30:00.000Z +05:30: 07:00 IST is 01:30Z
+Asia/Kathmandu 23:00-06:15 2027-01-10T18:00:00Z 2027-01-11T00:30:00.000Z +05:45: 06:15 NPT is 00:30Z
+Pacific/Chatham 22:00-03:00 2027-09-25T10:00:00Z 2027-09-25T14:00:00.000Z +12:45, gap 02:45-03:45: at 03:45 CHADT
+CASES
+
 # Caps count what the audit trail says was sent
 sqlite3 "$ML_CONNECTOR_STATE/state.db" "INSERT INTO audit (ts, stage, delivery_id, recipient, channel) VALUES ('2024-01-15T13:30:00.000Z', 'sent', 'x/sms/+13125550100', '+13125550100', 'sms')"
 alert-render -r "$R/caps.rule" "${N[@]}" <"$F/render-caps.in.ndjson" >"$T/caps"
