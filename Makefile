@@ -12,6 +12,7 @@ LIBOBJ = \
 	src/vault.o \
 	src/twsig.o \
 	src/ndjson.o \
+	src/wire.o \
 	src/conf.o \
 	src/sms.o \
 	src/http.o \
