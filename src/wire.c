@@ -187,6 +187,20 @@ refuse_at(struct mlc_wire_err *e, const char *s, size_t n, size_t off, const cha
 	mlc_buf_free(&path);
 }
 
+/* The value of four hex digits, or -1. */
+static int
+hex4(const char *p)
+{
+	int i, v = 0, d;
+
+	for (i = 0; i < 4; i++) {
+		if ((d = mlc_hexval((unsigned char)p[i])) < 0)
+			return -1;
+		v = v << 4 | d;
+	}
+	return v;
+}
+
 /* The first \u0000 or unpaired surrogate escape in JSON text that parsed,
  * so every backslash is an escape inside a string: its offset, or n. */
 static size_t
@@ -195,30 +209,27 @@ bad_escape(const char *s, size_t n, unsigned *cu)
 	const char *p = s, *end = s + n;
 
 	while ((p = memchr(p, '\\', (size_t)(end - p))) != NULL) {
-		unsigned v = 0, w = 0;
-		int i;
+		int v, w;
 
-		if (end - p < 6 || p[1] != 'u') {
-			p += 2;
+		if (end - p < 6 || p[1] != 'u' || (v = hex4(p + 2)) < 0) {
+			if (end - p <= 2)
+				break;
+			p += 2; /* an escape of one character: \" \\ \n ... */
 			continue;
 		}
-		for (i = 2; i < 6; i++)
-			v = v << 4 | (unsigned)mlc_hexval((unsigned char)p[i]);
 		if (v == 0 || (v >= 0xDC00 && v <= 0xDFFF)) {
-			*cu = v;
+			*cu = (unsigned)v;
 			return (size_t)(p - s);
 		}
 		if (v >= 0xD800 && v <= 0xDBFF) {
 			/* jq refuses a high half without its low half itself */
-			if (end - p >= 12 && p[6] == '\\' && p[7] == 'u') {
-				for (i = 8; i < 12; i++)
-					w = w << 4 | (unsigned)mlc_hexval((unsigned char)p[i]);
+			if (end - p >= 12 && p[6] == '\\' && p[7] == 'u' && (w = hex4(p + 8)) >= 0) {
 				if (w >= 0xDC00 && w <= 0xDFFF) {
 					p += 12;
 					continue;
 				}
 			}
-			*cu = v;
+			*cu = (unsigned)v;
 			return (size_t)(p - s);
 		}
 		p += 6;
@@ -258,7 +269,17 @@ mlc_wire_line(const char *line, size_t len, jv *obj, struct mlc_wire_err *e)
 		const char *ms = jv_get_kind(m) == JV_KIND_STRING ? jv_string_value(m) : "?";
 		const char *wp = strstr(ms, " (while parsing");
 
-		set_err(e, NULL, "not JSON: %.*s", (int)(wp ? (size_t)(wp - ms) : strlen(ms)), ms);
+		const char *lp = strstr(ms, " at line 1, column ");
+		int cut = (int)(wp ? (size_t)(wp - ms) : strlen(ms));
+
+		/* jq's "line 1" is not the input's line: say the column alone */
+		if (lp && lp < ms + cut)
+			set_err(e, NULL, "not JSON: %.*s at column %.*s", (int)(lp - ms), ms,
+			        (int)(ms + cut - (lp + 19)), lp + 19);
+		else if (!jv_is_valid(m) || jv_get_kind(m) != JV_KIND_STRING)
+			set_err(e, NULL, "not JSON: %s", len ? "no value" : "an empty line");
+		else
+			set_err(e, NULL, "not JSON: %.*s", cut, ms);
 		jv_free(m);
 		return -1;
 	}
@@ -272,10 +293,9 @@ mlc_wire_line(const char *line, size_t len, jv *obj, struct mlc_wire_err *e)
 		char what[96];
 
 		if (cu == 0)
-			snprintf(what, sizeof what, "holds a NUL character (\\u0000)");
+			snprintf(what, sizeof what, "holds \\u0000, a NUL character");
 		else
-			snprintf(what, sizeof what,
-			         "holds an unpaired UTF-16 surrogate escape (\\u%04x)", cu);
+			snprintf(what, sizeof what, "holds \\u%04x, an unpaired UTF-16 surrogate", cu);
 		refuse_at(e, line, len, off, what);
 		return -1;
 	}
