@@ -10,7 +10,9 @@
  * is a delivery when it has "delivery_id" or "channel" and none of the
  * members "status", "event", "suppressed", "deferred", "dropped", "capped"
  * (render's bookkeeping lines and earlier results); every other object is
- * copied to stdout unchanged.
+ * copied to stdout unchanged.  The checks of a line and of a delivery are
+ * wire.c's (mlc_wire_line, mlc_wire_delivery): alert-log makes the same in
+ * front of this program and quarantines what would fail them.
  *
  * stdout: one result line per delivery, written whole as soon as that
  * delivery is settled, so the order may differ from the input.  A result is
