@@ -1609,7 +1609,8 @@ cmd_quarantine(int argc, char **argv)
 		{ "format", required_argument, NULL, 'f' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *verb = "list", *rule = NULL, *run = NULL;
+	static const char default_verb[] = "list";
+	const char *verb = default_verb, *rule = NULL, *run = NULL;
 	enum fmt f = F_TEXT;
 	int c, all = 0, lines = 0, rc = MLC_EX_OK, i;
 	sqlite3_stmt *st;
@@ -1631,6 +1632,11 @@ cmd_quarantine(int argc, char **argv)
 		default: fputs(usage, stderr); return MLC_EX_USAGE;
 		}
 	}
+	/* the command may also follow the options (getopt moved it here) */
+	if (verb == default_verb && optind < argc &&
+	    (!strcmp(argv[optind], "list") || !strcmp(argv[optind], "count") ||
+	     !strcmp(argv[optind], "show") || !strcmp(argv[optind], "drop")))
+		verb = argv[optind++];
 	if (!strcmp(verb, "list") || !strcmp(verb, "count")) {
 		if (optind != argc || all || (lines && (f != F_NDJSON || verb[0] == 'c'))) {
 			mlc_warn("usage: alert-log quarantine [list] [--rule R] [--run-id ID]"

@@ -45,8 +45,13 @@ static void
 set_err(struct mlc_wire_err *e, const char *field, const char *fmt, ...)
 {
 	va_list ap;
+	size_t n;
 
+	/* a long path is cut on a character boundary: the reason is stored as text */
 	snprintf(e->field, sizeof e->field, "%s", field ? field : "");
+	n = strlen(e->field);
+	if (n == sizeof e->field - 1 && field && strlen(field) > n)
+		e->field[mlc_utf8_valid_len(e->field, n)] = '\0';
 	va_start(ap, fmt);
 	vsnprintf(e->what, sizeof e->what, fmt, ap);
 	va_end(ap);
