@@ -28,13 +28,7 @@ run() {
 	# ndjson: the reader's messages (one per bad line) would fill the log.
 	mask=0
 	[ "$1" = ndjson ] && mask=2
-	# wire: jq 1.6's parser itself leaks the pending value of a malformed
-	# object ('{"a" "b"}': 18 bytes, valgrind shows it in jv_parser_next);
-	# the leak check of wire.c is tests/1010's valgrind run and check-asan.
-	leaks=1
-	[ "$1" = wire ] && leaks=0
-	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=$leaks \
-		tests/fuzz/bin/fuzz-"$1" -max_total_time="$secs" -max_len="$(maxlen "$1")" \
+	tests/fuzz/bin/fuzz-"$1" -max_total_time="$secs" -max_len="$(maxlen "$1")" \
 		-close_fd_mask="$mask" -rss_limit_mb=2048 -artifact_prefix="$w/crash/" -print_final_stats=1 \
 		"$w/new" "tests/fuzz/corpus/$1" >"tests/fuzz/work/$1.log" 2>&1
 	echo "$1: exit $? ($(grep -c . "tests/fuzz/work/$1.log") log lines)"
