@@ -12,6 +12,7 @@ LIBOBJ = \
 	src/vault.o \
 	src/twsig.o \
 	src/ndjson.o \
+	src/wire.o \
 	src/conf.o \
 	src/sms.o \
 	src/http.o \
@@ -61,14 +62,15 @@ TESTSO = tests/bin/writefault.so
 # Fuzz targets (tests/fuzz/fuzz-NAME.c): `make fuzz` builds them with clang's
 # libFuzzer into tests/fuzz/bin/ and runs each; the replayers below are the
 # same files built with $(CC) and tests/fuzz/replay-main.c (tests/1200).
-FUZZTARGETS = ndjson conf jdepage callback template sms
+FUZZTARGETS = ndjson conf jdepage callback template sms wire
 FUZZREPLAY = \
 	tests/bin/fuzz-ndjson \
 	tests/bin/fuzz-conf \
 	tests/bin/fuzz-jdepage \
 	tests/bin/fuzz-callback \
 	tests/bin/fuzz-template \
-	tests/bin/fuzz-sms
+	tests/bin/fuzz-sms \
+	tests/bin/fuzz-wire
 FUZZ_SECONDS = 600
 FUZZ_CC = clang
 FUZZ_CFLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined
@@ -190,6 +192,7 @@ tests/bin/fuzz-jdepage: tests/fuzz/fuzz-jdepage.c
 tests/bin/fuzz-callback: tests/fuzz/fuzz-callback.c
 tests/bin/fuzz-template: tests/fuzz/fuzz-template.c
 tests/bin/fuzz-sms: tests/fuzz/fuzz-sms.c
+tests/bin/fuzz-wire: tests/fuzz/fuzz-wire.c
 
 # libFuzzer (clang): the library sources are compiled in, so they are instrumented.
 fuzz-build:

@@ -8,7 +8,7 @@ set -u
 cd "$(dirname "$0")/.." || exit 1
 secs=${FUZZ_SECONDS:-600}
 jobs=${FUZZ_JOBS:-2}
-[ $# -gt 0 ] || set -- ndjson conf jdepage callback template sms
+[ $# -gt 0 ] || set -- ndjson conf jdepage callback template sms wire
 
 maxlen() {
 	case $1 in

@@ -4,12 +4,18 @@
 # demo.  See ml-connector(8).
 #
 # A run of one rule:
-#   jde-fetch -r R --run-id ID | [jde-fetch --join -r R] | alert-log |
-#   alert-match -r R | alert-log | alert-render -r R | alert-log |
-#   twilio-send | alert-log
-# Each stage's exit status is collected; the rule's watermark is committed
-# (jde-fetch --commit) only when every stage exited 0, i.e. when every
-# delivery of the run was recorded with its outcome.  A failed run is simply
+#   jde-fetch -r R --run-id ID | [jde-fetch --join -r R] |
+#   alert-log --before alert-match | alert-match -r R |
+#   alert-log --before alert-render | alert-render -r R |
+#   alert-log --before twilio-send | twilio-send | alert-log
+# Each tee makes the checks of the program it feeds: a line that program
+# would refuse is quarantined (kept in state.db with its reason) instead of
+# being passed on, and the tee exits 65.  Each stage's exit status is
+# collected; the rule's watermark is committed (jde-fetch --commit) only
+# when every stage exited 0, i.e. when every delivery of the run was
+# recorded with its outcome; alert-log's 65 does not count, as what it
+# quarantined is kept, named and counted, and repeating the run would only
+# meet the same line again: one bad line never blocks a rule.  A failed run is simply
 # repeated: the re-alert index (marked only for sent messages) keeps alerts
 # already sent from going out again.  Before the pipeline, deliveries an
 # interrupted run left queued or unknown are reconciled with Twilio (looked
@@ -56,7 +62,9 @@ usage: ml-connector [-c CONF] COMMAND [ARGS]
   track [RULE]               poll Twilio for sent messages until a final status
   schedule [--cron | --systemd DIR]
                              print crontab lines, or write systemd units to DIR
-  status [RULE]              last run, sent, failed, unknown, pending per rule
+  status [RULE]              last run, sent, failed, unknown, pending, quarantined per rule
+  quarantine [list|count|show ID|drop ID...|drop --all] [--rule RULE]
+                             lines set aside because a program would refuse them
   why WHAT                   the audit story of a record, alert, delivery or SID
   ping                       log in to AIS and out; read the Twilio account
   check [RULE...]            validate configuration and rules
@@ -222,6 +230,12 @@ run_rule() {
 	) 9>"$locks/$rule.lock"
 }
 
+# trail [ARGS]: alert-log for the rule and run being run (what it
+# quarantines is filed under them).
+trail() {
+	alert-log --rule "$rule" --run-id "$run_id" "$@"
+}
+
 run_locked() {
 	rule=$1
 	run_id=$(date -u +%Y%m%dT%H%M%SZ)-$$
@@ -233,18 +247,21 @@ run_locked() {
 	#    twilio-send --reconcile looks each up in Twilio before any resend.
 	#    An e-mail left unknown cannot be looked up: it is not replayed again
 	#    (its alerts, never marked as sent, are rendered again below).
+	#    replay checks each line as twilio-send would and quarantines one it
+	#    would refuse, handing out the others.
 	{
-		stage replay alert-log replay --rule "$rule" --status queued 2>/dev/null
-		stage replay2 alert-log replay --rule "$rule" --status unknown --channel sms,whatsapp 2>/dev/null
+		stage replay alert-log replay --rule "$rule" --run-id "$run_id" --status queued 2>/dev/null
+		stage replay2 alert-log replay --rule "$rule" --run-id "$run_id" --status unknown \
+			--channel sms,whatsapp 2>/dev/null
 	} |
 		{ stage rsend twilio-send --reconcile; } |
-		{ stage rlog alert-log; } >/dev/null
+		{ stage rlog trail; } >/dev/null
 
 	# 2. Deferred deliveries whose quiet hours are over.
 	{ stage release alert-render -r "$rule" --release; } |
-		{ stage dlog alert-log; } |
+		{ stage dlog trail --before twilio-send; } |
 		{ stage dsend twilio-send; } |
-		{ stage dlog2 alert-log; } >/dev/null
+		{ stage dlog2 trail; } >/dev/null
 
 	# 3. The rule itself.
 	if [ -n "$(mlc-rule get "$rule" join vendor 2>/dev/null)" ] ||
@@ -256,18 +273,23 @@ run_locked() {
 	# shellcheck disable=SC2086 # $join is a command line of plain words
 	{ stage fetch jde-fetch -r "$rule" --run-id "$run_id"; } |
 		{ stage join $join; } |
-		{ stage log1 alert-log; } |
+		{ stage log1 trail --before alert-match; } |
 		{ stage match alert-match --emit-suppressed -r "$rule"; } |
-		{ stage log2 alert-log; } |
+		{ stage log2 trail --before alert-render; } |
 		{ stage render alert-render -r "$rule"; } |
-		{ stage log3 alert-log; } |
+		{ stage log3 trail --before twilio-send; } |
 		{ stage send twilio-send; } |
-		{ stage log4 alert-log; } >"$tmp/results"
+		{ stage log4 trail; } >"$tmp/results"
 
 	rc=0
 	failed=""
 	for s in replay replay2 rsend rlog release dlog dsend dlog2 fetch join log1 match log2 render log3 send log4; do
 		c=$(cat "$tmp/$s.rc" 2>/dev/null || echo 70)
+		case $s:$c in
+		replay:65 | replay2:65 | rlog:65 | dlog:65 | dlog2:65 | log[1-4]:65)
+			# alert-log quarantined lines; everything else went on
+			continue ;;
+		esac
 		if [ "$c" != 0 ]; then
 			failed="$failed $s=$c"
 			rc=$(worse "$rc" "$c")
@@ -276,7 +298,11 @@ run_locked() {
 	sent=$(grep -c '"status":"\(queued\|accepted\|sent\)"' "$tmp/results")
 	nfail=$(grep -c '"status":"failed"' "$tmp/results")
 	unknown=$(grep -c '"status":"unknown"' "$tmp/results")
-	detail="sent $sent, failed $nfail, unknown $unknown"
+	nquar=$(alert-log quarantine count --rule "$rule" --run-id "$run_id" 2>/dev/null) || nquar=0
+	detail="sent $sent, failed $nfail, unknown $unknown, quarantined $nquar"
+	if [ "$nquar" != 0 ]; then
+		warn "rule $rule: $nquar lines quarantined in run $run_id: a program would refuse them; see ml-connector quarantine --rule $rule"
+	fi
 	if [ "$rc" = 0 ]; then
 		jde-fetch --commit "$rule" "$run_id" || rc=$?
 	fi
@@ -606,6 +632,7 @@ run) cmd_run "$@" ;;
 track) cmd_track "$@" ;;
 schedule) cmd_schedule "$@" ;;
 status) setup_env; exec alert-log status "$@" ;;
+quarantine) setup_env; exec alert-log quarantine "$@" ;;
 why) setup_env; exec alert-log why "$@" ;;
 ping) cmd_ping ;;
 check) cmd_check "$@" ;;

@@ -2,11 +2,14 @@
  * alert-log — the audit trail: a tee that records every line durably before
  * passing it on, and the queries an auditor runs over the trail.
  *
- * usage: alert-log [-d STATEDIR] [-s STAGE] [-b N]          (tee)
+ * usage: alert-log [-d STATEDIR] [-s STAGE] [-b N] [--before PROGRAM]
+ *                  [--rule R] [--run-id ID]                  (tee)
  *        alert-log query [filters] [-f ndjson|csv|text] [--lines]
  *        alert-log why WHAT [-f ndjson|text]
- *        alert-log replay [--rule R] [--since T] [--status LIST]
+ *        alert-log replay [--rule R] [--since T] [--status LIST] [--run-id ID]
  *        alert-log retention --older-than DAYS [--dry-run]
+ *        alert-log status [RULE]
+ *        alert-log quarantine [list|count|show ID|drop ID...|drop --all]
  *
  * Tee: stdin NDJSON lines, each recorded in the audit table with the stage
  * it shows (fetched, matched, suppressed, queued, deferred, dropped,
@@ -20,12 +23,29 @@
  * A result line that says a message was accepted by Twilio or SendGrid
  * also marks the re-alert index and the message status history.
  *
- * Exit status: 0; 64 usage; 65 a line was not JSON (it was still recorded
- * and passed on); 66 why found nothing; 74 write error on stdout, or the
- * database failed; 75 the database stayed locked; 78 configuration.
+ * The quarantine: each line is first checked as the program it goes to
+ * checks it (wire.c; --before alert-match, alert-render or twilio-send;
+ * without it, the checks every program makes).  A line that program would
+ * refuse, or that could not be read (over the 16 MiB cap, cut short), is
+ * not recorded as a line of its stage and not passed on: it goes, in the
+ * same transaction, to table quarantine with its bytes, its reason (line
+ * and field), its rule and run (--rule, --run-id) and ids, and the trail
+ * gets a "quarantined" row; the lines before and after it go on.  Were it
+ * passed on, the program would refuse it, and the orchestrator would meet
+ * it again at every run: one bad line would block the rule for ever.
+ * replay makes the same checks on lines already in the trail (written
+ * before them, or under looser ones) and quarantines what fails; a
+ * quarantined line is never handed out again, also after the operator
+ * drops it (quarantine drop, a "discarded" row in the trail).
+ *
+ * Exit status: 0; 64 usage; 65 lines were quarantined (everything else was
+ * recorded and passed on); 66 why found nothing, or no such quarantined
+ * line; 74 write error on stdout, or the database failed; 75 the database
+ * stayed locked; 78 configuration.
  */
 #include <errno.h>
 #include <getopt.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,20 +56,26 @@
 #include "mlc.h"
 
 static const char usage[] =
-	"usage: alert-log [-d STATEDIR] [-s STAGE] [-b N]\n"
+	"usage: alert-log [-d STATEDIR] [-s STAGE] [-b N] [--before PROGRAM]\n"
+	"                 [--rule R] [--run-id ID]\n"
 	"       alert-log query [--rule R] [--since T] [--until T] [--record KEY]\n"
 	"                       [--alert ID] [--delivery ID] [--recipient TO] [--sid SID]\n"
 	"                       [--stage S] [--limit N] [--lines] [-f ndjson|csv|text]\n"
 	"       alert-log why KEY|ALERT_ID|DELIVERY_ID|SID [-f ndjson|text]\n"
 	"       alert-log replay [--rule R] [--since T] [--status failed,unknown]\n"
-	"                        [--channel sms,whatsapp,email] [--latest]\n"
+	"                        [--channel sms,whatsapp,email] [--latest] [--run-id ID]\n"
 	"       alert-log retention --older-than DAYS [--dry-run]\n"
 	"       alert-log status [RULE] [-f text|ndjson|csv]\n"
 	"       alert-log run begin RULE RUN_ID | run end RULE RUN_ID STATUS [DETAIL]\n"
+	"       alert-log quarantine [list] [--rule R] [--run-id ID] [-f text|ndjson|csv]\n"
+	"                            [--lines] | count | show ID | drop ID... | drop --all\n"
+	"  --before PROGRAM  make the checks of alert-match, alert-render or twilio-send;\n"
+	"                    quarantine what it would refuse instead of passing it on\n"
 	"Records NDJSON lines in the audit trail, then copies them to stdout.\n";
 
 static struct mlc_store *store;
 static const char *statedir;
+static const char *opt_rule, *opt_run_id; /* the tee's --rule and --run-id */
 
 static void
 open_store(void)
@@ -246,27 +272,22 @@ mark_digest(jv o, const char *rule, const char *to, const char *chan, const char
 	return rc;
 }
 
-/* Record one line; 0, or -1 on a database error (already reported). */
+/* Record one line, o its object (consumed); 0, or -1 on a database error
+ * (already reported). */
 static int
-record(const char *line, size_t len, const char *force_stage, const char *ts, int *bad)
+record(const char *line, size_t len, jv o, const char *force_stage, const char *ts)
 {
 	char rule[256], table[64], key[512], alert[1024], deliv[1200], to[512], chan[32],
 	    sid[128], status[64], detail[512], stagebuf[64], fp[512];
 	const char *stage, *st, *sidp;
-	jv o = jv_parse_sized(line, (int)len), err;
+	jv err;
 	long errcode = 0, attempt = 0;
 	int haveerr = 0, haveatt = 0, rc;
 
 	/* a field the line lacks is empty, not stale */
 	rule[0] = table[0] = key[0] = alert[0] = deliv[0] = to[0] = chan[0] = '\0';
-	if (!jv_is_valid(o) || jv_get_kind(o) != JV_KIND_OBJECT) {
-		*bad = 1;
-		jv_free(o);
-		o = jv_object();
-	}
 	st = sfield(o, "status", status, sizeof status);
-	stage = force_stage ? force_stage : (*bad ? "invalid" : stage_of(o, st, stagebuf,
-	                                                               sizeof stagebuf));
+	stage = force_stage ? force_stage : stage_of(o, st, stagebuf, sizeof stagebuf);
 	sidp = sfield(o, "sid", sid, sizeof sid);
 	if (!sidp)
 		sidp = sfield(o, "message_id", sid, sizeof sid);
@@ -391,17 +412,212 @@ dberr:
 	return -1;
 }
 
+/* ---- the quarantine: lines a program would refuse, set aside ---- */
+
+/* What alert-log knows of a line it sets aside. */
+struct qitem {
+	const char *origin;      /* "before twilio-send", "tee", "replay" */
+	unsigned long lineno;    /* in the tee's input; 0 none */
+	const char *line;        /* its bytes, or NULL (unread, or in audit row audit_id) */
+	size_t len;
+	sqlite3_int64 audit_id;  /* the trail row holding the line (replay), 0 none */
+	const char *rule, *run_id, *delivery_id, *alert_id, *table, *key, *to, *channel;
+	const char *field, *reason;
+};
+
+/* The delivery, alert or record a line is about, else its bytes' hash:
+ * a line refused again (a poisoned record every run reads) stays one row. */
+static void
+ident_of(const struct qitem *q, const char *ts, char *out, size_t len)
+{
+	char hex[65];
+
+	if (q->delivery_id)
+		snprintf(out, len, "delivery:%s", q->delivery_id);
+	else if (q->alert_id)
+		snprintf(out, len, "alert:%s", q->alert_id);
+	else if (q->key)
+		snprintf(out, len, "record:%s|%s", q->table ? q->table : "", q->key);
+	else if (q->line) {
+		mlc_twsig_sha256_hex(q->line, q->len, hex);
+		snprintf(out, len, "line:%s", hex);
+	} else if (q->audit_id)
+		snprintf(out, len, "audit:%lld", (long long)q->audit_id);
+	else
+		snprintf(out, len, "unread:%s:%s:%lu", q->run_id ? q->run_id : "", ts, q->lineno);
+}
+
+static int
+step_done(sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/*
+ * File a line in the quarantine (a new row, or the row of the same rule and
+ * ident seen again) and the event in the trail (stage "quarantined"; with
+ * the line's delivery id, so that replay, which goes by a delivery's latest
+ * row, never hands it out again).  Inside the caller's transaction.
+ * *qid: the row.  0, or -1 on a database error (not yet reported).
+ */
+static int
+quarantine_put(const struct qitem *q, const char *ts, sqlite3_int64 *qid)
+{
+	sqlite3 *db = mlc_store_db(store);
+	sqlite3_stmt *st;
+	char ident[1400], detail[1024];
+	int i;
+
+	ident_of(q, ts, ident, sizeof ident);
+	*qid = 0;
+	if (sqlite3_prepare_v2(db, "SELECT id FROM quarantine WHERE rule IS ?1 AND ident = ?2", -1,
+	                       &st, NULL) != SQLITE_OK)
+		return -1;
+	bind_text(st, 1, q->rule);
+	bind_text(st, 2, ident);
+	if ((i = sqlite3_step(st)) == SQLITE_ROW)
+		*qid = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (i != SQLITE_ROW && i != SQLITE_DONE)
+		return -1;
+	if (sqlite3_prepare_v2(db, *qid ?
+	        "UPDATE quarantine SET last_ts = ?1, count = count + 1, run_id = ?3, origin = ?4,"
+	        " lineno = ?5, delivery_id = ?7, alert_id = ?8, record_key = ?9, field = ?10,"
+	        " reason = ?11, audit_id = ?12,"
+	        " bytes = coalesce(?13, (SELECT length(CAST(line AS BLOB)) FROM audit WHERE id = ?12)),"
+	        " line = coalesce(?14, (SELECT CAST(line AS BLOB) FROM audit WHERE id = ?12))"
+	        " WHERE id = ?15" :
+	        "INSERT INTO quarantine (first_ts, last_ts, rule, run_id, origin, lineno, ident,"
+	        " delivery_id, alert_id, record_key, field, reason, audit_id, bytes, line)"
+	        " VALUES (?1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
+	        " coalesce(?13, (SELECT length(CAST(line AS BLOB)) FROM audit WHERE id = ?12)),"
+	        " coalesce(?14, (SELECT CAST(line AS BLOB) FROM audit WHERE id = ?12)))",
+	        -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	bind_text(st, 1, ts);
+	bind_text(st, 2, q->rule);
+	bind_text(st, 3, q->run_id);
+	bind_text(st, 4, q->origin);
+	if (q->lineno)
+		sqlite3_bind_int64(st, 5, (sqlite3_int64)q->lineno);
+	bind_text(st, 6, ident);
+	bind_text(st, 7, q->delivery_id);
+	bind_text(st, 8, q->alert_id);
+	bind_text(st, 9, q->key);
+	bind_text(st, 10, q->field && *q->field ? q->field : NULL);
+	bind_text(st, 11, q->reason);
+	if (q->audit_id)
+		sqlite3_bind_int64(st, 12, q->audit_id);
+	if (q->line) {
+		sqlite3_bind_int64(st, 13, (sqlite3_int64)q->len);
+		sqlite3_bind_blob(st, 14, q->len ? q->line : "", (int)q->len, SQLITE_STATIC);
+	}
+	if (*qid)
+		sqlite3_bind_int64(st, 15, *qid);
+	if (step_done(st) < 0)
+		return -1;
+	if (!*qid)
+		*qid = sqlite3_last_insert_rowid(db);
+	snprintf(detail, sizeof detail, "quarantine #%lld: %s", (long long)*qid, q->reason);
+	{
+		const char *v[] = { ts, q->rule, q->table, q->key, q->alert_id, q->delivery_id, q->to,
+			            q->channel, detail };
+
+		return exec_text("INSERT INTO audit (ts, stage, rule, jde_table, record_key, alert_id,"
+		                 " delivery_id, recipient, channel, detail)"
+		                 " VALUES (?1, 'quarantined', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)", 9, v);
+	}
+}
+
+/* The ids of a refused line, from its object as jq read it (may be invalid). */
+struct qids {
+	char rule[256], table[64], key[512], alert[1024], deliv[1200], to[512], chan[32];
+};
+
+static void
+qitem_ids(struct qitem *q, struct qids *b, jv o)
+{
+	q->rule = opt_rule ? opt_rule : sfield(o, "rule", b->rule, sizeof b->rule);
+	q->table = sfield(o, "table", b->table, sizeof b->table);
+	q->key = sfield(o, "key", b->key, sizeof b->key);
+	q->alert_id = sfield(o, "alert_id", b->alert, sizeof b->alert);
+	q->delivery_id = sfield(o, "delivery_id", b->deliv, sizeof b->deliv);
+	q->to = sfield(o, "to", b->to, sizeof b->to);
+	q->channel = sfield(o, "channel", b->chan, sizeof b->chan);
+}
+
+/* Which program the tee feeds (alert-log --before): whose checks it makes. */
+enum { POS_NONE, POS_MATCH, POS_RENDER, POS_SEND };
+static int before = POS_NONE;
+static const char *const pos_name[] = { "tee", "before alert-match", "before alert-render",
+	                                "before twilio-send" };
+
+/* The checks of the program the tee feeds (wire.c): 0 with *o, or -1 with
+ * e and *o the object as jq reads the line, or jv_invalid(). */
+static int
+check_line(const char *line, size_t len, int pos, jv *o, struct mlc_wire_err *e)
+{
+	if (mlc_wire_line(line, len, o, e) < 0)
+		return -1;
+	if (pos == POS_RENDER && mlc_wire_alert(*o, e) < 0)
+		return -1;
+	if (pos == POS_SEND && mlc_wire_is_delivery(*o) && mlc_wire_delivery(*o, e) < 0)
+		return -1;
+	return 0;
+}
+
+/*
+ * Refused by the tee: into the quarantine (with the line's bytes when it
+ * was read whole), not recorded as a line of its stage, not passed on.
+ * o: the object as jq reads it, or jv_invalid() (consumed).
+ */
+static int
+tee_refuse(const char *line, size_t len, unsigned long lineno, jv o, const char *field,
+           const char *reason, int told, const char *ts)
+{
+	struct qitem q = { 0 };
+	struct qids b;
+	sqlite3_int64 qid;
+	char msg[640];
+
+	q.origin = pos_name[before];
+	q.lineno = lineno;
+	q.line = line;
+	q.len = len;
+	q.run_id = opt_run_id;
+	q.field = field;
+	q.reason = reason;
+	qitem_ids(&q, &b, o);
+	jv_free(o);
+	if (quarantine_put(&q, ts, &qid) < 0) {
+		mlc_store_warn(store, "quarantining a line");
+		return -1;
+	}
+	/* the reader has told what was wrong with a line it could not read */
+	if (told)
+		snprintf(msg, sizeof msg, "line %lu: quarantined (#%lld)", lineno, (long long)qid);
+	else
+		snprintf(msg, sizeof msg, "line %lu: %s; quarantined (#%lld), not passed on",
+		         lineno, reason, (long long)qid);
+	mlc_warn("%s", msg);
+	return 0;
+}
+
 static int
 tee(const char *force_stage, size_t batchmax)
 {
 	struct mlc_ndjson_reader *r = mlc_ndjson_open(stdin, "-", 0);
 	struct mlc_buf out;
+	struct mlc_wire_err e;
 	struct timespec now;
-	char ts[32];
+	char ts[32], reason[512];
 	char *line;
 	size_t len, n;
-	int k, rc = MLC_EX_OK, bad = 0;
-	unsigned long nbad = 0;
+	int k, rc = MLC_EX_OK;
+	jv o;
 
 	open_store();
 	prepare();
@@ -418,36 +634,38 @@ tee(const char *force_stage, size_t batchmax)
 				eof = 1;
 				break;
 			}
-			if (k < 0) {
-				if (mlc_ndjson_error(r) == MLC_EX_IOERR) {
-					eof = 1;
-					rc = MLC_EX_IOERR;
-					break;
-				}
-				rc = MLC_EX_DATAERR;
-				continue;
+			if (k < 0 && mlc_ndjson_error(r) == MLC_EX_IOERR) {
+				eof = 1;
+				rc = MLC_EX_IOERR;
+				break;
 			}
 			if (n == 0 && mlc_store_begin(store) < 0) {
 				rc = mlc_store_code(store);
 				goto out;
 			}
+			n++;
 			mlc_time_now(&now);
 			mlc_time_fmt(ts, &now);
-			bad = 0;
-			if (record(line, len, force_stage, ts, &bad) < 0) {
-				rc = mlc_store_code(store);
-				mlc_store_rollback(store);
-				goto out;
-			}
-			if (bad) {
-				nbad++;
-				mlc_warn("line %lu: not a JSON object; recorded as stage \"invalid\"",
-				         mlc_ndjson_lineno(r));
+			if (k < 0) {
+				/* over the cap or truncated: its bytes are not kept */
+				if (tee_refuse(NULL, 0, mlc_ndjson_lineno(r), jv_invalid(), NULL,
+				               mlc_ndjson_errmsg(r), 1, ts) < 0)
+					goto dberr;
 				rc = MLC_EX_DATAERR;
+				continue;
 			}
+			if (check_line(line, len, before, &o, &e) < 0) {
+				mlc_wire_errmsg(&e, reason, sizeof reason);
+				if (tee_refuse(line, len, mlc_ndjson_lineno(r), o, e.field, reason, 0,
+				               ts) < 0)
+					goto dberr;
+				rc = MLC_EX_DATAERR;
+				continue;
+			}
+			if (record(line, len, o, force_stage, ts) < 0)
+				goto dberr;
 			mlc_buf_add(&out, line, len);
 			mlc_buf_addc(&out, '\n');
-			n++;
 		}
 		if (n > 0) {
 			if (mlc_store_commit(store) < 0) {
@@ -455,7 +673,7 @@ tee(const char *force_stage, size_t batchmax)
 				goto out;
 			}
 			/* Recorded: now, and only now, pass the lines on. */
-			if (mlc_ndjson_write(1, out.p, out.len) < 0) {
+			if (out.len > 0 && mlc_ndjson_write(1, out.p, out.len) < 0) {
 				mlc_warn("write error on stdout: %s", strerror(errno));
 				rc = MLC_EX_IOERR;
 				goto out;
@@ -464,6 +682,10 @@ tee(const char *force_stage, size_t batchmax)
 		if (eof)
 			break;
 	}
+	goto out;
+dberr:
+	rc = mlc_store_code(store);
+	mlc_store_rollback(store);
 out:
 	if (rc == MLC_EX_SOFTWARE)
 		rc = MLC_EX_IOERR;
@@ -761,7 +983,31 @@ cmd_why(int argc, char **argv)
  * purpose:  alert-log replay --rule R | twilio-send | alert-log
  * With --latest, the latest line itself (a result with its SID), e.g. the
  * sent messages whose delivery is not settled, for twilio-send --poll.
+ *
+ * Each line is checked as the program it goes to checks it (wire.c:
+ * twilio-send's delivery checks, or with --latest those of every line), so
+ * a line in the trail that it would refuse (written before the checks
+ * existed, or refused by rules since made stricter) never reaches it: the
+ * line is quarantined, and the others are handed out.  A quarantined line
+ * is skipped, and so is a delivery whose latest row is its quarantine or
+ * the operator's drop of it.
  */
+#define REPLAY_QMAX 1000 /* lines quarantined by one replay; more wait for the next */
+
+struct qpend {
+	sqlite3_int64 audit_id;
+	char *rule, *delivery_id, *alert_id, *table, *key, *to, *channel;
+	char field[160], reason[512];
+};
+
+static char *
+col_dup(sqlite3_stmt *st, int i)
+{
+	const char *v = (const char *)sqlite3_column_text(st, i);
+
+	return v ? mlc_xstrdup(v) : NULL;
+}
+
 static int
 cmd_replay(int argc, char **argv)
 {
@@ -771,11 +1017,15 @@ cmd_replay(int argc, char **argv)
 		{ "status", required_argument, NULL, 's' },
 		{ "latest", no_argument, NULL, 'l' },
 		{ "channel", required_argument, NULL, 'c' },
+		{ "run-id", required_argument, NULL, 'i' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *rule = NULL, *since = NULL, *status = "failed,unknown", *channel = NULL;
+	const char *run_id = opt_run_id;
+	struct qpend *qp = NULL;
+	size_t nq = 0, nlater = 0, i;
 	sqlite3_stmt *st;
-	int c, rc, latest = 0;
+	int c, rc, latest = 0, code = MLC_EX_OK;
 	long n = 0;
 
 	optind = 0; /* glibc: 0 also resets the "+" ordering of main's getopt */
@@ -786,6 +1036,7 @@ cmd_replay(int argc, char **argv)
 		case 's': status = optarg; break;
 		case 'l': latest = 1; break;
 		case 'c': channel = optarg; break;
+		case 'i': run_id = optarg; break;
 		default: fputs(usage, stderr); return MLC_EX_USAGE;
 		}
 	}
@@ -799,19 +1050,25 @@ cmd_replay(int argc, char **argv)
 	        "  WHERE delivery_id IS NOT NULL"
 	        "  GROUP BY delivery_id HAVING (?1 IS NULL OR max(rule) = ?1)"
 	        "  AND (?2 IS NULL OR max(ts) >= ?2))"
-	        " SELECT a.line FROM last JOIN audit a ON a.id = last.id"
+	        " SELECT a.line, a.id, a.rule, a.delivery_id, a.alert_id, a.jde_table,"
+	        "  a.record_key, a.recipient, a.channel FROM last JOIN audit a ON a.id = last.id"
 	        " WHERE instr(',' || ?3 || ',', ',' || a.stage || ',') > 0"
 	        " AND (?4 IS NULL OR instr(',' || ?4 || ',', ',' || a.channel || ',') > 0)"
+	        " AND a.line IS NOT NULL"
+	        " AND NOT EXISTS (SELECT 1 FROM quarantine WHERE audit_id = a.id)"
 	        " ORDER BY last.id" :
 	        "WITH last AS (SELECT delivery_id, max(id) AS id FROM audit"
 	        "  WHERE delivery_id IS NOT NULL"
 	        "  GROUP BY delivery_id HAVING (?1 IS NULL OR max(rule) = ?1)"
 	        "  AND (?2 IS NULL OR max(ts) >= ?2))"
-	        " SELECT q.line FROM last JOIN audit a ON a.id = last.id"
+	        " SELECT q.line, q.id, q.rule, q.delivery_id, q.alert_id, q.jde_table,"
+	        "  q.record_key, q.recipient, q.channel FROM last JOIN audit a ON a.id = last.id"
 	        " JOIN audit q ON q.id = (SELECT max(id) FROM audit WHERE"
 	        "  delivery_id = last.delivery_id AND stage = 'queued')"
 	        " WHERE instr(',' || ?3 || ',', ',' || a.stage || ',') > 0"
 	        " AND (?4 IS NULL OR instr(',' || ?4 || ',', ',' || a.channel || ',') > 0)"
+	        " AND q.line IS NOT NULL"
+	        " AND NOT EXISTS (SELECT 1 FROM quarantine WHERE audit_id = q.id)"
 	        " ORDER BY last.id", -1, &st, NULL);
 	if (rc != SQLITE_OK) {
 		mlc_store_warn(store, "replay");
@@ -822,22 +1079,109 @@ cmd_replay(int argc, char **argv)
 	bind_text(st, 3, status);
 	bind_text(st, 4, channel);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (mlc_ndjson_write(1, (const char *)sqlite3_column_text(st, 0),
-		                     (size_t)sqlite3_column_bytes(st, 0)) < 0) {
+		const char *line = (const char *)sqlite3_column_blob(st, 0);
+		size_t len = (size_t)sqlite3_column_bytes(st, 0);
+		struct mlc_wire_err e;
+		jv o;
+
+		if (check_line(line ? line : "", len, latest ? POS_NONE : POS_SEND, &o, &e) < 0) {
+			struct qpend *p;
+
+			jv_free(o);
+			/* filed after this statement is done: a write now could not
+			 * commit while it reads (another writer may have moved on) */
+			if (nq == REPLAY_QMAX) {
+				nlater++;
+				continue;
+			}
+			if (nq % 64 == 0)
+				qp = mlc_xrealloc(qp, (nq + 64) * sizeof *qp);
+			p = &qp[nq++];
+			p->audit_id = sqlite3_column_int64(st, 1);
+			p->rule = col_dup(st, 2);
+			p->delivery_id = col_dup(st, 3);
+			p->alert_id = col_dup(st, 4);
+			p->table = col_dup(st, 5);
+			p->key = col_dup(st, 6);
+			p->to = col_dup(st, 7);
+			p->channel = col_dup(st, 8);
+			snprintf(p->field, sizeof p->field, "%s", e.field);
+			mlc_wire_errmsg(&e, p->reason, sizeof p->reason);
+			continue;
+		}
+		jv_free(o);
+		if (mlc_ndjson_write(1, line, len) < 0) {
 			mlc_warn("write error on stdout: %s", strerror(errno));
 			sqlite3_finalize(st);
-			return MLC_EX_IOERR;
+			code = MLC_EX_IOERR;
+			goto done;
 		}
 		n++;
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE) {
 		mlc_store_warn(store, "replay");
-		return mlc_store_code(store);
+		code = mlc_store_code(store);
+		goto done;
 	}
-	mlc_store_close(store);
+	if (nq > 0) {
+		struct timespec now;
+		char ts[32];
+
+		mlc_time_now(&now);
+		mlc_time_fmt(ts, &now);
+		if (mlc_store_begin(store) < 0) {
+			code = mlc_store_code(store);
+			goto done;
+		}
+		for (i = 0; i < nq; i++) {
+			struct qitem q = { 0 };
+			sqlite3_int64 qid;
+
+			q.origin = "replay";
+			q.audit_id = qp[i].audit_id;
+			q.rule = qp[i].rule ? qp[i].rule : rule;
+			q.run_id = run_id;
+			q.delivery_id = qp[i].delivery_id;
+			q.alert_id = qp[i].alert_id;
+			q.table = qp[i].table;
+			q.key = qp[i].key;
+			q.to = qp[i].to;
+			q.channel = qp[i].channel;
+			q.field = qp[i].field;
+			q.reason = qp[i].reason;
+			if (quarantine_put(&q, ts, &qid) < 0) {
+				mlc_store_warn(store, "quarantining a line of the trail");
+				code = mlc_store_code(store);
+				mlc_store_rollback(store);
+				goto done;
+			}
+			mlc_warn("trail row %lld, delivery %s: %s; quarantined (#%lld), not replayed",
+			         (long long)qp[i].audit_id, qp[i].delivery_id ? qp[i].delivery_id : "?",
+			         qp[i].reason, (long long)qid);
+		}
+		if (mlc_store_commit(store) < 0) {
+			code = mlc_store_code(store);
+			goto done;
+		}
+		code = MLC_EX_DATAERR;
+	}
+	if (nlater)
+		mlc_warn("%zu more lines that would be refused: left for the next replay", nlater);
 	mlc_warn("%ld deliveries to replay", n);
-	return MLC_EX_OK;
+done:
+	for (i = 0; i < nq; i++) {
+		free(qp[i].rule);
+		free(qp[i].delivery_id);
+		free(qp[i].alert_id);
+		free(qp[i].table);
+		free(qp[i].key);
+		free(qp[i].to);
+		free(qp[i].channel);
+	}
+	free(qp);
+	mlc_store_close(store);
+	return code == MLC_EX_SOFTWARE ? MLC_EX_IOERR : code;
 }
 
 /*
@@ -976,7 +1320,9 @@ cmd_status(int argc, char **argv)
 	static const char sql[] =
 		"WITH rules AS (SELECT DISTINCT rule FROM run WHERE ?1 IS NULL OR rule = ?1"
 		"   UNION SELECT DISTINCT rule FROM audit WHERE delivery_id IS NOT NULL"
-		"   AND rule IS NOT NULL AND (?1 IS NULL OR rule = ?1)),"
+		"   AND rule IS NOT NULL AND (?1 IS NULL OR rule = ?1)"
+		"   UNION SELECT DISTINCT coalesce(rule, '-') FROM quarantine"
+		"   WHERE ?1 IS NULL OR rule = ?1),"
 		" lastrun AS (SELECT r.rule, r.run_id, r.started_at, r.finished_at, r.status,"
 		"   r.detail FROM run r WHERE r.started_at = (SELECT max(started_at) FROM run"
 		"   WHERE rule = r.rule)),"
@@ -991,10 +1337,12 @@ cmd_status(int argc, char **argv)
 		"   ('failed','undelivered','canceled')),"
 		"  (SELECT count(*) FROM latest WHERE latest.rule = rules.rule AND stage = 'unknown'),"
 		"  (SELECT count(*) FROM latest WHERE latest.rule = rules.rule AND stage = 'queued'),"
-		"  (SELECT count(*) FROM latest WHERE latest.rule = rules.rule AND stage = 'deferred')"
+		"  (SELECT count(*) FROM latest WHERE latest.rule = rules.rule AND stage = 'deferred'),"
+		"  (SELECT count(*) FROM quarantine q WHERE coalesce(q.rule, '-') = rules.rule)"
 		" FROM rules LEFT JOIN lastrun ON lastrun.rule = rules.rule ORDER BY rules.rule";
 	static const char *const names[] = { "rule", "run_id", "started_at", "finished_at",
-		"status", "detail", "sent", "failed", "unknown", "pending", "deferred" };
+		"status", "detail", "sent", "failed", "unknown", "pending", "deferred",
+		"quarantined" };
 	enum fmt f = F_TEXT;
 	const char *rule = NULL;
 	sqlite3_stmt *st;
@@ -1024,8 +1372,9 @@ cmd_status(int argc, char **argv)
 	bind_text(st, 1, rule);
 	mlc_buf_init(&b);
 	if (f == F_TEXT) {
-		mlc_buf_printf(&b, "%-24s %-24s %-10s %6s %6s %7s %7s %8s", "RULE", "LAST RUN",
-		               "OUTCOME", "SENT", "FAILED", "UNKNOWN", "PENDING", "DEFERRED");
+		mlc_buf_printf(&b, "%-24s %-24s %-10s %6s %6s %7s %7s %8s %11s", "RULE",
+		               "LAST RUN", "OUTCOME", "SENT", "FAILED", "UNKNOWN", "PENDING",
+		               "DEFERRED", "QUARANTINED");
 		if (mlc_ndjson_put(1, &b) < 0) {
 			mlc_warn("write error on stdout: %s", strerror(errno));
 			sqlite3_finalize(st);
@@ -1039,13 +1388,14 @@ cmd_status(int argc, char **argv)
 			const char *t = (const char *)sqlite3_column_text(st, 2);
 			const char *o = (const char *)sqlite3_column_text(st, 4);
 
-			mlc_buf_printf(&b, "%-24s %-24s %-10s %6d %6d %7d %7d %8d",
+			mlc_buf_printf(&b, "%-24s %-24s %-10s %6d %6d %7d %7d %8d %11d",
 			               (const char *)sqlite3_column_text(st, 0), t ? t : "-",
 			               o ? o : "-", sqlite3_column_int(st, 6),
 			               sqlite3_column_int(st, 7), sqlite3_column_int(st, 8),
-			               sqlite3_column_int(st, 9), sqlite3_column_int(st, 10));
+			               sqlite3_column_int(st, 9), sqlite3_column_int(st, 10),
+			               sqlite3_column_int(st, 11));
 		} else {
-			for (i = 0; i < 11; i++) {
+			for (i = 0; i < 12; i++) {
 				const char *v = (const char *)sqlite3_column_text(st, i);
 
 				if (f == F_CSV) {
@@ -1084,6 +1434,330 @@ cmd_status(int argc, char **argv)
 	return MLC_EX_OK;
 }
 
+/*
+ * quarantine: the lines set aside (see quarantine_put).  list (default),
+ * count, show ID (the line's bytes as received), drop ID...|--all: the one
+ * way rows leave the quarantine, each drop recorded in the trail (stage
+ * "discarded", by whom), so that replay never hands the line out again.
+ */
+static const char q_filter[] = " WHERE (?1 IS NULL OR rule = ?1) AND (?2 IS NULL OR run_id = ?2)"
+                               " AND (?3 IS NULL OR id = ?3)";
+
+/* Append s for a terminal: control characters as '?'. */
+static void
+add_clean(struct mlc_buf *b, const char *s)
+{
+	for (; s && *s; s++)
+		mlc_buf_addc(b, (unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s);
+}
+
+static int
+q_list(sqlite3_stmt *st, enum fmt f, int lines)
+{
+	static const char *const qcols[] = { "id", "first_ts", "last_ts", "count", "rule",
+		"run_id", "origin", "lineno", "delivery_id", "alert_id", "record_key", "field",
+		"reason", "audit_id", "bytes", "line" };
+	struct mlc_buf b;
+	int rc, i, ncol = lines ? 16 : 15;
+
+	mlc_buf_init(&b);
+	if (f == F_CSV) {
+		for (i = 0; i < 15; i++) {
+			if (i)
+				mlc_buf_addc(&b, ',');
+			mlc_buf_adds(&b, qcols[i]);
+		}
+		if (mlc_ndjson_put(1, &b) < 0)
+			goto werr;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		mlc_buf_reset(&b);
+		if (f == F_TEXT) {
+			const char *what = (const char *)sqlite3_column_text(st, 8);
+
+			if (!what)
+				what = (const char *)sqlite3_column_text(st, 9);
+			if (!what)
+				what = (const char *)sqlite3_column_text(st, 10);
+			mlc_buf_printf(&b, "#%lld %s ", (long long)sqlite3_column_int64(st, 0),
+			               (const char *)sqlite3_column_text(st, 2));
+			add_clean(&b, sqlite3_column_type(st, 4) == SQLITE_NULL ? "-" :
+			              (const char *)sqlite3_column_text(st, 4));
+			mlc_buf_adds(&b, " (");
+			add_clean(&b, (const char *)sqlite3_column_text(st, 6));
+			if (sqlite3_column_type(st, 7) != SQLITE_NULL)
+				mlc_buf_printf(&b, ", line %lld", (long long)sqlite3_column_int64(st, 7));
+			if (sqlite3_column_type(st, 13) != SQLITE_NULL)
+				mlc_buf_printf(&b, ", trail row %lld",
+				               (long long)sqlite3_column_int64(st, 13));
+			mlc_buf_adds(&b, ") ");
+			if (what) {
+				add_clean(&b, what);
+				mlc_buf_adds(&b, ": ");
+			}
+			add_clean(&b, (const char *)sqlite3_column_text(st, 12));
+			if (sqlite3_column_int(st, 3) > 1)
+				mlc_buf_printf(&b, " (seen %d times since %s)", sqlite3_column_int(st, 3),
+				               (const char *)sqlite3_column_text(st, 1));
+		} else if (f == F_CSV) {
+			for (i = 0; i < 15; i++) {
+				if (i)
+					mlc_buf_addc(&b, ',');
+				csv_field(&b, (const char *)sqlite3_column_text(st, i));
+			}
+		} else {
+			int first = 1;
+
+			mlc_buf_addc(&b, '{');
+			for (i = 0; i < ncol; i++) {
+				int type = sqlite3_column_type(st, i);
+
+				if (type == SQLITE_NULL)
+					continue;
+				if (!first)
+					mlc_buf_addc(&b, ',');
+				first = 0;
+				mlc_buf_json_str(&b, qcols[i], strlen(qcols[i]));
+				mlc_buf_addc(&b, ':');
+				if (type == SQLITE_INTEGER)
+					mlc_buf_printf(&b, "%lld", (long long)sqlite3_column_int64(st, i));
+				else /* the line: invalid UTF-8 shows as U+FFFD (show ID: the bytes) */
+					mlc_buf_json_str(&b, (const char *)sqlite3_column_blob(st, i),
+					                 (size_t)sqlite3_column_bytes(st, i));
+			}
+			mlc_buf_addc(&b, '}');
+		}
+		if (mlc_ndjson_put(1, &b) < 0)
+			goto werr;
+	}
+	mlc_buf_free(&b);
+	if (rc != SQLITE_DONE) {
+		mlc_store_warn(store, "quarantine");
+		return mlc_store_code(store);
+	}
+	return MLC_EX_OK;
+werr:
+	mlc_warn("write error on stdout: %s", strerror(errno));
+	mlc_buf_free(&b);
+	return MLC_EX_IOERR;
+}
+
+/* Drop the rows of the filter (bound in st's ?1..?3): each recorded in the
+ * trail; *n counts them.  0, or -1 on a database error. */
+static int
+q_drop(const char *rule, const char *run, const char *id, const char *ts, const char *who,
+       long *n)
+{
+	sqlite3 *db = mlc_store_db(store);
+	sqlite3_stmt *st, *del;
+	struct mlc_buf sql;
+	int rc;
+
+	mlc_buf_init(&sql);
+	mlc_buf_printf(&sql, "SELECT id, rule, record_key, alert_id, delivery_id, reason"
+	                     " FROM quarantine%s ORDER BY id", q_filter);
+	rc = sqlite3_prepare_v2(db, sql.p, -1, &st, NULL);
+	mlc_buf_reset(&sql);
+	mlc_buf_printf(&sql, "DELETE FROM quarantine%s", q_filter);
+	if (rc != SQLITE_OK || sqlite3_prepare_v2(db, sql.p, -1, &del, NULL) != SQLITE_OK) {
+		if (rc == SQLITE_OK)
+			sqlite3_finalize(st);
+		mlc_buf_free(&sql);
+		return -1;
+	}
+	mlc_buf_free(&sql);
+	bind_text(st, 1, rule);
+	bind_text(st, 2, run);
+	bind_text(st, 3, id);
+	bind_text(del, 1, rule);
+	bind_text(del, 2, run);
+	bind_text(del, 3, id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		char detail[1024];
+		const char *v[6];
+
+		snprintf(detail, sizeof detail, "quarantine #%lld dropped by %s: %s",
+		         (long long)sqlite3_column_int64(st, 0), who,
+		         (const char *)sqlite3_column_text(st, 5));
+		v[0] = ts;
+		v[1] = (const char *)sqlite3_column_text(st, 1);
+		v[2] = (const char *)sqlite3_column_text(st, 2);
+		v[3] = (const char *)sqlite3_column_text(st, 3);
+		v[4] = (const char *)sqlite3_column_text(st, 4);
+		v[5] = detail;
+		if (exec_text("INSERT INTO audit (ts, stage, rule, record_key, alert_id, delivery_id,"
+		              " detail) VALUES (?1, 'discarded', ?2, ?3, ?4, ?5, ?6)", 6, v) < 0) {
+			rc = SQLITE_ERROR;
+			break;
+		}
+		printf("dropped #%lld\n", (long long)sqlite3_column_int64(st, 0));
+		(*n)++;
+	}
+	sqlite3_finalize(st);
+	rc = rc == SQLITE_DONE ? step_done(del) : (sqlite3_finalize(del), -1);
+	return rc;
+}
+
+static int
+cmd_quarantine(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "rule", required_argument, NULL, 'r' },
+		{ "run-id", required_argument, NULL, 'i' },
+		{ "all", no_argument, NULL, 'a' },
+		{ "lines", no_argument, NULL, 'L' },
+		{ "format", required_argument, NULL, 'f' },
+		{ NULL, 0, NULL, 0 }
+	};
+	static const char default_verb[] = "list";
+	const char *verb = default_verb, *rule = NULL, *run = NULL;
+	enum fmt f = F_TEXT;
+	int c, all = 0, lines = 0, rc = MLC_EX_OK, i;
+	sqlite3_stmt *st;
+	struct mlc_buf sql;
+
+	if (argc > 1 && argv[1][0] != '-') {
+		verb = argv[1];
+		argc--;
+		argv++;
+	}
+	optind = 0; /* glibc: 0 also resets the "+" ordering of main's getopt */
+	while ((c = getopt_long(argc, argv, "f:", lo, NULL)) != -1) {
+		switch (c) {
+		case 'r': rule = optarg; break;
+		case 'i': run = optarg; break;
+		case 'a': all = 1; break;
+		case 'L': lines = 1; break;
+		case 'f': f = parse_fmt(optarg); break;
+		default: fputs(usage, stderr); return MLC_EX_USAGE;
+		}
+	}
+	/* the command may also follow the options (getopt moved it here) */
+	if (verb == default_verb && optind < argc &&
+	    (!strcmp(argv[optind], "list") || !strcmp(argv[optind], "count") ||
+	     !strcmp(argv[optind], "show") || !strcmp(argv[optind], "drop")))
+		verb = argv[optind++];
+	if (!strcmp(verb, "list") || !strcmp(verb, "count")) {
+		if (optind != argc || all || (lines && (f != F_NDJSON || verb[0] == 'c'))) {
+			mlc_warn("usage: alert-log quarantine [list] [--rule R] [--run-id ID]"
+			         " [-f text|ndjson|csv] [--lines (with -f ndjson)] | count [--rule R]"
+			         " [--run-id ID]");
+			return MLC_EX_USAGE;
+		}
+	} else if (!strcmp(verb, "show")) {
+		if (argc - optind != 1 || all || rule || run || lines) {
+			mlc_warn("usage: alert-log quarantine show ID");
+			return MLC_EX_USAGE;
+		}
+	} else if (!strcmp(verb, "drop")) {
+		if ((argc - optind == 0) == !all || lines || run) {
+			mlc_warn("usage: alert-log quarantine drop ID... | drop --all [--rule R]");
+			return MLC_EX_USAGE;
+		}
+	} else {
+		mlc_warn("quarantine: unknown command \"%s\" (list, count, show, drop)", verb);
+		return MLC_EX_USAGE;
+	}
+	for (i = optind; i < argc; i++) {
+		const char *p = argv[i] + (argv[i][0] == '#');
+
+		if (!*p || strspn(p, "0123456789") != strlen(p) || strlen(p) > 18) {
+			mlc_warn("quarantine: \"%s\" is not a quarantine id (a number, as list shows)",
+			         argv[i]);
+			return MLC_EX_USAGE;
+		}
+		argv[i] = (char *)p;
+	}
+	open_store();
+	if (!strcmp(verb, "drop")) {
+		struct timespec now;
+		struct passwd *pw = getpwuid(geteuid());
+		char ts[32], who[160];
+		long n = 0, before_n;
+
+		snprintf(who, sizeof who, "%s (uid %ld)", pw ? pw->pw_name : "?", (long)geteuid());
+		mlc_time_now(&now);
+		mlc_time_fmt(ts, &now);
+		if (mlc_store_begin(store) < 0) {
+			rc = mlc_store_code(store);
+			mlc_store_close(store);
+			return rc;
+		}
+		if (all && q_drop(rule, NULL, NULL, ts, who, &n) < 0)
+			goto dberr;
+		for (i = optind; i < argc; i++) {
+			before_n = n;
+			if (q_drop(rule, NULL, argv[i], ts, who, &n) < 0)
+				goto dberr;
+			if (n == before_n) {
+				mlc_warn("no quarantined line #%s%s%s", argv[i], rule ? " of rule " : "",
+				         rule ? rule : "");
+				rc = MLC_EX_NOINPUT;
+			}
+		}
+		if (mlc_store_commit(store) < 0) {
+			rc = mlc_store_code(store);
+			mlc_store_close(store);
+			return rc;
+		}
+		mlc_store_close(store);
+		if (all)
+			mlc_warn("%ld quarantined lines dropped", n);
+		return rc;
+dberr:
+		mlc_store_warn(store, "quarantine drop");
+		rc = mlc_store_code(store);
+		mlc_store_rollback(store);
+		mlc_store_close(store);
+		return rc == MLC_EX_SOFTWARE ? MLC_EX_IOERR : rc;
+	}
+	mlc_buf_init(&sql);
+	if (!strcmp(verb, "count"))
+		mlc_buf_printf(&sql, "SELECT count(*) FROM quarantine%s", q_filter);
+	else if (!strcmp(verb, "show"))
+		mlc_buf_printf(&sql, "SELECT line, bytes FROM quarantine%s", q_filter);
+	else
+		mlc_buf_printf(&sql, "SELECT id, first_ts, last_ts, count, rule, run_id, origin,"
+		                     " lineno, delivery_id, alert_id, record_key, field, reason,"
+		                     " audit_id, bytes, line FROM quarantine%s ORDER BY id",
+		               q_filter);
+	if (sqlite3_prepare_v2(mlc_store_db(store), sql.p, -1, &st, NULL) != SQLITE_OK) {
+		mlc_buf_free(&sql);
+		mlc_store_warn(store, "quarantine");
+		rc = mlc_store_code(store);
+		mlc_store_close(store);
+		return rc;
+	}
+	mlc_buf_free(&sql);
+	bind_text(st, 1, rule);
+	bind_text(st, 2, run);
+	bind_text(st, 3, verb[0] == 's' ? argv[optind] : NULL);
+	if (!strcmp(verb, "list")) {
+		rc = q_list(st, f, lines);
+	} else if ((c = sqlite3_step(st)) != SQLITE_ROW) {
+		if (c != SQLITE_DONE) {
+			mlc_store_warn(store, "quarantine");
+			rc = mlc_store_code(store);
+		} else {
+			mlc_warn("no quarantined line #%s", argv[optind]);
+			rc = MLC_EX_NOINPUT;
+		}
+	} else if (verb[0] == 'c') {
+		printf("%lld\n", (long long)sqlite3_column_int64(st, 0));
+	} else if (sqlite3_column_type(st, 0) == SQLITE_NULL) {
+		mlc_warn("quarantined line #%s: its bytes were not kept (%s)", argv[optind],
+		         "a line over the cap or cut short is not read whole");
+		rc = MLC_EX_NOINPUT;
+	} else if (mlc_ndjson_write(1, (const char *)sqlite3_column_blob(st, 0),
+	                            (size_t)sqlite3_column_bytes(st, 0)) < 0) {
+		mlc_warn("write error on stdout: %s", strerror(errno));
+		rc = MLC_EX_IOERR;
+	}
+	sqlite3_finalize(st);
+	mlc_store_close(store);
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1091,14 +1765,30 @@ main(int argc, char **argv)
 	long batch = 256;
 	int c;
 
+	static const struct option lo[] = {
+		{ "before", required_argument, NULL, 'B' },
+		{ "rule", required_argument, NULL, 'r' },
+		{ "run-id", required_argument, NULL, 'i' },
+		{ NULL, 0, NULL, 0 }
+	};
+
 	mlc_util_setprogname(argv[0]);
 	mlc_util_std_args(argc, argv, usage);
 	signal(SIGPIPE, SIG_IGN);
 	/* Global options come before a subcommand. */
-	while ((c = getopt(argc, argv, "+d:s:b:")) != -1) {
+	while ((c = getopt_long(argc, argv, "+d:s:b:", lo, NULL)) != -1) {
 		switch (c) {
 		case 'd': statedir = optarg; break;
 		case 's': force = optarg; break;
+		case 'B':
+			for (before = POS_MATCH; before <= POS_SEND; before++)
+				if (!strcmp(optarg, pos_name[before] + 7))
+					break;
+			if (before > POS_SEND)
+				mlc_die(MLC_EX_USAGE, "--before: alert-match, alert-render or twilio-send");
+			break;
+		case 'r': opt_rule = optarg; break;
+		case 'i': opt_run_id = optarg; break;
 		case 'b':
 			batch = strtol(optarg, NULL, 10);
 			if (batch < 1 || batch > 100000)
@@ -1123,6 +1813,8 @@ main(int argc, char **argv)
 		mlc_util_exit(cmd_run(argc, argv));
 	if (!strcmp(argv[0], "status"))
 		mlc_util_exit(cmd_status(argc, argv));
+	if (!strcmp(argv[0], "quarantine"))
+		mlc_util_exit(cmd_quarantine(argc, argv));
 	mlc_warn("unknown command \"%s\"", argv[0]);
 	fputs(usage, stderr);
 	return MLC_EX_USAGE;

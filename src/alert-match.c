@@ -591,6 +591,7 @@ static void
 process(const char *line, size_t len, unsigned long ln)
 {
 	jv rec, res, contacts = jv_invalid();
+	struct mlc_wire_err we;
 	char err[2048], *key = NULL, *fp = NULL, *table = NULL;
 	struct mlc_buf out, aid, rjson[MAXR], rid[MAXR], sup;
 	size_t nr = 0, i, nsup = 0, nvalid = 0;
@@ -598,25 +599,10 @@ process(const char *line, size_t len, unsigned long ln)
 	char last[MAXR][32];
 	long cnt[MAXR];
 
-	if (!mlc_utf8_valid(line, len)) {
-		mlc_warn("line %lu: not valid UTF-8", ln);
-		n_bad++;
-		return;
-	}
-	rec = jv_parse_sized(line, (int)len);
-	if (!jv_is_valid(rec)) {
-		jv m = jv_invalid_get_msg(rec);
-		const char *ms = jv_get_kind(m) == JV_KIND_STRING ? jv_string_value(m) : "?";
-		const char *wp = strstr(ms, " (while parsing");
-
-		mlc_warn("line %lu: not JSON: %.*s", ln, (int)(wp ? (size_t)(wp - ms) : strlen(ms)),
-		         ms);
-		jv_free(m);
-		n_bad++;
-		return;
-	}
-	if (jv_get_kind(rec) != JV_KIND_OBJECT) {
-		mlc_warn("line %lu: not a JSON object", ln);
+	/* the checks every program makes, and alert-log in front of us (wire.c) */
+	if (mlc_wire_line(line, len, &rec, &we) < 0) {
+		mlc_wire_errmsg(&we, err, sizeof err);
+		mlc_warn("line %lu: %s", ln, err);
 		jv_free(rec);
 		n_bad++;
 		return;

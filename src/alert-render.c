@@ -1700,6 +1700,7 @@ render_alert(jv alert, unsigned long lineno)
 	   chans = get(alert, "channels"), dj = get(alert, "digest_only");
 	int digest_only = jv_get_kind(dj) == JV_KIND_TRUE, i, n, bad = 0, is_storm;
 	jv sj = get(alert, "storm");
+	struct mlc_wire_err we;
 
 	is_storm = jv_get_kind(sj) == JV_KIND_TRUE;
 	jv_free(sj);
@@ -1707,10 +1708,12 @@ render_alert(jv alert, unsigned long lineno)
 
 	jv_free(dj);
 	sev = sget(alert, "severity");
-	if (!alert_id || !arule || jv_get_kind(record) != JV_KIND_OBJECT ||
-	    jv_get_kind(recips) != JV_KIND_ARRAY) {
-		mlc_warn("line %lu: not an alert (needs alert_id, rule, record and recipients)",
-		         lineno);
+	/* what alert-log --before alert-render refuses in front of us (wire.c) */
+	if (mlc_wire_alert(alert, &we) < 0) {
+		char m[512];
+
+		mlc_wire_errmsg(&we, m, sizeof m);
+		mlc_warn("line %lu: %s", lineno, m);
 		bad = 1;
 		goto out;
 	}
@@ -2056,6 +2059,7 @@ run_input(FILE *f, const char *name)
 
 	while (!exit_io && !config_failed && (r = mlc_ndjson_read(rd, &l, &len)) != 0) {
 		unsigned long lineno = mlc_ndjson_lineno(rd);
+		struct mlc_wire_err we;
 		jv o, sup, row, aid;
 
 		if (r < 0) {
@@ -2065,25 +2069,13 @@ run_input(FILE *f, const char *name)
 			n_bad++;
 			continue;
 		}
-		if (!mlc_utf8_valid(l, len)) {
-			mlc_warn("line %lu: invalid UTF-8", lineno);
-			n_bad++;
-			continue;
-		}
-		o = jv_parse_sized(l, (int)len);
-		if (!jv_is_valid(o) || jv_get_kind(o) != JV_KIND_OBJECT) {
-			if (!jv_is_valid(o) && jv_invalid_has_msg(jv_copy(o))) {
-				jv m = jv_invalid_get_msg(o);
+		/* the checks every program makes, and alert-log in front of us */
+		if (mlc_wire_line(l, len, &o, &we) < 0) {
+			char m[512];
 
-				const char *ms = jv_string_value(m), *wp = strstr(ms, " (while parsing");
-
-				mlc_warn("line %lu: not JSON: %.*s", lineno,
-				         (int)(wp ? (size_t)(wp - ms) : strlen(ms)), ms);
-				jv_free(m);
-			} else {
-				mlc_warn("line %lu: not a JSON object", lineno);
-				jv_free(o);
-			}
+			mlc_wire_errmsg(&we, m, sizeof m);
+			mlc_warn("line %lu: %s", lineno, m);
+			jv_free(o);
 			n_bad++;
 			continue;
 		}

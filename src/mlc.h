@@ -83,6 +83,9 @@ void mlc_buf_wipe(struct mlc_buf *b);
 int mlc_hexval(int c);
 /* 1 if s[0..n) is valid UTF-8 (no overlongs, no surrogates), else 0. */
 int mlc_utf8_valid(const char *s, size_t n);
+/* The length of the longest valid UTF-8 prefix of s[0..n): n if it is all
+ * valid, else the offset of the first bad byte. */
+size_t mlc_utf8_valid_len(const char *s, size_t n);
 /* Percent-encode for application/x-www-form-urlencoded (space -> '+'). */
 void mlc_buf_form_enc(struct mlc_buf *b, const char *s, size_t n);
 
@@ -135,6 +138,9 @@ struct mlc_ndjson_reader *mlc_ndjson_open(FILE *f, const char *name, size_t maxl
 int mlc_ndjson_read(struct mlc_ndjson_reader *r, char **line, size_t *len);
 unsigned long mlc_ndjson_lineno(const struct mlc_ndjson_reader *r);
 int mlc_ndjson_error(const struct mlc_ndjson_reader *r);
+/* After a -1: what happened, as reported but without "NAME: line N: "
+ * ("line longer than 16777216 bytes; skipped", "truncated input ..."). */
+const char *mlc_ndjson_errmsg(const struct mlc_ndjson_reader *r);
 /* 1 if a whole line is already buffered, so that the next read will not
  * block: lets a reader group work (one database commit for many lines). */
 int mlc_ndjson_pending(const struct mlc_ndjson_reader *r);
@@ -147,6 +153,51 @@ void mlc_ndjson_close(struct mlc_ndjson_reader *r);
 int mlc_ndjson_write(int fd, const char *buf, size_t n);
 /* Same for a struct mlc_buf; convenient and identical. */
 int mlc_ndjson_put(int fd, struct mlc_buf *b);
+
+/* ---- wire.c: what the filters accept (checks of one wire-format line) -- */
+/*
+ * One home for the checks of a line between the filters (ml-connector.7):
+ * each filter calls those of what it reads, and alert-log calls the same
+ * ones for the program it feeds (alert-log --before PROGRAM, alert-log
+ * replay), so that the tee refuses what the next program would refuse.
+ * A refusal names the member it is about as a path: "body",
+ * "row.F0411_RMK", "recipients[0].name" ("" for the line as a whole).
+ */
+struct mlc_wire_err {
+	char field[160]; /* the member's path, or "" */
+	char what[320];  /* "not valid UTF-8 (at byte 57)", "not an E.164 number" */
+};
+/* "field \"body\": not valid UTF-8 (at byte 57)", or what alone. */
+void mlc_wire_errmsg(const struct mlc_wire_err *e, char *out, size_t outlen);
+/*
+ * Every line, every program: at most MLC_NDJSON_MAXLINE bytes, valid UTF-8
+ * (checked before parsing: jq would turn bad bytes into U+FFFD silently),
+ * no NUL byte and no \u0000 escape, no unpaired UTF-16 surrogate escape
+ * (jq would make it U+FFFD), one JSON object.  0 with *obj the object (the
+ * caller frees it), or -1 with e set; *obj is then the object as jq reads
+ * the line when it is one (to name the line's ids), else jv_invalid().
+ */
+int mlc_wire_line(const char *line, size_t len, jv *obj, struct mlc_wire_err *e);
+/* alert-render's input: 1 a "suppressed" line (passed through), 0 an alert
+ * (alert_id and rule non-empty strings, record an object, recipients an
+ * array), -1 not an alert (e set).  obj is not consumed. */
+int mlc_wire_alert(jv obj, struct mlc_wire_err *e);
+/* 1 if twilio-send takes obj as a delivery: it has "delivery_id" or
+ * "channel" and none of status, event, suppressed, deferred, dropped,
+ * capped, dry_run (results and bookkeeping lines pass through). */
+int mlc_wire_is_delivery(jv obj);
+/* twilio-send's checks of a delivery: delivery_id a string; channel sms,
+ * whatsapp or email; to an E.164 number (whatsapp: with or without the
+ * "whatsapp:" prefix) or an e-mail address; sms and whatsapp a non-empty
+ * body of at most MLC_SMS_MAXCHARS UTF-16 code units; email a non-empty
+ * subject and text, html a string if present.  0, or -1 with e set.  obj is
+ * not consumed. */
+int mlc_wire_delivery(jv obj, struct mlc_wire_err *e);
+/* The address checks twilio-send applies: "+" then 2 to 15 digits, the
+ * first not 0; one "@" with text on both sides, no blank, control, <>,", at
+ * most 254 bytes. */
+int mlc_wire_e164_ok(const char *s);
+int mlc_wire_email_ok(const char *s);
 
 /* ---- conf.c: the key = value file format of configs and rules -------- */
 /*

@@ -27,6 +27,7 @@ struct mlc_ndjson_reader {
 	int eof;
 	int err;      /* MLC_EX_DATAERR or MLC_EX_IOERR after a -1 */
 	int skipping; /* discarding the rest of an over-long line */
+	char msg[160]; /* what the last -1 was, without the line number */
 };
 
 struct mlc_ndjson_reader *
@@ -68,6 +69,21 @@ int
 mlc_ndjson_error(const struct mlc_ndjson_reader *r)
 {
 	return r->err;
+}
+
+const char *
+mlc_ndjson_errmsg(const struct mlc_ndjson_reader *r)
+{
+	return r->msg;
+}
+
+/* Report a bad line: "NAME: line N: MSG" on stderr, MSG kept for the caller. */
+static void
+bad_line(struct mlc_ndjson_reader *r, const char *msg)
+{
+	snprintf(r->msg, sizeof r->msg, "%s", msg);
+	mlc_warn("%s: line %lu: %s", r->name, r->lineno, r->msg);
+	r->err = MLC_EX_DATAERR;
 }
 
 /* Read more input after the data kept; 1 if some came, 0 at EOF, -1 error. */
@@ -129,9 +145,10 @@ mlc_ndjson_read(struct mlc_ndjson_reader *r, char **line, size_t *len)
 			}
 			r->lineno++;
 			if (n > r->maxline) {
-				mlc_warn("%s: line %lu: line longer than %zu bytes; skipped",
-				         r->name, r->lineno, r->maxline);
-				r->err = MLC_EX_DATAERR;
+				char m[96];
+
+				snprintf(m, sizeof m, "line longer than %zu bytes; skipped", r->maxline);
+				bad_line(r, m);
 				return -1;
 			}
 			*nl = '\0';
@@ -144,18 +161,20 @@ mlc_ndjson_read(struct mlc_ndjson_reader *r, char **line, size_t *len)
 		if (r->skipping) {
 			r->start = r->end; /* drop what we have of the long line */
 		} else if (r->end - r->start > r->maxline) {
+			char m[96];
+
 			r->lineno++;
-			mlc_warn("%s: line %lu: line longer than %zu bytes; skipped", r->name,
-			         r->lineno, r->maxline);
+			snprintf(m, sizeof m, "line longer than %zu bytes; skipped", r->maxline);
+			bad_line(r, m);
 			r->skipping = 1;
 			r->start = r->end;
-			r->err = MLC_EX_DATAERR;
 			return -1;
 		}
 		if (r->eof)
 			return 0;
 		k = fill(r);
 		if (k < 0) {
+			snprintf(r->msg, sizeof r->msg, "read error: %s", strerror(errno));
 			mlc_warn("%s: read error after line %lu: %s", r->name, r->lineno,
 			         strerror(errno));
 			r->eof = 1;
@@ -167,10 +186,8 @@ mlc_ndjson_read(struct mlc_ndjson_reader *r, char **line, size_t *len)
 			r->eof = 1;
 			if (r->end > r->start && !r->skipping) {
 				r->lineno++;
-				mlc_warn("%s: line %lu: truncated input (no newline at end); "
-				         "line discarded", r->name, r->lineno);
+				bad_line(r, "truncated input (no newline at end); line discarded");
 				r->start = r->end;
-				r->err = MLC_EX_DATAERR;
 				return -1;
 			}
 			r->start = r->end;

@@ -49,6 +49,21 @@
  *                      as a wall time in that zone, the instant it was
  *                      reached, when the run claimed it (NULL: a baseline,
  *                      recorded at the rule's first check, never a run).
+ *
+ * Schema v4 adds:
+ *
+ *   quarantine         dead letters: lines that a program would refuse,
+ *                      set aside by alert-log (the tee refusing a line in
+ *                      front of the program it feeds, or replay meeting one
+ *                      in the trail) so that they never block a rule: the
+ *                      line's bytes as received (a BLOB: they may be
+ *                      invalid UTF-8), why, which rule, run and delivery,
+ *                      when first and last seen and how often.  One row per
+ *                      rule and ident (the delivery, alert or record the
+ *                      line is about; else its SHA-256), so a poisoned
+ *                      record that every run reads again stays one row.
+ *                      Not evidence: the operator drops rows (alert-log
+ *                      quarantine drop), and the trail records that.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -170,6 +185,28 @@ static const char *const migrations[] = {
 	" slot_at TEXT NOT NULL,"
 	" fired_at TEXT,"
 	" updated_at TEXT NOT NULL);",
+	/* v4: dead letters (alert-log quarantine). */
+	"CREATE TABLE quarantine ("
+	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" first_ts TEXT NOT NULL,"
+	" last_ts TEXT NOT NULL,"
+	" count INTEGER NOT NULL DEFAULT 1,"
+	" rule TEXT,"
+	" run_id TEXT,"
+	" origin TEXT NOT NULL,"
+	" lineno INTEGER,"
+	" ident TEXT NOT NULL,"
+	" delivery_id TEXT,"
+	" alert_id TEXT,"
+	" record_key TEXT,"
+	" field TEXT,"
+	" reason TEXT NOT NULL,"
+	" audit_id INTEGER,"
+	" bytes INTEGER,"
+	" line BLOB);"
+	"CREATE INDEX quarantine_rule_ident ON quarantine (rule, ident);"
+	"CREATE INDEX quarantine_audit_id ON quarantine (audit_id);"
+	"CREATE INDEX quarantine_run_id ON quarantine (run_id);",
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

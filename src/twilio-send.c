@@ -10,7 +10,9 @@
  * is a delivery when it has "delivery_id" or "channel" and none of the
  * members "status", "event", "suppressed", "deferred", "dropped", "capped"
  * (render's bookkeeping lines and earlier results); every other object is
- * copied to stdout unchanged.
+ * copied to stdout unchanged.  The checks of a line and of a delivery are
+ * wire.c's (mlc_wire_line, mlc_wire_delivery): alert-log makes the same in
+ * front of this program and quarantines what would fail them.
  *
  * stdout: one result line per delivery, written whole as soon as that
  * delivery is settled, so the order may differ from the input.  A result is
@@ -272,51 +274,6 @@ jlong(jv o, const char *k, long dflt)
 		r = strtol(jv_string_value(v), NULL, 10);
 	jv_free(v);
 	return r;
-}
-
-/* UTF-16 code units of a UTF-8 string: what Twilio's 1600 limit counts. */
-static size_t
-utf16_len(const char *s)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t n = 0;
-
-	for (; *p; p++) {
-		if ((*p & 0xC0) == 0x80)
-			continue;
-		n += *p >= 0xF0 ? 2 : 1;
-	}
-	return n;
-}
-
-static int
-e164(const char *s)
-{
-	size_t i, n;
-
-	if (s[0] != '+' || s[1] < '1' || s[1] > '9')
-		return 0;
-	n = strlen(s + 1);
-	if (n < 2 || n > 15)
-		return 0;
-	for (i = 1; i <= n; i++)
-		if (!isdigit((unsigned char)s[i]))
-			return 0;
-	return 1;
-}
-
-static int
-email_ok(const char *s)
-{
-	const char *at = strchr(s, '@');
-	const unsigned char *p;
-
-	if (!at || at == s || !at[1] || strchr(at + 1, '@') || strlen(s) > 254)
-		return 0;
-	for (p = (const unsigned char *)s; *p; p++)
-		if (*p <= ' ' || *p == 0x7f || *p == '<' || *p == '>' || *p == ',' || *p == '"')
-			return 0;
-	return 1;
 }
 
 static char *
@@ -965,27 +922,11 @@ dry_run_line(struct job *j)
 	mlc_buf_free(&b);
 }
 
-static int
-is_delivery(jv o)
-{
-	static const char *const not[] = {
-		"status", "event", "suppressed", "deferred", "dropped", "capped", "dry_run", NULL
-	};
-	int i;
-
-	if (!jhas(o, "delivery_id") && !jhas(o, "channel"))
-		return 0;
-	for (i = 0; not[i]; i++)
-		if (jhas(o, not[i]))
-			return 0;
-	return 1;
-}
-
 /* Report a bad delivery: a result line and a message naming line and field. */
 static void
 invalid(struct job *j, const char *field, const char *what)
 {
-	char msg[400];
+	char msg[640];
 	struct mlc_buf b;
 
 	snprintf(msg, sizeof msg, "line %lu: field \"%s\": %s", j->lineno, field, what);
@@ -1032,26 +973,21 @@ new_delivery(unsigned long lineno, const char *line, size_t len)
 {
 	jv o;
 	struct job *j;
-	char *chan = NULL, *s = NULL;
+	struct mlc_wire_err we;
+	char *chan = NULL, msg[512];
 	size_t i;
 	int rc;
 
-	/* jq's parser would quietly turn bad bytes into U+FFFD, and the
-	 * message would go out other than rendered: refuse the line before
-	 * parsing it. */
-	if (!mlc_utf8_valid(line, len)) {
-		mlc_warn("line %lu: not valid UTF-8", lineno);
-		g.bad_input = 1;
-		return;
-	}
-	o = jv_parse_sized(line, (int)len);
-	if (!jv_is_valid(o) || jv_get_kind(o) != JV_KIND_OBJECT) {
-		mlc_warn("line %lu: not a JSON object", lineno);
+	/* The checks alert-log makes in front of us (wire.c): what fails
+	 * them never reaches this program from the orchestrator's pipeline. */
+	if (mlc_wire_line(line, len, &o, &we) < 0) {
+		mlc_wire_errmsg(&we, msg, sizeof msg);
+		mlc_warn("line %lu: %s", lineno, msg);
 		g.bad_input = 1;
 		jv_free(o);
 		return;
 	}
-	if (!is_delivery(o)) {
+	if (!mlc_wire_is_delivery(o)) {
 		struct mlc_buf b;
 
 		jv_free(o);
@@ -1078,78 +1014,25 @@ new_delivery(unsigned long lineno, const char *line, size_t len)
 		if (!isspace((unsigned char)j->line[i]))
 			j->empty = 0;
 
-	if ((rc = jstr(o, "delivery_id", &j->delivery_id)) <= 0) {
-		invalid(j, "delivery_id", rc < 0 ? "expected a string" : "missing");
+	if (mlc_wire_delivery(o, &we) < 0) {
+		invalid(j, we.field, we.what);
 		goto out;
 	}
-	if (jstr(o, "channel", &chan) <= 0) {
-		invalid(j, "channel", "missing or not a string");
-		goto out;
-	}
-	if (strcmp(chan, "sms") == 0)
-		j->ch = CH_SMS;
-	else if (strcmp(chan, "whatsapp") == 0)
-		j->ch = CH_WHATSAPP;
-	else if (strcmp(chan, "email") == 0)
-		j->ch = CH_EMAIL;
-	else {
-		invalid(j, "channel", "expected sms, whatsapp or email");
-		goto out;
-	}
-	if ((rc = jstr(o, "to", &j->to)) <= 0 || !*j->to) {
-		invalid(j, "to", rc < 0 ? "expected a string" : "missing");
-		goto out;
-	}
-	if (j->ch == CH_EMAIL) {
-		static const char *const need[] = { "subject", "text", NULL };
+	/* checked: every member read below is there, of its type */
+	jstr(o, "delivery_id", &j->delivery_id);
+	jstr(o, "channel", &chan);
+	j->ch = strcmp(chan, "sms") == 0 ? CH_SMS : strcmp(chan, "whatsapp") == 0 ? CH_WHATSAPP
+	                                                                          : CH_EMAIL;
+	jstr(o, "to", &j->to);
+	if (j->ch == CH_WHATSAPP && strncmp(j->to, "whatsapp:", 9) != 0) {
+		char *w = mlc_xmalloc(strlen(j->to) + 10);
 
-		if (!email_ok(j->to)) {
-			invalid(j, "to", "not an e-mail address");
-			goto out;
-		}
-		for (i = 0; need[i]; i++) {
-			rc = jstr(o, need[i], &s);
-			if (rc <= 0 || !*s) {
-				invalid(j, need[i], rc < 0 ? "expected a string" : "missing");
-				goto out;
-			}
-			free(s);
-			s = NULL;
-		}
-		if ((rc = jstr(o, "html", &s)) < 0) {
-			invalid(j, "html", "expected a string");
-			goto out;
-		}
-	} else {
-		const char *num = j->to;
-
-		if (j->ch == CH_WHATSAPP && strncmp(num, "whatsapp:", 9) == 0)
-			num += 9;
-		if (!e164(num)) {
-			invalid(j, "to", j->ch == CH_WHATSAPP ? "not a whatsapp:+E.164 number"
-			                                       : "not an E.164 number");
-			goto out;
-		}
-		if (j->ch == CH_WHATSAPP && num == j->to) {
-			char *w = mlc_xmalloc(strlen(j->to) + 10);
-
-			sprintf(w, "whatsapp:%s", j->to);
-			free(j->to);
-			j->to = w;
-		}
-		if ((rc = jstr(o, "body", &j->body)) <= 0 || !*j->body) {
-			invalid(j, "body", rc < 0 ? "expected a string" : "missing");
-			goto out;
-		}
-		if (utf16_len(j->body) > 1600) {
-			char what[96];
-
-			snprintf(what, sizeof what, "%zu characters (UTF-16 code units), over 1600",
-			         utf16_len(j->body));
-			invalid(j, "body", what);
-			goto out;
-		}
+		sprintf(w, "whatsapp:%s", j->to);
+		free(j->to);
+		j->to = w;
 	}
+	if (j->ch != CH_EMAIL)
+		jstr(o, "body", &j->body);
 	if ((rc = channel_ready(j->ch)) != 0) {
 		/* configuration or vault: not sent, not output */
 		if (rc == MLC_EX_NOPERM) {
@@ -1217,19 +1100,20 @@ new_delivery(unsigned long lineno, const char *line, size_t len)
 	wait_push(j);
 out:
 	free(chan);
-	free(s);
 	jv_free(o);
 }
 
 static void
 new_poll(unsigned long lineno, const char *line, size_t len)
 {
-	jv o = jv_parse_sized(line, (int)len);
+	jv o;
 	struct job *j;
-	char *sid = NULL, *status = NULL;
+	struct mlc_wire_err we;
+	char *sid = NULL, *status = NULL, msg[512];
 
-	if (!jv_is_valid(o) || jv_get_kind(o) != JV_KIND_OBJECT) {
-		mlc_warn("line %lu: not a JSON object", lineno);
+	if (mlc_wire_line(line, len, &o, &we) < 0) {
+		mlc_wire_errmsg(&we, msg, sizeof msg);
+		mlc_warn("line %lu: %s", lineno, msg);
 		g.bad_input = 1;
 		jv_free(o);
 		return;

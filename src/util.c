@@ -324,8 +324,8 @@ mlc_hexval(int c)
 	return -1;
 }
 
-int
-mlc_utf8_valid(const char *s, size_t n)
+size_t
+mlc_utf8_valid_len(const char *s, size_t n)
 {
 	const unsigned char *p = (const unsigned char *)s;
 	size_t i = 0, k;
@@ -336,10 +336,16 @@ mlc_utf8_valid(const char *s, size_t n)
 			continue;
 		}
 		if (!(k = utf8_seq(p + i, n - i)))
-			return 0;
+			return i;
 		i += k;
 	}
-	return 1;
+	return n;
+}
+
+int
+mlc_utf8_valid(const char *s, size_t n)
+{
+	return mlc_utf8_valid_len(s, n) == n;
 }
 
 void

@@ -90,7 +90,7 @@ grep -q 'line 7: field "body": 1601 characters' "$T/err"
 ok "1600 UTF-16 units of emoji pass, one more does not"
 grep -q 'line 8: field "subject": missing' "$T/err"
 ok "stderr: email without subject"
-grep -q 'line 10: not a JSON object' "$T/err"
+grep -q 'line 10: not JSON: ' "$T/err"
 ok "stderr: a line that is not JSON"
 is "$(get "$(grep '"t:v4/' "$T/out")" .error.message)" 'line 4: field "to": not an E.164 number' \
 	"error.message names line and field"

@@ -49,6 +49,7 @@ FAULTS=(
 	"sg-reused-dropped-after|tw|drop-after-receipt:count=1,path=/v3/mail/send,reused"
 	"tw-21211-bad-number|tw|error:code=21211,to=+13125550102"
 	"tw-21610-opted-out|tw|error:code=21610,to=+13125550101"
+	"poison-trail-utf8|poison|utf8"
 )
 STAGES=(none jde-fetch alert-match alert-render twilio-send alert-log)
 
@@ -57,6 +58,18 @@ ais_fault() {
 		"$AIS/_sim/fault" >/dev/null
 }
 tw_fault() { curl -fsS --data-binary "$1" "$TW/_sim/fault" >/dev/null; }
+# poison_fault KIND: a queued delivery per rule whose line twilio-send refuses
+# (utf8: invalid UTF-8 in the body), in the trail before the run, as a tee of
+# an older version recorded it: the replay must quarantine it, not stop on it.
+poison_fault() {
+	local r hex
+	for r in "${RULES[@]}"; do
+		hex=$(printf '{"delivery_id":"%s:poison/sms/+13125550199","rule":"%s","channel":"sms","to":"+13125550199","body":"bad \377 %s"}' \
+			"$r" "$r" "$1" | xxd -p | tr -d '\n')
+		sqlite3 "$ML_CONNECTOR_STATE/state.db" "INSERT INTO audit (ts, stage, rule, delivery_id, channel, line)
+			VALUES ('2026-11-25T09:00:00.000Z', 'queued', '$r', '$r:poison/sms/+13125550199', 'sms', CAST(X'$hex' AS TEXT))" || return 1
+	done
+}
 
 # Every environment runs slowly enough for a kill to land in a live stage:
 # 50 ms per AIS answer, 50 ms per Twilio answer, 20 messages a second.
@@ -127,7 +140,11 @@ for c in "${combos[@]}"; do
 	IFS='|' read -r name sim spec stage <<<"$c"
 	n=$((n + 1))
 	env_up "m$n" || exit 1
-	if [ "$sim" = ais ]; then ais_fault "$spec"; else tw_fault "$spec"; fi
+	case $sim in
+	ais) ais_fault "$spec" ;;
+	tw) tw_fault "$spec" ;;
+	poison) poison_fault "$spec" ;;
+	esac
 	ok "$name: fault in force"
 
 	# its own session, so that its processes are found by one pgrep
@@ -194,6 +211,8 @@ for c in "${combos[@]}"; do
 		"$doubt_sms" "$found" "$doubt_mail" "$failed" "$ais_calls/$tw_calls" >>"$T/table"
 
 	is "$rc" 0 "$name, $stage killed: a recovery run succeeds (statuses $rcs)"
+	[ "$sim" != poison ] ||
+		is "$(alert-log quarantine count 2>/dev/null)" "${#RULES[@]}" "$name: the poisoned line is in the quarantine"
 	is "$lost_sms/$lost_dig/$lost_mail" "0/0/0" \
 		"$name, $stage killed: nothing lost (SMS, digest alerts in the trail, digest rows e-mailed)"
 	is "$dup_sms" 0 "$name, $stage killed: no SMS accepted twice"

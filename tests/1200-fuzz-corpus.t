@@ -4,7 +4,7 @@
 # `make check-asan` the sanitizers check them too).
 . "$(dirname "$0")/lib.sh"
 
-for t in ndjson conf jdepage callback template sms; do
+for t in ndjson conf jdepage callback template sms wire; do
 	set --
 	for f in "$TOP/tests/fuzz/corpus/$t"/* "$TOP/tests/fuzz/regress/$t"/*; do
 		[ -f "$f" ] && set -- "$@" "$f"

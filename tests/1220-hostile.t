@@ -169,8 +169,8 @@ is "$(grep -c -v '^twilio-send: ' "$T/all.err")" 0 "no complaint from match, ren
 } >"$T/badutf8"
 alert-match -r hostile --no-state "${NOW[@]}" <"$T/badutf8" >"$T/out" 2>"$T/err"
 is "$?" 65 "alert-match: invalid UTF-8 is bad data (65)"
-is "$(cat "$T/err")" "$(printf 'alert-match: line 2: not valid UTF-8\nalert-match: line 3: not valid UTF-8')" \
-	"alert-match: each bad line named"
+like "$(cat "$T/err")" "$(printf '^alert-match: line 2: field "row.F0411_RMK": not valid UTF-8 \\(at byte [0-9]+\\)\nalert-match: line 3: field "row.F0411_RMK": not valid UTF-8 \\(at byte [0-9]+\\)$')" \
+	"alert-match: each bad line named, and the field"
 is "$(jq -r .key "$T/out" | cut -c1-3 | tr '\n' ' ')" "K0| K1| " "alert-match: the good lines around them went on"
 {
 	head -n 1 "$T/alerts"
@@ -179,7 +179,8 @@ is "$(jq -r .key "$T/out" | cut -c1-3 | tr '\n' ' ')" "K0| K1| " "alert-match: t
 } >"$T/badalerts"
 alert-render -r hostile --no-state "${NOW[@]}" <"$T/badalerts" >"$T/out" 2>"$T/err"
 is "$?" 65 "alert-render: invalid UTF-8 is bad data (65)"
-is "$(cat "$T/err")" "alert-render: line 2: invalid UTF-8" "alert-render: the line named"
+like "$(cat "$T/err")" '^alert-render: line 2: field "record.row.F0411_RMK": not valid UTF-8 \(at byte [0-9]+\)$' \
+	"alert-render: the line and the field named"
 is "$(wc -l <"$T/out" | tr -d ' ')" 4 "alert-render: the good alerts around it rendered"
 {
 	head -n 1 "$T/deliveries"
@@ -188,35 +189,52 @@ is "$(wc -l <"$T/out" | tr -d ' ')" 4 "alert-render: the good alerts around it r
 twilio-send <"$T/baddeliv" >"$T/out" 2>"$T/err"
 rc=$?
 like "$rc" '^65$' "twilio-send: invalid UTF-8 is bad data (65)"
-like "$(cat "$T/err")" 'line 2' "twilio-send: the line named"
+like "$(cat "$T/err")" '^twilio-send: line 2: field "body": not valid UTF-8 \(at byte [0-9]+\)$' \
+	"twilio-send: the line and the field named"
 all_json "$T/out"
 ok "twilio-send: what it wrote is valid JSON"
 is "$(jq -r 'select(.kind == "message" and .resource.to == "+15551230002") | .sid' <(curl -fsS "$SIM/_sim/messages") | wc -l | tr -d ' ')" \
 	0 "twilio-send: nothing sent for the bad line"
+# The tee refuses what every program refuses: invalid UTF-8 is quarantined,
+# its bytes kept exactly, the good lines around it go on (tests/1010).
 alert-log <"$T/badutf8" >"$T/out" 2>"$T/err"
-is "$?" 0 "alert-log: a JSON object with invalid UTF-8 is recorded (exit 0)"
-cmp -s "$T/badutf8" "$T/out"
-ok "alert-log: and passed on unchanged, byte for byte"
-alert-log query --lines -f ndjson >"$T/q" 2>/dev/null
+is "$?" 65 "alert-log: a line with invalid UTF-8 is bad data (65)"
+{ sed -n 1p "$T/badutf8"; sed -n 4p "$T/badutf8"; } | cmp -s - "$T/out"
+ok "alert-log: the good lines passed on, byte for byte, the bad ones not"
+like "$(cat "$T/err")" 'line 2: field "row.F0411_RMK": not valid UTF-8 .*; quarantined \(#[0-9]+\)' \
+	"alert-log: the line and the field named"
+alert-log quarantine -f ndjson --lines >"$T/q" 2>/dev/null
 all_json "$T/q"
-ok "alert-log query: valid JSON over a trail holding invalid UTF-8"
-like "$(jq -r 'select(.line | test("K-bad1")) | .line' "$T/q")" $'bad \uFFFD\uFFFD end' \
-	"alert-log query: the bad bytes shown as U+FFFD"
+ok "alert-log quarantine: valid JSON over lines holding invalid UTF-8"
+like "$(jq -r 'select(.record_key == "K-bad1") | .line' "$T/q")" $'bad \uFFFD\uFFFD end' \
+	"alert-log quarantine: the bad bytes shown as U+FFFD"
+alert-log quarantine show "$(jq -r 'select(.record_key == "K-bad1") | .id' "$T/q")" |
+	cmp -s - <(sed -n 2p "$T/badutf8")
+ok "alert-log quarantine show: the bytes exactly as received"
 
-# ---- NUL ("\u0000" in JSON): C strings would end there, silently -----------
+# ---- NUL ("\u0000" in JSON, or a raw byte): C strings would end there ------
+# Every program refuses it (wire.c), naming line and field, and so does the
+# tee in front of each (tests/1010).
 printf '%s\n' '{"table":"F0411","key":"K-nul","row":{"F0411_DOC":1,"F0411_RMK":"before\u0000after"}}' |
 	alert-match -r hostile --no-state "${NOW[@]}" >"$T/nul.alert" 2>"$T/err"
-is "$?/$(jq -r .record.row.F0411_RMK "$T/nul.alert" | od -An -c | tr -s ' ' | tr -d '\n')" \
-	"0/ b e f o r e \\0 a f t e r \\n" "alert-match: a NUL in a value passes through intact"
-{ head -n 1 "$T/alerts"; cat "$T/nul.alert"; } |
+is "$?/$(wc -c <"$T/nul.alert" | tr -d ' ')" "65/0" "alert-match: a NUL in a value is bad data (65), nothing made of it"
+like "$(cat "$T/err")" '^alert-match: line 1: field "row.F0411_RMK": holds \\u0000, a NUL character' \
+	"alert-match: names the line and the field"
+{ head -n 1 "$T/alerts"; head -n 1 "$T/alerts" | sed 's/"F0411_RMK":"/&be\\u0000fore/'; } |
 	alert-render -r hostile --no-state "${NOW[@]}" >"$T/out" 2>"$T/err"
-is "$?" 65 "alert-render: a text with a NUL is bad data (65), not cut short"
-like "$(head -n 1 "$T/err")" '^alert-render: line 2: rule hostile: template sms: the text holds a NUL character' \
-	"alert-render: names the line and the template"
+is "$?" 65 "alert-render: an alert with a NUL is bad data (65), not cut short"
+like "$(head -n 1 "$T/err")" '^alert-render: line 2: field "record.row.F0411_RMK": holds \\u0000' \
+	"alert-render: names the line and the field"
 is "$(jq -r .channel "$T/out" | tr '\n' ' ')" "sms email " "alert-render: nothing made of the NUL alert, the other one rendered"
 sms nul +15551230003 "x" | sed 's/"body":"x"/"body":"before\\u0000after"/' >"$T/nul.deliv"
 twilio-send <"$T/nul.deliv" >"$T/out" 2>"$T/err"
 is "$?" 65 "twilio-send: a body with a NUL is bad data (65)"
+like "$(cat "$T/err")" '^twilio-send: line 1: field "body": holds \\u0000, a NUL character' \
+	"twilio-send: names the line and the field (not \"expected a string\")"
+sms nul2 +15551230003 "x" | perl -pe 's/"body":"x"/"body":"be\x00fore"/' >"$T/nul2.deliv"
+twilio-send <"$T/nul2.deliv" >"$T/out" 2>"$T/err"
+is "$?" 65 "twilio-send: a raw NUL byte is bad data (65)"
+like "$(cat "$T/err")" '^twilio-send: line 1: field "body": holds a NUL byte' "twilio-send: names it"
 is "$(curl -fsS "$SIM/_sim/messages" | jq -r 'select(.kind == "message" and .resource.to == "+15551230003") | .sid' | wc -l | tr -d ' ')" \
 	0 "twilio-send: nothing sent for it"
 
@@ -235,8 +253,8 @@ is "$(jq -r '.record.row.F0411_RMK | length' "$T/bigalerts" | sed -n 2p)" 100000
 	"10 MB field: the alert carries it whole"
 jq -j 'select(.key == "K-big") | .record.row.F0411_RMK' "$T/bigalerts" | cmp -s - <(jq -j 'select(.key == "K-big") | .row.F0411_RMK' "$T/big")
 ok "10 MB field: byte for byte"
-alert-log <"$T/bigalerts" >"$T/out" 2>"$T/err"
-is "$?" 0 "10 MB line: alert-log records it"
+alert-log --before alert-render <"$T/bigalerts" >"$T/out" 2>"$T/err"
+is "$?" 0 "10 MB line: alert-log records it (alert-render takes it: tests/1010)"
 cmp -s "$T/bigalerts" "$T/out"
 ok "10 MB line: and passes it on unchanged"
 # Its e-mail (subject, text and the escaped HTML: 40 MB) would be a line
@@ -268,8 +286,10 @@ for tool in alert-match alert-log; do
 	[ "$tool" = alert-match ] && args=(-r hostile --no-state "${NOW[@]}")
 	"$tool" "${args[@]}" <"$T/huge" >"$T/out" 2>"$T/err"
 	is "$?" 65 "over the cap: $tool exits 65"
-	is "$(cat "$T/err")" "$tool: stdin: line 2: line longer than $CAP bytes; skipped" \
-		"over the cap: $tool names the line"
+	want="$tool: stdin: line 2: line longer than $CAP bytes; skipped"
+	[ "$tool" = alert-log ] && want="$want
+alert-log: line 2: quarantined (#3)"
+	is "$(cat "$T/err")" "$want" "over the cap: $tool names the line"
 	is "$(jq -r .key "$T/out" | cut -c1-3 | tr '\n' ' ')" "K0| K1| " \
 		"over the cap: $tool keeps the lines before and after"
 done

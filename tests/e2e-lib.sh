@@ -7,6 +7,8 @@
 #   simulator's URL), AIS (the AIS simulator's URL) and ENV_PIDS.
 #   PAGE_SIZE, when set, becomes the rules' [source] page_size; GRACE the
 #   [twilio] grace (default 2 s: the simulator's lists do not lag).
+#   AIS_DATA, when set, is the AIS simulator's data directory instead of
+#   data/jde.
 # stop_env: stops the simulators of the last start_env.
 # accepted / sms_accepted / mail_rows: what the Twilio simulator accepted
 #   (everything, SMS "to<TAB>body", e-mail digest rows), sorted.
@@ -30,7 +32,7 @@ start_env() {
 	local top=$T
 	# Each environment's simulators keep their own port files and logs.
 	T=$d
-	sim_start mlc-ais-sim --password-file "$top/ais.pw" --today 2026-11-26 --data "$TOP/data/jde" \
+	sim_start mlc-ais-sim --password-file "$top/ais.pw" --today 2026-11-26 --data "${AIS_DATA:-$TOP/data/jde}" \
 		${4:+--fault "$4"} || { T=$top; return 1; }
 	sim_start mlc-twilio-sim --account-sid "$SID" --auth-token-file "$top/tw.token" \
 		--sendgrid-key-file "$top/sg.key" --latency "${2:-0}" --callback-delay 50 || { T=$top; return 1; }

@@ -1,0 +1,499 @@
+/*
+ * wire.c — what the filters accept: the checks of one line of the wire
+ * format (ml-connector.7), in one place for every program that reads one.
+ *
+ * Each filter calls the checks of what it reads, and alert-log, the tee in
+ * front of each filter, calls the same ones for the filter it feeds
+ * (alert-log --before PROGRAM, alert-log replay), so that it refuses what
+ * the next program would refuse instead of recording the line as good and
+ * passing it on to be refused there, run after run.
+ *
+ *   mlc_wire_line      every line, every program.  Valid UTF-8, checked
+ *                      before parsing: jq turns bad bytes into U+FFFD
+ *                      without a word, and the message would go out other
+ *                      than it was rendered.  No NUL, neither a raw byte
+ *                      (jq drops one between tokens, keeps one in a
+ *                      string) nor escaped as \u0000: C strings, SQLite
+ *                      text and Twilio's form would end the text there.  No
+ *                      unpaired UTF-16 surrogate escape (\udc00): jq makes
+ *                      it U+FFFD, as it does with bad bytes.  One JSON
+ *                      object.  The line cap (MLC_NDJSON_MAXLINE) is the
+ *                      readers' own (ndjson.c); this check refuses a longer
+ *                      line handed to it from elsewhere (the trail).
+ *   mlc_wire_alert     what alert-render renders: alert_id, rule, record,
+ *                      recipients; a "suppressed" line passes through.
+ *   mlc_wire_delivery  what twilio-send sends: delivery_id, channel, an
+ *                      address of the channel's kind, the texts, Twilio's
+ *                      1600-character Body limit.
+ *
+ * A refusal names the member it is about as a path ("body",
+ * "row.F0411_RMK", "recipients[0].name"): for bad bytes, the member whose
+ * text holds them, found by walking the JSON text up to their offset.
+ */
+#include <stdarg.h>
+#include <string.h>
+
+#include "mlc.h"
+
+#define PATH_DEPTH 32 /* members named in a path; deeper ones show as "..." */
+#define KEY_SHOWN 48  /* bytes of one member name shown */
+
+static void set_err(struct mlc_wire_err *e, const char *field, const char *fmt, ...)
+	MLC_PRINTF(3, 4);
+
+static void
+set_err(struct mlc_wire_err *e, const char *field, const char *fmt, ...)
+{
+	va_list ap;
+	size_t n;
+
+	/* a long path is cut on a character boundary: the reason is stored as text */
+	snprintf(e->field, sizeof e->field, "%s", field ? field : "");
+	n = strlen(e->field);
+	if (n == sizeof e->field - 1 && field && strlen(field) > n)
+		e->field[mlc_utf8_valid_len(e->field, n)] = '\0';
+	va_start(ap, fmt);
+	vsnprintf(e->what, sizeof e->what, fmt, ap);
+	va_end(ap);
+}
+
+void
+mlc_wire_errmsg(const struct mlc_wire_err *e, char *out, size_t outlen)
+{
+	if (e->field[0])
+		snprintf(out, outlen, "field \"%s\": %s", e->field, e->what);
+	else
+		snprintf(out, outlen, "%s", e->what);
+}
+
+/* ---- the member at a byte offset ---- */
+
+struct frame {
+	int obj;          /* an object, else an array */
+	size_t idx;       /* arrays: the element's index */
+	const char *key;  /* objects: the current member's name (raw JSON text) */
+	size_t keylen;
+};
+
+/* Append a member name for a message: control bytes as '?', cut to
+ * KEY_SHOWN bytes on a character boundary. */
+static void
+add_key(struct mlc_buf *b, const char *k, size_t n)
+{
+	size_t i;
+
+	if (n > KEY_SHOWN) {
+		n = KEY_SHOWN;
+		while (n > 0 && ((unsigned char)k[n] & 0xC0) == 0x80)
+			n--;
+	}
+	for (i = 0; i < n; i++)
+		mlc_buf_addc(b, (unsigned char)k[i] < 0x20 ? '?' : k[i]);
+}
+
+/*
+ * The path of the member whose text holds byte off of the JSON text s[0..n)
+ * (best effort: the text before off is read as JSON, whatever follows).
+ * *in_name: off is inside a member name (the path is then the object's).
+ */
+static void
+path_at(const char *s, size_t n, size_t off, struct mlc_buf *out, int *in_name)
+{
+	struct frame st[PATH_DEPTH];
+	int depth = 0, deeper = 0, want_key = 0, i;
+	size_t p = 0;
+
+	*in_name = 0;
+	if (off > n)
+		off = n;
+	while (p < off) {
+		char c = s[p];
+
+		if (c == '"') {
+			size_t q = p + 1;
+
+			while (q < off && s[q] != '"')
+				q += s[q] == '\\' ? 2 : 1;
+			if (q >= off) {
+				*in_name = depth > 0 && !deeper && st[depth - 1].obj && want_key;
+				break;
+			}
+			if (depth > 0 && !deeper && st[depth - 1].obj && want_key) {
+				st[depth - 1].key = s + p + 1;
+				st[depth - 1].keylen = q - p - 1;
+			}
+			p = q + 1;
+			continue;
+		}
+		switch (c) {
+		case '{':
+		case '[':
+			if (depth < PATH_DEPTH && !deeper) {
+				st[depth].obj = c == '{';
+				st[depth].idx = 0;
+				st[depth].key = NULL;
+				st[depth].keylen = 0;
+				depth++;
+			} else {
+				deeper++;
+			}
+			want_key = c == '{';
+			break;
+		case '}':
+		case ']':
+			if (deeper)
+				deeper--;
+			else if (depth > 0)
+				depth--;
+			want_key = 0;
+			break;
+		case ',':
+			if (depth > 0 && !deeper && !st[depth - 1].obj)
+				st[depth - 1].idx++;
+			else
+				want_key = 1;
+			break;
+		case ':':
+			want_key = 0;
+			break;
+		default:
+			break;
+		}
+		p++;
+	}
+	for (i = 0; i < depth - (*in_name ? 1 : 0); i++) {
+		if (st[i].obj) {
+			if (!st[i].key)
+				break;
+			if (out->len)
+				mlc_buf_addc(out, '.');
+			add_key(out, st[i].key, st[i].keylen);
+		} else {
+			mlc_buf_printf(out, "[%zu]", st[i].idx);
+		}
+	}
+	if (deeper && !*in_name)
+		mlc_buf_adds(out, "...");
+}
+
+/* Refuse the line because of byte off: name the member that holds it. */
+static void
+refuse_at(struct mlc_wire_err *e, const char *s, size_t n, size_t off, const char *what)
+{
+	struct mlc_buf path;
+	int in_name;
+
+	mlc_buf_init(&path);
+	path_at(s, n, off, &path, &in_name);
+	if (in_name)
+		set_err(e, path.p, "a member name %s (at byte %zu)", what, off);
+	else
+		set_err(e, path.p, "%s (at byte %zu)", what, off);
+	mlc_buf_free(&path);
+}
+
+/* The value of four hex digits, or -1. */
+static int
+hex4(const char *p)
+{
+	int i, v = 0, d;
+
+	for (i = 0; i < 4; i++) {
+		if ((d = mlc_hexval((unsigned char)p[i])) < 0)
+			return -1;
+		v = v << 4 | d;
+	}
+	return v;
+}
+
+/* The first \u0000 or unpaired surrogate escape in JSON text that parsed,
+ * so every backslash is an escape inside a string: its offset, or n. */
+static size_t
+bad_escape(const char *s, size_t n, unsigned *cu)
+{
+	const char *p = s, *end = s + n;
+
+	while ((p = memchr(p, '\\', (size_t)(end - p))) != NULL) {
+		int v, w;
+
+		if (end - p < 6 || p[1] != 'u' || (v = hex4(p + 2)) < 0) {
+			if (end - p <= 2)
+				break;
+			p += 2; /* an escape of one character: \" \\ \n ... */
+			continue;
+		}
+		if (v == 0 || (v >= 0xDC00 && v <= 0xDFFF)) {
+			*cu = (unsigned)v;
+			return (size_t)(p - s);
+		}
+		if (v >= 0xD800 && v <= 0xDBFF) {
+			/* jq refuses a high half without its low half itself */
+			if (end - p >= 12 && p[6] == '\\' && p[7] == 'u' && (w = hex4(p + 8)) >= 0) {
+				if (w >= 0xDC00 && w <= 0xDFFF) {
+					p += 12;
+					continue;
+				}
+			}
+			*cu = (unsigned)v;
+			return (size_t)(p - s);
+		}
+		p += 6;
+	}
+	return n;
+}
+
+int
+mlc_wire_line(const char *line, size_t len, jv *obj, struct mlc_wire_err *e)
+{
+	const char *z;
+	size_t off;
+	unsigned cu = 0;
+	jv o;
+
+	*obj = jv_invalid();
+	e->field[0] = e->what[0] = '\0';
+	if (len > MLC_NDJSON_MAXLINE) {
+		set_err(e, NULL, "line longer than %u bytes", (unsigned)MLC_NDJSON_MAXLINE);
+		return -1;
+	}
+	off = mlc_utf8_valid_len(line, len);
+	z = off == len ? memchr(line, '\0', len) : NULL;
+	o = jv_parse_sized(line, (int)len);
+	if (off < len || z) {
+		refuse_at(e, line, len, z ? (size_t)(z - line) : off,
+		          z ? "holds a NUL byte" : "not valid UTF-8");
+		/* the object as jq reads it, only to name the line's ids */
+		if (jv_get_kind(o) == JV_KIND_OBJECT)
+			*obj = o;
+		else
+			jv_free(o);
+		return -1;
+	}
+	if (!jv_is_valid(o)) {
+		jv m = jv_invalid_get_msg(o);
+		const char *ms = jv_get_kind(m) == JV_KIND_STRING ? jv_string_value(m) : "?";
+		const char *wp = strstr(ms, " (while parsing");
+
+		const char *lp = strstr(ms, " at line 1, column ");
+		int cut = (int)(wp ? (size_t)(wp - ms) : strlen(ms));
+
+		/* jq's "line 1" is not the input's line: say the column alone */
+		if (lp && lp < ms + cut)
+			set_err(e, NULL, "not JSON: %.*s at column %.*s", (int)(lp - ms), ms,
+			        (int)(ms + cut - (lp + 19)), lp + 19);
+		else if (!jv_is_valid(m) || jv_get_kind(m) != JV_KIND_STRING)
+			set_err(e, NULL, "not JSON: %s", len ? "no value" : "an empty line");
+		else
+			set_err(e, NULL, "not JSON: %.*s", cut, ms);
+		jv_free(m);
+		return -1;
+	}
+	if (jv_get_kind(o) != JV_KIND_OBJECT) {
+		set_err(e, NULL, "not a JSON object");
+		jv_free(o);
+		return -1;
+	}
+	*obj = o;
+	if ((off = bad_escape(line, len, &cu)) < len) {
+		char what[96];
+
+		if (cu == 0)
+			snprintf(what, sizeof what, "holds \\u0000, a NUL character");
+		else
+			snprintf(what, sizeof what, "holds \\u%04x, an unpaired UTF-16 surrogate", cu);
+		refuse_at(e, line, len, off, what);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- members ---- */
+
+static jv
+get(jv o, const char *k)
+{
+	return jv_object_get(jv_copy(o), jv_string(k));
+}
+
+static int
+has(jv o, const char *k)
+{
+	return jv_object_has(jv_copy(o), jv_string(k));
+}
+
+/* A string member: 1 (*s points into v, which the caller frees), 0 absent
+ * or null, -1 another type or a NUL inside. */
+static int
+str(jv o, const char *k, jv *v, const char **s)
+{
+	*s = NULL;
+	*v = jv_null();
+	if (!has(o, k))
+		return 0;
+	*v = get(o, k);
+	if (jv_get_kind(*v) == JV_KIND_NULL)
+		return 0;
+	if (jv_get_kind(*v) != JV_KIND_STRING ||
+	    (size_t)jv_string_length_bytes(jv_copy(*v)) != strlen(jv_string_value(*v)))
+		return -1;
+	*s = jv_string_value(*v);
+	return 1;
+}
+
+/* ---- alert-render ---- */
+
+int
+mlc_wire_alert(jv o, struct mlc_wire_err *e)
+{
+	static const struct {
+		const char *name;
+		jv_kind kind;
+		const char *want;
+	} need[] = {
+		{ "alert_id", JV_KIND_STRING, "a non-empty string" },
+		{ "rule", JV_KIND_STRING, "a non-empty string" },
+		{ "record", JV_KIND_OBJECT, "an object" },
+		{ "recipients", JV_KIND_ARRAY, "an array" },
+	};
+	jv v = get(o, "suppressed");
+	size_t i;
+	int k = jv_get_kind(v);
+
+	jv_free(v);
+	if (k != JV_KIND_INVALID && k != JV_KIND_NULL && k != JV_KIND_FALSE)
+		return 1;
+	for (i = 0; i < sizeof need / sizeof need[0]; i++) {
+		int bad;
+
+		v = get(o, need[i].name);
+		bad = jv_get_kind(v) != need[i].kind ||
+		      (need[i].kind == JV_KIND_STRING && jv_string_length_bytes(jv_copy(v)) == 0);
+		jv_free(v);
+		if (bad) {
+			set_err(e, need[i].name, "expected %s: not an alert (it needs alert_id, rule,"
+			        " record and recipients)", need[i].want);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* ---- twilio-send ---- */
+
+int
+mlc_wire_e164_ok(const char *s)
+{
+	size_t i, n;
+
+	if (s[0] != '+' || s[1] < '1' || s[1] > '9')
+		return 0;
+	n = strlen(s + 1);
+	if (n < 2 || n > 15)
+		return 0;
+	for (i = 1; i <= n; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return 0;
+	return 1;
+}
+
+int
+mlc_wire_email_ok(const char *s)
+{
+	const char *at = strchr(s, '@');
+	const unsigned char *p;
+
+	if (!at || at == s || !at[1] || strchr(at + 1, '@') || strlen(s) > 254)
+		return 0;
+	for (p = (const unsigned char *)s; *p; p++)
+		if (*p <= ' ' || *p == 0x7f || *p == '<' || *p == '>' || *p == ',' || *p == '"')
+			return 0;
+	return 1;
+}
+
+int
+mlc_wire_is_delivery(jv o)
+{
+	static const char *const not[] = {
+		"status", "event", "suppressed", "deferred", "dropped", "capped", "dry_run", NULL
+	};
+	int i;
+
+	if (jv_get_kind(o) != JV_KIND_OBJECT || (!has(o, "delivery_id") && !has(o, "channel")))
+		return 0;
+	for (i = 0; not[i]; i++)
+		if (has(o, not[i]))
+			return 0;
+	return 1;
+}
+
+int
+mlc_wire_delivery(jv o, struct mlc_wire_err *e)
+{
+	jv v = jv_null(), t = jv_null();
+	const char *s, *to;
+	int rc, ch, ret = -1;
+
+	if ((rc = str(o, "delivery_id", &v, &s)) <= 0) {
+		set_err(e, "delivery_id", "%s", rc < 0 ? "expected a string" : "missing");
+		goto out;
+	}
+	jv_free(v);
+	if (str(o, "channel", &v, &s) <= 0) {
+		set_err(e, "channel", "missing or not a string");
+		goto out;
+	}
+	ch = !strcmp(s, "sms") ? 0 : !strcmp(s, "whatsapp") ? 1 : !strcmp(s, "email") ? 2 : -1;
+	if (ch < 0) {
+		set_err(e, "channel", "expected sms, whatsapp or email");
+		goto out;
+	}
+	if ((rc = str(o, "to", &t, &to)) <= 0 || !*to) {
+		set_err(e, "to", "%s", rc < 0 ? "expected a string" : "missing");
+		goto out;
+	}
+	if (ch == 2) {
+		static const char *const need[] = { "subject", "text", NULL };
+		int i;
+
+		if (!mlc_wire_email_ok(to)) {
+			set_err(e, "to", "not an e-mail address");
+			goto out;
+		}
+		for (i = 0; need[i]; i++) {
+			jv_free(v);
+			if ((rc = str(o, need[i], &v, &s)) <= 0 || !*s) {
+				set_err(e, need[i], "%s", rc < 0 ? "expected a string" : "missing");
+				goto out;
+			}
+		}
+		jv_free(v);
+		if (str(o, "html", &v, &s) < 0) {
+			set_err(e, "html", "expected a string");
+			goto out;
+		}
+	} else {
+		struct mlc_sms_info info;
+
+		if (!mlc_wire_e164_ok(ch == 1 && !strncmp(to, "whatsapp:", 9) ? to + 9 : to)) {
+			set_err(e, "to", "%s", ch == 1 ? "not a whatsapp:+E.164 number"
+			                                : "not an E.164 number");
+			goto out;
+		}
+		jv_free(v);
+		if ((rc = str(o, "body", &v, &s)) <= 0 || !*s) {
+			set_err(e, "body", "%s", rc < 0 ? "expected a string" : "missing");
+			goto out;
+		}
+		mlc_sms_measure(s, strlen(s), &info);
+		if (info.utf16 > MLC_SMS_MAXCHARS) {
+			set_err(e, "body", "%zu characters (UTF-16 code units), over %d", info.utf16,
+			        MLC_SMS_MAXCHARS);
+			goto out;
+		}
+	}
+	ret = 0;
+out:
+	jv_free(v);
+	jv_free(t);
+	return ret;
+}
