@@ -15,14 +15,17 @@
  * are already buffered (at most -b, default 256) go in one transaction, and
  * only after COMMIT returns are they written out.  So a line on stdout is
  * always in the trail, and a crash at any point loses nothing that was
- * forwarded.  If the database cannot be written, nothing more is forwarded:
- * the pipeline stops before anything it cannot record is sent.
+ * forwarded.  A lock on the database held by another process (a backup,
+ * an operator's sqlite3 shell) is waited for, however long, with a note on
+ * stderr (store.c): a line read is a line recorded.  If the database
+ * cannot be written (I/O error, full disk, damaged file), nothing more is
+ * forwarded: the pipeline stops before anything it cannot record is sent.
  * A result line that says a message was accepted by Twilio or SendGrid
  * also marks the re-alert index and the message status history.
  *
  * Exit status: 0; 64 usage; 65 a line was not JSON (it was still recorded
  * and passed on); 66 why found nothing; 74 write error on stdout, or the
- * database failed; 75 the database stayed locked; 78 configuration.
+ * database failed; 78 configuration.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -157,16 +160,14 @@ static sqlite3_stmt *ins_audit, *ins_status;
 static void
 prepare(void)
 {
-	sqlite3 *db = mlc_store_db(store);
-
-	if (sqlite3_prepare_v2(db,
+	if (mlc_store_prepare(store,
 	        "INSERT INTO audit (ts, stage, rule, jde_table, record_key, alert_id,"
 	        " delivery_id, recipient, channel, sid, status, error_code, attempt, detail,"
 	        " line) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)",
-	        -1, &ins_audit, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(db,
+	        &ins_audit) < 0 ||
+	    mlc_store_prepare(store,
 	        "INSERT OR IGNORE INTO message_status (sid, status, error_code, ts, source)"
-	        " VALUES (?1, ?2, ?3, ?4, ?5)", -1, &ins_status, NULL) != SQLITE_OK) {
+	        " VALUES (?1, ?2, ?3, ?4, ?5)", &ins_status) < 0) {
 		mlc_store_warn(store, "preparing statements");
 		mlc_util_exit(mlc_store_code(store));
 	}
@@ -188,11 +189,11 @@ exec_text(const char *sql, int n, const char *const v[])
 	sqlite3_stmt *st;
 	int i, rc;
 
-	if (sqlite3_prepare_v2(mlc_store_db(store), sql, -1, &st, NULL) != SQLITE_OK)
+	if (mlc_store_prepare(store, sql, &st) < 0)
 		return -1;
 	for (i = 0; i < n; i++)
 		bind_text(st, i + 1, v[i]);
-	rc = sqlite3_step(st);
+	rc = mlc_store_step(store, st);
 	sqlite3_finalize(st);
 	return rc == SQLITE_DONE ? 0 : -1;
 }
@@ -328,7 +329,7 @@ record(const char *line, size_t len, const char *force_stage, const char *ts, in
 		sqlite3_bind_int64(ins_audit, 13, attempt);
 	bind_text(ins_audit, 14, detail[0] ? detail : NULL);
 	sqlite3_bind_text(ins_audit, 15, line, (int)len, SQLITE_TRANSIENT);
-	rc = sqlite3_step(ins_audit);
+	rc = mlc_store_step(store, ins_audit);
 	if (rc != SQLITE_DONE)
 		goto dberr;
 	if (sidp && st && (has(o, "delivery_id") || has(o, "event"))) {
@@ -344,7 +345,7 @@ record(const char *line, size_t len, const char *force_stage, const char *ts, in
 			sqlite3_bind_null(ins_status, 3);
 		bind_text(ins_status, 4, ts);
 		bind_text(ins_status, 5, src);
-		if (sqlite3_step(ins_status) != SQLITE_DONE)
+		if (mlc_store_step(store, ins_status) != SQLITE_DONE)
 			goto dberr;
 	}
 	/*
@@ -391,28 +392,62 @@ dberr:
 	return -1;
 }
 
+/* A group of lines read, to be recorded in one transaction. */
+struct batch {
+	struct mlc_buf out;       /* the lines, each with its '\n' */
+	unsigned long *lineno;    /* input line number of each */
+	unsigned char *bad;       /* set by record: not a JSON object */
+	size_t n;
+	const char *force_stage;
+};
+
+/* mlc_store_tx's fn: record every line of the batch (may run again). */
+static int
+record_batch(struct mlc_store *s, void *arg)
+{
+	struct batch *b = arg;
+	struct timespec now;
+	char ts[32];
+	size_t i, off = 0;
+
+	(void)s;
+	for (i = 0; i < b->n; i++) {
+		const char *l = b->out.p + off, *nl = memchr(l, '\n', b->out.len - off);
+		size_t len = (size_t)(nl - l);
+		int bad = 0;
+
+		mlc_time_now(&now);
+		mlc_time_fmt(ts, &now);
+		if (record(l, len, b->force_stage, ts, &bad) < 0)
+			return -1;
+		b->bad[i] = (unsigned char)bad;
+		off += len + 1;
+	}
+	return 0;
+}
+
 static int
 tee(const char *force_stage, size_t batchmax)
 {
 	struct mlc_ndjson_reader *r = mlc_ndjson_open(stdin, "-", 0);
-	struct mlc_buf out;
-	struct timespec now;
-	char ts[32];
-	char *line;
-	size_t len, n;
-	int k, rc = MLC_EX_OK, bad = 0;
-	unsigned long nbad = 0;
+	struct batch b;
+	char *line, what[96];
+	size_t len, i;
+	int k, rc = MLC_EX_OK, c;
 
 	open_store();
 	prepare();
-	mlc_buf_init(&out);
+	mlc_buf_init(&b.out);
+	b.lineno = mlc_xcalloc(batchmax, sizeof *b.lineno);
+	b.bad = mlc_xcalloc(batchmax, 1);
+	b.force_stage = force_stage;
 	for (;;) {
 		int eof = 0;
 
 		/* Block for the first line of a group, then take what is buffered. */
-		n = 0;
-		mlc_buf_reset(&out);
-		while (n < batchmax && (n == 0 || mlc_ndjson_pending(r))) {
+		b.n = 0;
+		mlc_buf_reset(&b.out);
+		while (b.n < batchmax && (b.n == 0 || mlc_ndjson_pending(r))) {
 			k = mlc_ndjson_read(r, &line, &len);
 			if (k == 0) {
 				eof = 1;
@@ -427,35 +462,26 @@ tee(const char *force_stage, size_t batchmax)
 				rc = MLC_EX_DATAERR;
 				continue;
 			}
-			if (n == 0 && mlc_store_begin(store) < 0) {
-				rc = mlc_store_code(store);
-				goto out;
-			}
-			mlc_time_now(&now);
-			mlc_time_fmt(ts, &now);
-			bad = 0;
-			if (record(line, len, force_stage, ts, &bad) < 0) {
-				rc = mlc_store_code(store);
-				mlc_store_rollback(store);
-				goto out;
-			}
-			if (bad) {
-				nbad++;
-				mlc_warn("line %lu: not a JSON object; recorded as stage \"invalid\"",
-				         mlc_ndjson_lineno(r));
-				rc = MLC_EX_DATAERR;
-			}
-			mlc_buf_add(&out, line, len);
-			mlc_buf_addc(&out, '\n');
-			n++;
+			b.lineno[b.n] = mlc_ndjson_lineno(r);
+			mlc_buf_add(&b.out, line, len);
+			mlc_buf_addc(&b.out, '\n');
+			b.n++;
 		}
-		if (n > 0) {
-			if (mlc_store_commit(store) < 0) {
-				rc = mlc_store_code(store);
+		if (b.n > 0) {
+			snprintf(what, sizeof what, "record %zu line%s in the audit trail", b.n,
+			         b.n == 1 ? "" : "s");
+			if ((c = mlc_store_tx(store, what, record_batch, &b)) != 0) {
+				rc = c;
 				goto out;
 			}
+			for (i = 0; i < b.n; i++)
+				if (b.bad[i]) {
+					mlc_warn("line %lu: not a JSON object; recorded as stage \"invalid\"",
+					         b.lineno[i]);
+					rc = MLC_EX_DATAERR;
+				}
 			/* Recorded: now, and only now, pass the lines on. */
-			if (mlc_ndjson_write(1, out.p, out.len) < 0) {
+			if (mlc_ndjson_write(1, b.out.p, b.out.len) < 0) {
 				mlc_warn("write error on stdout: %s", strerror(errno));
 				rc = MLC_EX_IOERR;
 				goto out;
@@ -467,7 +493,9 @@ tee(const char *force_stage, size_t batchmax)
 out:
 	if (rc == MLC_EX_SOFTWARE)
 		rc = MLC_EX_IOERR;
-	mlc_buf_free(&out);
+	mlc_buf_free(&b.out);
+	free(b.lineno);
+	free(b.bad);
 	mlc_ndjson_close(r);
 	sqlite3_finalize(ins_audit);
 	sqlite3_finalize(ins_status);
@@ -580,7 +608,8 @@ run_select(const char *sql, const char *const *binds, int nb, enum fmt f, int li
 	struct mlc_buf b;
 	int i, rc;
 
-	if (sqlite3_prepare_v2(mlc_store_db(store), sql, -1, &st, NULL) != SQLITE_OK) {
+	mlc_store_doing(store, "read the audit trail");
+	if (mlc_store_prepare(store, sql, &st) < 0) {
 		mlc_store_warn(store, "query");
 		return mlc_store_code(store);
 	}
@@ -600,7 +629,7 @@ run_select(const char *sql, const char *const *binds, int nb, enum fmt f, int li
 			return MLC_EX_IOERR;
 		}
 	}
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	while ((rc = mlc_store_step(store, st)) == SQLITE_ROW) {
 		if (emit_row(st, f, lines, &b) < 0) {
 			sqlite3_finalize(st);
 			mlc_buf_free(&b);
@@ -794,7 +823,8 @@ cmd_replay(int argc, char **argv)
 		return MLC_EX_USAGE;
 	}
 	open_store();
-	rc = sqlite3_prepare_v2(mlc_store_db(store), latest ?
+	mlc_store_doing(store, "read the deliveries to replay");
+	rc = mlc_store_prepare(store, latest ?
 	        "WITH last AS (SELECT delivery_id, max(id) AS id FROM audit"
 	        "  WHERE delivery_id IS NOT NULL"
 	        "  GROUP BY delivery_id HAVING (?1 IS NULL OR max(rule) = ?1)"
@@ -812,8 +842,8 @@ cmd_replay(int argc, char **argv)
 	        "  delivery_id = last.delivery_id AND stage = 'queued')"
 	        " WHERE instr(',' || ?3 || ',', ',' || a.stage || ',') > 0"
 	        " AND (?4 IS NULL OR instr(',' || ?4 || ',', ',' || a.channel || ',') > 0)"
-	        " ORDER BY last.id", -1, &st, NULL);
-	if (rc != SQLITE_OK) {
+	        " ORDER BY last.id", &st);
+	if (rc < 0) {
 		mlc_store_warn(store, "replay");
 		return mlc_store_code(store);
 	}
@@ -821,7 +851,7 @@ cmd_replay(int argc, char **argv)
 	bind_text(st, 2, since);
 	bind_text(st, 3, status);
 	bind_text(st, 4, channel);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	while ((rc = mlc_store_step(store, st)) == SQLITE_ROW) {
 		if (mlc_ndjson_write(1, (const char *)sqlite3_column_text(st, 0),
 		                     (size_t)sqlite3_column_bytes(st, 0)) < 0) {
 			mlc_warn("write error on stdout: %s", strerror(errno));
@@ -846,6 +876,34 @@ cmd_replay(int argc, char **argv)
  * the triggers recreated in one transaction, and the deletion is itself
  * recorded as an audit row.
  */
+struct retention {
+	const char *cutoff, *ts;
+};
+
+static int
+retention_tx(struct mlc_store *s, void *arg)
+{
+	struct retention *r = arg;
+	const char *del[] = { r->cutoff };
+	char detail[128];
+	const char *note[] = { r->ts, detail };
+
+	if (mlc_store_exec(s, "DROP TRIGGER audit_no_delete") < 0 ||
+	    exec_text("DELETE FROM audit WHERE ts < ?1", 1, del) < 0)
+		return -1;
+	snprintf(detail, sizeof detail, "deleted %lld rows older than %s",
+	         (long long)sqlite3_changes(mlc_store_db(s)), r->cutoff);
+	if (mlc_store_exec(s, "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
+	                      " BEGIN SELECT RAISE(ABORT, 'audit rows are append-only');"
+	                      " END") < 0 ||
+	    exec_text("INSERT INTO audit (ts, stage, detail) VALUES (?1, 'retention', ?2)", 2,
+	              note) < 0) {
+		mlc_store_warn(s, "retention");
+		return -1;
+	}
+	return 0;
+}
+
 static int
 cmd_retention(int argc, char **argv)
 {
@@ -855,7 +913,8 @@ cmd_retention(int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	struct timespec now;
-	char cutoff[32], ts[32], detail[128];
+	char cutoff[32], ts[32];
+	struct retention r = { cutoff, ts };
 	sqlite3_stmt *st;
 	long days = -1;
 	long long n = 0;
@@ -876,42 +935,26 @@ cmd_retention(int argc, char **argv)
 	now.tv_sec -= days * 86400;
 	mlc_time_fmt(cutoff, &now);
 	open_store();
-	if (sqlite3_prepare_v2(mlc_store_db(store), "SELECT count(*) FROM audit WHERE ts < ?1",
-	                       -1, &st, NULL) != SQLITE_OK) {
+	mlc_store_doing(store, "count the old audit rows");
+	if (mlc_store_prepare(store, "SELECT count(*) FROM audit WHERE ts < ?1", &st) < 0) {
 		mlc_store_warn(store, "retention");
 		return mlc_store_code(store);
 	}
 	bind_text(st, 1, cutoff);
-	if (sqlite3_step(st) == SQLITE_ROW)
+	c = mlc_store_step(store, st);
+	if (c == SQLITE_ROW)
 		n = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
+	if (c != SQLITE_ROW) {
+		mlc_store_warn(store, "retention");
+		return mlc_store_code(store);
+	}
 	printf("%lld audit rows older than %s%s\n", n, cutoff, dry ? " (dry run)" : "");
 	if (dry || n == 0) {
 		mlc_store_close(store);
 		return MLC_EX_OK;
 	}
-	snprintf(detail, sizeof detail, "deleted %lld rows older than %s", n, cutoff);
-	if (mlc_store_begin(store) < 0)
-		return mlc_store_code(store);
-	{
-		const char *del[] = { cutoff }, *note[] = { ts, detail };
-
-		if (mlc_store_exec(store, "DROP TRIGGER audit_no_delete") < 0 ||
-		    exec_text("DELETE FROM audit WHERE ts < ?1", 1, del) < 0 ||
-		    mlc_store_exec(store, "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
-		                          " BEGIN SELECT RAISE(ABORT, 'audit rows are append-only');"
-		                          " END") < 0 ||
-		    exec_text("INSERT INTO audit (ts, stage, detail) VALUES (?1, 'retention', ?2)", 2,
-		              note) < 0 ||
-		    mlc_store_commit(store) < 0)
-			goto fail;
-	}
-	mlc_store_close(store);
-	return MLC_EX_OK;
-fail:
-	mlc_store_warn(store, "retention");
-	c = mlc_store_code(store);
-	mlc_store_rollback(store);
+	c = mlc_store_tx(store, "delete the old audit rows", retention_tx, &r);
 	mlc_store_close(store);
 	return c;
 }
@@ -920,47 +963,59 @@ fail:
  * run begin|end: the orchestrator's record of each run, in table run and
  * as audit rows (stage "run"), so the trail shows where runs start and end.
  */
+struct runrec {
+	int begin;
+	const char *row[5], *note[4];
+};
+
+static int
+run_tx(struct mlc_store *s, void *arg)
+{
+	struct runrec *r = arg;
+
+	if (exec_text(r->begin ? "INSERT INTO run (rule, run_id, started_at, status)"
+	                         " VALUES (?1, ?2, ?3, 'running')" :
+	                         "UPDATE run SET finished_at = ?3, status = ?4, detail = ?5"
+	                         " WHERE rule = ?1 AND run_id = ?2",
+	              r->begin ? 3 : 5, r->row) < 0 ||
+	    exec_text("INSERT INTO audit (ts, stage, rule, status, detail)"
+	              " VALUES (?1, 'run', ?2, ?3, ?4)", 4, r->note) < 0) {
+		mlc_store_warn(s, "run");
+		return -1;
+	}
+	return 0;
+}
+
 static int
 cmd_run(int argc, char **argv)
 {
 	struct timespec now;
-	char ts[32], detail[512];
-	int begin, rc;
+	char ts[32], detail[512], what[64];
+	struct runrec r;
+	int rc;
 
 	if (argc < 4 || argc > 6 || (strcmp(argv[1], "begin") && strcmp(argv[1], "end")) ||
 	    (!strcmp(argv[1], "begin") && argc != 4) || (!strcmp(argv[1], "end") && argc < 5)) {
 		mlc_warn("usage: alert-log run begin RULE RUN_ID | run end RULE RUN_ID STATUS [DETAIL]");
 		return MLC_EX_USAGE;
 	}
-	begin = !strcmp(argv[1], "begin");
+	r.begin = !strcmp(argv[1], "begin");
 	mlc_time_now(&now);
 	mlc_time_fmt(ts, &now);
 	open_store();
-	if (mlc_store_begin(store) < 0)
-		return mlc_store_code(store);
-	snprintf(detail, sizeof detail, "run %s %s%s%s%s", argv[3], begin ? "begins" : "ends: ",
-	         begin ? "" : argv[4], argc > 5 ? ": " : "", argc > 5 ? argv[5] : "");
-	{
-		const char *row[] = { argv[2], argv[3], ts, begin ? NULL : argv[4],
-			              argc > 5 ? argv[5] : NULL };
-		const char *note[] = { ts, argv[2], begin ? "running" : argv[4], detail };
-
-		if (exec_text(begin ? "INSERT INTO run (rule, run_id, started_at, status)"
-		                      " VALUES (?1, ?2, ?3, 'running')" :
-		                      "UPDATE run SET finished_at = ?3, status = ?4, detail = ?5"
-		                      " WHERE rule = ?1 AND run_id = ?2",
-		              begin ? 3 : 5, row) < 0 ||
-		    exec_text("INSERT INTO audit (ts, stage, rule, status, detail)"
-		              " VALUES (?1, 'run', ?2, ?3, ?4)", 4, note) < 0 ||
-		    mlc_store_commit(store) < 0)
-			goto fail;
-	}
-	mlc_store_close(store);
-	return MLC_EX_OK;
-fail:
-	mlc_store_warn(store, "run");
-	rc = mlc_store_code(store);
-	mlc_store_rollback(store);
+	snprintf(detail, sizeof detail, "run %s %s%s%s%s", argv[3], r.begin ? "begins" : "ends: ",
+	         r.begin ? "" : argv[4], argc > 5 ? ": " : "", argc > 5 ? argv[5] : "");
+	r.row[0] = argv[2];
+	r.row[1] = argv[3];
+	r.row[2] = ts;
+	r.row[3] = r.begin ? NULL : argv[4];
+	r.row[4] = argc > 5 ? argv[5] : NULL;
+	r.note[0] = ts;
+	r.note[1] = argv[2];
+	r.note[2] = r.begin ? "running" : argv[4];
+	r.note[3] = detail;
+	snprintf(what, sizeof what, "record the %s of a run", r.begin ? "start" : "end");
+	rc = mlc_store_tx(store, what, run_tx, &r);
 	mlc_store_close(store);
 	return rc;
 }
@@ -1017,7 +1072,8 @@ cmd_status(int argc, char **argv)
 	if (argc - optind == 1)
 		rule = argv[optind];
 	open_store();
-	if (sqlite3_prepare_v2(mlc_store_db(store), sql, -1, &st, NULL) != SQLITE_OK) {
+	mlc_store_doing(store, "read the audit trail");
+	if (mlc_store_prepare(store, sql, &st) < 0) {
 		mlc_store_warn(store, "status");
 		return mlc_store_code(store);
 	}
@@ -1033,7 +1089,7 @@ cmd_status(int argc, char **argv)
 			return MLC_EX_IOERR;
 		}
 	}
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	while ((rc = mlc_store_step(store, st)) == SQLITE_ROW) {
 		mlc_buf_reset(&b);
 		if (f == F_TEXT) {
 			const char *t = (const char *)sqlite3_column_text(st, 2);

@@ -1193,6 +1193,7 @@ main(int argc, char **argv)
 			release();
 			return code;
 		}
+		mlc_store_doing(store, "check the re-alert index");
 	}
 	if (storm > 0 && !(spool = spool_open())) {
 		release();
