@@ -27,7 +27,8 @@
  * nowhere.  Messages go to stderr (the web server's error log).
  *
  * Exit: 0 recorded (or a repeat); 64 usage; 65 malformed request (400, 405,
- * 411, 413, 431, 501); 74 database I/O (500); 75 database busy (503);
+ * 411, 413, 431, 501); 74 database I/O (500); 75 database locked by
+ * another process for ML_CONNECTOR_BUSY_TIMEOUT ms (503, see record());
  * 77 bad or missing signature (403), or the vault refused its key (500);
  * 78 configuration (500).  Web servers ignore the status; it is for logs
  * and tests.
