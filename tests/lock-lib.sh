@@ -24,12 +24,9 @@ wait_for() {
 	done
 }
 
-LOCK_N=0
 lock_take() {
 	local db=$1 sql=${2:-}
-	LOCK_N=$((LOCK_N + 1))
-	LOCK_DIR=$T/lock$LOCK_N
-	mkdir -p "$LOCK_DIR"
+	LOCK_DIR=$(mktemp -d "$T/lock.XXXXXX") || return 1
 	mkfifo "$LOCK_DIR/fifo"
 	sqlite3 "$db" <"$LOCK_DIR/fifo" >"$LOCK_DIR/out" 2>&1 &
 	LOCK_PID=$!
