@@ -375,15 +375,21 @@ wait_step(struct mlc_store *s, int count)
 	return 1;
 }
 
-/* The operation that waited got through. */
+/* The operation that waited is over: it got through (say so) or failed. */
 static void
-wait_done(struct mlc_store *s)
+wait_end(struct mlc_store *s, int through)
 {
-	if (s->announced)
+	if (s->announced && through)
 		mlc_warn("%s: the lock is gone after %.1f s of waiting; going on to %s", s->path,
 		         (double)(mlc_time_mono_ms() - s->wait_t0) / 1000.0, s->what);
 	s->wait_t0 = 0;
 	s->announced = 0;
+}
+
+static void
+wait_done(struct mlc_store *s)
+{
+	wait_end(s, 1);
 }
 
 /* SQLite's busy handler: consulted where SQLite can wait without deadlock. */
@@ -405,6 +411,8 @@ settle(struct mlc_store *s, int rc, int ok)
 	s->err = sqlite3_extended_errcode(s->db);
 	if ((s->err & 0xff) != (rc & 0xff))
 		s->err = rc;
+	if (!s->in_tx)
+		wait_end(s, 0);
 	return -1;
 }
 
@@ -477,7 +485,7 @@ mlc_store_tx(struct mlc_store *s, const char *what, int (*fn)(struct mlc_store *
 {
 	sqlite3_stmt *p = NULL;
 	char m[600];
-	int n = 0, r, rc, err;
+	int n = 0, k, r, rc, err;
 
 	mlc_store_doing(s, what);
 	/*
@@ -508,6 +516,7 @@ mlc_store_tx(struct mlc_store *s, const char *what, int (*fn)(struct mlc_store *
 			err = sqlite3_extended_errcode(s->db);
 			describe(m, sizeof m, s->path, s->db, err);
 			mlc_warn("%s (%s)", m, s->what);
+			wait_end(s, 0);
 			return code_of(err) ? code_of(err) : MLC_EX_SOFTWARE;
 		}
 		s->in_tx = 1;
@@ -517,8 +526,9 @@ mlc_store_tx(struct mlc_store *s, const char *what, int (*fn)(struct mlc_store *
 		if (r == 0) {
 			/* In rollback-journal mode COMMIT waits for readers to finish:
 			 * the transaction stays open and COMMIT can be run again. */
+			k = 0;
 			while (is_busy(rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL)) &&
-			       wait_step(s, n))
+			       wait_step(s, k++))
 				;
 			if (rc == SQLITE_OK) {
 				s->in_tx = 0;
@@ -532,6 +542,9 @@ mlc_store_tx(struct mlc_store *s, const char *what, int (*fn)(struct mlc_store *
 		if (err && !is_busy(err) && !s->warned) {
 			describe(m, sizeof m, s->path, s->db, err);
 			mlc_warn("%s (%s)", m, s->what);
+		} else if (!err && r < 0 && !s->warned) {
+			mlc_warn("%s: internal error: a transaction failed without a database error (%s)",
+			         s->path, s->what);
 		}
 		rollback(s);
 		s->in_tx = 0;
@@ -539,8 +552,10 @@ mlc_store_tx(struct mlc_store *s, const char *what, int (*fn)(struct mlc_store *
 			wait_done(s);
 			return r;
 		}
-		if (!is_busy(err))
+		if (!is_busy(err)) {
+			wait_end(s, 0);
 			return code_of(err) ? code_of(err) : MLC_EX_SOFTWARE;
+		}
 		/* Busy where SQLite would not wait: run the whole transaction again. */
 		if (!wait_step(s, n))
 			goto giveup;
@@ -548,8 +563,7 @@ mlc_store_tx(struct mlc_store *s, const char *what, int (*fn)(struct mlc_store *
 giveup:
 	describe(m, sizeof m, s->path, NULL, err);
 	mlc_warn("%s (%s)", m, s->what);
-	s->wait_t0 = 0;
-	s->announced = 0;
+	wait_end(s, 0);
 	return MLC_EX_TEMPFAIL;
 }
 
