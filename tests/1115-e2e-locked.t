@@ -86,4 +86,39 @@ is "$(sqlite3 "$DB" 'SELECT count(*) FROM deferred')" 0 "the released rows are g
 unlike "$(cat "$T/quiet.err")" 'database is locked|try again later' "no stage gave up"
 stop_env
 
+# ---- 3. a release cut short: the trail decides --------------------------------
+# (a) the released lines never reach the trail (the release step's alert-log
+# died with them unread): they were not sent, so the next run releases them
+# again.  (b) the release is recorded and Twilio accepts the SMS, but their
+# results are lost (the last alert-log died): the next run's replay hands
+# them to twilio-send --reconcile, which finds them; the release does not
+# emit them again.
+start_env cut 0 50 || exit 1
+sed -i 's/^\[recipients\]$/[limits]\nquiet_hours = 21:00-07:00\n\n&/' "$ML_CONNECTOR_RULES/high-value-po.rule"
+DB=$ML_CONNECTOR_STATE/state.db
+ML_CONNECTOR_NOW=2026-11-26T04:00:00Z ml-connector run high-value-po >/dev/null 2>"$T/cut.err"
+nd=$(sqlite3 "$DB" 'SELECT count(*) FROM deferred')
+isnt "$nd" 0 "(a) $nd SMS held"
+alert-render -r high-value-po --release >/dev/null 2>>"$T/cut.err"
+is "$?" 0 "(a) released, but not recorded"
+ml-connector run high-value-po >/dev/null 2>>"$T/cut.err"
+is "$?/$(sms_accepted | grep -c .)/$(sms_accepted | uniq -d | grep -c . || true)" "0/$nd/0" \
+	"(a) the next run releases them again: all $nd sent, none twice"
+stop_env
+start_env cut2 0 50 || exit 1
+sed -i 's/^\[recipients\]$/[limits]\nquiet_hours = 21:00-07:00\n\n&/' "$ML_CONNECTOR_RULES/high-value-po.rule"
+DB=$ML_CONNECTOR_STATE/state.db
+ML_CONNECTOR_NOW=2026-11-26T04:00:00Z ml-connector run high-value-po >/dev/null 2>"$T/cut2.err"
+nd=$(sqlite3 "$DB" 'SELECT count(*) FROM deferred')
+alert-render -r high-value-po --release 2>>"$T/cut2.err" | alert-log | twilio-send 2>>"$T/cut2.err" >/dev/null
+is "$(sms_accepted | grep -c .)" "$nd" "(b) the release was recorded and Twilio accepted all $nd, no result recorded"
+ml-connector run high-value-po >/dev/null 2>>"$T/cut2.err"
+is "$?" 0 "(b) the next run succeeds"
+is "$(sms_accepted | grep -c .)/$(sms_accepted | uniq -d | grep -c . || true)" "$nd/0" \
+	"(b) and sends none of them again"
+is "$(alert-log query --stage sent --lines -f ndjson | jq -r '.line | fromjson | select(.reconciled == true) | .delivery_id' | sort -u | grep -c .)" \
+	"$nd" "(b) twilio-send --reconcile found all $nd in Twilio"
+is "$(sqlite3 "$DB" 'SELECT count(*) FROM deferred')" 0 "(b) and the release removed their rows"
+stop_env
+
 done_testing
