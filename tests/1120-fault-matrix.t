@@ -46,7 +46,6 @@ FAULTS=(
 	"tw-dropped-after-receipt|tw|drop-after-receipt:count=2,path=/Messages.json"
 	"tw-21211-bad-number|tw|error:code=21211,to=+13125550102"
 	"tw-21610-opted-out|tw|error:code=21610,to=+13125550101"
-	"lock-1.5s|lock|hold:ms=1500"
 	"lock-6s-past-old-timeout|lock|hold:ms=6000"
 )
 STAGES=(none jde-fetch alert-match alert-render twilio-send alert-log)
