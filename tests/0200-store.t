@@ -83,7 +83,7 @@ echo value | mlc-vault set x.y >"$T/out" 2>"$T/err" {LOCK_FD}>&- &
 setter=$!
 wait_for 60 grep -q "locked by another process; waiting to store secret x.y" "$T/err"
 ok "locked database: set says it waits"
-mlc-vault list >/dev/null 2>&1
+timeout 60 mlc-vault list >/dev/null 2>&1 {LOCK_FD}>&-
 is "$?" 0 "locked database: readers still read (WAL)"
 kill -0 "$setter"
 ok "locked database: set is still waiting"

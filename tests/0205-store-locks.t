@@ -66,10 +66,9 @@ is "$(sqlite3 "$DB" "SELECT count(*) FROM audit WHERE delivery_id LIKE 'd/%'")" 
 held alert-log run begin r run1
 waited alert-log "record the start of a run"
 is "$(sqlite3 "$DB" "SELECT status FROM run WHERE run_id = 'run1'")" running "alert-log run: recorded"
-alert-log query --delivery d/2 >"$T/q" 2>"$T/q.err" &
-qp=$!
 lock_take "$DB"
-wait "$qp"
+# (a timeout: were it blocked, the lock would never end and the test hang)
+timeout 60 alert-log query --delivery d/2 >"$T/q" 2>"$T/q.err" {LOCK_FD}>&-
 is "$?/$(jq -r .delivery_id "$T/q")" "0/d/2" "alert-log query: a reader is not blocked (WAL)"
 lock_release
 
@@ -96,7 +95,8 @@ is "$(jq -r .released_at "$T/held.out" | sort | uniq -c | tr -s ' ')" " 3 2024-0
 state match
 grep '"F0411_DOC":123456,' "$F/match-ap-aging.in.ndjson" >"$T/rec"
 lock_take "$DB"
-alert-match --now 2026-11-26T14:00:00Z -r "$F/match-rules/realert.rule" <"$T/rec" >"$T/m1" 2>"$T/m1.err"
+timeout 60 alert-match --now 2026-11-26T14:00:00Z -r "$F/match-rules/realert.rule" <"$T/rec" \
+	>"$T/m1" 2>"$T/m1.err" {LOCK_FD}>&-
 is "$?/$(grep -c . "$T/m1")" 0/1 "alert-match: not blocked by a writer (WAL)"
 lock_release
 # An exclusive locking mode blocks readers too: alert-match waits.
