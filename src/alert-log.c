@@ -18,8 +18,11 @@
  * are already buffered (at most -b, default 256) go in one transaction, and
  * only after COMMIT returns are they written out.  So a line on stdout is
  * always in the trail, and a crash at any point loses nothing that was
- * forwarded.  If the database cannot be written, nothing more is forwarded:
- * the pipeline stops before anything it cannot record is sent.
+ * forwarded.  A lock on the database held by another process (a backup,
+ * an operator's sqlite3 shell) is waited for, however long, with a note on
+ * stderr (store.c): a line read is a line recorded.  If the database
+ * cannot be written (I/O error, full disk, damaged file), nothing more is
+ * forwarded: the pipeline stops before anything it cannot record is sent.
  * A result line that says a message was accepted by Twilio or SendGrid
  * also marks the re-alert index and the message status history.
  *
@@ -40,8 +43,8 @@
  *
  * Exit status: 0; 64 usage; 65 lines were quarantined (everything else was
  * recorded and passed on); 66 why found nothing, or no such quarantined
- * line; 74 write error on stdout, or the database failed; 75 the database
- * stayed locked; 78 configuration.
+ * line; 74 write error on stdout, or the database failed; 78
+ * configuration.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -183,16 +186,14 @@ static sqlite3_stmt *ins_audit, *ins_status;
 static void
 prepare(void)
 {
-	sqlite3 *db = mlc_store_db(store);
-
-	if (sqlite3_prepare_v2(db,
+	if (mlc_store_prepare(store,
 	        "INSERT INTO audit (ts, stage, rule, jde_table, record_key, alert_id,"
 	        " delivery_id, recipient, channel, sid, status, error_code, attempt, detail,"
 	        " line) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)",
-	        -1, &ins_audit, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(db,
+	        &ins_audit) < 0 ||
+	    mlc_store_prepare(store,
 	        "INSERT OR IGNORE INTO message_status (sid, status, error_code, ts, source)"
-	        " VALUES (?1, ?2, ?3, ?4, ?5)", -1, &ins_status, NULL) != SQLITE_OK) {
+	        " VALUES (?1, ?2, ?3, ?4, ?5)", &ins_status) < 0) {
 		mlc_store_warn(store, "preparing statements");
 		mlc_util_exit(mlc_store_code(store));
 	}
@@ -214,11 +215,11 @@ exec_text(const char *sql, int n, const char *const v[])
 	sqlite3_stmt *st;
 	int i, rc;
 
-	if (sqlite3_prepare_v2(mlc_store_db(store), sql, -1, &st, NULL) != SQLITE_OK)
+	if (mlc_store_prepare(store, sql, &st) < 0)
 		return -1;
 	for (i = 0; i < n; i++)
 		bind_text(st, i + 1, v[i]);
-	rc = sqlite3_step(st);
+	rc = mlc_store_step(store, st);
 	sqlite3_finalize(st);
 	return rc == SQLITE_DONE ? 0 : -1;
 }
@@ -349,7 +350,7 @@ record(const char *line, size_t len, jv o, const char *force_stage, const char *
 		sqlite3_bind_int64(ins_audit, 13, attempt);
 	bind_text(ins_audit, 14, detail[0] ? detail : NULL);
 	sqlite3_bind_text(ins_audit, 15, line, (int)len, SQLITE_TRANSIENT);
-	rc = sqlite3_step(ins_audit);
+	rc = mlc_store_step(store, ins_audit);
 	if (rc != SQLITE_DONE)
 		goto dberr;
 	if (sidp && st && (has(o, "delivery_id") || has(o, "event"))) {
@@ -365,7 +366,7 @@ record(const char *line, size_t len, jv o, const char *force_stage, const char *
 			sqlite3_bind_null(ins_status, 3);
 		bind_text(ins_status, 4, ts);
 		bind_text(ins_status, 5, src);
-		if (sqlite3_step(ins_status) != SQLITE_DONE)
+		if (mlc_store_step(store, ins_status) != SQLITE_DONE)
 			goto dberr;
 	}
 	/*
@@ -450,7 +451,7 @@ ident_of(const struct qitem *q, const char *ts, char *out, size_t len)
 static int
 step_done(sqlite3_stmt *st)
 {
-	int rc = sqlite3_step(st);
+	int rc = mlc_store_step(store, st);
 
 	sqlite3_finalize(st);
 	return rc == SQLITE_DONE ? 0 : -1;
@@ -473,17 +474,17 @@ quarantine_put(const struct qitem *q, const char *ts, sqlite3_int64 *qid)
 
 	ident_of(q, ts, ident, sizeof ident);
 	*qid = 0;
-	if (sqlite3_prepare_v2(db, "SELECT id FROM quarantine WHERE rule IS ?1 AND ident = ?2", -1,
-	                       &st, NULL) != SQLITE_OK)
+	if (mlc_store_prepare(store, "SELECT id FROM quarantine WHERE rule IS ?1 AND ident = ?2",
+	                      &st) < 0)
 		return -1;
 	bind_text(st, 1, q->rule);
 	bind_text(st, 2, ident);
-	if ((i = sqlite3_step(st)) == SQLITE_ROW)
+	if ((i = mlc_store_step(store, st)) == SQLITE_ROW)
 		*qid = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
 	if (i != SQLITE_ROW && i != SQLITE_DONE)
 		return -1;
-	if (sqlite3_prepare_v2(db, *qid ?
+	if (mlc_store_prepare(store, *qid ?
 	        "UPDATE quarantine SET last_ts = ?1, count = count + 1, run_id = ?3, origin = ?4,"
 	        " lineno = ?5, delivery_id = ?7, alert_id = ?8, record_key = ?9, field = ?10,"
 	        " reason = ?11, audit_id = ?12,"
@@ -495,7 +496,7 @@ quarantine_put(const struct qitem *q, const char *ts, sqlite3_int64 *qid)
 	        " VALUES (?1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
 	        " coalesce(?13, (SELECT length(CAST(line AS BLOB)) FROM audit WHERE id = ?12)),"
 	        " coalesce(?14, (SELECT CAST(line AS BLOB) FROM audit WHERE id = ?12)))",
-	        -1, &st, NULL) != SQLITE_OK)
+	        &st) < 0)
 		return -1;
 	bind_text(st, 1, ts);
 	bind_text(st, 2, q->rule);
@@ -572,16 +573,15 @@ check_line(const char *line, size_t len, int pos, jv *o, struct mlc_wire_err *e)
 /*
  * Refused by the tee: into the quarantine (with the line's bytes when it
  * was read whole), not recorded as a line of its stage, not passed on.
- * o: the object as jq reads it, or jv_invalid() (consumed).
+ * o: the object as jq reads it, or jv_invalid() (consumed).  Inside the
+ * batch's transaction: nothing is said here (it may run again).
  */
 static int
 tee_refuse(const char *line, size_t len, unsigned long lineno, jv o, const char *field,
-           const char *reason, int told, const char *ts)
+           const char *reason, const char *ts, sqlite3_int64 *qid)
 {
 	struct qitem q = { 0 };
 	struct qids b;
-	sqlite3_int64 qid;
-	char msg[640];
 
 	q.origin = pos_name[before];
 	q.lineno = lineno;
@@ -592,17 +592,72 @@ tee_refuse(const char *line, size_t len, unsigned long lineno, jv o, const char 
 	q.reason = reason;
 	qitem_ids(&q, &b, o);
 	jv_free(o);
-	if (quarantine_put(&q, ts, &qid) < 0) {
+	if (quarantine_put(&q, ts, qid) < 0) {
 		mlc_store_warn(store, "quarantining a line");
 		return -1;
 	}
-	/* the reader has told what was wrong with a line it could not read */
-	if (told)
-		snprintf(msg, sizeof msg, "line %lu: quarantined (#%lld)", lineno, (long long)qid);
-	else
-		snprintf(msg, sizeof msg, "line %lu: %s; quarantined (#%lld), not passed on",
-		         lineno, reason, (long long)qid);
-	mlc_warn("%s", msg);
+	return 0;
+}
+
+/* A group of lines read, to be recorded in one transaction. */
+struct bline {
+	size_t off, len;         /* in batch.in; len of a line not read whole: 0 */
+	unsigned long lineno;    /* in the tee's input */
+	int unread;              /* not read whole (over the cap, cut short) */
+	sqlite3_int64 qid;       /* set by record_batch: quarantined as this row */
+	char reason[512];        /* why (for a line not read whole: the reader's) */
+};
+struct batch {
+	struct mlc_buf in;       /* the lines read, each with its '\n' */
+	struct mlc_buf out;      /* the lines to pass on, set by record_batch */
+	struct bline *l;
+	size_t n;
+	const char *force_stage;
+};
+
+/*
+ * mlc_store_tx's fn: check every line of the batch as the program it goes
+ * to would (wire.c), record it or quarantine it, and collect the lines to
+ * pass on.  It may run again (store.c): everything it sets is reset first.
+ */
+static int
+record_batch(struct mlc_store *s, void *arg)
+{
+	struct batch *b = arg;
+	struct mlc_wire_err e;
+	struct timespec now;
+	char ts[32];
+	size_t i;
+	jv o;
+
+	(void)s;
+	mlc_buf_reset(&b->out);
+	for (i = 0; i < b->n; i++) {
+		struct bline *l = &b->l[i];
+		const char *line = b->in.p + l->off;
+
+		l->qid = 0;
+		mlc_time_now(&now);
+		mlc_time_fmt(ts, &now);
+		if (l->unread) {
+			/* over the cap or truncated: its bytes are not kept */
+			if (tee_refuse(NULL, 0, l->lineno, jv_invalid(), NULL, l->reason, ts,
+			               &l->qid) < 0)
+				return -1;
+			continue;
+		}
+		if (check_line(line, l->len, before, &o, &e) < 0) {
+			mlc_wire_errmsg(&e, l->reason, sizeof l->reason);
+			if (tee_refuse(line, l->len, l->lineno, o, e.field, l->reason, ts, &l->qid) <
+			    0)
+				return -1;
+			continue;
+		}
+		if (record(line, l->len, o, b->force_stage, ts) < 0)
+			return -1;
+		mlc_buf_add(&b->out, line, l->len);
+		mlc_buf_addc(&b->out, '\n');
+	}
 	return 0;
 }
 
@@ -610,25 +665,26 @@ static int
 tee(const char *force_stage, size_t batchmax)
 {
 	struct mlc_ndjson_reader *r = mlc_ndjson_open(stdin, "-", 0);
-	struct mlc_buf out;
-	struct mlc_wire_err e;
-	struct timespec now;
-	char ts[32], reason[512];
-	char *line;
-	size_t len, n;
-	int k, rc = MLC_EX_OK;
-	jv o;
+	struct batch b;
+	char *line, what[96];
+	size_t len, i;
+	int k, rc = MLC_EX_OK, c;
 
 	open_store();
 	prepare();
-	mlc_buf_init(&out);
+	mlc_buf_init(&b.in);
+	mlc_buf_init(&b.out);
+	b.l = mlc_xcalloc(batchmax, sizeof *b.l);
+	b.force_stage = force_stage;
 	for (;;) {
 		int eof = 0;
 
 		/* Block for the first line of a group, then take what is buffered. */
-		n = 0;
-		mlc_buf_reset(&out);
-		while (n < batchmax && (n == 0 || mlc_ndjson_pending(r))) {
+		b.n = 0;
+		mlc_buf_reset(&b.in);
+		while (b.n < batchmax && (b.n == 0 || mlc_ndjson_pending(r))) {
+			struct bline *l = &b.l[b.n];
+
 			k = mlc_ndjson_read(r, &line, &len);
 			if (k == 0) {
 				eof = 1;
@@ -639,41 +695,39 @@ tee(const char *force_stage, size_t batchmax)
 				rc = MLC_EX_IOERR;
 				break;
 			}
-			if (n == 0 && mlc_store_begin(store) < 0) {
-				rc = mlc_store_code(store);
-				goto out;
+			l->lineno = mlc_ndjson_lineno(r);
+			l->off = b.in.len;
+			l->len = k < 0 ? 0 : len;
+			l->unread = k < 0;
+			if (k < 0)
+				snprintf(l->reason, sizeof l->reason, "%s", mlc_ndjson_errmsg(r));
+			if (k > 0) {
+				mlc_buf_add(&b.in, line, len);
+				mlc_buf_addc(&b.in, '\n');
 			}
-			n++;
-			mlc_time_now(&now);
-			mlc_time_fmt(ts, &now);
-			if (k < 0) {
-				/* over the cap or truncated: its bytes are not kept */
-				if (tee_refuse(NULL, 0, mlc_ndjson_lineno(r), jv_invalid(), NULL,
-				               mlc_ndjson_errmsg(r), 1, ts) < 0)
-					goto dberr;
-				rc = MLC_EX_DATAERR;
-				continue;
-			}
-			if (check_line(line, len, before, &o, &e) < 0) {
-				mlc_wire_errmsg(&e, reason, sizeof reason);
-				if (tee_refuse(line, len, mlc_ndjson_lineno(r), o, e.field, reason, 0,
-				               ts) < 0)
-					goto dberr;
-				rc = MLC_EX_DATAERR;
-				continue;
-			}
-			if (record(line, len, o, force_stage, ts) < 0)
-				goto dberr;
-			mlc_buf_add(&out, line, len);
-			mlc_buf_addc(&out, '\n');
+			b.n++;
 		}
-		if (n > 0) {
-			if (mlc_store_commit(store) < 0) {
-				rc = mlc_store_code(store);
+		if (b.n > 0) {
+			snprintf(what, sizeof what, "record %zu line%s in the audit trail", b.n,
+			         b.n == 1 ? "" : "s");
+			if ((c = mlc_store_tx(store, what, record_batch, &b)) != 0) {
+				rc = c;
 				goto out;
+			}
+			for (i = 0; i < b.n; i++) {
+				if (!b.l[i].qid)
+					continue;
+				/* the reader has told what was wrong with a line it could not read */
+				if (b.l[i].unread)
+					mlc_warn("line %lu: quarantined (#%lld)", b.l[i].lineno,
+					         (long long)b.l[i].qid);
+				else
+					mlc_warn("line %lu: %s; quarantined (#%lld), not passed on",
+					         b.l[i].lineno, b.l[i].reason, (long long)b.l[i].qid);
+				rc = MLC_EX_DATAERR;
 			}
 			/* Recorded: now, and only now, pass the lines on. */
-			if (out.len > 0 && mlc_ndjson_write(1, out.p, out.len) < 0) {
+			if (b.out.len > 0 && mlc_ndjson_write(1, b.out.p, b.out.len) < 0) {
 				mlc_warn("write error on stdout: %s", strerror(errno));
 				rc = MLC_EX_IOERR;
 				goto out;
@@ -682,14 +736,12 @@ tee(const char *force_stage, size_t batchmax)
 		if (eof)
 			break;
 	}
-	goto out;
-dberr:
-	rc = mlc_store_code(store);
-	mlc_store_rollback(store);
 out:
 	if (rc == MLC_EX_SOFTWARE)
 		rc = MLC_EX_IOERR;
-	mlc_buf_free(&out);
+	mlc_buf_free(&b.in);
+	mlc_buf_free(&b.out);
+	free(b.l);
 	mlc_ndjson_close(r);
 	sqlite3_finalize(ins_audit);
 	sqlite3_finalize(ins_status);
@@ -802,7 +854,8 @@ run_select(const char *sql, const char *const *binds, int nb, enum fmt f, int li
 	struct mlc_buf b;
 	int i, rc;
 
-	if (sqlite3_prepare_v2(mlc_store_db(store), sql, -1, &st, NULL) != SQLITE_OK) {
+	mlc_store_doing(store, "read the audit trail");
+	if (mlc_store_prepare(store, sql, &st) < 0) {
 		mlc_store_warn(store, "query");
 		return mlc_store_code(store);
 	}
@@ -822,7 +875,7 @@ run_select(const char *sql, const char *const *binds, int nb, enum fmt f, int li
 			return MLC_EX_IOERR;
 		}
 	}
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	while ((rc = mlc_store_step(store, st)) == SQLITE_ROW) {
 		if (emit_row(st, f, lines, &b) < 0) {
 			sqlite3_finalize(st);
 			mlc_buf_free(&b);
@@ -995,10 +1048,52 @@ cmd_why(int argc, char **argv)
 #define REPLAY_QMAX 1000 /* lines quarantined by one replay; more wait for the next */
 
 struct qpend {
-	sqlite3_int64 audit_id;
+	sqlite3_int64 audit_id, qid;
 	char *rule, *delivery_id, *alert_id, *table, *key, *to, *channel;
 	char field[160], reason[512];
 };
+
+/* What replay files in the quarantine, in one transaction. */
+struct qfile {
+	struct qpend *p;
+	size_t n;
+	const char *rule, *run_id;
+};
+
+/* mlc_store_tx's fn (may run again: it only writes the database). */
+static int
+replay_quarantine(struct mlc_store *s, void *arg)
+{
+	struct qfile *f = arg;
+	struct timespec now;
+	char ts[32];
+	size_t i;
+
+	(void)s;
+	mlc_time_now(&now);
+	mlc_time_fmt(ts, &now);
+	for (i = 0; i < f->n; i++) {
+		struct qitem q = { 0 };
+
+		q.origin = "replay";
+		q.audit_id = f->p[i].audit_id;
+		q.rule = f->p[i].rule ? f->p[i].rule : f->rule;
+		q.run_id = f->run_id;
+		q.delivery_id = f->p[i].delivery_id;
+		q.alert_id = f->p[i].alert_id;
+		q.table = f->p[i].table;
+		q.key = f->p[i].key;
+		q.to = f->p[i].to;
+		q.channel = f->p[i].channel;
+		q.field = f->p[i].field;
+		q.reason = f->p[i].reason;
+		if (quarantine_put(&q, ts, &f->p[i].qid) < 0) {
+			mlc_store_warn(store, "quarantining a line of the trail");
+			return -1;
+		}
+	}
+	return 0;
+}
 
 static char *
 col_dup(sqlite3_stmt *st, int i)
@@ -1045,7 +1140,8 @@ cmd_replay(int argc, char **argv)
 		return MLC_EX_USAGE;
 	}
 	open_store();
-	rc = sqlite3_prepare_v2(mlc_store_db(store), latest ?
+	mlc_store_doing(store, "read the deliveries to replay");
+	rc = mlc_store_prepare(store, latest ?
 	        "WITH last AS (SELECT delivery_id, max(id) AS id FROM audit"
 	        "  WHERE delivery_id IS NOT NULL"
 	        "  GROUP BY delivery_id HAVING (?1 IS NULL OR max(rule) = ?1)"
@@ -1069,8 +1165,8 @@ cmd_replay(int argc, char **argv)
 	        " AND (?4 IS NULL OR instr(',' || ?4 || ',', ',' || a.channel || ',') > 0)"
 	        " AND q.line IS NOT NULL"
 	        " AND NOT EXISTS (SELECT 1 FROM quarantine WHERE audit_id = q.id)"
-	        " ORDER BY last.id", -1, &st, NULL);
-	if (rc != SQLITE_OK) {
+	        " ORDER BY last.id", &st);
+	if (rc < 0) {
 		mlc_store_warn(store, "replay");
 		return mlc_store_code(store);
 	}
@@ -1078,7 +1174,7 @@ cmd_replay(int argc, char **argv)
 	bind_text(st, 2, since);
 	bind_text(st, 3, status);
 	bind_text(st, 4, channel);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	while ((rc = mlc_store_step(store, st)) == SQLITE_ROW) {
 		const char *line = (const char *)sqlite3_column_blob(st, 0);
 		size_t len = (size_t)sqlite3_column_bytes(st, 0);
 		struct mlc_wire_err e;
@@ -1125,45 +1221,17 @@ cmd_replay(int argc, char **argv)
 		goto done;
 	}
 	if (nq > 0) {
-		struct timespec now;
-		char ts[32];
+		struct qfile qf = { qp, nq, rule, run_id };
 
-		mlc_time_now(&now);
-		mlc_time_fmt(ts, &now);
-		if (mlc_store_begin(store) < 0) {
-			code = mlc_store_code(store);
+		if ((c = mlc_store_tx(store, "file lines of the trail in the quarantine",
+		                      replay_quarantine, &qf)) != 0) {
+			code = c;
 			goto done;
 		}
-		for (i = 0; i < nq; i++) {
-			struct qitem q = { 0 };
-			sqlite3_int64 qid;
-
-			q.origin = "replay";
-			q.audit_id = qp[i].audit_id;
-			q.rule = qp[i].rule ? qp[i].rule : rule;
-			q.run_id = run_id;
-			q.delivery_id = qp[i].delivery_id;
-			q.alert_id = qp[i].alert_id;
-			q.table = qp[i].table;
-			q.key = qp[i].key;
-			q.to = qp[i].to;
-			q.channel = qp[i].channel;
-			q.field = qp[i].field;
-			q.reason = qp[i].reason;
-			if (quarantine_put(&q, ts, &qid) < 0) {
-				mlc_store_warn(store, "quarantining a line of the trail");
-				code = mlc_store_code(store);
-				mlc_store_rollback(store);
-				goto done;
-			}
+		for (i = 0; i < nq; i++)
 			mlc_warn("trail row %lld, delivery %s: %s; quarantined (#%lld), not replayed",
 			         (long long)qp[i].audit_id, qp[i].delivery_id ? qp[i].delivery_id : "?",
-			         qp[i].reason, (long long)qid);
-		}
-		if (mlc_store_commit(store) < 0) {
-			code = mlc_store_code(store);
-			goto done;
-		}
+			         qp[i].reason, (long long)qp[i].qid);
 		code = MLC_EX_DATAERR;
 	}
 	if (nlater)
@@ -1190,6 +1258,34 @@ done:
  * the triggers recreated in one transaction, and the deletion is itself
  * recorded as an audit row.
  */
+struct retention {
+	const char *cutoff, *ts;
+};
+
+static int
+retention_tx(struct mlc_store *s, void *arg)
+{
+	struct retention *r = arg;
+	const char *del[] = { r->cutoff };
+	char detail[128];
+	const char *note[] = { r->ts, detail };
+
+	if (mlc_store_exec(s, "DROP TRIGGER audit_no_delete") < 0 ||
+	    exec_text("DELETE FROM audit WHERE ts < ?1", 1, del) < 0)
+		return -1;
+	snprintf(detail, sizeof detail, "deleted %lld rows older than %s",
+	         (long long)sqlite3_changes(mlc_store_db(s)), r->cutoff);
+	if (mlc_store_exec(s, "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
+	                      " BEGIN SELECT RAISE(ABORT, 'audit rows are append-only');"
+	                      " END") < 0 ||
+	    exec_text("INSERT INTO audit (ts, stage, detail) VALUES (?1, 'retention', ?2)", 2,
+	              note) < 0) {
+		mlc_store_warn(s, "retention");
+		return -1;
+	}
+	return 0;
+}
+
 static int
 cmd_retention(int argc, char **argv)
 {
@@ -1199,7 +1295,8 @@ cmd_retention(int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	struct timespec now;
-	char cutoff[32], ts[32], detail[128];
+	char cutoff[32], ts[32];
+	struct retention r = { cutoff, ts };
 	sqlite3_stmt *st;
 	long days = -1;
 	long long n = 0;
@@ -1220,42 +1317,26 @@ cmd_retention(int argc, char **argv)
 	now.tv_sec -= days * 86400;
 	mlc_time_fmt(cutoff, &now);
 	open_store();
-	if (sqlite3_prepare_v2(mlc_store_db(store), "SELECT count(*) FROM audit WHERE ts < ?1",
-	                       -1, &st, NULL) != SQLITE_OK) {
+	mlc_store_doing(store, "count the old audit rows");
+	if (mlc_store_prepare(store, "SELECT count(*) FROM audit WHERE ts < ?1", &st) < 0) {
 		mlc_store_warn(store, "retention");
 		return mlc_store_code(store);
 	}
 	bind_text(st, 1, cutoff);
-	if (sqlite3_step(st) == SQLITE_ROW)
+	c = mlc_store_step(store, st);
+	if (c == SQLITE_ROW)
 		n = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
+	if (c != SQLITE_ROW) {
+		mlc_store_warn(store, "retention");
+		return mlc_store_code(store);
+	}
 	printf("%lld audit rows older than %s%s\n", n, cutoff, dry ? " (dry run)" : "");
 	if (dry || n == 0) {
 		mlc_store_close(store);
 		return MLC_EX_OK;
 	}
-	snprintf(detail, sizeof detail, "deleted %lld rows older than %s", n, cutoff);
-	if (mlc_store_begin(store) < 0)
-		return mlc_store_code(store);
-	{
-		const char *del[] = { cutoff }, *note[] = { ts, detail };
-
-		if (mlc_store_exec(store, "DROP TRIGGER audit_no_delete") < 0 ||
-		    exec_text("DELETE FROM audit WHERE ts < ?1", 1, del) < 0 ||
-		    mlc_store_exec(store, "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
-		                          " BEGIN SELECT RAISE(ABORT, 'audit rows are append-only');"
-		                          " END") < 0 ||
-		    exec_text("INSERT INTO audit (ts, stage, detail) VALUES (?1, 'retention', ?2)", 2,
-		              note) < 0 ||
-		    mlc_store_commit(store) < 0)
-			goto fail;
-	}
-	mlc_store_close(store);
-	return MLC_EX_OK;
-fail:
-	mlc_store_warn(store, "retention");
-	c = mlc_store_code(store);
-	mlc_store_rollback(store);
+	c = mlc_store_tx(store, "delete the old audit rows", retention_tx, &r);
 	mlc_store_close(store);
 	return c;
 }
@@ -1264,47 +1345,59 @@ fail:
  * run begin|end: the orchestrator's record of each run, in table run and
  * as audit rows (stage "run"), so the trail shows where runs start and end.
  */
+struct runrec {
+	int begin;
+	const char *row[5], *note[4];
+};
+
+static int
+run_tx(struct mlc_store *s, void *arg)
+{
+	struct runrec *r = arg;
+
+	if (exec_text(r->begin ? "INSERT INTO run (rule, run_id, started_at, status)"
+	                         " VALUES (?1, ?2, ?3, 'running')" :
+	                         "UPDATE run SET finished_at = ?3, status = ?4, detail = ?5"
+	                         " WHERE rule = ?1 AND run_id = ?2",
+	              r->begin ? 3 : 5, r->row) < 0 ||
+	    exec_text("INSERT INTO audit (ts, stage, rule, status, detail)"
+	              " VALUES (?1, 'run', ?2, ?3, ?4)", 4, r->note) < 0) {
+		mlc_store_warn(s, "run");
+		return -1;
+	}
+	return 0;
+}
+
 static int
 cmd_run(int argc, char **argv)
 {
 	struct timespec now;
-	char ts[32], detail[512];
-	int begin, rc;
+	char ts[32], detail[512], what[64];
+	struct runrec r;
+	int rc;
 
 	if (argc < 4 || argc > 6 || (strcmp(argv[1], "begin") && strcmp(argv[1], "end")) ||
 	    (!strcmp(argv[1], "begin") && argc != 4) || (!strcmp(argv[1], "end") && argc < 5)) {
 		mlc_warn("usage: alert-log run begin RULE RUN_ID | run end RULE RUN_ID STATUS [DETAIL]");
 		return MLC_EX_USAGE;
 	}
-	begin = !strcmp(argv[1], "begin");
+	r.begin = !strcmp(argv[1], "begin");
 	mlc_time_now(&now);
 	mlc_time_fmt(ts, &now);
 	open_store();
-	if (mlc_store_begin(store) < 0)
-		return mlc_store_code(store);
-	snprintf(detail, sizeof detail, "run %s %s%s%s%s", argv[3], begin ? "begins" : "ends: ",
-	         begin ? "" : argv[4], argc > 5 ? ": " : "", argc > 5 ? argv[5] : "");
-	{
-		const char *row[] = { argv[2], argv[3], ts, begin ? NULL : argv[4],
-			              argc > 5 ? argv[5] : NULL };
-		const char *note[] = { ts, argv[2], begin ? "running" : argv[4], detail };
-
-		if (exec_text(begin ? "INSERT INTO run (rule, run_id, started_at, status)"
-		                      " VALUES (?1, ?2, ?3, 'running')" :
-		                      "UPDATE run SET finished_at = ?3, status = ?4, detail = ?5"
-		                      " WHERE rule = ?1 AND run_id = ?2",
-		              begin ? 3 : 5, row) < 0 ||
-		    exec_text("INSERT INTO audit (ts, stage, rule, status, detail)"
-		              " VALUES (?1, 'run', ?2, ?3, ?4)", 4, note) < 0 ||
-		    mlc_store_commit(store) < 0)
-			goto fail;
-	}
-	mlc_store_close(store);
-	return MLC_EX_OK;
-fail:
-	mlc_store_warn(store, "run");
-	rc = mlc_store_code(store);
-	mlc_store_rollback(store);
+	snprintf(detail, sizeof detail, "run %s %s%s%s%s", argv[3], r.begin ? "begins" : "ends: ",
+	         r.begin ? "" : argv[4], argc > 5 ? ": " : "", argc > 5 ? argv[5] : "");
+	r.row[0] = argv[2];
+	r.row[1] = argv[3];
+	r.row[2] = ts;
+	r.row[3] = r.begin ? NULL : argv[4];
+	r.row[4] = argc > 5 ? argv[5] : NULL;
+	r.note[0] = ts;
+	r.note[1] = argv[2];
+	r.note[2] = r.begin ? "running" : argv[4];
+	r.note[3] = detail;
+	snprintf(what, sizeof what, "record the %s of a run", r.begin ? "start" : "end");
+	rc = mlc_store_tx(store, what, run_tx, &r);
 	mlc_store_close(store);
 	return rc;
 }
@@ -1365,7 +1458,8 @@ cmd_status(int argc, char **argv)
 	if (argc - optind == 1)
 		rule = argv[optind];
 	open_store();
-	if (sqlite3_prepare_v2(mlc_store_db(store), sql, -1, &st, NULL) != SQLITE_OK) {
+	mlc_store_doing(store, "read the audit trail");
+	if (mlc_store_prepare(store, sql, &st) < 0) {
 		mlc_store_warn(store, "status");
 		return mlc_store_code(store);
 	}
@@ -1382,7 +1476,7 @@ cmd_status(int argc, char **argv)
 			return MLC_EX_IOERR;
 		}
 	}
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	while ((rc = mlc_store_step(store, st)) == SQLITE_ROW) {
 		mlc_buf_reset(&b);
 		if (f == F_TEXT) {
 			const char *t = (const char *)sqlite3_column_text(st, 2);
@@ -1470,7 +1564,7 @@ q_list(sqlite3_stmt *st, enum fmt f, int lines)
 		if (mlc_ndjson_put(1, &b) < 0)
 			goto werr;
 	}
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	while ((rc = mlc_store_step(store, st)) == SQLITE_ROW) {
 		mlc_buf_reset(&b);
 		if (f == F_TEXT) {
 			const char *what = (const char *)sqlite3_column_text(st, 8);
@@ -1543,12 +1637,12 @@ werr:
 }
 
 /* Drop the rows of the filter (bound in st's ?1..?3): each recorded in the
- * trail; *n counts them.  0, or -1 on a database error. */
+ * trail, its "dropped #ID" line added to out; *n counts them.  0, or -1 on
+ * a database error. */
 static int
 q_drop(const char *rule, const char *run, const char *id, const char *ts, const char *who,
-       long *n)
+       long *n, struct mlc_buf *out)
 {
-	sqlite3 *db = mlc_store_db(store);
 	sqlite3_stmt *st, *del;
 	struct mlc_buf sql;
 	int rc;
@@ -1556,11 +1650,11 @@ q_drop(const char *rule, const char *run, const char *id, const char *ts, const 
 	mlc_buf_init(&sql);
 	mlc_buf_printf(&sql, "SELECT id, rule, record_key, alert_id, delivery_id, reason"
 	                     " FROM quarantine%s ORDER BY id", q_filter);
-	rc = sqlite3_prepare_v2(db, sql.p, -1, &st, NULL);
+	rc = mlc_store_prepare(store, sql.p, &st);
 	mlc_buf_reset(&sql);
 	mlc_buf_printf(&sql, "DELETE FROM quarantine%s", q_filter);
-	if (rc != SQLITE_OK || sqlite3_prepare_v2(db, sql.p, -1, &del, NULL) != SQLITE_OK) {
-		if (rc == SQLITE_OK)
+	if (rc < 0 || mlc_store_prepare(store, sql.p, &del) < 0) {
+		if (rc == 0)
 			sqlite3_finalize(st);
 		mlc_buf_free(&sql);
 		return -1;
@@ -1572,7 +1666,7 @@ q_drop(const char *rule, const char *run, const char *id, const char *ts, const 
 	bind_text(del, 1, rule);
 	bind_text(del, 2, run);
 	bind_text(del, 3, id);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	while ((rc = mlc_store_step(store, st)) == SQLITE_ROW) {
 		char detail[1024];
 		const char *v[6];
 
@@ -1590,12 +1684,51 @@ q_drop(const char *rule, const char *run, const char *id, const char *ts, const 
 			rc = SQLITE_ERROR;
 			break;
 		}
-		printf("dropped #%lld\n", (long long)sqlite3_column_int64(st, 0));
+		mlc_buf_printf(out, "dropped #%lld\n", (long long)sqlite3_column_int64(st, 0));
 		(*n)++;
 	}
 	sqlite3_finalize(st);
 	rc = rc == SQLITE_DONE ? step_done(del) : (sqlite3_finalize(del), -1);
 	return rc;
+}
+
+/* quarantine drop, in one transaction: what it says is collected, and said
+ * once it has committed (the transaction may run again). */
+struct qdrop {
+	const char *rule;
+	int all;
+	char **ids;
+	size_t nids;
+	char ts[32], who[160];
+	long n;
+	struct mlc_buf out, missing;
+};
+
+static int
+quarantine_drop(struct mlc_store *s, void *arg)
+{
+	struct qdrop *d = arg;
+	size_t i;
+	long before_n;
+
+	(void)s;
+	d->n = 0;
+	mlc_buf_reset(&d->out);
+	mlc_buf_reset(&d->missing);
+	if (d->all && q_drop(d->rule, NULL, NULL, d->ts, d->who, &d->n, &d->out) < 0)
+		goto dberr;
+	for (i = 0; i < d->nids; i++) {
+		before_n = d->n;
+		if (q_drop(d->rule, NULL, d->ids[i], d->ts, d->who, &d->n, &d->out) < 0)
+			goto dberr;
+		if (d->n == before_n)
+			mlc_buf_printf(&d->missing, "%s: no quarantined line #%s%s%s\n", mlc_progname,
+			               d->ids[i], d->rule ? " of rule " : "", d->rule ? d->rule : "");
+	}
+	return 0;
+dberr:
+	mlc_store_warn(store, "quarantine drop");
+	return -1;
 }
 
 static int
@@ -1672,43 +1805,32 @@ cmd_quarantine(int argc, char **argv)
 	if (!strcmp(verb, "drop")) {
 		struct timespec now;
 		struct passwd *pw = getpwuid(geteuid());
-		char ts[32], who[160];
-		long n = 0, before_n;
+		struct qdrop d;
 
-		snprintf(who, sizeof who, "%s (uid %ld)", pw ? pw->pw_name : "?", (long)geteuid());
+		memset(&d, 0, sizeof d);
+		d.rule = rule;
+		d.all = all;
+		d.ids = argv + optind;
+		d.nids = (size_t)(argc - optind);
+		snprintf(d.who, sizeof d.who, "%s (uid %ld)", pw ? pw->pw_name : "?",
+		         (long)geteuid());
 		mlc_time_now(&now);
-		mlc_time_fmt(ts, &now);
-		if (mlc_store_begin(store) < 0) {
-			rc = mlc_store_code(store);
-			mlc_store_close(store);
-			return rc;
-		}
-		if (all && q_drop(rule, NULL, NULL, ts, who, &n) < 0)
-			goto dberr;
-		for (i = optind; i < argc; i++) {
-			before_n = n;
-			if (q_drop(rule, NULL, argv[i], ts, who, &n) < 0)
-				goto dberr;
-			if (n == before_n) {
-				mlc_warn("no quarantined line #%s%s%s", argv[i], rule ? " of rule " : "",
-				         rule ? rule : "");
+		mlc_time_fmt(d.ts, &now);
+		mlc_buf_init(&d.out);
+		mlc_buf_init(&d.missing);
+		rc = mlc_store_tx(store, "drop quarantined lines", quarantine_drop, &d);
+		mlc_store_close(store);
+		if (rc == 0) {
+			fwrite(d.out.p ? d.out.p : "", 1, d.out.len, stdout);
+			if (d.missing.len) {
+				fputs(d.missing.p, stderr);
 				rc = MLC_EX_NOINPUT;
 			}
+			if (all)
+				mlc_warn("%ld quarantined lines dropped", d.n);
 		}
-		if (mlc_store_commit(store) < 0) {
-			rc = mlc_store_code(store);
-			mlc_store_close(store);
-			return rc;
-		}
-		mlc_store_close(store);
-		if (all)
-			mlc_warn("%ld quarantined lines dropped", n);
-		return rc;
-dberr:
-		mlc_store_warn(store, "quarantine drop");
-		rc = mlc_store_code(store);
-		mlc_store_rollback(store);
-		mlc_store_close(store);
+		mlc_buf_free(&d.out);
+		mlc_buf_free(&d.missing);
 		return rc == MLC_EX_SOFTWARE ? MLC_EX_IOERR : rc;
 	}
 	mlc_buf_init(&sql);
@@ -1721,7 +1843,8 @@ dberr:
 		                     " lineno, delivery_id, alert_id, record_key, field, reason,"
 		                     " audit_id, bytes, line FROM quarantine%s ORDER BY id",
 		               q_filter);
-	if (sqlite3_prepare_v2(mlc_store_db(store), sql.p, -1, &st, NULL) != SQLITE_OK) {
+	mlc_store_doing(store, "read the quarantine");
+	if (mlc_store_prepare(store, sql.p, &st) < 0) {
 		mlc_buf_free(&sql);
 		mlc_store_warn(store, "quarantine");
 		rc = mlc_store_code(store);
@@ -1734,7 +1857,7 @@ dberr:
 	bind_text(st, 3, verb[0] == 's' ? argv[optind] : NULL);
 	if (!strcmp(verb, "list")) {
 		rc = q_list(st, f, lines);
-	} else if ((c = sqlite3_step(st)) != SQLITE_ROW) {
+	} else if ((c = mlc_store_step(store, st)) != SQLITE_ROW) {
 		if (c != SQLITE_DONE) {
 			mlc_store_warn(store, "quarantine");
 			rc = mlc_store_code(store);

@@ -30,8 +30,9 @@
  * every alert follows with "digest_only":true.
  *
  * Exit: 0; 64 usage; 65 a bad record (the others were processed); 66 no
- * such rule; 74 write error; 75 database locked; 78 rule or configuration
- * error (also a program that calls halt).
+ * such rule; 74 write error or database I/O; 78 rule or configuration
+ * error (also a program that calls halt).  A lock on the state database
+ * held by another process is waited for (store.c).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -1179,6 +1180,7 @@ main(int argc, char **argv)
 			release();
 			return code;
 		}
+		mlc_store_doing(store, "check the re-alert index");
 	}
 	if (storm > 0 && !(spool = spool_open())) {
 		release();

@@ -36,14 +36,15 @@
  * quiet_hours, quiet_action) hold or drop SMS and WhatsApp deliveries (not
  * e-mail, which rings no phone) in the recipient's time zone; held ones are
  * kept in table deferred and released by a later run whose time has come
- * (every run releases first; --release only releases).  Caps ([limits]
- * per_recipient_hour, per_recipient_day) count what the audit trail says
- * was sent to any address of the recipient, across all rules, plus this
- * run's deliveries.
+ * (every run releases first; --release only releases), once: the trail
+ * decides (see release()).  Caps ([limits] per_recipient_hour,
+ * per_recipient_day) count what the audit trail says was sent to any
+ * address of the recipient, across all rules, plus this run's deliveries.
+ * A lock on the state database held by another process is waited for.
  *
  * Exit: 0; 64 usage; 65 bad input lines (the others were processed);
  * 66 no such rule or preview file; 74 write error or database I/O;
- * 75 database locked; 78 rule, template or configuration error.
+ * 78 rule, template or configuration error.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -800,15 +801,14 @@ static size_t rc_n, rc_cap;
 static long
 audit_count(char *const *addr, const char *since)
 {
-	sqlite3 *db = mlc_store_db(store);
 	sqlite3_stmt *st;
 	long n = 0;
 	int i;
 
-	if (sqlite3_prepare_v2(db,
-	                       "SELECT count(DISTINCT delivery_id) FROM audit WHERE stage = 'sent'"
-	                       " AND recipient IN (?1, ?2, ?3) AND ts >= ?4",
-	                       -1, &st, NULL) != SQLITE_OK) {
+	mlc_store_doing(store, "count the messages sent to a recipient");
+	if (mlc_store_prepare(store,
+	                      "SELECT count(DISTINCT delivery_id) FROM audit WHERE stage = 'sent'"
+	                      " AND recipient IN (?1, ?2, ?3) AND ts >= ?4", &st) < 0) {
 		exit_io = mlc_store_code(store);
 		mlc_store_warn(store, "counting sent messages");
 		return 0;
@@ -817,7 +817,7 @@ audit_count(char *const *addr, const char *since)
 		if (addr[i])
 			sqlite3_bind_text(st, i + 1, addr[i], -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(st, 4, since, -1, SQLITE_TRANSIENT);
-	if (sqlite3_step(st) == SQLITE_ROW)
+	if (mlc_store_step(store, st) == SQLITE_ROW)
 		n = sqlite3_column_int64(st, 0);
 	else {
 		exit_io = mlc_store_code(store);
@@ -977,6 +977,46 @@ zone_of(const struct recip *r, unsigned long lineno)
 
 static void preview_print(const struct mlc_buf *line);
 
+/* A delivery held by quiet hours, for defer_tx. */
+struct defer {
+	const char *delivery_id, *to, *channel, *not_before;
+	const struct mlc_buf *line;
+};
+
+/*
+ * Into table deferred, before the "deferred" line goes out.  Deferring the
+ * same delivery again keeps one row with the newest rendering: a row that
+ * release() emitted stays until the trail shows its release, and a new
+ * deferral of the same id (a re-alert) must not revive the old line.
+ */
+static int
+defer_tx(struct mlc_store *s, void *arg)
+{
+	struct defer *d = arg;
+	sqlite3_stmt *st;
+	int rc;
+
+	if (mlc_store_prepare(s, "INSERT OR REPLACE INTO deferred (delivery_id, rule, recipient,"
+	                         " channel, not_before, line) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	                      &st) < 0) {
+		mlc_store_warn(s, "storing a deferred delivery");
+		return -1;
+	}
+	sqlite3_bind_text(st, 1, d->delivery_id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 2, rule.name, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 3, d->to, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 4, d->channel, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 5, d->not_before, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 6, d->line->p, (int)d->line->len, SQLITE_TRANSIENT);
+	rc = mlc_store_step(s, st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		mlc_store_warn(s, "storing a deferred delivery");
+		return -1;
+	}
+	return 0;
+}
+
 /*
  * The last step of every delivery (line = the delivery object, complete):
  * quiet hours, caps, then out.  channel decides whether quiet hours apply.
@@ -1006,33 +1046,15 @@ dispatch(struct mlc_buf *line, const char *delivery_id, const char *channel, con
 			mlc_time_fmt(nb, &u);
 			mlc_buf_printf(&o, "{\"deferred\":true,\"not_before\":\"%s\",", nb);
 			if (store) {
-				sqlite3_stmt *st;
-				sqlite3 *db = mlc_store_db(store);
+				struct defer d = { delivery_id, to, channel, nb, line };
+				int c = mlc_store_tx(store, "hold a delivery for quiet hours",
+				                     defer_tx, &d);
 
-				if (sqlite3_prepare_v2(db,
-				                       "INSERT OR IGNORE INTO deferred (delivery_id, rule,"
-				                       " recipient, channel, not_before, line)"
-				                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-				                       -1, &st, NULL) != SQLITE_OK) {
-					exit_io = mlc_store_code(store);
-					mlc_store_warn(store, "storing a deferred delivery");
+				if (c) {
+					exit_io = c;
 					mlc_buf_free(&o);
 					return;
 				}
-				sqlite3_bind_text(st, 1, delivery_id, -1, SQLITE_TRANSIENT);
-				sqlite3_bind_text(st, 2, rule.name, -1, SQLITE_TRANSIENT);
-				sqlite3_bind_text(st, 3, to, -1, SQLITE_TRANSIENT);
-				sqlite3_bind_text(st, 4, channel, -1, SQLITE_TRANSIENT);
-				sqlite3_bind_text(st, 5, nb, -1, SQLITE_TRANSIENT);
-				sqlite3_bind_text(st, 6, line->p, (int)line->len, SQLITE_TRANSIENT);
-				if (sqlite3_step(st) != SQLITE_DONE) {
-					exit_io = mlc_store_code(store);
-					mlc_store_warn(store, "storing a deferred delivery");
-					sqlite3_finalize(st);
-					mlc_buf_free(&o);
-					return;
-				}
-				sqlite3_finalize(st);
 			}
 		}
 		mlc_buf_add(&o, line->p + 1, line->len - 1);
@@ -1107,7 +1129,11 @@ spool_open(void)
 {
 	if (spool)
 		return;
-	/* "" = a private temporary database on disk, removed at close */
+	/*
+	 * "" = a private temporary database on disk, removed at close.  No
+	 * other connection can open it, so no lock is ever met here: this is
+	 * the one database used without store.c.
+	 */
 	if (sqlite3_open("", &spool) != SQLITE_OK)
 		spool_fail("open");
 	if (sqlite3_exec(spool,
@@ -1885,75 +1911,171 @@ preview_print(const struct mlc_buf *line)
 
 /* ---- release of deferred deliveries ---- */
 
+/*
+ * A deferred delivery is released once, and the trail says whether it
+ * was.  For each row of table deferred whose time has come, the newest
+ * audit row with its delivery_id decides:
+ *   none, or "deferred"  never released, or released without the release
+ *                        reaching the trail, so without reaching
+ *                        twilio-send (alert-log forwards only what it has
+ *                        recorded): emit it now;
+ *   anything else        released before ("queued": recorded, perhaps
+ *                        sent by a run that died, so the next run's replay
+ *                        hands it to twilio-send --reconcile, which looks
+ *                        it up before any send; "sent", "failed",
+ *                        "unknown", "delivered"...), or settled by a later
+ *                        rendering ("capped", "queued" by a run just
+ *                        outside quiet hours): never emitted again, and
+ *                        the row is removed.
+ * So removal follows the trail, not the emission: a removal that fails or
+ * a run that dies costs one lookup later, never a second SMS.
+ *
+ * Rows are read in batches in (not_before, delivery_id) order; a batch's
+ * lookups and removals are one transaction, and its lines are emitted
+ * after COMMIT: a transaction that runs again (a lock, see store.c) emits
+ * nothing twice.  Memory: one batch.
+ */
+#define RELEASE_BATCH 64
+
+struct release {
+	char *id[RELEASE_BATCH], *line[RELEASE_BATCH], *to[RELEASE_BATCH];
+	size_t n;
+	char after_nb[32], after_id[1200]; /* the keyset position */
+	int more;                          /* the batch was full: read on */
+	unsigned long removed;
+};
+
+static void
+release_reset(struct release *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->n; i++) {
+		free(r->id[i]);
+		free(r->line[i]);
+		free(r->to[i]);
+	}
+	r->n = 0;
+}
+
+static int
+release_tx(struct mlc_store *s, void *arg)
+{
+	struct release *r = arg;
+	sqlite3_stmt *st = NULL, *del = NULL;
+	char stage[64], nb[32], id[1200];
+	struct mlc_buf gone; /* ids to remove, each with its NUL */
+	unsigned long removed = 0;
+	size_t rows = 0, off;
+	int rc = -1, k;
+
+	mlc_buf_init(&gone);
+
+	release_reset(r);
+	r->more = 0;
+	snprintf(nb, sizeof nb, "%s", r->after_nb);
+	snprintf(id, sizeof id, "%s", r->after_id);
+	if (mlc_store_prepare(s, "SELECT delivery_id, line, recipient, not_before FROM deferred"
+	                         " WHERE rule = ?1 AND not_before <= ?2"
+	                         " AND (not_before, delivery_id) > (?3, ?4)"
+	                         " ORDER BY not_before, delivery_id LIMIT ?5", &st) < 0 ||
+	    mlc_store_prepare(s, "DELETE FROM deferred WHERE delivery_id = ?1", &del) < 0)
+		goto out;
+	sqlite3_bind_text(st, 1, rule.name, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 2, now_s, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 3, nb, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 4, id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(st, 5, RELEASE_BATCH);
+	while ((k = mlc_store_step(s, st)) == SQLITE_ROW) {
+		const char *did = (const char *)sqlite3_column_text(st, 0);
+		const char *l = (const char *)sqlite3_column_text(st, 1);
+		const char *to = (const char *)sqlite3_column_text(st, 2);
+		const char *n = (const char *)sqlite3_column_text(st, 3);
+		int seen;
+
+		rows++;
+		snprintf(nb, sizeof nb, "%s", n ? n : "");
+		snprintf(id, sizeof id, "%s", did ? did : "");
+		if (!did || !l || !to)
+			continue;
+		if ((seen = mlc_store_latest_stage(s, did, stage, sizeof stage)) < 0)
+			goto out;
+		if (seen == 0 || strcmp(stage, "deferred") == 0) {
+			r->id[r->n] = mlc_xstrdup(did);
+			r->line[r->n] = mlc_xstrdup(l);
+			r->to[r->n] = mlc_xstrdup(to);
+			r->n++;
+			continue;
+		}
+		mlc_buf_add(&gone, did, strlen(did) + 1);
+	}
+	if (k != SQLITE_DONE)
+		goto out;
+	/* removed after the scan, not under it */
+	for (off = 0; off < gone.len; off += strlen(gone.p + off) + 1) {
+		sqlite3_reset(del);
+		sqlite3_bind_text(del, 1, gone.p + off, -1, SQLITE_TRANSIENT);
+		if (mlc_store_step(s, del) != SQLITE_DONE)
+			goto out;
+		removed++;
+	}
+	r->more = rows == RELEASE_BATCH;
+	snprintf(r->after_nb, sizeof r->after_nb, "%s", nb);
+	snprintf(r->after_id, sizeof r->after_id, "%s", id);
+	r->removed += removed;
+	rc = 0;
+out:
+	if (rc < 0)
+		mlc_store_warn(s, "releasing deferred deliveries");
+	sqlite3_finalize(st);
+	sqlite3_finalize(del);
+	mlc_buf_free(&gone);
+	return rc;
+}
+
 static int
 release(void)
 {
-	sqlite3 *db = mlc_store_db(store);
-	sqlite3_stmt *st, *del;
-	int rc;
+	struct release r;
+	size_t i;
+	int c;
 
-	if (sqlite3_prepare_v2(db,
-	                       "SELECT delivery_id, line, recipient, channel FROM deferred"
-	                       " WHERE rule = ?1 AND not_before <= ?2"
-	                       " ORDER BY not_before, delivery_id",
-	                       -1, &st, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(db, "DELETE FROM deferred WHERE delivery_id = ?1", -1, &del,
-	                       NULL) != SQLITE_OK) {
-		rc = mlc_store_code(store);
-		mlc_store_warn(store, "reading deferred deliveries");
-		return rc;
-	}
-	sqlite3_bind_text(st, 1, rule.name, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 2, now_s, -1, SQLITE_TRANSIENT);
-	/*
-	 * Emit first, then forget: a crash in between emits the delivery again
-	 * on the next run with the same delivery_id, which downstream stages
-	 * recognise; the other order could lose it.
-	 */
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW && !exit_io) {
-		const char *id = (const char *)sqlite3_column_text(st, 0);
-		const char *l = (const char *)sqlite3_column_text(st, 1);
-		const char *to = (const char *)sqlite3_column_text(st, 2);
-		char *addr[3] = { (char *)to, NULL, NULL };
-		jv o = jv_parse(l), rn = get(o, "recipient"), an8 = get(rn, "an8");
-		char cid[160];
-		const char *cap;
-		struct mlc_buf b;
-		size_t ll = strlen(l);
-
-		if (jv_get_kind(an8) == JV_KIND_NUMBER)
-			snprintf(cid, sizeof cid, "an8:%.0f", jv_number_value(an8));
-		else
-			snprintf(cid, sizeof cid, "%s", to);
-		jv_free(an8);
-		jv_free(rn);
-		jv_free(o);
-		mlc_buf_init(&b);
-		if ((cap = cap_take(cid, addr)))
-			mlc_buf_printf(&b, "{\"capped\":true,\"cap\":\"%s\",", cap);
-		else
-			mlc_buf_addc(&b, '{');
-		mlc_buf_add(&b, l + 1, ll - 2);
-		mlc_buf_printf(&b, ",\"released_at\":\"%s\"}", now_s);
-		put(&b);
-		mlc_buf_free(&b);
-		n_deliveries++;
-		if (exit_io)
-			break;
-		sqlite3_reset(del);
-		sqlite3_bind_text(del, 1, id, -1, SQLITE_TRANSIENT);
-		if (sqlite3_step(del) != SQLITE_DONE) {
-			exit_io = mlc_store_code(store);
-			mlc_store_warn(store, "removing a released delivery");
-			break;
+	memset(&r, 0, sizeof r);
+	do {
+		if ((c = mlc_store_tx(store, "release deliveries held by quiet hours", release_tx,
+		                      &r)) != 0) {
+			release_reset(&r);
+			return exit_io = c;
 		}
-	}
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE && !exit_io) {
-		exit_io = mlc_store_code(store);
-		mlc_store_warn(store, "reading deferred deliveries");
-	}
-	sqlite3_finalize(st);
-	sqlite3_finalize(del);
+		for (i = 0; i < r.n && !exit_io; i++) {
+			const char *l = r.line[i];
+			char *addr[3] = { r.to[i], NULL, NULL };
+			jv o = jv_parse(l), rn = get(o, "recipient"), an8 = get(rn, "an8");
+			char cid[160];
+			const char *cap;
+			struct mlc_buf b;
+			size_t ll = strlen(l);
+
+			if (jv_get_kind(an8) == JV_KIND_NUMBER)
+				snprintf(cid, sizeof cid, "an8:%.0f", jv_number_value(an8));
+			else
+				snprintf(cid, sizeof cid, "%s", r.to[i]);
+			jv_free(an8);
+			jv_free(rn);
+			jv_free(o);
+			mlc_buf_init(&b);
+			if ((cap = cap_take(cid, addr)))
+				mlc_buf_printf(&b, "{\"capped\":true,\"cap\":\"%s\",", cap);
+			else
+				mlc_buf_addc(&b, '{');
+			mlc_buf_add(&b, l + 1, ll - 2);
+			mlc_buf_printf(&b, ",\"released_at\":\"%s\"}", now_s);
+			put(&b);
+			mlc_buf_free(&b);
+			n_deliveries++;
+		}
+		release_reset(&r);
+	} while (r.more && !exit_io);
 	return exit_io;
 }
 

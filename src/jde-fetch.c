@@ -38,8 +38,9 @@
  * or bad input records (--join); 66 no such rule, response file or
  * pending watermark; 69 AIS unavailable after retries, or 5 starts over
  * in a row without a new row; 70 internal error; 74 write error on stdout
- * or state database I/O; 75 interrupted by SIGTERM/SIGINT or state
- * database busy;
+ * or state database I/O; 75 interrupted by SIGTERM/SIGINT (also while
+ * waiting for a lock on the state database, which is otherwise waited
+ * for);
  * 77 login refused, token refused twice in a row, or vault cannot be
  * opened; 78 configuration or rule error, TLS certificate refused.
  */
@@ -1247,16 +1248,14 @@ store_fail(struct mlc_store *s, const char *what)
 static char *
 wm_load(struct mlc_store *s, const char *rulename)
 {
-	sqlite3 *db = mlc_store_db(s);
 	sqlite3_stmt *st;
 	char *v = NULL;
 	int rc;
 
-	if (sqlite3_prepare_v2(db, "SELECT value FROM watermark WHERE rule = ?", -1, &st, NULL) !=
-	    SQLITE_OK)
+	if (mlc_store_prepare(s, "SELECT value FROM watermark WHERE rule = ?", &st) < 0)
 		fatal(store_fail(s, "reading the watermark"), "cannot read the watermark");
 	sqlite3_bind_text(st, 1, rulename, -1, SQLITE_TRANSIENT);
-	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+	if ((rc = mlc_store_step(s, st)) == SQLITE_ROW)
 		v = mlc_xstrdup((const char *)sqlite3_column_text(st, 0));
 	sqlite3_finalize(st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
@@ -1273,68 +1272,88 @@ now_text(char out[32])
 	mlc_time_fmt(out, &ts);
 }
 
+struct wm_pending {
+	const char *rule, *run_id, *value;
+};
+
+static int
+wm_pending_tx(struct mlc_store *s, void *arg)
+{
+	struct wm_pending *p = arg;
+	sqlite3_stmt *st;
+	char now[32];
+	int rc;
+
+	now_text(now);
+	if (mlc_store_prepare(s, "INSERT OR REPLACE INTO watermark_pending (rule, run_id, value, "
+	                         "created_at) VALUES (?, ?, ?, ?)", &st) < 0) {
+		mlc_store_warn(s, "storing the pending watermark");
+		return -1;
+	}
+	sqlite3_bind_text(st, 1, p->rule, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 2, p->run_id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 3, p->value, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 4, now, -1, SQLITE_TRANSIENT);
+	rc = mlc_store_step(s, st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		mlc_store_warn(s, "storing the pending watermark");
+		return -1;
+	}
+	return 0;
+}
+
 static void
 wm_store_pending(struct mlc_store *s, const char *rulename, const char *run_id, const char *v)
 {
-	sqlite3 *db = mlc_store_db(s);
-	sqlite3_stmt *st;
-	char now[32];
+	struct wm_pending p = { rulename, run_id, v };
+	int code = mlc_store_tx(s, "store the pending watermark", wm_pending_tx, &p);
 
-	now_text(now);
-	if (sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO watermark_pending (rule, run_id, value, "
-	                       "created_at) VALUES (?, ?, ?, ?)", -1, &st, NULL) != SQLITE_OK)
-		fatal(store_fail(s, "storing the pending watermark"), "pending watermark not stored");
-	sqlite3_bind_text(st, 1, rulename, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 2, run_id, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 3, v, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 4, now, -1, SQLITE_TRANSIENT);
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		int code = store_fail(s, "storing the pending watermark");
-
-		sqlite3_finalize(st);
+	if (code)
 		fatal(code, "pending watermark not stored");
-	}
-	sqlite3_finalize(st);
 }
 
-static int
-do_commit(const char *rulename, const char *run_id)
-{
-	struct mlc_store *s = store_open();
-	sqlite3 *db = mlc_store_db(s);
-	sqlite3_stmt *st;
-	char *pending = NULL, *cur;
-	char now[32];
-	int rc, code;
+struct wm_commit {
+	const char *rule, *run_id;
+	char *pending;
+};
 
-	if (mlc_store_begin(s) < 0)
-		return mlc_store_code(s);
-	if (sqlite3_prepare_v2(db, "SELECT value FROM watermark_pending WHERE rule = ? AND "
-	                       "run_id = ?", -1, &st, NULL) != SQLITE_OK)
+static int
+wm_commit_tx(struct mlc_store *s, void *arg)
+{
+	struct wm_commit *c = arg;
+	sqlite3_stmt *st;
+	char *cur, now[32];
+	int rc;
+
+	free(c->pending);
+	c->pending = NULL;
+	if (mlc_store_prepare(s, "SELECT value FROM watermark_pending WHERE rule = ? AND "
+	                         "run_id = ?", &st) < 0)
 		goto dberr;
-	sqlite3_bind_text(st, 1, rulename, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 2, run_id, -1, SQLITE_TRANSIENT);
-	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		pending = mlc_xstrdup((const char *)sqlite3_column_text(st, 0));
+	sqlite3_bind_text(st, 1, c->rule, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 2, c->run_id, -1, SQLITE_TRANSIENT);
+	if ((rc = mlc_store_step(s, st)) == SQLITE_ROW)
+		c->pending = mlc_xstrdup((const char *)sqlite3_column_text(st, 0));
 	sqlite3_finalize(st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		goto dberr;
-	if (!pending) {
-		mlc_store_rollback(s);
-		mlc_store_close(s);
-		mlc_warn("no pending watermark for rule %s, run %s", rulename, run_id);
+	if (!c->pending) {
+		mlc_warn("no pending watermark for rule %s, run %s", c->rule, c->run_id);
 		return MLC_EX_NOINPUT;
 	}
 	/* Never move backwards (a pending value older than the watermark is
 	 * from a run that started before the last commit). */
-	if ((cur = wm_load(s, rulename))) {
-		long long a, b;
-		char **k1, **k2;
-		size_t n1, n2;
+	if ((cur = wm_load(s, c->rule))) {
+		/* initialised: the second wm_parse is skipped when the first fails */
+		long long a = -1, b = -1;
+		char **k1 = NULL, **k2 = NULL;
+		size_t n1 = 0, n2 = 0;
 
-		if (wm_parse(cur, &a, &k1, &n1) == 0 && wm_parse(pending, &b, &k2, &n2) == 0 && b < a) {
-			free(pending);
-			pending = mlc_xstrdup(cur);
+		if (wm_parse(cur, &a, &k1, &n1) == 0 && wm_parse(c->pending, &b, &k2, &n2) == 0 &&
+		    b < a) {
+			free(c->pending);
+			c->pending = mlc_xstrdup(cur);
 		}
 		if (a >= 0 || k1)
 			strv_free(k1, n1);
@@ -1343,34 +1362,39 @@ do_commit(const char *rulename, const char *run_id)
 		free(cur);
 	}
 	now_text(now);
-	if (sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO watermark (rule, value, updated_at) "
-	                       "VALUES (?, ?, ?)", -1, &st, NULL) != SQLITE_OK)
+	if (mlc_store_prepare(s, "INSERT OR REPLACE INTO watermark (rule, value, updated_at) "
+	                         "VALUES (?, ?, ?)", &st) < 0)
 		goto dberr;
-	sqlite3_bind_text(st, 1, rulename, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 2, pending, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 1, c->rule, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 2, c->pending, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(st, 3, now, -1, SQLITE_TRANSIENT);
-	rc = sqlite3_step(st);
+	rc = mlc_store_step(s, st);
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)
 		goto dberr;
 	/* Runs that never committed are superseded by this one. */
-	if (sqlite3_prepare_v2(db, "DELETE FROM watermark_pending WHERE rule = ?", -1, &st, NULL) !=
-	    SQLITE_OK)
+	if (mlc_store_prepare(s, "DELETE FROM watermark_pending WHERE rule = ?", &st) < 0)
 		goto dberr;
-	sqlite3_bind_text(st, 1, rulename, -1, SQLITE_TRANSIENT);
-	rc = sqlite3_step(st);
+	sqlite3_bind_text(st, 1, c->rule, -1, SQLITE_TRANSIENT);
+	rc = mlc_store_step(s, st);
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)
 		goto dberr;
-	if (mlc_store_commit(s) < 0)
-		goto dberr;
-	free(pending);
-	mlc_store_close(s);
-	return MLC_EX_OK;
+	return 0;
 dberr:
-	code = store_fail(s, "committing the watermark");
-	free(pending);
-	mlc_store_rollback(s);
+	mlc_store_warn(s, "committing the watermark");
+	return -1;
+}
+
+static int
+do_commit(const char *rulename, const char *run_id)
+{
+	struct mlc_store *s = store_open();
+	struct wm_commit c = { rulename, run_id, NULL };
+	int code;
+
+	code = mlc_store_tx(s, "commit the watermark", wm_commit_tx, &c);
+	free(c.pending);
 	mlc_store_close(s);
 	return code;
 }
@@ -3159,6 +3183,8 @@ main(int argc, char **argv)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	/* a lock on state.db is waited for, but not past a stop request */
+	mlc_store_stop_on(&stop_sig);
 
 	if (o.commit) {
 		const char *inc;

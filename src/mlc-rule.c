@@ -131,7 +131,8 @@ when_of(const char *when)
 }
 
 /* The schedule state of the rule: 1 with *last (the last slot fired, or
- * the baseline), 0 when the state holds none for this schedule and zone. */
+ * the baseline), 0 when the state holds none for this schedule and zone,
+ * -1 on a database error (inside a transaction: it may run again). */
 static int
 last_of(struct mlc_store *st, const struct mlc_rule *r, const char *zone, long long *last)
 {
@@ -139,7 +140,7 @@ last_of(struct mlc_store *st, const struct mlc_rule *r, const char *zone, long l
 	int rc = mlc_store_sched_get(st, r->name, &row), ok = 0;
 
 	if (rc < 0)
-		mlc_util_exit(mlc_store_code(st));
+		return -1;
 	if (rc == 1 && strcmp(row.schedule, schedule_of(r)) == 0 && strcmp(row.zone, zone) == 0 &&
 	    mlc_sched_scan(row.slot, last) == 0)
 		ok = 1;
@@ -147,8 +148,9 @@ last_of(struct mlc_store *st, const struct mlc_rule *r, const char *zone, long l
 	return ok;
 }
 
-/* Record slot as the rule's last (fired_at NULL: a baseline).  Current TZ. */
-static void
+/* Record slot as the rule's last (fired_at NULL: a baseline).  Current TZ.
+ * 0, or -1 on a database error. */
+static int
 record(struct mlc_store *st, const struct mlc_rule *r, const char *zone, long long slot,
        const char *fired_at)
 {
@@ -164,30 +166,51 @@ record(struct mlc_store *st, const struct mlc_rule *r, const char *zone, long lo
 	row.slot = wall;
 	row.slot_at = at;
 	row.fired_at = (char *)fired_at;
-	if (mlc_store_sched_put(st, r->name, &row) < 0) {
-		int code = mlc_store_code(st);
+	return mlc_store_sched_put(st, r->name, &row);
+}
 
-		mlc_store_rollback(st);
-		mlc_util_exit(code);
-	}
+/* due and claim read and write the rule's schedule state in one
+ * transaction (store.c's mlc_store_tx, which may run it again): two
+ * schedulers firing at once claim a slot once.  In the rule's zone. */
+struct schedtx {
+	const struct mlc_rule *r;
+	const char *zone;
+	const struct mlc_sched *sc;
+	time_t now;
+	int claim;              /* claim the slot reached (else: baseline only) */
+	long long last, upto;   /* out */
+	int known, due;         /* out */
+};
+
+static int
+sched_tx(struct mlc_store *st, void *arg)
+{
+	struct schedtx *t = arg;
+	char nowtxt[32];
+	struct timespec ts = { t->now, 0 };
+
+	if ((t->known = last_of(st, t->r, t->zone, &t->last)) < 0)
+		return -1;
+	if (!t->known)
+		t->last = mlc_sched_baseline(t->sc, t->now);
+	t->due = mlc_sched_due(t->sc, t->last, t->now, &t->upto);
+	mlc_time_fmt(nowtxt, &ts);
+	if (t->claim && t->due)
+		return record(st, t->r, t->zone, t->upto, nowtxt);
+	if (!t->known)
+		return record(st, t->r, t->zone, t->last, NULL);
+	return 0;
 }
 
 static void
-begin(struct mlc_store *st)
+sched_run(struct mlc_store *st, struct schedtx *t)
 {
-	if (mlc_store_begin(st) < 0)
-		mlc_util_exit(mlc_store_code(st));
-}
+	int rc = mlc_store_tx(st, t->claim ? "claim the rule's scheduled slot" :
+	                                     "record the rule's first schedule check",
+	                      sched_tx, t);
 
-static void
-commit(struct mlc_store *st)
-{
-	if (mlc_store_commit(st) < 0) {
-		int code = mlc_store_code(st);
-
-		mlc_store_rollback(st);
-		mlc_util_exit(code);
-	}
+	if (rc != 0)
+		mlc_util_exit(rc);
 }
 
 static void
@@ -211,20 +234,21 @@ cmd_due(const struct mlc_rule *r, const char *when)
 	struct mlc_tz_saved sv;
 	time_t now = when_of(when);
 	long long last, upto;
-	int due;
+	int due, known;
 
 	sched_of(r, &sc);
 	st = store();
 	enter(&sv, zone);
-	if (!last_of(st, r, zone, &last)) {
+	if ((known = last_of(st, r, zone, &last)) < 0)
+		mlc_util_exit(mlc_store_code(st));
+	if (!known) {
 		last = mlc_sched_baseline(&sc, now);
 		if (!when) {
-			begin(st);
-			if (!last_of(st, r, zone, &last)) {
-				last = mlc_sched_baseline(&sc, now);
-				record(st, r, zone, last, NULL);
-			}
-			commit(st);
+			/* the first check of the rule: its baseline, once */
+			struct schedtx t = { r, zone, &sc, now, 0, 0, 0, 0, 0 };
+
+			sched_run(st, &t);
+			last = t.last;
 		}
 	}
 	due = mlc_sched_due(&sc, last, now, &upto);
@@ -234,9 +258,9 @@ cmd_due(const struct mlc_rule *r, const char *when)
 }
 
 /*
- * claim: under the rule's run lock, at the start of a scheduled run.  In
- * one write transaction: if a slot is due, record the latest one reached as
- * fired and print it; the run covers every slot since the last one fired.
+ * claim: under the run lock, mark the latest slot reached as fired, in one
+ * transaction with reading the state (two schedulers at once claim it
+ * once); 0 and a line saying which slot, or 1 when none is due.
  */
 static int
 cmd_claim(const struct mlc_rule *r)
@@ -246,48 +270,36 @@ cmd_claim(const struct mlc_rule *r)
 	struct mlc_store *st;
 	struct mlc_tz_saved sv;
 	struct timespec ts;
-	time_t now = when_of(NULL);
-	long long last, upto;
-	char nowtxt[32], wall[32], at[32];
-	int due, known;
+	struct schedtx t = { r, zone, &sc, 0, 1, 0, 0, 0, 0 };
+	char wall[32], at[32];
 
+	t.now = when_of(NULL);
 	sched_of(r, &sc);
 	st = store();
-	begin(st);
 	enter(&sv, zone);
-	known = last_of(st, r, zone, &last);
-	if (!known)
-		last = mlc_sched_baseline(&sc, now);
-	due = mlc_sched_due(&sc, last, now, &upto);
-	ts.tv_sec = now;
-	ts.tv_nsec = 0;
-	mlc_time_fmt(nowtxt, &ts);
-	if (due) {
-		long n = mlc_sched_count(&sc, last, upto, 1000000);
+	sched_run(st, &t);
+	if (t.due) {
+		long n = mlc_sched_count(&sc, t.last, t.upto, 1000000);
 
-		record(st, r, zone, upto, nowtxt);
-		mlc_sched_fmt(upto, wall);
-		ts.tv_sec = mlc_sched_reach(upto);
+		mlc_sched_fmt(t.upto, wall);
+		ts.tv_sec = mlc_sched_reach(t.upto);
+		ts.tv_nsec = 0;
 		mlc_time_fmt(at, &ts);
 		if (n > 1) {
 			char first[32];
 
-			mlc_sched_fmt(mlc_sched_next(&sc, last), first);
+			mlc_sched_fmt(mlc_sched_next(&sc, t.last), first);
 			printf("slot %s %s (reached %s), catching up %s%ld slots from %s\n", wall,
 			       zone, at, n >= 1000000 ? "over " : "", n, first);
 		} else {
 			printf("slot %s %s (reached %s)\n", wall, zone, at);
 		}
-	} else if (!known) {
-		record(st, r, zone, last, NULL);
 	}
 	mlc_tz_leave(&sv);
-	commit(st);
 	mlc_store_close(st);
-	return due ? 0 : 1;
+	return t.due ? 0 : 1;
 }
 
-/* next: the first slot after the last one fired, and when it is reached. */
 static int
 cmd_next(const struct mlc_rule *r, const char *when)
 {

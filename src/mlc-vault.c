@@ -25,7 +25,7 @@
  * command or secret name), 65 bad input (empty, multi-line or mismatched
  * secret, short passphrase), 66 no vault, no such secret, or no terminal,
  * 70 internal, 74 database or file I/O (also a damaged database),
- * 75 database locked by another process, 77 wrong key or passphrase,
+ * 77 wrong key or passphrase,
  * tampered secret, 78 key or passphrase file missing, not private, or a
  * vault that already exists.
  */

@@ -391,35 +391,66 @@ const char *mlc_retry_class_name(enum mlc_retry_class c);
  * ML_CONNECTOR_STATE or the config's state_dir.  Database: STATE/state.db.
  */
 struct mlc_store; /* opaque */
+struct sqlite3_stmt; /* sqlite3.h's sqlite3_stmt */
 /* Resolve the state directory (opt overrides); returns a static string. */
 const char *mlc_store_dir(const char *opt);
 /* Open (creating the directory 0700 and migrating the schema).  Returns NULL
- * with a message in err and *code set to MLC_EX_CONFIG, MLC_EX_IOERR or
- * MLC_EX_TEMPFAIL (locked). */
+ * with a message in err and *code set to MLC_EX_CONFIG or MLC_EX_IOERR
+ * (MLC_EX_TEMPFAIL only after a bounded wait). */
 struct mlc_store *mlc_store_open(const char *dir, char *err, size_t errlen, int *code);
 void mlc_store_close(struct mlc_store *s);
-void *mlc_store_db(struct mlc_store *s); /* the sqlite3 * for module code */
+void *mlc_store_db(struct mlc_store *s); /* the sqlite3 * for binding and columns */
 int mlc_store_schema_version(struct mlc_store *s);
-/* BEGIN IMMEDIATE / COMMIT / ROLLBACK; 0 or -1 with a message on stderr. */
-int mlc_store_begin(struct mlc_store *s);
-int mlc_store_commit(struct mlc_store *s);
-void mlc_store_rollback(struct mlc_store *s);
+/*
+ * Locks (see the top of store.c): a lock held by another process is waited
+ * for as long as it is held, with a note on stderr after a second
+ * ("PROG: PATH is locked by another process; waiting to WHAT"), every 30 s
+ * and when it is gone.  WHAT is set by mlc_store_doing or mlc_store_tx.
+ */
+void mlc_store_doing(struct mlc_store *s, const char *what);
+/* For this process: give up waiting after ML_CONNECTOR_BUSY_TIMEOUT ms
+ * (default 5000, at most 10000), then MLC_EX_TEMPFAIL.  twilio-status only. */
+void mlc_store_bounded_wait(void);
+/* For this process: stop waiting (MLC_EX_TEMPFAIL) once *flag is set. */
+void mlc_store_stop_on(volatile int *flag);
+/* sqlite3_prepare_v2 and sqlite3_step that wait while another process holds
+ * a lock.  prepare: 0, or -1 (mlc_store_warn/code tell).  step: SQLite's
+ * code (SQLITE_ROW, SQLITE_DONE, or an error; inside mlc_store_tx a lock
+ * comes back as SQLITE_BUSY and the transaction runs again). */
+int mlc_store_prepare(struct mlc_store *s, const char *sql, struct sqlite3_stmt **st);
+int mlc_store_step(struct mlc_store *s, struct sqlite3_stmt *st);
+/*
+ * The one way to write: fn(s, arg) inside BEGIN IMMEDIATE .. COMMIT.  fn
+ * returns 0 to commit, -1 after a failed store call (reported with
+ * mlc_store_warn, which keeps quiet about locks inside a transaction), or
+ * an MLC_EX_* code of its own to roll back and return it.  Where SQLite
+ * reports a lock without waiting, the transaction is rolled back and fn is
+ * run again: fn may run more than once, so it must do nothing outside the
+ * database that it cannot do again (build output in a buffer that it
+ * resets; write it after mlc_store_tx returns 0).  Returns 0 (committed),
+ * fn's code, or the exit code of the database error (reported on stderr
+ * with WHAT: MLC_EX_IOERR for I/O, corruption and a full disk).
+ */
+int mlc_store_tx(struct mlc_store *s, const char *what,
+                 int (*fn)(struct mlc_store *s, void *arg), void *arg);
 /* Run SQL without results (one or more statements); 0 or -1 with a message
  * on stderr. */
 int mlc_store_exec(struct mlc_store *s, const char *sql);
-/* After a failure on s: the exit code it deserves (MLC_EX_TEMPFAIL when
- * busy or locked, MLC_EX_IOERR for I/O, corruption and a full disk,
- * MLC_EX_SOFTWARE for constraint and misuse errors), and the message
- * "PROG: STATE/state.db: <what SQLite said> (what)" on stderr.  Take the
- * code before any further call on s (a rollback resets it). */
+/* After a failure on s: the exit code it deserves (MLC_EX_IOERR for I/O,
+ * corruption and a full disk, MLC_EX_SOFTWARE for constraint and misuse
+ * errors, MLC_EX_TEMPFAIL after a bounded wait), and the message
+ * "PROG: STATE/state.db: <what SQLite said> (what)" on stderr. */
 int mlc_store_code(struct mlc_store *s);
 void mlc_store_warn(struct mlc_store *s, const char *what);
 /* The same message in err instead of stderr; returns mlc_store_code(s). */
 int mlc_store_error(struct mlc_store *s, char *err, size_t errlen);
 /* The state directory s was opened in (for files beside the database). */
 const char *mlc_store_statedir(struct mlc_store *s);
-/* Environment: ML_CONNECTOR_BUSY_TIMEOUT = milliseconds to wait for a lock
- * held by another process (default 5000). */
+/* The trail's latest word on a delivery: the stage of the newest audit row
+ * with this delivery_id, in buf.  1 found, 0 none, -1 database error. */
+int mlc_store_latest_stage(struct mlc_store *s, const char *delivery_id, char *buf,
+                           size_t len);
+/* Environment: ML_CONNECTOR_BUSY_TIMEOUT, see mlc_store_bounded_wait. */
 /* Table schedule: the last scheduled slot a rule fired (see sched.c).
  * get: 1 with the row (strings malloc'd), 0 if there is none, -1 on error
  * (message on stderr; mlc_store_code).  put: insert or replace; 0 or -1.
@@ -721,7 +752,8 @@ int mlc_realert_check(struct mlc_store *s, const char *rule, const char *key,
                       char last_sent[32], long *count);
 /* Record a send at sent_at (RFC 3339, as mlc_time_fmt): first_sent kept,
  * last_sent and fingerprint set, count + 1; marking the same sent_at and
- * fingerprint again is a no-op.  0 or -1 (message on stderr). */
+ * fingerprint again is a no-op.  Call it inside mlc_store_tx.  0 or -1
+ * (message on stderr). */
 int mlc_realert_mark(struct mlc_store *s, const char *rule, const char *key,
                      const char *recipient, const char *fingerprint, const char *sent_at);
 /* A [match] realert value: "never" (or empty) -1, "0"/"always" 0, "30s"

@@ -36,7 +36,6 @@ mlc_realert_check(struct mlc_store *s, const char *rule, const char *key,
                   const char *recipient, const char *fingerprint, time_t now, long window_s,
                   char last_sent[32], long *count)
 {
-	sqlite3 *db = mlc_store_db(s);
 	sqlite3_stmt *st = NULL;
 	int rc, verdict = 0;
 
@@ -44,17 +43,16 @@ mlc_realert_check(struct mlc_store *s, const char *rule, const char *key,
 		last_sent[0] = '\0';
 	if (count)
 		*count = 0;
-	if (sqlite3_prepare_v2(db,
-	                       "SELECT last_sent, count, fingerprint FROM realert"
-	                       " WHERE rule = ?1 AND alert_key = ?2 AND recipient = ?3",
-	                       -1, &st, NULL) != SQLITE_OK) {
+	if (mlc_store_prepare(s, "SELECT last_sent, count, fingerprint FROM realert"
+	                         " WHERE rule = ?1 AND alert_key = ?2 AND recipient = ?3",
+	                      &st) < 0) {
 		mlc_store_warn(s, "re-alert check");
 		return -1;
 	}
 	sqlite3_bind_text(st, 1, rule, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, recipient, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
+	rc = mlc_store_step(s, st);
 	if (rc == SQLITE_ROW) {
 		const unsigned char *ls = sqlite3_column_text(st, 0);
 		struct timespec t;
@@ -83,11 +81,10 @@ int
 mlc_realert_mark(struct mlc_store *s, const char *rule, const char *key, const char *recipient,
                  const char *fingerprint, const char *sent_at)
 {
-	sqlite3 *db = mlc_store_db(s);
 	sqlite3_stmt *st = NULL;
 	int rc;
 
-	if (sqlite3_prepare_v2(db,
+	if (mlc_store_prepare(s,
 	                       "INSERT INTO realert (rule, alert_key, recipient, first_sent,"
 	                       " last_sent, count, fingerprint) VALUES (?1, ?2, ?3, ?4, ?4, 1, ?5)"
 	                       " ON CONFLICT (rule, alert_key, recipient) DO UPDATE SET"
@@ -96,7 +93,7 @@ mlc_realert_mark(struct mlc_store *s, const char *rule, const char *key, const c
 	                       " fingerprint = excluded.fingerprint"
 	                       " WHERE last_sent IS NOT excluded.last_sent"
 	                       " OR fingerprint IS NOT excluded.fingerprint",
-	                       -1, &st, NULL) != SQLITE_OK) {
+	                       &st) < 0) {
 		mlc_store_warn(s, "re-alert mark");
 		return -1;
 	}
@@ -108,7 +105,7 @@ mlc_realert_mark(struct mlc_store *s, const char *rule, const char *key, const c
 		sqlite3_bind_text(st, 5, fingerprint, -1, SQLITE_STATIC);
 	else
 		sqlite3_bind_null(st, 5);
-	rc = sqlite3_step(st);
+	rc = mlc_store_step(s, st);
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE) {
 		mlc_store_warn(s, "re-alert mark");

@@ -2,10 +2,39 @@
  * store.c — the state database: one SQLite file, STATE/state.db.
  *
  * Every process opens it with WAL journaling (readers never wait for the
- * one writer), a busy timeout (a writer waits for another, then gives up
- * with MLC_EX_TEMPFAIL instead of failing at once) and foreign keys on.
- * The file is created 0600 inside a 0700 directory; SQLite gives its -wal
- * and -shm files the mode of the database file.
+ * one writer) and foreign keys on.  The file is created 0600 inside a 0700
+ * directory; SQLite gives its -wal and -shm files the mode of the database
+ * file.  This file is the one home of database access: programs prepare,
+ * step and write only through mlc_store_prepare, mlc_store_step and
+ * mlc_store_tx.
+ *
+ * Locks.  Another process may hold a lock at any moment: a backup job, an
+ * operator's sqlite3 shell with BEGIN EXCLUSIVE, our own stages.  That is
+ * a wait, not a failure: a program that has read an outcome must record
+ * it, however long the wait.  So
+ *   - the busy handler waits as long as the lock is held, and says so on
+ *     stderr after a second ("PATH is locked by another process; waiting
+ *     to record 12 lines in the audit trail"), then every 30 s, and once
+ *     more when the lock is gone;
+ *   - every write transaction is BEGIN IMMEDIATE (mlc_store_tx): the write
+ *     lock is taken first, where SQLite consults the busy handler, so that
+ *     no statement has to upgrade a read lock, which SQLite refuses at
+ *     once without asking the handler (a deadlock between two upgraders in
+ *     rollback mode; SQLITE_BUSY_SNAPSHOT in WAL mode when the snapshot is
+ *     stale);
+ *   - where SQLite returns SQLITE_BUSY anyway (COMMIT waiting for readers
+ *     in rollback-journal mode, a prepare that cannot read the schema, the
+ *     switch to WAL at open, which needs the file to itself, a read in
+ *     rollback mode while another process holds EXCLUSIVE), the call, or
+ *     the whole transaction, is run again after a pause, in the same wait;
+ *   - only a real error (SQLITE_IOERR, CORRUPT, NOTADB, FULL, READONLY,
+ *     CANTOPEN...) stops the program: MLC_EX_IOERR.
+ * The only checkpoints are SQLite's automatic PASSIVE ones, which never
+ * wait and whose SQLITE_BUSY SQLite ignores by design.  A process that
+ * answers someone who will not wait (twilio-status, answering Twilio)
+ * calls mlc_store_bounded_wait() and gives up with MLC_EX_TEMPFAIL after
+ * ML_CONNECTOR_BUSY_TIMEOUT ms; a process with a stop signal handler hands
+ * its flag to mlc_store_stop_on() and stops waiting when it is set.
  *
  * Schema versions are counted by PRAGMA user_version: migrations[i] takes
  * the schema from version i to i+1, in a transaction of its own, so a crash
@@ -70,6 +99,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/stat.h>
 
@@ -77,13 +107,30 @@
 
 #include "mlc.h"
 
-#define BUSY_TIMEOUT_MS 5000
+/* The first "waiting" note after this long, then one every NOTE_EVERY_MS:
+ * our own stages contend for milliseconds, which is no news. */
+#define NOTE_FIRST_MS 1000
+#define NOTE_EVERY_MS 30000
+/* The bounded wait (twilio-status): default and ceiling, below the 15 s
+ * Twilio waits for a callback's answer. */
+#define BOUNDED_DEFAULT_MS 5000
+#define BOUNDED_MAX_MS 10000
 
 struct mlc_store {
 	sqlite3 *db;
 	char *dir;
 	char *path;
+	int in_tx;            /* inside mlc_store_tx's fn */
+	int warned;           /* mlc_store_warn spoke during this attempt */
+	int err;              /* extended code of the last failed store call */
+	char what[200];       /* what we wait to do, for the notes */
+	uint64_t wait_t0;     /* monotonic ms the current wait began; 0: none */
+	uint64_t next_note;
+	int announced;
 };
+
+static long wait_limit_ms = -1;   /* < 0: wait as long as the lock is held */
+static volatile int *stop_flag;   /* set by a signal handler: stop waiting */
 
 static const char *const migrations[] = {
 	/* v1 */
@@ -254,6 +301,17 @@ mkdirs(const char *dir)
 	return rc;
 }
 
+/*
+ * A lock held by another process.  SQLITE_LOCKED is a conflict inside our
+ * own connection (a statement still reading a table being dropped): no
+ * amount of waiting ends it, so it is not one of these.
+ */
+static int
+is_busy(int rc)
+{
+	return (rc & 0xff) == SQLITE_BUSY;
+}
+
 static int
 code_of(int rc)
 {
@@ -261,8 +319,9 @@ code_of(int rc)
 	case SQLITE_OK:
 		return MLC_EX_OK;
 	case SQLITE_BUSY:
-	case SQLITE_LOCKED:
+		/* only where the wait is bounded (mlc_store_bounded_wait) */
 		return MLC_EX_TEMPFAIL;
+	case SQLITE_LOCKED:
 	case SQLITE_CONSTRAINT:
 	case SQLITE_MISUSE:
 	case SQLITE_ERROR:
@@ -278,13 +337,17 @@ code_of(int rc)
 static void
 describe(char *err, size_t errlen, const char *path, sqlite3 *db, int rc)
 {
-	const char *m = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+	const char *m = db && sqlite3_errcode(db) != SQLITE_OK ? sqlite3_errmsg(db)
+	                                                        : sqlite3_errstr(rc);
 
 	switch (rc & 0xff) {
 	case SQLITE_BUSY:
-	case SQLITE_LOCKED:
-		snprintf(err, errlen, "%s: database is locked by another process; try again later",
-		         path);
+		if (stop_flag && *stop_flag)
+			snprintf(err, errlen, "%s: database is locked by another process; "
+			         "stopped waiting (signal)", path);
+		else
+			snprintf(err, errlen, "%s: database is locked by another process; gave up "
+			         "after %ld ms; try again later", path, wait_limit_ms);
 		break;
 	case SQLITE_NOTADB:
 	case SQLITE_CORRUPT:
@@ -297,49 +360,314 @@ describe(char *err, size_t errlen, const char *path, sqlite3 *db, int rc)
 	}
 }
 
-static long
-busy_timeout(void)
+/* ---- waiting for a lock held by another process ---- */
+
+void
+mlc_store_bounded_wait(void)
 {
 	const char *e = getenv("ML_CONNECTOR_BUSY_TIMEOUT");
 	char *end;
-	long ms;
+	long ms = BOUNDED_DEFAULT_MS;
 
-	if (!e || !*e)
-		return BUSY_TIMEOUT_MS;
-	ms = strtol(e, &end, 10);
-	if (*end || ms < 0 || ms > 3600000)
-		return BUSY_TIMEOUT_MS;
-	return ms;
+	if (e && *e) {
+		ms = strtol(e, &end, 10);
+		if (*end || ms < 0)
+			ms = BOUNDED_DEFAULT_MS;
+	}
+	wait_limit_ms = ms > BOUNDED_MAX_MS ? BOUNDED_MAX_MS : ms;
 }
 
+void
+mlc_store_stop_on(volatile int *flag)
+{
+	stop_flag = flag;
+}
+
+void
+mlc_store_doing(struct mlc_store *s, const char *what)
+{
+	snprintf(s->what, sizeof s->what, "%s", what && *what ? what : "use the state database");
+}
+
+/*
+ * One pause of a wait: the note on stderr when the wait has lasted
+ * NOTE_FIRST_MS, again every NOTE_EVERY_MS, then a short sleep growing to
+ * 100 ms (SQLite's own steps).  count: pauses so far in this attempt.
+ * 1 to wait on, 0 to give up (the bound of a bounded wait, or a stop
+ * signal).  The wait spans every pause until wait_done(): a transaction
+ * run again after a busy COMMIT is still the same wait.
+ */
 static int
-user_version(sqlite3 *db, int *v)
+wait_step(struct mlc_store *s, int count)
+{
+	static const int steps[] = { 1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100 };
+	uint64_t now = mlc_time_mono_ms(), el;
+	long ms = steps[count < 0 ? 0 : count >= 12 ? 11 : count];
+	struct timespec ts;
+
+	if (!s->wait_t0) {
+		s->wait_t0 = now ? now : 1;
+		s->announced = 0;
+	}
+	el = now - s->wait_t0;
+	if ((wait_limit_ms >= 0 && el >= (uint64_t)wait_limit_ms) || (stop_flag && *stop_flag))
+		return 0;
+	if (el >= NOTE_FIRST_MS && (!s->announced || now >= s->next_note)) {
+		if (!s->announced)
+			mlc_warn("%s is locked by another process; waiting to %s", s->path, s->what);
+		else
+			mlc_warn("%s is still locked by another process (%llu s); waiting to %s",
+			         s->path, (unsigned long long)(el / 1000), s->what);
+		s->announced = 1;
+		s->next_note = now + NOTE_EVERY_MS;
+	}
+	if (wait_limit_ms >= 0 && (uint64_t)ms > (uint64_t)wait_limit_ms - el)
+		ms = (long)((uint64_t)wait_limit_ms - el);
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (ms % 1000) * 1000000L;
+	nanosleep(&ts, NULL); /* a signal ends the pause early: then stop_flag is looked at */
+	return 1;
+}
+
+/* The operation that waited is over: it got through (say so) or failed. */
+static void
+wait_end(struct mlc_store *s, int through)
+{
+	if (s->announced && through)
+		mlc_warn("%s: the lock is gone after %.1f s of waiting; going on to %s", s->path,
+		         (double)(mlc_time_mono_ms() - s->wait_t0) / 1000.0, s->what);
+	s->wait_t0 = 0;
+	s->announced = 0;
+}
+
+static void
+wait_done(struct mlc_store *s)
+{
+	wait_end(s, 1);
+}
+
+/* SQLite's busy handler: consulted where SQLite can wait without deadlock. */
+static int
+on_busy(void *arg, int count)
+{
+	return wait_step(arg, count);
+}
+
+/* Record the outcome of a store call: 0, or -1 with s->err set. */
+static int
+settle(struct mlc_store *s, int rc, int ok)
+{
+	if (ok) {
+		if (!s->in_tx)
+			wait_done(s);
+		return 0;
+	}
+	s->err = sqlite3_extended_errcode(s->db);
+	if ((s->err & 0xff) != (rc & 0xff))
+		s->err = rc;
+	if (!s->in_tx)
+		wait_end(s, 0);
+	return -1;
+}
+
+int
+mlc_store_prepare(struct mlc_store *s, const char *sql, struct sqlite3_stmt **st)
+{
+	int rc, n = 0;
+
+	s->err = 0;
+	while (is_busy(rc = sqlite3_prepare_v2(s->db, sql, -1, st, NULL)) && !s->in_tx &&
+	       wait_step(s, n++))
+		;
+	return settle(s, rc, rc == SQLITE_OK);
+}
+
+int
+mlc_store_step(struct mlc_store *s, struct sqlite3_stmt *st)
+{
+	int rc, n = 0, fresh = !sqlite3_stmt_busy(st);
+
+	s->err = 0;
+	/*
+	 * Outside a transaction a statement that met a lock before its first
+	 * row did nothing yet: run it again.  Inside one, the whole transaction
+	 * runs again (mlc_store_tx).
+	 */
+	while (is_busy(rc = sqlite3_step(st)) && fresh && !s->in_tx) {
+		sqlite3_reset(st);
+		if (!wait_step(s, n++))
+			break;
+	}
+	settle(s, rc, rc == SQLITE_ROW || rc == SQLITE_DONE);
+	return rc;
+}
+
+/* sqlite3_exec, waiting while locked (outside transactions); 0 or -1. */
+static int
+exec_wait(struct mlc_store *s, const char *sql)
+{
+	int rc, n = 0;
+
+	s->err = 0;
+	while (is_busy(rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL)) && !s->in_tx &&
+	       wait_step(s, n++))
+		;
+	return settle(s, rc, rc == SQLITE_OK);
+}
+
+int
+mlc_store_exec(struct mlc_store *s, const char *sql)
+{
+	if (exec_wait(s, sql) < 0) {
+		mlc_store_warn(s, NULL);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+rollback(struct mlc_store *s)
+{
+	/* Fails harmlessly when SQLite already rolled back (e.g. after SQLITE_FULL). */
+	if (sqlite3_get_autocommit(s->db) == 0)
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+int
+mlc_store_tx(struct mlc_store *s, const char *what, int (*fn)(struct mlc_store *, void *),
+             void *arg)
+{
+	sqlite3_stmt *p = NULL;
+	char m[600];
+	int n = 0, k, r, rc, err;
+
+	mlc_store_doing(s, what);
+	/*
+	 * A statement still stepping holds a read transaction: BEGIN IMMEDIATE
+	 * would then have to upgrade it, which SQLite refuses at once (busy
+	 * handler not consulted, SQLITE_BUSY_SNAPSHOT in WAL mode).  Never so.
+	 */
+	while ((p = sqlite3_next_stmt(s->db, p)))
+		if (sqlite3_stmt_busy(p)) {
+			mlc_warn("%s: internal error: a statement is still reading when a transaction "
+			         "begins (%s)", s->path, s->what);
+			return MLC_EX_SOFTWARE;
+		}
+	for (;; n++) {
+		/*
+		 * IMMEDIATE: the write lock first, through the busy handler, so
+		 * that no statement of fn ever has to upgrade a read lock.
+		 */
+		s->err = 0;
+		rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+		if (is_busy(rc)) {
+			if (wait_step(s, n))
+				continue;
+			err = rc;
+			goto giveup;
+		}
+		if (rc != SQLITE_OK) {
+			err = sqlite3_extended_errcode(s->db);
+			describe(m, sizeof m, s->path, s->db, err);
+			mlc_warn("%s (%s)", m, s->what);
+			wait_end(s, 0);
+			return code_of(err) ? code_of(err) : MLC_EX_SOFTWARE;
+		}
+		s->in_tx = 1;
+		s->warned = 0;
+		r = fn(s, arg);
+		err = 0;
+		if (r == 0) {
+			/* In rollback-journal mode COMMIT waits for readers to finish:
+			 * the transaction stays open and COMMIT can be run again. */
+			k = 0;
+			while (is_busy(rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL)) &&
+			       wait_step(s, k++))
+				;
+			if (rc == SQLITE_OK) {
+				s->in_tx = 0;
+				wait_done(s);
+				return 0;
+			}
+			err = sqlite3_extended_errcode(s->db);
+		} else if (r < 0) {
+			err = s->err ? s->err : sqlite3_extended_errcode(s->db);
+		}
+		if (err && !is_busy(err) && !s->warned) {
+			describe(m, sizeof m, s->path, s->db, err);
+			mlc_warn("%s (%s)", m, s->what);
+		} else if (!err && r < 0 && !s->warned) {
+			mlc_warn("%s: internal error: a transaction failed without a database error (%s)",
+			         s->path, s->what);
+		}
+		rollback(s);
+		s->in_tx = 0;
+		if (r > 0) {
+			wait_done(s);
+			return r;
+		}
+		if (!is_busy(err)) {
+			wait_end(s, 0);
+			return code_of(err) ? code_of(err) : MLC_EX_SOFTWARE;
+		}
+		/* Busy where SQLite would not wait: run the whole transaction again. */
+		if (!wait_step(s, n))
+			goto giveup;
+	}
+giveup:
+	describe(m, sizeof m, s->path, NULL, err);
+	mlc_warn("%s (%s)", m, s->what);
+	wait_end(s, 0);
+	return MLC_EX_TEMPFAIL;
+}
+
+/* ---- opening and the schema ---- */
+
+static int
+user_version(struct mlc_store *s, int *v)
 {
 	sqlite3_stmt *st;
 	int rc;
 
-	rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL);
-	if (rc != SQLITE_OK)
-		return rc;
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
+	if (mlc_store_prepare(s, "PRAGMA user_version", &st) < 0)
+		return -1;
+	rc = mlc_store_step(s, st);
+	if (rc == SQLITE_ROW)
 		*v = sqlite3_column_int(st, 0);
-		rc = SQLITE_OK;
-	}
 	sqlite3_finalize(st);
-	return rc;
+	return rc == SQLITE_ROW ? 0 : -1;
+}
+
+/* One migration, under the write lock: the one the schema needs now. */
+static int
+migrate_one(struct mlc_store *s, void *arg)
+{
+	char sql[64];
+	int v;
+
+	(void)arg;
+	/* Another process may have migrated while we waited for the lock. */
+	if (user_version(s, &v) < 0)
+		return -1;
+	if (v >= NMIGRATIONS)
+		return 0;
+	snprintf(sql, sizeof sql, "PRAGMA user_version = %d", v + 1);
+	if (exec_wait(s, migrations[v]) < 0 || exec_wait(s, sql) < 0)
+		return -1;
+	return 0;
 }
 
 static int
 migrate(struct mlc_store *s, char *err, size_t errlen, int *code)
 {
-	int v, rc;
+	int v, c;
 
 	for (;;) {
-		char sql[64];
-
-		if ((rc = user_version(s->db, &v)) != SQLITE_OK)
-			goto fail;
+		if (user_version(s, &v) < 0) {
+			describe(err, errlen, s->path, s->db, s->err);
+			*code = code_of(s->err) ? code_of(s->err) : MLC_EX_IOERR;
+			return -1;
+		}
 		if (v > NMIGRATIONS) {
 			snprintf(err, errlen,
 			         "%s: schema version %d is newer than this program knows (%d); "
@@ -349,30 +677,12 @@ migrate(struct mlc_store *s, char *err, size_t errlen, int *code)
 		}
 		if (v == NMIGRATIONS)
 			return 0;
-		if ((rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL)) != SQLITE_OK)
-			goto fail;
-		/* Another process may have migrated while we waited for the lock. */
-		if ((rc = user_version(s->db, &v)) != SQLITE_OK)
-			goto rollback;
-		if (v >= NMIGRATIONS) {
-			sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
-			continue;
+		if ((c = mlc_store_tx(s, "bring the schema up to date", migrate_one, NULL)) != 0) {
+			snprintf(err, errlen, "%s: the schema could not be brought up to date", s->path);
+			*code = c;
+			return -1;
 		}
-		snprintf(sql, sizeof sql, "PRAGMA user_version = %d", v + 1);
-		if ((rc = sqlite3_exec(s->db, migrations[v], NULL, NULL, NULL)) != SQLITE_OK ||
-		    (rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL)) != SQLITE_OK ||
-		    (rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL)) != SQLITE_OK)
-			goto rollback;
 	}
-rollback:
-	describe(err, errlen, s->path, s->db, rc);
-	sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-	*code = code_of(rc);
-	return -1;
-fail:
-	describe(err, errlen, s->path, s->db, rc);
-	*code = code_of(rc);
-	return -1;
 }
 
 struct mlc_store *
@@ -404,37 +714,46 @@ mlc_store_open(const char *dir, char *err, size_t errlen, int *code)
 	s = mlc_xcalloc(1, sizeof *s);
 	s->dir = mlc_xstrdup(dir);
 	s->path = path.p;
+	mlc_store_doing(s, "open the state database");
 	rc = sqlite3_open_v2(s->path, &s->db,
 	                     SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, NULL);
-	if (rc != SQLITE_OK)
+	if (rc != SQLITE_OK) {
+		s->err = rc;
 		goto fail;
+	}
 	sqlite3_extended_result_codes(s->db, 1);
-	sqlite3_busy_timeout(s->db, (int)busy_timeout());
-	if ((rc = sqlite3_exec(s->db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL)) != SQLITE_OK)
+	/* A lock held by another process is waited for (wait_step), however
+	 * long unless this process has a bound (mlc_store_bounded_wait). */
+	sqlite3_busy_handler(s->db, on_busy, s);
+	if (exec_wait(s, "PRAGMA foreign_keys = ON") < 0)
 		goto fail;
-	/* The first real read: a damaged file is found here (SQLITE_NOTADB). */
-	if ((rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode", -1, &st, NULL)) != SQLITE_OK)
+	/*
+	 * The first real read: a damaged file is found here (SQLITE_NOTADB).
+	 * In rollback-journal mode (someone switched the file) another
+	 * process's EXCLUSIVE lock blocks even this read: we wait.
+	 */
+	if (mlc_store_prepare(s, "PRAGMA journal_mode", &st) < 0)
 		goto fail;
-	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	if ((rc = mlc_store_step(s, st)) == SQLITE_ROW) {
 		const char *m = (const char *)sqlite3_column_text(st, 0);
 
 		wal = m && strcmp(m, "wal") == 0;
-		rc = SQLITE_OK;
 	}
 	sqlite3_finalize(st);
-	if (rc != SQLITE_OK)
+	if (rc != SQLITE_ROW)
 		goto fail;
-	if (!wal && (rc = sqlite3_exec(s->db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL)) !=
-	    SQLITE_OK)
+	/* Switching to WAL needs the file to ourselves: exec_wait waits for that. */
+	if (!wal && exec_wait(s, "PRAGMA journal_mode = WAL") < 0)
 		goto fail;
 	if (migrate(s, err, errlen, code) < 0) {
 		mlc_store_close(s);
 		return NULL;
 	}
+	mlc_store_doing(s, NULL);
 	return s;
 fail:
-	describe(err, errlen, s->path, s->db, rc);
-	*code = code_of(rc);
+	describe(err, errlen, s->path, s->db, s->err);
+	*code = code_of(s->err) ? code_of(s->err) : MLC_EX_IOERR;
 	mlc_store_close(s);
 	return NULL;
 }
@@ -444,6 +763,7 @@ mlc_store_close(struct mlc_store *s)
 {
 	if (!s)
 		return;
+	mlc_store_doing(s, "close the state database");
 	if (s->db && sqlite3_close(s->db) != SQLITE_OK)
 		mlc_warn("%s: close: %s", s->path, sqlite3_errmsg(s->db));
 	free(s->dir);
@@ -468,15 +788,21 @@ mlc_store_schema_version(struct mlc_store *s)
 {
 	int v = -1;
 
-	if (user_version(s->db, &v) != SQLITE_OK)
+	if (user_version(s, &v) < 0)
 		return -1;
 	return v;
+}
+
+static int
+last_err(struct mlc_store *s)
+{
+	return s->err ? s->err : sqlite3_extended_errcode(s->db);
 }
 
 int
 mlc_store_code(struct mlc_store *s)
 {
-	int c = code_of(sqlite3_extended_errcode(s->db));
+	int c = code_of(last_err(s));
 
 	return c ? c : MLC_EX_SOFTWARE;
 }
@@ -484,7 +810,7 @@ mlc_store_code(struct mlc_store *s)
 int
 mlc_store_error(struct mlc_store *s, char *err, size_t errlen)
 {
-	int rc = sqlite3_extended_errcode(s->db);
+	int rc = last_err(s);
 
 	describe(err, errlen, s->path, s->db, rc);
 	return code_of(rc) ? code_of(rc) : MLC_EX_SOFTWARE;
@@ -495,6 +821,10 @@ mlc_store_warn(struct mlc_store *s, const char *what)
 {
 	char m[512];
 
+	/* Inside a transaction a lock is no error: the transaction runs again. */
+	if (s->in_tx && is_busy(last_err(s)))
+		return;
+	s->warned = 1;
 	mlc_store_error(s, m, sizeof m);
 	if (what && *what)
 		mlc_warn("%s (%s)", m, what);
@@ -502,34 +832,23 @@ mlc_store_warn(struct mlc_store *s, const char *what)
 		mlc_warn("%s", m);
 }
 
+/* ---- the trail's word on one delivery ---- */
+
 int
-mlc_store_exec(struct mlc_store *s, const char *sql)
+mlc_store_latest_stage(struct mlc_store *s, const char *delivery_id, char *buf, size_t len)
 {
-	if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
-		mlc_store_warn(s, NULL);
+	sqlite3_stmt *st;
+	int rc;
+
+	if (mlc_store_prepare(s, "SELECT stage FROM audit WHERE delivery_id = ?1"
+	                         " ORDER BY id DESC LIMIT 1", &st) < 0)
 		return -1;
-	}
-	return 0;
-}
-
-int
-mlc_store_begin(struct mlc_store *s)
-{
-	return mlc_store_exec(s, "BEGIN IMMEDIATE");
-}
-
-int
-mlc_store_commit(struct mlc_store *s)
-{
-	return mlc_store_exec(s, "COMMIT");
-}
-
-void
-mlc_store_rollback(struct mlc_store *s)
-{
-	/* Fails harmlessly when SQLite already rolled back (e.g. after SQLITE_FULL). */
-	if (sqlite3_get_autocommit(s->db) == 0)
-		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_bind_text(st, 1, delivery_id, -1, SQLITE_TRANSIENT);
+	rc = mlc_store_step(s, st);
+	if (rc == SQLITE_ROW)
+		snprintf(buf, len, "%s", (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }
 
 /* ---- table schedule (v3) ---- */
@@ -549,14 +868,13 @@ mlc_store_sched_get(struct mlc_store *s, const char *rule, struct mlc_store_sche
 	int rc;
 
 	memset(row, 0, sizeof *row);
-	if (sqlite3_prepare_v2(s->db,
-	                       "SELECT schedule, zone, slot, slot_at, fired_at FROM schedule"
-	                       " WHERE rule = ?1", -1, &st, NULL) != SQLITE_OK) {
+	if (mlc_store_prepare(s, "SELECT schedule, zone, slot, slot_at, fired_at FROM schedule"
+	                         " WHERE rule = ?1", &st) < 0) {
 		mlc_store_warn(s, "schedule");
 		return -1;
 	}
 	sqlite3_bind_text(st, 1, rule, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
+	rc = mlc_store_step(s, st);
 	if (rc == SQLITE_ROW) {
 		row->schedule = col_dup(st, 0);
 		row->zone = col_dup(st, 1);
@@ -583,10 +901,9 @@ mlc_store_sched_put(struct mlc_store *s, const char *rule, const struct mlc_stor
 	sqlite3_stmt *st;
 	int rc;
 
-	if (sqlite3_prepare_v2(s->db,
-	                       "INSERT OR REPLACE INTO schedule"
-	                       " (rule, schedule, zone, slot, slot_at, fired_at, updated_at)"
-	                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)", -1, &st, NULL) != SQLITE_OK) {
+	if (mlc_store_prepare(s, "INSERT OR REPLACE INTO schedule"
+	                         " (rule, schedule, zone, slot, slot_at, fired_at, updated_at)"
+	                         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)", &st) < 0) {
 		mlc_store_warn(s, "schedule");
 		return -1;
 	}
@@ -598,7 +915,7 @@ mlc_store_sched_put(struct mlc_store *s, const char *rule, const struct mlc_stor
 	sqlite3_bind_text(st, 5, row->slot_at, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 6, row->fired_at, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 7, now, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
+	rc = mlc_store_step(s, st);
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE) {
 		mlc_store_warn(s, "schedule");

@@ -27,7 +27,8 @@
  * nowhere.  Messages go to stderr (the web server's error log).
  *
  * Exit: 0 recorded (or a repeat); 64 usage; 65 malformed request (400, 405,
- * 411, 413, 431, 501); 74 database I/O (500); 75 database busy (503);
+ * 411, 413, 431, 501); 74 database I/O (500); 75 database locked by
+ * another process for ML_CONNECTOR_BUSY_TIMEOUT ms (503, see record());
  * 77 bad or missing signature (403), or the vault refused its key (500);
  * 78 configuration (500).  Web servers ignore the status; it is for logs
  * and tests.
@@ -406,57 +407,54 @@ bind_text(sqlite3_stmt *st, int i, const char *s)
 	return s ? sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(st, i);
 }
 
-/* 0 recorded (1 if it was a repeat), else an exit code. */
+struct callback {
+	const char *sid, *status, *ecode, *ts;
+	int fresh;
+};
+
+/* mlc_store_tx's fn: the status row, and its audit row when it is new. */
 static int
-record(struct mlc_store *s, const char *sid, const char *status, const char *ecode)
+record_tx(struct mlc_store *s, void *arg)
 {
+	struct callback *c = arg;
 	sqlite3 *db = mlc_store_db(s);
 	sqlite3_stmt *ins = NULL, *look = NULL, *aud = NULL;
-	struct timespec now;
-	char ts[32];
 	struct mlc_buf line;
-	int rc = -1, code, fresh = 0;
-	int i;
+	int rc = -1, code, i;
 
-	mlc_time_now(&now);
-	mlc_time_fmt(ts, &now);
 	mlc_buf_init(&line);
-	if (mlc_store_begin(s) < 0)
-		return mlc_store_code(s);
-	if (sqlite3_prepare_v2(db,
-	                       "INSERT OR IGNORE INTO message_status (sid, status, error_code, ts, "
-	                       "source) VALUES (?1, ?2, ?3, ?4, 'callback')",
-	                       -1, &ins, NULL) != SQLITE_OK)
+	if (mlc_store_prepare(s,
+	                      "INSERT OR IGNORE INTO message_status (sid, status, error_code, ts, "
+	                      "source) VALUES (?1, ?2, ?3, ?4, 'callback')", &ins) < 0)
 		goto fail;
-	bind_text(ins, 1, sid);
-	bind_text(ins, 2, status);
-	if (ecode)
-		sqlite3_bind_int64(ins, 3, strtoll(ecode, NULL, 10));
+	bind_text(ins, 1, c->sid);
+	bind_text(ins, 2, c->status);
+	if (c->ecode)
+		sqlite3_bind_int64(ins, 3, strtoll(c->ecode, NULL, 10));
 	else
 		sqlite3_bind_null(ins, 3);
-	bind_text(ins, 4, ts);
-	if (sqlite3_step(ins) != SQLITE_DONE)
+	bind_text(ins, 4, c->ts);
+	if (mlc_store_step(s, ins) != SQLITE_DONE)
 		goto fail;
-	fresh = sqlite3_changes(db) == 1;
-	if (fresh) {
+	c->fresh = sqlite3_changes(db) == 1;
+	if (c->fresh) {
 		/* the audit row carries the delivery's ids when the trail knows the sid */
-		if (sqlite3_prepare_v2(db,
-		                       "SELECT rule, jde_table, record_key, alert_id, delivery_id, "
-		                       "recipient, channel FROM audit WHERE sid = ?1 AND delivery_id "
-		                       "IS NOT NULL ORDER BY id LIMIT 1",
-		                       -1, &look, NULL) != SQLITE_OK)
+		if (mlc_store_prepare(s,
+		                      "SELECT rule, jde_table, record_key, alert_id, delivery_id, "
+		                      "recipient, channel FROM audit WHERE sid = ?1 AND delivery_id "
+		                      "IS NOT NULL ORDER BY id LIMIT 1", &look) < 0)
 			goto fail;
-		bind_text(look, 1, sid);
-		if (sqlite3_prepare_v2(db,
-		                       "INSERT INTO audit (ts, stage, rule, jde_table, record_key, "
-		                       "alert_id, delivery_id, recipient, channel, sid, status, "
-		                       "error_code, attempt, detail, line) VALUES (?1, ?2, ?3, ?4, ?5, "
-		                       "?6, ?7, ?8, ?9, ?10, ?11, ?12, NULL, 'status callback', ?13)",
-		                       -1, &aud, NULL) != SQLITE_OK)
+		bind_text(look, 1, c->sid);
+		if (mlc_store_prepare(s,
+		                      "INSERT INTO audit (ts, stage, rule, jde_table, record_key, "
+		                      "alert_id, delivery_id, recipient, channel, sid, status, "
+		                      "error_code, attempt, detail, line) VALUES (?1, ?2, ?3, ?4, ?5, "
+		                      "?6, ?7, ?8, ?9, ?10, ?11, ?12, NULL, 'status callback', ?13)",
+		                      &aud) < 0)
 			goto fail;
-		bind_text(aud, 1, ts);
-		bind_text(aud, 2, status);
-		code = sqlite3_step(look);
+		bind_text(aud, 1, c->ts);
+		bind_text(aud, 2, c->status);
+		code = mlc_store_step(s, look);
 		if (code != SQLITE_ROW && code != SQLITE_DONE)
 			goto fail;
 		for (i = 0; i < 7; i++) {
@@ -465,14 +463,14 @@ record(struct mlc_store *s, const char *sid, const char *status, const char *eco
 
 			bind_text(aud, 3 + i, v);
 		}
-		bind_text(aud, 10, sid);
-		bind_text(aud, 11, status);
-		if (ecode)
-			sqlite3_bind_int64(aud, 12, strtoll(ecode, NULL, 10));
+		bind_text(aud, 10, c->sid);
+		bind_text(aud, 11, c->status);
+		if (c->ecode)
+			sqlite3_bind_int64(aud, 12, strtoll(c->ecode, NULL, 10));
 		else
 			sqlite3_bind_null(aud, 12);
 		mlc_buf_adds(&line, "{\"event\":\"status\",\"sid\":");
-		mlc_buf_json_str(&line, sid, strlen(sid));
+		mlc_buf_json_str(&line, c->sid, strlen(c->sid));
 		mlc_buf_adds(&line, ",\"delivery_id\":");
 		if (code == SQLITE_ROW && sqlite3_column_text(look, 4)) {
 			const char *d = (const char *)sqlite3_column_text(look, 4);
@@ -482,30 +480,49 @@ record(struct mlc_store *s, const char *sid, const char *status, const char *eco
 			mlc_buf_adds(&line, "null");
 		}
 		mlc_buf_adds(&line, ",\"status\":");
-		mlc_buf_json_str(&line, status, strlen(status));
+		mlc_buf_json_str(&line, c->status, strlen(c->status));
 		mlc_buf_printf(&line, ",\"error_code\":%s,\"at\":\"%s\",\"source\":\"callback\"}",
-		               ecode ? ecode : "null", ts);
+		               c->ecode ? c->ecode : "null", c->ts);
 		bind_text(aud, 13, line.p);
-		if (sqlite3_step(aud) != SQLITE_DONE)
+		/* the lookup is done with: no statement may still read at COMMIT */
+		sqlite3_reset(look);
+		if (mlc_store_step(s, aud) != SQLITE_DONE)
 			goto fail;
 	}
-	sqlite3_finalize(ins);
-	sqlite3_finalize(look);
-	sqlite3_finalize(aud);
-	ins = look = aud = NULL;
-	if (mlc_store_commit(s) < 0)
-		goto fail;
-	mlc_buf_free(&line);
-	return fresh ? 0 : 1;
+	rc = 0;
 fail:
-	rc = mlc_store_code(s);
-	mlc_store_warn(s, "recording a status callback");
+	if (rc < 0)
+		mlc_store_warn(s, "recording a status callback");
 	sqlite3_finalize(ins);
 	sqlite3_finalize(look);
 	sqlite3_finalize(aud);
-	mlc_store_rollback(s);
 	mlc_buf_free(&line);
-	return rc > 0 ? rc : MLC_EX_IOERR;
+	return rc;
+}
+
+/*
+ * 0 recorded (1 if it was a repeat), else an exit code.  A lock held by
+ * another process is waited for, but only ML_CONNECTOR_BUSY_TIMEOUT ms
+ * (mlc_store_bounded_wait in main): Twilio waits 15 s for an answer.  Then
+ * 503, and nothing is lost: Twilio sends the callback again only when the
+ * callback URL's connection overrides ask for retries on 5xx, but the
+ * status is also polled (twilio-send --poll, ml-connector track), which
+ * records it the same way (message_status is keyed on sid and status).
+ */
+static int
+record(struct mlc_store *s, const char *sid, const char *status, const char *ecode)
+{
+	struct timespec now;
+	char ts[32];
+	struct callback c = { sid, status, ecode, ts, 0 };
+	int code;
+
+	mlc_time_now(&now);
+	mlc_time_fmt(ts, &now);
+	code = mlc_store_tx(s, "record a status callback", record_tx, &c);
+	if (code)
+		return code;
+	return c.fresh ? 0 : 1;
 }
 
 static int
@@ -599,6 +616,8 @@ main(int argc, char **argv)
 		dir = mlc_store_dir(NULL);
 	else
 		dir = mlc_store_dir(mlc_conf_get(&conf, "general", "state_dir"));
+	/* Twilio will not wait for a lock: answer 503 after a bounded wait */
+	mlc_store_bounded_wait();
 	if (!(store = mlc_store_open(dir, err, sizeof err, &code))) {
 		mlc_warn("%s", err);
 		answer(http_for(code), code ? code : MLC_EX_IOERR);

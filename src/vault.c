@@ -472,15 +472,14 @@ derive(unsigned char *key, const char *pass, size_t plen, const unsigned char *s
 static int
 vault_exists(struct mlc_store *s, int *exists, char *err, size_t errlen, int *code)
 {
-	sqlite3 *db = mlc_store_db(s);
 	sqlite3_stmt *st;
 	int rc;
 
-	if (sqlite3_prepare_v2(db, "SELECT count(*) FROM vault_kdf", -1, &st, NULL) != SQLITE_OK) {
+	if (mlc_store_prepare(s, "SELECT count(*) FROM vault_kdf", &st) < 0) {
 		*code = mlc_store_error(s, err, errlen);
 		return -1;
 	}
-	rc = sqlite3_step(st);
+	rc = mlc_store_step(s, st);
 	if (rc == SQLITE_ROW)
 		*exists = sqlite3_column_int(st, 0) > 0;
 	else
@@ -489,18 +488,88 @@ vault_exists(struct mlc_store *s, int *exists, char *err, size_t errlen, int *co
 	return rc == SQLITE_ROW ? 0 : -1;
 }
 
+/* What mlc_vault_init writes, for its transaction. */
+struct vinit {
+	struct mlc_store *s;
+	int passphrase;
+	const unsigned char *key, *salt, *nonce, *box;
+	long long ops, mem;
+	char *kpath;          /* the key file, once written */
+	char *err;
+	size_t errlen;
+	int code;             /* set with err by a refusal of ours */
+};
+
+/*
+ * mlc_store_tx's fn.  It may run again (a lock met where SQLite does not
+ * wait): a key file an earlier attempt wrote is removed first, since
+ * write_keyfile creates it with O_EXCL.
+ */
+static int
+init_tx(struct mlc_store *s, void *arg)
+{
+	struct vinit *t = arg;
+	sqlite3_stmt *st;
+	int exists, rc;
+
+	if (t->kpath) {
+		unlink(t->kpath);
+		free(t->kpath);
+		t->kpath = NULL;
+	}
+	/* Again, under the write lock: another init may have won the race. */
+	if (vault_exists(s, &exists, t->err, t->errlen, &t->code) < 0) {
+		t->code = MLC_EX_OK;
+		return -1;
+	}
+	if (exists) {
+		snprintf(t->err, t->errlen, "a vault already exists in %s; refusing to overwrite it",
+		         mlc_store_statedir(s));
+		return t->code = MLC_EX_CONFIG;
+	}
+	if (!t->passphrase) {
+		char *kpath = keyfile_path(s);
+
+		if (write_keyfile(kpath, t->key, t->err, t->errlen, &t->code) < 0) {
+			free(kpath);
+			return t->code ? t->code : MLC_EX_IOERR;
+		}
+		t->kpath = kpath;
+	}
+	if (mlc_store_prepare(s,
+	                      "INSERT INTO vault_kdf (id, mode, salt, opslimit, memlimit, "
+	                      "check_nonce, check_box) VALUES (1, ?, ?, ?, ?, ?, ?)", &st) < 0) {
+		mlc_store_warn(s, "creating the vault");
+		return -1;
+	}
+	sqlite3_bind_text(st, 1, t->passphrase ? "argon2id" : "keyfile", -1, SQLITE_STATIC);
+	if (t->passphrase) {
+		sqlite3_bind_blob(st, 2, t->salt, crypto_pwhash_SALTBYTES, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, t->ops);
+		sqlite3_bind_int64(st, 4, t->mem);
+	}
+	sqlite3_bind_blob(st, 5, t->nonce, NONCEBYTES, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 6, t->box, sizeof CHECK_TEXT - 1 + TAGBYTES, SQLITE_STATIC);
+	rc = mlc_store_step(s, st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		mlc_store_warn(s, "creating the vault");
+		return -1;
+	}
+	return 0;
+}
+
 int
 mlc_vault_init(struct mlc_store *s, int passphrase, const char *passfile, char *err,
                size_t errlen, int *code)
 {
-	sqlite3 *db = mlc_store_db(s);
-	sqlite3_stmt *st = NULL;
+	struct vinit t = { 0 };
 	unsigned char *key = NULL, salt[crypto_pwhash_SALTBYTES];
 	unsigned char nonce[NONCEBYTES], box[sizeof CHECK_TEXT - 1 + TAGBYTES];
-	char *pass = NULL, *kpath = NULL;
+	char *pass = NULL;
 	long long ops = 0, mem = 0;
 	size_t plen = 0;
-	int exists, rc = -1, made_key = 0, intx = 0;
+	int exists, rc = -1, c;
 
 	if (init_sodium(err, errlen, code) < 0)
 		return -1;
@@ -543,55 +612,30 @@ mlc_vault_init(struct mlc_store *s, int passphrase, const char *passfile, char *
 	                                           (const unsigned char *)CHECK_AD,
 	                                           sizeof CHECK_AD - 1, NULL, nonce, key);
 
-	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
-		*code = mlc_store_error(s, err, errlen);
+	t.s = s;
+	t.passphrase = passphrase;
+	t.key = key;
+	t.salt = salt;
+	t.ops = ops;
+	t.mem = mem;
+	t.nonce = nonce;
+	t.box = box;
+	t.err = err;
+	t.errlen = errlen;
+	t.code = MLC_EX_OK;
+	if ((c = mlc_store_tx(s, "create the vault", init_tx, &t)) != 0) {
+		if (t.code == MLC_EX_OK) {
+			snprintf(err, errlen, "no vault was created in %s", mlc_store_statedir(s));
+			t.code = c;
+		}
+		*code = t.code;
 		goto out;
 	}
-	intx = 1;
-	/* Again, under the write lock: another init may have won the race. */
-	if (vault_exists(s, &exists, err, errlen, code) < 0)
-		goto out;
-	if (exists) {
-		snprintf(err, errlen, "a vault already exists in %s; refusing to overwrite it",
-		         mlc_store_statedir(s));
-		*code = MLC_EX_CONFIG;
-		goto out;
-	}
-	if (!passphrase) {
-		kpath = keyfile_path(s);
-		if (write_keyfile(kpath, key, err, errlen, code) < 0)
-			goto out;
-		made_key = 1;
-	}
-	if (sqlite3_prepare_v2(db,
-	                       "INSERT INTO vault_kdf (id, mode, salt, opslimit, memlimit, "
-	                       "check_nonce, check_box) VALUES (1, ?, ?, ?, ?, ?, ?)",
-	                       -1, &st, NULL) != SQLITE_OK) {
-		*code = mlc_store_error(s, err, errlen);
-		goto out;
-	}
-	sqlite3_bind_text(st, 1, passphrase ? "argon2id" : "keyfile", -1, SQLITE_STATIC);
-	if (passphrase) {
-		sqlite3_bind_blob(st, 2, salt, sizeof salt, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 3, ops);
-		sqlite3_bind_int64(st, 4, mem);
-	}
-	sqlite3_bind_blob(st, 5, nonce, sizeof nonce, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 6, box, sizeof box, SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_DONE ||
-	    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-		*code = mlc_store_error(s, err, errlen);
-		goto out;
-	}
-	intx = 0;
 	rc = 0;
 out:
-	sqlite3_finalize(st);
-	if (intx && sqlite3_get_autocommit(db) == 0)
-		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-	if (rc < 0 && made_key)
-		unlink(kpath);
-	free(kpath);
+	if (rc < 0 && t.kpath)
+		unlink(t.kpath);
+	free(t.kpath);
 	sodium_free(pass);
 	sodium_free(key);
 	return rc;
@@ -600,7 +644,6 @@ out:
 struct mlc_vault *
 mlc_vault_open(struct mlc_store *s, const char *passfile, char *err, size_t errlen, int *code)
 {
-	sqlite3 *db = mlc_store_db(s);
 	sqlite3_stmt *st = NULL;
 	struct mlc_vault *v = NULL;
 	unsigned char *key = NULL, salt[crypto_pwhash_SALTBYTES];
@@ -612,13 +655,12 @@ mlc_vault_open(struct mlc_store *s, const char *passfile, char *err, size_t errl
 	if (init_sodium(err, errlen, code) < 0)
 		return NULL;
 	mlc_util_nodump();
-	if (sqlite3_prepare_v2(db,
-	                       "SELECT mode, salt, opslimit, memlimit, check_nonce, check_box "
-	                       "FROM vault_kdf WHERE id = 1", -1, &st, NULL) != SQLITE_OK) {
+	if (mlc_store_prepare(s, "SELECT mode, salt, opslimit, memlimit, check_nonce, check_box "
+	                         "FROM vault_kdf WHERE id = 1", &st) < 0) {
 		*code = mlc_store_error(s, err, errlen);
 		return NULL;
 	}
-	rc = sqlite3_step(st);
+	rc = mlc_store_step(s, st);
 	if (rc == SQLITE_DONE) {
 		snprintf(err, errlen, "no vault in %s (create one with: mlc-vault init)",
 		         mlc_store_statedir(s));
@@ -708,7 +750,6 @@ mlc_vault_close(struct mlc_vault *v)
 char *
 mlc_vault_get(struct mlc_vault *v, const char *name, size_t *len, int *code)
 {
-	sqlite3 *db = mlc_store_db(v->s);
 	sqlite3_stmt *st;
 	unsigned char ad[sizeof SECRET_AD + MAXNAME];
 	const void *nonce, *box;
@@ -720,14 +761,13 @@ mlc_vault_get(struct mlc_vault *v, const char *name, size_t *len, int *code)
 		*code = MLC_EX_USAGE;
 		return NULL;
 	}
-	if (sqlite3_prepare_v2(db, "SELECT nonce, box FROM secret WHERE name = ?", -1, &st,
-	                       NULL) != SQLITE_OK) {
-		mlc_store_warn(v->s, NULL);
+	if (mlc_store_prepare(v->s, "SELECT nonce, box FROM secret WHERE name = ?", &st) < 0) {
 		*code = mlc_store_code(v->s);
+		mlc_store_warn(v->s, NULL);
 		return NULL;
 	}
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
+	rc = mlc_store_step(v->s, st);
 	if (rc == SQLITE_DONE) {
 		*code = MLC_EX_NOINPUT;
 		goto out;
@@ -769,15 +809,50 @@ mlc_vault_free_secret(char *secret)
 		sodium_free(secret);
 }
 
+/* One statement on table secret, for mlc_store_tx: ?1 name, then blobs. */
+struct secret_write {
+	const char *sql, *name, *ts;
+	const unsigned char *nonce, *box;
+	size_t boxlen;
+	int changes;
+};
+
+static int
+secret_tx(struct mlc_store *s, void *arg)
+{
+	struct secret_write *w = arg;
+	sqlite3_stmt *st;
+	int rc;
+
+	if (mlc_store_prepare(s, w->sql, &st) < 0) {
+		mlc_store_warn(s, NULL);
+		return -1;
+	}
+	sqlite3_bind_text(st, 1, w->name, -1, SQLITE_STATIC);
+	if (w->box) {
+		sqlite3_bind_blob(st, 2, w->nonce, NONCEBYTES, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 3, w->box, (int)w->boxlen, SQLITE_STATIC);
+		sqlite3_bind_text(st, 4, w->ts, -1, SQLITE_STATIC);
+	}
+	rc = mlc_store_step(s, st);
+	w->changes = sqlite3_changes(mlc_store_db(s));
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		mlc_store_warn(s, NULL);
+		return -1;
+	}
+	return 0;
+}
+
 int
 mlc_vault_put(struct mlc_vault *v, const char *name, const char *secret, size_t len)
 {
-	sqlite3 *db = mlc_store_db(v->s);
-	sqlite3_stmt *st;
 	unsigned char ad[sizeof SECRET_AD + MAXNAME], nonce[NONCEBYTES], *box;
+	struct secret_write w = { "INSERT OR REPLACE INTO secret (name, nonce, box, updated_at) "
+		                  "VALUES (?, ?, ?, ?)", name, NULL, NULL, NULL, 0, 0 };
 	struct timespec now;
-	char ts[32];
-	int code = MLC_EX_OK;
+	char ts[32], what[160];
+	int code;
 
 	if (!mlc_vault_name_ok(name)) {
 		mlc_warn("bad secret name \"%s\": use [a-z0-9_.-]+", name);
@@ -796,22 +871,12 @@ mlc_vault_put(struct mlc_vault *v, const char *name, const char *secret, size_t 
 	if (mlc_time_now(&now) < 0)
 		clock_gettime(CLOCK_REALTIME, &now);
 	mlc_time_fmt(ts, &now);
-	if (sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO secret (name, nonce, box, updated_at) "
-	                       "VALUES (?, ?, ?, ?)", -1, &st, NULL) != SQLITE_OK) {
-		code = mlc_store_code(v->s);
-		mlc_store_warn(v->s, NULL);
-		free(box);
-		return code;
-	}
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 2, nonce, sizeof nonce, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 3, box, (int)(len + TAGBYTES), SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, ts, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		code = mlc_store_code(v->s);
-		mlc_store_warn(v->s, NULL);
-	}
-	sqlite3_finalize(st);
+	w.ts = ts;
+	w.nonce = nonce;
+	w.box = box;
+	w.boxlen = len + TAGBYTES;
+	snprintf(what, sizeof what, "store secret %s", name);
+	code = mlc_store_tx(v->s, what, secret_tx, &w);
 	free(box);
 	return code;
 }
@@ -819,36 +884,25 @@ mlc_vault_put(struct mlc_vault *v, const char *name, const char *secret, size_t 
 int
 mlc_vault_remove(struct mlc_vault *v, const char *name)
 {
-	sqlite3 *db = mlc_store_db(v->s);
-	sqlite3_stmt *st;
-	int code = MLC_EX_OK;
+	struct secret_write w = { "DELETE FROM secret WHERE name = ?", name, NULL, NULL, NULL, 0,
+		                  0 };
+	char what[160];
+	int code;
 
 	if (!mlc_vault_name_ok(name)) {
 		mlc_warn("bad secret name \"%s\": use [a-z0-9_.-]+", name);
 		return MLC_EX_USAGE;
 	}
-	if (sqlite3_prepare_v2(db, "DELETE FROM secret WHERE name = ?", -1, &st, NULL) !=
-	    SQLITE_OK) {
-		code = mlc_store_code(v->s);
-		mlc_store_warn(v->s, NULL);
+	snprintf(what, sizeof what, "remove secret %s", name);
+	if ((code = mlc_store_tx(v->s, what, secret_tx, &w)) != 0)
 		return code;
-	}
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		code = mlc_store_code(v->s);
-		mlc_store_warn(v->s, NULL);
-	} else if (sqlite3_changes(db) == 0) {
-		code = MLC_EX_NOINPUT;
-	}
-	sqlite3_finalize(st);
-	return code;
+	return w.changes == 0 ? MLC_EX_NOINPUT : MLC_EX_OK;
 }
 
 int
 mlc_vault_list(struct mlc_store *s,
                int (*fn)(const char *name, const char *updated_at, void *arg), void *arg)
 {
-	sqlite3 *db = mlc_store_db(s);
 	sqlite3_stmt *st;
 	char err[512];
 	int exists, code = 0, rc;
@@ -861,13 +915,12 @@ mlc_vault_list(struct mlc_store *s,
 		mlc_warn("no vault in %s (create one with: mlc-vault init)", mlc_store_statedir(s));
 		return MLC_EX_NOINPUT;
 	}
-	if (sqlite3_prepare_v2(db, "SELECT name, updated_at FROM secret ORDER BY name", -1, &st,
-	                       NULL) != SQLITE_OK) {
+	if (mlc_store_prepare(s, "SELECT name, updated_at FROM secret ORDER BY name", &st) < 0) {
 		code = mlc_store_code(s);
 		mlc_store_warn(s, NULL);
 		return code;
 	}
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	while ((rc = mlc_store_step(s, st)) == SQLITE_ROW) {
 		const char *n = (const char *)sqlite3_column_text(st, 0);
 		const char *u = (const char *)sqlite3_column_text(st, 1);
 
@@ -885,18 +938,16 @@ mlc_vault_list(struct mlc_store *s,
 int
 mlc_vault_check(struct mlc_vault *v, unsigned long *count)
 {
-	sqlite3 *db = mlc_store_db(v->s);
 	sqlite3_stmt *st;
 	int code = MLC_EX_OK, rc;
 
 	*count = 0;
-	if (sqlite3_prepare_v2(db, "SELECT name FROM secret ORDER BY name", -1, &st, NULL) !=
-	    SQLITE_OK) {
+	if (mlc_store_prepare(v->s, "SELECT name FROM secret ORDER BY name", &st) < 0) {
 		code = mlc_store_code(v->s);
 		mlc_store_warn(v->s, NULL);
 		return code;
 	}
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	while ((rc = mlc_store_step(v->s, st)) == SQLITE_ROW) {
 		const char *n = (const char *)sqlite3_column_text(st, 0);
 		char *name = mlc_xstrdup(n ? n : "");
 		size_t len;

@@ -119,25 +119,6 @@ is "$(jq -c '[.suppressed != null, .digest_only]' "$T/out" | tr '\n' ' ')" \
 vg alert-match --now "$NOW" -r "$MR/realert.rule" --emit-suppressed <"$T/rec3" >/dev/null 2>"$T/vg"
 is "$?" 0 "valgrind: re-alert checks"
 
-# the database locked by another writer beyond the busy timeout: 75
-if command -v python3 >/dev/null 2>&1; then
-	python3 - "$ML_CONNECTOR_STATE/state.db" "$T/locked" <<'EOF' &
-import sqlite3, sys, time, os
-c = sqlite3.connect(sys.argv[1], isolation_level=None)
-c.execute("PRAGMA locking_mode=EXCLUSIVE")
-c.execute("BEGIN EXCLUSIVE")
-c.execute("UPDATE realert SET count = count")
-open(sys.argv[2], "w").close()
-time.sleep(3)
-EOF
-	_pids="$_pids $!"
-	i=0
-	while [ ! -e "$T/locked" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-	ML_CONNECTOR_BUSY_TIMEOUT=200 am -r "$MR/realert.rule" >/dev/null 2>"$T/err"
-	is "$?" 75 "database locked: 75"
-	wait
-else
-	skip "python3 missing: no lock holder"
-fi
+# A lock held by another process: alert-match waits (tests/0205-store-locks.t).
 
 done_testing

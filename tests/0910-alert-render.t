@@ -77,11 +77,18 @@ is "$(jq -r '[.deferred // false, .channel, .to, .not_before // "-"] | join(" ")
 	"true sms +13125550100 2024-01-15T13:00:00.000Z;false email dana.ruiz@hartmann.example -;true sms +493055501 2024-01-15T06:00:00.000Z;false sms +81355501 -;false sms +13125550100 -;true sms +13125550100 2024-01-15T13:00:00.000Z;" \
 	"Chicago and Berlin deferred to 07:00 local, Tokyo at 13:30 sent, e-mail and critical pass"
 is "$(sqlite3 "$ML_CONNECTOR_STATE/state.db" 'SELECT count(*) FROM deferred')" 3 "three deferred in the state"
-alert-render -r "$R/quiet.rule" --release --now 2024-01-15T06:30:00Z >"$T/rel1"
-is "$(jq -r .to "$T/rel1")" "+493055501" "release at 06:30Z: only Berlin's time has come"
-alert-render -r "$R/quiet.rule" --now 2024-01-15T13:00:00Z </dev/null >"$T/rel2"
+# A release goes out once: the trail (alert-log) decides, not the emission.
+alert-render -r "$R/quiet.rule" --release --now 2024-01-15T06:30:00Z >"$T/rel0"
+is "$(jq -r .to "$T/rel0")" "+493055501" "release at 06:30Z: only Berlin's time has come"
+alert-render -r "$R/quiet.rule" --release --now 2024-01-15T06:30:00Z | alert-log >"$T/rel1"
+diff_ok "$T/rel1" "$T/rel0" "a release the trail never recorded (so never sent) is emitted again"
+alert-render -r "$R/quiet.rule" --now 2024-01-15T13:00:00Z </dev/null | alert-log >"$T/rel2"
 is "$(jq -r .released_at "$T/rel2" | sort -u)" "2024-01-15T13:00:00.000Z" "a normal run releases first"
-is "$(wc -l <"$T/rel2" | tr -d ' ')" 2 "the two Chicago ones"
+is "$(wc -l <"$T/rel2" | tr -d ' ')" 2 "the two Chicago ones: Berlin's release is in the trail"
+is "$(sqlite3 "$ML_CONNECTOR_STATE/state.db" 'SELECT count(*) FROM deferred')" 2 \
+	"Berlin's row is removed; the Chicago ones stay until the trail holds their release"
+alert-render -r "$R/quiet.rule" --release --now 2024-01-15T13:00:00Z >"$T/rel3"
+is "$(wc -c <"$T/rel3" | tr -d ' ')" 0 "released and recorded: never emitted again"
 is "$(sqlite3 "$ML_CONNECTOR_STATE/state.db" 'SELECT count(*) FROM deferred')" 0 "released ones are gone"
 alert-render -r "$R/quiet.rule" --now 2024-01-15T04:30:00Z <"$F/render-quiet.in.ndjson" >/dev/null 2>&1
 alert-render -r "$R/quiet.rule" --now 2024-01-15T04:40:00Z <"$F/render-quiet.in.ndjson" >/dev/null 2>&1

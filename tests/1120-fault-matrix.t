@@ -15,6 +15,10 @@
 #              sent again (at least once: SendGrid has no lookup);
 #   failed     deliveries refused for good (21211, 21610): results, not
 #              losses; each must be in the trail with its error code.
+# Lock faults (issue 11): an outside sqlite3 holds BEGIN EXCLUSIVE on
+# state.db for a while at a random moment of a stage (the "killed" column
+# then names the moment, "landed" whether the lock fell inside the run; no
+# kill): the run waits it out, succeeds, and no stage gives up.
 # By default every fault runs once, with the killed stage rotating so that
 # every stage is killed (every other fault under the sanitizers);
 # MLC_FAULT_MATRIX=full runs every fault with every stage and
@@ -50,6 +54,7 @@ FAULTS=(
 	"tw-21211-bad-number|tw|error:code=21211,to=+13125550102"
 	"tw-21610-opted-out|tw|error:code=21610,to=+13125550101"
 	"poison-trail-utf8|poison|utf8"
+	"lock-6s-past-old-timeout|lock|hold:ms=6000"
 )
 STAGES=(none jde-fetch alert-match alert-render twilio-send alert-log)
 
@@ -69,6 +74,24 @@ poison_fault() {
 		sqlite3 "$ML_CONNECTOR_STATE/state.db" "INSERT INTO audit (ts, stage, rule, delivery_id, channel, line)
 			VALUES ('2026-11-25T09:00:00.000Z', 'queued', '$r', '$r:poison/sms/+13125550199', 'sms', CAST(X'$hex' AS TEXT))" || return 1
 	done
+}
+
+# lock_fault SESSION STAGE hold:ms=N: an outside sqlite3 (a backup, an
+# operator's shell) takes BEGIN EXCLUSIVE on state.db at a random moment
+# of STAGE (for "none": alert-log) of the run (stage_moment, as for the
+# kills), and holds it for N ms.  A lock fault
+# kills nothing: the stage only names the moment.  Prints yes when the
+# lock was taken while the run was alive.
+. "$(dirname "$0")/lock-lib.sh"
+lock_fault() {
+	local sess=$1 want=$2 ms=${3#hold:ms=}
+	[ "$want" = none ] && want=alert-log
+	stage_moment "$sess" "$want" >/dev/null
+	kill -0 "$sess" 2>/dev/null || { echo no; return 0; }
+	lock_take "$ML_CONNECTOR_STATE/state.db" || return 1
+	if kill -0 "$sess" 2>/dev/null; then echo yes; else echo no; fi
+	sleep "$((ms / 1000)).$(printf '%03d' $((ms % 1000)))"
+	lock_release
 }
 
 # Every environment runs slowly enough for a kill to land in a live stage:
@@ -144,6 +167,7 @@ for c in "${combos[@]}"; do
 	ais) ais_fault "$spec" ;;
 	tw) tw_fault "$spec" ;;
 	poison) poison_fault "$spec" ;;
+	lock) ;; # taken once the run is under way
 	esac
 	ok "$name: fault in force"
 
@@ -151,9 +175,19 @@ for c in "${combos[@]}"; do
 	setsid ml-connector run "${RULES[@]}" >/dev/null 2>"$T/m$n.err" &
 	orch=$!
 	victim=""
-	[ "$stage" = none ] || victim=$(kill_stage "$orch" "$stage")
+	locked=""
+	if [ "$sim" = lock ]; then
+		locked=$(lock_fault "$orch" "$stage" "$spec")
+	elif [ "$stage" != none ]; then
+		victim=$(kill_stage "$orch" "$stage")
+	fi
 	wait "$orch"
 	rcs=$?
+	if [ "$sim" = lock ]; then
+		is "$rcs" 0 "$name during $stage: the run waits out the lock and succeeds (lock landed: $locked)"
+		unlike "$(cat "$T/m$n.err")" 'database is locked|try again later' \
+			"$name during $stage: no stage gave up on the lock"
+	fi
 	[ -n "$victim" ] && landed_n=$((landed_n + 1))
 	# In doubt after the faulted run: deliveries handed to Twilio or SendGrid
 	# with no outcome recorded (queued) or an unknown one, the very lines the
@@ -206,7 +240,7 @@ for c in "${combos[@]}"; do
 	ais_calls=$(grep -c . "$T/m$n/mlc-ais-sim.log" || true)
 	tw_calls=$(grep -c . "$T/m$n/mlc-twilio-sim.log" || true)
 	printf '# %-26s %-12s %-6s %-8s %4s %4s %5s %5s %5s %6s %s\n' "$name" "$stage" \
-		"$(landed "$stage" "$victim")" "$rcs" "$((lost_sms + lost_dig + lost_mail))" \
+		"${locked:-$(landed "$stage" "$victim")}" "$rcs" "$((lost_sms + lost_dig + lost_mail))" \
 		"$((dup_sms + dup_dig + dup_mail))" \
 		"$doubt_sms" "$found" "$doubt_mail" "$failed" "$ais_calls/$tw_calls" >>"$T/table"
 

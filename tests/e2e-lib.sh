@@ -12,6 +12,7 @@
 # stop_env: stops the simulators of the last start_env.
 # accepted / sms_accepted / mail_rows: what the Twilio simulator accepted
 #   (everything, SMS "to<TAB>body", e-mail digest rows), sorted.
+# stage_moment SESSION NAME: a random moment while NAME of a setsid run lives.
 # kill_stage SESSION NAME: SIGKILL a live NAME of a run started with setsid.
 # shellcheck shell=bash
 # shellcheck disable=SC2034,SC2154 # TW, AIS, ENV_PIDS are for the sourcing test; _pids is lib.sh's
@@ -94,11 +95,11 @@ mail_rows() {
 }
 sms_accepted() { curl -fsS "$TW/_sim/messages" | jq -r 'select(.kind == "message") | "\(.resource.to)\t\(.resource.body)"' | sort; }
 
-# kill_stage SESSION NAME: SIGKILL one live process NAME of the run's
-# session (setsid: one pgrep finds it), at a random moment (for the
-# senders, once messages are going out).  Prints the pid killed, or
-# nothing when the stage was never caught alive.
-kill_stage() {
+# stage_moment SESSION NAME: wait until a process NAME of the run's session
+# (setsid: one pgrep finds it) is alive, for the senders until messages
+# are going out, then a random moment more.  Prints a pid of NAME seen, or
+# nothing when the stage was never caught alive.  The moment of a fault.
+stage_moment() {
 	local sess=$1 want=$2 victim="" i
 	for i in $(seq 1 400); do
 		victim=$(pgrep -s "$sess" -x "$want" | shuf -n 1)
@@ -116,6 +117,16 @@ kill_stage() {
 		;;
 	esac
 	sleep "0.$((RANDOM % 3))$((RANDOM % 10))"
+	echo "$victim"
+}
+
+# kill_stage SESSION NAME: SIGKILL one live process NAME of the run's
+# session at stage_moment.  Prints the pid killed, or nothing when the
+# stage was never caught alive.
+kill_stage() {
+	local sess=$1 want=$2 victim
+	victim=$(stage_moment "$sess" "$want")
+	[ -n "$victim" ] || return 0
 	# the chosen process may have ended meanwhile: take a live one
 	kill -9 "$victim" 2>/dev/null && echo "$victim" && return 0
 	victim=$(pgrep -s "$sess" -x "$want" | shuf -n 1)

@@ -4,12 +4,22 @@
  *
  * usage: realert-mark [-d STATEDIR] RULE KEY RECIPIENT FINGERPRINT SENT_AT
  *   FINGERPRINT "-" means none (NULL).  SENT_AT: RFC 3339.
- * Exit: 0, 64 usage, or the store's code (75 locked, 74 I/O, 78).
+ * Exit: 0, 64 usage, or the store's code (74 I/O, 78).
  */
 #include <string.h>
 #include <unistd.h>
 
 #include "mlc.h"
+
+static char **args;
+
+static int
+mark(struct mlc_store *s, void *arg)
+{
+	(void)arg;
+	return mlc_realert_mark(s, args[0], args[1], args[2], strcmp(args[3], "-") ? args[3] : NULL,
+	                        args[4]);
+}
 
 int
 main(int argc, char **argv)
@@ -31,13 +41,8 @@ main(int argc, char **argv)
 		        "usage: realert-mark [-d STATEDIR] RULE KEY RECIPIENT FINGERPRINT SENT_AT");
 	if (!(s = mlc_store_open(mlc_store_dir(dir), err, sizeof err, &code)))
 		mlc_die(code, "%s", err);
-	if (mlc_realert_mark(s, argv[optind], argv[optind + 1], argv[optind + 2],
-	                     strcmp(argv[optind + 3], "-") ? argv[optind + 3] : NULL,
-	                     argv[optind + 4]) < 0) {
-		code = mlc_store_code(s);
-		mlc_store_close(s);
-		return code;
-	}
+	args = argv + optind;
+	code = mlc_store_tx(s, "mark a send in the re-alert index", mark, NULL);
 	mlc_store_close(s);
-	return 0;
+	return code;
 }
