@@ -76,9 +76,17 @@ sz=$(du -k "$ML_CONNECTOR_STATE/state.db" | cut -f1)
 (trap '' XFSZ; ulimit -f $((sz + 24)); exec ml-connector run "${RULES[@]}") >/dev/null 2>"$T/full.err"
 rc=$?
 is "$rc" 74 "disk full: the run fails with the I/O status"
-sent_sim=$(accepted | wc -l | tr -d ' ')
+# Every message Twilio or SendGrid accepted was handed to twilio-send by a
+# delivery line the trail holds (stage queued): nothing left that the trail
+# does not know of.  Its outcome may be missing (the disk filled after the
+# send): the next run reconciles it, below.
+accepted | sort -u >"$T/full.acc"
+alert-log query --stage queued --lines -f ndjson |
+	jq -r '.line | fromjson | if .channel == "email" then "\(.to)\t\(.subject)" else "\(.to)\t\(.body)" end' |
+	sort -u >"$T/full.handed"
 sent_trail=$(alert-log query --stage sent -f ndjson | jq -r .delivery_id | sort -u | wc -l | tr -d ' ')
-is "$sent_sim" "$sent_trail" "disk full: messages sent ($sent_sim) = sends in the trail ($sent_trail)"
+is "$(comm -23 "$T/full.acc" "$T/full.handed" | grep -c . || true)" 0 \
+	"disk full: every message accepted ($(wc -l <"$T/full.acc" | tr -d ' ')) was handed over by a line in the trail ($sent_trail outcomes recorded)"
 ml-connector run "${RULES[@]}" >/dev/null 2>>"$T/full.err"
 is "$?" 0 "space back: the next run succeeds"
 is "$(sms_accepted | uniq -d | wc -l | tr -d ' ')/$(sms_accepted | sort -u | wc -l | tr -d ' ')" "0/$NSMS" \
