@@ -250,9 +250,9 @@ run_locked() {
 	#    replay checks each line as twilio-send would and quarantines one it
 	#    would refuse, handing out the others.
 	{
-		stage replay alert-log replay --rule "$rule" --run-id "$run_id" --status queued 2>/dev/null
+		stage replay alert-log replay --rule "$rule" --run-id "$run_id" --status queued
 		stage replay2 alert-log replay --rule "$rule" --run-id "$run_id" --status unknown \
-			--channel sms,whatsapp 2>/dev/null
+			--channel sms,whatsapp
 	} |
 		{ stage rsend twilio-send --reconcile; } |
 		{ stage rlog trail; } >/dev/null

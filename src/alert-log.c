@@ -1236,7 +1236,10 @@ cmd_replay(int argc, char **argv)
 	}
 	if (nlater)
 		mlc_warn("%zu more lines that would be refused: left for the next replay", nlater);
-	mlc_warn("%ld deliveries to replay", n);
+	/* said only when there is something: the orchestrator replays before
+	 * every run and keeps replay's stderr (lock waits, quarantines) */
+	if (n > 0)
+		mlc_warn("%ld deliveries to replay", n);
 done:
 	for (i = 0; i < nq; i++) {
 		free(qp[i].rule);
