@@ -62,7 +62,9 @@ usage: ml-connector [-c CONF] COMMAND [ARGS]
   track [RULE]               poll Twilio for sent messages until a final status
   schedule [--cron | --systemd DIR]
                              print crontab lines, or write systemd units to DIR
-  status [RULE]              last run, sent, failed, unknown, pending, quarantined per rule
+  status [RULE]              last run, sent, failed, unknown, pending, quarantined,
+                             e-mails in doubt per rule
+  resend RULE...             send again the e-mails held in doubt ([sendgrid] in_doubt = hold)
   quarantine [list|count|show ID|drop ID...|drop --all] [--rule RULE]
                              lines set aside because a program would refuse them
   why WHAT                   the audit story of a record, alert, delivery or SID
@@ -255,7 +257,7 @@ run_locked() {
 			--channel sms,whatsapp
 	} |
 		{ stage rsend twilio-send --reconcile; } |
-		{ stage rlog trail; } >/dev/null
+		{ stage rlog trail; } >"$tmp/rresults"
 
 	# 2. Deferred deliveries whose quiet hours are over.
 	{ stage release alert-render -r "$rule" --release; } |
@@ -299,7 +301,12 @@ run_locked() {
 	nfail=$(grep -c '"status":"failed"' "$tmp/results")
 	unknown=$(grep -c '"status":"unknown"' "$tmp/results")
 	nquar=$(alert-log quarantine count --rule "$rule" --run-id "$run_id" 2>/dev/null) || nquar=0
+	held=$(cat "$tmp/rresults" "$tmp/results" | grep -c '"in_doubt":"hold"')
 	detail="sent $sent, failed $nfail, unknown $unknown, quarantined $nquar"
+	if [ "$held" != 0 ]; then
+		detail="$detail, e-mails held in doubt $held"
+		warn "rule $rule: $held e-mails held in doubt (SendGrid may have sent them and cannot be asked); ml-connector resend $rule sends them again"
+	fi
 	if [ "$nquar" != 0 ]; then
 		warn "rule $rule: $nquar lines quarantined in run $run_id: a program would refuse them; see ml-connector quarantine --rule $rule"
 	fi
@@ -358,6 +365,48 @@ cmd_run() {
 		status=$(worse "$status" "$?")
 	done
 	exit "$status"
+}
+
+# resend RULE...: the e-mails of each RULE held in doubt ([sendgrid]
+# in_doubt = hold: SendGrid may have sent them and cannot be asked), sent
+# again on the operator's word: once each, under the rule's lock (no run of
+# the rule at the same time), through the trail.  Exit: the worst status.
+cmd_resend() {
+	setup_env
+	[ $# -gt 0 ] || die 64 "usage: ml-connector resend RULE..."
+	_rrc=0
+	for r in "$@"; do
+		resend_rule "$r"
+		_rrc=$(worse "$_rrc" $?)
+	done
+	return "$_rrc"
+}
+
+resend_rule() {
+	rule=$1
+	mlc-rule path "$rule" >/dev/null || return $?
+	locks=$ML_CONNECTOR_STATE/locks
+	mkdir -p "$locks" || return 74
+	(
+		if ! flock -n 9; then
+			warn "rule $rule: a run is in progress (lock $locks/$rule.lock); try again later"
+			exit 75
+		fi
+		run_id=resend-$(date -u +%Y%m%dT%H%M%SZ)-$$
+		tmp=$(mktemp -d "${TMPDIR:-/tmp}/ml-connector.XXXXXX") || exit 74
+		trap 'rm -rf "$tmp"' EXIT
+		{ stage replay alert-log replay --rule "$rule" --run-id "$run_id" --status in_doubt --channel email; } |
+			{ stage send twilio-send; } |
+			{ stage log trail; } >"$tmp/results"
+		rc=0
+		for s in replay send log; do
+			rc=$(worse "$rc" "$(cat "$tmp/$s.rc" 2>/dev/null || echo 70)")
+		done
+		n=$(grep -c . "$tmp/results")
+		sent=$(grep -c '"status":"\(queued\|accepted\|sent\)"' "$tmp/results")
+		warn "rule $rule: resent $n e-mails held in doubt: accepted $sent, failed $(grep -c '"status":"failed"' "$tmp/results"), in doubt again $(grep -c '"status":"unknown"' "$tmp/results")"
+		exit "$rc"
+	) 9>"$locks/$rule.lock"
 }
 
 cmd_track() {
@@ -633,6 +682,7 @@ track) cmd_track "$@" ;;
 schedule) cmd_schedule "$@" ;;
 status) setup_env; exec alert-log status "$@" ;;
 quarantine) setup_env; exec alert-log quarantine "$@" ;;
+resend) cmd_resend "$@" ;;
 why) setup_env; exec alert-log why "$@" ;;
 ping) cmd_ping ;;
 check) cmd_check "$@" ;;

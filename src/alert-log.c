@@ -156,6 +156,9 @@ stage_of(jv o, const char *status, char *buf, size_t len)
 		 * or undelivered), the message was accepted: the stage is "sent",
 		 * the status column keeps Twilio's word.  Only these were not.
 		 */
+		if (!strcmp(status, "unknown") && sfield(o, "in_doubt", ev, sizeof ev) &&
+		    !strcmp(ev, "hold"))
+			return "in_doubt"; /* an e-mail held: [sendgrid] in_doubt = hold */
 		if (!strcmp(status, "failed") || !strcmp(status, "unknown") ||
 		    !strcmp(status, "canceled")) {
 			snprintf(buf, len, "%s", status);
@@ -283,7 +286,7 @@ record(const char *line, size_t len, jv o, const char *force_stage, const char *
 	const char *stage, *st, *sidp;
 	jv err;
 	long errcode = 0, attempt = 0;
-	int haveerr = 0, haveatt = 0, rc;
+	int haveerr = 0, haveatt = 0, rc, marks;
 
 	/* a field the line lacks is empty, not stale */
 	rule[0] = table[0] = key[0] = alert[0] = deliv[0] = to[0] = chan[0] = '\0';
@@ -375,14 +378,17 @@ record(const char *line, size_t len, jv o, const char *force_stage, const char *
 	 * dies before sending must send again on the next run.  The recipient
 	 * id is the one alert-match checks (realert.c): the recipient's "id",
 	 * else "an8:N", else the address, then "/" and the channel.  sent_at,
-	 * when the line has it, makes a replayed line mark nothing new.
+	 * when the line has it, makes a replayed line mark nothing new.  An
+	 * e-mail held in doubt counts as sent: it may have gone, and only an
+	 * operator sends it again (ml-connector resend), not the next run.
 	 */
-	if (!force_stage && strcmp(stage, "sent") == 0 && rule[0] && to[0] && has(o, "digest")) {
+	marks = !force_stage && (strcmp(stage, "sent") == 0 || strcmp(stage, "in_doubt") == 0);
+	if (marks && rule[0] && to[0] && has(o, "digest")) {
 		if (mark_digest(o, rule, to, chan, ts) < 0) {
 			jv_free(o);
 			return -1;
 		}
-	} else if (!force_stage && strcmp(stage, "sent") == 0 && key[0] && rule[0] && to[0]) {
+	} else if (marks && key[0] && rule[0] && to[0]) {
 		char rid[512], at[64];
 		jv fpv = field(o, "fingerprint");
 		const char *id = recipient_id(o, to, chan, rid, sizeof rid);
@@ -1420,8 +1426,8 @@ cmd_status(int argc, char **argv)
 		"   UNION SELECT DISTINCT coalesce(rule, '-') FROM quarantine"
 		"   WHERE ?1 IS NULL OR rule = ?1),"
 		" lastrun AS (SELECT r.rule, r.run_id, r.started_at, r.finished_at, r.status,"
-		"   r.detail FROM run r WHERE r.started_at = (SELECT max(started_at) FROM run"
-		"   WHERE rule = r.rule)),"
+		"   r.detail FROM run r WHERE r.rowid = (SELECT rowid FROM run WHERE rule = r.rule"
+		"   ORDER BY started_at DESC, rowid DESC LIMIT 1)),"
 		" latest AS (SELECT m.rule, a.stage FROM audit a JOIN (SELECT delivery_id,"
 		"   max(id) AS id, max(rule) AS rule FROM audit WHERE delivery_id IS NOT NULL"
 		"   GROUP BY delivery_id) m ON a.id = m.id)"
@@ -1434,11 +1440,12 @@ cmd_status(int argc, char **argv)
 		"  (SELECT count(*) FROM latest WHERE latest.rule = rules.rule AND stage = 'unknown'),"
 		"  (SELECT count(*) FROM latest WHERE latest.rule = rules.rule AND stage = 'queued'),"
 		"  (SELECT count(*) FROM latest WHERE latest.rule = rules.rule AND stage = 'deferred'),"
-		"  (SELECT count(*) FROM quarantine q WHERE coalesce(q.rule, '-') = rules.rule)"
+		"  (SELECT count(*) FROM quarantine q WHERE coalesce(q.rule, '-') = rules.rule),"
+		"  (SELECT count(*) FROM latest WHERE latest.rule = rules.rule AND stage = 'in_doubt')"
 		" FROM rules LEFT JOIN lastrun ON lastrun.rule = rules.rule ORDER BY rules.rule";
 	static const char *const names[] = { "rule", "run_id", "started_at", "finished_at",
 		"status", "detail", "sent", "failed", "unknown", "pending", "deferred",
-		"quarantined" };
+		"quarantined", "in_doubt" };
 	enum fmt f = F_TEXT;
 	const char *rule = NULL;
 	sqlite3_stmt *st;
@@ -1469,9 +1476,9 @@ cmd_status(int argc, char **argv)
 	bind_text(st, 1, rule);
 	mlc_buf_init(&b);
 	if (f == F_TEXT) {
-		mlc_buf_printf(&b, "%-24s %-24s %-10s %6s %6s %7s %7s %8s %11s", "RULE",
+		mlc_buf_printf(&b, "%-24s %-24s %-10s %6s %6s %7s %7s %8s %11s %8s", "RULE",
 		               "LAST RUN", "OUTCOME", "SENT", "FAILED", "UNKNOWN", "PENDING",
-		               "DEFERRED", "QUARANTINED");
+		               "DEFERRED", "QUARANTINED", "IN-DOUBT");
 		if (mlc_ndjson_put(1, &b) < 0) {
 			mlc_warn("write error on stdout: %s", strerror(errno));
 			sqlite3_finalize(st);
@@ -1485,14 +1492,14 @@ cmd_status(int argc, char **argv)
 			const char *t = (const char *)sqlite3_column_text(st, 2);
 			const char *o = (const char *)sqlite3_column_text(st, 4);
 
-			mlc_buf_printf(&b, "%-24s %-24s %-10s %6d %6d %7d %7d %8d %11d",
+			mlc_buf_printf(&b, "%-24s %-24s %-10s %6d %6d %7d %7d %8d %11d %8d",
 			               (const char *)sqlite3_column_text(st, 0), t ? t : "-",
 			               o ? o : "-", sqlite3_column_int(st, 6),
 			               sqlite3_column_int(st, 7), sqlite3_column_int(st, 8),
 			               sqlite3_column_int(st, 9), sqlite3_column_int(st, 10),
-			               sqlite3_column_int(st, 11));
+			               sqlite3_column_int(st, 11), sqlite3_column_int(st, 12));
 		} else {
-			for (i = 0; i < 12; i++) {
+			for (i = 0; i < 13; i++) {
 				const char *v = (const char *)sqlite3_column_text(st, i);
 
 				if (f == F_CSV) {

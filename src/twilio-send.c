@@ -173,6 +173,7 @@ static struct {
 	long validity;
 	char *tw_base, *sg_base;
 	const char *sg_from, *sg_from_name;
+	int sg_hold;             /* [sendgrid] in_doubt = hold (else resend) */
 	/* credentials (sodium memory) */
 	struct mlc_store *store;
 	struct mlc_vault *vault;
@@ -447,6 +448,12 @@ result_unknown(struct job *j, const char *why)
 	mlc_buf_init(&b);
 	splice_open(&b, j);
 	mlc_buf_printf(&b, "\"status\":\"unknown\",\"attempts\":%d", j->attempts);
+	/* An e-mail cannot be looked up (SendGrid has no lookup and no
+	 * idempotency key): [sendgrid] in_doubt says what becomes of it, and
+	 * the line says so for alert-log (hold: stage in_doubt, counted as
+	 * sent for the re-alert index, sent again only by ml-connector resend). */
+	if (j->ch == CH_EMAIL)
+		mlc_buf_printf(&b, ",\"in_doubt\":\"%s\"", g.sg_hold ? "hold" : "resend");
 	add_error(&b, "outcome_unknown", 0, why, j->unknown_http);
 	mlc_buf_addc(&b, '}');
 	put_line(&b);
@@ -522,7 +529,7 @@ load_config(int rate_set, int inflight_set)
 		"status_callback", "validity_period", "rate", "max_in_flight", "base_url", "grace",
 		NULL
 	};
-	static const char *const sg_keys[] = { "from", "from_name", "base_url", NULL };
+	static const char *const sg_keys[] = { "from", "from_name", "base_url", "in_doubt", NULL };
 	const char *path = mlc_config_path(g.conf_path), *v;
 	char err[512];
 	int missing = 0;
@@ -560,6 +567,11 @@ load_config(int rate_set, int inflight_set)
 	g.status_cb = cget("twilio", "status_callback");
 	g.sg_from = cget("sendgrid", "from");
 	g.sg_from_name = cget("sendgrid", "from_name");
+	if ((v = cget("sendgrid", "in_doubt"))) {
+		if (strcmp(v, "hold") && strcmp(v, "resend"))
+			config_die("%s: [sendgrid] in_doubt \"%s\": expected resend or hold", v);
+		g.sg_hold = strcmp(v, "hold") == 0;
+	}
 	g.tw_base = base_url(cget("twilio", "base_url"), "https://api.twilio.com");
 	g.sg_base = base_url(cget("sendgrid", "base_url"), "https://api.sendgrid.com");
 	if ((v = cget("twilio", "validity_period"))) {

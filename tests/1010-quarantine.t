@@ -211,7 +211,7 @@ alert-log status -f ndjson >"$T/st"
 is "$(jq -r 'select(.rule == "q") | [.pending, .quarantined] | @tsv' "$T/st")" "$(printf '2\t2')" \
 	"status: two deliveries pending, two quarantined"
 alert-log status >"$T/st.txt"
-like "$(head -n 1 "$T/st.txt")" 'QUARANTINED$' "status text: a QUARANTINED column"
+like "$(head -n 1 "$T/st.txt")" 'QUARANTINED +IN-DOUBT$' "status text: a QUARANTINED column (then IN-DOUBT)"
 like "$(grep '^q ' "$T/st.txt")" ' 2$' "status text: counts them"
 
 # drop: the one way out, recorded as the operator's action; never replayed again
