@@ -124,6 +124,43 @@ mlc_httpd_addr(struct sockaddr_in *sin, const char *addr, unsigned port)
 	return inet_pton(AF_INET, addr, &sin->sin_addr) == 1 ? 0 : -1;
 }
 
+/* One thread per connection: only the numbering needs the lock. */
+struct conn {
+	unsigned long id, nreq;
+};
+static pthread_mutex_t conn_mu = PTHREAD_MUTEX_INITIALIZER;
+static unsigned long next_conn;
+
+static void
+notify_conn(void *cls, struct MHD_Connection *c, void **sockctx,
+            enum MHD_ConnectionNotificationCode toe)
+{
+	(void)cls;
+	(void)c;
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		struct conn *k = mlc_xcalloc(1, sizeof *k);
+
+		pthread_mutex_lock(&conn_mu);
+		k->id = ++next_conn;
+		pthread_mutex_unlock(&conn_mu);
+		*sockctx = k;
+	} else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+		free(*sockctx);
+		*sockctx = NULL;
+	}
+}
+
+unsigned long
+mlc_httpd_conn_request(struct MHD_Connection *c, unsigned long *id)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	struct conn *k = ci ? ci->socket_context : NULL;
+
+	*id = k ? k->id : 0;
+	return k ? ++k->nreq : 0;
+}
+
 struct MHD_Daemon *
 mlc_httpd_start(const struct sockaddr_in *sin, unsigned flags, MHD_AccessHandlerCallback handler,
                 const char *cert, const char *key, const struct MHD_OptionItem *extra)
@@ -142,6 +179,7 @@ mlc_httpd_start(const struct sockaddr_in *sin, unsigned flags, MHD_AccessHandler
 	                        MHD_OPTION_ARRAY, extra ? extra : none,
 	                        MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)sin,
 	                        MHD_OPTION_NOTIFY_COMPLETED, mlc_httpd_completed, NULL,
+	                        MHD_OPTION_NOTIFY_CONNECTION, notify_conn, NULL,
 	                        MHD_OPTION_ARRAY, cert ? tls : none, MHD_OPTION_END);
 }
 

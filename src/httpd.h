@@ -51,11 +51,20 @@ int mlc_httpd_addr(struct sockaddr_in *sin, const char *addr, unsigned port);
  * Start a daemon on sin, one thread per connection, with TLS if cert (and
  * key) are given; flags are added to the usual ones, extra options (ending
  * in MHD_OPTION_END, or NULL) come first, so that a logger sees the rest.
- * Requests are freed by mlc_httpd_completed.  NULL if it cannot listen.
+ * Requests are freed by mlc_httpd_completed; connections are numbered
+ * (mlc_httpd_conn_request).  NULL if it cannot listen.
  */
 struct MHD_Daemon *mlc_httpd_start(const struct sockaddr_in *sin, unsigned flags,
                                    MHD_AccessHandlerCallback handler, const char *cert,
                                    const char *key, const struct MHD_OptionItem *extra);
+/*
+ * Connections are numbered as they are accepted (from 1), and each counts
+ * its requests, so that a log shows keep-alive reuse and a fault can pick
+ * the nth request of a connection.  mlc_httpd_start installs the counting.
+ * conn_request: count one more request on c and return its number there
+ * (1 = the first), with *id the connection's number (0 and 0 if unknown).
+ */
+unsigned long mlc_httpd_conn_request(struct MHD_Connection *c, unsigned long *id);
 /* The port the daemon listens on (port if it cannot tell). */
 unsigned mlc_httpd_port(struct MHD_Daemon *d, unsigned port);
 /* Write the port to path whole (a temporary file, then rename), so that a

@@ -2329,42 +2329,11 @@ out:
 	mlc_form_free(q.n, q.v, q.c);
 }
 
-/*
- * Connections are numbered as they are accepted; each counts its requests,
- * so that the log shows keep-alive reuse and a fault can pick the nth
- * request of a connection (nth=, reused).  One thread per connection: only
- * the numbering needs the lock.
- */
-struct conn {
-	unsigned long id, nreq;
-};
-static unsigned long next_conn;
-
-static void
-notify_conn(void *cls, struct MHD_Connection *c, void **sockctx,
-            enum MHD_ConnectionNotificationCode toe)
-{
-	(void)cls;
-	(void)c;
-	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
-		struct conn *k = mlc_xcalloc(1, sizeof *k);
-
-		pthread_mutex_lock(&mu);
-		k->id = ++next_conn;
-		pthread_mutex_unlock(&mu);
-		*sockctx = k;
-	} else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
-		free(*sockctx);
-		*sockctx = NULL;
-	}
-}
-
 static enum MHD_Result
 access_cb(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
           const char *version, const char *upload, size_t *upload_size, void **con_cls)
 {
 	struct mlc_httpd_req *rq = mlc_httpd_body(con_cls, upload, upload_size, MAX_BODY);
-	const union MHD_ConnectionInfo *ci;
 	struct reply r;
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
@@ -2375,13 +2344,8 @@ access_cb(void *cls, struct MHD_Connection *conn, const char *url, const char *m
 		return MHD_YES;
 	memset(&r, 0, sizeof r);
 	mlc_buf_init(&r.body);
-	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-	if (ci && ci->socket_context) {
-		struct conn *k = ci->socket_context;
-
-		r.conn = k->id;
-		r.conn_req = ++k->nreq;
-	}
+	/* which connection, which of its requests (keep-alive reuse, nth=) */
+	r.conn_req = mlc_httpd_conn_request(conn, &r.conn);
 	if (rq->too_big) {
 		r.status = 413;
 		r.ctype = "application/json";
@@ -2476,7 +2440,6 @@ main(int argc, char **argv)
 		{ MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mlc_httpd_log, NULL },
 		{ MHD_OPTION_CONNECTION_LIMIT, 4000, NULL },
 		{ MHD_OPTION_CONNECTION_TIMEOUT, 120, NULL },
-		{ MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)notify_conn, NULL },
 		{ MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)form_unescape, NULL },
 		{ MHD_OPTION_END, 0, NULL }
 	};
