@@ -204,17 +204,7 @@ is_sid(const char *s, const char *prefix)
 static int
 is_e164(const char *s)
 {
-	size_t i, n;
-
-	if (!s || s[0] != '+' || s[1] < '1' || s[1] > '9')
-		return 0;
-	n = strlen(s + 1);
-	if (n < 2 || n > 15)
-		return 0;
-	for (i = 1; i <= n; i++)
-		if (s[i] < '0' || s[i] > '9')
-			return 0;
-	return 1;
+	return s && mlc_wire_e164_ok(s); /* the one E.164 check (wire.c) */
 }
 
 static int
