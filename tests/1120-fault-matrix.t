@@ -157,7 +157,7 @@ done
 
 printf '# %-26s %-12s %-6s %-8s %4s %4s %5s %5s %5s %6s %s\n' fault killed landed runs lost dup \
 	sms? found mail? failed calls >"$T/table"
-tot_lost=0 tot_dup=0 tot_dup_mail=0 dup_mail_doubt=0 tot_doubt=0 tot_found=0 tot_failed=0 landed_n=0
+tot_lost=0 tot_dup=0 tot_dup_mail=0 dup_mail_doubt=0 dup_mail_crash=0 dup_mail_conn=0 tot_doubt_sms=0 tot_doubt_mail=0 tot_found_doubt=0 tot_doubt=0 tot_found=0 tot_failed=0 landed_n=0
 n=0
 for c in "${combos[@]}"; do
 	IFS='|' read -r name sim spec stage <<<"$c"
@@ -234,8 +234,12 @@ for c in "${combos[@]}"; do
 	dup_mail=$(uniq -d <"$T/m$n.mail" | grep -c . || true)
 	lost_mail=$(comm -23 "$T/ref.mail" <(sort -u "$T/m$n.mail") | grep -c . || true)
 	# The SMS in doubt that the recovery found in Twilio (not sent again).
-	found=$(alert-log query --stage sent --lines -f ndjson |
-		jq -r '.line | fromjson? | select(.reconciled == true) | .delivery_id' | sort -u | grep -c . || true)
+	alert-log query --stage sent --lines -f ndjson |
+		jq -r '.line | fromjson? | select(.reconciled == true) | .delivery_id' | sort -u >"$T/m$n.found"
+	found=$(grep -c . "$T/m$n.found" || true)
+	# of the SMS in doubt after the faulted run: found in Twilio by the recovery
+	found_doubt=$(comm -12 "$T/m$n.found" \
+		<(jq -r 'select(.channel != "email") | .delivery_id' "$T/m$n.doubt" | sort -u) | grep -c . || true)
 	in_doubt >"$T/m$n.doubt2"
 	ais_calls=$(grep -c . "$T/m$n/mlc-ais-sim.log" || true)
 	tw_calls=$(grep -c . "$T/m$n/mlc-twilio-sim.log" || true)
@@ -256,6 +260,13 @@ for c in "${combos[@]}"; do
 		is "$dup_dig/$dup_mail" 0/0 "$name, $stage killed: no digest alert, no e-mail sent twice"
 	else
 		dup_mail_doubt=$((dup_mail_doubt + dup_dig + dup_mail))
+		# by cause: a kill (a crash), or a connection lost after SendGrid
+		# read the mail (no kill landed)
+		if [ -n "$victim" ]; then
+			dup_mail_crash=$((dup_mail_crash + dup_mail))
+		else
+			dup_mail_conn=$((dup_mail_conn + dup_mail))
+		fi
 		echo "# $name: $doubt_mail e-mails in doubt, sent again; of their rows $dup_mail reached SendGrid twice"
 	fi
 	is "$(jq -r 'select(.channel != "email") | .delivery_id' "$T/m$n.doubt2" | grep -c . || true)" 0 \
@@ -268,7 +279,10 @@ for c in "${combos[@]}"; do
 	tot_dup=$((tot_dup + dup_sms))
 	tot_dup_mail=$((tot_dup_mail + dup_dig + dup_mail))
 	tot_doubt=$((tot_doubt + doubt_sms + doubt_mail))
+	tot_doubt_sms=$((tot_doubt_sms + doubt_sms))
+	tot_doubt_mail=$((tot_doubt_mail + doubt_mail))
 	tot_found=$((tot_found + found))
+	tot_found_doubt=$((tot_found_doubt + found_doubt))
 	tot_failed=$((tot_failed + failed))
 	stop_env
 done
@@ -277,6 +291,10 @@ cat "$T/table"
 echo "# ${#combos[@]} combinations, $landed_n SIGKILLs landed; lost $tot_lost; SMS doubled $tot_dup;"
 echo "# in doubt $tot_doubt, all settled ($tot_found SMS found in Twilio, the rest sent once);"
 echo "# digest rows e-mailed twice $tot_dup_mail, all of e-mails in doubt (SendGrid has no lookup); failed for good $tot_failed"
+echo "# SUMMARY: lost $tot_lost; SMS duplicated $tot_dup; digest rows e-mailed twice $((dup_mail_crash + dup_mail_conn))"
+echo "#   ($dup_mail_crash after a crash, $dup_mail_conn after a connection lost once SendGrid had read the mail);"
+echo "#   in doubt $tot_doubt ($tot_doubt_sms SMS, $tot_doubt_mail e-mails); settled: every SMS ($tot_found_doubt found in"
+echo "#   Twilio, $((tot_doubt_sms - tot_found_doubt)) proven unsent and sent once), every e-mail sent again ([sendgrid] in_doubt = resend)"
 echo "# (runs: statuses of the faulted run and the recovery runs; sms?/found: SMS in doubt after the"
 echo "# faulted run / found in Twilio by the recovery; mail?: e-mails in doubt; calls: AIS/Twilio requests)"
 is "$tot_lost/$tot_dup/$((tot_dup_mail - dup_mail_doubt))" "0/0/0" \
