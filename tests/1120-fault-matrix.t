@@ -260,13 +260,12 @@ for c in "${combos[@]}"; do
 		is "$dup_dig/$dup_mail" 0/0 "$name, $stage killed: no digest alert, no e-mail sent twice"
 	else
 		dup_mail_doubt=$((dup_mail_doubt + dup_dig + dup_mail))
-		# by cause: a kill (a crash), or a connection lost after SendGrid
-		# read the mail (no kill landed)
-		if [ -n "$victim" ]; then
-			dup_mail_crash=$((dup_mail_crash + dup_mail))
-		else
-			dup_mail_conn=$((dup_mail_conn + dup_mail))
-		fi
+		# by cause: the fault that drops SendGrid's connection after it read
+		# the mail (in the faulted run or a recovery run), else a kill
+		case $spec in
+		*drop-after-receipt*/v3/mail/send*) dup_mail_conn=$((dup_mail_conn + dup_mail)) ;;
+		*) dup_mail_crash=$((dup_mail_crash + dup_mail)) ;;
+		esac
 		echo "# $name: $doubt_mail e-mails in doubt, sent again; of their rows $dup_mail reached SendGrid twice"
 	fi
 	is "$(jq -r 'select(.channel != "email") | .delivery_id' "$T/m$n.doubt2" | grep -c . || true)" 0 \
