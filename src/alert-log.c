@@ -84,9 +84,12 @@ static void
 open_store(void)
 {
 	char err[512];
+	const char *dir = mlc_state_dir(statedir, err, sizeof err);
 	int code;
 
-	if (!(store = mlc_store_open(mlc_store_dir(statedir), err, sizeof err, &code)))
+	if (!dir)
+		mlc_die(MLC_EX_CONFIG, "%s", err);
+	if (!(store = mlc_store_open(dir, err, sizeof err, &code)))
 		mlc_die(code, "%s", err);
 }
 

@@ -303,7 +303,7 @@ parse_to(const char *v, const char *path, unsigned line, const char *group)
 			              group, v);
 		if (!have_conf)
 			return cfgerr(path, line, "recipient \"%s\": no configuration file (%s) to "
-			              "define [group.%s]", v, mlc_config_path(NULL), arg);
+			              "define [group.%s]", v, mlc_config_path(), arg);
 		snprintf(sec, sizeof sec, "group.%s", arg);
 		for (i = 0; i < conf.n; i++) {
 			if (strcmp(conf.v[i].section, sec) != 0)
@@ -454,7 +454,7 @@ static int
 load(const char *conf_opt)
 {
 	const struct mlc_conf_entry *e;
-	const char *tz, *cpath = mlc_config_path(conf_opt);
+	const char *tz, *cpath = mlc_config_path();
 	char err[1024];
 	int missing = 0, bad = 0;
 	size_t i;
@@ -1144,6 +1144,7 @@ main(int argc, char **argv)
 		fputs(usage, stderr);
 		return MLC_EX_USAGE;
 	}
+	mlc_config_use(conf_opt);
 	if (now_opt) {
 		if (mlc_time_parse(now_opt, &now_ts) < 0) {
 			mlc_warn("--now %s: expected RFC 3339 (2026-03-08T07:30:00Z) or @EPOCH",
@@ -1171,11 +1172,14 @@ main(int argc, char **argv)
 	}
 
 	if (!nostate) {
-		const char *d = state_opt;
+		const char *d = mlc_state_dir(state_opt, err, sizeof err);
 
-		if (!d && have_conf)
-			d = mlc_conf_get(&conf, "general", "state_dir");
-		if (!(store = mlc_store_open(mlc_store_dir(d), err, sizeof err, &code))) {
+		if (!d) {
+			mlc_warn("%s", err);
+			release();
+			return MLC_EX_CONFIG;
+		}
+		if (!(store = mlc_store_open(d, err, sizeof err, &code))) {
 			mlc_warn("%s", err);
 			release();
 			return code;

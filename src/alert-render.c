@@ -2155,8 +2155,10 @@ load_config(const char *path)
 	struct mlc_conf c;
 	char err[512];
 	int missing = 0;
-	const char *p = mlc_config_path(path);
+	const char *p;
 
+	mlc_config_use(path);
+	p = mlc_config_path();
 	if (mlc_conf_load(&c, p, err, sizeof err, &missing) < 0) {
 		if (missing && !path) {
 			mlc_conf_free(&c);
@@ -2302,7 +2304,14 @@ main(int argc, char **argv)
 			goto done;
 		}
 	} else if (!opt_nostate) {
-		if (!(store = mlc_store_open(mlc_store_dir(statedir), err, sizeof err, &code))) {
+		const char *d = mlc_state_dir(statedir, err, sizeof err);
+
+		if (!d) {
+			mlc_warn("%s", err);
+			code = MLC_EX_CONFIG;
+			goto done;
+		}
+		if (!(store = mlc_store_open(d, err, sizeof err, &code))) {
 			mlc_warn("%s", err);
 			goto done;
 		}

@@ -1,6 +1,7 @@
 /*
  * conf.c — the "key = value" format shared by ml-connector.conf and the
- * rule files (see ml-connector.5 for the format as users read it).
+ * rule files (see ml-connector.5 for the format as users read it), and the
+ * one resolver of where the configuration, the rules and the state live.
  *
  * Parsing keeps every entry with its line number, in file order, so that
  * later checks (unknown keys, repeats, bad values) can name the line.
@@ -8,6 +9,7 @@
  * templates span lines without any quoting language.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -299,25 +301,147 @@ mlc_conf_check(const struct mlc_conf *c, const char *const *schema, char *err, s
 	return 0;
 }
 
-const char *
-mlc_config_path(const char *opt)
-{
-	static char buf[4096];
-	const char *e;
+/*
+ * Where things live.  Every program and the orchestrator (through mlc-conf)
+ * ask these functions, so one configuration never names two state
+ * directories.  One order for every setting: the command line, then the
+ * environment, then the configuration file, then the default.  The
+ * environment is set for one invocation (a crontab line, a systemd unit's
+ * Environment=, a web server's fastcgi_param, a test) while the
+ * configuration file is shared by all of them, so a variable that is set is
+ * the narrower, deliberate choice; an option is narrower still.
+ */
 
-	if (opt && *opt)
-		return opt;
+static const char *config_opt; /* the -c of this process, or NULL */
+
+void
+mlc_config_use(const char *path)
+{
+	config_opt = path && *path ? path : NULL;
+}
+
+/* XDG base directories: a relative value is ignored, as the spec says. */
+static const char *
+xdg(const char *var)
+{
+	const char *e = getenv(var);
+
+	return e && *e == '/' ? e : NULL;
+}
+
+const char *
+mlc_config_path(void)
+{
+	static char buf[PATH_MAX];
+	const char *e;
+	int n = -1;
+
+	if (config_opt)
+		return config_opt;
 	if ((e = getenv("ML_CONNECTOR_CONF")) && *e)
 		return e;
-	if ((e = getenv("XDG_CONFIG_HOME")) && *e) {
-		snprintf(buf, sizeof buf, "%s/ml-connector/ml-connector.conf", e);
-		if (access(buf, F_OK) == 0)
-			return buf;
-	}
-	if ((e = getenv("HOME")) && *e) {
-		snprintf(buf, sizeof buf, "%s/.config/ml-connector/ml-connector.conf", e);
-		if (access(buf, F_OK) == 0)
-			return buf;
-	}
+	if ((e = xdg("XDG_CONFIG_HOME")))
+		n = snprintf(buf, sizeof buf, "%s/ml-connector/ml-connector.conf", e);
+	else if ((e = getenv("HOME")) && *e)
+		n = snprintf(buf, sizeof buf, "%s/.config/ml-connector/ml-connector.conf", e);
+	if (n > 0 && (size_t)n < sizeof buf && access(buf, F_OK) == 0)
+		return buf;
 	return "/etc/ml-connector/ml-connector.conf";
+}
+
+int
+mlc_config_lookup(const char *section, const char *key, char **val, char *err, size_t errlen)
+{
+	struct mlc_conf c;
+	const char *path = mlc_config_path(), *v;
+	int missing = 0;
+
+	*val = NULL;
+	if (strcmp(path, "-") == 0)
+		return errf(err, errlen, "the configuration cannot be read from standard input "
+		            "here: give its path");
+	if (mlc_conf_load(&c, path, err, errlen, &missing) < 0) {
+		mlc_conf_free(&c);
+		return missing ? 0 : -1;
+	}
+	if ((v = mlc_conf_get(&c, section, key)))
+		*val = mlc_xstrdup(v);
+	mlc_conf_free(&c);
+	return *val != NULL;
+}
+
+/* Into buf: opt, else $var, else the configuration's [general] key if not
+ * empty; 1 when one of them was set, 0 when none, -1 (err) when the
+ * configuration had to be read and could not be. */
+static int
+setting(const char *opt, const char *var, const char *key, char *buf, size_t buflen,
+        char *err, size_t errlen)
+{
+	const char *e = opt;
+	char *v = NULL;
+	int r;
+
+	if (!e || !*e)
+		e = getenv(var);
+	if (!e || !*e) {
+		if (mlc_config_lookup("general", key, &v, err, errlen) < 0)
+			return -1;
+		e = v;
+	}
+	if (!e || !*e)
+		r = 0;
+	else if ((size_t)snprintf(buf, buflen, "%s", e) >= buflen)
+		r = errf(err, errlen, "%s \"%.60s...\" is too long for a path", key, e);
+	else
+		r = 1;
+	free(v);
+	return r;
+}
+
+const char *
+mlc_state_dir(const char *opt, char *err, size_t errlen)
+{
+	static char buf[PATH_MAX];
+	const char *e;
+	int r = setting(opt, "ML_CONNECTOR_STATE", "state_dir", buf, sizeof buf, err, errlen);
+
+	if (r < 0)
+		return NULL;
+	if (r > 0)
+		return buf;
+	if ((e = xdg("XDG_STATE_HOME")))
+		r = snprintf(buf, sizeof buf, "%s/ml-connector", e);
+	else if (geteuid() != 0 && (e = getenv("HOME")) && *e)
+		r = snprintf(buf, sizeof buf, "%s/.local/state/ml-connector", e);
+	else
+		r = snprintf(buf, sizeof buf, "/var/lib/ml-connector"); /* a system install */
+	if (r < 0 || (size_t)r >= sizeof buf) {
+		errf(err, errlen, "the default state directory is too long for a path");
+		return NULL;
+	}
+	return buf;
+}
+
+const char *
+mlc_rule_dir(const char *opt, char *err, size_t errlen)
+{
+	static char buf[PATH_MAX];
+	const char *conf, *slash;
+	int r = setting(opt, "ML_CONNECTOR_RULES", "rules_dir", buf, sizeof buf, err, errlen);
+
+	if (r < 0)
+		return NULL;
+	if (r > 0)
+		return buf;
+	conf = mlc_config_path();
+	slash = strrchr(conf, '/');
+	if (slash)
+		r = snprintf(buf, sizeof buf, "%.*s/rules", (int)(slash - conf), conf);
+	else
+		r = snprintf(buf, sizeof buf, "rules");
+	if (r < 0 || (size_t)r >= sizeof buf) {
+		errf(err, errlen, "%s: too long for a path", conf);
+		return NULL;
+	}
+	return buf;
 }

@@ -922,11 +922,11 @@ static struct mlc_rule rule;
 static int have_rule;
 
 static void
-load_config(const struct opts *o, int need)
+load_config(int need)
 {
 	char err[1024];
 	int missing = 0;
-	const char *path = mlc_config_path(o->conf);
+	const char *path = mlc_config_path();
 	static const char *const ais_keys[] = {
 		"url", "user", "environment", "role", "device", "ca_bundle", "timeout", "paging", NULL
 	};
@@ -958,7 +958,7 @@ ais_get(const char *key, const char *def, int required)
 	if (v && *v)
 		return v;
 	if (required)
-		fatal(MLC_EX_CONFIG, "%s: [ais] %s is missing", mlc_config_path(NULL), key);
+		fatal(MLC_EX_CONFIG, "%s: [ais] %s is missing", mlc_config_path(), key);
 	return def;
 }
 
@@ -1030,9 +1030,12 @@ store_open(void)
 {
 	char err[512];
 	int code;
-	struct mlc_store *s = mlc_store_open(mlc_store_dir(NULL), err, sizeof err, &code);
+	const char *dir = mlc_state_dir(NULL, err, sizeof err);
+	struct mlc_store *s;
 
-	if (!s)
+	if (!dir)
+		fatal(MLC_EX_CONFIG, "%s", err);
+	if (!(s = mlc_store_open(dir, err, sizeof err, &code)))
 		fatal(code, "%s", err);
 	return s;
 }
@@ -1572,7 +1575,7 @@ do_fetch(const struct opts *o)
 		free(cc);
 	}
 
-	load_config(o, 1);
+	load_config(1);
 	ais_open(&a, o->dry);
 	if (o->dry && o->datefmt) {
 		static const char *const codes[][2] = {
@@ -2875,7 +2878,7 @@ do_join(const struct opts *o)
 	parse_sums(&j);
 	if (!j.nent && !j.nsum)
 		fatal(MLC_EX_CONFIG, "%s: no [join] or [sums] section", rule.path);
-	load_config(o, 1);
+	load_config(1);
 	cc = mlc_conf_get(&conf, "general", "default_country");
 	if (cc && (strspn(cc, "0123456789") != strlen(cc) || !*cc || strlen(cc) > 3 || *cc == '0'))
 		fatal(MLC_EX_CONFIG, "[general] default_country \"%s\": expected a calling code "
@@ -3076,13 +3079,13 @@ do_show_watermark(const char *rulename)
  * for the orchestrator.  One line on stdout says what answered.
  */
 static int
-do_ping(const struct opts *o)
+do_ping(void)
 {
 	struct ais a;
 	struct mlc_store *st;
 	struct mlc_buf b;
 
-	load_config(o, 1);
+	load_config(1);
 	ais_open(&a, 0);
 	st = store_open();
 	vault_password(&a, st);
@@ -3173,10 +3176,7 @@ main(int argc, char **argv)
 	}
 	argc -= optind;
 	argv += optind;
-	if (o.conf) {
-		/* rule.c finds the rules directory through the configuration. */
-		setenv("ML_CONNECTOR_CONF", o.conf, 1);
-	}
+	mlc_config_use(o.conf);
 	signal(SIGPIPE, SIG_IGN);
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = on_signal;
@@ -3210,7 +3210,7 @@ main(int argc, char **argv)
 			mlc_die(MLC_EX_USAGE, "usage: jde-fetch --ping [-c CONF]");
 		mlc_util_nodump();
 		mlc_http_global_init();
-		code = do_ping(&o);
+		code = do_ping();
 		mlc_conf_free(&conf);
 		mlc_util_exit(code);
 	}

@@ -70,22 +70,23 @@ zone_of(const struct mlc_rule *r)
 {
 	static char buf[256];
 	const char *z = mlc_rule_get(r, "rule", "timezone");
-	struct mlc_conf c;
-	char err[256];
+	char err[1024], *v;
+	int k;
 
 	if (z && *z)
 		return z; /* checked by mlc_rule_load */
-	if (mlc_conf_load(&c, mlc_config_path(NULL), err, sizeof err, NULL) == 0 &&
-	    (z = mlc_conf_get(&c, "general", "timezone")) && *z) {
-		snprintf(buf, sizeof buf, "%s", z);
-		mlc_conf_free(&c);
-		if (!mlc_tz_valid(buf))
-			mlc_die(MLC_EX_CONFIG, "%s: [general] timezone: unknown time zone \"%s\"",
-			        mlc_config_path(NULL), buf);
-		return buf;
+	if ((k = mlc_config_lookup("general", "timezone", &v, err, sizeof err)) < 0)
+		mlc_die(MLC_EX_CONFIG, "%s", err);
+	if (k == 0 || !*v) {
+		free(v);
+		return "UTC";
 	}
-	mlc_conf_free(&c);
-	return "UTC";
+	snprintf(buf, sizeof buf, "%s", v);
+	free(v);
+	if (!mlc_tz_valid(buf))
+		mlc_die(MLC_EX_CONFIG, "%s: [general] timezone: unknown time zone \"%s\"",
+		        mlc_config_path(), buf);
+	return buf;
 }
 
 static const char *
@@ -112,9 +113,12 @@ store(void)
 {
 	char err[1024];
 	int code;
-	struct mlc_store *st = mlc_store_open(mlc_store_dir(NULL), err, sizeof err, &code);
+	const char *dir = mlc_state_dir(NULL, err, sizeof err);
+	struct mlc_store *st;
 
-	if (!st)
+	if (!dir)
+		mlc_die(MLC_EX_CONFIG, "%s", err);
+	if (!(st = mlc_store_open(dir, err, sizeof err, &code)))
 		mlc_die(code, "%s", err);
 	return st;
 }
@@ -368,10 +372,13 @@ cmd_oncalendar(const struct mlc_rule *r)
 static int
 cmd_list(void)
 {
-	const char *dir = mlc_rule_dir(rules_dir);
+	char err[1024];
+	const char *dir = mlc_rule_dir(rules_dir, err, sizeof err);
 	struct dirent **ents;
 	int n, i, rc = 0;
 
+	if (!dir)
+		mlc_die(MLC_EX_CONFIG, "%s", err);
 	n = scandir(dir, &ents, NULL, alphasort);
 	if (n < 0)
 		mlc_die(MLC_EX_NOINPUT, "%s: cannot read the rules directory", dir);

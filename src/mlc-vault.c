@@ -216,7 +216,8 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (sodium_init() < 0)
 		mlc_die(MLC_EX_SOFTWARE, "libsodium failed to initialise");
-	dir = mlc_store_dir(dir);
+	if (!(dir = mlc_state_dir(dir, err, sizeof err)))
+		mlc_die(MLC_EX_CONFIG, "%s", err);
 	if (!(s = mlc_store_open(dir, err, sizeof err, &code)))
 		mlc_die(code, "%s", err);
 

@@ -239,13 +239,36 @@ const struct mlc_conf_entry *mlc_conf_find(const struct mlc_conf *c, const char 
  * sections and repeats are errors: "PATH:LINE: unknown key "x" in [s]". */
 int mlc_conf_check(const struct mlc_conf *c, const char *const *schema, char *err, size_t errlen);
 
-/* ---- config.c: the ml-connector configuration file ------------------- */
+/* ---- conf.c: where the configuration, the rules and the state live ---- */
 /*
- * Path: -c option, else $ML_CONNECTOR_CONF, else $XDG_CONFIG_HOME or
- * ~/.config/ml-connector/ml-connector.conf, else /etc/ml-connector/ml-connector.conf
- * (the system install).  No secret ever lives here: those are in the vault.
+ * One order for each, used by every program and by the orchestrator (via
+ * mlc-conf(1)): the command line, the environment, the configuration file,
+ * the default (ml-connector(5) FILES).  No secret ever lives in the
+ * configuration: those are in the vault.
  */
-const char *mlc_config_path(const char *opt);
+/* The -c option of this process (NULL or "": none); call it before any
+ * lookup, so that everything in the process reads the same file. */
+void mlc_config_use(const char *path);
+/* The configuration file: the -c given to mlc_config_use, else
+ * $ML_CONNECTOR_CONF, else $XDG_CONFIG_HOME/ml-connector/ml-connector.conf
+ * ($XDG_CONFIG_HOME if absolute, else ~/.config) if that file exists, else
+ * /etc/ml-connector/ml-connector.conf.  Whether or not it exists. */
+const char *mlc_config_path(void);
+/* section.key of that file, joined as mlc_conf_parse joins continuation
+ * lines: 1 with *val (malloc'd), 0 when unset or when there is no such
+ * file, -1 with err when it cannot be read or parsed. */
+int mlc_config_lookup(const char *section, const char *key, char **val, char *err,
+                      size_t errlen);
+/* The state directory: opt (a -d option), else $ML_CONNECTOR_STATE, else
+ * the configuration's [general] state_dir, else $XDG_STATE_HOME/ml-connector
+ * (absolute only), else /var/lib/ml-connector when run as root (a system
+ * install, as ml-connector(8)), else ~/.local/state/ml-connector, else
+ * /var/lib/ml-connector.  Empty values count as unset.  A static string, or
+ * NULL with err (the configuration is unreadable or invalid). */
+const char *mlc_state_dir(const char *opt, char *err, size_t errlen);
+/* The rules directory: opt (-R), else $ML_CONNECTOR_RULES, else [general]
+ * rules_dir, else rules/ beside the configuration file.  As mlc_state_dir. */
+const char *mlc_rule_dir(const char *opt, char *err, size_t errlen);
 
 /* ---- http.c: libcurl, the one way out --------------------------------- */
 /* URL policy: https always; http only when the caller allows it. */
@@ -384,16 +407,9 @@ const char *mlc_retry_class_name(enum mlc_retry_class c);
  * otherwise it is seeded from libsodium's randombytes. */
 
 /* ---- store.c: the state database (SQLite) ----------------------------- */
-/*
- * State directory: $ML_CONNECTOR_STATE, else $XDG_STATE_HOME/ml-connector,
- * else ~/.local/state/ml-connector; /var/lib/ml-connector when run as root
- * without HOME-based settings is chosen by the installer through
- * ML_CONNECTOR_STATE or the config's state_dir.  Database: STATE/state.db.
- */
+/* Database: DIR/state.db, DIR from mlc_state_dir (conf.c). */
 struct mlc_store; /* opaque */
 struct sqlite3_stmt; /* sqlite3.h's sqlite3_stmt */
-/* Resolve the state directory (opt overrides); returns a static string. */
-const char *mlc_store_dir(const char *opt);
 /* Open (creating the directory 0700 and migrating the schema).  Returns NULL
  * with a message in err and *code set to MLC_EX_CONFIG or MLC_EX_IOERR
  * (MLC_EX_TEMPFAIL only after a bounded wait). */
@@ -613,9 +629,8 @@ struct mlc_rule {
 	struct mlc_conf conf; /* every entry: tools read their own sections */
 };
 /* Load and check a rule: arg is a path (contains '/' or ends in .rule) or a
- * rule name looked up as RULES_DIR/NAME.rule.  rules_dir NULL: the config's
- * [general] rules_dir, else $ML_CONNECTOR_RULES, else rules/ beside the
- * config file.  Checks the schema of every section (unknown keys are
+ * rule name looked up as RULES_DIR/NAME.rule, RULES_DIR being
+ * mlc_rule_dir(rules_dir) (conf.c).  Checks the schema of every section (unknown keys are
  * errors), the name, severity, schedule (mlc_sched_parse) and time zone
  * (mlc_tz_valid).  0, or -1 with err set ("PATH:LINE: ...") and *code
  * MLC_EX_NOINPUT (no such rule) or MLC_EX_CONFIG. */
@@ -628,8 +643,6 @@ extern const char *const mlc_rule_schema[];
 int mlc_rule_name_ok(const char *s);
 /* Shorthands over r->conf. */
 const char *mlc_rule_get(const struct mlc_rule *r, const char *section, const char *key);
-/* The directory rules are looked up in (see mlc_rule_load). */
-const char *mlc_rule_dir(const char *opt);
 /* Turn a [rule] schedule into the five cron fields ("0 8 * * *");
  * 0, or -1 with err set. */
 int mlc_rule_cron(const char *schedule, char *out, size_t outlen, char *err, size_t errlen);

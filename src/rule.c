@@ -11,7 +11,6 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "mlc.h"
 
@@ -43,38 +42,6 @@ errf(char *err, size_t errlen, const char *fmt, ...)
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
 	return -1;
-}
-
-const char *
-mlc_rule_dir(const char *opt)
-{
-	static char buf[4096];
-	const char *e, *conf, *slash;
-
-	if (opt && *opt)
-		return opt;
-	if ((e = getenv("ML_CONNECTOR_RULES")) && *e)
-		return e;
-	conf = mlc_config_path(NULL);
-	{
-		struct mlc_conf c;
-		char err[256];
-		const char *d;
-
-		if (mlc_conf_load(&c, conf, err, sizeof err, NULL) == 0 &&
-		    (d = mlc_conf_get(&c, "general", "rules_dir")) && *d) {
-			snprintf(buf, sizeof buf, "%s", d);
-			mlc_conf_free(&c);
-			return buf;
-		}
-		mlc_conf_free(&c);
-	}
-	slash = strrchr(conf, '/');
-	if (slash)
-		snprintf(buf, sizeof buf, "%.*s/rules", (int)(slash - conf), conf);
-	else
-		snprintf(buf, sizeof buf, "rules");
-	return buf;
 }
 
 int
@@ -201,7 +168,11 @@ mlc_rule_load(struct mlc_rule *r, const char *arg, const char *rules_dir, char *
 	} else {
 		if (!mlc_rule_name_ok(arg))
 			return errf(err, errlen, "bad rule name \"%s\" (a-z 0-9 - _, not first -)", arg);
-		snprintf(path, sizeof path, "%s/%s.rule", mlc_rule_dir(rules_dir), arg);
+		const char *dir = mlc_rule_dir(rules_dir, err, errlen);
+
+		if (!dir)
+			return -1;
+		snprintf(path, sizeof path, "%s/%s.rule", dir, arg);
 	}
 	if (mlc_conf_load(&r->conf, path, err, errlen, &missing) < 0) {
 		if (missing) {

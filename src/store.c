@@ -96,7 +96,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -256,25 +255,6 @@ static const char *const migrations[] = {
 	"CREATE INDEX quarantine_run_id ON quarantine (run_id);",
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
-
-const char *
-mlc_store_dir(const char *opt)
-{
-	static char buf[PATH_MAX];
-	const char *e;
-
-	if (opt && *opt)
-		snprintf(buf, sizeof buf, "%s", opt);
-	else if ((e = getenv("ML_CONNECTOR_STATE")) && *e)
-		snprintf(buf, sizeof buf, "%s", e);
-	else if ((e = getenv("XDG_STATE_HOME")) && *e == '/')
-		snprintf(buf, sizeof buf, "%s/ml-connector", e);
-	else if ((e = getenv("HOME")) && *e)
-		snprintf(buf, sizeof buf, "%s/.local/state/ml-connector", e);
-	else
-		snprintf(buf, sizeof buf, "/var/lib/ml-connector");
-	return buf;
-}
 
 /* mkdir -p; every directory we create is 0700 (the state is private). */
 static int

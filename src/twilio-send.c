@@ -530,11 +530,13 @@ load_config(int rate_set, int inflight_set)
 		NULL
 	};
 	static const char *const sg_keys[] = { "from", "from_name", "base_url", "in_doubt", NULL };
-	const char *path = mlc_config_path(g.conf_path), *v;
+	const char *path, *v;
 	char err[512];
 	int missing = 0;
 	size_t i, k;
 
+	mlc_config_use(g.conf_path);
+	path = mlc_config_path();
 	if (mlc_conf_load(&g.conf, path, err, sizeof err, &missing) < 0) {
 		if (!missing || g.conf_path) {
 			mlc_warn("%s", err);
@@ -623,12 +625,10 @@ open_vault(void)
 
 	if (g.vault)
 		return 0;
-	if (g.state_dir)
-		dir = mlc_store_dir(g.state_dir);
-	else if (getenv("ML_CONNECTOR_STATE") && *getenv("ML_CONNECTOR_STATE"))
-		dir = mlc_store_dir(NULL);
-	else
-		dir = mlc_store_dir(cget("general", "state_dir"));
+	if (!(dir = mlc_state_dir(g.state_dir, err, sizeof err))) {
+		mlc_warn("%s", err);
+		return MLC_EX_CONFIG;
+	}
 	if (!g.store && !(g.store = mlc_store_open(dir, err, sizeof err, &code))) {
 		mlc_warn("%s", err);
 		return code ? code : MLC_EX_CONFIG;

@@ -599,7 +599,8 @@ main(int argc, char **argv)
 		answer(403, MLC_EX_NOPERM);
 	}
 
-	if (mlc_conf_load(&conf, mlc_config_path(o.conf_path), err, sizeof err, &missing) < 0) {
+	mlc_config_use(o.conf_path);
+	if (mlc_conf_load(&conf, mlc_config_path(), err, sizeof err, &missing) < 0) {
 		mlc_warn("%s", err);
 		answer(500, MLC_EX_CONFIG);
 	}
@@ -610,12 +611,10 @@ main(int argc, char **argv)
 		         conf.path);
 		answer(500, MLC_EX_CONFIG);
 	}
-	if (o.state_dir)
-		dir = mlc_store_dir(o.state_dir);
-	else if (getenv("ML_CONNECTOR_STATE") && *getenv("ML_CONNECTOR_STATE"))
-		dir = mlc_store_dir(NULL);
-	else
-		dir = mlc_store_dir(mlc_conf_get(&conf, "general", "state_dir"));
+	if (!(dir = mlc_state_dir(o.state_dir, err, sizeof err))) {
+		mlc_warn("%s", err);
+		answer(500, MLC_EX_CONFIG);
+	}
 	/* Twilio will not wait for a lock: answer 503 after a bounded wait */
 	mlc_store_bounded_wait();
 	if (!(store = mlc_store_open(dir, err, sizeof err, &code))) {

@@ -39,7 +39,9 @@ main(int argc, char **argv)
 	if (argc - optind != 5)
 		mlc_die(MLC_EX_USAGE,
 		        "usage: realert-mark [-d STATEDIR] RULE KEY RECIPIENT FINGERPRINT SENT_AT");
-	if (!(s = mlc_store_open(mlc_store_dir(dir), err, sizeof err, &code)))
+	if (!(dir = mlc_state_dir(dir, err, sizeof err)))
+		mlc_die(MLC_EX_CONFIG, "%s", err);
+	if (!(s = mlc_store_open(dir, err, sizeof err, &code)))
 		mlc_die(code, "%s", err);
 	args = argv + optind;
 	code = mlc_store_tx(s, "mark a send in the re-alert index", mark, NULL);
