@@ -32,7 +32,8 @@ PROGS = \
 	bin/jde-fetch \
 	bin/twilio-send \
 	bin/twilio-status \
-	bin/mlc-rule
+	bin/mlc-rule \
+	bin/mlc-conf
 
 # The libmicrohttpd servers' shared plumbing (src/httpd.h): linked into
 # $(SIMS) and $(TESTSIMS) only, so that libmlc.a needs no libmicrohttpd.
@@ -95,7 +96,8 @@ MAN = \
 	man/ml-connector.5 \
 	man/ml-connector.7 \
 	man/ml-connector.8 \
-	man/mlc-rule.1
+	man/mlc-rule.1 \
+	man/mlc-conf.1
 
 ALL_CFLAGS  = $(CFLAGS) $(WFLAGS) $(DEFS)
 ALL_LDFLAGS = $(CFLAGS) $(LDFLAGS)
@@ -150,6 +152,8 @@ bin/alert-log: src/alert-log.o
 src/alert-log.o: src/mlc.h
 bin/mlc-rule: src/mlc-rule.o
 src/mlc-rule.o: src/mlc.h
+bin/mlc-conf: src/mlc-conf.o
+src/mlc-conf.o: src/mlc.h
 bin/alert-match: src/alert-match.o
 src/alert-match.o: src/mlc.h
 bin/alert-render: src/alert-render.o
