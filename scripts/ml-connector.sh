@@ -78,57 +78,19 @@ EOF
 
 # ---- configuration -----------------------------------------------------
 
+# Every path and setting comes from mlc-conf(1), which asks conf.c as every
+# program does: the shell never parses the configuration nor decides a path
+# itself.  What it resolved is exported, so that every program of a run
+# reads the same file and the same state directory even if the file is
+# edited meanwhile; the environment comes before the configuration file in
+# every program's order, so the programs would find the same anyway.
 CONF=""
-conf_path() {
-	if [ -n "$CONF" ]; then
-		echo "$CONF"
-	elif [ -n "${ML_CONNECTOR_CONF:-}" ]; then
-		echo "$ML_CONNECTOR_CONF"
-	elif [ -f "${XDG_CONFIG_HOME:-$HOME/.config}/ml-connector/ml-connector.conf" ]; then
-		echo "${XDG_CONFIG_HOME:-$HOME/.config}/ml-connector/ml-connector.conf"
-	else
-		echo /etc/ml-connector/ml-connector.conf
-	fi
-}
-
-# conf_get SECTION KEY: the last value of a one-line key (no continuations).
-conf_get() {
-	_f=$(conf_path)
-	[ -r "$_f" ] || return 1
-	awk -v sec="$1" -v key="$2" '
-		/^[ \t]*[#;]/ { next }
-		/^\[/ { s = $0; gsub(/^\[|\][ \t]*$/, "", s); next }
-		s == sec {
-			k = $0; sub(/[ \t]*=.*/, "", k)
-			if (k == key) { v = $0; sub(/^[^=]*=[ \t]*/, "", v); sub(/[ \t]+$/, "", v); found = 1 }
-		}
-		END { if (found) print v; exit !found }' "$_f"
-}
-
-state_dir() {
-	if [ -n "${ML_CONNECTOR_STATE:-}" ]; then
-		echo "$ML_CONNECTOR_STATE"
-	elif _s=$(conf_get general state_dir); then
-		echo "$_s"
-	elif [ "$(id -u)" -eq 0 ] && [ -z "${XDG_STATE_HOME:-}" ]; then
-		echo /var/lib/ml-connector
-	else
-		echo "${XDG_STATE_HOME:-$HOME/.local/state}/ml-connector"
-	fi
-}
-
 setup_env() {
-	ML_CONNECTOR_CONF=$(conf_path)
-	ML_CONNECTOR_STATE=$(state_dir)
-	export ML_CONNECTOR_CONF ML_CONNECTOR_STATE
-	if [ -z "${ML_CONNECTOR_RULES:-}" ]; then
-		if _r=$(conf_get general rules_dir); then
-			ML_CONNECTOR_RULES=$_r
-		else
-			ML_CONNECTOR_RULES=$(dirname -- "$ML_CONNECTOR_CONF")/rules
-		fi
-	fi
-	export ML_CONNECTOR_RULES
+	ML_CONNECTOR_CONF=$(mlc-conf ${CONF:+-c "$CONF"} path) || exit $?
+	export ML_CONNECTOR_CONF
+	ML_CONNECTOR_STATE=$(mlc-conf state-dir) || exit $?
+	ML_CONNECTOR_RULES=$(mlc-conf rules-dir) || exit $?
+	export ML_CONNECTOR_STATE ML_CONNECTOR_RULES
 }
 
 # ---- init and secrets --------------------------------------------------
@@ -526,7 +488,7 @@ cmd_demo() {
 	2) [ "$1" = --keep ] || die 64 "demo [--keep DIR]"; keep=$2 ;;
 	*) die 64 "demo [--keep DIR]" ;;
 	esac
-	for t in mlc-ais-sim mlc-twilio-sim jde-fetch alert-match alert-render twilio-send alert-log; do
+	for t in mlc-ais-sim mlc-twilio-sim mlc-conf jde-fetch alert-match alert-render twilio-send alert-log; do
 		command -v "$t" >/dev/null || die 69 "$t is not built (run make)"
 	done
 	if [ -n "$keep" ]; then
