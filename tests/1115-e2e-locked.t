@@ -33,7 +33,7 @@ lock_take "$ML_CONNECTOR_STATE/state.db"
 ok "an outside sqlite3 holds BEGIN EXCLUSIVE on state.db"
 t0=$(date +%s)
 # Hold it until a stage says it waits, and for 7 s at least.
-wait_for grep -q 'locked by another process; waiting to' "$T/held.err"
+wait_for grep -qs 'locked by another process; waiting to' "$T/held.err"
 ok "a stage says that it waits for the lock"
 while [ $(($(date +%s) - t0)) -lt 7 ]; do sleep 0.2; done
 lock_release
@@ -69,7 +69,7 @@ lock_take "$DB"
 	alert-log 2>"$T/dlog.err" | twilio-send 2>"$T/dsend.err" | alert-log >/dev/null 2>"$T/dlog2.err" ) \
 	{LOCK_FD}>&- &
 step=$!
-wait_for sh -c "test -s '$T/rel.rc' || grep -q 'waiting to release' '$T/rel.err'"
+wait_for sh -c "test -s '$T/rel.rc' || grep -qs 'waiting to release' '$T/rel.err'"
 ok "the release meets the lock"
 lock_release
 wait "$step"

@@ -19,7 +19,11 @@ T=$(mktemp -d "$TOP/tests/tmp/$(basename "$0" .t).XXXXXX")
 export T
 ML_CONNECTOR_STATE=$T/state
 ML_CONNECTOR_CONF=$T/ml-connector.conf
-export ML_CONNECTOR_STATE ML_CONNECTOR_CONF
+# A test that unsets ML_CONNECTOR_STATE still writes inside $T: the
+# default state directory (root's is /var/lib/ml-connector) goes through
+# XDG_STATE_HOME.  Tests of the defaults set or unset it themselves.
+XDG_STATE_HOME=$T/xdg-state
+export ML_CONNECTOR_STATE ML_CONNECTOR_CONF XDG_STATE_HOME
 unset ML_CONNECTOR_NOW
 
 _n=0
