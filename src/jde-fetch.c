@@ -2092,9 +2092,13 @@ contact_json(struct join *j, struct contact *c, struct mlc_buf *b)
 	mlc_buf_addc(b, ']');
 	if (sms && mlc_addr_e164_norm(sms, j->cc, e164) == 0)
 		mlc_buf_printf(b, ",\"sms\":\"%s\"", e164);
-	if (c->nem) {
-		mlc_buf_adds(b, ",\"email\":");
-		mlc_buf_json_str(b, c->em[0].addr, strlen(c->em[0].addr));
+	/* like sms: the first address the later stages can send to */
+	for (size_t i = 0; i < c->nem; i++) {
+		if (mlc_addr_email_ok(c->em[i].addr)) {
+			mlc_buf_adds(b, ",\"email\":");
+			mlc_buf_json_str(b, c->em[i].addr, strlen(c->em[i].addr));
+			break;
+		}
 	}
 	mlc_buf_addc(b, '}');
 }
