@@ -13,6 +13,7 @@ LIBOBJ = \
 	src/twsig.o \
 	src/ndjson.o \
 	src/wire.o \
+	src/addr.o \
 	src/conf.o \
 	src/sms.o \
 	src/http.o \

@@ -149,27 +149,6 @@ kind_phrase(jv v)
 	}
 }
 
-static int
-e164_ok(const char *s)
-{
-	size_t n = 0;
-
-	if (s[0] != '+' || !(s[1] >= '1' && s[1] <= '9'))
-		return 0;
-	for (s++; *s; s++, n++)
-		if (!(*s >= '0' && *s <= '9'))
-			return 0;
-	return n >= 7 && n <= 15;
-}
-
-static int
-email_ok(const char *s)
-{
-	const char *at = strchr(s, '@');
-
-	return at && at > s && at[1] && !strchr(at + 1, '@') && !strpbrk(s, " \t<>,;\"");
-}
-
 /*
  * The re-alert id of a recipient: "an8:N" when it has an address number,
  * else its first address (sms, email, whatsapp).  alert-render derives the
@@ -184,7 +163,7 @@ recipient_id(struct mlc_buf *b, const char *an8, const char *sms, const char *em
 	else if (sms || email)
 		mlc_buf_adds(b, sms ? sms : email);
 	else if (wa)
-		mlc_buf_printf(b, "whatsapp:%s", wa);
+		mlc_addr_whatsapp_add(b, wa);
 	else
 		mlc_buf_adds(b, "?");
 }
@@ -330,17 +309,17 @@ parse_to(const char *v, const char *path, unsigned line, const char *group)
 	if (strncmp(v, "sms:", 4) == 0 || strncmp(v, "whatsapp:", 9) == 0) {
 		int wa = v[0] == 'w';
 
-		if (!e164_ok(arg)) {
+		if (!mlc_addr_e164_ok(arg)) {
 			mlc_buf_free(&j);
 			mlc_buf_free(&id);
-			return cfgerr(path, line, "recipient \"%s\": not an E.164 number (+ and 7 to "
-			              "15 digits)", v);
+			return cfgerr(path, line, "recipient \"%s\": not an E.164 number ("
+			              MLC_ADDR_E164_RULE ")", v);
 		}
 		recipient_id(&id, NULL, wa ? NULL : arg, NULL, wa ? arg : NULL);
 		mask = recipient_json(&j, v, id.p, NULL, NULL, wa ? NULL : arg, wa ? arg : NULL,
 		                      NULL, group, NULL);
 	} else if (strncmp(v, "email:", 6) == 0) {
-		if (!email_ok(arg)) {
+		if (!mlc_addr_email_ok(arg)) {
 			mlc_buf_free(&j);
 			mlc_buf_free(&id);
 			return cfgerr(path, line, "recipient \"%s\": not an e-mail address", v);

@@ -675,20 +675,6 @@ sev_rank(const char *s)
 
 static const char *const sev_names[] = { "info", "warning", "critical" };
 
-/* ^\+[1-9][0-9]{1,14}$ */
-static int
-e164_ok(const char *s)
-{
-	size_t i;
-
-	if (s[0] != '+' || s[1] < '1' || s[1] > '9')
-		return 0;
-	for (i = 2; s[i]; i++)
-		if (s[i] < '0' || s[i] > '9' || i > 15)
-			return 0;
-	return i >= 3;
-}
-
 /* Write one line; a failure stops the run. */
 static void
 put(struct mlc_buf *b)
@@ -894,15 +880,11 @@ recip_load(struct recip *r, jv o)
 	r->whatsapp = sget(o, "whatsapp");
 	r->email = sget(o, "email");
 	r->tz = sget(o, "tz");
-	if (r->whatsapp && strncmp(r->whatsapp, "whatsapp:", 9) != 0) {
-		char *w = mlc_xmalloc(strlen(r->whatsapp) + 10);
+	if (r->whatsapp || r->sms) {
+		char *w = mlc_addr_whatsapp(r->whatsapp ? r->whatsapp : r->sms);
 
-		sprintf(w, "whatsapp:%s", r->whatsapp);
 		free(r->whatsapp);
 		r->whatsapp = w;
-	} else if (!r->whatsapp && r->sms) {
-		r->whatsapp = mlc_xmalloc(strlen(r->sms) + 10);
-		sprintf(r->whatsapp, "whatsapp:%s", r->sms);
 	}
 	an8 = get(o, "an8");
 	if (jv_get_kind(an8) == JV_KIND_NUMBER)
@@ -927,6 +909,17 @@ recip_free(struct recip *r)
 	free(r->whatsapp);
 	free(r->email);
 	free(r->tz);
+}
+
+/* The channel's address passes addr.c's check (twilio-send applies the same). */
+static int
+addr_ok(const char *channel, const char *addr)
+{
+	if (strcmp(channel, "sms") == 0)
+		return mlc_addr_e164_ok(addr);
+	if (strcmp(channel, "whatsapp") == 0)
+		return mlc_addr_whatsapp_ok(addr);
+	return mlc_addr_email_ok(addr);
 }
 
 static const char *
@@ -1804,9 +1797,12 @@ render_alert(jv alert, unsigned long lineno)
 			}
 			if (!(addr = recip_addr(&r, ch)))
 				continue;
-			if (strcmp(ch, "sms") == 0 && !e164_ok(addr)) {
-				mlc_warn("line %lu: rule %s: recipient %s: sms number \"%s\" is not E.164",
-				         lineno, rule.name, r.name ? r.name : r.id, addr);
+			if (!addr_ok(ch, addr)) {
+				mlc_warn("line %lu: rule %s: recipient %s: %s \"%s\" is not %s", lineno,
+				         rule.name, r.name ? r.name : r.id,
+				         c == 0 ? "sms number" : c == 1 ? "whatsapp address" : "e-mail",
+				         addr, c == 0 ? "E.164" : c == 1 ? "whatsapp:+E.164"
+				                                          : "an e-mail address");
 				n_noaddr++;
 				continue;
 			}

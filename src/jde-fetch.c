@@ -2056,7 +2056,7 @@ static void
 contact_json(struct join *j, struct contact *c, struct mlc_buf *b)
 {
 	const char *sms = NULL;
-	char e164[20];
+	char e164[MLC_ADDR_E164_SIZE];
 
 	if (c->nph)
 		qsort(c->ph, c->nph, sizeof *c->ph, cmp_phone);
@@ -2070,7 +2070,7 @@ contact_json(struct join *j, struct contact *c, struct mlc_buf *b)
 		mlc_buf_adds(b, "null");
 	mlc_buf_adds(b, ",\"phones\":[");
 	for (size_t i = 0; i < c->nph; i++) {
-		int ok = mlc_jde_e164(c->ph[i].raw, j->cc, e164) == 0;
+		int ok = mlc_addr_e164_norm(c->ph[i].raw, j->cc, e164) == 0;
 
 		if (i)
 			mlc_buf_addc(b, ',');
@@ -2093,11 +2093,15 @@ contact_json(struct join *j, struct contact *c, struct mlc_buf *b)
 		mlc_buf_json_str(b, c->em[i].addr, strlen(c->em[i].addr));
 	}
 	mlc_buf_addc(b, ']');
-	if (sms && mlc_jde_e164(sms, j->cc, e164) == 0)
+	if (sms && mlc_addr_e164_norm(sms, j->cc, e164) == 0)
 		mlc_buf_printf(b, ",\"sms\":\"%s\"", e164);
-	if (c->nem) {
-		mlc_buf_adds(b, ",\"email\":");
-		mlc_buf_json_str(b, c->em[0].addr, strlen(c->em[0].addr));
+	/* like sms: the first address the later stages can send to */
+	for (size_t i = 0; i < c->nem; i++) {
+		if (mlc_addr_email_ok(c->em[i].addr)) {
+			mlc_buf_adds(b, ",\"email\":");
+			mlc_buf_json_str(b, c->em[i].addr, strlen(c->em[i].addr));
+			break;
+		}
 	}
 	mlc_buf_addc(b, '}');
 }

@@ -2,9 +2,9 @@
  * jde.c — JD Edwards conventions and the AIS data service, as pure logic:
  * the table catalog (primary keys, date and time columns), the [source]
  * where-clause syntax turned into AIS query conditions, date literals in
- * the user's date format, Julian (CYYDDD) and HHMMSS decoding, E.164
- * normalisation of Address Book phone numbers, and a strict JSON scanner
- * that reads data-service responses without building a tree.
+ * the user's date format, Julian (CYYDDD) and HHMMSS decoding, and a strict
+ * JSON scanner that reads data-service responses without building a tree.
+ * (Address Book phone numbers become E.164 in addr.c.)
  *
  * Why a scanner and not jv: a page is parsed once and each row's bytes are
  * copied to the output as received, so big identifiers and decimals keep
@@ -444,63 +444,6 @@ mlc_jde_cond_json(struct mlc_buf *b, const char *table, const struct mlc_jde_con
 		mlc_buf_adds(b, "\"}");
 	}
 	mlc_buf_adds(b, "]}");
-}
-
-/* ---- E.164 ------------------------------------------------------------ */
-
-int
-mlc_jde_e164(const char *raw, const char *cc, char out[20])
-{
-	char d[40], num[40];
-	size_t n = 0, ccn;
-	int plus = 0, seen = 0;
-	const char *p;
-
-	out[0] = '\0';
-	for (p = raw; *p; p++) {
-		if (*p >= '0' && *p <= '9') {
-			if (n + 1 >= sizeof d)
-				return -1;
-			d[n++] = *p;
-			seen = 1;
-		} else if (*p == '+' && !seen && !plus) {
-			plus = 1;
-			seen = 1;
-		} else if (!strchr(" \t()-./", *p)) {
-			return -1;
-		}
-	}
-	d[n] = '\0';
-	if (n == 0)
-		return -1;
-	ccn = cc ? strlen(cc) : 0;
-	if (plus) {
-		snprintf(num, sizeof num, "%s", d);
-	} else if (n > 2 && d[0] == '0' && d[1] == '0') {
-		snprintf(num, sizeof num, "%s", d + 2);
-	} else if (ccn == 1 && cc[0] == '1' && n > 3 && strncmp(d, "011", 3) == 0) {
-		snprintf(num, sizeof num, "%s", d + 3);
-	} else {
-		const char *nat = d;
-
-		if (ccn == 0 || ccn > 3 || strspn(cc, "0123456789") != ccn || cc[0] == '0')
-			return -1;
-		if (strcmp(cc, "1") == 0) {
-			if (n == 11 && d[0] == '1')
-				nat++;
-		} else if (d[0] == '0') {
-			nat++;
-		}
-		snprintf(num, sizeof num, "%s%s", cc, nat);
-	}
-	n = strlen(num);
-	if (n < 2 || n > 15 || num[0] < '1' || num[0] > '9')
-		return -1;
-	/* NANP numbers have ten digits after the 1; anything else is a guess. */
-	if (num[0] == '1' && n != 11)
-		return -1;
-	snprintf(out, 20, "+%.15s", num); /* n <= 15 above */
-	return 0;
 }
 
 /* ---- the JSON scanner ------------------------------------------------- */

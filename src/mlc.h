@@ -187,17 +187,46 @@ int mlc_wire_alert(jv obj, struct mlc_wire_err *e);
  * capped, dry_run (results and bookkeeping lines pass through). */
 int mlc_wire_is_delivery(jv obj);
 /* twilio-send's checks of a delivery: delivery_id a string; channel sms,
- * whatsapp or email; to an E.164 number (whatsapp: with or without the
- * "whatsapp:" prefix) or an e-mail address; sms and whatsapp a non-empty
+ * whatsapp or email; to an address of the channel's kind (addr.c: E.164,
+ * whatsapp: with or without the prefix, e-mail); sms and whatsapp a non-empty
  * body of at most MLC_SMS_MAXCHARS UTF-16 code units; email a non-empty
  * subject and text, html a string if present.  0, or -1 with e set.  obj is
  * not consumed. */
 int mlc_wire_delivery(jv obj, struct mlc_wire_err *e);
-/* The address checks twilio-send applies: "+" then 2 to 15 digits, the
- * first not 0; one "@" with text on both sides, no blank, control, <>,", at
- * most 254 bytes. */
-int mlc_wire_e164_ok(const char *s);
-int mlc_wire_email_ok(const char *s);
+
+/* ---- addr.c: what a message address is (E.164, WhatsApp, e-mail) ------- */
+/*
+ * The one check of each kind of address, called by every stage and by the
+ * simulator; the rules, and why they are these, open addr.c.
+ */
+#define MLC_ADDR_E164_MIN 7    /* digits after the "+" */
+#define MLC_ADDR_E164_MAX 15   /* ITU-T E.164 */
+#define MLC_ADDR_E164_SIZE 17  /* "+", 15 digits, NUL */
+#define MLC_ADDR_EMAIL_MAX 254 /* bytes: RFC 5321's path less "<>" */
+#define MLC_ADDR_WHATSAPP "whatsapp:"
+/* The E.164 rule in words, for messages. */
+#define MLC_ADDR_E164_RULE "+ and 7 to 15 digits; +1 and 10 more"
+/* "+", then 7 to 15 digits, the first not 0; "+1" and exactly 10 more. */
+int mlc_addr_e164_ok(const char *s);
+/* s starts with "whatsapp:". */
+int mlc_addr_is_whatsapp(const char *s);
+/* "whatsapp:" and an E.164 number, or a plain E.164 number. */
+int mlc_addr_whatsapp_ok(const char *s);
+/* s with the "whatsapp:" prefix, added unless s has it: appended to b, or
+ * as a new string (mlc_xmalloc'd; the caller frees it). */
+void mlc_addr_whatsapp_add(struct mlc_buf *b, const char *s);
+char *mlc_addr_whatsapp(const char *s);
+/* At most 254 bytes, one "@" with a local part before it, a domain of two
+ * or more non-empty dot-separated labels, no control character, blank,
+ * <, >, comma, semicolon or double quote. */
+int mlc_addr_email_ok(const char *s);
+/* E.164 from an Address Book phone number; cc is the default calling code
+ * ("1", "49").  Punctuation ( ) - . / and blanks go; a leading "+" keeps
+ * its country code, "00" (and "011" for cc 1) is international, a national
+ * number gets cc (losing its trunk prefix: 1 for NANP, else 0).  0 with
+ * out = "+...", which passes mlc_addr_e164_ok, or -1: not a number we can
+ * be sure of. */
+int mlc_addr_e164_norm(const char *raw, const char *cc, char out[MLC_ADDR_E164_SIZE]);
 
 /* ---- conf.c: the key = value file format of configs and rules -------- */
 /*
@@ -823,10 +852,6 @@ void mlc_jde_cond_free(struct mlc_jde_cond *c);
  * "specialValueId":..}]}. */
 void mlc_jde_cond_json(struct mlc_buf *b, const char *table, const struct mlc_jde_cond *c,
                        const struct mlc_jde_datefmt *f);
-
-/* E.164 from an Address Book phone number; cc is the default calling code
- * ("1", "49").  0 with out = "+...", or -1: not a number we can be sure of. */
-int mlc_jde_e164(const char *raw, const char *cc, char out[20]);
 
 /* A data-service response page.  Spans point into the parsed body. */
 struct mlc_jde_page {

@@ -1036,10 +1036,9 @@ new_delivery(unsigned long lineno, const char *line, size_t len)
 	j->ch = strcmp(chan, "sms") == 0 ? CH_SMS : strcmp(chan, "whatsapp") == 0 ? CH_WHATSAPP
 	                                                                          : CH_EMAIL;
 	jstr(o, "to", &j->to);
-	if (j->ch == CH_WHATSAPP && strncmp(j->to, "whatsapp:", 9) != 0) {
-		char *w = mlc_xmalloc(strlen(j->to) + 10);
+	if (j->ch == CH_WHATSAPP) {
+		char *w = mlc_addr_whatsapp(j->to);
 
-		sprintf(w, "whatsapp:%s", j->to);
 		free(j->to);
 		j->to = w;
 	}
@@ -1068,10 +1067,8 @@ new_delivery(unsigned long lineno, const char *line, size_t len)
 			settle(j);
 			goto out;
 		}
-		if (f) {
-			j->from = mlc_xmalloc(strlen(f) + 10);
-			sprintf(j->from, "%s%s", strncmp(f, "whatsapp:", 9) == 0 ? "" : "whatsapp:", f);
-		}
+		if (f)
+			j->from = mlc_addr_whatsapp(f);
 	} else if (j->ch == CH_SMS) {
 		if (!g.from && !g.mss) {
 			if (g.config_err != 3)

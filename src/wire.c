@@ -23,8 +23,8 @@
  *   mlc_wire_alert     what alert-render renders: alert_id, rule, record,
  *                      recipients; a "suppressed" line passes through.
  *   mlc_wire_delivery  what twilio-send sends: delivery_id, channel, an
- *                      address of the channel's kind, the texts, Twilio's
- *                      1600-character Body limit.
+ *                      address of the channel's kind (checked by addr.c),
+ *                      the texts, Twilio's 1600-character Body limit.
  *
  * A refusal names the member it is about as a path ("body",
  * "row.F0411_RMK", "recipients[0].name"): for bad bytes, the member whose
@@ -381,36 +381,6 @@ mlc_wire_alert(jv o, struct mlc_wire_err *e)
 /* ---- twilio-send ---- */
 
 int
-mlc_wire_e164_ok(const char *s)
-{
-	size_t i, n;
-
-	if (s[0] != '+' || s[1] < '1' || s[1] > '9')
-		return 0;
-	n = strlen(s + 1);
-	if (n < 2 || n > 15)
-		return 0;
-	for (i = 1; i <= n; i++)
-		if (s[i] < '0' || s[i] > '9')
-			return 0;
-	return 1;
-}
-
-int
-mlc_wire_email_ok(const char *s)
-{
-	const char *at = strchr(s, '@');
-	const unsigned char *p;
-
-	if (!at || at == s || !at[1] || strchr(at + 1, '@') || strlen(s) > 254)
-		return 0;
-	for (p = (const unsigned char *)s; *p; p++)
-		if (*p <= ' ' || *p == 0x7f || *p == '<' || *p == '>' || *p == ',' || *p == '"')
-			return 0;
-	return 1;
-}
-
-int
 mlc_wire_is_delivery(jv o)
 {
 	static const char *const not[] = {
@@ -455,7 +425,7 @@ mlc_wire_delivery(jv o, struct mlc_wire_err *e)
 		static const char *const need[] = { "subject", "text", NULL };
 		int i;
 
-		if (!mlc_wire_email_ok(to)) {
+		if (!mlc_addr_email_ok(to)) {
 			set_err(e, "to", "not an e-mail address");
 			goto out;
 		}
@@ -474,7 +444,7 @@ mlc_wire_delivery(jv o, struct mlc_wire_err *e)
 	} else {
 		struct mlc_sms_info info;
 
-		if (!mlc_wire_e164_ok(ch == 1 && !strncmp(to, "whatsapp:", 9) ? to + 9 : to)) {
+		if (ch == 1 ? !mlc_addr_whatsapp_ok(to) : !mlc_addr_e164_ok(to)) {
 			set_err(e, "to", "%s", ch == 1 ? "not a whatsapp:+E.164 number"
 			                                : "not an E.164 number");
 			goto out;

@@ -18,6 +18,11 @@ is "$(u e164 1 'ext. 12')" "invalid" "letters are not a number"
 is "$(u e164 '' '555 1234')" "invalid" "no default country: flagged"
 is "$(u e164 49 '+49 1234 5678 9012 3456')" "invalid" "longer than 15 digits"
 is "$(u e164 49 '+0 123')" "invalid" "country code cannot start with 0"
+# the normalisation ends in addr.c's check: 7 to 15 digits (tests/0150)
+is "$(u e164 49 '5551')" "invalid" "a national number too short: +495551, 6 digits, is no number"
+is "$(u e164 49 '555 12')" "+4955512" "... +4955512, 7 digits, is"
+is "$(u e164 683 '4002')" "+6834002" "Niue: 4-digit numbers make the shortest E.164 numbers, 7 digits"
+is "$(u e164 1 '+49 555')" "invalid" "an explicit + with 5 digits is refused as the checks refuse it"
 
 # Julian CYYDDD, HHMMSS
 is "$(u julian 124015)" "2024-01-15" "CYYDDD 124015"

@@ -143,6 +143,15 @@ grep -m 1 '"key":"00001|PV|123456|001"' "$T/records" | jde-fetch --join -r ap-ag
 is "$(jq -c '.contacts.vendor.phones[2]' "$T/j1")" \
 	'{"type":"mobile","raw":"555-01","e164":null,"invalid":true}' "join: invalid number flagged"
 
+# e-mail, like sms: the first address the later stages can send to (addr.c);
+# "emails" keeps them all
+printf '%s\n' '{"F01151_AN8":4242,"F01151_IDLN":0,"F01151_RCK7":0,"F01151_ETP":"E","F01151_EMAL":"ap;billing@acme.example","F01151_EHIER":1,"F01151_UPMJ":"20261002","F01151_UPMT":110418}' \
+	>>"$T/data/F01151.ndjson"
+grep -m 1 '"key":"00001|PV|123456|001"' "$T/records" | jde-fetch --join -r ap-aging >"$T/j2" 2>"$T/err"
+is "$(jq -c '.contacts.vendor | [.emails, .email]' "$T/j2")" \
+	'[["ap;billing@acme.example","ap@acme.example"],"ap@acme.example"]' \
+	"join: email is the first address that is one; emails lists them all"
+
 # bad input lines: reported, the rest goes on, exit 65
 { head -n 2 "$T/records"; echo 'not json'; echo '{"x":1}'; sed -n 3p "$T/records"; } |
 	jde-fetch --join -r ap-aging >"$T/jbad" 2>"$T/err"

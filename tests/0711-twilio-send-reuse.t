@@ -115,7 +115,7 @@ fault "slow:method=POST,ms=200"
 # many PREFIX KIND: eight deliveries to PREFIX1..PREFIX8
 many() {
 	for i in 1 2 3 4 5 6 7 8; do
-		if [ "$2" = sms ]; then sms "$1$i" "+1555400$1$i" "$1 $i"; else mail "$1$i" "$1$i@example.com" S T; fi
+		if [ "$2" = sms ]; then sms "$1$i" "+15554010$1$i" "$1 $i"; else mail "$1$i" "$1$i@example.com" S T; fi
 	done
 }
 # four_in_flight LABEL FAULT PREFIX KIND WANT_RC WANT_SUMMARY

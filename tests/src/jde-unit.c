@@ -75,7 +75,7 @@ main(int argc, char **argv)
 
 	mlc_util_setprogname(argv[0]);
 	if (argc == 4 && strcmp(argv[1], "e164") == 0) {
-		puts(mlc_jde_e164(argv[3], argv[2], out) == 0 ? out : "invalid");
+		puts(mlc_addr_e164_norm(argv[3], argv[2], out) == 0 ? out : "invalid");
 		return 0;
 	}
 	if (argc == 3 && strcmp(argv[1], "julian") == 0) {
