@@ -452,22 +452,6 @@ free_all_templates(void)
 
 /* ---- --check: fields read from .row/.dates/.trim/.times ---- */
 
-/* Primary key columns jde-fetch always adds, for the tables it knows. */
-static const struct {
-	const char *table, *keys;
-} table_keys[] = {
-	{ "F0101", "AN8" },
-	{ "F0006", "MCU" },
-	{ "F0411", "KCO DOC DCT SFX" },
-	{ "F0911", "KCO DCT DOC JELN LT EXTL DGJ" },
-	{ "F4301", "KCOO DOCO DCTO SFXO" },
-	{ "F4311", "KCOO DOCO DCTO SFXO LNID" },
-	{ "F4102", "ITM MCU" },
-	{ "F41021", "ITM MCU LOCN LOTN" },
-	{ "F4201", "KCOO DOCO DCTO" },
-	{ "F03012", "AN8 CO" },
-};
-
 static int
 word_in(const char *list, const char *w, size_t wl)
 {
@@ -492,20 +476,23 @@ is_ident(char c)
 	       c == '_';
 }
 
-/* Is column col (bare alias) fetched? */
+/* Is column col (bare alias) fetched?  jde-fetch asks for [source]
+ * columns, the key ([source] key, else the catalog's) and the incremental
+ * columns (catalog.c decides both). */
 static int
 column_known(const char *table, const char *cols, const char *col, size_t cl)
 {
-	const char *keys = mlc_rule_get(&rule, "source", "key"), *inc;
-	size_t i;
+	const char *keys = mlc_rule_get(&rule, "source", "key");
+	struct mlc_catalog_incr inc;
 
+	if (!keys)
+		keys = mlc_catalog_key(table);
 	if (word_in(cols, col, cl) || (keys && word_in(keys, col, cl)))
 		return 1;
-	if ((inc = mlc_rule_get(&rule, "source", "incremental")) && word_in(inc, col, cl))
+	if (mlc_catalog_incremental(table, mlc_rule_get(&rule, "source", "incremental"), &inc,
+	                            NULL, 0) > 0 &&
+	    (word_in(inc.date, col, cl) || word_in(inc.time, col, cl)))
 		return 1;
-	for (i = 0; table && i < sizeof table_keys / sizeof table_keys[0]; i++)
-		if (strcmp(table_keys[i].table, table) == 0 && word_in(table_keys[i].keys, col, cl))
-			return 1;
 	return 0;
 }
 

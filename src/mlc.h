@@ -760,18 +760,37 @@ int mlc_realert_mark(struct mlc_store *s, const char *rule, const char *key,
  * "90m" "24h" "7d" "2w" seconds; -2 if malformed. */
 long mlc_realert_window(const char *s);
 
+/* ---- catalog.c: the JDE tables known by name ------------------------- */
+/* Adding a table is one line of catalog.c's catalog[]. */
+struct mlc_catalog_table {
+	const char *table; /* "F0411" */
+	const char *key;   /* primary key aliases in the record key's order, "KCO DCT DOC SFX" */
+	const char *time;  /* the time column JDE writes beside UPMJ: "UPMT" or "TDAY" */
+};
+/* The i-th table of the catalog, or NULL past the end. */
+const struct mlc_catalog_table *mlc_catalog_entry(size_t i);
+/* Primary key aliases of a known table, or NULL. */
+const char *mlc_catalog_key(const char *table);
+/* A rule's [source] incremental value for table: "UPMJ UPMT", "UPMJ TDAY",
+ * "DGJ" (a date item, optionally followed by a time item), "UPMJ" alone
+ * (the catalog's time column is added; outside the catalog the watermark
+ * is by the day), or "none"/NULL.  1 with the columns in *inc, 0 for none,
+ * -1 with a message in err ("incremental \"...\" (UPMJ UPMT, ...)").  On 1,
+ * err holds a warning when the time column given is not the catalog's
+ * (the one given is used), else "". */
+struct mlc_catalog_incr {
+	char date[16], time[16]; /* time "" when none */
+};
+int mlc_catalog_incremental(const char *table, const char *spec, struct mlc_catalog_incr *inc,
+                            char *err, size_t errlen);
+
 /* ---- jde.c: JD Edwards conventions and the AIS data service ------------ */
 /*
- * Pure logic, no I/O: the table catalog, where conditions, date literals,
+ * Pure logic, no I/O: date and time items, where conditions, date literals,
  * Julian dates, E.164, and a strict JSON scanner for data-service pages
  * that hands out each row's bytes as received (see jde-fetch.1).
  */
 #define MLC_JDE_MAXKEY 16
-/* Primary key aliases of a known table ("KCO DCT DOC SFX"), or NULL. */
-const char *mlc_jde_table_key(const char *table);
-/* The time-of-day column written beside UPMJ in a known table ("UPMT" or
- * "TDAY"), or NULL. */
-const char *mlc_jde_table_time(const char *table);
 int mlc_jde_is_date(const char *alias); /* a Julian-date data item (DDJ, UPMJ...) */
 int mlc_jde_is_time(const char *alias); /* an HHMMSS time item (UPMT, TDAY) */
 /* Dates travel as long yyyymmdd; 0 is "no date". */
