@@ -721,6 +721,16 @@ struct mlc_jq *mlc_jq_template(const char *tmpl, const char *what, jv args, char
  * by jq's @html format; the literal text is not (it is the author's HTML). */
 struct mlc_jq *mlc_jq_template_html(const char *tmpl, const char *what, jv args, char *err,
                                     size_t errlen);
+/* The top-level interpolations of template t, in order: \(EXPR) has EXPR at
+ * t[a..b).  jq's lexical rules (see jqrule.c): in jq code # starts a comment
+ * to the end of the line, in text and strings it is a character.  Returns
+ * 0, or -1 when an interpolation (or a string inside one) is not closed
+ * (the last span then ends at the end of t).  *v is malloc'd (free it),
+ * *n the number of spans. */
+struct mlc_jq_span {
+	size_t a, b;
+};
+int mlc_jq_template_scan(const char *t, struct mlc_jq_span **v, size_t *n);
 /* Run on input (consumed).  Exactly one output is expected: 0 with *out
  * set; -1 runtime error (message in err); -2 no output or more than one;
  * -3 the program halted (a configuration error: do not run it again; later
