@@ -239,7 +239,7 @@ const struct mlc_conf_entry *mlc_conf_find(const struct mlc_conf *c, const char 
  * sections and repeats are errors: "PATH:LINE: unknown key "x" in [s]". */
 int mlc_conf_check(const struct mlc_conf *c, const char *const *schema, char *err, size_t errlen);
 
-/* ---- config.c: the ml-connector configuration file ------------------- */
+/* ---- conf.c: where the ml-connector configuration file is ------------ */
 /*
  * Path: -c option, else $ML_CONNECTOR_CONF, else $XDG_CONFIG_HOME or
  * ~/.config/ml-connector/ml-connector.conf, else /etc/ml-connector/ml-connector.conf
@@ -400,7 +400,6 @@ const char *mlc_store_dir(const char *opt);
 struct mlc_store *mlc_store_open(const char *dir, char *err, size_t errlen, int *code);
 void mlc_store_close(struct mlc_store *s);
 void *mlc_store_db(struct mlc_store *s); /* the sqlite3 * for binding and columns */
-int mlc_store_schema_version(struct mlc_store *s);
 /*
  * Locks (see the top of store.c): a lock held by another process is waited
  * for as long as it is held, with a note on stderr after a second
@@ -600,9 +599,7 @@ size_t mlc_sms_truncate(const char *utf8, size_t n, int max_segments, int *encod
  * replaced by GSM-7 characters and invisible ones (soft hyphen, zero width
  * space, BOM) removed.  Letters are never changed. */
 void mlc_sms_transliterate(const char *in, size_t n, struct mlc_buf *out);
-/* One code point: GSM-7 septets (1 or 2; 0 = not encodable), and the
- * transliteration (NULL if none). */
-int mlc_sms_gsm_septets(uint32_t cp);
+/* One code point's transliteration (NULL if none). */
 const char *mlc_sms_translit_char(uint32_t cp);
 
 /* ---- rule.c: loading rule files (format: ml-connector.5) --------------- */
@@ -659,7 +656,6 @@ int mlc_sched_parse(struct mlc_sched *s, const char *schedule, char *err, size_t
 /* One cron field f[0..n) ('*', numbers, a-b ranges, lists, /steps) in lo..hi
  * as a bit set; 0 or -1 if malformed.  The one parser of cron fields. */
 int mlc_sched_field(const char *f, size_t n, int lo, int hi, uint64_t *bits);
-int mlc_sched_match(const struct mlc_sched *s, long long cmin);
 /* The first slot after cmin (or MLC_SCHED_NEVER), the last one at or before
  * cmin (or MLC_SCHED_NONE), and how many slots lie in (after, upto], at most cap. */
 long long mlc_sched_next(const struct mlc_sched *s, long long cmin);
