@@ -6,8 +6,8 @@
  * jde-fetch takes the record key, the read order, the key of a [sums]
  * table and a rule's incremental columns from here, and alert-render
  * --check the columns jde-fetch always asks for.  jde-fetch(1) lists the
- * keys (DESCRIPTION, key), and tests/0610 checks that page, and the sample
- * data in data/jde/columns.json, against this table.
+ * table (The table catalog); tests/0615 checks that page, the sample data
+ * (data/jde/columns.json) and both programs against it.
  *
  * The key is written in the order of the record key ("00001|PV|123456|001":
  * company, document type, number, pay item), which is what alert ids are
