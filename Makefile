@@ -22,7 +22,8 @@ LIBOBJ = \
 	src/sched.o \
 	src/jqrule.o \
 	src/realert.o \
-	src/jde.o
+	src/jde.o \
+	src/catalog.o
 
 # Filters and tools: bin/NAME is built from src/NAME.c plus libmlc.a.
 PROGS = \

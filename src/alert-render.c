@@ -97,83 +97,6 @@ struct tmpl {
 };
 static int config_failed; /* a template did not compile: stop with 78 */
 
-/* Interpolations of a template: offsets of each EXPR in \(EXPR). */
-struct span {
-	size_t a, b;
-};
-
-static size_t scan_expr(const char *t, size_t i, size_t n);
-
-/* Inside a jq string that started before i: returns the offset after its
- * closing quote, or n if unterminated. */
-static size_t
-scan_string(const char *t, size_t i, size_t n)
-{
-	while (i < n) {
-		if (t[i] == '\\' && i + 1 < n && t[i + 1] == '(') {
-			i = scan_expr(t, i + 2, n);
-			continue;
-		}
-		if (t[i] == '\\') {
-			i += 2;
-			continue;
-		}
-		if (t[i] == '"')
-			return i + 1;
-		i++;
-	}
-	return n;
-}
-
-/* After "\(": the offset of the matching ')' plus one, or n. */
-static size_t
-scan_expr(const char *t, size_t i, size_t n)
-{
-	int depth = 1;
-
-	while (i < n) {
-		if (t[i] == '"') {
-			i = scan_string(t, i + 1, n);
-			continue;
-		}
-		if (t[i] == '#') {
-			while (i < n && t[i] != '\n')
-				i++;
-			continue;
-		}
-		if (t[i] == '(')
-			depth++;
-		else if (t[i] == ')' && --depth == 0)
-			return i + 1;
-		i++;
-	}
-	return n;
-}
-
-/* The top-level interpolations of template t; returns how many (*v malloc'd). */
-static size_t
-scan_interps(const char *t, struct span **v)
-{
-	size_t n = strlen(t), i = 0, k = 0, cap = 4;
-
-	*v = mlc_xmalloc(cap * sizeof **v);
-	while (i < n) {
-		if (t[i] == '\\' && i + 1 < n && t[i + 1] == '(') {
-			size_t e = scan_expr(t, i + 2, n);
-
-			if (k == cap)
-				*v = mlc_xrealloc(*v, (cap *= 2) * sizeof **v);
-			(*v)[k].a = i + 2;
-			(*v)[k].b = e > i + 2 && t[e - 1] == ')' ? e - 1 : e;
-			k++;
-			i = e;
-			continue;
-		}
-		i += t[i] == '\\' ? 2 : 1;
-	}
-	return k;
-}
-
 static void
 tmpl_free(struct tmpl *t)
 {
@@ -222,7 +145,7 @@ static int
 tmpl_build(struct tmpl *t)
 {
 	struct mlc_buf b;
-	struct span *sp;
+	struct mlc_jq_span *sp;
 	size_t n, i, last = 0;
 	char err[1024], what[256];
 	const char *src = t->src;
@@ -230,7 +153,13 @@ tmpl_build(struct tmpl *t)
 	if (t->tried)
 		return t->q ? 0 : -1;
 	t->tried = 1;
-	n = scan_interps(src, &sp);
+	snprintf(what, sizeof what, "%s:%u: template %s", rule.path, t->line, t->name);
+	if (mlc_jq_template_scan(src, &sp, &n) < 0) {
+		free(sp);
+		mlc_warn("%s: unterminated \\( in template", what);
+		config_failed = 1;
+		return -1;
+	}
 	mlc_buf_init(&b);
 	t->exprs = mlc_xcalloc(n ? n : 1, sizeof *t->exprs);
 	t->nexpr = n;
@@ -245,7 +174,6 @@ tmpl_build(struct tmpl *t)
 	}
 	mlc_buf_adds(&b, src + last);
 	free(sp);
-	snprintf(what, sizeof what, "%s:%u: template %s", rule.path, t->line, t->name);
 	t->q = t->html ? mlc_jq_template_html(b.p, what, jq_args(), err, sizeof err)
 	               : mlc_jq_template(b.p, what, jq_args(), err, sizeof err);
 	mlc_buf_free(&b);
@@ -353,8 +281,10 @@ struct tdef {
 static size_t
 split_cells(const char *src, char ***cells)
 {
-	struct span *sp;
-	size_t n = scan_interps(src, &sp), i = 0, start = 0, k = 0, si = 0, len = strlen(src);
+	struct mlc_jq_span *sp;
+	size_t n, i = 0, start = 0, k = 0, si = 0, len = strlen(src);
+
+	mlc_jq_template_scan(src, &sp, &n); /* unterminated: reported by tmpl_build */
 
 	*cells = mlc_xmalloc((len / 3 + 2) * sizeof **cells);
 	while (i < len) {
@@ -452,22 +382,6 @@ free_all_templates(void)
 
 /* ---- --check: fields read from .row/.dates/.trim/.times ---- */
 
-/* Primary key columns jde-fetch always adds, for the tables it knows. */
-static const struct {
-	const char *table, *keys;
-} table_keys[] = {
-	{ "F0101", "AN8" },
-	{ "F0006", "MCU" },
-	{ "F0411", "KCO DOC DCT SFX" },
-	{ "F0911", "KCO DCT DOC JELN LT EXTL DGJ" },
-	{ "F4301", "KCOO DOCO DCTO SFXO" },
-	{ "F4311", "KCOO DOCO DCTO SFXO LNID" },
-	{ "F4102", "ITM MCU" },
-	{ "F41021", "ITM MCU LOCN LOTN" },
-	{ "F4201", "KCOO DOCO DCTO" },
-	{ "F03012", "AN8 CO" },
-};
-
 static int
 word_in(const char *list, const char *w, size_t wl)
 {
@@ -492,20 +406,23 @@ is_ident(char c)
 	       c == '_';
 }
 
-/* Is column col (bare alias) fetched? */
+/* Is column col (bare alias) fetched?  jde-fetch asks for [source]
+ * columns, the key ([source] key, else the catalog's) and the incremental
+ * columns (catalog.c decides both). */
 static int
 column_known(const char *table, const char *cols, const char *col, size_t cl)
 {
-	const char *keys = mlc_rule_get(&rule, "source", "key"), *inc;
-	size_t i;
+	const char *keys = mlc_rule_get(&rule, "source", "key");
+	struct mlc_catalog_incr inc;
 
+	if (!keys)
+		keys = mlc_catalog_key(table);
 	if (word_in(cols, col, cl) || (keys && word_in(keys, col, cl)))
 		return 1;
-	if ((inc = mlc_rule_get(&rule, "source", "incremental")) && word_in(inc, col, cl))
+	if (mlc_catalog_incremental(table, mlc_rule_get(&rule, "source", "incremental"), &inc,
+	                            NULL, 0) > 0 &&
+	    (word_in(inc.date, col, cl) || word_in(inc.time, col, cl)))
 		return 1;
-	for (i = 0; table && i < sizeof table_keys / sizeof table_keys[0]; i++)
-		if (strcmp(table_keys[i].table, table) == 0 && word_in(table_keys[i].keys, col, cl))
-			return 1;
 	return 0;
 }
 
@@ -516,9 +433,11 @@ check_fields(const struct mlc_conf_entry *e, const char *name)
 	const char *cols = mlc_rule_get(&rule, "source", "columns");
 	static const char *const objs[] = { ".row.", ".dates.", ".trim.", ".times." };
 	const char *s = e->value;
-	struct span *sp;
-	size_t n = scan_interps(s, &sp), k;
+	struct mlc_jq_span *sp;
+	size_t n, k;
 	int bad = 0;
+
+	mlc_jq_template_scan(s, &sp, &n); /* unterminated: reported by tmpl_build */
 
 	if (!cols) { /* every column comes back */
 		free(sp);

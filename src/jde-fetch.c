@@ -6,7 +6,8 @@
  *   query        (default) -r RULE and/or -t TABLE [-f COLS] [-w COND]...:
  *                nothing is read from stdin; records go to stdout.
  *   incremental  a rule whose [source] incremental names the date-updated
- *                columns: only rows at or after the rule's watermark are
+ *                columns (catalog.c adds a known table's time column to
+ *                UPMJ alone): only rows at or after the rule's watermark are
  *                asked for; the position reached is stored as pending for
  *                (rule, run id) and becomes the watermark only with
  *                --commit RULE RUN_ID, which the orchestrator calls once the
@@ -1496,8 +1497,8 @@ do_fetch(const struct opts *o)
 	struct mlc_jde_cond *c;
 	size_t nc, nkey;
 	const char *table, *keyspec, *columns, *match, *incr, *v;
-	char *keycopy, *wmtext = NULL, *incrcopy = NULL;
-	const char *incw[4];
+	char *keycopy, *wmtext = NULL, ierr[256];
+	struct mlc_catalog_incr inc; /* f.fmt points into it */
 	struct mlc_buf rcids, extra, wmout;
 	struct query q;
 	long pagesize = o->pagesize;
@@ -1515,7 +1516,7 @@ do_fetch(const struct opts *o)
 	if (strlen(table) > 30 || strspn(table, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") != strlen(table))
 		fatal(MLC_EX_CONFIG, "bad table name \"%s\"", table);
 	keyspec = o->key ? o->key : source_get("key");
-	if (!keyspec && !(keyspec = mlc_jde_table_key(table)))
+	if (!keyspec && !(keyspec = mlc_catalog_key(table)))
 		fatal(MLC_EX_CONFIG, "table %s is not in jde-fetch's catalog: give its primary key "
 		      "([source] key or -k)", table);
 	keycopy = mlc_xstrdup(keyspec);
@@ -1539,17 +1540,17 @@ do_fetch(const struct opts *o)
 
 	/* incremental columns */
 	incr = source_get("incremental");
-	if (incr && strcmp(incr, "none") != 0) {
-		size_t ni;
-
-		incrcopy = mlc_xstrdup(incr);
-		ni = words(incrcopy, incw, 2);
-		if (ni < 1 || ni > 2 || !mlc_jde_is_date(incw[0]) || (ni == 2 && !mlc_jde_is_time(incw[1])))
-			fatal(MLC_EX_CONFIG, "%s: incremental \"%s\" (UPMJ UPMT, UPMJ TDAY, DGJ or none)",
-			      rule.path, incr);
+	switch (mlc_catalog_incremental(table, incr, &inc, ierr, sizeof ierr)) {
+	case -1:
+		fatal(MLC_EX_CONFIG, "%s: %s", rule.path, ierr);
+		break;
+	case 1:
+		if (ierr[0])
+			mlc_warn("%s: %s", rule.path, ierr);
 		f.incr = 1;
-		f.fmt.wm_date = incw[0];
-		f.fmt.wm_time = ni == 2 ? incw[1] : NULL;
+		f.fmt.wm_date = inc.date;
+		f.fmt.wm_time = inc.time[0] ? inc.time : NULL;
+		break;
 	}
 
 	mlc_buf_init(&rcids);
@@ -1697,7 +1698,6 @@ do_fetch(const struct opts *o)
 		mlc_jde_cond_free(&c[i]);
 	free(c);
 	free(keycopy);
-	free(incrcopy);
 	free(wmtext);
 	strv_free(f.wm_keys, f.nwm_keys);
 	strv_free(f.max_keys, f.nmax_keys);
@@ -2141,7 +2141,7 @@ lookup(struct ais *a, struct join *j, int what, const char *const *vals, size_t 
 	q.rcids = t[ti].cols;
 	q.pagesize = 1000;
 	/* By the key (every key column is in cols): a start-over resumes. */
-	q.norder = read_order(mlc_jde_table_key(q.table), NULL, NULL, order, &orderbuf);
+	q.norder = read_order(mlc_catalog_key(q.table), NULL, NULL, order, &orderbuf);
 	q.order = order;
 	q.row = lookup_row;
 	q.restart = lookup_restart;
@@ -2526,7 +2526,7 @@ sums_batch(struct ais *a, struct join *j, struct rec *recs, size_t n)
 		/* A table of the catalog is read by its key (asked for too), so
 		 * that a start-over resumes; another one starts again from its
 		 * first page and forgets the partial sums. */
-		q.norder = read_order(mlc_jde_table_key(e->table), NULL, NULL, order, &orderbuf);
+		q.norder = read_order(mlc_catalog_key(e->table), NULL, NULL, order, &orderbuf);
 		q.order = order;
 		q.restart = q.norder ? NULL : sum_restart;
 		mlc_buf_reset(&rcids);
@@ -3023,7 +3023,7 @@ do_parse(const struct opts *o, char **files, int nfiles)
 			continue;
 		}
 		ks = o->key ? o->key : have_rule && source_get("key") ? source_get("key") :
-		     mlc_jde_table_key(table);
+		     mlc_catalog_key(table);
 		if (!ks)
 			fatal(MLC_EX_CONFIG, "table %s is not in jde-fetch's catalog: give its primary "
 			      "key with -k", table);
@@ -3191,14 +3191,14 @@ main(int argc, char **argv)
 	mlc_store_stop_on(&stop_sig);
 
 	if (o.commit) {
-		const char *inc;
+		struct mlc_catalog_incr inc;
 
 		if (argc != 2 || o.join || o.parse || o.dry)
 			mlc_die(MLC_EX_USAGE, "usage: jde-fetch --commit RULE RUN_ID");
 		/* A rule that re-scans in full has no watermark: nothing to commit. */
 		load_rule(argv[0]);
-		inc = source_get("incremental");
-		if (!inc || strcmp(inc, "none") == 0) {
+		if (mlc_catalog_incremental(source_get("table"), source_get("incremental"), &inc,
+		                            NULL, 0) == 0) {
 			mlc_rule_free(&rule);
 			mlc_util_exit(MLC_EX_OK);
 		}

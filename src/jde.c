@@ -1,10 +1,11 @@
 /*
  * jde.c — JD Edwards conventions and the AIS data service, as pure logic:
- * the table catalog (primary keys, date and time columns), the [source]
- * where-clause syntax turned into AIS query conditions, date literals in
- * the user's date format, Julian (CYYDDD) and HHMMSS decoding, and a strict
- * JSON scanner that reads data-service responses without building a tree.
- * (Address Book phone numbers become E.164 in addr.c.)
+ * the data items that hold dates and times, the [source] where-clause
+ * syntax turned into AIS query conditions, date literals in the user's date
+ * format, Julian (CYYDDD) and HHMMSS decoding, and a strict JSON scanner
+ * that reads data-service responses without building a tree.  The tables
+ * themselves (keys, time columns) are catalog.c's; Address Book phone
+ * numbers become E.164 in addr.c.
  *
  * Why a scanner and not jv: a page is parsed once and each row's bytes are
  * copied to the output as received, so big identifiers and decimals keep
@@ -17,42 +18,7 @@
 
 #include "mlc.h"
 
-/* ---- catalog ---------------------------------------------------------- */
-
-static const struct {
-	const char *table, *key, *time;
-} catalog[] = {
-	{ "F0006", "MCU", "UPMT" },
-	{ "F0101", "AN8", "UPMT" },
-	{ "F0115", "AN8 IDLN RCK7", "UPMT" },
-	{ "F01151", "AN8 IDLN RCK7", "UPMT" },
-	{ "F03012", "AN8 CO", "UPMT" },
-	{ "F0411", "KCO DCT DOC SFX", "UPMT" },
-	{ "F0911", "KCO DCT DOC DGJ JELN LT EXTL", "UPMT" },
-	{ "F4102", "ITM MCU", "TDAY" },
-	{ "F41021", "ITM MCU LOCN LOTN", "TDAY" },
-	{ "F4211", "KCOO DCTO DOCO LNID", "TDAY" },
-	{ "F4301", "KCOO DCTO DOCO SFXO", "TDAY" },
-	{ "F4311", "KCOO DCTO DOCO SFXO LNID", "TDAY" },
-};
-
-const char *
-mlc_jde_table_key(const char *table)
-{
-	for (size_t i = 0; i < sizeof catalog / sizeof *catalog; i++)
-		if (strcmp(catalog[i].table, table) == 0)
-			return catalog[i].key;
-	return NULL;
-}
-
-const char *
-mlc_jde_table_time(const char *table)
-{
-	for (size_t i = 0; i < sizeof catalog / sizeof *catalog; i++)
-		if (strcmp(catalog[i].table, table) == 0)
-			return catalog[i].time;
-	return NULL;
-}
+/* ---- data dictionary items ------------------------------------------ */
 
 /* Data dictionary items that hold a Julian date (over AIS: "yyyyMMdd"). */
 static const char *const date_aliases[] = {

@@ -1,5 +1,6 @@
 /*
- * jqrule.c — libjq (Debian 12: jq 1.6), compiled once, run per record.
+ * jqrule.c — libjq (Debian 12: jq 1.6), compiled once, run per record, and
+ * the one scanner of the template syntax (mlc_jq_template_scan).
  *
  * Every program (a [match] expression, a template) gets its own jq_state,
  * compiled once with the function library below prepended, our own error
@@ -214,73 +215,123 @@ mlc_jq_compile(const char *program, const char *what, jv args, char *err, size_t
 }
 
 /*
- * A template is the body of a jq string.  Configuration values have no
- * quoting, so a bare '"' in the literal text is escaped here (an already
- * escaped \" stays as it is); inside \( ... ) the text is jq and is copied
- * unchanged, including strings there and their own interpolations.
- * Returns NULL on an unterminated interpolation or string.
+ * A template is the body of a jq string, as a rule writes it: literal text
+ * and \( ... ) interpolations.  The one scanner of that syntax, used here
+ * to compile templates and by alert-render to find what each one reads.
+ * jq 1.6's lexical rules, in the three places a template has:
+ *   text       (the template itself, and strings inside interpolations):
+ *              \( opens an interpolation, \x is an escape, # is a
+ *              character; a string inside an interpolation ends at '"'.
+ *   jq code    (inside \( ... )): '"' opens a string, # starts a comment
+ *              to the end of the line (a backslash does not continue it
+ *              in 1.6), parentheses nest, ')' at depth 0 ends it.
+ * So a \( in a comment opens nothing, a ')' or '"' in a comment is no
+ * delimiter, and a # in a string is no comment, at any depth.
  */
-static const char *scan_interp(struct mlc_buf *b, const char *s);
+static size_t scan_code(const char *t, size_t i, size_t n, int *open);
 
-/* A string body: top = the template itself (ends at the NUL, bare quotes
- * escaped), else a string inside an interpolation (ends after its '"'). */
-static const char *
-scan_body(struct mlc_buf *b, const char *s, int top)
+/* In text after the opening '"' of a string inside code: the offset after
+ * its closing quote, or n (*open set) when it has none. */
+static size_t
+scan_str(const char *t, size_t i, size_t n, int *open)
 {
-	while (*s) {
-		if (*s == '\\' && s[1] == '(') {
-			mlc_buf_add(b, s, 2);
-			if (!(s = scan_interp(b, s + 2)))
-				return NULL;
-			continue;
-		}
-		if (*s == '\\' && s[1]) {
-			mlc_buf_add(b, s, 2);
-			s += 2;
-			continue;
-		}
-		if (*s == '"') {
-			if (!top) {
-				mlc_buf_addc(b, '"');
-				return s + 1;
-			}
-			mlc_buf_addc(b, '\\');
-		}
-		mlc_buf_addc(b, *s);
-		s++;
+	while (i < n) {
+		if (t[i] == '\\' && i + 1 < n && t[i + 1] == '(')
+			i = scan_code(t, i + 2, n, open);
+		else if (t[i] == '\\')
+			i += 2;
+		else if (t[i] == '"')
+			return i + 1;
+		else
+			i++;
 	}
-	return top ? s : NULL;
+	*open = 1;
+	return n;
 }
 
-/* After "\(": copy jq text through the matching ')'. */
-static const char *
-scan_interp(struct mlc_buf *b, const char *s)
+/* In code after "\(": the offset after the matching ')', or n (*open set). */
+static size_t
+scan_code(const char *t, size_t i, size_t n, int *open)
 {
 	int depth = 1;
 
-	while (*s) {
-		if (*s == '"') {
-			mlc_buf_addc(b, '"');
-			if (!(s = scan_body(b, s + 1, 0)))
-				return NULL;
-			continue;
-		}
-		if (*s == '(')
+	while (i < n) {
+		if (t[i] == '"') {
+			i = scan_str(t, i + 1, n, open);
+		} else if (t[i] == '#') {
+			while (i < n && t[i] != '\n')
+				i++;
+		} else if (t[i] == '(') {
 			depth++;
-		else if (*s == ')' && --depth == 0) {
-			mlc_buf_addc(b, ')');
-			return s + 1;
+			i++;
+		} else if (t[i] == ')' && --depth == 0) {
+			return i + 1;
+		} else {
+			i++;
 		}
-		mlc_buf_addc(b, *s);
-		s++;
 	}
-	return NULL;
+	*open = 1;
+	return n;
 }
 
+int
+mlc_jq_template_scan(const char *t, struct mlc_jq_span **v, size_t *nv)
+{
+	size_t n = strlen(t), i = 0, k = 0, cap = 4;
+	int open = 0;
+
+	*v = mlc_xmalloc(cap * sizeof **v);
+	while (i < n) {
+		if (t[i] == '\\' && i + 1 < n && t[i + 1] == '(') {
+			size_t e = scan_code(t, i + 2, n, &open);
+
+			if (k == cap)
+				*v = mlc_xrealloc(*v, (cap *= 2) * sizeof **v);
+			(*v)[k].a = i + 2;
+			(*v)[k].b = open ? n : e - 1;
+			k++;
+			i = e;
+		} else {
+			i += t[i] == '\\' ? 2 : 1;
+		}
+	}
+	*nv = k;
+	return open ? -1 : 0;
+}
+
+/* The template as the body of a jq string literal: a bare '"' of the text
+ * is escaped (an escaped \" stays as it is), interpolations are copied
+ * unchanged.  -1 on an unterminated interpolation. */
 static int
 escape_template(struct mlc_buf *b, const char *s)
 {
-	return scan_body(b, s, 1) ? 0 : -1;
+	struct mlc_jq_span *sp;
+	size_t n, i, at = 0, len = strlen(s);
+
+	if (mlc_jq_template_scan(s, &sp, &n) < 0) {
+		free(sp);
+		return -1;
+	}
+	for (i = 0; i <= n; i++) {
+		size_t end = i < n ? sp[i].a - 2 : len; /* the text before "\(" */
+
+		while (at < end) {
+			if (s[at] == '\\' && at + 1 < end) {
+				mlc_buf_add(b, s + at, 2);
+				at += 2;
+				continue;
+			}
+			if (s[at] == '"')
+				mlc_buf_addc(b, '\\');
+			mlc_buf_addc(b, s[at++]);
+		}
+		if (i < n) {
+			mlc_buf_add(b, s + end, sp[i].b + 1 - end); /* "\(" EXPR ")" */
+			at = sp[i].b + 1;
+		}
+	}
+	free(sp);
+	return 0;
 }
 
 static struct mlc_jq *

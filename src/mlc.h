@@ -445,7 +445,6 @@ struct sqlite3_stmt; /* sqlite3.h's sqlite3_stmt */
 struct mlc_store *mlc_store_open(const char *dir, char *err, size_t errlen, int *code);
 void mlc_store_close(struct mlc_store *s);
 void *mlc_store_db(struct mlc_store *s); /* the sqlite3 * for binding and columns */
-int mlc_store_schema_version(struct mlc_store *s);
 /*
  * Locks (see the top of store.c): a lock held by another process is waited
  * for as long as it is held, with a note on stderr after a second
@@ -645,9 +644,7 @@ size_t mlc_sms_truncate(const char *utf8, size_t n, int max_segments, int *encod
  * replaced by GSM-7 characters and invisible ones (soft hyphen, zero width
  * space, BOM) removed.  Letters are never changed. */
 void mlc_sms_transliterate(const char *in, size_t n, struct mlc_buf *out);
-/* One code point: GSM-7 septets (1 or 2; 0 = not encodable), and the
- * transliteration (NULL if none). */
-int mlc_sms_gsm_septets(uint32_t cp);
+/* One code point's transliteration (NULL if none). */
 const char *mlc_sms_translit_char(uint32_t cp);
 
 /* ---- rule.c: loading rule files (format: ml-connector.5) --------------- */
@@ -701,7 +698,6 @@ int mlc_sched_parse(struct mlc_sched *s, const char *schedule, char *err, size_t
 /* One cron field f[0..n) ('*', numbers, a-b ranges, lists, /steps) in lo..hi
  * as a bit set; 0 or -1 if malformed.  The one parser of cron fields. */
 int mlc_sched_field(const char *f, size_t n, int lo, int hi, uint64_t *bits);
-int mlc_sched_match(const struct mlc_sched *s, long long cmin);
 /* The first slot after cmin (or MLC_SCHED_NEVER), the last one at or before
  * cmin (or MLC_SCHED_NONE), and how many slots lie in (after, upto], at most cap. */
 long long mlc_sched_next(const struct mlc_sched *s, long long cmin);
@@ -763,6 +759,16 @@ struct mlc_jq *mlc_jq_template(const char *tmpl, const char *what, jv args, char
  * by jq's @html format; the literal text is not (it is the author's HTML). */
 struct mlc_jq *mlc_jq_template_html(const char *tmpl, const char *what, jv args, char *err,
                                     size_t errlen);
+/* The top-level interpolations of template t, in order: \(EXPR) has EXPR at
+ * t[a..b).  jq's lexical rules (see jqrule.c): in jq code # starts a comment
+ * to the end of the line, in text and strings it is a character.  Returns
+ * 0, or -1 when an interpolation (or a string inside one) is not closed
+ * (the last span then ends at the end of t).  *v is malloc'd (free it),
+ * *n the number of spans. */
+struct mlc_jq_span {
+	size_t a, b;
+};
+int mlc_jq_template_scan(const char *t, struct mlc_jq_span **v, size_t *n);
 /* Run on input (consumed).  Exactly one output is expected: 0 with *out
  * set; -1 runtime error (message in err); -2 no output or more than one;
  * -3 the program halted (a configuration error: do not run it again; later
@@ -802,18 +808,37 @@ int mlc_realert_mark(struct mlc_store *s, const char *rule, const char *key,
  * "90m" "24h" "7d" "2w" seconds; -2 if malformed. */
 long mlc_realert_window(const char *s);
 
+/* ---- catalog.c: the JDE tables known by name ------------------------- */
+/* Adding a table is one line of catalog.c's catalog[]. */
+struct mlc_catalog_table {
+	const char *table; /* "F0411" */
+	const char *key;   /* primary key aliases in the record key's order, "KCO DCT DOC SFX" */
+	const char *time;  /* the time column JDE writes beside UPMJ: "UPMT" or "TDAY" */
+};
+/* The i-th table of the catalog, or NULL past the end. */
+const struct mlc_catalog_table *mlc_catalog_entry(size_t i);
+/* Primary key aliases of a known table, or NULL. */
+const char *mlc_catalog_key(const char *table);
+/* A rule's [source] incremental value for table: "UPMJ UPMT", "UPMJ TDAY",
+ * "DGJ" (a date item, optionally followed by a time item), "UPMJ" alone
+ * (the catalog's time column is added; outside the catalog the watermark
+ * is by the day), or "none"/NULL.  1 with the columns in *inc, 0 for none,
+ * -1 with a message in err ("incremental \"...\" (UPMJ UPMT, ...)").  On 1,
+ * err holds a warning when the time column given is not the catalog's
+ * (the one given is used), else "". */
+struct mlc_catalog_incr {
+	char date[16], time[16]; /* time "" when none */
+};
+int mlc_catalog_incremental(const char *table, const char *spec, struct mlc_catalog_incr *inc,
+                            char *err, size_t errlen);
+
 /* ---- jde.c: JD Edwards conventions and the AIS data service ------------ */
 /*
- * Pure logic, no I/O: the table catalog, where conditions, date literals,
+ * Pure logic, no I/O: date and time items, where conditions, date literals,
  * Julian dates, E.164, and a strict JSON scanner for data-service pages
  * that hands out each row's bytes as received (see jde-fetch.1).
  */
 #define MLC_JDE_MAXKEY 16
-/* Primary key aliases of a known table ("KCO DCT DOC SFX"), or NULL. */
-const char *mlc_jde_table_key(const char *table);
-/* The time-of-day column written beside UPMJ in a known table ("UPMT" or
- * "TDAY"), or NULL. */
-const char *mlc_jde_table_time(const char *table);
 int mlc_jde_is_date(const char *alias); /* a Julian-date data item (DDJ, UPMJ...) */
 int mlc_jde_is_time(const char *alias); /* an HHMMSS time item (UPMT, TDAY) */
 /* Dates travel as long yyyymmdd; 0 is "no date". */

@@ -176,16 +176,6 @@ mlc_sched_parse(struct mlc_sched *s, const char *schedule, char *err, size_t err
 	return 0;
 }
 
-int
-mlc_sched_match(const struct mlc_sched *s, long long cmin)
-{
-	struct tm tm;
-
-	civil(cmin, &tm);
-	return (s->mon >> (tm.tm_mon + 1) & 1) && day_ok(s, &tm) && (s->hour >> tm.tm_hour & 1) &&
-	       (s->min >> tm.tm_min & 1);
-}
-
 /* The first set bit of v at or after i (up to 63), or -1; the last at or before. */
 static int
 bit_up(uint64_t v, int i)

@@ -63,12 +63,6 @@ gsm_septets(uint32_t c)
 	return 0;
 }
 
-int
-mlc_sms_gsm_septets(uint32_t c)
-{
-	return gsm_septets(c);
-}
-
 /* Decode one code point at s[0..n): its length (1..4), or 0 if invalid. */
 static size_t
 decode(const unsigned char *s, size_t n, uint32_t *cp)

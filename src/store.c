@@ -763,16 +763,6 @@ mlc_store_statedir(struct mlc_store *s)
 	return s->dir;
 }
 
-int
-mlc_store_schema_version(struct mlc_store *s)
-{
-	int v = -1;
-
-	if (user_version(s, &v) < 0)
-		return -1;
-	return v;
-}
-
 static int
 last_err(struct mlc_store *s)
 {

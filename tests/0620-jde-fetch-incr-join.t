@@ -101,6 +101,27 @@ is "$(wc -l <"$T/out5" | tr -d ' ')" 0 "after the second commit: nothing new"
 jde-fetch -r inc --full --run-id r6 >"$T/out6" 2>"$T/err"
 is "$(wc -l <"$T/out6" | tr -d ' ')" $((NROWS + 3)) "--full reads everything again"
 
+# incremental = UPMJ alone: the catalog's time column (UPMT for F0411) comes
+# with it, so the watermark is to the second, not to the day.
+printf '[rule]\nname = incd\n\n[source]\ntable = F0411\nincremental = UPMJ\n' >"$T/rules/incd.rule"
+jde-fetch -r incd --run-id d1 >"$T/outd1" 2>"$T/err"
+is "$?" 0 "incremental = UPMJ: exit 0"
+jde-fetch --commit incd d1
+is "$(jde-fetch --show-watermark incd | jq -r '"\(.date) \(.time)"')" \
+	"$(jq -rs 'map([.F0411_UPMJ, .F0411_UPMT]) | max |
+		"\(.[0][0:4])-\(.[0][4:6])-\(.[0][6:8]) \(.[1] | tostring | ("000000" + .)[-6:] |
+		"\(.[0:2]):\(.[2:4]):\(.[4:6])")"' "$T/data/F0411.ndjson")" \
+	"incremental = UPMJ: the watermark is the largest (UPMJ, UPMT), UPMT from the catalog"
+
+# F4201 is in the catalog: read without [source] key, keyed as JDE keys it.
+jde-fetch -t F4201 >"$T/so" 2>"$T/err"
+is "$?" 0 "F4201 without a key: exit 0"
+is "$(jq -r .key "$T/so" | tr '\n' ' ')" \
+	"$(jq -rs 'sort_by(.F4201_KCOO, .F4201_DCTO, .F4201_DOCO, .F4201_SFXO)[] |
+		"\(.F4201_KCOO)|\(.F4201_DCTO)|\(.F4201_DOCO)|\(.F4201_SFXO)"' "$T/data/F4201.ndjson" |
+		tr '\n' ' ')" \
+	"F4201 records keyed KCOO|DCTO|DOCO|SFXO, in key order"
+
 # ---- join ---------------------------------------------------------------------
 jde-fetch -t F0411 >"$T/records" 2>"$T/err"
 : >"$MLC_AIS_SIM_LOG"

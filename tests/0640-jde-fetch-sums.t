@@ -175,6 +175,28 @@ is "$(jq -r .key "$T/alerts" | sort -u | tr '\n' ' ')" \
 	"60001|30 60003|30 60005|40 60008|30 60010|40 60012|30 " \
 	"fires for exactly the items below their reorder point (not 60006, at it)"
 
+# ---- the [sums] the shipped rules suggest in their comments work -------------
+# (comment lines "#   [sums]" and "#   NAME = ..." after it, uncommented)
+suggested() { # RULE: the rule with the [sums] of its comments
+	cat "$TOP/data/rules/$1.rule"
+	echo
+	sed -n '/^#   \[sums\]$/,/^#   [a-z_]* = /s/^#   //p' "$TOP/data/rules/$1.rule"
+}
+suggested high-value-po >"$T/rules/po-lines.rule"
+sed -i 's/^name *= .*/name = po-lines/' "$T/rules/po-lines.rule"
+jde-fetch -r po-lines 2>"$T/e1" | jde-fetch --join -r po-lines >"$T/po" 2>"$T/e2"
+is "${PIPESTATUS[*]}" "0 0" "high-value-po with its suggested [sums]: exit 0"
+is "$(jq -c 'select(.sums.LINES != .row.F4301_OTOT) | .key' "$T/po")$(wc -l <"$T/po" | tr -d ' ')" 6 \
+	"high-value-po: the suggested sum of the lines is each PO's OTOT"
+suggested credit-hold >"$T/rules/ch-limit.rule"
+sed -i 's/^name *= .*/name = ch-limit/' "$T/rules/ch-limit.rule"
+jde-fetch -r ch-limit 2>"$T/e1" | jde-fetch --join -r ch-limit >"$T/ch" 2>"$T/e2"
+is "${PIPESTATUS[*]}" "0 0" "credit-hold with its suggested [sums]: exit 0"
+is "$(jq -r '"\(.row.F4201_AN8) \(.sums.CREDIT_LIMIT)"' "$T/ch" | tr '\n' ' ')" \
+	"$(jq -r 'select(.F03012_AN8 == (5001, 5003, 5006)) | "\(.F03012_AN8) \(.F03012_ACL)"' \
+		"$T/data/F03012.ndjson" | tr '\n' ' ')" \
+	"credit-hold: the suggested sum is the customer's F03012 credit limit"
+
 # ---- valgrind -------------------------------------------------------------------
 vg jde-fetch --join -r $R -b 4 <"$T/items" >"$T/jvg" 2>"$T/err"
 rc=$?

@@ -1,5 +1,6 @@
 /*
- * jde-unit — drive the pure functions of src/jde.c from the command line,
+ * jde-unit — drive the pure functions of src/jde.c and src/catalog.c from
+ * the command line,
  * for tests/0610-jde-unit.t.  One call per invocation; results on stdout:
  *
  *   jde-unit e164 CC RAW          "+E164" or "invalid"
@@ -11,6 +12,11 @@
  *                                 stderr with status 1
  *   jde-unit page FILE            the envelope summary, one field a line
  *   jde-unit key TABLE            the catalog key, or "unknown"
+ *   jde-unit catalog              the catalog: "TABLE TIME KEY..." a line
+ *   jde-unit incremental TABLE SPEC
+ *                                 "DATE TIME" (TIME "-" when none), "none",
+ *                                 or the error on stderr with status 1; a
+ *                                 warning goes to stderr
  *   jde-unit cmp TABLE COLS A B   -1, 0 or 1: row object A against row B
  *                                 in the order of COLS (blank separated)
  *   jde-unit after FMT TABLE COLS ROW FORM
@@ -162,11 +168,34 @@ main(int argc, char **argv)
 		return rc;
 	}
 	if (argc == 3 && strcmp(argv[1], "key") == 0) {
-		const char *k = mlc_jde_table_key(argv[2]);
+		const char *k = mlc_catalog_key(argv[2]);
 
 		puts(k ? k : "unknown");
 		return 0;
 	}
-	fprintf(stderr, "usage: jde-unit e164|julian|hms|literal|cond|page|key|cmp|after ...\n");
+	if (argc == 2 && strcmp(argv[1], "catalog") == 0) {
+		const struct mlc_catalog_table *t;
+
+		for (size_t i = 0; (t = mlc_catalog_entry(i)); i++)
+			printf("%s %s %s\n", t->table, t->time, t->key);
+		return 0;
+	}
+	if (argc == 4 && strcmp(argv[1], "incremental") == 0) {
+		struct mlc_catalog_incr inc;
+		char err[256];
+		int r = mlc_catalog_incremental(argv[2], argv[3], &inc, err, sizeof err);
+
+		if (r < 0 || err[0])
+			fprintf(stderr, "%s\n", err);
+		if (r < 0)
+			return 1;
+		if (r == 0)
+			puts("none");
+		else
+			printf("%s %s\n", inc.date, inc.time[0] ? inc.time : "-");
+		return 0;
+	}
+	fprintf(stderr, "usage: jde-unit e164|julian|hms|literal|cond|page|key|catalog|incremental|"
+	        "cmp|after ...\n");
 	return 64;
 }
