@@ -1907,7 +1907,7 @@ main(int argc, char **argv)
 
 	mlc_util_setprogname(argv[0]);
 	mlc_util_std_args(argc, argv, usage);
-	signal(SIGPIPE, SIG_IGN);
+	mlc_util_signals(NULL);
 	/* Global options come before a subcommand. */
 	while ((c = getopt_long(argc, argv, "+d:s:b:", lo, NULL)) != -1) {
 		switch (c) {

@@ -69,13 +69,7 @@ static const char usage[] =
 	"       jde-fetch --ping [-c CONF]\n"
 	"       jde-fetch --parse-response [-t TABLE] [-r RULE] FILE...\n";
 
-static volatile int stop_sig; /* set by SIGTERM/SIGINT */
-
-static void
-on_signal(int sig)
-{
-	stop_sig = sig;
-}
+static volatile sig_atomic_t stop_sig; /* set by SIGTERM/SIGINT (mlc_util_signals) */
 
 /* ---- the AIS session ---------------------------------------------------- */
 
@@ -3137,7 +3131,6 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	struct opts o;
-	struct sigaction sa;
 	int c, code;
 
 	mlc_util_setprogname(argv[0]);
@@ -3177,12 +3170,7 @@ main(int argc, char **argv)
 		/* rule.c finds the rules directory through the configuration. */
 		setenv("ML_CONNECTOR_CONF", o.conf, 1);
 	}
-	signal(SIGPIPE, SIG_IGN);
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
+	mlc_util_signals(&stop_sig);
 	/* a lock on state.db is waited for, but not past a stop request */
 	mlc_store_stop_on(&stop_sig);
 
