@@ -900,6 +900,12 @@ run_select(const char *sql, const char *const *binds, int nb, enum fmt f, int li
 	return MLC_EX_OK;
 }
 
+/* -f's long name, for the commands that have no other long option */
+static const struct option format_opt[] = {
+	{ "format", required_argument, NULL, 'f' },
+	{ NULL, 0, NULL, 0 }
+};
+
 static const char select_cols[] =
 	"SELECT id, ts, stage, rule, jde_table, record_key, alert_id, delivery_id,"
 	" recipient, channel, sid, status, error_code, attempt, detail, line FROM audit";
@@ -1013,7 +1019,7 @@ cmd_why(int argc, char **argv)
 	int c, rc;
 
 	optind = 0; /* glibc: 0 also resets the "+" ordering of main's getopt */
-	while ((c = getopt(argc, argv, "f:")) != -1) {
+	while ((c = getopt_long(argc, argv, "f:", format_opt, NULL)) != -1) {
 		if (c == 'f')
 			f = parse_fmt(optarg);
 		else {
@@ -1453,7 +1459,7 @@ cmd_status(int argc, char **argv)
 	int c, rc, i;
 
 	optind = 0; /* glibc: 0 also resets the "+" ordering of main's getopt */
-	while ((c = getopt(argc, argv, "f:")) != -1) {
+	while ((c = getopt_long(argc, argv, "f:", format_opt, NULL)) != -1) {
 		if (c == 'f')
 			f = parse_fmt(optarg);
 		else {
