@@ -67,7 +67,7 @@ static const char usage[] =
 	"       jde-fetch --commit RULE RUN_ID\n"
 	"       jde-fetch --show-watermark RULE\n"
 	"       jde-fetch --ping [-c CONF]\n"
-	"       jde-fetch --parse-response [-t TABLE] [-r RULE] FILE...\n";
+	"       jde-fetch --parse-response [-t TABLE] [-k KEYCOLS] [-r RULE] FILE...\n";
 
 static volatile sig_atomic_t stop_sig; /* set by SIGTERM/SIGINT (mlc_util_signals) */
 
@@ -3206,7 +3206,8 @@ main(int argc, char **argv)
 		load_rule(o.rule);
 	if (o.parse) {
 		if (argc < 1)
-			mlc_die(MLC_EX_USAGE, "usage: jde-fetch --parse-response [-t TABLE] FILE...");
+			mlc_die(MLC_EX_USAGE, "usage: jde-fetch --parse-response [-t TABLE] [-k KEYCOLS] "
+			        "[-r RULE] FILE...");
 		mlc_util_exit(do_parse(&o, argv, argc));
 	}
 	if (argc > 0) {
