@@ -239,7 +239,7 @@ print-progs:
 	@echo $(PROGS) $(SIMS) $(SCRIPTS)
 
 lint: warncheck
-	prove tests/0010-lint.t
+	prove tests/0010-lint.t tests/0011-options.t
 
 install: all
 	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)

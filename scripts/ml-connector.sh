@@ -51,11 +51,30 @@ die() {
 	warn "$*"
 	exit "$_c"
 }
+# bad_option COMMAND OPTION: an option COMMAND does not have, named (64).
+bad_option() {
+	warn "$1: unknown option $2"
+	usage >&2
+	exit 64
+}
+# no_options COMMAND ARG...: COMMAND has no options.  Like run's own loop:
+# a first word that looks like one is refused, named, before anything is
+# done; "--" ends the options (then shift $_skip drops it), and after the
+# first operand every word is an operand (a bad rule name is mlc-rule's 78).
+no_options() {
+	_cmd=$1
+	_skip=0
+	shift
+	case ${1:-} in
+	--) _skip=1 ;;
+	-?*) bad_option "$_cmd" "$1" ;;
+	esac
+}
 
 usage() {
 	cat <<EOF
 usage: ml-connector [-c CONF] COMMAND [ARGS]
-  init                       create the state directory, vault key and a config skeleton
+  init [--passphrase]        create the state directory, vault key and a config skeleton
   secret set|list|rm|check   manage the encrypted vault (see mlc-vault(1))
   run [--wait] RULE...       run rules end to end;  run --all: every rule
   run --scheduled RULE...    run each rule whose scheduled slot is due (see mlc-rule due)
@@ -96,6 +115,13 @@ setup_env() {
 # ---- init and secrets --------------------------------------------------
 
 cmd_init() {
+	for _a in "$@"; do
+		case $_a in
+		--passphrase) ;;
+		-?*) bad_option init "$_a" ;;
+		*) die 64 "init [--passphrase]" ;;
+		esac
+	done
 	setup_env
 	mkdir -p "$ML_CONNECTOR_STATE" "$ML_CONNECTOR_RULES" || die 74 "cannot create directories"
 	chmod 700 "$ML_CONNECTOR_STATE"
@@ -296,7 +322,7 @@ cmd_run() {
 		--scheduled) scheduled=1 ;;
 		--all) all=1 ;;
 		--) shift; break ;;
-		-*) usage >&2; exit 64 ;;
+		-*) bad_option run "$1" ;;
 		*) break ;;
 		esac
 		shift
@@ -334,6 +360,8 @@ cmd_run() {
 # again on the operator's word: once each, under the rule's lock (no run of
 # the rule at the same time), through the trail.  Exit: the worst status.
 cmd_resend() {
+	no_options resend "$@"
+	shift "$_skip"
 	setup_env
 	[ $# -gt 0 ] || die 64 "usage: ml-connector resend RULE..."
 	_rrc=0
@@ -372,6 +400,9 @@ resend_rule() {
 }
 
 cmd_track() {
+	no_options track "$@"
+	shift "$_skip"
+	[ $# -le 1 ] || die 64 "track [RULE]"
 	setup_env
 	alert-log replay ${1:+--rule "$1"} --status sent --latest 2>/dev/null |
 		twilio-send --poll | alert-log
@@ -381,14 +412,29 @@ cmd_track() {
 
 cmd_schedule() {
 	setup_env
-	mode=cron
+	mode=""
 	dir=""
-	case ${1:-} in
-	--cron) mode=cron ;;
-	--systemd) mode=systemd; dir=${2:-}; [ -n "$dir" ] || die 64 "schedule --systemd DIR" ;;
-	"") ;;
-	*) usage >&2; exit 64 ;;
-	esac
+	while [ $# -gt 0 ]; do
+		case $1 in
+		--cron)
+			[ "${mode:-cron}" = cron ] || die 64 "schedule: --cron or --systemd DIR, not both"
+			mode=cron ;;
+		--systemd | --systemd=*)
+			[ "${mode:-systemd}" = systemd ] || die 64 "schedule: --cron or --systemd DIR, not both"
+			mode=systemd
+			if [ "$1" = --systemd ]; then
+				dir=${2:-}
+				[ $# -ge 2 ] && shift
+			else
+				dir=${1#--systemd=}
+			fi
+			[ -n "$dir" ] || die 64 "schedule --systemd DIR" ;;
+		-*) bad_option schedule "$1" ;;
+		*) usage >&2; exit 64 ;;
+		esac
+		shift
+	done
+	mode=${mode:-cron}
 	self=$(command -v ml-connector || echo "$here/ml-connector")
 	for r in $(mlc-rule list); do
 		if [ "$mode" = cron ]; then
@@ -430,6 +476,9 @@ EOF
 # ---- status, ping, check, preview ---------------------------------------
 
 cmd_ping() {
+	no_options ping "$@"
+	shift "$_skip"
+	[ $# -eq 0 ] || die 64 "ping takes no arguments"
 	setup_env
 	rc=0
 	if jde-fetch --ping; then
@@ -450,6 +499,8 @@ cmd_ping() {
 }
 
 cmd_check() {
+	no_options check "$@"
+	shift "$_skip"
 	setup_env
 	rc=0
 	[ -r "$ML_CONNECTOR_CONF" ] || die 78 "$ML_CONNECTOR_CONF: no configuration (ml-connector init)"
@@ -473,6 +524,8 @@ cmd_check() {
 }
 
 cmd_preview() {
+	no_options preview "$@"
+	shift "$_skip"
 	setup_env
 	[ $# -eq 2 ] || die 64 "preview RULE FILE"
 	[ -r "$2" ] || die 66 "$2: cannot read"
@@ -483,11 +536,15 @@ cmd_preview() {
 
 cmd_demo() {
 	keep=""
-	case $# in
-	0) ;;
-	2) [ "$1" = --keep ] || die 64 "demo [--keep DIR]"; keep=$2 ;;
-	*) die 64 "demo [--keep DIR]" ;;
-	esac
+	while [ $# -gt 0 ]; do
+		case $1 in
+		--keep) [ $# -ge 2 ] || die 64 "demo [--keep DIR]"; keep=$2; shift ;;
+		--keep=*) keep=${1#--keep=} ;;
+		-*) bad_option demo "$1" ;;
+		*) die 64 "demo [--keep DIR]" ;;
+		esac
+		shift
+	done
 	for t in mlc-ais-sim mlc-twilio-sim mlc-conf jde-fetch alert-match alert-render twilio-send alert-log; do
 		command -v "$t" >/dev/null || die 69 "$t is not built (run make)"
 	done
@@ -628,6 +685,7 @@ count_messages() {
 while [ $# -gt 0 ]; do
 	case $1 in
 	-c) [ $# -ge 2 ] || die 64 "-c needs a file"; CONF=$2; shift 2 ;;
+	-c?*) CONF=${1#-c}; shift ;;
 	--help|-h|help) usage; exit 0 ;;
 	--version|version) echo "ml-connector $VERSION"; exit 0 ;;
 	*) break ;;
@@ -646,7 +704,7 @@ status) setup_env; exec alert-log status "$@" ;;
 quarantine) setup_env; exec alert-log quarantine "$@" ;;
 resend) cmd_resend "$@" ;;
 why) setup_env; exec alert-log why "$@" ;;
-ping) cmd_ping ;;
+ping) cmd_ping "$@" ;;
 check) cmd_check "$@" ;;
 preview) cmd_preview "$@" ;;
 demo) cmd_demo "$@" ;;

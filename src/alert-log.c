@@ -903,6 +903,12 @@ run_select(const char *sql, const char *const *binds, int nb, enum fmt f, int li
 	return MLC_EX_OK;
 }
 
+/* -f's long name, for the commands that have no other long option */
+static const struct option format_opt[] = {
+	{ "format", required_argument, NULL, 'f' },
+	{ NULL, 0, NULL, 0 }
+};
+
 static const char select_cols[] =
 	"SELECT id, ts, stage, rule, jde_table, record_key, alert_id, delivery_id,"
 	" recipient, channel, sid, status, error_code, attempt, detail, line FROM audit";
@@ -1016,7 +1022,7 @@ cmd_why(int argc, char **argv)
 	int c, rc;
 
 	optind = 0; /* glibc: 0 also resets the "+" ordering of main's getopt */
-	while ((c = getopt(argc, argv, "f:")) != -1) {
+	while ((c = getopt_long(argc, argv, "f:", format_opt, NULL)) != -1) {
 		if (c == 'f')
 			f = parse_fmt(optarg);
 		else {
@@ -1456,7 +1462,7 @@ cmd_status(int argc, char **argv)
 	int c, rc, i;
 
 	optind = 0; /* glibc: 0 also resets the "+" ordering of main's getopt */
-	while ((c = getopt(argc, argv, "f:")) != -1) {
+	while ((c = getopt_long(argc, argv, "f:", format_opt, NULL)) != -1) {
 		if (c == 'f')
 			f = parse_fmt(optarg);
 		else {
@@ -1910,7 +1916,7 @@ main(int argc, char **argv)
 
 	mlc_util_setprogname(argv[0]);
 	mlc_util_std_args(argc, argv, usage);
-	signal(SIGPIPE, SIG_IGN);
+	mlc_util_signals(NULL);
 	/* Global options come before a subcommand. */
 	while ((c = getopt_long(argc, argv, "+d:s:b:", lo, NULL)) != -1) {
 		switch (c) {

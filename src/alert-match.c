@@ -1134,7 +1134,7 @@ main(int argc, char **argv)
 		mlc_warn("ML_CONNECTOR_NOW: expected RFC 3339 or @EPOCH");
 		return MLC_EX_USAGE;
 	}
-	signal(SIGPIPE, SIG_IGN);
+	mlc_util_signals(NULL);
 
 	if (mlc_rule_load(&rule, rule_arg, rules_dir, err, sizeof err, &code) < 0) {
 		mlc_warn("%s", err);

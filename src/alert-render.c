@@ -2186,7 +2186,7 @@ main(int argc, char **argv)
 		fputs(usage, stderr);
 		return MLC_EX_USAGE;
 	}
-	signal(SIGPIPE, SIG_IGN);
+	mlc_util_signals(NULL);
 	if (nowarg ? mlc_time_parse(nowarg, &now) < 0 : mlc_time_now(&now) < 0)
 		mlc_die(MLC_EX_USAGE, "bad time \"%s\" (RFC 3339 or @epoch)",
 		        nowarg ? nowarg : getenv("ML_CONNECTOR_NOW"));

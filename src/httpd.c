@@ -208,7 +208,7 @@ mlc_httpd_write_port(const char *path, unsigned port)
 void
 mlc_httpd_signals(sigset_t *set)
 {
-	signal(SIGPIPE, SIG_IGN);
+	mlc_util_signals(NULL);
 	sigemptyset(set);
 	sigaddset(set, SIGTERM);
 	sigaddset(set, SIGINT);

@@ -68,15 +68,9 @@ static const char usage[] =
 	"       jde-fetch --commit RULE RUN_ID\n"
 	"       jde-fetch --show-watermark RULE\n"
 	"       jde-fetch --ping [-c CONF]\n"
-	"       jde-fetch --parse-response [-t TABLE] [-r RULE] FILE...\n";
+	"       jde-fetch --parse-response [-t TABLE] [-k KEYCOLS] [-r RULE] FILE...\n";
 
-static volatile int stop_sig; /* set by SIGTERM/SIGINT */
-
-static void
-on_signal(int sig)
-{
-	stop_sig = sig;
-}
+static volatile sig_atomic_t stop_sig; /* set by SIGTERM/SIGINT (mlc_util_signals) */
 
 /* ---- the AIS session ---------------------------------------------------- */
 
@@ -3144,7 +3138,6 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	struct opts o;
-	struct sigaction sa;
 	int c, code;
 
 	mlc_util_setprogname(argv[0]);
@@ -3181,12 +3174,7 @@ main(int argc, char **argv)
 	argc -= optind;
 	argv += optind;
 	mlc_config_use(o.conf);
-	signal(SIGPIPE, SIG_IGN);
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
+	mlc_util_signals(&stop_sig);
 	/* a lock on state.db is waited for, but not past a stop request */
 	mlc_store_stop_on(&stop_sig);
 
@@ -3222,7 +3210,8 @@ main(int argc, char **argv)
 		load_rule(o.rule);
 	if (o.parse) {
 		if (argc < 1)
-			mlc_die(MLC_EX_USAGE, "usage: jde-fetch --parse-response [-t TABLE] FILE...");
+			mlc_die(MLC_EX_USAGE, "usage: jde-fetch --parse-response [-t TABLE] [-k KEYCOLS] "
+			        "[-r RULE] FILE...");
 		mlc_util_exit(do_parse(&o, argv, argc));
 	}
 	if (argc > 0) {

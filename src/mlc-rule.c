@@ -36,6 +36,7 @@
  * file whose name is not a rule name, reported and left out).
  */
 #include <dirent.h>
+#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -415,13 +416,14 @@ cmd_list(void)
 int
 main(int argc, char **argv)
 {
+	static const struct option no_long[] = { { NULL, 0, NULL, 0 } };
 	struct mlc_rule r;
 	int c, rc = 0, timed;
 	const char *cmd;
 
 	mlc_util_setprogname(argv[0]);
 	mlc_util_std_args(argc, argv, usage);
-	while ((c = getopt(argc, argv, "+R:")) != -1) {
+	while ((c = getopt_long(argc, argv, "+R:", no_long, NULL)) != -1) {
 		if (c == 'R')
 			rules_dir = optarg;
 		else {

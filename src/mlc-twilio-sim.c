@@ -31,6 +31,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -2414,16 +2415,98 @@ num_arg(const char *opt, const char *s, long lo, long hi)
 	return v;
 }
 
+struct args {
+	const char *port_file, *log_file, *cert, *key;
+	const char *token_file, *api_secret_file, *sg_file;
+	long port;
+	struct fault *cli;    /* --fault, in order */
+	size_t ncli;
+};
+
+/* The options: the files to read into a, the rest into cfg. */
+static void
+parse_args(int argc, char **argv, struct args *a)
+{
+	enum { O_PORT = 256, O_PORT_FILE, O_REQUEST_LOG, O_TLS_CERT, O_TLS_KEY, O_ACCOUNT_SID,
+	       O_AUTH_TOKEN_FILE, O_API_KEY_SID, O_API_KEY_SECRET_FILE, O_SENDGRID_KEY_FILE,
+	       O_RATE, O_LATENCY, O_CALLBACK_DELAY, O_CALLBACK_CAINFO, O_FAULT };
+	static const struct option lopts[] = {
+		{ "port", required_argument, NULL, O_PORT },
+		{ "port-file", required_argument, NULL, O_PORT_FILE },
+		{ "request-log", required_argument, NULL, O_REQUEST_LOG },
+		{ "tls-cert", required_argument, NULL, O_TLS_CERT },
+		{ "tls-key", required_argument, NULL, O_TLS_KEY },
+		{ "account-sid", required_argument, NULL, O_ACCOUNT_SID },
+		{ "auth-token-file", required_argument, NULL, O_AUTH_TOKEN_FILE },
+		{ "api-key-sid", required_argument, NULL, O_API_KEY_SID },
+		{ "api-key-secret-file", required_argument, NULL, O_API_KEY_SECRET_FILE },
+		{ "sendgrid-key-file", required_argument, NULL, O_SENDGRID_KEY_FILE },
+		{ "rate", required_argument, NULL, O_RATE },
+		{ "latency", required_argument, NULL, O_LATENCY },
+		{ "callback-delay", required_argument, NULL, O_CALLBACK_DELAY },
+		{ "callback-cainfo", required_argument, NULL, O_CALLBACK_CAINFO },
+		{ "fault", required_argument, NULL, O_FAULT },
+		{ NULL, 0, NULL, 0 }
+	};
+	char err[256], *end;
+	int c;
+
+	memset(a, 0, sizeof *a);
+	while ((c = getopt_long(argc, argv, "", lopts, NULL)) != -1) {
+		switch (c) {
+		case O_PORT: a->port = num_arg("--port", optarg, 0, 65535); break;
+		case O_PORT_FILE: a->port_file = optarg; break;
+		case O_REQUEST_LOG: a->log_file = optarg; break;
+		case O_TLS_CERT: a->cert = optarg; break;
+		case O_TLS_KEY: a->key = optarg; break;
+		case O_ACCOUNT_SID:
+			if (!is_sid(optarg, "AC"))
+				mlc_die(MLC_EX_USAGE, "--account-sid: expected AC and 32 hex digits");
+			snprintf(cfg.account_sid, sizeof cfg.account_sid, "%s", optarg);
+			break;
+		case O_AUTH_TOKEN_FILE: a->token_file = optarg; break;
+		case O_API_KEY_SID:
+			if (!is_sid(optarg, "SK"))
+				mlc_die(MLC_EX_USAGE, "--api-key-sid: expected SK and 32 hex digits");
+			free(cfg.api_key_sid);
+			cfg.api_key_sid = mlc_xstrdup(optarg);
+			break;
+		case O_API_KEY_SECRET_FILE: a->api_secret_file = optarg; break;
+		case O_SENDGRID_KEY_FILE: a->sg_file = optarg; break;
+		case O_RATE:
+			cfg.rate = strtod(optarg, &end);
+			if (end == optarg || *end || cfg.rate < 0)
+				mlc_die(MLC_EX_USAGE, "--rate: bad value \"%s\"", optarg);
+			break;
+		case O_LATENCY: cfg.latency_ms = num_arg("--latency", optarg, 0, 600000); break;
+		case O_CALLBACK_DELAY: cfg.step_ms = num_arg("--callback-delay", optarg, 0, 3600000); break;
+		case O_CALLBACK_CAINFO: cfg.callback_cainfo = optarg; break;
+		case O_FAULT:
+			a->cli = mlc_xrealloc(a->cli, (a->ncli + 1) * sizeof *a->cli);
+			if (fault_parse(optarg, &a->cli[a->ncli], err, sizeof err) < 0)
+				mlc_die(MLC_EX_USAGE, "--fault: %s", err);
+			a->ncli++;
+			break;
+		default: mlc_util_usage(usage, NULL);
+		}
+	}
+	if (optind < argc)
+		mlc_die(MLC_EX_USAGE, "unexpected argument \"%s\"\n%s", argv[optind], usage);
+	if (!a->token_file)
+		mlc_die(MLC_EX_USAGE, "--auth-token-file is required\n%s", usage);
+	if (!!cfg.api_key_sid != !!a->api_secret_file)
+		mlc_die(MLC_EX_USAGE, "--api-key-sid and --api-key-secret-file go together");
+	if (!!a->cert != !!a->key)
+		mlc_die(MLC_EX_USAGE, "--tls-cert and --tls-key go together");
+}
+
 int
 main(int argc, char **argv)
 {
-	const char *port_file = NULL, *log_file = NULL, *cert = NULL, *key = NULL;
-	const char *token_file = NULL, *api_secret_file = NULL, *sg_file = NULL;
+	struct args a;
 	char *cert_pem = NULL, *key_pem = NULL;
-	long port = 0;
-	struct fault *cli = NULL;
-	size_t ncli = 0, i;
-	int a;
+	long port;
+	size_t i;
 	struct MHD_Daemon *d;
 	struct sockaddr_in sin;
 	sigset_t set;
@@ -2440,89 +2523,31 @@ main(int argc, char **argv)
 	mlc_util_std_args(argc, argv, usage);
 	snprintf(cfg.account_sid, sizeof cfg.account_sid, "AC%s",
 	         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
-	for (a = 1; a < argc; a++) {
-		const char *o = argv[a], *v = a + 1 < argc ? argv[a + 1] : NULL;
-
-		if (strncmp(o, "--", 2) != 0)
-			mlc_die(MLC_EX_USAGE, "unexpected argument \"%s\"\n%s", o, usage);
-		if (!v)
-			mlc_die(MLC_EX_USAGE, "%s needs a value", o);
-		a++;
-		if (strcmp(o, "--port") == 0)
-			port = num_arg(o, v, 0, 65535);
-		else if (strcmp(o, "--port-file") == 0)
-			port_file = v;
-		else if (strcmp(o, "--request-log") == 0)
-			log_file = v;
-		else if (strcmp(o, "--tls-cert") == 0)
-			cert = v;
-		else if (strcmp(o, "--tls-key") == 0)
-			key = v;
-		else if (strcmp(o, "--account-sid") == 0) {
-			if (!is_sid(v, "AC"))
-				mlc_die(MLC_EX_USAGE, "--account-sid: expected AC and 32 hex digits");
-			snprintf(cfg.account_sid, sizeof cfg.account_sid, "%s", v);
-		} else if (strcmp(o, "--auth-token-file") == 0)
-			token_file = v;
-		else if (strcmp(o, "--api-key-sid") == 0) {
-			if (!is_sid(v, "SK"))
-				mlc_die(MLC_EX_USAGE, "--api-key-sid: expected SK and 32 hex digits");
-			cfg.api_key_sid = mlc_xstrdup(v);
-		} else if (strcmp(o, "--api-key-secret-file") == 0)
-			api_secret_file = v;
-		else if (strcmp(o, "--sendgrid-key-file") == 0)
-			sg_file = v;
-		else if (strcmp(o, "--rate") == 0) {
-			char *end;
-
-			cfg.rate = strtod(v, &end);
-			if (end == v || *end || cfg.rate < 0)
-				mlc_die(MLC_EX_USAGE, "--rate: bad value \"%s\"", v);
-		} else if (strcmp(o, "--latency") == 0)
-			cfg.latency_ms = num_arg(o, v, 0, 600000);
-		else if (strcmp(o, "--callback-delay") == 0)
-			cfg.step_ms = num_arg(o, v, 0, 3600000);
-		else if (strcmp(o, "--callback-cainfo") == 0)
-			cfg.callback_cainfo = v;
-		else if (strcmp(o, "--fault") == 0) {
-			char err[256];
-
-			cli = mlc_xrealloc(cli, (ncli + 1) * sizeof *cli);
-			if (fault_parse(v, &cli[ncli], err, sizeof err) < 0)
-				mlc_die(MLC_EX_USAGE, "%s", err);
-			ncli++;
-		} else
-			mlc_die(MLC_EX_USAGE, "unknown option \"%s\"\n%s", o, usage);
-	}
-	if (!token_file)
-		mlc_die(MLC_EX_USAGE, "--auth-token-file is required\n%s", usage);
-	if (!!cfg.api_key_sid != !!api_secret_file)
-		mlc_die(MLC_EX_USAGE, "--api-key-sid and --api-key-secret-file go together");
-	if (!!cert != !!key)
-		mlc_die(MLC_EX_USAGE, "--tls-cert and --tls-key go together");
-	signal(SIGPIPE, SIG_IGN);
+	parse_args(argc, argv, &a);
+	port = a.port;
+	mlc_util_signals(NULL);
 	mlc_util_nodump();
 	if (sodium_init() < 0 || curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
 		mlc_die(MLC_EX_SOFTWARE, "library initialisation failed");
-	cfg.auth_token = read_secret(token_file, "--auth-token-file");
-	if (api_secret_file)
-		cfg.api_key_secret = read_secret(api_secret_file, "--api-key-secret-file");
-	if (sg_file)
-		cfg.sendgrid_key = read_secret(sg_file, "--sendgrid-key-file");
-	if (cert) {
+	cfg.auth_token = read_secret(a.token_file, "--auth-token-file");
+	if (a.api_secret_file)
+		cfg.api_key_secret = read_secret(a.api_secret_file, "--api-key-secret-file");
+	if (a.sg_file)
+		cfg.sendgrid_key = read_secret(a.sg_file, "--sendgrid-key-file");
+	if (a.cert) {
 		if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
 			mlc_die(MLC_EX_SOFTWARE, "libmicrohttpd was built without TLS");
-		cert_pem = mlc_httpd_read_pem(cert);
-		key_pem = mlc_httpd_read_pem(key);
+		cert_pem = mlc_httpd_read_pem(a.cert);
+		key_pem = mlc_httpd_read_pem(a.key);
 		cfg.tls = 1;
 	}
-	if (log_file)
-		cfg.logfd = mlc_httpd_open_log(log_file, MLC_EX_NOINPUT);
+	if (a.log_file)
+		cfg.logfd = mlc_httpd_open_log(a.log_file, MLC_EX_NOINPUT);
 	bucket_set(0, cfg.rate);
 	bucket_set(1, cfg.rate);
-	for (i = 0; i < ncli; i++)
-		fault_add(&cli[i]);
-	free(cli);
+	for (i = 0; i < a.ncli; i++)
+		fault_add(&a.cli[i]);
+	free(a.cli);
 
 	/* Threads inherit this mask: only main sees SIGTERM/SIGINT, in sigwait. */
 	mlc_httpd_signals(&set);
@@ -2534,8 +2559,8 @@ main(int argc, char **argv)
 	if (pthread_create(&lt, NULL, lifecycle_thread, NULL) != 0 ||
 	    pthread_create(&ct, NULL, callback_thread, NULL) != 0)
 		mlc_die(MLC_EX_SOFTWARE, "cannot start threads");
-	if (port_file)
-		mlc_httpd_write_port(port_file, (unsigned)port);
+	if (a.port_file)
+		mlc_httpd_write_port(a.port_file, (unsigned)port);
 	mlc_warn("listening on %s://127.0.0.1:%ld/ (account %s)", cfg.tls ? "https" : "http", port,
 	         cfg.account_sid);
 

@@ -30,7 +30,7 @@
  * vault that already exists.
  */
 #include <errno.h>
-#include <signal.h>
+#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -46,15 +46,6 @@ static const char usage[] =
 	"  list                  list secret names and update times\n"
 	"  rm NAME               remove a secret\n"
 	"  check                 authenticate every secret\n";
-
-static MLC_NORETURN void
-usage_error(const char *msg)
-{
-	if (msg)
-		mlc_warn("%s", msg);
-	fputs(usage, stderr);
-	exit(MLC_EX_USAGE);
-}
 
 /* One line from a non-terminal stdin, with read(2) straight into secure
  * memory (no stdio buffer ever holds the secret). */
@@ -150,115 +141,120 @@ open_vault(struct mlc_store *s, const char *passfile)
 	return v;
 }
 
+struct args {
+	const char *dir, *passfile, *cmd, *name;
+	int passphrase;
+};
+
+/* The options (anywhere on the line, as before the command), the command and
+ * its one argument, checked. */
+static void
+parse_args(int argc, char **argv, struct args *a)
+{
+	enum { O_PASSFILE = 256, O_PASSPHRASE };
+	static const struct option lopts[] = {
+		{ "passphrase-file", required_argument, NULL, O_PASSFILE },
+		{ "passphrase", no_argument, NULL, O_PASSPHRASE },
+		{ NULL, 0, NULL, 0 }
+	};
+	int c;
+
+	memset(a, 0, sizeof *a);
+	while ((c = getopt_long(argc, argv, "d:", lopts, NULL)) != -1) {
+		switch (c) {
+		case 'd': a->dir = optarg; break;
+		case O_PASSFILE: a->passfile = optarg; break;
+		case O_PASSPHRASE: a->passphrase = 1; break;
+		default: mlc_util_usage(usage, NULL);
+		}
+	}
+	if (optind < argc)
+		a->cmd = argv[optind++];
+	if (optind < argc)
+		a->name = argv[optind++];
+	if (optind < argc)
+		mlc_util_usage(usage, "too many arguments");
+	if (!a->cmd)
+		mlc_util_usage(usage, NULL);
+	if (strcmp(a->cmd, "set") == 0 || strcmp(a->cmd, "rm") == 0) {
+		if (!a->name)
+			mlc_util_usage(usage, "a secret name is needed");
+		if (!mlc_vault_name_ok(a->name))
+			mlc_die(MLC_EX_USAGE, "bad secret name \"%s\": use [a-z0-9_.-]+ "
+			        "(e.g. twilio.auth_token)", a->name);
+	} else if (strcmp(a->cmd, "init") == 0 || strcmp(a->cmd, "list") == 0 ||
+	           strcmp(a->cmd, "check") == 0) {
+		if (a->name)
+			mlc_util_usage(usage, "too many arguments");
+	} else {
+		mlc_util_usage(usage, "unknown command \"%s\"", a->cmd);
+	}
+	if (a->passphrase && strcmp(a->cmd, "init") != 0)
+		mlc_util_usage(usage, "--passphrase goes with init only");
+}
+
 int
 main(int argc, char **argv)
 {
-	const char *dir = NULL, *passfile = NULL, *cmd = NULL, *name = NULL;
+	struct args a;
+	const char *dir;
 	struct mlc_store *s;
 	struct mlc_vault *v;
 	char err[1024];
-	int i, passphrase = 0, code = 0, opts = 1;
+	int code = 0;
 
 	mlc_util_setprogname(argv[0]);
 	mlc_util_std_args(argc, argv, usage);
 	/* Before anything can hold a secret. */
 	mlc_util_nodump();
+	parse_args(argc, argv, &a);
 
-	for (i = 1; i < argc; i++) {
-		const char *a = argv[i];
-
-		if (opts && strcmp(a, "--") == 0) {
-			opts = 0;
-		} else if (opts && strcmp(a, "-d") == 0) {
-			if (++i == argc)
-				usage_error("-d needs a directory");
-			dir = argv[i];
-		} else if (opts && strncmp(a, "-d", 2) == 0) {
-			dir = a + 2;
-		} else if (opts && strcmp(a, "--passphrase-file") == 0) {
-			if (++i == argc)
-				usage_error("--passphrase-file needs a file");
-			passfile = argv[i];
-		} else if (opts && strncmp(a, "--passphrase-file=", 18) == 0) {
-			passfile = a + 18;
-		} else if (opts && strcmp(a, "--passphrase") == 0) {
-			passphrase = 1;
-		} else if (opts && a[0] == '-' && a[1]) {
-			mlc_warn("unknown option %s", a);
-			usage_error(NULL);
-		} else if (!cmd) {
-			cmd = a;
-		} else if (!name) {
-			name = a;
-		} else {
-			usage_error("too many arguments");
-		}
-	}
-	if (!cmd)
-		usage_error(NULL);
-	if (strcmp(cmd, "set") == 0 || strcmp(cmd, "rm") == 0) {
-		if (!name)
-			usage_error("a secret name is needed");
-		if (!mlc_vault_name_ok(name))
-			mlc_die(MLC_EX_USAGE, "bad secret name \"%s\": use [a-z0-9_.-]+ "
-			        "(e.g. twilio.auth_token)", name);
-	} else if (strcmp(cmd, "init") == 0 || strcmp(cmd, "list") == 0 ||
-	           strcmp(cmd, "check") == 0) {
-		if (name)
-			usage_error("too many arguments");
-	} else {
-		mlc_warn("unknown command \"%s\"", cmd);
-		usage_error(NULL);
-	}
-	if (passphrase && strcmp(cmd, "init") != 0)
-		usage_error("--passphrase goes with init only");
-
-	signal(SIGPIPE, SIG_IGN);
+	mlc_util_signals(NULL);
 	if (sodium_init() < 0)
 		mlc_die(MLC_EX_SOFTWARE, "libsodium failed to initialise");
-	if (!(dir = mlc_state_dir(dir, err, sizeof err)))
+	if (!(dir = mlc_state_dir(a.dir, err, sizeof err)))
 		mlc_die(MLC_EX_CONFIG, "%s", err);
 	if (!(s = mlc_store_open(dir, err, sizeof err, &code)))
 		mlc_die(code, "%s", err);
 
-	if (strcmp(cmd, "init") == 0) {
-		if (mlc_vault_init(s, passphrase, passfile, err, sizeof err, &code) < 0) {
+	if (strcmp(a.cmd, "init") == 0) {
+		if (mlc_vault_init(s, a.passphrase, a.passfile, err, sizeof err, &code) < 0) {
 			mlc_store_close(s);
 			mlc_die(code, "%s", err);
 		}
-		if (!passphrase)
+		if (!a.passphrase)
 			mlc_warn("created %s/%s: back it up apart from the database; "
 			         "without it the secrets are lost", dir, MLC_VAULT_KEYFILE);
-	} else if (strcmp(cmd, "list") == 0) {
+	} else if (strcmp(a.cmd, "list") == 0) {
 		code = mlc_vault_list(s, print_entry, NULL);
-	} else if (strcmp(cmd, "check") == 0) {
+	} else if (strcmp(a.cmd, "check") == 0) {
 		unsigned long n = 0;
 
-		v = open_vault(s, passfile);
+		v = open_vault(s, a.passfile);
 		code = mlc_vault_check(v, &n);
 		if (code == 0)
 			printf("ok %lu secret%s\n", n, n == 1 ? "" : "s");
 		mlc_vault_close(v);
-	} else if (strcmp(cmd, "rm") == 0) {
-		v = open_vault(s, passfile);
-		code = mlc_vault_remove(v, name);
+	} else if (strcmp(a.cmd, "rm") == 0) {
+		v = open_vault(s, a.passfile);
+		code = mlc_vault_remove(v, a.name);
 		if (code == MLC_EX_NOINPUT)
-			mlc_warn("no secret named \"%s\"", name);
+			mlc_warn("no secret named \"%s\"", a.name);
 		mlc_vault_close(v);
 	} else { /* set */
 		char *secret;
 		size_t len = 0;
 
 		/* Open first: a wrong key should not cost the user their typing. */
-		v = open_vault(s, passfile);
+		v = open_vault(s, a.passfile);
 		if (!(secret = sodium_malloc(MLC_VAULT_MAXSECRET + 2)))
 			mlc_die(MLC_EX_SOFTWARE, "out of secure memory");
 		if (isatty(0))
-			code = read_tty(name, secret, MLC_VAULT_MAXSECRET + 1, &len);
+			code = read_tty(a.name, secret, MLC_VAULT_MAXSECRET + 1, &len);
 		else
 			code = read_stdin(secret, MLC_VAULT_MAXSECRET + 2, &len);
 		if (code == 0)
-			code = mlc_vault_put(v, name, secret, len);
+			code = mlc_vault_put(v, a.name, secret, len);
 		sodium_free(secret);
 		mlc_vault_close(v);
 	}

@@ -8,6 +8,7 @@
 #define MLC_H
 
 #include <limits.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdint.h>
@@ -42,7 +43,7 @@ enum {
 	MLC_EX_CONFIG = 78       /* configuration or rule error */
 };
 
-/* ---- util.c: program name, messages, memory, buffers, JSON text, time -- */
+/* ---- util.c: program name, messages, usage, signals, memory, buffers, time */
 extern const char *mlc_progname;
 
 void mlc_util_setprogname(const char *argv0);
@@ -51,6 +52,14 @@ void mlc_die(int code, const char *fmt, ...) MLC_PRINTF(2, 3) MLC_NORETURN;
 /* The standard --help/--version handling: returns 1 if argv[1] was one of them
  * (after printing usage or version to stdout), else 0. */
 int mlc_util_std_args(int argc, char **argv, const char *usage);
+/* A usage error: the message (if fmt is not NULL), then usage, on stderr;
+ * exit 64.  The default case of a getopt_long loop, for one. */
+void mlc_util_usage(const char *usage, const char *fmt, ...) MLC_PRINTF(2, 3) MLC_NORETURN;
+/* The one signal setup, once the options are read: SIGPIPE ignored (a write
+ * to a closed pipe is EPIPE, reported and exited on); and when stop is not
+ * NULL, SIGINT and SIGTERM store their number in *stop, without SA_RESTART,
+ * so that a blocking call returns EINTR and the loop looks at the flag. */
+void mlc_util_signals(volatile sig_atomic_t *stop);
 /* Exit after flushing stdout; a failed flush or close is an I/O error (74). */
 void mlc_util_exit(int code) MLC_NORETURN;
 /* Disable core dumps and ptrace attach: for processes that hold secrets. */

@@ -73,6 +73,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <getopt.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -196,7 +197,7 @@ static struct {
 	int stop;                 /* STOP_* */
 } g;
 
-static volatile sig_atomic_t got_signal;
+static volatile sig_atomic_t got_signal; /* SIGINT/SIGTERM (mlc_util_signals) */
 
 /* ---- small helpers ---- */
 
@@ -207,13 +208,6 @@ wall_s(void)
 
 	mlc_time_now(&ts);
 	return ts.tv_sec;
-}
-
-static void
-on_signal(int sig)
-{
-	(void)sig;
-	got_signal = 1;
 }
 
 static void
@@ -1903,21 +1897,71 @@ run(void)
 	}
 }
 
-static int
-num_opt(const char *name, const char *v, double lo, double hi, double *out)
+static double
+num_opt(const char *name, const char *v, double lo, double hi)
 {
 	char *end;
 	double d;
 
 	errno = 0;
 	d = strtod(v, &end);
-	if (errno || end == v || *end || !(d >= lo) || !(d <= hi)) {
-		mlc_warn("option %s: bad value \"%s\"", name, v);
-		fputs(usage, stderr);
+	if (errno || end == v || *end || !(d >= lo) || !(d <= hi))
+		mlc_util_usage(usage, "option %s: bad value \"%s\"", name, v);
+	return d;
+}
+
+/* The options, into g; *rate_set and *inflight_set say whether -R and -P
+ * were given (they then win over the configuration's). */
+static void
+parse_args(int argc, char **argv, int *rate_set, int *inflight_set)
+{
+	enum { O_POLL = 256, O_RECONCILE, O_PING, O_PASSFILE };
+	static const struct option lopts[] = {
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ "poll", no_argument, NULL, O_POLL },
+		{ "reconcile", no_argument, NULL, O_RECONCILE },
+		{ "ping", no_argument, NULL, O_PING },
+		{ "passphrase-file", required_argument, NULL, O_PASSFILE },
+		{ NULL, 0, NULL, 0 }
+	};
+	int c;
+
+	while ((c = getopt_long(argc, argv, "nvc:d:R:P:t:a:b:g:T:i:", lopts, NULL)) != -1) {
+		switch (c) {
+		case 'n': g.dry_run = 1; break;
+		case O_POLL: g.poll = 1; break;
+		case O_RECONCILE: g.reconcile = 1; break;
+		case O_PING: g.ping = 1; break;
+		case 'v': g.trace = 1; break;
+		case O_PASSFILE: g.passfile = optarg; break;
+		case 'c': g.conf_path = optarg; break;
+		case 'd': g.state_dir = optarg; break;
+		case 'R':
+			g.rate = num_opt("-R", optarg, 0.001, 10000);
+			*rate_set = 1;
+			break;
+		case 'P':
+			g.inflight = (long)num_opt("-P", optarg, 1, 256);
+			*inflight_set = 1;
+			break;
+		case 't': g.timeout_ms = (long)(num_opt("-t", optarg, 0.1, 3600) * 1000); break;
+		case 'a': g.attempts = (int)num_opt("-a", optarg, 1, 100); break;
+		case 'b': g.budget_ms = (long)(num_opt("-b", optarg, 0, 86400) * 1000); break;
+		case 'g':
+			g.grace_ms = (long)(num_opt("-g", optarg, 0, 3600) * 1000);
+			g.grace_set = 1;
+			break;
+		case 'T': g.poll_timeout_ms = (long)(num_opt("-T", optarg, 0, 86400 * 7) * 1000); break;
+		case 'i': g.poll_first_ms = (long)(num_opt("-i", optarg, 0.05, 3600) * 1000); break;
+		default: mlc_util_usage(usage, NULL);
+		}
+	}
+	if (optind < argc)
+		mlc_util_usage(usage, "unexpected argument %s (input is read from stdin)", argv[optind]);
+	if (g.dry_run + g.poll + g.reconcile + g.ping > 1) {
+		mlc_warn("--dry-run, --poll, --reconcile and --ping do not go together");
 		mlc_util_exit(MLC_EX_USAGE);
 	}
-	*out = d;
-	return 0;
 }
 
 /*
@@ -2002,9 +2046,7 @@ do_ping(void)
 int
 main(int argc, char **argv)
 {
-	int i, rate_set = 0, inflight_set = 0, code;
-	double d;
-	struct sigaction sa;
+	int rate_set = 0, inflight_set = 0, code;
 
 	mlc_util_setprogname(argv[0]);
 	mlc_util_std_args(argc, argv, usage);
@@ -2016,101 +2058,9 @@ main(int argc, char **argv)
 	g.grace_ms = 10000;
 	g.poll_timeout_ms = 600000;
 	g.poll_first_ms = 2000;
+	parse_args(argc, argv, &rate_set, &inflight_set);
 
-	for (i = 1; i < argc; i++) {
-		const char *a = argv[i], *v = NULL;
-
-		if (strcmp(a, "--") == 0) {
-			i++;
-			break;
-		}
-		if (a[0] != '-' || !a[1])
-			break;
-		if (strcmp(a, "--dry-run") == 0 || strcmp(a, "-n") == 0) {
-			g.dry_run = 1;
-			continue;
-		}
-		if (strcmp(a, "--poll") == 0) {
-			g.poll = 1;
-			continue;
-		}
-		if (strcmp(a, "--reconcile") == 0) {
-			g.reconcile = 1;
-			continue;
-		}
-		if (strcmp(a, "--ping") == 0) {
-			g.ping = 1;
-			continue;
-		}
-		if (strcmp(a, "-v") == 0) {
-			g.trace = 1;
-			continue;
-		}
-		if (strcmp(a, "--passphrase-file") == 0 || strchr("cdRPtabgTi", a[1]) != NULL) {
-			if (strncmp(a, "--", 2) != 0 && a[2]) {
-				v = a + 2;
-			} else if (i + 1 < argc) {
-				v = argv[++i];
-			} else {
-				mlc_warn("option %s needs a value", a);
-				fputs(usage, stderr);
-				mlc_util_exit(MLC_EX_USAGE);
-			}
-		}
-		if (strcmp(a, "--passphrase-file") == 0)
-			g.passfile = v;
-		else if (a[1] == 'c' && (!a[2] || v == a + 2))
-			g.conf_path = v;
-		else if (a[1] == 'd' && (!a[2] || v == a + 2))
-			g.state_dir = v;
-		else if (a[1] == 'R' && (!a[2] || v == a + 2)) {
-			num_opt("-R", v, 0.001, 10000, &g.rate);
-			rate_set = 1;
-		} else if (a[1] == 'P' && (!a[2] || v == a + 2)) {
-			num_opt("-P", v, 1, 256, &d);
-			g.inflight = (long)d;
-			inflight_set = 1;
-		} else if (a[1] == 't' && (!a[2] || v == a + 2)) {
-			num_opt("-t", v, 0.1, 3600, &d);
-			g.timeout_ms = (long)(d * 1000);
-		} else if (a[1] == 'a' && (!a[2] || v == a + 2)) {
-			num_opt("-a", v, 1, 100, &d);
-			g.attempts = (int)d;
-		} else if (a[1] == 'b' && (!a[2] || v == a + 2)) {
-			num_opt("-b", v, 0, 86400, &d);
-			g.budget_ms = (long)(d * 1000);
-		} else if (a[1] == 'g' && (!a[2] || v == a + 2)) {
-			num_opt("-g", v, 0, 3600, &d);
-			g.grace_ms = (long)(d * 1000);
-			g.grace_set = 1;
-		} else if (a[1] == 'T' && (!a[2] || v == a + 2)) {
-			num_opt("-T", v, 0, 86400 * 7, &d);
-			g.poll_timeout_ms = (long)(d * 1000);
-		} else if (a[1] == 'i' && (!a[2] || v == a + 2)) {
-			num_opt("-i", v, 0.05, 3600, &d);
-			g.poll_first_ms = (long)(d * 1000);
-		} else {
-			mlc_warn("unknown option %s", a);
-			fputs(usage, stderr);
-			mlc_util_exit(MLC_EX_USAGE);
-		}
-	}
-	if (i < argc) {
-		mlc_warn("unexpected argument %s (input is read from stdin)", argv[i]);
-		fputs(usage, stderr);
-		mlc_util_exit(MLC_EX_USAGE);
-	}
-	if (g.dry_run + g.poll + g.reconcile + g.ping > 1) {
-		mlc_warn("--dry-run, --poll, --reconcile and --ping do not go together");
-		mlc_util_exit(MLC_EX_USAGE);
-	}
-
-	signal(SIGPIPE, SIG_IGN);
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+	mlc_util_signals(&got_signal);
 	mlc_util_nodump(); /* we will hold credentials */
 	load_config(rate_set, inflight_set);
 	if (g.ping)

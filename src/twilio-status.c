@@ -35,8 +35,8 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <getopt.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -534,6 +534,43 @@ http_for(int code)
 	}
 }
 
+/* The options, into o. */
+static void
+parse_args(int argc, char **argv)
+{
+	enum { O_INETD = 256, O_PASSFILE };
+	static const struct option lopts[] = {
+		{ "inetd", no_argument, NULL, O_INETD },
+		{ "passphrase-file", required_argument, NULL, O_PASSFILE },
+		{ NULL, 0, NULL, 0 }
+	};
+	char *end;
+	double d;
+	int c;
+
+	o.timeout_ms = 10000;
+	while ((c = getopt_long(argc, argv, "c:d:t:", lopts, NULL)) != -1) {
+		switch (c) {
+		case O_INETD: o.inetd = 1; break;
+		case O_PASSFILE: o.passfile = optarg; break;
+		case 'c': o.conf_path = optarg; break;
+		case 'd': o.state_dir = optarg; break;
+		case 't':
+			d = strtod(optarg, &end);
+			if (*end || !(d > 0) || d > 3600) {
+				mlc_warn("-t: bad value \"%s\"", optarg);
+				exit(MLC_EX_USAGE);
+			}
+			o.timeout_ms = (long)(d * 1000);
+			break;
+		default: mlc_util_usage(usage, NULL);
+		}
+	}
+	if (optind < argc)
+		mlc_util_usage(usage, "unexpected argument %s (the request is read from stdin)",
+		               argv[optind]);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -549,38 +586,8 @@ main(int argc, char **argv)
 
 	mlc_util_setprogname(argv[0]);
 	mlc_util_std_args(argc, argv, usage);
-	o.timeout_ms = 10000;
-	for (i = 1; i < argc; i++) {
-		const char *a = argv[i];
-
-		if (strcmp(a, "--inetd") == 0) {
-			o.inetd = 1;
-		} else if ((strcmp(a, "-c") == 0 || strcmp(a, "-d") == 0 || strcmp(a, "-t") == 0 ||
-		            strcmp(a, "--passphrase-file") == 0) && i + 1 < argc) {
-			const char *v = argv[++i];
-
-			if (a[1] == 'c')
-				o.conf_path = v;
-			else if (a[1] == 'd')
-				o.state_dir = v;
-			else if (a[1] == 't') {
-				char *end;
-				double d = strtod(v, &end);
-
-				if (*end || !(d > 0) || d > 3600) {
-					mlc_warn("-t: bad value \"%s\"", v);
-					exit(MLC_EX_USAGE);
-				}
-				o.timeout_ms = (long)(d * 1000);
-			} else
-				o.passfile = v;
-		} else {
-			mlc_warn("unknown option or missing value: %s", a);
-			fputs(usage, stderr);
-			exit(MLC_EX_USAGE);
-		}
-	}
-	signal(SIGPIPE, SIG_IGN);
+	parse_args(argc, argv);
+	mlc_util_signals(NULL);
 	mlc_util_nodump();
 	o.deadline = mono_ms() + (uint64_t)o.timeout_ms;
 

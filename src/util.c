@@ -1,9 +1,10 @@
 /*
- * util.c — program name, messages, allocation, byte buffers, JSON string
- * literals, UTF-8 checks, form encoding and time.
+ * util.c — program name, messages, usage errors, signal setup, allocation,
+ * byte buffers, JSON string literals, UTF-8 checks, form encoding and time.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,6 +108,44 @@ mlc_util_std_args(int argc, char **argv, const char *usage)
 		mlc_util_exit(MLC_EX_OK);
 	}
 	return 0;
+}
+
+void
+mlc_util_usage(const char *usage, const char *fmt, ...)
+{
+	if (fmt) {
+		va_list ap;
+
+		va_start(ap, fmt);
+		vwarn(fmt, ap);
+		va_end(ap);
+	}
+	fputs(usage, stderr);
+	exit(MLC_EX_USAGE);
+}
+
+static volatile sig_atomic_t *stop_flag;
+
+static void
+on_stop(int sig)
+{
+	*stop_flag = sig;
+}
+
+void
+mlc_util_signals(volatile sig_atomic_t *stop)
+{
+	struct sigaction sa;
+
+	signal(SIGPIPE, SIG_IGN);
+	if (!stop)
+		return;
+	stop_flag = stop;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_stop;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
 }
 
 void

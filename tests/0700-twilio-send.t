@@ -111,6 +111,11 @@ is "$(get "$(cat "$T/out")" '.form.Body + "|" + .form.To + "|" + .method')" "dry
 	"dry run: form fields and method"
 is "$(get "$(cat "$T/out")" .auth)" "Basic $AC:REDACTED" "dry run: credentials redacted"
 like "$(get "$(cat "$T/out")" .url)" "/2010-04-01/Accounts/$AC/Messages.json$" "dry run: URL"
+# -nv: the SYNOPSIS' [-nv], the two flags in one word (getopt's bundling)
+sms d3 +15551130003 "dry nv" | twilio-send -nv >"$T/out" 2>"$T/err"
+is "$?" 0 "dry run -nv: exit 0"
+is "$(wc -l <"$LOG")" "$n0" "dry run -nv: no request reached the simulator"
+is "$(get "$(cat "$T/out")" '.form.Body + "|" + .form.To')" "dry nv|+15551130003" "dry run -nv: the request"
 mail d2 b@example.com "S" "T" | twilio-send --dry-run >"$T/out"
 is "$(get "$(cat "$T/out")" '.json.subject + .auth')" "SBearer REDACTED" "dry run: email JSON, bearer redacted"
 

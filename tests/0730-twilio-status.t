@@ -193,6 +193,21 @@ else
 fi
 cp "$T/conf.orig" "$ML_CONNECTOR_CONF"
 
+# ---- options: an argument attached (-dDIR, -cFILE, -tSEC) as getopt reads it ----
+SID7=SM00000000000000000000000000000007
+cp -R "$ML_CONNECTOR_STATE" "$T/other"
+conf=$ML_CONNECTOR_CONF
+req "$(form $SID7 delivered)" "$(sign "$URL" $SID7 delivered)" |
+	ML_CONNECTOR_STATE=$T/nowhere ML_CONNECTOR_CONF=$T/nowhere.conf \
+	twilio-status -d"$T/other" -c"$conf" -t5 --inetd >"$T/out" 2>>"$T/err"
+is "$?" 0 "-dDIR -cFILE -tSEC: exit 0"
+is "$(head -n 1 "$T/out" | tr -d '\r')" "HTTP/1.1 204 No Content" "-dDIR -cFILE -tSEC: 204"
+is "$(sqlite3 "$T/other/state.db" "SELECT count(*) FROM message_status WHERE sid = '$SID7'")" 1 \
+	"-dDIR: recorded in that state directory"
+is "$(rows $SID7)" 0 "-dDIR: not in the environment's"
+twilio-status --inetd extra </dev/null >/dev/null 2>&1
+is "$?" 64 "an argument: 64"
+
 # ---- valgrind, and the token never printed ----
 SID5=SM00000000000000000000000000000005
 VG=vg cgi "$(form $SID5 delivered)" "$(sign "$URL" $SID5 delivered)"

@@ -67,6 +67,31 @@ is "$(sed -n 's/^OnCalendar=//p' "$T/units/ml-connector-daily-chi.timer")" \
 like "$(cat "$T/units/ml-connector-daily-chi.service")" 'ExecStart=.* run --scheduled --wait daily-chi' \
 	"service unit: the timer's firing asks due too"
 is "$(grep -c '^Persistent=true$' "$T/units/ml-connector-daily-chi.timer")" 1 "Persistent=true"
+ml-connector schedule --systemd="$T/units2" >/dev/null
+is "$(sed -n 's/^OnCalendar=//p' "$T/units2/ml-connector-daily-chi.timer")" \
+	"*-*-* 08:00:00 America/Chicago" "schedule --systemd=DIR"
+ml-connector -c"$ML_CONNECTOR_CONF" schedule --cron >"$T/cron2"
+is "$?/$(cat "$T/cron2")" "0/$(cat "$T/cron")" "-cFILE schedule --cron: the same lines"
+# what schedule does not take is refused, named, before anything is printed or written
+ml-connector schedule --cron daily-chi >"$T/out" 2>"$T/err"
+is "$?/$(wc -c <"$T/out" | tr -d ' ')" 64/0 "schedule RULE: 64, nothing printed"
+ml-connector schedule --cron --systemd "$T/units3" >"$T/out" 2>"$T/err"
+is "$?/$(wc -c <"$T/out" | tr -d ' ')/$([ -e "$T/units3" ] && echo made)" 64/0/ \
+	"schedule --cron --systemd DIR: 64, nothing written"
+ml-connector schedule --crom >"$T/out" 2>"$T/err"
+is "$?/$(wc -c <"$T/out" | tr -d ' ')" 64/0 "schedule --crom: 64"
+like "$(head -n 1 "$T/err")" '^ml-connector: schedule: unknown option --crom$' "schedule --crom: named"
+ml-connector demo --kepp "$T/demo" >/dev/null 2>"$T/err"
+is "$?/$([ -e "$T/demo" ] && echo made)" 64/ "demo --kepp DIR: 64, no demo run"
+like "$(head -n 1 "$T/err")" '^ml-connector: demo: unknown option --kepp$' "demo --kepp: named"
+# the commands without options refuse one, named, as run does; -- ends them
+ml-connector track --rule daily-chi >"$T/out" 2>"$T/err"
+is "$?/$(head -n 1 "$T/err")" "64/ml-connector: track: unknown option --rule" "track --rule: 64, named"
+ml-connector ping extra >"$T/out" 2>"$T/err"
+is "$?/$(wc -c <"$T/out" | tr -d ' ')" 64/0 "ping with an argument: 64, nothing pinged"
+ml-connector resend -- -rf >/dev/null 2>"$T/err"
+is "$?/$(cat "$T/err")" '78/mlc-rule: bad rule name "-rf" (a-z 0-9 - _, not first -)' \
+	"resend -- -rf: an operand, a bad rule name (78)"
 
 # OnCalendar: a slot that a DST gap swallows gets the gap's end as an event
 # of its own (systemd skips the time itself); cron's either-day rule is two
