@@ -18,6 +18,7 @@
  * Exit: 0; 1 get: not set, or there is no configuration file; 64 usage; 74
  * write error on stdout; 78 the configuration cannot be read or parsed.
  */
+#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -30,13 +31,16 @@ static const char usage[] =
 	"       mlc-conf [-c CONF] rules-dir\n"
 	"       mlc-conf [-c CONF] get SECTION KEY\n";
 
+static const struct option lopts[] = {
+	{ NULL, 0, NULL, 0 }
+};
+
 static void usage_error(void) MLC_NORETURN;
 
 static void
 usage_error(void)
 {
-	fputs(usage, stderr);
-	exit(MLC_EX_USAGE);
+	mlc_util_usage(usage, NULL);
 }
 
 int
@@ -48,7 +52,7 @@ main(int argc, char **argv)
 
 	mlc_util_setprogname(argv[0]);
 	mlc_util_std_args(argc, argv, usage);
-	while ((c = getopt(argc, argv, "+c:")) != -1) {
+	while ((c = getopt_long(argc, argv, "+c:", lopts, NULL)) != -1) {
 		if (c == 'c')
 			mlc_config_use(optarg);
 		else
