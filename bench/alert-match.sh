@@ -17,7 +17,7 @@
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
-bin=$top/bin
+bin=${MLC_BIN:-$top/bin}
 small=10000
 big=1000000
 while getopts s:b: o; do

@@ -1,6 +1,8 @@
 /*
  * http-get — test driver for src/http.c: one mlc_http_request per --count,
- * on one handle, each printed as a JSON line:
+ * on one handle.
+ *
+ * Each request is printed as a JSON line:
  *   {"outcome":"DONE","status":200,"retry_after_ms":-1,"ratelimit_reset":-1,
  *    "message_id":"","error":"","body":"..."}
  * Exit status: 0 if every request got a response (DONE), 1 otherwise,

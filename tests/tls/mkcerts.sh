@@ -1,5 +1,6 @@
 #!/bin/sh
-# mkcerts.sh DIR — make a throw-away PKI for the tests in DIR:
+# mkcerts.sh — make a throw-away PKI for the tests, in the directory named by
+# its one argument (mkcerts.sh DIR).  It holds:
 #   ca.pem ca-key.pem          a test CA
 #   server.pem server-key.pem  a server certificate from that CA for
 #                              IP:127.0.0.1 and DNS:localhost
