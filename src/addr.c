@@ -3,6 +3,10 @@
  * WhatsApp address and an e-mail address, and the one way an Address Book
  * phone number becomes E.164, for every stage and for the simulator.
  *
+ * The channels are here too, since each is the kind of address it takes:
+ * sms (E.164), whatsapp (whatsapp:+E.164) and email.  A new channel starts
+ * with a line of channels[] below and its address check.
+ *
  * alert-match checks the addresses a rule writes, alert-render those an
  * alert brings, twilio-send (through wire.c) and alert-log --before
  * twilio-send those of a delivery, jde-fetch makes E.164 numbers of
@@ -51,6 +55,45 @@
 #include <string.h>
 
 #include "mlc.h"
+
+static const struct {
+	const char *name;
+	int (*ok)(const char *to);
+	const char *what; /* what an address of it is, for messages */
+} channels[MLC_CH_COUNT] = {
+	[MLC_CH_SMS] = { "sms", mlc_addr_e164_ok, "an E.164 number" },
+	[MLC_CH_WHATSAPP] = { "whatsapp", mlc_addr_whatsapp_ok, "a whatsapp:+E.164 number" },
+	[MLC_CH_EMAIL] = { "email", mlc_addr_email_ok, "an e-mail address" },
+};
+
+int
+mlc_addr_channel(const char *s, size_t n)
+{
+	int i;
+
+	for (i = 0; i < MLC_CH_COUNT; i++)
+		if (strlen(channels[i].name) == n && memcmp(s, channels[i].name, n) == 0)
+			return i;
+	return -1;
+}
+
+const char *
+mlc_addr_channel_name(int ch)
+{
+	return ch >= 0 && ch < MLC_CH_COUNT ? channels[ch].name : NULL;
+}
+
+int
+mlc_addr_ok(int ch, const char *to)
+{
+	return ch >= 0 && ch < MLC_CH_COUNT && to && channels[ch].ok(to);
+}
+
+const char *
+mlc_addr_what(int ch)
+{
+	return ch >= 0 && ch < MLC_CH_COUNT ? channels[ch].what : "an address";
+}
 
 int
 mlc_addr_e164_ok(const char *s)

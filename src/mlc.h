@@ -236,6 +236,19 @@ int mlc_addr_email_ok(const char *s);
  * out = "+...", which passes mlc_addr_e164_ok, or -1: not a number we can
  * be sure of. */
 int mlc_addr_e164_norm(const char *raw, const char *cc, char out[MLC_ADDR_E164_SIZE]);
+/* The channels, each the kind of address it takes; every list of them is
+ * written in this order. */
+enum mlc_channel { MLC_CH_SMS, MLC_CH_WHATSAPP, MLC_CH_EMAIL, MLC_CH_COUNT };
+#define MLC_CHANNELS_WORDS "sms, whatsapp or email"
+/* The channel named by the n bytes at s, or -1. */
+int mlc_addr_channel(const char *s, size_t n);
+/* The name of channel ch ("sms", "whatsapp", "email"), or NULL. */
+const char *mlc_addr_channel_name(int ch);
+/* to is an address of channel ch's kind (mlc_addr_e164_ok,
+ * mlc_addr_whatsapp_ok or mlc_addr_email_ok). */
+int mlc_addr_ok(int ch, const char *to);
+/* What an address of channel ch is, for messages: "an E.164 number". */
+const char *mlc_addr_what(int ch);
 
 /* ---- conf.c: the key = value file format of configs and rules -------- */
 /*

@@ -412,23 +412,23 @@ mlc_wire_delivery(jv o, struct mlc_wire_err *e)
 		set_err(e, "channel", "missing or not a string");
 		goto out;
 	}
-	ch = !strcmp(s, "sms") ? 0 : !strcmp(s, "whatsapp") ? 1 : !strcmp(s, "email") ? 2 : -1;
+	ch = mlc_addr_channel(s, strlen(s));
 	if (ch < 0) {
-		set_err(e, "channel", "expected sms, whatsapp or email");
+		set_err(e, "channel", "expected " MLC_CHANNELS_WORDS);
 		goto out;
 	}
 	if ((rc = str(o, "to", &t, &to)) <= 0 || !*to) {
 		set_err(e, "to", "%s", rc < 0 ? "expected a string" : "missing");
 		goto out;
 	}
-	if (ch == 2) {
+	if (!mlc_addr_ok(ch, to)) {
+		set_err(e, "to", "not %s", mlc_addr_what(ch));
+		goto out;
+	}
+	if (ch == MLC_CH_EMAIL) {
 		static const char *const need[] = { "subject", "text", NULL };
 		int i;
 
-		if (!mlc_addr_email_ok(to)) {
-			set_err(e, "to", "not an e-mail address");
-			goto out;
-		}
 		for (i = 0; need[i]; i++) {
 			jv_free(v);
 			if ((rc = str(o, need[i], &v, &s)) <= 0 || !*s) {
@@ -444,11 +444,6 @@ mlc_wire_delivery(jv o, struct mlc_wire_err *e)
 	} else {
 		struct mlc_sms_info info;
 
-		if (ch == 1 ? !mlc_addr_whatsapp_ok(to) : !mlc_addr_e164_ok(to)) {
-			set_err(e, "to", "%s", ch == 1 ? "not a whatsapp:+E.164 number"
-			                                : "not an E.164 number");
-			goto out;
-		}
 		jv_free(v);
 		if ((rc = str(o, "body", &v, &s)) <= 0 || !*s) {
 			set_err(e, "body", "%s", rc < 0 ? "expected a string" : "missing");
