@@ -53,9 +53,8 @@ static const char usage[] =
 #define MAXR 64       /* recipients of one alert (after expanding groups) */
 
 /* Channel bits: which addresses a recipient has, which the rule uses;
- * bit c is ch_name[c]. */
-enum { CH_SMS = 1, CH_WHATSAPP = 2, CH_EMAIL = 4 };
-static const char *const ch_name[] = { "sms", "whatsapp", "email" };
+ * bit c is channel c of addr.c (mlc_addr_channel_name). */
+enum { CH_SMS = 1 << MLC_CH_SMS, CH_WHATSAPP = 1 << MLC_CH_WHATSAPP, CH_EMAIL = 1 << MLC_CH_EMAIL };
 
 /* One resolved [recipients] to (groups expanded). */
 struct spec {
@@ -391,7 +390,7 @@ load_channels(void)
 	const struct mlc_conf_entry *e = mlc_conf_find(&rule.conf, "recipients", "channels");
 	struct mlc_buf b;
 	const char *p;
-	int n = 0;
+	int n = 0, c;
 
 	if (!e)
 		return 0;
@@ -404,18 +403,16 @@ load_channels(void)
 		w = strcspn(p, " \t\n,");
 		if (!w)
 			break;
-		if (!((w == 3 && strncmp(p, "sms", 3) == 0) ||
-		      (w == 8 && strncmp(p, "whatsapp", 8) == 0) ||
-		      (w == 5 && strncmp(p, "email", 5) == 0))) {
+		if ((c = mlc_addr_channel(p, w)) < 0) {
 			mlc_buf_free(&b);
-			return cfgerr(rule.path, e->line, "channel \"%.*s\" (expected sms, whatsapp, "
-			              "email)", (int)w, p);
+			return cfgerr(rule.path, e->line, "channel \"%.*s\" (expected "
+			              MLC_CHANNELS_WORDS ")", (int)w, p);
 		}
 		if (n++ == 0)
 			rule_chmask = 0;
 		else
 			mlc_buf_addc(&b, ',');
-		rule_chmask |= p[0] == 's' ? CH_SMS : p[0] == 'w' ? CH_WHATSAPP : CH_EMAIL;
+		rule_chmask |= 1 << c;
 		mlc_buf_json_str(&b, p, w);
 		p += w;
 	}
@@ -790,7 +787,7 @@ process(const char *line, size_t len, unsigned long ln)
 				continue;
 			nch++;
 			mlc_buf_reset(&ck);
-			mlc_buf_printf(&ck, "%s/%s", rid[i].p, ch_name[c]);
+			mlc_buf_printf(&ck, "%s/%s", rid[i].p, mlc_addr_channel_name(c));
 			k = mlc_realert_check(store, rule.name, key, ck.p, fp, now_ts.tv_sec,
 			                      window_s, l, &n);
 			if (k == 1) {
@@ -799,7 +796,7 @@ process(const char *line, size_t len, unsigned long ln)
 					cnt[i] = n;
 				}
 				mlc_buf_adds(&sc, sc.len ? ",\"" : "[\"");
-				mlc_buf_adds(&sc, ch_name[c]);
+				mlc_buf_adds(&sc, mlc_addr_channel_name(c));
 				mlc_buf_addc(&sc, '"');
 			}
 		}

@@ -77,7 +77,7 @@ is "$?" 78 "... also without --check"
 cat >"$T/badrcpt.want" <<EOF
 alert-match: $MR/badrcpt.rule:6: realert "fortnight" (expected never, or a duration such as 30m, 24h, 7d, 2w)
 alert-match: $MR/badrcpt.rule:7: storm "0" (expected a number of alerts, 1 or more)
-alert-match: $MR/badrcpt.rule:15: channel "pager" (expected sms, whatsapp, email)
+alert-match: $MR/badrcpt.rule:15: channel "pager" (expected sms, whatsapp or email)
 alert-match: $MR/badrcpt.rule:10: recipient "an8:2004": write a fixed address number as a [join] entry (e.g. director = 2004) and use contact:director
 alert-match: $MR/badrcpt.rule:11: recipient "sms:3125550104": not an E.164 number (+ and 7 to 15 digits; +1 and 10 more)
 alert-match: $MR/badrcpt.rule:12: recipient "email:nobody": not an e-mail address
