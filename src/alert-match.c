@@ -661,7 +661,7 @@ alert_key(jv rec, unsigned long ln)
 	return key;
 }
 
-/* Decides the fingerprint ([match] fingerprint, as text): 0 with *fp (maybe NULL), -1 reported. */
+/* Decides the fingerprint ([match] fingerprint, as text): 0 with *fp or NULL; -1 reported. */
 static int
 alert_fingerprint(jv rec, unsigned long ln, char **fp)
 {
@@ -691,8 +691,7 @@ alert_fingerprint(jv rec, unsigned long ln, char **fp)
 	return 0;
 }
 
-/* Decides what a contact: recipient is, from the record's contact c: its id and
- * object, and whether it has an address (valid, with its channel mask). */
+/* Decides a contact: recipient from the record's contact c: its id, object, channels. */
 static void
 contact_recipient(struct rset *r, const struct spec *s, jv c, unsigned long ln)
 {
@@ -793,19 +792,20 @@ resolve_recipients(struct rset *r, jv contacts, unsigned long ln)
 	}
 }
 
-/*
- * Decides re-alert, per recipient and channel: a person texted before a crash
- * still gets the e-mail the crash kept from them.  Only the channels
- * the rule uses and the recipient has an address for count; when
- * every one of them is inside its window the recipient is suppressed,
- * when some are, the recipient names them in "suppressed_channels".
- */
+/* Decides re-alert: which recipients, and which of their channels, are inside the window. */
 static void
 realert_filter(struct rset *r, const char *key, const char *fp)
 {
 	size_t i;
 	int k;
 
+	/*
+	 * Per recipient and channel: a person texted before a crash
+	 * still gets the e-mail the crash kept from them.  Only the channels
+	 * the rule uses and the recipient has an address for count; when
+	 * every one of them is inside its window the recipient is suppressed,
+	 * when some are, the recipient names them in "suppressed_channels".
+	 */
 	r->nsup = r->nvalid = 0;
 	for (i = 0; i < r->n; i++) {
 		int c, want, nch = 0, nin = 0;
@@ -884,8 +884,7 @@ suppressed_json(struct mlc_buf *sup, const struct rset *r)
 	mlc_buf_addc(sup, ']');
 }
 
-/* Decides what the alert line says and writes it: nothing, a suppressed line
- * (every deliverable recipient inside its window), or the alert. */
+/* Decides what the alert line is and writes it: the alert, a suppressed line, or nothing. */
 static void
 emit_alert(const char *line, size_t len, const char *table, const char *key,
            const char *fp, const struct rset *r)

@@ -1235,7 +1235,8 @@ digest_open(struct digest *d, jv din)
 		tmpl_render(&d_footer_html, din, 0, &d->ftrh);
 		mlc_buf_adds(&d->text, d->hdr.p);
 		mlc_buf_adds(&d->text, "\n\n");
-		mlc_buf_adds(&d->html, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>");
+		mlc_buf_adds(&d->html, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
+		                       "<title>");
 		html_escape(&d->html, d->subj.p);
 		mlc_buf_adds(&d->html, "</title></head>\n<body>\n<p>");
 		mlc_buf_adds(&d->html, d->hdrh.p);
@@ -1293,7 +1294,7 @@ digest_sms_fits(const struct digest *d, const char *rt)
 	return fits;
 }
 
-/* One spooled row: its ids (the first 1000) always, its text while max_items and the SMS allow. */
+/* Decides what one spooled row adds: its ids (first 1000), its text if max_items and SMS allow. */
 static void
 digest_row(struct digest *d, const char *aid, const char *rt, const char *rh, const char *ak,
            const char *fp)
@@ -1436,7 +1437,8 @@ digest_one(sqlite3_stmt *g)
 		size_t segs;
 
 		mlc_buf_init(&b);
-		sms_body(&b, d.body.p, d.body.len, strcmp(channel, "whatsapp") == 0, &enc, &segs, &cut);
+		sms_body(&b, d.body.p, d.body.len, strcmp(channel, "whatsapp") == 0, &enc, &segs,
+		         &cut);
 		add_str(&line, "body", b.p);
 		if (strcmp(channel, "sms") == 0)
 			mlc_buf_printf(&line, ",\"encoding\":\"%s\",\"segments\":%zu%s",
@@ -1536,8 +1538,7 @@ storm_text(jv alert, int what, struct mlc_buf *out)
 	jv_free(date);
 }
 
-/* Decides the e-mail's "html": the template's page as it is, its fragment in a page,
- * or (no html template, or a storm summary) the text escaped with its line breaks. */
+/* Decides the e-mail's "html": the template's page, its fragment in a page, or the text escaped. */
 static void
 email_html(struct mlc_buf *line, const char *subject, const char *text,
            const struct mlc_buf *c, int use_html)
@@ -1681,9 +1682,7 @@ rule_channels(void)
 	return c ? c : "sms";
 }
 
-/* Decides, for one recipient of an alert, which of its channels get a delivery, a
- * digest row or a warning (error, suppressed channel, bad or missing address);
- * -1 if one of them was a bad line. */
+/* Decides, per channel of one recipient: a delivery, a digest row or a warning; -1 a bad line. */
 static int
 render_recipient(jv alert, jv record, jv chans, struct recip *r, const char *alert_id,
                  const char *sev, int digest_only, int is_storm, unsigned long lineno)

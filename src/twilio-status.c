@@ -579,8 +579,7 @@ struct signed_req {
 	jv body;
 };
 
-/* Decides the URL signatures are checked against: the configuration's [twilio]
- * status_callback (answers 500 when there is none). */
+/* Decides the URL signatures are checked against: [twilio] status_callback, else 500. */
 static const char *
 callback_url(struct mlc_conf *conf)
 {
@@ -636,9 +635,7 @@ open_trail(struct mlc_store **store, struct mlc_vault **vault)
 	return token;
 }
 
-/* Decides what Twilio signed: for JSON the registered URL plus bodySHA256=<hex>
- * from the query, for a form the URL and the fields (answers 403 or 400 when
- * the request has neither). */
+/* Decides what Twilio signed: JSON, the URL plus the query's bodySHA256; a form, its fields. */
 static void
 callback_parse(const struct request *rq, const char *cb, char *token, struct signed_req *c)
 {
@@ -678,8 +675,7 @@ callback_parse(const struct request *rq, const char *cb, char *token, struct sig
 	}
 }
 
-/* Decides the callback's MessageSid, MessageStatus and ErrorCode (SmsSid and
- * SmsStatus in old forms); answers 400 when they are missing or malformed. */
+/* Decides the callback's MessageSid, MessageStatus and ErrorCode; answers 400 if malformed. */
 static void
 callback_fields(const struct signed_req *c, const char **sid, const char **status,
                 const char **ecode)
