@@ -13,7 +13,8 @@
 # Defaults: 10000 and 1000000 records.  Records are made from
 # scripts/gen-jde-data F0411 rows by an awk script (key, row, dates.DDJ, as
 # jde-fetch writes them).  Needs a built tree (make), jq, /usr/bin/time and
-# about 1 GB in $TMPDIR for a million records.
+# about 1 GB in $TMPDIR for a million records.  MLC_BIN=DIR runs the
+# alert-match of DIR (another build) instead of bin/.
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)

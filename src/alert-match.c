@@ -564,37 +564,49 @@ record_error(unsigned long ln, const char *msg)
 	n_bad++;
 }
 
-static void
-process(const char *line, size_t len, unsigned long ln)
-{
-	jv rec, res, contacts = jv_invalid();
-	struct mlc_wire_err we;
-	char err[2048], *key = NULL, *fp = NULL, *table = NULL;
-	struct mlc_buf out, aid, rjson[MAXR], rid[MAXR], sup;
-	size_t nr = 0, i, nsup = 0, nvalid = 0;
-	int k, valid[MAXR], suppressed[MAXR], chmask[MAXR];
+/* The recipients of one alert, resolved from the rule's specs and the record. */
+struct rset {
+	struct mlc_buf json[MAXR], id[MAXR];
+	int valid[MAXR], suppressed[MAXR], chmask[MAXR];
 	char last[MAXR][32];
 	long cnt[MAXR];
+	size_t n, nsup, nvalid;
+};
 
-	/* the checks every program makes, and alert-log in front of us (wire.c) */
-	if (mlc_wire_line(line, len, &rec, &we) < 0) {
-		mlc_wire_errmsg(&we, err, sizeof err);
-		mlc_warn("line %lu: %s", ln, err);
-		jv_free(rec);
-		n_bad++;
-		return;
-	}
-	k = mlc_jq_run1(q_expr, jv_copy(rec), &res, err, sizeof err);
+/* A jq step failed: a halt (k == -3) stops the run, anything else is this record's error. */
+static void
+step_error(int k, unsigned long ln, const char *err)
+{
 	if (k == -3) {
 		mlc_warn("line %lu: rule %s: %s", ln, rule.name, err);
 		fatal = MLC_EX_CONFIG;
-		jv_free(rec);
-		return;
-	}
-	if (k < 0) {
+	} else {
 		record_error(ln, err);
-		jv_free(rec);
-		return;
+	}
+}
+
+/* Decides whether the [match] expr fires on the line: 1 with *rec parsed, else 0 (reported). */
+static int
+match_fires(const char *line, size_t len, unsigned long ln, jv *rec)
+{
+	struct mlc_wire_err we;
+	char err[2048];
+	jv res;
+	int k;
+
+	/* the checks every program makes, and alert-log in front of us (wire.c) */
+	if (mlc_wire_line(line, len, rec, &we) < 0) {
+		mlc_wire_errmsg(&we, err, sizeof err);
+		mlc_warn("line %lu: %s", ln, err);
+		jv_free(*rec);
+		n_bad++;
+		return 0;
+	}
+	k = mlc_jq_run1(q_expr, jv_copy(*rec), &res, err, sizeof err);
+	if (k < 0) {
+		step_error(k, ln, err);
+		jv_free(*rec);
+		return 0;
 	}
 	if (jv_get_kind(res) != JV_KIND_TRUE && jv_get_kind(res) != JV_KIND_FALSE) {
 		char m[128];
@@ -602,16 +614,25 @@ process(const char *line, size_t len, unsigned long ln)
 		snprintf(m, sizeof m, "[match] expr gave %s, not a boolean", kind_phrase(res));
 		record_error(ln, m);
 		jv_free(res);
-		jv_free(rec);
-		return;
+		jv_free(*rec);
+		return 0;
 	}
 	if (jv_get_kind(res) == JV_KIND_FALSE) {
-		jv_free(rec);
-		return;
+		jv_free(*rec);
+		return 0;
 	}
 	jv_free(res);
+	return 1;
+}
 
-	/* the alert key */
+/* Decides the alert key: [match] key, else the record's "key"; NULL (reported) if none. */
+static char *
+alert_key(jv rec, unsigned long ln)
+{
+	char err[2048], *key = NULL;
+	jv res;
+	int k;
+
 	if (q_key) {
 		k = mlc_jq_run1(q_key, jv_copy(rec), &res, err, sizeof err);
 		if (k == 0 && jv_get_kind(res) == JV_KIND_STRING && jv_string_length_bytes(jv_copy(res)))
@@ -632,150 +653,169 @@ process(const char *line, size_t len, unsigned long ln)
 		if (!(key = sget(rec, "key")))
 			snprintf(err, sizeof err, "record has no \"key\" string");
 	}
-	if (k == -3)
-		fatal = MLC_EX_CONFIG;
-	if (!key) {
-		if (k == -3)
-			mlc_warn("line %lu: rule %s: %s", ln, rule.name, err);
-		else
-			record_error(ln, err);
-		jv_free(rec);
-		return;
-	}
-	/* the fingerprint */
-	if (q_fp) {
-		k = mlc_jq_run1(q_fp, jv_copy(rec), &res, err, sizeof err);
-		if (k < 0) {
-			if (k == -3) {
-				mlc_warn("line %lu: rule %s: %s", ln, rule.name, err);
-				fatal = MLC_EX_CONFIG;
-			} else {
-				record_error(ln, err);
-			}
-			free(key);
-			jv_free(rec);
-			return;
-		}
-		if (jv_get_kind(res) == JV_KIND_STRING) {
-			fp = mlc_xstrdup(jv_string_value(res));
-			jv_free(res);
-		} else if (jv_get_kind(res) != JV_KIND_NULL) {
-			jv s = jv_dump_string(res, JV_PRINT_SORTED);
+	if (!key)
+		step_error(k, ln, err);
+	return key;
+}
 
-			fp = mlc_xstrdup(jv_string_value(s));
-			jv_free(s);
+/* Decides the fingerprint ([match] fingerprint, as text): 0 with *fp or NULL; -1 reported. */
+static int
+alert_fingerprint(jv rec, unsigned long ln, char **fp)
+{
+	char err[2048];
+	jv res;
+	int k;
+
+	*fp = NULL;
+	if (!q_fp)
+		return 0;
+	k = mlc_jq_run1(q_fp, jv_copy(rec), &res, err, sizeof err);
+	if (k < 0) {
+		step_error(k, ln, err);
+		return -1;
+	}
+	if (jv_get_kind(res) == JV_KIND_STRING) {
+		*fp = mlc_xstrdup(jv_string_value(res));
+		jv_free(res);
+	} else if (jv_get_kind(res) != JV_KIND_NULL) {
+		jv s = jv_dump_string(res, JV_PRINT_SORTED);
+
+		*fp = mlc_xstrdup(jv_string_value(s));
+		jv_free(s);
+	} else {
+		jv_free(res);
+	}
+	return 0;
+}
+
+/* Decides a contact: recipient from the record's contact c: its id, object, channels. */
+static void
+contact_recipient(struct rset *r, const struct spec *s, jv c, unsigned long ln)
+{
+	size_t n = r->n;
+
+	if (jv_get_kind(c) != JV_KIND_OBJECT) {
+		mlc_warn("line %lu: rule %s: recipient %s: no contact \"%s\" in the "
+		         "record", ln, rule.name, s->to, s->contact);
+		mlc_buf_adds(&r->json[n], "{\"to\":");
+		mlc_buf_json_str(&r->json[n], s->to, strlen(s->to));
+		if (s->group) {
+			mlc_buf_adds(&r->json[n], ",\"group\":");
+			mlc_buf_json_str(&r->json[n], s->group, strlen(s->group));
+		}
+		mlc_buf_adds(&r->json[n], ",\"error\":\"no contact\"}");
+	} else {
+		char *name = sget(c, "name"), *sms = sget(c, "sms"),
+		     *wa = sget(c, "whatsapp"), *email = sget(c, "email"), *an8 = NULL;
+		jv a = get(c, "an8");
+
+		if (jv_get_kind(a) == JV_KIND_NUMBER) {
+			char nb[32];
+
+			snprintf(nb, sizeof nb, "%.0f", jv_number_value(a));
+			an8 = mlc_xstrdup(nb);
+		} else if (jv_get_kind(a) == JV_KIND_STRING && *jv_string_value(a)) {
+			struct mlc_buf t;
+
+			mlc_buf_init(&t);
+			mlc_buf_json_str(&t, jv_string_value(a), strlen(jv_string_value(a)));
+			an8 = t.p;
+		}
+		jv_free(a);
+		if (an8 && an8[0] == '"') {
+			/* an8 given as a string: the id uses its text */
+			char *raw = mlc_xstrndup(an8 + 1, strlen(an8) - 2);
+
+			recipient_id(&r->id[n], raw, sms, email, wa);
+			free(raw);
 		} else {
-			jv_free(res);
+			recipient_id(&r->id[n], an8, sms, email, wa);
 		}
+		if (!sms && !wa && !email) {
+			mlc_warn("line %lu: rule %s: recipient %s (%s): neither phone nor "
+			         "e-mail", ln, rule.name, s->to, name ? name : r->id[n].p);
+			recipient_json(&r->json[n], s->to, r->id[n].p, name, an8, NULL, NULL,
+			               NULL, s->group, "no address");
+		} else {
+			r->chmask[n] = recipient_json(&r->json[n], s->to, r->id[n].p, name,
+			                              an8, sms, wa, email, s->group, NULL);
+			r->valid[n] = 1;
+		}
+		free(name);
+		free(sms);
+		free(wa);
+		free(email);
+		free(an8);
 	}
-	table = sget(rec, "table");
-	contacts = get(rec, "contacts");
+}
 
-	/* recipients */
-	for (i = 0; i < nspecs && nr < MAXR; i++) {
+/* Decides the alert's recipients: every spec resolved, the same person only once. */
+static void
+resolve_recipients(struct rset *r, jv contacts, unsigned long ln)
+{
+	size_t i, j, n;
+
+	r->n = 0;
+	for (i = 0; i < nspecs && r->n < MAXR; i++) {
 		const struct spec *s = &specs[i];
-		size_t j;
 
-		mlc_buf_init(&rjson[nr]);
-		mlc_buf_init(&rid[nr]);
-		valid[nr] = suppressed[nr] = chmask[nr] = 0;
+		n = r->n;
+		mlc_buf_init(&r->json[n]);
+		mlc_buf_init(&r->id[n]);
+		r->valid[n] = r->suppressed[n] = r->chmask[n] = 0;
 		if (!s->contact) {
-			mlc_buf_adds(&rjson[nr], s->json);
-			mlc_buf_adds(&rid[nr], s->id);
-			chmask[nr] = s->mask;
-			valid[nr] = 1;
+			mlc_buf_adds(&r->json[n], s->json);
+			mlc_buf_adds(&r->id[n], s->id);
+			r->chmask[n] = s->mask;
+			r->valid[n] = 1;
 		} else {
 			jv c = get(contacts, s->contact);
 
-			if (jv_get_kind(c) != JV_KIND_OBJECT) {
-				mlc_warn("line %lu: rule %s: recipient %s: no contact \"%s\" in the "
-				         "record", ln, rule.name, s->to, s->contact);
-				mlc_buf_adds(&rjson[nr], "{\"to\":");
-				mlc_buf_json_str(&rjson[nr], s->to, strlen(s->to));
-				if (s->group) {
-					mlc_buf_adds(&rjson[nr], ",\"group\":");
-					mlc_buf_json_str(&rjson[nr], s->group, strlen(s->group));
-				}
-				mlc_buf_adds(&rjson[nr], ",\"error\":\"no contact\"}");
-			} else {
-				char *name = sget(c, "name"), *sms = sget(c, "sms"),
-				     *wa = sget(c, "whatsapp"), *email = sget(c, "email"), *an8 = NULL;
-				jv a = get(c, "an8");
-
-				if (jv_get_kind(a) == JV_KIND_NUMBER) {
-					char nb[32];
-
-					snprintf(nb, sizeof nb, "%.0f", jv_number_value(a));
-					an8 = mlc_xstrdup(nb);
-				} else if (jv_get_kind(a) == JV_KIND_STRING && *jv_string_value(a)) {
-					struct mlc_buf t;
-
-					mlc_buf_init(&t);
-					mlc_buf_json_str(&t, jv_string_value(a), strlen(jv_string_value(a)));
-					an8 = t.p;
-				}
-				jv_free(a);
-				if (an8 && an8[0] == '"') {
-					/* an8 given as a string: the id uses its text */
-					char *raw = mlc_xstrndup(an8 + 1, strlen(an8) - 2);
-
-					recipient_id(&rid[nr], raw, sms, email, wa);
-					free(raw);
-				} else {
-					recipient_id(&rid[nr], an8, sms, email, wa);
-				}
-				if (!sms && !wa && !email) {
-					mlc_warn("line %lu: rule %s: recipient %s (%s): neither phone nor "
-					         "e-mail", ln, rule.name, s->to, name ? name : rid[nr].p);
-					recipient_json(&rjson[nr], s->to, rid[nr].p, name, an8, NULL, NULL,
-					               NULL, s->group, "no address");
-				} else {
-					chmask[nr] = recipient_json(&rjson[nr], s->to, rid[nr].p, name,
-					                            an8, sms, wa, email, s->group, NULL);
-					valid[nr] = 1;
-				}
-				free(name);
-				free(sms);
-				free(wa);
-				free(email);
-				free(an8);
-			}
+			contact_recipient(r, s, c, ln);
 			jv_free(c);
 		}
 		/* the same person twice (buyer who is also the director): once */
-		if (valid[nr]) {
-			for (j = 0; j < nr; j++)
-				if (valid[j] && strcmp(rid[j].p, rid[nr].p) == 0)
+		if (r->valid[n]) {
+			for (j = 0; j < n; j++)
+				if (r->valid[j] && strcmp(r->id[j].p, r->id[n].p) == 0)
 					break;
-			if (j < nr) {
-				mlc_buf_free(&rjson[nr]);
-				mlc_buf_free(&rid[nr]);
+			if (j < n) {
+				mlc_buf_free(&r->json[n]);
+				mlc_buf_free(&r->id[n]);
 				continue;
 			}
 		}
-		nr++;
+		r->n++;
 	}
-	jv_free(contacts);
+}
+
+/* Decides re-alert: which recipients, and which of their channels, are inside the window. */
+static void
+realert_filter(struct rset *r, const char *key, const char *fp)
+{
+	size_t i;
+	int k;
 
 	/*
-	 * re-alert, per recipient and channel: a person texted before a crash
+	 * Per recipient and channel: a person texted before a crash
 	 * still gets the e-mail the crash kept from them.  Only the channels
 	 * the rule uses and the recipient has an address for count; when
 	 * every one of them is inside its window the recipient is suppressed,
 	 * when some are, the recipient names them in "suppressed_channels".
 	 */
-	for (i = 0; i < nr; i++) {
+	r->nsup = r->nvalid = 0;
+	for (i = 0; i < r->n; i++) {
 		int c, want, nch = 0, nin = 0;
 		struct mlc_buf ck, sc;
 
-		last[i][0] = '\0';
-		cnt[i] = 0;
-		if (!valid[i])
+		r->last[i][0] = '\0';
+		r->cnt[i] = 0;
+		if (!r->valid[i])
 			continue;
-		nvalid++;
+		r->nvalid++;
 		if (!store)
 			continue;
-		want = chmask[i] & rule_chmask;
+		want = r->chmask[i] & rule_chmask;
 		k = 0;
 		mlc_buf_init(&ck);
 		mlc_buf_init(&sc);
@@ -787,13 +827,13 @@ process(const char *line, size_t len, unsigned long ln)
 				continue;
 			nch++;
 			mlc_buf_reset(&ck);
-			mlc_buf_printf(&ck, "%s/%s", rid[i].p, mlc_addr_channel_name(c));
+			mlc_buf_printf(&ck, "%s/%s", r->id[i].p, mlc_addr_channel_name(c));
 			k = mlc_realert_check(store, rule.name, key, ck.p, fp, now_ts.tv_sec,
 			                      window_s, l, &n);
 			if (k == 1) {
 				if (nin++ == 0) {
-					memcpy(last[i], l, sizeof l);
-					cnt[i] = n;
+					memcpy(r->last[i], l, sizeof l);
+					r->cnt[i] = n;
 				}
 				mlc_buf_adds(&sc, sc.len ? ",\"" : "[\"");
 				mlc_buf_adds(&sc, mlc_addr_channel_name(c));
@@ -807,23 +847,51 @@ process(const char *line, size_t len, unsigned long ln)
 			break;
 		}
 		if (nch > 0 && nin == nch) {
-			suppressed[i] = 1;
-			nsup++;
-		} else if (nin > 0 && rjson[i].len && rjson[i].p[rjson[i].len - 1] == '}') {
-			rjson[i].len--;
-			mlc_buf_adds(&rjson[i], ",\"suppressed_channels\":");
-			mlc_buf_add(&rjson[i], sc.p, sc.len);
-			mlc_buf_adds(&rjson[i], "]}");
+			r->suppressed[i] = 1;
+			r->nsup++;
+		} else if (nin > 0 && r->json[i].len && r->json[i].p[r->json[i].len - 1] == '}') {
+			r->json[i].len--;
+			mlc_buf_adds(&r->json[i], ",\"suppressed_channels\":");
+			mlc_buf_add(&r->json[i], sc.p, sc.len);
+			mlc_buf_adds(&r->json[i], "]}");
 		}
 		mlc_buf_free(&ck);
 		mlc_buf_free(&sc);
 	}
+}
+
+/* The "suppressed_recipients" array: who is inside the window, when, how often. */
+static void
+suppressed_json(struct mlc_buf *sup, const struct rset *r)
+{
+	size_t i;
+
+	mlc_buf_adds(sup, "[");
+	for (i = 0; i < r->n; i++) {
+		if (!r->suppressed[i])
+			continue;
+		if (sup->len > 1)
+			mlc_buf_addc(sup, ',');
+		mlc_buf_adds(sup, "{\"id\":");
+		mlc_buf_json_str(sup, r->id[i].p, r->id[i].len);
+		mlc_buf_adds(sup, ",\"last_sent\":");
+		json_str_or_null(sup, r->last[i][0] ? r->last[i] : NULL);
+		mlc_buf_printf(sup, ",\"count\":%ld}", r->cnt[i]);
+	}
+	mlc_buf_addc(sup, ']');
+}
+
+/* Decides what the alert line is and writes it: the alert, a suppressed line, or nothing. */
+static void
+emit_alert(const char *line, size_t len, const char *table, const char *key,
+           const char *fp, const struct rset *r)
+{
+	struct mlc_buf out, aid, sup;
+	size_t i;
 
 	mlc_buf_init(&out);
 	mlc_buf_init(&aid);
 	mlc_buf_init(&sup);
-	if (fatal)
-		goto done;
 	mlc_buf_printf(&aid, "%s:%s", rule.name, key);
 	mlc_buf_adds(&out, "{\"alert_id\":");
 	mlc_buf_json_str(&out, aid.p, aid.len);
@@ -835,22 +903,9 @@ process(const char *line, size_t len, unsigned long ln)
 	json_str_or_null(&out, table);
 	mlc_buf_adds(&out, ",\"key\":");
 	mlc_buf_json_str(&out, key, strlen(key));
-	if (nsup > 0) {
-		mlc_buf_adds(&sup, "[");
-		for (i = 0; i < nr; i++) {
-			if (!suppressed[i])
-				continue;
-			if (sup.len > 1)
-				mlc_buf_addc(&sup, ',');
-			mlc_buf_adds(&sup, "{\"id\":");
-			mlc_buf_json_str(&sup, rid[i].p, rid[i].len);
-			mlc_buf_adds(&sup, ",\"last_sent\":");
-			json_str_or_null(&sup, last[i][0] ? last[i] : NULL);
-			mlc_buf_printf(&sup, ",\"count\":%ld}", cnt[i]);
-		}
-		mlc_buf_addc(&sup, ']');
-	}
-	if (nvalid > 0 && nsup == nvalid) {
+	if (r->nsup > 0)
+		suppressed_json(&sup, r);
+	if (r->nvalid > 0 && r->nsup == r->nvalid) {
 		/* every deliverable recipient is inside its window */
 		n_suppressed++;
 		if (!opt_emit_suppressed)
@@ -873,17 +928,17 @@ process(const char *line, size_t len, unsigned long ln)
 	{
 		int first = 1;
 
-		for (i = 0; i < nr; i++) {
-			if (suppressed[i])
+		for (i = 0; i < r->n; i++) {
+			if (r->suppressed[i])
 				continue;
 			if (!first)
 				mlc_buf_addc(&out, ',');
 			first = 0;
-			mlc_buf_add(&out, rjson[i].p, rjson[i].len);
+			mlc_buf_add(&out, r->json[i].p, r->json[i].len);
 		}
 	}
 	mlc_buf_addc(&out, ']');
-	if (nsup > 0) {
+	if (r->nsup > 0) {
 		mlc_buf_adds(&out, ",\"suppressed_recipients\":");
 		mlc_buf_add(&out, sup.p, sup.len);
 	}
@@ -901,22 +956,51 @@ process(const char *line, size_t len, unsigned long ln)
 		struct mlc_buf ids[MAXR], js[MAXR];
 		size_t m = 0;
 
-		for (i = 0; i < nr; i++)
-			if (valid[i] && !suppressed[i]) {
-				ids[m] = rid[i];
-				js[m++] = rjson[i];
+		for (i = 0; i < r->n; i++)
+			if (r->valid[i] && !r->suppressed[i]) {
+				ids[m] = r->id[i];
+				js[m++] = r->json[i];
 			}
 		storm_note(aid.p, ids, m, js);
 	}
 	put_line(out.p, out.len);
 done:
-	for (i = 0; i < nr; i++) {
-		mlc_buf_free(&rjson[i]);
-		mlc_buf_free(&rid[i]);
-	}
 	mlc_buf_free(&out);
 	mlc_buf_free(&aid);
 	mlc_buf_free(&sup);
+}
+
+/* One record: does the rule fire, for which key, to whom, and is it a repeat. */
+static void
+process(const char *line, size_t len, unsigned long ln)
+{
+	jv rec, contacts;
+	char *key, *fp, *table;
+	struct rset r;
+	size_t i;
+
+	if (!match_fires(line, len, ln, &rec))
+		return;
+	if (!(key = alert_key(rec, ln))) {
+		jv_free(rec);
+		return;
+	}
+	if (alert_fingerprint(rec, ln, &fp) < 0) {
+		free(key);
+		jv_free(rec);
+		return;
+	}
+	table = sget(rec, "table");
+	contacts = get(rec, "contacts");
+	resolve_recipients(&r, contacts, ln);
+	jv_free(contacts);
+	realert_filter(&r, key, fp);
+	if (!fatal)
+		emit_alert(line, len, table, key, fp, &r);
+	for (i = 0; i < r.n; i++) {
+		mlc_buf_free(&r.json[i]);
+		mlc_buf_free(&r.id[i]);
+	}
 	free(key);
 	free(fp);
 	free(table);

@@ -1200,6 +1200,171 @@ out:
 	return rc;
 }
 
+/* One digest being built: its rendered parts and what its rows added so far. */
+struct digest {
+	struct mlc_buf subj, hdr, hdrh, ftr, ftrh, text, html, idl, body, kl, fpl;
+	long count, shown, ids;
+	int full, email;
+};
+
+/* Renders the digest's header, footer and (e-mail) subject, and starts its body. */
+static void
+digest_open(struct digest *d, jv din)
+{
+	int i;
+
+	mlc_buf_init(&d->subj);
+	mlc_buf_init(&d->hdr);
+	mlc_buf_init(&d->hdrh);
+	mlc_buf_init(&d->ftr);
+	mlc_buf_init(&d->ftrh);
+	mlc_buf_init(&d->text);
+	mlc_buf_init(&d->html);
+	mlc_buf_init(&d->idl);
+	mlc_buf_init(&d->kl);
+	mlc_buf_init(&d->fpl);
+	mlc_buf_init(&d->body);
+	tmpl_render(&d_header, din, 0, &d->hdr);
+	tmpl_render(&d_footer, din, 0, &d->ftr);
+	if (d->email) {
+		tmpl_render(&d_subject, din, 0, &d->subj);
+		for (i = 0; d->subj.p[i]; i++)
+			if (d->subj.p[i] == '\n' || d->subj.p[i] == '\r')
+				d->subj.p[i] = ' ';
+		tmpl_render(&d_header_html, din, 0, &d->hdrh);
+		tmpl_render(&d_footer_html, din, 0, &d->ftrh);
+		mlc_buf_adds(&d->text, d->hdr.p);
+		mlc_buf_adds(&d->text, "\n\n");
+		mlc_buf_adds(&d->html, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
+		                       "<title>");
+		html_escape(&d->html, d->subj.p);
+		mlc_buf_adds(&d->html, "</title></head>\n<body>\n<p>");
+		mlc_buf_adds(&d->html, d->hdrh.p);
+		mlc_buf_adds(&d->html, "</p>\n<table border=\"1\" cellpadding=\"4\" "
+		                       "style=\"border-collapse:collapse\">\n");
+	} else {
+		mlc_buf_adds(&d->body, d->hdr.p);
+	}
+}
+
+/* Frees what digest_open and the rows built. */
+static void
+digest_close(struct digest *d)
+{
+	mlc_buf_free(&d->subj);
+	mlc_buf_free(&d->hdr);
+	mlc_buf_free(&d->hdrh);
+	mlc_buf_free(&d->ftr);
+	mlc_buf_free(&d->ftrh);
+	mlc_buf_free(&d->text);
+	mlc_buf_free(&d->html);
+	mlc_buf_free(&d->idl);
+	mlc_buf_free(&d->kl);
+	mlc_buf_free(&d->fpl);
+	mlc_buf_free(&d->body);
+}
+
+/* Decides whether an SMS digest row goes in: it and the "and N more" still fit. */
+static int
+digest_sms_fits(const struct digest *d, const char *rt)
+{
+	struct mlc_buf c;
+	struct mlc_sms_info in;
+	long rest = d->count - d->shown - 1;
+	int fits;
+
+	mlc_buf_init(&c);
+	mlc_buf_add(&c, d->body.p, d->body.len);
+	mlc_buf_addc(&c, '\n');
+	mlc_buf_adds(&c, rt);
+	if (rest > 0)
+		mlc_buf_printf(&c, "\nand %ld more", rest);
+	if (transliterate) {
+		struct mlc_buf tc;
+
+		mlc_buf_init(&tc);
+		mlc_sms_transliterate(c.p, c.len, &tc);
+		mlc_sms_measure(tc.p, tc.len, &in);
+		mlc_buf_free(&tc);
+	} else {
+		mlc_sms_measure(c.p, c.len, &in);
+	}
+	fits = in.segments <= (size_t)max_segments && in.utf16 <= MLC_SMS_MAXCHARS;
+	mlc_buf_free(&c);
+	return fits;
+}
+
+/* Decides what one spooled row adds: its ids (first 1000), its text if max_items and SMS allow. */
+static void
+digest_row(struct digest *d, const char *aid, const char *rt, const char *rh, const char *ak,
+           const char *fp)
+{
+	if (d->ids < 1000) {
+		mlc_buf_adds(&d->idl, d->ids ? "," : "");
+		mlc_buf_json_str(&d->idl, aid, strlen(aid));
+		mlc_buf_adds(&d->kl, d->ids ? "," : "");
+		mlc_buf_adds(&d->fpl, d->ids ? "," : "");
+		if (ak)
+			mlc_buf_json_str(&d->kl, ak, strlen(ak));
+		else
+			mlc_buf_adds(&d->kl, "null");
+		if (fp)
+			mlc_buf_json_str(&d->fpl, fp, strlen(fp));
+		else
+			mlc_buf_adds(&d->fpl, "null");
+		d->ids++;
+	}
+	if (digest_max_items && d->shown >= digest_max_items)
+		return;
+	if (d->email) {
+		mlc_buf_printf(&d->text, "- %s\n", rt);
+		mlc_buf_printf(&d->html, "<tr>%s</tr>\n", rh ? rh : "");
+		d->shown++;
+	} else if (!d->full) {
+		if (digest_sms_fits(d, rt)) {
+			mlc_buf_addc(&d->body, '\n');
+			mlc_buf_adds(&d->body, rt);
+			d->shown++;
+		} else {
+			d->full = 1; /* later rows are only counted */
+		}
+	}
+}
+
+/* Ends the digest's message: "and N more" for the rows not shown, then its footer. */
+static void
+digest_finish(struct digest *d)
+{
+	if (d->shown < d->count) {
+		if (d->email) {
+			mlc_buf_printf(&d->text, "and %ld more\n", d->count - d->shown);
+			mlc_buf_printf(&d->html, "<tr><td colspan=\"%zu\">and %ld more</td></tr>\n",
+			               d_ncells ? d_ncells : 1, d->count - d->shown);
+		} else {
+			mlc_buf_printf(&d->body, "\nand %ld more", d->count - d->shown);
+		}
+	}
+	if (d->email) {
+		if (d->ftr.len)
+			mlc_buf_printf(&d->text, "\n%s\n", d->ftr.p);
+		mlc_buf_adds(&d->html, "</table>\n");
+		if (d->ftrh.len)
+			mlc_buf_printf(&d->html, "<p>%s</p>\n", d->ftrh.p);
+		mlc_buf_adds(&d->html, "</body></html>\n");
+	} else if (d->ftr.len) {
+		struct mlc_sms_info in;
+		size_t l = d->body.len;
+
+		mlc_buf_addc(&d->body, '\n');
+		mlc_buf_adds(&d->body, d->ftr.p);
+		mlc_sms_measure(d->body.p, d->body.len, &in);
+		if (in.segments > (size_t)max_segments) {
+			d->body.len = l; /* the footer only if it fits */
+			d->body.p[l] = '\0';
+		}
+	}
+}
+
 /* One digest: its rows are streamed from the spool. */
 static void
 digest_one(sqlite3_stmt *g)
@@ -1210,138 +1375,46 @@ digest_one(sqlite3_stmt *g)
 	const char *zone = (const char *)sqlite3_column_text(g, 4);
 	const char *capid = (const char *)sqlite3_column_text(g, 5);
 	char *addrs[3];
-	long count = sqlite3_column_int64(g, 9), shown = 0, ids = 0;
 	const char *sev = sev_names[sqlite3_column_int(g, 10) & 3];
-	struct mlc_buf line, did, subj, hdr, hdrh, ftr, ftrh, text, html, idl, body, kl, fpl;
+	struct mlc_buf line, did;
+	struct digest d = { .count = sqlite3_column_int64(g, 9) };
 	sqlite3_stmt *rs;
 	jv robj = jv_parse(rjson), din;
-	int i, full = 0, email = strcmp(channel, "email") == 0;
+	int i;
 
+	d.email = strcmp(channel, "email") == 0;
 	for (i = 0; i < 3; i++)
 		addrs[i] = (char *)sqlite3_column_text(g, 6 + i);
 	din = jv_object_set(jv_object(), jv_string("rule"), jv_string(rule.name));
-	din = jv_object_set(din, jv_string("count"), jv_number((double)count));
+	din = jv_object_set(din, jv_string("count"), jv_number((double)d.count));
 	din = jv_object_set(din, jv_string("today"), jv_string(today));
 	din = jv_object_set(din, jv_string("severity"), jv_string(sev));
 	din = jv_object_set(din, jv_string("channel"), jv_string(channel));
 	din = jv_object_set(din, jv_string("recipient"), jv_copy(robj));
 	mlc_buf_init(&line);
 	mlc_buf_init(&did);
-	mlc_buf_init(&subj);
-	mlc_buf_init(&hdr);
-	mlc_buf_init(&hdrh);
-	mlc_buf_init(&ftr);
-	mlc_buf_init(&ftrh);
-	mlc_buf_init(&text);
-	mlc_buf_init(&html);
-	mlc_buf_init(&idl);
-	mlc_buf_init(&kl);
-	mlc_buf_init(&fpl);
-	mlc_buf_init(&body);
 	mlc_buf_printf(&did, "digest:%s/%s/%s/%s", rule.name, channel, addr, today);
-	tmpl_render(&d_header, din, 0, &hdr);
-	tmpl_render(&d_footer, din, 0, &ftr);
-	if (email) {
-		tmpl_render(&d_subject, din, 0, &subj);
-		for (i = 0; subj.p[i]; i++)
-			if (subj.p[i] == '\n' || subj.p[i] == '\r')
-				subj.p[i] = ' ';
-		tmpl_render(&d_header_html, din, 0, &hdrh);
-		tmpl_render(&d_footer_html, din, 0, &ftrh);
-		mlc_buf_adds(&text, hdr.p);
-		mlc_buf_adds(&text, "\n\n");
-		mlc_buf_adds(&html, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>");
-		html_escape(&html, subj.p);
-		mlc_buf_adds(&html, "</title></head>\n<body>\n<p>");
-		mlc_buf_adds(&html, hdrh.p);
-		mlc_buf_adds(&html, "</p>\n<table border=\"1\" cellpadding=\"4\" "
-		                    "style=\"border-collapse:collapse\">\n");
-	} else {
-		mlc_buf_adds(&body, hdr.p);
-	}
+	digest_open(&d, din);
 	if (sqlite3_prepare_v2(spool, "SELECT alert_id, text, html, akey, fp FROM rowv WHERE gid = ?1"
 	                              " ORDER BY seq", -1, &rs, NULL) != SQLITE_OK)
 		spool_fail("select rows");
 	sqlite3_bind_int64(rs, 1, sqlite3_column_int64(g, 0));
-	while (sqlite3_step(rs) == SQLITE_ROW) {
-		const char *aid = (const char *)sqlite3_column_text(rs, 0);
-		const char *rt = (const char *)sqlite3_column_text(rs, 1);
-		const char *rh = (const char *)sqlite3_column_text(rs, 2);
-
-		if (ids < 1000) {
-			const char *ak = (const char *)sqlite3_column_text(rs, 3);
-			const char *fp = (const char *)sqlite3_column_text(rs, 4);
-
-			mlc_buf_adds(&idl, ids ? "," : "");
-			mlc_buf_json_str(&idl, aid, strlen(aid));
-			mlc_buf_adds(&kl, ids ? "," : "");
-			mlc_buf_adds(&fpl, ids ? "," : "");
-			if (ak)
-				mlc_buf_json_str(&kl, ak, strlen(ak));
-			else
-				mlc_buf_adds(&kl, "null");
-			if (fp)
-				mlc_buf_json_str(&fpl, fp, strlen(fp));
-			else
-				mlc_buf_adds(&fpl, "null");
-			ids++;
-		}
-		if (digest_max_items && shown >= digest_max_items)
-			continue;
-		if (email) {
-			mlc_buf_printf(&text, "- %s\n", rt);
-			mlc_buf_printf(&html, "<tr>%s</tr>\n", rh ? rh : "");
-			shown++;
-		} else if (!full) {
-			/* the row goes in if it and the "and N more" still fit */
-			struct mlc_buf c;
-			struct mlc_sms_info in;
-			long rest = count - shown - 1;
-
-			mlc_buf_init(&c);
-			mlc_buf_add(&c, body.p, body.len);
-			mlc_buf_addc(&c, '\n');
-			mlc_buf_adds(&c, rt);
-			if (rest > 0)
-				mlc_buf_printf(&c, "\nand %ld more", rest);
-			if (transliterate) {
-				struct mlc_buf tc;
-
-				mlc_buf_init(&tc);
-				mlc_sms_transliterate(c.p, c.len, &tc);
-				mlc_sms_measure(tc.p, tc.len, &in);
-				mlc_buf_free(&tc);
-			} else {
-				mlc_sms_measure(c.p, c.len, &in);
-			}
-			if (in.segments <= (size_t)max_segments && in.utf16 <= MLC_SMS_MAXCHARS) {
-				mlc_buf_addc(&body, '\n');
-				mlc_buf_adds(&body, rt);
-				shown++;
-			} else {
-				full = 1; /* later rows are only counted */
-			}
-			mlc_buf_free(&c);
-		}
-	}
+	while (sqlite3_step(rs) == SQLITE_ROW)
+		digest_row(&d, (const char *)sqlite3_column_text(rs, 0),
+		           (const char *)sqlite3_column_text(rs, 1),
+		           (const char *)sqlite3_column_text(rs, 2),
+		           (const char *)sqlite3_column_text(rs, 3),
+		           (const char *)sqlite3_column_text(rs, 4));
 	sqlite3_finalize(rs);
-	if (shown < count) {
-		if (email) {
-			mlc_buf_printf(&text, "and %ld more\n", count - shown);
-			mlc_buf_printf(&html, "<tr><td colspan=\"%zu\">and %ld more</td></tr>\n",
-			               d_ncells ? d_ncells : 1, count - shown);
-		} else {
-			mlc_buf_printf(&body, "\nand %ld more", count - shown);
-		}
-	}
+	digest_finish(&d);
 	{
 		/* Two digests to one address on one day (an hourly rule) are
 		 * two deliveries; the same alerts digested again (a re-run after
 		 * a crash) are the same one: the id ends in a hash of its alerts. */
 		unsigned char h[4];
 
-		crypto_generichash(h, sizeof h, (const unsigned char *)(idl.p ? idl.p : ""),
-		                   idl.len, NULL, 0);
+		crypto_generichash(h, sizeof h, (const unsigned char *)(d.idl.p ? d.idl.p : ""),
+		                   d.idl.len, NULL, 0);
 		mlc_buf_printf(&did, "/%02x%02x%02x%02x", h[0], h[1], h[2], h[3]);
 	}
 	mlc_buf_adds(&line, "{\"delivery_id\":");
@@ -1353,36 +1426,19 @@ digest_one(sqlite3_stmt *g)
 	add_str(&line, "to", addr);
 	add_recipient(&line, robj);
 	mlc_buf_printf(&line, ",\"alert_count\":%ld,\"alert_ids\":[%s],\"keys\":[%s],"
-	               "\"fingerprints\":[%s]", count, idl.p, kl.p, fpl.p);
-	if (email) {
-		if (ftr.len)
-			mlc_buf_printf(&text, "\n%s\n", ftr.p);
-		mlc_buf_adds(&html, "</table>\n");
-		if (ftrh.len)
-			mlc_buf_printf(&html, "<p>%s</p>\n", ftrh.p);
-		mlc_buf_adds(&html, "</body></html>\n");
-		add_str(&line, "subject", subj.p);
-		add_str(&line, "text", text.p);
-		add_str(&line, "html", html.p);
+	               "\"fingerprints\":[%s]", d.count, d.idl.p, d.kl.p, d.fpl.p);
+	if (d.email) {
+		add_str(&line, "subject", d.subj.p);
+		add_str(&line, "text", d.text.p);
+		add_str(&line, "html", d.html.p);
 	} else {
 		struct mlc_buf b;
 		int enc, cut;
 		size_t segs;
 
-		if (ftr.len) {
-			struct mlc_sms_info in;
-			size_t l = body.len;
-
-			mlc_buf_addc(&body, '\n');
-			mlc_buf_adds(&body, ftr.p);
-			mlc_sms_measure(body.p, body.len, &in);
-			if (in.segments > (size_t)max_segments) {
-				body.len = l; /* the footer only if it fits */
-				body.p[l] = '\0';
-			}
-		}
 		mlc_buf_init(&b);
-		sms_body(&b, body.p, body.len, strcmp(channel, "whatsapp") == 0, &enc, &segs, &cut);
+		sms_body(&b, d.body.p, d.body.len, strcmp(channel, "whatsapp") == 0, &enc, &segs,
+		         &cut);
 		add_str(&line, "body", b.p);
 		if (strcmp(channel, "sms") == 0)
 			mlc_buf_printf(&line, ",\"encoding\":\"%s\",\"segments\":%zu%s",
@@ -1396,17 +1452,7 @@ digest_one(sqlite3_stmt *g)
 	jv_free(din);
 	mlc_buf_free(&line);
 	mlc_buf_free(&did);
-	mlc_buf_free(&subj);
-	mlc_buf_free(&hdr);
-	mlc_buf_free(&hdrh);
-	mlc_buf_free(&ftr);
-	mlc_buf_free(&ftrh);
-	mlc_buf_free(&text);
-	mlc_buf_free(&html);
-	mlc_buf_free(&idl);
-	mlc_buf_free(&kl);
-	mlc_buf_free(&fpl);
-	mlc_buf_free(&body);
+	digest_close(&d);
 }
 
 static void
@@ -1492,6 +1538,45 @@ storm_text(jv alert, int what, struct mlc_buf *out)
 	jv_free(date);
 }
 
+/* Decides the e-mail's "html": the template's page, its fragment in a page, or the text escaped. */
+static void
+email_html(struct mlc_buf *line, const char *subject, const char *text,
+           const struct mlc_buf *c, int use_html)
+{
+	struct mlc_buf h;
+	int full = strncmp(c->p, "<!DOCTYPE", 9) == 0 || strncmp(c->p, "<html", 5) == 0;
+
+	mlc_buf_init(&h);
+	if (full) {
+		mlc_buf_add(&h, c->p, c->len);
+	} else {
+		const char *p;
+
+		mlc_buf_adds(&h, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
+		                 "<title>");
+		html_escape(&h, subject);
+		mlc_buf_adds(&h, "</title></head>\n<body>\n");
+		if (use_html) {
+			mlc_buf_add(&h, c->p, c->len);
+		} else { /* the text, escaped, line breaks kept */
+			mlc_buf_adds(&h, "<p>");
+			for (p = text; *p; p++) {
+				char one[2] = { *p, 0 };
+
+				if (*p == '\n')
+					mlc_buf_adds(&h, "<br>\n");
+				else
+					html_escape(&h, one);
+			}
+			mlc_buf_adds(&h, "</p>");
+		}
+		mlc_buf_adds(&h, "\n</body></html>\n");
+	}
+	add_str(line, "html", h.p);
+	mlc_buf_free(&h);
+}
+
+/* One delivery to one address on one channel: rendered, checked, dispatched; -1 a bad line. */
 static int
 deliver(jv alert, jv input, const struct recip *r, const char *channel, const char *addr,
         const char *alert_id, const char *severity, const char *zone, unsigned long lineno)
@@ -1539,39 +1624,7 @@ deliver(jv alert, jv input, const struct recip *r, const char *channel, const ch
 		}
 		add_str(&line, "subject", a.p);
 		add_str(&line, "text", b2.p);
-		{
-			struct mlc_buf h;
-			int full = strncmp(c.p, "<!DOCTYPE", 9) == 0 || strncmp(c.p, "<html", 5) == 0;
-
-			mlc_buf_init(&h);
-			if (full) {
-				mlc_buf_add(&h, c.p, c.len);
-			} else {
-				const char *p;
-
-				mlc_buf_adds(&h, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
-				                 "<title>");
-				html_escape(&h, a.p);
-				mlc_buf_adds(&h, "</title></head>\n<body>\n");
-				if (t_html.src && !storm) {
-					mlc_buf_add(&h, c.p, c.len);
-				} else { /* the text, escaped, line breaks kept */
-					mlc_buf_adds(&h, "<p>");
-					for (p = b2.p; *p; p++) {
-						char one[2] = { *p, 0 };
-
-						if (*p == '\n')
-							mlc_buf_adds(&h, "<br>\n");
-						else
-							html_escape(&h, one);
-					}
-					mlc_buf_adds(&h, "</p>");
-				}
-				mlc_buf_adds(&h, "\n</body></html>\n");
-			}
-			add_str(&line, "html", h.p);
-			mlc_buf_free(&h);
-		}
+		email_html(&line, a.p, b2.p, &c, t_html.src && !storm);
 	} else {
 		int enc, cut;
 		size_t segs;
@@ -1629,6 +1682,88 @@ rule_channels(void)
 	return c ? c : "sms";
 }
 
+/* Decides, per channel of one recipient: a delivery, a digest row or a warning; -1 a bad line. */
+static int
+render_recipient(jv alert, jv record, jv chans, struct recip *r, const char *alert_id,
+                 const char *sev, int digest_only, int is_storm, unsigned long lineno)
+{
+	static const char *const all_channels[] = { "sms", "whatsapp", "email" };
+	jv input, err, supch;
+	size_t c;
+	int any = 0, bad = 0;
+
+	err = get(r->obj, "error");
+	if (jv_get_kind(err) != JV_KIND_NULL || jv_get_kind(r->obj) != JV_KIND_OBJECT) {
+		jv to = get(r->obj, "to");
+
+		mlc_warn("line %lu: rule %s: recipient %s: %s; nothing sent to it", lineno,
+		         rule.name,
+		         jv_get_kind(to) == JV_KIND_STRING ? jv_string_value(to) :
+		         r->name ? r->name : "?",
+		         jv_get_kind(err) == JV_KIND_STRING ? jv_string_value(err) :
+		                                              "not a recipient object");
+		n_noaddr++;
+		jv_free(to);
+		jv_free(err);
+		return 0;
+	}
+	jv_free(err);
+	/* channels alert-match found inside their re-alert window */
+	supch = get(r->obj, "suppressed_channels");
+	input = jv_object_merge(jv_copy(record), jv_object());
+	input = jv_object_set(input, jv_string("alert_id"), jv_string(alert_id));
+	input = jv_object_set(input, jv_string("rule"), jv_string(rule.name));
+	input = jv_object_set(input, jv_string("severity"), jv_string(sev));
+	input = jv_object_set(input, jv_string("recipient"), jv_copy(r->obj));
+	for (c = 0; c < sizeof all_channels / sizeof all_channels[0]; c++) {
+		const char *ch = all_channels[c], *addr;
+		const char *zone;
+		int want, to_digest;
+
+		want = jv_get_kind(chans) == JV_KIND_ARRAY ?
+		               has_word(chans, ch) :
+		               word_in(rule_channels(), ch, strlen(ch));
+		/* A storm summary is the one message that must stand alone. */
+		to_digest = digest_channel && strcmp(digest_channel, ch) == 0 && !is_storm;
+		if (digest_only)
+			want = digest_channel ? to_digest : want;
+		if (!want)
+			continue;
+		if (has_word(supch, ch)) {
+			any = 1;
+			continue;
+		}
+		if (!(addr = recip_addr(r, ch)))
+			continue;
+		if (!addr_ok(ch, addr)) {
+			mlc_warn("line %lu: rule %s: recipient %s: %s \"%s\" is not %s", lineno,
+			         rule.name, r->name ? r->name : r->id,
+			         c == 0 ? "sms number" : c == 1 ? "whatsapp address" : "e-mail",
+			         addr, c == 0 ? "E.164" : c == 1 ? "whatsapp:+E.164"
+			                                          : "an e-mail address");
+			n_noaddr++;
+			continue;
+		}
+		any = 1;
+		zone = zone_of(r, lineno);
+		input = jv_object_set(input, jv_string("channel"), jv_string(ch));
+		if (to_digest || digest_only) {
+			if (spool_add(alert, ch, addr, r, zone, alert_id, sev, input, lineno) < 0)
+				bad = 1;
+		} else if (deliver(alert, input, r, ch, addr, alert_id, sev, zone, lineno) < 0) {
+			bad = 1;
+		}
+	}
+	if (!any) {
+		mlc_warn("line %lu: rule %s: recipient %s has no address for the alert's "
+		         "channels", lineno, rule.name, r->name ? r->name : r->id);
+		n_noaddr++;
+	}
+	jv_free(input);
+	jv_free(supch);
+	return bad ? -1 : 0;
+}
+
 /* 0 ok, -1 a bad line (reported). */
 static int
 render_alert(jv alert, unsigned long lineno)
@@ -1642,8 +1777,6 @@ render_alert(jv alert, unsigned long lineno)
 
 	is_storm = jv_get_kind(sj) == JV_KIND_TRUE;
 	jv_free(sj);
-	static const char *const all_channels[] = { "sms", "whatsapp", "email" };
-
 	jv_free(dj);
 	sev = sget(alert, "severity");
 	/* what alert-log --before alert-render refuses in front of us (wire.c) */
@@ -1667,81 +1800,11 @@ render_alert(jv alert, unsigned long lineno)
 	n = jv_array_length(jv_copy(recips));
 	for (i = 0; i < n; i++) {
 		struct recip r;
-		jv input, err, supch;
-		size_t c;
-		int any = 0;
 
 		recip_load(&r, jv_array_get(jv_copy(recips), i));
-		err = get(r.obj, "error");
-		if (jv_get_kind(err) != JV_KIND_NULL || jv_get_kind(r.obj) != JV_KIND_OBJECT) {
-			jv to = get(r.obj, "to");
-
-			mlc_warn("line %lu: rule %s: recipient %s: %s; nothing sent to it", lineno,
-			         rule.name,
-			         jv_get_kind(to) == JV_KIND_STRING ? jv_string_value(to) :
-			         r.name ? r.name : "?",
-			         jv_get_kind(err) == JV_KIND_STRING ? jv_string_value(err) :
-			                                              "not a recipient object");
-			n_noaddr++;
-			jv_free(to);
-			jv_free(err);
-			recip_free(&r);
-			continue;
-		}
-		jv_free(err);
-		/* channels alert-match found inside their re-alert window */
-		supch = get(r.obj, "suppressed_channels");
-		input = jv_object_merge(jv_copy(record), jv_object());
-		input = jv_object_set(input, jv_string("alert_id"), jv_string(alert_id));
-		input = jv_object_set(input, jv_string("rule"), jv_string(rule.name));
-		input = jv_object_set(input, jv_string("severity"), jv_string(sev));
-		input = jv_object_set(input, jv_string("recipient"), jv_copy(r.obj));
-		for (c = 0; c < sizeof all_channels / sizeof all_channels[0]; c++) {
-			const char *ch = all_channels[c], *addr;
-			const char *zone;
-			int want, to_digest;
-
-			want = jv_get_kind(chans) == JV_KIND_ARRAY ?
-			               has_word(chans, ch) :
-			               word_in(rule_channels(), ch, strlen(ch));
-			/* A storm summary is the one message that must stand alone. */
-			to_digest = digest_channel && strcmp(digest_channel, ch) == 0 && !is_storm;
-			if (digest_only)
-				want = digest_channel ? to_digest : want;
-			if (!want)
-				continue;
-			if (has_word(supch, ch)) {
-				any = 1;
-				continue;
-			}
-			if (!(addr = recip_addr(&r, ch)))
-				continue;
-			if (!addr_ok(ch, addr)) {
-				mlc_warn("line %lu: rule %s: recipient %s: %s \"%s\" is not %s", lineno,
-				         rule.name, r.name ? r.name : r.id,
-				         c == 0 ? "sms number" : c == 1 ? "whatsapp address" : "e-mail",
-				         addr, c == 0 ? "E.164" : c == 1 ? "whatsapp:+E.164"
-				                                          : "an e-mail address");
-				n_noaddr++;
-				continue;
-			}
-			any = 1;
-			zone = zone_of(&r, lineno);
-			input = jv_object_set(input, jv_string("channel"), jv_string(ch));
-			if (to_digest || digest_only) {
-				if (spool_add(alert, ch, addr, &r, zone, alert_id, sev, input, lineno) < 0)
-					bad = 1;
-			} else if (deliver(alert, input, &r, ch, addr, alert_id, sev, zone, lineno) < 0) {
-				bad = 1;
-			}
-		}
-		if (!any) {
-			mlc_warn("line %lu: rule %s: recipient %s has no address for the alert's "
-			         "channels", lineno, rule.name, r.name ? r.name : r.id);
-			n_noaddr++;
-		}
-		jv_free(input);
-		jv_free(supch);
+		if (render_recipient(alert, record, chans, &r, alert_id, sev, digest_only, is_storm,
+		                     lineno) < 0)
+			bad = 1;
 		recip_free(&r);
 	}
 out:

@@ -974,37 +974,44 @@ setup_job_body(struct job *j, jv o)
 
 static void begin_reconcile(struct job *j, const char *why);
 
-static void
-new_delivery(unsigned long lineno, const char *line, size_t len)
+/* Decides what the line is: 1 a delivery (*o parsed), 0 passed through or reported. */
+static int
+delivery_line(unsigned long lineno, const char *line, size_t len, jv *o)
 {
-	jv o;
-	struct job *j;
 	struct mlc_wire_err we;
-	char *chan = NULL, msg[512];
-	size_t i;
-	int rc;
+	char msg[512];
 
 	/* The checks alert-log makes in front of us (wire.c): what fails
 	 * them never reaches this program from the orchestrator's pipeline. */
-	if (mlc_wire_line(line, len, &o, &we) < 0) {
+	if (mlc_wire_line(line, len, o, &we) < 0) {
 		mlc_wire_errmsg(&we, msg, sizeof msg);
 		mlc_warn("line %lu: %s", lineno, msg);
 		g.bad_input = 1;
-		jv_free(o);
-		return;
+		jv_free(*o);
+		return 0;
 	}
-	if (!mlc_wire_is_delivery(o)) {
+	if (!mlc_wire_is_delivery(*o)) {
 		struct mlc_buf b;
 
-		jv_free(o);
+		jv_free(*o);
 		if (g.dry_run)
-			return;
+			return 0;
 		mlc_buf_init(&b);
 		mlc_buf_add(&b, line, len);
 		put_line(&b);
 		mlc_buf_free(&b);
-		return;
+		return 0;
 	}
+	return 1;
+}
+
+/* A new job for the line, with where its output line is cut to add members. */
+static struct job *
+job_new(unsigned long lineno, const char *line, size_t len)
+{
+	struct job *j;
+	size_t i;
+
 	j = mlc_xcalloc(1, sizeof *j);
 	j->lineno = lineno;
 	j->line = mlc_xstrndup(line, len);
@@ -1019,16 +1026,21 @@ new_delivery(unsigned long lineno, const char *line, size_t len)
 	for (i = 1, j->empty = 1; i < j->cut; i++)
 		if (!isspace((unsigned char)j->line[i]))
 			j->empty = 0;
+	return j;
+}
 
-	if (mlc_wire_delivery(o, &we) < 0) {
-		invalid(j, we.field, we.what);
-		goto out;
-	}
+/* Reads the checked delivery's id, channel, address and body into the job. */
+static void
+job_fields(struct job *j, jv o)
+{
+	char *chan = NULL;
+
 	/* checked: every member read below is there, of its type */
 	jstr(o, "delivery_id", &j->delivery_id);
 	jstr(o, "channel", &chan);
 	j->ch = strcmp(chan, "sms") == 0 ? CH_SMS : strcmp(chan, "whatsapp") == 0 ? CH_WHATSAPP
 	                                                                          : CH_EMAIL;
+	free(chan);
 	jstr(o, "to", &j->to);
 	if (j->ch == CH_WHATSAPP) {
 		char *w = mlc_addr_whatsapp(j->to);
@@ -1038,6 +1050,14 @@ new_delivery(unsigned long lineno, const char *line, size_t len)
 	}
 	if (j->ch != CH_EMAIL)
 		jstr(o, "body", &j->body);
+}
+
+/* Decides whether the job's channel can send (credentials, a sender): 0 yes, else -1 (settled). */
+static int
+job_sender(struct job *j)
+{
+	int rc;
+
 	if ((rc = channel_ready(j->ch)) != 0) {
 		/* configuration or vault: not sent, not output */
 		if (rc == MLC_EX_NOPERM) {
@@ -1048,7 +1068,7 @@ new_delivery(unsigned long lineno, const char *line, size_t len)
 				g.stop = STOP_CONFIG;
 		}
 		settle(j);
-		goto out;
+		return -1;
 	}
 	if (j->ch == CH_WHATSAPP) {
 		const char *f = g.wa_from;
@@ -1059,7 +1079,7 @@ new_delivery(unsigned long lineno, const char *line, size_t len)
 				         g.conf.path ? g.conf.path : "configuration");
 			g.config_err = 2;
 			settle(j);
-			goto out;
+			return -1;
 		}
 		if (f)
 			j->from = mlc_addr_whatsapp(f);
@@ -1070,39 +1090,63 @@ new_delivery(unsigned long lineno, const char *line, size_t len)
 				         g.conf.path ? g.conf.path : "configuration");
 			g.config_err = 3;
 			settle(j);
-			goto out;
+			return -1;
 		}
 		if (g.from)
 			j->from = mlc_xstrdup(g.from);
 	}
+	return 0;
+}
+
+/*
+ * --reconcile: the delivery was handed to an earlier run that
+ * left no outcome (killed, or unknown).  Look before sending:
+ * a message with the same To and Body created since the
+ * delivery was rendered is taken as this one.
+ */
+static void
+job_reconcile(struct job *j, jv o)
+{
+	struct timespec rt;
+	char *ra = NULL;
+
+	if (jstr(o, "rendered_at", &ra) > 0 && mlc_time_parse(ra, &rt) == 0)
+		j->attempt_start = rt.tv_sec;
+	else
+		j->attempt_start = wall_s() - 86400;
+	free(ra);
+	begin_reconcile(j, "an earlier run left its outcome unknown");
+}
+
+/* One input line: passed through, refused, dry-run, reconciled or queued to send. */
+static void
+new_delivery(unsigned long lineno, const char *line, size_t len)
+{
+	jv o;
+	struct job *j;
+	struct mlc_wire_err we;
+
+	if (!delivery_line(lineno, line, len, &o))
+		return;
+	j = job_new(lineno, line, len);
+	if (mlc_wire_delivery(o, &we) < 0) {
+		invalid(j, we.field, we.what);
+		goto out;
+	}
+	job_fields(j, o);
+	if (job_sender(j) < 0)
+		goto out;
 	setup_job_body(j, o);
 	if (g.dry_run) {
 		dry_run_line(j);
 		settle(j);
-		goto out;
+	} else if (g.reconcile) {
+		job_reconcile(j, o);
+	} else {
+		j->phase = PH_SEND;
+		wait_push(j);
 	}
-	if (g.reconcile) {
-		/*
-		 * --reconcile: the delivery was handed to an earlier run that
-		 * left no outcome (killed, or unknown).  Look before sending:
-		 * a message with the same To and Body created since the
-		 * delivery was rendered is taken as this one.
-		 */
-		struct timespec rt;
-		char *ra = NULL;
-
-		if (jstr(o, "rendered_at", &ra) > 0 && mlc_time_parse(ra, &rt) == 0)
-			j->attempt_start = rt.tv_sec;
-		else
-			j->attempt_start = wall_s() - 86400;
-		free(ra);
-		begin_reconcile(j, "an earlier run left its outcome unknown");
-		goto out;
-	}
-	j->phase = PH_SEND;
-	wait_push(j);
 out:
-	free(chan);
 	jv_free(o);
 }
 

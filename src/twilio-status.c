@@ -571,6 +571,158 @@ parse_args(int argc, char **argv)
 		               argv[optind]);
 }
 
+/* A signed callback's parts: the form fields or the JSON body, and the URL Twilio signed. */
+struct signed_req {
+	char **fn, **fv, *url;
+	size_t fc;
+	int is_json;
+	jv body;
+};
+
+/* Decides the URL signatures are checked against: [twilio] status_callback, else 500. */
+static const char *
+callback_url(struct mlc_conf *conf)
+{
+	char err[512];
+	const char *cb;
+	int missing = 0;
+
+	mlc_config_use(o.conf_path);
+	if (mlc_conf_load(conf, mlc_config_path(), err, sizeof err, &missing) < 0) {
+		mlc_warn("%s", err);
+		answer(500, MLC_EX_CONFIG);
+	}
+	cb = mlc_conf_get(conf, "twilio", "status_callback");
+	if (!cb || !*cb) {
+		mlc_warn("%s: [twilio] status_callback is not set: it is the URL signatures are "
+		         "checked against",
+		         conf->path);
+		answer(500, MLC_EX_CONFIG);
+	}
+	return cb;
+}
+
+/* Opens the state database and the vault and reads the Auth Token (answers on failure). */
+static char *
+open_trail(struct mlc_store **store, struct mlc_vault **vault)
+{
+	char err[512], *token;
+	const char *dir;
+	size_t tlen;
+	int code = 0;
+
+	if (!(dir = mlc_state_dir(o.state_dir, err, sizeof err))) {
+		mlc_warn("%s", err);
+		answer(500, MLC_EX_CONFIG);
+	}
+	/* Twilio will not wait for a lock: answer 503 after a bounded wait */
+	mlc_store_bounded_wait();
+	if (!(*store = mlc_store_open(dir, err, sizeof err, &code))) {
+		mlc_warn("%s", err);
+		answer(http_for(code), code ? code : MLC_EX_IOERR);
+	}
+	if (!(*vault = mlc_vault_open(*store, o.passfile, err, sizeof err, &code))) {
+		mlc_warn("%s", err);
+		answer(500, code ? code : MLC_EX_CONFIG);
+	}
+	if (!(token = mlc_vault_get(*vault, "twilio.auth_token", &tlen, &code))) {
+		if (code == MLC_EX_NOINPUT) {
+			mlc_warn("vault: no secret twilio.auth_token");
+			code = MLC_EX_CONFIG;
+		}
+		answer(500, code ? code : MLC_EX_CONFIG);
+	}
+	return token;
+}
+
+/* Decides what Twilio signed: JSON, the URL plus the query's bodySHA256; a form, its fields. */
+static void
+callback_parse(const struct request *rq, const char *cb, char *token, struct signed_req *c)
+{
+	c->fn = c->fv = NULL;
+	c->fc = 0;
+	c->body = jv_invalid();
+	c->is_json = strncasecmp(rq->ctype, "application/json", 16) == 0;
+	if (c->is_json) {
+		char **qn = NULL, **qv = NULL;
+		size_t qc = 0;
+		const char *h = NULL;
+		struct mlc_buf u;
+
+		if (rq->query && mlc_form_parse(rq->query, strlen(rq->query), &qn, &qv, &qc) == 0)
+			h = mlc_form_get(qn, qv, qc, "bodySHA256");
+		if (!h) {
+			mlc_form_free(qn, qv, qc);
+			mlc_vault_free_secret(token);
+			mlc_warn("JSON callback without bodySHA256: refused, nothing recorded");
+			answer(403, MLC_EX_NOPERM);
+		}
+		mlc_buf_init(&u);
+		mlc_buf_adds(&u, cb);
+		mlc_buf_adds(&u, strchr(cb, '?') ? "&bodySHA256=" : "?bodySHA256=");
+		mlc_buf_form_enc(&u, h, strlen(h));
+		c->url = u.p;
+		mlc_form_free(qn, qv, qc);
+		c->body = jv_parse_sized(rq->body.p ? rq->body.p : "", (int)rq->body.len);
+	} else {
+		if (mlc_form_parse(rq->body.p ? rq->body.p : "", rq->body.len, &c->fn, &c->fv,
+		                   &c->fc) < 0) {
+			mlc_vault_free_secret(token);
+			mlc_warn("malformed form body");
+			answer(400, MLC_EX_DATAERR);
+		}
+		c->url = mlc_xstrdup(cb);
+	}
+}
+
+/* Decides the callback's MessageSid, MessageStatus and ErrorCode; answers 400 if malformed. */
+static void
+callback_fields(const struct signed_req *c, const char **sid, const char **status,
+                const char **ecode)
+{
+	int i;
+
+	if (c->is_json) {
+		static char sbuf[3][128];
+		static const char *const keys[3] = { "MessageSid", "MessageStatus", "ErrorCode" };
+		const char **dst[3] = { sid, status, ecode };
+		int k;
+
+		*sid = *status = *ecode = NULL;
+		for (k = 0; k < 3 && jv_get_kind(c->body) == JV_KIND_OBJECT; k++) {
+			jv v = jv_object_get(jv_copy(c->body), jv_string(keys[k]));
+
+			if (jv_get_kind(v) == JV_KIND_STRING) {
+				snprintf(sbuf[k], sizeof sbuf[k], "%s", jv_string_value(v));
+				*dst[k] = sbuf[k];
+			} else if (jv_get_kind(v) == JV_KIND_NUMBER) {
+				snprintf(sbuf[k], sizeof sbuf[k], "%.0f", jv_number_value(v));
+				*dst[k] = sbuf[k];
+			}
+			jv_free(v);
+		}
+	} else {
+		*sid = mlc_form_get(c->fn, c->fv, c->fc, "MessageSid");
+		if (!*sid)
+			*sid = mlc_form_get(c->fn, c->fv, c->fc, "SmsSid");
+		*status = mlc_form_get(c->fn, c->fv, c->fc, "MessageStatus");
+		if (!*status)
+			*status = mlc_form_get(c->fn, c->fv, c->fc, "SmsStatus");
+		*ecode = mlc_form_get(c->fn, c->fv, c->fc, "ErrorCode");
+	}
+	if (*ecode && !**ecode)
+		*ecode = NULL;
+	if (*ecode)
+		for (i = 0; (*ecode)[i]; i++)
+			if (!isdigit((unsigned char)(*ecode)[i]) || i > 9)
+				*ecode = "";
+	if (!*sid || !*status || !sid_ok(*sid) || !status_ok(*status) || (*ecode && !**ecode)) {
+		mlc_warn("signed request is not a message status callback "
+		         "(MessageSid, MessageStatus, ErrorCode)");
+		answer(400, MLC_EX_DATAERR);
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -578,11 +730,10 @@ main(int argc, char **argv)
 	struct mlc_conf conf;
 	struct mlc_store *store = NULL;
 	struct mlc_vault *vault = NULL;
-	char err[512], **fn = NULL, **fv = NULL, *token = NULL, *url = NULL;
-	const char *cb, *sid, *status, *ecode, *dir;
-	size_t fc = 0, tlen;
-	int i, code = 0, missing = 0, is_json, valid;
-	jv body = jv_invalid();
+	struct signed_req c;
+	char *token;
+	const char *cb, *sid, *status, *ecode;
+	int code, valid;
 
 	mlc_util_setprogname(argv[0]);
 	mlc_util_std_args(argc, argv, usage);
@@ -606,73 +757,12 @@ main(int argc, char **argv)
 		answer(403, MLC_EX_NOPERM);
 	}
 
-	mlc_config_use(o.conf_path);
-	if (mlc_conf_load(&conf, mlc_config_path(), err, sizeof err, &missing) < 0) {
-		mlc_warn("%s", err);
-		answer(500, MLC_EX_CONFIG);
-	}
-	cb = mlc_conf_get(&conf, "twilio", "status_callback");
-	if (!cb || !*cb) {
-		mlc_warn("%s: [twilio] status_callback is not set: it is the URL signatures are "
-		         "checked against",
-		         conf.path);
-		answer(500, MLC_EX_CONFIG);
-	}
-	if (!(dir = mlc_state_dir(o.state_dir, err, sizeof err))) {
-		mlc_warn("%s", err);
-		answer(500, MLC_EX_CONFIG);
-	}
-	/* Twilio will not wait for a lock: answer 503 after a bounded wait */
-	mlc_store_bounded_wait();
-	if (!(store = mlc_store_open(dir, err, sizeof err, &code))) {
-		mlc_warn("%s", err);
-		answer(http_for(code), code ? code : MLC_EX_IOERR);
-	}
-	if (!(vault = mlc_vault_open(store, o.passfile, err, sizeof err, &code))) {
-		mlc_warn("%s", err);
-		answer(500, code ? code : MLC_EX_CONFIG);
-	}
-	if (!(token = mlc_vault_get(vault, "twilio.auth_token", &tlen, &code))) {
-		if (code == MLC_EX_NOINPUT) {
-			mlc_warn("vault: no secret twilio.auth_token");
-			code = MLC_EX_CONFIG;
-		}
-		answer(500, code ? code : MLC_EX_CONFIG);
-	}
-
-	is_json = strncasecmp(rq.ctype, "application/json", 16) == 0;
-	if (is_json) {
-		/* Twilio signed the registered URL plus bodySHA256=<hex> in its query */
-		char **qn = NULL, **qv = NULL;
-		size_t qc = 0;
-		const char *h = NULL;
-		struct mlc_buf u;
-
-		if (rq.query && mlc_form_parse(rq.query, strlen(rq.query), &qn, &qv, &qc) == 0)
-			h = mlc_form_get(qn, qv, qc, "bodySHA256");
-		if (!h) {
-			mlc_form_free(qn, qv, qc);
-			mlc_vault_free_secret(token);
-			mlc_warn("JSON callback without bodySHA256: refused, nothing recorded");
-			answer(403, MLC_EX_NOPERM);
-		}
-		mlc_buf_init(&u);
-		mlc_buf_adds(&u, cb);
-		mlc_buf_adds(&u, strchr(cb, '?') ? "&bodySHA256=" : "?bodySHA256=");
-		mlc_buf_form_enc(&u, h, strlen(h));
-		url = u.p;
-		mlc_form_free(qn, qv, qc);
-		body = jv_parse_sized(rq.body.p ? rq.body.p : "", (int)rq.body.len);
-	} else {
-		if (mlc_form_parse(rq.body.p ? rq.body.p : "", rq.body.len, &fn, &fv, &fc) < 0) {
-			mlc_vault_free_secret(token);
-			mlc_warn("malformed form body");
-			answer(400, MLC_EX_DATAERR);
-		}
-		url = mlc_xstrdup(cb);
-	}
-	valid = mlc_twsig_validate(token, url, (const char *const *)fn, (const char *const *)fv,
-	                           fc, rq.body.p ? rq.body.p : "", rq.body.len, is_json, rq.sig);
+	cb = callback_url(&conf);
+	token = open_trail(&store, &vault);
+	callback_parse(&rq, cb, token, &c);
+	valid = mlc_twsig_validate(token, c.url, (const char *const *)c.fn,
+	                           (const char *const *)c.fv, c.fc, rq.body.p ? rq.body.p : "",
+	                           rq.body.len, c.is_json, rq.sig);
 	mlc_vault_free_secret(token);
 	mlc_vault_close(vault);
 	if (!valid) {
@@ -682,52 +772,14 @@ main(int argc, char **argv)
 		answer(403, MLC_EX_NOPERM);
 	}
 
-	if (is_json) {
-		static char sbuf[3][128];
-		static const char *const keys[3] = { "MessageSid", "MessageStatus", "ErrorCode" };
-		const char **dst[3] = { &sid, &status, &ecode };
-		int k;
-
-		sid = status = ecode = NULL;
-		for (k = 0; k < 3 && jv_get_kind(body) == JV_KIND_OBJECT; k++) {
-			jv v = jv_object_get(jv_copy(body), jv_string(keys[k]));
-
-			if (jv_get_kind(v) == JV_KIND_STRING) {
-				snprintf(sbuf[k], sizeof sbuf[k], "%s", jv_string_value(v));
-				*dst[k] = sbuf[k];
-			} else if (jv_get_kind(v) == JV_KIND_NUMBER) {
-				snprintf(sbuf[k], sizeof sbuf[k], "%.0f", jv_number_value(v));
-				*dst[k] = sbuf[k];
-			}
-			jv_free(v);
-		}
-	} else {
-		sid = mlc_form_get(fn, fv, fc, "MessageSid");
-		if (!sid)
-			sid = mlc_form_get(fn, fv, fc, "SmsSid");
-		status = mlc_form_get(fn, fv, fc, "MessageStatus");
-		if (!status)
-			status = mlc_form_get(fn, fv, fc, "SmsStatus");
-		ecode = mlc_form_get(fn, fv, fc, "ErrorCode");
-	}
-	if (ecode && !*ecode)
-		ecode = NULL;
-	if (ecode)
-		for (i = 0; ecode[i]; i++)
-			if (!isdigit((unsigned char)ecode[i]) || i > 9)
-				ecode = "";
-	if (!sid || !status || !sid_ok(sid) || !status_ok(status) || (ecode && !*ecode)) {
-		mlc_warn("signed request is not a message status callback "
-		         "(MessageSid, MessageStatus, ErrorCode)");
-		answer(400, MLC_EX_DATAERR);
-	}
+	callback_fields(&c, &sid, &status, &ecode);
 	code = record(store, sid, status, ecode);
 	if (code > 1)
 		answer(http_for(code), code);
 	mlc_store_close(store);
-	mlc_form_free(fn, fv, fc);
-	jv_free(body);
-	free(url);
+	mlc_form_free(c.fn, c.fv, c.fc);
+	jv_free(c.body);
+	free(c.url);
 	free(rq.query);
 	mlc_buf_free(&rq.body);
 	mlc_conf_free(&conf);

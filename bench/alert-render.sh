@@ -1,0 +1,108 @@
+#!/bin/sh
+# bench/alert-render.sh — alert-render's cost per alert (not a timed test;
+# numbers go to bench/README.md).
+#
+#   1. direct: N copies of tests/fixtures/render-basic.in.ndjson's first
+#      alert (one SMS and one e-mail each, templates with days_ago and
+#      amount), each with its own document number, rule ap-aging.
+#   2. digest: N alerts of rule ap-digest (SMS to the vendor, every e-mail
+#      into one digest to the finance mailbox: spooled, then rendered at
+#      the end).
+#
+# usage: bench/alert-render.sh [-c] [-n ALERTS] [-r ROUNDS]
+# Defaults: 20000 alerts, 5 rounds.  -c counts the instructions executed
+# (valgrind --tool=callgrind, one round, use a small -n) instead of the CPU
+# time: the same on a loaded machine as on an idle one.  With ALERT_RENDER_BASE=/path/to/an/
+# other/alert-render the two binaries run in turn in every round (for a
+# before/after ratio on a shared machine).  --no-state: the audit trail and
+# caps are not measured here.
+set -eu
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+new=${ALERT_RENDER:-$top/bin/alert-render}
+base=${ALERT_RENDER_BASE:-}
+n=20000
+rounds=5
+count=0
+while getopts cn:r: o; do
+	case $o in
+	c) count=1 rounds=1 ;;
+	n) n=$OPTARG ;;
+	r) rounds=$OPTARG ;;
+	*) echo "usage: bench/alert-render.sh [-c] [-n ALERTS] [-r ROUNDS]" >&2; exit 64 ;;
+	esac
+done
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/render-bench.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT INT TERM
+R=$top/tests/fixtures/render-rules
+now=2024-01-15T14:00:00Z
+
+# alerts FIXTURE N: the fixture's first alert N times, document 1000000+i
+alerts() {
+	head -n 1 "$top/tests/fixtures/$1" | awk -v n="$2" '{
+		for (i = 0; i < n; i++) {
+			l = $0
+			gsub(/\|1000[0-9][0-9]\||\|12345[0-9]\|/, "|" (1000000 + i) "|", l)
+			gsub(/"F0411_DOC":[0-9]+/, "\"F0411_DOC\":" (1000000 + i), l)
+			print l
+		}
+	}'
+}
+alerts render-basic.in.ndjson "$n" >"$tmp/direct"
+alerts render-digest.in.ndjson "$n" >"$tmp/digest"
+
+# one BIN RULE INPUT: CPU seconds (user + system) of one run in $s (with -c:
+# instructions), output lines in $lines.  CPU, not wall time: on a shared machine the wall time
+# mostly measures the other jobs.
+one() {
+	if [ "$count" = 1 ]; then
+		valgrind --tool=callgrind --callgrind-out-file="$tmp/cg" "$1" -r "$2" --no-state \
+			--now "$now" <"$3" >"$tmp/out" 2>/dev/null || true
+		s=$(sed -n 's/^summary: //p; s/^totals: //p' "$tmp/cg" | head -n 1)
+		lines=$(wc -l <"$tmp/out" | tr -d ' ')
+		return
+	fi
+	/usr/bin/time -f '%U %S' "$1" -r "$2" --no-state --now "$now" <"$3" >"$tmp/out" \
+		2>"$tmp/time" || true
+	s=$(tail -n 1 "$tmp/time" | awk '{ printf "%.2f", $1 + $2 }')
+	lines=$(wc -l <"$tmp/out" | tr -d ' ')
+}
+median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+for kind in direct digest; do
+	rule=$R/ap-aging.rule
+	[ "$kind" = digest ] && rule=$R/ap-digest.rule
+	: >"$tmp/t.new"
+	: >"$tmp/t.base"
+	i=0
+	while [ "$i" -lt "$rounds" ]; do
+		one "$new" "$rule" "$tmp/$kind"
+		echo "$s" >>"$tmp/t.new"
+		nl=$lines
+		if [ -n "$base" ]; then
+			one "$base" "$rule" "$tmp/$kind"
+			echo "$s" >>"$tmp/t.base"
+			[ "$lines" = "$nl" ] || echo "warning: $kind: $nl lines against $lines" >&2
+		fi
+		i=$((i + 1))
+	done
+	m=$(median <"$tmp/t.new")
+	if [ "$count" = 1 ]; then
+		echo "$kind, $n alerts ($nl lines): alert-render $m instructions," \
+			"$((m / n)) per alert"
+		if [ -n "$base" ]; then
+			mb=$(median <"$tmp/t.base")
+			echo "$kind, $n alerts: base $mb instructions, $((mb / n)) per alert;" \
+				"ratio new/base $(echo "$m $mb" | awk '{ printf "%.5f", $1 / $2 }')"
+		fi
+		continue
+	fi
+	echo "$kind, $n alerts ($nl lines): alert-render $(tr '\n' ' ' <"$tmp/t.new")s;" \
+		"median $m s CPU, $(echo "$m $n" | awk '{ printf "%.0f", $1 / $2 * 1e6 }') us/alert"
+	if [ -n "$base" ]; then
+		mb=$(median <"$tmp/t.base")
+		echo "$kind, $n alerts: base $(tr '\n' ' ' <"$tmp/t.base")s;" \
+			"median $mb s CPU, $(echo "$mb $n" | awk '{ printf "%.0f", $1 / $2 * 1e6 }') us/alert;" \
+			"ratio new/base $(echo "$m $mb" | awk '{ printf "%.3f", $1 / $2 }')"
+	fi
+done
