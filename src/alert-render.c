@@ -830,17 +830,6 @@ recip_free(struct recip *r)
 	free(r->tz);
 }
 
-/* The channel's address passes addr.c's check (twilio-send applies the same). */
-static int
-addr_ok(const char *channel, const char *addr)
-{
-	if (strcmp(channel, "sms") == 0)
-		return mlc_addr_e164_ok(addr);
-	if (strcmp(channel, "whatsapp") == 0)
-		return mlc_addr_whatsapp_ok(addr);
-	return mlc_addr_email_ok(addr);
-}
-
 static const char *
 recip_addr(const struct recip *r, const char *channel)
 {
@@ -1687,9 +1676,8 @@ static int
 render_recipient(jv alert, jv record, jv chans, struct recip *r, const char *alert_id,
                  const char *sev, int digest_only, int is_storm, unsigned long lineno)
 {
-	static const char *const all_channels[] = { "sms", "whatsapp", "email" };
 	jv input, err, supch;
-	size_t c;
+	int c;
 	int any = 0, bad = 0;
 
 	err = get(r->obj, "error");
@@ -1715,8 +1703,9 @@ render_recipient(jv alert, jv record, jv chans, struct recip *r, const char *ale
 	input = jv_object_set(input, jv_string("rule"), jv_string(rule.name));
 	input = jv_object_set(input, jv_string("severity"), jv_string(sev));
 	input = jv_object_set(input, jv_string("recipient"), jv_copy(r->obj));
-	for (c = 0; c < sizeof all_channels / sizeof all_channels[0]; c++) {
-		const char *ch = all_channels[c], *addr;
+	/* every channel, in addr.c's order */
+	for (c = 0; c < MLC_CH_COUNT; c++) {
+		const char *ch = mlc_addr_channel_name(c), *addr;
 		const char *zone;
 		int want, to_digest;
 
@@ -1735,7 +1724,8 @@ render_recipient(jv alert, jv record, jv chans, struct recip *r, const char *ale
 		}
 		if (!(addr = recip_addr(r, ch)))
 			continue;
-		if (!addr_ok(ch, addr)) {
+		/* addr.c's check, which twilio-send applies too */
+		if (!mlc_addr_ok(c, addr)) {
 			mlc_warn("line %lu: rule %s: recipient %s: %s \"%s\" is not %s", lineno,
 			         rule.name, r->name ? r->name : r->id,
 			         c == 0 ? "sms number" : c == 1 ? "whatsapp address" : "e-mail",
@@ -2091,9 +2081,8 @@ read_settings(void)
 			        rule.path, e->line);
 	}
 	if ((e = mlc_conf_find(&rule.conf, "digest", "channel"))) {
-		if (strcmp(e->value, "email") && strcmp(e->value, "sms") &&
-		    strcmp(e->value, "whatsapp"))
-			mlc_die(MLC_EX_CONFIG, "%s:%u: [digest] channel must be email, sms or whatsapp",
+		if (mlc_addr_channel(e->value, strlen(e->value)) < 0)
+			mlc_die(MLC_EX_CONFIG, "%s:%u: [digest] channel must be " MLC_CHANNELS_WORDS,
 			        rule.path, e->line);
 		digest_channel = e->value;
 	}

@@ -115,7 +115,6 @@ static const char usage[] =
 #define STOP_SIGNAL 2
 #define STOP_CONFIG 3
 
-enum chan { CH_SMS, CH_WHATSAPP, CH_EMAIL };
 enum phase { PH_SEND, PH_LOOKUP, PH_POLL };
 
 struct job {
@@ -124,7 +123,7 @@ struct job {
 	char *line;              /* the delivery's own bytes */
 	size_t cut;              /* index of its closing brace */
 	int empty;               /* "{}" */
-	enum chan ch;
+	enum mlc_channel ch;
 	char *delivery_id, *to, *from, *body;
 	struct mlc_buf req;      /* request body: alive until the transfer ends */
 	struct mlc_buf url;
@@ -400,7 +399,7 @@ result_ok(struct job *j, const char *status, const char *id, int reconciled)
 	mlc_time_now_text(ts);
 	mlc_buf_adds(&b, "\"status\":");
 	mlc_buf_json_str(&b, status, strlen(status));
-	mlc_buf_adds(&b, j->ch == CH_EMAIL ? ",\"message_id\":" : ",\"sid\":");
+	mlc_buf_adds(&b, j->ch == MLC_CH_EMAIL ? ",\"message_id\":" : ",\"sid\":");
 	mlc_buf_json_str(&b, id, strlen(id));
 	mlc_buf_printf(&b, ",\"attempts\":%d", j->attempts);
 	if (reconciled)
@@ -408,7 +407,7 @@ result_ok(struct job *j, const char *status, const char *id, int reconciled)
 	mlc_buf_printf(&b, ",\"sent_at\":\"%s\"}", ts);
 	put_line(&b);
 	mlc_buf_free(&b);
-	if (j->ch != CH_EMAIL)
+	if (j->ch != MLC_CH_EMAIL)
 		claim(id);
 	settle(j);
 }
@@ -446,7 +445,7 @@ result_unknown(struct job *j, const char *why)
 	 * idempotency key): [sendgrid] in_doubt says what becomes of it, and
 	 * the line says so for alert-log (hold: stage in_doubt, counted as
 	 * sent for the re-alert index, sent again only by ml-connector resend). */
-	if (j->ch == CH_EMAIL)
+	if (j->ch == MLC_CH_EMAIL)
 		mlc_buf_printf(&b, ",\"in_doubt\":\"%s\"", g.sg_hold ? "hold" : "resend");
 	add_error(&b, "outcome_unknown", 0, why, j->unknown_http);
 	mlc_buf_addc(&b, '}');
@@ -655,11 +654,11 @@ secret(const char *name, char **out)
 
 /* Make one channel's configuration and credentials ready: 0 or an exit code. */
 static int
-channel_ready(enum chan ch)
+channel_ready(enum mlc_channel ch)
 {
 	int code;
 
-	if (ch == CH_EMAIL) {
+	if (ch == MLC_CH_EMAIL) {
 		if (g.sg_ready)
 			return g.sg_ready > 0 ? 0 : MLC_EX_CONFIG;
 		g.sg_ready = -1;
@@ -827,7 +826,7 @@ build_twilio(struct job *j)
 		mlc_buf_adds(b, "&From=");
 		mlc_buf_form_enc(b, j->from, strlen(j->from));
 	}
-	if (g.mss && (j->ch == CH_SMS || !j->from)) {
+	if (g.mss && (j->ch == MLC_CH_SMS || !j->from)) {
 		mlc_buf_adds(b, "&MessagingServiceSid=");
 		mlc_buf_form_enc(b, g.mss, strlen(g.mss));
 	}
@@ -899,7 +898,7 @@ dry_run_line(struct job *j)
 	jsonstr(&b, j->delivery_id ? j->delivery_id : "");
 	mlc_buf_adds(&b, ",\"method\":\"POST\",\"url\":");
 	jsonstr(&b, shown);
-	if (j->ch == CH_EMAIL) {
+	if (j->ch == MLC_CH_EMAIL) {
 		mlc_buf_adds(&b, ",\"auth\":\"Bearer REDACTED\",\"content_type\":\"application/json\","
 		                 "\"json\":");
 		mlc_buf_add(&b, j->req.p, j->req.len);
@@ -957,7 +956,7 @@ setup_job_body(struct job *j, jv o)
 {
 	char *name = NULL, *subject = NULL, *text = NULL, *html = NULL;
 
-	if (j->ch != CH_EMAIL) {
+	if (j->ch != MLC_CH_EMAIL) {
 		build_twilio(j);
 		return;
 	}
@@ -1038,17 +1037,17 @@ job_fields(struct job *j, jv o)
 	/* checked: every member read below is there, of its type */
 	jstr(o, "delivery_id", &j->delivery_id);
 	jstr(o, "channel", &chan);
-	j->ch = strcmp(chan, "sms") == 0 ? CH_SMS : strcmp(chan, "whatsapp") == 0 ? CH_WHATSAPP
-	                                                                          : CH_EMAIL;
+	/* wire.c has checked that it is one of addr.c's channels */
+	j->ch = (enum mlc_channel)mlc_addr_channel(chan, strlen(chan));
 	free(chan);
 	jstr(o, "to", &j->to);
-	if (j->ch == CH_WHATSAPP) {
+	if (j->ch == MLC_CH_WHATSAPP) {
 		char *w = mlc_addr_whatsapp(j->to);
 
 		free(j->to);
 		j->to = w;
 	}
-	if (j->ch != CH_EMAIL)
+	if (j->ch != MLC_CH_EMAIL)
 		jstr(o, "body", &j->body);
 }
 
@@ -1070,7 +1069,7 @@ job_sender(struct job *j)
 		settle(j);
 		return -1;
 	}
-	if (j->ch == CH_WHATSAPP) {
+	if (j->ch == MLC_CH_WHATSAPP) {
 		const char *f = g.wa_from;
 
 		if (!f && !g.mss) {
@@ -1083,7 +1082,7 @@ job_sender(struct job *j)
 		}
 		if (f)
 			j->from = mlc_addr_whatsapp(f);
-	} else if (j->ch == CH_SMS) {
+	} else if (j->ch == MLC_CH_SMS) {
 		if (!g.from && !g.mss) {
 			if (g.config_err != 3)
 				mlc_warn("%s: [twilio] from (or messaging_service_sid) is not set",
@@ -1186,7 +1185,7 @@ new_poll(unsigned long lineno, const char *line, size_t len)
 	free(sid);
 	free(status);
 	jv_free(o);
-	if (channel_ready(CH_SMS) != 0) {
+	if (channel_ready(MLC_CH_SMS) != 0) {
 		g.stop = STOP_CONFIG;
 		g.config_err = 1;
 		job_free(j);
@@ -1252,7 +1251,7 @@ start(struct job *j, uint64_t now)
 {
 	CURL *c = g.pool[--g.npool];
 	char err[512];
-	int twilio = j->ch != CH_EMAIL;
+	int twilio = j->ch != MLC_CH_EMAIL;
 
 	j->easy = c;
 	mlc_http_capture(c, &j->resp);
@@ -1344,7 +1343,7 @@ begin_reconcile(struct job *j, const char *why)
 
 	snprintf(j->unknown_why, sizeof j->unknown_why, "%s", why);
 	j->unknown_http = j->resp.outcome == MLC_HTTP_DONE ? j->resp.status : 0;
-	if (j->ch == CH_EMAIL) {
+	if (j->ch == MLC_CH_EMAIL) {
 		/* SendGrid has no way to look a send up: say so, never re-send */
 		result_unknown(j, why);
 		return;
@@ -1435,7 +1434,7 @@ auth_refused(struct job *j, const char *what)
 		mlc_warn("%s refused the credentials (HTTP %ld): stopping; check the vault secret "
 		         "%s and the configuration",
 		         what, j->resp.status,
-		         j->ch == CH_EMAIL ? "sendgrid.api_key"
+		         j->ch == MLC_CH_EMAIL ? "sendgrid.api_key"
 		         : g.api_key_sid  ? "twilio.api_key_secret"
 		                          : "twilio.auth_token");
 	g.stop = STOP_AUTH;
@@ -1447,7 +1446,7 @@ static void
 transient(struct job *j, const char *why)
 {
 	uint64_t now = mlc_time_mono_ms();
-	struct pacer *p = j->ch == CH_EMAIL ? &g.sg_pace : &g.tw_pace;
+	struct pacer *p = j->ch == MLC_CH_EMAIL ? &g.sg_pace : &g.tw_pace;
 	long ra = j->resp.retry_after_ms, delay;
 
 	if (j->resp.status == 429 && ra < 0 && j->resp.ratelimit_reset >= 0) {
@@ -1470,7 +1469,7 @@ transient(struct job *j, const char *why)
 		mlc_warn("line %lu: delivery %s: giving up after %d attempts: %s", j->lineno,
 		         j->delivery_id, j->attempts, why);
 		if (j->resp.outcome == MLC_HTTP_DONE)
-			result_failed(j, NULL, j->resp.status == 429 && j->ch != CH_EMAIL ? 20429
+			result_failed(j, NULL, j->resp.status == 429 && j->ch != MLC_CH_EMAIL ? 20429
 			                                                                : j->resp.status,
 			              why, j->resp.status, 1);
 		else
@@ -1773,7 +1772,7 @@ completed(CURL *c, CURLcode rc)
 	j->easy = NULL;
 	switch (j->phase) {
 	case PH_SEND:
-		if (j->ch == CH_EMAIL)
+		if (j->ch == MLC_CH_EMAIL)
 			sendgrid_sent(j);
 		else
 			twilio_sent(j);
@@ -1795,7 +1794,7 @@ start_ready(uint64_t now)
 	uint64_t next = UINT64_MAX;
 
 	for (j = g.wait_head; j; j = nx) {
-		struct pacer *p = j->ch == CH_EMAIL ? &g.sg_pace : &g.tw_pace;
+		struct pacer *p = j->ch == MLC_CH_EMAIL ? &g.sg_pace : &g.tw_pace;
 
 		nx = j->next;
 		if (g.stop) {
@@ -2024,7 +2023,7 @@ do_ping(void)
 	char *status = NULL, *name = NULL;
 	int code;
 
-	if ((code = channel_ready(CH_SMS)))
+	if ((code = channel_ready(MLC_CH_SMS)))
 		return code;
 	memset(&ho, 0, sizeof ho);
 	ho.timeout_ms = g.timeout_ms;
@@ -2060,7 +2059,7 @@ do_ping(void)
 	mlc_buf_free(&url);
 	if (code)
 		return code;
-	if (g.sg_from && (code = channel_ready(CH_EMAIL)))
+	if (g.sg_from && (code = channel_ready(MLC_CH_EMAIL)))
 		return code;
 	mlc_buf_init(&out);
 	mlc_buf_adds(&out, "{\"ping\":\"ok\",\"system\":\"twilio\",\"account_sid\":");
