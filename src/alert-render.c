@@ -1848,8 +1848,8 @@ struct release_scan {
 	struct mlc_store *s;
 	struct release *r;
 	struct mlc_buf *gone;
-	char *nb, *id;
 	size_t rows;
+	char nb[32], id[1200]; /* the keyset position reached */
 };
 
 static int
@@ -1862,8 +1862,8 @@ release_row(const struct mlc_trail_row *row, void *arg)
 	int seen;
 
 	sc->rows++;
-	snprintf(sc->nb, 32, "%s", n ? n : "");
-	snprintf(sc->id, 1200, "%s", did ? did : "");
+	snprintf(sc->nb, sizeof sc->nb, "%s", n ? n : "");
+	snprintf(sc->id, sizeof sc->id, "%s", did ? did : "");
 	if (!did || !l || !to)
 		return 0;
 	if ((seen = mlc_trail_latest_stage(sc->s, did, stage, sizeof stage)) < 0)
@@ -1883,9 +1883,8 @@ static int
 release_tx(struct mlc_store *s, void *arg)
 {
 	struct release *r = arg;
-	char nb[32], id[1200];
 	struct mlc_buf gone; /* ids to remove, each with its NUL */
-	struct release_scan sc = { s, r, &gone, nb, id, 0 };
+	struct release_scan sc = { s, r, &gone, 0, "", "" };
 	unsigned long removed = 0;
 	size_t off;
 	int rc = -1;
@@ -1894,8 +1893,8 @@ release_tx(struct mlc_store *s, void *arg)
 
 	release_reset(r);
 	r->more = 0;
-	snprintf(nb, sizeof nb, "%s", r->after_nb);
-	snprintf(id, sizeof id, "%s", r->after_id);
+	snprintf(sc.nb, sizeof sc.nb, "%s", r->after_nb);
+	snprintf(sc.id, sizeof sc.id, "%s", r->after_id);
 	if (mlc_trail_deferred_due(s, rule.name, now_s, r->after_nb, r->after_id, RELEASE_BATCH,
 	                           release_row, &sc) != 0)
 		goto out;
@@ -1906,8 +1905,8 @@ release_tx(struct mlc_store *s, void *arg)
 		removed++;
 	}
 	r->more = sc.rows == RELEASE_BATCH;
-	snprintf(r->after_nb, sizeof r->after_nb, "%s", nb);
-	snprintf(r->after_id, sizeof r->after_id, "%s", id);
+	snprintf(r->after_nb, sizeof r->after_nb, "%s", sc.nb);
+	snprintf(r->after_id, sizeof r->after_id, "%s", sc.id);
 	r->removed += removed;
 	rc = 0;
 out:
