@@ -23,7 +23,8 @@ LIBOBJ = \
 	src/jqrule.o \
 	src/realert.o \
 	src/jde.o \
-	src/catalog.o
+	src/catalog.o \
+	src/trail.o
 
 # Filters and tools: bin/NAME is built from src/NAME.c plus libmlc.a.
 PROGS = \
@@ -116,12 +117,13 @@ libmlc.a: $(LIBOBJ)
 	rm -f $@
 	$(AR) rcs $@ $(LIBOBJ)
 
-# One link recipe for every program: bin/X <- src/X.o, tests/bin/X <- tests/src/X.o.
+# One link recipe for every program: bin/X <- src/X.o (and X_OBJS),
+# tests/bin/X <- tests/src/X.o.
 $(PROGS) $(SIMS) $(TESTPROGS) $(TESTSIMS): libmlc.a
 $(SIMS) $(TESTSIMS): $(HTTPDOBJ)
 $(PROGS):
 	@mkdir -p bin
-	$(CC) $(ALL_LDFLAGS) -o $@ src/$$(basename $@).o libmlc.a $(LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ src/$$(basename $@).o $($(@F)_OBJS) libmlc.a $(LIBS)
 $(SIMS):
 	@mkdir -p bin
 	$(CC) $(ALL_LDFLAGS) -o $@ src/$$(basename $@).o $(HTTPDOBJ) libmlc.a $(SIMLIBS) $(LIBS)
@@ -150,8 +152,10 @@ tests/src/twsig-check.o: src/mlc.h
 tests/bin/http-sink: tests/src/http-sink.o
 tests/src/http-sink.o: src/mlc.h src/httpd.h
 
-bin/alert-log: src/alert-log.o
-src/alert-log.o: src/mlc.h
+# A program of several files: NAME_OBJS, linked after src/NAME.o.
+alert-log_OBJS = src/alert-log-query.o src/alert-log-quarantine.o
+bin/alert-log: src/alert-log.o $(alert-log_OBJS)
+src/alert-log.o $(alert-log_OBJS): src/mlc.h src/alert-log.h
 bin/mlc-rule: src/mlc-rule.o
 src/mlc-rule.o: src/mlc.h
 bin/mlc-conf: src/mlc-conf.o

@@ -706,29 +706,14 @@ static size_t rc_n, rc_cap;
 static long
 audit_count(char *const *addr, const char *since)
 {
-	sqlite3_stmt *st;
+	const char *const a[3] = { addr[0], addr[1], addr[2] };
 	long n = 0;
-	int i;
 
 	mlc_store_doing(store, "count the messages sent to a recipient");
-	if (mlc_store_prepare(store,
-	                      "SELECT count(DISTINCT delivery_id) FROM audit WHERE stage = 'sent'"
-	                      " AND recipient IN (?1, ?2, ?3) AND ts >= ?4", &st) < 0) {
-		exit_io = mlc_store_code(store);
-		mlc_store_warn(store, "counting sent messages");
-		return 0;
-	}
-	for (i = 0; i < 3; i++)
-		if (addr[i])
-			sqlite3_bind_text(st, i + 1, addr[i], -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 4, since, -1, SQLITE_TRANSIENT);
-	if (mlc_store_step(store, st) == SQLITE_ROW)
-		n = sqlite3_column_int64(st, 0);
-	else {
+	if (mlc_trail_sent_count(store, a, since, &n) < 0) {
 		exit_io = mlc_store_code(store);
 		mlc_store_warn(store, "counting sent messages");
 	}
-	sqlite3_finalize(st);
 	return n;
 }
 
@@ -894,24 +879,9 @@ static int
 defer_tx(struct mlc_store *s, void *arg)
 {
 	struct defer *d = arg;
-	sqlite3_stmt *st;
-	int rc;
 
-	if (mlc_store_prepare(s, "INSERT OR REPLACE INTO deferred (delivery_id, rule, recipient,"
-	                         " channel, not_before, line) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-	                      &st) < 0) {
-		mlc_store_warn(s, "storing a deferred delivery");
-		return -1;
-	}
-	sqlite3_bind_text(st, 1, d->delivery_id, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 2, rule.name, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 3, d->to, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 4, d->channel, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 5, d->not_before, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 6, d->line->p, (int)d->line->len, SQLITE_TRANSIENT);
-	rc = mlc_store_step(s, st);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE) {
+	if (mlc_trail_defer(s, d->delivery_id, rule.name, d->to, d->channel, d->not_before,
+	                    d->line->p, d->line->len) < 0) {
 		mlc_store_warn(s, "storing a deferred delivery");
 		return -1;
 	}
@@ -1926,77 +1896,75 @@ release_reset(struct release *r)
 	r->n = 0;
 }
 
+/* One held delivery of release_tx's scan (row: mlc_trail_deferred_due's). */
+struct release_scan {
+	struct mlc_store *s;
+	struct release *r;
+	struct mlc_buf *gone;
+	size_t rows;
+	char nb[32], id[1200]; /* the keyset position reached */
+};
+
+static int
+release_row(const struct mlc_trail_row *row, void *arg)
+{
+	struct release_scan *sc = arg;
+	struct release *r = sc->r;
+	const char *did = row->c[0].s, *l = row->c[1].s, *to = row->c[2].s, *n = row->c[3].s;
+	char stage[64];
+	int seen;
+
+	sc->rows++;
+	snprintf(sc->nb, sizeof sc->nb, "%s", n ? n : "");
+	snprintf(sc->id, sizeof sc->id, "%s", did ? did : "");
+	if (!did || !l || !to)
+		return 0;
+	if ((seen = mlc_trail_latest_stage(sc->s, did, stage, sizeof stage)) < 0)
+		return -1;
+	if (seen == 0 || strcmp(stage, "deferred") == 0) {
+		r->id[r->n] = mlc_xstrdup(did);
+		r->line[r->n] = mlc_xstrdup(l);
+		r->to[r->n] = mlc_xstrdup(to);
+		r->n++;
+		return 0;
+	}
+	mlc_buf_add(sc->gone, did, strlen(did) + 1);
+	return 0;
+}
+
 static int
 release_tx(struct mlc_store *s, void *arg)
 {
 	struct release *r = arg;
-	sqlite3_stmt *st = NULL, *del = NULL;
-	char stage[64], nb[32], id[1200];
 	struct mlc_buf gone; /* ids to remove, each with its NUL */
+	struct release_scan sc = { s, r, &gone, 0, "", "" };
 	unsigned long removed = 0;
-	size_t rows = 0, off;
-	int rc = -1, k;
+	size_t off;
+	int rc = -1;
 
 	mlc_buf_init(&gone);
 
 	release_reset(r);
 	r->more = 0;
-	snprintf(nb, sizeof nb, "%s", r->after_nb);
-	snprintf(id, sizeof id, "%s", r->after_id);
-	if (mlc_store_prepare(s, "SELECT delivery_id, line, recipient, not_before FROM deferred"
-	                         " WHERE rule = ?1 AND not_before <= ?2"
-	                         " AND (not_before, delivery_id) > (?3, ?4)"
-	                         " ORDER BY not_before, delivery_id LIMIT ?5", &st) < 0 ||
-	    mlc_store_prepare(s, "DELETE FROM deferred WHERE delivery_id = ?1", &del) < 0)
-		goto out;
-	sqlite3_bind_text(st, 1, rule.name, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 2, now_s, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 3, nb, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 4, id, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int(st, 5, RELEASE_BATCH);
-	while ((k = mlc_store_step(s, st)) == SQLITE_ROW) {
-		const char *did = (const char *)sqlite3_column_text(st, 0);
-		const char *l = (const char *)sqlite3_column_text(st, 1);
-		const char *to = (const char *)sqlite3_column_text(st, 2);
-		const char *n = (const char *)sqlite3_column_text(st, 3);
-		int seen;
-
-		rows++;
-		snprintf(nb, sizeof nb, "%s", n ? n : "");
-		snprintf(id, sizeof id, "%s", did ? did : "");
-		if (!did || !l || !to)
-			continue;
-		if ((seen = mlc_store_latest_stage(s, did, stage, sizeof stage)) < 0)
-			goto out;
-		if (seen == 0 || strcmp(stage, "deferred") == 0) {
-			r->id[r->n] = mlc_xstrdup(did);
-			r->line[r->n] = mlc_xstrdup(l);
-			r->to[r->n] = mlc_xstrdup(to);
-			r->n++;
-			continue;
-		}
-		mlc_buf_add(&gone, did, strlen(did) + 1);
-	}
-	if (k != SQLITE_DONE)
+	snprintf(sc.nb, sizeof sc.nb, "%s", r->after_nb);
+	snprintf(sc.id, sizeof sc.id, "%s", r->after_id);
+	if (mlc_trail_deferred_due(s, rule.name, now_s, r->after_nb, r->after_id, RELEASE_BATCH,
+	                           release_row, &sc) != 0)
 		goto out;
 	/* removed after the scan, not under it */
 	for (off = 0; off < gone.len; off += strlen(gone.p + off) + 1) {
-		sqlite3_reset(del);
-		sqlite3_bind_text(del, 1, gone.p + off, -1, SQLITE_TRANSIENT);
-		if (mlc_store_step(s, del) != SQLITE_DONE)
+		if (mlc_trail_deferred_drop(s, gone.p + off) < 0)
 			goto out;
 		removed++;
 	}
-	r->more = rows == RELEASE_BATCH;
-	snprintf(r->after_nb, sizeof r->after_nb, "%s", nb);
-	snprintf(r->after_id, sizeof r->after_id, "%s", id);
+	r->more = sc.rows == RELEASE_BATCH;
+	snprintf(r->after_nb, sizeof r->after_nb, "%s", sc.nb);
+	snprintf(r->after_id, sizeof r->after_id, "%s", sc.id);
 	r->removed += removed;
 	rc = 0;
 out:
 	if (rc < 0)
 		mlc_store_warn(s, "releasing deferred deliveries");
-	sqlite3_finalize(st);
-	sqlite3_finalize(del);
 	mlc_buf_free(&gone);
 	return rc;
 }

@@ -485,6 +485,11 @@ void mlc_store_stop_on(volatile int *flag);
  * comes back as SQLITE_BUSY and the transaction runs again). */
 int mlc_store_prepare(struct mlc_store *s, const char *sql, struct sqlite3_stmt **st);
 int mlc_store_step(struct mlc_store *s, struct sqlite3_stmt *st);
+/* A statement kept prepared for the life of s (finalized by
+ * mlc_store_close), reset and with its bindings cleared: for writes made
+ * once per line (trail.c).  sql must be a string constant: the cache goes by
+ * its address.  Never finalize it; reset it after stepping.  0 or -1. */
+int mlc_store_cached(struct mlc_store *s, const char *sql, struct sqlite3_stmt **st);
 /*
  * The one way to write: fn(s, arg) inside BEGIN IMMEDIATE .. COMMIT.  fn
  * returns 0 to commit, -1 after a failed store call (reported with
@@ -499,9 +504,6 @@ int mlc_store_step(struct mlc_store *s, struct sqlite3_stmt *st);
  */
 int mlc_store_tx(struct mlc_store *s, const char *what,
                  int (*fn)(struct mlc_store *s, void *arg), void *arg);
-/* Run SQL without results (one or more statements); 0 or -1 with a message
- * on stderr. */
-int mlc_store_exec(struct mlc_store *s, const char *sql);
 /* After a failure on s: the exit code it deserves (MLC_EX_IOERR for I/O,
  * corruption and a full disk, MLC_EX_SOFTWARE for constraint and misuse
  * errors, MLC_EX_TEMPFAIL after a bounded wait), and the message
@@ -512,10 +514,6 @@ void mlc_store_warn(struct mlc_store *s, const char *what);
 int mlc_store_error(struct mlc_store *s, char *err, size_t errlen);
 /* The state directory s was opened in (for files beside the database). */
 const char *mlc_store_statedir(struct mlc_store *s);
-/* The trail's latest word on a delivery: the stage of the newest audit row
- * with this delivery_id, in buf.  1 found, 0 none, -1 database error. */
-int mlc_store_latest_stage(struct mlc_store *s, const char *delivery_id, char *buf,
-                           size_t len);
 /* Environment: ML_CONNECTOR_BUSY_TIMEOUT, see mlc_store_bounded_wait. */
 /* Table schedule: the last scheduled slot a rule fired (see sched.c).
  * get: 1 with the row (strings malloc'd), 0 if there is none, -1 on error
@@ -527,6 +525,150 @@ struct mlc_store_sched {
 int mlc_store_sched_get(struct mlc_store *s, const char *rule, struct mlc_store_sched *row);
 int mlc_store_sched_put(struct mlc_store *s, const char *rule, const struct mlc_store_sched *row);
 void mlc_store_sched_free(struct mlc_store_sched *row);
+
+/* ---- trail.c: the audit trail's statements (tables of store.c) -------- */
+/*
+ * Every read and write of tables audit, message_status, run, deferred,
+ * quarantine and realert: programs call these instead of holding SQL.
+ * Writers are called inside the caller's mlc_store_tx (they may run again)
+ * and return 0 or -1; readers are called anywhere.  -1 is a database error,
+ * not yet reported: the caller says what it was doing with mlc_store_warn,
+ * and mlc_store_code gives the exit code.
+ */
+/* One audit row (NULL members: NULL columns; line NULL: no line). */
+struct mlc_trail_event {
+	const char *ts, *stage, *rule, *table, *key, *alert_id, *delivery_id, *to, *channel;
+	const char *sid, *status, *detail;
+	long long error_code, attempt;
+	int has_error_code, has_attempt;
+	const char *line;
+	size_t len;
+};
+int mlc_trail_record(struct mlc_store *s, const struct mlc_trail_event *e);
+/* The stage of the newest audit row of a delivery, in buf: 1, 0 none, -1. */
+int mlc_trail_latest_stage(struct mlc_store *s, const char *delivery_id, char *buf,
+                           size_t len);
+/* The ids of the first delivery row that names a message SID (malloc'd;
+ * mlc_trail_ids_free): 1, 0 none, -1. */
+struct mlc_trail_ids {
+	char *rule, *table, *key, *alert_id, *delivery_id, *to, *channel;
+};
+int mlc_trail_sid_delivery(struct mlc_store *s, const char *sid, struct mlc_trail_ids *ids);
+void mlc_trail_ids_free(struct mlc_trail_ids *ids);
+/* Deliveries recorded as sent to any of addr[0..2] (NULL: none) since the
+ * instant since (RFC 3339), in *n: 0 or -1. */
+int mlc_trail_sent_count(struct mlc_store *s, const char *const addr[3], const char *since,
+                         long *n);
+/* A row handed to a reader's callback, valid during the call.  s: the
+ * value as text (an integer's decimal digits, a BLOB's bytes), NULL for
+ * NULL; len: its bytes. */
+#define MLC_TRAIL_MAXCOLS 16
+enum { MLC_TRAIL_NULL, MLC_TRAIL_INT, MLC_TRAIL_TEXT };
+struct mlc_trail_col {
+	const char *name, *s;
+	size_t len;
+	int type;
+	long long i;
+};
+struct mlc_trail_row {
+	int n;
+	struct mlc_trail_col c[MLC_TRAIL_MAXCOLS];
+};
+/* 0 goes on; anything else stops the reader, which returns it. */
+typedef int (*mlc_trail_fn)(const struct mlc_trail_row *r, void *arg);
+/* Readers: 0 (every row handed out), the callback's stop value, or -1. */
+/* Audit rows in the columns of mlc_trail_audit_cols, by id.  Filters NULL
+ * are not applied; since (>=) and until (<) compare ts; limit < 0: none. */
+#define MLC_TRAIL_AUDIT_NCOLS 16
+extern const char *const mlc_trail_audit_cols[MLC_TRAIL_AUDIT_NCOLS];
+struct mlc_trail_filter {
+	const char *rule, *since, *until, *record, *alert, *delivery, *recipient, *sid, *stage;
+	long limit;
+};
+int mlc_trail_query(struct mlc_store *s, const struct mlc_trail_filter *f, mlc_trail_fn fn,
+                    void *arg);
+/* Everything about a record key, alert, delivery or SID: the rows naming
+ * it, every row of its alerts and deliveries, and the status history of
+ * their SIDs (id NULL, stage "status:SOURCE"), in time order. */
+int mlc_trail_why(struct mlc_store *s, const char *what, mlc_trail_fn fn, void *arg);
+/* Deliveries whose latest row's stage is in the comma list stages (and
+ * channel in channels, NULL any; rule, since NULL any), not quarantined:
+ * columns line, id, rule, delivery_id, alert_id, jde_table, record_key,
+ * recipient, channel of their latest "queued" row, or with latest of the
+ * latest row itself. */
+int mlc_trail_replay(struct mlc_store *s, int latest, const char *rule, const char *since,
+                     const char *stages, const char *channels, mlc_trail_fn fn, void *arg);
+/* Audit rows older than cutoff: counted (0 or -1), or (writer) deleted,
+ * with a "retention" row that says so at ts; *n: rows deleted. */
+int mlc_trail_count_older(struct mlc_store *s, const char *cutoff, long long *n);
+int mlc_trail_retention(struct mlc_store *s, const char *cutoff, const char *ts,
+                        long long *n);
+/* Writer: a (sid, status) of a message once (a repeat is a no-op: *fresh 0,
+ * when fresh is not NULL); error_code NULL: none.  source: "send", "poll",
+ * "callback". */
+int mlc_trail_status_put(struct mlc_store *s, const char *sid, const char *status,
+                         const long long *error_code, const char *ts, const char *source,
+                         int *fresh);
+/* Writer: a run's begin (begin 1; status, detail unused) or end, in table
+ * run and as an audit row of stage "run". */
+int mlc_trail_run(struct mlc_store *s, int begin, const char *rule, const char *run_id,
+                  const char *ts, const char *status, const char *detail);
+/* Per rule (NULL: every rule), in the columns of mlc_trail_status_cols: the
+ * last run and its outcome, then the deliveries counted by their latest
+ * stage, and the quarantined lines. */
+#define MLC_TRAIL_STATUS_NCOLS 13
+extern const char *const mlc_trail_status_cols[MLC_TRAIL_STATUS_NCOLS];
+int mlc_trail_status(struct mlc_store *s, const char *rule, mlc_trail_fn fn, void *arg);
+/* Writer: a delivery held by quiet hours (one row per delivery id, the
+ * newest rendering).  Reader: the held deliveries of rule due at now, after
+ * (after_nb, after_id), at most limit, in columns delivery_id, line,
+ * recipient, not_before.  Writer: drop one. */
+int mlc_trail_defer(struct mlc_store *s, const char *delivery_id, const char *rule,
+                    const char *to, const char *channel, const char *not_before,
+                    const char *line, size_t len);
+int mlc_trail_deferred_due(struct mlc_store *s, const char *rule, const char *now,
+                           const char *after_nb, const char *after_id, int limit,
+                           mlc_trail_fn fn, void *arg);
+int mlc_trail_deferred_drop(struct mlc_store *s, const char *delivery_id);
+/* What is known of a line set aside in the quarantine. */
+struct mlc_trail_qitem {
+	const char *origin;      /* "before twilio-send", "tee", "replay" */
+	unsigned long lineno;    /* in the tee's input; 0 none */
+	const char *line;        /* its bytes, or NULL (unread, or in audit row audit_id) */
+	size_t len;
+	long long audit_id;      /* the trail row holding the line (replay), 0 none */
+	const char *rule, *run_id, *delivery_id, *alert_id, *table, *key, *to, *channel;
+	const char *field, *reason;
+};
+/* Writer: file a line (a new row, or the row of the same rule and ident
+ * seen again: *qid) and a "quarantined" audit row. */
+int mlc_trail_quarantine_put(struct mlc_store *s, const struct mlc_trail_qitem *q,
+                             const char *ts, long long *qid);
+/* Quarantined lines of rule, run_id and id (NULL: any), by id, in the
+ * columns of mlc_trail_quarantine_cols; counted; or (writer) dropped, each
+ * with a "discarded" audit row naming who, and dropped(id, arg) told. */
+#define MLC_TRAIL_QUARANTINE_NCOLS 16
+extern const char *const mlc_trail_quarantine_cols[MLC_TRAIL_QUARANTINE_NCOLS];
+int mlc_trail_quarantine_list(struct mlc_store *s, const char *rule, const char *run_id,
+                              const char *id, mlc_trail_fn fn, void *arg);
+int mlc_trail_quarantine_count(struct mlc_store *s, const char *rule, const char *run_id,
+                               long long *n);
+int mlc_trail_quarantine_drop(struct mlc_store *s, const char *rule, const char *id,
+                              const char *ts, const char *who,
+                              void (*dropped)(long long id, void *arg), void *arg);
+/* The re-alert row of (rule, key, recipient) (malloc'd; free with
+ * mlc_trail_realert_free): 1, 0 none, -1.  Writer: record a send at sent_at
+ * (RFC 3339): first_sent kept, last_sent and fingerprint set, count + 1;
+ * the same sent_at and fingerprint again is a no-op. */
+struct mlc_trail_realert {
+	char *last_sent, *fingerprint;
+	long count;
+};
+int mlc_trail_realert_get(struct mlc_store *s, const char *rule, const char *key,
+                          const char *recipient, struct mlc_trail_realert *row);
+void mlc_trail_realert_free(struct mlc_trail_realert *row);
+int mlc_trail_realert_mark(struct mlc_store *s, const char *rule, const char *key,
+                           const char *recipient, const char *fingerprint, const char *sent_at);
 
 /* ---- vault.c: encrypted credentials (libsodium) ----------------------- */
 /*
@@ -820,12 +962,7 @@ jv mlc_jq_time_args(const struct timespec *now, const char *tz, char *err, size_
 int mlc_realert_check(struct mlc_store *s, const char *rule, const char *key,
                       const char *recipient, const char *fingerprint, time_t now, long window_s,
                       char last_sent[32], long *count);
-/* Record a send at sent_at (RFC 3339, as mlc_time_fmt): first_sent kept,
- * last_sent and fingerprint set, count + 1; marking the same sent_at and
- * fingerprint again is a no-op.  Call it inside mlc_store_tx.  0 or -1
- * (message on stderr). */
-int mlc_realert_mark(struct mlc_store *s, const char *rule, const char *key,
-                     const char *recipient, const char *fingerprint, const char *sent_at);
+/* Marking a send: mlc_trail_realert_mark (trail.c). */
 /* A [match] realert value: "never" (or empty) -1, "0"/"always" 0, "30s"
  * "90m" "24h" "7d" "2w" seconds; -2 if malformed. */
 long mlc_realert_window(const char *s);

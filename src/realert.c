@@ -1,14 +1,14 @@
 /*
  * realert.c — the re-alert index: may this alert go to this recipient now?
  *
- * Table realert (store.c) holds, per (rule, alert key, recipient id), when
- * an alert was first and last *sent*, how often, and the fingerprint it was
- * sent with.  Two halves, kept in different programs on purpose:
+ * Table realert (store.c; its statements in trail.c) holds, per (rule,
+ * alert key, recipient id), when an alert was first and last *sent*, how
+ * often, and the fingerprint it was sent with.  Two halves, kept in different programs on purpose:
  *
  *   check  alert-match asks before it emits an alert; it never writes, so a
  *          match that is never delivered (killed run, failed send) does not
  *          count as sent and the next run alerts again.
- *   mark   alert-log records a send when a delivery is recorded as sent;
+ *   mark   alert-log records a send (mlc_trail_realert_mark) when a delivery is recorded as sent;
  *          only then does the window start.  Marking the same send twice
  *          (a replayed log line) changes nothing.
  *
@@ -19,16 +19,14 @@
  */
 #include <string.h>
 
-#include <sqlite3.h>
-
 #include "mlc.h"
 
 static int
-same_fp(const unsigned char *stored, const char *fp)
+same_fp(const char *stored, const char *fp)
 {
 	if (!stored || !fp)
 		return !stored && !fp;
-	return strcmp((const char *)stored, fp) == 0;
+	return strcmp(stored, fp) == 0;
 }
 
 int
@@ -36,82 +34,35 @@ mlc_realert_check(struct mlc_store *s, const char *rule, const char *key,
                   const char *recipient, const char *fingerprint, time_t now, long window_s,
                   char last_sent[32], long *count)
 {
-	sqlite3_stmt *st = NULL;
+	struct mlc_trail_realert row;
 	int rc, verdict = 0;
 
 	if (last_sent)
 		last_sent[0] = '\0';
 	if (count)
 		*count = 0;
-	if (mlc_store_prepare(s, "SELECT last_sent, count, fingerprint FROM realert"
-	                         " WHERE rule = ?1 AND alert_key = ?2 AND recipient = ?3",
-	                      &st) < 0) {
+	if ((rc = mlc_trail_realert_get(s, rule, key, recipient, &row)) < 0) {
 		mlc_store_warn(s, "re-alert check");
 		return -1;
 	}
-	sqlite3_bind_text(st, 1, rule, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, recipient, -1, SQLITE_STATIC);
-	rc = mlc_store_step(s, st);
-	if (rc == SQLITE_ROW) {
-		const unsigned char *ls = sqlite3_column_text(st, 0);
+	if (rc == 1) {
+		const char *ls = row.last_sent;
 		struct timespec t;
 
 		if (last_sent && ls)
-			snprintf(last_sent, 32, "%s", (const char *)ls);
+			snprintf(last_sent, 32, "%s", ls);
 		if (count)
-			*count = (long)sqlite3_column_int64(st, 1);
-		if (ls && same_fp(sqlite3_column_text(st, 2), fingerprint) && window_s != 0) {
+			*count = row.count;
+		if (ls && same_fp(row.fingerprint, fingerprint) && window_s != 0) {
 			if (window_s < 0)
 				verdict = 1;
-			else if (mlc_time_parse((const char *)ls, &t) == 0 &&
+			else if (mlc_time_parse(ls, &t) == 0 &&
 			         (long long)now - (long long)t.tv_sec < (long long)window_s)
 				verdict = 1;
 		}
-	} else if (rc != SQLITE_DONE) {
-		sqlite3_finalize(st);
-		mlc_store_warn(s, "re-alert check");
-		return -1;
 	}
-	sqlite3_finalize(st);
+	mlc_trail_realert_free(&row);
 	return verdict;
-}
-
-int
-mlc_realert_mark(struct mlc_store *s, const char *rule, const char *key, const char *recipient,
-                 const char *fingerprint, const char *sent_at)
-{
-	sqlite3_stmt *st = NULL;
-	int rc;
-
-	if (mlc_store_prepare(s,
-	                       "INSERT INTO realert (rule, alert_key, recipient, first_sent,"
-	                       " last_sent, count, fingerprint) VALUES (?1, ?2, ?3, ?4, ?4, 1, ?5)"
-	                       " ON CONFLICT (rule, alert_key, recipient) DO UPDATE SET"
-	                       " first_sent = coalesce(first_sent, excluded.first_sent),"
-	                       " last_sent = excluded.last_sent, count = count + 1,"
-	                       " fingerprint = excluded.fingerprint"
-	                       " WHERE last_sent IS NOT excluded.last_sent"
-	                       " OR fingerprint IS NOT excluded.fingerprint",
-	                       &st) < 0) {
-		mlc_store_warn(s, "re-alert mark");
-		return -1;
-	}
-	sqlite3_bind_text(st, 1, rule, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, recipient, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, sent_at, -1, SQLITE_STATIC);
-	if (fingerprint)
-		sqlite3_bind_text(st, 5, fingerprint, -1, SQLITE_STATIC);
-	else
-		sqlite3_bind_null(st, 5);
-	rc = mlc_store_step(s, st);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE) {
-		mlc_store_warn(s, "re-alert mark");
-		return -1;
-	}
-	return 0;
 }
 
 /* "never" -> -1, "0" -> 0, "90m" "24h" "7d" "2w" -> seconds; -2 if bad. */

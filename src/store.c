@@ -6,7 +6,9 @@
  * directory; SQLite gives its -wal and -shm files the mode of the database
  * file.  This file is the one home of database access: programs prepare,
  * step and write only through mlc_store_prepare, mlc_store_step and
- * mlc_store_tx.
+ * mlc_store_tx.  The statements on the audit trail's tables (audit,
+ * message_status, run, deferred, quarantine, realert) live in trail.c:
+ * a change of their schema is a migration here and the statements there.
  *
  * Locks.  Another process may hold a lock at any moment: a backup job, an
  * operator's sqlite3 shell with BEGIN EXCLUSIVE, our own stages.  That is
@@ -114,6 +116,8 @@
  * Twilio waits for a callback's answer. */
 #define BOUNDED_DEFAULT_MS 5000
 #define BOUNDED_MAX_MS 10000
+/* Statements mlc_store_cached keeps prepared (trail.c's hot writes). */
+#define CACHE_MAX 8
 
 struct mlc_store {
 	sqlite3 *db;
@@ -126,6 +130,10 @@ struct mlc_store {
 	uint64_t wait_t0;     /* monotonic ms the current wait began; 0: none */
 	uint64_t next_note;
 	int announced;
+	struct cached {       /* mlc_store_cached: statements kept prepared */
+		const char *sql;
+		sqlite3_stmt *st;
+	} cache[CACHE_MAX];
 };
 
 static long wait_limit_ms = -1;   /* < 0: wait as long as the lock is held */
@@ -463,6 +471,34 @@ mlc_store_prepare(struct mlc_store *s, const char *sql, struct sqlite3_stmt **st
 }
 
 int
+mlc_store_cached(struct mlc_store *s, const char *sql, struct sqlite3_stmt **st)
+{
+	int i;
+
+	for (i = 0; i < CACHE_MAX && s->cache[i].sql; i++)
+		if (s->cache[i].sql == sql) {
+			sqlite3_reset(s->cache[i].st);
+			sqlite3_clear_bindings(s->cache[i].st);
+			*st = s->cache[i].st;
+			s->err = 0;
+			return 0;
+		}
+	if (mlc_store_prepare(s, sql, st) < 0)
+		return -1;
+	if (i < CACHE_MAX) {
+		s->cache[i].sql = sql;
+		s->cache[i].st = *st;
+	} else {
+		mlc_warn("%s: internal error: more than %d cached statements", s->path, CACHE_MAX);
+		sqlite3_finalize(*st);
+		*st = NULL;
+		s->err = SQLITE_MISUSE;
+		return -1;
+	}
+	return 0;
+}
+
+int
 mlc_store_step(struct mlc_store *s, struct sqlite3_stmt *st)
 {
 	int rc, n = 0, fresh = !sqlite3_stmt_busy(st);
@@ -493,16 +529,6 @@ exec_wait(struct mlc_store *s, const char *sql)
 	       wait_step(s, n++))
 		;
 	return settle(s, rc, rc == SQLITE_OK);
-}
-
-int
-mlc_store_exec(struct mlc_store *s, const char *sql)
-{
-	if (exec_wait(s, sql) < 0) {
-		mlc_store_warn(s, NULL);
-		return -1;
-	}
-	return 0;
 }
 
 static void
@@ -741,9 +767,13 @@ fail:
 void
 mlc_store_close(struct mlc_store *s)
 {
+	int i;
+
 	if (!s)
 		return;
 	mlc_store_doing(s, "close the state database");
+	for (i = 0; i < CACHE_MAX; i++)
+		sqlite3_finalize(s->cache[i].st);
 	if (s->db && sqlite3_close(s->db) != SQLITE_OK)
 		mlc_warn("%s: close: %s", s->path, sqlite3_errmsg(s->db));
 	free(s->dir);
@@ -800,25 +830,6 @@ mlc_store_warn(struct mlc_store *s, const char *what)
 		mlc_warn("%s (%s)", m, what);
 	else
 		mlc_warn("%s", m);
-}
-
-/* ---- the trail's word on one delivery ---- */
-
-int
-mlc_store_latest_stage(struct mlc_store *s, const char *delivery_id, char *buf, size_t len)
-{
-	sqlite3_stmt *st;
-	int rc;
-
-	if (mlc_store_prepare(s, "SELECT stage FROM audit WHERE delivery_id = ?1"
-	                         " ORDER BY id DESC LIMIT 1", &st) < 0)
-		return -1;
-	sqlite3_bind_text(st, 1, delivery_id, -1, SQLITE_TRANSIENT);
-	rc = mlc_store_step(s, st);
-	if (rc == SQLITE_ROW)
-		snprintf(buf, len, "%s", (const char *)sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
-	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }
 
 /* ---- table schedule (v3) ---- */

@@ -43,8 +43,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <sqlite3.h>
-
 #include "mlc.h"
 
 static const char usage[] =
@@ -401,12 +399,6 @@ status_ok(const char *s)
 	return 1;
 }
 
-static int
-bind_text(sqlite3_stmt *st, int i, const char *s)
-{
-	return s ? sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(st, i);
-}
-
 struct callback {
 	const char *sid, *status, *ecode, *ts;
 	int fresh;
@@ -417,85 +409,55 @@ static int
 record_tx(struct mlc_store *s, void *arg)
 {
 	struct callback *c = arg;
-	sqlite3 *db = mlc_store_db(s);
-	sqlite3_stmt *ins = NULL, *look = NULL, *aud = NULL;
+	struct mlc_trail_ids ids = { 0 };
+	struct mlc_trail_event e = { 0 };
 	struct mlc_buf line;
-	int rc = -1, code, i;
+	long long ecode = c->ecode ? strtoll(c->ecode, NULL, 10) : 0;
+	int rc = -1;
 
 	mlc_buf_init(&line);
-	if (mlc_store_prepare(s,
-	                      "INSERT OR IGNORE INTO message_status (sid, status, error_code, ts, "
-	                      "source) VALUES (?1, ?2, ?3, ?4, 'callback')", &ins) < 0)
+	if (mlc_trail_status_put(s, c->sid, c->status, c->ecode ? &ecode : NULL, c->ts,
+	                         "callback", &c->fresh) < 0)
 		goto fail;
-	bind_text(ins, 1, c->sid);
-	bind_text(ins, 2, c->status);
-	if (c->ecode)
-		sqlite3_bind_int64(ins, 3, strtoll(c->ecode, NULL, 10));
-	else
-		sqlite3_bind_null(ins, 3);
-	bind_text(ins, 4, c->ts);
-	if (mlc_store_step(s, ins) != SQLITE_DONE)
-		goto fail;
-	c->fresh = sqlite3_changes(db) == 1;
 	if (c->fresh) {
 		/* the audit row carries the delivery's ids when the trail knows the sid */
-		if (mlc_store_prepare(s,
-		                      "SELECT rule, jde_table, record_key, alert_id, delivery_id, "
-		                      "recipient, channel FROM audit WHERE sid = ?1 AND delivery_id "
-		                      "IS NOT NULL ORDER BY id LIMIT 1", &look) < 0)
+		if (mlc_trail_sid_delivery(s, c->sid, &ids) < 0)
 			goto fail;
-		bind_text(look, 1, c->sid);
-		if (mlc_store_prepare(s,
-		                      "INSERT INTO audit (ts, stage, rule, jde_table, record_key, "
-		                      "alert_id, delivery_id, recipient, channel, sid, status, "
-		                      "error_code, attempt, detail, line) VALUES (?1, ?2, ?3, ?4, ?5, "
-		                      "?6, ?7, ?8, ?9, ?10, ?11, ?12, NULL, 'status callback', ?13)",
-		                      &aud) < 0)
-			goto fail;
-		bind_text(aud, 1, c->ts);
-		bind_text(aud, 2, c->status);
-		code = mlc_store_step(s, look);
-		if (code != SQLITE_ROW && code != SQLITE_DONE)
-			goto fail;
-		for (i = 0; i < 7; i++) {
-			const char *v = code == SQLITE_ROW ? (const char *)sqlite3_column_text(look, i)
-			                                   : NULL;
-
-			bind_text(aud, 3 + i, v);
-		}
-		bind_text(aud, 10, c->sid);
-		bind_text(aud, 11, c->status);
-		if (c->ecode)
-			sqlite3_bind_int64(aud, 12, strtoll(c->ecode, NULL, 10));
-		else
-			sqlite3_bind_null(aud, 12);
 		mlc_buf_adds(&line, "{\"event\":\"status\",\"sid\":");
 		mlc_buf_json_str(&line, c->sid, strlen(c->sid));
 		mlc_buf_adds(&line, ",\"delivery_id\":");
-		if (code == SQLITE_ROW && sqlite3_column_text(look, 4)) {
-			const char *d = (const char *)sqlite3_column_text(look, 4);
-
-			mlc_buf_json_str(&line, d, strlen(d));
-		} else {
+		if (ids.delivery_id)
+			mlc_buf_json_str(&line, ids.delivery_id, strlen(ids.delivery_id));
+		else
 			mlc_buf_adds(&line, "null");
-		}
 		mlc_buf_adds(&line, ",\"status\":");
 		mlc_buf_json_str(&line, c->status, strlen(c->status));
 		mlc_buf_printf(&line, ",\"error_code\":%s,\"at\":\"%s\",\"source\":\"callback\"}",
 		               c->ecode ? c->ecode : "null", c->ts);
-		bind_text(aud, 13, line.p);
-		/* the lookup is done with: no statement may still read at COMMIT */
-		sqlite3_reset(look);
-		if (mlc_store_step(s, aud) != SQLITE_DONE)
+		e.ts = c->ts;
+		e.stage = c->status;
+		e.rule = ids.rule;
+		e.table = ids.table;
+		e.key = ids.key;
+		e.alert_id = ids.alert_id;
+		e.delivery_id = ids.delivery_id;
+		e.to = ids.to;
+		e.channel = ids.channel;
+		e.sid = c->sid;
+		e.status = c->status;
+		e.error_code = ecode;
+		e.has_error_code = c->ecode != NULL;
+		e.detail = "status callback";
+		e.line = line.p;
+		e.len = line.len;
+		if (mlc_trail_record(s, &e) < 0)
 			goto fail;
 	}
 	rc = 0;
 fail:
 	if (rc < 0)
 		mlc_store_warn(s, "recording a status callback");
-	sqlite3_finalize(ins);
-	sqlite3_finalize(look);
-	sqlite3_finalize(aud);
+	mlc_trail_ids_free(&ids);
 	mlc_buf_free(&line);
 	return rc;
 }

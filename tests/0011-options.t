@@ -26,6 +26,11 @@ for p in $progs; do
 	for s in src/"$n".c scripts/"$n".sh; do
 		[ -f "$s" ] && src=$s && break
 	done
+	# a program of several files (src/NAME.c and src/NAME-*.c): all of them
+	if [ "$src" = "src/$n.c" ] && ls src/"$n"-*.c >/dev/null 2>&1; then
+		cat src/"$n".c src/"$n"-*.c >"$T/$n.c"
+		src=$T/$n.c
+	fi
 	"$p" --help >"$T/$n.help" 2>&1
 	perl tests/optlint.pl "$TOP/$p" "$man" "$T/$n.help" "$src" >"$T/$n.lint" 2>&1
 	ok "$n: optlint ran"

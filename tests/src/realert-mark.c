@@ -17,8 +17,12 @@ static int
 mark(struct mlc_store *s, void *arg)
 {
 	(void)arg;
-	return mlc_realert_mark(s, args[0], args[1], args[2], strcmp(args[3], "-") ? args[3] : NULL,
-	                        args[4]);
+	if (mlc_trail_realert_mark(s, args[0], args[1], args[2],
+	                           strcmp(args[3], "-") ? args[3] : NULL, args[4]) < 0) {
+		mlc_store_warn(s, "re-alert mark");
+		return -1;
+	}
+	return 0;
 }
 
 int

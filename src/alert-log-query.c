@@ -1,0 +1,422 @@
+/*
+ * alert-log-query.c — the auditor's reports over the trail: alert-log query,
+ * why, status and retention.
+ *
+ * Each command reads through trail.c and writes one line per row on
+ * stdout, as NDJSON, CSV or text (-f); a write error on stdout is
+ * MLC_EX_IOERR.  retention is the one deliberate way rows leave the trail.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alert-log.h"
+
+/* ---- output formats ---- */
+
+const struct option format_opt[] = {
+	{ "format", required_argument, NULL, 'f' },
+	{ NULL, 0, NULL, 0 }
+};
+
+void
+csv_field(struct mlc_buf *b, const char *s)
+{
+	if (!s)
+		return;
+	if (strpbrk(s, ",\"\r\n") || (*s && (s[0] == ' ' || s[strlen(s) - 1] == ' '))) {
+		mlc_buf_addc(b, '"');
+		for (; *s; s++) {
+			if (*s == '"')
+				mlc_buf_addc(b, '"');
+			mlc_buf_addc(b, *s);
+		}
+		mlc_buf_addc(b, '"');
+	} else {
+		mlc_buf_adds(b, s);
+	}
+}
+
+enum fmt
+parse_fmt(const char *s)
+{
+	if (!strcmp(s, "ndjson"))
+		return F_NDJSON;
+	if (!strcmp(s, "csv"))
+		return F_CSV;
+	if (!strcmp(s, "text"))
+		return F_TEXT;
+	mlc_die(MLC_EX_USAGE, "unknown format \"%s\" (ndjson, csv, text)", s);
+}
+
+/* How query and why print the audit rows trail.c hands them. */
+struct rows {
+	enum fmt f;
+	int lines;          /* the line column too */
+	long count;
+	struct mlc_buf b;
+};
+
+/* mlc_trail_fn: one audit row on stdout; 1 (stop) on a write error. */
+static int
+emit_row(const struct mlc_trail_row *r, void *arg)
+{
+	struct rows *o = arg;
+	struct mlc_buf *b = &o->b;
+	int i, ncols = o->lines ? MLC_TRAIL_AUDIT_NCOLS : MLC_TRAIL_AUDIT_NCOLS - 1, first = 1;
+
+	mlc_buf_reset(b);
+	if (o->f == F_NDJSON)
+		mlc_buf_addc(b, '{');
+	for (i = 0; i < ncols; i++) {
+		const struct mlc_trail_col *c = &r->c[i];
+
+		if (o->f == F_NDJSON) {
+			if (c->type == MLC_TRAIL_NULL)
+				continue;
+			if (!first)
+				mlc_buf_addc(b, ',');
+			first = 0;
+			mlc_buf_json_str(b, c->name, strlen(c->name));
+			mlc_buf_addc(b, ':');
+			if (c->type == MLC_TRAIL_INT)
+				mlc_buf_printf(b, "%lld", c->i);
+			else
+				mlc_buf_json_str(b, c->s, c->len);
+		} else if (o->f == F_CSV) {
+			if (i)
+				mlc_buf_addc(b, ',');
+			csv_field(b, c->s);
+		} else {
+			/* text: the timeline columns an auditor reads first */
+			static const int show[] = { 1, 2, 3, 5, 8, 9, 10, 11, 12, 14 };
+			size_t k;
+
+			if (i)
+				continue;
+			for (k = 0; k < sizeof show / sizeof show[0]; k++) {
+				const char *t = r->c[show[k]].s;
+
+				if (!t)
+					continue;
+				if (k)
+					mlc_buf_addc(b, ' ');
+				if (show[k] == 12)
+					mlc_buf_adds(b, "error ");
+				mlc_buf_printf(b, k == 1 ? "%-11s" : "%s", t);
+			}
+		}
+	}
+	if (o->f == F_NDJSON)
+		mlc_buf_addc(b, '}');
+	if (mlc_ndjson_put(1, b) < 0) {
+		mlc_warn("write error on stdout: %s", strerror(errno));
+		return 1;
+	}
+	o->count++;
+	return 0;
+}
+
+/* The CSV header of the audit columns: 0, or -1 on a write error. */
+static int
+csv_header(struct rows *o)
+{
+	int i;
+
+	if (o->f != F_CSV)
+		return 0;
+	for (i = 0; i < (o->lines ? MLC_TRAIL_AUDIT_NCOLS : MLC_TRAIL_AUDIT_NCOLS - 1); i++) {
+		if (i)
+			mlc_buf_addc(&o->b, ',');
+		mlc_buf_adds(&o->b, mlc_trail_audit_cols[i]);
+	}
+	if (mlc_ndjson_put(1, &o->b) < 0) {
+		mlc_warn("write error on stdout: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* A reader's result as an exit code (what: for the message). */
+static int
+read_code(int rc, const char *what)
+{
+	if (rc == 0)
+		return MLC_EX_OK;
+	if (rc > 0)
+		return MLC_EX_IOERR; /* a write error, said by emit_row */
+	mlc_store_warn(store, what);
+	return mlc_store_code(store);
+}
+
+/* ---- query ---- */
+
+int
+cmd_query(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "rule", required_argument, NULL, 'r' },
+		{ "since", required_argument, NULL, 'S' },
+		{ "until", required_argument, NULL, 'U' },
+		{ "record", required_argument, NULL, 'k' },
+		{ "alert", required_argument, NULL, 'a' },
+		{ "delivery", required_argument, NULL, 'D' },
+		{ "recipient", required_argument, NULL, 't' },
+		{ "sid", required_argument, NULL, 'i' },
+		{ "stage", required_argument, NULL, 's' },
+		{ "limit", required_argument, NULL, 'n' },
+		{ "lines", no_argument, NULL, 'L' },
+		{ "format", required_argument, NULL, 'f' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct mlc_trail_filter flt = { 0 };
+	const char **val[] = { &flt.rule, &flt.since, &flt.until, &flt.record, &flt.alert,
+	                       &flt.delivery, &flt.recipient, &flt.sid, &flt.stage };
+	static const char ops[] = "rSUkaDtis";
+	struct rows o = { F_NDJSON, 0, 0, { 0 } };
+	int c, i, rc;
+
+	flt.limit = -1;
+	optind = 0; /* glibc: 0 also resets the "+" ordering of main's getopt */
+	while ((c = getopt_long(argc, argv, "f:", lo, NULL)) != -1) {
+		const char *p = strchr(ops, c);
+
+		if (p && c) {
+			*val[p - ops] = optarg;
+			continue;
+		}
+		switch (c) {
+		case 'n': flt.limit = strtol(optarg, NULL, 10); break;
+		case 'L': o.lines = 1; break;
+		case 'f': o.f = parse_fmt(optarg); break;
+		default: fputs(usage, stderr); return MLC_EX_USAGE;
+		}
+	}
+	if (optind != argc) {
+		fputs(usage, stderr);
+		return MLC_EX_USAGE;
+	}
+	for (i = 1; i <= 2; i++) {
+		struct timespec t;
+		const char *v = *val[i];
+
+		if (v && mlc_time_parse(v, &t) < 0 &&
+		    !(strlen(v) == 10 && v[4] == '-' && v[7] == '-'))
+			mlc_die(MLC_EX_USAGE, "--%s: expected RFC 3339 time or YYYY-MM-DD",
+			        i == 1 ? "since" : "until");
+	}
+	open_store();
+	mlc_store_doing(store, "read the audit trail");
+	mlc_buf_init(&o.b);
+	rc = csv_header(&o) < 0 ? MLC_EX_IOERR : read_code(mlc_trail_query(store, &flt, emit_row, &o),
+	                                                   "query");
+	mlc_buf_free(&o.b);
+	mlc_store_close(store);
+	return rc;
+}
+
+/*
+ * why: everything the trail knows about a record, alert, delivery or
+ * message: rows naming it directly, then every row of the alerts and
+ * deliveries those rows belong to, and the message status history of their
+ * SIDs, in time order.
+ */
+int
+cmd_why(int argc, char **argv)
+{
+	struct rows o = { F_TEXT, 0, 0, { 0 } };
+	const char *what;
+	int c, rc;
+
+	optind = 0; /* glibc: 0 also resets the "+" ordering of main's getopt */
+	while ((c = getopt_long(argc, argv, "f:", format_opt, NULL)) != -1) {
+		if (c == 'f')
+			o.f = parse_fmt(optarg);
+		else {
+			fputs(usage, stderr);
+			return MLC_EX_USAGE;
+		}
+	}
+	if (argc - optind != 1) {
+		fputs(usage, stderr);
+		return MLC_EX_USAGE;
+	}
+	what = argv[optind];
+	open_store();
+	mlc_store_doing(store, "read the audit trail");
+	mlc_buf_init(&o.b);
+	rc = csv_header(&o) < 0 ? MLC_EX_IOERR : read_code(mlc_trail_why(store, what, emit_row, &o),
+	                                                   "query");
+	mlc_buf_free(&o.b);
+	mlc_store_close(store);
+	if (rc == MLC_EX_OK && o.count == 0) {
+		mlc_warn("nothing in the audit trail about \"%s\"", what);
+		return MLC_EX_NOINPUT;
+	}
+	return rc;
+}
+
+/* ---- status ---- */
+
+/* mlc_trail_fn: one rule's line of alert-log status. */
+static int
+status_row(const struct mlc_trail_row *r, void *arg)
+{
+	struct rows *o = arg;
+	struct mlc_buf *b = &o->b;
+	int i;
+
+	mlc_buf_reset(b);
+	if (o->f == F_TEXT) {
+		const char *t = r->c[2].s, *oc = r->c[4].s;
+
+		mlc_buf_printf(b, "%-24s %-24s %-10s %6d %6d %7d %7d %8d %11d %8d", r->c[0].s,
+		               t ? t : "-", oc ? oc : "-", (int)r->c[6].i, (int)r->c[7].i,
+		               (int)r->c[8].i, (int)r->c[9].i, (int)r->c[10].i, (int)r->c[11].i,
+		               (int)r->c[12].i);
+	} else {
+		for (i = 0; i < MLC_TRAIL_STATUS_NCOLS; i++) {
+			const char *v = r->c[i].s;
+
+			if (o->f == F_CSV) {
+				if (i)
+					mlc_buf_addc(b, ',');
+				csv_field(b, v);
+				continue;
+			}
+			mlc_buf_addc(b, i ? ',' : '{');
+			mlc_buf_json_str(b, r->c[i].name, strlen(r->c[i].name));
+			mlc_buf_addc(b, ':');
+			if (i >= 6)
+				mlc_buf_printf(b, "%d", (int)r->c[i].i);
+			else if (v)
+				mlc_buf_json_str(b, v, strlen(v));
+			else
+				mlc_buf_adds(b, "null");
+		}
+		if (o->f == F_NDJSON)
+			mlc_buf_addc(b, '}');
+	}
+	if (mlc_ndjson_put(1, b) < 0) {
+		mlc_warn("write error on stdout: %s", strerror(errno));
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * status: per rule, the last run and what stands: deliveries sent, failed,
+ * still unknown, and queued with no outcome yet (a run died before
+ * sending them), counted over each delivery's latest event.
+ */
+int
+cmd_status(int argc, char **argv)
+{
+	struct rows o = { F_TEXT, 0, 0, { 0 } };
+	const char *rule = NULL;
+	int c, rc;
+
+	optind = 0; /* glibc: 0 also resets the "+" ordering of main's getopt */
+	while ((c = getopt_long(argc, argv, "f:", format_opt, NULL)) != -1) {
+		if (c == 'f')
+			o.f = parse_fmt(optarg);
+		else {
+			fputs(usage, stderr);
+			return MLC_EX_USAGE;
+		}
+	}
+	if (argc - optind > 1) {
+		fputs(usage, stderr);
+		return MLC_EX_USAGE;
+	}
+	if (argc - optind == 1)
+		rule = argv[optind];
+	open_store();
+	mlc_store_doing(store, "read the audit trail");
+	mlc_buf_init(&o.b);
+	if (o.f == F_TEXT) {
+		mlc_buf_printf(&o.b, "%-24s %-24s %-10s %6s %6s %7s %7s %8s %11s %8s", "RULE",
+		               "LAST RUN", "OUTCOME", "SENT", "FAILED", "UNKNOWN", "PENDING",
+		               "DEFERRED", "QUARANTINED", "IN-DOUBT");
+		if (mlc_ndjson_put(1, &o.b) < 0) {
+			mlc_warn("write error on stdout: %s", strerror(errno));
+			mlc_buf_free(&o.b);
+			return MLC_EX_IOERR;
+		}
+	}
+	rc = read_code(mlc_trail_status(store, rule, status_row, &o), "status");
+	mlc_buf_free(&o.b);
+	if (rc == MLC_EX_OK)
+		mlc_store_close(store);
+	return rc;
+}
+
+/* ---- retention ---- */
+
+struct retention {
+	const char *cutoff, *ts;
+};
+
+static int
+retention_tx(struct mlc_store *s, void *arg)
+{
+	struct retention *r = arg;
+	long long n;
+
+	if (mlc_trail_retention(s, r->cutoff, r->ts, &n) < 0) {
+		mlc_store_warn(s, "retention");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * retention: the one deliberate way rows leave the trail (trail.c: the
+ * append-only trigger dropped and recreated around the deletion, which is
+ * itself recorded as an audit row, in one transaction).
+ */
+int
+cmd_retention(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "older-than", required_argument, NULL, 'o' },
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct timespec now;
+	char cutoff[32], ts[32];
+	struct retention r = { cutoff, ts };
+	long days = -1;
+	long long n = 0;
+	int c, dry = 0;
+
+	optind = 0; /* glibc: 0 also resets the "+" ordering of main's getopt */
+	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		switch (c) {
+		case 'o': days = strtol(optarg, NULL, 10); break;
+		case 'n': dry = 1; break;
+		default: fputs(usage, stderr); return MLC_EX_USAGE;
+		}
+	}
+	if (days < 1 || optind != argc)
+		mlc_die(MLC_EX_USAGE, "retention needs --older-than DAYS (1 or more)");
+	mlc_time_now(&now);
+	mlc_time_fmt(ts, &now);
+	now.tv_sec -= days * 86400;
+	mlc_time_fmt(cutoff, &now);
+	open_store();
+	mlc_store_doing(store, "count the old audit rows");
+	if (mlc_trail_count_older(store, cutoff, &n) < 0) {
+		mlc_store_warn(store, "retention");
+		return mlc_store_code(store);
+	}
+	printf("%lld audit rows older than %s%s\n", n, cutoff, dry ? " (dry run)" : "");
+	if (dry || n == 0) {
+		mlc_store_close(store);
+		return MLC_EX_OK;
+	}
+	c = mlc_store_tx(store, "delete the old audit rows", retention_tx, &r);
+	mlc_store_close(store);
+	return c;
+}

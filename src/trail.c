@@ -1,0 +1,796 @@
+/*
+ * trail.c — every statement that reads or writes the audit trail's tables,
+ * beside their schema in store.c.
+ *
+ * The trail's tables (created by store.c's migrations, described at the
+ * top of store.c): audit, message_status, run, deferred, quarantine and
+ * realert.  No program holds SQL for them: alert-log, alert-render,
+ * twilio-status and realert.c call the named functions here.  A change of
+ * the audit schema is then a migration appended in store.c and the
+ * statements in this file.
+ *
+ * Writers run inside the caller's mlc_store_tx (BEGIN IMMEDIATE, run again
+ * when SQLite meets a lock it cannot wait for): they write nothing but the
+ * database, so running them again is harmless.  Readers run anywhere; a
+ * lock is waited for by mlc_store_prepare and mlc_store_step.  A database
+ * error is returned as -1 and not reported: the caller says what it was
+ * doing (mlc_store_warn), and mlc_store_code gives the exit code.
+ *
+ * A reader hands each row to a callback as struct mlc_trail_row, valid
+ * only during the call; no statement of this file is still reading when a
+ * reader returns (mlc_store_tx refuses to begin while one is).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "mlc.h"
+
+const char *const mlc_trail_audit_cols[MLC_TRAIL_AUDIT_NCOLS] = {
+	"id", "ts", "stage", "rule", "jde_table", "record_key", "alert_id", "delivery_id",
+	"recipient", "channel", "sid", "status", "error_code", "attempt", "detail", "line"
+};
+
+const char *const mlc_trail_quarantine_cols[MLC_TRAIL_QUARANTINE_NCOLS] = {
+	"id", "first_ts", "last_ts", "count", "rule", "run_id", "origin", "lineno",
+	"delivery_id", "alert_id", "record_key", "field", "reason", "audit_id", "bytes", "line"
+};
+
+const char *const mlc_trail_status_cols[MLC_TRAIL_STATUS_NCOLS] = {
+	"rule", "run_id", "started_at", "finished_at", "status", "detail", "sent", "failed",
+	"unknown", "pending", "deferred", "quarantined", "in_doubt"
+};
+
+/* The audit columns, in mlc_trail_audit_cols' order. */
+#define AUDIT_COLS \
+	"id, ts, stage, rule, jde_table, record_key, alert_id, delivery_id," \
+	" recipient, channel, sid, status, error_code, attempt, detail, line"
+
+static void
+bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+	if (s)
+		sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+/* Step a statement that returns no rows, then finalize it: 0 or -1. */
+static int
+step_done(struct mlc_store *s, sqlite3_stmt *st)
+{
+	int rc = mlc_store_step(s, st);
+
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Run one statement with text (or NULL) parameters ?1..?n: 0, or -1. */
+static int
+exec_text(struct mlc_store *s, const char *sql, int n, const char *const v[])
+{
+	sqlite3_stmt *st;
+	int i;
+
+	if (mlc_store_prepare(s, sql, &st) < 0)
+		return -1;
+	for (i = 0; i < n; i++)
+		bind_text(st, i + 1, v[i]);
+	return step_done(s, st);
+}
+
+static char *
+col_dup(sqlite3_stmt *st, int i)
+{
+	const unsigned char *v = sqlite3_column_text(st, i);
+
+	return v ? mlc_xstrdup((const char *)v) : NULL;
+}
+
+/*
+ * Step st to its end, each row to fn as a struct mlc_trail_row named by
+ * names (or by SQLite's column names).  0, fn's nonzero value (it stops
+ * the scan), or -1 on a database error.  st is finalized.
+ */
+static int
+each_row(struct mlc_store *s, sqlite3_stmt *st, const char *const *names, mlc_trail_fn fn,
+         void *arg)
+{
+	struct mlc_trail_row r;
+	int rc, i, stop = 0;
+
+	r.n = sqlite3_column_count(st);
+	if (r.n > MLC_TRAIL_MAXCOLS)
+		r.n = MLC_TRAIL_MAXCOLS;
+	while ((rc = mlc_store_step(s, st)) == SQLITE_ROW) {
+		for (i = 0; i < r.n; i++) {
+			struct mlc_trail_col *c = &r.c[i];
+			int type = sqlite3_column_type(st, i);
+
+			c->name = names ? names[i] : sqlite3_column_name(st, i);
+			c->i = 0;
+			c->type = type == SQLITE_NULL ? MLC_TRAIL_NULL :
+			          type == SQLITE_INTEGER ? MLC_TRAIL_INT : MLC_TRAIL_TEXT;
+			if (type == SQLITE_INTEGER)
+				c->i = (long long)sqlite3_column_int64(st, i);
+			/* text first, then its length (SQLite's rule); a BLOB's bytes as they are */
+			c->s = (const char *)sqlite3_column_text(st, i);
+			c->len = (size_t)sqlite3_column_bytes(st, i);
+		}
+		if ((stop = fn(&r, arg)) != 0)
+			break;
+	}
+	sqlite3_finalize(st);
+	if (stop)
+		return stop;
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* ---- table audit: the rows of the trail ---- */
+
+static const char ins_audit_sql[] =
+	"INSERT INTO audit (ts, stage, rule, jde_table, record_key, alert_id,"
+	" delivery_id, recipient, channel, sid, status, error_code, attempt, detail,"
+	" line) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)";
+
+int
+mlc_trail_record(struct mlc_store *s, const struct mlc_trail_event *e)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	/* kept prepared: the tee records every line of the pipeline with it */
+	if (mlc_store_cached(s, ins_audit_sql, &st) < 0)
+		return -1;
+	bind_text(st, 1, e->ts);
+	bind_text(st, 2, e->stage);
+	bind_text(st, 3, e->rule);
+	bind_text(st, 4, e->table);
+	bind_text(st, 5, e->key);
+	bind_text(st, 6, e->alert_id);
+	bind_text(st, 7, e->delivery_id);
+	bind_text(st, 8, e->to);
+	bind_text(st, 9, e->channel);
+	bind_text(st, 10, e->sid);
+	bind_text(st, 11, e->status);
+	if (e->has_error_code)
+		sqlite3_bind_int64(st, 12, e->error_code);
+	if (e->has_attempt)
+		sqlite3_bind_int64(st, 13, e->attempt);
+	bind_text(st, 14, e->detail);
+	if (e->line)
+		sqlite3_bind_text(st, 15, e->line, (int)e->len, SQLITE_TRANSIENT);
+	rc = mlc_store_step(s, st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+mlc_trail_latest_stage(struct mlc_store *s, const char *delivery_id, char *buf, size_t len)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (mlc_store_prepare(s, "SELECT stage FROM audit WHERE delivery_id = ?1"
+	                         " ORDER BY id DESC LIMIT 1", &st) < 0)
+		return -1;
+	sqlite3_bind_text(st, 1, delivery_id, -1, SQLITE_TRANSIENT);
+	rc = mlc_store_step(s, st);
+	if (rc == SQLITE_ROW)
+		snprintf(buf, len, "%s", (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+mlc_trail_sid_delivery(struct mlc_store *s, const char *sid, struct mlc_trail_ids *ids)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	memset(ids, 0, sizeof *ids);
+	if (mlc_store_prepare(s, "SELECT rule, jde_table, record_key, alert_id, delivery_id,"
+	                         " recipient, channel FROM audit WHERE sid = ?1 AND delivery_id"
+	                         " IS NOT NULL ORDER BY id LIMIT 1", &st) < 0)
+		return -1;
+	bind_text(st, 1, sid);
+	rc = mlc_store_step(s, st);
+	if (rc == SQLITE_ROW) {
+		ids->rule = col_dup(st, 0);
+		ids->table = col_dup(st, 1);
+		ids->key = col_dup(st, 2);
+		ids->alert_id = col_dup(st, 3);
+		ids->delivery_id = col_dup(st, 4);
+		ids->to = col_dup(st, 5);
+		ids->channel = col_dup(st, 6);
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+void
+mlc_trail_ids_free(struct mlc_trail_ids *ids)
+{
+	free(ids->rule);
+	free(ids->table);
+	free(ids->key);
+	free(ids->alert_id);
+	free(ids->delivery_id);
+	free(ids->to);
+	free(ids->channel);
+	memset(ids, 0, sizeof *ids);
+}
+
+int
+mlc_trail_sent_count(struct mlc_store *s, const char *const addr[3], const char *since,
+                     long *n)
+{
+	sqlite3_stmt *st;
+	int i, rc;
+
+	*n = 0;
+	if (mlc_store_prepare(s, "SELECT count(DISTINCT delivery_id) FROM audit WHERE stage = 'sent'"
+	                         " AND recipient IN (?1, ?2, ?3) AND ts >= ?4", &st) < 0)
+		return -1;
+	for (i = 0; i < 3; i++)
+		if (addr[i])
+			sqlite3_bind_text(st, i + 1, addr[i], -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 4, since, -1, SQLITE_TRANSIENT);
+	if ((rc = mlc_store_step(s, st)) == SQLITE_ROW)
+		*n = (long)sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 0 : -1;
+}
+
+int
+mlc_trail_query(struct mlc_store *s, const struct mlc_trail_filter *f, mlc_trail_fn fn,
+                void *arg)
+{
+	/* the filters in the order of struct mlc_trail_filter's members */
+	static const char *const colname[] = { "rule", "ts", "ts", "record_key", "alert_id",
+	                                       "delivery_id", "recipient", "sid", "stage" };
+	const char *val[9];
+	struct mlc_buf sql;
+	sqlite3_stmt *st;
+	int i, nb = 0, rc;
+
+	val[0] = f->rule;
+	val[1] = f->since;
+	val[2] = f->until;
+	val[3] = f->record;
+	val[4] = f->alert;
+	val[5] = f->delivery;
+	val[6] = f->recipient;
+	val[7] = f->sid;
+	val[8] = f->stage;
+	mlc_buf_init(&sql);
+	mlc_buf_adds(&sql, "SELECT " AUDIT_COLS " FROM audit");
+	for (i = 0; i < 9; i++) {
+		if (!val[i])
+			continue;
+		mlc_buf_adds(&sql, nb ? " AND " : " WHERE ");
+		mlc_buf_printf(&sql, "%s %s ?%d", colname[i], i == 1 ? ">=" : i == 2 ? "<" : "=",
+		               ++nb);
+	}
+	mlc_buf_adds(&sql, " ORDER BY id");
+	if (f->limit >= 0)
+		mlc_buf_printf(&sql, " LIMIT %ld", f->limit);
+	rc = mlc_store_prepare(s, sql.p, &st);
+	mlc_buf_free(&sql);
+	if (rc < 0)
+		return -1;
+	for (i = 0, nb = 0; i < 9; i++)
+		if (val[i])
+			bind_text(st, ++nb, val[i]);
+	return each_row(s, st, mlc_trail_audit_cols, fn, arg);
+}
+
+int
+mlc_trail_why(struct mlc_store *s, const char *what, mlc_trail_fn fn, void *arg)
+{
+	static const char sql[] =
+		"WITH direct AS (SELECT * FROM audit WHERE record_key = ?1 OR alert_id = ?1"
+		"   OR delivery_id = ?1 OR sid = ?1),"
+		" keys AS (SELECT record_key FROM direct WHERE record_key IS NOT NULL),"
+		" alerts AS (SELECT alert_id FROM direct WHERE alert_id IS NOT NULL"
+		"   UNION SELECT alert_id FROM audit WHERE record_key IN keys"
+		"   AND alert_id IS NOT NULL),"
+		" delivs AS (SELECT delivery_id FROM audit WHERE alert_id IN alerts"
+		"   AND delivery_id IS NOT NULL UNION SELECT delivery_id FROM direct"
+		"   WHERE delivery_id IS NOT NULL),"
+		" sids AS (SELECT sid FROM audit WHERE (delivery_id IN delivs OR id IN"
+		"   (SELECT id FROM direct)) AND sid IS NOT NULL)"
+		" SELECT " AUDIT_COLS " FROM audit"
+		" WHERE id IN (SELECT id FROM direct) OR record_key IN keys OR alert_id IN alerts"
+		"  OR delivery_id IN delivs OR sid IN sids"
+		" UNION ALL SELECT NULL, ms.ts, 'status:' || ms.source, NULL, NULL, NULL, NULL,"
+		"  NULL, NULL, NULL, ms.sid, ms.status, ms.error_code, NULL, NULL, NULL"
+		" FROM message_status ms WHERE ms.sid IN sids"
+		" ORDER BY 2, 1 NULLS LAST";
+	sqlite3_stmt *st;
+
+	if (mlc_store_prepare(s, sql, &st) < 0)
+		return -1;
+	bind_text(st, 1, what);
+	return each_row(s, st, mlc_trail_audit_cols, fn, arg);
+}
+
+int
+mlc_trail_replay(struct mlc_store *s, int latest, const char *rule, const char *since,
+                 const char *stages, const char *channels, mlc_trail_fn fn, void *arg)
+{
+	sqlite3_stmt *st;
+
+	if (mlc_store_prepare(s, latest ?
+	        "WITH last AS (SELECT delivery_id, max(id) AS id FROM audit"
+	        "  WHERE delivery_id IS NOT NULL"
+	        "  GROUP BY delivery_id HAVING (?1 IS NULL OR max(rule) = ?1)"
+	        "  AND (?2 IS NULL OR max(ts) >= ?2))"
+	        " SELECT a.line, a.id, a.rule, a.delivery_id, a.alert_id, a.jde_table,"
+	        "  a.record_key, a.recipient, a.channel FROM last JOIN audit a ON a.id = last.id"
+	        " WHERE instr(',' || ?3 || ',', ',' || a.stage || ',') > 0"
+	        " AND (?4 IS NULL OR instr(',' || ?4 || ',', ',' || a.channel || ',') > 0)"
+	        " AND a.line IS NOT NULL"
+	        " AND NOT EXISTS (SELECT 1 FROM quarantine WHERE audit_id = a.id)"
+	        " ORDER BY last.id" :
+	        "WITH last AS (SELECT delivery_id, max(id) AS id FROM audit"
+	        "  WHERE delivery_id IS NOT NULL"
+	        "  GROUP BY delivery_id HAVING (?1 IS NULL OR max(rule) = ?1)"
+	        "  AND (?2 IS NULL OR max(ts) >= ?2))"
+	        " SELECT q.line, q.id, q.rule, q.delivery_id, q.alert_id, q.jde_table,"
+	        "  q.record_key, q.recipient, q.channel FROM last JOIN audit a ON a.id = last.id"
+	        " JOIN audit q ON q.id = (SELECT max(id) FROM audit WHERE"
+	        "  delivery_id = last.delivery_id AND stage = 'queued')"
+	        " WHERE instr(',' || ?3 || ',', ',' || a.stage || ',') > 0"
+	        " AND (?4 IS NULL OR instr(',' || ?4 || ',', ',' || a.channel || ',') > 0)"
+	        " AND q.line IS NOT NULL"
+	        " AND NOT EXISTS (SELECT 1 FROM quarantine WHERE audit_id = q.id)"
+	        " ORDER BY last.id", &st) < 0)
+		return -1;
+	bind_text(st, 1, rule);
+	bind_text(st, 2, since);
+	bind_text(st, 3, stages);
+	bind_text(st, 4, channels);
+	return each_row(s, st, NULL, fn, arg);
+}
+
+int
+mlc_trail_count_older(struct mlc_store *s, const char *cutoff, long long *n)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	*n = 0;
+	if (mlc_store_prepare(s, "SELECT count(*) FROM audit WHERE ts < ?1", &st) < 0)
+		return -1;
+	bind_text(st, 1, cutoff);
+	if ((rc = mlc_store_step(s, st)) == SQLITE_ROW)
+		*n = (long long)sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 0 : -1;
+}
+
+/*
+ * The one deliberate way rows leave the trail.  The trigger that makes the
+ * trail append-only is dropped, the old rows deleted and the trigger
+ * recreated (as migration v1 of store.c made it) in the caller's
+ * transaction, and the deletion is itself recorded as an audit row.
+ */
+int
+mlc_trail_retention(struct mlc_store *s, const char *cutoff, const char *ts, long long *n)
+{
+	const char *del[] = { cutoff };
+	char detail[128];
+	const char *note[] = { ts, detail };
+
+	*n = 0;
+	if (exec_text(s, "DROP TRIGGER audit_no_delete", 0, NULL) < 0 ||
+	    exec_text(s, "DELETE FROM audit WHERE ts < ?1", 1, del) < 0)
+		return -1;
+	*n = (long long)sqlite3_changes(mlc_store_db(s));
+	snprintf(detail, sizeof detail, "deleted %lld rows older than %s", *n, cutoff);
+	if (exec_text(s, "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
+	                 " BEGIN SELECT RAISE(ABORT, 'audit rows are append-only'); END", 0,
+	              NULL) < 0 ||
+	    exec_text(s, "INSERT INTO audit (ts, stage, detail) VALUES (?1, 'retention', ?2)", 2,
+	              note) < 0)
+		return -1;
+	return 0;
+}
+
+/* ---- table message_status: Twilio's and SendGrid's word, per (sid, status) ---- */
+
+static const char ins_status_sql[] =
+	"INSERT OR IGNORE INTO message_status (sid, status, error_code, ts, source)"
+	" VALUES (?1, ?2, ?3, ?4, ?5)";
+
+int
+mlc_trail_status_put(struct mlc_store *s, const char *sid, const char *status,
+                     const long long *error_code, const char *ts, const char *source,
+                     int *fresh)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (mlc_store_cached(s, ins_status_sql, &st) < 0)
+		return -1;
+	bind_text(st, 1, sid);
+	bind_text(st, 2, status);
+	if (error_code)
+		sqlite3_bind_int64(st, 3, *error_code);
+	bind_text(st, 4, ts);
+	bind_text(st, 5, source);
+	rc = mlc_store_step(s, st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return -1;
+	if (fresh)
+		*fresh = sqlite3_changes(mlc_store_db(s)) == 1;
+	return 0;
+}
+
+/* ---- table run: the orchestrator's runs ---- */
+
+int
+mlc_trail_run(struct mlc_store *s, int begin, const char *rule, const char *run_id,
+              const char *ts, const char *status, const char *detail)
+{
+	const char *row[] = { rule, run_id, ts, status, detail };
+	char note[512];
+	const char *audit[] = { ts, rule, begin ? "running" : status, note };
+
+	snprintf(note, sizeof note, "run %s %s%s%s%s", run_id, begin ? "begins" : "ends: ",
+	         begin ? "" : status, detail ? ": " : "", detail ? detail : "");
+	if (exec_text(s, begin ? "INSERT INTO run (rule, run_id, started_at, status)"
+	                         " VALUES (?1, ?2, ?3, 'running')" :
+	                         "UPDATE run SET finished_at = ?3, status = ?4, detail = ?5"
+	                         " WHERE rule = ?1 AND run_id = ?2",
+	              begin ? 3 : 5, row) < 0 ||
+	    exec_text(s, "INSERT INTO audit (ts, stage, rule, status, detail)"
+	                 " VALUES (?1, 'run', ?2, ?3, ?4)", 4, audit) < 0)
+		return -1;
+	return 0;
+}
+
+int
+mlc_trail_status(struct mlc_store *s, const char *rule, mlc_trail_fn fn, void *arg)
+{
+	static const char sql[] =
+		"WITH rules AS (SELECT DISTINCT rule FROM run WHERE ?1 IS NULL OR rule = ?1"
+		"   UNION SELECT DISTINCT rule FROM audit WHERE delivery_id IS NOT NULL"
+		"   AND rule IS NOT NULL AND (?1 IS NULL OR rule = ?1)"
+		"   UNION SELECT DISTINCT coalesce(rule, '-') FROM quarantine"
+		"   WHERE ?1 IS NULL OR rule = ?1),"
+		" lastrun AS (SELECT r.rule, r.run_id, r.started_at, r.finished_at, r.status,"
+		"   r.detail FROM run r WHERE r.rowid = (SELECT rowid FROM run WHERE rule = r.rule"
+		"   ORDER BY started_at DESC, rowid DESC LIMIT 1)),"
+		" latest AS (SELECT m.rule, a.stage FROM audit a JOIN (SELECT delivery_id,"
+		"   max(id) AS id, max(rule) AS rule FROM audit WHERE delivery_id IS NOT NULL"
+		"   GROUP BY delivery_id) m ON a.id = m.id)"
+		" SELECT rules.rule, lastrun.run_id, lastrun.started_at, lastrun.finished_at,"
+		"  lastrun.status, lastrun.detail,"
+		"  (SELECT count(*) FROM latest WHERE latest.rule = rules.rule AND stage IN"
+		"   ('sent','delivered','read')),"
+		"  (SELECT count(*) FROM latest WHERE latest.rule = rules.rule AND stage IN"
+		"   ('failed','undelivered','canceled')),"
+		"  (SELECT count(*) FROM latest WHERE latest.rule = rules.rule AND stage = 'unknown'),"
+		"  (SELECT count(*) FROM latest WHERE latest.rule = rules.rule AND stage = 'queued'),"
+		"  (SELECT count(*) FROM latest WHERE latest.rule = rules.rule AND stage = 'deferred'),"
+		"  (SELECT count(*) FROM quarantine q WHERE coalesce(q.rule, '-') = rules.rule),"
+		"  (SELECT count(*) FROM latest WHERE latest.rule = rules.rule AND stage = 'in_doubt')"
+		" FROM rules LEFT JOIN lastrun ON lastrun.rule = rules.rule ORDER BY rules.rule";
+	sqlite3_stmt *st;
+
+	if (mlc_store_prepare(s, sql, &st) < 0)
+		return -1;
+	bind_text(st, 1, rule);
+	return each_row(s, st, mlc_trail_status_cols, fn, arg);
+}
+
+/* ---- table deferred: deliveries held by quiet hours (alert-render) ---- */
+
+/*
+ * Deferring the same delivery again keeps one row with the newest
+ * rendering: a row already released stays until the trail shows its
+ * release, and a new deferral of the same id must not revive the old line.
+ */
+int
+mlc_trail_defer(struct mlc_store *s, const char *delivery_id, const char *rule,
+                const char *to, const char *channel, const char *not_before, const char *line,
+                size_t len)
+{
+	sqlite3_stmt *st;
+
+	if (mlc_store_prepare(s, "INSERT OR REPLACE INTO deferred (delivery_id, rule, recipient,"
+	                         " channel, not_before, line) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	                      &st) < 0)
+		return -1;
+	sqlite3_bind_text(st, 1, delivery_id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 2, rule, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 3, to, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 4, channel, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 5, not_before, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 6, line, (int)len, SQLITE_TRANSIENT);
+	return step_done(s, st);
+}
+
+int
+mlc_trail_deferred_due(struct mlc_store *s, const char *rule, const char *now,
+                       const char *after_nb, const char *after_id, int limit, mlc_trail_fn fn,
+                       void *arg)
+{
+	sqlite3_stmt *st;
+
+	if (mlc_store_prepare(s, "SELECT delivery_id, line, recipient, not_before FROM deferred"
+	                         " WHERE rule = ?1 AND not_before <= ?2"
+	                         " AND (not_before, delivery_id) > (?3, ?4)"
+	                         " ORDER BY not_before, delivery_id LIMIT ?5", &st) < 0)
+		return -1;
+	sqlite3_bind_text(st, 1, rule, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 2, now, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 3, after_nb, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 4, after_id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(st, 5, limit);
+	return each_row(s, st, NULL, fn, arg);
+}
+
+int
+mlc_trail_deferred_drop(struct mlc_store *s, const char *delivery_id)
+{
+	const char *v[] = { delivery_id };
+
+	return exec_text(s, "DELETE FROM deferred WHERE delivery_id = ?1", 1, v);
+}
+
+/* ---- table quarantine: dead letters (alert-log) ---- */
+
+/* The delivery, alert or record a line is about, else its bytes' hash:
+ * a line refused again (a poisoned record every run reads) stays one row. */
+static void
+ident_of(const struct mlc_trail_qitem *q, const char *ts, char *out, size_t len)
+{
+	char hex[65];
+
+	if (q->delivery_id)
+		snprintf(out, len, "delivery:%s", q->delivery_id);
+	else if (q->alert_id)
+		snprintf(out, len, "alert:%s", q->alert_id);
+	else if (q->key)
+		snprintf(out, len, "record:%s|%s", q->table ? q->table : "", q->key);
+	else if (q->line) {
+		mlc_twsig_sha256_hex(q->line, q->len, hex);
+		snprintf(out, len, "line:%s", hex);
+	} else if (q->audit_id)
+		snprintf(out, len, "audit:%lld", q->audit_id);
+	else
+		snprintf(out, len, "unread:%s:%s:%lu", q->run_id ? q->run_id : "", ts, q->lineno);
+}
+
+/*
+ * A new row, or the row of the same rule and ident seen again, and the
+ * event in the trail (stage "quarantined"; with the line's delivery id, so
+ * that replay, which goes by a delivery's latest row, never hands it out
+ * again).
+ */
+int
+mlc_trail_quarantine_put(struct mlc_store *s, const struct mlc_trail_qitem *q, const char *ts,
+                         long long *qid)
+{
+	sqlite3_stmt *st;
+	char ident[1400], detail[1024];
+	int i;
+
+	ident_of(q, ts, ident, sizeof ident);
+	*qid = 0;
+	if (mlc_store_prepare(s, "SELECT id FROM quarantine WHERE rule IS ?1 AND ident = ?2",
+	                      &st) < 0)
+		return -1;
+	bind_text(st, 1, q->rule);
+	bind_text(st, 2, ident);
+	if ((i = mlc_store_step(s, st)) == SQLITE_ROW)
+		*qid = (long long)sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (i != SQLITE_ROW && i != SQLITE_DONE)
+		return -1;
+	if (mlc_store_prepare(s, *qid ?
+	        "UPDATE quarantine SET last_ts = ?1, count = count + 1, run_id = ?3, origin = ?4,"
+	        " lineno = ?5, delivery_id = ?7, alert_id = ?8, record_key = ?9, field = ?10,"
+	        " reason = ?11, audit_id = ?12,"
+	        " bytes = coalesce(?13, (SELECT length(CAST(line AS BLOB)) FROM audit WHERE id = ?12)),"
+	        " line = coalesce(?14, (SELECT CAST(line AS BLOB) FROM audit WHERE id = ?12))"
+	        " WHERE id = ?15" :
+	        "INSERT INTO quarantine (first_ts, last_ts, rule, run_id, origin, lineno, ident,"
+	        " delivery_id, alert_id, record_key, field, reason, audit_id, bytes, line)"
+	        " VALUES (?1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
+	        " coalesce(?13, (SELECT length(CAST(line AS BLOB)) FROM audit WHERE id = ?12)),"
+	        " coalesce(?14, (SELECT CAST(line AS BLOB) FROM audit WHERE id = ?12)))",
+	        &st) < 0)
+		return -1;
+	bind_text(st, 1, ts);
+	bind_text(st, 2, q->rule);
+	bind_text(st, 3, q->run_id);
+	bind_text(st, 4, q->origin);
+	if (q->lineno)
+		sqlite3_bind_int64(st, 5, (sqlite3_int64)q->lineno);
+	bind_text(st, 6, ident);
+	bind_text(st, 7, q->delivery_id);
+	bind_text(st, 8, q->alert_id);
+	bind_text(st, 9, q->key);
+	bind_text(st, 10, q->field && *q->field ? q->field : NULL);
+	bind_text(st, 11, q->reason);
+	if (q->audit_id)
+		sqlite3_bind_int64(st, 12, q->audit_id);
+	if (q->line) {
+		sqlite3_bind_int64(st, 13, (sqlite3_int64)q->len);
+		sqlite3_bind_blob(st, 14, q->len ? q->line : "", (int)q->len, SQLITE_STATIC);
+	}
+	if (*qid)
+		sqlite3_bind_int64(st, 15, *qid);
+	if (step_done(s, st) < 0)
+		return -1;
+	if (!*qid)
+		*qid = (long long)sqlite3_last_insert_rowid(mlc_store_db(s));
+	snprintf(detail, sizeof detail, "quarantine #%lld: %s", *qid, q->reason);
+	{
+		const char *v[] = { ts, q->rule, q->table, q->key, q->alert_id, q->delivery_id, q->to,
+			            q->channel, detail };
+
+		return exec_text(s, "INSERT INTO audit (ts, stage, rule, jde_table, record_key,"
+		                    " alert_id, delivery_id, recipient, channel, detail)"
+		                    " VALUES (?1, 'quarantined', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)", 9, v);
+	}
+}
+
+/* The rows quarantine list, count and drop go by: ?1 rule, ?2 run, ?3 id. */
+#define Q_FILTER " WHERE (?1 IS NULL OR rule = ?1) AND (?2 IS NULL OR run_id = ?2)" \
+                 " AND (?3 IS NULL OR id = ?3)"
+
+static void
+bind_q(sqlite3_stmt *st, const char *rule, const char *run_id, const char *id)
+{
+	bind_text(st, 1, rule);
+	bind_text(st, 2, run_id);
+	bind_text(st, 3, id);
+}
+
+int
+mlc_trail_quarantine_list(struct mlc_store *s, const char *rule, const char *run_id,
+                          const char *id, mlc_trail_fn fn, void *arg)
+{
+	sqlite3_stmt *st;
+
+	if (mlc_store_prepare(s, "SELECT id, first_ts, last_ts, count, rule, run_id, origin,"
+	                         " lineno, delivery_id, alert_id, record_key, field, reason,"
+	                         " audit_id, bytes, line FROM quarantine" Q_FILTER " ORDER BY id",
+	                      &st) < 0)
+		return -1;
+	bind_q(st, rule, run_id, id);
+	return each_row(s, st, mlc_trail_quarantine_cols, fn, arg);
+}
+
+int
+mlc_trail_quarantine_count(struct mlc_store *s, const char *rule, const char *run_id,
+                           long long *n)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	*n = 0;
+	if (mlc_store_prepare(s, "SELECT count(*) FROM quarantine" Q_FILTER, &st) < 0)
+		return -1;
+	bind_q(st, rule, run_id, NULL);
+	if ((rc = mlc_store_step(s, st)) == SQLITE_ROW)
+		*n = (long long)sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 0 : -1;
+}
+
+int
+mlc_trail_quarantine_drop(struct mlc_store *s, const char *rule, const char *id,
+                          const char *ts, const char *who,
+                          void (*dropped)(long long id, void *arg), void *arg)
+{
+	sqlite3_stmt *st, *del;
+	int rc;
+
+	if (mlc_store_prepare(s, "SELECT id, rule, record_key, alert_id, delivery_id, reason"
+	                         " FROM quarantine" Q_FILTER " ORDER BY id", &st) < 0)
+		return -1;
+	if (mlc_store_prepare(s, "DELETE FROM quarantine" Q_FILTER, &del) < 0) {
+		sqlite3_finalize(st);
+		return -1;
+	}
+	bind_q(st, rule, NULL, id);
+	bind_q(del, rule, NULL, id);
+	while ((rc = mlc_store_step(s, st)) == SQLITE_ROW) {
+		char detail[1024];
+		const char *v[6];
+
+		snprintf(detail, sizeof detail, "quarantine #%lld dropped by %s: %s",
+		         (long long)sqlite3_column_int64(st, 0), who,
+		         (const char *)sqlite3_column_text(st, 5));
+		v[0] = ts;
+		v[1] = (const char *)sqlite3_column_text(st, 1);
+		v[2] = (const char *)sqlite3_column_text(st, 2);
+		v[3] = (const char *)sqlite3_column_text(st, 3);
+		v[4] = (const char *)sqlite3_column_text(st, 4);
+		v[5] = detail;
+		if (exec_text(s, "INSERT INTO audit (ts, stage, rule, record_key, alert_id,"
+		                 " delivery_id, detail) VALUES (?1, 'discarded', ?2, ?3, ?4, ?5, ?6)",
+		              6, v) < 0) {
+			rc = SQLITE_ERROR;
+			break;
+		}
+		dropped((long long)sqlite3_column_int64(st, 0), arg);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		sqlite3_finalize(del);
+		return -1;
+	}
+	return step_done(s, del);
+}
+
+/* ---- table realert: when an alert was last sent to a recipient (realert.c) ---- */
+
+int
+mlc_trail_realert_get(struct mlc_store *s, const char *rule, const char *key,
+                      const char *recipient, struct mlc_trail_realert *row)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	memset(row, 0, sizeof *row);
+	if (mlc_store_prepare(s, "SELECT last_sent, count, fingerprint FROM realert"
+	                         " WHERE rule = ?1 AND alert_key = ?2 AND recipient = ?3",
+	                      &st) < 0)
+		return -1;
+	sqlite3_bind_text(st, 1, rule, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, recipient, -1, SQLITE_STATIC);
+	rc = mlc_store_step(s, st);
+	if (rc == SQLITE_ROW) {
+		row->last_sent = col_dup(st, 0);
+		row->count = (long)sqlite3_column_int64(st, 1);
+		row->fingerprint = col_dup(st, 2);
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+void
+mlc_trail_realert_free(struct mlc_trail_realert *row)
+{
+	free(row->last_sent);
+	free(row->fingerprint);
+	memset(row, 0, sizeof *row);
+}
+
+int
+mlc_trail_realert_mark(struct mlc_store *s, const char *rule, const char *key,
+                       const char *recipient, const char *fingerprint, const char *sent_at)
+{
+	sqlite3_stmt *st;
+
+	if (mlc_store_prepare(s,
+	                       "INSERT INTO realert (rule, alert_key, recipient, first_sent,"
+	                       " last_sent, count, fingerprint) VALUES (?1, ?2, ?3, ?4, ?4, 1, ?5)"
+	                       " ON CONFLICT (rule, alert_key, recipient) DO UPDATE SET"
+	                       " first_sent = coalesce(first_sent, excluded.first_sent),"
+	                       " last_sent = excluded.last_sent, count = count + 1,"
+	                       " fingerprint = excluded.fingerprint"
+	                       " WHERE last_sent IS NOT excluded.last_sent"
+	                       " OR fingerprint IS NOT excluded.fingerprint",
+	                       &st) < 0)
+		return -1;
+	sqlite3_bind_text(st, 1, rule, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, recipient, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, sent_at, -1, SQLITE_STATIC);
+	if (fingerprint)
+		sqlite3_bind_text(st, 5, fingerprint, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 5);
+	return step_done(s, st);
+}
