@@ -22,4 +22,22 @@ is "$(verdict lines_prefix_ok "$T/badfrag" "$T/want" bf)" not "a fragment of som
 is "$(verdict lines_prefix_ok "$T/badline" "$T/want" bl)" not "a whole line that differs is not"
 is "$(verdict lines_prefix_ok "$T/more" "$T/want" m)" not "more whole lines than recorded is not"
 is "$(verdict diff_ok "$T/frag" "$T/want" d)" not "(diff_ok alone would call the fragment a failure)"
+
+# sqlite3 (lib.sh) waits for a lock instead of failing with "database is
+# locked": the state database's readers in the tests are never a race.
+. "$(dirname "$0")/lock-lib.sh"
+DB=$T/probe.db
+command sqlite3 "$DB" 'PRAGMA journal_mode = WAL; CREATE TABLE t (x); INSERT INTO t VALUES (1);' >/dev/null
+LOCK_PRE='PRAGMA locking_mode = EXCLUSIVE;' lock_take "$DB" 'INSERT INTO t VALUES (2);'
+ok "a lock that keeps readers out is held"
+command sqlite3 "$DB" 'SELECT count(*) FROM t' >"$T/bare.out" 2>&1 {LOCK_FD}>&-
+like "$(cat "$T/bare.out")" 'database is locked' "(the sqlite3 shell alone fails at once)"
+sqlite3 "$DB" 'SELECT count(*) FROM t' >"$T/probe.out" 2>&1 {LOCK_FD}>&- &
+probe=$!
+kill -0 "$probe" 2>/dev/null
+ok "lib.sh's sqlite3 is still waiting after the bare shell failed"
+lock_release
+wait "$probe"
+ok "it exits 0 once the lock is gone"
+is "$(cat "$T/probe.out")" 2 "and reads what the lock holder wrote"
 done_testing

@@ -26,6 +26,13 @@ XDG_STATE_HOME=$T/xdg-state
 export ML_CONNECTOR_STATE ML_CONNECTOR_CONF XDG_STATE_HOME
 unset ML_CONNECTOR_NOW
 
+# sqlite3 FILE SQL: the sqlite3 shell as the tests use it, to look into
+# state.db while our programs write it.  The shell has no busy timeout: it
+# fails at once with "database is locked" where a program holds a write
+# lock, or opens the database and runs WAL recovery, at that instant, which
+# a loaded machine makes likely.  So it waits, as our programs do.
+sqlite3() { command sqlite3 -cmd '.timeout 60000' "$@"; }
+
 _n=0
 _failed=0
 _pids=""
