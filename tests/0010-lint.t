@@ -30,9 +30,9 @@ else
 	skip "no man pages yet"
 fi
 
-# Every installed program has a man page, --help and --version.
+# Every program, installed or simulator, has a man page, --help and --version.
 version=$(sed -n 's/^VERSION = //p' config.mk)
-for p in $(make -s -f Makefile print-progs 2>/dev/null); do
+for p in $(make -s -f Makefile print-progs print-sims 2>/dev/null); do
 	n=$(basename "$p")
 	ls man/"$n".[1-8] >/dev/null 2>&1
 	ok "$n has a man page"

@@ -56,7 +56,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
-#include "httpd.h"
+#include "../../sim/httpd.h"
 
 static FILE *reqlog;
 static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
