@@ -64,6 +64,9 @@ TESTPROGS = \
 	tests/bin/jde-unit \
 	tests/bin/sched-sweep
 
+# Test-only scripts: tests/bin/NAME from tests/src/NAME.sh.
+TESTSCRIPTS = tests/bin/man-examples
+
 # Test-only LD_PRELOAD shims (shared objects, not linked with libmlc.a).
 TESTSO = tests/bin/writefault.so
 
@@ -107,7 +110,7 @@ MAN = \
 ALL_CFLAGS  = $(CFLAGS) $(WFLAGS) $(DEFS)
 ALL_LDFLAGS = $(CFLAGS) $(LDFLAGS)
 
-all: $(PROGS) $(SIMS) $(TESTPROGS) $(TESTSIMS) $(TESTSO) $(FUZZREPLAY) $(SCRIPTS)
+all: $(PROGS) $(SIMS) $(TESTPROGS) $(TESTSIMS) $(TESTSO) $(TESTSCRIPTS) $(FUZZREPLAY) $(SCRIPTS)
 
 .c.o:
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
@@ -187,6 +190,10 @@ tests/bin/jde-unit: tests/src/jde-unit.o
 tests/src/jde-unit.o: src/mlc.h
 tests/bin/sched-sweep: tests/src/sched-sweep.o
 tests/src/sched-sweep.o: src/mlc.h
+
+tests/bin/man-examples: tests/src/man-examples.sh
+	@mkdir -p tests/bin
+	cp tests/src/man-examples.sh $@.tmp && chmod 755 $@.tmp && mv $@.tmp $@
 
 tests/bin/writefault.so: tests/src/writefault.c
 	@mkdir -p tests/bin
@@ -280,7 +287,7 @@ uninstall-sim:
 
 clean:
 	rm -f libmlc.a src/*.o sim/*.o tests/src/*.o $(PROGS) $(SIMS) $(TESTPROGS) $(TESTSIMS) $(FUZZREPLAY) $(SCRIPTS)
-	rm -f $(TESTSO)
+	rm -f $(TESTSO) $(TESTSCRIPTS)
 	rm -rf tests/fuzz/bin
 
 .PHONY: fuzz fuzz-build all check check-asan warncheck print-progs print-sims lint install install-sim \

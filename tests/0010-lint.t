@@ -8,8 +8,8 @@ ok "every C source compiles with -Wall -Wextra ... -Werror"
 [ -s "$T/warn" ] && sed 's/^/#   /' "$T/warn" | head -n 30
 
 # Shell scripts: everything under scripts/ with a sh shebang, .ci/run, the
-# test library and helpers (POSIX sh), and the tests (bash).
-sh_files=$(for f in scripts/* .ci/run tests/lib.sh tests/tls/*.sh bench/*.sh; do
+# test library and helpers (POSIX sh, tests/src/*.sh), and the tests (bash).
+sh_files=$(for f in scripts/* .ci/run tests/lib.sh tests/tls/*.sh tests/src/*.sh bench/*.sh; do
 	[ -f "$f" ] && head -c 64 "$f" | grep -q '^#!.*sh' && echo "$f"
 done; echo tests/lib.sh tests/e2e-lib.sh tests/lock-lib.sh)
 # shellcheck disable=SC2086 # one file name a word

@@ -120,7 +120,7 @@ mail d2 b@example.com "S" "T" | twilio-send --dry-run >"$T/out"
 is "$(get "$(cat "$T/out")" '.json.subject + .auth')" "SBearer REDACTED" "dry run: email JSON, bearer redacted"
 
 # the man page's dry-run example runs as written
-ex=$(sed -n '/^echo .{"delivery_id":"d1"/,/twilio-send -n$/p' "$TOP/man/twilio-send.1" | sed 's/\\e/\\/g')
+ex=$(man-examples "$TOP/man/twilio-send.1" 2)
 is "$(sh -c "$ex" | jq -r '.form.To + " " + .form.Body')" "+15551234567 PO 4711" "twilio-send.1 EXAMPLES: dry run"
 
 # ---- StatusCallback and ValidityPeriod ----
