@@ -33,6 +33,11 @@ is "$(find "$D/opt/mlc/share/ml-connector/rules" -name "*.rule" | wc -l | tr -d 
 	"the example rules in DATADIR"
 [ -f "$D/opt/mlc/share/ml-connector/jde/F0411.ndjson" ]
 ok "the sample data in DATADIR"
+# The installed orchestrator's demo, without the simulators: 69, naming the target.
+PATH=$D/opt/mlc/bin:/usr/bin:/bin "$D/opt/mlc/bin/ml-connector" demo >/dev/null 2>"$T/err"
+is "$?:$(cat "$T/err")" \
+	"69:ml-connector: mlc-ais-sim is not built or installed (run make, or make install-sim)" \
+	"ml-connector demo without the simulators: 69, and says how to get them"
 
 # shellcheck disable=SC2086
 make -s install-sim $M >"$T/out" 2>&1
