@@ -38,14 +38,19 @@ PROGS = \
 	bin/mlc-rule \
 	bin/mlc-conf
 
-# The libmicrohttpd servers' shared plumbing (src/httpd.h): linked into
+# The libmicrohttpd servers' shared plumbing (sim/httpd.h): linked into
 # $(SIMS) and $(TESTSIMS) only, so that libmlc.a needs no libmicrohttpd.
-HTTPDOBJ = src/httpd.o
+HTTPDOBJ = sim/httpd.o
 
 # Simulators (libmicrohttpd): used by the tests, the demo and bench/.
+# bin/NAME is built from sim/NAME.c plus $(HTTPDOBJ) and libmlc.a.  Not
+# part of `make install`: `make install-sim` installs them and SIMMAN.
 SIMS = \
 	bin/mlc-ais-sim \
 	bin/mlc-twilio-sim
+SIMMAN = \
+	man/mlc-ais-sim.1 \
+	man/mlc-twilio-sim.1
 
 # Test-only helper programs (not installed).
 TESTPROGS = \
@@ -59,6 +64,9 @@ TESTPROGS = \
 	tests/bin/realert-mark \
 	tests/bin/jde-unit \
 	tests/bin/sched-sweep
+
+# Test-only scripts: tests/bin/NAME from tests/src/NAME.sh.
+TESTSCRIPTS = tests/bin/man-examples
 
 # Test-only LD_PRELOAD shims (shared objects, not linked with libmlc.a).
 TESTSO = tests/bin/writefault.so
@@ -89,9 +97,7 @@ SCRIPTS = bin/ml-connector
 MAN = \
 	man/alert-match.1 \
 	man/alert-render.1 \
-	man/mlc-ais-sim.1 \
 	man/mlc-vault.1 \
-	man/mlc-twilio-sim.1 \
 	man/jde-fetch.1 \
 	man/twilio-send.1 \
 	man/twilio-status.8 \
@@ -105,19 +111,20 @@ MAN = \
 ALL_CFLAGS  = $(CFLAGS) $(WFLAGS) $(DEFS)
 ALL_LDFLAGS = $(CFLAGS) $(LDFLAGS)
 
-all: $(PROGS) $(SIMS) $(TESTPROGS) $(TESTSIMS) $(TESTSO) $(FUZZREPLAY) $(SCRIPTS)
+all: $(PROGS) $(SIMS) $(TESTPROGS) $(TESTSIMS) $(TESTSO) $(TESTSCRIPTS) $(FUZZREPLAY) $(SCRIPTS)
 
 .c.o:
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(LIBOBJ): src/mlc.h
-$(HTTPDOBJ): src/httpd.h src/mlc.h
+$(HTTPDOBJ): sim/httpd.h src/mlc.h
 
 libmlc.a: $(LIBOBJ)
 	rm -f $@
 	$(AR) rcs $@ $(LIBOBJ)
 
-# One link recipe for every program: bin/X <- src/X.o (and X_OBJS),
+# One link recipe for every program: bin/X <- src/X.o (and X_OBJS; sim/X.o
+# for $(SIMS)),
 # tests/bin/X <- tests/src/X.o.
 $(PROGS) $(SIMS) $(TESTPROGS) $(TESTSIMS): libmlc.a
 $(SIMS) $(TESTSIMS): $(HTTPDOBJ)
@@ -126,7 +133,7 @@ $(PROGS):
 	$(CC) $(ALL_LDFLAGS) -o $@ src/$$(basename $@).o $($(@F)_OBJS) libmlc.a $(LIBS)
 $(SIMS):
 	@mkdir -p bin
-	$(CC) $(ALL_LDFLAGS) -o $@ src/$$(basename $@).o $(HTTPDOBJ) libmlc.a $(SIMLIBS) $(LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ sim/$$(basename $@).o $(HTTPDOBJ) libmlc.a $(SIMLIBS) $(LIBS)
 $(TESTPROGS):
 	@mkdir -p tests/bin
 	$(CC) $(ALL_LDFLAGS) -o $@ tests/src/$$(basename $@).o libmlc.a $(LIBS)
@@ -143,14 +150,14 @@ src/twilio-status.o: src/mlc.h
 
 bin/mlc-vault: src/mlc-vault.o
 src/mlc-vault.o: src/mlc.h
-bin/mlc-ais-sim: src/mlc-ais-sim.o
-src/mlc-ais-sim.o: src/mlc.h src/httpd.h
-bin/mlc-twilio-sim: src/mlc-twilio-sim.o
-src/mlc-twilio-sim.o: src/mlc.h src/httpd.h
+bin/mlc-ais-sim: sim/mlc-ais-sim.o
+sim/mlc-ais-sim.o: src/mlc.h sim/httpd.h
+bin/mlc-twilio-sim: sim/mlc-twilio-sim.o
+sim/mlc-twilio-sim.o: src/mlc.h sim/httpd.h
 tests/bin/twsig-check: tests/src/twsig-check.o
 tests/src/twsig-check.o: src/mlc.h
 tests/bin/http-sink: tests/src/http-sink.o
-tests/src/http-sink.o: src/mlc.h src/httpd.h
+tests/src/http-sink.o: src/mlc.h sim/httpd.h
 
 # A program of several files: NAME_OBJS, linked after src/NAME.o.
 alert-log_OBJS = src/alert-log-query.o src/alert-log-quarantine.o
@@ -180,13 +187,17 @@ tests/src/http-get.o: src/mlc.h
 tests/bin/retry-calc: tests/src/retry-calc.o
 tests/src/retry-calc.o: src/mlc.h
 tests/bin/http-fixture-server: tests/src/http-fixture-server.o
-tests/src/http-fixture-server.o: src/mlc.h src/httpd.h
+tests/src/http-fixture-server.o: src/mlc.h sim/httpd.h
 bin/jde-fetch: src/jde-fetch.o
 src/jde-fetch.o: src/mlc.h
 tests/bin/jde-unit: tests/src/jde-unit.o
 tests/src/jde-unit.o: src/mlc.h
 tests/bin/sched-sweep: tests/src/sched-sweep.o
 tests/src/sched-sweep.o: src/mlc.h
+
+tests/bin/man-examples: tests/src/man-examples.sh
+	@mkdir -p tests/bin
+	cp tests/src/man-examples.sh $@.tmp && chmod 755 $@.tmp && mv $@.tmp $@
 
 tests/bin/writefault.so: tests/src/writefault.c
 	@mkdir -p tests/bin
@@ -235,19 +246,22 @@ check-asan:
 
 # Every C source compiled with the warning flags as errors (used by tests/0010-lint.t).
 warncheck:
-	for f in src/*.c tests/src/*.c; do \
+	for f in src/*.c sim/*.c tests/src/*.c; do \
 		$(CC) $(ALL_CFLAGS) -Werror -fsyntax-only $$f || exit 1; \
 	done
 
+# What `make install` installs (tests/0020), and what `make install-sim` adds.
 print-progs:
-	@echo $(PROGS) $(SIMS) $(SCRIPTS)
+	@echo $(PROGS) $(SCRIPTS)
+print-sims:
+	@echo $(SIMS)
 
 lint: warncheck
 	prove tests/0010-lint.t tests/0011-options.t
 
 install: all
 	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)
-	for p in $(PROGS) $(SIMS) $(SCRIPTS); do \
+	for p in $(PROGS) $(SCRIPTS); do \
 		cp -f $$p $(DESTDIR)$(BINDIR)/ && chmod 755 $(DESTDIR)$(BINDIR)/$$(basename $$p); \
 	done
 	cp -R data/. $(DESTDIR)$(DATADIR)/
@@ -256,14 +270,29 @@ install: all
 		cp -f $$m $(DESTDIR)$(MANDIR)/man$$s/ && chmod 644 $(DESTDIR)$(MANDIR)/man$$s/$$(basename $$m); \
 	done
 
-uninstall:
-	for p in $(PROGS) $(SIMS) $(SCRIPTS); do rm -f $(DESTDIR)$(BINDIR)/$$(basename $$p); done
+# The simulators, for a demo or a benchmark on an installed system (mlc-ais-sim
+# reads DATADIR/jde, which `make install` puts there).
+install-sim: $(SIMS)
+	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
+	for p in $(SIMS); do \
+		cp -f $$p $(DESTDIR)$(BINDIR)/ && chmod 755 $(DESTDIR)$(BINDIR)/$$(basename $$p); \
+	done
+	for m in $(SIMMAN); do \
+		cp -f $$m $(DESTDIR)$(MANDIR)/man1/ && chmod 644 $(DESTDIR)$(MANDIR)/man1/$$(basename $$m); \
+	done
+
+uninstall: uninstall-sim
+	for p in $(PROGS) $(SCRIPTS); do rm -f $(DESTDIR)$(BINDIR)/$$(basename $$p); done
 	for m in $(MAN); do s=$${m##*.}; rm -f $(DESTDIR)$(MANDIR)/man$$s/$$(basename $$m); done
 	rm -rf $(DESTDIR)$(DATADIR)
+uninstall-sim:
+	for p in $(SIMS); do rm -f $(DESTDIR)$(BINDIR)/$$(basename $$p); done
+	for m in $(SIMMAN); do rm -f $(DESTDIR)$(MANDIR)/man1/$$(basename $$m); done
 
 clean:
-	rm -f libmlc.a src/*.o tests/src/*.o $(PROGS) $(SIMS) $(TESTPROGS) $(TESTSIMS) $(FUZZREPLAY) $(SCRIPTS)
-	rm -f $(TESTSO)
+	rm -f libmlc.a src/*.o sim/*.o tests/src/*.o $(PROGS) $(SIMS) $(TESTPROGS) $(TESTSIMS) $(FUZZREPLAY) $(SCRIPTS)
+	rm -f $(TESTSO) $(TESTSCRIPTS)
 	rm -rf tests/fuzz/bin
 
-.PHONY: fuzz fuzz-build all check check-asan warncheck print-progs lint install uninstall clean
+.PHONY: fuzz fuzz-build all check check-asan warncheck print-progs print-sims lint install install-sim \
+	uninstall uninstall-sim clean

@@ -545,8 +545,12 @@ cmd_demo() {
 		esac
 		shift
 	done
-	for t in mlc-ais-sim mlc-twilio-sim mlc-conf jde-fetch alert-match alert-render twilio-send alert-log; do
+	for t in mlc-conf jde-fetch alert-match alert-render twilio-send alert-log; do
 		command -v "$t" >/dev/null || die 69 "$t is not built (run make)"
+	done
+	# The simulators are not part of `make install` (sim/, make install-sim).
+	for t in mlc-ais-sim mlc-twilio-sim; do
+		command -v "$t" >/dev/null || die 69 "$t is not built or installed (run make, or make install-sim)"
 	done
 	if [ -n "$keep" ]; then
 		mkdir -p "$keep" && w=$(CDPATH='' cd -- "$keep" && pwd) || exit 74

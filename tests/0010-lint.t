@@ -8,8 +8,8 @@ ok "every C source compiles with -Wall -Wextra ... -Werror"
 [ -s "$T/warn" ] && sed 's/^/#   /' "$T/warn" | head -n 30
 
 # Shell scripts: everything under scripts/ with a sh shebang, .ci/run, the
-# test library and helpers (POSIX sh), and the tests (bash).
-sh_files=$(for f in scripts/* .ci/run tests/lib.sh tests/tls/*.sh bench/*.sh; do
+# test library and helpers (POSIX sh, tests/src/*.sh), and the tests (bash).
+sh_files=$(for f in scripts/* .ci/run tests/lib.sh tests/tls/*.sh tests/src/*.sh bench/*.sh; do
 	[ -f "$f" ] && head -c 64 "$f" | grep -q '^#!.*sh' && echo "$f"
 done; echo tests/lib.sh tests/e2e-lib.sh tests/lock-lib.sh)
 # shellcheck disable=SC2086 # one file name a word
@@ -30,9 +30,9 @@ else
 	skip "no man pages yet"
 fi
 
-# Every installed program has a man page, --help and --version.
+# Every program, installed or simulator, has a man page, --help and --version.
 version=$(sed -n 's/^VERSION = //p' config.mk)
-for p in $(make -s -f Makefile print-progs 2>/dev/null); do
+for p in $(make -s -f Makefile print-progs print-sims 2>/dev/null); do
 	n=$(basename "$p")
 	ls man/"$n".[1-8] >/dev/null 2>&1
 	ok "$n has a man page"

@@ -7,7 +7,7 @@
 cd "$TOP" || exit 1
 
 progs=$( {
-	make -s -f Makefile print-progs | tr ' ' '\n'
+	make -s -f Makefile print-progs print-sims | tr ' ' '\n'
 	for f in bin/*; do [ -x "$f" ] && echo "$f"; done
 } | sed 's|^\./||' | sort -u)
 
@@ -23,7 +23,7 @@ for p in $progs; do
 		continue
 	fi
 	src=""
-	for s in src/"$n".c scripts/"$n".sh; do
+	for s in src/"$n".c sim/"$n".c scripts/"$n".sh; do
 		[ -f "$s" ] && src=$s && break
 	done
 	# a program of several files (src/NAME.c and src/NAME-*.c): all of them

@@ -1,25 +1,64 @@
 #!/usr/bin/env bash
 # make install / uninstall honour DESTDIR, PREFIX, BINDIR and MANDIR.
+# The simulators are not installed by `make install`: `make install-sim`
+# adds them and their man pages, and `make uninstall` removes both.
 . "$(dirname "$0")/lib.sh"
 cd "$TOP" || exit 1
 
 D=$T/root
-make -s install DESTDIR="$D" PREFIX=/opt/mlc MANDIR=/opt/mlc/man >"$T/out" 2>&1
+M="DESTDIR=$D PREFIX=/opt/mlc MANDIR=/opt/mlc/man"
+# shellcheck disable=SC2086 # M is words
+make -s install $M >"$T/out" 2>&1
 ok "make install into DESTDIR"
 for p in $(make -s print-progs); do
 	[ -x "$D/opt/mlc/bin/$(basename "$p")" ]
 	ok "$(basename "$p") installed executable in BINDIR"
 done
-n=$(find man -name "*.[1-8]" | wc -l | tr -d " ")
-is "$(find "$D/opt/mlc/man" -name '*.[1-8]' | wc -l | tr -d ' ')" "$n" "all $n man pages under MANDIR/manN"
+sims=$(make -s print-sims)
+is "$(echo "$sims" | wc -w | tr -d ' ')" 2 "two simulators"
+for p in $sims; do
+	n=$(basename "$p")
+	[ ! -e "$D/opt/mlc/bin/$n" ] && [ ! -e "$D/opt/mlc/man/man1/$n.1" ]
+	ok "$n and its page left out by make install"
+done
+is "$(find "$D/opt/mlc/bin" -type f | wc -l | tr -d ' ')" "$(make -s print-progs | wc -w | tr -d ' ')" \
+	"nothing else in BINDIR"
+nman=$(find man -name "*.[1-8]" | wc -l | tr -d " ")
+ns=$(echo "$sims" | wc -w | tr -d ' ')
+is "$(find "$D/opt/mlc/man" -name '*.[1-8]' | wc -l | tr -d ' ')" "$((nman - ns))" \
+	"all $((nman - ns)) man pages but the simulators' under MANDIR/manN"
 [ -f "$D/opt/mlc/man/man8/ml-connector.8" ] && [ -f "$D/opt/mlc/man/man5/ml-connector.5" ]
 ok "pages land in the section their name says"
 is "$(find "$D/opt/mlc/share/ml-connector/rules" -name "*.rule" | wc -l | tr -d " ")" "$(find data/rules -name "*.rule" | wc -l | tr -d " ")" \
 	"the example rules in DATADIR"
 [ -f "$D/opt/mlc/share/ml-connector/jde/F0411.ndjson" ]
 ok "the sample data in DATADIR"
-make -s uninstall DESTDIR="$D" PREFIX=/opt/mlc MANDIR=/opt/mlc/man >/dev/null 2>&1
+# The installed orchestrator's demo, without the simulators: 69, naming the target.
+PATH=$D/opt/mlc/bin:/usr/bin:/bin "$D/opt/mlc/bin/ml-connector" demo >/dev/null 2>"$T/err"
+is "$?:$(cat "$T/err")" \
+	"69:ml-connector: mlc-ais-sim is not built or installed (run make, or make install-sim)" \
+	"ml-connector demo without the simulators: 69, and says how to get them"
+
+# shellcheck disable=SC2086
+make -s install-sim $M >"$T/out" 2>&1
+ok "make install-sim into DESTDIR"
+for p in $sims; do
+	n=$(basename "$p")
+	[ -x "$D/opt/mlc/bin/$n" ] && [ -f "$D/opt/mlc/man/man1/$n.1" ]
+	ok "$n installed executable, with its page in man1"
+done
+is "$(find "$D/opt/mlc/man" -name '*.[1-8]' | wc -l | tr -d ' ')" "$nman" "now all $nman man pages"
+"$D/opt/mlc/bin/mlc-ais-sim" --help >/dev/null 2>&1
+ok "the installed mlc-ais-sim runs"
+
+# shellcheck disable=SC2086
+make -s uninstall $M >/dev/null 2>&1
 ok "make uninstall"
-is "$(find "$D" -type f | wc -l | tr -d ' ')" 0 "uninstall leaves no file behind"
+is "$(find "$D" -type f | wc -l | tr -d ' ')" 0 "uninstall leaves no file behind, simulators included"
+
+# shellcheck disable=SC2086
+make -s install-sim $M >/dev/null 2>&1 && make -s uninstall-sim $M >/dev/null 2>&1
+ok "make install-sim, then make uninstall-sim"
+is "$(find "$D" -type f | wc -l | tr -d ' ')" 0 "uninstall-sim leaves no file behind"
 
 done_testing

@@ -239,13 +239,9 @@ is "$(cat "$T/awk")" "" "the orchestrator parses no configuration itself"
 
 # ---- the man page's EXAMPLES, run as written -----------------------------
 mkdir -p "$T/ex"
-sed -n '/^\.Sh EXAMPLES/,/^\.Sh SEE/p' "$TOP/man/mlc-conf.1" >"$T/ex.man"
-# block N: the lines of the page's Nth literal display
-block() { awk -v want="$1" '/^\.Bd/ { n++; in_ = 1; next } /^\.Ed/ { in_ = 0 } in_ && n == want' "$T/ex.man"; }
-block 1 >"$T/ex/ml-connector.conf"
-block 2 | sed 's/\\&//g' >"$T/ex.txt"
-sed -n 's/^\$ //p' "$T/ex.txt" >"$T/ex.sh"
-grep -v '^\$ ' "$T/ex.txt" >"$T/ex.want"
+man-examples "$TOP/man/mlc-conf.1" 1 >"$T/ex/ml-connector.conf"
+man-examples -c "$TOP/man/mlc-conf.1" 2 >"$T/ex.sh"
+man-examples -o "$TOP/man/mlc-conf.1" 2 >"$T/ex.want"
 [ -s "$T/ex.sh" ] && [ -s "$T/ex/ml-connector.conf" ]
 ok "mlc-conf(1) EXAMPLES: found"
 (cd "$T/ex" && unset ML_CONNECTOR_CONF && bash "$T/ex.sh") >"$T/ex.got" 2>&1

@@ -291,14 +291,12 @@ fi
 
 # ---- the first EXAMPLES block of the man page runs as written ----
 mkdir -p "$T/ex"
-sed -n '/^\.Sh EXAMPLES/,/^\.Ed/p' "$TOP/man/mlc-vault.1" | sed -n '/^\.Bd/,/^\.Ed/p' |
-	sed '/^\./d' >"$T/ex.txt"
-grep -v '^\$ ' "$T/ex.txt" >"$T/ex.want"
+man-examples -o "$TOP/man/mlc-vault.1" 1 >"$T/ex.want"
 (
 	cd "$T/ex" || exit 1
 	printf 'example-token\n' >token.txt
 	export ML_CONNECTOR_STATE=$T/ex/state ML_CONNECTOR_NOW=2024-11-26T10:00:00Z
-	sed -n 's/^\$ //p' "$T/ex.txt" | while IFS= read -r cmd; do
+	man-examples -c "$TOP/man/mlc-vault.1" 1 | while IFS= read -r cmd; do
 		bash -c "$cmd" 2>/dev/null </dev/null
 	done
 ) >"$T/ex.got"

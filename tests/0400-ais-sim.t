@@ -516,8 +516,7 @@ kill -TERM "$bigpid"
 wait "$bigpid"
 is "$?" 0 "SIGTERM stops the simulator with status 0"
 # The man page's first example runs as written (with its port file here).
-awk '/^\.Sh EXAMPLES/ { e = 1 } e && /^\.Bd -literal/ { b = 1; next } b && /^\.Ed/ { exit } b' \
-	"$TOP/man/mlc-ais-sim.1" | sed -e 's/\\e/\\/g' -e "s|/tmp/ais.port|$T/ais.port|g" >"$T/example.sh"
+man-examples "$TOP/man/mlc-ais-sim.1" 1 | sed -e "s|/tmp/ais.port|$T/ais.port|g" >"$T/example.sh"
 echo 'kill $!' >>"$T/example.sh"
 like "$(bash "$T/example.sh" 2>&1)" '^"http://127\.0\.0\.1:[0-9]+/jderest/v2/dataservice/next\?stackId=1&stateId=1&' \
 	"the EXAMPLES of mlc-ais-sim.1 run and print a next link"

@@ -68,11 +68,7 @@ is "$(count /jderest/v2/dataservice)" 1 "one BROWSE"
 is "$(count /jderest/v2/dataservice/next)" $(((NROWS + 9) / 10 - 1)) "the next links followed"
 is "$(count /jderest/v2/tokenrequest/logout)" 1 "one logout"
 is "$(sessions)" 0 "no session left open"
-is "$(jq -c 'select(.path == "/jderest/v2/tokenrequest") | .body | [.environment, .role, .deviceName]' \
-	"$MLC_AIS_SIM_LOG")" '["JDV920","*ALL","ml-connector-test"]' "login names environment, role, device"
-is "$(jq -c 'select(.path == "/jderest/v2/dataservice") | .body |
-	[.outputType, .aliasNaming, .enableNextPageProcessing, .nextPageTimeInterval, .maxPageSize, has("allowCache")]' \
-	"$MLC_AIS_SIM_LOG")" '["GRID_DATA",true,true,"0","10",false]' "BROWSE flags"
+# The login's and the BROWSE's exact requests: tests/sim/ais-dataservice-page.scn.
 is "$(jq -r 'select(.path | startswith("/jderest/v2/dataservice")) | .headers."jde-ais-auth-device"' \
 	"$MLC_AIS_SIM_LOG" | sort -u)" ml-connector-test "device header on every call"
 first=$(head -n 1 "$T/out")

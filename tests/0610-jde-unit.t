@@ -146,7 +146,7 @@ is "$?" 65 "rows without the key column: exit 65"
 like "$(cat "$T/err")" "no key column F0411_NOPE" "missing key column named"
 
 # the man page's first EXAMPLE, as written there
-ex=$(sed -n '/^Parse a saved response page/,/^\.Ed/p' "$TOP/man/jde-fetch.1" | sed '1,2d;$d')
+ex=$(man-examples "$TOP/man/jde-fetch.1" 1)
 is "$(cd "$TOP" && eval "$ex")" "00001|PV|123456|001 2024-01-15
 00001|PV|123457|002 " "jde-fetch.1 EXAMPLES: parse a saved page"
 

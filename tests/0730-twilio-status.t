@@ -147,7 +147,7 @@ is "$(head -n 1 "$T/out" | tr -d '\r')" "HTTP/1.1 411 Length Required" "inetd wi
 
 # the man page's by-hand example runs as written
 SID6=SM00000000000000000000000000000006
-ex=$(sed -n "/^printf 'POST \/twilio\/status/,/twilio-status --inetd <req\$/p" "$TOP/man/twilio-status.8" | sed 's/\\e/\\/g')
+ex=$(man-examples "$TOP/man/twilio-status.8" 6)
 (cd "$T" && body=$(form $SID6 delivered) sig=$(sign "$URL" $SID6 delivered) bash -c "$ex") >"$T/out" 2>>"$T/err"
 is "$(head -n 1 "$T/out" | tr -d '\r')" "HTTP/1.1 204 No Content" "twilio-status.8 EXAMPLES: by hand"
 is "$(rows $SID6)" 1 "twilio-status.8 EXAMPLES: recorded"

@@ -213,12 +213,9 @@ is "$(jq-run '[$today | length, ($now | test("Z$"))]' <"$T/lib.in")" "[10,true]"
 	"\$now and \$today exist without arguments"
 
 # ---- the man page's EXAMPLES run as written
-awk '/^\.Sh EXAMPLES/ { ex = 1 } ex && /^\.Ed/ { n++; if (n <= 2) print "#--"; blk = 0 }
-	ex && blk && n < 2 { gsub(/\\e/, "\\"); print } ex && /^\.Bd -literal/ { blk = 1 }' \
-	"$TOP/man/alert-match.1" >"$T/examples.sh"
-(cd "$TOP" && sed -n '1,/^#--/p' "$T/examples.sh" | bash) >"$T/ex1" 2>&1
+(cd "$TOP" && man-examples man/alert-match.1 1 | bash) >"$T/ex1" 2>&1
 diff_ok "$T/ex1" <(jq -r .alert_id "$F/match-ap-aging.exp.ndjson") "man page example 1"
-(cd "$TOP" && sed -n '/^#--/,/^#--/p' "$T/examples.sh" | bash) >"$T/ex2" 2>&1
+(cd "$TOP" && man-examples man/alert-match.1 2 | bash) >"$T/ex2" 2>&1
 is "$?:$(cat "$T/ex2")" "0:" "man page example 2 (--check every shipped rule)"
 
 # ---- valgrind: a few hundred records through the match loop, errors included

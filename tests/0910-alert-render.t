@@ -177,18 +177,15 @@ vg alert-render -r "$R/ap-aging.rule" "${N[@]}" --preview "$F/render-basic.in.nd
 isnt "$?" 99 "valgrind: --preview (a leaked recipient object, found by ASan)"
 
 # The man page's EXAMPLES, run as written (from the source tree).
-(
-	cd "$TOP" || exit 1
-	alert-render -r tests/fixtures/render-rules/ap-aging.rule --check || exit 1
-	alert-render -r tests/fixtures/render-rules/ap-aging.rule \
-		--now 2024-01-15T14:00:00Z \
-		--preview tests/fixtures/render-basic.in.ndjson >/dev/null 2>&1
-	[ "$?" -eq 65 ] || exit 1
-	alert-render -r tests/fixtures/render-rules/ap-aging.rule --no-state \
-		--now 2024-01-15T14:00:00Z <tests/fixtures/render-basic.in.ndjson \
-		2>/dev/null | jq -r 'select(.channel == "sms") | .body' >"$T/ex"
-	grep -qx 'Invoice 123456 from Acme Corp due 5 days ago - amount 25000' "$T/ex"
-)
-ok "alert-render.1 EXAMPLES run"
+is "$(man-examples -n "$TOP/man/alert-render.1")" 3 "alert-render.1 EXAMPLES: three displays"
+(cd "$TOP" && man-examples -c man/alert-render.1 1 | bash) >/dev/null 2>&1
+ok "alert-render.1 EXAMPLES: --check passes"
+(cd "$TOP" && man-examples -c man/alert-render.1 2 | bash) >"$T/ex" 2>&1
+is "$?" 65 "alert-render.1 EXAMPLES: --preview shows the fixture's bad line (65)"
+grep -q 'Invoice 123456 from Acme Corp' "$T/ex"
+ok "alert-render.1 EXAMPLES: --preview shows the message"
+(cd "$TOP" && man-examples -c man/alert-render.1 3 | bash) >"$T/ex" 2>&1
+grep -qx 'Invoice 123456 from Acme Corp due 5 days ago - amount 25000' "$T/ex"
+ok "alert-render.1 EXAMPLES: the SMS body"
 
 done_testing

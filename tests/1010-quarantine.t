@@ -238,11 +238,9 @@ is "$?" 64 "a quarantine id is a number"
 
 # ---- alert-log.1's quarantine example, run as written ----------------------
 export ML_CONNECTOR_STATE=$T/example
-awk '/^\.Sh EXAMPLES/ { ex = 1 } ex && /^\.Bd -literal/ { blk = ""; inb = 1; next }
-	ex && /^\.Ed/ { inb = 0; last = blk } inb { blk = blk $0 "\n" } END { printf "%s", last }' \
-	"$TOP/man/alert-log.1" >"$T/ex"
-awk '/^\$ / { sub(/^\$ /, ""); print; c = /\|$/; next } c { print; c = /\|$/ }' "$T/ex" >"$T/ex.sh"
-awk '/^\$ / { c = /\|$/; next } c { c = /\|$/; next } { print }' "$T/ex" >"$T/ex.want"
+nex=$(man-examples -n "$TOP/man/alert-log.1")
+man-examples -c "$TOP/man/alert-log.1" "$nex" >"$T/ex.sh"
+man-examples -o "$TOP/man/alert-log.1" "$nex" >"$T/ex.want"
 is "$(grep -c . "$T/ex.sh")" 4 "alert-log.1: the example's commands"
 sh "$T/ex.sh" >"$T/ex.got" 2>&1
 diff_ok "$T/ex.got" "$T/ex.want" "alert-log.1 EXAMPLES: the quarantine example prints what the page shows"

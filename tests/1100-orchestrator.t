@@ -154,9 +154,8 @@ wait "$holder" 2>/dev/null
 
 # The man page's EXAMPLES, run as written on the shipped rules: each "$ "
 # line is a command, the lines after it its output.
-sed -n '/^\.Sh EXAMPLES/,/^\.Ed/p' "$TOP/man/mlc-rule.1" | sed '1,2d;$d' >"$T/ex"
-sed -n 's/^\$ //p' "$T/ex" >"$T/ex.sh"
-grep -v '^\$ ' "$T/ex" >"$T/ex.want"
+man-examples -c "$TOP/man/mlc-rule.1" 1 >"$T/ex.sh"
+man-examples -o "$TOP/man/mlc-rule.1" 1 >"$T/ex.want"
 (export ML_CONNECTOR_RULES=$TOP/data/rules ML_CONNECTOR_STATE=$T/ex-state; bash "$T/ex.sh") >"$T/ex.got" 2>&1
 diff_ok "$T/ex.got" "$T/ex.want" "mlc-rule(1) EXAMPLES"
 

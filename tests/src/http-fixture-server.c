@@ -4,6 +4,7 @@
  *
  *   http-fixture-server --port N --port-file F --request-log F
  *                       [--tls-cert C --tls-key K] [--blackhole | --expect-417]
+ *                       [--reply FILE]...
  *
  * Routes (any method):
  *   /status/NNN          reply NNN with {"status":NNN}
@@ -25,6 +26,11 @@
  *   /big/N               200 with N bytes
  *   /short/N             201 announcing N bytes, closing after N/2
  *   anything else        404
+ * With --reply (tests/sim/ scenarios, tests/0520), every request gets a
+ * canned reply instead: the Nth request the Nth FILE, and the last FILE
+ * again after that.  A FILE is a status line ("HTTP/1.1 201 Created" or
+ * "201"), header lines, an empty line and the body, as on the wire
+ * (LF or CRLF); no header is added but libmicrohttpd's own.
  * Every request is logged to the request log as one JSON line:
  *   {"conn":ID,"conn_req":N,"method":..,"url":..,"args":{..},"headers":{..},"body":..}
  * where ID numbers the TCP connection (keep-alive shows as a repeated ID)
@@ -56,7 +62,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
-#include "httpd.h"
+#include "../../sim/httpd.h"
 
 static FILE *reqlog;
 static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -65,6 +71,18 @@ static pthread_mutex_t bar_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t bar_cv = PTHREAD_COND_INITIALIZER;
 static unsigned long bar_waiting, bar_round;
 static unsigned long next_conn; /* --expect-417's own connections (MHD's: httpd.c) */
+
+#define MAX_REPLIES 16
+struct canned {
+	unsigned status;
+	char *text;    /* the whole file, cut into the pieces below */
+	char *hdr[64]; /* name, value, ..., NULL */
+	const char *body;
+	size_t bodylen;
+};
+static struct canned replies[MAX_REPLIES];
+static unsigned nreplies, nserved;
+static pthread_mutex_t reply_mu = PTHREAD_MUTEX_INITIALIZER;
 
 struct kv {
 	struct mlc_buf *b;
@@ -169,6 +187,71 @@ reply(struct MHD_Connection *c, unsigned status, const char *body, size_t n,
 	return ret;
 }
 
+/* Cut the line at p (LF or CRLF) off; returns the next line. */
+static char *
+cut_line(char *p)
+{
+	char *nl = strchr(p, '\n');
+
+	if (!nl)
+		nl = p + strlen(p);
+	if (nl > p && nl[-1] == '\r')
+		nl[-1] = '\0';
+	if (*nl)
+		*nl++ = '\0';
+	return nl;
+}
+
+static void
+load_reply(struct canned *r, const char *path)
+{
+	char *p, *next, *colon;
+	unsigned nh = 0;
+
+	r->text = mlc_httpd_read_pem(path);
+	p = r->text;
+	next = cut_line(p);
+	if (sscanf(p, "HTTP/%*s %u", &r->status) != 1 && sscanf(p, "%u", &r->status) != 1)
+		mlc_die(MLC_EX_DATAERR, "%s: line 1: not a status line", path);
+	for (p = next; *p; p = next) {
+		next = cut_line(p);
+		if (!*p)
+			break; /* the empty line: the body follows */
+		if (!(colon = strchr(p, ':')) || nh + 2 >= sizeof r->hdr / sizeof r->hdr[0])
+			mlc_die(MLC_EX_DATAERR, "%s: not a header line: %s", path, p);
+		*colon++ = '\0';
+		while (*colon == ' ' || *colon == '\t')
+			colon++;
+		r->hdr[nh++] = p;
+		r->hdr[nh++] = colon;
+	}
+	r->hdr[nh] = NULL;
+	r->body = next;
+	r->bodylen = strlen(next);
+}
+
+static enum MHD_Result
+canned_reply(struct MHD_Connection *c)
+{
+	struct canned *r;
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+	char **h;
+
+	pthread_mutex_lock(&reply_mu);
+	r = &replies[nserved < nreplies ? nserved : nreplies - 1];
+	nserved++;
+	pthread_mutex_unlock(&reply_mu);
+	resp = MHD_create_response_from_buffer(r->bodylen, (void *)r->body, MHD_RESPMEM_PERSISTENT);
+	if (!resp)
+		return MHD_NO;
+	for (h = r->hdr; h[0]; h += 2)
+		MHD_add_response_header(resp, h[0], h[1]);
+	ret = MHD_queue_response(c, r->status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
 static enum MHD_Result
 handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
        const char *version, const char *upload, size_t *upload_size, void **con_cls)
@@ -191,6 +274,8 @@ handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
 	if (!(rq = mlc_httpd_body(con_cls, upload, upload_size, 0)))
 		return MHD_YES;
 	nreq = log_request(c, method, url, rq->body.p, rq->body.len);
+	if (nreplies)
+		return canned_reply(c);
 
 	if (sscanf(url, "/status/%lu", &n) == 1 && n >= 100 && n <= 999) {
 		snprintf(msg, sizeof msg, "{\"status\":%lu}", n);
@@ -428,7 +513,8 @@ raw_thread(void *arg)
 
 static const char usage[] =
 	"usage: http-fixture-server --port N --port-file F --request-log F\n"
-	"                           [--tls-cert C --tls-key K] [--blackhole | --expect-417]\n";
+	"                           [--tls-cert C --tls-key K] [--blackhole | --expect-417]\n"
+	"                           [--reply FILE]...\n";
 
 int
 main(int argc, char **argv)
@@ -469,6 +555,8 @@ main(int argc, char **argv)
 			cert = v;
 		else if (strcmp(a, "--tls-key") == 0)
 			key = v;
+		else if (strcmp(a, "--reply") == 0 && nreplies < MAX_REPLIES)
+			load_reply(&replies[nreplies++], v);
 		else {
 			fputs(usage, stderr);
 			return MLC_EX_USAGE;
@@ -518,6 +606,8 @@ main(int argc, char **argv)
 		MHD_stop_daemon(d);
 	free(certpem);
 	free(keypem);
+	for (i = 0; i < (int)nreplies; i++)
+		free(replies[i].text);
 	if (reqlog)
 		fclose(reqlog);
 	return 0;

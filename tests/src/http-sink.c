@@ -15,7 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "httpd.h"
+#include "../../sim/httpd.h"
 
 static const char usage[] =
 	"usage: http-sink --port N --port-file F --request-log F [--status CODE]\n";

@@ -1,9 +1,9 @@
 /*
  * httpd.h — the plumbing shared by the libmicrohttpd servers: the two
- * simulators (src/mlc-ais-sim.c, src/mlc-twilio-sim.c) and the test
+ * simulators (sim/mlc-ais-sim.c, sim/mlc-twilio-sim.c) and the test
  * servers (tests/src/http-sink.c, tests/src/http-fixture-server.c).
  *
- * Apart from mlc.h because it needs <microhttpd.h>: src/httpd.o is linked
+ * Apart from mlc.h because it needs <microhttpd.h>: sim/httpd.o is linked
  * into those four programs only, never into libmlc.a, so that the filters
  * do not depend on libmicrohttpd.  Same prefix rule: mlc_httpd_<verb>.
  */
