@@ -23,7 +23,8 @@ LIBOBJ = \
 	src/jqrule.o \
 	src/realert.o \
 	src/jde.o \
-	src/catalog.o
+	src/catalog.o \
+	src/ais.o
 
 # Filters and tools: bin/NAME is built from src/NAME.c plus libmlc.a.
 PROGS = \
@@ -32,6 +33,7 @@ PROGS = \
 	bin/alert-log \
 	bin/alert-render \
 	bin/jde-fetch \
+	bin/jde-join \
 	bin/twilio-send \
 	bin/twilio-status \
 	bin/mlc-rule \
@@ -92,6 +94,7 @@ MAN = \
 	man/mlc-vault.1 \
 	man/mlc-twilio-sim.1 \
 	man/jde-fetch.1 \
+	man/jde-join.1 \
 	man/twilio-send.1 \
 	man/twilio-status.8 \
 	man/alert-log.1 \
@@ -179,6 +182,8 @@ tests/bin/http-fixture-server: tests/src/http-fixture-server.o
 tests/src/http-fixture-server.o: src/mlc.h src/httpd.h
 bin/jde-fetch: src/jde-fetch.o
 src/jde-fetch.o: src/mlc.h
+bin/jde-join: src/jde-join.o
+src/jde-join.o: src/mlc.h
 tests/bin/jde-unit: tests/src/jde-unit.o
 tests/src/jde-unit.o: src/mlc.h
 tests/bin/sched-sweep: tests/src/sched-sweep.o
