@@ -77,14 +77,27 @@ static int have_rule;
 #define WM_MAXKEYS 1000
 
 struct fetch {
+	/* what is read (fetch_source, fetch_incremental, fetch_columns) */
+	const char *table, *keyspec, *columns, *match;
+	long pagesize;
+	struct mlc_jde_cond *cond; /* [source] where and -w */
+	size_t ncond;
+	char *keycopy;             /* keys point into it */
+	struct mlc_catalog_incr inc; /* fmt.wm_date and wm_time point into it */
+	struct mlc_buf rcids;      /* returnControlIDs, empty: every column */
+	const char *order[MLC_JDE_MAXPOS];
+	size_t norder;
+	char *orderbuf;            /* order points into it */
+	/* how rows are written (fetch_row) */
 	struct mlc_jde_fmt fmt;
 	struct mlc_jde_rowinfo ri;
 	struct mlc_buf line;
 	const char *keys[MLC_JDE_MAXKEY];
-	char *keybuf;
 	unsigned long written, dropped;
 	/* incremental */
 	int incr;
+	char *wmtext;          /* the committed watermark as stored, or NULL */
+	char run_id[64];       /* the run the pending watermark is stored for */
 	long long wm;          /* the watermark: yyyymmdd * 1000000 + hhmmss; -1 none */
 	char **wm_keys;        /* keys at exactly wm that the last run wrote */
 	size_t nwm_keys;
@@ -452,139 +465,251 @@ conditions(const struct opts *o, size_t *nc)
 	return c;
 }
 
-static int
-do_fetch(const struct opts *o)
+/* The table, key, columns, match, page size and conditions of the read:
+ * options first, then the rule's [source], then the catalog (the key). */
+static void
+fetch_source(struct fetch *f, const struct opts *o)
 {
-	struct fetch f;
-	struct mlc_ais a;
-	struct mlc_store *st = NULL;
-	struct mlc_jde_cond *c;
-	size_t nc, nkey;
-	const char *table, *keyspec, *columns, *match, *incr, *v;
-	char *keycopy, *wmtext = NULL, ierr[256];
-	struct mlc_catalog_incr inc; /* f.fmt points into it */
-	struct mlc_buf rcids, extra, wmout;
-	struct mlc_ais_query q;
-	long pagesize = o->pagesize;
-	char run_id[64], *orderbuf;
-	const char *order[MLC_JDE_MAXPOS];
-	size_t norder;
+	const char *v;
+	size_t nkey;
 
-	memset(&f, 0, sizeof f);
-	f.wm = -1;
-	f.max = -1;
-	table = o->table ? o->table : source_get("table");
-	if (!table)
-		mlc_ais_fatal(have_rule ? MLC_EX_CONFIG : MLC_EX_USAGE, "%s: no table (give -t TABLE or "
-		      "[source] table)", have_rule ? rule.path : "jde-fetch");
-	if (strlen(table) > 30 || strspn(table, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") != strlen(table))
-		mlc_ais_fatal(MLC_EX_CONFIG, "bad table name \"%s\"", table);
-	keyspec = o->key ? o->key : source_get("key");
-	if (!keyspec && !(keyspec = mlc_catalog_key(table)))
-		mlc_ais_fatal(MLC_EX_CONFIG, "table %s is not in jde-fetch's catalog: give its primary key "
-		      "([source] key or -k)", table);
-	keycopy = mlc_xstrdup(keyspec);
-	nkey = mlc_ais_words(keycopy, f.keys, MLC_JDE_MAXKEY);
+	f->table = o->table ? o->table : source_get("table");
+	if (!f->table)
+		mlc_ais_fatal(have_rule ? MLC_EX_CONFIG : MLC_EX_USAGE, "%s: no table (give -t TABLE "
+		              "or [source] table)", have_rule ? rule.path : "jde-fetch");
+	if (strlen(f->table) > 30 ||
+	    strspn(f->table, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") != strlen(f->table))
+		mlc_ais_fatal(MLC_EX_CONFIG, "bad table name \"%s\"", f->table);
+	f->keyspec = o->key ? o->key : source_get("key");
+	if (!f->keyspec && !(f->keyspec = mlc_catalog_key(f->table)))
+		mlc_ais_fatal(MLC_EX_CONFIG, "table %s is not in jde-fetch's catalog: give its primary "
+		              "key ([source] key or -k)", f->table);
+	f->keycopy = mlc_xstrdup(f->keyspec);
+	nkey = mlc_ais_words(f->keycopy, f->keys, MLC_JDE_MAXKEY);
 	if (nkey == 0 || nkey > MLC_JDE_MAXKEY)
-		mlc_ais_fatal(MLC_EX_CONFIG, "bad key \"%s\"", keyspec);
-	columns = o->columns ? o->columns : source_get("columns");
-	match = o->match ? o->match : source_get("match");
-	if (match && strcmp(match, "all") && strcmp(match, "any"))
-		mlc_ais_fatal(MLC_EX_CONFIG, "match \"%s\": expected all or any", match);
-	if (!pagesize && (v = source_get("page_size"))) {
+		mlc_ais_fatal(MLC_EX_CONFIG, "bad key \"%s\"", f->keyspec);
+	f->fmt.nkey = nkey;
+	f->columns = o->columns ? o->columns : source_get("columns");
+	f->match = o->match ? o->match : source_get("match");
+	if (f->match && strcmp(f->match, "all") && strcmp(f->match, "any"))
+		mlc_ais_fatal(MLC_EX_CONFIG, "match \"%s\": expected all or any", f->match);
+	f->pagesize = o->pagesize;
+	if (!f->pagesize && (v = source_get("page_size"))) {
 		char *end;
 
-		pagesize = strtol(v, &end, 10);
-		if (*end || pagesize < 1 || pagesize > 100000)
+		f->pagesize = strtol(v, &end, 10);
+		if (*end || f->pagesize < 1 || f->pagesize > 100000)
 			mlc_ais_fatal(MLC_EX_CONFIG, "%s: page_size \"%s\" (1-100000)", rule.path, v);
 	}
-	if (!pagesize)
-		pagesize = 100;
-	c = conditions(o, &nc);
+	if (!f->pagesize)
+		f->pagesize = 100;
+	f->cond = conditions(o, &f->ncond);
+}
 
-	/* incremental columns */
-	incr = source_get("incremental");
-	switch (mlc_catalog_incremental(table, incr, &inc, ierr, sizeof ierr)) {
+/* The rule's incremental columns ([source] incremental, the catalog's time
+ * column added to UPMJ alone), if any. */
+static void
+fetch_incremental(struct fetch *f)
+{
+	char ierr[256];
+
+	switch (mlc_catalog_incremental(f->table, source_get("incremental"), &f->inc, ierr,
+	                                sizeof ierr)) {
 	case -1:
 		mlc_ais_fatal(MLC_EX_CONFIG, "%s: %s", rule.path, ierr);
 		break;
 	case 1:
 		if (ierr[0])
 			mlc_warn("%s: %s", rule.path, ierr);
-		f.incr = 1;
-		f.fmt.wm_date = inc.date;
-		f.fmt.wm_time = inc.time[0] ? inc.time : NULL;
+		f->incr = 1;
+		f->fmt.wm_date = f->inc.date;
+		f->fmt.wm_time = f->inc.time[0] ? f->inc.time : NULL;
 		break;
 	}
+}
 
-	mlc_buf_init(&rcids);
-	if (columns) {
-		char *cc = mlc_xstrdup(columns);
-		const char *cv[256];
-		size_t n = mlc_ais_words(cc, cv, 256);
+/* returnControlIDs: with columns given, the key and the incremental
+ * columns are asked for too (the record key and the watermark need them);
+ * without, every column comes back. */
+static void
+fetch_columns(struct fetch *f)
+{
+	char *cc;
+	const char *cv[256];
+	size_t n;
 
-		if (n > 256)
-			mlc_ais_fatal(MLC_EX_CONFIG, "too many columns");
-		for (size_t i = 0; i < nkey; i++)
-			mlc_ais_rcid_add(&rcids, table, f.keys[i]);
-		for (size_t i = 0; i < n; i++) {
-			const char *col = strchr(cv[i], '.') ? strchr(cv[i], '.') + 1 : cv[i];
+	mlc_buf_init(&f->rcids);
+	if (!f->columns)
+		return;
+	cc = mlc_xstrdup(f->columns);
+	if ((n = mlc_ais_words(cc, cv, 256)) > 256)
+		mlc_ais_fatal(MLC_EX_CONFIG, "too many columns");
+	for (size_t i = 0; i < f->fmt.nkey; i++)
+		mlc_ais_rcid_add(&f->rcids, f->table, f->keys[i]);
+	for (size_t i = 0; i < n; i++) {
+		const char *col = strchr(cv[i], '.') ? strchr(cv[i], '.') + 1 : cv[i];
 
-			mlc_ais_rcid_add(&rcids, table, col);
-		}
-		if (f.incr) {
-			mlc_ais_rcid_add(&rcids, table, f.fmt.wm_date);
-			if (f.fmt.wm_time)
-				mlc_ais_rcid_add(&rcids, table, f.fmt.wm_time);
-		}
-		free(cc);
+		mlc_ais_rcid_add(&f->rcids, f->table, col);
 	}
+	if (f->incr) {
+		mlc_ais_rcid_add(&f->rcids, f->table, f->fmt.wm_date);
+		if (f->fmt.wm_time)
+			mlc_ais_rcid_add(&f->rcids, f->table, f->fmt.wm_time);
+	}
+	free(cc);
+}
+
+/* --date-format for --dry-run: the user date format a login would give. */
+static void
+dry_datefmt(struct mlc_ais *a, const char *code)
+{
+	static const char *const codes[][2] = {
+		{ "MDE", "MM/dd/yyyy" }, { "DME", "dd/MM/yyyy" }, { "YMD", "yyyy/MM/dd" }
+	};
+	size_t i;
+
+	for (i = 0; i < 3; i++)
+		if (strcmp(code, codes[i][0]) == 0)
+			break;
+	if (i == 3)
+		mlc_ais_fatal(MLC_EX_USAGE, "--date-format %s: expected MDE, DME or YMD", code);
+	mlc_jde_datefmt_set(&a->df, codes[i][1], "/");
+}
+
+/* Incremental: the committed watermark (ignored with --full), the largest
+ * position so far starting from it, and the run id the pending position
+ * will be stored for (--run-id, ML_CONNECTOR_RUN_ID, or made up). */
+static void
+wm_begin(struct fetch *f, struct mlc_store *st, const struct opts *o)
+{
+	const char *v;
+
+	if ((f->wmtext = wm_load(st, rule.name)) && !o->full &&
+	    wm_parse(f->wmtext, &f->wm, &f->wm_keys, &f->nwm_keys) < 0)
+		mlc_ais_fatal(MLC_EX_DATAERR, "rule %s: the stored watermark is not readable: %s",
+		              rule.name, f->wmtext);
+	f->max = f->wm;
+	for (size_t i = 0; i < f->nwm_keys; i++) {
+		f->max_keys = mlc_xrealloc(f->max_keys, (i + 1) * sizeof *f->max_keys);
+		f->max_keys[i] = mlc_xstrdup(f->wm_keys[i]);
+	}
+	f->nmax_keys = f->nwm_keys;
+	if (o->run_id)
+		snprintf(f->run_id, sizeof f->run_id, "%s", o->run_id);
+	else if ((v = getenv("ML_CONNECTOR_RUN_ID")) && *v)
+		snprintf(f->run_id, sizeof f->run_id, "%s", v);
+	else {
+		char now[32];
+
+		now_text(now);
+		snprintf(f->run_id, sizeof f->run_id, "%s-%ld", now, (long)getpid());
+	}
+}
+
+/* Incremental with a watermark: the condition date >= the watermark's
+ * day (in the user's date format, so after the login), into extra. */
+static void
+wm_boundary(const struct fetch *f, const struct mlc_jde_datefmt *df, struct mlc_buf *extra)
+{
+	struct mlc_jde_cond wc;
+	struct mlc_jde_val wv;
+
+	if (!f->incr || f->wm < 0)
+		return;
+	/* The boundary day is read again: rows are filtered by time here. */
+	memset(&wv, 0, sizeof wv);
+	wv.content = (char *)"";
+	wv.special = "LITERAL";
+	wv.ymd = (long)(f->wm / 1000000);
+	wc.column = (char *)f->fmt.wm_date;
+	wc.op = "GREATER_EQUAL";
+	wc.v = &wv;
+	wc.nv = 1;
+	mlc_jde_cond_json(extra, f->table, &wc, df);
+	if (f->match && strcmp(f->match, "any") == 0 && f->ncond)
+		mlc_ais_fatal(MLC_EX_CONFIG, "%s: incremental needs match = all", rule.path);
+}
+
+/* Incremental, after the read: the position reached is stored as pending
+ * for (rule, run id); --commit makes it the watermark. */
+static void
+wm_finish(const struct fetch *f, struct mlc_store *st, const struct mlc_ais_query *q,
+          const struct opts *o)
+{
+	struct mlc_buf wmout;
+
+	mlc_buf_init(&wmout);
+	if (q->shifted) {
+		/* Rows appeared behind the read position (a row stamped
+		 * before rows already read): this run did not read them,
+		 * so the watermark stays where the run began and the next
+		 * run reads the range again (its rows come again; the
+		 * re-alert index of alert-match knows them). */
+		mlc_buf_adds(&wmout, f->wmtext && !o->full ? f->wmtext : "{}");
+		mlc_warn("rule %s: rows appeared behind the read position while paging: the "
+		         "watermark stays where this run began, the next run reads the range "
+		         "again", rule.name);
+	} else if (f->max < 0 && f->wmtext && o->full)
+		mlc_buf_adds(&wmout, f->wmtext);
+	else
+		wm_format(&wmout, f->max, f->max_overflow ? NULL : f->max_keys,
+		          f->max_overflow ? 0 : f->nmax_keys);
+	wm_store_pending(st, rule.name, f->run_id, wmout.p);
+	if (!o->run_id && !getenv("ML_CONNECTOR_RUN_ID"))
+		mlc_warn("rule %s: pending watermark stored for run %s", rule.name, f->run_id);
+	mlc_buf_free(&wmout);
+}
+
+static void
+fetch_free(struct fetch *f)
+{
+	for (size_t i = 0; i < f->ncond; i++)
+		mlc_jde_cond_free(&f->cond[i]);
+	free(f->cond);
+	free(f->keycopy);
+	free(f->wmtext);
+	strv_free(f->wm_keys, f->nwm_keys);
+	strv_free(f->max_keys, f->nmax_keys);
+	free(f->orderbuf);
+	mlc_jde_rowinfo_free(&f->ri);
+	mlc_buf_free(&f->line);
+	mlc_buf_free(&f->rcids);
+}
+
+/*
+ * Query mode: what to read, the session, the watermark (incremental), the
+ * read itself (ais.c's, one record per row through fetch_row), then the
+ * pending watermark.
+ */
+static int
+do_fetch(const struct opts *o)
+{
+	struct fetch f;
+	struct mlc_ais a;
+	struct mlc_store *st = NULL;
+	struct mlc_ais_query q;
+	struct mlc_buf extra;
+
+	memset(&f, 0, sizeof f);
+	f.wm = -1;
+	f.max = -1;
+	fetch_source(&f, o);
+	fetch_incremental(&f);
+	fetch_columns(&f);
 
 	mlc_ais_config(&conf);
 	mlc_ais_open(&a, &conf, o->dry);
-	if (o->dry && o->datefmt) {
-		static const char *const codes[][2] = {
-			{ "MDE", "MM/dd/yyyy" }, { "DME", "dd/MM/yyyy" }, { "YMD", "yyyy/MM/dd" }
-		};
-		size_t i;
-
-		for (i = 0; i < 3; i++)
-			if (strcmp(o->datefmt, codes[i][0]) == 0)
-				break;
-		if (i == 3)
-			mlc_ais_fatal(MLC_EX_USAGE, "--date-format %s: expected MDE, DME or YMD", o->datefmt);
-		mlc_jde_datefmt_set(&a.df, codes[i][1], "/");
-	}
+	if (o->dry && o->datefmt)
+		dry_datefmt(&a, o->datefmt);
 	if (f.incr || !o->dry)
 		st = mlc_ais_store_open();
-	if (f.incr) {
-		if ((wmtext = wm_load(st, rule.name)) && !o->full &&
-		    wm_parse(wmtext, &f.wm, &f.wm_keys, &f.nwm_keys) < 0)
-			mlc_ais_fatal(MLC_EX_DATAERR, "rule %s: the stored watermark is not readable: %s",
-			      rule.name, wmtext);
-		f.max = f.wm;
-		for (size_t i = 0; i < f.nwm_keys; i++) {
-			f.max_keys = mlc_xrealloc(f.max_keys, (i + 1) * sizeof *f.max_keys);
-			f.max_keys[i] = mlc_xstrdup(f.wm_keys[i]);
-		}
-		f.nmax_keys = f.nwm_keys;
-		if (o->run_id)
-			snprintf(run_id, sizeof run_id, "%s", o->run_id);
-		else if ((v = getenv("ML_CONNECTOR_RUN_ID")) && *v)
-			snprintf(run_id, sizeof run_id, "%s", v);
-		else {
-			char now[32];
-
-			now_text(now);
-			snprintf(run_id, sizeof run_id, "%s-%ld", now, (long)getpid());
-		}
-	}
+	if (f.incr)
+		wm_begin(&f, st, o);
 	if (!o->dry)
 		mlc_ais_password(&a, st);
 
-	f.fmt.table = table;
+	f.fmt.table = f.table;
 	f.fmt.key = f.keys;
-	f.fmt.nkey = nkey;
 	f.fmt.rule = have_rule ? rule.name : NULL;
 	mlc_jde_rowinfo_init(&f.ri);
 	mlc_buf_init(&f.line);
@@ -592,85 +717,41 @@ do_fetch(const struct opts *o)
 	/* Incremental: by (date, time, key), so that a row written or changed
 	 * while the read goes on sorts after the rows already read (JDE stamps
 	 * UPMJ/UPMT, TDAY with the time of the write); else by the key. */
-	norder = mlc_ais_read_order(keyspec, f.incr ? f.fmt.wm_date : NULL, f.incr ? f.fmt.wm_time : NULL,
-	                    order, &orderbuf);
-	if (!norder)
-		mlc_ais_fatal(MLC_EX_CONFIG, "bad key \"%s\"", keyspec);
+	f.norder = mlc_ais_read_order(f.keyspec, f.incr ? f.fmt.wm_date : NULL,
+	                              f.incr ? f.fmt.wm_time : NULL, f.order, &f.orderbuf);
+	if (!f.norder)
+		mlc_ais_fatal(MLC_EX_CONFIG, "bad key \"%s\"", f.keyspec);
 	mlc_ais_query_init(&q);
 	mlc_buf_init(&extra);
-	q.table = table;
-	q.rcids = rcids.p;
-	q.pagesize = pagesize;
-	q.order = order;
-	q.norder = norder;
+	q.table = f.table;
+	q.rcids = f.rcids.p;
+	q.pagesize = f.pagesize;
+	q.order = f.order;
+	q.norder = f.norder;
 	q.row = fetch_row;
 	q.arg = &f;
+	/* The conditions' dates are written in the user's format: log in first. */
 	if (!o->dry)
 		mlc_ais_login(&a);
-	if (f.incr && f.wm >= 0) {
-		struct mlc_jde_cond wc;
-		struct mlc_jde_val wv;
-
-		/* The boundary day is read again: rows are filtered by time here. */
-		memset(&wv, 0, sizeof wv);
-		wv.content = (char *)"";
-		wv.special = "LITERAL";
-		wv.ymd = (long)(f.wm / 1000000);
-		wc.column = (char *)f.fmt.wm_date;
-		wc.op = "GREATER_EQUAL";
-		wc.v = &wv;
-		wc.nv = 1;
-		mlc_jde_cond_json(&extra, table, &wc, &a.df);
-		if (match && strcmp(match, "any") == 0 && nc)
-			mlc_ais_fatal(MLC_EX_CONFIG, "%s: incremental needs match = all", rule.path);
-	}
-	mlc_ais_query_obj(&q.qobj, table, match, c, nc, &a.df, extra.len ? extra.p : NULL);
-	q.match_any = match && strcmp(match, "any") == 0;
+	wm_boundary(&f, &a.df, &extra);
+	mlc_ais_query_obj(&q.qobj, f.table, f.match, f.cond, f.ncond, &a.df,
+	                  extra.len ? extra.p : NULL);
+	q.match_any = f.match && strcmp(f.match, "any") == 0;
 	if (o->dry)
 		mlc_ais_login(&a);
 	mlc_ais_query_run(&a, &q);
 	mlc_ais_close(&a);
 
-	if (f.incr && !o->dry) {
-		mlc_buf_init(&wmout);
-		if (q.shifted) {
-			/* Rows appeared behind the read position (a row stamped
-			 * before rows already read): this run did not read them,
-			 * so the watermark stays where the run began and the next
-			 * run reads the range again (its rows come again; the
-			 * re-alert index of alert-match knows them). */
-			mlc_buf_adds(&wmout, wmtext && !o->full ? wmtext : "{}");
-			mlc_warn("rule %s: rows appeared behind the read position while paging: the "
-			         "watermark stays where this run began, the next run reads the range "
-			         "again", rule.name);
-		} else if (f.max < 0 && wmtext && o->full)
-			mlc_buf_adds(&wmout, wmtext);
-		else
-			wm_format(&wmout, f.max, f.max_overflow ? NULL : f.max_keys,
-			          f.max_overflow ? 0 : f.nmax_keys);
-		wm_store_pending(st, rule.name, run_id, wmout.p);
-		if (!o->run_id && !getenv("ML_CONNECTOR_RUN_ID"))
-			mlc_warn("rule %s: pending watermark stored for run %s", rule.name, run_id);
-		mlc_buf_free(&wmout);
-	}
+	if (f.incr && !o->dry)
+		wm_finish(&f, st, &q, o);
 	if ((f.dropped || q.repeats) && getenv("ML_CONNECTOR_TRACE"))
 		mlc_warn("%s: %lu rows written, %lu dropped by the watermark, %lu sent again by AIS "
-		         "and dropped", table, f.written, f.dropped, q.repeats);
+		         "and dropped", f.table, f.written, f.dropped, q.repeats);
 	if (st)
 		mlc_store_close(st);
-	for (size_t i = 0; i < nc; i++)
-		mlc_jde_cond_free(&c[i]);
-	free(c);
-	free(keycopy);
-	free(wmtext);
-	strv_free(f.wm_keys, f.nwm_keys);
-	strv_free(f.max_keys, f.nmax_keys);
-	free(orderbuf);
-	mlc_jde_rowinfo_free(&f.ri);
-	mlc_buf_free(&f.line);
+	fetch_free(&f);
 	mlc_ais_query_free(&q);
 	mlc_buf_free(&extra);
-	mlc_buf_free(&rcids);
 	return MLC_EX_OK;
 }
 
