@@ -455,20 +455,25 @@ contact_json(struct join *j, struct contact *c, struct mlc_buf *b)
 	mlc_buf_addc(b, '}');
 }
 
-/* One LIST query (in chunks of at most 500 values) per table. */
+/*
+ * One LIST query (in chunks of at most 500 values) per Address Book
+ * table.  The key of each table, which the query is ordered by and asks
+ * for first, is the catalog's (catalog.c); here are only the column the
+ * values are listed for, the columns lookup_row reads, and fixed
+ * conditions.
+ */
 static void
 lookup(struct mlc_ais *a, struct join *j, int what, const char *const *vals, size_t nv)
 {
 	static const struct {
 		const char *table, *key, *cols, *cond;
 	} t[] = {
-		{ "F0006", "MCU", "F0006.MCU|F0006.AN8", NULL },
-		{ "F0101", "AN8", "F0101.AN8|F0101.ALPH", NULL },
-		{ "F0115", "AN8", "F0115.AN8|F0115.IDLN|F0115.RCK7|F0115.PHTP|F0115.AR1|F0115.PH1",
+		{ "F0006", "MCU", "AN8", NULL },
+		{ "F0101", "AN8", "ALPH", NULL },
+		{ "F0115", "AN8", "PHTP AR1 PH1",
 		  "{\"controlId\":\"F0115.IDLN\",\"operator\":\"EQUAL\",\"value\":[{\"content\":\"0\","
 		  "\"specialValueId\":\"LITERAL\"}]}" },
-		{ "F01151", "AN8",
-		  "F01151.AN8|F01151.IDLN|F01151.RCK7|F01151.ETP|F01151.EMAL|F01151.EHIER",
+		{ "F01151", "AN8", "ETP EMAL EHIER",
 		  "{\"controlId\":\"F01151.IDLN\",\"operator\":\"EQUAL\",\"value\":[{\"content\":\"0\","
 		  "\"specialValueId\":\"LITERAL\"}]},{\"controlId\":\"F01151.ETP\",\"operator\":"
 		  "\"EQUAL\",\"value\":[{\"content\":\"E\",\"specialValueId\":\"LITERAL\"}]}" },
@@ -476,22 +481,31 @@ lookup(struct mlc_ais *a, struct join *j, int what, const char *const *vals, siz
 	int ti = what == 0 ? 0 : what == 1 ? 1 : what == 2 ? 2 : 3;
 	struct lookup l;
 	struct mlc_ais_query q;
-	struct mlc_buf cond;
-	const char *order[MLC_JDE_MAXPOS];
-	char *orderbuf;
+	struct mlc_buf cond, rcids;
+	const char *order[MLC_JDE_MAXPOS], *cv[8];
+	char *orderbuf, *cols;
+	size_t nc;
 
 	l.j = j;
 	l.what = what;
 	mlc_buf_init(&l.t1);
 	mlc_buf_init(&l.t2);
 	mlc_buf_init(&cond);
+	mlc_buf_init(&rcids);
 	mlc_ais_query_init(&q);
 	q.table = t[ti].table;
-	q.rcids = t[ti].cols;
 	q.pagesize = 1000;
-	/* By the key (every key column is in cols): a start-over resumes. */
+	/* By the key, asked for first: a start-over resumes. */
 	q.norder = mlc_ais_read_order(mlc_catalog_key(q.table), NULL, NULL, order, &orderbuf);
 	q.order = order;
+	for (size_t i = 0; i < q.norder; i++)
+		mlc_ais_rcid_add(&rcids, q.table, order[i]);
+	cols = mlc_xstrdup(t[ti].cols);
+	nc = mlc_ais_words(cols, cv, sizeof cv / sizeof *cv);
+	for (size_t i = 0; i < nc; i++)
+		mlc_ais_rcid_add(&rcids, q.table, cv[i]);
+	free(cols);
+	q.rcids = rcids.p;
 	q.row = lookup_row;
 	q.restart = lookup_restart;
 	q.arg = &l;
@@ -519,6 +533,7 @@ lookup(struct mlc_ais *a, struct join *j, int what, const char *const *vals, siz
 	free(orderbuf);
 	mlc_ais_query_free(&q);
 	mlc_buf_free(&cond);
+	mlc_buf_free(&rcids);
 	mlc_buf_free(&l.t1);
 	mlc_buf_free(&l.t2);
 }
