@@ -97,7 +97,7 @@ for n in 2 3; do
 	is "$(curl -s "$URL/_sim/state" | jq .sessions)" 0 "token of $n requests: no session left"
 done
 
-# --join: its lookups (one query per table) outlive the token too
+# jde-join: its lookups (one query per table) outlive the token too
 cat >"$T/rules/joined.rule" <<'EOF'
 [rule]
 name = joined
