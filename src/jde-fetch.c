@@ -975,6 +975,7 @@ main(int argc, char **argv)
 		case O_SHOWWM: o.show_wm = 1; break;
 		case O_PING: o.ping = 1; break;
 		default:
+			free(o.where); /* -w's list: no leak to report at a usage error */
 			fputs(usage, stderr);
 			return MLC_EX_USAGE;
 		}
