@@ -37,6 +37,7 @@ mlc_ais_stop_on(volatile sig_atomic_t *stop)
 	stopp = stop ? stop : &nostop;
 }
 
+/* ---- the session: login, logout, and every exit through a logout ------- */
 
 static struct mlc_ais *session; /* for logout on the way out */
 
@@ -88,7 +89,7 @@ void
 mlc_ais_interrupted(void)
 {
 	mlc_ais_fatal(MLC_EX_TEMPFAIL, "interrupted by signal %d: stopped after the current request",
-	      (int)*stopp);
+		      (int)*stopp);
 }
 
 static void
@@ -254,7 +255,7 @@ mlc_ais_login(struct mlc_ais *a)
 		if ((delay = mlc_retry_next(&rt, r.retry_after_ms)) < 0) {
 			mlc_buf_wipe(&body);
 			mlc_ais_fatal(MLC_EX_UNAVAILABLE, "login: AIS unavailable after %d attempts: %s",
-			      rt.attempt, d);
+				      rt.attempt, d);
 		}
 		mlc_warn("login: %s; retrying in %ld ms", d, delay);
 		mlc_retry_sleep(delay, stopp);
@@ -381,8 +382,9 @@ mlc_ais_query_free(struct mlc_ais_query *q)
 /* The conditions as a query object: {"autoFind":true,"matchType":..,
  * "condition":[...]}, or nothing without conditions. */
 void
-mlc_ais_query_obj(struct mlc_buf *b, const char *table, const char *match, const struct mlc_jde_cond *c,
-          size_t nc, const struct mlc_jde_datefmt *df, const char *extra_cond)
+mlc_ais_query_obj(struct mlc_buf *b, const char *table, const char *match,
+		  const struct mlc_jde_cond *c, size_t nc, const struct mlc_jde_datefmt *df,
+		  const char *extra_cond)
 {
 	mlc_buf_reset(b);
 	if (!nc && !(extra_cond && *extra_cond))
@@ -636,10 +638,10 @@ restart:
 			}
 			if (pg.error)
 				mlc_ais_fatal(MLC_EX_DATAERR, "%s: AIS reported %d error%s: %s", what, pg.nerrors,
-				      pg.nerrors == 1 ? "" : "s", pg.error);
+					      pg.nerrors == 1 ? "" : "s", pg.error);
 			if (!pg.found || strcmp(pg.target, q->table) != 0)
 				mlc_ais_fatal(MLC_EX_DATAERR, "%s: the response has no fs_DATABROWSE_%s", what,
-				      q->table);
+					      q->table);
 			if (!pg.rowset)
 				mlc_ais_fatal(MLC_EX_DATAERR, "%s: the response has no data.gridData.rowset", what);
 			auth_fails = 0;
@@ -659,7 +661,7 @@ restart:
 						if (mlc_jde_pos_read(&q->cur, q->table, q->order, q->norder, row,
 						                     rn, e, sizeof e) < 0)
 							mlc_ais_fatal(MLC_EX_DATAERR, "%s: %s (the read is ordered by %s)",
-							      what, e, ord);
+								      what, e, ord);
 						/* One page is one fetch of an ordered result: a row
 						 * not after its predecessor means the server's
 						 * order is not the one asked for (or the key is
@@ -667,9 +669,9 @@ restart:
 						 * lose some. */
 						if (nrow > 1 && mlc_jde_pos_cmp(&q->cur, &q->prev) <= 0)
 							mlc_ais_fatal(MLC_EX_DATAERR, "%s: row %zu is not after row %zu in "
-							      "the order asked for (%s): AIS ignored the order, "
-							      "or these columns are not a unique key", what, nrow,
-							      nrow - 1, ord);
+								      "the order asked for (%s): AIS ignored the order, "
+								      "or these columns are not a unique key", what, nrow,
+								      nrow - 1, ord);
 						mlc_jde_pos_copy(&q->prev, &q->cur);
 						if (q->last.n && mlc_jde_pos_cmp(&q->cur, &q->last) <= 0) {
 							q->repeats++;
@@ -703,14 +705,14 @@ restart:
 			if (by_query(a, q) || next_request(a, q, &pg, &url, &body) < 0) {
 				if (!(q->norder && q->form == 0))
 					mlc_ais_fatal(MLC_EX_DATAERR, "%s: moreRecords is true but there is no next "
-					      "link", what);
+						      "link", what);
 				/* The same query again would loop: only a page that
 				 * brought new rows may be followed by another query. */
 				if (page_new)
 					stalls = 0;
 				else if (++stalls > MAX_RESTARTS)
 					mlc_ais_fatal(MLC_EX_UNAVAILABLE, "%s: %d pages in a row without a new row; "
-					      "giving up", what, MAX_RESTARTS + 1);
+						      "giving up", what, MAX_RESTARTS + 1);
 				/* Page on with a query after the last row. */
 				mlc_buf_reset(&url);
 				mlc_buf_printf(&url, "%s/jderest/v2/dataservice", a->base);
@@ -750,12 +752,12 @@ restart:
 		if (c == MLC_RETRY_NO) {
 			if (r.outcome == MLC_HTTP_DONE)
 				mlc_ais_fatal(r.status == 400 || r.status == 415 ? MLC_EX_SOFTWARE : MLC_EX_DATAERR,
-				      "%s: %s", what, d);
+					      "%s: %s", what, d);
 			fatal_transport(&r, what);
 		}
 		if ((delay = mlc_retry_next(&rt, r.retry_after_ms)) < 0)
 			mlc_ais_fatal(MLC_EX_UNAVAILABLE, "%s: AIS unavailable after %d attempts: %s", what,
-			      rt.attempt, d);
+				      rt.attempt, d);
 		/* A failed next page leaves the server's position unknown (it
 		 * may have moved on): never send it again, start over. */
 		mlc_warn("%s: %s; %s in %ld ms", what, d, first ? "retrying" :
@@ -777,11 +779,11 @@ again:
 			progress = 0;
 			if (++restarts > MAX_RESTARTS)
 				mlc_ais_fatal(MLC_EX_UNAVAILABLE, "%s: the query started over %d times without "
-				      "a new row; giving up", what, MAX_RESTARTS);
+					      "a new row; giving up", what, MAX_RESTARTS);
 		} else {
 			if (++restarts > MAX_RESTARTS)
 				mlc_ais_fatal(MLC_EX_UNAVAILABLE, "%s: the query had to restart %d times; "
-				      "giving up", what, MAX_RESTARTS);
+					      "giving up", what, MAX_RESTARTS);
 			if (q->restart)
 				q->restart(q->arg);
 		}
@@ -798,7 +800,7 @@ out:
  * is NULL or bad. */
 size_t
 mlc_ais_read_order(const char *spec, const char *wm_date, const char *wm_time, const char **v,
-           char **buf)
+		   char **buf)
 {
 	const char *kv[MLC_JDE_MAXKEY];
 	size_t n = 0, k;
@@ -962,7 +964,7 @@ mlc_ais_password(struct mlc_ais *a, struct mlc_store *st)
 		mlc_vault_close(v);
 		if (code == MLC_EX_NOINPUT)
 			mlc_ais_fatal(MLC_EX_CONFIG, "vault: no secret ais.password (store it with: "
-			      "mlc-vault set ais.password)");
+				      "mlc-vault set ais.password)");
 		mlc_ais_fatal(code, "vault: cannot read ais.password");
 	}
 	mlc_vault_close(v);

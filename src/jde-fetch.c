@@ -817,7 +817,7 @@ do_parse(const struct opts *o, char **files, int nfiles)
 		     mlc_catalog_key(table);
 		if (!ks)
 			mlc_ais_fatal(MLC_EX_CONFIG, "table %s is not in jde-fetch's catalog: give its primary "
-			      "key with -k", table);
+				      "key with -k", table);
 		kc = mlc_xstrdup(ks);
 		nkey = mlc_ais_words(kc, keys, MLC_JDE_MAXKEY);
 		if (nkey == 0 || nkey > MLC_JDE_MAXKEY)

@@ -796,7 +796,7 @@ sum_row(void *arg, const char *row, size_t n, const char *fetched_at)
 		if (!row_by_text(row, n, name, &s->t)) {
 			if (!mlc_jde_json_member(row, n, name, &v, &vn))
 				mlc_ais_fatal(MLC_EX_DATAERR, "%s query ([sums] %s): a row has no %s", e->table,
-				      e->name, name);
+					      e->name, name);
 			return;
 		}
 		if (k)
@@ -809,7 +809,7 @@ sum_row(void *arg, const char *row, size_t n, const char *fetched_at)
 	snprintf(name, sizeof name, "%s_%s", e->table, e->col);
 	if (!mlc_jde_json_member(row, n, name, &v, &vn))
 		mlc_ais_fatal(MLC_EX_DATAERR, "%s query ([sums] %s): a row has no %s", e->table, e->name,
-		      name);
+			      name);
 	if (vn == 4 && memcmp(v, "null", 4) == 0)
 		return; /* a blank number is 0 */
 	mlc_buf_reset(&s->t);
@@ -822,7 +822,7 @@ sum_row(void *arg, const char *row, size_t n, const char *fetched_at)
 		end++;
 	if (end == s->t.p || *end || !isfinite(d))
 		mlc_ais_fatal(MLC_EX_DATAERR, "%s query ([sums] %s): %s is not a number: %.*s", e->table,
-		      e->name, name, (int)(vn > 40 ? 40 : vn), v);
+			      e->name, name, (int)(vn > 40 ? 40 : vn), v);
 	hit->part += d;
 }
 
@@ -1160,7 +1160,7 @@ parse_sums(struct join *j)
 		for (size_t k = 0; k < j->nsum; k++)
 			if (strcasecmp(j->sum[k].name, e->key) == 0)
 				mlc_ais_fatal(MLC_EX_CONFIG, "%s:%u: [sums] %s is given twice", rule.path, e->line,
-				      e->key);
+					      e->key);
 		v = mlc_xstrdup(e->value);
 		for (char *save = NULL, *t = strtok_r(v, " \t", &save); t;
 		     t = strtok_r(NULL, " \t", &save)) {
@@ -1178,7 +1178,7 @@ parse_sums(struct join *j)
 		if (!ok) {
 			free(v);
 			mlc_ais_fatal(MLC_EX_CONFIG, "%s:%u: [sums] %s = %s: expected TABLE.COLUMN by COLUMN... "
-			      "(at most %d columns)", rule.path, e->line, e->key, e->value, SUM_MAXBY);
+				      "(at most %d columns)", rule.path, e->line, e->key, e->value, SUM_MAXBY);
 		}
 		j->sum = mlc_xrealloc(j->sum, (j->nsum + 1) * sizeof *j->sum);
 		se = &j->sum[j->nsum++];
@@ -1237,7 +1237,7 @@ do_join(const struct opts *o)
 		} else {
 			free(v);
 			mlc_ais_fatal(MLC_EX_CONFIG, "%s:%u: [join] %s = %s: expected COLUMN, COLUMN via F0006 "
-			      "or an address number", rule.path, e->line, e->key, e->value);
+				      "or an address number", rule.path, e->line, e->key, e->value);
 		}
 		free(v);
 	}
@@ -1248,7 +1248,7 @@ do_join(const struct opts *o)
 	cc = mlc_conf_get(&conf, "general", "default_country");
 	if (cc && (strspn(cc, "0123456789") != strlen(cc) || !*cc || strlen(cc) > 3 || *cc == '0'))
 		mlc_ais_fatal(MLC_EX_CONFIG, "[general] default_country \"%s\": expected a calling code "
-		      "such as 1 or 49", cc);
+			      "such as 1 or 49", cc);
 	j.cc = cc;
 	j.batch = o->batch ? o->batch : 100;
 	j.sum_page = o->pagesize ? o->pagesize : 1000;
