@@ -71,7 +71,6 @@ static struct mlc_conf conf;      /* the configuration (mlc_ais_config) */
 static struct mlc_rule rule;
 static int have_rule;
 
-
 /* ---- query mode --------------------------------------------------------- */
 
 #define WM_MAXKEYS 1000
@@ -106,7 +105,6 @@ struct fetch {
 	size_t nmax_keys;
 	int max_overflow;
 };
-
 
 static int
 strv_has(char **v, size_t n, const char *s)
@@ -904,19 +902,6 @@ do_ping(void)
 	return MLC_EX_OK;
 }
 
-static long
-num_arg(const char *opt, const char *s, long lo, long hi)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (!*s || *end || errno || v < lo || v > hi)
-		mlc_ais_fatal(MLC_EX_USAGE, "%s %s: expected a number from %ld to %ld", opt, s, lo, hi);
-	return v;
-}
-
 /*
  * The join and sums stage was jde-fetch --join until it became jde-join(1):
  * the old form is refused by name (not by getopt's generic message), so a
@@ -965,7 +950,7 @@ main(int argc, char **argv)
 			break;
 		case 'm': o.match = optarg; break;
 		case 'k': o.key = optarg; break;
-		case 'p': o.pagesize = num_arg("-p", optarg, 1, 100000); break;
+		case 'p': o.pagesize = mlc_util_num_arg("-p", optarg, 1, 100000); break;
 		case O_COMMIT: o.commit = 1; break;
 		case O_DRY: o.dry = 1; break;
 		case O_RUNID: o.run_id = optarg; break;

@@ -1326,20 +1326,6 @@ do_join(const struct opts *o)
 	return code;
 }
 
-
-static long
-num_arg(const char *opt, const char *s, long lo, long hi)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (!*s || *end || errno || v < lo || v > hi)
-		mlc_die(MLC_EX_USAGE, "%s %s: expected a number from %ld to %ld", opt, s, lo, hi);
-	return v;
-}
-
 int
 main(int argc, char **argv)
 {
@@ -1360,8 +1346,8 @@ main(int argc, char **argv)
 		switch (c) {
 		case 'c': o.conf = optarg; break;
 		case 'r': o.rule = optarg; break;
-		case 'b': o.batch = num_arg("-b", optarg, 1, 1000); break;
-		case 'p': o.pagesize = num_arg("-p", optarg, 1, 100000); break;
+		case 'b': o.batch = mlc_util_num_arg("-b", optarg, 1, 1000); break;
+		case 'p': o.pagesize = mlc_util_num_arg("-p", optarg, 1, 100000); break;
 		case O_DRY: o.dry = 1; break;
 		default:
 			fputs(usage, stderr);

@@ -55,6 +55,9 @@ int mlc_util_std_args(int argc, char **argv, const char *usage);
 /* A usage error: the message (if fmt is not NULL), then usage, on stderr;
  * exit 64.  The default case of a getopt_long loop, for one. */
 void mlc_util_usage(const char *usage, const char *fmt, ...) MLC_PRINTF(2, 3) MLC_NORETURN;
+/* The number of option opt's argument s, from lo to hi; else "OPT S:
+ * expected a number from LO to HI" and exit 64. */
+long mlc_util_num_arg(const char *opt, const char *s, long lo, long hi);
 /* The one signal setup, once the options are read: SIGPIPE ignored (a write
  * to a closed pipe is EPIPE, reported and exited on); and when stop is not
  * NULL, SIGINT and SIGTERM store their number in *stop, without SA_RESTART,
