@@ -47,7 +47,7 @@ like "$(cat "$T/why")" "sent .*$sid" "why SID: the send"
 start_env twin 200 10 || exit 1
 setsid ml-connector run ap-aging >"$T/twin1.out" 2>"$T/twin1.err" &
 p1=$!
-stage_alive() { pgrep -s "$p1" -x 'jde-fetch|alert-match|alert-render|twilio-send|alert-log' >/dev/null; }
+stage_alive() { pgrep -s "$p1" -x 'jde-fetch|jde-join|alert-match|alert-render|twilio-send|alert-log' >/dev/null; }
 wait_for stage_alive
 ok "the first run is in its pipeline"
 kill -STOP -- -"$p1"
