@@ -24,7 +24,8 @@ LIBOBJ = \
 	src/realert.o \
 	src/jde.o \
 	src/catalog.o \
-	src/trail.o
+	src/trail.o \
+	src/ais.o
 
 # Filters and tools: bin/NAME is built from src/NAME.c plus libmlc.a.
 PROGS = \
@@ -33,6 +34,7 @@ PROGS = \
 	bin/alert-log \
 	bin/alert-render \
 	bin/jde-fetch \
+	bin/jde-join \
 	bin/twilio-send \
 	bin/twilio-status \
 	bin/mlc-rule \
@@ -99,6 +101,7 @@ MAN = \
 	man/alert-render.1 \
 	man/mlc-vault.1 \
 	man/jde-fetch.1 \
+	man/jde-join.1 \
 	man/twilio-send.1 \
 	man/twilio-status.8 \
 	man/alert-log.1 \
@@ -190,6 +193,8 @@ tests/bin/http-fixture-server: tests/src/http-fixture-server.o
 tests/src/http-fixture-server.o: src/mlc.h sim/httpd.h
 bin/jde-fetch: src/jde-fetch.o
 src/jde-fetch.o: src/mlc.h
+bin/jde-join: src/jde-join.o
+src/jde-join.o: src/mlc.h
 tests/bin/jde-unit: tests/src/jde-unit.o
 tests/src/jde-unit.o: src/mlc.h
 tests/bin/sched-sweep: tests/src/sched-sweep.o

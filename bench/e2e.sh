@@ -44,7 +44,7 @@ shift $((OPTIND - 1))
 for n in "$pos" "$inv" "$@"; do
 	case $n in '' | *[!0-9]*) usage ;; esac
 done
-for p in ml-connector jde-fetch alert-match alert-render twilio-send alert-log mlc-vault \
+for p in ml-connector jde-fetch jde-join alert-match alert-render twilio-send alert-log mlc-vault \
 	mlc-ais-sim mlc-twilio-sim; do
 	[ -x "$bin/$p" ] || { echo "bench/e2e.sh: $bin/$p missing: run make first" >&2; exit 66; }
 done
@@ -84,7 +84,7 @@ sid=AC$(secret)
 # a tee-mode alert-log adds .first (its first line) and .lines.
 mkdir "$tmp/wrap"
 cp "$bin/ml-connector" "$tmp/wrap/"
-for t in jde-fetch alert-match alert-render twilio-send alert-log; do
+for t in jde-fetch jde-join alert-match alert-render twilio-send alert-log; do
 	cat >"$tmp/wrap/$t" <<EOF
 #!/bin/sh
 f=\$E2E_STATS/$t.\$\$
@@ -229,7 +229,7 @@ stages() {
 		for (i = 10; i <= NF; i++) args = args " " $i
 		cpu = $4 + $5
 		if ($1 == "jde-fetch" && args ~ /--run-id/) s = "fetch"
-		else if ($1 == "jde-fetch" && args ~ /--join/) s = "join"
+		else if ($1 == "jde-join") s = "join"
 		else if ($1 == "alert-match") s = "match"
 		else if ($1 == "alert-render" && args !~ /--release/) s = "render"
 		else if ($1 == "twilio-send" && args == "") {

@@ -10,7 +10,7 @@
 #      tokens that live two requests each (fault token-life), so that the
 #      read starts over after every second page and resumes after the last
 #      row written.
-#   3. joins: AIS requests made by --join, from the simulator's request log,
+#   3. joins: AIS requests made by jde-join, from the simulator's request log,
 #      against the number of batches.
 #
 # usage: bench/jde-fetch.sh [-p PAGES] [-r ROWS_PER_PAGE] [-s SMALL] [-b BIG]
@@ -142,7 +142,7 @@ EOF
 n=$(wc -l <"$tmp/records")
 for b in 100 10; do
 	: >"$tmp/log"
-	"$bin/jde-fetch" --join -r bench-join -b "$b" <"$tmp/records" >/dev/null
+	"$bin/jde-join" -r bench-join -b "$b" <"$tmp/records" >/dev/null
 	echo "== join: $n records, batch $b ($(((n + b - 1) / b)) batches): requests per table:" \
 		"$(jq -r 'select(.path == "/jderest/v2/dataservice") | .body.targetName' "$tmp/log" |
 			sort | uniq -c | awk '{printf "%s=%s ", $2, $1}')"

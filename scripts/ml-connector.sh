@@ -4,7 +4,7 @@
 # demo.  See ml-connector(8).
 #
 # A run of one rule:
-#   jde-fetch -r R --run-id ID | [jde-fetch --join -r R] |
+#   jde-fetch -r R --run-id ID | [jde-join -r R] |
 #   alert-log --before alert-match | alert-match -r R |
 #   alert-log --before alert-render | alert-render -r R |
 #   alert-log --before twilio-send | twilio-send | alert-log
@@ -256,7 +256,7 @@ run_locked() {
 	# 3. The rule itself.
 	if [ -n "$(mlc-rule get "$rule" join vendor 2>/dev/null)" ] ||
 		grep -q -e '^\[join\]' -e '^\[sums\]' "$(mlc-rule path "$rule")"; then
-		join="jde-fetch --join -r $rule"
+		join="jde-join -r $rule"
 	else
 		join="cat"
 	fi
@@ -545,7 +545,7 @@ cmd_demo() {
 		esac
 		shift
 	done
-	for t in mlc-conf jde-fetch alert-match alert-render twilio-send alert-log; do
+	for t in mlc-conf jde-fetch jde-join alert-match alert-render twilio-send alert-log; do
 		command -v "$t" >/dev/null || die 69 "$t is not built (run make)"
 	done
 	# The simulators are not part of `make install` (sim/, make install-sim).

@@ -3,11 +3,13 @@
  * primary key columns and the time column JDE stamps beside UPMJ.
  *
  * Adding a table is one line of catalog[] below and nothing else:
- * jde-fetch takes the record key, the read order, the key of a [sums]
- * table and a rule's incremental columns from here, and alert-render
- * --check the columns jde-fetch always asks for.  jde-fetch(1) lists the
- * table (The table catalog); tests/0615 checks that page, the sample data
- * (data/jde/columns.json) and both programs against it.
+ * jde-fetch takes the record key, the read order and a rule's incremental
+ * columns from here, jde-join the key its [sums] queries and Address Book
+ * lookups are ordered by (and ask for first), and alert-render --check the
+ * columns jde-fetch always asks for.  jde-fetch(1) lists the table (The
+ * table catalog) and jde-join(1) names this file (Joining another table);
+ * tests/0615 checks that page, the sample data (data/jde/columns.json) and
+ * the three programs against it.
  *
  * The key is written in the order of the record key ("00001|PV|123456|001":
  * company, document type, number, pay item), which is what alert ids are

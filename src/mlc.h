@@ -55,6 +55,9 @@ int mlc_util_std_args(int argc, char **argv, const char *usage);
 /* A usage error: the message (if fmt is not NULL), then usage, on stderr;
  * exit 64.  The default case of a getopt_long loop, for one. */
 void mlc_util_usage(const char *usage, const char *fmt, ...) MLC_PRINTF(2, 3) MLC_NORETURN;
+/* The number of option opt's argument s, from lo to hi; else "OPT S:
+ * expected a number from LO to HI" and exit 64. */
+long mlc_util_num_arg(const char *opt, const char *s, long lo, long hi);
 /* The one signal setup, once the options are read: SIGPIPE ignored (a write
  * to a closed pipe is EPIPE, reported and exited on); and when stop is not
  * NULL, SIGINT and SIGTERM store their number in *stop, without SA_RESTART,
@@ -1144,5 +1147,95 @@ void mlc_jde_rowinfo_free(struct mlc_jde_rowinfo *ri);
 int mlc_jde_row_record(const char *row, size_t n, const struct mlc_jde_fmt *f,
                        struct mlc_buf *out, struct mlc_jde_rowinfo *ri, char *err,
                        size_t errlen);
+
+/* ---- ais.c: the AIS session (login, token, paging, logout) for jde-fetch and jde-join */
+/*
+ * One session per run: the [ais] settings of the configuration, the
+ * password from the vault (secret ais.password), one login, the token in
+ * the jde-AIS-Auth header only (never in a URL, argv, the environment or
+ * a message), cookies kept in memory, the CA bundle and timeout from
+ * [ais], logout at the end and on every exit through mlc_ais_fatal.
+ * With dry set, nothing is sent: each request is printed on stdout as
+ * {"method","url","body"}, the login without a password.
+ */
+struct mlc_ais {
+	struct mlc_http *h;
+	char *base;             /* [ais] url without a trailing '/' */
+	const char *user, *env, *role, *device;
+	char *password;         /* sodium_malloc'd (vault); NULL in dry-run */
+	char *token;            /* sodium_malloc'd; NULL when logged out */
+	struct mlc_jde_datefmt df; /* the user's date format (from the login) */
+	int dry;
+	int policy;
+	int by_query;           /* [ais] paging = query: every page a fresh query */
+	long requests;
+};
+/* The stop flag of mlc_util_signals: a session stops after the current
+ * request when it is set (exit 75, after logout). */
+void mlc_ais_stop_on(volatile sig_atomic_t *stop);
+/* Print "PROG: message", log out of the open session, exit with code. */
+void mlc_ais_fatal(int code, const char *fmt, ...) MLC_PRINTF(2, 3) MLC_NORETURN;
+/* Exit 75 naming the signal (after logout). */
+void mlc_ais_interrupted(void) MLC_NORETURN;
+/* Load the configuration (mlc_config_path) into conf and check its [ais]
+ * keys; exits 78 on an error. */
+void mlc_ais_config(struct mlc_conf *conf);
+/* Read [ais] of conf (kept: a points into it) into a; exits 78 on a bad or missing key. */
+void mlc_ais_open(struct mlc_ais *a, const struct mlc_conf *conf, int dry);
+/* Log out (if logged in), free everything. */
+void mlc_ais_close(struct mlc_ais *a);
+/* The state database, or exit with its code. */
+struct mlc_store *mlc_ais_store_open(void);
+/* The vault's ais.password into a->password; exits 78/77 otherwise. */
+void mlc_ais_password(struct mlc_ais *a, struct mlc_store *st);
+/* POST tokenrequest (retried by the shared policy); sets a->token and
+ * a->df from userInfo.  A refusal exits 77. */
+void mlc_ais_login(struct mlc_ais *a);
+
+/*
+ * One query with its pages (see the block comment in ais.c): ordered by
+ * order[] when given, so that a read that starts over (token refused,
+ * JAS_MSG347, a failed next page) resumes after the last row delivered;
+ * without an order it restarts from its first page (restart is called).
+ */
+struct mlc_ais_query {
+	const char *table;
+	const char *rcids;         /* returnControlIDs, or NULL: every column */
+	long pagesize;
+	struct mlc_buf qobj;       /* the conditions' query object, or empty */
+	int match_any;             /* qobj is MATCH_ANY */
+	const char *const *order;  /* order columns (aliases), or NULL */
+	size_t norder;
+	/* per row; returns, or exits */
+	void (*row)(void *arg, const char *row, size_t n, const char *fetched_at);
+	/* without an order: the query starts over, rows already delivered come again */
+	void (*restart)(void *arg);
+	void *arg;
+	/* mlc_ais_query_run's */
+	struct mlc_jde_pos last, cur, prev;
+	int form;                  /* the after-last condition AIS accepts (0, 1, 2) */
+	unsigned long repeats;     /* rows dropped: not after the last one written */
+	int shifted;               /* a next page repeated rows */
+};
+void mlc_ais_query_init(struct mlc_ais_query *q);
+void mlc_ais_query_free(struct mlc_ais_query *q);
+/* The conditions as a query object into b (reset): {"autoFind":true,
+ * "matchType":.., "condition":[...]} with extra_cond (JSON condition
+ * objects) appended; nothing without conditions. */
+void mlc_ais_query_obj(struct mlc_buf *b, const char *table, const char *match,
+                       const struct mlc_jde_cond *c, size_t nc, const struct mlc_jde_datefmt *df,
+                       const char *extra_cond);
+/* Read every page of q, calling q->row per row (logs in when needed). */
+void mlc_ais_query_run(struct mlc_ais *a, struct mlc_ais_query *q);
+/* A read's order: the incremental columns wm_date, wm_time (either may be
+ * NULL), then the key columns of spec; v points into *buf (free it).  The
+ * number of columns, 0 if spec is NULL or bad. */
+size_t mlc_ais_read_order(const char *spec, const char *wm_date, const char *wm_time,
+                          const char **v, char **buf);
+/* Split a column list (blanks or commas) in place into v; the count, or
+ * max + 1 if there are more. */
+size_t mlc_ais_words(char *buf, const char **v, size_t max);
+/* Add TABLE.COL to a returnControlIDs list ("T.A|T.B"), once. */
+void mlc_ais_rcid_add(struct mlc_buf *rc, const char *table, const char *col);
 
 #endif

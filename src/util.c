@@ -124,6 +124,19 @@ mlc_util_usage(const char *usage, const char *fmt, ...)
 	exit(MLC_EX_USAGE);
 }
 
+long
+mlc_util_num_arg(const char *opt, const char *s, long lo, long hi)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (!*s || *end || errno || v < lo || v > hi)
+		mlc_die(MLC_EX_USAGE, "%s %s: expected a number from %ld to %ld", opt, s, lo, hi);
+	return v;
+}
+
 static volatile sig_atomic_t *stop_flag;
 
 static void

@@ -322,7 +322,7 @@ fi
 reset
 vg jde-fetch -t F0411 -p 7 >"$T/out" 2>"$T/vg.err"
 is "$?" 0 "paging query under valgrind"
-vg jde-fetch --join -r ap-aging -b 7 <"$T/baseline" >"$T/out" 2>"$T/vg.err"
+vg jde-join -r ap-aging -b 7 <"$T/baseline" >"$T/out" 2>"$T/vg.err"
 is "$?" 0 "join under valgrind"
 
 done_testing

@@ -105,7 +105,7 @@ is "$(u after MDE F0411 'UPMJ DOC' '{"F0411_UPMJ":null,"F0411_DOC":7}' 1)" none 
 	"form 1 after a blank date would select everything: no condition"
 
 # the envelope
-is "$(u page "$F/jde-f0411-page1.json")" "target: F0411
+is "$(u page "$F/parse-f0411-page1.in.json")" "target: F0411
 found: 1
 records: 2
 more: 1
@@ -114,36 +114,46 @@ nerrors: 0
 next: http://ais.example:9300/jderest/v2/dataservice/next?stackId=1&stateId=1&rid=48e401e5950224d&fullGridId=54&formOID=F0411&token=REDACTED&outputType=GRID_DATA
 ids: stackId 1 stateId 1 rid 48e401e5950224d fullGridId 54" \
 	"synthetic v2 page: summary, next link (token redacted), the ids a /next body needs"
-is "$(u page "$F/ais-databrowse-f0101-v1.json" | head -n 5 | tr '\n' ' ')" \
+is "$(u page "$F/parse-f0101-v1.in.json" | head -n 5 | tr '\n' ' ')" \
 	"target: F0101 found: 1 records: 50 more: 1 rows: 50 " "real v1 F0101 page"
-like "$(u page "$F/ais-error-query-results-expired.json")" "error: JAS_MSG347" "JAS_MSG347 body"
-like "$(u page "$F/jde-f0411-truncated.json")" "malformed JSON at byte 700 of 700" "cut-off body"
+like "$(u page "$F/parse-jas-msg347.in.json")" "error: JAS_MSG347" "JAS_MSG347 body"
+like "$(u page "$F/parse-f0411-truncated.in.json")" "malformed JSON at byte 700 of 700" "cut-off body"
 
-# --parse-response: the wire format
+# --parse-response: the wire format, one fixture pair per case:
+# tests/fixtures/parse-NAME.in.json (a saved response body, on stdin) gives
+# parse-NAME.exp.ndjson, and .exp.err / .exp.rc where given; the options
+# of parse-NAME.args (one word a line) go before the file.
 export ML_CONNECTOR_NOW=2026-11-26T08:00:00Z
-jde-fetch --parse-response "$F/jde-f0411-page1.json" >"$T/out" 2>"$T/err"
-is "$?" 0 "parse page: exit 0"
-diff_ok "$T/out" "$F/jde-f0411-page1.exp.ndjson" "parse page: records as expected"
-grep -q '"F0411_AAP":12345678901234567890,' "$T/out"
-ok "big identifiers pass through unchanged"
-jde-fetch --parse-response "$F/ais-databrowse-f0101-v1.json" >"$T/out" 2>"$T/err"
-is "$?" 0 "real F0101 sample: exit 0"
-is "$(wc -l <"$T/out" | tr -d ' ')" 50 "real F0101 sample: 50 records"
-is "$(head -n 1 "$T/out" | jq -c '[.key, .dates.UPMJ, .dates.EFTB, .times.UPMT, .trim.MCU]')" \
+n=0
+for in in "$F"/parse-*.in.json; do
+	name=$(basename "$in" .in.json)
+	args=()
+	[ -f "$F/$name.args" ] && mapfile -t args <"$F/$name.args"
+	run_fixture jde-fetch "$name" --parse-response "${args[@]}" -
+	n=$((n + 1))
+done
+[ "$n" -ge 10 ]
+ok "--parse-response: $n fixture pairs run"
+grep -q '"F0411_AAP":12345678901234567890,' "$F/parse-f0411-page1.exp.ndjson"
+ok "big identifiers pass through unchanged (parse-f0411-page1)"
+is "$(head -n 1 "$F/parse-f0101-v1.exp.ndjson" | jq -c '[.key, .dates.UPMJ, .dates.EFTB, .times.UPMT, .trim.MCU]')" \
 	'["1","2011-12-29",null,"05:49:35","1"]' "real F0101 sample: normalised values"
-jde-fetch --parse-response "$F/jde-f0411-errors.json" >"$T/out" 2>"$T/err"
-is "$?" 65 "errors array: exit 65"
-is "$(cat "$T/err")" \
-	"jde-fetch: $F/jde-f0411-errors.json: AIS reported 1 error: 4: Invalid Column: The column XYZ does not exist in F0411" \
-	"errors array: message"
-jde-fetch --parse-response "$F/jde-f0411-truncated.json" >"$T/out" 2>"$T/err"
-is "$?" 65 "cut-off body: exit 65"
-is "$(wc -c <"$T/out" | tr -d ' ')" 0 "cut-off body: nothing written"
+# A file operand (not stdin): messages name it; a missing one exits 66.
+jde-fetch --parse-response "$F/parse-f0411-errors.in.json" >"$T/out" 2>"$T/err"
+is "$?|$(cat "$T/err")" \
+	"65|jde-fetch: $F/parse-f0411-errors.in.json: AIS reported 1 error: 4: Invalid Column: The column XYZ does not exist in F0411" \
+	"errors array in a named file: 65, the file named"
 jde-fetch --parse-response "$T/nonexistent.json" >"$T/out" 2>"$T/err"
 is "$?" 66 "missing file: exit 66"
-jde-fetch --parse-response -k 'DOC NOPE' "$F/jde-f0411-page1.json" >"$T/out" 2>"$T/err"
+jde-fetch --parse-response -k 'DOC NOPE' "$F/parse-f0411-page1.in.json" >"$T/out" 2>"$T/err"
 is "$?" 65 "rows without the key column: exit 65"
 like "$(cat "$T/err")" "no key column F0411_NOPE" "missing key column named"
+# Several files: one stream, in order.
+jde-fetch --parse-response "$F/parse-f0411-page1.in.json" "$F/parse-empty.in.json" \
+	"$F/parse-f0101-v1.in.json" >"$T/out" 2>"$T/err"
+is "$?" 0 "three files: exit 0"
+diff_ok "$T/out" <(cat "$F/parse-f0411-page1.exp.ndjson" "$F/parse-f0101-v1.exp.ndjson") \
+	"three files: their records, in order"
 
 # the man page's first EXAMPLE, as written there
 ex=$(man-examples "$TOP/man/jde-fetch.1" 1)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The table catalog (src/catalog.c) is the one list of the JDE tables known
-# by name: jde-fetch reads its keys and time columns, alert-render --check
+# by name: jde-fetch reads its keys and time columns, jde-join orders its
+# [sums] and Address Book queries by the keys, alert-render --check
 # counts the same columns as fetched, jde-fetch(1) lists it, and every table
 # of the sample data is in it.  For each table, what jde-fetch asks for and
 # what alert-render accepts are checked against each other (no server: the
@@ -105,5 +106,37 @@ printf '[rule]\nname = out\n\n[source]\ntable = F4101\ncolumns = USER\nkey = ITM
 	>"$T/rules/out.rule"
 jde-fetch -r out --dry-run >"$T/dry" 2>"$T/err"
 is "$(query "$T/dry")" "UPMJ ITM / ITM USER UPMJ" "outside the catalog: UPMJ alone, then the key"
+
+# jde-join reads its tables by the same catalog: a [sums] entry on any
+# catalog table is ordered by that table's key and asks for it (so that a
+# query that starts over resumes), and the Address Book lookups ask for
+# their tables' catalog keys first.  The catalog is the one place to edit
+# for a new table (jde-join(1), Joining another table).
+while read -r t time key; do
+	lt=$(printf '%s' "$t" | tr '[:upper:]' '[:lower:]')
+	first=${key%% *}
+	printf '[rule]\nname = s%s\n\n[source]\ntable = F0411\n\n[sums]\nx = %s.USER by %s\n' \
+		"$lt" "$t" "$first" >"$T/rules/s$lt.rule"
+	printf '{"table":"F0411","key":"1","row":{"F0411_%s":"7"}}\n' "$first" |
+		jde-join -r "s$lt" --dry-run >"$T/dry" 2>"$T/err"
+	is "$?|$(jq -r 'select(.body.targetName) | .body.targetName' "$T/dry")" "0|$t" \
+		"$t: jde-join --dry-run queries it for [sums]"
+	is "$(query "$T/dry")" "$key / $key USER" \
+		"$t: a [sums] query is read in the catalog key's order"
+done <"$T/catalog"
+printf '[rule]\nname = ab\n\n[source]\ntable = F4311\n\n[join]\nbuyer = AN8\nunit = MCU via F0006\n' \
+	>"$T/rules/ab.rule"
+printf '{"table":"F4311","key":"1","row":{"F4311_AN8":4242,"F4311_MCU":"30"}}\n' |
+	jde-join -r ab --dry-run >"$T/dry" 2>"$T/err"
+is "$?" 0 "jde-join --dry-run with [join]"
+jq -r 'select(.body.targetName) | .body | (.aggregation.orderBy | length) as $n |
+	[.targetName, (.aggregation.orderBy | map(.column) | join(" ")),
+	(.returnControlIDs | split("|")[:$n] | join(" "))] | join(" / ")' \
+	"$T/dry" | sed 's/[A-Z0-9]*[.]//g' >"$T/ab"
+while read -r t _ key; do
+	case $t in F0006 | F0101 | F0115 | F01151) echo "$t / $key / $key" ;; esac
+done <"$T/catalog" >"$T/abwant"
+diff_ok <(sort "$T/ab") <(sort "$T/abwant") \
+	"the Address Book lookups are ordered by, and ask first for, the catalog's keys"
 
 done_testing

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# jde-fetch incremental mode (watermark, pending, --commit) and --join
+# jde-fetch incremental mode (watermark, pending, --commit) and jde-join
 # (Address Book contacts in batches) against the AIS simulator.
 . "$(dirname "$0")/lib.sh"
 
@@ -125,7 +125,7 @@ is "$(jq -r .key "$T/so" | tr '\n' ' ')" \
 # ---- join ---------------------------------------------------------------------
 jde-fetch -t F0411 >"$T/records" 2>"$T/err"
 : >"$MLC_AIS_SIM_LOG"
-jde-fetch --join -r ap-aging <"$T/records" >"$T/joined" 2>"$T/err"
+jde-join -r ap-aging <"$T/records" >"$T/joined" 2>"$T/err"
 is "$?" 0 "join: exit 0"
 is "$(jq -r .key "$T/joined")" "$(jq -r .key "$T/records")" "join: every record, in input order"
 is "$(jq -c 'del(.contacts)' "$T/joined")" "$(cat "$T/records")" "join: records otherwise unchanged"
@@ -145,7 +145,7 @@ is "$(printf '%s' "$rec" | jq -c '.contacts.director | [.an8, .name]')" \
 
 # batches of 10: at most one query per table per batch
 : >"$MLC_AIS_SIM_LOG"
-jde-fetch --join -r ap-aging -b 10 <"$T/records" >"$T/joined10" 2>"$T/err"
+jde-join -r ap-aging -b 10 <"$T/records" >"$T/joined10" 2>"$T/err"
 is "$?" 0 "join in batches of 10: exit 0"
 diff_ok "$T/joined10" "$T/joined" "join in batches: same output"
 batches=$(((NROWS + 9) / 10))
@@ -160,7 +160,7 @@ is "$?" 1 "join: LIST values are distinct"
 # invalid phone numbers are flagged, not guessed
 printf '%s\n' '{"F0115_AN8":4242,"F0115_IDLN":0,"F0115_RCK7":3,"F0115_CNLN":3,"F0115_PHTP":"CAR","F0115_AR1":" ","F0115_PH1":"555-01","F0115_UPMJ":"20261002","F0115_UPMT":110418}' \
 	>>"$T/data/F0115.ndjson"
-grep -m 1 '"key":"00001|PV|123456|001"' "$T/records" | jde-fetch --join -r ap-aging >"$T/j1" 2>"$T/err"
+grep -m 1 '"key":"00001|PV|123456|001"' "$T/records" | jde-join -r ap-aging >"$T/j1" 2>"$T/err"
 is "$(jq -c '.contacts.vendor.phones[2]' "$T/j1")" \
 	'{"type":"mobile","raw":"555-01","e164":null,"invalid":true}' "join: invalid number flagged"
 
@@ -168,29 +168,38 @@ is "$(jq -c '.contacts.vendor.phones[2]' "$T/j1")" \
 # "emails" keeps them all
 printf '%s\n' '{"F01151_AN8":4242,"F01151_IDLN":0,"F01151_RCK7":0,"F01151_ETP":"E","F01151_EMAL":"ap;billing@acme.example","F01151_EHIER":1,"F01151_UPMJ":"20261002","F01151_UPMT":110418}' \
 	>>"$T/data/F01151.ndjson"
-grep -m 1 '"key":"00001|PV|123456|001"' "$T/records" | jde-fetch --join -r ap-aging >"$T/j2" 2>"$T/err"
+grep -m 1 '"key":"00001|PV|123456|001"' "$T/records" | jde-join -r ap-aging >"$T/j2" 2>"$T/err"
 is "$(jq -c '.contacts.vendor | [.emails, .email]' "$T/j2")" \
 	'[["ap;billing@acme.example","ap@acme.example"],"ap@acme.example"]' \
 	"join: email is the first address that is one; emails lists them all"
 
 # bad input lines: reported, the rest goes on, exit 65
 { head -n 2 "$T/records"; echo 'not json'; echo '{"x":1}'; sed -n 3p "$T/records"; } |
-	jde-fetch --join -r ap-aging >"$T/jbad" 2>"$T/err"
+	jde-join -r ap-aging >"$T/jbad" 2>"$T/err"
 is "$?" 65 "join: bad input lines give exit 65"
 is "$(wc -l <"$T/jbad" | tr -d ' ')" 3 "join: the good records still go through"
 like "$(cat "$T/err")" "line 3: not a JSON object" "join: bad line named"
 
 # joined twice: contacts merged
-head -n 1 "$T/joined" | jde-fetch --join -r ap-aging >"$T/j2" 2>"$T/err"
+head -n 1 "$T/joined" | jde-join -r ap-aging >"$T/j2" 2>"$T/err"
 is "$(jq -c '.contacts | keys' "$T/j2")" '["director","owner","vendor"]' "join twice: contacts merged"
 
 # dry run: the LIST requests, no server
 : >"$MLC_AIS_SIM_LOG"
-head -n 3 "$T/records" | jde-fetch --join -r ap-aging --dry-run >"$T/jdry" 2>"$T/err"
+head -n 3 "$T/records" | jde-join -r ap-aging --dry-run >"$T/jdry" 2>"$T/err"
 is "$?" 0 "join dry run: exit 0"
 is "$(wc -c <"$MLC_AIS_SIM_LOG" | tr -d ' ')" 0 "join dry run: nothing sent"
 is "$(jq -r '.body.targetName // "login"' "$T/jdry" | tr '\n' ' ')" "login F0006 F0101 F0115 F01151 " \
 	"join dry run: the requests it would send"
+
+# The join stage was jde-fetch --join: the old form is refused by name,
+# before anything is read or sent (jde-join(1) HISTORY).
+: >"$MLC_AIS_SIM_LOG"
+head -n 3 "$T/records" | jde-fetch --join -r ap-aging >"$T/jold" 2>"$T/err"
+is "$?" 64 "jde-fetch --join: a usage error (exit 64)"
+like "$(cat "$T/err")" "jde-fetch: --join is now .*jde-join -r RULE" "jde-fetch --join: the message names jde-join"
+is "$(wc -c <"$T/jold" "$MLC_AIS_SIM_LOG" | awk '{ n += $1 } END { print n / 2 }')" 0 \
+	"jde-fetch --join: nothing written, nothing sent"
 
 # ---- a DME user ------------------------------------------------------------
 sim_start mlc-ais-sim --password-file "$T/sim-password" --today 2026-11-26 --data "$T/data" \

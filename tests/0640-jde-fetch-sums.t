@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# jde-fetch --join with [sums]: on hand (F41021 PQOH) summed per item and
+# jde-join with [sums]: on hand (F41021 PQOH) summed per item and
 # branch, one F41021 query per batch, and the inventory-below-reorder rule
 # end to end through alert-match, against the AIS simulator.
 . "$(dirname "$0")/lib.sh"
@@ -53,7 +53,7 @@ jq -rs --slurpfile q "$T/data/F41021.ndjson" '
 
 # ---- the sums ----------------------------------------------------------------
 : >"$MLC_AIS_SIM_LOG"
-jde-fetch --join -r $R <"$T/items" >"$T/joined" 2>"$T/err"
+jde-join -r $R <"$T/items" >"$T/joined" 2>"$T/err"
 is "$?" 0 "join with [sums]: exit 0"
 sums_of "$T/joined" >"$T/got-sums"
 diff_ok "$T/got-sums" "$T/want-sums" "sums per item and branch as jq computes them from F41021"
@@ -83,14 +83,14 @@ is "$(printf '%s' "$q" | jq -r '.query.condition[0].value | map(.content) | join
 # batches of 5: one F41021 query per batch, same output
 NB=$((($(wc -l <"$T/items") + 4) / 5))
 : >"$MLC_AIS_SIM_LOG"
-jde-fetch --join -r $R -b 5 <"$T/items" >"$T/joined5" 2>"$T/err"
+jde-join -r $R -b 5 <"$T/items" >"$T/joined5" 2>"$T/err"
 is "$?" 0 "batches of 5: exit 0"
 diff_ok "$T/joined5" "$T/joined" "batches of 5: same output"
 is "$(queries | grep -c '^F41021$')" "$NB" "batches of 5: one F41021 query per batch ($NB)"
 
 # An item without any F41021 row: 0 on hand, a true 0.
 jq -c 'select(.key == "60001|30") | .row.F4102_ITM = 69999 | .key = "69999|30"' "$T/items" |
-	jde-fetch --join -r $R >"$T/none" 2>"$T/err"
+	jde-join -r $R >"$T/none" 2>"$T/err"
 is "$?" 0 "item without F41021 rows: exit 0"
 is "$(jq -c .sums "$T/none")" '{"F41021_PQOH":0}' "item without F41021 rows: sum 0"
 
@@ -98,7 +98,7 @@ is "$(jq -c .sums "$T/none")" '{"F41021_PQOH":0}' "item without F41021 rows: sum
 # on after the last row summed, nothing counted twice (small pages: -p 3).
 : >"$MLC_AIS_SIM_LOG"
 fault "expire-results:path=/jderest/v2/dataservice/next"
-jde-fetch --join -r $R -p 3 <"$T/items" >"$T/jrestart" 2>"$T/err"
+jde-join -r $R -p 3 <"$T/items" >"$T/jrestart" 2>"$T/err"
 is "$?" 0 "sum query resumed: exit 0"
 like "$(cat "$T/err")" "F41021 next page: query results expired.*resuming after the last row" \
 	"sum query resumed: said so"
@@ -113,7 +113,7 @@ is "$(jq -c 'select(.path == "/jderest/v2/dataservice" and .body.targetName == "
 	"sum query resumed: the second query is the LIST AND after the last row"
 
 # Joined twice: the sums are merged, not duplicated.
-head -n 1 "$T/joined" | jde-fetch --join -r $R >"$T/twice" 2>"$T/err"
+head -n 1 "$T/joined" | jde-join -r $R >"$T/twice" 2>"$T/err"
 is "$(jq -c '[(.sums | keys), (.contacts | keys)]' "$T/twice")" '[["F41021_PQOH"],["buyer","planner"]]' \
 	"joined twice: sums and contacts merged"
 is "$(head -n 1 "$T/joined" | jq -S -c .)" "$(jq -S -c . "$T/twice")" "joined twice: same record"
@@ -131,7 +131,7 @@ on_hand = F41021.PQOH by ITM MCU
 committed = F41021.PCOM by ITM MCU
 EOF2
 : >"$MLC_AIS_SIM_LOG"
-jde-fetch --join -r onhand <"$T/items" >"$T/only" 2>"$T/err"
+jde-join -r onhand <"$T/items" >"$T/only" 2>"$T/err"
 is "$?" 0 "[sums] only: exit 0"
 is "$(jq -r 'has("contacts")' "$T/only" | sort -u)" false "[sums] only: no contacts"
 is "$(jq -r '"\(.row.F4102_ITM)|\(.row.F4102_MCU | ltrimstr(" ")) \(.sums.ON_HAND)"' "$T/only")" \
@@ -142,33 +142,33 @@ is "$(queries | tr '\n' ' ')" "F41021 F41021 " "[sums] only: one query per entry
 
 # Configuration errors.
 printf '[rule]\nname = nojoin\n\n[source]\ntable = F4102\n' >"$T/rules/nojoin.rule"
-jde-fetch --join -r nojoin <"$T/items" >/dev/null 2>"$T/err"
+jde-join -r nojoin <"$T/items" >/dev/null 2>"$T/err"
 is "$?" 78 "neither [join] nor [sums]: 78"
 like "$(cat "$T/err")" "no \[join\] or \[sums\] section" "neither [join] nor [sums]: said so"
 printf '[rule]\nname = badsum\n\n[source]\ntable = F4102\n\n[sums]\nq = F41021.PQOH per ITM\n' \
 	>"$T/rules/badsum.rule"
-jde-fetch --join -r badsum <"$T/items" >/dev/null 2>"$T/err"
+jde-join -r badsum <"$T/items" >/dev/null 2>"$T/err"
 is "$?" 78 "bad [sums] entry: 78"
 like "$(cat "$T/err")" "badsum.rule:8: \[sums\] q = F41021.PQOH per ITM: expected TABLE.COLUMN by COLUMN" \
 	"bad [sums] entry: file, line, what is expected"
 
 # A record without a by-column: reported, the others go on, exit 65.
 { head -n 1 "$T/items"; head -n 1 "$T/items" | jq -c 'del(.row.F4102_MCU)'; sed -n 2p "$T/items"; } |
-	jde-fetch --join -r $R >"$T/jbad" 2>"$T/err"
+	jde-join -r $R >"$T/jbad" 2>"$T/err"
 is "$?" 65 "record without a by-column: 65"
 is "$(wc -l <"$T/jbad" | tr -d ' ')" 2 "record without a by-column: the others still go through"
 like "$(cat "$T/err")" "line 2: .*F4102_MCU \(\[sums\] F41021_PQOH\)" "record without a by-column: named"
 
 # dry run: the requests, no server
 : >"$MLC_AIS_SIM_LOG"
-jde-fetch --join -r onhand --dry-run <"$T/items" >"$T/jdry" 2>"$T/err"
+jde-join -r onhand --dry-run <"$T/items" >"$T/jdry" 2>"$T/err"
 is "$?" 0 "dry run: exit 0"
 is "$(jq -r '.body.targetName // "login"' "$T/jdry" | tr '\n' ' ')" "login F41021 F41021 " \
 	"dry run: the requests it would send"
 is "$(wc -c <"$MLC_AIS_SIM_LOG" | tr -d ' ')" 0 "dry run: nothing sent"
 
 # ---- end to end: fetch | join | match -----------------------------------------
-jde-fetch -r $R 2>"$T/e1" | jde-fetch --join -r $R 2>"$T/e2" |
+jde-fetch -r $R 2>"$T/e1" | jde-join -r $R 2>"$T/e2" |
 	alert-match --no-state -r $R --now 2026-11-26T14:00:00Z >"$T/alerts" 2>"$T/e3"
 is "${PIPESTATUS[*]}" "0 0 0" "fetch | join | match: every stage exits 0"
 is "$(jq -r .key "$T/alerts" | sort -u | tr '\n' ' ')" \
@@ -184,13 +184,13 @@ suggested() { # RULE: the rule with the [sums] of its comments
 }
 suggested high-value-po >"$T/rules/po-lines.rule"
 sed -i 's/^name *= .*/name = po-lines/' "$T/rules/po-lines.rule"
-jde-fetch -r po-lines 2>"$T/e1" | jde-fetch --join -r po-lines >"$T/po" 2>"$T/e2"
+jde-fetch -r po-lines 2>"$T/e1" | jde-join -r po-lines >"$T/po" 2>"$T/e2"
 is "${PIPESTATUS[*]}" "0 0" "high-value-po with its suggested [sums]: exit 0"
 is "$(jq -c 'select(.sums.LINES != .row.F4301_OTOT) | .key' "$T/po")$(wc -l <"$T/po" | tr -d ' ')" 6 \
 	"high-value-po: the suggested sum of the lines is each PO's OTOT"
 suggested credit-hold >"$T/rules/ch-limit.rule"
 sed -i 's/^name *= .*/name = ch-limit/' "$T/rules/ch-limit.rule"
-jde-fetch -r ch-limit 2>"$T/e1" | jde-fetch --join -r ch-limit >"$T/ch" 2>"$T/e2"
+jde-fetch -r ch-limit 2>"$T/e1" | jde-join -r ch-limit >"$T/ch" 2>"$T/e2"
 is "${PIPESTATUS[*]}" "0 0" "credit-hold with its suggested [sums]: exit 0"
 is "$(jq -r '"\(.row.F4201_AN8) \(.sums.CREDIT_LIMIT)"' "$T/ch" | tr '\n' ' ')" \
 	"$(jq -r 'select(.F03012_AN8 == (5001, 5003, 5006)) | "\(.F03012_AN8) \(.F03012_ACL)"' \
@@ -198,7 +198,7 @@ is "$(jq -r '"\(.row.F4201_AN8) \(.sums.CREDIT_LIMIT)"' "$T/ch" | tr '\n' ' ')" 
 	"credit-hold: the suggested sum is the customer's F03012 credit limit"
 
 # ---- valgrind -------------------------------------------------------------------
-vg jde-fetch --join -r $R -b 4 <"$T/items" >"$T/jvg" 2>"$T/err"
+vg jde-join -r $R -b 4 <"$T/items" >"$T/jvg" 2>"$T/err"
 rc=$?
 isnt "$rc" 99 "join with [sums] under valgrind: no finding"
 diff_ok "$T/jvg" "$T/joined" "join with [sums] under valgrind: same output"

@@ -97,7 +97,7 @@ for n in 2 3; do
 	is "$(curl -s "$URL/_sim/state" | jq .sessions)" 0 "token of $n requests: no session left"
 done
 
-# --join: its lookups (one query per table) outlive the token too
+# jde-join: its lookups (one query per table) outlive the token too
 cat >"$T/rules/joined.rule" <<'EOF'
 [rule]
 name = joined
@@ -111,11 +111,11 @@ payee = PYE
 owner = MCU via F0006
 EOF
 reset
-jde-fetch --join -r joined -b 64 <"$T/base" >"$T/join-base" 2>"$T/err"
+jde-join -r joined -b 64 <"$T/base" >"$T/join-base" 2>"$T/err"
 is "$?" 0 "join, clean: exit 0"
 reset
 fault "token-life:requests=2"
-jde-fetch --join -r joined -b 64 <"$T/base" >"$T/out" 2>"$T/err"
+jde-join -r joined -b 64 <"$T/base" >"$T/out" 2>"$T/err"
 is "$?" 0 "join, token of 2 requests: exit 0"
 diff_ok "$T/out" "$T/join-base" "join, token of 2 requests: the same contacts"
 [ "$(count /jderest/v2/tokenrequest)" -ge 2 ]

@@ -50,7 +50,7 @@ p1=$!
 # (one name per pgrep: procps refuses a pattern longer than a process name)
 stage_alive() {
 	local n
-	for n in jde-fetch alert-match alert-render twilio-send alert-log; do
+	for n in jde-fetch jde-join alert-match alert-render twilio-send alert-log; do
 		pgrep -s "$p1" -x "$n" >/dev/null && return 0
 	done
 	return 1

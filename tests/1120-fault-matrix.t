@@ -56,7 +56,7 @@ FAULTS=(
 	"poison-trail-utf8|poison|utf8"
 	"lock-6s-past-old-timeout|lock|hold:ms=6000"
 )
-STAGES=(none jde-fetch alert-match alert-render twilio-send alert-log)
+STAGES=(none jde-fetch jde-join alert-match alert-render twilio-send alert-log)
 
 ais_fault() {
 	curl -fsS -H 'Content-Type: application/json' --data-binary "{\"spec\":\"$1\"}" \
@@ -139,7 +139,7 @@ landed() {
 
 # ---- the combinations -------------------------------------------------------
 # The sanitizer build, which runs the whole suite again, takes every other
-# fault (the stages still rotate through all six).
+# fault (the stages still rotate through all seven).
 step=1
 [ "${MLC_SANITIZED:-0}" = 1 ] && step=2
 combos=()

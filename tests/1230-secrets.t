@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Secrets (issue 7), the properties 0210 (the vault alone) and 0600
-# (jde-fetch alone) do not cover:
+# (jde-fetch alone) do not cover (jde-join, the join stage, is sampled and
+# held like jde-fetch: it logs in to AIS with the same password):
 #  - a whole pipeline run (ml-connector run, every stage, trace on): no
 #    secret, its base64, or the Basic-auth form base64("SID:token") in any
 #    process's /proc/PID/cmdline or environ while it runs, nor in the state
@@ -83,7 +84,7 @@ sampled check ml-connector check
 is "$?" 0 "the traced ml-connector check: status 0"
 seen=$(find "$S" -type f -size +0 | sed 's/.*\.//' | sort -u | tr '\n' ' ')
 echo "# $n samples of $(find "$S" -type f | wc -l | tr -d ' ') process snapshots; programs seen: $seen"
-for prog in jde-fetch alert-match alert-render twilio-send alert-log; do
+for prog in jde-fetch jde-join alert-match alert-render twilio-send alert-log; do
 	like "$seen" "(^| )$prog " "sampled $prog's /proc/PID/cmdline and environ while it ran"
 done
 like "$(cat "$T/run.err")" 'jde-AIS-Auth|POST ' "the trace was on (request headers on stderr)"
@@ -119,7 +120,7 @@ is "$(jq -r 'select(.kind == "request" and .method == "POST") | "\(.auth) \(.sta
 
 # ---- core dumps ----------------------------------------------------------
 # mlc_util_nodump (util.c): setrlimit(RLIMIT_CORE, 0) and
-# prctl(PR_SET_DUMPABLE, 0), called by jde-fetch, twilio-send,
+# prctl(PR_SET_DUMPABLE, 0), called by jde-fetch, jde-join, twilio-send,
 # twilio-status and mlc-vault (and by vault.c for any program that opens
 # the vault).  Each is started with "ulimit -c unlimited" in an empty
 # directory and held blocked; then:
@@ -242,6 +243,8 @@ hold jde-fetch jde-fetch -t F0411 -p 5
 check jde-fetch "jde-fetch (blocked on a slow AIS)"
 hold jde-ping jde-fetch --ping
 check jde-ping "jde-fetch --ping"
+hold jde-join jde-join -r ap-aging
+check jde-join "jde-join (logging in on a slow AIS)"
 hold twilio-send twilio-send
 check twilio-send "twilio-send (waiting for deliveries)"
 hold twilio-poll twilio-send --poll

@@ -164,14 +164,17 @@ skip() {
 	echo "ok $_n # skip $1"
 }
 
-# run_fixture TOOL NAME [ARGS...]: runs TOOL on tests/fixtures/NAME.in.ndjson and
-# compares stdout with NAME.exp.ndjson, stderr with NAME.exp.err (if present)
-# and the status with NAME.exp.rc (default 0).
+# run_fixture TOOL NAME [ARGS...]: runs TOOL on tests/fixtures/NAME.in.ndjson
+# (or NAME.in.json: a saved AIS response body) and compares stdout with
+# NAME.exp.ndjson, stderr with NAME.exp.err (if present) and the status with
+# NAME.exp.rc (default 0).
 run_fixture() {
 	_tool=$1 _name=$2
 	shift 2
 	_f=$TOP/tests/fixtures/$_name
-	"$_tool" "$@" <"$_f.in.ndjson" >"$T/$_name.out" 2>"$T/$_name.err"
+	_in=$_f.in.ndjson
+	[ -f "$_in" ] || _in=$_f.in.json
+	"$_tool" "$@" <"$_in" >"$T/$_name.out" 2>"$T/$_name.err"
 	_rc=$?
 	diff_ok "$T/$_name.out" "$_f.exp.ndjson" "$_tool $_name: stdout"
 	if [ -f "$_f.exp.err" ]; then

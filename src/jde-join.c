@@ -1,0 +1,1377 @@
+/*
+ * jde-join — add each record's JD Edwards contacts ([join]) and sums
+ * ([sums]) to the records of jde-fetch, read through the AIS Server.
+ *
+ * Usage: jde-join -r RULE [-c CONF] [-b BATCH] [-p PAGESIZE] [--dry-run]
+ * Reads NDJSON records (jde-fetch's, or any later stage's) on stdin and
+ * writes them on stdout in input order with "contacts" (one member per
+ * [join] entry) and "sums" (one per [sums] entry) added.  Records go in
+ * batches: per batch one LIST query per Address Book table (F0006 owners,
+ * F0101 names, F0115 phones, F01151 e-mail addresses) over the distinct
+ * values not yet known, and one per [sums] entry; the answers are cached
+ * in maps of bounded size, so memory stays flat however long the input.
+ *
+ * The session (login, token refresh, paging, logout) is ais.c's; the key
+ * every read is ordered by (so that a read that starts over resumes) is
+ * catalog.c's: a new [sums] table needs a rule line and, to be read in
+ * order, one line of catalog.c, and nothing here.
+ *
+ * Exit status: 0 done; 64 usage; 65 input lines that are not records (the
+ * others are still written), bad data from AIS; 69 AIS unavailable after
+ * retries; 70 internal error; 74 read or write error; 75 interrupted by
+ * SIGTERM/SIGINT; 77 login or token refused, vault cannot be opened;
+ * 78 configuration or rule error, TLS certificate refused.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "mlc.h"
+
+static const char usage[] =
+	"usage: jde-join -r RULE [-c CONF] [-b BATCH] [-p PAGESIZE] [--dry-run] < records\n";
+
+static volatile sig_atomic_t stop_sig; /* set by SIGTERM/SIGINT (mlc_util_signals) */
+
+struct opts {
+	const char *conf, *rule;
+	long pagesize, batch;
+	int dry;
+};
+
+static struct mlc_conf conf;      /* the configuration (mlc_ais_config) */
+static struct mlc_rule rule;
+
+/* FNV-1a, for the maps' slots. */
+static uint64_t
+hash64(const char *s, size_t n)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (size_t i = 0; i < n; i++) {
+		h ^= (unsigned char)s[i];
+		h *= 1099511628211ull;
+	}
+	return h;
+}
+
+/* ---- the lookup caches ------------------------------------------------- */
+
+/* A bounded string map: when full it is emptied, so memory stays flat
+ * however long the input; the cost is a lookup repeated. */
+#define MAP_SLOTS 16384
+#define MAP_MAX 8192
+
+struct map {
+	char **key;
+	char **val;
+	long *num;
+	size_t count;
+};
+
+static void
+map_init(struct map *m)
+{
+	m->key = mlc_xcalloc(MAP_SLOTS, sizeof *m->key);
+	m->val = mlc_xcalloc(MAP_SLOTS, sizeof *m->val);
+	m->num = mlc_xcalloc(MAP_SLOTS, sizeof *m->num);
+	m->count = 0;
+}
+
+static void
+map_clear(struct map *m)
+{
+	for (size_t i = 0; i < MAP_SLOTS; i++) {
+		free(m->key[i]);
+		free(m->val[i]);
+		m->key[i] = m->val[i] = NULL;
+	}
+	m->count = 0;
+}
+
+static void
+map_free(struct map *m)
+{
+	map_clear(m);
+	free(m->key);
+	free(m->val);
+	free(m->num);
+}
+
+static size_t
+map_slot(const struct map *m, const char *k)
+{
+	size_t i = (size_t)(hash64(k, strlen(k)) % MAP_SLOTS);
+
+	while (m->key[i] && strcmp(m->key[i], k) != 0)
+		i = (i + 1) % MAP_SLOTS;
+	return i;
+}
+
+static int
+map_get(const struct map *m, const char *k, const char **val, long *num)
+{
+	size_t i = map_slot(m, k);
+
+	if (!m->key[i])
+		return 0;
+	if (val)
+		*val = m->val[i];
+	if (num)
+		*num = m->num[i];
+	return 1;
+}
+
+static void
+map_put(struct map *m, const char *k, const char *val, long num)
+{
+	size_t i;
+
+	if (m->count >= MAP_MAX)
+		map_clear(m);
+	i = map_slot(m, k);
+	if (!m->key[i]) {
+		m->key[i] = mlc_xstrdup(k);
+		m->count++;
+	} else {
+		free(m->val[i]);
+	}
+	m->val[i] = val ? mlc_xstrdup(val) : NULL;
+	m->num[i] = num;
+}
+
+struct jent {
+	const char *name;
+	char *col;    /* column alias, or NULL for a fixed number */
+	int via;      /* the column is a business unit: its F0006 owner */
+	long fixed;
+};
+
+struct phone {
+	long rck7;
+	char *type, *raw;
+};
+
+struct email {
+	long rank, rck7;
+	char *addr;
+};
+
+struct contact {
+	long an8;
+	char *name;
+	struct phone *ph;
+	size_t nph;
+	struct email *em;
+	size_t nem;
+};
+
+/* One [sums] entry, NAME = TABLE.COL by BY...: the sum of TABLE.COL over
+ * the TABLE rows whose BY columns equal the record's. */
+#define SUM_MAXBY 8
+#define SUM_SEP '\x1f' /* between the by-values of a tuple key */
+
+struct sument {
+	char *name;   /* the rule's key in upper case: "sums" member name */
+	char *table, *col;
+	char *by[SUM_MAXBY];
+	size_t nby;
+};
+
+struct join {
+	struct jent *ent;
+	size_t nent;
+	struct sument *sum;
+	size_t nsum;
+	long sum_page;           /* maxPageSize of the [sums] queries */
+	long batch;
+	const char *cc;
+	struct map bu, ab;       /* MCU -> owner AN8; AN8 -> contact JSON */
+	struct contact *con;     /* this batch's lookups, sorted by an8 */
+	size_t ncon;
+	char **mcus;             /* this batch's business units to look up */
+	size_t nmcus;
+	unsigned long bad;
+};
+
+static int
+span_num(const char *v, size_t n, long *out)
+{
+	struct mlc_buf t;
+	char *end;
+	double d;
+	int ok;
+
+	mlc_buf_init(&t);
+	if (*v == '"')
+		mlc_jde_json_string(v, n, &t);
+	else
+		mlc_buf_add(&t, v, n);
+	d = strtod(t.p, &end);
+	while (*end == ' ')
+		end++;
+	ok = end != t.p && !*end && d >= 0 && d < 1e15 && d == (double)(long)d;
+	if (ok)
+		*out = (long)d;
+	mlc_buf_free(&t);
+	return ok;
+}
+
+/* A string member, trimmed, into b (reset); 0 if absent or not a string. */
+static int
+row_str(const char *row, size_t n, const char *name, struct mlc_buf *b)
+{
+	const char *v;
+	size_t vn;
+	size_t lead;
+
+	mlc_buf_reset(b);
+	if (!mlc_jde_json_member(row, n, name, &v, &vn) || *v != '"')
+		return 0;
+	mlc_jde_json_string(v, vn, b);
+	while (b->len && b->p[b->len - 1] == ' ')
+		b->p[--b->len] = '\0';
+	lead = strspn(b->p, " ");
+	memmove(b->p, b->p + lead, b->len - lead + 1);
+	b->len -= lead;
+	return 1;
+}
+
+static long
+row_num(const char *row, size_t n, const char *name)
+{
+	const char *v;
+	size_t vn;
+	long x = 0;
+
+	if (!mlc_jde_json_member(row, n, name, &v, &vn) || !span_num(v, vn, &x))
+		return 0;
+	return x;
+}
+
+static int
+cmp_long(const void *a, const void *b)
+{
+	long x = *(const long *)a, y = *(const long *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static struct contact *
+find_contact(struct join *j, long an8)
+{
+	size_t lo = 0, hi = j->ncon;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (j->con[mid].an8 == an8)
+			return &j->con[mid];
+		if (j->con[mid].an8 < an8)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+static void
+contact_clear(struct contact *c, int what)
+{
+	if (what & 1) {
+		free(c->name);
+		c->name = NULL;
+	}
+	if (what & 2) {
+		for (size_t i = 0; i < c->nph; i++) {
+			free(c->ph[i].type);
+			free(c->ph[i].raw);
+		}
+		free(c->ph);
+		c->ph = NULL;
+		c->nph = 0;
+	}
+	if (what & 4) {
+		for (size_t i = 0; i < c->nem; i++)
+			free(c->em[i].addr);
+		free(c->em);
+		c->em = NULL;
+		c->nem = 0;
+	}
+}
+
+struct lookup {
+	struct join *j;
+	int what; /* 0 F0006, 1 F0101, 2 F0115, 4 F01151 */
+	struct mlc_buf t1, t2;
+};
+
+static void
+lookup_row(void *arg, const char *row, size_t n, const char *fetched_at)
+{
+	struct lookup *l = arg;
+	struct join *j = l->j;
+	struct contact *c;
+	long an8;
+
+	(void)fetched_at;
+	if (l->what == 0) {
+		if (row_str(row, n, "F0006_MCU", &l->t1))
+			map_put(&j->bu, l->t1.p, NULL, row_num(row, n, "F0006_AN8"));
+		return;
+	}
+	an8 = row_num(row, n, l->what == 1 ? "F0101_AN8" : l->what == 2 ? "F0115_AN8" :
+	              "F01151_AN8");
+	if (!(c = find_contact(j, an8)))
+		return;
+	if (l->what == 1) {
+		if (row_str(row, n, "F0101_ALPH", &l->t1)) {
+			free(c->name);
+			c->name = mlc_xstrdup(l->t1.p);
+		}
+	} else if (l->what == 2) {
+		struct phone *p;
+		struct mlc_buf raw;
+
+		row_str(row, n, "F0115_AR1", &l->t1);
+		mlc_buf_init(&raw);
+		if (l->t1.len) {
+			mlc_buf_add(&raw, l->t1.p, l->t1.len);
+			mlc_buf_addc(&raw, ' ');
+		}
+		row_str(row, n, "F0115_PH1", &l->t2);
+		mlc_buf_add(&raw, l->t2.p, l->t2.len);
+		if (!l->t2.len) {
+			mlc_buf_free(&raw);
+			return;
+		}
+		row_str(row, n, "F0115_PHTP", &l->t1);
+		c->ph = mlc_xrealloc(c->ph, (c->nph + 1) * sizeof *c->ph);
+		p = &c->ph[c->nph++];
+		p->rck7 = row_num(row, n, "F0115_RCK7");
+		p->type = mlc_xstrdup(strcmp(l->t1.p, "CAR") == 0 ? "mobile" :
+		                      l->t1.len == 0 ? "business" : l->t1.p);
+		p->raw = raw.p;
+	} else {
+		struct email *e;
+
+		if (!row_str(row, n, "F01151_ETP", &l->t1) || strcmp(l->t1.p, "E") != 0 ||
+		    !row_str(row, n, "F01151_EMAL", &l->t2) || !l->t2.len)
+			return;
+		c->em = mlc_xrealloc(c->em, (c->nem + 1) * sizeof *c->em);
+		e = &c->em[c->nem++];
+		e->rck7 = row_num(row, n, "F01151_RCK7");
+		/* EHIER: 1 = primary first, then 2, 3...; 0 (informative) last. */
+		e->rank = row_num(row, n, "F01151_EHIER");
+		if (e->rank <= 0)
+			e->rank = 1000000;
+		e->addr = mlc_xstrdup(l->t2.p);
+	}
+}
+
+static void
+lookup_restart(void *arg)
+{
+	struct lookup *l = arg;
+
+	if (l->what)
+		for (size_t i = 0; i < l->j->ncon; i++)
+			contact_clear(&l->j->con[i], l->what);
+}
+
+static int
+cmp_phone(const void *a, const void *b)
+{
+	const struct phone *x = a, *y = b;
+
+	return x->rck7 < y->rck7 ? -1 : x->rck7 > y->rck7;
+}
+
+static int
+cmp_email(const void *a, const void *b)
+{
+	const struct email *x = a, *y = b;
+
+	if (x->rank != y->rank)
+		return x->rank < y->rank ? -1 : 1;
+	return x->rck7 < y->rck7 ? -1 : x->rck7 > y->rck7;
+}
+
+static void
+contact_json(struct join *j, struct contact *c, struct mlc_buf *b)
+{
+	const char *sms = NULL;
+	char e164[MLC_ADDR_E164_SIZE];
+
+	if (c->nph)
+		qsort(c->ph, c->nph, sizeof *c->ph, cmp_phone);
+	if (c->nem)
+		qsort(c->em, c->nem, sizeof *c->em, cmp_email);
+	mlc_buf_reset(b);
+	mlc_buf_printf(b, "{\"an8\":%ld,\"name\":", c->an8);
+	if (c->name)
+		mlc_buf_json_str(b, c->name, strlen(c->name));
+	else
+		mlc_buf_adds(b, "null");
+	mlc_buf_adds(b, ",\"phones\":[");
+	for (size_t i = 0; i < c->nph; i++) {
+		int ok = mlc_addr_e164_norm(c->ph[i].raw, j->cc, e164) == 0;
+
+		if (i)
+			mlc_buf_addc(b, ',');
+		mlc_buf_adds(b, "{\"type\":");
+		mlc_buf_json_str(b, c->ph[i].type, strlen(c->ph[i].type));
+		mlc_buf_adds(b, ",\"raw\":");
+		mlc_buf_json_str(b, c->ph[i].raw, strlen(c->ph[i].raw));
+		if (ok) {
+			mlc_buf_printf(b, ",\"e164\":\"%s\"}", e164);
+			if (!sms && strcmp(c->ph[i].type, "mobile") == 0)
+				sms = c->ph[i].raw;
+		} else {
+			mlc_buf_adds(b, ",\"e164\":null,\"invalid\":true}");
+		}
+	}
+	mlc_buf_adds(b, "],\"emails\":[");
+	for (size_t i = 0; i < c->nem; i++) {
+		if (i)
+			mlc_buf_addc(b, ',');
+		mlc_buf_json_str(b, c->em[i].addr, strlen(c->em[i].addr));
+	}
+	mlc_buf_addc(b, ']');
+	if (sms && mlc_addr_e164_norm(sms, j->cc, e164) == 0)
+		mlc_buf_printf(b, ",\"sms\":\"%s\"", e164);
+	/* like sms: the first address the later stages can send to */
+	for (size_t i = 0; i < c->nem; i++) {
+		if (mlc_addr_email_ok(c->em[i].addr)) {
+			mlc_buf_adds(b, ",\"email\":");
+			mlc_buf_json_str(b, c->em[i].addr, strlen(c->em[i].addr));
+			break;
+		}
+	}
+	mlc_buf_addc(b, '}');
+}
+
+/*
+ * One LIST query (in chunks of at most 500 values) per Address Book
+ * table.  The key of each table, which the query is ordered by and asks
+ * for first, is the catalog's (catalog.c); here are only the column the
+ * values are listed for, the columns lookup_row reads, and fixed
+ * conditions.
+ */
+static void
+lookup(struct mlc_ais *a, struct join *j, int what, const char *const *vals, size_t nv)
+{
+	static const struct {
+		const char *table, *key, *cols, *cond;
+	} t[] = {
+		{ "F0006", "MCU", "AN8", NULL },
+		{ "F0101", "AN8", "ALPH", NULL },
+		{ "F0115", "AN8", "PHTP AR1 PH1",
+		  "{\"controlId\":\"F0115.IDLN\",\"operator\":\"EQUAL\",\"value\":[{\"content\":\"0\","
+		  "\"specialValueId\":\"LITERAL\"}]}" },
+		{ "F01151", "AN8", "ETP EMAL EHIER",
+		  "{\"controlId\":\"F01151.IDLN\",\"operator\":\"EQUAL\",\"value\":[{\"content\":\"0\","
+		  "\"specialValueId\":\"LITERAL\"}]},{\"controlId\":\"F01151.ETP\",\"operator\":"
+		  "\"EQUAL\",\"value\":[{\"content\":\"E\",\"specialValueId\":\"LITERAL\"}]}" },
+	};
+	int ti = what == 0 ? 0 : what == 1 ? 1 : what == 2 ? 2 : 3;
+	struct lookup l;
+	struct mlc_ais_query q;
+	struct mlc_buf cond, rcids;
+	const char *order[MLC_JDE_MAXPOS], *cv[8];
+	char *orderbuf, *cols;
+	size_t nc;
+
+	l.j = j;
+	l.what = what;
+	mlc_buf_init(&l.t1);
+	mlc_buf_init(&l.t2);
+	mlc_buf_init(&cond);
+	mlc_buf_init(&rcids);
+	mlc_ais_query_init(&q);
+	q.table = t[ti].table;
+	q.pagesize = 1000;
+	/* By the key, asked for first: a start-over resumes. */
+	q.norder = mlc_ais_read_order(mlc_catalog_key(q.table), NULL, NULL, order, &orderbuf);
+	q.order = order;
+	for (size_t i = 0; i < q.norder; i++)
+		mlc_ais_rcid_add(&rcids, q.table, order[i]);
+	cols = mlc_xstrdup(t[ti].cols);
+	nc = mlc_ais_words(cols, cv, sizeof cv / sizeof *cv);
+	for (size_t i = 0; i < nc; i++)
+		mlc_ais_rcid_add(&rcids, q.table, cv[i]);
+	free(cols);
+	q.rcids = rcids.p;
+	q.row = lookup_row;
+	q.restart = lookup_restart;
+	q.arg = &l;
+	for (size_t off = 0; off < nv; off += 500) {
+		size_t n = nv - off < 500 ? nv - off : 500;
+
+		mlc_buf_reset(&cond);
+		mlc_buf_printf(&cond, "{\"controlId\":\"%s.%s\",\"operator\":\"LIST\",\"value\":[",
+		               t[ti].table, t[ti].key);
+		for (size_t i = 0; i < n; i++) {
+			if (i)
+				mlc_buf_addc(&cond, ',');
+			mlc_buf_adds(&cond, "{\"content\":");
+			mlc_buf_json_str(&cond, vals[off + i], strlen(vals[off + i]));
+			mlc_buf_adds(&cond, ",\"specialValueId\":\"LITERAL\"}");
+		}
+		mlc_buf_adds(&cond, "]}");
+		if (t[ti].cond) {
+			mlc_buf_addc(&cond, ',');
+			mlc_buf_adds(&cond, t[ti].cond);
+		}
+		mlc_ais_query_obj(&q.qobj, t[ti].table, "all", NULL, 0, &a->df, cond.p);
+		mlc_ais_query_run(a, &q);
+	}
+	free(orderbuf);
+	mlc_ais_query_free(&q);
+	mlc_buf_free(&cond);
+	mlc_buf_free(&rcids);
+	mlc_buf_free(&l.t1);
+	mlc_buf_free(&l.t2);
+}
+
+struct rec {
+	char *line;
+	size_t len;
+	unsigned long lineno;
+	int bad;
+	jv j;          /* the parsed record */
+	long *an8;     /* per join entry: the address number, 0 = none */
+	char **mcu;    /* per join entry with via: the business unit, or NULL */
+	char **skey;   /* per sums entry: the by-values, SUM_SEP between them */
+	double *sum;   /* per sums entry: the result */
+};
+
+static void
+rec_alloc(const struct join *j, struct rec *r)
+{
+	r->an8 = mlc_xcalloc(j->nent, sizeof *r->an8);
+	r->mcu = mlc_xcalloc(j->nent, sizeof *r->mcu);
+	r->skey = mlc_xcalloc(j->nsum, sizeof *r->skey);
+	r->sum = mlc_xcalloc(j->nsum, sizeof *r->sum);
+}
+
+static void
+rec_free(struct rec *r, const struct join *j)
+{
+	free(r->line);
+	jv_free(r->j);
+	for (size_t i = 0; i < j->nent; i++)
+		free(r->mcu[i]);
+	for (size_t i = 0; i < j->nsum; i++)
+		free(r->skey[i]);
+	free(r->mcu);
+	free(r->an8);
+	free(r->skey);
+	free(r->sum);
+}
+
+/* A number as by-value or sum: integers without a fraction, others with
+ * 15 significant digits, so 79.5 stays 79.5 and a sum of decimals carries
+ * no binary noise (0.1 + 0.2 is 0.3). */
+static void
+num_text(struct mlc_buf *b, double d)
+{
+	if (d == 0)
+		mlc_buf_addc(b, '0');
+	else if (fabs(d) < 1e15 && d == (double)(long long)d)
+		mlc_buf_printf(b, "%lld", (long long)d);
+	else
+		mlc_buf_printf(b, "%.15g", d);
+}
+
+/* s without its leading and trailing blanks: the start, and the length in *n. */
+static const char *
+trim_blanks(const char *s, size_t *n)
+{
+	s += strspn(s, " ");
+	*n = strlen(s);
+	while (*n && s[*n - 1] == ' ')
+		(*n)--;
+	return s;
+}
+
+/* A value as a by-value: a string trimmed, a number as num_text.  0 for
+ * anything else (null, absent). */
+static int
+jv_by_text(jv v, struct mlc_buf *b)
+{
+	mlc_buf_reset(b);
+	if (jv_get_kind(v) == JV_KIND_STRING) {
+		size_t n;
+		const char *s = trim_blanks(jv_string_value(v), &n);
+
+		mlc_buf_add(b, s, n);
+		return 1;
+	}
+	if (jv_get_kind(v) == JV_KIND_NUMBER && isfinite(jv_number_value(v))) {
+		num_text(b, jv_number_value(v));
+		return 1;
+	}
+	return 0;
+}
+
+/* The value of a join column in a record. */
+static void
+rec_resolve(struct join *j, struct rec *r)
+{
+	jv table = jv_object_get(jv_copy(r->j), jv_string("table"));
+	jv row = jv_object_get(jv_copy(r->j), jv_string("row"));
+	struct mlc_buf t, key;
+
+	rec_alloc(j, r);
+	if (jv_get_kind(table) != JV_KIND_STRING || jv_get_kind(row) != JV_KIND_OBJECT) {
+		mlc_warn("line %lu: not a jde-fetch record (no \"table\" or \"row\")", r->lineno);
+		r->bad = 1;
+		goto out;
+	}
+	for (size_t i = 0; i < j->nent; i++) {
+		struct jent *e = &j->ent[i];
+		char k[80];
+		jv v;
+
+		if (!e->col) {
+			r->an8[i] = e->fixed;
+			continue;
+		}
+		snprintf(k, sizeof k, "%s_%s", jv_string_value(table), e->col);
+		v = jv_object_get(jv_copy(row), jv_string(k));
+		if (jv_get_kind(v) == JV_KIND_INVALID) {
+			jv_free(v);
+			v = jv_object_get(jv_copy(row), jv_string(e->col));
+		}
+		if (jv_get_kind(v) == JV_KIND_INVALID) {
+			mlc_warn("line %lu: record has no column %s ([join] %s)", r->lineno, k, e->name);
+			r->bad = 1;
+		} else if (e->via) {
+			if (jv_get_kind(v) == JV_KIND_STRING) {
+				size_t n;
+				const char *s = trim_blanks(jv_string_value(v), &n);
+
+				if (n)
+					r->mcu[i] = mlc_xstrndup(s, n);
+			} else if (jv_get_kind(v) == JV_KIND_NUMBER) {
+				r->mcu[i] = mlc_xmalloc(32);
+				snprintf(r->mcu[i], 32, "%.0f", jv_number_value(v));
+			}
+		} else if (jv_get_kind(v) == JV_KIND_NUMBER) {
+			double d = jv_number_value(v);
+
+			if (d > 0 && d < 1e15 && d == (double)(long)d)
+				r->an8[i] = (long)d;
+		} else if (jv_get_kind(v) == JV_KIND_STRING) {
+			const char *s = jv_string_value(v);
+			long x;
+
+			if (span_num(s, strlen(s), &x))
+				r->an8[i] = x;
+		}
+		jv_free(v);
+	}
+	mlc_buf_init(&t);
+	mlc_buf_init(&key);
+	for (size_t i = 0; i < j->nsum && !r->bad; i++) {
+		const struct sument *e = &j->sum[i];
+
+		mlc_buf_reset(&key);
+		for (size_t k = 0; k < e->nby; k++) {
+			char name[80];
+			jv v;
+
+			snprintf(name, sizeof name, "%s_%s", jv_string_value(table), e->by[k]);
+			v = jv_object_get(jv_copy(row), jv_string(name));
+			if (jv_get_kind(v) == JV_KIND_INVALID) {
+				jv_free(v);
+				v = jv_object_get(jv_copy(row), jv_string(e->by[k]));
+			}
+			if (!jv_by_text(v, &t)) {
+				mlc_warn("line %lu: record has no string or number in column %s ([sums] %s)",
+				         r->lineno, name, e->name);
+				r->bad = 1;
+			}
+			jv_free(v);
+			if (r->bad)
+				break;
+			if (k)
+				mlc_buf_addc(&key, SUM_SEP);
+			mlc_buf_add(&key, t.p, t.len);
+		}
+		if (!r->bad)
+			r->skey[i] = mlc_xstrndup(key.p, key.len);
+	}
+	mlc_buf_free(&t);
+	mlc_buf_free(&key);
+out:
+	jv_free(table);
+	jv_free(row);
+}
+
+static int
+strv_sorted_has(char **v, size_t n, const char *s)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(v[i], s) == 0)
+			return 1;
+	return 0;
+}
+
+/* ---- [sums]: one aggregation query per entry per batch ---- */
+
+/* A tuple of by-values wanted by this batch.  Rows add to part; part joins
+ * sum when the query (one chunk of LIST values) has ended, so a restart of
+ * the query only forgets the rows of that query. */
+struct sumacc {
+	char *key;
+	double sum, part;
+};
+
+struct sumq {
+	const struct sument *e;
+	struct sumacc *acc; /* sorted by key */
+	size_t nacc;
+	struct mlc_buf t, key;
+};
+
+static int
+cmp_sumacc(const void *a, const void *b)
+{
+	return strcmp(((const struct sumacc *)a)->key, ((const struct sumacc *)b)->key);
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* A member of a row as a by-value (see jv_by_text); 0 if absent or null. */
+static int
+row_by_text(const char *row, size_t n, const char *name, struct mlc_buf *b)
+{
+	const char *v;
+	size_t vn;
+	char *end;
+	double d;
+
+	mlc_buf_reset(b);
+	if (!mlc_jde_json_member(row, n, name, &v, &vn))
+		return 0;
+	if (*v == '"')
+		return row_str(row, n, name, b);
+	if (*v != '-' && (*v < '0' || *v > '9'))
+		return 0;
+	mlc_buf_add(b, v, vn);
+	d = strtod(b->p, &end);
+	if (end == b->p || *end || !isfinite(d))
+		return 0;
+	mlc_buf_reset(b);
+	num_text(b, d);
+	return 1;
+}
+
+static void
+sum_row(void *arg, const char *row, size_t n, const char *fetched_at)
+{
+	struct sumq *s = arg;
+	const struct sument *e = s->e;
+	struct sumacc probe, *hit;
+	const char *v;
+	size_t vn;
+	char name[80], *end;
+	double d;
+
+	(void)fetched_at;
+	mlc_buf_reset(&s->key);
+	for (size_t k = 0; k < e->nby; k++) {
+		snprintf(name, sizeof name, "%s_%s", e->table, e->by[k]);
+		/* A null by-value matches no record: no record has a null key. */
+		if (!row_by_text(row, n, name, &s->t)) {
+			if (!mlc_jde_json_member(row, n, name, &v, &vn))
+				mlc_ais_fatal(MLC_EX_DATAERR, "%s query ([sums] %s): a row has no %s", e->table,
+					      e->name, name);
+			return;
+		}
+		if (k)
+			mlc_buf_addc(&s->key, SUM_SEP);
+		mlc_buf_add(&s->key, s->t.p, s->t.len);
+	}
+	probe.key = s->key.p;
+	if (!(hit = bsearch(&probe, s->acc, s->nacc, sizeof *s->acc, cmp_sumacc)))
+		return;
+	snprintf(name, sizeof name, "%s_%s", e->table, e->col);
+	if (!mlc_jde_json_member(row, n, name, &v, &vn))
+		mlc_ais_fatal(MLC_EX_DATAERR, "%s query ([sums] %s): a row has no %s", e->table, e->name,
+			      name);
+	if (vn == 4 && memcmp(v, "null", 4) == 0)
+		return; /* a blank number is 0 */
+	mlc_buf_reset(&s->t);
+	if (*v == '"')
+		mlc_jde_json_string(v, vn, &s->t);
+	else
+		mlc_buf_add(&s->t, v, vn);
+	d = strtod(s->t.p, &end);
+	while (*end == ' ')
+		end++;
+	if (end == s->t.p || *end || !isfinite(d))
+		mlc_ais_fatal(MLC_EX_DATAERR, "%s query ([sums] %s): %s is not a number: %.*s", e->table,
+			      e->name, name, (int)(vn > 40 ? 40 : vn), v);
+	hit->part += d;
+}
+
+static void
+sum_restart(void *arg)
+{
+	struct sumq *s = arg;
+
+	for (size_t i = 0; i < s->nacc; i++)
+		s->acc[i].part = 0;
+}
+
+/* For each [sums] entry: the distinct tuples of the batch, one BROWSE of
+ * the entry's table with a LIST on the first by-column (in chunks of 500
+ * values), the rows summed per tuple; a tuple without rows sums to 0. */
+static void
+sums_batch(struct mlc_ais *a, struct join *j, struct rec *recs, size_t n)
+{
+	struct mlc_buf rcids, cond;
+	struct mlc_ais_query q;
+	struct sumq s;
+	static const char sep[] = { SUM_SEP, '\0' };
+	char **first;
+	size_t nf, i, k;
+
+	mlc_buf_init(&rcids);
+	mlc_buf_init(&cond);
+	mlc_buf_init(&s.t);
+	mlc_buf_init(&s.key);
+	mlc_ais_query_init(&q);
+	q.row = sum_row;
+	q.arg = &s;
+	for (size_t ei = 0; ei < j->nsum; ei++) {
+		const struct sument *e = &j->sum[ei];
+		const char *order[MLC_JDE_MAXPOS];
+		char *orderbuf;
+
+		s.e = e;
+		s.acc = mlc_xcalloc(n, sizeof *s.acc);
+		s.nacc = 0;
+		for (i = 0; i < n; i++)
+			if (!recs[i].bad && recs[i].skey[ei])
+				s.acc[s.nacc++].key = recs[i].skey[ei];
+		qsort(s.acc, s.nacc, sizeof *s.acc, cmp_sumacc);
+		for (i = k = 0; i < s.nacc; i++)
+			if (k == 0 || strcmp(s.acc[k - 1].key, s.acc[i].key) != 0)
+				s.acc[k++] = s.acc[i];
+		s.nacc = k;
+
+		/* The first by-values, distinct. */
+		first = mlc_xcalloc(s.nacc, sizeof *first);
+		for (i = 0; i < s.nacc; i++)
+			first[i] = mlc_xstrndup(s.acc[i].key, strcspn(s.acc[i].key, sep));
+		nf = s.nacc;
+		qsort(first, nf, sizeof *first, cmp_str);
+		for (i = k = 0; i < nf; i++) {
+			if (k && strcmp(first[k - 1], first[i]) == 0) {
+				free(first[i]);
+				continue;
+			}
+			first[k++] = first[i];
+		}
+		nf = k;
+
+		/* A table of the catalog is read by its key (asked for too), so
+		 * that a start-over resumes; another one starts again from its
+		 * first page and forgets the partial sums. */
+		q.norder = mlc_ais_read_order(mlc_catalog_key(e->table), NULL, NULL, order, &orderbuf);
+		q.order = order;
+		q.restart = q.norder ? NULL : sum_restart;
+		mlc_buf_reset(&rcids);
+		for (k = 0; k < e->nby; k++)
+			mlc_ais_rcid_add(&rcids, e->table, e->by[k]);
+		for (k = 0; k < q.norder; k++)
+			mlc_ais_rcid_add(&rcids, e->table, order[k]);
+		mlc_ais_rcid_add(&rcids, e->table, e->col);
+		q.table = e->table;
+		q.rcids = rcids.p;
+		q.pagesize = j->sum_page;
+		for (size_t off = 0; off < nf; off += 500) {
+			size_t m = nf - off < 500 ? nf - off : 500;
+
+			mlc_buf_reset(&cond);
+			mlc_buf_printf(&cond, "{\"controlId\":\"%s.%s\",\"operator\":\"LIST\",\"value\":[",
+			               e->table, e->by[0]);
+			for (i = 0; i < m; i++) {
+				if (i)
+					mlc_buf_addc(&cond, ',');
+				mlc_buf_adds(&cond, "{\"content\":");
+				mlc_buf_json_str(&cond, first[off + i], strlen(first[off + i]));
+				mlc_buf_adds(&cond, ",\"specialValueId\":\"LITERAL\"}");
+			}
+			mlc_buf_adds(&cond, "]}");
+			mlc_ais_query_obj(&q.qobj, e->table, "all", NULL, 0, &a->df, cond.p);
+			sum_restart(&s);
+			mlc_ais_query_run(a, &q);
+			for (i = 0; i < s.nacc; i++) {
+				s.acc[i].sum += s.acc[i].part;
+				s.acc[i].part = 0;
+			}
+		}
+		for (i = 0; i < n; i++) {
+			struct sumacc probe, *hit;
+
+			if (recs[i].bad || !recs[i].skey[ei])
+				continue;
+			probe.key = recs[i].skey[ei];
+			hit = bsearch(&probe, s.acc, s.nacc, sizeof *s.acc, cmp_sumacc);
+			recs[i].sum[ei] = hit ? hit->sum : 0;
+		}
+		for (i = 0; i < nf; i++)
+			free(first[i]);
+		free(first);
+		free(s.acc);
+		free(orderbuf);
+	}
+	mlc_ais_query_free(&q);
+	mlc_buf_free(&rcids);
+	mlc_buf_free(&cond);
+	mlc_buf_free(&s.t);
+	mlc_buf_free(&s.key);
+}
+
+/* Merge the JSON object text add into member name of rec (jv). */
+static jv
+rec_merge(jv rec, const char *name, const struct mlc_buf *add)
+{
+	jv have = jv_object_get(jv_copy(rec), jv_string(name));
+	jv a = jv_parse_sized(add->p, (int)add->len);
+
+	if (jv_get_kind(have) == JV_KIND_OBJECT)
+		a = jv_object_merge(have, a);
+	else
+		jv_free(have);
+	return jv_object_set(rec, jv_string(name), a);
+}
+
+static int
+rec_has_object(struct rec *r, const char *name)
+{
+	jv have = jv_object_get(jv_copy(r->j), jv_string(name));
+	int yes = jv_get_kind(have) == JV_KIND_OBJECT;
+
+	jv_free(have);
+	return yes;
+}
+
+static void
+emit_joined(struct join *j, struct rec *r, struct mlc_buf *out)
+{
+	struct mlc_buf c, sm;
+	char k[32];
+
+	mlc_buf_init(&c);
+	mlc_buf_init(&sm);
+	if (j->nent) {
+		mlc_buf_addc(&c, '{');
+		for (size_t i = 0; i < j->nent; i++) {
+			long an8 = r->an8[i];
+			const char *js = NULL;
+
+			if (j->ent[i].via && r->mcu[i] && !map_get(&j->bu, r->mcu[i], NULL, &an8))
+				an8 = 0;
+			if (i)
+				mlc_buf_addc(&c, ',');
+			mlc_buf_json_str(&c, j->ent[i].name, strlen(j->ent[i].name));
+			mlc_buf_addc(&c, ':');
+			snprintf(k, sizeof k, "%ld", an8);
+			if (an8 > 0 && map_get(&j->ab, k, &js, NULL) && js)
+				mlc_buf_adds(&c, js);
+			else
+				mlc_buf_adds(&c, "null");
+		}
+		mlc_buf_addc(&c, '}');
+	}
+	if (j->nsum) {
+		mlc_buf_addc(&sm, '{');
+		for (size_t i = 0; i < j->nsum; i++) {
+			if (i)
+				mlc_buf_addc(&sm, ',');
+			mlc_buf_json_str(&sm, j->sum[i].name, strlen(j->sum[i].name));
+			mlc_buf_addc(&sm, ':');
+			num_text(&sm, r->sum[i]);
+		}
+		mlc_buf_addc(&sm, '}');
+	}
+	mlc_buf_reset(out);
+	if ((j->nent && rec_has_object(r, "contacts")) || (j->nsum && rec_has_object(r, "sums"))) {
+		/* Joined before: merge (jv re-serialises the record). */
+		jv rec = jv_copy(r->j), s;
+
+		if (j->nent)
+			rec = rec_merge(rec, "contacts", &c);
+		if (j->nsum)
+			rec = rec_merge(rec, "sums", &sm);
+		s = jv_dump_string(rec, 0);
+		mlc_buf_adds(out, jv_string_value(s));
+		jv_free(s);
+	} else {
+		size_t n = r->len;
+		int first;
+
+		while (n && (r->line[n - 1] == ' ' || r->line[n - 1] == '\t' || r->line[n - 1] == '\r'))
+			n--;
+		first = n <= 2;
+		/* The record's own bytes are kept (numbers exactly as received). */
+		mlc_buf_add(out, r->line, n - 1);
+		if (j->nent) {
+			mlc_buf_adds(out, first ? "\"contacts\":" : ",\"contacts\":");
+			mlc_buf_add(out, c.p, c.len);
+			first = 0;
+		}
+		if (j->nsum) {
+			mlc_buf_adds(out, first ? "\"sums\":" : ",\"sums\":");
+			mlc_buf_add(out, sm.p, sm.len);
+		}
+		mlc_buf_addc(out, '}');
+	}
+	mlc_buf_free(&c);
+	mlc_buf_free(&sm);
+}
+
+static void
+join_batch(struct mlc_ais *a, struct join *j, struct rec *recs, size_t n)
+{
+	char **vals = NULL;
+	long *an8s = NULL;
+	size_t nv = 0, na = 0, i, k;
+	struct mlc_buf out;
+	char num[32];
+
+	/* Business units first: their owners join the address numbers. */
+	for (i = 0; i < n; i++)
+		for (k = 0; k < j->nent; k++)
+			if (!recs[i].bad && recs[i].mcu[k] && !map_get(&j->bu, recs[i].mcu[k], NULL, NULL) &&
+			    !strv_sorted_has(vals, nv, recs[i].mcu[k])) {
+				vals = mlc_xrealloc(vals, (nv + 1) * sizeof *vals);
+				vals[nv++] = recs[i].mcu[k];
+			}
+	if (j->bu.count + nv > MAP_MAX)
+		map_clear(&j->bu);
+	if (nv) {
+		lookup(a, j, 0, (const char *const *)vals, nv);
+		for (i = 0; i < nv; i++)
+			if (!map_get(&j->bu, vals[i], NULL, NULL))
+				map_put(&j->bu, vals[i], NULL, 0);
+	}
+	free(vals);
+	vals = NULL;
+
+	for (i = 0; i < n; i++)
+		for (k = 0; k < j->nent; k++) {
+			long an8 = recs[i].an8[k];
+
+			if (recs[i].bad)
+				continue;
+			if (j->ent[k].via && (!recs[i].mcu[k] || !map_get(&j->bu, recs[i].mcu[k], NULL, &an8)))
+				an8 = 0;
+			if (an8 <= 0)
+				continue;
+			snprintf(num, sizeof num, "%ld", an8);
+			if (map_get(&j->ab, num, NULL, NULL))
+				continue;
+			an8s = mlc_xrealloc(an8s, (na + 1) * sizeof *an8s);
+			an8s[na++] = an8;
+		}
+	if (na)
+		qsort(an8s, na, sizeof *an8s, cmp_long);
+	for (i = k = 0; i < na; i++)
+		if (k == 0 || an8s[k - 1] != an8s[i])
+			an8s[k++] = an8s[i];
+	na = k;
+	if (j->ab.count + na > MAP_MAX)
+		map_clear(&j->ab);
+	if (na) {
+		j->con = mlc_xcalloc(na, sizeof *j->con);
+		j->ncon = na;
+		vals = mlc_xcalloc(na, sizeof *vals);
+		for (i = 0; i < na; i++) {
+			j->con[i].an8 = an8s[i];
+			vals[i] = mlc_xmalloc(32);
+			snprintf(vals[i], 32, "%ld", an8s[i]);
+		}
+		lookup(a, j, 1, (const char *const *)vals, na);
+		lookup(a, j, 2, (const char *const *)vals, na);
+		lookup(a, j, 4, (const char *const *)vals, na);
+		mlc_buf_init(&out);
+		for (i = 0; i < na; i++) {
+			contact_json(j, &j->con[i], &out);
+			map_put(&j->ab, vals[i], out.p, 0);
+			contact_clear(&j->con[i], 7);
+			free(vals[i]);
+		}
+		mlc_buf_free(&out);
+		free(vals);
+		free(j->con);
+		j->con = NULL;
+		j->ncon = 0;
+	}
+	free(an8s);
+	if (j->nsum)
+		sums_batch(a, j, recs, n);
+	if (a->dry)
+		return;
+	mlc_buf_init(&out);
+	for (i = 0; i < n; i++) {
+		if (recs[i].bad)
+			continue;
+		emit_joined(j, &recs[i], &out);
+		if (mlc_ndjson_put(1, &out) < 0)
+			mlc_ais_fatal(MLC_EX_IOERR, "write error on stdout: %s", strerror(errno));
+	}
+	mlc_buf_free(&out);
+}
+
+static int
+is_alias(const char *s, size_t n)
+{
+	return n >= 1 && n <= 12 && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") >= n;
+}
+
+/* The rule's [sums] entries: NAME = TABLE.COLUMN by COLUMN... */
+static void
+parse_sums(struct join *j)
+{
+	for (size_t i = 0; i < rule.conf.n; i++) {
+		const struct mlc_conf_entry *e = &rule.conf.v[i];
+		struct sument *se;
+		char *v, *w[SUM_MAXBY + 3], *dot;
+		size_t nw = 0;
+		int ok;
+
+		if (strcmp(e->section, "sums") != 0)
+			continue;
+		for (size_t k = 0; k < j->nsum; k++)
+			if (strcasecmp(j->sum[k].name, e->key) == 0)
+				mlc_ais_fatal(MLC_EX_CONFIG, "%s:%u: [sums] %s is given twice", rule.path, e->line,
+					      e->key);
+		v = mlc_xstrdup(e->value);
+		for (char *save = NULL, *t = strtok_r(v, " \t", &save); t;
+		     t = strtok_r(NULL, " \t", &save)) {
+			if (nw == sizeof w / sizeof *w) {
+				nw++;
+				break;
+			}
+			w[nw++] = t;
+		}
+		dot = nw ? strchr(w[0], '.') : NULL;
+		ok = nw >= 3 && nw <= SUM_MAXBY + 2 && dot && is_alias(w[0], (size_t)(dot - w[0])) &&
+		     is_alias(dot + 1, strlen(dot + 1)) && strcmp(w[1], "by") == 0;
+		for (size_t k = 2; ok && k < nw; k++)
+			ok = is_alias(w[k], strlen(w[k]));
+		if (!ok) {
+			free(v);
+			mlc_ais_fatal(MLC_EX_CONFIG, "%s:%u: [sums] %s = %s: expected TABLE.COLUMN by COLUMN... "
+				      "(at most %d columns)", rule.path, e->line, e->key, e->value, SUM_MAXBY);
+		}
+		j->sum = mlc_xrealloc(j->sum, (j->nsum + 1) * sizeof *j->sum);
+		se = &j->sum[j->nsum++];
+		memset(se, 0, sizeof *se);
+		/* Rule keys are lower case; record members named after JDE columns
+		 * are upper case, like the row's (f41021_pqoh: "F41021_PQOH"). */
+		se->name = mlc_xstrdup(e->key);
+		for (char *c = se->name; *c; c++)
+			if (*c >= 'a' && *c <= 'z')
+				*c = (char)(*c - 'a' + 'A');
+		se->table = mlc_xstrndup(w[0], (size_t)(dot - w[0]));
+		se->col = mlc_xstrdup(dot + 1);
+		for (size_t k = 2; k < nw; k++)
+			se->by[se->nby++] = mlc_xstrdup(w[k]);
+		free(v);
+	}
+}
+
+static int
+do_join(const struct opts *o)
+{
+	struct join j;
+	struct mlc_ais a;
+	struct mlc_store *st = NULL;
+	struct mlc_ndjson_reader *rd;
+	struct rec *recs;
+	size_t n = 0;
+	int rc, eof = 0, code = MLC_EX_OK;
+	const char *cc;
+
+	memset(&j, 0, sizeof j);
+	for (size_t i = 0; i < rule.conf.n; i++) {
+		const struct mlc_conf_entry *e = &rule.conf.v[i];
+		struct jent *je;
+		char *v, *w[4];
+		size_t nw = 0;
+
+		if (strcmp(e->section, "join") != 0)
+			continue;
+		j.ent = mlc_xrealloc(j.ent, (j.nent + 1) * sizeof *j.ent);
+		je = &j.ent[j.nent++];
+		memset(je, 0, sizeof *je);
+		je->name = e->key;
+		v = mlc_xstrdup(e->value);
+		for (char *save = NULL, *t = strtok_r(v, " \t", &save); t && nw < 4;
+		     t = strtok_r(NULL, " \t", &save))
+			w[nw++] = t;
+		if (nw == 1 && strspn(w[0], "0123456789") == strlen(w[0])) {
+			je->fixed = strtol(w[0], NULL, 10);
+		} else if ((nw == 1 || (nw == 3 && strcmp(w[1], "via") == 0 &&
+		                        strcmp(w[2], "F0006") == 0)) &&
+		           strspn(w[0], "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") == strlen(w[0]) &&
+		           strlen(w[0]) <= 12) {
+			je->col = mlc_xstrdup(w[0]);
+			je->via = nw == 3;
+		} else {
+			free(v);
+			mlc_ais_fatal(MLC_EX_CONFIG, "%s:%u: [join] %s = %s: expected COLUMN, COLUMN via F0006 "
+				      "or an address number", rule.path, e->line, e->key, e->value);
+		}
+		free(v);
+	}
+	parse_sums(&j);
+	if (!j.nent && !j.nsum)
+		mlc_ais_fatal(MLC_EX_CONFIG, "%s: no [join] or [sums] section", rule.path);
+	mlc_ais_config(&conf);
+	cc = mlc_conf_get(&conf, "general", "default_country");
+	if (cc && (strspn(cc, "0123456789") != strlen(cc) || !*cc || strlen(cc) > 3 || *cc == '0'))
+		mlc_ais_fatal(MLC_EX_CONFIG, "[general] default_country \"%s\": expected a calling code "
+			      "such as 1 or 49", cc);
+	j.cc = cc;
+	j.batch = o->batch ? o->batch : 100;
+	j.sum_page = o->pagesize ? o->pagesize : 1000;
+	map_init(&j.bu);
+	map_init(&j.ab);
+	mlc_ais_open(&a, &conf, o->dry);
+	if (!o->dry) {
+		st = mlc_ais_store_open();
+		mlc_ais_password(&a, st);
+		mlc_store_close(st);
+		mlc_ais_login(&a);
+	} else {
+		mlc_ais_login(&a);
+	}
+	recs = mlc_xcalloc((size_t)j.batch, sizeof *recs);
+	rd = mlc_ndjson_open(stdin, "-", 0);
+	while (!eof) {
+		char *line;
+		size_t len;
+
+		n = 0;
+		while (n < (size_t)j.batch) {
+			if (stop_sig)
+				mlc_ais_interrupted();
+			rc = mlc_ndjson_read(rd, &line, &len);
+			if (rc == 0) {
+				eof = 1;
+				break;
+			}
+			if (rc < 0) {
+				code = mlc_ndjson_error(rd);
+				if (code == MLC_EX_IOERR)
+					mlc_ais_fatal(code, "read error on stdin");
+				continue;
+			}
+			memset(&recs[n], 0, sizeof recs[n]);
+			recs[n].lineno = mlc_ndjson_lineno(rd);
+			recs[n].line = mlc_xstrndup(line, len);
+			recs[n].len = len;
+			recs[n].j = jv_parse_sized(line, (int)len);
+			if (jv_get_kind(recs[n].j) != JV_KIND_OBJECT) {
+				mlc_warn("line %lu: not a JSON object", recs[n].lineno);
+				recs[n].bad = 1;
+				rec_alloc(&j, &recs[n]);
+			} else {
+				rec_resolve(&j, &recs[n]);
+			}
+			if (recs[n].bad)
+				j.bad++;
+			n++;
+		}
+		if (n)
+			join_batch(&a, &j, recs, n);
+		for (size_t i = 0; i < n; i++)
+			rec_free(&recs[i], &j);
+	}
+	mlc_ndjson_close(rd);
+	free(recs);
+	mlc_ais_close(&a);
+	map_free(&j.bu);
+	map_free(&j.ab);
+	for (size_t i = 0; i < j.nent; i++)
+		free(j.ent[i].col);
+	free(j.ent);
+	for (size_t i = 0; i < j.nsum; i++) {
+		free(j.sum[i].name);
+		free(j.sum[i].table);
+		free(j.sum[i].col);
+		for (size_t k = 0; k < j.sum[i].nby; k++)
+			free(j.sum[i].by[k]);
+	}
+	free(j.sum);
+	if (j.bad)
+		code = MLC_EX_DATAERR;
+	return code;
+}
+
+int
+main(int argc, char **argv)
+{
+	enum { O_DRY = 256 };
+	static const struct option lopts[] = {
+		{ "dry-run", no_argument, NULL, O_DRY },
+		{ "batch", required_argument, NULL, 'b' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct opts o;
+	char err[1024];
+	int c, code;
+
+	mlc_util_setprogname(argv[0]);
+	mlc_util_std_args(argc, argv, usage);
+	memset(&o, 0, sizeof o);
+	while ((c = getopt_long(argc, argv, "c:r:b:p:", lopts, NULL)) != -1) {
+		switch (c) {
+		case 'c': o.conf = optarg; break;
+		case 'r': o.rule = optarg; break;
+		case 'b': o.batch = mlc_util_num_arg("-b", optarg, 1, 1000); break;
+		case 'p': o.pagesize = mlc_util_num_arg("-p", optarg, 1, 100000); break;
+		case O_DRY: o.dry = 1; break;
+		default:
+			fputs(usage, stderr);
+			return MLC_EX_USAGE;
+		}
+	}
+	if (optind != argc) {
+		fputs(usage, stderr);
+		return MLC_EX_USAGE;
+	}
+	if (!o.rule)
+		mlc_die(MLC_EX_USAGE, "give -r RULE (its [join] and [sums] sections)");
+	mlc_config_use(o.conf);
+	mlc_util_signals(&stop_sig);
+	mlc_ais_stop_on(&stop_sig);
+	mlc_store_stop_on(&stop_sig);
+	if (mlc_rule_load(&rule, o.rule, NULL, err, sizeof err, &code) < 0)
+		mlc_die(code, "%s", err);
+	/* The process holds the AIS password and token. */
+	if (!o.dry)
+		mlc_util_nodump();
+	mlc_http_global_init();
+	code = do_join(&o);
+	mlc_rule_free(&rule);
+	mlc_conf_free(&conf);
+	mlc_util_exit(code);
+}
