@@ -212,4 +212,14 @@ is "$(jq -r 'select(.path == "/jderest/v2/dataservice") | .body.query.condition[
 	"$MLC_AIS_SIM_LOG")" "$lit" "DME user: dd/MM/yyyy literal"
 is "$(wc -l <"$T/out7" | tr -d ' ')" 0 "DME user: same rows selected"
 
+# jde-join.1's first EXAMPLE, as written there, with the shipped rule: the
+# requests the join would send, printed, and none of them sent.
+n0=$(wc -l <"$MLC_AIS_SIM_LOG")
+ex=$(man-examples "$TOP/man/jde-join.1" 1)
+(cd "$TOP" && ML_CONNECTOR_RULES=$TOP/data/rules eval "$ex") >"$T/ex.out" 2>"$T/ex.err"
+ok "jde-join.1 EXAMPLES: the dry run exits 0"
+is "$(jq -r '.body.targetName // .url' "$T/ex.out" | sed 's|.*/||' | tr '\n' ' ')" \
+	"tokenrequest F0101 F0115 F01151 " "it prints the login and one query per Address Book table"
+is "$(wc -l <"$MLC_AIS_SIM_LOG")" "$n0" "and sends nothing"
+
 done_testing

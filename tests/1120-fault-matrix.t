@@ -58,11 +58,23 @@ FAULTS=(
 )
 STAGES=(none jde-fetch jde-join alert-match alert-render twilio-send alert-log)
 
+# (a refusal shows curl's error, the simulator's answer and its stderr)
 ais_fault() {
-	curl -fsS -H 'Content-Type: application/json' --data-binary "{\"spec\":\"$1\"}" \
-		"$AIS/_sim/fault" >/dev/null
+	curl -sS -w '%{http_code}' -o "$T/fault.body" -H 'Content-Type: application/json' \
+		--data-binary "{\"spec\":\"$1\"}" "$AIS/_sim/fault" >"$T/fault.code" 2>"$T/fault.err"
+	fault_said mlc-ais-sim
 }
-tw_fault() { curl -fsS --data-binary "$1" "$TW/_sim/fault" >/dev/null; }
+tw_fault() {
+	curl -sS -w '%{http_code}' -o "$T/fault.body" --data-binary "$1" "$TW/_sim/fault" \
+		>"$T/fault.code" 2>"$T/fault.err"
+	fault_said mlc-twilio-sim
+}
+fault_said() {
+	[ "$(cat "$T/fault.code")" = 200 ] && return 0
+	echo "# fault request: HTTP $(cat "$T/fault.code"): $(cat "$T/fault.err" "$T/fault.body" 2>/dev/null)"
+	sed 's/^/#   '"$1"': /' "$T/m$n/$1.stderr" 2>/dev/null | tail -5
+	return 1
+}
 # poison_fault KIND: a queued delivery per rule whose line twilio-send refuses
 # (utf8: invalid UTF-8 in the body), in the trail before the run, as a tee of
 # an older version recorded it: the replay must quarantine it, not stop on it.
