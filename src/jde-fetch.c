@@ -42,8 +42,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <sqlite3.h>
-
 #include "mlc.h"
 
 static const char usage[] =
@@ -263,17 +261,9 @@ store_fail(struct mlc_store *s, const char *what)
 static char *
 wm_load(struct mlc_store *s, const char *rulename)
 {
-	sqlite3_stmt *st;
-	char *v = NULL;
-	int rc;
+	char *v;
 
-	if (mlc_store_prepare(s, "SELECT value FROM watermark WHERE rule = ?", &st) < 0)
-		mlc_ais_fatal(store_fail(s, "reading the watermark"), "cannot read the watermark");
-	sqlite3_bind_text(st, 1, rulename, -1, SQLITE_TRANSIENT);
-	if ((rc = mlc_store_step(s, st)) == SQLITE_ROW)
-		v = mlc_xstrdup((const char *)sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+	if (mlc_store_wm_get(s, rulename, &v) < 0)
 		mlc_ais_fatal(store_fail(s, "reading the watermark"), "cannot read the watermark");
 	return v;
 }
@@ -295,23 +285,8 @@ static int
 wm_pending_tx(struct mlc_store *s, void *arg)
 {
 	struct wm_pending *p = arg;
-	sqlite3_stmt *st;
-	char now[32];
-	int rc;
 
-	now_text(now);
-	if (mlc_store_prepare(s, "INSERT OR REPLACE INTO watermark_pending (rule, run_id, value, "
-	                         "created_at) VALUES (?, ?, ?, ?)", &st) < 0) {
-		mlc_store_warn(s, "storing the pending watermark");
-		return -1;
-	}
-	sqlite3_bind_text(st, 1, p->rule, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 2, p->run_id, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 3, p->value, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 4, now, -1, SQLITE_TRANSIENT);
-	rc = mlc_store_step(s, st);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE) {
+	if (mlc_store_wm_pending_put(s, p->rule, p->run_id, p->value) < 0) {
 		mlc_store_warn(s, "storing the pending watermark");
 		return -1;
 	}
@@ -337,21 +312,11 @@ static int
 wm_commit_tx(struct mlc_store *s, void *arg)
 {
 	struct wm_commit *c = arg;
-	sqlite3_stmt *st;
-	char *cur, now[32];
-	int rc;
+	char *cur;
 
 	free(c->pending);
 	c->pending = NULL;
-	if (mlc_store_prepare(s, "SELECT value FROM watermark_pending WHERE rule = ? AND "
-	                         "run_id = ?", &st) < 0)
-		goto dberr;
-	sqlite3_bind_text(st, 1, c->rule, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 2, c->run_id, -1, SQLITE_TRANSIENT);
-	if ((rc = mlc_store_step(s, st)) == SQLITE_ROW)
-		c->pending = mlc_xstrdup((const char *)sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+	if (mlc_store_wm_pending_get(s, c->rule, c->run_id, &c->pending) < 0)
 		goto dberr;
 	if (!c->pending) {
 		mlc_warn("no pending watermark for rule %s, run %s", c->rule, c->run_id);
@@ -359,7 +324,9 @@ wm_commit_tx(struct mlc_store *s, void *arg)
 	}
 	/* Never move backwards (a pending value older than the watermark is
 	 * from a run that started before the last commit). */
-	if ((cur = wm_load(s, c->rule))) {
+	if (mlc_store_wm_get(s, c->rule, &cur) < 0)
+		goto dberr;
+	if (cur) {
 		/* initialised: the second wm_parse is skipped when the first fails */
 		long long a = -1, b = -1;
 		char **k1 = NULL, **k2 = NULL;
@@ -376,24 +343,7 @@ wm_commit_tx(struct mlc_store *s, void *arg)
 			strv_free(k2, n2);
 		free(cur);
 	}
-	now_text(now);
-	if (mlc_store_prepare(s, "INSERT OR REPLACE INTO watermark (rule, value, updated_at) "
-	                         "VALUES (?, ?, ?)", &st) < 0)
-		goto dberr;
-	sqlite3_bind_text(st, 1, c->rule, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 2, c->pending, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 3, now, -1, SQLITE_TRANSIENT);
-	rc = mlc_store_step(s, st);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
-		goto dberr;
-	/* Runs that never committed are superseded by this one. */
-	if (mlc_store_prepare(s, "DELETE FROM watermark_pending WHERE rule = ?", &st) < 0)
-		goto dberr;
-	sqlite3_bind_text(st, 1, c->rule, -1, SQLITE_TRANSIENT);
-	rc = mlc_store_step(s, st);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
+	if (mlc_store_wm_commit(s, c->rule, c->pending) < 0)
 		goto dberr;
 	return 0;
 dberr:

@@ -528,6 +528,19 @@ struct mlc_store_sched {
 int mlc_store_sched_get(struct mlc_store *s, const char *rule, struct mlc_store_sched *row);
 int mlc_store_sched_put(struct mlc_store *s, const char *rule, const struct mlc_store_sched *row);
 void mlc_store_sched_free(struct mlc_store_sched *row);
+/* Tables watermark and watermark_pending: a rule's committed incremental
+ * position, and the position each run reached (jde-fetch writes and reads
+ * the value; its form is jde-fetch's).  get: 1 with *value malloc'd, 0 if
+ * there is none, -1 on a database error, not yet reported (the caller says
+ * what it was doing with mlc_store_warn).  put and commit run inside the
+ * caller's mlc_store_tx: 0 or -1.  commit makes value the watermark and
+ * drops every pending value of the rule. */
+int mlc_store_wm_get(struct mlc_store *s, const char *rule, char **value);
+int mlc_store_wm_pending_get(struct mlc_store *s, const char *rule, const char *run_id,
+                             char **value);
+int mlc_store_wm_pending_put(struct mlc_store *s, const char *rule, const char *run_id,
+                             const char *value);
+int mlc_store_wm_commit(struct mlc_store *s, const char *rule, const char *value);
 
 /* ---- trail.c: the audit trail's statements (tables of store.c) -------- */
 /*

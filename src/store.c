@@ -915,3 +915,83 @@ mlc_store_sched_free(struct mlc_store_sched *row)
 	free(row->fired_at);
 	memset(row, 0, sizeof *row);
 }
+
+/* ---- the incremental watermark (jde-fetch; the value's form is its own) ---- */
+
+/* The one text column of the one row sql selects with text parameters a
+ * and b (b NULL: one parameter): 1 with *out malloc'd, 0 no row, -1. */
+static int
+text_row(struct mlc_store *s, const char *sql, const char *a, const char *b, char **out)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	*out = NULL;
+	if (mlc_store_prepare(s, sql, &st) < 0)
+		return -1;
+	sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
+	if (b)
+		sqlite3_bind_text(st, 2, b, -1, SQLITE_STATIC);
+	rc = mlc_store_step(s, st);
+	if (rc == SQLITE_ROW)
+		*out = col_dup(st, 0);
+	sqlite3_finalize(st);
+	if (rc == SQLITE_ROW)
+		return *out ? 1 : 0;
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Run sql with text parameters (NULL ends them, at most four): 0 or -1. */
+static int
+text_exec(struct mlc_store *s, const char *sql, const char *p1, const char *p2, const char *p3,
+          const char *p4)
+{
+	const char *p[4] = { p1, p2, p3, p4 };
+	sqlite3_stmt *st;
+	int i, rc;
+
+	if (mlc_store_prepare(s, sql, &st) < 0)
+		return -1;
+	for (i = 0; i < 4 && p[i]; i++)
+		sqlite3_bind_text(st, i + 1, p[i], -1, SQLITE_STATIC);
+	rc = mlc_store_step(s, st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+mlc_store_wm_get(struct mlc_store *s, const char *rule, char **value)
+{
+	return text_row(s, "SELECT value FROM watermark WHERE rule = ?1", rule, NULL, value);
+}
+
+int
+mlc_store_wm_pending_get(struct mlc_store *s, const char *rule, const char *run_id, char **value)
+{
+	return text_row(s, "SELECT value FROM watermark_pending WHERE rule = ?1 AND run_id = ?2",
+	                rule, run_id, value);
+}
+
+int
+mlc_store_wm_pending_put(struct mlc_store *s, const char *rule, const char *run_id,
+                         const char *value)
+{
+	char now[32];
+
+	mlc_time_now_text(now);
+	return text_exec(s, "INSERT OR REPLACE INTO watermark_pending (rule, run_id, value, created_at)"
+	                    " VALUES (?1, ?2, ?3, ?4)", rule, run_id, value, now);
+}
+
+int
+mlc_store_wm_commit(struct mlc_store *s, const char *rule, const char *value)
+{
+	char now[32];
+
+	mlc_time_now_text(now);
+	if (text_exec(s, "INSERT OR REPLACE INTO watermark (rule, value, updated_at)"
+	                 " VALUES (?1, ?2, ?3)", rule, value, now, NULL) < 0)
+		return -1;
+	/* Runs that never committed are superseded by this one. */
+	return text_exec(s, "DELETE FROM watermark_pending WHERE rule = ?1", rule, NULL, NULL, NULL);
+}

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# trail.c: the one home of the audit trail's statements.  No other source
+# trail.c: the one home of the audit trail's statements (and store.c of the
+# watermark's and the schedule's, vault.c of the vault's).  No other source
 # holds SQL on the trail's tables (store.c only creates them), and the
 # held deliveries of quiet hours are released in keyset pages
 # (mlc_trail_deferred_due): each exactly once, however many pages.
@@ -16,6 +17,16 @@ for f in src/*.c; do
 		sed "s|^|$f: |"
 done >"$T/sql"
 is "$(cat "$T/sql")" "" "no SQL on the trail's tables outside trail.c"
+# nor on the rest of the state (watermarks, schedules, vault) outside the
+# module that owns it
+state='watermark|watermark_pending|schedule|vault'
+for f in src/*.c; do
+	case $f in src/trail.c | src/store.c | src/vault.c) continue ;; esac
+	cc -fpreprocessed -dD -E -P "$f" 2>/dev/null |
+		grep -ioE "(insert( or [a-z]+)? into|update|delete from|from|join) +($state)\b" |
+		sed "s|^|$f: |"
+done >"$T/sql"
+is "$(cat "$T/sql")" "" "no SQL on the watermark, schedule or vault tables outside store.c and vault.c"
 n=$(cc -fpreprocessed -dD -E -P src/trail.c 2>/dev/null | grep -ciE "insert( or [a-z]+)? into +audit")
 [ "${n:-0}" -ge 4 ]
 ok "trail.c holds the audit INSERTs (${n:-0})"
