@@ -481,21 +481,23 @@ cmd_ping() {
 	[ $# -eq 0 ] || die 64 "ping takes no arguments"
 	setup_env
 	rc=0
-	if jde-fetch --ping; then
-		echo "AIS: ok"
-	else
-		c=$?
-		echo "AIS: failed ($c)"
-		rc=$(worse "$rc" "$c")
-	fi
-	if twilio-send --ping; then
-		echo "Twilio: ok"
-	else
-		c=$?
-		echo "Twilio: failed ($c)"
-		rc=$(worse "$rc" "$c")
-	fi
+	ping_one AIS jde-fetch --ping
+	ping_one Twilio twilio-send --ping
 	exit "$rc"
+}
+
+# ping_one NAME CMD...: "NAME: ok", or "NAME: failed (STATUS)" with the
+# worse status kept in rc.
+ping_one() {
+	_name=$1
+	shift
+	if "$@"; then
+		echo "$_name: ok"
+	else
+		c=$?
+		echo "$_name: failed ($c)"
+		rc=$(worse "$rc" "$c")
+	fi
 }
 
 cmd_check() {
