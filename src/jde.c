@@ -1248,6 +1248,180 @@ span_long(const char *v, size_t n, long *out)
 	return 1;
 }
 
+/* The alias a column name stands for: F0411_DOC is DOC (the table's own
+ * prefix, or any one before a "_"). */
+static void
+col_alias(const struct mlc_jde_fmt *f, size_t tl, const char **a, size_t *an)
+{
+	if (*an > tl + 1 && memcmp(*a, f->table, tl) == 0 && (*a)[tl] == '_') {
+		*a += tl + 1;
+		*an -= tl + 1;
+	} else {
+		const char *u = memchr(*a, '_', *an);
+
+		if (u) {
+			*an -= (size_t)(u + 1 - *a);
+			*a = u + 1;
+		}
+	}
+}
+
+/* A key column: its value, blanks trimmed, becomes its part of the key. */
+static void
+col_key(const struct mlc_jde_fmt *f, struct mlc_jde_rowinfo *ri, unsigned long *have,
+        const char *a, size_t an, const char *v, size_t vn)
+{
+	size_t i;
+
+	for (i = 0; i < f->nkey; i++) {
+		struct mlc_buf *pt = &ri->part[i];
+
+		if ((*have & (1ul << i)) || strlen(f->key[i]) != an || memcmp(f->key[i], a, an) != 0)
+			continue;
+		*have |= 1ul << i;
+		mlc_buf_reset(pt);
+		if (*v == '"') {
+			size_t lead;
+
+			mlc_jde_json_string(v, vn, pt);
+			while (pt->len && (pt->p[pt->len - 1] == ' ' || pt->p[pt->len - 1] == '\t'))
+				pt->p[--pt->len] = '\0';
+			lead = strspn(pt->p, " \t");
+			memmove(pt->p, pt->p + lead, pt->len - lead + 1);
+			pt->len -= lead;
+		} else if (*v != 'n') {
+			mlc_buf_add(pt, v, vn);
+		}
+	}
+}
+
+/* A date column (Julian CYYDDD or a date string): its ISO date in "dates",
+ * and the watermark's date when it is the watermark column. */
+static void
+col_date(const struct mlc_jde_fmt *f, struct mlc_jde_rowinfo *ri, const char *a, size_t an,
+         const char *v, size_t vn)
+{
+	long ymd = 0, x;
+	char iso[11];
+
+	if (*v == 'n') {
+		ymd = 0;
+	} else if (*v == '"') {
+		const char *s = v + 1;
+		size_t sn = vn - 2;
+
+		while (sn && *s == ' ')
+			s++, sn--;
+		while (sn && s[sn - 1] == ' ')
+			sn--;
+		if (sn == 0 || (sn == 1 && *s == '0'))
+			ymd = 0;
+		else if (!(ymd = mlc_jde_parse_ymd(s, sn)))
+			return;
+	} else if (span_long(v, vn, &x)) {
+		if (x != 0 && !(ymd = mlc_jde_julian(x)))
+			return;
+	} else {
+		return;
+	}
+	field_sep(&ri->dates);
+	mlc_buf_addc(&ri->dates, '"');
+	mlc_buf_add(&ri->dates, a, an);
+	mlc_buf_adds(&ri->dates, "\":");
+	if (ymd) {
+		mlc_jde_iso(ymd, iso);
+		mlc_buf_addc(&ri->dates, '"');
+		mlc_buf_add(&ri->dates, iso, 10);
+		mlc_buf_addc(&ri->dates, '"');
+	} else {
+		mlc_buf_adds(&ri->dates, "null");
+	}
+	if (f->wm_date && strlen(f->wm_date) == an && memcmp(f->wm_date, a, an) == 0) {
+		ri->wm_date = ymd;
+		ri->has_wm = ymd != 0;
+	}
+}
+
+/* A time column (HHMMSS): its "HH:MM:SS" in "times", and the watermark's
+ * time (the raw number, even when it is no valid time) when it is the
+ * watermark column. */
+static void
+col_time(const struct mlc_jde_fmt *f, struct mlc_jde_rowinfo *ri, const char *a, size_t an,
+         const char *v, size_t vn)
+{
+	long x = 0;
+	char hms[9];
+	int ok;
+
+	if (*v != 'n' && !span_long(v, vn, &x))
+		return;
+	ok = *v != 'n' && mlc_jde_hms(x, hms) == 0;
+	if (*v == 'n' || ok) {
+		field_sep(&ri->times);
+		mlc_buf_addc(&ri->times, '"');
+		mlc_buf_add(&ri->times, a, an);
+		mlc_buf_adds(&ri->times, "\":");
+		if (ok) {
+			mlc_buf_addc(&ri->times, '"');
+			mlc_buf_adds(&ri->times, hms);
+			mlc_buf_addc(&ri->times, '"');
+		} else {
+			mlc_buf_adds(&ri->times, "null");
+		}
+	}
+	if (*v != 'n' && x <= 999999 && f->wm_time && strlen(f->wm_time) == an &&
+	    memcmp(f->wm_time, a, an) == 0)
+		ri->wm_time = x;
+}
+
+/* A string with blanks around it: the trimmed value in "trim". */
+static void
+col_trim(struct mlc_jde_rowinfo *ri, const char *a, size_t an, const char *v, size_t vn)
+{
+	const char *s = v + 1;
+	size_t sn = vn - 2;
+
+	if (*v != '"' || vn <= 2 ||
+	    !(v[1] == ' ' || v[1] == '\t' || v[vn - 2] == ' ' || v[vn - 2] == '\t'))
+		return;
+	while (sn && (*s == ' ' || *s == '\t'))
+		s++, sn--;
+	while (sn && (s[sn - 1] == ' ' || s[sn - 1] == '\t'))
+		sn--;
+	field_sep(&ri->trim);
+	mlc_buf_addc(&ri->trim, '"');
+	mlc_buf_add(&ri->trim, a, an);
+	mlc_buf_adds(&ri->trim, "\":\"");
+	mlc_buf_add(&ri->trim, s, sn);
+	mlc_buf_addc(&ri->trim, '"');
+}
+
+/* The record after its key: the row, dates, times, trim, and where from. */
+static void
+record_close(const struct mlc_jde_fmt *f, struct mlc_jde_rowinfo *ri, struct mlc_buf *out)
+{
+	mlc_buf_json_str(out, ri->key.p, ri->key.len);
+	mlc_buf_adds(out, ",\"row\":");
+	mlc_buf_add(out, ri->tmp.p, ri->tmp.len);
+	mlc_buf_adds(out, ",\"dates\":{");
+	mlc_buf_add(out, ri->dates.p, ri->dates.len);
+	mlc_buf_adds(out, "},\"times\":{");
+	mlc_buf_add(out, ri->times.p, ri->times.len);
+	mlc_buf_adds(out, "},\"trim\":{");
+	mlc_buf_add(out, ri->trim.p, ri->trim.len);
+	mlc_buf_adds(out, "}");
+	if (f->fetched_at) {
+		mlc_buf_adds(out, ",\"fetched_at\":\"");
+		mlc_buf_adds(out, f->fetched_at);
+		mlc_buf_addc(out, '"');
+	}
+	if (f->rule) {
+		mlc_buf_adds(out, ",\"rule\":");
+		mlc_buf_json_str(out, f->rule, strlen(f->rule));
+	}
+	mlc_buf_addc(out, '}');
+}
+
 int
 mlc_jde_row_record(const char *row, size_t n, const struct mlc_jde_fmt *f, struct mlc_buf *out,
                    struct mlc_jde_rowinfo *ri, char *err, size_t errlen)
@@ -1285,124 +1459,13 @@ mlc_jde_row_record(const char *row, size_t n, const struct mlc_jde_fmt *f, struc
 			mlc_buf_add(&ri->tmp, v, vn);
 		if (esc)
 			continue; /* no JDE alias has an escape in it */
-		if (an > tl + 1 && memcmp(a, f->table, tl) == 0 && a[tl] == '_') {
-			a += tl + 1;
-			an -= tl + 1;
-		} else {
-			const char *u = memchr(a, '_', an);
-
-			if (u) {
-				an -= (size_t)(u + 1 - a);
-				a = u + 1;
-			}
-		}
-		for (i = 0; i < f->nkey; i++) {
-			if (!(have & (1ul << i)) && strlen(f->key[i]) == an && memcmp(f->key[i], a, an) == 0) {
-				struct mlc_buf *pt = &ri->part[i];
-
-				have |= 1ul << i;
-				mlc_buf_reset(pt);
-				if (*v == '"') {
-					mlc_jde_json_string(v, vn, pt);
-					while (pt->len && (pt->p[pt->len - 1] == ' ' || pt->p[pt->len - 1] == '\t'))
-						pt->p[--pt->len] = '\0';
-					{
-						size_t lead = strspn(pt->p, " \t");
-
-						memmove(pt->p, pt->p + lead, pt->len - lead + 1);
-						pt->len -= lead;
-					}
-				} else if (*v != 'n') {
-					mlc_buf_add(pt, v, vn);
-				}
-			}
-		}
-		if (in_list(date_aliases, sizeof date_aliases / sizeof *date_aliases, a, an)) {
-			long ymd = 0, x;
-			int known = 1;
-
-			if (*v == 'n') {
-				ymd = 0;
-			} else if (*v == '"') {
-				const char *s = v + 1;
-				size_t sn = vn - 2;
-
-				while (sn && *s == ' ')
-					s++, sn--;
-				while (sn && s[sn - 1] == ' ')
-					sn--;
-				if (sn == 0 || (sn == 1 && *s == '0'))
-					ymd = 0;
-				else if (!(ymd = mlc_jde_parse_ymd(s, sn)))
-					known = 0;
-			} else if (span_long(v, vn, &x)) {
-				if (x != 0 && !(ymd = mlc_jde_julian(x)))
-					known = 0;
-			} else {
-				known = 0;
-			}
-			if (known) {
-				field_sep(&ri->dates);
-				mlc_buf_addc(&ri->dates, '"');
-				mlc_buf_add(&ri->dates, a, an);
-				mlc_buf_adds(&ri->dates, "\":");
-				if (ymd) {
-					char iso[11];
-
-					mlc_jde_iso(ymd, iso);
-					mlc_buf_addc(&ri->dates, '"');
-					mlc_buf_add(&ri->dates, iso, 10);
-					mlc_buf_addc(&ri->dates, '"');
-				} else {
-					mlc_buf_adds(&ri->dates, "null");
-				}
-				if (f->wm_date && strlen(f->wm_date) == an && memcmp(f->wm_date, a, an) == 0) {
-					ri->wm_date = ymd;
-					ri->has_wm = ymd != 0;
-				}
-			}
-		} else if (in_list(time_aliases, sizeof time_aliases / sizeof *time_aliases, a, an)) {
-			long x;
-			char hms[9];
-
-			if (*v == 'n' || span_long(v, vn, &x)) {
-				int ok = *v != 'n' && mlc_jde_hms(x, hms) == 0;
-
-				if (*v == 'n' || ok) {
-					field_sep(&ri->times);
-					mlc_buf_addc(&ri->times, '"');
-					mlc_buf_add(&ri->times, a, an);
-					mlc_buf_adds(&ri->times, "\":");
-					if (ok) {
-						mlc_buf_addc(&ri->times, '"');
-						mlc_buf_adds(&ri->times, hms);
-						mlc_buf_addc(&ri->times, '"');
-					} else {
-						mlc_buf_adds(&ri->times, "null");
-					}
-				}
-				/* Order by the raw number even when it is no valid time. */
-				if (*v != 'n' && x <= 999999 && f->wm_time && strlen(f->wm_time) == an &&
-				    memcmp(f->wm_time, a, an) == 0)
-					ri->wm_time = x;
-			}
-		}
-		if (*v == '"' && vn > 2 && (v[1] == ' ' || v[1] == '\t' || v[vn - 2] == ' ' ||
-		                            v[vn - 2] == '\t')) {
-			const char *s = v + 1;
-			size_t sn = vn - 2;
-
-			while (sn && (*s == ' ' || *s == '\t'))
-				s++, sn--;
-			while (sn && (s[sn - 1] == ' ' || s[sn - 1] == '\t'))
-				sn--;
-			field_sep(&ri->trim);
-			mlc_buf_addc(&ri->trim, '"');
-			mlc_buf_add(&ri->trim, a, an);
-			mlc_buf_adds(&ri->trim, "\":\"");
-			mlc_buf_add(&ri->trim, s, sn);
-			mlc_buf_addc(&ri->trim, '"');
-		}
+		col_alias(f, tl, &a, &an);
+		col_key(f, ri, &have, a, an, v, vn);
+		if (in_list(date_aliases, sizeof date_aliases / sizeof *date_aliases, a, an))
+			col_date(f, ri, a, an, v, vn);
+		else if (in_list(time_aliases, sizeof time_aliases / sizeof *time_aliases, a, an))
+			col_time(f, ri, a, an, v, vn);
+		col_trim(ri, a, an, v, vn);
 	}
 	mlc_buf_addc(&ri->tmp, '}');
 	for (i = 0; i < f->nkey; i++) {
@@ -1414,25 +1477,6 @@ mlc_jde_row_record(const char *row, size_t n, const struct mlc_jde_fmt *f, struc
 			mlc_buf_addc(&ri->key, '|');
 		mlc_buf_add(&ri->key, ri->part[i].p, ri->part[i].len);
 	}
-	mlc_buf_json_str(out, ri->key.p, ri->key.len);
-	mlc_buf_adds(out, ",\"row\":");
-	mlc_buf_add(out, ri->tmp.p, ri->tmp.len);
-	mlc_buf_adds(out, ",\"dates\":{");
-	mlc_buf_add(out, ri->dates.p, ri->dates.len);
-	mlc_buf_adds(out, "},\"times\":{");
-	mlc_buf_add(out, ri->times.p, ri->times.len);
-	mlc_buf_adds(out, "},\"trim\":{");
-	mlc_buf_add(out, ri->trim.p, ri->trim.len);
-	mlc_buf_adds(out, "}");
-	if (f->fetched_at) {
-		mlc_buf_adds(out, ",\"fetched_at\":\"");
-		mlc_buf_adds(out, f->fetched_at);
-		mlc_buf_addc(out, '"');
-	}
-	if (f->rule) {
-		mlc_buf_adds(out, ",\"rule\":");
-		mlc_buf_json_str(out, f->rule, strlen(f->rule));
-	}
-	mlc_buf_addc(out, '}');
+	record_close(f, ri, out);
 	return 0;
 }
