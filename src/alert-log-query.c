@@ -175,6 +175,23 @@ csv_header(struct rows *o)
 	                o->lines ? MLC_TRAIL_AUDIT_NCOLS : MLC_TRAIL_AUDIT_NCOLS - 1);
 }
 
+/* The options of a command whose one option is -f: 0, or -1 (usage said). */
+static int
+fmt_opts(int argc, char **argv, enum fmt *f)
+{
+	int c;
+
+	optind = 0; /* glibc: 0 also resets the "+" ordering of main's getopt */
+	while ((c = getopt_long(argc, argv, "f:", format_opt, NULL)) != -1) {
+		if (c != 'f') {
+			fputs(usage, stderr);
+			return -1;
+		}
+		*f = parse_fmt(optarg);
+	}
+	return 0;
+}
+
 /* ---- query ---- */
 
 int
@@ -252,17 +269,10 @@ cmd_why(int argc, char **argv)
 {
 	struct rows o = { F_TEXT, 0, 0, { 0 } };
 	const char *what;
-	int c, rc;
+	int rc;
 
-	optind = 0; /* glibc: 0 also resets the "+" ordering of main's getopt */
-	while ((c = getopt_long(argc, argv, "f:", format_opt, NULL)) != -1) {
-		if (c == 'f')
-			o.f = parse_fmt(optarg);
-		else {
-			fputs(usage, stderr);
-			return MLC_EX_USAGE;
-		}
-	}
+	if (fmt_opts(argc, argv, &o.f) < 0)
+		return MLC_EX_USAGE;
 	if (argc - optind != 1) {
 		fputs(usage, stderr);
 		return MLC_EX_USAGE;
@@ -331,17 +341,10 @@ cmd_status(int argc, char **argv)
 {
 	struct rows o = { F_TEXT, 0, 0, { 0 } };
 	const char *rule = NULL;
-	int c, rc;
+	int rc;
 
-	optind = 0; /* glibc: 0 also resets the "+" ordering of main's getopt */
-	while ((c = getopt_long(argc, argv, "f:", format_opt, NULL)) != -1) {
-		if (c == 'f')
-			o.f = parse_fmt(optarg);
-		else {
-			fputs(usage, stderr);
-			return MLC_EX_USAGE;
-		}
-	}
+	if (fmt_opts(argc, argv, &o.f) < 0)
+		return MLC_EX_USAGE;
 	if (argc - optind > 1) {
 		fputs(usage, stderr);
 		return MLC_EX_USAGE;
