@@ -54,6 +54,7 @@
 #include <jv.h>
 #include <sodium.h>
 
+#include "fault.h"
 #include "httpd.h"
 
 static const char usage[] =
@@ -2066,15 +2067,13 @@ fault_free(struct fault *f)
 	free(f);
 }
 
+/* A whole number, 0 or more (*ok); fault.c reads it. */
 static long
 parse_long(const char *s, int *ok)
 {
-	char *end;
-	long v;
+	long v = -1;
 
-	errno = 0;
-	v = strtol(s, &end, 10);
-	*ok = *s && !*end && errno == 0 && v >= 0;
+	*ok = mlc_fault_long(s, 0, LONG_MAX, &v) == 0;
 	return v;
 }
 
@@ -2083,11 +2082,9 @@ static struct fault *
 fault_parse(const char *spec, char *err, size_t errlen)
 {
 	struct fault *f = mlc_xcalloc(1, sizeof *f);
-	char *s = mlc_xstrdup(spec), *colon = strchr(s, ':'), *kv, *save = NULL;
+	char *s = mlc_xstrdup(spec), *args = mlc_fault_kind(s), *key, *val, *save = NULL;
 	size_t k;
 
-	if (colon)
-		*colon = '\0';
 	for (k = 0; k < sizeof fnames / sizeof *fnames; k++)
 		if (strcmp(s, fnames[k]) == 0)
 			break;
@@ -2106,17 +2103,13 @@ fault_parse(const char *spec, char *err, size_t errlen)
 		f->insert = 1;
 		f->rows = 1;
 	}
-	for (kv = colon ? strtok_r(colon + 1, ",", &save) : NULL; kv; kv = strtok_r(NULL, ",", &save)) {
-		char *eq = strchr(kv, '=');
-		const char *key = kv, *val;
+	for (key = mlc_fault_item(args, &save, &val); key; key = mlc_fault_item(NULL, &save, &val)) {
 		int ok = 1;
 
-		if (!eq) {
-			snprintf(err, errlen, "\"%s\": expected key=value", kv);
+		if (!val) {
+			snprintf(err, errlen, "\"%s\": expected key=value", key);
 			goto bad;
 		}
-		*eq = '\0';
-		val = eq + 1;
 		if (strcmp(key, "path") == 0) {
 			if (val[0] != '/') {
 				snprintf(err, errlen, "path must start with /");
@@ -2212,14 +2205,7 @@ fault_add(struct fault *f)
 static int
 path_match(const struct fault *f, const char *path)
 {
-	size_t n;
-
-	if (!f->path)
-		return 1;
-	n = strlen(f->path);
-	if (n && f->path[n - 1] == '*')
-		return strncmp(path, f->path, n - 1) == 0;
-	return strcmp(path, f->path) == 0;
+	return !f->path || mlc_fault_path(f->path, path);
 }
 
 /* Consume one use of f; it is removed when its count is spent. */
@@ -2318,32 +2304,25 @@ reply_expired(struct req *r)
 	mlc_buf_printf(&r->out, "{\"sysErrors\":[{\"TITLE\":\"%s\",\"DESC\":\"%s\"}]}", msg, msg);
 }
 
-/* The token and device of a call: headers first, then the JSON body, then
- * (for /next links) the query string. */
+/* A credential of a call (the token, the device): its header first, then
+ * the field of the JSON body, then (for /next links) the query string. */
 static const char *
-req_token(struct req *r, char **owned)
+req_cred(struct req *r, const char *hname, const char *field, char **owned)
 {
-	const char *t = header(r, "jde-AIS-Auth");
+	const char *v = header(r, hname);
 
 	*owned = NULL;
-	if (t && *t)
-		return t;
-	if ((*owned = jstrdup(r->body, "token")))
+	if (v && *v)
+		return v;
+	if ((*owned = jstrdup(r->body, field)))
 		return *owned;
-	return qarg(r, "token");
+	return qarg(r, field);
 }
 
 static const char *
-req_device(struct req *r, char **owned)
+req_token(struct req *r, char **owned)
 {
-	const char *d = header(r, "jde-AIS-Auth-Device");
-
-	*owned = NULL;
-	if (d && *d)
-		return d;
-	if ((*owned = jstrdup(r->body, "deviceName")))
-		return *owned;
-	return qarg(r, "deviceName");
+	return req_cred(r, "jde-AIS-Auth", "token", owned);
 }
 
 /*
@@ -2355,7 +2334,8 @@ static struct session *
 authenticate(struct req *r, int status_bad)
 {
 	char *tok_owned, *dev_owned;
-	const char *tok = req_token(r, &tok_owned), *dev = req_device(r, &dev_owned);
+	const char *tok = req_token(r, &tok_owned),
+	           *dev = req_cred(r, "jde-AIS-Auth-Device", "deviceName", &dev_owned);
 	struct session *s = tok ? find_session(tok) : NULL;
 	struct fault *f;
 

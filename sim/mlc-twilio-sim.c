@@ -47,6 +47,7 @@
 #include <jv.h>
 #include <sodium.h>
 
+#include "fault.h"
 #include "httpd.h"
 
 static const char usage[] =
@@ -797,20 +798,6 @@ fault_free(struct fault *f)
 }
 
 static int
-parse_long(const char *s, long lo, long hi, long *out)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < lo || v > hi)
-		return -1;
-	*out = v;
-	return 0;
-}
-
-static int
 status_from_name(const char *s)
 {
 	int i;
@@ -825,16 +812,13 @@ status_from_name(const char *s)
 static int
 fault_parse(const char *spec, struct fault *f, char *err, size_t errlen)
 {
-	char *s = mlc_xstrdup(spec), *args, *tok, *save = NULL;
+	char *s = mlc_xstrdup(spec), *args = mlc_fault_kind(s), *tok, *val, *save = NULL;
 	long v;
 
 	memset(f, 0, sizeof *f);
 	f->count = -1;
 	f->retry_after = -1;
 	f->spec = mlc_xstrdup(spec);
-	args = strchr(s, ':');
-	if (args)
-		*args++ = '\0';
 	if (strcmp(s, "429") == 0)
 		f->kind = F_429;
 	else if (strcmp(s, "5xx") == 0)
@@ -855,9 +839,7 @@ fault_parse(const char *spec, struct fault *f, char *err, size_t errlen)
 		snprintf(err, errlen, "fault \"%s\": unknown kind \"%s\"", spec, s);
 		goto bad;
 	}
-	for (tok = args ? strtok_r(args, ",", &save) : NULL; tok; tok = strtok_r(NULL, ",", &save)) {
-		char *val = strchr(tok, '=');
-
+	for (tok = mlc_fault_item(args, &save, &val); tok; tok = mlc_fault_item(NULL, &save, &val)) {
 		if (!val && strcmp(tok, "reused") == 0) {
 			f->reused = 1;
 			continue;
@@ -876,12 +858,11 @@ fault_parse(const char *spec, struct fault *f, char *err, size_t errlen)
 			snprintf(err, errlen, "fault \"%s\": expected key=value at \"%s\"", spec, tok);
 			goto bad;
 		}
-		*val++ = '\0';
 		if (strcmp(tok, "count") == 0) {
-			if (parse_long(val, 0, 1000000000L, &f->count) < 0)
+			if (mlc_fault_long(val, 0, 1000000000L, &f->count) < 0)
 				goto badval;
 		} else if (strcmp(tok, "skip") == 0) {
-			if (parse_long(val, 0, 1000000000L, &f->skip) < 0)
+			if (mlc_fault_long(val, 0, 1000000000L, &f->skip) < 0)
 				goto badval;
 		} else if (strcmp(tok, "path") == 0) {
 			free(f->path);
@@ -890,22 +871,22 @@ fault_parse(const char *spec, struct fault *f, char *err, size_t errlen)
 			free(f->method);
 			f->method = mlc_xstrdup(val);
 		} else if (strcmp(tok, "nth") == 0) {
-			if (parse_long(val, 1, 1000000000L, &f->nth) < 0)
+			if (mlc_fault_long(val, 1, 1000000000L, &f->nth) < 0)
 				goto badval;
 		} else if (strcmp(tok, "to") == 0) {
 			free(f->to);
 			f->to = mlc_xstrdup(val);
 		} else if (strcmp(tok, "retry-after") == 0 && f->kind == F_429) {
-			if (parse_long(val, 0, 86400, &f->retry_after) < 0)
+			if (mlc_fault_long(val, 0, 86400, &f->retry_after) < 0)
 				goto badval;
 		} else if (strcmp(tok, "code") == 0 && (f->kind == F_5XX || f->kind == F_ERROR)) {
-			if (parse_long(val, 100, 99999, &v) < 0)
+			if (mlc_fault_long(val, 100, 99999, &v) < 0)
 				goto badval;
 			if (f->kind == F_5XX && v != 500 && v != 502 && v != 503 && v != 504)
 				goto badval;
 			f->code = (int)v;
 		} else if (strcmp(tok, "ms") == 0 && f->kind == F_SLOW) {
-			if (parse_long(val, 0, 3600000L, &f->ms) < 0)
+			if (mlc_fault_long(val, 0, 3600000L, &f->ms) < 0)
 				goto badval;
 		} else if (strcmp(tok, "status") == 0 && f->kind == F_OUTCOME) {
 			int st = status_from_name(val);
@@ -915,7 +896,7 @@ fault_parse(const char *spec, struct fault *f, char *err, size_t errlen)
 				goto badval;
 			f->status = st;
 		} else if (strcmp(tok, "error") == 0 && f->kind == F_OUTCOME) {
-			if (parse_long(val, 1, 99999, &v) < 0)
+			if (mlc_fault_long(val, 1, 99999, &v) < 0)
 				goto badval;
 			f->code = (int)v;
 		} else if ((strcmp(tok, "n") == 0 || strcmp(tok, "rate") == 0) && f->kind == F_RATE) {
@@ -977,14 +958,16 @@ fault_add(struct fault *f)
 	faults[nfault++] = *f;
 }
 
+/* fault.c's patterns, and a path without '*' also matches the end of the
+ * request's (path=/Messages.json: any account's). */
 static int
 path_match(const char *want, const char *path)
 {
 	size_t w = strlen(want), p = strlen(path);
 
-	if (w && want[w - 1] == '*')
-		return strncmp(path, want, w - 1) == 0;
-	return strcmp(want, path) == 0 || (p >= w && strcmp(path + p - w, want) == 0);
+	if (mlc_fault_path(want, path))
+		return 1;
+	return !(w && want[w - 1] == '*') && p >= w && strcmp(path + p - w, want) == 0;
 }
 
 /* Does f apply to this request, the conn_req-th of its connection?
@@ -1488,9 +1471,9 @@ list_messages(struct reply *r, const struct kv *q)
 			return tw_error(r, 400, 20001, "Invalid %s: %s", names[k], s);
 		has[k] = 1;
 	}
-	if ((s = mlc_form_get(q->n, q->v, q->c, "PageSize")) && parse_long(s, 1, 1000, &size) < 0)
+	if ((s = mlc_form_get(q->n, q->v, q->c, "PageSize")) && mlc_fault_long(s, 1, 1000, &size) < 0)
 		return tw_error(r, 400, 20001, "Invalid PageSize: %s", s);
-	if ((s = mlc_form_get(q->n, q->v, q->c, "Page")) && parse_long(s, 0, 1000000, &page) < 0)
+	if ((s = mlc_form_get(q->n, q->v, q->c, "Page")) && mlc_fault_long(s, 0, 1000000, &page) < 0)
 		return tw_error(r, 400, 20001, "Invalid Page: %s", s);
 
 	mlc_buf_init(&base);
@@ -2410,7 +2393,7 @@ num_arg(const char *opt, const char *s, long lo, long hi)
 {
 	long v;
 
-	if (parse_long(s, lo, hi, &v) < 0)
+	if (mlc_fault_long(s, lo, hi, &v) < 0)
 		mlc_die(MLC_EX_USAGE, "%s: bad value \"%s\"", opt, s);
 	return v;
 }
