@@ -37,6 +37,9 @@ void mlc_httpd_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe);
 /* The peer's address as text (IPv4 or IPv6); "" if unknown. */
 void mlc_httpd_peer_ip(struct MHD_Connection *c, char *out, size_t n);
+/* An Authorization header's Basic pair: the user, with *pass (both
+ * malloc'd; the caller wipes *pass), or NULL if it is none. */
+char *mlc_httpd_basic(const char *auth, char **pass);
 /* An MHD_OPTION_EXTERNAL_LOGGER: libmicrohttpd's messages through mlc_warn. */
 void mlc_httpd_log(void *cls, const char *fmt, va_list ap);
 

@@ -2381,31 +2381,6 @@ authenticate(struct req *r, int status_bad)
 
 /* ---- /jderest/v2/tokenrequest ---- */
 
-static char *
-basic_user(const char *auth, char **pass)
-{
-	unsigned char dec[1024];
-	size_t n = 0;
-	char *colon;
-
-	*pass = NULL;
-	if (!auth || strncasecmp(auth, "Basic ", 6) != 0)
-		return NULL;
-	auth += 6;
-	while (*auth == ' ')
-		auth++;
-	if (sodium_base642bin(dec, sizeof dec - 1, auth, strlen(auth), NULL, &n, NULL,
-	                      sodium_base64_VARIANT_ORIGINAL) != 0)
-		return NULL;
-	dec[n] = '\0';
-	if (!(colon = strchr((char *)dec, ':')))
-		return NULL;
-	*colon = '\0';
-	*pass = mlc_xstrdup(colon + 1);
-	sodium_memzero(colon + 1, strlen(colon + 1));
-	return mlc_xstrdup((char *)dec);
-}
-
 static void
 do_tokenrequest(struct req *r)
 {
@@ -2420,7 +2395,7 @@ do_tokenrequest(struct req *r)
 		dev = jstrdup(r->body, "deviceName");
 		env = jstrdup(r->body, "environment");
 		role = jstrdup(r->body, "role");
-	} else if ((user = basic_user(header(r, "Authorization"), &pass))) {
+	} else if ((user = mlc_httpd_basic(header(r, "Authorization"), &pass))) {
 		if ((h = header(r, "jde-AIS-Auth-Device")) && *h)
 			dev = mlc_xstrdup(h);
 		if ((h = header(r, "jde-AIS-Auth-Environment")) && *h)
@@ -3280,7 +3255,7 @@ kv_add(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 	if (!value) {
 		mlc_buf_adds(k->b, "null");
 	} else if (k->lower && strcmp(name, "authorization") == 0) {
-		char *pass = NULL, *user = basic_user(value, &pass);
+		char *pass = NULL, *user = mlc_httpd_basic(value, &pass);
 		struct mlc_buf v;
 
 		mlc_buf_init(&v);

@@ -1237,37 +1237,19 @@ kv_iter(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 static char *
 basic_auth(struct MHD_Connection *c, int *ok)
 {
-	const char *a = hdr(c, "Authorization");
-	unsigned char dec[1024];
-	size_t n = 0;
-	char *user, *colon;
-	const char *pass;
+	char *pass, *user = mlc_httpd_basic(hdr(c, "Authorization"), &pass);
 
 	*ok = 0;
-	if (!a || strncasecmp(a, "Basic ", 6) != 0)
+	if (!user)
 		return NULL;
-	a += 6;
-	while (*a == ' ')
-		a++;
-	if (sodium_base642bin(dec, sizeof dec - 1, a, strlen(a), NULL, &n, NULL,
-	                      sodium_base64_VARIANT_ORIGINAL) != 0)
-		return NULL;
-	dec[n] = '\0';
-	colon = strchr((char *)dec, ':');
-	if (!colon) {
-		sodium_memzero(dec, sizeof dec);
-		return NULL;
-	}
-	*colon = '\0';
-	user = mlc_xstrdup((char *)dec);
-	pass = colon + 1;
 	if (strcmp(user, cfg.account_sid) == 0)
 		*ok = strlen(pass) == strlen(cfg.auth_token) &&
 		      sodium_memcmp(pass, cfg.auth_token, strlen(pass)) == 0;
 	else if (cfg.api_key_sid && strcmp(user, cfg.api_key_sid) == 0)
 		*ok = strlen(pass) == strlen(cfg.api_key_secret) &&
 		      sodium_memcmp(pass, cfg.api_key_secret, strlen(pass)) == 0;
-	sodium_memzero(dec, sizeof dec);
+	sodium_memzero(pass, strlen(pass));
+	free(pass);
 	return user;
 }
 
