@@ -210,3 +210,24 @@ sim_start() {
 	eval "${_var}_LOG=\$T/\$_sim.log"
 	export "${_var}_PORT" "${_var}_LOG"
 }
+
+# ais_start PASSWORD [DATA]: the AIS simulator serving DATA (default: a copy
+# of data/jde in $T/data, which the test may change), its password in
+# $T/sim-password (mode 0600); URL its address.  1 if it did not start.
+ais_start() {
+	(umask 077 && printf '%s\n' "$1" >"$T/sim-password")
+	if [ -z "${2:-}" ]; then
+		mkdir -p "$T/data"
+		cp "$TOP"/data/jde/* "$T/data/"
+	fi
+	sim_start mlc-ais-sim --password-file "$T/sim-password" --today 2026-11-26 \
+		--data "${2:-$T/data}" || return 1
+	URL=http://127.0.0.1:$MLC_AIS_SIM_PORT
+}
+
+# ais_sim_fault SPEC: add a fault to the AIS simulator at $URL (says so when it
+# is refused).
+ais_sim_fault() {
+	curl -sf -o /dev/null -H 'Content-Type: application/json' -d "{\"spec\":\"$1\"}" \
+		"$URL/_sim/fault" || echo "# fault $1 refused"
+}
