@@ -1030,6 +1030,19 @@ job_fields(struct job *j, jv o)
 		jstr(o, "body", &j->body);
 }
 
+/* A job whose channel has no sender (key, or messaging_service_sid): said
+ * once in a row for its kind (which: g.config_err), settled; -1. */
+static int
+no_sender(struct job *j, int which, const char *key)
+{
+	if (g.config_err != which)
+		mlc_warn("%s: [twilio] %s (or messaging_service_sid) is not set",
+		         g.conf.path ? g.conf.path : "configuration", key);
+	g.config_err = which;
+	settle(j);
+	return -1;
+}
+
 /* Decides whether the job's channel can send (credentials, a sender): 0 yes, else -1 (settled). */
 static int
 job_sender(struct job *j)
@@ -1049,27 +1062,13 @@ job_sender(struct job *j)
 		return -1;
 	}
 	if (j->ch == MLC_CH_WHATSAPP) {
-		const char *f = g.wa_from;
-
-		if (!f && !g.mss) {
-			if (g.config_err != 2)
-				mlc_warn("%s: [twilio] whatsapp_from (or messaging_service_sid) is not set",
-				         g.conf.path ? g.conf.path : "configuration");
-			g.config_err = 2;
-			settle(j);
-			return -1;
-		}
-		if (f)
-			j->from = mlc_addr_whatsapp(f);
+		if (!g.wa_from && !g.mss)
+			return no_sender(j, 2, "whatsapp_from");
+		if (g.wa_from)
+			j->from = mlc_addr_whatsapp(g.wa_from);
 	} else if (j->ch == MLC_CH_SMS) {
-		if (!g.from && !g.mss) {
-			if (g.config_err != 3)
-				mlc_warn("%s: [twilio] from (or messaging_service_sid) is not set",
-				         g.conf.path ? g.conf.path : "configuration");
-			g.config_err = 3;
-			settle(j);
-			return -1;
-		}
+		if (!g.from && !g.mss)
+			return no_sender(j, 3, "from");
 		if (g.from)
 			j->from = mlc_xstrdup(g.from);
 	}
