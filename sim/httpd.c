@@ -75,6 +75,26 @@ mlc_httpd_peer_ip(struct MHD_Connection *c, char *out, size_t n)
 		          (socklen_t)n);
 }
 
+time_t
+mlc_httpd_now_s(void)
+{
+	struct timespec ts;
+
+	mlc_time_now(&ts);
+	return ts.tv_sec;
+}
+
+void
+mlc_httpd_hex(char *out, size_t nbytes)
+{
+	unsigned char b[32];
+
+	if (nbytes > sizeof b)
+		nbytes = sizeof b;
+	randombytes_buf(b, nbytes);
+	sodium_bin2hex(out, nbytes * 2 + 1, b, nbytes);
+}
+
 char *
 mlc_httpd_basic(const char *auth, char **pass)
 {

@@ -261,15 +261,6 @@ static struct fault *faults;
 
 /* ---- small helpers ---- */
 
-static time_t
-now_s(void)
-{
-	struct timespec ts;
-
-	mlc_time_now(&ts);
-	return ts.tv_sec;
-}
-
 /* "2025-09-19T20:16:27.934+0000", as in ais-samples/error_invalid_token.json */
 static void
 err_timestamp(char out[40])
@@ -288,22 +279,11 @@ err_timestamp(char out[40])
 static void
 data_timestamp(char out[32])
 {
-	time_t t = now_s();
+	time_t t = mlc_httpd_now_s();
 	struct tm tm;
 
 	gmtime_r(&t, &tm);
 	strftime(out, 32, "%Y-%m-%d:%H.%M.%S", &tm);
-}
-
-static void
-random_hex(char *out, size_t nbytes)
-{
-	unsigned char b[32];
-
-	if (nbytes > sizeof b)
-		nbytes = sizeof b;
-	randombytes_buf(b, nbytes);
-	sodium_bin2hex(out, nbytes * 2 + 1, b, nbytes);
 }
 
 static void
@@ -416,7 +396,7 @@ today_ymd(void)
 
 	if (cfg.today)
 		return cfg.today;
-	t = now_s();
+	t = mlc_httpd_now_s();
 	localtime_r(&t, &tm);
 	return (tm.tm_year + 1900) * 10000 + (tm.tm_mon + 1) * 100 + tm.tm_mday;
 }
@@ -2024,7 +2004,7 @@ session_remove(struct session *s)
 static void
 sweep(void)
 {
-	time_t now = now_s();
+	time_t now = mlc_httpd_now_s();
 	struct session *s = sessions;
 	struct rset *r = rsets;
 
@@ -2339,7 +2319,7 @@ authenticate(struct req *r, int status_bad)
 	struct session *s = tok ? find_session(tok) : NULL;
 	struct fault *f;
 
-	if (s && now_s() >= s->expires) {
+	if (s && mlc_httpd_now_s() >= s->expires) {
 		session_remove(s);
 		s = NULL;
 	}
@@ -2422,14 +2402,14 @@ do_tokenrequest(struct req *r)
 	s->device = dev && *dev ? mlc_xstrdup(dev) : NULL;
 	snprintf(s->ip, sizeof s->ip, "%s", r->ip);
 	s->user = mlc_xstrdup(cfg.user);
-	s->expires = now_s() + cfg.token_ttl;
+	s->expires = mlc_httpd_now_s() + cfg.token_ttl;
 	s->next_stack = 1;
 	snprintf(s->backend, sizeof s->backend, "%s", r->backend);
 	s->next = sessions;
 	sessions = s;
 
-	random_hex(cookie, 24);
-	snprintf(aisnum, sizeof aisnum, "%lld", (long long)now_s() * 1000);
+	mlc_httpd_hex(cookie, 24);
+	snprintf(aisnum, sizeof aisnum, "%lld", (long long)mlc_httpd_now_s() * 1000);
 	r->status = 200;
 	mlc_buf_adds(o, "{\"username\":");
 	add_json_str(o, cfg.user);
@@ -2508,7 +2488,7 @@ page_init(struct page *p)
 	mlc_buf_init(&p->link);
 	p->stack_id = 1;
 	p->state_id = 1;
-	random_hex(p->rid, 8);
+	mlc_httpd_hex(p->rid, 8);
 }
 
 static void
@@ -2840,7 +2820,7 @@ do_dataservice(struct req *r)
 	rs->nord = nord;
 	rs->pagesize = pagesize;
 	rs->rcids = rcids;
-	rs->last = now_s();
+	rs->last = mlc_httpd_now_s();
 	snprintf(rs->backend, sizeof rs->backend, "%s", r->backend);
 	cols = NULL;
 	q = NULL;
@@ -2949,7 +2929,7 @@ do_next(struct req *r)
 		reply_expired(r);
 		goto out;
 	}
-	if (now_s() - rs->last > cfg.rs_timeout || atoi(stack) != rs->stack_id ||
+	if (mlc_httpd_now_s() - rs->last > cfg.rs_timeout || atoi(stack) != rs->stack_id ||
 	    atoi(state) != rs->state_id) {
 		rset_remove(rs);
 		reply_expired(r);
@@ -2988,7 +2968,7 @@ do_next(struct req *r)
 		mlc_buf_adds(&p.syserrs, "{\"TITLE\":\"SIM901\",\"DESC\":\"the table file cannot be read\"}");
 	}
 	rs->state_id = p.state_id;
-	rs->last = now_s();
+	rs->last = mlc_httpd_now_s();
 	if (p.more) {
 		tok = req_token(r, &tok_owned);
 		make_link(r, &p, rs, tok);
@@ -3103,7 +3083,7 @@ sticky_route(struct req *r, const struct fault *f)
 			return;
 		}
 	}
-	random_hex(r->backend, 8);
+	mlc_httpd_hex(r->backend, 8);
 	memcpy(backends[backend_next], r->backend, sizeof backends[0]);
 	backend_next = (backend_next + 1) % MAX_BACKENDS;
 	if (nbackends < MAX_BACKENDS)

@@ -157,15 +157,6 @@ static struct cbjob *cbhead, *cbtail;
 
 /* ---- small helpers ---- */
 
-static time_t
-now_s(void)
-{
-	struct timespec ts;
-
-	mlc_time_now(&ts);
-	return ts.tv_sec;
-}
-
 static void
 rfc2822(char out[40], time_t t)
 {
@@ -173,15 +164,6 @@ rfc2822(char out[40], time_t t)
 
 	gmtime_r(&t, &tm);
 	strftime(out, 40, "%a, %d %b %Y %H:%M:%S +0000", &tm);
-}
-
-static void
-rand_hex(char *out, size_t nbytes)
-{
-	unsigned char r[32];
-
-	randombytes_buf(r, nbytes);
-	sodium_bin2hex(out, nbytes * 2 + 1, r, nbytes);
 }
 
 static int
@@ -614,7 +596,7 @@ callback_enqueue(const struct msg *m)
 	}
 	if (st == ST_DELIVERED || st == ST_UNDELIVERED) {
 		struct tm tm;
-		time_t t = now_s();
+		time_t t = mlc_httpd_now_s();
 
 		gmtime_r(&t, &tm);
 		snprintf(dlr, sizeof dlr, "%02d%02d%02d%02d%02d", tm.tm_year % 100, tm.tm_mon + 1,
@@ -688,7 +670,7 @@ lifecycle_thread(void *arg)
 			if (m->step + 1 >= m->npath)
 				continue;
 			m->step++;
-			m->updated = now_s();
+			m->updated = mlc_httpd_now_s();
 			if (m->callback)
 				callback_enqueue(m);
 			if (m->step + 1 < m->npath)
@@ -738,7 +720,7 @@ callback_thread(void *arg)
 		for (p = base; p; p = p->next)
 			hl = curl_slist_append(hl, p->data);
 		snprintf(sigh, sizeof sigh, "X-Twilio-Signature: %s", j->sig);
-		rand_hex(idk, 16);
+		mlc_httpd_hex(idk, 16);
 		snprintf(idem, sizeof idem, "I-Twilio-Idempotency-Token: %s", idk);
 		hl = curl_slist_append(hl, sigh);
 		hl = curl_slist_append(hl, idem);
@@ -1141,7 +1123,7 @@ fault_reply(struct reply *r, const struct fault *f, int sendgrid)
 			mlc_buf_reset(&r->body);
 			mlc_buf_adds(&r->body, "{\"errors\":[{\"field\":null,\"message\":\"too many requests\"}]}");
 			r->sg_ratelimit = 1;
-			r->sg_reset = (long)now_s() + (f->retry_after > 0 ? f->retry_after : 1);
+			r->sg_reset = (long)mlc_httpd_now_s() + (f->retry_after > 0 ? f->retry_after : 1);
 		} else {
 			tw_error(r, 429, 20429, "%s", tw_code_text(20429));
 		}
@@ -1352,7 +1334,7 @@ create_message(struct reply *r, char **fn, char **fv, size_t fc, int have_form,
 	m = mlc_xcalloc(1, sizeof *m);
 	m->sid[0] = media ? 'M' : 'S';
 	m->sid[1] = 'M';
-	rand_hex(m->sid + 2, 16);
+	mlc_httpd_hex(m->sid + 2, 16);
 	m->to = mlc_xstrdup(to);
 	m->from = from ? mlc_xstrdup(from) : NULL;
 	m->body = mlc_xstrdup(body ? body : "");
@@ -1360,7 +1342,7 @@ create_message(struct reply *r, char **fn, char **fv, size_t fc, int have_form,
 	m->callback = cb && *cb ? mlc_xstrdup(cb) : NULL;
 	m->num_media = media;
 	m->num_segments = segments(m->body);
-	m->created = m->updated = now_s();
+	m->created = m->updated = mlc_httpd_now_s();
 	if (mss)
 		m->path[m->npath++] = ST_ACCEPTED;
 	m->path[m->npath++] = ST_QUEUED;
@@ -1812,7 +1794,7 @@ mail_send(struct reply *r, const char *ctype, const char *body, size_t len, jv *
 	}
 	memcpy(mails[nmail].id, r->message_id, sizeof mails[nmail].id);
 	mails[nmail].json = mlc_xstrndup(body, len);
-	mails[nmail].at = now_s();
+	mails[nmail].at = mlc_httpd_now_s();
 	nmail++;
 	pthread_mutex_unlock(&mu);
 }
@@ -2216,7 +2198,7 @@ handle(struct MHD_Connection *conn, const char *method, const char *path,
 			mlc_buf_reset(&r->body);
 			mlc_buf_adds(&r->body, "{\"errors\":[{\"field\":null,\"message\":\"too many requests\"}]}");
 			r->sg_ratelimit = 1;
-			r->sg_reset = (long)now_s() + 1;
+			r->sg_reset = (long)mlc_httpd_now_s() + 1;
 		} else {
 			tw_error(r, 429, 20429, "Too Many Requests");
 		}
@@ -2329,7 +2311,7 @@ access_cb(void *cls, struct MHD_Connection *conn, const char *url, const char *m
 	if (r.ctype && strncmp(r.ctype, "application/json; charset", 25) == 0) {
 		char rqid[40] = "RQ";
 
-		rand_hex(rqid + 2, 16);
+		mlc_httpd_hex(rqid + 2, 16);
 		MHD_add_response_header(resp, "Twilio-Request-Id", rqid);
 	}
 	if (r.www_auth)
