@@ -43,9 +43,11 @@ PROGS = \
 # The libmicrohttpd servers' shared plumbing (sim/httpd.h): linked into
 # $(SIMS) and $(TESTSIMS) only, so that libmlc.a needs no libmicrohttpd.
 HTTPDOBJ = sim/httpd.o
+# What the two simulators alone share (sim/fault.h: the fault spec words).
+SIMOBJ = sim/fault.o
 
 # Simulators (libmicrohttpd): used by the tests, the demo and bench/.
-# bin/NAME is built from sim/NAME.c plus $(HTTPDOBJ) and libmlc.a.  Not
+# bin/NAME is built from sim/NAME.c plus $(HTTPDOBJ), $(SIMOBJ) and libmlc.a.  Not
 # part of `make install`: `make install-sim` installs them and SIMMAN.
 SIMS = \
 	bin/mlc-ais-sim \
@@ -121,6 +123,7 @@ all: $(PROGS) $(SIMS) $(TESTPROGS) $(TESTSIMS) $(TESTSO) $(TESTSCRIPTS) $(FUZZRE
 
 $(LIBOBJ): src/mlc.h
 $(HTTPDOBJ): sim/httpd.h src/mlc.h
+$(SIMOBJ): sim/fault.h
 
 libmlc.a: $(LIBOBJ)
 	rm -f $@
@@ -131,12 +134,13 @@ libmlc.a: $(LIBOBJ)
 # tests/bin/X <- tests/src/X.o.
 $(PROGS) $(SIMS) $(TESTPROGS) $(TESTSIMS): libmlc.a
 $(SIMS) $(TESTSIMS): $(HTTPDOBJ)
+$(SIMS): $(SIMOBJ)
 $(PROGS):
 	@mkdir -p bin
 	$(CC) $(ALL_LDFLAGS) -o $@ src/$$(basename $@).o $($(@F)_OBJS) libmlc.a $(LIBS)
 $(SIMS):
 	@mkdir -p bin
-	$(CC) $(ALL_LDFLAGS) -o $@ sim/$$(basename $@).o $(HTTPDOBJ) libmlc.a $(SIMLIBS) $(LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ sim/$$(basename $@).o $(HTTPDOBJ) $(SIMOBJ) libmlc.a $(SIMLIBS) $(LIBS)
 $(TESTPROGS):
 	@mkdir -p tests/bin
 	$(CC) $(ALL_LDFLAGS) -o $@ tests/src/$$(basename $@).o libmlc.a $(LIBS)
@@ -154,9 +158,9 @@ src/twilio-status.o: src/mlc.h
 bin/mlc-vault: src/mlc-vault.o
 src/mlc-vault.o: src/mlc.h
 bin/mlc-ais-sim: sim/mlc-ais-sim.o
-sim/mlc-ais-sim.o: src/mlc.h sim/httpd.h
+sim/mlc-ais-sim.o: src/mlc.h sim/httpd.h sim/fault.h
 bin/mlc-twilio-sim: sim/mlc-twilio-sim.o
-sim/mlc-twilio-sim.o: src/mlc.h sim/httpd.h
+sim/mlc-twilio-sim.o: src/mlc.h sim/httpd.h sim/fault.h
 tests/bin/twsig-check: tests/src/twsig-check.o
 tests/src/twsig-check.o: src/mlc.h
 tests/bin/http-sink: tests/src/http-sink.o

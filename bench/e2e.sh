@@ -28,6 +28,7 @@
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
+. "$top/bench/lib.sh"
 bin=$top/bin
 pos=10000
 inv=100000
@@ -133,12 +134,7 @@ env_start() {
 		--account-sid "$sid" --auth-token-file "$tmp/tw.token" \
 		--sendgrid-key-file "$tmp/sg.key" --rate 0 --latency 0 2>"$e/tw.err" &
 	twpid=$!
-	i=0
-	while { [ ! -s "$e/ais.port" ] || [ ! -s "$e/tw.port" ]; } && [ $i -lt 200 ]; do
-		sleep 0.05
-		i=$((i + 1))
-	done
-	if [ ! -s "$e/ais.port" ] || [ ! -s "$e/tw.port" ]; then
+	if ! bench_ports "$e/ais.port" "$e/tw.port"; then
 		echo "bench/e2e.sh: a simulator did not start" >&2
 		cat "$e"/*.err >&2
 		exit 70

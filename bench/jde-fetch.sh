@@ -19,6 +19,7 @@
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
+. "$top/bench/lib.sh"
 bin=$top/bin
 pages=10
 rows=20000
@@ -80,8 +81,7 @@ sim() { # sim DATADIR
 	"$bin/mlc-ais-sim" --port 0 --port-file "$tmp/port" --request-log "$tmp/log" \
 		--password-file "$tmp/pw" --today 2026-11-26 --data "$1" 2>/dev/null &
 	simpid=$!
-	i=0
-	while [ ! -s "$tmp/port" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+	bench_ports "$tmp/port" || { echo "mlc-ais-sim did not start" >&2; exit 1; }
 	cat >"$ML_CONNECTOR_CONF" <<EOF
 [ais]
 url = http://127.0.0.1:$(cat "$tmp/port")

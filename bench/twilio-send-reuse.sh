@@ -15,6 +15,7 @@ set -eu
 N=${1:-5000}
 ROUNDS=${2:-3}
 TOP=$(cd "$(dirname "$0")/.." && pwd)
+. "$TOP/bench/lib.sh"
 BIN=$TOP/bin
 TS=${TWILIO_SEND:-$BIN/twilio-send}
 W=$(mktemp -d "${TMPDIR:-/tmp}/bench-reuse.XXXXXX")
@@ -32,8 +33,7 @@ export ML_CONNECTOR_STATE ML_CONNECTOR_CONF
 (umask 077 && printf 'bench-token-%s-%s\n' "$$" "$(date +%s)" >"$W/token")
 "$BIN/mlc-vault" init >/dev/null 2>&1
 "$BIN/mlc-vault" set twilio.auth_token <"$W/token"
-awk -v n="$N" 'BEGIN { for (i = 1; i <= n; i++)
-	printf "{\"delivery_id\":\"bench:%d/sms/+1555%07d\",\"channel\":\"sms\",\"to\":\"+1555%07d\",\"body\":\"Invoice %d from Acme Corp due 5 days ago - amount 25000\"}\n", i, i, i, i }' >"$W/in"
+bench_sms "$N" >"$W/in"
 
 echo "# $N SMS, simulator without latency or rate limit, $TS -R 5000 -P 8, $(nproc) CPUs"
 r=0
@@ -43,11 +43,11 @@ while [ "$r" -lt "$ROUNDS" ]; do
 	"$BIN/mlc-twilio-sim" --port 0 --port-file "$W/port" --request-log "$W/sim.log" \
 		--account-sid "$AC" --auth-token-file "$W/token" 2>"$W/sim.err" &
 	SIMPID=$!
-	i=0
-	while [ ! -s "$W/port" ] && [ $i -lt 200 ]; do
-		sleep 0.05
-		i=$((i + 1))
-	done
+	if ! bench_ports "$W/port"; then
+		echo "mlc-twilio-sim did not start:" >&2
+		cat "$W/sim.err" >&2
+		exit 1
+	fi
 	printf '[twilio]\naccount_sid = %s\nfrom = +15005550006\nbase_url = http://127.0.0.1:%s\n' \
 		"$AC" "$(cat "$W/port")" >"$ML_CONNECTOR_CONF"
 	t0=$(date +%s.%N)

@@ -17,6 +17,7 @@ set -eu
 
 N=${1:-1000}
 TOP=$(cd "$(dirname "$0")/.." && pwd)
+. "$TOP/bench/lib.sh"
 BIN=$TOP/bin
 W=$(mktemp -d "${TMPDIR:-/tmp}/bench-twilio.XXXXXX")
 SIMPID=
@@ -44,12 +45,7 @@ sim() {
 	"$BIN/mlc-twilio-sim" --port 0 --port-file "$W/port" --request-log "$W/sim.log" \
 		--account-sid "$AC" --auth-token-file "$W/token" "$@" 2>"$W/sim.err" &
 	SIMPID=$!
-	i=0
-	while [ ! -s "$W/port" ] && [ $i -lt 200 ]; do
-		sleep 0.05
-		i=$((i + 1))
-	done
-	if [ ! -s "$W/port" ]; then
+	if ! bench_ports "$W/port"; then
 		echo "mlc-twilio-sim did not start:" >&2
 		cat "$W/sim.err" >&2
 		exit 1
@@ -64,10 +60,7 @@ base_url = http://127.0.0.1:$PORT
 EOF
 }
 
-deliveries() {
-	awk -v n="$1" 'BEGIN { for (i = 1; i <= n; i++)
-		printf "{\"delivery_id\":\"bench:%d/sms/+1555%07d\",\"channel\":\"sms\",\"to\":\"+1555%07d\",\"body\":\"Invoice %d from Acme Corp due 5 days ago - amount 25000\"}\n", i, i, i, i }'
-}
+deliveries() { bench_sms "$1"; }
 
 now() { date +%s.%N; }
 count() { grep -c "\"status\":$1" "$W/sim.log" || true; }

@@ -8,10 +8,13 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+
+#include <sodium.h>
 
 #include "httpd.h"
 
@@ -70,6 +73,52 @@ mlc_httpd_peer_ip(struct MHD_Connection *c, char *out, size_t n)
 	else if (sa->sa_family == AF_INET6)
 		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out,
 		          (socklen_t)n);
+}
+
+time_t
+mlc_httpd_now_s(void)
+{
+	struct timespec ts;
+
+	mlc_time_now(&ts);
+	return ts.tv_sec;
+}
+
+void
+mlc_httpd_hex(char *out, size_t nbytes)
+{
+	unsigned char b[32];
+
+	if (nbytes > sizeof b)
+		nbytes = sizeof b;
+	randombytes_buf(b, nbytes);
+	sodium_bin2hex(out, nbytes * 2 + 1, b, nbytes);
+}
+
+char *
+mlc_httpd_basic(const char *auth, char **pass)
+{
+	unsigned char dec[1024];
+	size_t n = 0;
+	char *colon, *user = NULL;
+
+	*pass = NULL;
+	if (!auth || strncasecmp(auth, "Basic ", 6) != 0)
+		return NULL;
+	auth += 6;
+	while (*auth == ' ')
+		auth++;
+	if (sodium_base642bin(dec, sizeof dec - 1, auth, strlen(auth), NULL, &n, NULL,
+	                      sodium_base64_VARIANT_ORIGINAL) != 0)
+		return NULL;
+	dec[n] = '\0';
+	if ((colon = strchr((char *)dec, ':'))) {
+		*colon = '\0';
+		*pass = mlc_xstrdup(colon + 1);
+		user = mlc_xstrdup((char *)dec);
+	}
+	sodium_memzero(dec, sizeof dec);
+	return user;
 }
 
 void

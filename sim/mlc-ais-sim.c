@@ -54,6 +54,7 @@
 #include <jv.h>
 #include <sodium.h>
 
+#include "fault.h"
 #include "httpd.h"
 
 static const char usage[] =
@@ -260,15 +261,6 @@ static struct fault *faults;
 
 /* ---- small helpers ---- */
 
-static time_t
-now_s(void)
-{
-	struct timespec ts;
-
-	mlc_time_now(&ts);
-	return ts.tv_sec;
-}
-
 /* "2025-09-19T20:16:27.934+0000", as in ais-samples/error_invalid_token.json */
 static void
 err_timestamp(char out[40])
@@ -287,22 +279,11 @@ err_timestamp(char out[40])
 static void
 data_timestamp(char out[32])
 {
-	time_t t = now_s();
+	time_t t = mlc_httpd_now_s();
 	struct tm tm;
 
 	gmtime_r(&t, &tm);
 	strftime(out, 32, "%Y-%m-%d:%H.%M.%S", &tm);
-}
-
-static void
-random_hex(char *out, size_t nbytes)
-{
-	unsigned char b[32];
-
-	if (nbytes > sizeof b)
-		nbytes = sizeof b;
-	randombytes_buf(b, nbytes);
-	sodium_bin2hex(out, nbytes * 2 + 1, b, nbytes);
 }
 
 static void
@@ -415,7 +396,7 @@ today_ymd(void)
 
 	if (cfg.today)
 		return cfg.today;
-	t = now_s();
+	t = mlc_httpd_now_s();
 	localtime_r(&t, &tm);
 	return (tm.tm_year + 1900) * 10000 + (tm.tm_mon + 1) * 100 + tm.tm_mday;
 }
@@ -2023,7 +2004,7 @@ session_remove(struct session *s)
 static void
 sweep(void)
 {
-	time_t now = now_s();
+	time_t now = mlc_httpd_now_s();
 	struct session *s = sessions;
 	struct rset *r = rsets;
 
@@ -2066,15 +2047,13 @@ fault_free(struct fault *f)
 	free(f);
 }
 
+/* A whole number, 0 or more (*ok); fault.c reads it. */
 static long
 parse_long(const char *s, int *ok)
 {
-	char *end;
-	long v;
+	long v = -1;
 
-	errno = 0;
-	v = strtol(s, &end, 10);
-	*ok = *s && !*end && errno == 0 && v >= 0;
+	*ok = mlc_fault_long(s, 0, LONG_MAX, &v) == 0;
 	return v;
 }
 
@@ -2083,11 +2062,9 @@ static struct fault *
 fault_parse(const char *spec, char *err, size_t errlen)
 {
 	struct fault *f = mlc_xcalloc(1, sizeof *f);
-	char *s = mlc_xstrdup(spec), *colon = strchr(s, ':'), *kv, *save = NULL;
+	char *s = mlc_xstrdup(spec), *args = mlc_fault_kind(s), *key, *val, *save = NULL;
 	size_t k;
 
-	if (colon)
-		*colon = '\0';
 	for (k = 0; k < sizeof fnames / sizeof *fnames; k++)
 		if (strcmp(s, fnames[k]) == 0)
 			break;
@@ -2106,17 +2083,13 @@ fault_parse(const char *spec, char *err, size_t errlen)
 		f->insert = 1;
 		f->rows = 1;
 	}
-	for (kv = colon ? strtok_r(colon + 1, ",", &save) : NULL; kv; kv = strtok_r(NULL, ",", &save)) {
-		char *eq = strchr(kv, '=');
-		const char *key = kv, *val;
+	for (key = mlc_fault_item(args, &save, &val); key; key = mlc_fault_item(NULL, &save, &val)) {
 		int ok = 1;
 
-		if (!eq) {
-			snprintf(err, errlen, "\"%s\": expected key=value", kv);
+		if (!val) {
+			snprintf(err, errlen, "\"%s\": expected key=value", key);
 			goto bad;
 		}
-		*eq = '\0';
-		val = eq + 1;
 		if (strcmp(key, "path") == 0) {
 			if (val[0] != '/') {
 				snprintf(err, errlen, "path must start with /");
@@ -2212,14 +2185,7 @@ fault_add(struct fault *f)
 static int
 path_match(const struct fault *f, const char *path)
 {
-	size_t n;
-
-	if (!f->path)
-		return 1;
-	n = strlen(f->path);
-	if (n && f->path[n - 1] == '*')
-		return strncmp(path, f->path, n - 1) == 0;
-	return strcmp(path, f->path) == 0;
+	return !f->path || mlc_fault_path(f->path, path);
 }
 
 /* Consume one use of f; it is removed when its count is spent. */
@@ -2318,32 +2284,25 @@ reply_expired(struct req *r)
 	mlc_buf_printf(&r->out, "{\"sysErrors\":[{\"TITLE\":\"%s\",\"DESC\":\"%s\"}]}", msg, msg);
 }
 
-/* The token and device of a call: headers first, then the JSON body, then
- * (for /next links) the query string. */
+/* A credential of a call (the token, the device): its header first, then
+ * the field of the JSON body, then (for /next links) the query string. */
 static const char *
-req_token(struct req *r, char **owned)
+req_cred(struct req *r, const char *hname, const char *field, char **owned)
 {
-	const char *t = header(r, "jde-AIS-Auth");
+	const char *v = header(r, hname);
 
 	*owned = NULL;
-	if (t && *t)
-		return t;
-	if ((*owned = jstrdup(r->body, "token")))
+	if (v && *v)
+		return v;
+	if ((*owned = jstrdup(r->body, field)))
 		return *owned;
-	return qarg(r, "token");
+	return qarg(r, field);
 }
 
 static const char *
-req_device(struct req *r, char **owned)
+req_token(struct req *r, char **owned)
 {
-	const char *d = header(r, "jde-AIS-Auth-Device");
-
-	*owned = NULL;
-	if (d && *d)
-		return d;
-	if ((*owned = jstrdup(r->body, "deviceName")))
-		return *owned;
-	return qarg(r, "deviceName");
+	return req_cred(r, "jde-AIS-Auth", "token", owned);
 }
 
 /*
@@ -2355,11 +2314,12 @@ static struct session *
 authenticate(struct req *r, int status_bad)
 {
 	char *tok_owned, *dev_owned;
-	const char *tok = req_token(r, &tok_owned), *dev = req_device(r, &dev_owned);
+	const char *tok = req_token(r, &tok_owned),
+	           *dev = req_cred(r, "jde-AIS-Auth-Device", "deviceName", &dev_owned);
 	struct session *s = tok ? find_session(tok) : NULL;
 	struct fault *f;
 
-	if (s && now_s() >= s->expires) {
+	if (s && mlc_httpd_now_s() >= s->expires) {
 		session_remove(s);
 		s = NULL;
 	}
@@ -2401,31 +2361,6 @@ authenticate(struct req *r, int status_bad)
 
 /* ---- /jderest/v2/tokenrequest ---- */
 
-static char *
-basic_user(const char *auth, char **pass)
-{
-	unsigned char dec[1024];
-	size_t n = 0;
-	char *colon;
-
-	*pass = NULL;
-	if (!auth || strncasecmp(auth, "Basic ", 6) != 0)
-		return NULL;
-	auth += 6;
-	while (*auth == ' ')
-		auth++;
-	if (sodium_base642bin(dec, sizeof dec - 1, auth, strlen(auth), NULL, &n, NULL,
-	                      sodium_base64_VARIANT_ORIGINAL) != 0)
-		return NULL;
-	dec[n] = '\0';
-	if (!(colon = strchr((char *)dec, ':')))
-		return NULL;
-	*colon = '\0';
-	*pass = mlc_xstrdup(colon + 1);
-	sodium_memzero(colon + 1, strlen(colon + 1));
-	return mlc_xstrdup((char *)dec);
-}
-
 static void
 do_tokenrequest(struct req *r)
 {
@@ -2440,7 +2375,7 @@ do_tokenrequest(struct req *r)
 		dev = jstrdup(r->body, "deviceName");
 		env = jstrdup(r->body, "environment");
 		role = jstrdup(r->body, "role");
-	} else if ((user = basic_user(header(r, "Authorization"), &pass))) {
+	} else if ((user = mlc_httpd_basic(header(r, "Authorization"), &pass))) {
 		if ((h = header(r, "jde-AIS-Auth-Device")) && *h)
 			dev = mlc_xstrdup(h);
 		if ((h = header(r, "jde-AIS-Auth-Environment")) && *h)
@@ -2467,14 +2402,14 @@ do_tokenrequest(struct req *r)
 	s->device = dev && *dev ? mlc_xstrdup(dev) : NULL;
 	snprintf(s->ip, sizeof s->ip, "%s", r->ip);
 	s->user = mlc_xstrdup(cfg.user);
-	s->expires = now_s() + cfg.token_ttl;
+	s->expires = mlc_httpd_now_s() + cfg.token_ttl;
 	s->next_stack = 1;
 	snprintf(s->backend, sizeof s->backend, "%s", r->backend);
 	s->next = sessions;
 	sessions = s;
 
-	random_hex(cookie, 24);
-	snprintf(aisnum, sizeof aisnum, "%lld", (long long)now_s() * 1000);
+	mlc_httpd_hex(cookie, 24);
+	snprintf(aisnum, sizeof aisnum, "%lld", (long long)mlc_httpd_now_s() * 1000);
 	r->status = 200;
 	mlc_buf_adds(o, "{\"username\":");
 	add_json_str(o, cfg.user);
@@ -2553,7 +2488,7 @@ page_init(struct page *p)
 	mlc_buf_init(&p->link);
 	p->stack_id = 1;
 	p->state_id = 1;
-	random_hex(p->rid, 8);
+	mlc_httpd_hex(p->rid, 8);
 }
 
 static void
@@ -2885,7 +2820,7 @@ do_dataservice(struct req *r)
 	rs->nord = nord;
 	rs->pagesize = pagesize;
 	rs->rcids = rcids;
-	rs->last = now_s();
+	rs->last = mlc_httpd_now_s();
 	snprintf(rs->backend, sizeof rs->backend, "%s", r->backend);
 	cols = NULL;
 	q = NULL;
@@ -2994,7 +2929,7 @@ do_next(struct req *r)
 		reply_expired(r);
 		goto out;
 	}
-	if (now_s() - rs->last > cfg.rs_timeout || atoi(stack) != rs->stack_id ||
+	if (mlc_httpd_now_s() - rs->last > cfg.rs_timeout || atoi(stack) != rs->stack_id ||
 	    atoi(state) != rs->state_id) {
 		rset_remove(rs);
 		reply_expired(r);
@@ -3033,7 +2968,7 @@ do_next(struct req *r)
 		mlc_buf_adds(&p.syserrs, "{\"TITLE\":\"SIM901\",\"DESC\":\"the table file cannot be read\"}");
 	}
 	rs->state_id = p.state_id;
-	rs->last = now_s();
+	rs->last = mlc_httpd_now_s();
 	if (p.more) {
 		tok = req_token(r, &tok_owned);
 		make_link(r, &p, rs, tok);
@@ -3148,7 +3083,7 @@ sticky_route(struct req *r, const struct fault *f)
 			return;
 		}
 	}
-	random_hex(r->backend, 8);
+	mlc_httpd_hex(r->backend, 8);
 	memcpy(backends[backend_next], r->backend, sizeof backends[0]);
 	backend_next = (backend_next + 1) % MAX_BACKENDS;
 	if (nbackends < MAX_BACKENDS)
@@ -3300,7 +3235,7 @@ kv_add(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 	if (!value) {
 		mlc_buf_adds(k->b, "null");
 	} else if (k->lower && strcmp(name, "authorization") == 0) {
-		char *pass = NULL, *user = basic_user(value, &pass);
+		char *pass = NULL, *user = mlc_httpd_basic(value, &pass);
 		struct mlc_buf v;
 
 		mlc_buf_init(&v);

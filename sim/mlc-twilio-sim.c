@@ -47,6 +47,7 @@
 #include <jv.h>
 #include <sodium.h>
 
+#include "fault.h"
 #include "httpd.h"
 
 static const char usage[] =
@@ -156,15 +157,6 @@ static struct cbjob *cbhead, *cbtail;
 
 /* ---- small helpers ---- */
 
-static time_t
-now_s(void)
-{
-	struct timespec ts;
-
-	mlc_time_now(&ts);
-	return ts.tv_sec;
-}
-
 static void
 rfc2822(char out[40], time_t t)
 {
@@ -172,15 +164,6 @@ rfc2822(char out[40], time_t t)
 
 	gmtime_r(&t, &tm);
 	strftime(out, 40, "%a, %d %b %Y %H:%M:%S +0000", &tm);
-}
-
-static void
-rand_hex(char *out, size_t nbytes)
-{
-	unsigned char r[32];
-
-	randombytes_buf(r, nbytes);
-	sodium_bin2hex(out, nbytes * 2 + 1, r, nbytes);
 }
 
 static int
@@ -613,7 +596,7 @@ callback_enqueue(const struct msg *m)
 	}
 	if (st == ST_DELIVERED || st == ST_UNDELIVERED) {
 		struct tm tm;
-		time_t t = now_s();
+		time_t t = mlc_httpd_now_s();
 
 		gmtime_r(&t, &tm);
 		snprintf(dlr, sizeof dlr, "%02d%02d%02d%02d%02d", tm.tm_year % 100, tm.tm_mon + 1,
@@ -687,7 +670,7 @@ lifecycle_thread(void *arg)
 			if (m->step + 1 >= m->npath)
 				continue;
 			m->step++;
-			m->updated = now_s();
+			m->updated = mlc_httpd_now_s();
 			if (m->callback)
 				callback_enqueue(m);
 			if (m->step + 1 < m->npath)
@@ -737,7 +720,7 @@ callback_thread(void *arg)
 		for (p = base; p; p = p->next)
 			hl = curl_slist_append(hl, p->data);
 		snprintf(sigh, sizeof sigh, "X-Twilio-Signature: %s", j->sig);
-		rand_hex(idk, 16);
+		mlc_httpd_hex(idk, 16);
 		snprintf(idem, sizeof idem, "I-Twilio-Idempotency-Token: %s", idk);
 		hl = curl_slist_append(hl, sigh);
 		hl = curl_slist_append(hl, idem);
@@ -797,20 +780,6 @@ fault_free(struct fault *f)
 }
 
 static int
-parse_long(const char *s, long lo, long hi, long *out)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < lo || v > hi)
-		return -1;
-	*out = v;
-	return 0;
-}
-
-static int
 status_from_name(const char *s)
 {
 	int i;
@@ -825,16 +794,13 @@ status_from_name(const char *s)
 static int
 fault_parse(const char *spec, struct fault *f, char *err, size_t errlen)
 {
-	char *s = mlc_xstrdup(spec), *args, *tok, *save = NULL;
+	char *s = mlc_xstrdup(spec), *args = mlc_fault_kind(s), *tok, *val, *save = NULL;
 	long v;
 
 	memset(f, 0, sizeof *f);
 	f->count = -1;
 	f->retry_after = -1;
 	f->spec = mlc_xstrdup(spec);
-	args = strchr(s, ':');
-	if (args)
-		*args++ = '\0';
 	if (strcmp(s, "429") == 0)
 		f->kind = F_429;
 	else if (strcmp(s, "5xx") == 0)
@@ -855,9 +821,7 @@ fault_parse(const char *spec, struct fault *f, char *err, size_t errlen)
 		snprintf(err, errlen, "fault \"%s\": unknown kind \"%s\"", spec, s);
 		goto bad;
 	}
-	for (tok = args ? strtok_r(args, ",", &save) : NULL; tok; tok = strtok_r(NULL, ",", &save)) {
-		char *val = strchr(tok, '=');
-
+	for (tok = mlc_fault_item(args, &save, &val); tok; tok = mlc_fault_item(NULL, &save, &val)) {
 		if (!val && strcmp(tok, "reused") == 0) {
 			f->reused = 1;
 			continue;
@@ -876,12 +840,11 @@ fault_parse(const char *spec, struct fault *f, char *err, size_t errlen)
 			snprintf(err, errlen, "fault \"%s\": expected key=value at \"%s\"", spec, tok);
 			goto bad;
 		}
-		*val++ = '\0';
 		if (strcmp(tok, "count") == 0) {
-			if (parse_long(val, 0, 1000000000L, &f->count) < 0)
+			if (mlc_fault_long(val, 0, 1000000000L, &f->count) < 0)
 				goto badval;
 		} else if (strcmp(tok, "skip") == 0) {
-			if (parse_long(val, 0, 1000000000L, &f->skip) < 0)
+			if (mlc_fault_long(val, 0, 1000000000L, &f->skip) < 0)
 				goto badval;
 		} else if (strcmp(tok, "path") == 0) {
 			free(f->path);
@@ -890,22 +853,22 @@ fault_parse(const char *spec, struct fault *f, char *err, size_t errlen)
 			free(f->method);
 			f->method = mlc_xstrdup(val);
 		} else if (strcmp(tok, "nth") == 0) {
-			if (parse_long(val, 1, 1000000000L, &f->nth) < 0)
+			if (mlc_fault_long(val, 1, 1000000000L, &f->nth) < 0)
 				goto badval;
 		} else if (strcmp(tok, "to") == 0) {
 			free(f->to);
 			f->to = mlc_xstrdup(val);
 		} else if (strcmp(tok, "retry-after") == 0 && f->kind == F_429) {
-			if (parse_long(val, 0, 86400, &f->retry_after) < 0)
+			if (mlc_fault_long(val, 0, 86400, &f->retry_after) < 0)
 				goto badval;
 		} else if (strcmp(tok, "code") == 0 && (f->kind == F_5XX || f->kind == F_ERROR)) {
-			if (parse_long(val, 100, 99999, &v) < 0)
+			if (mlc_fault_long(val, 100, 99999, &v) < 0)
 				goto badval;
 			if (f->kind == F_5XX && v != 500 && v != 502 && v != 503 && v != 504)
 				goto badval;
 			f->code = (int)v;
 		} else if (strcmp(tok, "ms") == 0 && f->kind == F_SLOW) {
-			if (parse_long(val, 0, 3600000L, &f->ms) < 0)
+			if (mlc_fault_long(val, 0, 3600000L, &f->ms) < 0)
 				goto badval;
 		} else if (strcmp(tok, "status") == 0 && f->kind == F_OUTCOME) {
 			int st = status_from_name(val);
@@ -915,7 +878,7 @@ fault_parse(const char *spec, struct fault *f, char *err, size_t errlen)
 				goto badval;
 			f->status = st;
 		} else if (strcmp(tok, "error") == 0 && f->kind == F_OUTCOME) {
-			if (parse_long(val, 1, 99999, &v) < 0)
+			if (mlc_fault_long(val, 1, 99999, &v) < 0)
 				goto badval;
 			f->code = (int)v;
 		} else if ((strcmp(tok, "n") == 0 || strcmp(tok, "rate") == 0) && f->kind == F_RATE) {
@@ -977,14 +940,16 @@ fault_add(struct fault *f)
 	faults[nfault++] = *f;
 }
 
+/* fault.c's patterns, and a path without '*' also matches the end of the
+ * request's (path=/Messages.json: any account's). */
 static int
 path_match(const char *want, const char *path)
 {
 	size_t w = strlen(want), p = strlen(path);
 
-	if (w && want[w - 1] == '*')
-		return strncmp(path, want, w - 1) == 0;
-	return strcmp(want, path) == 0 || (p >= w && strcmp(path + p - w, want) == 0);
+	if (mlc_fault_path(want, path))
+		return 1;
+	return !(w && want[w - 1] == '*') && p >= w && strcmp(path + p - w, want) == 0;
 }
 
 /* Does f apply to this request, the conn_req-th of its connection?
@@ -1158,7 +1123,7 @@ fault_reply(struct reply *r, const struct fault *f, int sendgrid)
 			mlc_buf_reset(&r->body);
 			mlc_buf_adds(&r->body, "{\"errors\":[{\"field\":null,\"message\":\"too many requests\"}]}");
 			r->sg_ratelimit = 1;
-			r->sg_reset = (long)now_s() + (f->retry_after > 0 ? f->retry_after : 1);
+			r->sg_reset = (long)mlc_httpd_now_s() + (f->retry_after > 0 ? f->retry_after : 1);
 		} else {
 			tw_error(r, 429, 20429, "%s", tw_code_text(20429));
 		}
@@ -1254,37 +1219,19 @@ kv_iter(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 static char *
 basic_auth(struct MHD_Connection *c, int *ok)
 {
-	const char *a = hdr(c, "Authorization");
-	unsigned char dec[1024];
-	size_t n = 0;
-	char *user, *colon;
-	const char *pass;
+	char *pass, *user = mlc_httpd_basic(hdr(c, "Authorization"), &pass);
 
 	*ok = 0;
-	if (!a || strncasecmp(a, "Basic ", 6) != 0)
+	if (!user)
 		return NULL;
-	a += 6;
-	while (*a == ' ')
-		a++;
-	if (sodium_base642bin(dec, sizeof dec - 1, a, strlen(a), NULL, &n, NULL,
-	                      sodium_base64_VARIANT_ORIGINAL) != 0)
-		return NULL;
-	dec[n] = '\0';
-	colon = strchr((char *)dec, ':');
-	if (!colon) {
-		sodium_memzero(dec, sizeof dec);
-		return NULL;
-	}
-	*colon = '\0';
-	user = mlc_xstrdup((char *)dec);
-	pass = colon + 1;
 	if (strcmp(user, cfg.account_sid) == 0)
 		*ok = strlen(pass) == strlen(cfg.auth_token) &&
 		      sodium_memcmp(pass, cfg.auth_token, strlen(pass)) == 0;
 	else if (cfg.api_key_sid && strcmp(user, cfg.api_key_sid) == 0)
 		*ok = strlen(pass) == strlen(cfg.api_key_secret) &&
 		      sodium_memcmp(pass, cfg.api_key_secret, strlen(pass)) == 0;
-	sodium_memzero(dec, sizeof dec);
+	sodium_memzero(pass, strlen(pass));
+	free(pass);
 	return user;
 }
 
@@ -1387,7 +1334,7 @@ create_message(struct reply *r, char **fn, char **fv, size_t fc, int have_form,
 	m = mlc_xcalloc(1, sizeof *m);
 	m->sid[0] = media ? 'M' : 'S';
 	m->sid[1] = 'M';
-	rand_hex(m->sid + 2, 16);
+	mlc_httpd_hex(m->sid + 2, 16);
 	m->to = mlc_xstrdup(to);
 	m->from = from ? mlc_xstrdup(from) : NULL;
 	m->body = mlc_xstrdup(body ? body : "");
@@ -1395,7 +1342,7 @@ create_message(struct reply *r, char **fn, char **fv, size_t fc, int have_form,
 	m->callback = cb && *cb ? mlc_xstrdup(cb) : NULL;
 	m->num_media = media;
 	m->num_segments = segments(m->body);
-	m->created = m->updated = now_s();
+	m->created = m->updated = mlc_httpd_now_s();
 	if (mss)
 		m->path[m->npath++] = ST_ACCEPTED;
 	m->path[m->npath++] = ST_QUEUED;
@@ -1488,9 +1435,9 @@ list_messages(struct reply *r, const struct kv *q)
 			return tw_error(r, 400, 20001, "Invalid %s: %s", names[k], s);
 		has[k] = 1;
 	}
-	if ((s = mlc_form_get(q->n, q->v, q->c, "PageSize")) && parse_long(s, 1, 1000, &size) < 0)
+	if ((s = mlc_form_get(q->n, q->v, q->c, "PageSize")) && mlc_fault_long(s, 1, 1000, &size) < 0)
 		return tw_error(r, 400, 20001, "Invalid PageSize: %s", s);
-	if ((s = mlc_form_get(q->n, q->v, q->c, "Page")) && parse_long(s, 0, 1000000, &page) < 0)
+	if ((s = mlc_form_get(q->n, q->v, q->c, "Page")) && mlc_fault_long(s, 0, 1000000, &page) < 0)
 		return tw_error(r, 400, 20001, "Invalid Page: %s", s);
 
 	mlc_buf_init(&base);
@@ -1847,7 +1794,7 @@ mail_send(struct reply *r, const char *ctype, const char *body, size_t len, jv *
 	}
 	memcpy(mails[nmail].id, r->message_id, sizeof mails[nmail].id);
 	mails[nmail].json = mlc_xstrndup(body, len);
-	mails[nmail].at = now_s();
+	mails[nmail].at = mlc_httpd_now_s();
 	nmail++;
 	pthread_mutex_unlock(&mu);
 }
@@ -2251,7 +2198,7 @@ handle(struct MHD_Connection *conn, const char *method, const char *path,
 			mlc_buf_reset(&r->body);
 			mlc_buf_adds(&r->body, "{\"errors\":[{\"field\":null,\"message\":\"too many requests\"}]}");
 			r->sg_ratelimit = 1;
-			r->sg_reset = (long)now_s() + 1;
+			r->sg_reset = (long)mlc_httpd_now_s() + 1;
 		} else {
 			tw_error(r, 429, 20429, "Too Many Requests");
 		}
@@ -2364,7 +2311,7 @@ access_cb(void *cls, struct MHD_Connection *conn, const char *url, const char *m
 	if (r.ctype && strncmp(r.ctype, "application/json; charset", 25) == 0) {
 		char rqid[40] = "RQ";
 
-		rand_hex(rqid + 2, 16);
+		mlc_httpd_hex(rqid + 2, 16);
 		MHD_add_response_header(resp, "Twilio-Request-Id", rqid);
 	}
 	if (r.www_auth)
@@ -2410,7 +2357,7 @@ num_arg(const char *opt, const char *s, long lo, long hi)
 {
 	long v;
 
-	if (parse_long(s, lo, hi, &v) < 0)
+	if (mlc_fault_long(s, lo, hi, &v) < 0)
 		mlc_die(MLC_EX_USAGE, "%s: bad value \"%s\"", opt, s);
 	return v;
 }

@@ -250,7 +250,7 @@ q_row(const struct mlc_trail_row *r, void *arg)
 {
 	struct qlist *o = arg;
 	struct mlc_buf *b = &o->b;
-	int i, ncol = o->lines ? 16 : 15;
+	int ncol = o->lines ? 16 : 15;
 
 	mlc_buf_reset(b);
 	if (o->f == F_TEXT) {
@@ -277,67 +277,27 @@ q_row(const struct mlc_trail_row *r, void *arg)
 		if (r->c[3].i > 1)
 			mlc_buf_printf(b, " (seen %d times since %s)", (int)r->c[3].i, r->c[1].s);
 	} else if (o->f == F_CSV) {
-		for (i = 0; i < 15; i++) {
-			if (i)
-				mlc_buf_addc(b, ',');
-			csv_field(b, r->c[i].s);
-		}
+		csv_row(b, r, 15);
 	} else {
-		int first = 1;
-
-		mlc_buf_addc(b, '{');
-		for (i = 0; i < ncol; i++) {
-			const struct mlc_trail_col *c = &r->c[i];
-
-			if (c->type == MLC_TRAIL_NULL)
-				continue;
-			if (!first)
-				mlc_buf_addc(b, ',');
-			first = 0;
-			mlc_buf_json_str(b, c->name, strlen(c->name));
-			mlc_buf_addc(b, ':');
-			if (c->type == MLC_TRAIL_INT)
-				mlc_buf_printf(b, "%lld", c->i);
-			else /* the line: invalid UTF-8 shows as U+FFFD (show ID: the bytes) */
-				mlc_buf_json_str(b, c->s, c->len);
-		}
-		mlc_buf_addc(b, '}');
+		json_row(b, r, ncol); /* the line's bytes: show ID */
 	}
-	if (mlc_ndjson_put(1, b) < 0) {
-		mlc_warn("write error on stdout: %s", strerror(errno));
-		return 1;
-	}
-	return 0;
+	return put_line(b) < 0;
 }
 
 static int
 q_list(const char *rule, const char *run, enum fmt f, int lines)
 {
 	struct qlist o = { f, lines, { 0 } };
-	int i, rc;
+	int rc;
 
 	mlc_buf_init(&o.b);
-	if (f == F_CSV) {
-		for (i = 0; i < 15; i++) {
-			if (i)
-				mlc_buf_addc(&o.b, ',');
-			mlc_buf_adds(&o.b, mlc_trail_quarantine_cols[i]);
-		}
-		if (mlc_ndjson_put(1, &o.b) < 0) {
-			mlc_warn("write error on stdout: %s", strerror(errno));
-			mlc_buf_free(&o.b);
-			return MLC_EX_IOERR;
-		}
+	if (f == F_CSV && csv_head(&o.b, mlc_trail_quarantine_cols, 15) < 0) {
+		mlc_buf_free(&o.b);
+		return MLC_EX_IOERR;
 	}
 	rc = mlc_trail_quarantine_list(store, rule, run, NULL, q_row, &o);
 	mlc_buf_free(&o.b);
-	if (rc > 0)
-		return MLC_EX_IOERR;
-	if (rc < 0) {
-		mlc_store_warn(store, "quarantine");
-		return mlc_store_code(store);
-	}
-	return MLC_EX_OK;
+	return read_code(rc, "quarantine");
 }
 
 /* quarantine show: the line's bytes as received (1 stops the scan: found). */

@@ -50,6 +50,77 @@ parse_fmt(const char *s)
 	mlc_die(MLC_EX_USAGE, "unknown format \"%s\" (ndjson, csv, text)", s);
 }
 
+int
+put_line(struct mlc_buf *b)
+{
+	if (mlc_ndjson_put(1, b) < 0) {
+		mlc_warn("write error on stdout: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+void
+json_row(struct mlc_buf *b, const struct mlc_trail_row *r, int ncols)
+{
+	int i, first = 1;
+
+	mlc_buf_addc(b, '{');
+	for (i = 0; i < ncols; i++) {
+		const struct mlc_trail_col *c = &r->c[i];
+
+		if (c->type == MLC_TRAIL_NULL)
+			continue;
+		if (!first)
+			mlc_buf_addc(b, ',');
+		first = 0;
+		mlc_buf_json_str(b, c->name, strlen(c->name));
+		mlc_buf_addc(b, ':');
+		if (c->type == MLC_TRAIL_INT)
+			mlc_buf_printf(b, "%lld", c->i);
+		else /* invalid UTF-8 shows as U+FFFD */
+			mlc_buf_json_str(b, c->s, c->len);
+	}
+	mlc_buf_addc(b, '}');
+}
+
+void
+csv_row(struct mlc_buf *b, const struct mlc_trail_row *r, int ncols)
+{
+	int i;
+
+	for (i = 0; i < ncols; i++) {
+		if (i)
+			mlc_buf_addc(b, ',');
+		csv_field(b, r->c[i].s);
+	}
+}
+
+int
+csv_head(struct mlc_buf *b, const char *const *cols, int ncols)
+{
+	int i;
+
+	mlc_buf_reset(b);
+	for (i = 0; i < ncols; i++) {
+		if (i)
+			mlc_buf_addc(b, ',');
+		mlc_buf_adds(b, cols[i]);
+	}
+	return put_line(b);
+}
+
+int
+read_code(int rc, const char *what)
+{
+	if (rc == 0)
+		return MLC_EX_OK;
+	if (rc > 0)
+		return MLC_EX_IOERR; /* a write error, said by put_line */
+	mlc_store_warn(store, what);
+	return mlc_store_code(store);
+}
+
 /* How query and why print the audit rows trail.c hands them. */
 struct rows {
 	enum fmt f;
@@ -64,56 +135,32 @@ emit_row(const struct mlc_trail_row *r, void *arg)
 {
 	struct rows *o = arg;
 	struct mlc_buf *b = &o->b;
-	int i, ncols = o->lines ? MLC_TRAIL_AUDIT_NCOLS : MLC_TRAIL_AUDIT_NCOLS - 1, first = 1;
+	int ncols = o->lines ? MLC_TRAIL_AUDIT_NCOLS : MLC_TRAIL_AUDIT_NCOLS - 1;
 
 	mlc_buf_reset(b);
-	if (o->f == F_NDJSON)
-		mlc_buf_addc(b, '{');
-	for (i = 0; i < ncols; i++) {
-		const struct mlc_trail_col *c = &r->c[i];
+	if (o->f == F_NDJSON) {
+		json_row(b, r, ncols);
+	} else if (o->f == F_CSV) {
+		csv_row(b, r, ncols);
+	} else {
+		/* text: the timeline columns an auditor reads first */
+		static const int show[] = { 1, 2, 3, 5, 8, 9, 10, 11, 12, 14 };
+		size_t k;
 
-		if (o->f == F_NDJSON) {
-			if (c->type == MLC_TRAIL_NULL)
+		for (k = 0; k < sizeof show / sizeof show[0]; k++) {
+			const char *t = r->c[show[k]].s;
+
+			if (!t)
 				continue;
-			if (!first)
-				mlc_buf_addc(b, ',');
-			first = 0;
-			mlc_buf_json_str(b, c->name, strlen(c->name));
-			mlc_buf_addc(b, ':');
-			if (c->type == MLC_TRAIL_INT)
-				mlc_buf_printf(b, "%lld", c->i);
-			else
-				mlc_buf_json_str(b, c->s, c->len);
-		} else if (o->f == F_CSV) {
-			if (i)
-				mlc_buf_addc(b, ',');
-			csv_field(b, c->s);
-		} else {
-			/* text: the timeline columns an auditor reads first */
-			static const int show[] = { 1, 2, 3, 5, 8, 9, 10, 11, 12, 14 };
-			size_t k;
-
-			if (i)
-				continue;
-			for (k = 0; k < sizeof show / sizeof show[0]; k++) {
-				const char *t = r->c[show[k]].s;
-
-				if (!t)
-					continue;
-				if (k)
-					mlc_buf_addc(b, ' ');
-				if (show[k] == 12)
-					mlc_buf_adds(b, "error ");
-				mlc_buf_printf(b, k == 1 ? "%-11s" : "%s", t);
-			}
+			if (k)
+				mlc_buf_addc(b, ' ');
+			if (show[k] == 12)
+				mlc_buf_adds(b, "error ");
+			mlc_buf_printf(b, k == 1 ? "%-11s" : "%s", t);
 		}
 	}
-	if (o->f == F_NDJSON)
-		mlc_buf_addc(b, '}');
-	if (mlc_ndjson_put(1, b) < 0) {
-		mlc_warn("write error on stdout: %s", strerror(errno));
+	if (put_line(b) < 0)
 		return 1;
-	}
 	o->count++;
 	return 0;
 }
@@ -122,32 +169,27 @@ emit_row(const struct mlc_trail_row *r, void *arg)
 static int
 csv_header(struct rows *o)
 {
-	int i;
-
 	if (o->f != F_CSV)
 		return 0;
-	for (i = 0; i < (o->lines ? MLC_TRAIL_AUDIT_NCOLS : MLC_TRAIL_AUDIT_NCOLS - 1); i++) {
-		if (i)
-			mlc_buf_addc(&o->b, ',');
-		mlc_buf_adds(&o->b, mlc_trail_audit_cols[i]);
-	}
-	if (mlc_ndjson_put(1, &o->b) < 0) {
-		mlc_warn("write error on stdout: %s", strerror(errno));
-		return -1;
-	}
-	return 0;
+	return csv_head(&o->b, mlc_trail_audit_cols,
+	                o->lines ? MLC_TRAIL_AUDIT_NCOLS : MLC_TRAIL_AUDIT_NCOLS - 1);
 }
 
-/* A reader's result as an exit code (what: for the message). */
+/* The options of a command whose one option is -f: 0, or -1 (usage said). */
 static int
-read_code(int rc, const char *what)
+fmt_opts(int argc, char **argv, enum fmt *f)
 {
-	if (rc == 0)
-		return MLC_EX_OK;
-	if (rc > 0)
-		return MLC_EX_IOERR; /* a write error, said by emit_row */
-	mlc_store_warn(store, what);
-	return mlc_store_code(store);
+	int c;
+
+	optind = 0; /* glibc: 0 also resets the "+" ordering of main's getopt */
+	while ((c = getopt_long(argc, argv, "f:", format_opt, NULL)) != -1) {
+		if (c != 'f') {
+			fputs(usage, stderr);
+			return -1;
+		}
+		*f = parse_fmt(optarg);
+	}
+	return 0;
 }
 
 /* ---- query ---- */
@@ -227,17 +269,10 @@ cmd_why(int argc, char **argv)
 {
 	struct rows o = { F_TEXT, 0, 0, { 0 } };
 	const char *what;
-	int c, rc;
+	int rc;
 
-	optind = 0; /* glibc: 0 also resets the "+" ordering of main's getopt */
-	while ((c = getopt_long(argc, argv, "f:", format_opt, NULL)) != -1) {
-		if (c == 'f')
-			o.f = parse_fmt(optarg);
-		else {
-			fputs(usage, stderr);
-			return MLC_EX_USAGE;
-		}
-	}
+	if (fmt_opts(argc, argv, &o.f) < 0)
+		return MLC_EX_USAGE;
 	if (argc - optind != 1) {
 		fputs(usage, stderr);
 		return MLC_EX_USAGE;
@@ -275,16 +310,12 @@ status_row(const struct mlc_trail_row *r, void *arg)
 		               t ? t : "-", oc ? oc : "-", (int)r->c[6].i, (int)r->c[7].i,
 		               (int)r->c[8].i, (int)r->c[9].i, (int)r->c[10].i, (int)r->c[11].i,
 		               (int)r->c[12].i);
+	} else if (o->f == F_CSV) {
+		csv_row(b, r, MLC_TRAIL_STATUS_NCOLS);
 	} else {
 		for (i = 0; i < MLC_TRAIL_STATUS_NCOLS; i++) {
 			const char *v = r->c[i].s;
 
-			if (o->f == F_CSV) {
-				if (i)
-					mlc_buf_addc(b, ',');
-				csv_field(b, v);
-				continue;
-			}
 			mlc_buf_addc(b, i ? ',' : '{');
 			mlc_buf_json_str(b, r->c[i].name, strlen(r->c[i].name));
 			mlc_buf_addc(b, ':');
@@ -295,14 +326,9 @@ status_row(const struct mlc_trail_row *r, void *arg)
 			else
 				mlc_buf_adds(b, "null");
 		}
-		if (o->f == F_NDJSON)
-			mlc_buf_addc(b, '}');
+		mlc_buf_addc(b, '}');
 	}
-	if (mlc_ndjson_put(1, b) < 0) {
-		mlc_warn("write error on stdout: %s", strerror(errno));
-		return 1;
-	}
-	return 0;
+	return put_line(b) < 0;
 }
 
 /*
@@ -315,17 +341,10 @@ cmd_status(int argc, char **argv)
 {
 	struct rows o = { F_TEXT, 0, 0, { 0 } };
 	const char *rule = NULL;
-	int c, rc;
+	int rc;
 
-	optind = 0; /* glibc: 0 also resets the "+" ordering of main's getopt */
-	while ((c = getopt_long(argc, argv, "f:", format_opt, NULL)) != -1) {
-		if (c == 'f')
-			o.f = parse_fmt(optarg);
-		else {
-			fputs(usage, stderr);
-			return MLC_EX_USAGE;
-		}
-	}
+	if (fmt_opts(argc, argv, &o.f) < 0)
+		return MLC_EX_USAGE;
 	if (argc - optind > 1) {
 		fputs(usage, stderr);
 		return MLC_EX_USAGE;
@@ -339,8 +358,7 @@ cmd_status(int argc, char **argv)
 		mlc_buf_printf(&o.b, "%-24s %-24s %-10s %6s %6s %7s %7s %8s %11s %8s", "RULE",
 		               "LAST RUN", "OUTCOME", "SENT", "FAILED", "UNKNOWN", "PENDING",
 		               "DEFERRED", "QUARANTINED", "IN-DOUBT");
-		if (mlc_ndjson_put(1, &o.b) < 0) {
-			mlc_warn("write error on stdout: %s", strerror(errno));
+		if (put_line(&o.b) < 0) {
 			mlc_buf_free(&o.b);
 			return MLC_EX_IOERR;
 		}

@@ -28,6 +28,17 @@ enum fmt { F_NDJSON, F_CSV, F_TEXT };
 enum fmt parse_fmt(const char *s);
 void csv_field(struct mlc_buf *b, const char *s);
 extern const struct option format_opt[];    /* -f's long name, --format */
+/* The line in b on stdout: 0, or -1 (said) on a write error. */
+int put_line(struct mlc_buf *b);
+/* Append the first ncols columns of r: one NDJSON object (NULL columns
+ * left out), or one CSV record. */
+void json_row(struct mlc_buf *b, const struct mlc_trail_row *r, int ncols);
+void csv_row(struct mlc_buf *b, const struct mlc_trail_row *r, int ncols);
+/* The CSV header line of cols[0..ncols) on stdout (b is reset): 0, or -1. */
+int csv_head(struct mlc_buf *b, const char *const *cols, int ncols);
+/* A trail reader's result as an exit code: a write error (rc > 0) is
+ * MLC_EX_IOERR; a store error (rc < 0) is said (what) and coded. */
+int read_code(int rc, const char *what);
 
 /* The commands: argv[0] is the command's name; an exit code. */
 int cmd_query(int argc, char **argv);

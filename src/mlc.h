@@ -205,6 +205,10 @@ int mlc_wire_is_delivery(jv obj);
  * subject and text, html a string if present.  0, or -1 with e set.  obj is
  * not consumed. */
 int mlc_wire_delivery(jv obj, struct mlc_wire_err *e);
+/* The one reading of a string member k of o: 1 (*s points into *v, which
+ * the caller frees), 0 absent or null, -1 another type or a NUL inside
+ * (*v is then to be freed too).  o is not consumed. */
+int mlc_wire_str(jv o, const char *k, jv *v, const char **s);
 
 /* ---- addr.c: what a message address is (E.164, WhatsApp, e-mail) ------- */
 /*

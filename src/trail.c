@@ -316,6 +316,27 @@ mlc_trail_why(struct mlc_store *s, const char *what, mlc_trail_fn fn, void *arg)
 	return each_row(s, st, mlc_trail_audit_cols, fn, arg);
 }
 
+/*
+ * replay's two statements share all but which line they hand out: the
+ * latest row of each delivery (last) picks the delivery by its stage and
+ * channel; the line is that row's own (--latest) or its queued line's.
+ */
+#define REPLAY_LAST \
+	"WITH last AS (SELECT delivery_id, max(id) AS id FROM audit" \
+	"  WHERE delivery_id IS NOT NULL" \
+	"  GROUP BY delivery_id HAVING (?1 IS NULL OR max(rule) = ?1)" \
+	"  AND (?2 IS NULL OR max(ts) >= ?2))"
+#define REPLAY_COLS(t) \
+	" SELECT " t ".line, " t ".id, " t ".rule, " t ".delivery_id, " t ".alert_id," \
+	"  " t ".jde_table, " t ".record_key, " t ".recipient, " t ".channel" \
+	" FROM last JOIN audit a ON a.id = last.id"
+#define REPLAY_WHERE(t) \
+	" WHERE instr(',' || ?3 || ',', ',' || a.stage || ',') > 0" \
+	" AND (?4 IS NULL OR instr(',' || ?4 || ',', ',' || a.channel || ',') > 0)" \
+	" AND " t ".line IS NOT NULL" \
+	" AND NOT EXISTS (SELECT 1 FROM quarantine WHERE audit_id = " t ".id)" \
+	" ORDER BY last.id"
+
 int
 mlc_trail_replay(struct mlc_store *s, int latest, const char *rule, const char *since,
                  const char *stages, const char *channels, mlc_trail_fn fn, void *arg)
@@ -323,30 +344,11 @@ mlc_trail_replay(struct mlc_store *s, int latest, const char *rule, const char *
 	sqlite3_stmt *st;
 
 	if (mlc_store_prepare(s, latest ?
-	        "WITH last AS (SELECT delivery_id, max(id) AS id FROM audit"
-	        "  WHERE delivery_id IS NOT NULL"
-	        "  GROUP BY delivery_id HAVING (?1 IS NULL OR max(rule) = ?1)"
-	        "  AND (?2 IS NULL OR max(ts) >= ?2))"
-	        " SELECT a.line, a.id, a.rule, a.delivery_id, a.alert_id, a.jde_table,"
-	        "  a.record_key, a.recipient, a.channel FROM last JOIN audit a ON a.id = last.id"
-	        " WHERE instr(',' || ?3 || ',', ',' || a.stage || ',') > 0"
-	        " AND (?4 IS NULL OR instr(',' || ?4 || ',', ',' || a.channel || ',') > 0)"
-	        " AND a.line IS NOT NULL"
-	        " AND NOT EXISTS (SELECT 1 FROM quarantine WHERE audit_id = a.id)"
-	        " ORDER BY last.id" :
-	        "WITH last AS (SELECT delivery_id, max(id) AS id FROM audit"
-	        "  WHERE delivery_id IS NOT NULL"
-	        "  GROUP BY delivery_id HAVING (?1 IS NULL OR max(rule) = ?1)"
-	        "  AND (?2 IS NULL OR max(ts) >= ?2))"
-	        " SELECT q.line, q.id, q.rule, q.delivery_id, q.alert_id, q.jde_table,"
-	        "  q.record_key, q.recipient, q.channel FROM last JOIN audit a ON a.id = last.id"
+	        REPLAY_LAST REPLAY_COLS("a") REPLAY_WHERE("a") :
+	        REPLAY_LAST REPLAY_COLS("q")
 	        " JOIN audit q ON q.id = (SELECT max(id) FROM audit WHERE"
 	        "  delivery_id = last.delivery_id AND stage = 'queued')"
-	        " WHERE instr(',' || ?3 || ',', ',' || a.stage || ',') > 0"
-	        " AND (?4 IS NULL OR instr(',' || ?4 || ',', ',' || a.channel || ',') > 0)"
-	        " AND q.line IS NOT NULL"
-	        " AND NOT EXISTS (SELECT 1 FROM quarantine WHERE audit_id = q.id)"
-	        " ORDER BY last.id", &st) < 0)
+	        REPLAY_WHERE("q"), &st) < 0)
 		return -1;
 	bind_text(st, 1, rule);
 	bind_text(st, 2, since);

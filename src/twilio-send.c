@@ -225,33 +225,16 @@ jget(jv o, const char *k)
 	return jv_object_get(jv_copy(o), jv_string(k));
 }
 
-static int
-jhas(jv o, const char *k)
-{
-	return jv_object_has(jv_copy(o), jv_string(k));
-}
-
-/* 1 string (copied to *out), 0 absent or null, -1 wrong type or NUL inside. */
+/* 1 string (copied to *out), 0 absent or null, -1 wrong type or NUL inside
+ * (wire.c reads it). */
 static int
 jstr(jv o, const char *k, char **out)
 {
+	const char *p;
 	jv v;
-	int rc;
+	int rc = mlc_wire_str(o, k, &v, &p);
 
-	*out = NULL;
-	if (!jhas(o, k))
-		return 0;
-	v = jget(o, k);
-	if (jv_get_kind(v) == JV_KIND_NULL) {
-		rc = 0;
-	} else if (jv_get_kind(v) != JV_KIND_STRING) {
-		rc = -1;
-	} else if ((size_t)jv_string_length_bytes(jv_copy(v)) != strlen(jv_string_value(v))) {
-		rc = -1;
-	} else {
-		*out = mlc_xstrdup(jv_string_value(v));
-		rc = 1;
-	}
+	*out = rc > 0 ? mlc_xstrdup(p) : NULL;
 	jv_free(v);
 	return rc;
 }
@@ -652,40 +635,36 @@ secret(const char *name, char **out)
 	return 0;
 }
 
+/* Make a channel ready once (*ready: 0 not yet, 1 ready, -1 refused): what
+ * its configuration lacks (missing, or NULL), then its secret. */
+static int
+ready_once(int *ready, const char *missing, const char *secret_name, char **out)
+{
+	int code;
+
+	if (*ready)
+		return *ready > 0 ? 0 : MLC_EX_CONFIG;
+	*ready = -1;
+	if (missing) {
+		mlc_warn("%s: %s", g.conf.path ? g.conf.path : "configuration", missing);
+		return MLC_EX_CONFIG;
+	}
+	if (!g.dry_run && (code = secret(secret_name, out)))
+		return code;
+	*ready = 1;
+	return 0;
+}
+
 /* Make one channel's configuration and credentials ready: 0 or an exit code. */
 static int
 channel_ready(enum mlc_channel ch)
 {
-	int code;
-
-	if (ch == MLC_CH_EMAIL) {
-		if (g.sg_ready)
-			return g.sg_ready > 0 ? 0 : MLC_EX_CONFIG;
-		g.sg_ready = -1;
-		if (!g.sg_from) {
-			mlc_warn("%s: [sendgrid] from is not set; e-mail cannot be sent",
-			         g.conf.path ? g.conf.path : "configuration");
-			return MLC_EX_CONFIG;
-		}
-		if (!g.dry_run && (code = secret("sendgrid.api_key", &g.sg_key)))
-			return code;
-		g.sg_ready = 1;
-		return 0;
-	}
-	if (g.tw_ready)
-		return g.tw_ready > 0 ? 0 : MLC_EX_CONFIG;
-	g.tw_ready = -1;
-	if (!g.account_sid) {
-		mlc_warn("%s: [twilio] account_sid is not set",
-		         g.conf.path ? g.conf.path : "configuration");
-		return MLC_EX_CONFIG;
-	}
-	if (!g.dry_run &&
-	    (code = secret(g.api_key_sid ? "twilio.api_key_secret" : "twilio.auth_token",
-	                   &g.tw_pass)))
-		return code;
-	g.tw_ready = 1;
-	return 0;
+	if (ch == MLC_CH_EMAIL)
+		return ready_once(&g.sg_ready,
+		                  g.sg_from ? NULL : "[sendgrid] from is not set; e-mail cannot be sent",
+		                  "sendgrid.api_key", &g.sg_key);
+	return ready_once(&g.tw_ready, g.account_sid ? NULL : "[twilio] account_sid is not set",
+	                  g.api_key_sid ? "twilio.api_key_secret" : "twilio.auth_token", &g.tw_pass);
 }
 
 /* ---- input: our own non-blocking line reader ----
@@ -1051,6 +1030,19 @@ job_fields(struct job *j, jv o)
 		jstr(o, "body", &j->body);
 }
 
+/* A job whose channel has no sender (key, or messaging_service_sid): said
+ * once in a row for its kind (which: g.config_err), settled; -1. */
+static int
+no_sender(struct job *j, int which, const char *key)
+{
+	if (g.config_err != which)
+		mlc_warn("%s: [twilio] %s (or messaging_service_sid) is not set",
+		         g.conf.path ? g.conf.path : "configuration", key);
+	g.config_err = which;
+	settle(j);
+	return -1;
+}
+
 /* Decides whether the job's channel can send (credentials, a sender): 0 yes, else -1 (settled). */
 static int
 job_sender(struct job *j)
@@ -1070,27 +1062,13 @@ job_sender(struct job *j)
 		return -1;
 	}
 	if (j->ch == MLC_CH_WHATSAPP) {
-		const char *f = g.wa_from;
-
-		if (!f && !g.mss) {
-			if (g.config_err != 2)
-				mlc_warn("%s: [twilio] whatsapp_from (or messaging_service_sid) is not set",
-				         g.conf.path ? g.conf.path : "configuration");
-			g.config_err = 2;
-			settle(j);
-			return -1;
-		}
-		if (f)
-			j->from = mlc_addr_whatsapp(f);
+		if (!g.wa_from && !g.mss)
+			return no_sender(j, 2, "whatsapp_from");
+		if (g.wa_from)
+			j->from = mlc_addr_whatsapp(g.wa_from);
 	} else if (j->ch == MLC_CH_SMS) {
-		if (!g.from && !g.mss) {
-			if (g.config_err != 3)
-				mlc_warn("%s: [twilio] from (or messaging_service_sid) is not set",
-				         g.conf.path ? g.conf.path : "configuration");
-			g.config_err = 3;
-			settle(j);
-			return -1;
-		}
+		if (!g.from && !g.mss)
+			return no_sender(j, 3, "from");
 		if (g.from)
 			j->from = mlc_xstrdup(g.from);
 	}

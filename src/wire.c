@@ -321,10 +321,8 @@ has(jv o, const char *k)
 	return jv_object_has(jv_copy(o), jv_string(k));
 }
 
-/* A string member: 1 (*s points into v, which the caller frees), 0 absent
- * or null, -1 another type or a NUL inside. */
-static int
-str(jv o, const char *k, jv *v, const char **s)
+int
+mlc_wire_str(jv o, const char *k, jv *v, const char **s)
 {
 	*s = NULL;
 	*v = jv_null();
@@ -403,12 +401,12 @@ mlc_wire_delivery(jv o, struct mlc_wire_err *e)
 	const char *s, *to;
 	int rc, ch, ret = -1;
 
-	if ((rc = str(o, "delivery_id", &v, &s)) <= 0) {
+	if ((rc = mlc_wire_str(o, "delivery_id", &v, &s)) <= 0) {
 		set_err(e, "delivery_id", "%s", rc < 0 ? "expected a string" : "missing");
 		goto out;
 	}
 	jv_free(v);
-	if (str(o, "channel", &v, &s) <= 0) {
+	if (mlc_wire_str(o, "channel", &v, &s) <= 0) {
 		set_err(e, "channel", "missing or not a string");
 		goto out;
 	}
@@ -417,7 +415,7 @@ mlc_wire_delivery(jv o, struct mlc_wire_err *e)
 		set_err(e, "channel", "expected " MLC_CHANNELS_WORDS);
 		goto out;
 	}
-	if ((rc = str(o, "to", &t, &to)) <= 0 || !*to) {
+	if ((rc = mlc_wire_str(o, "to", &t, &to)) <= 0 || !*to) {
 		set_err(e, "to", "%s", rc < 0 ? "expected a string" : "missing");
 		goto out;
 	}
@@ -431,13 +429,13 @@ mlc_wire_delivery(jv o, struct mlc_wire_err *e)
 
 		for (i = 0; need[i]; i++) {
 			jv_free(v);
-			if ((rc = str(o, need[i], &v, &s)) <= 0 || !*s) {
+			if ((rc = mlc_wire_str(o, need[i], &v, &s)) <= 0 || !*s) {
 				set_err(e, need[i], "%s", rc < 0 ? "expected a string" : "missing");
 				goto out;
 			}
 		}
 		jv_free(v);
-		if (str(o, "html", &v, &s) < 0) {
+		if (mlc_wire_str(o, "html", &v, &s) < 0) {
 			set_err(e, "html", "expected a string");
 			goto out;
 		}
@@ -445,7 +443,7 @@ mlc_wire_delivery(jv o, struct mlc_wire_err *e)
 		struct mlc_sms_info info;
 
 		jv_free(v);
-		if ((rc = str(o, "body", &v, &s)) <= 0 || !*s) {
+		if ((rc = mlc_wire_str(o, "body", &v, &s)) <= 0 || !*s) {
 			set_err(e, "body", "%s", rc < 0 ? "expected a string" : "missing");
 			goto out;
 		}

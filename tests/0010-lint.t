@@ -11,7 +11,7 @@ ok "every C source compiles with -Wall -Wextra ... -Werror"
 # test library and helpers (POSIX sh, tests/src/*.sh), and the tests (bash).
 sh_files=$(for f in scripts/* .ci/run tests/lib.sh tests/tls/*.sh tests/src/*.sh bench/*.sh; do
 	[ -f "$f" ] && head -c 64 "$f" | grep -q '^#!.*sh' && echo "$f"
-done; echo tests/lib.sh tests/e2e-lib.sh tests/lock-lib.sh)
+done; echo tests/lib.sh tests/e2e-lib.sh tests/lock-lib.sh bench/lib.sh)
 # shellcheck disable=SC2086 # one file name a word
 shellcheck $sh_files >"$T/sc" 2>&1
 ok "shellcheck clean on $(echo "$sh_files" | wc -w) shell scripts"

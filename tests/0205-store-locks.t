@@ -108,10 +108,7 @@ is "$(grep -c . "$T/held.out")" 1 "alert-match: then it matches"
 # ---- jde-fetch: the pending watermark and --commit --------------------------------
 state fetch
 PW='an0ther-Pa55'
-printf '%s\n' "$PW" >"$T/sim-password"
-chmod 600 "$T/sim-password"
-sim_start mlc-ais-sim --password-file "$T/sim-password" --today 2026-11-26 --data "$TOP/data/jde" ||
-	exit 1
+ais_start "$PW" "$TOP/data/jde" || exit 1
 mkdir -p "$T/rules"
 cat >"$ML_CONNECTOR_CONF" <<EOF
 [general]

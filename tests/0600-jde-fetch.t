@@ -4,14 +4,8 @@
 . "$(dirname "$0")/lib.sh"
 
 PW='s3cr3t-Pa55'
-printf '%s\n' "$PW" >"$T/sim-password"
-chmod 600 "$T/sim-password"
-mkdir -p "$T/data" "$T/rules"
-cp "$TOP"/data/jde/* "$T/data/"
-
-sim_start mlc-ais-sim --password-file "$T/sim-password" --today 2026-11-26 --data "$T/data" ||
-	exit 1
-URL=http://127.0.0.1:$MLC_AIS_SIM_PORT
+mkdir -p "$T/rules"
+ais_start "$PW" || exit 1
 
 write_conf() { # write_conf URL [EXTRA-AIS-LINE]
 	cat >"$ML_CONNECTOR_CONF" <<EOF
@@ -34,10 +28,7 @@ mlc-vault init 2>/dev/null
 printf '%s\n' "$PW" | mlc-vault set ais.password
 ok "vault holds ais.password"
 
-fault() {
-	curl -sf -o /dev/null -H 'Content-Type: application/json' -d "{\"spec\":\"$1\"}" \
-		"$URL/_sim/fault" || echo "# fault $1 refused"
-}
+fault() { ais_sim_fault "$1"; }
 reset() {
 	curl -sf -o /dev/null -H 'Content-Type: application/json' -d '{"sessions":true}' \
 		"$URL/_sim/reset"

@@ -4,12 +4,8 @@
 . "$(dirname "$0")/lib.sh"
 
 PW='an0ther-Pa55'
-printf '%s\n' "$PW" >"$T/sim-password"
-chmod 600 "$T/sim-password"
-mkdir -p "$T/data" "$T/rules"
-cp "$TOP"/data/jde/* "$T/data/"
-sim_start mlc-ais-sim --password-file "$T/sim-password" --today 2026-11-26 --data "$T/data" ||
-	exit 1
+mkdir -p "$T/rules"
+ais_start "$PW" || exit 1
 write_conf() {
 	cat >"$ML_CONNECTOR_CONF" <<EOF2
 [ais]

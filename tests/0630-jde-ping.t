@@ -3,10 +3,7 @@
 . "$(dirname "$0")/lib.sh"
 
 PW='pIng-s3cr3t'
-printf '%s\n' "$PW" >"$T/sim-password"
-chmod 600 "$T/sim-password"
-sim_start mlc-ais-sim --password-file "$T/sim-password" --today 2026-11-26 --data "$TOP/data/jde" ||
-	exit 1
+ais_start "$PW" "$TOP/data/jde" || exit 1
 printf '[ais]\nurl = http://127.0.0.1:%s\nuser = JDE\nenvironment = JDV920\n' "$MLC_AIS_SIM_PORT" \
 	>"$ML_CONNECTOR_CONF"
 export ML_CONNECTOR_KDF_FAST=1

@@ -5,16 +5,11 @@
 . "$(dirname "$0")/lib.sh"
 
 PW='sUms-s3cr3t'
-printf '%s\n' "$PW" >"$T/sim-password"
-chmod 600 "$T/sim-password"
-mkdir -p "$T/data" "$T/rules"
-cp "$TOP"/data/jde/* "$T/data/"
+mkdir -p "$T/rules"
 cp "$TOP"/data/rules/*.rule "$T/rules/"
 ML_CONNECTOR_RULES=$T/rules
 export ML_CONNECTOR_RULES
-sim_start mlc-ais-sim --password-file "$T/sim-password" --today 2026-11-26 --data "$T/data" ||
-	exit 1
-URL=http://127.0.0.1:$MLC_AIS_SIM_PORT
+ais_start "$PW" || exit 1
 cat >"$ML_CONNECTOR_CONF" <<EOF2
 [ais]
 url = $URL
@@ -34,10 +29,7 @@ R=inventory-below-reorder
 queries() {
 	jq -r 'select(.path == "/jderest/v2/dataservice") | .body.targetName' "$MLC_AIS_SIM_LOG"
 }
-fault() {
-	curl -sf -o /dev/null -H 'Content-Type: application/json' -d "{\"spec\":\"$1\"}" \
-		"$URL/_sim/fault" || echo "# fault $1 refused"
-}
+fault() { ais_sim_fault "$1"; }
 # "ITM|MCU SUM" per record, from joined records.
 sums_of() { jq -r '"\(.row.F4102_ITM)|\(.row.F4102_MCU | ltrimstr(" ")) \(.sums.F41021_PQOH)"' "$1"; }
 

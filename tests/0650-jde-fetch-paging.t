@@ -6,13 +6,8 @@
 . "$(dirname "$0")/lib.sh"
 
 PW='pAg1ng-s3cret'
-printf '%s\n' "$PW" >"$T/sim-password"
-chmod 600 "$T/sim-password"
-mkdir -p "$T/data" "$T/rules" "$T/tmpdir"
-cp "$TOP"/data/jde/* "$T/data/"
-sim_start mlc-ais-sim --password-file "$T/sim-password" --today 2026-11-26 --data "$T/data" ||
-	exit 1
-URL=http://127.0.0.1:$MLC_AIS_SIM_PORT
+mkdir -p "$T/rules" "$T/tmpdir"
+ais_start "$PW" || exit 1
 write_conf() { # write_conf [EXTRA-AIS-LINE]
 	cat >"$ML_CONNECTOR_CONF" <<EOF
 [ais]
@@ -28,10 +23,7 @@ export ML_CONNECTOR_KDF_FAST=1 ML_CONNECTOR_RETRY_SEED=7
 mlc-vault init 2>/dev/null
 printf '%s\n' "$PW" | mlc-vault set ais.password
 
-fault() {
-	curl -sf -o /dev/null -H 'Content-Type: application/json' -d "{\"spec\":\"$1\"}" \
-		"$URL/_sim/fault" || echo "# fault $1 refused"
-}
+fault() { ais_sim_fault "$1"; }
 # reset: faults off, sessions ended, the table changes of shift faults undone
 reset() {
 	curl -sf -o /dev/null -H 'Content-Type: application/json' -d '{"sessions":true,"data":true}' \

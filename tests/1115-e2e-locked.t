@@ -56,12 +56,19 @@ stop_env
 # high-value-po with quiet hours: a run at 22:00 Chicago holds the SMS; in
 # the morning the release step of a run (ml-connector(8): alert-render
 # --release | alert-log | twilio-send | alert-log) meets the lock.
-start_env quiet 0 50 || exit 1
-sed -i 's/^\[recipients\]$/[limits]\nquiet_hours = 21:00-07:00\n\n&/' "$ML_CONNECTOR_RULES/high-value-po.rule"
-DB=$ML_CONNECTOR_STATE/state.db
-ML_CONNECTOR_NOW=2026-11-26T04:00:00Z ml-connector run high-value-po >/dev/null 2>"$T/quiet.err"
-is "$?" 0 "a run in quiet hours"
-nd=$(sqlite3 "$DB" 'SELECT count(*) FROM deferred')
+# held NAME: a fresh environment whose high-value-po has quiet hours, and a
+# run at 22:00 Chicago that holds its SMS: its status in held_rc, its stderr
+# in $T/NAME.err, DB the state database, nd the SMS held.
+held() {
+	start_env "$1" 0 50 || exit 1
+	sed -i 's/^\[recipients\]$/[limits]\nquiet_hours = 21:00-07:00\n\n&/' "$ML_CONNECTOR_RULES/high-value-po.rule"
+	DB=$ML_CONNECTOR_STATE/state.db
+	ML_CONNECTOR_NOW=2026-11-26T04:00:00Z ml-connector run high-value-po >/dev/null 2>"$T/$1.err"
+	held_rc=$?
+	nd=$(sqlite3 "$DB" 'SELECT count(*) FROM deferred')
+}
+held quiet
+is "$held_rc" 0 "a run in quiet hours"
 isnt "$nd" 0 "it held $nd SMS"
 is "$(sms_accepted | grep -c . || true)" 0 "and sent none"
 lock_take "$DB"
@@ -93,11 +100,7 @@ stop_env
 # results are lost (the last alert-log died): the next run's replay hands
 # them to twilio-send --reconcile, which finds them; the release does not
 # emit them again.
-start_env cut 0 50 || exit 1
-sed -i 's/^\[recipients\]$/[limits]\nquiet_hours = 21:00-07:00\n\n&/' "$ML_CONNECTOR_RULES/high-value-po.rule"
-DB=$ML_CONNECTOR_STATE/state.db
-ML_CONNECTOR_NOW=2026-11-26T04:00:00Z ml-connector run high-value-po >/dev/null 2>"$T/cut.err"
-nd=$(sqlite3 "$DB" 'SELECT count(*) FROM deferred')
+held cut
 isnt "$nd" 0 "(a) $nd SMS held"
 alert-render -r high-value-po --release >/dev/null 2>>"$T/cut.err"
 is "$?" 0 "(a) released, but not recorded"
@@ -105,11 +108,7 @@ ml-connector run high-value-po >/dev/null 2>>"$T/cut.err"
 is "$?/$(sms_accepted | grep -c .)/$(sms_accepted | uniq -d | grep -c . || true)" "0/$nd/0" \
 	"(a) the next run releases them again: all $nd sent, none twice"
 stop_env
-start_env cut2 0 50 || exit 1
-sed -i 's/^\[recipients\]$/[limits]\nquiet_hours = 21:00-07:00\n\n&/' "$ML_CONNECTOR_RULES/high-value-po.rule"
-DB=$ML_CONNECTOR_STATE/state.db
-ML_CONNECTOR_NOW=2026-11-26T04:00:00Z ml-connector run high-value-po >/dev/null 2>"$T/cut2.err"
-nd=$(sqlite3 "$DB" 'SELECT count(*) FROM deferred')
+held cut2
 alert-render -r high-value-po --release 2>>"$T/cut2.err" | alert-log | twilio-send 2>>"$T/cut2.err" >/dev/null
 is "$(sms_accepted | grep -c .)" "$nd" "(b) the release was recorded and Twilio accepted all $nd, no result recorded"
 ml-connector run high-value-po >/dev/null 2>>"$T/cut2.err"

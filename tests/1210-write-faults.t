@@ -43,12 +43,8 @@ CONF_EXTRA="grace = 0.5"
 . "$TOP/tests/fixtures/send-env.sh"
 send_setup --latency 0
 PW='s3cr3t-Pa55'
-(umask 077 && printf '%s\n' "$PW" >"$T/sim-password")
-mkdir -p "$T/data"
-cp "$TOP"/data/jde/* "$T/data/"
-sim_start mlc-ais-sim --password-file "$T/sim-password" --today 2026-11-26 --data "$T/data" ||
-	exit 1
-AIS=http://127.0.0.1:$MLC_AIS_SIM_PORT
+ais_start "$PW" || exit 1
+AIS=$URL
 cat >>"$ML_CONNECTOR_CONF" <<EOF
 
 [ais]

@@ -55,79 +55,56 @@ trap _cleanup EXIT
 plan() { echo "1..$1"; }
 done_testing() { echo "1..$_n"; }
 
+# _result STATUS DESC: the TAP line of one check (STATUS 0 passes); returns
+# 1 after a failure, so that the caller prints its diagnostics:
+#   [ "$1" = "$2" ]; _result $? "$3" || printf '#   ...'
+_result() {
+	_n=$((_n + 1))
+	if [ "$1" -eq 0 ]; then
+		echo "ok $_n - $2"
+		return 0
+	fi
+	_failed=$((_failed + 1))
+	echo "not ok $_n - $2"
+	return 1
+}
+
 # ok DESC: passes when the previous command's status ($?) was 0.
 #   cmd; ok "it worked"
 ok() {
 	_rc=$?
-	_n=$((_n + 1))
-	if [ "$_rc" -eq 0 ]; then
-		echo "ok $_n - $1"
-	else
-		_failed=$((_failed + 1))
-		echo "not ok $_n - $1"
-		echo "#   (status $_rc)"
-	fi
+	_result "$_rc" "$1" || echo "#   (status $_rc)"
 	return 0
 }
 
 # is GOT WANT DESC
 is() {
-	_n=$((_n + 1))
-	if [ "$1" = "$2" ]; then
-		echo "ok $_n - $3"
-	else
-		_failed=$((_failed + 1))
-		echo "not ok $_n - $3"
-		printf '#   got:      %s\n#   expected: %s\n' "$1" "$2" | head -c 4000
-	fi
+	[ "$1" = "$2" ]
+	_result $? "$3" || printf '#   got:      %s\n#   expected: %s\n' "$1" "$2" | head -c 4000
 }
 
 # isnt GOT UNWANTED DESC
 isnt() {
-	_n=$((_n + 1))
-	if [ "$1" != "$2" ]; then
-		echo "ok $_n - $3"
-	else
-		_failed=$((_failed + 1))
-		echo "not ok $_n - $3"
-		printf '#   got the unwanted value: %s\n' "$1" | head -c 4000
-	fi
+	[ "$1" != "$2" ]
+	_result $? "$3" || printf '#   got the unwanted value: %s\n' "$1" | head -c 4000
 }
 
 # like STRING REGEX DESC (grep -E)
 like() {
-	_n=$((_n + 1))
-	if printf '%s\n' "$1" | grep -Eq -- "$2"; then
-		echo "ok $_n - $3"
-	else
-		_failed=$((_failed + 1))
-		echo "not ok $_n - $3"
-		printf '#   %s\n#   does not match: %s\n' "$1" "$2" | head -c 4000
-	fi
+	printf '%s\n' "$1" | grep -Eq -- "$2"
+	_result $? "$3" || printf '#   %s\n#   does not match: %s\n' "$1" "$2" | head -c 4000
 }
 
 # unlike STRING REGEX DESC
 unlike() {
-	_n=$((_n + 1))
-	if printf '%s\n' "$1" | grep -Eq -- "$2"; then
-		_failed=$((_failed + 1))
-		echo "not ok $_n - $3"
-		printf '#   %s\n#   matches: %s\n' "$1" "$2" | head -c 4000
-	else
-		echo "ok $_n - $3"
-	fi
+	! printf '%s\n' "$1" | grep -Eq -- "$2"
+	_result $? "$3" || printf '#   %s\n#   matches: %s\n' "$1" "$2" | head -c 4000
 }
 
 # diff_ok GOT_FILE WANT_FILE DESC
 diff_ok() {
-	_n=$((_n + 1))
-	if diff -u "$2" "$1" >"$T/.diff" 2>&1; then
-		echo "ok $_n - $3"
-	else
-		_failed=$((_failed + 1))
-		echo "not ok $_n - $3"
-		sed 's/^/#   /' "$T/.diff" | head -n 60
-	fi
+	diff -u "$2" "$1" >"$T/.diff" 2>&1
+	_result $? "$3" || sed 's/^/#   /' "$T/.diff" | head -n 60
 }
 
 # lines_prefix_ok GOT_FILE WANT_FILE DESC: GOT is a prefix of WANT cut
@@ -146,12 +123,10 @@ lines_prefix_ok() {
 	head -n "$_whole" "$2" >"$T/.want"
 	_next=$(sed -n "$((_whole + 1))p" "$2")
 	if [ "$(wc -l <"$T/.want")" -ne "$_whole" ]; then
-		_n=$((_n + 1)) _failed=$((_failed + 1))
-		echo "not ok $_n - $3"
+		_result 1 "$3"
 		echo "#   $1 has $_whole whole lines, $2 only $(wc -l <"$T/.want")"
 	elif [ -n "$_frag" ] && [ "${_next#"$_frag"}" = "$_next" ]; then
-		_n=$((_n + 1)) _failed=$((_failed + 1))
-		echo "not ok $_n - $3"
+		_result 1 "$3"
 		printf '#   trailing fragment is not a prefix of the next line:\n#   %s\n#   %s\n' \
 			"$_frag" "$_next" | head -c 4000
 	else
@@ -237,4 +212,25 @@ sim_start() {
 	eval "${_var}_PORT=\$(cat \"\$T/\$_sim.port\")"
 	eval "${_var}_LOG=\$T/\$_sim.log"
 	export "${_var}_PORT" "${_var}_LOG"
+}
+
+# ais_start PASSWORD [DATA]: the AIS simulator serving DATA (default: a copy
+# of data/jde in $T/data, which the test may change), its password in
+# $T/sim-password (mode 0600); URL its address.  1 if it did not start.
+ais_start() {
+	(umask 077 && printf '%s\n' "$1" >"$T/sim-password")
+	if [ -z "${2:-}" ]; then
+		mkdir -p "$T/data"
+		cp "$TOP"/data/jde/* "$T/data/"
+	fi
+	sim_start mlc-ais-sim --password-file "$T/sim-password" --today 2026-11-26 \
+		--data "${2:-$T/data}" || return 1
+	URL=http://127.0.0.1:$MLC_AIS_SIM_PORT
+}
+
+# ais_sim_fault SPEC: add a fault to the AIS simulator at $URL (says so when it
+# is refused).
+ais_sim_fault() {
+	curl -sf -o /dev/null -H 'Content-Type: application/json' -d "{\"spec\":\"$1\"}" \
+		"$URL/_sim/fault" || echo "# fault $1 refused"
 }

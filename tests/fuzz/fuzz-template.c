@@ -12,30 +12,10 @@
 /*
  * libjq 1.6's parser leaks a string token on some syntax errors (found by
  * this target: "x \\(.a \\(.b): \\| c) y"; the leak is inside jq_parse, fixed
- * in jq 1.7).  Not ours: LeakSanitizer is told to ignore leaks whose stack
- * goes through jq_parse, and only those.  libjq has no frame pointers, so
- * the stacks of allocations are taken the slow way for that to match; that
- * is too slow for fuzzing (jq compiles are already ~10/s), so the libFuzzer
- * build (MLC_LIBFUZZER, from `make fuzz-build`) runs without leak checks and
- * the replay in the ASan suite (tests/1200) checks leaks.
+ * in jq 1.7).  Not ours: ignored (fuzz.h says how); jq compiles are
+ * already ~10/s, too slow for the slow stacks while fuzzing.
  */
-const char *__asan_default_options(void);
-const char *
-__asan_default_options(void)
-{
-#ifdef MLC_LIBFUZZER
-	return "detect_leaks=0";
-#else
-	return "fast_unwind_on_malloc=0";
-#endif
-}
-
-const char *__lsan_default_suppressions(void);
-const char *
-__lsan_default_suppressions(void)
-{
-	return "leak:jq_parse\n";
-}
+MLC_FUZZ_JQ_LEAK("leak:jq_parse\n")
 
 static const char record[] =
 	"{\"rule\":\"ap-aging\",\"key\":\"00001|PV|1|001\",\"record\":{\"AN8\":4242,"

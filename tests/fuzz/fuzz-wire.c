@@ -13,29 +13,10 @@
 /*
  * libjq 1.6's parser leaks the pending value of a malformed object ('{"a"
  * "b"}': 18 bytes, inside jv_parser_next; fixed in jq 1.7), found by this
- * target (tests/fuzz/regress/wire/crash-3115...).  Not ours: as in
- * fuzz-template.c, leaks whose stack goes through jv_parser_next, and only
- * those, are ignored; libjq has no frame pointers, so stacks are taken the
- * slow way for that to match, and the libFuzzer build runs without leak
- * checks (too slow), the replay in the ASan suite (tests/1200) with them.
+ * target (tests/fuzz/regress/wire/crash-3115...).  Not ours: ignored, as
+ * fuzz.h says.
  */
-const char *__asan_default_options(void);
-const char *
-__asan_default_options(void)
-{
-#ifdef MLC_LIBFUZZER
-	return "detect_leaks=0";
-#else
-	return "fast_unwind_on_malloc=0";
-#endif
-}
-
-const char *__lsan_default_suppressions(void);
-const char *
-__lsan_default_suppressions(void)
-{
-	return "leak:jv_parser_next\n";
-}
+MLC_FUZZ_JQ_LEAK("leak:jv_parser_next\n")
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
