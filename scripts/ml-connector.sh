@@ -186,11 +186,27 @@ stage() {
 	echo "$?" >"$tmp/$_name.rc"
 }
 
+# new_run_id [PREFIX]: an id no other run has, for table run's (rule,
+# run_id) key.  The second alone is not enough: `run R R`, or two runs
+# started in one second, share it; $$ is the same for every run of one
+# invocation (the runs' subshells keep it), so runseq, which the caller
+# counts up in the main shell before each run (this function runs in a
+# command substitution), tells them apart; and two hosts or containers
+# writing one state directory may have the same pid, so a few random
+# bytes follow.
+runseq=0
+new_run_id() {
+	printf '%s%s-%s.%s-%s\n' "${1:-}" "$(date -u +%Y%m%dT%H%M%SZ)" "$$" "$runseq" \
+		"$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')"
+}
+
 run_rule() {
 	rule=$1
 	wait_lock=$2
 	sched=${3:-0}
 	mlc-rule path "$rule" >/dev/null || return $?
+	runseq=$((runseq + 1))
+	run_id=$(new_run_id)
 	locks=$ML_CONNECTOR_STATE/locks
 	mkdir -p "$locks" || return 74
 	# The lock lives as long as this subshell: a crashed run frees it.
@@ -228,7 +244,6 @@ trail() {
 
 run_locked() {
 	rule=$1
-	run_id=$(date -u +%Y%m%dT%H%M%SZ)-$$
 	tmp=$(mktemp -d "${TMPDIR:-/tmp}/ml-connector.XXXXXX") || return 74
 	trap 'rm -rf "$tmp"' EXIT
 	alert-log run begin "$rule" "$run_id" || return $?
@@ -375,6 +390,7 @@ cmd_resend() {
 resend_rule() {
 	rule=$1
 	mlc-rule path "$rule" >/dev/null || return $?
+	runseq=$((runseq + 1))
 	locks=$ML_CONNECTOR_STATE/locks
 	mkdir -p "$locks" || return 74
 	(
@@ -382,7 +398,7 @@ resend_rule() {
 			warn "rule $rule: a run is in progress (lock $locks/$rule.lock); try again later"
 			exit 75
 		fi
-		run_id=resend-$(date -u +%Y%m%dT%H%M%SZ)-$$
+		run_id=$(new_run_id resend-)
 		tmp=$(mktemp -d "${TMPDIR:-/tmp}/ml-connector.XXXXXX") || exit 74
 		trap 'rm -rf "$tmp"' EXIT
 		{ stage replay alert-log replay --rule "$rule" --run-id "$run_id" --status in_doubt --channel email; } |
