@@ -631,8 +631,9 @@ int mlc_trail_run(struct mlc_store *s, int begin, const char *rule, const char *
                   const char *ts, const char *status, const char *detail);
 /* Per rule (NULL: every rule), in the columns of mlc_trail_status_cols: the
  * last run and its outcome, then the deliveries counted by their latest
- * stage, and the quarantined lines. */
-#define MLC_TRAIL_STATUS_NCOLS 13
+ * stage, the quarantined lines, and (on the row of rule "-") the status
+ * callbacks for SIDs the trail does not know. */
+#define MLC_TRAIL_STATUS_NCOLS 15
 extern const char *const mlc_trail_status_cols[MLC_TRAIL_STATUS_NCOLS];
 int mlc_trail_status(struct mlc_store *s, const char *rule, mlc_trail_fn fn, void *arg);
 /* Writer: a delivery held by quiet hours (one row per delivery id, the

@@ -39,7 +39,7 @@ const char *const mlc_trail_quarantine_cols[MLC_TRAIL_QUARANTINE_NCOLS] = {
 
 const char *const mlc_trail_status_cols[MLC_TRAIL_STATUS_NCOLS] = {
 	"rule", "run_id", "started_at", "finished_at", "status", "detail", "sent", "failed",
-	"unknown", "pending", "deferred", "quarantined", "in_doubt"
+	"unknown", "pending", "deferred", "quarantined", "in_doubt", "capped", "stray"
 };
 
 /* The audit columns, in mlc_trail_audit_cols' order. */
@@ -457,11 +457,15 @@ int
 mlc_trail_status(struct mlc_store *s, const char *rule, mlc_trail_fn fn, void *arg)
 {
 	static const char sql[] =
-		"WITH rules AS (SELECT DISTINCT rule FROM run WHERE ?1 IS NULL OR rule = ?1"
+		"WITH strays AS (SELECT DISTINCT a.sid FROM audit a WHERE a.stage = 'stray'"
+		"   AND NOT EXISTS (SELECT 1 FROM audit b WHERE b.sid = a.sid"
+		"   AND b.delivery_id IS NOT NULL)),"
+		" rules AS (SELECT DISTINCT rule FROM run WHERE ?1 IS NULL OR rule = ?1"
 		"   UNION SELECT DISTINCT rule FROM audit WHERE delivery_id IS NOT NULL"
 		"   AND rule IS NOT NULL AND (?1 IS NULL OR rule = ?1)"
 		"   UNION SELECT DISTINCT coalesce(rule, '-') FROM quarantine"
-		"   WHERE ?1 IS NULL OR rule = ?1),"
+		"   WHERE ?1 IS NULL OR rule = ?1"
+		"   UNION SELECT '-' FROM strays WHERE ?1 IS NULL OR ?1 = '-'),"
 		" lastrun AS (SELECT r.rule, r.run_id, r.started_at, r.finished_at, r.status,"
 		"   r.detail FROM run r WHERE r.rowid = (SELECT rowid FROM run WHERE rule = r.rule"
 		"   ORDER BY started_at DESC, rowid DESC LIMIT 1)),"
@@ -478,7 +482,9 @@ mlc_trail_status(struct mlc_store *s, const char *rule, mlc_trail_fn fn, void *a
 		"  (SELECT count(*) FROM latest WHERE latest.rule = rules.rule AND stage = 'queued'),"
 		"  (SELECT count(*) FROM latest WHERE latest.rule = rules.rule AND stage = 'deferred'),"
 		"  (SELECT count(*) FROM quarantine q WHERE coalesce(q.rule, '-') = rules.rule),"
-		"  (SELECT count(*) FROM latest WHERE latest.rule = rules.rule AND stage = 'in_doubt')"
+		"  (SELECT count(*) FROM latest WHERE latest.rule = rules.rule AND stage = 'in_doubt'),"
+		"  (SELECT count(*) FROM latest WHERE latest.rule = rules.rule AND stage = 'capped'),"
+		"  CASE WHEN rules.rule = '-' THEN (SELECT count(*) FROM strays) ELSE 0 END"
 		" FROM rules LEFT JOIN lastrun ON lastrun.rule = rules.rule ORDER BY rules.rule";
 	sqlite3_stmt *st;
 
