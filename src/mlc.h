@@ -561,6 +561,11 @@ struct mlc_trail_event {
 	size_t len;
 };
 int mlc_trail_record(struct mlc_store *s, const struct mlc_trail_event *e);
+/* Reader: 1 when the latest audit row of delivery_id (else of alert_id, among
+ * rows without a delivery) holds exactly line's len bytes, 0 when not or
+ * when there is none, -1 on a database error. */
+int mlc_trail_latest_is(struct mlc_store *s, const char *delivery_id, const char *alert_id,
+                        const char *line, size_t len);
 /* The stage of the newest audit row of a delivery, in buf: 1, 0 none, -1. */
 int mlc_trail_latest_stage(struct mlc_store *s, const char *delivery_id, char *buf,
                            size_t len);

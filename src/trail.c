@@ -167,6 +167,33 @@ mlc_trail_record(struct mlc_store *s, const struct mlc_trail_event *e)
 }
 
 int
+mlc_trail_latest_is(struct mlc_store *s, const char *delivery_id, const char *alert_id,
+                    const char *line, size_t len)
+{
+	static const char by_delivery[] =
+		"SELECT line = CAST(?2 AS TEXT) FROM audit WHERE delivery_id = ?1"
+		" ORDER BY id DESC LIMIT 1";
+	static const char by_alert[] =
+		"SELECT line = CAST(?2 AS TEXT) FROM audit WHERE alert_id = ?1"
+		" AND delivery_id IS NULL ORDER BY id DESC LIMIT 1";
+	sqlite3_stmt *st;
+	int rc, same = 0;
+
+	if (!delivery_id && !alert_id)
+		return 0;
+	/* kept prepared: a tee with --after asks it for every line */
+	if (mlc_store_cached(s, delivery_id ? by_delivery : by_alert, &st) < 0)
+		return -1;
+	bind_text(st, 1, delivery_id ? delivery_id : alert_id);
+	sqlite3_bind_text(st, 2, len ? line : "", (int)len, SQLITE_TRANSIENT);
+	rc = mlc_store_step(s, st);
+	if (rc == SQLITE_ROW)
+		same = sqlite3_column_int(st, 0) == 1;
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? same : rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
 mlc_trail_latest_stage(struct mlc_store *s, const char *delivery_id, char *buf, size_t len)
 {
 	sqlite3_stmt *st;
