@@ -89,7 +89,8 @@ usage: ml-connector [-c CONF] COMMAND [ARGS]
   resend RULE...             send again the e-mails held in doubt ([sendgrid] in_doubt = hold)
   quarantine [list|count|show ID|drop ID...|drop --all] [--rule RULE]
                              lines set aside because a program would refuse them
-  why WHAT                   the audit story of a record, alert, delivery or SID
+  why WHAT                   the audit story of a record (its key or a document
+                             or PO number), alert, delivery or SID
   ping                       log in to AIS and out; read the Twilio account
   check [RULE...]            validate configuration and rules
   preview RULE FILE          render FILE's records through RULE, send nothing

@@ -63,7 +63,7 @@ const char usage[] =
 	"       alert-log query [--rule R] [--since T] [--until T] [--record KEY]\n"
 	"                       [--alert ID] [--delivery ID] [--recipient TO] [--sid SID]\n"
 	"                       [--stage S] [--limit N] [--lines] [-f ndjson|csv|text]\n"
-	"       alert-log why KEY|ALERT_ID|DELIVERY_ID|SID [-f ndjson|text]\n"
+	"       alert-log why KEY|NUMBER|ALERT_ID|DELIVERY_ID|SID [-f ndjson|text]\n"
 	"       alert-log replay [--rule R] [--since T] [--status failed,unknown]\n"
 	"                        [--channel sms,whatsapp,email] [--latest] [--run-id ID]\n"
 	"       alert-log retention --older-than DAYS [--dry-run]\n"

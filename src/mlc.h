@@ -612,6 +612,9 @@ int mlc_trail_query(struct mlc_store *s, const struct mlc_trail_filter *f, mlc_t
  * it, every row of its alerts and deliveries, and the status history of
  * their SIDs (id NULL, stage "status:SOURCE"), in time order. */
 int mlc_trail_why(struct mlc_store *s, const char *what, mlc_trail_fn fn, void *arg);
+/* Reader: every record the trail knows (columns rule, jde_table,
+ * record_key, rows), one row each, in key order. */
+int mlc_trail_records(struct mlc_store *s, mlc_trail_fn fn, void *arg);
 /* Deliveries whose latest row's stage is in the comma list stages (and
  * channel in channels, NULL any; rule, since NULL any), not quarantined:
  * columns line, id, rule, delivery_id, alert_id, jde_table, record_key,

@@ -344,6 +344,19 @@ mlc_trail_why(struct mlc_store *s, const char *what, mlc_trail_fn fn, void *arg)
 }
 
 int
+mlc_trail_records(struct mlc_store *s, mlc_trail_fn fn, void *arg)
+{
+	sqlite3_stmt *st;
+
+	if (mlc_store_prepare(s, "SELECT max(rule) AS rule, max(jde_table) AS jde_table,"
+	                         " record_key, count(*) AS rows FROM audit"
+	                         " WHERE record_key IS NOT NULL GROUP BY record_key"
+	                         " ORDER BY record_key", &st) < 0)
+		return -1;
+	return each_row(s, st, NULL, fn, arg);
+}
+
+int
 mlc_trail_replay(struct mlc_store *s, int latest, const char *rule, const char *since,
                  const char *stages, const char *channels, mlc_trail_fn fn, void *arg)
 {
