@@ -8,6 +8,9 @@
 #   alert-log --before alert-match | alert-match -r R |
 #   alert-log --before alert-render | alert-render -r R |
 #   alert-log --before twilio-send | twilio-send | alert-log
+# Each tee after a program (--after) records only what that program made:
+# a line it passed on unchanged (capped, deferred, suppressed) is one row,
+# recorded by the tee before it.
 # Each tee makes the checks of the program it feeds: a line that program
 # would refuse is quarantined (kept in state.db with its reason) instead of
 # being passed on, and the tee exits 65.  Each stage's exit status is
@@ -86,7 +89,8 @@ usage: ml-connector [-c CONF] COMMAND [ARGS]
   resend RULE...             send again the e-mails held in doubt ([sendgrid] in_doubt = hold)
   quarantine [list|count|show ID|drop ID...|drop --all] [--rule RULE]
                              lines set aside because a program would refuse them
-  why WHAT                   the audit story of a record, alert, delivery or SID
+  why WHAT                   the audit story of a record (its key or a document
+                             or PO number), alert, delivery or SID
   ping                       log in to AIS and out; read the Twilio account
   check [RULE...]            validate configuration and rules
   preview RULE FILE          render FILE's records through RULE, send nothing
@@ -186,11 +190,27 @@ stage() {
 	echo "$?" >"$tmp/$_name.rc"
 }
 
+# new_run_id [PREFIX]: an id no other run has, for table run's (rule,
+# run_id) key.  The second alone is not enough: `run R R`, or two runs
+# started in one second, share it; $$ is the same for every run of one
+# invocation (the runs' subshells keep it), so runseq, which the caller
+# counts up in the main shell before each run (this function runs in a
+# command substitution), tells them apart; and two hosts or containers
+# writing one state directory may have the same pid, so a few random
+# bytes follow.
+runseq=0
+new_run_id() {
+	printf '%s%s-%s.%s-%s\n' "${1:-}" "$(date -u +%Y%m%dT%H%M%SZ)" "$$" "$runseq" \
+		"$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')"
+}
+
 run_rule() {
 	rule=$1
 	wait_lock=$2
 	sched=${3:-0}
 	mlc-rule path "$rule" >/dev/null || return $?
+	runseq=$((runseq + 1))
+	run_id=$(new_run_id)
 	locks=$ML_CONNECTOR_STATE/locks
 	mkdir -p "$locks" || return 74
 	# The lock lives as long as this subshell: a crashed run frees it.
@@ -226,11 +246,27 @@ trail() {
 	alert-log --rule "$rule" --run-id "$run_id" "$@"
 }
 
+# run_dir: a fresh directory for the run's files (the results hold phone
+# numbers and message bodies) in STATE/runs, mode 0700 like the state
+# directory, in $tmp, removed when the run ends.  A run killed with SIGKILL
+# runs no trap: what it left, under the rule's lock that the caller holds,
+# belongs to a dead run of this rule and is removed first.  Not in $TMPDIR,
+# where a dead run's files would stay (and be readable as the sysadmin
+# set that directory) until someone looked.
+run_dir() {
+	mkdir -p "$ML_CONNECTOR_STATE/runs" && chmod 700 "$ML_CONNECTOR_STATE/runs" || return 74
+	for _d in "$ML_CONNECTOR_STATE/runs/$rule".*; do
+		[ -d "$_d" ] || continue
+		warn "rule $rule: removing $_d, left by a run that died"
+		rm -rf -- "$_d"
+	done
+	tmp=$(umask 077 && mktemp -d "$ML_CONNECTOR_STATE/runs/$rule.XXXXXX") || return 74
+	trap 'rm -rf "$tmp"' EXIT
+}
+
 run_locked() {
 	rule=$1
-	run_id=$(date -u +%Y%m%dT%H%M%SZ)-$$
-	tmp=$(mktemp -d "${TMPDIR:-/tmp}/ml-connector.XXXXXX") || return 74
-	trap 'rm -rf "$tmp"' EXIT
+	run_dir || return 74
 	alert-log run begin "$rule" "$run_id" || return $?
 
 	# 1. Leftovers of interrupted runs: queued with no outcome, or unknown.
@@ -251,7 +287,7 @@ run_locked() {
 	{ stage release alert-render -r "$rule" --release; } |
 		{ stage dlog trail --before twilio-send; } |
 		{ stage dsend twilio-send; } |
-		{ stage dlog2 trail; } >/dev/null
+		{ stage dlog2 trail --after twilio-send; } >"$tmp/dresults"
 
 	# 3. The rule itself.
 	if [ -n "$(mlc-rule get "$rule" join vendor 2>/dev/null)" ] ||
@@ -267,9 +303,9 @@ run_locked() {
 		{ stage match alert-match --emit-suppressed -r "$rule"; } |
 		{ stage log2 trail --before alert-render; } |
 		{ stage render alert-render -r "$rule"; } |
-		{ stage log3 trail --before twilio-send; } |
+		{ stage log3 trail --before twilio-send --after alert-render; } |
 		{ stage send twilio-send; } |
-		{ stage log4 trail; } >"$tmp/results"
+		{ stage log4 trail --after twilio-send; } >"$tmp/results"
 
 	rc=0
 	failed=""
@@ -285,12 +321,23 @@ run_locked() {
 			rc=$(worse "$rc" "$c")
 		fi
 	done
-	sent=$(grep -c '"status":"\(queued\|accepted\|sent\)"' "$tmp/results")
-	nfail=$(grep -c '"status":"failed"' "$tmp/results")
-	unknown=$(grep -c '"status":"unknown"' "$tmp/results")
+	# What went out, by the way it went: the rule's own deliveries, those
+	# released after quiet hours, and those an interrupted run left, looked
+	# up and sent now or found sent (the reconcile).  Each result line is
+	# one delivery; a capped one went nowhere, and is counted apart.
+	sent=$(count_sent "$tmp/results")
+	nfail=$(cat "$tmp/rresults" "$tmp/dresults" "$tmp/results" 2>/dev/null | grep -c '"status":"failed"')
+	unknown=$(cat "$tmp/rresults" "$tmp/dresults" "$tmp/results" 2>/dev/null | grep -c '"status":"unknown"')
+	released=$(count_sent "$tmp/dresults")
+	reconciled=$(count_sent "$tmp/rresults")
+	capped=$(grep -c '^{"capped":true' "$tmp/results")
 	nquar=$(alert-log quarantine count --rule "$rule" --run-id "$run_id" 2>/dev/null) || nquar=0
 	held=$(cat "$tmp/rresults" "$tmp/results" | grep -c '"in_doubt":"hold"')
-	detail="sent $sent, failed $nfail, unknown $unknown, quarantined $nquar"
+	detail="sent $sent"
+	[ "$released" = 0 ] || detail="$detail, released after quiet hours $released"
+	[ "$reconciled" = 0 ] || detail="$detail, reconciled from an interrupted run $reconciled"
+	detail="$detail, failed $nfail, unknown $unknown, quarantined $nquar"
+	[ "$capped" = 0 ] || detail="$detail, capped $capped"
 	if [ "$held" != 0 ]; then
 		detail="$detail, e-mails held in doubt $held"
 		warn "rule $rule: $held e-mails held in doubt (SendGrid may have sent them and cannot be asked); ml-connector resend $rule sends them again"
@@ -309,6 +356,16 @@ run_locked() {
 		warn "rule $rule: run $run_id failed (stages:$failed): $detail; the watermark was not moved, the next run repeats it"
 	fi
 	return "$rc"
+}
+
+# count_sent FILE: the result lines of FILE whose message Twilio or
+# SendGrid accepted (a missing file: 0).
+count_sent() {
+	if [ -f "$1" ]; then
+		grep -c '"status":"\(queued\|accepted\|sent\|delivered\|read\)"' "$1"
+	else
+		echo 0
+	fi
 }
 
 cmd_run() {
@@ -375,6 +432,7 @@ cmd_resend() {
 resend_rule() {
 	rule=$1
 	mlc-rule path "$rule" >/dev/null || return $?
+	runseq=$((runseq + 1))
 	locks=$ML_CONNECTOR_STATE/locks
 	mkdir -p "$locks" || return 74
 	(
@@ -382,9 +440,8 @@ resend_rule() {
 			warn "rule $rule: a run is in progress (lock $locks/$rule.lock); try again later"
 			exit 75
 		fi
-		run_id=resend-$(date -u +%Y%m%dT%H%M%SZ)-$$
-		tmp=$(mktemp -d "${TMPDIR:-/tmp}/ml-connector.XXXXXX") || exit 74
-		trap 'rm -rf "$tmp"' EXIT
+		run_id=$(new_run_id resend-)
+		run_dir || exit 74
 		{ stage replay alert-log replay --rule "$rule" --run-id "$run_id" --status in_doubt --channel email; } |
 			{ stage send twilio-send; } |
 			{ stage log trail; } >"$tmp/results"

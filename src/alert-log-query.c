@@ -127,7 +127,43 @@ struct rows {
 	int lines;          /* the line column too */
 	long count;
 	struct mlc_buf b;
+	int message;        /* text: the message a queued row carries, beneath it (why) */
 };
+
+/*
+ * The message of a delivery line (what was handed to twilio-send): an
+ * SMS's or WhatsApp's body, an e-mail's subject; indented beneath the row,
+ * each line of it.
+ */
+static void
+add_message(struct mlc_buf *b, const struct mlc_trail_col *line)
+{
+	static const char *const names[] = { "body", "subject" };
+	jv o, v;
+	size_t i, k;
+
+	if (line->type == MLC_TRAIL_NULL || !line->s)
+		return;
+	o = jv_parse_sized(line->s, (int)line->len);
+	for (k = 0; k < 2 && jv_get_kind(o) == JV_KIND_OBJECT; k++) {
+		v = jv_object_get(jv_copy(o), jv_string(names[k]));
+		if (jv_get_kind(v) == JV_KIND_STRING) {
+			const char *t = jv_string_value(v);
+
+			mlc_buf_printf(b, "\n    %s: ", k ? "subject" : "message");
+			for (i = 0; t[i]; i++) {
+				if (t[i] == '\n')
+					mlc_buf_adds(b, "\n      ");
+				else if (t[i] != '\r')
+					mlc_buf_addc(b, t[i]);
+			}
+			jv_free(v);
+			break;
+		}
+		jv_free(v);
+	}
+	jv_free(o);
+}
 
 /* mlc_trail_fn: one audit row on stdout; 1 (stop) on a write error. */
 static int
@@ -158,6 +194,8 @@ emit_row(const struct mlc_trail_row *r, void *arg)
 				mlc_buf_adds(b, "error ");
 			mlc_buf_printf(b, k == 1 ? "%-11s" : "%s", t);
 		}
+		if (o->message && r->c[2].s && strcmp(r->c[2].s, "queued") == 0)
+			add_message(b, &r->c[MLC_TRAIL_AUDIT_NCOLS - 1]);
 	}
 	if (put_line(b) < 0)
 		return 1;
@@ -216,7 +254,7 @@ cmd_query(int argc, char **argv)
 	const char **val[] = { &flt.rule, &flt.since, &flt.until, &flt.record, &flt.alert,
 	                       &flt.delivery, &flt.recipient, &flt.sid, &flt.stage };
 	static const char ops[] = "rSUkaDtis";
-	struct rows o = { F_NDJSON, 0, 0, { 0 } };
+	struct rows o = { F_NDJSON, 0, 0, { 0 }, 0 };
 	int c, i, rc;
 
 	flt.limit = -1;
@@ -258,16 +296,130 @@ cmd_query(int argc, char **argv)
 	return rc;
 }
 
+/* The records whose key has a part equal to a short number (why). */
+struct cands {
+	const char *what;
+	size_t n, cap;
+	char **key, **rule, **table;
+	long long *rows;
+};
+
+/* Key part p (len n) names what: equal, or both digits and equal without leading zeros. */
+static int
+part_is(const char *p, size_t n, const char *what)
+{
+	size_t w = strlen(what), i;
+	int digits = n > 0 && w > 0;
+
+	while (n > 0 && *p == ' ')
+		p++, n--;
+	while (n > 0 && p[n - 1] == ' ')
+		n--;
+	if (n == w && memcmp(p, what, n) == 0)
+		return 1;
+	for (i = 0; i < n && digits; i++)
+		digits = p[i] >= '0' && p[i] <= '9';
+	for (i = 0; i < w && digits; i++)
+		digits = what[i] >= '0' && what[i] <= '9';
+	if (!digits)
+		return 0;
+	while (n > 1 && *p == '0')
+		p++, n--;
+	while (w > 1 && *what == '0')
+		what++, w--;
+	return n == w && memcmp(p, what, n) == 0;
+}
+
+/* mlc_trail_fn: a record of the trail, kept when a part of its key names what. */
+static int
+cand_row(const struct mlc_trail_row *r, void *arg)
+{
+	struct cands *c = arg;
+	const char *k = r->c[2].s, *e;
+	int hit = 0;
+
+	for (; k && !hit; k = *e ? e + 1 : NULL) {
+		e = strchr(k, '|');
+		if (!e)
+			e = k + strlen(k);
+		hit = part_is(k, (size_t)(e - k), c->what);
+	}
+	if (!hit)
+		return 0;
+	if (c->n == c->cap) {
+		c->cap = c->cap ? 2 * c->cap : 8;
+		c->key = mlc_xrealloc(c->key, c->cap * sizeof *c->key);
+		c->rule = mlc_xrealloc(c->rule, c->cap * sizeof *c->rule);
+		c->table = mlc_xrealloc(c->table, c->cap * sizeof *c->table);
+		c->rows = mlc_xrealloc(c->rows, c->cap * sizeof *c->rows);
+	}
+	c->key[c->n] = mlc_xstrdup(r->c[2].s);
+	c->rule[c->n] = mlc_xstrdup(r->c[0].s ? r->c[0].s : "-");
+	c->table[c->n] = mlc_xstrdup(r->c[1].s ? r->c[1].s : "-");
+	c->rows[c->n] = r->c[3].i;
+	c->n++;
+	return 0;
+}
+
+static void
+cands_free(struct cands *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->n; i++) {
+		free(c->key[i]);
+		free(c->rule[i]);
+		free(c->table[i]);
+	}
+	free(c->key);
+	free(c->rule);
+	free(c->table);
+	free(c->rows);
+}
+
+/* The candidates, one a line: "KEY  rule R  table T  N rows", or NDJSON. */
+static int
+list_cands(const struct cands *c, enum fmt f)
+{
+	struct mlc_buf b;
+	size_t i;
+	int rc = MLC_EX_OK;
+
+	mlc_buf_init(&b);
+	for (i = 0; i < c->n && rc == MLC_EX_OK; i++) {
+		mlc_buf_reset(&b);
+		if (f == F_NDJSON) {
+			mlc_buf_adds(&b, "{\"record_key\":");
+			mlc_buf_json_str(&b, c->key[i], strlen(c->key[i]));
+			mlc_buf_adds(&b, ",\"rule\":");
+			mlc_buf_json_str(&b, c->rule[i], strlen(c->rule[i]));
+			mlc_buf_adds(&b, ",\"jde_table\":");
+			mlc_buf_json_str(&b, c->table[i], strlen(c->table[i]));
+			mlc_buf_printf(&b, ",\"rows\":%lld}", c->rows[i]);
+		} else {
+			mlc_buf_printf(&b, "%s  rule %s  table %s  %lld rows", c->key[i], c->rule[i],
+			               c->table[i], c->rows[i]);
+		}
+		if (put_line(&b) < 0)
+			rc = MLC_EX_IOERR;
+	}
+	mlc_buf_free(&b);
+	return rc;
+}
+
 /*
  * why: everything the trail knows about a record, alert, delivery or
  * message: rows naming it directly, then every row of the alerts and
  * deliveries those rows belong to, and the message status history of their
- * SIDs, in time order.
+ * SIDs, in time order.  What names nothing directly may be a short number
+ * (a document or PO number): a part of a record key, compared as a number
+ * when both are digits.  One record so named is told; several are listed,
+ * for the operator to ask again by key.
  */
 int
 cmd_why(int argc, char **argv)
 {
-	struct rows o = { F_TEXT, 0, 0, { 0 } };
+	struct rows o = { F_TEXT, 0, 0, { 0 }, 0 };
 	const char *what;
 	int rc;
 
@@ -278,11 +430,28 @@ cmd_why(int argc, char **argv)
 		return MLC_EX_USAGE;
 	}
 	what = argv[optind];
+	o.message = 1;
 	open_store();
 	mlc_store_doing(store, "read the audit trail");
 	mlc_buf_init(&o.b);
 	rc = csv_header(&o) < 0 ? MLC_EX_IOERR : read_code(mlc_trail_why(store, what, emit_row, &o),
 	                                                   "query");
+	if (rc == MLC_EX_OK && o.count == 0) {
+		struct cands k = { what, 0, 0, NULL, NULL, NULL, NULL };
+
+		rc = read_code(mlc_trail_records(store, cand_row, &k), "query");
+		if (rc == MLC_EX_OK && k.n == 1) {
+			mlc_warn("\"%s\" is record %s of rule %s (table %s)", what, k.key[0], k.rule[0],
+			         k.table[0]);
+			rc = read_code(mlc_trail_why(store, k.key[0], emit_row, &o), "query");
+		} else if (rc == MLC_EX_OK && k.n > 1) {
+			mlc_warn("\"%s\" is part of the keys of %zu records: ask for one by its key",
+			         what, k.n);
+			rc = list_cands(&k, o.f == F_NDJSON ? F_NDJSON : F_TEXT);
+			o.count = (long)k.n;
+		}
+		cands_free(&k);
+	}
 	mlc_buf_free(&o.b);
 	mlc_store_close(store);
 	if (rc == MLC_EX_OK && o.count == 0) {
@@ -304,12 +473,15 @@ status_row(const struct mlc_trail_row *r, void *arg)
 
 	mlc_buf_reset(b);
 	if (o->f == F_TEXT) {
-		const char *t = r->c[2].s, *oc = r->c[4].s;
+		const char *t = r->c[2].s, *oc = r->c[4].s, *det = r->c[5].s, *id = r->c[1].s;
 
-		mlc_buf_printf(b, "%-24s %-24s %-10s %6d %6d %7d %7d %8d %11d %8d", r->c[0].s,
-		               t ? t : "-", oc ? oc : "-", (int)r->c[6].i, (int)r->c[7].i,
-		               (int)r->c[8].i, (int)r->c[9].i, (int)r->c[10].i, (int)r->c[11].i,
-		               (int)r->c[12].i);
+		mlc_buf_printf(b, "%-24s %-24s %-10s %6d %6d %7d %7d %8d %6d %6d %11d %8d",
+		               r->c[0].s, t ? t : "-", oc ? oc : "-", (int)r->c[6].i,
+		               (int)r->c[7].i, (int)r->c[8].i, (int)r->c[9].i, (int)r->c[10].i,
+		               (int)r->c[13].i, (int)r->c[14].i, (int)r->c[11].i, (int)r->c[12].i);
+		/* the counts above stand over every run; the last run's own are its detail */
+		if (id)
+			mlc_buf_printf(b, "\n  last run %s: %s", id, det ? det : "(not ended)");
 	} else if (o->f == F_CSV) {
 		csv_row(b, r, MLC_TRAIL_STATUS_NCOLS);
 	} else {
@@ -334,12 +506,15 @@ status_row(const struct mlc_trail_row *r, void *arg)
 /*
  * status: per rule, the last run and what stands: deliveries sent, failed,
  * still unknown, and queued with no outcome yet (a run died before
- * sending them), counted over each delivery's latest event.
+ * sending them), deferred, capped, counted over each delivery's latest
+ * event, in all runs; the text form gives the last run's own figures (the
+ * run's detail) on a line of their own beneath.  Row "-" counts the
+ * callbacks for SIDs the trail does not know (stray).
  */
 int
 cmd_status(int argc, char **argv)
 {
-	struct rows o = { F_TEXT, 0, 0, { 0 } };
+	struct rows o = { F_TEXT, 0, 0, { 0 }, 0 };
 	const char *rule = NULL;
 	int rc;
 
@@ -355,9 +530,9 @@ cmd_status(int argc, char **argv)
 	mlc_store_doing(store, "read the audit trail");
 	mlc_buf_init(&o.b);
 	if (o.f == F_TEXT) {
-		mlc_buf_printf(&o.b, "%-24s %-24s %-10s %6s %6s %7s %7s %8s %11s %8s", "RULE",
-		               "LAST RUN", "OUTCOME", "SENT", "FAILED", "UNKNOWN", "PENDING",
-		               "DEFERRED", "QUARANTINED", "IN-DOUBT");
+		mlc_buf_printf(&o.b, "%-24s %-24s %-10s %6s %6s %7s %7s %8s %6s %6s %11s %8s",
+		               "RULE", "LAST RUN", "OUTCOME", "SENT", "FAILED", "UNKNOWN", "PENDING",
+		               "DEFERRED", "CAPPED", "STRAY", "QUARANTINED", "IN-DOUBT");
 		if (put_line(&o.b) < 0) {
 			mlc_buf_free(&o.b);
 			return MLC_EX_IOERR;

@@ -7,7 +7,7 @@
  * replay and the quarantine); every statement on the trail is in trail.c.
  *
  * usage: alert-log [-d STATEDIR] [-s STAGE] [-b N] [--before PROGRAM]
- *                  [--rule R] [--run-id ID]                  (tee)
+ *                  [--after PROGRAM] [--rule R] [--run-id ID]  (tee)
  *        alert-log query [filters] [-f ndjson|csv|text] [--lines]
  *        alert-log why WHAT [-f ndjson|text]
  *        alert-log replay [--rule R] [--since T] [--status LIST] [--run-id ID]
@@ -59,11 +59,11 @@
 
 const char usage[] =
 	"usage: alert-log [-d STATEDIR] [-s STAGE] [-b N] [--before PROGRAM]\n"
-	"                 [--rule R] [--run-id ID]\n"
+	"                 [--after PROGRAM] [--rule R] [--run-id ID]\n"
 	"       alert-log query [--rule R] [--since T] [--until T] [--record KEY]\n"
 	"                       [--alert ID] [--delivery ID] [--recipient TO] [--sid SID]\n"
 	"                       [--stage S] [--limit N] [--lines] [-f ndjson|csv|text]\n"
-	"       alert-log why KEY|ALERT_ID|DELIVERY_ID|SID [-f ndjson|text]\n"
+	"       alert-log why KEY|NUMBER|ALERT_ID|DELIVERY_ID|SID [-f ndjson|text]\n"
 	"       alert-log replay [--rule R] [--since T] [--status failed,unknown]\n"
 	"                        [--channel sms,whatsapp,email] [--latest] [--run-id ID]\n"
 	"       alert-log retention --older-than DAYS [--dry-run]\n"
@@ -73,10 +73,14 @@ const char usage[] =
 	"                            [--lines] | count | show ID | drop ID... | drop --all\n"
 	"  --before PROGRAM  make the checks of alert-match, alert-render or twilio-send;\n"
 	"                    quarantine what it would refuse instead of passing it on\n"
+	"  --after PROGRAM   a tee of this trail fed PROGRAM: what it passed on unchanged\n"
+	"                    is passed on, not recorded again\n"
 	"Records NDJSON lines in the audit trail, then copies them to stdout.\n";
 
 struct mlc_store *store;
 static const char *statedir;
+/* --after PROGRAM: the program the lines come from, fed by a tee of this trail */
+static int after;
 const char *opt_rule, *opt_run_id;
 
 void
@@ -310,6 +314,21 @@ record(const char *line, size_t len, jv o, const char *force_stage, const char *
 	ev.detail = detail[0] ? detail : NULL;
 	ev.line = line;
 	ev.len = len;
+	/*
+	 * --after PROGRAM: what PROGRAM passed on unchanged (a capped, deferred
+	 * or suppressed line) the tee before it recorded; recorded again, one
+	 * event would be two rows.  PROGRAM's own lines differ in their bytes.
+	 */
+	if (after && !force_stage) {
+		int same = mlc_trail_latest_is(store, ev.delivery_id, ev.alert_id, line, len);
+
+		if (same < 0)
+			goto dberr;
+		if (same) {
+			jv_free(o);
+			return 0;
+		}
+	}
 	if (mlc_trail_record(store, &ev) < 0)
 		goto dberr;
 	if (sidp && st && (has(o, "delivery_id") || has(o, "event")) &&
@@ -634,6 +653,7 @@ main(int argc, char **argv)
 
 	static const struct option lo[] = {
 		{ "before", required_argument, NULL, 'B' },
+		{ "after", required_argument, NULL, 'A' },
 		{ "rule", required_argument, NULL, 'r' },
 		{ "run-id", required_argument, NULL, 'i' },
 		{ NULL, 0, NULL, 0 }
@@ -653,6 +673,12 @@ main(int argc, char **argv)
 					break;
 			if (before > POS_SEND)
 				mlc_die(MLC_EX_USAGE, "--before: alert-match, alert-render or twilio-send");
+			break;
+		case 'A':
+			if (strcmp(optarg, "alert-match") && strcmp(optarg, "alert-render") &&
+			    strcmp(optarg, "twilio-send"))
+				mlc_die(MLC_EX_USAGE, "--after: alert-match, alert-render or twilio-send");
+			after = 1;
 			break;
 		case 'r': opt_rule = optarg; break;
 		case 'i': opt_run_id = optarg; break;

@@ -1455,6 +1455,8 @@ has_word(jv arr, const char *w)
 }
 
 /* One delivery of an alert to a recipient on a channel. */
+static const char *rule_channels(void);
+
 /*
  * A storm summary (alert-match's storm guard) has no record to fill the
  * rule's templates: its texts are fixed, built from the summary itself.
@@ -1471,9 +1473,14 @@ storm_text(jv alert, int what, struct mlc_buf *out)
 	int i, k = jv_get_kind(ids) == JV_KIND_ARRAY ? jv_array_length(jv_copy(ids)) : 0;
 
 	if (what == 0) {
+		/* "by e-mail" only where the rule sends e-mail: else it points nowhere */
+		int mail = word_in(rule_channels(), "email", 5) ||
+		           (digest_channel && strcmp(digest_channel, "email") == 0);
+
 		mlc_buf_printf(out, "Alert storm: rule %s fired %ld alerts on %s (limit %ld). "
-		               "One summary instead of %ld messages; details by e-mail.",
-		               rule.name, n, d, l, n);
+		               "One summary instead of %ld messages; %s.",
+		               rule.name, n, d, l, n,
+		               mail ? "details by e-mail" : "details in the audit trail (ml-connector why)");
 	} else if (what == 1) {
 		mlc_buf_printf(out, "Alert storm: %ld alerts from rule %s on %s", n, rule.name, d);
 	} else {

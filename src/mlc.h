@@ -565,6 +565,11 @@ struct mlc_trail_event {
 	size_t len;
 };
 int mlc_trail_record(struct mlc_store *s, const struct mlc_trail_event *e);
+/* Reader: 1 when the latest audit row of delivery_id (else of alert_id, among
+ * rows without a delivery) holds exactly line's len bytes, 0 when not or
+ * when there is none, -1 on a database error. */
+int mlc_trail_latest_is(struct mlc_store *s, const char *delivery_id, const char *alert_id,
+                        const char *line, size_t len);
 /* The stage of the newest audit row of a delivery, in buf: 1, 0 none, -1. */
 int mlc_trail_latest_stage(struct mlc_store *s, const char *delivery_id, char *buf,
                            size_t len);
@@ -611,6 +616,9 @@ int mlc_trail_query(struct mlc_store *s, const struct mlc_trail_filter *f, mlc_t
  * it, every row of its alerts and deliveries, and the status history of
  * their SIDs (id NULL, stage "status:SOURCE"), in time order. */
 int mlc_trail_why(struct mlc_store *s, const char *what, mlc_trail_fn fn, void *arg);
+/* Reader: every record the trail knows (columns rule, jde_table,
+ * record_key, rows), one row each, in key order. */
+int mlc_trail_records(struct mlc_store *s, mlc_trail_fn fn, void *arg);
 /* Deliveries whose latest row's stage is in the comma list stages (and
  * channel in channels, NULL any; rule, since NULL any), not quarantined:
  * columns line, id, rule, delivery_id, alert_id, jde_table, record_key,
@@ -635,8 +643,9 @@ int mlc_trail_run(struct mlc_store *s, int begin, const char *rule, const char *
                   const char *ts, const char *status, const char *detail);
 /* Per rule (NULL: every rule), in the columns of mlc_trail_status_cols: the
  * last run and its outcome, then the deliveries counted by their latest
- * stage, and the quarantined lines. */
-#define MLC_TRAIL_STATUS_NCOLS 13
+ * stage, the quarantined lines, and (on the row of rule "-") the status
+ * callbacks for SIDs the trail does not know. */
+#define MLC_TRAIL_STATUS_NCOLS 15
 extern const char *const mlc_trail_status_cols[MLC_TRAIL_STATUS_NCOLS];
 int mlc_trail_status(struct mlc_store *s, const char *rule, mlc_trail_fn fn, void *arg);
 /* Writer: a delivery held by quiet hours (one row per delivery id, the

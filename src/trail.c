@@ -39,7 +39,7 @@ const char *const mlc_trail_quarantine_cols[MLC_TRAIL_QUARANTINE_NCOLS] = {
 
 const char *const mlc_trail_status_cols[MLC_TRAIL_STATUS_NCOLS] = {
 	"rule", "run_id", "started_at", "finished_at", "status", "detail", "sent", "failed",
-	"unknown", "pending", "deferred", "quarantined", "in_doubt"
+	"unknown", "pending", "deferred", "quarantined", "in_doubt", "capped", "stray"
 };
 
 /* The audit columns, in mlc_trail_audit_cols' order. */
@@ -164,6 +164,33 @@ mlc_trail_record(struct mlc_store *s, const struct mlc_trail_event *e)
 	rc = mlc_store_step(s, st);
 	sqlite3_reset(st);
 	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+mlc_trail_latest_is(struct mlc_store *s, const char *delivery_id, const char *alert_id,
+                    const char *line, size_t len)
+{
+	static const char by_delivery[] =
+		"SELECT line = CAST(?2 AS TEXT) FROM audit WHERE delivery_id = ?1"
+		" ORDER BY id DESC LIMIT 1";
+	static const char by_alert[] =
+		"SELECT line = CAST(?2 AS TEXT) FROM audit WHERE alert_id = ?1"
+		" AND delivery_id IS NULL ORDER BY id DESC LIMIT 1";
+	sqlite3_stmt *st;
+	int rc, same = 0;
+
+	if (!delivery_id && !alert_id)
+		return 0;
+	/* kept prepared: a tee with --after asks it for every line */
+	if (mlc_store_cached(s, delivery_id ? by_delivery : by_alert, &st) < 0)
+		return -1;
+	bind_text(st, 1, delivery_id ? delivery_id : alert_id);
+	sqlite3_bind_text(st, 2, len ? line : "", (int)len, SQLITE_TRANSIENT);
+	rc = mlc_store_step(s, st);
+	if (rc == SQLITE_ROW)
+		same = sqlite3_column_int(st, 0) == 1;
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? same : rc == SQLITE_DONE ? 0 : -1;
 }
 
 int
@@ -338,6 +365,19 @@ mlc_trail_why(struct mlc_store *s, const char *what, mlc_trail_fn fn, void *arg)
 	" ORDER BY last.id"
 
 int
+mlc_trail_records(struct mlc_store *s, mlc_trail_fn fn, void *arg)
+{
+	sqlite3_stmt *st;
+
+	if (mlc_store_prepare(s, "SELECT max(rule) AS rule, max(jde_table) AS jde_table,"
+	                         " record_key, count(*) AS rows FROM audit"
+	                         " WHERE record_key IS NOT NULL GROUP BY record_key"
+	                         " ORDER BY record_key", &st) < 0)
+		return -1;
+	return each_row(s, st, NULL, fn, arg);
+}
+
+int
 mlc_trail_replay(struct mlc_store *s, int latest, const char *rule, const char *since,
                  const char *stages, const char *channels, mlc_trail_fn fn, void *arg)
 {
@@ -459,11 +499,15 @@ int
 mlc_trail_status(struct mlc_store *s, const char *rule, mlc_trail_fn fn, void *arg)
 {
 	static const char sql[] =
-		"WITH rules AS (SELECT DISTINCT rule FROM run WHERE ?1 IS NULL OR rule = ?1"
+		"WITH strays AS (SELECT DISTINCT a.sid FROM audit a WHERE a.stage = 'stray'"
+		"   AND NOT EXISTS (SELECT 1 FROM audit b WHERE b.sid = a.sid"
+		"   AND b.delivery_id IS NOT NULL)),"
+		" rules AS (SELECT DISTINCT rule FROM run WHERE ?1 IS NULL OR rule = ?1"
 		"   UNION SELECT DISTINCT rule FROM audit WHERE delivery_id IS NOT NULL"
 		"   AND rule IS NOT NULL AND (?1 IS NULL OR rule = ?1)"
 		"   UNION SELECT DISTINCT coalesce(rule, '-') FROM quarantine"
-		"   WHERE ?1 IS NULL OR rule = ?1),"
+		"   WHERE ?1 IS NULL OR rule = ?1"
+		"   UNION SELECT '-' FROM strays WHERE ?1 IS NULL OR ?1 = '-'),"
 		" lastrun AS (SELECT r.rule, r.run_id, r.started_at, r.finished_at, r.status,"
 		"   r.detail FROM run r WHERE r.rowid = (SELECT rowid FROM run WHERE rule = r.rule"
 		"   ORDER BY started_at DESC, rowid DESC LIMIT 1)),"
@@ -480,7 +524,9 @@ mlc_trail_status(struct mlc_store *s, const char *rule, mlc_trail_fn fn, void *a
 		"  (SELECT count(*) FROM latest WHERE latest.rule = rules.rule AND stage = 'queued'),"
 		"  (SELECT count(*) FROM latest WHERE latest.rule = rules.rule AND stage = 'deferred'),"
 		"  (SELECT count(*) FROM quarantine q WHERE coalesce(q.rule, '-') = rules.rule),"
-		"  (SELECT count(*) FROM latest WHERE latest.rule = rules.rule AND stage = 'in_doubt')"
+		"  (SELECT count(*) FROM latest WHERE latest.rule = rules.rule AND stage = 'in_doubt'),"
+		"  (SELECT count(*) FROM latest WHERE latest.rule = rules.rule AND stage = 'capped'),"
+		"  CASE WHEN rules.rule = '-' THEN (SELECT count(*) FROM strays) ELSE 0 END"
 		" FROM rules LEFT JOIN lastrun ON lastrun.rule = rules.rule ORDER BY rules.rule";
 	sqlite3_stmt *st;
 

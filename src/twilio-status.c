@@ -17,11 +17,13 @@
  * the exact URL registered with Twilio, never the Host header or scheme this
  * program sees, which proxies rewrite.  JSON callbacks carry bodySHA256 in
  * the query; it is appended to that URL and checked against the raw body.
- * A missing or bad signature: 403 and nothing recorded.  A valid callback:
+ * A missing or bad signature, or a signed callback whose AccountSid is not
+ * [twilio] account_sid: 403 and nothing recorded; two signatures: 400.  A
+ * valid callback:
  * (sid, status, error_code, ts, "callback") into message_status with INSERT
  * OR IGNORE, so Twilio's redeliveries are recorded once, plus one audit row
  * (stage = the status) carrying the delivery's ids when the trail knows the
- * sid; then 204.
+ * sid, or stage "stray" when it does not; then 204.
  *
  * The Auth Token comes from the vault (twilio.auth_token) and is written
  * nowhere.  Messages go to stderr (the web server's error log).
@@ -29,7 +31,8 @@
  * Exit: 0 recorded (or a repeat); 64 usage; 65 malformed request (400, 405,
  * 411, 413, 431, 501); 74 database I/O (500); 75 database locked by
  * another process for ML_CONNECTOR_BUSY_TIMEOUT ms (503, see record());
- * 77 bad or missing signature (403), or the vault refused its key (500);
+ * 77 bad or missing signature, or another account's callback (403), or the
+ * vault refused its key (500);
  * 78 configuration (500).  Web servers ignore the status; it is for logs
  * and tests.
  */
@@ -239,6 +242,11 @@ cgi_request(struct request *rq)
 	if ((v = getenv("CONTENT_TYPE")))
 		snprintf(rq->ctype, sizeof rq->ctype, "%s", v);
 	if ((v = getenv("HTTP_X_TWILIO_SIGNATURE")) && *v) {
+		/* a web server joins repeated headers with ", "; base64 has no comma */
+		if (strchr(v, ',')) {
+			mlc_warn("more than one X-Twilio-Signature: refused, nothing recorded");
+			answer(400, MLC_EX_DATAERR);
+		}
 		snprintf(rq->sig, sizeof rq->sig, "%s", v);
 		rq->has_sig = 1;
 	}
@@ -270,7 +278,7 @@ inetd_request(struct request *rq)
 	char head[MAX_HEAD + 1], *end = NULL, *line, *save = NULL, *target, *ver, *sp;
 	size_t len = 0, hlen = 0, extra;
 	long n = -1;
-	int first = 1, chunked = 0;
+	int first = 1, chunked = 0, seen_sig = 0;
 
 	/* request line and headers, up to the blank line */
 	while (!end) {
@@ -339,6 +347,12 @@ inetd_request(struct request *rq)
 		} else if (strcasecmp(name, "Content-Type") == 0) {
 			snprintf(rq->ctype, sizeof rq->ctype, "%s", val);
 		} else if (strcasecmp(name, "X-Twilio-Signature") == 0) {
+			/* one signature: were the last one to win, the one checked
+			 * might not be the one a proxy or a log looked at */
+			if (seen_sig++ || strchr(val, ',')) {
+				mlc_warn("more than one X-Twilio-Signature: refused, nothing recorded");
+				answer(400, MLC_EX_DATAERR);
+			}
 			snprintf(rq->sig, sizeof rq->sig, "%s", val);
 			rq->has_sig = *val != '\0';
 		} else if (strcasecmp(name, "Transfer-Encoding") == 0) {
@@ -401,7 +415,7 @@ status_ok(const char *s)
 
 struct callback {
 	const char *sid, *status, *ecode, *ts;
-	int fresh;
+	int fresh, stray;
 };
 
 /* mlc_store_tx's fn: the status row, and its audit row when it is new. */
@@ -434,8 +448,16 @@ record_tx(struct mlc_store *s, void *arg)
 		mlc_buf_json_str(&line, c->status, strlen(c->status));
 		mlc_buf_printf(&line, ",\"error_code\":%s,\"at\":\"%s\",\"source\":\"callback\"}",
 		               c->ecode ? c->ecode : "null", c->ts);
+		/*
+		 * A SID the trail has never seen: a message of this account not
+		 * sent by us (another application, the console), or a callback
+		 * that overtook alert-log's record of the send.  Stage "stray",
+		 * the status beside it: alert-log status counts the strays whose
+		 * SID the trail still does not know.
+		 */
+		c->stray = ids.delivery_id == NULL;
 		e.ts = c->ts;
-		e.stage = c->status;
+		e.stage = c->stray ? "stray" : c->status;
 		e.rule = ids.rule;
 		e.table = ids.table;
 		e.key = ids.key;
@@ -447,7 +469,8 @@ record_tx(struct mlc_store *s, void *arg)
 		e.status = c->status;
 		e.error_code = ecode;
 		e.has_error_code = c->ecode != NULL;
-		e.detail = "status callback";
+		e.detail = c->stray ? "status callback for a SID the trail does not know" :
+		                      "status callback";
 		e.line = line.p;
 		e.len = line.len;
 		if (mlc_trail_record(s, &e) < 0)
@@ -476,7 +499,7 @@ record(struct mlc_store *s, const char *sid, const char *status, const char *eco
 {
 	struct timespec now;
 	char ts[32];
-	struct callback c = { sid, status, ecode, ts, 0 };
+	struct callback c = { sid, status, ecode, ts, 0, 0 };
 	int code;
 
 	mlc_time_now(&now);
@@ -484,6 +507,10 @@ record(struct mlc_store *s, const char *sid, const char *status, const char *eco
 	code = mlc_store_tx(s, "record a status callback", record_tx, &c);
 	if (code)
 		return code;
+	if (c.stray)
+		mlc_warn("status callback for %s (%s), a SID the trail does not know: recorded as a "
+		         "stray (not sent by ml-connector, or sent a moment ago)",
+		         sid, status);
 	return c.fresh ? 0 : 1;
 }
 
@@ -637,21 +664,23 @@ callback_parse(const struct request *rq, const char *cb, char *token, struct sig
 	}
 }
 
-/* Decides the callback's MessageSid, MessageStatus and ErrorCode; answers 400 if malformed. */
+/* Decides the callback's MessageSid, MessageStatus, ErrorCode and AccountSid (NULL when
+ * absent); answers 400 if malformed. */
 static void
 callback_fields(const struct signed_req *c, const char **sid, const char **status,
-                const char **ecode)
+                const char **ecode, const char **acct)
 {
 	int i;
 
 	if (c->is_json) {
-		static char sbuf[3][128];
-		static const char *const keys[3] = { "MessageSid", "MessageStatus", "ErrorCode" };
-		const char **dst[3] = { sid, status, ecode };
+		static char sbuf[4][128];
+		static const char *const keys[4] = { "MessageSid", "MessageStatus", "ErrorCode",
+		                                     "AccountSid" };
+		const char **dst[4] = { sid, status, ecode, acct };
 		int k;
 
-		*sid = *status = *ecode = NULL;
-		for (k = 0; k < 3 && jv_get_kind(c->body) == JV_KIND_OBJECT; k++) {
+		*sid = *status = *ecode = *acct = NULL;
+		for (k = 0; k < 4 && jv_get_kind(c->body) == JV_KIND_OBJECT; k++) {
 			jv v = jv_object_get(jv_copy(c->body), jv_string(keys[k]));
 
 			if (jv_get_kind(v) == JV_KIND_STRING) {
@@ -671,6 +700,7 @@ callback_fields(const struct signed_req *c, const char **sid, const char **statu
 		if (!*status)
 			*status = mlc_form_get(c->fn, c->fv, c->fc, "SmsStatus");
 		*ecode = mlc_form_get(c->fn, c->fv, c->fc, "ErrorCode");
+		*acct = mlc_form_get(c->fn, c->fv, c->fc, "AccountSid");
 	}
 	if (*ecode && !**ecode)
 		*ecode = NULL;
@@ -694,7 +724,7 @@ main(int argc, char **argv)
 	struct mlc_vault *vault = NULL;
 	struct signed_req c;
 	char *token;
-	const char *cb, *sid, *status, *ecode;
+	const char *cb, *sid, *status, *ecode, *acct, *ours;
 	int code, valid;
 
 	mlc_util_setprogname(argv[0]);
@@ -734,7 +764,30 @@ main(int argc, char **argv)
 		answer(403, MLC_EX_NOPERM);
 	}
 
-	callback_fields(&c, &sid, &status, &ecode);
+	callback_fields(&c, &sid, &status, &ecode, &acct);
+	/*
+	 * The signature says the sender holds our Auth Token, not that the
+	 * message is ours: a parent account's token signs its subaccounts'
+	 * callbacks, and a token shared between accounts signs theirs.  A
+	 * callback names its account (AccountSid, "usually" sent): one that
+	 * names another is refused.  One that names none is taken on the
+	 * signature.
+	 */
+	if (acct) {
+		ours = mlc_conf_get(&conf, "twilio", "account_sid");
+		if (!ours || !*ours) {
+			mlc_warn("%s: [twilio] account_sid is not set: the callback's AccountSid cannot be "
+			         "checked",
+			         conf.path);
+			answer(500, MLC_EX_CONFIG);
+		}
+		if (strcasecmp(acct, ours) != 0) {
+			mlc_warn("status callback for account %s, not ours ([twilio] account_sid %s): "
+			         "refused, nothing recorded",
+			         acct, ours);
+			answer(403, MLC_EX_NOPERM);
+		}
+	}
 	code = record(store, sid, status, ecode);
 	if (code > 1)
 		answer(http_for(code), code);

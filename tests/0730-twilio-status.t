@@ -25,11 +25,11 @@ sqlite3 "$DB" "INSERT INTO audit (ts, stage, rule, alert_id, delivery_id, recipi
 # form SID STATUS [ERRORCODE]: a callback body; pairs SID STATUS [ERRORCODE]: the same as NAME=VALUE args
 form() {
 	printf 'MessageSid=%s&SmsSid=%s&MessageStatus=%s&SmsStatus=%s&AccountSid=%s&From=%%2B15005550006&To=%%2B15554000001&ApiVersion=2010-04-01' \
-		"$1" "$1" "$2" "$2" "$AC"
+		"$1" "$1" "$2" "$2" "${ACCT:-$AC}"
 	[ -n "${3:-}" ] && printf '&ErrorCode=%s' "$3"
 }
 pairs() {
-	printf '%s\n' "MessageSid=$1" "SmsSid=$1" "MessageStatus=$2" "SmsStatus=$2" "AccountSid=$AC" \
+	printf '%s\n' "MessageSid=$1" "SmsSid=$1" "MessageStatus=$2" "SmsStatus=$2" "AccountSid=${ACCT:-$AC}" \
 		"From=+15005550006" "To=+15554000001" "ApiVersion=2010-04-01"
 	[ -n "${3:-}" ] && printf '%s\n' "ErrorCode=$3"
 }
@@ -75,8 +75,30 @@ cgi "$(form $SID2 undelivered 30003)" "$(sign 'https://alerts.example.com:443/ml
 is "$rc" 0 "undelivered (signed with :443): exit 0"
 is "$(sqlite3 "$DB" "SELECT status || ' ' || error_code FROM message_status WHERE sid = '$SID2'")" "undelivered 30003" \
 	"undelivered: error code recorded"
-is "$(sqlite3 "$DB" "SELECT stage || ' ' || error_code FROM audit WHERE sid = '$SID2'")" "undelivered 30003" \
-	"undelivered: audit stage and error code"
+is "$(sqlite3 "$DB" "SELECT stage || ' ' || status || ' ' || error_code FROM audit WHERE sid = '$SID2'")" \
+	"stray undelivered 30003" "undelivered, a SID never sent: audit stage stray, the status and error code"
+
+# ---- a SID the trail does not know: recorded as a stray, counted by status ----
+like "$(cat "$T/err")" "$SID2 \\(undelivered\\), a SID the trail does not know: recorded as a stray" \
+	"stray: said on stderr"
+is "$(alert-log status -f ndjson | jq -r 'select(.rule == "-") | .stray')" 1 "stray: status counts it (rule -)"
+is "$(alert-log status -f ndjson | jq -r 'select(.rule == "ap-aging") | .stray')" 0 "stray: not a rule's"
+like "$(alert-log status | grep '^- ')" '^- .* 1 +0 +0$' "stray: the STRAY column of status text"
+
+# ---- a validly signed callback for another account: refused ----
+SIDX=SM000000000000000000000000000000a1
+OTHER=AC99999999999999999999999999999999
+ACCT=$OTHER cgi "$(ACCT=$OTHER form $SIDX delivered)" "$(ACCT=$OTHER sign "$URL" $SIDX delivered)"
+is "$rc/$(head -n 1 "$T/out" | tr -d '\r')" "77/Status: 403 Forbidden" "AccountSid of another account: 403, 77"
+is "$(rows $SIDX)" 0 "another account: nothing recorded"
+like "$(cat "$T/err")" "for account $OTHER, not ours" "another account: named"
+
+# ---- two signatures: 400, whichever is valid ----
+SIDD=SM000000000000000000000000000000d1
+good=$(sign "$URL" $SIDD delivered)
+cgi "$(form $SIDD delivered)" "bm90IGEgc2lnbmF0dXJl, $good"
+is "$(head -n 1 "$T/out" | tr -d '\r')" "Status: 400 Bad Request" "cgi: two X-Twilio-Signature (joined by the server): 400"
+is "$(rows $SIDD)" 0 "cgi two signatures: nothing recorded"
 
 # ---- refused: tampered body, wrong URL, no signature ----
 sig=$(sign "$URL" $SID3 failed 30008)
@@ -125,6 +147,12 @@ is "$(rows $SID4)" 1 "inetd valid: recorded"
 req "$(form $SID4 delivered)" "$(sign "$URL" $SID4 sent)" | twilio-status --inetd >"$T/out" 2>>"$T/err"
 is "$(head -n 1 "$T/out" | tr -d '\r')" "HTTP/1.1 403 Forbidden" "inetd tampered: 403"
 is "$(rows $SID4)" 1 "inetd tampered: nothing more recorded"
+SIDD2=SM000000000000000000000000000000d2
+req "$(form $SIDD2 sent)" "bm90IGEgc2lnbmF0dXJl" "X-Twilio-Signature: $(sign "$URL" $SIDD2 sent)"$'\r\n' |
+	twilio-status --inetd >"$T/out" 2>>"$T/err"
+is "$(head -n 1 "$T/out" | tr -d '\r')" "HTTP/1.1 400 Bad Request" "inetd: two X-Twilio-Signature headers, the last valid: 400"
+is "$(rows $SIDD2)" 0 "inetd two signatures: nothing recorded"
+like "$(cat "$T/err")" "more than one X-Twilio-Signature" "two signatures: said"
 req "$(form $SID4 delivered)" "" | twilio-status --inetd >"$T/out" 2>>"$T/err"
 is "$(head -n 1 "$T/out" | tr -d '\r')" "HTTP/1.1 403 Forbidden" "inetd no signature: 403"
 req "$big" "x" | twilio-status --inetd >"$T/out" 2>>"$T/err"

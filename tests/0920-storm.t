@@ -26,6 +26,16 @@ like "$(jq -r 'select(.channel == "email" and (.digest | not)) | .text' "$T/d" |
 is "$(jq -r 'select(.digest) | .alert_count' "$T/d" | sort -u)" 12 "the digests carry all 12 alerts"
 is "$(jq -s 'map(select(.digest | not) | select(.alert_id | test("storm") | not)) | length' "$T/d")" 0 \
 	"no individual message besides"
+# A rule that sends no e-mail: its summary does not promise one.
+sed -e 's/^channels = sms email$/channels = sms/' -e '/^\[digest\]/,$d' "$T/rules/ap-aging.rule" >"$T/rules/sms-only.rule"
+sed -i 's/^name        = ap-aging$/name        = sms-only/' "$T/rules/sms-only.rule"
+alert-match --no-state -r sms-only --now "$NOW" <"$TOP/tests/fixtures/match-ap-aging.in.ndjson" |
+	alert-render --no-state -r sms-only --now "$NOW" >"$T/s" 2>"$T/err"
+is "$?" 0 "sms-only rule: alert-render 0"
+is "$(jq -r 'select(.channel == "sms" and (.digest | not)) | .body' "$T/s")" \
+	"Alert storm: rule sms-only fired 12 alerts on 2026-11-26 (limit 3). One summary instead of 12 messages; details in the audit trail (ml-connector why)." \
+	"a rule without e-mail: the summary says where the details are, not \"by e-mail\""
+is "$(jq -r 'select(.channel == "email") | .to' "$T/s" | grep -c .)" 0 "and no e-mail goes out"
 vg alert-render --no-state -r ap-aging --now "$NOW" <"$T/alerts" >/dev/null 2>&1
 isnt "$?" 99 "clean under valgrind"
 

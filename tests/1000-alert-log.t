@@ -72,6 +72,31 @@ is "$(alert-log why SM0123 -f ndjson | jq -s 'map(.stage) | index("fetched") != 
 alert-log why nothing-like-this 2>"$T/err"
 is "$?" 66 "why with no answer: 66"
 
+is "$(grep -B1 '^    message: ' "$T/why")" "$(grep ' queued ' "$T/why")
+    message: Invoice 123456, \"quoted\"" "why shows the message handed to twilio-send, beneath its queued row"
+
+# why by a short number: a part of a record key (a document, a PO number)
+sl() { ML_CONNECTOR_STATE=$T/short alert-log "$@"; }
+printf '%s\n' "{\"table\":\"F0411\",\"key\":\"$K\",\"row\":{},\"rule\":\"ap-aging\"}" \
+	'{"table":"F4311","key":"00200|OP|00001|1.000","row":{},"rule":"high-value-po"}' | sl >/dev/null
+sl why 123456 >"$T/w1" 2>"$T/e1"
+echo "$?" >"$T/w1.rc"
+printf '%s\n' '{"table":"F0411","key":"00002|PV|123456|001","row":{},"rule":"ap-aging"}' | sl >/dev/null
+sl why 123456 >"$T/w2" 2>"$T/e2"
+echo "$?" >"$T/w2.rc"
+sl why 200 >"$T/w3" 2>/dev/null
+sl why 12345 >/dev/null 2>&1
+echo "$?" >"$T/w4.rc"
+is "$(cat "$T/w1.rc")" 0 "why by document number: 0"
+like "$(cat "$T/w1")" "fetched +ap-aging ${K//|/\\|}" "why by document number: the record's story"
+is "$(cat "$T/e1")" "alert-log: \"123456\" is record $K of rule ap-aging (table F0411)" "and which record it is"
+is "$(cat "$T/w2.rc")" 0 "why by an ambiguous number: 0"
+is "$(cat "$T/w2")" "$(printf '%s\n' "$K  rule ap-aging  table F0411  1 rows" \
+	"00002|PV|123456|001  rule ap-aging  table F0411  1 rows")" "an ambiguous number: the candidates listed"
+like "$(cat "$T/e2")" 'is part of the keys of 2 records: ask for one by its key' "and said so"
+like "$(cat "$T/w3")" 'fetched +high-value-po 00200\|OP\|00001' "a PO number without its leading zeros"
+is "$(cat "$T/w4.rc")" 66 "a number no key has as a whole part: nothing (66)"
+
 # replay: deliveries whose last outcome failed or is unknown, as rendered.
 printf '%s\n' \
 	'{"delivery_id":"r/1","rule":"r","key":"k1","to":"+15550000001","channel":"sms","body":"b1"}' \

@@ -152,6 +152,19 @@ ok "and it did not wait (the holder still holds the lock)"
 kill "$holder"
 wait "$holder" 2>/dev/null
 
+# Run ids: two runs of one rule started in the same second (here one
+# invocation running it twice, with a date(1) that always tells the same
+# second) are two rows of table run, not "UNIQUE constraint failed" (70).
+mkdir -p "$T/shim"
+printf '%s\n' '#!/bin/sh' 'case $* in *%S*) echo 20261126T140000Z ;; *) exec /bin/date "$@" ;; esac' \
+	>"$T/shim/date"
+chmod +x "$T/shim/date"
+PATH=$T/shim:$PATH ml-connector run daily-chi daily-chi 2>"$T/err"
+unlike "$(cat "$T/err")" 'UNIQUE' "two runs in one second: no UNIQUE constraint failure"
+is "$(sqlite3 "$T/state/state.db" "SELECT count(DISTINCT run_id) || '/' || count(*) FROM run
+	WHERE rule = 'daily-chi' AND run_id LIKE '20261126T140000Z-%' AND finished_at IS NOT NULL")" \
+	2/2 "two runs in one second: two run ids, each run ended"
+
 # The man page's EXAMPLES, run as written on the shipped rules: each "$ "
 # line is a command, the lines after it its output.
 man-examples -c "$TOP/man/mlc-rule.1" 1 >"$T/ex.sh"
