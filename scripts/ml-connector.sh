@@ -37,11 +37,20 @@ VERSION=@VERSION@
 here=$(CDPATH='' cd -- "$(dirname -- "$0")" && pwd)
 PATH=$here:$PATH
 export PATH
-if [ -d "$here/../data/jde" ]; then
-	DATA=$(CDPATH='' cd -- "$here/../data" && pwd)
-else
-	DATA=@DATADIR@
-fi
+# Where the example rules and the sample data are (one answer, asked by
+# init and demo): the source tree's data/ when this is its bin/; else
+# DATADIR as `make install` wrote it into this copy of the script, so the
+# PREFIX or DATADIR given at install time holds however the build was made;
+# else share/ml-connector beside this bin/ (a tree staged with DESTDIR, or
+# moved after installing).
+DATA=""
+for _d in "$here/../data" "@DATADIR@" "$here/../share/ml-connector"; do
+	if [ -d "$_d/rules" ] && [ -d "$_d/jde" ]; then
+		DATA=$(CDPATH='' cd -- "$_d" && pwd)
+		break
+	fi
+done
+DATA_TRIED="@DATADIR@ and $here/../share/ml-connector"
 
 prog=ml-connector
 warn() { printf '%s: %s\n' "$prog" "$*" >&2; }
@@ -159,9 +168,31 @@ EOF
 	else
 		mlc-vault init "$@" || exit $?
 	fi
-	if [ -z "$(ls -A "$ML_CONNECTOR_RULES" 2>/dev/null)" ] && [ -d "$DATA/rules" ]; then
-		cp "$DATA/rules/"*.rule "$ML_CONNECTOR_RULES/" &&
-			warn "copied the example rules to $ML_CONNECTOR_RULES"
+	init_rules
+}
+
+# init_rules: the example rules into an empty rules directory, saying what
+# was copied, or that nothing was and why.
+init_rules() {
+	_have=$(find "$ML_CONNECTOR_RULES" -maxdepth 1 -name '*.rule' 2>/dev/null | wc -l | tr -d ' ')
+	if [ -n "$(ls -A "$ML_CONNECTOR_RULES" 2>/dev/null)" ]; then
+		warn "copied no example rules: $ML_CONNECTOR_RULES is not empty ($_have rules)"
+		return 0
+	fi
+	if [ -z "$DATA" ]; then
+		warn "copied no example rules: none found (looked in $DATA_TRIED); copy them from data/rules of the source tree"
+		return 0
+	fi
+	_names=""
+	for _f in "$DATA/rules/"*.rule; do
+		[ -f "$_f" ] || continue
+		cp "$_f" "$ML_CONNECTOR_RULES/" || die 74 "cannot copy $_f to $ML_CONNECTOR_RULES"
+		_names="$_names ${_f##*/}"
+	done
+	if [ -z "$_names" ]; then
+		warn "copied no example rules: $DATA/rules holds none"
+	else
+		warn "copied $(echo "$_names" | wc -w | tr -d ' ') example rules from $DATA/rules to $ML_CONNECTOR_RULES:$_names"
 	fi
 }
 
@@ -550,6 +581,7 @@ cmd_demo() {
 	for t in mlc-conf jde-fetch jde-join alert-match alert-render twilio-send alert-log; do
 		command -v "$t" >/dev/null || die 69 "$t is not built (run make)"
 	done
+	[ -n "$DATA" ] || die 69 "no sample data (looked in $DATA_TRIED)"
 	# The simulators are not part of `make install` (sim/, make install-sim).
 	for t in mlc-ais-sim mlc-twilio-sim; do
 		command -v "$t" >/dev/null || die 69 "$t is not built or installed (run make, or make install-sim)"
