@@ -88,7 +88,7 @@ usage: ml-connector [-c CONF] COMMAND [ARGS]
   run [--wait] RULE...       run rules end to end;  run --all: every rule
   run --scheduled RULE...    run each rule whose scheduled slot is due (see mlc-rule due)
   track [RULE]               poll Twilio for sent messages until a final status
-  schedule [--cron | --systemd DIR]
+  schedule [--cron | --systemd DIR [--user NAME] [--instance NAME]]
                              print crontab lines, or write systemd units to DIR
   status [RULE]              last run, sent, failed, unknown, pending, quarantined,
                              e-mails in doubt per rule
@@ -169,6 +169,10 @@ EOF
 		mlc-vault init "$@" || exit $?
 	fi
 	init_rules
+	# Scheduled units of a system install run as this user (schedule --systemd).
+	if [ "$(id -u)" = 0 ] && ! getent passwd ml-connector >/dev/null 2>&1; then
+		service_user_hint ml-connector
+	fi
 }
 
 # init_rules: the example rules into an empty rules directory, saying what
@@ -445,6 +449,8 @@ cmd_schedule() {
 	setup_env
 	mode=""
 	dir=""
+	user=""
+	instance=""
 	while [ $# -gt 0 ]; do
 		case $1 in
 		--cron)
@@ -460,13 +466,27 @@ cmd_schedule() {
 				dir=${1#--systemd=}
 			fi
 			[ -n "$dir" ] || die 64 "schedule --systemd DIR" ;;
+		--user | --instance)
+			{ [ $# -ge 2 ] && [ -n "$2" ]; } || die 64 "schedule: $1 needs a name"
+			if [ "$1" = --user ]; then user=$2; else instance=$2; fi
+			shift ;;
+		--user=* | --instance=*)
+			_v=${1#*=}
+			[ -n "$_v" ] || die 64 "schedule: ${1%%=*} needs a name"
+			case $1 in --user=*) user=$_v ;; *) instance=$_v ;; esac ;;
 		-*) bad_option schedule "$1" ;;
 		*) usage >&2; exit 64 ;;
 		esac
 		shift
 	done
 	mode=${mode:-cron}
+	if [ "$mode" = cron ] && { [ -n "$user" ] || [ -n "$instance" ]; }; then
+		die 64 "schedule: --user and --instance go with --systemd DIR"
+	fi
 	self=$(command -v ml-connector || echo "$here/ml-connector")
+	if [ "$mode" = systemd ]; then
+		unit_setup || exit $?
+	fi
 	for r in $(mlc-rule list); do
 		if [ "$mode" = cron ]; then
 			line=$(mlc-rule cron "$r") || exit $?
@@ -480,27 +500,115 @@ cmd_schedule() {
 			printf '# %s: %s (%s)\n* * * * * ML_CONNECTOR_CONF=%s %s run --scheduled %s\n' \
 				"$r" "$fields" "$zone" "$ML_CONNECTOR_CONF" "$self" "$r"
 		else
-			cal=$(mlc-rule oncalendar "$r") || exit $?
-			mkdir -p "$dir" || exit 74
-			cat >"$dir/ml-connector-$r.service" <<EOF
+			write_units "$r" || exit $?
+		fi
+	done
+}
+
+# unit_setup: for schedule --systemd, the instance (the configuration's
+# [ais] environment, lowercased: PD and PY configurations on one host get
+# units of their own; without one, the file's name, or "default"), the service user (ml-connector for root, else the
+# user writing the units, who owns the state) and ProtectHome (read-only
+# where a path the run needs lies under /home, /root or /run/user;
+# PrivateTmp off where one lies under /tmp, which it would hide).
+unit_setup() {
+	if [ -z "$instance" ]; then
+		instance=$(mlc-conf get ais environment 2>/dev/null | tr '[:upper:]' '[:lower:]')
+		[ -n "$instance" ] || instance=$(basename -- "$ML_CONNECTOR_CONF" .conf)
+		[ "$instance" != ml-connector ] || instance=default
+	fi
+	instance=$(printf '%s' "$instance" | tr -c 'A-Za-z0-9_-' '-')
+	if [ -z "$user" ]; then
+		if [ "$(id -u)" = 0 ]; then user=ml-connector; else user=$(id -un); fi
+	fi
+	case $user in
+	*[!A-Za-z0-9_.-]* | -*) die 64 "schedule: --user \"$user\" is not a user name" ;;
+	esac
+	protect_home=yes
+	private_tmp=yes
+	for _p in "$ML_CONNECTOR_CONF" "$ML_CONNECTOR_STATE" "$ML_CONNECTOR_RULES" "$self"; do
+		case $_p in
+		*'
+'* | *'"'* | *\\*) die 78 "schedule: \"$_p\": a path with a newline, a quote or a backslash cannot go into a unit" ;;
+		/home/* | /root/* | /run/user/*) protect_home=read-only ;;
+		/tmp/* | /var/tmp/*) private_tmp=no ;;
+		esac
+	done
+	[ "$private_tmp" = yes ] ||
+		warn "schedule: the configuration, state or rules lie under /tmp or /var/tmp: the units go without PrivateTmp=yes"
+	mkdir -p "$dir" || exit 74
+	getent passwd "$user" >/dev/null 2>&1 || service_user_hint "$user"
+	return 0
+}
+
+# service_user_hint USER: how to make USER the owner of the state (init
+# and schedule say it; neither creates an account on its own).
+service_user_hint() {
+	warn "scheduled runs run as user $1, which does not exist; create it and give it the state:"
+	warn "  useradd --system --home-dir $ML_CONNECTOR_STATE --shell /usr/sbin/nologin $1"
+	warn "  chown -R $1: $ML_CONNECTOR_STATE"
+	warn "and run administrative commands as that user (runuser -u $1 -- ml-connector ...)"
+}
+
+# unit_q VALUE: VALUE as a quoted word of a unit file (% is a specifier,
+# $ an expansion in ExecStart; paths with " \ or newline were refused).
+unit_q() { printf '"%s"' "$(printf '%s' "$1" | sed -e 's/%/%%/g' -e 's/\$/$$/g')"; }
+
+# write_units RULE: DIR/ml-connector-INSTANCE-RULE.service and .timer.  A
+# unit of that name written for another configuration is not overwritten.
+write_units() {
+	_r=$1
+	_u=$dir/ml-connector-$instance-$_r
+	cal=$(mlc-rule oncalendar "$_r") || return $?
+	if [ -f "$_u.service" ] &&
+		! grep -qxF "Environment=$(unit_q "ML_CONNECTOR_CONF=$ML_CONNECTOR_CONF")" "$_u.service"; then
+		die 78 "$_u.service was written for another configuration; give this one its own name with --instance NAME"
+	fi
+	if [ -f "$dir/ml-connector-$_r.timer" ] &&
+		grep -qxF "Environment=ML_CONNECTOR_CONF=$ML_CONNECTOR_CONF" "$dir/ml-connector-$_r.service" 2>/dev/null; then
+		warn "$dir/ml-connector-$_r.timer is this rule's unit of the name without instance: disable and remove it (systemctl disable --now ml-connector-$_r.timer)"
+	fi
+	cat >"$_u.service" <<EOF
 [Unit]
-Description=ml-connector rule $r
+Description=ml-connector rule $_r ($instance)
+Wants=network-online.target
 After=network-online.target
 
 [Service]
 Type=oneshot
-Environment=ML_CONNECTOR_CONF=$ML_CONNECTOR_CONF
-ExecStart=$self run --scheduled --wait $r
+User=$user
+Environment=$(unit_q "ML_CONNECTOR_CONF=$ML_CONNECTOR_CONF")
+Environment=$(unit_q "ML_CONNECTOR_STATE=$ML_CONNECTOR_STATE")
+Environment=$(unit_q "ML_CONNECTOR_RULES=$ML_CONNECTOR_RULES")
+ExecStart=$(unit_q "$self") run --scheduled --wait $_r
+UMask=0077
+NoNewPrivileges=yes
+ProtectSystem=strict
+ReadWritePaths=$(unit_q "$ML_CONNECTOR_STATE")
+ProtectHome=$protect_home
+PrivateTmp=$private_tmp
+PrivateDevices=yes
+ProtectKernelTunables=yes
+ProtectKernelModules=yes
+ProtectKernelLogs=yes
+ProtectControlGroups=yes
+ProtectClock=yes
+ProtectHostname=yes
+RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6
+RestrictNamespaces=yes
+RestrictRealtime=yes
+RestrictSUIDSGID=yes
+LockPersonality=yes
+SystemCallArchitectures=native
+CapabilityBoundingSet=
 EOF
-			{
-				printf '[Unit]\nDescription=ml-connector rule %s schedule\n\n[Timer]\n' "$r"
-				printf '%s\n' "$cal" | sed 's/^/OnCalendar=/'
-				printf 'AccuracySec=1s\nPersistent=true\n\n[Install]\nWantedBy=timers.target\n'
-			} >"$dir/ml-connector-$r.timer"
-			printf '%s\n' "$cal" | while IFS= read -r c; do
-				echo "$dir/ml-connector-$r.timer: OnCalendar=$c"
-			done
-		fi
+	{
+		printf '[Unit]\nDescription=ml-connector rule %s (%s) schedule\n\n[Timer]\n' "$_r" "$instance"
+		printf '%s\n' "$cal" | sed 's/^/OnCalendar=/'
+		printf 'AccuracySec=1s\nPersistent=true\n\n[Install]\nWantedBy=timers.target\n'
+	} >"$_u.timer"
+	printf '%s\n' "$cal" | while IFS= read -r c; do
+		echo "$_u.timer: OnCalendar=$c"
 	done
 }
 
