@@ -29,8 +29,10 @@
 # many schedulers fire, and a failing rule waits for its next slot.
 #
 # Exit status: 0; 64 usage; 66 no such rule; 75 a run of the rule is in
-# progress (without --wait) or a stage failed temporarily; otherwise the
-# most serious status of a failed stage (77, 78, 69, 74, 70, 65, 75).
+# progress (without --wait) or a stage failed temporarily; 79 the run went
+# through, but Twilio or SendGrid refused deliveries for good (said how
+# many and why); otherwise the most serious status of a failed stage (77,
+# 78, 69, 74, 70, 65, 75).
 set -u
 
 VERSION=@VERSION@
@@ -85,7 +87,9 @@ usage() {
 usage: ml-connector [-c CONF] COMMAND [ARGS]
   init [--passphrase]        create the state directory, vault key and a config skeleton
   secret set|list|rm|check   manage the encrypted vault (see mlc-vault(1))
-  run [--wait] RULE...       run rules end to end;  run --all: every rule
+  run [--wait] [--quiet] RULE...
+                             run rules end to end;  run --all: every rule
+                             --quiet: print nothing when all went well
   run --scheduled RULE...    run each rule whose scheduled slot is due (see mlc-rule due)
   track [RULE]               poll Twilio for sent messages until a final status
   schedule [--cron | --systemd DIR [--user NAME] [--instance NAME]]
@@ -202,15 +206,30 @@ init_rules() {
 
 # ---- running rules -----------------------------------------------------
 
-# The most serious of two exit statuses (0 is the least).
+# The most serious of two exit statuses (0 is the least).  79 (deliveries
+# refused for good) wants a person, 75 heals by itself: 79 comes first.
 worse() {
-	for _c in 77 78 69 74 70 66 65 75 64; do
+	for _c in 77 78 69 74 70 66 65 79 75 64; do
 		if [ "$1" = "$_c" ] || [ "$2" = "$_c" ]; then
 			echo "$_c"
 			return
 		fi
 	done
 	if [ "$1" != 0 ]; then echo "$1"; else echo "$2"; fi
+}
+
+# note MESSAGE: what a run says when all goes well.  Under run --quiet it
+# is kept and said only if the run then fails, with the failure: cron
+# mails what a command prints, so a quiet run that prints means trouble.
+quiet=0
+notes=""
+note() {
+	if [ "$quiet" = 1 ]; then
+		notes="$notes$prog: $*
+"
+	else
+		warn "$*"
+	fi
 }
 
 # stage NAME CMD...: run one pipeline stage, recording its status in $tmp/NAME.
@@ -249,7 +268,7 @@ run_rule() {
 			c=$?
 			[ "$c" = 1 ] && exit 0
 			[ "$c" = 0 ] || exit "$c"
-			warn "rule $rule: scheduled run: $slot"
+			note "rule $rule: scheduled run: $slot"
 		fi
 		run_locked "$rule"
 	) 9>"$locks/$rule.lock"
@@ -286,7 +305,7 @@ run_locked() {
 	{ stage release alert-render -r "$rule" --release; } |
 		{ stage dlog trail --before twilio-send; } |
 		{ stage dsend twilio-send; } |
-		{ stage dlog2 trail; } >/dev/null
+		{ stage dlog2 trail; } >"$tmp/dresults"
 
 	# 3. The rule itself.
 	if [ -n "$(mlc-rule get "$rule" join vendor 2>/dev/null)" ] ||
@@ -336,14 +355,39 @@ run_locked() {
 	if [ "$rc" = 0 ]; then
 		jde-fetch --commit "$rule" "$run_id" || rc=$?
 	fi
+	# Refused for good: a final outcome, recorded, never retried (a
+	# retryable failure is twilio-send's 69 above).
+	cat "$tmp/rresults" "$tmp/dresults" "$tmp/results" | grep '"status":"failed"' |
+		grep -v '"retryable":true' >"$tmp/refused"
+	nrefused=$(grep -c . "$tmp/refused")
 	if [ "$rc" = 0 ]; then
 		alert-log run end "$rule" "$run_id" ok "$detail"
-		warn "rule $rule: run $run_id ok: $detail"
+		if [ "$nrefused" = 0 ]; then
+			note "rule $rule: run $run_id ok: $detail"
+		else
+			rc=79
+			[ -z "$notes" ] || printf '%s' "$notes" >&2
+			warn "rule $rule: run $run_id done, but $nrefused deliveries were refused for good and will not be retried: $detail; why (count, code, message):"
+			refused_why <"$tmp/refused"
+			warn "rule $rule: see ml-connector status $rule and ml-connector why DELIVERY"
+		fi
 	else
 		alert-log run end "$rule" "$run_id" failed "$detail; stages:$failed; watermark kept"
+		[ -z "$notes" ] || printf '%s' "$notes" >&2
 		warn "rule $rule: run $run_id failed (stages:$failed): $detail; the watermark was not moved, the next run repeats it"
 	fi
 	return "$rc"
+}
+
+# refused_why: from twilio-send's result lines of refused deliveries on
+# stdin, each distinct error.code and error.message (the order in which
+# twilio-send writes them) with its count, the commonest first, at most 5.
+refused_why() {
+	sed -n 's/.*"error":{"code":"\{0,1\}\([^",]*\)"\{0,1\},"message":"\(\([^"\\]\|\\.\)*\)".*/\1 \2/p' |
+		sed -e 's/\\"/"/g' -e 's/\\\\/\\/g' | sort | uniq -c | sort -rn | head -n 5 |
+		while read -r _n _code _msg; do
+			warn "  $_n x $_code: $_msg"
+		done
 }
 
 cmd_run() {
@@ -355,6 +399,7 @@ cmd_run() {
 		case $1 in
 		--wait) wait_lock=1 ;;
 		--scheduled) scheduled=1 ;;
+		--quiet) quiet=1 ;;
 		--all) all=1 ;;
 		--) shift; break ;;
 		-*) bad_option run "$1" ;;
@@ -496,8 +541,9 @@ cmd_schedule() {
 			# slot in the rule's zone can fall on any minute of it (zone
 			# offsets of :30 and :45, DST gaps ending at any minute):
 			# the line fires every minute and --scheduled decides, a
-			# cheap read of the state when nothing is due.
-			printf '# %s: %s (%s)\n* * * * * ML_CONNECTOR_CONF=%s %s run --scheduled %s\n' \
+			# cheap read of the state when nothing is due.  --quiet: a
+			# run that goes well prints nothing, so cron mails trouble.
+			printf '# %s: %s (%s)\n* * * * * ML_CONNECTOR_CONF=%s %s run --scheduled --quiet %s\n' \
 				"$r" "$fields" "$zone" "$ML_CONNECTOR_CONF" "$self" "$r"
 		else
 			write_units "$r" || exit $?

@@ -59,8 +59,8 @@ rm "$R/typo.rule"
 printf '[general]\nstate_dir = %s\n' "$T/state" >"$ML_CONNECTOR_CONF"
 ml-connector schedule >"$T/cron"
 is "$?" 0 "schedule --cron"
-like "$(cat "$T/cron")" '^\* \* \* \* \* ML_CONNECTOR_CONF=.* run --scheduled daily-chi$' \
-	"cron line runs every minute and lets the rule decide in its zone"
+like "$(cat "$T/cron")" '^\* \* \* \* \* ML_CONNECTOR_CONF=.* run --scheduled --quiet daily-chi$' \
+	"cron line runs every minute, lets the rule decide in its zone, and is quiet when all is well"
 ml-connector schedule --systemd "$T/units" >/dev/null 2>"$T/err"
 U=$T/units/ml-connector-default-daily-chi
 is "$(sed -n 's/^OnCalendar=//p' "$U.timer")" \
