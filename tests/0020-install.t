@@ -54,6 +54,10 @@ is "$?:$(find "$T/i1/rules" -name '*.rule' | wc -l | tr -d ' ')" "0:$nrules" \
 	"staged with DESTDIR: init copies the $nrules example rules from share/ml-connector beside bin/"
 like "$(cat "$T/i1/err")" "copied $nrules example rules from $D/opt/mlc/share/ml-connector/rules to $T/i1/rules: [a-z]" \
 	"and says how many, from where, to where, and which"
+if [ "$(id -u)" = 0 ] && ! getent passwd ml-connector >/dev/null; then
+	like "$(cat "$T/i1/err")" "useradd --system --home-dir $T/i1/state --shell /usr/sbin/nologin ml-connector" \
+		"init by root: says how to create the service user the units run as"
+fi
 init_in "$T/i1" "$D/opt/mlc/bin"
 like "$(cat "$T/i1/err")" "copied no example rules: $T/i1/rules is not empty \\($nrules rules\\)" \
 	"init again: copied nothing, and says why"
