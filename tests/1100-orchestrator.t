@@ -122,6 +122,9 @@ is "$?/$(wc -c <"$T/out" | tr -d ' ')" 64/0 "schedule RULE: 64, nothing printed"
 ml-connector schedule --cron --systemd "$T/units3" >"$T/out" 2>"$T/err"
 is "$?/$(wc -c <"$T/out" | tr -d ' ')/$([ -e "$T/units3" ] && echo made)" 64/0/ \
 	"schedule --cron --systemd DIR: 64, nothing written"
+ml-connector schedule --cron --user mlc-svc >"$T/out" 2>"$T/err"
+is "$?/$(wc -c <"$T/out" | tr -d ' ')/$(cat "$T/err")" \
+	"64/0/ml-connector: schedule: --user and --instance go with --systemd DIR" "schedule --cron --user: 64, named"
 ml-connector schedule --crom >"$T/out" 2>"$T/err"
 is "$?/$(wc -c <"$T/out" | tr -d ' ')" 64/0 "schedule --crom: 64"
 like "$(head -n 1 "$T/err")" '^ml-connector: schedule: unknown option --crom$' "schedule --crom: named"
