@@ -234,10 +234,14 @@ fuzz-build:
 fuzz: fuzz-build
 	FUZZ_SECONDS=$(FUZZ_SECONDS) sh bench/fuzz.sh $(FUZZTARGETS)
 
+# The orchestrator with its version and DATADIR filled in.  `make install`
+# writes its own copy with the DATADIR given to it, so that PREFIX and
+# DATADIR hold at install time whatever the build was made with (the C
+# programs look for no data; mlc-ais-sim also looks beside its bin/).
+SCRIPT_SED = sed -e 's/@VERSION@/$(VERSION)/g' -e 's|@DATADIR@|$(DATADIR)|g'
 bin/ml-connector: scripts/ml-connector.sh config.mk
 	@mkdir -p bin
-	sed -e 's/@VERSION@/$(VERSION)/g' -e 's|@DATADIR@|$(DATADIR)|g' \
-		scripts/ml-connector.sh >$@.tmp
+	$(SCRIPT_SED) scripts/ml-connector.sh >$@.tmp
 	chmod 755 $@.tmp
 	mv $@.tmp $@
 
@@ -270,9 +274,12 @@ lint: warncheck
 
 install: all
 	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)
-	for p in $(PROGS) $(SCRIPTS); do \
+	for p in $(PROGS); do \
 		cp -f $$p $(DESTDIR)$(BINDIR)/ && chmod 755 $(DESTDIR)$(BINDIR)/$$(basename $$p); \
 	done
+	$(SCRIPT_SED) scripts/ml-connector.sh >$(DESTDIR)$(BINDIR)/ml-connector.tmp
+	chmod 755 $(DESTDIR)$(BINDIR)/ml-connector.tmp
+	mv -f $(DESTDIR)$(BINDIR)/ml-connector.tmp $(DESTDIR)$(BINDIR)/ml-connector
 	cp -R data/. $(DESTDIR)$(DATADIR)/
 	for m in $(MAN); do \
 		s=$${m##*.}; mkdir -p $(DESTDIR)$(MANDIR)/man$$s; \

@@ -3,7 +3,7 @@
 # test; numbers go to bench/README.md).
 #
 # `ml-connector schedule` writes one line per rule that fires every minute:
-#   * * * * * ML_CONNECTOR_CONF=... ml-connector run --scheduled RULE
+#   * * * * * ML_CONNECTOR_CONF=... ml-connector run --scheduled --quiet RULE
 # and on almost every minute nothing is due.  This measures such a check, as
 # cron runs it (sh -c LINE), on a state database that already knows the
 # rule: wall time and CPU (user + system, children included) per check, and

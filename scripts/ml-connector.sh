@@ -32,19 +32,30 @@
 # many schedulers fire, and a failing rule waits for its next slot.
 #
 # Exit status: 0; 64 usage; 66 no such rule; 75 a run of the rule is in
-# progress (without --wait) or a stage failed temporarily; otherwise the
-# most serious status of a failed stage (77, 78, 69, 74, 70, 65, 75).
+# progress (without --wait) or a stage failed temporarily; 79 the run went
+# through, but Twilio or SendGrid refused deliveries for good (said how
+# many and why); otherwise the most serious status of a failed stage (77,
+# 78, 69, 74, 70, 65, 75).
 set -u
 
 VERSION=@VERSION@
 here=$(CDPATH='' cd -- "$(dirname -- "$0")" && pwd)
 PATH=$here:$PATH
 export PATH
-if [ -d "$here/../data/jde" ]; then
-	DATA=$(CDPATH='' cd -- "$here/../data" && pwd)
-else
-	DATA=@DATADIR@
-fi
+# Where the example rules and the sample data are (one answer, asked by
+# init and demo): the source tree's data/ when this is its bin/; else
+# DATADIR as `make install` wrote it into this copy of the script, so the
+# PREFIX or DATADIR given at install time holds however the build was made;
+# else share/ml-connector beside this bin/ (a tree staged with DESTDIR, or
+# moved after installing).
+DATA=""
+for _d in "$here/../data" "@DATADIR@" "$here/../share/ml-connector"; do
+	if [ -d "$_d/rules" ] && [ -d "$_d/jde" ]; then
+		DATA=$(CDPATH='' cd -- "$_d" && pwd)
+		break
+	fi
+done
+DATA_TRIED="@DATADIR@ and $here/../share/ml-connector"
 
 prog=ml-connector
 warn() { printf '%s: %s\n' "$prog" "$*" >&2; }
@@ -79,10 +90,12 @@ usage() {
 usage: ml-connector [-c CONF] COMMAND [ARGS]
   init [--passphrase]        create the state directory, vault key and a config skeleton
   secret set|list|rm|check   manage the encrypted vault (see mlc-vault(1))
-  run [--wait] RULE...       run rules end to end;  run --all: every rule
+  run [--wait] [--quiet] RULE...
+                             run rules end to end;  run --all: every rule
+                             --quiet: print nothing when all went well
   run --scheduled RULE...    run each rule whose scheduled slot is due (see mlc-rule due)
   track [RULE]               poll Twilio for sent messages until a final status
-  schedule [--cron | --systemd DIR]
+  schedule [--cron | --systemd DIR [--user NAME] [--instance NAME]]
                              print crontab lines, or write systemd units to DIR
   status [RULE]              last run, sent, failed, unknown, pending, quarantined,
                              e-mails in doubt per rule
@@ -163,23 +176,64 @@ EOF
 	else
 		mlc-vault init "$@" || exit $?
 	fi
-	if [ -z "$(ls -A "$ML_CONNECTOR_RULES" 2>/dev/null)" ] && [ -d "$DATA/rules" ]; then
-		cp "$DATA/rules/"*.rule "$ML_CONNECTOR_RULES/" &&
-			warn "copied the example rules to $ML_CONNECTOR_RULES"
+	init_rules
+	# Scheduled units of a system install run as this user (schedule --systemd).
+	if [ "$(id -u)" = 0 ] && ! getent passwd ml-connector >/dev/null 2>&1; then
+		service_user_hint ml-connector
+	fi
+}
+
+# init_rules: the example rules into an empty rules directory, saying what
+# was copied, or that nothing was and why.
+init_rules() {
+	_have=$(find "$ML_CONNECTOR_RULES" -maxdepth 1 -name '*.rule' 2>/dev/null | wc -l | tr -d ' ')
+	if [ -n "$(ls -A "$ML_CONNECTOR_RULES" 2>/dev/null)" ]; then
+		warn "copied no example rules: $ML_CONNECTOR_RULES is not empty ($_have rules)"
+		return 0
+	fi
+	if [ -z "$DATA" ]; then
+		warn "copied no example rules: none found (looked in $DATA_TRIED); copy them from data/rules of the source tree"
+		return 0
+	fi
+	_names=""
+	for _f in "$DATA/rules/"*.rule; do
+		[ -f "$_f" ] || continue
+		cp "$_f" "$ML_CONNECTOR_RULES/" || die 74 "cannot copy $_f to $ML_CONNECTOR_RULES"
+		_names="$_names ${_f##*/}"
+	done
+	if [ -z "$_names" ]; then
+		warn "copied no example rules: $DATA/rules holds none"
+	else
+		warn "copied $(echo "$_names" | wc -w | tr -d ' ') example rules from $DATA/rules to $ML_CONNECTOR_RULES:$_names"
 	fi
 }
 
 # ---- running rules -----------------------------------------------------
 
-# The most serious of two exit statuses (0 is the least).
+# The most serious of two exit statuses (0 is the least).  79 (deliveries
+# refused for good) wants a person, 75 heals by itself: 79 comes first.
 worse() {
-	for _c in 77 78 69 74 70 66 65 75 64; do
+	for _c in 77 78 69 74 70 66 65 79 75 64; do
 		if [ "$1" = "$_c" ] || [ "$2" = "$_c" ]; then
 			echo "$_c"
 			return
 		fi
 	done
 	if [ "$1" != 0 ]; then echo "$1"; else echo "$2"; fi
+}
+
+# note MESSAGE: what a run says when all goes well.  Under run --quiet it
+# is kept and said only if the run then fails, with the failure: cron
+# mails what a command prints, so a quiet run that prints means trouble.
+quiet=0
+notes=""
+note() {
+	if [ "$quiet" = 1 ]; then
+		notes="$notes$prog: $*
+"
+	else
+		warn "$*"
+	fi
 }
 
 # stage NAME CMD...: run one pipeline stage, recording its status in $tmp/NAME.
@@ -234,7 +288,7 @@ run_rule() {
 			c=$?
 			[ "$c" = 1 ] && exit 0
 			[ "$c" = 0 ] || exit "$c"
-			warn "rule $rule: scheduled run: $slot"
+			note "rule $rule: scheduled run: $slot"
 		fi
 		run_locked "$rule"
 	) 9>"$locks/$rule.lock"
@@ -348,11 +402,25 @@ run_locked() {
 	if [ "$rc" = 0 ]; then
 		jde-fetch --commit "$rule" "$run_id" || rc=$?
 	fi
+	# Refused for good: a final outcome, recorded, never retried (a
+	# retryable failure is twilio-send's 69 above).
+	cat "$tmp/rresults" "$tmp/dresults" "$tmp/results" | grep '"status":"failed"' |
+		grep -v '"retryable":true' >"$tmp/refused"
+	nrefused=$(grep -c . "$tmp/refused")
 	if [ "$rc" = 0 ]; then
 		alert-log run end "$rule" "$run_id" ok "$detail"
-		warn "rule $rule: run $run_id ok: $detail"
+		if [ "$nrefused" = 0 ]; then
+			note "rule $rule: run $run_id ok: $detail"
+		else
+			rc=79
+			[ -z "$notes" ] || printf '%s' "$notes" >&2
+			warn "rule $rule: run $run_id done, but $nrefused deliveries were refused for good and will not be retried: $detail; why (count, code, message):"
+			refused_why <"$tmp/refused"
+			warn "rule $rule: see ml-connector status $rule and ml-connector why DELIVERY"
+		fi
 	else
 		alert-log run end "$rule" "$run_id" failed "$detail; stages:$failed; watermark kept"
+		[ -z "$notes" ] || printf '%s' "$notes" >&2
 		warn "rule $rule: run $run_id failed (stages:$failed): $detail; the watermark was not moved, the next run repeats it"
 	fi
 	return "$rc"
@@ -368,6 +436,17 @@ count_sent() {
 	fi
 }
 
+# refused_why: from twilio-send's result lines of refused deliveries on
+# stdin, each distinct error.code and error.message (the order in which
+# twilio-send writes them) with its count, the commonest first, at most 5.
+refused_why() {
+	sed -n 's/.*"error":{"code":"\{0,1\}\([^",]*\)"\{0,1\},"message":"\(\([^"\\]\|\\.\)*\)".*/\1 \2/p' |
+		sed -e 's/\\"/"/g' -e 's/\\\\/\\/g' | sort | uniq -c | sort -rn | head -n 5 |
+		while read -r _n _code _msg; do
+			warn "  $_n x $_code: $_msg"
+		done
+}
+
 cmd_run() {
 	setup_env
 	wait_lock=0
@@ -377,6 +456,7 @@ cmd_run() {
 		case $1 in
 		--wait) wait_lock=1 ;;
 		--scheduled) scheduled=1 ;;
+		--quiet) quiet=1 ;;
 		--all) all=1 ;;
 		--) shift; break ;;
 		-*) bad_option run "$1" ;;
@@ -471,6 +551,8 @@ cmd_schedule() {
 	setup_env
 	mode=""
 	dir=""
+	user=""
+	instance=""
 	while [ $# -gt 0 ]; do
 		case $1 in
 		--cron)
@@ -486,13 +568,27 @@ cmd_schedule() {
 				dir=${1#--systemd=}
 			fi
 			[ -n "$dir" ] || die 64 "schedule --systemd DIR" ;;
+		--user | --instance)
+			{ [ $# -ge 2 ] && [ -n "$2" ]; } || die 64 "schedule: $1 needs a name"
+			if [ "$1" = --user ]; then user=$2; else instance=$2; fi
+			shift ;;
+		--user=* | --instance=*)
+			_v=${1#*=}
+			[ -n "$_v" ] || die 64 "schedule: ${1%%=*} needs a name"
+			case $1 in --user=*) user=$_v ;; *) instance=$_v ;; esac ;;
 		-*) bad_option schedule "$1" ;;
 		*) usage >&2; exit 64 ;;
 		esac
 		shift
 	done
 	mode=${mode:-cron}
+	if [ "$mode" = cron ] && { [ -n "$user" ] || [ -n "$instance" ]; }; then
+		die 64 "schedule: --user and --instance go with --systemd DIR"
+	fi
 	self=$(command -v ml-connector || echo "$here/ml-connector")
+	if [ "$mode" = systemd ]; then
+		unit_setup || exit $?
+	fi
 	for r in $(mlc-rule list); do
 		if [ "$mode" = cron ]; then
 			line=$(mlc-rule cron "$r") || exit $?
@@ -502,31 +598,122 @@ cmd_schedule() {
 			# slot in the rule's zone can fall on any minute of it (zone
 			# offsets of :30 and :45, DST gaps ending at any minute):
 			# the line fires every minute and --scheduled decides, a
-			# cheap read of the state when nothing is due.
-			printf '# %s: %s (%s)\n* * * * * ML_CONNECTOR_CONF=%s %s run --scheduled %s\n' \
+			# cheap read of the state when nothing is due.  --quiet: a
+			# run that goes well prints nothing, so cron mails trouble.
+			printf '# %s: %s (%s)\n* * * * * ML_CONNECTOR_CONF=%s %s run --scheduled --quiet %s\n' \
 				"$r" "$fields" "$zone" "$ML_CONNECTOR_CONF" "$self" "$r"
 		else
-			cal=$(mlc-rule oncalendar "$r") || exit $?
-			mkdir -p "$dir" || exit 74
-			cat >"$dir/ml-connector-$r.service" <<EOF
+			write_units "$r" || exit $?
+		fi
+	done
+}
+
+# unit_setup: for schedule --systemd, the instance (the configuration's
+# [ais] environment, lowercased: PD and PY configurations on one host get
+# units of their own; without one, the file's name, or "default"), the service user (ml-connector for root, else the
+# user writing the units, who owns the state) and ProtectHome (read-only
+# where a path the run needs lies under /home, /root or /run/user;
+# PrivateTmp off where one lies under /tmp, which it would hide).
+unit_setup() {
+	if [ -z "$instance" ]; then
+		instance=$(mlc-conf get ais environment 2>/dev/null | tr '[:upper:]' '[:lower:]')
+		[ -n "$instance" ] || instance=$(basename -- "$ML_CONNECTOR_CONF" .conf)
+		[ "$instance" != ml-connector ] || instance=default
+	fi
+	instance=$(printf '%s' "$instance" | tr -c 'A-Za-z0-9_-' '-')
+	if [ -z "$user" ]; then
+		if [ "$(id -u)" = 0 ]; then user=ml-connector; else user=$(id -un); fi
+	fi
+	case $user in
+	*[!A-Za-z0-9_.-]* | -*) die 64 "schedule: --user \"$user\" is not a user name" ;;
+	esac
+	protect_home=yes
+	private_tmp=yes
+	for _p in "$ML_CONNECTOR_CONF" "$ML_CONNECTOR_STATE" "$ML_CONNECTOR_RULES" "$self"; do
+		case $_p in
+		*'
+'* | *'"'* | *\\*) die 78 "schedule: \"$_p\": a path with a newline, a quote or a backslash cannot go into a unit" ;;
+		/home/* | /root/* | /run/user/*) protect_home=read-only ;;
+		/tmp/* | /var/tmp/*) private_tmp=no ;;
+		esac
+	done
+	[ "$private_tmp" = yes ] ||
+		warn "schedule: the configuration, state or rules lie under /tmp or /var/tmp: the units go without PrivateTmp=yes"
+	mkdir -p "$dir" || exit 74
+	getent passwd "$user" >/dev/null 2>&1 || service_user_hint "$user"
+	return 0
+}
+
+# service_user_hint USER: how to make USER the owner of the state (init
+# and schedule say it; neither creates an account on its own).
+service_user_hint() {
+	warn "scheduled runs run as user $1, which does not exist; create it and give it the state:"
+	warn "  useradd --system --home-dir $ML_CONNECTOR_STATE --shell /usr/sbin/nologin $1"
+	warn "  chown -R $1: $ML_CONNECTOR_STATE"
+	warn "and run administrative commands as that user (runuser -u $1 -- ml-connector ...)"
+}
+
+# unit_q VALUE: VALUE as a quoted word of a unit file (% is a specifier,
+# $ an expansion in ExecStart; paths with " \ or newline were refused).
+unit_q() { printf '"%s"' "$(printf '%s' "$1" | sed -e 's/%/%%/g' -e 's/\$/$$/g')"; }
+
+# write_units RULE: DIR/ml-connector-INSTANCE-RULE.service and .timer.  A
+# unit of that name written for another configuration is not overwritten.
+write_units() {
+	_r=$1
+	_u=$dir/ml-connector-$instance-$_r
+	cal=$(mlc-rule oncalendar "$_r") || return $?
+	if [ -f "$_u.service" ] &&
+		! grep -qxF "Environment=$(unit_q "ML_CONNECTOR_CONF=$ML_CONNECTOR_CONF")" "$_u.service"; then
+		die 78 "$_u.service was written for another configuration; give this one its own name with --instance NAME"
+	fi
+	if [ -f "$dir/ml-connector-$_r.timer" ] &&
+		grep -qxF "Environment=ML_CONNECTOR_CONF=$ML_CONNECTOR_CONF" "$dir/ml-connector-$_r.service" 2>/dev/null; then
+		warn "$dir/ml-connector-$_r.timer is this rule's unit of the name without instance: disable and remove it (systemctl disable --now ml-connector-$_r.timer)"
+	fi
+	cat >"$_u.service" <<EOF
 [Unit]
-Description=ml-connector rule $r
+Description=ml-connector rule $_r ($instance)
+Wants=network-online.target
 After=network-online.target
 
 [Service]
 Type=oneshot
-Environment=ML_CONNECTOR_CONF=$ML_CONNECTOR_CONF
-ExecStart=$self run --scheduled --wait $r
+User=$user
+Environment=$(unit_q "ML_CONNECTOR_CONF=$ML_CONNECTOR_CONF")
+Environment=$(unit_q "ML_CONNECTOR_STATE=$ML_CONNECTOR_STATE")
+Environment=$(unit_q "ML_CONNECTOR_RULES=$ML_CONNECTOR_RULES")
+ExecStart=$(unit_q "$self") run --scheduled --wait $_r
+UMask=0077
+NoNewPrivileges=yes
+ProtectSystem=strict
+ReadWritePaths=$(unit_q "$ML_CONNECTOR_STATE")
+ProtectHome=$protect_home
+PrivateTmp=$private_tmp
+PrivateDevices=yes
+ProtectKernelTunables=yes
+ProtectKernelModules=yes
+ProtectKernelLogs=yes
+ProtectControlGroups=yes
+ProtectClock=yes
+ProtectHostname=yes
+RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6
+RestrictNamespaces=yes
+RestrictRealtime=yes
+RestrictSUIDSGID=yes
+LockPersonality=yes
+SystemCallArchitectures=native
+SystemCallFilter=@system-service
+SystemCallErrorNumber=EPERM
+CapabilityBoundingSet=
 EOF
-			{
-				printf '[Unit]\nDescription=ml-connector rule %s schedule\n\n[Timer]\n' "$r"
-				printf '%s\n' "$cal" | sed 's/^/OnCalendar=/'
-				printf 'AccuracySec=1s\nPersistent=true\n\n[Install]\nWantedBy=timers.target\n'
-			} >"$dir/ml-connector-$r.timer"
-			printf '%s\n' "$cal" | while IFS= read -r c; do
-				echo "$dir/ml-connector-$r.timer: OnCalendar=$c"
-			done
-		fi
+	{
+		printf '[Unit]\nDescription=ml-connector rule %s (%s) schedule\n\n[Timer]\n' "$_r" "$instance"
+		printf '%s\n' "$cal" | sed 's/^/OnCalendar=/'
+		printf 'AccuracySec=1s\nPersistent=true\n\n[Install]\nWantedBy=timers.target\n'
+	} >"$_u.timer"
+	printf '%s\n' "$cal" | while IFS= read -r c; do
+		echo "$_u.timer: OnCalendar=$c"
 	done
 }
 
@@ -607,6 +794,7 @@ cmd_demo() {
 	for t in mlc-conf jde-fetch jde-join alert-match alert-render twilio-send alert-log; do
 		command -v "$t" >/dev/null || die 69 "$t is not built (run make)"
 	done
+	[ -n "$DATA" ] || die 69 "no sample data (looked in $DATA_TRIED)"
 	# The simulators are not part of `make install` (sim/, make install-sim).
 	for t in mlc-ais-sim mlc-twilio-sim; do
 		command -v "$t" >/dev/null || die 69 "$t is not built or installed (run make, or make install-sim)"

@@ -3410,17 +3410,26 @@ default_data_dir(void)
 	struct mlc_buf b;
 	struct stat st;
 
-	/* Run from the source tree (bin/mlc-ais-sim): use its data/jde. */
+	/* Run from the source tree (bin/mlc-ais-sim): its data/jde; installed:
+	 * share/ml-connector/jde beside its bin/, whatever PREFIX the build
+	 * was made with (make install PREFIX=/opt/x after make); then the
+	 * build's DATADIR. */
+	static const char *const beside[] = { "data/jde", "share/ml-connector/jde" };
+	size_t i;
+
 	mlc_buf_init(&b);
 	if (n > 0) {
 		exe[n] = '\0';
 		if ((slash = strrchr(exe, '/'))) {
 			*slash = '\0';
-			mlc_buf_printf(&b, "%s/../data/jde/columns.json", exe);
-			if (stat(b.p, &st) == 0) {
-				b.len -= strlen("/columns.json");
-				b.p[b.len] = '\0';
-				return b.p;
+			for (i = 0; i < sizeof beside / sizeof beside[0]; i++) {
+				mlc_buf_reset(&b);
+				mlc_buf_printf(&b, "%s/../%s/columns.json", exe, beside[i]);
+				if (stat(b.p, &st) == 0) {
+					b.len -= strlen("/columns.json");
+					b.p[b.len] = '\0';
+					return b.p;
+				}
 			}
 		}
 	}

@@ -40,7 +40,8 @@ enum {
 	MLC_EX_IOERR = 74,       /* write error on output (EPIPE, ENOSPC), database I/O */
 	MLC_EX_TEMPFAIL = 75,    /* temporary failure: try again later (lock held, busy) */
 	MLC_EX_NOPERM = 77,      /* authentication refused; vault cannot be opened */
-	MLC_EX_CONFIG = 78       /* configuration or rule error */
+	MLC_EX_CONFIG = 78,      /* configuration or rule error */
+	MLC_EX_UNDELIVERED = 79  /* ml-connector run: deliveries refused for good (recorded) */
 };
 
 /* ---- util.c: program name, messages, usage, signals, memory, buffers, time */

@@ -59,16 +59,60 @@ rm "$R/typo.rule"
 printf '[general]\nstate_dir = %s\n' "$T/state" >"$ML_CONNECTOR_CONF"
 ml-connector schedule >"$T/cron"
 is "$?" 0 "schedule --cron"
-like "$(cat "$T/cron")" '^\* \* \* \* \* ML_CONNECTOR_CONF=.* run --scheduled daily-chi$' \
-	"cron line runs every minute and lets the rule decide in its zone"
-ml-connector schedule --systemd "$T/units" >/dev/null
-is "$(sed -n 's/^OnCalendar=//p' "$T/units/ml-connector-daily-chi.timer")" \
-	"*-*-* 08:00:00 America/Chicago" "systemd timer with zone"
-like "$(cat "$T/units/ml-connector-daily-chi.service")" 'ExecStart=.* run --scheduled --wait daily-chi' \
+like "$(cat "$T/cron")" '^\* \* \* \* \* ML_CONNECTOR_CONF=.* run --scheduled --quiet daily-chi$' \
+	"cron line runs every minute, lets the rule decide in its zone, and is quiet when all is well"
+ml-connector schedule --systemd "$T/units" >/dev/null 2>"$T/err"
+U=$T/units/ml-connector-default-daily-chi
+is "$(sed -n 's/^OnCalendar=//p' "$U.timer")" \
+	"*-*-* 08:00:00 America/Chicago" "systemd timer with zone (instance: default, the file has no [ais] environment)"
+like "$(cat "$U.service")" 'ExecStart=.* run --scheduled --wait daily-chi' \
 	"service unit: the timer's firing asks due too"
-is "$(grep -c '^Persistent=true$' "$T/units/ml-connector-daily-chi.timer")" 1 "Persistent=true"
-ml-connector schedule --systemd="$T/units2" >/dev/null
-is "$(sed -n 's/^OnCalendar=//p' "$T/units2/ml-connector-daily-chi.timer")" \
+is "$(grep -c '^Persistent=true$' "$U.timer")" 1 "Persistent=true"
+is "$(grep -c -x -e 'Wants=network-online.target' -e 'After=network-online.target' "$U.service")" 2 \
+	"Wants=network-online.target beside After="
+is "$(sed -n 's/^User=//p' "$U.service")" "$(if [ "$(id -u)" = 0 ]; then echo ml-connector; else id -un; fi)" \
+	"User=: ml-connector for root, else the user who owns the state"
+for d in NoNewPrivileges=yes ProtectSystem=strict "ReadWritePaths=\"$T/state\"" PrivateTmp=yes \
+	ProtectHome=yes CapabilityBoundingSet= "Environment=\"ML_CONNECTOR_STATE=$T/state\""; do
+	grep -qxF "$d" "$U.service"
+	ok "hardened: $d"
+done
+if [ "$(id -u)" = 0 ] && ! getent passwd ml-connector >/dev/null; then
+	like "$(cat "$T/err")" "useradd --system --home-dir $T/state --shell /usr/sbin/nologin ml-connector" \
+		"the service user does not exist: schedule says how to create it"
+fi
+# PD and PY configurations on one host: units of their own, named by [ais] environment.
+for e in JPD920 JPY920; do
+	printf '[general]\nstate_dir = %s\n[ais]\nenvironment = %s\n' "$T/state-$e" "$e" >"$T/$e.conf"
+	ML_CONNECTOR_STATE=$T/state-$e ml-connector -c "$T/$e.conf" schedule --systemd "$T/units4" --user mlc-svc >/dev/null
+done
+is "$(find "$T/units4" -name '*daily-chi*' | sort | xargs -n1 basename | tr '\n' ' ')" \
+	"ml-connector-jpd920-daily-chi.service ml-connector-jpd920-daily-chi.timer ml-connector-jpy920-daily-chi.service ml-connector-jpy920-daily-chi.timer " \
+	"a PD and a PY configuration: two sets of units, named by instance"
+grep -qxF "ReadWritePaths=\"$T/state-JPY920\"" "$T/units4/ml-connector-jpy920-daily-chi.service" &&
+	grep -qxF "User=mlc-svc" "$T/units4/ml-connector-jpy920-daily-chi.service"
+ok "each writable only in its own state directory; --user NAME"
+printf '[general]\nstate_dir = %s\n[ais]\nenvironment = JPY920\n' "$T/state-other" >"$T/other.conf"
+ML_CONNECTOR_STATE=$T/state-other ml-connector -c "$T/other.conf" schedule --systemd "$T/units4" --user mlc-svc >/dev/null 2>"$T/err"
+is "$?:$(grep -c "state-other" "$T/units4/ml-connector-jpy920-daily-chi.service")" 78:0 \
+	"a third configuration with the same environment does not overwrite the units: 78"
+like "$(cat "$T/err")" "was written for another configuration; give this one its own name with --instance NAME" "and says how"
+ML_CONNECTOR_STATE=$T/state-other ml-connector -c "$T/other.conf" schedule --systemd "$T/units4" --user mlc-svc --instance other >/dev/null
+ok "--instance NAME"
+[ -f "$T/units4/ml-connector-other-daily-chi.timer" ]
+ok "names the units"
+# systemd-analyze verify, where systemd is installed: every unit written, clean.
+if command -v systemd-analyze >/dev/null; then
+	systemd-analyze verify "$T/units4/"*.timer "$T/units4/"*.service "$U.service" "$U.timer" >"$T/verify" 2>&1
+	is "$?:$(cat "$T/verify")" 0: "systemd-analyze verify: clean (no warning either)"
+	# the sandbox, as systemd rates it (0-100 here): 19 when written
+	systemd-analyze security --offline=true --threshold=25 "$T/units4/ml-connector-jpd920-daily-chi.service" >"$T/security" 2>&1
+	ok "systemd-analyze security: exposure at most 2.5 of 10 ($(sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p' "$T/security"))"
+else
+	skip "systemd-analyze verify: systemd-analyze is not installed"
+fi
+ml-connector schedule --systemd="$T/units2" >/dev/null 2>&1
+is "$(sed -n 's/^OnCalendar=//p' "$T/units2/ml-connector-default-daily-chi.timer")" \
 	"*-*-* 08:00:00 America/Chicago" "schedule --systemd=DIR"
 ml-connector -c"$ML_CONNECTOR_CONF" schedule --cron >"$T/cron2"
 is "$?/$(cat "$T/cron2")" "0/$(cat "$T/cron")" "-cFILE schedule --cron: the same lines"
@@ -78,6 +122,9 @@ is "$?/$(wc -c <"$T/out" | tr -d ' ')" 64/0 "schedule RULE: 64, nothing printed"
 ml-connector schedule --cron --systemd "$T/units3" >"$T/out" 2>"$T/err"
 is "$?/$(wc -c <"$T/out" | tr -d ' ')/$([ -e "$T/units3" ] && echo made)" 64/0/ \
 	"schedule --cron --systemd DIR: 64, nothing written"
+ml-connector schedule --cron --user mlc-svc >"$T/out" 2>"$T/err"
+is "$?/$(wc -c <"$T/out" | tr -d ' ')/$(cat "$T/err")" \
+	"64/0/ml-connector: schedule: --user and --instance go with --systemd DIR" "schedule --cron --user: 64, named"
 ml-connector schedule --crom >"$T/out" 2>"$T/err"
 is "$?/$(wc -c <"$T/out" | tr -d ' ')" 64/0 "schedule --crom: 64"
 like "$(head -n 1 "$T/err")" '^ml-connector: schedule: unknown option --crom$' "schedule --crom: named"

@@ -51,12 +51,12 @@ ml-connector schedule >"$T/crontab"
 is "$?" 0 "ml-connector schedule"
 is "$(grep -vc '^#' "$T/crontab")" "$i" "one crontab line per rule"
 # fields_of RULE: the five time fields of RULE's line
-fields_of() { sed -n "s/^\(\([^ ]* \)\{4\}[^ ]*\) .* run --scheduled $1\$/\1/p" "$T/crontab"; }
+fields_of() { sed -n "s/^\(\([^ ]* \)\{4\}[^ ]*\) .* run --scheduled --quiet $1\$/\1/p" "$T/crontab"; }
 d=$(fields_of s4) # daily 08:00
-is "$(grep ' run --scheduled z' "$T/crontab" | cut -d' ' -f1-5 | sort -u | tr '\n' '|')" "$d|" \
+is "$(grep ' run --scheduled --quiet z' "$T/crontab" | cut -d' ' -f1-5 | sort -u | tr '\n' '|')" "$d|" \
 	"daily 08:00 has the same line in every zone"
-like "$(grep -v '^#' "$T/crontab" | head -n 1)" ' ML_CONNECTOR_CONF=.* run --scheduled [sz][0-9]+$' \
-	"the line runs ml-connector run --scheduled RULE"
+like "$(grep -v '^#' "$T/crontab" | head -n 1)" ' ML_CONNECTOR_CONF=.* run --scheduled --quiet [sz][0-9]+$' \
+	"the line runs ml-connector run --scheduled --quiet RULE"
 
 # ---- the sweep --------------------------------------------------------------
 hostargs=()
@@ -134,10 +134,10 @@ for c in "${CASES[@]}"; do
 done
 ml-connector schedule --systemd "$T/units" >"$T/units.out"
 is "$?" 0 "schedule --systemd"
-like "$(cat "$T/units/ml-connector-t1.service")" 'ExecStart=.* run --scheduled --wait t1' \
+like "$(cat "$T/units/ml-connector-default-t1.service")" 'ExecStart=.* run --scheduled --wait t1' \
 	"the service asks due: run --scheduled"
-like "$(cat "$T/units/ml-connector-t1.timer")" 'Persistent=true' "Persistent=true: a missed firing runs at boot"
-is "$(sed -n 's/^OnCalendar=//p' "$T/units/ml-connector-t1.timer" | tr '\n' '|')" \
+like "$(cat "$T/units/ml-connector-default-t1.timer")" 'Persistent=true' "Persistent=true: a missed firing runs at boot"
+is "$(sed -n 's/^OnCalendar=//p' "$T/units/ml-connector-default-t1.timer" | tr '\n' '|')" \
 	"*-*-* 02:30:00 America/New_York|*-*-* 03:00:00 America/New_York|" \
 	"daily 02:30 in New York: an event at 02:30, and one where the clock leaves the gap that swallows it"
 i=0
@@ -149,7 +149,7 @@ for c in "${CASES[@]}"; do
 	for s in "${ss[@]}"; do
 		i=$((i + 1))
 		: >"$T/fire.$i"
-		sed -n 's/^OnCalendar=//p' "$T/units/ml-connector-t$i.timer" >"$T/cal.$i"
+		sed -n 's/^OnCalendar=//p' "$T/units/ml-connector-default-t$i.timer" >"$T/cal.$i"
 		while IFS= read -r cal; do
 			# enough firings for the week: hourly or daily events
 			case $cal in

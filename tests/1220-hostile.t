@@ -431,7 +431,7 @@ is "$(tr '\n' ' ' <"$T/out")" "ok-1 " "mlc-rule list: only rule names printed"
 is "$(grep -c 'is not a rule name' "$T/err")" 5 "mlc-rule list: each bad file reported"
 ML_CONNECTOR_RULES=$R2 ml-connector schedule >"$T/out" 2>"$T/err"
 unlike "$(cat "$T/out")" 'touch|;id|a b|nl|-rf' "schedule: no hostile name reaches a crontab line"
-like "$(cat "$T/out")" 'run --scheduled ok-1$' "schedule: the good rule is scheduled"
+like "$(cat "$T/out")" 'run --scheduled --quiet ok-1$' "schedule: the good rule is scheduled"
 
 # (Where a refused name could land: here, the tree above, the state dir's
 # parent.  /tmp is shared with other processes; the markers cover it.)
