@@ -40,4 +40,26 @@ lock_release
 wait "$probe"
 ok "it exits 0 once the lock is gone"
 is "$(cat "$T/probe.out")" 2 "and reads what the lock holder wrote"
+
+# own / _signal: a pid is stopped only while it is still the process that
+# was started; once that one is gone, its pid may be another's.
+sleep 600 &
+a=$!
+own "$a"
+entry=${_pids##* }
+is "${entry%%:*}" "$a" "own: the pid is held"
+[ -n "${entry#*:}" ]
+ok "own: with its start time"
+_signal TERM "$entry"
+wait "$a"
+is "$?" 143 "_signal: the process own() saw start gets the signal"
+sleep 600 &
+b=$!
+# b's pid under a start time that is not b's: the record of a process gone
+# whose pid the kernel has handed to b
+_signal TERM "$b:1"
+kill -0 "$b"
+ok "_signal: a pid whose process is not the one started is left alone"
+kill "$b"
+wait "$b" 2>/dev/null
 done_testing

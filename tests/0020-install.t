@@ -91,7 +91,7 @@ ok "the installed mlc-ais-sim runs"
 "$D/opt/mlc/bin/mlc-ais-sim" --port 0 --port-file "$T/sim.port" --user JDE \
 	--password-file /dev/null >/dev/null 2>"$T/sim.err" &
 simpid=$!
-_pids="$_pids $simpid"
+own "$simpid"
 wait_for test -s "$T/sim.port" -o -s "$T/sim.err"
 [ -s "$T/sim.port" ]
 ok "the installed mlc-ais-sim finds its tables beside its bin/, not in the build's DATADIR"

@@ -86,7 +86,7 @@ is "$(mlc-vault list | wc -l)" 1 "nothing stored by refused sets"
 # that its contents can be searched too.
 mkfifo "$T/holdin"
 sqlite3 "$DB" <"$T/holdin" >"$T/holdout" 2>&1 &
-_pids="$_pids $!"
+own "$!"
 exec 5>"$T/holdin"
 printf "BEGIN;\nSELECT count(*) FROM secret;\nSELECT 'holding';\n" >&5
 wait_for grep -q holding "$T/holdout"

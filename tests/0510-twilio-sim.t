@@ -222,7 +222,7 @@ is "$(lst --data-urlencode DateSent=yesterday) $(jq -r .code "$T/out")" "400 200
 
 # ---- status callbacks, signed ----
 http-sink --port 0 --port-file "$T/sink.port" --request-log "$T/sink.log" 2>>"$T/sink.err" &
-_pids="$_pids $!"
+own "$!"
 wait_for test -s "$T/sink.port"
 # sink_has N: the sink has logged N requests
 sink_has() { [ "$(grep -c . "$T/sink.log" 2>/dev/null)" -ge "$1" ]; }

@@ -84,7 +84,7 @@ serve() {
 	served_port=""
 	"$@" --port 0 --port-file "$d/$n.port" --request-log "$d/$n.log" >/dev/null 2>>"$d/$n.stderr" &
 	echo $! >"$d/$n.pid"
-	_pids="$_pids $!"
+	own "$!"
 	wait_for eval "[ -s '$d/$n.port' ] || ! kill -0 $! 2>/dev/null"
 	if [ ! -s "$d/$n.port" ]; then
 		sed 's/^/#   /' "$d/$n.stderr"

@@ -165,7 +165,7 @@ KSECRET="key-secret-$RANDOM$RANDOM"
 (umask 077 && printf '%s\n' "$KSECRET" >"$T/ksecret")
 mlc-twilio-sim --port 0 --port-file "$T/k.port" --request-log "$T/k.log" --account-sid "$AC" \
 	--auth-token-file "$T/token" --api-key-sid "$SK" --api-key-secret-file "$T/ksecret" 2>"$T/k.err" &
-_pids="$_pids $!"
+own "$!"
 wait_for test -s "$T/k.port"
 sed -e "s|^base_url = .*|base_url = http://127.0.0.1:$(cat "$T/k.port")|" \
 	-e "s|^account_sid = .*|account_sid = $AC\napi_key_sid = $SK|" "$ML_CONNECTOR_CONF" >"$T/k.conf"

@@ -202,7 +202,7 @@ if command -v systemd-socket-activate >/dev/null 2>&1; then
 		wait_for ssa_up
 		kill -0 "$ssa" 2>/dev/null && break
 	done
-	_pids="$_pids $ssa"
+	own "$ssa"
 	CONF_EXTRA="status_callback = http://127.0.0.1:$CBP/ml/status" write_conf
 	sms e2e +15554100001 "end to end" | alert-log -s sent | twilio-send | alert-log -s sent >"$T/res"
 	sid=$(jq -r .sid "$T/res")

@@ -73,8 +73,8 @@ CONF
 stop_env() {
 	local p
 	for p in $ENV_PIDS; do
-		kill "$p" 2>/dev/null
-		wait "$p" 2>/dev/null
+		_signal TERM "$p"
+		wait "${p%%:*}" 2>/dev/null
 	done
 	ENV_PIDS=""
 }
@@ -127,8 +127,11 @@ kill_stage() {
 	local sess=$1 want=$2 victim
 	victim=$(stage_moment "$sess" "$want")
 	[ -n "$victim" ] || return 0
-	# the chosen process may have ended meanwhile: take a live one
-	kill -9 "$victim" 2>/dev/null && echo "$victim" && return 0
+	# The chosen process may have ended meanwhile, and its pid may be another
+	# process's by now: kill it only while the run's session still has it
+	# under that name, else take a live one.
+	pgrep -s "$sess" -x "$want" | grep -qx "$victim" &&
+		kill -9 "$victim" 2>/dev/null && echo "$victim" && return 0
 	victim=$(pgrep -s "$sess" -x "$want" | shuf -n 1)
 	[ -n "$victim" ] && kill -9 "$victim" 2>/dev/null && echo "$victim"
 }

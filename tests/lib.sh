@@ -37,12 +37,37 @@ _n=0
 _failed=0
 _pids=""
 
+# own PID: PID, a background child of the test, is stopped when the test
+# ends (and by stop_env, e2e-lib.sh).  It is held with its start time: once
+# a process is gone and reaped its pid is free, the kernel hands it out
+# again (pid_max is 32768 here; a loaded suite wraps it in minutes), and a
+# kill by pid alone then hits whatever has it now: another test's
+# simulator.
+own() { _pids="$_pids $1:$(_started "$1")"; }
+
+# _started PID: the process's start time (clock ticks since boot, field 22
+# of /proc/PID/stat), or nothing when there is no such process.
+_started() {
+	local s f
+	s=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
+	read -r -a f <<<"${s##*) }"
+	echo "${f[19]}"
+}
+
+# _signal SIG PID:START: the signal to the process only if it is still the
+# one own() saw start.
+_signal() {
+	local p=${2%%:*} t=${2#*:}
+	[ -n "$t" ] && [ "$(_started "$p")" = "$t" ] && kill "-$1" "$p" 2>/dev/null
+	return 0
+}
+
 _cleanup() {
 	for _p in $_pids; do
-		kill "$_p" 2>/dev/null
+		_signal TERM "$_p"
 	done
 	for _p in $_pids; do
-		wait "$_p" 2>/dev/null
+		wait "${_p%%:*}" 2>/dev/null
 	done
 	if [ "${MLC_KEEP_TMP:-0}" = 1 ] || [ "$_failed" -gt 0 ]; then
 		echo "# scratch kept: $T"
@@ -201,7 +226,7 @@ sim_start() {
 	"$_exe" --port 0 --port-file "$T/$_sim.port" --request-log "$T/$_sim.log" "$@" \
 		2>>"$T/$_sim.stderr" &
 	_pid=$!
-	_pids="$_pids $_pid"
+	own "$_pid"
 	# listening, or dead: a slow start (a loaded machine) only takes longer
 	wait_for _sim_up
 	if [ ! -s "$T/$_sim.port" ]; then

@@ -20,7 +20,7 @@ lock_take() {
 	mkfifo "$LOCK_DIR/fifo"
 	sqlite3 "$db" <"$LOCK_DIR/fifo" >"$LOCK_DIR/out" 2>&1 &
 	LOCK_PID=$!
-	_pids="$_pids $LOCK_PID"
+	own "$LOCK_PID"
 	exec {LOCK_FD}>"$LOCK_DIR/fifo"
 	# .timeout: the holder itself waits for our own writers to finish
 	printf '.timeout 600000\n%s\nBEGIN EXCLUSIVE;\n%s\n.shell touch %s\n' "${LOCK_PRE:-}" "$sql" \
