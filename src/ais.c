@@ -22,6 +22,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -139,15 +140,62 @@ post(struct mlc_ais *a, const char *url, const char *body, struct mlc_http_resp 
 	return rc;
 }
 
+/* A member of a JSON object as text, trimmed, into m; 0 if absent or not
+ * a non-empty string. */
+static int
+member_text(const char *obj, size_t n, const char *name, struct mlc_buf *m)
+{
+	const char *v;
+	size_t vn;
+
+	mlc_buf_reset(m);
+	if (!mlc_jde_json_member(obj, n, name, &v, &vn) || !vn || *v != '"' ||
+	    mlc_jde_json_string(v, vn, m) < 0)
+		return 0;
+	while (m->len && (m->p[m->len - 1] == ' ' || m->p[m->len - 1] == '\n'))
+		m->p[--m->len] = '\0';
+	return m->len > 0 && m->p[0] != ' ';
+}
+
+/*
+ * AIS's own words in a ServiceErrorResponse (reference/ais-rest-api.md
+ * 1.6: message, exception, errorText, userDefinedErrorText), whatever the
+ * HTTP status it came with, even 200: "message (exception class)", the
+ * generic class "Exception" left out.  1 if the body is one, else 0.
+ */
+static int
+service_error(const struct mlc_http_resp *r, char *out, size_t outlen)
+{
+	static const char *const texts[] = { "message", "userDefinedErrorText", "errorText" };
+	struct mlc_buf m, x;
+	const char *b = r->body.p ? r->body.p : "";
+	int found = 0;
+
+	mlc_buf_init(&m);
+	mlc_buf_init(&x);
+	for (size_t i = 0; i < sizeof texts / sizeof *texts && !found; i++)
+		found = member_text(b, r->body.len, texts[i], &m);
+	if (member_text(b, r->body.len, "exception", &x) && strcmp(x.p, "Exception") != 0) {
+		if (found)
+			snprintf(out, outlen, "%s (%s)", m.p, x.p);
+		else
+			snprintf(out, outlen, "%s", x.p);
+		found = 1;
+	} else if (found) {
+		snprintf(out, outlen, "%s", m.p);
+	}
+	mlc_buf_free(&m);
+	mlc_buf_free(&x);
+	return found;
+}
+
 /* A short description of a failed response for messages: status and
- * AIS's message (ServiceErrorResponse.message or sysErrors[0]). */
+ * AIS's message (sysErrors[0], or the ServiceErrorResponse's). */
 static void
 describe(const struct mlc_http_resp *r, char *out, size_t outlen)
 {
 	struct mlc_jde_page pg;
-	char e[256];
-	const char *v;
-	size_t vn;
+	char e[256], m[400];
 
 	if (r->outcome != MLC_HTTP_DONE) {
 		snprintf(out, outlen, "%s (%s)", r->error[0] ? r->error : "no response",
@@ -160,19 +208,12 @@ describe(const struct mlc_http_resp *r, char *out, size_t outlen)
 			mlc_jde_page_free(&pg);
 			return;
 		}
-		if (mlc_jde_json_member(r->body.p, r->body.len, "message", &v, &vn)) {
-			struct mlc_buf m;
-
-			mlc_buf_init(&m);
-			mlc_jde_json_string(v, vn, &m);
-			snprintf(out, outlen, "HTTP %ld: %s", r->status, m.p ? m.p : "");
-			mlc_buf_free(&m);
-			mlc_jde_page_free(&pg);
-			return;
-		}
 		mlc_jde_page_free(&pg);
 	}
-	snprintf(out, outlen, "HTTP %ld", r->status);
+	if (service_error(r, m, sizeof m))
+		snprintf(out, outlen, "HTTP %ld: AIS says: %s", r->status, m);
+	else
+		snprintf(out, outlen, "HTTP %ld", r->status);
 }
 
 static int
@@ -194,6 +235,48 @@ fatal_transport(const struct mlc_http_resp *r, const char *what)
 	if (r->outcome == MLC_HTTP_POLICY)
 		mlc_ais_fatal(MLC_EX_CONFIG, "%s: URL refused: %s", what, d);
 	mlc_ais_fatal(MLC_EX_SOFTWARE, "%s: %s", what, d);
+}
+
+/*
+ * A login answered, neither accepted nor refused for its credentials
+ * (those are 401, 403 and 444: MLC_RETRY_AUTH) nor worth a retry.  Only a
+ * refusal of the credentials is 77: anything else sent to an operator as
+ * "refused the login" has them reset a password that was right.  What is
+ * wrong is where the request went, or what the server is: 78, with the
+ * likely cause.
+ */
+static void
+login_failed(const struct mlc_ais *a, const char *url, const struct mlc_http_resp *r,
+             const char *d)
+{
+	size_t n = strlen(a->base);
+	int jderest = n >= 8 && strcasecmp(a->base + n - 8, "/jderest") == 0;
+	long s = r->status;
+
+	if (s == 404 || s == 410)
+		mlc_ais_fatal(MLC_EX_CONFIG, "login: no AIS v2 REST service at %s (%s): %s", url, d,
+			      jderest ? "the [ais] url should be the server root, without /jderest"
+			              : "the [ais] url should be the AIS server's root, "
+			                "scheme://host:port, whose /jderest/v2/tokenrequest logs in");
+	if (s >= 300 && s < 400)
+		mlc_ais_fatal(MLC_EX_CONFIG, "login: %s answered with a redirect (%s), which is not "
+			      "followed: the [ais] url should be the address AIS answers on itself "
+			      "(https:// rather than http://, or the AIS server's host and port)", url, d);
+	if (s == 405)
+		mlc_ais_fatal(MLC_EX_CONFIG, "login: %s: %s: the HTML server's Allowed Hosts may not "
+			      "accept this AIS server, or the [ais] url leads to a server that is not AIS",
+			      url, d);
+	if (s == 445 || s == 446)
+		mlc_ais_fatal(MLC_EX_CONFIG, "login: %s: %s: AIS expects a single sign-on this login "
+			      "does not do; ask the AIS administrator to allow username and password "
+			      "login for user %s", url, d, a->user);
+	if (s == 415)
+		mlc_ais_fatal(MLC_EX_SOFTWARE, "login: %s: %s", url, d);
+	if (s >= 400 && s < 500)
+		mlc_ais_fatal(MLC_EX_CONFIG, "login: %s rejected the login request (%s), not the "
+			      "password: check [ais] environment (%s), role (%s) and device (%s)", url, d,
+			      a->env, a->role, a->device);
+	mlc_ais_fatal(MLC_EX_UNAVAILABLE, "login: %s: %s", url, d);
 }
 
 void
@@ -241,15 +324,14 @@ mlc_ais_login(struct mlc_ais *a)
 			break;
 		c = mlc_retry_classify(&r, 1);
 		describe(&r, d, sizeof d);
-		if (c == MLC_RETRY_AUTH || (r.outcome == MLC_HTTP_DONE && r.status >= 400 &&
-		                            r.status < 500 && c == MLC_RETRY_NO)) {
+		if (c == MLC_RETRY_AUTH) {
 			mlc_buf_wipe(&body);
 			mlc_ais_fatal(MLC_EX_NOPERM, "AIS refused the login of user %s: %s", a->user, d);
 		}
 		if (c == MLC_RETRY_NO) {
 			mlc_buf_wipe(&body);
 			if (r.outcome == MLC_HTTP_DONE)
-				mlc_ais_fatal(MLC_EX_UNAVAILABLE, "login: %s", d);
+				login_failed(a, url.p, &r, d);
 			fatal_transport(&r, "login");
 		}
 		if ((delay = mlc_retry_next(&rt, r.retry_after_ms)) < 0) {
@@ -261,7 +343,6 @@ mlc_ais_login(struct mlc_ais *a)
 		mlc_retry_sleep(delay, stopp);
 	}
 	mlc_buf_wipe(&body);
-	mlc_buf_free(&url);
 	{
 		jv j = jv_parse_sized(r.body.p, (int)r.body.len);
 		jv ui, tok, sdf, sep, code;
@@ -269,14 +350,23 @@ mlc_ais_login(struct mlc_ais *a)
 		if (jv_get_kind(j) != JV_KIND_OBJECT) {
 			jv_free(j);
 			mlc_http_resp_free(&r);
-			mlc_ais_fatal(MLC_EX_DATAERR, "login: the token response is not a JSON object");
+			/* a web server's page for any path, a portal, a proxy */
+			mlc_ais_fatal(MLC_EX_CONFIG, "login: no AIS v2 REST service at %s: the answer "
+				      "(HTTP 200) is not a JSON object: the [ais] url should be the AIS "
+				      "server's root, scheme://host:port", url.p);
 		}
 		ui = jv_object_get(j, jv_string("userInfo"));
 		if (jv_get_kind(ui) != JV_KIND_OBJECT) {
 			jv_free(ui);
+			if (service_error(&r, d, sizeof d)) {
+				mlc_http_resp_free(&r);
+				mlc_ais_fatal(MLC_EX_DATAERR, "login: HTTP 200 without a token: AIS says: %s",
+					      d);
+			}
 			mlc_http_resp_free(&r);
 			mlc_ais_fatal(MLC_EX_DATAERR, "login: the token response has no userInfo");
 		}
+		mlc_buf_free(&url);
 		tok = jv_object_get(jv_copy(ui), jv_string("token"));
 		if (jv_get_kind(tok) != JV_KIND_STRING || jv_string_length_bytes(jv_copy(tok)) == 0) {
 			jv_free(tok);
@@ -639,6 +729,9 @@ restart:
 			if (pg.error)
 				mlc_ais_fatal(MLC_EX_DATAERR, "%s: AIS reported %d error%s: %s", what, pg.nerrors,
 					      pg.nerrors == 1 ? "" : "s", pg.error);
+			if ((!pg.found || strcmp(pg.target, q->table) != 0) && service_error(&r, d, sizeof d))
+				mlc_ais_fatal(MLC_EX_DATAERR, "%s: HTTP 200 without fs_DATABROWSE_%s: AIS says: %s",
+					      what, q->table, d);
 			if (!pg.found || strcmp(pg.target, q->table) != 0)
 				mlc_ais_fatal(MLC_EX_DATAERR, "%s: the response has no fs_DATABROWSE_%s", what,
 					      q->table);
