@@ -934,7 +934,8 @@ mlc_ais_config(struct mlc_conf *conf)
 	int missing = 0;
 	const char *path = mlc_config_path();
 	static const char *const ais_keys[] = {
-		"url", "user", "environment", "role", "device", "ca_bundle", "timeout", "paging", NULL
+		"url", "user", "environment", "role", "device", "ca_bundle", "timeout", "paging",
+		"allow_plain_http", NULL
 	};
 
 	if (mlc_conf_load(conf, path, err, sizeof err, &missing) < 0)
@@ -980,9 +981,30 @@ mlc_ais_open(struct mlc_ais *a, const struct mlc_conf *conf, int dry)
 	while (n && url[n - 1] == '/')
 		n--;
 	a->base = mlc_xstrndup(url, n);
-	a->policy = strncmp(a->base, "http://", 7) == 0 ? MLC_HTTP_ALLOW_HTTP : 0;
-	if (mlc_http_url_ok(a->base, a->policy, err, sizeof err) < 0)
-		mlc_ais_fatal(MLC_EX_CONFIG, "[ais] url: %s", err);
+	/* Plain http to loopback (a simulator, a tunnel's end) crosses no
+	 * network.  To any other host the password and the data would cross
+	 * it in clear: many plant AIS servers do run on http, so it is not
+	 * refused outright, but only when the configuration says so, with a
+	 * warning on every run. */
+	a->policy = MLC_HTTP_ALLOW_HTTP_LOOPBACK;
+	if (mlc_http_url_ok(a->base, a->policy, err, sizeof err) < 0) {
+		const char *plain = ais_get(conf, "allow_plain_http", "no", 0);
+
+		if (strcmp(plain, "yes") != 0 && strcmp(plain, "no") != 0)
+			mlc_ais_fatal(MLC_EX_CONFIG, "[ais] allow_plain_http \"%s\": expected yes or no",
+				      plain);
+		if (strncasecmp(a->base, "http://", 7) != 0 ||
+		    mlc_http_url_ok(a->base, MLC_HTTP_ALLOW_HTTP, err, sizeof err) < 0)
+			mlc_ais_fatal(MLC_EX_CONFIG, "[ais] url: %s", err);
+		if (strcmp(plain, "yes") != 0)
+			mlc_ais_fatal(MLC_EX_CONFIG, "[ais] url %s is plain http to a host that is not "
+				      "loopback: the AIS password and the data would cross the network "
+				      "unencrypted.  Use https:// (with [ais] ca_bundle for an internal "
+				      "CA), or set [ais] allow_plain_http = yes to accept that", a->base);
+		a->policy = MLC_HTTP_ALLOW_HTTP;
+		mlc_warn("warning: [ais] url %s is plain http (allow_plain_http = yes): the AIS "
+		         "password and the data cross the network unencrypted", a->base);
+	}
 	a->user = ais_get(conf, "user", NULL, 1);
 	a->env = ais_get(conf, "environment", NULL, 1);
 	a->role = ais_get(conf, "role", "*ALL", 0);

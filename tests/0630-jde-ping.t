@@ -85,6 +85,32 @@ jde-fetch -t F0411 >"$T/out" 2>"$T/err"
 like "$(cat "$T/err")" "F0411 query: HTTP 501: AIS says: Dataservice_not_licensed" \
 	"a ServiceErrorResponse with 501 to a query: AIS's message"
 
+# Plain http: to loopback as written; to another host only with
+# [ais] allow_plain_http = yes, then with a warning on every run.
+conf "$U"
+jde-fetch --ping >/dev/null 2>"$T/err"
+is "$?/$(cat "$T/err")" "0/" "http to loopback: no warning"
+conf http://192.0.2.10:7070
+jde-fetch --dry-run -t F0411 >"$T/out" 2>"$T/err"
+is "$?/$(wc -c <"$T/out" | tr -d ' ')" 78/0 "http to a host that is not loopback: 78, nothing sent"
+like "$(cat "$T/err")" "\[ais\] url http://192.0.2.10:7070 is plain http to a host that is not loopback: the AIS password .* unencrypted.*allow_plain_http = yes" \
+	"says why, and how to accept it"
+printf 'allow_plain_http = maybe\n' >>"$ML_CONNECTOR_CONF"
+jde-fetch --dry-run -t F0411 >/dev/null 2>"$T/err"
+is "$?/$(cat "$T/err")" '78/jde-fetch: [ais] allow_plain_http "maybe": expected yes or no' \
+	"allow_plain_http: yes or no"
+sed -i 's/= maybe/= yes/' "$ML_CONNECTOR_CONF"
+jde-fetch --dry-run -t F0411 >"$T/out" 2>"$T/err"
+is "$?" 0 "allow_plain_http = yes: accepted"
+like "$(cat "$T/err")" "warning: \[ais\] url http://192.0.2.10:7070 is plain http \(allow_plain_http = yes\): the AIS password and the data cross the network unencrypted" \
+	"and warned of"
+like "$(head -n 1 "$T/out")" '"url":"http://192.0.2.10:7070/jderest/v2/' "the request goes to that URL"
+conf "https://192.0.2.10:7070"
+printf 'allow_plain_http = no\n' >>"$ML_CONNECTOR_CONF"
+jde-fetch --dry-run -t F0411 >/dev/null 2>"$T/err"
+is "$?/$(cat "$T/err")" "0/" "https: allow_plain_http plays no part"
+conf "$U"
+
 jde-fetch --ping -r x 2>/dev/null
 is "$?" 64 "--ping takes no rule"
 
