@@ -751,7 +751,11 @@ secret) setup_env; exec mlc-vault "$@" ;;
 run) cmd_run "$@" ;;
 track) cmd_track "$@" ;;
 schedule) cmd_schedule "$@" ;;
-status) setup_env; exec alert-log status "$@" ;;
+status)
+	setup_env
+	jde-fetch --show-refusal # why no rule reads AIS, when that holds (stderr)
+	exec alert-log status "$@"
+	;;
 quarantine) setup_env; exec alert-log quarantine "$@" ;;
 resend) cmd_resend "$@" ;;
 why) setup_env; exec alert-log why "$@" ;;

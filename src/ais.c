@@ -9,6 +9,9 @@
  * body), printed or logged, cookies kept in memory for the run (session
  * affinity), TLS verified against [ais] ca_bundle when given, logout at
  * the end, also after errors (mlc_ais_fatal) and SIGTERM/SIGINT.
+ * A login refused for its credentials (401/403/444) is remembered, and
+ * the same password is not sent again (refusal_check); any other failed
+ * login is named for what it is (login_failed), never as a refusal.
  * A token refused (401/403/444) means a new login and a fresh query for
  * the rows after the last one delivered, since an open result set does
  * not survive the session; so does JAS_MSG347 (query results expired) and
@@ -20,6 +23,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -238,6 +242,144 @@ fatal_transport(const struct mlc_http_resp *r, const char *what)
 }
 
 /*
+ * A refused password is not tried again: each failed login counts towards
+ * the service account's lockout, and a scheduled rule would otherwise
+ * lock it within a few runs.  The refusal is kept in STATE/REFUSAL_FILE
+ * with a keyed hash of the password refused (BLAKE2b keyed with a random
+ * salt kept beside it: the file tells nothing of the password that the
+ * vault key in the same directory does not), the time and AIS's answer.
+ * A login with the same password stops before it is sent (77); a new
+ * password (mlc-vault set ais.password also removes the file, for the same
+ * one set again once the account is fixed) or a login that is let through
+ * (jde-fetch --ping, a->force) and succeeds lifts it.
+ */
+#define REFUSAL_FILE "ais-login-refused"
+
+static int
+refusal_path(const char *dir, char *out, size_t outlen)
+{
+	char err[512];
+
+	if (!dir && !(dir = mlc_state_dir(NULL, err, sizeof err)))
+		return -1;
+	return snprintf(out, outlen, "%s/%s", dir, REFUSAL_FILE) < (int)outlen ? 0 : -1;
+}
+
+static void
+refusal_hash(const char *pw, const unsigned char *salt, char *hex)
+{
+	unsigned char h[32];
+
+	crypto_generichash(h, sizeof h, (const unsigned char *)pw, strlen(pw), salt, 16);
+	sodium_bin2hex(hex, 65, h, sizeof h);
+	sodium_memzero(h, sizeof h);
+}
+
+/* The file's lines: "salt-hex hash-hex", the time, the reason. */
+static int
+refusal_read(const char *path, char *salt, char *hash, char *when, size_t wn, char *why,
+             size_t yn)
+{
+	FILE *f = fopen(path, "r");
+	int ok;
+
+	if (!f)
+		return 0;
+	ok = fscanf(f, "%32s %64s\n", salt, hash) == 2 && fgets(when, (int)wn, f) &&
+	     fgets(why, (int)yn, f);
+	fclose(f);
+	if (!ok)
+		return 0;
+	when[strcspn(when, "\n")] = '\0';
+	why[strcspn(why, "\n")] = '\0';
+	return 1;
+}
+
+int
+mlc_ais_refusal(const char *dir, char *out, size_t outlen)
+{
+	char path[4096], salt[33], hash[65], when[64], why[600];
+
+	if (refusal_path(dir, path, sizeof path) < 0 ||
+	    !refusal_read(path, salt, hash, when, sizeof when, why, sizeof why))
+		return 0;
+	snprintf(out, outlen, "AIS refused the password in the vault at %s (%s): no login is "
+	         "tried until it is set again (ml-connector secret set ais.password) or "
+	         "ml-connector ping succeeds", when, why);
+	return 1;
+}
+
+void
+mlc_ais_refusal_clear(const char *dir)
+{
+	char path[4096];
+
+	if (refusal_path(dir, path, sizeof path) == 0 && unlink(path) < 0 && errno != ENOENT)
+		mlc_warn("%s: %s", path, strerror(errno));
+}
+
+/* Before a login: stop (77) if this very password was refused. */
+static void
+refusal_check(const struct mlc_ais *a)
+{
+	char path[4096], salt[33], hash[65], when[64], why[600], h[65];
+	unsigned char sb[16];
+
+	if (refusal_path(NULL, path, sizeof path) < 0 ||
+	    !refusal_read(path, salt, hash, when, sizeof when, why, sizeof why))
+		return;
+	if (sodium_hex2bin(sb, sizeof sb, salt, strlen(salt), NULL, NULL, NULL) == 0) {
+		refusal_hash(a->password, sb, h);
+		if (sodium_memcmp(h, hash, 64) == 0 && strlen(hash) == 64) {
+			if (a->force)
+				return;
+			mlc_ais_fatal(MLC_EX_NOPERM, "not logging in to AIS as %s: this password was "
+				      "refused at %s (%s), and another failed login counts towards the "
+				      "account's lockout.  Store the right one (ml-connector secret set "
+				      "ais.password); if the account was fixed on the AIS side, "
+				      "ml-connector ping tries once and lifts this when it succeeds",
+				      a->user, when, why);
+		}
+	}
+	/* another password since: the refusal was of an old one */
+	mlc_ais_refusal_clear(NULL);
+}
+
+/* After a refusal of the credentials: remember it (best effort). */
+static void
+refusal_write(const struct mlc_ais *a, const char *why)
+{
+	char path[4096], tmp[4200], hex[65], sh[33], when[32];
+	unsigned char salt[16];
+	struct timespec ts;
+	FILE *f;
+	int fd;
+
+	if (refusal_path(NULL, path, sizeof path) < 0)
+		return;
+	snprintf(tmp, sizeof tmp, "%s.XXXXXX", path);
+	if ((fd = mkstemp(tmp)) < 0 || !(f = fdopen(fd, "w"))) {
+		if (fd >= 0)
+			close(fd);
+		mlc_warn("%s: %s (the refusal is not remembered)", tmp, strerror(errno));
+		return;
+	}
+	randombytes_buf(salt, sizeof salt);
+	refusal_hash(a->password, salt, hex);
+	sodium_bin2hex(sh, sizeof sh, salt, sizeof salt);
+	mlc_time_now(&ts);
+	mlc_time_fmt(when, &ts);
+	fprintf(f, "%s %s\n%s\n", sh, hex, when);
+	for (const char *p = why; *p; p++)
+		fputc(*p == '\n' ? ' ' : *p, f);
+	fputc('\n', f);
+	if (fflush(f) != 0 || fsync(fileno(f)) < 0 || fclose(f) != 0 || rename(tmp, path) < 0) {
+		mlc_warn("%s: %s (the refusal is not remembered)", path, strerror(errno));
+		unlink(tmp);
+	}
+}
+
+/*
  * A login answered, neither accepted nor refused for its credentials
  * (those are 401, 403 and 444: MLC_RETRY_AUTH) nor worth a retry.  Only a
  * refusal of the credentials is 77: anything else sent to an operator as
@@ -309,6 +451,7 @@ mlc_ais_login(struct mlc_ais *a)
 		mlc_buf_free(&url);
 		return;
 	}
+	refusal_check(a);
 	mlc_http_resp_init(&r);
 	mlc_retry_init(&rt);
 	for (;;) {
@@ -326,7 +469,10 @@ mlc_ais_login(struct mlc_ais *a)
 		describe(&r, d, sizeof d);
 		if (c == MLC_RETRY_AUTH) {
 			mlc_buf_wipe(&body);
-			mlc_ais_fatal(MLC_EX_NOPERM, "AIS refused the login of user %s: %s", a->user, d);
+			refusal_write(a, d);
+			mlc_ais_fatal(MLC_EX_NOPERM, "AIS refused the login of user %s: %s (no login "
+				      "with this password is tried again until it is set again, or "
+				      "ml-connector ping succeeds)", a->user, d);
 		}
 		if (c == MLC_RETRY_NO) {
 			mlc_buf_wipe(&body);
@@ -375,6 +521,8 @@ mlc_ais_login(struct mlc_ais *a)
 			mlc_ais_fatal(MLC_EX_DATAERR, "login: the token response has no userInfo.token");
 		}
 		a->token = secret_dup(jv_string_value(tok), (size_t)jv_string_length_bytes(jv_copy(tok)));
+		if (a->force)
+			mlc_ais_refusal_clear(NULL);
 		jv_free(tok);
 		sdf = jv_object_get(jv_copy(ui), jv_string("simpleDateFormat"));
 		sep = jv_object_get(jv_copy(ui), jv_string("dateSeperator"));

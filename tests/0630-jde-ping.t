@@ -31,6 +31,43 @@ is "$?" 77 "wrong password: 77"
 is "$(jq -r .path "$MLC_AIS_SIM_LOG" | grep -c tokenrequest)" 1 "one login attempt, no retry loop"
 is "$(wc -c <"$T/out" | tr -d ' ')" 0 "nothing on stdout"
 
+# A refused password is not sent again (a lockout policy counts each try)
+# until it is set again or a ping gets through.
+logins() { jq -r .path "$MLC_AIS_SIM_LOG" | grep -c '^/jderest/v2/tokenrequest$'; }
+ref=$ML_CONNECTOR_STATE/ais-login-refused
+test -s "$ref"
+ok "a ping refused is remembered too"
+printf 'wrong\n' | mlc-vault set ais.password
+: >"$MLC_AIS_SIM_LOG"
+jde-fetch -t F0411 >"$T/out" 2>"$T/err"
+is "$?/$(logins)" 77/1 "a refused password (a run): 77 after one login"
+like "$(cat "$T/err")" "no login with this password is tried again until it is set again" "and says what follows"
+test -s "$ref" && ! grep -q wrong "$ref"
+ok "the refusal is kept, without the password"
+jde-fetch -t F0411 >"$T/out" 2>"$T/err"
+is "$?/$(logins)" 77/1 "the next run: 77, no login sent"
+like "$(cat "$T/err")" "not logging in to AIS as JDE: this password was refused at 20[0-9-]+T[0-9:.]+Z \(HTTP 403: AIS says: Authorization Failure" \
+	"and says why, with AIS's answer"
+jde-fetch --show-refusal >"$T/out" 2>"$T/err"
+is "$?/$(wc -c <"$T/out" | tr -d ' ')" 0/0 "--show-refusal: 0, nothing on stdout"
+like "$(cat "$T/err")" "AIS refused the password in the vault at .*: no login is tried until it is set again" \
+	"--show-refusal: why no login is tried"
+jde-fetch --ping >/dev/null 2>&1
+is "$?/$(logins)" 77/2 "ping tries once all the same (an operator's one try)"
+cp "$ref" "$T/ref.kept"
+printf 'wrong\n' | mlc-vault set ais.password
+test ! -e "$ref"
+ok "setting the secret again, even the same, lifts the refusal"
+jde-fetch -t F0411 >/dev/null 2>&1
+is "$?/$(logins)" 77/3 "and the next run logs in again"
+printf '%s\n' "$PW" | mlc-vault set ais.password
+cp "$T/ref.kept" "$ref"
+jde-fetch -t F0411 >/dev/null 2>"$T/err"
+is "$?/$(logins)/$([ -e "$ref" ] && echo kept)" 0/4/ \
+	"a refusal of another password than the vault's: the login goes ahead, the refusal is dropped"
+jde-fetch --show-refusal 2>"$T/err"
+is "$?/$(cat "$T/err")" "0/" "--show-refusal: nothing when logins are allowed"
+
 # Only a refusal of the credentials is 77.  Where the login went, or what
 # answered it, is configuration (78), said as such, with the likely cause;
 # AIS's own words (a ServiceErrorResponse) are shown whatever the status.
@@ -72,6 +109,9 @@ login_fails status:code=446,desc=SSO_not_enabled 78 "AIS says: SSO_not_enabled.*
 login_fails status:code=401,desc=User_locked,exception=com.oracle.e1.jdemf.JDERestServiceException 77 \
 	"refused the login of user JDE: HTTP 401: AIS says: User_locked \(com.oracle.e1.jdemf.JDERestServiceException\)" \
 	"401 at login: the credentials (AIS's message and exception class)"
+# that refusal is remembered (a locked account is refused with any
+# password): set again, the secret lets the next login through
+printf '%s\n' "$PW" | mlc-vault set ais.password
 login_fails status:code=200,desc=Login_disabled_for_maintenance 65 \
 	"login: HTTP 200 without a token: AIS says: Login_disabled_for_maintenance" \
 	"a ServiceErrorResponse with 200 at login"

@@ -41,7 +41,15 @@ ml-connector run ap-aging >/dev/null 2>"$T/pw.err"
 is "$?" 77 "a run with a wrong AIS password: 77"
 is "$(jq -r .path "$MLC_AIS_SIM_LOG" | grep -c '^/jderest/v2/tokenrequest$')" 1 \
 	"a wrong AIS password: one login attempt in the run (fetch and join would make two)"
+ml-connector run high-value-po ap-aging >/dev/null 2>"$T/pw.err"
+is "$?/$(jq -r .path "$MLC_AIS_SIM_LOG" | grep -c '^/jderest/v2/tokenrequest$')" 77/1 \
+	"the next runs: 77 without a login (the refused password is not sent again)"
+ml-connector status >/dev/null 2>"$T/pw.err"
+like "$(cat "$T/pw.err")" "AIS refused the password in the vault at .*no login is tried until it is set again" \
+	"status says why no rule reads AIS"
 mlc-vault set ais.password <"$T/ais.pw"
+ml-connector status >/dev/null 2>"$T/pw.err"
+is "$(grep -c 'refused the password' "$T/pw.err")" 0 "the secret set again: status says nothing of it"
 
 # The audit trail answers for every SMS: who, what, when, which SID.
 sid=$(alert-log query --stage sent -f ndjson | jq -r 'select(.channel == "sms") | .sid' | head -n 1)
