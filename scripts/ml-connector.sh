@@ -517,6 +517,7 @@ cmd_check() {
 	rc=0
 	[ -r "$ML_CONNECTOR_CONF" ] || die 78 "$ML_CONNECTOR_CONF: no configuration (ml-connector init)"
 	mlc-vault check >/dev/null || rc=$(worse "$rc" "$?")
+	jde-fetch --show-refusal
 	check_skeleton
 	# shellcheck disable=SC2046 # rule names are [a-z0-9_-]: splitting is intended
 	[ $# -gt 0 ] || set -- $(mlc-rule list)

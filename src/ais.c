@@ -982,7 +982,11 @@ restart:
 		}
 		if (c == MLC_RETRY_AUTH) {
 			if (++auth_fails >= 2)
-				mlc_ais_fatal(MLC_EX_NOPERM, "%s: the token was refused twice in a row: %s", what, d);
+				mlc_ais_fatal(MLC_EX_NOPERM, "%s: the token was refused twice in a row, the "
+					      "second time just after a new login: %s (the password was "
+					      "accepted; a token refused as soon as it is issued points at "
+					      "the user's permissions for %s, or at a session the server "
+					      "does not keep)", what, d, q->table);
 			mlc_warn("%s: token refused (%s): logging in again and %s", what, d,
 			         q->norder && q->last.n ? "resuming after the last row written"
 			                                : "restarting the query");
