@@ -131,21 +131,10 @@ setup_env() {
 
 # ---- init and secrets --------------------------------------------------
 
-cmd_init() {
-	for _a in "$@"; do
-		case $_a in
-		--passphrase) ;;
-		-?*) bad_option init "$_a" ;;
-		*) die 64 "init [--passphrase]" ;;
-		esac
-	done
-	setup_env
-	mkdir -p "$ML_CONNECTOR_STATE" "$ML_CONNECTOR_RULES" || die 74 "cannot create directories"
-	chmod 700 "$ML_CONNECTOR_STATE"
-	if [ ! -f "$ML_CONNECTOR_CONF" ]; then
-		mkdir -p "$(dirname -- "$ML_CONNECTOR_CONF")"
-		umask 077
-		cat >"$ML_CONNECTOR_CONF" <<EOF
+# The configuration init writes.  check compares the settings with it, so
+# a placeholder left in place is named (one copy of the skeleton: here).
+conf_skeleton() {
+	cat <<'EOF'
 # ml-connector configuration: see ml-connector(5).  No secrets here:
 # store them with  ml-connector secret set ais.password  (and
 # twilio.auth_token, sendgrid.api_key).
@@ -169,6 +158,23 @@ rate = 1
 [sendgrid]
 from = alerts@example.com
 EOF
+}
+
+cmd_init() {
+	for _a in "$@"; do
+		case $_a in
+		--passphrase) ;;
+		-?*) bad_option init "$_a" ;;
+		*) die 64 "init [--passphrase]" ;;
+		esac
+	done
+	setup_env
+	mkdir -p "$ML_CONNECTOR_STATE" "$ML_CONNECTOR_RULES" || die 74 "cannot create directories"
+	chmod 700 "$ML_CONNECTOR_STATE"
+	if [ ! -f "$ML_CONNECTOR_CONF" ]; then
+		mkdir -p "$(dirname -- "$ML_CONNECTOR_CONF")"
+		umask 077
+		conf_skeleton >"$ML_CONNECTOR_CONF"
 		warn "wrote $ML_CONNECTOR_CONF: edit it"
 	fi
 	if mlc-vault list >/dev/null 2>&1; then
@@ -744,6 +750,10 @@ ping_one() {
 	fi
 }
 
+# check: every rule through the checks of the programs that read it, the
+# vault, and the settings a run would trip over.  Exit status: the most
+# serious status of a failed check (a rule error: 78); warnings alone
+# leave it 0.
 cmd_check() {
 	no_options check "$@"
 	shift "$_skip"
@@ -751,6 +761,8 @@ cmd_check() {
 	rc=0
 	[ -r "$ML_CONNECTOR_CONF" ] || die 78 "$ML_CONNECTOR_CONF: no configuration (ml-connector init)"
 	mlc-vault check >/dev/null || rc=$(worse "$rc" "$?")
+	jde-fetch --show-refusal
+	check_skeleton
 	# shellcheck disable=SC2046 # rule names are [a-z0-9_-]: splitting is intended
 	[ $# -gt 0 ] || set -- $(mlc-rule list)
 	for r in "$@"; do
@@ -758,15 +770,49 @@ cmd_check() {
 		for t in "mlc-rule cron" "alert-match --check -r" "alert-render --check -r" \
 			"jde-fetch --dry-run -r"; do
 			# shellcheck disable=SC2086 # $t is a command line of plain words
-			if ! $t "$r" >/dev/null; then
-				c=$?
+			$t "$r" >/dev/null
+			c=$?
+			if [ "$c" != 0 ]; then
 				ok=0
 				rc=$(worse "$rc" "$c")
 			fi
 		done
-		[ "$ok" = 1 ] && echo "$r: ok" || echo "$r: errors (above)"
+		if [ "$ok" = 1 ]; then
+			check_rule_warnings "$r"
+			echo "$r: ok"
+		else
+			echo "$r: errors (above)"
+		fi
 	done
 	exit "$rc"
+}
+
+# check_skeleton: a warning for each setting still at the value init wrote
+# as a placeholder (a run would fail on it, or send from a test number).
+check_skeleton() {
+	_sk=$(mktemp "${TMPDIR:-/tmp}/ml-connector-skel.XXXXXX") || exit 74
+	conf_skeleton >"$_sk"
+	for _k in "ais url" "twilio account_sid" "twilio from" "sendgrid from"; do
+		# shellcheck disable=SC2086 # "SECTION KEY": two words
+		_v=$(mlc-conf get $_k 2>/dev/null) || continue
+		# shellcheck disable=SC2086
+		_s=$(mlc-conf -c "$_sk" get $_k 2>/dev/null) || continue
+		[ "$_v" = "$_s" ] &&
+			warn "warning: $ML_CONNECTOR_CONF: [${_k% *}] ${_k#* } is still the skeleton's placeholder ($_v): set it"
+	done
+	rm -f "$_sk"
+}
+
+# check_rule_warnings RULE: settings that are valid but will not do what
+# they seem to say.  Quiet hours hold SMS and WhatsApp only, never e-mail
+# (ml-connector(5) [limits]).
+check_rule_warnings() {
+	_q=$(mlc-rule get "$1" limits quiet_hours 2>/dev/null) || return 0
+	case " $(mlc-rule get "$1" recipients channels 2>/dev/null) $(mlc-rule get "$1" digest channel 2>/dev/null) " in
+	*[\ ,]email[\ ,]*)
+		warn "warning: $1: [limits] quiet_hours ($_q) holds SMS and WhatsApp only: e-mail is sent during quiet hours"
+		;;
+	esac
 }
 
 cmd_preview() {
@@ -951,7 +997,11 @@ secret) setup_env; exec mlc-vault "$@" ;;
 run) cmd_run "$@" ;;
 track) cmd_track "$@" ;;
 schedule) cmd_schedule "$@" ;;
-status) setup_env; exec alert-log status "$@" ;;
+status)
+	setup_env
+	jde-fetch --show-refusal # why no rule reads AIS, when that holds (stderr)
+	exec alert-log status "$@"
+	;;
 quarantine) setup_env; exec alert-log quarantine "$@" ;;
 resend) cmd_resend "$@" ;;
 why) setup_env; exec alert-log why "$@" ;;

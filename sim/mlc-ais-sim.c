@@ -243,6 +243,7 @@ struct fault {
 	long ms;
 	char *table;
 	char *code, *desc;
+	char *exception;  /* status: the ServiceErrorResponse's exception class */
 	long requests;    /* token-life */
 	int insert, ahead; /* shift: insert or delete, ahead of or behind the cursor */
 	long rows;        /* shift */
@@ -2043,6 +2044,7 @@ fault_free(struct fault *f)
 	free(f->table);
 	free(f->code);
 	free(f->desc);
+	free(f->exception);
 	free(f->cookie);
 	free(f);
 }
@@ -2139,7 +2141,11 @@ fault_parse(const char *spec, char *err, size_t errlen)
 		} else if (strcmp(key, "code") == 0 && (f->kind == F_APP_ERROR || f->kind == F_SYS_ERROR)) {
 			free(f->code);
 			f->code = mlc_xstrdup(val);
-		} else if (strcmp(key, "desc") == 0 && (f->kind == F_APP_ERROR || f->kind == F_SYS_ERROR)) {
+		} else if (strcmp(key, "exception") == 0 && f->kind == F_STATUS) {
+			free(f->exception);
+			f->exception = mlc_xstrdup(val);
+		} else if (strcmp(key, "desc") == 0 &&
+		           (f->kind == F_APP_ERROR || f->kind == F_SYS_ERROR || f->kind == F_STATUS)) {
 			free(f->desc);
 			f->desc = mlc_xstrdup(val);
 		} else {
@@ -2253,7 +2259,7 @@ qarg(struct req *r, const char *name)
 
 /* A ServiceErrorResponse: {"message":..,"exception":..,"timeStamp":..} */
 static void
-reply_error(struct req *r, int status, const char *message)
+reply_error2(struct req *r, int status, const char *message, const char *exception)
 {
 	char ts[40];
 
@@ -2262,9 +2268,17 @@ reply_error(struct req *r, int status, const char *message)
 	mlc_buf_reset(&r->out);
 	mlc_buf_adds(&r->out, "{\"message\":");
 	add_json_str(&r->out, message);
-	mlc_buf_adds(&r->out, ",\"exception\":\"Exception\",\"timeStamp\":");
+	mlc_buf_adds(&r->out, ",\"exception\":");
+	add_json_str(&r->out, exception);
+	mlc_buf_adds(&r->out, ",\"timeStamp\":");
 	add_json_str(&r->out, ts);
 	mlc_buf_addc(&r->out, '}');
+}
+
+static void
+reply_error(struct req *r, int status, const char *message)
+{
+	reply_error2(r, status, message, "Exception");
 }
 
 static void
@@ -3113,7 +3127,8 @@ route(struct req *r)
 
 			snprintf(msg, sizeof msg, "Simulated HTTP %d (fault status)", f->status);
 			r->fault = "status";
-			reply_error(r, f->status, msg);
+			reply_error2(r, f->status, f->desc ? f->desc : msg,
+			             f->exception ? f->exception : "Exception");
 			fault_use(f);
 			return;
 		}

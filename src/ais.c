@@ -9,6 +9,9 @@
  * body), printed or logged, cookies kept in memory for the run (session
  * affinity), TLS verified against [ais] ca_bundle when given, logout at
  * the end, also after errors (mlc_ais_fatal) and SIGTERM/SIGINT.
+ * A login refused for its credentials (401/403/444) is remembered, and
+ * the same password is not sent again (refusal_check); any other failed
+ * login is named for what it is (login_failed), never as a refusal.
  * A token refused (401/403/444) means a new login and a fresh query for
  * the rows after the last one delivered, since an open result set does
  * not survive the session; so does JAS_MSG347 (query results expired) and
@@ -20,8 +23,10 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -139,15 +144,62 @@ post(struct mlc_ais *a, const char *url, const char *body, struct mlc_http_resp 
 	return rc;
 }
 
+/* A member of a JSON object as text, trimmed, into m; 0 if absent or not
+ * a non-empty string. */
+static int
+member_text(const char *obj, size_t n, const char *name, struct mlc_buf *m)
+{
+	const char *v;
+	size_t vn;
+
+	mlc_buf_reset(m);
+	if (!mlc_jde_json_member(obj, n, name, &v, &vn) || !vn || *v != '"' ||
+	    mlc_jde_json_string(v, vn, m) < 0)
+		return 0;
+	while (m->len && (m->p[m->len - 1] == ' ' || m->p[m->len - 1] == '\n'))
+		m->p[--m->len] = '\0';
+	return m->len > 0 && m->p[0] != ' ';
+}
+
+/*
+ * AIS's own words in a ServiceErrorResponse (reference/ais-rest-api.md
+ * 1.6: message, exception, errorText, userDefinedErrorText), whatever the
+ * HTTP status it came with, even 200: "message (exception class)", the
+ * generic class "Exception" left out.  1 if the body is one, else 0.
+ */
+static int
+service_error(const struct mlc_http_resp *r, char *out, size_t outlen)
+{
+	static const char *const texts[] = { "message", "userDefinedErrorText", "errorText" };
+	struct mlc_buf m, x;
+	const char *b = r->body.p ? r->body.p : "";
+	int found = 0;
+
+	mlc_buf_init(&m);
+	mlc_buf_init(&x);
+	for (size_t i = 0; i < sizeof texts / sizeof *texts && !found; i++)
+		found = member_text(b, r->body.len, texts[i], &m);
+	if (member_text(b, r->body.len, "exception", &x) && strcmp(x.p, "Exception") != 0) {
+		if (found)
+			snprintf(out, outlen, "%s (%s)", m.p, x.p);
+		else
+			snprintf(out, outlen, "%s", x.p);
+		found = 1;
+	} else if (found) {
+		snprintf(out, outlen, "%s", m.p);
+	}
+	mlc_buf_free(&m);
+	mlc_buf_free(&x);
+	return found;
+}
+
 /* A short description of a failed response for messages: status and
- * AIS's message (ServiceErrorResponse.message or sysErrors[0]). */
+ * AIS's message (sysErrors[0], or the ServiceErrorResponse's). */
 static void
 describe(const struct mlc_http_resp *r, char *out, size_t outlen)
 {
 	struct mlc_jde_page pg;
-	char e[256];
-	const char *v;
-	size_t vn;
+	char e[256], m[400];
 
 	if (r->outcome != MLC_HTTP_DONE) {
 		snprintf(out, outlen, "%s (%s)", r->error[0] ? r->error : "no response",
@@ -160,19 +212,12 @@ describe(const struct mlc_http_resp *r, char *out, size_t outlen)
 			mlc_jde_page_free(&pg);
 			return;
 		}
-		if (mlc_jde_json_member(r->body.p, r->body.len, "message", &v, &vn)) {
-			struct mlc_buf m;
-
-			mlc_buf_init(&m);
-			mlc_jde_json_string(v, vn, &m);
-			snprintf(out, outlen, "HTTP %ld: %s", r->status, m.p ? m.p : "");
-			mlc_buf_free(&m);
-			mlc_jde_page_free(&pg);
-			return;
-		}
 		mlc_jde_page_free(&pg);
 	}
-	snprintf(out, outlen, "HTTP %ld", r->status);
+	if (service_error(r, m, sizeof m))
+		snprintf(out, outlen, "HTTP %ld: AIS says: %s", r->status, m);
+	else
+		snprintf(out, outlen, "HTTP %ld", r->status);
 }
 
 static int
@@ -194,6 +239,186 @@ fatal_transport(const struct mlc_http_resp *r, const char *what)
 	if (r->outcome == MLC_HTTP_POLICY)
 		mlc_ais_fatal(MLC_EX_CONFIG, "%s: URL refused: %s", what, d);
 	mlc_ais_fatal(MLC_EX_SOFTWARE, "%s: %s", what, d);
+}
+
+/*
+ * A refused password is not tried again: each failed login counts towards
+ * the service account's lockout, and a scheduled rule would otherwise
+ * lock it within a few runs.  The refusal is kept in STATE/REFUSAL_FILE
+ * with a keyed hash of the password refused (BLAKE2b keyed with a random
+ * salt kept beside it: the file tells nothing of the password that the
+ * vault key in the same directory does not), the time and AIS's answer.
+ * A login with the same password stops before it is sent (77); a new
+ * password (mlc-vault set ais.password also removes the file, for the same
+ * one set again once the account is fixed) or a login that is let through
+ * (jde-fetch --ping, a->force) and succeeds lifts it.
+ */
+#define REFUSAL_FILE "ais-login-refused"
+
+static int
+refusal_path(const char *dir, char *out, size_t outlen)
+{
+	char err[512];
+
+	if (!dir && !(dir = mlc_state_dir(NULL, err, sizeof err)))
+		return -1;
+	return snprintf(out, outlen, "%s/%s", dir, REFUSAL_FILE) < (int)outlen ? 0 : -1;
+}
+
+static void
+refusal_hash(const char *pw, const unsigned char *salt, char *hex)
+{
+	unsigned char h[32];
+
+	crypto_generichash(h, sizeof h, (const unsigned char *)pw, strlen(pw), salt, 16);
+	sodium_bin2hex(hex, 65, h, sizeof h);
+	sodium_memzero(h, sizeof h);
+}
+
+/* The file's lines: "salt-hex hash-hex", the time, the reason. */
+static int
+refusal_read(const char *path, char *salt, char *hash, char *when, size_t wn, char *why,
+             size_t yn)
+{
+	FILE *f = fopen(path, "r");
+	int ok;
+
+	if (!f)
+		return 0;
+	ok = fscanf(f, "%32s %64s\n", salt, hash) == 2 && fgets(when, (int)wn, f) &&
+	     fgets(why, (int)yn, f);
+	fclose(f);
+	if (!ok)
+		return 0;
+	when[strcspn(when, "\n")] = '\0';
+	why[strcspn(why, "\n")] = '\0';
+	return 1;
+}
+
+int
+mlc_ais_refusal(const char *dir, char *out, size_t outlen)
+{
+	char path[4096], salt[33], hash[65], when[64], why[600];
+
+	if (refusal_path(dir, path, sizeof path) < 0 ||
+	    !refusal_read(path, salt, hash, when, sizeof when, why, sizeof why))
+		return 0;
+	snprintf(out, outlen, "AIS refused the password in the vault at %s (%s): no login is "
+	         "tried until it is set again (ml-connector secret set ais.password) or "
+	         "ml-connector ping succeeds", when, why);
+	return 1;
+}
+
+void
+mlc_ais_refusal_clear(const char *dir)
+{
+	char path[4096];
+
+	if (refusal_path(dir, path, sizeof path) == 0 && unlink(path) < 0 && errno != ENOENT)
+		mlc_warn("%s: %s", path, strerror(errno));
+}
+
+/* Before a login: stop (77) if this very password was refused. */
+static void
+refusal_check(const struct mlc_ais *a)
+{
+	char path[4096], salt[33], hash[65], when[64], why[600], h[65];
+	unsigned char sb[16];
+
+	if (refusal_path(NULL, path, sizeof path) < 0 ||
+	    !refusal_read(path, salt, hash, when, sizeof when, why, sizeof why))
+		return;
+	if (sodium_hex2bin(sb, sizeof sb, salt, strlen(salt), NULL, NULL, NULL) == 0) {
+		refusal_hash(a->password, sb, h);
+		if (sodium_memcmp(h, hash, 64) == 0 && strlen(hash) == 64) {
+			if (a->force)
+				return;
+			mlc_ais_fatal(MLC_EX_NOPERM, "not logging in to AIS as %s: this password was "
+				      "refused at %s (%s), and another failed login counts towards the "
+				      "account's lockout.  Store the right one (ml-connector secret set "
+				      "ais.password); if the account was fixed on the AIS side, "
+				      "ml-connector ping tries once and lifts this when it succeeds",
+				      a->user, when, why);
+		}
+	}
+	/* another password since: the refusal was of an old one */
+	mlc_ais_refusal_clear(NULL);
+}
+
+/* After a refusal of the credentials: remember it (best effort). */
+static void
+refusal_write(const struct mlc_ais *a, const char *why)
+{
+	char path[4096], tmp[4200], hex[65], sh[33], when[32];
+	unsigned char salt[16];
+	struct timespec ts;
+	FILE *f;
+	int fd;
+
+	if (refusal_path(NULL, path, sizeof path) < 0)
+		return;
+	snprintf(tmp, sizeof tmp, "%s.XXXXXX", path);
+	if ((fd = mkstemp(tmp)) < 0 || !(f = fdopen(fd, "w"))) {
+		if (fd >= 0)
+			close(fd);
+		mlc_warn("%s: %s (the refusal is not remembered)", tmp, strerror(errno));
+		return;
+	}
+	randombytes_buf(salt, sizeof salt);
+	refusal_hash(a->password, salt, hex);
+	sodium_bin2hex(sh, sizeof sh, salt, sizeof salt);
+	mlc_time_now(&ts);
+	mlc_time_fmt(when, &ts);
+	fprintf(f, "%s %s\n%s\n", sh, hex, when);
+	for (const char *p = why; *p; p++)
+		fputc(*p == '\n' ? ' ' : *p, f);
+	fputc('\n', f);
+	if (fflush(f) != 0 || fsync(fileno(f)) < 0 || fclose(f) != 0 || rename(tmp, path) < 0) {
+		mlc_warn("%s: %s (the refusal is not remembered)", path, strerror(errno));
+		unlink(tmp);
+	}
+}
+
+/*
+ * A login answered, neither accepted nor refused for its credentials
+ * (those are 401, 403 and 444: MLC_RETRY_AUTH) nor worth a retry.  Only a
+ * refusal of the credentials is 77: anything else sent to an operator as
+ * "refused the login" has them reset a password that was right.  What is
+ * wrong is where the request went, or what the server is: 78, with the
+ * likely cause.
+ */
+static void
+login_failed(const struct mlc_ais *a, const char *url, const struct mlc_http_resp *r,
+             const char *d)
+{
+	size_t n = strlen(a->base);
+	int jderest = n >= 8 && strcasecmp(a->base + n - 8, "/jderest") == 0;
+	long s = r->status;
+
+	if (s == 404 || s == 410)
+		mlc_ais_fatal(MLC_EX_CONFIG, "login: no AIS v2 REST service at %s (%s): %s", url, d,
+			      jderest ? "the [ais] url should be the server root, without /jderest"
+			              : "the [ais] url should be the AIS server's root, "
+			                "scheme://host:port, whose /jderest/v2/tokenrequest logs in");
+	if (s >= 300 && s < 400)
+		mlc_ais_fatal(MLC_EX_CONFIG, "login: %s answered with a redirect (%s), which is not "
+			      "followed: the [ais] url should be the address AIS answers on itself "
+			      "(https:// rather than http://, or the AIS server's host and port)", url, d);
+	if (s == 405)
+		mlc_ais_fatal(MLC_EX_CONFIG, "login: %s: %s: the HTML server's Allowed Hosts may not "
+			      "accept this AIS server, or the [ais] url leads to a server that is not AIS",
+			      url, d);
+	if (s == 445 || s == 446)
+		mlc_ais_fatal(MLC_EX_CONFIG, "login: %s: %s: AIS expects a single sign-on this login "
+			      "does not do; ask the AIS administrator to allow username and password "
+			      "login for user %s", url, d, a->user);
+	if (s == 415)
+		mlc_ais_fatal(MLC_EX_SOFTWARE, "login: %s: %s", url, d);
+	if (s >= 400 && s < 500)
+		mlc_ais_fatal(MLC_EX_CONFIG, "login: %s rejected the login request (%s), not the "
+			      "password: check [ais] environment (%s), role (%s) and device (%s)", url, d,
+			      a->env, a->role, a->device);
+	mlc_ais_fatal(MLC_EX_UNAVAILABLE, "login: %s: %s", url, d);
 }
 
 void
@@ -226,6 +451,7 @@ mlc_ais_login(struct mlc_ais *a)
 		mlc_buf_free(&url);
 		return;
 	}
+	refusal_check(a);
 	mlc_http_resp_init(&r);
 	mlc_retry_init(&rt);
 	for (;;) {
@@ -241,15 +467,17 @@ mlc_ais_login(struct mlc_ais *a)
 			break;
 		c = mlc_retry_classify(&r, 1);
 		describe(&r, d, sizeof d);
-		if (c == MLC_RETRY_AUTH || (r.outcome == MLC_HTTP_DONE && r.status >= 400 &&
-		                            r.status < 500 && c == MLC_RETRY_NO)) {
+		if (c == MLC_RETRY_AUTH) {
 			mlc_buf_wipe(&body);
-			mlc_ais_fatal(MLC_EX_NOPERM, "AIS refused the login of user %s: %s", a->user, d);
+			refusal_write(a, d);
+			mlc_ais_fatal(MLC_EX_NOPERM, "AIS refused the login of user %s: %s (no login "
+				      "with this password is tried again until it is set again, or "
+				      "ml-connector ping succeeds)", a->user, d);
 		}
 		if (c == MLC_RETRY_NO) {
 			mlc_buf_wipe(&body);
 			if (r.outcome == MLC_HTTP_DONE)
-				mlc_ais_fatal(MLC_EX_UNAVAILABLE, "login: %s", d);
+				login_failed(a, url.p, &r, d);
 			fatal_transport(&r, "login");
 		}
 		if ((delay = mlc_retry_next(&rt, r.retry_after_ms)) < 0) {
@@ -261,7 +489,6 @@ mlc_ais_login(struct mlc_ais *a)
 		mlc_retry_sleep(delay, stopp);
 	}
 	mlc_buf_wipe(&body);
-	mlc_buf_free(&url);
 	{
 		jv j = jv_parse_sized(r.body.p, (int)r.body.len);
 		jv ui, tok, sdf, sep, code;
@@ -269,14 +496,23 @@ mlc_ais_login(struct mlc_ais *a)
 		if (jv_get_kind(j) != JV_KIND_OBJECT) {
 			jv_free(j);
 			mlc_http_resp_free(&r);
-			mlc_ais_fatal(MLC_EX_DATAERR, "login: the token response is not a JSON object");
+			/* a web server's page for any path, a portal, a proxy */
+			mlc_ais_fatal(MLC_EX_CONFIG, "login: no AIS v2 REST service at %s: the answer "
+				      "(HTTP 200) is not a JSON object: the [ais] url should be the AIS "
+				      "server's root, scheme://host:port", url.p);
 		}
 		ui = jv_object_get(j, jv_string("userInfo"));
 		if (jv_get_kind(ui) != JV_KIND_OBJECT) {
 			jv_free(ui);
+			if (service_error(&r, d, sizeof d)) {
+				mlc_http_resp_free(&r);
+				mlc_ais_fatal(MLC_EX_DATAERR, "login: HTTP 200 without a token: AIS says: %s",
+					      d);
+			}
 			mlc_http_resp_free(&r);
 			mlc_ais_fatal(MLC_EX_DATAERR, "login: the token response has no userInfo");
 		}
+		mlc_buf_free(&url);
 		tok = jv_object_get(jv_copy(ui), jv_string("token"));
 		if (jv_get_kind(tok) != JV_KIND_STRING || jv_string_length_bytes(jv_copy(tok)) == 0) {
 			jv_free(tok);
@@ -285,6 +521,8 @@ mlc_ais_login(struct mlc_ais *a)
 			mlc_ais_fatal(MLC_EX_DATAERR, "login: the token response has no userInfo.token");
 		}
 		a->token = secret_dup(jv_string_value(tok), (size_t)jv_string_length_bytes(jv_copy(tok)));
+		if (a->force)
+			mlc_ais_refusal_clear(NULL);
 		jv_free(tok);
 		sdf = jv_object_get(jv_copy(ui), jv_string("simpleDateFormat"));
 		sep = jv_object_get(jv_copy(ui), jv_string("dateSeperator"));
@@ -639,6 +877,9 @@ restart:
 			if (pg.error)
 				mlc_ais_fatal(MLC_EX_DATAERR, "%s: AIS reported %d error%s: %s", what, pg.nerrors,
 					      pg.nerrors == 1 ? "" : "s", pg.error);
+			if ((!pg.found || strcmp(pg.target, q->table) != 0) && service_error(&r, d, sizeof d))
+				mlc_ais_fatal(MLC_EX_DATAERR, "%s: HTTP 200 without fs_DATABROWSE_%s: AIS says: %s",
+					      what, q->table, d);
 			if (!pg.found || strcmp(pg.target, q->table) != 0)
 				mlc_ais_fatal(MLC_EX_DATAERR, "%s: the response has no fs_DATABROWSE_%s", what,
 					      q->table);
@@ -741,7 +982,11 @@ restart:
 		}
 		if (c == MLC_RETRY_AUTH) {
 			if (++auth_fails >= 2)
-				mlc_ais_fatal(MLC_EX_NOPERM, "%s: the token was refused twice in a row: %s", what, d);
+				mlc_ais_fatal(MLC_EX_NOPERM, "%s: the token was refused twice in a row, the "
+					      "second time just after a new login: %s (the password was "
+					      "accepted; a token refused as soon as it is issued points at "
+					      "the user's permissions for %s, or at a session the server "
+					      "does not keep)", what, d, q->table);
 			mlc_warn("%s: token refused (%s): logging in again and %s", what, d,
 			         q->norder && q->last.n ? "resuming after the last row written"
 			                                : "restarting the query");
@@ -841,7 +1086,8 @@ mlc_ais_config(struct mlc_conf *conf)
 	int missing = 0;
 	const char *path = mlc_config_path();
 	static const char *const ais_keys[] = {
-		"url", "user", "environment", "role", "device", "ca_bundle", "timeout", "paging", NULL
+		"url", "user", "environment", "role", "device", "ca_bundle", "timeout", "paging",
+		"allow_plain_http", NULL
 	};
 
 	if (mlc_conf_load(conf, path, err, sizeof err, &missing) < 0)
@@ -887,9 +1133,30 @@ mlc_ais_open(struct mlc_ais *a, const struct mlc_conf *conf, int dry)
 	while (n && url[n - 1] == '/')
 		n--;
 	a->base = mlc_xstrndup(url, n);
-	a->policy = strncmp(a->base, "http://", 7) == 0 ? MLC_HTTP_ALLOW_HTTP : 0;
-	if (mlc_http_url_ok(a->base, a->policy, err, sizeof err) < 0)
-		mlc_ais_fatal(MLC_EX_CONFIG, "[ais] url: %s", err);
+	/* Plain http to loopback (a simulator, a tunnel's end) crosses no
+	 * network.  To any other host the password and the data would cross
+	 * it in clear: many plant AIS servers do run on http, so it is not
+	 * refused outright, but only when the configuration says so, with a
+	 * warning on every run. */
+	a->policy = MLC_HTTP_ALLOW_HTTP_LOOPBACK;
+	if (mlc_http_url_ok(a->base, a->policy, err, sizeof err) < 0) {
+		const char *plain = ais_get(conf, "allow_plain_http", "no", 0);
+
+		if (strcmp(plain, "yes") != 0 && strcmp(plain, "no") != 0)
+			mlc_ais_fatal(MLC_EX_CONFIG, "[ais] allow_plain_http \"%s\": expected yes or no",
+				      plain);
+		if (strncasecmp(a->base, "http://", 7) != 0 ||
+		    mlc_http_url_ok(a->base, MLC_HTTP_ALLOW_HTTP, err, sizeof err) < 0)
+			mlc_ais_fatal(MLC_EX_CONFIG, "[ais] url: %s", err);
+		if (strcmp(plain, "yes") != 0)
+			mlc_ais_fatal(MLC_EX_CONFIG, "[ais] url %s is plain http to a host that is not "
+				      "loopback: the AIS password and the data would cross the network "
+				      "unencrypted.  Use https:// (with [ais] ca_bundle for an internal "
+				      "CA), or set [ais] allow_plain_http = yes to accept that", a->base);
+		a->policy = MLC_HTTP_ALLOW_HTTP;
+		mlc_warn("warning: [ais] url %s is plain http (allow_plain_http = yes): the AIS "
+		         "password and the data cross the network unencrypted", a->base);
+	}
 	a->user = ais_get(conf, "user", NULL, 1);
 	a->env = ais_get(conf, "environment", NULL, 1);
 	a->role = ais_get(conf, "role", "*ALL", 0);

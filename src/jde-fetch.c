@@ -32,8 +32,11 @@
  * or state database I/O; 75 interrupted by SIGTERM/SIGINT (also while
  * waiting for a lock on the state database, which is otherwise waited
  * for);
- * 77 login refused, token refused twice in a row, or vault cannot be
- * opened; 78 configuration or rule error, TLS certificate refused.
+ * 77 login refused for its credentials (or refused before with the same
+ * password: then none is sent), token refused twice in a row, or vault
+ * cannot be opened; 78 configuration or rule error, TLS certificate
+ * refused, a login that reached no AIS v2 REST service, plain http to a
+ * host that is not loopback without [ais] allow_plain_http = yes.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -51,6 +54,7 @@ static const char usage[] =
 	"       jde-fetch --commit RULE RUN_ID\n"
 	"       jde-fetch --show-watermark RULE\n"
 	"       jde-fetch --ping [-c CONF]\n"
+	"       jde-fetch --show-refusal [-c CONF]\n"
 	"       jde-fetch --parse-response [-t TABLE] [-k KEYCOLS] [-r RULE] FILE...\n";
 
 static volatile sig_atomic_t stop_sig; /* set by SIGTERM/SIGINT (mlc_util_signals) */
@@ -62,7 +66,7 @@ struct opts {
 	const char **where;
 	size_t nwhere;
 	long pagesize;
-	int dry, full, parse, commit, show_wm, ping;
+	int dry, full, parse, commit, show_wm, ping, show_ref;
 };
 
 static struct mlc_conf conf;      /* the configuration (mlc_ais_config) */
@@ -833,6 +837,8 @@ do_ping(void)
 	st = mlc_ais_store_open();
 	mlc_ais_password(&a, st);
 	mlc_store_close(st);
+	/* an operator's one try, also with a password AIS refused before */
+	a.force = 1;
 	mlc_ais_login(&a);
 	mlc_buf_init(&b);
 	mlc_buf_adds(&b, "{\"ping\":\"ok\",\"system\":\"ais\",\"url\":");
@@ -869,7 +875,7 @@ refuse_join(int argc, char **argv)
 int
 main(int argc, char **argv)
 {
-	enum { O_COMMIT = 256, O_DRY, O_RUNID, O_FULL, O_PARSE, O_DATEFMT, O_SHOWWM, O_PING };
+	enum { O_COMMIT = 256, O_DRY, O_RUNID, O_FULL, O_PARSE, O_DATEFMT, O_SHOWWM, O_PING, O_SHOWREF };
 	static const struct option lopts[] = {
 		{ "commit", no_argument, NULL, O_COMMIT },
 		{ "dry-run", no_argument, NULL, O_DRY },
@@ -879,6 +885,7 @@ main(int argc, char **argv)
 		{ "date-format", required_argument, NULL, O_DATEFMT },
 		{ "show-watermark", no_argument, NULL, O_SHOWWM },
 		{ "ping", no_argument, NULL, O_PING },
+		{ "show-refusal", no_argument, NULL, O_SHOWREF },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct opts o;
@@ -909,6 +916,7 @@ main(int argc, char **argv)
 		case O_DATEFMT: o.datefmt = optarg; break;
 		case O_SHOWWM: o.show_wm = 1; break;
 		case O_PING: o.ping = 1; break;
+		case O_SHOWREF: o.show_ref = 1; break;
 		default:
 			free(o.where); /* -w's list: no leak to report at a usage error */
 			fputs(usage, stderr);
@@ -941,6 +949,16 @@ main(int argc, char **argv)
 		if (argc != 1)
 			mlc_die(MLC_EX_USAGE, "usage: jde-fetch --show-watermark RULE");
 		mlc_util_exit(do_show_watermark(argv[0]));
+	}
+	if (o.show_ref) {
+		char why[1024];
+
+		if (argc != 0 || o.parse || o.dry || o.rule || o.ping)
+			mlc_die(MLC_EX_USAGE, "usage: jde-fetch --show-refusal [-c CONF]");
+		/* on stderr: a note beside a report, never in its data */
+		if (mlc_ais_refusal(NULL, why, sizeof why))
+			mlc_warn("%s", why);
+		mlc_util_exit(MLC_EX_OK);
 	}
 	if (o.ping) {
 		if (argc != 0 || o.parse || o.dry || o.rule)

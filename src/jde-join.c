@@ -11,7 +11,9 @@
  * values not yet known, and one per [sums] entry; the answers are cached
  * in maps of bounded size, so memory stays flat however long the input.
  *
- * The session (login, token refresh, paging, logout) is ais.c's; the key
+ * The session (login, token refresh, paging, logout) is ais.c's; it logs
+ * in at the first record, never for an empty input (after a stage before
+ * it that failed its own login, say).  The key
  * every read is ordered by (so that a read that starts over resumes) is
  * catalog.c's: a new [sums] table needs a rule line and, to be read in
  * order, one line of catalog.c, and nothing here.
@@ -1054,6 +1056,9 @@ join_batch(struct mlc_ais *a, struct join *j, struct rec *recs, size_t n)
 	struct mlc_buf out;
 	char num[32];
 
+	/* the first batch logs in: the date format of conditions is the user's */
+	if (!a->dry && !a->token)
+		mlc_ais_login(a);
 	/* Business units first: their owners join the address numbers. */
 	for (i = 0; i < n; i++)
 		for (k = 0; k < j->nent; k++)
@@ -1255,11 +1260,14 @@ do_join(const struct opts *o)
 	map_init(&j.bu);
 	map_init(&j.ab);
 	mlc_ais_open(&a, &conf, o->dry);
+	/* The login waits for the first record (join_batch): the stage
+	 * before us fails at its own login when the password is wrong and
+	 * writes none, so a run with a refused password makes one failed
+	 * login, not two, on an account a lockout policy counts against. */
 	if (!o->dry) {
 		st = mlc_ais_store_open();
 		mlc_ais_password(&a, st);
 		mlc_store_close(st);
-		mlc_ais_login(&a);
 	} else {
 		mlc_ais_login(&a);
 	}

@@ -238,6 +238,8 @@ main(int argc, char **argv)
 	} else if (strcmp(a.cmd, "rm") == 0) {
 		v = open_vault(s, a.passfile);
 		code = mlc_vault_remove(v, a.name);
+		if (code == 0 && strcmp(a.name, "ais.password") == 0)
+			mlc_ais_refusal_clear(dir);
 		if (code == MLC_EX_NOINPUT)
 			mlc_warn("no secret named \"%s\"", a.name);
 		mlc_vault_close(v);
@@ -255,6 +257,9 @@ main(int argc, char **argv)
 			code = read_stdin(secret, MLC_VAULT_MAXSECRET + 2, &len);
 		if (code == 0)
 			code = mlc_vault_put(v, a.name, secret, len);
+		/* set again, the same or not: AIS may be tried again */
+		if (code == 0 && strcmp(a.name, "ais.password") == 0)
+			mlc_ais_refusal_clear(dir);
 		sodium_free(secret);
 		mlc_vault_close(v);
 	}

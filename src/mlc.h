@@ -1195,6 +1195,7 @@ struct mlc_ais {
 	int dry;
 	int policy;
 	int by_query;           /* [ais] paging = query: every page a fresh query */
+	int force;              /* log in even with a password AIS refused (ping) */
 	long requests;
 };
 /* The stop flag of mlc_util_signals: a session stops after the current
@@ -1218,6 +1219,12 @@ void mlc_ais_password(struct mlc_ais *a, struct mlc_store *st);
 /* POST tokenrequest (retried by the shared policy); sets a->token and
  * a->df from userInfo.  A refusal exits 77. */
 void mlc_ais_login(struct mlc_ais *a);
+/* A login refused for its password stops every later login with that
+ * password (77, before anything is sent) until it is set again or a
+ * forced login (a->force) succeeds.  mlc_ais_refusal: 1 with the reason
+ * in out while that holds; dir NULL is mlc_state_dir's.  _clear lifts it. */
+int mlc_ais_refusal(const char *dir, char *out, size_t outlen);
+void mlc_ais_refusal_clear(const char *dir);
 
 /*
  * One query with its pages (see the block comment in ais.c): ordered by

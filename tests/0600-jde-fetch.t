@@ -234,6 +234,8 @@ reset
 fault "token-expire:path=/jderest/v2/dataservice,count=0"
 jde-fetch -t F0411 -p 10 >"$T/out" 2>"$T/err"
 is "$?" 77 "token refused twice in a row: exit 77"
+like "$(cat "$T/err")" "refused twice in a row, the second time just after a new login: .*the password was accepted" \
+	"token refused twice: not called a wrong password"
 is "$(count /jderest/v2/tokenrequest)" 2 "token refused: two logins, no loop"
 
 # wrong password

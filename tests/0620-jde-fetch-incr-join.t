@@ -129,6 +129,10 @@ is "$(jq -r 'select(.path == "/jderest/v2/dataservice") | .body.targetName' "$ML
 	"F0006 F0101 F0115 F01151 " "join: one LIST query per table for the batch"
 is "$(count /jderest/v2/tokenrequest)" 1 "join: one login"
 is "$(count /jderest/v2/tokenrequest/logout)" 1 "join: one logout"
+: >"$MLC_AIS_SIM_LOG"
+jde-join -r ap-aging </dev/null >"$T/joined0" 2>"$T/err"
+is "$?/$(wc -c <"$T/joined0" | tr -d ' ')/$(grep -c . "$MLC_AIS_SIM_LOG")" 0/0/0 \
+	"join of an empty input (the fetch before it failed): 0, and no login at all"
 rec=$(grep -m 1 '"key":"00001|PV|123456|001"' "$T/joined")
 is "$(printf '%s' "$rec" | jq -c .contacts.vendor)" \
 	'{"an8":4242,"name":"Acme Corp","phones":[{"type":"mobile","raw":"(312) 555-0147","e164":"+13125550147"},{"type":"business","raw":"312 555-0140","e164":"+13125550140"}],"emails":["ap@acme.example"],"sms":"+13125550147","email":"ap@acme.example"}' \

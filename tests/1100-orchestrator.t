@@ -219,6 +219,45 @@ man-examples -o "$TOP/man/mlc-rule.1" 1 >"$T/ex.want"
 (export ML_CONNECTOR_RULES=$TOP/data/rules ML_CONNECTOR_STATE=$T/ex-state; bash "$T/ex.sh") >"$T/ex.got" 2>&1
 diff_ok "$T/ex.got" "$T/ex.want" "mlc-rule(1) EXAMPLES"
 
+# check: a rule with an error exits non-zero (the rule error's 78), names
+# the rule, and the file, line and key come from the program that refused
+# it; placeholders init wrote and quiet hours beside e-mail are warned of.
+C=$T/chk
+chk() { ML_CONNECTOR_CONF=$C/ml-connector.conf ML_CONNECTOR_STATE=$C/state ML_CONNECTOR_RULES=$C/rules "$@"; }
+chk ml-connector init >/dev/null 2>&1
+chk ml-connector check >"$T/out" 2>"$T/err"
+is "$?" 0 "check of init's skeleton and the example rules: 0 (warnings only)"
+like "$(cat "$T/err")" '\[ais\] url is still the skeleton.s placeholder \(https://ais.example.com:9300\)' \
+	"check: the skeleton's AIS URL is named"
+like "$(cat "$T/err")" '\[twilio\] account_sid is still the skeleton.s placeholder \(ACx+\)' \
+	"check: the skeleton's account SID is named"
+sed -i 's|^url = .*|url = https://ais.plant.internal:9300|' "$C/ml-connector.conf"
+chk ml-connector check >/dev/null 2>"$T/err"
+is "$(grep -c 'ais\] url' "$T/err")" 0 "check: a URL set is not warned of"
+printf '%s\n' '[rule]' 'name = broken' 'schedule = daily 08:00' '[source]' 'table = F0411' \
+	'[match]' 'expr = .row.F0411_AAP >' >"$C/rules/broken.rule"
+chk ml-connector check >"$T/out" 2>"$T/err"
+is "$?" 78 "check with a rule in error: 78"
+like "$(cat "$T/out")" '^broken: errors \(above\)$' "check names the rule in error"
+like "$(cat "$T/err")" 'broken.rule:7: .*expr' "and the refusing program names file, line and key"
+like "$(cat "$T/out")" '^ap-aging: ok$' "the other rules are still checked"
+chk ml-connector check ap-aging >/dev/null 2>&1
+is "$?" 0 "check of the good rule alone: 0"
+rm "$C/rules/broken.rule"
+printf '%s\n' 'typo = 1' >>"$C/rules/credit-hold.rule"
+chk ml-connector check credit-hold >"$T/out" 2>"$T/err"
+is "$?/$(cat "$T/out")" "78/credit-hold: errors (above)" "check: an unknown key: 78"
+like "$(cat "$T/err")" 'credit-hold.rule:[0-9]+: unknown key "typo"' "check: the key named"
+sed -i '/^typo = 1$/d' "$C/rules/credit-hold.rule"
+printf '%s\n' '[limits]' 'quiet_hours = 22:00-07:00' >>"$C/rules/credit-hold.rule"
+chk ml-connector check credit-hold >"$T/out" 2>"$T/err"
+is "$?/$(cat "$T/out")" "0/credit-hold: ok" "check: quiet hours with e-mail is valid"
+like "$(cat "$T/err")" 'credit-hold: \[limits\] quiet_hours \(22:00-07:00\) holds SMS and WhatsApp only: e-mail is sent during quiet hours' \
+	"check: and warns that they do not hold e-mail"
+sed -i 's/^channels = sms email$/channels = sms/' "$C/rules/credit-hold.rule"
+chk ml-connector check credit-hold >/dev/null 2>"$T/err"
+is "$(grep -c quiet_hours "$T/err")" 0 "check: quiet hours on SMS only: no warning"
+
 ml-connector run 2>/dev/null
 is "$?" 64 "run without a rule: usage"
 ml-connector run nosuch 2>/dev/null

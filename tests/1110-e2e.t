@@ -33,6 +33,24 @@ is "$?" 0 "second run: status 0"
 is "$(accepted | wc -l | tr -d ' ')" "$N" "second run sent nothing more"
 sort <"$T/ref.msgs" | cut -f1 >"$T/ref.to"
 
+# A wrong AIS password: one failed login per run, not one per AIS stage
+# (jde-join logs in at its first record, and jde-fetch wrote none).
+printf 'wrong\n' | mlc-vault set ais.password
+: >"$MLC_AIS_SIM_LOG"
+ml-connector run ap-aging >/dev/null 2>"$T/pw.err"
+is "$?" 77 "a run with a wrong AIS password: 77"
+is "$(jq -r .path "$MLC_AIS_SIM_LOG" | grep -c '^/jderest/v2/tokenrequest$')" 1 \
+	"a wrong AIS password: one login attempt in the run (fetch and join would make two)"
+ml-connector run high-value-po ap-aging >/dev/null 2>"$T/pw.err"
+is "$?/$(jq -r .path "$MLC_AIS_SIM_LOG" | grep -c '^/jderest/v2/tokenrequest$')" 77/1 \
+	"the next runs: 77 without a login (the refused password is not sent again)"
+ml-connector status >/dev/null 2>"$T/pw.err"
+like "$(cat "$T/pw.err")" "AIS refused the password in the vault at .*no login is tried until it is set again" \
+	"status says why no rule reads AIS"
+mlc-vault set ais.password <"$T/ais.pw"
+ml-connector status >/dev/null 2>"$T/pw.err"
+is "$(grep -c 'refused the password' "$T/pw.err")" 0 "the secret set again: status says nothing of it"
+
 # The audit trail answers for every SMS: who, what, when, which SID.
 sid=$(alert-log query --stage sent -f ndjson | jq -r 'select(.channel == "sms") | .sid' | head -n 1)
 alert-log why "$sid" >"$T/why"
