@@ -13,7 +13,7 @@
  * unchanged so that alert-log records the decision.
  *
  * Templates ([message] sms, subject, text, html; [digest] subject, header,
- * row, footer) are jq string bodies, compiled once.  Their input is the
+ * row, footer, amount, currency) are jq string bodies, compiled once.  Their input is the
  * alert's record merged with {alert_id, rule, severity, channel, recipient}.
  * An interpolation whose value is null renders as "" and is reported on
  * stderr ("template sms: \(.contacts.vendor.name) is null"); with --strict
@@ -31,6 +31,9 @@
  * address into one message at end of input; rows are spooled to a private
  * temporary SQLite database (on disk), so memory does not grow with the
  * number of alerts.  "digest_only" alerts (storm guard) only go to digests.
+ * An e-mail digest is a table: a header row ([digest] columns), the row's
+ * cells, an amount column with a total per currency ([digest] amount,
+ * currency), the same in the plain text, aligned (digest_measure).
  *
  * State (not with --no-state or --preview): quiet hours ([limits]
  * quiet_hours, quiet_action) hold or drop SMS and WhatsApp deliveries (not
