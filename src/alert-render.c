@@ -1268,9 +1268,11 @@ out:
  * is repeated on the table: some clients do not inherit it into cells.
  */
 #define MAIL_FONT "font-family:Arial,Helvetica,sans-serif;font-size:14px;color:#222222"
-#define MAIL_CELL "padding:5px 10px;border-bottom:1px solid #dddddd;vertical-align:top"
-#define MAIL_HEAD "padding:5px 10px;border-bottom:2px solid #333333;background-color:#eeeeee"
-#define MAIL_TOTAL "padding:5px 10px;border-top:2px solid #333333;font-weight:bold"
+/* per cell, so short: a digest of 10,000 rows is a line of a few MB (the padding is
+ * the table's cellpadding) */
+#define MAIL_CELL "border-bottom:1px solid #ddd"
+#define MAIL_HEAD "border-bottom:2px solid #333;background-color:#eee"
+#define MAIL_TOTAL "border-top:2px solid #333;font-weight:bold"
 #define MAIL_NUM ";text-align:right;white-space:nowrap"
 #define TEXT_COL_MAX 40 /* a longer cell is not padded to: the text table stays readable */
 
@@ -1514,7 +1516,7 @@ digest_open(struct digest *d, jv din)
 	mlc_buf_adds(&d->text, "\n\n");
 	html_open(&d->html, d->subj.p);
 	mlc_buf_printf(&d->html, "<p style=\"margin:0 0 12px 0;font-size:16px;font-weight:bold\">"
-	                         "%s</p>\n<table cellpadding=\"0\" cellspacing=\"0\" border=\"0\" "
+	                         "%s</p>\n<table cellpadding=\"6\" cellspacing=\"0\" border=\"0\" "
 	                         "style=\"border-collapse:collapse;" MAIL_FONT "\">\n", d->hdrh.p);
 	if (d_nlabels) {
 		mlc_buf_adds(&d->html, "<thead><tr>");
