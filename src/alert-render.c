@@ -13,8 +13,9 @@
  * unchanged so that alert-log records the decision.
  *
  * Templates ([message] sms, subject, text, html; [digest] subject, header,
- * row, footer, amount, currency) are jq string bodies, compiled once.  Their input is the
- * alert's record merged with {alert_id, rule, severity, channel, recipient}.
+ * row, footer, amount, currency) are jq string bodies, compiled once.
+ * Their input is the alert's record merged with {alert_id, rule, severity,
+ * channel, recipient}.
  * An interpolation whose value is null renders as "" and is reported on
  * stderr ("template sms: \(.contacts.vendor.name) is null"); with --strict
  * such a delivery is not made and the line counts as bad (65).  To know
