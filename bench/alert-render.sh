@@ -48,6 +48,12 @@ alerts() {
 		}
 	}'
 }
+# The base binary may predate [digest] columns, amount and currency (issue
+# 14): it gets the rule as it was, the amount and currency in the row.
+mkdir "$tmp/base-rules"
+sed -e '/^\(columns\|amount\|currency\) *=/d' \
+	-e 's/^\(row .*\)$/\1 | \\(.row.F0411_AAP | amount(",")) \\(.row.F0411_CRCD \/\/ "USD" | trim)/' \
+	"$R/ap-digest.rule" >"$tmp/base-rules/ap-digest.rule"
 alerts render-basic.in.ndjson "$n" >"$tmp/direct"
 alerts render-digest.in.ndjson "$n" >"$tmp/digest"
 
@@ -80,7 +86,9 @@ for kind in direct digest; do
 		echo "$s" >>"$tmp/t.new"
 		nl=$lines
 		if [ -n "$base" ]; then
-			one "$base" "$rule" "$tmp/$kind"
+			brule=$rule
+			[ "$kind" = digest ] && brule=$tmp/base-rules/ap-digest.rule
+			one "$base" "$brule" "$tmp/$kind"
 			echo "$s" >>"$tmp/t.base"
 			[ "$lines" = "$nl" ] || echo "warning: $kind: $nl lines against $lines" >&2
 		fi

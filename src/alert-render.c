@@ -13,8 +13,9 @@
  * unchanged so that alert-log records the decision.
  *
  * Templates ([message] sms, subject, text, html; [digest] subject, header,
- * row, footer) are jq string bodies, compiled once.  Their input is the
- * alert's record merged with {alert_id, rule, severity, channel, recipient}.
+ * row, footer, amount, currency) are jq string bodies, compiled once.
+ * Their input is the alert's record merged with {alert_id, rule, severity,
+ * channel, recipient}.
  * An interpolation whose value is null renders as "" and is reported on
  * stderr ("template sms: \(.contacts.vendor.name) is null"); with --strict
  * such a delivery is not made and the line counts as bad (65).  To know
@@ -31,6 +32,9 @@
  * address into one message at end of input; rows are spooled to a private
  * temporary SQLite database (on disk), so memory does not grow with the
  * number of alerts.  "digest_only" alerts (storm guard) only go to digests.
+ * An e-mail digest is a table: a header row ([digest] columns), the row's
+ * cells, an amount column with a total per currency ([digest] amount,
+ * currency), the same in the plain text, aligned (digest_measure).
  *
  * State (not with --no-state or --preview): quiet hours ([limits]
  * quiet_hours, quiet_action) hold or drop SMS and WhatsApp deliveries (not
@@ -48,6 +52,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -251,18 +256,14 @@ tmpl_render(struct tmpl *t, jv input, unsigned long lineno, struct mlc_buf *out)
 	return tmpl_render2(t, input, lineno, out, 0);
 }
 
-/* Null values were reported for another template already. */
-static int
-tmpl_render_quiet(struct tmpl *t, jv input, unsigned long lineno, struct mlc_buf *out)
-{
-	return tmpl_render2(t, input, lineno, out, 1);
-}
-
 /* The templates of this rule. */
 static struct tmpl t_sms, t_subject, t_text, t_html;
 static struct tmpl d_subject, d_header, d_header_html, d_row, d_footer, d_footer_html;
-static struct tmpl *d_cells;     /* the digest row's HTML table cells */
+static struct tmpl *d_cells;     /* the digest row's table cells (e-mail) */
 static size_t d_ncells;
+static struct tmpl d_amount, d_currency; /* [digest] amount, currency; src NULL: none */
+static char **d_labels;          /* [digest] columns: the table's header row */
+static size_t d_nlabels;
 
 /* Defaults where a rule leaves a template out. */
 static const char def_sms[] = "\\(.rule): \\(.table // \"\") \\(.key // \"\")";
@@ -323,6 +324,8 @@ compile_all(int eager)
 		{ &d_row, "digest", "row", "digest row", NULL, 0 },
 		{ &d_footer, "digest", "footer", "digest footer", "", 0 },
 		{ &d_footer_html, "digest", "footer", "digest footer", "", 1 },
+		{ &d_amount, "digest", "amount", "digest amount", NULL, 0 },
+		{ &d_currency, "digest", "currency", "digest currency", NULL, 0 },
 	};
 
 	for (i = 0; i < sizeof defs / sizeof defs[0]; i++) {
@@ -342,6 +345,8 @@ compile_all(int eager)
 			}
 		} else if (defs[i].t == &t_html) {
 			continue; /* made from the text, escaped */
+		} else if (!defs[i].deflt) {
+			continue; /* an amount column only where the rule asks for one */
 		} else {
 			src = defs[i].deflt;
 		}
@@ -356,12 +361,30 @@ compile_all(int eager)
 		d_ncells = split_cells(d_row.src, &cells);
 		d_cells = mlc_xcalloc(d_ncells, sizeof *d_cells);
 		for (k = 0; k < d_ncells; k++) {
-			tmpl_setup(&d_cells[k], "digest row", cells[k], d_row.line, 1);
+			/* text: the HTML part escapes each cell as it writes it */
+			tmpl_setup(&d_cells[k], "digest row", cells[k], d_row.line, 0);
 			if (eager && !bad && tmpl_build(&d_cells[k]) < 0)
 				bad = 1;
 			free(cells[k]);
 		}
 		free(cells);
+	}
+	if (d_currency.src && !d_amount.src) {
+		mlc_warn("%s:%u: [digest] currency needs [digest] amount", rule.path, d_currency.line);
+		bad = 1;
+	}
+	if ((e = mlc_conf_find(&rule.conf, "digest", "columns"))) {
+		size_t want = d_ncells + (d_amount.src != NULL);
+
+		d_nlabels = split_cells(e->value, &d_labels);
+		if (d_nlabels != want) {
+			mlc_warn("%s:%u: [digest] columns names %zu column%s; the row has %zu cell%s%s, "
+			         "so it needs %zu names separated by \" | \"",
+			         rule.path, e->line, d_nlabels, d_nlabels == 1 ? "" : "s", d_ncells,
+			         d_ncells == 1 ? "" : "s", d_amount.src ? " and [digest] amount one more" : "",
+			         want);
+			bad = 1;
+		}
 	}
 	return bad ? -1 : 0;
 }
@@ -370,7 +393,8 @@ static void
 free_all_templates(void)
 {
 	struct tmpl *all[] = { &t_sms, &t_subject, &t_text, &t_html, &d_subject, &d_header,
-		               &d_header_html, &d_row, &d_footer, &d_footer_html };
+		               &d_header_html, &d_row, &d_footer, &d_footer_html, &d_amount,
+		               &d_currency };
 	size_t i;
 
 	for (i = 0; i < sizeof all / sizeof all[0]; i++)
@@ -378,6 +402,9 @@ free_all_templates(void)
 	for (i = 0; i < d_ncells; i++)
 		tmpl_free(&d_cells[i]);
 	free(d_cells);
+	for (i = 0; i < d_nlabels; i++)
+		free(d_labels[i]);
+	free(d_labels);
 }
 
 /* ---- --check: fields read from .row/.dates/.trim/.times ---- */
@@ -503,6 +530,7 @@ check_rule(void)
 		{ "message", "text", "text" }, { "message", "html", "html" },
 		{ "digest", "subject", "digest subject" }, { "digest", "header", "digest header" },
 		{ "digest", "row", "digest row" }, { "digest", "footer", "digest footer" },
+		{ "digest", "amount", "digest amount" }, { "digest", "currency", "digest currency" },
 	};
 	const struct mlc_conf_entry *e;
 	size_t i;
@@ -1013,7 +1041,7 @@ spool_open(void)
 	                 " addr TEXT, recipient TEXT, zone TEXT, capid TEXT, sms TEXT, wa TEXT,"
 	                 " email TEXT, count INTEGER, sev INTEGER);"
 	                 "CREATE TABLE rowv (seq INTEGER PRIMARY KEY, gid INTEGER, alert_id TEXT,"
-	                 " text TEXT, html TEXT, akey TEXT, fp TEXT);"
+	                 " text TEXT, akey TEXT, fp TEXT, cents REAL, cur TEXT, amt TEXT);"
 	                 "CREATE INDEX rowv_gid ON rowv (gid, seq);"
 	                 "BEGIN;",
 	                 NULL, NULL, NULL) != SQLITE_OK)
@@ -1027,8 +1055,8 @@ spool_open(void)
 	    sqlite3_prepare_v2(spool, "SELECT gid FROM grp WHERE k = ?1", -1, &sp_gid, NULL) !=
 	            SQLITE_OK ||
 	    sqlite3_prepare_v2(spool,
-	                       "INSERT INTO rowv (gid, alert_id, text, html, akey, fp)"
-	                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	                       "INSERT INTO rowv (gid, alert_id, text, akey, fp, cents, cur, amt)"
+	                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 	                       -1, &sp_row, NULL) != SQLITE_OK)
 		spool_fail("prepare");
 }
@@ -1062,35 +1090,105 @@ bind_s(sqlite3_stmt *st, int i, const char *s)
 		sqlite3_bind_null(st, i);
 }
 
+/* A table cell is one line: line breaks, tabs and the cell separator become spaces. */
+static void
+one_line(char *s)
+{
+	for (; *s; s++)
+		if (*s == '\n' || *s == '\r' || *s == '\t' || *s == '\037')
+			*s = ' ';
+}
+
+/*
+ * [digest] amount as rendered: a plain number ("1234.5", "-990", "1e3";
+ * not "1,234.50", hex, inf or nan), below 10^13 in magnitude so that its
+ * cents are exact in a double, and so are sums up to 2^53 cents.  Sets
+ * *cents (rounded); 0, or -1 if it is no such number.
+ */
+static int
+parse_amount(const char *s, double *cents)
+{
+	char *end;
+	double v;
+
+	s += strspn(s, " ");
+	if (!*s || strspn(s, "0123456789+-.eE ") != strlen(s))
+		return -1;
+	errno = 0;
+	v = strtod(s, &end);
+	end += strspn(end, " ");
+	if (errno || *end || !(v > -1e13 && v < 1e13))
+		return -1;
+	*cents = round(v * 100);
+	return 0;
+}
+
+/*
+ * An e-mail digest row: each cell of the row template, then the amount and
+ * its currency.  *cents set, or NAN when there is no number to add up;
+ * amt keeps a text that is no number, to show as it is.
+ */
+static int
+spool_cells(jv input, unsigned long lineno, struct mlc_buf *text, struct mlc_buf *cur,
+            struct mlc_buf *amt, double *cents)
+{
+	size_t i, start;
+	int x, nul = 0;
+
+	*cents = NAN;
+	for (i = 0; i < d_ncells; i++) {
+		if (i)
+			mlc_buf_addc(text, '\037');
+		start = text->len;
+		if ((x = tmpl_render(&d_cells[i], input, lineno, text)) < 0)
+			return -1;
+		nul |= x;
+		one_line(text->p + start);
+	}
+	if (!d_amount.src)
+		return nul;
+	if ((x = tmpl_render(&d_amount, input, lineno, amt)) < 0)
+		return -1;
+	nul |= x;
+	if (parse_amount(amt->p, cents) == 0) {
+		amt->len = 0;
+		amt->p[0] = '\0';
+	} else if (amt->len && !x) {
+		mlc_warn("line %lu: rule %s: template digest amount gave \"%.40s\", not a number: "
+		         "shown, left out of the total", lineno, rule.name, amt->p);
+		nul = 1;
+	}
+	one_line(amt->p);
+	if (d_currency.src) {
+		if ((x = tmpl_render(&d_currency, input, lineno, cur)) < 0)
+			return -1;
+		nul |= x;
+		one_line(cur->p);
+	}
+	return nul;
+}
+
 /* Add one alert to the digest of (channel, address). */
 static int
 spool_add(jv alert, const char *channel, const char *addr, const struct recip *r,
           const char *zone,
           const char *alert_id, const char *severity, jv input, unsigned long lineno)
 {
-	struct mlc_buf text, html, k, rj;
+	struct mlc_buf text, cur, amt, k, rj;
 	sqlite3_stmt *st;
 	sqlite3_int64 gid;
-	size_t i;
-	int rc = 0, x, nul = 0;
+	double cents = NAN;
+	int rc = 0, x;
 
 	spool_open();
 	mlc_buf_init(&text);
-	mlc_buf_init(&html);
-	if ((x = tmpl_render(&d_row, input, lineno, &text)) < 0) {
-		rc = -1;
-		goto out;
-	}
-	nul |= x;
+	mlc_buf_init(&cur);
+	mlc_buf_init(&amt);
 	if (strcmp(channel, "email") == 0)
-		for (i = 0; i < d_ncells && rc == 0; i++) {
-			mlc_buf_adds(&html, "<td>");
-			/* nulls were reported for the text row already */
-			if (tmpl_render_quiet(&d_cells[i], input, lineno, &html) < 0)
-				rc = -1;
-			mlc_buf_adds(&html, "</td>");
-		}
-	if (rc < 0 || (opt_strict && nul)) {
+		x = spool_cells(input, lineno, &text, &cur, &amt, &cents);
+	else
+		x = tmpl_render(&d_row, input, lineno, &text);
+	if (x < 0 || (opt_strict && x)) {
 		rc = -1;
 		goto out;
 	}
@@ -1126,7 +1224,12 @@ spool_add(jv alert, const char *channel, const char *addr, const struct recip *r
 	sqlite3_bind_int64(st, 1, gid);
 	bind_s(st, 2, alert_id);
 	bind_s(st, 3, text.p);
-	bind_s(st, 4, html.p);
+	if (!isnan(cents))
+		sqlite3_bind_double(st, 6, cents);
+	if (d_currency.src)
+		bind_s(st, 7, cur.p);
+	if (amt.len)
+		bind_s(st, 8, amt.p);
 	{
 		/* What alert-log needs to mark the re-alert index per alert. */
 		jv rk = get(alert, "realert_key"), fp = get(alert, "fingerprint");
@@ -1136,13 +1239,13 @@ spool_add(jv alert, const char *channel, const char *addr, const struct recip *r
 			rk = get(alert, "key");
 		}
 		if (jv_get_kind(rk) == JV_KIND_STRING)
-			bind_s(st, 5, jv_string_value(rk));
+			bind_s(st, 4, jv_string_value(rk));
 		if (jv_get_kind(fp) == JV_KIND_STRING) {
-			bind_s(st, 6, jv_string_value(fp));
+			bind_s(st, 5, jv_string_value(fp));
 		} else if (jv_get_kind(fp) != JV_KIND_NULL) {
 			jv d = jv_dump_string(jv_copy(fp), 0);
 
-			bind_s(st, 6, jv_string_value(d));
+			bind_s(st, 5, jv_string_value(d));
 			jv_free(d);
 		}
 		jv_free(rk);
@@ -1155,8 +1258,82 @@ spool_add(jv alert, const char *channel, const char *addr, const struct recip *r
 	mlc_buf_free(&rj);
 out:
 	mlc_buf_free(&text);
-	mlc_buf_free(&html);
+	mlc_buf_free(&cur);
+	mlc_buf_free(&amt);
 	return rc;
+}
+
+/*
+ * The e-mails' look, inline: mail clients drop <style> blocks, and a
+ * report that fetches nothing works offline and behind a proxy.  The font
+ * is repeated on the table: some clients do not inherit it into cells.
+ */
+#define MAIL_FONT "font-family:Arial,Helvetica,sans-serif;font-size:14px;color:#222222"
+/* per cell, so short: a digest of 10,000 rows is a line of a few MB (the padding is
+ * the table's cellpadding) */
+#define MAIL_CELL "border-bottom:1px solid #ddd"
+#define MAIL_HEAD "border-bottom:2px solid #333;background-color:#eee"
+#define MAIL_TOTAL "border-top:2px solid #333;font-weight:bold"
+#define MAIL_NUM ";text-align:right;white-space:nowrap"
+#define TEXT_COL_MAX 40 /* a longer cell is not padded to: the text table stays readable */
+
+/* An e-mail's HTML up to its body's content: the subject as its title. */
+static void
+html_open(struct mlc_buf *h, const char *subject)
+{
+	mlc_buf_adds(h, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
+	                "<meta name=\"viewport\" content=\"width=device-width\"><title>");
+	html_escape(h, subject);
+	mlc_buf_adds(h, "</title></head>\n<body style=\"margin:0;padding:16px;"
+	                "background-color:#ffffff;line-height:1.4;" MAIL_FONT "\">\n");
+}
+
+/* Characters (code points) of s[0..n), capped: the plain-text table's measure. */
+static size_t
+text_width(const char *s, size_t n)
+{
+	size_t i, w = 0;
+
+	for (i = 0; i < n; i++)
+		w += ((unsigned char)s[i] & 0xC0) != 0x80;
+	return w;
+}
+
+static void
+pad(struct mlc_buf *b, size_t have, size_t want)
+{
+	for (; have < want; have++)
+		mlc_buf_addc(b, ' ');
+}
+
+/* Ends a line of the plain-text table, without trailing blanks. */
+static void
+end_line(struct mlc_buf *b)
+{
+	while (b->len && b->p[b->len - 1] == ' ')
+		b->p[--b->len] = '\0';
+	mlc_buf_addc(b, '\n');
+}
+
+/* cents as an amount: -1,234.50 (two decimals, "," between thousands). */
+static void
+fmt_cents(struct mlc_buf *b, double c)
+{
+	char dig[400];
+	size_t n, i;
+
+	c = round(c);
+	if (c < 0)
+		mlc_buf_addc(b, '-');
+	snprintf(dig, sizeof dig, "%03.0f", fabs(c));
+	n = strlen(dig) - 2;
+	for (i = 0; i < n; i++) {
+		if (i && (n - i) % 3 == 0)
+			mlc_buf_addc(b, ',');
+		mlc_buf_addc(b, dig[i]);
+	}
+	mlc_buf_addc(b, '.');
+	mlc_buf_adds(b, dig + n);
 }
 
 /* One digest being built: its rendered parts and what its rows added so far. */
@@ -1164,12 +1341,152 @@ struct digest {
 	struct mlc_buf subj, hdr, hdrh, ftr, ftrh, text, html, idl, body, kl, fpl;
 	long count, shown, ids;
 	int full, email;
+	sqlite3_int64 gid;
+	/* e-mail: the plain-text columns' widths (the cells, then the amount), and
+	 * the amount's number and currency within it */
+	size_t *w, numw, curw;
 };
+
+/* The amount column exists: [digest] amount. */
+#define HAS_AMOUNT (d_amount.src != NULL)
+
+/* The digest's totals, one row per currency (first seen first): cur, total, with, all. */
+static sqlite3_stmt *
+digest_totals(const struct digest *d)
+{
+	sqlite3_stmt *st;
+
+	if (sqlite3_prepare_v2(spool, "SELECT cur, total(cents), count(cents), count(*) FROM rowv"
+	                              " WHERE gid = ?1 GROUP BY cur ORDER BY min(seq)",
+	                       -1, &st, NULL) != SQLITE_OK)
+		spool_fail("select totals");
+	sqlite3_bind_int64(st, 1, d->gid);
+	return st;
+}
+
+static void
+widen(size_t *w, const char *s, size_t n)
+{
+	size_t x = text_width(s, n);
+
+	if (x > TEXT_COL_MAX)
+		x = TEXT_COL_MAX;
+	if (x > *w)
+		*w = x;
+}
+
+/* The number and currency of an amount, widening the amount column's parts. */
+static void
+widen_amount(struct digest *d, double cents, const char *cur)
+{
+	struct mlc_buf n;
+
+	mlc_buf_init(&n);
+	fmt_cents(&n, cents);
+	if (n.len > d->numw)
+		d->numw = n.len;
+	mlc_buf_free(&n);
+	if (cur)
+		widen(&d->curw, cur, strlen(cur));
+}
+
+/*
+ * An e-mail digest's plain text is a table: its columns are as wide as
+ * their widest cell among the rows shown, the labels and the totals.  One
+ * pass over the spooled rows before the rows are written.
+ */
+static void
+digest_measure(struct digest *d)
+{
+	size_t k, nc = d_ncells + HAS_AMOUNT;
+	sqlite3_stmt *st;
+
+	d->w = mlc_xcalloc(nc, sizeof *d->w);
+	for (k = 0; k < d_nlabels && k < nc; k++)
+		widen(&d->w[k], d_labels[k], strlen(d_labels[k]));
+	if (sqlite3_prepare_v2(spool, "SELECT text, cents, cur, amt FROM rowv WHERE gid = ?1"
+	                              " ORDER BY seq LIMIT ?2", -1, &st, NULL) != SQLITE_OK)
+		spool_fail("select widths");
+	sqlite3_bind_int64(st, 1, d->gid);
+	sqlite3_bind_int64(st, 2, digest_max_items ? digest_max_items : -1);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *p = (const char *)sqlite3_column_text(st, 0);
+
+		for (k = 0; p && k < d_ncells; k++) {
+			size_t n = strcspn(p, "\037");
+
+			widen(&d->w[k], p, n);
+			p = p[n] ? p + n + 1 : NULL;
+		}
+		if (sqlite3_column_type(st, 1) != SQLITE_NULL)
+			widen_amount(d, sqlite3_column_double(st, 1),
+			             (const char *)sqlite3_column_text(st, 2));
+		else if (sqlite3_column_type(st, 3) != SQLITE_NULL)
+			widen(&d->w[d_ncells], (const char *)sqlite3_column_text(st, 3),
+			      (size_t)sqlite3_column_bytes(st, 3));
+	}
+	sqlite3_finalize(st);
+	if (!HAS_AMOUNT)
+		return;
+	st = digest_totals(d);
+	while (sqlite3_step(st) == SQLITE_ROW)
+		if (sqlite3_column_int64(st, 2) > 0)
+			widen_amount(d, sqlite3_column_double(st, 1),
+			             (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	if (d->numw + (d->curw ? 1 + d->curw : 0) > d->w[d_ncells])
+		d->w[d_ncells] = d->numw + (d->curw ? 1 + d->curw : 0);
+}
+
+/* The text table's rule: a line of dashes under each column. */
+static void
+text_rule(struct digest *d)
+{
+	size_t k, i;
+
+	for (k = 0; k < d_ncells + HAS_AMOUNT; k++) {
+		if (k)
+			mlc_buf_adds(&d->text, "  ");
+		for (i = 0; i < d->w[k]; i++)
+			mlc_buf_addc(&d->text, '-');
+	}
+	end_line(&d->text);
+}
+
+/* An amount in both parts: the number, then its currency (cur NULL or ""
+ * for none); the text one right-aligned in its column, numbers under numbers. */
+static void
+put_amount(struct digest *d, double cents, const char *cur, const char *style)
+{
+	struct mlc_buf n;
+	size_t cw = cur ? text_width(cur, strlen(cur)) : 0;
+	size_t inner = d->numw + (d->curw ? 1 + d->curw : 0);
+
+	mlc_buf_init(&n);
+	fmt_cents(&n, cents);
+	pad(&d->text, inner, d->w[d_ncells]);
+	pad(&d->text, n.len, d->numw);
+	mlc_buf_adds(&d->text, n.p);
+	if (d->curw) {
+		mlc_buf_addc(&d->text, ' ');
+		if (cur)
+			mlc_buf_adds(&d->text, cur);
+		pad(&d->text, cw, d->curw);
+	}
+	mlc_buf_printf(&d->html, "<td style=\"%s" MAIL_NUM "\">%s", style, n.p);
+	if (cur && *cur) {
+		mlc_buf_adds(&d->html, "&nbsp;");
+		html_escape(&d->html, cur);
+	}
+	mlc_buf_adds(&d->html, "</td>");
+	mlc_buf_free(&n);
+}
 
 /* Renders the digest's header, footer and (e-mail) subject, and starts its body. */
 static void
 digest_open(struct digest *d, jv din)
 {
+	size_t k;
 	int i;
 
 	mlc_buf_init(&d->subj);
@@ -1185,25 +1502,46 @@ digest_open(struct digest *d, jv din)
 	mlc_buf_init(&d->body);
 	tmpl_render(&d_header, din, 0, &d->hdr);
 	tmpl_render(&d_footer, din, 0, &d->ftr);
-	if (d->email) {
-		tmpl_render(&d_subject, din, 0, &d->subj);
-		for (i = 0; d->subj.p[i]; i++)
-			if (d->subj.p[i] == '\n' || d->subj.p[i] == '\r')
-				d->subj.p[i] = ' ';
-		tmpl_render(&d_header_html, din, 0, &d->hdrh);
-		tmpl_render(&d_footer_html, din, 0, &d->ftrh);
-		mlc_buf_adds(&d->text, d->hdr.p);
-		mlc_buf_adds(&d->text, "\n\n");
-		mlc_buf_adds(&d->html, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
-		                       "<title>");
-		html_escape(&d->html, d->subj.p);
-		mlc_buf_adds(&d->html, "</title></head>\n<body>\n<p>");
-		mlc_buf_adds(&d->html, d->hdrh.p);
-		mlc_buf_adds(&d->html, "</p>\n<table border=\"1\" cellpadding=\"4\" "
-		                       "style=\"border-collapse:collapse\">\n");
-	} else {
+	if (!d->email) {
 		mlc_buf_adds(&d->body, d->hdr.p);
+		return;
 	}
+	tmpl_render(&d_subject, din, 0, &d->subj);
+	for (i = 0; d->subj.p[i]; i++)
+		if (d->subj.p[i] == '\n' || d->subj.p[i] == '\r')
+			d->subj.p[i] = ' ';
+	tmpl_render(&d_header_html, din, 0, &d->hdrh);
+	tmpl_render(&d_footer_html, din, 0, &d->ftrh);
+	digest_measure(d);
+	mlc_buf_adds(&d->text, d->hdr.p);
+	mlc_buf_adds(&d->text, "\n\n");
+	html_open(&d->html, d->subj.p);
+	mlc_buf_printf(&d->html, "<p style=\"margin:0 0 12px 0;font-size:16px;font-weight:bold\">"
+	                         "%s</p>\n<table cellpadding=\"6\" cellspacing=\"0\" border=\"0\" "
+	                         "style=\"border-collapse:collapse;" MAIL_FONT "\">\n", d->hdrh.p);
+	if (d_nlabels) {
+		mlc_buf_adds(&d->html, "<thead><tr>");
+		for (k = 0; k < d_nlabels; k++) {
+			int num = HAS_AMOUNT && k == d_ncells;
+			size_t lw = text_width(d_labels[k], strlen(d_labels[k]));
+
+			if (k)
+				mlc_buf_adds(&d->text, "  ");
+			if (num)
+				pad(&d->text, lw, d->w[k]);
+			mlc_buf_adds(&d->text, d_labels[k]);
+			if (!num)
+				pad(&d->text, lw, d->w[k]);
+			mlc_buf_printf(&d->html, "<th style=\"%s%s\">", MAIL_HEAD,
+			               num ? MAIL_NUM : ";text-align:left");
+			html_escape(&d->html, d_labels[k]);
+			mlc_buf_adds(&d->html, "</th>");
+		}
+		end_line(&d->text);
+		text_rule(d);
+		mlc_buf_adds(&d->html, "</tr></thead>\n");
+	}
+	mlc_buf_adds(&d->html, "<tbody>\n");
 }
 
 /* Frees what digest_open and the rows built. */
@@ -1221,6 +1559,7 @@ digest_close(struct digest *d)
 	mlc_buf_free(&d->kl);
 	mlc_buf_free(&d->fpl);
 	mlc_buf_free(&d->body);
+	free(d->w);
 }
 
 /* Decides whether an SMS digest row goes in: it and the "and N more" still fit. */
@@ -1253,11 +1592,60 @@ digest_sms_fits(const struct digest *d, const char *rt)
 	return fits;
 }
 
+/* An e-mail digest's row in both parts: the cells (\037 between them), then the amount. */
+static void
+digest_email_row(struct digest *d, const char *cells, int has_cents, double cents,
+                 const char *cur, const char *amt)
+{
+	const char *p = cells ? cells : "";
+	size_t k;
+
+	mlc_buf_adds(&d->html, d->shown % 2 ? "<tr style=\"background-color:#f7f7f7\">" : "<tr>");
+	for (k = 0; k < d_ncells; k++) {
+		size_t n = strcspn(p, "\037");
+
+		if (k)
+			mlc_buf_adds(&d->text, "  ");
+		mlc_buf_add(&d->text, p, n);
+		pad(&d->text, text_width(p, n), d->w[k]);
+		mlc_buf_adds(&d->html, "<td style=\"" MAIL_CELL "\">");
+		/* html_escape stops at the NUL: the cell alone */
+		{
+			char *c = mlc_xstrndup(p, n);
+
+			html_escape(&d->html, c);
+			free(c);
+		}
+		mlc_buf_adds(&d->html, "</td>");
+		p += n + (p[n] != '\0');
+	}
+	if (HAS_AMOUNT) {
+		mlc_buf_adds(&d->text, "  ");
+		if (has_cents) {
+			put_amount(d, cents, cur, MAIL_CELL);
+		} else {
+			const char *a = amt ? amt : "";
+
+			pad(&d->text, text_width(a, strlen(a)), d->w[d_ncells]);
+			mlc_buf_adds(&d->text, a);
+			mlc_buf_adds(&d->html, "<td style=\"" MAIL_CELL MAIL_NUM "\">");
+			html_escape(&d->html, a);
+			mlc_buf_adds(&d->html, "</td>");
+		}
+	}
+	end_line(&d->text);
+	mlc_buf_adds(&d->html, "</tr>\n");
+}
+
 /* Decides what one spooled row adds: its ids (first 1000), its text if max_items and SMS allow. */
 static void
-digest_row(struct digest *d, const char *aid, const char *rt, const char *rh, const char *ak,
-           const char *fp)
+digest_row(struct digest *d, sqlite3_stmt *rs)
 {
+	const char *aid = (const char *)sqlite3_column_text(rs, 0);
+	const char *rt = (const char *)sqlite3_column_text(rs, 1);
+	const char *ak = (const char *)sqlite3_column_text(rs, 2);
+	const char *fp = (const char *)sqlite3_column_text(rs, 3);
+
 	if (d->ids < 1000) {
 		mlc_buf_adds(&d->idl, d->ids ? "," : "");
 		mlc_buf_json_str(&d->idl, aid, strlen(aid));
@@ -1276,8 +1664,9 @@ digest_row(struct digest *d, const char *aid, const char *rt, const char *rh, co
 	if (digest_max_items && d->shown >= digest_max_items)
 		return;
 	if (d->email) {
-		mlc_buf_printf(&d->text, "- %s\n", rt);
-		mlc_buf_printf(&d->html, "<tr>%s</tr>\n", rh ? rh : "");
+		digest_email_row(d, rt, sqlite3_column_type(rs, 4) != SQLITE_NULL,
+		                 sqlite3_column_double(rs, 4), (const char *)sqlite3_column_text(rs, 5),
+		                 (const char *)sqlite3_column_text(rs, 6));
 		d->shown++;
 	} else if (!d->full) {
 		if (digest_sms_fits(d, rt)) {
@@ -1290,6 +1679,60 @@ digest_row(struct digest *d, const char *aid, const char *rt, const char *rh, co
 	}
 }
 
+/*
+ * The total of an e-mail digest, under its amount column: one line per
+ * currency, in the order first seen (amounts in two currencies are never
+ * added up), over all its alerts, the ones past "and N more" too.  Rows
+ * whose amount was no number are counted apart.
+ */
+static void
+digest_total(struct digest *d)
+{
+	sqlite3_stmt *st = digest_totals(d);
+	sqlite3_int64 without = 0;
+	size_t span = 0, k;
+	int first = 1;
+	struct mlc_buf label;
+
+	mlc_buf_init(&label);
+	if (d->shown < d->count)
+		mlc_buf_printf(&label, "Total of all %ld", d->count);
+	else
+		mlc_buf_adds(&label, "Total");
+	for (k = 0; k < d_ncells; k++)
+		span += d->w[k] + (k ? 2 : 0);
+	text_rule(d);
+	mlc_buf_adds(&d->html, "</tbody>\n<tfoot>\n");
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *cur = (const char *)sqlite3_column_text(st, 0), *style;
+
+		without += sqlite3_column_int64(st, 3) - sqlite3_column_int64(st, 2);
+		if (sqlite3_column_int64(st, 2) == 0)
+			continue;
+		mlc_buf_adds(&d->text, first ? label.p : "");
+		pad(&d->text, first ? text_width(label.p, label.len) : 0, span);
+		mlc_buf_adds(&d->text, "  ");
+		/* under the first currency's total, the next ones without a rule */
+		style = first ? MAIL_TOTAL : MAIL_TOTAL ";border-top:0";
+		mlc_buf_printf(&d->html, "<tr><td colspan=\"%zu\" style=\"%s\">%s</td>", d_ncells,
+		               style, first ? label.p : "");
+		put_amount(d, sqlite3_column_double(st, 1), cur, style);
+		end_line(&d->text);
+		mlc_buf_adds(&d->html, "</tr>\n");
+		first = 0;
+	}
+	sqlite3_finalize(st);
+	if (without) {
+		mlc_buf_printf(&d->text, "%lld without an amount, not in the total\n",
+		               (long long)without);
+		mlc_buf_printf(&d->html, "<tr><td colspan=\"%zu\" style=\"" MAIL_CELL
+		               ";font-style:italic\">%lld without an amount, not in the total</td></tr>\n",
+		               d_ncells + 1, (long long)without);
+	}
+	mlc_buf_adds(&d->html, "</tfoot>\n");
+	mlc_buf_free(&label);
+}
+
 /* Ends the digest's message: "and N more" for the rows not shown, then its footer. */
 static void
 digest_finish(struct digest *d)
@@ -1297,18 +1740,24 @@ digest_finish(struct digest *d)
 	if (d->shown < d->count) {
 		if (d->email) {
 			mlc_buf_printf(&d->text, "and %ld more\n", d->count - d->shown);
-			mlc_buf_printf(&d->html, "<tr><td colspan=\"%zu\">and %ld more</td></tr>\n",
-			               d_ncells ? d_ncells : 1, d->count - d->shown);
+			mlc_buf_printf(&d->html, "<tr><td colspan=\"%zu\" style=\"" MAIL_CELL
+			               ";font-style:italic\">and %ld more</td></tr>\n",
+			               d_ncells + HAS_AMOUNT, d->count - d->shown);
 		} else {
 			mlc_buf_printf(&d->body, "\nand %ld more", d->count - d->shown);
 		}
 	}
 	if (d->email) {
+		if (HAS_AMOUNT)
+			digest_total(d);
+		else
+			mlc_buf_adds(&d->html, "</tbody>\n");
 		if (d->ftr.len)
 			mlc_buf_printf(&d->text, "\n%s\n", d->ftr.p);
 		mlc_buf_adds(&d->html, "</table>\n");
 		if (d->ftrh.len)
-			mlc_buf_printf(&d->html, "<p>%s</p>\n", d->ftrh.p);
+			mlc_buf_printf(&d->html, "<p style=\"margin:12px 0 0 0;font-size:12px;"
+			                         "color:#666666\">%s</p>\n", d->ftrh.p);
 		mlc_buf_adds(&d->html, "</body></html>\n");
 	} else if (d->ftr.len) {
 		struct mlc_sms_info in;
@@ -1353,17 +1802,14 @@ digest_one(sqlite3_stmt *g)
 	mlc_buf_init(&line);
 	mlc_buf_init(&did);
 	mlc_buf_printf(&did, "digest:%s/%s/%s/%s", rule.name, channel, addr, today);
+	d.gid = sqlite3_column_int64(g, 0);
 	digest_open(&d, din);
-	if (sqlite3_prepare_v2(spool, "SELECT alert_id, text, html, akey, fp FROM rowv WHERE gid = ?1"
-	                              " ORDER BY seq", -1, &rs, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(spool, "SELECT alert_id, text, akey, fp, cents, cur, amt FROM rowv"
+	                              " WHERE gid = ?1 ORDER BY seq", -1, &rs, NULL) != SQLITE_OK)
 		spool_fail("select rows");
-	sqlite3_bind_int64(rs, 1, sqlite3_column_int64(g, 0));
+	sqlite3_bind_int64(rs, 1, d.gid);
 	while (sqlite3_step(rs) == SQLITE_ROW)
-		digest_row(&d, (const char *)sqlite3_column_text(rs, 0),
-		           (const char *)sqlite3_column_text(rs, 1),
-		           (const char *)sqlite3_column_text(rs, 2),
-		           (const char *)sqlite3_column_text(rs, 3),
-		           (const char *)sqlite3_column_text(rs, 4));
+		digest_row(&d, rs);
 	sqlite3_finalize(rs);
 	digest_finish(&d);
 	{
@@ -1518,10 +1964,7 @@ email_html(struct mlc_buf *line, const char *subject, const char *text,
 	} else {
 		const char *p;
 
-		mlc_buf_adds(&h, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
-		                 "<title>");
-		html_escape(&h, subject);
-		mlc_buf_adds(&h, "</title></head>\n<body>\n");
+		html_open(&h, subject);
 		if (use_html) {
 			mlc_buf_add(&h, c->p, c->len);
 		} else { /* the text, escaped, line breaks kept */

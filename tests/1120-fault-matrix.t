@@ -136,6 +136,7 @@ digest_alerts >"$T/ref.dig"
 NSMS=$(wc -l <"$T/ref.sms" | tr -d ' ')
 NDIG=$(wc -l <"$T/ref.dig" | tr -d ' ')
 isnt "$NSMS" 0 "the reference sent $NSMS SMS and $NDIG digest alerts"
+isnt "$(grep -c . "$T/ref.mail")" 0 "the reference's digest e-mails have rows (mail_rows reads their table)"
 stop_env
 
 # landed STAGE VICTIM: "-" (no kill asked), "yes" or "no" (never caught alive)

@@ -86,12 +86,20 @@ accepted() {
 		else "\(.mail.personalizations[0].to[0].email)\t\(.mail.subject)" end' | sort
 }
 # mail_rows: "to<TAB>row" for every digest row of every e-mail SendGrid
-# accepted (the seed rules' [digest] rows are the lines holding " | ").
+# accepted.  A digest's plain text is a table: its rows are the lines
+# between the rule under the labels and the rule over the totals (without
+# labels: between the header's blank line and the next), "and N more" left
+# out; blanks squeezed, since the padding depends on the rows beside.
 mail_rows() {
 	curl -fsS "$TW/_sim/messages" | jq -r 'select(.kind == "mail")
 		| .mail.personalizations[0].to[0].email as $to | .mail.content[]
-		| select(.type == "text/plain") | .value | split("\n")[] | select(contains(" | "))
-		| "\($to)\t\(.)"' | sort
+		| select(.type == "text/plain") | .value | split("\n") | . as $l
+		| [range(length) | select($l[.] | test("^-+(  -+)*$"))] as $r
+		| [range(length) | select($l[.] == "")] as $b
+		| if ($r | length) > 0 then $l[($r[0] + 1):($r[1] // length)]
+		  elif ($b | length) > 0 then $l[($b[0] + 1):($b[1] // length)] else [] end
+		| .[] | select(. != "" and (test("^and [0-9]+ more$") | not))
+		| "\($to)\t\(gsub(" +"; " "))"' | sort
 }
 sms_accepted() { curl -fsS "$TW/_sim/messages" | jq -r 'select(.kind == "message") | "\(.resource.to)\t\(.resource.body)"' | sort; }
 
