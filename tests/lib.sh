@@ -48,10 +48,10 @@ own() { _pids="$_pids $1:$(_started "$1")"; }
 # _started PID: the process's start time (clock ticks since boot, field 22
 # of /proc/PID/stat), or nothing when there is no such process.
 _started() {
-	local s f
-	s=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
-	read -r -a f <<<"${s##*) }"
-	echo "${f[19]}"
+	local _stat _field
+	_stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
+	read -r -a _field <<<"${_stat##*) }"
+	echo "${_field[19]}"
 }
 
 # _signal SIG PID:START: the signal to the process only if it is still the
