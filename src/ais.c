@@ -149,16 +149,7 @@ post(struct mlc_ais *a, const char *url, const char *body, struct mlc_http_resp 
 static int
 member_text(const char *obj, size_t n, const char *name, struct mlc_buf *m)
 {
-	const char *v;
-	size_t vn;
-
-	mlc_buf_reset(m);
-	if (!mlc_jde_json_member(obj, n, name, &v, &vn) || !vn || *v != '"' ||
-	    mlc_jde_json_string(v, vn, m) < 0)
-		return 0;
-	while (m->len && (m->p[m->len - 1] == ' ' || m->p[m->len - 1] == '\n'))
-		m->p[--m->len] = '\0';
-	return m->len > 0 && m->p[0] != ' ';
+	return mlc_jde_member_str(obj, n, name, " \t\r\n", m) && m->len > 0;
 }
 
 /*

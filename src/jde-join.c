@@ -223,24 +223,12 @@ span_num(const char *v, size_t n, long *out)
 	return ok;
 }
 
-/* A string member, trimmed, into b (reset); 0 if absent or not a string. */
+/* A string member, its blanks trimmed, into b (reset); 0 if absent or not
+ * a string. */
 static int
 row_str(const char *row, size_t n, const char *name, struct mlc_buf *b)
 {
-	const char *v;
-	size_t vn;
-	size_t lead;
-
-	mlc_buf_reset(b);
-	if (!mlc_jde_json_member(row, n, name, &v, &vn) || *v != '"')
-		return 0;
-	mlc_jde_json_string(v, vn, b);
-	while (b->len && b->p[b->len - 1] == ' ')
-		b->p[--b->len] = '\0';
-	lead = strspn(b->p, " ");
-	memmove(b->p, b->p + lead, b->len - lead + 1);
-	b->len -= lead;
-	return 1;
+	return mlc_jde_member_str(row, n, name, " ", b);
 }
 
 static long

@@ -673,6 +673,34 @@ mlc_jde_json_string(const char *v, size_t n, struct mlc_buf *b)
 	return 0;
 }
 
+/* The bytes of set cut from both ends of b. */
+static void
+buf_trim(struct mlc_buf *b, const char *set)
+{
+	size_t lead;
+
+	while (b->len && b->p[b->len - 1] && strchr(set, b->p[b->len - 1]))
+		b->p[--b->len] = '\0';
+	lead = strspn(b->p, set);
+	memmove(b->p, b->p + lead, b->len - lead + 1);
+	b->len -= lead;
+}
+
+int
+mlc_jde_member_str(const char *obj, size_t n, const char *name, const char *trim,
+                   struct mlc_buf *b)
+{
+	const char *v;
+	size_t vn;
+
+	mlc_buf_reset(b);
+	if (!mlc_jde_json_member(obj, n, name, &v, &vn) || !vn || *v != '"' ||
+	    mlc_jde_json_string(v, vn, b) < 0)
+		return 0;
+	buf_trim(b, trim);
+	return 1;
+}
+
 /* Member iteration over a validated object: *p is after '{' or after a
  * previous value.  Returns 1 with the name and value spans, 0 at '}'. */
 static int
@@ -1281,14 +1309,8 @@ col_key(const struct mlc_jde_fmt *f, struct mlc_jde_rowinfo *ri, unsigned long *
 		*have |= 1ul << i;
 		mlc_buf_reset(pt);
 		if (*v == '"') {
-			size_t lead;
-
 			mlc_jde_json_string(v, vn, pt);
-			while (pt->len && (pt->p[pt->len - 1] == ' ' || pt->p[pt->len - 1] == '\t'))
-				pt->p[--pt->len] = '\0';
-			lead = strspn(pt->p, " \t");
-			memmove(pt->p, pt->p + lead, pt->len - lead + 1);
-			pt->len -= lead;
+			buf_trim(pt, " \t");
 		} else if (*v != 'n') {
 			mlc_buf_add(pt, v, vn);
 		}

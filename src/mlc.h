@@ -1097,6 +1097,12 @@ int mlc_jde_json_member(const char *obj, size_t n, const char *name, const char 
                         size_t *vn);
 /* Append the decoded JSON string literal v[0..n) to b; -1 if not a string. */
 int mlc_jde_json_string(const char *v, size_t n, struct mlc_buf *b);
+/* Member name of obj[0..n) as a decoded string in b (reset), the bytes of
+ * trim ("" for none) cut from both ends: 1, or 0 if it is absent or not a
+ * string.  JDE pads character columns with blanks (" \t"); AIS's messages
+ * end in line breaks. */
+int mlc_jde_member_str(const char *obj, size_t n, const char *name, const char *trim,
+                       struct mlc_buf *b);
 
 /*
  * A row's position in an ordered read: the values of the columns the read
