@@ -800,6 +800,99 @@ order_text(const struct mlc_ais_query *q, char *out, size_t outlen)
 		o += (size_t)snprintf(out + o, outlen - o, "%s%s", i ? " " : "", q->order[i]);
 }
 
+/* A page of 200 that is no page of the table asked for, or holds AIS's
+ * errors: the run stops, with AIS's own words where it gave some. */
+static void
+page_check(const struct mlc_ais_query *q, const struct mlc_http_resp *r,
+           const struct mlc_jde_page *pg, const char *what)
+{
+	char d[1024];
+
+	if (pg->error)
+		mlc_ais_fatal(MLC_EX_DATAERR, "%s: AIS reported %d error%s: %s", what, pg->nerrors,
+		              pg->nerrors == 1 ? "" : "s", pg->error);
+	if ((!pg->found || strcmp(pg->target, q->table) != 0) && service_error(r, d, sizeof d))
+		mlc_ais_fatal(MLC_EX_DATAERR, "%s: HTTP 200 without fs_DATABROWSE_%s: AIS says: %s",
+		              what, q->table, d);
+	if (!pg->found || strcmp(pg->target, q->table) != 0)
+		mlc_ais_fatal(MLC_EX_DATAERR, "%s: the response has no fs_DATABROWSE_%s", what,
+		              q->table);
+	if (!pg->rowset)
+		mlc_ais_fatal(MLC_EX_DATAERR, "%s: the response has no data.gridData.rowset", what);
+}
+
+/* The page's rows to q->row, in order, those up to the last one written
+ * dropped (a shifted page, or a condition the server did not apply); 1 if
+ * any row was new. */
+static int
+page_rows(struct mlc_ais_query *q, const struct mlc_jde_page *pg, const char *what,
+          const char *ord, int first, int resumed, const char *now)
+{
+	size_t pos = 0, nrow = 0, rn;
+	const char *row;
+	char e[256];
+	int rc, page_new = 0;
+
+	while ((rc = mlc_jde_page_row(pg, &pos, &row, &rn)) == 1) {
+		if (*stopp)
+			mlc_ais_interrupted();
+		nrow++;
+		if (q->norder) {
+			if (mlc_jde_pos_read(&q->cur, q->table, q->order, q->norder, row, rn, e,
+			                     sizeof e) < 0)
+				mlc_ais_fatal(MLC_EX_DATAERR, "%s: %s (the read is ordered by %s)", what, e,
+				              ord);
+			/* One page is one fetch of an ordered result: a row not
+			 * after its predecessor means the server's order is not
+			 * the one asked for (or the key is not unique), and
+			 * dropping rows by position would lose some. */
+			if (nrow > 1 && mlc_jde_pos_cmp(&q->cur, &q->prev) <= 0)
+				mlc_ais_fatal(MLC_EX_DATAERR, "%s: row %zu is not after row %zu in the order "
+				              "asked for (%s): AIS ignored the order, or these columns are "
+				              "not a unique key", what, nrow, nrow - 1, ord);
+			mlc_jde_pos_copy(&q->prev, &q->cur);
+			if (q->last.n && mlc_jde_pos_cmp(&q->cur, &q->last) <= 0) {
+				q->repeats++;
+				if (!first) {
+					q->shifted = 1;
+				} else if (resumed && q->form == 0) {
+					/* the exact condition was not applied */
+					q->form = q->norder > 1 ? 1 : 2;
+				}
+				continue;
+			}
+			mlc_jde_pos_copy(&q->last, &q->cur);
+			page_new = 1;
+		}
+		q->row(q->arg, row, rn, now);
+	}
+	if (rc < 0)
+		mlc_ais_fatal(MLC_EX_DATAERR, "%s: a rowset element is not an object", what);
+	return page_new;
+}
+
+/* One more start-over of the query, or the end of trying: an ordered read
+ * counts only start-overs that brought no new row; an unordered one tells
+ * its caller (q->restart), which drops what it had. */
+static void
+start_over(struct mlc_ais_query *q, int *restarts, int *progress, const char *what)
+{
+	if (q->norder) {
+		if (*progress)
+			*restarts = 0;
+		*progress = 0;
+		if (++*restarts > MAX_RESTARTS)
+			mlc_ais_fatal(MLC_EX_UNAVAILABLE, "%s: the query started over %d times without "
+			              "a new row; giving up", what, MAX_RESTARTS);
+	} else {
+		if (++*restarts > MAX_RESTARTS)
+			mlc_ais_fatal(MLC_EX_UNAVAILABLE, "%s: the query had to restart %d times; "
+			              "giving up", what, MAX_RESTARTS);
+		if (q->restart)
+			q->restart(q->arg);
+	}
+}
+
 void
 mlc_ais_query_run(struct mlc_ais *a, struct mlc_ais_query *q)
 {
@@ -839,7 +932,7 @@ restart:
 		char now[32];
 		struct timespec ts;
 		long delay;
-		int rc, page_new = 0;
+		int page_new = 0;
 
 		if (*stopp)
 			mlc_ais_interrupted();
@@ -865,64 +958,13 @@ restart:
 				request_body(a, q, 1, &body);
 				continue;
 			}
-			if (pg.error)
-				mlc_ais_fatal(MLC_EX_DATAERR, "%s: AIS reported %d error%s: %s", what, pg.nerrors,
-					      pg.nerrors == 1 ? "" : "s", pg.error);
-			if ((!pg.found || strcmp(pg.target, q->table) != 0) && service_error(&r, d, sizeof d))
-				mlc_ais_fatal(MLC_EX_DATAERR, "%s: HTTP 200 without fs_DATABROWSE_%s: AIS says: %s",
-					      what, q->table, d);
-			if (!pg.found || strcmp(pg.target, q->table) != 0)
-				mlc_ais_fatal(MLC_EX_DATAERR, "%s: the response has no fs_DATABROWSE_%s", what,
-					      q->table);
-			if (!pg.rowset)
-				mlc_ais_fatal(MLC_EX_DATAERR, "%s: the response has no data.gridData.rowset", what);
+			page_check(q, &r, &pg, what);
 			auth_fails = 0;
 			mlc_retry_init(&rt);
 			mlc_time_now(&ts);
 			mlc_time_fmt(now, &ts);
-			{
-				size_t pos = 0, nrow = 0;
-				const char *row;
-				size_t rn;
-
-				while ((rc = mlc_jde_page_row(&pg, &pos, &row, &rn)) == 1) {
-					if (*stopp)
-						mlc_ais_interrupted();
-					nrow++;
-					if (q->norder) {
-						if (mlc_jde_pos_read(&q->cur, q->table, q->order, q->norder, row,
-						                     rn, e, sizeof e) < 0)
-							mlc_ais_fatal(MLC_EX_DATAERR, "%s: %s (the read is ordered by %s)",
-								      what, e, ord);
-						/* One page is one fetch of an ordered result: a row
-						 * not after its predecessor means the server's
-						 * order is not the one asked for (or the key is
-						 * not unique), and dropping rows by position would
-						 * lose some. */
-						if (nrow > 1 && mlc_jde_pos_cmp(&q->cur, &q->prev) <= 0)
-							mlc_ais_fatal(MLC_EX_DATAERR, "%s: row %zu is not after row %zu in "
-								      "the order asked for (%s): AIS ignored the order, "
-								      "or these columns are not a unique key", what, nrow,
-								      nrow - 1, ord);
-						mlc_jde_pos_copy(&q->prev, &q->cur);
-						if (q->last.n && mlc_jde_pos_cmp(&q->cur, &q->last) <= 0) {
-							q->repeats++;
-							if (!first) {
-								q->shifted = 1;
-							} else if (resumed && q->form == 0) {
-								/* the exact condition was not applied */
-								q->form = q->norder > 1 ? 1 : 2;
-							}
-							continue;
-						}
-						mlc_jde_pos_copy(&q->last, &q->cur);
-						progress = page_new = 1;
-					}
-					q->row(q->arg, row, rn, now);
-				}
-				if (rc < 0)
-					mlc_ais_fatal(MLC_EX_DATAERR, "%s: a rowset element is not an object", what);
-			}
+			if ((page_new = page_rows(q, &pg, what, ord, first, resumed, now)))
+				progress = 1;
 			if (!pg.more) {
 				sodium_memzero(r.body.p, r.body.len);
 				mlc_jde_page_free(&pg);
@@ -1008,21 +1050,7 @@ expired:
 		         q->norder && q->last.n ? "resuming after the last row written"
 		                                : "restarting the query");
 again:
-		if (q->norder) {
-			/* Only a start-over that brought no new row counts. */
-			if (progress)
-				restarts = 0;
-			progress = 0;
-			if (++restarts > MAX_RESTARTS)
-				mlc_ais_fatal(MLC_EX_UNAVAILABLE, "%s: the query started over %d times without "
-					      "a new row; giving up", what, MAX_RESTARTS);
-		} else {
-			if (++restarts > MAX_RESTARTS)
-				mlc_ais_fatal(MLC_EX_UNAVAILABLE, "%s: the query had to restart %d times; "
-					      "giving up", what, MAX_RESTARTS);
-			if (q->restart)
-				q->restart(q->arg);
-		}
+		start_over(q, &restarts, &progress, what);
 		goto restart;
 	}
 out:
