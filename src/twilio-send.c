@@ -2130,11 +2130,14 @@ do_ping_sendgrid(void)
 	mlc_http_resp_init(&r);
 	mlc_http_request(h, "GET", url.p, hdrs, NULL, 0, NULL, g.sg_key, &r);
 	why[0] = '\0';
-	if (r.outcome == MLC_HTTP_DONE && r.status != 200)
+	if (r.outcome == MLC_HTTP_DONE && r.status != 200) {
 		sg_error(&r, why, sizeof why);
+		if (strncmp(why, "HTTP ", 5) == 0)
+			why[0] = '\0'; /* no errors body: the status alone says it */
+	}
 	if (r.outcome == MLC_HTTP_DONE && r.status == 403) {
-		mlc_warn("SendGrid: the key was accepted but may not read its scopes (HTTP 403: %s); "
-		         "whether it may send mail (mail.send) is not known", why);
+		mlc_warn("SendGrid: the key was accepted but may not read its scopes (HTTP 403%s%s); "
+		         "whether it may send mail (mail.send) is not known", why[0] ? ": " : "", why);
 	} else if (!(code = ping_status("SendGrid", "reading the key's scopes",
 	                                "sendgrid.api_key", &r, why[0] ? why : NULL))) {
 		jv o = jv_parse_sized(r.body.p ? r.body.p : "", (int)r.body.len);
