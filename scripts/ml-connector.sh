@@ -104,7 +104,8 @@ usage: ml-connector [-c CONF] COMMAND [ARGS]
                              lines set aside because a program would refuse them
   why WHAT                   the audit story of a record (its key or a document
                              or PO number), alert, delivery or SID
-  ping                       log in to AIS and out; read the Twilio account
+  ping                       log in to AIS and out; read the Twilio account and
+                             the SendGrid key's permissions
   check [RULE...]            validate configuration and rules
   preview RULE FILE          render FILE's records through RULE, send nothing
   demo [--keep DIR]          run the whole pipeline against the simulators
@@ -733,6 +734,12 @@ cmd_ping() {
 	rc=0
 	ping_one AIS jde-fetch --ping
 	ping_one Twilio twilio-send --ping
+	# e-mail: the key itself, asked of SendGrid (GET /v3/scopes), when set up
+	if mlc-conf get sendgrid from >/dev/null 2>&1; then
+		ping_one SendGrid twilio-send --ping-sendgrid
+	else
+		echo "SendGrid: not configured ([sendgrid] from is not set)"
+	fi
 	exit "$rc"
 }
 

@@ -11,6 +11,7 @@
  *   GET  /2010-04-01/Accounts/{AC}.json                  account fetch
  * SendGrid (Authorization: Bearer KEY):
  *   POST /v3/mail/send                                    202 + X-Message-Id
+ *   GET  /v3/scopes                                       200 {"scopes":[...]}
  * Control (no auth; loopback test use):
  *   GET /_sim/messages (NDJSON)  GET /_sim/faults  POST /_sim/fault  POST /_sim/reset
  *
@@ -54,7 +55,8 @@ static const char usage[] =
 	"usage: mlc-twilio-sim [--port N] [--port-file F] [--request-log F]\n"
 	"                      [--tls-cert F --tls-key F] [--account-sid AC...]\n"
 	"                      --auth-token-file F [--api-key-sid SK... --api-key-secret-file F]\n"
-	"                      [--sendgrid-key-file F] [--rate N] [--latency MS]\n"
+	"                      [--sendgrid-key-file F] [--sendgrid-scopes LIST]\n"
+	"                      [--rate N] [--latency MS]\n"
 	"                      [--callback-delay MS] [--callback-cainfo F] [--fault SPEC]...\n";
 
 #define MAX_BODY (32u << 20)
@@ -68,13 +70,14 @@ static struct {
 	char *auth_token;
 	char *api_key_sid, *api_key_secret;
 	char *sendgrid_key;
+	const char *sendgrid_scopes; /* comma-separated, GET /v3/scopes */
 	double rate;
 	long latency_ms;
 	long step_ms;
 	const char *callback_cainfo;
 	int logfd;
 	int tls;
-} cfg = { .logfd = -1, .step_ms = 200 };
+} cfg = { .logfd = -1, .step_ms = 200, .sendgrid_scopes = "mail.send" };
 
 /* ---- shared state ---- */
 
@@ -1939,9 +1942,33 @@ sim_control(struct reply *r, const char *method, const char *path, const char *b
 	mlc_buf_adds(&r->body, "{\"error\":\"unknown /_sim endpoint\"}");
 }
 
+/* GET /v3/scopes: the key's permissions, {"scopes":[...]} (SendGrid's API
+ * reference, "Retrieve a list of scopes for which this user has access"). */
+static void
+scopes_json(struct reply *r)
+{
+	const char *p = cfg.sendgrid_scopes, *e;
+	int n = 0;
+
+	r->status = 200;
+	r->ctype = "application/json";
+	mlc_buf_reset(&r->body);
+	mlc_buf_adds(&r->body, "{\"scopes\":[");
+	while (*p) {
+		e = p + strcspn(p, ",");
+		if (e > p) {
+			mlc_buf_adds(&r->body, n++ ? ",\"" : "\"");
+			mlc_buf_add(&r->body, p, (size_t)(e - p));
+			mlc_buf_addc(&r->body, '"');
+		}
+		p = *e ? e + 1 : e;
+	}
+	mlc_buf_adds(&r->body, "]}");
+}
+
 /* ---- routing ---- */
 
-enum route { R_NONE, R_CREATE, R_LIST, R_FETCH, R_ACCOUNT, R_MAIL, R_SIM, R_TW_OTHER };
+enum route { R_NONE, R_CREATE, R_LIST, R_FETCH, R_ACCOUNT, R_MAIL, R_SCOPES, R_SIM, R_TW_OTHER };
 
 /* Parse /2010-04-01/Accounts/{AC}[.json | /Messages.json | /Messages/{SM}.json]. */
 static enum route
@@ -1956,6 +1983,8 @@ route_of(const char *method, const char *path, char acct[64], char sid[64])
 		return R_SIM;
 	if (strcmp(path, "/v3/mail/send") == 0)
 		return R_MAIL;
+	if (strcmp(path, "/v3/scopes") == 0 && strcmp(method, "GET") == 0)
+		return R_SCOPES;
 	if (strncmp(path, pre, sizeof pre - 1) != 0)
 		return is_sendgrid_path(path) ? R_NONE : (strncmp(path, "/2010-04-01", 11) == 0 ?
 		                                          R_TW_OTHER : R_NONE);
@@ -2056,7 +2085,7 @@ handle(struct MHD_Connection *conn, const char *method, const char *path,
 	struct kv q = { NULL, NULL, 0 };
 	char **fn = NULL, **fv = NULL, *user = NULL;
 	size_t fc = 0, i;
-	int have_form = 0, auth_ok = 0, sendgrid = rt == R_MAIL, drop_after = 0;
+	int have_form = 0, auth_ok = 0, sendgrid = rt == R_MAIL || rt == R_SCOPES, drop_after = 0;
 	const char *auth = NULL, *to = NULL;
 	long slow = cfg.latency_ms;
 	jv parsed = jv_invalid();
@@ -2246,6 +2275,9 @@ handle(struct MHD_Connection *conn, const char *method, const char *path,
 	case R_MAIL:
 		mail_send(r, ctype, rq->body.p, rq->body.len, &parsed);
 		break;
+	case R_SCOPES:
+		scopes_json(r);
+		break;
 	default:
 		tw_error(r, 404, 20404, "The requested resource %s was not found", path);
 	}
@@ -2376,7 +2408,7 @@ parse_args(int argc, char **argv, struct args *a)
 {
 	enum { O_PORT = 256, O_PORT_FILE, O_REQUEST_LOG, O_TLS_CERT, O_TLS_KEY, O_ACCOUNT_SID,
 	       O_AUTH_TOKEN_FILE, O_API_KEY_SID, O_API_KEY_SECRET_FILE, O_SENDGRID_KEY_FILE,
-	       O_RATE, O_LATENCY, O_CALLBACK_DELAY, O_CALLBACK_CAINFO, O_FAULT };
+	       O_SENDGRID_SCOPES, O_RATE, O_LATENCY, O_CALLBACK_DELAY, O_CALLBACK_CAINFO, O_FAULT };
 	static const struct option lopts[] = {
 		{ "port", required_argument, NULL, O_PORT },
 		{ "port-file", required_argument, NULL, O_PORT_FILE },
@@ -2388,6 +2420,7 @@ parse_args(int argc, char **argv, struct args *a)
 		{ "api-key-sid", required_argument, NULL, O_API_KEY_SID },
 		{ "api-key-secret-file", required_argument, NULL, O_API_KEY_SECRET_FILE },
 		{ "sendgrid-key-file", required_argument, NULL, O_SENDGRID_KEY_FILE },
+		{ "sendgrid-scopes", required_argument, NULL, O_SENDGRID_SCOPES },
 		{ "rate", required_argument, NULL, O_RATE },
 		{ "latency", required_argument, NULL, O_LATENCY },
 		{ "callback-delay", required_argument, NULL, O_CALLBACK_DELAY },
@@ -2420,6 +2453,12 @@ parse_args(int argc, char **argv, struct args *a)
 			break;
 		case O_API_KEY_SECRET_FILE: a->api_secret_file = optarg; break;
 		case O_SENDGRID_KEY_FILE: a->sg_file = optarg; break;
+		case O_SENDGRID_SCOPES:
+			if (optarg[strspn(optarg, "abcdefghijklmnopqrstuvwxyz0123456789._,")])
+				mlc_die(MLC_EX_USAGE, "--sendgrid-scopes: expected names like mail.send, "
+				                      "comma-separated");
+			cfg.sendgrid_scopes = optarg;
+			break;
 		case O_RATE:
 			cfg.rate = strtod(optarg, &end);
 			if (end == optarg || *end || cfg.rate < 0)

@@ -741,7 +741,9 @@ mlc_http_request(struct mlc_http *h, const char *method, const char *url,
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
 	curl_easy_setopt(c, CURLOPT_USERNAME, user);
 	curl_easy_setopt(c, CURLOPT_PASSWORD, user ? pass : NULL);
-	curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+	/* no user: pass is a bearer token (SendGrid's API key) */
+	curl_easy_setopt(c, CURLOPT_XOAUTH2_BEARER, user ? NULL : pass);
+	curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)(user || !pass ? CURLAUTH_BASIC : CURLAUTH_BEARER));
 
 	if (!method || strcmp(method, "GET") == 0) {
 		/* HTTPGET above */
@@ -763,6 +765,7 @@ mlc_http_request(struct mlc_http *h, const char *method, const char *url,
 	curl_easy_setopt(c, CURLOPT_POSTFIELDS, (char *)NULL);
 	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, -1L);
 	curl_easy_setopt(c, CURLOPT_PASSWORD, (char *)NULL);
+	curl_easy_setopt(c, CURLOPT_XOAUTH2_BEARER, (char *)NULL);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, (char *)NULL);
 	curl_slist_free_all(hl);
 	return resp->outcome == MLC_HTTP_DONE ? 0 : -1;

@@ -374,8 +374,9 @@ void mlc_http_resp_init(struct mlc_http_resp *r);
 void mlc_http_resp_free(struct mlc_http_resp *r);
 /*
  * One request.  headers: NULL-terminated "Name: value" strings.  body may be
- * NULL (no body).  user/pass: HTTP Basic through CURLOPT_USERNAME/PASSWORD,
- * or NULL.  Returns 0 when a response arrived (resp->outcome == DONE), -1
+ * NULL (no body).  user/pass: HTTP Basic through CURLOPT_USERNAME/PASSWORD;
+ * user NULL and pass set: pass is a bearer token (Authorization: Bearer,
+ * CURLOPT_XOAUTH2_BEARER; SendGrid); both NULL: none.  Returns 0 when a response arrived (resp->outcome == DONE), -1
  * otherwise with resp->outcome and resp->error set.  For requests that may
  * be repeated only: libcurl may send one again by itself on a new
  * connection (see mlc_http_once).

@@ -91,11 +91,12 @@ static const char usage[] =
 	"                   [-a attempts] [-b sec] [-g sec] [--passphrase-file file]\n"
 	"       twilio-send --poll [-T sec] [-i sec] [options]\n"
 	"       twilio-send --reconcile [-g sec] [options]\n"
-	"       twilio-send --ping [-c conf] [-d statedir]\n"
+	"       twilio-send --ping | --ping-sendgrid [-c conf] [-d statedir]\n"
 	"  -n, --dry-run   print the requests that would be made, send nothing\n"
 	"  --poll          read results, poll message status until final\n"
 	"  --reconcile     deliveries an earlier run left unsettled: look up, then send\n"
 	"  --ping          read the Twilio account; send nothing\n"
+	"  --ping-sendgrid read the SendGrid key's scopes (mail.send?); send nothing\n"
 	"  -R rate         requests per second (default [twilio] rate, else 1)\n"
 	"  -P n            requests in flight (default [twilio] max_in_flight, else 4)\n"
 	"  -t sec          timeout of one request (default 30)\n"
@@ -166,7 +167,7 @@ static struct {
 	long budget_ms;
 	long grace_ms;
 	long poll_timeout_ms, poll_first_ms;
-	int dry_run, poll, trace, reconcile, ping, grace_set;
+	int dry_run, poll, trace, reconcile, ping, ping_sg, grace_set;
 	/* configuration */
 	struct mlc_conf conf;
 	const char *account_sid, *api_key_sid, *from, *mss, *wa_from, *status_cb;
@@ -1936,12 +1937,13 @@ num_opt(const char *name, const char *v, double lo, double hi)
 static void
 parse_args(int argc, char **argv, int *rate_set, int *inflight_set)
 {
-	enum { O_POLL = 256, O_RECONCILE, O_PING, O_PASSFILE };
+	enum { O_POLL = 256, O_RECONCILE, O_PING, O_PING_SG, O_PASSFILE };
 	static const struct option lopts[] = {
 		{ "dry-run", no_argument, NULL, 'n' },
 		{ "poll", no_argument, NULL, O_POLL },
 		{ "reconcile", no_argument, NULL, O_RECONCILE },
 		{ "ping", no_argument, NULL, O_PING },
+		{ "ping-sendgrid", no_argument, NULL, O_PING_SG },
 		{ "passphrase-file", required_argument, NULL, O_PASSFILE },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -1953,6 +1955,7 @@ parse_args(int argc, char **argv, int *rate_set, int *inflight_set)
 		case O_POLL: g.poll = 1; break;
 		case O_RECONCILE: g.reconcile = 1; break;
 		case O_PING: g.ping = 1; break;
+		case O_PING_SG: g.ping_sg = 1; break;
 		case 'v': g.trace = 1; break;
 		case O_PASSFILE: g.passfile = optarg; break;
 		case 'c': g.conf_path = optarg; break;
@@ -1979,16 +1982,56 @@ parse_args(int argc, char **argv, int *rate_set, int *inflight_set)
 	}
 	if (optind < argc)
 		mlc_util_usage(usage, "unexpected argument %s (input is read from stdin)", argv[optind]);
-	if (g.dry_run + g.poll + g.reconcile + g.ping > 1) {
-		mlc_warn("--dry-run, --poll, --reconcile and --ping do not go together");
+	if (g.dry_run + g.poll + g.reconcile + g.ping + g.ping_sg > 1) {
+		mlc_warn("--dry-run, --poll, --reconcile, --ping and --ping-sendgrid do not go together");
 		mlc_util_exit(MLC_EX_USAGE);
 	}
 }
 
 /*
+ * The exit status of a ping's request: 0 when r is a 200, else an exit
+ * code after a message naming sys, what was asked, and (401) the secret.
+ * Certificate and URL policy: 78 (configuration); no answer, 429 and 5xx:
+ * 69 (try again); 401: 77 (the credentials); 403 is the caller's (it means
+ * different things to Twilio and SendGrid); other statuses: 78.
+ */
+static int
+ping_status(const char *sys, const char *what, const char *secret_name,
+            const struct mlc_http_resp *r, const char *why)
+{
+	if (r->outcome != MLC_HTTP_DONE) {
+		mlc_warn("%s: %s: %s", sys, mlc_http_outcome_name(r->outcome), r->error);
+		return r->outcome == MLC_HTTP_TLS || r->outcome == MLC_HTTP_POLICY ? MLC_EX_CONFIG
+		                                                                   : MLC_EX_UNAVAILABLE;
+	}
+	if (r->status == 200)
+		return 0;
+	if (r->status == 401) {
+		mlc_warn("%s: credentials refused (HTTP 401%s%s); check the vault secret %s", sys,
+		         why ? ": " : "", why ? why : "", secret_name);
+		return MLC_EX_NOPERM;
+	}
+	mlc_warn("%s: HTTP %ld %s%s%s", sys, r->status, what, why ? ": " : "", why ? why : "");
+	return r->status >= 500 || r->status == 429 ? MLC_EX_UNAVAILABLE : MLC_EX_CONFIG;
+}
+
+/* Write one ping line; 0 or 74. */
+static int
+ping_put(struct mlc_buf *out)
+{
+	int code = MLC_EX_OK;
+
+	if (mlc_ndjson_put(1, out) < 0) {
+		mlc_warn("write error on stdout: %s", strerror(errno));
+		code = MLC_EX_IOERR;
+	}
+	mlc_buf_free(out);
+	return code;
+}
+
+/*
  * --ping: read the Twilio account (GET Accounts/{Sid}.json), sending
- * nothing, and check that the SendGrid key is in the vault when e-mail is
- * configured.  One line on stdout.  "Ping your real systems."
+ * nothing.  One line on stdout.  "Ping your real systems."
  */
 static int
 do_ping(void)
@@ -2013,17 +2056,12 @@ do_ping(void)
 	mlc_http_resp_init(&r);
 	user = g.api_key_sid ? g.api_key_sid : g.account_sid;
 	mlc_http_request(h, "GET", url.p, NULL, NULL, 0, user, g.tw_pass, &r);
-	if (r.outcome != MLC_HTTP_DONE) {
-		mlc_warn("Twilio: %s: %s", mlc_http_outcome_name(r.outcome), r.error);
-		code = r.outcome == MLC_HTTP_TLS || r.outcome == MLC_HTTP_POLICY ? MLC_EX_CONFIG
-		                                                                 : MLC_EX_UNAVAILABLE;
-	} else if (r.status == 401 || r.status == 403) {
-		mlc_warn("Twilio: credentials refused (HTTP %ld)", r.status);
+	if (r.outcome == MLC_HTTP_DONE && r.status == 403) {
+		mlc_warn("Twilio: credentials refused (HTTP 403)");
 		code = MLC_EX_NOPERM;
-	} else if (r.status != 200) {
-		mlc_warn("Twilio: HTTP %ld reading the account", r.status);
-		code = r.status >= 500 ? MLC_EX_UNAVAILABLE : MLC_EX_CONFIG;
-	} else {
+	} else if (!(code = ping_status("Twilio", "reading the account",
+	                                g.api_key_sid ? "twilio.api_key_secret" : "twilio.auth_token",
+	                                &r, NULL))) {
 		jv o = jv_parse_sized(r.body.p ? r.body.p : "", (int)r.body.len);
 
 		if (jv_get_kind(o) == JV_KIND_OBJECT) {
@@ -2036,8 +2074,6 @@ do_ping(void)
 	mlc_http_free(h);
 	mlc_buf_free(&url);
 	if (code)
-		return code;
-	if (g.sg_from && (code = channel_ready(MLC_CH_EMAIL)))
 		return code;
 	mlc_buf_init(&out);
 	mlc_buf_adds(&out, "{\"ping\":\"ok\",\"system\":\"twilio\",\"account_sid\":");
@@ -2052,16 +2088,97 @@ do_ping(void)
 		mlc_buf_json_str(&out, name, strlen(name));
 	else
 		mlc_buf_adds(&out, "null");
-	mlc_buf_adds(&out, g.sg_from ? ",\"sendgrid\":\"key in vault\"}" : ",\"sendgrid\":null}");
+	mlc_buf_addc(&out, '}');
 	free(status);
 	free(name);
-	code = MLC_EX_OK;
-	if (mlc_ndjson_put(1, &out) < 0) {
-		mlc_warn("write error on stdout: %s", strerror(errno));
-		code = MLC_EX_IOERR;
+	return ping_put(&out);
+}
+
+/*
+ * --ping-sendgrid: GET /v3/scopes with the key, sending nothing.  SendGrid
+ * documents it as returning "all the scopes assigned to the key you use to
+ * authenticate with it" ({"scopes":[...]}), and 401 with an "errors" body
+ * when the key is refused (API reference, "Retrieve a list of scopes for
+ * which this user has access", docs.sendgrid.com/api-reference/
+ * api-key-permissions/).  It names no scope a key needs to call it, so a
+ * key restricted to Mail Send may call it; should SendGrid answer a
+ * restricted key 403 all the same (authenticated, not permitted), the key
+ * was accepted and whether it may send is not known: a warning, status 0.
+ * A key without mail.send has every mail send refused (403): 77.
+ */
+static int
+do_ping_sendgrid(void)
+{
+	static const char *const hdrs[] = { "Accept: application/json", NULL };
+	struct mlc_http_opts ho;
+	struct mlc_http *h;
+	struct mlc_http_resp r;
+	struct mlc_buf url, out;
+	char why[256];
+	long nscopes = -1;
+	int code, mail_send = -1;
+
+	if ((code = channel_ready(MLC_CH_EMAIL)))
+		return code;
+	memset(&ho, 0, sizeof ho);
+	ho.timeout_ms = g.timeout_ms;
+	ho.url_policy = MLC_HTTP_ALLOW_HTTP_LOOPBACK;
+	ho.trace = g.trace;
+	mlc_buf_init(&url);
+	mlc_buf_printf(&url, "%s/v3/scopes", g.sg_base);
+	h = mlc_http_new(&ho);
+	mlc_http_resp_init(&r);
+	mlc_http_request(h, "GET", url.p, hdrs, NULL, 0, NULL, g.sg_key, &r);
+	why[0] = '\0';
+	if (r.outcome == MLC_HTTP_DONE && r.status != 200) {
+		sg_error(&r, why, sizeof why);
+		if (strncmp(why, "HTTP ", 5) == 0)
+			why[0] = '\0'; /* no errors body: the status alone says it */
 	}
-	mlc_buf_free(&out);
-	return code;
+	if (r.outcome == MLC_HTTP_DONE && r.status == 403) {
+		mlc_warn("SendGrid: the key was accepted but may not read its scopes (HTTP 403%s%s); "
+		         "whether it may send mail (mail.send) is not known", why[0] ? ": " : "", why);
+	} else if (!(code = ping_status("SendGrid", "reading the key's scopes",
+	                                "sendgrid.api_key", &r, why[0] ? why : NULL))) {
+		jv o = jv_parse_sized(r.body.p ? r.body.p : "", (int)r.body.len);
+		jv sc = jv_get_kind(o) == JV_KIND_OBJECT ? jget(o, "scopes") : jv_invalid();
+
+		if (jv_get_kind(sc) != JV_KIND_ARRAY) {
+			mlc_warn("SendGrid: GET /v3/scopes answered 200 without a \"scopes\" list");
+			code = MLC_EX_UNAVAILABLE;
+		} else {
+			mail_send = 0;
+			nscopes = jv_array_length(jv_copy(sc));
+			jv_array_foreach(sc, i, v) {
+				if (jv_get_kind(v) == JV_KIND_STRING &&
+				    strcmp(jv_string_value(v), "mail.send") == 0)
+					mail_send = 1;
+				jv_free(v);
+			}
+			if (!mail_send) {
+				mlc_warn("SendGrid: the key lacks the mail.send permission (%ld scopes, none "
+				         "mail.send): every e-mail would be refused; give the key Mail Send "
+				         "access, or store one that has it (mlc-vault set sendgrid.api_key)",
+				         nscopes);
+				code = MLC_EX_NOPERM;
+			}
+		}
+		jv_free(sc);
+		jv_free(o);
+	}
+	mlc_http_resp_free(&r);
+	mlc_http_free(h);
+	mlc_buf_free(&url);
+	if (code)
+		return code;
+	mlc_buf_init(&out);
+	mlc_buf_adds(&out, "{\"ping\":\"ok\",\"system\":\"sendgrid\",\"from\":");
+	mlc_buf_json_str(&out, g.sg_from, strlen(g.sg_from));
+	if (nscopes < 0)
+		mlc_buf_adds(&out, ",\"scopes\":null,\"mail_send\":null}");
+	else
+		mlc_buf_printf(&out, ",\"scopes\":%ld,\"mail_send\":true}", nscopes);
+	return ping_put(&out);
 }
 
 int
@@ -2086,6 +2203,8 @@ main(int argc, char **argv)
 	load_config(rate_set, inflight_set);
 	if (g.ping)
 		mlc_util_exit(do_ping());
+	if (g.ping_sg)
+		mlc_util_exit(do_ping_sendgrid());
 	setup_multi();
 	run();
 

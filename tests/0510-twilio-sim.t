@@ -288,6 +288,17 @@ is "$code $(jq -c . "$T/out")" \
 	"mail send: wrong key: 401"
 code=$(curl -s -o "$T/out" -w '%{http_code}' -H 'Content-Type: application/json' --data-binary "$good_mail" "$BASE/v3/mail/send")
 is "$code" 401 "mail send: no key: 401"
+# GET /v3/scopes (SendGrid API reference, API Key Permissions): the key's own
+# scopes; a wrong key gets SendGrid's 401 errors body.
+code=$(curl -s -K "$T/auth-sg" -o "$T/out" -w '%{http_code}' "$BASE/v3/scopes")
+is "$code $(jq -c . "$T/out")" '200 {"scopes":["mail.send"]}' "scopes: the right key: 200, its scopes"
+code=$(curl -s -K "$T/auth-sg-bad" -o "$T/out" -w '%{http_code}' "$BASE/v3/scopes")
+is "$code $(jq -c '[.errors[0].field, (.errors[0].message | type)]' "$T/out")" '401 [null,"string"]' \
+	"scopes: a wrong key: 401 with an errors body"
+code=$(curl -s -o "$T/out" -w '%{http_code}' "$BASE/v3/scopes")
+is "$code" 401 "scopes: no key: 401"
+code=$(curl -s -K "$T/auth-sg" -o "$T/out" -w '%{http_code}' -X POST "$BASE/v3/scopes")
+is "$code" 404 "scopes: read only (POST: 404)"
 sgfield() { mail "$T/auth-sg" "$1" >/dev/null; jq -r '[.errors[].field] | join(",")' "$T/out"; }
 is "$(sgfield '{"from":{"email":"a@example.com"},"subject":"s","content":[{"type":"text/plain","value":"x"}]}')" \
 	personalizations "mail send: personalizations required"
@@ -493,6 +504,8 @@ is "$?" 64 "bad --fault: usage error 64"
 like "$(cat "$T/err")" 'unknown kind' "bad --fault: says why"
 "$BIN/mlc-twilio-sim" --auth-token-file "$T/missing" 2>/dev/null
 is "$?" 66 "missing token file: 66"
+"$BIN/mlc-twilio-sim" --auth-token-file "$T/token" --sendgrid-scopes 'mail send' 2>/dev/null
+is "$?" 64 "--sendgrid-scopes: a bad name: 64"
 like "$("$BIN/mlc-twilio-sim" --version)" '^mlc-twilio-sim \(ml-connector\) ' "--version"
 
 # ---- valgrind: a short session, then SIGTERM ----

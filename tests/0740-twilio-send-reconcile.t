@@ -41,8 +41,8 @@ is "$(messages +15553000004 "same words")" 2 "two messages, the second one new"
 n=$(curl -sf "$SIM/_sim/messages" | wc -l)
 twilio-send --ping >"$T/out" 2>"$T/err"
 is "$?" 0 "ping: 0"
-is "$(jq -r '[.ping, .system, .account_sid, .sendgrid] | @tsv' "$T/out")" \
-	"$(printf 'ok\ttwilio\t%s\tkey in vault' "$AC")" "ping names the account"
+is "$(jq -r '[.ping, .system, .account_sid] | @tsv' "$T/out")" \
+	"$(printf 'ok\ttwilio\t%s' "$AC")" "ping names the account"
 is "$(curl -sf "$SIM/_sim/messages" | wc -l)" "$n" "nothing sent"
 if grep -q -- "$TOKEN" "$T/out" "$T/err" "$LOG"; then false; else true; fi
 ok "the Auth Token appears nowhere"
@@ -55,5 +55,58 @@ is "$?" 77 "ping with a wrong token: 77"
 like "$(cat "$T/err")" 'credentials refused' "and says so"
 twilio-send --ping --poll 2>/dev/null
 is "$?" 64 "modes do not combine"
+twilio-send --ping --ping-sendgrid 2>/dev/null
+is "$?" 64 "--ping and --ping-sendgrid do not combine"
+
+# --ping-sendgrid: the key itself, asked of SendGrid (GET /v3/scopes, read
+# only), never merely found in the vault.
+scopes_asked() { jq -c 'select(.kind == "request" and .path == "/v3/scopes")' "$LOG" | wc -l | tr -d ' '; }
+n=$(curl -sf "$SIM/_sim/messages" | wc -l)
+twilio-send --ping-sendgrid >"$T/out" 2>"$T/err"
+is "$?|$(jq -c '[.ping, .system, .from, .scopes, .mail_send]' "$T/out")|$(cat "$T/err")" \
+	'0|["ok","sendgrid","alerts@example.com",1,true]|' "ping-sendgrid, the right key: 0, mail.send granted"
+is "$(scopes_asked)/$(jq -r 'select(.path == "/v3/scopes") | .auth' "$LOG")" 1/bearer \
+	"SendGrid was asked, once, with the key as a bearer token"
+is "$(curl -sf "$SIM/_sim/messages" | wc -l)" "$n" "nothing sent"
+printf 'SG.wrong-key\n' | mlc-vault set sendgrid.api_key
+twilio-send --ping-sendgrid >"$T/out" 2>"$T/err"
+is "$?/$(wc -c <"$T/out" | tr -d ' ')" 77/0 "a wrong key: 77, no ok line"
+like "$(cat "$T/err")" '^twilio-send: SendGrid: credentials refused \(HTTP 401: The provided authorization grant is invalid, expired, or revoked\); check the vault secret sendgrid\.api_key$' \
+	"a wrong key: says so, with SendGrid's own message and the secret to check"
+printf '%s\n' "$SGKEY" | mlc-vault set sendgrid.api_key
+# a key SendGrid accepts but will not show its scopes (403): accepted, with a warning
+fault 'error:code=403,count=1,path=/v3/scopes'
+twilio-send --ping-sendgrid >"$T/out" 2>"$T/err"
+is "$?|$(jq -c '[.ping, .scopes, .mail_send]' "$T/out")" '0|["ok",null,null]' \
+	"403 on /v3/scopes: the key was accepted; mail.send not known"
+like "$(cat "$T/err")" 'accepted but may not read its scopes \(HTTP 403' "and the warning says what is not known"
+fault '5xx:code=503,count=1,path=/v3/scopes'
+twilio-send --ping-sendgrid >/dev/null 2>"$T/err"
+is "$?" 69 "SendGrid 503: 69"
+if grep -q -- "$SGKEY" "$T/out" "$T/err" "$LOG"; then false; else true; fi
+ok "the SendGrid key appears nowhere"
+# unreachable: nothing listens on port 1
+sed 's|^base_url = .*|base_url = http://127.0.0.1:1|' "$ML_CONNECTOR_CONF" >"$T/unreach.conf"
+twilio-send -c "$T/unreach.conf" --ping-sendgrid >"$T/out" 2>"$T/err"
+is "$?/$(wc -c <"$T/out" | tr -d ' ')" 69/0 "SendGrid unreachable: 69"
+like "$(cat "$T/err")" '^twilio-send: SendGrid: NOT_SENT: ' "and says so"
+# no e-mail channel: nothing to check, and that is a configuration error
+grep -v '^from = alerts' "$ML_CONNECTOR_CONF" >"$T/nomail.conf"
+twilio-send -c "$T/nomail.conf" --ping-sendgrid >/dev/null 2>"$T/err"
+is "$?" 78 "no [sendgrid] from: 78"
+like "$(cat "$T/err")" 'from is not set' "named"
+twilio-send --ping-sendgrid >/dev/full 2>"$T/err"
+is "$?" 74 "ping-sendgrid on a full disk: 74"
+
+# A key without mail.send (restricted to other scopes): every send would be
+# refused, so the ping fails, naming the permission.
+SIM1=$SIM
+sim_start mlc-twilio-sim --account-sid "$AC" --auth-token-file "$T/token" \
+	--sendgrid-key-file "$T/sgkey" --sendgrid-scopes alerts.read,stats.read || exit 1
+sed "s|^base_url = .*|base_url = http://127.0.0.1:$MLC_TWILIO_SIM_PORT|" "$ML_CONNECTOR_CONF" >"$T/nosend.conf"
+twilio-send -c "$T/nosend.conf" --ping-sendgrid >"$T/out" 2>"$T/err"
+is "$?/$(wc -c <"$T/out" | tr -d ' ')" 77/0 "a key without mail.send: 77"
+like "$(cat "$T/err")" 'lacks the mail.send permission \(2 scopes' "and says which permission it lacks"
+SIM=$SIM1
 
 done_testing

@@ -216,6 +216,7 @@ is "$(sqlite3 "$T/state/state.db" "SELECT count(DISTINCT run_id) || '/' || count
 # line is a command, the lines after it its output.
 man-examples -c "$TOP/man/mlc-rule.1" 1 >"$T/ex.sh"
 man-examples -o "$TOP/man/mlc-rule.1" 1 >"$T/ex.want"
+# shellcheck disable=SC2030 # the example runs with its own state, on purpose
 (export ML_CONNECTOR_RULES=$TOP/data/rules ML_CONNECTOR_STATE=$T/ex-state; bash "$T/ex.sh") >"$T/ex.got" 2>&1
 diff_ok "$T/ex.got" "$T/ex.want" "mlc-rule(1) EXAMPLES"
 
@@ -257,6 +258,38 @@ like "$(cat "$T/err")" 'credit-hold: \[limits\] quiet_hours \(22:00-07:00\) hold
 sed -i 's/^channels = sms email$/channels = sms/' "$C/rules/credit-hold.rule"
 chk ml-connector check credit-hold >/dev/null 2>"$T/err"
 is "$(grep -c quiet_hours "$T/err")" 0 "check: quiet hours on SMS only: no warning"
+
+# ping: each system a line, SendGrid's from a real check of the key
+# (twilio-send --ping-sendgrid: GET /v3/scopes), the worst status the exit.
+# AIS is left unreachable here (port 1), so its line fails with 69.
+# (a function: the subshell above changed only its own ML_CONNECTOR_STATE;
+# send_setup takes no simulator options here)
+# shellcheck disable=SC2031,SC2119
+ping_checks() {
+	saved_T=$T saved_conf=$ML_CONNECTOR_CONF saved_state=$ML_CONNECTOR_STATE
+	export ML_CONNECTOR_CONF=$T/ping/ml-connector.conf ML_CONNECTOR_STATE=$T/ping/state ML_CONNECTOR_KDF_FAST=1
+	mkdir -p "$T/ping"
+	T=$T/ping
+	. "$TOP/tests/fixtures/send-env.sh"
+	send_setup || exit 1
+	printf '[ais]\nurl = http://127.0.0.1:1\nuser = JDE\nenvironment = JDV920\n' >>"$ML_CONNECTOR_CONF"
+	printf 'pw\n' | mlc-vault set ais.password
+	ml-connector ping >"$T/out" 2>"$T/err"
+	is "$?|$(grep -v '^{' "$T/out" | tr '\n' ' ')" "69|AIS: failed (69) Twilio: ok SendGrid: ok " \
+		"ping: AIS failed, Twilio and SendGrid ok: 69"
+	is "$(jq -r 'select(.path == "/v3/scopes") | .status' "$LOG")" 200 "ping asked SendGrid with the key"
+	printf 'SG.not-the-key\n' | mlc-vault set sendgrid.api_key
+	ml-connector ping >"$T/out" 2>"$T/err"
+	is "$?|$(grep -v '^{' "$T/out" | tr '\n' ' ')" "77|AIS: failed (69) Twilio: ok SendGrid: failed (77) " \
+		"ping with a wrong SendGrid key: SendGrid failed (77), the exit 77"
+	like "$(cat "$T/err")" 'SendGrid: credentials refused \(HTTP 401' "and stderr says SendGrid refused the key"
+	sed -i '/^from = alerts@example.com$/d' "$ML_CONNECTOR_CONF"
+	ml-connector ping >"$T/out" 2>"$T/err"
+	is "$?|$(grep '^SendGrid' "$T/out")" "69|SendGrid: not configured ([sendgrid] from is not set)" \
+		"ping without [sendgrid] from: SendGrid not configured, not failed"
+	T=$saved_T ML_CONNECTOR_CONF=$saved_conf ML_CONNECTOR_STATE=$saved_state
+}
+ping_checks
 
 ml-connector run 2>/dev/null
 is "$?" 64 "run without a rule: usage"

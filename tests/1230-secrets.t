@@ -80,6 +80,12 @@ sampled track ml-connector track
 is "$?" 0 "the traced ml-connector track: status 0"
 sampled ping ml-connector ping
 is "$?" 0 "the traced ml-connector ping: status 0"
+# SendGrid's line is a real check of the key (GET /v3/scopes, bearer), not a
+# look into the vault
+is "$(grep -c -x -e 'AIS: ok' -e 'Twilio: ok' -e 'SendGrid: ok' "$T/ping.out")" 3 \
+	"ping: AIS, Twilio and SendGrid each ok"
+is "$(jq -r 'select(.path == "/v3/scopes") | "\(.auth) \(.status)"' "$MLC_TWILIO_SIM_LOG")" "bearer 200" \
+	"ping asked SendGrid for the key's scopes, once, with the key"
 sampled check ml-connector check
 is "$?" 0 "the traced ml-connector check: status 0"
 seen=$(find "$S" -type f -size +0 | sed 's/.*\.//' | sort -u | tr '\n' ' ')
