@@ -72,8 +72,13 @@ is "$(grep -c -x -e 'Wants=network-online.target' -e 'After=network-online.targe
 	"Wants=network-online.target beside After="
 is "$(sed -n 's/^User=//p' "$U.service")" "$(if [ "$(id -u)" = 0 ]; then echo ml-connector; else id -un; fi)" \
 	"User=: ml-connector for root, else the user who owns the state"
-for d in NoNewPrivileges=yes ProtectSystem=strict "ReadWritePaths=\"$T/state\"" PrivateTmp=yes \
-	ProtectHome=yes CapabilityBoundingSet= "Environment=\"ML_CONNECTOR_STATE=$T/state\""; do
+# The checkout's place decides two of them (every path of the units lies
+# inside it): under /home, /root or /run/user the home directories must stay
+# readable, and under /tmp or /var/tmp a private /tmp would hide them.
+case $TOP/ in /home/* | /root/* | /run/user/*) ph=read-only ;; *) ph=yes ;; esac
+case $TOP/ in /tmp/* | /var/tmp/*) pt=no ;; *) pt=yes ;; esac
+for d in NoNewPrivileges=yes ProtectSystem=strict "ReadWritePaths=\"$T/state\"" PrivateTmp=$pt \
+	ProtectHome=$ph CapabilityBoundingSet= "Environment=\"ML_CONNECTOR_STATE=$T/state\""; do
 	grep -qxF "$d" "$U.service"
 	ok "hardened: $d"
 done
