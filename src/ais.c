@@ -342,7 +342,6 @@ refusal_write(const struct mlc_ais *a, const char *why)
 {
 	char path[4096], tmp[4200], hex[65], sh[33], when[32];
 	unsigned char salt[16];
-	struct timespec ts;
 	FILE *f;
 	int fd;
 
@@ -358,8 +357,7 @@ refusal_write(const struct mlc_ais *a, const char *why)
 	randombytes_buf(salt, sizeof salt);
 	refusal_hash(a->password, salt, hex);
 	sodium_bin2hex(sh, sizeof sh, salt, sizeof salt);
-	mlc_time_now(&ts);
-	mlc_time_fmt(when, &ts);
+	mlc_time_now_text(when);
 	fprintf(f, "%s %s\n%s\n", sh, hex, when);
 	for (const char *p = why; *p; p++)
 		fputc(*p == '\n' ? ' ' : *p, f);
@@ -930,7 +928,6 @@ restart:
 		struct mlc_jde_page pg;
 		enum mlc_retry_class c;
 		char now[32];
-		struct timespec ts;
 		long delay;
 		int page_new = 0;
 
@@ -961,8 +958,7 @@ restart:
 			page_check(q, &r, &pg, what);
 			auth_fails = 0;
 			mlc_retry_init(&rt);
-			mlc_time_now(&ts);
-			mlc_time_fmt(now, &ts);
+			mlc_time_now_text(now);
 			if ((page_new = page_rows(q, &pg, what, ord, first, resumed, now)))
 				progress = 1;
 			if (!pg.more) {

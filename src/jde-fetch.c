@@ -272,15 +272,6 @@ wm_load(struct mlc_store *s, const char *rulename)
 	return v;
 }
 
-static void
-now_text(char out[32])
-{
-	struct timespec ts;
-
-	mlc_time_now(&ts);
-	mlc_time_fmt(out, &ts);
-}
-
 struct wm_pending {
 	const char *rule, *run_id, *value;
 };
@@ -553,7 +544,7 @@ wm_begin(struct fetch *f, struct mlc_store *st, const struct opts *o)
 	else {
 		char now[32];
 
-		now_text(now);
+		mlc_time_now_text(now);
 		snprintf(f->run_id, sizeof f->run_id, "%s-%ld", now, (long)getpid());
 	}
 }
@@ -722,7 +713,7 @@ do_parse(const struct opts *o, char **files, int nfiles)
 	mlc_jde_rowinfo_init(&ri);
 	mlc_buf_init(&body);
 	mlc_buf_init(&line);
-	now_text(now);
+	mlc_time_now_text(now);
 	for (int i = 0; i < nfiles; i++) {
 		FILE *fp = strcmp(files[i], "-") == 0 ? stdin : fopen(files[i], "rb");
 		struct mlc_jde_page pg;
