@@ -3278,13 +3278,11 @@ log_request(struct req *r)
 {
 	struct mlc_buf b;
 	struct kv_ctx k;
-	struct timespec ts;
 	char when[32];
 
 	if (log_fd < 0)
 		return;
-	mlc_time_now(&ts);
-	mlc_time_fmt(when, &ts);
+	mlc_time_now_text(when);
 	mlc_buf_init(&b);
 	mlc_buf_adds(&b, "{\"time\":");
 	add_json_str(&b, when);
