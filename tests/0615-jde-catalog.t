@@ -102,7 +102,7 @@ like "$(cat "$T/err")" 'bad\.rule: incremental "UPMT" \(UPMJ UPMT, UPMJ TDAY, DG
 	"named with the forms it takes"
 
 # A table outside the catalog: UPMJ alone is a watermark by the day.
-printf '[rule]\nname = out\n\n[source]\ntable = F4101\ncolumns = USER\nkey = ITM\nincremental = UPMJ\n' \
+printf '[rule]\nname = out\n\n[source]\ntable = F4108\ncolumns = USER\nkey = ITM\nincremental = UPMJ\n' \
 	>"$T/rules/out.rule"
 jde-fetch -r out --dry-run >"$T/dry" 2>"$T/err"
 is "$(query "$T/dry")" "UPMJ ITM / ITM USER UPMJ" "outside the catalog: UPMJ alone, then the key"
