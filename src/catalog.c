@@ -27,6 +27,8 @@
  *   F0115 F01151     key: the reference; UPMT [unverified], from the sample
  *                    data only.
  *   F4101            key ITM and TDAY: the real F4101 response (ggsbv, §6).
+ *   F0901            key AID: the reference (prefix GM, columns [unverified]);
+ *                    UPMT [unverified], from the sample data only.
  *   F0006 F4102      key: the reference; time column [unverified] (F4102 and
  *   F41021           F41021 TDAY: the reference's list; F0006 UPMT: the
  *                    sample data).
@@ -48,6 +50,7 @@ static const struct mlc_catalog_table catalog[] = {
 	{ "F01151", "AN8 IDLN RCK7", "UPMT" },
 	{ "F03012", "AN8 CO", "UPMT" },
 	{ "F0411", "KCO DCT DOC SFX", "UPMT" },
+	{ "F0901", "AID", "UPMT" },
 	{ "F0911", "KCO DCT DOC DGJ JELN LT EXTL", "UPMT" },
 	{ "F4101", "ITM", "TDAY" },
 	{ "F4102", "ITM MCU", "TDAY" },
