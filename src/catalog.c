@@ -26,6 +26,8 @@
  *                    TDAY: the reference's table, [unverified].
  *   F0115 F01151     key: the reference; UPMT [unverified], from the sample
  *                    data only.
+ *   F0011            key ICUT ICU: the batch type and number, which name a
+ *                    batch (krisesystems D0000017); UPMT [unverified].
  *   F4101            key ITM and TDAY: the real F4101 response (ggsbv, §6).
  *   F0901            key AID: the reference (prefix GM, columns [unverified]);
  *                    UPMT [unverified], from the sample data only.
@@ -45,6 +47,7 @@
 
 static const struct mlc_catalog_table catalog[] = {
 	{ "F0006", "MCU", "UPMT" },
+	{ "F0011", "ICUT ICU", "UPMT" },
 	{ "F0101", "AN8", "UPMT" },
 	{ "F0115", "AN8 IDLN RCK7", "UPMT" },
 	{ "F01151", "AN8 IDLN RCK7", "UPMT" },
