@@ -10,7 +10,7 @@ RULES=$TOP/data/rules
 NOW=2026-11-26T14:00:00Z # 08:00 in Chicago on the dataset's "today"
 
 # ---- the five shipped rules on records fetched (and joined) from the dataset
-for r in ap-aging high-value-po credit-hold gl-watched-accounts inventory-below-reorder; do
+for r in ap-aging high-value-po credit-hold gl-watched-accounts gl-posting-errors inventory-below-reorder; do
 	run_fixture alert-match "match-$r" -r "$RULES/$r.rule" --no-state --now "$NOW"
 done
 is "$(jq -r '.row.F0411_DOC' <<<"$(jq -c .record "$F/match-ap-aging.exp.ndjson")" | tr '\n' ' ')" \
@@ -27,6 +27,9 @@ is "$(jq -r '.record.row.F4201_DOCO' "$F/match-credit-hold.exp.ndjson" | tr '\n'
 is "$(jq -r '.record.row.F0911_DOC' "$F/match-gl-watched-accounts.exp.ndjson" | sort -u | tr '\n' ' ')" \
 	"26000101 26000108 26000109 26000111 26000115 26000117 26000118 26000121 26000122 " \
 	"gl: watched accounts and unposted lines"
+is "$(jq -r '.record.row.F0011_ICU' "$F/match-gl-posting-errors.exp.ndjson" | tr '\n' ' ')" \
+	"810000 810007 810014 810021 " \
+	"gl-posting-errors: the batch in error, and unposted ones 3+ days old (E, A, blank, A); posted and 1-day-old do not"
 
 # every alert's record is the input line, byte for byte
 awk 'NR == FNR { want[$0] = 1; next }
