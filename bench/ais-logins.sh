@@ -10,4 +10,5 @@ printf '[rule]\nname = ap\n[source]\ntable = F0411\npage_size = 20\n[join]\nvend
 c() { jq -r .path "$MLC_AIS_SIM_LOG" | sort | uniq -c | tr '\n' ';'; echo; }
 : >"$MLC_AIS_SIM_LOG"; jde-fetch -r ap | jde-join -r ap >/dev/null; echo "before: $(c)"
 F=$T/s; mkfifo -m 600 "$F"; : >"$MLC_AIS_SIM_LOG"
+# shellcheck disable=SC2094 # the FIFO: written by one stage, read by the other
 jde-fetch -r ap --session-out "$F" 9>"$F" | jde-join -r ap --session-in "$F" 8<"$F" >/dev/null; echo "after: $(c)"
