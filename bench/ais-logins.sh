@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# AIS requests per run of a [join] rule, the stages each with their own
+# bench/ais-logins.sh — AIS requests per run of a [join] rule, the stages each with their own
 # session (before) and with the session handed on (after): bench/README.md.
 . "$(dirname "$0")/../tests/lib.sh" >/dev/null
 PW=x; ais_start "$PW" >/dev/null || exit 1

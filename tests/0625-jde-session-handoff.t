@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2094 # the FIFO: one stage writes it, the other reads it
 # One AIS login per run: jde-fetch --session-out hands its session to
 # jde-join --session-in through a FIFO (ais.c, "the session handed on"),
 # against the AIS simulator and its request log.
