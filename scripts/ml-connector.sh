@@ -353,13 +353,23 @@ run_locked() {
 	# 3. The rule itself.
 	if [ -n "$(mlc-rule get "$rule" join vendor 2>/dev/null)" ] ||
 		grep -q -e '^\[join\]' -e '^\[sums\]' "$(mlc-rule path "$rule")"; then
-		join="jde-join -r $rule"
+		# One AIS login per run: jde-fetch hands its session to
+		# jde-join through a FIFO in the run's 0700 directory (the
+		# token never on a disk).  Each stage's group holds its end
+		# open for the stage's life (the two opens meet, so neither
+		# program's own non-blocking open races the other's start).
+		mkfifo -m 600 "$tmp/session" || return 74
+		fifo=$tmp/session
+		join="jde-join -r $rule --session-in $fifo"
+		fsess="--session-out $fifo"
 	else
 		join="cat"
+		fifo=/dev/null
+		fsess=""
 	fi
-	# shellcheck disable=SC2086 # $join is a command line of plain words
-	{ stage fetch jde-fetch -r "$rule" --run-id "$run_id"; } |
-		{ stage join $join; } |
+	# shellcheck disable=SC2086,SC2094 # $join, $fsess: plain words; the FIFO is read and written on purpose
+	{ stage fetch jde-fetch -r "$rule" --run-id "$run_id" $fsess; } 9>"$fifo" |
+		{ stage join $join; } 8<"$fifo" |
 		{ stage log1 trail --before alert-match; } |
 		{ stage match alert-match --emit-suppressed -r "$rule"; } |
 		{ stage log2 trail --before alert-render; } |

@@ -21,6 +21,8 @@
  * mlc_ais_login and the MLC_RETRY_AUTH branch of mlc_ais_query_run.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -28,6 +30,7 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include <sodium.h>
 
@@ -510,6 +513,7 @@ mlc_ais_login(struct mlc_ais *a)
 			mlc_ais_fatal(MLC_EX_DATAERR, "login: the token response has no userInfo.token");
 		}
 		a->token = secret_dup(jv_string_value(tok), (size_t)jv_string_length_bytes(jv_copy(tok)));
+		a->handed = 0; /* a new session: ours, whatever became of the last one */
 		if (a->force)
 			mlc_ais_refusal_clear(NULL);
 		jv_free(tok);
@@ -546,6 +550,12 @@ logout(struct mlc_ais *a)
 
 	if (!a->token)
 		return;
+	if (a->handed) {
+		/* the session lives on in jde-join, which logs it out */
+		secret_free(a->token);
+		a->token = NULL;
+		return;
+	}
 	mlc_buf_init(&body);
 	mlc_buf_init(&url);
 	mlc_buf_printf(&url, "%s/jderest/v2/tokenrequest/logout", a->base);
@@ -563,6 +573,171 @@ logout(struct mlc_ais *a)
 	mlc_http_resp_free(&r);
 	secret_free(a->token);
 	a->token = NULL;
+}
+
+/* ---- the session handed on: one login per run -------------------------- */
+
+/*
+ * A run with a [join] or [sums] stage logged in twice, once per stage, and
+ * each login is a session on the HTML server and, with a wrong password,
+ * a count towards the account's lockout.  Instead jde-fetch hands its
+ * session on to jde-join just before its first record (with no record,
+ * jde-join never needs AIS, and jde-fetch logs out as before) and does
+ * not log out; jde-join takes it at its first record and logs out at its
+ * end, after the last query of the run, since it reads until jde-fetch's
+ * output ends.  The way is a FIFO that the orchestrator makes in the
+ * run's 0700 directory: the token stays in kernel memory, never on a
+ * disk, and is never in argv, the environment or a message.  What is
+ * handed on is what a session is here: the token, the user's date format
+ * (conditions are written in it) and the cookies (a load balancer's
+ * session affinity), with the URL and user it belongs to.  Neither side
+ * ever blocks on the FIFO: jde-fetch opens it O_NONBLOCK (no reader: ENXIO,
+ * and the session stays its own), writes it in one write of at most
+ * PIPE_BUF bytes (atomic: all or nothing; a reader gone: EPIPE, SIGPIPE
+ * being ignored), and jde-join reads it O_NONBLOCK (nothing: it logs in
+ * itself).  ml-connector(8) holds both ends open for the stages' lives,
+ * so that jde-fetch never meets a reader not yet started.  Whatever goes
+ * wrong, the worst is today's second login: a token refused in jde-join
+ * (expired, ended) is the refresh of mlc_ais_query_run, and a token
+ * jde-fetch gets again after the hand-off is its own to log out.
+ */
+#define SESSION_MAGIC "mlc-ais-session 1"
+
+/* path as a FIFO of ours that nobody else may open: an fd, or -1 (warned). */
+static int
+fifo_open(const char *path, int flags, const char *opt)
+{
+	struct stat st;
+	int fd = open(path, flags | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+
+	if (fd < 0) {
+		if (errno == ENXIO)
+			mlc_warn("%s %s: no reader (jde-join gone?): the AIS session is not handed on",
+			         opt, path);
+		else
+			mlc_warn("%s %s: %s: the AIS session is not handed on", opt, path,
+			         errno == ELOOP ? "a symbolic link, refused" : strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISFIFO(st.st_mode) || st.st_uid != geteuid() ||
+	    (st.st_mode & 077)) {
+		mlc_warn("%s %s: not a FIFO of this user's that only it may open (mkfifo -m 600): "
+		         "refused, the AIS session is not handed on", opt, path);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int
+mlc_ais_session_give(struct mlc_ais *a, const char *path)
+{
+	struct mlc_buf b;
+	ssize_t w;
+	int fd, ok = 0;
+
+	if (!a->token || a->dry || (fd = fifo_open(path, O_WRONLY, "--session-out")) < 0)
+		return 0;
+	mlc_buf_init(&b);
+	mlc_buf_printf(&b, "%s\nbase %s\nuser %s\ndatefmt %s %c\ntoken %s\n", SESSION_MAGIC,
+	               a->base, a->user, a->df.order, a->df.sep, a->token);
+	mlc_http_cookies_get(a->h, &b);
+	mlc_buf_adds(&b, "end\n");
+	if (b.len > PIPE_BUF || strchr(a->base, '\n') || strchr(a->user, '\n')) {
+		mlc_warn("--session-out %s: the session is longer than one atomic write (%zu bytes): "
+		         "not handed on", path, b.len);
+	} else if ((w = write(fd, b.p, b.len)) == (ssize_t)b.len) {
+		ok = 1;
+	} else {
+		mlc_warn("--session-out %s: %s: the AIS session is not handed on", path,
+		         w < 0 ? strerror(errno) : "short write");
+	}
+	mlc_buf_wipe(&b);
+	close(fd);
+	a->handed = ok;
+	return ok;
+}
+
+int
+mlc_ais_session_open(const char *path)
+{
+	return fifo_open(path, O_RDONLY, "--session-in");
+}
+
+/* The value of the line "name value" in text, into out (at most n - 1 bytes). */
+static int
+session_line(const char *text, const char *name, char *out, size_t n)
+{
+	size_t l = strlen(name);
+
+	for (const char *p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+		size_t len = strcspn(p, "\n");
+
+		if (len > l && strncmp(p, name, l) == 0 && p[l] == ' ') {
+			if (len - l - 1 >= n)
+				return 0;
+			memcpy(out, p + l + 1, len - l - 1);
+			out[len - l - 1] = '\0';
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* "MDY /" (order and separator, as jde.c keeps them) into df; 1, or 0. */
+static int
+datefmt_take(struct mlc_jde_datefmt *df, char *text)
+{
+	text[3] = '\0';
+	return mlc_jde_datefmt_set(df, text, text + 4) == 0;
+}
+
+int
+mlc_ais_session_take(struct mlc_ais *a, int *fd)
+{
+	char buf[PIPE_BUF + 1], tok[PIPE_BUF], base[PIPE_BUF], user[256], df[16];
+	size_t len = 0;
+	ssize_t r;
+	int ok = 0;
+
+	if (*fd < 0)
+		return 0;
+	while (len < sizeof buf - 1 && (r = read(*fd, buf + len, sizeof buf - 1 - len)) > 0)
+		len += (size_t)r;
+	close(*fd);
+	*fd = -1;
+	buf[len] = '\0';
+	if (len == 0)
+		return 0; /* none: jde-fetch failed first, or kept its session */
+	if (strncmp(buf, SESSION_MAGIC "\n", sizeof SESSION_MAGIC) != 0 || len < 5 ||
+	    strcmp(buf + len - 5, "\nend\n") != 0 || !session_line(buf, "token", tok, sizeof tok) ||
+	    !session_line(buf, "base", base, sizeof base) ||
+	    !session_line(buf, "user", user, sizeof user) || !session_line(buf, "datefmt", df, sizeof df) ||
+	    strlen(df) != 5 || df[3] != ' ' || !datefmt_take(&a->df, df)) {
+		mlc_warn("--session-in: what came is not a session jde-fetch handed on: logging in");
+	} else if (strcmp(base, a->base) != 0 || strcasecmp(user, a->user) != 0) {
+		mlc_warn("--session-in: the session handed on is of %s at %s, not of this "
+		         "configuration's %s at %s: logging in", user, base, a->user, a->base);
+	} else {
+		/* the cookies: the lines between the token and the end */
+		for (char *p = strstr(buf, "\ntoken "); p && (p = strchr(p + 1, '\n')) && p[1];) {
+			char *e = strchr(p + 1, '\n');
+
+			if (!e || strcmp(p, "\nend\n") == 0)
+				break;
+			*e = '\0';
+			if (mlc_http_cookie_add(a->h, p + 1) < 0)
+				mlc_warn("--session-in: a cookie of the session was not taken");
+			*e = '\n';
+		}
+		secret_free(a->token);
+		a->token = secret_dup(tok, strlen(tok));
+		a->handed = 0;
+		ok = 1;
+	}
+	sodium_memzero(buf, sizeof buf);
+	sodium_memzero(tok, sizeof tok);
+	return ok;
 }
 
 /* ---- one query, with its pages ----------------------------------------- */

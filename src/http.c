@@ -694,6 +694,35 @@ mlc_http_new(const struct mlc_http_opts *o)
 	return h;
 }
 
+/* The cookies of a handle, to hand its session to another process (ais.c's
+ * hand-off): libcurl's own cookie-file lines, one a line, appended to b. */
+size_t
+mlc_http_cookies_get(struct mlc_http *h, struct mlc_buf *b)
+{
+	struct curl_slist *list = NULL;
+	size_t n = 0;
+
+	if (!h->o.cookies || curl_easy_getinfo(h->curl, CURLINFO_COOKIELIST, &list) != CURLE_OK)
+		return 0;
+	for (struct curl_slist *t = list; t; t = t->next) {
+		if (strchr(t->data, '\n'))
+			continue;
+		mlc_buf_adds(b, t->data);
+		mlc_buf_addc(b, '\n');
+		n++;
+	}
+	curl_slist_free_all(list);
+	return n;
+}
+
+int
+mlc_http_cookie_add(struct mlc_http *h, const char *line)
+{
+	if (!h->o.cookies)
+		return -1;
+	return curl_easy_setopt(h->curl, CURLOPT_COOKIELIST, line) == CURLE_OK ? 0 : -1;
+}
+
 void
 mlc_http_free(struct mlc_http *h)
 {

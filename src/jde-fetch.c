@@ -20,7 +20,9 @@
  * error that names it.
  *
  * The session (login, token refresh, paging, logout, cookies, TLS) is
- * ais.c's.  Reads are ordered by the key (after the incremental columns)
+ * ais.c's.  With --session-out FIFO it goes on to jde-join with the first
+ * record instead of being logged out (one login per run; ais.c's "the
+ * session handed on").  Reads are ordered by the key (after the incremental columns)
  * and a row is written only if it comes after the last one written, so
  * rows the server sends again are dropped with constant memory.
  *
@@ -50,7 +52,7 @@
 static const char usage[] =
 	"usage: jde-fetch [-c CONF] [-r RULE] [-t TABLE] [-f COLUMNS] [-w COND]...\n"
 	"                 [-m all|any] [-k KEYCOLS] [-p PAGESIZE] [--run-id ID] [--full]\n"
-	"                 [--dry-run] [--date-format MDE|DME|YMD]\n"
+	"                 [--session-out FIFO] [--dry-run] [--date-format MDE|DME|YMD]\n"
 	"       jde-fetch --commit RULE RUN_ID\n"
 	"       jde-fetch --show-watermark RULE\n"
 	"       jde-fetch --ping [-c CONF]\n"
@@ -62,7 +64,7 @@ static volatile sig_atomic_t stop_sig; /* set by SIGTERM/SIGINT (mlc_util_signal
 /* ---- configuration ----------------------------------------------------- */
 
 struct opts {
-	const char *conf, *rule, *table, *columns, *match, *key, *run_id, *datefmt;
+	const char *conf, *rule, *table, *columns, *match, *key, *run_id, *datefmt, *session_out;
 	const char **where;
 	size_t nwhere;
 	long pagesize;
@@ -95,6 +97,9 @@ struct fetch {
 	struct mlc_buf line;
 	const char *keys[MLC_JDE_MAXKEY];
 	unsigned long written, dropped;
+	/* --session-out: the session goes to jde-join with the first record */
+	struct mlc_ais *ais;
+	const char *session_out;
 	/* incremental */
 	int incr;
 	char *wmtext;          /* the committed watermark as stored, or NULL */
@@ -142,6 +147,8 @@ fetch_row(void *arg, const char *row, size_t n, const char *fetched_at)
 			return;
 		}
 	}
+	if (f->session_out && !f->written)
+		mlc_ais_session_give(f->ais, f->session_out);
 	if (mlc_ndjson_put(1, &f->line) < 0)
 		mlc_ais_fatal(MLC_EX_IOERR, "write error on stdout: %s", strerror(errno));
 	f->written++;
@@ -673,6 +680,8 @@ do_fetch(const struct opts *o)
 	q.norder = f.norder;
 	q.row = fetch_row;
 	q.arg = &f;
+	f.ais = &a;
+	f.session_out = o->session_out;
 	/* The conditions' dates are written in the user's format: log in first. */
 	if (!o->dry)
 		mlc_ais_login(&a);
@@ -866,7 +875,8 @@ refuse_join(int argc, char **argv)
 int
 main(int argc, char **argv)
 {
-	enum { O_COMMIT = 256, O_DRY, O_RUNID, O_FULL, O_PARSE, O_DATEFMT, O_SHOWWM, O_PING, O_SHOWREF };
+	enum { O_COMMIT = 256, O_DRY, O_RUNID, O_FULL, O_PARSE, O_DATEFMT, O_SHOWWM, O_PING, O_SHOWREF,
+	       O_SESSION };
 	static const struct option lopts[] = {
 		{ "commit", no_argument, NULL, O_COMMIT },
 		{ "dry-run", no_argument, NULL, O_DRY },
@@ -877,6 +887,7 @@ main(int argc, char **argv)
 		{ "show-watermark", no_argument, NULL, O_SHOWWM },
 		{ "ping", no_argument, NULL, O_PING },
 		{ "show-refusal", no_argument, NULL, O_SHOWREF },
+		{ "session-out", required_argument, NULL, O_SESSION },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct opts o;
@@ -908,6 +919,7 @@ main(int argc, char **argv)
 		case O_SHOWWM: o.show_wm = 1; break;
 		case O_PING: o.ping = 1; break;
 		case O_SHOWREF: o.show_ref = 1; break;
+		case O_SESSION: o.session_out = optarg; break;
 		default:
 			free(o.where); /* -w's list: no leak to report at a usage error */
 			fputs(usage, stderr);
@@ -972,6 +984,8 @@ main(int argc, char **argv)
 		fputs(usage, stderr);
 		return MLC_EX_USAGE;
 	}
+	if (o.session_out && o.dry)
+		mlc_die(MLC_EX_USAGE, "--session-out hands on a session, and --dry-run has none");
 	if (o.datefmt && !o.dry)
 		mlc_die(MLC_EX_USAGE, "--date-format is for --dry-run (a session uses the user's)");
 	if (!o.rule && !o.table)

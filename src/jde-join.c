@@ -2,7 +2,8 @@
  * jde-join — add each record's JD Edwards contacts ([join]) and sums
  * ([sums]) to the records of jde-fetch, read through the AIS Server.
  *
- * Usage: jde-join -r RULE [-c CONF] [-b BATCH] [-p PAGESIZE] [--dry-run]
+ * Usage: jde-join -r RULE [-c CONF] [-b BATCH] [-p PAGESIZE] [--session-in FIFO]
+ *        [--dry-run]
  * Reads NDJSON records (jde-fetch's, or any later stage's) on stdin and
  * writes them on stdout in input order with "contacts" (one member per
  * [join] entry) and "sums" (one per [sums] entry) added.  Records go in
@@ -13,7 +14,9 @@
  *
  * The session (login, token refresh, paging, logout) is ais.c's; it logs
  * in at the first record, never for an empty input (after a stage before
- * it that failed its own login, say).  The key
+ * it that failed its own login, say).  With --session-in FIFO, the first
+ * record takes the session jde-fetch handed on instead (ais.c's "the
+ * session handed on"), and logs in only when none came.  The key
  * every read is ordered by (so that a read that starts over resumes) is
  * catalog.c's: a new [sums] table needs a rule line and, to be read in
  * order, one line of catalog.c, and nothing here.
@@ -35,18 +38,20 @@
 #include "mlc.h"
 
 static const char usage[] =
-	"usage: jde-join -r RULE [-c CONF] [-b BATCH] [-p PAGESIZE] [--dry-run] < records\n";
+	"usage: jde-join -r RULE [-c CONF] [-b BATCH] [-p PAGESIZE] [--session-in FIFO]\n"
+	"                [--dry-run] < records\n";
 
 static volatile sig_atomic_t stop_sig; /* set by SIGTERM/SIGINT (mlc_util_signals) */
 
 struct opts {
-	const char *conf, *rule;
+	const char *conf, *rule, *session_in;
 	long pagesize, batch;
 	int dry;
 };
 
 static struct mlc_conf conf;      /* the configuration (mlc_ais_config) */
 static struct mlc_rule rule;
+static int session_fd = -1;       /* --session-in: the FIFO's read end until the first record */
 
 /* FNV-1a, for the maps' slots. */
 static uint64_t
@@ -1045,7 +1050,7 @@ join_batch(struct mlc_ais *a, struct join *j, struct rec *recs, size_t n)
 	char num[32];
 
 	/* the first batch logs in: the date format of conditions is the user's */
-	if (!a->dry && !a->token)
+	if (!a->dry && !a->token && !mlc_ais_session_take(a, &session_fd))
 		mlc_ais_login(a);
 	/* Business units first: their owners join the address numbers. */
 	for (i = 0; i < n; i++)
@@ -1303,6 +1308,8 @@ do_join(const struct opts *o)
 	}
 	mlc_ndjson_close(rd);
 	free(recs);
+	/* no record, yet a session handed on (jde-fetch died after the hand-off): log it out */
+	mlc_ais_session_take(&a, &session_fd);
 	mlc_ais_close(&a);
 	map_free(&j.bu);
 	map_free(&j.ab);
@@ -1325,9 +1332,10 @@ do_join(const struct opts *o)
 int
 main(int argc, char **argv)
 {
-	enum { O_DRY = 256 };
+	enum { O_DRY = 256, O_SESSION };
 	static const struct option lopts[] = {
 		{ "dry-run", no_argument, NULL, O_DRY },
+		{ "session-in", required_argument, NULL, O_SESSION },
 		{ "batch", required_argument, NULL, 'b' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -1345,6 +1353,7 @@ main(int argc, char **argv)
 		case 'b': o.batch = mlc_util_num_arg("-b", optarg, 1, 1000); break;
 		case 'p': o.pagesize = mlc_util_num_arg("-p", optarg, 1, 100000); break;
 		case O_DRY: o.dry = 1; break;
+		case O_SESSION: o.session_in = optarg; break;
 		default:
 			fputs(usage, stderr);
 			return MLC_EX_USAGE;
@@ -1356,6 +1365,11 @@ main(int argc, char **argv)
 	}
 	if (!o.rule)
 		mlc_die(MLC_EX_USAGE, "give -r RULE (its [join] and [sums] sections)");
+	if (o.session_in && o.dry)
+		mlc_die(MLC_EX_USAGE, "--session-in takes a session, and --dry-run uses none");
+	/* open at once, before anything slow: jde-fetch finds a reader */
+	if (o.session_in)
+		session_fd = mlc_ais_session_open(o.session_in);
 	mlc_config_use(o.conf);
 	mlc_util_signals(&stop_sig);
 	mlc_ais_stop_on(&stop_sig);

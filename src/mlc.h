@@ -371,6 +371,11 @@ struct mlc_http; /* opaque: one easy handle, reused (keep-alive) */
 struct mlc_http *mlc_http_new(const struct mlc_http_opts *o);
 void mlc_http_free(struct mlc_http *h);
 void mlc_http_resp_init(struct mlc_http_resp *r);
+/* The handle's cookies (opts.cookies) as libcurl's cookie-file lines, each
+ * ending in a newline, appended to b: the count.  _add: one such line into
+ * the handle's cookies; 0, or -1.  For a session handed to another process. */
+size_t mlc_http_cookies_get(struct mlc_http *h, struct mlc_buf *b);
+int mlc_http_cookie_add(struct mlc_http *h, const char *line);
 void mlc_http_resp_free(struct mlc_http_resp *r);
 /*
  * One request.  headers: NULL-terminated "Name: value" strings.  body may be
@@ -1203,6 +1208,7 @@ struct mlc_ais {
 	int policy;
 	int by_query;           /* [ais] paging = query: every page a fresh query */
 	int force;              /* log in even with a password AIS refused (ping) */
+	int handed;             /* the token was handed on (mlc_ais_session_give): not ours to log out */
 	long requests;
 };
 /* The stop flag of mlc_util_signals: a session stops after the current
@@ -1232,6 +1238,20 @@ void mlc_ais_login(struct mlc_ais *a);
  * in out while that holds; dir NULL is mlc_state_dir's.  _clear lifts it. */
 int mlc_ais_refusal(const char *dir, char *out, size_t outlen);
 void mlc_ais_refusal_clear(const char *dir);
+/*
+ * One login per run (see "the session handed on" in ais.c): jde-fetch
+ * hands its session to jde-join through a FIFO (mode 0600, ours, never a
+ * regular file or a symlink) instead of logging out, and jde-join uses it
+ * instead of logging in.  _give writes it to path without ever blocking:
+ * 1 when handed on (a->handed: no logout here), 0 when not (warned; the
+ * session stays ours).  _open opens path's read end (never blocks): an fd,
+ * or -1 (warned).  _take reads a session handed on through *fd (closed,
+ * set to -1): 1 with a->token, the date format and the cookies set, 0 when
+ * none was handed on (or it is for another URL or user: warned).
+ */
+int mlc_ais_session_give(struct mlc_ais *a, const char *path);
+int mlc_ais_session_open(const char *path);
+int mlc_ais_session_take(struct mlc_ais *a, int *fd);
 
 /*
  * One query with its pages (see the block comment in ais.c): ordered by

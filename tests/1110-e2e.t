@@ -32,6 +32,12 @@ ml-connector run "${RULES[@]}" >/dev/null 2>&1
 is "$?" 0 "second run: status 0"
 is "$(accepted | wc -l | tr -d ' ')" "$N" "second run sent nothing more"
 sort <"$T/ref.msgs" | cut -f1 >"$T/ref.to"
+# One AIS login per run: jde-fetch hands its session on to jde-join.
+: >"$MLC_AIS_SIM_LOG"
+ml-connector run ap-aging >/dev/null 2>&1
+is "$?/$(jq -r .path "$MLC_AIS_SIM_LOG" | grep -c '^/jderest/v2/tokenrequest$')/$(jq -r .path "$MLC_AIS_SIM_LOG" | grep -c '^/jderest/v2/tokenrequest/logout$')" \
+	0/1/1 "a run with [join]: one login and one logout"
+is "$(jq -r .path "$MLC_AIS_SIM_LOG" | tail -n 1)" /jderest/v2/tokenrequest/logout "the logout is the run's last AIS request"
 
 # A wrong AIS password: one failed login per run, not one per AIS stage
 # (jde-join logs in at its first record, and jde-fetch wrote none).
