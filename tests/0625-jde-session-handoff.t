@@ -101,6 +101,23 @@ is "$?/$(count /jderest/v2/tokenrequest)/$(count /jderest/v2/tokenrequest/logout
 	"no reader on the FIFO: jde-fetch does not block, keeps and logs out its session"
 like "$(cat "$T/ferr")" "no reader" "it says the session was not handed on"
 
+# ---- jde-fetch killed before the hand-off: no hang, no second login ---------
+# Killed before its first record, it wrote neither a session nor a record:
+# jde-join sees end of input and never logs in (the run fails on
+# jde-fetch's own status).  With records but a silent FIFO (a writer that
+# never hands on), jde-join logs in itself, once, and logs out.
+: >"$MLC_AIS_SIM_LOG"
+{ sh -c 'kill -KILL $$'; } 9>"$F" |
+	jde-join -r ap-aging --session-in "$F" 8<"$F" >"$T/out" 2>"$T/jerr"
+is "${PIPESTATUS[1]}/$(count /jderest/v2/tokenrequest)/$(wc -l <"$T/out" | tr -d ' ')" 0/0/0 \
+	"jde-fetch killed before the hand-off: jde-join ends, no login, no record"
+: >"$MLC_AIS_SIM_LOG"
+{ cat "$T/recs"; } 9>"$F" |
+	jde-join -r ap-aging --session-in "$F" 8<"$F" >"$T/out" 2>"$T/jerr"
+is "${PIPESTATUS[1]}/$(count /jderest/v2/tokenrequest)/$(count /jderest/v2/tokenrequest/logout)" 0/1/1 \
+	"records but no session handed on: jde-join logs in itself once and logs out"
+is "$(same "$T/out")" "$(cat "$T/ref")" "no session handed on: the same joined records"
+
 # ---- planted files are refused ----------------------------------------------
 : >"$T/plain"
 chmod 600 "$T/plain"
