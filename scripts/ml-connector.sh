@@ -487,6 +487,9 @@ cmd_run() {
 	done
 	status=0
 	for r in "$@"; do
+		if [ "$all" = 1 ] || [ "$scheduled" = 1 ]; then
+			skip_disabled "$r" || continue
+		fi
 		if [ "$scheduled" = 1 ]; then
 			mlc-rule due "$r"
 			d=$?
@@ -497,6 +500,17 @@ cmd_run() {
 		status=$(worse "$status" "$?")
 	done
 	exit "$status"
+}
+
+# skip_disabled RULE: 1, said, for a rule with [rule] enabled = no, which
+# run --all, run --scheduled and schedule leave out (run RULE by name still
+# runs it: the operator asked for it); 0 otherwise, and for a rule that
+# does not load (the run or the schedule then names its error).
+skip_disabled() {
+	mlc-rule enabled "$1" 2>/dev/null
+	[ "$?" = 1 ] || return 0
+	note "rule $1: skipped: [rule] enabled = no"
+	return 1
 }
 
 # resend RULE...: the e-mails of each RULE held in doubt ([sendgrid]
@@ -597,6 +611,7 @@ cmd_schedule() {
 		unit_setup || exit $?
 	fi
 	for r in $(mlc-rule list); do
+		skip_disabled "$r" || continue
 		if [ "$mode" = cron ]; then
 			line=$(mlc-rule cron "$r") || exit $?
 			fields=${line%%	*}
@@ -786,7 +801,11 @@ cmd_check() {
 		done
 		if [ "$ok" = 1 ]; then
 			check_rule_warnings "$r"
-			echo "$r: ok"
+			if mlc-rule enabled "$r" 2>/dev/null; then
+				echo "$r: ok"
+			else
+				echo "$r: ok (enabled = no: run --all and schedules leave it out)"
+			fi
 		else
 			echo "$r: errors (above)"
 		fi

@@ -847,12 +847,13 @@ struct mlc_rule {
 	char *path;
 	char *name;         /* [rule] name, equal to the file's base name */
 	char *severity;     /* info | warning | critical (default warning) */
+	int enabled;        /* [rule] enabled: yes (default) 1, no 0 */
 	struct mlc_conf conf; /* every entry: tools read their own sections */
 };
 /* Load and check a rule: arg is a path (contains '/' or ends in .rule) or a
  * rule name looked up as RULES_DIR/NAME.rule, RULES_DIR being
  * mlc_rule_dir(rules_dir) (conf.c).  Checks the schema of every section (unknown keys are
- * errors), the name, severity, schedule (mlc_sched_parse) and time zone
+ * errors), the name, severity, enabled, schedule (mlc_sched_parse) and time zone
  * (mlc_tz_valid).  0, or -1 with err set ("PATH:LINE: ...") and *code
  * MLC_EX_NOINPUT (no such rule) or MLC_EX_CONFIG. */
 int mlc_rule_load(struct mlc_rule *r, const char *arg, const char *rules_dir, char *err,
