@@ -430,7 +430,46 @@ run_locked() {
 		[ -z "$notes" ] || printf '%s' "$notes" >&2
 		warn "rule $rule: run $run_id failed (stages:$failed): $detail; the watermark was not moved, the next run repeats it"
 	fi
+	run_up_gauges
+	metrics_write
 	return "$rc"
+}
+
+# run_up_gauges: the up gauge of each remote system (alert-log metrics up)
+# from what the run just ended met there.  AIS: jde-fetch's status (0 up;
+# 69 unavailable or 77 refused: down; anything else says nothing of AIS).
+# Twilio (sms, whatsapp) and SendGrid (email): up when a delivery on its
+# channels was accepted; down when none was and one was left unknown or
+# failed for a retryable reason, or a sender exited 69 or 77; else unchanged.
+run_up_gauges() {
+	case $(cat "$tmp/fetch.rc" 2>/dev/null) in
+	0) alert-log metrics up ais 1 ;;
+	69 | 77) alert-log metrics up ais 0 ;;
+	esac
+	_down=0
+	for _s in rsend dsend send; do
+		case $(cat "$tmp/$_s.rc" 2>/dev/null) in 69 | 77) _down=1 ;; esac
+	done
+	cat "$tmp/rresults" "$tmp/dresults" "$tmp/results" 2>/dev/null >"$tmp/allresults"
+	for _sys in twilio:'"channel":"\(sms\|whatsapp\)"' sendgrid:'"channel":"email"'; do
+		grep -e "${_sys#*:}" "$tmp/allresults" >"$tmp/sysresults"
+		if [ "$(count_sent "$tmp/sysresults")" != 0 ]; then
+			alert-log metrics up "${_sys%%:*}" 1
+		elif grep -q -e '"status":"unknown"' -e '"retryable":true' "$tmp/sysresults" ||
+			{ [ "$_down" = 1 ] && [ -s "$tmp/sysresults" ]; }; then
+			alert-log metrics up "${_sys%%:*}" 0
+		fi
+	done
+}
+
+# metrics_write: the Prometheus textfile of [metrics] textfile, when set,
+# rewritten whole after each run (alert-log metrics --textfile: a reader
+# never sees half of it).  A failure is said, never the run's status.
+metrics_write() {
+	_mf=$(mlc-conf get metrics textfile 2>/dev/null) || return 0
+	[ -n "$_mf" ] || return 0
+	alert-log metrics --textfile "$_mf" ||
+		warn "rule $rule: the metrics were not written to $_mf (above); the run is not affected"
 }
 
 # count_sent FILE: the result lines of FILE whose message Twilio or
@@ -553,6 +592,7 @@ resend_rule() {
 		n=$(grep -c . "$tmp/results")
 		sent=$(grep -c '"status":"\(queued\|accepted\|sent\)"' "$tmp/results")
 		warn "rule $rule: resent $n e-mails held in doubt: accepted $sent, failed $(grep -c '"status":"failed"' "$tmp/results"), in doubt again $(grep -c '"status":"unknown"' "$tmp/results")"
+		metrics_write
 		exit "$rc"
 	) 9>"$locks/$rule.lock"
 }

@@ -650,6 +650,17 @@ int mlc_trail_run(struct mlc_store *s, int begin, const char *rule, const char *
 #define MLC_TRAIL_STATUS_NCOLS 15
 extern const char *const mlc_trail_status_cols[MLC_TRAIL_STATUS_NCOLS];
 int mlc_trail_status(struct mlc_store *s, const char *rule, mlc_trail_fn fn, void *arg);
+/* Writer, table metric: a counter grows by value (gauge 0), a gauge takes
+ * it (gauge 1), for the metric name and its labels (NULL: unused), at ts.
+ * Readers: every metric row, in columns name, kind, rule, channel, outcome,
+ * system, value, by name and labels; per rule, its last finished run
+ * (rule, started_at, finished_at, status) and last_ok, the end of its last
+ * run with status ok (NULL: none). */
+int mlc_trail_metric_put(struct mlc_store *s, int gauge, const char *name, const char *rule,
+                         const char *channel, const char *outcome, const char *system_,
+                         double value, const char *ts);
+int mlc_trail_metrics(struct mlc_store *s, mlc_trail_fn fn, void *arg);
+int mlc_trail_run_times(struct mlc_store *s, mlc_trail_fn fn, void *arg);
 /* Writer: a delivery held by quiet hours (one row per delivery id, the
  * newest rendering).  Reader: the held deliveries of rule due at now, after
  * (after_nb, after_id), at most limit, in columns delivery_id, line,
