@@ -715,6 +715,14 @@ service_user_hint() {
 	warn "and run administrative commands as that user (runuser -u $1 -- ml-connector ...)"
 }
 
+# metrics_unit_line: the ReadWritePaths= line the [metrics] textfile's
+# directory needs under ProtectSystem=strict (nothing when none is set).
+metrics_unit_line() {
+	_mf=$(mlc-conf get metrics textfile 2>/dev/null) || return 0
+	[ -n "$_mf" ] || return 0
+	echo "ReadWritePaths=$(unit_q "$(dirname -- "$_mf")")"
+}
+
 # unit_q VALUE: VALUE as a quoted word of a unit file (% is a specifier,
 # $ an expansion in ExecStart; paths with " \ or newline were refused).
 unit_q() { printf '"%s"' "$(printf '%s' "$1" | sed -e 's/%/%%/g' -e 's/\$/$$/g')"; }
@@ -750,6 +758,7 @@ UMask=0077
 NoNewPrivileges=yes
 ProtectSystem=strict
 ReadWritePaths=$(unit_q "$ML_CONNECTOR_STATE")
+$(metrics_unit_line)
 ProtectHome=$protect_home
 PrivateTmp=$private_tmp
 PrivateDevices=yes

@@ -70,6 +70,9 @@ for s in ais twilio sendgrid; do
 	is "$(val "mlc_up{system=\"$s\"}")" 1 "$s is up"
 done
 cp "$F" "$T/first.prom"
+ml-connector schedule --systemd "$T/units" >/dev/null 2>&1
+is "$(grep -h -c -xF "ReadWritePaths=\"$P\"" "$T"/units/*ap-aging.service)" 1 \
+	"schedule --systemd: the textfile's directory is writable under ProtectSystem=strict"
 
 # ---- a second run: the counters go on from where they were ----
 export ML_CONNECTOR_NOW=2026-11-27T14:00:00Z
