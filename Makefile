@@ -167,7 +167,7 @@ tests/bin/http-sink: tests/src/http-sink.o
 tests/src/http-sink.o: src/mlc.h sim/httpd.h
 
 # A program of several files: NAME_OBJS, linked after src/NAME.o.
-alert-log_OBJS = src/alert-log-query.o src/alert-log-quarantine.o
+alert-log_OBJS = src/alert-log-query.o src/alert-log-quarantine.o src/alert-log-metrics.o
 bin/alert-log: src/alert-log.o $(alert-log_OBJS)
 src/alert-log.o $(alert-log_OBJS): src/mlc.h src/alert-log.h
 bin/mlc-rule: src/mlc-rule.o

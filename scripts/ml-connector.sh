@@ -440,7 +440,46 @@ run_locked() {
 		[ -z "$notes" ] || printf '%s' "$notes" >&2
 		warn "rule $rule: run $run_id failed (stages:$failed): $detail; the watermark was not moved, the next run repeats it"
 	fi
+	run_up_gauges
+	metrics_write
 	return "$rc"
+}
+
+# run_up_gauges: the up gauge of each remote system (alert-log metrics up)
+# from what the run just ended met there.  AIS: jde-fetch's status (0 up;
+# 69 unavailable or 77 refused: down; anything else says nothing of AIS).
+# Twilio (sms, whatsapp) and SendGrid (email): up when a delivery on its
+# channels was accepted; down when none was and one was left unknown or
+# failed for a retryable reason, or a sender exited 69 or 77; else unchanged.
+run_up_gauges() {
+	case $(cat "$tmp/fetch.rc" 2>/dev/null) in
+	0) alert-log metrics up ais 1 ;;
+	69 | 77) alert-log metrics up ais 0 ;;
+	esac
+	_down=0
+	for _s in rsend dsend send; do
+		case $(cat "$tmp/$_s.rc" 2>/dev/null) in 69 | 77) _down=1 ;; esac
+	done
+	cat "$tmp/rresults" "$tmp/dresults" "$tmp/results" 2>/dev/null >"$tmp/allresults"
+	for _sys in twilio:'"channel":"\(sms\|whatsapp\)"' sendgrid:'"channel":"email"'; do
+		grep -e "${_sys#*:}" "$tmp/allresults" >"$tmp/sysresults"
+		if [ "$(count_sent "$tmp/sysresults")" != 0 ]; then
+			alert-log metrics up "${_sys%%:*}" 1
+		elif grep -q -e '"status":"unknown"' -e '"retryable":true' "$tmp/sysresults" ||
+			{ [ "$_down" = 1 ] && [ -s "$tmp/sysresults" ]; }; then
+			alert-log metrics up "${_sys%%:*}" 0
+		fi
+	done
+}
+
+# metrics_write: the Prometheus textfile of [metrics] textfile, when set,
+# rewritten whole after each run (alert-log metrics --textfile: a reader
+# never sees half of it).  A failure is said, never the run's status.
+metrics_write() {
+	_mf=$(mlc-conf get metrics textfile 2>/dev/null) || return 0
+	[ -n "$_mf" ] || return 0
+	alert-log metrics --textfile "$_mf" ||
+		warn "rule $rule: the metrics were not written to $_mf (above); the run is not affected"
 }
 
 # count_sent FILE: the result lines of FILE whose message Twilio or
@@ -497,6 +536,9 @@ cmd_run() {
 	done
 	status=0
 	for r in "$@"; do
+		if [ "$all" = 1 ] || [ "$scheduled" = 1 ]; then
+			skip_disabled "$r" || continue
+		fi
 		if [ "$scheduled" = 1 ]; then
 			mlc-rule due "$r"
 			d=$?
@@ -504,9 +546,37 @@ cmd_run() {
 			[ "$d" = 0 ] || { status=$(worse "$status" "$d"); continue; }
 		fi
 		run_rule "$r" "$wait_lock" "$scheduled"
-		status=$(worse "$status" "$?")
+		_c=$?
+		[ "$scheduled" = 0 ] || heartbeat_ping "$r" "$_c"
+		status=$(worse "$status" "$_c")
 	done
 	exit "$status"
+}
+
+# heartbeat_ping RULE STATUS: after a scheduled run, the dead man's switch,
+# when the vault holds heartbeat.url (twilio-send --heartbeat, which reads
+# the URL itself: it is a secret, never on a command line here): ok after a
+# run that went through (0, or 79: refused deliveries are the metrics' and
+# the trail's, the connector itself works), fail after any other status,
+# with the rule and status as the ping's body.  A ping that fails is said
+# and never changes the run's status.
+heartbeat_ping() {
+	mlc-vault list 2>/dev/null | cut -f1 | grep -qx heartbeat.url || return 0
+	case $2 in 0 | 79) _sig=ok ;; *) _sig=fail ;; esac
+	printf 'ml-connector rule %s: scheduled run, status %s\n' "$1" "$2" |
+		twilio-send --heartbeat "$_sig" ||
+		warn "rule $1: the heartbeat ($_sig) was not delivered (above); the run's status is not affected"
+}
+
+# skip_disabled RULE: 1, said, for a rule with [rule] enabled = no, which
+# run --all, run --scheduled and schedule leave out (run RULE by name still
+# runs it: the operator asked for it); 0 otherwise, and for a rule that
+# does not load (the run or the schedule then names its error).
+skip_disabled() {
+	mlc-rule enabled "$1" 2>/dev/null
+	[ "$?" = 1 ] || return 0
+	note "rule $1: skipped: [rule] enabled = no"
+	return 1
 }
 
 # resend RULE...: the e-mails of each RULE held in doubt ([sendgrid]
@@ -549,6 +619,7 @@ resend_rule() {
 		n=$(grep -c . "$tmp/results")
 		sent=$(grep -c '"status":"\(queued\|accepted\|sent\)"' "$tmp/results")
 		warn "rule $rule: resent $n e-mails held in doubt: accepted $sent, failed $(grep -c '"status":"failed"' "$tmp/results"), in doubt again $(grep -c '"status":"unknown"' "$tmp/results")"
+		metrics_write
 		exit "$rc"
 	) 9>"$locks/$rule.lock"
 }
@@ -607,6 +678,7 @@ cmd_schedule() {
 		unit_setup || exit $?
 	fi
 	for r in $(mlc-rule list); do
+		skip_disabled "$r" || continue
 		if [ "$mode" = cron ]; then
 			line=$(mlc-rule cron "$r") || exit $?
 			fields=${line%%	*}
@@ -670,6 +742,14 @@ service_user_hint() {
 	warn "and run administrative commands as that user (runuser -u $1 -- ml-connector ...)"
 }
 
+# metrics_unit_line: the ReadWritePaths= line the [metrics] textfile's
+# directory needs under ProtectSystem=strict (nothing when none is set).
+metrics_unit_line() {
+	_mf=$(mlc-conf get metrics textfile 2>/dev/null) || return 0
+	[ -n "$_mf" ] || return 0
+	echo "ReadWritePaths=$(unit_q "$(dirname -- "$_mf")")"
+}
+
 # unit_q VALUE: VALUE as a quoted word of a unit file (% is a specifier,
 # $ an expansion in ExecStart; paths with " \ or newline were refused).
 unit_q() { printf '"%s"' "$(printf '%s' "$1" | sed -e 's/%/%%/g' -e 's/\$/$$/g')"; }
@@ -705,6 +785,7 @@ UMask=0077
 NoNewPrivileges=yes
 ProtectSystem=strict
 ReadWritePaths=$(unit_q "$ML_CONNECTOR_STATE")
+$(metrics_unit_line)
 ProtectHome=$protect_home
 PrivateTmp=$private_tmp
 PrivateDevices=yes
@@ -796,7 +877,11 @@ cmd_check() {
 		done
 		if [ "$ok" = 1 ]; then
 			check_rule_warnings "$r"
-			echo "$r: ok"
+			if mlc-rule enabled "$r" 2>/dev/null; then
+				echo "$r: ok"
+			else
+				echo "$r: ok (enabled = no: run --all and schedules leave it out)"
+			fi
 		else
 			echo "$r: errors (above)"
 		fi

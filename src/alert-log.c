@@ -71,6 +71,7 @@ const char usage[] =
 	"       alert-log run begin RULE RUN_ID | run end RULE RUN_ID STATUS [DETAIL]\n"
 	"       alert-log quarantine [list] [--rule R] [--run-id ID] [-f text|ndjson|csv]\n"
 	"                            [--lines] | count | show ID | drop ID... | drop --all\n"
+	"       alert-log metrics [--textfile PATH] | metrics up ais|twilio|sendgrid 0|1\n"
 	"  --before PROGRAM  make the checks of alert-match, alert-render or twilio-send;\n"
 	"                    quarantine what it would refuse instead of passing it on\n"
 	"  --after PROGRAM   a tee of this trail fed PROGRAM: what it passed on unchanged\n"
@@ -237,6 +238,39 @@ mark_digest(jv o, const char *rule, const char *to, const char *chan, const char
 	return rc;
 }
 
+/*
+ * The counters of alert-log metrics, in the transaction that records the
+ * line: records fetched, alerts matched, and each delivery's outcome by
+ * channel (its stage: sent, failed, unknown, in_doubt, capped, deferred,
+ * ...; "queued" is the way there, not an outcome).  A status event (track,
+ * twilio-status) is no new delivery, and a forced stage (a quarantined
+ * line) no outcome.  0, or -1 on a database error.
+ */
+static int
+count_line(const struct mlc_trail_event *ev, jv o, const char *force_stage)
+{
+	static const char *const outcomes[] = { "sent", "failed", "unknown", "canceled",
+		                                "in_doubt", "capped", "deferred", "dropped", NULL };
+	const char *name = NULL;
+	int deliv = 0;
+
+	if (force_stage || !ev->rule || has(o, "event"))
+		return 0;
+	if (!strcmp(ev->stage, "fetched"))
+		name = "mlc_records_fetched_total";
+	else if (!strcmp(ev->stage, "matched"))
+		name = "mlc_alerts_total";
+	else if (ev->delivery_id)
+		for (int i = 0; outcomes[i]; i++)
+			if (!strcmp(ev->stage, outcomes[i]))
+				deliv = 1, name = "mlc_deliveries_total";
+	if (!name)
+		return 0;
+	return mlc_trail_metric_put(store, 0, name, ev->rule,
+	                            deliv ? ev->channel : NULL, deliv ? ev->stage : NULL, NULL,
+	                            1, ev->ts);
+}
+
 /* Record one line, o its object (consumed); 0, or -1 on a database error
  * (already reported). */
 static int
@@ -329,7 +363,7 @@ record(const char *line, size_t len, jv o, const char *force_stage, const char *
 			return 0;
 		}
 	}
-	if (mlc_trail_record(store, &ev) < 0)
+	if (mlc_trail_record(store, &ev) < 0 || count_line(&ev, o, force_stage) < 0)
 		goto dberr;
 	if (sidp && st && (has(o, "delivery_id") || has(o, "event")) &&
 	    mlc_trail_status_put(store, sidp, st, haveerr ? &errcode : NULL, ts,
@@ -609,7 +643,9 @@ run_tx(struct mlc_store *s, void *arg)
 {
 	struct runrec *r = arg;
 
-	if (mlc_trail_run(s, r->begin, r->rule, r->run_id, r->ts, r->status, r->detail) < 0) {
+	if (mlc_trail_run(s, r->begin, r->rule, r->run_id, r->ts, r->status, r->detail) < 0 ||
+	    (!r->begin && mlc_trail_metric_put(s, 0, "mlc_runs_total", r->rule, NULL, r->status,
+	                                       NULL, 1, r->ts) < 0)) {
 		mlc_store_warn(s, "run");
 		return -1;
 	}
@@ -708,6 +744,8 @@ main(int argc, char **argv)
 		mlc_util_exit(cmd_status(argc, argv));
 	if (!strcmp(argv[0], "quarantine"))
 		mlc_util_exit(cmd_quarantine(argc, argv));
+	if (!strcmp(argv[0], "metrics"))
+		mlc_util_exit(cmd_metrics(argc, argv));
 	mlc_warn("unknown command \"%s\"", argv[0]);
 	fputs(usage, stderr);
 	return MLC_EX_USAGE;

@@ -7,6 +7,7 @@
  * usage: mlc-rule [-R DIR] list
  *        mlc-rule [-R DIR] get RULE SECTION KEY
  *        mlc-rule [-R DIR] path RULE
+ *        mlc-rule [-R DIR] enabled RULE       exit 0, or 1 for [rule] enabled = no
  *        mlc-rule [-R DIR] cron RULE          five cron fields, a tab, the zone
  *        mlc-rule [-R DIR] oncalendar RULE    systemd OnCalendar= values, one a line
  *        mlc-rule [-R DIR] due RULE [TIME]    exit 0 if a scheduled slot is due
@@ -30,7 +31,8 @@
  * `due` without TIME records that baseline, so a long-past slot is not run
  * and the next one is not missed.  With TIME, due and next only read.
  *
- * Exit: 0; 1 (due: not due; claim: nothing to claim; get: key not set);
+ * Exit: 0; 1 (due: not due; claim: nothing to claim; get: key not set;
+ * enabled: enabled = no);
  * 64 usage; 66 no such rule; 74 database I/O; 75 database busy; 78 rule
  * error (message "PATH:LINE: ..."; an unknown time zone; list: a *.rule
  * file whose name is not a rule name, reported and left out).
@@ -47,6 +49,7 @@ static const char usage[] =
 	"usage: mlc-rule [-R DIR] list\n"
 	"       mlc-rule [-R DIR] get RULE SECTION KEY\n"
 	"       mlc-rule [-R DIR] path RULE\n"
+	"       mlc-rule [-R DIR] enabled RULE\n"
 	"       mlc-rule [-R DIR] cron RULE\n"
 	"       mlc-rule [-R DIR] oncalendar RULE\n"
 	"       mlc-rule [-R DIR] due RULE [TIME]\n"
@@ -455,6 +458,8 @@ main(int argc, char **argv)
 		rc = v ? 0 : 1;
 	} else if (!strcmp(cmd, "path")) {
 		printf("%s\n", r.path);
+	} else if (!strcmp(cmd, "enabled")) {
+		rc = r.enabled ? 0 : 1;
 	} else if (!strcmp(cmd, "cron")) {
 		char cron[128], err[256];
 

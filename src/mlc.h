@@ -655,6 +655,17 @@ int mlc_trail_run(struct mlc_store *s, int begin, const char *rule, const char *
 #define MLC_TRAIL_STATUS_NCOLS 15
 extern const char *const mlc_trail_status_cols[MLC_TRAIL_STATUS_NCOLS];
 int mlc_trail_status(struct mlc_store *s, const char *rule, mlc_trail_fn fn, void *arg);
+/* Writer, table metric: a counter grows by value (gauge 0), a gauge takes
+ * it (gauge 1), for the metric name and its labels (NULL: unused), at ts.
+ * Readers: every metric row, in columns name, kind, rule, channel, outcome,
+ * system, value, by name and labels; per rule, its last finished run
+ * (rule, started_at, finished_at, status) and last_ok, the end of its last
+ * run with status ok (NULL: none). */
+int mlc_trail_metric_put(struct mlc_store *s, int gauge, const char *name, const char *rule,
+                         const char *channel, const char *outcome, const char *system_,
+                         double value, const char *ts);
+int mlc_trail_metrics(struct mlc_store *s, mlc_trail_fn fn, void *arg);
+int mlc_trail_run_times(struct mlc_store *s, mlc_trail_fn fn, void *arg);
 /* Writer: a delivery held by quiet hours (one row per delivery id, the
  * newest rendering).  Reader: the held deliveries of rule due at now, after
  * (after_nb, after_id), at most limit, in columns delivery_id, line,
@@ -852,12 +863,13 @@ struct mlc_rule {
 	char *path;
 	char *name;         /* [rule] name, equal to the file's base name */
 	char *severity;     /* info | warning | critical (default warning) */
+	int enabled;        /* [rule] enabled: yes (default) 1, no 0 */
 	struct mlc_conf conf; /* every entry: tools read their own sections */
 };
 /* Load and check a rule: arg is a path (contains '/' or ends in .rule) or a
  * rule name looked up as RULES_DIR/NAME.rule, RULES_DIR being
  * mlc_rule_dir(rules_dir) (conf.c).  Checks the schema of every section (unknown keys are
- * errors), the name, severity, schedule (mlc_sched_parse) and time zone
+ * errors), the name, severity, enabled, schedule (mlc_sched_parse) and time zone
  * (mlc_tz_valid).  0, or -1 with err set ("PATH:LINE: ...") and *code
  * MLC_EX_NOINPUT (no such rule) or MLC_EX_CONFIG. */
 int mlc_rule_load(struct mlc_rule *r, const char *arg, const char *rules_dir, char *err,

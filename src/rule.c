@@ -16,6 +16,7 @@
 
 const char *const mlc_rule_schema[] = {
 	"rule.name", "rule.description", "rule.schedule", "rule.timezone", "rule.severity",
+	"rule.enabled",
 	"source.table", "source.columns", "source.where*", "source.match",
 	"source.incremental", "source.key", "source.page_size",
 	"join.*", "sums.*",
@@ -207,6 +208,16 @@ mlc_rule_load(struct mlc_rule *r, const char *arg, const char *rules_dir, char *
 			            path, e->line, e->value);
 		free(r->severity);
 		r->severity = mlc_xstrdup(e->value);
+	}
+	/* enabled = no: checked and previewable, never run by run --all or a
+	 * schedule (the orchestrator asks mlc-rule enabled). */
+	r->enabled = 1;
+	if ((e = mlc_conf_find(&r->conf, "rule", "enabled"))) {
+		if (!strcmp(e->value, "no"))
+			r->enabled = 0;
+		else if (strcmp(e->value, "yes"))
+			return errf(err, errlen, "%s:%u: enabled \"%s\" (expected yes or no)", path,
+			            e->line, e->value);
 	}
 	if ((e = mlc_conf_find(&r->conf, "rule", "schedule")) &&
 	    mlc_sched_parse(&sched, e->value, e2, sizeof e2) < 0)

@@ -95,6 +95,14 @@
  *                      record that every run reads again stays one row.
  *                      Not evidence: the operator drops rows (alert-log
  *                      quarantine drop), and the trail records that.
+ *
+ * Schema v5 adds:
+ *
+ *   metric             the figures of alert-log metrics (Prometheus): one
+ *                      row per metric name and label set (rule, channel,
+ *                      outcome, system; '' when unused), a counter that
+ *                      only grows, or a gauge's last value.  Retention
+ *                      leaves it alone, so counters never go back.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -261,6 +269,23 @@ static const char *const migrations[] = {
 	"CREATE INDEX quarantine_rule_ident ON quarantine (rule, ident);"
 	"CREATE INDEX quarantine_audit_id ON quarantine (audit_id);"
 	"CREATE INDEX quarantine_run_id ON quarantine (run_id);",
+	/*
+	 * v5: the figures alert-log metrics writes for Prometheus.  Counters
+	 * only ever grow (kind 'counter'), so they are kept here rather than
+	 * counted from audit rows that retention drops; gauges (kind 'gauge')
+	 * hold their last value.  Labels are low-cardinality words: a rule,
+	 * a channel, an outcome, a remote system; '' when not used.
+	 */
+	"CREATE TABLE metric ("
+	" name TEXT NOT NULL,"
+	" kind TEXT NOT NULL CHECK (kind IN ('counter', 'gauge')),"
+	" rule TEXT NOT NULL DEFAULT '',"
+	" channel TEXT NOT NULL DEFAULT '',"
+	" outcome TEXT NOT NULL DEFAULT '',"
+	" system TEXT NOT NULL DEFAULT '',"
+	" value REAL NOT NULL DEFAULT 0,"
+	" updated_at TEXT NOT NULL,"
+	" PRIMARY KEY (name, rule, channel, outcome, system));",
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

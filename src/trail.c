@@ -3,8 +3,8 @@
  * beside their schema in store.c.
  *
  * The trail's tables (created by store.c's migrations, described at the
- * top of store.c): audit, message_status, run, deferred, quarantine and
- * realert.  No program holds SQL for them: alert-log, alert-render,
+ * top of store.c): audit, message_status, run, deferred, quarantine,
+ * realert and metric.  No program holds SQL for them: alert-log, alert-render,
  * twilio-status and realert.c call the named functions here.  A change of
  * the audit schema is then a migration appended in store.c and the
  * statements in this file.
@@ -841,4 +841,70 @@ mlc_trail_realert_mark(struct mlc_store *s, const char *rule, const char *key,
 	else
 		sqlite3_bind_null(st, 5);
 	return step_done(s, st);
+}
+
+/* ---- table metric: the figures of alert-log metrics (Prometheus) ---- */
+
+int
+mlc_trail_metric_put(struct mlc_store *s, int gauge, const char *name, const char *rule,
+                     const char *channel, const char *outcome, const char *system_,
+                     double value, const char *ts)
+{
+	static const char add_sql[] =
+		"INSERT INTO metric (name, kind, rule, channel, outcome, system, value, updated_at)"
+		" VALUES (?1, 'counter', ?2, ?3, ?4, ?5, ?6, ?7)"
+		" ON CONFLICT (name, rule, channel, outcome, system)"
+		" DO UPDATE SET value = value + excluded.value, updated_at = excluded.updated_at";
+	static const char set_sql[] =
+		"INSERT INTO metric (name, kind, rule, channel, outcome, system, value, updated_at)"
+		" VALUES (?1, 'gauge', ?2, ?3, ?4, ?5, ?6, ?7)"
+		" ON CONFLICT (name, rule, channel, outcome, system)"
+		" DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at";
+	sqlite3_stmt *st;
+	int rc;
+
+	/* kept prepared: the tee counts every line it records */
+	if (mlc_store_cached(s, gauge ? set_sql : add_sql, &st) < 0)
+		return -1;
+	bind_text(st, 1, name);
+	bind_text(st, 2, rule ? rule : "");
+	bind_text(st, 3, channel ? channel : "");
+	bind_text(st, 4, outcome ? outcome : "");
+	bind_text(st, 5, system_ ? system_ : "");
+	sqlite3_bind_double(st, 6, value);
+	bind_text(st, 7, ts);
+	rc = mlc_store_step(s, st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+mlc_trail_metrics(struct mlc_store *s, mlc_trail_fn fn, void *arg)
+{
+	static const char *const cols[] = { "name", "kind", "rule", "channel", "outcome",
+		                            "system", "value" };
+	sqlite3_stmt *st;
+
+	if (mlc_store_prepare(s, "SELECT name, kind, rule, channel, outcome, system, value"
+	                         " FROM metric ORDER BY name, rule, channel, outcome, system",
+	                      &st) < 0)
+		return -1;
+	return each_row(s, st, cols, fn, arg);
+}
+
+int
+mlc_trail_run_times(struct mlc_store *s, mlc_trail_fn fn, void *arg)
+{
+	static const char *const cols[] = { "rule", "started_at", "finished_at", "status",
+		                            "last_ok" };
+	sqlite3_stmt *st;
+
+	if (mlc_store_prepare(s,
+	        "SELECT r.rule, r.started_at, r.finished_at, r.status,"
+	        " (SELECT max(o.finished_at) FROM run o WHERE o.rule = r.rule AND o.status = 'ok')"
+	        " FROM run r WHERE r.rowid = (SELECT rowid FROM run WHERE rule = r.rule"
+	        "  AND finished_at IS NOT NULL ORDER BY finished_at DESC, rowid DESC LIMIT 1)"
+	        " ORDER BY r.rule", &st) < 0)
+		return -1;
+	return each_row(s, st, cols, fn, arg);
 }

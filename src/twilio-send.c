@@ -63,6 +63,16 @@
  * "status":..,"error_code":..,"at":..,"source":"poll"}; at -T it writes a
  * "poll_timeout" event.
  *
+ * --heartbeat ok|fail|start: one ping of a dead man's switch in the style
+ * of healthchecks.io: POST to the URL stored in the vault as heartbeat.url
+ * (ok), or to that URL with /fail or /start appended; the body is stdin, up
+ * to 10000 bytes (a run's summary, text/plain).  The URL is a secret (it is
+ * the check's key): it never appears in argv, messages or traces (-v is
+ * off for it).  TLS as everywhere (verification on; [heartbeat] ca_bundle
+ * a CA bundle of its own); 10 s per try, 3 tries 1 s and 2 s apart when
+ * nothing or a 5xx/429 came back.  Exit 0 (a 2xx), 69 (no answer, 5xx,
+ * 429), 78 (no secret, refused URL or certificate, another status).
+ *
  * Exit (the first that applies): 74 write error (at once); 77 credentials
  * refused (unsent deliveries are not output: the orchestrator runs them
  * again); 78 configuration; 75 outcomes remain unknown (or polls ended
@@ -92,11 +102,14 @@ static const char usage[] =
 	"       twilio-send --poll [-T sec] [-i sec] [options]\n"
 	"       twilio-send --reconcile [-g sec] [options]\n"
 	"       twilio-send --ping | --ping-sendgrid [-c conf] [-d statedir]\n"
+	"       twilio-send --heartbeat ok|fail|start [-c conf] [-d statedir]\n"
 	"  -n, --dry-run   print the requests that would be made, send nothing\n"
 	"  --poll          read results, poll message status until final\n"
 	"  --reconcile     deliveries an earlier run left unsettled: look up, then send\n"
 	"  --ping          read the Twilio account; send nothing\n"
 	"  --ping-sendgrid read the SendGrid key's scopes (mail.send?); send nothing\n"
+	"  --heartbeat s   ping the dead man's switch (vault secret heartbeat.url);\n"
+	"                  stdin, at most 10000 bytes, is the ping's body\n"
 	"  -R rate         requests per second (default [twilio] rate, else 1)\n"
 	"  -P n            requests in flight (default [twilio] max_in_flight, else 4)\n"
 	"  -t sec          timeout of one request (default 30)\n"
@@ -1932,18 +1945,22 @@ num_opt(const char *name, const char *v, double lo, double hi)
 	return d;
 }
 
+/* --heartbeat SIGNAL: ok, fail or start (NULL: not this job). */
+static const char *heartbeat;
+
 /* The options, into g; *rate_set and *inflight_set say whether -R and -P
  * were given (they then win over the configuration's). */
 static void
 parse_args(int argc, char **argv, int *rate_set, int *inflight_set)
 {
-	enum { O_POLL = 256, O_RECONCILE, O_PING, O_PING_SG, O_PASSFILE };
+	enum { O_POLL = 256, O_RECONCILE, O_PING, O_PING_SG, O_PASSFILE, O_HEARTBEAT };
 	static const struct option lopts[] = {
 		{ "dry-run", no_argument, NULL, 'n' },
 		{ "poll", no_argument, NULL, O_POLL },
 		{ "reconcile", no_argument, NULL, O_RECONCILE },
 		{ "ping", no_argument, NULL, O_PING },
 		{ "ping-sendgrid", no_argument, NULL, O_PING_SG },
+		{ "heartbeat", required_argument, NULL, O_HEARTBEAT },
 		{ "passphrase-file", required_argument, NULL, O_PASSFILE },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -1956,6 +1973,11 @@ parse_args(int argc, char **argv, int *rate_set, int *inflight_set)
 		case O_RECONCILE: g.reconcile = 1; break;
 		case O_PING: g.ping = 1; break;
 		case O_PING_SG: g.ping_sg = 1; break;
+		case O_HEARTBEAT:
+			if (strcmp(optarg, "ok") && strcmp(optarg, "fail") && strcmp(optarg, "start"))
+				mlc_util_usage(usage, "--heartbeat: ok, fail or start");
+			heartbeat = optarg;
+			break;
 		case 'v': g.trace = 1; break;
 		case O_PASSFILE: g.passfile = optarg; break;
 		case 'c': g.conf_path = optarg; break;
@@ -1982,8 +2004,9 @@ parse_args(int argc, char **argv, int *rate_set, int *inflight_set)
 	}
 	if (optind < argc)
 		mlc_util_usage(usage, "unexpected argument %s (input is read from stdin)", argv[optind]);
-	if (g.dry_run + g.poll + g.reconcile + g.ping + g.ping_sg > 1) {
-		mlc_warn("--dry-run, --poll, --reconcile, --ping and --ping-sendgrid do not go together");
+	if (g.dry_run + g.poll + g.reconcile + g.ping + g.ping_sg + (heartbeat != NULL) > 1) {
+		mlc_warn("--dry-run, --poll, --reconcile, --ping, --ping-sendgrid and --heartbeat do "
+		         "not go together");
 		mlc_util_exit(MLC_EX_USAGE);
 	}
 }
@@ -2181,6 +2204,88 @@ do_ping_sendgrid(void)
 	return ping_put(&out);
 }
 
+/*
+ * --heartbeat: the dead man's switch.  The URL is the secret: no message
+ * names it, nor curl's error text (which may quote it); the outcome and
+ * the status say what happened.
+ */
+static int
+do_heartbeat(void)
+{
+	static const char *const hdrs[] = { "Content-Type: text/plain; charset=utf-8", NULL };
+	struct mlc_http_opts ho;
+	struct mlc_http *h;
+	struct mlc_http_resp r;
+	struct mlc_buf url, body;
+	char *base = NULL, chunk[4096];
+	int code, try;
+	ssize_t n;
+
+	if ((code = secret("heartbeat.url", &base)))
+		return code;
+	mlc_buf_init(&body);
+	while (body.len < 10000 && (n = read(0, chunk, sizeof chunk)) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		mlc_buf_add(&body, chunk, body.len + (size_t)n > 10000 ? 10000 - body.len : (size_t)n);
+	}
+	mlc_buf_init(&url);
+	mlc_buf_adds(&url, base);
+	while (url.len && url.p[url.len - 1] == '/')
+		url.p[--url.len] = '\0';
+	if (strcmp(heartbeat, "ok"))
+		mlc_buf_printf(&url, "/%s", heartbeat);
+	mlc_vault_free_secret(base);
+	memset(&ho, 0, sizeof ho);
+	ho.timeout_ms = 10000;
+	ho.connect_timeout_ms = 5000;
+	ho.url_policy = MLC_HTTP_ALLOW_HTTP_LOOPBACK;
+	ho.cainfo = mlc_conf_get(&g.conf, "heartbeat", "ca_bundle");
+	h = mlc_http_new(&ho);
+	mlc_http_resp_init(&r);
+	for (try = 1; try <= 3; try++) {
+		char err[256];
+
+		if (mlc_http_url_ok(url.p, ho.url_policy, err, sizeof err) < 0) {
+			mlc_warn("heartbeat: the URL in the vault (heartbeat.url) is refused: an https "
+			         "URL is needed (http only to loopback)");
+			code = MLC_EX_CONFIG;
+			break;
+		}
+		mlc_http_request(h, "POST", url.p, hdrs, body.p ? body.p : "", body.len, NULL, NULL,
+		                 &r);
+		if (r.outcome == MLC_HTTP_DONE && r.status >= 200 && r.status < 300) {
+			code = MLC_EX_OK;
+			break;
+		}
+		if (r.outcome == MLC_HTTP_TLS || r.outcome == MLC_HTTP_POLICY ||
+		    r.outcome == MLC_HTTP_ERROR ||
+		    (r.outcome == MLC_HTTP_DONE && r.status < 500 && r.status != 429)) {
+			code = MLC_EX_CONFIG;
+			break;
+		}
+		code = MLC_EX_UNAVAILABLE;
+		if (try < 3)
+			sleep((unsigned)try);
+	}
+	if (code == MLC_EX_CONFIG && r.outcome == MLC_HTTP_DONE)
+		mlc_warn("heartbeat: %s ping answered HTTP %ld (404: the check does not exist; "
+		         "see the URL stored as heartbeat.url)", heartbeat, r.status);
+	else if (code && r.outcome != MLC_HTTP_DONE)
+		mlc_warn("heartbeat: %s ping: %s%s", heartbeat, mlc_http_outcome_name(r.outcome),
+		         code == MLC_EX_UNAVAILABLE ? " after 3 tries" : "");
+	else if (code)
+		mlc_warn("heartbeat: %s ping answered HTTP %ld after 3 tries", heartbeat, r.status);
+	mlc_buf_wipe(&url);
+	mlc_buf_free(&body);
+	mlc_http_resp_free(&r);
+	mlc_http_free(h);
+	return code;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -2205,6 +2310,8 @@ main(int argc, char **argv)
 		mlc_util_exit(do_ping());
 	if (g.ping_sg)
 		mlc_util_exit(do_ping_sendgrid());
+	if (heartbeat)
+		mlc_util_exit(do_heartbeat());
 	setup_multi();
 	run();
 
