@@ -343,32 +343,24 @@ refusal_check(const struct mlc_ais *a)
 static void
 refusal_write(const struct mlc_ais *a, const char *why)
 {
-	char path[4096], tmp[4200], hex[65], sh[33], when[32];
+	char path[4096], hex[65], sh[33], when[32];
 	unsigned char salt[16];
-	FILE *f;
-	int fd;
+	struct mlc_buf b;
 
 	if (refusal_path(NULL, path, sizeof path) < 0)
 		return;
-	snprintf(tmp, sizeof tmp, "%s.XXXXXX", path);
-	if ((fd = mkstemp(tmp)) < 0 || !(f = fdopen(fd, "w"))) {
-		if (fd >= 0)
-			close(fd);
-		mlc_warn("%s: %s (the refusal is not remembered)", tmp, strerror(errno));
-		return;
-	}
 	randombytes_buf(salt, sizeof salt);
 	refusal_hash(a->password, salt, hex);
 	sodium_bin2hex(sh, sizeof sh, salt, sizeof salt);
 	mlc_time_now_text(when);
-	fprintf(f, "%s %s\n%s\n", sh, hex, when);
+	mlc_buf_init(&b);
+	mlc_buf_printf(&b, "%s %s\n%s\n", sh, hex, when);
 	for (const char *p = why; *p; p++)
-		fputc(*p == '\n' ? ' ' : *p, f);
-	fputc('\n', f);
-	if (fflush(f) != 0 || fsync(fileno(f)) < 0 || fclose(f) != 0 || rename(tmp, path) < 0) {
+		mlc_buf_addc(&b, *p == '\n' ? ' ' : *p);
+	mlc_buf_addc(&b, '\n');
+	if (mlc_file_replace(path, b.p, b.len, 0600) < 0)
 		mlc_warn("%s: %s (the refusal is not remembered)", path, strerror(errno));
-		unlink(tmp);
-	}
+	mlc_buf_free(&b);
 }
 
 /*

@@ -183,54 +183,16 @@ status_row(const struct mlc_trail_row *r, void *arg)
 	return 0;
 }
 
-/* Write all of b to fd: 0, or -1 with errno. */
-static int
-write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
+/* The textfile replaced whole (mlc_file_replace), mode 0644: the unit's
+ * UMask=0077 would leave it unreadable to node_exporter. */
 static int
 replace_file(const char *path, const struct mlc_buf *b)
 {
-	size_t n = strlen(path) + 32;
-	char *tmp = mlc_xmalloc(n);
-	int fd, e;
-
-	snprintf(tmp, n, "%s.%ld", path, (long)getpid());
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0) {
-		mlc_warn("metrics: %s: %s", tmp, strerror(errno));
-		free(tmp);
+	if (mlc_file_replace(path, b->p, b->len, 0644) < 0) {
+		mlc_warn("metrics: %s: %s (left as it was)", path, strerror(errno));
 		return MLC_EX_IOERR;
 	}
-	/* the unit's UMask=0077 would leave it unreadable to node_exporter */
-	if (fchmod(fd, 0644) < 0 || write_all(fd, b->p, b->len) < 0 || fsync(fd) < 0) {
-		e = errno;
-		close(fd);
-		goto fail;
-	}
-	if (close(fd) < 0 || rename(tmp, path) < 0) {
-		e = errno;
-		goto fail;
-	}
-	free(tmp);
 	return MLC_EX_OK;
-fail:
-	mlc_warn("metrics: %s: %s (%s left as it was)", tmp, strerror(e), path);
-	unlink(tmp);
-	free(tmp);
-	return MLC_EX_IOERR;
 }
 
 static int

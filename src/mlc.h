@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdint.h>
 #include <time.h>
+#include <sys/types.h>
 
 #include <jv.h>
 
@@ -101,6 +102,13 @@ int mlc_utf8_valid(const char *s, size_t n);
 size_t mlc_utf8_valid_len(const char *s, size_t n);
 /* Percent-encode for application/x-www-form-urlencoded (space -> '+'). */
 void mlc_buf_form_enc(struct mlc_buf *b, const char *s, size_t n);
+
+/* Replace the file at path with data[0..n) so that a reader sees the old
+ * file or the new one, never a part: a temporary file beside it
+ * (mkstemp), made mode, written whole, fsync'd, then renamed over path.
+ * Returns 0, or -1 with errno set and path left as it was (the temporary
+ * removed). */
+int mlc_file_replace(const char *path, const void *data, size_t n, mode_t mode);
 
 /* Current time.  ML_CONNECTOR_NOW (RFC 3339 or @epoch) overrides it, so that
  * tests and --now can travel in time; returns 0 or -1 on a bad override. */

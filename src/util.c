@@ -551,6 +551,57 @@ mlc_time_parse(const char *s, struct timespec *ts)
 }
 
 int
+mlc_file_replace(const char *path, const void *data, size_t n, mode_t mode)
+{
+	size_t len = strlen(path) + sizeof ".XXXXXX";
+	char *tmp = mlc_xmalloc(len);
+	const char *p = data;
+	int fd, e;
+
+	snprintf(tmp, len, "%s.XXXXXX", path);
+	if ((fd = mkstemp(tmp)) < 0) {
+		e = errno;
+		free(tmp);
+		errno = e;
+		return -1;
+	}
+	/* mkstemp makes 0600; a umask such as a unit's UMask=0077 is not ours
+	 * to keep when the caller names the mode */
+	if (fchmod(fd, mode) < 0)
+		goto fail;
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			goto fail;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	if (fsync(fd) < 0)
+		goto fail;
+	if (close(fd) < 0) {
+		fd = -1;
+		goto fail;
+	}
+	fd = -1;
+	if (rename(tmp, path) < 0)
+		goto fail;
+	free(tmp);
+	return 0;
+fail:
+	e = errno;
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp);
+	free(tmp);
+	errno = e;
+	return -1;
+}
+
+int
 mlc_time_now(struct timespec *ts)
 {
 	const char *o = getenv("ML_CONNECTOR_NOW");
