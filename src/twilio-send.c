@@ -2217,8 +2217,10 @@ do_heartbeat(void)
 	struct mlc_http *h;
 	struct mlc_http_resp r;
 	struct mlc_buf url, body;
+	struct mlc_retry rt;
 	char *base = NULL, chunk[4096];
-	int code, try;
+	int code, tries = 0;
+	long wait;
 	ssize_t n;
 
 	if ((code = secret("heartbeat.url", &base)))
@@ -2246,7 +2248,15 @@ do_heartbeat(void)
 	ho.cainfo = mlc_conf_get(&g.conf, "heartbeat", "ca_bundle");
 	h = mlc_http_new(&ho);
 	mlc_http_resp_init(&r);
-	for (try = 1; try <= 3; try++) {
+	/* retry.c's classes and waits: a ping may be sent twice (the service
+	 * counts pings, it does not act on them), so it is idempotent. */
+	mlc_retry_init(&rt);
+	rt.max_attempts = 3;
+	rt.base_ms = 1000;
+	rt.cap_ms = 4000;
+	rt.retry_after_max_ms = 10000;
+	rt.budget_ms = 60000;
+	for (;;) {
 		char err[256];
 
 		if (mlc_http_url_ok(url.p, ho.url_policy, err, sizeof err) < 0) {
@@ -2257,28 +2267,29 @@ do_heartbeat(void)
 		}
 		mlc_http_request(h, "POST", url.p, hdrs, body.p ? body.p : "", body.len, NULL, NULL,
 		                 &r);
+		tries++;
 		if (r.outcome == MLC_HTTP_DONE && r.status >= 200 && r.status < 300) {
 			code = MLC_EX_OK;
 			break;
 		}
-		if (r.outcome == MLC_HTTP_TLS || r.outcome == MLC_HTTP_POLICY ||
-		    r.outcome == MLC_HTTP_ERROR ||
-		    (r.outcome == MLC_HTTP_DONE && r.status < 500 && r.status != 429)) {
+		if (mlc_retry_classify(&r, 1) != MLC_RETRY_YES) {
 			code = MLC_EX_CONFIG;
 			break;
 		}
 		code = MLC_EX_UNAVAILABLE;
-		if (try < 3)
-			sleep((unsigned)try);
+		if ((wait = mlc_retry_next(&rt, r.retry_after_ms)) < 0)
+			break;
+		mlc_retry_sleep(wait, NULL);
 	}
 	if (code == MLC_EX_CONFIG && r.outcome == MLC_HTTP_DONE)
 		mlc_warn("heartbeat: %s ping answered HTTP %ld (404: the check does not exist; "
 		         "see the URL stored as heartbeat.url)", heartbeat, r.status);
 	else if (code && r.outcome != MLC_HTTP_DONE)
-		mlc_warn("heartbeat: %s ping: %s%s", heartbeat, mlc_http_outcome_name(r.outcome),
-		         code == MLC_EX_UNAVAILABLE ? " after 3 tries" : "");
+		mlc_warn("heartbeat: %s ping: %s%s%d tr%s", heartbeat, mlc_http_outcome_name(r.outcome),
+		         code == MLC_EX_UNAVAILABLE ? " after " : ", ", tries, tries == 1 ? "y" : "ies");
 	else if (code)
-		mlc_warn("heartbeat: %s ping answered HTTP %ld after 3 tries", heartbeat, r.status);
+		mlc_warn("heartbeat: %s ping answered HTTP %ld after %d tr%s", heartbeat, r.status,
+		         tries, tries == 1 ? "y" : "ies");
 	mlc_buf_wipe(&url);
 	mlc_buf_free(&body);
 	mlc_http_resp_free(&r);

@@ -78,6 +78,18 @@ like "$(cat "$T/e.err")" "answered HTTP 404" "said with the status"
 is "$(requests)" 1 "a 404 is not tried again"
 printf 'x' | twilio-send --heartbeat start 2>/dev/null
 is "$(tail -n 1 "$T/sink.log" | jq -r .path)" "/ping/$UUID/start" "--heartbeat start: URL/start"
+
+# ---- a transient refusal is retried, with retry.c's classes and waits ----
+# (408 Request Timeout is one: retry.c retries it, as 429 and 5xx)
+_signal TERM "$SINK:$(_started "$SINK")"
+wait "$SINK" 2>/dev/null
+rm -f "$T/sink.port" "$T/sink.log"
+sink --status 408
+printf '%s' "http://127.0.0.1:$(cat "$T/sink.port")/ping/$UUID" | mlc-vault set heartbeat.url
+printf 'x' | twilio-send --heartbeat ok 2>"$T/g.err"
+is "$?" 69 "a ping answered 408 each time: 69, unavailable"
+like "$(cat "$T/g.err")" "answered HTTP 408 after 3 tries" "said with the status and the tries"
+is "$(requests)" 3 "a 408 is tried 3 times"
 printf '%s' "ftp://example.com/$UUID" | mlc-vault set heartbeat.url
 twilio-send --heartbeat ok </dev/null 2>"$T/f.err"
 is "$?" 78 "a URL that is not https (nor http to loopback): 78"
@@ -87,7 +99,7 @@ is "$(grep -l -F "$UUID" "$T"/*.err "$T"/*.out 2>/dev/null)" "" "the URL's key i
 sqlite3 "$ML_CONNECTOR_STATE/state.db" 'PRAGMA wal_checkpoint(PASSIVE)' >/dev/null 2>&1
 is "$(grep -r -l -a -F "$UUID" "$ML_CONNECTOR_STATE" "$ML_CONNECTOR_CONF")" "" \
 	"nor in the state directory (the vault holds it encrypted) or the configuration"
-is "$(grep -c -F "$UUID" "$T/sink.log")" 2 "control: the listener saw it in the paths it was sent to"
+is "$(grep -c -F "$UUID" "$T/sink.log")" 3 "control: the listener saw it in the paths it was sent to"
 
 stop_env
 done_testing
