@@ -8,24 +8,12 @@ mkdir -p "$T/rules"
 ais_start "$PW" || exit 1
 
 write_conf() { # write_conf URL [EXTRA-AIS-LINE]
-	cat >"$ML_CONNECTOR_CONF" <<EOF
-[ais]
-url = $1
-user = JDE
-environment = JDV920
-role = *ALL
-device = ml-connector-test
-${2:-}
-
-[general]
-default_country = 1
-EOF
+	ais_conf -g "$1" "role = *ALL" ${2:+"$2"} >"$ML_CONNECTOR_CONF"
 }
 write_conf "$URL"
 
 export ML_CONNECTOR_KDF_FAST=1 ML_CONNECTOR_RETRY_SEED=7
-mlc-vault init 2>/dev/null
-printf '%s\n' "$PW" | mlc-vault set ais.password
+ais_vault
 ok "vault holds ais.password"
 
 fault() { ais_sim_fault "$1"; }

@@ -6,22 +6,10 @@
 PW='an0ther-Pa55'
 mkdir -p "$T/rules"
 ais_start "$PW" || exit 1
-write_conf() {
-	cat >"$ML_CONNECTOR_CONF" <<EOF2
-[ais]
-url = http://127.0.0.1:$MLC_AIS_SIM_PORT
-user = JDE
-environment = JDV920
-device = ml-connector-test
-
-[general]
-default_country = 1
-EOF2
-}
+write_conf() { ais_conf -g "http://127.0.0.1:$MLC_AIS_SIM_PORT" >"$ML_CONNECTOR_CONF"; }
 write_conf
 export ML_CONNECTOR_KDF_FAST=1 ML_CONNECTOR_RETRY_SEED=7
-mlc-vault init 2>/dev/null
-printf '%s\n' "$PW" | mlc-vault set ais.password
+ais_vault
 count() { jq -r .path "$MLC_AIS_SIM_LOG" | grep -c "^$1\$"; }
 
 cat >"$T/rules/inc.rule" <<'EOF2'

@@ -8,19 +8,9 @@
 PW='an0ther-Pa55'
 mkdir -p "$T/rules"
 ais_start "$PW" || exit 1
-cat >"$ML_CONNECTOR_CONF" <<EOF2
-[ais]
-url = http://127.0.0.1:$MLC_AIS_SIM_PORT
-user = JDE
-environment = JDV920
-device = ml-connector-test
-
-[general]
-default_country = 1
-EOF2
+ais_conf -g "$URL" >"$ML_CONNECTOR_CONF"
 export ML_CONNECTOR_KDF_FAST=1 ML_CONNECTOR_RETRY_SEED=7
-mlc-vault init 2>/dev/null
-printf '%s\n' "$PW" | mlc-vault set ais.password
+ais_vault
 count() { jq -r .path "$MLC_AIS_SIM_LOG" | grep -c "^$1\$"; }
 sim() { curl -fsS -H 'Content-Type: application/json' -d "$2" "http://127.0.0.1:$MLC_AIS_SIM_PORT/_sim/$1" >/dev/null; }
 cat >"$T/rules/ap-aging.rule" <<'EOF2'

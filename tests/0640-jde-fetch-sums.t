@@ -10,19 +10,9 @@ cp "$TOP"/data/rules/*.rule "$T/rules/"
 ML_CONNECTOR_RULES=$T/rules
 export ML_CONNECTOR_RULES
 ais_start "$PW" || exit 1
-cat >"$ML_CONNECTOR_CONF" <<EOF2
-[ais]
-url = $URL
-user = JDE
-environment = JDV920
-device = ml-connector-test
-
-[general]
-default_country = 1
-EOF2
+ais_conf -g "$URL" >"$ML_CONNECTOR_CONF"
 export ML_CONNECTOR_KDF_FAST=1 ML_CONNECTOR_RETRY_SEED=7
-mlc-vault init 2>/dev/null
-printf '%s\n' "$PW" | mlc-vault set ais.password
+ais_vault
 
 R=inventory-below-reorder
 # The F41021 requests of the log, as "targetName" lines.

@@ -8,20 +8,10 @@
 PW='pAg1ng-s3cret'
 mkdir -p "$T/rules" "$T/tmpdir"
 ais_start "$PW" || exit 1
-write_conf() { # write_conf [EXTRA-AIS-LINE]
-	cat >"$ML_CONNECTOR_CONF" <<EOF
-[ais]
-url = $URL
-user = JDE
-environment = JDV920
-device = ml-connector-test
-${1:-}
-EOF
-}
+write_conf() { ais_conf "$URL" ${1:+"$1"} >"$ML_CONNECTOR_CONF"; } # write_conf [EXTRA-AIS-LINE]
 write_conf
 export ML_CONNECTOR_KDF_FAST=1 ML_CONNECTOR_RETRY_SEED=7
-mlc-vault init 2>/dev/null
-printf '%s\n' "$PW" | mlc-vault set ais.password
+ais_vault
 
 fault() { ais_sim_fault "$1"; }
 # reset: faults off, sessions ended, the table changes of shift faults undone

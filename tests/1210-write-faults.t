@@ -45,16 +45,8 @@ send_setup --latency 0
 PW='s3cr3t-Pa55'
 ais_start "$PW" || exit 1
 AIS=$URL
-cat >>"$ML_CONNECTOR_CONF" <<EOF
-
-[ais]
-url = $AIS
-user = JDE
-environment = JDV920
-role = *ALL
-device = ml-connector-test
-EOF
-printf '%s\n' "$PW" | mlc-vault set ais.password || exit 1
+{ echo; ais_conf "$AIS" "role = *ALL"; } >>"$ML_CONNECTOR_CONF"
+ais_vault || exit 1
 
 # Twelve deliveries of the same length, so every result line has one length.
 for i in $(seq -w 1 12); do sms "w$i" "+155512100$i" "write fault $i"; done >"$T/deliveries"

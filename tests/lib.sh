@@ -253,6 +253,24 @@ ais_start() {
 	URL=http://127.0.0.1:$MLC_AIS_SIM_PORT
 }
 
+# ais_conf [-g] URL [LINE...]: an [ais] section for the simulator that
+# ais_start began (user JDE, environment JDV920, device ml-connector-test),
+# at URL, with each LINE added to it, on stdout; -g adds a [general]
+# section with default_country 1.  ais_vault: a vault (made if there is
+# none) holding the simulator's password as ais.password.
+ais_conf() {
+	local general=
+	[ "${1:-}" != -g ] || { general=1; shift; }
+	printf '[ais]\nurl = %s\nuser = JDE\nenvironment = JDV920\ndevice = ml-connector-test\n' "$1"
+	shift
+	[ $# -eq 0 ] || printf '%s\n' "$@"
+	[ -z "$general" ] || printf '\n[general]\ndefault_country = 1\n'
+}
+ais_vault() {
+	mlc-vault init >/dev/null 2>&1 # (refused when there is one)
+	mlc-vault set ais.password <"$T/sim-password"
+}
+
 # ais_sim_fault SPEC: add a fault to the AIS simulator at $URL (says so when it
 # is refused).
 ais_sim_fault() {
