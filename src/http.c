@@ -618,7 +618,7 @@ trace_on(const struct mlc_http_opts *o)
 {
 	const char *e = getenv("ML_CONNECTOR_TRACE");
 
-	return o->trace || (e && strcmp(e, "1") == 0);
+	return !o->secret_url && (o->trace || (e && strcmp(e, "1") == 0));
 }
 
 int

@@ -349,6 +349,8 @@ struct mlc_http_opts {
 	long timeout_ms;          /* total per request; 0 = 30000 */
 	int url_policy;           /* MLC_HTTP_ALLOW_* */
 	int trace;                /* redacted request/response header trace on stderr */
+	int secret_url;           /* the URL is itself a secret (heartbeat.url): never
+	                           * traced, whatever trace or ML_CONNECTOR_TRACE say */
 	const char *user_agent;   /* NULL = "ml-connector/VERSION" */
 	int cookies;              /* keep cookies for the handle's life, in memory only
 	                           * (a load balancer's session affinity) */

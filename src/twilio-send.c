@@ -2245,6 +2245,7 @@ do_heartbeat(void)
 	ho.timeout_ms = 10000;
 	ho.connect_timeout_ms = 5000;
 	ho.url_policy = MLC_HTTP_ALLOW_HTTP_LOOPBACK;
+	ho.secret_url = 1; /* its path is the check's key */
 	ho.cainfo = mlc_conf_get(&g.conf, "heartbeat", "ca_bundle");
 	h = mlc_http_new(&ho);
 	mlc_http_resp_init(&r);

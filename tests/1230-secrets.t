@@ -88,6 +88,21 @@ is "$(jq -r 'select(.path == "/v3/scopes") | "\(.auth) \(.status)"' "$MLC_TWILIO
 	"ping asked SendGrid for the key's scopes, once, with the key"
 sampled check ml-connector check
 is "$?" 0 "the traced ml-connector check: status 0"
+# The heartbeat URL is the check's key, a secret too: a scheduled run pings
+# it (twilio-send --heartbeat) with the trace on, sampled like the rest.
+http-sink --port 0 --port-file "$T/sink.port" --request-log "$T/sink.log" 2>>"$T/sink.err" &
+own "$!"
+wait_for test -s "$T/sink.port"
+HBKEY=$(canary hbkey)
+{ printf '%s\n' "$HBKEY"; b64 "$HBKEY"; echo; } >>"$T/forms"
+printf 'http://127.0.0.1:%s/ping/%s' "$(cat "$T/sink.port")" "$HBKEY" | mlc-vault set heartbeat.url
+ML_CONNECTOR_NOW=2026-11-26T15:00:30Z ml-connector run --scheduled high-value-po >/dev/null 2>&1
+beats=$(grep -c . "$T/sink.log" 2>/dev/null)
+ML_CONNECTOR_NOW=2026-11-26T16:00:30Z sampled beat ml-connector run --scheduled high-value-po
+is "$?" 0 "the traced scheduled run with a heartbeat: status 0"
+wait_for test "$(grep -c . "$T/sink.log" 2>/dev/null)" -gt "${beats:-0}"
+is "$(grep -c -F "$HBKEY" "$T/sink.log")" "$(grep -c . "$T/sink.log")" \
+	"control: every ping reached the listener at the URL with the key"
 seen=$(find "$S" -type f -size +0 | sed 's/.*\.//' | sort -u | tr '\n' ' ')
 echo "# $n samples of $(find "$S" -type f | wc -l | tr -d ' ') process snapshots; programs seen: $seen"
 for prog in jde-fetch jde-join alert-match alert-render twilio-send alert-log; do
@@ -98,7 +113,7 @@ like "$(curl -fsS "http://127.0.0.1:$MLC_TWILIO_SIM_PORT/_sim/messages" | grep -
 	"the run sent messages (Basic auth with the token was used)"
 
 is "$(leaks "$S"/*)" "" "no secret in any process's cmdline or environ, raw or base64"
-is "$(leaks "$T"/{run,track,ping,check}.{out,err})" "" "none on stdout or stderr of run, track, ping, check (trace included)"
+is "$(leaks "$T"/{run,track,ping,check,beat}.{out,err})" "" "none on stdout or stderr of run, track, ping, check, a scheduled run's heartbeat (trace included)"
 # The state directory: database, WAL, shared memory, locks, anything else.
 # The vault's boxes are ciphertext, so the plaintext must not be there.
 sqlite3 "$E/state/state.db" 'PRAGMA wal_checkpoint(PASSIVE)' >/dev/null 2>&1
