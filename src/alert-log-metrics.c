@@ -56,6 +56,8 @@ static const struct family {
 	{ "mlc_deliveries_in_doubt", "gauge",
 	  "E-mails held in doubt ([sendgrid] in_doubt = hold): ml-connector resend." },
 	{ "mlc_quarantined_lines", "gauge", "Lines set aside in the quarantine." },
+	{ "mlc_remote_requests_total", "counter",
+	  "HTTP requests sent to the remote system (ais, twilio, sendgrid) by the rule's stages." },
 	{ "mlc_up", "gauge",
 	  "1 when the last run's contact with the remote system worked, 0 when it failed." },
 };

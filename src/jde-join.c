@@ -1253,6 +1253,7 @@ do_join(const struct opts *o)
 	map_init(&j.bu);
 	map_init(&j.ab);
 	mlc_ais_open(&a, &conf, o->dry);
+	a.count_rule = rule.name;
 	/* The login waits for the first record (join_batch): the stage
 	 * before us fails at its own login when the password is wrong and
 	 * writes none, so a run with a refused password makes one failed

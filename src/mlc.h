@@ -1231,7 +1231,9 @@ struct mlc_ais {
 	int by_query;           /* [ais] paging = query: every page a fresh query */
 	int force;              /* log in even with a password AIS refused (ping) */
 	int handed;             /* the token was handed on (mlc_ais_session_give): not ours to log out */
-	long requests;
+	long requests;          /* requests sent, not yet counted in the trail */
+	const char *count_rule; /* the rule they are counted for (mlc_remote_requests_total
+	                         * of alert-log metrics) when the session ends; NULL: not */
 };
 /* The stop flag of mlc_util_signals: a session stops after the current
  * request when it is set (exit 75, after logout). */

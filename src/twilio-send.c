@@ -208,6 +208,7 @@ static struct {
 	/* outcome counters */
 	int bad_input, config_err, unavailable, unknown, unresolved;
 	int stop;                 /* STOP_* */
+	long requests[2];         /* transfers ended: [0] Twilio, [1] SendGrid */
 } g;
 
 static volatile sig_atomic_t got_signal; /* SIGINT/SIGTERM (mlc_util_signals) */
@@ -1753,6 +1754,7 @@ completed(CURL *c, CURLcode rc)
 	curl_multi_remove_handle(g.multi, c);
 	g.running--;
 	mlc_http_finish(c, (int)rc, &j->resp);
+	g.requests[j->ch == MLC_CH_EMAIL]++;
 	/* nothing of this job may stay referenced by the reused handle */
 	curl_easy_setopt(c, CURLOPT_POSTFIELDS, (char *)NULL);
 	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, -1L);
@@ -1847,11 +1849,33 @@ setup_multi(void)
 	g.hopts.trace = g.trace;
 }
 
+/* The requests this run sent, added to the trail's counters
+ * mlc_remote_requests_total{rule, system} (alert-log metrics); the rule is
+ * the orchestrator's ML_CONNECTOR_RULE (none: counted for no rule).  Never
+ * fatal. */
+static void
+count_requests(void)
+{
+	static const char *const sys[2] = { "twilio", "sendgrid" };
+	const char *rule = getenv("ML_CONNECTOR_RULE");
+	char ts[32];
+
+	if (!g.store)
+		return;
+	mlc_time_now_text(ts);
+	for (int i = 0; i < 2; i++)
+		if (g.requests[i] > 0 &&
+		    mlc_trail_metric_put(g.store, 0, "mlc_remote_requests_total", rule, NULL, NULL,
+		                         sys[i], (double)g.requests[i], ts) < 0)
+			mlc_warn("the count of %s requests is not recorded (above)", sys[i]);
+}
+
 static void
 teardown(void)
 {
 	size_t i;
 
+	count_requests();
 	if (g.multi) {
 		for (i = 0; i < g.npool; i++)
 			curl_easy_cleanup(g.pool[i]);
