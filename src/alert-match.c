@@ -24,10 +24,16 @@
  * --emit-suppressed, which writes a line with a "suppressed" member that
  * every later stage passes through untouched and never delivers.
  *
- * Storm guard ([match] storm = N): alerts are spooled to an unlinked
- * temporary file (memory stays constant); at end of input, if more than N
- * fired, one summary alert (severity critical, "storm":true) goes first and
- * every alert follows with "digest_only":true.
+ * Storm guard ([match] storm = N): the first N alerts are spooled to an
+ * unlinked temporary file (memory stays constant) until the count is known.
+ * At end of input with N or fewer fired, they follow as they are.  The
+ * moment the N+1th fires, it is a storm: the spooled alerts go out with
+ * "digest_only":true, and so does every later alert as it fires, so that
+ * alert-render builds the digest while the fetch is still running (issue
+ * 17); at end of input one summary alert (severity critical,
+ * "storm":true, the final count) follows them.  No per-alert message can
+ * leave before the count is known: until then nothing is written, and
+ * after it every alert is digest_only.
  *
  * Exit: 0; 64 usage; 65 a bad record (the others were processed); 66 no
  * such rule; 74 write error or database I/O; 78 rule or configuration
@@ -534,12 +540,14 @@ put_line(const char *p, size_t n)
 	}
 }
 
+static void spool_flush(int digest_only);
+
 static void
 storm_note(const char *alert_id, struct mlc_buf *ids, size_t nids, struct mlc_buf *jsons)
 {
 	size_t i, j;
 
-	if (!spool)
+	if (storm <= 0)
 		return;
 	if (nstorm_ids < STORM_LIST)
 		storm_ids[nstorm_ids++] = mlc_xstrdup(alert_id);
@@ -950,8 +958,14 @@ emit_alert(const char *line, size_t len, const char *table, const char *key,
 	json_str_or_null(&out, fp);
 	mlc_buf_adds(&out, ",\"matched_at\":");
 	mlc_buf_json_str(&out, now_text, strlen(now_text));
-	mlc_buf_addc(&out, '}');
 	n_fired++;
+	if (storm > 0 && n_fired > (unsigned long)storm) {
+		/* a storm: the spooled alerts first, all digest_only from now on */
+		if (spool)
+			spool_flush(1);
+		mlc_buf_adds(&out, ",\"digest_only\":true");
+	}
+	mlc_buf_addc(&out, '}');
 	{
 		struct mlc_buf ids[MAXR], js[MAXR];
 		size_t m = 0;
@@ -1007,72 +1021,21 @@ process(const char *line, size_t len, unsigned long ln)
 	jv_free(rec);
 }
 
-/* ---- storm guard: end of input ---- */
+/* ---- storm guard ---- */
 
+/* The spooled lines on stdout, in their order, each alert with
+ * "digest_only":true when digest_only (suppressed lines never count and
+ * are never digest_only); the spool is closed, and later lines are
+ * written as they come. */
 static void
-storm_finish(void)
+spool_flush(int digest_only)
 {
 	FILE *f = spool;
 	char *l = NULL;
 	size_t cap = 0;
 	ssize_t n;
-	int storming = storm > 0 && n_fired > (unsigned long)storm;
 
 	spool = NULL;
-	if (!fatal && storming) {
-		struct mlc_buf b;
-		size_t i;
-		int any = 0;
-
-		mlc_buf_init(&b);
-		mlc_buf_printf(&b, "{\"alert_id\":\"%s:storm:%s\",\"rule\":", rule.name, today);
-		mlc_buf_json_str(&b, rule.name, strlen(rule.name));
-		mlc_buf_printf(&b, ",\"severity\":\"critical\",\"table\":");
-		json_str_or_null(&b, mlc_rule_get(&rule, "source", "table"));
-		mlc_buf_printf(&b, ",\"key\":\"storm:%s\",\"storm\":true,\"count\":%lu,\"alerts\":[",
-		               today, n_fired);
-		for (i = 0; i < nstorm_ids; i++) {
-			if (i)
-				mlc_buf_addc(&b, ',');
-			mlc_buf_json_str(&b, storm_ids[i], strlen(storm_ids[i]));
-		}
-		mlc_buf_printf(&b, "],\"record\":{\"storm\":true,\"rule\":");
-		mlc_buf_json_str(&b, rule.name, strlen(rule.name));
-		mlc_buf_printf(&b, ",\"count\":%lu,\"storm_limit\":%ld,\"date\":\"%s\"}", n_fired,
-		               storm, today);
-		mlc_buf_adds(&b, ",\"recipients\":[");
-		for (i = 0; i < nspecs; i++) {
-			if (specs[i].contact)
-				continue;
-			if (any++)
-				mlc_buf_addc(&b, ',');
-			mlc_buf_adds(&b, specs[i].json);
-		}
-		for (i = 0; i < nstorm_rcpt; i++) {
-			size_t j;
-
-			for (j = 0; j < nspecs; j++)
-				if (!specs[j].contact && strcmp(specs[j].id, storm_rcpt_ids[i]) == 0)
-					break;
-			if (j < nspecs)
-				continue;
-			if (any++)
-				mlc_buf_addc(&b, ',');
-			mlc_buf_adds(&b, storm_rcpt_json[i]);
-		}
-		mlc_buf_addc(&b, ']');
-		if (channels_json) {
-			mlc_buf_adds(&b, ",\"channels\":");
-			mlc_buf_adds(&b, channels_json);
-		}
-		mlc_buf_adds(&b, ",\"fingerprint\":null,\"matched_at\":");
-		mlc_buf_json_str(&b, now_text, strlen(now_text));
-		mlc_buf_addc(&b, '}');
-		put_line(b.p, b.len);
-		mlc_buf_free(&b);
-		mlc_warn("rule %s: %lu alerts (storm = %ld): one summary alert, the alerts go to "
-		         "the digest only", rule.name, n_fired, storm);
-	}
 	if (fflush(f) == EOF || fseek(f, 0, SEEK_SET) < 0) {
 		mlc_warn("temporary spool file: %s", strerror(errno));
 		fatal = MLC_EX_IOERR;
@@ -1080,8 +1043,7 @@ storm_finish(void)
 	while (!fatal && (n = getline(&l, &cap, f)) > 0) {
 		if (l[n - 1] == '\n')
 			l[--n] = '\0';
-		/* suppressed lines never count and are never digest_only */
-		if (storming && n > 1 && l[n - 1] == '}' && !strstr(l, "\"suppressed\":{")) {
+		if (digest_only && n > 1 && l[n - 1] == '}' && !strstr(l, "\"suppressed\":{")) {
 			struct mlc_buf b;
 
 			mlc_buf_init(&b);
@@ -1099,6 +1061,71 @@ storm_finish(void)
 	}
 	free(l);
 	fclose(f);
+}
+
+/* End of input: no storm, the spooled alerts as they are; a storm (its
+ * alerts already written, digest_only), the summary alert. */
+static void
+storm_finish(void)
+{
+	struct mlc_buf b;
+	size_t i;
+	int any = 0;
+
+	if (spool) {
+		spool_flush(0);
+		return;
+	}
+	if (fatal || storm <= 0 || n_fired <= (unsigned long)storm)
+		return;
+	mlc_buf_init(&b);
+	mlc_buf_printf(&b, "{\"alert_id\":\"%s:storm:%s\",\"rule\":", rule.name, today);
+	mlc_buf_json_str(&b, rule.name, strlen(rule.name));
+	mlc_buf_printf(&b, ",\"severity\":\"critical\",\"table\":");
+	json_str_or_null(&b, mlc_rule_get(&rule, "source", "table"));
+	mlc_buf_printf(&b, ",\"key\":\"storm:%s\",\"storm\":true,\"count\":%lu,\"alerts\":[",
+	               today, n_fired);
+	for (i = 0; i < nstorm_ids; i++) {
+		if (i)
+			mlc_buf_addc(&b, ',');
+		mlc_buf_json_str(&b, storm_ids[i], strlen(storm_ids[i]));
+	}
+	mlc_buf_printf(&b, "],\"record\":{\"storm\":true,\"rule\":");
+	mlc_buf_json_str(&b, rule.name, strlen(rule.name));
+	mlc_buf_printf(&b, ",\"count\":%lu,\"storm_limit\":%ld,\"date\":\"%s\"}", n_fired,
+	               storm, today);
+	mlc_buf_adds(&b, ",\"recipients\":[");
+	for (i = 0; i < nspecs; i++) {
+		if (specs[i].contact)
+			continue;
+		if (any++)
+			mlc_buf_addc(&b, ',');
+		mlc_buf_adds(&b, specs[i].json);
+	}
+	for (i = 0; i < nstorm_rcpt; i++) {
+		size_t j;
+
+		for (j = 0; j < nspecs; j++)
+			if (!specs[j].contact && strcmp(specs[j].id, storm_rcpt_ids[i]) == 0)
+				break;
+		if (j < nspecs)
+			continue;
+		if (any++)
+			mlc_buf_addc(&b, ',');
+		mlc_buf_adds(&b, storm_rcpt_json[i]);
+	}
+	mlc_buf_addc(&b, ']');
+	if (channels_json) {
+		mlc_buf_adds(&b, ",\"channels\":");
+		mlc_buf_adds(&b, channels_json);
+	}
+	mlc_buf_adds(&b, ",\"fingerprint\":null,\"matched_at\":");
+	mlc_buf_json_str(&b, now_text, strlen(now_text));
+	mlc_buf_addc(&b, '}');
+	put_line(b.p, b.len);
+	mlc_buf_free(&b);
+	mlc_warn("rule %s: %lu alerts (storm = %ld): one summary alert, the alerts go to "
+	         "the digest only", rule.name, n_fired, storm);
 }
 
 /* Free everything before exit: the valgrind and ASan runs count leaks. */
@@ -1262,8 +1289,7 @@ main(int argc, char **argv)
 		process(line, len, mlc_ndjson_lineno(r));
 	}
 	mlc_ndjson_close(r);
-	if (spool)
-		storm_finish();
+	storm_finish();
 
 	release();
 	if (fatal)

@@ -168,11 +168,11 @@ is "$(tr '\n' ' ' <"$T/out")" "custom-key:vendor-4242 custom-key:vendor-4243 cus
 alert-match -r "$MR/storm.rule" --no-state --now "$NOW" <"$F/match-ap-aging.in.ndjson" \
 	>"$T/out" 2>"$T/err"
 is "$?" 0 "storm run"
-is "$(wc -l <"$T/out" | tr -d ' ')" 13 "one summary plus the 12 alerts"
-is "$(head -n 1 "$T/out" | jq -c '[.alert_id, .storm, .count, .severity, (.alerts | length), .alerts[0], [.recipients[].to]]')" \
+is "$(wc -l <"$T/out" | tr -d ' ')" 13 "the 12 alerts plus one summary"
+is "$(tail -n 1 "$T/out" | jq -c '[.alert_id, .storm, .count, .severity, (.alerts | length), .alerts[0], [.recipients[].to]]')" \
 	'["storm:storm:2026-11-26",true,12,"critical",12,"storm:00001|PV|123457|001",["email:finance@hartmann-ic.example","contact:supervisor"]]' \
-	"summary first: critical, count, alert ids, the rule's recipients"
-is "$(tail -n +2 "$T/out" | jq -r .digest_only | sort -u)" "true" "every alert is digest_only"
+	"summary last, once the count is known: critical, count, alert ids, the rule's recipients"
+is "$(head -n 12 "$T/out" | jq -r .digest_only | sort -u)" "true" "every alert is digest_only"
 is "$(cat "$T/err")" \
 	"alert-match: rule storm: 12 alerts (storm = 5): one summary alert, the alerts go to the digest only" \
 	"the storm is reported on stderr"
@@ -180,6 +180,23 @@ grep -E '"F0411_DOC":(123456|123457|123458|123459|123460|123461),' "$F/match-ap-
 	alert-match -r "$MR/storm.rule" --no-state --now "$NOW" >"$T/out" 2>"$T/err"
 is "$(wc -l <"$T/out" | tr -d ' '):$(grep -c digest_only "$T/out"):$(wc -c <"$T/err" | tr -d ' ')" \
 	"5:0:0" "at the storm limit (5 alerts): no summary, nothing digest_only"
+# A storm streams (issue 17): once the 6th alert fires (of 7 records, 6
+# match), the six are written
+# digest_only while the input is still open, so alert-render can build the
+# digest during the fetch; nothing was written before the count was known
+# (no line without digest_only), and the summary waits for the end.
+mkfifo "$T/storm.in"
+alert-match -r "$MR/storm.rule" --no-state --now "$NOW" <"$T/storm.in" >"$T/out" 2>/dev/null &
+sm=$!
+exec 7>"$T/storm.in"
+grep -E '"F0411_DOC":(123456|123457|123458|123459|123460|123461|123462),' "$F/match-ap-aging.in.ndjson" >&7
+wait_for test "$(grep -c . "$T/out")" -ge 6
+is "$(jq -r '.digest_only' "$T/out" | sort | uniq -c | tr -s ' ' | tr '\n' ';')" " 6 true;" \
+	"storm = 5, input still open: the six alerts so far, all digest_only, none held back nor sent plain"
+exec 7>&-
+wait "$sm"
+is "$(jq -r 'select(.storm) | .count' "$T/out"):$(grep -c . "$T/out"):$(tail -n 1 "$T/out" | jq .storm)" "6:7:true" \
+	"at the end of input: the summary, last, counting 6"
 
 # ---- jqrule.c: the function library, templates, errors
 cat >"$T/lib.in" <<'EOF'

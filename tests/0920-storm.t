@@ -10,8 +10,8 @@ export ML_CONNECTOR_RULES=$T/rules
 NOW=2026-11-26T14:00:00Z
 alert-match --no-state -r ap-aging --now "$NOW" <"$TOP/tests/fixtures/match-ap-aging.in.ndjson" >"$T/alerts"
 is "$?" 0 "alert-match: 0"
-is "$(head -n 1 "$T/alerts" | jq -r '[.storm, .count, .severity] | @tsv')" "$(printf 'true\t12\tcritical')" \
-	"the summary comes first, critical, counting 12"
+is "$(tail -n 1 "$T/alerts" | jq -r '[.storm, .count, .severity] | @tsv')" "$(printf 'true\t12\tcritical')" \
+	"the summary comes last, critical, counting 12"
 is "$(jq -s 'map(select(.digest_only)) | length' "$T/alerts")" 12 "the 12 alerts follow, digest only"
 alert-render --no-state -r ap-aging --now "$NOW" <"$T/alerts" >"$T/d" 2>"$T/err"
 is "$?" 0 "alert-render: 0"
