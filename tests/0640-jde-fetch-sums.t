@@ -164,12 +164,42 @@ suggested() { # RULE: the rule with the [sums] of its comments
 	echo
 	sed -n '/^#   \[sums\]$/,/^#   [a-z_]* = /s/^#   //p' "$TOP/data/rules/$1.rule"
 }
-suggested high-value-po >"$T/rules/po-lines.rule"
-sed -i 's/^name *= .*/name = po-lines/' "$T/rules/po-lines.rule"
-jde-fetch -r po-lines 2>"$T/e1" | jde-join -r po-lines >"$T/po" 2>"$T/e2"
-is "${PIPESTATUS[*]}" "0 0" "high-value-po with its suggested [sums]: exit 0"
-is "$(jq -c 'select(.sums.LINES != .row.F4301_OTOT) | .key' "$T/po")$(wc -l <"$T/po" | tr -d ' ')" 6 \
-	"high-value-po: the suggested sum of the lines is each PO's OTOT"
+# ---- the two shipped forms of the high-value PO rule ---------------------------
+# high-value-po reads the header's total OTOT; high-value-po-lines sums the
+# F4311 lines per order (domestic AEXP and foreign FEA).  On the sample
+# company they fire for the same orders, and the sums are the headers'.
+po_fire() { # RULE [CONF]: the DOCOs the rule fires for, fetch | join | match
+	ML_CONNECTOR_CONF=${2:-$ML_CONNECTOR_CONF} jde-fetch -r "$1" 2>"$T/e1" |
+		ML_CONNECTOR_CONF=${2:-$ML_CONNECTOR_CONF} jde-join -r "$1" 2>"$T/e2" |
+		alert-match --no-state -r "$1" --now 2026-11-26T14:00:00Z 2>"$T/e3" |
+		jq -r .record.row.F4301_DOCO | tr '\n' ' '
+}
+is "$(po_fire high-value-po)" "4300105 4300112 4300121 4300127 4300133 4300139 4300141 4300143 " \
+	"high-value-po (OTOT): the orders above 50,000 domestic"
+is "$(po_fire high-value-po-lines)" "$(po_fire high-value-po)" \
+	"high-value-po-lines (the lines summed): the same orders"
+jde-fetch -r high-value-po-lines 2>"$T/e1" | jde-join -r high-value-po-lines >"$T/po" 2>"$T/e2"
+is "${PIPESTATUS[*]}" "0 0" "high-value-po-lines: fetch | join exit 0"
+is "$(wc -l <"$T/po" | tr -d ' ')" "$(grep -c . "$T/data/F4301.ndjson")" \
+	"high-value-po-lines: every order of the last 90 days (all the sample's)"
+is "$(jq -rs --slurpfile h "$T/data/F4301.ndjson" '
+	($h | map({key: "\(.F4301_DOCO)", value: [.F4301_OTOT, .F4301_FAP]}) | from_entries) as $want |
+	.[] | select([.sums.LINES, .sums.LINES_FOREIGN] != $want["\(.row.F4301_DOCO)"]) | .key' "$T/po")" "" \
+	"high-value-po-lines: each order's sums of AEXP and FEA are its header's OTOT and FAP"
+
+# An install that does not fill OTOT (its presence in F4301 is unverified):
+# the header form finds nothing, the lines form the same orders as before.
+mkdir -p "$T/data-nootot"
+cp "$T"/data/* "$T/data-nootot/"
+jq -c '.F4301_OTOT = 0 | .F4301_FAP = 0' "$T/data/F4301.ndjson" >"$T/data-nootot/F4301.ndjson"
+sim_start mlc-ais-sim --password-file "$T/sim-password" --today 2026-11-26 --data "$T/data-nootot" || exit 1
+sed "s|^url = .*|url = http://127.0.0.1:$MLC_AIS_SIM_PORT|" "$ML_CONNECTOR_CONF" >"$T/nootot.conf"
+is "$(po_fire high-value-po "$T/nootot.conf")" "" "OTOT not filled: high-value-po finds no order"
+is "$(po_fire high-value-po-lines "$T/nootot.conf")" \
+	"4300105 4300112 4300121 4300127 4300133 4300139 4300141 4300143 " \
+	"OTOT not filled: high-value-po-lines finds them all from the lines"
+MLC_AIS_SIM_PORT=${URL##*:}
+MLC_AIS_SIM_LOG=$T/mlc-ais-sim.log
 suggested credit-hold >"$T/rules/ch-limit.rule"
 sed -i 's/^name *= .*/name = ch-limit/' "$T/rules/ch-limit.rule"
 jde-fetch -r ch-limit 2>"$T/e1" | jde-join -r ch-limit >"$T/ch" 2>"$T/e2"

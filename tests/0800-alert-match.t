@@ -9,16 +9,40 @@ MR=$F/match-rules
 RULES=$TOP/data/rules
 NOW=2026-11-26T14:00:00Z # 08:00 in Chicago on the dataset's "today"
 
-# ---- the five shipped rules on records fetched (and joined) from the dataset
-for r in ap-aging high-value-po credit-hold gl-watched-accounts gl-posting-errors inventory-below-reorder; do
+# ---- the shipped rules on records fetched (and joined) from the dataset
+for r in ap-aging high-value-po high-value-po-lines credit-hold gl-watched-accounts gl-posting-errors \
+	gl-unposted-lines inventory-below-reorder; do
 	run_fixture alert-match "match-$r" -r "$RULES/$r.rule" --no-state --now "$NOW"
 done
 is "$(jq -r '.row.F0411_DOC' <<<"$(jq -c .record "$F/match-ap-aging.exp.ndjson")" | tr '\n' ' ')" \
 	"123457 123458 123459 123460 123461 123462 123463 123465 123466 123467 123468 123469 " \
 	"ap-aging: 30+ days overdue fire (123463 exactly 30), 29 days, paid, blank DDJ do not"
 is "$(jq -r '.record.row.F4301_DOCO' "$F/match-high-value-po.exp.ndjson" | tr '\n' ' ')" \
-	"4300105 4300112 4300121 4300127 4300133 4300139 " \
-	"high-value-po: above 50,000 fire, exactly 50,000 (4300118) does not"
+	"4300105 4300112 4300121 4300127 4300133 4300139 4300141 4300143 " \
+	"high-value-po: above 50,000 domestic fire (4300141: 44,800 EUR is 51,968 USD); exactly 50,000 (4300118) and 520,000 SEK (4300142: 47,580 USD) do not"
+is "$(jq -r '.record.row.F4301_DOCO' "$F/match-high-value-po-lines.exp.ndjson" | tr '\n' ' ')" \
+	"$(jq -r '.record.row.F4301_DOCO' "$F/match-high-value-po.exp.ndjson" | tr '\n' ' ')" \
+	"high-value-po-lines: the lines summed per order fire for the same orders as OTOT"
+# The message shows the order's own currency: the foreign amount and code in
+# foreign currency mode (CRRM F), the domestic amount and USD otherwise (also
+# for 4300143, an EUR order entered in domestic mode).
+po_sms() { # RULE DOCO: the shipped SMS template on the order's fixture record
+	grep "\"F4301_DOCO\":$2," "$F/match-$1.in.ndjson" |
+		jq-run -t -n "$NOW" -z America/Chicago "$(sed -n 's/^sms *= //p' "$RULES/$1.rule")"
+}
+for r in high-value-po high-value-po-lines; do
+	is "$(po_sms $r 4300141)" '"PO 4300141 OP to Müller Präzisionsteile GmbH: 44,800 EUR - buyer Vogel, Anja"' \
+		"$r: a foreign-mode order in its own currency"
+	is "$(po_sms $r 4300143)" '"PO 4300143 OP to Société Générale d'"'"'Usinage SA: 58,000 USD - buyer Vogel, Anja"' \
+		"$r: an EUR order in domestic mode: the domestic amount and currency"
+	is "$(po_sms $r 4300112)" '"PO 4300112 OP to Smith & Sons Steel Supply: 52,000 USD - buyer Vogel, Anja"' \
+		"$r: a domestic order"
+done
+# A foreign-mode order whose foreign amount is not filled: the domestic one.
+is "$(grep '"F4301_DOCO":4300141,' "$F/match-high-value-po.in.ndjson" | jq -c '.row.F4301_FAP = 0' |
+	jq-run -t -n "$NOW" -z America/Chicago "$(sed -n 's/^sms *= //p' "$RULES/high-value-po.rule")")" \
+	'"PO 4300141 OP to Müller Präzisionsteile GmbH: 51,968 USD - buyer Vogel, Anja"' \
+	"high-value-po: CRRM F without FAP: the domestic amount and currency"
 is "$(jq -r '.key' "$F/match-inventory-below-reorder.exp.ndjson" | tr '\n' ' ')" \
 	"60001|30 60003|30 60005|40 60008|30 60010|40 60012|30 " \
 	"inventory: summed on-hand below the reorder point; equal, zero reorder point do not"
@@ -30,6 +54,14 @@ is "$(jq -r '.record.row.F0911_DOC' "$F/match-gl-watched-accounts.exp.ndjson" | 
 is "$(jq -r '.record.row.F0011_ICU' "$F/match-gl-posting-errors.exp.ndjson" | tr '\n' ' ')" \
 	"810000 810007 810014 810021 " \
 	"gl-posting-errors: the batch in error, and unposted ones 3+ days old (E, A, blank, A); posted and 1-day-old do not"
+is "$(jq -r '.record.key' "$F/match-gl-unposted-lines.exp.ndjson" | tr '\n' ' ')" \
+	"$(printf '00001|JE|%s|AA| ' 26000101\|20261114\|1 26000101\|20261114\|2 26000108\|20261115\|1 \
+		26000108\|20261115\|2 26000115\|20261117\|1 26000115\|20261117\|2)" \
+	"gl-unposted-lines: lines unposted 7+ days after DGJ (12, 11, 9); 26000122 (4 days) and posted lines do not"
+is "$(jq -r '[.record.rule, (.recipients[] | "\(.an8) \(.name)")] | join(" ")' \
+	"$F/match-gl-posting-errors.exp.ndjson" "$F/match-gl-unposted-lines.exp.ndjson" | sort -u | tr '\n' ';')" \
+	"gl-posting-errors 2012 Okafor, Grace;gl-unposted-lines 2012 Okafor, Grace;" \
+	"both GL rules go to the G/L accountant of the Address Book (2012)"
 
 # every alert's record is the input line, byte for byte
 awk 'NR == FNR { want[$0] = 1; next }
