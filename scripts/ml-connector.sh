@@ -368,10 +368,10 @@ run_locked() {
 		fsess=""
 	fi
 	# shellcheck disable=SC2086,SC2094 # $join, $fsess: plain words; the FIFO is read and written on purpose
-	{ stage fetch jde-fetch -r "$rule" --run-id "$run_id" $fsess; } 9>"$fifo" |
+	{ stage fetch jde-fetch -r "$rule" --run-id "$run_id" --trailer $fsess; } 9>"$fifo" |
 		{ stage join $join; } 8<"$fifo" |
 		{ stage log1 trail --before alert-match; } |
-		{ stage match alert-match --emit-suppressed -r "$rule"; } |
+		{ stage match alert-match --emit-suppressed --trailer -r "$rule"; } |
 		{ stage log2 trail --before alert-render; } |
 		{ stage render alert-render -r "$rule"; } |
 		{ stage log3 trail --before twilio-send --after alert-render; } |

@@ -2,7 +2,7 @@
  * alert-match — apply one rule to a stream of JDE records; emit alerts.
  *
  * usage: alert-match -r RULE [-c CONF] [-R RULES_DIR] [-d STATEDIR] [--now TIME]
- *                    [--no-state] [--emit-suppressed]     < records > alerts
+ *                    [--no-state] [--emit-suppressed] [--trailer] < records > alerts
  *        alert-match -r RULE [-c CONF] [-R RULES_DIR] --check
  *
  * stdin: record lines from jde-fetch ({"table","key","row","dates",...,
@@ -52,7 +52,7 @@
 
 static const char usage[] =
 	"usage: alert-match -r RULE [-c CONF] [-R RULES_DIR] [-d STATEDIR] [--now TIME]\n"
-	"                   [--no-state] [--emit-suppressed]     < records > alerts\n"
+	"                   [--no-state] [--emit-suppressed] [--trailer] < records > alerts\n"
 	"       alert-match -r RULE [-c CONF] [-R RULES_DIR] --check\n";
 
 #define STORM_LIST 50 /* alert ids named in a storm summary */
@@ -87,6 +87,8 @@ static int rule_chmask = CH_SMS; /* [recipients] channels (alert-render's defaul
 static char now_text[32], today[16];
 static struct timespec now_ts;
 static int opt_emit_suppressed;
+static int opt_trailer;     /* --trailer: the input is whole only with jde-fetch's trailer */
+static int saw_trailer;
 
 static unsigned long n_bad, n_fired, n_suppressed;
 static int fatal; /* an exit code that stops the run */
@@ -608,6 +610,11 @@ match_fires(const char *line, size_t len, unsigned long ln, jv *rec)
 		mlc_warn("line %lu: %s", ln, err);
 		jv_free(*rec);
 		n_bad++;
+		return 0;
+	}
+	if (mlc_wire_is_trailer(*rec)) {
+		saw_trailer = 1; /* the read went through: no record */
+		jv_free(*rec);
 		return 0;
 	}
 	k = mlc_jq_run1(q_expr, jv_copy(*rec), &res, err, sizeof err);
@@ -1197,6 +1204,7 @@ main(int argc, char **argv)
 		{ "check", no_argument, NULL, 'C' },
 		{ "no-state", no_argument, NULL, 'n' },
 		{ "emit-suppressed", no_argument, NULL, 'S' },
+		{ "trailer", no_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
@@ -1220,6 +1228,7 @@ main(int argc, char **argv)
 		case 'C': check = 1; break;
 		case 'n': nostate = 1; break;
 		case 'S': opt_emit_suppressed = 1; break;
+		case 'T': opt_trailer = 1; break;
 		case 'h': fputs(usage, stdout); mlc_util_exit(MLC_EX_OK);
 		case 'V':
 			printf("%s (ml-connector) %s\n", mlc_progname, MLC_VERSION);
@@ -1289,6 +1298,21 @@ main(int argc, char **argv)
 		process(line, len, mlc_ndjson_lineno(r));
 	}
 	mlc_ndjson_close(r);
+	if (opt_trailer && !saw_trailer && !fatal) {
+		/* cut short (the fetch failed, a stage was killed): the count is
+		 * not known, so nothing held goes out; the next run decides */
+		mlc_warn("rule %s: the input ended without jde-fetch's trailer (a read cut short): "
+		         "%s; the next run reads again", rule.name,
+		         storm <= 0 ? "the alerts so far were written"
+		         : n_fired > (unsigned long)storm ? "a storm, its alerts in the digest, no summary"
+		                                          : "the held alerts are not written");
+		if (spool) {
+			fclose(spool);
+			spool = NULL;
+		}
+		release();
+		mlc_util_exit(MLC_EX_DATAERR);
+	}
 	storm_finish();
 
 	release();

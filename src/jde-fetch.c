@@ -52,7 +52,8 @@
 static const char usage[] =
 	"usage: jde-fetch [-c CONF] [-r RULE] [-t TABLE] [-f COLUMNS] [-w COND]...\n"
 	"                 [-m all|any] [-k KEYCOLS] [-p PAGESIZE] [--run-id ID] [--full]\n"
-	"                 [--session-out FIFO] [--dry-run] [--date-format MDE|DME|YMD]\n"
+	"                 [--session-out FIFO] [--trailer] [--dry-run]\n"
+	"                 [--date-format MDE|DME|YMD]\n"
 	"       jde-fetch --commit RULE RUN_ID\n"
 	"       jde-fetch --show-watermark RULE\n"
 	"       jde-fetch --ping [-c CONF]\n"
@@ -68,7 +69,7 @@ struct opts {
 	const char **where;
 	size_t nwhere;
 	long pagesize;
-	int dry, full, parse, commit, show_wm, ping, show_ref;
+	int dry, full, parse, commit, show_wm, ping, show_ref, trailer;
 };
 
 static struct mlc_conf conf;      /* the configuration (mlc_ais_config) */
@@ -631,6 +632,30 @@ fetch_free(struct fetch *f)
  * read itself (ais.c's, one record per row through fetch_row), then the
  * pending watermark.
  */
+/* --trailer: the read went through (every page read, the last record
+ * written), said in one line after the records, {"end":{"table":T,
+ * "records":N},"rule":R}: a reader that must know its input is whole (the
+ * storm guard of alert-match --trailer) tells a finished read from one cut
+ * short, which otherwise ends the same way, at a line's end. */
+static void
+trailer_put(struct fetch *f)
+{
+	struct mlc_buf b;
+
+	mlc_buf_init(&b);
+	mlc_buf_adds(&b, "{\"end\":{\"table\":");
+	mlc_buf_json_str(&b, f->table, strlen(f->table));
+	mlc_buf_printf(&b, ",\"records\":%lu}", f->written);
+	if (have_rule) {
+		mlc_buf_adds(&b, ",\"rule\":");
+		mlc_buf_json_str(&b, rule.name, strlen(rule.name));
+	}
+	mlc_buf_addc(&b, '}');
+	if (mlc_ndjson_put(1, &b) < 0)
+		mlc_ais_fatal(MLC_EX_IOERR, "write error on stdout: %s", strerror(errno));
+	mlc_buf_free(&b);
+}
+
 static int
 do_fetch(const struct opts *o)
 {
@@ -697,6 +722,8 @@ do_fetch(const struct opts *o)
 
 	if (f.incr && !o->dry)
 		wm_finish(&f, st, &q, o);
+	if (o->trailer && !o->dry)
+		trailer_put(&f);
 	if ((f.dropped || q.repeats) && getenv("ML_CONNECTOR_TRACE"))
 		mlc_warn("%s: %lu rows written, %lu dropped by the watermark, %lu sent again by AIS "
 		         "and dropped", f.table, f.written, f.dropped, q.repeats);
@@ -877,7 +904,7 @@ int
 main(int argc, char **argv)
 {
 	enum { O_COMMIT = 256, O_DRY, O_RUNID, O_FULL, O_PARSE, O_DATEFMT, O_SHOWWM, O_PING, O_SHOWREF,
-	       O_SESSION };
+	       O_SESSION, O_TRAILER };
 	static const struct option lopts[] = {
 		{ "commit", no_argument, NULL, O_COMMIT },
 		{ "dry-run", no_argument, NULL, O_DRY },
@@ -889,6 +916,7 @@ main(int argc, char **argv)
 		{ "ping", no_argument, NULL, O_PING },
 		{ "show-refusal", no_argument, NULL, O_SHOWREF },
 		{ "session-out", required_argument, NULL, O_SESSION },
+		{ "trailer", no_argument, NULL, O_TRAILER },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct opts o;
@@ -921,6 +949,7 @@ main(int argc, char **argv)
 		case O_PING: o.ping = 1; break;
 		case O_SHOWREF: o.show_ref = 1; break;
 		case O_SESSION: o.session_out = optarg; break;
+		case O_TRAILER: o.trailer = 1; break;
 		default:
 			free(o.where); /* -w's list: no leak to report at a usage error */
 			fputs(usage, stderr);

@@ -1270,9 +1270,11 @@ do_join(const struct opts *o)
 	while (!eof) {
 		char *line;
 		size_t len;
+		struct mlc_buf trailer;
 
+		mlc_buf_init(&trailer);
 		n = 0;
-		while (n < (size_t)j.batch) {
+		while (n < (size_t)j.batch && !trailer.p) {
 			if (stop_sig)
 				mlc_ais_interrupted();
 			rc = mlc_ndjson_read(rd, &line, &len);
@@ -1291,6 +1293,13 @@ do_join(const struct opts *o)
 			recs[n].line = mlc_xstrndup(line, len);
 			recs[n].len = len;
 			recs[n].j = jv_parse_sized(line, (int)len);
+			if (mlc_wire_is_trailer(recs[n].j)) {
+				/* jde-fetch --trailer: passed on after the records before it */
+				mlc_buf_add(&trailer, line, len);
+				free(recs[n].line);
+				jv_free(recs[n].j);
+				break;
+			}
 			if (jv_get_kind(recs[n].j) != JV_KIND_OBJECT) {
 				mlc_warn("line %lu: not a JSON object", recs[n].lineno);
 				recs[n].bad = 1;
@@ -1306,6 +1315,9 @@ do_join(const struct opts *o)
 			join_batch(&a, &j, recs, n);
 		for (size_t i = 0; i < n; i++)
 			rec_free(&recs[i], &j);
+		if (trailer.p && !a.dry && mlc_ndjson_put(1, &trailer) < 0)
+			mlc_ais_fatal(MLC_EX_IOERR, "write error on stdout: %s", strerror(errno));
+		mlc_buf_free(&trailer);
 	}
 	mlc_ndjson_close(rd);
 	free(recs);

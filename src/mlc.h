@@ -207,6 +207,9 @@ int mlc_wire_alert(jv obj, struct mlc_wire_err *e);
  * "channel" and none of status, event, suppressed, deferred, dropped,
  * capped, dry_run (results and bookkeeping lines pass through). */
 int mlc_wire_is_delivery(jv obj);
+/* 1 if obj is jde-fetch --trailer's last line, {"end":{...}}: a read that
+ * went through; it is no record. */
+int mlc_wire_is_trailer(jv obj);
 /* twilio-send's checks of a delivery: delivery_id a string; channel sms,
  * whatsapp or email; to an address of the channel's kind (addr.c: E.164,
  * whatsapp: with or without the prefix, e-mail); sms and whatsapp a non-empty

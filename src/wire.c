@@ -376,6 +376,22 @@ mlc_wire_alert(jv o, struct mlc_wire_err *e)
 	return 0;
 }
 
+/* ---- the trailer (jde-fetch --trailer) ---- */
+
+int
+mlc_wire_is_trailer(jv o)
+{
+	jv e;
+	int yes;
+
+	if (jv_get_kind(o) != JV_KIND_OBJECT || !has(o, "end"))
+		return 0;
+	e = jv_object_get(jv_copy(o), jv_string("end"));
+	yes = jv_get_kind(e) == JV_KIND_OBJECT;
+	jv_free(e);
+	return yes;
+}
+
 /* ---- twilio-send ---- */
 
 int

@@ -169,6 +169,19 @@ like "$(tail -n 1 "$T/err")" "unavailable|giving up" "5xx for good: clear messag
 is "$(sessions)" 0 "5xx for good: logged out"
 rerun_ok "5xx for good"
 
+# --trailer: one last line for a read that went through, none for one cut
+# short after its first page (what a reader cannot tell otherwise)
+reset
+jde-fetch -t F0411 -p 10 --trailer >"$T/out" 2>"$T/err"
+is "$?:$(tail -n 1 "$T/out" | jq -c .)" "0:{\"end\":{\"table\":\"F0411\",\"records\":$NROWS}}" \
+	"--trailer: the read went through, the trailer last, counting the records"
+is "$(head -n -1 "$T/out" | jq -r 'select(.end) | 1' | grep -c .)" 0 "one trailer, after every record"
+reset
+fault "malformed:path=/jderest/v2/dataservice/next,count=0"
+jde-fetch -t F0411 -p 10 --trailer >"$T/out" 2>"$T/err"
+is "$?:$(grep -c '"end":' "$T/out")" "65:0" "--trailer, every next page an HTML page: 65 and no trailer"
+is "$(grep -c . "$T/out")" 10 "control: the first page's records were written"
+
 reset
 fault "truncate:path=/jderest/v2/dataservice/next"
 jde-fetch -t F0411 -p 10 >"$T/out" 2>"$T/err"

@@ -47,6 +47,12 @@ is "$(jq -r .path "$MLC_AIS_SIM_LOG" | tail -n 1)" /jderest/v2/tokenrequest/logo
 is "$(jq -r '.headers["jde-ais-auth"] // empty' "$MLC_AIS_SIM_LOG" | sort -u | wc -l | tr -d ' ')" 1 \
 	"every query of both stages with the one token"
 is "$(cat "$T/ferr" "$T/jerr")" "" "nothing said on stderr"
+jde-fetch -r ap-aging --trailer --session-out "$F" 9>"$F" 2>"$T/ferr" |
+	jde-join -r ap-aging --session-in "$F" 8<"$F" >"$T/out" 2>"$T/jerr"
+is "${PIPESTATUS[*]}:$(same <(head -n -1 "$T/out"))" "0 0:$(cat "$T/ref")" \
+	"jde-fetch --trailer: jde-join writes the same joined records"
+is "$(tail -n 1 "$T/out" | jq -c .end)" "{\"table\":\"F0411\",\"records\":$(grep -c . "$T/ref")}" \
+	"and passes the trailer on, last"
 
 # ---- behind a sticky load balancer: the cookie goes with the token ----------
 sim fault '{"spec":"sticky:miss=token"}'
