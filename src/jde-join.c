@@ -1274,7 +1274,7 @@ do_join(const struct opts *o)
 
 		mlc_buf_init(&trailer);
 		n = 0;
-		while (n < (size_t)j.batch && !trailer.p) {
+		while (n < (size_t)j.batch && !trailer.len) {
 			if (stop_sig)
 				mlc_ais_interrupted();
 			rc = mlc_ndjson_read(rd, &line, &len);
@@ -1315,7 +1315,7 @@ do_join(const struct opts *o)
 			join_batch(&a, &j, recs, n);
 		for (size_t i = 0; i < n; i++)
 			rec_free(&recs[i], &j);
-		if (trailer.p && !a.dry && mlc_ndjson_put(1, &trailer) < 0)
+		if (trailer.len && !a.dry && mlc_ndjson_put(1, &trailer) < 0)
 			mlc_ais_fatal(MLC_EX_IOERR, "write error on stdout: %s", strerror(errno));
 		mlc_buf_free(&trailer);
 	}
