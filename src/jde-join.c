@@ -194,7 +194,9 @@ struct join {
 	size_t nent;
 	struct sument *sum;
 	size_t nsum;
-	long sum_page;           /* maxPageSize of the [sums] queries */
+	long sum_page;           /* maxPageSize of the [sums] and [lookup] queries */
+	struct mlc_lookups lk;   /* [lookup], in declaration order (lookup.c) */
+	struct map *lkmap;       /* per lookup: key tuple -> result object text, NULL: no row */
 	long batch;
 	const char *cc;
 	struct map bu, ab;       /* MCU -> owner AN8; AN8 -> contact JSON */
@@ -450,11 +452,141 @@ contact_json(struct join *j, struct contact *c, struct mlc_buf *b)
 	mlc_buf_addc(b, '}');
 }
 
+/* ---- the one home of the batched keyed queries -------------------------- */
+
 /*
- * One LIST query (in chunks of at most 500 values) per Address Book
- * table.  The key of each table, which the query is ordered by and asks
- * for first, is the catalog's (catalog.c); here are only the column the
- * values are listed for, the columns lookup_row reads, and fixed
+ * A keyed query: the rows of table whose key columns equal one of the
+ * batch's tuples (values SUM_SEP apart), in chunks of at most 500 tuples,
+ * one query each.  One key column: a LIST condition (an IN list; the
+ * reference, section 2.2).  Several: AIS has no multi-column IN, so an OR
+ * of AND groups in complexQuery, one group of EQUALs per tuple (a blank
+ * value STR_BLANK).  The query is ordered by order (asked for first, after
+ * pre), so that a start-over (token refused, JAS_MSG347) resumes after the
+ * last row (ais.c).  The Address Book contact joins, [sums] and [lookup]
+ * all read through here.
+ */
+#define KQ_CHUNK 500
+
+struct kq {
+	const char *table;
+	const char *const *keys;  /* the key columns of the conditions */
+	size_t nkeys;
+	const char *const *vals;  /* the tuples */
+	size_t nv;
+	const char *const *pre;   /* asked for before the order (NULL: keys) */
+	size_t npre;
+	const char *const *order;
+	size_t norder;
+	const char *cols;         /* asked for after: blank-separated aliases */
+	const char *cond;         /* fixed conditions (JSON), or NULL; one key column only */
+	long pagesize;
+	void (*row)(void *arg, const char *row, size_t n, const char *fetched_at);
+	void (*restart)(void *arg);
+	void (*chunk_done)(void *arg); /* after each chunk's query, or NULL */
+	void *arg;
+};
+
+static void
+kq_value(struct mlc_buf *b, const char *v, size_t n)
+{
+	mlc_buf_adds(b, "{\"content\":");
+	mlc_buf_json_str(b, v, n);
+	mlc_buf_adds(b, ",\"specialValueId\":\"LITERAL\"}");
+}
+
+static void
+kq_run(struct mlc_ais *a, const struct kq *k)
+{
+	struct mlc_ais_query q;
+	struct mlc_buf cond, rcids;
+	const char *cv[MLC_LOOKUP_MAXCOLS + 8];
+	char *cols;
+	size_t nc;
+
+	mlc_buf_init(&cond);
+	mlc_buf_init(&rcids);
+	mlc_ais_query_init(&q);
+	q.table = k->table;
+	q.pagesize = k->pagesize;
+	q.order = k->order;
+	q.norder = k->norder;
+	for (size_t i = 0; i < (k->pre ? k->npre : k->nkeys); i++)
+		mlc_ais_rcid_add(&rcids, k->table, k->pre ? k->pre[i] : k->keys[i]);
+	for (size_t i = 0; i < k->norder; i++)
+		mlc_ais_rcid_add(&rcids, k->table, k->order[i]);
+	cols = mlc_xstrdup(k->cols ? k->cols : "");
+	nc = mlc_ais_words(cols, cv, sizeof cv / sizeof *cv);
+	for (size_t i = 0; i < nc && i < sizeof cv / sizeof *cv; i++)
+		mlc_ais_rcid_add(&rcids, k->table, cv[i]);
+	free(cols);
+	q.rcids = rcids.p;
+	q.row = k->row;
+	q.restart = k->restart;
+	q.arg = k->arg;
+	q.match_any = k->nkeys > 1;
+	for (size_t off = 0; off < k->nv; off += KQ_CHUNK) {
+		size_t n = k->nv - off < KQ_CHUNK ? k->nv - off : KQ_CHUNK;
+
+		mlc_buf_reset(&cond);
+		if (k->nkeys == 1) {
+			mlc_buf_printf(&cond, "{\"controlId\":\"%s.%s\",\"operator\":\"LIST\",\"value\":[",
+			               k->table, k->keys[0]);
+			for (size_t i = 0; i < n; i++) {
+				if (i)
+					mlc_buf_addc(&cond, ',');
+				kq_value(&cond, k->vals[off + i], strlen(k->vals[off + i]));
+			}
+			mlc_buf_adds(&cond, "]}");
+			if (k->cond) {
+				mlc_buf_addc(&cond, ',');
+				mlc_buf_adds(&cond, k->cond);
+			}
+			mlc_ais_query_obj(&q.qobj, k->table, "all", NULL, 0, &a->df, cond.p);
+		} else {
+			mlc_buf_reset(&q.qobj);
+			mlc_buf_adds(&q.qobj, "{\"autoFind\":true,\"matchType\":\"MATCH_ANY\","
+			             "\"complexQuery\":[");
+			for (size_t i = 0; i < n; i++) {
+				const char *v = k->vals[off + i];
+
+				if (i)
+					mlc_buf_addc(&q.qobj, ',');
+				mlc_buf_adds(&q.qobj, "{\"andOr\":\"OR\",\"query\":{\"matchType\":"
+				             "\"MATCH_ALL\",\"condition\":[");
+				for (size_t c = 0; c < k->nkeys; c++) {
+					size_t vl = strcspn(v, (const char[]){ SUM_SEP, '\0' });
+
+					if (c)
+						mlc_buf_addc(&q.qobj, ',');
+					mlc_buf_printf(&q.qobj, "{\"controlId\":\"%s.%s\",\"operator\":",
+					               k->table, k->keys[c]);
+					if (vl) {
+						mlc_buf_adds(&q.qobj, "\"EQUAL\",\"value\":[");
+						kq_value(&q.qobj, v, vl);
+						mlc_buf_adds(&q.qobj, "]}");
+					} else {
+						mlc_buf_adds(&q.qobj, "\"STR_BLANK\",\"value\":[]}");
+					}
+					v += vl + (v[vl] != '\0');
+				}
+				mlc_buf_adds(&q.qobj, "]}}");
+			}
+			mlc_buf_adds(&q.qobj, "]}");
+		}
+		mlc_ais_query_run(a, &q);
+		if (k->chunk_done)
+			k->chunk_done(k->arg);
+	}
+	mlc_ais_query_free(&q);
+	mlc_buf_free(&cond);
+	mlc_buf_free(&rcids);
+}
+
+/*
+ * The Address Book contact joins: one LIST query per Address Book table
+ * (kq_run).  The key of each table, which the query is ordered by and
+ * asks for first, is the catalog's (catalog.c); here are only the column
+ * the values are listed for, the columns lookup_row reads, and fixed
  * conditions.
  */
 static void
@@ -475,60 +607,33 @@ lookup(struct mlc_ais *a, struct join *j, int what, const char *const *vals, siz
 	};
 	int ti = what == 0 ? 0 : what == 1 ? 1 : what == 2 ? 2 : 3;
 	struct lookup l;
-	struct mlc_ais_query q;
-	struct mlc_buf cond, rcids;
-	const char *order[MLC_JDE_MAXPOS], *cv[8];
-	char *orderbuf, *cols;
-	size_t nc;
+	struct kq k;
+	const char *order[MLC_JDE_MAXPOS];
+	char *orderbuf;
 
 	l.j = j;
 	l.what = what;
 	mlc_buf_init(&l.t1);
 	mlc_buf_init(&l.t2);
-	mlc_buf_init(&cond);
-	mlc_buf_init(&rcids);
-	mlc_ais_query_init(&q);
-	q.table = t[ti].table;
-	q.pagesize = 1000;
+	memset(&k, 0, sizeof k);
+	k.table = t[ti].table;
+	k.keys = &t[ti].key;
+	k.nkeys = 1;
+	k.pre = k.keys; /* the key is the order's first column */
+	k.npre = 0;
+	k.vals = vals;
+	k.nv = nv;
+	k.cols = t[ti].cols;
+	k.cond = t[ti].cond;
+	k.pagesize = 1000;
 	/* By the key, asked for first: a start-over resumes. */
-	q.norder = mlc_ais_read_order(mlc_catalog_key(q.table), NULL, NULL, order, &orderbuf);
-	q.order = order;
-	for (size_t i = 0; i < q.norder; i++)
-		mlc_ais_rcid_add(&rcids, q.table, order[i]);
-	cols = mlc_xstrdup(t[ti].cols);
-	nc = mlc_ais_words(cols, cv, sizeof cv / sizeof *cv);
-	for (size_t i = 0; i < nc; i++)
-		mlc_ais_rcid_add(&rcids, q.table, cv[i]);
-	free(cols);
-	q.rcids = rcids.p;
-	q.row = lookup_row;
-	q.restart = lookup_restart;
-	q.arg = &l;
-	for (size_t off = 0; off < nv; off += 500) {
-		size_t n = nv - off < 500 ? nv - off : 500;
-
-		mlc_buf_reset(&cond);
-		mlc_buf_printf(&cond, "{\"controlId\":\"%s.%s\",\"operator\":\"LIST\",\"value\":[",
-		               t[ti].table, t[ti].key);
-		for (size_t i = 0; i < n; i++) {
-			if (i)
-				mlc_buf_addc(&cond, ',');
-			mlc_buf_adds(&cond, "{\"content\":");
-			mlc_buf_json_str(&cond, vals[off + i], strlen(vals[off + i]));
-			mlc_buf_adds(&cond, ",\"specialValueId\":\"LITERAL\"}");
-		}
-		mlc_buf_adds(&cond, "]}");
-		if (t[ti].cond) {
-			mlc_buf_addc(&cond, ',');
-			mlc_buf_adds(&cond, t[ti].cond);
-		}
-		mlc_ais_query_obj(&q.qobj, t[ti].table, "all", NULL, 0, &a->df, cond.p);
-		mlc_ais_query_run(a, &q);
-	}
+	k.norder = mlc_ais_read_order(mlc_catalog_key(k.table), NULL, NULL, order, &orderbuf);
+	k.order = order;
+	k.row = lookup_row;
+	k.restart = lookup_restart;
+	k.arg = &l;
+	kq_run(a, &k);
 	free(orderbuf);
-	mlc_ais_query_free(&q);
-	mlc_buf_free(&cond);
-	mlc_buf_free(&rcids);
 	mlc_buf_free(&l.t1);
 	mlc_buf_free(&l.t2);
 }
@@ -543,6 +648,7 @@ struct rec {
 	char **mcu;    /* per join entry with via: the business unit, or NULL */
 	char **skey;   /* per sums entry: the by-values, SUM_SEP between them */
 	double *sum;   /* per sums entry: the result */
+	char **lkey;   /* per lookup: the key tuple (SUM_SEP between values), NULL: null */
 };
 
 static void
@@ -552,6 +658,7 @@ rec_alloc(const struct join *j, struct rec *r)
 	r->mcu = mlc_xcalloc(j->nent, sizeof *r->mcu);
 	r->skey = mlc_xcalloc(j->nsum, sizeof *r->skey);
 	r->sum = mlc_xcalloc(j->nsum, sizeof *r->sum);
+	r->lkey = mlc_xcalloc(j->lk.n, sizeof *r->lkey);
 }
 
 static void
@@ -567,6 +674,9 @@ rec_free(struct rec *r, const struct join *j)
 	free(r->an8);
 	free(r->skey);
 	free(r->sum);
+	for (size_t i = 0; i < j->lk.n; i++)
+		free(r->lkey[i]);
+	free(r->lkey);
 }
 
 /* A number as by-value or sum: integers without a fraction, others with
@@ -612,6 +722,27 @@ jv_by_text(jv v, struct mlc_buf *b)
 		return 1;
 	}
 	return 0;
+}
+
+/* The record's column col: TABLE_COL of its row, else COL; invalid if it
+ * has neither (the record is a jde-fetch record: rec_resolve). */
+static jv
+rec_column(const struct rec *r, const char *col)
+{
+	jv table = jv_object_get(jv_copy(r->j), jv_string("table"));
+	jv row = jv_object_get(jv_copy(r->j), jv_string("row"));
+	char k[80];
+	jv v;
+
+	snprintf(k, sizeof k, "%s_%s", jv_string_value(table), col);
+	v = jv_object_get(jv_copy(row), jv_string(k));
+	if (!jv_is_valid(v)) {
+		jv_free(v);
+		v = jv_object_get(jv_copy(row), jv_string(col));
+	}
+	jv_free(table);
+	jv_free(row);
+	return v;
 }
 
 /* The value of a join column in a record. */
@@ -670,6 +801,23 @@ rec_resolve(struct join *j, struct rec *r)
 				r->an8[i] = x;
 		}
 		jv_free(v);
+	}
+	for (size_t i = 0; i < j->lk.n && !r->bad; i++) {
+		const struct mlc_lookup *lk = &j->lk.v[i];
+
+		for (size_t b = 0; b < lk->nby && !r->bad; b++) {
+			jv v;
+
+			if (lk->src_lookup[b] >= 0)
+				continue;
+			v = rec_column(r, lk->src[b]);
+			if (!jv_is_valid(v)) {
+				mlc_warn("line %lu: record has no column %s_%s ([lookup] %s)", r->lineno,
+				         jv_string_value(table), lk->src[b], lk->name);
+				r->bad = 1;
+			}
+			jv_free(v);
+		}
 	}
 	mlc_buf_init(&t);
 	mlc_buf_init(&key);
@@ -830,26 +978,32 @@ sum_restart(void *arg)
 		s->acc[i].part = 0;
 }
 
+/* A chunk's query has ended: its rows count. */
+static void
+sum_chunk_done(void *arg)
+{
+	struct sumq *s = arg;
+
+	for (size_t i = 0; i < s->nacc; i++) {
+		s->acc[i].sum += s->acc[i].part;
+		s->acc[i].part = 0;
+	}
+}
+
 /* For each [sums] entry: the distinct tuples of the batch, one BROWSE of
  * the entry's table with a LIST on the first by-column (in chunks of 500
  * values), the rows summed per tuple; a tuple without rows sums to 0. */
 static void
 sums_batch(struct mlc_ais *a, struct join *j, struct rec *recs, size_t n)
 {
-	struct mlc_buf rcids, cond;
-	struct mlc_ais_query q;
+	struct kq kq;
 	struct sumq s;
 	static const char sep[] = { SUM_SEP, '\0' };
 	char **first;
 	size_t nf, i, k;
 
-	mlc_buf_init(&rcids);
-	mlc_buf_init(&cond);
 	mlc_buf_init(&s.t);
 	mlc_buf_init(&s.key);
-	mlc_ais_query_init(&q);
-	q.row = sum_row;
-	q.arg = &s;
 	for (size_t ei = 0; ei < j->nsum; ei++) {
 		const struct sument *e = &j->sum[ei];
 		const char *order[MLC_JDE_MAXPOS];
@@ -885,40 +1039,23 @@ sums_batch(struct mlc_ais *a, struct join *j, struct rec *recs, size_t n)
 		/* A table of the catalog is read by its key (asked for too), so
 		 * that a start-over resumes; another one starts again from its
 		 * first page and forgets the partial sums. */
-		q.norder = mlc_ais_read_order(mlc_catalog_key(e->table), NULL, NULL, order, &orderbuf);
-		q.order = order;
-		q.restart = q.norder ? NULL : sum_restart;
-		mlc_buf_reset(&rcids);
-		for (k = 0; k < e->nby; k++)
-			mlc_ais_rcid_add(&rcids, e->table, e->by[k]);
-		for (k = 0; k < q.norder; k++)
-			mlc_ais_rcid_add(&rcids, e->table, order[k]);
-		mlc_ais_rcid_add(&rcids, e->table, e->col);
-		q.table = e->table;
-		q.rcids = rcids.p;
-		q.pagesize = j->sum_page;
-		for (size_t off = 0; off < nf; off += 500) {
-			size_t m = nf - off < 500 ? nf - off : 500;
-
-			mlc_buf_reset(&cond);
-			mlc_buf_printf(&cond, "{\"controlId\":\"%s.%s\",\"operator\":\"LIST\",\"value\":[",
-			               e->table, e->by[0]);
-			for (i = 0; i < m; i++) {
-				if (i)
-					mlc_buf_addc(&cond, ',');
-				mlc_buf_adds(&cond, "{\"content\":");
-				mlc_buf_json_str(&cond, first[off + i], strlen(first[off + i]));
-				mlc_buf_adds(&cond, ",\"specialValueId\":\"LITERAL\"}");
-			}
-			mlc_buf_adds(&cond, "]}");
-			mlc_ais_query_obj(&q.qobj, e->table, "all", NULL, 0, &a->df, cond.p);
-			sum_restart(&s);
-			mlc_ais_query_run(a, &q);
-			for (i = 0; i < s.nacc; i++) {
-				s.acc[i].sum += s.acc[i].part;
-				s.acc[i].part = 0;
-			}
-		}
+		memset(&kq, 0, sizeof kq);
+		kq.norder = mlc_ais_read_order(mlc_catalog_key(e->table), NULL, NULL, order, &orderbuf);
+		kq.order = order;
+		kq.restart = kq.norder ? NULL : sum_restart;
+		kq.table = e->table;
+		kq.keys = (const char *const *)e->by;
+		kq.nkeys = 1; /* a LIST on the first by-column; the rest matched here */
+		kq.pre = (const char *const *)e->by;
+		kq.npre = e->nby;
+		kq.cols = e->col;
+		kq.vals = (const char *const *)first;
+		kq.nv = nf;
+		kq.pagesize = j->sum_page;
+		kq.row = sum_row;
+		kq.chunk_done = sum_chunk_done;
+		kq.arg = &s;
+		kq_run(a, &kq);
 		for (i = 0; i < n; i++) {
 			struct sumacc probe, *hit;
 
@@ -934,11 +1071,203 @@ sums_batch(struct mlc_ais *a, struct join *j, struct rec *recs, size_t n)
 		free(s.acc);
 		free(orderbuf);
 	}
-	mlc_ais_query_free(&q);
-	mlc_buf_free(&rcids);
-	mlc_buf_free(&cond);
 	mlc_buf_free(&s.t);
 	mlc_buf_free(&s.key);
+}
+
+/* ---- [lookup]: one keyed query per lookup per batch ---- */
+
+struct lkq {
+	struct join *j;
+	const struct mlc_lookup *k;
+	struct map *m;
+	char **want; /* the tuples asked for, sorted */
+	size_t nwant;
+	struct mlc_buf t, key, out;
+};
+
+/* A row of a lookup table: its key tuple, when asked for and not known
+ * yet, gets the row's columns read (the first row of a tuple, in the
+ * query's order, wins). */
+static void
+lk_row(void *arg, const char *row, size_t n, const char *fetched_at)
+{
+	struct lkq *q = arg;
+	const struct mlc_lookup *k = q->k;
+	const char *v, *kp;
+	size_t vn;
+	char name[80];
+
+	(void)fetched_at;
+	mlc_buf_reset(&q->key);
+	for (size_t b = 0; b < k->nby; b++) {
+		snprintf(name, sizeof name, "%s_%s", k->table, k->by[b]);
+		if (!row_by_text(row, n, name, &q->t))
+			mlc_buf_reset(&q->t); /* null: blank */
+		if (b)
+			mlc_buf_addc(&q->key, SUM_SEP);
+		mlc_buf_add(&q->key, q->t.p, q->t.len);
+	}
+	kp = q->key.p;
+	if (!bsearch(&kp, q->want, q->nwant, sizeof *q->want, cmp_str) ||
+	    map_get(q->m, q->key.p, NULL, NULL))
+		return;
+	mlc_buf_reset(&q->out);
+	mlc_buf_addc(&q->out, '{');
+	for (size_t c = 0; c < k->ncols; c++) {
+		if (c)
+			mlc_buf_addc(&q->out, ',');
+		mlc_buf_json_str(&q->out, k->cols[c], strlen(k->cols[c]));
+		mlc_buf_addc(&q->out, ':');
+		snprintf(name, sizeof name, "%s_%s", k->table, k->cols[c]);
+		if (!mlc_jde_json_member(row, n, name, &v, &vn))
+			mlc_buf_adds(&q->out, "null");
+		else if (*v == '"' && row_str(row, n, name, &q->t))
+			mlc_buf_json_str(&q->out, q->t.p, q->t.len);
+		else
+			mlc_buf_add(&q->out, v, vn);
+	}
+	mlc_buf_addc(&q->out, '}');
+	map_put(q->m, q->key.p, q->out.p, 0);
+}
+
+/* A record's key tuple for lookup li, NULL for null: every value blank,
+ * or a source lookup without a row.  Values as by-values (jv_by_text,
+ * row_by_text): strings trimmed (a business unit's left padding too),
+ * numbers in one form, so "1001" and 1001 are one address number. */
+static char *
+lk_key(struct join *j, const struct rec *r, size_t li, struct mlc_buf *t, struct mlc_buf *key)
+{
+	const struct mlc_lookup *k = &j->lk.v[li];
+	int blank = 1;
+
+	mlc_buf_reset(key);
+	for (size_t b = 0; b < k->nby; b++) {
+		int s = k->src_lookup[b];
+
+		if (s < 0) {
+			jv v = rec_column(r, k->src[b]);
+
+			if (!jv_by_text(v, t))
+				mlc_buf_reset(t);
+			jv_free(v);
+		} else {
+			const char *res = NULL;
+
+			if (!r->lkey[s] || !map_get(&j->lkmap[s], r->lkey[s], &res, NULL) || !res)
+				return NULL;
+			if (!row_by_text(res, strlen(res), k->src[b], t))
+				mlc_buf_reset(t);
+		}
+		if (b)
+			mlc_buf_addc(key, SUM_SEP);
+		mlc_buf_add(key, t->p, t->len);
+		blank = blank && t->len == 0;
+	}
+	return blank ? NULL : mlc_xstrndup(key->p, key->len);
+}
+
+/* The lookups in declaration order (a chained one after its source):
+ * per lookup the batch's distinct tuples, those not cached asked for in
+ * one keyed query (kq_run), a tuple without a row cached as null. */
+static void
+lookups_batch(struct mlc_ais *a, struct join *j, struct rec *recs, size_t n)
+{
+	struct lkq q;
+	struct mlc_buf t, key, spec, cols;
+
+	memset(&q, 0, sizeof q);
+	q.j = j;
+	mlc_buf_init(&q.t);
+	mlc_buf_init(&q.key);
+	mlc_buf_init(&q.out);
+	mlc_buf_init(&t);
+	mlc_buf_init(&key);
+	mlc_buf_init(&spec);
+	mlc_buf_init(&cols);
+	for (size_t li = 0; li < j->lk.n; li++) {
+		const struct mlc_lookup *k = &j->lk.v[li];
+		struct map *m = &j->lkmap[li];
+		char **all = mlc_xcalloc(n ? n : 1, sizeof *all), **want;
+		size_t nall = 0, nw = 0, i;
+		const char *order[MLC_JDE_MAXPOS], *kw[MLC_JDE_MAXKEY + 1];
+		char *orderbuf, *kbuf;
+		struct kq kq;
+
+		for (i = 0; i < n; i++) {
+			if (recs[i].bad)
+				continue;
+			recs[i].lkey[li] = lk_key(j, &recs[i], li, &t, &key);
+			if (recs[i].lkey[li])
+				all[nall++] = recs[i].lkey[li];
+		}
+		qsort(all, nall, sizeof *all, cmp_str);
+		for (i = nw = 0; i < nall; i++)
+			if (!nw || strcmp(all[nw - 1], all[i]) != 0)
+				all[nw++] = all[i];
+		nall = nw;
+		/* The cache is emptied before, never while, a batch uses it: then
+		 * every tuple of the batch is asked for again. */
+		for (i = nw = 0; i < nall; i++)
+			nw += !map_get(m, all[i], NULL, NULL);
+		if (m->count + nw > MAP_MAX)
+			map_clear(m);
+		want = mlc_xcalloc(nall ? nall : 1, sizeof *want);
+		for (i = nw = 0; i < nall; i++)
+			if (!map_get(m, all[i], NULL, NULL))
+				want[nw++] = all[i];
+		if (nw) {
+			/* Ordered by the key columns, then the catalog's key: a
+			 * start-over resumes after the last row. */
+			mlc_buf_reset(&spec);
+			for (size_t b = 0; b < k->nby; b++)
+				mlc_buf_printf(&spec, "%s%s", b ? " " : "", k->by[b]);
+			kbuf = mlc_xstrdup(mlc_catalog_key(k->table) ? mlc_catalog_key(k->table) : "");
+			for (size_t w = 0, nkw = mlc_ais_words(kbuf, kw, MLC_JDE_MAXKEY); w < nkw &&
+			     w < MLC_JDE_MAXKEY; w++) {
+				size_t b;
+
+				for (b = 0; b < k->nby && strcmp(k->by[b], kw[w]) != 0; b++)
+					;
+				if (b == k->nby && k->nby + w < MLC_JDE_MAXKEY)
+					mlc_buf_printf(&spec, " %s", kw[w]);
+			}
+			free(kbuf);
+			mlc_buf_reset(&cols);
+			for (size_t c = 0; c < k->ncols; c++)
+				mlc_buf_printf(&cols, "%s%s", c ? " " : "", k->cols[c]);
+			q.k = k;
+			q.m = m;
+			q.want = want;
+			q.nwant = nw;
+			memset(&kq, 0, sizeof kq);
+			kq.table = k->table;
+			kq.keys = (const char *const *)k->by;
+			kq.nkeys = k->nby;
+			kq.vals = (const char *const *)want;
+			kq.nv = nw;
+			kq.norder = mlc_ais_read_order(spec.p, NULL, NULL, order, &orderbuf);
+			kq.order = order;
+			kq.cols = cols.p;
+			kq.pagesize = j->sum_page;
+			kq.row = lk_row;
+			kq.arg = &q;
+			kq_run(a, &kq);
+			free(orderbuf);
+			for (i = 0; i < nw; i++)
+				if (!map_get(m, want[i], NULL, NULL))
+					map_put(m, want[i], NULL, 0);
+		}
+		free(want);
+		free(all);
+	}
+	mlc_buf_free(&q.t);
+	mlc_buf_free(&q.key);
+	mlc_buf_free(&q.out);
+	mlc_buf_free(&t);
+	mlc_buf_free(&key);
+	mlc_buf_free(&spec);
+	mlc_buf_free(&cols);
 }
 
 /* Merge the JSON object text add into member name of rec (jv). */
@@ -968,11 +1297,12 @@ rec_has_object(struct rec *r, const char *name)
 static void
 emit_joined(struct join *j, struct rec *r, struct mlc_buf *out)
 {
-	struct mlc_buf c, sm;
+	struct mlc_buf c, sm, lk;
 	char k[32];
 
 	mlc_buf_init(&c);
 	mlc_buf_init(&sm);
+	mlc_buf_init(&lk);
 	if (j->nent) {
 		mlc_buf_addc(&c, '{');
 		for (size_t i = 0; i < j->nent; i++) {
@@ -1004,13 +1334,32 @@ emit_joined(struct join *j, struct rec *r, struct mlc_buf *out)
 		}
 		mlc_buf_addc(&sm, '}');
 	}
+	if (j->lk.n) {
+		mlc_buf_addc(&lk, '{');
+		for (size_t i = 0; i < j->lk.n; i++) {
+			const char *js = NULL;
+
+			if (i)
+				mlc_buf_addc(&lk, ',');
+			mlc_buf_json_str(&lk, j->lk.v[i].name, strlen(j->lk.v[i].name));
+			mlc_buf_addc(&lk, ':');
+			if (r->lkey[i] && map_get(&j->lkmap[i], r->lkey[i], &js, NULL) && js)
+				mlc_buf_adds(&lk, js);
+			else
+				mlc_buf_adds(&lk, "null");
+		}
+		mlc_buf_addc(&lk, '}');
+	}
 	mlc_buf_reset(out);
-	if ((j->nent && rec_has_object(r, "contacts")) || (j->nsum && rec_has_object(r, "sums"))) {
+	if ((j->nent && rec_has_object(r, "contacts")) || (j->nsum && rec_has_object(r, "sums")) ||
+	    (j->lk.n && rec_has_object(r, "lookups"))) {
 		/* Joined before: merge (jv re-serialises the record). */
 		jv rec = jv_copy(r->j), s;
 
 		if (j->nent)
 			rec = rec_merge(rec, "contacts", &c);
+		if (j->lk.n)
+			rec = rec_merge(rec, "lookups", &lk);
 		if (j->nsum)
 			rec = rec_merge(rec, "sums", &sm);
 		s = jv_dump_string(rec, 0);
@@ -1030,6 +1379,11 @@ emit_joined(struct join *j, struct rec *r, struct mlc_buf *out)
 			mlc_buf_add(out, c.p, c.len);
 			first = 0;
 		}
+		if (j->lk.n) {
+			mlc_buf_adds(out, first ? "\"lookups\":" : ",\"lookups\":");
+			mlc_buf_add(out, lk.p, lk.len);
+			first = 0;
+		}
 		if (j->nsum) {
 			mlc_buf_adds(out, first ? "\"sums\":" : ",\"sums\":");
 			mlc_buf_add(out, sm.p, sm.len);
@@ -1038,6 +1392,7 @@ emit_joined(struct join *j, struct rec *r, struct mlc_buf *out)
 	}
 	mlc_buf_free(&c);
 	mlc_buf_free(&sm);
+	mlc_buf_free(&lk);
 }
 
 static void
@@ -1121,6 +1476,8 @@ join_batch(struct mlc_ais *a, struct join *j, struct rec *recs, size_t n)
 		j->ncon = 0;
 	}
 	free(an8s);
+	if (j->lk.n)
+		lookups_batch(a, j, recs, n);
 	if (j->nsum)
 		sums_batch(a, j, recs, n);
 	if (a->dry)
@@ -1240,8 +1597,17 @@ do_join(const struct opts *o)
 		free(v);
 	}
 	parse_sums(&j);
-	if (!j.nent && !j.nsum)
-		mlc_ais_fatal(MLC_EX_CONFIG, "%s: no [join] or [sums] section", rule.path);
+	{
+		char err[1024];
+
+		if (mlc_lookup_parse(&rule, &j.lk, err, sizeof err) < 0)
+			mlc_ais_fatal(MLC_EX_CONFIG, "%s", err);
+	}
+	if (!j.nent && !j.nsum && !j.lk.n)
+		mlc_ais_fatal(MLC_EX_CONFIG, "%s: no [join], [lookup] or [sums] section", rule.path);
+	j.lkmap = mlc_xcalloc(j.lk.n ? j.lk.n : 1, sizeof *j.lkmap);
+	for (size_t i = 0; i < j.lk.n; i++)
+		map_init(&j.lkmap[i]);
 	mlc_ais_config(&conf);
 	cc = mlc_conf_get(&conf, "general", "default_country");
 	if (cc && (strspn(cc, "0123456789") != strlen(cc) || !*cc || strlen(cc) > 3 || *cc == '0'))
@@ -1313,6 +1679,10 @@ do_join(const struct opts *o)
 	mlc_ais_close(&a);
 	map_free(&j.bu);
 	map_free(&j.ab);
+	for (size_t i = 0; i < j.lk.n; i++)
+		map_free(&j.lkmap[i]);
+	free(j.lkmap);
+	mlc_lookup_free(&j.lk);
 	for (size_t i = 0; i < j.nent; i++)
 		free(j.ent[i].col);
 	free(j.ent);
