@@ -151,6 +151,20 @@ map_put(struct map *m, const char *k, const char *val, long num)
 	m->num[i] = num;
 }
 
+/* Before a batch's queries: empty m if the keys the batch needs, cached or
+ * not, would overflow it, so that it is emptied before, never while, the
+ * batch uses it (then every key of the batch is asked for again). */
+static void
+map_room(struct map *m, char *const *keys, size_t n)
+{
+	size_t unknown = 0;
+
+	for (size_t i = 0; i < n; i++)
+		unknown += !map_get(m, keys[i], NULL, NULL);
+	if (m->count + unknown > MAP_MAX)
+		map_clear(m);
+}
+
 struct jent {
 	const char *name;
 	char *col;    /* column alias, or NULL for a fixed number */
@@ -1206,12 +1220,7 @@ lookups_batch(struct mlc_ais *a, struct join *j, struct rec *recs, size_t n)
 			if (!nw || strcmp(all[nw - 1], all[i]) != 0)
 				all[nw++] = all[i];
 		nall = nw;
-		/* The cache is emptied before, never while, a batch uses it: then
-		 * every tuple of the batch is asked for again. */
-		for (i = nw = 0; i < nall; i++)
-			nw += !map_get(m, all[i], NULL, NULL);
-		if (m->count + nw > MAP_MAX)
-			map_clear(m);
+		map_room(m, all, nall);
 		want = mlc_xcalloc(nall ? nall : 1, sizeof *want);
 		for (i = nw = 0; i < nall; i++)
 			if (!map_get(m, all[i], NULL, NULL))
@@ -1402,7 +1411,6 @@ join_batch(struct mlc_ais *a, struct join *j, struct rec *recs, size_t n)
 	long *an8s = NULL;
 	size_t nv = 0, na = 0, i, k;
 	struct mlc_buf out;
-	char num[32];
 
 	/* the first batch logs in: the date format of conditions is the user's */
 	if (!a->dry && !a->token && !mlc_ais_session_take(a, &session_fd))
@@ -1410,13 +1418,15 @@ join_batch(struct mlc_ais *a, struct join *j, struct rec *recs, size_t n)
 	/* Business units first: their owners join the address numbers. */
 	for (i = 0; i < n; i++)
 		for (k = 0; k < j->nent; k++)
-			if (!recs[i].bad && recs[i].mcu[k] && !map_get(&j->bu, recs[i].mcu[k], NULL, NULL) &&
-			    !strv_sorted_has(vals, nv, recs[i].mcu[k])) {
+			if (!recs[i].bad && recs[i].mcu[k] && !strv_sorted_has(vals, nv, recs[i].mcu[k])) {
 				vals = mlc_xrealloc(vals, (nv + 1) * sizeof *vals);
 				vals[nv++] = recs[i].mcu[k];
 			}
-	if (j->bu.count + nv > MAP_MAX)
-		map_clear(&j->bu);
+	map_room(&j->bu, vals, nv);
+	for (i = k = 0; i < nv; i++)
+		if (!map_get(&j->bu, vals[i], NULL, NULL))
+			vals[k++] = vals[i];
+	nv = k;
 	if (nv) {
 		lookup(a, j, 0, (const char *const *)vals, nv);
 		for (i = 0; i < nv; i++)
@@ -1436,9 +1446,6 @@ join_batch(struct mlc_ais *a, struct join *j, struct rec *recs, size_t n)
 				an8 = 0;
 			if (an8 <= 0)
 				continue;
-			snprintf(num, sizeof num, "%ld", an8);
-			if (map_get(&j->ab, num, NULL, NULL))
-				continue;
 			an8s = mlc_xrealloc(an8s, (na + 1) * sizeof *an8s);
 			an8s[na++] = an8;
 		}
@@ -1448,8 +1455,24 @@ join_batch(struct mlc_ais *a, struct join *j, struct rec *recs, size_t n)
 		if (k == 0 || an8s[k - 1] != an8s[i])
 			an8s[k++] = an8s[i];
 	na = k;
-	if (j->ab.count + na > MAP_MAX)
-		map_clear(&j->ab);
+	/* Every address number of the batch: room for them all, then the
+	 * ones not cached. */
+	vals = mlc_xcalloc(na ? na : 1, sizeof *vals);
+	for (i = 0; i < na; i++) {
+		vals[i] = mlc_xmalloc(32);
+		snprintf(vals[i], 32, "%ld", an8s[i]);
+	}
+	map_room(&j->ab, vals, na);
+	for (i = k = 0; i < na; i++) {
+		if (map_get(&j->ab, vals[i], NULL, NULL))
+			continue;
+		an8s[k++] = an8s[i];
+	}
+	for (i = 0; i < na; i++)
+		free(vals[i]);
+	free(vals);
+	vals = NULL;
+	na = k;
 	if (na) {
 		j->con = mlc_xcalloc(na, sizeof *j->con);
 		j->ncon = na;

@@ -135,6 +135,31 @@ is "$(queries | tr '\n' ' ')" "F0101 F0115 F01151 F4101 F41021 " "the contact qu
 jde-join -r "$T/both.rule" <"$T/both" >"$T/both2" 2>"$T/err"
 is "$(jq -S -c . "$T/both2")" "$(jq -S -c . "$T/both")" "joined twice: merged, the same record"
 
+# ---- the caches overflow in the middle of the run ------------------------------------
+# 9,000 distinct address numbers and items, more than a cache holds (8192): a
+# record of the last batch whose key an early batch cached still gets it.
+cat >"$T/big.rule" <<'EOF2'
+[rule]
+name = big
+
+[source]
+table = F4102
+
+[join]
+vendor = BUYR
+
+[lookup]
+item = F4101 by ITM -> LITM
+EOF2
+awk 'BEGIN { for (i = 1; i <= 9000; i++) { k = (i == 1 || i == 9000) ? 0 : 100000 + i
+	printf "{\"table\":\"F4102\",\"row\":{\"F4102_ITM\":%d,\"F4102_BUYR\":%d}}\n",
+		k ? k : 60001, k ? k : 4242 } }' >"$T/big"
+jde-join -r "$T/big.rule" -b 1000 <"$T/big" >"$T/bigout" 2>"$T/err"
+is "$?" 0 "9,000 keys: exit 0"
+is "$(sed -n '1p;$p' "$T/bigout" | jq -r '[.contacts.vendor.name, .lookups.item.LITM] | join("|")' | tr '\n' ' ')" \
+	"Acme Corp|HIC-BRG-6205 Acme Corp|HIC-BRG-6205 " \
+	"9,000 keys: the last batch still has the contact and the item the first batch cached"
+
 # ---- mlc-rule joins: the orchestrator's question -------------------------------------
 mlc-rule joins "$F/join-lookups-items.rule"
 is "$?" 0 "mlc-rule joins: 0 for a rule with [lookup] only"
