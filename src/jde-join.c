@@ -1,16 +1,22 @@
 /*
- * jde-join — add each record's JD Edwards contacts ([join]) and sums
- * ([sums]) to the records of jde-fetch, read through the AIS Server.
+ * jde-join — add each record's JD Edwards contacts ([join]), lookups
+ * ([lookup]) and sums ([sums]) to the records of jde-fetch, read through
+ * the AIS Server.
  *
  * Usage: jde-join -r RULE [-c CONF] [-b BATCH] [-p PAGESIZE] [--session-in FIFO]
  *        [--dry-run]
  * Reads NDJSON records (jde-fetch's, or any later stage's) on stdin and
  * writes them on stdout in input order with "contacts" (one member per
- * [join] entry) and "sums" (one per [sums] entry) added.  Records go in
- * batches: per batch one LIST query per Address Book table (F0006 owners,
- * F0101 names, F0115 phones, F01151 e-mail addresses) over the distinct
- * values not yet known, and one per [sums] entry; the answers are cached
- * in maps of bounded size, so memory stays flat however long the input.
+ * [join] entry), "lookups" (one per [lookup] entry, lookup.c's syntax) and
+ * "sums" (one per [sums] entry) added.  Records go in batches: per batch
+ * one LIST query per Address Book table (F0006 owners, F0101 names, F0115
+ * phones, F01151 e-mail addresses) over the distinct values not yet known,
+ * one query per lookup over its distinct keys not yet known (a LIST, or an
+ * OR of AND groups for several key columns), in declaration order so that
+ * a chained lookup follows its source, and one per [sums] entry.  kq_run
+ * builds and runs all of these queries; the answers are cached in maps of
+ * bounded size (map_room empties one before a batch, never while it is
+ * used), so memory stays flat however long the input.
  *
  * The session (login, token refresh, paging, logout) is ais.c's; it logs
  * in at the first record, never for an empty input (after a stage before
@@ -19,7 +25,8 @@
  * session handed on"), and logs in only when none came.  The key
  * every read is ordered by (so that a read that starts over resumes) is
  * catalog.c's: a new [sums] table needs a rule line and, to be read in
- * order, one line of catalog.c, and nothing here.
+ * order, one line of catalog.c, and nothing here; a [lookup] is ordered
+ * by its key columns first, so any table needs only the rule line.
  *
  * Exit status: 0 done; 64 usage; 65 input lines that are not records (the
  * others are still written), bad data from AIS; 69 AIS unavailable after
@@ -500,9 +507,19 @@ struct kq {
 	void *arg;
 };
 
+/* A value of column col as a LITERAL; a date in the user's date format
+ * (the reference, section 4.2), as every condition on a date. */
 static void
-kq_value(struct mlc_buf *b, const char *v, size_t n)
+kq_value(struct mlc_buf *b, const struct mlc_ais *a, const char *col, const char *v, size_t n)
 {
+	char lit[16];
+	long ymd;
+
+	if (mlc_jde_is_date(col) && (ymd = mlc_jde_parse_ymd(v, n)) != 0) {
+		mlc_jde_date_literal(&a->df, ymd, lit);
+		v = lit;
+		n = strlen(lit);
+	}
 	mlc_buf_adds(b, "{\"content\":");
 	mlc_buf_json_str(b, v, n);
 	mlc_buf_adds(b, ",\"specialValueId\":\"LITERAL\"}");
@@ -548,7 +565,7 @@ kq_run(struct mlc_ais *a, const struct kq *k)
 			for (size_t i = 0; i < n; i++) {
 				if (i)
 					mlc_buf_addc(&cond, ',');
-				kq_value(&cond, k->vals[off + i], strlen(k->vals[off + i]));
+				kq_value(&cond, a, k->keys[0], k->vals[off + i], strlen(k->vals[off + i]));
 			}
 			mlc_buf_adds(&cond, "]}");
 			if (k->cond) {
@@ -576,7 +593,7 @@ kq_run(struct mlc_ais *a, const struct kq *k)
 					               k->table, k->keys[c]);
 					if (vl) {
 						mlc_buf_adds(&q.qobj, "\"EQUAL\",\"value\":[");
-						kq_value(&q.qobj, v, vl);
+						kq_value(&q.qobj, a, k->keys[c], v, vl);
 						mlc_buf_adds(&q.qobj, "]}");
 					} else {
 						mlc_buf_adds(&q.qobj, "\"STR_BLANK\",\"value\":[]}");
@@ -1757,7 +1774,7 @@ main(int argc, char **argv)
 		return MLC_EX_USAGE;
 	}
 	if (!o.rule)
-		mlc_die(MLC_EX_USAGE, "give -r RULE (its [join] and [sums] sections)");
+		mlc_die(MLC_EX_USAGE, "give -r RULE (its [join], [lookup] and [sums] sections)");
 	if (o.session_in && o.dry)
 		mlc_die(MLC_EX_USAGE, "--session-in takes a session, and --dry-run uses none");
 	/* open at once, before anything slow: jde-fetch finds a reader */

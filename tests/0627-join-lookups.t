@@ -160,6 +160,16 @@ is "$(sed -n '1p;$p' "$T/bigout" | jq -r '[.contacts.vendor.name, .lookups.item.
 	"Acme Corp|HIC-BRG-6205 Acme Corp|HIC-BRG-6205 " \
 	"9,000 keys: the last batch still has the contact and the item the first batch cached"
 
+# ---- a date key: sent in the user's date format, as every date condition --------------
+printf '[rule]\nname = bydate\n\n[source]\ntable = F0911\n\n[lookup]\nje = F0911 by DGJ -> DOC\n' >"$T/bydate.rule"
+: >"$MLC_AIS_SIM_LOG"
+echo '{"table":"F0911","key":"x","row":{"F0911_DGJ":"20261114"}}' |
+	jde-join -r "$T/bydate.rule" >"$T/bydate" 2>"$T/err"
+is "$?" 0 "a date key: exit 0"
+is "$(body F0911 | jq -r '.query.condition[0].value[0].content')" "11/14/2026" \
+	"a date key: the LIST value in the user's format (MDE)"
+is "$(jq -r .lookups.je.DOC "$T/bydate")" 26000101 "a date key: the row found"
+
 # ---- mlc-rule joins: the orchestrator's question -------------------------------------
 mlc-rule joins "$F/join-lookups-items.rule"
 is "$?" 0 "mlc-rule joins: 0 for a rule with [lookup] only"
