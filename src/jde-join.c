@@ -324,7 +324,7 @@ contact_clear(struct contact *c, int what)
 
 struct lookup {
 	struct join *j;
-	int what; /* 0 F0006, 1 F0101, 2 F0115, 4 F01151 */
+	int what; /* 1 F0101, 2 F0115, 4 F01151 */
 	struct mlc_buf t1, t2;
 };
 
@@ -337,11 +337,6 @@ lookup_row(void *arg, const char *row, size_t n, const char *fetched_at)
 	long an8;
 
 	(void)fetched_at;
-	if (l->what == 0) {
-		if (row_str(row, n, "F0006_MCU", &l->t1))
-			map_put(&j->bu, l->t1.p, NULL, row_num(row, n, "F0006_AN8"));
-		return;
-	}
 	an8 = row_num(row, n, l->what == 1 ? "F0101_AN8" : l->what == 2 ? "F0115_AN8" :
 	              "F01151_AN8");
 	if (!(c = find_contact(j, an8)))
@@ -614,8 +609,10 @@ kq_run(struct mlc_ais *a, const struct kq *k)
 }
 
 /*
- * The Address Book contact joins: one LIST query per Address Book table
- * (kq_run).  The key of each table, which the query is ordered by and
+ * The contacts of address numbers: one LIST query per Address Book table
+ * (kq_run), F0101 names, F0115 phones, F01151 e-mail addresses, several
+ * rows per number where a lookup takes one (the business units' owners,
+ * F0006, are a lookup: lookup_step).  The key of each table, which the query is ordered by and
  * asks for first, is the catalog's (catalog.c); here are only the column
  * the values are listed for, the columns lookup_row reads, and fixed
  * conditions.
@@ -626,7 +623,6 @@ lookup(struct mlc_ais *a, struct join *j, int what, const char *const *vals, siz
 	static const struct {
 		const char *table, *key, *cols, *cond;
 	} t[] = {
-		{ "F0006", "MCU", "AN8", NULL },
 		{ "F0101", "AN8", "ALPH", NULL },
 		{ "F0115", "AN8", "PHTP AR1 PH1",
 		  "{\"controlId\":\"F0115.IDLN\",\"operator\":\"EQUAL\",\"value\":[{\"content\":\"0\","
@@ -636,7 +632,7 @@ lookup(struct mlc_ais *a, struct join *j, int what, const char *const *vals, siz
 		  "\"specialValueId\":\"LITERAL\"}]},{\"controlId\":\"F01151.ETP\",\"operator\":"
 		  "\"EQUAL\",\"value\":[{\"content\":\"E\",\"specialValueId\":\"LITERAL\"}]}" },
 	};
-	int ti = what == 0 ? 0 : what == 1 ? 1 : what == 2 ? 2 : 3;
+	int ti = what == 1 ? 0 : what == 2 ? 1 : 2;
 	struct lookup l;
 	struct kq k;
 	const char *order[MLC_JDE_MAXPOS];
@@ -1198,102 +1194,136 @@ lk_key(struct join *j, const struct rec *r, size_t li, struct mlc_buf *t, struct
 	return blank ? NULL : mlc_xstrndup(key->p, key->len);
 }
 
-/* The lookups in declaration order (a chained one after its source):
- * per lookup the batch's distinct tuples, those not cached asked for in
- * one keyed query (kq_run), a tuple without a row cached as null. */
+/* One lookup step of a batch: keys[0..n) the batch's keys (repeats
+ * allowed), room in the cache m for them all, one keyed query (kq_run)
+ * over those not cached, ordered by the key columns and then the table's
+ * key, each row read by lk_row; a key without a row is cached as null.
+ * [lookup] entries and the business units' owners ([join] ... via F0006)
+ * are such steps. */
 static void
-lookups_batch(struct mlc_ais *a, struct join *j, struct rec *recs, size_t n)
+lookup_step(struct mlc_ais *a, struct join *j, const struct mlc_lookup *k, struct map *m,
+            char *const *keys, size_t n, long pagesize)
 {
 	struct lkq q;
-	struct mlc_buf t, key, spec, cols;
+	struct mlc_buf spec, cols;
+	char **all = mlc_xcalloc(n ? n : 1, sizeof *all), **want;
+	size_t nall, nw, i;
+	const char *order[MLC_JDE_MAXPOS], *kw[MLC_JDE_MAXKEY + 1];
+	char *orderbuf, *kbuf;
+	struct kq kq;
 
+	memcpy(all, keys, n * sizeof *all);
+	qsort(all, n, sizeof *all, cmp_str);
+	for (i = nall = 0; i < n; i++)
+		if (!nall || strcmp(all[nall - 1], all[i]) != 0)
+			all[nall++] = all[i];
+	map_room(m, all, nall);
+	want = mlc_xcalloc(nall ? nall : 1, sizeof *want);
+	for (i = nw = 0; i < nall; i++)
+		if (!map_get(m, all[i], NULL, NULL))
+			want[nw++] = all[i];
+	if (!nw)
+		goto out;
+	/* Ordered by the key columns, then the catalog's key: a start-over
+	 * resumes after the last row. */
+	mlc_buf_init(&spec);
+	mlc_buf_init(&cols);
+	for (size_t b = 0; b < k->nby; b++)
+		mlc_buf_printf(&spec, "%s%s", b ? " " : "", k->by[b]);
+	kbuf = mlc_xstrdup(mlc_catalog_key(k->table) ? mlc_catalog_key(k->table) : "");
+	for (size_t w = 0, nkw = mlc_ais_words(kbuf, kw, MLC_JDE_MAXKEY); w < nkw &&
+	     w < MLC_JDE_MAXKEY; w++) {
+		size_t b;
+
+		for (b = 0; b < k->nby && strcmp(k->by[b], kw[w]) != 0; b++)
+			;
+		if (b == k->nby && k->nby + w < MLC_JDE_MAXKEY)
+			mlc_buf_printf(&spec, " %s", kw[w]);
+	}
+	free(kbuf);
+	for (size_t c = 0; c < k->ncols; c++)
+		mlc_buf_printf(&cols, "%s%s", c ? " " : "", k->cols[c]);
 	memset(&q, 0, sizeof q);
 	q.j = j;
+	q.k = k;
+	q.m = m;
+	q.want = want;
+	q.nwant = nw;
 	mlc_buf_init(&q.t);
 	mlc_buf_init(&q.key);
 	mlc_buf_init(&q.out);
+	memset(&kq, 0, sizeof kq);
+	kq.table = k->table;
+	kq.keys = (const char *const *)k->by;
+	kq.nkeys = k->nby;
+	kq.vals = (const char *const *)want;
+	kq.nv = nw;
+	kq.norder = mlc_ais_read_order(spec.p, NULL, NULL, order, &orderbuf);
+	kq.order = order;
+	kq.cols = cols.p;
+	kq.pagesize = pagesize;
+	kq.row = lk_row;
+	kq.arg = &q;
+	kq_run(a, &kq);
+	free(orderbuf);
+	for (i = 0; i < nw; i++)
+		if (!map_get(m, want[i], NULL, NULL))
+			map_put(m, want[i], NULL, 0);
+	mlc_buf_free(&q.t);
+	mlc_buf_free(&q.key);
+	mlc_buf_free(&q.out);
+	mlc_buf_free(&spec);
+	mlc_buf_free(&cols);
+out:
+	free(want);
+	free(all);
+}
+
+/* The lookups in declaration order (a chained one after its source): per
+ * lookup the records' keys, then its step (lookup_step). */
+static void
+lookups_batch(struct mlc_ais *a, struct join *j, struct rec *recs, size_t n)
+{
+	struct mlc_buf t, key;
+	char **keys = mlc_xcalloc(n ? n : 1, sizeof *keys);
+
 	mlc_buf_init(&t);
 	mlc_buf_init(&key);
-	mlc_buf_init(&spec);
-	mlc_buf_init(&cols);
 	for (size_t li = 0; li < j->lk.n; li++) {
-		const struct mlc_lookup *k = &j->lk.v[li];
-		struct map *m = &j->lkmap[li];
-		char **all = mlc_xcalloc(n ? n : 1, sizeof *all), **want;
-		size_t nall = 0, nw = 0, i;
-		const char *order[MLC_JDE_MAXPOS], *kw[MLC_JDE_MAXKEY + 1];
-		char *orderbuf, *kbuf;
-		struct kq kq;
+		size_t nk = 0;
 
-		for (i = 0; i < n; i++) {
+		for (size_t i = 0; i < n; i++) {
 			if (recs[i].bad)
 				continue;
 			recs[i].lkey[li] = lk_key(j, &recs[i], li, &t, &key);
 			if (recs[i].lkey[li])
-				all[nall++] = recs[i].lkey[li];
+				keys[nk++] = recs[i].lkey[li];
 		}
-		qsort(all, nall, sizeof *all, cmp_str);
-		for (i = nw = 0; i < nall; i++)
-			if (!nw || strcmp(all[nw - 1], all[i]) != 0)
-				all[nw++] = all[i];
-		nall = nw;
-		map_room(m, all, nall);
-		want = mlc_xcalloc(nall ? nall : 1, sizeof *want);
-		for (i = nw = 0; i < nall; i++)
-			if (!map_get(m, all[i], NULL, NULL))
-				want[nw++] = all[i];
-		if (nw) {
-			/* Ordered by the key columns, then the catalog's key: a
-			 * start-over resumes after the last row. */
-			mlc_buf_reset(&spec);
-			for (size_t b = 0; b < k->nby; b++)
-				mlc_buf_printf(&spec, "%s%s", b ? " " : "", k->by[b]);
-			kbuf = mlc_xstrdup(mlc_catalog_key(k->table) ? mlc_catalog_key(k->table) : "");
-			for (size_t w = 0, nkw = mlc_ais_words(kbuf, kw, MLC_JDE_MAXKEY); w < nkw &&
-			     w < MLC_JDE_MAXKEY; w++) {
-				size_t b;
-
-				for (b = 0; b < k->nby && strcmp(k->by[b], kw[w]) != 0; b++)
-					;
-				if (b == k->nby && k->nby + w < MLC_JDE_MAXKEY)
-					mlc_buf_printf(&spec, " %s", kw[w]);
-			}
-			free(kbuf);
-			mlc_buf_reset(&cols);
-			for (size_t c = 0; c < k->ncols; c++)
-				mlc_buf_printf(&cols, "%s%s", c ? " " : "", k->cols[c]);
-			q.k = k;
-			q.m = m;
-			q.want = want;
-			q.nwant = nw;
-			memset(&kq, 0, sizeof kq);
-			kq.table = k->table;
-			kq.keys = (const char *const *)k->by;
-			kq.nkeys = k->nby;
-			kq.vals = (const char *const *)want;
-			kq.nv = nw;
-			kq.norder = mlc_ais_read_order(spec.p, NULL, NULL, order, &orderbuf);
-			kq.order = order;
-			kq.cols = cols.p;
-			kq.pagesize = j->sum_page;
-			kq.row = lk_row;
-			kq.arg = &q;
-			kq_run(a, &kq);
-			free(orderbuf);
-			for (i = 0; i < nw; i++)
-				if (!map_get(m, want[i], NULL, NULL))
-					map_put(m, want[i], NULL, 0);
-		}
-		free(want);
-		free(all);
+		lookup_step(a, j, &j->lk.v[li], &j->lkmap[li], keys, nk, j->sum_page);
 	}
-	mlc_buf_free(&q.t);
-	mlc_buf_free(&q.key);
-	mlc_buf_free(&q.out);
+	free(keys);
 	mlc_buf_free(&t);
 	mlc_buf_free(&key);
-	mlc_buf_free(&spec);
-	mlc_buf_free(&cols);
+}
+
+/* A business unit's owner ([join] NAME = COLUMN via F0006): a lookup like
+ * any [lookup] entry, cached in j->bu. */
+static struct mlc_lookup owner_lookup = {
+	.name = "owner", .table = "F0006", .by = { "MCU" }, .src = { "MCU" },
+	.src_lookup = { -1 }, .nby = 1, .cols = { "AN8" }, .ncols = 1,
+};
+
+/* The owner of business unit mcu as the lookup found it: 1 with *an8 (0
+ * for a unit without an F0006 row or owner), or 0 if it was not looked up. */
+static int
+owner_of(struct join *j, const char *mcu, long *an8)
+{
+	const char *js;
+
+	if (!map_get(&j->bu, mcu, &js, NULL))
+		return 0;
+	*an8 = js ? row_num(js, strlen(js), "AN8") : 0;
+	return 1;
 }
 
 /* Merge the JSON object text add into member name of rec (jv). */
@@ -1335,7 +1365,7 @@ emit_joined(struct join *j, struct rec *r, struct mlc_buf *out)
 			long an8 = r->an8[i];
 			const char *js = NULL;
 
-			if (j->ent[i].via && r->mcu[i] && !map_get(&j->bu, r->mcu[i], NULL, &an8))
+			if (j->ent[i].via && r->mcu[i] && !owner_of(j, r->mcu[i], &an8))
 				an8 = 0;
 			if (i)
 				mlc_buf_addc(&c, ',');
@@ -1439,17 +1469,9 @@ join_batch(struct mlc_ais *a, struct join *j, struct rec *recs, size_t n)
 				vals = mlc_xrealloc(vals, (nv + 1) * sizeof *vals);
 				vals[nv++] = recs[i].mcu[k];
 			}
-	map_room(&j->bu, vals, nv);
-	for (i = k = 0; i < nv; i++)
-		if (!map_get(&j->bu, vals[i], NULL, NULL))
-			vals[k++] = vals[i];
-	nv = k;
-	if (nv) {
-		lookup(a, j, 0, (const char *const *)vals, nv);
-		for (i = 0; i < nv; i++)
-			if (!map_get(&j->bu, vals[i], NULL, NULL))
-				map_put(&j->bu, vals[i], NULL, 0);
-	}
+	/* The owner is the lookup F0006 by MCU -> AN8, the same step as a
+	 * [lookup] entry's (at the contact queries' page size). */
+	lookup_step(a, j, &owner_lookup, &j->bu, vals, nv, 1000);
 	free(vals);
 	vals = NULL;
 
@@ -1459,7 +1481,7 @@ join_batch(struct mlc_ais *a, struct join *j, struct rec *recs, size_t n)
 
 			if (recs[i].bad)
 				continue;
-			if (j->ent[k].via && (!recs[i].mcu[k] || !map_get(&j->bu, recs[i].mcu[k], NULL, &an8)))
+			if (j->ent[k].via && (!recs[i].mcu[k] || !owner_of(j, recs[i].mcu[k], &an8)))
 				an8 = 0;
 			if (an8 <= 0)
 				continue;
