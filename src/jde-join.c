@@ -220,7 +220,8 @@ struct join {
 	struct map *lkmap;       /* per lookup: key tuple -> result object text, NULL: no row */
 	long batch;
 	const char *cc;
-	struct map bu, ab;       /* MCU -> owner AN8; AN8 -> contact JSON */
+	struct map bu, ab;       /* MCU -> {"AN8":owner}; AN8 -> contact JSON */
+	struct map names;        /* AN8 -> {"ALPH":name} */
 	struct contact *con;     /* this batch's lookups, sorted by an8 */
 	size_t ncon;
 	char **mcus;             /* this batch's business units to look up */
@@ -324,7 +325,7 @@ contact_clear(struct contact *c, int what)
 
 struct lookup {
 	struct join *j;
-	int what; /* 1 F0101, 2 F0115, 4 F01151 */
+	int what; /* 2 F0115, 4 F01151 */
 	struct mlc_buf t1, t2;
 };
 
@@ -337,16 +338,10 @@ lookup_row(void *arg, const char *row, size_t n, const char *fetched_at)
 	long an8;
 
 	(void)fetched_at;
-	an8 = row_num(row, n, l->what == 1 ? "F0101_AN8" : l->what == 2 ? "F0115_AN8" :
-	              "F01151_AN8");
+	an8 = row_num(row, n, l->what == 2 ? "F0115_AN8" : "F01151_AN8");
 	if (!(c = find_contact(j, an8)))
 		return;
-	if (l->what == 1) {
-		if (row_str(row, n, "F0101_ALPH", &l->t1)) {
-			free(c->name);
-			c->name = mlc_xstrdup(l->t1.p);
-		}
-	} else if (l->what == 2) {
+	if (l->what == 2) {
 		struct phone *p;
 		struct mlc_buf raw;
 
@@ -609,10 +604,10 @@ kq_run(struct mlc_ais *a, const struct kq *k)
 }
 
 /*
- * The contacts of address numbers: one LIST query per Address Book table
- * (kq_run), F0101 names, F0115 phones, F01151 e-mail addresses, several
- * rows per number where a lookup takes one (the business units' owners,
- * F0006, are a lookup: lookup_step).  The key of each table, which the query is ordered by and
+ * The phones (F0115) and e-mail addresses (F01151) of address numbers:
+ * one LIST query per table (kq_run), several rows per number where a
+ * lookup takes one (the names, F0101, and the business units' owners,
+ * F0006, are lookups: lookup_step).  The key of each table, which the query is ordered by and
  * asks for first, is the catalog's (catalog.c); here are only the column
  * the values are listed for, the columns lookup_row reads, and fixed
  * conditions.
@@ -623,7 +618,6 @@ lookup(struct mlc_ais *a, struct join *j, int what, const char *const *vals, siz
 	static const struct {
 		const char *table, *key, *cols, *cond;
 	} t[] = {
-		{ "F0101", "AN8", "ALPH", NULL },
 		{ "F0115", "AN8", "PHTP AR1 PH1",
 		  "{\"controlId\":\"F0115.IDLN\",\"operator\":\"EQUAL\",\"value\":[{\"content\":\"0\","
 		  "\"specialValueId\":\"LITERAL\"}]}" },
@@ -632,7 +626,7 @@ lookup(struct mlc_ais *a, struct join *j, int what, const char *const *vals, siz
 		  "\"specialValueId\":\"LITERAL\"}]},{\"controlId\":\"F01151.ETP\",\"operator\":"
 		  "\"EQUAL\",\"value\":[{\"content\":\"E\",\"specialValueId\":\"LITERAL\"}]}" },
 	};
-	int ti = what == 1 ? 0 : what == 2 ? 1 : 2;
+	int ti = what == 2 ? 0 : 1;
 	struct lookup l;
 	struct kq k;
 	const char *order[MLC_JDE_MAXPOS];
@@ -1306,6 +1300,12 @@ lookups_batch(struct mlc_ais *a, struct join *j, struct rec *recs, size_t n)
 	mlc_buf_free(&key);
 }
 
+/* A contact's name: a lookup like any [lookup] entry, cached in j->names. */
+static struct mlc_lookup name_lookup = {
+	.name = "name", .table = "F0101", .by = { "AN8" }, .src = { "AN8" },
+	.src_lookup = { -1 }, .nby = 1, .cols = { "ALPH" }, .ncols = 1,
+};
+
 /* A business unit's owner ([join] NAME = COLUMN via F0006): a lookup like
  * any [lookup] entry, cached in j->bu. */
 static struct mlc_lookup owner_lookup = {
@@ -1521,11 +1521,18 @@ join_batch(struct mlc_ais *a, struct join *j, struct rec *recs, size_t n)
 			vals[i] = mlc_xmalloc(32);
 			snprintf(vals[i], 32, "%ld", an8s[i]);
 		}
-		lookup(a, j, 1, (const char *const *)vals, na);
+		/* The name is the lookup F0101 by AN8 -> ALPH; phones and
+		 * e-mail addresses, several rows per number, are read here. */
+		lookup_step(a, j, &name_lookup, &j->names, vals, na, 1000);
 		lookup(a, j, 2, (const char *const *)vals, na);
 		lookup(a, j, 4, (const char *const *)vals, na);
 		mlc_buf_init(&out);
 		for (i = 0; i < na; i++) {
+			const char *js;
+
+			if (map_get(&j->names, vals[i], &js, NULL) && js &&
+			    mlc_jde_member_str(js, strlen(js), "ALPH", "", &out))
+				j->con[i].name = mlc_xstrdup(out.p);
 			contact_json(j, &j->con[i], &out);
 			map_put(&j->ab, vals[i], out.p, 0);
 			contact_clear(&j->con[i], 7);
@@ -1680,6 +1687,7 @@ do_join(const struct opts *o)
 	j.sum_page = o->pagesize ? o->pagesize : 1000;
 	map_init(&j.bu);
 	map_init(&j.ab);
+	map_init(&j.names);
 	mlc_ais_open(&a, &conf, o->dry);
 	/* The login waits for the first record (join_batch): the stage
 	 * before us fails at its own login when the password is wrong and
@@ -1741,6 +1749,7 @@ do_join(const struct opts *o)
 	mlc_ais_close(&a);
 	map_free(&j.bu);
 	map_free(&j.ab);
+	map_free(&j.names);
 	for (size_t i = 0; i < j.lk.n; i++)
 		map_free(&j.lkmap[i]);
 	free(j.lkmap);
