@@ -224,8 +224,6 @@ struct join {
 	struct map names;        /* AN8 -> {"ALPH":name} */
 	struct contact *con;     /* this batch's lookups, sorted by an8 */
 	size_t ncon;
-	char **mcus;             /* this batch's business units to look up */
-	size_t nmcus;
 	unsigned long bad;
 };
 
@@ -1206,8 +1204,10 @@ lookup_step(struct mlc_ais *a, struct join *j, const struct mlc_lookup *k, struc
 	char *orderbuf, *kbuf;
 	struct kq kq;
 
-	memcpy(all, keys, n * sizeof *all);
-	qsort(all, n, sizeof *all, cmp_str);
+	if (n) {
+		memcpy(all, keys, n * sizeof *all);
+		qsort(all, n, sizeof *all, cmp_str);
+	}
 	for (i = nall = 0; i < n; i++)
 		if (!nall || strcmp(all[nall - 1], all[i]) != 0)
 			all[nall++] = all[i];
@@ -1562,12 +1562,6 @@ join_batch(struct mlc_ais *a, struct join *j, struct rec *recs, size_t n)
 	mlc_buf_free(&out);
 }
 
-static int
-is_alias(const char *s, size_t n)
-{
-	return n >= 1 && n <= 12 && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") >= n;
-}
-
 /* The rule's [sums] entries: NAME = TABLE.COLUMN by COLUMN... */
 static void
 parse_sums(struct join *j)
@@ -1595,10 +1589,11 @@ parse_sums(struct join *j)
 			w[nw++] = t;
 		}
 		dot = nw ? strchr(w[0], '.') : NULL;
-		ok = nw >= 3 && nw <= SUM_MAXBY + 2 && dot && is_alias(w[0], (size_t)(dot - w[0])) &&
-		     is_alias(dot + 1, strlen(dot + 1)) && strcmp(w[1], "by") == 0;
+		ok = nw >= 3 && nw <= SUM_MAXBY + 2 && dot &&
+		     mlc_lookup_alias_ok(w[0], (size_t)(dot - w[0])) &&
+		     mlc_lookup_alias_ok(dot + 1, strlen(dot + 1)) && strcmp(w[1], "by") == 0;
 		for (size_t k = 2; ok && k < nw; k++)
-			ok = is_alias(w[k], strlen(w[k]));
+			ok = mlc_lookup_alias_ok(w[k], strlen(w[k]));
 		if (!ok) {
 			free(v);
 			mlc_ais_fatal(MLC_EX_CONFIG, "%s:%u: [sums] %s = %s: expected TABLE.COLUMN by COLUMN... "
@@ -1654,8 +1649,7 @@ do_join(const struct opts *o)
 			je->fixed = strtol(w[0], NULL, 10);
 		} else if ((nw == 1 || (nw == 3 && strcmp(w[1], "via") == 0 &&
 		                        strcmp(w[2], "F0006") == 0)) &&
-		           strspn(w[0], "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") == strlen(w[0]) &&
-		           strlen(w[0]) <= 12) {
+		           mlc_lookup_alias_ok(w[0], strlen(w[0]))) {
 			je->col = mlc_xstrdup(w[0]);
 			je->via = nw == 3;
 		} else {

@@ -12,8 +12,8 @@
 
 #include "mlc.h"
 
-static int
-is_alias(const char *s, size_t n)
+int
+mlc_lookup_alias_ok(const char *s, size_t n)
 {
 	return n >= 1 && n <= 12 && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") >= n;
 }
@@ -128,7 +128,7 @@ mlc_lookup_parse(const struct mlc_rule *r, struct mlc_lookups *l, char *err, siz
 		}
 		for (arrow = 0; arrow < nw && strcmp(w[arrow], "->") != 0; arrow++)
 			;
-		if (nw < 1 || !is_alias(w[0], strlen(w[0])))
+		if (nw < 1 || !mlc_lookup_alias_ok(w[0], strlen(w[0])))
 			FAIL("%s:%u: [lookup] %s: table \"%s\": expected a JDE table such as F4101 "
 			     "(TABLE by COLUMN... -> COLUMN...)", r->path, e->line, e->key, nw ? w[0] : "");
 		k->table = mlc_xstrdup(w[0]);
@@ -153,7 +153,7 @@ mlc_lookup_parse(const struct mlc_rule *r, struct mlc_lookups *l, char *err, siz
 			char *eq = strchr(w[j], '='), *src = eq ? eq + 1 : w[j], *dot;
 			size_t cl = eq ? (size_t)(eq - w[j]) : strlen(w[j]);
 
-			if (!is_alias(w[j], cl))
+			if (!mlc_lookup_alias_ok(w[j], cl))
 				FAIL("%s:%u: [lookup] %s: key \"%s\": expected COLUMN or COLUMN=SOURCE, "
 				     "COLUMN a JDE alias such as ITM", r->path, e->line, e->key, w[j]);
 			for (size_t m = 0; m < k->nby; m++)
@@ -174,7 +174,7 @@ mlc_lookup_parse(const struct mlc_rule *r, struct mlc_lookups *l, char *err, siz
 					     l->v[li].line, dot + 1);
 				k->src_lookup[k->nby] = li;
 				k->src[k->nby] = mlc_xstrdup(dot + 1);
-			} else if (!is_alias(src, strlen(src))) {
+			} else if (!mlc_lookup_alias_ok(src, strlen(src))) {
 				FAIL("%s:%u: [lookup] %s: key \"%s\": the source must be a column of the "
 				     "record or NAME.COLUMN of a lookup before", r->path, e->line, e->key,
 				     w[j]);
@@ -184,7 +184,7 @@ mlc_lookup_parse(const struct mlc_rule *r, struct mlc_lookups *l, char *err, siz
 			k->nby++;
 		}
 		for (j = arrow + 1; j < nw; j++) {
-			if (!is_alias(w[j], strlen(w[j])))
+			if (!mlc_lookup_alias_ok(w[j], strlen(w[j])))
 				FAIL("%s:%u: [lookup] %s: column \"%s\": expected a JDE alias such as DSC1",
 				     r->path, e->line, e->key, w[j]);
 			if (mlc_lookup_col(k, w[j], strlen(w[j])) >= 0)

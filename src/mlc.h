@@ -918,6 +918,8 @@ struct mlc_lookups {
  * err set ("PATH:LINE: [lookup] NAME: ..."), l then empty. */
 int mlc_lookup_parse(const struct mlc_rule *r, struct mlc_lookups *l, char *err, size_t errlen);
 void mlc_lookup_free(struct mlc_lookups *l);
+/* 1 if s[0..n) can be a JDE alias of a table or column: 1 to 12 of A-Z 0-9. */
+int mlc_lookup_alias_ok(const char *s, size_t n);
 /* The index of lookup name[0..n), or -1. */
 int mlc_lookup_find(const struct mlc_lookups *l, const char *name, size_t n);
 /* The index of column col[0..n) among k's columns read, or -1. */
