@@ -106,6 +106,15 @@ diff_ok "$T/tok" "$F/join-lookups-items.exp.ndjson" "token expired: complete, co
 is "$(jq -r .path "$MLC_AIS_SIM_LOG" | grep -c '^/jderest/v2/tokenrequest$')" 2 \
 	"token expired: logged in again, once"
 
+# ... and in the middle of a lookup's pages (-p 3: the F4101 query pages).
+: >"$MLC_AIS_SIM_LOG"
+ais_sim_fault "token-expire:path=/jderest/v2/dataservice/next,after=1"
+jde-join -r "$F/join-lookups-items.rule" -p 3 <"$T/all" >"$T/tokpage" 2>"$T/err"
+is "$?" 0 "token expired between two pages of a lookup: exit 0"
+diff_ok "$T/tokpage" "$T/all5" "token expired between two pages: complete, correct records"
+is "$(jq -r .path "$MLC_AIS_SIM_LOG" | grep -c '^/jderest/v2/tokenrequest$')" 2 \
+	"token expired between two pages: logged in again, once"
+
 # ---- with [join] and [sums]: contacts, lookups, sums ----------------------------------
 cat >"$T/both.rule" <<'EOF2'
 [rule]
