@@ -19,6 +19,7 @@ LIBOBJ = \
 	src/http.o \
 	src/retry.o \
 	src/rule.o \
+	src/lookup.o \
 	src/sched.o \
 	src/jqrule.o \
 	src/realert.o \

@@ -351,8 +351,8 @@ run_locked() {
 		{ stage dlog2 trail --after twilio-send; } >"$tmp/dresults"
 
 	# 3. The rule itself.
-	if [ -n "$(mlc-rule get "$rule" join vendor 2>/dev/null)" ] ||
-		grep -q -e '^\[join\]' -e '^\[sums\]' "$(mlc-rule path "$rule")"; then
+	# jde-join runs when the rule has [join], [lookup] or [sums] entries.
+	if mlc-rule joins "$rule" 2>/dev/null; then
 		# One AIS login per run: jde-fetch hands its session to
 		# jde-join through a FIFO in the run's 0700 directory (the
 		# token never on a disk).  Each stage's group holds its end

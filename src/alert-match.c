@@ -1263,8 +1263,27 @@ main(int argc, char **argv)
 		return MLC_EX_CONFIG;
 	}
 	if (check) {
+		/* .lookups.NAME.COL that no [lookup] reads is always null: a warning. */
+		struct mlc_lookups lk;
+		static const char *const keys[] = { "expr", "key", "fingerprint" };
+		int rc = MLC_EX_OK;
+
+		if (mlc_lookup_parse(&rule, &lk, err, sizeof err) < 0) {
+			mlc_warn("%s", err);
+			rc = MLC_EX_CONFIG;
+		}
+		for (size_t i = 0; rc == MLC_EX_OK && i < sizeof keys / sizeof *keys; i++) {
+			const struct mlc_conf_entry *e = mlc_conf_find(&rule.conf, "match", keys[i]);
+			char what[32];
+
+			snprintf(what, sizeof what, "[match] %s", keys[i]);
+			if (e)
+				mlc_lookup_check_refs(&lk, rule.path, e->line, what, e->value, 0,
+				                      strlen(e->value));
+		}
+		mlc_lookup_free(&lk);
 		release();
-		mlc_util_exit(MLC_EX_OK);
+		mlc_util_exit(rc);
 	}
 
 	if (!nostate) {

@@ -533,12 +533,33 @@ check_rule(void)
 		{ "digest", "amount", "digest amount" }, { "digest", "currency", "digest currency" },
 	};
 	const struct mlc_conf_entry *e;
+	struct mlc_lookups lk;
+	char err[1024];
 	size_t i;
 	int bad = 0;
 
 	for (i = 0; i < sizeof list / sizeof list[0]; i++)
 		if ((e = mlc_conf_find(&rule.conf, list[i].section, list[i].key)))
 			bad |= check_fields(e, list[i].name);
+	/* .lookups.NAME.COL that no [lookup] reads is always null: a warning. */
+	if (mlc_lookup_parse(&rule, &lk, err, sizeof err) < 0) {
+		mlc_warn("%s", err);
+		return 1;
+	}
+	for (i = 0; i < sizeof list / sizeof list[0]; i++) {
+		struct mlc_jq_span *sp;
+		size_t n;
+		char what[64];
+
+		if (!(e = mlc_conf_find(&rule.conf, list[i].section, list[i].key)))
+			continue;
+		snprintf(what, sizeof what, "template %s", list[i].name);
+		mlc_jq_template_scan(e->value, &sp, &n); /* unterminated: reported by tmpl_build */
+		for (size_t k = 0; k < n; k++)
+			mlc_lookup_check_refs(&lk, rule.path, e->line, what, e->value, sp[k].a, sp[k].b);
+		free(sp);
+	}
+	mlc_lookup_free(&lk);
 	return bad;
 }
 

@@ -1,16 +1,22 @@
 /*
- * jde-join — add each record's JD Edwards contacts ([join]) and sums
- * ([sums]) to the records of jde-fetch, read through the AIS Server.
+ * jde-join — add each record's JD Edwards contacts ([join]), lookups
+ * ([lookup]) and sums ([sums]) to the records of jde-fetch, read through
+ * the AIS Server.
  *
  * Usage: jde-join -r RULE [-c CONF] [-b BATCH] [-p PAGESIZE] [--session-in FIFO]
  *        [--dry-run]
  * Reads NDJSON records (jde-fetch's, or any later stage's) on stdin and
  * writes them on stdout in input order with "contacts" (one member per
- * [join] entry) and "sums" (one per [sums] entry) added.  Records go in
- * batches: per batch one LIST query per Address Book table (F0006 owners,
- * F0101 names, F0115 phones, F01151 e-mail addresses) over the distinct
- * values not yet known, and one per [sums] entry; the answers are cached
- * in maps of bounded size, so memory stays flat however long the input.
+ * [join] entry), "lookups" (one per [lookup] entry, lookup.c's syntax) and
+ * "sums" (one per [sums] entry) added.  Records go in batches: per batch
+ * one LIST query per Address Book table (F0006 owners, F0101 names, F0115
+ * phones, F01151 e-mail addresses) over the distinct values not yet known,
+ * one query per lookup over its distinct keys not yet known (a LIST, or an
+ * OR of AND groups for several key columns), in declaration order so that
+ * a chained lookup follows its source, and one per [sums] entry.  kq_run
+ * builds and runs all of these queries; the answers are cached in maps of
+ * bounded size (map_room empties one before a batch, never while it is
+ * used), so memory stays flat however long the input.
  *
  * The session (login, token refresh, paging, logout) is ais.c's; it logs
  * in at the first record, never for an empty input (after a stage before
@@ -19,7 +25,8 @@
  * session handed on"), and logs in only when none came.  The key
  * every read is ordered by (so that a read that starts over resumes) is
  * catalog.c's: a new [sums] table needs a rule line and, to be read in
- * order, one line of catalog.c, and nothing here.
+ * order, one line of catalog.c, and nothing here; a [lookup] is ordered
+ * by its key columns first, so any table needs only the rule line.
  *
  * Exit status: 0 done; 64 usage; 65 input lines that are not records (the
  * others are still written), bad data from AIS; 69 AIS unavailable after
@@ -151,6 +158,20 @@ map_put(struct map *m, const char *k, const char *val, long num)
 	m->num[i] = num;
 }
 
+/* Before a batch's queries: empty m if the keys the batch needs, cached or
+ * not, would overflow it, so that it is emptied before, never while, the
+ * batch uses it (then every key of the batch is asked for again). */
+static void
+map_room(struct map *m, char *const *keys, size_t n)
+{
+	size_t unknown = 0;
+
+	for (size_t i = 0; i < n; i++)
+		unknown += !map_get(m, keys[i], NULL, NULL);
+	if (m->count + unknown > MAP_MAX)
+		map_clear(m);
+}
+
 struct jent {
 	const char *name;
 	char *col;    /* column alias, or NULL for a fixed number */
@@ -194,14 +215,15 @@ struct join {
 	size_t nent;
 	struct sument *sum;
 	size_t nsum;
-	long sum_page;           /* maxPageSize of the [sums] queries */
+	long sum_page;           /* maxPageSize of the [sums] and [lookup] queries */
+	struct mlc_lookups lk;   /* [lookup], in declaration order (lookup.c) */
+	struct map *lkmap;       /* per lookup: key tuple -> result object text, NULL: no row */
 	long batch;
 	const char *cc;
-	struct map bu, ab;       /* MCU -> owner AN8; AN8 -> contact JSON */
+	struct map bu, ab;       /* MCU -> {"AN8":owner}; AN8 -> contact JSON */
+	struct map names;        /* AN8 -> {"ALPH":name} */
 	struct contact *con;     /* this batch's lookups, sorted by an8 */
 	size_t ncon;
-	char **mcus;             /* this batch's business units to look up */
-	size_t nmcus;
 	unsigned long bad;
 };
 
@@ -301,7 +323,7 @@ contact_clear(struct contact *c, int what)
 
 struct lookup {
 	struct join *j;
-	int what; /* 0 F0006, 1 F0101, 2 F0115, 4 F01151 */
+	int what; /* 2 F0115, 4 F01151 */
 	struct mlc_buf t1, t2;
 };
 
@@ -314,21 +336,10 @@ lookup_row(void *arg, const char *row, size_t n, const char *fetched_at)
 	long an8;
 
 	(void)fetched_at;
-	if (l->what == 0) {
-		if (row_str(row, n, "F0006_MCU", &l->t1))
-			map_put(&j->bu, l->t1.p, NULL, row_num(row, n, "F0006_AN8"));
-		return;
-	}
-	an8 = row_num(row, n, l->what == 1 ? "F0101_AN8" : l->what == 2 ? "F0115_AN8" :
-	              "F01151_AN8");
+	an8 = row_num(row, n, l->what == 2 ? "F0115_AN8" : "F01151_AN8");
 	if (!(c = find_contact(j, an8)))
 		return;
-	if (l->what == 1) {
-		if (row_str(row, n, "F0101_ALPH", &l->t1)) {
-			free(c->name);
-			c->name = mlc_xstrdup(l->t1.p);
-		}
-	} else if (l->what == 2) {
+	if (l->what == 2) {
 		struct phone *p;
 		struct mlc_buf raw;
 
@@ -450,11 +461,153 @@ contact_json(struct join *j, struct contact *c, struct mlc_buf *b)
 	mlc_buf_addc(b, '}');
 }
 
+/* ---- the one home of the batched keyed queries -------------------------- */
+
 /*
- * One LIST query (in chunks of at most 500 values) per Address Book
- * table.  The key of each table, which the query is ordered by and asks
- * for first, is the catalog's (catalog.c); here are only the column the
- * values are listed for, the columns lookup_row reads, and fixed
+ * A keyed query: the rows of table whose key columns equal one of the
+ * batch's tuples (values SUM_SEP apart), in chunks of at most 500 tuples,
+ * one query each.  One key column: a LIST condition (an IN list; the
+ * reference, section 2.2).  Several: AIS has no multi-column IN, so an OR
+ * of AND groups in complexQuery, one group of EQUALs per tuple (a blank
+ * value STR_BLANK).  The query is ordered by order (asked for first, after
+ * pre), so that a start-over (token refused, JAS_MSG347) resumes after the
+ * last row (ais.c).  The Address Book contact joins, [sums] and [lookup]
+ * all read through here.
+ */
+#define KQ_CHUNK 500
+
+struct kq {
+	const char *table;
+	const char *const *keys;  /* the key columns of the conditions */
+	size_t nkeys;
+	const char *const *vals;  /* the tuples */
+	size_t nv;
+	const char *const *pre;   /* asked for before the order (NULL: keys) */
+	size_t npre;
+	const char *const *order;
+	size_t norder;
+	const char *cols;         /* asked for after: blank-separated aliases */
+	const char *cond;         /* fixed conditions (JSON), or NULL; one key column only */
+	long pagesize;
+	void (*row)(void *arg, const char *row, size_t n, const char *fetched_at);
+	void (*restart)(void *arg);
+	void (*chunk_done)(void *arg); /* after each chunk's query, or NULL */
+	void *arg;
+};
+
+/* A value of column col as a LITERAL; a date in the user's date format
+ * (the reference, section 4.2), as every condition on a date. */
+static void
+kq_value(struct mlc_buf *b, const struct mlc_ais *a, const char *col, const char *v, size_t n)
+{
+	char lit[16];
+	long ymd;
+
+	if (mlc_jde_is_date(col) && (ymd = mlc_jde_parse_ymd(v, n)) != 0) {
+		mlc_jde_date_literal(&a->df, ymd, lit);
+		v = lit;
+		n = strlen(lit);
+	}
+	mlc_buf_adds(b, "{\"content\":");
+	mlc_buf_json_str(b, v, n);
+	mlc_buf_adds(b, ",\"specialValueId\":\"LITERAL\"}");
+}
+
+static void
+kq_run(struct mlc_ais *a, const struct kq *k)
+{
+	struct mlc_ais_query q;
+	struct mlc_buf cond, rcids;
+	const char *cv[MLC_LOOKUP_MAXCOLS + 8];
+	char *cols;
+	size_t nc;
+
+	mlc_buf_init(&cond);
+	mlc_buf_init(&rcids);
+	mlc_ais_query_init(&q);
+	q.table = k->table;
+	q.pagesize = k->pagesize;
+	q.order = k->order;
+	q.norder = k->norder;
+	for (size_t i = 0; i < (k->pre ? k->npre : k->nkeys); i++)
+		mlc_ais_rcid_add(&rcids, k->table, k->pre ? k->pre[i] : k->keys[i]);
+	for (size_t i = 0; i < k->norder; i++)
+		mlc_ais_rcid_add(&rcids, k->table, k->order[i]);
+	cols = mlc_xstrdup(k->cols ? k->cols : "");
+	nc = mlc_ais_words(cols, cv, sizeof cv / sizeof *cv);
+	for (size_t i = 0; i < nc && i < sizeof cv / sizeof *cv; i++)
+		mlc_ais_rcid_add(&rcids, k->table, cv[i]);
+	free(cols);
+	q.rcids = rcids.p;
+	q.row = k->row;
+	q.restart = k->restart;
+	q.arg = k->arg;
+	q.match_any = k->nkeys > 1;
+	for (size_t off = 0; off < k->nv; off += KQ_CHUNK) {
+		size_t n = k->nv - off < KQ_CHUNK ? k->nv - off : KQ_CHUNK;
+
+		mlc_buf_reset(&cond);
+		if (k->nkeys == 1) {
+			mlc_buf_printf(&cond, "{\"controlId\":\"%s.%s\",\"operator\":\"LIST\",\"value\":[",
+			               k->table, k->keys[0]);
+			for (size_t i = 0; i < n; i++) {
+				if (i)
+					mlc_buf_addc(&cond, ',');
+				kq_value(&cond, a, k->keys[0], k->vals[off + i], strlen(k->vals[off + i]));
+			}
+			mlc_buf_adds(&cond, "]}");
+			if (k->cond) {
+				mlc_buf_addc(&cond, ',');
+				mlc_buf_adds(&cond, k->cond);
+			}
+			mlc_ais_query_obj(&q.qobj, k->table, "all", NULL, 0, &a->df, cond.p);
+		} else {
+			mlc_buf_reset(&q.qobj);
+			mlc_buf_adds(&q.qobj, "{\"autoFind\":true,\"matchType\":\"MATCH_ANY\","
+			             "\"complexQuery\":[");
+			for (size_t i = 0; i < n; i++) {
+				const char *v = k->vals[off + i];
+
+				if (i)
+					mlc_buf_addc(&q.qobj, ',');
+				mlc_buf_adds(&q.qobj, "{\"andOr\":\"OR\",\"query\":{\"matchType\":"
+				             "\"MATCH_ALL\",\"condition\":[");
+				for (size_t c = 0; c < k->nkeys; c++) {
+					size_t vl = strcspn(v, (const char[]){ SUM_SEP, '\0' });
+
+					if (c)
+						mlc_buf_addc(&q.qobj, ',');
+					mlc_buf_printf(&q.qobj, "{\"controlId\":\"%s.%s\",\"operator\":",
+					               k->table, k->keys[c]);
+					if (vl) {
+						mlc_buf_adds(&q.qobj, "\"EQUAL\",\"value\":[");
+						kq_value(&q.qobj, a, k->keys[c], v, vl);
+						mlc_buf_adds(&q.qobj, "]}");
+					} else {
+						mlc_buf_adds(&q.qobj, "\"STR_BLANK\",\"value\":[]}");
+					}
+					v += vl + (v[vl] != '\0');
+				}
+				mlc_buf_adds(&q.qobj, "]}}");
+			}
+			mlc_buf_adds(&q.qobj, "]}");
+		}
+		mlc_ais_query_run(a, &q);
+		if (k->chunk_done)
+			k->chunk_done(k->arg);
+	}
+	mlc_ais_query_free(&q);
+	mlc_buf_free(&cond);
+	mlc_buf_free(&rcids);
+}
+
+/*
+ * The phones (F0115) and e-mail addresses (F01151) of address numbers:
+ * one LIST query per table (kq_run), several rows per number where a
+ * lookup takes one (the names, F0101, and the business units' owners,
+ * F0006, are lookups: lookup_step).  The key of each table, which the query is ordered by and
+ * asks for first, is the catalog's (catalog.c); here are only the column
+ * the values are listed for, the columns lookup_row reads, and fixed
  * conditions.
  */
 static void
@@ -463,8 +616,6 @@ lookup(struct mlc_ais *a, struct join *j, int what, const char *const *vals, siz
 	static const struct {
 		const char *table, *key, *cols, *cond;
 	} t[] = {
-		{ "F0006", "MCU", "AN8", NULL },
-		{ "F0101", "AN8", "ALPH", NULL },
 		{ "F0115", "AN8", "PHTP AR1 PH1",
 		  "{\"controlId\":\"F0115.IDLN\",\"operator\":\"EQUAL\",\"value\":[{\"content\":\"0\","
 		  "\"specialValueId\":\"LITERAL\"}]}" },
@@ -473,62 +624,35 @@ lookup(struct mlc_ais *a, struct join *j, int what, const char *const *vals, siz
 		  "\"specialValueId\":\"LITERAL\"}]},{\"controlId\":\"F01151.ETP\",\"operator\":"
 		  "\"EQUAL\",\"value\":[{\"content\":\"E\",\"specialValueId\":\"LITERAL\"}]}" },
 	};
-	int ti = what == 0 ? 0 : what == 1 ? 1 : what == 2 ? 2 : 3;
+	int ti = what == 2 ? 0 : 1;
 	struct lookup l;
-	struct mlc_ais_query q;
-	struct mlc_buf cond, rcids;
-	const char *order[MLC_JDE_MAXPOS], *cv[8];
-	char *orderbuf, *cols;
-	size_t nc;
+	struct kq k;
+	const char *order[MLC_JDE_MAXPOS];
+	char *orderbuf;
 
 	l.j = j;
 	l.what = what;
 	mlc_buf_init(&l.t1);
 	mlc_buf_init(&l.t2);
-	mlc_buf_init(&cond);
-	mlc_buf_init(&rcids);
-	mlc_ais_query_init(&q);
-	q.table = t[ti].table;
-	q.pagesize = 1000;
+	memset(&k, 0, sizeof k);
+	k.table = t[ti].table;
+	k.keys = &t[ti].key;
+	k.nkeys = 1;
+	k.pre = k.keys; /* the key is the order's first column */
+	k.npre = 0;
+	k.vals = vals;
+	k.nv = nv;
+	k.cols = t[ti].cols;
+	k.cond = t[ti].cond;
+	k.pagesize = 1000;
 	/* By the key, asked for first: a start-over resumes. */
-	q.norder = mlc_ais_read_order(mlc_catalog_key(q.table), NULL, NULL, order, &orderbuf);
-	q.order = order;
-	for (size_t i = 0; i < q.norder; i++)
-		mlc_ais_rcid_add(&rcids, q.table, order[i]);
-	cols = mlc_xstrdup(t[ti].cols);
-	nc = mlc_ais_words(cols, cv, sizeof cv / sizeof *cv);
-	for (size_t i = 0; i < nc; i++)
-		mlc_ais_rcid_add(&rcids, q.table, cv[i]);
-	free(cols);
-	q.rcids = rcids.p;
-	q.row = lookup_row;
-	q.restart = lookup_restart;
-	q.arg = &l;
-	for (size_t off = 0; off < nv; off += 500) {
-		size_t n = nv - off < 500 ? nv - off : 500;
-
-		mlc_buf_reset(&cond);
-		mlc_buf_printf(&cond, "{\"controlId\":\"%s.%s\",\"operator\":\"LIST\",\"value\":[",
-		               t[ti].table, t[ti].key);
-		for (size_t i = 0; i < n; i++) {
-			if (i)
-				mlc_buf_addc(&cond, ',');
-			mlc_buf_adds(&cond, "{\"content\":");
-			mlc_buf_json_str(&cond, vals[off + i], strlen(vals[off + i]));
-			mlc_buf_adds(&cond, ",\"specialValueId\":\"LITERAL\"}");
-		}
-		mlc_buf_adds(&cond, "]}");
-		if (t[ti].cond) {
-			mlc_buf_addc(&cond, ',');
-			mlc_buf_adds(&cond, t[ti].cond);
-		}
-		mlc_ais_query_obj(&q.qobj, t[ti].table, "all", NULL, 0, &a->df, cond.p);
-		mlc_ais_query_run(a, &q);
-	}
+	k.norder = mlc_ais_read_order(mlc_catalog_key(k.table), NULL, NULL, order, &orderbuf);
+	k.order = order;
+	k.row = lookup_row;
+	k.restart = lookup_restart;
+	k.arg = &l;
+	kq_run(a, &k);
 	free(orderbuf);
-	mlc_ais_query_free(&q);
-	mlc_buf_free(&cond);
-	mlc_buf_free(&rcids);
 	mlc_buf_free(&l.t1);
 	mlc_buf_free(&l.t2);
 }
@@ -543,6 +667,7 @@ struct rec {
 	char **mcu;    /* per join entry with via: the business unit, or NULL */
 	char **skey;   /* per sums entry: the by-values, SUM_SEP between them */
 	double *sum;   /* per sums entry: the result */
+	char **lkey;   /* per lookup: the key tuple (SUM_SEP between values), NULL: null */
 };
 
 static void
@@ -552,6 +677,7 @@ rec_alloc(const struct join *j, struct rec *r)
 	r->mcu = mlc_xcalloc(j->nent, sizeof *r->mcu);
 	r->skey = mlc_xcalloc(j->nsum, sizeof *r->skey);
 	r->sum = mlc_xcalloc(j->nsum, sizeof *r->sum);
+	r->lkey = mlc_xcalloc(j->lk.n, sizeof *r->lkey);
 }
 
 static void
@@ -567,6 +693,9 @@ rec_free(struct rec *r, const struct join *j)
 	free(r->an8);
 	free(r->skey);
 	free(r->sum);
+	for (size_t i = 0; i < j->lk.n; i++)
+		free(r->lkey[i]);
+	free(r->lkey);
 }
 
 /* A number as by-value or sum: integers without a fraction, others with
@@ -612,6 +741,27 @@ jv_by_text(jv v, struct mlc_buf *b)
 		return 1;
 	}
 	return 0;
+}
+
+/* The record's column col: TABLE_COL of its row, else COL; invalid if it
+ * has neither (the record is a jde-fetch record: rec_resolve). */
+static jv
+rec_column(const struct rec *r, const char *col)
+{
+	jv table = jv_object_get(jv_copy(r->j), jv_string("table"));
+	jv row = jv_object_get(jv_copy(r->j), jv_string("row"));
+	char k[80];
+	jv v;
+
+	snprintf(k, sizeof k, "%s_%s", jv_string_value(table), col);
+	v = jv_object_get(jv_copy(row), jv_string(k));
+	if (!jv_is_valid(v)) {
+		jv_free(v);
+		v = jv_object_get(jv_copy(row), jv_string(col));
+	}
+	jv_free(table);
+	jv_free(row);
+	return v;
 }
 
 /* The value of a join column in a record. */
@@ -670,6 +820,23 @@ rec_resolve(struct join *j, struct rec *r)
 				r->an8[i] = x;
 		}
 		jv_free(v);
+	}
+	for (size_t i = 0; i < j->lk.n && !r->bad; i++) {
+		const struct mlc_lookup *lk = &j->lk.v[i];
+
+		for (size_t b = 0; b < lk->nby && !r->bad; b++) {
+			jv v;
+
+			if (lk->src_lookup[b] >= 0)
+				continue;
+			v = rec_column(r, lk->src[b]);
+			if (!jv_is_valid(v)) {
+				mlc_warn("line %lu: record has no column %s_%s ([lookup] %s)", r->lineno,
+				         jv_string_value(table), lk->src[b], lk->name);
+				r->bad = 1;
+			}
+			jv_free(v);
+		}
 	}
 	mlc_buf_init(&t);
 	mlc_buf_init(&key);
@@ -830,26 +997,32 @@ sum_restart(void *arg)
 		s->acc[i].part = 0;
 }
 
+/* A chunk's query has ended: its rows count. */
+static void
+sum_chunk_done(void *arg)
+{
+	struct sumq *s = arg;
+
+	for (size_t i = 0; i < s->nacc; i++) {
+		s->acc[i].sum += s->acc[i].part;
+		s->acc[i].part = 0;
+	}
+}
+
 /* For each [sums] entry: the distinct tuples of the batch, one BROWSE of
  * the entry's table with a LIST on the first by-column (in chunks of 500
  * values), the rows summed per tuple; a tuple without rows sums to 0. */
 static void
 sums_batch(struct mlc_ais *a, struct join *j, struct rec *recs, size_t n)
 {
-	struct mlc_buf rcids, cond;
-	struct mlc_ais_query q;
+	struct kq kq;
 	struct sumq s;
 	static const char sep[] = { SUM_SEP, '\0' };
 	char **first;
 	size_t nf, i, k;
 
-	mlc_buf_init(&rcids);
-	mlc_buf_init(&cond);
 	mlc_buf_init(&s.t);
 	mlc_buf_init(&s.key);
-	mlc_ais_query_init(&q);
-	q.row = sum_row;
-	q.arg = &s;
 	for (size_t ei = 0; ei < j->nsum; ei++) {
 		const struct sument *e = &j->sum[ei];
 		const char *order[MLC_JDE_MAXPOS];
@@ -885,40 +1058,23 @@ sums_batch(struct mlc_ais *a, struct join *j, struct rec *recs, size_t n)
 		/* A table of the catalog is read by its key (asked for too), so
 		 * that a start-over resumes; another one starts again from its
 		 * first page and forgets the partial sums. */
-		q.norder = mlc_ais_read_order(mlc_catalog_key(e->table), NULL, NULL, order, &orderbuf);
-		q.order = order;
-		q.restart = q.norder ? NULL : sum_restart;
-		mlc_buf_reset(&rcids);
-		for (k = 0; k < e->nby; k++)
-			mlc_ais_rcid_add(&rcids, e->table, e->by[k]);
-		for (k = 0; k < q.norder; k++)
-			mlc_ais_rcid_add(&rcids, e->table, order[k]);
-		mlc_ais_rcid_add(&rcids, e->table, e->col);
-		q.table = e->table;
-		q.rcids = rcids.p;
-		q.pagesize = j->sum_page;
-		for (size_t off = 0; off < nf; off += 500) {
-			size_t m = nf - off < 500 ? nf - off : 500;
-
-			mlc_buf_reset(&cond);
-			mlc_buf_printf(&cond, "{\"controlId\":\"%s.%s\",\"operator\":\"LIST\",\"value\":[",
-			               e->table, e->by[0]);
-			for (i = 0; i < m; i++) {
-				if (i)
-					mlc_buf_addc(&cond, ',');
-				mlc_buf_adds(&cond, "{\"content\":");
-				mlc_buf_json_str(&cond, first[off + i], strlen(first[off + i]));
-				mlc_buf_adds(&cond, ",\"specialValueId\":\"LITERAL\"}");
-			}
-			mlc_buf_adds(&cond, "]}");
-			mlc_ais_query_obj(&q.qobj, e->table, "all", NULL, 0, &a->df, cond.p);
-			sum_restart(&s);
-			mlc_ais_query_run(a, &q);
-			for (i = 0; i < s.nacc; i++) {
-				s.acc[i].sum += s.acc[i].part;
-				s.acc[i].part = 0;
-			}
-		}
+		memset(&kq, 0, sizeof kq);
+		kq.norder = mlc_ais_read_order(mlc_catalog_key(e->table), NULL, NULL, order, &orderbuf);
+		kq.order = order;
+		kq.restart = kq.norder ? NULL : sum_restart;
+		kq.table = e->table;
+		kq.keys = (const char *const *)e->by;
+		kq.nkeys = 1; /* a LIST on the first by-column; the rest matched here */
+		kq.pre = (const char *const *)e->by;
+		kq.npre = e->nby;
+		kq.cols = e->col;
+		kq.vals = (const char *const *)first;
+		kq.nv = nf;
+		kq.pagesize = j->sum_page;
+		kq.row = sum_row;
+		kq.chunk_done = sum_chunk_done;
+		kq.arg = &s;
+		kq_run(a, &kq);
 		for (i = 0; i < n; i++) {
 			struct sumacc probe, *hit;
 
@@ -934,11 +1090,240 @@ sums_batch(struct mlc_ais *a, struct join *j, struct rec *recs, size_t n)
 		free(s.acc);
 		free(orderbuf);
 	}
-	mlc_ais_query_free(&q);
-	mlc_buf_free(&rcids);
-	mlc_buf_free(&cond);
 	mlc_buf_free(&s.t);
 	mlc_buf_free(&s.key);
+}
+
+/* ---- [lookup]: one keyed query per lookup per batch ---- */
+
+struct lkq {
+	struct join *j;
+	const struct mlc_lookup *k;
+	struct map *m;
+	char **want; /* the tuples asked for, sorted */
+	size_t nwant;
+	struct mlc_buf t, key, out;
+};
+
+/* A row of a lookup table: its key tuple, when asked for and not known
+ * yet, gets the row's columns read (the first row of a tuple, in the
+ * query's order, wins). */
+static void
+lk_row(void *arg, const char *row, size_t n, const char *fetched_at)
+{
+	struct lkq *q = arg;
+	const struct mlc_lookup *k = q->k;
+	const char *v, *kp;
+	size_t vn;
+	char name[80];
+
+	(void)fetched_at;
+	mlc_buf_reset(&q->key);
+	for (size_t b = 0; b < k->nby; b++) {
+		snprintf(name, sizeof name, "%s_%s", k->table, k->by[b]);
+		if (!row_by_text(row, n, name, &q->t))
+			mlc_buf_reset(&q->t); /* null: blank */
+		if (b)
+			mlc_buf_addc(&q->key, SUM_SEP);
+		mlc_buf_add(&q->key, q->t.p, q->t.len);
+	}
+	kp = q->key.p;
+	if (!bsearch(&kp, q->want, q->nwant, sizeof *q->want, cmp_str) ||
+	    map_get(q->m, q->key.p, NULL, NULL))
+		return;
+	mlc_buf_reset(&q->out);
+	mlc_buf_addc(&q->out, '{');
+	for (size_t c = 0; c < k->ncols; c++) {
+		if (c)
+			mlc_buf_addc(&q->out, ',');
+		mlc_buf_json_str(&q->out, k->cols[c], strlen(k->cols[c]));
+		mlc_buf_addc(&q->out, ':');
+		snprintf(name, sizeof name, "%s_%s", k->table, k->cols[c]);
+		if (!mlc_jde_json_member(row, n, name, &v, &vn))
+			mlc_buf_adds(&q->out, "null");
+		else if (*v == '"' && row_str(row, n, name, &q->t))
+			mlc_buf_json_str(&q->out, q->t.p, q->t.len);
+		else
+			mlc_buf_add(&q->out, v, vn);
+	}
+	mlc_buf_addc(&q->out, '}');
+	map_put(q->m, q->key.p, q->out.p, 0);
+}
+
+/* A record's key tuple for lookup li, NULL for null: every value blank,
+ * or a source lookup without a row.  Values as by-values (jv_by_text,
+ * row_by_text): strings trimmed (a business unit's left padding too),
+ * numbers in one form, so "1001" and 1001 are one address number. */
+static char *
+lk_key(struct join *j, const struct rec *r, size_t li, struct mlc_buf *t, struct mlc_buf *key)
+{
+	const struct mlc_lookup *k = &j->lk.v[li];
+	int blank = 1;
+
+	mlc_buf_reset(key);
+	for (size_t b = 0; b < k->nby; b++) {
+		int s = k->src_lookup[b];
+
+		if (s < 0) {
+			jv v = rec_column(r, k->src[b]);
+
+			if (!jv_by_text(v, t))
+				mlc_buf_reset(t);
+			jv_free(v);
+		} else {
+			const char *res = NULL;
+
+			if (!r->lkey[s] || !map_get(&j->lkmap[s], r->lkey[s], &res, NULL) || !res)
+				return NULL;
+			if (!row_by_text(res, strlen(res), k->src[b], t))
+				mlc_buf_reset(t);
+		}
+		if (b)
+			mlc_buf_addc(key, SUM_SEP);
+		mlc_buf_add(key, t->p, t->len);
+		blank = blank && t->len == 0;
+	}
+	return blank ? NULL : mlc_xstrndup(key->p, key->len);
+}
+
+/* One lookup step of a batch: keys[0..n) the batch's keys (repeats
+ * allowed), room in the cache m for them all, one keyed query (kq_run)
+ * over those not cached, ordered by the key columns and then the table's
+ * key, each row read by lk_row; a key without a row is cached as null.
+ * [lookup] entries and the business units' owners ([join] ... via F0006)
+ * are such steps. */
+static void
+lookup_step(struct mlc_ais *a, struct join *j, const struct mlc_lookup *k, struct map *m,
+            char *const *keys, size_t n, long pagesize)
+{
+	struct lkq q;
+	struct mlc_buf spec, cols;
+	char **all = mlc_xcalloc(n ? n : 1, sizeof *all), **want;
+	size_t nall, nw, i;
+	const char *order[MLC_JDE_MAXPOS], *kw[MLC_JDE_MAXKEY + 1];
+	char *orderbuf, *kbuf;
+	struct kq kq;
+
+	if (n) {
+		memcpy(all, keys, n * sizeof *all);
+		qsort(all, n, sizeof *all, cmp_str);
+	}
+	for (i = nall = 0; i < n; i++)
+		if (!nall || strcmp(all[nall - 1], all[i]) != 0)
+			all[nall++] = all[i];
+	map_room(m, all, nall);
+	want = mlc_xcalloc(nall ? nall : 1, sizeof *want);
+	for (i = nw = 0; i < nall; i++)
+		if (!map_get(m, all[i], NULL, NULL))
+			want[nw++] = all[i];
+	if (!nw)
+		goto out;
+	/* Ordered by the key columns, then the catalog's key: a start-over
+	 * resumes after the last row. */
+	mlc_buf_init(&spec);
+	mlc_buf_init(&cols);
+	for (size_t b = 0; b < k->nby; b++)
+		mlc_buf_printf(&spec, "%s%s", b ? " " : "", k->by[b]);
+	kbuf = mlc_xstrdup(mlc_catalog_key(k->table) ? mlc_catalog_key(k->table) : "");
+	for (size_t w = 0, nkw = mlc_ais_words(kbuf, kw, MLC_JDE_MAXKEY); w < nkw &&
+	     w < MLC_JDE_MAXKEY; w++) {
+		size_t b;
+
+		for (b = 0; b < k->nby && strcmp(k->by[b], kw[w]) != 0; b++)
+			;
+		if (b == k->nby && k->nby + w < MLC_JDE_MAXKEY)
+			mlc_buf_printf(&spec, " %s", kw[w]);
+	}
+	free(kbuf);
+	for (size_t c = 0; c < k->ncols; c++)
+		mlc_buf_printf(&cols, "%s%s", c ? " " : "", k->cols[c]);
+	memset(&q, 0, sizeof q);
+	q.j = j;
+	q.k = k;
+	q.m = m;
+	q.want = want;
+	q.nwant = nw;
+	mlc_buf_init(&q.t);
+	mlc_buf_init(&q.key);
+	mlc_buf_init(&q.out);
+	memset(&kq, 0, sizeof kq);
+	kq.table = k->table;
+	kq.keys = (const char *const *)k->by;
+	kq.nkeys = k->nby;
+	kq.vals = (const char *const *)want;
+	kq.nv = nw;
+	kq.norder = mlc_ais_read_order(spec.p, NULL, NULL, order, &orderbuf);
+	kq.order = order;
+	kq.cols = cols.p;
+	kq.pagesize = pagesize;
+	kq.row = lk_row;
+	kq.arg = &q;
+	kq_run(a, &kq);
+	free(orderbuf);
+	for (i = 0; i < nw; i++)
+		if (!map_get(m, want[i], NULL, NULL))
+			map_put(m, want[i], NULL, 0);
+	mlc_buf_free(&q.t);
+	mlc_buf_free(&q.key);
+	mlc_buf_free(&q.out);
+	mlc_buf_free(&spec);
+	mlc_buf_free(&cols);
+out:
+	free(want);
+	free(all);
+}
+
+/* The lookups in declaration order (a chained one after its source): per
+ * lookup the records' keys, then its step (lookup_step). */
+static void
+lookups_batch(struct mlc_ais *a, struct join *j, struct rec *recs, size_t n)
+{
+	struct mlc_buf t, key;
+	char **keys = mlc_xcalloc(n ? n : 1, sizeof *keys);
+
+	mlc_buf_init(&t);
+	mlc_buf_init(&key);
+	for (size_t li = 0; li < j->lk.n; li++) {
+		size_t nk = 0;
+
+		for (size_t i = 0; i < n; i++) {
+			if (recs[i].bad)
+				continue;
+			recs[i].lkey[li] = lk_key(j, &recs[i], li, &t, &key);
+			if (recs[i].lkey[li])
+				keys[nk++] = recs[i].lkey[li];
+		}
+		lookup_step(a, j, &j->lk.v[li], &j->lkmap[li], keys, nk, j->sum_page);
+	}
+	free(keys);
+	mlc_buf_free(&t);
+	mlc_buf_free(&key);
+}
+
+/* A contact's name: a lookup like any [lookup] entry, cached in j->names. */
+static struct mlc_lookup name_lookup = {
+	.name = "name", .table = "F0101", .by = { "AN8" }, .src = { "AN8" },
+	.src_lookup = { -1 }, .nby = 1, .cols = { "ALPH" }, .ncols = 1,
+};
+
+/* A business unit's owner ([join] NAME = COLUMN via F0006): a lookup like
+ * any [lookup] entry, cached in j->bu. */
+static struct mlc_lookup owner_lookup = {
+	.name = "owner", .table = "F0006", .by = { "MCU" }, .src = { "MCU" },
+	.src_lookup = { -1 }, .nby = 1, .cols = { "AN8" }, .ncols = 1,
+};
+
+/* The owner of business unit mcu as the lookup found it: 1 with *an8 (0
+ * for a unit without an F0006 row or owner), or 0 if it was not looked up. */
+static int
+owner_of(struct join *j, const char *mcu, long *an8)
+{
+	const char *js;
+
+	if (!map_get(&j->bu, mcu, &js, NULL))
+		return 0;
+	*an8 = js ? row_num(js, strlen(js), "AN8") : 0;
+	return 1;
 }
 
 /* Merge the JSON object text add into member name of rec (jv). */
@@ -968,18 +1353,19 @@ rec_has_object(struct rec *r, const char *name)
 static void
 emit_joined(struct join *j, struct rec *r, struct mlc_buf *out)
 {
-	struct mlc_buf c, sm;
+	struct mlc_buf c, sm, lk;
 	char k[32];
 
 	mlc_buf_init(&c);
 	mlc_buf_init(&sm);
+	mlc_buf_init(&lk);
 	if (j->nent) {
 		mlc_buf_addc(&c, '{');
 		for (size_t i = 0; i < j->nent; i++) {
 			long an8 = r->an8[i];
 			const char *js = NULL;
 
-			if (j->ent[i].via && r->mcu[i] && !map_get(&j->bu, r->mcu[i], NULL, &an8))
+			if (j->ent[i].via && r->mcu[i] && !owner_of(j, r->mcu[i], &an8))
 				an8 = 0;
 			if (i)
 				mlc_buf_addc(&c, ',');
@@ -1004,13 +1390,32 @@ emit_joined(struct join *j, struct rec *r, struct mlc_buf *out)
 		}
 		mlc_buf_addc(&sm, '}');
 	}
+	if (j->lk.n) {
+		mlc_buf_addc(&lk, '{');
+		for (size_t i = 0; i < j->lk.n; i++) {
+			const char *js = NULL;
+
+			if (i)
+				mlc_buf_addc(&lk, ',');
+			mlc_buf_json_str(&lk, j->lk.v[i].name, strlen(j->lk.v[i].name));
+			mlc_buf_addc(&lk, ':');
+			if (r->lkey[i] && map_get(&j->lkmap[i], r->lkey[i], &js, NULL) && js)
+				mlc_buf_adds(&lk, js);
+			else
+				mlc_buf_adds(&lk, "null");
+		}
+		mlc_buf_addc(&lk, '}');
+	}
 	mlc_buf_reset(out);
-	if ((j->nent && rec_has_object(r, "contacts")) || (j->nsum && rec_has_object(r, "sums"))) {
+	if ((j->nent && rec_has_object(r, "contacts")) || (j->nsum && rec_has_object(r, "sums")) ||
+	    (j->lk.n && rec_has_object(r, "lookups"))) {
 		/* Joined before: merge (jv re-serialises the record). */
 		jv rec = jv_copy(r->j), s;
 
 		if (j->nent)
 			rec = rec_merge(rec, "contacts", &c);
+		if (j->lk.n)
+			rec = rec_merge(rec, "lookups", &lk);
 		if (j->nsum)
 			rec = rec_merge(rec, "sums", &sm);
 		s = jv_dump_string(rec, 0);
@@ -1030,6 +1435,11 @@ emit_joined(struct join *j, struct rec *r, struct mlc_buf *out)
 			mlc_buf_add(out, c.p, c.len);
 			first = 0;
 		}
+		if (j->lk.n) {
+			mlc_buf_adds(out, first ? "\"lookups\":" : ",\"lookups\":");
+			mlc_buf_add(out, lk.p, lk.len);
+			first = 0;
+		}
 		if (j->nsum) {
 			mlc_buf_adds(out, first ? "\"sums\":" : ",\"sums\":");
 			mlc_buf_add(out, sm.p, sm.len);
@@ -1038,6 +1448,7 @@ emit_joined(struct join *j, struct rec *r, struct mlc_buf *out)
 	}
 	mlc_buf_free(&c);
 	mlc_buf_free(&sm);
+	mlc_buf_free(&lk);
 }
 
 static void
@@ -1047,7 +1458,6 @@ join_batch(struct mlc_ais *a, struct join *j, struct rec *recs, size_t n)
 	long *an8s = NULL;
 	size_t nv = 0, na = 0, i, k;
 	struct mlc_buf out;
-	char num[32];
 
 	/* the first batch logs in: the date format of conditions is the user's */
 	if (!a->dry && !a->token && !mlc_ais_session_take(a, &session_fd))
@@ -1055,19 +1465,13 @@ join_batch(struct mlc_ais *a, struct join *j, struct rec *recs, size_t n)
 	/* Business units first: their owners join the address numbers. */
 	for (i = 0; i < n; i++)
 		for (k = 0; k < j->nent; k++)
-			if (!recs[i].bad && recs[i].mcu[k] && !map_get(&j->bu, recs[i].mcu[k], NULL, NULL) &&
-			    !strv_sorted_has(vals, nv, recs[i].mcu[k])) {
+			if (!recs[i].bad && recs[i].mcu[k] && !strv_sorted_has(vals, nv, recs[i].mcu[k])) {
 				vals = mlc_xrealloc(vals, (nv + 1) * sizeof *vals);
 				vals[nv++] = recs[i].mcu[k];
 			}
-	if (j->bu.count + nv > MAP_MAX)
-		map_clear(&j->bu);
-	if (nv) {
-		lookup(a, j, 0, (const char *const *)vals, nv);
-		for (i = 0; i < nv; i++)
-			if (!map_get(&j->bu, vals[i], NULL, NULL))
-				map_put(&j->bu, vals[i], NULL, 0);
-	}
+	/* The owner is the lookup F0006 by MCU -> AN8, the same step as a
+	 * [lookup] entry's (at the contact queries' page size). */
+	lookup_step(a, j, &owner_lookup, &j->bu, vals, nv, 1000);
 	free(vals);
 	vals = NULL;
 
@@ -1077,12 +1481,9 @@ join_batch(struct mlc_ais *a, struct join *j, struct rec *recs, size_t n)
 
 			if (recs[i].bad)
 				continue;
-			if (j->ent[k].via && (!recs[i].mcu[k] || !map_get(&j->bu, recs[i].mcu[k], NULL, &an8)))
+			if (j->ent[k].via && (!recs[i].mcu[k] || !owner_of(j, recs[i].mcu[k], &an8)))
 				an8 = 0;
 			if (an8 <= 0)
-				continue;
-			snprintf(num, sizeof num, "%ld", an8);
-			if (map_get(&j->ab, num, NULL, NULL))
 				continue;
 			an8s = mlc_xrealloc(an8s, (na + 1) * sizeof *an8s);
 			an8s[na++] = an8;
@@ -1093,8 +1494,24 @@ join_batch(struct mlc_ais *a, struct join *j, struct rec *recs, size_t n)
 		if (k == 0 || an8s[k - 1] != an8s[i])
 			an8s[k++] = an8s[i];
 	na = k;
-	if (j->ab.count + na > MAP_MAX)
-		map_clear(&j->ab);
+	/* Every address number of the batch: room for them all, then the
+	 * ones not cached. */
+	vals = mlc_xcalloc(na ? na : 1, sizeof *vals);
+	for (i = 0; i < na; i++) {
+		vals[i] = mlc_xmalloc(32);
+		snprintf(vals[i], 32, "%ld", an8s[i]);
+	}
+	map_room(&j->ab, vals, na);
+	for (i = k = 0; i < na; i++) {
+		if (map_get(&j->ab, vals[i], NULL, NULL))
+			continue;
+		an8s[k++] = an8s[i];
+	}
+	for (i = 0; i < na; i++)
+		free(vals[i]);
+	free(vals);
+	vals = NULL;
+	na = k;
 	if (na) {
 		j->con = mlc_xcalloc(na, sizeof *j->con);
 		j->ncon = na;
@@ -1104,11 +1521,18 @@ join_batch(struct mlc_ais *a, struct join *j, struct rec *recs, size_t n)
 			vals[i] = mlc_xmalloc(32);
 			snprintf(vals[i], 32, "%ld", an8s[i]);
 		}
-		lookup(a, j, 1, (const char *const *)vals, na);
+		/* The name is the lookup F0101 by AN8 -> ALPH; phones and
+		 * e-mail addresses, several rows per number, are read here. */
+		lookup_step(a, j, &name_lookup, &j->names, vals, na, 1000);
 		lookup(a, j, 2, (const char *const *)vals, na);
 		lookup(a, j, 4, (const char *const *)vals, na);
 		mlc_buf_init(&out);
 		for (i = 0; i < na; i++) {
+			const char *js;
+
+			if (map_get(&j->names, vals[i], &js, NULL) && js &&
+			    mlc_jde_member_str(js, strlen(js), "ALPH", "", &out))
+				j->con[i].name = mlc_xstrdup(out.p);
 			contact_json(j, &j->con[i], &out);
 			map_put(&j->ab, vals[i], out.p, 0);
 			contact_clear(&j->con[i], 7);
@@ -1121,6 +1545,8 @@ join_batch(struct mlc_ais *a, struct join *j, struct rec *recs, size_t n)
 		j->ncon = 0;
 	}
 	free(an8s);
+	if (j->lk.n)
+		lookups_batch(a, j, recs, n);
 	if (j->nsum)
 		sums_batch(a, j, recs, n);
 	if (a->dry)
@@ -1134,12 +1560,6 @@ join_batch(struct mlc_ais *a, struct join *j, struct rec *recs, size_t n)
 			mlc_ais_fatal(MLC_EX_IOERR, "write error on stdout: %s", strerror(errno));
 	}
 	mlc_buf_free(&out);
-}
-
-static int
-is_alias(const char *s, size_t n)
-{
-	return n >= 1 && n <= 12 && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") >= n;
 }
 
 /* The rule's [sums] entries: NAME = TABLE.COLUMN by COLUMN... */
@@ -1169,10 +1589,11 @@ parse_sums(struct join *j)
 			w[nw++] = t;
 		}
 		dot = nw ? strchr(w[0], '.') : NULL;
-		ok = nw >= 3 && nw <= SUM_MAXBY + 2 && dot && is_alias(w[0], (size_t)(dot - w[0])) &&
-		     is_alias(dot + 1, strlen(dot + 1)) && strcmp(w[1], "by") == 0;
+		ok = nw >= 3 && nw <= SUM_MAXBY + 2 && dot &&
+		     mlc_lookup_alias_ok(w[0], (size_t)(dot - w[0])) &&
+		     mlc_lookup_alias_ok(dot + 1, strlen(dot + 1)) && strcmp(w[1], "by") == 0;
 		for (size_t k = 2; ok && k < nw; k++)
-			ok = is_alias(w[k], strlen(w[k]));
+			ok = mlc_lookup_alias_ok(w[k], strlen(w[k]));
 		if (!ok) {
 			free(v);
 			mlc_ais_fatal(MLC_EX_CONFIG, "%s:%u: [sums] %s = %s: expected TABLE.COLUMN by COLUMN... "
@@ -1228,8 +1649,7 @@ do_join(const struct opts *o)
 			je->fixed = strtol(w[0], NULL, 10);
 		} else if ((nw == 1 || (nw == 3 && strcmp(w[1], "via") == 0 &&
 		                        strcmp(w[2], "F0006") == 0)) &&
-		           strspn(w[0], "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") == strlen(w[0]) &&
-		           strlen(w[0]) <= 12) {
+		           mlc_lookup_alias_ok(w[0], strlen(w[0]))) {
 			je->col = mlc_xstrdup(w[0]);
 			je->via = nw == 3;
 		} else {
@@ -1240,8 +1660,17 @@ do_join(const struct opts *o)
 		free(v);
 	}
 	parse_sums(&j);
-	if (!j.nent && !j.nsum)
-		mlc_ais_fatal(MLC_EX_CONFIG, "%s: no [join] or [sums] section", rule.path);
+	{
+		char err[1024];
+
+		if (mlc_lookup_parse(&rule, &j.lk, err, sizeof err) < 0)
+			mlc_ais_fatal(MLC_EX_CONFIG, "%s", err);
+	}
+	if (!j.nent && !j.nsum && !j.lk.n)
+		mlc_ais_fatal(MLC_EX_CONFIG, "%s: no [join], [lookup] or [sums] section", rule.path);
+	j.lkmap = mlc_xcalloc(j.lk.n ? j.lk.n : 1, sizeof *j.lkmap);
+	for (size_t i = 0; i < j.lk.n; i++)
+		map_init(&j.lkmap[i]);
 	mlc_ais_config(&conf);
 	cc = mlc_conf_get(&conf, "general", "default_country");
 	if (cc && (strspn(cc, "0123456789") != strlen(cc) || !*cc || strlen(cc) > 3 || *cc == '0'))
@@ -1252,6 +1681,7 @@ do_join(const struct opts *o)
 	j.sum_page = o->pagesize ? o->pagesize : 1000;
 	map_init(&j.bu);
 	map_init(&j.ab);
+	map_init(&j.names);
 	mlc_ais_open(&a, &conf, o->dry);
 	a.count_rule = rule.name;
 	/* The login waits for the first record (join_batch): the stage
@@ -1326,6 +1756,11 @@ do_join(const struct opts *o)
 	mlc_ais_close(&a);
 	map_free(&j.bu);
 	map_free(&j.ab);
+	map_free(&j.names);
+	for (size_t i = 0; i < j.lk.n; i++)
+		map_free(&j.lkmap[i]);
+	free(j.lkmap);
+	mlc_lookup_free(&j.lk);
 	for (size_t i = 0; i < j.nent; i++)
 		free(j.ent[i].col);
 	free(j.ent);
@@ -1377,7 +1812,7 @@ main(int argc, char **argv)
 		return MLC_EX_USAGE;
 	}
 	if (!o.rule)
-		mlc_die(MLC_EX_USAGE, "give -r RULE (its [join] and [sums] sections)");
+		mlc_die(MLC_EX_USAGE, "give -r RULE (its [join], [lookup] and [sums] sections)");
 	if (o.session_in && o.dry)
 		mlc_die(MLC_EX_USAGE, "--session-in takes a session, and --dry-run uses none");
 	/* open at once, before anything slow: jde-fetch finds a reader */

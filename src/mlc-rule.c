@@ -8,6 +8,7 @@
  *        mlc-rule [-R DIR] get RULE SECTION KEY
  *        mlc-rule [-R DIR] path RULE
  *        mlc-rule [-R DIR] enabled RULE       exit 0, or 1 for [rule] enabled = no
+ *        mlc-rule [-R DIR] joins RULE         exit 0, or 1 without [join], [lookup], [sums]
  *        mlc-rule [-R DIR] cron RULE          five cron fields, a tab, the zone
  *        mlc-rule [-R DIR] oncalendar RULE    systemd OnCalendar= values, one a line
  *        mlc-rule [-R DIR] due RULE [TIME]    exit 0 if a scheduled slot is due
@@ -32,7 +33,7 @@
  * and the next one is not missed.  With TIME, due and next only read.
  *
  * Exit: 0; 1 (due: not due; claim: nothing to claim; get: key not set;
- * enabled: enabled = no);
+ * enabled: enabled = no; joins: nothing for jde-join);
  * 64 usage; 66 no such rule; 74 database I/O; 75 database busy; 78 rule
  * error (message "PATH:LINE: ..."; an unknown time zone; list: a *.rule
  * file whose name is not a rule name, reported and left out).
@@ -50,6 +51,7 @@ static const char usage[] =
 	"       mlc-rule [-R DIR] get RULE SECTION KEY\n"
 	"       mlc-rule [-R DIR] path RULE\n"
 	"       mlc-rule [-R DIR] enabled RULE\n"
+	"       mlc-rule [-R DIR] joins RULE\n"
 	"       mlc-rule [-R DIR] cron RULE\n"
 	"       mlc-rule [-R DIR] oncalendar RULE\n"
 	"       mlc-rule [-R DIR] due RULE [TIME]\n"
@@ -460,6 +462,8 @@ main(int argc, char **argv)
 		printf("%s\n", r.path);
 	} else if (!strcmp(cmd, "enabled")) {
 		rc = r.enabled ? 0 : 1;
+	} else if (!strcmp(cmd, "joins")) {
+		rc = mlc_rule_joins(&r) ? 0 : 1;
 	} else if (!strcmp(cmd, "cron")) {
 		char cron[128], err[256];
 

@@ -898,6 +898,43 @@ const char *mlc_rule_get(const struct mlc_rule *r, const char *section, const ch
  * 0, or -1 with err set. */
 int mlc_rule_cron(const char *schedule, char *out, size_t outlen, char *err, size_t errlen);
 
+/* 1 if the rule has [join], [lookup] or [sums] entries: jde-join has work. */
+int mlc_rule_joins(const struct mlc_rule *r);
+
+/* ---- lookup.c: a rule's [lookup] section (format: jde-join.1 Lookups) -- */
+#define MLC_LOOKUP_MAXBY 8
+#define MLC_LOOKUP_MAXCOLS 32
+struct mlc_lookup {
+	char *name;                      /* the entry's key: .lookups.NAME */
+	char *table;                     /* F4101 */
+	unsigned line;
+	char *by[MLC_LOOKUP_MAXBY];      /* the table's key columns */
+	char *src[MLC_LOOKUP_MAXBY];     /* each one's source: a record column, or a column of */
+	int src_lookup[MLC_LOOKUP_MAXBY]; /* this earlier lookup (-1: the record) */
+	size_t nby;
+	char *cols[MLC_LOOKUP_MAXCOLS];  /* the columns read: .lookups.NAME.COL */
+	size_t ncols;
+};
+struct mlc_lookups {
+	struct mlc_lookup *v;
+	size_t n;
+};
+/* The rule's [lookup] entries in declaration order into l; 0, or -1 with
+ * err set ("PATH:LINE: [lookup] NAME: ..."), l then empty. */
+int mlc_lookup_parse(const struct mlc_rule *r, struct mlc_lookups *l, char *err, size_t errlen);
+void mlc_lookup_free(struct mlc_lookups *l);
+/* 1 if s[0..n) can be a JDE alias of a table or column: 1 to 12 of A-Z 0-9. */
+int mlc_lookup_alias_ok(const char *s, size_t n);
+/* The index of lookup name[0..n), or -1. */
+int mlc_lookup_find(const struct mlc_lookups *l, const char *name, size_t n);
+/* The index of column col[0..n) among k's columns read, or -1. */
+int mlc_lookup_col(const struct mlc_lookup *k, const char *col, size_t n);
+/* Warn ("PATH:LINE: warning: WHAT reads .lookups.X.COL ...") for each
+ * .lookups.NAME[.COL] in s[a..b) that no lookup provides, line being s's
+ * first line; 1 if it warned, else 0. */
+int mlc_lookup_check_refs(const struct mlc_lookups *l, const char *path, unsigned line,
+                          const char *what, const char *s, size_t a, size_t b);
+
 /* ---- sched.c: a schedule's slots in a zone, and when a rule is due ---- */
 /*
  * Slots are wall-clock minutes in the rule's zone, counted as civil minutes

@@ -19,7 +19,7 @@ const char *const mlc_rule_schema[] = {
 	"rule.enabled",
 	"source.table", "source.columns", "source.where*", "source.match",
 	"source.incremental", "source.key", "source.page_size",
-	"join.*", "sums.*",
+	"join.*", "sums.*", "lookup.*",
 	"match.expr", "match.fingerprint", "match.realert", "match.storm", "match.key",
 	"recipients.to*", "recipients.channels",
 	"message.sms", "message.subject", "message.text", "message.html",
@@ -249,4 +249,14 @@ const char *
 mlc_rule_get(const struct mlc_rule *r, const char *section, const char *key)
 {
 	return mlc_conf_get(&r->conf, section, key);
+}
+
+int
+mlc_rule_joins(const struct mlc_rule *r)
+{
+	for (size_t i = 0; i < r->conf.n; i++)
+		if (!strcmp(r->conf.v[i].section, "join") || !strcmp(r->conf.v[i].section, "lookup") ||
+		    !strcmp(r->conf.v[i].section, "sums"))
+			return 1;
+	return 0;
 }

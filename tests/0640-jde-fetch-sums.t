@@ -126,7 +126,7 @@ is "$(queries | tr '\n' ' ')" "F41021 F41021 " "[sums] only: one query per entry
 printf '[rule]\nname = nojoin\n\n[source]\ntable = F4102\n' >"$T/rules/nojoin.rule"
 jde-join -r nojoin <"$T/items" >/dev/null 2>"$T/err"
 is "$?" 78 "neither [join] nor [sums]: 78"
-like "$(cat "$T/err")" "no \[join\] or \[sums\] section" "neither [join] nor [sums]: said so"
+like "$(cat "$T/err")" "no \[join\], \[lookup\] or \[sums\] section" "neither [join], [lookup] nor [sums]: said so"
 printf '[rule]\nname = badsum\n\n[source]\ntable = F4102\n\n[sums]\nq = F41021.PQOH per ITM\n' \
 	>"$T/rules/badsum.rule"
 jde-join -r badsum <"$T/items" >/dev/null 2>"$T/err"

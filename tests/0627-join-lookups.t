@@ -1,0 +1,267 @@
+#!/usr/bin/env bash
+# jde-join [lookup]: any JDE table looked up by the record's key columns
+# (F4101 items, F0006 business units, F0901 accounts by CO MCU OBJ SUB, and
+# a chained F0101 owner), batched and cached like the Address Book joins,
+# against the AIS simulator; the checks that warn of .lookups no lookup reads.
+. "$(dirname "$0")/lib.sh"
+
+PW='l00kup-Pa55'
+ais_start "$PW" || exit 1
+cat >"$ML_CONNECTOR_CONF" <<EOF2
+[ais]
+url = $URL
+user = JDE
+environment = JDV920
+device = ml-connector-test
+
+[general]
+default_country = 1
+EOF2
+export ML_CONNECTOR_KDF_FAST=1 ML_CONNECTOR_RETRY_SEED=7
+mlc-vault init 2>/dev/null
+printf '%s\n' "$PW" | mlc-vault set ais.password
+F=$TOP/tests/fixtures
+# The data service queries of the log: their tables, one a line.
+queries() { jq -r 'select(.path == "/jderest/v2/dataservice") | .body.targetName' "$MLC_AIS_SIM_LOG"; }
+nq() { queries | grep -c "^$1\$"; }
+body() { jq -c "select(.path == \"/jderest/v2/dataservice\" and .body.targetName == \"$1\") | .body" \
+	"$MLC_AIS_SIM_LOG" | head -n 1; }
+
+# ---- items, business units, their owner (chained) ------------------------------
+: >"$MLC_AIS_SIM_LOG"
+jde-join -r "$F/join-lookups-items.rule" <"$F/join-lookups-items.in.ndjson" >"$T/items" 2>"$T/err"
+is "$?" 0 "items: exit 0"
+diff_ok "$T/items" "$F/join-lookups-items.exp.ndjson" \
+	"items: descriptions, branch names, owners; null for a missing row, a blank key, a null source"
+is "$(queries | tr '\n' ' ')" "F4101 F0006 F0101 " "items: one query per lookup, in declaration order"
+q=$(body F4101)
+is "$(printf '%s' "$q" | jq -c '[.query.condition[] | .controlId, .operator]')" '["F4101.ITM","LIST"]' \
+	"items: a LIST on the key column"
+is "$(printf '%s' "$q" | jq -r '.query.condition[0].value | map(.content) | join(" ")')" \
+	"60001 60003 60012 69999" "items: the distinct items once (\"60003\" and 60012.0 as numbers), no blank"
+is "$(printf '%s' "$q" | jq -r .returnControlIDs)" "F4101.ITM|F4101.DSC1|F4101.DSC2|F4101.LITM" \
+	"items: the key, then the columns read"
+is "$(body F0006 | jq -r '.query.condition[0].value | map(.content) | join(" ")')" "30 40 99 M30" \
+	"branches: business units without their padding, each once"
+is "$(body F0101 | jq -r '.query.condition[0].value | map(.content) | join(" ")')" "2009" \
+	"owner: the address numbers the branch lookup found"
+
+# ---- accounts: four key columns ------------------------------------------------
+: >"$MLC_AIS_SIM_LOG"
+jde-join -r "$F/join-lookups-accounts.rule" <"$F/join-lookups-accounts.in.ndjson" >"$T/acc" 2>"$T/err"
+is "$?" 0 "accounts: exit 0"
+diff_ok "$T/acc" "$F/join-lookups-accounts.exp.ndjson" \
+	"accounts: F0901 by CO MCU OBJ SUB, padding and blank subsidiaries matched; null when no account"
+is "$(queries | tr '\n' ' ')" "F0901 " "accounts: one query for the batch"
+q=$(body F0901)
+is "$(printf '%s' "$q" | jq -r '.query.matchType + " " + (.query.complexQuery | length | tostring) + " " +
+	([.query.complexQuery[].andOr] | unique | join(","))')" "MATCH_ANY 6 OR" \
+	"accounts: an OR of one AND group per distinct account (six; the blank key not asked)"
+is "$(printf '%s' "$q" | jq -c '.query.complexQuery[0].query | [.matchType, (.condition[] | .controlId + " " + .operator)]')" \
+	'["MATCH_ALL","F0901.CO EQUAL","F0901.MCU EQUAL","F0901.OBJ EQUAL","F0901.SUB STR_BLANK"]' \
+	"accounts: a group is the four key columns, a blank subsidiary STR_BLANK"
+is "$(printf '%s' "$q" | jq -c '[.aggregation.orderBy[].column]')" \
+	'["F0901.CO","F0901.MCU","F0901.OBJ","F0901.SUB","F0901.AID"]' \
+	"accounts: ordered by the key columns, then the table's key (a start-over resumes)"
+
+# ---- batches and the cache: ceil(distinct keys / batch) queries per table ---------
+jq -c '{table: "F4102", key: "\(.F4101_ITM)", row: {F4102_ITM: .F4101_ITM,
+	F4102_MCU: (if .F4101_ITM % 2 == 0 then " 30" else " 40" end)}}' "$T/data/F4101.ndjson" >"$T/all"
+NI=$(wc -l <"$T/all" | tr -d ' ')
+: >"$MLC_AIS_SIM_LOG"
+jde-join -r "$F/join-lookups-items.rule" -b 5 <"$T/all" >"$T/all5" 2>"$T/err"
+is "$?" 0 "batches of 5: exit 0"
+is "$(nq F4101) $(nq F0006) $(nq F0101)" "$(((NI + 4) / 5)) 1 1" \
+	"batches of 5: ceil($NI items / 5) item queries; the two branches and their owner once"
+is "$(jq -r '.lookups.item.LITM' "$T/all5" | tr '\n' ' ')" \
+	"$(jq -r .F4101_LITM "$T/data/F4101.ndjson" | tr '\n' ' ')" "batches of 5: every item found"
+: >"$MLC_AIS_SIM_LOG"
+cat "$T/all" "$T/all" | jde-join -r "$F/join-lookups-items.rule" -b "$NI" >"$T/twice" 2>"$T/err"
+is "$(nq F4101)" 1 "the same items again: cached, not asked for again"
+diff_ok "$T/twice" <(cat "$T/all5" "$T/all5") "the same items again: the same lookups"
+
+# ---- a lookup table that answers JAS_MSG347 in the middle of its pages -------------
+: >"$MLC_AIS_SIM_LOG"
+ais_sim_fault "expire-results:path=/jderest/v2/dataservice/next"
+jde-join -r "$F/join-lookups-items.rule" -p 3 <"$T/all" >"$T/exp347" 2>"$T/err"
+is "$?" 0 "JAS_MSG347 on a lookup's next page: exit 0"
+like "$(cat "$T/err")" "F4101 next page: query results expired.*resuming after the last row" \
+	"JAS_MSG347: said so, resumed"
+diff_ok "$T/exp347" "$T/all5" "JAS_MSG347: complete, correct records"
+is "$(jq -c 'select(.path == "/jderest/v2/dataservice" and .body.targetName == "F4101") |
+	[.body.query.condition[] | .operator] | join(",")' "$MLC_AIS_SIM_LOG" | tr '\n' ' ')" \
+	'"LIST" "LIST,GREATER" ' "JAS_MSG347: the second F4101 query is the LIST and ITM after the last row"
+: >"$MLC_AIS_SIM_LOG"
+ais_sim_fault "expire-results:path=/jderest/v2/dataservice/next"
+jde-join -r "$F/join-lookups-accounts.rule" -p 2 <"$F/join-lookups-accounts.in.ndjson" >"$T/acc347" 2>"$T/err"
+is "$?" 0 "JAS_MSG347 on the multi-key query: exit 0"
+diff_ok "$T/acc347" "$F/join-lookups-accounts.exp.ndjson" "JAS_MSG347 on the multi-key query: same records"
+
+# ---- the token expires in the middle of the batch -----------------------------------
+: >"$MLC_AIS_SIM_LOG"
+ais_sim_fault "token-expire:path=/jderest/v2/dataservice,after=1"
+jde-join -r "$F/join-lookups-items.rule" <"$F/join-lookups-items.in.ndjson" >"$T/tok" 2>"$T/err"
+is "$?" 0 "token expired after the first lookup: exit 0"
+diff_ok "$T/tok" "$F/join-lookups-items.exp.ndjson" "token expired: complete, correct records"
+is "$(jq -r .path "$MLC_AIS_SIM_LOG" | grep -c '^/jderest/v2/tokenrequest$')" 2 \
+	"token expired: logged in again, once"
+
+# ... and in the middle of a lookup's pages (-p 3: the F4101 query pages).
+: >"$MLC_AIS_SIM_LOG"
+ais_sim_fault "token-expire:path=/jderest/v2/dataservice/next,after=1"
+jde-join -r "$F/join-lookups-items.rule" -p 3 <"$T/all" >"$T/tokpage" 2>"$T/err"
+is "$?" 0 "token expired between two pages of a lookup: exit 0"
+diff_ok "$T/tokpage" "$T/all5" "token expired between two pages: complete, correct records"
+is "$(jq -r .path "$MLC_AIS_SIM_LOG" | grep -c '^/jderest/v2/tokenrequest$')" 2 \
+	"token expired between two pages: logged in again, once"
+
+# ---- with [join] and [sums]: contacts, lookups, sums ----------------------------------
+cat >"$T/both.rule" <<'EOF2'
+[rule]
+name = both
+
+[source]
+table = F4102
+
+[join]
+buyer = BUYR
+
+[lookup]
+item = F4101 by ITM -> DSC1
+
+[sums]
+on_hand = F41021.PQOH by ITM MCU
+EOF2
+jq -c '.row.F4102_BUYR = 2002' "$F/join-lookups-items.in.ndjson" | head -n 1 >"$T/one"
+: >"$MLC_AIS_SIM_LOG"
+jde-join -r "$T/both.rule" <"$T/one" >"$T/both" 2>"$T/err"
+is "$?" 0 "[join], [lookup] and [sums]: exit 0"
+is "$(jq -c 'keys_unsorted[3:]' "$T/both")" '["contacts","lookups","sums"]' \
+	"contacts, then lookups, then sums"
+is "$(jq -c '[.contacts.buyer.name, .lookups.item.DSC1, .sums.ON_HAND]' "$T/both")" \
+	'["Reyes, Marcus","Ball Bearing 6205-2RS",275]' "each one filled"
+is "$(queries | tr '\n' ' ')" "F0101 F0115 F01151 F4101 F41021 " "the contact queries, the lookup, the sum"
+jde-join -r "$T/both.rule" <"$T/both" >"$T/both2" 2>"$T/err"
+is "$(jq -S -c . "$T/both2")" "$(jq -S -c . "$T/both")" "joined twice: merged, the same record"
+
+# ---- the caches overflow in the middle of the run ------------------------------------
+# 9,000 distinct address numbers and items, more than a cache holds (8192): a
+# record of the last batch whose key an early batch cached still gets it.
+cat >"$T/big.rule" <<'EOF2'
+[rule]
+name = big
+
+[source]
+table = F4102
+
+[join]
+vendor = BUYR
+
+[lookup]
+item = F4101 by ITM -> LITM
+EOF2
+awk 'BEGIN { for (i = 1; i <= 9000; i++) { k = (i == 1 || i == 9000) ? 0 : 100000 + i
+	printf "{\"table\":\"F4102\",\"row\":{\"F4102_ITM\":%d,\"F4102_BUYR\":%d}}\n",
+		k ? k : 60001, k ? k : 4242 } }' >"$T/big"
+jde-join -r "$T/big.rule" -b 1000 <"$T/big" >"$T/bigout" 2>"$T/err"
+is "$?" 0 "9,000 keys: exit 0"
+is "$(sed -n '1p;$p' "$T/bigout" | jq -r '[.contacts.vendor.name, .lookups.item.LITM] | join("|")' | tr '\n' ' ')" \
+	"Acme Corp|HIC-BRG-6205 Acme Corp|HIC-BRG-6205 " \
+	"9,000 keys: the last batch still has the contact and the item the first batch cached"
+
+# ---- a date key: sent in the user's date format, as every date condition --------------
+printf '[rule]\nname = bydate\n\n[source]\ntable = F0911\n\n[lookup]\nje = F0911 by DGJ -> DOC\n' >"$T/bydate.rule"
+: >"$MLC_AIS_SIM_LOG"
+echo '{"table":"F0911","key":"x","row":{"F0911_DGJ":"20261114"}}' |
+	jde-join -r "$T/bydate.rule" >"$T/bydate" 2>"$T/err"
+is "$?" 0 "a date key: exit 0"
+is "$(body F0911 | jq -r '.query.condition[0].value[0].content')" "11/14/2026" \
+	"a date key: the LIST value in the user's format (MDE)"
+is "$(jq -r .lookups.je.DOC "$T/bydate")" 26000101 "a date key: the row found"
+
+# ---- mlc-rule joins: the orchestrator's question -------------------------------------
+mlc-rule joins "$F/join-lookups-items.rule"
+is "$?" 0 "mlc-rule joins: 0 for a rule with [lookup] only"
+printf '[rule]\nname = plain\n\n[source]\ntable = F4102\n' >"$T/plain.rule"
+mlc-rule joins "$T/plain.rule"
+is "$?" 1 "mlc-rule joins: 1 without [join], [lookup] or [sums]"
+
+# ---- bad lookup lines: the line and the field ----------------------------------------
+bad() { # NAME LINES... : a rule whose [lookup] is LINES; jde-join's message
+	_n=$1
+	shift
+	{ printf '[rule]\nname = %s\n\n[source]\ntable = F4102\n\n[lookup]\n' "$_n"; printf '%s\n' "$@"; } \
+		>"$T/$_n.rule"
+	jde-join -r "$T/$_n.rule" </dev/null >/dev/null 2>"$T/err"
+	echo "$? $(cat "$T/err")"
+}
+like "$(bad b1 'x = F4101 ITM -> DSC1')" '^78 .*b1.rule:8: \[lookup\] x: expected "by" after F4101' "no by: 78, line 8"
+like "$(bad b2 'x = F4101 by ITM DSC1')" 'b2.rule:8: \[lookup\] x: no "->"' "no arrow"
+like "$(bad b3 'x = F4101 by ITM ->')" 'b3.rule:8: \[lookup\] x: no column to read' "no column to read"
+like "$(bad b4 'x = f4101 by ITM -> DSC1')" 'b4.rule:8: \[lookup\] x: table "f4101"' "a bad table"
+like "$(bad b5 'x = F4101 by itm -> DSC1')" 'b5.rule:8: \[lookup\] x: key "itm"' "a bad key column"
+like "$(bad b6 'owner = F0101 by AN8=branch.AN8 -> ALPH' 'branch = F0006 by MCU -> AN8')" \
+	'b6.rule:8: \[lookup\] owner: key "AN8=branch.AN8": no lookup branch declared before this line' \
+	"a chain to a later lookup: named, with its line"
+like "$(bad b7 'branch = F0006 by MCU -> DL01' 'owner = F0101 by AN8=branch.AN8 -> ALPH')" \
+	'b7.rule:9: \[lookup\] owner: key "AN8=branch.AN8": lookup branch \(line 8\) reads no column AN8' \
+	"a chain to a column the lookup does not read"
+like "$(bad b8 'x = F4101 by ITM -> DSC1' 'x = F4101 by ITM -> DSC2')" 'b8.rule:9: \[lookup\] x is given twice' \
+	"a name given twice"
+
+# A record without a key column: named, the others go on, exit 65.
+{ head -n 1 "$F/join-lookups-items.in.ndjson" | jq -c 'del(.row.F4102_ITM)'
+	sed -n 2p "$F/join-lookups-items.in.ndjson"; } |
+	jde-join -r "$F/join-lookups-items.rule" >"$T/nocol" 2>"$T/err"
+is "$?" 65 "record without a key column: 65"
+like "$(cat "$T/err")" "line 1: record has no column F4102_ITM \(\[lookup\] item\)" \
+	"record without a key column: line, column, lookup"
+is "$(wc -l <"$T/nocol" | tr -d ' ')" 1 "record without a key column: the other one goes through"
+
+# ---- check: .lookups no lookup reads ---------------------------------------------------
+mkdir -p "$T/rules"
+cat >"$T/rules/lkcheck.rule" <<'EOF2'
+[rule]
+name = lkcheck
+
+[source]
+table = F4102
+
+[lookup]
+item = F4101 by ITM -> DSC1
+
+[match]
+expr = .lookups.item.DSC1 != null and .lookups.bu.DL01 != "x"
+
+[recipients]
+to = sms:+13125550100
+channels = sms
+
+[message]
+sms = Item \(.lookups.item.DSC1) \(.lookups.item.DSC2)
+EOF2
+alert-render -R "$T/rules" -r lkcheck --check >/dev/null 2>"$T/err"
+is "$?" 0 "alert-render --check: a lookup column no lookup reads is a warning"
+like "$(cat "$T/err")" 'lkcheck.rule:18: warning: template sms reads .lookups.item.DSC2, but \[lookup\] item \(line 8\) reads no DSC2' \
+	"alert-render --check: names the template, the lookup and the column"
+alert-match -R "$T/rules" -r lkcheck --check >/dev/null 2>"$T/err"
+is "$?" 0 "alert-match --check: exit 0"
+like "$(cat "$T/err")" 'lkcheck.rule:11: warning: \[match\] expr reads .lookups.bu.DL01, but \[lookup\] has no bu' \
+	"alert-match --check: a lookup that does not exist"
+is "$(grep -c 'lookups.item.DSC1' "$T/err")" 0 "alert-match --check: a column looked up is no warning"
+printf '[lookup]\nbad = F4101 by ITM\n' >>"$T/rules/lkcheck.rule"
+alert-render -R "$T/rules" -r lkcheck --check >/dev/null 2>"$T/err"
+is "$?" 78 "alert-render --check: a bad [lookup] line is an error"
+like "$(cat "$T/err")" 'lkcheck.rule:20: \[lookup\] bad: no "->"' "alert-render --check: its line"
+
+# ---- dry run, valgrind ---------------------------------------------------------------
+: >"$MLC_AIS_SIM_LOG"
+jde-join -r "$F/join-lookups-items.rule" --dry-run <"$F/join-lookups-items.in.ndjson" >"$T/dry" 2>"$T/err"
+is "$?" 0 "dry run: exit 0"
+is "$(jq -r '.body.targetName // "login"' "$T/dry" | tr '\n' ' ')" "login F4101 F0006 " \
+	"dry run: the requests (no row comes back, so no owner to ask for)"
+vg jde-join -r "$F/join-lookups-accounts.rule" -b 3 <"$F/join-lookups-accounts.in.ndjson" >"$T/vg" 2>"$T/err"
+isnt "$?" 99 "lookups under valgrind: no finding"
+diff_ok "$T/vg" "$F/join-lookups-accounts.exp.ndjson" "lookups under valgrind, batches of 3: same records"
+
+done_testing
