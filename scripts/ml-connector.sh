@@ -58,11 +58,26 @@ done
 DATA_TRIED="@DATADIR@ and $here/../share/ml-connector"
 
 prog=ml-connector
-warn() { printf '%s: %s\n' "$prog" "$*" >&2; }
+# say LEVEL MESSAGE: one message on stderr, in the form every program's
+# messages take (mlc-conf log: text, ML_CONNECTOR_LOG=json, or journald
+# priorities; with the rule and run of ML_CONNECTOR_RULE and
+# ML_CONNECTOR_RUN_ID), so that the shell never formats nor escapes one
+# itself.  The message goes on stdin, never argv (ps shows argv).  Without
+# mlc-conf (a broken install), plain text.
+say() {
+	_lv=$1
+	shift
+	if command -v mlc-conf >/dev/null 2>&1; then
+		printf '%s\n' "$*" | mlc-conf log "$_lv"
+	else
+		printf '%s: %s\n' "$prog" "$*" >&2
+	fi
+}
+warn() { say warning "$*"; }
 die() {
 	_c=$1
 	shift
-	warn "$*"
+	say error "$*"
 	exit "$_c"
 }
 # bad_option COMMAND OPTION: an option COMMAND does not have, named (64).
@@ -236,11 +251,15 @@ quiet=0
 notes=""
 note() {
 	if [ "$quiet" = 1 ]; then
-		notes="$notes$prog: $*
+		notes="$notes$*
 "
 	else
-		warn "$*"
+		say info "$*"
 	fi
+}
+# notes_say: the notes kept under --quiet, said now (the run failed).
+notes_say() {
+	[ -z "$notes" ] || printf '%s' "$notes" | mlc-conf log info
 }
 
 # stage NAME CMD...: run one pipeline stage, recording its status in $tmp/NAME.
@@ -276,6 +295,10 @@ run_rule() {
 	mkdir -p "$locks" || return 74
 	# The lock lives as long as this subshell: a crashed run frees it.
 	(
+		# Every message of the run, each stage's too, names the rule and
+		# the run (util.c); jde-fetch takes the run id from here as well.
+		ML_CONNECTOR_RULE=$rule ML_CONNECTOR_RUN_ID=$run_id
+		export ML_CONNECTOR_RULE ML_CONNECTOR_RUN_ID
 		if [ "$wait_lock" = 1 ]; then
 			flock 9 || exit 75
 		elif ! flock -n 9; then
@@ -430,14 +453,14 @@ run_locked() {
 			note "rule $rule: run $run_id ok: $detail"
 		else
 			rc=79
-			[ -z "$notes" ] || printf '%s' "$notes" >&2
+			notes_say
 			warn "rule $rule: run $run_id done, but $nrefused deliveries were refused for good and will not be retried: $detail; why (count, code, message):"
 			refused_why <"$tmp/refused"
 			warn "rule $rule: see ml-connector status $rule and ml-connector why DELIVERY"
 		fi
 	else
 		alert-log run end "$rule" "$run_id" failed "$detail; stages:$failed; watermark kept"
-		[ -z "$notes" ] || printf '%s' "$notes" >&2
+		notes_say
 		warn "rule $rule: run $run_id failed (stages:$failed): $detail; the watermark was not moved, the next run repeats it"
 	fi
 	run_up_gauges
@@ -512,7 +535,7 @@ cmd_run() {
 		case $1 in
 		--wait) wait_lock=1 ;;
 		--scheduled) scheduled=1 ;;
-		--quiet) quiet=1 ;;
+		--quiet) quiet=1; ML_CONNECTOR_PROGRESS=no; export ML_CONNECTOR_PROGRESS ;;
 		--all) all=1 ;;
 		--) shift; break ;;
 		-*) bad_option run "$1" ;;
@@ -608,6 +631,8 @@ resend_rule() {
 			exit 75
 		fi
 		run_id=$(new_run_id resend-)
+		ML_CONNECTOR_RULE=$rule ML_CONNECTOR_RUN_ID=$run_id
+		export ML_CONNECTOR_RULE ML_CONNECTOR_RUN_ID
 		run_dir || exit 74
 		{ stage replay alert-log replay --rule "$rule" --run-id "$run_id" --status in_doubt --channel email; } |
 			{ stage send twilio-send; } |
