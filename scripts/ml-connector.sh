@@ -461,7 +461,7 @@ run_locked() {
 	else
 		alert-log run end "$rule" "$run_id" failed "$detail; stages:$failed; watermark kept"
 		notes_say
-		warn "rule $rule: run $run_id failed (stages:$failed): $detail; the watermark was not moved, the next run repeats it"
+		say error "rule $rule: run $run_id failed (stages:$failed): $detail; the watermark was not moved, the next run repeats it"
 	fi
 	run_up_gauges
 	metrics_write
