@@ -122,7 +122,8 @@ usage: ml-connector [-c CONF] COMMAND [ARGS]
   ping                       log in to AIS and out; read the Twilio account and
                              the SendGrid key's permissions
   check [RULE...]            validate configuration and rules
-  preview RULE FILE          render FILE's records through RULE, send nothing
+  preview RULE [FILE]        render FILE's records, or the live AIS's, through RULE;
+                             send nothing, move no watermark
   demo [--keep DIR]          run the whole pipeline against the simulators
   version | help
 EOF
@@ -942,13 +943,74 @@ check_rule_warnings() {
 	esac
 }
 
+# preview RULE [FILE]: what the rule would send, rendered on stdout and
+# sent to no one.  FILE: its records.  Without FILE, the records come from
+# the live AIS: jde-fetch --no-state reads from the watermark and stores no
+# pending position, jde-join when the rule joins; match and render without
+# state.  No lock (nothing of the rule's state changes), no alert-log tee
+# (nothing recorded) but the one preview row at the end.
 cmd_preview() {
 	no_options preview "$@"
 	shift "$_skip"
 	setup_env
-	[ $# -eq 2 ] || die 64 "preview RULE FILE"
-	[ -r "$2" ] || die 66 "$2: cannot read"
-	alert-match --no-state -r "$1" <"$2" | alert-render --no-state -r "$1"
+	[ $# -eq 1 ] || [ $# -eq 2 ] || die 64 "preview RULE [FILE]"
+	if [ $# -eq 2 ]; then
+		[ -r "$2" ] || die 66 "$2: cannot read"
+		alert-match --no-state -r "$1" <"$2" | alert-render --no-state -r "$1"
+		return
+	fi
+	rule=$1
+	case $rule in
+	*/* | *.rule) die 64 "preview: \"$rule\" is a path; a live preview takes a rule name from $ML_CONNECTOR_RULES" ;;
+	esac
+	mlc-rule path "$rule" >/dev/null || exit $?
+	run_id=$(new_run_id preview-)
+	ML_CONNECTOR_RULE=$rule ML_CONNECTOR_RUN_ID=$run_id
+	export ML_CONNECTOR_RULE ML_CONNECTOR_RUN_ID
+	# the rendered lines come to this terminal: no progress line among them
+	if [ -t 1 ]; then
+		ML_CONNECTOR_PROGRESS=no
+		export ML_CONNECTOR_PROGRESS
+	fi
+	# Its own directory (a dot name: no run's clean-up of dead runs,
+	# runs/RULE.*, ever takes it for one of its own).
+	mkdir -p "$ML_CONNECTOR_STATE/runs" && chmod 700 "$ML_CONNECTOR_STATE/runs" || exit 74
+	tmp=$(umask 077 && mktemp -d "$ML_CONNECTOR_STATE/runs/.preview-$rule.XXXXXX") || exit 74
+	trap 'rm -rf "$tmp"' EXIT
+	if [ -n "$(mlc-rule get "$rule" join vendor 2>/dev/null)" ] ||
+		grep -q -e '^\[join\]' -e '^\[sums\]' "$(mlc-rule path "$rule")"; then
+		mkfifo -m 600 "$tmp/session" || exit 74
+		fifo=$tmp/session
+		join="jde-join -r $rule --session-in $fifo"
+		fsess="--session-out $fifo"
+	else
+		join="cat"
+		fifo=/dev/null
+		fsess=""
+	fi
+	# shellcheck disable=SC2086,SC2094 # as in run_locked
+	{ stage fetch jde-fetch -r "$rule" --no-state $fsess; } 9>"$fifo" |
+		{ stage join $join; } 8<"$fifo" | tee "$tmp/records" |
+		{ stage match alert-match --no-state -r "$rule"; } | tee "$tmp/alerts" |
+		{ stage render alert-render --no-state -r "$rule"; } | tee "$tmp/deliveries"
+	rc=0
+	failed=""
+	for s in fetch join match render; do
+		c=$(cat "$tmp/$s.rc" 2>/dev/null || echo 70)
+		if [ "$c" != 0 ]; then
+			failed="$failed $s=$c"
+			rc=$(worse "$rc" "$c")
+		fi
+	done
+	detail="records $(grep -c . "$tmp/records"), alerts $(grep -c '"alert_id"' "$tmp/alerts"), deliveries $(grep -c '"delivery_id"' "$tmp/deliveries"); nothing sent, the watermark not moved"
+	if [ "$rc" = 0 ]; then
+		alert-log run preview "$rule" "$run_id" ok "$detail" || rc=$?
+		say info "rule $rule: preview $run_id: $detail"
+	else
+		alert-log run preview "$rule" "$run_id" failed "$detail; stages:$failed"
+		say error "rule $rule: preview $run_id failed (stages:$failed): $detail"
+	fi
+	exit "$rc"
 }
 
 # ---- demo --------------------------------------------------------------

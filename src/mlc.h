@@ -674,6 +674,10 @@ int mlc_trail_status_put(struct mlc_store *s, const char *sid, const char *statu
  * run and as an audit row of stage "run". */
 int mlc_trail_run(struct mlc_store *s, int begin, const char *rule, const char *run_id,
                   const char *ts, const char *status, const char *detail);
+/* Writer: a preview of a rule (ml-connector preview): one audit row of
+ * stage "preview", nothing in table run. */
+int mlc_trail_preview(struct mlc_store *s, const char *rule, const char *run_id, const char *ts,
+                      const char *status, const char *detail);
 /* Per rule (NULL: every rule), in the columns of mlc_trail_status_cols: the
  * last run and its outcome, then the deliveries counted by their latest
  * stage, the quarantined lines, and (on the row of rule "-") the status
