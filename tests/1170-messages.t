@@ -52,11 +52,13 @@ is "$(jq -r '"\(.prog) \(.level) \(has("rule")) \(.msg)"' "$T/err")" \
 # a file's own stands in for the journal's socket.
 : >"$T/journal"
 JS=$(stat -L -c '%d:%i' "$T/journal")
-printf '{"b' | JOURNAL_STREAM=$JS ndjson-cat >/dev/null 2>>"$T/journal"
-JOURNAL_STREAM=$JS mlc-conf -c "$T/bad.conf" get a b 2>>"$T/journal"
-printf 'note\n' | JOURNAL_STREAM=$JS mlc-conf log info 2>>"$T/journal"
-printf 'trace\n' | JOURNAL_STREAM=$JS mlc-conf log debug 2>>"$T/journal"
-printf 'j\n' | JOURNAL_STREAM=$JS ML_CONNECTOR_LOG=json mlc-conf log warning 2>>"$T/journal"
+{
+	printf '{"b' | JOURNAL_STREAM=$JS ndjson-cat >/dev/null
+	JOURNAL_STREAM=$JS mlc-conf -c "$T/bad.conf" get a b
+	printf 'note\n' | JOURNAL_STREAM=$JS mlc-conf log info
+	printf 'trace\n' | JOURNAL_STREAM=$JS mlc-conf log debug
+	printf 'j\n' | JOURNAL_STREAM=$JS ML_CONNECTOR_LOG=json mlc-conf log warning
+} 2>>"$T/journal"
 is "$(grep -o '^<[0-9]>[a-z{-]*' "$T/journal" | tr '\n' ' ')" "<4>ndjson-cat <3>mlc-conf <6>ml-connector <7>ml-connector <4>{ " \
 	"JOURNAL_STREAM is stderr: <4> warning, <3> error, <6> info, <7> debug; json lines too"
 is "$(grep '^<4>{' "$T/journal" | cut -c4- | jq -r .level)" warning "and the JSON after the prefix is whole"

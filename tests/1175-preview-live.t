@@ -51,7 +51,8 @@ ml-connector preview high-value-po >"$T/out2" 2>"$T/err2"
 is "$?/$(grep -c '"delivery_id"' "$T/out2")" 0/0 "a preview right after the run: nothing new to render"
 # A new big order, changed after the watermark.
 jq -c 'select(.F4301_DOCO == 4300139) | .F4301_DOCO = 4399001 | .F4301_UPMJ = "20261126" | .F4301_TDAY = 90000' \
-	"$T/data/F4301.ndjson" >>"$T/data/F4301.ndjson"
+	"$T/data/F4301.ndjson" >"$T/new-row"
+cat "$T/new-row" >>"$T/data/F4301.ndjson"
 ml-connector preview high-value-po >"$T/out3" 2>"$T/err3"
 is "$?" 0 "preview with a new order: status 0"
 is "$(jq -r 'select(.delivery_id and .key) | .key' "$T/out3" | sort -u | tr '\n' ' ')" "00001|OP|4399001|000 " \
