@@ -47,6 +47,12 @@ is "$(jq -r '"\(.prog) \(.level) \(has("rule")) \(.msg)"' "$T/err")" \
 	"ndjson-cat warning false stdin: line 1: truncated input (no newline at end); line discarded" \
 	"json: a warning (mlc_warn); no rule member outside a run"
 
+# mlc-conf(1) EXAMPLES 3: the orchestrator's way to a message
+man-examples -c "$TOP/man/mlc-conf.1" 3 >"$T/ex.sh"
+man-examples -o "$TOP/man/mlc-conf.1" 3 >"$T/ex.want"
+bash "$T/ex.sh" >"$T/ex.got" 2>&1
+diff_ok "$T/ex.got" "$T/ex.want" "mlc-conf.1 EXAMPLES 3: text and json messages as shown"
+
 # ---- journald ----------------------------------------------------------------
 # systemd sets JOURNAL_STREAM to the device:inode of the stream it connected;
 # a file's own stands in for the journal's socket.

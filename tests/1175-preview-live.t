@@ -19,6 +19,16 @@ tw_requests() { grep -c . "$MLC_TWILIO_SIM_LOG" 2>/dev/null || true; }
 # the big purchase orders of the sample data, as the rule asks AIS for them
 NBIG=$(jq -c 'select(.F4301_OTOT > 50000 and .F4301_DCTO == "OP")' "$T/data/F4301.ndjson" | grep -c .)
 
+# ---- ml-connector(8) EXAMPLES 3 and 4, on a fresh trail --------------------------
+for ex in 3 4; do
+	man-examples -c "$TOP/man/ml-connector.8" $ex >"$T/ex$ex.sh"
+	man-examples -o "$TOP/man/ml-connector.8" $ex >"$T/ex$ex.want"
+	bash "$T/ex$ex.sh" >"$T/ex$ex.got" 2>&1
+	diff_ok "$T/ex$ex.got" "$T/ex$ex.want" "ml-connector.8 EXAMPLES $ex: $(head -n 1 "$T/ex$ex.sh")"
+done
+# the examples' two previews: the rows below are counted after theirs
+base=$(q 'SELECT max(id) FROM audit')
+
 # ---- a rule never run ----------------------------------------------------------
 ml-connector preview high-value-po >"$T/out" 2>"$T/err"
 is "$?" 0 "preview high-value-po: status 0"
@@ -32,9 +42,9 @@ is "$?" 66 "no watermark was committed"
 is "$(q 'SELECT count(*) FROM watermark_pending')/$(q 'SELECT count(*) FROM watermark')" 0/0 "none is left pending"
 is "$(q 'SELECT count(*) FROM run')/$(q 'SELECT count(*) FROM realert')/$(q 'SELECT count(*) FROM deferred')" 0/0/0 \
 	"no run, no re-alert mark, no deferred delivery"
-is "$(q "SELECT stage FROM audit" | sort | uniq -c | awk '{ print $2 "=" $1 }' | tr '\n' ' ')" "preview=1 " \
-	"the trail holds one row: the preview"
-pid=$(q "SELECT detail FROM audit WHERE stage = 'preview'")
+is "$(q "SELECT stage FROM audit WHERE id > $base" | sort | uniq -c | awk '{ print $2 "=" $1 }' | tr '\n' ' ')" "preview=1 " \
+	"the trail holds one row more: the preview"
+pid=$(q "SELECT detail FROM audit WHERE stage = 'preview' AND id > $base")
 like "$pid" "^preview preview-[0-9]{8}T[0-9]{6}Z-[^ ]+: ok: records $NBIG, alerts $NBIG, deliveries [1-9][0-9]*; nothing sent, the watermark not moved\$" \
 	"its detail: the preview's id and what it found"
 like "$(cat "$T/err")" "^ml-connector: rule=high-value-po run=preview-[^ ]+: rule high-value-po: preview preview-[^ ]+: records $NBIG, " \
@@ -60,7 +70,7 @@ is "$(jq -r 'select(.delivery_id and .key) | .key' "$T/out3" | sort -u | tr '\n'
 is "$(jde-fetch --show-watermark high-value-po)" "$wm" "the watermark has not moved"
 is "$(q 'SELECT count(*) FROM watermark_pending')" 0 "and no position is pending"
 is "$(tw_requests)" "$sent" "still no request to the Twilio simulator after the run's"
-is "$(q "SELECT count(*) FROM audit WHERE stage = 'preview'")/$(q 'SELECT count(*) FROM run')" 3/1 \
+is "$(q "SELECT count(*) FROM audit WHERE stage = 'preview' AND id > $base")/$(q 'SELECT count(*) FROM run')" 3/1 \
 	"three preview rows; the run table knows only the run"
 ml-connector run high-value-po >/dev/null 2>"$T/run2.err"
 is "$?" 0 "the next run: status 0"
@@ -82,5 +92,10 @@ ml-connector preview a b c 2>"$T/err"
 is "$?/$(head -n 1 "$T/err")" "64/ml-connector: preview RULE [FILE]" "three operands: 64"
 ml-connector preview nosuch 2>"$T/err"
 is "$?" 66 "no such rule: 66"
+# enabled = no: left out of run --all and schedules, previewed all the same
+curl -sf -o /dev/null -X POST "$AIS/_sim/reset" || echo "# AIS reset refused"
+sed -i 's/^\[rule\]$/&\nenabled = no/' "$ML_CONNECTOR_RULES/ap-aging.rule"
+ml-connector preview ap-aging >"$T/out5" 2>"$T/err5"
+is "$?/$(grep -c '"delivery_id"' "$T/out5" | sed 's/^[1-9][0-9]*$/some/')" 0/some "a rule with enabled = no previews like any other"
 
 done_testing
