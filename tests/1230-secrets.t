@@ -88,6 +88,9 @@ is "$(jq -r 'select(.path == "/v3/scopes") | "\(.auth) \(.status)"' "$MLC_TWILIO
 	"ping asked SendGrid for the key's scopes, once, with the key"
 sampled check ml-connector check
 is "$?" 0 "the traced ml-connector check: status 0"
+# A live preview logs in as a run does (jde-fetch hands the session to jde-join).
+sampled preview ml-connector preview high-value-po
+is "$?" 0 "the traced ml-connector preview: status 0"
 # The same run again with the messages as JSON (ML_CONNECTOR_LOG=json, for
 # log shippers): another encoder of every message and trace line.
 sampled runjson env ML_CONNECTOR_LOG=json ml-connector run high-value-po ap-aging
@@ -105,7 +108,7 @@ like "$(curl -fsS "http://127.0.0.1:$MLC_TWILIO_SIM_PORT/_sim/messages" | grep -
 	"the run sent messages (Basic auth with the token was used)"
 
 is "$(leaks "$S"/*)" "" "no secret in any process's cmdline or environ, raw or base64"
-is "$(leaks "$T"/{run,track,ping,check,runjson}.{out,err})" "" "none on stdout or stderr of run, track, ping, check, the JSON run (trace included)"
+is "$(leaks "$T"/{run,track,ping,check,preview,runjson}.{out,err})" "" "none on stdout or stderr of run, track, ping, check, preview, the JSON run (trace included)"
 # The state directory: database, WAL, shared memory, locks, anything else.
 # The vault's boxes are ciphertext, so the plaintext must not be there.
 sqlite3 "$E/state/state.db" 'PRAGMA wal_checkpoint(PASSIVE)' >/dev/null 2>&1
