@@ -157,7 +157,11 @@ mlc_log_line(int level, const char *msg, size_t n)
 			mlc_buf_printf(&b, "rule=%s%s", lg.rule, lg.run ? " " : ": ");
 		if (lg.run)
 			mlc_buf_printf(&b, "run=%s: ", lg.run);
-		mlc_buf_add(&b, msg, n);
+		/* one message, one line: a line break from the data (a server's
+		 * text, a name) would make a second line, in the journal one
+		 * without the priority and the rule */
+		for (size_t i = 0; i < n; i++)
+			mlc_buf_addc(&b, msg[i] == '\n' || msg[i] == '\r' ? ' ' : msg[i]);
 	}
 	mlc_buf_addc(&b, '\n');
 	write_all2(b.p, b.len);

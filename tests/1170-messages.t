@@ -21,6 +21,11 @@ printf 'hello\n' | ML_CONNECTOR_RULE=ap-aging mlc-conf log info 2>"$T/err"
 is "$(cat "$T/err")" "ml-connector: rule=ap-aging: hello" "mlc-conf log: the orchestrator's line, named ml-connector"
 printf '{"b' | ML_CONNECTOR_LOG=yaml ndjson-cat >/dev/null 2>"$T/err"
 like "$(cat "$T/err")" '^ndjson-cat: stdin' "ML_CONNECTOR_LOG other than json: text"
+mlc-rule path "$(printf 'x\ny')" 2>"$T/err"
+is "$(cat "$T/err")" 'mlc-rule: bad rule name "x y" (a-z 0-9 - _, not first -)' \
+	"text: a line break from the data does not make a second line"
+ML_CONNECTOR_LOG=json mlc-rule path "$(printf 'x\ny')" 2>"$T/err"
+is "$(grep -c . "$T/err")/$(jq -r .msg "$T/err" | head -n 1)" '1/bad rule name "x' "json: it is kept, escaped, in one line"
 printf 'x\n' | mlc-conf log notice 2>"$T/err"
 is "$?/$(head -n 1 "$T/err")" "64/mlc-conf: log notice: expected error, warning, info or debug" \
 	"mlc-conf log: an unknown level is a usage error"
