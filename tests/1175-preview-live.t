@@ -63,8 +63,16 @@ is "$?/$(grep -c '"delivery_id"' "$T/out2")" 0/0 "a preview right after the run:
 jq -c 'select(.F4301_DOCO == 4300139) | .F4301_DOCO = 4399001 | .F4301_UPMJ = "20261126" | .F4301_TDAY = 90000' \
 	"$T/data/F4301.ndjson" >"$T/new-row"
 cat "$T/new-row" >>"$T/data/F4301.ndjson"
+# everything in the state database but the trail's own rows, and the trail's
+dump() { sqlite3 "$db" .dump | grep -v '^INSERT INTO audit' | grep -v '^INSERT INTO sqlite_sequence'; }
+dump >"$T/before.dump"
+audit_before=$(q 'SELECT max(id) FROM audit')
 ml-connector preview high-value-po >"$T/out3" 2>"$T/err3"
 is "$?" 0 "preview with a new order: status 0"
+dump >"$T/after.dump"
+diff_ok "$T/after.dump" "$T/before.dump" \
+	"not a row of the state database changed: watermarks, pending, runs, re-alerts, metrics, schedule, vault"
+is "$(q "SELECT group_concat(stage) FROM audit WHERE id > $audit_before")" preview "and the trail has one row more, the preview's"
 is "$(jq -r 'select(.delivery_id and .key) | .key' "$T/out3" | sort -u | tr '\n' ' ')" "00001|OP|4399001|000 " \
 	"the preview shows the new order alone"
 is "$(jde-fetch --show-watermark high-value-po)" "$wm" "the watermark has not moved"
