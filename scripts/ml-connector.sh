@@ -349,6 +349,27 @@ run_dir() {
 	trap 'rm -rf "$tmp"' EXIT
 }
 
+# join_setup: the join stage of $rule's pipeline, for a run and a live
+# preview: $join (jde-join, or cat when the rule has no [join] or [sums]),
+# $fifo and $fsess.  One AIS login per run: jde-fetch hands its session to
+# jde-join through a FIFO in the run's 0700 directory $tmp (the token never
+# on a disk).  Each stage's group holds its end open for the stage's life
+# (the two opens meet, so neither program's own non-blocking open races the
+# other's start).
+join_setup() {
+	if [ -n "$(mlc-rule get "$rule" join vendor 2>/dev/null)" ] ||
+		grep -q -e '^\[join\]' -e '^\[sums\]' "$(mlc-rule path "$rule")"; then
+		mkfifo -m 600 "$tmp/session" || return 74
+		fifo=$tmp/session
+		join="jde-join -r $rule --session-in $fifo"
+		fsess="--session-out $fifo"
+	else
+		join="cat"
+		fifo=/dev/null
+		fsess=""
+	fi
+}
+
 run_locked() {
 	rule=$1
 	run_dir || return 74
@@ -375,22 +396,7 @@ run_locked() {
 		{ stage dlog2 trail --after twilio-send; } >"$tmp/dresults"
 
 	# 3. The rule itself.
-	if [ -n "$(mlc-rule get "$rule" join vendor 2>/dev/null)" ] ||
-		grep -q -e '^\[join\]' -e '^\[sums\]' "$(mlc-rule path "$rule")"; then
-		# One AIS login per run: jde-fetch hands its session to
-		# jde-join through a FIFO in the run's 0700 directory (the
-		# token never on a disk).  Each stage's group holds its end
-		# open for the stage's life (the two opens meet, so neither
-		# program's own non-blocking open races the other's start).
-		mkfifo -m 600 "$tmp/session" || return 74
-		fifo=$tmp/session
-		join="jde-join -r $rule --session-in $fifo"
-		fsess="--session-out $fifo"
-	else
-		join="cat"
-		fifo=/dev/null
-		fsess=""
-	fi
+	join_setup || return 74
 	# shellcheck disable=SC2086,SC2094 # $join, $fsess: plain words; the FIFO is read and written on purpose
 	{ stage fetch jde-fetch -r "$rule" --run-id "$run_id" $fsess; } 9>"$fifo" |
 		{ stage join $join; } 8<"$fifo" |
@@ -977,17 +983,7 @@ cmd_preview() {
 	mkdir -p "$ML_CONNECTOR_STATE/runs" && chmod 700 "$ML_CONNECTOR_STATE/runs" || exit 74
 	tmp=$(umask 077 && mktemp -d "$ML_CONNECTOR_STATE/runs/.preview-$rule.XXXXXX") || exit 74
 	trap 'rm -rf "$tmp"' EXIT
-	if [ -n "$(mlc-rule get "$rule" join vendor 2>/dev/null)" ] ||
-		grep -q -e '^\[join\]' -e '^\[sums\]' "$(mlc-rule path "$rule")"; then
-		mkfifo -m 600 "$tmp/session" || exit 74
-		fifo=$tmp/session
-		join="jde-join -r $rule --session-in $fifo"
-		fsess="--session-out $fifo"
-	else
-		join="cat"
-		fifo=/dev/null
-		fsess=""
-	fi
+	join_setup || exit 74
 	# shellcheck disable=SC2086,SC2094 # as in run_locked
 	{ stage fetch jde-fetch -r "$rule" --no-state $fsess; } 9>"$fifo" |
 		{ stage join $join; } 8<"$fifo" | tee "$tmp/records" |
