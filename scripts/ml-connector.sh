@@ -58,11 +58,26 @@ done
 DATA_TRIED="@DATADIR@ and $here/../share/ml-connector"
 
 prog=ml-connector
-warn() { printf '%s: %s\n' "$prog" "$*" >&2; }
+# say LEVEL MESSAGE: one message on stderr, in the form every program's
+# messages take (mlc-conf log: text, ML_CONNECTOR_LOG=json, or journald
+# priorities; with the rule and run of ML_CONNECTOR_RULE and
+# ML_CONNECTOR_RUN_ID), so that the shell never formats nor escapes one
+# itself.  The message goes on stdin, never argv (ps shows argv).  Without
+# mlc-conf (a broken install), plain text.
+say() {
+	_lv=$1
+	shift
+	if command -v mlc-conf >/dev/null 2>&1; then
+		printf '%s\n' "$*" | mlc-conf log "$_lv"
+	else
+		printf '%s: %s\n' "$prog" "$*" >&2
+	fi
+}
+warn() { say warning "$*"; }
 die() {
 	_c=$1
 	shift
-	warn "$*"
+	say error "$*"
 	exit "$_c"
 }
 # bad_option COMMAND OPTION: an option COMMAND does not have, named (64).
@@ -107,7 +122,8 @@ usage: ml-connector [-c CONF] COMMAND [ARGS]
   ping                       log in to AIS and out; read the Twilio account and
                              the SendGrid key's permissions
   check [RULE...]            validate configuration and rules
-  preview RULE FILE          render FILE's records through RULE, send nothing
+  preview RULE [FILE]        render FILE's records, or the live AIS's, through RULE;
+                             send nothing, move no watermark
   demo [--keep DIR]          run the whole pipeline against the simulators
   version | help
 EOF
@@ -236,11 +252,15 @@ quiet=0
 notes=""
 note() {
 	if [ "$quiet" = 1 ]; then
-		notes="$notes$prog: $*
+		notes="$notes$*
 "
 	else
-		warn "$*"
+		say info "$*"
 	fi
+}
+# notes_say: the notes kept under --quiet, said now (the run failed).
+notes_say() {
+	[ -z "$notes" ] || printf '%s' "$notes" | mlc-conf log info
 }
 
 # stage NAME CMD...: run one pipeline stage, recording its status in $tmp/NAME.
@@ -276,6 +296,10 @@ run_rule() {
 	mkdir -p "$locks" || return 74
 	# The lock lives as long as this subshell: a crashed run frees it.
 	(
+		# Every message of the run, each stage's too, names the rule and
+		# the run (util.c); jde-fetch takes the run id from here as well.
+		ML_CONNECTOR_RULE=$rule ML_CONNECTOR_RUN_ID=$run_id
+		export ML_CONNECTOR_RULE ML_CONNECTOR_RUN_ID
 		if [ "$wait_lock" = 1 ]; then
 			flock 9 || exit 75
 		elif ! flock -n 9; then
@@ -325,6 +349,27 @@ run_dir() {
 	trap 'rm -rf "$tmp"' EXIT
 }
 
+# join_setup: the join stage of $rule's pipeline, for a run and a live
+# preview: $join (jde-join, or cat when the rule has no [join], [lookup] or [sums]),
+# $fifo and $fsess.  One AIS login per run: jde-fetch hands its session to
+# jde-join through a FIFO in the run's 0700 directory $tmp (the token never
+# on a disk).  Each stage's group holds its end open for the stage's life
+# (the two opens meet, so neither program's own non-blocking open races the
+# other's start).
+join_setup() {
+	# jde-join runs when the rule has [join], [lookup] or [sums] entries.
+	if mlc-rule joins "$rule" 2>/dev/null; then
+		mkfifo -m 600 "$tmp/session" || return 74
+		fifo=$tmp/session
+		join="jde-join -r $rule --session-in $fifo"
+		fsess="--session-out $fifo"
+	else
+		join="cat"
+		fifo=/dev/null
+		fsess=""
+	fi
+}
+
 run_locked() {
 	rule=$1
 	run_dir || return 74
@@ -351,22 +396,7 @@ run_locked() {
 		{ stage dlog2 trail --after twilio-send; } >"$tmp/dresults"
 
 	# 3. The rule itself.
-	# jde-join runs when the rule has [join], [lookup] or [sums] entries.
-	if mlc-rule joins "$rule" 2>/dev/null; then
-		# One AIS login per run: jde-fetch hands its session to
-		# jde-join through a FIFO in the run's 0700 directory (the
-		# token never on a disk).  Each stage's group holds its end
-		# open for the stage's life (the two opens meet, so neither
-		# program's own non-blocking open races the other's start).
-		mkfifo -m 600 "$tmp/session" || return 74
-		fifo=$tmp/session
-		join="jde-join -r $rule --session-in $fifo"
-		fsess="--session-out $fifo"
-	else
-		join="cat"
-		fifo=/dev/null
-		fsess=""
-	fi
+	join_setup || return 74
 	# shellcheck disable=SC2086,SC2094 # $join, $fsess: plain words; the FIFO is read and written on purpose
 	{ stage fetch jde-fetch -r "$rule" --run-id "$run_id" --trailer $fsess; } 9>"$fifo" |
 		{ stage join $join; } 8<"$fifo" |
@@ -430,15 +460,15 @@ run_locked() {
 			note "rule $rule: run $run_id ok: $detail"
 		else
 			rc=79
-			[ -z "$notes" ] || printf '%s' "$notes" >&2
+			notes_say
 			warn "rule $rule: run $run_id done, but $nrefused deliveries were refused for good and will not be retried: $detail; why (count, code, message):"
 			refused_why <"$tmp/refused"
 			warn "rule $rule: see ml-connector status $rule and ml-connector why DELIVERY"
 		fi
 	else
 		alert-log run end "$rule" "$run_id" failed "$detail; stages:$failed; watermark kept"
-		[ -z "$notes" ] || printf '%s' "$notes" >&2
-		warn "rule $rule: run $run_id failed (stages:$failed): $detail; the watermark was not moved, the next run repeats it"
+		notes_say
+		say error "rule $rule: run $run_id failed (stages:$failed): $detail; the watermark was not moved, the next run repeats it"
 	fi
 	run_up_gauges
 	metrics_write
@@ -512,7 +542,7 @@ cmd_run() {
 		case $1 in
 		--wait) wait_lock=1 ;;
 		--scheduled) scheduled=1 ;;
-		--quiet) quiet=1 ;;
+		--quiet) quiet=1; ML_CONNECTOR_PROGRESS=no; export ML_CONNECTOR_PROGRESS ;;
 		--all) all=1 ;;
 		--) shift; break ;;
 		-*) bad_option run "$1" ;;
@@ -608,6 +638,8 @@ resend_rule() {
 			exit 75
 		fi
 		run_id=$(new_run_id resend-)
+		ML_CONNECTOR_RULE=$rule ML_CONNECTOR_RUN_ID=$run_id
+		export ML_CONNECTOR_RULE ML_CONNECTOR_RUN_ID
 		run_dir || exit 74
 		{ stage replay alert-log replay --rule "$rule" --run-id "$run_id" --status in_doubt --channel email; } |
 			{ stage send twilio-send; } |
@@ -917,13 +949,64 @@ check_rule_warnings() {
 	esac
 }
 
+# preview RULE [FILE]: what the rule would send, rendered on stdout and
+# sent to no one.  FILE: its records.  Without FILE, the records come from
+# the live AIS: jde-fetch --no-state reads from the watermark and stores no
+# pending position, jde-join when the rule joins; match and render without
+# state.  No lock (nothing of the rule's state changes), no alert-log tee
+# (nothing recorded) but the one preview row at the end.
 cmd_preview() {
 	no_options preview "$@"
 	shift "$_skip"
 	setup_env
-	[ $# -eq 2 ] || die 64 "preview RULE FILE"
-	[ -r "$2" ] || die 66 "$2: cannot read"
-	alert-match --no-state -r "$1" <"$2" | alert-render --no-state -r "$1"
+	[ $# -eq 1 ] || [ $# -eq 2 ] || die 64 "preview RULE [FILE]"
+	if [ $# -eq 2 ]; then
+		[ -r "$2" ] || die 66 "$2: cannot read"
+		alert-match --no-state -r "$1" <"$2" | alert-render --no-state -r "$1"
+		return
+	fi
+	rule=$1
+	case $rule in
+	*/* | *.rule) die 64 "preview: \"$rule\" is a path; a live preview takes a rule name from $ML_CONNECTOR_RULES" ;;
+	esac
+	mlc-rule path "$rule" >/dev/null || exit $?
+	run_id=$(new_run_id preview-)
+	ML_CONNECTOR_RULE=$rule ML_CONNECTOR_RUN_ID=$run_id
+	export ML_CONNECTOR_RULE ML_CONNECTOR_RUN_ID
+	# the rendered lines come to this terminal: no progress line among them
+	if [ -t 1 ]; then
+		ML_CONNECTOR_PROGRESS=no
+		export ML_CONNECTOR_PROGRESS
+	fi
+	# Its own directory (a dot name: no run's clean-up of dead runs,
+	# runs/RULE.*, ever takes it for one of its own).
+	mkdir -p "$ML_CONNECTOR_STATE/runs" && chmod 700 "$ML_CONNECTOR_STATE/runs" || exit 74
+	tmp=$(umask 077 && mktemp -d "$ML_CONNECTOR_STATE/runs/.preview-$rule.XXXXXX") || exit 74
+	trap 'rm -rf "$tmp"' EXIT
+	join_setup || exit 74
+	# shellcheck disable=SC2086,SC2094 # as in run_locked
+	{ stage fetch jde-fetch -r "$rule" --no-state $fsess; } 9>"$fifo" |
+		{ stage join $join; } 8<"$fifo" | tee "$tmp/records" |
+		{ stage match alert-match --no-state -r "$rule"; } | tee "$tmp/alerts" |
+		{ stage render alert-render --no-state -r "$rule"; } | tee "$tmp/deliveries"
+	rc=0
+	failed=""
+	for s in fetch join match render; do
+		c=$(cat "$tmp/$s.rc" 2>/dev/null || echo 70)
+		if [ "$c" != 0 ]; then
+			failed="$failed $s=$c"
+			rc=$(worse "$rc" "$c")
+		fi
+	done
+	detail="records $(grep -c . "$tmp/records"), alerts $(grep -c '"alert_id"' "$tmp/alerts"), deliveries $(grep -c '"delivery_id"' "$tmp/deliveries"); nothing sent, the watermark not moved"
+	if [ "$rc" = 0 ]; then
+		alert-log run preview "$rule" "$run_id" ok "$detail" || rc=$?
+		say info "rule $rule: preview $run_id: $detail"
+	else
+		alert-log run preview "$rule" "$run_id" failed "$detail; stages:$failed"
+		say error "rule $rule: preview $run_id failed (stages:$failed): $detail"
+	fi
+	exit "$rc"
 }
 
 # ---- demo --------------------------------------------------------------

@@ -87,7 +87,7 @@ mlc_ais_fatal(int code, const char *fmt, ...)
 		mlc_buf_adds(&m, tmp);
 	}
 	va_end(ap);
-	mlc_warn("%s", m.p);
+	mlc_log(MLC_LOG_ERR, "%s", m.p);
 	mlc_buf_free(&m);
 	if (session) {
 		logout(session);

@@ -69,6 +69,7 @@ const char usage[] =
 	"       alert-log retention --older-than DAYS [--dry-run]\n"
 	"       alert-log status [RULE] [-f text|ndjson|csv]\n"
 	"       alert-log run begin RULE RUN_ID | run end RULE RUN_ID STATUS [DETAIL]\n"
+	"       alert-log run preview RULE RUN_ID STATUS [DETAIL]\n"
 	"       alert-log quarantine [list] [--rule R] [--run-id ID] [-f text|ndjson|csv]\n"
 	"                            [--lines] | count | show ID | drop ID... | drop --all\n"
 	"       alert-log metrics [--textfile PATH] | metrics up ais|twilio|sendgrid 0|1\n"
@@ -632,9 +633,10 @@ out:
 /*
  * run begin|end: the orchestrator's record of each run, in table run and
  * as audit rows (stage "run"), so the trail shows where runs start and end.
+ * run preview: the one row a preview leaves (stage "preview"; not a run).
  */
 struct runrec {
-	int begin;
+	int begin, preview;
 	const char *rule, *run_id, *ts, *status, *detail;
 };
 
@@ -643,6 +645,13 @@ run_tx(struct mlc_store *s, void *arg)
 {
 	struct runrec *r = arg;
 
+	if (r->preview) {
+		if (mlc_trail_preview(s, r->rule, r->run_id, r->ts, r->status, r->detail) < 0) {
+			mlc_store_warn(s, "run preview");
+			return -1;
+		}
+		return 0;
+	}
 	if (mlc_trail_run(s, r->begin, r->rule, r->run_id, r->ts, r->status, r->detail) < 0 ||
 	    (!r->begin && mlc_trail_metric_put(s, 0, "mlc_runs_total", r->rule, NULL, r->status,
 	                                       NULL, 1, r->ts) < 0)) {
@@ -660,12 +669,15 @@ cmd_run(int argc, char **argv)
 	struct runrec r;
 	int rc;
 
-	if (argc < 4 || argc > 6 || (strcmp(argv[1], "begin") && strcmp(argv[1], "end")) ||
-	    (!strcmp(argv[1], "begin") && argc != 4) || (!strcmp(argv[1], "end") && argc < 5)) {
-		mlc_warn("usage: alert-log run begin RULE RUN_ID | run end RULE RUN_ID STATUS [DETAIL]");
+	if (argc < 4 || argc > 6 ||
+	    (strcmp(argv[1], "begin") && strcmp(argv[1], "end") && strcmp(argv[1], "preview")) ||
+	    (!strcmp(argv[1], "begin") && argc != 4) || (strcmp(argv[1], "begin") && argc < 5)) {
+		mlc_warn("usage: alert-log run begin RULE RUN_ID | run end RULE RUN_ID STATUS [DETAIL]"
+		         " | run preview RULE RUN_ID STATUS [DETAIL]");
 		return MLC_EX_USAGE;
 	}
 	r.begin = !strcmp(argv[1], "begin");
+	r.preview = !strcmp(argv[1], "preview");
 	mlc_time_now(&now);
 	mlc_time_fmt(ts, &now);
 	open_store();
@@ -674,7 +686,8 @@ cmd_run(int argc, char **argv)
 	r.ts = ts;
 	r.status = r.begin ? NULL : argv[4];
 	r.detail = argc > 5 ? argv[5] : NULL;
-	snprintf(what, sizeof what, "record the %s of a run", r.begin ? "start" : "end");
+	snprintf(what, sizeof what, "record the %s", r.preview ? "preview" :
+	         r.begin ? "start of a run" : "end of a run");
 	rc = mlc_store_tx(store, what, run_tx, &r);
 	mlc_store_close(store);
 	return rc;

@@ -272,7 +272,7 @@ trace_cb(CURL *c, curl_infotype type, char *data, size_t size, void *arg)
 		if (e > i) {
 			mlc_buf_reset(&b);
 			redact_line(&b, data + i, e - i);
-			mlc_warn("%s %s", mark, b.p);
+			mlc_log(MLC_LOG_DEBUG, "%s %s", mark, b.p);
 		}
 		i = j + 1;
 	}

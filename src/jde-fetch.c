@@ -14,6 +14,8 @@
  *                run's deliveries are recorded (a failed run is repeated).
  *   parse        --parse-response FILE...: saved response bodies instead of
  *                a server (fixtures, benchmarks).
+ *   --no-state   incremental, but the watermark is only read: no pending
+ *                position is stored (ml-connector preview).
  *   --dry-run    the AIS requests as NDJSON ({"method","url","body"}),
  *                without the password and without contacting anyone.
  * The join and sums stage is jde-join(1); --join is refused with a usage
@@ -52,7 +54,7 @@
 static const char usage[] =
 	"usage: jde-fetch [-c CONF] [-r RULE] [-t TABLE] [-f COLUMNS] [-w COND]...\n"
 	"                 [-m all|any] [-k KEYCOLS] [-p PAGESIZE] [--run-id ID] [--full]\n"
-	"                 [--session-out FIFO] [--trailer] [--dry-run]\n"
+	"                 [--no-state] [--session-out FIFO] [--trailer] [--dry-run]\n"
 	"                 [--date-format MDE|DME|YMD]\n"
 	"       jde-fetch --commit RULE RUN_ID\n"
 	"       jde-fetch --show-watermark RULE\n"
@@ -69,7 +71,7 @@ struct opts {
 	const char **where;
 	size_t nwhere;
 	long pagesize;
-	int dry, full, parse, commit, show_wm, ping, show_ref, trailer;
+	int dry, full, parse, commit, show_wm, ping, show_ref, trailer, nostate;
 };
 
 static struct mlc_conf conf;      /* the configuration (mlc_ais_config) */
@@ -153,6 +155,7 @@ fetch_row(void *arg, const char *row, size_t n, const char *fetched_at)
 	if (mlc_ndjson_put(1, &f->line) < 0)
 		mlc_ais_fatal(MLC_EX_IOERR, "write error on stdout: %s", strerror(errno));
 	f->written++;
+	mlc_progress("records fetched: %lu", f->written);
 	if (f->incr && f->ri.has_wm) {
 		long long pos = (long long)f->ri.wm_date * 1000000 + f->ri.wm_time;
 
@@ -720,7 +723,10 @@ do_fetch(const struct opts *o)
 	mlc_ais_query_run(&a, &q);
 	mlc_ais_close(&a);
 
-	if (f.incr && !o->dry)
+	mlc_progress_end();
+	/* --no-state (ml-connector preview): the watermark is read, never
+	 * moved, and no pending position is left behind */
+	if (f.incr && !o->dry && !o->nostate)
 		wm_finish(&f, st, &q, o);
 	if (o->trailer && !o->dry)
 		trailer_put(&f);
@@ -904,7 +910,7 @@ int
 main(int argc, char **argv)
 {
 	enum { O_COMMIT = 256, O_DRY, O_RUNID, O_FULL, O_PARSE, O_DATEFMT, O_SHOWWM, O_PING, O_SHOWREF,
-	       O_SESSION, O_TRAILER };
+	       O_SESSION, O_TRAILER, O_NOSTATE };
 	static const struct option lopts[] = {
 		{ "commit", no_argument, NULL, O_COMMIT },
 		{ "dry-run", no_argument, NULL, O_DRY },
@@ -917,6 +923,7 @@ main(int argc, char **argv)
 		{ "show-refusal", no_argument, NULL, O_SHOWREF },
 		{ "session-out", required_argument, NULL, O_SESSION },
 		{ "trailer", no_argument, NULL, O_TRAILER },
+		{ "no-state", no_argument, NULL, O_NOSTATE },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct opts o;
@@ -950,6 +957,7 @@ main(int argc, char **argv)
 		case O_SHOWREF: o.show_ref = 1; break;
 		case O_SESSION: o.session_out = optarg; break;
 		case O_TRAILER: o.trailer = 1; break;
+		case O_NOSTATE: o.nostate = 1; break;
 		default:
 			free(o.where); /* -w's list: no leak to report at a usage error */
 			fputs(usage, stderr);

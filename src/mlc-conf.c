@@ -9,11 +9,16 @@
  *        mlc-conf [-c CONF] state-dir         the state directory
  *        mlc-conf [-c CONF] rules-dir         the rules directory
  *        mlc-conf [-c CONF] get SECTION KEY   one value
+ *        mlc-conf log LEVEL < LINES          the orchestrator's messages
  *
  * path is printed whether or not the file exists.  get prints the value as
  * the programs read it: continuation lines joined with newlines.  Nothing
  * here reads a secret: the configuration holds none (they are in the vault,
  * which mlc-conf never opens), and nothing is created.
+ *
+ * log writes each line of stdin as a message of ml-connector (the
+ * orchestrator, a shell script, has no other way to the one message form of
+ * util.c): LEVEL is error, warning, info or debug.
  *
  * Exit: 0; 1 get: not set, or there is no configuration file; 64 usage; 74
  * write error on stdout; 78 the configuration cannot be read or parsed.
@@ -29,7 +34,38 @@ static const char usage[] =
 	"usage: mlc-conf [-c CONF] path\n"
 	"       mlc-conf [-c CONF] state-dir\n"
 	"       mlc-conf [-c CONF] rules-dir\n"
-	"       mlc-conf [-c CONF] get SECTION KEY\n";
+	"       mlc-conf [-c CONF] get SECTION KEY\n"
+	"       mlc-conf log error|warning|info|debug < LINES\n";
+
+/* log LEVEL: each line of stdin, a message of the orchestrator. */
+static void
+do_log(const char *level)
+{
+	static const struct {
+		const char *name;
+		int level;
+	} levels[] = {
+		{ "error", MLC_LOG_ERR }, { "warning", MLC_LOG_WARNING },
+		{ "info", MLC_LOG_INFO }, { "debug", MLC_LOG_DEBUG },
+	};
+	char *line = NULL;
+	size_t cap = 0, i;
+	ssize_t n;
+
+	for (i = 0; i < sizeof levels / sizeof levels[0]; i++)
+		if (strcmp(level, levels[i].name) == 0)
+			break;
+	if (i == sizeof levels / sizeof levels[0])
+		mlc_util_usage(usage, "log %s: expected error, warning, info or debug", level);
+	mlc_progname = "ml-connector";
+	while ((n = getline(&line, &cap, stdin)) > 0) {
+		if (line[n - 1] == '\n')
+			n--;
+		mlc_log_line(levels[i].level, line, (size_t)n);
+	}
+	free(line);
+	mlc_util_exit(MLC_EX_OK);
+}
 
 static const struct option lopts[] = {
 	{ NULL, 0, NULL, 0 }
@@ -63,6 +99,11 @@ main(int argc, char **argv)
 	if (argc < 1)
 		usage_error();
 	cmd = argv[0];
+	if (strcmp(cmd, "log") == 0) {
+		if (argc != 2)
+			usage_error();
+		do_log(argv[1]);
+	}
 	if (strcmp(cmd, "get") == 0) {
 		if (argc != 3)
 			usage_error();

@@ -49,8 +49,26 @@ enum {
 extern const char *mlc_progname;
 
 void mlc_util_setprogname(const char *argv0);
+/* Messages on stderr, one write each, in the form the environment asks for
+ * (text, ML_CONNECTOR_LOG=json, journald priorities: util.c, and
+ * ml-connector(7) MESSAGES).  mlc_warn is a warning, mlc_die an error. */
+enum {
+	MLC_LOG_ERR = 3,      /* <3>, sd-daemon(3) SD_ERR */
+	MLC_LOG_WARNING = 4,  /* <4> */
+	MLC_LOG_INFO = 6,     /* <6> */
+	MLC_LOG_DEBUG = 7     /* <7>: traces */
+};
+void mlc_log(int level, const char *fmt, ...) MLC_PRINTF(2, 3);
+/* One message of n bytes (not NUL-terminated), as mlc_log writes it. */
+void mlc_log_line(int level, const char *msg, size_t n);
 void mlc_warn(const char *fmt, ...) MLC_PRINTF(1, 2);
 void mlc_die(int code, const char *fmt, ...) MLC_PRINTF(2, 3) MLC_NORETURN;
+/* A progress line on stderr, redrawn in place ("\r"), when stderr is a
+ * terminal, stdout is not, messages are text and ML_CONNECTOR_PROGRESS is
+ * not "no"; at most five redraws a second; wiped at exit and before any
+ * message. */
+void mlc_progress(const char *fmt, ...) MLC_PRINTF(1, 2);
+void mlc_progress_end(void);
 /* The standard --help/--version handling: returns 1 if argv[1] was one of them
  * (after printing usage or version to stdout), else 0. */
 int mlc_util_std_args(int argc, char **argv, const char *usage);
@@ -661,6 +679,10 @@ int mlc_trail_status_put(struct mlc_store *s, const char *sid, const char *statu
  * run and as an audit row of stage "run". */
 int mlc_trail_run(struct mlc_store *s, int begin, const char *rule, const char *run_id,
                   const char *ts, const char *status, const char *detail);
+/* Writer: a preview of a rule (ml-connector preview): one audit row of
+ * stage "preview", nothing in table run. */
+int mlc_trail_preview(struct mlc_store *s, const char *rule, const char *run_id, const char *ts,
+                      const char *status, const char *detail);
 /* Per rule (NULL: every rule), in the columns of mlc_trail_status_cols: the
  * last run and its outcome, then the deliveries counted by their latest
  * stage, the quarantined lines, and (on the row of rule "-") the status

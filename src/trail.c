@@ -495,6 +495,29 @@ mlc_trail_run(struct mlc_store *s, int begin, const char *rule, const char *run_
 	return 0;
 }
 
+/* A preview (ml-connector preview RULE): an audit row of stage "preview",
+ * never a row of table run: it is not a run, and status, metrics and the
+ * monitor's "last success" must not count it. */
+int
+mlc_trail_preview(struct mlc_store *s, const char *rule, const char *run_id, const char *ts,
+                  const char *status, const char *detail)
+{
+	struct mlc_buf note;
+	const char *audit[3];
+	int rc;
+
+	mlc_buf_init(&note);
+	mlc_buf_printf(&note, "preview %s: %s%s%s", run_id, status, detail ? ": " : "",
+	               detail ? detail : "");
+	audit[0] = ts;
+	audit[1] = rule;
+	audit[2] = note.p;
+	rc = exec_text(s, "INSERT INTO audit (ts, stage, rule, status, detail)"
+	                  " VALUES (?1, 'preview', ?2, 'preview', ?3)", 3, audit);
+	mlc_buf_free(&note);
+	return rc < 0 ? -1 : 0;
+}
+
 int
 mlc_trail_status(struct mlc_store *s, const char *rule, mlc_trail_fn fn, void *arg)
 {

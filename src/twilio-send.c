@@ -207,6 +207,7 @@ static struct {
 	size_t nclaimed;
 	/* outcome counters */
 	int bad_input, config_err, unavailable, unknown, unresolved;
+	unsigned long nsent, nfailed, nunknown; /* results written (progress) */
 	int stop;                 /* STOP_* */
 	long requests[2];         /* transfers ended: [0] Twilio, [1] SendGrid */
 } g;
@@ -379,6 +380,15 @@ claimed(const char *sid)
 
 static void job_free(struct job *j);
 
+/* On a terminal (util.c decides): the deliveries settled so far. */
+static void
+progress(void)
+{
+	if (!g.poll)
+		mlc_progress("deliveries sent: %lu, failed: %lu, unknown: %lu", g.nsent, g.nfailed,
+		             g.nunknown);
+}
+
 static void
 settle(struct job *j)
 {
@@ -407,6 +417,8 @@ result_ok(struct job *j, const char *status, const char *id, int reconciled)
 	mlc_buf_free(&b);
 	if (j->ch != MLC_CH_EMAIL)
 		claim(id);
+	g.nsent++;
+	progress();
 	settle(j);
 }
 
@@ -428,6 +440,8 @@ result_failed(struct job *j, const char *code_str, long code, const char *msg, l
 	mlc_buf_free(&b);
 	if (retryable)
 		g.unavailable = 1;
+	g.nfailed++;
+	progress();
 	settle(j);
 }
 
@@ -452,6 +466,8 @@ result_unknown(struct job *j, const char *why)
 	mlc_warn("line %lu: delivery %s: outcome unknown: %s", j->lineno,
 	         j->delivery_id ? j->delivery_id : "?", why);
 	g.unknown = 1;
+	g.nunknown++;
+	progress();
 	settle(j);
 }
 

@@ -30,45 +30,178 @@ mlc_util_setprogname(const char *argv0)
 	mlc_progname = p ? p + 1 : argv0;
 }
 
+/*
+ * Messages.  Every message of every program is built here, whole, and
+ * reaches stderr in one write (a line of one program is never cut by a
+ * line of another sharing the stream).  What a message looks like depends
+ * on the environment, read once:
+ *   text (default)   PROG: [rule=RULE ][run=ID: ]MESSAGE
+ *   ML_CONNECTOR_LOG=json   one JSON object a line:
+ *                    {"ts","prog","level","rule","run","msg"}
+ *   under systemd    JOURNAL_STREAM names stderr (device:inode): each line
+ *                    starts with its syslog priority, <3> to <7>, which
+ *                    journald strips and keeps as PRIORITY (sd-daemon(3)).
+ * ML_CONNECTOR_RULE and ML_CONNECTOR_RUN_ID are the orchestrator's: the
+ * rule and the run a stage works for, so that a stage's message can be
+ * found with the run's others.
+ */
+static struct {
+	int ready;
+	int json, journal;
+	int progress;           /* progress may be drawn: see mlc_progress */
+	int shown;              /* a progress line of ours is on the terminal */
+	uint64_t drawn_ms;
+	const char *rule, *run;
+} lg;
+
+static const char *
+env_nonempty(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v && *v ? v : NULL;
+}
+
 static void
-vwarn(const char *fmt, va_list ap)
+log_setup(void)
+{
+	const char *v, *term;
+	struct stat st;
+
+	if (lg.ready)
+		return;
+	lg.ready = 1;
+	v = getenv("ML_CONNECTOR_LOG");
+	lg.json = v && strcmp(v, "json") == 0;
+	/* systemd.exec(5): JOURNAL_STREAM is "DEVICE:INODE" of the stream it
+	 * connected; a child whose stderr was redirected inherits the variable
+	 * with another stderr, which then gets no prefixes. */
+	if ((v = env_nonempty("JOURNAL_STREAM")) && fstat(2, &st) == 0) {
+		unsigned long long dev, ino;
+		char extra;
+
+		if (sscanf(v, "%llu:%llu%c", &dev, &ino, &extra) == 2 &&
+		    dev == (unsigned long long)st.st_dev && ino == (unsigned long long)st.st_ino)
+			lg.journal = 1;
+	}
+	lg.rule = env_nonempty("ML_CONNECTOR_RULE");
+	lg.run = env_nonempty("ML_CONNECTOR_RUN_ID");
+	v = getenv("ML_CONNECTOR_PROGRESS");
+	term = getenv("TERM");
+	lg.progress = !lg.json && !lg.journal && isatty(2) && !isatty(1) &&
+	              !(v && (strcmp(v, "no") == 0 || strcmp(v, "0") == 0 || strcmp(v, "off") == 0)) &&
+	              term && *term && strcmp(term, "dumb") != 0;
+}
+
+static void
+write_all2(const char *p, size_t n)
+{
+	size_t off = 0;
+
+	while (off < n) {
+		ssize_t w = write(2, p + off, n - off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			break;
+		off += (size_t)w;
+	}
+}
+
+static const char *const level_names[8] = {
+	[MLC_LOG_ERR] = "error", [MLC_LOG_WARNING] = "warning",
+	[MLC_LOG_INFO] = "info", [MLC_LOG_DEBUG] = "debug",
+};
+
+void
+mlc_log_line(int level, const char *msg, size_t n)
 {
 	struct mlc_buf b;
 
-	/* Build the whole message first so that it reaches stderr in one write. */
+	log_setup();
+	if (level < MLC_LOG_ERR || level > MLC_LOG_DEBUG || !level_names[level])
+		level = MLC_LOG_WARNING;
 	mlc_buf_init(&b);
-	mlc_buf_printf(&b, "%s: ", mlc_progname);
-	{
-		va_list aq;
-		int n;
+	if (lg.journal)
+		mlc_buf_printf(&b, "<%d>", level);
+	if (lg.json) {
+		struct timespec ts;
+		char t[32];
 
-		va_copy(aq, ap);
-		n = vsnprintf(NULL, 0, fmt, aq);
-		va_end(aq);
-		if (n > 0) {
-			while (b.cap - b.len <= (size_t)n) {
-				b.cap *= 2;
-				b.p = mlc_xrealloc(b.p, b.cap);
-			}
-			vsnprintf(b.p + b.len, b.cap - b.len, fmt, ap);
-			b.len += (size_t)n;
+		/* the real clock: ML_CONNECTOR_NOW moves the programs' time,
+		 * not the moment a line was written */
+		clock_gettime(CLOCK_REALTIME, &ts);
+		mlc_time_fmt(t, &ts);
+		mlc_buf_printf(&b, "{\"ts\":\"%s\",\"prog\":", t);
+		mlc_buf_json_str(&b, mlc_progname, strlen(mlc_progname));
+		mlc_buf_printf(&b, ",\"level\":\"%s\"", level_names[level]);
+		if (lg.rule) {
+			mlc_buf_adds(&b, ",\"rule\":");
+			mlc_buf_json_str(&b, lg.rule, strlen(lg.rule));
 		}
+		if (lg.run) {
+			mlc_buf_adds(&b, ",\"run\":");
+			mlc_buf_json_str(&b, lg.run, strlen(lg.run));
+		}
+		mlc_buf_adds(&b, ",\"msg\":");
+		mlc_buf_json_str(&b, msg, n);
+		mlc_buf_addc(&b, '}');
+	} else {
+		/* on a terminal, a progress line (ours or another stage's) is
+		 * wiped first, so that the message starts its own line */
+		if (lg.progress)
+			mlc_buf_adds(&b, "\r\033[K");
+		mlc_buf_printf(&b, "%s: ", mlc_progname);
+		if (lg.rule)
+			mlc_buf_printf(&b, "rule=%s%s", lg.rule, lg.run ? " " : ": ");
+		if (lg.run)
+			mlc_buf_printf(&b, "run=%s: ", lg.run);
+		/* one message, one line: a line break from the data (a server's
+		 * text, a name) would make a second line, in the journal one
+		 * without the priority and the rule */
+		for (size_t i = 0; i < n; i++)
+			mlc_buf_addc(&b, msg[i] == '\n' || msg[i] == '\r' ? ' ' : msg[i]);
 	}
 	mlc_buf_addc(&b, '\n');
-	{
-		size_t off = 0;
-
-		while (off < b.len) {
-			ssize_t w = write(2, b.p + off, b.len - off);
-
-			if (w < 0 && errno == EINTR)
-				continue;
-			if (w <= 0)
-				break;
-			off += (size_t)w;
-		}
-	}
+	write_all2(b.p, b.len);
 	mlc_buf_free(&b);
+	lg.shown = 0;
+}
+
+static void
+vlog(int level, const char *fmt, va_list ap)
+{
+	struct mlc_buf m;
+	va_list aq;
+	int n;
+
+	mlc_buf_init(&m);
+	va_copy(aq, ap);
+	n = vsnprintf(NULL, 0, fmt, aq);
+	va_end(aq);
+	if (n > 0) {
+		while (m.cap - m.len <= (size_t)n) {
+			m.cap *= 2;
+			m.p = mlc_xrealloc(m.p, m.cap);
+		}
+		vsnprintf(m.p, m.cap, fmt, ap);
+		m.len = (size_t)n;
+	}
+	mlc_log_line(level, m.p, m.len);
+	mlc_buf_free(&m);
+}
+
+void
+mlc_log(int level, const char *fmt, ...)
+{
+	va_list ap;
+	int e = errno;
+
+	va_start(ap, fmt);
+	vlog(level, fmt, ap);
+	va_end(ap);
+	errno = e;
 }
 
 void
@@ -78,7 +211,7 @@ mlc_warn(const char *fmt, ...)
 	int e = errno;
 
 	va_start(ap, fmt);
-	vwarn(fmt, ap);
+	vlog(MLC_LOG_WARNING, fmt, ap);
 	va_end(ap);
 	errno = e;
 }
@@ -89,9 +222,64 @@ mlc_die(int code, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vwarn(fmt, ap);
+	vlog(MLC_LOG_ERR, fmt, ap);
 	va_end(ap);
 	exit(code);
+}
+
+static void
+progress_wipe(void)
+{
+	if (lg.shown)
+		write_all2("\r\033[K", 4);
+	lg.shown = 0;
+}
+
+void
+mlc_progress(const char *fmt, ...)
+{
+	static int registered;
+	struct mlc_buf b;
+	va_list ap;
+	uint64_t now;
+	int n;
+
+	log_setup();
+	if (!lg.progress)
+		return;
+	/* a few redraws a second are enough for a person */
+	now = mlc_time_mono_ms();
+	if (lg.shown && now - lg.drawn_ms < 200)
+		return;
+	if (!registered) {
+		registered = 1;
+		atexit(progress_wipe);
+	}
+	mlc_buf_init(&b);
+	mlc_buf_printf(&b, "\r%s: ", mlc_progname);
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n > 0) {
+		char *t = mlc_xmalloc((size_t)n + 1);
+
+		va_start(ap, fmt);
+		vsnprintf(t, (size_t)n + 1, fmt, ap);
+		va_end(ap);
+		mlc_buf_add(&b, t, (size_t)n);
+		free(t);
+	}
+	mlc_buf_adds(&b, "\033[K");
+	write_all2(b.p, b.len);
+	mlc_buf_free(&b);
+	lg.shown = 1;
+	lg.drawn_ms = now;
+}
+
+void
+mlc_progress_end(void)
+{
+	progress_wipe();
 }
 
 int
@@ -117,7 +305,7 @@ mlc_util_usage(const char *usage, const char *fmt, ...)
 		va_list ap;
 
 		va_start(ap, fmt);
-		vwarn(fmt, ap);
+		vlog(MLC_LOG_ERR, fmt, ap);
 		va_end(ap);
 	}
 	fputs(usage, stderr);

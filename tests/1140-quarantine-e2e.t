@@ -41,9 +41,9 @@ like "$(cat "$T/a1.err")" "rule $R: 1 lines quarantined in run .*: a program wou
 	"A: the run says it quarantined a line, and where to look"
 like "$(cat "$T/a1.err")" "run .* ok: sent [0-9]+, reconciled from an interrupted run 2, failed 0, unknown 0, quarantined 1" \
 	"A: the summary counts it (and the two replayed deliveries the reconcile sent)"
-like "$(cat "$T/a1.err")" "alert-log: trail row [0-9]+, delivery .*: .*quarantined \(#[0-9]+\), not replayed" \
+like "$(cat "$T/a1.err")" "alert-log: (rule=[^ ]+ run=[^ ]+: )?trail row [0-9]+, delivery .*: .*quarantined \(#[0-9]+\), not replayed" \
 	"A: replay's own words reach the run's stderr (the orchestrator does not discard them)"
-like "$(cat "$T/a1.err")" "alert-log: 2 deliveries to replay" "A: and how many it hands out"
+like "$(cat "$T/a1.err")" "alert-log: (rule=[^ ]+ run=[^ ]+: )?2 deliveries to replay" "A: and how many it hands out"
 sms_accepted >"$T/a1.sms"
 is "$(grep -c 'Replayed' "$T/a1.sms")" 2 "A: the two good replayed deliveries went out"
 is "$(grep -c $'^+13125550191\tReplayed one$' "$T/a1.sms")/$(grep -c $'^+13125550193\tReplayed three$' "$T/a1.sms")" \

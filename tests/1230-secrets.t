@@ -88,6 +88,16 @@ is "$(jq -r 'select(.path == "/v3/scopes") | "\(.auth) \(.status)"' "$MLC_TWILIO
 	"ping asked SendGrid for the key's scopes, once, with the key"
 sampled check ml-connector check
 is "$?" 0 "the traced ml-connector check: status 0"
+# A live preview logs in as a run does (jde-fetch hands the session to jde-join).
+sampled preview ml-connector preview high-value-po
+is "$?" 0 "the traced ml-connector preview: status 0"
+# The same run again with the messages as JSON (ML_CONNECTOR_LOG=json, for
+# log shippers): another encoder of every message and trace line.
+sampled runjson env ML_CONNECTOR_LOG=json ml-connector run high-value-po ap-aging
+is "$?" 0 "the traced run with ML_CONNECTOR_LOG=json: status 0"
+# (nothing is left to send: the traces are AIS's)
+like "$(jq -c . "$T/runjson.err" 2>&1 | grep -c -v '^{')/$(jq -r 'select(.level == "debug") | .prog' "$T/runjson.err" | sort -u | tr '\n' ' ')" \
+	"^0/jde-fetch " "json: every line an object; the traces are level debug ($(grep -c . "$T/runjson.err") lines)"
 # The heartbeat URL is the check's key, a secret too: a scheduled run pings
 # it (twilio-send --heartbeat) with the trace on, sampled like the rest.
 http-sink --port 0 --port-file "$T/sink.port" --request-log "$T/sink.log" 2>>"$T/sink.err" &
@@ -113,7 +123,7 @@ like "$(curl -fsS "http://127.0.0.1:$MLC_TWILIO_SIM_PORT/_sim/messages" | grep -
 	"the run sent messages (Basic auth with the token was used)"
 
 is "$(leaks "$S"/*)" "" "no secret in any process's cmdline or environ, raw or base64"
-is "$(leaks "$T"/{run,track,ping,check,beat}.{out,err})" "" "none on stdout or stderr of run, track, ping, check, a scheduled run's heartbeat (trace included)"
+is "$(leaks "$T"/{run,track,ping,check,preview,runjson,beat}.{out,err})" "" "none on stdout or stderr of run, track, ping, check, preview, the JSON run, a scheduled run's heartbeat (trace included)"
 # The state directory: database, WAL, shared memory, locks, anything else.
 # The vault's boxes are ciphertext, so the plaintext must not be there.
 sqlite3 "$E/state/state.db" 'PRAGMA wal_checkpoint(PASSIVE)' >/dev/null 2>&1
