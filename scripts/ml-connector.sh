@@ -984,6 +984,7 @@ cmd_preview() {
 	tmp=$(umask 077 && mktemp -d "$ML_CONNECTOR_STATE/runs/.preview-$rule.XXXXXX") || exit 74
 	trap 'rm -rf "$tmp"' EXIT
 	join_setup || exit 74
+	[ "$join" = cat ] || join="$join --no-state"
 	# shellcheck disable=SC2086,SC2094 # as in run_locked
 	{ stage fetch jde-fetch -r "$rule" --no-state $fsess; } 9>"$fifo" |
 		{ stage join $join; } 8<"$fifo" | tee "$tmp/records" |

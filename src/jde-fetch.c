@@ -677,7 +677,7 @@ do_fetch(const struct opts *o)
 
 	mlc_ais_config(&conf);
 	mlc_ais_open(&a, &conf, o->dry);
-	a.count_rule = have_rule ? rule.name : NULL;
+	a.count_rule = have_rule && !o->nostate ? rule.name : NULL;
 	if (o->dry && o->datefmt)
 		dry_datefmt(&a, o->datefmt);
 	if (f.incr || !o->dry)

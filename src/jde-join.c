@@ -3,7 +3,7 @@
  * ([lookup]) and sums ([sums]) to the records of jde-fetch, read through
  * the AIS Server.
  *
- * Usage: jde-join -r RULE [-c CONF] [-b BATCH] [-p PAGESIZE] [--session-in FIFO]
+ * Usage: jde-join -r RULE [-c CONF] [-b BATCH] [-p PAGESIZE] [--session-in FIFO] [--no-state]
  *        [--dry-run]
  * Reads NDJSON records (jde-fetch's, or any later stage's) on stdin and
  * writes them on stdout in input order with "contacts" (one member per
@@ -46,14 +46,14 @@
 
 static const char usage[] =
 	"usage: jde-join -r RULE [-c CONF] [-b BATCH] [-p PAGESIZE] [--session-in FIFO]\n"
-	"                [--dry-run] < records\n";
+	"                [--no-state] [--dry-run] < records\n";
 
 static volatile sig_atomic_t stop_sig; /* set by SIGTERM/SIGINT (mlc_util_signals) */
 
 struct opts {
 	const char *conf, *rule, *session_in;
 	long pagesize, batch;
-	int dry;
+	int dry, nostate;
 };
 
 static struct mlc_conf conf;      /* the configuration (mlc_ais_config) */
@@ -1683,7 +1683,7 @@ do_join(const struct opts *o)
 	map_init(&j.ab);
 	map_init(&j.names);
 	mlc_ais_open(&a, &conf, o->dry);
-	a.count_rule = rule.name;
+	a.count_rule = o->nostate ? NULL : rule.name; /* --no-state: a preview counts nothing */
 	/* The login waits for the first record (join_batch): the stage
 	 * before us fails at its own login when the password is wrong and
 	 * writes none, so a run with a refused password makes one failed
@@ -1780,9 +1780,10 @@ do_join(const struct opts *o)
 int
 main(int argc, char **argv)
 {
-	enum { O_DRY = 256, O_SESSION };
+	enum { O_DRY = 256, O_SESSION, O_NOSTATE };
 	static const struct option lopts[] = {
 		{ "dry-run", no_argument, NULL, O_DRY },
+		{ "no-state", no_argument, NULL, O_NOSTATE },
 		{ "session-in", required_argument, NULL, O_SESSION },
 		{ "batch", required_argument, NULL, 'b' },
 		{ NULL, 0, NULL, 0 }
@@ -1801,6 +1802,7 @@ main(int argc, char **argv)
 		case 'b': o.batch = mlc_util_num_arg("-b", optarg, 1, 1000); break;
 		case 'p': o.pagesize = mlc_util_num_arg("-p", optarg, 1, 100000); break;
 		case O_DRY: o.dry = 1; break;
+		case O_NOSTATE: o.nostate = 1; break;
 		case O_SESSION: o.session_in = optarg; break;
 		default:
 			fputs(usage, stderr);

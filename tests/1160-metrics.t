@@ -71,6 +71,17 @@ is "$(val 'mlc_deliveries_unknown{rule="ap-aging"}')/$(val 'mlc_deliveries_in_do
 for s in ais twilio sendgrid; do
 	is "$(val "mlc_up{system=\"$s\"}")" 1 "$s is up"
 done
+# Requests, counted by the stages that send them, against the simulators'
+# own logs of what they received (their test endpoints left out)
+is "$(val 'mlc_remote_requests_total{rule="ap-aging",system="ais"}')" \
+	"$(jq -r 'select(.path | startswith("/_sim") | not) | .path' "$MLC_AIS_SIM_LOG" | grep -c .)" \
+	"AIS requests: as many as the AIS simulator received"
+is "$(val 'mlc_remote_requests_total{rule="ap-aging",system="twilio"}')" \
+	"$(jq -r 'select(.kind == "request") | .path | select(startswith("/_sim") or startswith("/v3/") | not)' \
+		"$MLC_TWILIO_SIM_LOG" | grep -c .)" "Twilio requests: as many as the Twilio simulator received"
+is "$(val 'mlc_remote_requests_total{rule="ap-aging",system="sendgrid"}')" \
+	"$(jq -r 'select(.kind == "request") | .path | select(startswith("/v3/"))' "$MLC_TWILIO_SIM_LOG" | grep -c .)" \
+	"SendGrid requests: as many as SendGrid received"
 cp "$F" "$T/first.prom"
 ml-connector schedule --systemd "$T/units" >/dev/null 2>&1
 is "$(grep -h -c -xF "ReadWritePaths=\"$P\"" "$T"/units/*ap-aging.service)" 1 \
