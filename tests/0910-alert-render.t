@@ -13,6 +13,7 @@ run_fixture alert-render render-digest -r "$R/ap-digest.rule" --no-state "${N[@]
 run_fixture alert-render render-sms-digest -r "$R/sms-digest.rule" --no-state "${N[@]}"
 run_fixture alert-render render-translit -r "$R/translit.rule" --no-state "${N[@]}"
 run_fixture alert-render render-caps -r "$R/caps.rule" --no-state "${N[@]}"
+run_fixture alert-render render-wa-template -r "$R/wa-template.rule" --no-state "${N[@]}"
 run_fixture alert-render render-quiet-drop -r "$R/quiet-drop.rule" --no-state \
 	--now 2024-01-15T04:30:00Z
 run_fixture alert-render render-quiet -r "$R/quiet.rule" --now 2024-01-15T04:30:00Z
