@@ -367,7 +367,6 @@ wa_render(jv input, unsigned long lineno, struct mlc_buf *line)
 {
 	char err[1024], field[32], what[256];
 	jv r, o;
-	int i, n;
 
 	add_str(line, "content_sid", wa_sid);
 	if (!wa_vars_e)
@@ -388,19 +387,8 @@ wa_render(jv input, unsigned long lineno, struct mlc_buf *line)
 		return -1;
 	}
 	jv_free(r);
-	n = jv_object_length(jv_copy(o));
-	mlc_buf_adds(line, ",\"content_variables\":{");
-	for (i = 1; i <= n; i++) {
-		char k[16];
-		jv v;
-
-		snprintf(k, sizeof k, "%d", i);
-		v = jv_object_get(jv_copy(o), jv_string(k));
-		mlc_buf_printf(line, "%s\"%s\":", i > 1 ? "," : "", k);
-		mlc_buf_json_str(line, jv_string_value(v), (size_t)jv_string_length_bytes(jv_copy(v)));
-		jv_free(v);
-	}
-	mlc_buf_addc(line, '}');
+	mlc_buf_adds(line, ",\"content_variables\":");
+	mlc_content_vars_json(o, line);
 	jv_free(o);
 	return 0;
 }

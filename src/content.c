@@ -151,3 +151,26 @@ mlc_content_vars_check(jv vars, char *field, size_t flen, char *what, size_t wle
 		}
 	return 0;
 }
+
+void
+mlc_content_vars_json(jv vars, struct mlc_buf *out)
+{
+	int i, n = jv_get_kind(vars) == JV_KIND_OBJECT ? jv_object_length(jv_copy(vars)) : 0;
+
+	mlc_buf_addc(out, '{');
+	for (i = 1; i <= n; i++) {
+		char k[16];
+		jv v;
+
+		snprintf(k, sizeof k, "%d", i);
+		v = jv_object_get(jv_copy(vars), jv_string(k));
+		mlc_buf_printf(out, "%s\"%s\":", i > 1 ? "," : "", k);
+		if (jv_get_kind(v) == JV_KIND_STRING)
+			mlc_buf_json_str(out, jv_string_value(v),
+			                 (size_t)jv_string_length_bytes(jv_copy(v)));
+		else
+			mlc_buf_adds(out, "\"\"");
+		jv_free(v);
+	}
+	mlc_buf_addc(out, '}');
+}

@@ -286,6 +286,11 @@ int mlc_content_vars_check(jv vars, char *field, size_t flen, char *what, size_t
 /* s[0..n) appended to out with every run of blanks (space, tab, CR, LF)
  * made one space and none at either end: what 21656 lets through. */
 void mlc_content_value_clean(const char *s, size_t n, struct mlc_buf *out);
+/* The JSON text of a checked ContentVariables object appended to out,
+ * compact, its keys in the order of their numbers ({"1":"..","2":".."}):
+ * the delivery line's member and Twilio's form field alike.  vars is not
+ * consumed. */
+void mlc_content_vars_json(jv vars, struct mlc_buf *out);
 
 /* ---- conf.c: the key = value file format of configs and rules -------- */
 /*
@@ -497,6 +502,9 @@ long mlc_retry_next(struct mlc_retry *rt, long retry_after_ms);
 void mlc_retry_sleep(long ms, volatile int *stop);
 /* "NO", "YES", "UNKNOWN", "AUTH". */
 const char *mlc_retry_class_name(enum mlc_retry_class c);
+/* The fix for a permanent Twilio error that the rule or the account must
+ * make (63016: a WhatsApp template), as one sentence, or NULL. */
+const char *mlc_retry_hint(long code);
 /* Environment: ML_CONNECTOR_RETRY_SEED=N seeds the jitter generator (tests);
  * otherwise it is seeded from libsodium's randombytes. */
 
