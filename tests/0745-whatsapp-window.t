@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# WhatsApp's 24-hour window against the simulator: a template (ContentSid,
+# ContentVariables, no Body) goes out at any time; a free-form Body to a
+# user who has not written within 24 hours is created and then fails with
+# 63016, and the trail's why names the fix; POST /_sim/window opens a
+# window; an unknown ContentSid is 21655 at create, with its hint.
+. "$(dirname "$0")/lib.sh"
+. "$TOP/tests/fixtures/send-env.sh"
+
+HX=HX0123456789abcdef0123456789abcdef
+send_setup --latency 0 --callback-delay 20 --content-sid "$HX"
+
+# tpl ID TO [VARS]: a template delivery line.
+tpl() {
+	jq -cn --arg id "$1" --arg to "$2" --arg sid "${4:-$HX}" --argjson v "${3:-null}" \
+		'{delivery_id:("t:"+$id+"/whatsapp/"+$to),alert_id:("t:"+$id),rule:"t",channel:"whatsapp",to:$to,content_sid:$sid} + (if $v == null then {} else {content_variables:$v} end)'
+}
+
+# One user wrote 10 minutes ago, one 25 hours ago; the others never did.
+printf 'whatsapp:+15553300003 600\n+15553300004 90000\n' |
+	curl -sf -X POST --data-binary @- "$SIM/_sim/window" >"$T/win"
+is "$(jq -r .windows "$T/win")" 2 "/_sim/window: two windows set (a bare number takes the prefix)"
+printf 'whatsapp:+1555 x\n' | curl -s -o /dev/null -w '%{http_code}' -X POST --data-binary @- \
+	"$SIM/_sim/window" >"$T/code"
+is "$(cat "$T/code")" 400 "/_sim/window: a bad line is refused (400)"
+
+{
+	tpl w1 whatsapp:+15553300001 '{"1":"Acme Corp","2":"123456","3":"25,000.00"}'
+	wa w2 whatsapp:+15553300002 "Invoice 123456 from Acme Corp: 25,000.00 open"
+	wa w3 whatsapp:+15553300003 "inside the window"
+	wa w4 whatsapp:+15553300004 "the window closed an hour ago"
+	tpl w5 whatsapp:+15553300005 '{"1":"x"}' HXfedcba9876543210fedcba9876543210
+} >"$T/in"
+alert-log --rule t --run-id r1 --before twilio-send <"$T/in" 2>"$T/log1.err" |
+	twilio-send 2>"$T/err" | alert-log --rule t --run-id r1 >"$T/sent" 2>"$T/log2.err"
+is "$(jq -r '.delivery_id + " " + .status' "$T/sent" | sort | tr '\n' ';')" \
+	"t:w1/whatsapp/whatsapp:+15553300001 queued;t:w2/whatsapp/whatsapp:+15553300002 queued;t:w3/whatsapp/whatsapp:+15553300003 queued;t:w4/whatsapp/whatsapp:+15553300004 queued;t:w5/whatsapp/whatsapp:+15553300005 failed;" \
+	"created: templates and free-form alike (63016 comes later); an unknown ContentSid fails at create"
+w5=$(grep '"t:w5/' "$T/sent")
+is "$(get "$w5" '.error.code|tostring')" 21655 "unknown ContentSid: 21655"
+like "$(get "$w5" .error.hint)" 'whatsapp_template is not a Content SID of this account' \
+	"21655: the result's error carries the hint"
+
+# The request: ContentSid and ContentVariables, no Body.
+req=$(jq -c 'select(.kind == "request" and .form.To == "whatsapp:+15553300001")' "$LOG")
+is "$(get "$req" '[.form.ContentSid, .form.ContentVariables, (.form | has("Body"))] | map(tostring) | join(" ")')" \
+	"$HX {\"1\":\"Acme Corp\",\"2\":\"123456\",\"3\":\"25,000.00\"} false" \
+	"template request: ContentSid, ContentVariables as a JSON string, no Body"
+
+# Until final: the template and the open window are delivered, the others fail 63016.
+twilio-send --poll -i 0.1 -T 30 <"$T/sent" 2>"$T/perr" | alert-log --rule t --run-id r1 >"$T/ev"
+is "$?" 0 "poll: exit 0"
+final() { jq -r --arg d "$1" 'select(.delivery_id == $d) | .status + " " + (.error_code|tostring)' "$T/ev" | tail -n 1; }
+is "$(final t:w1/whatsapp/whatsapp:+15553300001)" "delivered null" "template outside any window: delivered"
+is "$(final t:w2/whatsapp/whatsapp:+15553300002)" "failed 63016" "free-form, the user never wrote: failed 63016"
+is "$(final t:w3/whatsapp/whatsapp:+15553300003)" "delivered null" "free-form inside the window: delivered"
+is "$(final t:w4/whatsapp/whatsapp:+15553300004)" "failed 63016" "free-form 25 hours after the user wrote: failed 63016"
+m2=$(curl -sf "$SIM/_sim/messages" | jq -c 'select(.resource.to == "whatsapp:+15553300002")')
+is "$(get "$m2" '.resource.error_message')" \
+	"Failed to send freeform message because you are outside the allowed window. If you are using WhatsApp, please use a Message Template." \
+	"the message resource carries Twilio's error message"
+m1=$(curl -sf "$SIM/_sim/messages" | jq -c 'select(.resource.to == "whatsapp:+15553300001")')
+is "$(get "$m1" '.content_sid + " " + .content_variables')" \
+	"$HX {\"1\":\"Acme Corp\",\"2\":\"123456\",\"3\":\"25,000.00\"}" "/_sim/messages shows the template sent"
+
+# The status callback says 63016 too.
+CB_PORT_FILE=$T/cb.port
+python3 - "$CB_PORT_FILE" "$T/cb.log" <<'PY' 2>/dev/null &
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        n = int(self.headers.get("Content-Length", 0))
+        open(sys.argv[2], "ab").write(self.rfile.read(n) + b"\n")
+        self.send_response(200); self.send_header("Content-Type", "text/xml"); self.end_headers()
+        self.wfile.write(b"<Response/>")
+    def log_message(self, *a): pass
+s = http.server.HTTPServer(("127.0.0.1", 0), H)
+open(sys.argv[1], "w").write(str(s.server_port))
+s.serve_forever()
+PY
+own $!
+wait_for test -s "$CB_PORT_FILE"
+ok "a status callback listener"
+CONF_EXTRA="status_callback = http://127.0.0.1:$(cat "$CB_PORT_FILE")/twilio/status" write_conf
+wa w6 whatsapp:+15553300006 "no window" | twilio-send >/dev/null 2>&1
+wait_for grep -qs 'ErrorCode=63016' "$T/cb.log"
+ok "status callback: MessageStatus failed with ErrorCode=63016"
+like "$(grep 'ErrorCode=63016' "$T/cb.log")" 'MessageStatus=failed' "the callback's status is failed"
+
+# why names the fix for the 63016 in the trail, and shows the template sent.
+alert-log why t:w2 >"$T/why2"
+like "$(cat "$T/why2")" 'failed .*error 63016' "why: the 63016"
+like "$(cat "$T/why2")" "hint: WhatsApp takes a free-form text only within 24 hours.*whatsapp_template" \
+	"why: the 63016 carries the hint naming the fix"
+alert-log why t:w1 >"$T/why1"
+like "$(cat "$T/why1")" "template: $HX \{\"1\":\"Acme Corp\"" "why: a template delivery shows its sid and variables"
+unlike "$(cat "$T/why1")" 'hint:' "why: no hint where nothing failed"
+
+done_testing
