@@ -70,7 +70,7 @@ is "$?" 64 "display 0: 64"
 # man-examples call.  Not run anywhere, as they need root, a real JDE or
 # Twilio, a web server or a long-running process: ml-connector.8 (root's
 # installation; its demo is scripts/demo), twilio-status.8 1-5, jde-fetch.1
-# 2-4, jde-join.1 2, twilio-send.1 1, 3, 4, alert-match.1 3, alert-log.1 1-2, mlc-vault.1
+# 2-4, jde-join.1 2, twilio-send.1 1, 4, 5, alert-match.1 3, alert-log.1 1-2, mlc-vault.1
 # 2, mlc-ais-sim.1 2-3 and mlc-twilio-sim.1 3.
 not_run="ml-connector.8"
 for m in man/*.[1-8]; do

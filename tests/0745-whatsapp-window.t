@@ -96,4 +96,10 @@ alert-log why t:w1 >"$T/why1"
 like "$(cat "$T/why1")" "template: $HX \{\"1\":\"Acme Corp\"" "why: a template delivery shows its sid and variables"
 unlike "$(cat "$T/why1")" 'hint:' "why: no hint where nothing failed"
 
+# twilio-send(1)'s template example, run as written
+ex=$(man-examples "$TOP/man/twilio-send.1" 3)
+is "$(sh -c "$ex" | jq -r '[.form.To, .form.ContentSid, .form.ContentVariables, (.form | has("Body"))] | map(tostring) | join(" ")')" \
+	"whatsapp:+15551234567 $HX {\"1\":\"Acme Corp\",\"2\":\"PO 4711\"} false" \
+	"twilio-send.1 EXAMPLES: the template's dry run"
+
 done_testing
