@@ -98,6 +98,17 @@ for p in alert-match alert-render; do
 done
 is "$(mlc-rule cron "$T/rules/ap-aging.rule")" "$(printf '0 8 * * *\tAmerica/Chicago')" \
 	"ml-connector.5 EXAMPLES: its schedule"
+# ml-connector(5): the rule's recipients and message replaced by the
+# WhatsApp example's: a template alert-render --check accepts.
+mkdir -p "$T/rules/wa"
+{
+	sed '/^\[recipients\]/,$d' "$T/rules/ap-aging.rule"
+	man-examples man/ml-connector.5 2
+} >"$T/rules/wa/ap-aging.rule"
+alert-render -r "$T/rules/wa/ap-aging.rule" --check
+ok "ml-connector.5 EXAMPLES: alert-render --check accepts the WhatsApp template"
+grep -q '^whatsapp_template  = HX' "$T/rules/wa/ap-aging.rule"
+ok "ml-connector.5 EXAMPLES: the WhatsApp rule has its template"
 
 # mlc-twilio-sim(1): start, send one message, then the faults; in a
 # directory of its own (the example writes its files where it runs).
