@@ -71,7 +71,7 @@ is "$?" 64 "display 0: 64"
 # Twilio, a web server or a long-running process: ml-connector.8 (root's
 # installation; its demo is scripts/demo), twilio-status.8 1-5, jde-fetch.1
 # 2-4, jde-join.1 2, twilio-send.1 1, 4, 5, alert-match.1 3, alert-log.1 1-2, mlc-vault.1
-# 2, mlc-ais-sim.1 2-3 and mlc-twilio-sim.1 3.
+# 2, mlc-ais-sim.1 2-3 and mlc-twilio-sim.1 4.
 not_run="ml-connector.8"
 for m in man/*.[1-8]; do
 	n=$(basename "$m")
@@ -110,11 +110,14 @@ ok "ml-connector.5 EXAMPLES: alert-render --check accepts the WhatsApp template"
 grep -q '^whatsapp_template  = HX' "$T/rules/wa/ap-aging.rule"
 ok "ml-connector.5 EXAMPLES: the WhatsApp rule has its template"
 
-# mlc-twilio-sim(1): start, send one message, then the faults; in a
+# mlc-twilio-sim(1): start, send one message, a WhatsApp window and a
+# template, then the faults; in a
 # directory of its own (the example writes its files where it runs).
 mkdir -p "$T/tw"
 {
 	man-examples man/mlc-twilio-sim.1 1
+	echo
+	man-examples man/mlc-twilio-sim.1 3
 	echo
 	man-examples man/mlc-twilio-sim.1 2
 	echo
@@ -125,7 +128,10 @@ ok "mlc-twilio-sim.1 EXAMPLES: run"
 # curl prints each answer without a newline: three JSON documents
 is "$(jq -sr '.[0] | .status + " " + .to + " " + (.sid | test("^SM[0-9a-f]{32}$") | tostring)' "$T/tw/out")" \
 	"queued +15551230001 true" "mlc-twilio-sim.1 EXAMPLES: the message is created"
-is "$(jq -sc '.[1:]' "$T/tw/out")" '[{"ok":true,"added":1},{"ok":true,"added":1}]' \
+is "$(jq -sc '.[1]' "$T/tw/out")" '{"ok":true,"windows":1}' "mlc-twilio-sim.1 EXAMPLES: the window set"
+is "$(jq -sr '.[2] | .status + " " + .to' "$T/tw/out")" "queued whatsapp:+15551230003" \
+	"mlc-twilio-sim.1 EXAMPLES: the template is created"
+is "$(jq -sc '.[3:]' "$T/tw/out")" '[{"ok":true,"added":1},{"ok":true,"added":1}]' \
 	"mlc-twilio-sim.1 EXAMPLES: both faults accepted"
 
 done_testing
