@@ -96,6 +96,20 @@ alert-log why t:w1 >"$T/why1"
 like "$(cat "$T/why1")" "template: $HX \{\"1\":\"Acme Corp\"" "why: a template delivery shows its sid and variables"
 unlike "$(cat "$T/why1")" 'hint:' "why: no hint where nothing failed"
 
+# --reconcile: a template an earlier run sent is found by its To (Twilio's
+# body is its rendering, never ours), and not sent again; one never sent is.
+CONF_EXTRA="grace = 0.5" write_conf
+tpl r1 whatsapp:+15553300011 '{"1":"Acme Corp"}' | twilio-send >/dev/null 2>&1
+{
+	tpl r1 whatsapp:+15553300011 '{"1":"Acme Corp"}'
+	tpl r2 whatsapp:+15553300012 '{"1":"Acme Corp"}'
+} | twilio-send --reconcile >"$T/rec" 2>/dev/null
+is "$?" 0 "reconcile templates: 0"
+rec() { jq -r --arg d "$1" 'select(.delivery_id | startswith($d)) | [.status, (.reconciled // false), .attempts] | map(tostring) | join(" ")' "$T/rec"; }
+like "$(rec t:r1/)" '^[a-z]+ true 0$' "reconcile: the template sent before is found, not sent again"
+is "$(posts_to whatsapp:+15553300011)" 1 "reconcile: one create for it"
+is "$(rec t:r2/)" "queued false 1" "reconcile: the template never sent is sent once"
+
 # twilio-send(1)'s template example, run as written
 ex=$(man-examples "$TOP/man/twilio-send.1" 3)
 is "$(sh -c "$ex" | jq -r '[.form.To, .form.ContentSid, .form.ContentVariables, (.form | has("Body"))] | map(tostring) | join(" ")')" \
