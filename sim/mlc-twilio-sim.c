@@ -1116,6 +1116,7 @@ tw_code_text(int code)
 	case 21612: return "The 'To' phone number is not currently reachable via SMS.";
 	case 21614: return "'To' number is not a valid mobile number";
 	case 21617: return "The concatenated message body exceeds the 1600 character limit.";
+	case 63016: return error_text(63016);
 	default: return "Error";
 	}
 }

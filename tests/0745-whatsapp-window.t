@@ -96,6 +96,15 @@ alert-log why t:w1 >"$T/why1"
 like "$(cat "$T/why1")" "template: $HX \{\"1\":\"Acme Corp\"" "why: a template delivery shows its sid and variables"
 unlike "$(cat "$T/why1")" 'hint:' "why: no hint where nothing failed"
 
+# A 63016 at create (the reference has it afterwards; twilio-send takes
+# either): a permanent failure, not retried, with the hint.
+fault 'error:count=1,code=63016,to=whatsapp:+15553300021'
+wa c1 whatsapp:+15553300021 "refused at create" | twilio-send >"$T/c1" 2>/dev/null
+is "$?" 0 "63016 at create: a result, exit 0"
+is "$(get "$(cat "$T/c1")" '[.status, (.error.code|tostring), (.error.http_status|tostring), (.attempts|tostring)] | join(" ")')" \
+	"failed 63016 400 1" "63016 at create: failed, permanent, one attempt"
+like "$(get "$(cat "$T/c1")" .error.hint)" 'within 24 hours.*whatsapp_template' "63016 at create: the hint"
+
 # --reconcile: a template an earlier run sent is found by its To (Twilio's
 # body is its rendering, never ours), and not sent again; one never sent is.
 CONF_EXTRA="grace = 0.5" write_conf
