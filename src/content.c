@@ -59,6 +59,23 @@ mlc_content_value_clean(const char *s, size_t n, struct mlc_buf *out)
 		mlc_buf_adds(out, ""); /* a NUL-terminated empty text */
 }
 
+/* A key for a message: control bytes as '?', cut on a character boundary
+ * (a key is any JSON string; the field names it in a quarantine record). */
+static void
+show_key(char *field, size_t flen, const char *k)
+{
+	size_t i, n = strlen(k);
+
+	if (n > flen - 1) {
+		n = flen - 1;
+		while (n > 0 && ((unsigned char)k[n] & 0xC0) == 0x80)
+			n--;
+	}
+	for (i = 0; i < n; i++)
+		field[i] = (unsigned char)k[i] < 0x20 ? '?' : k[i];
+	field[n] = '\0';
+}
+
 /* The key "1".."100" as a number, or 0. */
 static long
 key_number(const char *k)
@@ -104,7 +121,7 @@ mlc_content_vars_check(jv vars, char *field, size_t flen, char *what, size_t wle
 		const char *s;
 		size_t sl;
 
-		snprintf(field, flen, "%s", ks);
+		show_key(field, flen, ks);
 		v = jv_object_get(jv_copy(vars), jv_copy(k));
 		if (!num) {
 			snprintf(what, wlen, "a key is a placeholder's number, 1 to %d ({{1}} is \"1\")",
