@@ -405,7 +405,7 @@ static int
 wa_check(void)
 {
 	char err[1024], field[32], what[256];
-	jv in, r, o;
+	jv in, r, o = jv_null();
 	int bad = 0;
 
 	if (!wa_vars_e)

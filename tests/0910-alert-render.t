@@ -186,6 +186,10 @@ vg alert-render -r "$R/wa-template.rule" --no-state "${N[@]}" <"$F/render-wa-tem
 isnt "$?" 99 "valgrind: WhatsApp templates"
 vg alert-render -r "$R/wa-template.rule" --check >/dev/null 2>&1
 isnt "$?" 99 "valgrind: --check of a WhatsApp template"
+wa_rule runerr "$HX" '{"1": (.row.F0411_AAP | tonumber | tostring)}' >"$T/wa/runerr.rule"
+vg alert-render -r "$T/wa/runerr.rule" --check 2>"$T/err"
+is "$?:$(cat "$T/err")" "0:" \
+	"--check: a runtime error on the record without data is the record's, not the rule's (and no bad free)"
 
 # --strict: a null field is a bad line
 sed -n 12p "$F/render-basic.in.ndjson" | alert-render -r "$R/ap-aging.rule" --no-state --strict "${N[@]}" >"$T/out" 2>/dev/null
