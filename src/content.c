@@ -1,8 +1,9 @@
 /*
  * content.c — what a WhatsApp Content template send is: the one check of a
  * ContentSid and of a ContentVariables object, and the one cleaning of a
- * variable's value, for alert-render, wire.c (twilio-send, alert-log) and
- * the simulator.
+ * variable's value, for alert-render and wire.c (twilio-send, alert-log).
+ * The simulator checks the variables by Twilio's own, looser 21656: it
+ * answers as Twilio would, not as we would write.
  *
  * Facts (reference/twilio.md §8.4 and the sources in twilio-send(1)
  * STANDARDS):
