@@ -119,6 +119,19 @@ like "$(rec t:r1/)" '^[a-z]+ true 0$' "reconcile: the template sent before is fo
 is "$(posts_to whatsapp:+15553300011)" 1 "reconcile: one create for it"
 is "$(rec t:r2/)" "queued false 1" "reconcile: the template never sent is sent once"
 
+# valgrind: template sends (good and refused lines), and why with a hint
+{
+	tpl v1 whatsapp:+15553300031 '{"1":"Acme Corp","2":"x"}'
+	tpl v2 whatsapp:+15553300032 '{"1":"Acme","3":"gap"}'
+	tpl v3 whatsapp:+15553300033 '{"\u0001é":"x"}'
+} >"$T/vin"
+vg twilio-send <"$T/vin" >/dev/null 2>&1
+isnt "$?" 99 "valgrind: twilio-send with templates"
+vg alert-log why t:w2 >/dev/null 2>&1
+isnt "$?" 99 "valgrind: why with a hint"
+vg alert-log why t:w1 >/dev/null 2>&1
+isnt "$?" 99 "valgrind: why with a template"
+
 # twilio-send(1)'s template example, run as written
 ex=$(man-examples "$TOP/man/twilio-send.1" 3)
 is "$(sh -c "$ex" | jq -r '[.form.To, .form.ContentSid, .form.ContentVariables, (.form | has("Body"))] | map(tostring) | join(" ")')" \
