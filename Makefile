@@ -14,6 +14,7 @@ LIBOBJ = \
 	src/ndjson.o \
 	src/wire.o \
 	src/addr.o \
+	src/content.o \
 	src/conf.o \
 	src/sms.o \
 	src/http.o \

@@ -941,8 +941,17 @@ check_skeleton() {
 # they seem to say.  Quiet hours hold SMS and WhatsApp only, never e-mail
 # (ml-connector(5) [limits]).
 check_rule_warnings() {
+	_ch=" $(mlc-rule get "$1" recipients channels 2>/dev/null) $(mlc-rule get "$1" digest channel 2>/dev/null) "
+	# WhatsApp takes free-form text only within 24 hours of the
+	# recipient's last message; an alert needs a template (twilio-send(1)).
+	case $_ch in
+	*[\ ,]whatsapp[\ ,]*)
+		mlc-rule get "$1" message whatsapp_template >/dev/null 2>&1 ||
+			warn "warning: $1: WhatsApp without [message] whatsapp_template: outside the recipient's 24-hour window Twilio refuses free-form text (63016)"
+		;;
+	esac
 	_q=$(mlc-rule get "$1" limits quiet_hours 2>/dev/null) || return 0
-	case " $(mlc-rule get "$1" recipients channels 2>/dev/null) $(mlc-rule get "$1" digest channel 2>/dev/null) " in
+	case $_ch in
 	*[\ ,]email[\ ,]*)
 		warn "warning: $1: [limits] quiet_hours ($_q) holds SMS and WhatsApp only: e-mail is sent during quiet hours"
 		;;

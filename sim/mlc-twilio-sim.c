@@ -14,6 +14,13 @@
  *   GET  /v3/scopes                                       200 {"scopes":[...]}
  * Control (no auth; loopback test use):
  *   GET /_sim/messages (NDJSON)  GET /_sim/faults  POST /_sim/fault  POST /_sim/reset
+ *   POST /_sim/window (a WhatsApp user's last inbound message)
+ *
+ * WhatsApp: a free-form message (Body or media, no ContentSid) to a user
+ * whose 24-hour customer service window is not open is created and then
+ * fails with 63016, as Twilio reports it (reference §8.4: async).  A
+ * template (ContentSid) is sent at any time; --content-sid lists the
+ * account's templates (any other is 21655), none given takes any HX sid.
  *
  * Created messages walk a status lifecycle on a timer (queued or accepted,
  * sending, sent, delivered, or a scripted failure) and, when the request
@@ -57,7 +64,8 @@ static const char usage[] =
 	"                      --auth-token-file F [--api-key-sid SK... --api-key-secret-file F]\n"
 	"                      [--sendgrid-key-file F] [--sendgrid-scopes LIST]\n"
 	"                      [--rate N] [--latency MS]\n"
-	"                      [--callback-delay MS] [--callback-cainfo F] [--fault SPEC]...\n";
+	"                      [--callback-delay MS] [--callback-cainfo F] [--fault SPEC]...\n"
+	"                      [--content-sid HX...]...\n";
 
 #define MAX_BODY (32u << 20)
 #define SG_MAX_BODY (20u << 20)
@@ -92,6 +100,7 @@ static const char *const status_name[ST_N] = {
 struct msg {
 	char sid[35];
 	char *to, *from, *body, *mss, *callback;
+	char *content, *content_vars; /* ContentSid, ContentVariables as sent */
 	unsigned num_media, num_segments;
 	unsigned char path[8]; /* statuses, walked one step per --callback-delay */
 	unsigned char npath, step;
@@ -147,6 +156,19 @@ static int stopping;
 
 static struct msg **msgs;
 static size_t nmsg, capmsg;
+
+/* WhatsApp's 24-hour customer service window: the last inbound message
+ * of each user (POST /_sim/window), any of our senders. */
+#define WA_WINDOW_S 86400
+struct window {
+	char *addr; /* whatsapp:+E164 */
+	time_t last_in;
+};
+static struct window *windows;
+static size_t nwindow;
+/* --content-sid: the templates the account has; none given, any HX sid. */
+static char **content_sids;
+static size_t ncontent;
 static size_t *sidtab; /* open addressing: index + 1, 0 = empty */
 static size_t sidcap;
 static struct mail *mails;
@@ -479,7 +501,8 @@ error_text(int code)
 	case 30006: return "Landline or unreachable carrier";
 	case 30007: return "Carrier violation";
 	case 30008: return "Unknown error";
-	case 63016: return "Failed to send freeform message because you are outside the allowed window.";
+	case 63016: return "Failed to send freeform message because you are outside the allowed window. "
+	                   "If you are using WhatsApp, please use a Message Template.";
 	default: return "Message delivery failed";
 	}
 }
@@ -1093,6 +1116,7 @@ tw_code_text(int code)
 	case 21612: return "The 'To' phone number is not currently reachable via SMS.";
 	case 21614: return "'To' number is not a valid mobile number";
 	case 21617: return "The concatenated message body exceeds the 1600 character limit.";
+	case 63016: return error_text(63016);
 	default: return "Error";
 	}
 }
@@ -1238,6 +1262,77 @@ basic_auth(struct MHD_Connection *c, int *ok)
 	return user;
 }
 
+/* ---- Twilio: WhatsApp templates and the 24-hour window ---- */
+
+/* Under mu: the window of to is open (its user wrote within 24 hours). */
+static int
+window_open(const char *to)
+{
+	size_t i;
+
+	for (i = 0; i < nwindow; i++)
+		if (strcmp(windows[i].addr, to) == 0)
+			return mlc_httpd_now_s() - windows[i].last_in < WA_WINDOW_S;
+	return 0;
+}
+
+/* Under mu: open (or move) the window of addr, its last inbound at t. */
+static void
+window_set(const char *addr, time_t t)
+{
+	size_t i;
+
+	for (i = 0; i < nwindow; i++)
+		if (strcmp(windows[i].addr, addr) == 0) {
+			windows[i].last_in = t;
+			return;
+		}
+	windows = mlc_xrealloc(windows, (nwindow + 1) * sizeof *windows);
+	windows[nwindow].addr = mlc_xstrdup(addr);
+	windows[nwindow].last_in = t;
+	nwindow++;
+}
+
+static int
+content_known(const char *sid)
+{
+	size_t i;
+
+	if (!ncontent)
+		return 1;
+	for (i = 0; i < ncontent; i++)
+		if (strcasecmp(content_sids[i], sid) == 0)
+			return 1;
+	return 0;
+}
+
+/* ContentVariables as Twilio's 21656 describes it: a JSON object whose
+ * values are non-empty strings without a newline, a tab or more than 4
+ * consecutive spaces. */
+static int
+content_vars_ok(const char *cv)
+{
+	jv o = jv_parse(cv), keys;
+	int i, n, ok = jv_get_kind(o) == JV_KIND_OBJECT;
+
+	if (!ok) {
+		jv_free(o);
+		return 0;
+	}
+	keys = jv_keys(jv_copy(o));
+	n = jv_array_length(jv_copy(keys));
+	for (i = 0; i < n && ok; i++) {
+		jv v = jv_object_get(jv_copy(o), jv_array_get(jv_copy(keys), i));
+		const char *t = jv_get_kind(v) == JV_KIND_STRING ? jv_string_value(v) : NULL;
+
+		ok = t && *t && !strpbrk(t, "\n\t") && !strstr(t, "     ");
+		jv_free(v);
+	}
+	jv_free(keys);
+	jv_free(o);
+	return ok;
+}
+
 /* ---- Twilio: create ---- */
 
 struct outcome {
@@ -1253,11 +1348,14 @@ create_message(struct reply *r, char **fn, char **fv, size_t fc, int have_form,
 	const char *mss = have_form ? mlc_form_get(fn, fv, fc, "MessagingServiceSid") : NULL;
 	const char *body = have_form ? mlc_form_get(fn, fv, fc, "Body") : NULL;
 	const char *content = have_form ? mlc_form_get(fn, fv, fc, "ContentSid") : NULL;
+	const char *cvars = have_form ? mlc_form_get(fn, fv, fc, "ContentVariables") : NULL;
 	const char *cb = have_form ? mlc_form_get(fn, fv, fc, "StatusCallback") : NULL;
 	unsigned media = 0;
 	size_t i, idx;
 	struct msg *m;
 	uint64_t due;
+	struct outcome out = *oc;
+	int known;
 
 	for (i = 0; i < fc; i++)
 		media += strcmp(fn[i], "MediaUrl") == 0;
@@ -1299,6 +1397,20 @@ create_message(struct reply *r, char **fn, char **fv, size_t fc, int have_form,
 		return tw_error(r, 400, 21623, "Number of media files exceeds allowed limit");
 	if (content && !is_sid(content, "HX"))
 		return tw_error(r, 400, 21655, "The ContentSid is Invalid.");
+	if (cvars && *cvars && !content)
+		return tw_error(r, 400, 21654, "A ContentSid must be specified if ContentVariables are "
+		                               "provided in the request.");
+	pthread_mutex_lock(&mu);
+	known = !content || content_known(content);
+	/* A free-form WhatsApp message (Body or media, no template) outside the
+	 * window is created, then fails with 63016 (reference §8.4: async). */
+	if (is_whatsapp(to) && !content && !window_open(to))
+		out.status = ST_FAILED, out.error = 63016;
+	pthread_mutex_unlock(&mu);
+	if (!known)
+		return tw_error(r, 400, 21655, "The ContentSid is Invalid.");
+	if (cvars && *cvars && !content_vars_ok(cvars))
+		return tw_error(r, 400, 21656, "The ContentVariables Parameter is invalid.");
 	if (cb) {
 		const char *h = strstr(cb, "://"), *e;
 
@@ -1343,25 +1455,27 @@ create_message(struct reply *r, char **fn, char **fv, size_t fc, int have_form,
 	m->body = mlc_xstrdup(body ? body : "");
 	m->mss = mss ? mlc_xstrdup(mss) : NULL;
 	m->callback = cb && *cb ? mlc_xstrdup(cb) : NULL;
+	m->content = content ? mlc_xstrdup(content) : NULL;
+	m->content_vars = content && cvars && *cvars ? mlc_xstrdup(cvars) : NULL;
 	m->num_media = media;
 	m->num_segments = segments(m->body);
 	m->created = m->updated = mlc_httpd_now_s();
 	if (mss)
 		m->path[m->npath++] = ST_ACCEPTED;
 	m->path[m->npath++] = ST_QUEUED;
-	if (oc->status == ST_FAILED) {
+	if (out.status == ST_FAILED) {
 		m->path[m->npath++] = ST_FAILED;
 	} else {
 		m->path[m->npath++] = ST_SENDING;
 		m->path[m->npath++] = ST_SENT;
-		if (oc->status == ST_UNDELIVERED)
+		if (out.status == ST_UNDELIVERED)
 			m->path[m->npath++] = ST_UNDELIVERED;
-		else if (oc->status == ST_DELIVERED || oc->status == ST_READ)
+		else if (out.status == ST_DELIVERED || out.status == ST_READ)
 			m->path[m->npath++] = ST_DELIVERED;
-		if (oc->status == ST_READ)
+		if (out.status == ST_READ)
 			m->path[m->npath++] = ST_READ;
 	}
-	m->error_code = oc->error;
+	m->error_code = out.error;
 
 	pthread_mutex_lock(&mu);
 	if (nmsg == capmsg) {
@@ -1816,6 +1930,8 @@ reset_state(void)
 		free(msgs[i]->body);
 		free(msgs[i]->mss);
 		free(msgs[i]->callback);
+		free(msgs[i]->content);
+		free(msgs[i]->content_vars);
 		free(msgs[i]);
 	}
 	free(msgs);
@@ -1824,6 +1940,11 @@ reset_state(void)
 	free(sidtab);
 	sidtab = NULL;
 	sidcap = 0;
+	for (i = 0; i < nwindow; i++)
+		free(windows[i].addr);
+	free(windows);
+	windows = NULL;
+	nwindow = 0;
 	for (i = 0; i < nmail; i++)
 		free(mails[i].json);
 	free(mails);
@@ -1867,6 +1988,10 @@ sim_control(struct reply *r, const char *method, const char *path, const char *b
 				               status_name[msgs[i]->path[k]]);
 			mlc_buf_adds(&r->body, "],\"status_callback\":");
 			json_str(&r->body, msgs[i]->callback);
+			mlc_buf_adds(&r->body, ",\"content_sid\":");
+			json_str(&r->body, msgs[i]->content);
+			mlc_buf_adds(&r->body, ",\"content_variables\":");
+			json_str(&r->body, msgs[i]->content_vars);
 			mlc_buf_adds(&r->body, ",\"resource\":");
 			msg_json(&r->body, msgs[i]);
 			mlc_buf_adds(&r->body, "}\n");
@@ -1903,6 +2028,50 @@ sim_control(struct reply *r, const char *method, const char *path, const char *b
 		reset_state();
 		pthread_mutex_unlock(&mu);
 		mlc_buf_adds(&r->body, "{\"ok\":true}");
+		return;
+	}
+	if (strcmp(path, "/_sim/window") == 0 && strcmp(method, "POST") == 0) {
+		/* lines "ADDRESS [SECONDS_AGO]": the user's last inbound message */
+		char *text = mlc_xstrndup(body, len), *line, *save = NULL, err[256] = "";
+		char **addr = NULL;
+		long *ago = NULL;
+		size_t na = 0;
+
+		for (line = strtok_r(text, "\r\n", &save); line; line = strtok_r(NULL, "\r\n", &save)) {
+			char a[64], extra[2];
+			long sec = 0;
+			int k;
+
+			if (!*line || *line == '#')
+				continue;
+			k = sscanf(line, "%63s %ld %1s", a, &sec, extra);
+			if (k < 1 || k > 2 || sec < 0 || !mlc_addr_whatsapp_ok(a)) {
+				snprintf(err, sizeof err, "bad line \"%.100s\" (whatsapp:+E164 [SECONDS_AGO])",
+				         line);
+				break;
+			}
+			addr = mlc_xrealloc(addr, (na + 1) * sizeof *addr);
+			ago = mlc_xrealloc(ago, (na + 1) * sizeof *ago);
+			addr[na] = mlc_addr_whatsapp(a);
+			ago[na++] = sec;
+		}
+		if (*err) {
+			r->status = 400;
+			mlc_buf_adds(&r->body, "{\"error\":");
+			json_str(&r->body, err);
+			mlc_buf_addc(&r->body, '}');
+		} else {
+			pthread_mutex_lock(&mu);
+			for (i = 0; i < na; i++)
+				window_set(addr[i], mlc_httpd_now_s() - ago[i]);
+			pthread_mutex_unlock(&mu);
+			mlc_buf_printf(&r->body, "{\"ok\":true,\"windows\":%zu}", na);
+		}
+		for (i = 0; i < na; i++)
+			free(addr[i]);
+		free(addr);
+		free(ago);
+		free(text);
 		return;
 	}
 	if (strcmp(path, "/_sim/fault") == 0 && strcmp(method, "POST") == 0) {
@@ -2408,7 +2577,8 @@ parse_args(int argc, char **argv, struct args *a)
 {
 	enum { O_PORT = 256, O_PORT_FILE, O_REQUEST_LOG, O_TLS_CERT, O_TLS_KEY, O_ACCOUNT_SID,
 	       O_AUTH_TOKEN_FILE, O_API_KEY_SID, O_API_KEY_SECRET_FILE, O_SENDGRID_KEY_FILE,
-	       O_SENDGRID_SCOPES, O_RATE, O_LATENCY, O_CALLBACK_DELAY, O_CALLBACK_CAINFO, O_FAULT };
+	       O_SENDGRID_SCOPES, O_RATE, O_LATENCY, O_CALLBACK_DELAY, O_CALLBACK_CAINFO, O_FAULT,
+	       O_CONTENT_SID };
 	static const struct option lopts[] = {
 		{ "port", required_argument, NULL, O_PORT },
 		{ "port-file", required_argument, NULL, O_PORT_FILE },
@@ -2426,6 +2596,7 @@ parse_args(int argc, char **argv, struct args *a)
 		{ "callback-delay", required_argument, NULL, O_CALLBACK_DELAY },
 		{ "callback-cainfo", required_argument, NULL, O_CALLBACK_CAINFO },
 		{ "fault", required_argument, NULL, O_FAULT },
+		{ "content-sid", required_argument, NULL, O_CONTENT_SID },
 		{ NULL, 0, NULL, 0 }
 	};
 	char err[256], *end;
@@ -2467,6 +2638,12 @@ parse_args(int argc, char **argv, struct args *a)
 		case O_LATENCY: cfg.latency_ms = num_arg("--latency", optarg, 0, 600000); break;
 		case O_CALLBACK_DELAY: cfg.step_ms = num_arg("--callback-delay", optarg, 0, 3600000); break;
 		case O_CALLBACK_CAINFO: cfg.callback_cainfo = optarg; break;
+		case O_CONTENT_SID:
+			if (!is_sid(optarg, "HX"))
+				mlc_die(MLC_EX_USAGE, "--content-sid: expected HX and 32 hex digits");
+			content_sids = mlc_xrealloc(content_sids, (ncontent + 1) * sizeof *content_sids);
+			content_sids[ncontent++] = optarg;
+			break;
 		case O_FAULT:
 			a->cli = mlc_xrealloc(a->cli, (a->ncli + 1) * sizeof *a->cli);
 			if (fault_parse(optarg, &a->cli[a->ncli], err, sizeof err) < 0)

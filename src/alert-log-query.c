@@ -132,8 +132,8 @@ struct rows {
 
 /*
  * The message of a delivery line (what was handed to twilio-send): an
- * SMS's or WhatsApp's body, an e-mail's subject; indented beneath the row,
- * each line of it.
+ * SMS's or WhatsApp's body, a WhatsApp template's sid and variables, an
+ * e-mail's subject; indented beneath the row, each line of it.
  */
 static void
 add_message(struct mlc_buf *b, const struct mlc_trail_col *line)
@@ -145,6 +145,22 @@ add_message(struct mlc_buf *b, const struct mlc_trail_col *line)
 	if (line->type == MLC_TRAIL_NULL || !line->s)
 		return;
 	o = jv_parse_sized(line->s, (int)line->len);
+	v = jv_get_kind(o) == JV_KIND_OBJECT ? jv_object_get(jv_copy(o), jv_string("content_sid"))
+	                                     : jv_invalid();
+	if (jv_get_kind(v) == JV_KIND_STRING) {
+		jv vars = jv_object_get(jv_copy(o), jv_string("content_variables"));
+
+		mlc_buf_printf(b, "\n    template: %s", jv_string_value(v));
+		if (jv_get_kind(vars) == JV_KIND_OBJECT) {
+			mlc_buf_adds(b, " ");
+			mlc_content_vars_json(vars, b);
+		}
+		jv_free(vars);
+		jv_free(v);
+		jv_free(o);
+		return;
+	}
+	jv_free(v);
 	for (k = 0; k < 2 && jv_get_kind(o) == JV_KIND_OBJECT; k++) {
 		v = jv_object_get(jv_copy(o), jv_string(names[k]));
 		if (jv_get_kind(v) == JV_KIND_STRING) {
@@ -194,6 +210,9 @@ emit_row(const struct mlc_trail_row *r, void *arg)
 				mlc_buf_adds(b, "error ");
 			mlc_buf_printf(b, k == 1 ? "%-11s" : "%s", t);
 		}
+		/* a failure the rule or the account must fix says how (retry.c) */
+		if (r->c[12].s && mlc_retry_hint(strtol(r->c[12].s, NULL, 10)))
+			mlc_buf_printf(b, "\n    hint: %s", mlc_retry_hint(strtol(r->c[12].s, NULL, 10)));
 		if (o->message && r->c[2].s && strcmp(r->c[2].s, "queued") == 0)
 			add_message(b, &r->c[MLC_TRAIL_AUDIT_NCOLS - 1]);
 	}

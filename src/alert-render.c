@@ -277,6 +277,159 @@ struct tdef {
 	int html;
 };
 
+/* ---- WhatsApp templates ([message] whatsapp_template, whatsapp_variables) ---- */
+
+static void add_str(struct mlc_buf *b, const char *k, const char *v);
+
+static const char *wa_sid;                   /* NULL: WhatsApp gets the sms text as Body */
+static const struct mlc_conf_entry *wa_vars_e; /* NULL: a template without variables */
+static struct mlc_jq *wa_vars;
+static int wa_vars_tried;
+
+/* Compile [message] whatsapp_variables (once): 0, or -1 reported. */
+static int
+wa_build(void)
+{
+	char err[1024], what[256];
+
+	if (wa_vars_tried)
+		return wa_vars || !wa_vars_e ? 0 : -1;
+	wa_vars_tried = 1;
+	if (!wa_vars_e)
+		return 0;
+	snprintf(what, sizeof what, "%s:%u: [message] whatsapp_variables", rule.path,
+	         wa_vars_e->line);
+	if (!(wa_vars = mlc_jq_compile(wa_vars_e->value, what, jq_args(), err, sizeof err))) {
+		mlc_warn("%s", err);
+		config_failed = 1;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The variables the program gave (r, borrowed) as Twilio takes them: each
+ * string value cleaned (content.c), then checked.  placeholder: a null or
+ * empty value counts as present (--check, on a record without data).  0 with
+ * *out the cleaned object (the caller frees it), or -1 with field and what.
+ */
+static int
+wa_vars_clean(jv r, int placeholder, jv *out, char *field, size_t fl, char *what, size_t wl)
+{
+	jv keys, o = jv_object();
+	int i, n;
+
+	*out = jv_null();
+	if (jv_get_kind(r) != JV_KIND_OBJECT) {
+		field[0] = '\0';
+		snprintf(what, wl, "gave %s, not an object of numbered variables ({\"1\": ..., \"2\": ...})",
+		         jv_kind_name(jv_get_kind(r)));
+		jv_free(o);
+		return -1;
+	}
+	keys = jv_keys(jv_copy(r));
+	n = jv_array_length(jv_copy(keys));
+	for (i = 0; i < n; i++) {
+		jv k = jv_array_get(jv_copy(keys), i), v = jv_object_get(jv_copy(r), jv_copy(k));
+
+		if (jv_get_kind(v) == JV_KIND_STRING) {
+			struct mlc_buf c;
+
+			mlc_buf_init(&c);
+			mlc_content_value_clean(jv_string_value(v),
+			                        (size_t)jv_string_length_bytes(jv_copy(v)), &c);
+			jv_free(v);
+			/* (amount and trim of a missing value give "") */
+			v = placeholder && !c.len ? jv_string("x") : jv_string_sized(c.p, (int)c.len);
+			mlc_buf_free(&c);
+		} else if (placeholder && jv_get_kind(v) == JV_KIND_NULL) {
+			jv_free(v);
+			v = jv_string("x");
+		}
+		o = jv_object_set(o, k, v);
+	}
+	jv_free(keys);
+	if (mlc_content_vars_check(o, field, fl, what, wl) < 0) {
+		jv_free(o);
+		return -1;
+	}
+	*out = o;
+	return 0;
+}
+
+/*
+ * A WhatsApp template delivery's members: content_sid, and the variables
+ * evaluated on input (borrowed), in the order of their numbers.  0, or -1
+ * (reported: Twilio would refuse what is wrong, 21656).
+ */
+static int
+wa_render(jv input, unsigned long lineno, struct mlc_buf *line)
+{
+	char err[1024], field[32], what[256];
+	jv r, o;
+
+	add_str(line, "content_sid", wa_sid);
+	if (!wa_vars_e)
+		return 0;
+	if (wa_build() < 0)
+		return -1;
+	if (mlc_jq_run1(wa_vars, jv_copy(input), &r, err, sizeof err) < 0) {
+		mlc_warn("line %lu: rule %s: [message] whatsapp_variables: %s", lineno, rule.name,
+		         err);
+		jv_free(r);
+		return -1;
+	}
+	if (wa_vars_clean(r, 0, &o, field, sizeof field, what, sizeof what) < 0) {
+		mlc_warn("line %lu: rule %s: [message] whatsapp_variables%s%s%s: %s; not sent",
+		         lineno, rule.name, *field ? ": variable \"" : "", field, *field ? "\"" : "",
+		         what);
+		jv_free(r);
+		return -1;
+	}
+	jv_free(r);
+	mlc_buf_adds(line, ",\"content_variables\":");
+	mlc_content_vars_json(o, line);
+	jv_free(o);
+	return 0;
+}
+
+/*
+ * --check: the variables program compiles, reads fetched columns, and on a
+ * record without data gives an object of numbered string variables (a
+ * field that is null there is taken as present; a runtime error there is
+ * the empty record's, not the rule's).  1 if something is wrong.
+ */
+static int check_fields(const struct mlc_conf_entry *e, const char *name, int program);
+
+static int
+wa_check(void)
+{
+	char err[1024], field[32], what[256];
+	jv in, r, o = jv_null();
+	int bad = 0;
+
+	if (!wa_vars_e)
+		return 0;
+	if (wa_build() < 0)
+		return 1;
+	bad |= check_fields(wa_vars_e, "whatsapp_variables", 1);
+	in = jv_object();
+	in = jv_object_set(in, jv_string("alert_id"), jv_string("check"));
+	in = jv_object_set(in, jv_string("rule"), jv_string(rule.name));
+	in = jv_object_set(in, jv_string("severity"), jv_string("warning"));
+	in = jv_object_set(in, jv_string("channel"), jv_string("whatsapp"));
+	in = jv_object_set(in, jv_string("recipient"), jv_object());
+	if (mlc_jq_run1(wa_vars, in, &r, err, sizeof err) == 0 &&
+	    wa_vars_clean(r, 1, &o, field, sizeof field, what, sizeof what) < 0) {
+		mlc_warn("%s:%u: [message] whatsapp_variables%s%s%s: %s", rule.path, wa_vars_e->line,
+		         *field ? ": variable \"" : "", field, *field ? "\"" : "", what);
+		bad = 1;
+	}
+	jv_free(o);
+	jv_free(r);
+	return bad;
+}
+
 /* Split a digest row template into table cells at top-level " | " (outside
  * interpolations, where | is jq's pipe). */
 static size_t
@@ -402,6 +555,7 @@ free_all_templates(void)
 	for (i = 0; i < d_ncells; i++)
 		tmpl_free(&d_cells[i]);
 	free(d_cells);
+	mlc_jq_free(wa_vars);
 	for (i = 0; i < d_nlabels; i++)
 		free(d_labels[i]);
 	free(d_labels);
@@ -453,8 +607,9 @@ column_known(const char *table, const char *cols, const char *col, size_t cl)
 	return 0;
 }
 
+/* program: e is a jq program (all of it read as one interpolation), not a template. */
 static int
-check_fields(const struct mlc_conf_entry *e, const char *name)
+check_fields(const struct mlc_conf_entry *e, const char *name, int program)
 {
 	const char *table = mlc_rule_get(&rule, "source", "table");
 	const char *cols = mlc_rule_get(&rule, "source", "columns");
@@ -464,7 +619,14 @@ check_fields(const struct mlc_conf_entry *e, const char *name)
 	size_t n, k;
 	int bad = 0;
 
-	mlc_jq_template_scan(s, &sp, &n); /* unterminated: reported by tmpl_build */
+	if (program) {
+		sp = mlc_xmalloc(sizeof *sp);
+		sp->a = 0;
+		sp->b = strlen(s);
+		n = 1;
+	} else {
+		mlc_jq_template_scan(s, &sp, &n); /* unterminated: reported by tmpl_build */
+	}
 
 	if (!cols) { /* every column comes back */
 		free(sp);
@@ -540,7 +702,7 @@ check_rule(void)
 
 	for (i = 0; i < sizeof list / sizeof list[0]; i++)
 		if ((e = mlc_conf_find(&rule.conf, list[i].section, list[i].key)))
-			bad |= check_fields(e, list[i].name);
+			bad |= check_fields(e, list[i].name, 0);
 	/* .lookups.NAME.COL that no [lookup] reads is always null: a warning. */
 	if (mlc_lookup_parse(&rule, &lk, err, sizeof err) < 0) {
 		mlc_warn("%s", err);
@@ -560,7 +722,7 @@ check_rule(void)
 		free(sp);
 	}
 	mlc_lookup_free(&lk);
-	return bad;
+	return bad | wa_check();
 }
 
 /* ---- small helpers ---- */
@@ -2059,6 +2221,14 @@ deliver(jv alert, jv input, const struct recip *r, const char *channel, const ch
 		int enc, cut;
 		size_t segs;
 
+		if (!storm && wa_sid && strcmp(channel, "whatsapp") == 0) {
+			/* a template: ContentSid and its variables, no Body */
+			if (wa_render(input, lineno, &line) < 0) {
+				rc = -1;
+				goto out;
+			}
+			goto done;
+		}
 		if (storm) {
 			storm_text(alert, 0, &a);
 		} else if ((x = tmpl_render(&t_sms, input, lineno, &a)) < 0) {
@@ -2080,6 +2250,7 @@ deliver(jv alert, jv input, const struct recip *r, const char *channel, const ch
 		if (cut)
 			mlc_buf_adds(&line, ",\"truncated\":true");
 	}
+done:
 	if (nul && opt_strict) {
 		rc = -1;
 		goto out;
@@ -2274,7 +2445,7 @@ static void
 preview_print(const struct mlc_buf *line)
 {
 	jv o = jv_parse_sized(line->p, (int)line->len);
-	char *ch = sget(o, "channel"), *to = sget(o, "to"), *id = sget(o, "delivery_id");
+	char *ch = sget(o, "channel"), *to = sget(o, "to"), *id = sget(o, "delivery_id"), *sid;
 	jv ro = get(o, "recipient"), rn = get(ro, "name");
 	struct mlc_buf b;
 
@@ -2291,6 +2462,23 @@ preview_print(const struct mlc_buf *line)
 		free(s);
 		free(t);
 		free(h);
+	} else if ((sid = sget(o, "content_sid"))) {
+		jv vars = get(o, "content_variables");
+		int i, n = jv_get_kind(vars) == JV_KIND_OBJECT ? jv_object_length(jv_copy(vars)) : 0;
+
+		mlc_buf_printf(&b, "[WhatsApp template %s]\n", sid);
+		for (i = 1; i <= n; i++) {
+			char k[16];
+			jv v;
+
+			snprintf(k, sizeof k, "%d", i);
+			v = get(vars, k);
+			mlc_buf_printf(&b, "{{%d}} %s\n", i,
+			               jv_get_kind(v) == JV_KIND_STRING ? jv_string_value(v) : "");
+			jv_free(v);
+		}
+		free(sid);
+		jv_free(vars);
 	} else {
 		char *body = sget(o, "body"), *enc = sget(o, "encoding");
 		jv tr = get(o, "truncated");
@@ -2512,6 +2700,16 @@ read_settings(void)
 	const char *v;
 
 	max_segments = (int)num("message", "max_segments", 1, 10, 2);
+	if ((e = mlc_conf_find(&rule.conf, "message", "whatsapp_template"))) {
+		if (!mlc_content_sid_ok(e->value))
+			mlc_die(MLC_EX_CONFIG, "%s:%u: [message] whatsapp_template \"%s\" is not a Content "
+			        "SID (HX and 32 hex digits: Twilio Console, Content Template Builder)",
+			        rule.path, e->line, e->value);
+		wa_sid = e->value;
+	}
+	if ((wa_vars_e = mlc_conf_find(&rule.conf, "message", "whatsapp_variables")) && !wa_sid)
+		mlc_die(MLC_EX_CONFIG, "%s:%u: [message] whatsapp_variables needs [message] "
+		        "whatsapp_template (Twilio: 21654)", rule.path, wa_vars_e->line);
 	if ((e = mlc_conf_find(&rule.conf, "message", "transliterate"))) {
 		if (strcmp(e->value, "yes") == 0 || strcmp(e->value, "true") == 0)
 			transliterate = 1;

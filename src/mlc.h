@@ -231,7 +231,9 @@ int mlc_wire_is_trailer(jv obj);
 /* twilio-send's checks of a delivery: delivery_id a string; channel sms,
  * whatsapp or email; to an address of the channel's kind (addr.c: E.164,
  * whatsapp: with or without the prefix, e-mail); sms and whatsapp a non-empty
- * body of at most MLC_SMS_MAXCHARS UTF-16 code units; email a non-empty
+ * body of at most MLC_SMS_MAXCHARS UTF-16 code units, or for whatsapp a
+ * template instead: content_sid (mlc_content_sid_ok), content_variables
+ * (mlc_content_vars_check) if present, and no body; email a non-empty
  * subject and text, html a string if present.  0, or -1 with e set.  obj is
  * not consumed. */
 int mlc_wire_delivery(jv obj, struct mlc_wire_err *e);
@@ -286,6 +288,30 @@ const char *mlc_addr_channel_name(int ch);
 int mlc_addr_ok(int ch, const char *to);
 /* What an address of channel ch is, for messages: "an E.164 number". */
 const char *mlc_addr_what(int ch);
+
+/* ---- content.c: WhatsApp Content templates (ContentSid, ContentVariables) */
+/*
+ * The one check of a template send's parts, for alert-render, wire.c and
+ * the simulator; the facts and their sources open content.c.
+ */
+#define MLC_CONTENT_MAX_VARS 100   /* pairs in ContentVariables */
+#define MLC_CONTENT_VALUE_MAX 1600 /* characters (UTF-16 code units) of one value */
+/* "HX" and 32 hex digits, nothing more. */
+int mlc_content_sid_ok(const char *s);
+/* A ContentVariables object: keys "1".."N", each once, no gap, at most
+ * MLC_CONTENT_MAX_VARS; every value a non-empty string of at most
+ * MLC_CONTENT_VALUE_MAX characters without a NUL, line break, tab or more
+ * than 4 spaces in a row.  0, or -1 with field (the key, "" for the whole)
+ * and what set.  vars is not consumed. */
+int mlc_content_vars_check(jv vars, char *field, size_t flen, char *what, size_t wlen);
+/* s[0..n) appended to out with every run of blanks (space, tab, CR, LF)
+ * made one space and none at either end: what 21656 lets through. */
+void mlc_content_value_clean(const char *s, size_t n, struct mlc_buf *out);
+/* The JSON text of a checked ContentVariables object appended to out,
+ * compact, its keys in the order of their numbers ({"1":"..","2":".."}):
+ * the delivery line's member and Twilio's form field alike.  vars is not
+ * consumed. */
+void mlc_content_vars_json(jv vars, struct mlc_buf *out);
 
 /* ---- conf.c: the key = value file format of configs and rules -------- */
 /*
@@ -499,6 +525,9 @@ long mlc_retry_next(struct mlc_retry *rt, long retry_after_ms);
 void mlc_retry_sleep(long ms, volatile int *stop);
 /* "NO", "YES", "UNKNOWN", "AUTH". */
 const char *mlc_retry_class_name(enum mlc_retry_class c);
+/* The fix for a permanent Twilio error that the rule or the account must
+ * make (63016: a WhatsApp template), as one sentence, or NULL. */
+const char *mlc_retry_hint(long code);
 /* Environment: ML_CONNECTOR_RETRY_SEED=N seeds the jitter generator (tests);
  * otherwise it is seeded from libsodium's randombytes. */
 

@@ -48,6 +48,11 @@
  * since mlc_retry_init (which includes the waits when the caller really
  * slept) and the sum of the delays handed out (when it did not, as in
  * tests), so waits are never counted twice.
+ *
+ * Hints (mlc_retry_hint): a permanent failure that is ours to fix names
+ * the fix, wherever it is shown (twilio-send's result, alert-log why).
+ * Codes and causes: reference/twilio.md §1.4 and §8.4, and the sources in
+ * twilio-send(1) STANDARDS.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -199,4 +204,27 @@ mlc_retry_sleep(long ms, volatile int *stop)
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		if (stop && *stop)
 			return;
+}
+
+const char *
+mlc_retry_hint(long code)
+{
+	switch (code) {
+	case 63016:
+		/* 63016: outside the 24-hour customer service window */
+		return "WhatsApp takes a free-form text only within 24 hours of the recipient's "
+		       "last message: give the rule an approved template ([message] "
+		       "whatsapp_template and whatsapp_variables, ml-connector(5))";
+	case 21655:
+		return "[message] whatsapp_template is not a Content SID of this account "
+		       "(Twilio Console, Content Template Builder)";
+	case 21656:
+		return "a [message] whatsapp_variables value is empty or malformed: "
+		       "alert-render --check -r RULE";
+	case 63028:
+		return "[message] whatsapp_variables does not give as many variables as the "
+		       "template has placeholders";
+	default:
+		return NULL;
+	}
 }

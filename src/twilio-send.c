@@ -139,6 +139,7 @@ struct job {
 	int empty;               /* "{}" */
 	enum mlc_channel ch;
 	char *delivery_id, *to, *from, *body;
+	char *content_sid, *content_vars; /* a WhatsApp template (no body) */
 	struct mlc_buf req;      /* request body: alive until the transfer ends */
 	struct mlc_buf url;
 	enum phase phase;
@@ -346,6 +347,13 @@ splice_open(struct mlc_buf *b, const struct job *j)
 }
 
 static void
+add_str_member(struct mlc_buf *b, const char *k, const char *v)
+{
+	mlc_buf_printf(b, ",\"%s\":", k);
+	mlc_buf_json_str(b, v, strlen(v));
+}
+
+static void
 add_error(struct mlc_buf *b, const char *code_str, long code, const char *msg, long http)
 {
 	mlc_buf_adds(b, ",\"error\":{\"code\":");
@@ -357,6 +365,8 @@ add_error(struct mlc_buf *b, const char *code_str, long code, const char *msg, l
 	mlc_buf_json_str(b, msg, strlen(msg));
 	if (http > 0)
 		mlc_buf_printf(b, ",\"http_status\":%ld", http);
+	if (!code_str && mlc_retry_hint(code))
+		add_str_member(b, "hint", mlc_retry_hint(code));
 	mlc_buf_addc(b, '}');
 }
 
@@ -792,6 +802,8 @@ job_free(struct job *j)
 	free(j->to);
 	free(j->from);
 	free(j->body);
+	free(j->content_sid);
+	free(j->content_vars);
 	mlc_buf_free(&j->req);
 	mlc_buf_free(&j->url);
 	mlc_http_resp_free(&j->resp);
@@ -840,8 +852,18 @@ build_twilio(struct job *j)
 		mlc_buf_adds(b, "&MessagingServiceSid=");
 		mlc_buf_form_enc(b, g.mss, strlen(g.mss));
 	}
-	mlc_buf_adds(b, "&Body=");
-	mlc_buf_form_enc(b, j->body, strlen(j->body));
+	if (j->content_sid) {
+		/* a template: Twilio's ContentSid and ContentVariables, no Body */
+		mlc_buf_adds(b, "&ContentSid=");
+		mlc_buf_form_enc(b, j->content_sid, strlen(j->content_sid));
+		if (j->content_vars) {
+			mlc_buf_adds(b, "&ContentVariables=");
+			mlc_buf_form_enc(b, j->content_vars, strlen(j->content_vars));
+		}
+	} else {
+		mlc_buf_adds(b, "&Body=");
+		mlc_buf_form_enc(b, j->body, strlen(j->body));
+	}
 	if (g.status_cb) {
 		mlc_buf_adds(b, "&StatusCallback=");
 		mlc_buf_form_enc(b, g.status_cb, strlen(g.status_cb));
@@ -1057,8 +1079,20 @@ job_fields(struct job *j, jv o)
 		free(j->to);
 		j->to = w;
 	}
-	if (j->ch != MLC_CH_EMAIL)
+	if (j->ch == MLC_CH_WHATSAPP && jstr(o, "content_sid", &j->content_sid) > 0) {
+		jv v = jget(o, "content_variables");
+
+		if (jv_get_kind(v) == JV_KIND_OBJECT) {
+			struct mlc_buf b;
+
+			mlc_buf_init(&b);
+			mlc_content_vars_json(v, &b);
+			j->content_vars = b.p;
+		}
+		jv_free(v);
+	} else if (j->ch != MLC_CH_EMAIL) {
 		jstr(o, "body", &j->body);
+	}
 }
 
 /* A job whose channel has no sender (key, or messaging_service_sid): said
@@ -1624,9 +1658,12 @@ find_match(struct job *j, jv page, char *sid, size_t sidlen, char *st, size_t st
 		char *to = NULL, *body = NULL, *s = NULL, *status = NULL, *created = NULL;
 		time_t t;
 
+		/* a template's body is Twilio's rendering of it, which we never
+		 * see: its To and time alone pick it out */
 		if (jv_get_kind(m) == JV_KIND_OBJECT && jstr(m, "to", &to) > 0 &&
-		    jstr(m, "body", &body) > 0 && jstr(m, "sid", &s) > 0 &&
-		    strcmp(to, j->to) == 0 && strcmp(body, j->body) == 0 && !claimed(s)) {
+		    (jstr(m, "body", &body) > 0 || j->content_sid) && jstr(m, "sid", &s) > 0 &&
+		    strcmp(to, j->to) == 0 && (j->content_sid || strcmp(body, j->body) == 0) &&
+		    !claimed(s)) {
 			jstr(m, "status", &status);
 			jstr(m, "date_created", &created);
 			t = rfc2822(created);

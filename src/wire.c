@@ -24,7 +24,10 @@
  *                      recipients; a "suppressed" line passes through.
  *   mlc_wire_delivery  what twilio-send sends: delivery_id, channel, an
  *                      address of the channel's kind (checked by addr.c),
- *                      the texts, Twilio's 1600-character Body limit.
+ *                      the texts, Twilio's 1600-character Body limit; or,
+ *                      for a WhatsApp template, content_sid and
+ *                      content_variables (checked by content.c) instead of
+ *                      the body.
  *
  * A refusal names the member it is about as a path ("body",
  * "row.F0411_RMK", "recipients[0].name"): for bad bytes, the member whose
@@ -410,6 +413,48 @@ mlc_wire_is_delivery(jv o)
 	return 1;
 }
 
+/*
+ * A WhatsApp template send (content.c): content_sid, content_variables an
+ * object of numbered strings if present, and no body, since Twilio sends
+ * a template with ContentSid instead of Body.  1 a template, 0 none, -1
+ * refused (e set).
+ */
+static int
+content_parts(jv o, int ch, struct mlc_wire_err *e)
+{
+	jv v, vars;
+	const char *s;
+	int rc, ret = -1;
+
+	rc = mlc_wire_str(o, "content_sid", &v, &s);
+	vars = get(o, "content_variables");
+	if (rc == 0 && jv_is_valid(vars) && jv_get_kind(vars) != JV_KIND_NULL) {
+		set_err(e, "content_variables", "without content_sid (Twilio: 21654)");
+	} else if (rc == 0) {
+		ret = 0;
+	} else if (rc < 0 || !mlc_content_sid_ok(s)) {
+		set_err(e, "content_sid", "not a Content SID (HX and 32 hex digits)");
+	} else if (ch != MLC_CH_WHATSAPP) {
+		set_err(e, "content_sid", "a template is sent on whatsapp only");
+	} else if (has(o, "body")) {
+		set_err(e, "body", "a template delivery has no body (content_sid is its text)");
+	} else {
+		ret = 1;
+		if (jv_is_valid(vars) && jv_get_kind(vars) != JV_KIND_NULL) {
+			char f[32], what[200], path[64];
+
+			if (mlc_content_vars_check(vars, f, sizeof f, what, sizeof what) < 0) {
+				snprintf(path, sizeof path, "content_variables%s%s", *f ? "." : "", f);
+				set_err(e, path, "%s", what);
+				ret = -1;
+			}
+		}
+	}
+	jv_free(vars);
+	jv_free(v);
+	return ret;
+}
+
 int
 mlc_wire_delivery(jv o, struct mlc_wire_err *e)
 {
@@ -459,6 +504,13 @@ mlc_wire_delivery(jv o, struct mlc_wire_err *e)
 		struct mlc_sms_info info;
 
 		jv_free(v);
+		if ((rc = content_parts(o, ch, e)) != 0) {
+			v = jv_null();
+			if (rc < 0)
+				goto out;
+			ret = 0; /* a template: ContentSid, ContentVariables, no Body */
+			goto out;
+		}
 		if ((rc = mlc_wire_str(o, "body", &v, &s)) <= 0 || !*s) {
 			set_err(e, "body", "%s", rc < 0 ? "expected a string" : "missing");
 			goto out;

@@ -71,8 +71,8 @@ is "$?" 64 "display 0: 64"
 # Twilio, a web server or a long-running process: ml-connector.8 1, 2 and 5
 # (root's installation, its demo (scripts/demo), the journal; 3 and 4, the
 # live preview, run in 1175), twilio-status.8 1-5, jde-fetch.1
-# 2-4, jde-join.1 2, twilio-send.1 1, 3, 4, alert-match.1 3, alert-log.1 1-2, mlc-vault.1
-# 2, mlc-ais-sim.1 2-3 and mlc-twilio-sim.1 3.
+# 2-4, jde-join.1 2, twilio-send.1 1, 4, 5, alert-match.1 3, alert-log.1 1-2, mlc-vault.1
+# 2, mlc-ais-sim.1 2-3 and mlc-twilio-sim.1 4.
 not_run="ml-connector.8"
 for m in man/*.[1-8]; do
 	n=$(basename "$m")
@@ -99,12 +99,26 @@ for p in alert-match alert-render; do
 done
 is "$(mlc-rule cron "$T/rules/ap-aging.rule")" "$(printf '0 8 * * *\tAmerica/Chicago')" \
 	"ml-connector.5 EXAMPLES: its schedule"
+# ml-connector(5): the rule's recipients and message replaced by the
+# WhatsApp example's: a template alert-render --check accepts.
+mkdir -p "$T/rules/wa"
+{
+	sed '/^\[recipients\]/,$d' "$T/rules/ap-aging.rule"
+	man-examples man/ml-connector.5 2
+} >"$T/rules/wa/ap-aging.rule"
+alert-render -r "$T/rules/wa/ap-aging.rule" --check
+ok "ml-connector.5 EXAMPLES: alert-render --check accepts the WhatsApp template"
+grep -q '^whatsapp_template  = HX' "$T/rules/wa/ap-aging.rule"
+ok "ml-connector.5 EXAMPLES: the WhatsApp rule has its template"
 
-# mlc-twilio-sim(1): start, send one message, then the faults; in a
+# mlc-twilio-sim(1): start, send one message, a WhatsApp window and a
+# template, then the faults; in a
 # directory of its own (the example writes its files where it runs).
 mkdir -p "$T/tw"
 {
 	man-examples man/mlc-twilio-sim.1 1
+	echo
+	man-examples man/mlc-twilio-sim.1 3
 	echo
 	man-examples man/mlc-twilio-sim.1 2
 	echo
@@ -115,7 +129,10 @@ ok "mlc-twilio-sim.1 EXAMPLES: run"
 # curl prints each answer without a newline: three JSON documents
 is "$(jq -sr '.[0] | .status + " " + .to + " " + (.sid | test("^SM[0-9a-f]{32}$") | tostring)' "$T/tw/out")" \
 	"queued +15551230001 true" "mlc-twilio-sim.1 EXAMPLES: the message is created"
-is "$(jq -sc '.[1:]' "$T/tw/out")" '[{"ok":true,"added":1},{"ok":true,"added":1}]' \
+is "$(jq -sc '.[1]' "$T/tw/out")" '{"ok":true,"windows":1}' "mlc-twilio-sim.1 EXAMPLES: the window set"
+is "$(jq -sr '.[2] | .status + " " + .to' "$T/tw/out")" "queued whatsapp:+15551230003" \
+	"mlc-twilio-sim.1 EXAMPLES: the template is created"
+is "$(jq -sc '.[3:]' "$T/tw/out")" '[{"ok":true,"added":1},{"ok":true,"added":1}]' \
 	"mlc-twilio-sim.1 EXAMPLES: both faults accepted"
 
 done_testing

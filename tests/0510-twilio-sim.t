@@ -120,6 +120,18 @@ err_is 400 21211 "From equal to To: 21211" --data-urlencode To=+15551230001 \
 err_is 400 21910 "whatsapp To with an SMS From: 21910" --data-urlencode To=whatsapp:+15551230001 "${F[@]}" "${B[@]}"
 code=$(send --data-urlencode To=whatsapp:+15551230001 --data-urlencode From=whatsapp:+15005550006 "${B[@]}")
 is "$code $(jq -r .to "$T/out")" "201 whatsapp:+15551230001" "WhatsApp addresses accepted"
+# Content templates: 21654, 21656 (reference §8.4); any well-formed HX sid without --content-sid
+W=(--data-urlencode To=whatsapp:+15551230001 --data-urlencode From=whatsapp:+15005550006)
+HX=HX0123456789abcdef0123456789abcdef
+err_is 400 21654 "ContentVariables without ContentSid: 21654" "${W[@]}" "${B[@]}" \
+	--data-urlencode 'ContentVariables={"1":"x"}'
+err_is 400 21655 "ContentSid not HX and 32 hex: 21655" "${W[@]}" --data-urlencode ContentSid=HX0123
+for cv in 'not json' '{"1":""}' '{"1":null}' '{"1":"two\nlines"}' '{"1":"a\tb"}' '{"1":"a     b"}' '["x"]'; do
+	err_is 400 21656 "ContentVariables $cv: 21656" "${W[@]}" --data-urlencode "ContentSid=$HX" \
+		--data-urlencode "ContentVariables=$cv"
+done
+code=$(send "${W[@]}" --data-urlencode "ContentSid=$HX" --data-urlencode 'ContentVariables={"1":"a    b"}')
+is "$code $(jq -r .status "$T/out")" "201 queued" "a template, four spaces in a row: created"
 code=$(send --data-urlencode To=+15551230001 "${F[@]}" --data-urlencode MediaUrl=https://example.com/a.png)
 like "$code $(jq -r '.sid + " " + .num_media' "$T/out")" '^201 MM[0-9a-f]{32} 1$' "media only: MM sid, num_media 1"
 err_is 400 21609 "StatusCallback host with an underscore: 21609" --data-urlencode To=+15551230001 "${F[@]}" "${B[@]}" \

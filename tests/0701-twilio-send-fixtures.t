@@ -44,6 +44,13 @@ is "$(jq -r '.line' "$F/send-sms.exp.ndjson" | tr '\n' ' ')" "1 2 4 " \
 is "$(jq -r '.form.To + " " + .form.From' "$F/send-whatsapp.exp.ndjson" | tr '\n' ';')" \
 	"whatsapp:+13125550147 whatsapp:+14155238886;whatsapp:+4930555010 whatsapp:+14155238886;" \
 	"whatsapp: To and From carry the whatsapp: prefix, added when missing"
+is "$(jq -r '[.form.ContentSid, (.form.ContentVariables // "-"), (.form | has("Body"))] | join(" ")' \
+	"$F/send-whatsapp-template.exp.ndjson" | tr '\n' ';')" \
+	'HX0123456789abcdef0123456789abcdef {"1":"Acme Corp","2":"Invoice 123456 & “rush”","3":"25,000.00"} false;HXfedcba9876543210fedcba9876543210 - false;' \
+	"whatsapp template: ContentSid, ContentVariables as one JSON string in number order, no Body"
+is "$(grep -o 'field "[a-z_.0-9]*"' "$F/send-whatsapp-template.exp.err" | tr '\n' ' ')" \
+	'field "content_sid" field "content_variables" field "body" field "content_sid" field "content_variables.2" field "content_variables" field "content_variables.1" field "content_variables.1" ' \
+	"whatsapp template: each bad template line names its field (variable)"
 is "$(jq -r '.auth + " " + (.json.content | map(.type) | join(","))' "$F/send-email.exp.ndjson" | tr '\n' ';')" \
 	"Bearer REDACTED text/plain,text/html;Bearer REDACTED text/plain;" \
 	"email: SendGrid JSON, html only when given, the key redacted"

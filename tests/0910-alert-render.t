@@ -13,6 +13,7 @@ run_fixture alert-render render-digest -r "$R/ap-digest.rule" --no-state "${N[@]
 run_fixture alert-render render-sms-digest -r "$R/sms-digest.rule" --no-state "${N[@]}"
 run_fixture alert-render render-translit -r "$R/translit.rule" --no-state "${N[@]}"
 run_fixture alert-render render-caps -r "$R/caps.rule" --no-state "${N[@]}"
+run_fixture alert-render render-wa-template -r "$R/wa-template.rule" --no-state "${N[@]}"
 run_fixture alert-render render-quiet-drop -r "$R/quiet-drop.rule" --no-state \
 	--now 2024-01-15T04:30:00Z
 run_fixture alert-render render-quiet -r "$R/quiet.rule" --now 2024-01-15T04:30:00Z
@@ -146,6 +147,50 @@ like "$(cat "$T/err")" "broken.rule:4: template sms" "named with its line"
 alert-render -r "$T/nope.rule" --check 2>/dev/null
 is "$?" 66 "no such rule: 66"
 
+# --check: a WhatsApp template's shape, each error with its file, line and variable
+alert-render -r "$R/wa-template.rule" --check 2>"$T/err"
+is "$?:$(cat "$T/err")" "0:" "--check passes wa-template (a missing field counts as present)"
+HX=HX0123456789abcdef0123456789abcdef
+mkdir -p "$T/wa"
+wa_rule() { # NAME TEMPLATE VARIABLES: a rule file
+	printf '[rule]\nname = %s\n[source]\ntable = F0411\ncolumns = DOC AAP\n[recipients]\nto = +13125550147\nchannels = whatsapp\n[message]\n' "$1"
+	[ -n "$2" ] && printf 'whatsapp_template = %s\n' "$2"
+	printf 'whatsapp_variables = %s\n' "$3"
+}
+while IFS='|' read -r name sid vars want; do
+	wa_rule "$name" "$sid" "$vars" >"$T/wa/$name.rule"
+	alert-render -r "$T/wa/$name.rule" --check 2>"$T/err"
+	is "$?:$(sed "s|$T/wa/||" "$T/err")" "78:alert-render: $want" "--check refuses: $name"
+done <<EOF2
+short-sid|HX0123|{"1": .key}|short-sid.rule:10: [message] whatsapp_template "HX0123" is not a Content SID (HX and 32 hex digits: Twilio Console, Content Template Builder)
+no-template||{"1": .key}|no-template.rule:10: [message] whatsapp_variables needs [message] whatsapp_template (Twilio: 21654)
+gap|$HX|{"1": .key, "3": .rule}|gap.rule:11: [message] whatsapp_variables: no variable "2" but one numbered 3: the template's placeholders are numbered from 1 without a gap
+number|$HX|{"1": .key, "2": (.row.F0411_AAP // 0)}|number.rule:11: [message] whatsapp_variables: variable "2": a number: a value must be a string (tostring, or amount for money)
+named|$HX|{"name": .key}|named.rule:11: [message] whatsapp_variables: variable "name": a key is a placeholder's number, 1 to 100 ({{1}} is "1")
+array|$HX|[.key]|array.rule:11: [message] whatsapp_variables: gave array, not an object of numbered variables ({"1": ..., "2": ...})
+column|$HX|{"1": .row.F0411_RMK}|column.rule:11: template whatsapp_variables reads .row.F0411_RMK, which is not in [source] columns
+EOF2
+wa_rule syntax "$HX" '{"1": .key' >"$T/wa/syntax.rule"
+alert-render -r "$T/wa/syntax.rule" --check 2>"$T/err"
+is "$?" 78 "--check refuses: a variables program that does not compile"
+like "$(cat "$T/err")" 'syntax.rule:11: \[message\] whatsapp_variables: syntax error' "named with its line"
+wa_rule runtime "$HX" '{"1": .row.F0411_AAP} | .x' >"$T/wa/runtime.rule"
+alert-render -r "$T/wa/runtime.rule" --check 2>"$T/err"
+is "$?" 78 "--check refuses: variables that give no object (null)"
+alert-render -r "$R/wa-template.rule" "${N[@]}" --preview "$F/render-wa-template.in.ndjson" >"$T/pv" 2>/dev/null
+like "$(cat "$T/pv")" "\[WhatsApp template $HX\]
+\{\{1\}\} Acme Corp
+\{\{2\}\} 123456
+\{\{3\}\} 25000" "--preview shows the template and its variables"
+vg alert-render -r "$R/wa-template.rule" --no-state "${N[@]}" <"$F/render-wa-template.in.ndjson" >/dev/null 2>&1
+isnt "$?" 99 "valgrind: WhatsApp templates"
+vg alert-render -r "$R/wa-template.rule" --check >/dev/null 2>&1
+isnt "$?" 99 "valgrind: --check of a WhatsApp template"
+wa_rule runerr "$HX" '{"1": (.row.F0411_AAP | tonumber | tostring)}' >"$T/wa/runerr.rule"
+vg alert-render -r "$T/wa/runerr.rule" --check 2>"$T/err"
+is "$?:$(cat "$T/err")" "0:" \
+	"--check: a runtime error on the record without data is the record's, not the rule's (and no bad free)"
+
 # --strict: a null field is a bad line
 sed -n 12p "$F/render-basic.in.ndjson" | alert-render -r "$R/ap-aging.rule" --no-state --strict "${N[@]}" >"$T/out" 2>/dev/null
 is "$?" 65 "--strict: a null field makes the line bad"
@@ -177,7 +222,7 @@ vg alert-render -r "$R/ap-aging.rule" "${N[@]}" --preview "$F/render-basic.in.nd
 isnt "$?" 99 "valgrind: --preview (a leaked recipient object, found by ASan)"
 
 # The man page's EXAMPLES, run as written (from the source tree).
-is "$(man-examples -n "$TOP/man/alert-render.1")" 3 "alert-render.1 EXAMPLES: three displays"
+is "$(man-examples -n "$TOP/man/alert-render.1")" 4 "alert-render.1 EXAMPLES: four displays"
 (cd "$TOP" && man-examples -c man/alert-render.1 1 | bash) >/dev/null 2>&1
 ok "alert-render.1 EXAMPLES: --check passes"
 (cd "$TOP" && man-examples -c man/alert-render.1 2 | bash) >"$T/ex" 2>&1
@@ -187,5 +232,9 @@ ok "alert-render.1 EXAMPLES: --preview shows the message"
 (cd "$TOP" && man-examples -c man/alert-render.1 3 | bash) >"$T/ex" 2>&1
 grep -qx 'Invoice 123456 from Acme Corp due 5 days ago - amount 25000' "$T/ex"
 ok "alert-render.1 EXAMPLES: the SMS body"
+(cd "$TOP" && man-examples -c man/alert-render.1 4 | bash) >"$T/ex" 2>&1
+is "$(cat "$T/ex")" '{"1":"Acme Corp","2":"123456","3":"25000"}
+{"1":"Łódź Metalwerk Sp. z o.o.","2":"123457","3":"1234.50"}' \
+	"alert-render.1 EXAMPLES: a WhatsApp template's variables, blanks made one space"
 
 done_testing

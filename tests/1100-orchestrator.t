@@ -264,6 +264,24 @@ sed -i 's/^channels = sms email$/channels = sms/' "$C/rules/credit-hold.rule"
 chk ml-connector check credit-hold >/dev/null 2>"$T/err"
 is "$(grep -c quiet_hours "$T/err")" 0 "check: quiet hours on SMS only: no warning"
 
+# check: a WhatsApp template's variables with a gap are refused with the
+# file, line and variable; WhatsApp without a template is warned of.
+sed -i 's/^channels = sms$/channels = sms whatsapp/' "$C/rules/credit-hold.rule"
+chk ml-connector check credit-hold >"$T/out" 2>"$T/err"
+is "$?/$(cat "$T/out")" "0/credit-hold: ok" "check: WhatsApp without a template is valid"
+like "$(cat "$T/err")" 'credit-hold: WhatsApp without \[message\] whatsapp_template: .*\(63016\)' \
+	"check: and warns that free-form WhatsApp fails outside the 24-hour window"
+printf '%s\n' '[message]' 'whatsapp_template = HX0123456789abcdef0123456789abcdef' \
+	'whatsapp_variables = {"1": .rule, "3": .severity}' >>"$C/rules/credit-hold.rule"
+chk ml-connector check credit-hold >"$T/out" 2>"$T/err"
+is "$?/$(cat "$T/out")" "78/credit-hold: errors (above)" "check: template variables with a gap: 78"
+like "$(cat "$T/err")" 'credit-hold.rule:[0-9]+: \[message\] whatsapp_variables: no variable "2"' \
+	"check: the file, line and variable named"
+unlike "$(cat "$T/err")" 'whatsapp_template: outside' "check: no warning once a template is named"
+sed -i 's/^whatsapp_variables = .*/whatsapp_variables = {"1": .rule, "2": .severity}/' "$C/rules/credit-hold.rule"
+chk ml-connector check credit-hold >"$T/out" 2>"$T/err"
+is "$?/$(cat "$T/out")" "0/credit-hold: ok" "check: the template's variables fixed: ok"
+
 # ping: each system a line, SendGrid's from a real check of the key
 # (twilio-send --ping-sendgrid: GET /v3/scopes), the worst status the exit.
 # AIS is left unreachable here (port 1), so its line fails with 69.
