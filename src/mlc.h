@@ -660,7 +660,7 @@ int mlc_trail_run(struct mlc_store *s, int begin, const char *rule, const char *
  * last run and its outcome, then the deliveries counted by their latest
  * stage, the quarantined lines, and (on the row of rule "-") the status
  * callbacks for SIDs the trail does not know. */
-#define MLC_TRAIL_STATUS_NCOLS 15
+#define MLC_TRAIL_STATUS_NCOLS 16
 extern const char *const mlc_trail_status_cols[MLC_TRAIL_STATUS_NCOLS];
 int mlc_trail_status(struct mlc_store *s, const char *rule, mlc_trail_fn fn, void *arg);
 /* Writer, table metric: a counter grows by value (gauge 0), a gauge takes

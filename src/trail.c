@@ -39,7 +39,8 @@ const char *const mlc_trail_quarantine_cols[MLC_TRAIL_QUARANTINE_NCOLS] = {
 
 const char *const mlc_trail_status_cols[MLC_TRAIL_STATUS_NCOLS] = {
 	"rule", "run_id", "started_at", "finished_at", "status", "detail", "sent", "failed",
-	"unknown", "pending", "deferred", "quarantined", "in_doubt", "capped", "stray"
+	"unknown", "pending", "deferred", "quarantined", "in_doubt", "capped", "stray",
+	"opted_out"
 };
 
 /* The audit columns, in mlc_trail_audit_cols' order. */
@@ -318,7 +319,8 @@ mlc_trail_why(struct mlc_store *s, const char *what, mlc_trail_fn fn, void *arg)
 {
 	static const char sql[] =
 		"WITH direct AS (SELECT * FROM audit WHERE record_key = ?1 OR alert_id = ?1"
-		"   OR delivery_id = ?1 OR sid = ?1),"
+		"   OR delivery_id = ?1 OR sid = ?1"
+		"   OR (recipient = ?1 AND stage IN ('opt_out', 'opt_in', 'help', 'inbound'))),"
 		" keys AS (SELECT record_key FROM direct WHERE record_key IS NOT NULL),"
 		" alerts AS (SELECT alert_id FROM direct WHERE alert_id IS NOT NULL"
 		"   UNION SELECT alert_id FROM audit WHERE record_key IN keys"
@@ -331,6 +333,10 @@ mlc_trail_why(struct mlc_store *s, const char *what, mlc_trail_fn fn, void *arg)
 		" SELECT " AUDIT_COLS " FROM audit"
 		" WHERE id IN (SELECT id FROM direct) OR record_key IN keys OR alert_id IN alerts"
 		"  OR delivery_id IN delivs OR sid IN sids"
+		/* a delivery not sent for an opt-out: how and when the person opted out, and in */
+		"  OR (stage IN ('opt_out', 'opt_in') AND (recipient, channel) IN"
+		"   (SELECT recipient, channel FROM audit WHERE delivery_id IN delivs"
+		"   AND (stage = 'suppressed' OR error_code = 21610)))"
 		" UNION ALL SELECT NULL, ms.ts, 'status:' || ms.source, NULL, NULL, NULL, NULL,"
 		"  NULL, NULL, NULL, ms.sid, ms.status, ms.error_code, NULL, NULL, NULL"
 		" FROM message_status ms WHERE ms.sid IN sids"
@@ -526,7 +532,8 @@ mlc_trail_status(struct mlc_store *s, const char *rule, mlc_trail_fn fn, void *a
 		"  (SELECT count(*) FROM quarantine q WHERE coalesce(q.rule, '-') = rules.rule),"
 		"  (SELECT count(*) FROM latest WHERE latest.rule = rules.rule AND stage = 'in_doubt'),"
 		"  (SELECT count(*) FROM latest WHERE latest.rule = rules.rule AND stage = 'capped'),"
-		"  CASE WHEN rules.rule = '-' THEN (SELECT count(*) FROM strays) ELSE 0 END"
+		"  CASE WHEN rules.rule = '-' THEN (SELECT count(*) FROM strays) ELSE 0 END,"
+		"  (SELECT count(*) FROM latest WHERE latest.rule = rules.rule AND stage = 'suppressed')"
 		" FROM rules LEFT JOIN lastrun ON lastrun.rule = rules.rule ORDER BY rules.rule";
 	sqlite3_stmt *st;
 
