@@ -15,7 +15,7 @@ is "$(sqlite3 "$DB" 'PRAGMA user_version')" 6 "schema migrated to version 6"
 is "$(sqlite3 "$DB" 'PRAGMA journal_mode')" wal "WAL journal mode"
 
 tables=$(sqlite3 "$DB" "SELECT group_concat(name, ' ') FROM (SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name)")
-is "$tables" "audit deferred message_status metric quarantine realert run schedule secret vault_kdf watermark watermark_pending" "schema v5 tables"
+is "$tables" "audit deferred inbound message_status metric optout quarantine realert run schedule secret vault_kdf watermark watermark_pending" "schema v6 tables"
 idx=$(sqlite3 "$DB" "SELECT group_concat(name, ' ') FROM (SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'audit' AND name NOT LIKE 'sqlite_%' ORDER BY name)")
 is "$idx" "audit_alert_id audit_delivery_id audit_recipient audit_record_key audit_rule_ts audit_sid" "audit indexes"
 

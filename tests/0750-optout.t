@@ -14,7 +14,7 @@ OURS=+15005550006
 http-sink --port 0 --port-file "$T/sink.port" --request-log "$T/sink.log" 2>>"$T/sink.err" &
 own "$!"
 wait_for test -s "$T/sink.port"
-SINKURL="http://127.0.0.1:$(cat "$T/sink.port")/ml/inbound"
+SINKURL="http://127.0.0.1:$(cat "$T/sink.port")/twilio/inbound"
 CONF_EXTRA="status_callback = https://alerts.example.com/ml/status
 inbound_url = $SINKURL
 inbound_page_size = 2"
@@ -25,7 +25,7 @@ q() { sqlite3 "$DB" "$1"; }
 post() {
 	REQUEST_METHOD=POST CONTENT_TYPE=application/x-www-form-urlencoded \
 		CONTENT_LENGTH=$(printf '%s' "$1" | wc -c) HTTP_X_TWILIO_SIGNATURE=$2 \
-		SCRIPT_NAME=${3:-/ml/inbound} twilio-status <<<"$1" >"$T/out" 2>>"$T/err"
+		SCRIPT_NAME=${3:-/twilio/inbound} twilio-status <<<"$1" >"$T/out" 2>>"$T/err"
 	rc=$?
 }
 # inbound N FROM BODY: a signed webhook body and its signature in $body, $sig
@@ -213,5 +213,29 @@ is "$(($(q "SELECT count(*) FROM inbound") - before))" 5 "poll again: nothing re
 wm=$(q "SELECT substr(max(date_sent), 1, 10) FROM inbound WHERE our_number = '$OURS' AND source = 'poll'")
 is "$(gets | jq -r 'select(.query.To == "'$OURS'") | .query["DateSent>"]' | head -n 1)" \
 	"$(date -u -d "$wm -1 day" +%F)" "poll: DateSent>= the day before the watermark"
+
+# ---- the man pages' examples -------------------------------------------
+# twilio-status(8): an incoming message by hand, through --inetd
+inbound 601 +15551230001 UNSUBSCRIBE
+man-examples "$TOP/man/twilio-status.8" 7 >"$T/ex.sh"
+(cd "$T" && body=$body sig=$sig bash ex.sh) >"$T/ex.out" 2>"$T/ex.err"
+is "$(head -n 1 "$T/ex.out" | tr -d '\r')" "HTTP/1.1 200 OK" "twilio-status.8 EXAMPLES: an incoming message, 200"
+like "$(cat "$T/ex.out")" '<Response></Response>$' "twilio-status.8 EXAMPLES: the empty TwiML"
+# alert-log(1): why a number opted out, status's count
+man-examples -c "$TOP/man/alert-log.1" 3 >"$T/ex.sh"
+bash "$T/ex.sh" >"$T/ex.out" 2>"$T/ex.err"
+is "$?" 0 "alert-log.1 EXAMPLES 3: run"
+like "$(cat "$T/ex.out")" "opt_out .*\\+15551230001 sms SM0+601 received .*keyword STOP" \
+	"alert-log.1 EXAMPLES 3: why tells the opt-out"
+like "$(cat "$T/ex.out")" '\{"rule":"t","opted_out":2\}' "alert-log.1 EXAMPLES 3: status counts"
+# twilio-send(1): the poll, then who opted out
+curl -sf -X POST "$SIM/_sim/inbound" --data-urlencode From=+15553200001 --data-urlencode "To=$OURS" \
+	--data-urlencode Body=END >/dev/null
+nex=$(man-examples -n "$TOP/man/twilio-send.1")
+man-examples "$TOP/man/twilio-send.1" "$nex" >"$T/ex.sh"
+bash "$T/ex.sh" >"$T/ex.out" 2>"$T/ex.err"
+is "$?" 0 "twilio-send.1 EXAMPLES $nex: run"
+like "$(cat "$T/ex.out")" 'opt_out .*\+15553200001 sms SM[0-9a-f]+ received .*keyword STOP' \
+	"twilio-send.1 EXAMPLES $nex: the polled END is an opt-out"
 
 done_testing
