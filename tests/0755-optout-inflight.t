@@ -6,7 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$TOP/tests/fixtures/send-env.sh"
 
-RATE=1000 INFLIGHT=1 send_setup
+RATE=1000 INFLIGHT=1 send_setup --latency 0
 DB=$ML_CONNECTOR_STATE/state.db
 OURS=+15005550006
 X=+15554000077

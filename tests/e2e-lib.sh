@@ -101,7 +101,7 @@ mail_rows() {
 		| .[] | select(. != "" and (test("^and [0-9]+ more$") | not))
 		| "\($to)\t\(gsub(" +"; " "))"' | sort
 }
-sms_accepted() { curl -fsS "$TW/_sim/messages" | jq -r 'select(.kind == "message") | "\(.resource.to)\t\(.resource.body)"' | sort; }
+sms_accepted() { curl -fsS "$TW/_sim/messages" | jq -r 'select(.kind == "message" and .resource.direction != "inbound") | "\(.resource.to)\t\(.resource.body)"' | sort; }
 
 # stage_moment SESSION NAME: wait until a process NAME of the run's session
 # (setsid: one pgrep finds it) is alive, for the senders until messages

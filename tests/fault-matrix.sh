@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The fault matrix (issue 7): every AIS fault and every Twilio fault, each
+# fault-matrix.sh — the fault matrix (issue 7): every AIS fault and every Twilio fault, each
 # combined with a SIGKILL of a pipeline stage, then recovery runs.  After
 # recovery, against a clean reference run of the same rules:
 #   lost       SMS of the reference never accepted by Twilio, and digest
@@ -15,6 +15,11 @@
 #              sent again (at least once: SendGrid has no lookup);
 #   failed     deliveries refused for good (21211, 21610): results, not
 #              losses; each must be in the trail with its error code.
+# A STOP in flight (issue 16): the recipient's STOP reaches Twilio at a
+# random moment of a stage (the "killed" column names it; no kill), while
+# the run sends to them: each SMS to them is accepted once (it went before
+# the STOP), or refused with 21610, or suppressed (opted out) after it;
+# "failed" counts the last two.
 # Lock faults (issue 11): an outside sqlite3 holds BEGIN EXCLUSIVE on
 # state.db for a while at a random moment of a stage (the "killed" column
 # then names the moment, "landed" whether the lock fell inside the run; no
@@ -59,6 +64,7 @@ FAULTS=(
 	"sg-reused-dropped-after|tw|drop-after-receipt:count=1,path=/v3/mail/send,reused"
 	"tw-21211-bad-number|tw|error:code=21211,to=+13125550102"
 	"tw-21610-opted-out|tw|error:code=21610,to=+13125550101"
+	"tw-stop-in-flight|stop|+13125550101"
 	"poison-trail-utf8|poison|utf8"
 	"lock-6s-past-old-timeout|lock|hold:ms=6000"
 )
@@ -110,6 +116,18 @@ lock_fault() {
 	if kill -0 "$sess" 2>/dev/null; then echo yes; else echo no; fi
 	sleep "$((ms / 1000)).$(printf '%03d' $((ms % 1000)))"
 	lock_release
+}
+
+# stop_fault SESSION STAGE NUMBER: a STOP from NUMBER to our number reaches
+# the Twilio simulator at a random moment of STAGE (for "none":
+# twilio-send) of the run; prints yes when the run was still alive.
+stop_fault() {
+	local sess=$1 want=$2
+	[ "$want" = none ] && want=twilio-send
+	stage_moment "$sess" "$want" >/dev/null
+	curl -sf -X POST "$TW/_sim/inbound" --data-urlencode "From=$3" --data-urlencode To=+15005550006 \
+		--data-urlencode Body=STOP >/dev/null || return 1
+	if kill -0 "$sess" 2>/dev/null; then echo yes; else echo no; fi
 }
 
 # Every environment runs slowly enough for a kill to land in a live stage:
@@ -191,7 +209,7 @@ for c in "${combos[@]}"; do
 	ais) ais_fault "$spec" ;;
 	tw) tw_fault "$spec" ;;
 	poison) poison_fault "$spec" ;;
-	lock) ;; # taken once the run is under way
+	lock | stop) ;; # once the run is under way
 	esac
 	ok "$name: fault in force"
 
@@ -202,6 +220,8 @@ for c in "${combos[@]}"; do
 	locked=""
 	if [ "$sim" = lock ]; then
 		locked=$(lock_fault "$orch" "$stage" "$spec")
+	elif [ "$sim" = stop ]; then
+		locked=$(stop_fault "$orch" "$stage" "$spec")
 	elif [ "$stage" != none ]; then
 		victim=$(kill_stage "$orch" "$stage")
 	fi
@@ -248,6 +268,14 @@ for c in "${combos[@]}"; do
 		want_failed=$(grep -c "^$perm_to	" "$T/ref.sms" || true)
 		is "$failed" "$want_failed" "$name: every SMS to $perm_to is failed $perm_code in the trail"
 		missing=$(printf '%s\n' "$missing" | grep -v "^$perm_to	" || true)
+	fi
+	if [ "$sim" = stop ]; then
+		failed=$(jq -r --arg to "$spec" 'select(.recipient == $to and (.stage == "suppressed" or
+			(.status == "failed" and .error_code == 21610))) | .delivery_id' "$T/m$n.trail" |
+			sort -u | grep -c . || true)
+		is "$(($(grep -c "^$spec	" "$T/m$n.sms" || true) + failed))" "$(grep -c "^$spec	" "$T/ref.sms" || true)" \
+			"$name: every SMS to $spec sent before the STOP, or refused (21610) or suppressed after it, once"
+		missing=$(printf '%s\n' "$missing" | grep -v "^$spec	" || true)
 	fi
 	lost_sms=$(printf '%s' "$missing" | grep -c . || true)
 	lost_dig=$(comm -23 "$T/ref.dig" <(sort -u "$T/m$n.dig") | grep -c . || true)
