@@ -80,9 +80,9 @@ stop_env() {
 }
 
 # What the Twilio simulator accepted: one line per SMS ("to<TAB>body") and
-# per e-mail ("to<TAB>subject").
+# per e-mail ("to<TAB>subject"); a message a recipient sent us is none.
 accepted() {
-	curl -fsS "$TW/_sim/messages" | jq -r 'if .kind == "message" then "\(.resource.to)\t\(.resource.body)"
+	curl -fsS "$TW/_sim/messages" | jq -r 'if .kind == "message" then (select(.resource.direction != "inbound") | "\(.resource.to)\t\(.resource.body)")
 		else "\(.mail.personalizations[0].to[0].email)\t\(.mail.subject)" end' | sort
 }
 # mail_rows: "to<TAB>row" for every digest row of every e-mail SendGrid

@@ -19,7 +19,9 @@
 # random moment of a stage (the "killed" column names it; no kill), while
 # the run sends to them: each SMS to them is accepted once (it went before
 # the STOP), or refused with 21610, or suppressed (opted out) after it;
-# "failed" counts the last two.
+# "failed" counts the last two.  The same with the STOP's webhook
+# delivered three times at once (Twilio retries webhooks) through
+# twilio-status while the run writes the trail: recorded once.
 # Lock faults (issue 11): an outside sqlite3 holds BEGIN EXCLUSIVE on
 # state.db for a while at a random moment of a stage (the "killed" column
 # then names the moment, "landed" whether the lock fell inside the run; no
@@ -65,6 +67,7 @@ FAULTS=(
 	"tw-21211-bad-number|tw|error:code=21211,to=+13125550102"
 	"tw-21610-opted-out|tw|error:code=21610,to=+13125550101"
 	"tw-stop-in-flight|stop|+13125550101"
+	"tw-stop-webhook-thrice|dupwebhook|+13125550101"
 	"poison-trail-utf8|poison|utf8"
 	"lock-6s-past-old-timeout|lock|hold:ms=6000"
 )
@@ -129,6 +132,39 @@ stop_fault() {
 		--data-urlencode Body=STOP >/dev/null || return 1
 	if kill -0 "$sess" 2>/dev/null; then echo yes; else echo no; fi
 }
+
+# dup_webhook_fault SESSION STAGE NUMBER: as stop_fault, and the STOP's
+# incoming-message webhook, signed, delivered three times at once to
+# twilio-status (CGI) while the run goes on; a 503 (the trail busy for too
+# long) is delivered again, as Twilio's retries would.  The STOP's SID goes
+# to $T/dup.sid, the receivers' statuses to $T/dup.rc.
+dup_webhook_fault() {
+	local sess=$1 want=$2 sid body sig
+	[ "$want" = none ] && want=twilio-send
+	stage_moment "$sess" "$want" >/dev/null
+	sid=$(curl -sf -X POST "$TW/_sim/inbound" --data-urlencode "From=$3" --data-urlencode To=+15005550006 \
+		--data-urlencode Body=STOP | jq -r .sid) || return 1
+	printf '%s\n' "$sid" >"$T/dup.sid"
+	body="MessageSid=$sid&AccountSid=$SID&From=$(jq -rn --arg v "$3" '$v|@uri')&To=%2B15005550006&Body=STOP&NumMedia=0"
+	sig=$(twsig-check sign "$T/tw.token" "$INBOUND_URL" "MessageSid=$sid" "AccountSid=$SID" "From=$3" \
+		To=+15005550006 Body=STOP NumMedia=0)
+	: >"$T/dup.rc"
+	for _ in 1 2 3; do
+		(
+			for _ in 1 2 3 4 5; do
+				REQUEST_METHOD=POST CONTENT_TYPE=application/x-www-form-urlencoded \
+					CONTENT_LENGTH=${#body} HTTP_X_TWILIO_SIGNATURE=$sig SCRIPT_NAME=/twilio/inbound \
+					twilio-status <<<"$body" >/dev/null 2>>"$T/dup.err"
+				r=$?
+				[ "$r" = 75 ] || break
+			done
+			echo "$r" >>"$T/dup.rc"
+		) &
+	done
+	wait
+	if kill -0 "$sess" 2>/dev/null; then echo yes; else echo no; fi
+}
+INBOUND_URL=https://alerts.example.com/twilio/inbound
 
 # Every environment runs slowly enough for a kill to land in a live stage:
 # 50 ms per AIS answer, 50 ms per Twilio answer, 20 messages a second.
@@ -210,6 +246,7 @@ for c in "${combos[@]}"; do
 	tw) tw_fault "$spec" ;;
 	poison) poison_fault "$spec" ;;
 	lock | stop) ;; # once the run is under way
+	dupwebhook) sed -i "s|^\[sendgrid\]\$|inbound_url = $INBOUND_URL\n&|" "$ML_CONNECTOR_CONF" ;;
 	esac
 	ok "$name: fault in force"
 
@@ -222,6 +259,8 @@ for c in "${combos[@]}"; do
 		locked=$(lock_fault "$orch" "$stage" "$spec")
 	elif [ "$sim" = stop ]; then
 		locked=$(stop_fault "$orch" "$stage" "$spec")
+	elif [ "$sim" = dupwebhook ]; then
+		locked=$(dup_webhook_fault "$orch" "$stage" "$spec")
 	elif [ "$stage" != none ]; then
 		victim=$(kill_stage "$orch" "$stage")
 	fi
@@ -269,7 +308,13 @@ for c in "${combos[@]}"; do
 		is "$failed" "$want_failed" "$name: every SMS to $perm_to is failed $perm_code in the trail"
 		missing=$(printf '%s\n' "$missing" | grep -v "^$perm_to	" || true)
 	fi
-	if [ "$sim" = stop ]; then
+	if [ "$sim" = dupwebhook ]; then
+		dsid=$(cat "$T/dup.sid" 2>/dev/null)
+		is "$(sort "$T/dup.rc" | tr '\n' ' ')" "0 0 0 " "$name: the three deliveries of the webhook answered"
+		is "$(sqlite3 "$ML_CONNECTOR_STATE/state.db" "SELECT count(*) FROM inbound WHERE sid = '$dsid'")/$(jq -r --arg s "$dsid" 'select(.sid == $s) | .id' "$T/m$n.trail" | grep -c .)" \
+			"1/1" "$name: the STOP recorded once (one inbound row, one audit row)"
+	fi
+	if [ "$sim" = stop ] || [ "$sim" = dupwebhook ]; then
 		failed=$(jq -r --arg to "$spec" 'select(.recipient == $to and (.stage == "suppressed" or
 			(.status == "failed" and .error_code == 21610))) | .delivery_id' "$T/m$n.trail" |
 			sort -u | grep -c . || true)
