@@ -731,8 +731,8 @@ int mlc_trail_realert_mark(struct mlc_store *s, const char *rule, const char *ke
  * when new, 0 a repeat); (ours, theirs) opted out (out 1) or back in (0)
  * at since, unless the row holds a newer event.  Readers: whether (ours,
  * theirs) is opted out now (1 with row malloc'd, mlc_trail_optout_free;
- * 0 not); the newest date_sent of the messages to our_number that the
- * poll recorded (1 with *out malloc'd, 0 none).
+ * 0 not); the newest date_sent of the messages to our_number the trail
+ * holds, by webhook or poll (1 with *out malloc'd, 0 none).
  */
 struct mlc_trail_inbound {
 	const char *sid, *received_at, *date_sent, *ours, *our_number, *theirs, *channel;

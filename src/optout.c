@@ -14,9 +14,9 @@
  *
  * Scope: Twilio blocks the pair (the number replied to, or the whole
  * Messaging Service the number is in; their number).  So "ours" is the
- * message's MessagingServiceSid when it has one, else its To, and
- * twilio-send asks with the same key it sends from (the service when the
- * create names one, else From).  Addresses are Twilio's ("+1...",
+ * message's MessagingServiceSid when it has one (and its To as well),
+ * else its To, and twilio-send asks with the key it sends from (the
+ * service when the create names one, else From).  Addresses are Twilio's ("+1...",
  * "whatsapp:+1..."); an SMS opt-out does not stop WhatsApp, as at Twilio.
  */
 #include <ctype.h>
@@ -137,8 +137,12 @@ mlc_optout_record(struct mlc_store *s, const struct mlc_inbound *m, const char *
 	mlc_buf_printf(&how, "keyword %s", name ? name : "");
 	if (m->opt_out_type && *m->opt_out_type)
 		mlc_buf_adds(&how, " (OptOutType)");
+	/* a service's block covers its numbers too: also kept for the number,
+	 * for a sender configured with From alone */
 	if ((kw == MLC_KW_STOP || kw == MLC_KW_START) &&
-	    mlc_trail_optout_set(s, ours, m->from, kw == MLC_KW_STOP, when, how.p, m->sid) < 0)
+	    (mlc_trail_optout_set(s, ours, m->from, kw == MLC_KW_STOP, when, how.p, m->sid) < 0 ||
+	     (ours != m->to &&
+	      mlc_trail_optout_set(s, m->to, m->from, kw == MLC_KW_STOP, when, how.p, m->sid) < 0)))
 		goto out;
 	if (name)
 		mlc_buf_printf(&detail, "%s: ", how.p);

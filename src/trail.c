@@ -940,8 +940,7 @@ mlc_trail_inbound_since(struct mlc_store *s, const char *our_number, char **out)
 	int rc;
 
 	*out = NULL;
-	if (mlc_store_prepare(s, "SELECT max(date_sent) FROM inbound WHERE our_number = ?1"
-	                         " AND source = 'poll'", &st) < 0)
+	if (mlc_store_prepare(s, "SELECT max(date_sent) FROM inbound WHERE our_number = ?1", &st) < 0)
 		return -1;
 	bind_text(st, 1, our_number);
 	rc = mlc_store_step(s, st);

@@ -5,6 +5,7 @@
  * usage: twilio-send [-n] [-v] [-c CONF] [-d STATEDIR] [-R RATE] [-P N]
  *                    [-t SEC] [-a N] [-b SEC] [-g SEC] [--passphrase-file F]
  *        twilio-send --poll [-T SEC] [-i SEC] [common options]
+ *        twilio-send --poll-inbound [-c CONF] [-d STATEDIR]
  *
  * stdin: NDJSON deliveries from alert-render (one object per line).  A line
  * is a delivery when it has "delivery_id" or "channel" and none of the
@@ -51,6 +52,15 @@
  * reused one dies under it (http.c); that transfer ends unknown instead.
  * Creates carry an empty Expect: header, so no 417 to Expect: 100-continue
  * can make libcurl send a large e-mail twice.
+ *
+ * Opt-out: before each create (not when the line is read, so that a STOP
+ * recorded during a batch holds back what has not started) the trail is
+ * asked whether the recipient opted out of the sender the create uses
+ * (optout.c); if so nothing is sent and the result is final,
+ * "status":"suppressed" with "suppressed":{"reason":"opted out",
+ * "detail":...}.  A 21610 result names the pair ("opted_out":{"from",
+ * "to"}) for alert-log to mark.  --poll-inbound (poll_number) lists the
+ * messages recipients sent us, for where no webhook can reach twilio-status.
  *
  * Credentials come only from the vault (twilio.auth_token or, with
  * [twilio] api_key_sid, twilio.api_key_secret; sendgrid.api_key) and reach
@@ -2385,7 +2395,7 @@ do_heartbeat(void)
  * direction is "inbound" (the list has no direction filter), one
  * {"event":"inbound",...} line each (optout.c) for alert-log, which
  * records each sid once.  DAY is the day before the newest date_sent the
- * poll recorded for that number (yesterday the first time): the filter
+ * trail holds for that number (yesterday the first time): the filter
  * has day granularity and lists lag behind, so the window overlaps and
  * the sid dedupes.  Exit 0; 77 credentials refused; 78 configuration; 69
  * a page not read (lines already written stand; the next poll repeats).

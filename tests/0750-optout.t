@@ -86,6 +86,15 @@ post "$body" "$(twsig-check sign "$T/token" "$SINKURL" "MessageSid=$sid" "Accoun
 is "$(q "SELECT opted_out || ' ' || how FROM optout WHERE theirs = '+15553009999'")" \
 	"1 keyword STOP (OptOutType)" "OptOutType STOP: a custom keyword opts out"
 
+# a number in a Messaging Service: the service's block, and the number's
+sid=SM00000000000000000000000000000098
+MG=MG0123456789abcdef0123456789abcdef
+body="MessageSid=$sid&AccountSid=$AC&MessagingServiceSid=$MG&From=%2B15553009998&To=%2B15005550006&Body=stop"
+post "$body" "$(twsig-check sign "$T/token" "$SINKURL" "MessageSid=$sid" "AccountSid=$AC" \
+	"MessagingServiceSid=$MG" From=+15553009998 "To=$OURS" Body=stop)"
+is "$(q "SELECT ours || '=' || opted_out FROM optout WHERE theirs = '+15553009998' ORDER BY ours" | tr '\n' ' ')" \
+	"+15005550006=1 $MG=1 " "in a Messaging Service: opted out of the service and of the number"
+
 # STOP then START from one number: opted back in
 inbound 201 +15553000201 STOP
 post "$body" "$sig"
@@ -210,7 +219,7 @@ is "$(q "SELECT opted_out || ' ' || how FROM optout WHERE theirs = '+15553100003
 mark=$(grep -c . "$LOG")
 twilio-send --poll-inbound | alert-log >/dev/null
 is "$(($(q "SELECT count(*) FROM inbound") - before))" 5 "poll again: nothing recorded twice"
-wm=$(q "SELECT substr(max(date_sent), 1, 10) FROM inbound WHERE our_number = '$OURS' AND source = 'poll'")
+wm=$(q "SELECT substr(max(date_sent), 1, 10) FROM inbound WHERE our_number = '$OURS'")
 is "$(gets | jq -r 'select(.query.To == "'$OURS'") | .query["DateSent>"]' | head -n 1)" \
 	"$(date -u -d "$wm -1 day" +%F)" "poll: DateSent>= the day before the watermark"
 
