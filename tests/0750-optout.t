@@ -113,6 +113,12 @@ post "$body" "$(twsig-check sign "$T/token" "${SINKURL}x" MessageSid=SM000000000
 is "$rc" 77 "signed for another URL: refused"
 post "$body" "$sig" /ml/status
 is "$rc" 77 "on the status callback path: checked against status_callback, refused"
+b2="MessageSid=SM00000000000000000000000000000302&AccountSid=ACffffffffffffffffffffffffffffffff&From=%2B15553000301&To=%2B15005550006&Body=STOP"
+post "$b2" "$(twsig-check sign "$T/token" "$SINKURL" MessageSid=SM00000000000000000000000000000302 \
+	AccountSid=ACffffffffffffffffffffffffffffffff From=+15553000301 "To=$OURS" Body=STOP)"
+is "$rc $(head -n 1 "$T/out" | tr -d '\r')" "77 Status: 403 Forbidden" "signed, but another account's: 403"
+REQUEST_METHOD=GET HTTP_X_TWILIO_SIGNATURE=$sig SCRIPT_NAME=/twilio/inbound twilio-status </dev/null >"$T/out" 2>>"$T/err"
+is "$? $(head -n 1 "$T/out" | tr -d '\r')" "65 Status: 405 Method Not Allowed" "GET: 405 (the webhook is configured as POST)"
 is "$(q "SELECT count(*) FROM optout WHERE theirs = '+15553000301'")" 0 "and nothing recorded"
 
 # ---- the simulator: webhook signed, delivered twice, recorded once --------
