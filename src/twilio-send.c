@@ -681,6 +681,11 @@ load_config(int rate_set, int inflight_set)
 		           g.account_sid);
 	if (g.status_cb && mlc_http_url_ok(g.status_cb, MLC_HTTP_ALLOW_HTTP, err, sizeof err) < 0)
 		config_die("%s: [twilio] status_callback: %s", err);
+	if ((v = cget("twilio", "inbound_url")) &&
+	    mlc_http_url_ok(v, MLC_HTTP_ALLOW_HTTP, err, sizeof err) < 0)
+		config_die("%s: [twilio] inbound_url: %s", err);
+	if ((v = cget("twilio", "inbound")) && strcmp(v, "poll") && strcmp(v, "webhook"))
+		config_die("%s: [twilio] inbound: webhook or poll, not \"%s\"", v);
 	if (mlc_http_url_ok(g.tw_base, MLC_HTTP_ALLOW_HTTP_LOOPBACK, err, sizeof err) < 0)
 		config_die("%s: [twilio] base_url: %s", err);
 	if (mlc_http_url_ok(g.sg_base, MLC_HTTP_ALLOW_HTTP_LOOPBACK, err, sizeof err) < 0)

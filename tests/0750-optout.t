@@ -229,6 +229,13 @@ wm=$(q "SELECT substr(max(date_sent), 1, 10) FROM inbound WHERE our_number = '$O
 is "$(gets | jq -r 'select(.query.To == "'$OURS'") | .query["DateSent>"]' | head -n 1)" \
 	"$(date -u -d "$wm -1 day" +%F)" "poll: DateSent>= the day before the watermark"
 
+# ---- configuration: [twilio] inbound is webhook or poll ------------------
+cp "$ML_CONNECTOR_CONF" "$T/bad.conf"
+sed -i 's|^\[sendgrid\]$|inbound = sometimes\n&|' "$T/bad.conf"
+twilio-send -c "$T/bad.conf" --poll-inbound >/dev/null 2>"$T/bad.err"
+is "$?" 78 "[twilio] inbound = sometimes: 78"
+like "$(cat "$T/bad.err")" 'inbound: webhook or poll, not "sometimes"' "and said"
+
 # ---- the man pages' examples -------------------------------------------
 # twilio-status(8): an incoming message by hand, through --inetd
 inbound 601 +15551230001 UNSUBSCRIBE
