@@ -4,10 +4,11 @@
  *
  * The trail's tables (created by store.c's migrations, described at the
  * top of store.c): audit, message_status, run, deferred, quarantine,
- * realert, metric, inbound and optout.  No program holds SQL for them: alert-log, alert-render,
- * twilio-status and realert.c call the named functions here.  A change of
- * the audit schema is then a migration appended in store.c and the
- * statements in this file.
+ * realert, metric, inbound and optout.  No program holds SQL for them:
+ * alert-log, alert-render, twilio-status, twilio-send, realert.c and
+ * optout.c call the named functions here.  A change of the audit schema
+ * is then a migration appended in store.c and the statements in this
+ * file.
  *
  * Writers run inside the caller's mlc_store_tx (BEGIN IMMEDIATE, run again
  * when SQLite meets a lock it cannot wait for): they write nothing but the
