@@ -27,6 +27,7 @@ LIBOBJ = \
 	src/jde.o \
 	src/catalog.o \
 	src/trail.o \
+	src/optout.o \
 	src/ais.o
 
 # Filters and tools: bin/NAME is built from src/NAME.c plus libmlc.a.

@@ -375,6 +375,20 @@ run_locked() {
 	run_dir || return 74
 	alert-log run begin "$rule" "$run_id" || return $?
 
+	# 0. What recipients sent us, where no webhook takes it ([twilio]
+	#    inbound = poll): a STOP is in the trail before anything below is
+	#    sent, and twilio-send sends nothing to whoever opted out.  A poll
+	#    that fails is said, not a failed run: Twilio refuses a send to an
+	#    opted-out number (21610, which marks it too), and the next run
+	#    reads the window again.
+	if [ "$(mlc-conf get twilio inbound 2>/dev/null)" = poll ]; then
+		{ stage inbound twilio-send --poll-inbound; } | { stage ilog trail; } >/dev/null
+		for s in inbound ilog; do
+			c=$(cat "$tmp/$s.rc" 2>/dev/null || echo 70)
+			[ "$c" = 0 ] || warn "rule $rule: polling the messages recipients sent: $s exit $c; opt-outs may be read late"
+		done
+	fi
+
 	# 1. Leftovers of interrupted runs: queued with no outcome, or unknown.
 	#    twilio-send --reconcile looks each up in Twilio before any resend.
 	#    An e-mail left unknown cannot be looked up: it is not replayed again
@@ -432,6 +446,7 @@ run_locked() {
 	released=$(count_sent "$tmp/dresults")
 	reconciled=$(count_sent "$tmp/rresults")
 	capped=$(grep -c '^{"capped":true' "$tmp/results")
+	optedout=$(cat "$tmp/rresults" "$tmp/dresults" "$tmp/results" 2>/dev/null | grep -c '"status":"suppressed"')
 	nquar=$(alert-log quarantine count --rule "$rule" --run-id "$run_id" 2>/dev/null) || nquar=0
 	held=$(cat "$tmp/rresults" "$tmp/results" | grep -c '"in_doubt":"hold"')
 	detail="sent $sent"
@@ -439,6 +454,7 @@ run_locked() {
 	[ "$reconciled" = 0 ] || detail="$detail, reconciled from an interrupted run $reconciled"
 	detail="$detail, failed $nfail, unknown $unknown, quarantined $nquar"
 	[ "$capped" = 0 ] || detail="$detail, capped $capped"
+	[ "$optedout" = 0 ] || detail="$detail, not sent (opted out) $optedout"
 	if [ "$held" != 0 ]; then
 		detail="$detail, e-mails held in doubt $held"
 		warn "rule $rule: $held e-mails held in doubt (SendGrid may have sent them and cannot be asked); ml-connector resend $rule sends them again"

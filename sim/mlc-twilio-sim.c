@@ -15,6 +15,9 @@
  * Control (no auth; loopback test use):
  *   GET /_sim/messages (NDJSON)  GET /_sim/faults  POST /_sim/fault  POST /_sim/reset
  *   POST /_sim/window (a WhatsApp user's last inbound message)
+ *   POST /_sim/inbound   a recipient's message: listed (direction inbound),
+ *                        its STOP obeyed (21610 on a create to them), the
+ *                        webhook POSTed to --inbound-url (sim_inbound)
  *
  * WhatsApp: a free-form message (Body or media, no ContentSid) to a user
  * whose 24-hour customer service window is not open is created and then
@@ -64,8 +67,8 @@ static const char usage[] =
 	"                      --auth-token-file F [--api-key-sid SK... --api-key-secret-file F]\n"
 	"                      [--sendgrid-key-file F] [--sendgrid-scopes LIST]\n"
 	"                      [--rate N] [--latency MS]\n"
-	"                      [--callback-delay MS] [--callback-cainfo F] [--fault SPEC]...\n"
-	"                      [--content-sid HX...]...\n";
+	"                      [--callback-delay MS] [--callback-cainfo F] [--inbound-url URL]\n"
+	"                      [--fault SPEC]... [--content-sid HX...]...\n";
 
 #define MAX_BODY (32u << 20)
 #define SG_MAX_BODY (20u << 20)
@@ -83,6 +86,7 @@ static struct {
 	long latency_ms;
 	long step_ms;
 	const char *callback_cainfo;
+	const char *inbound_url;     /* the numbers' incoming-message webhook */
 	int logfd;
 	int tls;
 } cfg = { .logfd = -1, .step_ms = 200, .sendgrid_scopes = "mail.send" };
@@ -91,10 +95,11 @@ static struct {
 
 enum status {
 	ST_ACCEPTED, ST_QUEUED, ST_SENDING, ST_SENT, ST_DELIVERED, ST_UNDELIVERED,
-	ST_FAILED, ST_READ, ST_N
+	ST_FAILED, ST_READ, ST_RECEIVED, ST_N
 };
 static const char *const status_name[ST_N] = {
-	"accepted", "queued", "sending", "sent", "delivered", "undelivered", "failed", "read"
+	"accepted", "queued", "sending", "sent", "delivered", "undelivered", "failed", "read",
+	"received"
 };
 
 struct msg {
@@ -105,6 +110,7 @@ struct msg {
 	unsigned char path[8]; /* statuses, walked one step per --callback-delay */
 	unsigned char npath, step;
 	int error_code;        /* set when the last status is failed or undelivered */
+	int inbound;           /* sent to us by a recipient (POST /_sim/inbound) */
 	time_t created, updated;
 };
 
@@ -147,6 +153,7 @@ struct cbjob {
 	char sig[MLC_TWSIG_LEN + 1];
 	char sid[35];
 	const char *status;
+	const char *kind;      /* in the log: NULL "callback", or "inbound" */
 };
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -532,7 +539,8 @@ msg_json(struct mlc_buf *b, const struct msg *m)
 	json_str(b, m->body);
 	mlc_buf_printf(b, ",\"date_created\":\"%s\",\"date_sent\":\"%s\",\"date_updated\":\"%s\"", dc,
 	               dc, du);
-	mlc_buf_adds(b, ",\"direction\":\"outbound-api\",\"error_code\":");
+	mlc_buf_printf(b, ",\"direction\":\"%s\",\"error_code\":",
+	               m->inbound ? "inbound" : "outbound-api");
 	if (err)
 		mlc_buf_printf(b, "%d,\"error_message\":", err);
 	else
@@ -594,16 +602,17 @@ heap_pop(void)
 	return top;
 }
 
+static void webhook_enqueue(const char *url, const char *const *n, const char *const *v,
+                            size_t k, const char *sid, const char *status, const char *kind);
+
 /* Queue the status callback for m's current status (lock held). */
 static void
 callback_enqueue(const struct msg *m)
 {
 	const char *n[12], *v[12];
-	size_t k = 0, i;
+	size_t k = 0;
 	enum status st = msg_status(m);
 	char err[16], dlr[64];
-	struct cbjob *j;
-	struct mlc_buf body, pj;
 
 	n[k] = "MessageSid", v[k++] = m->sid;
 	n[k] = "SmsSid", v[k++] = m->sid;
@@ -629,9 +638,23 @@ callback_enqueue(const struct msg *m)
 		         tm.tm_mday, tm.tm_hour, tm.tm_min);
 		n[k] = "RawDlrDoneDate", v[k++] = dlr;
 	}
+	webhook_enqueue(m->callback, n, v, k, m->sid, status_name[st], NULL);
+}
+
+/* Queue a form POST of the k parameters n=v to url, signed (lock held);
+ * kind names it in the request log (NULL: "callback"). */
+static void
+webhook_enqueue(const char *url, const char *const *n, const char *const *v, size_t k,
+                const char *sid, const char *status, const char *kind)
+{
+	struct cbjob *j;
+	struct mlc_buf body, pj;
+	size_t i;
+
 	j = mlc_xcalloc(1, sizeof *j);
-	j->url = mlc_xstrdup(m->callback);
-	mlc_twsig_compute(cfg.auth_token, m->callback, n, v, k, j->sig);
+	j->url = mlc_xstrdup(url);
+	j->kind = kind;
+	mlc_twsig_compute(cfg.auth_token, url, n, v, k, j->sig);
 	mlc_buf_init(&body);
 	mlc_buf_init(&pj);
 	mlc_buf_addc(&pj, '{');
@@ -650,8 +673,8 @@ callback_enqueue(const struct msg *m)
 	mlc_buf_addc(&pj, '}');
 	j->body = body.p;
 	j->params_json = pj.p;
-	memcpy(j->sid, m->sid, sizeof j->sid);
-	j->status = status_name[st];
+	snprintf(j->sid, sizeof j->sid, "%s", sid);
+	j->status = status;
 	if (cbtail)
 		cbtail->next = j;
 	else
@@ -770,7 +793,7 @@ callback_thread(void *arg)
 
 		mlc_buf_init(&lb);
 		log_time(&lb);
-		mlc_buf_adds(&lb, ",\"kind\":\"callback\",\"url\":");
+		mlc_buf_printf(&lb, ",\"kind\":\"%s\",\"url\":", j->kind ? j->kind : "callback");
 		json_str(&lb, j->url);
 		mlc_buf_printf(&lb, ",\"sid\":\"%s\",\"status\":\"%s\",\"signature\":\"%s\",\"params\":%s",
 		               j->sid, j->status, j->sig, j->params_json);
@@ -1333,6 +1356,61 @@ content_vars_ok(const char *cv)
 	return ok;
 }
 
+/* ---- opt-out: the pairs a STOP blocked (Twilio's default STOP filtering) ---- */
+
+/*
+ * A recipient's STOP (optout.c's keywords, or OptOutType STOP) to one of
+ * our numbers, or to a number of a Messaging Service, blocks that pair: a
+ * create from that number or service to them gets 21610 until START, YES
+ * or UNSTOP (shared/reference/twilio.md §8.3, [STOP-KB]).  Lock held.
+ */
+struct stop {
+	char *ours, *theirs;
+};
+static struct stop *stops;
+static size_t nstop;
+
+static size_t
+stop_find(const char *ours, const char *theirs)
+{
+	size_t i;
+
+	for (i = 0; i < nstop; i++)
+		if (!strcmp(stops[i].ours, ours) && !strcmp(stops[i].theirs, theirs))
+			return i;
+	return (size_t)-1;
+}
+
+static int
+stopped(const char *ours, const char *theirs)
+{
+	int r;
+
+	if (!ours)
+		return 0;
+	pthread_mutex_lock(&mu);
+	r = stop_find(ours, theirs) != (size_t)-1;
+	pthread_mutex_unlock(&mu);
+	return r;
+}
+
+static void
+stop_set(const char *ours, const char *theirs, int on)
+{
+	size_t i = stop_find(ours, theirs);
+
+	if (on && i == (size_t)-1) {
+		stops = mlc_xrealloc(stops, (nstop + 1) * sizeof *stops);
+		stops[nstop].ours = mlc_xstrdup(ours);
+		stops[nstop].theirs = mlc_xstrdup(theirs);
+		nstop++;
+	} else if (!on && i != (size_t)-1) {
+		free(stops[i].ours);
+		free(stops[i].theirs);
+		stops[i] = stops[--nstop];
+	}
+}
+
 /* ---- Twilio: create ---- */
 
 struct outcome {
@@ -1441,7 +1519,7 @@ create_message(struct reply *r, char **fn, char **fv, size_t fc, int have_form,
 		                "Permission to send an SMS has not been enabled for the region "
 		                "indicated by the 'To' number: %s.",
 		                to);
-	if (strcmp(to, "+15005550004") == 0)
+	if (strcmp(to, "+15005550004") == 0 || stopped(mss ? mss : from, to))
 		return tw_error(r, 400, 21610, "%s", tw_code_text(21610));
 	if (strcmp(to, "+15005550009") == 0)
 		return tw_error(r, 400, 21614, "%s", tw_code_text(21614));
@@ -1945,6 +2023,13 @@ reset_state(void)
 	free(windows);
 	windows = NULL;
 	nwindow = 0;
+	for (i = 0; i < nstop; i++) {
+		free(stops[i].ours);
+		free(stops[i].theirs);
+	}
+	free(stops);
+	stops = NULL;
+	nstop = 0;
 	for (i = 0; i < nmail; i++)
 		free(mails[i].json);
 	free(mails);
@@ -1966,6 +2051,100 @@ reset_state(void)
 	cbtail = NULL;
 	bucket_set(0, cfg.rate);
 	bucket_set(1, cfg.rate);
+}
+
+/*
+ * POST /_sim/inbound: a recipient sends us a message.  Form fields From,
+ * To (ours), Body, and optionally MessagingServiceSid, OptOutType (as
+ * Advanced Opt-Out adds it) and Deliveries (1 to 5, default 1: how often
+ * the webhook is delivered, for Twilio's retries).  The message joins the
+ * Messages list (direction inbound, status received); a STOP blocks the
+ * pair, START lifts it (stop_set); with --inbound-url the incoming-message
+ * webhook is POSTed there, signed, with Twilio's parameters
+ * (shared/reference/twilio.md §8.1).  201 and the message resource.
+ */
+static void
+sim_inbound(struct reply *r, const char *body, size_t len)
+{
+	char **fn = NULL, **fv = NULL, segs[16], waid[40];
+	size_t fc = 0, k = 0, idx;
+	const char *from, *to, *text, *mss, *oot, *d, *n[20], *v[20];
+	long times = 1, t;
+	struct msg *m;
+	int kw;
+
+	if (mlc_form_parse(body, len, &fn, &fv, &fc) < 0) {
+		r->status = 400;
+		mlc_buf_adds(&r->body, "{\"error\":\"malformed form\"}");
+		return;
+	}
+	from = mlc_form_get(fn, fv, fc, "From");
+	to = mlc_form_get(fn, fv, fc, "To");
+	text = mlc_form_get(fn, fv, fc, "Body");
+	mss = mlc_form_get(fn, fv, fc, "MessagingServiceSid");
+	oot = mlc_form_get(fn, fv, fc, "OptOutType");
+	if ((d = mlc_form_get(fn, fv, fc, "Deliveries")) && mlc_fault_long(d, 1, 5, &times) < 0)
+		times = -1;
+	if (!from || !to || !valid_to(from) || !valid_to(to) || is_whatsapp(from) != is_whatsapp(to) ||
+	    (mss && !is_sid(mss, "MG")) || times < 0) {
+		mlc_form_free(fn, fv, fc);
+		r->status = 400;
+		mlc_buf_adds(&r->body, "{\"error\":\"From, To: numbers of one channel; "
+		                       "MessagingServiceSid MG...; Deliveries 1 to 5\"}");
+		return;
+	}
+	m = mlc_xcalloc(1, sizeof *m);
+	memcpy(m->sid, "SM", 2);
+	mlc_httpd_hex(m->sid + 2, 16);
+	m->to = mlc_xstrdup(to);
+	m->from = mlc_xstrdup(from);
+	m->body = mlc_xstrdup(text ? text : "");
+	m->mss = mss ? mlc_xstrdup(mss) : NULL;
+	m->inbound = 1;
+	m->num_segments = segments(m->body);
+	m->created = m->updated = mlc_httpd_now_s();
+	m->path[m->npath++] = ST_RECEIVED;
+	kw = mlc_optout_classify(m->body, oot);
+	snprintf(segs, sizeof segs, "%u", m->num_segments);
+	n[k] = "MessageSid", v[k++] = m->sid;
+	n[k] = "SmsSid", v[k++] = m->sid;
+	n[k] = "SmsMessageSid", v[k++] = m->sid;
+	n[k] = "AccountSid", v[k++] = cfg.account_sid;
+	if (mss)
+		n[k] = "MessagingServiceSid", v[k++] = mss;
+	n[k] = "From", v[k++] = from;
+	n[k] = "To", v[k++] = to;
+	n[k] = "Body", v[k++] = m->body;
+	n[k] = "NumMedia", v[k++] = "0";
+	n[k] = "NumSegments", v[k++] = segs;
+	n[k] = "SmsStatus", v[k++] = "received";
+	n[k] = "ApiVersion", v[k++] = "2010-04-01";
+	if (oot)
+		n[k] = "OptOutType", v[k++] = oot;
+	if (is_whatsapp(from)) {
+		snprintf(waid, sizeof waid, "%s", from + strlen("whatsapp:+"));
+		n[k] = "ProfileName", v[k++] = "Sim User";
+		n[k] = "WaId", v[k++] = waid;
+	}
+	pthread_mutex_lock(&mu);
+	if (nmsg == capmsg) {
+		capmsg = capmsg ? capmsg * 2 : 1024;
+		msgs = mlc_xrealloc(msgs, capmsg * sizeof *msgs);
+	}
+	idx = nmsg;
+	msgs[nmsg] = m;
+	sidtab_put(idx);
+	nmsg++;
+	if (kw == MLC_KW_STOP || kw == MLC_KW_START)
+		stop_set(mss ? mss : to, from, kw == MLC_KW_STOP);
+	if (is_whatsapp(from))
+		window_set(from, mlc_httpd_now_s()); /* a user who writes opens the 24-hour window */
+	for (t = 0; cfg.inbound_url && t < times; t++)
+		webhook_enqueue(cfg.inbound_url, n, v, k, m->sid, "received", "inbound");
+	r->status = 201;
+	msg_json(&r->body, m);
+	pthread_mutex_unlock(&mu);
+	mlc_form_free(fn, fv, fc);
 }
 
 static void
@@ -2023,6 +2202,8 @@ sim_control(struct reply *r, const char *method, const char *path, const char *b
 		pthread_mutex_unlock(&mu);
 		return;
 	}
+	if (strcmp(path, "/_sim/inbound") == 0 && strcmp(method, "POST") == 0)
+		return sim_inbound(r, body, len);
 	if (strcmp(path, "/_sim/reset") == 0 && strcmp(method, "POST") == 0) {
 		pthread_mutex_lock(&mu);
 		reset_state();
@@ -2578,7 +2759,7 @@ parse_args(int argc, char **argv, struct args *a)
 	enum { O_PORT = 256, O_PORT_FILE, O_REQUEST_LOG, O_TLS_CERT, O_TLS_KEY, O_ACCOUNT_SID,
 	       O_AUTH_TOKEN_FILE, O_API_KEY_SID, O_API_KEY_SECRET_FILE, O_SENDGRID_KEY_FILE,
 	       O_SENDGRID_SCOPES, O_RATE, O_LATENCY, O_CALLBACK_DELAY, O_CALLBACK_CAINFO, O_FAULT,
-	       O_CONTENT_SID };
+	       O_CONTENT_SID, O_INBOUND_URL };
 	static const struct option lopts[] = {
 		{ "port", required_argument, NULL, O_PORT },
 		{ "port-file", required_argument, NULL, O_PORT_FILE },
@@ -2595,6 +2776,7 @@ parse_args(int argc, char **argv, struct args *a)
 		{ "latency", required_argument, NULL, O_LATENCY },
 		{ "callback-delay", required_argument, NULL, O_CALLBACK_DELAY },
 		{ "callback-cainfo", required_argument, NULL, O_CALLBACK_CAINFO },
+		{ "inbound-url", required_argument, NULL, O_INBOUND_URL },
 		{ "fault", required_argument, NULL, O_FAULT },
 		{ "content-sid", required_argument, NULL, O_CONTENT_SID },
 		{ NULL, 0, NULL, 0 }
@@ -2644,6 +2826,7 @@ parse_args(int argc, char **argv, struct args *a)
 			content_sids = mlc_xrealloc(content_sids, (ncontent + 1) * sizeof *content_sids);
 			content_sids[ncontent++] = optarg;
 			break;
+		case O_INBOUND_URL: cfg.inbound_url = optarg; break;
 		case O_FAULT:
 			a->cli = mlc_xrealloc(a->cli, (a->ncli + 1) * sizeof *a->cli);
 			if (fault_parse(optarg, &a->cli[a->ncli], err, sizeof err) < 0)

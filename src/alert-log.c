@@ -251,7 +251,8 @@ static int
 count_line(const struct mlc_trail_event *ev, jv o, const char *force_stage)
 {
 	static const char *const outcomes[] = { "sent", "failed", "unknown", "canceled",
-		                                "in_doubt", "capped", "deferred", "dropped", NULL };
+		                                "in_doubt", "capped", "deferred", "dropped",
+		                                "suppressed", NULL };
 	const char *name = NULL;
 	int deliv = 0;
 
@@ -272,6 +273,35 @@ count_line(const struct mlc_trail_event *ev, jv o, const char *force_stage)
 	                            1, ev->ts);
 }
 
+/*
+ * A message a recipient sent us (twilio-send --poll-inbound): recorded
+ * once per sid with what it means (optout.c), as twilio-status records
+ * the webhook's; a repeat (the webhook had it, or an earlier poll) is
+ * already in the trail and adds nothing.  0 or -1.
+ */
+static int
+record_inbound(const char *line, size_t len, jv o, const char *ts)
+{
+	char b[8][8192];
+	static const char *const names[8] = { "sid", "from", "to", "messaging_service_sid",
+		                               "body", "opt_out_type", "date_sent", "source" };
+	const char *v[8];
+	struct mlc_inbound m;
+	int i, fresh, rc;
+
+	for (i = 0; i < 8; i++)
+		v[i] = sfield(o, names[i], b[i], sizeof b[i]);
+	jv_free(o);
+	m.sid = v[0], m.from = v[1], m.to = v[2], m.mss = v[3], m.body = v[4];
+	m.opt_out_type = v[5], m.date_sent = v[6], m.source = v[7] ? v[7] : "poll";
+	if (!m.sid || !m.from || !m.to)
+		return 0; /* wire.c refused it already when this tee checks lines */
+	rc = mlc_optout_record(store, &m, ts, line, len, &fresh);
+	if (rc < 0)
+		mlc_store_warn(store, "recording an incoming message");
+	return rc;
+}
+
 /* Record one line, o its object (consumed); 0, or -1 on a database error
  * (already reported). */
 static int
@@ -285,6 +315,9 @@ record(const char *line, size_t len, jv o, const char *force_stage, const char *
 	long long errcode = 0, attempt = 0;
 	int haveerr = 0, haveatt = 0, marks;
 
+	if (!force_stage && sfield(o, "event", stagebuf, sizeof stagebuf) &&
+	    strcmp(stagebuf, "inbound") == 0)
+		return record_inbound(line, len, o, ts);
 	/* a field the line lacks is empty, not stale */
 	rule[0] = table[0] = key[0] = alert[0] = deliv[0] = to[0] = chan[0] = '\0';
 	st = sfield(o, "status", status, sizeof status);
@@ -325,8 +358,15 @@ record(const char *line, size_t len, jv o, const char *force_stage, const char *
 	if (!detail[0]) {
 		jv sup = field(o, "suppressed");
 
-		if (jv_get_kind(sup) == JV_KIND_OBJECT)
-			sfield(sup, "reason", detail, sizeof detail);
+		if (jv_get_kind(sup) == JV_KIND_OBJECT &&
+		    sfield(sup, "reason", detail, sizeof detail)) {
+			char how[400];
+			size_t n = strlen(detail);
+
+			/* opted out: how and when, as twilio-send found it (why shows it) */
+			if (sfield(sup, "detail", how, sizeof how))
+				snprintf(detail + n, sizeof detail - n, ": %s", how);
+		}
 		jv_free(sup);
 		if (!detail[0])
 			sfield(o, "dropped", detail, sizeof detail);
@@ -366,6 +406,20 @@ record(const char *line, size_t len, jv o, const char *force_stage, const char *
 	}
 	if (mlc_trail_record(store, &ev) < 0 || count_line(&ev, o, force_stage) < 0)
 		goto dberr;
+	/*
+	 * Twilio refused a send as unsubscribed (21610): the pair is opted
+	 * out from now on, as if a STOP had come (twilio-send names it on the
+	 * line: "opted_out":{"from":..,"to":..}).
+	 */
+	if (!force_stage && haveerr && errcode == 21610 && strcmp(stage, "failed") == 0) {
+		char of[256], ot[256];
+		jv oo = field(o, "opted_out");
+		int have = sfield(oo, "from", of, sizeof of) && sfield(oo, "to", ot, sizeof ot);
+
+		jv_free(oo);
+		if (have && mlc_optout_refused(store, of, ot, ev.delivery_id, ts) < 0)
+			goto dberr;
+	}
 	if (sidp && st && (has(o, "delivery_id") || has(o, "event")) &&
 	    mlc_trail_status_put(store, sidp, st, haveerr ? &errcode : NULL, ts,
 	                         has(o, "event") ? "poll" : "send", NULL) < 0)

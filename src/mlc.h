@@ -716,7 +716,7 @@ int mlc_trail_preview(struct mlc_store *s, const char *rule, const char *run_id,
  * last run and its outcome, then the deliveries counted by their latest
  * stage, the quarantined lines, and (on the row of rule "-") the status
  * callbacks for SIDs the trail does not know. */
-#define MLC_TRAIL_STATUS_NCOLS 15
+#define MLC_TRAIL_STATUS_NCOLS 16
 extern const char *const mlc_trail_status_cols[MLC_TRAIL_STATUS_NCOLS];
 int mlc_trail_status(struct mlc_store *s, const char *rule, mlc_trail_fn fn, void *arg);
 /* Writer, table metric: a counter grows by value (gauge 0), a gauge takes
@@ -780,6 +780,54 @@ int mlc_trail_realert_get(struct mlc_store *s, const char *rule, const char *key
 void mlc_trail_realert_free(struct mlc_trail_realert *row);
 int mlc_trail_realert_mark(struct mlc_store *s, const char *rule, const char *key,
                            const char *recipient, const char *fingerprint, const char *sent_at);
+
+/*
+ * Tables inbound and optout (store.c v6; what a message means is
+ * optout.c's).  Writers: a recipient's message, once per sid (*fresh 1
+ * when new, 0 a repeat); (ours, theirs) opted out (out 1) or back in (0)
+ * at since, unless the row holds a newer event.  Readers: whether (ours,
+ * theirs) is opted out now (1 with row malloc'd, mlc_trail_optout_free;
+ * 0 not); the newest date_sent of the messages to our_number the trail
+ * holds, by webhook or poll (1 with *out malloc'd, 0 none).
+ */
+struct mlc_trail_inbound {
+	const char *sid, *received_at, *date_sent, *ours, *our_number, *theirs, *channel;
+	const char *body, *keyword, *source;
+};
+int mlc_trail_inbound_put(struct mlc_store *s, const struct mlc_trail_inbound *m, int *fresh);
+int mlc_trail_inbound_since(struct mlc_store *s, const char *our_number, char **out);
+int mlc_trail_optout_set(struct mlc_store *s, const char *ours, const char *theirs, int out,
+                         const char *since, const char *how, const char *sid);
+struct mlc_trail_optout {
+	char *since, *how, *sid;
+};
+int mlc_trail_optout_get(struct mlc_store *s, const char *ours, const char *theirs,
+                         struct mlc_trail_optout *row);
+void mlc_trail_optout_free(struct mlc_trail_optout *row);
+
+/* ---- optout.c: what a recipient's message means, and its record ------- */
+/* The keyword class of a message as Twilio reads it: OptOutType when
+ * given, else the whole body, trimmed, case ignored (the sets open
+ * optout.c); its name ("STOP", "START", "HELP", or NULL for none). */
+enum { MLC_KW_NONE, MLC_KW_STOP, MLC_KW_START, MLC_KW_HELP };
+int mlc_optout_classify(const char *body, const char *opt_out_type);
+const char *mlc_optout_kw_name(int kw);
+/* One inbound message (webhook or poll; NULL members absent). */
+struct mlc_inbound {
+	const char *sid, *from, *to, *mss, *body, *opt_out_type, *date_sent, *source;
+};
+/* Its wire line, {"event":"inbound",...}, appended to b. */
+void mlc_optout_line(struct mlc_buf *b, const struct mlc_inbound *m);
+/* Writers (inside mlc_store_tx): the message once per sid (*fresh 0: a
+ * repeat, nothing written), its opt-out or opt-in, an audit row (stage
+ * opt_out, opt_in, help or inbound) holding line; and Twilio's 21610 on a
+ * send from ours to theirs: opted out, an audit row.  0 or -1. */
+int mlc_optout_record(struct mlc_store *s, const struct mlc_inbound *m, const char *ts,
+                      const char *line, size_t len, int *fresh);
+int mlc_optout_refused(struct mlc_store *s, const char *ours, const char *theirs,
+                       const char *delivery_id, const char *ts);
+/* How and when (ours, theirs) opted out, in words, appended to b. */
+void mlc_optout_detail(struct mlc_buf *b, const char *ours, const struct mlc_trail_optout *row);
 
 /* ---- vault.c: encrypted credentials (libsodium) ----------------------- */
 /*

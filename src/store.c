@@ -7,7 +7,8 @@
  * file.  This file is the one home of database access: programs prepare,
  * step and write only through mlc_store_prepare, mlc_store_step and
  * mlc_store_tx.  The statements on the audit trail's tables (audit,
- * message_status, run, deferred, quarantine, realert) live in trail.c:
+ * message_status, run, deferred, quarantine, realert, metric, inbound,
+ * optout) live in trail.c:
  * a change of their schema is a migration here and the statements there.
  *
  * Locks.  Another process may hold a lock at any moment: a backup job, an
@@ -103,6 +104,17 @@
  *                      outcome, system; '' when unused), a counter that
  *                      only grows, or a gauge's last value.  Retention
  *                      leaves it alone, so counters never go back.
+ *
+ * Schema v6 adds (opt-out, optout.c):
+ *
+ *   inbound            every message a recipient sent us, one row per
+ *                      MessageSid however often it arrives (webhook or
+ *                      poll): whom it reached (ours: the Messaging Service
+ *                      or the number; our_number: To), who sent it, the
+ *                      body, the keyword class (STOP, START, HELP) if any.
+ *   optout             per (ours, theirs): opted out (1) or back in (0),
+ *                      since when, how (keyword STOP, error 21610) and
+ *                      the message that did it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -286,6 +298,38 @@ static const char *const migrations[] = {
 	" value REAL NOT NULL DEFAULT 0,"
 	" updated_at TEXT NOT NULL,"
 	" PRIMARY KEY (name, rule, channel, outcome, system));",
+	/*
+	 * v6: opt-out (optout.c).  inbound: every message a recipient sent
+	 * us, once per MessageSid (the webhook, twilio-status, and the poll of
+	 * the Messages list, twilio-send --poll-inbound, both record here;
+	 * Twilio redelivers webhooks).  ours is the number (To) or Messaging
+	 * Service the message reached, the scope of Twilio's own block;
+	 * date_sent is Twilio's time (the poll's watermark is its maximum).
+	 * optout: per (ours, theirs), as Twilio addresses ("+1...",
+	 * "whatsapp:+1..."), whether the person is opted out now, since when,
+	 * how (a keyword, or Twilio's error 21610 on a send) and the message
+	 * that did it.
+	 */
+	"CREATE TABLE inbound ("
+	" sid TEXT PRIMARY KEY,"
+	" received_at TEXT NOT NULL,"
+	" date_sent TEXT NOT NULL,"
+	" ours TEXT NOT NULL,"
+	" our_number TEXT NOT NULL,"
+	" theirs TEXT NOT NULL,"
+	" channel TEXT NOT NULL,"
+	" body TEXT,"
+	" keyword TEXT,"
+	" source TEXT NOT NULL);"
+	"CREATE INDEX inbound_number_date ON inbound (our_number, date_sent);"
+	"CREATE TABLE optout ("
+	" ours TEXT NOT NULL,"
+	" theirs TEXT NOT NULL,"
+	" opted_out INTEGER NOT NULL CHECK (opted_out IN (0, 1)),"
+	" since TEXT NOT NULL,"
+	" how TEXT NOT NULL,"
+	" sid TEXT,"
+	" PRIMARY KEY (ours, theirs));",
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

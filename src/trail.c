@@ -4,10 +4,11 @@
  *
  * The trail's tables (created by store.c's migrations, described at the
  * top of store.c): audit, message_status, run, deferred, quarantine,
- * realert and metric.  No program holds SQL for them: alert-log, alert-render,
- * twilio-status and realert.c call the named functions here.  A change of
- * the audit schema is then a migration appended in store.c and the
- * statements in this file.
+ * realert, metric, inbound and optout.  No program holds SQL for them:
+ * alert-log, alert-render, twilio-status, twilio-send, realert.c and
+ * optout.c call the named functions here.  A change of the audit schema
+ * is then a migration appended in store.c and the statements in this
+ * file.
  *
  * Writers run inside the caller's mlc_store_tx (BEGIN IMMEDIATE, run again
  * when SQLite meets a lock it cannot wait for): they write nothing but the
@@ -39,7 +40,8 @@ const char *const mlc_trail_quarantine_cols[MLC_TRAIL_QUARANTINE_NCOLS] = {
 
 const char *const mlc_trail_status_cols[MLC_TRAIL_STATUS_NCOLS] = {
 	"rule", "run_id", "started_at", "finished_at", "status", "detail", "sent", "failed",
-	"unknown", "pending", "deferred", "quarantined", "in_doubt", "capped", "stray"
+	"unknown", "pending", "deferred", "quarantined", "in_doubt", "capped", "stray",
+	"opted_out"
 };
 
 /* The audit columns, in mlc_trail_audit_cols' order. */
@@ -318,7 +320,8 @@ mlc_trail_why(struct mlc_store *s, const char *what, mlc_trail_fn fn, void *arg)
 {
 	static const char sql[] =
 		"WITH direct AS (SELECT * FROM audit WHERE record_key = ?1 OR alert_id = ?1"
-		"   OR delivery_id = ?1 OR sid = ?1),"
+		"   OR delivery_id = ?1 OR sid = ?1"
+		"   OR (recipient = ?1 AND stage IN ('opt_out', 'opt_in', 'help', 'inbound'))),"
 		" keys AS (SELECT record_key FROM direct WHERE record_key IS NOT NULL),"
 		" alerts AS (SELECT alert_id FROM direct WHERE alert_id IS NOT NULL"
 		"   UNION SELECT alert_id FROM audit WHERE record_key IN keys"
@@ -331,6 +334,10 @@ mlc_trail_why(struct mlc_store *s, const char *what, mlc_trail_fn fn, void *arg)
 		" SELECT " AUDIT_COLS " FROM audit"
 		" WHERE id IN (SELECT id FROM direct) OR record_key IN keys OR alert_id IN alerts"
 		"  OR delivery_id IN delivs OR sid IN sids"
+		/* a delivery not sent for an opt-out: how and when the person opted out, and in */
+		"  OR (stage IN ('opt_out', 'opt_in') AND (recipient, channel) IN"
+		"   (SELECT recipient, channel FROM audit WHERE delivery_id IN delivs"
+		"   AND (stage = 'suppressed' OR error_code = 21610)))"
 		" UNION ALL SELECT NULL, ms.ts, 'status:' || ms.source, NULL, NULL, NULL, NULL,"
 		"  NULL, NULL, NULL, ms.sid, ms.status, ms.error_code, NULL, NULL, NULL"
 		" FROM message_status ms WHERE ms.sid IN sids"
@@ -549,7 +556,8 @@ mlc_trail_status(struct mlc_store *s, const char *rule, mlc_trail_fn fn, void *a
 		"  (SELECT count(*) FROM quarantine q WHERE coalesce(q.rule, '-') = rules.rule),"
 		"  (SELECT count(*) FROM latest WHERE latest.rule = rules.rule AND stage = 'in_doubt'),"
 		"  (SELECT count(*) FROM latest WHERE latest.rule = rules.rule AND stage = 'capped'),"
-		"  CASE WHEN rules.rule = '-' THEN (SELECT count(*) FROM strays) ELSE 0 END"
+		"  CASE WHEN rules.rule = '-' THEN (SELECT count(*) FROM strays) ELSE 0 END,"
+		"  (SELECT count(*) FROM latest WHERE latest.rule = rules.rule AND stage = 'suppressed')"
 		" FROM rules LEFT JOIN lastrun ON lastrun.rule = rules.rule ORDER BY rules.rule";
 	sqlite3_stmt *st;
 
@@ -930,4 +938,86 @@ mlc_trail_run_times(struct mlc_store *s, mlc_trail_fn fn, void *arg)
 	        " ORDER BY r.rule", &st) < 0)
 		return -1;
 	return each_row(s, st, cols, fn, arg);
+}
+
+/* ---- tables inbound and optout: what recipients sent us (optout.c) ---- */
+
+int
+mlc_trail_inbound_put(struct mlc_store *s, const struct mlc_trail_inbound *m, int *fresh)
+{
+	const char *v[] = { m->sid, m->received_at, m->date_sent, m->ours, m->our_number,
+	                    m->theirs, m->channel, m->body, m->keyword, m->source };
+
+	/* MessageSid is the key: Twilio redelivers, and the poll sees it again */
+	if (exec_text(s, "INSERT OR IGNORE INTO inbound (sid, received_at, date_sent, ours,"
+	                 " our_number, theirs, channel, body, keyword, source)"
+	                 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)", 10, v) < 0)
+		return -1;
+	*fresh = sqlite3_changes(mlc_store_db(s)) == 1;
+	return 0;
+}
+
+int
+mlc_trail_inbound_since(struct mlc_store *s, const char *our_number, char **out)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	*out = NULL;
+	if (mlc_store_prepare(s, "SELECT max(date_sent) FROM inbound WHERE our_number = ?1", &st) < 0)
+		return -1;
+	bind_text(st, 1, our_number);
+	rc = mlc_store_step(s, st);
+	if (rc == SQLITE_ROW)
+		*out = col_dup(st, 0);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? (*out ? 1 : 0) : -1;
+}
+
+int
+mlc_trail_optout_set(struct mlc_store *s, const char *ours, const char *theirs, int out,
+                     const char *since, const char *how, const char *sid)
+{
+	const char *v[] = { ours, theirs, out ? "1" : "0", since, how, sid };
+
+	/* a message older than the row's (a late poll, webhooks out of order)
+	 * does not undo a newer one */
+	return exec_text(s, "INSERT INTO optout (ours, theirs, opted_out, since, how, sid)"
+	                    " VALUES (?1, ?2, CAST(?3 AS INTEGER), ?4, ?5, ?6)"
+	                    " ON CONFLICT (ours, theirs) DO UPDATE SET"
+	                    " opted_out = excluded.opted_out, since = excluded.since,"
+	                    " how = excluded.how, sid = excluded.sid"
+	                    " WHERE excluded.since >= optout.since", 6, v);
+}
+
+int
+mlc_trail_optout_get(struct mlc_store *s, const char *ours, const char *theirs,
+                     struct mlc_trail_optout *row)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	memset(row, 0, sizeof *row);
+	if (mlc_store_prepare(s, "SELECT since, how, sid FROM optout WHERE ours = ?1"
+	                         " AND theirs = ?2 AND opted_out = 1", &st) < 0)
+		return -1;
+	bind_text(st, 1, ours);
+	bind_text(st, 2, theirs);
+	rc = mlc_store_step(s, st);
+	if (rc == SQLITE_ROW) {
+		row->since = col_dup(st, 0);
+		row->how = col_dup(st, 1);
+		row->sid = col_dup(st, 2);
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+void
+mlc_trail_optout_free(struct mlc_trail_optout *row)
+{
+	free(row->since);
+	free(row->how);
+	free(row->sid);
+	memset(row, 0, sizeof *row);
 }

@@ -5,6 +5,7 @@
  * usage: twilio-send [-n] [-v] [-c CONF] [-d STATEDIR] [-R RATE] [-P N]
  *                    [-t SEC] [-a N] [-b SEC] [-g SEC] [--passphrase-file F]
  *        twilio-send --poll [-T SEC] [-i SEC] [common options]
+ *        twilio-send --poll-inbound [-c CONF] [-d STATEDIR]
  *
  * stdin: NDJSON deliveries from alert-render (one object per line).  A line
  * is a delivery when it has "delivery_id" or "channel" and none of the
@@ -51,6 +52,15 @@
  * reused one dies under it (http.c); that transfer ends unknown instead.
  * Creates carry an empty Expect: header, so no 417 to Expect: 100-continue
  * can make libcurl send a large e-mail twice.
+ *
+ * Opt-out: before each create (not when the line is read, so that a STOP
+ * recorded during a batch holds back what has not started) the trail is
+ * asked whether the recipient opted out of the sender the create uses
+ * (optout.c); if so nothing is sent and the result is final,
+ * "status":"suppressed" with "suppressed":{"reason":"opted out",
+ * "detail":...}.  A 21610 result names the pair ("opted_out":{"from",
+ * "to"}) for alert-log to mark.  --poll-inbound (poll_number) lists the
+ * messages recipients sent us, for where no webhook can reach twilio-status.
  *
  * Credentials come only from the vault (twilio.auth_token or, with
  * [twilio] api_key_sid, twilio.api_key_secret; sendgrid.api_key) and reach
@@ -103,11 +113,13 @@ static const char usage[] =
 	"       twilio-send --reconcile [-g sec] [options]\n"
 	"       twilio-send --ping | --ping-sendgrid [-c conf] [-d statedir]\n"
 	"       twilio-send --heartbeat ok|fail|start [-c conf] [-d statedir]\n"
+	"       twilio-send --poll-inbound [-c conf] [-d statedir]\n"
 	"  -n, --dry-run   print the requests that would be made, send nothing\n"
 	"  --poll          read results, poll message status until final\n"
 	"  --reconcile     deliveries an earlier run left unsettled: look up, then send\n"
 	"  --ping          read the Twilio account; send nothing\n"
 	"  --ping-sendgrid read the SendGrid key's scopes (mail.send?); send nothing\n"
+	"  --poll-inbound  list the messages recipients sent us since the last poll\n"
 	"  --heartbeat s   ping the dead man's switch (vault secret heartbeat.url);\n"
 	"                  stdin, at most 10000 bytes, is the ping's body\n"
 	"  -R rate         requests per second (default [twilio] rate, else 1)\n"
@@ -145,6 +157,7 @@ struct job {
 	enum phase phase;
 	int attempts;            /* create requests that may have reached the server */
 	int rt_started;
+	int refused_21610;       /* Twilio: unsubscribed recipient */
 	struct mlc_retry rt;
 	uint64_t not_before;     /* monotonic ms */
 	time_t attempt_start;    /* wall clock of the current attempt */
@@ -207,7 +220,7 @@ static struct {
 	char claimed[CLAIMED_RING][40];
 	size_t nclaimed;
 	/* outcome counters */
-	int bad_input, config_err, unavailable, unknown, unresolved;
+	int bad_input, config_err, unavailable, unknown, unresolved, db_err;
 	unsigned long nsent, nfailed, nunknown; /* results written (progress) */
 	int stop;                 /* STOP_* */
 	long requests[2];         /* transfers ended: [0] Twilio, [1] SendGrid */
@@ -432,6 +445,14 @@ result_ok(struct job *j, const char *status, const char *id, int reconciled)
 	settle(j);
 }
 
+/* The sender Twilio's opt-out is kept for: the Messaging Service when the
+ * create names one (build_twilio), else From (optout.c). */
+static const char *
+job_ours(const struct job *j)
+{
+	return g.mss && (j->ch == MLC_CH_SMS || !j->from) ? g.mss : j->from;
+}
+
 /* retryable: the failure was transient and outlasted the retries. */
 static void
 result_failed(struct job *j, const char *code_str, long code, const char *msg, long http,
@@ -445,6 +466,14 @@ result_failed(struct job *j, const char *code_str, long code, const char *msg, l
 	add_error(&b, code_str, code, msg, http);
 	if (retryable)
 		mlc_buf_adds(&b, ",\"retryable\":true");
+	if (j->refused_21610 && job_ours(j)) {
+		/* unsubscribed: alert-log marks the pair opted out (optout.c) */
+		mlc_buf_adds(&b, ",\"opted_out\":{\"from\":");
+		mlc_buf_json_str(&b, job_ours(j), strlen(job_ours(j)));
+		mlc_buf_adds(&b, ",\"to\":");
+		mlc_buf_json_str(&b, j->to, strlen(j->to));
+		mlc_buf_addc(&b, '}');
+	}
 	mlc_buf_addc(&b, '}');
 	put_line(&b);
 	mlc_buf_free(&b);
@@ -479,6 +508,58 @@ result_unknown(struct job *j, const char *why)
 	g.nunknown++;
 	progress();
 	settle(j);
+}
+
+/*
+ * Before each create: a recipient who opted out of this sender (a STOP,
+ * or Twilio's 21610 on an earlier send; optout.c) is not sent to.  The
+ * result is final, "status":"suppressed" with "suppressed":{"reason":
+ * "opted out","detail":how and when}: alert-log records stage suppressed,
+ * replay hands it out never again, and twilio-send passes such a line
+ * through.  Asked at the create, not when the line is read, so that a
+ * STOP recorded while a batch is going out holds back every create that
+ * has not yet started; one already in flight goes (Twilio, which blocks
+ * the pair itself, refuses it with 21610 if the STOP reached it first).
+ * 1 suppressed (settled), 0 send, -1 the trail could not be read (not
+ * sent, not output: exit 74, the orchestrator runs it again).
+ */
+static int
+opted_out(struct job *j)
+{
+	struct mlc_trail_optout row;
+	struct mlc_buf b;
+	const char *ours = job_ours(j);
+	int rc;
+
+	if (j->ch == MLC_CH_EMAIL || !ours || !g.store)
+		return 0;
+	if ((rc = mlc_trail_optout_get(g.store, ours, j->to, &row)) <= 0) {
+		if (rc < 0) {
+			mlc_store_warn(g.store, "reading the opt-outs");
+			g.db_err = 1;
+			g.stop = STOP_CONFIG;
+			settle(j);
+		}
+		return rc;
+	}
+	mlc_buf_init(&b);
+	splice_open(&b, j);
+	mlc_buf_printf(&b, "\"status\":\"suppressed\",\"attempts\":%d,\"suppressed\":{\"reason\":"
+	               "\"opted out\",\"detail\":", j->attempts);
+	{
+		struct mlc_buf d;
+
+		mlc_buf_init(&d);
+		mlc_optout_detail(&d, ours, &row);
+		mlc_buf_json_str(&b, d.p, d.len);
+		mlc_buf_free(&d);
+	}
+	mlc_buf_adds(&b, "}}");
+	put_line(&b);
+	mlc_buf_free(&b);
+	mlc_trail_optout_free(&row);
+	settle(j);
+	return 1;
 }
 
 /* Not sent, and not output: the orchestrator runs it again. */
@@ -544,7 +625,7 @@ load_config(int rate_set, int inflight_set)
 	static const char *const tw_keys[] = {
 		"account_sid", "api_key_sid", "from", "messaging_service_sid", "whatsapp_from",
 		"status_callback", "validity_period", "rate", "max_in_flight", "base_url", "grace",
-		NULL
+		"inbound_url", "inbound", "inbound_page_size", NULL
 	};
 	static const char *const sg_keys[] = { "from", "from_name", "base_url", "in_doubt", NULL };
 	const char *path, *v;
@@ -627,6 +708,11 @@ load_config(int rate_set, int inflight_set)
 		           g.account_sid);
 	if (g.status_cb && mlc_http_url_ok(g.status_cb, MLC_HTTP_ALLOW_HTTP, err, sizeof err) < 0)
 		config_die("%s: [twilio] status_callback: %s", err);
+	if ((v = cget("twilio", "inbound_url")) &&
+	    mlc_http_url_ok(v, MLC_HTTP_ALLOW_HTTP, err, sizeof err) < 0)
+		config_die("%s: [twilio] inbound_url: %s", err);
+	if ((v = cget("twilio", "inbound")) && strcmp(v, "poll") && strcmp(v, "webhook"))
+		config_die("%s: [twilio] inbound: webhook or poll, not \"%s\"", v);
 	if (mlc_http_url_ok(g.tw_base, MLC_HTTP_ALLOW_HTTP_LOOPBACK, err, sizeof err) < 0)
 		config_die("%s: [twilio] base_url: %s", err);
 	if (mlc_http_url_ok(g.sg_base, MLC_HTTP_ALLOW_HTTP_LOOPBACK, err, sizeof err) < 0)
@@ -1599,6 +1685,8 @@ twilio_sent(struct job *j)
 		break;
 	}
 	/* permanent: 21211, 21610, 21612, 21614, 21408, 21606, 21617, 403 ... */
+	if (code == 21610)
+		j->refused_21610 = 1;
 	not_sent(j, "Twilio", code, msg);
 }
 
@@ -1867,6 +1955,8 @@ start_ready(uint64_t now)
 		if (!g.npool)
 			break; /* a handle frees when a transfer completes: curl wakes us */
 		wait_remove(j);
+		if (j->phase == PH_SEND && opted_out(j) != 0)
+			continue;
 		start(j, now);
 	}
 	return next;
@@ -2024,13 +2114,15 @@ num_opt(const char *name, const char *v, double lo, double hi)
 
 /* --heartbeat SIGNAL: ok, fail or start (NULL: not this job). */
 static const char *heartbeat;
+static int poll_inbound;  /* --poll-inbound */
 
 /* The options, into g; *rate_set and *inflight_set say whether -R and -P
  * were given (they then win over the configuration's). */
 static void
 parse_args(int argc, char **argv, int *rate_set, int *inflight_set)
 {
-	enum { O_POLL = 256, O_RECONCILE, O_PING, O_PING_SG, O_PASSFILE, O_HEARTBEAT };
+	enum { O_POLL = 256, O_RECONCILE, O_PING, O_PING_SG, O_PASSFILE, O_HEARTBEAT,
+	       O_POLL_INBOUND };
 	static const struct option lopts[] = {
 		{ "dry-run", no_argument, NULL, 'n' },
 		{ "poll", no_argument, NULL, O_POLL },
@@ -2038,6 +2130,7 @@ parse_args(int argc, char **argv, int *rate_set, int *inflight_set)
 		{ "ping", no_argument, NULL, O_PING },
 		{ "ping-sendgrid", no_argument, NULL, O_PING_SG },
 		{ "heartbeat", required_argument, NULL, O_HEARTBEAT },
+		{ "poll-inbound", no_argument, NULL, O_POLL_INBOUND },
 		{ "passphrase-file", required_argument, NULL, O_PASSFILE },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -2050,6 +2143,7 @@ parse_args(int argc, char **argv, int *rate_set, int *inflight_set)
 		case O_RECONCILE: g.reconcile = 1; break;
 		case O_PING: g.ping = 1; break;
 		case O_PING_SG: g.ping_sg = 1; break;
+		case O_POLL_INBOUND: poll_inbound = 1; break;
 		case O_HEARTBEAT:
 			if (strcmp(optarg, "ok") && strcmp(optarg, "fail") && strcmp(optarg, "start"))
 				mlc_util_usage(usage, "--heartbeat: ok, fail or start");
@@ -2375,6 +2469,149 @@ do_heartbeat(void)
 	return code;
 }
 
+/*
+ * --poll-inbound: the messages recipients sent to each of our numbers
+ * ([twilio] from, whatsapp_from), from Twilio's Messages list, for where
+ * no public URL can take the incoming-message webhook: GET Messages.json
+ * with To=NUMBER and DateSent>=DAY, following next_page_uri (relative:
+ * prefixed with the API base) to the end, keeping the items whose
+ * direction is "inbound" (the list has no direction filter), one
+ * {"event":"inbound",...} line each (optout.c) for alert-log, which
+ * records each sid once.  DAY is the day before the newest date_sent the
+ * trail holds for that number (yesterday the first time): the filter
+ * has day granularity and lists lag behind, so the window overlaps and
+ * the sid dedupes.  Exit 0; 77 credentials refused; 78 configuration; 69
+ * a page not read (lines already written stand; the next poll repeats).
+ */
+static int
+poll_number(struct mlc_http *h, const char *user, const char *number, long psize)
+{
+	struct mlc_buf url, out;
+	struct mlc_http_resp r;
+	char *since = NULL, day[16];
+	time_t t;
+	struct tm tm;
+	struct timespec ts;
+	int code = 0, pages = 0;
+
+	t = wall_s();
+	if (g.store && mlc_trail_inbound_since(g.store, number, &since) == 1 &&
+	    mlc_time_parse(since, &ts) == 0)
+		t = ts.tv_sec;
+	free(since);
+	t -= 86400;
+	gmtime_r(&t, &tm);
+	strftime(day, sizeof day, "%Y-%m-%d", &tm);
+	mlc_buf_init(&url);
+	mlc_buf_init(&out);
+	mlc_buf_printf(&url, "%s/2010-04-01/Accounts/%s/Messages.json?To=", g.tw_base,
+	               g.account_sid);
+	mlc_buf_form_enc(&url, number, strlen(number));
+	mlc_buf_printf(&url, "&DateSent%%3E=%s&PageSize=%ld", day, psize);
+	for (;;) {
+		jv o, list, next;
+		int i, n;
+
+		mlc_http_resp_init(&r);
+		mlc_http_request(h, "GET", url.p, NULL, NULL, 0, user, g.tw_pass, &r);
+		if (r.outcome != MLC_HTTP_DONE || r.status != 200) {
+			if (r.outcome == MLC_HTTP_DONE && (r.status == 401 || r.status == 403)) {
+				mlc_warn("Twilio: credentials refused (HTTP %ld) listing messages", r.status);
+				code = MLC_EX_NOPERM;
+			} else {
+				mlc_warn("Twilio: listing the messages to %s: %s", number,
+				         r.outcome == MLC_HTTP_DONE ? "HTTP error" : r.error);
+				code = MLC_EX_UNAVAILABLE;
+			}
+			mlc_http_resp_free(&r);
+			break;
+		}
+		o = jv_parse_sized(r.body.p ? r.body.p : "", (int)r.body.len);
+		mlc_http_resp_free(&r);
+		list = jget(jv_copy(o), "messages");
+		n = jv_get_kind(list) == JV_KIND_ARRAY ? jv_array_length(jv_copy(list)) : 0;
+		for (i = 0; i < n; i++) {
+			jv m = jv_array_get(jv_copy(list), i);
+			char *f[7] = { NULL };
+			static const char *const k[7] = { "direction", "sid", "from", "to",
+				                          "messaging_service_sid", "body", "date_sent" };
+			struct mlc_inbound im;
+			char when[32];
+			int j;
+
+			for (j = 0; j < 7; j++)
+				jstr(m, k[j], &f[j]);
+			jv_free(m);
+			if (f[0] && strcmp(f[0], "inbound") == 0 && f[1] && f[2] && f[3]) {
+				time_t ds = rfc2822(f[6]);
+
+				memset(&im, 0, sizeof im);
+				im.sid = f[1], im.from = f[2], im.to = f[3], im.mss = f[4];
+				im.body = f[5] ? f[5] : "";
+				im.source = "poll";
+				if (ds >= 0) {
+					ts.tv_sec = ds;
+					ts.tv_nsec = 0;
+					mlc_time_fmt(when, &ts);
+					im.date_sent = when;
+				}
+				mlc_buf_reset(&out);
+				mlc_optout_line(&out, &im);
+				put_line(&out);
+			}
+			for (j = 0; j < 7; j++)
+				free(f[j]);
+		}
+		jv_free(list);
+		next = jget(o, "next_page_uri");
+		if (jv_get_kind(next) != JV_KIND_STRING || ++pages >= 10000) {
+			jv_free(next);
+			break;
+		}
+		mlc_buf_reset(&url);
+		mlc_buf_printf(&url, "%s%s", g.tw_base, jv_string_value(next));
+		jv_free(next);
+	}
+	mlc_buf_free(&url);
+	mlc_buf_free(&out);
+	return code;
+}
+
+static int
+do_poll_inbound(void)
+{
+	struct mlc_http_opts ho;
+	struct mlc_http *h;
+	const char *ps = cget("twilio", "inbound_page_size");
+	char *wa = NULL, *end;
+	long psize = 50;
+	int code, c2 = 0;
+
+	if (ps) {
+		psize = strtol(ps, &end, 10);
+		if (*end || psize < 1 || psize > 1000)
+			config_die("%s: [twilio] inbound_page_size: expected 1 to 1000, not \"%s\"", ps);
+	}
+	if (!g.from && !g.wa_from)
+		config_die("%s: [twilio] from or whatsapp_from: %s", "no number to poll");
+	if ((code = channel_ready(MLC_CH_SMS)))
+		return code;
+	memset(&ho, 0, sizeof ho);
+	ho.timeout_ms = g.timeout_ms;
+	ho.url_policy = MLC_HTTP_ALLOW_HTTP_LOOPBACK;
+	ho.trace = g.trace;
+	h = mlc_http_new(&ho);
+	if (g.from)
+		code = poll_number(h, g.api_key_sid ? g.api_key_sid : g.account_sid, g.from, psize);
+	if (g.wa_from && code != MLC_EX_NOPERM) {
+		wa = mlc_addr_whatsapp(g.wa_from);
+		c2 = poll_number(h, g.api_key_sid ? g.api_key_sid : g.account_sid, wa, psize);
+		free(wa);
+	}
+	mlc_http_free(h);
+	return code ? code : c2;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -2401,11 +2638,15 @@ main(int argc, char **argv)
 		mlc_util_exit(do_ping_sendgrid());
 	if (heartbeat)
 		mlc_util_exit(do_heartbeat());
+	if (poll_inbound)
+		mlc_util_exit(do_poll_inbound());
 	setup_multi();
 	run();
 
 	if (g.stop == STOP_AUTH)
 		code = MLC_EX_NOPERM;
+	else if (g.db_err)
+		code = MLC_EX_IOERR;
 	else if (g.config_err || g.stop == STOP_CONFIG)
 		code = MLC_EX_CONFIG;
 	else if (g.unknown || g.unresolved || g.stop == STOP_SIGNAL)

@@ -1,5 +1,6 @@
 /*
- * twilio-status — receive Twilio's message status callbacks.
+ * twilio-status — receive Twilio's message status callbacks and incoming
+ * messages.
  *
  * usage: twilio-status [-c conf] [-d statedir] [--passphrase-file F]
  *                      [--inetd] [-t sec]
@@ -24,6 +25,12 @@
  * OR IGNORE, so Twilio's redeliveries are recorded once, plus one audit row
  * (stage = the status) carrying the delivery's ids when the trail knows the
  * sid, or stage "stray" when it does not; then 204.
+ *
+ * Incoming messages: a request for the path of [twilio] inbound_url (the
+ * number's or Messaging Service's incoming-message webhook) is checked
+ * against that URL the same way, then recorded once per MessageSid with
+ * what it means (optout.c: STOP, START, HELP), and answered 200 with an
+ * empty TwiML <Response></Response> (text/xml), also for a repeat.
  *
  * The Auth Token comes from the vault (twilio.auth_token) and is written
  * nowhere.  Messages go to stderr (the web server's error log).
@@ -60,6 +67,7 @@ struct request {
 	char ctype[256];
 	char sig[128];
 	char *query;          /* query string of the request, or NULL */
+	char path[1024];      /* the path requested (inetd: its target; CGI: SCRIPT_NAME PATH_INFO) */
 	struct mlc_buf body;
 	int has_sig;
 	int expect_continue;
@@ -137,6 +145,27 @@ answer(int status, int code)
 			mlc_buf_adds(&b, "Allow: POST\r\n");
 		mlc_buf_adds(&b, "\r\n");
 	}
+	write_all(b.p, b.len);
+	mlc_buf_free(&b);
+	exit(code);
+}
+
+/* Answer status with a body of type ctype and exit with code. */
+static MLC_NORETURN void
+answer_body(int status, const char *ctype, const char *body, int code)
+{
+	struct mlc_buf b;
+	size_t n = strlen(body);
+
+	mlc_buf_init(&b);
+	if (o.inetd)
+		mlc_buf_printf(&b, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+		               "Connection: close\r\n\r\n",
+		               status, reason(status), ctype, n);
+	else
+		mlc_buf_printf(&b, "Status: %d %s\r\nContent-Type: %s\r\n\r\n", status,
+		               reason(status), ctype);
+	mlc_buf_add(&b, body, n);
 	write_all(b.p, b.len);
 	mlc_buf_free(&b);
 	exit(code);
@@ -252,6 +281,8 @@ cgi_request(struct request *rq)
 	}
 	if ((v = getenv("QUERY_STRING")) && *v)
 		rq->query = mlc_xstrdup(v);
+	snprintf(rq->path, sizeof rq->path, "%s%s", getenv("SCRIPT_NAME") ? getenv("SCRIPT_NAME") : "",
+	         getenv("PATH_INFO") ? getenv("PATH_INFO") : "");
 	if (strcmp(rq->method, "POST") != 0)
 		return;
 	n = parse_length(getenv("CONTENT_LENGTH"));
@@ -326,6 +357,8 @@ inetd_request(struct request *rq)
 			*ver = '\0';
 			if ((sp = strchr(target, '?')) && sp[1])
 				rq->query = mlc_xstrdup(sp + 1);
+			snprintf(rq->path, sizeof rq->path, "%.*s",
+			         (int)(sp ? (size_t)(sp - target) : strlen(target)), target);
 			continue;
 		}
 		if (!(colon = strchr(line, ':'))) {
@@ -568,18 +601,44 @@ struct signed_req {
 	jv body;
 };
 
-/* Decides the URL signatures are checked against: [twilio] status_callback, else 500. */
-static const char *
-callback_url(struct mlc_conf *conf)
+/* The path of URL u (from the first "/" after the authority, to "?" or "#"), in out. */
+static void
+url_path(const char *u, char *out, size_t len)
 {
-	char err[512];
-	const char *cb;
+	const char *p = strstr(u, "://"), *e;
+
+	p = p ? strchr(p + 3, '/') : NULL;
+	if (!p)
+		p = "/";
+	e = p + strcspn(p, "?#");
+	snprintf(out, len, "%.*s", (int)(e - p), p);
+}
+
+/*
+ * Decides which webhook the request is, and the URL its signature is
+ * checked against: a request for the path of [twilio] inbound_url is an
+ * incoming message (*inbound 1, that URL); any other is a status callback
+ * ([twilio] status_callback, else 500).
+ */
+static const char *
+callback_url(struct mlc_conf *conf, const char *path, int *inbound)
+{
+	char err[512], ip[1024];
+	const char *cb, *in;
 	int missing = 0;
 
 	mlc_config_use(o.conf_path);
 	if (mlc_conf_load(conf, mlc_config_path(), err, sizeof err, &missing) < 0) {
 		mlc_warn("%s", err);
 		answer(500, MLC_EX_CONFIG);
+	}
+	*inbound = 0;
+	if ((in = mlc_conf_get(conf, "twilio", "inbound_url")) && *in) {
+		url_path(in, ip, sizeof ip);
+		if (strcmp(ip, path) == 0) {
+			*inbound = 1;
+			return in;
+		}
 	}
 	cb = mlc_conf_get(conf, "twilio", "status_callback");
 	if (!cb || !*cb) {
@@ -715,6 +774,114 @@ callback_fields(const struct signed_req *c, const char **sid, const char **statu
 	}
 }
 
+/*
+ * The signature says the sender holds our Auth Token, not that the
+ * message is ours: a parent account's token signs its subaccounts'
+ * callbacks, and a token shared between accounts signs theirs.  A
+ * callback names its account (AccountSid, "usually" sent): one that
+ * names another is refused (403).  One that names none is taken on the
+ * signature.
+ */
+static void
+account_check(struct mlc_conf *conf, const char *acct)
+{
+	const char *ours;
+
+	if (!acct)
+		return;
+	ours = mlc_conf_get(conf, "twilio", "account_sid");
+	if (!ours || !*ours) {
+		mlc_warn("%s: [twilio] account_sid is not set: the callback's AccountSid cannot be "
+		         "checked",
+		         conf->path);
+		answer(500, MLC_EX_CONFIG);
+	}
+	if (strcasecmp(acct, ours) != 0) {
+		mlc_warn("webhook for account %s, not ours ([twilio] account_sid %s): "
+		         "refused, nothing recorded",
+		         acct, ours);
+		answer(403, MLC_EX_NOPERM);
+	}
+}
+
+/* ---- incoming messages ([twilio] inbound_url) ---- */
+
+struct inbound_tx {
+	struct mlc_inbound m;
+	const char *ts;
+	struct mlc_buf line;
+	int fresh;
+};
+
+static int
+inbound_tx(struct mlc_store *s, void *arg)
+{
+	struct inbound_tx *t = arg;
+
+	if (mlc_optout_record(s, &t->m, t->ts, t->line.p, t->line.len, &t->fresh) < 0) {
+		mlc_store_warn(s, "recording an incoming message");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * An incoming message, its signature good: recorded once per MessageSid
+ * (Twilio retries a webhook; a repeat changes nothing) with what it means
+ * (optout.c), then 200 with an empty TwiML <Response/>: Twilio expects
+ * TwiML back, and each <Message> in it would be a billed reply.  A STOP
+ * is answered by Twilio itself; we only record it.  A lock held too long:
+ * 503, and the message is still in Twilio's Messages list for the poll
+ * (twilio-send --poll-inbound).
+ */
+static MLC_NORETURN void
+inbound_message(struct signed_req *c, struct mlc_conf *conf, struct mlc_store *store)
+{
+	static const char twiml[] = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response></Response>";
+	struct inbound_tx t;
+	struct timespec now;
+	char ts[32];
+	const char *acct;
+	int code;
+
+	memset(&t, 0, sizeof t);
+	if (c->is_json) {
+		mlc_warn("incoming-message webhook with a JSON body: Twilio posts a form");
+		answer(400, MLC_EX_DATAERR);
+	}
+	t.m.sid = mlc_form_get(c->fn, c->fv, c->fc, "MessageSid");
+	if (!t.m.sid)
+		t.m.sid = mlc_form_get(c->fn, c->fv, c->fc, "SmsSid");
+	t.m.from = mlc_form_get(c->fn, c->fv, c->fc, "From");
+	t.m.to = mlc_form_get(c->fn, c->fv, c->fc, "To");
+	t.m.mss = mlc_form_get(c->fn, c->fv, c->fc, "MessagingServiceSid");
+	t.m.body = mlc_form_get(c->fn, c->fv, c->fc, "Body");
+	t.m.opt_out_type = mlc_form_get(c->fn, c->fv, c->fc, "OptOutType");
+	t.m.source = "webhook";
+	acct = mlc_form_get(c->fn, c->fv, c->fc, "AccountSid");
+	if (!t.m.sid || !sid_ok(t.m.sid) || !t.m.from || !*t.m.from || !t.m.to || !*t.m.to ||
+	    (t.m.mss && !sid_ok(t.m.mss))) {
+		mlc_warn("signed request is not an incoming message (MessageSid, From, To)");
+		answer(400, MLC_EX_DATAERR);
+	}
+	account_check(conf, acct);
+	mlc_time_now(&now);
+	mlc_time_fmt(ts, &now);
+	t.ts = ts;
+	t.m.date_sent = ts;
+	mlc_buf_init(&t.line);
+	mlc_optout_line(&t.line, &t.m);
+	code = mlc_store_tx(store, "record an incoming message", inbound_tx, &t);
+	mlc_buf_free(&t.line);
+	if (code)
+		answer(http_for(code), code);
+	mlc_store_close(store);
+	if (t.fresh && mlc_optout_classify(t.m.body, t.m.opt_out_type) == MLC_KW_STOP)
+		mlc_warn("%s opted out of messages from %s (%s)", t.m.from,
+		         t.m.mss ? t.m.mss : t.m.to, t.m.sid);
+	answer_body(200, "text/xml", twiml, MLC_EX_OK);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -724,8 +891,8 @@ main(int argc, char **argv)
 	struct mlc_vault *vault = NULL;
 	struct signed_req c;
 	char *token;
-	const char *cb, *sid, *status, *ecode, *acct, *ours;
-	int code, valid;
+	const char *cb, *sid, *status, *ecode, *acct;
+	int code, valid, inbound;
 
 	mlc_util_setprogname(argv[0]);
 	mlc_util_std_args(argc, argv, usage);
@@ -749,7 +916,7 @@ main(int argc, char **argv)
 		answer(403, MLC_EX_NOPERM);
 	}
 
-	cb = callback_url(&conf);
+	cb = callback_url(&conf, rq.path, &inbound);
 	token = open_trail(&store, &vault);
 	callback_parse(&rq, cb, token, &c);
 	valid = mlc_twsig_validate(token, c.url, (const char *const *)c.fn,
@@ -758,36 +925,16 @@ main(int argc, char **argv)
 	mlc_vault_free_secret(token);
 	mlc_vault_close(vault);
 	if (!valid) {
-		mlc_warn("X-Twilio-Signature does not match %s (the configured status_callback): "
+		mlc_warn("X-Twilio-Signature does not match %s (the configured %s): "
 		         "refused, nothing recorded",
-		         cb);
+		         cb, inbound ? "inbound_url" : "status_callback");
 		answer(403, MLC_EX_NOPERM);
 	}
 
+	if (inbound)
+		inbound_message(&c, &conf, store);
 	callback_fields(&c, &sid, &status, &ecode, &acct);
-	/*
-	 * The signature says the sender holds our Auth Token, not that the
-	 * message is ours: a parent account's token signs its subaccounts'
-	 * callbacks, and a token shared between accounts signs theirs.  A
-	 * callback names its account (AccountSid, "usually" sent): one that
-	 * names another is refused.  One that names none is taken on the
-	 * signature.
-	 */
-	if (acct) {
-		ours = mlc_conf_get(&conf, "twilio", "account_sid");
-		if (!ours || !*ours) {
-			mlc_warn("%s: [twilio] account_sid is not set: the callback's AccountSid cannot be "
-			         "checked",
-			         conf.path);
-			answer(500, MLC_EX_CONFIG);
-		}
-		if (strcasecmp(acct, ours) != 0) {
-			mlc_warn("status callback for account %s, not ours ([twilio] account_sid %s): "
-			         "refused, nothing recorded",
-			         acct, ours);
-			answer(403, MLC_EX_NOPERM);
-		}
-	}
+	account_check(&conf, acct);
 	code = record(store, sid, status, ecode);
 	if (code > 1)
 		answer(http_for(code), code);

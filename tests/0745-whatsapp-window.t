@@ -24,17 +24,24 @@ printf 'whatsapp:+1555 x\n' | curl -s -o /dev/null -w '%{http_code}' -X POST --d
 	"$SIM/_sim/window" >"$T/code"
 is "$(cat "$T/code")" 400 "/_sim/window: a bad line is refused (400)"
 
+# A user who writes to us (an inbound message, /_sim/inbound) opens their
+# window as /_sim/window does.
+curl -sf -X POST "$SIM/_sim/inbound" --data-urlencode From=whatsapp:+15553300007 \
+	--data-urlencode To=whatsapp:+14155238886 --data-urlencode Body=hello >/dev/null
+ok "an inbound WhatsApp message from +15553300007"
+
 {
 	tpl w1 whatsapp:+15553300001 '{"1":"Acme Corp","2":"123456","3":"25,000.00"}'
 	wa w2 whatsapp:+15553300002 "Invoice 123456 from Acme Corp: 25,000.00 open"
 	wa w3 whatsapp:+15553300003 "inside the window"
 	wa w4 whatsapp:+15553300004 "the window closed an hour ago"
 	tpl w5 whatsapp:+15553300005 '{"1":"x"}' HXfedcba9876543210fedcba9876543210
+	wa w7 whatsapp:+15553300007 "a reply to the user who wrote"
 } >"$T/in"
 alert-log --rule t --run-id r1 --before twilio-send <"$T/in" 2>"$T/log1.err" |
 	twilio-send 2>"$T/err" | alert-log --rule t --run-id r1 >"$T/sent" 2>"$T/log2.err"
 is "$(jq -r '.delivery_id + " " + .status' "$T/sent" | sort | tr '\n' ';')" \
-	"t:w1/whatsapp/whatsapp:+15553300001 queued;t:w2/whatsapp/whatsapp:+15553300002 queued;t:w3/whatsapp/whatsapp:+15553300003 queued;t:w4/whatsapp/whatsapp:+15553300004 queued;t:w5/whatsapp/whatsapp:+15553300005 failed;" \
+	"t:w1/whatsapp/whatsapp:+15553300001 queued;t:w2/whatsapp/whatsapp:+15553300002 queued;t:w3/whatsapp/whatsapp:+15553300003 queued;t:w4/whatsapp/whatsapp:+15553300004 queued;t:w5/whatsapp/whatsapp:+15553300005 failed;t:w7/whatsapp/whatsapp:+15553300007 queued;" \
 	"created: templates and free-form alike (63016 comes later); an unknown ContentSid fails at create"
 w5=$(grep '"t:w5/' "$T/sent")
 is "$(get "$w5" '.error.code|tostring')" 21655 "unknown ContentSid: 21655"
@@ -55,6 +62,7 @@ is "$(final t:w1/whatsapp/whatsapp:+15553300001)" "delivered null" "template out
 is "$(final t:w2/whatsapp/whatsapp:+15553300002)" "failed 63016" "free-form, the user never wrote: failed 63016"
 is "$(final t:w3/whatsapp/whatsapp:+15553300003)" "delivered null" "free-form inside the window: delivered"
 is "$(final t:w4/whatsapp/whatsapp:+15553300004)" "failed 63016" "free-form 25 hours after the user wrote: failed 63016"
+is "$(final t:w7/whatsapp/whatsapp:+15553300007)" "delivered null" "free-form to a user whose inbound message opened the window: delivered"
 m2=$(curl -sf "$SIM/_sim/messages" | jq -c 'select(.resource.to == "whatsapp:+15553300002")')
 is "$(get "$m2" '.resource.error_message')" \
 	"Failed to send freeform message because you are outside the allowed window. If you are using WhatsApp, please use a Message Template." \

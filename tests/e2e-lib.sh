@@ -80,9 +80,9 @@ stop_env() {
 }
 
 # What the Twilio simulator accepted: one line per SMS ("to<TAB>body") and
-# per e-mail ("to<TAB>subject").
+# per e-mail ("to<TAB>subject"); a message a recipient sent us is none.
 accepted() {
-	curl -fsS "$TW/_sim/messages" | jq -r 'if .kind == "message" then "\(.resource.to)\t\(.resource.body)"
+	curl -fsS "$TW/_sim/messages" | jq -r 'if .kind == "message" then (select(.resource.direction != "inbound") | "\(.resource.to)\t\(.resource.body)")
 		else "\(.mail.personalizations[0].to[0].email)\t\(.mail.subject)" end' | sort
 }
 # mail_rows: "to<TAB>row" for every digest row of every e-mail SendGrid
@@ -101,7 +101,7 @@ mail_rows() {
 		| .[] | select(. != "" and (test("^and [0-9]+ more$") | not))
 		| "\($to)\t\(gsub(" +"; " "))"' | sort
 }
-sms_accepted() { curl -fsS "$TW/_sim/messages" | jq -r 'select(.kind == "message") | "\(.resource.to)\t\(.resource.body)"' | sort; }
+sms_accepted() { curl -fsS "$TW/_sim/messages" | jq -r 'select(.kind == "message" and .resource.direction != "inbound") | "\(.resource.to)\t\(.resource.body)"' | sort; }
 
 # stage_moment SESSION NAME: wait until a process NAME of the run's session
 # (setsid: one pgrep finds it) is alive, for the senders until messages

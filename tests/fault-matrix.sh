@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The fault matrix (issue 7): every AIS fault and every Twilio fault, each
+# fault-matrix.sh — the fault matrix (issue 7): every AIS fault and every Twilio fault, each
 # combined with a SIGKILL of a pipeline stage, then recovery runs.  After
 # recovery, against a clean reference run of the same rules:
 #   lost       SMS of the reference never accepted by Twilio, and digest
@@ -15,6 +15,13 @@
 #              sent again (at least once: SendGrid has no lookup);
 #   failed     deliveries refused for good (21211, 21610): results, not
 #              losses; each must be in the trail with its error code.
+# A STOP in flight (issue 16): the recipient's STOP reaches Twilio at a
+# random moment of a stage (the "killed" column names it; no kill), while
+# the run sends to them: each SMS to them is accepted once (it went before
+# the STOP), or refused with 21610, or suppressed (opted out) after it;
+# "failed" counts the last two.  The same with the STOP's webhook
+# delivered three times at once (Twilio retries webhooks) through
+# twilio-status while the run writes the trail: recorded once.
 # Lock faults (issue 11): an outside sqlite3 holds BEGIN EXCLUSIVE on
 # state.db for a while at a random moment of a stage (the "killed" column
 # then names the moment, "landed" whether the lock fell inside the run; no
@@ -59,6 +66,8 @@ FAULTS=(
 	"sg-reused-dropped-after|tw|drop-after-receipt:count=1,path=/v3/mail/send,reused"
 	"tw-21211-bad-number|tw|error:code=21211,to=+13125550102"
 	"tw-21610-opted-out|tw|error:code=21610,to=+13125550101"
+	"tw-stop-in-flight|stop|+13125550101"
+	"tw-stop-webhook-thrice|dupwebhook|+13125550101"
 	"poison-trail-utf8|poison|utf8"
 	"lock-6s-past-old-timeout|lock|hold:ms=6000"
 )
@@ -111,6 +120,51 @@ lock_fault() {
 	sleep "$((ms / 1000)).$(printf '%03d' $((ms % 1000)))"
 	lock_release
 }
+
+# stop_fault SESSION STAGE NUMBER: a STOP from NUMBER to our number reaches
+# the Twilio simulator at a random moment of STAGE (for "none":
+# twilio-send) of the run; prints yes when the run was still alive.
+stop_fault() {
+	local sess=$1 want=$2
+	[ "$want" = none ] && want=twilio-send
+	stage_moment "$sess" "$want" >/dev/null
+	curl -sf -X POST "$TW/_sim/inbound" --data-urlencode "From=$3" --data-urlencode To=+15005550006 \
+		--data-urlencode Body=STOP >/dev/null || return 1
+	if kill -0 "$sess" 2>/dev/null; then echo yes; else echo no; fi
+}
+
+# dup_webhook_fault SESSION STAGE NUMBER: as stop_fault, and the STOP's
+# incoming-message webhook, signed, delivered three times at once to
+# twilio-status (CGI) while the run goes on; a 503 (the trail busy for too
+# long) is delivered again, as Twilio's retries would.  The STOP's SID goes
+# to $T/dup.sid, the receivers' statuses to $T/dup.rc.
+dup_webhook_fault() {
+	local sess=$1 want=$2 sid body sig
+	[ "$want" = none ] && want=twilio-send
+	stage_moment "$sess" "$want" >/dev/null
+	sid=$(curl -sf -X POST "$TW/_sim/inbound" --data-urlencode "From=$3" --data-urlencode To=+15005550006 \
+		--data-urlencode Body=STOP | jq -r .sid) || return 1
+	printf '%s\n' "$sid" >"$T/dup.sid"
+	body="MessageSid=$sid&AccountSid=$SID&From=$(jq -rn --arg v "$3" '$v|@uri')&To=%2B15005550006&Body=STOP&NumMedia=0"
+	sig=$(twsig-check sign "$T/tw.token" "$INBOUND_URL" "MessageSid=$sid" "AccountSid=$SID" "From=$3" \
+		To=+15005550006 Body=STOP NumMedia=0)
+	: >"$T/dup.rc"
+	for _ in 1 2 3; do
+		(
+			for _ in 1 2 3 4 5; do
+				REQUEST_METHOD=POST CONTENT_TYPE=application/x-www-form-urlencoded \
+					CONTENT_LENGTH=${#body} HTTP_X_TWILIO_SIGNATURE=$sig SCRIPT_NAME=/twilio/inbound \
+					twilio-status <<<"$body" >/dev/null 2>>"$T/dup.err"
+				r=$?
+				[ "$r" = 75 ] || break
+			done
+			echo "$r" >>"$T/dup.rc"
+		) &
+	done
+	wait
+	if kill -0 "$sess" 2>/dev/null; then echo yes; else echo no; fi
+}
+INBOUND_URL=https://alerts.example.com/twilio/inbound
 
 # Every environment runs slowly enough for a kill to land in a live stage:
 # 50 ms per AIS answer, 50 ms per Twilio answer, 20 messages a second.
@@ -191,7 +245,8 @@ for c in "${combos[@]}"; do
 	ais) ais_fault "$spec" ;;
 	tw) tw_fault "$spec" ;;
 	poison) poison_fault "$spec" ;;
-	lock) ;; # taken once the run is under way
+	lock | stop) ;; # once the run is under way
+	dupwebhook) sed -i "s|^\[sendgrid\]\$|inbound_url = $INBOUND_URL\n&|" "$ML_CONNECTOR_CONF" ;;
 	esac
 	ok "$name: fault in force"
 
@@ -202,6 +257,10 @@ for c in "${combos[@]}"; do
 	locked=""
 	if [ "$sim" = lock ]; then
 		locked=$(lock_fault "$orch" "$stage" "$spec")
+	elif [ "$sim" = stop ]; then
+		locked=$(stop_fault "$orch" "$stage" "$spec")
+	elif [ "$sim" = dupwebhook ]; then
+		locked=$(dup_webhook_fault "$orch" "$stage" "$spec")
 	elif [ "$stage" != none ]; then
 		victim=$(kill_stage "$orch" "$stage")
 	fi
@@ -242,12 +301,29 @@ for c in "${combos[@]}"; do
 	missing=$(comm -23 "$T/ref.sms" <(sort -u "$T/m$n.sms"))
 	failed=0
 	if [ -n "$perm_to" ]; then
+		# after a 21610 the pair is opted out: the later ones are suppressed
+		# (twilio-send(1), Opt-out), never sent, as final as the refusal
 		failed=$(jq -r --arg to "$perm_to" --argjson code "$perm_code" \
-			'select(.status == "failed" and .recipient == $to and .error_code == $code) | .delivery_id' \
+			'select(.recipient == $to and ((.status == "failed" and .error_code == $code) or
+			($code == 21610 and .stage == "suppressed"))) | .delivery_id' \
 			"$T/m$n.trail" | sort -u | grep -c . || true)
 		want_failed=$(grep -c "^$perm_to	" "$T/ref.sms" || true)
-		is "$failed" "$want_failed" "$name: every SMS to $perm_to is failed $perm_code in the trail"
+		is "$failed" "$want_failed" "$name: every SMS to $perm_to is failed $perm_code (or, 21610, suppressed after it) in the trail"
 		missing=$(printf '%s\n' "$missing" | grep -v "^$perm_to	" || true)
+	fi
+	if [ "$sim" = dupwebhook ]; then
+		dsid=$(cat "$T/dup.sid" 2>/dev/null)
+		is "$(sort "$T/dup.rc" | tr '\n' ' ')" "0 0 0 " "$name: the three deliveries of the webhook answered"
+		is "$(sqlite3 "$ML_CONNECTOR_STATE/state.db" "SELECT count(*) FROM inbound WHERE sid = '$dsid'")/$(jq -r --arg s "$dsid" 'select(.sid == $s) | .id' "$T/m$n.trail" | grep -c .)" \
+			"1/1" "$name: the STOP recorded once (one inbound row, one audit row)"
+	fi
+	if [ "$sim" = stop ] || [ "$sim" = dupwebhook ]; then
+		failed=$(jq -r --arg to "$spec" 'select(.recipient == $to and (.stage == "suppressed" or
+			(.status == "failed" and .error_code == 21610))) | .delivery_id' "$T/m$n.trail" |
+			sort -u | grep -c . || true)
+		is "$(($(grep -c "^$spec	" "$T/m$n.sms" || true) + failed))" "$(grep -c "^$spec	" "$T/ref.sms" || true)" \
+			"$name: every SMS to $spec sent before the STOP, or refused (21610) or suppressed after it, once"
+		missing=$(printf '%s\n' "$missing" | grep -v "^$spec	" || true)
 	fi
 	lost_sms=$(printf '%s' "$missing" | grep -c . || true)
 	lost_dig=$(comm -23 "$T/ref.dig" <(sort -u "$T/m$n.dig") | grep -c . || true)
