@@ -602,7 +602,13 @@ monitor_step() {
 			{ stage rlog trail; } >"$tmp/rresults"
 		for _pass in monitor fallback; do
 			_opt=""
-			[ "$_pass" = monitor ] || _opt=--fallback
+			if [ "$_pass" = fallback ]; then
+				# only after a pass that did not reach everyone
+				[ "$(cat "$tmp/send.rc")" != 0 ] || [ "$(cat "$tmp/rsend.rc")" != 0 ] ||
+					grep -q '"status":"\(failed\|unknown\)"' "$tmp/rresults" "$tmp/monitor.results" ||
+					break
+				_opt=--fallback
+			fi
 			{ stage eval alert-log monitor ${_opt:+"$_opt"}; } |
 				{ stage log1 trail --before alert-render; } |
 				{ stage render alert-render -r "$rule"; } |

@@ -30,7 +30,7 @@
  *     programs meet it, the monitor's own twilio-send among them.
  *
  * --fallback: when no delivery of the newest notice was accepted (each
- * failed or unknown), the same notice again to the recipients' addresses
+ * failed, unknown, or left queued by a refusal), the same notice again to the recipients' addresses
  * on the channels it did not go on (e-mail when SMS cannot reach Twilio),
  * once, as alert ID:fallback.
  *
@@ -545,8 +545,11 @@ monitor_tx(struct mlc_store *s, void *arg)
 		if (nstart + nclear == 1)
 			mlc_buf_printf(&s1, "ml-connector %s: %s", nstart ? "problem" : "recovered",
 			               sum.p);
+		else if (!nclear || !nstart)
+			mlc_buf_printf(&s1, "ml-connector: %d %s: %s; ...", nstart + nclear,
+			               nstart ? "problems" : "recovered", sum.p);
 		else
-			mlc_buf_printf(&s1, "ml-connector: %d problem%s started, %d cleared: %s",
+			mlc_buf_printf(&s1, "ml-connector: %d problem%s, %d recovered: %s; ...",
 			               nstart, nstart == 1 ? "" : "s", nclear, sum.p);
 		mlc_buf_printf(&text, "\n%s\n", nactive ? "Holding now:" : "Nothing holds now.");
 		if (nactive)
@@ -599,7 +602,7 @@ latest_row(const struct mlc_trail_row *r, void *arg)
 }
 
 struct tally {
-	int n, accepted, settled, chmask;
+	int n, accepted, chmask;
 };
 
 static int
@@ -615,8 +618,6 @@ delivery_row(const struct mlc_trail_row *r, void *arg)
 	if (st && (!strcmp(st, "sent") || !strcmp(st, "in_doubt") || !strcmp(st, "delivered") ||
 	           !strcmp(st, "read")))
 		t->accepted++;
-	if (st && (!strcmp(st, "failed") || !strcmp(st, "unknown") || !strcmp(st, "undelivered")))
-		t->settled++;
 	return 0;
 }
 
@@ -641,8 +642,10 @@ fallback_tx(struct mlc_store *s, void *arg)
 		goto out;
 	}
 	/* nothing recorded yet (the next evaluation writes it again), or one
-	 * went through, or one is still queued (the reconcile's): no fallback */
-	if (!t.n || t.accepted || t.settled < t.n)
+	 * went through: no fallback.  A delivery still queued counts as not
+	 * reached: twilio-send leaves its deliveries unsent when Twilio refuses
+	 * the credentials (77), the case the other channel is for. */
+	if (!t.n || t.accepted)
 		goto out;
 	for (size_t i = 0; i < mon.nto; i++)
 		if (!(t.chmask & (1 << mon.to_ch[i])))

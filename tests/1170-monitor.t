@@ -44,3 +44,62 @@ for h in 15 16 17 18 19 20; do
 done
 is "$(notices | grep -c .)" 1 "six failed runs: one notice"
 like "$(notices)" "ml-connector problem: rule $RULE: 3 runs failed in a row" "it names the rule and the count"
+curl -fsS -o /dev/null -X POST "$AIS/_sim/reset"
+at 2026-11-26T21:00:00Z
+ml-connector run "$RULE" >/dev/null 2>"$T/c.err"
+is "$?" 0 "AIS is back: the run goes through"
+is "$(notices | grep -c .)" 2 "one recovery notice"
+like "$(notices | tail -n 1)" "ml-connector recovered: rule $RULE runs go through again" "it says so"
+at 2026-11-26T22:00:00Z
+ml-connector run "$RULE" >/dev/null 2>&1
+is "$(notices | grep -c .)" 2 "then quiet"
+is "$(sqlite3 "$DB" "SELECT count(*) FROM audit WHERE rule = '_monitor' AND stage = 'monitor'")" 2 \
+	"the trail holds the start and the clear"
+
+# ---- each condition, from the trail as runs would leave it (rule weekly) ----
+sq() { sqlite3 "$DB" "$1"; }
+runrow() { sq "INSERT INTO run (rule, run_id, started_at, finished_at, status) VALUES ('weekly', '$1', '$2', '$3', '$4')"; }
+deliv() { sq "INSERT INTO audit (ts, stage, rule, delivery_id, channel, status) VALUES ('$1', '$2', 'weekly', '$3', 'sms', '$2')"; }
+n0=$(notices | grep -c .)
+runrow w1 2026-11-20T08:00:00.000Z 2026-11-20T08:05:00.000Z ok
+runrow w2 2026-11-27T08:00:00.000Z 2026-11-27T08:05:00.000Z failed
+deliv 2026-11-27T07:00:00.000Z unknown weekly:a/sms/+13125550101
+for i in 1 2 3 4; do deliv 2026-11-27T08:01:00.000Z failed "weekly:r$i/sms/+1312555011$i"; done
+sq "INSERT INTO quarantine (first_ts, last_ts, rule, origin, ident, reason) VALUES ('2026-11-27T08:02:00.000Z', '2026-11-27T08:02:00.000Z', 'weekly', 'tee', 'x', 'test')"
+at 2026-11-27T09:00:00Z
+ml-connector monitor 2>"$T/d.err"
+is "$?" 0 "ml-connector monitor"
+is "$(notices | grep -c .)" $((n0 + 1)) "four conditions start at once: one notice"
+like "$(notices | tail -n 1)" "^ml-connector: 4 problems: rule weekly: no run went through for 7d 0h" "it counts them"
+is "$(sq "SELECT group_concat(cond, ' ') FROM (SELECT cond FROM monitor WHERE subject = 'weekly' AND active AND told ORDER BY cond)")" \
+	"no_success quarantine refused unknown" "no success for 24h, quarantined lines, refused deliveries, unknown after reconcile"
+like "$(cat "$T/d.err")" "monitor: unknown started: rule weekly: 1 deliveries left unknown" "each start is said on stderr"
+
+# ---- the window: what clears inside it waits for its end; a flap inside it is never told ----
+runrow w3 2026-11-27T09:05:00.000Z 2026-11-27T09:10:00.000Z ok
+at 2026-11-27T09:10:00Z
+ml-connector monitor 2>"$T/e.err"
+is "$(notices | grep -c .)" $((n0 + 1)) "two conditions clear 10 minutes later: no notice inside the window"
+like "$(cat "$T/e.err")" "monitor: no_success cleared: rule weekly a run went through" "said on stderr all the same"
+at 2026-11-27T10:00:00Z
+ml-connector monitor 2>/dev/null
+is "$(notices | grep -c .)" $((n0 + 2)) "the window over: one notice"
+like "$(notices | tail -n 1)" "^ml-connector: 2 recovered: rule weekly a run went through" "the two recoveries in it"
+runrow w4 2026-11-27T10:05:00.000Z 2026-11-27T10:10:00.000Z ok
+for i in 5 6 7 8; do deliv 2026-11-27T10:06:00.000Z failed "weekly:r$i/sms/+1312555011$i"; done
+at 2026-11-27T10:10:00Z
+ml-connector monitor 2>/dev/null
+runrow w5 2026-11-27T10:15:00.000Z 2026-11-27T10:20:00.000Z ok
+at 2026-11-27T10:20:00Z
+ml-connector monitor 2>/dev/null
+at 2026-11-27T11:30:00Z
+ml-connector monitor 2>/dev/null
+is "$(notices | grep -c .)" $((n0 + 2)) "refused started and cleared inside a window: never told"
+is "$(sq "SELECT group_concat(status, ' ') FROM (SELECT status FROM audit WHERE stage = 'monitor' AND record_key = 'refused/weekly' ORDER BY id)")" \
+	"start clear start clear" "the trail holds the flap"
+
+# ---- an auth refusal: at once ----
+alert-log metrics refused sendgrid 1
+at 2026-11-27T11:31:00Z
+ml-connector monitor 2>/dev/null
+like "$(notices | tail -n 1)" "^ml-connector problem: SendGrid refused the credentials" "a refusal is told at once"
