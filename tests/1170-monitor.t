@@ -103,3 +103,49 @@ alert-log metrics refused sendgrid 1
 at 2026-11-27T11:31:00Z
 ml-connector monitor 2>/dev/null
 like "$(notices | tail -n 1)" "^ml-connector problem: SendGrid refused the credentials" "a refusal is told at once"
+
+# ---- the SMS refused: the same notice by e-mail, once ----
+curl -fsS -o /dev/null --data-binary "error:code=21610,to=$OPS,count=1" "$TW/_sim/fault"
+sq "INSERT INTO run (rule, run_id, started_at, finished_at, status) VALUES ('other', 'o1', '2026-11-27T11:59:00.000Z', '2026-11-27T12:00:00.000Z', 'ok')"
+sq "INSERT INTO quarantine (first_ts, last_ts, rule, origin, ident, reason) VALUES ('2026-11-27T12:00:00.000Z', '2026-11-27T12:00:00.000Z', 'other', 'tee', 'y', 'test')"
+at 2026-11-27T12:01:00Z
+ml-connector monitor 2>"$T/f.err"
+is "$(mails | grep -c .)" 1 "the SMS refused for good: one e-mail instead"
+like "$(mails)" "ml-connector problem: rule other: 1 lines quarantined" "the same notice"
+like "$(cat "$T/f.err")" "reached no one on sms: sent again on the other channel" "said"
+at 2026-11-27T12:02:00Z
+ml-connector monitor 2>/dev/null
+is "$(mails | grep -c .)" 1 "once"
+
+# ---- the Twilio token rotated: the monitor's own twilio-send is refused
+# (77); the notice goes by e-mail, and so does the one of the refusal ----
+echo wrong-token | mlc-vault set twilio.auth_token
+sq "INSERT INTO run (rule, run_id, started_at, finished_at, status) VALUES ('third', 't1', '2026-11-27T12:59:00.000Z', '2026-11-27T13:00:00.000Z', 'ok')"
+sq "INSERT INTO quarantine (first_ts, last_ts, rule, origin, ident, reason) VALUES ('2026-11-27T13:00:00.000Z', '2026-11-27T13:00:00.000Z', 'third', 'tee', 'z', 'test')"
+at 2026-11-27T13:00:00Z
+ml-connector monitor 2>/dev/null
+is "$(mails | grep -c .)" 2 "Twilio refuses the credentials: the notice went by e-mail"
+at 2026-11-27T13:01:00Z
+ml-connector monitor 2>/dev/null
+is "$(mails | grep -c .)" 3 "then the refusal itself, by e-mail"
+like "$(mails | tail -n 1)" "ml-connector problem: Twilio refused the credentials" "naming Twilio"
+at 2026-11-27T13:30:00Z
+ml-connector monitor 2>/dev/null
+is "$(mails | grep -c .)" 3 "no second notice of it"
+n1=$(notices | grep -c .)
+mlc-vault set twilio.auth_token <"$T/tw.token"
+at 2026-11-27T14:40:00Z
+ml-connector monitor 2>/dev/null
+is "$(notices | grep -c .)" $((n1 + 3)) "the token set again: the two SMS Twilio refused go out (late, once), and the recovery"
+like "$(notices | tail -n 1)" "ml-connector recovered: twilio accepts the credentials again" "the recovery last"
+is "$(sq "SELECT count(*) FROM audit WHERE rule = '_monitor' AND stage = 'sent' AND channel = 'sms'")" \
+	"$(notices | grep -c .)" "every SMS notice the simulator holds is in the trail as sent, once"
+
+# ---- AIS refuses the password: at once ----
+n1=$(notices | grep -c .)
+echo wrong-password | mlc-vault set ais.password
+at 2026-11-27T15:00:00Z
+ml-connector run "$RULE" >/dev/null 2>&1
+is "$?" 77 "AIS refuses the password: 77"
+is "$(notices | grep -c .)" $((n1 + 1)) "one notice at once, not after three runs"
+like "$(notices | tail -n 1)" "ml-connector problem: AIS refused the password in the vault" "saying what to do"
