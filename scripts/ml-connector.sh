@@ -544,6 +544,7 @@ cmd_run() {
 		esac
 	done
 	status=0
+	ran=0
 	for r in "$@"; do
 		if [ "$all" = 1 ] || [ "$scheduled" = 1 ]; then
 			skip_disabled "$r" || continue
@@ -557,9 +558,11 @@ cmd_run() {
 		run_rule "$r" "$wait_lock" "$scheduled"
 		_c=$?
 		[ "$scheduled" = 0 ] || heartbeat_ping "$r" "$_c"
-		monitor_step
 		status=$(worse "$status" "$_c")
+		ran=1
 	done
+	# once for the runs of this command: rules failing together are one notice
+	[ "$ran" = 0 ] || monitor_step
 	exit "$status"
 }
 

@@ -98,6 +98,11 @@ for p in alert-match alert-render; do
 done
 is "$(mlc-rule cron "$T/rules/ap-aging.rule")" "$(printf '0 8 * * *\tAmerica/Chicago')" \
 	"ml-connector.5 EXAMPLES: its schedule"
+# ml-connector(5): the [monitor] example is a configuration alert-log monitor
+# takes (an empty trail: nothing to tell).
+{ printf '[general]\ntimezone = America/Chicago\n'; man-examples man/ml-connector.5 2; } >"$T/monitor.conf"
+ML_CONNECTOR_CONF=$T/monitor.conf ML_CONNECTOR_STATE=$T/monitor-state alert-log monitor >"$T/monitor.out"
+is "$?/$(wc -c <"$T/monitor.out")" 0/0 "ml-connector.5 EXAMPLES: alert-log monitor takes the [monitor] example"
 
 # mlc-twilio-sim(1): start, send one message, then the faults; in a
 # directory of its own (the example writes its files where it runs).
