@@ -220,12 +220,17 @@ is "$(notices | grep -c .)" $((n3 + 1)) "one summary"
 
 # ---- a watermark that does not move (off by default) ----
 sed -i 's/^summary = .*/watermark = 2d/' "$ML_CONNECTOR_CONF"
+sq "DELETE FROM monitor WHERE cond = '.watermark'" # first seen now
 at 2026-11-30T14:00:00Z
 ml-connector monitor 2>/dev/null
 n4=$(notices | grep -c .)
+at 2026-12-01T14:00:00Z
+ml-connector monitor 2>/dev/null
+is "$(notices | grep -c .)" "$n4" "one day still: nothing"
 at 2026-12-02T14:00:00Z
 ml-connector monitor 2>/dev/null
-like "$(notices | tail -n 1)" "^ml-connector problem: rule $RULE: the watermark has not moved for [0-9]+d" "[monitor] watermark = 2d"
+is "$(notices | grep -c .)" $((n4 + 1)) "[monitor] watermark = 2d: one notice after two days"
+like "$(notices | tail -n 1)" "^ml-connector problem: rule $RULE: the watermark has not moved for [0-9]+d" "naming the rule"
 
 # ---- [monitor] mistakes are named ----
 cp "$ML_CONNECTOR_CONF" "$T/good.conf"
