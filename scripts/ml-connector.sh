@@ -933,6 +933,7 @@ cmd_check() {
 	mlc-vault check >/dev/null || rc=$(worse "$rc" "$?")
 	jde-fetch --show-refusal
 	check_skeleton
+	alert-log monitor --check || rc=$(worse "$rc" "$?")
 	# shellcheck disable=SC2046 # rule names are [a-z0-9_-]: splitting is intended
 	[ $# -gt 0 ] || set -- $(mlc-rule list)
 	for r in "$@"; do

@@ -2,7 +2,7 @@
  * alert-log-monitor.c — alert-log monitor: the connector's own health,
  * evaluated from the trail, as notices to the [monitor] recipients.
  *
- *   alert-log monitor [--fallback]
+ *   alert-log monitor [--fallback | --check]
  *
  * Reads the trail (runs, deliveries, the quarantine, the metric table's
  * auth gauges, the AIS refusal record, the watermarks), decides each
@@ -36,6 +36,11 @@
  *
  * Every start and clear is said on stderr and recorded as an audit row of
  * stage "monitor" (rule _monitor), whether or not a notice goes out.
+ *
+ * --check: the [monitor] settings only (ml-connector check): 0, or 78 named.
+ *
+ * Exit: 0; 64 usage; 74 write error or database I/O; 75 the database
+ * stayed locked; 78 a [monitor] setting is wrong (named with its line).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -714,22 +719,24 @@ cmd_monitor(int argc, char **argv)
 {
 	static const struct option lo[] = {
 		{ "fallback", no_argument, NULL, 'F' },
+		{ "check", no_argument, NULL, 'C' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct mlc_conf conf;
 	struct mlc_buf out;
 	char err[1024];
-	int c, rc, fallback = 0, missing = 0;
+	int c, rc, fallback = 0, check = 0, missing = 0;
 
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
 		case 'F': fallback = 1; break;
+		case 'C': check = 1; break;
 		default: fputs(usage, stderr); return MLC_EX_USAGE;
 		}
 	}
-	if (optind != argc)
-		mlc_die(MLC_EX_USAGE, "usage: alert-log monitor [--fallback]");
+	if (optind != argc || fallback + check > 1)
+		mlc_die(MLC_EX_USAGE, "usage: alert-log monitor [--fallback | --check]");
 	if (mlc_time_now(&now) < 0)
 		mlc_die(MLC_EX_USAGE, "bad ML_CONNECTOR_NOW \"%s\" (RFC 3339 or @epoch)",
 		        getenv("ML_CONNECTOR_NOW"));
@@ -741,7 +748,7 @@ cmd_monitor(int argc, char **argv)
 		mlc_die(MLC_EX_CONFIG, "%s", err);
 	}
 	mlc_conf_free(&conf);
-	if (!mon.configured) {
+	if (check || !mon.configured) {
 		mlc_monitor_free(&mon);
 		return MLC_EX_OK; /* no [monitor]: nobody to tell */
 	}

@@ -73,7 +73,7 @@ const char usage[] =
 	"                            [--lines] | count | show ID | drop ID... | drop --all\n"
 	"       alert-log metrics [--textfile PATH] | metrics up ais|twilio|sendgrid 0|1\n"
 	"       alert-log metrics refused ais|twilio|sendgrid 0|1\n"
-	"       alert-log monitor [--fallback]\n"
+	"       alert-log monitor [--fallback | --check]\n"
 	"  --before PROGRAM  make the checks of alert-match, alert-render or twilio-send;\n"
 	"                    quarantine what it would refuse instead of passing it on\n"
 	"  --after PROGRAM   a tee of this trail fed PROGRAM: what it passed on unchanged\n"

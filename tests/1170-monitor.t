@@ -246,6 +246,12 @@ cp "$T/good.conf" "$ML_CONNECTOR_CONF"
 echo "colour = red" >>"$ML_CONNECTOR_CONF"
 alert-log monitor 2>"$T/m.err"
 like "$(cat "$T/m.err")" "unknown key \"colour\" in \[monitor\]" "an unknown key"
+ml-connector check >/dev/null 2>"$T/m.err"
+is "$?" 78 "ml-connector check: 78"
+like "$(cat "$T/m.err")" "unknown key \"colour\" in \[monitor\]" "naming it"
+cp "$T/good.conf" "$ML_CONNECTOR_CONF"
+alert-log monitor --check
+is "$?" 0 "alert-log monitor --check: the good one passes"
 
 stop_env
 done_testing
