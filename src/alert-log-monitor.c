@@ -22,7 +22,8 @@
  *   - each notice is kept whole in table monitor_notice, made in the same
  *     transaction that marks its conditions told: until the trail holds its
  *     deliveries, every evaluation writes that same line again (same alert
- *     and delivery ids) and makes no new one, so a run killed anywhere
+ *     and delivery ids) and makes no new one (for a day at most: a line
+ *     that never reaches the trail is given up, said), so a run killed anywhere
  *     sends it once (the orchestrator's reconcile owns it from there);
  *   - the monitor's own rule is left out of every rule condition, so a
  *     notice that fails never starts a condition of its own;
@@ -366,6 +367,13 @@ pending_row(const struct mlc_trail_row *r, void *arg)
 
 	if (r->c[5].i > 0)
 		return mlc_trail_notice_done(store, col(r, 0)) < 0 ? -1 : 0;
+	/* a line that never reaches the trail (refused in front of
+	 * alert-render, quarantined) must not hold every later notice back */
+	if ((double)now.tv_sec - secs_of(col(r, 2)) > 86400) {
+		mlc_warn("monitor: notice %s made %s never reached the trail: given up (see "
+		         "ml-connector quarantine --rule " MLC_MONITOR_RULE ")", col(r, 0), col(r, 2));
+		return mlc_trail_notice_done(store, col(r, 0)) < 0 ? -1 : 0;
+	}
 	mlc_buf_add(p->out, col(r, 4), r->c[4].len);
 	p->resent = 1;
 	mlc_warn("monitor: notice %s is not in the trail yet: written again", col(r, 0));

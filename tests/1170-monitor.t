@@ -193,6 +193,13 @@ at 2026-11-27T16:22:00Z
 ml-connector monitor 2>/dev/null
 is "$(notices | grep -c "rule k3")" 1 "killed before its result was recorded: found in Twilio, not sent again"
 is "$(notices | grep -c .)" $((n2 + 3)) "three notices in all"
+# 4. a notice that never reaches the trail does not hold the others back for ever
+sq "INSERT INTO monitor_notice (id, kind, created_at, line) VALUES ('_monitor:notice:stuck', 'notice', '2026-11-26T16:00:00.000Z', '{\"stuck\":1}')"
+at 2026-11-27T16:30:00Z
+ml-connector monitor 2>"$T/k4.err"
+like "$(cat "$T/k4.err")" "notice _monitor:notice:stuck made 2026-11-26T16:00:00.000Z never reached the trail: given up" \
+	"a day later it is given up, said"
+is "$(sq "SELECT done FROM monitor_notice WHERE id = '_monitor:notice:stuck'")" 1 "and not written again"
 
 # ---- the daily summary, at [monitor] summary in [general] timezone ----
 echo "summary = 08:00" >>"$ML_CONNECTOR_CONF"
