@@ -317,28 +317,27 @@ is "$tot_lost/$tot_dup/$((tot_dup_mail - dup_mail_doubt))" "0/0/0" \
 [ "$landed_n" -gt 0 ]
 ok "the kills landed in live stages ($landed_n)"
 
-# ---- the monitor (issue 15): AIS down for hours, a run every half hour;
-# the connector is SIGKILLed at a random moment of the monitor step that
-# makes the notice; then AIS comes back.  The Twilio simulator must hold
+# ---- the monitor (issue 15): AIS down for hours, both seed rules run
+# every half hour (run --all); the connector is SIGKILLed at a random moment
+# of the monitor step that makes the notice; then AIS comes back.  The Twilio simulator must hold
 # exactly one notice and one recovery: no storm, no loop, no duplicate. ----
 # The simulators on the real clock, after every ML_CONNECTOR_NOW of the runs
 # (a reconcile looks for messages created since the delivery was rendered).
 unset ML_CONNECTOR_NOW
 start_env monitor 50 20 || exit 1
-rm "$ML_CONNECTOR_RULES/ap-aging.rule"
 OPS=+13125550190
 printf '[monitor]\nto = %s\nchannels = sms\n' "$OPS" >>"$ML_CONNECTOR_CONF"
 notices() { curl -fsS "$TW/_sim/messages" | jq -r --arg to "$OPS" 'select(.kind == "message" and .resource.to == $to) | .resource.body'; }
 export ML_CONNECTOR_RETRY_SEED=119 # short retry waits (retry-calc delays: 0.5 s in all)
-ML_CONNECTOR_NOW=2026-11-26T14:00:00Z ml-connector run high-value-po >/dev/null 2>&1
-is "$?" 0 "monitor: a run before the outage goes through"
+ML_CONNECTOR_NOW=2026-11-26T14:00:00Z ml-connector run --all >/dev/null 2>&1
+is "$?" 0 "monitor: the runs before the outage go through"
 curl -fsS -o /dev/null -H 'Content-Type: application/json' \
 	-d '{"spec":"status:code=503,count=0"}' "$AIS/_sim/fault"
 mon_rcs=""
 for t in 14:30 15:00 15:30 16:00 16:30 17:00 17:30 18:00 18:30; do
 	if [ "$t" = 15:30 ]; then
 		# the third failed run makes the notice: killed in its middle
-		ML_CONNECTOR_NOW=2026-11-26T$t:00Z setsid ml-connector run high-value-po >/dev/null 2>&1 &
+		ML_CONNECTOR_NOW=2026-11-26T$t:00Z setsid ml-connector run --all >/dev/null 2>&1 &
 		sess=$!
 		wait_for pgrep -s "$sess" -f "alert-log monitor|_monitor" >/dev/null
 		sleep "0.$((RANDOM % 3))$((RANDOM % 10))"
@@ -348,19 +347,19 @@ for t in 14:30 15:00 15:30 16:00 16:30 17:00 17:30 18:00 18:30; do
 		mon_rcs="$mon_rcs killed($(sqlite3 "$ML_CONNECTOR_STATE/state.db" \
 			"SELECT group_concat(stage, '+') FROM audit WHERE rule = '_monitor' AND stage <> 'monitor'" 2>/dev/null))"
 	else
-		ML_CONNECTOR_NOW=2026-11-26T$t:00Z ml-connector run high-value-po >/dev/null 2>&1
+		ML_CONNECTOR_NOW=2026-11-26T$t:00Z ml-connector run --all >/dev/null 2>&1
 		mon_rcs="$mon_rcs $?"
 	fi
 done
 echo "# monitor: runs during the outage:$mon_rcs; notices so far: $(notices | grep -c .)"
-is "$(notices | grep -c .)" 1 "monitor: hours of AIS outage, nine runs, one killed: one notice"
-like "$(notices)" "ml-connector problem: rule high-value-po: [0-9]+ runs failed in a row" "monitor: naming the rule"
+is "$(notices | grep -c .)" 1 "monitor: hours of AIS outage, nine runs of two rules, one killed: one notice"
+like "$(notices)" "^ml-connector: 2 problems: rule ap-aging: [0-9]+ runs failed in a row" "monitor: both rules in it"
 curl -fsS -o /dev/null -X POST "$AIS/_sim/reset"
 for t in 19:00 19:30 20:00; do
-	ML_CONNECTOR_NOW=2026-11-26T$t:00Z ml-connector run high-value-po >/dev/null 2>&1
+	ML_CONNECTOR_NOW=2026-11-26T$t:00Z ml-connector run --all >/dev/null 2>&1
 done
 is "$(notices | grep -c .)" 2 "monitor: AIS back: one recovery notice, then quiet"
-like "$(notices | tail -n 1)" "ml-connector recovered: rule high-value-po runs go through again" "monitor: the recovery"
+like "$(notices | tail -n 1)" "^ml-connector: 2 recovered: rule ap-aging runs go through again" "monitor: the recovery of both"
 is "$(sqlite3 "$ML_CONNECTOR_STATE/state.db" "SELECT count(DISTINCT delivery_id) FROM audit WHERE rule = '_monitor' AND stage = 'sent'")" 2 \
 	"monitor: the trail holds the two notices as sent"
 stop_env
