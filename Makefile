@@ -28,6 +28,7 @@ LIBOBJ = \
 	src/catalog.o \
 	src/trail.o \
 	src/optout.o \
+	src/monitor.o \
 	src/ais.o
 
 # Filters and tools: bin/NAME is built from src/NAME.c plus libmlc.a.
@@ -170,7 +171,8 @@ tests/bin/http-sink: tests/src/http-sink.o
 tests/src/http-sink.o: src/mlc.h sim/httpd.h
 
 # A program of several files: NAME_OBJS, linked after src/NAME.o.
-alert-log_OBJS = src/alert-log-query.o src/alert-log-quarantine.o src/alert-log-metrics.o
+alert-log_OBJS = src/alert-log-query.o src/alert-log-quarantine.o src/alert-log-metrics.o \
+	src/alert-log-monitor.o
 bin/alert-log: src/alert-log.o $(alert-log_OBJS)
 src/alert-log.o $(alert-log_OBJS): src/mlc.h src/alert-log.h
 bin/mlc-rule: src/mlc-rule.o

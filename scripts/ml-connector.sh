@@ -121,6 +121,7 @@ usage: ml-connector [-c CONF] COMMAND [ARGS]
                              or PO number), alert, delivery or SID
   ping                       log in to AIS and out; read the Twilio account and
                              the SendGrid key's permissions
+  monitor                    evaluate the connector's own health now ([monitor])
   check [RULE...]            validate configuration and rules
   preview RULE [FILE]        render FILE's records, or the live AIS's, through RULE;
                              send nothing, move no watermark
@@ -502,6 +503,14 @@ run_up_gauges() {
 	0) alert-log metrics up ais 1 ;;
 	69 | 77) alert-log metrics up ais 0 ;;
 	esac
+	# AIS refused the credentials (77 of jde-fetch or jde-join) until a
+	# fetch goes through: the monitor's auth condition (twilio-send sets
+	# Twilio's and SendGrid's itself: it knows which refused).
+	if [ "$(cat "$tmp/fetch.rc" 2>/dev/null)" = 77 ] || [ "$(cat "$tmp/join.rc" 2>/dev/null)" = 77 ]; then
+		alert-log metrics refused ais 1
+	elif [ "$(cat "$tmp/fetch.rc" 2>/dev/null)" = 0 ]; then
+		alert-log metrics refused ais 0
+	fi
 	_down=0
 	for _s in rsend dsend send; do
 		case $(cat "$tmp/$_s.rc" 2>/dev/null) in 69 | 77) _down=1 ;; esac
@@ -581,6 +590,7 @@ cmd_run() {
 		esac
 	done
 	status=0
+	ran=0
 	for r in "$@"; do
 		if [ "$all" = 1 ] || [ "$scheduled" = 1 ]; then
 			skip_disabled "$r" || continue
@@ -595,7 +605,10 @@ cmd_run() {
 		_c=$?
 		[ "$scheduled" = 0 ] || heartbeat_ping "$r" "$_c"
 		status=$(worse "$status" "$_c")
+		ran=1
 	done
+	# once for the runs of this command: rules failing together are one notice
+	[ "$ran" = 0 ] || monitor_step
 	exit "$status"
 }
 
@@ -612,6 +625,65 @@ heartbeat_ping() {
 	printf 'ml-connector rule %s: scheduled run, status %s\n' "$1" "$2" |
 		twilio-send --heartbeat "$_sig" ||
 		warn "rule $1: the heartbeat ($_sig) was not delivered (above); the run's status is not affected"
+}
+
+# monitor_step: when [monitor] names someone, the connector's own health
+# (alert-log monitor, ml-connector(8) "The monitor") through the delivery
+# path as the built-in rule _monitor, under its own lock (one evaluation at
+# a time, however many runs end together): first what an interrupted
+# notice left queued or unknown, reconciled as a rule's are; then the
+# evaluation's notice, if one is due; then, when none of its deliveries
+# was accepted, the same notice on the other channel.  Nothing here ever
+# changes a run's status: a failure is said (and the notice stays in the
+# trail, written again by the next evaluation until its deliveries are
+# recorded).
+monitor_step() {
+	mlc-conf get monitor to >/dev/null 2>&1 || return 0
+	mkdir -p "$ML_CONNECTOR_STATE/locks" || return 0
+	runseq=$((runseq + 1))
+	(
+		flock 9 || exit 75
+		rule=_monitor
+		run_id=$(new_run_id monitor-)
+		run_dir || exit 74
+		{ stage replay alert-log replay --rule "$rule" --run-id "$run_id" --status queued,unknown; } |
+			{ stage rsend twilio-send --reconcile; } |
+			{ stage rlog trail; } >"$tmp/rresults"
+		for _pass in monitor fallback; do
+			_opt=""
+			if [ "$_pass" = fallback ]; then
+				# only after a pass that did not reach everyone
+				[ "$(cat "$tmp/send.rc")" != 0 ] || [ "$(cat "$tmp/rsend.rc")" != 0 ] ||
+					grep -q '"status":"\(failed\|unknown\)"' "$tmp/rresults" "$tmp/monitor.results" ||
+					break
+				_opt=--fallback
+			fi
+			{ stage eval alert-log monitor ${_opt:+"$_opt"}; } |
+				{ stage log1 trail --before alert-render; } |
+				{ stage render alert-render -r "$rule"; } |
+				{ stage log2 trail --before twilio-send --after alert-render; } |
+				{ stage send twilio-send; } |
+				{ stage log3 trail --after twilio-send; } >"$tmp/$_pass.results"
+			_failed=""
+			for _s in eval log1 render log2 send log3; do
+				_c=$(cat "$tmp/$_s.rc" 2>/dev/null || echo 70)
+				[ "$_c" = 0 ] || _failed="$_failed $_s=$_c"
+			done
+			[ -z "$_failed" ] || warn "monitor: the $_pass pass failed (stages:$_failed); the notice stays in the trail and goes out again at the next evaluation"
+		done
+		exit 0
+	) 9>"$ML_CONNECTOR_STATE/locks/_monitor.lock"
+}
+
+# monitor: the monitor step alone (cron or a timer, for a punctual daily
+# summary; runs call it after each run anyway).
+cmd_monitor() {
+	no_options monitor "$@"
+	shift "$_skip"
+	[ $# -eq 0 ] || die 64 "monitor takes no arguments"
+	setup_env
+	mlc-conf get monitor to >/dev/null 2>&1 || die 78 "no [monitor] to = ... in $ML_CONNECTOR_CONF"
+	monitor_step
 }
 
 # skip_disabled RULE: 1, said, for a rule with [rule] enabled = no, which
@@ -909,6 +981,7 @@ cmd_check() {
 	mlc-vault check >/dev/null || rc=$(worse "$rc" "$?")
 	jde-fetch --show-refusal
 	check_skeleton
+	alert-log monitor --check || rc=$(worse "$rc" "$?")
 	# shellcheck disable=SC2046 # rule names are [a-z0-9_-]: splitting is intended
 	[ $# -gt 0 ] || set -- $(mlc-rule list)
 	for r in "$@"; do
@@ -1219,6 +1292,7 @@ why) setup_env; exec alert-log why "$@" ;;
 ping) cmd_ping "$@" ;;
 check) cmd_check "$@" ;;
 preview) cmd_preview "$@" ;;
+monitor) cmd_monitor "$@" ;;
 demo) cmd_demo "$@" ;;
 *) warn "unknown command \"$cmd\""; usage >&2; exit 64 ;;
 esac

@@ -6,6 +6,7 @@
  *
  *   alert-log metrics [--textfile PATH]
  *   alert-log metrics up SYSTEM 0|1
+ *   alert-log metrics refused SYSTEM 0|1
  *
  * The counters (_total) are kept in table metric and grow in the
  * transactions that record what they count (the tee, run end), so they
@@ -60,6 +61,8 @@ static const struct family {
 	  "HTTP requests sent to the remote system (ais, twilio, sendgrid) by the rule's stages." },
 	{ "mlc_up", "gauge",
 	  "1 when the last run's contact with the remote system worked, 0 when it failed." },
+	{ "mlc_auth_refused", "gauge",
+	  "1 while the remote system refuses the credentials (until a contact works again)." },
 };
 #define NFAM ((int)(sizeof families / sizeof families[0]))
 
@@ -197,9 +200,12 @@ replace_file(const char *path, const struct mlc_buf *b)
 	return MLC_EX_OK;
 }
 
+/* metrics up SYSTEM 0|1, metrics refused SYSTEM 0|1: a gauge of a remote
+ * system (mlc_up, mlc_auth_refused), set by the orchestrator. */
 static int
 cmd_up(int argc, char **argv)
 {
+	const char *name = !strcmp(argv[1], "up") ? "mlc_up" : "mlc_auth_refused";
 	struct timespec now;
 	char ts[32];
 	int rc;
@@ -207,12 +213,12 @@ cmd_up(int argc, char **argv)
 	if (argc != 4 || (strcmp(argv[2], "ais") && strcmp(argv[2], "twilio") &&
 	                  strcmp(argv[2], "sendgrid")) ||
 	    (strcmp(argv[3], "0") && strcmp(argv[3], "1")))
-		mlc_die(MLC_EX_USAGE, "usage: alert-log metrics up ais|twilio|sendgrid 0|1");
+		mlc_die(MLC_EX_USAGE, "usage: alert-log metrics %s ais|twilio|sendgrid 0|1", argv[1]);
 	mlc_time_now(&now);
 	mlc_time_fmt(ts, &now);
 	open_store();
-	mlc_store_doing(store, "set the up gauge");
-	rc = mlc_trail_metric_put(store, 1, "mlc_up", NULL, NULL, NULL, argv[2],
+	mlc_store_doing(store, "set a gauge");
+	rc = mlc_trail_metric_put(store, 1, name, NULL, NULL, NULL, argv[2],
 	                          argv[3][0] == '1' ? 1 : 0, ts);
 	if (rc < 0) {
 		mlc_store_warn(store, "metrics up");
@@ -234,7 +240,7 @@ cmd_metrics(int argc, char **argv)
 	struct mlc_buf out;
 	int c, i, rc;
 
-	if (argc > 1 && !strcmp(argv[1], "up"))
+	if (argc > 1 && (!strcmp(argv[1], "up") || !strcmp(argv[1], "refused")))
 		return cmd_up(argc, argv);
 	optind = 0; /* glibc: 0 also resets the "+" ordering of main's getopt */
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {

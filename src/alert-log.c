@@ -73,6 +73,8 @@ const char usage[] =
 	"       alert-log quarantine [list] [--rule R] [--run-id ID] [-f text|ndjson|csv]\n"
 	"                            [--lines] | count | show ID | drop ID... | drop --all\n"
 	"       alert-log metrics [--textfile PATH] | metrics up ais|twilio|sendgrid 0|1\n"
+	"       alert-log metrics refused ais|twilio|sendgrid 0|1\n"
+	"       alert-log monitor [--fallback | --check]\n"
 	"  --before PROGRAM  make the checks of alert-match, alert-render or twilio-send;\n"
 	"                    quarantine what it would refuse instead of passing it on\n"
 	"  --after PROGRAM   a tee of this trail fed PROGRAM: what it passed on unchanged\n"
@@ -813,6 +815,8 @@ main(int argc, char **argv)
 		mlc_util_exit(cmd_quarantine(argc, argv));
 	if (!strcmp(argv[0], "metrics"))
 		mlc_util_exit(cmd_metrics(argc, argv));
+	if (!strcmp(argv[0], "monitor"))
+		mlc_util_exit(cmd_monitor(argc, argv));
 	mlc_warn("unknown command \"%s\"", argv[0]);
 	fputs(usage, stderr);
 	return MLC_EX_USAGE;

@@ -1,8 +1,8 @@
 /*
  * alert-log.h — what the files of the one program alert-log share: the tee
  * and main (alert-log.c), the auditor's reports (alert-log-query.c), and
- * replay and the quarantine (alert-log-quarantine.c), and the Prometheus
- * metrics (alert-log-metrics.c).
+ * replay and the quarantine (alert-log-quarantine.c), the Prometheus
+ * metrics (alert-log-metrics.c), and the monitor (alert-log-monitor.c).
  */
 #ifndef ALERT_LOG_H
 #define ALERT_LOG_H
@@ -49,5 +49,6 @@ int cmd_retention(int argc, char **argv);
 int cmd_replay(int argc, char **argv);
 int cmd_quarantine(int argc, char **argv);
 int cmd_metrics(int argc, char **argv);
+int cmd_monitor(int argc, char **argv);
 
 #endif

@@ -828,6 +828,35 @@ int mlc_optout_refused(struct mlc_store *s, const char *ours, const char *theirs
                        const char *delivery_id, const char *ts);
 /* How and when (ours, theirs) opted out, in words, appended to b. */
 void mlc_optout_detail(struct mlc_buf *b, const char *ours, const struct mlc_trail_optout *row);
+/* Tables monitor and monitor_notice (alert-log monitor).  Reader: per rule
+ * but except, columns rule, fails (failed runs since the last that went
+ * through), last_ok, first_run, status, started_at, finished_at (of its
+ * last finished run), unknown (deliveries left unknown by a reconcile),
+ * in_doubt, refused (deliveries failed or undelivered during its last run)
+ * and quarantined. */
+int mlc_trail_monitor_rules(struct mlc_store *s, const char *except, mlc_trail_fn fn,
+                            void *arg);
+/* One condition of one subject ("" none) as the monitor keeps it. */
+struct mlc_trail_cond {
+	const char *cond, *subject, *since, *value, *told_at, *notice;
+	int active, told;
+};
+/* Reader: every condition, in columns cond, subject, active, since, value,
+ * told, told_at, notice.  Writer: one condition, replaced whole. */
+int mlc_trail_monitor_state(struct mlc_store *s, mlc_trail_fn fn, void *arg);
+int mlc_trail_monitor_put(struct mlc_store *s, const struct mlc_trail_cond *c, const char *ts);
+/* Writer: a notice made (kind notice, summary or fallback; its alert line),
+ * once per id; marked done once its deliveries are in the trail.  Readers:
+ * the notices not done (latest 0), or the newest notice or summary
+ * (latest 1), in columns id, kind, created_at, done, line, recorded (its
+ * delivery rows in the trail); the deliveries of an alert with the stage
+ * of their latest row (delivery_id, channel, stage). */
+int mlc_trail_notice_put(struct mlc_store *s, const char *id, const char *kind, const char *line,
+                         const char *ts);
+int mlc_trail_notice_done(struct mlc_store *s, const char *id);
+int mlc_trail_notices(struct mlc_store *s, int latest, mlc_trail_fn fn, void *arg);
+int mlc_trail_alert_deliveries(struct mlc_store *s, const char *alert_id, mlc_trail_fn fn,
+                               void *arg);
 
 /* ---- vault.c: encrypted credentials (libsodium) ----------------------- */
 /*
@@ -1093,6 +1122,40 @@ int mlc_sched_gap_exits(const struct mlc_sched *s, time_t from, time_t to, int *
 /* The schedule as systemd OnCalendar= values with the zone, one per line
  * (two when both day fields are restricted: cron takes either). */
 void mlc_sched_oncalendar(const struct mlc_sched *s, const char *zone, struct mlc_buf *b);
+
+/* ---- monitor.c: the [monitor] settings and the monitor's built-in rule - */
+/*
+ * Who hears about the connector itself, and when (ml-connector(5)
+ * [monitor]).  Every threshold has a default; 0 (or "off") turns its
+ * condition off.  The notices go through the delivery path as alerts of the
+ * built-in rule MLC_MONITOR_RULE, whose text is here (mlc_rule_load loads
+ * it by that name; no rule file can take it).
+ */
+#define MLC_MONITOR_RULE "_monitor"
+#define MLC_MONITOR_MAXTO 16
+struct mlc_monitor {
+	int configured;                  /* [monitor] names at least one recipient */
+	char *to[MLC_MONITOR_MAXTO];     /* addresses, normalized (E.164, whatsapp:+, e-mail) */
+	int to_ch[MLC_MONITOR_MAXTO];    /* each one's channel (enum mlc_channel) */
+	size_t nto;
+	int channels;                    /* bit (1 << channel): the channels notices go on first */
+	long failed_runs;                /* runs failed in a row (default 3) */
+	long no_success_s;               /* no run went through for (default 24h) */
+	long unknown;                    /* unknown and in doubt above (default 0) */
+	long refused;                    /* refused for good in one run above (default 3) */
+	long watermark_s;                /* the watermark still for (default off) */
+	long quarantine;                 /* quarantined lines above (default 0) */
+	long window_s;                   /* at most one notice per condition per (default 1h) */
+	char *summary;                   /* "08:00" (the daily summary), or NULL: off */
+	struct mlc_sched summary_sched;  /* summary as a daily schedule (sched.c) */
+	char *timezone;                  /* [general] timezone, or NULL (UTC) */
+};
+/* The [monitor] section of c (and [general] default_country, timezone):
+ * 0 (configured 0 when it names nobody), or -1 with err naming the line. */
+int mlc_monitor_load(struct mlc_monitor *m, const struct mlc_conf *c, char *err, size_t errlen);
+void mlc_monitor_free(struct mlc_monitor *m);
+/* The text of the built-in rule MLC_MONITOR_RULE (ml-connector.5 format). */
+const char *mlc_monitor_rule_text(void);
 
 /* ---- jqrule.c: libjq, compiled once, run per record -------------------- */
 /*

@@ -165,7 +165,14 @@ mlc_rule_load(struct mlc_rule *r, const char *arg, const char *rules_dir, char *
 	memset(r, 0, sizeof *r);
 	*code = MLC_EX_CONFIG;
 	bl = strlen(arg);
-	if (strchr(arg, '/') || (bl > 5 && strcmp(arg + bl - 5, ".rule") == 0)) {
+	if (strcmp(arg, MLC_MONITOR_RULE) == 0) {
+		/* the monitor's notices (monitor.c): built in, no file can take the name */
+		const char *t = mlc_monitor_rule_text();
+
+		snprintf(path, sizeof path, "(built-in rule %s)", arg);
+		if (mlc_conf_parse(&r->conf, path, t, strlen(t), err, errlen) < 0)
+			return -1;
+	} else if (strchr(arg, '/') || (bl > 5 && strcmp(arg + bl - 5, ".rule") == 0)) {
 		snprintf(path, sizeof path, "%s", arg);
 	} else {
 		if (!mlc_rule_name_ok(arg))
@@ -176,7 +183,7 @@ mlc_rule_load(struct mlc_rule *r, const char *arg, const char *rules_dir, char *
 			return -1;
 		snprintf(path, sizeof path, "%s/%s.rule", dir, arg);
 	}
-	if (mlc_conf_load(&r->conf, path, err, errlen, &missing) < 0) {
+	if (!r->conf.path && mlc_conf_load(&r->conf, path, err, errlen, &missing) < 0) {
 		if (missing) {
 			*code = MLC_EX_NOINPUT;
 			if (!strchr(arg, '/'))

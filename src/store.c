@@ -115,6 +115,14 @@
  *   optout             per (ours, theirs): opted out (1) or back in (0),
  *                      since when, how (keyword STOP, error 21610) and
  *                      the message that did it.
+ * Schema v7 adds (the monitor):
+ *
+ *   monitor            the connector's own health (alert-log monitor): per
+ *                      condition and subject (a rule, a remote system),
+ *                      whether it holds and since when, and what the last
+ *                      notice told of it and when.
+ *   monitor_notice     each notice the monitor made, its alert line whole,
+ *                      and whether its deliveries are in the trail (done).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -330,6 +338,32 @@ static const char *const migrations[] = {
 	" how TEXT NOT NULL,"
 	" sid TEXT,"
 	" PRIMARY KEY (ours, theirs));",
+	/*
+	 * v7: the monitor (alert-log monitor).  monitor: each condition of the
+	 * connector's own health, per subject (a rule, a remote system), as
+	 * last evaluated (active, since), and what the last notice told of it
+	 * (told, told_at): a notice is due when the two differ, at most one
+	 * per window.  monitor_notice: each notice made, its alert line kept
+	 * whole, so that a notice interrupted before its deliveries were
+	 * recorded goes out again as the same line, never as a second one.
+	 */
+	"CREATE TABLE monitor ("
+	" cond TEXT NOT NULL,"
+	" subject TEXT NOT NULL DEFAULT '',"
+	" active INTEGER NOT NULL DEFAULT 0,"
+	" since TEXT NOT NULL,"
+	" value TEXT,"
+	" told INTEGER NOT NULL DEFAULT 0,"
+	" told_at TEXT,"
+	" notice TEXT,"
+	" updated_at TEXT NOT NULL,"
+	" PRIMARY KEY (cond, subject));"
+	"CREATE TABLE monitor_notice ("
+	" id TEXT PRIMARY KEY,"
+	" kind TEXT NOT NULL CHECK (kind IN ('notice', 'summary', 'fallback')),"
+	" created_at TEXT NOT NULL,"
+	" done INTEGER NOT NULL DEFAULT 0,"
+	" line TEXT NOT NULL);",
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

@@ -1021,3 +1021,146 @@ mlc_trail_optout_free(struct mlc_trail_optout *row)
 	free(row->sid);
 	memset(row, 0, sizeof *row);
 }
+
+/* ---- tables monitor and monitor_notice: the connector's own health ---- */
+
+/*
+ * Per rule other than except (the monitor's own), what the monitor's
+ * conditions are made of.  "In a row": failed runs that ended after the
+ * last run that went through.  Unknown "after reconcile": deliveries
+ * whose latest word is unknown and older than the start of the rule's last
+ * finished run, whose reconcile saw them and could not settle them (an
+ * e-mail cannot be looked up at all).  Refused: deliveries recorded failed
+ * or undelivered while the rule's last finished run ran.
+ */
+int
+mlc_trail_monitor_rules(struct mlc_store *s, const char *except, mlc_trail_fn fn, void *arg)
+{
+	static const char *const cols[] = { "rule", "fails", "last_ok", "first_run", "status",
+		                            "started_at", "finished_at", "unknown", "in_doubt",
+		                            "refused", "quarantined" };
+	static const char sql[] =
+		"WITH rules AS (SELECT DISTINCT rule FROM run WHERE rule <> ?1),"
+		" lastrun AS (SELECT r.rule, r.started_at, r.finished_at, r.status FROM run r"
+		"   WHERE r.rowid = (SELECT rowid FROM run WHERE rule = r.rule"
+		"   AND finished_at IS NOT NULL ORDER BY finished_at DESC, rowid DESC LIMIT 1)),"
+		" lastok AS (SELECT rule, max(finished_at) AS at FROM run WHERE status = 'ok'"
+		"   GROUP BY rule),"
+		" latest AS (SELECT m.rule, a.stage, a.ts FROM audit a JOIN (SELECT delivery_id,"
+		"   max(id) AS id, max(rule) AS rule FROM audit WHERE delivery_id IS NOT NULL"
+		"   AND rule <> ?1 GROUP BY delivery_id) m ON a.id = m.id)"
+		" SELECT rules.rule,"
+		"  (SELECT count(*) FROM run f WHERE f.rule = rules.rule AND f.status = 'failed'"
+		"   AND f.finished_at > coalesce(lastok.at, '')),"
+		"  lastok.at,"
+		"  (SELECT min(started_at) FROM run x WHERE x.rule = rules.rule),"
+		"  lastrun.status, lastrun.started_at, lastrun.finished_at,"
+		"  (SELECT count(*) FROM latest WHERE latest.rule = rules.rule AND stage = 'unknown'"
+		"   AND latest.ts < lastrun.started_at),"
+		"  (SELECT count(*) FROM latest WHERE latest.rule = rules.rule AND stage = 'in_doubt'),"
+		"  (SELECT count(*) FROM audit d WHERE d.rule = rules.rule"
+		"   AND d.stage IN ('failed', 'undelivered') AND d.delivery_id IS NOT NULL"
+		"   AND d.ts >= lastrun.started_at AND d.ts <= lastrun.finished_at),"
+		"  (SELECT count(*) FROM quarantine q WHERE q.rule = rules.rule)"
+		" FROM rules LEFT JOIN lastrun ON lastrun.rule = rules.rule"
+		" LEFT JOIN lastok ON lastok.rule = rules.rule ORDER BY rules.rule";
+	sqlite3_stmt *st;
+
+	if (mlc_store_prepare(s, sql, &st) < 0)
+		return -1;
+	bind_text(st, 1, except);
+	return each_row(s, st, cols, fn, arg);
+}
+
+int
+mlc_trail_monitor_state(struct mlc_store *s, mlc_trail_fn fn, void *arg)
+{
+	static const char *const cols[] = { "cond", "subject", "active", "since", "value",
+		                            "told", "told_at", "notice" };
+	sqlite3_stmt *st;
+
+	if (mlc_store_prepare(s, "SELECT cond, subject, active, since, value, told, told_at,"
+	                         " notice FROM monitor ORDER BY cond, subject", &st) < 0)
+		return -1;
+	return each_row(s, st, cols, fn, arg);
+}
+
+int
+mlc_trail_monitor_put(struct mlc_store *s, const struct mlc_trail_cond *c, const char *ts)
+{
+	sqlite3_stmt *st;
+
+	if (mlc_store_prepare(s, "INSERT OR REPLACE INTO monitor (cond, subject, active, since,"
+	                         " value, told, told_at, notice, updated_at)"
+	                         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)", &st) < 0)
+		return -1;
+	bind_text(st, 1, c->cond);
+	bind_text(st, 2, c->subject ? c->subject : "");
+	sqlite3_bind_int(st, 3, c->active);
+	bind_text(st, 4, c->since);
+	bind_text(st, 5, c->value);
+	sqlite3_bind_int(st, 6, c->told);
+	bind_text(st, 7, c->told_at);
+	bind_text(st, 8, c->notice);
+	bind_text(st, 9, ts);
+	return step_done(s, st);
+}
+
+int
+mlc_trail_notice_put(struct mlc_store *s, const char *id, const char *kind, const char *line,
+                     const char *ts)
+{
+	const char *v[] = { id, kind, ts, line };
+
+	return exec_text(s, "INSERT OR IGNORE INTO monitor_notice (id, kind, created_at, line)"
+	                    " VALUES (?1, ?2, ?3, ?4)", 4, v);
+}
+
+int
+mlc_trail_notice_done(struct mlc_store *s, const char *id)
+{
+	const char *v[] = { id };
+
+	return exec_text(s, "UPDATE monitor_notice SET done = 1 WHERE id = ?1", 1, v);
+}
+
+/* The notices whose deliveries are not yet all in the trail (done 0), then
+ * (latest 1) the newest notice of kind notice or summary whatever its
+ * state: columns id, kind, created_at, done, line, and recorded, the
+ * delivery rows the trail holds of it. */
+int
+mlc_trail_notices(struct mlc_store *s, int latest, mlc_trail_fn fn, void *arg)
+{
+	static const char *const cols[] = { "id", "kind", "created_at", "done", "line",
+		                            "recorded" };
+	sqlite3_stmt *st;
+
+	if (mlc_store_prepare(s, latest ?
+	        "SELECT id, kind, created_at, done, line, (SELECT count(*) FROM audit a"
+	        " WHERE a.alert_id = n.id AND a.delivery_id IS NOT NULL)"
+	        " FROM monitor_notice n WHERE kind IN ('notice', 'summary')"
+	        " ORDER BY created_at DESC, rowid DESC LIMIT 1" :
+	        "SELECT id, kind, created_at, done, line, (SELECT count(*) FROM audit a"
+	        " WHERE a.alert_id = n.id AND a.delivery_id IS NOT NULL)"
+	        " FROM monitor_notice n WHERE done = 0 ORDER BY created_at, rowid", &st) < 0)
+		return -1;
+	return each_row(s, st, cols, fn, arg);
+}
+
+/* The deliveries of alert alert_id with the stage of their latest row:
+ * columns delivery_id, channel, stage. */
+int
+mlc_trail_alert_deliveries(struct mlc_store *s, const char *alert_id, mlc_trail_fn fn,
+                           void *arg)
+{
+	static const char *const cols[] = { "delivery_id", "channel", "stage" };
+	sqlite3_stmt *st;
+
+	if (mlc_store_prepare(s, "SELECT a.delivery_id, a.channel, a.stage FROM audit a"
+	                         " WHERE a.id IN (SELECT max(id) FROM audit WHERE alert_id = ?1"
+	                         " AND delivery_id IS NOT NULL GROUP BY delivery_id)"
+	                         " ORDER BY a.delivery_id", &st) < 0)
+		return -1;
+	bind_text(st, 1, alert_id);
+	return each_row(s, st, cols, fn, arg);
+}

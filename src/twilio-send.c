@@ -207,6 +207,10 @@ static struct {
 	struct mlc_vault *vault;
 	char *tw_pass, *sg_key;
 	int tw_ready, sg_ready;   /* 0 not tried, 1 ready, -1 refused */
+	/* what Twilio (0) and SendGrid (1) said of the credentials this run:
+	 * 0 nothing, 1 accepted a message, -1 refused them (gauge
+	 * mlc_auth_refused, which alert-log monitor reads) */
+	int auth_word[2];
 	/* run state */
 	CURLM *multi;
 	CURL **pool;
@@ -438,6 +442,8 @@ result_ok(struct job *j, const char *status, const char *id, int reconciled)
 	mlc_buf_printf(&b, ",\"sent_at\":\"%s\"}", ts);
 	put_line(&b);
 	mlc_buf_free(&b);
+	if (!g.auth_word[j->ch == MLC_CH_EMAIL])
+		g.auth_word[j->ch == MLC_CH_EMAIL] = 1;
 	if (j->ch != MLC_CH_EMAIL)
 		claim(id);
 	g.nsent++;
@@ -1567,7 +1573,34 @@ auth_refused(struct job *j, const char *what)
 		         : g.api_key_sid  ? "twilio.api_key_secret"
 		                          : "twilio.auth_token");
 	g.stop = STOP_AUTH;
+	g.auth_word[j->ch == MLC_CH_EMAIL] = -1;
 	result_none(j);
+}
+
+static int
+auth_tx(struct mlc_store *s, void *arg)
+{
+	static const char *const sys[2] = { "twilio", "sendgrid" };
+	char ts[32];
+
+	(void)arg;
+	mlc_time_now_text(ts);
+	for (int i = 0; i < 2; i++)
+		if (g.auth_word[i] && mlc_trail_metric_put(s, 1, "mlc_auth_refused", NULL, NULL, NULL,
+		                                           sys[i], g.auth_word[i] < 0, ts) < 0)
+			return -1;
+	return 0;
+}
+
+/* The credentials' fate as the gauge mlc_auth_refused, when this run
+ * learned it: a refusal holds until a message is accepted again.  Best
+ * effort: the results are already out. */
+static void
+auth_record(void)
+{
+	if ((g.auth_word[0] || g.auth_word[1]) && g.store &&
+	    mlc_store_tx(g.store, "record the credentials' refusal", auth_tx, NULL) != 0)
+		mlc_warn("the credentials' refusal was not recorded in the trail (above)");
 }
 
 /* A transient failure: wait and try again, or give up within the budget. */
@@ -2642,6 +2675,7 @@ main(int argc, char **argv)
 		mlc_util_exit(do_poll_inbound());
 	setup_multi();
 	run();
+	auth_record();
 
 	if (g.stop == STOP_AUTH)
 		code = MLC_EX_NOPERM;

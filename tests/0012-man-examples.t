@@ -110,6 +110,11 @@ alert-render -r "$T/rules/wa/ap-aging.rule" --check
 ok "ml-connector.5 EXAMPLES: alert-render --check accepts the WhatsApp template"
 grep -q '^whatsapp_template  = HX' "$T/rules/wa/ap-aging.rule"
 ok "ml-connector.5 EXAMPLES: the WhatsApp rule has its template"
+# ml-connector(5): the [monitor] example is a configuration alert-log monitor
+# takes (an empty trail: nothing to tell).
+{ printf '[general]\ntimezone = America/Chicago\n'; man-examples man/ml-connector.5 3; } >"$T/monitor.conf"
+ML_CONNECTOR_CONF=$T/monitor.conf ML_CONNECTOR_STATE=$T/monitor-state alert-log monitor >"$T/monitor.out"
+is "$?/$(wc -c <"$T/monitor.out")" 0/0 "ml-connector.5 EXAMPLES: alert-log monitor takes the [monitor] example"
 
 # mlc-twilio-sim(1): start, send one message, a WhatsApp window and a
 # template, then the faults; in a

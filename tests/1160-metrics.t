@@ -115,7 +115,10 @@ is "$(val 'mlc_rule_last_success_timestamp_seconds{rule="ap-aging"}')" "$(date -
 	"its last success is still the second run's"
 is "$(val 'mlc_runs_total{rule="ap-aging",outcome="failed"}')" 1 "the failed run counted apart"
 is "$(lint "$F" "$T/second.prom")" ok "counters still never lower"
+is "$(val 'mlc_auth_refused{system="ais"}')" 1 "mlc_auth_refused{system=\"ais\"} 1: AIS refused the credentials"
 mlc-vault set ais.password <"$T/ais.pw"
+ml-connector run ap-aging >/dev/null 2>&1
+is "$(val 'mlc_auth_refused{system="ais"}')" 0 "0 again once a fetch goes through"
 
 # ---- label values are escaped (a rule name cannot hold these; the writer
 # does not rely on it) ----
