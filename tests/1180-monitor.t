@@ -118,6 +118,11 @@ like "$(cat "$T/f.err")" "reached no one on sms: sent again on the other channel
 at 2026-11-27T12:02:00Z
 ml-connector monitor 2>/dev/null
 is "$(mails | grep -c .)" 1 "once"
+# The 21610 marked the on-call phone opted out (issue 16): the person texts
+# START, and the monitor's SMS go to it again.
+is "$(sq "SELECT opted_out || ' ' || how FROM optout WHERE theirs = '$OPS'")" "1 error 21610" \
+	"the 21610 marked the on-call phone opted out"
+sq "UPDATE optout SET opted_out = 0, how = 'keyword START', since = '2026-11-27T12:30:00.000Z' WHERE theirs = '$OPS'"
 
 # ---- the Twilio token rotated: the monitor's own twilio-send is refused
 # (77); the notice goes by e-mail, and so does the one of the refusal ----
