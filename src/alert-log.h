@@ -49,5 +49,6 @@ int cmd_retention(int argc, char **argv);
 int cmd_replay(int argc, char **argv);
 int cmd_quarantine(int argc, char **argv);
 int cmd_metrics(int argc, char **argv);
+int cmd_open(int argc, char **argv);
 
 #endif

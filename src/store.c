@@ -286,6 +286,23 @@ static const char *const migrations[] = {
 	" value REAL NOT NULL DEFAULT 0,"
 	" updated_at TEXT NOT NULL,"
 	" PRIMARY KEY (name, rule, channel, outcome, system));",
+	/*
+	 * v6: the alerts still open for a resolved notice ([resolved] of a
+	 * rule): one row per (rule, alert key, channel, address) a delivery
+	 * was sent to, added by alert-log when it records the sent delivery,
+	 * removed when it records the resolved notice's delivery (queued,
+	 * deferred, ...).  recipient is the delivery's recipient object.
+	 */
+	"CREATE TABLE open_alert ("
+	" rule TEXT NOT NULL,"
+	" alert_key TEXT NOT NULL,"
+	" channel TEXT NOT NULL,"
+	" to_addr TEXT NOT NULL,"
+	" jde_table TEXT,"
+	" alert_id TEXT NOT NULL,"
+	" recipient TEXT,"
+	" sent_at TEXT NOT NULL,"
+	" PRIMARY KEY (rule, alert_key, channel, to_addr));",
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
