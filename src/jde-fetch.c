@@ -852,12 +852,23 @@ do_keys(const struct opts *o)
 	struct mlc_buf extra;
 	char **keys;
 	size_t nkeys;
-	long batch = o->batch ? o->batch : 100;
+	long batch = o->batch;
+	const char *bv;
 
 	memset(&f, 0, sizeof f);
 	f.wm = -1;
 	f.max = -1;
 	fetch_source(&f, o);
+	if (!batch && have_rule && (bv = mlc_rule_get(&rule, "resolved", "batch"))) {
+		char *end;
+
+		batch = strtol(bv, &end, 10);
+		if (*end || batch < 1 || batch > 10000)
+			mlc_ais_fatal(MLC_EX_CONFIG, "%s: [resolved] batch \"%s\" (1-10000)", rule.path,
+			              bv);
+	}
+	if (!batch)
+		batch = 100;
 	if (f.match && strcmp(f.match, "any") == 0 && f.ncond)
 		mlc_ais_fatal(MLC_EX_CONFIG, "%s: --keys needs match = all", rule.path);
 	fetch_columns(&f);

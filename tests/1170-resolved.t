@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# Resolved notices ([resolved] of ml-connector.5) against both simulators:
+# an AP voucher alerted in run 1 and paid before run 2 gets one resolved
+# SMS in run 2, to the recipient who was sent the alert, and none in run
+# 3; a recipient whose alert Twilio refused (21211) gets none; a deleted
+# voucher is resolved; a resolved voucher that matches again is a new
+# alert; the open alerts are read again in ceil(open keys / batch) key
+# LIST queries; a run killed in the resolved step is followed by a run
+# that sends exactly one resolved notice.
+. "$(dirname "$0")/lib.sh"
+
+export ML_CONNECTOR_KDF_FAST=1 ML_CONNECTOR_NOW=2026-11-26T14:00:00Z
+. "$(dirname "$0")/e2e-lib.sh"
+
+# Three open vouchers of vendor 4242 in a copy of the sample data.
+mkdir -p "$T/jde"
+cp "$TOP"/data/jde/* "$T/jde/"
+row() { # DOC AAP
+	jq -c --argjson doc "$1" --argjson aap "$2" '.F0411_DOC = $doc | .F0411_AAP = $aap' \
+		<<<"$(head -n 1 "$TOP/data/jde/F0411.ndjson")"
+}
+vouchers() { # DOC:AAP...
+	local v
+	for v in "$@"; do row "${v%%:*}" "${v#*:}"; done >"$T/jde/F0411.ndjson.new"
+	mv "$T/jde/F0411.ndjson.new" "$T/jde/F0411.ndjson"
+}
+vouchers 900001:100 900002:200 900003:300
+AIS_DATA=$T/jde start_env env1 || exit 1
+rm -f "$T"/env1/rules/*.rule
+cat >"$T/env1/rules/ap-open.rule" <<'RULE'
+[rule]
+name = ap-open
+[source]
+table = F0411
+columns = KCO DOC DCT SFX AN8 AAP
+where = AAP != 0
+incremental = none
+[match]
+expr = (.row.F0411_AAP // 0) != 0
+[recipients]
+to = sms:+13125550147
+# Twilio refuses this number (21211): its alerts are never delivered
+to = sms:+15005550001
+channels = sms
+[message]
+sms = Voucher \(.row.F0411_DOC) open: \(.row.F0411_AAP)
+[resolved]
+sms = Resolved: voucher \(.row.F0411_DOC) (\(if .resolved.gone then "paid or removed" else "no longer open" end))
+batch = 2
+RULE
+resolved_sms() { sms_accepted | grep -c 'Resolved: ' ; }
+queries() { jq -r 'select(.path == "/jderest/v2/dataservice") | .body | tostring' "$MLC_AIS_SIM_LOG" | grep -c '"LIST"'; }
+
+ml-connector run ap-open >"$T/r1.out" 2>"$T/r1.err"
+is "$?" 79 "run 1: three alerts sent, those to the refused number refused for good (79)"
+is "$(sms_accepted | grep -c '^+13125550147	Voucher')" 3 "run 1: three alerts to +13125550147"
+is "$(alert-log open --rule ap-open | jq -r '[.key, (.sent | map(.to) | join(","))] | @tsv')" \
+	"$(printf '00001|PV|900001|001\t+13125550147\n00001|PV|900002|001\t+13125550147\n00001|PV|900003|001\t+13125550147')" \
+	"open: the three vouchers, each for the one recipient who was sent it"
+
+# Run 2: 900001 paid, 900003 deleted.
+vouchers 900001:0 900002:200
+: >"$MLC_AIS_SIM_LOG"
+ml-connector run ap-open >"$T/r2.out" 2>"$T/r2.err"
+is "$?" 79 "run 2: status 79 (the refused number is alerted again, and refused)"
+is "$(sms_accepted | grep 'Resolved: ')" \
+	"$(printf '+13125550147\tResolved: voucher 900001 (paid or removed)\n+13125550147\tResolved: voucher 900003 (paid or removed)')" \
+	"run 2: one resolved SMS for the paid voucher and one for the deleted one, to the recipient who was sent them"
+is "$(sms_accepted | grep -c '^+15005550001')" 0 "no resolved notice for an alert never delivered (21211)"
+is "$(queries)" 2 "run 2: 3 open keys, batch 2: 2 key LIST queries"
+is "$(alert-log open --rule ap-open | jq -r .key)" "00001|PV|900002|001" "open: the voucher still open"
+like "$(cat "$T/r2.err")" "resolved notices 2" "the run's summary counts the resolved notices"
+is "$(alert-log query --rule ap-open --stage resolved -f ndjson | jq -r .alert_id | sort | tr '\n' ' ')" \
+	"ap-open:00001|PV|900001|001/resolved ap-open:00001|PV|900003|001/resolved " \
+	"the trail records each resolution (stage resolved)"
+
+# Run 3: nothing more.
+ml-connector run ap-open >/dev/null 2>&1
+is "$?" 79 "run 3: status 79 (the refused number again)"
+is "$(resolved_sms)" 2 "run 3: no resolved notice again"
+is "$(sms_accepted | grep -c 'Voucher')" 3 "run 3: no alert again"
+
+# Run 4: 900001 open again: a new alert (the re-alert index forgot it).
+vouchers 900001:50 900002:200
+ml-connector run ap-open >/dev/null 2>&1
+is "$?" 79 "run 4: the new alert to the refused number is refused again (79)"
+is "$(sms_accepted | grep -c 'Voucher 900001 open: 50')" 1 "run 4: the voucher matching again is a new alert"
+is "$(alert-log open --rule ap-open | jq -r .key | tr '\n' ' ')" "00001|PV|900001|001 00001|PV|900002|001 " \
+	"open: it is open again"
+
+# Run 5: 900002 paid; the run is killed while its resolved SMS is in
+# flight (Twilio slow, then the connection dropped without acting): the
+# notice is in the trail as queued, and the next run sends it once.
+twfault() { curl -fsS -o /dev/null --data-binary "$1" "$TW/_sim/fault"; }
+twhits() { # SPEC-PREFIX: how often faults of that kind applied
+	curl -fsS "$TW/_sim/faults" | jq --arg k "$1" '[.faults[] | select(.spec | startswith($k)) | .hits] | add // 0'
+}
+fault_hit() { [ "$(twhits "$1")" -ge 1 ]; }
+twfault 'slow:ms=2000,to=+13125550147,method=POST,count=1'
+twfault 'drop-before:to=+13125550147,method=POST,count=1'
+vouchers 900001:50
+setsid ml-connector run ap-open >"$T/r5.out" 2>"$T/r5.err" &
+run5=$!
+wait_for fault_hit slow
+kill -9 -- "-$run5" 2>/dev/null
+wait "$run5" 2>/dev/null
+is "$(alert-log query --delivery 'ap-open:00001|PV|900002|001/resolved/sms/+13125550147' -f ndjson | jq -r .stage | tail -n 1)" \
+	queued "killed in flight: the resolved notice is queued in the trail"
+wait_for fault_hit drop-before
+ml-connector run ap-open >"$T/r6.out" 2>"$T/r6.err"
+is "$?" 79 "run 6 after the kill: status 79 (the refused number again)"
+is "$(sms_accepted | grep -c 'Resolved: voucher 900002')" 1 "the resolved notice is sent once"
+is "$(alert-log open --rule ap-open | jq -r .key)" "00001|PV|900001|001" "open: only 900001"
+ml-connector run ap-open >/dev/null 2>&1
+is "$(sms_accepted | grep -c 'Resolved: voucher 900002')" 1 "and not again"
+
+# A kill while the open alerts are read again sends nothing; the next run
+# sends the notice once.
+vouchers 900003:300 900001:50
+ml-connector run ap-open >/dev/null 2>&1
+vouchers 900001:50
+curl -fsS -o /dev/null --data-binary '{"spec":"slow:ms=400"}' "$AIS/_sim/fault"
+setsid ml-connector run ap-open >"$T/r7.out" 2>"$T/r7.err" &
+run7=$!
+wait_for sh -c "pgrep -s $run7 -f -- '--keys' >/dev/null || ! kill -0 $run7 2>/dev/null"
+kill -9 -- "-$run7" 2>/dev/null
+wait "$run7" 2>/dev/null
+curl -fsS -o /dev/null -X POST "$AIS/_sim/reset"
+is "$(sms_accepted | grep -c 'Resolved: voucher 900003')" 1 "killed in the re-read: no new notice for 900003 (the one of run 2 only)"
+ml-connector run ap-open >/dev/null 2>&1
+is "$(sms_accepted | grep -c 'Resolved: voucher 900003')" 2 "the next run sends it, once"
+ml-connector run ap-open >/dev/null 2>&1
+is "$(sms_accepted | grep -c 'Resolved: voucher 900003')" 2 "and not again"
+
+stop_env
+done_testing
