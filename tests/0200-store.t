@@ -11,17 +11,17 @@ is "$?" 66 "list before init: no vault (66)"
 like "$(cat "$T/err")" "no vault in .*mlc-vault init" "list before init: says how to create one"
 is "$(stat -c %a "$S")" 700 "state directory created 0700"
 is "$(stat -c %a "$DB")" 600 "state.db created 0600"
-is "$(sqlite3 "$DB" 'PRAGMA user_version')" 5 "schema migrated to version 5"
+is "$(sqlite3 "$DB" 'PRAGMA user_version')" 6 "schema migrated to version 6"
 is "$(sqlite3 "$DB" 'PRAGMA journal_mode')" wal "WAL journal mode"
 
 tables=$(sqlite3 "$DB" "SELECT group_concat(name, ' ') FROM (SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name)")
-is "$tables" "audit deferred message_status metric quarantine realert run schedule secret vault_kdf watermark watermark_pending" "schema v5 tables"
+is "$tables" "audit deferred message_status metric open_alert quarantine realert run schedule secret vault_kdf watermark watermark_pending" "schema v6 tables"
 idx=$(sqlite3 "$DB" "SELECT group_concat(name, ' ') FROM (SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'audit' AND name NOT LIKE 'sqlite_%' ORDER BY name)")
 is "$idx" "audit_alert_id audit_delivery_id audit_recipient audit_record_key audit_rule_ts audit_sid" "audit indexes"
 
 # Opening again does not migrate again.
 mlc-vault list >/dev/null 2>&1
-is "$(sqlite3 "$DB" 'PRAGMA user_version')" 5 "second open keeps version 5"
+is "$(sqlite3 "$DB" 'PRAGMA user_version')" 6 "second open keeps version 6"
 
 # The audit trail is append-only.
 sqlite3 "$DB" "INSERT INTO audit (ts, stage, rule) VALUES ('2024-01-15T08:00:00.000Z', 'match', 'ap-aging')"
@@ -43,14 +43,14 @@ sqlite3 "$DB" 'PRAGMA user_version = 99'
 mlc-vault list >/dev/null 2>"$T/err"
 is "$?" 78 "newer schema: refused (78)"
 like "$(cat "$T/err")" "schema version 99 is newer" "newer schema: message"
-sqlite3 "$DB" 'PRAGMA user_version = 5'
+sqlite3 "$DB" 'PRAGMA user_version = 6'
 
 # A version 2 database (before schedules and the quarantine) is migrated,
 # its rows kept.
-sqlite3 "$DB" 'DROP TABLE metric; DROP TABLE quarantine; DROP TABLE schedule; PRAGMA user_version = 2'
+sqlite3 "$DB" 'DROP TABLE open_alert; DROP TABLE metric; DROP TABLE quarantine; DROP TABLE schedule; PRAGMA user_version = 2'
 mlc-vault list >/dev/null 2>&1
 is "$(sqlite3 "$DB" 'PRAGMA user_version')/$(sqlite3 "$DB" 'SELECT count(*) FROM quarantine')/$(sqlite3 "$DB" 'SELECT count(*) FROM schedule')/$(sqlite3 "$DB" 'SELECT count(*) FROM audit')" \
-	5/0/0/1 "v2 -> v5: the schedule, quarantine and metric tables added, the trail kept"
+	6/0/0/1 "v2 -> v6: the schedule, quarantine, metric and open_alert tables added, the trail kept"
 
 # State directory resolution.
 mkdir -p "$T/xdg" "$T/home"
