@@ -12,6 +12,58 @@
 export ML_CONNECTOR_KDF_FAST=1 ML_CONNECTOR_NOW=2026-11-26T14:00:00Z
 . "$(dirname "$0")/e2e-lib.sh"
 
+F=$TOP/tests/fixtures
+NOW=2026-11-26T14:00:00Z
+
+# ---- the filters alone -----------------------------------------------------
+# alert-match(1) EXAMPLES 4: 123456 no longer fires, 123457 still does,
+# 999999 was not read again.
+(cd "$TOP" && man-examples man/alert-match.1 4 | bash) >"$T/ex4" 2>&1
+is "$(cat "$T/ex4")" "$(printf 'ap-aging:00001|PV|123456|001/resolved false\nap-aging:00001|PV|999999|001/resolved true')" \
+	"alert-match --resolved: the alert that no longer fires and the one not read again (man page example 4)"
+alert-match -r "$TOP/data/rules/ap-aging.rule" --now "$NOW" --resolved "$F/resolved-open.ndjson" \
+	<"$F/match-ap-aging.in.ndjson" >"$T/resolved.ndjson"
+is "$(jq -c '[.channels, [.recipients[] | [.to, .sms, .email, .suppressed_channels]]]' "$T/resolved.ndjson")" \
+	"$(printf '%s\n' '[["sms","email"],[["contact:supervisor","+13125550147","ap@acme.example",null]]]' \
+		'[["sms"],[["contact:supervisor","+13125550147",null,null],["sms:+48225550199","+48225550199",null,null]]]')" \
+	"resolved lines: to the recipients and addresses that were sent, one object each"
+is "$(jq -c '.record.row.F0411_AAP' "$T/resolved.ndjson" | tr '\n' ' ')" "25000 700 " \
+	"the record read again (123456), or as it alerted when gone (999999)"
+printf '{"key":"k"}\n{"sent":[]}\n' >"$T/bad-open"
+alert-match -r "$TOP/data/rules/ap-aging.rule" --resolved "$T/bad-open" </dev/null 2>"$T/err"
+is "$?:$(cat "$T/err")" "65:alert-match: $T/bad-open: line 1: field \"sent\": expected an array
+alert-match: $T/bad-open: line 2: field \"key\": expected a non-empty string" "a bad open line: 65, line and field named"
+alert-match -r "$TOP/data/rules/ap-aging.rule" --resolved "$T/none" </dev/null 2>/dev/null
+is "$?" 66 "no open file: 66"
+vg alert-match -r "$TOP/data/rules/ap-aging.rule" --now "$NOW" --resolved "$F/resolved-open.ndjson" \
+	<"$F/match-ap-aging.in.ndjson" >/dev/null 2>"$T/vg.err"
+is "$?" 0 "valgrind: alert-match --resolved"
+
+# alert-render: [resolved] templates for resolved lines; resolvable deliveries.
+mkdir -p "$T/r"
+{ sed '/^\[digest\]/,$d' "$TOP/data/rules/ap-aging.rule"
+  printf '[resolved]\nsms = Paid: invoice \\(.row.F0411_DOC) \\(.resolved.gone)\nsubject = Paid: \\(.row.F0411_DOC)\n'; } >"$T/r/ap-aging.rule"
+alert-render -r "$T/r/ap-aging.rule" --check
+is "$?" 0 "alert-render --check: a rule with [resolved]"
+alert-render -r "$T/r/ap-aging.rule" --no-state --now "$NOW" <"$T/resolved.ndjson" >"$T/rendered"
+is "$(jq -r '[.delivery_id, .body // (.subject + " / " + .text)] | @tsv' "$T/rendered")" \
+	"$(printf '%s\t%s\n' 'ap-aging:00001|PV|123456|001/resolved/sms/+13125550147' 'Paid: invoice 123456 false' \
+		'ap-aging:00001|PV|123456|001/resolved/email/ap@acme.example' 'Paid: 123456 / Paid: invoice 123456 false' \
+		'ap-aging:00001|PV|999999|001/resolved/sms/+13125550147' 'Paid: invoice 999999 true' \
+		'ap-aging:00001|PV|999999|001/resolved/sms/+48225550199' 'Paid: invoice 999999 true')" \
+	"alert-render: the [resolved] templates, own delivery ids, only the channels sent"
+alert-render -r "$TOP/data/rules/ap-aging.rule" --no-state --now "$NOW" <"$T/resolved.ndjson" >/dev/null 2>"$T/err"
+is "$?:$(head -n 1 "$T/err")" "65:alert-render: line 1: a resolved notice, and rule ap-aging has no [resolved]" \
+	"a resolved line for a rule without [resolved]: 65"
+alert-match -r "$T/r/ap-aging.rule" --no-state --now "$NOW" <"$F/match-ap-aging.in.ndjson" |
+	alert-render -r "$T/r/ap-aging.rule" --no-state --now "$NOW" | jq -r '.resolvable // false' | sort -u >"$T/rv"
+is "$(cat "$T/rv")" true "the deliveries of a rule with [resolved] are resolvable"
+alert-render -r "$TOP/data/rules/ap-aging.rule" --no-state --now "$NOW" \
+	< <(alert-match -r "$TOP/data/rules/ap-aging.rule" --no-state --now "$NOW" <"$F/match-ap-aging.in.ndjson") |
+	jq -r '.resolvable // false' | sort -u >"$T/rv"
+is "$(cat "$T/rv")" false "those of a rule without it are not"
+
+# ---- both simulators ------------------------------------------------------
 # Three open vouchers of vendor 4242 in a copy of the sample data.
 mkdir -p "$T/jde"
 cp "$TOP"/data/jde/* "$T/jde/"
@@ -58,6 +110,11 @@ is "$(alert-log open --rule ap-open | jq -r '[.key, (.sent | map(.to) | join(","
 	"$(printf '00001|PV|900001|001\t+13125550147\n00001|PV|900002|001\t+13125550147\n00001|PV|900003|001\t+13125550147')" \
 	"open: the three vouchers, each for the one recipient who was sent it"
 
+# jde-fetch(1) EXAMPLES 5: the key LIST conditions of each batch.
+(cd "$T" && ln -s "$TOP/data" data && man-examples "$TOP/man/jde-fetch.1" 5 | bash) >"$T/ex5" 2>&1
+is "$(cat "$T/ex5")" "$(printf '%s\n' '["00001","PV","123456,123457","001"]' '["00001","PV","123458","001"]')" \
+	"jde-fetch --keys --batch 2: two queries for three keys, a LIST per key column (man page example 5)"
+
 # Run 2: 900001 paid, 900003 deleted.
 vouchers 900001:0 900002:200
 : >"$MLC_AIS_SIM_LOG"
@@ -96,14 +153,14 @@ twhits() { # SPEC-PREFIX: how often faults of that kind applied
 	curl -fsS "$TW/_sim/faults" | jq --arg k "$1" '[.faults[] | select(.spec | startswith($k)) | .hits] | add // 0'
 }
 fault_hit() { [ "$(twhits "$1")" -ge 1 ]; }
-twfault 'slow:ms=2000,to=+13125550147,method=POST,count=1'
+twfault 'slow:ms=1000,to=+13125550147,method=POST,count=1'
 twfault 'drop-before:to=+13125550147,method=POST,count=1'
 vouchers 900001:50
 setsid ml-connector run ap-open >"$T/r5.out" 2>"$T/r5.err" &
 run5=$!
 wait_for fault_hit slow
 kill -9 -- "-$run5" 2>/dev/null
-wait "$run5" 2>/dev/null
+{ wait "$run5"; } 2>/dev/null
 is "$(alert-log query --delivery 'ap-open:00001|PV|900002|001/resolved/sms/+13125550147' -f ndjson | jq -r .stage | tail -n 1)" \
 	queued "killed in flight: the resolved notice is queued in the trail"
 wait_for fault_hit drop-before
@@ -119,13 +176,14 @@ is "$(sms_accepted | grep -c 'Resolved: voucher 900002')" 1 "and not again"
 vouchers 900003:300 900001:50
 ml-connector run ap-open >/dev/null 2>&1
 vouchers 900001:50
-curl -fsS -o /dev/null --data-binary '{"spec":"slow:ms=400"}' "$AIS/_sim/fault"
+curl -fsS -o /dev/null -H 'Content-Type: application/json' -d '{"spec":"slow:ms=200,count=0"}' "$AIS/_sim/fault"
 setsid ml-connector run ap-open >"$T/r7.out" 2>"$T/r7.err" &
 run7=$!
 wait_for sh -c "pgrep -s $run7 -f -- '--keys' >/dev/null || ! kill -0 $run7 2>/dev/null"
 kill -9 -- "-$run7" 2>/dev/null
-wait "$run7" 2>/dev/null
-curl -fsS -o /dev/null -X POST "$AIS/_sim/reset"
+{ wait "$run7"; } 2>/dev/null
+like "$(cat "$T/r7.err")" "^$" "the run was killed before it said anything"
+curl -fsS -o /dev/null -H 'Content-Type: application/json' -d '{}' "$AIS/_sim/reset"
 is "$(sms_accepted | grep -c 'Resolved: voucher 900003')" 1 "killed in the re-read: no new notice for 900003 (the one of run 2 only)"
 ml-connector run ap-open >/dev/null 2>&1
 is "$(sms_accepted | grep -c 'Resolved: voucher 900003')" 2 "the next run sends it, once"
