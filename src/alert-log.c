@@ -17,7 +17,7 @@
  *        alert-log open --rule R       (alerts open for a resolved notice)
  *
  * Tee: stdin NDJSON lines, each recorded in the audit table with the stage
- * it shows (fetched, matched, suppressed, queued, deferred, dropped,
+ * it shows (fetched, matched, resolved, suppressed, queued, deferred, dropped,
  * capped, sent, failed, unknown, delivered, ... see stage_of()), then
  * copied to stdout unchanged.  Lines are recorded in groups: as many as
  * are already buffered (at most -b, default 256) go in one transaction, and
