@@ -8,6 +8,7 @@
 #   alert-log --before alert-match | alert-match -r R |
 #   alert-log --before alert-render | alert-render -r R |
 #   alert-log --before twilio-send | twilio-send | alert-log
+# then, for a rule with [resolved], its resolved notices (run_resolved).
 # Each tee after a program (--after) records only what that program made:
 # a line it passed on unchanged (capped, deferred, suppressed) is one row,
 # recorded by the tee before it.
@@ -332,11 +333,14 @@ run_dir() {
 # complete (a failed read resolves nothing: a record not read would look
 # deleted), the alerts that no longer match (alert-match --resolved)
 # rendered from [resolved] and sent through the tees as any delivery.
-# Its results join $tmp/results; its stages are named in $rstages.
+# Its results join $tmp/results; its stages are named in $rstages.  A run
+# whose fetch failed (AIS down, a refused password) skips it: the next run
+# re-checks.
 rstages=""
 run_resolved() {
 	rstages=""
 	grep -q '^\[resolved\]' "$(mlc-rule path "$rule")" || return 0
+	[ "$(cat "$tmp/fetch.rc" 2>/dev/null)" = 0 ] || return 0
 	rstages="xopen"
 	{ stage xopen alert-log open --rule "$rule"; } >"$tmp/open"
 	[ "$(cat "$tmp/xopen.rc")" = 0 ] && [ -s "$tmp/open" ] || return 0

@@ -190,5 +190,18 @@ is "$(sms_accepted | grep -c 'Resolved: voucher 900003')" 2 "the next run sends 
 ml-connector run ap-open >/dev/null 2>&1
 is "$(sms_accepted | grep -c 'Resolved: voucher 900003')" 2 "and not again"
 
+# A run whose own fetch fails skips the resolved step; the next one sends.
+vouchers 900002:0
+curl -fsS -o /dev/null -H 'Content-Type: application/json' -d '{"spec":"app-error:table=F0411,count=0"}' "$AIS/_sim/fault"
+: >"$MLC_AIS_SIM_LOG"
+ml-connector run ap-open >/dev/null 2>&1
+isnt "$?" 0 "a run whose fetch fails: not 0"
+is "$(jq -r .path "$MLC_AIS_SIM_LOG" | grep -c '/tokenrequest$')" 1 "one login: the resolved step does not read AIS again"
+is "$(sms_accepted | grep -c 'Resolved: voucher 900001')" 1 "it resolves nothing (900001 still open)"
+curl -fsS -o /dev/null -H 'Content-Type: application/json' -d '{}' "$AIS/_sim/reset"
+ml-connector run ap-open >/dev/null 2>&1
+is "$(sms_accepted | grep -c 'Resolved: voucher 900001')" 2 "the next run resolves it"
+is "$(alert-log open --rule ap-open)" "" "open: none"
+
 stop_env
 done_testing
