@@ -203,5 +203,21 @@ ml-connector run ap-open >/dev/null 2>&1
 is "$(sms_accepted | grep -c 'Resolved: voucher 900001')" 2 "the next run resolves it"
 is "$(alert-log open --rule ap-open)" "" "open: none"
 
+# A rule with [join]: the re-read hands its session on to jde-join as the
+# fetch does, and the notice names the vendor of the record that alerted.
+sed -e 's/^name = ap-open$/name = ap-join/' -e 's/^\[match\]$/[join]\nvendor = AN8\n&/' \
+	-e 's/^sms = Resolved: .*/sms = Paid: \\(.row.F0411_DOC) from \\(.contacts.vendor.name)/' \
+	-e '/^to = sms:+15005550001$/d' "$T/env1/rules/ap-open.rule" >"$T/env1/rules/ap-join.rule"
+vouchers 900009:10
+ml-connector run ap-join >/dev/null 2>&1
+is "$?" 0 "a [join] rule: run 1 alerts"
+vouchers 900009:0
+: >"$MLC_AIS_SIM_LOG"
+ml-connector run ap-join >/dev/null 2>&1
+is "$?" 0 "run 2: status 0"
+is "$(sms_accepted | grep -c 'Paid: 900009 from Acme Corp')" 1 "the notice names the vendor (from the alert's record)"
+is "$(jq -r .path "$MLC_AIS_SIM_LOG" | grep -c '/tokenrequest$')/$(jq -r .path "$MLC_AIS_SIM_LOG" | grep -c '/tokenrequest/logout$')" \
+	2/2 "a run with open alerts: one more login (the re-read), each logged out"
+
 stop_env
 done_testing
