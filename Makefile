@@ -255,7 +255,8 @@ bin/ml-connector: scripts/ml-connector.sh config.mk
 # and locks, hence more jobs than cores).
 SLOW_TESTS = tests/1110-e2e.t tests/1120-fault-matrix.t tests/1121-fault-matrix-twilio.t \
 	tests/0010-lint.t tests/1100-orchestrator.t tests/0910-alert-render.t \
-	tests/0710-twilio-send-faults.t tests/1220-hostile.t tests/1210-write-faults.t
+	tests/0710-twilio-send-faults.t tests/1220-hostile.t tests/1210-write-faults.t \
+	tests/1185-resolved.t
 TESTS = $(SLOW_TESTS) $(filter-out $(SLOW_TESTS),$(sort $(wildcard tests/*.t)))
 PROVE = prove -j4
 

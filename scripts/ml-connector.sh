@@ -8,6 +8,7 @@
 #   alert-log --before alert-match | alert-match -r R |
 #   alert-log --before alert-render | alert-render -r R |
 #   alert-log --before twilio-send | twilio-send | alert-log
+# then, for a rule with [resolved], its resolved notices (run_resolved).
 # Each tee after a program (--after) records only what that program made:
 # a line it passed on unchanged (capped, deferred, suppressed) is one row,
 # recorded by the tee before it.
@@ -371,6 +372,49 @@ join_setup() {
 	fi
 }
 
+# run_resolved: step 4 of a run, for a rule with [resolved] (ml-connector(5)):
+# the alerts of the rule sent and not yet resolved (alert-log open), their
+# records read again by key in batches (jde-fetch --keys; jde-join when
+# the rule joins) into the run's directory, and only once that read is
+# complete (a failed read resolves nothing: a record not read would look
+# deleted), the alerts that no longer match (alert-match --resolved)
+# rendered from [resolved] and sent through the tees as any delivery.
+# Its results join $tmp/results; its stages are named in $rstages.  A run
+# whose fetch failed (AIS down, a refused password) skips it: the next run
+# re-checks.
+rstages=""
+run_resolved() {
+	rstages=""
+	grep -q '^\[resolved\]' "$(mlc-rule path "$rule")" || return 0
+	[ "$(cat "$tmp/fetch.rc" 2>/dev/null)" = 0 ] || return 0
+	rstages="xopen"
+	{ stage xopen alert-log open --rule "$rule"; } >"$tmp/open"
+	[ "$(cat "$tmp/xopen.rc")" = 0 ] && [ -s "$tmp/open" ] || return 0
+	if [ "$fifo" != /dev/null ]; then
+		mkfifo -m 600 "$tmp/rsession" || return 74
+		_rfifo=$tmp/rsession
+		_rjoin="jde-join -r $rule --session-in $_rfifo"
+		_rsess="--session-out $_rfifo"
+	else
+		_rfifo=/dev/null
+		_rjoin="cat"
+		_rsess=""
+	fi
+	rstages="$rstages xfetch xjoin"
+	# shellcheck disable=SC2086,SC2094 # as the fetch of step 3
+	{ stage xfetch jde-fetch -r "$rule" --keys "$tmp/open" $_rsess; } 9>"$_rfifo" |
+		{ stage xjoin $_rjoin; } 8<"$_rfifo" >"$tmp/reread"
+	[ "$(cat "$tmp/xfetch.rc")" = 0 ] && [ "$(cat "$tmp/xjoin.rc")" = 0 ] || return 0
+	rstages="$rstages xmatch xlog1 xrender xlog2 xsend xlog3"
+	{ stage xmatch alert-match -r "$rule" --resolved "$tmp/open"; } <"$tmp/reread" |
+		{ stage xlog1 trail --before alert-render; } |
+		{ stage xrender alert-render -r "$rule"; } |
+		{ stage xlog2 trail --before twilio-send --after alert-render; } |
+		{ stage xsend twilio-send; } |
+		{ stage xlog3 trail --after twilio-send; } >"$tmp/xresults"
+	cat "$tmp/xresults" >>"$tmp/results"
+}
+
 run_locked() {
 	rule=$1
 	run_dir || return 74
@@ -423,12 +467,16 @@ run_locked() {
 		{ stage send twilio-send; } |
 		{ stage log4 trail --after twilio-send; } >"$tmp/results"
 
+	# 4. Resolved notices ([resolved]).
+	run_resolved || echo "$?" >"$tmp/xopen.rc"
+	nresolved=$(count_sent "$tmp/xresults")
+
 	rc=0
 	failed=""
-	for s in replay replay2 rsend rlog release dlog dsend dlog2 fetch join log1 match log2 render log3 send log4; do
+	for s in replay replay2 rsend rlog release dlog dsend dlog2 fetch join log1 match log2 render log3 send log4 $rstages; do
 		c=$(cat "$tmp/$s.rc" 2>/dev/null || echo 70)
 		case $s:$c in
-		replay:65 | replay2:65 | rlog:65 | dlog:65 | dlog2:65 | log[1-4]:65)
+		replay:65 | replay2:65 | rlog:65 | dlog:65 | dlog2:65 | log[1-4]:65 | xlog[1-3]:65)
 			# alert-log quarantined lines; everything else went on
 			continue ;;
 		esac
@@ -453,6 +501,7 @@ run_locked() {
 	detail="sent $sent"
 	[ "$released" = 0 ] || detail="$detail, released after quiet hours $released"
 	[ "$reconciled" = 0 ] || detail="$detail, reconciled from an interrupted run $reconciled"
+	[ "$nresolved" = 0 ] || detail="$detail, resolved notices $nresolved"
 	detail="$detail, failed $nfail, unknown $unknown, quarantined $nquar"
 	[ "$capped" = 0 ] || detail="$detail, capped $capped"
 	[ "$optedout" = 0 ] || detail="$detail, not sent (opted out) $optedout"

@@ -634,3 +634,144 @@ cmd_retention(int argc, char **argv)
 	mlc_store_close(store);
 	return c;
 }
+
+/* ---- open: the alerts a [resolved] rule re-checks ---- */
+
+struct open_out {
+	const char *rule;
+	struct mlc_buf key, head, sent, b;
+	int n;
+};
+
+/* The line of the key gathered so far: 0, or 1 on a write error. */
+static int
+open_flush(struct open_out *o)
+{
+	if (!o->n)
+		return 0;
+	mlc_buf_reset(&o->b);
+	mlc_buf_add(&o->b, o->head.p, o->head.len);
+	mlc_buf_adds(&o->b, ",\"sent\":[");
+	mlc_buf_add(&o->b, o->sent.p, o->sent.len);
+	mlc_buf_adds(&o->b, "]}");
+	o->n = 0;
+	return put_line(&o->b) < 0 ? 1 : 0;
+}
+
+static void
+open_str(struct mlc_buf *b, const char *k, const struct mlc_trail_col *c)
+{
+	mlc_buf_printf(b, ",\"%s\":", k);
+	if (c->type == MLC_TRAIL_NULL)
+		mlc_buf_adds(b, "null");
+	else
+		mlc_buf_json_str(b, c->s, c->len);
+}
+
+/* Columns of mlc_trail_open_list: alert_key channel to_addr jde_table
+ * alert_id recipient sent_at line. */
+static int
+open_row(const struct mlc_trail_row *r, void *arg)
+{
+	struct open_out *o = arg;
+	const struct mlc_trail_col *key = &r->c[0];
+
+	if (o->n && (o->key.len != key->len || memcmp(o->key.p, key->s, key->len)))
+		if (open_flush(o))
+			return 1;
+	if (!o->n) {
+		const char *rec = NULL;
+		size_t rn = 0;
+		struct mlc_buf rk;
+
+		mlc_buf_reset(&o->key);
+		mlc_buf_add(&o->key, key->s, key->len);
+		mlc_buf_reset(&o->head);
+		mlc_buf_adds(&o->head, "{\"rule\":");
+		mlc_buf_json_str(&o->head, o->rule, strlen(o->rule));
+		open_str(&o->head, "table", &r->c[3]);
+		open_str(&o->head, "key", key);
+		open_str(&o->head, "alert_id", &r->c[4]);
+		/* the record as it alerted (its bytes), and its own key for jde-fetch --keys */
+		mlc_buf_init(&rk);
+		if (r->c[7].type != MLC_TRAIL_NULL &&
+		    mlc_jde_json_member(r->c[7].s, r->c[7].len, "record", &rec, &rn) && rn &&
+		    rec[0] == '{' && mlc_jde_member_str(rec, rn, "key", "", &rk)) {
+			mlc_buf_adds(&o->head, ",\"record_key\":");
+			mlc_buf_json_str(&o->head, rk.p, rk.len);
+			mlc_buf_adds(&o->head, ",\"record\":");
+			mlc_buf_add(&o->head, rec, rn);
+		} else {
+			/* retention dropped the alert's line: its key is the record's */
+			open_str(&o->head, "record_key", key);
+			mlc_buf_adds(&o->head, ",\"record\":{\"key\":");
+			mlc_buf_json_str(&o->head, key->s, key->len);
+			mlc_buf_addc(&o->head, '}');
+		}
+		mlc_buf_free(&rk);
+		mlc_buf_reset(&o->sent);
+	} else {
+		mlc_buf_addc(&o->sent, ',');
+	}
+	mlc_buf_adds(&o->sent, "{\"channel\":");
+	mlc_buf_json_str(&o->sent, r->c[1].s, r->c[1].len);
+	open_str(&o->sent, "to", &r->c[2]);
+	mlc_buf_adds(&o->sent, ",\"recipient\":");
+	if (r->c[5].type == MLC_TRAIL_NULL)
+		mlc_buf_adds(&o->sent, "{}");
+	else
+		mlc_buf_add(&o->sent, r->c[5].s, r->c[5].len);
+	open_str(&o->sent, "sent_at", &r->c[6]);
+	mlc_buf_addc(&o->sent, '}');
+	o->n++;
+	return 0;
+}
+
+/*
+ * open --rule R: one line per alert key of R still open for a resolved
+ * notice (table open_alert): {"rule","table","key","alert_id",
+ * "record_key","record","sent":[{"channel","to","recipient","sent_at"}]},
+ * by key.  What jde-fetch --keys and alert-match --resolved read.
+ */
+int
+cmd_open(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "rule", required_argument, NULL, 'r' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct open_out o;
+	int c, rc;
+
+	memset(&o, 0, sizeof o);
+	o.rule = opt_rule;
+	optind = 0; /* glibc: 0 also resets the "+" ordering of main's getopt */
+	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		if (c != 'r') {
+			fputs(usage, stderr);
+			return MLC_EX_USAGE;
+		}
+		o.rule = optarg;
+	}
+	if (optind != argc || !o.rule) {
+		fputs(usage, stderr);
+		return MLC_EX_USAGE;
+	}
+	open_store();
+	mlc_store_doing(store, "read the open alerts");
+	mlc_buf_init(&o.key);
+	mlc_buf_init(&o.head);
+	mlc_buf_init(&o.sent);
+	mlc_buf_init(&o.b);
+	rc = mlc_trail_open_list(store, o.rule, open_row, &o);
+	if (rc == 0)
+		rc = open_flush(&o);
+	rc = read_code(rc, "open alerts");
+	mlc_buf_free(&o.key);
+	mlc_buf_free(&o.head);
+	mlc_buf_free(&o.sent);
+	mlc_buf_free(&o.b);
+	if (rc == MLC_EX_OK)
+		mlc_store_close(store);
+	return rc;
+}

@@ -14,9 +14,10 @@
  *        alert-log retention --older-than DAYS [--dry-run]
  *        alert-log status [RULE]
  *        alert-log quarantine [list|count|show ID|drop ID...|drop --all]
+ *        alert-log open --rule R       (alerts open for a resolved notice)
  *
  * Tee: stdin NDJSON lines, each recorded in the audit table with the stage
- * it shows (fetched, matched, suppressed, queued, deferred, dropped,
+ * it shows (fetched, matched, resolved, suppressed, queued, deferred, dropped,
  * capped, sent, failed, unknown, delivered, ... see stage_of()), then
  * copied to stdout unchanged.  Lines are recorded in groups: as many as
  * are already buffered (at most -b, default 256) go in one transaction, and
@@ -75,6 +76,7 @@ const char usage[] =
 	"       alert-log metrics [--textfile PATH] | metrics up ais|twilio|sendgrid 0|1\n"
 	"       alert-log metrics refused ais|twilio|sendgrid 0|1\n"
 	"       alert-log monitor [--fallback | --check]\n"
+	"       alert-log open --rule R\n"
 	"  --before PROGRAM  make the checks of alert-match, alert-render or twilio-send;\n"
 	"                    quarantine what it would refuse instead of passing it on\n"
 	"  --after PROGRAM   a tee of this trail fed PROGRAM: what it passed on unchanged\n"
@@ -180,6 +182,8 @@ stage_of(jv o, const char *status, char *buf, size_t len)
 		return "queued";
 	if (has(o, "storm"))
 		return "storm";
+	if (has(o, "resolved"))
+		return "resolved"; /* alert-match --resolved: the record stopped matching */
 	if (has(o, "alert_id"))
 		return "matched";
 	if (has(o, "row") && has(o, "table"))
@@ -301,6 +305,51 @@ record_inbound(const char *line, size_t len, jv o, const char *ts)
 	rc = mlc_optout_record(store, &m, ts, line, len, &fresh);
 	if (rc < 0)
 		mlc_store_warn(store, "recording an incoming message");
+	return rc;
+}
+
+/* An alert id of a resolved notice: "RULE:KEY/resolved" (alert-match --resolved). */
+static int
+is_resolved_id(const char *alert)
+{
+	size_t n = strlen(alert);
+
+	return n > 9 && strcmp(alert + n - 9, "/resolved") == 0;
+}
+
+/*
+ * Table open_alert ([resolved] of ml-connector.5), in the transaction
+ * that records the line.  A delivery of a rule with [resolved]
+ * ("resolvable") recorded as sent opens its alert for that channel and
+ * address; a resolved notice's delivery recorded at any stage (queued
+ * before twilio-send, deferred, capped: from then on the replay, the
+ * deferred table or the cap own it) closes it, and the re-alert rows of
+ * the key go, so that a later match is a new alert.  0, or -1 (said).
+ */
+static int
+open_alert_line(jv o, const char *stage, const char *rule, const char *table, const char *key,
+                const char *alert, const char *to, const char *chan, const char *ts)
+{
+	int rc = 0;
+
+	if (!rule[0] || !key[0] || !alert[0] || !to[0] || !chan[0] || !has(o, "delivery_id"))
+		return 0;
+	if (is_resolved_id(alert)) {
+		if (mlc_trail_open_close(store, rule, key, chan, to) < 0 ||
+		    mlc_trail_realert_forget(store, rule, key) < 0)
+			rc = -1;
+	} else if (strcmp(stage, "sent") == 0 && has(o, "resolvable") && !has(o, "digest")) {
+		jv r = field(o, "recipient");
+		jv d = jv_dump_string(jv_get_kind(r) == JV_KIND_OBJECT ? r : jv_object(), 0);
+
+		if (jv_get_kind(r) != JV_KIND_OBJECT)
+			jv_free(r);
+		rc = mlc_trail_open_put(store, rule, key, chan, to, table[0] ? table : NULL, alert,
+		                        jv_string_value(d), ts);
+		jv_free(d);
+	}
+	if (rc < 0)
+		mlc_store_warn(store, "open alerts ([resolved])");
 	return rc;
 }
 
@@ -437,6 +486,12 @@ record(const char *line, size_t len, jv o, const char *force_stage, const char *
 	 * operator sends it again (ml-connector resend), not the next run.
 	 */
 	marks = !force_stage && (strcmp(stage, "sent") == 0 || strcmp(stage, "in_doubt") == 0);
+	if (!force_stage && open_alert_line(o, stage, rule, table, key, alert, to, chan, ts) < 0) {
+		jv_free(o);
+		return -1;
+	}
+	if (alert[0] && is_resolved_id(alert))
+		marks = 0; /* a resolved notice starts no re-alert window */
 	if (marks && rule[0] && to[0] && has(o, "digest")) {
 		if (mark_digest(o, rule, to, chan, ts) < 0) {
 			jv_free(o);
@@ -817,6 +872,8 @@ main(int argc, char **argv)
 		mlc_util_exit(cmd_metrics(argc, argv));
 	if (!strcmp(argv[0], "monitor"))
 		mlc_util_exit(cmd_monitor(argc, argv));
+	if (!strcmp(argv[0], "open"))
+		return cmd_open(argc, argv);
 	mlc_warn("unknown command \"%s\"", argv[0]);
 	fputs(usage, stderr);
 	return MLC_EX_USAGE;

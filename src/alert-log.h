@@ -50,5 +50,6 @@ int cmd_replay(int argc, char **argv);
 int cmd_quarantine(int argc, char **argv);
 int cmd_metrics(int argc, char **argv);
 int cmd_monitor(int argc, char **argv);
+int cmd_open(int argc, char **argv);
 
 #endif

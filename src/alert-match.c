@@ -3,6 +3,8 @@
  *
  * usage: alert-match -r RULE [-c CONF] [-R RULES_DIR] [-d STATEDIR] [--now TIME]
  *                    [--no-state] [--emit-suppressed] [--trailer] < records > alerts
+ *        alert-match -r RULE [-c CONF] [-R RULES_DIR] [--now TIME] --resolved OPEN
+ *                                                   < records > resolved
  *        alert-match -r RULE [-c CONF] [-R RULES_DIR] --check
  *
  * stdin: record lines from jde-fetch ({"table","key","row","dates",...,
@@ -53,6 +55,8 @@
 static const char usage[] =
 	"usage: alert-match -r RULE [-c CONF] [-R RULES_DIR] [-d STATEDIR] [--now TIME]\n"
 	"                   [--no-state] [--emit-suppressed] [--trailer] < records > alerts\n"
+	"       alert-match -r RULE [-c CONF] [-R RULES_DIR] [--now TIME] --resolved OPEN\n"
+	"                                                  < records > resolved\n"
 	"       alert-match -r RULE [-c CONF] [-R RULES_DIR] --check\n";
 
 #define STORM_LIST 50 /* alert ids named in a storm summary */
@@ -1028,6 +1032,297 @@ process(const char *line, size_t len, unsigned long ln)
 	jv_free(rec);
 }
 
+/* ---- --resolved: the open alerts whose record stopped matching ---- */
+
+/*
+ * alert-match --resolved OPEN: OPEN is what alert-log open wrote (the
+ * alerts of the rule sent and not yet resolved, one line per alert key);
+ * stdin is what jde-fetch --keys read again of their records (the rule's
+ * [source] conditions applied).  An open alert whose records are read and
+ * none fires any more, or whose record was not read at all (deleted from
+ * JDE, or no longer selected by [source]: "gone"), is resolved: one line
+ * for the recipients and channels it was sent to, at the end of input.
+ */
+struct open_alert {
+	char *line;   /* the line of OPEN */
+	size_t len;
+	char *key;    /* its alert key */
+	int state;    /* 0 no record read, 1 a record still fires, 2 none does */
+	char *rec;    /* state 2: a record read (its bytes) */
+	size_t reclen;
+};
+static struct open_alert *opens;
+static size_t nopens;
+static jv open_index; /* alert key -> index in opens */
+static const char *opt_resolved;
+
+/* Read OPEN: 0, or an exit code (reported). */
+static int
+resolved_load(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	struct mlc_ndjson_reader *r;
+	char *line, m[1024];
+	size_t len;
+	int k, code = 0;
+
+	if (!f) {
+		mlc_warn("%s: %s", path, strerror(errno));
+		return MLC_EX_NOINPUT;
+	}
+	open_index = jv_object();
+	r = mlc_ndjson_open(f, path, 0);
+	while ((k = mlc_ndjson_read(r, &line, &len)) != 0) {
+		struct mlc_wire_err we;
+		jv o, sent;
+		char *key;
+
+		if (k < 0) {
+			code = mlc_ndjson_error(r);
+			continue;
+		}
+		if (mlc_wire_line(line, len, &o, &we) < 0) {
+			mlc_wire_errmsg(&we, m, sizeof m);
+			mlc_warn("%s: line %lu: %s", path, mlc_ndjson_lineno(r), m);
+			jv_free(o);
+			code = MLC_EX_DATAERR;
+			continue;
+		}
+		key = sget(o, "key");
+		sent = get(o, "sent");
+		if (!key || jv_get_kind(sent) != JV_KIND_ARRAY) {
+			mlc_warn("%s: line %lu: field \"%s\": expected %s", path, mlc_ndjson_lineno(r),
+			         key ? "sent" : "key", key ? "an array" : "a non-empty string");
+			free(key);
+			code = MLC_EX_DATAERR;
+		} else {
+			opens = mlc_xrealloc(opens, (nopens + 1) * sizeof *opens);
+			memset(&opens[nopens], 0, sizeof *opens);
+			opens[nopens].line = mlc_xstrndup(line, len);
+			opens[nopens].len = len;
+			opens[nopens].key = key;
+			open_index = jv_object_set(open_index, jv_string(key), jv_number((double)nopens));
+			nopens++;
+		}
+		jv_free(sent);
+		jv_free(o);
+	}
+	mlc_ndjson_close(r);
+	fclose(f);
+	return code;
+}
+
+/* One record read again: does its alert still fire? */
+static void
+resolved_record(const char *line, size_t len, unsigned long ln)
+{
+	struct mlc_wire_err we;
+	char err[2048], *key;
+	jv rec, res, ix;
+	int k, fires;
+	struct open_alert *oa;
+
+	if (mlc_wire_line(line, len, &rec, &we) < 0) {
+		mlc_wire_errmsg(&we, err, sizeof err);
+		mlc_warn("line %lu: %s", ln, err);
+		jv_free(rec);
+		n_bad++;
+		return;
+	}
+	k = mlc_jq_run1(q_expr, jv_copy(rec), &res, err, sizeof err);
+	if (k < 0) {
+		step_error(k, ln, err);
+		jv_free(rec);
+		return;
+	}
+	fires = jv_get_kind(res) == JV_KIND_TRUE;
+	if (!fires && jv_get_kind(res) != JV_KIND_FALSE) {
+		snprintf(err, sizeof err, "[match] expr gave %s, not a boolean", kind_phrase(res));
+		record_error(ln, err);
+		jv_free(res);
+		jv_free(rec);
+		return;
+	}
+	jv_free(res);
+	key = alert_key(rec, ln);
+	jv_free(rec);
+	if (!key)
+		return;
+	ix = jv_object_get(jv_copy(open_index), jv_string(key));
+	free(key);
+	if (jv_get_kind(ix) != JV_KIND_NUMBER) {
+		jv_free(ix); /* a record of the read that was not open (a wider LIST) */
+		return;
+	}
+	oa = &opens[(size_t)jv_number_value(ix)];
+	jv_free(ix);
+	if (fires) {
+		oa->state = 1; /* one record of the key still fires: still open */
+	} else if (oa->state == 0) {
+		oa->state = 2;
+		oa->rec = mlc_xstrndup(line, len);
+		oa->reclen = len;
+	}
+}
+
+/* The channel bit of a channel name, 0 if none. */
+static int
+chan_bit(const char *ch)
+{
+	int c = mlc_addr_channel(ch, strlen(ch));
+
+	return c < 0 ? 0 : 1 << c;
+}
+
+/* The recipients of a resolved line: those of OPEN's "sent", one object
+ * each, with the addresses sent to and suppressed_channels for the
+ * line's other channels (alert-render renders for the channels listed). */
+static void
+resolved_recipients(struct mlc_buf *out, jv sent, int *mask)
+{
+	size_t n = (size_t)jv_array_length(jv_copy(sent)), i, j, m = 0;
+	jv *objs = mlc_xcalloc(n ? n : 1, sizeof *objs);
+	int *bits = mlc_xcalloc(n ? n : 1, sizeof *bits);
+	char **ids = mlc_xcalloc(n ? n : 1, sizeof *ids);
+
+	*mask = 0;
+	for (i = 0; i < n; i++) {
+		jv e = jv_array_get(jv_copy(sent), (int)i), rcp = get(e, "recipient");
+		char *ch = sget(e, "channel"), *to = sget(e, "to");
+		jv d;
+		int b = ch ? chan_bit(ch) : 0;
+
+		if (!b || !to || jv_get_kind(rcp) != JV_KIND_OBJECT) {
+			free(ch);
+			free(to);
+			jv_free(rcp);
+			jv_free(e);
+			continue;
+		}
+		d = jv_dump_string(jv_copy(rcp), JV_PRINT_SORTED);
+		for (j = 0; j < m && strcmp(ids[j], jv_string_value(d)); j++)
+			;
+		if (j == m) {
+			jv ref = get(rcp, "ref");
+
+			ids[m] = mlc_xstrdup(jv_string_value(d));
+			objs[m] = jv_object_delete(jv_copy(rcp), jv_string("ref"));
+			if (jv_get_kind(ref) == JV_KIND_STRING)
+				objs[m] = jv_object_set(objs[m], jv_string("to"), jv_copy(ref));
+			jv_free(ref);
+			m++;
+		}
+		objs[j] = jv_object_set(objs[j], jv_string(ch), jv_string(to));
+		bits[j] |= b;
+		*mask |= b;
+		jv_free(d);
+		free(ch);
+		free(to);
+		jv_free(rcp);
+		jv_free(e);
+	}
+	mlc_buf_addc(out, '[');
+	for (j = 0; j < m; j++) {
+		jv sup = jv_array(), d;
+		int c;
+
+		for (c = 0; c < MLC_CH_COUNT; c++)
+			if ((*mask & (1 << c)) && !(bits[j] & (1 << c)))
+				sup = jv_array_append(sup, jv_string(mlc_addr_channel_name(c)));
+		if (jv_array_length(jv_copy(sup)) > 0)
+			objs[j] = jv_object_set(objs[j], jv_string("suppressed_channels"), sup);
+		else
+			jv_free(sup);
+		d = jv_dump_string(objs[j], 0);
+		if (j)
+			mlc_buf_addc(out, ',');
+		mlc_buf_adds(out, jv_string_value(d));
+		jv_free(d);
+		free(ids[j]);
+	}
+	mlc_buf_addc(out, ']');
+	free(objs);
+	free(bits);
+	free(ids);
+}
+
+/* At end of input: a resolved line for each open alert that no longer fires. */
+static void
+resolved_emit(void)
+{
+	struct mlc_buf out, aid, rc;
+	size_t i;
+
+	mlc_buf_init(&out);
+	mlc_buf_init(&aid);
+	mlc_buf_init(&rc);
+	for (i = 0; i < nopens && !fatal; i++) {
+		struct open_alert *oa = &opens[i];
+		jv o = jv_parse_sized(oa->line, (int)oa->len), sent = get(o, "sent");
+		char *table = sget(o, "table"), *was = sget(o, "alert_id");
+		const char *rec = oa->rec;
+		size_t rn = oa->reclen;
+		int mask, c, first = 1;
+
+		if (oa->state != 1) {
+			if (!rec && (!mlc_jde_json_member(oa->line, oa->len, "record", &rec, &rn) ||
+			             !rn || rec[0] != '{')) {
+				rec = "{}";
+				rn = 2;
+			}
+			mlc_buf_reset(&out);
+			mlc_buf_reset(&aid);
+			mlc_buf_reset(&rc);
+			mlc_buf_printf(&aid, "%s:%s/resolved", rule.name, oa->key);
+			resolved_recipients(&rc, sent, &mask);
+			mlc_buf_adds(&out, "{\"alert_id\":");
+			mlc_buf_json_str(&out, aid.p, aid.len);
+			mlc_buf_adds(&out, ",\"rule\":");
+			mlc_buf_json_str(&out, rule.name, strlen(rule.name));
+			mlc_buf_adds(&out, ",\"severity\":");
+			mlc_buf_json_str(&out, rule.severity, strlen(rule.severity));
+			mlc_buf_adds(&out, ",\"table\":");
+			json_str_or_null(&out, table);
+			mlc_buf_adds(&out, ",\"key\":");
+			mlc_buf_json_str(&out, oa->key, strlen(oa->key));
+			mlc_buf_adds(&out, ",\"record\":");
+			mlc_buf_add(&out, rec, rn);
+			mlc_buf_adds(&out, ",\"recipients\":");
+			mlc_buf_add(&out, rc.p, rc.len);
+			mlc_buf_adds(&out, ",\"channels\":[");
+			for (c = 0; c < MLC_CH_COUNT; c++)
+				if (mask & (1 << c)) {
+					mlc_buf_printf(&out, "%s\"%s\"", first ? "" : ",",
+					               mlc_addr_channel_name(c));
+					first = 0;
+				}
+			mlc_buf_adds(&out, "],\"resolved\":{\"alert_id\":");
+			json_str_or_null(&out, was);
+			mlc_buf_printf(&out, ",\"gone\":%s,\"at\":", oa->state == 0 ? "true" : "false");
+			mlc_buf_json_str(&out, now_text, strlen(now_text));
+			mlc_buf_adds(&out, "},\"matched_at\":");
+			mlc_buf_json_str(&out, now_text, strlen(now_text));
+			mlc_buf_addc(&out, '}');
+			if (mask)
+				put_line(out.p, out.len);
+		}
+		free(table);
+		free(was);
+		jv_free(sent);
+		jv_free(o);
+	}
+	for (i = 0; i < nopens; i++) {
+		free(opens[i].line);
+		free(opens[i].key);
+		free(opens[i].rec);
+	}
+	free(opens);
+	jv_free(open_index);
+	mlc_buf_free(&out);
+	mlc_buf_free(&aid);
+	mlc_buf_free(&rc);
+}
+
 /* ---- storm guard ---- */
 
 /* The spooled lines on stdout, in their order, each alert with
@@ -1205,6 +1500,7 @@ main(int argc, char **argv)
 		{ "no-state", no_argument, NULL, 'n' },
 		{ "emit-suppressed", no_argument, NULL, 'S' },
 		{ "trailer", no_argument, NULL, 'T' },
+		{ "resolved", required_argument, NULL, 'O' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
@@ -1229,6 +1525,7 @@ main(int argc, char **argv)
 		case 'n': nostate = 1; break;
 		case 'S': opt_emit_suppressed = 1; break;
 		case 'T': opt_trailer = 1; break;
+		case 'O': opt_resolved = optarg; break;
 		case 'h': fputs(usage, stdout); mlc_util_exit(MLC_EX_OK);
 		case 'V':
 			printf("%s (ml-connector) %s\n", mlc_progname, MLC_VERSION);
@@ -1285,6 +1582,15 @@ main(int argc, char **argv)
 		release();
 		mlc_util_exit(rc);
 	}
+	if (opt_resolved) {
+		/* no re-alert index (a notice is sent once) and no storm guard */
+		nostate = 1;
+		storm = -1;
+		if ((code = resolved_load(opt_resolved)) != 0) {
+			release();
+			return code;
+		}
+	}
 
 	if (!nostate) {
 		const char *d = mlc_state_dir(state_opt, err, sizeof err);
@@ -1314,7 +1620,10 @@ main(int argc, char **argv)
 			n_bad++;
 			continue;
 		}
-		process(line, len, mlc_ndjson_lineno(r));
+		if (opt_resolved)
+			resolved_record(line, len, mlc_ndjson_lineno(r));
+		else
+			process(line, len, mlc_ndjson_lineno(r));
 	}
 	mlc_ndjson_close(r);
 	if (opt_trailer && !saw_trailer && !fatal) {
@@ -1332,6 +1641,8 @@ main(int argc, char **argv)
 		release();
 		mlc_util_exit(MLC_EX_DATAERR);
 	}
+	if (opt_resolved)
+		resolved_emit();
 	storm_finish();
 
 	release();

@@ -542,12 +542,51 @@ compile_all(int eager)
 	return bad ? -1 : 0;
 }
 
+/*
+ * [resolved]: the notice to those who were sent an alert whose record
+ * stopped matching (alert-match --resolved writes it: alert id
+ * "RULE:KEY/resolved", a "resolved" member).  Its own templates, compiled
+ * and rendered as [message]'s (tmpl_build, tmpl_render); no digest, no
+ * html template (made from the text).  Deliveries of a rule with
+ * [resolved] say "resolvable": alert-log then opens the alert (trail.c,
+ * table open_alert) when it records one sent.
+ */
+static struct tmpl r_sms, r_subject, r_text;
+static int has_resolved;  /* the rule has a [resolved] section */
+static int cur_resolved;  /* the alert being rendered is a resolved notice */
+static const char def_r_sms[] = "Resolved: \\(.rule): \\(.table // \"\") \\(.key // \"\")";
+static const char def_r_subject[] = "[resolved] \\(.rule): \\(.table // \"\") \\(.key // \"\")";
+
+static int
+compile_resolved(int eager)
+{
+	const struct mlc_conf_entry *e, *sms;
+	int bad = 0;
+	size_t i;
+
+	for (i = 0; i < rule.conf.n && !has_resolved; i++)
+		has_resolved = strcmp(rule.conf.v[i].section, "resolved") == 0;
+	if (!has_resolved)
+		return 0;
+	sms = mlc_conf_find(&rule.conf, "resolved", "sms");
+	tmpl_setup(&r_sms, "resolved sms", sms ? sms->value : def_r_sms, sms ? sms->line : 0, 0);
+	e = mlc_conf_find(&rule.conf, "resolved", "subject");
+	tmpl_setup(&r_subject, "resolved subject", e ? e->value : def_r_subject, e ? e->line : 0, 0);
+	/* the e-mail text defaults to the SMS text, as in [message] */
+	if (!(e = mlc_conf_find(&rule.conf, "resolved", "text")))
+		e = sms;
+	tmpl_setup(&r_text, "resolved text", e ? e->value : def_r_sms, e ? e->line : 0, 0);
+	if (eager)
+		bad = tmpl_build(&r_sms) < 0 || tmpl_build(&r_subject) < 0 || tmpl_build(&r_text) < 0;
+	return bad ? -1 : 0;
+}
+
 static void
 free_all_templates(void)
 {
 	struct tmpl *all[] = { &t_sms, &t_subject, &t_text, &t_html, &d_subject, &d_header,
 		               &d_header_html, &d_row, &d_footer, &d_footer_html, &d_amount,
-		               &d_currency };
+		               &d_currency, &r_sms, &r_subject, &r_text };
 	size_t i;
 
 	for (i = 0; i < sizeof all / sizeof all[0]; i++)
@@ -693,6 +732,8 @@ check_rule(void)
 		{ "digest", "subject", "digest subject" }, { "digest", "header", "digest header" },
 		{ "digest", "row", "digest row" }, { "digest", "footer", "digest footer" },
 		{ "digest", "amount", "digest amount" }, { "digest", "currency", "digest currency" },
+		{ "resolved", "sms", "resolved sms" }, { "resolved", "subject", "resolved subject" },
+		{ "resolved", "text", "resolved text" },
 	};
 	const struct mlc_conf_entry *e;
 	struct mlc_lookups lk;
@@ -1171,6 +1212,8 @@ head(struct mlc_buf *b, const char *delivery_id, jv alert, const char *alert_id,
 	add_str(b, "channel", channel);
 	add_str(b, "to", to);
 	add_recipient(b, robj);
+	if (has_resolved && !cur_resolved)
+		mlc_buf_adds(b, ",\"resolvable\":true");
 }
 
 /* SMS/WhatsApp body: transliterate, then cut.  Returns the encoding. */
@@ -2191,15 +2234,16 @@ deliver(jv alert, jv input, const struct recip *r, const char *channel, const ch
 		storm_text(alert, 1, &a);
 		storm_text(alert, 2, &b2);
 	} else if (strcmp(channel, "email") == 0) {
-		if ((x = tmpl_render(&t_subject, input, lineno, &a)) < 0 ||
-		    (nul |= x, x = tmpl_render(&t_text, input, lineno, &b2)) < 0) {
+		if ((x = tmpl_render(cur_resolved ? &r_subject : &t_subject, input, lineno, &a)) < 0 ||
+		    (nul |= x, x = tmpl_render(cur_resolved ? &r_text : &t_text, input, lineno,
+		                               &b2)) < 0) {
 			rc = -1;
 			goto out;
 		}
 		nul |= x;
 	}
 	if (strcmp(channel, "email") == 0) {
-		if (t_html.src && !storm) {
+		if (t_html.src && !storm && !cur_resolved) {
 			if ((x = tmpl_render(&t_html, input, lineno, &c)) < 0) {
 				rc = -1;
 				goto out;
@@ -2216,7 +2260,7 @@ deliver(jv alert, jv input, const struct recip *r, const char *channel, const ch
 		}
 		add_str(&line, "subject", a.p);
 		add_str(&line, "text", b2.p);
-		email_html(&line, a.p, b2.p, &c, t_html.src && !storm);
+		email_html(&line, a.p, b2.p, &c, t_html.src && !storm && !cur_resolved);
 	} else {
 		int enc, cut;
 		size_t segs;
@@ -2231,7 +2275,7 @@ deliver(jv alert, jv input, const struct recip *r, const char *channel, const ch
 		}
 		if (storm) {
 			storm_text(alert, 0, &a);
-		} else if ((x = tmpl_render(&t_sms, input, lineno, &a)) < 0) {
+		} else if ((x = tmpl_render(cur_resolved ? &r_sms : &t_sms, input, lineno, &a)) < 0) {
 			rc = -1;
 			goto out;
 		} else {
@@ -2315,6 +2359,8 @@ render_recipient(jv alert, jv record, jv chans, struct recip *r, const char *ale
 	input = jv_object_set(input, jv_string("rule"), jv_string(rule.name));
 	input = jv_object_set(input, jv_string("severity"), jv_string(sev));
 	input = jv_object_set(input, jv_string("recipient"), jv_copy(r->obj));
+	if (cur_resolved)
+		input = jv_object_set(input, jv_string("resolved"), get(alert, "resolved"));
 	/* every channel, in addr.c's order */
 	for (c = 0; c < MLC_CH_COUNT; c++) {
 		const char *ch = mlc_addr_channel_name(c), *addr;
@@ -2325,7 +2371,8 @@ render_recipient(jv alert, jv record, jv chans, struct recip *r, const char *ale
 		               has_word(chans, ch) :
 		               word_in(rule_channels(), ch, strlen(ch));
 		/* A storm summary is the one message that must stand alone. */
-		to_digest = digest_channel && strcmp(digest_channel, ch) == 0 && !is_storm;
+		to_digest = digest_channel && strcmp(digest_channel, ch) == 0 && !is_storm &&
+		            !cur_resolved;
 		if (digest_only)
 			want = digest_channel ? to_digest : want;
 		if (!want)
@@ -2392,6 +2439,18 @@ render_alert(jv alert, unsigned long lineno)
 	}
 	if (strcmp(arule, rule.name) != 0) {
 		mlc_warn("line %lu: alert of rule \"%s\", not \"%s\"", lineno, arule, rule.name);
+		bad = 1;
+		goto out;
+	}
+	{
+		jv rv = get(alert, "resolved");
+
+		cur_resolved = jv_get_kind(rv) == JV_KIND_OBJECT;
+		jv_free(rv);
+	}
+	if (cur_resolved && !has_resolved) {
+		mlc_warn("line %lu: a resolved notice, and rule %s has no [resolved]", lineno,
+		         rule.name);
 		bad = 1;
 		goto out;
 	}
@@ -2891,7 +2950,7 @@ main(int argc, char **argv)
 		jv_free(t);
 		jv_free(a);
 	}
-	code = compile_all(check) < 0 ? MLC_EX_CONFIG : 0;
+	code = compile_all(check) < 0 || compile_resolved(check) < 0 ? MLC_EX_CONFIG : 0;
 	if (!check && tmpl_build(&t_sms) < 0)
 		code = MLC_EX_CONFIG;
 	if (check) {

@@ -56,6 +56,8 @@ static const char usage[] =
 	"                 [-m all|any] [-k KEYCOLS] [-p PAGESIZE] [--run-id ID] [--full]\n"
 	"                 [--no-state] [--session-out FIFO] [--trailer] [--dry-run]\n"
 	"                 [--date-format MDE|DME|YMD]\n"
+	"       jde-fetch -r RULE --keys FILE [--batch N] [-p PAGESIZE] [--session-out FIFO]\n"
+	"                 [--dry-run] [--date-format MDE|DME|YMD]\n"
 	"       jde-fetch --commit RULE RUN_ID\n"
 	"       jde-fetch --show-watermark RULE\n"
 	"       jde-fetch --ping [-c CONF]\n"
@@ -68,6 +70,8 @@ static volatile sig_atomic_t stop_sig; /* set by SIGTERM/SIGINT (mlc_util_signal
 
 struct opts {
 	const char *conf, *rule, *table, *columns, *match, *key, *run_id, *datefmt, *session_out;
+	const char *keys_file; /* --keys FILE */
+	long batch;            /* --batch N */
 	const char **where;
 	size_t nwhere;
 	long pagesize;
@@ -114,6 +118,9 @@ struct fetch {
 	char **max_keys;
 	size_t nmax_keys;
 	int max_overflow;
+	/* --keys: only the rows of these record keys are written (a jv object) */
+	jv keyset;
+	int by_keys;
 };
 
 static int
@@ -142,6 +149,11 @@ fetch_row(void *arg, const char *row, size_t n, const char *fetched_at)
 	f->fmt.fetched_at = fetched_at;
 	if (mlc_jde_row_record(row, n, &f->fmt, &f->line, &f->ri, err, sizeof err) < 0)
 		mlc_ais_fatal(MLC_EX_DATAERR, "%s: %s", f->fmt.table, err);
+	if (f->by_keys) {
+		/* the LIST of each key column selects a few more rows than asked for */
+		if (!jv_object_has(jv_copy(f->keyset), jv_string(f->ri.key.p)))
+			return;
+	}
 	if (f->incr && f->ri.has_wm) {
 		long long pos = (long long)f->ri.wm_date * 1000000 + f->ri.wm_time;
 
@@ -741,6 +753,217 @@ do_fetch(const struct opts *o)
 	return MLC_EX_OK;
 }
 
+/* ---- --keys: the records of given keys, read again -------------------------- */
+
+/* The record keys of FILE's lines ("record_key", else "key": what
+ * alert-log open writes), each once, in their order. */
+static size_t
+keys_load(const char *path, size_t nkey, char ***keys)
+{
+	FILE *fp = fopen(path, "r");
+	struct mlc_ndjson_reader *r;
+	jv seen = jv_object();
+	char *line;
+	size_t len, n = 0;
+	int k, bad = 0;
+
+	*keys = NULL;
+	if (!fp)
+		mlc_ais_fatal(MLC_EX_NOINPUT, "%s: %s", path, strerror(errno));
+	r = mlc_ndjson_open(fp, path, 0);
+	while ((k = mlc_ndjson_read(r, &line, &len)) != 0) {
+		struct mlc_wire_err we;
+		const char *ks;
+		jv o, v;
+		size_t parts = 1;
+
+		if (k < 0) {
+			bad = mlc_ndjson_error(r);
+			continue;
+		}
+		if (mlc_wire_line(line, len, &o, &we) < 0) {
+			char m[512];
+
+			mlc_wire_errmsg(&we, m, sizeof m);
+			mlc_warn("%s: line %lu: %s", path, mlc_ndjson_lineno(r), m);
+			jv_free(o);
+			bad = MLC_EX_DATAERR;
+			continue;
+		}
+		if (mlc_wire_str(o, "record_key", &v, &ks) != 1) {
+			jv_free(v);
+			if (mlc_wire_str(o, "key", &v, &ks) != 1)
+				ks = NULL;
+		}
+		for (const char *c = ks; c && *c; c++)
+			parts += *c == '|';
+		if (!ks || parts != nkey) {
+			mlc_warn("%s: line %lu: field \"record_key\": expected a key of %zu column%s",
+			         path, mlc_ndjson_lineno(r), nkey, nkey == 1 ? "" : "s");
+			bad = MLC_EX_DATAERR;
+		} else if (!jv_object_has(jv_copy(seen), jv_string(ks))) {
+			seen = jv_object_set(seen, jv_string(ks), jv_true());
+			*keys = mlc_xrealloc(*keys, (n + 1) * sizeof **keys);
+			(*keys)[n++] = mlc_xstrdup(ks);
+		}
+		jv_free(v);
+		jv_free(o);
+	}
+	mlc_ndjson_close(r);
+	fclose(fp);
+	jv_free(seen);
+	if (bad)
+		mlc_ais_fatal(bad, "%s: not read", path);
+	return n;
+}
+
+/* Part i of key k ("00001|PV|123456|001"), into b. */
+static void
+key_part(const char *k, size_t i, struct mlc_buf *b)
+{
+	const char *e;
+
+	for (; i > 0; i--)
+		k = strchr(k, '|') + 1;
+	e = strchr(k, '|');
+	mlc_buf_reset(b);
+	mlc_buf_add(b, k, e ? (size_t)(e - k) : strlen(k));
+}
+
+/* The conditions of one batch: per key column, a LIST of the distinct
+ * values its keys have there, into extra (reset).  The rows found are
+ * those of the keys and perhaps a few more (fetch_row drops them). */
+static void
+keys_batch_cond(const struct fetch *f, char **keys, size_t n, const struct mlc_jde_datefmt *df,
+                struct mlc_buf *extra)
+{
+	struct mlc_buf part;
+	struct mlc_jde_cond c;
+
+	mlc_buf_reset(extra);
+	mlc_buf_init(&part);
+	c.v = mlc_xcalloc(n, sizeof *c.v);
+	for (size_t i = 0; i < f->fmt.nkey; i++) {
+		jv seen = jv_object();
+
+		c.column = (char *)f->keys[i];
+		c.op = "LIST";
+		c.nv = 0;
+		for (size_t j = 0; j < n; j++) {
+			key_part(keys[j], i, &part);
+			if (!jv_object_has(jv_copy(seen), jv_string(part.p))) {
+				seen = jv_object_set(seen, jv_string(part.p), jv_true());
+				c.v[c.nv].content = mlc_xstrdup(part.p);
+				c.v[c.nv].special = "LITERAL";
+				c.v[c.nv].ymd = 0;
+				c.nv++;
+			}
+		}
+		if (i)
+			mlc_buf_addc(extra, ',');
+		mlc_jde_cond_json(extra, f->table, &c, df);
+		for (size_t j = 0; j < c.nv; j++)
+			free(c.v[j].content);
+		jv_free(seen);
+	}
+	free(c.v);
+	mlc_buf_free(&part);
+}
+
+/*
+ * --keys FILE: the rows of the record keys FILE names, read again with
+ * the rule's [source] conditions (not its watermark), in batches of
+ * --batch keys: one query each (and its pages), never one per key.  A key
+ * whose row is not written was deleted or is no longer selected.
+ */
+static int
+do_keys(const struct opts *o)
+{
+	struct fetch f;
+	struct mlc_ais a;
+	struct mlc_store *st = NULL;
+	struct mlc_buf extra;
+	char **keys;
+	size_t nkeys;
+	long batch = o->batch;
+	const char *bv;
+
+	memset(&f, 0, sizeof f);
+	f.wm = -1;
+	f.max = -1;
+	fetch_source(&f, o);
+	if (!batch && have_rule && (bv = mlc_rule_get(&rule, "resolved", "batch"))) {
+		char *end;
+
+		batch = strtol(bv, &end, 10);
+		if (*end || batch < 1 || batch > 10000)
+			mlc_ais_fatal(MLC_EX_CONFIG, "%s: [resolved] batch \"%s\" (1-10000)", rule.path,
+			              bv);
+	}
+	if (!batch)
+		batch = 100;
+	if (f.match && strcmp(f.match, "any") == 0 && f.ncond)
+		mlc_ais_fatal(MLC_EX_CONFIG, "%s: --keys needs match = all", rule.path);
+	fetch_columns(&f);
+	nkeys = keys_load(o->keys_file, f.fmt.nkey, &keys);
+	if (nkeys == 0) {
+		fetch_free(&f);
+		return MLC_EX_OK; /* nothing to read: no login */
+	}
+	mlc_ais_config(&conf);
+	mlc_ais_open(&a, &conf, o->dry);
+	a.count_rule = have_rule ? rule.name : NULL;
+	if (o->dry && o->datefmt)
+		dry_datefmt(&a, o->datefmt);
+	if (!o->dry) {
+		st = mlc_ais_store_open();
+		mlc_ais_password(&a, st);
+	}
+	f.fmt.table = f.table;
+	f.fmt.key = f.keys;
+	f.fmt.rule = have_rule ? rule.name : NULL;
+	mlc_jde_rowinfo_init(&f.ri);
+	mlc_buf_init(&f.line);
+	mlc_buf_init(&extra);
+	f.norder = mlc_ais_read_order(f.keyspec, NULL, NULL, f.order, &f.orderbuf);
+	if (!f.norder)
+		mlc_ais_fatal(MLC_EX_CONFIG, "bad key \"%s\"", f.keyspec);
+	f.ais = &a;
+	f.session_out = o->session_out;
+	f.by_keys = 1;
+	mlc_ais_login(&a);
+	for (size_t b = 0; b < nkeys; b += (size_t)batch) {
+		size_t m = nkeys - b < (size_t)batch ? nkeys - b : (size_t)batch;
+		struct mlc_ais_query q;
+
+		f.keyset = jv_object();
+		for (size_t j = 0; j < m; j++)
+			f.keyset = jv_object_set(f.keyset, jv_string(keys[b + j]), jv_true());
+		keys_batch_cond(&f, keys + b, m, &a.df, &extra);
+		mlc_ais_query_init(&q);
+		q.table = f.table;
+		q.rcids = f.rcids.p;
+		q.pagesize = f.pagesize;
+		q.order = f.order;
+		q.norder = f.norder;
+		q.row = fetch_row;
+		q.arg = &f;
+		mlc_ais_query_obj(&q.qobj, f.table, "all", f.cond, f.ncond, &a.df, extra.p);
+		mlc_ais_query_run(&a, &q);
+		mlc_ais_query_free(&q);
+		jv_free(f.keyset);
+	}
+	mlc_ais_close(&a);
+	if (st)
+		mlc_store_close(st);
+	for (size_t i = 0; i < nkeys; i++)
+		free(keys[i]);
+	free(keys);
+	fetch_free(&f);
+	mlc_buf_free(&extra);
+	return MLC_EX_OK;
+}
+
 /* ---- saved responses ------------------------------------------------------- */
 
 static int
@@ -910,7 +1133,7 @@ int
 main(int argc, char **argv)
 {
 	enum { O_COMMIT = 256, O_DRY, O_RUNID, O_FULL, O_PARSE, O_DATEFMT, O_SHOWWM, O_PING, O_SHOWREF,
-	       O_SESSION, O_TRAILER, O_NOSTATE };
+	       O_SESSION, O_TRAILER, O_NOSTATE, O_KEYS, O_BATCH };
 	static const struct option lopts[] = {
 		{ "commit", no_argument, NULL, O_COMMIT },
 		{ "dry-run", no_argument, NULL, O_DRY },
@@ -924,6 +1147,8 @@ main(int argc, char **argv)
 		{ "session-out", required_argument, NULL, O_SESSION },
 		{ "trailer", no_argument, NULL, O_TRAILER },
 		{ "no-state", no_argument, NULL, O_NOSTATE },
+		{ "keys", required_argument, NULL, O_KEYS },
+		{ "batch", required_argument, NULL, O_BATCH },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct opts o;
@@ -958,6 +1183,8 @@ main(int argc, char **argv)
 		case O_SESSION: o.session_out = optarg; break;
 		case O_TRAILER: o.trailer = 1; break;
 		case O_NOSTATE: o.nostate = 1; break;
+		case O_KEYS: o.keys_file = optarg; break;
+		case O_BATCH: o.batch = mlc_util_num_arg("--batch", optarg, 1, 10000); break;
 		default:
 			free(o.where); /* -w's list: no leak to report at a usage error */
 			fputs(usage, stderr);
@@ -1028,11 +1255,13 @@ main(int argc, char **argv)
 		mlc_die(MLC_EX_USAGE, "--date-format is for --dry-run (a session uses the user's)");
 	if (!o.rule && !o.table)
 		mlc_die(MLC_EX_USAGE, "give -r RULE or -t TABLE");
+	if (o.batch && !o.keys_file)
+		mlc_die(MLC_EX_USAGE, "--batch is for --keys");
 	/* The process holds the AIS password and token. */
 	if (!o.dry)
 		mlc_util_nodump();
 	mlc_http_global_init();
-	code = do_fetch(&o);
+	code = o.keys_file ? do_keys(&o) : do_fetch(&o);
 	if (have_rule)
 		mlc_rule_free(&rule);
 	mlc_conf_free(&conf);

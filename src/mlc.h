@@ -616,7 +616,7 @@ int mlc_store_wm_commit(struct mlc_store *s, const char *rule, const char *value
 /* ---- trail.c: the audit trail's statements (tables of store.c) -------- */
 /*
  * Every read and write of tables audit, message_status, run, deferred,
- * quarantine and realert: programs call these instead of holding SQL.
+ * quarantine, realert and open_alert: programs call these instead of holding SQL.
  * Writers are called inside the caller's mlc_store_tx (they may run again)
  * and return 0 or -1; readers are called anywhere.  -1 is a database error,
  * not yet reported: the caller says what it was doing with mlc_store_warn,
@@ -857,6 +857,21 @@ int mlc_trail_notice_done(struct mlc_store *s, const char *id);
 int mlc_trail_notices(struct mlc_store *s, int latest, mlc_trail_fn fn, void *arg);
 int mlc_trail_alert_deliveries(struct mlc_store *s, const char *alert_id, mlc_trail_fn fn,
                                void *arg);
+
+/* Table open_alert ([resolved] of ml-connector.5): writer, an alert key's
+ * delivery sent on channel to address to (a repeat is a no-op); writer,
+ * its resolved notice recorded: the row goes; writer, the re-alert rows of
+ * (rule, key) go, so that a match after the notice is a new alert; reader,
+ * the open rows of rule by key, in columns alert_key, channel, to_addr,
+ * jde_table, alert_id, recipient, sent_at and line (the alert's latest
+ * "matched" audit line, NULL when retention dropped it). */
+int mlc_trail_open_put(struct mlc_store *s, const char *rule, const char *key,
+                       const char *channel, const char *to, const char *table,
+                       const char *alert_id, const char *recipient, const char *sent_at);
+int mlc_trail_open_close(struct mlc_store *s, const char *rule, const char *key,
+                         const char *channel, const char *to);
+int mlc_trail_realert_forget(struct mlc_store *s, const char *rule, const char *key);
+int mlc_trail_open_list(struct mlc_store *s, const char *rule, mlc_trail_fn fn, void *arg);
 
 /* ---- vault.c: encrypted credentials (libsodium) ----------------------- */
 /*

@@ -29,6 +29,7 @@ const char *const mlc_rule_schema[] = {
 	"digest.max_items", "digest.columns", "digest.amount", "digest.currency",
 	"limits.quiet_hours", "limits.quiet_action", "limits.per_recipient_hour",
 	"limits.per_recipient_day",
+	"resolved.sms", "resolved.subject", "resolved.text", "resolved.batch",
 	NULL
 };
 

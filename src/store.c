@@ -115,6 +115,7 @@
  *   optout             per (ours, theirs): opted out (1) or back in (0),
  *                      since when, how (keyword STOP, error 21610) and
  *                      the message that did it.
+ *
  * Schema v7 adds (the monitor):
  *
  *   monitor            the connector's own health (alert-log monitor): per
@@ -123,6 +124,11 @@
  *                      notice told of it and when.
  *   monitor_notice     each notice the monitor made, its alert line whole,
  *                      and whether its deliveries are in the trail (done).
+ *
+ * Schema v8 adds (resolved notices, [resolved] of a rule):
+ *
+ *   open_alert         per (rule, alert key, channel, address) a delivery
+ *                      was sent to and no resolved notice has closed yet.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -364,6 +370,23 @@ static const char *const migrations[] = {
 	" created_at TEXT NOT NULL,"
 	" done INTEGER NOT NULL DEFAULT 0,"
 	" line TEXT NOT NULL);",
+	/*
+	 * v8: the alerts still open for a resolved notice ([resolved] of a
+	 * rule): one row per (rule, alert key, channel, address) a delivery
+	 * was sent to, added by alert-log when it records the sent delivery,
+	 * removed when it records the resolved notice's delivery (queued,
+	 * deferred, ...).  recipient is the delivery's recipient object.
+	 */
+	"CREATE TABLE open_alert ("
+	" rule TEXT NOT NULL,"
+	" alert_key TEXT NOT NULL,"
+	" channel TEXT NOT NULL,"
+	" to_addr TEXT NOT NULL,"
+	" jde_table TEXT,"
+	" alert_id TEXT NOT NULL,"
+	" recipient TEXT,"
+	" sent_at TEXT NOT NULL,"
+	" PRIMARY KEY (rule, alert_key, channel, to_addr));",
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

@@ -4,7 +4,7 @@
  *
  * The trail's tables (created by store.c's migrations, described at the
  * top of store.c): audit, message_status, run, deferred, quarantine,
- * realert, metric, inbound and optout.  No program holds SQL for them:
+ * realert, metric, inbound, optout, monitor, monitor_notice and open_alert.  No program holds SQL for them:
  * alert-log, alert-render, twilio-status, twilio-send, realert.c and
  * optout.c call the named functions here.  A change of the audit schema
  * is then a migration appended in store.c and the statements in this
@@ -1162,5 +1162,57 @@ mlc_trail_alert_deliveries(struct mlc_store *s, const char *alert_id, mlc_trail_
 	                         " ORDER BY a.delivery_id", &st) < 0)
 		return -1;
 	bind_text(st, 1, alert_id);
+	return each_row(s, st, cols, fn, arg);
+}
+
+/* ---- table open_alert: alerts sent and not yet resolved ([resolved]) ---- */
+
+int
+mlc_trail_open_put(struct mlc_store *s, const char *rule, const char *key, const char *channel,
+                   const char *to, const char *table, const char *alert_id,
+                   const char *recipient, const char *sent_at)
+{
+	const char *const v[] = { rule, key, channel, to, table, alert_id, recipient, sent_at };
+
+	/* the first send opens it; a re-alert of an open alert changes nothing */
+	return exec_text(s, "INSERT OR IGNORE INTO open_alert (rule, alert_key, channel, to_addr,"
+	                    " jde_table, alert_id, recipient, sent_at)"
+	                    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)", 8, v);
+}
+
+int
+mlc_trail_open_close(struct mlc_store *s, const char *rule, const char *key,
+                     const char *channel, const char *to)
+{
+	const char *const v[] = { rule, key, channel, to };
+
+	return exec_text(s, "DELETE FROM open_alert WHERE rule = ?1 AND alert_key = ?2"
+	                    " AND channel = ?3 AND to_addr = ?4", 4, v);
+}
+
+int
+mlc_trail_realert_forget(struct mlc_store *s, const char *rule, const char *key)
+{
+	const char *const v[] = { rule, key };
+
+	return exec_text(s, "DELETE FROM realert WHERE rule = ?1 AND alert_key = ?2", 2, v);
+}
+
+int
+mlc_trail_open_list(struct mlc_store *s, const char *rule, mlc_trail_fn fn, void *arg)
+{
+	static const char *const cols[] = { "alert_key", "channel", "to_addr", "jde_table",
+		                            "alert_id", "recipient", "sent_at", "line" };
+	sqlite3_stmt *st;
+
+	/* the alert's line as alert-match wrote it: its record, as it was */
+	if (mlc_store_prepare(s,
+	        "SELECT o.alert_key, o.channel, o.to_addr, o.jde_table, o.alert_id, o.recipient,"
+	        " o.sent_at, (SELECT a.line FROM audit a WHERE a.alert_id = o.alert_id"
+	        "  AND a.stage = 'matched' AND a.delivery_id IS NULL ORDER BY a.id DESC LIMIT 1)"
+	        " FROM open_alert o WHERE o.rule = ?1 ORDER BY o.alert_key, o.channel, o.to_addr",
+	        &st) < 0)
+		return -1;
+	bind_text(st, 1, rule);
 	return each_row(s, st, cols, fn, arg);
 }
