@@ -69,7 +69,6 @@ secret_dup(const char *s, size_t n)
 }
 
 static void logout(struct mlc_ais *a);
-static void count_requests(struct mlc_ais *a);
 
 /* Leave: log out first (the session must not outlive us), then exit. */
 void
@@ -91,7 +90,7 @@ mlc_ais_fatal(int code, const char *fmt, ...)
 	mlc_buf_free(&m);
 	if (session) {
 		logout(session);
-		count_requests(session);
+		mlc_ais_count(session, NULL);
 	}
 	mlc_util_exit(code);
 }
@@ -1376,29 +1375,28 @@ mlc_ais_open(struct mlc_ais *a, const struct mlc_conf *conf, int dry)
 	session = a;
 }
 
-/* The requests of a session, once it ends (close, or a fatal error after
- * its logout), added to the trail's counter mlc_remote_requests_total
- * {rule, system="ais"} (alert-log metrics), when a->count_rule names the
- * rule.  A count that cannot be written is said, and is never fatal: it
- * must not change how the stage ends. */
-static void
-count_requests(struct mlc_ais *a)
+void
+mlc_ais_count(struct mlc_ais *a, struct mlc_store *st)
 {
 	char err[512], ts[32];
 	const char *dir;
-	struct mlc_store *s = NULL;
+	struct mlc_store *s = st;
 	int code;
 
 	if (!a->count_rule || a->requests <= 0 || a->dry)
 		return;
 	mlc_time_now_text(ts);
-	if (!(dir = mlc_state_dir(NULL, err, sizeof err)) ||
-	    !(s = mlc_store_open(dir, err, sizeof err, &code)))
+	if (!s && (!(dir = mlc_state_dir(NULL, err, sizeof err)) ||
+	           !(s = mlc_store_open(dir, err, sizeof err, &code)))) {
 		mlc_warn("the count of AIS requests is not recorded: %s", err);
-	else if (mlc_trail_metric_put(s, 0, "mlc_remote_requests_total", a->count_rule, NULL, NULL,
-	                              "ais", (double)a->requests, ts) < 0)
-		mlc_warn("the count of AIS requests is not recorded (above)");
-	mlc_store_close(s);
+	} else {
+		mlc_store_doing(s, "count the AIS requests");
+		if (mlc_trail_metric_put(s, 0, "mlc_remote_requests_total", a->count_rule, NULL,
+		                         NULL, "ais", (double)a->requests, ts) < 0)
+			mlc_warn("the count of AIS requests is not recorded (above)");
+	}
+	if (s != st)
+		mlc_store_close(s);
 	a->requests = 0;
 }
 
@@ -1406,7 +1404,6 @@ void
 mlc_ais_close(struct mlc_ais *a)
 {
 	logout(a);
-	count_requests(a);
 	session = NULL;
 	if (a->h)
 		mlc_http_free(a->h);

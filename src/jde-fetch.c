@@ -740,6 +740,7 @@ do_fetch(const struct opts *o)
 	 * moved, and no pending position is left behind */
 	if (f.incr && !o->dry && !o->nostate)
 		wm_finish(&f, st, &q, o);
+	mlc_ais_count(&a, st); /* after the watermark: a lock is waited out for it first */
 	if (o->trailer && !o->dry)
 		trailer_put(&f);
 	if ((f.dropped || q.repeats) && getenv("ML_CONNECTOR_TRACE"))
@@ -954,6 +955,7 @@ do_keys(const struct opts *o)
 		jv_free(f.keyset);
 	}
 	mlc_ais_close(&a);
+	mlc_ais_count(&a, st);
 	if (st)
 		mlc_store_close(st);
 	for (size_t i = 0; i < nkeys; i++)

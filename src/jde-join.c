@@ -1754,6 +1754,7 @@ do_join(const struct opts *o)
 	/* no record, yet a session handed on (jde-fetch died after the hand-off): log it out */
 	mlc_ais_session_take(&a, &session_fd);
 	mlc_ais_close(&a);
+	mlc_ais_count(&a, NULL);
 	map_free(&j.bu);
 	map_free(&j.ab);
 	map_free(&j.names);

@@ -1468,6 +1468,12 @@ void mlc_ais_open(struct mlc_ais *a, const struct mlc_conf *conf, int dry);
 void mlc_ais_close(struct mlc_ais *a);
 /* The state database, or exit with its code. */
 struct mlc_store *mlc_ais_store_open(void);
+/* The session's requests not yet counted, added to the trail's counter
+ * mlc_remote_requests_total{rule, system="ais"} (alert-log metrics) in st
+ * (NULL: opened here) when a->count_rule names the rule; after the stage's
+ * last request (mlc_ais_fatal does it for a stage that stops).  A count
+ * that cannot be written is said, never fatal. */
+void mlc_ais_count(struct mlc_ais *a, struct mlc_store *st);
 /* The vault's ais.password into a->password; exits 78/77 otherwise. */
 void mlc_ais_password(struct mlc_ais *a, struct mlc_store *st);
 /* POST tokenrequest (retried by the shared policy); sets a->token and
