@@ -4,7 +4,8 @@
 # held like jde-fetch: it logs in to AIS with the same password):
 #  - a whole pipeline run (ml-connector run, every stage, trace on): no
 #    secret, its base64, or the Basic-auth form base64("SID:token") in any
-#    process's /proc/PID/cmdline or environ while it runs, nor in the state
+#    process's /proc/PID/cmdline or environ while it runs (sampled, and
+#    recorded at each program's exec by a wrapper), nor in the state
 #    directory, stdout, stderr or the trace afterwards;
 #  - no core dumps: every program that holds a secret runs with
 #    RLIMIT_CORE 0 and is not dumpable, and a SIGSEGV leaves no core file.
@@ -52,12 +53,27 @@ ok "vault holds the three canaries"
 S=$T/samples
 mkdir -p "$S"
 n=0
+# Sampling can miss a short-lived stage on a loaded machine, so each
+# program is also started through a wrapper that records what it was
+# started with (cmdline and environ are set at exec) and then execs it:
+# every process of the runs is looked at, whatever the load.  The
+# orchestrator puts its own directory first in PATH: it runs from the
+# wrappers' directory too.
+W=$T/wrap
+mkdir -p "$W"
+ln -s "$TOP/bin/ml-connector" "$W/ml-connector"
+for p in jde-fetch jde-join alert-match alert-render twilio-send twilio-status alert-log mlc-conf \
+	mlc-rule mlc-vault; do
+	printf '#!/bin/sh\n{ tr "\\0" "\\n" </proc/$$/cmdline; tr "\\0" "\\n" </proc/$$/environ; } >"%s/exec.$$.%s" 2>/dev/null\nexec "%s" "$@"\n' \
+		"$S" "$p" "$TOP/bin/$p" >"$W/$p"
+	chmod 755 "$W/$p"
+done
 # sampled NAME CMD...: run CMD traced in its own session, writing
 # $T/NAME.out and .err, and snapshot every process of it until it ends.
 sampled() {
 	local name=$1 run p c
 	shift
-	ML_CONNECTOR_TRACE=1 setsid "$@" >"$T/$name.out" 2>"$T/$name.err" &
+	PATH=$W:$PATH ML_CONNECTOR_TRACE=1 setsid "$@" >"$T/$name.out" 2>"$T/$name.err" &
 	run=$!
 	while kill -0 "$run" 2>/dev/null; do
 		for p in $(pgrep -s "$run"); do
