@@ -901,6 +901,24 @@ suppressed_json(struct mlc_buf *sup, const struct rset *r)
 }
 
 /* Decides what the alert line is and writes it: the alert, a suppressed line, or nothing. */
+
+/* The head of an alert line (an alert, a resolved notice): alert_id, rule,
+ * severity, table and key, the object left open. */
+static void
+alert_head(struct mlc_buf *out, const struct mlc_buf *aid, const char *table, const char *key)
+{
+	mlc_buf_adds(out, "{\"alert_id\":");
+	mlc_buf_json_str(out, aid->p, aid->len);
+	mlc_buf_adds(out, ",\"rule\":");
+	mlc_buf_json_str(out, rule.name, strlen(rule.name));
+	mlc_buf_adds(out, ",\"severity\":");
+	mlc_buf_json_str(out, rule.severity, strlen(rule.severity));
+	mlc_buf_adds(out, ",\"table\":");
+	json_str_or_null(out, table);
+	mlc_buf_adds(out, ",\"key\":");
+	mlc_buf_json_str(out, key, strlen(key));
+}
+
 static void
 emit_alert(const char *line, size_t len, const char *table, const char *key,
            const char *fp, const struct rset *r)
@@ -912,16 +930,7 @@ emit_alert(const char *line, size_t len, const char *table, const char *key,
 	mlc_buf_init(&aid);
 	mlc_buf_init(&sup);
 	mlc_buf_printf(&aid, "%s:%s", rule.name, key);
-	mlc_buf_adds(&out, "{\"alert_id\":");
-	mlc_buf_json_str(&out, aid.p, aid.len);
-	mlc_buf_adds(&out, ",\"rule\":");
-	mlc_buf_json_str(&out, rule.name, strlen(rule.name));
-	mlc_buf_adds(&out, ",\"severity\":");
-	mlc_buf_json_str(&out, rule.severity, strlen(rule.severity));
-	mlc_buf_adds(&out, ",\"table\":");
-	json_str_or_null(&out, table);
-	mlc_buf_adds(&out, ",\"key\":");
-	mlc_buf_json_str(&out, key, strlen(key));
+	alert_head(&out, &aid, table, key);
 	if (r->nsup > 0)
 		suppressed_json(&sup, r);
 	if (r->nvalid > 0 && r->nsup == r->nvalid) {
@@ -1275,16 +1284,7 @@ resolved_emit(void)
 			mlc_buf_reset(&rc);
 			mlc_buf_printf(&aid, "%s:%s/resolved", rule.name, oa->key);
 			resolved_recipients(&rc, sent, &mask);
-			mlc_buf_adds(&out, "{\"alert_id\":");
-			mlc_buf_json_str(&out, aid.p, aid.len);
-			mlc_buf_adds(&out, ",\"rule\":");
-			mlc_buf_json_str(&out, rule.name, strlen(rule.name));
-			mlc_buf_adds(&out, ",\"severity\":");
-			mlc_buf_json_str(&out, rule.severity, strlen(rule.severity));
-			mlc_buf_adds(&out, ",\"table\":");
-			json_str_or_null(&out, table);
-			mlc_buf_adds(&out, ",\"key\":");
-			mlc_buf_json_str(&out, oa->key, strlen(oa->key));
+			alert_head(&out, &aid, table, oa->key);
 			mlc_buf_adds(&out, ",\"record\":");
 			mlc_buf_add(&out, rec, rn);
 			mlc_buf_adds(&out, ",\"recipients\":");

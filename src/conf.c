@@ -18,22 +18,6 @@
 #include "mlc.h"
 
 static int
-errf(char *err, size_t errlen, const char *fmt, ...) MLC_PRINTF(3, 4);
-
-static int
-errf(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
-
-static int
 is_name_char(int c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
@@ -88,9 +72,9 @@ mlc_conf_parse(struct mlc_conf *c, const char *path, const char *text, size_t n,
 	memset(c, 0, sizeof *c);
 	c->path = mlc_xstrdup(path);
 	if (!mlc_utf8_valid(text, n))
-		return errf(err, errlen, "%s: not valid UTF-8", path);
+		return mlc_errf(err, errlen, "%s: not valid UTF-8", path);
 	if (memchr(text, '\0', n))
-		return errf(err, errlen, "%s: contains a NUL byte", path);
+		return mlc_errf(err, errlen, "%s: contains a NUL byte", path);
 	while (p < end) {
 		const char *eol = memchr(p, '\n', (size_t)(end - p));
 		const char *s, *e;
@@ -116,7 +100,7 @@ mlc_conf_parse(struct mlc_conf *c, const char *path, const char *text, size_t n,
 				continue;
 			}
 			if (!in_value)
-				return errf(err, errlen,
+				return mlc_errf(err, errlen,
 				            "%s:%u: indented line does not continue a value "
 				            "(continuation lines must follow a key line)", path, line);
 			append(c, t, (size_t)(e - t));
@@ -131,11 +115,11 @@ mlc_conf_parse(struct mlc_conf *c, const char *path, const char *text, size_t n,
 			while (q < e && is_name_char((unsigned char)*q))
 				q++;
 			if (q == s + 1 || q >= e || *q != ']' || q + 1 != e)
-				return errf(err, errlen,
+				return mlc_errf(err, errlen,
 				            "%s:%u: bad section header (expected [name] with "
 				            "a-z 0-9 _ . -)", path, line);
 			if ((size_t)(q - s - 1) >= sizeof section)
-				return errf(err, errlen, "%s:%u: section name too long", path, line);
+				return mlc_errf(err, errlen, "%s:%u: section name too long", path, line);
 			memcpy(section, s + 1, (size_t)(q - s - 1));
 			section[q - s - 1] = '\0';
 			continue;
@@ -147,13 +131,13 @@ mlc_conf_parse(struct mlc_conf *c, const char *path, const char *text, size_t n,
 				k++;
 			ke = k;
 			if (ke == s)
-				return errf(err, errlen,
+				return mlc_errf(err, errlen,
 				            "%s:%u: expected \"key = value\" (keys use a-z 0-9 _ . -)",
 				            path, line);
 			while (k < e && is_space((unsigned char)*k))
 				k++;
 			if (k >= e || *k != '=')
-				return errf(err, errlen, "%s:%u: expected \"=\" after key \"%.*s\"",
+				return mlc_errf(err, errlen, "%s:%u: expected \"=\" after key \"%.*s\"",
 				            path, line, (int)(ke - s), s);
 			v = k + 1;
 			while (v < e && is_space((unsigned char)*v))
@@ -182,7 +166,7 @@ mlc_conf_load(struct mlc_conf *c, const char *path, char *err, size_t errlen, in
 	} else if (!(f = fopen(path, "r"))) {
 		if (missing && errno == ENOENT)
 			*missing = 1;
-		return errf(err, errlen, "%s: %s", path, strerror(errno));
+		return mlc_errf(err, errlen, "%s: %s", path, strerror(errno));
 	}
 	mlc_buf_init(&b);
 	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
@@ -191,7 +175,7 @@ mlc_conf_load(struct mlc_conf *c, const char *path, char *err, size_t errlen, in
 			mlc_buf_free(&b);
 			if (f != stdin)
 				fclose(f);
-			return errf(err, errlen, "%s: larger than 4 MiB", path);
+			return mlc_errf(err, errlen, "%s: larger than 4 MiB", path);
 		}
 	}
 	if (ferror(f)) {
@@ -200,7 +184,7 @@ mlc_conf_load(struct mlc_conf *c, const char *path, char *err, size_t errlen, in
 		mlc_buf_free(&b);
 		if (f != stdin)
 			fclose(f);
-		return errf(err, errlen, "%s: read error: %s", path, strerror(e));
+		return mlc_errf(err, errlen, "%s: read error: %s", path, strerror(e));
 	}
 	if (f != stdin)
 		fclose(f);
@@ -281,19 +265,19 @@ mlc_conf_check(const struct mlc_conf *c, const char *const *schema, char *err, s
 
 		if (kind == 0) {
 			if (!known && *e->section)
-				return errf(err, errlen, "%s:%u: unknown section [%s]", c->path,
+				return mlc_errf(err, errlen, "%s:%u: unknown section [%s]", c->path,
 				            e->line, e->section);
 			if (*e->section)
-				return errf(err, errlen, "%s:%u: unknown key \"%s\" in [%s]", c->path,
+				return mlc_errf(err, errlen, "%s:%u: unknown key \"%s\" in [%s]", c->path,
 				            e->line, e->key, e->section);
-			return errf(err, errlen, "%s:%u: unknown key \"%s\" (before any [section])",
+			return mlc_errf(err, errlen, "%s:%u: unknown key \"%s\" (before any [section])",
 			            c->path, e->line, e->key);
 		}
 		if (kind == 1) {
 			for (j = 0; j < i; j++)
 				if (strcmp(c->v[j].section, e->section) == 0 &&
 				    strcmp(c->v[j].key, e->key) == 0)
-					return errf(err, errlen,
+					return mlc_errf(err, errlen,
 					            "%s:%u: \"%s\" given twice (first on line %u)",
 					            c->path, e->line, e->key, c->v[j].line);
 		}
@@ -358,7 +342,7 @@ mlc_config_lookup(const char *section, const char *key, char **val, char *err, s
 
 	*val = NULL;
 	if (strcmp(path, "-") == 0)
-		return errf(err, errlen, "the configuration cannot be read from standard input "
+		return mlc_errf(err, errlen, "the configuration cannot be read from standard input "
 		            "here: give its path");
 	if (mlc_conf_load(&c, path, err, errlen, &missing) < 0) {
 		mlc_conf_free(&c);
@@ -391,7 +375,7 @@ setting(const char *opt, const char *var, const char *key, char *buf, size_t buf
 	if (!e || !*e)
 		r = 0;
 	else if ((size_t)snprintf(buf, buflen, "%s", e) >= buflen)
-		r = errf(err, errlen, "%s \"%.60s...\" is too long for a path", key, e);
+		r = mlc_errf(err, errlen, "%s \"%.60s...\" is too long for a path", key, e);
 	else
 		r = 1;
 	free(v);
@@ -416,7 +400,7 @@ mlc_state_dir(const char *opt, char *err, size_t errlen)
 	else
 		r = snprintf(buf, sizeof buf, "/var/lib/ml-connector"); /* a system install */
 	if (r < 0 || (size_t)r >= sizeof buf) {
-		errf(err, errlen, "the default state directory is too long for a path");
+		mlc_errf(err, errlen, "the default state directory is too long for a path");
 		return NULL;
 	}
 	return buf;
@@ -440,7 +424,7 @@ mlc_rule_dir(const char *opt, char *err, size_t errlen)
 	else
 		r = snprintf(buf, sizeof buf, "rules");
 	if (r < 0 || (size_t)r >= sizeof buf) {
-		errf(err, errlen, "%s: too long for a path", conf);
+		mlc_errf(err, errlen, "%s: too long for a path", conf);
 		return NULL;
 	}
 	return buf;

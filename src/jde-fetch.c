@@ -671,6 +671,23 @@ trailer_put(struct fetch *f)
 	mlc_buf_free(&b);
 }
 
+/* What every read (do_fetch, do_keys) begins with: the configuration, the
+ * session (not logged in yet), and the format of its records. */
+static void
+fetch_session(struct fetch *f, struct mlc_ais *a, const struct opts *o)
+{
+	mlc_ais_config(&conf);
+	mlc_ais_open(a, &conf, o->dry);
+	a->count_rule = have_rule && !o->nostate ? rule.name : NULL;
+	if (o->dry && o->datefmt)
+		dry_datefmt(a, o->datefmt);
+	f->fmt.table = f->table;
+	f->fmt.key = f->keys;
+	f->fmt.rule = have_rule ? rule.name : NULL;
+	mlc_jde_rowinfo_init(&f->ri);
+	mlc_buf_init(&f->line);
+}
+
 static int
 do_fetch(const struct opts *o)
 {
@@ -687,23 +704,13 @@ do_fetch(const struct opts *o)
 	fetch_incremental(&f);
 	fetch_columns(&f);
 
-	mlc_ais_config(&conf);
-	mlc_ais_open(&a, &conf, o->dry);
-	a.count_rule = have_rule && !o->nostate ? rule.name : NULL;
-	if (o->dry && o->datefmt)
-		dry_datefmt(&a, o->datefmt);
+	fetch_session(&f, &a, o);
 	if (f.incr || !o->dry)
 		st = mlc_ais_store_open();
 	if (f.incr)
 		wm_begin(&f, st, o);
 	if (!o->dry)
 		mlc_ais_password(&a, st);
-
-	f.fmt.table = f.table;
-	f.fmt.key = f.keys;
-	f.fmt.rule = have_rule ? rule.name : NULL;
-	mlc_jde_rowinfo_init(&f.ri);
-	mlc_buf_init(&f.line);
 
 	/* Incremental: by (date, time, key), so that a row written or changed
 	 * while the read goes on sorts after the rows already read (JDE stamps
@@ -911,20 +918,11 @@ do_keys(const struct opts *o)
 		fetch_free(&f);
 		return MLC_EX_OK; /* nothing to read: no login */
 	}
-	mlc_ais_config(&conf);
-	mlc_ais_open(&a, &conf, o->dry);
-	a.count_rule = have_rule ? rule.name : NULL;
-	if (o->dry && o->datefmt)
-		dry_datefmt(&a, o->datefmt);
+	fetch_session(&f, &a, o);
 	if (!o->dry) {
 		st = mlc_ais_store_open();
 		mlc_ais_password(&a, st);
 	}
-	f.fmt.table = f.table;
-	f.fmt.key = f.keys;
-	f.fmt.rule = have_rule ? rule.name : NULL;
-	mlc_jde_rowinfo_init(&f.ri);
-	mlc_buf_init(&f.line);
 	mlc_buf_init(&extra);
 	f.norder = mlc_ais_read_order(f.keyspec, NULL, NULL, f.order, &f.orderbuf);
 	if (!f.norder)

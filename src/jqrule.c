@@ -82,21 +82,6 @@ struct mlc_jq {
 	struct mlc_buf msgs; /* compile messages collected by the error callback */
 };
 
-static void
-errf(char *err, size_t errlen, const char *fmt, ...) MLC_PRINTF(3, 4);
-
-static void
-errf(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /*
  * jq 1.6 reports "jq: error: MSG at <top-level>, line N:\nSOURCE LINE" and
  * then "jq: 1 compile error".  Keep MSG, say "line N", drop the rest.
@@ -174,7 +159,7 @@ compile(const char *prefix, const char *program, const char *suffix, const char 
 	mlc_buf_init(&q->msgs);
 	if (!(q->jq = jq_init())) {
 		jv_free(args);
-		errf(err, errlen, "%s: cannot initialise libjq", q->what);
+		mlc_errf(err, errlen, "%s: cannot initialise libjq", q->what);
 		mlc_jq_free(q);
 		return NULL;
 	}
@@ -188,7 +173,7 @@ compile(const char *prefix, const char *program, const char *suffix, const char 
 	ok = jq_compile_args(q->jq, src.p, complete_args(args));
 	mlc_buf_free(&src);
 	if (!ok) {
-		errf(err, errlen, "%s: %s", q->what,
+		mlc_errf(err, errlen, "%s: %s", q->what,
 		     q->msgs.len ? q->msgs.p : "does not compile");
 		mlc_jq_free(q);
 		return NULL;
@@ -206,7 +191,7 @@ mlc_jq_compile(const char *program, const char *what, jv args, char *err, size_t
 		p++;
 	if (!*p) {
 		jv_free(args);
-		errf(err, errlen, "%s: empty expression", what ? what : "jq program");
+		mlc_errf(err, errlen, "%s: empty expression", what ? what : "jq program");
 		return NULL;
 	}
 	/* Appended to the library's defs as it is: the defs scope over the
@@ -344,7 +329,7 @@ template(const char *tmpl, int html, const char *what, jv args, char *err, size_
 	if (escape_template(&b, tmpl) < 0) {
 		mlc_buf_free(&b);
 		jv_free(args);
-		errf(err, errlen, "%s: unterminated \\( in template", what ? what : "template");
+		mlc_errf(err, errlen, "%s: unterminated \\( in template", what ? what : "template");
 		return NULL;
 	}
 	q = compile(html ? "@html \"" : "\"", b.p, "\"", what, args, err, errlen);
@@ -393,7 +378,7 @@ mlc_jq_run1(struct mlc_jq *q, jv input, jv *out, char *err, size_t errlen)
 	*out = jv_invalid();
 	if (q->halted) {
 		jv_free(input);
-		errf(err, errlen, "%s: the program halted earlier; not run again", q->what);
+		mlc_errf(err, errlen, "%s: the program halted earlier; not run again", q->what);
 		return -3;
 	}
 	jq_start(q->jq, input, 0);
@@ -417,7 +402,7 @@ mlc_jq_run1(struct mlc_jq *q, jv input, jv *out, char *err, size_t errlen)
 		if (jv_is_valid(m) && jv_get_kind(m) != JV_KIND_NULL)
 			msg_text(jv_copy(m), mt, sizeof mt);
 		jv_free(m);
-		errf(err, errlen, "%s: the program called halt%s%s", q->what, *mt ? ": " : "",
+		mlc_errf(err, errlen, "%s: the program called halt%s%s", q->what, *mt ? ": " : "",
 		     mt);
 		jv_free(code);
 		jv_free(r);
@@ -428,13 +413,13 @@ mlc_jq_run1(struct mlc_jq *q, jv input, jv *out, char *err, size_t errlen)
 		char mt[400];
 
 		msg_text(jv_invalid_get_msg(r), mt, sizeof mt);
-		errf(err, errlen, "%s: %s", q->what, mt);
+		mlc_errf(err, errlen, "%s: %s", q->what, mt);
 		jv_free(first);
 		return -1;
 	}
 	jv_free(r);
 	if (n != 1) {
-		errf(err, errlen, "%s: gave %s", q->what, n == 0 ? "no output" : "more than one output");
+		mlc_errf(err, errlen, "%s: gave %s", q->what, n == 0 ? "no output" : "more than one output");
 		jv_free(first);
 		return -2;
 	}
@@ -471,7 +456,7 @@ mlc_jq_time_args(const struct timespec *now, const char *tz, char *err, size_t e
 
 	mlc_time_fmt(nowbuf, now);
 	if (zoned && mlc_tz_enter(&sv, tz) < 0) {
-		errf(err, errlen, "unknown time zone \"%s\"", tz);
+		mlc_errf(err, errlen, "unknown time zone \"%s\"", tz);
 		return jv_invalid();
 	}
 	if (!localtime_r(&t, &tm))
@@ -479,7 +464,7 @@ mlc_jq_time_args(const struct timespec *now, const char *tz, char *err, size_t e
 	if (zoned)
 		mlc_tz_leave(&sv);
 	if (bad) {
-		errf(err, errlen, "time out of range");
+		mlc_errf(err, errlen, "time out of range");
 		return jv_invalid();
 	}
 	strftime(today, sizeof today, "%Y-%m-%d", &tm);

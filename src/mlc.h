@@ -62,6 +62,9 @@ void mlc_log(int level, const char *fmt, ...) MLC_PRINTF(2, 3);
 /* One message of n bytes (not NUL-terminated), as mlc_log writes it. */
 void mlc_log_line(int level, const char *msg, size_t n);
 void mlc_warn(const char *fmt, ...) MLC_PRINTF(1, 2);
+/* A message into err (errlen bytes; nothing when err is NULL or errlen 0);
+ * returns -1, for "return mlc_errf(err, errlen, ...)". */
+int mlc_errf(char *err, size_t errlen, const char *fmt, ...) MLC_PRINTF(3, 4);
 void mlc_die(int code, const char *fmt, ...) MLC_PRINTF(2, 3) MLC_NORETURN;
 /* A progress line on stderr, redrawn in place ("\r"), when stderr is a
  * terminal, stdout is not, messages are text and ML_CONNECTOR_PROGRESS is

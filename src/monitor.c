@@ -15,20 +15,6 @@
 
 #include "mlc.h"
 
-static int
-errf(char *err, size_t errlen, const char *fmt, ...) MLC_PRINTF(3, 4);
-
-static int
-errf(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
 /* The keys of [monitor] (anything else there is refused, named). */
 static const char *const keys[] = { "to", "channels", "failed_runs", "no_success", "unknown",
 	                            "refused", "watermark", "quarantine", "window", "summary",
@@ -48,7 +34,7 @@ count(const struct mlc_conf_entry *e, long *v, const char *path, char *err, size
 	}
 	*v = strtol(e->value, &end, 10);
 	if (end == e->value || *end || *v < 0 || *v > 1000000)
-		return errf(err, errlen, "%s:%u: [monitor] %s \"%s\": expected a number or off",
+		return mlc_errf(err, errlen, "%s:%u: [monitor] %s \"%s\": expected a number or off",
 		            path, e->line, e->key, e->value);
 	return 0;
 }
@@ -67,7 +53,7 @@ duration(const struct mlc_conf_entry *e, long *v, const char *path, char *err, s
 	}
 	d = mlc_realert_window(e->value);
 	if (d <= 0)
-		return errf(err, errlen, "%s:%u: [monitor] %s \"%s\": expected a duration "
+		return mlc_errf(err, errlen, "%s:%u: [monitor] %s \"%s\": expected a duration "
 		            "(30m, 24h, 7d) or off", path, e->line, e->key, e->value);
 	*v = d;
 	return 0;
@@ -83,24 +69,24 @@ address(struct mlc_monitor *m, const struct mlc_conf_entry *e, const char *cc,
 	int ch;
 
 	if (m->nto >= MLC_MONITOR_MAXTO)
-		return errf(err, errlen, "%s:%u: [monitor] more than %d recipients", path, e->line,
+		return mlc_errf(err, errlen, "%s:%u: [monitor] more than %d recipients", path, e->line,
 		            MLC_MONITOR_MAXTO);
 	if (strchr(v, '@')) {
 		ch = MLC_CH_EMAIL;
 		if (!mlc_addr_email_ok(v))
-			return errf(err, errlen, "%s:%u: [monitor] to \"%s\": not an e-mail address",
+			return mlc_errf(err, errlen, "%s:%u: [monitor] to \"%s\": not an e-mail address",
 			            path, e->line, v);
 		m->to[m->nto] = mlc_xstrdup(v);
 	} else if (mlc_addr_is_whatsapp(v)) {
 		ch = MLC_CH_WHATSAPP;
 		if (!mlc_addr_whatsapp_ok(v))
-			return errf(err, errlen, "%s:%u: [monitor] to \"%s\": not whatsapp:+ and an "
+			return mlc_errf(err, errlen, "%s:%u: [monitor] to \"%s\": not whatsapp:+ and an "
 			            "E.164 number (%s)", path, e->line, v, MLC_ADDR_E164_RULE);
 		m->to[m->nto] = mlc_xstrdup(v);
 	} else {
 		ch = MLC_CH_SMS;
 		if (mlc_addr_e164_norm(v, cc, e164) < 0)
-			return errf(err, errlen, "%s:%u: [monitor] to \"%s\": not a phone number "
+			return mlc_errf(err, errlen, "%s:%u: [monitor] to \"%s\": not a phone number "
 			            "(%s) nor an e-mail address", path, e->line, v, MLC_ADDR_E164_RULE);
 		m->to[m->nto] = mlc_xstrdup(e164);
 	}
@@ -137,7 +123,7 @@ mlc_monitor_load(struct mlc_monitor *m, const struct mlc_conf *c, char *err, siz
 		for (k = 0; keys[k] && strcmp(keys[k], e->key); k++)
 			;
 		if (!keys[k])
-			return errf(err, errlen, "%s:%u: unknown key \"%s\" in [monitor]", path,
+			return mlc_errf(err, errlen, "%s:%u: unknown key \"%s\" in [monitor]", path,
 			            e->line, e->key);
 		if (!strcmp(e->key, "to") && address(m, e, cc, path, err, errlen) < 0)
 			return -1;
@@ -155,7 +141,7 @@ mlc_monitor_load(struct mlc_monitor *m, const struct mlc_conf *c, char *err, siz
 			if (!n)
 				break;
 			if ((k = mlc_addr_channel(p, n)) < 0)
-				return errf(err, errlen, "%s:%u: [monitor] channels: \"%.*s\" is not a "
+				return mlc_errf(err, errlen, "%s:%u: [monitor] channels: \"%.*s\" is not a "
 				            "channel (%s)", path, e->line, (int)n, p, MLC_CHANNELS_WORDS);
 			m->channels |= 1 << k;
 			p += n;
@@ -189,19 +175,19 @@ mlc_monitor_load(struct mlc_monitor *m, const struct mlc_conf *c, char *err, siz
 		snprintf(sch, sizeof sch, "%s%s",
 		         e->value[0] >= '0' && e->value[0] <= '9' ? "daily " : "", e->value);
 		if (mlc_sched_parse(&m->summary_sched, sch, e2, sizeof e2) < 0)
-			return errf(err, errlen, "%s:%u: [monitor] summary: %s", path, e->line, e2);
+			return mlc_errf(err, errlen, "%s:%u: [monitor] summary: %s", path, e->line, e2);
 		m->summary = mlc_xstrdup(sch);
 	}
 	if (m->timezone && !mlc_tz_valid(m->timezone))
-		return errf(err, errlen, "%s: [general] timezone \"%s\": unknown time zone", path,
+		return mlc_errf(err, errlen, "%s: [general] timezone \"%s\": unknown time zone", path,
 		            m->timezone);
 	if (!m->nto)
-		return errf(err, errlen, "%s: [monitor] names no recipient (to = ...)", path);
+		return mlc_errf(err, errlen, "%s: [monitor] names no recipient (to = ...)", path);
 	for (i = 0; i < m->nto; i++)
 		if (m->channels & (1 << m->to_ch[i]))
 			break;
 	if (i == m->nto)
-		return errf(err, errlen, "%s: [monitor] channels: no recipient has an address on "
+		return mlc_errf(err, errlen, "%s: [monitor] channels: no recipient has an address on "
 		            "them", path);
 	m->configured = 1;
 	return 0;

@@ -33,20 +33,6 @@ const char *const mlc_rule_schema[] = {
 	NULL
 };
 
-static int
-errf(char *err, size_t errlen, const char *fmt, ...) MLC_PRINTF(3, 4);
-
-static int
-errf(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
 int
 mlc_rule_name_ok(const char *s)
 {
@@ -103,7 +89,7 @@ mlc_rule_cron(const char *s, char *out, size_t outlen, char *err, size_t errlen)
 		long mm = strtol(s + 8, &end, 10);
 
 		if (end == s + 8 || *end || mm < 0 || mm > 59)
-			return errf(err, errlen, "bad minute in \"%s\" (hourly :MM)", s);
+			return mlc_errf(err, errlen, "bad minute in \"%s\" (hourly :MM)", s);
 		snprintf(out, outlen, "%ld * * * *", mm);
 		return 0;
 	}
@@ -111,7 +97,7 @@ mlc_rule_cron(const char *s, char *out, size_t outlen, char *err, size_t errlen)
 		int wd = s[0] == 'w';
 
 		if (hhmm(s + (wd ? 9 : 6), &h, &m) < 0)
-			return errf(err, errlen, "bad time in \"%s\" (expected HH:MM)", s);
+			return mlc_errf(err, errlen, "bad time in \"%s\" (expected HH:MM)", s);
 		snprintf(out, outlen, "%d %d * * %s", m, h, wd ? "1-5" : "*");
 		return 0;
 	}
@@ -120,7 +106,7 @@ mlc_rule_cron(const char *s, char *out, size_t outlen, char *err, size_t errlen)
 		long n = strtol(s + 6, &end, 10);
 
 		if (end == s + 6 || strcmp(end, "m") != 0 || n < 1 || n > 59 || 60 % n != 0)
-			return errf(err, errlen,
+			return mlc_errf(err, errlen,
 			            "bad interval in \"%s\" (every Nm, N dividing 60)", s);
 		snprintf(out, outlen, "*/%ld * * * *", n);
 		return 0;
@@ -137,17 +123,17 @@ mlc_rule_cron(const char *s, char *out, size_t outlen, char *err, size_t errlen)
 				p++;
 			n = strcspn(p, " \t");
 			if (cron_field(p, n, lo[i], hi[i]) < 0)
-				return errf(err, errlen, "bad cron field %d in \"%s\"", i + 1, s);
+				return mlc_errf(err, errlen, "bad cron field %d in \"%s\"", i + 1, s);
 			p += n;
 		}
 		while (*p == ' ' || *p == '\t')
 			p++;
 		if (*p)
-			return errf(err, errlen, "too many cron fields in \"%s\"", s);
+			return mlc_errf(err, errlen, "too many cron fields in \"%s\"", s);
 		snprintf(out, outlen, "%s", s + 5);
 		return 0;
 	}
-	return errf(err, errlen,
+	return mlc_errf(err, errlen,
 	            "unknown schedule \"%s\" (hourly [:MM], daily HH:MM, weekdays HH:MM, "
 	            "every Nm, cron ...)", s);
 }
@@ -177,7 +163,7 @@ mlc_rule_load(struct mlc_rule *r, const char *arg, const char *rules_dir, char *
 		snprintf(path, sizeof path, "%s", arg);
 	} else {
 		if (!mlc_rule_name_ok(arg))
-			return errf(err, errlen, "bad rule name \"%s\" (a-z 0-9 - _, not first -)", arg);
+			return mlc_errf(err, errlen, "bad rule name \"%s\" (a-z 0-9 - _, not first -)", arg);
 		const char *dir = mlc_rule_dir(rules_dir, err, errlen);
 
 		if (!dir)
@@ -188,7 +174,7 @@ mlc_rule_load(struct mlc_rule *r, const char *arg, const char *rules_dir, char *
 		if (missing) {
 			*code = MLC_EX_NOINPUT;
 			if (!strchr(arg, '/'))
-				errf(err, errlen, "no rule \"%s\" (%s: not found)", arg, path);
+				mlc_errf(err, errlen, "no rule \"%s\" (%s: not found)", arg, path);
 		}
 		return -1;
 	}
@@ -196,23 +182,23 @@ mlc_rule_load(struct mlc_rule *r, const char *arg, const char *rules_dir, char *
 	if (mlc_conf_check(&r->conf, mlc_rule_schema, err, errlen) < 0)
 		return -1;
 	if (!(e = mlc_conf_find(&r->conf, "rule", "name")))
-		return errf(err, errlen, "%s: [rule] name is missing", path);
+		return mlc_errf(err, errlen, "%s: [rule] name is missing", path);
 	if (!mlc_rule_name_ok(e->value))
-		return errf(err, errlen, "%s:%u: bad rule name \"%s\" (a-z 0-9 - _, not first -, at most 64)",
+		return mlc_errf(err, errlen, "%s:%u: bad rule name \"%s\" (a-z 0-9 - _, not first -, at most 64)",
 		            path, e->line, e->value);
 	base = strrchr(path, '/');
 	base = base ? base + 1 : path;
 	bl = strlen(base);
 	if (bl > 5 && strcmp(base + bl - 5, ".rule") == 0 &&
 	    (strlen(e->value) != bl - 5 || strncmp(base, e->value, bl - 5) != 0))
-		return errf(err, errlen, "%s:%u: rule name \"%s\" does not match the file name",
+		return mlc_errf(err, errlen, "%s:%u: rule name \"%s\" does not match the file name",
 		            path, e->line, e->value);
 	r->name = mlc_xstrdup(e->value);
 	r->severity = mlc_xstrdup("warning");
 	if ((e = mlc_conf_find(&r->conf, "rule", "severity"))) {
 		if (strcmp(e->value, "info") && strcmp(e->value, "warning") &&
 		    strcmp(e->value, "critical"))
-			return errf(err, errlen,
+			return mlc_errf(err, errlen,
 			            "%s:%u: severity \"%s\" (expected info, warning or critical)",
 			            path, e->line, e->value);
 		free(r->severity);
@@ -225,21 +211,21 @@ mlc_rule_load(struct mlc_rule *r, const char *arg, const char *rules_dir, char *
 		if (!strcmp(e->value, "no"))
 			r->enabled = 0;
 		else if (strcmp(e->value, "yes"))
-			return errf(err, errlen, "%s:%u: enabled \"%s\" (expected yes or no)", path,
+			return mlc_errf(err, errlen, "%s:%u: enabled \"%s\" (expected yes or no)", path,
 			            e->line, e->value);
 	}
 	if ((e = mlc_conf_find(&r->conf, "rule", "schedule")) &&
 	    mlc_sched_parse(&sched, e->value, e2, sizeof e2) < 0)
-		return errf(err, errlen, "%s:%u: %s", path, e->line, e2);
+		return mlc_errf(err, errlen, "%s:%u: %s", path, e->line, e2);
 	/* An unknown zone would be UTC without a word (the C library's
 	 * fallback): refuse it.  Empty means the configuration's. */
 	if ((e = mlc_conf_find(&r->conf, "rule", "timezone")) && *e->value &&
 	    !mlc_tz_valid(e->value))
-		return errf(err, errlen, "%s:%u: unknown time zone \"%s\" (an IANA name, e.g. "
+		return mlc_errf(err, errlen, "%s:%u: unknown time zone \"%s\" (an IANA name, e.g. "
 		            "Asia/Kolkata)", path, e->line, e->value);
 	if ((v = mlc_rule_get(r, "source", "table")) == NULL &&
 	    mlc_conf_find(&r->conf, "source", "where"))
-		return errf(err, errlen, "%s: [source] has conditions but no table", path);
+		return mlc_errf(err, errlen, "%s: [source] has conditions but no table", path);
 	*code = MLC_EX_OK;
 	return 0;
 }

@@ -216,6 +216,19 @@ mlc_warn(const char *fmt, ...)
 	errno = e;
 }
 
+int
+mlc_errf(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err && errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -1;
+}
+
 void
 mlc_die(int code, const char *fmt, ...)
 {
