@@ -265,5 +265,22 @@ cp "$T/good.conf" "$ML_CONNECTOR_CONF"
 alert-log monitor --check
 is "$?" 0 "alert-log monitor --check: the good one passes"
 
+# ---- Twilio unreachable (every create answered 503, then given up as
+# unknown): the notice still goes by e-mail, once ----
+m0=$(mails | grep -c .)
+n0=$(notices | grep -c .)
+curl -fsS -o /dev/null --data-binary "5xx:code=503,path=/Messages.json" "$TW/_sim/fault"
+sq "INSERT INTO run (rule, run_id, started_at, finished_at, status) VALUES ('fifth', 'f5', '2026-12-02T14:59:00.000Z', '2026-12-02T15:00:00.000Z', 'ok')"
+sq "INSERT INTO quarantine (first_ts, last_ts, rule, origin, ident, reason) VALUES ('2026-12-02T15:00:00.000Z', '2026-12-02T15:00:00.000Z', 'fifth', 'tee', 'w', 'test')"
+at 2026-12-02T15:01:00Z
+ml-connector monitor 2>"$T/u.err"
+is "$(notices | grep -c .)" "$n0" "Twilio unreachable: no SMS reached it"
+is "$(mails | grep -c .)" $((m0 + 1)) "the notice went by e-mail instead"
+like "$(mails | tail -n 1)" "rule fifth: 1 lines quarantined" "the same notice"
+at 2026-12-02T15:02:00Z
+ml-connector monitor 2>/dev/null
+is "$(mails | grep -c .)" $((m0 + 1)) "once"
+curl -fsS -o /dev/null -X POST "$TW/_sim/reset"
+
 stop_env
 done_testing
