@@ -864,6 +864,19 @@ cmd_schedule() {
 			write_units "$r" || exit $?
 		fi
 	done
+	# The monitor ([monitor] to set): its step after every run, and this
+	# line or timer besides, every minute, so that the daily summary goes
+	# at its time and a condition is told when no rule runs (the step is
+	# cheap when there is nothing to tell).  Its unit is named _monitor, a
+	# name no rule can take.
+	if [ -n "$(mlc-conf get monitor to 2>/dev/null)" ]; then
+		if [ "$mode" = cron ]; then
+			printf '# the monitor ([monitor]): its conditions and its summary, every minute\n* * * * * ML_CONNECTOR_CONF=%s %s monitor\n' \
+				"$ML_CONNECTOR_CONF" "$self"
+		else
+			write_units _monitor '*-*-* *:*:00' monitor "monitor" || exit $?
+		fi
+	fi
 }
 
 # unit_setup: for schedule --systemd, the instance (the configuration's
@@ -928,7 +941,12 @@ unit_q() { printf '"%s"' "$(printf '%s' "$1" | sed -e 's/%/%%/g' -e 's/\$/$$/g')
 write_units() {
 	_r=$1
 	_u=$dir/ml-connector-$instance-$_r
-	cal=$(mlc-rule oncalendar "$_r") || return $?
+	if [ $# -gt 1 ]; then
+		cal=$2 _exec=$3 _what=$4
+	else
+		cal=$(mlc-rule oncalendar "$_r") || return $?
+		_exec="run --scheduled --wait $_r" _what="rule $_r"
+	fi
 	if [ -f "$_u.service" ] &&
 		! grep -qxF "Environment=$(unit_q "ML_CONNECTOR_CONF=$ML_CONNECTOR_CONF")" "$_u.service"; then
 		die 78 "$_u.service was written for another configuration; give this one its own name with --instance NAME"
@@ -939,7 +957,7 @@ write_units() {
 	fi
 	cat >"$_u.service" <<EOF
 [Unit]
-Description=ml-connector rule $_r ($instance)
+Description=ml-connector $_what ($instance)
 Wants=network-online.target
 After=network-online.target
 
@@ -949,7 +967,7 @@ User=$user
 Environment=$(unit_q "ML_CONNECTOR_CONF=$ML_CONNECTOR_CONF")
 Environment=$(unit_q "ML_CONNECTOR_STATE=$ML_CONNECTOR_STATE")
 Environment=$(unit_q "ML_CONNECTOR_RULES=$ML_CONNECTOR_RULES")
-ExecStart=$(unit_q "$self") run --scheduled --wait $_r
+ExecStart=$(unit_q "$self") $_exec
 UMask=0077
 NoNewPrivileges=yes
 ProtectSystem=strict
@@ -975,7 +993,7 @@ SystemCallErrorNumber=EPERM
 CapabilityBoundingSet=
 EOF
 	{
-		printf '[Unit]\nDescription=ml-connector rule %s (%s) schedule\n\n[Timer]\n' "$_r" "$instance"
+		printf '[Unit]\nDescription=ml-connector %s (%s) schedule\n\n[Timer]\n' "$_what" "$instance"
 		printf '%s\n' "$cal" | sed 's/^/OnCalendar=/'
 		printf 'AccuracySec=1s\nPersistent=true\n\n[Install]\nWantedBy=timers.target\n'
 	} >"$_u.timer"

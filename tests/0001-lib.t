@@ -62,4 +62,10 @@ kill -0 "$b"
 ok "_signal: a pid whose process is not the one started is left alone"
 kill "$b"
 wait "$b" 2>/dev/null
+# ok DESC judges the command before it: "ok test -f X" (a command as its
+# arguments, never run) is refused, not passed.
+is "$(verdict ok test -f /nonexistent)" not "ok with a command for arguments: not ok"
+is "$(false; verdict ok "one description")" not "ok after a failed command: not ok"
+is "$(true; verdict ok "one description")" ok "ok after a command that went through: ok"
+
 done_testing

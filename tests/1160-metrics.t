@@ -40,7 +40,8 @@ isnt "$?" 0 "the checker refuses a counter that went down"
 export ML_CONNECTOR_NOW=2026-11-26T14:00:00Z
 ml-connector run ap-aging >"$T/a.out" 2>"$T/a.err"
 is "$?" 0 "a run"
-ok test -f "$F"
+test -f "$F"
+ok "the textfile is written"
 is "$(stat -c %a "$F")" 644 "the textfile is 0644 (node_exporter reads it), whatever the umask"
 is "$(lint "$F")" ok "the textfile follows the exposition format"
 # promtool: installed, or extracted by scripts/setup from Debian's prometheus
@@ -93,7 +94,8 @@ ml-connector run ap-aging high-value-po >/dev/null 2>"$T/b.err"
 is "$?" 0 "a second run of ap-aging, and high-value-po"
 is "$(lint "$F" "$T/first.prom")" ok "still the format, and no counter went down"
 is "$(val 'mlc_runs_total{rule="ap-aging",outcome="ok"}')" 2 "two runs of ap-aging counted"
-ok [ "$(val 'mlc_records_fetched_total{rule="ap-aging"}')" -ge "$fetched" ]
+[ "$(val 'mlc_records_fetched_total{rule="ap-aging"}')" -ge "$fetched" ]
+ok "records fetched: the counter did not go down"
 is "$(val 'mlc_rule_last_success_timestamp_seconds{rule="high-value-po"}')" "$(date -ud 2026-11-27T14:00:00Z +%s)" \
 	"high-value-po has series of its own"
 cp "$F" "$T/second.prom"

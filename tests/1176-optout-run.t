@@ -22,7 +22,8 @@ is "$(jq -r 'select(.kind == "request" and .method == "POST" and .form.To == "'$
 first=$(jq -r 'select(.kind == "request") | .method + " " + .path' "$MLC_TWILIO_SIM_LOG" | head -n 1)
 like "$first" '^GET /2010-04-01/Accounts/.*/Messages.json$' "the poll is the run's first request to Twilio"
 n=$(alert-log status high-value-po -f ndjson | jq -r .opted_out)
-ok [ "$n" -gt 0 ] "status counts $n deliveries not sent (opted out)"
+[ "$n" -gt 0 ]
+ok "status counts $n deliveries not sent (opted out)"
 like "$(alert-log query --stage run -f ndjson | jq -r 'select(.status == "ok") | .detail' | tail -n 1)" \
 	"not sent \\(opted out\\) $n" "the run's detail says how many"
 d=$(alert-log query --stage suppressed -f ndjson | jq -r .delivery_id | head -n 1)

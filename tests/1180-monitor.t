@@ -265,6 +265,17 @@ cp "$T/good.conf" "$ML_CONNECTOR_CONF"
 alert-log monitor --check
 is "$?" 0 "alert-log monitor --check: the good one passes"
 
+# ---- schedule: the monitor on its own, every minute (the summary at its
+# time when no rule runs then) ----
+ml-connector schedule --cron >"$T/cron" 2>/dev/null
+is "$(grep -c ' monitor$' "$T/cron")" 1 "schedule --cron: one line for the monitor"
+like "$(grep ' monitor$' "$T/cron")" '^\* \* \* \* \* ML_CONNECTOR_CONF=' "every minute, with the configuration"
+ml-connector schedule --systemd "$T/units" >/dev/null 2>&1
+ls "$T"/units/ml-connector-*-_monitor.timer >/dev/null 2>&1
+ok "schedule --systemd: the monitor's timer"
+is "$(grep -h '^ExecStart=' "$T"/units/*-_monitor.service | sed 's/.* //')" monitor "the monitor's service runs ml-connector monitor"
+is "$(grep -h '^OnCalendar=' "$T"/units/*-_monitor.timer)" 'OnCalendar=*-*-* *:*:00' "its timer fires every minute"
+
 # ---- Twilio unreachable (every create answered 503, then given up as
 # unknown): the notice still goes by e-mail, once ----
 m0=$(mails | grep -c .)

@@ -98,6 +98,11 @@ _result() {
 #   cmd; ok "it worked"
 ok() {
 	_rc=$?
+	# "ok test -f X" would pass on the status of the command before it
+	if [ $# -ne 1 ]; then
+		_result 1 "ok takes one description, got: $*" || echo "#   (ok DESC checks the status of the command before it)"
+		return 0
+	fi
 	_result "$_rc" "$1" || echo "#   (status $_rc)"
 	return 0
 }
