@@ -258,7 +258,7 @@ SLOW_TESTS = tests/1110-e2e.t tests/1120-fault-matrix.t tests/1121-fault-matrix-
 	tests/0710-twilio-send-faults.t tests/1220-hostile.t tests/1210-write-faults.t \
 	tests/1185-resolved.t
 TESTS = $(SLOW_TESTS) $(filter-out $(SLOW_TESTS),$(sort $(wildcard tests/*.t)))
-PROVE = prove -j4
+PROVE = prove -j4 --timer
 
 check: all
 	$(PROVE) $(TESTS)
