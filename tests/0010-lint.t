@@ -25,6 +25,12 @@ else
 	ok "shellcheck clean on the tests"
 	[ -s "$T/sc" ] && sed 's/^/#   /' "$T/sc" | head -n 30
 
+	# wait_for's arguments are evaluated once: a "$(...)" among them freezes
+	# the condition (it then waits out its timeout and goes on unchecked)
+	# shellcheck disable=SC2016 # the pattern names a "$(" literally
+	grep -n 'wait_for [^#]*"\$(' tests/*.t tests/*.sh >"$T/frozen"
+	is "$(cat "$T/frozen")" "" "no wait_for condition frozen by a command substitution"
+
 	man_files=$(ls man/*.[1-8] 2>/dev/null)
 	if [ -n "$man_files" ]; then
 		# shellcheck disable=SC2086

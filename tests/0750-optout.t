@@ -127,7 +127,7 @@ curl -sf -X POST "$SIM/_sim/inbound" --data-urlencode From=+15553000401 --data-u
 isid=$(jq -r .sid "$T/inj")
 is "$(jq -r '[.direction, .status] | join(" ")' "$T/inj")" "inbound received" \
 	"injected: an inbound message, received"
-wait_for test "$(grep -c . "$T/sink.log" 2>/dev/null)" -ge 2
+wait_for lines_ge "$T/sink.log" 2
 line=$(head -n 1 "$T/sink.log")
 printf '%s' "$line" | jq -j .body | twsig-check form >"$T/form"
 is "$(jq -r 'map(.[0]) | sort | join(",")' "$T/form")" \
@@ -171,7 +171,7 @@ is "$code $(jq -r .code "$T/c")" "400 21610" "the simulator refuses a send after
 # START lifts both blocks
 curl -sf -X POST "$SIM/_sim/inbound" --data-urlencode From=+15553000401 --data-urlencode "To=$OURS" \
 	--data-urlencode Body=START >/dev/null
-wait_for test "$(grep -c . "$T/sink.log")" -ge 3
+wait_for lines_ge "$T/sink.log" 3
 line=$(sed -n 3p "$T/sink.log")
 post "$(printf '%s' "$line" | jq -j .body)" "$(printf '%s' "$line" | jq -r '.headers["X-Twilio-Signature"]')"
 sms s2 +15553000401 'Invoice 2 overdue' | twilio-send | alert-log >"$T/res"

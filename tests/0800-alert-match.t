@@ -222,7 +222,7 @@ alert-match -r "$MR/storm.rule" --no-state --now "$NOW" <"$T/storm.in" >"$T/out"
 sm=$!
 exec 7>"$T/storm.in"
 grep -E '"F0411_DOC":(123456|123457|123458|123459|123460|123461|123462),' "$F/match-ap-aging.in.ndjson" >&7
-wait_for test "$(grep -c . "$T/out")" -ge 6
+wait_for lines_ge "$T/out" 6
 is "$(jq -r '.digest_only' "$T/out" | sort | uniq -c | tr -s ' ' | tr '\n' ';')" " 6 true;" \
 	"storm = 5, input still open: the six alerts so far, all digest_only, none held back nor sent plain"
 exec 7>&-

@@ -41,7 +41,7 @@ printf '%s' "$URL" | mlc-vault set heartbeat.url
 # ---- a scheduled run that goes through: one ok ping with its summary ----
 ML_CONNECTOR_NOW=2026-11-28T14:01:00Z ml-connector run --scheduled "$RULE" >"$T/b.out" 2>"$T/b.err"
 is "$?" 0 "a scheduled run with the heartbeat set"
-wait_for test "$(requests)" -ge 1
+wait_for lines_ge "$T/sink.log" 1
 is "$(jq -r '"\(.method) \(.path) \(.headers["Content-Type"])"' "$T/sink.log")" \
 	"POST /ping/$UUID text/plain; charset=utf-8" "one POST to the stored URL, text/plain"
 is "$(jq -r .body "$T/sink.log")" "ml-connector rule $RULE: scheduled run, status 0" \
@@ -55,7 +55,7 @@ is "$(requests)" 1 "nor does a run by hand"
 printf 'wrong-password' | mlc-vault set ais.password
 ML_CONNECTOR_NOW=2026-11-29T14:01:00Z ml-connector run --scheduled "$RULE" >/dev/null 2>"$T/c.err"
 is "$?" 77 "a failing scheduled run: 77, as without a heartbeat"
-wait_for test "$(requests)" -ge 2
+wait_for lines_ge "$T/sink.log" 2
 is "$(tail -n 1 "$T/sink.log" | jq -r '"\(.path) \(.body)"')" \
 	"/ping/$UUID/fail ml-connector rule $RULE: scheduled run, status 77" "the fail ping, with the status"
 mlc-vault set ais.password <"$T/ais.pw"

@@ -126,7 +126,7 @@ ML_CONNECTOR_NOW=2026-11-26T15:00:30Z ml-connector run --scheduled high-value-po
 beats=$(grep -c . "$T/sink.log" 2>/dev/null)
 ML_CONNECTOR_NOW=2026-11-26T16:00:30Z sampled beat ml-connector run --scheduled high-value-po
 is "$?" 0 "the traced scheduled run with a heartbeat: status 0"
-wait_for test "$(grep -c . "$T/sink.log" 2>/dev/null)" -gt "${beats:-0}"
+wait_for lines_ge "$T/sink.log" $((${beats:-0} + 1))
 is "$(grep -c -F "$HBKEY" "$T/sink.log")" "$(grep -c . "$T/sink.log")" \
 	"control: every ping reached the listener at the URL with the key"
 seen=$(find "$S" -type f -size +0 | sed 's/.*\.//' | sort -u | tr '\n' ' ')

@@ -205,6 +205,10 @@ vg() {
 # has not after $MLC_WAIT seconds (default 60).  Waits are for conditions
 # that stay true once they hold (a file written, a process started): a
 # loaded machine makes the wait longer, never the verdict different.
+# (Its arguments are evaluated once, when it is called: a condition with a
+# "$(...)" in it is frozen at its first value and waits out the 60 s.  Put
+# the condition in a function, as lines_ge below; tests/0010 refuses the
+# frozen form.)
 wait_for() {
 	_wend=$((SECONDS + ${MLC_WAIT:-60}))
 	until "$@"; do
@@ -213,6 +217,9 @@ wait_for() {
 	done
 	return 0
 }
+
+# lines_ge FILE N: FILE has at least N non-empty lines (a wait_for condition).
+lines_ge() { [ "$(grep -c . "$1" 2>/dev/null)" -ge "$2" ]; }
 
 _sim_up() { [ -s "$T/$_sim.port" ] || ! kill -0 "$_pid" 2>/dev/null; }
 
