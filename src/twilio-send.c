@@ -2561,7 +2561,7 @@ poll_number(struct mlc_http *h, const char *user, const char *number, long psize
 		}
 		o = jv_parse_sized(r.body.p ? r.body.p : "", (int)r.body.len);
 		mlc_http_resp_free(&r);
-		list = jget(jv_copy(o), "messages");
+		list = jget(o, "messages"); /* jget copies o; o is freed below */
 		n = jv_get_kind(list) == JV_KIND_ARRAY ? jv_array_length(jv_copy(list)) : 0;
 		for (i = 0; i < n; i++) {
 			jv m = jv_array_get(jv_copy(list), i);
@@ -2597,6 +2597,7 @@ poll_number(struct mlc_http *h, const char *user, const char *number, long psize
 		}
 		jv_free(list);
 		next = jget(o, "next_page_uri");
+		jv_free(o);
 		if (jv_get_kind(next) != JV_KIND_STRING || ++pages >= 10000) {
 			jv_free(next);
 			break;
