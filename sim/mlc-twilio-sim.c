@@ -1417,6 +1417,19 @@ struct outcome {
 	int status, error;
 };
 
+/* Under mu: m appended to the message list and its sid table; its index. */
+static size_t
+msg_add(struct msg *m)
+{
+	if (nmsg == capmsg) {
+		capmsg = capmsg ? capmsg * 2 : 1024;
+		msgs = mlc_xrealloc(msgs, capmsg * sizeof *msgs);
+	}
+	msgs[nmsg] = m;
+	sidtab_put(nmsg);
+	return nmsg++;
+}
+
 static void
 create_message(struct reply *r, char **fn, char **fv, size_t fc, int have_form,
                const struct outcome *oc)
@@ -1556,14 +1569,7 @@ create_message(struct reply *r, char **fn, char **fv, size_t fc, int have_form,
 	m->error_code = out.error;
 
 	pthread_mutex_lock(&mu);
-	if (nmsg == capmsg) {
-		capmsg = capmsg ? capmsg * 2 : 1024;
-		msgs = mlc_xrealloc(msgs, capmsg * sizeof *msgs);
-	}
-	idx = nmsg;
-	msgs[nmsg] = m;
-	sidtab_put(idx);
-	nmsg++;
+	idx = msg_add(m);
 	due = mlc_time_mono_ms() + (uint64_t)cfg.step_ms;
 	heap_push(due, idx);
 	pthread_cond_signal(&ev_cv);
@@ -2067,7 +2073,7 @@ static void
 sim_inbound(struct reply *r, const char *body, size_t len)
 {
 	char **fn = NULL, **fv = NULL, segs[16], waid[40];
-	size_t fc = 0, k = 0, idx;
+	size_t fc = 0, k = 0;
 	const char *from, *to, *text, *mss, *oot, *d, *n[20], *v[20];
 	long times = 1, t;
 	struct msg *m;
@@ -2127,14 +2133,7 @@ sim_inbound(struct reply *r, const char *body, size_t len)
 		n[k] = "WaId", v[k++] = waid;
 	}
 	pthread_mutex_lock(&mu);
-	if (nmsg == capmsg) {
-		capmsg = capmsg ? capmsg * 2 : 1024;
-		msgs = mlc_xrealloc(msgs, capmsg * sizeof *msgs);
-	}
-	idx = nmsg;
-	msgs[nmsg] = m;
-	sidtab_put(idx);
-	nmsg++;
+	msg_add(m);
 	if (kw == MLC_KW_STOP || kw == MLC_KW_START)
 		stop_set(mss ? mss : to, from, kw == MLC_KW_STOP);
 	if (is_whatsapp(from))

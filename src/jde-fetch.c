@@ -688,6 +688,20 @@ fetch_session(struct fetch *f, struct mlc_ais *a, const struct opts *o)
 	mlc_buf_init(&f->line);
 }
 
+/* A query of the read's table, columns and order, each row to fetch_row. */
+static void
+fetch_query(struct mlc_ais_query *q, struct fetch *f)
+{
+	mlc_ais_query_init(q);
+	q->table = f->table;
+	q->rcids = f->rcids.p;
+	q->pagesize = f->pagesize;
+	q->order = f->order;
+	q->norder = f->norder;
+	q->row = fetch_row;
+	q->arg = f;
+}
+
 static int
 do_fetch(const struct opts *o)
 {
@@ -719,15 +733,8 @@ do_fetch(const struct opts *o)
 	                              f.incr ? f.fmt.wm_time : NULL, f.order, &f.orderbuf);
 	if (!f.norder)
 		mlc_ais_fatal(MLC_EX_CONFIG, "bad key \"%s\"", f.keyspec);
-	mlc_ais_query_init(&q);
+	fetch_query(&q, &f);
 	mlc_buf_init(&extra);
-	q.table = f.table;
-	q.rcids = f.rcids.p;
-	q.pagesize = f.pagesize;
-	q.order = f.order;
-	q.norder = f.norder;
-	q.row = fetch_row;
-	q.arg = &f;
 	f.ais = &a;
 	f.session_out = o->session_out;
 	/* The conditions' dates are written in the user's format: log in first. */
@@ -939,14 +946,7 @@ do_keys(const struct opts *o)
 		for (size_t j = 0; j < m; j++)
 			f.keyset = jv_object_set(f.keyset, jv_string(keys[b + j]), jv_true());
 		keys_batch_cond(&f, keys + b, m, &a.df, &extra);
-		mlc_ais_query_init(&q);
-		q.table = f.table;
-		q.rcids = f.rcids.p;
-		q.pagesize = f.pagesize;
-		q.order = f.order;
-		q.norder = f.norder;
-		q.row = fetch_row;
-		q.arg = &f;
+		fetch_query(&q, &f);
 		mlc_ais_query_obj(&q.qobj, f.table, "all", f.cond, f.ncond, &a.df, extra.p);
 		mlc_ais_query_run(&a, &q);
 		mlc_ais_query_free(&q);

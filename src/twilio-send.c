@@ -2260,6 +2260,17 @@ ping_put(struct mlc_buf *out)
  * --ping: read the Twilio account (GET Accounts/{Sid}.json), sending
  * nothing.  One line on stdout.  "Ping your real systems."
  */
+/* The options of a handle for one request of its own (--ping,
+ * --ping-sendgrid, --poll-inbound): the run's timeout and trace. */
+static void
+oneoff_opts(struct mlc_http_opts *ho)
+{
+	memset(ho, 0, sizeof *ho);
+	ho->timeout_ms = g.timeout_ms;
+	ho->url_policy = MLC_HTTP_ALLOW_HTTP_LOOPBACK;
+	ho->trace = g.trace;
+}
+
 static int
 do_ping(void)
 {
@@ -2273,10 +2284,7 @@ do_ping(void)
 
 	if ((code = channel_ready(MLC_CH_SMS)))
 		return code;
-	memset(&ho, 0, sizeof ho);
-	ho.timeout_ms = g.timeout_ms;
-	ho.url_policy = MLC_HTTP_ALLOW_HTTP_LOOPBACK;
-	ho.trace = g.trace;
+	oneoff_opts(&ho);
 	mlc_buf_init(&url);
 	mlc_buf_printf(&url, "%s/2010-04-01/Accounts/%s.json", g.tw_base, g.account_sid);
 	h = mlc_http_new(&ho);
@@ -2347,10 +2355,7 @@ do_ping_sendgrid(void)
 
 	if ((code = channel_ready(MLC_CH_EMAIL)))
 		return code;
-	memset(&ho, 0, sizeof ho);
-	ho.timeout_ms = g.timeout_ms;
-	ho.url_policy = MLC_HTTP_ALLOW_HTTP_LOOPBACK;
-	ho.trace = g.trace;
+	oneoff_opts(&ho);
 	mlc_buf_init(&url);
 	mlc_buf_printf(&url, "%s/v3/scopes", g.sg_base);
 	h = mlc_http_new(&ho);
@@ -2630,10 +2635,7 @@ do_poll_inbound(void)
 		config_die("%s: [twilio] from or whatsapp_from: %s", "no number to poll");
 	if ((code = channel_ready(MLC_CH_SMS)))
 		return code;
-	memset(&ho, 0, sizeof ho);
-	ho.timeout_ms = g.timeout_ms;
-	ho.url_policy = MLC_HTTP_ALLOW_HTTP_LOOPBACK;
-	ho.trace = g.trace;
+	oneoff_opts(&ho);
 	h = mlc_http_new(&ho);
 	if (g.from)
 		code = poll_number(h, g.api_key_sid ? g.api_key_sid : g.account_sid, g.from, psize);
