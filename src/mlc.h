@@ -72,6 +72,9 @@ void mlc_die(int code, const char *fmt, ...) MLC_PRINTF(2, 3) MLC_NORETURN;
  * message. */
 void mlc_progress(const char *fmt, ...) MLC_PRINTF(1, 2);
 void mlc_progress_end(void);
+/* The rule the orchestrator runs this stage for (ML_CONNECTOR_RULE, the one
+ * the messages name), or NULL. */
+const char *mlc_util_rule(void);
 /* The standard --help/--version handling: returns 1 if argv[1] was one of them
  * (after printing usage or version to stdout), else 0. */
 int mlc_util_std_args(int argc, char **argv, const char *usage);

@@ -2027,13 +2027,14 @@ setup_multi(void)
 
 /* The requests this run sent, added to the trail's counters
  * mlc_remote_requests_total{rule, system} (alert-log metrics); the rule is
- * the orchestrator's ML_CONNECTOR_RULE (none: counted for no rule).  Never
+ * the one the messages name (mlc_util_rule, the orchestrator's
+ * ML_CONNECTOR_RULE; none: counted for no rule).  Never
  * fatal. */
 static void
 count_requests(void)
 {
 	static const char *const sys[2] = { "twilio", "sendgrid" };
-	const char *rule = getenv("ML_CONNECTOR_RULE");
+	const char *rule = mlc_util_rule();
 	char ts[32];
 
 	if (!g.store)

@@ -62,6 +62,15 @@ env_nonempty(const char *name)
 	return v && *v ? v : NULL;
 }
 
+static void log_setup(void);
+
+const char *
+mlc_util_rule(void)
+{
+	log_setup();
+	return lg.rule;
+}
+
 static void
 log_setup(void)
 {
