@@ -70,6 +70,7 @@ TESTPROGS = \
 	tests/bin/retry-calc \
 	tests/bin/jq-run \
 	tests/bin/realert-mark \
+	tests/bin/ack-unit \
 	tests/bin/jde-unit \
 	tests/bin/sched-sweep
 
@@ -188,6 +189,8 @@ tests/bin/jq-run: tests/src/jq-run.o
 tests/src/jq-run.o: src/mlc.h
 tests/bin/realert-mark: tests/src/realert-mark.o
 tests/src/realert-mark.o: src/mlc.h
+tests/bin/ack-unit: tests/src/ack-unit.o
+tests/src/ack-unit.o: src/mlc.h
 tests/bin/ndjson-cat: tests/src/ndjson-cat.o
 tests/src/ndjson-cat.o: src/mlc.h
 tests/bin/conf-dump: tests/src/conf-dump.o

@@ -622,7 +622,7 @@ int mlc_store_wm_commit(struct mlc_store *s, const char *rule, const char *value
 /* ---- trail.c: the audit trail's statements (tables of store.c) -------- */
 /*
  * Every read and write of tables audit, message_status, run, deferred,
- * quarantine, realert and open_alert: programs call these instead of holding SQL.
+ * quarantine, realert, open_alert and ack: programs call these instead of holding SQL.
  * Writers are called inside the caller's mlc_store_tx (they may run again)
  * and return 0 or -1; readers are called anywhere.  -1 is a database error,
  * not yet reported: the caller says what it was doing with mlc_store_warn,
@@ -878,6 +878,47 @@ int mlc_trail_open_close(struct mlc_store *s, const char *rule, const char *key,
                          const char *channel, const char *to);
 int mlc_trail_realert_forget(struct mlc_store *s, const char *rule, const char *key);
 int mlc_trail_open_list(struct mlc_store *s, const char *rule, mlc_trail_fn fn, void *arg);
+
+/*
+ * Table ack (store.c v9; what a reply means is ack.c's): who acknowledged
+ * which alert, when and how.  The contract for every reader (escalation
+ * among them):
+ *   - an alert is acknowledged when it has a row with acked_at at or
+ *     after the instant the reader cares about (since): an alert id is
+ *     the same for every send of one record under one rule ("RULE:KEY"),
+ *     so an acknowledgement of an earlier episode (before a resolved
+ *     notice, a long-ago re-alert) must not count for a new one: pass
+ *     the instant the episode began (its first send), or NULL for any;
+ *   - acked_at is RFC 3339 UTC with milliseconds, mlc_time_now_text's
+ *     form ("2024-01-15T08:00:00.000Z"), when the person sent the reply
+ *     (Twilio's date of the message, else when it reached us); strings of
+ *     that form compare in time order, so give since in it too;
+ *   - by is the sender's address as Twilio gives it ("+15551234567",
+ *     "whatsapp:+15551234567"); how is "latest" (ACK alone), "code"
+ *     ("ACK 2") or "document" ("ACK 123456"); token what picked the alert
+ *     ("2", "123456"; NULL for latest); sid the inbound MessageSid.
+ * Writer (inside mlc_store_tx): one acknowledgement of a->alert_id by the
+ * message a->sid; *fresh 1 when recorded, 0 when (sid, alert_id) was
+ * already (a redelivered webhook, a poll seeing it again: nothing
+ * changes).  All members but ours and token are required.  It writes only
+ * table ack: the audit row is the caller's (ack.c).
+ * Readers: 1 when acknowledged since since (row malloc'd, the newest such
+ * acknowledgement; free with mlc_trail_acked_free), 0 when not, -1 on a
+ * database error.  By alert id; or by (rule, alert key), over every alert
+ * id of that key (a storm's or a digest's alert names its own key).
+ */
+struct mlc_trail_ack {
+	const char *sid, *alert_id, *rule, *alert_key, *acked_at, *by, *ours, *how, *token;
+};
+int mlc_trail_ack_put(struct mlc_store *s, const struct mlc_trail_ack *a, int *fresh);
+struct mlc_trail_acked {
+	char *alert_id, *acked_at, *by, *how, *token, *sid;
+};
+int mlc_trail_ack_get(struct mlc_store *s, const char *alert_id, const char *since,
+                      struct mlc_trail_acked *row);
+int mlc_trail_ack_get_key(struct mlc_store *s, const char *rule, const char *key,
+                          const char *since, struct mlc_trail_acked *row);
+void mlc_trail_acked_free(struct mlc_trail_acked *row);
 
 /* ---- vault.c: encrypted credentials (libsodium) ----------------------- */
 /*

@@ -8,7 +8,7 @@
  * step and write only through mlc_store_prepare, mlc_store_step and
  * mlc_store_tx.  The statements on the audit trail's tables (audit,
  * message_status, run, deferred, quarantine, realert, metric, inbound,
- * optout) live in trail.c:
+ * optout, ack, reply_code) live in trail.c:
  * a change of their schema is a migration here and the statements there.
  *
  * Locks.  Another process may hold a lock at any moment: a backup job, an
@@ -129,6 +129,16 @@
  *
  *   open_alert         per (rule, alert key, channel, address) a delivery
  *                      was sent to and no resolved notice has closed yet.
+ *
+ * Schema v9 adds (acknowledgement, ack.c):
+ *
+ *   ack                who acknowledged which alert, when and how: one row
+ *                      per (inbound MessageSid, alert id), however often
+ *                      the message arrives; the reply's time, the sender's
+ *                      address, the number it reached, how it picked the
+ *                      alert (latest, code, document) and the token typed.
+ *   reply_code         per recipient address, the short code printed in
+ *                      an alert's SMS ("ACK 2") and the alert it names.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -387,6 +397,45 @@ static const char *const migrations[] = {
 	" recipient TEXT,"
 	" sent_at TEXT NOT NULL,"
 	" PRIMARY KEY (rule, alert_key, channel, to_addr));",
+	/*
+	 * v9: acknowledgement (ack.c).  ack: one row per (sid, alert_id), sid
+	 * the inbound MessageSid that acknowledged (Twilio redelivers a
+	 * webhook, the poll sees a message again: a repeat adds nothing).  An
+	 * alert id is the same for every send of one record under one rule,
+	 * so an alert may hold several acknowledgements over its life; a
+	 * reader asks for those since its own start.  acked_at is RFC 3339
+	 * UTC, when the person sent the reply (Twilio's date, else when it
+	 * reached us); by_addr their address as Twilio gives it ("+1...",
+	 * "whatsapp:+1..."); ours the number or Messaging Service it reached;
+	 * how 'latest' (ACK alone), 'code' (ACK 2) or 'document' (ACK 123456),
+	 * token what picked it ('2', '123456'; NULL for latest).
+	 * reply_code: per recipient address theirs, the code printed in the
+	 * SMS of one alert; one code per alert and address (a re-alert keeps
+	 * it), reused once its alert is acknowledged or the code is old.
+	 */
+	"CREATE TABLE ack ("
+	" sid TEXT NOT NULL,"
+	" alert_id TEXT NOT NULL,"
+	" rule TEXT NOT NULL,"
+	" alert_key TEXT NOT NULL,"
+	" acked_at TEXT NOT NULL,"
+	" by_addr TEXT NOT NULL,"
+	" ours TEXT,"
+	" how TEXT NOT NULL CHECK (how IN ('latest', 'code', 'document')),"
+	" token TEXT,"
+	" recorded_at TEXT NOT NULL,"
+	" PRIMARY KEY (sid, alert_id));"
+	"CREATE INDEX ack_alert ON ack (alert_id, acked_at);"
+	"CREATE INDEX ack_rule_key ON ack (rule, alert_key, acked_at);"
+	"CREATE TABLE reply_code ("
+	" theirs TEXT NOT NULL,"
+	" code TEXT NOT NULL,"
+	" alert_id TEXT NOT NULL,"
+	" rule TEXT NOT NULL,"
+	" alert_key TEXT NOT NULL,"
+	" assigned_at TEXT NOT NULL,"
+	" PRIMARY KEY (theirs, code));"
+	"CREATE UNIQUE INDEX reply_code_alert ON reply_code (theirs, alert_id);",
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

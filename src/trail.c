@@ -4,7 +4,8 @@
  *
  * The trail's tables (created by store.c's migrations, described at the
  * top of store.c): audit, message_status, run, deferred, quarantine,
- * realert, metric, inbound, optout, monitor, monitor_notice and open_alert.  No program holds SQL for them:
+ * realert, metric, inbound, optout, monitor, monitor_notice, open_alert,
+ * ack and reply_code.  No program holds SQL for them:
  * alert-log, alert-render, twilio-status, twilio-send, realert.c and
  * optout.c call the named functions here.  A change of the audit schema
  * is then a migration appended in store.c and the statements in this
@@ -1215,4 +1216,86 @@ mlc_trail_open_list(struct mlc_store *s, const char *rule, mlc_trail_fn fn, void
 		return -1;
 	bind_text(st, 1, rule);
 	return each_row(s, st, cols, fn, arg);
+}
+
+/* ---- table ack: who acknowledged which alert, when and how (ack.c) ---- */
+
+int
+mlc_trail_ack_put(struct mlc_store *s, const struct mlc_trail_ack *a, int *fresh)
+{
+	char now[32];
+	const char *v[11];
+
+	mlc_time_now_text(now);
+	v[0] = a->sid, v[1] = a->alert_id, v[2] = a->rule, v[3] = a->alert_key;
+	v[4] = a->acked_at, v[5] = a->by, v[6] = a->ours, v[7] = a->how, v[8] = a->token;
+	v[9] = now;
+	/* (sid, alert_id) is the key: Twilio redelivers, and the poll sees it
+	 * again; DO NOTHING, not OR IGNORE, which would also swallow a CHECK */
+	if (exec_text(s, "INSERT INTO ack (sid, alert_id, rule, alert_key, acked_at,"
+	                 " by_addr, ours, how, token, recorded_at)"
+	                 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+	                 " ON CONFLICT (sid, alert_id) DO NOTHING", 10, v) < 0)
+		return -1;
+	*fresh = sqlite3_changes(mlc_store_db(s)) == 1;
+	return 0;
+}
+
+/* The newest ack row sql selects with parameters p1, p2 and since (?3). */
+static int
+acked_row(struct mlc_store *s, const char *sql, const char *p1, const char *p2,
+          const char *since, struct mlc_trail_acked *row)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	memset(row, 0, sizeof *row);
+	if (mlc_store_prepare(s, sql, &st) < 0)
+		return -1;
+	bind_text(st, 1, p1);
+	bind_text(st, 2, p2);
+	bind_text(st, 3, since);
+	rc = mlc_store_step(s, st);
+	if (rc == SQLITE_ROW) {
+		row->alert_id = col_dup(st, 0);
+		row->acked_at = col_dup(st, 1);
+		row->by = col_dup(st, 2);
+		row->how = col_dup(st, 3);
+		row->token = col_dup(st, 4);
+		row->sid = col_dup(st, 5);
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+mlc_trail_ack_get(struct mlc_store *s, const char *alert_id, const char *since,
+                  struct mlc_trail_acked *row)
+{
+	return acked_row(s, "SELECT alert_id, acked_at, by_addr, how, token, sid FROM ack"
+	                    " WHERE alert_id = ?1 AND ?2 IS NULL AND (?3 IS NULL OR acked_at >= ?3)"
+	                    " ORDER BY acked_at DESC, rowid DESC LIMIT 1",
+	                 alert_id, NULL, since, row);
+}
+
+int
+mlc_trail_ack_get_key(struct mlc_store *s, const char *rule, const char *key,
+                      const char *since, struct mlc_trail_acked *row)
+{
+	return acked_row(s, "SELECT alert_id, acked_at, by_addr, how, token, sid FROM ack"
+	                    " WHERE rule = ?1 AND alert_key = ?2 AND (?3 IS NULL OR acked_at >= ?3)"
+	                    " ORDER BY acked_at DESC, rowid DESC LIMIT 1",
+	                 rule, key, since, row);
+}
+
+void
+mlc_trail_acked_free(struct mlc_trail_acked *row)
+{
+	free(row->alert_id);
+	free(row->acked_at);
+	free(row->by);
+	free(row->how);
+	free(row->token);
+	free(row->sid);
+	memset(row, 0, sizeof *row);
 }

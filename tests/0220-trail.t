@@ -8,7 +8,7 @@
 cd "$TOP" || exit 1
 
 # ---- SQL on the trail's tables: in trail.c (and store.c's migrations) only
-tables='audit|message_status|run|deferred|quarantine|realert|metric|inbound|optout|monitor|monitor_notice|open_alert'
+tables='audit|message_status|run|deferred|quarantine|realert|metric|inbound|optout|monitor|monitor_notice|open_alert|ack|reply_code'
 for f in src/*.c; do
 	case $f in src/trail.c | src/store.c) continue ;; esac
 	# comments removed, so that prose naming a table is no statement
@@ -48,5 +48,26 @@ alert-render -r "$R" --release --now 2024-01-15T13:00:00Z 2>/dev/null >"$T/rel2"
 is "$(wc -c <"$T/rel2" | tr -d ' ')" 0 "released and recorded: never again"
 is "$(sqlite3 "$ML_CONNECTOR_STATE/state.db" 'SELECT count(*) FROM deferred')" 0 \
 	"and their rows are gone"
+
+# ---- acknowledgements (table ack): once per (sid, alert), asked by alert
+# id or by rule and key, since an instant
+A=tests/bin/ack-unit
+is "$($A put SMa1 'po:1|OP|42' po '1|OP|42' 2024-01-15T09:00:00.000Z +15551230001 code 2)" \
+	fresh "an acknowledgement recorded"
+is "$($A put SMa1 'po:1|OP|42' po '1|OP|42' 2024-01-15T09:00:00.000Z +15551230001 code 2)" \
+	repeat "the same message again (a redelivered webhook): nothing new"
+is "$(sqlite3 "$ML_CONNECTOR_STATE/state.db" 'SELECT count(*) FROM ack')" 1 "one row"
+is "$($A get 'po:1|OP|42' -)" "po:1|OP|42 2024-01-15T09:00:00.000Z +15551230001 code 2 SMa1" \
+	"by alert id: when, by whom, how, which message"
+is "$($A get 'po:1|OP|42' 2024-01-15T09:00:00.001Z)" none \
+	"not acknowledged since a later instant (a new episode of the same alert)"
+is "$($A getkey po '1|OP|42' 2024-01-15T08:00:00.000Z | cut -d' ' -f1,3)" "po:1|OP|42 +15551230001" \
+	"by rule and key"
+is "$($A getkey po '1|OP|43' -):$($A get 'po:1|OP|43' -)" none:none "another key: not acknowledged"
+$A put SMa2 'po:1|OP|42' po '1|OP|42' 2024-01-15T11:00:00.000Z whatsapp:+15551230002 latest - >/dev/null
+is "$($A get 'po:1|OP|42' - | cut -d' ' -f2-)" \
+	"2024-01-15T11:00:00.000Z whatsapp:+15551230002 latest - SMa2" "the newest acknowledgement answers"
+$A put SMa3 'po:1|OP|42' po '1|OP|42' 2024-01-15T12:00:00.000Z +1555 bogus - 2>/dev/null
+isnt "$?" 0 "how is latest, code or document: anything else refused"
 
 done_testing
