@@ -28,6 +28,7 @@ LIBOBJ = \
 	src/catalog.o \
 	src/trail.o \
 	src/optout.o \
+	src/ack.o \
 	src/monitor.o \
 	src/ais.o
 

@@ -178,6 +178,20 @@ add_message(struct mlc_buf *b, const struct mlc_trail_col *line)
 		}
 		jv_free(v);
 	}
+	if (jv_get_kind(o) == JV_KIND_OBJECT) {
+		jv c = jv_object_get(jv_copy(o), jv_string("reply_code"));
+		jv f = jv_object_get(jv_copy(o), jv_string("reply_code_shown"));
+
+		/* ack.c: a code that would have cost a segment is not printed */
+		if (jv_get_kind(c) == JV_KIND_STRING && jv_get_kind(f) == JV_KIND_STRING)
+			mlc_buf_printf(b, strcmp(jv_string_value(f), "none") ?
+			               "\n    reply code: %s" :
+			               "\n    reply code: %s, not printed (it would have cost another"
+			               " segment): ACK alone or with the document number acknowledges",
+			               jv_string_value(c));
+		jv_free(c);
+		jv_free(f);
+	}
 	jv_free(o);
 }
 
@@ -494,11 +508,11 @@ status_row(const struct mlc_trail_row *r, void *arg)
 	if (o->f == F_TEXT) {
 		const char *t = r->c[2].s, *oc = r->c[4].s, *det = r->c[5].s, *id = r->c[1].s;
 
-		mlc_buf_printf(b, "%-24s %-24s %-10s %6d %6d %7d %7d %8d %9d %6d %6d %11d %8d",
+		mlc_buf_printf(b, "%-24s %-24s %-10s %6d %6d %7d %7d %8d %9d %6d %6d %11d %8d %5d",
 		               r->c[0].s, t ? t : "-", oc ? oc : "-", (int)r->c[6].i,
 		               (int)r->c[7].i, (int)r->c[8].i, (int)r->c[9].i, (int)r->c[10].i,
 		               (int)r->c[15].i, (int)r->c[13].i, (int)r->c[14].i, (int)r->c[11].i,
-		               (int)r->c[12].i);
+		               (int)r->c[12].i, (int)r->c[16].i);
 		/* the counts above stand over every run; the last run's own are its detail */
 		if (id)
 			mlc_buf_printf(b, "\n  last run %s: %s", id, det ? det : "(not ended)");
@@ -528,7 +542,7 @@ status_row(const struct mlc_trail_row *r, void *arg)
  * still unknown, and queued with no outcome yet (a run died before
  * sending them), deferred, suppressed because the recipient opted out
  * (OPTED-OUT), capped, counted over each delivery's latest
- * event, in all runs; the text form gives the last run's own figures (the
+ * event, in all runs, and the acknowledgements of its alerts (ACKED); the text form gives the last run's own figures (the
  * run's detail) on a line of their own beneath.  Row "-" counts the
  * callbacks for SIDs the trail does not know (stray).
  */
@@ -551,9 +565,10 @@ cmd_status(int argc, char **argv)
 	mlc_store_doing(store, "read the audit trail");
 	mlc_buf_init(&o.b);
 	if (o.f == F_TEXT) {
-		mlc_buf_printf(&o.b, "%-24s %-24s %-10s %6s %6s %7s %7s %8s %9s %6s %6s %11s %8s",
+		mlc_buf_printf(&o.b, "%-24s %-24s %-10s %6s %6s %7s %7s %8s %9s %6s %6s %11s %8s %5s",
 		               "RULE", "LAST RUN", "OUTCOME", "SENT", "FAILED", "UNKNOWN", "PENDING",
-		               "DEFERRED", "OPTED-OUT", "CAPPED", "STRAY", "QUARANTINED", "IN-DOUBT");
+		               "DEFERRED", "OPTED-OUT", "CAPPED", "STRAY", "QUARANTINED", "IN-DOUBT",
+		               "ACKED");
 		if (put_line(&o.b) < 0) {
 			mlc_buf_free(&o.b);
 			return MLC_EX_IOERR;

@@ -80,6 +80,7 @@ static char now_s[32], today[16];
 static const char *rule_tz;      /* rule's, else config's, else NULL (UTC) */
 static char *conf_tz;
 static int max_segments = 2, transliterate;
+static int reply_code;           /* [message] reply_code: print ack.c's reply codes */
 static int quiet_from = -1, quiet_to = -1; /* minutes of the day */
 static enum { Q_DEFER, Q_DROP, Q_DEFER_EXCEPT_CRITICAL } quiet_action = Q_DEFER;
 static long cap_hour, cap_day;
@@ -2211,6 +2212,64 @@ email_html(struct mlc_buf *line, const char *subject, const char *text,
 	mlc_buf_free(&h);
 }
 
+/* ---- reply codes ([message] reply_code, ack.c) ---- */
+
+struct code_tx {
+	const char *to, *alert_id, *key;
+	char code[MLC_ACK_CODEMAX];
+};
+
+static int
+code_tx(struct mlc_store *s, void *arg)
+{
+	struct code_tx *c = arg;
+
+	if (mlc_ack_code(s, c->to, c->alert_id, rule.name, c->key, now_s, 1, c->code) < 0) {
+		mlc_store_warn(s, "assigning a reply code");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The alert's reply code for this address, appended to body b when it
+ * costs no SMS segment ("reply_code_shown" says which form, or none) and
+ * named on the line.  Without the state (--no-state, --preview) the code
+ * is the one a recipient with no other alert gets: 1.  0, or -1 (said).
+ */
+static int
+add_reply_code(struct mlc_buf *line, struct mlc_buf *b, jv alert, const char *alert_id,
+               const char *to, int sms, int *enc, size_t *segs)
+{
+	struct code_tx c = { to, alert_id, NULL, "1" };
+	struct mlc_sms_info in;
+	jv k = get(alert, "key");
+	int form;
+
+	if (jv_get_kind(k) != JV_KIND_STRING) {
+		jv_free(k);
+		return 0; /* a digest, a storm: no one alert to acknowledge */
+	}
+	c.key = jv_string_value(k);
+	if (store) {
+		int code = mlc_store_tx(store, "assign a reply code", code_tx, &c);
+
+		if (code) {
+			exit_io = code;
+			jv_free(k);
+			return -1;
+		}
+	}
+	jv_free(k);
+	form = mlc_ack_suffix(b, c.code, sms);
+	mlc_sms_measure(b->p, b->len, &in);
+	*enc = in.encoding;
+	*segs = in.segments;
+	add_str(line, "reply_code", c.code);
+	add_str(line, "reply_code_shown", mlc_ack_shown_name(form));
+	return 0;
+}
+
 /* One delivery to one address on one channel: rendered, checked, dispatched; -1 a bad line. */
 static int
 deliver(jv alert, jv input, const struct recip *r, const char *channel, const char *addr,
@@ -2287,6 +2346,12 @@ deliver(jv alert, jv input, const struct recip *r, const char *channel, const ch
 			goto out;
 		}
 		sms_body(&b2, a.p, a.len, strcmp(channel, "whatsapp") == 0, &enc, &segs, &cut);
+		if (reply_code && !storm && !cur_resolved &&
+		    add_reply_code(&line, &b2, alert, alert_id, addr, strcmp(channel, "sms") == 0,
+		                   &enc, &segs) < 0) {
+			rc = -1;
+			goto out;
+		}
 		add_str(&line, "body", b2.p);
 		if (strcmp(channel, "sms") == 0)
 			mlc_buf_printf(&line, ",\"encoding\":\"%s\",\"segments\":%zu",
@@ -2774,6 +2839,13 @@ read_settings(void)
 			transliterate = 1;
 		else if (strcmp(e->value, "no") && strcmp(e->value, "false"))
 			mlc_die(MLC_EX_CONFIG, "%s:%u: [message] transliterate must be yes or no",
+			        rule.path, e->line);
+	}
+	if ((e = mlc_conf_find(&rule.conf, "message", "reply_code"))) {
+		if (strcmp(e->value, "yes") == 0 || strcmp(e->value, "true") == 0)
+			reply_code = 1;
+		else if (strcmp(e->value, "no") && strcmp(e->value, "false"))
+			mlc_die(MLC_EX_CONFIG, "%s:%u: [message] reply_code must be yes or no",
 			        rule.path, e->line);
 	}
 	if ((e = mlc_conf_find(&rule.conf, "digest", "channel"))) {

@@ -660,7 +660,7 @@ int mlc_trail_sent_count(struct mlc_store *s, const char *const addr[3], const c
 /* A row handed to a reader's callback, valid during the call.  s: the
  * value as text (an integer's decimal digits, a BLOB's bytes), NULL for
  * NULL; len: its bytes. */
-#define MLC_TRAIL_MAXCOLS 16
+#define MLC_TRAIL_MAXCOLS 20
 enum { MLC_TRAIL_NULL, MLC_TRAIL_INT, MLC_TRAIL_TEXT };
 struct mlc_trail_col {
 	const char *name, *s;
@@ -720,9 +720,10 @@ int mlc_trail_preview(struct mlc_store *s, const char *rule, const char *run_id,
                       const char *status, const char *detail);
 /* Per rule (NULL: every rule), in the columns of mlc_trail_status_cols: the
  * last run and its outcome, then the deliveries counted by their latest
- * stage, the quarantined lines, and (on the row of rule "-") the status
- * callbacks for SIDs the trail does not know. */
-#define MLC_TRAIL_STATUS_NCOLS 16
+ * stage, the quarantined lines, (on the row of rule "-") the status
+ * callbacks for SIDs the trail does not know, and the acknowledgements of
+ * the rule's alerts (table ack). */
+#define MLC_TRAIL_STATUS_NCOLS 17
 extern const char *const mlc_trail_status_cols[MLC_TRAIL_STATUS_NCOLS];
 int mlc_trail_status(struct mlc_store *s, const char *rule, mlc_trail_fn fn, void *arg);
 /* Writer, table metric: a counter grows by value (gauge 0), a gauge takes
@@ -814,8 +815,9 @@ void mlc_trail_optout_free(struct mlc_trail_optout *row);
 /* ---- optout.c: what a recipient's message means, and its record ------- */
 /* The keyword class of a message as Twilio reads it: OptOutType when
  * given, else the whole body, trimmed, case ignored (the sets open
- * optout.c); its name ("STOP", "START", "HELP", or NULL for none). */
-enum { MLC_KW_NONE, MLC_KW_STOP, MLC_KW_START, MLC_KW_HELP };
+ * optout.c); else an acknowledgement (mlc_ack_parse); its name ("STOP",
+ * "START", "HELP", "ACK", or NULL for none). */
+enum { MLC_KW_NONE, MLC_KW_STOP, MLC_KW_START, MLC_KW_HELP, MLC_KW_ACK };
 int mlc_optout_classify(const char *body, const char *opt_out_type);
 const char *mlc_optout_kw_name(int kw);
 /* One inbound message (webhook or poll; NULL members absent). */
@@ -834,6 +836,35 @@ int mlc_optout_refused(struct mlc_store *s, const char *ours, const char *theirs
                        const char *delivery_id, const char *ts);
 /* How and when (ours, theirs) opted out, in words, appended to b. */
 void mlc_optout_detail(struct mlc_buf *b, const char *ours, const struct mlc_trail_optout *row);
+
+/* ---- ack.c: acknowledgement by reply, and reply codes ----------------- */
+/* Whether body is an acknowledgement (ACK, ACKNOWLEDGE, ACKNOWLEDGED first,
+ * case, blanks and punctuation ignored: the forms open ack.c): 1 with
+ * tok the first word with a digit in it after it ("" none: the latest
+ * alert), or 0. */
+#define MLC_ACK_TOKMAX 64
+int mlc_ack_parse(const char *body, char tok[MLC_ACK_TOKMAX]);
+/* Whether a part of key (between '|') is what: equal, case ignored, or
+ * both digits and equal without leading zeros (a document number). */
+int mlc_ack_key_has(const char *key, const char *what);
+/* The reply code of alert_id for address to ("whatsapp:" ignored), at now
+ * (RFC 3339): the one it holds, else the smallest free one; with assign
+ * (inside mlc_store_tx) it is held from now.  0 or -1. */
+#define MLC_ACK_CODEMAX 24
+#define MLC_ACK_CODE_DAYS 7
+int mlc_ack_code(struct mlc_store *s, const char *to, const char *alert_id, const char *rule,
+                 const char *key, const char *now, int assign, char code[MLC_ACK_CODEMAX]);
+/* Append the code to an SMS (sms 1: never another segment) or WhatsApp
+ * text: 0 "\nReply ACK 2", 1 "\nACK 2", -1 neither fits (nothing
+ * appended); mlc_ack_shown_name gives "full", "short", "none". */
+int mlc_ack_suffix(struct mlc_buf *body, const char *code, int sms);
+const char *mlc_ack_shown_name(int form);
+/* Writer (inside mlc_store_tx, from mlc_optout_record for a fresh message
+ * that is an ACK): the alert it picks acknowledged (table ack, an audit
+ * row of stage acked) or, picking none, an audit row ack_unmatched
+ * saying why; when is the reply's time (RFC 3339).  0 or -1. */
+int mlc_ack_record(struct mlc_store *s, const struct mlc_inbound *m, const char *ts,
+                   const char *when, const char *line, size_t len);
 /* Tables monitor and monitor_notice (alert-log monitor).  Reader: per rule
  * but except, columns rule, fails (failed runs since the last that went
  * through), last_ok, first_run, status, started_at, finished_at (of its
@@ -919,6 +950,29 @@ int mlc_trail_ack_get(struct mlc_store *s, const char *alert_id, const char *sin
 int mlc_trail_ack_get_key(struct mlc_store *s, const char *rule, const char *key,
                           const char *since, struct mlc_trail_acked *row);
 void mlc_trail_acked_free(struct mlc_trail_acked *row);
+
+/*
+ * Table reply_code (store.c v9), per recipient number theirs (without
+ * "whatsapp:").  Readers: the code of alert_id (1 with *code malloc'd, 0
+ * none); the alert a code names (1 with ids->alert_id, rule and key
+ * malloc'd, mlc_trail_ids_free; 0 none); the codes still held, in column
+ * code: assigned at or after expired and not acknowledged since.  Writer:
+ * code names alert_id for theirs from at on (the row a code held before
+ * goes).  Reader over the audit trail: the alerts sent to number (as
+ * "+1..." or "whatsapp:+1..."; channel NULL any), newest first, one row
+ * each (latest 1: only the newest), in columns alert_id, rule, jde_table,
+ * record_key, ts; resolved notices and digests are no alerts here.
+ */
+int mlc_trail_code_of(struct mlc_store *s, const char *theirs, const char *alert_id,
+                      char **code);
+int mlc_trail_code_get(struct mlc_store *s, const char *theirs, const char *code,
+                       struct mlc_trail_ids *ids);
+int mlc_trail_codes_held(struct mlc_store *s, const char *theirs, const char *expired,
+                         mlc_trail_fn fn, void *arg);
+int mlc_trail_code_put(struct mlc_store *s, const char *theirs, const char *code,
+                       const char *alert_id, const char *rule, const char *key, const char *at);
+int mlc_trail_sent_alerts(struct mlc_store *s, const char *number, const char *channel,
+                          int latest, mlc_trail_fn fn, void *arg);
 
 /* ---- vault.c: encrypted credentials (libsodium) ----------------------- */
 /*
@@ -1060,6 +1114,10 @@ size_t mlc_sms_truncate(const char *utf8, size_t n, int max_segments, int *encod
 void mlc_sms_transliterate(const char *in, size_t n, struct mlc_buf *out);
 /* One code point's transliteration (NULL if none). */
 const char *mlc_sms_translit_char(uint32_t cp);
+/* Append to b the first of forms[0..n) that keeps b within MLC_SMS_MAXCHARS
+ * and (keep_segments) within its segment count and encoding: the form's
+ * index, or -1 with b as it was, when every form would cost a segment. */
+int mlc_sms_suffix(struct mlc_buf *b, const char *const *forms, int n, int keep_segments);
 
 /* ---- rule.c: loading rule files (format: ml-connector.5) --------------- */
 struct mlc_rule {

@@ -11,6 +11,8 @@
  *   help     HELP INFO
  * Under Advanced Opt-Out Twilio sends OptOutType (STOP, START, HELP) with
  * the message, also for a service's own keywords: when present it wins.
+ * A message that is none of these may be an acknowledgement ("ACK 2"),
+ * ours, not Twilio's: ack.c reads it and records it.
  *
  * Scope: Twilio blocks the pair (the number replied to, or the whole
  * Messaging Service the number is in; their number).  So "ours" is the
@@ -64,6 +66,12 @@ mlc_optout_classify(const char *body, const char *opt_out_type)
 		return MLC_KW_START;
 	if (in_set(kw_help, s, (size_t)(e - s)))
 		return MLC_KW_HELP;
+	{
+		char tok[MLC_ACK_TOKMAX];
+
+		if (mlc_ack_parse(s, tok))
+			return MLC_KW_ACK;
+	}
 	return MLC_KW_NONE;
 }
 
@@ -74,6 +82,7 @@ mlc_optout_kw_name(int kw)
 	case MLC_KW_STOP: return "STOP";
 	case MLC_KW_START: return "START";
 	case MLC_KW_HELP: return "HELP";
+	case MLC_KW_ACK: return "ACK";
 	default: return NULL;
 	}
 }
@@ -132,6 +141,9 @@ mlc_optout_record(struct mlc_store *s, const struct mlc_inbound *m, const char *
 		return -1;
 	if (!*fresh)
 		return 0;
+	/* an acknowledgement (ack.c): its record in the same transaction */
+	if (kw == MLC_KW_ACK)
+		return mlc_ack_record(s, m, ts, when, line, len);
 	mlc_buf_init(&how);
 	mlc_buf_init(&detail);
 	mlc_buf_printf(&how, "keyword %s", name ? name : "");

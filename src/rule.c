@@ -24,7 +24,7 @@ const char *const mlc_rule_schema[] = {
 	"recipients.to*", "recipients.channels",
 	"message.sms", "message.subject", "message.text", "message.html",
 	"message.max_segments", "message.transliterate", "message.whatsapp_template",
-	"message.whatsapp_variables",
+	"message.whatsapp_variables", "message.reply_code",
 	"digest.channel", "digest.subject", "digest.header", "digest.row", "digest.footer",
 	"digest.max_items", "digest.columns", "digest.amount", "digest.currency",
 	"limits.quiet_hours", "limits.quiet_action", "limits.per_recipient_hour",

@@ -25,6 +25,11 @@
  * that forced UCS-2 was cut off), and the longer of the two candidates
  * wins.  Twilio also refuses bodies over 1600 characters: counted here in
  * UTF-16 code units, the safe reading of error 21617.
+ *
+ * A suffix (the reply code of an acknowledgement, ack.c) is appended in
+ * the first of its forms that costs no segment: the text's segment count
+ * and encoding stay as they are, else the next, shorter form is tried,
+ * else none is appended, and the caller says so.
  */
 #include <string.h>
 
@@ -420,4 +425,25 @@ mlc_sms_transliterate(const char *in, size_t n, struct mlc_buf *out)
 		run = i;
 	}
 	mlc_buf_add(out, in + run, n - run);
+}
+
+int
+mlc_sms_suffix(struct mlc_buf *b, const char *const *forms, int n, int keep_segments)
+{
+	struct mlc_sms_info before, after;
+	size_t len = b->len;
+	int i;
+
+	mlc_sms_measure(b->p ? b->p : "", b->len, &before);
+	for (i = 0; i < n; i++) {
+		mlc_buf_adds(b, forms[i]);
+		mlc_sms_measure(b->p, b->len, &after);
+		if (after.utf16 <= MLC_SMS_MAXCHARS &&
+		    (!keep_segments || (after.segments <= before.segments &&
+		                        after.encoding == before.encoding)))
+			return i;
+		b->len = len;
+		b->p[len] = '\0';
+	}
+	return -1;
 }

@@ -42,7 +42,7 @@ const char *const mlc_trail_quarantine_cols[MLC_TRAIL_QUARANTINE_NCOLS] = {
 const char *const mlc_trail_status_cols[MLC_TRAIL_STATUS_NCOLS] = {
 	"rule", "run_id", "started_at", "finished_at", "status", "detail", "sent", "failed",
 	"unknown", "pending", "deferred", "quarantined", "in_doubt", "capped", "stray",
-	"opted_out"
+	"opted_out", "acked"
 };
 
 /* The audit columns, in mlc_trail_audit_cols' order. */
@@ -322,7 +322,8 @@ mlc_trail_why(struct mlc_store *s, const char *what, mlc_trail_fn fn, void *arg)
 	static const char sql[] =
 		"WITH direct AS (SELECT * FROM audit WHERE record_key = ?1 OR alert_id = ?1"
 		"   OR delivery_id = ?1 OR sid = ?1"
-		"   OR (recipient = ?1 AND stage IN ('opt_out', 'opt_in', 'help', 'inbound'))),"
+		"   OR (recipient = ?1 AND stage IN ('opt_out', 'opt_in', 'help', 'inbound',"
+		"   'acked', 'ack_unmatched'))),"
 		" keys AS (SELECT record_key FROM direct WHERE record_key IS NOT NULL),"
 		" alerts AS (SELECT alert_id FROM direct WHERE alert_id IS NOT NULL"
 		"   UNION SELECT alert_id FROM audit WHERE record_key IN keys"
@@ -558,7 +559,8 @@ mlc_trail_status(struct mlc_store *s, const char *rule, mlc_trail_fn fn, void *a
 		"  (SELECT count(*) FROM latest WHERE latest.rule = rules.rule AND stage = 'in_doubt'),"
 		"  (SELECT count(*) FROM latest WHERE latest.rule = rules.rule AND stage = 'capped'),"
 		"  CASE WHEN rules.rule = '-' THEN (SELECT count(*) FROM strays) ELSE 0 END,"
-		"  (SELECT count(*) FROM latest WHERE latest.rule = rules.rule AND stage = 'suppressed')"
+		"  (SELECT count(*) FROM latest WHERE latest.rule = rules.rule AND stage = 'suppressed'),"
+		"  (SELECT count(*) FROM ack WHERE ack.rule = rules.rule)"
 		" FROM rules LEFT JOIN lastrun ON lastrun.rule = rules.rule ORDER BY rules.rule";
 	sqlite3_stmt *st;
 
@@ -1298,4 +1300,101 @@ mlc_trail_acked_free(struct mlc_trail_acked *row)
 	free(row->token);
 	free(row->sid);
 	memset(row, 0, sizeof *row);
+}
+
+/* ---- table reply_code: the codes printed in alerts' SMS (ack.c) ---- */
+
+int
+mlc_trail_code_of(struct mlc_store *s, const char *theirs, const char *alert_id, char **code)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	*code = NULL;
+	if (mlc_store_prepare(s, "SELECT code FROM reply_code WHERE theirs = ?1 AND alert_id = ?2",
+	                      &st) < 0)
+		return -1;
+	bind_text(st, 1, theirs);
+	bind_text(st, 2, alert_id);
+	rc = mlc_store_step(s, st);
+	if (rc == SQLITE_ROW)
+		*code = col_dup(st, 0);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? (*code ? 1 : 0) : rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+mlc_trail_code_get(struct mlc_store *s, const char *theirs, const char *code,
+                   struct mlc_trail_ids *ids)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	memset(ids, 0, sizeof *ids);
+	if (mlc_store_prepare(s, "SELECT alert_id, rule, alert_key FROM reply_code"
+	                         " WHERE theirs = ?1 AND code = ?2", &st) < 0)
+		return -1;
+	bind_text(st, 1, theirs);
+	bind_text(st, 2, code);
+	rc = mlc_store_step(s, st);
+	if (rc == SQLITE_ROW) {
+		ids->alert_id = col_dup(st, 0);
+		ids->rule = col_dup(st, 1);
+		ids->key = col_dup(st, 2);
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+mlc_trail_codes_held(struct mlc_store *s, const char *theirs, const char *expired,
+                     mlc_trail_fn fn, void *arg)
+{
+	static const char *const cols[] = { "code" };
+	sqlite3_stmt *st;
+
+	/* held: assigned since expired and not acknowledged since it was */
+	if (mlc_store_prepare(s, "SELECT code FROM reply_code r WHERE theirs = ?1"
+	                         " AND assigned_at >= ?2 AND NOT EXISTS (SELECT 1 FROM ack a"
+	                         " WHERE a.alert_id = r.alert_id AND a.acked_at >= r.assigned_at)",
+	                      &st) < 0)
+		return -1;
+	bind_text(st, 1, theirs);
+	bind_text(st, 2, expired);
+	return each_row(s, st, cols, fn, arg);
+}
+
+int
+mlc_trail_code_put(struct mlc_store *s, const char *theirs, const char *code,
+                   const char *alert_id, const char *rule, const char *key, const char *at)
+{
+	const char *const v[] = { theirs, code, alert_id, rule, key, at };
+
+	/* replaces the row of a code set free (acknowledged, expired) */
+	return exec_text(s, "INSERT OR REPLACE INTO reply_code (theirs, code, alert_id, rule,"
+	                    " alert_key, assigned_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)", 6, v);
+}
+
+int
+mlc_trail_sent_alerts(struct mlc_store *s, const char *number, const char *channel, int latest,
+                      mlc_trail_fn fn, void *arg)
+{
+	static const char *const cols[] = { "alert_id", "rule", "jde_table", "record_key", "ts" };
+	sqlite3_stmt *st;
+
+	if (mlc_store_prepare(s, latest ?
+	        "SELECT alert_id, rule, jde_table, record_key, ts FROM audit"
+	        " WHERE stage = 'sent' AND recipient IN (?1, 'whatsapp:' || ?1)"
+	        " AND (?2 IS NULL OR channel = ?2) AND alert_id IS NOT NULL"
+	        " AND record_key IS NOT NULL AND alert_id NOT LIKE '%/resolved'"
+	        " ORDER BY id DESC LIMIT 1" :
+	        "SELECT alert_id, max(rule), max(jde_table), max(record_key), max(ts) FROM audit"
+	        " WHERE stage = 'sent' AND recipient IN (?1, 'whatsapp:' || ?1)"
+	        " AND (?2 IS NULL OR channel = ?2) AND alert_id IS NOT NULL"
+	        " AND record_key IS NOT NULL AND alert_id NOT LIKE '%/resolved'"
+	        " GROUP BY alert_id ORDER BY max(id) DESC", &st) < 0)
+		return -1;
+	bind_text(st, 1, number);
+	bind_text(st, 2, channel);
+	return each_row(s, st, cols, fn, arg);
 }

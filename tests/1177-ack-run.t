@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Acknowledgement by reply (ack.c): with [message] reply_code = yes each
+# SMS ends with its reply code ("Reply ACK 2"), the smallest one its
+# recipient holds no other open alert under; a reply injected into the
+# Twilio simulator and read by the run's poll ([twilio] inbound = poll)
+# acknowledges the alert it picks (ACK CODE, ACK alone: the latest, ACK
+# with the document number), once per MessageSid, shown by why and counted
+# by status; one that picks nothing is recorded, not an error.  The same
+# reply by the signed webhook (twilio-status), delivered twice, and a poll
+# whose output never reached the trail: recorded once.
+. "$(dirname "$0")/lib.sh"
+
+export ML_CONNECTOR_KDF_FAST=1 ML_CONNECTOR_NOW=2026-11-26T14:00:00Z
+. "$(dirname "$0")/e2e-lib.sh"
+OURS=+15005550006
+
+start_env ack || exit 1
+sed -i 's|^\[sendgrid\]$|inbound = poll\n&|' "$ML_CONNECTOR_CONF"
+sed -i 's|^max_segments = 2$|&\nreply_code = yes|' "$ML_CONNECTOR_RULES/high-value-po.rule"
+DB=$ML_CONNECTOR_STATE/state.db
+q() { sqlite3 "$DB" "$1"; }
+inject() {
+	curl -sf -X POST "$TW/_sim/inbound" --data-urlencode "From=$1" --data-urlencode "To=$OURS" \
+		--data-urlencode "Body=$2" | jq -r .sid
+}
+
+ml-connector run high-value-po >"$T/out" 2>"$T/err"
+is "$?" 0 "the run: status 0"
+sms_accepted >"$T/sms"
+X=$(cut -f1 "$T/sms" | sort | uniq -c | sort -rn | awk '$1 >= 2 { print $2; exit }')
+isnt "$X" "" "a recipient with several alerts: $X"
+bodies() {
+	curl -fsS "$TW/_sim/messages" | jq -r --arg x "$X" 'select(.kind == "message" and
+		.resource.direction != "inbound" and .resource.to == $x) | .resource.body | @json'
+}
+n=$(bodies | grep -c .)
+is "$(bodies | jq -r 'capture("\nReply ACK (?<c>[0-9]+)$").c' | sort -n | tr '\n' ' ')" \
+	"$(seq 1 "$n" | tr '\n' ' ')" \
+	"each of their $n SMS ends with its own reply code, 1 to $n: the smallest free"
+alert-log query --stage queued --recipient "$X" -f ndjson --lines | jq -r '.line | fromjson |
+	"\(.reply_code) \(.reply_code_shown) \(.segments)"' >"$T/codes"
+is "$(cut -d' ' -f2 "$T/codes" | sort -u)" full "the delivery lines name the code and its form"
+
+# ---- ACK CODE, by the poll of the next run ---------------------------------
+a2=$(alert-log query --stage queued --recipient "$X" -f ndjson --lines |
+	jq -r 'select((.line | fromjson | .reply_code) == "2") | .alert_id')
+s1=$(inject "$X" ' ack 2. ')
+ml-connector run high-value-po >/dev/null 2>>"$T/err"
+is "$(q "SELECT alert_id || ' ' || how || ' ' || token || ' ' || by_addr FROM ack WHERE sid = '$s1'")" \
+	"$a2 code 2 $X" "ACK 2: the alert of code 2, acknowledged by $X"
+alert-log why "$a2" >"$T/why"
+like "$(cat "$T/why")" "acked .*$s1 received acknowledged by \\$X \\(code 2\\) at .*via poll" \
+	"why ALERT: who acknowledged it, how, when, by which message"
+is "$(alert-log status high-value-po -f ndjson | jq -r .acked)" 1 "status counts the acknowledgement"
+like "$(ml-connector status high-value-po | sed -n 1p)" ' ACKED$' "status text: an ACKED column"
+
+# ---- ACK alone: the latest alert sent to them; ACK DOCUMENT ---------------
+latest=$(alert-log query --stage sent --recipient "$X" -f ndjson | jq -r .alert_id | tail -n 1)
+s2=$(inject "$X" 'Ack, thanks!')
+doc=$(alert-log query --stage sent --recipient "$X" -f ndjson | jq -rs '.[0].record_key')
+docid=$(alert-log query --stage sent --recipient "$X" -f ndjson | jq -rs '.[0].alert_id')
+num=$(printf '%s' "$doc" | cut -d'|' -f3 | sed 's/^0*//')
+s3=$(inject "$X" "ACK PO $num")
+s4=$(inject +13125559999 ACK)
+s5=$(inject "$X" 'ACK 77')
+twilio-send --poll-inbound >/dev/null 2>>"$T/err"   # read, and lost before the trail
+is "$(q "SELECT count(*) FROM inbound WHERE sid IN ('$s2', '$s3')")" 0 \
+	"a poll whose lines never reached the trail recorded nothing"
+ml-connector run high-value-po >/dev/null 2>>"$T/err"
+is "$(q "SELECT alert_id || ' ' || how FROM ack WHERE sid = '$s2'")" "$latest latest" \
+	"ACK alone: the latest alert sent to them"
+is "$(q "SELECT alert_id || ' ' || how || ' ' || token FROM ack WHERE sid = '$s3'")" "$docid document $num" \
+	"ACK PO $num: the alert of that document"
+is "$(q "SELECT count(*) FROM ack WHERE sid IN ('$s4', '$s5')")" 0 "ACK from a stranger, ACK of no code: no acknowledgement"
+like "$(alert-log why +13125559999)" "ack_unmatched .*no alert was sent to that number" \
+	"why NUMBER: the stranger's ACK, recorded and explained"
+like "$(q "SELECT detail FROM audit WHERE sid = '$s5'")" "no reply code 77 and no alert" "an ACK of no code: said"
+is "$(q "SELECT count(*) FROM inbound WHERE sid IN ('$s1','$s2','$s3','$s4','$s5')")/$(q "SELECT count(*) FROM audit WHERE sid IN ('$s1','$s2','$s3','$s4','$s5')")" \
+	5/5 "each reply once: polled by two runs and a lost poll, one inbound row, one audit row"
+is "$(alert-log status high-value-po -f ndjson | jq -r .acked)" 3 "status: three acknowledgements"
+
+# ---- the webhook, delivered twice: recorded once ---------------------------
+URL=https://alerts.example.com/twilio/inbound
+sed -i "s|^inbound = poll\$|inbound_url = $URL|" "$ML_CONNECTOR_CONF"
+sid=SM$(printf '%032d' 77)
+body="MessageSid=$sid&AccountSid=$SID&From=$(jq -rn --arg v "$X" '$v|@uri')&To=%2B15005550006&Body=ACK+1&NumMedia=0"
+sig=$(twsig-check sign "$T/tw.token" "$URL" "MessageSid=$sid" "AccountSid=$SID" "From=$X" \
+	"To=$OURS" "Body=ACK 1" NumMedia=0)
+for i in 1 2; do
+	REQUEST_METHOD=POST CONTENT_TYPE=application/x-www-form-urlencoded CONTENT_LENGTH=${#body} \
+		HTTP_X_TWILIO_SIGNATURE=$sig SCRIPT_NAME=/twilio/inbound twilio-status <<<"$body" >"$T/wh" 2>>"$T/err"
+	is "$?" 0 "webhook delivery $i: answered"
+done
+is "$(q "SELECT count(*) || ' ' || max(how) FROM ack WHERE sid = '$sid'")/$(q "SELECT count(*) FROM audit WHERE sid = '$sid'")" \
+	"1 code/1" "ACK 1 by webhook, delivered twice: one acknowledgement, one audit row"
+
+# ---- a new alert to them takes a code set free by an acknowledgement -------
+is "$(ack-unit code "$X" 'high-value-po:new' high-value-po new 2026-11-26T15:00:00.000Z)" 1 \
+	"code 1 is free again once its alert is acknowledged"
+done_testing
