@@ -109,7 +109,7 @@ part_is(const char *p, size_t n, const char *what)
 }
 
 int
-mlc_ack_key_has(const char *key, const char *what)
+mlc_key_has_part(const char *key, const char *what)
 {
 	const char *k, *e;
 
@@ -248,7 +248,7 @@ pick_row(const struct mlc_trail_row *r, void *arg)
 {
 	struct pick *p = arg;
 
-	if (p->tok && !mlc_ack_key_has(r->c[3].s, p->tok))
+	if (p->tok && !mlc_key_has_part(r->c[3].s, p->tok))
 		return 0;
 	if (p->n++ == 0) {
 		p->alert_id = mlc_xstrdup(r->c[0].s);

@@ -183,10 +183,9 @@ add_message(struct mlc_buf *b, const struct mlc_trail_col *line)
 		jv f = jv_object_get(jv_copy(o), jv_string("reply_code_shown"));
 
 		/* ack.c: a code that would have cost a segment is not printed */
-		if (jv_get_kind(c) == JV_KIND_STRING && jv_get_kind(f) == JV_KIND_STRING)
-			mlc_buf_printf(b, strcmp(jv_string_value(f), "none") ?
-			               "\n    reply code: %s" :
-			               "\n    reply code: %s, not printed (it would have cost another"
+		if (jv_get_kind(c) == JV_KIND_STRING && jv_get_kind(f) == JV_KIND_STRING &&
+		    strcmp(jv_string_value(f), "none") == 0)
+			mlc_buf_printf(b, "\n    reply code %s not printed (it would have cost another"
 			               " segment): ACK alone or with the document number acknowledges",
 			               jv_string_value(c));
 		jv_free(c);
@@ -337,47 +336,14 @@ struct cands {
 	long long *rows;
 };
 
-/* Key part p (len n) names what: equal, or both digits and equal without leading zeros. */
-static int
-part_is(const char *p, size_t n, const char *what)
-{
-	size_t w = strlen(what), i;
-	int digits = n > 0 && w > 0;
-
-	while (n > 0 && *p == ' ')
-		p++, n--;
-	while (n > 0 && p[n - 1] == ' ')
-		n--;
-	if (n == w && memcmp(p, what, n) == 0)
-		return 1;
-	for (i = 0; i < n && digits; i++)
-		digits = p[i] >= '0' && p[i] <= '9';
-	for (i = 0; i < w && digits; i++)
-		digits = what[i] >= '0' && what[i] <= '9';
-	if (!digits)
-		return 0;
-	while (n > 1 && *p == '0')
-		p++, n--;
-	while (w > 1 && *what == '0')
-		what++, w--;
-	return n == w && memcmp(p, what, n) == 0;
-}
-
 /* mlc_trail_fn: a record of the trail, kept when a part of its key names what. */
 static int
 cand_row(const struct mlc_trail_row *r, void *arg)
 {
 	struct cands *c = arg;
-	const char *k = r->c[2].s, *e;
-	int hit = 0;
 
-	for (; k && !hit; k = *e ? e + 1 : NULL) {
-		e = strchr(k, '|');
-		if (!e)
-			e = k + strlen(k);
-		hit = part_is(k, (size_t)(e - k), c->what);
-	}
-	if (!hit)
+	/* the one reading of a document number in a key (ack.c's, for ACK 4711 too) */
+	if (!mlc_key_has_part(r->c[2].s, c->what))
 		return 0;
 	if (c->n == c->cap) {
 		c->cap = c->cap ? 2 * c->cap : 8;

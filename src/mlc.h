@@ -845,8 +845,9 @@ void mlc_optout_detail(struct mlc_buf *b, const char *ours, const struct mlc_tra
 #define MLC_ACK_TOKMAX 64
 int mlc_ack_parse(const char *body, char tok[MLC_ACK_TOKMAX]);
 /* Whether a part of key (between '|') is what: equal, case ignored, or
- * both digits and equal without leading zeros (a document number). */
-int mlc_ack_key_has(const char *key, const char *what);
+ * both digits and equal without leading zeros (a document number: ACK
+ * 4711, and ml-connector why 4711). */
+int mlc_key_has_part(const char *key, const char *what);
 /* The reply code of alert_id for address to ("whatsapp:" ignored), at now
  * (RFC 3339): the one it holds, else the smallest free one; with assign
  * (inside mlc_store_tx) it is held from now.  0 or -1. */

@@ -63,6 +63,33 @@ is "$(python3 -c "print('ł' * 62, end='')" | $A suffix 2 sms | sed -n 1p)" "sho
 is "$(python3 -c "print('x' * 155, end='')" | $A suffix 2 whatsapp | sed -n 1p)" "full 2" \
 	"WhatsApp: segments do not count, the full form"
 
+# ---- alert-render: [message] reply_code = yes, the form on the line --------
+cat >"$T/pad.rule" <<'EOF2'
+[rule]
+name = pad
+[source]
+table = F0411
+[recipients]
+to = an8:1003
+channels = sms
+[message]
+sms = \(.pad)
+reply_code = yes
+EOF2
+alert_of() {
+	head -n 1 "$TOP/tests/fixtures/render-quiet.in.ndjson" |
+		jq -c --argjson n "$1" '.rule = "pad" | .alert_id = "pad:k\($n)" | .key = "k\($n)" |
+			.record.pad = ("x" * $n) | .channels = ["sms"]'
+}
+for n in 140 150 155; do alert_of "$n"; done | alert-render -r "$T/pad.rule" >"$T/dl" 2>"$T/err"
+is "$?" 0 "alert-render with reply codes: exit 0"
+is "$(jq -r '"\(.reply_code) \(.reply_code_shown) \(.segments) \(.body | length)"' "$T/dl" | tr '\n' ,)" \
+	"1 full 1 152,2 short 1 156,3 none 1 155," \
+	"one person's codes 1, 2, 3 on 140, 150 and 155 characters: full, short, none; one segment each"
+alert-log <"$T/dl" >/dev/null
+like "$(alert-log why pad:k155)" "reply code 3 not printed \(it would have cost another segment\)" \
+	"why: a code left out is said beneath the message"
+
 # ---- reply codes: per number, the smallest free ---------------------------
 N=2026-11-26T14:00:00.000Z
 is "$($A code +15551230001 r:a r a $N)" 1 "the first alert: code 1"

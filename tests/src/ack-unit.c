@@ -99,7 +99,7 @@ main(int argc, char **argv)
 		return (kw == MLC_KW_ACK) == (mlc_ack_parse(args[0], tok) == 1) ? 0 : 1;
 	}
 	if (!strcmp(cmd, "keyhas") && nargs == 2) {
-		printf("%s\n", mlc_ack_key_has(args[0], args[1]) ? "yes" : "no");
+		printf("%s\n", mlc_key_has_part(args[0], args[1]) ? "yes" : "no");
 		return 0;
 	}
 	if (!strcmp(cmd, "suffix") && nargs == 2) {
