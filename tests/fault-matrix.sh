@@ -22,14 +22,21 @@
 # "failed" counts the last two.  The same with the STOP's webhook
 # delivered three times at once (Twilio retries webhooks) through
 # twilio-status while the run writes the trail: recorded once.
+# An ACK in flight (issue 16): the recipient's "ACK" reaches Twilio at a
+# random moment of a stage (the "killed" column names it), and then an
+# alert-log of the run is killed: the ACK waits in Twilio, and a recovery
+# run's poll ([twilio] inbound = poll) records it once (one inbound row,
+# one audit row: acked, or ack_unmatched when no SMS had reached them yet).  The same ACK's webhook delivered three times at
+# once while the run writes the trail: recorded once.
 # Lock faults (issue 11): an outside sqlite3 holds BEGIN EXCLUSIVE on
 # state.db for a while at a random moment of a stage (the "killed" column
 # then names the moment, "landed" whether the lock fell inside the run; no
 # kill): the run waits it out, succeeds, and no stage gives up.
 # By default every fault runs once, with the killed stage rotating so that
 # every stage is killed (every other fault under the sanitizers);
-# MLC_FAULT_MATRIX=full runs every fault with every stage and
-# MLC_FM_RULES="high-value-po ap-aging" both seed rules (bench/fault-matrix.sh).
+# MLC_FAULT_MATRIX=full runs every fault with every stage,
+# MLC_FM_RULES="high-value-po ap-aging" both seed rules (bench/fault-matrix.sh)
+# and MLC_FM_ONLY=REGEX only the faults whose names match.
 # The table goes to the TAP output.
 #
 # The matrix is run by two tests, each with half of the combinations
@@ -70,6 +77,8 @@ FAULTS=(
 	"tw-stop-webhook-thrice|dupwebhook|+13125550101"
 	"poison-trail-utf8|poison|utf8"
 	"lock-6s-past-old-timeout|lock|hold:ms=6000"
+	"tw-ack-killed-before-record|ack|+13125550101"
+	"tw-ack-webhook-thrice|dupack|+13125550101"
 )
 STAGES=(none jde-fetch jde-join alert-match alert-render twilio-send alert-log)
 
@@ -121,33 +130,43 @@ lock_fault() {
 	lock_release
 }
 
-# stop_fault SESSION STAGE NUMBER: a STOP from NUMBER to our number reaches
-# the Twilio simulator at a random moment of STAGE (for "none":
-# twilio-send) of the run; prints yes when the run was still alive.
+# stop_fault SESSION STAGE NUMBER [BODY]: a STOP (or BODY) from NUMBER to
+# our number reaches the Twilio simulator at a random moment of STAGE (for
+# "none": twilio-send) of the run; prints yes when the run was still
+# alive.  The message's SID goes to $T/inj.sid.
 stop_fault() {
 	local sess=$1 want=$2
 	[ "$want" = none ] && want=twilio-send
 	stage_moment "$sess" "$want" >/dev/null
 	curl -sf -X POST "$TW/_sim/inbound" --data-urlencode "From=$3" --data-urlencode To=+15005550006 \
-		--data-urlencode Body=STOP >/dev/null || return 1
+		--data-urlencode "Body=${4:-STOP}" | jq -r .sid >"$T/inj.sid" || return 1
 	if kill -0 "$sess" 2>/dev/null; then echo yes; else echo no; fi
 }
 
-# dup_webhook_fault SESSION STAGE NUMBER: as stop_fault, and the STOP's
-# incoming-message webhook, signed, delivered three times at once to
-# twilio-status (CGI) while the run goes on; a 503 (the trail busy for too
-# long) is delivered again, as Twilio's retries would.  The STOP's SID goes
-# to $T/dup.sid, the receivers' statuses to $T/dup.rc.
+# ack_fault SESSION STAGE NUMBER: an ACK from NUMBER reaches the Twilio
+# simulator at a random moment of STAGE (as stop_fault), then an alert-log
+# of the run, the trail's writer, is killed (kill_stage): the ACK waits in
+# Twilio for a run that records it.  Prints the pid killed, or nothing.
+ack_fault() {
+	stop_fault "$1" "$2" "$3" ACK >/dev/null || return 1
+	kill_stage "$1" alert-log
+}
+
+# dup_webhook_fault SESSION STAGE NUMBER [BODY]: as stop_fault, and the
+# STOP's (or BODY's) incoming-message webhook, signed, delivered three
+# times at once to twilio-status (CGI) while the run goes on; a 503 (the
+# trail busy for too long) is delivered again, as Twilio's retries would.
+# The message's SID goes to $T/dup.sid, the receivers' statuses to $T/dup.rc.
 dup_webhook_fault() {
-	local sess=$1 want=$2 sid body sig
+	local sess=$1 want=$2 sid body sig text=${4:-STOP}
 	[ "$want" = none ] && want=twilio-send
 	stage_moment "$sess" "$want" >/dev/null
 	sid=$(curl -sf -X POST "$TW/_sim/inbound" --data-urlencode "From=$3" --data-urlencode To=+15005550006 \
-		--data-urlencode Body=STOP | jq -r .sid) || return 1
+		--data-urlencode "Body=$text" | jq -r .sid) || return 1
 	printf '%s\n' "$sid" >"$T/dup.sid"
-	body="MessageSid=$sid&AccountSid=$SID&From=$(jq -rn --arg v "$3" '$v|@uri')&To=%2B15005550006&Body=STOP&NumMedia=0"
+	body="MessageSid=$sid&AccountSid=$SID&From=$(jq -rn --arg v "$3" '$v|@uri')&To=%2B15005550006&Body=$text&NumMedia=0"
 	sig=$(twsig-check sign "$T/tw.token" "$INBOUND_URL" "MessageSid=$sid" "AccountSid=$SID" "From=$3" \
-		To=+15005550006 Body=STOP NumMedia=0)
+		To=+15005550006 "Body=$text" NumMedia=0)
 	: >"$T/dup.rc"
 	for _ in 1 2 3; do
 		(
@@ -228,6 +247,12 @@ for f in "${FAULTS[@]}"; do
 	i=$((i + 1))
 done
 
+# MLC_FM_ONLY=REGEX: only the faults whose names match (by hand, bench/)
+if [ -n "${MLC_FM_ONLY:-}" ]; then
+	fm_all=()
+	for c in "${combos[@]}"; do [[ ${c%%|*} =~ $MLC_FM_ONLY ]] && fm_all+=("$c"); done
+	combos=("${fm_all[@]}")
+fi
 # this part's share of the combinations
 IFS=/ read -r fm_k fm_n <<<"${MLC_FM_PART:-1/1}"
 fm_all=("${combos[@]}")
@@ -240,13 +265,15 @@ n=0
 for c in "${combos[@]}"; do
 	IFS='|' read -r name sim spec stage <<<"$c"
 	n=$((n + 1))
+	rm -f "$T/dup.sid" "$T/inj.sid"
 	env_up "m$n" || exit 1
 	case $sim in
 	ais) ais_fault "$spec" ;;
 	tw) tw_fault "$spec" ;;
 	poison) poison_fault "$spec" ;;
 	lock | stop) ;; # once the run is under way
-	dupwebhook) sed -i "s|^\[sendgrid\]\$|inbound_url = $INBOUND_URL\n&|" "$ML_CONNECTOR_CONF" ;;
+	dupwebhook | dupack) sed -i "s|^\[sendgrid\]\$|inbound_url = $INBOUND_URL\n&|" "$ML_CONNECTOR_CONF" ;;
+	ack) sed -i "s|^\[sendgrid\]\$|inbound = poll\n&|" "$ML_CONNECTOR_CONF" ;;
 	esac
 	ok "$name: fault in force"
 
@@ -261,6 +288,10 @@ for c in "${combos[@]}"; do
 		locked=$(stop_fault "$orch" "$stage" "$spec")
 	elif [ "$sim" = dupwebhook ]; then
 		locked=$(dup_webhook_fault "$orch" "$stage" "$spec")
+	elif [ "$sim" = dupack ]; then
+		locked=$(dup_webhook_fault "$orch" "$stage" "$spec" ACK)
+	elif [ "$sim" = ack ]; then
+		victim=$(ack_fault "$orch" "$stage" "$spec")
 	elif [ "$stage" != none ]; then
 		victim=$(kill_stage "$orch" "$stage")
 	fi
@@ -311,11 +342,18 @@ for c in "${combos[@]}"; do
 		is "$failed" "$want_failed" "$name: every SMS to $perm_to is failed $perm_code (or, 21610, suppressed after it) in the trail"
 		missing=$(printf '%s\n' "$missing" | grep -v "^$perm_to	" || true)
 	fi
-	if [ "$sim" = dupwebhook ]; then
+	if [ "$sim" = dupwebhook ] || [ "$sim" = dupack ]; then
 		dsid=$(cat "$T/dup.sid" 2>/dev/null)
 		is "$(sort "$T/dup.rc" | tr '\n' ' ')" "0 0 0 " "$name: the three deliveries of the webhook answered"
 		is "$(sqlite3 "$ML_CONNECTOR_STATE/state.db" "SELECT count(*) FROM inbound WHERE sid = '$dsid'")/$(jq -r --arg s "$dsid" 'select(.sid == $s) | .id' "$T/m$n.trail" | grep -c .)" \
-			"1/1" "$name: the STOP recorded once (one inbound row, one audit row)"
+			"1/1" "$name: the ${sim#dup} recorded once (one inbound row, one audit row)"
+	fi
+	if [ "$sim" = dupack ] || [ "$sim" = ack ]; then
+		asid=$(cat "$T/dup.sid" "$T/inj.sid" 2>/dev/null | tail -n 1)
+		stages=$(jq -r --arg s "$asid" 'select(.sid == $s) | .stage' "$T/m$n.trail" | tr '\n' ' ')
+		is "$(sqlite3 "$ML_CONNECTOR_STATE/state.db" "SELECT count(*) FROM inbound WHERE sid = '$asid'")/$(sqlite3 "$ML_CONNECTOR_STATE/state.db" "SELECT count(*) <= 1 FROM ack WHERE sid = '$asid'")/$stages" \
+			"1/1/$(case $stages in "acked " | "ack_unmatched ") echo "$stages" ;; *) echo "acked or ack_unmatched, once" ;; esac)" \
+			"$name: the ACK recorded exactly once (one inbound row, at most one acknowledgement, one audit row: $stages)"
 	fi
 	if [ "$sim" = stop ] || [ "$sim" = dupwebhook ]; then
 		failed=$(jq -r --arg to "$spec" 'select(.recipient == $to and (.stage == "suppressed" or
