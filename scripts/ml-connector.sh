@@ -1264,6 +1264,8 @@ account_sid = $sid
 from = +15005550006
 rate = 20
 base_url = $tw
+# recipients' replies (STOP, ACK) are read at the start of each run
+inbound = poll
 
 [sendgrid]
 from = alerts@hartmann.example
@@ -1271,6 +1273,9 @@ from_name = JDE Alerts
 base_url = $tw
 EOF
 	cp "$DATA/rules/high-value-po.rule" "$DATA/rules/ap-aging.rule" "$w/rules/"
+	# PO texts end with their reply code ("Reply ACK 1"): see the acknowledgement below
+	sed 's/^max_segments = 2$/&\nreply_code = yes/' "$DATA/rules/high-value-po.rule" \
+		>"$w/rules/high-value-po.rule"
 	mlc-vault init >/dev/null || exit $?
 	mlc-vault set ais.password <"$w/sim/ais.password" || exit $?
 	mlc-vault set twilio.auth_token <"$w/sim/twilio.token" || exit $?
@@ -1306,9 +1311,27 @@ EOF
 	[ -n "$k" ] && alert-log why "$k" | sed 's/^/   /'
 
 	echo
-	echo "== Running the same rules again: nothing is sent twice"
+	# An acknowledgement: the first PO text's recipient replies with its code.
+	alert-log query --stage queued --rule high-value-po -f ndjson --lines |
+		jq -r '.line | fromjson | select(.channel == "sms" and .reply_code != null) |
+			"\(.to) \(.reply_code) \(.alert_id)"' >"$w/acks"
+	read -r ato acode aid <"$w/acks" || ato=""
+	if [ -n "$ato" ]; then
+		echo "== $ato replies \"ack $acode\" to the PO text that ended \"Reply ACK $acode\""
+		curl -fsS -X POST "$tw/_sim/inbound" --data-urlencode "From=$ato" \
+			--data-urlencode To=+15005550006 --data-urlencode "Body=ack $acode" >/dev/null ||
+			die 69 "cannot reach the simulator"
+	fi
+
+	echo
+	echo "== Running the same rules again: the reply is read first; nothing is sent twice"
 	(cmd_run high-value-po ap-aging)
 	curl -fsS "$tw/_sim/messages" | count_messages
+	if [ -n "$ato" ]; then
+		echo
+		echo "== Who acknowledged that PO, and when: ml-connector why '$aid'"
+		alert-log why "$aid" | grep -E '^[^ ].* (queued|sent|acked) ' | sed 's/^/   /'
+	fi
 	[ -n "$keep" ] && echo "(state, config and logs kept in $w)"
 	return "$rc"
 }
@@ -1317,7 +1340,7 @@ EOF
 # setup installs it; nothing else in ml-connector needs it).
 show_messages() {
 	jq -r 'if .kind == "message" then
-		"   \(if (.resource.to | startswith("whatsapp:")) then "WHATSAPP" else "SMS     " end) \(.resource.to)  [\(.resource.status)]  \(.resource.body)"
+		"   \(if (.resource.to | startswith("whatsapp:")) then "WHATSAPP" else "SMS     " end) \(.resource.to)  [\(.resource.status)]  \(.resource.body | gsub("\n"; "\n      "))"
 	else
 		"   EMAIL    \(.mail.personalizations[0].to[0].email)  \(.mail.subject)"
 	end' "$1"
