@@ -3050,6 +3050,12 @@ main(int argc, char **argv)
 			mlc_warn("%s", err);
 			goto done;
 		}
+		/* what it writes matters once alert-log has recorded a later line (store.c) */
+		if (mlc_store_sync_later(store) < 0) {
+			mlc_store_warn(store, "the state database");
+			code = mlc_store_code(store);
+			goto done;
+		}
 		if ((code = release()))
 			goto done;
 	}

@@ -559,6 +559,10 @@ void mlc_store_doing(struct mlc_store *s, const char *what);
 void mlc_store_bounded_wait(void);
 /* For this process: stop waiting (MLC_EX_TEMPFAIL) once *flag is set. */
 void mlc_store_stop_on(volatile int *flag);
+/* This connection's commits are not fsync'd (PRAGMA synchronous = NORMAL):
+ * for a writer whose every write is followed, before anything leaves the
+ * machine, by a commit of a full-sync connection (see store.c).  0 or -1. */
+int mlc_store_sync_later(struct mlc_store *s);
 /* sqlite3_prepare_v2 and sqlite3_step that wait while another process holds
  * a lock.  prepare: 0, or -1 (mlc_store_warn/code tell).  step: SQLite's
  * code (SQLITE_ROW, SQLITE_DONE, or an error; inside mlc_store_tx a lock

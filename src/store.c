@@ -523,6 +523,24 @@ describe(char *err, size_t errlen, const char *path, sqlite3 *db, int rc)
 	}
 }
 
+/*
+ * synchronous = NORMAL for one connection (alert-render: reply codes,
+ * deferred deliveries).  In WAL mode a commit is then written to the WAL
+ * but not fsync'd; a process that dies loses nothing, a power cut may
+ * roll the last commits back.  That is safe for a writer whose rows only
+ * matter once a later line is in the trail: alert-log records that line
+ * with a full-sync commit, whose fsync of the one WAL file makes every
+ * frame before it durable too, this connection's included.  Without it
+ * each reply code cost an fsync (bench/README.md, reply codes).
+ */
+static int exec_wait(struct mlc_store *s, const char *sql);
+
+int
+mlc_store_sync_later(struct mlc_store *s)
+{
+	return exec_wait(s, "PRAGMA synchronous = NORMAL");
+}
+
 /* ---- waiting for a lock held by another process ---- */
 
 void

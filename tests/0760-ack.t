@@ -86,6 +86,11 @@ is "$?" 0 "alert-render with reply codes: exit 0"
 is "$(jq -r '"\(.reply_code) \(.reply_code_shown) \(.segments) \(.body | length)"' "$T/dl" | tr '\n' ,)" \
 	"1 full 1 152,2 short 1 156,3 none 1 155," \
 	"one person's codes 1, 2, 3 on 140, 150 and 155 characters: full, short, none; one segment each"
+sed 's/^reply_code = yes$/reply_code = maybe/' "$T/pad.rule" >"$T/bad.rule"
+sed -i 's/^name = pad$/name = bad/' "$T/bad.rule"
+alert_of 140 | alert-render -r "$T/bad.rule" >/dev/null 2>"$T/err"
+is "$?" 78 "reply_code = maybe: refused (78)"
+like "$(cat "$T/err")" 'bad.rule:10: \[message\] reply_code must be yes or no' "and said where"
 alert-log <"$T/dl" >/dev/null
 like "$(alert-log why pad:k155)" "reply code 3 not printed \(it would have cost another segment\)" \
 	"why: a code left out is said beneath the message"
