@@ -1,5 +1,8 @@
 /* Fuzz target: SMS arithmetic (sms.c): measure, truncate, transliterate,
- * with the invariants checked (abort() so the fuzzer reports a breach). */
+ * a suffix that costs no segment (the reply code), and the reply parser
+ * (ack.c), with the invariants checked (abort() so the fuzzer reports a
+ * breach). */
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,6 +30,50 @@ check_truncate(const char *s, size_t n, int maxseg)
 	mlc_buf_free(&out);
 }
 
+/* The reply code after a cut text: never another segment, nor encoding. */
+static void
+check_suffix(const char *s, size_t n, int maxseg)
+{
+	struct mlc_buf b;
+	struct mlc_sms_info before, after;
+	int form;
+
+	mlc_buf_init(&b);
+	mlc_sms_truncate(s, n, maxseg, NULL, &b);
+	mlc_sms_measure(b.p ? b.p : "", b.len, &before);
+	form = mlc_ack_suffix(&b, "12", 1);
+	mlc_sms_measure(b.p ? b.p : "", b.len, &after);
+	if (form < -1 || form > 1 || (form == -1 && after.units != before.units))
+		abort();
+	if (b.len && (after.segments > before.segments || after.encoding != before.encoding ||
+	              after.utf16 > MLC_SMS_MAXCHARS))
+		abort();
+	mlc_buf_free(&b);
+}
+
+/* The reply parser on any bytes: a token of letters and digits, bounded. */
+static void
+check_ack(const char *s, size_t n)
+{
+	char *z = malloc(n + 1), tok[MLC_ACK_TOKMAX];
+	size_t i, len;
+
+	if (!z)
+		return;
+	memcpy(z, s, n);
+	z[n] = '\0';
+	memset(tok, 'x', sizeof tok);
+	if (mlc_ack_parse(z, tok)) {
+		len = strnlen(tok, sizeof tok);
+		if (len >= sizeof tok)
+			abort();
+		for (i = 0; i < len; i++)
+			if (!isalnum((unsigned char)tok[i]))
+				abort();
+	}
+	free(z);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -48,5 +95,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	check_truncate(tr.p, tr.len, maxseg);
 	mlc_buf_free(&tr);
+	check_suffix(s, size, maxseg);
+	check_ack(s, size);
 	return 0;
 }
