@@ -26,8 +26,9 @@
 # random moment of a stage (the "killed" column names it), and then an
 # alert-log of the run is killed: the ACK waits in Twilio, and a recovery
 # run's poll ([twilio] inbound = poll) records it once (one inbound row,
-# one audit row: acked, or ack_unmatched when no SMS had reached them yet).  The same ACK's webhook delivered three times at
-# once while the run writes the trail: recorded once.
+# one audit row: acked, or ack_unmatched when no SMS had reached them yet).
+# With the STOP's webhook above, an ACK's from the other recipient is
+# delivered three times at once too: recorded once.
 # Lock faults (issue 11): an outside sqlite3 holds BEGIN EXCLUSIVE on
 # state.db for a while at a random moment of a stage (the "killed" column
 # then names the moment, "landed" whether the lock fell inside the run; no
@@ -78,7 +79,6 @@ FAULTS=(
 	"poison-trail-utf8|poison|utf8"
 	"lock-6s-past-old-timeout|lock|hold:ms=6000"
 	"tw-ack-killed-before-record|ack|+13125550101"
-	"tw-ack-webhook-thrice|dupack|+13125550101"
 )
 STAGES=(none jde-fetch jde-join alert-match alert-render twilio-send alert-log)
 
@@ -152,33 +152,39 @@ ack_fault() {
 	kill_stage "$1" alert-log
 }
 
-# dup_webhook_fault SESSION STAGE NUMBER [BODY]: as stop_fault, and the
-# STOP's (or BODY's) incoming-message webhook, signed, delivered three
-# times at once to twilio-status (CGI) while the run goes on; a 503 (the
-# trail busy for too long) is delivered again, as Twilio's retries would.
-# The message's SID goes to $T/dup.sid, the receivers' statuses to $T/dup.rc.
+# dup_webhook_fault SESSION STAGE NUMBER: as stop_fault, and the STOP's
+# incoming-message webhook, signed, delivered three times at once to
+# twilio-status (CGI) while the run goes on, and so an ACK from the other
+# recipient, $ACK_FROM; a 503 (the trail busy for too long) is delivered
+# again, as Twilio's retries would.  The messages' SIDs go to $T/dup.sid
+# and $T/dupack.sid, the receivers' statuses to $T/dup.rc.
+ACK_FROM=+13125550102
 dup_webhook_fault() {
-	local sess=$1 want=$2 sid body sig text=${4:-STOP}
+	local sess=$1 want=$2 sid body sig from text
 	[ "$want" = none ] && want=twilio-send
 	stage_moment "$sess" "$want" >/dev/null
-	sid=$(curl -sf -X POST "$TW/_sim/inbound" --data-urlencode "From=$3" --data-urlencode To=+15005550006 \
-		--data-urlencode "Body=$text" | jq -r .sid) || return 1
-	printf '%s\n' "$sid" >"$T/dup.sid"
-	body="MessageSid=$sid&AccountSid=$SID&From=$(jq -rn --arg v "$3" '$v|@uri')&To=%2B15005550006&Body=$text&NumMedia=0"
-	sig=$(twsig-check sign "$T/tw.token" "$INBOUND_URL" "MessageSid=$sid" "AccountSid=$SID" "From=$3" \
-		To=+15005550006 "Body=$text" NumMedia=0)
 	: >"$T/dup.rc"
-	for _ in 1 2 3; do
-		(
-			for _ in 1 2 3 4 5; do
-				REQUEST_METHOD=POST CONTENT_TYPE=application/x-www-form-urlencoded \
-					CONTENT_LENGTH=${#body} HTTP_X_TWILIO_SIGNATURE=$sig SCRIPT_NAME=/twilio/inbound \
-					twilio-status <<<"$body" >/dev/null 2>>"$T/dup.err"
-				r=$?
-				[ "$r" = 75 ] || break
-			done
-			echo "$r" >>"$T/dup.rc"
-		) &
+	for from in "$3" "$ACK_FROM"; do
+		text=STOP
+		[ "$from" = "$3" ] || text=ACK
+		sid=$(curl -sf -X POST "$TW/_sim/inbound" --data-urlencode "From=$from" --data-urlencode To=+15005550006 \
+			--data-urlencode "Body=$text" | jq -r .sid) || return 1
+		printf '%s\n' "$sid" >"$T/dup$([ "$text" = ACK ] && echo ack).sid"
+		body="MessageSid=$sid&AccountSid=$SID&From=$(jq -rn --arg v "$from" '$v|@uri')&To=%2B15005550006&Body=$text&NumMedia=0"
+		sig=$(twsig-check sign "$T/tw.token" "$INBOUND_URL" "MessageSid=$sid" "AccountSid=$SID" "From=$from" \
+			To=+15005550006 "Body=$text" NumMedia=0)
+		for _ in 1 2 3; do
+			(
+				for _ in 1 2 3 4 5; do
+					REQUEST_METHOD=POST CONTENT_TYPE=application/x-www-form-urlencoded \
+						CONTENT_LENGTH=${#body} HTTP_X_TWILIO_SIGNATURE=$sig SCRIPT_NAME=/twilio/inbound \
+						twilio-status <<<"$body" >/dev/null 2>>"$T/dup.err"
+					r=$?
+					[ "$r" = 75 ] || break
+				done
+				echo "$r" >>"$T/dup.rc"
+			) &
+		done
 	done
 	wait
 	if kill -0 "$sess" 2>/dev/null; then echo yes; else echo no; fi
@@ -265,14 +271,14 @@ n=0
 for c in "${combos[@]}"; do
 	IFS='|' read -r name sim spec stage <<<"$c"
 	n=$((n + 1))
-	rm -f "$T/dup.sid" "$T/inj.sid"
+	rm -f "$T/dup.sid" "$T/dupack.sid" "$T/inj.sid"
 	env_up "m$n" || exit 1
 	case $sim in
 	ais) ais_fault "$spec" ;;
 	tw) tw_fault "$spec" ;;
 	poison) poison_fault "$spec" ;;
 	lock | stop) ;; # once the run is under way
-	dupwebhook | dupack) sed -i "s|^\[sendgrid\]\$|inbound_url = $INBOUND_URL\n&|" "$ML_CONNECTOR_CONF" ;;
+	dupwebhook) sed -i "s|^\[sendgrid\]\$|inbound_url = $INBOUND_URL\n&|" "$ML_CONNECTOR_CONF" ;;
 	ack) sed -i "s|^\[sendgrid\]\$|inbound = poll\n&|" "$ML_CONNECTOR_CONF" ;;
 	esac
 	ok "$name: fault in force"
@@ -288,8 +294,6 @@ for c in "${combos[@]}"; do
 		locked=$(stop_fault "$orch" "$stage" "$spec")
 	elif [ "$sim" = dupwebhook ]; then
 		locked=$(dup_webhook_fault "$orch" "$stage" "$spec")
-	elif [ "$sim" = dupack ]; then
-		locked=$(dup_webhook_fault "$orch" "$stage" "$spec" ACK)
 	elif [ "$sim" = ack ]; then
 		victim=$(ack_fault "$orch" "$stage" "$spec")
 	elif [ "$stage" != none ]; then
@@ -342,14 +346,14 @@ for c in "${combos[@]}"; do
 		is "$failed" "$want_failed" "$name: every SMS to $perm_to is failed $perm_code (or, 21610, suppressed after it) in the trail"
 		missing=$(printf '%s\n' "$missing" | grep -v "^$perm_to	" || true)
 	fi
-	if [ "$sim" = dupwebhook ] || [ "$sim" = dupack ]; then
+	if [ "$sim" = dupwebhook ]; then
 		dsid=$(cat "$T/dup.sid" 2>/dev/null)
-		is "$(sort "$T/dup.rc" | tr '\n' ' ')" "0 0 0 " "$name: the three deliveries of the webhook answered"
+		is "$(sort "$T/dup.rc" | tr '\n' ' ')" "0 0 0 0 0 0 " "$name: the three deliveries of each webhook (STOP, ACK) answered"
 		is "$(sqlite3 "$ML_CONNECTOR_STATE/state.db" "SELECT count(*) FROM inbound WHERE sid = '$dsid'")/$(jq -r --arg s "$dsid" 'select(.sid == $s) | .id' "$T/m$n.trail" | grep -c .)" \
-			"1/1" "$name: the ${sim#dup} recorded once (one inbound row, one audit row)"
+			"1/1" "$name: the STOP recorded once (one inbound row, one audit row)"
 	fi
-	if [ "$sim" = dupack ] || [ "$sim" = ack ]; then
-		asid=$(cat "$T/dup.sid" "$T/inj.sid" 2>/dev/null | tail -n 1)
+	if [ "$sim" = dupwebhook ] || [ "$sim" = ack ]; then
+		asid=$(cat "$T/dupack.sid" "$T/inj.sid" 2>/dev/null | tail -n 1)
 		stages=$(jq -r --arg s "$asid" 'select(.sid == $s) | .stage' "$T/m$n.trail" | tr '\n' ' ')
 		is "$(sqlite3 "$ML_CONNECTOR_STATE/state.db" "SELECT count(*) FROM inbound WHERE sid = '$asid'")/$(sqlite3 "$ML_CONNECTOR_STATE/state.db" "SELECT count(*) <= 1 FROM ack WHERE sid = '$asid'")/$stages" \
 			"1/1/$(case $stages in "acked " | "ack_unmatched ") echo "$stages" ;; *) echo "acked or ack_unmatched, once" ;; esac)" \
