@@ -354,7 +354,10 @@ mlc_ack_record(struct mlc_store *s, const struct mlc_inbound *m, const char *ts,
 	e.table = p.table;
 	e.key = p.key;
 	e.detail = detail.p;
-	rc = mlc_trail_record(s, &e);
+	/* the counter grows with its record, as alert-log's do (retention spares it) */
+	rc = mlc_trail_record(s, &e) < 0 ||
+	     mlc_trail_metric_put(s, 0, "mlc_acknowledgements_total", p.rule, NULL, how, NULL, 1,
+	                          ts) < 0 ? -1 : 0;
 out:
 	mlc_trail_acked_free(&before);
 	pick_free(&p);

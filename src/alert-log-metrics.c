@@ -52,6 +52,8 @@ static const struct family {
 	{ "mlc_alerts_total", "counter", "Alerts the rule matched." },
 	{ "mlc_deliveries_total", "counter",
 	  "Deliveries by channel and outcome (sent, failed, unknown, in_doubt, capped, deferred, ...)." },
+	{ "mlc_acknowledgements_total", "counter",
+	  "Alerts acknowledged by a recipient's reply, by how the reply picked one (latest, code, document)." },
 	{ "mlc_deliveries_unknown", "gauge",
 	  "Deliveries whose latest word is unknown (reconciled by the next run)." },
 	{ "mlc_deliveries_in_doubt", "gauge",

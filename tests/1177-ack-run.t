@@ -78,6 +78,10 @@ like "$(q "SELECT detail FROM audit WHERE sid = '$s5'")" "no reply code 77 and n
 is "$(q "SELECT count(*) FROM inbound WHERE sid IN ('$s1','$s2','$s3','$s4','$s5')")/$(q "SELECT count(*) FROM audit WHERE sid IN ('$s1','$s2','$s3','$s4','$s5')")" \
 	5/5 "each reply once: polled by two runs and a lost poll, one inbound row, one audit row"
 is "$(alert-log status high-value-po -f ndjson | jq -r .acked)" 3 "status: three acknowledgements"
+alert-log metrics >"$T/metrics"
+is "$(grep '^mlc_acknowledgements_total' "$T/metrics" | sort | tr '\n' ' ')" \
+	'mlc_acknowledgements_total{rule="high-value-po",outcome="code"} 1 mlc_acknowledgements_total{rule="high-value-po",outcome="document"} 1 mlc_acknowledgements_total{rule="high-value-po",outcome="latest"} 1 ' \
+	"metrics: acknowledgements counted by how the reply picked the alert"
 
 # ---- the webhook, delivered twice: recorded once ---------------------------
 URL=https://alerts.example.com/twilio/inbound
