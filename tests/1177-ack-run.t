@@ -97,6 +97,17 @@ for i in 1 2; do
 done
 is "$(q "SELECT count(*) || ' ' || max(how) FROM ack WHERE sid = '$sid'")/$(q "SELECT count(*) FROM audit WHERE sid = '$sid'")" \
 	"1 code/1" "ACK 1 by webhook, delivered twice: one acknowledgement, one audit row"
+# the same person on WhatsApp: their codes are the number's, whatever the channel
+a3=$(alert-log query --stage queued --recipient "$X" -f ndjson --lines |
+	jq -r 'select((.line | fromjson | .reply_code) == "3") | .alert_id')
+sid=SM$(printf '%032d' 78)
+body="MessageSid=$sid&AccountSid=$SID&From=$(jq -rn --arg v "whatsapp:$X" '$v|@uri')&To=whatsapp%3A%2B15005550006&Body=Ack+%233&NumMedia=0"
+sig=$(twsig-check sign "$T/tw.token" "$URL" "MessageSid=$sid" "AccountSid=$SID" "From=whatsapp:$X" \
+	"To=whatsapp:$OURS" "Body=Ack #3" NumMedia=0)
+REQUEST_METHOD=POST CONTENT_TYPE=application/x-www-form-urlencoded CONTENT_LENGTH=${#body} \
+	HTTP_X_TWILIO_SIGNATURE=$sig SCRIPT_NAME=/twilio/inbound twilio-status <<<"$body" >"$T/wh" 2>>"$T/err"
+is "$?:$(q "SELECT alert_id || ' ' || how || ' ' || by_addr FROM ack WHERE sid = '$sid'")" \
+	"0:$a3 code whatsapp:$X" "\"Ack #3\" on WhatsApp: the alert of their code 3, by whatsapp:$X"
 
 # ---- a new alert to them takes a code set free by an acknowledgement -------
 is "$(ack-unit code "$X" 'high-value-po:new' high-value-po new 2026-11-26T15:00:00.000Z)" 1 \
