@@ -1106,6 +1106,16 @@ check_rule_warnings() {
 			warn "warning: $1: WhatsApp without [message] whatsapp_template: outside the recipient's 24-hour window Twilio refuses free-form text (63016)"
 		;;
 	esac
+	# Reply codes ask for replies: something must read them (ml-connector(7), Replies).
+	case $(mlc-rule get "$1" message reply_code 2>/dev/null) in
+	yes | true)
+		[ "$(mlc-conf get twilio inbound 2>/dev/null)" = poll ] ||
+			mlc-conf get twilio inbound_url >/dev/null 2>&1 ||
+			warn "warning: $1: [message] reply_code = yes, but no reply reaches ml-connector: set [twilio] inbound_url (twilio-status(8)) or inbound = poll"
+		mlc-rule get "$1" message whatsapp_template >/dev/null 2>&1 &&
+			warn "warning: $1: [message] reply_code: a WhatsApp template has no text to print a code in; ACK alone or ACK with the document number still acknowledges"
+		;;
+	esac
 	_q=$(mlc-rule get "$1" limits quiet_hours 2>/dev/null) || return 0
 	case $_ch in
 	*[\ ,]email[\ ,]*)

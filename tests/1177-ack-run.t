@@ -109,6 +109,14 @@ REQUEST_METHOD=POST CONTENT_TYPE=application/x-www-form-urlencoded CONTENT_LENGT
 is "$?:$(q "SELECT alert_id || ' ' || how || ' ' || by_addr FROM ack WHERE sid = '$sid'")" \
 	"0:$a3 code whatsapp:$X" "\"Ack #3\" on WhatsApp: the alert of their code 3, by whatsapp:$X"
 
+# ---- check: reply codes with nothing to read the replies --------------------
+ml-connector check high-value-po >/dev/null 2>"$T/chk"
+unlike "$(cat "$T/chk")" "reply_code" "check: reply codes and a webhook to read the replies: no warning"
+sed -i '/^inbound_url = /d' "$ML_CONNECTOR_CONF"
+ml-connector check high-value-po >/dev/null 2>"$T/chk"
+like "$(cat "$T/chk")" "warning: high-value-po: \[message\] reply_code = yes, but no reply reaches ml-connector: set \[twilio\] inbound_url" \
+	"check: reply codes, no webhook, no poll: warned"
+
 # ---- a new alert to them takes a code set free by an acknowledgement -------
 is "$(ack-unit code "$X" 'high-value-po:new' high-value-po new 2026-11-26T15:00:00.000Z)" 1 \
 	"code 1 is free again once its alert is acknowledged"
