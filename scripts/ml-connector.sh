@@ -1439,6 +1439,11 @@ from_name = JDE Alerts
 base_url = $tw
 EOF
 	cp "$DATA/rules/high-value-po.rule" "$DATA/rules/ap-aging.rule" "$w/rules/"
+	# One escalation: a high-value PO nobody acknowledged within 2 hours
+	# goes to the controller (address number 2005 of the sample data).
+	sed -i 's/^director = 2001$/&\ncontroller = 2005/' "$w/rules/high-value-po.rule"
+	printf '\n[escalation]\n# not acknowledged within 2 hours: the controller\nstep = 2h contact:controller\n' \
+		>>"$w/rules/high-value-po.rule"
 	mlc-vault init >/dev/null || exit $?
 	mlc-vault set ais.password <"$w/sim/ais.password" || exit $?
 	mlc-vault set twilio.auth_token <"$w/sim/twilio.token" || exit $?
@@ -1477,6 +1482,21 @@ EOF
 	echo "== Running the same rules again: nothing is sent twice"
 	(cmd_run high-value-po ap-aging)
 	curl -fsS "$tw/_sim/messages" | count_messages
+
+	echo
+	echo "== Two hours later nobody has acknowledged a PO: ml-connector escalate"
+	echo "   ([escalation] step = 2h contact:controller; schedule runs it every minute)"
+	ML_CONNECTOR_NOW=${today}T16:00:00Z
+	(cmd_escalate high-value-po) 2>"$w/escalate.err"
+	curl -fsS "$tw/_sim/messages" |
+		jq -c 'select(.kind == "message" and (.resource.body // "" | startswith("Escalated")))' \
+			>"$w/sim/escalated.json"
+	show_messages "$w/sim/escalated.json"
+	curl -fsS "$tw/_sim/messages" |
+		jq -c 'select(.kind == "mail" and (.mail.subject | startswith("[escalated]")))' |
+		grep -c . | sed 's/^/   and as many e-mails: /'
+	k=$(alert-log query --stage escalated --rule high-value-po --limit 1 | jq -r '.record_key // empty')
+	[ -n "$k" ] && alert-log why "$k" 2>/dev/null | grep -e escalat -e 'message: Escalated' | sed 's/^/   /'
 	[ -n "$keep" ] && echo "(state, config and logs kept in $w)"
 	return "$rc"
 }

@@ -449,7 +449,7 @@ why_esc_row(const struct mlc_trail_row *r, void *arg)
 		mlc_buf_printf(&o->b, "; step %d (%.*s) due at %s", step + 1, (int)w, p ? p : "",
 		               r->c[6].s);
 	} else {
-		mlc_buf_adds(&o->b, "; no step left (held ones go out when quiet hours end)");
+		mlc_buf_adds(&o->b, "; all steps taken");
 	}
 	return put_line(&o->b) < 0 ? 1 : 0;
 }
