@@ -103,6 +103,18 @@ alert-log escalations --rule ap-esc >"$T/due"
 is "$(jq -r '[.key, .escalation.step, .escalation.next_at] | @tsv' "$T/due" | tr '\t\n' ' /')" \
 	"$(K 900001) 0 2026-11-26T16:00:00.000Z/$(K 900002) 0 2026-11-26T16:00:00.000Z/$(K 900003) 0 2026-11-26T16:00:00.000Z/$(K 900004) 0 2026-11-26T16:00:00.000Z/" \
 	"10:00: four alerts due for step 1 (2h after their first delivery)"
+# --stale (the re-read failed): the paid voucher still escalates, the
+# acknowledged one stops; alert-match writes nothing to the state.
+alert-match -r ap-esc --escalate "$T/due" --stale </dev/null >"$T/stale" 2>"$T/stale.err"
+is "$?:$(jq -r '[.key, .alert_id, (.escalation.stopped // .escalation.step)] | @tsv' "$T/stale" | tr '\t\n' ' /')" \
+	"0:$(K 900001) ap-esc:$(K 900001)/esc1 1/$(K 900002) ap-esc:$(K 900002)/esc acknowledged/$(K 900003) ap-esc:$(K 900003)/esc1 1/$(K 900004) ap-esc:$(K 900004)/esc1 1/" \
+	"--stale: every unacknowledged alert takes step 1, the acknowledged one stops"
+is "$(jq -c 'select(.recipients) | [.recipients[].sms] + [.escalation.next_at]' "$T/stale" | sort -u)" \
+	'["+13125550148","2026-11-27T04:00:00.000Z"]' "a step: its recipients, and when the next is due"
+vg alert-match -r ap-esc --escalate "$T/due" --stale </dev/null >/dev/null 2>"$T/vg.err"
+is "$?" 0 "valgrind: alert-match --escalate"
+alert-match -r ap-esc --escalate "$T/due" --no-state </dev/null >/dev/null 2>&1
+is "$?" 64 "--escalate --no-state: 64 (the acknowledgements are in the state)"
 # the escalate pipeline by hand, its last tee left out: Twilio took the
 # messages, the trail has them only as queued (a kill at that moment)
 export ML_CONNECTOR_RULE=ap-esc
