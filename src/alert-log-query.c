@@ -440,16 +440,17 @@ why_esc_row(const struct mlc_trail_row *r, void *arg)
 	for (; *p; p++)
 		n += *p == ',';
 	mlc_buf_reset(&o->b);
-	mlc_buf_printf(&o->b, "escalation of %s: step %d of %d (%s) taken", r->c[2].s, step, n,
-	               steps);
-	if (r->c[6].type != MLC_TRAIL_NULL) {
+	mlc_buf_printf(&o->b, "escalation of %s (steps %s): ", r->c[2].s, steps);
+	if (r->c[6].type == MLC_TRAIL_NULL) {
+		mlc_buf_printf(&o->b, "all %d taken", n);
+	} else {
 		for (p = steps, i = 0; i < step && (p = strchr(p, ',')); i++)
 			p++;
 		w = p ? strcspn(p, ",") : 0;
-		mlc_buf_printf(&o->b, "; step %d (%.*s) due at %s", step + 1, (int)w, p ? p : "",
+		if (step)
+			mlc_buf_printf(&o->b, "%d of %d taken; ", step, n);
+		mlc_buf_printf(&o->b, "step %d (%.*s) due at %s", step + 1, (int)w, p ? p : "",
 		               r->c[6].s);
-	} else {
-		mlc_buf_adds(&o->b, "; all steps taken");
 	}
 	return put_line(&o->b) < 0 ? 1 : 0;
 }
@@ -491,6 +492,9 @@ cmd_why(int argc, char **argv)
 			mlc_warn("\"%s\" is record %s of rule %s (table %s)", what, k.key[0], k.rule[0],
 			         k.table[0]);
 			rc = read_code(mlc_trail_why(store, k.key[0], emit_row, &o), "query");
+			if (rc == MLC_EX_OK && o.count > 0 && o.f == F_TEXT)
+				rc = read_code(mlc_trail_esc_of(store, k.key[0], why_esc_row, &o),
+				               "escalations");
 		} else if (rc == MLC_EX_OK && k.n > 1) {
 			mlc_warn("\"%s\" is part of the keys of %zu records: ask for one by its key",
 			         what, k.n);
@@ -498,10 +502,10 @@ cmd_why(int argc, char **argv)
 			o.count = (long)k.n;
 		}
 		cands_free(&k);
-	}
-	/* the escalation still running, as text: its steps taken and pending */
-	if (rc == MLC_EX_OK && o.count > 0 && o.f == F_TEXT)
+	} else if (rc == MLC_EX_OK && o.f == F_TEXT) {
+		/* the escalation still running, as text: its steps taken and pending */
 		rc = read_code(mlc_trail_esc_of(store, what, why_esc_row, &o), "escalations");
+	}
 	mlc_buf_free(&o.b);
 	mlc_store_close(store);
 	if (rc == MLC_EX_OK && o.count == 0) {

@@ -80,6 +80,9 @@ ml-connector check ap-esc >"$T/chk" 2>&1
 is "$?:$(tail -n 1 "$T/chk")" "0:ap-esc: ok" "ml-connector check: the rule with [escalation] is ok"
 is "$(ml-connector schedule --cron 2>/dev/null | grep -c 'escalate --quiet$')" 1 \
 	"schedule --cron: the every-minute escalate line"
+ml-connector schedule --systemd "$T/units" >/dev/null 2>&1
+is "$(grep -h -e '^OnCalendar=' -e '^ExecStart=' "$T"/units/ml-connector-*-_escalate.* | sed 's/^ExecStart=.* escalate/ExecStart=... escalate/' | sort | tr '\n' ' ')" \
+	"ExecStart=... escalate --quiet OnCalendar=*-*-* *:*:00 " "schedule --systemd: the _escalate service and its every-minute timer"
 
 # ---- 08:00 CST: the alerts --------------------------------------------------
 ml-connector run ap-esc >"$T/r1.out" 2>"$T/r1.err"
@@ -137,7 +140,7 @@ is "$(alert-log escalations --rule ap-esc)" "" "nothing due: step 1 taken once"
 ml-connector why "$(K 900001)" >"$T/why" 2>&1
 like "$(cat "$T/why")" "escalated   ap-esc 00001\|PV\|900001\|001" "why: the step taken"
 like "$(cat "$T/why")" "message: Escalated, not acknowledged in 2h: Voucher 900001" "why: what it said"
-like "$(cat "$T/why")" "escalation of ap-esc:00001\|PV\|900001\|001: step 1 of 2 \(2h,14h\) taken; step 2 \(14h\) due at 2026-11-27T04:00:00.000Z" \
+like "$(cat "$T/why")" "escalation of ap-esc:00001\|PV\|900001\|001 \(steps 2h,14h\): 1 of 2 taken; step 2 \(14h\) due at 2026-11-27T04:00:00.000Z" \
 	"why: the step pending"
 
 # ---- 22:00: step 2 due during quiet hours -----------------------------------
@@ -166,6 +169,8 @@ ml-connector escalate >/dev/null 2>&1
 ml-connector run ap-esc >/dev/null 2>&1
 is "$(to +13125550148):$(to +13125550149):$(to +13125550147)" "2:1:4" "later: nothing more, nothing twice"
 is "$(alert-log escalations --rule ap-esc)" "" "nothing due: all steps taken"
+like "$(ml-connector why 900001 2>/dev/null | tail -n 1)" "^escalation of ap-esc:00001\|PV\|900001\|001 \(steps 2h,14h\): all 2 taken" \
+	"why by the document number: both steps taken"
 
 stop_env
 done_testing
