@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Escalation ([escalation] of ml-connector.5) against both simulators, on a
-# frozen clock (ML_CONNECTOR_NOW): four vouchers alerted to the buyer at
+# frozen clock (ML_CONNECTOR_NOW): five vouchers alerted to the buyer at
 # 08:00 CST; at 10:00 the unacknowledged one goes to the director
 # (step 1), the acknowledged one and the paid one stop; a step due during
 # quiet hours (22:00) is deferred and goes out at 07:00, unless its alert
-# was acknowledged meanwhile (then dropped); a kill between twilio-send
+# was acknowledged or its record paid meanwhile (then dropped); a kill between twilio-send
 # and the trail's record sends nothing twice; nothing is escalated twice;
 # check refuses a bad step; schedule writes the escalate line.
 . "$(dirname "$0")/lib.sh"
@@ -23,7 +23,7 @@ vouchers() { # DOC:AAP...
 	for v in "$@"; do row "${v%%:*}" "${v#*:}"; done >"$T/jde/F0411.ndjson.new"
 	mv "$T/jde/F0411.ndjson.new" "$T/jde/F0411.ndjson"
 }
-vouchers 900001:100 900002:200 900003:300 900004:400
+vouchers 900001:100 900002:200 900003:300 900004:400 900005:500
 # The simulators keep the real clock (later than the frozen one): the
 # lookup of a reconcile finds a message created after its rendering.
 unset ML_CONNECTOR_NOW
@@ -86,8 +86,8 @@ is "$(grep -h -e '^OnCalendar=' -e '^ExecStart=' "$T"/units/ml-connector-*-_esca
 
 # ---- 08:00 CST: the alerts --------------------------------------------------
 ml-connector run ap-esc >"$T/r1.out" 2>"$T/r1.err"
-is "$?" 0 "run 1: four alerts"
-is "$(to +13125550147)" 4 "run 1: four SMS to the buyer"
+is "$?" 0 "run 1: five alerts"
+is "$(to +13125550147)" 5 "run 1: five SMS to the buyer"
 is "$(alert-log escalations --rule ap-esc)" "" "nothing due at 08:00"
 
 # 09:00: still nothing due; escalate reads no AIS.
@@ -98,19 +98,19 @@ is "$?:$(grep -c . "$MLC_AIS_SIM_LOG")" "0:0" "09:00: escalate, nothing due: sta
 
 # 09:30 900002 acknowledged; 900003 paid.
 ack 900002 2026-11-26T15:30:00.000Z
-vouchers 900001:100 900002:200 900004:400
+vouchers 900001:100 900002:200 900004:400 900005:500
 
 # ---- 10:00: step 1, killed between twilio-send and its record ---------------
 at 2026-11-26T16:00:00Z
 alert-log escalations --rule ap-esc >"$T/due"
 is "$(jq -r '[.key, .escalation.step, .escalation.next_at] | @tsv' "$T/due" | tr '\t\n' ' /')" \
-	"$(K 900001) 0 2026-11-26T16:00:00.000Z/$(K 900002) 0 2026-11-26T16:00:00.000Z/$(K 900003) 0 2026-11-26T16:00:00.000Z/$(K 900004) 0 2026-11-26T16:00:00.000Z/" \
-	"10:00: four alerts due for step 1 (2h after their first delivery)"
+	"$(K 900001) 0 2026-11-26T16:00:00.000Z/$(K 900002) 0 2026-11-26T16:00:00.000Z/$(K 900003) 0 2026-11-26T16:00:00.000Z/$(K 900004) 0 2026-11-26T16:00:00.000Z/$(K 900005) 0 2026-11-26T16:00:00.000Z/" \
+	"10:00: five alerts due for step 1 (2h after their first delivery)"
 # --stale (the re-read failed): the paid voucher still escalates, the
 # acknowledged one stops; alert-match writes nothing to the state.
 alert-match -r ap-esc --escalate "$T/due" --stale </dev/null >"$T/stale" 2>"$T/stale.err"
 is "$?:$(jq -r '[.key, .alert_id, (.escalation.stopped // .escalation.step)] | @tsv' "$T/stale" | tr '\t\n' ' /')" \
-	"0:$(K 900001) ap-esc:$(K 900001)/esc1 1/$(K 900002) ap-esc:$(K 900002)/esc acknowledged/$(K 900003) ap-esc:$(K 900003)/esc1 1/$(K 900004) ap-esc:$(K 900004)/esc1 1/" \
+	"0:$(K 900001) ap-esc:$(K 900001)/esc1 1/$(K 900002) ap-esc:$(K 900002)/esc acknowledged/$(K 900003) ap-esc:$(K 900003)/esc1 1/$(K 900004) ap-esc:$(K 900004)/esc1 1/$(K 900005) ap-esc:$(K 900005)/esc1 1/" \
 	"--stale: every unacknowledged alert takes step 1, the acknowledged one stops"
 is "$(jq -c 'select(.recipients) | [.recipients[].sms] + [.escalation.next_at]' "$T/stale" | sort -u)" \
 	'["+13125550148","2026-11-27T04:00:00.000Z"]' "a step: its recipients, and when the next is due"
@@ -125,17 +125,17 @@ jde-fetch -r ap-esc --keys "$T/due" 2>/dev/null | alert-match -r ap-esc --escala
 	alert-log --before alert-render | alert-render -r ap-esc |
 	alert-log --before twilio-send --after alert-render | twilio-send >/dev/null 2>&1
 unset ML_CONNECTOR_RULE
-is "$(to +13125550148)" 2 "step 1: 900001 and 900004 to the director"
+is "$(to +13125550148)" 3 "step 1: 900001, 900004 and 900005 to the director"
 is "$(sms_accepted | grep '^+13125550148' | cut -f2 | sort | tr '\n' '/')" \
-	"Escalated, not acknowledged in 2h: Voucher 900001 open: 100/Escalated, not acknowledged in 2h: Voucher 900004 open: 400/" \
+	"Escalated, not acknowledged in 2h: Voucher 900001 open: 100/Escalated, not acknowledged in 2h: Voucher 900004 open: 400/Escalated, not acknowledged in 2h: Voucher 900005 open: 500/" \
 	"the step's message: the alert's, after what happened"
 is "$(alert-log query --rule ap-esc --stage suppressed -f ndjson | jq -r '[.record_key, (.detail | split(":")[0])] | @tsv' | sort | tr '\t\n' ' /')" \
 	"$(K 900002) acknowledged/$(K 900003) resolved/" "900002 stopped (acknowledged), 900003 stopped (resolved: paid)"
 at 2026-11-26T16:01:00Z
 ml-connector run ap-esc >"$T/r2.out" 2>"$T/r2.err"
 is "$?" 0 "run 2 after the kill: status 0"
-like "$(cat "$T/r2.err")" "reconciled from an interrupted run 2" "the run reconciles the two queued steps with Twilio"
-is "$(to +13125550148)" 2 "nothing sent twice"
+like "$(cat "$T/r2.err")" "reconciled from an interrupted run 3" "the run reconciles the two queued steps with Twilio"
+is "$(to +13125550148)" 3 "nothing sent twice"
 is "$(alert-log escalations --rule ap-esc)" "" "nothing due: step 1 taken once"
 ml-connector why "$(K 900001)" >"$T/why" 2>&1
 like "$(cat "$T/why")" "escalated   ap-esc 00001\|PV\|900001\|001" "why: the step taken"
@@ -149,12 +149,13 @@ ml-connector escalate >"$T/e2.out" 2>"$T/e2.err"
 is "$?" 0 "22:00: escalate: status 0"
 is "$(to +13125550149)" 0 "quiet hours: step 2 sent to no one"
 is "$(alert-log query --rule ap-esc --stage deferred -f ndjson | jq -r .delivery_id | sort | tr '\n' ' ')" \
-	"ap-esc:$(K 900001)/esc2/sms/+13125550149 ap-esc:$(K 900004)/esc2/sms/+13125550149 " \
-	"both steps deferred"
+	"ap-esc:$(K 900001)/esc2/sms/+13125550149 ap-esc:$(K 900004)/esc2/sms/+13125550149 ap-esc:$(K 900005)/esc2/sms/+13125550149 " \
+	"the three steps deferred"
 at 2026-11-27T05:00:00Z
 ml-connector escalate >/dev/null 2>&1
 is "$(to +13125550149)" 0 "23:00: still held"
 ack 900004 2026-11-27T05:10:00.000Z
+vouchers 900001:100 900002:200 900004:400 # 900005 paid in the night
 
 # 07:00: the held step goes out, but not the one acknowledged meanwhile.
 at 2026-11-27T13:00:00Z
@@ -164,10 +165,12 @@ is "$(sms_accepted | grep '^+13125550149' | cut -f2)" "Escalated, not acknowledg
 	"07:00: the held step 2 of 900001 goes out when quiet hours end"
 is "$(alert-log query --delivery "ap-esc:$(K 900004)/esc2/sms/+13125550149" -f ndjson | jq -r '[.stage, .detail] | @tsv' | tail -n 1)" \
 	"dropped	escalation stopped" "the step of 900004, acknowledged during quiet hours, is dropped"
+is "$(alert-log query --delivery "ap-esc:$(K 900005)/esc2/sms/+13125550149" -f ndjson | jq -r '[.stage, .detail] | @tsv' | tail -n 1)" \
+	"dropped	escalation stopped" "the step of 900005, paid during quiet hours, is dropped"
 at 2026-11-27T13:05:00Z
 ml-connector escalate >/dev/null 2>&1
 ml-connector run ap-esc >/dev/null 2>&1
-is "$(to +13125550148):$(to +13125550149):$(to +13125550147)" "2:1:4" "later: nothing more, nothing twice"
+is "$(to +13125550148):$(to +13125550149):$(to +13125550147)" "3:1:5" "later: nothing more, nothing twice"
 is "$(alert-log escalations --rule ap-esc)" "" "nothing due: all steps taken"
 like "$(ml-connector why 900001 2>/dev/null | tail -n 1)" "^escalation of ap-esc:00001\|PV\|900001\|001 \(steps 2h,14h\): all 2 taken" \
 	"why by the document number: both steps taken"
