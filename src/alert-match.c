@@ -1540,7 +1540,12 @@ escalate_emit(void)
 			              oa->state == 0 ? "the record was not read again (deleted, or no "
 			                               "longer selected by [source])"
 			                             : "the record no longer matches");
-		} else if (next && strcmp(next, now_text) <= 0 && step >= 0 && step < nesc) {
+		} else if (next && strcmp(next, now_text) <= 0 && step >= nesc) {
+			/* the rule lost steps since: stop, or it would be due for ever */
+			mlc_buf_reset(&why);
+			mlc_buf_printf(&why, "step %d taken, and [escalation] now has %d", step, nesc);
+			esc_stop_line(&out, table, oa->key, was, "no more steps", why.p);
+		} else if (next && strcmp(next, now_text) <= 0 && step >= 0) {
 			if (!rec && (!mlc_jde_json_member(oa->line, oa->len, "record", &rec, &rn) ||
 			             !rn || rec[0] != '{')) {
 				rec = "{}";

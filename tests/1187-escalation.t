@@ -114,6 +114,18 @@ is "$?:$(jq -r '[.key, .alert_id, (.escalation.stopped // .escalation.step)] | @
 	"--stale: every unacknowledged alert takes step 1, the acknowledged one stops"
 is "$(jq -c 'select(.recipients) | [.recipients[].sms] + [.escalation.next_at]' "$T/stale" | sort -u)" \
 	'["+13125550148","2026-11-27T04:00:00.000Z"]' "a step: its recipients, and when the next is due"
+# Caps apply to steps as to any delivery (here this run's count only).
+sed 's/^quiet_hours = .*/per_recipient_hour = 2/' "$T/env1/rules/ap-esc.rule" >"$T/bad/ap-esc.rule"
+alert-render -r "$T/bad/ap-esc.rule" --no-state <"$T/stale" 2>/dev/null |
+	jq -r 'select(.delivery_id) | if .capped then "capped" else "queued" end' | sort | uniq -c | tr -s ' \n' ' ' >"$T/caps"
+is "$(cat "$T/caps")" " 2 capped 2 queued " "a cap of 2 an hour: two of the four steps to the director capped"
+# A rule that lost its second step: an alert that took the first stops.
+sed '/^step = 14h/d' "$T/env1/rules/ap-esc.rule" >"$T/bad/ap-esc.rule"
+jq -c '.escalation.step = 1' "$T/due" | head -n 1 >"$T/due1"
+alert-match -r "$T/bad/ap-esc.rule" --escalate "$T/due1" --stale </dev/null >"$T/gone" 2>/dev/null
+is "$(jq -r '[.alert_id, .escalation.stopped, .suppressed.detail] | @tsv' "$T/gone")" \
+	"ap-esc:$(K 900001)/esc	no more steps	step 1 taken, and [escalation] now has 1" \
+	"steps removed from the rule: the escalation stops, said"
 vg alert-match -r ap-esc --escalate "$T/due" --stale </dev/null >/dev/null 2>"$T/vg.err"
 is "$?" 0 "valgrind: alert-match --escalate"
 alert-match -r ap-esc --escalate "$T/due" --no-state </dev/null >/dev/null 2>&1
