@@ -1446,8 +1446,10 @@ esc_step_line(struct mlc_buf *out, const char *table, const char *key, const cha
 	want_step = 0;
 	jv_free(contacts);
 	jv_free(rj);
+	/* WhatsApp goes to the SMS number when there is no other (alert-render) */
 	for (i = 0; i < r.n; i++)
-		if (r.valid[i] && (r.chmask[i] & rule_chmask))
+		if (r.valid[i] &&
+		    ((r.chmask[i] | (r.chmask[i] & CH_SMS ? CH_WHATSAPP : 0)) & rule_chmask))
 			reach++;
 	if (step < nesc && mlc_time_parse(started, &t) == 0) {
 		t.tv_sec += esc_steps[step].after;

@@ -119,6 +119,12 @@ sed 's/^quiet_hours = .*/per_recipient_hour = 2/' "$T/env1/rules/ap-esc.rule" >"
 alert-render -r "$T/bad/ap-esc.rule" --no-state <"$T/stale" 2>/dev/null |
 	jq -r 'select(.delivery_id) | if .capped then "capped" else "queued" end' | sort | uniq -c | tr -s ' \n' ' ' >"$T/caps"
 is "$(cat "$T/caps")" " 2 capped 2 queued " "a cap of 2 an hour: two of the four steps to the director capped"
+# WhatsApp only: a step to an sms: number reaches it there (as alert-render
+# sends WhatsApp to the SMS number), it is not a step that reaches no one.
+sed 's/^channels = sms$/channels = whatsapp/' "$T/env1/rules/ap-esc.rule" >"$T/bad/ap-esc.rule"
+alert-match -r "$T/bad/ap-esc.rule" --escalate "$T/due" --stale </dev/null 2>/dev/null |
+	jq -r 'select(.recipients) | .channels | join(",")' | sort | uniq -c | tr -s ' \n' ' ' >"$T/wa"
+is "$(cat "$T/wa")" " 4 whatsapp " "channels = whatsapp: four steps for the WhatsApp of the number"
 # A rule that lost its second step: an alert that took the first stops.
 sed '/^step = 14h/d' "$T/env1/rules/ap-esc.rule" >"$T/bad/ap-esc.rule"
 jq -c '.escalation.step = 1' "$T/due" | head -n 1 >"$T/due1"
