@@ -830,9 +830,15 @@ cmd_escalate() {
 	fi
 	_erc=0
 	for r in "$@"; do
-		mlc-rule path "$r" >/dev/null || { _erc=$(worse "$_erc" $?); continue; }
-		if ! mlc-rule get "$r" escalation step >/dev/null 2>&1; then
+		# one process for a rule without steps (most): the minute's cost
+		mlc-rule get "$r" escalation step >/dev/null 2>&1
+		_c=$?
+		if [ "$_c" = 1 ]; then
 			[ "$_names" = 0 ] || warn "rule $r: no [escalation] steps"
+			continue
+		elif [ "$_c" != 0 ]; then
+			mlc-rule get "$r" escalation step >/dev/null # says why
+			_erc=$(worse "$_erc" "$_c")
 			continue
 		fi
 		[ "$_names" = 1 ] || skip_disabled "$r" || continue
