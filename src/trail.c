@@ -5,7 +5,7 @@
  * The trail's tables (created by store.c's migrations, described at the
  * top of store.c): audit, message_status, run, deferred, quarantine,
  * realert, metric, inbound, optout, monitor, monitor_notice, open_alert,
- * ack and reply_code.  No program holds SQL for them:
+ * ack, reply_code and escalation.  No program holds SQL for them:
  * alert-log, alert-render, twilio-status, twilio-send, realert.c and
  * optout.c call the named functions here.  A change of the audit schema
  * is then a migration appended in store.c and the statements in this
