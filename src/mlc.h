@@ -622,7 +622,8 @@ int mlc_store_wm_commit(struct mlc_store *s, const char *rule, const char *value
 /* ---- trail.c: the audit trail's statements (tables of store.c) -------- */
 /*
  * Every read and write of tables audit, message_status, run, deferred,
- * quarantine, realert, open_alert, ack and escalation: programs call these instead of holding SQL.
+ * quarantine, realert, open_alert, ack and escalation: programs call these
+ * instead of holding SQL.
  * Writers are called inside the caller's mlc_store_tx (they may run again)
  * and return 0 or -1; readers are called anywhere.  -1 is a database error,
  * not yet reported: the caller says what it was doing with mlc_store_warn,
