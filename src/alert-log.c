@@ -371,13 +371,13 @@ static int
 escalation_line(jv o, const char *stage, const char *rule, const char *table, const char *key,
                 const char *alert, const char *ts)
 {
-	jv e = field(o, "escalation");
+	jv e;
 	int rc = 0;
 
-	if (!rule[0] || !key[0] || !alert[0]) {
-		jv_free(e);
+	/* a status event (track, a callback) is no new send nor a new step */
+	if (!rule[0] || !key[0] || !alert[0] || has(o, "event"))
 		return 0;
-	}
+	e = field(o, "escalation");
 	if (jv_get_kind(e) == JV_KIND_OBJECT) {
 		jv stp = field(e, "step");
 		char nx[64];
