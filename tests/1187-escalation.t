@@ -6,6 +6,7 @@
 # quiet hours (22:00) is deferred and goes out at 07:00, unless its alert
 # was acknowledged or its record paid meanwhile (then dropped); a kill between twilio-send
 # and the trail's record sends nothing twice; nothing is escalated twice;
+# a run of the rule takes a step due as escalate does (ap-esc2);
 # check refuses a bad step; schedule writes the escalate line.
 . "$(dirname "$0")/lib.sh"
 
@@ -84,7 +85,14 @@ ml-connector schedule --systemd "$T/units" >/dev/null 2>&1
 is "$(grep -h -e '^OnCalendar=' -e '^ExecStart=' "$T"/units/ml-connector-*-_escalate.* | sed 's/^ExecStart=.* escalate/ExecStart=... escalate/' | sort | tr '\n' ' ')" \
 	"ExecStart=... escalate --quiet OnCalendar=*-*-* *:*:00 " "schedule --systemd: the _escalate service and its every-minute timer"
 
+# ap-esc2: the same vouchers to another buyer, one step, taken by a run.
+sed -e 's/^name = ap-esc$/name = ap-esc2/' -e 's/^to = sms:+13125550147$/to = sms:+13125550150/' \
+	-e 's/^step = 2h .*/step = 2h sms:+13125550151/' -e '/^step = 14h/d' \
+	"$T/env1/rules/ap-esc.rule" >"$T/env1/rules/ap-esc2.rule"
+
 # ---- 08:00 CST: the alerts --------------------------------------------------
+ml-connector run ap-esc2 >/dev/null 2>&1
+is "$?:$(to +13125550150)" "0:5" "ap-esc2: five alerts to its buyer"
 ml-connector run ap-esc >"$T/r1.out" 2>"$T/r1.err"
 is "$?" 0 "run 1: five alerts"
 is "$(to +13125550147)" 5 "run 1: five SMS to the buyer"
@@ -155,6 +163,11 @@ is "$?" 0 "run 2 after the kill: status 0"
 like "$(cat "$T/r2.err")" "reconciled from an interrupted run 3" "the run reconciles the two queued steps with Twilio"
 is "$(to +13125550148)" 3 "nothing sent twice"
 is "$(alert-log escalations --rule ap-esc)" "" "nothing due: step 1 taken once"
+ml-connector run ap-esc2 >"$T/r2b.out" 2>"$T/r2b.err"
+is "$?:$(to +13125550151)" "0:4" "10:01: a run of ap-esc2 takes its step, due at 10:00: the four vouchers still open"
+like "$(cat "$T/r2b.err")" "escalations 4" "the run's summary counts the escalations"
+ml-connector escalate >/dev/null 2>&1
+is "$(to +13125550151)" 4 "escalate after it: nothing twice"
 ml-connector why "$(K 900001)" >"$T/why" 2>&1
 like "$(cat "$T/why")" "escalated   ap-esc 00001\|PV\|900001\|001" "why: the step taken"
 like "$(cat "$T/why")" "message: Escalated, not acknowledged in 2h: Voucher 900001" "why: what it said"
@@ -190,7 +203,7 @@ ml-connector escalate >/dev/null 2>&1
 ml-connector run ap-esc >/dev/null 2>&1
 is "$(to +13125550148):$(to +13125550149):$(to +13125550147)" "3:1:5" "later: nothing more, nothing twice"
 is "$(alert-log escalations --rule ap-esc)" "" "nothing due: all steps taken"
-like "$(ml-connector why 900001 2>/dev/null | tail -n 1)" "^escalation of ap-esc:00001\|PV\|900001\|001 \(steps 2h,14h\): all 2 taken" \
+like "$(ml-connector why 900001 2>/dev/null | grep '^escalation of ap-esc:')" "^escalation of ap-esc:00001\|PV\|900001\|001 \(steps 2h,14h\): all 2 taken" \
 	"why by the document number: both steps taken"
 
 stop_env
