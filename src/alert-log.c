@@ -367,6 +367,9 @@ open_alert_line(jv o, const char *stage, const char *rule, const char *table, co
  * once; a stop ("escalation": {"stopped": why}: acknowledged, no longer
  * matching) or a resolved notice's delivery ends it.  0, or -1 (said).
  */
+/* Lines of one escalation step with no delivery before it is taken anyway. */
+#define ESC_TRIES 3
+
 static int
 escalation_line(jv o, const char *stage, const char *rule, const char *table, const char *key,
                 const char *alert, const char *ts)
@@ -383,10 +386,23 @@ escalation_line(jv o, const char *stage, const char *rule, const char *table, co
 		char nx[64];
 		const char *next = sfield(e, "next_at", nx, sizeof nx);
 
+		long tries = 0;
+
 		if (has(e, "stopped"))
 			rc = mlc_trail_esc_stop(store, rule, key);
 		else if (jv_get_kind(stp) == JV_KIND_NUMBER &&
 		         (has(o, "delivery_id") || has(o, "suppressed")))
+			rc = mlc_trail_esc_step(store, rule, key, (int)jv_number_value(stp), next);
+		else if (jv_get_kind(stp) == JV_KIND_NUMBER &&
+		         (rc = mlc_trail_esc_tries(store, alert, &tries)) == 0 &&
+		         tries >= ESC_TRIES)
+			/*
+			 * The step's line came ESC_TRIES times and no delivery
+			 * of it was ever recorded (alert-render refused it: an
+			 * empty text, an address it rejects): taken now, with
+			 * its lines in the trail, rather than made again, and
+			 * its record read again, every minute for ever.
+			 */
 			rc = mlc_trail_esc_step(store, rule, key, (int)jv_number_value(stp), next);
 		jv_free(stp);
 	} else if (is_resolved_id(alert) && has(o, "delivery_id")) {

@@ -900,6 +900,8 @@ int mlc_trail_esc_step(struct mlc_store *s, const char *rule, const char *key, i
                        const char *next_at);
 int mlc_trail_esc_stop(struct mlc_store *s, const char *rule, const char *key);
 int mlc_trail_esc_active(struct mlc_store *s, const char *rule, const char *key);
+/* How often a step's line ("RULE:KEY/escN") was recorded (stage escalated). */
+int mlc_trail_esc_tries(struct mlc_store *s, const char *step_alert_id, long *n);
 int mlc_trail_esc_due(struct mlc_store *s, const char *rule, const char *now, mlc_trail_fn fn,
                       void *arg);
 int mlc_trail_esc_of(struct mlc_store *s, const char *what, mlc_trail_fn fn, void *arg);

@@ -1347,6 +1347,23 @@ mlc_trail_esc_stop(struct mlc_store *s, const char *rule, const char *key)
 }
 
 int
+mlc_trail_esc_tries(struct mlc_store *s, const char *step_alert_id, long *n)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	*n = 0;
+	if (mlc_store_prepare(s, "SELECT count(*) FROM audit WHERE alert_id = ?1"
+	                         " AND stage = 'escalated' AND delivery_id IS NULL", &st) < 0)
+		return -1;
+	bind_text(st, 1, step_alert_id);
+	if ((rc = mlc_store_step(s, st)) == SQLITE_ROW)
+		*n = (long)sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 0 : -1;
+}
+
+int
 mlc_trail_esc_active(struct mlc_store *s, const char *rule, const char *key)
 {
 	sqlite3_stmt *st;

@@ -90,6 +90,21 @@ sed -e 's/^name = ap-esc$/name = ap-esc2/' -e 's/^to = sms:+13125550147$/to = sm
 	-e 's/^step = 2h .*/step = 2h sms:+13125550151/' -e '/^step = 14h/d' \
 	"$T/env1/rules/ap-esc.rule" >"$T/env1/rules/ap-esc2.rule"
 
+# A step whose line never becomes a delivery (alert-render refuses it) is
+# taken at its third line, not made again every minute.
+(
+	export ML_CONNECTOR_STATE=$T/unit ML_CONNECTOR_NOW=2026-11-26T14:00:00Z
+	printf '%s\n' '{"delivery_id":"u:k/sms/+13125550147","alert_id":"u:k","rule":"u","key":"k","channel":"sms","to":"+13125550147","body":"x","escalate":{"first":60,"steps":"1m"},"status":"queued","sid":"SMu1","attempts":1}' |
+		alert-log >/dev/null
+	export ML_CONNECTOR_NOW=2026-11-26T14:05:00Z
+	esc='{"alert_id":"u:k/esc1","rule":"u","severity":"warning","table":null,"key":"k","record":{},"recipients":[],"escalation":{"alert_id":"u:k","step":1,"of":1,"after":"1m","next_at":null},"matched_at":"2026-11-26T14:05:00.000Z"}'
+	for i in 1 2 3; do
+		printf '%s\n' "$esc" | alert-log >/dev/null
+		printf '%s ' "$(alert-log escalations --rule u | jq -r .escalation.step)"
+	done
+) >"$T/tries" 2>&1
+is "$(cat "$T/tries")" "0 0  " "a step with no delivery: due after its first and second lines, taken at its third"
+
 # ---- 08:00 CST: the alerts --------------------------------------------------
 ml-connector run ap-esc2 >/dev/null 2>&1
 is "$?:$(to +13125550150)" "0:5" "ap-esc2: five alerts to its buyer"
