@@ -98,7 +98,7 @@ sed -e 's/^name = ap-esc$/name = ap-esc2/' -e 's/^to = sms:+13125550147$/to = sm
 		alert-log >/dev/null
 	export ML_CONNECTOR_NOW=2026-11-26T14:05:00Z
 	esc='{"alert_id":"u:k/esc1","rule":"u","severity":"warning","table":null,"key":"k","record":{},"recipients":[],"escalation":{"alert_id":"u:k","step":1,"of":1,"after":"1m","next_at":null},"matched_at":"2026-11-26T14:05:00.000Z"}'
-	for i in 1 2 3; do
+	for _ in 1 2 3; do
 		printf '%s\n' "$esc" | alert-log >/dev/null
 		printf '%s ' "$(alert-log escalations --rule u | jq -r .escalation.step)"
 	done
