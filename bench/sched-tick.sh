@@ -7,7 +7,10 @@
 # and on almost every minute nothing is due.  This measures such a check, as
 # cron runs it (sh -c LINE), on a state database that already knows the
 # rule: wall time and CPU (user + system, children included) per check, and
-# the same for the bare `mlc-rule due` inside it.
+# the same for the bare `mlc-rule due` inside it; and the escalation line
+#   * * * * * ML_CONNECTOR_CONF=... ml-connector escalate --quiet
+# with nothing due (the two rules listed, one with [escalation], one read
+# of its escalations).
 #
 # usage: bench/sched-tick.sh [-n CHECKS]     (default 500)
 set -eu
@@ -26,10 +29,15 @@ mkdir -p "$tmp/rules"
 printf '[general]\nstate_dir = %s/state\nrules_dir = %s/rules\n' "$tmp" "$tmp" >"$tmp/conf"
 printf '[rule]\nname = tick\nschedule = daily 08:00\ntimezone = Asia/Kolkata\n' \
 	>"$tmp/rules/tick.rule"
+# and one with [escalation]: schedule then writes the escalate line too
+printf '[rule]\nname = esc\nschedule = daily 08:00\n[escalation]\nstep = 2h sms:+13125550148\n' \
+	>"$tmp/rules/esc.rule"
 export ML_CONNECTOR_CONF="$tmp/conf"
 unset ML_CONNECTOR_STATE ML_CONNECTOR_RULES
-line=$("$top/bin/ml-connector" schedule | grep -v '^#')
+line=$("$top/bin/ml-connector" schedule | grep -v '^#' | grep ' tick$')
 cmd=${line#"* * * * * "}
+eline=$("$top/bin/ml-connector" schedule | grep -v '^#' | grep ' escalate --quiet$')
+ecmd=${eline#"* * * * * "}
 # a minute with nothing due (08:00 in Kolkata is 02:30Z); the first check
 # records the rule's baseline
 export ML_CONNECTOR_NOW=2026-11-26T10:17:00Z
@@ -51,5 +59,6 @@ measure() { # LABEL CMD: N runs, wall and CPU per run in ms
 }
 measure "ml-connector run --scheduled (not due)" "$cmd"
 measure "mlc-rule due (not due)" "ML_CONNECTOR_STATE=$tmp/state $top/bin/mlc-rule -R $tmp/rules due tick"
+measure "ml-connector escalate (nothing due)" "$ecmd"
 echo "state rows: $(sqlite3 "$tmp/state/state.db" 'SELECT count(*) FROM schedule')" \
 	"(the baseline), runs: $(sqlite3 "$tmp/state/state.db" 'SELECT count(*) FROM run')"

@@ -123,6 +123,8 @@ usage: ml-connector [-c CONF] COMMAND [ARGS]
   ping                       log in to AIS and out; read the Twilio account and
                              the SendGrid key's permissions
   monitor                    evaluate the connector's own health now ([monitor])
+  escalate [--quiet] [RULE...]
+                             send the escalation steps due now ([escalation])
   check [RULE...]            validate configuration and rules
   preview RULE [FILE]        render FILE's records, or the live AIS's, through RULE;
                              send nothing, move no watermark
@@ -390,20 +392,8 @@ run_resolved() {
 	rstages="xopen"
 	{ stage xopen alert-log open --rule "$rule"; } >"$tmp/open"
 	[ "$(cat "$tmp/xopen.rc")" = 0 ] && [ -s "$tmp/open" ] || return 0
-	if [ "$fifo" != /dev/null ]; then
-		mkfifo -m 600 "$tmp/rsession" || return 74
-		_rfifo=$tmp/rsession
-		_rjoin="jde-join -r $rule --session-in $_rfifo"
-		_rsess="--session-out $_rfifo"
-	else
-		_rfifo=/dev/null
-		_rjoin="cat"
-		_rsess=""
-	fi
 	rstages="$rstages xfetch xjoin"
-	# shellcheck disable=SC2086,SC2094 # as the fetch of step 3
-	{ stage xfetch jde-fetch -r "$rule" --keys "$tmp/open" $_rsess; } 9>"$_rfifo" |
-		{ stage xjoin $_rjoin; } 8<"$_rfifo" >"$tmp/reread"
+	reread x "$tmp/open" "$tmp/reread" || return $?
 	[ "$(cat "$tmp/xfetch.rc")" = 0 ] && [ "$(cat "$tmp/xjoin.rc")" = 0 ] || return 0
 	rstages="$rstages xmatch xlog1 xrender xlog2 xsend xlog3"
 	{ stage xmatch alert-match -r "$rule" --resolved "$tmp/open"; } <"$tmp/reread" |
@@ -413,6 +403,80 @@ run_resolved() {
 		{ stage xsend twilio-send; } |
 		{ stage xlog3 trail --after twilio-send; } >"$tmp/xresults"
 	cat "$tmp/xresults" >>"$tmp/results"
+}
+
+# reread PREFIX FILE OUT: the records of FILE's keys read again in batches
+# (jde-fetch --keys, then jde-join when the rule joins, the session handed
+# on through a FIFO of the run's directory as in step 3) into OUT; the
+# stages' statuses in $tmp/PREFIXfetch.rc and PREFIXjoin.rc.
+reread() {
+	if mlc-rule joins "$rule" 2>/dev/null; then
+		mkfifo -m 600 "$tmp/$1session" || return 74
+		_kfifo=$tmp/$1session
+		_kjoin="jde-join -r $rule --session-in $_kfifo"
+		_ksess="--session-out $_kfifo"
+	else
+		_kfifo=/dev/null
+		_kjoin="cat"
+		_ksess=""
+	fi
+	# shellcheck disable=SC2086,SC2094 # as the fetch of step 3
+	{ stage "$1fetch" jde-fetch -r "$rule" --keys "$2" $_ksess; } 9>"$_kfifo" |
+		{ stage "$1join" $_kjoin; } 8<"$_kfifo" >"$3"
+}
+
+# run_escalation: for a rule with [escalation] (ml-connector(5)), the steps
+# due now: the alerts with a step due, or a step held by quiet hours and due
+# for release (alert-log escalations), their records read again by key
+# (reread), then alert-match --escalate: a step to its recipients through
+# the tees and twilio-send as any delivery, or the escalation's stop
+# (acknowledged, no longer matching), recorded.  A read that fails
+# escalates on the records as they alerted (--stale): a step late for an AIS
+# outage would be a step lost to the person waiting for it.  Results in
+# $tmp/eresults; stages in $estages.  Nothing due: no AIS login.
+estages=""
+run_escalation() {
+	estages=""
+	: >"$tmp/eresults"
+	mlc-rule get "$rule" escalation step >/dev/null 2>&1 || return 0
+	estages="edue"
+	{ stage edue alert-log escalations --rule "$rule"; } >"$tmp/due"
+	[ "$(cat "$tmp/edue.rc")" = 0 ] && [ -s "$tmp/due" ] || return 0
+	reread e "$tmp/due" "$tmp/ereread" || return $?
+	_stale=""
+	if [ "$(cat "$tmp/efetch.rc")" != 0 ] || [ "$(cat "$tmp/ejoin.rc")" != 0 ]; then
+		warn "rule $rule: the records of the escalations due could not be read again (jde-fetch exit $(cat "$tmp/efetch.rc"), jde-join exit $(cat "$tmp/ejoin.rc")); escalating on the records as they alerted"
+		_stale=--stale
+		: >"$tmp/ereread"
+	fi
+	estages="$estages ematch elog1 erender elog2 esend elog3"
+	{ stage ematch alert-match -r "$rule" --escalate "$tmp/due" $_stale; } <"$tmp/ereread" |
+		{ stage elog1 trail --before alert-render; } |
+		{ stage erender alert-render -r "$rule"; } |
+		{ stage elog2 trail --before twilio-send --after alert-render; } |
+		{ stage esend twilio-send; } |
+		{ stage elog3 trail --after twilio-send; } >"$tmp/eresults"
+}
+
+# run_leftovers: step 1 of a run (and of escalate): what interrupted runs
+# left queued or unknown, into $tmp/rresults.
+run_leftovers() {
+	{
+		stage replay alert-log replay --rule "$rule" --run-id "$run_id" --status queued
+		stage replay2 alert-log replay --rule "$rule" --run-id "$run_id" --status unknown \
+			--channel sms,whatsapp
+	} |
+		{ stage rsend twilio-send --reconcile; } |
+		{ stage rlog trail; } >"$tmp/rresults"
+}
+
+# run_release: step 2 of a run (and of escalate): deferred deliveries
+# whose quiet hours are over, into $tmp/dresults.
+run_release() {
+	{ stage release alert-render -r "$rule" --release; } |
+		{ stage dlog trail --before twilio-send; } |
+		{ stage dsend twilio-send; } |
+		{ stage dlog2 trail --after twilio-send; } >"$tmp/dresults"
 }
 
 run_locked() {
@@ -440,19 +504,15 @@ run_locked() {
 	#    (its alerts, never marked as sent, are rendered again below).
 	#    replay checks each line as twilio-send would and quarantines one it
 	#    would refuse, handing out the others.
-	{
-		stage replay alert-log replay --rule "$rule" --run-id "$run_id" --status queued
-		stage replay2 alert-log replay --rule "$rule" --run-id "$run_id" --status unknown \
-			--channel sms,whatsapp
-	} |
-		{ stage rsend twilio-send --reconcile; } |
-		{ stage rlog trail; } >"$tmp/rresults"
+	run_leftovers
+
+	# 1b. Escalation steps due ([escalation]), before the release: a step
+	#     held by quiet hours is stopped first if its alert was acknowledged
+	#     or resolved meanwhile.
+	run_escalation || echo "$?" >"$tmp/edue.rc"
 
 	# 2. Deferred deliveries whose quiet hours are over.
-	{ stage release alert-render -r "$rule" --release; } |
-		{ stage dlog trail --before twilio-send; } |
-		{ stage dsend twilio-send; } |
-		{ stage dlog2 trail --after twilio-send; } >"$tmp/dresults"
+	run_release
 
 	# 3. The rule itself.
 	join_setup || return 74
@@ -470,13 +530,15 @@ run_locked() {
 	# 4. Resolved notices ([resolved]).
 	run_resolved || echo "$?" >"$tmp/xopen.rc"
 	nresolved=$(count_sent "$tmp/xresults")
+	nescalated=$(count_sent "$tmp/eresults")
+	cat "$tmp/eresults" >>"$tmp/results"
 
 	rc=0
 	failed=""
-	for s in replay replay2 rsend rlog release dlog dsend dlog2 fetch join log1 match log2 render log3 send log4 $rstages; do
+	for s in replay replay2 rsend rlog $estages release dlog dsend dlog2 fetch join log1 match log2 render log3 send log4 $rstages; do
 		c=$(cat "$tmp/$s.rc" 2>/dev/null || echo 70)
 		case $s:$c in
-		replay:65 | replay2:65 | rlog:65 | dlog:65 | dlog2:65 | log[1-4]:65 | xlog[1-3]:65)
+		replay:65 | replay2:65 | rlog:65 | dlog:65 | dlog2:65 | log[1-4]:65 | xlog[1-3]:65 | elog[1-3]:65)
 			# alert-log quarantined lines; everything else went on
 			continue ;;
 		esac
@@ -502,6 +564,7 @@ run_locked() {
 	[ "$released" = 0 ] || detail="$detail, released after quiet hours $released"
 	[ "$reconciled" = 0 ] || detail="$detail, reconciled from an interrupted run $reconciled"
 	[ "$nresolved" = 0 ] || detail="$detail, resolved notices $nresolved"
+	[ "$nescalated" = 0 ] || detail="$detail, escalations $nescalated"
 	detail="$detail, failed $nfail, unknown $unknown, quarantined $nquar"
 	[ "$capped" = 0 ] || detail="$detail, capped $capped"
 	[ "$optedout" = 0 ] || detail="$detail, not sent (opted out) $optedout"
@@ -735,6 +798,99 @@ cmd_monitor() {
 	monitor_step
 }
 
+# escalate [--quiet] [RULE...]: the escalation steps due now of each rule
+# with [escalation] (every enabled one without names), from cron or a timer
+# every minute (schedule writes the line or the _escalate timer), so that
+# a step due at 14:00 goes out near 14:00 however seldom its rule runs;
+# every run of the rule does the same before its own alerts.  A rule with
+# nothing due costs one read of the state (alert-log escalations); one
+# with something due takes the rule's lock (a run in progress: it does the
+# escalation itself, skipped here) and, as a run's steps 1, 1b and 2 do,
+# settles what interrupted runs left, takes the steps due, and releases
+# deliveries whose quiet hours are over, so a step held until 07:00 goes
+# out at 07:00.  No run is recorded, nor the watermark moved.  Exit: the
+# worst stage status (0 when nothing was due).
+cmd_escalate() {
+	_names=0
+	while [ $# -gt 0 ]; do
+		case $1 in
+		--quiet) quiet=1; ML_CONNECTOR_PROGRESS=no; export ML_CONNECTOR_PROGRESS ;;
+		--) shift; break ;;
+		-*) bad_option escalate "$1" ;;
+		*) break ;;
+		esac
+		shift
+	done
+	setup_env
+	if [ $# -gt 0 ]; then
+		_names=1
+	else
+		# shellcheck disable=SC2046 # rule names are [a-z0-9_-]: splitting is intended
+		set -- $(mlc-rule list) || exit $?
+	fi
+	_erc=0
+	for r in "$@"; do
+		# one process for a rule without steps (most): the minute's cost
+		mlc-rule get "$r" escalation step >/dev/null 2>&1
+		_c=$?
+		if [ "$_c" = 1 ]; then
+			[ "$_names" = 0 ] || warn "rule $r: no [escalation] steps"
+			continue
+		elif [ "$_c" != 0 ]; then
+			mlc-rule get "$r" escalation step >/dev/null # says why
+			_erc=$(worse "$_erc" "$_c")
+			continue
+		fi
+		[ "$_names" = 1 ] || skip_disabled "$r" || continue
+		_due=$(alert-log escalations --rule "$r" | wc -c)
+		[ "$_due" -gt 0 ] || continue
+		escalate_rule "$r"
+		_erc=$(worse "$_erc" $?)
+	done
+	exit "$_erc"
+}
+
+escalate_rule() {
+	rule=$1
+	runseq=$((runseq + 1))
+	locks=$ML_CONNECTOR_STATE/locks
+	mkdir -p "$locks" || return 74
+	(
+		if ! flock -n 9; then
+			note "rule $rule: a run is in progress (lock $locks/$rule.lock); it takes the escalations due"
+			exit 0
+		fi
+		run_id=$(new_run_id escalate-)
+		ML_CONNECTOR_RULE=$rule ML_CONNECTOR_RUN_ID=$run_id
+		export ML_CONNECTOR_RULE ML_CONNECTOR_RUN_ID
+		run_dir || exit 74
+		run_leftovers
+		run_escalation || echo "$?" >"$tmp/edue.rc"
+		run_release
+		rc=0
+		failed=""
+		for s in replay replay2 rsend rlog $estages release dlog dsend dlog2; do
+			c=$(cat "$tmp/$s.rc" 2>/dev/null || echo 70)
+			case $s:$c in
+			replay:65 | replay2:65 | rlog:65 | dlog:65 | dlog2:65 | elog[1-3]:65) continue ;;
+			esac
+			if [ "$c" != 0 ]; then
+				failed="$failed $s=$c"
+				rc=$(worse "$rc" "$c")
+			fi
+		done
+		detail="escalations $(count_sent "$tmp/eresults"), stopped $(grep -c '"stopped":' "$tmp/eresults"), released after quiet hours $(count_sent "$tmp/dresults"), reconciled $(count_sent "$tmp/rresults")"
+		if [ "$rc" = 0 ]; then
+			note "rule $rule: escalate $run_id ok: $detail"
+		else
+			notes_say
+			say error "rule $rule: escalate $run_id failed (stages:$failed): $detail; the next check takes it again"
+		fi
+		metrics_write
+		exit "$rc"
+	) 9>"$locks/$rule.lock"
+}
+
 # skip_disabled RULE: 1, said, for a rule with [rule] enabled = no, which
 # run --all, run --scheduled and schedule leave out (run RULE by name still
 # runs it: the operator asked for it); 0 otherwise, and for a rule that
@@ -864,6 +1020,24 @@ cmd_schedule() {
 			write_units "$r" || exit $?
 		fi
 	done
+	# Escalation ([escalation] steps in an enabled rule): every run of the
+	# rule takes the steps due, and this line or timer besides, every
+	# minute, so that a step goes out at its time, not at the rule's next
+	# run (an hourly rule would be up to an hour late, a daily one a day).
+	# Its unit is named _escalate, a name no rule can take.
+	_esc=0
+	for r in $(mlc-rule list); do
+		mlc-rule enabled "$r" 2>/dev/null || continue
+		mlc-rule get "$r" escalation step >/dev/null 2>&1 && _esc=1
+	done
+	if [ "$_esc" = 1 ]; then
+		if [ "$mode" = cron ]; then
+			printf '# escalation ([escalation]): the steps due, every minute\n* * * * * ML_CONNECTOR_CONF=%s %s escalate --quiet\n' \
+				"$ML_CONNECTOR_CONF" "$self"
+		else
+			write_units _escalate '*-*-* *:*:00' "escalate --quiet" "escalation" || exit $?
+		fi
+	fi
 	# The monitor ([monitor] to set): its step after every run, and this
 	# line or timer besides, every minute, so that the daily summary goes
 	# at its time and a condition is told when no rule runs (the step is
@@ -1286,6 +1460,11 @@ EOF
 	# PO texts end with their reply code ("Reply ACK 1"): see the acknowledgement below
 	sed 's/^max_segments = 2$/&\nreply_code = yes/' "$DATA/rules/high-value-po.rule" \
 		>"$w/rules/high-value-po.rule"
+	# One escalation: a high-value PO nobody acknowledged within 2 hours
+	# goes to the controller (address number 2005 of the sample data).
+	sed -i 's/^director = 2001$/&\ncontroller = 2005/' "$w/rules/high-value-po.rule"
+	printf '\n[escalation]\n# not acknowledged within 2 hours: the controller\nstep = 2h contact:controller\n' \
+		>>"$w/rules/high-value-po.rule"
 	mlc-vault init >/dev/null || exit $?
 	mlc-vault set ais.password <"$w/sim/ais.password" || exit $?
 	mlc-vault set twilio.auth_token <"$w/sim/twilio.token" || exit $?
@@ -1342,6 +1521,21 @@ EOF
 		echo "== Who acknowledged that PO, and when: ml-connector why '$aid'"
 		alert-log why "$aid" | grep -E '^[^ ].* (queued|sent|acked) ' | sed 's/^/   /'
 	fi
+
+	echo
+	echo "== Two hours later nobody has acknowledged a PO: ml-connector escalate"
+	echo "   ([escalation] step = 2h contact:controller; schedule runs it every minute)"
+	ML_CONNECTOR_NOW=${today}T16:00:00Z
+	(cmd_escalate high-value-po) 2>"$w/escalate.err"
+	curl -fsS "$tw/_sim/messages" |
+		jq -c 'select(.kind == "message" and (.resource.body // "" | startswith("Escalated")))' \
+			>"$w/sim/escalated.json"
+	show_messages "$w/sim/escalated.json"
+	curl -fsS "$tw/_sim/messages" |
+		jq -c 'select(.kind == "mail" and (.mail.subject | startswith("[escalated]")))' |
+		grep -c . | sed 's/^/   and as many e-mails: /'
+	k=$(alert-log query --stage escalated --rule high-value-po --limit 1 | jq -r '.record_key // empty')
+	[ -n "$k" ] && alert-log why "$k" 2>/dev/null | grep -e escalat -e 'message: Escalated' | sed 's/^/   /'
 	[ -n "$keep" ] && echo "(state, config and logs kept in $w)"
 	return "$rc"
 }
@@ -1393,6 +1587,7 @@ ping) cmd_ping "$@" ;;
 check) cmd_check "$@" ;;
 preview) cmd_preview "$@" ;;
 monitor) cmd_monitor "$@" ;;
+escalate) cmd_escalate "$@" ;;
 demo) cmd_demo "$@" ;;
 *) warn "unknown command \"$cmd\""; usage >&2; exit 64 ;;
 esac

@@ -406,6 +406,35 @@ list_cands(const struct cands *c, enum fmt f)
 	return rc;
 }
 
+/* Columns of mlc_trail_esc_of: rule alert_key alert_id steps started_at
+ * step next_at.  One line of why: the escalation's steps taken and the
+ * next one pending. */
+static int
+why_esc_row(const struct mlc_trail_row *r, void *arg)
+{
+	struct rows *o = arg;
+	const char *steps = r->c[3].s ? r->c[3].s : "", *p = steps;
+	int n = *steps != '\0', step = (int)r->c[5].i, i;
+	size_t w;
+
+	for (; *p; p++)
+		n += *p == ',';
+	mlc_buf_reset(&o->b);
+	mlc_buf_printf(&o->b, "escalation of %s (steps %s): ", r->c[2].s, steps);
+	if (r->c[6].type == MLC_TRAIL_NULL) {
+		mlc_buf_printf(&o->b, "all %d taken", n);
+	} else {
+		for (p = steps, i = 0; i < step && (p = strchr(p, ',')); i++)
+			p++;
+		w = p ? strcspn(p, ",") : 0;
+		if (step)
+			mlc_buf_printf(&o->b, "%d of %d taken; ", step, n);
+		mlc_buf_printf(&o->b, "step %d (%.*s) due at %s", step + 1, (int)w, p ? p : "",
+		               r->c[6].s);
+	}
+	return put_line(&o->b) < 0 ? 1 : 0;
+}
+
 /*
  * why: everything the trail knows about a record, alert, delivery or
  * message: rows naming it directly, then every row of the alerts and
@@ -443,6 +472,9 @@ cmd_why(int argc, char **argv)
 			mlc_warn("\"%s\" is record %s of rule %s (table %s)", what, k.key[0], k.rule[0],
 			         k.table[0]);
 			rc = read_code(mlc_trail_why(store, k.key[0], emit_row, &o), "query");
+			if (rc == MLC_EX_OK && o.count > 0 && o.f == F_TEXT)
+				rc = read_code(mlc_trail_esc_of(store, k.key[0], why_esc_row, &o),
+				               "escalations");
 		} else if (rc == MLC_EX_OK && k.n > 1) {
 			mlc_warn("\"%s\" is part of the keys of %zu records: ask for one by its key",
 			         what, k.n);
@@ -450,6 +482,9 @@ cmd_why(int argc, char **argv)
 			o.count = (long)k.n;
 		}
 		cands_free(&k);
+	} else if (rc == MLC_EX_OK && o.f == F_TEXT) {
+		/* the escalation still running, as text: its steps taken and pending */
+		rc = read_code(mlc_trail_esc_of(store, what, why_esc_row, &o), "escalations");
 	}
 	mlc_buf_free(&o.b);
 	mlc_store_close(store);
@@ -649,6 +684,33 @@ open_str(struct mlc_buf *b, const char *k, const struct mlc_trail_col *c)
 		mlc_buf_json_str(b, c->s, c->len);
 }
 
+/* ,"record_key":..,"record":.. of an alert's matched line (the record as
+ * it alerted, its bytes, and its own key for jde-fetch --keys); when
+ * retention dropped the line, its key is the record's. */
+static void
+open_record(struct mlc_buf *b, const struct mlc_trail_col *line, const struct mlc_trail_col *key)
+{
+	const char *rec = NULL;
+	size_t rn = 0;
+	struct mlc_buf rk;
+
+	mlc_buf_init(&rk);
+	if (line->type != MLC_TRAIL_NULL &&
+	    mlc_jde_json_member(line->s, line->len, "record", &rec, &rn) && rn &&
+	    rec[0] == '{' && mlc_jde_member_str(rec, rn, "key", "", &rk)) {
+		mlc_buf_adds(b, ",\"record_key\":");
+		mlc_buf_json_str(b, rk.p, rk.len);
+		mlc_buf_adds(b, ",\"record\":");
+		mlc_buf_add(b, rec, rn);
+	} else {
+		open_str(b, "record_key", key);
+		mlc_buf_adds(b, ",\"record\":{\"key\":");
+		mlc_buf_json_str(b, key->s, key->len);
+		mlc_buf_addc(b, '}');
+	}
+	mlc_buf_free(&rk);
+}
+
 /* Columns of mlc_trail_open_list: alert_key channel to_addr jde_table
  * alert_id recipient sent_at line. */
 static int
@@ -661,10 +723,6 @@ open_row(const struct mlc_trail_row *r, void *arg)
 		if (open_flush(o))
 			return 1;
 	if (!o->n) {
-		const char *rec = NULL;
-		size_t rn = 0;
-		struct mlc_buf rk;
-
 		mlc_buf_reset(&o->key);
 		mlc_buf_add(&o->key, key->s, key->len);
 		mlc_buf_reset(&o->head);
@@ -673,23 +731,7 @@ open_row(const struct mlc_trail_row *r, void *arg)
 		open_str(&o->head, "table", &r->c[3]);
 		open_str(&o->head, "key", key);
 		open_str(&o->head, "alert_id", &r->c[4]);
-		/* the record as it alerted (its bytes), and its own key for jde-fetch --keys */
-		mlc_buf_init(&rk);
-		if (r->c[7].type != MLC_TRAIL_NULL &&
-		    mlc_jde_json_member(r->c[7].s, r->c[7].len, "record", &rec, &rn) && rn &&
-		    rec[0] == '{' && mlc_jde_member_str(rec, rn, "key", "", &rk)) {
-			mlc_buf_adds(&o->head, ",\"record_key\":");
-			mlc_buf_json_str(&o->head, rk.p, rk.len);
-			mlc_buf_adds(&o->head, ",\"record\":");
-			mlc_buf_add(&o->head, rec, rn);
-		} else {
-			/* retention dropped the alert's line: its key is the record's */
-			open_str(&o->head, "record_key", key);
-			mlc_buf_adds(&o->head, ",\"record\":{\"key\":");
-			mlc_buf_json_str(&o->head, key->s, key->len);
-			mlc_buf_addc(&o->head, '}');
-		}
-		mlc_buf_free(&rk);
+		open_record(&o->head, &r->c[7], key);
 		mlc_buf_reset(&o->sent);
 	} else {
 		mlc_buf_addc(&o->sent, ',');
@@ -751,6 +793,84 @@ cmd_open(int argc, char **argv)
 	mlc_buf_free(&o.key);
 	mlc_buf_free(&o.head);
 	mlc_buf_free(&o.sent);
+	mlc_buf_free(&o.b);
+	if (rc == MLC_EX_OK)
+		mlc_store_close(store);
+	return rc;
+}
+
+/* ---- escalations ---- */
+
+struct esc_out {
+	const char *rule;
+	struct mlc_buf b;
+};
+
+/* Columns of mlc_trail_esc_due: alert_key alert_id jde_table steps
+ * started_at step next_at line. */
+static int
+esc_row(const struct mlc_trail_row *r, void *arg)
+{
+	struct esc_out *o = arg;
+	struct mlc_buf *b = &o->b;
+
+	mlc_buf_reset(b);
+	mlc_buf_adds(b, "{\"rule\":");
+	mlc_buf_json_str(b, o->rule, strlen(o->rule));
+	open_str(b, "table", &r->c[2]);
+	open_str(b, "key", &r->c[0]);
+	open_str(b, "alert_id", &r->c[1]);
+	open_record(b, &r->c[7], &r->c[0]);
+	mlc_buf_printf(b, ",\"escalation\":{\"step\":%lld", r->c[5].i);
+	open_str(b, "steps", &r->c[3]);
+	open_str(b, "started_at", &r->c[4]);
+	open_str(b, "next_at", &r->c[6]);
+	mlc_buf_adds(b, "}}");
+	return put_line(b) < 0 ? 1 : 0;
+}
+
+/*
+ * escalations --rule R: one line per alert of R with an [escalation] step
+ * due now, or a step's delivery held by quiet hours and due for release:
+ * {"rule","table","key","alert_id","record_key","record","escalation":
+ * {"step","steps","started_at","next_at"}}.  What jde-fetch --keys and
+ * alert-match --escalate read.
+ */
+int
+cmd_escalations(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "rule", required_argument, NULL, 'r' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct esc_out o;
+	struct timespec t;
+	char now[32];
+	int c, rc;
+
+	memset(&o, 0, sizeof o);
+	o.rule = opt_rule;
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		if (c != 'r') {
+			fputs(usage, stderr);
+			return MLC_EX_USAGE;
+		}
+		o.rule = optarg;
+	}
+	if (optind != argc || !o.rule) {
+		fputs(usage, stderr);
+		return MLC_EX_USAGE;
+	}
+	if (mlc_time_now(&t) < 0) {
+		mlc_warn("ML_CONNECTOR_NOW: expected an RFC 3339 time");
+		return MLC_EX_USAGE;
+	}
+	mlc_time_fmt(now, &t);
+	open_store();
+	mlc_store_doing(store, "read the escalations due");
+	mlc_buf_init(&o.b);
+	rc = read_code(mlc_trail_esc_due(store, o.rule, now, esc_row, &o), "escalations");
 	mlc_buf_free(&o.b);
 	if (rc == MLC_EX_OK)
 		mlc_store_close(store);

@@ -15,9 +15,10 @@
  *        alert-log status [RULE]
  *        alert-log quarantine [list|count|show ID|drop ID...|drop --all]
  *        alert-log open --rule R       (alerts open for a resolved notice)
+ *        alert-log escalations --rule R (alerts with an escalation step due)
  *
  * Tee: stdin NDJSON lines, each recorded in the audit table with the stage
- * it shows (fetched, matched, resolved, suppressed, queued, deferred, dropped,
+ * it shows (fetched, matched, resolved, escalated, suppressed, queued, deferred, dropped,
  * capped, sent, failed, unknown, delivered, ... see stage_of()), then
  * copied to stdout unchanged.  Lines are recorded in groups: as many as
  * are already buffered (at most -b, default 256) go in one transaction, and
@@ -77,6 +78,7 @@ const char usage[] =
 	"       alert-log metrics refused ais|twilio|sendgrid 0|1\n"
 	"       alert-log monitor [--fallback | --check]\n"
 	"       alert-log open --rule R\n"
+	"       alert-log escalations --rule R\n"
 	"  --before PROGRAM  make the checks of alert-match, alert-render or twilio-send;\n"
 	"                    quarantine what it would refuse instead of passing it on\n"
 	"  --after PROGRAM   a tee of this trail fed PROGRAM: what it passed on unchanged\n"
@@ -184,6 +186,8 @@ stage_of(jv o, const char *status, char *buf, size_t len)
 		return "storm";
 	if (has(o, "resolved"))
 		return "resolved"; /* alert-match --resolved: the record stopped matching */
+	if (has(o, "escalation"))
+		return "escalated"; /* alert-match --escalate: a step due, unacknowledged */
 	if (has(o, "alert_id"))
 		return "matched";
 	if (has(o, "row") && has(o, "table"))
@@ -353,6 +357,79 @@ open_alert_line(jv o, const char *stage, const char *rule, const char *table, co
 	return rc;
 }
 
+/*
+ * Table escalation ([escalation] of ml-connector.5), in the transaction
+ * that records the line.  A delivery of a rule with [escalation] recorded
+ * as sent carries "escalate" ({"first": seconds to the first step,
+ * "steps": "2h,24h"}) and opens its alert's escalation; a step's line
+ * ("escalation": {"step", "next_at"}: its deliveries, at any stage, or
+ * the step itself when it reached no one, "suppressed") takes the step,
+ * once; a stop ("escalation": {"stopped": why}: acknowledged, no longer
+ * matching) or a resolved notice's delivery ends it.  0, or -1 (said).
+ */
+/* Lines of one escalation step with no delivery before it is taken anyway. */
+#define ESC_TRIES 3
+
+static int
+escalation_line(jv o, const char *stage, const char *rule, const char *table, const char *key,
+                const char *alert, const char *ts)
+{
+	jv e;
+	int rc = 0;
+
+	/* a status event (track, a callback) is no new send nor a new step */
+	if (!rule[0] || !key[0] || !alert[0] || has(o, "event"))
+		return 0;
+	e = field(o, "escalation");
+	if (jv_get_kind(e) == JV_KIND_OBJECT) {
+		jv stp = field(e, "step");
+		char nx[64];
+		const char *next = sfield(e, "next_at", nx, sizeof nx);
+
+		long tries = 0;
+
+		if (has(e, "stopped"))
+			rc = mlc_trail_esc_stop(store, rule, key);
+		else if (jv_get_kind(stp) == JV_KIND_NUMBER &&
+		         (has(o, "delivery_id") || has(o, "suppressed")))
+			rc = mlc_trail_esc_step(store, rule, key, (int)jv_number_value(stp), next);
+		else if (jv_get_kind(stp) == JV_KIND_NUMBER &&
+		         (rc = mlc_trail_esc_tries(store, alert, &tries)) == 0 &&
+		         tries >= ESC_TRIES)
+			/*
+			 * The step's line came ESC_TRIES times and no delivery
+			 * of it was ever recorded (alert-render refused it: an
+			 * empty text, an address it rejects): taken now, with
+			 * its lines in the trail, rather than made again, and
+			 * its record read again, every minute for ever.
+			 */
+			rc = mlc_trail_esc_step(store, rule, key, (int)jv_number_value(stp), next);
+		jv_free(stp);
+	} else if (is_resolved_id(alert) && has(o, "delivery_id")) {
+		rc = mlc_trail_esc_stop(store, rule, key);
+	} else if (strcmp(stage, "sent") == 0 && has(o, "escalate") && !has(o, "digest")) {
+		jv x = field(o, "escalate"), first = field(x, "first");
+		char steps[256], at[64], nb[32];
+		const char *when = sfield(o, "sent_at", at, sizeof at) ? at : ts;
+		struct timespec t;
+
+		if (jv_get_kind(first) == JV_KIND_NUMBER && sfield(x, "steps", steps, sizeof steps) &&
+		    mlc_time_parse(when, &t) == 0) {
+			t.tv_sec += (time_t)jv_number_value(first);
+			t.tv_nsec = 0;
+			mlc_time_fmt(nb, &t);
+			rc = mlc_trail_esc_open(store, rule, key, alert, table[0] ? table : NULL, steps,
+			                        when, nb);
+		}
+		jv_free(first);
+		jv_free(x);
+	}
+	jv_free(e);
+	if (rc < 0)
+		mlc_store_warn(store, "escalations ([escalation])");
+	return rc;
+}
+
 /* Record one line, o its object (consumed); 0, or -1 on a database error
  * (already reported). */
 static int
@@ -486,12 +563,13 @@ record(const char *line, size_t len, jv o, const char *force_stage, const char *
 	 * operator sends it again (ml-connector resend), not the next run.
 	 */
 	marks = !force_stage && (strcmp(stage, "sent") == 0 || strcmp(stage, "in_doubt") == 0);
-	if (!force_stage && open_alert_line(o, stage, rule, table, key, alert, to, chan, ts) < 0) {
+	if (!force_stage && (open_alert_line(o, stage, rule, table, key, alert, to, chan, ts) < 0 ||
+	                     escalation_line(o, stage, rule, table, key, alert, ts) < 0)) {
 		jv_free(o);
 		return -1;
 	}
-	if (alert[0] && is_resolved_id(alert))
-		marks = 0; /* a resolved notice starts no re-alert window */
+	if (alert[0] && (is_resolved_id(alert) || has(o, "escalation")))
+		marks = 0; /* a resolved notice or an escalation starts no re-alert window */
 	if (marks && rule[0] && to[0] && has(o, "digest")) {
 		if (mark_digest(o, rule, to, chan, ts) < 0) {
 			jv_free(o);
@@ -874,6 +952,8 @@ main(int argc, char **argv)
 		mlc_util_exit(cmd_monitor(argc, argv));
 	if (!strcmp(argv[0], "open"))
 		return cmd_open(argc, argv);
+	if (!strcmp(argv[0], "escalations"))
+		return cmd_escalations(argc, argv);
 	mlc_warn("unknown command \"%s\"", argv[0]);
 	fputs(usage, stderr);
 	return MLC_EX_USAGE;

@@ -51,5 +51,6 @@ int cmd_quarantine(int argc, char **argv);
 int cmd_metrics(int argc, char **argv);
 int cmd_monitor(int argc, char **argv);
 int cmd_open(int argc, char **argv);
+int cmd_escalations(int argc, char **argv);
 
 #endif

@@ -5,6 +5,8 @@
  *                    [--no-state] [--emit-suppressed] [--trailer] < records > alerts
  *        alert-match -r RULE [-c CONF] [-R RULES_DIR] [--now TIME] --resolved OPEN
  *                                                   < records > resolved
+ *        alert-match -r RULE [-c CONF] [-R RULES_DIR] [-d STATEDIR] [--now TIME]
+ *                    --escalate DUE [--stale]        < records > escalations
  *        alert-match -r RULE [-c CONF] [-R RULES_DIR] --check
  *
  * stdin: record lines from jde-fetch ({"table","key","row","dates",...,
@@ -57,6 +59,8 @@ static const char usage[] =
 	"                   [--no-state] [--emit-suppressed] [--trailer] < records > alerts\n"
 	"       alert-match -r RULE [-c CONF] [-R RULES_DIR] [--now TIME] --resolved OPEN\n"
 	"                                                  < records > resolved\n"
+	"       alert-match -r RULE [-c CONF] [-R RULES_DIR] [-d STATEDIR] [--now TIME]\n"
+	"                   --escalate DUE [--stale] < records > escalations\n"
 	"       alert-match -r RULE [-c CONF] [-R RULES_DIR] --check\n";
 
 #define STORM_LIST 50 /* alert ids named in a storm summary */
@@ -74,6 +78,7 @@ struct spec {
 	char *group;   /* the group it came from, or NULL */
 	char *json;    /* fixed recipients: the recipient object */
 	char *id;      /* fixed recipients: the re-alert id */
+	int step;      /* 0: [recipients]; N: [escalation] step N */
 };
 
 static struct mlc_rule rule;
@@ -81,6 +86,10 @@ static struct mlc_conf conf;
 static int have_conf;
 static struct spec *specs;
 static size_t nspecs;
+static int spec_step;   /* the step add_spec gives a spec (load) */
+static int want_step;   /* the step resolve_recipients resolves */
+static struct mlc_esc_step esc_steps[MLC_ESC_MAX];
+static int nesc;        /* [escalation] steps */
 static struct mlc_jq *q_expr, *q_key, *q_fp;
 static struct mlc_store *store;
 static long window_s = -1;
@@ -254,6 +263,7 @@ add_spec(const char *to, const char *contact, const char *group, const char *jso
 	s->group = group ? mlc_xstrdup(group) : NULL;
 	s->json = json ? mlc_xstrdup(json) : NULL;
 	s->id = id ? mlc_xstrdup(id) : NULL;
+	s->step = spec_step;
 }
 
 /* One "to" or group "member" value.  0 or -1 (reported). */
@@ -437,6 +447,44 @@ load_channels(void)
 	return 0;
 }
 
+/* [escalation] steps: each one's recipients as [recipients] to's, the
+ * specs of step N.  0, or -1 (reported). */
+static int
+load_escalation(void)
+{
+	char err[1024];
+	int i, bad = 0;
+
+	if ((nesc = mlc_rule_escalation(&rule, esc_steps, err, sizeof err)) < 0) {
+		mlc_warn("%s", err);
+		nesc = 0;
+		return -1;
+	}
+	for (i = 0; i < nesc; i++) {
+		const char *p = esc_steps[i].to;
+		size_t before = nspecs;
+
+		spec_step = i + 1;
+		while (*p) {
+			size_t w = strcspn(p, " \t\n");
+			char *word = mlc_xstrndup(p, w);
+
+			if (parse_to(word, rule.path, esc_steps[i].line, NULL) < 0)
+				bad = 1;
+			free(word);
+			p += w;
+			p += strspn(p, " \t\n");
+		}
+		if (nspecs - before > MAXR) {
+			cfgerr(rule.path, esc_steps[i].line, "[escalation] step %d: more than %d "
+			       "recipients after expanding groups", i + 1, MAXR);
+			bad = 1;
+		}
+	}
+	spec_step = 0;
+	return bad ? -1 : 0;
+}
+
 /* Everything that can be checked without input.  0, or -1 (reported). */
 static int
 load(const char *conf_opt)
@@ -445,7 +493,7 @@ load(const char *conf_opt)
 	const char *tz, *cpath = mlc_config_path();
 	char err[1024];
 	int missing = 0, bad = 0;
-	size_t i;
+	size_t i, n0;
 	jv targs;
 
 	if (mlc_conf_load(&conf, cpath, err, sizeof err, &missing) == 0) {
@@ -515,11 +563,14 @@ load(const char *conf_opt)
 		    parse_to(e->value, rule.path, e->line, NULL) < 0)
 			bad = 1;
 	}
-	if (nspecs > MAXR) {
+	n0 = nspecs; /* [recipients] to's: the steps' come after them */
+	if (n0 > MAXR) {
 		cfgerr(rule.path, 0, "more than %d recipients after expanding groups", MAXR);
 		bad = 1;
 	}
-	if (!bad && nspecs == 0) {
+	if (load_escalation() < 0)
+		bad = 1;
+	if (!bad && n0 == 0) {
 		cfgerr(rule.path, 0, "[recipients] has no \"to\"");
 		bad = 1;
 	}
@@ -778,6 +829,8 @@ resolve_recipients(struct rset *r, jv contacts, unsigned long ln)
 	for (i = 0; i < nspecs && r->n < MAXR; i++) {
 		const struct spec *s = &specs[i];
 
+		if (s->step != want_step)
+			continue;
 		n = r->n;
 		mlc_buf_init(&r->json[n]);
 		mlc_buf_init(&r->id[n]);
@@ -1064,6 +1117,8 @@ static struct open_alert *opens;
 static size_t nopens;
 static jv open_index; /* alert key -> index in opens */
 static const char *opt_resolved;
+static const char *opt_escalate; /* --escalate DUE: OPEN is alert-log escalations' */
+static int opt_stale;            /* --stale: the records could not be read again */
 
 /* Read OPEN: 0, or an exit code (reported). */
 static int
@@ -1098,10 +1153,11 @@ resolved_load(const char *path)
 			continue;
 		}
 		key = sget(o, "key");
-		sent = get(o, "sent");
-		if (!key || jv_get_kind(sent) != JV_KIND_ARRAY) {
+		sent = get(o, opt_escalate ? "escalation" : "sent");
+		if (!key || jv_get_kind(sent) != (opt_escalate ? JV_KIND_OBJECT : JV_KIND_ARRAY)) {
 			mlc_warn("%s: line %lu: field \"%s\": expected %s", path, mlc_ndjson_lineno(r),
-			         key ? "sent" : "key", key ? "an array" : "a non-empty string");
+			         !key ? "key" : opt_escalate ? "escalation" : "sent",
+			         !key ? "a non-empty string" : opt_escalate ? "an object" : "an array");
 			free(key);
 			code = MLC_EX_DATAERR;
 		} else {
@@ -1166,6 +1222,12 @@ resolved_record(const char *line, size_t len, unsigned long ln)
 	oa = &opens[(size_t)jv_number_value(ix)];
 	jv_free(ix);
 	if (fires) {
+		if (oa->state != 1 && opt_escalate) {
+			/* the escalation's message shows the record as it is now */
+			free(oa->rec);
+			oa->rec = mlc_xstrndup(line, len);
+			oa->reclen = len;
+		}
 		oa->state = 1; /* one record of the key still fires: still open */
 	} else if (oa->state == 0) {
 		oa->state = 2;
@@ -1323,6 +1385,195 @@ resolved_emit(void)
 	mlc_buf_free(&rc);
 }
 
+/* ---- --escalate: the [escalation] steps due ---- */
+
+/*
+ * alert-match --escalate DUE: DUE is what alert-log escalations wrote (the
+ * alerts of the rule with a step due, or a step's delivery held by quiet
+ * hours and due for release); stdin is what jde-fetch --keys read again of
+ * their records, as for --resolved (with --stale, nothing: the read
+ * failed, and the alerts escalate on their records as they alerted).  At
+ * end of input, per alert: acknowledged since its first delivery
+ * (mlc_trail_ack_get_key, any alert id of its key: the alert or a step), or
+ * its record no longer fires or is gone: a "suppressed" line with
+ * "escalation":{"stopped":why}, which alert-log records and which ends the
+ * escalation (a held step's delivery is then dropped, not released);
+ * else, when its next step is due, that step: an alert line
+ * "RULE:KEY/escN" to the step's recipients, with "escalation":{"alert_id",
+ * "step","of","after","started_at","next_at"} (next_at: when the step
+ * after it is due, null for the last); a step that reaches no one (no
+ * recipient with an address on the rule's channels) is a "suppressed" line
+ * of that step, so that it is taken and said, not tried every minute.
+ */
+static void
+esc_stop_line(struct mlc_buf *out, const char *table, const char *key, const char *was,
+              const char *why, const char *detail)
+{
+	struct mlc_buf aid;
+
+	mlc_buf_init(&aid);
+	mlc_buf_printf(&aid, "%s:%s/esc", rule.name, key);
+	mlc_buf_reset(out);
+	alert_head(out, &aid, table, key);
+	mlc_buf_adds(out, ",\"suppressed\":{\"reason\":");
+	mlc_buf_json_str(out, why, strlen(why));
+	mlc_buf_adds(out, ",\"detail\":");
+	mlc_buf_json_str(out, detail, strlen(detail));
+	mlc_buf_adds(out, "},\"escalation\":{\"alert_id\":");
+	json_str_or_null(out, was);
+	mlc_buf_adds(out, ",\"stopped\":");
+	mlc_buf_json_str(out, why, strlen(why));
+	mlc_buf_adds(out, "},\"matched_at\":");
+	mlc_buf_json_str(out, now_text, strlen(now_text));
+	mlc_buf_addc(out, '}');
+	put_line(out->p, out->len);
+	mlc_buf_free(&aid);
+}
+
+static void
+esc_step_line(struct mlc_buf *out, const char *table, const char *key, const char *was,
+              const char *rec, size_t rn, int step, const char *started)
+{
+	struct mlc_buf aid, d;
+	struct timespec t;
+	struct rset r;
+	jv rj = jv_parse_sized(rec, (int)rn), contacts = get(rj, "contacts");
+	size_t i, reach = 0;
+	char nx[32] = "";
+
+	want_step = step;
+	resolve_recipients(&r, contacts, 0);
+	want_step = 0;
+	jv_free(contacts);
+	jv_free(rj);
+	/* WhatsApp goes to the SMS number when there is no other (alert-render) */
+	for (i = 0; i < r.n; i++)
+		if (r.valid[i] &&
+		    ((r.chmask[i] | (r.chmask[i] & CH_SMS ? CH_WHATSAPP : 0)) & rule_chmask))
+			reach++;
+	if (step < nesc && mlc_time_parse(started, &t) == 0) {
+		t.tv_sec += esc_steps[step].after;
+		t.tv_nsec = 0;
+		mlc_time_fmt(nx, &t);
+	}
+	mlc_buf_init(&aid);
+	mlc_buf_init(&d);
+	mlc_buf_printf(&aid, "%s:%s/esc%d", rule.name, key, step);
+	mlc_buf_reset(out);
+	alert_head(out, &aid, table, key);
+	if (!reach) {
+		mlc_buf_printf(&d, "escalation step %d (%s): no recipient with an address on the "
+		               "rule's channels", step, esc_steps[step - 1].after_text);
+		mlc_warn("rule %s: alert %s: %s", rule.name, was ? was : key, d.p);
+		mlc_buf_adds(out, ",\"suppressed\":{\"reason\":\"no address\",\"detail\":");
+		mlc_buf_json_str(out, d.p, d.len);
+		mlc_buf_addc(out, '}');
+	} else {
+		int first = 1;
+
+		mlc_buf_adds(out, ",\"record\":");
+		mlc_buf_add(out, rec, rn);
+		mlc_buf_adds(out, ",\"recipients\":[");
+		for (i = 0; i < r.n; i++) {
+			if (!first)
+				mlc_buf_addc(out, ',');
+			first = 0;
+			mlc_buf_add(out, r.json[i].p, r.json[i].len);
+		}
+		mlc_buf_addc(out, ']');
+		if (channels_json) {
+			mlc_buf_adds(out, ",\"channels\":");
+			mlc_buf_adds(out, channels_json);
+		}
+	}
+	mlc_buf_adds(out, ",\"escalation\":{\"alert_id\":");
+	json_str_or_null(out, was);
+	mlc_buf_printf(out, ",\"step\":%d,\"of\":%d,\"after\":", step, nesc);
+	mlc_buf_json_str(out, esc_steps[step - 1].after_text, strlen(esc_steps[step - 1].after_text));
+	mlc_buf_adds(out, ",\"started_at\":");
+	json_str_or_null(out, started);
+	mlc_buf_adds(out, ",\"next_at\":");
+	json_str_or_null(out, nx[0] ? nx : NULL);
+	mlc_buf_adds(out, "},\"matched_at\":");
+	mlc_buf_json_str(out, now_text, strlen(now_text));
+	mlc_buf_addc(out, '}');
+	put_line(out->p, out->len);
+	for (i = 0; i < r.n; i++) {
+		mlc_buf_free(&r.json[i]);
+		mlc_buf_free(&r.id[i]);
+	}
+	mlc_buf_free(&aid);
+	mlc_buf_free(&d);
+}
+
+/* At end of input: per due alert, its stop, its next step, or nothing. */
+static void
+escalate_emit(void)
+{
+	struct mlc_buf out, why;
+	size_t i;
+
+	mlc_buf_init(&out);
+	mlc_buf_init(&why);
+	for (i = 0; i < nopens && !fatal; i++) {
+		struct open_alert *oa = &opens[i];
+		jv o = jv_parse_sized(oa->line, (int)oa->len), e = get(o, "escalation");
+		jv stepv = get(e, "step");
+		char *table = sget(o, "table"), *was = sget(o, "alert_id");
+		char *started = sget(e, "started_at"), *next = sget(e, "next_at");
+		struct mlc_trail_acked ack;
+		const char *rec = oa->rec;
+		size_t rn = oa->reclen;
+		int step = jv_get_kind(stepv) == JV_KIND_NUMBER ? (int)jv_number_value(stepv) : 0;
+		int k;
+
+		k = mlc_trail_ack_get_key(store, rule.name, oa->key, started, &ack);
+		if (k < 0) {
+			fatal = mlc_store_code(store);
+			mlc_store_warn(store, "reading acknowledgements");
+		} else if (k == 1) {
+			mlc_buf_reset(&why);
+			mlc_buf_printf(&why, "acknowledged by %s at %s", ack.by ? ack.by : "?",
+			               ack.acked_at ? ack.acked_at : "?");
+			esc_stop_line(&out, table, oa->key, was, "acknowledged", why.p);
+			mlc_trail_acked_free(&ack);
+		} else if (!opt_stale && oa->state != 1) {
+			esc_stop_line(&out, table, oa->key, was, "resolved",
+			              oa->state == 0 ? "the record was not read again (deleted, or no "
+			                               "longer selected by [source])"
+			                             : "the record no longer matches");
+		} else if (next && strcmp(next, now_text) <= 0 && step >= nesc) {
+			/* the rule lost steps since: stop, or it would be due for ever */
+			mlc_buf_reset(&why);
+			mlc_buf_printf(&why, "step %d taken, and [escalation] now has %d", step, nesc);
+			esc_stop_line(&out, table, oa->key, was, "no more steps", why.p);
+		} else if (next && strcmp(next, now_text) <= 0 && step >= 0) {
+			if (!rec && (!mlc_jde_json_member(oa->line, oa->len, "record", &rec, &rn) ||
+			             !rn || rec[0] != '{')) {
+				rec = "{}";
+				rn = 2;
+			}
+			esc_step_line(&out, table, oa->key, was, rec, rn, step + 1, started);
+		}
+		free(table);
+		free(was);
+		free(started);
+		free(next);
+		jv_free(stepv);
+		jv_free(e);
+		jv_free(o);
+	}
+	for (i = 0; i < nopens; i++) {
+		free(opens[i].line);
+		free(opens[i].key);
+		free(opens[i].rec);
+	}
+	free(opens);
+	jv_free(open_index);
+	mlc_buf_free(&out);
+	mlc_buf_free(&why);
+}
+
 /* ---- storm guard ---- */
 
 /* The spooled lines on stdout, in their order, each alert with
@@ -1398,7 +1649,7 @@ storm_finish(void)
 	               storm, today);
 	mlc_buf_adds(&b, ",\"recipients\":[");
 	for (i = 0; i < nspecs; i++) {
-		if (specs[i].contact)
+		if (specs[i].contact || specs[i].step)
 			continue;
 		if (any++)
 			mlc_buf_addc(&b, ',');
@@ -1408,7 +1659,8 @@ storm_finish(void)
 		size_t j;
 
 		for (j = 0; j < nspecs; j++)
-			if (!specs[j].contact && strcmp(specs[j].id, storm_rcpt_ids[i]) == 0)
+			if (!specs[j].contact && !specs[j].step &&
+			    strcmp(specs[j].id, storm_rcpt_ids[i]) == 0)
 				break;
 		if (j < nspecs)
 			continue;
@@ -1501,6 +1753,8 @@ main(int argc, char **argv)
 		{ "emit-suppressed", no_argument, NULL, 'S' },
 		{ "trailer", no_argument, NULL, 'T' },
 		{ "resolved", required_argument, NULL, 'O' },
+		{ "escalate", required_argument, NULL, 'E' },
+		{ "stale", no_argument, NULL, 'X' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
@@ -1526,6 +1780,8 @@ main(int argc, char **argv)
 		case 'S': opt_emit_suppressed = 1; break;
 		case 'T': opt_trailer = 1; break;
 		case 'O': opt_resolved = optarg; break;
+		case 'E': opt_escalate = optarg; break;
+		case 'X': opt_stale = 1; break;
 		case 'h': fputs(usage, stdout); mlc_util_exit(MLC_EX_OK);
 		case 'V':
 			printf("%s (ml-connector) %s\n", mlc_progname, MLC_VERSION);
@@ -1591,6 +1847,24 @@ main(int argc, char **argv)
 			return code;
 		}
 	}
+	if (opt_escalate) {
+		/* the acknowledgements are in the state; no storm guard */
+		if (opt_resolved || nostate || !nesc) {
+			mlc_warn(opt_resolved || nostate ? "--escalate goes with neither --resolved nor "
+			         "--no-state" : "rule %s has no [escalation] step", rule.name);
+			release();
+			return opt_resolved || nostate ? MLC_EX_USAGE : MLC_EX_CONFIG;
+		}
+		storm = -1;
+		if ((code = resolved_load(opt_escalate)) != 0) {
+			release();
+			return code;
+		}
+	} else if (opt_stale) {
+		mlc_warn("--stale goes with --escalate");
+		release();
+		return MLC_EX_USAGE;
+	}
 
 	if (!nostate) {
 		const char *d = mlc_state_dir(state_opt, err, sizeof err);
@@ -1620,7 +1894,7 @@ main(int argc, char **argv)
 			n_bad++;
 			continue;
 		}
-		if (opt_resolved)
+		if (opt_resolved || opt_escalate)
 			resolved_record(line, len, mlc_ndjson_lineno(r));
 		else
 			process(line, len, mlc_ndjson_lineno(r));
@@ -1643,6 +1917,8 @@ main(int argc, char **argv)
 	}
 	if (opt_resolved)
 		resolved_emit();
+	if (opt_escalate)
+		escalate_emit();
 	storm_finish();
 
 	release();

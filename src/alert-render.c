@@ -74,6 +74,7 @@ static const char usage[] =
 
 static struct mlc_rule rule;
 static int opt_strict, opt_preview, opt_nostate;
+static int release_only; /* --release */
 static struct mlc_store *store;
 static struct timespec now;
 static char now_s[32], today[16];
@@ -582,12 +583,82 @@ compile_resolved(int eager)
 	return bad ? -1 : 0;
 }
 
+/*
+ * [escalation]: a step's message to the step's recipients when no one
+ * acknowledged the alert in time (alert-match --escalate writes it: alert
+ * id "RULE:KEY/escN", an "escalation" member, which the deliveries carry
+ * on for alert-log).  Its own templates, sms, subject and text, by default
+ * the [message] ones after a line that says so; no html template, no
+ * digest.  Deliveries of a rule with [escalation] carry "escalate" (the
+ * first step's delay and the steps): alert-log opens the escalation when
+ * it records one sent.
+ */
+static struct tmpl e_sms, e_subject, e_text;
+static int has_escalation; /* [escalation] steps */
+static int cur_escalation; /* the alert being rendered is an escalation step */
+static long esc_first;     /* the first step's delay, seconds */
+static char esc_steps_text[MLC_ESC_MAX * 33];
+static const char esc_prefix[] = "Escalated, not acknowledged in \\(.escalation.after): ";
+static const char esc_text_prefix[] = "Not acknowledged in \\(.escalation.after) (step "
+                                      "\\(.escalation.step) of \\(.escalation.of)).\\n\\n";
+
+/* prefix then the [message] template (or its default) as one template */
+static void
+esc_tmpl(struct tmpl *t, const char *name, const char *key, const char *prefix,
+         const char *fallback_key, const char *deflt)
+{
+	const struct mlc_conf_entry *e = mlc_conf_find(&rule.conf, "escalation", key);
+	struct mlc_buf b;
+
+	if (e) {
+		tmpl_setup(t, name, e->value, e->line, 0);
+		return;
+	}
+	if (!(e = mlc_conf_find(&rule.conf, "message", key)) && fallback_key)
+		e = mlc_conf_find(&rule.conf, "message", fallback_key);
+	mlc_buf_init(&b);
+	mlc_buf_adds(&b, prefix);
+	mlc_buf_adds(&b, e ? e->value : deflt);
+	tmpl_setup(t, name, b.p, e ? e->line : 0, 0);
+	mlc_buf_free(&b);
+}
+
+static int
+compile_escalation(int eager)
+{
+	struct mlc_esc_step st[MLC_ESC_MAX];
+	char err[1024];
+	int n = mlc_rule_escalation(&rule, st, err, sizeof err), i, bad = 0;
+
+	if (n < 0) {
+		mlc_warn("%s", err);
+		return -1;
+	}
+	if (!(has_escalation = n > 0))
+		return 0;
+	esc_first = st[0].after;
+	esc_steps_text[0] = '\0';
+	for (i = 0; i < n; i++) {
+		size_t l = strlen(esc_steps_text);
+
+		snprintf(esc_steps_text + l, sizeof esc_steps_text - l, "%s%s", i ? "," : "",
+		         st[i].after_text);
+	}
+	esc_tmpl(&e_sms, "escalation sms", "sms", esc_prefix, NULL, def_sms);
+	esc_tmpl(&e_subject, "escalation subject", "subject", "[escalated] ", NULL, def_subject);
+	esc_tmpl(&e_text, "escalation text", "text", esc_text_prefix, "sms", def_sms);
+	if (eager)
+		bad = tmpl_build(&e_sms) < 0 || tmpl_build(&e_subject) < 0 || tmpl_build(&e_text) < 0;
+	return bad ? -1 : 0;
+}
+
 static void
 free_all_templates(void)
 {
 	struct tmpl *all[] = { &t_sms, &t_subject, &t_text, &t_html, &d_subject, &d_header,
 		               &d_header_html, &d_row, &d_footer, &d_footer_html, &d_amount,
-		               &d_currency, &r_sms, &r_subject, &r_text };
+		               &d_currency, &r_sms, &r_subject, &r_text, &e_sms, &e_subject,
+		               &e_text };
 	size_t i;
 
 	for (i = 0; i < sizeof all / sizeof all[0]; i++)
@@ -735,6 +806,9 @@ check_rule(void)
 		{ "digest", "amount", "digest amount" }, { "digest", "currency", "digest currency" },
 		{ "resolved", "sms", "resolved sms" }, { "resolved", "subject", "resolved subject" },
 		{ "resolved", "text", "resolved text" },
+		{ "escalation", "sms", "escalation sms" },
+		{ "escalation", "subject", "escalation subject" },
+		{ "escalation", "text", "escalation text" },
 	};
 	const struct mlc_conf_entry *e;
 	struct mlc_lookups lk;
@@ -1196,6 +1270,17 @@ dispatch(struct mlc_buf *line, const char *delivery_id, const char *channel, con
 	mlc_buf_free(&o);
 }
 
+/* 1 for a storm summary (one message for many alerts: it escalates none). */
+static int
+storm_alert(jv alert)
+{
+	jv sj = get(alert, "storm");
+	int r = jv_get_kind(sj) == JV_KIND_TRUE;
+
+	jv_free(sj);
+	return r;
+}
+
 /* The common head of a delivery line. */
 static void
 head(struct mlc_buf *b, const char *delivery_id, jv alert, const char *alert_id,
@@ -1215,6 +1300,13 @@ head(struct mlc_buf *b, const char *delivery_id, jv alert, const char *alert_id,
 	add_recipient(b, robj);
 	if (has_resolved && !cur_resolved)
 		mlc_buf_adds(b, ",\"resolvable\":true");
+	if (cur_escalation) {
+		add_member(b, "escalation", get(alert, "escalation"));
+	} else if (has_escalation && !cur_resolved && !storm_alert(alert)) {
+		mlc_buf_printf(b, ",\"escalate\":{\"first\":%ld,\"steps\":", esc_first);
+		mlc_buf_json_str(b, esc_steps_text, strlen(esc_steps_text));
+		mlc_buf_addc(b, '}');
+	}
 }
 
 /* SMS/WhatsApp body: transliterate, then cut.  Returns the encoding. */
@@ -2293,16 +2385,17 @@ deliver(jv alert, jv input, const struct recip *r, const char *channel, const ch
 		storm_text(alert, 1, &a);
 		storm_text(alert, 2, &b2);
 	} else if (strcmp(channel, "email") == 0) {
-		if ((x = tmpl_render(cur_resolved ? &r_subject : &t_subject, input, lineno, &a)) < 0 ||
-		    (nul |= x, x = tmpl_render(cur_resolved ? &r_text : &t_text, input, lineno,
-		                               &b2)) < 0) {
+		if ((x = tmpl_render(cur_resolved ? &r_subject : cur_escalation ? &e_subject : &t_subject,
+		                     input, lineno, &a)) < 0 ||
+		    (nul |= x, x = tmpl_render(cur_resolved ? &r_text : cur_escalation ? &e_text : &t_text,
+		                               input, lineno, &b2)) < 0) {
 			rc = -1;
 			goto out;
 		}
 		nul |= x;
 	}
 	if (strcmp(channel, "email") == 0) {
-		if (t_html.src && !storm && !cur_resolved) {
+		if (t_html.src && !storm && !cur_resolved && !cur_escalation) {
 			if ((x = tmpl_render(&t_html, input, lineno, &c)) < 0) {
 				rc = -1;
 				goto out;
@@ -2319,7 +2412,7 @@ deliver(jv alert, jv input, const struct recip *r, const char *channel, const ch
 		}
 		add_str(&line, "subject", a.p);
 		add_str(&line, "text", b2.p);
-		email_html(&line, a.p, b2.p, &c, t_html.src && !storm && !cur_resolved);
+		email_html(&line, a.p, b2.p, &c, t_html.src && !storm && !cur_resolved && !cur_escalation);
 	} else {
 		int enc, cut;
 		size_t segs;
@@ -2334,7 +2427,8 @@ deliver(jv alert, jv input, const struct recip *r, const char *channel, const ch
 		}
 		if (storm) {
 			storm_text(alert, 0, &a);
-		} else if ((x = tmpl_render(cur_resolved ? &r_sms : &t_sms, input, lineno, &a)) < 0) {
+		} else if ((x = tmpl_render(cur_resolved ? &r_sms : cur_escalation ? &e_sms : &t_sms,
+		                            input, lineno, &a)) < 0) {
 			rc = -1;
 			goto out;
 		} else {
@@ -2426,6 +2520,8 @@ render_recipient(jv alert, jv record, jv chans, struct recip *r, const char *ale
 	input = jv_object_set(input, jv_string("recipient"), jv_copy(r->obj));
 	if (cur_resolved)
 		input = jv_object_set(input, jv_string("resolved"), get(alert, "resolved"));
+	if (cur_escalation)
+		input = jv_object_set(input, jv_string("escalation"), get(alert, "escalation"));
 	/* every channel, in addr.c's order */
 	for (c = 0; c < MLC_CH_COUNT; c++) {
 		const char *ch = mlc_addr_channel_name(c), *addr;
@@ -2437,7 +2533,7 @@ render_recipient(jv alert, jv record, jv chans, struct recip *r, const char *ale
 		               word_in(rule_channels(), ch, strlen(ch));
 		/* A storm summary is the one message that must stand alone. */
 		to_digest = digest_channel && strcmp(digest_channel, ch) == 0 && !is_storm &&
-		            !cur_resolved;
+		            !cur_resolved && !cur_escalation;
 		if (digest_only)
 			want = digest_channel ? to_digest : want;
 		if (!want)
@@ -2512,6 +2608,18 @@ render_alert(jv alert, unsigned long lineno)
 
 		cur_resolved = jv_get_kind(rv) == JV_KIND_OBJECT;
 		jv_free(rv);
+	}
+	{
+		jv ev = get(alert, "escalation");
+
+		cur_escalation = jv_get_kind(ev) == JV_KIND_OBJECT;
+		jv_free(ev);
+	}
+	if (cur_escalation && !has_escalation) {
+		mlc_warn("line %lu: an escalation step, and rule %s has no [escalation]", lineno,
+		         rule.name);
+		bad = 1;
+		goto out;
 	}
 	if (cur_resolved && !has_resolved) {
 		mlc_warn("line %lu: a resolved notice, and rule %s has no [resolved]", lineno,
@@ -2660,6 +2768,7 @@ preview_print(const struct mlc_buf *line)
 
 struct release {
 	char *id[RELEASE_BATCH], *line[RELEASE_BATCH], *to[RELEASE_BATCH];
+	int stopped[RELEASE_BATCH];        /* an escalation step stopped meanwhile */
 	size_t n;
 	char after_nb[32], after_id[1200]; /* the keyset position */
 	int more;                          /* the batch was full: read on */
@@ -2705,10 +2814,41 @@ release_row(const struct mlc_trail_row *row, void *arg)
 	if ((seen = mlc_trail_latest_stage(sc->s, did, stage, sizeof stage)) < 0)
 		return -1;
 	if (seen == 0 || strcmp(stage, "deferred") == 0) {
+		/*
+		 * An escalation step held by quiet hours goes out only if its
+		 * alert still escalates: acknowledged or resolved meanwhile, it
+		 * is dropped, said in the trail, and its row removed.
+		 */
+		jv o = jv_parse(l), ev = get(o, "escalation");
+		char *key = sget(o, "key"), *since = sget(ev, "started_at");
+		int active = 1, esc = jv_get_kind(ev) == JV_KIND_OBJECT && key;
+		struct mlc_trail_acked ack;
+
+		jv_free(ev);
+		jv_free(o);
+		if (esc && !release_only) {
+			/* a step waits for --release, which comes after the steps'
+			 * stops: see ml-connector(8), a run's steps 1b and 2 */
+			free(key);
+			free(since);
+			return 0;
+		}
+		if (esc && (active = mlc_trail_esc_active(sc->s, rule.name, key)) == 1) {
+			if ((active = mlc_trail_ack_get_key(sc->s, rule.name, key, since, &ack)) == 1)
+				mlc_trail_acked_free(&ack);
+			active = active < 0 ? -1 : !active;
+		}
+		free(key);
+		free(since);
+		if (active < 0)
+			return -1;
 		r->id[r->n] = mlc_xstrdup(did);
 		r->line[r->n] = mlc_xstrdup(l);
 		r->to[r->n] = mlc_xstrdup(to);
+		r->stopped[r->n] = !active;
 		r->n++;
+		if (!active)
+			mlc_buf_add(sc->gone, did, strlen(did) + 1);
 		return 0;
 	}
 	mlc_buf_add(sc->gone, did, strlen(did) + 1);
@@ -2783,7 +2923,9 @@ release(void)
 			jv_free(rn);
 			jv_free(o);
 			mlc_buf_init(&b);
-			if ((cap = cap_take(cid, addr)))
+			if (r.stopped[i])
+				mlc_buf_adds(&b, "{\"dropped\":\"escalation stopped\",");
+			else if ((cap = cap_take(cid, addr)))
 				mlc_buf_printf(&b, "{\"capped\":true,\"cap\":\"%s\",", cap);
 			else
 				mlc_buf_addc(&b, '{');
@@ -2791,7 +2933,7 @@ release(void)
 			mlc_buf_printf(&b, ",\"released_at\":\"%s\"}", now_s);
 			put(&b);
 			mlc_buf_free(&b);
-			n_deliveries++;
+			n_deliveries += !r.stopped[i];
 		}
 		release_reset(&r);
 	} while (r.more && !exit_io);
@@ -2978,7 +3120,7 @@ main(int argc, char **argv)
 	};
 	const char *rulearg = NULL, *rulesdir = NULL, *statedir = NULL, *confpath = NULL,
 	           *nowarg = NULL, *previewf = NULL;
-	int c, check = 0, release_only = 0, code;
+	int c, check = 0, code;
 	char err[1024];
 	FILE *pf = NULL;
 
@@ -3022,7 +3164,8 @@ main(int argc, char **argv)
 		jv_free(t);
 		jv_free(a);
 	}
-	code = compile_all(check) < 0 || compile_resolved(check) < 0 ? MLC_EX_CONFIG : 0;
+	code = compile_all(check) < 0 || compile_resolved(check) < 0 ||
+	       compile_escalation(check) < 0 ? MLC_EX_CONFIG : 0;
 	if (!check && tmpl_build(&t_sms) < 0)
 		code = MLC_EX_CONFIG;
 	if (check) {

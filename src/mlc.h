@@ -626,7 +626,8 @@ int mlc_store_wm_commit(struct mlc_store *s, const char *rule, const char *value
 /* ---- trail.c: the audit trail's statements (tables of store.c) -------- */
 /*
  * Every read and write of tables audit, message_status, run, deferred,
- * quarantine, realert, open_alert and ack: programs call these instead of holding SQL.
+ * quarantine, realert, open_alert, ack and escalation: programs call these
+ * instead of holding SQL.
  * Writers are called inside the caller's mlc_store_tx (they may run again)
  * and return 0 or -1; readers are called anywhere.  -1 is a database error,
  * not yet reported: the caller says what it was doing with mlc_store_warn,
@@ -914,6 +915,32 @@ int mlc_trail_open_close(struct mlc_store *s, const char *rule, const char *key,
                          const char *channel, const char *to);
 int mlc_trail_realert_forget(struct mlc_store *s, const char *rule, const char *key);
 int mlc_trail_open_list(struct mlc_store *s, const char *rule, mlc_trail_fn fn, void *arg);
+/*
+ * Table escalation ([escalation] of a rule): one row per (rule, alert key)
+ * whose alert was sent and whose steps are not over: the steps as written
+ * ("2h,24h"), when the first delivery went (started_at), the last step
+ * taken (0: none), when the next is due (NULL: all taken).  Writers (inside
+ * mlc_store_tx): open (the first sent delivery; again once all steps are
+ * taken), step (a step's delivery recorded, at any stage: once per step),
+ * stop (acknowledged, resolved, no longer matching).  Readers: active (1
+ * if the row exists, 0, -1), due (the rows of rule with a step due at now or
+ * a step's delivery held by quiet hours due for release, in columns
+ * alert_key, alert_id, jde_table, steps, started_at, step, next_at, line:
+ * the alert's latest matched line), of (the rows of an alert key or id, for
+ * why: rule, alert_key, alert_id, steps, started_at, step, next_at).
+ */
+int mlc_trail_esc_open(struct mlc_store *s, const char *rule, const char *key,
+                       const char *alert_id, const char *table, const char *steps,
+                       const char *started_at, const char *next_at);
+int mlc_trail_esc_step(struct mlc_store *s, const char *rule, const char *key, int step,
+                       const char *next_at);
+int mlc_trail_esc_stop(struct mlc_store *s, const char *rule, const char *key);
+int mlc_trail_esc_active(struct mlc_store *s, const char *rule, const char *key);
+/* How often a step's line ("RULE:KEY/escN") was recorded (stage escalated). */
+int mlc_trail_esc_tries(struct mlc_store *s, const char *step_alert_id, long *n);
+int mlc_trail_esc_due(struct mlc_store *s, const char *rule, const char *now, mlc_trail_fn fn,
+                      void *arg);
+int mlc_trail_esc_of(struct mlc_store *s, const char *what, mlc_trail_fn fn, void *arg);
 
 /*
  * Table ack (store.c v9; what a reply means is ack.c's): who acknowledged
@@ -1153,6 +1180,20 @@ int mlc_rule_cron(const char *schedule, char *out, size_t outlen, char *err, siz
 
 /* 1 if the rule has [join], [lookup] or [sums] entries: jde-join has work. */
 int mlc_rule_joins(const struct mlc_rule *r);
+/* A rule's [escalation] steps ("step = DELAY TO..."), in order: at most
+ * MLC_ESC_MAX, delays strictly growing, each counted from the alert's first
+ * delivery.  to points into r's entry: the recipients, blank-separated, in
+ * [recipients] to's forms (alert-match checks them).  The number of steps
+ * (0: none), or -1 with err set ("PATH:LINE: ..."). */
+#define MLC_ESC_MAX 8
+struct mlc_esc_step {
+	long after;          /* seconds after the first delivery */
+	char after_text[32]; /* as written: "2h" */
+	const char *to;
+	unsigned line;
+};
+int mlc_rule_escalation(const struct mlc_rule *r, struct mlc_esc_step *steps, char *err,
+                        size_t errlen);
 
 /* ---- lookup.c: a rule's [lookup] section (format: jde-join.1 Lookups) -- */
 #define MLC_LOOKUP_MAXBY 8

@@ -30,6 +30,7 @@ const char *const mlc_rule_schema[] = {
 	"limits.quiet_hours", "limits.quiet_action", "limits.per_recipient_hour",
 	"limits.per_recipient_day",
 	"resolved.sms", "resolved.subject", "resolved.text", "resolved.batch",
+	"escalation.step*", "escalation.sms", "escalation.subject", "escalation.text",
 	NULL
 };
 
@@ -254,4 +255,49 @@ mlc_rule_joins(const struct mlc_rule *r)
 		    !strcmp(r->conf.v[i].section, "sums"))
 			return 1;
 	return 0;
+}
+
+int
+mlc_rule_escalation(const struct mlc_rule *r, struct mlc_esc_step *steps, char *err,
+                    size_t errlen)
+{
+	size_t i;
+	int n = 0;
+
+	for (i = 0; i < r->conf.n; i++) {
+		const struct mlc_conf_entry *e = &r->conf.v[i];
+		const char *p = e->value, *w;
+		size_t wl;
+		char d[32];
+		long after;
+
+		if (strcmp(e->section, "escalation") != 0 || strcmp(e->key, "step") != 0)
+			continue;
+		if (n == MLC_ESC_MAX)
+			return mlc_errf(err, errlen, "%s:%u: [escalation] more than %d steps",
+			                r->path, e->line, MLC_ESC_MAX);
+		wl = strcspn(p, " \t\n");
+		w = p + wl + strspn(p + wl, " \t\n");
+		if (wl >= sizeof d || !*w)
+			return mlc_errf(err, errlen, "%s:%u: [escalation] step \"%s\": expected a delay "
+			                "and recipients, e.g. \"2h contact:director\"", r->path,
+			                e->line, e->value);
+		memcpy(d, p, wl);
+		d[wl] = '\0';
+		after = mlc_realert_window(d);
+		if (after <= 0)
+			return mlc_errf(err, errlen, "%s:%u: [escalation] step delay \"%s\" (expected a "
+			                "duration such as 30m, 2h, 1d)", r->path, e->line, d);
+		if (n > 0 && after <= steps[n - 1].after)
+			return mlc_errf(err, errlen, "%s:%u: [escalation] step delay \"%s\" is not "
+			                "longer than the step before it (%s): delays count from the "
+			                "alert's first delivery", r->path, e->line, d,
+			                steps[n - 1].after_text);
+		steps[n].after = after;
+		snprintf(steps[n].after_text, sizeof steps[n].after_text, "%s", d);
+		steps[n].to = w;
+		steps[n].line = e->line;
+		n++;
+	}
+	return n;
 }

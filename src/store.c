@@ -139,6 +139,12 @@
  *                      alert (latest, code, document) and the token typed.
  *   reply_code         per recipient address, the short code printed in
  *                      an alert's SMS ("ACK 2") and the alert it names.
+ *
+ * Schema v10 adds (escalation, [escalation] of a rule):
+ *
+ *   escalation         per (rule, alert key) sent and still escalating:
+ *                      the steps, when the first delivery went, the last
+ *                      step taken, when the next one is due.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -436,6 +442,27 @@ static const char *const migrations[] = {
 	" assigned_at TEXT NOT NULL,"
 	" PRIMARY KEY (theirs, code));"
 	"CREATE UNIQUE INDEX reply_code_alert ON reply_code (theirs, alert_id);",
+	/*
+	 * v10: escalation ([escalation] of a rule): per (rule, alert key) sent
+	 * and not acknowledged, resolved or stopped, the steps as written, when
+	 * the first delivery went, the last step taken and when the next is due
+	 * (NULL: all taken).  Opened by alert-log when it records the alert's
+	 * first sent delivery, moved when it records a step's delivery (at any
+	 * stage: from then on the replay, the deferred table or the cap own
+	 * it), removed when it records the step's stop (acknowledged, no longer
+	 * matching) or a resolved notice.
+	 */
+	"CREATE TABLE escalation ("
+	" rule TEXT NOT NULL,"
+	" alert_key TEXT NOT NULL,"
+	" alert_id TEXT NOT NULL,"
+	" jde_table TEXT,"
+	" steps TEXT NOT NULL,"
+	" started_at TEXT NOT NULL,"
+	" step INTEGER NOT NULL DEFAULT 0,"
+	" next_at TEXT,"
+	" PRIMARY KEY (rule, alert_key));"
+	"CREATE INDEX escalation_rule_next ON escalation (rule, next_at);",
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

@@ -5,7 +5,7 @@
  * The trail's tables (created by store.c's migrations, described at the
  * top of store.c): audit, message_status, run, deferred, quarantine,
  * realert, metric, inbound, optout, monitor, monitor_notice, open_alert,
- * ack and reply_code.  No program holds SQL for them:
+ * ack, reply_code and escalation.  No program holds SQL for them:
  * alert-log, alert-render, twilio-status, twilio-send, realert.c and
  * optout.c call the named functions here.  A change of the audit schema
  * is then a migration appended in store.c and the statements in this
@@ -1300,6 +1300,127 @@ mlc_trail_acked_free(struct mlc_trail_acked *row)
 	free(row->token);
 	free(row->sid);
 	memset(row, 0, sizeof *row);
+}
+
+/* ---- table escalation: alerts whose [escalation] steps are still to come ---- */
+
+int
+mlc_trail_esc_open(struct mlc_store *s, const char *rule, const char *key, const char *alert_id,
+                   const char *table, const char *steps, const char *started_at,
+                   const char *next_at)
+{
+	const char *const v[] = { rule, key, alert_id, table, steps, started_at, next_at };
+
+	/*
+	 * The first send opens it; a re-alert of an alert still escalating
+	 * changes nothing, and one whose steps are all taken (next_at NULL)
+	 * starts them again: the alert went out again, unacknowledged.
+	 */
+	return exec_text(s, "INSERT INTO escalation (rule, alert_key, alert_id, jde_table, steps,"
+	                    " started_at, step, next_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7)"
+	                    " ON CONFLICT (rule, alert_key) DO UPDATE SET alert_id = ?3,"
+	                    " steps = ?5, started_at = ?6, step = 0, next_at = ?7"
+	                    " WHERE escalation.next_at IS NULL", 7, v);
+}
+
+int
+mlc_trail_esc_step(struct mlc_store *s, const char *rule, const char *key, int step,
+                   const char *next_at)
+{
+	sqlite3_stmt *st;
+
+	/* once per step: a delivery of a step already taken moves nothing */
+	if (mlc_store_prepare(s, "UPDATE escalation SET step = ?3, next_at = ?4"
+	                         " WHERE rule = ?1 AND alert_key = ?2 AND step < ?3", &st) < 0)
+		return -1;
+	bind_text(st, 1, rule);
+	bind_text(st, 2, key);
+	sqlite3_bind_int(st, 3, step);
+	bind_text(st, 4, next_at);
+	return step_done(s, st);
+}
+
+int
+mlc_trail_esc_stop(struct mlc_store *s, const char *rule, const char *key)
+{
+	const char *const v[] = { rule, key };
+
+	return exec_text(s, "DELETE FROM escalation WHERE rule = ?1 AND alert_key = ?2", 2, v);
+}
+
+int
+mlc_trail_esc_tries(struct mlc_store *s, const char *step_alert_id, long *n)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	*n = 0;
+	if (mlc_store_prepare(s, "SELECT count(*) FROM audit WHERE alert_id = ?1"
+	                         " AND stage = 'escalated' AND delivery_id IS NULL", &st) < 0)
+		return -1;
+	bind_text(st, 1, step_alert_id);
+	if ((rc = mlc_store_step(s, st)) == SQLITE_ROW)
+		*n = (long)sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 0 : -1;
+}
+
+int
+mlc_trail_esc_active(struct mlc_store *s, const char *rule, const char *key)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (mlc_store_prepare(s, "SELECT 1 FROM escalation WHERE rule = ?1 AND alert_key = ?2",
+	                      &st) < 0)
+		return -1;
+	bind_text(st, 1, rule);
+	bind_text(st, 2, key);
+	rc = mlc_store_step(s, st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+mlc_trail_esc_due(struct mlc_store *s, const char *rule, const char *now, mlc_trail_fn fn,
+                  void *arg)
+{
+	static const char *const cols[] = { "alert_key", "alert_id", "jde_table", "steps",
+		                            "started_at", "step", "next_at", "line" };
+	sqlite3_stmt *st;
+
+	/*
+	 * A step due, or a step's delivery held by quiet hours and due for
+	 * release (which must not go out for an alert acknowledged or resolved
+	 * meanwhile: the check comes first).  With the alert's matched line.
+	 */
+	if (mlc_store_prepare(s,
+	        "SELECT e.alert_key, e.alert_id, e.jde_table, e.steps, e.started_at, e.step,"
+	        " e.next_at, (SELECT a.line FROM audit a WHERE a.alert_id = e.alert_id"
+	        "  AND a.stage = 'matched' AND a.delivery_id IS NULL ORDER BY a.id DESC LIMIT 1)"
+	        " FROM escalation e WHERE e.rule = ?1 AND (e.next_at <= ?2 OR EXISTS"
+	        "  (SELECT 1 FROM deferred d WHERE d.rule = e.rule AND d.not_before <= ?2"
+	        "   AND substr(d.delivery_id, 1, length(e.alert_id) + 4) = e.alert_id || '/esc'))"
+	        " ORDER BY e.next_at, e.alert_key", &st) < 0)
+		return -1;
+	bind_text(st, 1, rule);
+	bind_text(st, 2, now);
+	return each_row(s, st, cols, fn, arg);
+}
+
+int
+mlc_trail_esc_of(struct mlc_store *s, const char *what, mlc_trail_fn fn, void *arg)
+{
+	static const char *const cols[] = { "rule", "alert_key", "alert_id", "steps",
+		                            "started_at", "step", "next_at" };
+	sqlite3_stmt *st;
+
+	if (mlc_store_prepare(s, "SELECT rule, alert_key, alert_id, steps, started_at, step, next_at"
+	                         " FROM escalation WHERE alert_key = ?1 OR alert_id = ?1"
+	                         " ORDER BY rule, alert_key", &st) < 0)
+		return -1;
+	bind_text(st, 1, what);
+	return each_row(s, st, cols, fn, arg);
 }
 
 /* ---- table reply_code: the codes printed in alerts' SMS (ack.c) ---- */
