@@ -129,6 +129,14 @@
  *
  *   open_alert         per (rule, alert key, channel, address) a delivery
  *                      was sent to and no resolved notice has closed yet.
+ *
+ * Schema v9 adds (the trail's stored form, trail.c):
+ *
+ *   trail_piece        a value cut out of audit lines (a record, a contact,
+ *                      a recipient, a digest's text), stored once: its
+ *                      template and refs, the hash of its bytes, the newest
+ *                      ts of the rows that hold it.  audit gains refs: where
+ *                      the pieces go back into its line (NULL: stored whole).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -151,7 +159,7 @@
 #define BOUNDED_DEFAULT_MS 5000
 #define BOUNDED_MAX_MS 10000
 /* Statements mlc_store_cached keeps prepared (trail.c's hot writes). */
-#define CACHE_MAX 8
+#define CACHE_MAX 16
 
 struct mlc_store {
 	sqlite3 *db;
@@ -387,8 +395,39 @@ static const char *const migrations[] = {
 	" recipient TEXT,"
 	" sent_at TEXT NOT NULL,"
 	" PRIMARY KEY (rule, alert_key, channel, to_addr));",
+	/*
+	 * v9: the trail stores a value once however many lines hold it
+	 * (trail.c, "the stored form of a line"): table trail_piece holds the
+	 * values (content addressed: h, a hash of the value's bytes), an
+	 * audit row's line is its template and refs says where each piece
+	 * goes back (NULL: the line is stored whole).  The old rows are
+	 * converted in place by the step of this migration
+	 * (mlc_trail_compact_all, migration_step below), in this transaction.
+	 * Pieces are evidence as the rows are: only retention deletes them,
+	 * and only last_ts changes.
+	 */
+	"CREATE TABLE trail_piece ("
+	" id INTEGER PRIMARY KEY,"
+	" h INTEGER NOT NULL,"
+	" last_ts TEXT NOT NULL,"
+	" refs TEXT,"
+	" body TEXT NOT NULL);"
+	"CREATE INDEX trail_piece_h ON trail_piece (h);"
+	"CREATE TRIGGER trail_piece_no_update BEFORE UPDATE OF h, refs, body ON trail_piece"
+	" BEGIN SELECT RAISE(ABORT, 'trail pieces are append-only'); END;"
+	"CREATE TRIGGER trail_piece_no_delete BEFORE DELETE ON trail_piece"
+	" BEGIN SELECT RAISE(ABORT, 'trail pieces are append-only'); END;"
+	"ALTER TABLE audit ADD COLUMN refs TEXT;",
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
+
+/* What a migration does in C after its SQL, in its transaction (NULL:
+ * nothing): the one that brought trail_piece converts the old rows. */
+static int (*
+migration_step(int v))(struct mlc_store *)
+{
+	return strstr(migrations[v], "CREATE TABLE trail_piece") ? mlc_trail_compact_all : NULL;
+}
 
 /* mkdir -p; every directory we create is 0700 (the state is private). */
 static int
@@ -784,7 +823,8 @@ migrate_one(struct mlc_store *s, void *arg)
 	if (v >= NMIGRATIONS)
 		return 0;
 	snprintf(sql, sizeof sql, "PRAGMA user_version = %d", v + 1);
-	if (exec_wait(s, migrations[v]) < 0 || exec_wait(s, sql) < 0)
+	if (exec_wait(s, migrations[v]) < 0 || (migration_step(v) && migration_step(v)(s) < 0) ||
+	    exec_wait(s, sql) < 0)
 		return -1;
 	return 0;
 }
@@ -859,6 +899,11 @@ mlc_store_open(const char *dir, char *err, size_t errlen, int *code)
 	sqlite3_busy_handler(s->db, on_busy, s);
 	if (exec_wait(s, "PRAGMA foreign_keys = ON") < 0)
 		goto fail;
+	/* the SQL function that puts a stored line back together (trail.c) */
+	if (mlc_trail_setup(s) < 0) {
+		s->err = sqlite3_extended_errcode(s->db);
+		goto fail;
+	}
 	/*
 	 * The first real read: a damaged file is found here (SQLITE_NOTADB).
 	 * In rollback-journal mode (someone switched the file) another
