@@ -8,7 +8,7 @@
  * step and write only through mlc_store_prepare, mlc_store_step and
  * mlc_store_tx.  The statements on the audit trail's tables (audit,
  * message_status, run, deferred, quarantine, realert, metric, inbound,
- * optout) live in trail.c:
+ * optout, trail_piece) live in trail.c:
  * a change of their schema is a migration here and the statements there.
  *
  * Locks.  Another process may hold a lock at any moment: a backup job, an
@@ -137,6 +137,8 @@
  *                      template and refs, the hash of its bytes, the newest
  *                      ts of the rows that hold it.  audit gains refs: where
  *                      the pieces go back into its line (NULL: stored whole).
+ *   (changed)          the audit indexes but audit_rule_ts leave out rows
+ *                      whose column is NULL; realert is WITHOUT ROWID.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -417,7 +419,37 @@ static const char *const migrations[] = {
 	" BEGIN SELECT RAISE(ABORT, 'trail pieces are append-only'); END;"
 	"CREATE TRIGGER trail_piece_no_delete BEFORE DELETE ON trail_piece"
 	" BEGIN SELECT RAISE(ABORT, 'trail pieces are append-only'); END;"
-	"ALTER TABLE audit ADD COLUMN refs TEXT;",
+	"ALTER TABLE audit ADD COLUMN refs TEXT;"
+	/*
+	 * Most rows have no alert, delivery, sid or recipient: the indexes
+	 * leave them out (every statement on them names a value, or says IS
+	 * NOT NULL, so SQLite uses them as before).  realert is keyed by its
+	 * primary key alone: WITHOUT ROWID stores it once, not in a table
+	 * and an index.
+	 */
+	"DROP INDEX audit_record_key;"
+	"CREATE INDEX audit_record_key ON audit (record_key) WHERE record_key IS NOT NULL;"
+	"DROP INDEX audit_alert_id;"
+	"CREATE INDEX audit_alert_id ON audit (alert_id) WHERE alert_id IS NOT NULL;"
+	"DROP INDEX audit_delivery_id;"
+	"CREATE INDEX audit_delivery_id ON audit (delivery_id) WHERE delivery_id IS NOT NULL;"
+	"DROP INDEX audit_sid;"
+	"CREATE INDEX audit_sid ON audit (sid) WHERE sid IS NOT NULL;"
+	"DROP INDEX audit_recipient;"
+	"CREATE INDEX audit_recipient ON audit (recipient) WHERE recipient IS NOT NULL;"
+	"CREATE TABLE realert_v9 ("
+	" rule TEXT NOT NULL,"
+	" alert_key TEXT NOT NULL,"
+	" recipient TEXT NOT NULL,"
+	" first_sent TEXT,"
+	" last_sent TEXT,"
+	" count INTEGER NOT NULL DEFAULT 0,"
+	" fingerprint TEXT,"
+	" PRIMARY KEY (rule, alert_key, recipient)) WITHOUT ROWID;"
+	"INSERT INTO realert_v9 SELECT rule, alert_key, recipient, first_sent, last_sent, count,"
+	" fingerprint FROM realert;"
+	"DROP TABLE realert;"
+	"ALTER TABLE realert_v9 RENAME TO realert;",
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

@@ -4,7 +4,9 @@
  *
  * The trail's tables (created by store.c's migrations, described at the
  * top of store.c): audit, message_status, run, deferred, quarantine,
- * realert, metric, inbound, optout, monitor, monitor_notice and open_alert.  No program holds SQL for them:
+ * realert, metric, inbound, optout, monitor, monitor_notice, open_alert
+ * and trail_piece (the values an audit line holds, stored once: "the
+ * stored form of a line" below).  No program holds SQL for them:
  * alert-log, alert-render, twilio-status, twilio-send, realert.c and
  * optout.c call the named functions here.  A change of the audit schema
  * is then a migration appended in store.c and the statements in this
@@ -145,6 +147,8 @@ each_row(struct mlc_store *s, sqlite3_stmt *st, const char *const *names, mlc_tr
  *   - a fetched record (a line with a member "row" and no alert_id or
  *     delivery_id): the whole line, one piece;
  *   - an alert's "record" (the same bytes, so the same piece);
+ *   - a delivery's members up to twilio-send's result (status and after),
+ *     256 bytes or more: one piece, which its result line holds again;
  *   - in a record, each contact of "contacts" (the joined Address Book
  *     entries: the same in every record that names them);
  *   - each element of "recipients", the "recipient" object of a delivery,
@@ -161,7 +165,7 @@ each_row(struct mlc_store *s, sqlite3_stmt *st, const char *const *names, mlc_tr
 #define PIECE_STR_MIN 256   /* a string member worth a piece */
 #define PIECE_DEPTH 4       /* pieces within pieces, at most */
 
-enum { CUT_LINE, CUT_RECORD, CUT_PLAIN };
+enum { CUT_LINE, CUT_RECORD, CUT_DELIVERY, CUT_PLAIN };
 
 static size_t
 ws(const char *p, size_t i, size_t n)
@@ -317,18 +321,36 @@ find_cuts(const char *p, size_t n, int kind, struct cuts *c)
 	int k, row = 0, ids = 0;
 
 	c->n = 0;
-	if (kind == CUT_PLAIN || s >= n || p[s] != '{' || !(i = value_end(p, s, n)) ||
-	    ws(p, i, n) != n)
+	/* a delivery's members are an object cut short: its '}' stays outside */
+	if (kind == CUT_PLAIN || s >= n || p[s] != '{' ||
+	    (kind != CUT_DELIVERY && (!(i = value_end(p, s, n)) || ws(p, i, n) != n)))
 		return;
 	if (kind == CUT_LINE) {
+		size_t own = 0;
+		int deliv = 0, status = 0;
+
 		for (i = s + 1; (k = member_next(p, n, &i, &ka, &kb, &va, &vb)) == 1;) {
 			row |= name_is(p, ka, kb, "row");
 			ids |= name_is(p, ka, kb, "alert_id") || name_is(p, ka, kb, "delivery_id");
+			deliv |= name_is(p, ka, kb, "delivery_id");
+			ids |= name_is(p, ka, kb, "event") << 1; /* a status event: all its own */
+			status |= name_is(p, ka, kb, "status");
+			if (!status)
+				own = vb;
 		}
 		if (k < 0)
 			return;
 		if (row && !ids) {
 			cut_add(c, 0, n, CUT_RECORD);
+			return;
+		}
+		/*
+		 * A delivery: its members up to twilio-send's result (status
+		 * first) are one piece, so that its result line, and a line
+		 * handed on unchanged, hold a reference, not a copy.
+		 */
+		if (deliv && !(ids & 2) && own >= PIECE_STR_MIN) {
+			cut_add(c, 0, own, CUT_DELIVERY);
 			return;
 		}
 	}
@@ -339,7 +361,7 @@ find_cuts(const char *p, size_t n, int kind, struct cuts *c)
 			cut_each(p, va, vb, CUT_PLAIN, c);
 		else if (kind == CUT_RECORD)
 			continue;
-		else if (name_is(p, ka, kb, "record") && p[va] == '{')
+		else if (kind == CUT_LINE && name_is(p, ka, kb, "record") && p[va] == '{')
 			cut_add(c, va, vb, CUT_RECORD);
 		else if (name_is(p, ka, kb, "recipients") && p[va] == '[')
 			cut_each(p, va, vb, CUT_PLAIN, c);
@@ -464,9 +486,11 @@ compact(struct mlc_store *s, const char *p, size_t n, int kind, const char *ts, 
  * Append the bytes of a stored form (body, refs) to out, its pieces put
  * back.  0, or -1 with a message in err (a piece missing: a damaged trail).
  */
+static const char piece_get_sql[] = "SELECT body, refs FROM trail_piece WHERE id = ?1";
+
 static int
-expand(sqlite3 *db, const char *body, size_t n, const char *refs, int depth, struct mlc_buf *out,
-       char *err, size_t errlen)
+expand(struct mlc_store *s, const char *body, size_t n, const char *refs, int depth,
+       struct mlc_buf *out, char *err, size_t errlen)
 {
 	size_t at = 0;
 	const char *r = refs;
@@ -491,11 +515,11 @@ expand(sqlite3 *db, const char *body, size_t n, const char *refs, int depth, str
 		r = *e ? e + 1 : e;
 		mlc_buf_add(out, body + at, off - at);
 		at = off;
-		if (depth >= PIECE_DEPTH ||
-		    sqlite3_prepare_v2(db, "SELECT body, refs FROM trail_piece WHERE id = ?1", -1, &st,
-		                       NULL) != SQLITE_OK) {
-			snprintf(err, errlen, "trail: piece %llu: %s", id,
-			         depth >= PIECE_DEPTH ? "nested too deep" : sqlite3_errmsg(db));
+		/* kept prepared: a reader puts every line of a query together; the
+		 * row is copied out and the statement reset before going deeper */
+		if (depth >= PIECE_DEPTH || mlc_store_cached(s, piece_get_sql, &st) < 0) {
+			snprintf(err, errlen, "trail: piece %llu: %s", id, depth >= PIECE_DEPTH ?
+			         "nested too deep" : sqlite3_errmsg(mlc_store_db(s)));
 			return -1;
 		}
 		sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
@@ -507,12 +531,12 @@ expand(sqlite3 *db, const char *body, size_t n, const char *refs, int depth, str
 			if (sqlite3_column_type(st, 1) != SQLITE_NULL)
 				pr = mlc_xstrdup((const char *)sqlite3_column_text(st, 1));
 		}
-		sqlite3_finalize(st);
+		sqlite3_reset(st);
 		if (rc != SQLITE_ROW) {
 			snprintf(err, errlen, "trail: piece %llu is missing", id);
 			return -1;
 		}
-		rc = expand(db, pb, pn, pr, depth + 1, out, err, errlen);
+		rc = expand(s, pb, pn, pr, depth + 1, out, err, errlen);
 		free(pb);
 		free(pr);
 		if (rc < 0)
@@ -539,7 +563,7 @@ trail_line_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 	body = (const char *)sqlite3_value_text(argv[0]);
 	n = (size_t)sqlite3_value_bytes(argv[0]);
 	mlc_buf_init(&out);
-	if (expand(sqlite3_context_db_handle(ctx), body ? body : "", n,
+	if (expand(sqlite3_user_data(ctx), body ? body : "", n,
 	           (const char *)sqlite3_value_text(argv[1]), 0, &out, err, sizeof err) < 0) {
 		sqlite3_result_error(ctx, err, -1);
 		mlc_buf_free(&out);
@@ -552,7 +576,7 @@ trail_line_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 int
 mlc_trail_setup(struct mlc_store *s)
 {
-	return sqlite3_create_function(mlc_store_db(s), "trail_line", 2, SQLITE_UTF8, NULL,
+	return sqlite3_create_function(mlc_store_db(s), "trail_line", 2, SQLITE_UTF8, s,
 	                               trail_line_fn, NULL, NULL) == SQLITE_OK ? 0 : -1;
 }
 
