@@ -28,6 +28,7 @@
 
 #include <sodium.h>
 #include <sqlite3.h>
+#include <zlib.h>
 
 #include "mlc.h"
 
@@ -164,6 +165,69 @@ each_row(struct mlc_store *s, sqlite3_stmt *st, const char *const *names, mlc_tr
 #define PIECE_MIN 32        /* smaller values stay in the template */
 #define PIECE_STR_MIN 256   /* a string member worth a piece */
 #define PIECE_DEPTH 4       /* pieces within pieces, at most */
+#define PIECE_Z_MIN 256     /* a template this long is stored deflated */
+
+/*
+ * A piece's template of PIECE_Z_MIN bytes or more is stored raw-deflated
+ * (zlib, level 9), as a BLOB, when that is at least a quarter smaller: the
+ * type of column body says which.  Deflating the same bytes gives the same
+ * BLOB, so the content address still finds it.  0 and the BLOB in z, or
+ * -1: store the text.
+ */
+static int
+deflate_body(const char *p, size_t n, struct mlc_buf *z)
+{
+	z_stream zs;
+	unsigned char *o;
+	uLong bound;
+	int rc;
+
+	if (n < PIECE_Z_MIN || n > 64u << 20)
+		return -1;
+	memset(&zs, 0, sizeof zs);
+	if (deflateInit2(&zs, 9, Z_DEFLATED, -15, 9, Z_DEFAULT_STRATEGY) != Z_OK)
+		return -1;
+	bound = deflateBound(&zs, (uLong)n);
+	o = mlc_xmalloc(bound);
+	zs.next_in = (Bytef *)(uintptr_t)p;
+	zs.avail_in = (uInt)n;
+	zs.next_out = o;
+	zs.avail_out = (uInt)bound;
+	rc = deflate(&zs, Z_FINISH);
+	mlc_buf_reset(z);
+	if (rc == Z_STREAM_END && zs.total_out <= n - n / 4)
+		mlc_buf_add(z, o, zs.total_out);
+	else
+		rc = Z_BUF_ERROR;
+	deflateEnd(&zs);
+	free(o);
+	return rc == Z_STREAM_END ? 0 : -1;
+}
+
+/* Append the bytes a deflated template holds to out: 0, or -1. */
+static int
+inflate_body(const void *z, size_t n, struct mlc_buf *out)
+{
+	unsigned char chunk[16384];
+	z_stream zs;
+	int rc;
+
+	memset(&zs, 0, sizeof zs);
+	if (inflateInit2(&zs, -15) != Z_OK)
+		return -1;
+	zs.next_in = (Bytef *)(uintptr_t)z;
+	zs.avail_in = (uInt)n;
+	do {
+		zs.next_out = chunk;
+		zs.avail_out = sizeof chunk;
+		rc = inflate(&zs, Z_NO_FLUSH);
+		if (rc != Z_OK && rc != Z_STREAM_END)
+			break;
+		mlc_buf_add(out, chunk, sizeof chunk - zs.avail_out);
+	} while (rc != Z_STREAM_END);
+	inflateEnd(&zs);
+	return rc == Z_STREAM_END ? 0 : -1;
+}
 
 enum { CUT_LINE, CUT_RECORD, CUT_DELIVERY, CUT_PLAIN };
 
@@ -387,24 +451,29 @@ static int compact(struct mlc_store *s, const char *p, size_t n, int kind, const
 static long long
 piece_put(struct mlc_store *s, const char *p, size_t n, int kind, const char *ts, int depth)
 {
-	struct mlc_buf t, r;
+	struct mlc_buf t, r, z;
 	unsigned char hb[8];
 	sqlite3_int64 h = 0;
 	sqlite3_stmt *st;
 	long long id = 0;
-	int rc, old = 0, i;
+	int rc, old = 0, i, zd;
 
 	mlc_buf_init(&t);
 	mlc_buf_init(&r);
+	mlc_buf_init(&z);
 	if (compact(s, p, n, kind, ts, depth + 1, &t, &r) < 0)
 		goto out;
+	zd = deflate_body(t.p, t.len, &z) == 0;
 	crypto_generichash(hb, sizeof hb, (const unsigned char *)p, n, NULL, 0);
 	for (i = 0; i < 8; i++)
 		h = (sqlite3_int64)(((sqlite3_uint64)h << 8) | hb[i]);
 	if (mlc_store_cached(s, piece_find_sql, &st) < 0)
 		goto out;
 	sqlite3_bind_int64(st, 1, h);
-	sqlite3_bind_text(st, 2, t.len ? t.p : "", (int)t.len, SQLITE_STATIC);
+	if (zd)
+		sqlite3_bind_blob(st, 2, z.p, (int)z.len, SQLITE_STATIC);
+	else
+		sqlite3_bind_text(st, 2, t.len ? t.p : "", (int)t.len, SQLITE_STATIC);
 	if (r.len)
 		sqlite3_bind_text(st, 3, r.p, (int)r.len, SQLITE_STATIC);
 	sqlite3_bind_text(st, 4, ts, -1, SQLITE_STATIC);
@@ -435,7 +504,10 @@ piece_put(struct mlc_store *s, const char *p, size_t n, int kind, const char *ts
 		sqlite3_bind_text(st, 2, ts, -1, SQLITE_STATIC);
 		if (r.len)
 			sqlite3_bind_text(st, 3, r.p, (int)r.len, SQLITE_STATIC);
-		sqlite3_bind_text(st, 4, t.len ? t.p : "", (int)t.len, SQLITE_STATIC);
+		if (zd)
+			sqlite3_bind_blob(st, 4, z.p, (int)z.len, SQLITE_STATIC);
+		else
+			sqlite3_bind_text(st, 4, t.len ? t.p : "", (int)t.len, SQLITE_STATIC);
 		rc = mlc_store_step(s, st);
 		sqlite3_reset(st);
 		if (rc == SQLITE_DONE)
@@ -444,6 +516,7 @@ piece_put(struct mlc_store *s, const char *p, size_t n, int kind, const char *ts
 out:
 	mlc_buf_free(&t);
 	mlc_buf_free(&r);
+	mlc_buf_free(&z);
 	return id;
 }
 
@@ -524,16 +597,30 @@ expand(struct mlc_store *s, const char *body, size_t n, const char *refs, int de
 		}
 		sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
 		if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-			const char *b = (const char *)sqlite3_column_text(st, 0);
+			int deflated = sqlite3_column_type(st, 0) == SQLITE_BLOB;
+			const char *b = deflated ? sqlite3_column_blob(st, 0) :
+			                           (const char *)sqlite3_column_text(st, 0);
+			struct mlc_buf zb;
 
 			pn = (size_t)sqlite3_column_bytes(st, 0);
-			pb = mlc_xstrndup(b ? b : "", pn);
+			if (deflated) {
+				mlc_buf_init(&zb);
+				if (inflate_body(b, pn, &zb) < 0)
+					rc = SQLITE_CORRUPT;
+				pn = zb.len;
+				pb = zb.p ? zb.p : mlc_xstrdup("");
+			} else {
+				pb = mlc_xstrndup(b ? b : "", pn);
+			}
 			if (sqlite3_column_type(st, 1) != SQLITE_NULL)
 				pr = mlc_xstrdup((const char *)sqlite3_column_text(st, 1));
 		}
 		sqlite3_reset(st);
 		if (rc != SQLITE_ROW) {
-			snprintf(err, errlen, "trail: piece %llu is missing", id);
+			snprintf(err, errlen, "trail: piece %llu is %s", id,
+			         rc == SQLITE_CORRUPT ? "damaged" : "missing");
+			free(pb);
+			free(pr);
 			return -1;
 		}
 		rc = expand(s, pb, pn, pr, depth + 1, out, err, errlen);
