@@ -63,6 +63,35 @@ is "$(sqlite3 "$DB" "SELECT count(*) FROM audit WHERE refs IS NOT NULL")" "$(wc 
 	"each line stored as a template and pieces"
 is "$(sqlite3 "$DB" "SELECT count(DISTINCT a.refs) FROM audit a WHERE stage = 'fetched' AND record_key = '00001|PV|123457|001'")/$(sqlite3 "$DB" "SELECT count(*) FROM audit WHERE stage = 'matched' AND record_key = '00001|PV|123457|001' AND ',' || refs || ',' LIKE '%:' || (SELECT substr(refs, 3) FROM audit WHERE stage = 'fetched' AND record_key = '00001|PV|123457|001') || ',%'")" \
 	"1/1" "the alert refers to its record's piece, not a copy"
+# A tee killed (-9) in the middle of a stream of records and alerts: every
+# line it passed on is in the trail, pieces and all, and answers why.
+export ML_CONNECTOR_STATE=$T/crash
+for i in $(seq 1 100); do
+	sed "s/|001\"/|$i\"/g" "$T/in"
+done >"$T/big"
+mkfifo "$T/fifo"
+alert-log <"$T/fifo" >"$T/fwd" 2>/dev/null &
+pid=$!
+exec 7>"$T/fifo"
+head -n 1500 "$T/big" >&7
+wait_for lines_ge "$T/fwd" 700
+ok "crash: the tee is passing lines on"
+tail -n +1501 "$T/big" >&7 &
+feeder=$!
+kill -9 "$pid"
+wait "$pid" 2>/dev/null
+exec 7>&-
+kill "$feeder" 2>/dev/null
+wait "$feeder" 2>/dev/null
+alert-log query --lines -f ndjson | jq -j '.line, "\n"' >"$T/rec"
+lines_prefix_ok "$T/fwd" "$T/rec" \
+	"crash: the $(wc -l <"$T/fwd" | tr -d ' ') lines passed on are all in the trail, whole, in order"
+last=$(head -n "$(wc -l <"$T/fwd")" "$T/fwd" | tail -n 1 | jq -r .key) # a whole line
+alert-log why "$last" -f ndjson >"$T/why" 2>&1
+is "$?" 0 "crash: why answers for the last record passed on ($last): $(head -c 300 "$T/why")"
+is "$(sqlite3 "$ML_CONNECTOR_STATE/state.db" 'PRAGMA integrity_check')" ok "crash: the database is whole"
+
+export ML_CONNECTOR_STATE=$T/new
 ML_CONNECTOR_NOW=2099-01-01T00:00:00Z alert-log retention --older-than 30 >/dev/null
 is "$(sqlite3 "$DB" 'SELECT count(*) FROM trail_piece')" 0 "retention: the pieces of deleted rows go too"
 sqlite3 "$DB" 'INSERT INTO trail_piece (h, last_ts, body) VALUES (1, 0, 1); DELETE FROM trail_piece' 2>/dev/null
