@@ -11,15 +11,26 @@
 # the records fetched (audit rows of stage "fetched"); SQLite's dbstat
 # gives the bytes of each table and index.
 #
-# usage: sh bench/trail-size.sh [N]
-# Needs a built tree (make), sqlite3 with dbstat; scratch in $TMPDIR.
+# usage: sh bench/trail-size.sh [-b BINDIR] [N]
+#   -b: the binaries to measure (default: this tree's bin), e.g. those of an
+#       older commit built in a git worktree, to compare side by side
+# Needs a built tree (make), sqlite3 with dbstat; scratch in $TMPDIR
+# (KEEP=1 keeps it).
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 . "$top/bench/lib.sh"
 bin=$top/bin
+usage() { echo "usage: sh bench/trail-size.sh [-b BINDIR] [N]" >&2; exit 64; }
+while getopts b: o; do
+	case $o in
+	b) bin=$(cd "$OPTARG" && pwd) ;;
+	*) usage ;;
+	esac
+done
+shift $((OPTIND - 1))
 n=${1:-20000}
-case $n in '' | *[!0-9]*) echo "usage: sh bench/trail-size.sh [N]" >&2; exit 64 ;; esac
+case $n in '' | *[!0-9]*) usage ;; esac
 for p in ml-connector alert-log mlc-vault mlc-ais-sim mlc-twilio-sim; do
 	[ -x "$bin/$p" ] || { echo "bench/trail-size.sh: $bin/$p missing: run make first" >&2; exit 66; }
 done
@@ -95,7 +106,7 @@ EOF
 	"$bin/mlc-vault" set sendgrid.api_key <"$tmp/sg.key"
 }
 
-echo "# sh bench/trail-size.sh $n; $(date -u +%Y-%m-%dT%H:%MZ); $(git -C "$top" log -1 --format=%h)"
+echo "# sh bench/trail-size.sh -b $bin $n; $(date -u +%Y-%m-%dT%H:%MZ); $(git -C "$bin/.." log -1 --format=%h 2>/dev/null || echo '?')"
 for storm in shipped raised; do
 	env_start "$storm" "$storm"
 	rc=0

@@ -81,7 +81,8 @@ feeder=$!
 kill -9 "$pid"
 wait "$pid" 2>/dev/null
 exec 7>&-
-kill "$feeder" 2>/dev/null
+# no reader any more: the feeder's next write ends it (SIGPIPE); a signal
+# sent to it could reach the subshell before its exec, and run its EXIT trap
 wait "$feeder" 2>/dev/null
 alert-log query --lines -f ndjson | jq -j '.line, "\n"' >"$T/rec"
 lines_prefix_ok "$T/fwd" "$T/rec" \
