@@ -152,6 +152,9 @@ each_row(struct mlc_store *s, sqlite3_stmt *st, const char *const *names, mlc_tr
  *     256 bytes or more: one piece, which its result line holds again;
  *   - in a record, each contact of "contacts" (the joined Address Book
  *     entries: the same in every record that names them);
+ *   - in an alert and a delivery, each run of members side by side that
+ *     the alerts of a run share (rule, severity, table, recipients,
+ *     channels, matched_at, ...: shared_member);
  *   - each element of "recipients", the "recipient" object of a delivery,
  *     each member of a top-level "contacts";
  *   - any other string or array member of 256 bytes or more (a digest's
@@ -229,7 +232,7 @@ inflate_body(const void *z, size_t n, struct mlc_buf *out)
 	return rc == Z_STREAM_END ? 0 : -1;
 }
 
-enum { CUT_LINE, CUT_RECORD, CUT_DELIVERY, CUT_PLAIN };
+enum { CUT_LINE, CUT_RECORD, CUT_DELIVERY, CUT_RUN, CUT_PLAIN };
 
 static size_t
 ws(const char *p, size_t i, size_t n)
@@ -377,17 +380,39 @@ cut_each(const char *p, size_t a, size_t b, int kind, struct cuts *c)
 	}
 }
 
-/* The cuts of the value p[0..n), as a whole line or a record. */
+/*
+ * Members that every alert or delivery of a rule's run holds alike: a run
+ * of them side by side (with their commas) is one piece.  An alert keeps
+ * what is its own (ids, key, fingerprint, record) in its row.
+ */
+static int
+shared_member(const char *p, size_t ka, size_t kb)
+{
+	static const char *const names[] = { "rule", "severity", "table", "channels", "channel",
+		                             "recipients", "recipient", "matched_at", "rendered_at",
+		                             "digest_only", "encoding", "segments", "resolvable",
+		                             "to", NULL };
+	int i;
+
+	for (i = 0; names[i]; i++)
+		if (name_is(p, ka, kb, names[i]))
+			return 1;
+	return 0;
+}
+
+/* The cuts of the value p[0..n), as a whole line, a record, a delivery's
+ * members or a run of members. */
 static void
 find_cuts(const char *p, size_t n, int kind, struct cuts *c)
 {
-	size_t i, ka, kb, va, vb, s = ws(p, 0, n);
+	size_t i, ka, kb, va, vb, s = ws(p, 0, n), run_a = 0, run_b = 0;
 	int k, row = 0, ids = 0;
 
 	c->n = 0;
 	/* a delivery's members are an object cut short: its '}' stays outside */
-	if (kind == CUT_PLAIN || s >= n || p[s] != '{' ||
-	    (kind != CUT_DELIVERY && (!(i = value_end(p, s, n)) || ws(p, i, n) != n)))
+	if (kind == CUT_PLAIN || s >= n || (kind != CUT_RUN && p[s] != '{') ||
+	    (kind != CUT_DELIVERY && kind != CUT_RUN &&
+	     (!(i = value_end(p, s, n)) || ws(p, i, n) != n)))
 		return;
 	if (kind == CUT_LINE) {
 		size_t own = 0;
@@ -418,9 +443,19 @@ find_cuts(const char *p, size_t n, int kind, struct cuts *c)
 			return;
 		}
 	}
-	for (i = s + 1; member_next(p, n, &i, &ka, &kb, &va, &vb) == 1;) {
+	/* a run of members is a list of members, without braces */
+	for (i = kind == CUT_RUN ? 0 : s + 1; member_next(p, n, &i, &ka, &kb, &va, &vb) == 1;) {
 		int obj = p[va] == '{' || p[va] == '[';
 
+		if (kind != CUT_RECORD && kind != CUT_RUN && shared_member(p, ka, kb)) {
+			if (!run_b)
+				run_a = ka - 1;
+			run_b = vb;
+			continue;
+		}
+		if (run_b)
+			cut_add(c, run_a, run_b, CUT_RUN);
+		run_b = 0;
 		if (name_is(p, ka, kb, "contacts") && p[va] == '{')
 			cut_each(p, va, vb, CUT_PLAIN, c);
 		else if (kind == CUT_RECORD)
@@ -434,6 +469,8 @@ find_cuts(const char *p, size_t n, int kind, struct cuts *c)
 		else if ((p[va] == '"' || p[va] == '[') && vb - va >= PIECE_STR_MIN)
 			cut_add(c, va, vb, CUT_PLAIN);
 	}
+	if (run_b)
+		cut_add(c, run_a, run_b, CUT_RUN);
 }
 
 static const char piece_find_sql[] =
