@@ -172,24 +172,34 @@ each_row(struct mlc_store *s, sqlite3_stmt *st, const char *const *names, mlc_tr
 
 /*
  * A piece's template of PIECE_Z_MIN bytes or more is stored raw-deflated
- * (zlib, level 9), as a BLOB, when that is at least a quarter smaller: the
- * type of column body says which.  Deflating the same bytes gives the same
- * BLOB, so the content address still finds it.  0 and the BLOB in z, or
- * -1: store the text.
+ * (zlib, level 9) as a BLOB when that is at least a quarter smaller: byte
+ * 0, then the stream; or, deflated with another piece's template as the
+ * dictionary (a model: the first piece of its kind this process stored
+ * without one, so that a record leaves about its values only), byte 1,
+ * the model's id (8 bytes, big-endian), then the stream.  Column body's
+ * type says which: TEXT is the template itself.  A piece's model is
+ * touched with it, so that retention never deletes a model before the
+ * pieces that need it.
  */
 static int
-deflate_body(const char *p, size_t n, struct mlc_buf *z)
+deflate_body(const char *p, size_t n, const struct mlc_buf *dict, long long model,
+             struct mlc_buf *z)
 {
+	unsigned char hd[9];
 	z_stream zs;
 	unsigned char *o;
 	uLong bound;
-	int rc;
+	int rc, i;
 
 	if (n < PIECE_Z_MIN || n > 64u << 20)
 		return -1;
 	memset(&zs, 0, sizeof zs);
 	if (deflateInit2(&zs, 9, Z_DEFLATED, -15, 9, Z_DEFAULT_STRATEGY) != Z_OK)
 		return -1;
+	if (dict && deflateSetDictionary(&zs, (const Bytef *)dict->p, (uInt)dict->len) != Z_OK) {
+		deflateEnd(&zs);
+		return -1;
+	}
 	bound = deflateBound(&zs, (uLong)n);
 	o = mlc_xmalloc(bound);
 	zs.next_in = (Bytef *)(uintptr_t)p;
@@ -198,18 +208,24 @@ deflate_body(const char *p, size_t n, struct mlc_buf *z)
 	zs.avail_out = (uInt)bound;
 	rc = deflate(&zs, Z_FINISH);
 	mlc_buf_reset(z);
-	if (rc == Z_STREAM_END && zs.total_out <= n - n / 4)
+	hd[0] = dict ? 1 : 0;
+	for (i = 0; i < 8; i++)
+		hd[1 + i] = (unsigned char)((unsigned long long)model >> (56 - 8 * i));
+	if (rc == Z_STREAM_END && zs.total_out + (dict ? 9 : 1) <= n - n / 4) {
+		mlc_buf_add(z, hd, dict ? 9 : 1);
 		mlc_buf_add(z, o, zs.total_out);
-	else
+	} else {
 		rc = Z_BUF_ERROR;
+	}
 	deflateEnd(&zs);
 	free(o);
 	return rc == Z_STREAM_END ? 0 : -1;
 }
 
-/* Append the bytes a deflated template holds to out: 0, or -1. */
+/* Append the bytes a deflated stream holds (dict: its dictionary, or NULL)
+ * to out: 0, or -1. */
 static int
-inflate_body(const void *z, size_t n, struct mlc_buf *out)
+inflate_body(const void *z, size_t n, const struct mlc_buf *dict, struct mlc_buf *out)
 {
 	unsigned char chunk[16384];
 	z_stream zs;
@@ -218,6 +234,10 @@ inflate_body(const void *z, size_t n, struct mlc_buf *out)
 	memset(&zs, 0, sizeof zs);
 	if (inflateInit2(&zs, -15) != Z_OK)
 		return -1;
+	if (dict && inflateSetDictionary(&zs, (const Bytef *)dict->p, (uInt)dict->len) != Z_OK) {
+		inflateEnd(&zs);
+		return -1;
+	}
 	zs.next_in = (Bytef *)(uintptr_t)z;
 	zs.avail_in = (uInt)n;
 	do {
@@ -474,86 +494,244 @@ find_cuts(const char *p, size_t n, int kind, struct cuts *c)
 }
 
 static const char piece_find_sql[] =
-	"SELECT id, last_ts < ?4 FROM trail_piece WHERE h = ?1 AND body = ?2"
-	" AND refs IS ?3";
-static const char piece_touch_sql[] = "UPDATE trail_piece SET last_ts = ?2 WHERE id = ?1";
+	"SELECT id, last_ts < ?2 FROM trail_piece WHERE h = ?1 LIMIT 8";
+static const char piece_touch_sql[] =
+	"UPDATE trail_piece SET last_ts = max(last_ts, ?2) WHERE id = ?1 AND (?3 IS NULL OR h = ?3)";
 static const char piece_add_sql[] =
 	"INSERT INTO trail_piece (h, last_ts, refs, body) VALUES (?1, ?2, ?3, ?4)";
+static const char piece_get_sql[] = "SELECT body, refs, h FROM trail_piece WHERE id = ?1";
+static const char piece_h_sql[] = "SELECT h FROM trail_piece WHERE id = ?1";
+
+/* The model of each kind this process stores pieces with (the writer's),
+ * and the last model a reader needed: id, hash, template. */
+struct model {
+	struct mlc_store *s;
+	long long id, h;
+	struct mlc_buf t;
+};
+static struct model wmodel[CUT_PLAIN + 1], rmodel;
+static long long last_h;     /* the hash of the piece piece_get read last */
+
+static void
+model_set(struct model *m, struct mlc_store *s, long long id, long long h, const struct mlc_buf *t)
+{
+	m->s = s;
+	m->id = id;
+	m->h = h;
+	mlc_buf_reset(&m->t);
+	mlc_buf_add(&m->t, t->p ? t->p : "", t->len);
+}
+
+/*
+ * Piece id: its template into t (decoded), its refs into *refs (malloc'd,
+ * NULL: none), its model's id into *model (0: none).  1, 0 when there is
+ * no such piece, -1 on a database error or a damaged piece.
+ */
+static int
+piece_get(struct mlc_store *s, long long id, int depth, struct mlc_buf *t, char **refs,
+          long long *model)
+{
+	sqlite3_stmt *st;
+	unsigned char *b = NULL;
+	size_t n = 0;
+	int rc, type = SQLITE_NULL, i;
+	long long h = 0;
+
+	mlc_buf_reset(t);
+	*refs = NULL;
+	*model = 0;
+	/* kept prepared: a reader puts every line of a query together; the row
+	 * is copied out and the statement reset before anything else runs */
+	if (mlc_store_cached(s, piece_get_sql, &st) < 0)
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		type = sqlite3_column_type(st, 0);
+		b = (unsigned char *)(type == SQLITE_BLOB ? sqlite3_column_blob(st, 0) :
+		                                           (const void *)sqlite3_column_text(st, 0));
+		n = (size_t)sqlite3_column_bytes(st, 0);
+		b = (unsigned char *)mlc_xstrndup(b ? (const char *)b : "", n);
+		if (sqlite3_column_type(st, 1) != SQLITE_NULL)
+			*refs = mlc_xstrdup((const char *)sqlite3_column_text(st, 1));
+		h = (long long)sqlite3_column_int64(st, 2);
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW) {
+		free(b);
+		return rc == SQLITE_DONE ? 0 : -1;
+	}
+	rc = 1;
+	if (type != SQLITE_BLOB) {
+		mlc_buf_add(t, b, n);
+	} else if (n >= 1 && b[0] == 0) {
+		rc = inflate_body(b + 1, n - 1, NULL, t) < 0 ? -1 : 1;
+	} else if (n >= 9 && b[0] == 1 && depth == 0) {
+		long long mid = 0;
+
+		for (i = 0; i < 8; i++)
+			mid = (long long)(((unsigned long long)mid << 8) | b[1 + i]);
+		*model = mid;
+		/* the model read last, if it is still that piece (an id may come
+		 * again after a rollback or a retention) */
+		if (rmodel.s == s && rmodel.id == mid) {
+			sqlite3_stmt *q;
+
+			if (mlc_store_cached(s, piece_h_sql, &q) < 0) {
+				free(b);
+				free(*refs);
+				*refs = NULL;
+				return -1;
+			}
+			sqlite3_bind_int64(q, 1, mid);
+			if (sqlite3_step(q) != SQLITE_ROW || sqlite3_column_int64(q, 0) != rmodel.h)
+				rmodel.s = NULL;
+			sqlite3_reset(q);
+		}
+		if (rmodel.s != s || rmodel.id != mid) {
+			char *mr = NULL;
+			long long mm;
+
+			rmodel.s = NULL;
+			if (piece_get(s, mid, depth + 1, &rmodel.t, &mr, &mm) != 1)
+				rc = -1;
+			else
+				rmodel.s = s, rmodel.id = mid, rmodel.h = last_h;
+			free(mr);
+		}
+		if (rc == 1 && inflate_body(b + 9, n - 9, &rmodel.t, t) < 0)
+			rc = -1;
+	} else {
+		rc = -1;
+	}
+	free(b);
+	if (rc < 0) {
+		free(*refs);
+		*refs = NULL;
+	}
+	last_h = h;
+	return rc;
+}
+
+/* Touch piece id (and check its hash, h non-zero): 1 done, 0 no such piece
+ * (with that hash), -1 on a database error. */
+static int
+piece_touch(struct mlc_store *s, long long id, long long h, const char *ts)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (mlc_store_cached(s, piece_touch_sql, &st) < 0)
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_text(st, 2, ts, -1, SQLITE_STATIC);
+	if (h)
+		sqlite3_bind_int64(st, 3, h);
+	rc = mlc_store_step(s, st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return -1;
+	return sqlite3_changes(mlc_store_db(s)) > 0;
+}
 
 static int compact(struct mlc_store *s, const char *p, size_t n, int kind, const char *ts,
                    int depth, struct mlc_buf *tmpl, struct mlc_buf *refs);
 
-/* The piece holding p[0..n) (cut as kind): its id, found or added; 0 on a
- * database error. */
+/*
+ * The piece holding p[0..n) (cut as kind): its id, found or added; 0 on a
+ * database error.  Content addressed: the pieces of the same hash are put
+ * back and compared with the template and refs (whatever their model).
+ */
 static long long
 piece_put(struct mlc_store *s, const char *p, size_t n, int kind, const char *ts, int depth)
 {
-	struct mlc_buf t, r, z;
+	struct mlc_buf t, r, z, ct;
 	unsigned char hb[8];
 	sqlite3_int64 h = 0;
 	sqlite3_stmt *st;
-	long long id = 0;
-	int rc, old = 0, i, zd;
+	long long id = 0, cand[8], model = 0;
+	int rc, old[8], i, nc = 0, zd = 0;
+	struct model *wm = &wmodel[kind];
 
 	mlc_buf_init(&t);
 	mlc_buf_init(&r);
 	mlc_buf_init(&z);
+	mlc_buf_init(&ct);
 	if (compact(s, p, n, kind, ts, depth + 1, &t, &r) < 0)
-		goto out;
-	zd = deflate_body(t.p, t.len, &z) == 0;
+		goto fail;
 	crypto_generichash(hb, sizeof hb, (const unsigned char *)p, n, NULL, 0);
 	for (i = 0; i < 8; i++)
 		h = (sqlite3_int64)(((sqlite3_uint64)h << 8) | hb[i]);
 	if (mlc_store_cached(s, piece_find_sql, &st) < 0)
-		goto out;
+		goto fail;
 	sqlite3_bind_int64(st, 1, h);
-	if (zd)
-		sqlite3_bind_blob(st, 2, z.p, (int)z.len, SQLITE_STATIC);
-	else
-		sqlite3_bind_text(st, 2, t.len ? t.p : "", (int)t.len, SQLITE_STATIC);
-	if (r.len)
-		sqlite3_bind_text(st, 3, r.p, (int)r.len, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, ts, -1, SQLITE_STATIC);
-	if ((rc = mlc_store_step(s, st)) == SQLITE_ROW) {
-		id = (long long)sqlite3_column_int64(st, 0);
-		old = sqlite3_column_int(st, 1);
+	sqlite3_bind_text(st, 2, ts, -1, SQLITE_STATIC);
+	while (nc < 8 && (rc = mlc_store_step(s, st)) == SQLITE_ROW) {
+		cand[nc] = (long long)sqlite3_column_int64(st, 0);
+		old[nc++] = sqlite3_column_int(st, 1);
 	}
 	sqlite3_reset(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		id = 0;
-		goto out;
-	}
-	if (id && old) {
-		if (mlc_store_cached(s, piece_touch_sql, &st) < 0) {
-			id = 0;
-			goto out;
+	if (nc < 8 && rc != SQLITE_DONE)
+		goto fail;
+	for (i = 0; i < nc && !id; i++) {
+		char *cr;
+
+		if (piece_get(s, cand[i], 0, &ct, &cr, &model) != 1) {
+			goto fail;
 		}
-		sqlite3_bind_int64(st, 1, id);
-		sqlite3_bind_text(st, 2, ts, -1, SQLITE_STATIC);
-		rc = mlc_store_step(s, st);
-		sqlite3_reset(st);
-		if (rc != SQLITE_DONE)
-			id = 0;
-	} else if (!id) {
-		if (mlc_store_cached(s, piece_add_sql, &st) < 0)
-			goto out;
-		sqlite3_bind_int64(st, 1, h);
-		sqlite3_bind_text(st, 2, ts, -1, SQLITE_STATIC);
-		if (r.len)
-			sqlite3_bind_text(st, 3, r.p, (int)r.len, SQLITE_STATIC);
-		if (zd)
-			sqlite3_bind_blob(st, 4, z.p, (int)z.len, SQLITE_STATIC);
-		else
-			sqlite3_bind_text(st, 4, t.len ? t.p : "", (int)t.len, SQLITE_STATIC);
-		rc = mlc_store_step(s, st);
-		sqlite3_reset(st);
-		if (rc == SQLITE_DONE)
-			id = (long long)sqlite3_last_insert_rowid(mlc_store_db(s));
+		if (ct.len == t.len && memcmp(ct.p ? ct.p : "", t.p ? t.p : "", t.len) == 0 &&
+		    (cr ? strlen(cr) == r.len && memcmp(cr, r.p, r.len) == 0 : r.len == 0)) {
+			id = cand[i];
+			/* the piece, and its model with it */
+			if ((old[i] && piece_touch(s, id, 0, ts) < 0) ||
+			    (model && piece_touch(s, model, 0, ts) < 0)) {
+				free(cr);
+				goto fail;
+			}
+			if (!model && t.len >= PIECE_Z_MIN && wm->s != s)
+				model_set(wm, s, id, h, &t);
+		}
+		free(cr);
 	}
+	if (id)
+		goto out;
+	/* a model that a rolled-back transaction took away is not one */
+	if (t.len >= PIECE_Z_MIN && wm->s == s) {
+		int k = piece_touch(s, wm->id, wm->h, ts);
+
+		if (k < 0)
+			goto fail;
+		if (k == 0)
+			wm->s = NULL;
+		else
+			zd = deflate_body(t.p, t.len, &wm->t, wm->id, &z) == 0;
+	}
+	if (!zd)
+		zd = deflate_body(t.p, t.len, NULL, 0, &z) == 0 ? 2 : 0;
+	if (mlc_store_cached(s, piece_add_sql, &st) < 0)
+		goto fail;
+	sqlite3_bind_int64(st, 1, h);
+	sqlite3_bind_text(st, 2, ts, -1, SQLITE_STATIC);
+	if (r.len)
+		sqlite3_bind_text(st, 3, r.p, (int)r.len, SQLITE_STATIC);
+	if (zd)
+		sqlite3_bind_blob(st, 4, z.p, (int)z.len, SQLITE_STATIC);
+	else
+		sqlite3_bind_text(st, 4, t.len ? t.p : "", (int)t.len, SQLITE_STATIC);
+	rc = mlc_store_step(s, st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		goto fail;
+	id = (long long)sqlite3_last_insert_rowid(mlc_store_db(s));
+	if (zd != 1 && t.len >= PIECE_Z_MIN && wm->s != s)
+		model_set(wm, s, id, h, &t);
+	goto out;
+fail:
+	id = 0;
 out:
 	mlc_buf_free(&t);
 	mlc_buf_free(&r);
 	mlc_buf_free(&z);
+	mlc_buf_free(&ct);
 	return id;
 }
 
@@ -596,8 +774,6 @@ compact(struct mlc_store *s, const char *p, size_t n, int kind, const char *ts, 
  * Append the bytes of a stored form (body, refs) to out, its pieces put
  * back.  0, or -1 with a message in err (a piece missing: a damaged trail).
  */
-static const char piece_get_sql[] = "SELECT body, refs FROM trail_piece WHERE id = ?1";
-
 static int
 expand(struct mlc_store *s, const char *body, size_t n, const char *refs, int depth,
        struct mlc_buf *out, char *err, size_t errlen)
@@ -608,8 +784,9 @@ expand(struct mlc_store *s, const char *body, size_t n, const char *refs, int de
 	while (r && *r) {
 		char *e;
 		unsigned long long off = strtoull(r, &e, 10), id;
-		sqlite3_stmt *st;
+		struct mlc_buf pt;
 		char *pb = NULL, *pr = NULL;
+		long long model;
 		size_t pn = 0;
 		int rc;
 
@@ -625,41 +802,19 @@ expand(struct mlc_store *s, const char *body, size_t n, const char *refs, int de
 		r = *e ? e + 1 : e;
 		mlc_buf_add(out, body + at, off - at);
 		at = off;
-		/* kept prepared: a reader puts every line of a query together; the
-		 * row is copied out and the statement reset before going deeper */
-		if (depth >= PIECE_DEPTH || mlc_store_cached(s, piece_get_sql, &st) < 0) {
-			snprintf(err, errlen, "trail: piece %llu: %s", id, depth >= PIECE_DEPTH ?
-			         "nested too deep" : sqlite3_errmsg(mlc_store_db(s)));
+		if (depth >= PIECE_DEPTH) {
+			snprintf(err, errlen, "trail: piece %llu: nested too deep", id);
 			return -1;
 		}
-		sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
-		if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-			int deflated = sqlite3_column_type(st, 0) == SQLITE_BLOB;
-			const char *b = deflated ? sqlite3_column_blob(st, 0) :
-			                           (const char *)sqlite3_column_text(st, 0);
-			struct mlc_buf zb;
-
-			pn = (size_t)sqlite3_column_bytes(st, 0);
-			if (deflated) {
-				mlc_buf_init(&zb);
-				if (inflate_body(b, pn, &zb) < 0)
-					rc = SQLITE_CORRUPT;
-				pn = zb.len;
-				pb = zb.p ? zb.p : mlc_xstrdup("");
-			} else {
-				pb = mlc_xstrndup(b ? b : "", pn);
-			}
-			if (sqlite3_column_type(st, 1) != SQLITE_NULL)
-				pr = mlc_xstrdup((const char *)sqlite3_column_text(st, 1));
-		}
-		sqlite3_reset(st);
-		if (rc != SQLITE_ROW) {
+		mlc_buf_init(&pt);
+		if ((rc = piece_get(s, (long long)id, 0, &pt, &pr, &model)) != 1) {
 			snprintf(err, errlen, "trail: piece %llu is %s", id,
-			         rc == SQLITE_CORRUPT ? "damaged" : "missing");
-			free(pb);
-			free(pr);
+			         rc == 0 ? "missing" : "damaged, or unreadable");
+			mlc_buf_free(&pt);
 			return -1;
 		}
+		pn = pt.len;
+		pb = pt.p ? pt.p : mlc_xstrdup("");
 		rc = expand(s, pb, pn, pr, depth + 1, out, err, errlen);
 		free(pb);
 		free(pr);
