@@ -402,7 +402,8 @@ static const char *const migrations[] = {
 	 * (trail.c, "the stored form of a line"): table trail_piece holds the
 	 * values (content addressed: h, a hash of the value's bytes), an
 	 * audit row's line is its template and refs says where each piece
-	 * goes back (NULL: the line is stored whole).  The old rows are
+	 * goes back (NULL: the line is stored whole); a long template is
+	 * deflated, against a model piece (trail.c).  The old rows are
 	 * converted in place by the step of this migration
 	 * (mlc_trail_compact_all, migration_step below), in this transaction.
 	 * Pieces are evidence as the rows are: only retention deletes them,
