@@ -140,8 +140,8 @@ each_row(struct mlc_store *s, sqlite3_stmt *st, const char *const *names, mlc_tr
  * line: the template) and where they go (column refs: "OFF:ID,..." in
  * ascending OFF, NULL for a line stored whole): each cut value is a row
  * of table trail_piece, stored once however many lines hold it (content
- * addressed: h is a hash of the value's bytes, and body and refs must be
- * equal too), and itself a template with refs.  The cuts are byte spans
+ * addressed: h is a hash of the value's bytes, and the pieces of that h
+ * are put back and compared), and itself a template with refs.  The cuts are byte spans
  * of the line as received, so putting the pieces back (trail_line, the
  * SQL function every reader goes through) gives the line's bytes exactly,
  * whatever its white space or escapes.  What is cut:
