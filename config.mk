@@ -16,7 +16,7 @@ WFLAGS  = -std=c11 -Wall -Wextra -Werror=implicit-function-declaration \
           -Wmissing-prototypes -Wvla -Wpointer-arith
 DEFS    = -Isrc -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
           -DMLC_VERSION=\"$(VERSION)\" -DMLC_DATADIR=\"$(DATADIR)\"
-LIBS    = -lcurl -ljq -lsodium -lsqlite3 -lcrypto -lm
+LIBS    = -lcurl -ljq -lsodium -lsqlite3 -lz -lcrypto -lm
 SIMLIBS = -lmicrohttpd
 
 ASAN_CFLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \

@@ -643,6 +643,11 @@ struct mlc_trail_event {
 	size_t len;
 };
 int mlc_trail_record(struct mlc_store *s, const struct mlc_trail_event *e);
+/* The stored form of lines (schema v9): register SQL trail_line(line, refs)
+ * on the connection (mlc_store_open), and convert the rows an older
+ * schema wrote, in place (the migration's step).  0 or -1. */
+int mlc_trail_setup(struct mlc_store *s);
+int mlc_trail_compact_all(struct mlc_store *s);
 /* Reader: 1 when the latest audit row of delivery_id (else of alert_id, among
  * rows without a delivery) holds exactly line's len bytes, 0 when not or
  * when there is none, -1 on a database error. */

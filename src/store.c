@@ -8,7 +8,7 @@
  * step and write only through mlc_store_prepare, mlc_store_step and
  * mlc_store_tx.  The statements on the audit trail's tables (audit,
  * message_status, run, deferred, quarantine, realert, metric, inbound,
- * optout, ack, reply_code) live in trail.c:
+ * optout, ack, reply_code, escalation, trail_piece) live in trail.c:
  * a change of their schema is a migration here and the statements there.
  *
  * Locks.  Another process may hold a lock at any moment: a backup job, an
@@ -145,6 +145,16 @@
  *   escalation         per (rule, alert key) sent and still escalating:
  *                      the steps, when the first delivery went, the last
  *                      step taken, when the next one is due.
+ *
+ * Schema v11 adds (the trail's stored form, trail.c):
+ *
+ *   trail_piece        a value cut out of audit lines (a record, a contact,
+ *                      a recipient, a digest's text), stored once: its
+ *                      template and refs, the hash of its bytes, the newest
+ *                      ts of the rows that hold it.  audit gains refs: where
+ *                      the pieces go back into its line (NULL: stored whole).
+ *   (changed)          the audit indexes but audit_rule_ts leave out rows
+ *                      whose column is NULL; realert is WITHOUT ROWID.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -167,7 +177,7 @@
 #define BOUNDED_DEFAULT_MS 5000
 #define BOUNDED_MAX_MS 10000
 /* Statements mlc_store_cached keeps prepared (trail.c's hot writes). */
-#define CACHE_MAX 8
+#define CACHE_MAX 16
 
 struct mlc_store {
 	sqlite3 *db;
@@ -463,8 +473,70 @@ static const char *const migrations[] = {
 	" next_at TEXT,"
 	" PRIMARY KEY (rule, alert_key));"
 	"CREATE INDEX escalation_rule_next ON escalation (rule, next_at);",
+	/*
+	 * v11: the trail stores a value once however many lines hold it
+	 * (trail.c, "the stored form of a line"): table trail_piece holds the
+	 * values (content addressed: h, a hash of the value's bytes), an
+	 * audit row's line is its template and refs says where each piece
+	 * goes back (NULL: the line is stored whole); a long template is
+	 * deflated, against a model piece (trail.c).  The old rows are
+	 * converted in place by the step of this migration
+	 * (mlc_trail_compact_all, migration_step below), in this transaction.
+	 * Pieces are evidence as the rows are: only retention deletes them,
+	 * and only last_ts changes.
+	 */
+	"CREATE TABLE trail_piece ("
+	" id INTEGER PRIMARY KEY,"
+	" h INTEGER NOT NULL,"
+	" last_ts TEXT NOT NULL,"
+	" refs TEXT,"
+	" body TEXT NOT NULL);"
+	"CREATE INDEX trail_piece_h ON trail_piece (h);"
+	"CREATE TRIGGER trail_piece_no_update BEFORE UPDATE OF h, refs, body ON trail_piece"
+	" BEGIN SELECT RAISE(ABORT, 'trail pieces are append-only'); END;"
+	"CREATE TRIGGER trail_piece_no_delete BEFORE DELETE ON trail_piece"
+	" BEGIN SELECT RAISE(ABORT, 'trail pieces are append-only'); END;"
+	"ALTER TABLE audit ADD COLUMN refs TEXT;"
+	/*
+	 * Most rows have no alert, delivery, sid or recipient: the indexes
+	 * leave them out (every statement on them names a value, or says IS
+	 * NOT NULL, so SQLite uses them as before).  realert is keyed by its
+	 * primary key alone: WITHOUT ROWID stores it once, not in a table
+	 * and an index.
+	 */
+	"DROP INDEX audit_record_key;"
+	"CREATE INDEX audit_record_key ON audit (record_key) WHERE record_key IS NOT NULL;"
+	"DROP INDEX audit_alert_id;"
+	"CREATE INDEX audit_alert_id ON audit (alert_id) WHERE alert_id IS NOT NULL;"
+	"DROP INDEX audit_delivery_id;"
+	"CREATE INDEX audit_delivery_id ON audit (delivery_id) WHERE delivery_id IS NOT NULL;"
+	"DROP INDEX audit_sid;"
+	"CREATE INDEX audit_sid ON audit (sid) WHERE sid IS NOT NULL;"
+	"DROP INDEX audit_recipient;"
+	"CREATE INDEX audit_recipient ON audit (recipient) WHERE recipient IS NOT NULL;"
+	"CREATE TABLE realert_v11 ("
+	" rule TEXT NOT NULL,"
+	" alert_key TEXT NOT NULL,"
+	" recipient TEXT NOT NULL,"
+	" first_sent TEXT,"
+	" last_sent TEXT,"
+	" count INTEGER NOT NULL DEFAULT 0,"
+	" fingerprint TEXT,"
+	" PRIMARY KEY (rule, alert_key, recipient)) WITHOUT ROWID;"
+	"INSERT INTO realert_v11 SELECT rule, alert_key, recipient, first_sent, last_sent, count,"
+	" fingerprint FROM realert;"
+	"DROP TABLE realert;"
+	"ALTER TABLE realert_v11 RENAME TO realert;",
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
+
+/* What a migration does in C after its SQL, in its transaction (NULL:
+ * nothing): the one that brought trail_piece converts the old rows. */
+static int (*
+migration_step(int v))(struct mlc_store *)
+{
+	return strstr(migrations[v], "CREATE TABLE trail_piece") ? mlc_trail_compact_all : NULL;
+}
 
 /* mkdir -p; every directory we create is 0700 (the state is private). */
 static int
@@ -878,7 +950,8 @@ migrate_one(struct mlc_store *s, void *arg)
 	if (v >= NMIGRATIONS)
 		return 0;
 	snprintf(sql, sizeof sql, "PRAGMA user_version = %d", v + 1);
-	if (exec_wait(s, migrations[v]) < 0 || exec_wait(s, sql) < 0)
+	if (exec_wait(s, migrations[v]) < 0 || (migration_step(v) && migration_step(v)(s) < 0) ||
+	    exec_wait(s, sql) < 0)
 		return -1;
 	return 0;
 }
@@ -953,6 +1026,11 @@ mlc_store_open(const char *dir, char *err, size_t errlen, int *code)
 	sqlite3_busy_handler(s->db, on_busy, s);
 	if (exec_wait(s, "PRAGMA foreign_keys = ON") < 0)
 		goto fail;
+	/* the SQL function that puts a stored line back together (trail.c) */
+	if (mlc_trail_setup(s) < 0) {
+		s->err = sqlite3_extended_errcode(s->db);
+		goto fail;
+	}
 	/*
 	 * The first real read: a damaged file is found here (SQLITE_NOTADB).
 	 * In rollback-journal mode (someone switched the file) another

@@ -5,7 +5,9 @@
  * The trail's tables (created by store.c's migrations, described at the
  * top of store.c): audit, message_status, run, deferred, quarantine,
  * realert, metric, inbound, optout, monitor, monitor_notice, open_alert,
- * ack, reply_code and escalation.  No program holds SQL for them:
+ * ack, reply_code, escalation and trail_piece (the values an audit line
+ * holds, stored once: "the stored form of a line" below).  No program
+ * holds SQL for them:
  * alert-log, alert-render, twilio-status, twilio-send, realert.c and
  * optout.c call the named functions here.  A change of the audit schema
  * is then a migration appended in store.c and the statements in this
@@ -25,7 +27,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
 #include <sqlite3.h>
+#include <zlib.h>
 
 #include "mlc.h"
 
@@ -48,7 +52,7 @@ const char *const mlc_trail_status_cols[MLC_TRAIL_STATUS_NCOLS] = {
 /* The audit columns, in mlc_trail_audit_cols' order. */
 #define AUDIT_COLS \
 	"id, ts, stage, rule, jde_table, record_key, alert_id, delivery_id," \
-	" recipient, channel, sid, status, error_code, attempt, detail, line"
+	" recipient, channel, sid, status, error_code, attempt, detail, trail_line(line, refs)"
 
 static void
 bind_text(sqlite3_stmt *st, int i, const char *s)
@@ -130,18 +134,817 @@ each_row(struct mlc_store *s, sqlite3_stmt *st, const char *const *names, mlc_tr
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
+/* ---- the stored form of a line: pieces stored once, referenced ---- */
+
+/*
+ * A line is stored as its bytes with some member values cut out (column
+ * line: the template) and where they go (column refs: "OFF:ID,..." in
+ * ascending OFF, NULL for a line stored whole): each cut value is a row
+ * of table trail_piece, stored once however many lines hold it (content
+ * addressed: h is a hash of the value's bytes, and the pieces of that h
+ * are put back and compared), and itself a template with refs.  The cuts are byte spans
+ * of the line as received, so putting the pieces back (trail_line, the
+ * SQL function every reader goes through) gives the line's bytes exactly,
+ * whatever its white space or escapes.  What is cut:
+ *   - a fetched record (a line with a member "row" and no alert_id or
+ *     delivery_id): the whole line, one piece;
+ *   - an alert's "record" (the same bytes, so the same piece);
+ *   - a delivery's members up to twilio-send's result (status and after),
+ *     256 bytes or more: one piece, which its result line holds again;
+ *   - in a record, each contact of "contacts" (the joined Address Book
+ *     entries: the same in every record that names them);
+ *   - in an alert and a delivery, each run of members side by side that
+ *     the alerts of a run share (rule, severity, table, recipients,
+ *     channels, matched_at, ...: shared_member);
+ *   - each element of "recipients", the "recipient" object of a delivery,
+ *     each member of a top-level "contacts";
+ *   - any other string or array member of 256 bytes or more (a digest's
+ *     text, html, alert_ids and keys: its sent line repeats its queued
+ *     line).
+ * A piece's last_ts is the newest ts of the audit rows that hold it, its
+ * own pieces' at least as new: retention deletes the pieces older than
+ * its cutoff after the rows.
+ */
+
+#define PIECE_MIN 32        /* smaller values stay in the template */
+#define PIECE_STR_MIN 256   /* a string member worth a piece */
+#define PIECE_DEPTH 4       /* pieces within pieces, at most */
+#define PIECE_Z_MIN 256     /* a template this long is stored deflated */
+
+/*
+ * A piece's template of PIECE_Z_MIN bytes or more is stored raw-deflated
+ * (zlib, level 9) as a BLOB when that is at least a quarter smaller: byte
+ * 0, then the stream; or, deflated with another piece's template as the
+ * dictionary (a model: the first piece of its kind this process stored
+ * without one, so that a record leaves about its values only), byte 1,
+ * the model's id (8 bytes, big-endian), then the stream.  Column body's
+ * type says which: TEXT is the template itself.  A piece's model is
+ * touched with it, so that retention never deletes a model before the
+ * pieces that need it.
+ */
+static int
+deflate_body(const char *p, size_t n, const struct mlc_buf *dict, long long model,
+             struct mlc_buf *z)
+{
+	unsigned char hd[9];
+	z_stream zs;
+	unsigned char *o;
+	uLong bound;
+	int rc, i;
+
+	if (n < PIECE_Z_MIN || n > 64u << 20)
+		return -1;
+	memset(&zs, 0, sizeof zs);
+	if (deflateInit2(&zs, 9, Z_DEFLATED, -15, 9, Z_DEFAULT_STRATEGY) != Z_OK)
+		return -1;
+	if (dict && deflateSetDictionary(&zs, (const Bytef *)dict->p, (uInt)dict->len) != Z_OK) {
+		deflateEnd(&zs);
+		return -1;
+	}
+	bound = deflateBound(&zs, (uLong)n);
+	o = mlc_xmalloc(bound);
+	zs.next_in = (Bytef *)(uintptr_t)p;
+	zs.avail_in = (uInt)n;
+	zs.next_out = o;
+	zs.avail_out = (uInt)bound;
+	rc = deflate(&zs, Z_FINISH);
+	mlc_buf_reset(z);
+	hd[0] = dict ? 1 : 0;
+	for (i = 0; i < 8; i++)
+		hd[1 + i] = (unsigned char)((unsigned long long)model >> (56 - 8 * i));
+	if (rc == Z_STREAM_END && zs.total_out + (dict ? 9 : 1) <= n - n / 4) {
+		mlc_buf_add(z, hd, dict ? 9 : 1);
+		mlc_buf_add(z, o, zs.total_out);
+	} else {
+		rc = Z_BUF_ERROR;
+	}
+	deflateEnd(&zs);
+	free(o);
+	return rc == Z_STREAM_END ? 0 : -1;
+}
+
+/* Append the bytes a deflated stream holds (dict: its dictionary, or NULL)
+ * to out: 0, or -1. */
+static int
+inflate_body(const void *z, size_t n, const struct mlc_buf *dict, struct mlc_buf *out)
+{
+	unsigned char chunk[16384];
+	z_stream zs;
+	int rc;
+
+	memset(&zs, 0, sizeof zs);
+	if (inflateInit2(&zs, -15) != Z_OK)
+		return -1;
+	if (dict && inflateSetDictionary(&zs, (const Bytef *)dict->p, (uInt)dict->len) != Z_OK) {
+		inflateEnd(&zs);
+		return -1;
+	}
+	zs.next_in = (Bytef *)(uintptr_t)z;
+	zs.avail_in = (uInt)n;
+	do {
+		zs.next_out = chunk;
+		zs.avail_out = sizeof chunk;
+		rc = inflate(&zs, Z_NO_FLUSH);
+		if (rc != Z_OK && rc != Z_STREAM_END)
+			break;
+		mlc_buf_add(out, chunk, sizeof chunk - zs.avail_out);
+	} while (rc != Z_STREAM_END);
+	inflateEnd(&zs);
+	return rc == Z_STREAM_END ? 0 : -1;
+}
+
+enum { CUT_LINE, CUT_RECORD, CUT_DELIVERY, CUT_RUN, CUT_PLAIN };
+
+static size_t
+ws(const char *p, size_t i, size_t n)
+{
+	while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r'))
+		i++;
+	return i;
+}
+
+/* The end of the JSON value at p[i] (after white space), or 0 if none. */
+static size_t
+value_end(const char *p, size_t i, size_t n)
+{
+	int depth = 0;
+
+	i = ws(p, i, n);
+	if (i >= n)
+		return 0;
+	do {
+		if (i >= n)
+			return 0;
+		if (p[i] == '"') {
+			for (i++; i < n && p[i] != '"'; i++)
+				if (p[i] == '\\')
+					i++;
+			if (i >= n)
+				return 0;
+			i++;
+		} else if (p[i] == '{' || p[i] == '[') {
+			depth++, i++;
+		} else if (p[i] == '}' || p[i] == ']') {
+			if (--depth < 0)
+				return 0;
+			i++;
+		} else if (depth == 0) {
+			/* a number or a literal */
+			size_t a = i;
+
+			while (i < n && !strchr(",:]} \t\r\n\"{[", p[i]))
+				i++;
+			if (i == a)
+				return 0;
+		} else {
+			i++;
+		}
+	} while (depth > 0);
+	return i;
+}
+
+/*
+ * The next member of the object whose '{' is at p[*i] (*i just after it on
+ * the first call, set by the caller): 1 with the name's bytes (without
+ * quotes) and the value's span, 0 at the end, -1 if it is not an object
+ * as expected (nothing is cut then).
+ */
+static int
+member_next(const char *p, size_t n, size_t *i, size_t *ka, size_t *kb, size_t *va,
+            size_t *vb)
+{
+	size_t j = ws(p, *i, n);
+
+	if (j < n && p[j] == ',')
+		j = ws(p, j + 1, n);
+	if (j < n && p[j] == '}')
+		return 0;
+	if (j >= n || p[j] != '"')
+		return -1;
+	*ka = j + 1;
+	if (!(j = value_end(p, j, n)))
+		return -1;
+	*kb = j - 1;
+	j = ws(p, j, n);
+	if (j >= n || p[j] != ':')
+		return -1;
+	*va = ws(p, j + 1, n);
+	if (!(*vb = value_end(p, *va, n)))
+		return -1;
+	*i = *vb;
+	return 1;
+}
+
+/* The next element of an array, as member_next. */
+static int
+element_next(const char *p, size_t n, size_t *i, size_t *va, size_t *vb)
+{
+	size_t j = ws(p, *i, n);
+
+	if (j < n && p[j] == ',')
+		j = ws(p, j + 1, n);
+	if (j < n && p[j] == ']')
+		return 0;
+	*va = j;
+	if (!(*vb = value_end(p, j, n)))
+		return -1;
+	*i = *vb;
+	return 1;
+}
+
+static int
+name_is(const char *p, size_t ka, size_t kb, const char *name)
+{
+	return kb - ka == strlen(name) && memcmp(p + ka, name, kb - ka) == 0;
+}
+
+struct cut {
+	size_t a, b;
+	int kind;
+};
+struct cuts {
+	struct cut *v;
+	size_t n, cap;
+};
+
+static void
+cut_add(struct cuts *c, size_t a, size_t b, int kind)
+{
+	if (b - a < PIECE_MIN)
+		return;
+	if (c->n == c->cap) {
+		c->cap = c->cap ? 2 * c->cap : 16;
+		c->v = realloc(c->v, c->cap * sizeof *c->v);
+		if (!c->v)
+			mlc_die(MLC_EX_SOFTWARE, "out of memory");
+	}
+	c->v[c->n].a = a;
+	c->v[c->n].b = b;
+	c->v[c->n].kind = kind;
+	c->n++;
+}
+
+/* Each member value of the object at p[a..b) (or each element, array). */
+static void
+cut_each(const char *p, size_t a, size_t b, int kind, struct cuts *c)
+{
+	size_t i = a + 1, ka, kb, va, vb;
+
+	if (p[a] == '{') {
+		while (member_next(p, b, &i, &ka, &kb, &va, &vb) == 1)
+			if (p[va] == '{' || p[va] == '[')
+				cut_add(c, va, vb, kind);
+	} else if (p[a] == '[') {
+		while (element_next(p, b, &i, &va, &vb) == 1)
+			if (p[va] == '{' || p[va] == '[')
+				cut_add(c, va, vb, kind);
+	}
+}
+
+/*
+ * Members that every alert or delivery of a rule's run holds alike: a run
+ * of them side by side (with their commas) is one piece.  An alert keeps
+ * what is its own (ids, key, fingerprint, record) in its row.
+ */
+static int
+shared_member(const char *p, size_t ka, size_t kb)
+{
+	static const char *const names[] = { "rule", "severity", "table", "channels", "channel",
+		                             "recipients", "recipient", "matched_at", "rendered_at",
+		                             "digest_only", "encoding", "segments", "resolvable",
+		                             "to", NULL };
+	int i;
+
+	for (i = 0; names[i]; i++)
+		if (name_is(p, ka, kb, names[i]))
+			return 1;
+	return 0;
+}
+
+/* The cuts of the value p[0..n), as a whole line, a record, a delivery's
+ * members or a run of members. */
+static void
+find_cuts(const char *p, size_t n, int kind, struct cuts *c)
+{
+	size_t i, ka, kb, va, vb, s = ws(p, 0, n), run_a = 0, run_b = 0;
+	int k, row = 0, ids = 0;
+
+	c->n = 0;
+	/* a delivery's members are an object cut short: its '}' stays outside */
+	if (kind == CUT_PLAIN || s >= n || (kind != CUT_RUN && p[s] != '{') ||
+	    (kind != CUT_DELIVERY && kind != CUT_RUN &&
+	     (!(i = value_end(p, s, n)) || ws(p, i, n) != n)))
+		return;
+	if (kind == CUT_LINE) {
+		size_t own = 0;
+		int deliv = 0, status = 0;
+
+		for (i = s + 1; (k = member_next(p, n, &i, &ka, &kb, &va, &vb)) == 1;) {
+			row |= name_is(p, ka, kb, "row");
+			ids |= name_is(p, ka, kb, "alert_id") || name_is(p, ka, kb, "delivery_id");
+			deliv |= name_is(p, ka, kb, "delivery_id");
+			ids |= name_is(p, ka, kb, "event") << 1; /* a status event: all its own */
+			status |= name_is(p, ka, kb, "status");
+			if (!status)
+				own = vb;
+		}
+		if (k < 0)
+			return;
+		if (row && !ids) {
+			cut_add(c, 0, n, CUT_RECORD);
+			return;
+		}
+		/*
+		 * A delivery: its members up to twilio-send's result (status
+		 * first) are one piece, so that its result line, and a line
+		 * handed on unchanged, hold a reference, not a copy.
+		 */
+		if (deliv && !(ids & 2) && own >= PIECE_STR_MIN) {
+			cut_add(c, 0, own, CUT_DELIVERY);
+			return;
+		}
+	}
+	/* a run of members is a list of members, without braces */
+	for (i = kind == CUT_RUN ? 0 : s + 1; member_next(p, n, &i, &ka, &kb, &va, &vb) == 1;) {
+		int obj = p[va] == '{' || p[va] == '[';
+
+		if (kind != CUT_RECORD && kind != CUT_RUN && shared_member(p, ka, kb)) {
+			if (!run_b)
+				run_a = ka - 1;
+			run_b = vb;
+			continue;
+		}
+		if (run_b)
+			cut_add(c, run_a, run_b, CUT_RUN);
+		run_b = 0;
+		if (name_is(p, ka, kb, "contacts") && p[va] == '{')
+			cut_each(p, va, vb, CUT_PLAIN, c);
+		else if (kind == CUT_RECORD)
+			continue;
+		else if (kind == CUT_LINE && name_is(p, ka, kb, "record") && p[va] == '{')
+			cut_add(c, va, vb, CUT_RECORD);
+		else if (name_is(p, ka, kb, "recipients") && p[va] == '[')
+			cut_each(p, va, vb, CUT_PLAIN, c);
+		else if (name_is(p, ka, kb, "recipient") && obj)
+			cut_add(c, va, vb, CUT_PLAIN);
+		else if ((p[va] == '"' || p[va] == '[') && vb - va >= PIECE_STR_MIN)
+			cut_add(c, va, vb, CUT_PLAIN);
+	}
+	if (run_b)
+		cut_add(c, run_a, run_b, CUT_RUN);
+}
+
+static const char piece_find_sql[] =
+	"SELECT id, last_ts < ?2 FROM trail_piece WHERE h = ?1 LIMIT 8";
+static const char piece_touch_sql[] =
+	"UPDATE trail_piece SET last_ts = max(last_ts, ?2) WHERE id = ?1 AND (?3 IS NULL OR h = ?3)";
+static const char piece_add_sql[] =
+	"INSERT INTO trail_piece (h, last_ts, refs, body) VALUES (?1, ?2, ?3, ?4)";
+static const char piece_get_sql[] = "SELECT body, refs, h FROM trail_piece WHERE id = ?1";
+static const char piece_h_sql[] = "SELECT h FROM trail_piece WHERE id = ?1";
+
+/* The model of each kind this process stores pieces with (the writer's),
+ * and the last model a reader needed: id, hash, template. */
+struct model {
+	struct mlc_store *s;
+	long long id, h;
+	struct mlc_buf t;
+};
+static struct model wmodel[CUT_PLAIN + 1], rmodel;
+static long long last_h;     /* the hash of the piece piece_get read last */
+
+static void
+model_set(struct model *m, struct mlc_store *s, long long id, long long h, const struct mlc_buf *t)
+{
+	m->s = s;
+	m->id = id;
+	m->h = h;
+	mlc_buf_reset(&m->t);
+	mlc_buf_add(&m->t, t->p ? t->p : "", t->len);
+}
+
+/*
+ * Piece id: its template into t (decoded), its refs into *refs (malloc'd,
+ * NULL: none), its model's id into *model (0: none).  1, 0 when there is
+ * no such piece, -1 on a database error or a damaged piece.
+ */
+static int
+piece_get(struct mlc_store *s, long long id, int depth, struct mlc_buf *t, char **refs,
+          long long *model)
+{
+	sqlite3_stmt *st;
+	unsigned char *b = NULL;
+	size_t n = 0;
+	int rc, type = SQLITE_NULL, i;
+	long long h = 0;
+
+	mlc_buf_reset(t);
+	*refs = NULL;
+	*model = 0;
+	/* kept prepared: a reader puts every line of a query together; the row
+	 * is copied out and the statement reset before anything else runs */
+	if (mlc_store_cached(s, piece_get_sql, &st) < 0)
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		type = sqlite3_column_type(st, 0);
+		b = (unsigned char *)(type == SQLITE_BLOB ? sqlite3_column_blob(st, 0) :
+		                                           (const void *)sqlite3_column_text(st, 0));
+		n = (size_t)sqlite3_column_bytes(st, 0);
+		b = (unsigned char *)mlc_xstrndup(b ? (const char *)b : "", n);
+		if (sqlite3_column_type(st, 1) != SQLITE_NULL)
+			*refs = mlc_xstrdup((const char *)sqlite3_column_text(st, 1));
+		h = (long long)sqlite3_column_int64(st, 2);
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW) {
+		free(b);
+		return rc == SQLITE_DONE ? 0 : -1;
+	}
+	rc = 1;
+	if (type != SQLITE_BLOB) {
+		mlc_buf_add(t, b, n);
+	} else if (n >= 1 && b[0] == 0) {
+		rc = inflate_body(b + 1, n - 1, NULL, t) < 0 ? -1 : 1;
+	} else if (n >= 9 && b[0] == 1 && depth == 0) {
+		long long mid = 0;
+
+		for (i = 0; i < 8; i++)
+			mid = (long long)(((unsigned long long)mid << 8) | b[1 + i]);
+		*model = mid;
+		/* the model read last, if it is still that piece (an id may come
+		 * again after a rollback or a retention) */
+		if (rmodel.s == s && rmodel.id == mid) {
+			sqlite3_stmt *q;
+
+			if (mlc_store_cached(s, piece_h_sql, &q) < 0) {
+				free(b);
+				free(*refs);
+				*refs = NULL;
+				return -1;
+			}
+			sqlite3_bind_int64(q, 1, mid);
+			if (sqlite3_step(q) != SQLITE_ROW || sqlite3_column_int64(q, 0) != rmodel.h)
+				rmodel.s = NULL;
+			sqlite3_reset(q);
+		}
+		if (rmodel.s != s || rmodel.id != mid) {
+			char *mr = NULL;
+			long long mm;
+
+			rmodel.s = NULL;
+			if (piece_get(s, mid, depth + 1, &rmodel.t, &mr, &mm) != 1)
+				rc = -1;
+			else
+				rmodel.s = s, rmodel.id = mid, rmodel.h = last_h;
+			free(mr);
+		}
+		if (rc == 1 && inflate_body(b + 9, n - 9, &rmodel.t, t) < 0)
+			rc = -1;
+	} else {
+		rc = -1;
+	}
+	free(b);
+	if (rc < 0) {
+		free(*refs);
+		*refs = NULL;
+	}
+	last_h = h;
+	return rc;
+}
+
+/* Touch piece id (and check its hash, h non-zero): 1 done, 0 no such piece
+ * (with that hash), -1 on a database error. */
+static int
+piece_touch(struct mlc_store *s, long long id, long long h, const char *ts)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (mlc_store_cached(s, piece_touch_sql, &st) < 0)
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_text(st, 2, ts, -1, SQLITE_STATIC);
+	if (h)
+		sqlite3_bind_int64(st, 3, h);
+	rc = mlc_store_step(s, st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return -1;
+	return sqlite3_changes(mlc_store_db(s)) > 0;
+}
+
+static int compact(struct mlc_store *s, const char *p, size_t n, int kind, const char *ts,
+                   int depth, struct mlc_buf *tmpl, struct mlc_buf *refs);
+
+/*
+ * The piece holding p[0..n) (cut as kind): its id, found or added; 0 on a
+ * database error.  Content addressed: the pieces of the same hash are put
+ * back and compared with the template and refs (whatever their model).
+ */
+static long long
+piece_put(struct mlc_store *s, const char *p, size_t n, int kind, const char *ts, int depth)
+{
+	struct mlc_buf t, r, z, ct;
+	unsigned char hb[8];
+	sqlite3_int64 h = 0;
+	sqlite3_stmt *st;
+	long long id = 0, cand[8], model = 0;
+	int rc, old[8], i, nc = 0, zd = 0;
+	struct model *wm = &wmodel[kind];
+
+	mlc_buf_init(&t);
+	mlc_buf_init(&r);
+	mlc_buf_init(&z);
+	mlc_buf_init(&ct);
+	if (compact(s, p, n, kind, ts, depth + 1, &t, &r) < 0)
+		goto fail;
+	crypto_generichash(hb, sizeof hb, (const unsigned char *)p, n, NULL, 0);
+	for (i = 0; i < 8; i++)
+		h = (sqlite3_int64)(((sqlite3_uint64)h << 8) | hb[i]);
+	if (mlc_store_cached(s, piece_find_sql, &st) < 0)
+		goto fail;
+	sqlite3_bind_int64(st, 1, h);
+	sqlite3_bind_text(st, 2, ts, -1, SQLITE_STATIC);
+	while (nc < 8 && (rc = mlc_store_step(s, st)) == SQLITE_ROW) {
+		cand[nc] = (long long)sqlite3_column_int64(st, 0);
+		old[nc++] = sqlite3_column_int(st, 1);
+	}
+	sqlite3_reset(st);
+	if (nc < 8 && rc != SQLITE_DONE)
+		goto fail;
+	for (i = 0; i < nc && !id; i++) {
+		char *cr;
+
+		if (piece_get(s, cand[i], 0, &ct, &cr, &model) != 1) {
+			goto fail;
+		}
+		if (ct.len == t.len && memcmp(ct.p ? ct.p : "", t.p ? t.p : "", t.len) == 0 &&
+		    (cr ? strlen(cr) == r.len && memcmp(cr, r.p, r.len) == 0 : r.len == 0)) {
+			id = cand[i];
+			/* the piece, and its model with it */
+			if ((old[i] && piece_touch(s, id, 0, ts) < 0) ||
+			    (model && piece_touch(s, model, 0, ts) < 0)) {
+				free(cr);
+				goto fail;
+			}
+			if (!model && t.len >= PIECE_Z_MIN && wm->s != s)
+				model_set(wm, s, id, h, &t);
+		}
+		free(cr);
+	}
+	if (id)
+		goto out;
+	/* a model that a rolled-back transaction took away is not one */
+	if (t.len >= PIECE_Z_MIN && wm->s == s) {
+		int k = piece_touch(s, wm->id, wm->h, ts);
+
+		if (k < 0)
+			goto fail;
+		if (k == 0)
+			wm->s = NULL;
+		else
+			zd = deflate_body(t.p, t.len, &wm->t, wm->id, &z) == 0;
+	}
+	if (!zd)
+		zd = deflate_body(t.p, t.len, NULL, 0, &z) == 0 ? 2 : 0;
+	if (mlc_store_cached(s, piece_add_sql, &st) < 0)
+		goto fail;
+	sqlite3_bind_int64(st, 1, h);
+	sqlite3_bind_text(st, 2, ts, -1, SQLITE_STATIC);
+	if (r.len)
+		sqlite3_bind_text(st, 3, r.p, (int)r.len, SQLITE_STATIC);
+	if (zd)
+		sqlite3_bind_blob(st, 4, z.p, (int)z.len, SQLITE_STATIC);
+	else
+		sqlite3_bind_text(st, 4, t.len ? t.p : "", (int)t.len, SQLITE_STATIC);
+	rc = mlc_store_step(s, st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		goto fail;
+	id = (long long)sqlite3_last_insert_rowid(mlc_store_db(s));
+	if (zd != 1 && t.len >= PIECE_Z_MIN && wm->s != s)
+		model_set(wm, s, id, h, &t);
+	goto out;
+fail:
+	id = 0;
+out:
+	mlc_buf_free(&t);
+	mlc_buf_free(&r);
+	mlc_buf_free(&z);
+	mlc_buf_free(&ct);
+	return id;
+}
+
+/*
+ * The stored form of p[0..n): the template into tmpl and the refs into
+ * refs (empty: the value is stored whole), the pieces added or touched
+ * with ts.  0, or -1 on a database error.
+ */
+static int
+compact(struct mlc_store *s, const char *p, size_t n, int kind, const char *ts, int depth,
+        struct mlc_buf *tmpl, struct mlc_buf *refs)
+{
+	struct cuts c = { 0 };
+	size_t i, at = 0;
+	int rc = 0;
+
+	mlc_buf_reset(tmpl);
+	mlc_buf_reset(refs);
+	if (depth < PIECE_DEPTH)
+		find_cuts(p, n, kind, &c);
+	for (i = 0; i < c.n; i++) {
+		long long id = piece_put(s, p + c.v[i].a, c.v[i].b - c.v[i].a, c.v[i].kind, ts,
+		                         depth);
+
+		if (!id) {
+			rc = -1;
+			break;
+		}
+		mlc_buf_add(tmpl, p + at, c.v[i].a - at);
+		mlc_buf_printf(refs, "%s%zu:%lld", i ? "," : "", tmpl->len, id);
+		at = c.v[i].b;
+	}
+	if (rc == 0)
+		mlc_buf_add(tmpl, p + at, n - at);
+	free(c.v);
+	return rc;
+}
+
+/*
+ * Append the bytes of a stored form (body, refs) to out, its pieces put
+ * back.  0, or -1 with a message in err (a piece missing: a damaged trail).
+ */
+static int
+expand(struct mlc_store *s, const char *body, size_t n, const char *refs, int depth,
+       struct mlc_buf *out, char *err, size_t errlen)
+{
+	size_t at = 0;
+	const char *r = refs;
+
+	while (r && *r) {
+		char *e;
+		unsigned long long off = strtoull(r, &e, 10), id;
+		struct mlc_buf pt;
+		char *pb = NULL, *pr = NULL;
+		long long model;
+		size_t pn = 0;
+		int rc;
+
+		if (*e != ':' || off < at || off > n) {
+			snprintf(err, errlen, "trail: bad refs \"%s\"", refs);
+			return -1;
+		}
+		id = strtoull(e + 1, &e, 10);
+		if (*e && *e != ',') {
+			snprintf(err, errlen, "trail: bad refs \"%s\"", refs);
+			return -1;
+		}
+		r = *e ? e + 1 : e;
+		mlc_buf_add(out, body + at, off - at);
+		at = off;
+		if (depth >= PIECE_DEPTH) {
+			snprintf(err, errlen, "trail: piece %llu: nested too deep", id);
+			return -1;
+		}
+		mlc_buf_init(&pt);
+		if ((rc = piece_get(s, (long long)id, 0, &pt, &pr, &model)) != 1) {
+			snprintf(err, errlen, "trail: piece %llu is %s", id,
+			         rc == 0 ? "missing" : "damaged, or unreadable");
+			mlc_buf_free(&pt);
+			return -1;
+		}
+		pn = pt.len;
+		pb = pt.p ? pt.p : mlc_xstrdup("");
+		rc = expand(s, pb, pn, pr, depth + 1, out, err, errlen);
+		free(pb);
+		free(pr);
+		if (rc < 0)
+			return -1;
+	}
+	mlc_buf_add(out, body + at, n - at);
+	return 0;
+}
+
+/* SQL trail_line(line, refs): the line's bytes as received. */
+static void
+trail_line_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	struct mlc_buf out;
+	char err[256];
+	const char *body;
+	size_t n;
+
+	(void)argc;
+	if (sqlite3_value_type(argv[1]) == SQLITE_NULL || sqlite3_value_type(argv[0]) == SQLITE_NULL) {
+		sqlite3_result_value(ctx, argv[0]);
+		return;
+	}
+	body = (const char *)sqlite3_value_text(argv[0]);
+	n = (size_t)sqlite3_value_bytes(argv[0]);
+	mlc_buf_init(&out);
+	if (expand(sqlite3_user_data(ctx), body ? body : "", n,
+	           (const char *)sqlite3_value_text(argv[1]), 0, &out, err, sizeof err) < 0) {
+		sqlite3_result_error(ctx, err, -1);
+		mlc_buf_free(&out);
+		return;
+	}
+	sqlite3_result_text(ctx, out.len ? out.p : "", (int)out.len, SQLITE_TRANSIENT);
+	mlc_buf_free(&out);
+}
+
+int
+mlc_trail_setup(struct mlc_store *s)
+{
+	return sqlite3_create_function(mlc_store_db(s), "trail_line", 2, SQLITE_UTF8, s,
+	                               trail_line_fn, NULL, NULL) == SQLITE_OK ? 0 : -1;
+}
+
+/*
+ * The step of store.c's migration that brought table trail_piece: every
+ * audit row written before it, its line stored whole, is put in the stored
+ * form in place (in the migration's transaction), one row at a time so
+ * that memory stays that of one line.  The trigger that keeps audit rows
+ * from changing is dropped for it and made again as migration v1 made it.
+ */
+int
+mlc_trail_compact_all(struct mlc_store *s)
+{
+	static const char next_sql[] =
+		"SELECT id, ts, line FROM audit WHERE id > ?1 AND typeof(line) = 'text' AND refs IS NULL"
+		" ORDER BY id LIMIT 1";
+	struct mlc_buf tmpl, refs;
+	sqlite3_stmt *st, *up;
+	long long last = 0;
+	int rc = 0;
+
+	if (exec_text(s, "DROP TRIGGER audit_no_update", 0, NULL) < 0)
+		return -1;
+	if (mlc_store_prepare(s, next_sql, &st) < 0)
+		return -1;
+	if (mlc_store_prepare(s, "UPDATE audit SET line = ?2, refs = ?3 WHERE id = ?1", &up) < 0) {
+		sqlite3_finalize(st);
+		return -1;
+	}
+	mlc_buf_init(&tmpl);
+	mlc_buf_init(&refs);
+	for (;;) {
+		char *ts, *line;
+		size_t n;
+
+		sqlite3_bind_int64(st, 1, last);
+		if ((rc = mlc_store_step(s, st)) != SQLITE_ROW)
+			break;
+		last = (long long)sqlite3_column_int64(st, 0);
+		ts = col_dup(st, 1);
+		n = (size_t)sqlite3_column_bytes(st, 2);
+		line = mlc_xstrndup((const char *)sqlite3_column_blob(st, 2), n);
+		sqlite3_reset(st);
+		rc = compact(s, line, n, CUT_LINE, ts ? ts : "", 0, &tmpl, &refs);
+		if (rc == 0 && refs.len) {
+			sqlite3_bind_int64(up, 1, last);
+			sqlite3_bind_text(up, 2, tmpl.len ? tmpl.p : "", (int)tmpl.len, SQLITE_STATIC);
+			sqlite3_bind_text(up, 3, refs.p, (int)refs.len, SQLITE_STATIC);
+			rc = mlc_store_step(s, up) == SQLITE_DONE ? 0 : -1;
+			sqlite3_reset(up);
+		}
+		free(ts);
+		free(line);
+		if (rc < 0)
+			break;
+	}
+	sqlite3_finalize(st);
+	sqlite3_finalize(up);
+	mlc_buf_free(&tmpl);
+	mlc_buf_free(&refs);
+	if (rc != SQLITE_DONE)
+		return -1;
+	return exec_text(s, "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit"
+	                    " BEGIN SELECT RAISE(ABORT, 'audit rows are append-only'); END", 0, NULL);
+}
+
 /* ---- table audit: the rows of the trail ---- */
 
 static const char ins_audit_sql[] =
 	"INSERT INTO audit (ts, stage, rule, jde_table, record_key, alert_id,"
 	" delivery_id, recipient, channel, sid, status, error_code, attempt, detail,"
-	" line) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)";
+	" line, refs) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)";
 
 int
 mlc_trail_record(struct mlc_store *s, const struct mlc_trail_event *e)
 {
+	struct mlc_buf tmpl, refs;
 	sqlite3_stmt *st;
 	int rc;
+
+	mlc_buf_init(&tmpl);
+	mlc_buf_init(&refs);
+	/* the line's pieces first (the cached statement below is not reset by them) */
+	if (e->line && compact(s, e->line, e->len, CUT_LINE, e->ts ? e->ts : "", 0, &tmpl, &refs) < 0) {
+		mlc_buf_free(&tmpl);
+		mlc_buf_free(&refs);
+		return -1;
+	}
 
 	/* kept prepared: the tee records every line of the pipeline with it */
 	if (mlc_store_cached(s, ins_audit_sql, &st) < 0)
@@ -162,10 +965,16 @@ mlc_trail_record(struct mlc_store *s, const struct mlc_trail_event *e)
 	if (e->has_attempt)
 		sqlite3_bind_int64(st, 13, e->attempt);
 	bind_text(st, 14, e->detail);
-	if (e->line)
+	if (e->line && refs.len) {
+		sqlite3_bind_text(st, 15, tmpl.len ? tmpl.p : "", (int)tmpl.len, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 16, refs.p, (int)refs.len, SQLITE_TRANSIENT);
+	} else if (e->line) {
 		sqlite3_bind_text(st, 15, e->line, (int)e->len, SQLITE_TRANSIENT);
+	}
 	rc = mlc_store_step(s, st);
 	sqlite3_reset(st);
+	mlc_buf_free(&tmpl);
+	mlc_buf_free(&refs);
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
@@ -174,10 +983,10 @@ mlc_trail_latest_is(struct mlc_store *s, const char *delivery_id, const char *al
                     const char *line, size_t len)
 {
 	static const char by_delivery[] =
-		"SELECT line = CAST(?2 AS TEXT) FROM audit WHERE delivery_id = ?1"
+		"SELECT trail_line(line, refs) = CAST(?2 AS TEXT) FROM audit WHERE delivery_id = ?1"
 		" ORDER BY id DESC LIMIT 1";
 	static const char by_alert[] =
-		"SELECT line = CAST(?2 AS TEXT) FROM audit WHERE alert_id = ?1"
+		"SELECT trail_line(line, refs) = CAST(?2 AS TEXT) FROM audit WHERE alert_id = ?1"
 		" AND delivery_id IS NULL ORDER BY id DESC LIMIT 1";
 	sqlite3_stmt *st;
 	int rc, same = 0;
@@ -363,7 +1172,7 @@ mlc_trail_why(struct mlc_store *s, const char *what, mlc_trail_fn fn, void *arg)
 	"  GROUP BY delivery_id HAVING (?1 IS NULL OR max(rule) = ?1)" \
 	"  AND (?2 IS NULL OR max(ts) >= ?2))"
 #define REPLAY_COLS(t) \
-	" SELECT " t ".line, " t ".id, " t ".rule, " t ".delivery_id, " t ".alert_id," \
+	" SELECT trail_line(" t ".line, " t ".refs) AS line, " t ".id, " t ".rule, " t ".delivery_id, " t ".alert_id," \
 	"  " t ".jde_table, " t ".record_key, " t ".recipient, " t ".channel" \
 	" FROM last JOIN audit a ON a.id = last.id"
 #define REPLAY_WHERE(t) \
@@ -440,6 +1249,13 @@ mlc_trail_retention(struct mlc_store *s, const char *cutoff, const char *ts, lon
 	    exec_text(s, "DELETE FROM audit WHERE ts < ?1", 1, del) < 0)
 		return -1;
 	*n = (long long)sqlite3_changes(mlc_store_db(s));
+	/* the pieces only rows older than the cutoff held (last_ts: the newest) */
+	if (exec_text(s, "DROP TRIGGER trail_piece_no_delete", 0, NULL) < 0 ||
+	    exec_text(s, "DELETE FROM trail_piece WHERE last_ts < ?1", 1, del) < 0 ||
+	    exec_text(s, "CREATE TRIGGER trail_piece_no_delete BEFORE DELETE ON trail_piece"
+	                 " BEGIN SELECT RAISE(ABORT, 'trail pieces are append-only'); END", 0,
+	              NULL) < 0)
+		return -1;
 	snprintf(detail, sizeof detail, "deleted %lld rows older than %s", *n, cutoff);
 	if (exec_text(s, "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
 	                 " BEGIN SELECT RAISE(ABORT, 'audit rows are append-only'); END", 0,
@@ -679,14 +1495,14 @@ mlc_trail_quarantine_put(struct mlc_store *s, const struct mlc_trail_qitem *q, c
 	        "UPDATE quarantine SET last_ts = ?1, count = count + 1, run_id = ?3, origin = ?4,"
 	        " lineno = ?5, delivery_id = ?7, alert_id = ?8, record_key = ?9, field = ?10,"
 	        " reason = ?11, audit_id = ?12,"
-	        " bytes = coalesce(?13, (SELECT length(CAST(line AS BLOB)) FROM audit WHERE id = ?12)),"
-	        " line = coalesce(?14, (SELECT CAST(line AS BLOB) FROM audit WHERE id = ?12))"
+	        " bytes = coalesce(?13, (SELECT length(CAST(trail_line(line, refs) AS BLOB)) FROM audit WHERE id = ?12)),"
+	        " line = coalesce(?14, (SELECT CAST(trail_line(line, refs) AS BLOB) FROM audit WHERE id = ?12))"
 	        " WHERE id = ?15" :
 	        "INSERT INTO quarantine (first_ts, last_ts, rule, run_id, origin, lineno, ident,"
 	        " delivery_id, alert_id, record_key, field, reason, audit_id, bytes, line)"
 	        " VALUES (?1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
-	        " coalesce(?13, (SELECT length(CAST(line AS BLOB)) FROM audit WHERE id = ?12)),"
-	        " coalesce(?14, (SELECT CAST(line AS BLOB) FROM audit WHERE id = ?12)))",
+	        " coalesce(?13, (SELECT length(CAST(trail_line(line, refs) AS BLOB)) FROM audit WHERE id = ?12)),"
+	        " coalesce(?14, (SELECT CAST(trail_line(line, refs) AS BLOB) FROM audit WHERE id = ?12)))",
 	        &st) < 0)
 		return -1;
 	bind_text(st, 1, ts);
@@ -1211,7 +2027,7 @@ mlc_trail_open_list(struct mlc_store *s, const char *rule, mlc_trail_fn fn, void
 	/* the alert's line as alert-match wrote it: its record, as it was */
 	if (mlc_store_prepare(s,
 	        "SELECT o.alert_key, o.channel, o.to_addr, o.jde_table, o.alert_id, o.recipient,"
-	        " o.sent_at, (SELECT a.line FROM audit a WHERE a.alert_id = o.alert_id"
+	        " o.sent_at, (SELECT trail_line(a.line, a.refs) FROM audit a WHERE a.alert_id = o.alert_id"
 	        "  AND a.stage = 'matched' AND a.delivery_id IS NULL ORDER BY a.id DESC LIMIT 1)"
 	        " FROM open_alert o WHERE o.rule = ?1 ORDER BY o.alert_key, o.channel, o.to_addr",
 	        &st) < 0)
@@ -1396,7 +2212,7 @@ mlc_trail_esc_due(struct mlc_store *s, const char *rule, const char *now, mlc_tr
 	 */
 	if (mlc_store_prepare(s,
 	        "SELECT e.alert_key, e.alert_id, e.jde_table, e.steps, e.started_at, e.step,"
-	        " e.next_at, (SELECT a.line FROM audit a WHERE a.alert_id = e.alert_id"
+	        " e.next_at, (SELECT trail_line(a.line, a.refs) FROM audit a WHERE a.alert_id = e.alert_id"
 	        "  AND a.stage = 'matched' AND a.delivery_id IS NULL ORDER BY a.id DESC LIMIT 1)"
 	        " FROM escalation e WHERE e.rule = ?1 AND (e.next_at <= ?2 OR EXISTS"
 	        "  (SELECT 1 FROM deferred d WHERE d.rule = e.rule AND d.not_before <= ?2"

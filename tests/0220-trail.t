@@ -8,7 +8,7 @@
 cd "$TOP" || exit 1
 
 # ---- SQL on the trail's tables: in trail.c (and store.c's migrations) only
-tables='audit|message_status|run|deferred|quarantine|realert|metric|inbound|optout|monitor|monitor_notice|open_alert|ack|reply_code'
+tables='audit|message_status|run|deferred|quarantine|realert|metric|inbound|optout|monitor|monitor_notice|open_alert|ack|reply_code|trail_piece'
 for f in src/*.c; do
 	case $f in src/trail.c | src/store.c) continue ;; esac
 	# comments removed, so that prose naming a table is no statement
