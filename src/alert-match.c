@@ -1178,6 +1178,21 @@ resolved_load(const char *path)
 }
 
 /* One record read again: does its alert still fire? */
+/* The open alerts read for --resolved or --escalate, let go at its end. */
+static void
+opens_free(void)
+{
+	size_t i;
+
+	for (i = 0; i < nopens; i++) {
+		free(opens[i].line);
+		free(opens[i].key);
+		free(opens[i].rec);
+	}
+	free(opens);
+	jv_free(open_index);
+}
+
 static void
 resolved_record(const char *line, size_t len, unsigned long ln)
 {
@@ -1373,13 +1388,7 @@ resolved_emit(void)
 		jv_free(sent);
 		jv_free(o);
 	}
-	for (i = 0; i < nopens; i++) {
-		free(opens[i].line);
-		free(opens[i].key);
-		free(opens[i].rec);
-	}
-	free(opens);
-	jv_free(open_index);
+	opens_free();
 	mlc_buf_free(&out);
 	mlc_buf_free(&aid);
 	mlc_buf_free(&rc);
@@ -1563,13 +1572,7 @@ escalate_emit(void)
 		jv_free(e);
 		jv_free(o);
 	}
-	for (i = 0; i < nopens; i++) {
-		free(opens[i].line);
-		free(opens[i].key);
-		free(opens[i].rec);
-	}
-	free(opens);
-	jv_free(open_index);
+	opens_free();
 	mlc_buf_free(&out);
 	mlc_buf_free(&why);
 }
