@@ -45,7 +45,7 @@ first=$(doubt_to)
 nmail=$(mails | wc -l | tr -d ' ')
 is "$(alert-log query --stage in_doubt -f ndjson | jq -r .channel)" email "hold: stage in_doubt in the trail"
 is "$(in_doubt ap-aging)" 1 "hold: status counts one e-mail in doubt"
-like "$(ml-connector status ap-aging | head -n 1)" 'IN-DOUBT +ACKED$' "hold: status has an IN-DOUBT column"
+like "$(ml-connector status ap-aging | head -n 1)" ' IN-DOUBT( |$)' "hold: status has an IN-DOUBT column"
 ml-connector run ap-aging >/dev/null 2>"$T/h2.err"
 is "$?" 0 "hold: the next run succeeds"
 is "$(mails | wc -l | tr -d ' ')" "$nmail" "hold: and sends no e-mail again"

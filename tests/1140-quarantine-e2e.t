@@ -62,7 +62,7 @@ ok "A: its bytes kept exactly"
 # (sort -u: runs under one ML_CONNECTOR_NOW start at the same instant)
 is "$(alert-log status -f ndjson | jq -r "select(.rule == \"$R\") | [.status, .quarantined, .pending] | @tsv" | sort -u)" \
 	"$(printf 'ok\t1\t0')" "A: status: the run ok, one line quarantined, nothing pending"
-like "$(ml-connector status "$R" | grep "^$R ")" "^$R .* 1 +0\$" "A: ml-connector status shows the count"
+is "$(ml-connector status "$R" | status_cell "$R" QUARANTINED)" 1 "A: ml-connector status shows the count"
 like "$(alert-log query --stage run --rule "$R" | jq -r .detail | tail -n 1)" 'quarantined 1' \
 	"A: the trail's run record counts it"
 

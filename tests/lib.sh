@@ -164,6 +164,18 @@ lines_prefix_ok() {
 	fi
 }
 
+# status_cell RULE COLUMN < STATUS_TEXT: the cell of RULE's line under the
+# header COLUMN ("STRAY", "IN-DOUBT") of status text, found by name so that a
+# column added later moves no test.  "LAST RUN" is the one header of two
+# words; the cells are one word each.
+status_cell() {
+	awk -v rule="$1" -v col="$2" '
+		NR == 1 { n = 0
+			for (i = 1; i <= NF; i++) { if ($i == "RUN" && $(i - 1) == "LAST") continue; n++; if ($i == col) c = n }
+			next }
+		$1 == rule && c { print $c }'
+}
+
 skip() {
 	_n=$((_n + 1))
 	echo "ok $_n # skip $1"
