@@ -534,6 +534,9 @@ const char *mlc_retry_class_name(enum mlc_retry_class c);
 /* The fix for a permanent Twilio error that the rule or the account must
  * make (63016: a WhatsApp template), as one sentence, or NULL. */
 const char *mlc_retry_hint(long code);
+/* 1 when a Twilio error code refuses the To address itself for good
+ * (21211, 21614): the alert is not sent to that address again (realert.c). */
+int mlc_retry_bad_address(long code);
 /* Environment: ML_CONNECTOR_RETRY_SEED=N seeds the jitter generator (tests);
  * otherwise it is seeded from libsodium's randombytes. */
 
@@ -660,7 +663,7 @@ int mlc_trail_sent_count(struct mlc_store *s, const char *const addr[3], const c
 /* A row handed to a reader's callback, valid during the call.  s: the
  * value as text (an integer's decimal digits, a BLOB's bytes), NULL for
  * NULL; len: its bytes. */
-#define MLC_TRAIL_MAXCOLS 16
+#define MLC_TRAIL_MAXCOLS 20
 enum { MLC_TRAIL_NULL, MLC_TRAIL_INT, MLC_TRAIL_TEXT };
 struct mlc_trail_col {
 	const char *name, *s;
@@ -722,7 +725,7 @@ int mlc_trail_preview(struct mlc_store *s, const char *rule, const char *run_id,
  * last run and its outcome, then the deliveries counted by their latest
  * stage, the quarantined lines, and (on the row of rule "-") the status
  * callbacks for SIDs the trail does not know. */
-#define MLC_TRAIL_STATUS_NCOLS 16
+#define MLC_TRAIL_STATUS_NCOLS 18
 extern const char *const mlc_trail_status_cols[MLC_TRAIL_STATUS_NCOLS];
 int mlc_trail_status(struct mlc_store *s, const char *rule, mlc_trail_fn fn, void *arg);
 /* Writer, table metric: a counter grows by value (gauge 0), a gauge takes
@@ -780,12 +783,18 @@ int mlc_trail_quarantine_drop(struct mlc_store *s, const char *rule, const char 
 struct mlc_trail_realert {
 	char *last_sent, *fingerprint;
 	long count;
+	char *refused_to, *refused_at; /* an address refused for good, or NULL */
+	long refused_code;
 };
 int mlc_trail_realert_get(struct mlc_store *s, const char *rule, const char *key,
                           const char *recipient, struct mlc_trail_realert *row);
 void mlc_trail_realert_free(struct mlc_trail_realert *row);
 int mlc_trail_realert_mark(struct mlc_store *s, const char *rule, const char *key,
                            const char *recipient, const char *fingerprint, const char *sent_at);
+/* Writer: Twilio refused the address to of this alert and recipient for
+ * good (code, at); a repeat of the same refusal changes nothing. */
+int mlc_trail_realert_refuse(struct mlc_store *s, const char *rule, const char *key,
+                             const char *recipient, const char *to, long code, const char *at);
 
 /*
  * Tables inbound and optout (store.c v6; what a message means is
@@ -1238,11 +1247,19 @@ jv mlc_jq_time_args(const struct timespec *now, const char *tz, char *err, size_
  * suppression, > 0 seconds.  fingerprint may be NULL (no fingerprint).
  */
 /* 0 may send, 1 suppressed (last_sent: RFC 3339, count: sends so far; both
- * also set when 0 and a row exists), -1 database error (message on stderr;
- * mlc_store_code(s) for the exit code). */
+ * also set when 0 and a row exists), 2 Twilio refused an address of this
+ * recipient for good (refused: which, the code, when; the caller compares
+ * it with the address it would send to now: the same address is not sent
+ * to again, whatever the window and the fingerprint; a new one may be),
+ * -1 database error (message on stderr; mlc_store_code(s) for the exit
+ * code). */
+struct mlc_realert_refusal {
+	char to[256], at[32];
+	long code;
+};
 int mlc_realert_check(struct mlc_store *s, const char *rule, const char *key,
                       const char *recipient, const char *fingerprint, time_t now, long window_s,
-                      char last_sent[32], long *count);
+                      char last_sent[32], long *count, struct mlc_realert_refusal *refused);
 /* Marking a send: mlc_trail_realert_mark (trail.c). */
 /* A [match] realert value: "never" (or empty) -1, "0"/"always" 0, "30s"
  * "90m" "24h" "7d" "2w" seconds; -2 if malformed. */

@@ -387,6 +387,17 @@ static const char *const migrations[] = {
 	" recipient TEXT,"
 	" sent_at TEXT NOT NULL,"
 	" PRIMARY KEY (rule, alert_key, channel, to_addr));",
+	/*
+	 * v9: an address Twilio refused for good (mlc_retry_bad_address:
+	 * 21211, an invalid To; 21614, not a mobile number), on the re-alert
+	 * row of the alert and recipient whose delivery it refused: refused_to
+	 * the address, refused_code Twilio's code, refused_at when.  While the
+	 * recipient's address for that channel is still refused_to the alert
+	 * is not sent to it again (realert.c); a send clears the three.
+	 */
+	"ALTER TABLE realert ADD COLUMN refused_to TEXT;"
+	"ALTER TABLE realert ADD COLUMN refused_code INTEGER;"
+	"ALTER TABLE realert ADD COLUMN refused_at TEXT;",
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
