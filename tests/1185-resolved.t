@@ -127,6 +127,11 @@ is "$(sms_accepted | grep -c '^+15005550001')" 0 "no resolved notice for an aler
 is "$(queries)" 2 "run 2: 3 open keys, batch 2: 2 key LIST queries"
 is "$(alert-log open --rule ap-open | jq -r .key)" "00001|PV|900002|001" "open: the voucher still open"
 like "$(cat "$T/r2.err")" "resolved notices 2" "the run's summary counts the resolved notices"
+is "$(alert-log status ap-open -f ndjson | jq -r '[.sent, .resolved] | @tsv')" "$(printf '3\t2')" \
+	"status counts the resolved notices sent (resolved), apart from the alerts sent"
+ml-connector status ap-open >"$T/st"
+like "$(head -n 1 "$T/st")" ' SENT +RESOLVED +FAILED +BAD-ADDR ' "status text: RESOLVED and BAD-ADDR columns"
+like "$(grep '^ap-open ' "$T/st")" '^ap-open .* 3 +2 +3 +1 ' "status text: 3 sent, 2 resolved, 3 failed, 1 bad address"
 is "$(alert-log query --rule ap-open --stage resolved -f ndjson | jq -r .alert_id | sort | tr '\n' ' ')" \
 	"ap-open:00001|PV|900001|001/resolved ap-open:00001|PV|900003|001/resolved " \
 	"the trail records each resolution (stage resolved)"
