@@ -29,6 +29,7 @@ LIBOBJ = \
 	src/trail.o \
 	src/optout.o \
 	src/monitor.o \
+	src/aisrefusal.o \
 	src/ais.o
 
 # Filters and tools: bin/NAME is built from src/NAME.c plus libmlc.a.

@@ -1449,6 +1449,19 @@ int mlc_jde_row_record(const char *row, size_t n, const struct mlc_jde_fmt *f,
                        struct mlc_buf *out, struct mlc_jde_rowinfo *ri, char *err,
                        size_t errlen);
 
+/* ---- aisrefusal.c: the memory of an AIS password refused ----------- */
+/* A login refused for its password stops every later login with that
+ * password (77, before anything is sent; ais.c) until it is set again or a
+ * forced login (a->force) succeeds.  mlc_ais_refusal: 1 with the reason
+ * in out while that holds; dir NULL is mlc_state_dir's.  _clear lifts it.
+ * _of: 1 when password is the one refused (when, why: the file's), 0 when
+ * none is or another was (that refusal is then lifted).  _write: remember
+ * password as refused, with AIS's answer (best effort, said). */
+int mlc_ais_refusal(const char *dir, char *out, size_t outlen);
+void mlc_ais_refusal_clear(const char *dir);
+int mlc_ais_refusal_of(const char *password, char *when, size_t wn, char *why, size_t yn);
+void mlc_ais_refusal_write(const char *password, const char *why);
+
 /* ---- ais.c: the AIS session (login, token, paging, logout) for jde-fetch and jde-join */
 /*
  * One session per run: the [ais] settings of the configuration, the
@@ -1502,12 +1515,6 @@ void mlc_ais_password(struct mlc_ais *a, struct mlc_store *st);
 /* POST tokenrequest (retried by the shared policy); sets a->token and
  * a->df from userInfo.  A refusal exits 77. */
 void mlc_ais_login(struct mlc_ais *a);
-/* A login refused for its password stops every later login with that
- * password (77, before anything is sent) until it is set again or a
- * forced login (a->force) succeeds.  mlc_ais_refusal: 1 with the reason
- * in out while that holds; dir NULL is mlc_state_dir's.  _clear lifts it. */
-int mlc_ais_refusal(const char *dir, char *out, size_t outlen);
-void mlc_ais_refusal_clear(const char *dir);
 /*
  * One login per run (see "the session handed on" in ais.c): jde-fetch
  * hands its session to jde-join through a FIFO (mode 0600, ours, never a
