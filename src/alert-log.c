@@ -472,14 +472,16 @@ record(const char *line, size_t len, jv o, const char *force_stage, const char *
 			goto dberr;
 	}
 	/*
-	 * Twilio refused the address itself for good (21211, 21614: retry.c):
+	 * Twilio refused the address itself for good (21211, 21614: retry.c; a
+	 * Twilio code, so an SMS or WhatsApp delivery's):
 	 * recorded once as failed (above) and on the alert's re-alert row, so
 	 * that alert-match does not send the alert to that address at every
 	 * run; a corrected address is sent to (realert.c).  A digest stands
 	 * for several alerts and is left to its own next run.
 	 */
 	if (!force_stage && haveerr && mlc_retry_bad_address((long)errcode) &&
-	    strcmp(stage, "failed") == 0 && has(o, "delivery_id") && !has(o, "digest") &&
+	    strcmp(stage, "failed") == 0 && (!strcmp(chan, "sms") || !strcmp(chan, "whatsapp")) &&
+	    has(o, "delivery_id") && !has(o, "digest") &&
 	    key[0] && rule[0] && to[0] && !(alert[0] && is_resolved_id(alert))) {
 		char rid[512], rkb[1024];
 		const char *id = recipient_id(o, to, chan, rid, sizeof rid);
