@@ -275,6 +275,17 @@ stage() {
 	echo "$?" >"$tmp/$_name.rc"
 }
 
+# rc_of FILE: the status a stage recorded in FILE (its first line, as
+# "$(cat FILE)" gives it, with the shell's own read: a run checks some fifty
+# of them, and a cat is a process each); status 1 and nothing when there is
+# no such file (the stage never ran, or was killed before it ended).
+rc_of() {
+	[ -r "$1" ] || return 1
+	_rcv=
+	IFS= read -r _rcv <"$1" || :
+	printf '%s\n' "$_rcv"
+}
+
 # new_run_id [PREFIX]: an id no other run has, for table run's (rule,
 # run_id) key.  The second alone is not enough: `run R R`, or two runs
 # started in one second, share it; $$ is the same for every run of one
@@ -388,7 +399,7 @@ rstages=""
 run_resolved() {
 	rstages=""
 	grep -q '^\[resolved\]' "$(mlc-rule path "$rule")" || return 0
-	[ "$(cat "$tmp/fetch.rc" 2>/dev/null)" = 0 ] || return 0
+	[ "$(rc_of "$tmp/fetch.rc")" = 0 ] || return 0
 	rstages="xopen"
 	{ stage xopen alert-log open --rule "$rule"; } >"$tmp/open"
 	[ "$(cat "$tmp/xopen.rc")" = 0 ] && [ -s "$tmp/open" ] || return 0
@@ -493,7 +504,7 @@ run_locked() {
 	if [ "$(mlc-conf get twilio inbound 2>/dev/null)" = poll ]; then
 		{ stage inbound twilio-send --poll-inbound; } | { stage ilog trail; } >/dev/null
 		for s in inbound ilog; do
-			c=$(cat "$tmp/$s.rc" 2>/dev/null || echo 70)
+			c=$(rc_of "$tmp/$s.rc" || echo 70)
 			[ "$c" = 0 ] || warn "rule $rule: polling the messages recipients sent: $s exit $c; opt-outs may be read late"
 		done
 	fi
@@ -536,7 +547,7 @@ run_locked() {
 	rc=0
 	failed=""
 	for s in replay replay2 rsend rlog $estages release dlog dsend dlog2 fetch join log1 match log2 render log3 send log4 $rstages; do
-		c=$(cat "$tmp/$s.rc" 2>/dev/null || echo 70)
+		c=$(rc_of "$tmp/$s.rc" || echo 70)
 		case $s:$c in
 		replay:65 | replay2:65 | rlog:65 | dlog:65 | dlog2:65 | log[1-4]:65 | xlog[1-3]:65 | elog[1-3]:65)
 			# alert-log quarantined lines; everything else went on
@@ -611,21 +622,21 @@ run_locked() {
 # channels was accepted; down when none was and one was left unknown or
 # failed for a retryable reason, or a sender exited 69 or 77; else unchanged.
 run_up_gauges() {
-	case $(cat "$tmp/fetch.rc" 2>/dev/null) in
+	case $(rc_of "$tmp/fetch.rc") in
 	0) alert-log metrics up ais 1 ;;
 	69 | 77) alert-log metrics up ais 0 ;;
 	esac
 	# AIS refused the credentials (77 of jde-fetch or jde-join) until a
 	# fetch goes through: the monitor's auth condition (twilio-send sets
 	# Twilio's and SendGrid's itself: it knows which refused).
-	if [ "$(cat "$tmp/fetch.rc" 2>/dev/null)" = 77 ] || [ "$(cat "$tmp/join.rc" 2>/dev/null)" = 77 ]; then
+	if [ "$(rc_of "$tmp/fetch.rc")" = 77 ] || [ "$(rc_of "$tmp/join.rc")" = 77 ]; then
 		alert-log metrics refused ais 1
-	elif [ "$(cat "$tmp/fetch.rc" 2>/dev/null)" = 0 ]; then
+	elif [ "$(rc_of "$tmp/fetch.rc")" = 0 ]; then
 		alert-log metrics refused ais 0
 	fi
 	_down=0
 	for _s in rsend dsend send; do
-		case $(cat "$tmp/$_s.rc" 2>/dev/null) in 69 | 77) _down=1 ;; esac
+		case $(rc_of "$tmp/$_s.rc") in 69 | 77) _down=1 ;; esac
 	done
 	cat "$tmp/rresults" "$tmp/dresults" "$tmp/results" 2>/dev/null >"$tmp/allresults"
 	for _sys in twilio:'"channel":"\(sms\|whatsapp\)"' sendgrid:'"channel":"email"'; do
@@ -778,7 +789,7 @@ monitor_step() {
 				{ stage log3 trail --after twilio-send; } >"$tmp/$_pass.results"
 			_failed=""
 			for _s in eval log1 render log2 send log3; do
-				_c=$(cat "$tmp/$_s.rc" 2>/dev/null || echo 70)
+				_c=$(rc_of "$tmp/$_s.rc" || echo 70)
 				[ "$_c" = 0 ] || _failed="$_failed $_s=$_c"
 			done
 			[ -z "$_failed" ] || warn "monitor: the $_pass pass failed (stages:$_failed); the notice stays in the trail and goes out again at the next evaluation"
@@ -939,7 +950,7 @@ resend_rule() {
 			{ stage log trail; } >"$tmp/results"
 		rc=0
 		for s in replay send log; do
-			rc=$(worse "$rc" "$(cat "$tmp/$s.rc" 2>/dev/null || echo 70)")
+			rc=$(worse "$rc" "$(rc_of "$tmp/$s.rc" || echo 70)")
 		done
 		n=$(grep -c . "$tmp/results")
 		sent=$(grep -c '"status":"\(queued\|accepted\|sent\)"' "$tmp/results")
@@ -1342,7 +1353,7 @@ cmd_preview() {
 	rc=0
 	failed=""
 	for s in fetch join match render; do
-		c=$(cat "$tmp/$s.rc" 2>/dev/null || echo 70)
+		c=$(rc_of "$tmp/$s.rc" || echo 70)
 		if [ "$c" != 0 ]; then
 			failed="$failed $s=$c"
 			rc=$(worse "$rc" "$c")

@@ -509,11 +509,11 @@ status_row(const struct mlc_trail_row *r, void *arg)
 	if (o->f == F_TEXT) {
 		const char *t = r->c[2].s, *oc = r->c[4].s, *det = r->c[5].s, *id = r->c[1].s;
 
-		mlc_buf_printf(b, "%-24s %-24s %-10s %6d %6d %7d %7d %8d %9d %6d %6d %11d %8d %5d",
+		mlc_buf_printf(b, "%-24s %-24s %-10s %6d %8d %6d %8d %7d %7d %8d %9d %6d %6d %11d %8d %5d",
 		               r->c[0].s, t ? t : "-", oc ? oc : "-", (int)r->c[6].i,
-		               (int)r->c[7].i, (int)r->c[8].i, (int)r->c[9].i, (int)r->c[10].i,
-		               (int)r->c[15].i, (int)r->c[13].i, (int)r->c[14].i, (int)r->c[11].i,
-		               (int)r->c[12].i, (int)r->c[16].i);
+		               (int)r->c[17].i, (int)r->c[7].i, (int)r->c[18].i, (int)r->c[8].i,
+		               (int)r->c[9].i, (int)r->c[10].i, (int)r->c[15].i, (int)r->c[13].i,
+		               (int)r->c[14].i, (int)r->c[11].i, (int)r->c[12].i, (int)r->c[16].i);
 		/* the counts above stand over every run; the last run's own are its detail */
 		if (id)
 			mlc_buf_printf(b, "\n  last run %s: %s", id, det ? det : "(not ended)");
@@ -539,12 +539,14 @@ status_row(const struct mlc_trail_row *r, void *arg)
 }
 
 /*
- * status: per rule, the last run and what stands: deliveries sent, failed,
- * still unknown, and queued with no outcome yet (a run died before
- * sending them), deferred, suppressed because the recipient opted out
- * (OPTED-OUT), capped, counted over each delivery's latest
- * event, in all runs, and the acknowledgements of its alerts (ACKED); the text form gives the last run's own figures (the
- * run's detail) on a line of their own beneath.  Row "-" counts the
+ * status: per rule, the last run and what stands: deliveries sent (alerts'),
+ * resolved notices sent (RESOLVED), failed, the addresses Twilio refused
+ * for good that alerts are held back from (BAD-ADDR: realert.c), still
+ * unknown, and queued with no outcome yet (a run died before sending them),
+ * deferred, suppressed because the recipient opted out (OPTED-OUT), capped,
+ * counted over each delivery's latest event, in all runs, and the
+ * acknowledgements of its alerts (ACKED); the text form gives the last
+ * run's own figures (the run's detail) on a line of their own beneath.  Row "-" counts the
  * callbacks for SIDs the trail does not know (stray).
  */
 int
@@ -566,10 +568,10 @@ cmd_status(int argc, char **argv)
 	mlc_store_doing(store, "read the audit trail");
 	mlc_buf_init(&o.b);
 	if (o.f == F_TEXT) {
-		mlc_buf_printf(&o.b, "%-24s %-24s %-10s %6s %6s %7s %7s %8s %9s %6s %6s %11s %8s %5s",
-		               "RULE", "LAST RUN", "OUTCOME", "SENT", "FAILED", "UNKNOWN", "PENDING",
-		               "DEFERRED", "OPTED-OUT", "CAPPED", "STRAY", "QUARANTINED", "IN-DOUBT",
-		               "ACKED");
+		mlc_buf_printf(&o.b, "%-24s %-24s %-10s %6s %8s %6s %8s %7s %7s %8s %9s %6s %6s %11s %8s %5s",
+		               "RULE", "LAST RUN", "OUTCOME", "SENT", "RESOLVED", "FAILED", "BAD-ADDR",
+		               "UNKNOWN", "PENDING", "DEFERRED", "OPTED-OUT", "CAPPED", "STRAY",
+		               "QUARANTINED", "IN-DOUBT", "ACKED");
 		if (put_line(&o.b) < 0) {
 			mlc_buf_free(&o.b);
 			return MLC_EX_IOERR;

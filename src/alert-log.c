@@ -548,6 +548,26 @@ record(const char *line, size_t len, jv o, const char *force_stage, const char *
 		if (have && mlc_optout_refused(store, of, ot, ev.delivery_id, ts) < 0)
 			goto dberr;
 	}
+	/*
+	 * Twilio refused the address itself for good (21211, 21614: retry.c; a
+	 * Twilio code, so an SMS or WhatsApp delivery's):
+	 * recorded once as failed (above) and on the alert's re-alert row, so
+	 * that alert-match does not send the alert to that address at every
+	 * run; a corrected address is sent to (realert.c).  A digest stands
+	 * for several alerts and is left to its own next run.
+	 */
+	if (!force_stage && haveerr && mlc_retry_bad_address((long)errcode) &&
+	    strcmp(stage, "failed") == 0 && (!strcmp(chan, "sms") || !strcmp(chan, "whatsapp")) &&
+	    has(o, "delivery_id") && !has(o, "digest") &&
+	    key[0] && rule[0] && to[0] && !(alert[0] && is_resolved_id(alert))) {
+		char rid[512], rkb[1024];
+		const char *id = recipient_id(o, to, chan, rid, sizeof rid);
+		const char *rk = sfield(o, "realert_key", rkb, sizeof rkb);
+
+		if (mlc_trail_realert_refuse(store, rule, rk ? rk : key, id, to, (long)errcode, ts) <
+		    0)
+			goto dberr;
+	}
 	if (sidp && st && (has(o, "delivery_id") || has(o, "event")) &&
 	    mlc_trail_status_put(store, sidp, st, haveerr ? &errcode : NULL, ts,
 	                         has(o, "event") ? "poll" : "send", NULL) < 0)

@@ -635,8 +635,35 @@ struct rset {
 	int valid[MAXR], suppressed[MAXR], chmask[MAXR];
 	char last[MAXR][32];
 	long cnt[MAXR];
+	struct mlc_realert_refusal refused[MAXR]; /* .code 0: none */
 	size_t n, nsup, nvalid;
 };
+
+/* Whether the address recipient object b gives for channel c is still the
+ * one Twilio refused for good ("whatsapp:" aside, which the delivery's
+ * "to" may carry and the recipient's member does not). */
+static int
+still_refused(const struct mlc_buf *b, int c, const char *refused)
+{
+	jv o = jv_parse_sized(b->p, (int)b->len);
+	jv a = jv_get_kind(o) == JV_KIND_OBJECT
+	           ? jv_object_get(jv_copy(o), jv_string(mlc_addr_channel_name(c)))
+	           : jv_null();
+	int same = 0;
+
+	if (jv_get_kind(a) == JV_KIND_STRING) {
+		const char *x = jv_string_value(a);
+
+		if (strncmp(x, "whatsapp:", 9) == 0)
+			x += 9;
+		if (strncmp(refused, "whatsapp:", 9) == 0)
+			refused += 9;
+		same = strcmp(x, refused) == 0;
+	}
+	jv_free(a);
+	jv_free(o);
+	return same;
+}
 
 /* A jq step failed: a halt (k == -3) stops the run, anything else is this record's error. */
 static void
@@ -882,6 +909,7 @@ realert_filter(struct rset *r, const char *key, const char *fp)
 
 		r->last[i][0] = '\0';
 		r->cnt[i] = 0;
+		r->refused[i].code = 0;
 		if (!r->valid[i])
 			continue;
 		r->nvalid++;
@@ -894,6 +922,7 @@ realert_filter(struct rset *r, const char *key, const char *fp)
 		for (c = 0; c < 3 && k >= 0; c++) {
 			char l[32];
 			long n;
+			struct mlc_realert_refusal ref;
 
 			if (!(want & (1 << c)))
 				continue;
@@ -901,7 +930,17 @@ realert_filter(struct rset *r, const char *key, const char *fp)
 			mlc_buf_reset(&ck);
 			mlc_buf_printf(&ck, "%s/%s", r->id[i].p, mlc_addr_channel_name(c));
 			k = mlc_realert_check(store, rule.name, key, ck.p, fp, now_ts.tv_sec,
-			                      window_s, l, &n);
+			                      window_s, l, &n, &ref);
+			if (k == 2) {
+				/* refused for good: held back while it is the same address */
+				if (still_refused(&r->json[i], c, ref.to)) {
+					if (!r->refused[i].code)
+						r->refused[i] = ref;
+					k = 1;
+				} else {
+					k = 0;
+				}
+			}
 			if (k == 1) {
 				if (nin++ == 0) {
 					memcpy(r->last[i], l, sizeof l);
@@ -948,7 +987,17 @@ suppressed_json(struct mlc_buf *sup, const struct rset *r)
 		mlc_buf_json_str(sup, r->id[i].p, r->id[i].len);
 		mlc_buf_adds(sup, ",\"last_sent\":");
 		json_str_or_null(sup, r->last[i][0] ? r->last[i] : NULL);
-		mlc_buf_printf(sup, ",\"count\":%ld}", r->cnt[i]);
+		mlc_buf_printf(sup, ",\"count\":%ld", r->cnt[i]);
+		if (r->refused[i].code) {
+			const struct mlc_realert_refusal *f = &r->refused[i];
+
+			mlc_buf_adds(sup, ",\"refused\":{\"to\":");
+			mlc_buf_json_str(sup, f->to, strlen(f->to));
+			mlc_buf_printf(sup, ",\"code\":%ld,\"at\":", f->code);
+			json_str_or_null(sup, f->at[0] ? f->at : NULL);
+			mlc_buf_addc(sup, '}');
+		}
+		mlc_buf_addc(sup, '}');
 	}
 	mlc_buf_addc(sup, ']');
 }

@@ -534,6 +534,9 @@ const char *mlc_retry_class_name(enum mlc_retry_class c);
 /* The fix for a permanent Twilio error that the rule or the account must
  * make (63016: a WhatsApp template), as one sentence, or NULL. */
 const char *mlc_retry_hint(long code);
+/* 1 when a Twilio error code refuses the To address itself for good
+ * (21211, 21614): the alert is not sent to that address again (realert.c). */
+int mlc_retry_bad_address(long code);
 /* Environment: ML_CONNECTOR_RETRY_SEED=N seeds the jitter generator (tests);
  * otherwise it is seeded from libsodium's randombytes. */
 
@@ -643,7 +646,7 @@ struct mlc_trail_event {
 	size_t len;
 };
 int mlc_trail_record(struct mlc_store *s, const struct mlc_trail_event *e);
-/* The stored form of lines (schema v9): register SQL trail_line(line, refs)
+/* The stored form of lines (schema v11): register SQL trail_line(line, refs)
  * on the connection (mlc_store_open), and convert the rows an older
  * schema wrote, in place (the migration's step).  0 or -1. */
 int mlc_trail_setup(struct mlc_store *s);
@@ -732,8 +735,9 @@ int mlc_trail_preview(struct mlc_store *s, const char *rule, const char *run_id,
  * last run and its outcome, then the deliveries counted by their latest
  * stage, the quarantined lines, (on the row of rule "-") the status
  * callbacks for SIDs the trail does not know, and the acknowledgements of
- * the rule's alerts (table ack). */
-#define MLC_TRAIL_STATUS_NCOLS 17
+ * the rule's alerts (table ack), the resolved notices sent, and the
+ * addresses Twilio refused for good. */
+#define MLC_TRAIL_STATUS_NCOLS 19
 extern const char *const mlc_trail_status_cols[MLC_TRAIL_STATUS_NCOLS];
 int mlc_trail_status(struct mlc_store *s, const char *rule, mlc_trail_fn fn, void *arg);
 /* Writer, table metric: a counter grows by value (gauge 0), a gauge takes
@@ -791,12 +795,18 @@ int mlc_trail_quarantine_drop(struct mlc_store *s, const char *rule, const char 
 struct mlc_trail_realert {
 	char *last_sent, *fingerprint;
 	long count;
+	char *refused_to, *refused_at; /* an address refused for good, or NULL */
+	long refused_code;
 };
 int mlc_trail_realert_get(struct mlc_store *s, const char *rule, const char *key,
                           const char *recipient, struct mlc_trail_realert *row);
 void mlc_trail_realert_free(struct mlc_trail_realert *row);
 int mlc_trail_realert_mark(struct mlc_store *s, const char *rule, const char *key,
                            const char *recipient, const char *fingerprint, const char *sent_at);
+/* Writer: Twilio refused the address to of this alert and recipient for
+ * good (code, at); a repeat of the same refusal changes nothing. */
+int mlc_trail_realert_refuse(struct mlc_store *s, const char *rule, const char *key,
+                             const char *recipient, const char *to, long code, const char *at);
 
 /*
  * Tables inbound and optout (store.c v6; what a message means is
@@ -1388,11 +1398,19 @@ jv mlc_jq_time_args(const struct timespec *now, const char *tz, char *err, size_
  * suppression, > 0 seconds.  fingerprint may be NULL (no fingerprint).
  */
 /* 0 may send, 1 suppressed (last_sent: RFC 3339, count: sends so far; both
- * also set when 0 and a row exists), -1 database error (message on stderr;
- * mlc_store_code(s) for the exit code). */
+ * also set when 0 and a row exists), 2 Twilio refused an address of this
+ * recipient for good (refused: which, the code, when; the caller compares
+ * it with the address it would send to now: the same address is not sent
+ * to again, whatever the window and the fingerprint; a new one may be),
+ * -1 database error (message on stderr; mlc_store_code(s) for the exit
+ * code). */
+struct mlc_realert_refusal {
+	char to[256], at[32];
+	long code;
+};
 int mlc_realert_check(struct mlc_store *s, const char *rule, const char *key,
                       const char *recipient, const char *fingerprint, time_t now, long window_s,
-                      char last_sent[32], long *count);
+                      char last_sent[32], long *count, struct mlc_realert_refusal *refused);
 /* Marking a send: mlc_trail_realert_mark (trail.c). */
 /* A [match] realert value: "never" (or empty) -1, "0"/"always" 0, "30s"
  * "90m" "24h" "7d" "2w" seconds; -2 if malformed. */
@@ -1582,6 +1600,19 @@ int mlc_jde_row_record(const char *row, size_t n, const struct mlc_jde_fmt *f,
                        struct mlc_buf *out, struct mlc_jde_rowinfo *ri, char *err,
                        size_t errlen);
 
+/* ---- aisrefusal.c: the memory of an AIS password refused ----------- */
+/* A login refused for its password stops every later login with that
+ * password (77, before anything is sent; ais.c) until it is set again or a
+ * forced login (a->force) succeeds.  mlc_ais_refusal: 1 with the reason
+ * in out while that holds; dir NULL is mlc_state_dir's.  _clear lifts it.
+ * _of: 1 when password is the one refused (when, why: the file's), 0 when
+ * none is or another was (that refusal is then lifted).  _write: remember
+ * password as refused, with AIS's answer (best effort, said). */
+int mlc_ais_refusal(const char *dir, char *out, size_t outlen);
+void mlc_ais_refusal_clear(const char *dir);
+int mlc_ais_refusal_of(const char *password, char *when, size_t wn, char *why, size_t yn);
+void mlc_ais_refusal_write(const char *password, const char *why);
+
 /* ---- ais.c: the AIS session (login, token, paging, logout) for jde-fetch and jde-join */
 /*
  * One session per run: the [ais] settings of the configuration, the
@@ -1635,12 +1666,6 @@ void mlc_ais_password(struct mlc_ais *a, struct mlc_store *st);
 /* POST tokenrequest (retried by the shared policy); sets a->token and
  * a->df from userInfo.  A refusal exits 77. */
 void mlc_ais_login(struct mlc_ais *a);
-/* A login refused for its password stops every later login with that
- * password (77, before anything is sent) until it is set again or a
- * forced login (a->force) succeeds.  mlc_ais_refusal: 1 with the reason
- * in out while that holds; dir NULL is mlc_state_dir's.  _clear lifts it. */
-int mlc_ais_refusal(const char *dir, char *out, size_t outlen);
-void mlc_ais_refusal_clear(const char *dir);
 /*
  * One login per run (see "the session handed on" in ais.c): jde-fetch
  * hands its session to jde-join through a FIFO (mode 0600, ours, never a

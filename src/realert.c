@@ -16,6 +16,15 @@
  * the fingerprint stays the same; window_s == 0: no suppression; > 0:
  * suppressed while now - last_sent < window_s and the fingerprint is the
  * same.  A changed fingerprint (e.g. the open amount) always may send.
+ *
+ * Refused for good: when Twilio refused the recipient's address itself
+ * (mlc_retry_bad_address: 21211, 21614), alert-log records the address on
+ * the row (mlc_trail_realert_refuse) and the delivery stays "failed" once.
+ * The check says so (2) and alert-match holds the alert back from that
+ * address whatever the window and the fingerprint: the number will not
+ * become valid by itself, and texting it at every run only fills the trail
+ * with the same refusal.  A corrected address in JDE is another address and
+ * is sent to; a send clears the refusal.
  */
 #include <string.h>
 
@@ -32,7 +41,7 @@ same_fp(const char *stored, const char *fp)
 int
 mlc_realert_check(struct mlc_store *s, const char *rule, const char *key,
                   const char *recipient, const char *fingerprint, time_t now, long window_s,
-                  char last_sent[32], long *count)
+                  char last_sent[32], long *count, struct mlc_realert_refusal *refused)
 {
 	struct mlc_trail_realert row;
 	int rc, verdict = 0;
@@ -45,6 +54,12 @@ mlc_realert_check(struct mlc_store *s, const char *rule, const char *key,
 		mlc_store_warn(s, "re-alert check");
 		return -1;
 	}
+	if (rc == 1 && row.refused_to && refused) {
+		snprintf(refused->to, sizeof refused->to, "%s", row.refused_to);
+		snprintf(refused->at, sizeof refused->at, "%s", row.refused_at ? row.refused_at : "");
+		refused->code = row.refused_code;
+		verdict = 2;
+	}
 	if (rc == 1) {
 		const char *ls = row.last_sent;
 		struct timespec t;
@@ -53,7 +68,7 @@ mlc_realert_check(struct mlc_store *s, const char *rule, const char *key,
 			snprintf(last_sent, 32, "%s", ls);
 		if (count)
 			*count = row.count;
-		if (ls && same_fp(row.fingerprint, fingerprint) && window_s != 0) {
+		if (verdict == 0 && ls && same_fp(row.fingerprint, fingerprint) && window_s != 0) {
 			if (window_s < 0)
 				verdict = 1;
 			else if (mlc_time_parse(ls, &t) == 0 &&

@@ -206,6 +206,17 @@ mlc_retry_sleep(long ms, volatile int *stop)
 			return;
 }
 
+int
+mlc_retry_bad_address(long code)
+{
+	/* 21211: "Invalid 'To' Phone Number"; 21614: "'To' number is not a
+	 * valid mobile number" (reference/twilio.md §1.4): the address itself,
+	 * refused whoever sends to it and whenever.  Not 21612 (a route, which
+	 * depends on the sender and the carrier) nor 21610 (an opt-out, which
+	 * optout.c keeps per pair and which START undoes). */
+	return code == 21211 || code == 21614;
+}
+
 const char *
 mlc_retry_hint(long code)
 {

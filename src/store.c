@@ -527,6 +527,17 @@ static const char *const migrations[] = {
 	" fingerprint FROM realert;"
 	"DROP TABLE realert;"
 	"ALTER TABLE realert_v11 RENAME TO realert;",
+	/*
+	 * v12: an address Twilio refused for good (mlc_retry_bad_address:
+	 * 21211, an invalid To; 21614, not a mobile number), on the re-alert
+	 * row of the alert and recipient whose delivery it refused: refused_to
+	 * the address, refused_code Twilio's code, refused_at when.  While the
+	 * recipient's address for that channel is still refused_to the alert
+	 * is not sent to it again (realert.c); a send clears the three.
+	 */
+	"ALTER TABLE realert ADD COLUMN refused_to TEXT;"
+	"ALTER TABLE realert ADD COLUMN refused_code INTEGER;"
+	"ALTER TABLE realert ADD COLUMN refused_at TEXT;",
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

@@ -46,7 +46,7 @@ const char *const mlc_trail_quarantine_cols[MLC_TRAIL_QUARANTINE_NCOLS] = {
 const char *const mlc_trail_status_cols[MLC_TRAIL_STATUS_NCOLS] = {
 	"rule", "run_id", "started_at", "finished_at", "status", "detail", "sent", "failed",
 	"unknown", "pending", "deferred", "quarantined", "in_doubt", "capped", "stray",
-	"opted_out", "acked"
+	"opted_out", "acked", "resolved", "refused_addresses"
 };
 
 /* The audit columns, in mlc_trail_audit_cols' order. */
@@ -1359,13 +1359,14 @@ mlc_trail_status(struct mlc_store *s, const char *rule, mlc_trail_fn fn, void *a
 		" lastrun AS (SELECT r.rule, r.run_id, r.started_at, r.finished_at, r.status,"
 		"   r.detail FROM run r WHERE r.rowid = (SELECT rowid FROM run WHERE rule = r.rule"
 		"   ORDER BY started_at DESC, rowid DESC LIMIT 1)),"
-		" latest AS (SELECT m.rule, a.stage FROM audit a JOIN (SELECT delivery_id,"
+		" latest AS (SELECT m.rule, a.stage, coalesce(substr(a.alert_id, -9) = '/resolved',"
+		"   0) AS resolved FROM audit a JOIN (SELECT delivery_id,"
 		"   max(id) AS id, max(rule) AS rule FROM audit WHERE delivery_id IS NOT NULL"
 		"   GROUP BY delivery_id) m ON a.id = m.id)"
 		" SELECT rules.rule, lastrun.run_id, lastrun.started_at, lastrun.finished_at,"
 		"  lastrun.status, lastrun.detail,"
 		"  (SELECT count(*) FROM latest WHERE latest.rule = rules.rule AND stage IN"
-		"   ('sent','delivered','read')),"
+		"   ('sent','delivered','read') AND NOT resolved),"
 		"  (SELECT count(*) FROM latest WHERE latest.rule = rules.rule AND stage IN"
 		"   ('failed','undelivered','canceled')),"
 		"  (SELECT count(*) FROM latest WHERE latest.rule = rules.rule AND stage = 'unknown'),"
@@ -1376,7 +1377,11 @@ mlc_trail_status(struct mlc_store *s, const char *rule, mlc_trail_fn fn, void *a
 		"  (SELECT count(*) FROM latest WHERE latest.rule = rules.rule AND stage = 'capped'),"
 		"  CASE WHEN rules.rule = '-' THEN (SELECT count(*) FROM strays) ELSE 0 END,"
 		"  (SELECT count(*) FROM latest WHERE latest.rule = rules.rule AND stage = 'suppressed'),"
-		"  (SELECT count(*) FROM ack WHERE ack.rule = rules.rule)"
+		"  (SELECT count(*) FROM ack WHERE ack.rule = rules.rule),"
+		"  (SELECT count(*) FROM latest WHERE latest.rule = rules.rule AND stage IN"
+		"   ('sent','delivered','read') AND resolved),"
+		"  (SELECT count(DISTINCT refused_to) FROM realert WHERE realert.rule = rules.rule"
+		"   AND refused_to IS NOT NULL)"
 		" FROM rules LEFT JOIN lastrun ON lastrun.rule = rules.rule ORDER BY rules.rule";
 	sqlite3_stmt *st;
 
@@ -1640,7 +1645,8 @@ mlc_trail_realert_get(struct mlc_store *s, const char *rule, const char *key,
 	int rc;
 
 	memset(row, 0, sizeof *row);
-	if (mlc_store_prepare(s, "SELECT last_sent, count, fingerprint FROM realert"
+	if (mlc_store_prepare(s, "SELECT last_sent, count, fingerprint, refused_to, refused_code,"
+	                         " refused_at FROM realert"
 	                         " WHERE rule = ?1 AND alert_key = ?2 AND recipient = ?3",
 	                      &st) < 0)
 		return -1;
@@ -1652,6 +1658,9 @@ mlc_trail_realert_get(struct mlc_store *s, const char *rule, const char *key,
 		row->last_sent = col_dup(st, 0);
 		row->count = (long)sqlite3_column_int64(st, 1);
 		row->fingerprint = col_dup(st, 2);
+		row->refused_to = col_dup(st, 3);
+		row->refused_code = (long)sqlite3_column_int64(st, 4);
+		row->refused_at = col_dup(st, 5);
 	}
 	sqlite3_finalize(st);
 	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
@@ -1662,6 +1671,8 @@ mlc_trail_realert_free(struct mlc_trail_realert *row)
 {
 	free(row->last_sent);
 	free(row->fingerprint);
+	free(row->refused_to);
+	free(row->refused_at);
 	memset(row, 0, sizeof *row);
 }
 
@@ -1677,9 +1688,11 @@ mlc_trail_realert_mark(struct mlc_store *s, const char *rule, const char *key,
 	                       " ON CONFLICT (rule, alert_key, recipient) DO UPDATE SET"
 	                       " first_sent = coalesce(first_sent, excluded.first_sent),"
 	                       " last_sent = excluded.last_sent, count = count + 1,"
-	                       " fingerprint = excluded.fingerprint"
+	                       " fingerprint = excluded.fingerprint,"
+	                       " refused_to = NULL, refused_code = NULL, refused_at = NULL"
 	                       " WHERE last_sent IS NOT excluded.last_sent"
-	                       " OR fingerprint IS NOT excluded.fingerprint",
+	                       " OR fingerprint IS NOT excluded.fingerprint"
+	                       " OR refused_to IS NOT NULL",
 	                       &st) < 0)
 		return -1;
 	sqlite3_bind_text(st, 1, rule, -1, SQLITE_STATIC);
@@ -1690,6 +1703,32 @@ mlc_trail_realert_mark(struct mlc_store *s, const char *rule, const char *key,
 		sqlite3_bind_text(st, 5, fingerprint, -1, SQLITE_STATIC);
 	else
 		sqlite3_bind_null(st, 5);
+	return step_done(s, st);
+}
+
+int
+mlc_trail_realert_refuse(struct mlc_store *s, const char *rule, const char *key,
+                         const char *recipient, const char *to, long code, const char *at)
+{
+	sqlite3_stmt *st;
+
+	if (mlc_store_prepare(s,
+	                       "INSERT INTO realert (rule, alert_key, recipient, refused_to,"
+	                       " refused_code, refused_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+	                       " ON CONFLICT (rule, alert_key, recipient) DO UPDATE SET"
+	                       " refused_to = excluded.refused_to,"
+	                       " refused_code = excluded.refused_code,"
+	                       " refused_at = coalesce(refused_at, excluded.refused_at)"
+	                       " WHERE refused_to IS NOT excluded.refused_to"
+	                       " OR refused_code IS NOT excluded.refused_code",
+	                       &st) < 0)
+		return -1;
+	sqlite3_bind_text(st, 1, rule, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, recipient, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, to, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, code);
+	sqlite3_bind_text(st, 6, at, -1, SQLITE_STATIC);
 	return step_done(s, st);
 }
 

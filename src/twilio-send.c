@@ -41,7 +41,10 @@
  * blindly.  We look: GET Messages.json?To=..&From=..&DateSent>=DAY&PageSize=50
  * and search for a message with the same To and Body created at or after the
  * first uncertain attempt (minus a clock-skew allowance) that no other
- * delivery of this run claimed.  Found: its sid and status are the result
+ * delivery of this run claimed and that the trail does not hold as another
+ * delivery's outcome (a frozen or skewed clock, or one second's resolution,
+ * cannot tell an older identical message from ours; the trail can).
+ * Found: its sid and status are the result
  * ("reconciled":true).  Not found by a lookup made at least the grace period
  * (-g, default 10 s; lists lag behind creates) after the uncertain attempt:
  * now the first attempt demonstrably created nothing and one more send is
@@ -1759,14 +1762,40 @@ sendgrid_sent(struct job *j)
 	not_sent(j, "SendGrid", 0, msg);
 }
 
+/* 1 when the trail holds sid as the outcome of a delivery other than j's
+ * (an older message with the same To and Body, sent and recorded by an
+ * earlier run), 0 when not, -1 when the trail could not be read. */
+static int
+sid_taken(const struct job *j, const char *sid)
+{
+	struct mlc_trail_ids ids;
+	int rc;
+
+	if (!g.store)
+		return 0;
+	if ((rc = mlc_trail_sid_delivery(g.store, sid, &ids)) < 0) {
+		mlc_store_warn(g.store, "looking up a message sid");
+		return -1;
+	}
+	if (rc > 0)
+		rc = !j->delivery_id || !ids.delivery_id || strcmp(ids.delivery_id, j->delivery_id) != 0;
+	mlc_trail_ids_free(&ids);
+	return rc;
+}
+
 /* Find our message in a Messages.json page: same To and Body, created at or
- * after the first uncertain attempt (less the skew), not claimed already.
- * The oldest such message is the one that attempt created. */
+ * after the first uncertain attempt (less the skew), not claimed already by
+ * this run, not the recorded outcome of another delivery (the trail's:
+ * times alone cannot tell an older identical message from ours when the
+ * clocks are frozen, skewed, or the two were created in the same second).
+ * The oldest such message is the one that attempt created: the list is
+ * newest first, so among equal times the last one.  -1: not decided (no
+ * list, or the trail could not be read). */
 static int
 find_match(struct job *j, jv page, char *sid, size_t sidlen, char *st, size_t stlen)
 {
 	jv list = jget(page, "messages");
-	int i, n, found = 0;
+	int i, n, found = 0, taken, unread = 0;
 	time_t best = 0;
 
 	if (jv_get_kind(list) != JV_KIND_ARRAY) {
@@ -1788,7 +1817,10 @@ find_match(struct job *j, jv page, char *sid, size_t sidlen, char *st, size_t st
 			jstr(m, "status", &status);
 			jstr(m, "date_created", &created);
 			t = rfc2822(created);
-			if (t >= 0 && t + CLOCK_SKEW_S >= j->unknown_since && (!found || t <= best)) {
+			if (t >= 0 && t + CLOCK_SKEW_S >= j->unknown_since && (!found || t <= best) &&
+			    (taken = sid_taken(j, s)) <= 0) {
+				if (taken < 0)
+					unread = 1;
 				found = 1;
 				best = t;
 				snprintf(sid, sidlen, "%s", s);
@@ -1803,7 +1835,7 @@ find_match(struct job *j, jv page, char *sid, size_t sidlen, char *st, size_t st
 		jv_free(m);
 	}
 	jv_free(list);
-	return found;
+	return unread ? -1 : found;
 }
 
 static void

@@ -11,17 +11,17 @@ is "$?" 66 "list before init: no vault (66)"
 like "$(cat "$T/err")" "no vault in .*mlc-vault init" "list before init: says how to create one"
 is "$(stat -c %a "$S")" 700 "state directory created 0700"
 is "$(stat -c %a "$DB")" 600 "state.db created 0600"
-is "$(sqlite3 "$DB" 'PRAGMA user_version')" 11 "schema migrated to version 11"
+is "$(sqlite3 "$DB" 'PRAGMA user_version')" 12 "schema migrated to version 12"
 is "$(sqlite3 "$DB" 'PRAGMA journal_mode')" wal "WAL journal mode"
 
 tables=$(sqlite3 "$DB" "SELECT group_concat(name, ' ') FROM (SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name)")
-is "$tables" "ack audit deferred escalation inbound message_status metric monitor monitor_notice open_alert optout quarantine realert reply_code run schedule secret trail_piece vault_kdf watermark watermark_pending" "schema v11 tables"
+is "$tables" "ack audit deferred escalation inbound message_status metric monitor monitor_notice open_alert optout quarantine realert reply_code run schedule secret trail_piece vault_kdf watermark watermark_pending" "schema v12 tables"
 idx=$(sqlite3 "$DB" "SELECT group_concat(name, ' ') FROM (SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'audit' AND name NOT LIKE 'sqlite_%' ORDER BY name)")
 is "$idx" "audit_alert_id audit_delivery_id audit_recipient audit_record_key audit_rule_ts audit_sid" "audit indexes"
 
 # Opening again does not migrate again.
 mlc-vault list >/dev/null 2>&1
-is "$(sqlite3 "$DB" 'PRAGMA user_version')" 11 "second open keeps version 11"
+is "$(sqlite3 "$DB" 'PRAGMA user_version')" 12 "second open keeps version 12"
 
 # The audit trail is append-only.
 sqlite3 "$DB" "INSERT INTO audit (ts, stage, rule) VALUES ('2024-01-15T08:00:00.000Z', 'match', 'ap-aging')"
@@ -43,14 +43,14 @@ sqlite3 "$DB" 'PRAGMA user_version = 99'
 mlc-vault list >/dev/null 2>"$T/err"
 is "$?" 78 "newer schema: refused (78)"
 like "$(cat "$T/err")" "schema version 99 is newer" "newer schema: message"
-sqlite3 "$DB" 'PRAGMA user_version = 11'
+sqlite3 "$DB" 'PRAGMA user_version = 12'
 
 # A version 2 database (before schedules and the quarantine) is migrated,
 # its rows kept.
-sqlite3 "$DB" 'DROP TABLE trail_piece; ALTER TABLE audit DROP COLUMN refs; DROP TABLE escalation; DROP TABLE ack; DROP TABLE reply_code; DROP TABLE open_alert; DROP TABLE monitor; DROP TABLE monitor_notice; DROP TABLE optout; DROP TABLE inbound; DROP TABLE metric; DROP TABLE quarantine; DROP TABLE schedule; PRAGMA user_version = 2'
+sqlite3 "$DB" 'DROP TABLE trail_piece; ALTER TABLE audit DROP COLUMN refs; DROP TABLE escalation; DROP TABLE ack; DROP TABLE reply_code; DROP TABLE open_alert; DROP TABLE monitor; DROP TABLE monitor_notice; DROP TABLE optout; DROP TABLE inbound; DROP TABLE metric; DROP TABLE quarantine; DROP TABLE schedule; ALTER TABLE realert DROP COLUMN refused_to; ALTER TABLE realert DROP COLUMN refused_code; ALTER TABLE realert DROP COLUMN refused_at; PRAGMA user_version = 2'
 mlc-vault list >/dev/null 2>&1
-is "$(sqlite3 "$DB" 'PRAGMA user_version')/$(sqlite3 "$DB" 'SELECT count(*) FROM quarantine')/$(sqlite3 "$DB" 'SELECT count(*) FROM schedule')/$(sqlite3 "$DB" 'SELECT count(*) FROM audit')/$(sqlite3 "$DB" 'SELECT count(*) FROM optout')/$(sqlite3 "$DB" 'SELECT count(*) FROM monitor')/$(sqlite3 "$DB" 'SELECT count(*) FROM ack')/$(sqlite3 "$DB" 'SELECT count(*) FROM escalation')" \
-	11/0/0/1/0/0/0/0 "v2 -> v11: the schedule, quarantine, metric, inbound, optout, monitor, open_alert, ack, reply_code, escalation and trail_piece tables added, the trail kept"
+is "$(sqlite3 "$DB" 'PRAGMA user_version')/$(sqlite3 "$DB" 'SELECT count(*) FROM quarantine')/$(sqlite3 "$DB" 'SELECT count(*) FROM schedule')/$(sqlite3 "$DB" 'SELECT count(*) FROM audit')/$(sqlite3 "$DB" 'SELECT count(*) FROM optout')/$(sqlite3 "$DB" 'SELECT count(*) FROM monitor')/$(sqlite3 "$DB" 'SELECT count(*) FROM ack')/$(sqlite3 "$DB" 'SELECT count(*) FROM escalation')/$(sqlite3 "$DB" 'SELECT count(*) FROM pragma_table_info('"'realert'"') WHERE name LIKE '"'refused_%'"'')" \
+	12/0/0/1/0/0/0/0/3 "v2 -> v12: the schedule, quarantine, metric, inbound, optout, monitor, open_alert, ack, reply_code, escalation and trail_piece tables and realert's refused columns added, the trail kept"
 
 # State directory resolution.
 mkdir -p "$T/xdg" "$T/home"

@@ -37,6 +37,17 @@ is "$(jq -r '[.status, (.reconciled // false)] | @tsv' "$T/out")" "$(printf 'que
 	"an older identical message does not count: sent"
 is "$(messages +15553000004 "same words")" 2 "two messages, the second one new"
 
+# A frozen clock (ML_CONNECTOR_NOW; the simulator's stays real): every
+# message of the day looks created since the delivery was rendered, so time
+# cannot tell an older identical message from this one.  The trail can: a
+# sid it holds as another delivery's outcome is not this delivery's.
+sms e +15553000005 "frozen words" | twilio-send 2>/dev/null | alert-log >/dev/null 2>&1
+sms f +15553000005 "frozen words" | jq -c '.rendered_at = "2026-01-15T08:00:00.000Z"' |
+	ML_CONNECTOR_NOW=2026-01-15T08:00:00Z twilio-send --reconcile >"$T/out" 2>/dev/null
+is "$(jq -r '[.status, (.reconciled // false)] | @tsv' "$T/out")" "$(printf 'queued\tfalse')" \
+	"frozen clock: a message the trail holds for another delivery is not taken: sent"
+is "$(messages +15553000005 "frozen words")" 2 "frozen clock: two messages, the second one new"
+
 # --ping: the account, nothing sent.
 n=$(curl -sf "$SIM/_sim/messages" | wc -l)
 twilio-send --ping >"$T/out" 2>"$T/err"

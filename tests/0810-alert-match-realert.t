@@ -70,6 +70,31 @@ is "$(sqlite3 "$ML_CONNECTOR_STATE/state.db" \
 	"SELECT first_sent, last_sent, count FROM realert WHERE rule = 'realert' AND recipient = 'an8:2004/sms'")" \
 	"2026-11-20T14:00:00.000Z|2026-11-25T14:00:00.000Z|2" "a second send: first kept, last and count move"
 
+# Twilio refused an address for good (21211): recorded once as failed, and
+# the alert is not sent to that address again at every run, even with
+# realert = 0; the address corrected in JDE is sent to.
+sed -e 's/^name = realert/name = refused/' -e 's/^realert .*/realert = 0/' "$MR/realert.rule" >"$T/refused.rule"
+jq -cn --arg k "$KEY" '{rule:"refused", table:"F0411", key:$k, alert_id:("refused:"+$k),
+	delivery_id:("refused:"+$k+"/sms/+13125550104"), channel:"sms", to:"+13125550104",
+	recipient:{id:"an8:2004", an8:2004}, body:"x", status:"failed", attempts:1,
+	error:{code:21211, message:"Invalid '"'"'To'"'"' Phone Number", http_status:400}}' >"$T/refused.line"
+alert-log --rule refused --run-id r1 <"$T/refused.line" >/dev/null
+is "$?|$(sqlite3 "$ML_CONNECTOR_STATE/state.db" "SELECT stage FROM audit WHERE delivery_id LIKE 'refused:%'")" \
+	"0|failed" "21211: recorded as failed"
+alert-match --now "$NOW" -r "$T/refused.rule" <"$T/rec" >"$T/out"
+is "$(ids <"$T/out")|$(jq -c '.suppressed_recipients | map([.id, .refused.to, .refused.code])' "$T/out")" \
+	'an8:4242|[["an8:2004","+13125550104",21211]]' \
+	"the refused address is held back, and the alert says why (realert = 0 notwithstanding)"
+alert-log --rule refused --run-id r1 <"$T/refused.line" >/dev/null
+is "$(sqlite3 "$ML_CONNECTOR_STATE/state.db" "SELECT count(*), max(refused_code) FROM realert WHERE rule = 'refused'")" \
+	"1|21211" "one re-alert row, the refusal once"
+sed 's/+13125550104/+13125550199/g' "$T/rec" >"$T/rec-fixed"
+alert-match --now "$NOW" -r "$T/refused.rule" <"$T/rec-fixed" >"$T/out"
+is "$(ids <"$T/out")" "an8:2004 an8:4242" "the number corrected in JDE: sent to again"
+realert-mark refused "$KEY" an8:2004/sms 25000 2026-11-26T13:00:00.000Z
+alert-match --now "$NOW" -r "$T/refused.rule" <"$T/rec" >"$T/out"
+is "$(ids <"$T/out")" "an8:2004 an8:4242" "a send to the recipient clears the refusal"
+
 # --no-state: no suppression and no database at all
 rm -rf "$T/other"
 ML_CONNECTOR_STATE=$T/other am -r "$MR/realert.rule" --no-state >"$T/out"

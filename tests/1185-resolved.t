@@ -119,7 +119,7 @@ is "$(cat "$T/ex5")" "$(printf '%s\n' '["00001","PV","123456,123457","001"]' '["
 vouchers 900001:0 900002:200
 : >"$MLC_AIS_SIM_LOG"
 ml-connector run ap-open >"$T/r2.out" 2>"$T/r2.err"
-is "$?" 79 "run 2: status 79 (the refused number is alerted again, and refused)"
+is "$?" 0 "run 2: status 0 (the number Twilio refused for good is not texted again)"
 is "$(sms_accepted | grep 'Resolved: ')" \
 	"$(printf '+13125550147\tResolved: voucher 900001 (paid or removed)\n+13125550147\tResolved: voucher 900003 (paid or removed)')" \
 	"run 2: one resolved SMS for the paid voucher and one for the deleted one, to the recipient who was sent them"
@@ -127,13 +127,20 @@ is "$(sms_accepted | grep -c '^+15005550001')" 0 "no resolved notice for an aler
 is "$(queries)" 2 "run 2: 3 open keys, batch 2: 2 key LIST queries"
 is "$(alert-log open --rule ap-open | jq -r .key)" "00001|PV|900002|001" "open: the voucher still open"
 like "$(cat "$T/r2.err")" "resolved notices 2" "the run's summary counts the resolved notices"
+is "$(alert-log status ap-open -f ndjson | jq -r '[.sent, .resolved] | @tsv')" "$(printf '3\t2')" \
+	"status counts the resolved notices sent (resolved), apart from the alerts sent"
+ml-connector status ap-open >"$T/st"
+like "$(head -n 1 "$T/st")" ' SENT +RESOLVED +FAILED +BAD-ADDR ' "status text: RESOLVED and BAD-ADDR columns"
+like "$(grep '^ap-open ' "$T/st")" '^ap-open .* 3 +2 +3 +1 ' "status text: 3 sent, 2 resolved, 3 failed, 1 bad address"
 is "$(alert-log query --rule ap-open --stage resolved -f ndjson | jq -r .alert_id | sort | tr '\n' ' ')" \
 	"ap-open:00001|PV|900001|001/resolved ap-open:00001|PV|900003|001/resolved " \
 	"the trail records each resolution (stage resolved)"
 
 # Run 3: nothing more.
 ml-connector run ap-open >/dev/null 2>&1
-is "$?" 79 "run 3: status 79 (the refused number again)"
+is "$?" 0 "run 3: status 0 (the refused number is held back)"
+is "$(alert-log status ap-open -f ndjson | jq -r '[.failed, .refused_addresses] | @tsv')" "$(printf '3\t1')" \
+	"run 3: the three refusals recorded once as failed; status names one refused address"
 is "$(resolved_sms)" 2 "run 3: no resolved notice again"
 is "$(sms_accepted | grep -c 'Voucher')" 3 "run 3: no alert again"
 
@@ -165,7 +172,7 @@ is "$(alert-log query --delivery 'ap-open:00001|PV|900002|001/resolved/sms/+1312
 	queued "killed in flight: the resolved notice is queued in the trail"
 wait_for fault_hit drop-before
 ml-connector run ap-open >"$T/r6.out" 2>"$T/r6.err"
-is "$?" 79 "run 6 after the kill: status 79 (the refused number again)"
+is "$?" 0 "run 6 after the kill: status 0 (the refused number is held back)"
 is "$(sms_accepted | grep -c 'Resolved: voucher 900002')" 1 "the resolved notice is sent once"
 is "$(alert-log open --rule ap-open | jq -r .key)" "00001|PV|900001|001" "open: only 900001"
 ml-connector run ap-open >/dev/null 2>&1

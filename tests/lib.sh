@@ -164,16 +164,42 @@ lines_prefix_ok() {
 	fi
 }
 
-# status_cell RULE COLUMN < STATUS_TEXT: the cell of RULE's line under the
-# header COLUMN ("STRAY", "IN-DOUBT") of status text, found by name so that a
-# column added later moves no test.  "LAST RUN" is the one header of two
-# words; the cells are one word each.
-status_cell() {
-	awk -v rule="$1" -v col="$2" '
+# status_columns "COLUMN..." < STATUS_TEXT: status text with only the
+# columns named (headers as printed: "LAST RUN" is the one of two words),
+# in the order named, a space between; the lines beneath a rule's ("  last
+# run ...") pass as they are.  So a test compares what it knows of status,
+# and a column added later moves none.
+status_columns() {
+	awk -v want="$1" '
 		NR == 1 { n = 0
-			for (i = 1; i <= NF; i++) { if ($i == "RUN" && $(i - 1) == "LAST") continue; n++; if ($i == col) c = n }
-			next }
-		$1 == rule && c { print $c }'
+			for (i = 1; i <= NF; i++) {
+				h = $i
+				if (h == "LAST" && $(i + 1) == "RUN") { h = "LAST RUN"; i++ }
+				at[h] = ++n
+			}
+			nw = 0; rest = want
+			while (rest != "") {
+				if (substr(rest, 1, 9) == "LAST RUN ") { w = "LAST RUN"; rest = substr(rest, 10) }
+				else if (rest == "LAST RUN") { w = rest; rest = "" }
+				else if ((k = index(rest, " "))) { w = substr(rest, 1, k - 1); rest = substr(rest, k + 1) }
+				else { w = rest; rest = "" }
+				if (!(w in at)) { print "status_columns: no column " w > "/dev/stderr"; exit 1 }
+				col[++nw] = w
+			}
+		}
+		/^  / { print; next }
+		{ line = ""
+			for (j = 1; j <= nw; j++) {
+				c = NR == 1 ? col[j] : $(at[col[j]])
+				line = line (j > 1 ? " " : "") c
+			}
+			print line }'
+}
+
+# status_cell RULE COLUMN < STATUS_TEXT: the cell of RULE's line under
+# COLUMN ("STRAY", "IN-DOUBT").
+status_cell() {
+	status_columns "RULE $2" | awk -v rule="$1" 'NR > 1 && $1 == rule { print $2 }'
 }
 
 skip() {
