@@ -99,6 +99,9 @@ struct tmpl {
 	struct mlc_jq *q;
 	char **exprs;          /* the interpolations, for messages */
 	size_t nexpr;
+	int c_tried;           /* mlc_tmpl_plain tried */
+	struct mlc_tmpl *c;    /* its plain forms in C; NULL: jq renders it */
+	size_t *cnulls;        /* room for c's null interpolations */
 };
 static int config_failed; /* a template did not compile: stop with 78 */
 
@@ -108,6 +111,8 @@ tmpl_free(struct tmpl *t)
 	size_t i;
 
 	mlc_jq_free(t->q);
+	mlc_tmpl_free(t->c);
+	free(t->cnulls);
 	free(t->src);
 	for (i = 0; i < t->nexpr; i++)
 		free(t->exprs[i]);
@@ -138,6 +143,56 @@ tmpl_setup(struct tmpl *t, const char *name, const char *src, unsigned line, int
 	t->html = html;
 }
 
+/* The interpolations' sources, for the messages that name one (once). */
+static void
+tmpl_exprs(struct tmpl *t, const struct mlc_jq_span *sp, size_t n)
+{
+	size_t i;
+
+	if (t->exprs)
+		return;
+	t->exprs = mlc_xcalloc(n ? n : 1, sizeof *t->exprs);
+	t->nexpr = n;
+	for (i = 0; i < n; i++)
+		t->exprs[i] = mlc_xstrndup(t->src + sp[i].a, sp[i].b - sp[i].a);
+}
+
+/*
+ * The template's plain forms in C (jqrule.c, mlc_tmpl_plain), made once;
+ * NULL when it has other forms, or when MLC_TEMPLATE_JQ=1 (tests only:
+ * every template through jq, to compare the two; see tests/0916).
+ */
+static struct mlc_tmpl *
+tmpl_c(struct tmpl *t)
+{
+	static int force_jq = -1;
+
+	if (t->c_tried)
+		return t->c;
+	t->c_tried = 1;
+	if (force_jq < 0) {
+		const char *e = getenv("MLC_TEMPLATE_JQ");
+
+		force_jq = e && strcmp(e, "1") == 0;
+	}
+	if (!force_jq) {
+		jv a = jq_args();
+
+		t->c = mlc_tmpl_plain(t->src, t->html, a);
+		jv_free(a);
+	}
+	if (t->c) {
+		struct mlc_jq_span *sp;
+		size_t n;
+
+		mlc_jq_template_scan(t->src, &sp, &n); /* terminated: mlc_tmpl_plain took it */
+		tmpl_exprs(t, sp, n);
+		free(sp);
+		t->cnulls = mlc_xcalloc(n + 1, sizeof *t->cnulls);
+	}
+	return t->c;
+}
+
 /*
  * Compile a template (once, on first use; --check compiles all).  Every
  * \(E) becomes \((E) | if . == null then "<U+E000>i<U+E001>" else . end):
@@ -166,8 +221,7 @@ tmpl_build(struct tmpl *t)
 		return -1;
 	}
 	mlc_buf_init(&b);
-	t->exprs = mlc_xcalloc(n ? n : 1, sizeof *t->exprs);
-	t->nexpr = n;
+	tmpl_exprs(t, sp, n);
 	for (i = 0; i < n; i++) {
 		mlc_buf_add(&b, src + last, sp[i].a - last);
 		mlc_buf_addc(&b, '(');
@@ -175,7 +229,6 @@ tmpl_build(struct tmpl *t)
 		mlc_buf_printf(&b, "\n) | if . == null then \"\xEE\x80\x80%zu\xEE\x80\x81\" else . end",
 		               i);
 		last = sp[i].b;
-		t->exprs[i] = mlc_xstrndup(src + sp[i].a, sp[i].b - sp[i].a);
 	}
 	mlc_buf_adds(&b, src + last);
 	free(sp);
@@ -190,9 +243,21 @@ tmpl_build(struct tmpl *t)
 	return 0;
 }
 
+static void
+null_warn(const struct tmpl *t, size_t i, unsigned long lineno)
+{
+	const char *x = t->exprs[i];
+	int xl = (int)strcspn(x, "\n");
+
+	mlc_warn("line %lu: rule %s: template %s: \\(%.*s%s) is null", lineno, rule.name, t->name,
+	         xl > 80 ? 80 : xl, x, xl > 80 || x[xl] ? "..." : "");
+}
+
 /*
  * Render t on input (borrowed) into out (appended).  0, 1 if a value was
- * null (reported unless quiet), -1 on an error (reported).
+ * null (reported unless quiet), -1 on an error (reported).  Through C
+ * where the template's forms and this input allow (tmpl_c), else jq: the
+ * same text and the same messages either way.
  */
 static int
 tmpl_render2(struct tmpl *t, jv input, unsigned long lineno, struct mlc_buf *out, int quiet)
@@ -202,6 +267,17 @@ tmpl_render2(struct tmpl *t, jv input, unsigned long lineno, struct mlc_buf *out
 	jv r;
 	int nulls = 0;
 
+	if (tmpl_c(t)) {
+		int k = mlc_tmpl_run(t->c, input, out, NULL, t->cnulls), j;
+
+		if (k >= 0) {
+			for (j = 0; j < k && !quiet; j++)
+				null_warn(t, t->cnulls[j], lineno);
+			if (k && !quiet)
+				n_null++;
+			return k > 0;
+		}
+	}
 	if (tmpl_build(t) < 0)
 		return -1;
 	if (mlc_jq_run1(t->q, jv_copy(input), &r, err, sizeof err) < 0) {
@@ -233,13 +309,8 @@ tmpl_render2(struct tmpl *t, jv input, unsigned long lineno, struct mlc_buf *out
 			continue;
 		}
 		i = (size_t)strtoul(e + 3, NULL, 10);
-		if (!quiet && i < t->nexpr) {
-			const char *x = t->exprs[i];
-			int xl = (int)strcspn(x, "\n");
-
-			mlc_warn("line %lu: rule %s: template %s: \\(%.*s%s) is null", lineno,
-			         rule.name, t->name, xl > 80 ? 80 : xl, x, xl > 80 || x[xl] ? "..." : "");
-		}
+		if (!quiet && i < t->nexpr)
+			null_warn(t, i, lineno);
 		nulls = 1;
 		e = end + 3;
 	}

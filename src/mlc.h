@@ -1224,6 +1224,23 @@ void mlc_jq_free(struct mlc_jq *q);
  * zone tz (NULL or "" = the process's TZ).  jv_invalid() with err set on an
  * unknown zone. */
 jv mlc_jq_time_args(const struct timespec *now, const char *tz, char *err, size_t errlen);
+/* A template's plain forms in C (jqrule.c says which: paths, "//", string
+ * literals, trim, amount, amount($sep), days_ago, first_nonblank), giving
+ * what mlc_jq_template (html: _html) gives; NULL when any interpolation is
+ * another form (use jq).  args as for mlc_jq_template ($today), borrowed. */
+struct mlc_tmpl; /* opaque */
+struct mlc_tmpl *mlc_tmpl_plain(const char *tmpl, int html, jv args);
+size_t mlc_tmpl_nexpr(const struct mlc_tmpl *t); /* its interpolations */
+/* Render on input (borrowed), appended to out.  An interpolation whose
+ * value is null gives null_text (NULL: nothing) and its index goes into
+ * nulls[] (room for mlc_tmpl_nexpr).  Returns the number of nulls, or -1
+ * when this input is for jq to decide (an error of jq's, a NUL, U+E000):
+ * out is then as it was. */
+int mlc_tmpl_run(const struct mlc_tmpl *t, jv input, struct mlc_buf *out, const char *null_text,
+                 size_t *nulls);
+/* Whether an interpolation reads the input's member field (.field...). */
+int mlc_tmpl_reads(const struct mlc_tmpl *t, const char *field);
+void mlc_tmpl_free(struct mlc_tmpl *t);
 
 /* ---- realert.c: the re-alert index (table realert of store.c) --------- */
 /*
