@@ -942,6 +942,9 @@ tc_amount(jv v, jv sep)
 	}
 	x = jv_number_value(v);
 	jv_free(v);
+	/* jq 1.6 orders nan below every number (nan < 0 is true): not C's */
+	if (isnan(x) || isnan(round(fabs(x) * 100) - floor(round(fabs(x) * 100) / 100) * 100))
+		return jv_invalid();
 	mlc_buf_init(&b);
 	if (x < 0) {
 		mlc_buf_addc(&b, '-');

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# The plain template forms in C (jqrule.c, mlc_tmpl_plain) against jq 1.6
+# itself: the same templates on the same inputs render the same, byte for
+# byte, through tests/bin/jq-run with -C (C where it can) and without (jq
+# only), including nulls, missing members, numbers of every shape, escapes,
+# UTF-8, long strings and the inputs where jq stops with an error (those
+# go to jq: its message).  Then alert-render on the render fixtures with
+# the C path on and forced off (MLC_TEMPLATE_JQ=1): stdout and stderr the
+# same.
+. "$(dirname "$0")/lib.sh"
+
+R=$TOP/tests/fixtures/render-rules
+F=$TOP/tests/fixtures
+NOW=2024-01-15T14:00:00Z
+long=$(printf 'x%.0s' $(seq 1 3000))
+
+# The inputs: every value in .a, .b, .d (a date) and .o.p.
+vals=(null '""' '" "' '"  x  "' '"\t\r\n y \n"' '"a\n  b"' '"é ü Łódź €"' '"<b>&\"'"'"'</b>"'
+	'"\\u0000z"' '"\u00e9"' '"\ud83d\ude00"' "\"$long\"" 0 -0 1 -1 1.5 -1.005 0.1 0.125
+	1234.5 -1234.567 25000 1e17 1e-7 100000000000000000000 1e300 -1e300 123456789012.345
+	0.005 0.015 2.675 9.995 true false '[1,2]' '{"x":1}' '"12"' '" 1234.5 "' '"-0"'
+	'"1e3"' '"nan"' '"abc"' '"[1]"' '"2024-01-10"' '"2024-01-10T12:00:00Z"' '"2023-02-29"'
+	'"1999-12-31"' '"0000-01-01"' '"2024-1-10"' '"2024-13-40"' '"x\n2024-01-10"')
+for v in "${vals[@]}"; do
+	printf '{"a":%s,"b":%s,"d":%s,"o":{"p":%s},"n":null}\n' "$v" '"B"' "$v" "$v"
+	printf '{"a":%s}\n' "$v"
+	printf '{"b":%s,"o":%s}\n' "$v" "$v"
+done >"$T/in"
+printf '{}\n{"o":null}\n{"o":"s"}\n{"o":[]}\n' >>"$T/in"
+lines=$(wc -l <"$T/in")
+
+# same MODE TEMPLATE PLAIN: -C and jq-only give the same output; PLAIN 1:
+# the C path took some lines (the others: jq's errors, nan), 0: none.
+same() {
+	mode=$1 tmpl=$2 plain=$3 name=$(printf "%s" "$2" | tr "\n" " ")
+	jq-run "$mode" -n "$NOW" -z America/Chicago "$tmpl" <"$T/in" >"$T/jq" 2>&1
+	jq-run "$mode" -C -n "$NOW" -z America/Chicago "$tmpl" <"$T/in" >"$T/c" 2>"$T/c.err"
+	if cmp -s "$T/jq" "$T/c"; then
+		ok "$mode '$name': the same $(wc -l <"$T/c") lines"
+	else
+		diff_ok "$T/jq" "$T/c" "$mode '$name': the same lines"
+	fi
+	nc=$(sed -n 's/^c \([0-9]*\) jq .*/\1/p' "$T/c.err")
+	if [ "$plain" = 1 ]; then
+		[ "${nc:-0}" -gt 0 ]
+		ok "$mode '$name': in C for $nc of $lines lines"
+	else
+		is "$nc" 0 "$mode '$name': not a plain form, jq renders it"
+	fi
+}
+
+same -t 'x \(.a) y \(.o.p) z \(.n.q.r)' 1
+same -H '<p>\(.a)</p>' 1
+same -t '\(.a // "USD" | trim)' 1
+same -t '\(.a // .b // "none") \(.a | trim)' 1
+same -t '\(.a | amount)' 1
+same -t '\( .o.p | amount(",") )' 1
+same -H 'é "\(.a | amount(" "))" \u00e9 \n\t\\ \/ \"' 1
+same -t '\(.d | days_ago)' 1
+same -t '\(.o.p // "2024-02-29" | days_ago) \(.d | days_ago)' 1
+same -t '\(first_nonblank(.a, .o.p, .b))' 1
+same -H '\(first_nonblank(.o.p // .a, "dash") | trim)' 1
+same -t '\(.a | trim | amount | trim)' 1
+same -t 'just text, "quoted" \\( not an interpolation' 1
+same -t '\(.a | tostring)' 0
+same -t '\(.a # a comment
+)' 0
+
+# alert-render on the fixtures: C on, and forced off.
+while read -r fx rule now; do
+	alert-render -r "$R/$rule.rule" --no-state --now "$now" <"$F/$fx.in.ndjson" \
+		>"$T/$fx.c" 2>"$T/$fx.c.err"
+	echo "$?" >>"$T/$fx.c.err"
+	MLC_TEMPLATE_JQ=1 alert-render -r "$R/$rule.rule" --no-state --now "$now" \
+		<"$F/$fx.in.ndjson" >"$T/$fx.jq" 2>"$T/$fx.jq.err"
+	echo "$?" >>"$T/$fx.jq.err"
+	cmp -s "$T/$fx.c" "$T/$fx.jq" && cmp -s "$T/$fx.c.err" "$T/$fx.jq.err"
+	ok "alert-render $fx: the same deliveries and messages, C on and off"
+done <<EOF2
+render-basic ap-aging $NOW
+render-digest ap-digest $NOW
+render-sms-digest sms-digest $NOW
+render-translit translit $NOW
+render-caps caps $NOW
+render-wa-template wa-template $NOW
+render-quiet-drop quiet-drop 2024-01-15T04:30:00Z
+EOF2
+
+done_testing
