@@ -878,7 +878,9 @@ add_member(struct mlc_buf *b, const char *k, jv v)
 		return;
 	}
 	d = jv_dump_string(v, 0);
-	mlc_buf_printf(b, ",\"%s\":", k);
+	mlc_buf_adds(b, ",\"");
+	mlc_buf_adds(b, k);
+	mlc_buf_adds(b, "\":");
 	mlc_buf_adds(b, jv_string_value(d));
 	jv_free(d);
 }
@@ -888,7 +890,9 @@ add_str(struct mlc_buf *b, const char *k, const char *v)
 {
 	if (!v)
 		return;
-	mlc_buf_printf(b, ",\"%s\":", k);
+	mlc_buf_adds(b, ",\"");
+	mlc_buf_adds(b, k);
+	mlc_buf_adds(b, "\":");
 	mlc_buf_json_str(b, v, strlen(v));
 }
 
@@ -1465,6 +1469,79 @@ spool_cells(jv input, unsigned long lineno, struct mlc_buf *text, struct mlc_buf
 	return nul;
 }
 
+/*
+ * An e-mail digest row is the same for every recipient of one alert when
+ * no template of it reads .recipient (the one member of the input that
+ * differs between them; the channel is "email" for all): rendered once
+ * per alert, then copied.  Only with the C forms, which say what they
+ * read, and only a row without nulls or errors (their messages are
+ * repeated per recipient, as before).
+ */
+static unsigned long alert_serial; /* render_alert's count */
+static struct {
+	unsigned long serial; /* 0: empty */
+	struct mlc_buf text, cur, amt;
+	double cents;
+} rowc;
+
+static int
+row_cache_ok(void)
+{
+	static int ok = -1;
+	size_t i;
+
+	if (ok >= 0)
+		return ok;
+	ok = 1;
+	for (i = 0; i < d_ncells && ok; i++)
+		ok = tmpl_c(&d_cells[i]) && !mlc_tmpl_reads(d_cells[i].c, "recipient");
+	if (ok && d_amount.src)
+		ok = tmpl_c(&d_amount) && !mlc_tmpl_reads(d_amount.c, "recipient");
+	if (ok && d_currency.src)
+		ok = tmpl_c(&d_currency) && !mlc_tmpl_reads(d_currency.c, "recipient");
+	if (ok) {
+		mlc_buf_init(&rowc.text);
+		mlc_buf_init(&rowc.cur);
+		mlc_buf_init(&rowc.amt);
+	}
+	return ok;
+}
+
+static void
+buf_set(struct mlc_buf *to, const struct mlc_buf *from)
+{
+	mlc_buf_reset(to);
+	mlc_buf_add(to, from->p, from->len);
+}
+
+/* spool_cells, or its copy from the alert's first recipient */
+static int
+spool_cells_once(jv input, unsigned long lineno, struct mlc_buf *text, struct mlc_buf *cur,
+                 struct mlc_buf *amt, double *cents)
+{
+	int x;
+
+	if (!row_cache_ok())
+		return spool_cells(input, lineno, text, cur, amt, cents);
+	if (rowc.serial == alert_serial) {
+		buf_set(text, &rowc.text);
+		buf_set(cur, &rowc.cur);
+		buf_set(amt, &rowc.amt);
+		*cents = rowc.cents;
+		return 0;
+	}
+	rowc.serial = 0;
+	x = spool_cells(input, lineno, text, cur, amt, cents);
+	if (x == 0) {
+		buf_set(&rowc.text, text);
+		buf_set(&rowc.cur, cur);
+		buf_set(&rowc.amt, amt);
+		rowc.cents = *cents;
+		rowc.serial = alert_serial;
+	}
+	return x;
+}
+
 /* Add one alert to the digest of (channel, address). */
 static int
 spool_add(jv alert, const char *channel, const char *addr, const struct recip *r,
@@ -1482,7 +1559,7 @@ spool_add(jv alert, const char *channel, const char *addr, const struct recip *r
 	mlc_buf_init(&cur);
 	mlc_buf_init(&amt);
 	if (strcmp(channel, "email") == 0)
-		x = spool_cells(input, lineno, &text, &cur, &amt, &cents);
+		x = spool_cells_once(input, lineno, &text, &cur, &amt, &cents);
 	else
 		x = tmpl_render(&d_row, input, lineno, &text);
 	if (x < 0 || (opt_strict && x)) {
@@ -2299,7 +2376,11 @@ deliver(jv alert, jv input, const struct recip *r, const char *channel, const ch
 	mlc_buf_init(&a);
 	mlc_buf_init(&b2);
 	mlc_buf_init(&c);
-	mlc_buf_printf(&did, "%s/%s/%s", alert_id, channel, addr);
+	mlc_buf_adds(&did, alert_id);
+	mlc_buf_addc(&did, '/');
+	mlc_buf_adds(&did, channel);
+	mlc_buf_addc(&did, '/');
+	mlc_buf_adds(&did, addr);
 	head(&line, did.p, alert, alert_id, severity, channel, addr, r->obj);
 	if (strcmp(channel, "email") == 0 && storm) {
 		storm_text(alert, 1, &a);
@@ -2498,6 +2579,7 @@ render_alert(jv alert, unsigned long lineno)
 	is_storm = jv_get_kind(sj) == JV_KIND_TRUE;
 	jv_free(sj);
 	jv_free(dj);
+	alert_serial++;
 	sev = sget(alert, "severity");
 	/* what alert-log --before alert-render refuses in front of us (wire.c) */
 	if (mlc_wire_alert(alert, &we) < 0) {
@@ -3022,7 +3104,7 @@ main(int argc, char **argv)
 		jv_free(a);
 	}
 	code = compile_all(check) < 0 || compile_resolved(check) < 0 ? MLC_EX_CONFIG : 0;
-	if (!check && tmpl_build(&t_sms) < 0)
+	if (!check && !tmpl_c(&t_sms) && tmpl_build(&t_sms) < 0)
 		code = MLC_EX_CONFIG;
 	if (check) {
 		if (check_rule())
@@ -3073,6 +3155,9 @@ done:
 		spool_close();
 	mlc_store_close(store);
 	free_all_templates();
+	mlc_buf_free(&rowc.text);
+	mlc_buf_free(&rowc.cur);
+	mlc_buf_free(&rowc.amt);
 	for (c = 0; (size_t)c < rc_n; c++)
 		free(rc_v[c].id);
 	free(rc_v);

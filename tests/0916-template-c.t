@@ -66,7 +66,16 @@ same -t '\(.a | tostring)' 0
 same -t '\(.a # a comment
 )' 0
 
-# alert-render on the fixtures: C on, and forced off.
+# alert-render on the fixtures: C on, and forced off.  The digest's rows
+# are rendered once per alert for all its recipients, unless a cell reads
+# .recipient (ap-digest-recipient): then once per recipient.
+mkdir "$T/rules"
+cp "$R"/*.rule "$T/rules/"
+sed -e '/^row /s/\\(\.contacts\.vendor\.name)/\\(.recipient.email)/' \
+	"$R/ap-digest.rule" >"$T/rules/ap-digest-recipient.rule"
+grep -q '^row .*recipient.email' "$T/rules/ap-digest-recipient.rule"
+ok "a digest row that reads .recipient"
+R=$T/rules
 while read -r fx rule now; do
 	alert-render -r "$R/$rule.rule" --no-state --now "$now" <"$F/$fx.in.ndjson" \
 		>"$T/$fx.c" 2>"$T/$fx.c.err"
@@ -84,6 +93,10 @@ render-translit translit $NOW
 render-caps caps $NOW
 render-wa-template wa-template $NOW
 render-quiet-drop quiet-drop 2024-01-15T04:30:00Z
+render-digest ap-digest-recipient $NOW
 EOF2
+is "$(jq -r 'select(.digest) | "\(.to) \(.text | contains(.to))"' "$T/render-digest.c" | sort | tr '\n' ' ')" \
+	"dana.ruiz@hartmann.example true finance@hartmann.example true " \
+	"each recipient's digest rows show its own address"
 
 done_testing
