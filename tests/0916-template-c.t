@@ -68,12 +68,12 @@ same -t '\(.a # a comment
 
 # alert-render on the fixtures: C on, and forced off.  The digest's rows
 # are rendered once per alert for all its recipients, unless a cell reads
-# .recipient (ap-digest-recipient): then once per recipient.
-mkdir "$T/rules"
+# .recipient (recipient/ap-digest): then once per recipient.
+mkdir -p "$T/rules/recipient"
 cp "$R"/*.rule "$T/rules/"
 sed -e '/^row /s/\\(\.contacts\.vendor\.name)/\\(.recipient.email)/' \
-	"$R/ap-digest.rule" >"$T/rules/ap-digest-recipient.rule"
-grep -q '^row .*recipient.email' "$T/rules/ap-digest-recipient.rule"
+	"$R/ap-digest.rule" >"$T/rules/recipient/ap-digest.rule"
+grep -q '^row .*recipient.email' "$T/rules/recipient/ap-digest.rule"
 ok "a digest row that reads .recipient"
 R=$T/rules
 while read -r fx rule now; do
@@ -93,9 +93,9 @@ render-translit translit $NOW
 render-caps caps $NOW
 render-wa-template wa-template $NOW
 render-quiet-drop quiet-drop 2024-01-15T04:30:00Z
-render-digest ap-digest-recipient $NOW
+render-digest recipient/ap-digest $NOW
 EOF2
-is "$(jq -r 'select(.digest) | "\(.to) \(.text | contains(.to))"' "$T/render-digest.c" | sort | tr '\n' ' ')" \
+is "$(jq -r 'select(.digest) | . as $d | "\(.to) \(.text | contains("   " + $d.to + "  "))"' "$T/render-digest.c" | sort | tr '\n' ' ')" \
 	"dana.ruiz@hartmann.example true finance@hartmann.example true " \
 	"each recipient's digest rows show its own address"
 
