@@ -66,6 +66,28 @@ same -t '\(.a | tostring)' 0
 same -t '\(.a # a comment
 )' 0
 
+# wire.c's parser against jq's (MLC_WIRE_JQPARSE=1): the same value for
+# every line, numbers of every shape, escapes, repeated names, deep
+# nesting, and what plain JSON does not allow (jq's parser decides those).
+{
+	for v in "${vals[@]}" 0.1e1 1E+2 -0.0 0e0 1e400 -1e400 4.9e-324 2.5e-324 1e-400 \
+		9007199254740993 123456789012345678901234 0.30000000000000004 \
+		1.7976931348623157e308 '"\/\b\f\n\r\t\\\""' '"a\u00e9\ud83d\ude00"' \
+		'[]' '{}' '[[[[[[[[1]]]]]]]]' '[1 , 2 ,"x" ]' nan '01' '1.' '.5' '+1' '-' '1e' \
+		'[1,]' '"\x"' tru nulll; do
+		printf '{"v":%s,"k":1,"k":%s}\n' "$v" "$v"
+		printf ' \t{ "v" : [ %s , {"w":%s} ] }\r\n' "$v" "$v"
+	done
+	printf '{"a":1}{"b":2}\n{"a":1} x\n{"a":"\t"}\n[1]\n"s"\n\n   \n'
+	printf '{"d":%s1%s}\n' "$(printf '[%.0s' $(seq 1 300))" "$(printf ']%.0s' $(seq 1 300))"
+	printf '{"d":%s1%s}\n' "$(printf '[%.0s' $(seq 1 199))" "$(printf ']%.0s' $(seq 1 199))"
+	cat "$F"/render-*.in.ndjson
+} >"$T/wire.in"
+jq-run -W . <"$T/wire.in" >"$T/wire.fast" 2>&1
+MLC_WIRE_JQPARSE=1 jq-run -W . <"$T/wire.in" >"$T/wire.jq" 2>&1
+diff_ok "$T/wire.jq" "$T/wire.fast" "wire.c's parser gives jq's value for each of $(wc -l <"$T/wire.in") lines"
+is "$(grep -c refused "$T/wire.fast")" "$(grep -c refused "$T/wire.jq")" "and refuses the same lines"
+
 # alert-render on the fixtures: C on, and forced off.  The digest's rows
 # are rendered once per alert for all its recipients, unless a cell reads
 # .recipient (recipient/ap-digest): then once per recipient.

@@ -1,12 +1,14 @@
 /*
  * jq-run — test driver for jqrule.c.
  *
- * usage: jq-run [-t | -H] [-C] [-n NOW] [-z TZ] PROGRAM < ndjson
+ * usage: jq-run [-t | -H] [-C] [-W] [-n NOW] [-z TZ] PROGRAM < ndjson
  *   -t  PROGRAM is a template (mlc_jq_template); -H an HTML template.
  *   -C  with -t or -H: render through mlc_tmpl_plain (jqrule.c's C forms)
  *       where it can, jq where it cannot; on stderr at the end, "c N jq M":
  *       how many lines each gave (a differential test compares the output
  *       with the same run without -C).
+ *   -W  read each line through mlc_wire_line (wire.c's parser and checks)
+ *       instead of jv_parse_sized; a refused line prints "refused: WHY".
  *   -n  the instant for $now/$today/$now_local (RFC 3339); -z their zone.
  * Runs PROGRAM once per input line through mlc_jq_run1 and prints the one
  * output compactly, or "error N: MESSAGE" (N = the return code) on stdout.
@@ -28,7 +30,7 @@ main(int argc, char **argv)
 	const char *now = NULL, *tz = NULL;
 	char err[1024], *line;
 	size_t len;
-	int c, mode = 0, rc = 0, k, use_c = 0;
+	int c, mode = 0, rc = 0, k, use_c = 0, wire = 0;
 	unsigned long n_c = 0, n_jq = 0;
 	struct mlc_tmpl *tc = NULL;
 	struct mlc_buf cb;
@@ -36,18 +38,19 @@ main(int argc, char **argv)
 	jv args = jv_null();
 
 	mlc_util_setprogname(argv[0]);
-	while ((c = getopt(argc, argv, "tHCn:z:")) != -1) {
+	while ((c = getopt(argc, argv, "tHCWn:z:")) != -1) {
 		switch (c) {
 		case 't': mode = 1; break;
 		case 'H': mode = 2; break;
 		case 'C': use_c = 1; break;
+		case 'W': wire = 1; break;
 		case 'n': now = optarg; break;
 		case 'z': tz = optarg; break;
 		default: return MLC_EX_USAGE;
 		}
 	}
 	if (optind != argc - 1)
-		mlc_die(MLC_EX_USAGE, "usage: jq-run [-t|-H] [-C] [-n NOW] [-z TZ] PROGRAM");
+		mlc_die(MLC_EX_USAGE, "usage: jq-run [-t|-H] [-C] [-W] [-n NOW] [-z TZ] PROGRAM");
 	if (now) {
 		struct timespec ts;
 
@@ -76,7 +79,19 @@ main(int argc, char **argv)
 			rc = MLC_EX_DATAERR;
 			continue;
 		}
-		in = jv_parse_sized(line, (int)len);
+		if (wire) {
+			struct mlc_wire_err we;
+			char m[512];
+
+			if (mlc_wire_line(line, len, &in, &we) < 0) {
+				mlc_wire_errmsg(&we, m, sizeof m);
+				printf("refused: %s\n", m);
+				jv_free(in);
+				continue;
+			}
+		} else {
+			in = jv_parse_sized(line, (int)len);
+		}
 		if (!jv_is_valid(in)) {
 			jv m = jv_invalid_get_msg(in);
 
