@@ -871,18 +871,14 @@ sget(jv o, const char *k)
 static void
 add_member(struct mlc_buf *b, const char *k, jv v)
 {
-	jv d;
-
 	if (!jv_is_valid(v) || jv_get_kind(v) == JV_KIND_NULL) {
 		jv_free(v);
 		return;
 	}
-	d = jv_dump_string(v, 0);
 	mlc_buf_adds(b, ",\"");
 	mlc_buf_adds(b, k);
 	mlc_buf_adds(b, "\":");
-	mlc_buf_adds(b, jv_string_value(d));
-	jv_free(d);
+	mlc_jq_dump(b, v);
 }
 
 static void

@@ -923,10 +923,7 @@ tc_group(struct mlc_buf *b, const char *s, size_t n, const char *sep, size_t sl)
 static void
 tc_dump_num(struct mlc_buf *b, double x)
 {
-	jv s = jv_dump_string(jv_number(x), 0);
-
-	mlc_buf_adds(b, jv_string_value(s));
-	jv_free(s);
+	mlc_jq_dump(b, jv_number(x));
 }
 
 /* amount($sep); jv_invalid() when jq would stop with an error. */
@@ -935,7 +932,7 @@ tc_amount(jv v, jv sep)
 {
 	struct mlc_buf b;
 	double x, c, i, f;
-	jv s, r;
+	jv r;
 
 	if (jv_get_kind(v) == JV_KIND_NULL) {
 		jv_free(v);
@@ -964,10 +961,15 @@ tc_amount(jv v, jv sep)
 	c = round(x * 100);
 	i = floor(c / 100);
 	f = c - i * 100;
-	s = jv_dump_string(jv_number(i), 0);
-	tc_group(&b, jv_string_value(s), strlen(jv_string_value(s)), jv_string_value(sep),
-	         (size_t)jv_string_length_bytes(jv_copy(sep)));
-	jv_free(s);
+	{
+		struct mlc_buf is;
+
+		mlc_buf_init(&is);
+		mlc_jq_dump(&is, jv_number(i));
+		tc_group(&b, is.p, is.len, jv_string_value(sep),
+		         (size_t)jv_string_length_bytes(jv_copy(sep)));
+		mlc_buf_free(&is);
+	}
 	if (f != 0) {
 		mlc_buf_adds(&b, f < 10 ? ".0" : ".");
 		tc_dump_num(&b, f);
@@ -1193,6 +1195,10 @@ mlc_tmpl_run(const struct mlc_tmpl *t, jv input, struct mlc_buf *out, const char
 				mlc_buf_adds(out, null_text);
 			continue;
 		}
+		if (jv_get_kind(v) == JV_KIND_NUMBER) { /* digits, '.', 'e', '+', '-': nothing to escape */
+			mlc_jq_dump(out, v);
+			continue;
+		}
 		s = jv_get_kind(v) == JV_KIND_STRING ? v : jv_dump_string(v, 0);
 		p = jv_string_value(s);
 		n = (size_t)jv_string_length_bytes(jv_copy(s));
@@ -1211,4 +1217,53 @@ fallback:
 	out->len = start;
 	out->p[start] = '\0';
 	return -1;
+}
+
+/*
+ * jv_dump_string(v, 0)'s text appended to b, without building it where
+ * the text is known: a string of bytes from U+0020 up, without DEL, is
+ * itself in quotes with " and \ escaped (jq escapes the control
+ * characters and DEL, and writes every other character as its UTF-8
+ * bytes); a whole number from 1 to 10^15 in magnitude is its digits (jq's
+ * shortest form writes an exponent only when there are more than 15
+ * zeros after the last significant digit).  Anything else: jq's dump.
+ */
+void
+mlc_jq_dump(struct mlc_buf *b, jv v)
+{
+	if (jv_get_kind(v) == JV_KIND_STRING) {
+		const char *s = jv_string_value(v);
+		size_t n = (size_t)jv_string_length_bytes(jv_copy(v)), i;
+
+		for (i = 0; i < n; i++)
+			if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+				break;
+		if (i == n) {
+			size_t run = 0;
+
+			mlc_buf_addc(b, '"');
+			for (i = 0; i < n; i++) {
+				if (s[i] == '"' || s[i] == '\\') {
+					mlc_buf_add(b, s + run, i - run);
+					mlc_buf_addc(b, '\\');
+					run = i;
+				}
+			}
+			mlc_buf_add(b, s + run, n - run);
+			mlc_buf_addc(b, '"');
+			jv_free(v);
+			return;
+		}
+	} else if (jv_get_kind(v) == JV_KIND_NUMBER) {
+		double d = jv_number_value(v);
+
+		if (d == floor(d) && fabs(d) >= 1 && fabs(d) < 1e15) {
+			mlc_buf_printf(b, "%.0f", d);
+			jv_free(v);
+			return;
+		}
+	}
+	v = jv_dump_string(v, 0);
+	mlc_buf_add(b, jv_string_value(v), (size_t)jv_string_length_bytes(jv_copy(v)));
+	jv_free(v);
 }

@@ -1241,6 +1241,9 @@ int mlc_tmpl_run(const struct mlc_tmpl *t, jv input, struct mlc_buf *out, const 
 /* Whether an interpolation reads the input's member field (.field...). */
 int mlc_tmpl_reads(const struct mlc_tmpl *t, const char *field);
 void mlc_tmpl_free(struct mlc_tmpl *t);
+/* jv_dump_string(v, 0)'s text (v consumed) appended to b: faster for
+ * plain strings and whole numbers. */
+void mlc_jq_dump(struct mlc_buf *b, jv v);
 
 /* ---- realert.c: the re-alert index (table realert of store.c) --------- */
 /*

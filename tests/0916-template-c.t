@@ -88,6 +88,21 @@ MLC_WIRE_JQPARSE=1 jq-run -W . <"$T/wire.in" >"$T/wire.jq" 2>&1
 diff_ok "$T/wire.jq" "$T/wire.fast" "wire.c's parser gives jq's value for each of $(wc -l <"$T/wire.in") lines"
 is "$(grep -c refused "$T/wire.fast")" "$(grep -c refused "$T/wire.jq")" "and refuses the same lines"
 
+# mlc_jq_dump against jv_dump_string: every value of the corpora above,
+# and the edges of its two short cuts (whole numbers below 10^15, strings
+# without control characters or DEL).
+{
+	cut -d , -f 1 "$T/in" | sed 's/^{"a"://; s/}$//'
+	for v in 1 -1 2.0 999999999999999 -999999999999999 1000000000000000 1000000000000001 \
+		1e15 1e16 123456789012345 0.5 -0.5 1e-5 '"a\"b\\c"' '"\u007f"' '"\t x"' '"\u001f"' \
+		'"é€😀"' '"\u0000"' '"<&>"'; do
+		echo "$v"
+	done
+} | grep -v '^$' | sed 's/^/{"v":/; s/$/}/' >"$T/dump.in"
+jq-run .v <"$T/dump.in" >"$T/dump.jq" 2>&1
+jq-run -D .v <"$T/dump.in" >"$T/dump.c" 2>&1
+diff_ok "$T/dump.jq" "$T/dump.c" "mlc_jq_dump writes jv_dump_string's text for $(wc -l <"$T/dump.in") values"
+
 # alert-render on the fixtures: C on, and forced off.  The digest's rows
 # are rendered once per alert for all its recipients, unless a cell reads
 # .recipient (recipient/ap-digest): then once per recipient.

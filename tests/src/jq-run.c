@@ -1,12 +1,14 @@
 /*
  * jq-run — test driver for jqrule.c.
  *
- * usage: jq-run [-t | -H] [-C] [-W] [-n NOW] [-z TZ] PROGRAM < ndjson
+ * usage: jq-run [-t | -H] [-C] [-D] [-W] [-n NOW] [-z TZ] PROGRAM < ndjson
  *   -t  PROGRAM is a template (mlc_jq_template); -H an HTML template.
  *   -C  with -t or -H: render through mlc_tmpl_plain (jqrule.c's C forms)
  *       where it can, jq where it cannot; on stderr at the end, "c N jq M":
  *       how many lines each gave (a differential test compares the output
  *       with the same run without -C).
+ *   -D  print each output with mlc_jq_dump instead of jv_dump_string
+ *       (the same text expected).
  *   -W  read each line through mlc_wire_line (wire.c's parser and checks)
  *       instead of jv_parse_sized; a refused line prints "refused: WHY".
  *   -n  the instant for $now/$today/$now_local (RFC 3339); -z their zone.
@@ -30,7 +32,7 @@ main(int argc, char **argv)
 	const char *now = NULL, *tz = NULL;
 	char err[1024], *line;
 	size_t len;
-	int c, mode = 0, rc = 0, k, use_c = 0, wire = 0;
+	int c, mode = 0, rc = 0, k, use_c = 0, wire = 0, dump = 0;
 	unsigned long n_c = 0, n_jq = 0;
 	struct mlc_tmpl *tc = NULL;
 	struct mlc_buf cb;
@@ -38,19 +40,20 @@ main(int argc, char **argv)
 	jv args = jv_null();
 
 	mlc_util_setprogname(argv[0]);
-	while ((c = getopt(argc, argv, "tHCWn:z:")) != -1) {
+	while ((c = getopt(argc, argv, "tHCDWn:z:")) != -1) {
 		switch (c) {
 		case 't': mode = 1; break;
 		case 'H': mode = 2; break;
 		case 'C': use_c = 1; break;
 		case 'W': wire = 1; break;
+		case 'D': dump = 1; break;
 		case 'n': now = optarg; break;
 		case 'z': tz = optarg; break;
 		default: return MLC_EX_USAGE;
 		}
 	}
 	if (optind != argc - 1)
-		mlc_die(MLC_EX_USAGE, "usage: jq-run [-t|-H] [-C] [-W] [-n NOW] [-z TZ] PROGRAM");
+		mlc_die(MLC_EX_USAGE, "usage: jq-run [-t|-H] [-C] [-D] [-W] [-n NOW] [-z TZ] PROGRAM");
 	if (now) {
 		struct timespec ts;
 
@@ -113,7 +116,11 @@ main(int argc, char **argv)
 		}
 		n_jq++;
 		k = mlc_jq_run1(q, in, &out, err, sizeof err);
-		if (k == 0) {
+		if (k == 0 && dump) {
+			mlc_buf_reset(&cb);
+			mlc_jq_dump(&cb, out);
+			printf("%s\n", cb.p);
+		} else if (k == 0) {
 			jv s = jv_dump_string(out, 0);
 
 			printf("%s\n", jv_string_value(s));
