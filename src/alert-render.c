@@ -1293,7 +1293,6 @@ sms_body(struct mlc_buf *b, const char *text, size_t n, int whatsapp, int *enc,
          size_t *segs, int *cut)
 {
 	struct mlc_buf t;
-	struct mlc_sms_info in;
 	size_t keep;
 
 	mlc_buf_init(&t);
@@ -1301,10 +1300,8 @@ sms_body(struct mlc_buf *b, const char *text, size_t n, int whatsapp, int *enc,
 		mlc_sms_transliterate(text, n, &t);
 	else
 		mlc_buf_add(&t, text, n);
-	keep = mlc_sms_truncate(t.p, t.len, whatsapp ? 1000000 : max_segments, enc, b);
+	keep = mlc_sms_truncate(t.p, t.len, whatsapp ? 1000000 : max_segments, enc, segs, b);
 	*cut = keep < t.len;
-	mlc_sms_measure(b->p, b->len, &in);
-	*segs = in.segments;
 	mlc_buf_free(&t);
 }
 

@@ -1007,11 +1007,11 @@ int mlc_sms_measure(const char *utf8, size_t n, struct mlc_sms_info *out);
 /* Append to out the text cut to at most max_segments (< 1 counts as 1) and
  * MLC_SMS_MAXCHARS: unchanged if it fits, else the longest prefix of whole
  * clusters, trailing blanks removed, plus "..." (GSM-7) or U+2026 (UCS-2),
- * whichever encoding keeps more.  *encoding (may be NULL) gets the result's
- * encoding.  Returns the input bytes kept (n if not cut).  An invalid UTF-8
- * sequence ends the text. */
+ * whichever encoding keeps more.  *encoding and *segments (either may be
+ * NULL) get the result's encoding and segments.  Returns the input bytes
+ * kept (n if not cut).  An invalid UTF-8 sequence ends the text. */
 size_t mlc_sms_truncate(const char *utf8, size_t n, int max_segments, int *encoding,
-                        struct mlc_buf *out);
+                        size_t *segments, struct mlc_buf *out);
 /* Append in[0..n) to out with typographic look-alikes (curly quotes,
  * dashes, ellipsis, no-break and other spaces, bullets, primes, tabs)
  * replaced by GSM-7 characters and invisible ones (soft hyphen, zero width

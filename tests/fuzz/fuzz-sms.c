@@ -12,10 +12,10 @@ check_truncate(const char *s, size_t n, int maxseg)
 	struct mlc_buf out;
 	struct mlc_sms_info info;
 	int enc = -1;
-	size_t kept;
+	size_t kept, segs = 0;
 
 	mlc_buf_init(&out);
-	kept = mlc_sms_truncate(s, n, maxseg, &enc, &out);
+	kept = mlc_sms_truncate(s, n, maxseg, &enc, &segs, &out);
 	if (kept > n)
 		abort();
 	if (mlc_sms_measure(out.p, out.len, &info) < 0)
@@ -24,6 +24,8 @@ check_truncate(const char *s, size_t n, int maxseg)
 		abort(); /* and within the caps */
 	if (out.len && info.encoding != enc)
 		abort();
+	if (segs != info.segments)
+		abort(); /* *segments is the output's */
 	mlc_buf_free(&out);
 }
 
