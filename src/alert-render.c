@@ -1309,7 +1309,29 @@ sms_body(struct mlc_buf *b, const char *text, size_t n, int whatsapp, int *enc,
 
 static sqlite3 *spool;
 /* prepared once per run: the SQL parser was 3 % of a large digest's cost */
-static sqlite3_stmt *sp_grp, *sp_gid, *sp_row;
+static sqlite3_stmt *sp_grp, *sp_gid, *sp_row, *sp_upd;
+/*
+ * The groups met lately, by key (channel, address): their gid.  A group's
+ * recipient, zone and addresses are those of its first row (the upsert
+ * keeps them), so a known group only needs its count and severity
+ * updated, without the recipient's JSON, the upsert and the select.
+ * Bounded: a slot holds the last key that hashed to it.
+ */
+#define GRP_SLOTS 64
+static struct {
+	char *k;
+	sqlite3_int64 gid;
+} grp_seen[GRP_SLOTS];
+
+static unsigned
+grp_slot(const char *k)
+{
+	unsigned h = 2166136261u;
+
+	while (*k)
+		h = (h ^ (unsigned char)*k++) * 16777619u;
+	return h % GRP_SLOTS;
+}
 
 static void
 spool_fail(const char *what)
@@ -1351,7 +1373,10 @@ spool_open(void)
 	    sqlite3_prepare_v2(spool,
 	                       "INSERT INTO rowv (gid, alert_id, text, akey, fp, cents, cur, amt)"
 	                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-	                       -1, &sp_row, NULL) != SQLITE_OK)
+	                       -1, &sp_row, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(spool,
+	                       "UPDATE grp SET count = count + 1, sev = max(sev, ?2) WHERE gid = ?1",
+	                       -1, &sp_upd, NULL) != SQLITE_OK)
 		spool_fail("prepare");
 }
 
@@ -1361,7 +1386,12 @@ spool_close(void)
 	sqlite3_finalize(sp_grp);
 	sqlite3_finalize(sp_gid);
 	sqlite3_finalize(sp_row);
-	sp_grp = sp_gid = sp_row = NULL;
+	sqlite3_finalize(sp_upd);
+	sp_grp = sp_gid = sp_row = sp_upd = NULL;
+	for (size_t i = 0; i < GRP_SLOTS; i++) {
+		free(grp_seen[i].k);
+		grp_seen[i].k = NULL;
+	}
 	sqlite3_close(spool);
 	spool = NULL;
 }
@@ -1546,6 +1576,7 @@ spool_add(jv alert, const char *channel, const char *addr, const struct recip *r
 	sqlite3_int64 gid;
 	double cents = NAN;
 	int rc = 0, x;
+	unsigned slot;
 
 	spool_open();
 	mlc_buf_init(&text);
@@ -1561,13 +1592,20 @@ spool_add(jv alert, const char *channel, const char *addr, const struct recip *r
 	}
 	mlc_buf_init(&k);
 	mlc_buf_init(&rj);
-	mlc_buf_printf(&k, "%s\037%s", channel, addr);
-	{
-		jv d = jv_dump_string(jv_copy(r->obj), 0);
-
-		mlc_buf_adds(&rj, jv_string_value(d));
-		jv_free(d);
+	mlc_buf_adds(&k, channel);
+	mlc_buf_addc(&k, '\037');
+	mlc_buf_adds(&k, addr);
+	slot = grp_slot(k.p);
+	if (grp_seen[slot].k && strcmp(grp_seen[slot].k, k.p) == 0) {
+		gid = grp_seen[slot].gid;
+		st = spool_stmt(sp_upd);
+		sqlite3_bind_int64(st, 1, gid);
+		sqlite3_bind_int(st, 2, sev_rank(severity));
+		if (sqlite3_step(st) != SQLITE_DONE || sqlite3_changes(spool) != 1)
+			spool_fail("update");
+		goto row;
 	}
+	mlc_jq_dump(&rj, jv_copy(r->obj));
 	st = spool_stmt(sp_grp);
 	bind_s(st, 1, k.p);
 	bind_s(st, 2, channel);
@@ -1587,6 +1625,10 @@ spool_add(jv alert, const char *channel, const char *addr, const struct recip *r
 		spool_fail("select");
 	gid = sqlite3_column_int64(st, 0);
 	sqlite3_reset(st);
+	free(grp_seen[slot].k);
+	grp_seen[slot].k = mlc_xstrdup(k.p);
+	grp_seen[slot].gid = gid;
+row:
 	st = spool_stmt(sp_row);
 	sqlite3_bind_int64(st, 1, gid);
 	bind_s(st, 2, alert_id);

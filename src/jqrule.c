@@ -1258,7 +1258,16 @@ mlc_jq_dump(struct mlc_buf *b, jv v)
 		double d = jv_number_value(v);
 
 		if (d == floor(d) && fabs(d) >= 1 && fabs(d) < 1e15) {
-			mlc_buf_printf(b, "%.0f", d);
+			char dig[24], *p = dig + sizeof dig;
+			unsigned long long u = (unsigned long long)fabs(d);
+
+			while (u) {
+				*--p = (char)('0' + u % 10);
+				u /= 10;
+			}
+			if (d < 0)
+				*--p = '-';
+			mlc_buf_add(b, p, (size_t)(dig + sizeof dig - p));
 			jv_free(v);
 			return;
 		}

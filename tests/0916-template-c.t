@@ -136,4 +136,17 @@ is "$(jq -r 'select(.digest) | . as $d | "\(.to) \(.text | contains("   " + $d.t
 	"dana.ruiz@hartmann.example true finance@hartmann.example true " \
 	"each recipient's digest rows show its own address"
 
+# The digest spool remembers 64 groups by key: 200 alerts, each to its own
+# address and to the finance mailbox, alternating with 3 addresses that
+# return; every digest counts its alerts (keys evicted and met again).
+head -n 1 "$F/render-digest.in.ndjson" >"$T/one"
+for i in $(seq 1 200); do
+	sed -e "s/100000/$((200000 + i))/g" -e "s/dana.ruiz@hartmann.example/v$((i % 2 ? i : i % 3))@x.example/" "$T/one"
+done >"$T/many.in"
+alert-render -r "$TOP/tests/fixtures/render-rules/ap-digest.rule" --no-state --now "$NOW" \
+	<"$T/many.in" >"$T/many.out" 2>/dev/null
+is "$(jq -r 'select(.digest) | "\(.to) \(.alert_count)"' "$T/many.out" | sort)" \
+	"$(jq -r '.recipients[].email' "$T/many.in" | sort | uniq -c | awk '{ print $2, $1 }' | sort)" \
+	"200 alerts, $(jq -r '.recipients[].email' "$T/many.in" | sort -u | wc -l) digests: each counts the alerts sent to its address"
+
 done_testing
