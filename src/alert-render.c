@@ -839,6 +839,34 @@ check_rule(void)
 
 /* ---- small helpers ---- */
 
+/*
+ * A member name as a jv string, made once for each name met (a jv string
+ * keeps its hash): get() runs some 40 times an alert.  Keyed by the
+ * name's address and checked by its text, so a name in a reused buffer
+ * is never taken for another; bounded.
+ */
+static jv
+key_jv(const char *k)
+{
+	static struct {
+		const char *p;
+		char *s;
+		jv v;
+	} c[48];
+	static size_t n;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (c[i].p == k && strcmp(c[i].s, k) == 0)
+			return jv_copy(c[i].v);
+	if (n == sizeof c / sizeof c[0])
+		return jv_string(k);
+	c[n].p = k;
+	c[n].s = mlc_xstrdup(k);
+	c[n].v = jv_string(k);
+	return jv_copy(c[n++].v);
+}
+
 static jv
 get(jv o, const char *k)
 {
@@ -846,7 +874,7 @@ get(jv o, const char *k)
 
 	if (jv_get_kind(o) != JV_KIND_OBJECT)
 		return jv_null();
-	v = jv_object_get(jv_copy(o), jv_string(k));
+	v = jv_object_get(jv_copy(o), key_jv(k));
 	if (!jv_is_valid(v)) {
 		jv_free(v);
 		return jv_null();
