@@ -1762,7 +1762,19 @@ fmt_cents(struct mlc_buf *b, double c)
 	c = round(c);
 	if (c < 0)
 		mlc_buf_addc(b, '-');
-	snprintf(dig, sizeof dig, "%03.0f", fabs(c));
+	if (fabs(c) < 1e18) { /* "%03.0f" of a whole number, without printf's big-number code */
+		unsigned long long u = (unsigned long long)fabs(c);
+		char *p = dig + 32;
+
+		*p = '\0';
+		do {
+			*--p = (char)('0' + u % 10);
+			u /= 10;
+		} while (u || p > dig + 29);
+		memmove(dig, p, strlen(p) + 1);
+	} else {
+		snprintf(dig, sizeof dig, "%03.0f", fabs(c));
+	}
 	n = strlen(dig) - 2;
 	for (i = 0; i < n; i++) {
 		if (i && (n - i) % 3 == 0)
