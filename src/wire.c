@@ -373,6 +373,48 @@ fast_number(struct fast *f, jv *out)
 
 static int fast_value(struct fast *f, jv *out, int depth);
 
+/*
+ * Member names repeat from line to line (a table's columns): each plain
+ * one (no escape, at most 48 bytes) is made into a jv string once and
+ * shared, as jq values are (immutable, counted), with its hash kept in it.
+ * What jv_string_sized would make of the same bytes, so the values are
+ * the same; a slot holds the last name that hashed to it.
+ */
+#define NAME_SLOTS 512
+#define NAME_MAX_LEN 48
+static struct {
+	size_t n;
+	char s[NAME_MAX_LEN];
+	jv v;
+	int set;
+} names[NAME_SLOTS];
+
+static int
+fast_name(struct fast *f, jv *out)
+{
+	const char *a = f->p, *q;
+	unsigned h = 2166136261u;
+	size_t n, slot;
+
+	for (q = a; q < f->end && *q != '"' && *q != '\\' && (unsigned char)*q >= 0x20; q++)
+		h = (h ^ (unsigned char)*q) * 16777619u;
+	n = (size_t)(q - a);
+	if (q >= f->end || *q != '"' || n > NAME_MAX_LEN)
+		return fast_string(f, out);
+	slot = h % NAME_SLOTS;
+	if (!names[slot].set || names[slot].n != n || memcmp(names[slot].s, a, n) != 0) {
+		if (names[slot].set)
+			jv_free(names[slot].v);
+		names[slot].v = jv_string_sized(a, (int)n);
+		memcpy(names[slot].s, a, n);
+		names[slot].n = n;
+		names[slot].set = 1;
+	}
+	*out = jv_copy(names[slot].v);
+	f->p = q + 1;
+	return 0;
+}
+
 static int
 fast_container(struct fast *f, jv *out, int depth)
 {
@@ -392,7 +434,7 @@ fast_container(struct fast *f, jv *out, int depth)
 			if (f->p >= f->end || *f->p != '"')
 				goto bad;
 			f->p++;
-			if (fast_string(f, &k) < 0)
+			if (fast_name(f, &k) < 0)
 				goto bad;
 			fast_blank(f);
 			if (f->p >= f->end || *f->p != ':') {
