@@ -9,8 +9,12 @@
 #      big input, once plain and once with the storm guard (which spools
 #      every alert to a temporary file).
 #
-# usage: bench/alert-match.sh [-s SMALL] [-b BIG]
-# Defaults: 10000 and 1000000 records.  Records are made from
+# usage: bench/alert-match.sh [-s SMALL] [-b BIG] [-r ROUNDS]
+# Defaults: 10000 and 1000000 records.  -r ROUNDS: instead, the speed on
+# BIG records only, as CPU time (user + system) in ROUNDS interleaved
+# rounds of alert-match, jq -c 'select(EXPR)' and, with
+# ALERT_MATCH_BASE=/other/bin/alert-match, that binary too (output
+# compared with ours); medians and ratios.  Records are made from
 # scripts/gen-jde-data F0411 rows by an awk script (key, row, dates.DDJ, as
 # jde-fetch writes them).  Needs a built tree (make), jq, /usr/bin/time and
 # about 1 GB in $TMPDIR for a million records.  MLC_BIN=DIR runs the
@@ -21,11 +25,13 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 bin=${MLC_BIN:-$top/bin}
 small=10000
 big=1000000
-while getopts s:b: o; do
+rounds=0
+while getopts s:b:r: o; do
 	case $o in
 	s) small=$OPTARG ;;
 	b) big=$OPTARG ;;
-	*) echo "usage: bench/alert-match.sh [-s SMALL] [-b BIG]" >&2; exit 64 ;;
+	r) rounds=$OPTARG ;;
+	*) echo "usage: bench/alert-match.sh [-s SMALL] [-b BIG] [-r ROUNDS]" >&2; exit 64 ;;
 	esac
 done
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/match-bench.XXXXXX")
@@ -77,6 +83,50 @@ measure() {
 	s=$(tail -n 1 "$tmp/time" | cut -d ' ' -f 1)
 	m=$(tail -n 1 "$tmp/time" | cut -d ' ' -f 2)
 }
+
+# cpu OUT COMMAND...: CPU seconds (user + system) in $s, output in OUT
+cpu() {
+	o=$1
+	shift
+	/usr/bin/time -f '%U %S' "$@" 2>"$tmp/time" >"$o" || true
+	s=$(tail -n 1 "$tmp/time" | awk '{ printf "%.2f", $1 + $2 }')
+}
+median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+if [ "$rounds" -gt 0 ]; then
+	base=${ALERT_MATCH_BASE:-}
+	echo "generating $big records..."
+	records "$big" >"$tmp/big"
+	: >"$tmp/t.am"
+	: >"$tmp/t.jq"
+	: >"$tmp/t.base"
+	i=0
+	while [ "$i" -lt "$rounds" ]; do
+		cpu "$tmp/out" "$bin/alert-match" -r "$tmp/bench.rule" --no-state --now "$now" <"$tmp/big"
+		echo "$s" >>"$tmp/t.am"
+		cpu "$tmp/out.jq" jq -c "select($expr)" "$tmp/big"
+		echo "$s" >>"$tmp/t.jq"
+		if [ -n "$base" ]; then
+			cpu "$tmp/out.base" "$base" -r "$tmp/bench.rule" --no-state --now "$now" <"$tmp/big"
+			echo "$s" >>"$tmp/t.base"
+			cmp -s "$tmp/out" "$tmp/out.base" || echo "warning: base output differs" >&2
+		fi
+		i=$((i + 1))
+	done
+	am=$(median <"$tmp/t.am")
+	jqm=$(median <"$tmp/t.jq")
+	echo "$big records, $(wc -l <"$tmp/out") alerts; CPU s per round:"
+	echo "alert-match: $(tr '\n' ' ' <"$tmp/t.am")median $am"
+	echo "jq select:   $(tr '\n' ' ' <"$tmp/t.jq")median $jqm;" \
+		"jq/alert-match $(echo "$jqm $am" | awk '{ printf "%.2f", $1 / $2 }')"
+	if [ -n "$base" ]; then
+		bm=$(median <"$tmp/t.base")
+		echo "base:        $(tr '\n' ' ' <"$tmp/t.base")median $bm;" \
+			"jq/base $(echo "$jqm $bm" | awk '{ printf "%.2f", $1 / $2 }');" \
+			"base/alert-match $(echo "$bm $am" | awk '{ printf "%.2f", $1 / $2 }')"
+	fi
+	exit 0
+fi
 
 echo "generating $big and $small records..."
 records "$big" >"$tmp/big"

@@ -101,6 +101,9 @@ struct tmpl {
 	struct mlc_jq *q;
 	char **exprs;          /* the interpolations, for messages */
 	size_t nexpr;
+	int c_tried;           /* mlc_tmpl_plain tried */
+	struct mlc_tmpl *c;    /* its plain forms in C; NULL: jq renders it */
+	size_t *cnulls;        /* room for c's null interpolations */
 };
 static int config_failed; /* a template did not compile: stop with 78 */
 
@@ -110,6 +113,8 @@ tmpl_free(struct tmpl *t)
 	size_t i;
 
 	mlc_jq_free(t->q);
+	mlc_tmpl_free(t->c);
+	free(t->cnulls);
 	free(t->src);
 	for (i = 0; i < t->nexpr; i++)
 		free(t->exprs[i]);
@@ -140,6 +145,56 @@ tmpl_setup(struct tmpl *t, const char *name, const char *src, unsigned line, int
 	t->html = html;
 }
 
+/* The interpolations' sources, for the messages that name one (once). */
+static void
+tmpl_exprs(struct tmpl *t, const struct mlc_jq_span *sp, size_t n)
+{
+	size_t i;
+
+	if (t->exprs)
+		return;
+	t->exprs = mlc_xcalloc(n ? n : 1, sizeof *t->exprs);
+	t->nexpr = n;
+	for (i = 0; i < n; i++)
+		t->exprs[i] = mlc_xstrndup(t->src + sp[i].a, sp[i].b - sp[i].a);
+}
+
+/*
+ * The template's plain forms in C (jqrule.c, mlc_tmpl_plain), made once;
+ * NULL when it has other forms, or when MLC_TEMPLATE_JQ=1 (tests only:
+ * every template through jq, to compare the two; see tests/0916).
+ */
+static struct mlc_tmpl *
+tmpl_c(struct tmpl *t)
+{
+	static int force_jq = -1;
+
+	if (t->c_tried)
+		return t->c;
+	t->c_tried = 1;
+	if (force_jq < 0) {
+		const char *e = getenv("MLC_TEMPLATE_JQ");
+
+		force_jq = e && strcmp(e, "1") == 0;
+	}
+	if (!force_jq) {
+		jv a = jq_args();
+
+		t->c = mlc_tmpl_plain(t->src, t->html, a);
+		jv_free(a);
+	}
+	if (t->c) {
+		struct mlc_jq_span *sp;
+		size_t n;
+
+		mlc_jq_template_scan(t->src, &sp, &n); /* terminated: mlc_tmpl_plain took it */
+		tmpl_exprs(t, sp, n);
+		free(sp);
+		t->cnulls = mlc_xcalloc(n + 1, sizeof *t->cnulls);
+	}
+	return t->c;
+}
+
 /*
  * Compile a template (once, on first use; --check compiles all).  Every
  * \(E) becomes \((E) | if . == null then "<U+E000>i<U+E001>" else . end):
@@ -168,8 +223,7 @@ tmpl_build(struct tmpl *t)
 		return -1;
 	}
 	mlc_buf_init(&b);
-	t->exprs = mlc_xcalloc(n ? n : 1, sizeof *t->exprs);
-	t->nexpr = n;
+	tmpl_exprs(t, sp, n);
 	for (i = 0; i < n; i++) {
 		mlc_buf_add(&b, src + last, sp[i].a - last);
 		mlc_buf_addc(&b, '(');
@@ -177,7 +231,6 @@ tmpl_build(struct tmpl *t)
 		mlc_buf_printf(&b, "\n) | if . == null then \"\xEE\x80\x80%zu\xEE\x80\x81\" else . end",
 		               i);
 		last = sp[i].b;
-		t->exprs[i] = mlc_xstrndup(src + sp[i].a, sp[i].b - sp[i].a);
 	}
 	mlc_buf_adds(&b, src + last);
 	free(sp);
@@ -192,9 +245,21 @@ tmpl_build(struct tmpl *t)
 	return 0;
 }
 
+static void
+null_warn(const struct tmpl *t, size_t i, unsigned long lineno)
+{
+	const char *x = t->exprs[i];
+	int xl = (int)strcspn(x, "\n");
+
+	mlc_warn("line %lu: rule %s: template %s: \\(%.*s%s) is null", lineno, rule.name, t->name,
+	         xl > 80 ? 80 : xl, x, xl > 80 || x[xl] ? "..." : "");
+}
+
 /*
  * Render t on input (borrowed) into out (appended).  0, 1 if a value was
- * null (reported unless quiet), -1 on an error (reported).
+ * null (reported unless quiet), -1 on an error (reported).  Through C
+ * where the template's forms and this input allow (tmpl_c), else jq: the
+ * same text and the same messages either way.
  */
 static int
 tmpl_render2(struct tmpl *t, jv input, unsigned long lineno, struct mlc_buf *out, int quiet)
@@ -204,6 +269,17 @@ tmpl_render2(struct tmpl *t, jv input, unsigned long lineno, struct mlc_buf *out
 	jv r;
 	int nulls = 0;
 
+	if (tmpl_c(t)) {
+		int k = mlc_tmpl_run(t->c, input, out, NULL, t->cnulls), j;
+
+		if (k >= 0) {
+			for (j = 0; j < k && !quiet; j++)
+				null_warn(t, t->cnulls[j], lineno);
+			if (k && !quiet)
+				n_null++;
+			return k > 0;
+		}
+	}
 	if (tmpl_build(t) < 0)
 		return -1;
 	if (mlc_jq_run1(t->q, jv_copy(input), &r, err, sizeof err) < 0) {
@@ -235,13 +311,8 @@ tmpl_render2(struct tmpl *t, jv input, unsigned long lineno, struct mlc_buf *out
 			continue;
 		}
 		i = (size_t)strtoul(e + 3, NULL, 10);
-		if (!quiet && i < t->nexpr) {
-			const char *x = t->exprs[i];
-			int xl = (int)strcspn(x, "\n");
-
-			mlc_warn("line %lu: rule %s: template %s: \\(%.*s%s) is null", lineno,
-			         rule.name, t->name, xl > 80 ? 80 : xl, x, xl > 80 || x[xl] ? "..." : "");
-		}
+		if (!quiet && i < t->nexpr)
+			null_warn(t, i, lineno);
 		nulls = 1;
 		e = end + 3;
 	}
@@ -843,6 +914,34 @@ check_rule(void)
 
 /* ---- small helpers ---- */
 
+/*
+ * A member name as a jv string, made once for each name met (a jv string
+ * keeps its hash): get() runs some 40 times an alert.  Keyed by the
+ * name's address and checked by its text, so a name in a reused buffer
+ * is never taken for another; bounded.
+ */
+static jv
+key_jv(const char *k)
+{
+	static struct {
+		const char *p;
+		char *s;
+		jv v;
+	} c[48];
+	static size_t n;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (c[i].p == k && strcmp(c[i].s, k) == 0)
+			return jv_copy(c[i].v);
+	if (n == sizeof c / sizeof c[0])
+		return jv_string(k);
+	c[n].p = k;
+	c[n].s = mlc_xstrdup(k);
+	c[n].v = jv_string(k);
+	return jv_copy(c[n++].v);
+}
+
 static jv
 get(jv o, const char *k)
 {
@@ -850,7 +949,7 @@ get(jv o, const char *k)
 
 	if (jv_get_kind(o) != JV_KIND_OBJECT)
 		return jv_null();
-	v = jv_object_get(jv_copy(o), jv_string(k));
+	v = jv_object_get(jv_copy(o), key_jv(k));
 	if (!jv_is_valid(v)) {
 		jv_free(v);
 		return jv_null();
@@ -875,16 +974,14 @@ sget(jv o, const char *k)
 static void
 add_member(struct mlc_buf *b, const char *k, jv v)
 {
-	jv d;
-
 	if (!jv_is_valid(v) || jv_get_kind(v) == JV_KIND_NULL) {
 		jv_free(v);
 		return;
 	}
-	d = jv_dump_string(v, 0);
-	mlc_buf_printf(b, ",\"%s\":", k);
-	mlc_buf_adds(b, jv_string_value(d));
-	jv_free(d);
+	mlc_buf_adds(b, ",\"");
+	mlc_buf_adds(b, k);
+	mlc_buf_adds(b, "\":");
+	mlc_jq_dump(b, v);
 }
 
 static void
@@ -892,7 +989,9 @@ add_str(struct mlc_buf *b, const char *k, const char *v)
 {
 	if (!v)
 		return;
-	mlc_buf_printf(b, ",\"%s\":", k);
+	mlc_buf_adds(b, ",\"");
+	mlc_buf_adds(b, k);
+	mlc_buf_adds(b, "\":");
 	mlc_buf_json_str(b, v, strlen(v));
 }
 
@@ -1315,7 +1414,6 @@ sms_body(struct mlc_buf *b, const char *text, size_t n, int whatsapp, int *enc,
          size_t *segs, int *cut)
 {
 	struct mlc_buf t;
-	struct mlc_sms_info in;
 	size_t keep;
 
 	mlc_buf_init(&t);
@@ -1323,10 +1421,8 @@ sms_body(struct mlc_buf *b, const char *text, size_t n, int whatsapp, int *enc,
 		mlc_sms_transliterate(text, n, &t);
 	else
 		mlc_buf_add(&t, text, n);
-	keep = mlc_sms_truncate(t.p, t.len, whatsapp ? 1000000 : max_segments, enc, b);
+	keep = mlc_sms_truncate(t.p, t.len, whatsapp ? 1000000 : max_segments, enc, segs, b);
 	*cut = keep < t.len;
-	mlc_sms_measure(b->p, b->len, &in);
-	*segs = in.segments;
 	mlc_buf_free(&t);
 }
 
@@ -1334,7 +1430,29 @@ sms_body(struct mlc_buf *b, const char *text, size_t n, int whatsapp, int *enc,
 
 static sqlite3 *spool;
 /* prepared once per run: the SQL parser was 3 % of a large digest's cost */
-static sqlite3_stmt *sp_grp, *sp_gid, *sp_row;
+static sqlite3_stmt *sp_grp, *sp_gid, *sp_row, *sp_upd;
+/*
+ * The groups met lately, by key (channel, address): their gid.  A group's
+ * recipient, zone and addresses are those of its first row (the upsert
+ * keeps them), so a known group only needs its count and severity
+ * updated, without the recipient's JSON, the upsert and the select.
+ * Bounded: a slot holds the last key that hashed to it.
+ */
+#define GRP_SLOTS 64
+static struct {
+	char *k;
+	sqlite3_int64 gid;
+} grp_seen[GRP_SLOTS];
+
+static unsigned
+grp_slot(const char *k)
+{
+	unsigned h = 2166136261u;
+
+	while (*k)
+		h = (h ^ (unsigned char)*k++) * 16777619u;
+	return h % GRP_SLOTS;
+}
 
 static void
 spool_fail(const char *what)
@@ -1376,7 +1494,10 @@ spool_open(void)
 	    sqlite3_prepare_v2(spool,
 	                       "INSERT INTO rowv (gid, alert_id, text, akey, fp, cents, cur, amt)"
 	                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-	                       -1, &sp_row, NULL) != SQLITE_OK)
+	                       -1, &sp_row, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(spool,
+	                       "UPDATE grp SET count = count + 1, sev = max(sev, ?2) WHERE gid = ?1",
+	                       -1, &sp_upd, NULL) != SQLITE_OK)
 		spool_fail("prepare");
 }
 
@@ -1386,7 +1507,12 @@ spool_close(void)
 	sqlite3_finalize(sp_grp);
 	sqlite3_finalize(sp_gid);
 	sqlite3_finalize(sp_row);
-	sp_grp = sp_gid = sp_row = NULL;
+	sqlite3_finalize(sp_upd);
+	sp_grp = sp_gid = sp_row = sp_upd = NULL;
+	for (size_t i = 0; i < GRP_SLOTS; i++) {
+		free(grp_seen[i].k);
+		grp_seen[i].k = NULL;
+	}
 	sqlite3_close(spool);
 	spool = NULL;
 }
@@ -1487,6 +1613,79 @@ spool_cells(jv input, unsigned long lineno, struct mlc_buf *text, struct mlc_buf
 	return nul;
 }
 
+/*
+ * An e-mail digest row is the same for every recipient of one alert when
+ * no template of it reads .recipient (the one member of the input that
+ * differs between them; the channel is "email" for all): rendered once
+ * per alert, then copied.  Only with the C forms, which say what they
+ * read, and only a row without nulls or errors (their messages are
+ * repeated per recipient, as before).
+ */
+static unsigned long alert_serial; /* render_alert's count */
+static struct {
+	unsigned long serial; /* 0: empty */
+	struct mlc_buf text, cur, amt;
+	double cents;
+} rowc;
+
+static int
+row_cache_ok(void)
+{
+	static int ok = -1;
+	size_t i;
+
+	if (ok >= 0)
+		return ok;
+	ok = 1;
+	for (i = 0; i < d_ncells && ok; i++)
+		ok = tmpl_c(&d_cells[i]) && !mlc_tmpl_reads(d_cells[i].c, "recipient");
+	if (ok && d_amount.src)
+		ok = tmpl_c(&d_amount) && !mlc_tmpl_reads(d_amount.c, "recipient");
+	if (ok && d_currency.src)
+		ok = tmpl_c(&d_currency) && !mlc_tmpl_reads(d_currency.c, "recipient");
+	if (ok) {
+		mlc_buf_init(&rowc.text);
+		mlc_buf_init(&rowc.cur);
+		mlc_buf_init(&rowc.amt);
+	}
+	return ok;
+}
+
+static void
+buf_set(struct mlc_buf *to, const struct mlc_buf *from)
+{
+	mlc_buf_reset(to);
+	mlc_buf_add(to, from->p, from->len);
+}
+
+/* spool_cells, or its copy from the alert's first recipient */
+static int
+spool_cells_once(jv input, unsigned long lineno, struct mlc_buf *text, struct mlc_buf *cur,
+                 struct mlc_buf *amt, double *cents)
+{
+	int x;
+
+	if (!row_cache_ok())
+		return spool_cells(input, lineno, text, cur, amt, cents);
+	if (rowc.serial == alert_serial) {
+		buf_set(text, &rowc.text);
+		buf_set(cur, &rowc.cur);
+		buf_set(amt, &rowc.amt);
+		*cents = rowc.cents;
+		return 0;
+	}
+	rowc.serial = 0;
+	x = spool_cells(input, lineno, text, cur, amt, cents);
+	if (x == 0) {
+		buf_set(&rowc.text, text);
+		buf_set(&rowc.cur, cur);
+		buf_set(&rowc.amt, amt);
+		rowc.cents = *cents;
+		rowc.serial = alert_serial;
+	}
+	return x;
+}
+
 /* Add one alert to the digest of (channel, address). */
 static int
 spool_add(jv alert, const char *channel, const char *addr, const struct recip *r,
@@ -1498,13 +1697,14 @@ spool_add(jv alert, const char *channel, const char *addr, const struct recip *r
 	sqlite3_int64 gid;
 	double cents = NAN;
 	int rc = 0, x;
+	unsigned slot;
 
 	spool_open();
 	mlc_buf_init(&text);
 	mlc_buf_init(&cur);
 	mlc_buf_init(&amt);
 	if (strcmp(channel, "email") == 0)
-		x = spool_cells(input, lineno, &text, &cur, &amt, &cents);
+		x = spool_cells_once(input, lineno, &text, &cur, &amt, &cents);
 	else
 		x = tmpl_render(&d_row, input, lineno, &text);
 	if (x < 0 || (opt_strict && x)) {
@@ -1513,13 +1713,20 @@ spool_add(jv alert, const char *channel, const char *addr, const struct recip *r
 	}
 	mlc_buf_init(&k);
 	mlc_buf_init(&rj);
-	mlc_buf_printf(&k, "%s\037%s", channel, addr);
-	{
-		jv d = jv_dump_string(jv_copy(r->obj), 0);
-
-		mlc_buf_adds(&rj, jv_string_value(d));
-		jv_free(d);
+	mlc_buf_adds(&k, channel);
+	mlc_buf_addc(&k, '\037');
+	mlc_buf_adds(&k, addr);
+	slot = grp_slot(k.p);
+	if (grp_seen[slot].k && strcmp(grp_seen[slot].k, k.p) == 0) {
+		gid = grp_seen[slot].gid;
+		st = spool_stmt(sp_upd);
+		sqlite3_bind_int64(st, 1, gid);
+		sqlite3_bind_int(st, 2, sev_rank(severity));
+		if (sqlite3_step(st) != SQLITE_DONE || sqlite3_changes(spool) != 1)
+			spool_fail("update");
+		goto row;
 	}
+	mlc_jq_dump(&rj, jv_copy(r->obj));
 	st = spool_stmt(sp_grp);
 	bind_s(st, 1, k.p);
 	bind_s(st, 2, channel);
@@ -1539,6 +1746,10 @@ spool_add(jv alert, const char *channel, const char *addr, const struct recip *r
 		spool_fail("select");
 	gid = sqlite3_column_int64(st, 0);
 	sqlite3_reset(st);
+	free(grp_seen[slot].k);
+	grp_seen[slot].k = mlc_xstrdup(k.p);
+	grp_seen[slot].gid = gid;
+row:
 	st = spool_stmt(sp_row);
 	sqlite3_bind_int64(st, 1, gid);
 	bind_s(st, 2, alert_id);
@@ -1644,7 +1855,19 @@ fmt_cents(struct mlc_buf *b, double c)
 	c = round(c);
 	if (c < 0)
 		mlc_buf_addc(b, '-');
-	snprintf(dig, sizeof dig, "%03.0f", fabs(c));
+	if (fabs(c) < 1e18) { /* "%03.0f" of a whole number, without printf's big-number code */
+		unsigned long long u = (unsigned long long)fabs(c);
+		char *p = dig + 32;
+
+		*p = '\0';
+		do {
+			*--p = (char)('0' + u % 10);
+			u /= 10;
+		} while (u || p > dig + 29);
+		memmove(dig, p, strlen(p) + 1);
+	} else {
+		snprintf(dig, sizeof dig, "%03.0f", fabs(c));
+	}
 	n = strlen(dig) - 2;
 	for (i = 0; i < n; i++) {
 		if (i && (n - i) % 3 == 0)
@@ -2379,7 +2602,11 @@ deliver(jv alert, jv input, const struct recip *r, const char *channel, const ch
 	mlc_buf_init(&a);
 	mlc_buf_init(&b2);
 	mlc_buf_init(&c);
-	mlc_buf_printf(&did, "%s/%s/%s", alert_id, channel, addr);
+	mlc_buf_adds(&did, alert_id);
+	mlc_buf_addc(&did, '/');
+	mlc_buf_adds(&did, channel);
+	mlc_buf_addc(&did, '/');
+	mlc_buf_adds(&did, addr);
 	head(&line, did.p, alert, alert_id, severity, channel, addr, r->obj);
 	if (strcmp(channel, "email") == 0 && storm) {
 		storm_text(alert, 1, &a);
@@ -2588,6 +2815,7 @@ render_alert(jv alert, unsigned long lineno)
 	is_storm = jv_get_kind(sj) == JV_KIND_TRUE;
 	jv_free(sj);
 	jv_free(dj);
+	alert_serial++;
 	sev = sget(alert, "severity");
 	/* what alert-log --before alert-render refuses in front of us (wire.c) */
 	if (mlc_wire_alert(alert, &we) < 0) {
@@ -3166,7 +3394,7 @@ main(int argc, char **argv)
 	}
 	code = compile_all(check) < 0 || compile_resolved(check) < 0 ||
 	       compile_escalation(check) < 0 ? MLC_EX_CONFIG : 0;
-	if (!check && tmpl_build(&t_sms) < 0)
+	if (!check && !tmpl_c(&t_sms) && tmpl_build(&t_sms) < 0)
 		code = MLC_EX_CONFIG;
 	if (check) {
 		if (check_rule())
@@ -3223,6 +3451,9 @@ done:
 		spool_close();
 	mlc_store_close(store);
 	free_all_templates();
+	mlc_buf_free(&rowc.text);
+	mlc_buf_free(&rowc.cur);
+	mlc_buf_free(&rowc.amt);
 	for (c = 0; (size_t)c < rc_n; c++)
 		free(rc_v[c].id);
 	free(rc_v);

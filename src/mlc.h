@@ -1149,11 +1149,11 @@ int mlc_sms_measure(const char *utf8, size_t n, struct mlc_sms_info *out);
 /* Append to out the text cut to at most max_segments (< 1 counts as 1) and
  * MLC_SMS_MAXCHARS: unchanged if it fits, else the longest prefix of whole
  * clusters, trailing blanks removed, plus "..." (GSM-7) or U+2026 (UCS-2),
- * whichever encoding keeps more.  *encoding (may be NULL) gets the result's
- * encoding.  Returns the input bytes kept (n if not cut).  An invalid UTF-8
- * sequence ends the text. */
+ * whichever encoding keeps more.  *encoding and *segments (either may be
+ * NULL) get the result's encoding and segments.  Returns the input bytes
+ * kept (n if not cut).  An invalid UTF-8 sequence ends the text. */
 size_t mlc_sms_truncate(const char *utf8, size_t n, int max_segments, int *encoding,
-                        struct mlc_buf *out);
+                        size_t *segments, struct mlc_buf *out);
 /* Append in[0..n) to out with typographic look-alikes (curly quotes,
  * dashes, ellipsis, no-break and other spaces, bullets, primes, tabs)
  * replaced by GSM-7 characters and invisible ones (soft hyphen, zero width
@@ -1384,6 +1384,26 @@ void mlc_jq_free(struct mlc_jq *q);
  * zone tz (NULL or "" = the process's TZ).  jv_invalid() with err set on an
  * unknown zone. */
 jv mlc_jq_time_args(const struct timespec *now, const char *tz, char *err, size_t errlen);
+/* A template's plain forms in C (jqrule.c says which: paths, "//", string
+ * literals, trim, amount, amount($sep), days_ago, first_nonblank), giving
+ * what mlc_jq_template (html: _html) gives; NULL when any interpolation is
+ * another form (use jq).  args as for mlc_jq_template ($today), borrowed. */
+struct mlc_tmpl; /* opaque */
+struct mlc_tmpl *mlc_tmpl_plain(const char *tmpl, int html, jv args);
+size_t mlc_tmpl_nexpr(const struct mlc_tmpl *t); /* its interpolations */
+/* Render on input (borrowed), appended to out.  An interpolation whose
+ * value is null gives null_text (NULL: nothing) and its index goes into
+ * nulls[] (room for mlc_tmpl_nexpr).  Returns the number of nulls, or -1
+ * when this input is for jq to decide (an error of jq's, a NUL, U+E000):
+ * out is then as it was. */
+int mlc_tmpl_run(const struct mlc_tmpl *t, jv input, struct mlc_buf *out, const char *null_text,
+                 size_t *nulls);
+/* Whether an interpolation reads the input's member field (.field...). */
+int mlc_tmpl_reads(const struct mlc_tmpl *t, const char *field);
+void mlc_tmpl_free(struct mlc_tmpl *t);
+/* jv_dump_string(v, 0)'s text (v consumed) appended to b: faster for
+ * plain strings and whole numbers. */
+void mlc_jq_dump(struct mlc_buf *b, jv v);
 
 /* ---- realert.c: the re-alert index (table realert of store.c) --------- */
 /*

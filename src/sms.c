@@ -260,7 +260,7 @@ is_space_byte(unsigned char c)
 
 size_t
 mlc_sms_truncate(const char *utf8, size_t n, int max_segments, int *encoding,
-                 struct mlc_buf *out)
+                 size_t *segments, struct mlc_buf *out)
 {
 	const unsigned char *s = (const unsigned char *)utf8;
 	struct mlc_sms_info info;
@@ -282,6 +282,8 @@ mlc_sms_truncate(const char *utf8, size_t n, int max_segments, int *encoding,
 		mlc_buf_add(out, utf8, n);
 		if (encoding)
 			*encoding = info.encoding;
+		if (segments)
+			*segments = info.segments;
 		return n;
 	}
 	/*
@@ -315,8 +317,16 @@ mlc_sms_truncate(const char *utf8, size_t n, int max_segments, int *encoding,
 	/* Blanks before the marker only waste room ("Acme ..." -> "Acme..."). */
 	while (keep > 0 && is_space_byte(s[keep - 1]))
 		keep--;
-	mlc_buf_add(out, utf8, keep);
-	mlc_buf_adds(out, use_gsm ? "..." : "\xE2\x80\xA6");
+	{
+		size_t at = out->len;
+
+		mlc_buf_add(out, utf8, keep);
+		mlc_buf_adds(out, use_gsm ? "..." : "\xE2\x80\xA6");
+		if (segments) {
+			mlc_sms_measure(out->p + at, out->len - at, &info);
+			*segments = info.segments;
+		}
+	}
 	if (encoding)
 		*encoding = use_gsm ? MLC_SMS_GSM7 : MLC_SMS_UCS2;
 	return keep;

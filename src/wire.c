@@ -34,6 +34,7 @@
  * text holds them, found by walking the JSON text up to their offset.
  */
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "mlc.h"
@@ -245,6 +246,294 @@ bad_escape(const char *s, size_t n, unsigned *cu)
 	return n;
 }
 
+/*
+ * The line as jv_parse_sized reads it, faster: jq 1.6's parser costs some
+ * 150 instructions a byte, most of it its per-character state machine.
+ * This one takes only plain JSON: objects, arrays, strings whose escapes
+ * are the one-character ones (\" \\ \/ \b \f \n \r \t) and no control
+ * bytes, numbers of JSON's grammar of at most 24 characters, true, false,
+ * null, JSON's four blanks, depth below 200.  It builds the value with the
+ * calls jq's parser makes (jv_string_sized on the unescaped bytes,
+ * jv_object_set in the order of the text, so a repeated name keeps its
+ * first place and its last value; strtod, correctly rounded as jq's own
+ * jvp_strtod is, for the numbers).  Anything else (a \u escape, a long or
+ * odd number, a literal jq accepts and JSON does not, trailing bytes) gives
+ * jv_invalid() and jq's parser reads the line: it decides, not us.
+ * tests/0916 compares the two on a corpus.  MLC_WIRE_JQPARSE=1 (tests only)
+ * turns this off.
+ */
+#define FAST_DEPTH 200
+struct fast {
+	const char *p, *end;
+	struct mlc_buf sb; /* a string's unescaped bytes */
+};
+
+static void
+fast_blank(struct fast *f)
+{
+	while (f->p < f->end && (*f->p == ' ' || *f->p == '\t' || *f->p == '\n' || *f->p == '\r'))
+		f->p++;
+}
+
+/* A string after its opening quote: 0 with *out, or -1. */
+static int
+fast_string(struct fast *f, jv *out)
+{
+	const char *a = f->p, *q;
+	int esc = 0;
+
+	for (q = a; q < f->end && *q != '"'; q++) {
+		if ((unsigned char)*q < 0x20)
+			return -1;
+		if (*q == '\\') {
+			if (q + 1 >= f->end || !strchr("\"\\/bfnrt", q[1]) || !q[1])
+				return -1;
+			esc = 1;
+			q++;
+		}
+	}
+	if (q >= f->end)
+		return -1;
+	if (!esc) {
+		*out = jv_string_sized(a, (int)(q - a));
+	} else {
+		const char *r;
+
+		if (!f->sb.p)
+			mlc_buf_init(&f->sb);
+		mlc_buf_reset(&f->sb);
+		for (r = a; r < q; r++) {
+			char c = *r;
+
+			if (c == '\\') {
+				switch (*++r) {
+				case 'b': c = '\b'; break;
+				case 'f': c = '\f'; break;
+				case 'n': c = '\n'; break;
+				case 'r': c = '\r'; break;
+				case 't': c = '\t'; break;
+				default: c = *r; /* " \ / */
+				}
+			}
+			mlc_buf_addc(&f->sb, c);
+		}
+		*out = jv_string_sized(f->sb.p, (int)f->sb.len);
+	}
+	f->p = q + 1;
+	return 0;
+}
+
+static int
+fast_digits(const char **p, const char *end)
+{
+	const char *a = *p;
+
+	while (*p < end && **p >= '0' && **p <= '9')
+		(*p)++;
+	return *p > a;
+}
+
+static int
+fast_number(struct fast *f, jv *out)
+{
+	const char *a = f->p, *p = f->p;
+	char b[32], *e;
+	double d;
+
+	if (p < f->end && *p == '-')
+		p++;
+	if (p < f->end && *p == '0')
+		p++;
+	else if (!fast_digits(&p, f->end))
+		return -1;
+	if (p < f->end && *p == '.') {
+		p++;
+		if (!fast_digits(&p, f->end))
+			return -1;
+	}
+	if (p < f->end && (*p == 'e' || *p == 'E')) {
+		p++;
+		if (p < f->end && (*p == '+' || *p == '-'))
+			p++;
+		if (!fast_digits(&p, f->end))
+			return -1;
+	}
+	if (p - a > 24 || (p < f->end && ((*p >= '0' && *p <= '9') || *p == '.' ||
+	                                  (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z'))))
+		return -1;
+	memcpy(b, a, (size_t)(p - a));
+	b[p - a] = '\0';
+	d = strtod(b, &e);
+	if (*e)
+		return -1;
+	*out = jv_number(d);
+	f->p = p;
+	return 0;
+}
+
+static int fast_value(struct fast *f, jv *out, int depth);
+
+/*
+ * Member names repeat from line to line (a table's columns): each plain
+ * one (no escape, at most 48 bytes) is made into a jv string once and
+ * shared, as jq values are (immutable, counted), with its hash kept in it.
+ * What jv_string_sized would make of the same bytes, so the values are
+ * the same; a slot holds the last name that hashed to it.
+ */
+#define NAME_SLOTS 512
+#define NAME_MAX_LEN 48
+static struct {
+	size_t n;
+	char s[NAME_MAX_LEN];
+	jv v;
+	int set;
+} names[NAME_SLOTS];
+
+static int
+fast_name(struct fast *f, jv *out)
+{
+	const char *a = f->p, *q;
+	unsigned h = 2166136261u;
+	size_t n, slot;
+
+	for (q = a; q < f->end && *q != '"' && *q != '\\' && (unsigned char)*q >= 0x20; q++)
+		h = (h ^ (unsigned char)*q) * 16777619u;
+	n = (size_t)(q - a);
+	if (q >= f->end || *q != '"' || n > NAME_MAX_LEN)
+		return fast_string(f, out);
+	slot = h % NAME_SLOTS;
+	if (!names[slot].set || names[slot].n != n || memcmp(names[slot].s, a, n) != 0) {
+		if (names[slot].set)
+			jv_free(names[slot].v);
+		names[slot].v = jv_string_sized(a, (int)n);
+		memcpy(names[slot].s, a, n);
+		names[slot].n = n;
+		names[slot].set = 1;
+	}
+	*out = jv_copy(names[slot].v);
+	f->p = q + 1;
+	return 0;
+}
+
+static int
+fast_container(struct fast *f, jv *out, int depth)
+{
+	int obj = *f->p == '{';
+	jv c = obj ? jv_object() : jv_array(), k, v;
+
+	f->p++;
+	fast_blank(f);
+	if (f->p < f->end && *f->p == (obj ? '}' : ']')) {
+		f->p++;
+		*out = c;
+		return 0;
+	}
+	for (;;) {
+		fast_blank(f);
+		if (obj) {
+			if (f->p >= f->end || *f->p != '"')
+				goto bad;
+			f->p++;
+			if (fast_name(f, &k) < 0)
+				goto bad;
+			fast_blank(f);
+			if (f->p >= f->end || *f->p != ':') {
+				jv_free(k);
+				goto bad;
+			}
+			f->p++;
+			if (fast_value(f, &v, depth + 1) < 0) {
+				jv_free(k);
+				goto bad;
+			}
+			c = jv_object_set(c, k, v);
+		} else {
+			if (fast_value(f, &v, depth + 1) < 0)
+				goto bad;
+			c = jv_array_append(c, v);
+		}
+		fast_blank(f);
+		if (f->p < f->end && *f->p == ',') {
+			f->p++;
+			continue;
+		}
+		if (f->p < f->end && *f->p == (obj ? '}' : ']')) {
+			f->p++;
+			*out = c;
+			return 0;
+		}
+		goto bad;
+	}
+bad:
+	jv_free(c);
+	return -1;
+}
+
+static int
+fast_value(struct fast *f, jv *out, int depth)
+{
+	fast_blank(f);
+	if (f->p >= f->end || depth >= FAST_DEPTH)
+		return -1;
+	switch (*f->p) {
+	case '{':
+	case '[':
+		return fast_container(f, out, depth);
+	case '"':
+		f->p++;
+		return fast_string(f, out);
+	case 't':
+	case 'f':
+	case 'n': {
+		static const char *const lit[] = { "true", "false", "null" };
+		int i = *f->p == 't' ? 0 : *f->p == 'f' ? 1 : 2;
+		size_t l = strlen(lit[i]);
+
+		if ((size_t)(f->end - f->p) < l || memcmp(f->p, lit[i], l) != 0 ||
+		    ((size_t)(f->end - f->p) > l && ((f->p[l] >= 'a' && f->p[l] <= 'z') ||
+		                                     (f->p[l] >= 'A' && f->p[l] <= 'Z') ||
+		                                     (f->p[l] >= '0' && f->p[l] <= '9'))))
+			return -1;
+		f->p += l;
+		*out = i == 0 ? jv_true() : i == 1 ? jv_false() : jv_null();
+		return 0;
+	}
+	default:
+		return fast_number(f, out);
+	}
+}
+
+/* The line parsed: the fast way when it can, else jq's. */
+static jv
+parse_line(const char *line, size_t len)
+{
+	static int off = -1;
+	struct fast f;
+	jv v;
+	int r;
+
+	if (off < 0) {
+		const char *e = getenv("MLC_WIRE_JQPARSE");
+
+		off = e && strcmp(e, "1") == 0;
+	}
+	if (off)
+		return jv_parse_sized(line, (int)len);
+	f.p = line;
+	f.end = line + len;
+	f.sb.p = NULL;
+	r = fast_value(&f, &v, 0);
+	if (f.sb.p)
+		mlc_buf_free(&f.sb);
+	if (r == 0) {
+		fast_blank(&f);
+		if (f.p == f.end)
+			return v;
+		jv_free(v);
+	}
+	return jv_parse_sized(line, (int)len);
+}
+
 int
 mlc_wire_line(const char *line, size_t len, jv *obj, struct mlc_wire_err *e)
 {
@@ -261,7 +550,7 @@ mlc_wire_line(const char *line, size_t len, jv *obj, struct mlc_wire_err *e)
 	}
 	off = mlc_utf8_valid_len(line, len);
 	z = off == len ? memchr(line, '\0', len) : NULL;
-	o = jv_parse_sized(line, (int)len);
+	o = off < len || z ? jv_parse_sized(line, (int)len) : parse_line(line, len);
 	if (off < len || z) {
 		refuse_at(e, line, len, z ? (size_t)(z - line) : off,
 		          z ? "holds a NUL byte" : "not valid UTF-8");

@@ -15,10 +15,10 @@ check_truncate(const char *s, size_t n, int maxseg)
 	struct mlc_buf out;
 	struct mlc_sms_info info;
 	int enc = -1;
-	size_t kept;
+	size_t kept, segs = 0;
 
 	mlc_buf_init(&out);
-	kept = mlc_sms_truncate(s, n, maxseg, &enc, &out);
+	kept = mlc_sms_truncate(s, n, maxseg, &enc, &segs, &out);
 	if (kept > n)
 		abort();
 	if (mlc_sms_measure(out.p, out.len, &info) < 0)
@@ -27,6 +27,8 @@ check_truncate(const char *s, size_t n, int maxseg)
 		abort(); /* and within the caps */
 	if (out.len && info.encoding != enc)
 		abort();
+	if (segs != info.segments)
+		abort(); /* *segments is the output's */
 	mlc_buf_free(&out);
 }
 
@@ -39,7 +41,7 @@ check_suffix(const char *s, size_t n, int maxseg)
 	int form;
 
 	mlc_buf_init(&b);
-	mlc_sms_truncate(s, n, maxseg, NULL, &b);
+	mlc_sms_truncate(s, n, maxseg, NULL, NULL, &b);
 	mlc_sms_measure(b.p ? b.p : "", b.len, &before);
 	form = mlc_ack_suffix(&b, "12", 1);
 	mlc_sms_measure(b.p ? b.p : "", b.len, &after);

@@ -111,7 +111,7 @@ sweep(size_t maxlen)
 
 				cases++;
 				mlc_buf_reset(&out);
-				keep = mlc_sms_truncate(text.p, text.len, cap, &enc, &out);
+				keep = mlc_sms_truncate(text.p, text.len, cap, &enc, NULL, &out);
 				mlc_sms_measure(out.p, out.len, &in);
 				if (!mlc_utf8_valid(out.p, out.len)) {
 					fprintf(stderr, "pattern %zu len %zu cap %d: invalid UTF-8\n",
@@ -196,7 +196,7 @@ main(int argc, char **argv)
 		mlc_sms_transliterate(in.p, in.len, &out);
 		fwrite(out.p, 1, out.len, stdout);
 	} else if (argc == 3 && strcmp(argv[1], "-t") == 0) {
-		mlc_sms_truncate(in.p, in.len, atoi(argv[2]), NULL, &out);
+		mlc_sms_truncate(in.p, in.len, atoi(argv[2]), NULL, NULL, &out);
 		fwrite(out.p, 1, out.len, stdout);
 	} else if (argc == 1) {
 		rc = mlc_sms_measure(in.p, in.len, &info);
