@@ -1105,6 +1105,64 @@ struct lkq {
 	struct mlc_buf t, key, out;
 };
 
+/* A value of a "largest" column as a number to compare: a number, or a
+ * string of one; anything else is below every number. */
+static double
+top_value(jv o, const char *col)
+{
+	jv v = jv_object_get(jv_copy(o), jv_string(col));
+	double d = -INFINITY;
+
+	if (jv_get_kind(v) == JV_KIND_NUMBER)
+		d = jv_number_value(v);
+	else if (jv_get_kind(v) == JV_KIND_STRING) {
+		char *end;
+		double x = strtod(jv_string_value(v), &end);
+
+		if (end != jv_string_value(v) && !*end && isfinite(x))
+			d = x;
+	}
+	jv_free(v);
+	return d;
+}
+
+/* "largest N COL": the row q->out into the tuple's array of the N rows
+ * with the largest COL so far, largest first; among equal values the one
+ * read first (the query's order) stays first.  Each row comes once (the
+ * read drops repeats by position, ais.c), so the array is exact. */
+static void
+top_insert(struct lkq *q)
+{
+	const struct mlc_lookup *k = q->k;
+	const char *have = NULL, *col = k->cols[k->topcol];
+	jv arr, row = jv_parse_sized(q->out.p, (int)q->out.len), out = jv_array(), s;
+	double d = top_value(row, col);
+	int n, placed = 0;
+
+	arr = map_get(q->m, q->key.p, &have, NULL) && have ? jv_parse(have) : jv_array();
+	n = jv_array_length(jv_copy(arr));
+	for (int i = 0; i < n && jv_array_length(jv_copy(out)) < k->top; i++) {
+		jv e = jv_array_get(jv_copy(arr), i);
+
+		if (!placed && d > top_value(e, col)) {
+			out = jv_array_append(out, jv_copy(row));
+			placed = 1;
+			if (jv_array_length(jv_copy(out)) == k->top) {
+				jv_free(e);
+				break;
+			}
+		}
+		out = jv_array_append(out, e);
+	}
+	if (!placed && jv_array_length(jv_copy(out)) < k->top)
+		out = jv_array_append(out, jv_copy(row));
+	jv_free(arr);
+	jv_free(row);
+	s = jv_dump_string(out, 0);
+	map_put(q->m, q->key.p, jv_string_value(s), 0);
+	jv_free(s);
+}
+
 /* A row of a lookup table: its key tuple, when asked for and not known
  * yet, gets the row's columns read (the first row of a tuple, in the
  * query's order, wins). */
@@ -1129,7 +1187,7 @@ lk_row(void *arg, const char *row, size_t n, const char *fetched_at)
 	}
 	kp = q->key.p;
 	if (!bsearch(&kp, q->want, q->nwant, sizeof *q->want, cmp_str) ||
-	    map_get(q->m, q->key.p, NULL, NULL))
+	    (!k->top && map_get(q->m, q->key.p, NULL, NULL)))
 		return;
 	mlc_buf_reset(&q->out);
 	mlc_buf_addc(&q->out, '{');
@@ -1147,43 +1205,86 @@ lk_row(void *arg, const char *row, size_t n, const char *fetched_at)
 			mlc_buf_add(&q->out, v, vn);
 	}
 	mlc_buf_addc(&q->out, '}');
-	map_put(q->m, q->key.p, q->out.p, 0);
+	if (k->top)
+		top_insert(q);
+	else
+		map_put(q->m, q->key.p, q->out.p, 0);
 }
+
+#define EACH_SEP '\x1e' /* between the tuples of an "each" lookup's key */
 
 /* A record's key tuple for lookup li, NULL for null: every value blank,
  * or a source lookup without a row.  Values as by-values (jv_by_text,
  * row_by_text): strings trimmed (a business unit's left padding too),
- * numbers in one form, so "1001" and 1001 are one address number. */
+ * numbers in one form, so "1001" and 1001 are one address number.  For a
+ * lookup with a key from a "largest" lookup (each), one tuple per element
+ * of that lookup's array, EACH_SEP between them, an empty one for a null
+ * element; NULL when the array is null. */
 static char *
 lk_key(struct join *j, const struct rec *r, size_t li, struct mlc_buf *t, struct mlc_buf *key)
 {
 	const struct mlc_lookup *k = &j->lk.v[li];
-	int blank = 1;
+	const char *arr = NULL;
+	jv elems = jv_invalid();
+	int n = 1;
 
 	mlc_buf_reset(key);
-	for (size_t b = 0; b < k->nby; b++) {
-		int s = k->src_lookup[b];
-
-		if (s < 0) {
-			jv v = rec_column(r, k->src[b]);
-
-			if (!jv_by_text(v, t))
-				mlc_buf_reset(t);
-			jv_free(v);
-		} else {
-			const char *res = NULL;
-
-			if (!r->lkey[s] || !map_get(&j->lkmap[s], r->lkey[s], &res, NULL) || !res)
-				return NULL;
-			if (!row_by_text(res, strlen(res), k->src[b], t))
-				mlc_buf_reset(t);
-		}
-		if (b)
-			mlc_buf_addc(key, SUM_SEP);
-		mlc_buf_add(key, t->p, t->len);
-		blank = blank && t->len == 0;
+	if (k->each) {
+		if (!r->lkey[k->each_src] ||
+		    !map_get(&j->lkmap[k->each_src], r->lkey[k->each_src], &arr, NULL) || !arr)
+			return NULL;
+		elems = jv_parse(arr);
+		n = jv_array_length(jv_copy(elems));
 	}
-	return blank ? NULL : mlc_xstrndup(key->p, key->len);
+	for (int e = 0; e < n; e++) {
+		size_t start = key->len;
+		int blank = 1;
+		jv ev = k->each ? jv_array_get(jv_copy(elems), e) : jv_invalid();
+		jv es = k->each ? jv_dump_string(ev, 0) : jv_invalid();
+
+		if (e)
+			mlc_buf_addc(key, EACH_SEP), start = key->len;
+		for (size_t b = 0; b < k->nby; b++) {
+			int s = k->src_lookup[b];
+
+			if (s < 0) {
+				jv v = rec_column(r, k->src[b]);
+
+				if (!jv_by_text(v, t))
+					mlc_buf_reset(t);
+				jv_free(v);
+			} else if (k->each && s == k->each_src) {
+				const char *es_p = jv_string_value(es);
+
+				if (!row_by_text(es_p, strlen(es_p), k->src[b], t))
+					mlc_buf_reset(t);
+			} else {
+				const char *res = NULL;
+
+				if (!r->lkey[s] || !map_get(&j->lkmap[s], r->lkey[s], &res, NULL) || !res) {
+					jv_free(es);
+					jv_free(elems);
+					return NULL;
+				}
+				if (!row_by_text(res, strlen(res), k->src[b], t))
+					mlc_buf_reset(t);
+			}
+			if (b)
+				mlc_buf_addc(key, SUM_SEP);
+			mlc_buf_add(key, t->p, t->len);
+			blank = blank && t->len == 0;
+		}
+		jv_free(es);
+		if (blank) {
+			if (!k->each)
+				return NULL;
+			key->len = start; /* a null element */
+			if (key->p)
+				key->p[start] = '\0';
+		}
+	}
+	jv_free(elems);
+	return mlc_xstrndup(key->p ? key->p : "", key->len);
 }
 
 /* One lookup step of a batch: keys[0..n) the batch's keys (repeats
@@ -1279,22 +1380,49 @@ static void
 lookups_batch(struct mlc_ais *a, struct join *j, struct rec *recs, size_t n)
 {
 	struct mlc_buf t, key;
-	char **keys = mlc_xcalloc(n ? n : 1, sizeof *keys);
+	char **keys = mlc_xcalloc(n ? n : 1, sizeof *keys), **parts = NULL;
+	size_t cap = 0;
 
 	mlc_buf_init(&t);
 	mlc_buf_init(&key);
 	for (size_t li = 0; li < j->lk.n; li++) {
-		size_t nk = 0;
+		size_t nk = 0, np = 0;
 
 		for (size_t i = 0; i < n; i++) {
 			if (recs[i].bad)
 				continue;
 			recs[i].lkey[li] = lk_key(j, &recs[i], li, &t, &key);
-			if (recs[i].lkey[li])
+			if (!recs[i].lkey[li])
+				continue;
+			if (!j->lk.v[li].each) {
 				keys[nk++] = recs[i].lkey[li];
+				continue;
+			}
+			/* one key per element */
+			for (const char *p = recs[i].lkey[li];; ) {
+				size_t pl = strcspn(p, (const char[]){ EACH_SEP, '\0' });
+
+				if (pl) {
+					if (np == cap) {
+						cap = cap ? 2 * cap : 64;
+						parts = mlc_xrealloc(parts, cap * sizeof *parts);
+					}
+					parts[np++] = mlc_xstrndup(p, pl);
+				}
+				if (!p[pl])
+					break;
+				p += pl + 1;
+			}
 		}
-		lookup_step(a, j, &j->lk.v[li], &j->lkmap[li], keys, nk, j->sum_page);
+		if (j->lk.v[li].each) {
+			lookup_step(a, j, &j->lk.v[li], &j->lkmap[li], parts, np, j->sum_page);
+			for (size_t i = 0; i < np; i++)
+				free(parts[i]);
+		} else {
+			lookup_step(a, j, &j->lk.v[li], &j->lkmap[li], keys, nk, j->sum_page);
+		}
 	}
+	free(parts);
 	free(keys);
 	mlc_buf_free(&t);
 	mlc_buf_free(&key);
@@ -1399,7 +1527,27 @@ emit_joined(struct join *j, struct rec *r, struct mlc_buf *out)
 				mlc_buf_addc(&lk, ',');
 			mlc_buf_json_str(&lk, j->lk.v[i].name, strlen(j->lk.v[i].name));
 			mlc_buf_addc(&lk, ':');
-			if (r->lkey[i] && map_get(&j->lkmap[i], r->lkey[i], &js, NULL) && js)
+			if (j->lk.v[i].each && r->lkey[i]) {
+				/* one result per element of the "largest" array */
+				mlc_buf_addc(&lk, '[');
+				for (const char *p = r->lkey[i];; ) {
+					size_t pl = strcspn(p, (const char[]){ EACH_SEP, '\0' });
+					char *part = mlc_xstrndup(p, pl);
+
+					js = NULL;
+					if (p != r->lkey[i])
+						mlc_buf_addc(&lk, ',');
+					if (pl && map_get(&j->lkmap[i], part, &js, NULL) && js)
+						mlc_buf_adds(&lk, js);
+					else
+						mlc_buf_adds(&lk, "null");
+					free(part);
+					if (!p[pl])
+						break;
+					p += pl + 1;
+				}
+				mlc_buf_addc(&lk, ']');
+			} else if (r->lkey[i] && map_get(&j->lkmap[i], r->lkey[i], &js, NULL) && js)
 				mlc_buf_adds(&lk, js);
 			else
 				mlc_buf_adds(&lk, "null");

@@ -1053,6 +1053,7 @@ int mlc_rule_joins(const struct mlc_rule *r);
 /* ---- lookup.c: a rule's [lookup] section (format: jde-join.1 Lookups) -- */
 #define MLC_LOOKUP_MAXBY 8
 #define MLC_LOOKUP_MAXCOLS 32
+#define MLC_LOOKUP_MAXTOP 10
 struct mlc_lookup {
 	char *name;                      /* the entry's key: .lookups.NAME */
 	char *table;                     /* F4101 */
@@ -1063,6 +1064,10 @@ struct mlc_lookup {
 	size_t nby;
 	char *cols[MLC_LOOKUP_MAXCOLS];  /* the columns read: .lookups.NAME.COL */
 	size_t ncols;
+	int top;                         /* "largest N COL": an array of the N rows with the */
+	int topcol;                      /* largest cols[topcol], largest first (0: one row) */
+	int each;                        /* a key from a "largest" lookup, each_src: an array, */
+	int each_src;                    /* one result per element of its array (0: one) */
 };
 struct mlc_lookups {
 	struct mlc_lookup *v;

@@ -6,7 +6,13 @@
 . "$(dirname "$0")/lib.sh"
 
 PW='l00kup-Pa55'
-ais_start "$PW" || exit 1
+mkdir -p "$T/data"
+cp "$TOP"/data/jde/* "$T/data/"
+# A fifth line of PO 4300112, the largest, for an item the item master does
+# not have (the chained lookup's missing row).
+jq -c 'select(.F4311_DOCO == 4300112 and .F4311_LNID == 4) | .F4311_LNID = 5 | .F4311_ITM = 69999 |
+	.F4311_LITM = "HIC-NEW-0001" | .F4311_AEXP = 30000' "$T/data/F4311.ndjson" >>"$T/data/F4311.ndjson"
+ais_start "$PW" "$T/data" || exit 1
 cat >"$ML_CONNECTOR_CONF" <<EOF2
 [ais]
 url = $URL
@@ -179,6 +185,62 @@ is "$(body F0911 | jq -r '.query.condition[0].value[0].content')" "11/14/2026" \
 	"a date key: the LIST value in the user's format (MDE)"
 is "$(jq -r .lookups.je.DOC "$T/bydate")" 26000101 "a date key: the row found"
 
+# ---- the shipped rules' lookups, the missing rows included ---------------------------
+R=$TOP/data/rules
+tpl() { # RULE KEY: the rule's first template KEY, its continuation lines too
+	awk -v k="$2" 'BEGIN { re = "^" k " *= " } p && /^  / { print; next } p { exit }
+		$0 ~ re { sub(re, ""); p = 1; print }' "$R/$1.rule"
+}
+render() { # RULE KEY RECORD-KEY JOINED: the template on the joined record
+	jq -c --arg k "$3" 'select(.key == $k)' "$4" |
+		jq-run -t -n 2026-11-26T14:00:00Z -z America/Chicago "$(tpl "$1" "$2")" | jq -r .
+}
+for r in po:high-value-po ap-aging:ap-aging inventory:inventory-below-reorder; do
+	: >"$MLC_AIS_SIM_LOG"
+	jde-join -r "$R/${r#*:}.rule" <"$F/join-rule-${r%%:*}.in.ndjson" >"$T/rule-${r%%:*}" 2>"$T/err"
+	is "$?" 0 "${r#*:}: exit 0"
+	diff_ok "$T/rule-${r%%:*}" "$F/join-rule-${r%%:*}.exp.ndjson" \
+		"${r#*:}: the shipped rule's lookups, null for the rows the tables do not have"
+done
+# PO: the two largest lines (a single line: one), the items' descriptions
+# chained per line, the cost center; the order without lines gets null.
+is "$(jq -c '[.row.F4301_DOCO, (.lookups.lines // [] | map(.LNID)), (.lookups.item // [] | map(.DSC1)),
+	.lookups.costcenter.DL01]' "$T/rule-po" | tr '\n' ' ')" \
+	'[4300105,[1],["Gearbox Housing A12 (cast)"],"Chicago Assembly Plant"] [4300112,[5,4],[null,"Gearbox Housing A12 (cast)"],"Chicago Assembly Plant"] [4300141,[1,2],["Gearbox Housing A12 (cast)","Ball Bearing 6308 ZZ"],"Chicago Assembly Plant"] [4399999,[],[],null] ' \
+	"PO: largest lines first, one description per line (null: not in F4101), the cost center"
+is "$(render high-value-po sms '00001|OP|4300112|000' "$T/rule-po")" \
+	"PO 4300112 OP to Smith & Sons Steel Supply: 52,000 USD - buyer Vogel, Anja - Chicago Assembly Plant: HIC-NEW-0001, Gearbox Housing A12 (cast)" \
+	"PO SMS: the cost center, the items' descriptions (the line's own LITM where F4101 has none)"
+is "$(render high-value-po sms '00001|OP|4399999|000' "$T/rule-po")" \
+	"PO 4399999 OP to Müller Präzisionsteile GmbH: 128,450 EUR - buyer Reyes, Marcus" \
+	"PO SMS: no lines, no cost center: nothing added"
+like "$(render high-value-po text '00001|OP|4300141|000' "$T/rule-po")" \
+	'Cost center: 30 Chicago Assembly Plant\.
+  Largest lines: line 1 HIC-HSG-A12 Gearbox Housing A12 \(cast\), 33,600 EUR; line 2 HIC-BRG-6308 Ball Bearing 6308 ZZ, 11,200 EUR\.$' \
+	"PO e-mail: the largest lines in the order's own currency"
+# AP: the cost center and the G/L account (F0901 by CO MCU OBJ SUB).
+like "$(render ap-aging text '00001|PV|123457|001' "$T/rule-ap-aging")" \
+	'Open amount: 41,560.99 EUR \(48,210.75 USD\)\.
+  Cost center 50 Finance & Accounting, G/L account 50\.5010 Purchases - Production Materials\.$' \
+	"AP e-mail: the voucher's own currency, the cost center and the G/L account's name"
+like "$(render ap-aging text '00001|PV|123459|001' "$T/rule-ap-aging")" \
+	'Cost center 50 Finance & Accounting, G/L account 50\.6120 \(not in the account master\)\.$' \
+	"AP e-mail: an account F0901 does not have"
+like "$(render ap-aging text '00001|PV|123466|001' "$T/rule-ap-aging")" \
+	'G/L account 50\.6900 Obsolete Account \(inactive\) \(inactive: posting edit code I\)\.$' \
+	"AP e-mail: an inactive account (PEC I) said so"
+like "$(render ap-aging text '00001|PV|123999|001' "$T/rule-ap-aging")" \
+	'Cost center 99, G/L account 99\.7777 \(not in the account master\)\.$' \
+	"AP e-mail: neither the cost center nor the account known"
+like "$(render ap-aging text '00001|PV|123998|001' "$T/rule-ap-aging")" \
+	'G/L account not on the voucher\.$' "AP e-mail: a voucher without an object account"
+# Inventory: the item's description and the branch's name.
+is "$(render inventory-below-reorder sms '60012|30' "$T/rule-inventory")" \
+	"Reorder HIC-CPL-FLEX Flexible Coupling FC-28 at branch 30 Chicago Assembly Plant: on hand 79.50, reorder point 80, order qty 200" \
+	"inventory SMS: the item's description, the branch's name"
+like "$(render inventory-below-reorder sms '69999|99' "$T/rule-inventory")" \
+	'^Reorder HIC-BRG-6205 at branch 99: on hand' "inventory SMS: item and branch unknown: the numbers alone"
+
 # ---- mlc-rule joins: the orchestrator's question -------------------------------------
 mlc-rule joins "$F/join-lookups-items.rule"
 is "$?" 0 "mlc-rule joins: 0 for a rule with [lookup] only"
@@ -208,6 +270,14 @@ like "$(bad b7 'branch = F0006 by MCU -> DL01' 'owner = F0101 by AN8=branch.AN8 
 	"a chain to a column the lookup does not read"
 like "$(bad b8 'x = F4101 by ITM -> DSC1' 'x = F4101 by ITM -> DSC2')" 'b8.rule:9: \[lookup\] x is given twice' \
 	"a name given twice"
+like "$(bad b9 'x = F4311 by DOCO -> ITM AEXP largest 0 AEXP')" \
+	'b9.rule:8: \[lookup\] x: expected "largest N COLUMN" at the end, N from 1 to 10' "largest 0"
+like "$(bad b10 'x = F4311 by DOCO -> ITM AEXP largest 2 FEA')" \
+	'b10.rule:8: \[lookup\] x: largest 2 FEA: FEA is not among the columns read' "largest: a column not read"
+like "$(bad b11 'l = F4311 by DOCO -> ITM AEXP largest 2 AEXP' 'i = F4101 by ITM=l.ITM -> DSC1 STKT' \
+	'u = F0005 by KY=i.STKT -> DL01')" \
+	'b11.rule:10: \[lookup\] u: key "KY=i.STKT": lookup i \(line 9\) has one result per row of a "largest" lookup' \
+	"a chain from a chain of largest: named"
 
 # A record without a key column: named, the others go on, exit 65.
 { head -n 1 "$F/join-lookups-items.in.ndjson" | jq -c 'del(.row.F4102_ITM)'
