@@ -221,7 +221,7 @@ like "$(render high-value-po text '00001|OP|4300141|000' "$T/rule-po")" \
 # AP: the cost center and the G/L account (F0901 by CO MCU OBJ SUB).
 like "$(render ap-aging text '00001|PV|123457|001' "$T/rule-ap-aging")" \
 	'Open amount: 41,560.99 EUR \(48,210.75 USD\)\.
-  Cost center 50 Finance & Accounting, G/L account 50\.5010 Purchases - Production Materials\.$' \
+  Cost center 50 Finance & Accounting, G/L account 50\.5010 Purchased Materials\.$' \
 	"AP e-mail: the voucher's own currency, the cost center and the G/L account's name"
 like "$(render ap-aging text '00001|PV|123459|001' "$T/rule-ap-aging")" \
 	'Cost center 50 Finance & Accounting, G/L account 50\.6120 \(not in the account master\)\.$' \
