@@ -513,6 +513,144 @@ kq_value(struct mlc_buf *b, const struct mlc_ais *a, const char *col, const char
 	mlc_buf_adds(b, ",\"specialValueId\":\"LITERAL\"}");
 }
 
+static int kq_no_complex; /* AIS refused a complexQuery: the grouped form for the run */
+
+/* The value of column c of a tuple (SUM_SEP between the values). */
+static const char *
+kq_field(const char *v, size_t c, size_t *n)
+{
+	for (; c; c--)
+		v += strcspn(v, (const char[]){ SUM_SEP, '\0' }) + (strchr(v, SUM_SEP) != NULL);
+	*n = strcspn(v, (const char[]){ SUM_SEP, '\0' });
+	return v;
+}
+
+/* A tuple without its column c (the group it falls in), into b. */
+static void
+kq_group(struct mlc_buf *b, const char *v, size_t nkeys, size_t c)
+{
+	mlc_buf_reset(b);
+	for (size_t i = 0; i < nkeys; i++) {
+		size_t n;
+		const char *f = kq_field(v, i, &n);
+
+		if (i == c)
+			continue;
+		mlc_buf_add(b, f, n);
+		mlc_buf_addc(b, SUM_SEP);
+	}
+}
+
+struct kq_tup {
+	char *group; /* the tuple without the LIST column */
+	const char *v;
+};
+
+static int
+cmp_tup(const void *a, const void *b)
+{
+	const struct kq_tup *x = a, *y = b;
+	int c = strcmp(x->group, y->group);
+
+	return c ? c : strcmp(x->v, y->v);
+}
+
+/*
+ * The tuples of a multi-key query without complexQuery, for an AIS that
+ * refuses it: one query per group of tuples that agree on every key
+ * column but one, the column c whose groups are fewest, with EQUAL (a
+ * blank STR_BLANK) on the others and a LIST of c's values (500 at most;
+ * blank values of c a query of their own with STR_BLANK), all in one
+ * MATCH_ALL condition list.  So the tuples are still asked for in as few
+ * queries as their values allow: one per distinct combination of the
+ * other columns.
+ */
+static void
+kq_run_grouped(struct mlc_ais *a, const struct kq *k, struct mlc_ais_query *q)
+{
+	struct kq_tup *t = mlc_xcalloc(k->nv ? k->nv : 1, sizeof *t);
+	struct mlc_buf g, cond;
+	size_t best = 0, bestn = (size_t)-1;
+
+	mlc_buf_init(&g);
+	mlc_buf_init(&cond);
+	for (size_t c = 0; c < k->nkeys; c++) {
+		size_t ng = 0;
+
+		for (size_t i = 0; i < k->nv; i++) {
+			kq_group(&g, k->vals[i], k->nkeys, c);
+			t[i].group = mlc_xstrdup(g.p ? g.p : "");
+			t[i].v = k->vals[i];
+		}
+		qsort(t, k->nv, sizeof *t, cmp_tup);
+		for (size_t i = 0; i < k->nv; i++)
+			ng += i == 0 || strcmp(t[i].group, t[i - 1].group) != 0;
+		for (size_t i = 0; i < k->nv; i++)
+			free(t[i].group);
+		if (ng < bestn) {
+			bestn = ng;
+			best = c;
+		}
+	}
+	for (size_t i = 0; i < k->nv; i++) {
+		size_t n;
+
+		kq_group(&g, k->vals[i], k->nkeys, best);
+		/* blank values of the LIST column last in their group, apart */
+		kq_field(k->vals[i], best, &n);
+		mlc_buf_addc(&g, n ? '1' : '2');
+		t[i].group = mlc_xstrdup(g.p);
+		t[i].v = k->vals[i];
+	}
+	qsort(t, k->nv, sizeof *t, cmp_tup);
+	q->match_any = 0;
+	for (size_t i = 0; i < k->nv; ) {
+		size_t j = i, n, fn;
+		const char *f;
+		int blank;
+
+		kq_field(t[i].v, best, &n);
+		blank = n == 0;
+		while (j < k->nv && j - i < KQ_CHUNK && strcmp(t[j].group, t[i].group) == 0)
+			j++;
+		mlc_buf_reset(&cond);
+		for (size_t c = 0; c < k->nkeys; c++) {
+			if (c)
+				mlc_buf_addc(&cond, ',');
+			mlc_buf_printf(&cond, "{\"controlId\":\"%s.%s\",\"operator\":", k->table,
+			               k->keys[c]);
+			f = kq_field(t[i].v, c, &fn);
+			if (c == best && !blank) {
+				mlc_buf_adds(&cond, "\"LIST\",\"value\":[");
+				for (size_t m = i; m < j; m++) {
+					f = kq_field(t[m].v, c, &fn);
+					if (m > i)
+						mlc_buf_addc(&cond, ',');
+					kq_value(&cond, a, k->keys[c], f, fn);
+				}
+				mlc_buf_adds(&cond, "]}");
+			} else if (fn) {
+				mlc_buf_adds(&cond, "\"EQUAL\",\"value\":[");
+				kq_value(&cond, a, k->keys[c], f, fn);
+				mlc_buf_adds(&cond, "]}");
+			} else {
+				mlc_buf_adds(&cond, "\"STR_BLANK\",\"value\":[]}");
+			}
+		}
+		mlc_ais_query_obj(&q->qobj, k->table, "all", NULL, 0, &a->df, cond.p);
+		q->may_refuse = 0;
+		mlc_ais_query_run(a, q);
+		if (k->chunk_done)
+			k->chunk_done(k->arg);
+		i = j;
+	}
+	for (size_t i = 0; i < k->nv; i++)
+		free(t[i].group);
+	free(t);
+	mlc_buf_free(&g);
+	mlc_buf_free(&cond);
+}
+
 static void
 kq_run(struct mlc_ais *a, const struct kq *k)
 {
@@ -543,6 +681,10 @@ kq_run(struct mlc_ais *a, const struct kq *k)
 	q.restart = k->restart;
 	q.arg = k->arg;
 	q.match_any = k->nkeys > 1;
+	if (k->nkeys > 1 && kq_no_complex) {
+		kq_run_grouped(a, k, &q);
+		goto out;
+	}
 	for (size_t off = 0; off < k->nv; off += KQ_CHUNK) {
 		size_t n = k->nv - off < KQ_CHUNK ? k->nv - off : KQ_CHUNK;
 
@@ -592,10 +734,25 @@ kq_run(struct mlc_ais *a, const struct kq *k)
 			}
 			mlc_buf_adds(&q.qobj, "]}");
 		}
+		/* A refused complexQuery: this chunk and the rest without it. */
+		q.may_refuse = k->nkeys > 1;
 		mlc_ais_query_run(a, &q);
+		if (q.refused) {
+			struct kq rest = *k;
+
+			mlc_warn("%s: AIS refused the OR of AND groups (complexQuery): asking with one "
+			         "query per group of keys that differ in one column only, for the rest "
+			         "of the run", k->table);
+			kq_no_complex = 1;
+			rest.vals = k->vals + off;
+			rest.nv = k->nv - off;
+			kq_run_grouped(a, &rest, &q);
+			break;
+		}
 		if (k->chunk_done)
 			k->chunk_done(k->arg);
 	}
+out:
 	mlc_ais_query_free(&q);
 	mlc_buf_free(&cond);
 	mlc_buf_free(&rcids);

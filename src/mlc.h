@@ -1530,6 +1530,11 @@ struct mlc_ais_query {
 	/* without an order: the query starts over, rows already delivered come again */
 	void (*restart)(void *arg);
 	void *arg;
+	/* 1: an error answer to the query's first request (the error arrays of
+	 * a 200 other than JAS_MSG347, or HTTP 400: how AIS refuses a query it
+	 * cannot express) returns with refused set instead of exiting */
+	int may_refuse;
+	int refused;
 	/* mlc_ais_query_run's */
 	struct mlc_jde_pos last, cur, prev;
 	int form;                  /* the after-last condition AIS accepts (0, 1, 2) */

@@ -103,6 +103,39 @@ jde-join -r "$F/join-lookups-accounts.rule" -p 2 <"$F/join-lookups-accounts.in.n
 is "$?" 0 "JAS_MSG347 on the multi-key query: exit 0"
 diff_ok "$T/acc347" "$F/join-lookups-accounts.exp.ndjson" "JAS_MSG347 on the multi-key query: same records"
 
+# ---- an AIS that refuses complexQuery: one query per group of keys --------------------
+# The refusal as AIS reports errors (reference §1.6): an application error or
+# a system error in a 200, or HTTP 400.  The six accounts differ in OBJ within
+# four (CO, MCU, SUB) groups: four LIST queries on OBJ, no complexQuery.
+for as in app sys 400; do
+	ais_sim_fault "no-complex:as=$as"
+	: >"$MLC_AIS_SIM_LOG"
+	jde-join -r "$F/join-lookups-accounts.rule" <"$F/join-lookups-accounts.in.ndjson" >"$T/nc" 2>"$T/err"
+	is "$?" 0 "no complexQuery ($as): exit 0"
+	diff_ok "$T/nc" "$F/join-lookups-accounts.exp.ndjson" "no complexQuery ($as): the same records"
+	like "$(cat "$T/err")" "F0901: AIS refused the OR of AND groups \(complexQuery\): asking with one query per group" \
+		"no complexQuery ($as): said so"
+	is "$(jq -c 'select(.path == "/jderest/v2/dataservice") | [(.body.query.complexQuery | length),
+		(.body.query.condition // [] | map(.operator) | join(" "))]' "$MLC_AIS_SIM_LOG" | tr '\n' ' ')" \
+		'[6,""] [0,"EQUAL EQUAL LIST STR_BLANK"] [0,"EQUAL EQUAL LIST EQUAL"] [0,"EQUAL EQUAL LIST STR_BLANK"] [0,"EQUAL EQUAL LIST STR_BLANK"] ' \
+		"no complexQuery ($as): refused once, then one query per (CO, MCU, SUB) group, a LIST of OBJ"
+	ais_sim_reset
+done
+# Refused once, the run asks without complexQuery from then on: batches of 3.
+ais_sim_fault "no-complex"
+: >"$MLC_AIS_SIM_LOG"
+jde-join -r "$F/join-lookups-accounts.rule" -b 3 <"$F/join-lookups-accounts.in.ndjson" >"$T/nc3" 2>"$T/err"
+diff_ok "$T/nc3" "$F/join-lookups-accounts.exp.ndjson" "no complexQuery, batches of 3: the same records"
+is "$(jq -c 'select(.path == "/jderest/v2/dataservice" and (.body.query.complexQuery | length) > 0)' \
+	"$MLC_AIS_SIM_LOG" | wc -l | tr -d ' ')" 1 "no complexQuery, batches of 3: asked with complexQuery once in the run"
+# ... and a grouped query's result set expires between its pages (-p 1): it
+# goes on after the last row without complexQuery (ais.c's simpler forms).
+ais_sim_fault "expire-results:path=/jderest/v2/dataservice/next"
+jde-join -r "$F/join-lookups-accounts.rule" -p 1 <"$F/join-lookups-accounts.in.ndjson" >"$T/nc347" 2>"$T/err"
+is "$?" 0 "no complexQuery, JAS_MSG347 in a grouped query: exit 0"
+diff_ok "$T/nc347" "$F/join-lookups-accounts.exp.ndjson" "no complexQuery, JAS_MSG347: complete, correct records"
+ais_sim_reset
+
 # ---- the token expires in the middle of the batch -----------------------------------
 : >"$MLC_AIS_SIM_LOG"
 ais_sim_fault "token-expire:path=/jderest/v2/dataservice,after=1"
