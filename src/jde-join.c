@@ -11,9 +11,10 @@
  * "sums" (one per [sums] entry) added.  Records go in batches: per batch
  * one LIST query per Address Book table (F0006 owners, F0101 names, F0115
  * phones, F01151 e-mail addresses) over the distinct values not yet known,
- * one query per lookup over its distinct keys not yet known (a LIST, or an
- * OR of AND groups for several key columns), in declaration order so that
- * a chained lookup follows its source, and one per [sums] entry.  kq_run
+ * one per [sums] entry; a lookup's query (a LIST, or an OR of AND groups
+ * for several key columns) waits for a batch of distinct keys not yet
+ * known, the records waiting in a bounded window (lk_advance, lk_flush),
+ * a chained lookup after its source.  kq_run
  * builds and runs all of these queries; the answers are cached in maps of
  * bounded size (map_room empties one before a batch, never while it is
  * used), so memory stays flat however long the input.
@@ -825,6 +826,9 @@ struct rec {
 	char **skey;   /* per sums entry: the by-values, SUM_SEP between them */
 	double *sum;   /* per sums entry: the result */
 	char **lkey;   /* per lookup: the key tuple (SUM_SEP between values), NULL: null */
+	char **lres;   /* per lookup: its result (JSON text), NULL: null; once lstate is 2 */
+	unsigned char *lstate; /* per lookup: 0 not keyed yet, 1 waiting for its query, 2 done */
+	char *ctext;   /* the contacts object, made when the record's batch is joined */
 };
 
 static void
@@ -835,6 +839,8 @@ rec_alloc(const struct join *j, struct rec *r)
 	r->skey = mlc_xcalloc(j->nsum, sizeof *r->skey);
 	r->sum = mlc_xcalloc(j->nsum, sizeof *r->sum);
 	r->lkey = mlc_xcalloc(j->lk.n, sizeof *r->lkey);
+	r->lres = mlc_xcalloc(j->lk.n, sizeof *r->lres);
+	r->lstate = mlc_xcalloc(j->lk.n ? j->lk.n : 1, 1);
 }
 
 static void
@@ -853,6 +859,11 @@ rec_free(struct rec *r, const struct join *j)
 	for (size_t i = 0; i < j->lk.n; i++)
 		free(r->lkey[i]);
 	free(r->lkey);
+	for (size_t i = 0; i < j->lk.n; i++)
+		free(r->lres[i]);
+	free(r->lres);
+	free(r->lstate);
+	free(r->ctext);
 }
 
 /* A number as by-value or sum: integers without a fraction, others with
@@ -1387,8 +1398,7 @@ lk_key(struct join *j, const struct rec *r, size_t li, struct mlc_buf *t, struct
 
 	mlc_buf_reset(key);
 	if (k->each) {
-		if (!r->lkey[k->each_src] ||
-		    !map_get(&j->lkmap[k->each_src], r->lkey[k->each_src], &arr, NULL) || !arr)
+		if (!(arr = r->lres[k->each_src]))
 			return NULL;
 		elems = jv_parse(arr);
 		n = jv_array_length(jv_copy(elems));
@@ -1418,7 +1428,7 @@ lk_key(struct join *j, const struct rec *r, size_t li, struct mlc_buf *t, struct
 			} else {
 				const char *res = NULL;
 
-				if (!r->lkey[s] || !map_get(&j->lkmap[s], r->lkey[s], &res, NULL) || !res) {
+				if (!(res = r->lres[s])) {
 					jv_free(es);
 					jv_free(elems);
 					return NULL;
@@ -1531,58 +1541,220 @@ out:
 	free(all);
 }
 
-/* The lookups in declaration order (a chained one after its source): per
- * lookup the records' keys, then its step (lookup_step). */
-static void
-lookups_batch(struct mlc_ais *a, struct join *j, struct rec *recs, size_t n)
-{
+/*
+ * The lookups' window.  A record's lookups wait for their query in a
+ * window of records (at most LK_WINDOW batches), so that each query asks
+ * for a batch's worth of keys (-b) that no query asked for before,
+ * wherever in the input the keys come: per lookup, the distinct keys not
+ * cached, of every record of the window, are collected until there are
+ * batch of them, then asked for in one query (lookup_step).  A record
+ * leaves the window, in input order, when all its lookups are answered;
+ * its results are copied into it then (lres), so that the caches may be
+ * emptied at any time.  When the window is full, the oldest record's
+ * lookups are asked for with the keys collected so far; at the end of the
+ * input (or a trailer), every lookup's.  So a run asks each lookup
+ * ceil(distinct keys / batch) times when the window holds the input's
+ * spread, and memory stays bounded by the window, not the input.
+ */
+#define LK_WINDOW 10
+
+struct lkwin {
+	struct rec *v;      /* the records, oldest first */
+	size_t n, cap;
+	char ***need;       /* per lookup: the keys waiting records need (distinct) */
+	size_t *nneed, *capneed, *nunknown; /* ... and how many are not cached */
+	struct map *pset;   /* per lookup: need as a set */
 	struct mlc_buf t, key;
-	char **keys = mlc_xcalloc(n ? n : 1, sizeof *keys), **parts = NULL;
-	size_t cap = 0;
+};
 
-	mlc_buf_init(&t);
-	mlc_buf_init(&key);
-	for (size_t li = 0; li < j->lk.n; li++) {
-		size_t nk = 0, np = 0;
+/* Lookup li's result for the record's key (each: an array), or NULL: null. */
+static char *
+lk_result(struct join *j, size_t li, const char *lkey)
+{
+	const char *js = NULL;
+	struct mlc_buf b;
 
-		for (size_t i = 0; i < n; i++) {
-			if (recs[i].bad)
-				continue;
-			recs[i].lkey[li] = lk_key(j, &recs[i], li, &t, &key);
-			if (!recs[i].lkey[li])
-				continue;
-			if (!j->lk.v[li].each) {
-				keys[nk++] = recs[i].lkey[li];
-				continue;
-			}
-			/* one key per element */
-			for (const char *p = recs[i].lkey[li];; ) {
-				size_t pl = strcspn(p, (const char[]){ EACH_SEP, '\0' });
+	if (!lkey)
+		return NULL;
+	if (!j->lk.v[li].each)
+		return map_get(&j->lkmap[li], lkey, &js, NULL) && js ? mlc_xstrdup(js) : NULL;
+	mlc_buf_init(&b);
+	mlc_buf_addc(&b, '[');
+	for (const char *p = lkey;; ) {
+		size_t pl = strcspn(p, (const char[]){ EACH_SEP, '\0' });
+		char *part = mlc_xstrndup(p, pl);
 
-				if (pl) {
-					if (np == cap) {
-						cap = cap ? 2 * cap : 64;
-						parts = mlc_xrealloc(parts, cap * sizeof *parts);
+		js = NULL;
+		if (p != lkey)
+			mlc_buf_addc(&b, ',');
+		if (pl && map_get(&j->lkmap[li], part, &js, NULL) && js)
+			mlc_buf_adds(&b, js);
+		else
+			mlc_buf_adds(&b, "null");
+		free(part);
+		if (!p[pl])
+			break;
+		p += pl + 1;
+	}
+	mlc_buf_addc(&b, ']');
+	return b.p;
+}
+
+/* The record's lookups whose sources are answered: keyed, answered from
+ * the cache, or waiting with their keys collected. */
+static void
+lk_advance(struct join *j, struct lkwin *w, struct rec *r)
+{
+	for (size_t li = 0; li < j->lk.n && !r->bad; li++) {
+		const struct mlc_lookup *k = &j->lk.v[li];
+		int ready = 1, cached = 1;
+
+		if (r->lstate[li])
+			continue;
+		for (size_t b = 0; b < k->nby; b++)
+			if (k->src_lookup[b] >= 0 && r->lstate[k->src_lookup[b]] != 2)
+				ready = 0;
+		if (!ready)
+			continue;
+		free(r->lkey[li]);
+		r->lkey[li] = lk_key(j, r, li, &w->t, &w->key);
+		if (!r->lkey[li]) {
+			r->lstate[li] = 2;
+			continue;
+		}
+		for (int pass = 0; pass < 2; pass++) {
+			for (const char *p = r->lkey[li];; ) {
+				size_t pl = k->each ? strcspn(p, (const char[]){ EACH_SEP, '\0' }) : strlen(p);
+				char *part = mlc_xstrndup(p, pl);
+
+				if (pl && pass == 0 && !map_get(&j->lkmap[li], part, NULL, NULL))
+					cached = 0;
+				if (pl && pass == 1 && !map_get(&w->pset[li], part, NULL, NULL)) {
+					/* every piece, cached or not: the query's map_room keeps
+					 * them all (an "each" record needs its cached ones too) */
+					if (w->nneed[li] == w->capneed[li]) {
+						w->capneed[li] = w->capneed[li] ? 2 * w->capneed[li] : 64;
+						w->need[li] = mlc_xrealloc(w->need[li],
+						                           w->capneed[li] * sizeof *w->need[li]);
 					}
-					parts[np++] = mlc_xstrndup(p, pl);
+					w->need[li][w->nneed[li]++] = mlc_xstrdup(part);
+					map_put(&w->pset[li], part, NULL, 0);
+					w->nunknown[li] += !map_get(&j->lkmap[li], part, NULL, NULL);
 				}
+				free(part);
 				if (!p[pl])
 					break;
 				p += pl + 1;
 			}
+			if (cached)
+				break;
 		}
-		if (j->lk.v[li].each) {
-			lookup_step(a, j, &j->lk.v[li], &j->lkmap[li], parts, np, j->sum_page);
-			for (size_t i = 0; i < np; i++)
-				free(parts[i]);
+		if (cached) {
+			r->lres[li] = lk_result(j, li, r->lkey[li]);
+			r->lstate[li] = 2;
 		} else {
-			lookup_step(a, j, &j->lk.v[li], &j->lkmap[li], keys, nk, j->sum_page);
+			r->lstate[li] = 1;
 		}
 	}
-	free(parts);
-	free(keys);
-	mlc_buf_free(&t);
-	mlc_buf_free(&key);
+}
+
+/* Lookup li's query over the keys collected; the records waiting for it
+ * answered, and every record's later lookups advanced. */
+static void
+lk_flush(struct mlc_ais *a, struct join *j, struct lkwin *w, size_t li)
+{
+	if (!w->nneed[li])
+		return;
+	lookup_step(a, j, &j->lk.v[li], &j->lkmap[li], w->need[li], w->nneed[li], j->sum_page);
+	for (size_t i = 0; i < w->n; i++) {
+		struct rec *r = &w->v[i];
+
+		if (!r->bad && r->lstate[li] == 1) {
+			r->lres[li] = lk_result(j, li, r->lkey[li]);
+			r->lstate[li] = 2;
+		}
+	}
+	for (size_t i = 0; i < w->nneed[li]; i++)
+		free(w->need[li][i]);
+	w->nneed[li] = 0;
+	w->nunknown[li] = 0;
+	map_clear(&w->pset[li]);
+	for (size_t i = 0; i < w->n; i++)
+		lk_advance(j, w, &w->v[i]);
+}
+
+/* Every lookup with a batch of keys not cached: its query. */
+static void
+lk_settle(struct mlc_ais *a, struct join *j, struct lkwin *w)
+{
+	for (int again = 1; again; ) {
+		again = 0;
+		for (size_t li = 0; li < j->lk.n; li++)
+			if (w->nunknown[li] >= (size_t)j->batch) {
+				lk_flush(a, j, w, li);
+				again = 1;
+			}
+	}
+}
+
+static int
+rec_done(const struct join *j, const struct rec *r)
+{
+	if (r->bad)
+		return 1;
+	for (size_t li = 0; li < j->lk.n; li++)
+		if (r->lstate[li] != 2)
+			return 0;
+	return 1;
+}
+
+static void emit_joined(struct join *j, struct rec *r, struct mlc_buf *out);
+
+/* The answered records at the head of the window, written in input
+ * order, and removed. */
+static void
+lk_emit(struct mlc_ais *a, struct join *j, struct lkwin *w)
+{
+	struct mlc_buf out;
+	size_t k = 0;
+
+	mlc_buf_init(&out);
+	while (k < w->n && rec_done(j, &w->v[k])) {
+		struct rec *r = &w->v[k++];
+
+		if (!r->bad && !a->dry) {
+			emit_joined(j, r, &out);
+			if (mlc_ndjson_put(1, &out) < 0)
+				mlc_ais_fatal(MLC_EX_IOERR, "write error on stdout: %s", strerror(errno));
+		}
+		rec_free(r, j);
+	}
+	mlc_buf_free(&out);
+	if (k) {
+		memmove(w->v, w->v + k, (w->n - k) * sizeof *w->v);
+		w->n -= k;
+	}
+}
+
+/* Until the window has room for room more records (0: until it is empty):
+ * the oldest record's lookups asked for, in declaration order, and the
+ * answered records written. */
+static void
+lk_drain(struct mlc_ais *a, struct join *j, struct lkwin *w, size_t room)
+{
+	lk_emit(a, j, w);
+	while (w->n && (room == 0 || w->n + room > w->cap)) {
+		if (room == 0) {
+			/* the end: every lookup, a chained one after its source */
+			for (size_t li = 0; li < j->lk.n; li++)
+				lk_flush(a, j, w, li);
+		} else {
+			for (size_t li = 0; li < j->lk.n; li++)
+				if (w->v[0].lstate[li] == 1)
+					lk_flush(a, j, w, li);
+		}
+		lk_emit(a, j, w);
+	}
 }
 
 /* A contact's name: a lookup like any [lookup] entry, cached in j->names. */
@@ -1635,17 +1807,16 @@ rec_has_object(struct rec *r, const char *name)
 	return yes;
 }
 
+/* The record's contacts object (the [join] entries), from the caches its
+ * batch filled, into c. */
 static void
-emit_joined(struct join *j, struct rec *r, struct mlc_buf *out)
+contacts_text(struct join *j, struct rec *r, struct mlc_buf *c)
 {
-	struct mlc_buf c, sm, lk;
 	char k[32];
 
-	mlc_buf_init(&c);
-	mlc_buf_init(&sm);
-	mlc_buf_init(&lk);
+	mlc_buf_reset(c);
 	if (j->nent) {
-		mlc_buf_addc(&c, '{');
+		mlc_buf_addc(c, '{');
 		for (size_t i = 0; i < j->nent; i++) {
 			long an8 = r->an8[i];
 			const char *js = NULL;
@@ -1653,17 +1824,29 @@ emit_joined(struct join *j, struct rec *r, struct mlc_buf *out)
 			if (j->ent[i].via && r->mcu[i] && !owner_of(j, r->mcu[i], &an8))
 				an8 = 0;
 			if (i)
-				mlc_buf_addc(&c, ',');
-			mlc_buf_json_str(&c, j->ent[i].name, strlen(j->ent[i].name));
-			mlc_buf_addc(&c, ':');
+				mlc_buf_addc(c, ',');
+			mlc_buf_json_str(c, j->ent[i].name, strlen(j->ent[i].name));
+			mlc_buf_addc(c, ':');
 			snprintf(k, sizeof k, "%ld", an8);
 			if (an8 > 0 && map_get(&j->ab, k, &js, NULL) && js)
-				mlc_buf_adds(&c, js);
+				mlc_buf_adds(c, js);
 			else
-				mlc_buf_adds(&c, "null");
+				mlc_buf_adds(c, "null");
 		}
-		mlc_buf_addc(&c, '}');
+		mlc_buf_addc(c, '}');
 	}
+}
+
+static void
+emit_joined(struct join *j, struct rec *r, struct mlc_buf *out)
+{
+	struct mlc_buf c, sm, lk;
+
+	mlc_buf_init(&c);
+	mlc_buf_init(&sm);
+	mlc_buf_init(&lk);
+	if (j->nent)
+		mlc_buf_adds(&c, r->ctext ? r->ctext : "{}");
 	if (j->nsum) {
 		mlc_buf_addc(&sm, '{');
 		for (size_t i = 0; i < j->nsum; i++) {
@@ -1678,36 +1861,11 @@ emit_joined(struct join *j, struct rec *r, struct mlc_buf *out)
 	if (j->lk.n) {
 		mlc_buf_addc(&lk, '{');
 		for (size_t i = 0; i < j->lk.n; i++) {
-			const char *js = NULL;
-
 			if (i)
 				mlc_buf_addc(&lk, ',');
 			mlc_buf_json_str(&lk, j->lk.v[i].name, strlen(j->lk.v[i].name));
 			mlc_buf_addc(&lk, ':');
-			if (j->lk.v[i].each && r->lkey[i]) {
-				/* one result per element of the "largest" array */
-				mlc_buf_addc(&lk, '[');
-				for (const char *p = r->lkey[i];; ) {
-					size_t pl = strcspn(p, (const char[]){ EACH_SEP, '\0' });
-					char *part = mlc_xstrndup(p, pl);
-
-					js = NULL;
-					if (p != r->lkey[i])
-						mlc_buf_addc(&lk, ',');
-					if (pl && map_get(&j->lkmap[i], part, &js, NULL) && js)
-						mlc_buf_adds(&lk, js);
-					else
-						mlc_buf_adds(&lk, "null");
-					free(part);
-					if (!p[pl])
-						break;
-					p += pl + 1;
-				}
-				mlc_buf_addc(&lk, ']');
-			} else if (r->lkey[i] && map_get(&j->lkmap[i], r->lkey[i], &js, NULL) && js)
-				mlc_buf_adds(&lk, js);
-			else
-				mlc_buf_adds(&lk, "null");
+			mlc_buf_adds(&lk, r->lres[i] ? r->lres[i] : "null");
 		}
 		mlc_buf_addc(&lk, '}');
 	}
@@ -1850,20 +2008,16 @@ join_batch(struct mlc_ais *a, struct join *j, struct rec *recs, size_t n)
 		j->ncon = 0;
 	}
 	free(an8s);
-	if (j->lk.n)
-		lookups_batch(a, j, recs, n);
 	if (j->nsum)
 		sums_batch(a, j, recs, n);
-	if (a->dry)
-		return;
+	/* The contacts into each record now: the caches may be emptied
+	 * before it leaves the lookups' window. */
 	mlc_buf_init(&out);
-	for (i = 0; i < n; i++) {
-		if (recs[i].bad)
-			continue;
-		emit_joined(j, &recs[i], &out);
-		if (mlc_ndjson_put(1, &out) < 0)
-			mlc_ais_fatal(MLC_EX_IOERR, "write error on stdout: %s", strerror(errno));
-	}
+	for (i = 0; i < n; i++)
+		if (!recs[i].bad && j->nent) {
+			contacts_text(j, &recs[i], &out);
+			recs[i].ctext = mlc_xstrdup(out.p);
+		}
 	mlc_buf_free(&out);
 }
 
@@ -1929,6 +2083,7 @@ do_join(const struct opts *o)
 	struct mlc_store *st = NULL;
 	struct mlc_ndjson_reader *rd;
 	struct rec *recs;
+	struct lkwin win;
 	size_t n = 0;
 	int rc, eof = 0, code = MLC_EX_OK;
 	const char *cc;
@@ -2000,7 +2155,18 @@ do_join(const struct opts *o)
 	} else {
 		mlc_ais_login(&a);
 	}
-	recs = mlc_xcalloc((size_t)j.batch, sizeof *recs);
+	memset(&win, 0, sizeof win);
+	win.cap = (size_t)j.batch * (j.lk.n ? LK_WINDOW : 1);
+	win.v = mlc_xcalloc(win.cap, sizeof *win.v);
+	win.need = mlc_xcalloc(j.lk.n ? j.lk.n : 1, sizeof *win.need);
+	win.nneed = mlc_xcalloc(j.lk.n ? j.lk.n : 1, sizeof *win.nneed);
+	win.capneed = mlc_xcalloc(j.lk.n ? j.lk.n : 1, sizeof *win.capneed);
+	win.nunknown = mlc_xcalloc(j.lk.n ? j.lk.n : 1, sizeof *win.nunknown);
+	win.pset = mlc_xcalloc(j.lk.n ? j.lk.n : 1, sizeof *win.pset);
+	for (size_t i = 0; i < j.lk.n; i++)
+		map_init(&win.pset[i]);
+	mlc_buf_init(&win.t);
+	mlc_buf_init(&win.key);
 	rd = mlc_ndjson_open(stdin, "-", 0);
 	while (!eof) {
 		char *line;
@@ -2008,6 +2174,9 @@ do_join(const struct opts *o)
 		struct mlc_buf trailer;
 
 		mlc_buf_init(&trailer);
+		/* room in the window for a batch */
+		lk_drain(&a, &j, &win, (size_t)j.batch);
+		recs = win.v + win.n;
 		n = 0;
 		while (n < (size_t)j.batch && !trailer.len) {
 			if (stop_sig)
@@ -2048,14 +2217,33 @@ do_join(const struct opts *o)
 		}
 		if (n)
 			join_batch(&a, &j, recs, n);
-		for (size_t i = 0; i < n; i++)
-			rec_free(&recs[i], &j);
+		/* one record at a time into the window: a query at exactly a
+		 * batch of keys */
+		for (size_t i = 0; i < n; i++) {
+			win.n++;
+			lk_advance(&j, &win, &recs[i]);
+			lk_settle(&a, &j, &win);
+		}
+		lk_emit(&a, &j, &win);
+		if (trailer.len || eof)
+			lk_drain(&a, &j, &win, 0); /* the records before the trailer first */
 		if (trailer.len && !a.dry && mlc_ndjson_put(1, &trailer) < 0)
 			mlc_ais_fatal(MLC_EX_IOERR, "write error on stdout: %s", strerror(errno));
 		mlc_buf_free(&trailer);
 	}
 	mlc_ndjson_close(rd);
-	free(recs);
+	free(win.v);
+	for (size_t i = 0; i < j.lk.n; i++) {
+		free(win.need[i]);
+		map_free(&win.pset[i]);
+	}
+	free(win.need);
+	free(win.nneed);
+	free(win.capneed);
+	free(win.nunknown);
+	free(win.pset);
+	mlc_buf_free(&win.t);
+	mlc_buf_free(&win.key);
 	/* no record, yet a session handed on (jde-fetch died after the hand-off): log it out */
 	mlc_ais_session_take(&a, &session_fd);
 	mlc_ais_close(&a);

@@ -84,6 +84,32 @@ is "$(jq -r '.lookups.item.LITM' "$T/all5" | tr '\n' ' ')" \
 : >"$MLC_AIS_SIM_LOG"
 cat "$T/all" "$T/all" | jde-join -r "$F/join-lookups-items.rule" -b "$NI" >"$T/twice" 2>"$T/err"
 is "$(nq F4101)" 1 "the same items again: cached, not asked for again"
+# Keys spread over the input: each item four times running, so that every
+# batch of 5 records holds a new item.  The records wait in the window until
+# 5 items not cached are collected: still ceil(items / 5) queries (one per
+# batch of records would be one per batch), the records in input order.
+jq -c '. as $r | range(4) | $r' "$T/all" >"$T/spread"
+: >"$MLC_AIS_SIM_LOG"
+jde-join -r "$F/join-lookups-items.rule" -b 5 <"$T/spread" >"$T/spread5" 2>"$T/err"
+is "$?" 0 "spread keys, batches of 5: exit 0"
+is "$(nq F4101) $(nq F0006) $(nq F0101)" "$(((NI + 4) / 5)) 1 1" \
+	"spread keys, batches of 5: ceil($NI items / 5) item queries, not one per batch of records"
+is "$(jq -r .key "$T/spread5" | tr '\n' ' ')" "$(jq -r .key "$T/spread" | tr '\n' ' ')" \
+	"spread keys: the records in input order"
+is "$(jq -r '.lookups.item.LITM' "$T/spread5" | tr '\n' ' ')" \
+	"$(jq -r '. as $r | range(4) | $r.F4101_LITM' "$T/data/F4101.ndjson" | tr '\n' ' ')" "spread keys: every item found"
+is "$(jq -c 'select(.body.targetName == "F4101") | .body.query.condition[0].value | length' "$MLC_AIS_SIM_LOG" |
+	tr '\n' ' ')" "$(printf '5 %.0s' $(seq $((NI / 5))))$([ $((NI % 5)) -eq 0 ] || echo "$((NI % 5)) ")" \
+	"spread keys: 5 items per query, the rest in the last"
+# A window too small for the spread (-b 2: 20 records): the oldest record's
+# lookups are asked for early; a trailer in the middle: the records before
+# it first.  Every record complete, in input order, the trailer in place.
+{ head -n 26 "$T/spread"; echo '{"end":{"records":26}}'; tail -n +27 "$T/spread"; } >"$T/spreadt"
+jde-join -r "$F/join-lookups-items.rule" -b 2 <"$T/spreadt" >"$T/spread2" 2>"$T/err"
+is "$?" 0 "a full window, a trailer: exit 0"
+is "$(jq -r '.key // "END"' "$T/spread2" | tr '\n' ' ')" "$(jq -r '.key // "END"' "$T/spreadt" | tr '\n' ' ')" \
+	"a full window, a trailer: the records in input order, the trailer after the 26 before it"
+diff_ok <(grep -v '"end"' "$T/spread2") "$T/spread5" "a full window: the same records as with room"
 diff_ok "$T/twice" <(cat "$T/all5" "$T/all5") "the same items again: the same lookups"
 
 # ---- a lookup table that answers JAS_MSG347 in the middle of its pages -------------
@@ -179,7 +205,8 @@ is "$(jq -c 'keys_unsorted[3:]' "$T/both")" '["contacts","lookups","sums"]' \
 	"contacts, then lookups, then sums"
 is "$(jq -c '[.contacts.buyer.name, .lookups.item.DSC1, .sums.ON_HAND]' "$T/both")" \
 	'["Reyes, Marcus","Ball Bearing 6205-2RS",275]' "each one filled"
-is "$(queries | tr '\n' ' ')" "F0101 F0115 F01151 F4101 F41021 " "the contact queries, the lookup, the sum"
+is "$(queries | tr '\n' ' ')" "F0101 F0115 F01151 F41021 F4101 " \
+	"the contact queries and the sum of the batch, then the lookup (at the end of the input: fewer keys than a batch)"
 jde-join -r "$T/both.rule" <"$T/both" >"$T/both2" 2>"$T/err"
 is "$(jq -S -c . "$T/both2")" "$(jq -S -c . "$T/both")" "joined twice: merged, the same record"
 
