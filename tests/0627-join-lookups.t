@@ -11,7 +11,7 @@ cp "$TOP"/data/jde/* "$T/data/"
 # A fifth line of PO 4300112, the largest, for an item the item master does
 # not have (the chained lookup's missing row).
 jq -c 'select(.F4311_DOCO == 4300112 and .F4311_LNID == 4) | .F4311_LNID = 5 | .F4311_ITM = 69999 |
-	.F4311_LITM = "HIC-NEW-0001" | .F4311_AEXP = 30000' "$T/data/F4311.ndjson" >>"$T/data/F4311.ndjson"
+	.F4311_LITM = "HIC-NEW-0001" | .F4311_AEXP = 30000' "$TOP/data/jde/F4311.ndjson" >>"$T/data/F4311.ndjson"
 ais_start "$PW" "$T/data" || exit 1
 cat >"$ML_CONNECTOR_CONF" <<EOF2
 [ais]
