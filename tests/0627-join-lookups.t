@@ -262,6 +262,18 @@ for r in po:high-value-po ap-aging:ap-aging inventory:inventory-below-reorder; d
 	diff_ok "$T/rule-${r%%:*}" "$F/join-rule-${r%%:*}.exp.ndjson" \
 		"${r#*:}: the shipped rule's lookups, null for the rows the tables do not have"
 done
+# The largest lines when the F4311 query's results expire between its pages
+# (-p 1): it resumes after the last row, each line counted once.
+ais_sim_fault "expire-results:path=/jderest/v2/dataservice/next"
+jde-join -r "$R/high-value-po.rule" -p 1 <"$F/join-rule-po.in.ndjson" >"$T/po347" 2>"$T/err"
+is "$?" 0 "PO, JAS_MSG347 in the lines' pages: exit 0"
+diff_ok "$T/po347" "$F/join-rule-po.exp.ndjson" "PO, JAS_MSG347: the same largest lines, the same records"
+like "$(cat "$T/err")" "F4311 next page: query results expired.*resuming after the last row" \
+	"PO, JAS_MSG347: in the F4311 pages, resumed"
+ais_sim_reset
+vg jde-join -r "$R/high-value-po.rule" -b 2 <"$F/join-rule-po.in.ndjson" >"$T/povg" 2>"$T/err"
+isnt "$?" 99 "PO lookups (largest, a chain per line, the window) under valgrind: no finding"
+diff_ok "$T/povg" "$F/join-rule-po.exp.ndjson" "PO lookups under valgrind, batches of 2: the same records"
 # PO: the two largest lines (a single line: one), the items' descriptions
 # chained per line, the cost center; the order without lines gets null.
 is "$(jq -c '[.row.F4301_DOCO, (.lookups.lines // [] | map(.LNID)), (.lookups.item // [] | map(.DSC1)),
