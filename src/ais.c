@@ -1180,7 +1180,11 @@ restart:
 			goto expired;
 		c = mlc_retry_classify(&r, 1);
 		describe(&r, d, sizeof d);
-		if (first && !resumed && q->may_refuse && r.outcome == MLC_HTTP_DONE && r.status == 400) {
+		/* 400, or 500 (the data service's documented statuses, a
+		 * refusal's status unverified): a simpler query is right either
+		 * way, and an outage goes on to fail the simpler one */
+		if (first && !resumed && q->may_refuse && r.outcome == MLC_HTTP_DONE &&
+		    (r.status == 400 || r.status == 500)) {
 			mlc_warn("%s: %s", what, d);
 			q->refused = 1;
 			break;

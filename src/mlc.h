@@ -1531,8 +1531,8 @@ struct mlc_ais_query {
 	void (*restart)(void *arg);
 	void *arg;
 	/* 1: an error answer to the query's first request (the error arrays of
-	 * a 200 other than JAS_MSG347, or HTTP 400: how AIS refuses a query it
-	 * cannot express) returns with refused set instead of exiting */
+	 * a 200 other than JAS_MSG347, HTTP 400 or 500: how AIS may refuse a
+	 * query it cannot express) returns with refused set instead of exiting */
 	int may_refuse;
 	int refused;
 	/* mlc_ais_query_run's */

@@ -355,7 +355,12 @@ sim_fault no-complex:as=400 >/dev/null
 TOK=$(login t1)
 is "$(browse "$CQ")/$(jq -r .message "$T/out")" "400/complexQuery is not supported (fault no-complex)" \
 	"no-complex:as=400: refused with HTTP 400"
-is "$(sim_fault no-complex:as=500)" 400 "no-complex:as=500: not a variant"
+sim_reset
+sim_fault no-complex:as=500 >/dev/null
+TOK=$(login t1)
+is "$(browse "$CQ")/$(jq -r .message "$T/out")" "500/complexQuery is not supported (fault no-complex)" \
+	"no-complex:as=500: refused with HTTP 500"
+is "$(sim_fault no-complex:as=503)" 400 "no-complex:as=503: not a variant"
 sim_reset
 TOK=$(login t1)
 

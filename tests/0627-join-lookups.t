@@ -131,9 +131,9 @@ diff_ok "$T/acc347" "$F/join-lookups-accounts.exp.ndjson" "JAS_MSG347 on the mul
 
 # ---- an AIS that refuses complexQuery: one query per group of keys --------------------
 # The refusal as AIS reports errors (reference §1.6): an application error or
-# a system error in a 200, or HTTP 400.  The six accounts differ in OBJ within
+# a system error in a 200, or HTTP 400 or 500 (the data service's statuses).  The six accounts differ in OBJ within
 # four (CO, MCU, SUB) groups: four LIST queries on OBJ, no complexQuery.
-for as in app sys 400; do
+for as in app sys 400 500; do
 	ais_sim_fault "no-complex:as=$as"
 	: >"$MLC_AIS_SIM_LOG"
 	jde-join -r "$F/join-lookups-accounts.rule" <"$F/join-lookups-accounts.in.ndjson" >"$T/nc" 2>"$T/err"
