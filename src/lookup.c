@@ -266,9 +266,17 @@ mlc_lookup_check_refs(const struct mlc_lookups *l, const char *path, unsigned li
 			continue;
 		col = nm + nl;
 		cl = 0;
-		if (i + pl + nl < b && *col == '.') {
+		/* an array's element ("largest", or a chain per element):
+		 * .lookups.NAME[...].COL */
+		if (i + pl + nl < b && *col == '[') {
+			const char *e = memchr(col, ']', b - (i + pl + nl));
+
+			if (e && (size_t)(e + 1 - s) < b && e[1] == '.')
+				col = e + 1;
+		}
+		if ((size_t)(col - s) < b && *col == '.') {
 			col++;
-			for (; i + pl + nl + 1 + cl < b && ident(col[cl]); cl++)
+			for (; (size_t)(col - s) + cl < b && ident(col[cl]); cl++)
 				;
 		}
 		li = mlc_lookup_find(l, nm, nl);
@@ -279,7 +287,8 @@ mlc_lookup_check_refs(const struct mlc_lookups *l, const char *path, unsigned li
 			ln += s[j] == '\n';
 		if (li < 0)
 			mlc_warn("%s:%u: warning: %s reads .lookups.%.*s, but [lookup] has no %.*s: it is "
-			         "always null", path, ln, what, (int)(nl + (cl ? cl + 1 : 0)), nm, (int)nl,
+			         "always null", path, ln, what,
+			         (int)(nl + (cl && col == nm + nl + 1 ? cl + 1 : 0)), nm, (int)nl,
 			         nm);
 		else
 			mlc_warn("%s:%u: warning: %s reads .lookups.%.*s.%.*s, but [lookup] %.*s (line %u) "

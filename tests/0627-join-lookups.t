@@ -391,6 +391,13 @@ is "$?" 0 "alert-match --check: exit 0"
 like "$(cat "$T/err")" 'lkcheck.rule:11: warning: \[match\] expr reads .lookups.bu.DL01, but \[lookup\] has no bu' \
 	"alert-match --check: a lookup that does not exist"
 is "$(grep -c 'lookups.item.DSC1' "$T/err")" 0 "alert-match --check: a column looked up is no warning"
+# An element of an array lookup ("largest", a chain per element): its column checked too.
+sed -e 's/^name = lkcheck/name = lkarr/' -e 's/^sms = .*/sms = \\(.lookups.item[0].DSC1) \\(.lookups.item[1].DSC9)/' \
+	"$T/rules/lkcheck.rule" >"$T/rules/lkarr.rule"
+alert-render -R "$T/rules" -r lkarr --check >/dev/null 2>"$T/err"
+is "$?:$(grep -c 'DSC1' "$T/err")" "0:0" "alert-render --check: .lookups.item[0].DSC1, a column read: no warning"
+like "$(cat "$T/err")" 'lkarr.rule:18: warning: template sms reads .lookups.item.DSC9, but \[lookup\] item \(line 8\) reads no DSC9' \
+	"alert-render --check: .lookups.item[1].DSC9, an element's column no lookup reads: warned"
 printf '[lookup]\nbad = F4101 by ITM\n' >>"$T/rules/lkcheck.rule"
 alert-render -R "$T/rules" -r lkcheck --check >/dev/null 2>"$T/err"
 is "$?" 78 "alert-render --check: a bad [lookup] line is an error"
