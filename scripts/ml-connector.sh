@@ -1496,6 +1496,11 @@ EOF
 	show_messages "$w/sim/messages.json"
 
 	echo
+	echo "== Looked up in JDE for the messages ([lookup]): an item description (F4101)"
+	echo "   and a G/L account name (F0901)"
+	show_lookups "$w/sim/messages.json"
+
+	echo
 	echo "== ml-connector track   (poll Twilio until each message is final)"
 	(cmd_track) >/dev/null 2>"$w/track.err"
 	alert-log query --stage delivered -f csv | tail -n +2 | wc -l | sed 's/^ */   delivered: /'
@@ -1559,6 +1564,16 @@ show_messages() {
 	else
 		"   EMAIL    \(.mail.personalizations[0].to[0].email)  \(.mail.subject)"
 	end' "$1"
+}
+
+# One PO text with its largest lines' item descriptions, and one overdue
+# invoice's row of the finance digest with the G/L account it is charged to.
+show_lookups() {
+	jq -r 'select(.kind == "message" and (.resource.body | startswith("PO ")))
+		| "   SMS      " + .resource.body' "$1" | head -n 1
+	jq -r 'select(.kind != "message" and (.mail.personalizations[0].to[0].email | startswith("finance@")))
+		| .mail.content[0].value | split("\n")[] | select(startswith("123457 "))
+		| "   EMAIL    " + gsub("  +"; "  ")' "$1" | head -n 1
 }
 
 count_messages() {

@@ -249,6 +249,7 @@ struct fault {
 	long rows;        /* shift */
 	char *cookie;     /* sticky: the cookie's name */
 	int miss_token;   /* sticky: without the cookie the token is unknown (else the result set) */
+	int as;           /* no-complex: 0 an application error, 1 a system error, 2 HTTP 400, 3 500 */
 	struct fault *next;
 };
 
@@ -2122,6 +2123,11 @@ fault_parse(const char *spec, char *err, size_t errlen)
 			                    "0123456789_-") == strlen(val);
 			free(f->cookie);
 			f->cookie = mlc_xstrdup(val);
+		} else if (strcmp(key, "as") == 0 && f->kind == F_NO_COMPLEX) {
+			ok = strcmp(val, "app") == 0 || strcmp(val, "sys") == 0 || strcmp(val, "400") == 0 ||
+			     strcmp(val, "500") == 0;
+			f->as = strcmp(val, "sys") == 0 ? 1 : strcmp(val, "400") == 0 ? 2 :
+			        strcmp(val, "500") == 0 ? 3 : 0;
 		} else if (strcmp(key, "miss") == 0 && f->kind == F_STICKY) {
 			ok = strcmp(val, "context") == 0 || strcmp(val, "token") == 0;
 			f->miss_token = strcmp(val, "token") == 0;
@@ -2677,7 +2683,7 @@ do_dataservice(struct req *r)
 	size_t nord = 0;
 	struct rset *rs;
 	long pagesize = 100;
-	int bad = 0, next_pages;
+	int bad = 0, next_pages, refuse_status = 0;
 	char *tok_owned;
 	const char *tok;
 	jv qj, ag;
@@ -2756,9 +2762,17 @@ do_dataservice(struct req *r)
 
 		if (jv_get_kind(cq) == JV_KIND_ARRAY && jv_array_length(jv_copy(cq)) > 0 &&
 		    (f = fault_find(F_NO_COMPLEX, r->path, NULL))) {
-			/* a server that cannot express it */
-			app_error(&p.errs, "SIM022", "Invalid Query", "query.complexQuery",
-			          "complexQuery is not supported (fault no-complex)");
+			/* a server that cannot express it: the error arrays of a
+			 * 200 (application or system error), or HTTP 400 */
+			if (f->as == 1) {
+				mlc_buf_adds(&p.syserrs, "{\"TITLE\":\"SIM022\",\"DESC\":\"complexQuery is not "
+				             "supported (fault no-complex)\"}");
+			} else if (f->as >= 2) {
+				refuse_status = f->as == 2 ? 400 : 500;
+			} else {
+				app_error(&p.errs, "SIM022", "Invalid Query", "query.complexQuery",
+				          "complexQuery is not supported (fault no-complex)");
+			}
 			r->fault = "no-complex";
 			fault_use(f);
 			bad = 1;
@@ -2816,6 +2830,11 @@ do_dataservice(struct req *r)
 	jv_free(ag);
 	if (t)
 		page_columns(&p, t, cols, ncols);
+	if (refuse_status) {
+		reply_error2(r, refuse_status, "complexQuery is not supported (fault no-complex)",
+		             "javax.ws.rs.BadRequestException");
+		goto out;
+	}
 	if (bad || page_faults(r, &p)) {
 		page_reply(r, &p);
 		goto out;

@@ -970,6 +970,7 @@ mlc_ais_query_run(struct mlc_ais *a, struct mlc_ais_query *q)
 	mlc_retry_init(&rt);
 	q->last.n = 0;
 	q->form = 0;
+	q->refused = 0;
 	q->repeats = 0;
 	q->shifted = 0;
 	order_text(q, ord, sizeof ord);
@@ -1005,6 +1006,13 @@ restart:
 			if (pg.error && strstr(pg.error, "JAS_MSG347")) {
 				mlc_jde_page_free(&pg);
 				goto expired;
+			}
+			if (pg.error && first && !resumed && q->may_refuse) {
+				/* refused before any row: the caller asks otherwise */
+				mlc_warn("%s: AIS reported an error (%s)", what, pg.error);
+				q->refused = 1;
+				mlc_jde_page_free(&pg);
+				break;
 			}
 			if (pg.error && first && resumed && q->form < 2) {
 				/* The server may not express the condition: ask
@@ -1066,6 +1074,15 @@ restart:
 			goto expired;
 		c = mlc_retry_classify(&r, 1);
 		describe(&r, d, sizeof d);
+		/* 400, or 500 (the data service's documented statuses, a
+		 * refusal's status unverified): a simpler query is right either
+		 * way, and an outage goes on to fail the simpler one */
+		if (first && !resumed && q->may_refuse && r.outcome == MLC_HTTP_DONE &&
+		    (r.status == 400 || r.status == 500)) {
+			mlc_warn("%s: %s", what, d);
+			q->refused = 1;
+			break;
+		}
 		if (first && resumed && q->form < 2 && r.outcome == MLC_HTTP_DONE && r.status == 400) {
 			q->form = q->form == 0 && q->norder > 1 ? 1 : 2;
 			mlc_warn("%s: %s: asking again with a simpler condition", what, d);

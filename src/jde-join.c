@@ -11,9 +11,10 @@
  * "sums" (one per [sums] entry) added.  Records go in batches: per batch
  * one LIST query per Address Book table (F0006 owners, F0101 names, F0115
  * phones, F01151 e-mail addresses) over the distinct values not yet known,
- * one query per lookup over its distinct keys not yet known (a LIST, or an
- * OR of AND groups for several key columns), in declaration order so that
- * a chained lookup follows its source, and one per [sums] entry.  kq_run
+ * one per [sums] entry; a lookup's query (a LIST, or an OR of AND groups
+ * for several key columns) waits for a batch of distinct keys not yet
+ * known, the records waiting in a bounded window (lk_advance, lk_flush),
+ * a chained lookup after its source.  kq_run
  * builds and runs all of these queries; the answers are cached in maps of
  * bounded size (map_room empties one before a batch, never while it is
  * used), so memory stays flat however long the input.
@@ -513,6 +514,144 @@ kq_value(struct mlc_buf *b, const struct mlc_ais *a, const char *col, const char
 	mlc_buf_adds(b, ",\"specialValueId\":\"LITERAL\"}");
 }
 
+static int kq_no_complex; /* AIS refused a complexQuery: the grouped form for the run */
+
+/* The value of column c of a tuple (SUM_SEP between the values). */
+static const char *
+kq_field(const char *v, size_t c, size_t *n)
+{
+	for (; c; c--)
+		v += strcspn(v, (const char[]){ SUM_SEP, '\0' }) + (strchr(v, SUM_SEP) != NULL);
+	*n = strcspn(v, (const char[]){ SUM_SEP, '\0' });
+	return v;
+}
+
+/* A tuple without its column c (the group it falls in), into b. */
+static void
+kq_group(struct mlc_buf *b, const char *v, size_t nkeys, size_t c)
+{
+	mlc_buf_reset(b);
+	for (size_t i = 0; i < nkeys; i++) {
+		size_t n;
+		const char *f = kq_field(v, i, &n);
+
+		if (i == c)
+			continue;
+		mlc_buf_add(b, f, n);
+		mlc_buf_addc(b, SUM_SEP);
+	}
+}
+
+struct kq_tup {
+	char *group; /* the tuple without the LIST column */
+	const char *v;
+};
+
+static int
+cmp_tup(const void *a, const void *b)
+{
+	const struct kq_tup *x = a, *y = b;
+	int c = strcmp(x->group, y->group);
+
+	return c ? c : strcmp(x->v, y->v);
+}
+
+/*
+ * The tuples of a multi-key query without complexQuery, for an AIS that
+ * refuses it: one query per group of tuples that agree on every key
+ * column but one, the column c whose groups are fewest, with EQUAL (a
+ * blank STR_BLANK) on the others and a LIST of c's values (500 at most;
+ * blank values of c a query of their own with STR_BLANK), all in one
+ * MATCH_ALL condition list.  So the tuples are still asked for in as few
+ * queries as their values allow: one per distinct combination of the
+ * other columns.
+ */
+static void
+kq_run_grouped(struct mlc_ais *a, const struct kq *k, struct mlc_ais_query *q)
+{
+	struct kq_tup *t = mlc_xcalloc(k->nv ? k->nv : 1, sizeof *t);
+	struct mlc_buf g, cond;
+	size_t best = 0, bestn = (size_t)-1;
+
+	mlc_buf_init(&g);
+	mlc_buf_init(&cond);
+	for (size_t c = 0; c < k->nkeys; c++) {
+		size_t ng = 0;
+
+		for (size_t i = 0; i < k->nv; i++) {
+			kq_group(&g, k->vals[i], k->nkeys, c);
+			t[i].group = mlc_xstrdup(g.p ? g.p : "");
+			t[i].v = k->vals[i];
+		}
+		qsort(t, k->nv, sizeof *t, cmp_tup);
+		for (size_t i = 0; i < k->nv; i++)
+			ng += i == 0 || strcmp(t[i].group, t[i - 1].group) != 0;
+		for (size_t i = 0; i < k->nv; i++)
+			free(t[i].group);
+		if (ng < bestn) {
+			bestn = ng;
+			best = c;
+		}
+	}
+	for (size_t i = 0; i < k->nv; i++) {
+		size_t n;
+
+		kq_group(&g, k->vals[i], k->nkeys, best);
+		/* blank values of the LIST column last in their group, apart */
+		kq_field(k->vals[i], best, &n);
+		mlc_buf_addc(&g, n ? '1' : '2');
+		t[i].group = mlc_xstrdup(g.p);
+		t[i].v = k->vals[i];
+	}
+	qsort(t, k->nv, sizeof *t, cmp_tup);
+	q->match_any = 0;
+	for (size_t i = 0; i < k->nv; ) {
+		size_t j = i, n, fn;
+		const char *f;
+		int blank;
+
+		kq_field(t[i].v, best, &n);
+		blank = n == 0;
+		while (j < k->nv && j - i < KQ_CHUNK && strcmp(t[j].group, t[i].group) == 0)
+			j++;
+		mlc_buf_reset(&cond);
+		for (size_t c = 0; c < k->nkeys; c++) {
+			if (c)
+				mlc_buf_addc(&cond, ',');
+			mlc_buf_printf(&cond, "{\"controlId\":\"%s.%s\",\"operator\":", k->table,
+			               k->keys[c]);
+			f = kq_field(t[i].v, c, &fn);
+			if (c == best && !blank) {
+				mlc_buf_adds(&cond, "\"LIST\",\"value\":[");
+				for (size_t m = i; m < j; m++) {
+					f = kq_field(t[m].v, c, &fn);
+					if (m > i)
+						mlc_buf_addc(&cond, ',');
+					kq_value(&cond, a, k->keys[c], f, fn);
+				}
+				mlc_buf_adds(&cond, "]}");
+			} else if (fn) {
+				mlc_buf_adds(&cond, "\"EQUAL\",\"value\":[");
+				kq_value(&cond, a, k->keys[c], f, fn);
+				mlc_buf_adds(&cond, "]}");
+			} else {
+				mlc_buf_adds(&cond, "\"STR_BLANK\",\"value\":[]}");
+			}
+		}
+		mlc_ais_query_obj(&q->qobj, k->table, "all", NULL, 0, &a->df, cond.p);
+		q->may_refuse = 0;
+		mlc_ais_query_run(a, q);
+		if (k->chunk_done)
+			k->chunk_done(k->arg);
+		i = j;
+	}
+	for (size_t i = 0; i < k->nv; i++)
+		free(t[i].group);
+	free(t);
+	mlc_buf_free(&g);
+	mlc_buf_free(&cond);
+}
+
 static void
 kq_run(struct mlc_ais *a, const struct kq *k)
 {
@@ -543,6 +682,10 @@ kq_run(struct mlc_ais *a, const struct kq *k)
 	q.restart = k->restart;
 	q.arg = k->arg;
 	q.match_any = k->nkeys > 1;
+	if (k->nkeys > 1 && kq_no_complex) {
+		kq_run_grouped(a, k, &q);
+		goto out;
+	}
 	for (size_t off = 0; off < k->nv; off += KQ_CHUNK) {
 		size_t n = k->nv - off < KQ_CHUNK ? k->nv - off : KQ_CHUNK;
 
@@ -592,10 +735,25 @@ kq_run(struct mlc_ais *a, const struct kq *k)
 			}
 			mlc_buf_adds(&q.qobj, "]}");
 		}
+		/* A refused complexQuery: this chunk and the rest without it. */
+		q.may_refuse = k->nkeys > 1;
 		mlc_ais_query_run(a, &q);
+		if (q.refused) {
+			struct kq rest = *k;
+
+			mlc_warn("%s: AIS refused the OR of AND groups (complexQuery): asking with one "
+			         "query per group of keys that differ in one column only, for the rest "
+			         "of the run", k->table);
+			kq_no_complex = 1;
+			rest.vals = k->vals + off;
+			rest.nv = k->nv - off;
+			kq_run_grouped(a, &rest, &q);
+			break;
+		}
 		if (k->chunk_done)
 			k->chunk_done(k->arg);
 	}
+out:
 	mlc_ais_query_free(&q);
 	mlc_buf_free(&cond);
 	mlc_buf_free(&rcids);
@@ -668,6 +826,9 @@ struct rec {
 	char **skey;   /* per sums entry: the by-values, SUM_SEP between them */
 	double *sum;   /* per sums entry: the result */
 	char **lkey;   /* per lookup: the key tuple (SUM_SEP between values), NULL: null */
+	char **lres;   /* per lookup: its result (JSON text), NULL: null; once lstate is 2 */
+	unsigned char *lstate; /* per lookup: 0 not keyed yet, 1 waiting for its query, 2 done */
+	char *ctext;   /* the contacts object, made when the record's batch is joined */
 };
 
 static void
@@ -678,6 +839,8 @@ rec_alloc(const struct join *j, struct rec *r)
 	r->skey = mlc_xcalloc(j->nsum, sizeof *r->skey);
 	r->sum = mlc_xcalloc(j->nsum, sizeof *r->sum);
 	r->lkey = mlc_xcalloc(j->lk.n, sizeof *r->lkey);
+	r->lres = mlc_xcalloc(j->lk.n, sizeof *r->lres);
+	r->lstate = mlc_xcalloc(j->lk.n ? j->lk.n : 1, 1);
 }
 
 static void
@@ -696,6 +859,11 @@ rec_free(struct rec *r, const struct join *j)
 	for (size_t i = 0; i < j->lk.n; i++)
 		free(r->lkey[i]);
 	free(r->lkey);
+	for (size_t i = 0; i < j->lk.n; i++)
+		free(r->lres[i]);
+	free(r->lres);
+	free(r->lstate);
+	free(r->ctext);
 }
 
 /* A number as by-value or sum: integers without a fraction, others with
@@ -1105,6 +1273,64 @@ struct lkq {
 	struct mlc_buf t, key, out;
 };
 
+/* A value of a "largest" column as a number to compare: a number, or a
+ * string of one; anything else is below every number. */
+static double
+top_value(jv o, const char *col)
+{
+	jv v = jv_object_get(jv_copy(o), jv_string(col));
+	double d = -INFINITY;
+
+	if (jv_get_kind(v) == JV_KIND_NUMBER)
+		d = jv_number_value(v);
+	else if (jv_get_kind(v) == JV_KIND_STRING) {
+		char *end;
+		double x = strtod(jv_string_value(v), &end);
+
+		if (end != jv_string_value(v) && !*end && isfinite(x))
+			d = x;
+	}
+	jv_free(v);
+	return d;
+}
+
+/* "largest N COL": the row q->out into the tuple's array of the N rows
+ * with the largest COL so far, largest first; among equal values the one
+ * read first (the query's order) stays first.  Each row comes once (the
+ * read drops repeats by position, ais.c), so the array is exact. */
+static void
+top_insert(struct lkq *q)
+{
+	const struct mlc_lookup *k = q->k;
+	const char *have = NULL, *col = k->cols[k->topcol];
+	jv arr, row = jv_parse_sized(q->out.p, (int)q->out.len), out = jv_array(), s;
+	double d = top_value(row, col);
+	int n, placed = 0;
+
+	arr = map_get(q->m, q->key.p, &have, NULL) && have ? jv_parse(have) : jv_array();
+	n = jv_array_length(jv_copy(arr));
+	for (int i = 0; i < n && jv_array_length(jv_copy(out)) < k->top; i++) {
+		jv e = jv_array_get(jv_copy(arr), i);
+
+		if (!placed && d > top_value(e, col)) {
+			out = jv_array_append(out, jv_copy(row));
+			placed = 1;
+			if (jv_array_length(jv_copy(out)) == k->top) {
+				jv_free(e);
+				break;
+			}
+		}
+		out = jv_array_append(out, e);
+	}
+	if (!placed && jv_array_length(jv_copy(out)) < k->top)
+		out = jv_array_append(out, jv_copy(row));
+	jv_free(arr);
+	jv_free(row);
+	s = jv_dump_string(out, 0);
+	map_put(q->m, q->key.p, jv_string_value(s), 0);
+	jv_free(s);
+}
+
 /* A row of a lookup table: its key tuple, when asked for and not known
  * yet, gets the row's columns read (the first row of a tuple, in the
  * query's order, wins). */
@@ -1129,7 +1355,7 @@ lk_row(void *arg, const char *row, size_t n, const char *fetched_at)
 	}
 	kp = q->key.p;
 	if (!bsearch(&kp, q->want, q->nwant, sizeof *q->want, cmp_str) ||
-	    map_get(q->m, q->key.p, NULL, NULL))
+	    (!k->top && map_get(q->m, q->key.p, NULL, NULL)))
 		return;
 	mlc_buf_reset(&q->out);
 	mlc_buf_addc(&q->out, '{');
@@ -1147,43 +1373,85 @@ lk_row(void *arg, const char *row, size_t n, const char *fetched_at)
 			mlc_buf_add(&q->out, v, vn);
 	}
 	mlc_buf_addc(&q->out, '}');
-	map_put(q->m, q->key.p, q->out.p, 0);
+	if (k->top)
+		top_insert(q);
+	else
+		map_put(q->m, q->key.p, q->out.p, 0);
 }
+
+#define EACH_SEP '\x1e' /* between the tuples of an "each" lookup's key */
 
 /* A record's key tuple for lookup li, NULL for null: every value blank,
  * or a source lookup without a row.  Values as by-values (jv_by_text,
  * row_by_text): strings trimmed (a business unit's left padding too),
- * numbers in one form, so "1001" and 1001 are one address number. */
+ * numbers in one form, so "1001" and 1001 are one address number.  For a
+ * lookup with a key from a "largest" lookup (each), one tuple per element
+ * of that lookup's array, EACH_SEP between them, an empty one for a null
+ * element; NULL when the array is null. */
 static char *
 lk_key(struct join *j, const struct rec *r, size_t li, struct mlc_buf *t, struct mlc_buf *key)
 {
 	const struct mlc_lookup *k = &j->lk.v[li];
-	int blank = 1;
+	const char *arr = NULL;
+	jv elems = jv_invalid();
+	int n = 1;
 
 	mlc_buf_reset(key);
-	for (size_t b = 0; b < k->nby; b++) {
-		int s = k->src_lookup[b];
-
-		if (s < 0) {
-			jv v = rec_column(r, k->src[b]);
-
-			if (!jv_by_text(v, t))
-				mlc_buf_reset(t);
-			jv_free(v);
-		} else {
-			const char *res = NULL;
-
-			if (!r->lkey[s] || !map_get(&j->lkmap[s], r->lkey[s], &res, NULL) || !res)
-				return NULL;
-			if (!row_by_text(res, strlen(res), k->src[b], t))
-				mlc_buf_reset(t);
-		}
-		if (b)
-			mlc_buf_addc(key, SUM_SEP);
-		mlc_buf_add(key, t->p, t->len);
-		blank = blank && t->len == 0;
+	if (k->each) {
+		if (!(arr = r->lres[k->each_src]))
+			return NULL;
+		elems = jv_parse(arr);
+		n = jv_array_length(jv_copy(elems));
 	}
-	return blank ? NULL : mlc_xstrndup(key->p, key->len);
+	for (int e = 0; e < n; e++) {
+		size_t start = key->len;
+		int blank = 1;
+		jv ev = k->each ? jv_array_get(jv_copy(elems), e) : jv_invalid();
+		jv es = k->each ? jv_dump_string(ev, 0) : jv_invalid();
+
+		if (e)
+			mlc_buf_addc(key, EACH_SEP), start = key->len;
+		for (size_t b = 0; b < k->nby; b++) {
+			int s = k->src_lookup[b];
+
+			if (s < 0) {
+				jv v = rec_column(r, k->src[b]);
+
+				if (!jv_by_text(v, t))
+					mlc_buf_reset(t);
+				jv_free(v);
+			} else if (k->each && s == k->each_src) {
+				const char *es_p = jv_string_value(es);
+
+				if (!row_by_text(es_p, strlen(es_p), k->src[b], t))
+					mlc_buf_reset(t);
+			} else {
+				const char *res = NULL;
+
+				if (!(res = r->lres[s])) {
+					jv_free(es);
+					jv_free(elems);
+					return NULL;
+				}
+				if (!row_by_text(res, strlen(res), k->src[b], t))
+					mlc_buf_reset(t);
+			}
+			if (b)
+				mlc_buf_addc(key, SUM_SEP);
+			mlc_buf_add(key, t->p, t->len);
+			blank = blank && t->len == 0;
+		}
+		jv_free(es);
+		if (blank) {
+			if (!k->each)
+				return NULL;
+			key->len = start; /* a null element */
+			if (key->p)
+				key->p[start] = '\0';
+		}
+	}
+	jv_free(elems);
+	return mlc_xstrndup(key->p ? key->p : "", key->len);
 }
 
 /* One lookup step of a batch: keys[0..n) the batch's keys (repeats
@@ -1273,31 +1541,220 @@ out:
 	free(all);
 }
 
-/* The lookups in declaration order (a chained one after its source): per
- * lookup the records' keys, then its step (lookup_step). */
-static void
-lookups_batch(struct mlc_ais *a, struct join *j, struct rec *recs, size_t n)
-{
+/*
+ * The lookups' window.  A record's lookups wait for their query in a
+ * window of records (at most LK_WINDOW batches), so that each query asks
+ * for a batch's worth of keys (-b) that no query asked for before,
+ * wherever in the input the keys come: per lookup, the distinct keys not
+ * cached, of every record of the window, are collected until there are
+ * batch of them, then asked for in one query (lookup_step).  A record
+ * leaves the window, in input order, when all its lookups are answered;
+ * its results are copied into it then (lres), so that the caches may be
+ * emptied at any time.  When the window is full, the oldest record's
+ * lookups are asked for with the keys collected so far; at the end of the
+ * input (or a trailer), every lookup's.  So a run asks each lookup
+ * ceil(distinct keys / batch) times when the window holds the input's
+ * spread, and memory stays bounded by the window, not the input.
+ */
+#define LK_WINDOW 10
+
+struct lkwin {
+	struct rec *v;      /* the records, oldest first */
+	size_t n, cap;
+	char ***need;       /* per lookup: the keys waiting records need (distinct) */
+	size_t *nneed, *capneed, *nunknown; /* ... and how many are not cached */
+	struct map *pset;   /* per lookup: need as a set */
 	struct mlc_buf t, key;
-	char **keys = mlc_xcalloc(n ? n : 1, sizeof *keys);
+};
 
-	mlc_buf_init(&t);
-	mlc_buf_init(&key);
-	for (size_t li = 0; li < j->lk.n; li++) {
-		size_t nk = 0;
+/* Lookup li's result for the record's key (each: an array), or NULL: null. */
+static char *
+lk_result(struct join *j, size_t li, const char *lkey)
+{
+	const char *js = NULL;
+	struct mlc_buf b;
 
-		for (size_t i = 0; i < n; i++) {
-			if (recs[i].bad)
-				continue;
-			recs[i].lkey[li] = lk_key(j, &recs[i], li, &t, &key);
-			if (recs[i].lkey[li])
-				keys[nk++] = recs[i].lkey[li];
-		}
-		lookup_step(a, j, &j->lk.v[li], &j->lkmap[li], keys, nk, j->sum_page);
+	if (!lkey)
+		return NULL;
+	if (!j->lk.v[li].each)
+		return map_get(&j->lkmap[li], lkey, &js, NULL) && js ? mlc_xstrdup(js) : NULL;
+	mlc_buf_init(&b);
+	mlc_buf_addc(&b, '[');
+	for (const char *p = lkey;; ) {
+		size_t pl = strcspn(p, (const char[]){ EACH_SEP, '\0' });
+		char *part = mlc_xstrndup(p, pl);
+
+		js = NULL;
+		if (p != lkey)
+			mlc_buf_addc(&b, ',');
+		if (pl && map_get(&j->lkmap[li], part, &js, NULL) && js)
+			mlc_buf_adds(&b, js);
+		else
+			mlc_buf_adds(&b, "null");
+		free(part);
+		if (!p[pl])
+			break;
+		p += pl + 1;
 	}
-	free(keys);
-	mlc_buf_free(&t);
-	mlc_buf_free(&key);
+	mlc_buf_addc(&b, ']');
+	return b.p;
+}
+
+/* The record's lookups whose sources are answered: keyed, answered from
+ * the cache, or waiting with their keys collected. */
+static void
+lk_advance(struct join *j, struct lkwin *w, struct rec *r)
+{
+	for (size_t li = 0; li < j->lk.n && !r->bad; li++) {
+		const struct mlc_lookup *k = &j->lk.v[li];
+		int ready = 1, cached = 1;
+
+		if (r->lstate[li])
+			continue;
+		for (size_t b = 0; b < k->nby; b++)
+			if (k->src_lookup[b] >= 0 && r->lstate[k->src_lookup[b]] != 2)
+				ready = 0;
+		if (!ready)
+			continue;
+		free(r->lkey[li]);
+		r->lkey[li] = lk_key(j, r, li, &w->t, &w->key);
+		if (!r->lkey[li]) {
+			r->lstate[li] = 2;
+			continue;
+		}
+		for (int pass = 0; pass < 2; pass++) {
+			for (const char *p = r->lkey[li];; ) {
+				size_t pl = k->each ? strcspn(p, (const char[]){ EACH_SEP, '\0' }) : strlen(p);
+				char *part = mlc_xstrndup(p, pl);
+
+				if (pl && pass == 0 && !map_get(&j->lkmap[li], part, NULL, NULL))
+					cached = 0;
+				if (pl && pass == 1 && !map_get(&w->pset[li], part, NULL, NULL)) {
+					/* every piece, cached or not: the query's map_room keeps
+					 * them all (an "each" record needs its cached ones too) */
+					if (w->nneed[li] == w->capneed[li]) {
+						w->capneed[li] = w->capneed[li] ? 2 * w->capneed[li] : 64;
+						w->need[li] = mlc_xrealloc(w->need[li],
+						                           w->capneed[li] * sizeof *w->need[li]);
+					}
+					w->need[li][w->nneed[li]++] = mlc_xstrdup(part);
+					map_put(&w->pset[li], part, NULL, 0);
+					w->nunknown[li] += !map_get(&j->lkmap[li], part, NULL, NULL);
+				}
+				free(part);
+				if (!p[pl])
+					break;
+				p += pl + 1;
+			}
+			if (cached)
+				break;
+		}
+		if (cached) {
+			r->lres[li] = lk_result(j, li, r->lkey[li]);
+			r->lstate[li] = 2;
+		} else {
+			r->lstate[li] = 1;
+		}
+	}
+}
+
+/* Lookup li's query over the keys collected; the records waiting for it
+ * answered, and every record's later lookups advanced. */
+static void
+lk_flush(struct mlc_ais *a, struct join *j, struct lkwin *w, size_t li)
+{
+	if (!w->nneed[li])
+		return;
+	lookup_step(a, j, &j->lk.v[li], &j->lkmap[li], w->need[li], w->nneed[li], j->sum_page);
+	for (size_t i = 0; i < w->n; i++) {
+		struct rec *r = &w->v[i];
+
+		if (!r->bad && r->lstate[li] == 1) {
+			r->lres[li] = lk_result(j, li, r->lkey[li]);
+			r->lstate[li] = 2;
+		}
+	}
+	for (size_t i = 0; i < w->nneed[li]; i++)
+		free(w->need[li][i]);
+	w->nneed[li] = 0;
+	w->nunknown[li] = 0;
+	map_clear(&w->pset[li]);
+	for (size_t i = 0; i < w->n; i++)
+		lk_advance(j, w, &w->v[i]);
+}
+
+/* Every lookup with a batch of keys not cached: its query. */
+static void
+lk_settle(struct mlc_ais *a, struct join *j, struct lkwin *w)
+{
+	for (int again = 1; again; ) {
+		again = 0;
+		for (size_t li = 0; li < j->lk.n; li++)
+			if (w->nunknown[li] >= (size_t)j->batch) {
+				lk_flush(a, j, w, li);
+				again = 1;
+			}
+	}
+}
+
+static int
+rec_done(const struct join *j, const struct rec *r)
+{
+	if (r->bad)
+		return 1;
+	for (size_t li = 0; li < j->lk.n; li++)
+		if (r->lstate[li] != 2)
+			return 0;
+	return 1;
+}
+
+static void emit_joined(struct join *j, struct rec *r, struct mlc_buf *out);
+
+/* The answered records at the head of the window, written in input
+ * order, and removed. */
+static void
+lk_emit(struct mlc_ais *a, struct join *j, struct lkwin *w)
+{
+	struct mlc_buf out;
+	size_t k = 0;
+
+	mlc_buf_init(&out);
+	while (k < w->n && rec_done(j, &w->v[k])) {
+		struct rec *r = &w->v[k++];
+
+		if (!r->bad && !a->dry) {
+			emit_joined(j, r, &out);
+			if (mlc_ndjson_put(1, &out) < 0)
+				mlc_ais_fatal(MLC_EX_IOERR, "write error on stdout: %s", strerror(errno));
+		}
+		rec_free(r, j);
+	}
+	mlc_buf_free(&out);
+	if (k) {
+		memmove(w->v, w->v + k, (w->n - k) * sizeof *w->v);
+		w->n -= k;
+	}
+}
+
+/* Until the window has room for room more records (0: until it is empty):
+ * the oldest record's lookups asked for, in declaration order, and the
+ * answered records written. */
+static void
+lk_drain(struct mlc_ais *a, struct join *j, struct lkwin *w, size_t room)
+{
+	lk_emit(a, j, w);
+	while (w->n && (room == 0 || w->n + room > w->cap)) {
+		if (room == 0) {
+			/* the end: every lookup, a chained one after its source */
+			for (size_t li = 0; li < j->lk.n; li++)
+				lk_flush(a, j, w, li);
+		} else {
+			for (size_t li = 0; li < j->lk.n; li++)
+				if (w->v[0].lstate[li] == 1)
+					lk_flush(a, j, w, li);
+		}
+		lk_emit(a, j, w);
+	}
 }
 
 /* A contact's name: a lookup like any [lookup] entry, cached in j->names. */
@@ -1350,17 +1807,16 @@ rec_has_object(struct rec *r, const char *name)
 	return yes;
 }
 
+/* The record's contacts object (the [join] entries), from the caches its
+ * batch filled, into c. */
 static void
-emit_joined(struct join *j, struct rec *r, struct mlc_buf *out)
+contacts_text(struct join *j, struct rec *r, struct mlc_buf *c)
 {
-	struct mlc_buf c, sm, lk;
 	char k[32];
 
-	mlc_buf_init(&c);
-	mlc_buf_init(&sm);
-	mlc_buf_init(&lk);
+	mlc_buf_reset(c);
 	if (j->nent) {
-		mlc_buf_addc(&c, '{');
+		mlc_buf_addc(c, '{');
 		for (size_t i = 0; i < j->nent; i++) {
 			long an8 = r->an8[i];
 			const char *js = NULL;
@@ -1368,17 +1824,29 @@ emit_joined(struct join *j, struct rec *r, struct mlc_buf *out)
 			if (j->ent[i].via && r->mcu[i] && !owner_of(j, r->mcu[i], &an8))
 				an8 = 0;
 			if (i)
-				mlc_buf_addc(&c, ',');
-			mlc_buf_json_str(&c, j->ent[i].name, strlen(j->ent[i].name));
-			mlc_buf_addc(&c, ':');
+				mlc_buf_addc(c, ',');
+			mlc_buf_json_str(c, j->ent[i].name, strlen(j->ent[i].name));
+			mlc_buf_addc(c, ':');
 			snprintf(k, sizeof k, "%ld", an8);
 			if (an8 > 0 && map_get(&j->ab, k, &js, NULL) && js)
-				mlc_buf_adds(&c, js);
+				mlc_buf_adds(c, js);
 			else
-				mlc_buf_adds(&c, "null");
+				mlc_buf_adds(c, "null");
 		}
-		mlc_buf_addc(&c, '}');
+		mlc_buf_addc(c, '}');
 	}
+}
+
+static void
+emit_joined(struct join *j, struct rec *r, struct mlc_buf *out)
+{
+	struct mlc_buf c, sm, lk;
+
+	mlc_buf_init(&c);
+	mlc_buf_init(&sm);
+	mlc_buf_init(&lk);
+	if (j->nent)
+		mlc_buf_adds(&c, r->ctext ? r->ctext : "{}");
 	if (j->nsum) {
 		mlc_buf_addc(&sm, '{');
 		for (size_t i = 0; i < j->nsum; i++) {
@@ -1393,16 +1861,11 @@ emit_joined(struct join *j, struct rec *r, struct mlc_buf *out)
 	if (j->lk.n) {
 		mlc_buf_addc(&lk, '{');
 		for (size_t i = 0; i < j->lk.n; i++) {
-			const char *js = NULL;
-
 			if (i)
 				mlc_buf_addc(&lk, ',');
 			mlc_buf_json_str(&lk, j->lk.v[i].name, strlen(j->lk.v[i].name));
 			mlc_buf_addc(&lk, ':');
-			if (r->lkey[i] && map_get(&j->lkmap[i], r->lkey[i], &js, NULL) && js)
-				mlc_buf_adds(&lk, js);
-			else
-				mlc_buf_adds(&lk, "null");
+			mlc_buf_adds(&lk, r->lres[i] ? r->lres[i] : "null");
 		}
 		mlc_buf_addc(&lk, '}');
 	}
@@ -1545,20 +2008,16 @@ join_batch(struct mlc_ais *a, struct join *j, struct rec *recs, size_t n)
 		j->ncon = 0;
 	}
 	free(an8s);
-	if (j->lk.n)
-		lookups_batch(a, j, recs, n);
 	if (j->nsum)
 		sums_batch(a, j, recs, n);
-	if (a->dry)
-		return;
+	/* The contacts into each record now: the caches may be emptied
+	 * before it leaves the lookups' window. */
 	mlc_buf_init(&out);
-	for (i = 0; i < n; i++) {
-		if (recs[i].bad)
-			continue;
-		emit_joined(j, &recs[i], &out);
-		if (mlc_ndjson_put(1, &out) < 0)
-			mlc_ais_fatal(MLC_EX_IOERR, "write error on stdout: %s", strerror(errno));
-	}
+	for (i = 0; i < n; i++)
+		if (!recs[i].bad && j->nent) {
+			contacts_text(j, &recs[i], &out);
+			recs[i].ctext = mlc_xstrdup(out.p);
+		}
 	mlc_buf_free(&out);
 }
 
@@ -1624,6 +2083,7 @@ do_join(const struct opts *o)
 	struct mlc_store *st = NULL;
 	struct mlc_ndjson_reader *rd;
 	struct rec *recs;
+	struct lkwin win;
 	size_t n = 0;
 	int rc, eof = 0, code = MLC_EX_OK;
 	const char *cc;
@@ -1695,7 +2155,18 @@ do_join(const struct opts *o)
 	} else {
 		mlc_ais_login(&a);
 	}
-	recs = mlc_xcalloc((size_t)j.batch, sizeof *recs);
+	memset(&win, 0, sizeof win);
+	win.cap = (size_t)j.batch * (j.lk.n ? LK_WINDOW : 1);
+	win.v = mlc_xcalloc(win.cap, sizeof *win.v);
+	win.need = mlc_xcalloc(j.lk.n ? j.lk.n : 1, sizeof *win.need);
+	win.nneed = mlc_xcalloc(j.lk.n ? j.lk.n : 1, sizeof *win.nneed);
+	win.capneed = mlc_xcalloc(j.lk.n ? j.lk.n : 1, sizeof *win.capneed);
+	win.nunknown = mlc_xcalloc(j.lk.n ? j.lk.n : 1, sizeof *win.nunknown);
+	win.pset = mlc_xcalloc(j.lk.n ? j.lk.n : 1, sizeof *win.pset);
+	for (size_t i = 0; i < j.lk.n; i++)
+		map_init(&win.pset[i]);
+	mlc_buf_init(&win.t);
+	mlc_buf_init(&win.key);
 	rd = mlc_ndjson_open(stdin, "-", 0);
 	while (!eof) {
 		char *line;
@@ -1703,6 +2174,9 @@ do_join(const struct opts *o)
 		struct mlc_buf trailer;
 
 		mlc_buf_init(&trailer);
+		/* room in the window for a batch */
+		lk_drain(&a, &j, &win, (size_t)j.batch);
+		recs = win.v + win.n;
 		n = 0;
 		while (n < (size_t)j.batch && !trailer.len) {
 			if (stop_sig)
@@ -1743,14 +2217,33 @@ do_join(const struct opts *o)
 		}
 		if (n)
 			join_batch(&a, &j, recs, n);
-		for (size_t i = 0; i < n; i++)
-			rec_free(&recs[i], &j);
+		/* one record at a time into the window: a query at exactly a
+		 * batch of keys */
+		for (size_t i = 0; i < n; i++) {
+			win.n++;
+			lk_advance(&j, &win, &recs[i]);
+			lk_settle(&a, &j, &win);
+		}
+		lk_emit(&a, &j, &win);
+		if (trailer.len || eof)
+			lk_drain(&a, &j, &win, 0); /* the records before the trailer first */
 		if (trailer.len && !a.dry && mlc_ndjson_put(1, &trailer) < 0)
 			mlc_ais_fatal(MLC_EX_IOERR, "write error on stdout: %s", strerror(errno));
 		mlc_buf_free(&trailer);
 	}
 	mlc_ndjson_close(rd);
-	free(recs);
+	free(win.v);
+	for (size_t i = 0; i < j.lk.n; i++) {
+		free(win.need[i]);
+		map_free(&win.pset[i]);
+	}
+	free(win.need);
+	free(win.nneed);
+	free(win.capneed);
+	free(win.nunknown);
+	free(win.pset);
+	mlc_buf_free(&win.t);
+	mlc_buf_free(&win.key);
 	/* no record, yet a session handed on (jde-fetch died after the hand-off): log it out */
 	mlc_ais_session_take(&a, &session_fd);
 	mlc_ais_close(&a);

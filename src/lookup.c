@@ -3,9 +3,12 @@
  * lookups; alert-match and alert-render --check ask it which
  * .lookups.NAME.COL a rule can read).
  *
- * NAME = TABLE by TERM... -> COLUMN...   ("→" is a synonym of "->")
- * where TERM is COL (the record's column COL, the table's column COL) or
- * COL=SRC, SRC a record column or NAME.COL of a lookup declared earlier.
+ * NAME = TABLE by TERM... -> COLUMN... [largest N COLUMN]   ("→" is a
+ * synonym of "->") where TERM is COL (the record's column COL, the table's
+ * column COL) or COL=SRC, SRC a record column or NAME.COL of a lookup
+ * declared earlier.  "largest N COL" keeps the N rows with the largest COL
+ * (an array); a lookup with a key from such a lookup has one result per
+ * element of its array.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -96,8 +99,8 @@ mlc_lookup_parse(const struct mlc_rule *r, struct mlc_lookups *l, char *err, siz
 	for (size_t i = 0; i < r->conf.n; i++) {
 		const struct mlc_conf_entry *e = &r->conf.v[i];
 		struct mlc_lookup *k;
-		char *v, *w[MLC_LOOKUP_MAXBY + MLC_LOOKUP_MAXCOLS + 4], *save = NULL;
-		size_t nw = 0, j, arrow;
+		char *v, *w[MLC_LOOKUP_MAXBY + MLC_LOOKUP_MAXCOLS + 8], *save = NULL;
+		size_t nw = 0, j, arrow, end;
 
 		if (strcmp(e->section, "lookup") != 0)
 			continue;
@@ -128,6 +131,8 @@ mlc_lookup_parse(const struct mlc_rule *r, struct mlc_lookups *l, char *err, siz
 		}
 		for (arrow = 0; arrow < nw && strcmp(w[arrow], "->") != 0; arrow++)
 			;
+		for (end = arrow; end < nw && strcmp(w[end], "largest") != 0; end++)
+			;
 		if (nw < 1 || !mlc_lookup_alias_ok(w[0], strlen(w[0])))
 			FAIL("%s:%u: [lookup] %s: table \"%s\": expected a JDE table such as F4101 "
 			     "(TABLE by COLUMN... -> COLUMN...)", r->path, e->line, e->key, nw ? w[0] : "");
@@ -143,10 +148,10 @@ mlc_lookup_parse(const struct mlc_rule *r, struct mlc_lookups *l, char *err, siz
 		if (arrow - 2 > MLC_LOOKUP_MAXBY)
 			FAIL("%s:%u: [lookup] %s: more than %d key columns", r->path, e->line, e->key,
 			     MLC_LOOKUP_MAXBY);
-		if (arrow + 1 == nw)
+		if (arrow + 1 == end)
 			FAIL("%s:%u: [lookup] %s: no column to read after \"->\"", r->path, e->line,
 			     e->key);
-		if (nw - arrow - 1 > MLC_LOOKUP_MAXCOLS)
+		if (end - arrow - 1 > MLC_LOOKUP_MAXCOLS)
 			FAIL("%s:%u: [lookup] %s: more than %d columns to read", r->path, e->line, e->key,
 			     MLC_LOOKUP_MAXCOLS);
 		for (j = 2; j < arrow; j++) {
@@ -172,6 +177,18 @@ mlc_lookup_parse(const struct mlc_rule *r, struct mlc_lookups *l, char *err, siz
 					FAIL("%s:%u: [lookup] %s: key \"%s\": lookup %s (line %u) reads no "
 					     "column %s", r->path, e->line, e->key, w[j], l->v[li].name,
 					     l->v[li].line, dot + 1);
+				if (l->v[li].each)
+					FAIL("%s:%u: [lookup] %s: key \"%s\": lookup %s (line %u) has one result "
+					     "per row of a \"largest\" lookup: a chain goes one step from "
+					     "\"largest\"", r->path, e->line, e->key, w[j], l->v[li].name,
+					     l->v[li].line);
+				if (l->v[li].top && k->each && k->each_src != li)
+					FAIL("%s:%u: [lookup] %s: key \"%s\": keys from two \"largest\" "
+					     "lookups", r->path, e->line, e->key, w[j]);
+				if (l->v[li].top) {
+					k->each = 1;
+					k->each_src = li;
+				}
 				k->src_lookup[k->nby] = li;
 				k->src[k->nby] = mlc_xstrdup(dot + 1);
 			} else if (!mlc_lookup_alias_ok(src, strlen(src))) {
@@ -183,7 +200,7 @@ mlc_lookup_parse(const struct mlc_rule *r, struct mlc_lookups *l, char *err, siz
 			}
 			k->nby++;
 		}
-		for (j = arrow + 1; j < nw; j++) {
+		for (j = arrow + 1; j < end; j++) {
 			if (!mlc_lookup_alias_ok(w[j], strlen(w[j])))
 				FAIL("%s:%u: [lookup] %s: column \"%s\": expected a JDE alias such as DSC1",
 				     r->path, e->line, e->key, w[j]);
@@ -191,6 +208,21 @@ mlc_lookup_parse(const struct mlc_rule *r, struct mlc_lookups *l, char *err, siz
 				FAIL("%s:%u: [lookup] %s: column %s is given twice", r->path, e->line, e->key,
 				     w[j]);
 			k->cols[k->ncols++] = mlc_xstrdup(w[j]);
+		}
+		if (end < nw) {
+			char *x;
+			long top = nw - end == 3 ? strtol(w[end + 1], &x, 10) : 0;
+
+			if (nw - end != 3 || *x || top < 1 || top > MLC_LOOKUP_MAXTOP)
+				FAIL("%s:%u: [lookup] %s: expected \"largest N COLUMN\" at the end, N from 1 "
+				     "to %d", r->path, e->line, e->key, MLC_LOOKUP_MAXTOP);
+			if ((k->topcol = mlc_lookup_col(k, w[end + 2], strlen(w[end + 2]))) < 0)
+				FAIL("%s:%u: [lookup] %s: largest %ld %s: %s is not among the columns read",
+				     r->path, e->line, e->key, top, w[end + 2], w[end + 2]);
+			if (k->each)
+				FAIL("%s:%u: [lookup] %s: \"largest\" with a key from a \"largest\" lookup",
+				     r->path, e->line, e->key);
+			k->top = (int)top;
 		}
 		free(v);
 		continue;
@@ -234,9 +266,17 @@ mlc_lookup_check_refs(const struct mlc_lookups *l, const char *path, unsigned li
 			continue;
 		col = nm + nl;
 		cl = 0;
-		if (i + pl + nl < b && *col == '.') {
+		/* an array's element ("largest", or a chain per element):
+		 * .lookups.NAME[...].COL */
+		if (i + pl + nl < b && *col == '[') {
+			const char *e = memchr(col, ']', b - (i + pl + nl));
+
+			if (e && (size_t)(e + 1 - s) < b && e[1] == '.')
+				col = e + 1;
+		}
+		if ((size_t)(col - s) < b && *col == '.') {
 			col++;
-			for (; i + pl + nl + 1 + cl < b && ident(col[cl]); cl++)
+			for (; (size_t)(col - s) + cl < b && ident(col[cl]); cl++)
 				;
 		}
 		li = mlc_lookup_find(l, nm, nl);
@@ -247,7 +287,8 @@ mlc_lookup_check_refs(const struct mlc_lookups *l, const char *path, unsigned li
 			ln += s[j] == '\n';
 		if (li < 0)
 			mlc_warn("%s:%u: warning: %s reads .lookups.%.*s, but [lookup] has no %.*s: it is "
-			         "always null", path, ln, what, (int)(nl + (cl ? cl + 1 : 0)), nm, (int)nl,
+			         "always null", path, ln, what,
+			         (int)(nl + (cl && col == nm + nl + 1 ? cl + 1 : 0)), nm, (int)nl,
 			         nm);
 		else
 			mlc_warn("%s:%u: warning: %s reads .lookups.%.*s.%.*s, but [lookup] %.*s (line %u) "

@@ -1213,6 +1213,7 @@ int mlc_rule_escalation(const struct mlc_rule *r, struct mlc_esc_step *steps, ch
 /* ---- lookup.c: a rule's [lookup] section (format: jde-join.1 Lookups) -- */
 #define MLC_LOOKUP_MAXBY 8
 #define MLC_LOOKUP_MAXCOLS 32
+#define MLC_LOOKUP_MAXTOP 10
 struct mlc_lookup {
 	char *name;                      /* the entry's key: .lookups.NAME */
 	char *table;                     /* F4101 */
@@ -1223,6 +1224,10 @@ struct mlc_lookup {
 	size_t nby;
 	char *cols[MLC_LOOKUP_MAXCOLS];  /* the columns read: .lookups.NAME.COL */
 	size_t ncols;
+	int top;                         /* "largest N COL": an array of the N rows with the */
+	int topcol;                      /* largest cols[topcol], largest first (0: one row) */
+	int each;                        /* a key from a "largest" lookup, each_src: an array, */
+	int each_src;                    /* one result per element of its array (0: one) */
 };
 struct mlc_lookups {
 	struct mlc_lookup *v;
@@ -1720,6 +1725,11 @@ struct mlc_ais_query {
 	/* without an order: the query starts over, rows already delivered come again */
 	void (*restart)(void *arg);
 	void *arg;
+	/* 1: an error answer to the query's first request (the error arrays of
+	 * a 200 other than JAS_MSG347, HTTP 400 or 500: how AIS may refuse a
+	 * query it cannot express) returns with refused set instead of exiting */
+	int may_refuse;
+	int refused;
 	/* mlc_ais_query_run's */
 	struct mlc_jde_pos last, cur, prev;
 	int form;                  /* the after-last condition AIS accepts (0, 1, 2) */

@@ -343,6 +343,24 @@ sim_fault no-complex >/dev/null
 browse "$(jq -c '.query = {complexQuery: [{andOr: "AND", query: {condition: [{controlId: "F0411.DOC",
 	operator: "GREATER", value: [{content: "1", specialValueId: "LITERAL"}]}]}}]}' <<<"$B" | sed 's/F0101/F0411/g')" >/dev/null
 is "$(errs | jq -r '.[0].CODE')" SIM022 "no-complex: a query with complexQuery is refused"
+CQ=$(jq -c '.query = {complexQuery: [{andOr: "AND", query: {condition: [{controlId: "F0411.DOC",
+	operator: "GREATER", value: [{content: "1", specialValueId: "LITERAL"}]}]}}]}' <<<"$B" | sed 's/F0101/F0411/g')
+sim_reset
+sim_fault no-complex:as=sys >/dev/null
+TOK=$(login t1)
+is "$(browse "$CQ")/$(jq -c '[.sysErrors[].TITLE]' "$T/out")" '200/["SIM022"]' \
+	"no-complex:as=sys: refused in the sysErrors of a 200"
+sim_reset
+sim_fault no-complex:as=400 >/dev/null
+TOK=$(login t1)
+is "$(browse "$CQ")/$(jq -r .message "$T/out")" "400/complexQuery is not supported (fault no-complex)" \
+	"no-complex:as=400: refused with HTTP 400"
+sim_reset
+sim_fault no-complex:as=500 >/dev/null
+TOK=$(login t1)
+is "$(browse "$CQ")/$(jq -r .message "$T/out")" "500/complexQuery is not supported (fault no-complex)" \
+	"no-complex:as=500: refused with HTTP 500"
+is "$(sim_fault no-complex:as=503)" 400 "no-complex:as=503: not a variant"
 sim_reset
 TOK=$(login t1)
 

@@ -112,7 +112,7 @@ jde-fetch -t F0411 >"$T/records" 2>"$T/err"
 jde-join -r ap-aging <"$T/records" >"$T/joined" 2>"$T/err"
 is "$?" 0 "join: exit 0"
 is "$(jq -r .key "$T/joined")" "$(jq -r .key "$T/records")" "join: every record, in input order"
-is "$(jq -c 'del(.contacts)' "$T/joined")" "$(cat "$T/records")" "join: records otherwise unchanged"
+is "$(jq -c 'del(.contacts, .lookups)' "$T/joined")" "$(cat "$T/records")" "join: records otherwise unchanged"
 is "$(jq -r 'select(.path == "/jderest/v2/dataservice") | .body.targetName' "$MLC_AIS_SIM_LOG" | tr '\n' ' ')" \
 	"F0006 F0101 F0115 F01151 " "join: one LIST query per table for the batch"
 is "$(count /jderest/v2/tokenrequest)" 1 "join: one login"
@@ -207,7 +207,8 @@ ex=$(man-examples "$TOP/man/jde-join.1" 1)
 (cd "$TOP" && ML_CONNECTOR_RULES=$TOP/data/rules eval "$ex") >"$T/ex.out" 2>"$T/ex.err"
 ok "jde-join.1 EXAMPLES: the dry run exits 0"
 is "$(jq -r '.body.targetName // .url' "$T/ex.out" | sed 's|.*/||' | tr '\n' ' ')" \
-	"tokenrequest F0101 F0115 F01151 " "it prints the login and one query per Address Book table"
+	"tokenrequest F0101 F0115 F01151 F0006 F0901 " \
+	"it prints the login, one query per Address Book table, then one per lookup"
 is "$(wc -l <"$MLC_AIS_SIM_LOG")" "$n0" "and sends nothing"
 
 done_testing

@@ -84,6 +84,14 @@ grep '"F0411_DOC":123456,' "$F/match-ap-aging.in.ndjson" |
 	jq-run -t -n "$NOW" -z America/Chicago "$sms" >"$T/sms"
 is "$(cat "$T/sms")" '"Invoice 123456 from Acme Corp due 5 days ago - amount 25000"' \
 	"ap-aging SMS template reads like the SPEC's example"
+# A voucher in foreign currency mode (CRRM F): its own amount FAP and code.
+ap_sms() { grep "\"F0411_DOC\":$1," "$F/join-rule-ap-aging.exp.ndjson" | jq -c "$2" |
+	jq-run -t -n "$NOW" -z America/Chicago "$sms"; }
+is "$(ap_sms 123457 .)" '"Invoice 123457 from Müller Präzisionsteile GmbH due 45 days ago - amount 41560.99 EUR"' \
+	"ap-aging SMS: a foreign-mode voucher in its own currency"
+is "$(ap_sms 123457 '.row.F0411_FAP = 0')" \
+	'"Invoice 123457 from Müller Präzisionsteile GmbH due 45 days ago - amount 48210.75"' \
+	"ap-aging SMS: CRRM F without FAP: the domestic amount"
 
 # every shipped rule passes --check, and alert-render accepts its templates
 for r in "$RULES"/*.rule; do

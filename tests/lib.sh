@@ -327,3 +327,8 @@ ais_sim_fault() {
 	curl -sf -o /dev/null -H 'Content-Type: application/json' -d "{\"spec\":\"$1\"}" \
 		"$URL/_sim/fault" || echo "# fault $1 refused"
 }
+# ais_sim_reset: the AIS simulator's faults off (mlc-ais-sim(1) /_sim/reset).
+ais_sim_reset() {
+	curl -sf -o /dev/null -H 'Content-Type: application/json' -d '{}' \
+		"$URL/_sim/reset" || echo "# reset refused"
+}
