@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Acknowledgement by reply (ack.c): with [message] reply_code = yes each
-# SMS ends with its reply code ("Reply ACK 2"), the smallest one its
-# recipient holds no other open alert under; a reply injected into the
+# SMS gets its reply code, the smallest one its recipient holds no other
+# open alert under, and ends with it ("Reply ACK 2", "ACK 2") where that
+# costs no segment; a reply injected into the
 # Twilio simulator and read by the run's poll ([twilio] inbound = poll)
 # acknowledges the alert it picks (ACK CODE, ACK alone: the latest, ACK
 # with the document number), once per MessageSid, shown by why and counted
@@ -34,12 +35,18 @@ bodies() {
 		.resource.direction != "inbound" and .resource.to == $x) | .resource.body | @json'
 }
 n=$(bodies | grep -c .)
-is "$(bodies | jq -r 'capture("\nReply ACK (?<c>[0-9]+)$").c' | sort -n | tr '\n' ' ')" \
-	"$(seq 1 "$n" | tr '\n' ' ')" \
-	"each of their $n SMS ends with its own reply code, 1 to $n: the smallest free"
 alert-log query --stage queued --recipient "$X" -f ndjson --lines | jq -r '.line | fromjson |
 	"\(.reply_code) \(.reply_code_shown) \(.segments)"' >"$T/codes"
-is "$(cut -d' ' -f2 "$T/codes" | sort -u)" full "the delivery lines name the code and its form"
+is "$(cut -d' ' -f1 "$T/codes" | sort -n | tr '\n' ' ')" "$(seq 1 "$n" | tr '\n' ' ')" \
+	"each of their $n SMS has its own reply code, 1 to $n: the smallest free"
+# The form shown is the first that costs no segment (sms.c; tests/0760):
+# "Reply ACK 2", else "ACK 2", else none.  What the SMS ends with is the
+# form its delivery line names.
+bodies | jq -r 'if test("\nReply ACK [0-9]+$") then "full " + capture("(?<c>[0-9]+)$").c
+	elif test("\nACK [0-9]+$") then "short " + capture("(?<c>[0-9]+)$").c else "none" end' |
+	sort >"$T/shown"
+awk '{ print ($2 == "none" ? "none" : $2 " " $1) }' "$T/codes" | sort >"$T/named"
+diff_ok "$T/shown" "$T/named" "each SMS ends with the form of its code its delivery line names"
 
 # ---- ACK CODE, by the poll of the next run ---------------------------------
 a2=$(alert-log query --stage queued --recipient "$X" -f ndjson --lines |
