@@ -29,6 +29,14 @@
 # one audit row: acked, or ack_unmatched when no SMS had reached them yet).
 # With the STOP's webhook above, an ACK's from the other recipient is
 # delivered three times at once too: recorded once.
+# An escalation due during quiet hours (issue 16): the rule gains
+# [limits] quiet_hours = 22:00-07:00 and [escalation] step = 14h to
+# $ESC_TO; after the clean 08:00 run (CST) the step is due at 22:00, when
+# escalate holds it (deferred, sent to no one); the 07:00 escalate is
+# killed at a random moment of a stage (the "killed" column; alert-log,
+# once a step is accepted, unless MLC_FAULT_MATRIX=full: its spec pins the
+# stage), and the recovery
+# runs, then an escalate, must have sent each step exactly once.
 # Lock faults (issue 11): an outside sqlite3 holds BEGIN EXCLUSIVE on
 # state.db for a while at a random moment of a stage (the "killed" column
 # then names the moment, "landed" whether the lock fell inside the run; no
@@ -47,7 +55,8 @@
 # reference run.  Run directly (bench/fault-matrix.sh), it is one part: all.
 . "$(dirname "$0")/lib.sh"
 
-export ML_CONNECTOR_KDF_FAST=1 ML_CONNECTOR_NOW=2026-11-26T14:00:00Z
+NOW0=2026-11-26T14:00:00Z
+export ML_CONNECTOR_KDF_FAST=1 ML_CONNECTOR_NOW=$NOW0
 read -r -a RULES <<<"${MLC_FM_RULES:-high-value-po}"
 # Small pages, so that the AIS faults strike in the middle of the paging.
 PAGE_SIZE=2
@@ -79,6 +88,7 @@ FAULTS=(
 	"poison-trail-utf8|poison|utf8"
 	"lock-6s-past-old-timeout|lock|hold:ms=6000"
 	"tw-ack-killed-before-record|ack|+13125550101"
+	"esc-due-in-quiet-hours|esc|alert-log"
 )
 STAGES=(none jde-fetch jde-join alert-match alert-render twilio-send alert-log)
 
@@ -191,6 +201,50 @@ dup_webhook_fault() {
 }
 INBOUND_URL=https://alerts.example.com/twilio/inbound
 
+# esc_fault STAGE: the escalation row.  Its rule, high-value-po with quiet
+# hours and one step 14h after the first delivery, runs clean at 08:00 CST;
+# at 22:00 escalate holds the steps (each deferred, none sent); at 07:00
+# an escalate of its own session (the faulted run: orch) is started, the
+# steps' creates slowed, and a stage of it killed (kill_stage; alert-log:
+# every alert-log of the run once Twilio accepted a step, esc_under_way).  The clocks stay at 07:00 for the
+# recovery.  Prints the pid killed, or nothing; $T/esc.n the alerts of the
+# 08:00 run (the steps owed), $T/esc.held what 22:00 sent/deferred.
+ESC_TO=+13125550149
+esc_rule() {
+	printf '\n[limits]\nquiet_hours = 22:00-07:00\n[escalation]\nstep = 14h sms:%s\n' "$ESC_TO" \
+		>>"$ML_CONNECTOR_RULES/high-value-po.rule"
+}
+esc_sent() { sms_accepted | grep -c "^$ESC_TO	" || true; }
+esc_fault() {
+	ml-connector run "${RULES[@]}" >/dev/null 2>>"$T/m$n.err" || return 1
+	alert-log query --rule high-value-po --stage sent -f ndjson | jq -r '.alert_id // empty' | sort -u | grep -c . >"$T/esc.n"
+	sim_clock 2026-11-27T04:00:00Z
+	ml-connector escalate >/dev/null 2>>"$T/m$n.err" || return 1
+	echo "$(esc_sent)/$(alert-log query --rule high-value-po --stage deferred -f ndjson |
+		jq -r 'select(.delivery_id | contains("/esc1/")) | .delivery_id' | sort -u | grep -c .)" >"$T/esc.held"
+	sim_clock 2026-11-27T13:00:00Z
+	# each step's create slower, so that the kill finds the release under way
+	tw_fault "slow:ms=150,count=0,to=$ESC_TO,method=POST" || return 1
+	setsid ml-connector escalate >/dev/null 2>>"$T/m$n.err" &
+	orch=$!
+	case $1 in
+	none) ;;
+	alert-log)
+		# the trail's writers, once Twilio has accepted a step and
+		# before the run records them all: a kill between the accept and
+		# its record, the case a restart must neither lose nor repeat
+		wait_for esc_under_way
+		mapfile -t esc_pids < <(pgrep -s "$orch" -x alert-log)
+		victim=""
+		[ "${#esc_pids[@]}" = 0 ] || kill -9 "${esc_pids[@]}" 2>/dev/null && victim=${esc_pids[*]}
+		;;
+	*) victim=$(kill_stage "$orch" "$1") ;;
+	esac
+	return 0
+}
+# esc_under_way: a step accepted, or the faulted escalate over
+esc_under_way() { [ "$(esc_sent)" -gt 0 ] || ! kill -0 "$orch" 2>/dev/null; }
+
 # Every environment runs slowly enough for a kill to land in a live stage:
 # 50 ms per AIS answer, 50 ms per Twilio answer, 20 messages a second.
 env_up() {
@@ -247,7 +301,10 @@ for f in "${FAULTS[@]}"; do
 	if [ "${MLC_FAULT_MATRIX:-quick}" = full ]; then
 		for s in "${STAGES[@]}"; do combos+=("$f|$s"); done
 	elif [ $((i % step)) = 0 ]; then
-		combos+=("$f|${STAGES[$((j % ${#STAGES[@]}))]}")
+		case $f in
+		*"|esc|"*) combos+=("$f|${f##*|}") ;; # the moment pinned
+		*) combos+=("$f|${STAGES[$((j % ${#STAGES[@]}))]}") ;;
+		esac
 		j=$((j + 1))
 	fi
 	i=$((i + 1))
@@ -280,15 +337,30 @@ for c in "${combos[@]}"; do
 	lock | stop) ;; # once the run is under way
 	dupwebhook) sed -i "s|^\[sendgrid\]\$|inbound_url = $INBOUND_URL\n&|" "$ML_CONNECTOR_CONF" ;;
 	ack) sed -i "s|^\[sendgrid\]\$|inbound = poll\n&|" "$ML_CONNECTOR_CONF" ;;
+	esc) esc_rule ;;
 	esac
 	ok "$name: fault in force"
 
-	# its own session, so that its processes are found by one pgrep
-	setsid ml-connector run "${RULES[@]}" >/dev/null 2>"$T/m$n.err" &
-	orch=$!
 	victim=""
 	locked=""
-	if [ "$sim" = lock ]; then
+	if [ "$sim" = esc ]; then
+		# the 08:00 run and the 22:00 escalate, then the 07:00 one, killed
+		: >"$T/m$n.err"
+		esc_fault "$stage" || {
+			ok "$name: the 08:00 run and the 22:00 escalate succeed"
+			sed 's/^/#   /' "$T/m$n.err" | tail -5
+			stop_env
+			export ML_CONNECTOR_NOW=$NOW0
+			continue
+		}
+	else
+		# its own session, so that its processes are found by one pgrep
+		setsid ml-connector run "${RULES[@]}" >/dev/null 2>"$T/m$n.err" &
+		orch=$!
+	fi
+	if [ "$sim" = esc ]; then
+		: # killed by esc_fault
+	elif [ "$sim" = lock ]; then
 		locked=$(lock_fault "$orch" "$stage" "$spec")
 	elif [ "$sim" = stop ]; then
 		locked=$(stop_fault "$orch" "$stage" "$spec")
@@ -367,6 +439,15 @@ for c in "${combos[@]}"; do
 			"$name: every SMS to $spec sent before the STOP, or refused (21610) or suppressed after it, once"
 		missing=$(printf '%s\n' "$missing" | grep -v "^$spec	" || true)
 	fi
+	if [ "$sim" = esc ]; then
+		# a recovery escalate too: never twice across runs
+		ml-connector escalate >/dev/null 2>>"$T/m$n.err"
+		is "$(cat "$T/esc.held")" "0/$(cat "$T/esc.n")" \
+			"$name: at 22:00 (quiet hours) each of the $(cat "$T/esc.n") steps due is deferred, none sent"
+		is "$(esc_sent)/$(sms_accepted | grep "^$ESC_TO	" | sort | uniq -d | grep -c . || true)" "$(cat "$T/esc.n")/0" \
+			"$name, 07:00 escalate killed in $stage: each step sent exactly once after quiet hours"
+		is "$(alert-log escalations --rule high-value-po)" "" "$name: nothing due any more: every step taken"
+	fi
 	lost_sms=$(printf '%s' "$missing" | grep -c . || true)
 	lost_dig=$(comm -23 "$T/ref.dig" <(sort -u "$T/m$n.dig") | grep -c . || true)
 	dup_sms=$(uniq -d <"$T/m$n.sms" | grep -c . || true)
@@ -426,6 +507,7 @@ for c in "${combos[@]}"; do
 	tot_found_doubt=$((tot_found_doubt + found_doubt))
 	tot_failed=$((tot_failed + failed))
 	stop_env
+	export ML_CONNECTOR_NOW=$NOW0 # esc moved it
 done
 
 cat "$T/table"
