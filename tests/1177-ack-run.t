@@ -109,6 +109,35 @@ REQUEST_METHOD=POST CONTENT_TYPE=application/x-www-form-urlencoded CONTENT_LENGT
 is "$?:$(q "SELECT alert_id || ' ' || how || ' ' || by_addr FROM ack WHERE sid = '$sid'")" \
 	"0:$a3 code whatsapp:$X" "\"Ack #3\" on WhatsApp: the alert of their code 3, by whatsapp:$X"
 
+# ---- ACK alone while the newest delivery to them has no outcome -----------
+# A run killed between Twilio's accept and the trail's record leaves the
+# delivery queued: ACK alone may answer it, or the alert before; neither
+# is acknowledged (said), until the outcome is in the trail.
+alert-log query --stage queued --recipient "$X" -f ndjson --lines | jq -c '.line | fromjson' | tail -n 1 |
+	jq -c '.alert_id = "high-value-po:00001|OP|9999999|000" | .key = "00001|OP|9999999|000" |
+		.delivery_id = "high-value-po:00001|OP|9999999|000/sms/\(.to)"' >"$T/doubt.line"
+ML_CONNECTOR_RULE=high-value-po alert-log --before twilio-send <"$T/doubt.line" >/dev/null
+is "$(alert-log query --delivery "$(jq -r .delivery_id "$T/doubt.line")" -f ndjson | jq -r .stage)" queued \
+	"a delivery to $X handed to Twilio, its outcome unrecorded"
+webhook_ack() { # N BODY: an ACK by the signed webhook, MessageSid SM...N
+	sid=SM$(printf '%032d' "$1")
+	body="MessageSid=$sid&AccountSid=$SID&From=$(jq -rn --arg v "$X" '$v|@uri')&To=%2B15005550006&Body=$2&NumMedia=0"
+	sig=$(twsig-check sign "$T/tw.token" "$URL" "MessageSid=$sid" "AccountSid=$SID" "From=$X" \
+		"To=$OURS" "Body=$2" NumMedia=0)
+	REQUEST_METHOD=POST CONTENT_TYPE=application/x-www-form-urlencoded CONTENT_LENGTH=${#body} \
+		HTTP_X_TWILIO_SIGNATURE=$sig SCRIPT_NAME=/twilio/inbound twilio-status <<<"$body" >"$T/wh" 2>>"$T/err"
+}
+webhook_ack 79 ACK
+is "$?:$(q "SELECT count(*) FROM ack WHERE sid = '$sid'"):$(q "SELECT stage FROM audit WHERE sid = '$sid'")" "0:0:ack_unmatched" \
+	"ACK alone, the newest delivery to them in doubt: no alert acknowledged (not the one sent before it)"
+like "$(q "SELECT detail FROM audit WHERE sid = '$sid'")" "the latest delivery to that number, high-value-po:00001\|OP\|9999999\|000/sms/.* has no outcome recorded yet" \
+	"and said why, naming the delivery in doubt"
+jq -c '.status = "queued" | .sid = "SM'"$(printf '%032d' 80)"'" | .attempts = 1' "$T/doubt.line" |
+	ML_CONNECTOR_RULE=high-value-po alert-log --after twilio-send >/dev/null
+webhook_ack 81 ACK
+is "$(q "SELECT alert_id || ' ' || how FROM ack WHERE sid = '$sid'")" "high-value-po:00001|OP|9999999|000 latest" \
+	"its outcome recorded (sent): ACK alone acknowledges it, the latest"
+
 # ---- check: reply codes with nothing to read the replies --------------------
 ml-connector check high-value-po >/dev/null 2>"$T/chk"
 unlike "$(cat "$T/chk")" "reply_code" "check: reply codes and a webhook to read the replies: no warning"
