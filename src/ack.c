@@ -15,7 +15,8 @@
  *
  * Which alert (the sender's number, "whatsapp:" removed, is who):
  *   - no token: the alert sent last to that number on the channel the reply
- *     came on (SMS, WhatsApp), else on any;
+ *     came on (SMS, WhatsApp), else on any; none while a newer delivery to
+ *     them has no outcome recorded (in_doubt);
  *   - a token that is a reply code the number was given (table
  *     reply_code): that code's alert, as printed in the message they read;
  *   - else a document number: the alerts sent to that number whose key has
