@@ -34,12 +34,17 @@ bodies() {
 		.resource.direction != "inbound" and .resource.to == $x) | .resource.body | @json'
 }
 n=$(bodies | grep -c .)
-is "$(bodies | jq -r 'capture("\nReply ACK (?<c>[0-9]+)$").c' | sort -n | tr '\n' ' ')" \
-	"$(seq 1 "$n" | tr '\n' ' ')" \
-	"each of their $n SMS ends with its own reply code, 1 to $n: the smallest free"
 alert-log query --stage queued --recipient "$X" -f ndjson --lines | jq -r '.line | fromjson |
-	"\(.reply_code) \(.reply_code_shown) \(.segments)"' >"$T/codes"
-is "$(cut -d' ' -f2 "$T/codes" | sort -u)" full "the delivery lines name the code and its form"
+	"\(.reply_code) \(.reply_code_shown) \(.segments) \(.reply_code_shown as $f | .reply_code as $c | .body |
+		if $f == "full" then endswith("\nReply ACK \($c)") elif $f == "short" then endswith("\nACK \($c)")
+		else test("ACK [0-9]+$") | not end)"' >"$T/codes"
+is "$(cut -d' ' -f1 "$T/codes" | sort -n | tr '\n' ' ')" "$(seq 1 "$n" | tr '\n' ' ')" \
+	"each of their $n alerts holds its own reply code, 1 to $n: the smallest free"
+is "$(cut -d' ' -f3,4 "$T/codes" | sort -u)" "1 true" \
+	"the delivery lines name the code and its form (full, short, none: what fits in the segment), each body ends so"
+is "$(bodies | jq -r 'capture("\n(Reply )?ACK (?<c>[0-9]+)$").c' | sort -n | tr '\n' ' ')" \
+	"$(awk '$2 != "none" { print $1 }' "$T/codes" | sort -n | tr '\n' ' ')" "Twilio was sent those bodies"
+isnt "$(cut -d' ' -f2 "$T/codes" | grep -c full)" 0 "the full form where it fits"
 
 # ---- ACK CODE, by the poll of the next run ---------------------------------
 a2=$(alert-log query --stage queued --recipient "$X" -f ndjson --lines |
