@@ -75,13 +75,33 @@ mlc_httpd_peer_ip(struct MHD_Connection *c, char *out, size_t n)
 		          (socklen_t)n);
 }
 
+/* The clock a test set (POST /_sim/clock), 0 none: a test that moves its
+ * ML_CONNECTOR_NOW moves the simulator's with it, as the real Twilio's
+ * clock moves with the real one. */
+static pthread_mutex_t clock_mu = PTHREAD_MUTEX_INITIALIZER;
+static time_t clock_set;
+
 time_t
 mlc_httpd_now_s(void)
 {
 	struct timespec ts;
+	time_t t;
 
+	pthread_mutex_lock(&clock_mu);
+	t = clock_set;
+	pthread_mutex_unlock(&clock_mu);
+	if (t)
+		return t;
 	mlc_time_now(&ts);
 	return ts.tv_sec;
+}
+
+void
+mlc_httpd_set_now(time_t t)
+{
+	pthread_mutex_lock(&clock_mu);
+	clock_set = t;
+	pthread_mutex_unlock(&clock_mu);
 }
 
 void

@@ -38,8 +38,11 @@ void mlc_httpd_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe);
 /* The peer's address as text (IPv4 or IPv6); "" if unknown. */
 void mlc_httpd_peer_ip(struct MHD_Connection *c, char *out, size_t n);
-/* The clock (mlc_time_now: ML_CONNECTOR_NOW when set) in whole seconds. */
+/* The clock in whole seconds: the one mlc_httpd_set_now set, else mlc_time_now
+ * (ML_CONNECTOR_NOW when set). */
 time_t mlc_httpd_now_s(void);
+/* Set that clock to t (whole seconds; 0: back to mlc_time_now). */
+void mlc_httpd_set_now(time_t t);
 /* nbytes (at most 32) random bytes as 2 * nbytes hex digits and a NUL. */
 void mlc_httpd_hex(char *out, size_t nbytes);
 /* An Authorization header's Basic pair: the user, with *pass (both

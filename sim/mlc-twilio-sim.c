@@ -15,6 +15,7 @@
  * Control (no auth; loopback test use):
  *   GET /_sim/messages (NDJSON)  GET /_sim/faults  POST /_sim/fault  POST /_sim/reset
  *   POST /_sim/window (a WhatsApp user's last inbound message)
+ *   POST /_sim/clock  the simulator's clock set (a test's ML_CONNECTOR_NOW)
  *   POST /_sim/inbound   a recipient's message: listed (direction inbound),
  *                        its STOP obeyed (21610 on a create to them), the
  *                        webhook POSTed to --inbound-url (sim_inbound)
@@ -2203,6 +2204,27 @@ sim_control(struct reply *r, const char *method, const char *path, const char *b
 	}
 	if (strcmp(path, "/_sim/inbound") == 0 && strcmp(method, "POST") == 0)
 		return sim_inbound(r, body, len);
+	if (strcmp(path, "/_sim/clock") == 0 && strcmp(method, "POST") == 0) {
+		/* the body: a time as ML_CONNECTOR_NOW takes it (RFC 3339 or
+		 * @epoch); the simulator's clock stays there until set again */
+		char *text = mlc_xstrndup(body, len), t[32];
+		struct timespec ts;
+
+		text[strcspn(text, "\r\n")] = '\0';
+		if (mlc_time_parse(text, &ts) != 0 || ts.tv_sec <= 0) {
+			r->status = 400;
+			mlc_buf_adds(&r->body, "{\"error\":");
+			json_str(&r->body, "expected a time (RFC 3339 or @epoch)");
+			mlc_buf_addc(&r->body, '}');
+		} else {
+			mlc_httpd_set_now(ts.tv_sec);
+			ts.tv_nsec = 0;
+			mlc_time_fmt(t, &ts);
+			mlc_buf_printf(&r->body, "{\"ok\":true,\"now\":\"%s\"}", t);
+		}
+		free(text);
+		return;
+	}
 	if (strcmp(path, "/_sim/reset") == 0 && strcmp(method, "POST") == 0) {
 		pthread_mutex_lock(&mu);
 		reset_state();

@@ -15,7 +15,8 @@
  *
  * Which alert (the sender's number, "whatsapp:" removed, is who):
  *   - no token: the alert sent last to that number on the channel the reply
- *     came on (SMS, WhatsApp), else on any;
+ *     came on (SMS, WhatsApp), else on any; none while a newer delivery to
+ *     them has no outcome recorded (in_doubt);
  *   - a token that is a reply code the number was given (table
  *     reply_code): that code's alert, as printed in the message they read;
  *   - else a document number: the alerts sent to that number whose key has
@@ -261,6 +262,54 @@ pick_row(const struct mlc_trail_row *r, void *arg)
 }
 
 static int
+doubt_row(const struct mlc_trail_row *r, void *arg)
+{
+	struct mlc_buf *b = arg;
+
+	mlc_buf_printf(b, "%s (%s at %s)", r->c[0].s, r->c[2].s, r->c[3].s);
+	return 0;
+}
+
+/*
+ * ACK alone: a delivery to the number newer than the alert picked (or, none
+ * picked, any) whose outcome is not recorded yet (queued or unknown: a run
+ * killed between Twilio's accept and the trail's record, or still sending)
+ * may be the message they answer, or not.  Guessing the older alert would
+ * acknowledge what nobody acknowledged and stop its escalation; so none
+ * is, said (ack_unmatched), and ACK with the code or the document still
+ * works.  Deliveries queued more than a day before the ACK are left out.
+ */
+static int
+in_doubt(struct mlc_store *s, const char *theirs, struct pick *p, const char *when,
+         const char *from, struct mlc_buf *detail)
+{
+	struct mlc_buf d;
+	struct timespec ts;
+	char since[32] = "";
+
+	if (when && mlc_time_parse(when, &ts) == 0) {
+		ts.tv_sec -= 86400;
+		mlc_time_fmt(since, &ts);
+	}
+	mlc_buf_init(&d);
+	if (mlc_trail_in_doubt_to(s, theirs, p->n ? p->alert_id : NULL, since, doubt_row, &d) < 0) {
+		mlc_buf_free(&d);
+		return -1;
+	}
+	if (d.len) {
+		mlc_buf_printf(detail, "ACK from %s: the latest delivery to that number, %s, has no"
+		               " outcome recorded yet (it may be the message answered)%s%s; none"
+		               " acknowledged: reply ACK with the code or the document number the"
+		               " message shows", from, d.p, p->n ? ", not the alert sent before it, " : "",
+		               p->n ? p->alert_id : "");
+		pick_free(p);
+		memset(p, 0, sizeof *p);
+	}
+	mlc_buf_free(&d);
+	return 0;
+}
+
+static int
 all_digits(const char *s)
 {
 	if (!*s)
@@ -291,7 +340,9 @@ mlc_ack_record(struct mlc_store *s, const struct mlc_inbound *m, const char *ts,
 		if (mlc_trail_sent_alerts(s, theirs, chan, 1, pick_row, &p) < 0 ||
 		    (p.n == 0 && mlc_trail_sent_alerts(s, theirs, NULL, 1, pick_row, &p) < 0))
 			goto out;
-		if (p.n == 0)
+		if (in_doubt(s, theirs, &p, when, m->from, &detail) < 0)
+			goto out;
+		if (p.n == 0 && !detail.len)
 			mlc_buf_printf(&detail, "ACK from %s: no alert was sent to that number", m->from);
 	} else {
 		struct mlc_trail_ids ids;

@@ -1020,6 +1020,13 @@ int mlc_trail_code_put(struct mlc_store *s, const char *theirs, const char *code
                        const char *alert_id, const char *rule, const char *key, const char *at);
 int mlc_trail_sent_alerts(struct mlc_store *s, const char *number, const char *channel,
                           int latest, mlc_trail_fn fn, void *arg);
+/* The newest delivery to number whose outcome is not recorded (its latest
+ * row queued or unknown: a run sending it, or killed between Twilio's
+ * accept and the trail's record), queued at or after since and after the
+ * last sent row of after_alert (NULL: any), in columns delivery_id,
+ * alert_id, stage, ts: an ACK alone cannot tell which alert it answers. */
+int mlc_trail_in_doubt_to(struct mlc_store *s, const char *number, const char *after_alert,
+                          const char *since, mlc_trail_fn fn, void *arg);
 
 /* ---- vault.c: encrypted credentials (libsodium) ----------------------- */
 /*

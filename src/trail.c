@@ -2352,6 +2352,31 @@ mlc_trail_code_put(struct mlc_store *s, const char *theirs, const char *code,
 }
 
 int
+mlc_trail_in_doubt_to(struct mlc_store *s, const char *number, const char *after_alert,
+                      const char *since, mlc_trail_fn fn, void *arg)
+{
+	static const char *const cols[] = { "delivery_id", "alert_id", "stage", "ts" };
+	sqlite3_stmt *st;
+
+	/* a delivery whose latest row is queued or unknown: handed to Twilio
+	 * (or about to be), its outcome not recorded */
+	if (mlc_store_prepare(s,
+	        "SELECT a.delivery_id, a.alert_id, a.stage, a.ts FROM audit a"
+	        " WHERE a.recipient IN (?1, 'whatsapp:' || ?1) AND a.stage IN ('queued', 'unknown')"
+	        " AND a.ts >= ?3 AND a.alert_id IS NOT NULL AND a.record_key IS NOT NULL"
+	        " AND a.alert_id NOT LIKE '%/resolved' AND a.delivery_id IS NOT NULL"
+	        " AND a.id > coalesce((SELECT max(c.id) FROM audit c WHERE c.stage = 'sent'"
+	        "  AND c.alert_id = ?2 AND c.recipient IN (?1, 'whatsapp:' || ?1)), 0)"
+	        " AND a.id = (SELECT max(b.id) FROM audit b WHERE b.delivery_id = a.delivery_id)"
+	        " ORDER BY a.id DESC LIMIT 1", &st) < 0)
+		return -1;
+	bind_text(st, 1, number);
+	bind_text(st, 2, after_alert);
+	bind_text(st, 3, since);
+	return each_row(s, st, cols, fn, arg);
+}
+
+int
 mlc_trail_sent_alerts(struct mlc_store *s, const char *number, const char *channel, int latest,
                       mlc_trail_fn fn, void *arg)
 {

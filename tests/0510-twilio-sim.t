@@ -464,6 +464,15 @@ sim reset -X POST >/dev/null
 is "$(sim messages | wc -l)" 0 "POST /_sim/reset forgets messages and mail"
 is "$(sim faults | jq -c .faults)" "[]" "POST /_sim/reset clears faults"
 
+# ---- the clock a test sets (a test's ML_CONNECTOR_NOW moved) ----
+is "$(sim clock -X POST --data-binary 2031-05-06T07:08:09Z)" '{"ok":true,"now":"2031-05-06T07:08:09.000Z"}' \
+	"POST /_sim/clock sets the simulator's clock"
+send --data-urlencode To=+15551239999 --data-urlencode From=+15005550006 --data-urlencode Body=clock >/dev/null
+is "$(jq -r .date_created "$T/out")" "Tue, 06 May 2031 07:08:09 +0000" "a message created then is dated then"
+lst --data-urlencode To=+15551239999 --data-urlencode "DateSent>=2031-05-06" >/dev/null
+is "$(jq '.messages | length' "$T/out")" 1 "the DateSent filters count from it"
+is "$(curl -s -o /dev/null -w '%{http_code}' --data-binary tomorrow "$BASE/_sim/clock")" 400 "a bad time: 400"
+
 # ---- TLS, command-line faults, latency and concurrency, clean exit ----
 if [ -x "$TOP/tests/tls/mkcerts.sh" ] || [ -f "$TOP/tests/tls/mkcerts.sh" ]; then
 	sh "$TOP/tests/tls/mkcerts.sh" "$T/pki" >/dev/null 2>&1

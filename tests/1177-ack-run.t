@@ -36,17 +36,16 @@ bodies() {
 }
 n=$(bodies | grep -c .)
 alert-log query --stage queued --recipient "$X" -f ndjson --lines | jq -r '.line | fromjson |
-	"\(.reply_code) \(.reply_code_shown) \(.segments)"' >"$T/codes"
+	"\(.reply_code) \(.reply_code_shown) \(.segments) \(.reply_code_shown as $f | .reply_code as $c | .body |
+		if $f == "full" then endswith("\nReply ACK \($c)") elif $f == "short" then endswith("\nACK \($c)")
+		else test("ACK [0-9]+$") | not end)"' >"$T/codes"
 is "$(cut -d' ' -f1 "$T/codes" | sort -n | tr '\n' ' ')" "$(seq 1 "$n" | tr '\n' ' ')" \
-	"each of their $n SMS has its own reply code, 1 to $n: the smallest free"
-# The form shown is the first that costs no segment (sms.c; tests/0760):
-# "Reply ACK 2", else "ACK 2", else none.  What the SMS ends with is the
-# form its delivery line names.
-bodies | jq -r 'if test("\nReply ACK [0-9]+$") then "full " + capture("(?<c>[0-9]+)$").c
-	elif test("\nACK [0-9]+$") then "short " + capture("(?<c>[0-9]+)$").c else "none" end' |
-	sort >"$T/shown"
-awk '{ print ($2 == "none" ? "none" : $2 " " $1) }' "$T/codes" | sort >"$T/named"
-diff_ok "$T/shown" "$T/named" "each SMS ends with the form of its code its delivery line names"
+	"each of their $n alerts holds its own reply code, 1 to $n: the smallest free"
+is "$(cut -d' ' -f3,4 "$T/codes" | sort -u)" "1 true" \
+	"the delivery lines name the code and its form (full, short, none: what fits in the segment), each body ends so"
+is "$(bodies | jq -r 'capture("\n(Reply )?ACK (?<c>[0-9]+)$").c' | sort -n | tr '\n' ' ')" \
+	"$(awk '$2 != "none" { print $1 }' "$T/codes" | sort -n | tr '\n' ' ')" "Twilio was sent those bodies"
+isnt "$(cut -d' ' -f2 "$T/codes" | grep -c full)" 0 "the full form where it fits"
 
 # ---- ACK CODE, by the poll of the next run ---------------------------------
 a2=$(alert-log query --stage queued --recipient "$X" -f ndjson --lines |
@@ -115,6 +114,35 @@ REQUEST_METHOD=POST CONTENT_TYPE=application/x-www-form-urlencoded CONTENT_LENGT
 	HTTP_X_TWILIO_SIGNATURE=$sig SCRIPT_NAME=/twilio/inbound twilio-status <<<"$body" >"$T/wh" 2>>"$T/err"
 is "$?:$(q "SELECT alert_id || ' ' || how || ' ' || by_addr FROM ack WHERE sid = '$sid'")" \
 	"0:$a3 code whatsapp:$X" "\"Ack #3\" on WhatsApp: the alert of their code 3, by whatsapp:$X"
+
+# ---- ACK alone while the newest delivery to them has no outcome -----------
+# A run killed between Twilio's accept and the trail's record leaves the
+# delivery queued: ACK alone may answer it, or the alert before; neither
+# is acknowledged (said), until the outcome is in the trail.
+alert-log query --stage queued --recipient "$X" -f ndjson --lines | jq -c '.line | fromjson' | tail -n 1 |
+	jq -c '.alert_id = "high-value-po:00001|OP|9999999|000" | .key = "00001|OP|9999999|000" |
+		.delivery_id = "high-value-po:00001|OP|9999999|000/sms/\(.to)"' >"$T/doubt.line"
+ML_CONNECTOR_RULE=high-value-po alert-log --before twilio-send <"$T/doubt.line" >/dev/null
+is "$(alert-log query --delivery "$(jq -r .delivery_id "$T/doubt.line")" -f ndjson | jq -r .stage)" queued \
+	"a delivery to $X handed to Twilio, its outcome unrecorded"
+webhook_ack() { # N BODY: an ACK by the signed webhook, MessageSid SM...N
+	sid=SM$(printf '%032d' "$1")
+	body="MessageSid=$sid&AccountSid=$SID&From=$(jq -rn --arg v "$X" '$v|@uri')&To=%2B15005550006&Body=$2&NumMedia=0"
+	sig=$(twsig-check sign "$T/tw.token" "$URL" "MessageSid=$sid" "AccountSid=$SID" "From=$X" \
+		"To=$OURS" "Body=$2" NumMedia=0)
+	REQUEST_METHOD=POST CONTENT_TYPE=application/x-www-form-urlencoded CONTENT_LENGTH=${#body} \
+		HTTP_X_TWILIO_SIGNATURE=$sig SCRIPT_NAME=/twilio/inbound twilio-status <<<"$body" >"$T/wh" 2>>"$T/err"
+}
+webhook_ack 79 ACK
+is "$?:$(q "SELECT count(*) FROM ack WHERE sid = '$sid'"):$(q "SELECT stage FROM audit WHERE sid = '$sid'")" "0:0:ack_unmatched" \
+	"ACK alone, the newest delivery to them in doubt: no alert acknowledged (not the one sent before it)"
+like "$(q "SELECT detail FROM audit WHERE sid = '$sid'")" "the latest delivery to that number, high-value-po:00001\|OP\|9999999\|000/sms/.* has no outcome recorded yet" \
+	"and said why, naming the delivery in doubt"
+jq -c '.status = "queued" | .sid = "SM'"$(printf '%032d' 80)"'" | .attempts = 1' "$T/doubt.line" |
+	ML_CONNECTOR_RULE=high-value-po alert-log --after twilio-send >/dev/null
+webhook_ack 81 ACK
+is "$(q "SELECT alert_id || ' ' || how FROM ack WHERE sid = '$sid'")" "high-value-po:00001|OP|9999999|000 latest" \
+	"its outcome recorded (sent): ACK alone acknowledges it, the latest"
 
 # ---- check: reply codes with nothing to read the replies --------------------
 ml-connector check high-value-po >/dev/null 2>"$T/chk"

@@ -65,37 +65,11 @@ is "$(cat "$T/rv")" false "those of a rule without it are not"
 
 # ---- both simulators ------------------------------------------------------
 # Three open vouchers of vendor 4242 in a copy of the sample data.
-mkdir -p "$T/jde"
-cp "$TOP"/data/jde/* "$T/jde/"
-row() { # DOC AAP
-	jq -c --argjson doc "$1" --argjson aap "$2" '.F0411_DOC = $doc | .F0411_AAP = $aap' \
-		<<<"$(head -n 1 "$TOP/data/jde/F0411.ndjson")"
-}
-vouchers() { # DOC:AAP...
-	local v
-	for v in "$@"; do row "${v%%:*}" "${v#*:}"; done >"$T/jde/F0411.ndjson.new"
-	mv "$T/jde/F0411.ndjson.new" "$T/jde/F0411.ndjson"
-}
-vouchers 900001:100 900002:200 900003:300
-AIS_DATA=$T/jde start_env env1 || exit 1
-rm -f "$T"/env1/rules/*.rule
-cat >"$T/env1/rules/ap-open.rule" <<'RULE'
-[rule]
-name = ap-open
-[source]
-table = F0411
-columns = KCO DOC DCT SFX AN8 AAP
-where = AAP != 0
-incremental = none
-[match]
-expr = (.row.F0411_AAP // 0) != 0
-[recipients]
-to = sms:+13125550147
-# Twilio refuses this number (21211): its alerts are never delivered
-to = sms:+15005550001
-channels = sms
-[message]
-sms = Voucher \(.row.F0411_DOC) open: \(.row.F0411_AAP)
+ap_env 900001:100 900002:200 900003:300 || exit 1
+ap_rule ap-open >"$T/env1/rules/ap-open.rule"
+# Twilio refuses the second number (21211): its alerts are never delivered
+sed -i 's/^channels = sms$/to = sms:+15005550001\n&/' "$T/env1/rules/ap-open.rule"
+cat >>"$T/env1/rules/ap-open.rule" <<'RULE'
 [resolved]
 sms = Resolved: voucher \(.row.F0411_DOC) (\(if .resolved.gone then "paid or removed" else "no longer open" end))
 batch = 2

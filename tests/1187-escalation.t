@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Escalation ([escalation] of ml-connector.5) against both simulators, on a
-# frozen clock (ML_CONNECTOR_NOW): five vouchers alerted to the buyer at
-# 08:00 CST; at 10:00 the unacknowledged one goes to the director
+# frozen clock (ML_CONNECTOR_NOW; sim_clock moves the Twilio simulator's
+# with it): five vouchers alerted to the buyer at 08:00 CST; at 10:00 the unacknowledged one goes to the director
 # (step 1), the acknowledged one and the paid one stop; a step due during
 # quiet hours (22:00) is deferred and goes out at 07:00, unless its alert
 # was acknowledged or its record paid meanwhile (then dropped); a kill between twilio-send
@@ -13,41 +13,9 @@
 export ML_CONNECTOR_KDF_FAST=1 ML_CONNECTOR_NOW=2026-11-26T14:00:00Z
 . "$(dirname "$0")/e2e-lib.sh"
 
-mkdir -p "$T/jde"
-cp "$TOP"/data/jde/* "$T/jde/"
-row() { # DOC AAP
-	jq -c --argjson doc "$1" --argjson aap "$2" '.F0411_DOC = $doc | .F0411_AAP = $aap' \
-		<<<"$(head -n 1 "$TOP/data/jde/F0411.ndjson")"
-}
-vouchers() { # DOC:AAP...
-	local v
-	for v in "$@"; do row "${v%%:*}" "${v#*:}"; done >"$T/jde/F0411.ndjson.new"
-	mv "$T/jde/F0411.ndjson.new" "$T/jde/F0411.ndjson"
-}
-vouchers 900001:100 900002:200 900003:300 900004:400 900005:500
-# The simulators keep the real clock (later than the frozen one): the
-# lookup of a reconcile finds a message created after its rendering.
-unset ML_CONNECTOR_NOW
-AIS_DATA=$T/jde start_env env1 || exit 1
-export ML_CONNECTOR_NOW=2026-11-26T14:00:00Z
-rm -f "$T"/env1/rules/*.rule
-cat >"$T/env1/rules/ap-esc.rule" <<'RULE'
-[rule]
-name = ap-esc
-schedule = hourly
-timezone = America/Chicago
-[source]
-table = F0411
-columns = KCO DOC DCT SFX AN8 AAP
-where = AAP != 0
-incremental = none
-[match]
-expr = (.row.F0411_AAP // 0) != 0
-[recipients]
-to = sms:+13125550147
-channels = sms
-[message]
-sms = Voucher \(.row.F0411_DOC) open: \(.row.F0411_AAP)
+ap_env 900001:100 900002:200 900003:300 900004:400 900005:500 || exit 1
+ap_rule ap-esc 'schedule = hourly' 'timezone = America/Chicago' >"$T/env1/rules/ap-esc.rule"
+cat >>"$T/env1/rules/ap-esc.rule" <<'RULE'
 [limits]
 quiet_hours = 22:00-07:00
 [escalation]
@@ -57,7 +25,7 @@ RULE
 K() { echo "00001|PV|$1|001"; }
 to() { sms_accepted | grep -c "^$1	" ; }
 lists() { jq -r 'select(.path == "/jderest/v2/dataservice") | .body | tostring' "$MLC_AIS_SIM_LOG" | grep -c '"LIST"'; }
-at() { export ML_CONNECTOR_NOW=$1; }
+at() { sim_clock "$1"; } # the Twilio simulator's clock moves with ours
 ack() { # DOC ACKED_AT
 	ack-unit -d "$ML_CONNECTOR_STATE" put "SMack$1" "ap-esc:$(K "$1")" ap-esc "$(K "$1")" "$2" \
 		+13125550147 latest - >/dev/null

@@ -10,6 +10,13 @@
 #   AIS_DATA, when set, is the AIS simulator's data directory instead of
 #   data/jde.
 # stop_env: stops the simulators of the last start_env.
+# sim_clock TIME: the programs' clock (ML_CONNECTOR_NOW, exported) and the
+#   Twilio simulator's moved to TIME together, as the real clocks move.
+# ap_env DOC:AAP...: a copy of the sample data whose F0411 holds only these
+#   open vouchers (vouchers, again later to change them), both simulators
+#   on it (start_env env1) and no seed rules; ap_rule NAME [LINE...]: an AP
+#   rule alerting every open voucher to sms:+13125550147, LINEs added to
+#   its [rule] (tests 1185, 1187).
 # accepted / sms_accepted / mail_rows: what the Twilio simulator accepted
 #   (everything, SMS "to<TAB>body", e-mail digest rows), sorted.
 # stage_moment SESSION NAME: a random moment while NAME of a setsid run lives.
@@ -142,4 +149,47 @@ kill_stage() {
 		kill -9 "$victim" 2>/dev/null && echo "$victim" && return 0
 	victim=$(pgrep -s "$sess" -x "$want" | shuf -n 1)
 	[ -n "$victim" ] && kill -9 "$victim" 2>/dev/null && echo "$victim"
+}
+
+sim_clock() {
+	export ML_CONNECTOR_NOW=$1
+	curl -fsS -o /dev/null --data-binary "$1" "$TW/_sim/clock"
+}
+
+# vouchers DOC:AAP...: F0411 of $T/jde holds these vouchers, each a copy of
+# the sample's first row with its DOC and open amount AAP.
+vouchers() {
+	local v first
+	first=$(head -n 1 "$TOP/data/jde/F0411.ndjson")
+	for v in "$@"; do
+		jq -c --argjson doc "${v%%:*}" --argjson aap "${v#*:}" '.F0411_DOC = $doc | .F0411_AAP = $aap' <<<"$first"
+	done >"$T/jde/F0411.ndjson.new"
+	mv "$T/jde/F0411.ndjson.new" "$T/jde/F0411.ndjson"
+}
+ap_env() {
+	mkdir -p "$T/jde"
+	cp "$TOP"/data/jde/* "$T/jde/"
+	vouchers "$@"
+	AIS_DATA=$T/jde start_env env1 || return 1
+	rm -f "$T"/env1/rules/*.rule
+}
+ap_rule() {
+	local l
+	printf '[rule]\nname = %s\n' "$1"
+	shift
+	for l in "$@"; do printf '%s\n' "$l"; done
+	cat <<'RULE'
+[source]
+table = F0411
+columns = KCO DOC DCT SFX AN8 AAP
+where = AAP != 0
+incremental = none
+[match]
+expr = (.row.F0411_AAP // 0) != 0
+[recipients]
+to = sms:+13125550147
+channels = sms
+[message]
+sms = Voucher \(.row.F0411_DOC) open: \(.row.F0411_AAP)
+RULE
 }
