@@ -2316,6 +2316,8 @@ main(int argc, char **argv)
 		session_fd = mlc_ais_session_open(o.session_in);
 	mlc_config_use(o.conf);
 	mlc_util_signals(&stop_sig);
+	/* jde-fetch goes on with its next page while a batch's lookups wait */
+	mlc_util_pipe_room(0);
 	mlc_ais_stop_on(&stop_sig);
 	mlc_store_stop_on(&stop_sig);
 	if (mlc_rule_load(&rule, o.rule, NULL, err, sizeof err, &code) < 0)

@@ -89,6 +89,9 @@ long mlc_util_num_arg(const char *opt, const char *s, long lo, long hi);
  * NULL, SIGINT and SIGTERM store their number in *stop, without SA_RESTART,
  * so that a blocking call returns EINTR and the loop looks at the flag. */
 void mlc_util_signals(volatile sig_atomic_t *stop);
+/* Grow the pipe on fd to 1 MiB where it is a pipe and the kernel allows
+ * (best effort): a stage that waits per batch keeps its writer going. */
+void mlc_util_pipe_room(int fd);
 /* Exit after flushing stdout; a failed flush or close is an I/O error (74). */
 void mlc_util_exit(int code) MLC_NORETURN;
 /* Disable core dumps and ptrace attach: for processes that hold secrets. */

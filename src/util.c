@@ -2,6 +2,7 @@
  * util.c — program name, messages, usage errors, signal setup, allocation,
  * byte buffers, JSON string literals, UTF-8 checks, form encoding and time.
  */
+#define _GNU_SOURCE /* F_SETPIPE_SZ (Linux) */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -369,6 +370,27 @@ mlc_util_signals(volatile sig_atomic_t *stop)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+}
+
+/*
+ * A pipe's buffer is 64 KiB on Linux: less than one AIS page of joined
+ * records.  A stage that waits on the network per batch (jde-join's lookups)
+ * would stop the writer before it (jde-fetch) from writing its next page,
+ * and the two round trips would follow one another instead of overlapping.
+ * Best effort: 1 MiB (the default /proc/sys/fs/pipe-max-size, allowed
+ * without privilege), nothing on a file, a tty, or a kernel that refuses.
+ */
+void
+mlc_util_pipe_room(int fd)
+{
+#ifdef F_SETPIPE_SZ
+	struct stat st;
+
+	if (fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode) && fcntl(fd, F_GETPIPE_SZ) < (1 << 20))
+		(void)fcntl(fd, F_SETPIPE_SZ, 1 << 20);
+#else
+	(void)fd;
+#endif
 }
 
 void

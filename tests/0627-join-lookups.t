@@ -412,4 +412,29 @@ is "$(jq -r '.body.targetName // "login"' "$T/dry" | tr '\n' ' ')" "login F4101 
 # (valgrind: the PO rule's lookups above, a multi-key query, "largest", a
 # chain per line and the window, in one run)
 
+# ---- the pipe in front of jde-join: room for pages while a lookup waits -----------
+# jde-fetch writes a page and asks for the next while jde-join waits on a
+# batch's lookup: with a pipe of 64 KiB (Linux's default) the writer stopped
+# on its next page until the lookup answered, and the two round trips
+# followed one another.  jde-join grows its stdin pipe to 1 MiB: here a
+# writer of about 500 KB finishes while the first lookup has not answered
+# (it would wait 10 minutes: the simulator is killed once the writer is
+# done; what is judged is the writer's end, not a time).
+awk 'BEGIN { for (i = 0; i < 5000; i++)
+	printf "{\"table\":\"F4102\",\"key\":\"%d\",\"row\":{\"F4102_ITM\":%d,\"F4102_MCU\":\"         30\",\"pad\":\"%s\"}}\n",
+		900000 + i, 900000 + i, "................................" }' >"$T/big"
+[ "$(wc -c <"$T/big")" -gt 400000 ]
+ok "pipe: the input is over 400 KB (more than six pipes of 64 KiB)"
+ais_sim_fault "slow:ms=600000,path=/jderest/v2/dataservice,count=1"
+rm -f "$T/wrote"
+{ cat "$T/big" && : >"$T/wrote"; } | jde-join -r "$F/join-lookups-items.rule" >/dev/null 2>"$T/pipe.err" &
+jpid=$!
+own "$jpid"
+wait_for test -e "$T/wrote"
+[ -e "$T/wrote" ]
+ok "pipe: the writer is done while jde-join's first lookup has not answered"
+# (a TERM would wait for the request: the simulator's thread sleeps on)
+kill -KILL "$jpid" "$MLC_AIS_SIM_PID" 2>/dev/null
+wait "$jpid" 2>/dev/null
+
 done_testing

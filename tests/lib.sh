@@ -264,8 +264,8 @@ _sim_up() { [ -s "$T/$_sim.port" ] || ! kill -0 "$_pid" 2>/dev/null; }
 # sim_start NAME [ARGS...]: start bin/NAME (a simulator; or tests/bin/NAME,
 # a test-only server, when there is no bin/NAME) on an ephemeral
 # loopback port, wait until it listens, and set NAME_PORT (dashes become
-# underscores, upper-cased: mlc-ais-sim -> MLC_AIS_SIM_PORT) and NAME_LOG
-# (its NDJSON request log).  The simulator is killed at exit.
+# underscores, upper-cased: mlc-ais-sim -> MLC_AIS_SIM_PORT), NAME_LOG
+# (its NDJSON request log) and NAME_PID.  The simulator is killed at exit.
 sim_start() {
 	_sim=$1
 	shift
@@ -286,6 +286,7 @@ sim_start() {
 	fi
 	eval "${_var}_PORT=\$(cat \"\$T/\$_sim.port\")"
 	eval "${_var}_LOG=\$T/\$_sim.log"
+	eval "${_var}_PID=\$_pid"
 	export "${_var}_PORT" "${_var}_LOG"
 }
 
