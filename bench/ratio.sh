@@ -62,7 +62,7 @@ load() { cut -d ' ' -f 1-3 /proc/loadavg; }
 # cpu_total RULE: CPU seconds of every stage of the last run of RULE
 cpu_total() { awk '$1 != "sending" { c += $3 } END { printf "%.2f\n", c }' "$e/$1.stages"; }
 
-# ratio_run LABEL DATADIR shipped|raised RULE: one run against the limits
+# ratio_run LABEL DATADIR shipped|raised RULE TABLE: one run against the limits
 ratio_run() {
 	E2E_AIS_MS=$ais_ms E2E_TW_RATE=$mps E2E_TW_MS=$tw_ms
 	export E2E_AIS_MS E2E_TW_RATE E2E_TW_MS
@@ -71,10 +71,23 @@ ratio_run() {
 	run "$4"
 	bound=$(echo "scale=3; $ais * $ais_ms / 1000 + $sms / $mps" | bc -l | sed 's/^\./0./')
 	r=$(echo "scale=3; $wall / $bound" | bc -l | sed 's/^\./0./')
+	# The requests of the two chains: jde-fetch's pages of the rule's
+	# table (its first query and each /next) and jde-join's queries of
+	# other tables, one after another in each process, the two processes
+	# side by side; with the login and the logout, the longer chain is a
+	# bound that R's (every request one after another) is not.
+	tail -n +"$((a0 + 1))" "$e/ais.log" >"$e/ais.run"
+	fq=$(grep -c -e '"path":"/jderest/v2/dataservice/next"' -e "\"targetName\":\"$5\"" "$e/ais.run" || true)
+	jq_=$(($(grep -c '"path":"/jderest/v2/dataservice"' "$e/ais.run" || true) - $(grep -c "\"targetName\":\"$5\"" "$e/ais.run" || true)))
+	chain=$((2 + (fq > jq_ ? fq : jq_)))
+	cbound=$(echo "scale=3; $chain * $ais_ms / 1000 + $sms / $mps" | bc -l | sed 's/^\./0./')
+	rc_=$(echo "scale=3; $wall / $cbound" | bc -l | sed 's/^\./0./')
 	echo
-	echo "== $1: ml-connector run $4 (storm $3): R = $r"
+	echo "== $1: ml-connector run $4 (storm $3): R = $r; over the longer chain $rc_"
 	echo "   wall $wall s; bound $bound s = $ais AIS requests x ${ais_ms} ms + $sms SMS / $mps MPS" \
 		"($mail e-mails besides); exit $rc"
+	echo "   chains: jde-fetch $fq requests of $5, jde-join $jq_ of other tables; the longer with" \
+		"login and logout: $chain x ${ais_ms} ms + $sms SMS / $mps MPS = $cbound s"
 	echo "   CPU of the stages $(cpu_total "$4") s; AIS sim $aiscpu s, Twilio sim $twcpu s;" \
 		"load before $l0, after $(load)"
 	table "$4" "$1" ""
@@ -89,17 +102,17 @@ for s; do
 	case $s in
 	rate)
 		data "$tmp/d-rate" "F4301=$rpos"
-		ratio_run rate "$tmp/d-rate" raised high-value-po
+		ratio_run rate "$tmp/d-rate" raised high-value-po F4301
 		rm -rf "$tmp/d-rate" "$e"
 		;;
 	storm)
 		data "$tmp/d-storm" "F4301=$pos"
-		ratio_run storm "$tmp/d-storm" shipped high-value-po
+		ratio_run storm "$tmp/d-storm" shipped high-value-po F4301
 		rm -rf "$tmp/d-storm" "$e"
 		;;
 	f0411)
 		data "$tmp/d-f0411" "F0411=$inv"
-		ratio_run f0411 "$tmp/d-f0411" shipped ap-aging
+		ratio_run f0411 "$tmp/d-f0411" shipped ap-aging F0411
 		rm -rf "$tmp/d-f0411" "$e"
 		;;
 	ceiling)
