@@ -24,8 +24,10 @@ stop_sims() {
 	aispid=''
 	twpid=''
 }
+# KEEP=1: the scratch directory is kept (and named) for a look afterwards
 cleanup() {
 	stop_sims
+	[ -z "${KEEP:-}" ] || { echo "kept $tmp"; return; }
 	rm -rf "$tmp"
 }
 trap cleanup EXIT

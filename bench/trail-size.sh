@@ -35,80 +35,15 @@ for p in ml-connector alert-log mlc-vault mlc-ais-sim mlc-twilio-sim; do
 	[ -x "$bin/$p" ] || { echo "bench/trail-size.sh: $bin/$p missing: run make first" >&2; exit 66; }
 done
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/trail-size.XXXXXX")
-aispid=
-twpid=
-stop_sims() {
-	for p in $aispid $twpid; do
-		kill "$p" 2>/dev/null || true
-		wait "$p" 2>/dev/null || true
-	done
-	aispid=''
-	twpid=''
-}
-cleanup() {
-	[ -z "${KEEP:-}" ] || { stop_sims; echo "kept $tmp"; return; }
-	stop_sims
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-export ML_CONNECTOR_KDF_FAST=1 ML_CONNECTOR_NOW=2026-11-26T14:00:00Z
-secret() { od -An -N16 -tx1 /dev/urandom | tr -d ' \n'; }
-(umask 077 && secret >"$tmp/ais.pw" && secret >"$tmp/tw.token" && secret >"$tmp/sg.key")
-sid=AC$(secret)
-
-mkdir -p "$tmp/data"
-cp "$top"/data/jde/*.ndjson "$top/data/jde/columns.json" "$tmp/data/"
-"$top/scripts/gen-jde-data" F0411 "$n" >"$tmp/data/F0411.ndjson"
-
-# env_start NAME shipped|raised: simulators, configuration, vault, the rule
-env_start() {
-	stop_sims
-	e=$tmp/env-$1
-	mkdir -p "$e/rules"
-	cp "$top/data/rules/ap-aging.rule" "$e/rules/"
-	[ "$2" = shipped ] || sed -i 's/^storm *=.*/storm       = 100000000/' "$e"/rules/*.rule
-	"$bin/mlc-ais-sim" --port 0 --port-file "$e/ais.port" --password-file "$tmp/ais.pw" \
-		--today 2026-11-26 --data "$tmp/data" 2>"$e/ais.err" &
-	aispid=$!
-	"$bin/mlc-twilio-sim" --port 0 --port-file "$e/tw.port" --account-sid "$sid" \
-		--auth-token-file "$tmp/tw.token" --sendgrid-key-file "$tmp/sg.key" \
-		--rate 0 --latency 0 2>"$e/tw.err" &
-	twpid=$!
-	bench_ports "$e/ais.port" "$e/tw.port" || { cat "$e"/*.err >&2; exit 70; }
-	cat >"$e/conf" <<EOF
-[general]
-default_country = 1
-timezone = America/Chicago
-rules_dir = $e/rules
-[ais]
-url = http://127.0.0.1:$(cat "$e/ais.port")
-user = JDE
-environment = JDV920
-device = bench
-timeout = 600
-[twilio]
-account_sid = $sid
-from = +15005550006
-rate = 10000
-max_in_flight = 64
-base_url = http://127.0.0.1:$(cat "$e/tw.port")
-[sendgrid]
-from = alerts@hartmann.example
-base_url = http://127.0.0.1:$(cat "$e/tw.port")
-EOF
-	export ML_CONNECTOR_CONF="$e/conf" ML_CONNECTOR_STATE="$e/state" ML_CONNECTOR_RULES="$e/rules"
-	"$bin/mlc-vault" init >/dev/null 2>&1
-	"$bin/mlc-vault" set ais.password <"$tmp/ais.pw"
-	"$bin/mlc-vault" set twilio.auth_token <"$tmp/tw.token"
-	"$bin/mlc-vault" set sendgrid.api_key <"$tmp/sg.key"
-}
+# the scratch directory, the secrets, data and env_start (both simulators,
+# a configuration, a vault, the seed rules, the storm raised or not) are
+# bench/e2e-lib.sh's, shared with bench/e2e.sh and bench/ratio.sh
+. "$top/bench/e2e-lib.sh"
+data "$tmp/data" "F0411=$n"
 
 echo "# sh bench/trail-size.sh -b $bin $n; $(date -u +%Y-%m-%dT%H:%MZ); $(git -C "$bin/.." log -1 --format=%h 2>/dev/null || echo '?')"
 for storm in shipped raised; do
-	env_start "$storm" "$storm"
+	env_start "$storm" "$tmp/data" "$storm"
 	rc=0
 	"$bin/ml-connector" run ap-aging >/dev/null 2>"$e/run.err" || rc=$?
 	[ "$rc" = 0 ] || { echo "ml-connector run ap-aging: exit $rc" >&2; cat "$e/run.err" >&2; }
