@@ -1442,7 +1442,10 @@ static sqlite3_stmt *sp_grp, *sp_gid, *sp_row, *sp_upd;
 static struct {
 	char *k;
 	sqlite3_int64 gid;
+	long more;   /* rows counted here, not yet added to grp.count */
+	int sev;     /* their highest severity */
 } grp_seen[GRP_SLOTS];
+static sqlite3_int64 row_seq; /* rowv.seq of the last row */
 
 static unsigned
 grp_slot(const char *k)
@@ -1477,9 +1480,10 @@ spool_open(void)
 	                 "CREATE TABLE grp (gid INTEGER PRIMARY KEY, k TEXT UNIQUE, channel TEXT,"
 	                 " addr TEXT, recipient TEXT, zone TEXT, capid TEXT, sms TEXT, wa TEXT,"
 	                 " email TEXT, count INTEGER, sev INTEGER);"
-	                 "CREATE TABLE rowv (seq INTEGER PRIMARY KEY, gid INTEGER, alert_id TEXT,"
-	                 " text TEXT, akey TEXT, fp TEXT, cents REAL, cur TEXT, amt TEXT);"
-	                 "CREATE INDEX rowv_gid ON rowv (gid, seq);"
+	                 /* one b-tree, in the order the digests read it */
+	                 "CREATE TABLE rowv (gid INTEGER, seq INTEGER, alert_id TEXT,"
+	                 " text TEXT, akey TEXT, fp TEXT, cents REAL, cur TEXT, amt TEXT,"
+	                 " PRIMARY KEY (gid, seq)) WITHOUT ROWID;"
 	                 "BEGIN;",
 	                 NULL, NULL, NULL) != SQLITE_OK)
 		spool_fail("create");
@@ -1492,13 +1496,39 @@ spool_open(void)
 	    sqlite3_prepare_v2(spool, "SELECT gid FROM grp WHERE k = ?1", -1, &sp_gid, NULL) !=
 	            SQLITE_OK ||
 	    sqlite3_prepare_v2(spool,
-	                       "INSERT INTO rowv (gid, alert_id, text, akey, fp, cents, cur, amt)"
-	                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	                       "INSERT INTO rowv (gid, alert_id, text, akey, fp, cents, cur, amt,"
+	                       " seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
 	                       -1, &sp_row, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(spool,
-	                       "UPDATE grp SET count = count + 1, sev = max(sev, ?2) WHERE gid = ?1",
+	                       "UPDATE grp SET count = count + ?3, sev = max(sev, ?2) WHERE gid = ?1",
 	                       -1, &sp_upd, NULL) != SQLITE_OK)
 		spool_fail("prepare");
+}
+
+/* A cached statement, ready for its next use. */
+static sqlite3_stmt *
+spool_stmt(sqlite3_stmt *st)
+{
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return st;
+}
+
+/* Adds the rows a slot counted to its group (before the slot is reused, and before the digests). */
+static void
+grp_flush(unsigned slot)
+{
+	sqlite3_stmt *st;
+
+	if (!grp_seen[slot].k || !grp_seen[slot].more)
+		return;
+	st = spool_stmt(sp_upd);
+	sqlite3_bind_int64(st, 1, grp_seen[slot].gid);
+	sqlite3_bind_int(st, 2, grp_seen[slot].sev);
+	sqlite3_bind_int64(st, 3, grp_seen[slot].more);
+	if (sqlite3_step(st) != SQLITE_DONE || sqlite3_changes(spool) != 1)
+		spool_fail("update");
+	grp_seen[slot].more = 0;
 }
 
 static void
@@ -1515,15 +1545,6 @@ spool_close(void)
 	}
 	sqlite3_close(spool);
 	spool = NULL;
-}
-
-/* A cached statement, ready for its next use. */
-static sqlite3_stmt *
-spool_stmt(sqlite3_stmt *st)
-{
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	return st;
 }
 
 static void
@@ -1718,14 +1739,15 @@ spool_add(jv alert, const char *channel, const char *addr, const struct recip *r
 	mlc_buf_adds(&k, addr);
 	slot = grp_slot(k.p);
 	if (grp_seen[slot].k && strcmp(grp_seen[slot].k, k.p) == 0) {
+		int sv = sev_rank(severity);
+
 		gid = grp_seen[slot].gid;
-		st = spool_stmt(sp_upd);
-		sqlite3_bind_int64(st, 1, gid);
-		sqlite3_bind_int(st, 2, sev_rank(severity));
-		if (sqlite3_step(st) != SQLITE_DONE || sqlite3_changes(spool) != 1)
-			spool_fail("update");
+		grp_seen[slot].more++;
+		if (sv > grp_seen[slot].sev)
+			grp_seen[slot].sev = sv;
 		goto row;
 	}
+	grp_flush(slot);
 	mlc_jq_dump(&rj, jv_copy(r->obj));
 	st = spool_stmt(sp_grp);
 	bind_s(st, 1, k.p);
@@ -1749,11 +1771,14 @@ spool_add(jv alert, const char *channel, const char *addr, const struct recip *r
 	free(grp_seen[slot].k);
 	grp_seen[slot].k = mlc_xstrdup(k.p);
 	grp_seen[slot].gid = gid;
+	grp_seen[slot].more = 0;
+	grp_seen[slot].sev = 0;
 row:
 	st = spool_stmt(sp_row);
 	sqlite3_bind_int64(st, 1, gid);
 	bind_s(st, 2, alert_id);
 	bind_s(st, 3, text.p);
+	sqlite3_bind_int64(st, 9, ++row_seq);
 	if (!isnan(cents))
 		sqlite3_bind_double(st, 6, cents);
 	if (d_currency.src)
@@ -2409,6 +2434,8 @@ digests(void)
 
 	if (!spool)
 		return;
+	for (unsigned i = 0; i < GRP_SLOTS; i++)
+		grp_flush(i);
 	if (sqlite3_prepare_v2(spool,
 	                       "SELECT gid, channel, addr, recipient, zone, capid, sms, wa, email,"
 	                       " count, sev FROM grp ORDER BY gid",
