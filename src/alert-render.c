@@ -2040,7 +2040,10 @@ put_amount(struct digest *d, double cents, const char *cur, const char *style)
 			mlc_buf_adds(&d->text, cur);
 		pad(&d->text, cw, d->curw);
 	}
-	mlc_buf_printf(&d->html, "<td style=\"%s" MAIL_NUM "\">%s", style, n.p);
+	mlc_buf_adds(&d->html, "<td style=\"");
+	mlc_buf_adds(&d->html, style);
+	mlc_buf_adds(&d->html, MAIL_NUM "\">");
+	mlc_buf_add(&d->html, n.p, n.len);
 	if (cur && *cur) {
 		mlc_buf_adds(&d->html, "&nbsp;");
 		html_escape(&d->html, cur);

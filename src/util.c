@@ -616,9 +616,10 @@ mlc_buf_json_str(struct mlc_buf *b, const char *s, size_t n)
 	static const char hex[] = "0123456789abcdef";
 	const unsigned char *p = (const unsigned char *)s;
 	size_t i = 0, run = 0, k;
+	char *o;
 
 	grow(b, n + 2);
-	mlc_buf_addc(b, '"');
+	b->p[b->len++] = '"';
 	while (i < n) {
 		unsigned c = p[i];
 
@@ -630,28 +631,37 @@ mlc_buf_json_str(struct mlc_buf *b, const char *s, size_t n)
 			i += k;
 			continue;
 		}
-		mlc_buf_add(b, s + run, i - run);
+		/* the run before, then the escape: at most 6 bytes; the rest and the quote: n - i + 1 */
+		grow(b, i - run + 6 + (n - i) + 1);
+		memcpy(b->p + b->len, s + run, i - run);
+		b->len += i - run;
+		o = b->p + b->len;
 		switch (c) {
-		case '"': mlc_buf_add(b, "\\\"", 2); break;
-		case '\\': mlc_buf_add(b, "\\\\", 2); break;
-		case '\n': mlc_buf_add(b, "\\n", 2); break;
-		case '\r': mlc_buf_add(b, "\\r", 2); break;
-		case '\t': mlc_buf_add(b, "\\t", 2); break;
-		case '\b': mlc_buf_add(b, "\\b", 2); break;
-		case '\f': mlc_buf_add(b, "\\f", 2); break;
+		case '"': o[0] = '\\'; o[1] = '"'; b->len += 2; break;
+		case '\\': o[0] = '\\'; o[1] = '\\'; b->len += 2; break;
+		case '\n': o[0] = '\\'; o[1] = 'n'; b->len += 2; break;
+		case '\r': o[0] = '\\'; o[1] = 'r'; b->len += 2; break;
+		case '\t': o[0] = '\\'; o[1] = 't'; b->len += 2; break;
+		case '\b': o[0] = '\\'; o[1] = 'b'; b->len += 2; break;
+		case '\f': o[0] = '\\'; o[1] = 'f'; b->len += 2; break;
 		default:
 			if (c < 0x20) {
 				char u[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
 
-				mlc_buf_add(b, u, 6);
+				memcpy(o, u, 6);
+				b->len += 6;
 			} else {
-				mlc_buf_add(b, "\xEF\xBF\xBD", 3); /* invalid UTF-8 */
+				memcpy(o, "\xEF\xBF\xBD", 3); /* invalid UTF-8 */
+				b->len += 3;
 			}
 		}
 		run = ++i;
 	}
-	mlc_buf_add(b, s + run, i - run);
-	mlc_buf_addc(b, '"');
+	grow(b, i - run + 1);
+	memcpy(b->p + b->len, s + run, i - run);
+	b->len += i - run;
+	b->p[b->len++] = '"';
+	b->p[b->len] = '\0';
 }
 
 void
