@@ -1556,6 +1556,16 @@ bind_s(sqlite3_stmt *st, int i, const char *s)
 		sqlite3_bind_null(st, i);
 }
 
+/* bind_s for a text that stays put until the statement's step */
+static void
+bind_in_place(sqlite3_stmt *st, int i, const char *s)
+{
+	if (s)
+		sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, i);
+}
+
 /* A table cell is one line: line breaks, tabs and the cell separator become spaces. */
 static void
 one_line(char *s)
@@ -1774,40 +1784,45 @@ spool_add(jv alert, const char *channel, const char *addr, const struct recip *r
 	grp_seen[slot].more = 0;
 	grp_seen[slot].sev = 0;
 row:
-	st = spool_stmt(sp_row);
-	sqlite3_bind_int64(st, 1, gid);
-	bind_s(st, 2, alert_id);
-	bind_s(st, 3, text.p);
-	sqlite3_bind_int64(st, 9, ++row_seq);
-	if (!isnan(cents))
-		sqlite3_bind_double(st, 6, cents);
-	if (d_currency.src)
-		bind_s(st, 7, cur.p);
-	if (amt.len)
-		bind_s(st, 8, amt.p);
 	{
-		/* What alert-log needs to mark the re-alert index per alert. */
-		jv rk = get(alert, "realert_key"), fp = get(alert, "fingerprint");
+		/*
+		 * Every parameter bound on every row (no clear_bindings), and
+		 * bound in place: each text outlives the step.  What alert-log
+		 * needs to mark the re-alert index per alert: akey, fp.
+		 */
+		jv rk = get(alert, "realert_key"), fp = get(alert, "fingerprint"), d = jv_invalid();
 
+		st = sp_row;
+		sqlite3_reset(st);
+		sqlite3_bind_int64(st, 1, gid);
+		bind_in_place(st, 2, alert_id);
+		bind_in_place(st, 3, text.p);
+		sqlite3_bind_int64(st, 9, ++row_seq);
+		if (!isnan(cents))
+			sqlite3_bind_double(st, 6, cents);
+		else
+			sqlite3_bind_null(st, 6);
+		bind_in_place(st, 7, d_currency.src ? cur.p : NULL);
+		bind_in_place(st, 8, amt.len ? amt.p : NULL);
 		if (jv_get_kind(rk) != JV_KIND_STRING) {
 			jv_free(rk);
 			rk = get(alert, "key");
 		}
-		if (jv_get_kind(rk) == JV_KIND_STRING)
-			bind_s(st, 4, jv_string_value(rk));
+		bind_in_place(st, 4, jv_get_kind(rk) == JV_KIND_STRING ? jv_string_value(rk) : NULL);
 		if (jv_get_kind(fp) == JV_KIND_STRING) {
-			bind_s(st, 5, jv_string_value(fp));
+			bind_in_place(st, 5, jv_string_value(fp));
 		} else if (jv_get_kind(fp) != JV_KIND_NULL) {
-			jv d = jv_dump_string(jv_copy(fp), 0);
-
-			bind_s(st, 5, jv_string_value(d));
-			jv_free(d);
+			d = jv_dump_string(jv_copy(fp), 0);
+			bind_in_place(st, 5, jv_string_value(d));
+		} else {
+			sqlite3_bind_null(st, 5);
 		}
+		if (sqlite3_step(st) != SQLITE_DONE)
+			spool_fail("insert row");
+		jv_free(d);
 		jv_free(rk);
 		jv_free(fp);
 	}
-	if (sqlite3_step(st) != SQLITE_DONE)
-		spool_fail("insert row");
 	sqlite3_reset(st);
 	mlc_buf_free(&k);
 	mlc_buf_free(&rj);
@@ -2771,14 +2786,14 @@ render_recipient(jv alert, jv record, jv chans, struct recip *r, const char *ale
 	/* channels alert-match found inside their re-alert window */
 	supch = get(r->obj, "suppressed_channels");
 	input = jv_object_merge(jv_copy(record), jv_object());
-	input = jv_object_set(input, jv_string("alert_id"), jv_string(alert_id));
-	input = jv_object_set(input, jv_string("rule"), jv_string(rule.name));
-	input = jv_object_set(input, jv_string("severity"), jv_string(sev));
-	input = jv_object_set(input, jv_string("recipient"), jv_copy(r->obj));
+	input = jv_object_set(input, key_jv("alert_id"), jv_string(alert_id));
+	input = jv_object_set(input, key_jv("rule"), key_jv(rule.name));
+	input = jv_object_set(input, key_jv("severity"), jv_string(sev));
+	input = jv_object_set(input, key_jv("recipient"), jv_copy(r->obj));
 	if (cur_resolved)
-		input = jv_object_set(input, jv_string("resolved"), get(alert, "resolved"));
+		input = jv_object_set(input, key_jv("resolved"), get(alert, "resolved"));
 	if (cur_escalation)
-		input = jv_object_set(input, jv_string("escalation"), get(alert, "escalation"));
+		input = jv_object_set(input, key_jv("escalation"), get(alert, "escalation"));
 	/* every channel, in addr.c's order */
 	for (c = 0; c < MLC_CH_COUNT; c++) {
 		const char *ch = mlc_addr_channel_name(c), *addr;
@@ -2813,7 +2828,7 @@ render_recipient(jv alert, jv record, jv chans, struct recip *r, const char *ale
 		}
 		any = 1;
 		zone = zone_of(r, lineno);
-		input = jv_object_set(input, jv_string("channel"), jv_string(ch));
+		input = jv_object_set(input, key_jv("channel"), key_jv(ch));
 		if (to_digest || digest_only) {
 			if (spool_add(alert, ch, addr, r, zone, alert_id, sev, input, lineno) < 0)
 				bad = 1;
