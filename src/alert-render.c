@@ -2633,14 +2633,11 @@ add_reply_code(struct mlc_buf *line, struct mlc_buf *b, jv alert, const char *al
 /* One delivery to one address on one channel: rendered, checked, dispatched; -1 a bad line. */
 static int
 deliver(jv alert, jv input, const struct recip *r, const char *channel, const char *addr,
-        const char *alert_id, const char *severity, const char *zone, unsigned long lineno)
+        const char *alert_id, const char *severity, const char *zone, int storm,
+        unsigned long lineno)
 {
 	struct mlc_buf line, did, a, b2, c;
-	int rc = 0, nul = 0, x, storm;
-	jv sj = get(alert, "storm");
-
-	storm = jv_get_kind(sj) == JV_KIND_TRUE;
-	jv_free(sj);
+	int rc = 0, nul = 0, x;
 
 	mlc_buf_init(&line);
 	mlc_buf_init(&did);
@@ -2785,7 +2782,9 @@ render_recipient(jv alert, jv record, jv chans, struct recip *r, const char *ale
 	jv_free(err);
 	/* channels alert-match found inside their re-alert window */
 	supch = get(r->obj, "suppressed_channels");
-	input = jv_object_merge(jv_copy(record), jv_object());
+	/* a copy of the record's members (the first set below unshares it) */
+	input = jv_get_kind(record) == JV_KIND_OBJECT ? jv_copy(record) :
+	                                               jv_object_merge(jv_copy(record), jv_object());
 	input = jv_object_set(input, key_jv("alert_id"), jv_string(alert_id));
 	input = jv_object_set(input, key_jv("rule"), key_jv(rule.name));
 	input = jv_object_set(input, key_jv("severity"), jv_string(sev));
@@ -2832,7 +2831,7 @@ render_recipient(jv alert, jv record, jv chans, struct recip *r, const char *ale
 		if (to_digest || digest_only) {
 			if (spool_add(alert, ch, addr, r, zone, alert_id, sev, input, lineno) < 0)
 				bad = 1;
-		} else if (deliver(alert, input, r, ch, addr, alert_id, sev, zone, lineno) < 0) {
+		} else if (deliver(alert, input, r, ch, addr, alert_id, sev, zone, is_storm, lineno) < 0) {
 			bad = 1;
 		}
 	}
