@@ -586,6 +586,42 @@ mlc_hexval(int c)
 	return -1;
 }
 
+/*
+ * Eight bytes at a time (word-at-a-time tests, "Bit Twiddling Hacks"):
+ * w8_ascii, none has its high bit; w8_plain, each is a byte that
+ * mlc_buf_json_str copies as it is (0x20 to 0x7f but '"' and '\\').
+ */
+#define W8_ONES 0x0101010101010101ull
+#define W8_HIGH 0x8080808080808080ull
+static uint64_t
+w8_load(const unsigned char *p)
+{
+	uint64_t w;
+
+	memcpy(&w, p, sizeof w);
+	return w;
+}
+
+static int
+w8_ascii(uint64_t w)
+{
+	return !(w & W8_HIGH);
+}
+
+/* some byte of w (all below 0x80) is zero */
+static int
+w8_zero(uint64_t w)
+{
+	return ((w - W8_ONES) & ~w & W8_HIGH) != 0;
+}
+
+static int
+w8_plain(uint64_t w)
+{
+	return w8_ascii(w) && !(((w - W8_ONES * 0x20) & ~w & W8_HIGH) != 0) &&
+	       !w8_zero(w ^ (W8_ONES * '"')) && !w8_zero(w ^ (W8_ONES * '\\'));
+}
+
 size_t
 mlc_utf8_valid_len(const char *s, size_t n)
 {
@@ -593,6 +629,10 @@ mlc_utf8_valid_len(const char *s, size_t n)
 	size_t i = 0, k;
 
 	while (i < n) {
+		if (i + 8 <= n && w8_ascii(w8_load(p + i))) {
+			i += 8;
+			continue;
+		}
 		if (p[i] < 0x80) {
 			i++;
 			continue;
@@ -623,6 +663,10 @@ mlc_buf_json_str(struct mlc_buf *b, const char *s, size_t n)
 	while (i < n) {
 		unsigned c = p[i];
 
+		if (i + 8 <= n && w8_plain(w8_load(p + i))) {
+			i += 8;
+			continue;
+		}
 		if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
 			i++;
 			continue;
