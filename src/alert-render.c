@@ -2756,9 +2756,15 @@ rule_channels(void)
 	return c ? c : "sms";
 }
 
-/* Decides, per channel of one recipient: a delivery, a digest row or a warning; -1 a bad line. */
+/*
+ * Decides, per channel of one recipient: a delivery, a digest row or a
+ * warning; -1 a bad line.  *shared: the templates' input, the record's
+ * members and the alert's, one object for all the recipients of one alert
+ * (each sets its members again, in the same order, before a template
+ * reads them), not copied when the alert has given up its record.
+ */
 static int
-render_recipient(jv alert, jv record, jv chans, struct recip *r, const char *alert_id,
+render_recipient(jv alert, jv *shared, jv chans, struct recip *r, const char *alert_id,
                  const char *sev, int digest_only, int is_storm, unsigned long lineno)
 {
 	jv input, err, supch;
@@ -2783,9 +2789,8 @@ render_recipient(jv alert, jv record, jv chans, struct recip *r, const char *ale
 	jv_free(err);
 	/* channels alert-match found inside their re-alert window */
 	supch = get(r->obj, "suppressed_channels");
-	/* a copy of the record's members (the first set below unshares it) */
-	input = jv_get_kind(record) == JV_KIND_OBJECT ? jv_copy(record) :
-	                                               jv_object_merge(jv_copy(record), jv_object());
+	input = *shared;
+	*shared = jv_invalid();
 	input = jv_object_set(input, key_jv("alert_id"), jv_string(alert_id));
 	input = jv_object_set(input, key_jv("rule"), key_jv(rule.name));
 	input = jv_object_set(input, key_jv("severity"), jv_string(sev));
@@ -2841,12 +2846,12 @@ render_recipient(jv alert, jv record, jv chans, struct recip *r, const char *ale
 		         "channels", lineno, rule.name, r->name ? r->name : r->id);
 		n_noaddr++;
 	}
-	jv_free(input);
+	*shared = input;
 	jv_free(supch);
 	return bad ? -1 : 0;
 }
 
-/* 0 ok, -1 a bad line (reported). */
+/* 0 ok, -1 a bad line (reported).  alert consumed. */
 static int
 render_alert(jv alert, unsigned long lineno)
 {
@@ -2904,12 +2909,24 @@ render_alert(jv alert, unsigned long lineno)
 		free(sev);
 		sev = mlc_xstrdup(rule.severity);
 	}
+	/*
+	 * The templates' input is the record with the alert's members set in
+	 * it.  Nothing reads the alert's record after this point but a storm
+	 * summary's texts: taken out of the alert, it has one holder, and is
+	 * made the input in place instead of copied for each recipient.
+	 */
+	if (jv_get_kind(record) == JV_KIND_OBJECT) {
+		if (!is_storm)
+			alert = jv_object_delete(alert, jv_string("record"));
+	} else {
+		record = jv_object_merge(record, jv_object());
+	}
 	n = jv_array_length(jv_copy(recips));
 	for (i = 0; i < n; i++) {
 		struct recip r;
 
 		recip_load(&r, jv_array_get(jv_copy(recips), i));
-		if (render_recipient(alert, record, chans, &r, alert_id, sev, digest_only, is_storm,
+		if (render_recipient(alert, &record, chans, &r, alert_id, sev, digest_only, is_storm,
 		                     lineno) < 0)
 			bad = 1;
 		recip_free(&r);
@@ -2921,6 +2938,7 @@ out:
 	jv_free(record);
 	jv_free(recips);
 	jv_free(chans);
+	jv_free(alert);
 	return bad ? -1 : 0;
 }
 
@@ -3372,7 +3390,6 @@ run_input(FILE *f, const char *name)
 		jv_free(aid);
 		if (render_alert(o, lineno) < 0)
 			n_bad++;
-		jv_free(o);
 	}
 	mlc_ndjson_close(rd);
 	return code == MLC_EX_IOERR ? code : 0;
