@@ -1259,19 +1259,29 @@ recip_addr(const struct recip *r, const char *channel)
 static void
 add_recipient(struct mlc_buf *b, jv o)
 {
-	mlc_buf_adds(b, ",\"recipient\":{");
-	{
-		struct mlc_buf in;
+	/*
+	 * The last recipient's text, kept for its next delivery (a recipient
+	 * gets one per channel).  Held, the object cannot change in place: the
+	 * same object is the same text.
+	 */
+	static jv last;
+	static int have;
+	static struct mlc_buf in;
 
-		mlc_buf_init(&in);
+	if (!have || !jv_identical(jv_copy(o), jv_copy(last))) {
+		if (have)
+			jv_free(last);
+		last = jv_copy(o);
+		have = 1;
+		mlc_buf_reset(&in);
 		add_member(&in, "id", get(o, "id"));
 		add_member(&in, "name", get(o, "name"));
 		add_member(&in, "an8", get(o, "an8"));
 		add_member(&in, "ref", get(o, "to"));
-		if (in.len)
-			mlc_buf_add(b, in.p + 1, in.len - 1);
-		mlc_buf_free(&in);
 	}
+	mlc_buf_adds(b, ",\"recipient\":{");
+	if (in.len)
+		mlc_buf_add(b, in.p + 1, in.len - 1);
 	mlc_buf_addc(b, '}');
 }
 
