@@ -914,35 +914,6 @@ check_rule(void)
 
 /* ---- small helpers ---- */
 
-/*
- * A member name as a jv string, made once for each name met (a jv string
- * keeps its hash): get() runs some 40 times an alert.  Keyed by the
- * name's address and checked by its text, so a name in a reused buffer
- * is never taken for another; bounded.
- */
-static jv
-key_jv(const char *k)
-{
-	/* direct-mapped by the name's address: most calls pass a literal */
-	static struct {
-		const char *p;
-		char *s;
-		jv v;
-	} c[256];
-	size_t i = (size_t)(((uint64_t)(uintptr_t)k * 0x9E3779B97F4A7C15u) >> 56);
-
-	if (c[i].p == k && strcmp(c[i].s, k) == 0)
-		return jv_copy(c[i].v);
-	if (c[i].p) {
-		free(c[i].s);
-		jv_free(c[i].v);
-	}
-	c[i].p = k;
-	c[i].s = mlc_xstrdup(k);
-	c[i].v = jv_string(k);
-	return jv_copy(c[i].v);
-}
-
 static jv
 get(jv o, const char *k)
 {
@@ -950,7 +921,7 @@ get(jv o, const char *k)
 
 	if (jv_get_kind(o) != JV_KIND_OBJECT)
 		return jv_null();
-	v = jv_object_get(jv_copy(o), key_jv(k));
+	v = jv_object_get(jv_copy(o), mlc_jq_key(k));
 	if (!jv_is_valid(v)) {
 		jv_free(v);
 		return jv_null();
@@ -2801,14 +2772,14 @@ render_recipient(jv alert, jv *shared, jv chans, struct recip *r, const char *al
 	supch = get(r->obj, "suppressed_channels");
 	input = *shared;
 	*shared = jv_invalid();
-	input = jv_object_set(input, key_jv("alert_id"), jv_string(alert_id));
-	input = jv_object_set(input, key_jv("rule"), key_jv(rule.name));
-	input = jv_object_set(input, key_jv("severity"), jv_string(sev));
-	input = jv_object_set(input, key_jv("recipient"), jv_copy(r->obj));
+	input = jv_object_set(input, mlc_jq_key("alert_id"), jv_string(alert_id));
+	input = jv_object_set(input, mlc_jq_key("rule"), mlc_jq_key(rule.name));
+	input = jv_object_set(input, mlc_jq_key("severity"), jv_string(sev));
+	input = jv_object_set(input, mlc_jq_key("recipient"), jv_copy(r->obj));
 	if (cur_resolved)
-		input = jv_object_set(input, key_jv("resolved"), get(alert, "resolved"));
+		input = jv_object_set(input, mlc_jq_key("resolved"), get(alert, "resolved"));
 	if (cur_escalation)
-		input = jv_object_set(input, key_jv("escalation"), get(alert, "escalation"));
+		input = jv_object_set(input, mlc_jq_key("escalation"), get(alert, "escalation"));
 	/* every channel, in addr.c's order */
 	for (c = 0; c < MLC_CH_COUNT; c++) {
 		const char *ch = mlc_addr_channel_name(c), *addr;
@@ -2843,7 +2814,7 @@ render_recipient(jv alert, jv *shared, jv chans, struct recip *r, const char *al
 		}
 		any = 1;
 		zone = zone_of(r, lineno);
-		input = jv_object_set(input, key_jv("channel"), key_jv(ch));
+		input = jv_object_set(input, mlc_jq_key("channel"), mlc_jq_key(ch));
 		if (to_digest || digest_only) {
 			if (spool_add(alert, ch, addr, r, zone, alert_id, sev, input, lineno) < 0)
 				bad = 1;

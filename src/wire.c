@@ -609,13 +609,13 @@ mlc_wire_line(const char *line, size_t len, jv *obj, struct mlc_wire_err *e)
 static jv
 get(jv o, const char *k)
 {
-	return jv_object_get(jv_copy(o), jv_string(k));
+	return jv_object_get(jv_copy(o), mlc_jq_key(k));
 }
 
 static int
 has(jv o, const char *k)
 {
-	return jv_object_has(jv_copy(o), jv_string(k));
+	return jv_object_has(jv_copy(o), mlc_jq_key(k));
 }
 
 int
