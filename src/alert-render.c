@@ -1189,8 +1189,15 @@ recip_load(struct recip *r, jv o)
 		r->whatsapp = w;
 	}
 	an8 = get(o, "an8");
-	if (jv_get_kind(an8) == JV_KIND_NUMBER)
-		snprintf(r->id, sizeof r->id, "an8:%.0f", jv_number_value(an8));
+	if (jv_get_kind(an8) == JV_KIND_NUMBER) {
+		double d = jv_number_value(an8);
+
+		/* "%.0f" of a whole number is its digits */
+		if (d == floor(d) && d >= 1 && d < 1e15)
+			snprintf(r->id, sizeof r->id, "an8:%lld", (long long)d);
+		else
+			snprintf(r->id, sizeof r->id, "an8:%.0f", d);
+	}
 	else if (jv_get_kind(an8) == JV_KIND_STRING)
 		snprintf(r->id, sizeof r->id, "an8:%s", jv_string_value(an8));
 	else
@@ -2397,8 +2404,14 @@ digest_one(sqlite3_stmt *g)
 	add_str(&line, "channel", channel);
 	add_str(&line, "to", addr);
 	add_recipient(&line, robj);
-	mlc_buf_printf(&line, ",\"alert_count\":%ld,\"alert_ids\":[%s],\"keys\":[%s],"
-	               "\"fingerprints\":[%s]", d.count, d.idl.p, d.kl.p, d.fpl.p);
+	/* the lists can be megabytes: added, not printed */
+	mlc_buf_printf(&line, ",\"alert_count\":%ld,\"alert_ids\":[", d.count);
+	mlc_buf_adds(&line, d.idl.p ? d.idl.p : "");
+	mlc_buf_adds(&line, "],\"keys\":[");
+	mlc_buf_adds(&line, d.kl.p ? d.kl.p : "");
+	mlc_buf_adds(&line, "],\"fingerprints\":[");
+	mlc_buf_adds(&line, d.fpl.p ? d.fpl.p : "");
+	mlc_buf_addc(&line, ']');
 	if (d.email) {
 		add_str(&line, "subject", d.subj.p);
 		add_str(&line, "text", d.text.p);
@@ -2745,8 +2758,9 @@ rule_channels(void)
  * reads them), not copied when the alert has given up its record.
  */
 static int
-render_recipient(jv alert, jv *shared, jv chans, struct recip *r, const char *alert_id,
-                 const char *sev, int digest_only, int is_storm, unsigned long lineno)
+render_recipient(jv alert, jv *shared, jv chans, unsigned chm, struct recip *r,
+                 const char *alert_id, const char *sev, int digest_only, int is_storm,
+                 unsigned long lineno)
 {
 	jv input, err, supch;
 	int c;
@@ -2787,7 +2801,7 @@ render_recipient(jv alert, jv *shared, jv chans, struct recip *r, const char *al
 		int want, to_digest;
 
 		want = jv_get_kind(chans) == JV_KIND_ARRAY ?
-		               has_word(chans, ch) :
+		               (int)(chm >> c & 1) :
 		               word_in(rule_channels(), ch, strlen(ch));
 		/* A storm summary is the one message that must stand alone. */
 		to_digest = digest_channel && strcmp(digest_channel, ch) == 0 && !is_storm &&
@@ -2840,6 +2854,7 @@ render_alert(jv alert, unsigned long lineno)
 	jv record = get(alert, "record"), recips = get(alert, "recipients"),
 	   chans = get(alert, "channels"), dj = get(alert, "digest_only");
 	int digest_only = jv_get_kind(dj) == JV_KIND_TRUE, i, n, bad = 0, is_storm;
+	unsigned chm = 0;
 	jv sj = get(alert, "storm");
 	struct mlc_wire_err we;
 
@@ -2902,13 +2917,17 @@ render_alert(jv alert, unsigned long lineno)
 	} else {
 		record = jv_object_merge(record, jv_object());
 	}
+	/* the alert's channels (an array): bit c for addr.c's channel c */
+	for (i = 0; i < MLC_CH_COUNT; i++)
+		if (has_word(chans, mlc_addr_channel_name(i)))
+			chm |= 1u << i;
 	n = jv_array_length(jv_copy(recips));
 	for (i = 0; i < n; i++) {
 		struct recip r;
 
 		recip_load(&r, jv_array_get(jv_copy(recips), i));
-		if (render_recipient(alert, &record, chans, &r, alert_id, sev, digest_only, is_storm,
-		                     lineno) < 0)
+		if (render_recipient(alert, &record, chans, chm, &r, alert_id, sev, digest_only,
+		                     is_storm, lineno) < 0)
 			bad = 1;
 		recip_free(&r);
 	}
