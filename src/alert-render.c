@@ -1916,6 +1916,14 @@ struct digest {
 	/* e-mail: the plain-text columns' widths (the cells, then the amount), and
 	 * the amount's number and currency within it */
 	size_t *w, numw, curw;
+	/* the totals (digest_totals' rows), read once for the widths and the
+	 * table's foot: cur (NULL: none), total, rows with a number, all rows */
+	struct dtotal {
+		char *cur;
+		double total;
+		sqlite3_int64 with, all;
+	} *tot;
+	size_t ntot;
 };
 
 /* The amount column exists: [digest] amount. */
@@ -2000,10 +2008,19 @@ digest_measure(struct digest *d)
 	if (!HAS_AMOUNT)
 		return;
 	st = digest_totals(d);
-	while (sqlite3_step(st) == SQLITE_ROW)
-		if (sqlite3_column_int64(st, 2) > 0)
-			widen_amount(d, sqlite3_column_double(st, 1),
-			             (const char *)sqlite3_column_text(st, 0));
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *cur = (const char *)sqlite3_column_text(st, 0);
+		struct dtotal *t;
+
+		d->tot = mlc_xrealloc(d->tot, (d->ntot + 1) * sizeof *d->tot);
+		t = &d->tot[d->ntot++];
+		t->cur = cur ? mlc_xstrdup(cur) : NULL;
+		t->total = sqlite3_column_double(st, 1);
+		t->with = sqlite3_column_int64(st, 2);
+		t->all = sqlite3_column_int64(st, 3);
+		if (t->with > 0)
+			widen_amount(d, t->total, t->cur);
+	}
 	sqlite3_finalize(st);
 	if (d->numw + (d->curw ? 1 + d->curw : 0) > d->w[d_ncells])
 		d->w[d_ncells] = d->numw + (d->curw ? 1 + d->curw : 0);
@@ -2134,6 +2151,9 @@ digest_close(struct digest *d)
 	mlc_buf_free(&d->fpl);
 	mlc_buf_free(&d->body);
 	free(d->w);
+	for (size_t i = 0; i < d->ntot; i++)
+		free(d->tot[i].cur);
+	free(d->tot);
 }
 
 /* Decides whether an SMS digest row goes in: it and the "and N more" still fit. */
@@ -2262,9 +2282,8 @@ digest_row(struct digest *d, sqlite3_stmt *rs)
 static void
 digest_total(struct digest *d)
 {
-	sqlite3_stmt *st = digest_totals(d);
 	sqlite3_int64 without = 0;
-	size_t span = 0, k;
+	size_t span = 0, k, j;
 	int first = 1;
 	struct mlc_buf label;
 
@@ -2277,11 +2296,11 @@ digest_total(struct digest *d)
 		span += d->w[k] + (k ? 2 : 0);
 	text_rule(d);
 	mlc_buf_adds(&d->html, "</tbody>\n<tfoot>\n");
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		const char *cur = (const char *)sqlite3_column_text(st, 0), *style;
+	for (j = 0; j < d->ntot; j++) {
+		const char *cur = d->tot[j].cur, *style;
 
-		without += sqlite3_column_int64(st, 3) - sqlite3_column_int64(st, 2);
-		if (sqlite3_column_int64(st, 2) == 0)
+		without += d->tot[j].all - d->tot[j].with;
+		if (d->tot[j].with == 0)
 			continue;
 		mlc_buf_adds(&d->text, first ? label.p : "");
 		pad(&d->text, first ? text_width(label.p, label.len) : 0, span);
@@ -2290,12 +2309,11 @@ digest_total(struct digest *d)
 		style = first ? MAIL_TOTAL : MAIL_TOTAL ";border-top:0";
 		mlc_buf_printf(&d->html, "<tr><td colspan=\"%zu\" style=\"%s\">%s</td>", d_ncells,
 		               style, first ? label.p : "");
-		put_amount(d, sqlite3_column_double(st, 1), cur, style);
+		put_amount(d, d->tot[j].total, cur, style);
 		end_line(&d->text);
 		mlc_buf_adds(&d->html, "</tr>\n");
 		first = 0;
 	}
-	sqlite3_finalize(st);
 	if (without) {
 		mlc_buf_printf(&d->text, "%lld without an amount, not in the total\n",
 		               (long long)without);
