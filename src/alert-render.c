@@ -914,34 +914,6 @@ check_rule(void)
 
 /* ---- small helpers ---- */
 
-/*
- * A member name as a jv string, made once for each name met (a jv string
- * keeps its hash): get() runs some 40 times an alert.  Keyed by the
- * name's address and checked by its text, so a name in a reused buffer
- * is never taken for another; bounded.
- */
-static jv
-key_jv(const char *k)
-{
-	static struct {
-		const char *p;
-		char *s;
-		jv v;
-	} c[48];
-	static size_t n;
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (c[i].p == k && strcmp(c[i].s, k) == 0)
-			return jv_copy(c[i].v);
-	if (n == sizeof c / sizeof c[0])
-		return jv_string(k);
-	c[n].p = k;
-	c[n].s = mlc_xstrdup(k);
-	c[n].v = jv_string(k);
-	return jv_copy(c[n++].v);
-}
-
 static jv
 get(jv o, const char *k)
 {
@@ -949,7 +921,7 @@ get(jv o, const char *k)
 
 	if (jv_get_kind(o) != JV_KIND_OBJECT)
 		return jv_null();
-	v = jv_object_get(jv_copy(o), key_jv(k));
+	v = jv_object_get(jv_copy(o), mlc_jq_key(k));
 	if (!jv_is_valid(v)) {
 		jv_free(v);
 		return jv_null();
@@ -1217,8 +1189,15 @@ recip_load(struct recip *r, jv o)
 		r->whatsapp = w;
 	}
 	an8 = get(o, "an8");
-	if (jv_get_kind(an8) == JV_KIND_NUMBER)
-		snprintf(r->id, sizeof r->id, "an8:%.0f", jv_number_value(an8));
+	if (jv_get_kind(an8) == JV_KIND_NUMBER) {
+		double d = jv_number_value(an8);
+
+		/* "%.0f" of a whole number is its digits */
+		if (d == floor(d) && d >= 1 && d < 1e15)
+			snprintf(r->id, sizeof r->id, "an8:%lld", (long long)d);
+		else
+			snprintf(r->id, sizeof r->id, "an8:%.0f", d);
+	}
 	else if (jv_get_kind(an8) == JV_KIND_STRING)
 		snprintf(r->id, sizeof r->id, "an8:%s", jv_string_value(an8));
 	else
@@ -1258,19 +1237,29 @@ recip_addr(const struct recip *r, const char *channel)
 static void
 add_recipient(struct mlc_buf *b, jv o)
 {
-	mlc_buf_adds(b, ",\"recipient\":{");
-	{
-		struct mlc_buf in;
+	/*
+	 * The last recipient's text, kept for its next delivery (a recipient
+	 * gets one per channel).  Held, the object cannot change in place: the
+	 * same object is the same text.
+	 */
+	static jv last;
+	static int have;
+	static struct mlc_buf in;
 
-		mlc_buf_init(&in);
+	if (!have || !jv_identical(jv_copy(o), jv_copy(last))) {
+		if (have)
+			jv_free(last);
+		last = jv_copy(o);
+		have = 1;
+		mlc_buf_reset(&in);
 		add_member(&in, "id", get(o, "id"));
 		add_member(&in, "name", get(o, "name"));
 		add_member(&in, "an8", get(o, "an8"));
 		add_member(&in, "ref", get(o, "to"));
-		if (in.len)
-			mlc_buf_add(b, in.p + 1, in.len - 1);
-		mlc_buf_free(&in);
 	}
+	mlc_buf_adds(b, ",\"recipient\":{");
+	if (in.len)
+		mlc_buf_add(b, in.p + 1, in.len - 1);
 	mlc_buf_addc(b, '}');
 }
 
@@ -1442,7 +1431,10 @@ static sqlite3_stmt *sp_grp, *sp_gid, *sp_row, *sp_upd;
 static struct {
 	char *k;
 	sqlite3_int64 gid;
+	long more;   /* rows counted here, not yet added to grp.count */
+	int sev;     /* their highest severity */
 } grp_seen[GRP_SLOTS];
+static sqlite3_int64 row_seq; /* rowv.seq of the last row */
 
 static unsigned
 grp_slot(const char *k)
@@ -1477,9 +1469,10 @@ spool_open(void)
 	                 "CREATE TABLE grp (gid INTEGER PRIMARY KEY, k TEXT UNIQUE, channel TEXT,"
 	                 " addr TEXT, recipient TEXT, zone TEXT, capid TEXT, sms TEXT, wa TEXT,"
 	                 " email TEXT, count INTEGER, sev INTEGER);"
-	                 "CREATE TABLE rowv (seq INTEGER PRIMARY KEY, gid INTEGER, alert_id TEXT,"
-	                 " text TEXT, akey TEXT, fp TEXT, cents REAL, cur TEXT, amt TEXT);"
-	                 "CREATE INDEX rowv_gid ON rowv (gid, seq);"
+	                 /* one b-tree, in the order the digests read it */
+	                 "CREATE TABLE rowv (gid INTEGER, seq INTEGER, alert_id TEXT,"
+	                 " text TEXT, akey TEXT, fp TEXT, cents REAL, cur TEXT, amt TEXT,"
+	                 " PRIMARY KEY (gid, seq)) WITHOUT ROWID;"
 	                 "BEGIN;",
 	                 NULL, NULL, NULL) != SQLITE_OK)
 		spool_fail("create");
@@ -1492,13 +1485,39 @@ spool_open(void)
 	    sqlite3_prepare_v2(spool, "SELECT gid FROM grp WHERE k = ?1", -1, &sp_gid, NULL) !=
 	            SQLITE_OK ||
 	    sqlite3_prepare_v2(spool,
-	                       "INSERT INTO rowv (gid, alert_id, text, akey, fp, cents, cur, amt)"
-	                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	                       "INSERT INTO rowv (gid, alert_id, text, akey, fp, cents, cur, amt,"
+	                       " seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
 	                       -1, &sp_row, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(spool,
-	                       "UPDATE grp SET count = count + 1, sev = max(sev, ?2) WHERE gid = ?1",
+	                       "UPDATE grp SET count = count + ?3, sev = max(sev, ?2) WHERE gid = ?1",
 	                       -1, &sp_upd, NULL) != SQLITE_OK)
 		spool_fail("prepare");
+}
+
+/* A cached statement, ready for its next use. */
+static sqlite3_stmt *
+spool_stmt(sqlite3_stmt *st)
+{
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return st;
+}
+
+/* Adds the rows a slot counted to its group (before the slot is reused, and before the digests). */
+static void
+grp_flush(unsigned slot)
+{
+	sqlite3_stmt *st;
+
+	if (!grp_seen[slot].k || !grp_seen[slot].more)
+		return;
+	st = spool_stmt(sp_upd);
+	sqlite3_bind_int64(st, 1, grp_seen[slot].gid);
+	sqlite3_bind_int(st, 2, grp_seen[slot].sev);
+	sqlite3_bind_int64(st, 3, grp_seen[slot].more);
+	if (sqlite3_step(st) != SQLITE_DONE || sqlite3_changes(spool) != 1)
+		spool_fail("update");
+	grp_seen[slot].more = 0;
 }
 
 static void
@@ -1517,20 +1536,21 @@ spool_close(void)
 	spool = NULL;
 }
 
-/* A cached statement, ready for its next use. */
-static sqlite3_stmt *
-spool_stmt(sqlite3_stmt *st)
-{
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	return st;
-}
-
 static void
 bind_s(sqlite3_stmt *st, int i, const char *s)
 {
 	if (s)
 		sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+/* bind_s for a text that stays put until the statement's step */
+static void
+bind_in_place(sqlite3_stmt *st, int i, const char *s)
+{
+	if (s)
+		sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
 	else
 		sqlite3_bind_null(st, i);
 }
@@ -1718,14 +1738,15 @@ spool_add(jv alert, const char *channel, const char *addr, const struct recip *r
 	mlc_buf_adds(&k, addr);
 	slot = grp_slot(k.p);
 	if (grp_seen[slot].k && strcmp(grp_seen[slot].k, k.p) == 0) {
+		int sv = sev_rank(severity);
+
 		gid = grp_seen[slot].gid;
-		st = spool_stmt(sp_upd);
-		sqlite3_bind_int64(st, 1, gid);
-		sqlite3_bind_int(st, 2, sev_rank(severity));
-		if (sqlite3_step(st) != SQLITE_DONE || sqlite3_changes(spool) != 1)
-			spool_fail("update");
+		grp_seen[slot].more++;
+		if (sv > grp_seen[slot].sev)
+			grp_seen[slot].sev = sv;
 		goto row;
 	}
+	grp_flush(slot);
 	mlc_jq_dump(&rj, jv_copy(r->obj));
 	st = spool_stmt(sp_grp);
 	bind_s(st, 1, k.p);
@@ -1749,40 +1770,48 @@ spool_add(jv alert, const char *channel, const char *addr, const struct recip *r
 	free(grp_seen[slot].k);
 	grp_seen[slot].k = mlc_xstrdup(k.p);
 	grp_seen[slot].gid = gid;
+	grp_seen[slot].more = 0;
+	grp_seen[slot].sev = 0;
 row:
-	st = spool_stmt(sp_row);
-	sqlite3_bind_int64(st, 1, gid);
-	bind_s(st, 2, alert_id);
-	bind_s(st, 3, text.p);
-	if (!isnan(cents))
-		sqlite3_bind_double(st, 6, cents);
-	if (d_currency.src)
-		bind_s(st, 7, cur.p);
-	if (amt.len)
-		bind_s(st, 8, amt.p);
 	{
-		/* What alert-log needs to mark the re-alert index per alert. */
-		jv rk = get(alert, "realert_key"), fp = get(alert, "fingerprint");
+		/*
+		 * Every parameter bound on every row (no clear_bindings), and
+		 * bound in place: each text outlives the step.  What alert-log
+		 * needs to mark the re-alert index per alert: akey, fp.
+		 */
+		jv rk = get(alert, "realert_key"), fp = get(alert, "fingerprint"), d = jv_invalid();
 
+		st = sp_row;
+		sqlite3_reset(st);
+		sqlite3_bind_int64(st, 1, gid);
+		bind_in_place(st, 2, alert_id);
+		bind_in_place(st, 3, text.p);
+		sqlite3_bind_int64(st, 9, ++row_seq);
+		if (!isnan(cents))
+			sqlite3_bind_double(st, 6, cents);
+		else
+			sqlite3_bind_null(st, 6);
+		bind_in_place(st, 7, d_currency.src ? cur.p : NULL);
+		bind_in_place(st, 8, amt.len ? amt.p : NULL);
 		if (jv_get_kind(rk) != JV_KIND_STRING) {
 			jv_free(rk);
 			rk = get(alert, "key");
 		}
-		if (jv_get_kind(rk) == JV_KIND_STRING)
-			bind_s(st, 4, jv_string_value(rk));
+		bind_in_place(st, 4, jv_get_kind(rk) == JV_KIND_STRING ? jv_string_value(rk) : NULL);
 		if (jv_get_kind(fp) == JV_KIND_STRING) {
-			bind_s(st, 5, jv_string_value(fp));
+			bind_in_place(st, 5, jv_string_value(fp));
 		} else if (jv_get_kind(fp) != JV_KIND_NULL) {
-			jv d = jv_dump_string(jv_copy(fp), 0);
-
-			bind_s(st, 5, jv_string_value(d));
-			jv_free(d);
+			d = jv_dump_string(jv_copy(fp), 0);
+			bind_in_place(st, 5, jv_string_value(d));
+		} else {
+			sqlite3_bind_null(st, 5);
 		}
+		if (sqlite3_step(st) != SQLITE_DONE)
+			spool_fail("insert row");
+		jv_free(d);
 		jv_free(rk);
 		jv_free(fp);
 	}
-	if (sqlite3_step(st) != SQLITE_DONE)
-		spool_fail("insert row");
 	sqlite3_reset(st);
 	mlc_buf_free(&k);
 	mlc_buf_free(&rj);
@@ -1887,6 +1916,14 @@ struct digest {
 	/* e-mail: the plain-text columns' widths (the cells, then the amount), and
 	 * the amount's number and currency within it */
 	size_t *w, numw, curw;
+	/* the totals (digest_totals' rows), read once for the widths and the
+	 * table's foot: cur (NULL: none), total, rows with a number, all rows */
+	struct dtotal {
+		char *cur;
+		double total;
+		sqlite3_int64 with, all;
+	} *tot;
+	size_t ntot;
 };
 
 /* The amount column exists: [digest] amount. */
@@ -1971,10 +2008,19 @@ digest_measure(struct digest *d)
 	if (!HAS_AMOUNT)
 		return;
 	st = digest_totals(d);
-	while (sqlite3_step(st) == SQLITE_ROW)
-		if (sqlite3_column_int64(st, 2) > 0)
-			widen_amount(d, sqlite3_column_double(st, 1),
-			             (const char *)sqlite3_column_text(st, 0));
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *cur = (const char *)sqlite3_column_text(st, 0);
+		struct dtotal *t;
+
+		d->tot = mlc_xrealloc(d->tot, (d->ntot + 1) * sizeof *d->tot);
+		t = &d->tot[d->ntot++];
+		t->cur = cur ? mlc_xstrdup(cur) : NULL;
+		t->total = sqlite3_column_double(st, 1);
+		t->with = sqlite3_column_int64(st, 2);
+		t->all = sqlite3_column_int64(st, 3);
+		if (t->with > 0)
+			widen_amount(d, t->total, t->cur);
+	}
 	sqlite3_finalize(st);
 	if (d->numw + (d->curw ? 1 + d->curw : 0) > d->w[d_ncells])
 		d->w[d_ncells] = d->numw + (d->curw ? 1 + d->curw : 0);
@@ -2015,7 +2061,10 @@ put_amount(struct digest *d, double cents, const char *cur, const char *style)
 			mlc_buf_adds(&d->text, cur);
 		pad(&d->text, cw, d->curw);
 	}
-	mlc_buf_printf(&d->html, "<td style=\"%s" MAIL_NUM "\">%s", style, n.p);
+	mlc_buf_adds(&d->html, "<td style=\"");
+	mlc_buf_adds(&d->html, style);
+	mlc_buf_adds(&d->html, MAIL_NUM "\">");
+	mlc_buf_add(&d->html, n.p, n.len);
 	if (cur && *cur) {
 		mlc_buf_adds(&d->html, "&nbsp;");
 		html_escape(&d->html, cur);
@@ -2102,6 +2151,9 @@ digest_close(struct digest *d)
 	mlc_buf_free(&d->fpl);
 	mlc_buf_free(&d->body);
 	free(d->w);
+	for (size_t i = 0; i < d->ntot; i++)
+		free(d->tot[i].cur);
+	free(d->tot);
 }
 
 /* Decides whether an SMS digest row goes in: it and the "and N more" still fit. */
@@ -2230,9 +2282,8 @@ digest_row(struct digest *d, sqlite3_stmt *rs)
 static void
 digest_total(struct digest *d)
 {
-	sqlite3_stmt *st = digest_totals(d);
 	sqlite3_int64 without = 0;
-	size_t span = 0, k;
+	size_t span = 0, k, j;
 	int first = 1;
 	struct mlc_buf label;
 
@@ -2245,11 +2296,11 @@ digest_total(struct digest *d)
 		span += d->w[k] + (k ? 2 : 0);
 	text_rule(d);
 	mlc_buf_adds(&d->html, "</tbody>\n<tfoot>\n");
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		const char *cur = (const char *)sqlite3_column_text(st, 0), *style;
+	for (j = 0; j < d->ntot; j++) {
+		const char *cur = d->tot[j].cur, *style;
 
-		without += sqlite3_column_int64(st, 3) - sqlite3_column_int64(st, 2);
-		if (sqlite3_column_int64(st, 2) == 0)
+		without += d->tot[j].all - d->tot[j].with;
+		if (d->tot[j].with == 0)
 			continue;
 		mlc_buf_adds(&d->text, first ? label.p : "");
 		pad(&d->text, first ? text_width(label.p, label.len) : 0, span);
@@ -2258,12 +2309,11 @@ digest_total(struct digest *d)
 		style = first ? MAIL_TOTAL : MAIL_TOTAL ";border-top:0";
 		mlc_buf_printf(&d->html, "<tr><td colspan=\"%zu\" style=\"%s\">%s</td>", d_ncells,
 		               style, first ? label.p : "");
-		put_amount(d, sqlite3_column_double(st, 1), cur, style);
+		put_amount(d, d->tot[j].total, cur, style);
 		end_line(&d->text);
 		mlc_buf_adds(&d->html, "</tr>\n");
 		first = 0;
 	}
-	sqlite3_finalize(st);
 	if (without) {
 		mlc_buf_printf(&d->text, "%lld without an amount, not in the total\n",
 		               (long long)without);
@@ -2372,8 +2422,14 @@ digest_one(sqlite3_stmt *g)
 	add_str(&line, "channel", channel);
 	add_str(&line, "to", addr);
 	add_recipient(&line, robj);
-	mlc_buf_printf(&line, ",\"alert_count\":%ld,\"alert_ids\":[%s],\"keys\":[%s],"
-	               "\"fingerprints\":[%s]", d.count, d.idl.p, d.kl.p, d.fpl.p);
+	/* the lists can be megabytes: added, not printed */
+	mlc_buf_printf(&line, ",\"alert_count\":%ld,\"alert_ids\":[", d.count);
+	mlc_buf_adds(&line, d.idl.p ? d.idl.p : "");
+	mlc_buf_adds(&line, "],\"keys\":[");
+	mlc_buf_adds(&line, d.kl.p ? d.kl.p : "");
+	mlc_buf_adds(&line, "],\"fingerprints\":[");
+	mlc_buf_adds(&line, d.fpl.p ? d.fpl.p : "");
+	mlc_buf_addc(&line, ']');
 	if (d.email) {
 		add_str(&line, "subject", d.subj.p);
 		add_str(&line, "text", d.text.p);
@@ -2409,6 +2465,8 @@ digests(void)
 
 	if (!spool)
 		return;
+	for (unsigned i = 0; i < GRP_SLOTS; i++)
+		grp_flush(i);
 	if (sqlite3_prepare_v2(spool,
 	                       "SELECT gid, channel, addr, recipient, zone, capid, sms, wa, email,"
 	                       " count, sev FROM grp ORDER BY gid",
@@ -2588,14 +2646,11 @@ add_reply_code(struct mlc_buf *line, struct mlc_buf *b, jv alert, const char *al
 /* One delivery to one address on one channel: rendered, checked, dispatched; -1 a bad line. */
 static int
 deliver(jv alert, jv input, const struct recip *r, const char *channel, const char *addr,
-        const char *alert_id, const char *severity, const char *zone, unsigned long lineno)
+        const char *alert_id, const char *severity, const char *zone, int storm,
+        unsigned long lineno)
 {
 	struct mlc_buf line, did, a, b2, c;
-	int rc = 0, nul = 0, x, storm;
-	jv sj = get(alert, "storm");
-
-	storm = jv_get_kind(sj) == JV_KIND_TRUE;
-	jv_free(sj);
+	int rc = 0, nul = 0, x;
 
 	mlc_buf_init(&line);
 	mlc_buf_init(&did);
@@ -2713,10 +2768,17 @@ rule_channels(void)
 	return c ? c : "sms";
 }
 
-/* Decides, per channel of one recipient: a delivery, a digest row or a warning; -1 a bad line. */
+/*
+ * Decides, per channel of one recipient: a delivery, a digest row or a
+ * warning; -1 a bad line.  *shared: the templates' input, the record's
+ * members and the alert's, one object for all the recipients of one alert
+ * (each sets its members again, in the same order, before a template
+ * reads them), not copied when the alert has given up its record.
+ */
 static int
-render_recipient(jv alert, jv record, jv chans, struct recip *r, const char *alert_id,
-                 const char *sev, int digest_only, int is_storm, unsigned long lineno)
+render_recipient(jv alert, jv *shared, jv chans, unsigned chm, struct recip *r,
+                 const char *alert_id, const char *sev, int digest_only, int is_storm,
+                 unsigned long lineno)
 {
 	jv input, err, supch;
 	int c;
@@ -2740,15 +2802,16 @@ render_recipient(jv alert, jv record, jv chans, struct recip *r, const char *ale
 	jv_free(err);
 	/* channels alert-match found inside their re-alert window */
 	supch = get(r->obj, "suppressed_channels");
-	input = jv_object_merge(jv_copy(record), jv_object());
-	input = jv_object_set(input, jv_string("alert_id"), jv_string(alert_id));
-	input = jv_object_set(input, jv_string("rule"), jv_string(rule.name));
-	input = jv_object_set(input, jv_string("severity"), jv_string(sev));
-	input = jv_object_set(input, jv_string("recipient"), jv_copy(r->obj));
+	input = *shared;
+	*shared = jv_invalid();
+	input = jv_object_set(input, mlc_jq_key("alert_id"), jv_string(alert_id));
+	input = jv_object_set(input, mlc_jq_key("rule"), mlc_jq_key(rule.name));
+	input = jv_object_set(input, mlc_jq_key("severity"), jv_string(sev));
+	input = jv_object_set(input, mlc_jq_key("recipient"), jv_copy(r->obj));
 	if (cur_resolved)
-		input = jv_object_set(input, jv_string("resolved"), get(alert, "resolved"));
+		input = jv_object_set(input, mlc_jq_key("resolved"), get(alert, "resolved"));
 	if (cur_escalation)
-		input = jv_object_set(input, jv_string("escalation"), get(alert, "escalation"));
+		input = jv_object_set(input, mlc_jq_key("escalation"), get(alert, "escalation"));
 	/* every channel, in addr.c's order */
 	for (c = 0; c < MLC_CH_COUNT; c++) {
 		const char *ch = mlc_addr_channel_name(c), *addr;
@@ -2756,7 +2819,7 @@ render_recipient(jv alert, jv record, jv chans, struct recip *r, const char *ale
 		int want, to_digest;
 
 		want = jv_get_kind(chans) == JV_KIND_ARRAY ?
-		               has_word(chans, ch) :
+		               (int)(chm >> c & 1) :
 		               word_in(rule_channels(), ch, strlen(ch));
 		/* A storm summary is the one message that must stand alone. */
 		to_digest = digest_channel && strcmp(digest_channel, ch) == 0 && !is_storm &&
@@ -2783,11 +2846,11 @@ render_recipient(jv alert, jv record, jv chans, struct recip *r, const char *ale
 		}
 		any = 1;
 		zone = zone_of(r, lineno);
-		input = jv_object_set(input, jv_string("channel"), jv_string(ch));
+		input = jv_object_set(input, mlc_jq_key("channel"), mlc_jq_key(ch));
 		if (to_digest || digest_only) {
 			if (spool_add(alert, ch, addr, r, zone, alert_id, sev, input, lineno) < 0)
 				bad = 1;
-		} else if (deliver(alert, input, r, ch, addr, alert_id, sev, zone, lineno) < 0) {
+		} else if (deliver(alert, input, r, ch, addr, alert_id, sev, zone, is_storm, lineno) < 0) {
 			bad = 1;
 		}
 	}
@@ -2796,12 +2859,12 @@ render_recipient(jv alert, jv record, jv chans, struct recip *r, const char *ale
 		         "channels", lineno, rule.name, r->name ? r->name : r->id);
 		n_noaddr++;
 	}
-	jv_free(input);
+	*shared = input;
 	jv_free(supch);
 	return bad ? -1 : 0;
 }
 
-/* 0 ok, -1 a bad line (reported). */
+/* 0 ok, -1 a bad line (reported).  alert consumed. */
 static int
 render_alert(jv alert, unsigned long lineno)
 {
@@ -2809,6 +2872,7 @@ render_alert(jv alert, unsigned long lineno)
 	jv record = get(alert, "record"), recips = get(alert, "recipients"),
 	   chans = get(alert, "channels"), dj = get(alert, "digest_only");
 	int digest_only = jv_get_kind(dj) == JV_KIND_TRUE, i, n, bad = 0, is_storm;
+	unsigned chm = 0;
 	jv sj = get(alert, "storm");
 	struct mlc_wire_err we;
 
@@ -2859,13 +2923,29 @@ render_alert(jv alert, unsigned long lineno)
 		free(sev);
 		sev = mlc_xstrdup(rule.severity);
 	}
+	/*
+	 * The templates' input is the record with the alert's members set in
+	 * it.  Nothing reads the alert's record after this point but a storm
+	 * summary's texts: taken out of the alert, it has one holder, and is
+	 * made the input in place instead of copied for each recipient.
+	 */
+	if (jv_get_kind(record) == JV_KIND_OBJECT) {
+		if (!is_storm)
+			alert = jv_object_delete(alert, jv_string("record"));
+	} else {
+		record = jv_object_merge(record, jv_object());
+	}
+	/* the alert's channels (an array): bit c for addr.c's channel c */
+	for (i = 0; i < MLC_CH_COUNT; i++)
+		if (has_word(chans, mlc_addr_channel_name(i)))
+			chm |= 1u << i;
 	n = jv_array_length(jv_copy(recips));
 	for (i = 0; i < n; i++) {
 		struct recip r;
 
 		recip_load(&r, jv_array_get(jv_copy(recips), i));
-		if (render_recipient(alert, record, chans, &r, alert_id, sev, digest_only, is_storm,
-		                     lineno) < 0)
+		if (render_recipient(alert, &record, chans, chm, &r, alert_id, sev, digest_only,
+		                     is_storm, lineno) < 0)
 			bad = 1;
 		recip_free(&r);
 	}
@@ -2876,6 +2956,7 @@ out:
 	jv_free(record);
 	jv_free(recips);
 	jv_free(chans);
+	jv_free(alert);
 	return bad ? -1 : 0;
 }
 
@@ -3327,7 +3408,6 @@ run_input(FILE *f, const char *name)
 		jv_free(aid);
 		if (render_alert(o, lineno) < 0)
 			n_bad++;
-		jv_free(o);
 	}
 	mlc_ndjson_close(rd);
 	return code == MLC_EX_IOERR ? code : 0;

@@ -1276,3 +1276,32 @@ mlc_jq_dump(struct mlc_buf *b, jv v)
 	mlc_buf_add(b, jv_string_value(v), (size_t)jv_string_length_bytes(jv_copy(v)));
 	jv_free(v);
 }
+
+/*
+ * A member name as a jv string, made once for each name met (a jv string
+ * keeps its hash): alert-render looks up some 40 members an alert, wire.c
+ * checks a few on every line.  Direct-mapped by the name's address (most
+ * callers pass a literal) and checked by its text, so a name in a reused
+ * buffer is never taken for another; bounded.
+ */
+jv
+mlc_jq_key(const char *k)
+{
+	static struct {
+		const char *p;
+		char *s;
+		jv v;
+	} c[256];
+	size_t i = (size_t)(((uint64_t)(uintptr_t)k * 0x9E3779B97F4A7C15u) >> 56);
+
+	if (c[i].p == k && strcmp(c[i].s, k) == 0)
+		return jv_copy(c[i].v);
+	if (c[i].p) {
+		free(c[i].s);
+		jv_free(c[i].v);
+	}
+	c[i].p = k;
+	c[i].s = mlc_xstrdup(k);
+	c[i].v = jv_string(k);
+	return jv_copy(c[i].v);
+}

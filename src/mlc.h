@@ -1419,6 +1419,9 @@ void mlc_tmpl_free(struct mlc_tmpl *t);
 /* jv_dump_string(v, 0)'s text (v consumed) appended to b: faster for
  * plain strings and whole numbers. */
 void mlc_jq_dump(struct mlc_buf *b, jv v);
+/* k as a jv string (a copy of one made once for k's address and text):
+ * for member names looked up again and again. */
+jv mlc_jq_key(const char *k);
 
 /* ---- realert.c: the re-alert index (table realert of store.c) --------- */
 /*

@@ -194,6 +194,44 @@ mlc_sms_encoding_name(int enc)
 	return enc == MLC_SMS_UCS2 ? "UCS-2" : "GSM-7";
 }
 
+/*
+ * The common case, a text all ASCII without CR: every byte is a cluster of
+ * its own (no ASCII code point extends another; CR LF is the one pair),
+ * so the two passes below reduce to one over the bytes.  0 if the text is
+ * not such a text (then out is untouched).
+ */
+static int
+ascii_measure(const unsigned char *s, size_t n, struct mlc_sms_info *out)
+{
+	struct pack pk = { 0, 0 };
+	size_t i, total = 0;
+	int gsm = 1;
+
+	for (i = 0; i < n; i++) {
+		if (s[i] >= 0x80 || s[i] == '\r')
+			return 0;
+		if (!gsm_septets(s[i]))
+			gsm = 0;
+	}
+	for (i = 0; i < n; i++) {
+		size_t u = gsm ? (size_t)gsm_septets(s[i]) : 1;
+
+		total += u;
+		pack_add(&pk, u, gsm ? GSM_MULTI : UCS_MULTI);
+	}
+	out->chars = n;
+	out->utf16 = n;
+	out->encoding = gsm ? MLC_SMS_GSM7 : MLC_SMS_UCS2;
+	out->units = total;
+	if (total == 0)
+		out->segments = 0;
+	else if (total <= (gsm ? GSM_SINGLE : UCS_SINGLE))
+		out->segments = 1;
+	else
+		out->segments = pk.segs;
+	return 1;
+}
+
 int
 mlc_sms_measure(const char *utf8, size_t n, struct mlc_sms_info *out)
 {
@@ -204,6 +242,8 @@ mlc_sms_measure(const char *utf8, size_t n, struct mlc_sms_info *out)
 	int gsm = 1, bad = 0;
 
 	memset(out, 0, sizeof *out);
+	if (ascii_measure(s, n, out))
+		return 0;
 	/* Pass 1: validity, the encoding, characters. */
 	for (i = 0; i < n; i += k) {
 		if (!(k = next_cluster(s + i, n - i, &c))) {

@@ -608,6 +608,42 @@ mlc_hexval(int c)
 	return -1;
 }
 
+/*
+ * Eight bytes at a time (word-at-a-time tests, "Bit Twiddling Hacks"):
+ * w8_ascii, none has its high bit; w8_plain, each is a byte that
+ * mlc_buf_json_str copies as it is (0x20 to 0x7f but '"' and '\\').
+ */
+#define W8_ONES 0x0101010101010101ull
+#define W8_HIGH 0x8080808080808080ull
+static uint64_t
+w8_load(const unsigned char *p)
+{
+	uint64_t w;
+
+	memcpy(&w, p, sizeof w);
+	return w;
+}
+
+static int
+w8_ascii(uint64_t w)
+{
+	return !(w & W8_HIGH);
+}
+
+/* some byte of w (all below 0x80) is zero */
+static int
+w8_zero(uint64_t w)
+{
+	return ((w - W8_ONES) & ~w & W8_HIGH) != 0;
+}
+
+static int
+w8_plain(uint64_t w)
+{
+	return w8_ascii(w) && !(((w - W8_ONES * 0x20) & ~w & W8_HIGH) != 0) &&
+	       !w8_zero(w ^ (W8_ONES * '"')) && !w8_zero(w ^ (W8_ONES * '\\'));
+}
+
 size_t
 mlc_utf8_valid_len(const char *s, size_t n)
 {
@@ -615,6 +651,10 @@ mlc_utf8_valid_len(const char *s, size_t n)
 	size_t i = 0, k;
 
 	while (i < n) {
+		if (i + 8 <= n && w8_ascii(w8_load(p + i))) {
+			i += 8;
+			continue;
+		}
 		if (p[i] < 0x80) {
 			i++;
 			continue;
@@ -638,12 +678,17 @@ mlc_buf_json_str(struct mlc_buf *b, const char *s, size_t n)
 	static const char hex[] = "0123456789abcdef";
 	const unsigned char *p = (const unsigned char *)s;
 	size_t i = 0, run = 0, k;
+	char *o;
 
 	grow(b, n + 2);
-	mlc_buf_addc(b, '"');
+	b->p[b->len++] = '"';
 	while (i < n) {
 		unsigned c = p[i];
 
+		if (i + 8 <= n && w8_plain(w8_load(p + i))) {
+			i += 8;
+			continue;
+		}
 		if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
 			i++;
 			continue;
@@ -652,28 +697,37 @@ mlc_buf_json_str(struct mlc_buf *b, const char *s, size_t n)
 			i += k;
 			continue;
 		}
-		mlc_buf_add(b, s + run, i - run);
+		/* the run before, then the escape: at most 6 bytes; the rest and the quote: n - i + 1 */
+		grow(b, i - run + 6 + (n - i) + 1);
+		memcpy(b->p + b->len, s + run, i - run);
+		b->len += i - run;
+		o = b->p + b->len;
 		switch (c) {
-		case '"': mlc_buf_add(b, "\\\"", 2); break;
-		case '\\': mlc_buf_add(b, "\\\\", 2); break;
-		case '\n': mlc_buf_add(b, "\\n", 2); break;
-		case '\r': mlc_buf_add(b, "\\r", 2); break;
-		case '\t': mlc_buf_add(b, "\\t", 2); break;
-		case '\b': mlc_buf_add(b, "\\b", 2); break;
-		case '\f': mlc_buf_add(b, "\\f", 2); break;
+		case '"': o[0] = '\\'; o[1] = '"'; b->len += 2; break;
+		case '\\': o[0] = '\\'; o[1] = '\\'; b->len += 2; break;
+		case '\n': o[0] = '\\'; o[1] = 'n'; b->len += 2; break;
+		case '\r': o[0] = '\\'; o[1] = 'r'; b->len += 2; break;
+		case '\t': o[0] = '\\'; o[1] = 't'; b->len += 2; break;
+		case '\b': o[0] = '\\'; o[1] = 'b'; b->len += 2; break;
+		case '\f': o[0] = '\\'; o[1] = 'f'; b->len += 2; break;
 		default:
 			if (c < 0x20) {
 				char u[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
 
-				mlc_buf_add(b, u, 6);
+				memcpy(o, u, 6);
+				b->len += 6;
 			} else {
-				mlc_buf_add(b, "\xEF\xBF\xBD", 3); /* invalid UTF-8 */
+				memcpy(o, "\xEF\xBF\xBD", 3); /* invalid UTF-8 */
+				b->len += 3;
 			}
 		}
 		run = ++i;
 	}
-	mlc_buf_add(b, s + run, i - run);
-	mlc_buf_addc(b, '"');
+	grow(b, i - run + 1);
+	memcpy(b->p + b->len, s + run, i - run);
+	b->len += i - run;
+	b->p[b->len++] = '"';
+	b->p[b->len] = '\0';
 }
 
 void

@@ -374,23 +374,28 @@ fast_number(struct fast *f, jv *out)
 static int fast_value(struct fast *f, jv *out, int depth);
 
 /*
- * Member names repeat from line to line (a table's columns): each plain
+ * Member names repeat from line to line (a table's columns), and so do
+ * most short values (the rule, the table, company and document type,
+ * dates, the recipients' names and addresses, the channels): each plain
  * one (no escape, at most 48 bytes) is made into a jv string once and
  * shared, as jq values are (immutable, counted), with its hash kept in it.
  * What jv_string_sized would make of the same bytes, so the values are
- * the same; a slot holds the last name that hashed to it.
+ * the same; a slot holds the last string that hashed to it.  Names and
+ * values have a table each, so that values met once (ids, keys) do not
+ * push the names out.
  */
-#define NAME_SLOTS 512
-#define NAME_MAX_LEN 48
-static struct {
+#define STR_SLOTS 512
+#define STR_MAX_LEN 48
+struct str_slot {
 	size_t n;
-	char s[NAME_MAX_LEN];
+	char s[STR_MAX_LEN];
 	jv v;
 	int set;
-} names[NAME_SLOTS];
+};
+static struct str_slot names[STR_SLOTS], values[STR_SLOTS];
 
 static int
-fast_name(struct fast *f, jv *out)
+fast_shared(struct fast *f, jv *out, struct str_slot *tab)
 {
 	const char *a = f->p, *q;
 	unsigned h = 2166136261u;
@@ -399,18 +404,18 @@ fast_name(struct fast *f, jv *out)
 	for (q = a; q < f->end && *q != '"' && *q != '\\' && (unsigned char)*q >= 0x20; q++)
 		h = (h ^ (unsigned char)*q) * 16777619u;
 	n = (size_t)(q - a);
-	if (q >= f->end || *q != '"' || n > NAME_MAX_LEN)
+	if (q >= f->end || *q != '"' || n > STR_MAX_LEN)
 		return fast_string(f, out);
-	slot = h % NAME_SLOTS;
-	if (!names[slot].set || names[slot].n != n || memcmp(names[slot].s, a, n) != 0) {
-		if (names[slot].set)
-			jv_free(names[slot].v);
-		names[slot].v = jv_string_sized(a, (int)n);
-		memcpy(names[slot].s, a, n);
-		names[slot].n = n;
-		names[slot].set = 1;
+	slot = h % STR_SLOTS;
+	if (!tab[slot].set || tab[slot].n != n || memcmp(tab[slot].s, a, n) != 0) {
+		if (tab[slot].set)
+			jv_free(tab[slot].v);
+		tab[slot].v = jv_string_sized(a, (int)n);
+		memcpy(tab[slot].s, a, n);
+		tab[slot].n = n;
+		tab[slot].set = 1;
 	}
-	*out = jv_copy(names[slot].v);
+	*out = jv_copy(tab[slot].v);
 	f->p = q + 1;
 	return 0;
 }
@@ -434,7 +439,7 @@ fast_container(struct fast *f, jv *out, int depth)
 			if (f->p >= f->end || *f->p != '"')
 				goto bad;
 			f->p++;
-			if (fast_name(f, &k) < 0)
+			if (fast_shared(f, &k, names) < 0)
 				goto bad;
 			fast_blank(f);
 			if (f->p >= f->end || *f->p != ':') {
@@ -481,7 +486,7 @@ fast_value(struct fast *f, jv *out, int depth)
 		return fast_container(f, out, depth);
 	case '"':
 		f->p++;
-		return fast_string(f, out);
+		return fast_shared(f, out, values);
 	case 't':
 	case 'f':
 	case 'n': {
@@ -604,13 +609,13 @@ mlc_wire_line(const char *line, size_t len, jv *obj, struct mlc_wire_err *e)
 static jv
 get(jv o, const char *k)
 {
-	return jv_object_get(jv_copy(o), jv_string(k));
+	return jv_object_get(jv_copy(o), mlc_jq_key(k));
 }
 
 static int
 has(jv o, const char *k)
 {
-	return jv_object_has(jv_copy(o), jv_string(k));
+	return jv_object_has(jv_copy(o), mlc_jq_key(k));
 }
 
 int

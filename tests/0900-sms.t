@@ -43,6 +43,17 @@ is "$({ rep 'ж' 66; printf '😀😀'; rep 'ж' 65; } | m)" "UCS-2 units=135 se
 	"surrogate pairs elsewhere"
 is "$(printf '👍🏽' | sms-calc)" "UCS-2 units=4 segments=1 chars=2 utf16=4" "emoji with a skin tone"
 is "$(printf '' | m)" "GSM-7 units=0 segments=0" "empty text: no segment"
+# An all-ASCII text is measured byte by byte (sms.c's ascii_measure); CR LF
+# is still one cluster, and a character outside GSM-7 still makes it UCS-2.
+is "$({ printf '`'; rep a 69; } | sms-calc)" "UCS-2 units=70 segments=1 chars=70 utf16=70" \
+	"ASCII with a backtick: 70 UCS-2 units, 1 segment"
+is "$({ printf '`'; rep a 70; } | m)" "UCS-2 units=71 segments=2" "71: 2 segments"
+is "$({ rep a 152; printf '\r\n'; rep a 152; } | m)" "GSM-7 units=306 segments=3" \
+	"CR LF at a segment boundary moves whole (306 septets, 3 segments)"
+is "$({ rep a 152; printf '\n\n'; rep a 152; } | m)" "GSM-7 units=306 segments=2" \
+	"two line feeds are two clusters: 2 segments"
+is "$(printf 'a\000b' | sms-calc)" "UCS-2 units=3 segments=1 chars=3 utf16=3" \
+	"a NUL byte is no GSM-7 character"
 printf 'ab\377' | sms-calc >"$T/out" 2>"$T/err"
 is "$?" 65 "invalid UTF-8 is reported"
 is "$(cat "$T/err")" "sms-calc: invalid UTF-8" "with a message"
