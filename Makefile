@@ -274,7 +274,7 @@ check: all
 # It rebuilds in place, so it leaves the tree built with sanitizers: `make clean all` after.
 check-asan:
 	$(MAKE) clean
-	$(MAKE) CFLAGS="$(ASAN_CFLAGS)" LDFLAGS="-fsanitize=address,undefined" all
+	$(MAKE) -j2 CFLAGS="$(ASAN_CFLAGS)" LDFLAGS="$(ASAN_LDFLAGS)" all
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=70 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	MLC_SANITIZED=1 $(PROVE) $(TESTS)
