@@ -942,6 +942,98 @@ sget(jv o, const char *k)
 	return r;
 }
 
+/*
+ * The members names[0..n) of o in v[0..n), each as get() gives it
+ * (jv_null() when absent), in one walk over o's members instead of a
+ * lookup each: an alert is read by some 30 lookups of 16 names, most of
+ * them absent, a recipient by 11 of 10.  len[i]: strlen(names[i]) (a
+ * member name may hold a NUL).
+ */
+static void
+members(jv o, const char *const *names, const size_t *len, size_t n, jv *v)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		v[i] = jv_null();
+	if (jv_get_kind(o) != JV_KIND_OBJECT)
+		return;
+	jv_object_foreach(o, k, x) {
+		const char *ks = jv_string_value(k);
+		size_t kl = (size_t)jv_string_length_bytes(jv_copy(k));
+
+		for (i = 0; i < n; i++)
+			if (len[i] == kl && ks[0] == names[i][0] && memcmp(ks, names[i], kl) == 0)
+				break;
+		jv_free(k);
+		if (i < n) {
+			jv_free(v[i]);
+			v[i] = x;
+		} else {
+			jv_free(x);
+		}
+	}
+}
+
+/* A string value copied (malloc'd) if it is a non-empty one, else NULL; v borrowed. */
+static char *
+str_of(jv v)
+{
+	if (jv_get_kind(v) == JV_KIND_STRING && jv_string_length_bytes(jv_copy(v)) > 0)
+		return mlc_xstrdup(jv_string_value(v));
+	return NULL;
+}
+
+/*
+ * The alert being rendered: its members read once (members()), for
+ * run_input, render_alert and every delivery and digest row of it, but for
+ * its record, which the alert gives up (render_alert).
+ */
+enum {
+	AM_ALERT_ID, AM_RULE, AM_SEVERITY, AM_TABLE, AM_KEY, AM_REALERT_KEY, AM_FINGERPRINT,
+	AM_RECORD, AM_RECIPIENTS, AM_CHANNELS, AM_DIGEST_ONLY, AM_STORM, AM_RESOLVED,
+	AM_ESCALATION, AM_SUPPRESSED, AM_ROW, AM_N
+};
+static const char *const am_names[AM_N] = {
+	"alert_id", "rule", "severity", "table", "key", "realert_key", "fingerprint",
+	"record", "recipients", "channels", "digest_only", "storm", "resolved",
+	"escalation", "suppressed", "row"
+};
+static jv am[AM_N];
+static int am_have;
+
+static void
+am_clear(void)
+{
+	size_t i;
+
+	if (am_have)
+		for (i = 0; i < AM_N; i++)
+			jv_free(am[i]);
+	am_have = 0;
+}
+
+static void
+am_load(jv alert)
+{
+	static size_t len[AM_N];
+	size_t i;
+
+	am_clear();
+	if (!len[0])
+		for (i = 0; i < AM_N; i++)
+			len[i] = strlen(am_names[i]);
+	members(alert, am_names, len, AM_N, am);
+	am_have = 1;
+}
+
+/* The alert's member i (a copy): get(alert, am_names[i]). */
+static jv
+am_get(int i)
+{
+	return jv_copy(am[i]);
+}
+
 /* Append a member as JSON text ("key":value) if present and not null. */
 static void
 add_member(struct mlc_buf *b, const char *k, jv v)
@@ -1163,32 +1255,47 @@ cap_take(const char *id, char *const *addr)
 /* ---- deliveries ---- */
 
 /* One recipient as the alert gave it. */
+enum { RM_TO, RM_NAME, RM_AN8, RM_SMS, RM_WHATSAPP, RM_EMAIL, RM_TZ, RM_ID, RM_ERROR,
+       RM_SUPCH, RM_N };
+static const char *const rm_names[RM_N] = {
+	"to", "name", "an8", "sms", "whatsapp", "email", "tz", "id", "error",
+	"suppressed_channels"
+};
 struct recip {
 	jv obj;        /* the alert's recipient object */
+	jv m[RM_N];    /* its members (members()) */
 	char *name, *sms, *whatsapp, *email, *tz;
 	char id[160];  /* identity for caps */
 	char *addr[3]; /* its addresses (borrowed) */
+	struct mlc_buf text; /* add_recipient's text, made on its first delivery */
+	int have_text;
 };
 
 static void
 recip_load(struct recip *r, jv o)
 {
+	static size_t len[RM_N];
+	size_t i;
 	jv an8;
 
 	memset(r, 0, sizeof *r);
 	r->obj = o;
-	r->name = sget(o, "name");
-	r->sms = sget(o, "sms");
-	r->whatsapp = sget(o, "whatsapp");
-	r->email = sget(o, "email");
-	r->tz = sget(o, "tz");
+	if (!len[0])
+		for (i = 0; i < RM_N; i++)
+			len[i] = strlen(rm_names[i]);
+	members(o, rm_names, len, RM_N, r->m);
+	r->name = str_of(r->m[RM_NAME]);
+	r->sms = str_of(r->m[RM_SMS]);
+	r->whatsapp = str_of(r->m[RM_WHATSAPP]);
+	r->email = str_of(r->m[RM_EMAIL]);
+	r->tz = str_of(r->m[RM_TZ]);
 	if (r->whatsapp || r->sms) {
 		char *w = mlc_addr_whatsapp(r->whatsapp ? r->whatsapp : r->sms);
 
 		free(r->whatsapp);
 		r->whatsapp = w;
 	}
-	an8 = get(o, "an8");
+	an8 = jv_copy(r->m[RM_AN8]);
 	if (jv_get_kind(an8) == JV_KIND_NUMBER) {
 		double d = jv_number_value(an8);
 
@@ -1212,6 +1319,12 @@ recip_load(struct recip *r, jv o)
 static void
 recip_free(struct recip *r)
 {
+	size_t i;
+
+	for (i = 0; i < RM_N; i++)
+		jv_free(r->m[i]);
+	if (r->have_text)
+		mlc_buf_free(&r->text);
 	jv_free(r->obj);
 	free(r->name);
 	free(r->sms);
@@ -1233,34 +1346,43 @@ recip_addr(const struct recip *r, const char *channel)
 }
 
 /* The small recipient object put into deliveries: the re-alert id that
- * alert-match checked (alert-log marks it), name, an8, the rule's ref. */
+ * alert-match checked (alert-log marks it), name, an8, the rule's ref.
+ * id, name, an8, to: the recipient's members (consumed). */
+static void
+add_recipient_of(struct mlc_buf *b, jv id, jv name, jv an8, jv to)
+{
+	size_t at;
+
+	mlc_buf_adds(b, ",\"recipient\":{");
+	at = b->len;
+	add_member(b, "id", id);
+	add_member(b, "name", name);
+	add_member(b, "an8", an8);
+	add_member(b, "ref", to);
+	if (b->len > at) /* the first member's comma */
+		memmove(b->p + at, b->p + at + 1, b->len - at);
+	if (b->len > at)
+		b->len--;
+	mlc_buf_addc(b, '}');
+}
+
 static void
 add_recipient(struct mlc_buf *b, jv o)
 {
-	/*
-	 * The last recipient's text, kept for its next delivery (a recipient
-	 * gets one per channel).  Held, the object cannot change in place: the
-	 * same object is the same text.
-	 */
-	static jv last;
-	static int have;
-	static struct mlc_buf in;
+	add_recipient_of(b, get(o, "id"), get(o, "name"), get(o, "an8"), get(o, "to"));
+}
 
-	if (!have || !jv_identical(jv_copy(o), jv_copy(last))) {
-		if (have)
-			jv_free(last);
-		last = jv_copy(o);
-		have = 1;
-		mlc_buf_reset(&in);
-		add_member(&in, "id", get(o, "id"));
-		add_member(&in, "name", get(o, "name"));
-		add_member(&in, "an8", get(o, "an8"));
-		add_member(&in, "ref", get(o, "to"));
+/* add_recipient of an alert's recipient: its text made once for its deliveries. */
+static void
+add_recip(struct mlc_buf *b, struct recip *r)
+{
+	if (!r->have_text) {
+		mlc_buf_init(&r->text);
+		r->have_text = 1;
+		add_recipient_of(&r->text, jv_copy(r->m[RM_ID]), jv_copy(r->m[RM_NAME]),
+		                 jv_copy(r->m[RM_AN8]), jv_copy(r->m[RM_TO]));
 	}
-	mlc_buf_adds(b, ",\"recipient\":{");
-	if (in.len)
-		mlc_buf_add(b, in.p + 1, in.len - 1);
-	mlc_buf_addc(b, '}');
+	mlc_buf_add(b, r->text.p, r->text.len);
 }
 
 static const char *
@@ -1360,37 +1482,33 @@ dispatch(struct mlc_buf *line, const char *delivery_id, const char *channel, con
 
 /* 1 for a storm summary (one message for many alerts: it escalates none). */
 static int
-storm_alert(jv alert)
+storm_alert(void)
 {
-	jv sj = get(alert, "storm");
-	int r = jv_get_kind(sj) == JV_KIND_TRUE;
-
-	jv_free(sj);
-	return r;
+	return jv_get_kind(am[AM_STORM]) == JV_KIND_TRUE;
 }
 
-/* The common head of a delivery line. */
+/* The common head of a delivery line (of the alert in am[]). */
 static void
-head(struct mlc_buf *b, const char *delivery_id, jv alert, const char *alert_id,
-     const char *severity, const char *channel, const char *to, jv robj)
+head(struct mlc_buf *b, const char *delivery_id, const char *alert_id,
+     const char *severity, const char *channel, const char *to, struct recip *r)
 {
 	mlc_buf_adds(b, "{\"delivery_id\":");
 	mlc_buf_json_str(b, delivery_id, strlen(delivery_id));
 	add_str(b, "alert_id", alert_id);
 	add_str(b, "rule", rule.name);
 	add_str(b, "severity", severity);
-	add_member(b, "table", get(alert, "table"));
-	add_member(b, "key", get(alert, "key"));
-	add_member(b, "realert_key", get(alert, "realert_key"));
-	add_member(b, "fingerprint", get(alert, "fingerprint"));
+	add_member(b, "table", am_get(AM_TABLE));
+	add_member(b, "key", am_get(AM_KEY));
+	add_member(b, "realert_key", am_get(AM_REALERT_KEY));
+	add_member(b, "fingerprint", am_get(AM_FINGERPRINT));
 	add_str(b, "channel", channel);
 	add_str(b, "to", to);
-	add_recipient(b, robj);
+	add_recip(b, r);
 	if (has_resolved && !cur_resolved)
 		mlc_buf_adds(b, ",\"resolvable\":true");
 	if (cur_escalation) {
-		add_member(b, "escalation", get(alert, "escalation"));
-	} else if (has_escalation && !cur_resolved && !storm_alert(alert)) {
+		add_member(b, "escalation", am_get(AM_ESCALATION));
+	} else if (has_escalation && !cur_resolved && !storm_alert()) {
 		mlc_buf_printf(b, ",\"escalate\":{\"first\":%ld,\"steps\":", esc_first);
 		mlc_buf_json_str(b, esc_steps_text, strlen(esc_steps_text));
 		mlc_buf_addc(b, '}');
@@ -1708,7 +1826,7 @@ spool_cells_once(jv input, unsigned long lineno, struct mlc_buf *text, struct ml
 
 /* Add one alert to the digest of (channel, address). */
 static int
-spool_add(jv alert, const char *channel, const char *addr, const struct recip *r,
+spool_add(const char *channel, const char *addr, const struct recip *r,
           const char *zone,
           const char *alert_id, const char *severity, jv input, unsigned long lineno)
 {
@@ -1779,7 +1897,7 @@ row:
 		 * bound in place: each text outlives the step.  What alert-log
 		 * needs to mark the re-alert index per alert: akey, fp.
 		 */
-		jv rk = get(alert, "realert_key"), fp = get(alert, "fingerprint"), d = jv_invalid();
+		jv rk = am_get(AM_REALERT_KEY), fp = am_get(AM_FINGERPRINT), d = jv_invalid();
 
 		st = sp_row;
 		sqlite3_reset(st);
@@ -1795,7 +1913,7 @@ row:
 		bind_in_place(st, 8, amt.len ? amt.p : NULL);
 		if (jv_get_kind(rk) != JV_KIND_STRING) {
 			jv_free(rk);
-			rk = get(alert, "key");
+			rk = am_get(AM_KEY);
 		}
 		bind_in_place(st, 4, jv_get_kind(rk) == JV_KIND_STRING ? jv_string_value(rk) : NULL);
 		if (jv_get_kind(fp) == JV_KIND_STRING) {
@@ -2645,7 +2763,7 @@ add_reply_code(struct mlc_buf *line, struct mlc_buf *b, jv alert, const char *al
 
 /* One delivery to one address on one channel: rendered, checked, dispatched; -1 a bad line. */
 static int
-deliver(jv alert, jv input, const struct recip *r, const char *channel, const char *addr,
+deliver(jv alert, jv input, struct recip *r, const char *channel, const char *addr,
         const char *alert_id, const char *severity, const char *zone, int storm,
         unsigned long lineno)
 {
@@ -2662,7 +2780,7 @@ deliver(jv alert, jv input, const struct recip *r, const char *channel, const ch
 	mlc_buf_adds(&did, channel);
 	mlc_buf_addc(&did, '/');
 	mlc_buf_adds(&did, addr);
-	head(&line, did.p, alert, alert_id, severity, channel, addr, r->obj);
+	head(&line, did.p, alert_id, severity, channel, addr, r);
 	if (strcmp(channel, "email") == 0 && storm) {
 		storm_text(alert, 1, &a);
 		storm_text(alert, 2, &b2);
@@ -2784,9 +2902,9 @@ render_recipient(jv alert, jv *shared, jv chans, unsigned chm, struct recip *r,
 	int c;
 	int any = 0, bad = 0;
 
-	err = get(r->obj, "error");
+	err = jv_copy(r->m[RM_ERROR]);
 	if (jv_get_kind(err) != JV_KIND_NULL || jv_get_kind(r->obj) != JV_KIND_OBJECT) {
-		jv to = get(r->obj, "to");
+		jv to = jv_copy(r->m[RM_TO]);
 
 		mlc_warn("line %lu: rule %s: recipient %s: %s; nothing sent to it", lineno,
 		         rule.name,
@@ -2801,7 +2919,7 @@ render_recipient(jv alert, jv *shared, jv chans, unsigned chm, struct recip *r,
 	}
 	jv_free(err);
 	/* channels alert-match found inside their re-alert window */
-	supch = get(r->obj, "suppressed_channels");
+	supch = jv_copy(r->m[RM_SUPCH]);
 	input = *shared;
 	*shared = jv_invalid();
 	input = jv_object_set(input, mlc_jq_key("alert_id"), jv_string(alert_id));
@@ -2809,9 +2927,9 @@ render_recipient(jv alert, jv *shared, jv chans, unsigned chm, struct recip *r,
 	input = jv_object_set(input, mlc_jq_key("severity"), jv_string(sev));
 	input = jv_object_set(input, mlc_jq_key("recipient"), jv_copy(r->obj));
 	if (cur_resolved)
-		input = jv_object_set(input, mlc_jq_key("resolved"), get(alert, "resolved"));
+		input = jv_object_set(input, mlc_jq_key("resolved"), am_get(AM_RESOLVED));
 	if (cur_escalation)
-		input = jv_object_set(input, mlc_jq_key("escalation"), get(alert, "escalation"));
+		input = jv_object_set(input, mlc_jq_key("escalation"), am_get(AM_ESCALATION));
 	/* every channel, in addr.c's order */
 	for (c = 0; c < MLC_CH_COUNT; c++) {
 		const char *ch = mlc_addr_channel_name(c), *addr;
@@ -2848,7 +2966,7 @@ render_recipient(jv alert, jv *shared, jv chans, unsigned chm, struct recip *r,
 		zone = zone_of(r, lineno);
 		input = jv_object_set(input, mlc_jq_key("channel"), mlc_jq_key(ch));
 		if (to_digest || digest_only) {
-			if (spool_add(alert, ch, addr, r, zone, alert_id, sev, input, lineno) < 0)
+			if (spool_add(ch, addr, r, zone, alert_id, sev, input, lineno) < 0)
 				bad = 1;
 		} else if (deliver(alert, input, r, ch, addr, alert_id, sev, zone, is_storm, lineno) < 0) {
 			bad = 1;
@@ -2864,25 +2982,23 @@ render_recipient(jv alert, jv *shared, jv chans, unsigned chm, struct recip *r,
 	return bad ? -1 : 0;
 }
 
-/* 0 ok, -1 a bad line (reported).  alert consumed. */
+/* 0 ok, -1 a bad line (reported).  alert consumed; its members in am[] (am_load). */
 static int
 render_alert(jv alert, unsigned long lineno)
 {
-	char *alert_id = sget(alert, "alert_id"), *arule = sget(alert, "rule"), *sev;
-	jv record = get(alert, "record"), recips = get(alert, "recipients"),
-	   chans = get(alert, "channels"), dj = get(alert, "digest_only");
-	int digest_only = jv_get_kind(dj) == JV_KIND_TRUE, i, n, bad = 0, is_storm;
+	char *alert_id = str_of(am[AM_ALERT_ID]), *arule = str_of(am[AM_RULE]), *sev;
+	jv record = am[AM_RECORD], recips = am_get(AM_RECIPIENTS), chans = am_get(AM_CHANNELS);
+	int digest_only = jv_get_kind(am[AM_DIGEST_ONLY]) == JV_KIND_TRUE, i, n, bad = 0;
+	int is_storm = storm_alert();
 	unsigned chm = 0;
-	jv sj = get(alert, "storm");
 	struct mlc_wire_err we;
 
-	is_storm = jv_get_kind(sj) == JV_KIND_TRUE;
-	jv_free(sj);
-	jv_free(dj);
+	am[AM_RECORD] = jv_null(); /* taken: see below */
 	alert_serial++;
-	sev = sget(alert, "severity");
+	sev = str_of(am[AM_SEVERITY]);
 	/* what alert-log --before alert-render refuses in front of us (wire.c) */
-	if (mlc_wire_alert(alert, &we) < 0) {
+	if (mlc_wire_alert_of(am[AM_SUPPRESSED], am[AM_ALERT_ID], am[AM_RULE], record, recips,
+	                      &we) < 0) {
 		char m[512];
 
 		mlc_wire_errmsg(&we, m, sizeof m);
@@ -2895,18 +3011,8 @@ render_alert(jv alert, unsigned long lineno)
 		bad = 1;
 		goto out;
 	}
-	{
-		jv rv = get(alert, "resolved");
-
-		cur_resolved = jv_get_kind(rv) == JV_KIND_OBJECT;
-		jv_free(rv);
-	}
-	{
-		jv ev = get(alert, "escalation");
-
-		cur_escalation = jv_get_kind(ev) == JV_KIND_OBJECT;
-		jv_free(ev);
-	}
+	cur_resolved = jv_get_kind(am[AM_RESOLVED]) == JV_KIND_OBJECT;
+	cur_escalation = jv_get_kind(am[AM_ESCALATION]) == JV_KIND_OBJECT;
 	if (cur_escalation && !has_escalation) {
 		mlc_warn("line %lu: an escalation step, and rule %s has no [escalation]", lineno,
 		         rule.name);
@@ -2957,6 +3063,7 @@ out:
 	jv_free(recips);
 	jv_free(chans);
 	jv_free(alert);
+	am_clear();
 	return bad ? -1 : 0;
 }
 
@@ -3370,7 +3477,7 @@ run_input(FILE *f, const char *name)
 	while (!exit_io && !config_failed && (r = mlc_ndjson_read(rd, &l, &len)) != 0) {
 		unsigned long lineno = mlc_ndjson_lineno(rd);
 		struct mlc_wire_err we;
-		jv o, sup, row, aid;
+		jv o;
 
 		if (r < 0) {
 			code = mlc_ndjson_error(rd);
@@ -3389,9 +3496,10 @@ run_input(FILE *f, const char *name)
 			n_bad++;
 			continue;
 		}
-		sup = get(o, "suppressed");
-		if (jv_get_kind(sup) != JV_KIND_NULL && jv_get_kind(sup) != JV_KIND_FALSE) {
-			jv_free(sup);
+		am_load(o);
+		if (jv_get_kind(am[AM_SUPPRESSED]) != JV_KIND_NULL &&
+		    jv_get_kind(am[AM_SUPPRESSED]) != JV_KIND_FALSE) {
+			am_clear();
 			jv_free(o);
 			if (!opt_preview && mlc_ndjson_write(1, l, len) < 0) {
 				mlc_warn("write error on stdout: %s", strerror(errno));
@@ -3399,13 +3507,12 @@ run_input(FILE *f, const char *name)
 			}
 			continue;
 		}
-		jv_free(sup);
-		row = get(o, "row");
-		aid = get(o, "alert_id");
-		if (opt_preview && jv_get_kind(aid) == JV_KIND_NULL && jv_get_kind(row) == JV_KIND_OBJECT)
+		if (opt_preview && jv_get_kind(am[AM_ALERT_ID]) == JV_KIND_NULL &&
+		    jv_get_kind(am[AM_ROW]) == JV_KIND_OBJECT) {
+			am_clear();
 			o = record_to_alert(o);
-		jv_free(row);
-		jv_free(aid);
+			am_load(o);
+		}
 		if (render_alert(o, lineno) < 0)
 			n_bad++;
 	}

@@ -230,6 +230,10 @@ int mlc_wire_line(const char *line, size_t len, jv *obj, struct mlc_wire_err *e)
  * (alert_id and rule non-empty strings, record an object, recipients an
  * array), -1 not an alert (e set).  obj is not consumed. */
 int mlc_wire_alert(jv obj, struct mlc_wire_err *e);
+/* mlc_wire_alert on the members already read (borrowed; jv_invalid() or
+ * jv_null() for one absent). */
+int mlc_wire_alert_of(jv suppressed, jv alert_id, jv rule, jv record, jv recipients,
+                      struct mlc_wire_err *e);
 /* 1 if twilio-send takes obj as a delivery: it has "delivery_id" or
  * "channel" and none of status, event, suppressed, deferred, dropped,
  * capped, dry_run (results and bookkeeping lines pass through). */

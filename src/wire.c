@@ -638,7 +638,8 @@ mlc_wire_str(jv o, const char *k, jv *v, const char **s)
 /* ---- alert-render ---- */
 
 int
-mlc_wire_alert(jv o, struct mlc_wire_err *e)
+mlc_wire_alert_of(jv suppressed, jv alert_id, jv rule, jv record, jv recipients,
+                  struct mlc_wire_err *e)
 {
 	static const struct {
 		const char *name;
@@ -650,27 +651,42 @@ mlc_wire_alert(jv o, struct mlc_wire_err *e)
 		{ "record", JV_KIND_OBJECT, "an object" },
 		{ "recipients", JV_KIND_ARRAY, "an array" },
 	};
-	jv v = get(o, "suppressed");
+	jv v[4];
 	size_t i;
-	int k = jv_get_kind(v);
+	int k = jv_get_kind(suppressed);
 
-	jv_free(v);
 	if (k != JV_KIND_INVALID && k != JV_KIND_NULL && k != JV_KIND_FALSE)
 		return 1;
+	v[0] = alert_id;
+	v[1] = rule;
+	v[2] = record;
+	v[3] = recipients;
 	for (i = 0; i < sizeof need / sizeof need[0]; i++) {
-		int bad;
-
-		v = get(o, need[i].name);
-		bad = jv_get_kind(v) != need[i].kind ||
-		      (need[i].kind == JV_KIND_STRING && jv_string_length_bytes(jv_copy(v)) == 0);
-		jv_free(v);
-		if (bad) {
+		if (jv_get_kind(v[i]) != need[i].kind ||
+		    (need[i].kind == JV_KIND_STRING && jv_string_length_bytes(jv_copy(v[i])) == 0)) {
 			set_err(e, need[i].name, "expected %s: not an alert (it needs alert_id, rule,"
 			        " record and recipients)", need[i].want);
 			return -1;
 		}
 	}
 	return 0;
+}
+
+int
+mlc_wire_alert(jv o, struct mlc_wire_err *e)
+{
+	static const char *const member[] = { "suppressed", "alert_id", "rule", "record",
+		                             "recipients" };
+	jv v[5];
+	size_t i;
+	int r;
+
+	for (i = 0; i < 5; i++)
+		v[i] = get(o, member[i]);
+	r = mlc_wire_alert_of(v[0], v[1], v[2], v[3], v[4], e);
+	for (i = 0; i < 5; i++)
+		jv_free(v[i]);
+	return r;
 }
 
 /* ---- the trailer (jde-fetch --trailer) ---- */
