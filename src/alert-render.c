@@ -2893,6 +2893,8 @@ rule_channels(void)
  * (each sets its members again, in the same order, before a template
  * reads them), not copied when the alert has given up its record.
  */
+static unsigned long input_serial; /* the alert_serial whose members *shared holds */
+
 static int
 render_recipient(jv alert, jv *shared, jv chans, unsigned chm, struct recip *r,
                  const char *alert_id, const char *sev, int digest_only, int is_storm,
@@ -2922,9 +2924,13 @@ render_recipient(jv alert, jv *shared, jv chans, unsigned chm, struct recip *r,
 	supch = jv_copy(r->m[RM_SUPCH]);
 	input = *shared;
 	*shared = jv_invalid();
-	input = jv_object_set(input, mlc_jq_key("alert_id"), jv_string(alert_id));
-	input = jv_object_set(input, mlc_jq_key("rule"), mlc_jq_key(rule.name));
-	input = jv_object_set(input, mlc_jq_key("severity"), jv_string(sev));
+	if (input_serial != alert_serial) {
+		/* the alert's members: the same for each recipient, set by the first */
+		input_serial = alert_serial;
+		input = jv_object_set(input, mlc_jq_key("alert_id"), jv_string(alert_id));
+		input = jv_object_set(input, mlc_jq_key("rule"), mlc_jq_key(rule.name));
+		input = jv_object_set(input, mlc_jq_key("severity"), jv_string(sev));
+	}
 	input = jv_object_set(input, mlc_jq_key("recipient"), jv_copy(r->obj));
 	if (cur_resolved)
 		input = jv_object_set(input, mlc_jq_key("resolved"), am_get(AM_RESOLVED));
