@@ -3472,6 +3472,125 @@ load_config(const char *path)
 
 /* ---- main ---- */
 
+/*
+ * The record's members the templates read: the line is built without the
+ * others (mlc_wire_line_keep: on JDE lines the row's unused columns and
+ * the contacts' other members are most of it).  Only when every template
+ * that reads the record is in C, which says what it reads (a jq template
+ * may read anything; so may the WhatsApp variables program); never in
+ * preview.  A storm summary's texts read the record's storm_limit and
+ * date; nothing else reads the record (the alert's members are read
+ * whole).  A path's last member is built whole, and so is any value on
+ * the way that is no object.
+ */
+static struct mlc_wire_keep keep_top, keep_rec;
+static int keep_ok = -1;
+
+static void
+keep_free(struct mlc_wire_keep *k)
+{
+	size_t i;
+
+	for (i = 0; i < k->n; i++) {
+		free(k->name[i]);
+		if (k->sub[i]) {
+			keep_free(k->sub[i]);
+			free(k->sub[i]);
+		}
+	}
+	free(k->name);
+	free(k->len);
+	free(k->sub);
+	memset(k, 0, sizeof *k);
+}
+
+static struct mlc_wire_keep *
+keep_add(struct mlc_wire_keep *k, const char *name, size_t len, int whole)
+{
+	size_t i;
+
+	for (i = 0; i < k->n; i++)
+		if (k->len[i] == len && memcmp(k->name[i], name, len) == 0)
+			break;
+	if (i == k->n) {
+		k->name = mlc_xrealloc(k->name, (k->n + 1) * sizeof *k->name);
+		k->len = mlc_xrealloc(k->len, (k->n + 1) * sizeof *k->len);
+		k->sub = mlc_xrealloc(k->sub, (k->n + 1) * sizeof *k->sub);
+		k->name[i] = mlc_xstrndup(name, len);
+		k->len[i] = len;
+		k->sub[i] = whole ? NULL : mlc_xcalloc(1, sizeof **k->sub);
+		k->n++;
+	} else if (whole && k->sub[i]) {
+		/* read whole as well: all of it built */
+		keep_free(k->sub[i]);
+		free(k->sub[i]);
+		k->sub[i] = NULL;
+	}
+	return k->sub[i];
+}
+
+static void
+keep_path(void *arg, const jv *keys, size_t n)
+{
+	struct mlc_wire_keep *k = arg;
+	size_t i;
+
+	for (i = 0; i < n && k; i++)
+		k = keep_add(k, jv_string_value(keys[i]),
+		             (size_t)jv_string_length_bytes(jv_copy(keys[i])), i + 1 == n);
+}
+
+static void
+line_keep_free(void)
+{
+	if (keep_ok == 1) {
+		keep_top.sub[0] = NULL;
+		keep_free(&keep_top);
+		keep_free(&keep_rec);
+	}
+	keep_ok = -1;
+}
+
+/* The keep for this run's lines, or NULL (all of every line). */
+static const struct mlc_wire_keep *
+line_keep(void)
+{
+	struct tmpl *const list[] = { &t_sms, &t_subject, &t_text, &t_html, &d_row, &d_amount,
+		                      &d_currency, &r_sms, &r_subject, &r_text, &e_sms,
+		                      &e_subject, &e_text };
+	size_t i;
+
+	if (keep_ok >= 0)
+		return keep_ok ? &keep_top : NULL;
+	keep_ok = 0;
+	if (opt_preview || wa_vars_e)
+		return NULL;
+	for (i = 0; i < sizeof list / sizeof list[0]; i++)
+		if (list[i]->src && !tmpl_c(list[i]))
+			return NULL;
+	for (i = 0; i < d_ncells; i++)
+		if (d_cells[i].src && !tmpl_c(&d_cells[i]))
+			return NULL;
+	for (i = 0; i < sizeof list / sizeof list[0]; i++)
+		if (list[i]->src)
+			mlc_tmpl_paths(list[i]->c, keep_path, &keep_rec);
+	for (i = 0; i < d_ncells; i++)
+		if (d_cells[i].src)
+			mlc_tmpl_paths(d_cells[i].c, keep_path, &keep_rec);
+	keep_add(&keep_rec, "storm_limit", 11, 1);
+	keep_add(&keep_rec, "date", 4, 1);
+	keep_top.rest = 1;
+	keep_top.n = 1;
+	keep_top.name = mlc_xcalloc(1, sizeof *keep_top.name);
+	keep_top.len = mlc_xcalloc(1, sizeof *keep_top.len);
+	keep_top.sub = mlc_xcalloc(1, sizeof *keep_top.sub);
+	keep_top.name[0] = mlc_xstrdup("record");
+	keep_top.len[0] = 6;
+	keep_top.sub[0] = &keep_rec;
+	keep_ok = 1;
+	return &keep_top;
+}
+
 static int
 run_input(FILE *f, const char *name)
 {
@@ -3493,7 +3612,7 @@ run_input(FILE *f, const char *name)
 			continue;
 		}
 		/* the checks every program makes, and alert-log in front of us */
-		if (mlc_wire_line(l, len, &o, &we) < 0) {
+		if (mlc_wire_line_keep(l, len, &o, &we, line_keep()) < 0) {
 			char m[512];
 
 			mlc_wire_errmsg(&we, m, sizeof m);
@@ -3643,6 +3762,7 @@ done:
 	if (spool)
 		spool_close();
 	mlc_store_close(store);
+	line_keep_free();
 	free_all_templates();
 	mlc_buf_free(&rowc.text);
 	mlc_buf_free(&rowc.cur);

@@ -1152,6 +1152,32 @@ mlc_tmpl_reads(const struct mlc_tmpl *t, const char *field)
 	return 0;
 }
 
+static void
+tc_term_paths(const struct tc_term *e, void (*cb)(void *, const jv *, size_t), void *arg)
+{
+	size_t i, j;
+
+	for (i = 0; i < e->np; i++) {
+		const struct tc_prim *p = &e->p[i];
+
+		if (p->kind == P_PATH)
+			cb(arg, p->keys, p->nkeys);
+		for (j = 0; j < p->nalts; j++)
+			tc_term_paths(&p->alts[j], cb, arg);
+	}
+}
+
+void
+mlc_tmpl_paths(const struct mlc_tmpl *t, void (*cb)(void *arg, const jv *keys, size_t n),
+               void *arg)
+{
+	size_t i;
+
+	for (i = 0; i < t->ns; i++)
+		if (t->s[i].e)
+			tc_term_paths(&t->s[i].e->t, cb, arg);
+}
+
 /* @html: jq 1.6 escapes these five, byte by byte (' as &apos;). */
 static void
 tc_html(struct mlc_buf *b, const char *s, size_t n)

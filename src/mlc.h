@@ -226,6 +226,23 @@ void mlc_wire_errmsg(const struct mlc_wire_err *e, char *out, size_t outlen);
  * the line when it is one (to name the line's ids), else jv_invalid().
  */
 int mlc_wire_line(const char *line, size_t len, jv *obj, struct mlc_wire_err *e);
+/*
+ * mlc_wire_line, building only some members of the object: of an object
+ * read the fast way, the members keep names (each with its own keep for
+ * an object value, NULL for all of it), and the others if rest is 1.
+ * The checks are those of the whole line, and a line jq's parser reads
+ * (wire.c) is built whole.  For a reader that knows every member it reads
+ * (alert-render's templates in C): the values it reads are the same.
+ */
+struct mlc_wire_keep {
+	int rest;
+	size_t n;
+	char **name;
+	size_t *len;
+	struct mlc_wire_keep **sub;
+};
+int mlc_wire_line_keep(const char *line, size_t len, jv *obj, struct mlc_wire_err *e,
+                       const struct mlc_wire_keep *keep);
 /* alert-render's input: 1 a "suppressed" line (passed through), 0 an alert
  * (alert_id and rule non-empty strings, record an object, recipients an
  * array), -1 not an alert (e set).  obj is not consumed. */
@@ -1419,6 +1436,9 @@ int mlc_tmpl_run(const struct mlc_tmpl *t, jv input, struct mlc_buf *out, const 
                  size_t *nulls);
 /* Whether an interpolation reads the input's member field (.field...). */
 int mlc_tmpl_reads(const struct mlc_tmpl *t, const char *field);
+/* Every path an interpolation reads (.a.b: keys "a", "b"), to cb. */
+void mlc_tmpl_paths(const struct mlc_tmpl *t, void (*cb)(void *arg, const jv *keys, size_t n),
+                    void *arg);
 void mlc_tmpl_free(struct mlc_tmpl *t);
 /* jv_dump_string(v, 0)'s text (v consumed) appended to b: faster for
  * plain strings and whole numbers. */
