@@ -1059,19 +1059,34 @@ add_str(struct mlc_buf *b, const char *k, const char *v)
 	mlc_buf_json_str(b, v, strlen(v));
 }
 
+/* s[0..n) escaped for HTML (up to a NUL), the plain runs appended whole */
+static void
+html_escape_n(struct mlc_buf *b, const char *s, size_t n)
+{
+	size_t i, run = 0;
+
+	for (i = 0; i < n && s[i]; i++) {
+		const char *e;
+
+		switch (s[i]) {
+		case '&': e = "&amp;"; break;
+		case '<': e = "&lt;"; break;
+		case '>': e = "&gt;"; break;
+		case '"': e = "&quot;"; break;
+		case '\'': e = "&#39;"; break;
+		default: continue;
+		}
+		mlc_buf_add(b, s + run, i - run);
+		mlc_buf_adds(b, e);
+		run = i + 1;
+	}
+	mlc_buf_add(b, s + run, i - run);
+}
+
 static void
 html_escape(struct mlc_buf *b, const char *s)
 {
-	for (; *s; s++) {
-		switch (*s) {
-		case '&': mlc_buf_adds(b, "&amp;"); break;
-		case '<': mlc_buf_adds(b, "&lt;"); break;
-		case '>': mlc_buf_adds(b, "&gt;"); break;
-		case '"': mlc_buf_adds(b, "&quot;"); break;
-		case '\'': mlc_buf_adds(b, "&#39;"); break;
-		default: mlc_buf_addc(b, *s);
-		}
-	}
+	html_escape_n(b, s, strlen(s));
 }
 
 static int
@@ -1830,7 +1845,8 @@ spool_add(const char *channel, const char *addr, const struct recip *r,
           const char *zone,
           const char *alert_id, const char *severity, jv input, unsigned long lineno)
 {
-	struct mlc_buf text, cur, amt, k, rj;
+	/* one row's texts, kept from row to row (no allocation per row) */
+	static struct mlc_buf text, cur, amt, k, rj;
 	sqlite3_stmt *st;
 	sqlite3_int64 gid;
 	double cents = NAN;
@@ -1838,9 +1854,18 @@ spool_add(const char *channel, const char *addr, const struct recip *r,
 	unsigned slot;
 
 	spool_open();
-	mlc_buf_init(&text);
-	mlc_buf_init(&cur);
-	mlc_buf_init(&amt);
+	if (!text.p) {
+		mlc_buf_init(&text);
+		mlc_buf_init(&cur);
+		mlc_buf_init(&amt);
+		mlc_buf_init(&k);
+		mlc_buf_init(&rj);
+	}
+	mlc_buf_reset(&text);
+	mlc_buf_reset(&cur);
+	mlc_buf_reset(&amt);
+	mlc_buf_reset(&k);
+	mlc_buf_reset(&rj);
 	if (strcmp(channel, "email") == 0)
 		x = spool_cells_once(input, lineno, &text, &cur, &amt, &cents);
 	else
@@ -1849,8 +1874,6 @@ spool_add(const char *channel, const char *addr, const struct recip *r,
 		rc = -1;
 		goto out;
 	}
-	mlc_buf_init(&k);
-	mlc_buf_init(&rj);
 	mlc_buf_adds(&k, channel);
 	mlc_buf_addc(&k, '\037');
 	mlc_buf_adds(&k, addr);
@@ -1931,12 +1954,7 @@ row:
 		jv_free(fp);
 	}
 	sqlite3_reset(st);
-	mlc_buf_free(&k);
-	mlc_buf_free(&rj);
 out:
-	mlc_buf_free(&text);
-	mlc_buf_free(&cur);
-	mlc_buf_free(&amt);
 	return rc;
 }
 
@@ -1992,16 +2010,18 @@ end_line(struct mlc_buf *b)
 	mlc_buf_addc(b, '\n');
 }
 
-/* cents as an amount: -1,234.50 (two decimals, "," between thousands). */
-static void
-fmt_cents(struct mlc_buf *b, double c)
+/* cents as an amount: -1,234.50 (two decimals, "," between thousands), in
+ * out (FMT_CENTS_MAX bytes): its length. */
+#define FMT_CENTS_MAX 600
+static size_t
+fmt_cents_s(char *out, double c)
 {
-	char dig[400];
+	char dig[400], *o = out;
 	size_t n, i;
 
 	c = round(c);
 	if (c < 0)
-		mlc_buf_addc(b, '-');
+		*o++ = '-';
 	if (fabs(c) < 1e18) { /* "%03.0f" of a whole number, without printf's big-number code */
 		unsigned long long u = (unsigned long long)fabs(c);
 		char *p = dig + 32;
@@ -2018,11 +2038,14 @@ fmt_cents(struct mlc_buf *b, double c)
 	n = strlen(dig) - 2;
 	for (i = 0; i < n; i++) {
 		if (i && (n - i) % 3 == 0)
-			mlc_buf_addc(b, ',');
-		mlc_buf_addc(b, dig[i]);
+			*o++ = ',';
+		*o++ = dig[i];
 	}
-	mlc_buf_addc(b, '.');
-	mlc_buf_adds(b, dig + n);
+	*o++ = '.';
+	*o++ = dig[n];
+	*o++ = dig[n + 1];
+	*o = '\0';
+	return (size_t)(o - out);
 }
 
 /* One digest being built: its rendered parts and what its rows added so far. */
@@ -2076,13 +2099,11 @@ widen(size_t *w, const char *s, size_t n)
 static void
 widen_amount(struct digest *d, double cents, const char *cur)
 {
-	struct mlc_buf n;
+	char n[FMT_CENTS_MAX];
+	size_t nl = fmt_cents_s(n, cents);
 
-	mlc_buf_init(&n);
-	fmt_cents(&n, cents);
-	if (n.len > d->numw)
-		d->numw = n.len;
-	mlc_buf_free(&n);
+	if (nl > d->numw)
+		d->numw = nl;
 	if (cur)
 		widen(&d->curw, cur, strlen(cur));
 }
@@ -2164,15 +2185,14 @@ text_rule(struct digest *d)
 static void
 put_amount(struct digest *d, double cents, const char *cur, const char *style)
 {
-	struct mlc_buf n;
+	char n[FMT_CENTS_MAX];
+	size_t nl = fmt_cents_s(n, cents);
 	size_t cw = cur ? text_width(cur, strlen(cur)) : 0;
 	size_t inner = d->numw + (d->curw ? 1 + d->curw : 0);
 
-	mlc_buf_init(&n);
-	fmt_cents(&n, cents);
 	pad(&d->text, inner, d->w[d_ncells]);
-	pad(&d->text, n.len, d->numw);
-	mlc_buf_adds(&d->text, n.p);
+	pad(&d->text, nl, d->numw);
+	mlc_buf_add(&d->text, n, nl);
 	if (d->curw) {
 		mlc_buf_addc(&d->text, ' ');
 		if (cur)
@@ -2182,13 +2202,12 @@ put_amount(struct digest *d, double cents, const char *cur, const char *style)
 	mlc_buf_adds(&d->html, "<td style=\"");
 	mlc_buf_adds(&d->html, style);
 	mlc_buf_adds(&d->html, MAIL_NUM "\">");
-	mlc_buf_add(&d->html, n.p, n.len);
+	mlc_buf_add(&d->html, n, nl);
 	if (cur && *cur) {
 		mlc_buf_adds(&d->html, "&nbsp;");
 		html_escape(&d->html, cur);
 	}
 	mlc_buf_adds(&d->html, "</td>");
-	mlc_buf_free(&n);
 }
 
 /* Renders the digest's header, footer and (e-mail) subject, and starts its body. */
@@ -2321,13 +2340,7 @@ digest_email_row(struct digest *d, const char *cells, int has_cents, double cent
 		mlc_buf_add(&d->text, p, n);
 		pad(&d->text, text_width(p, n), d->w[k]);
 		mlc_buf_adds(&d->html, "<td style=\"" MAIL_CELL "\">");
-		/* html_escape stops at the NUL: the cell alone */
-		{
-			char *c = mlc_xstrndup(p, n);
-
-			html_escape(&d->html, c);
-			free(c);
-		}
+		html_escape_n(&d->html, p, n);
 		mlc_buf_adds(&d->html, "</td>");
 		p += n + (p[n] != '\0');
 	}
@@ -2847,9 +2860,19 @@ deliver(jv alert, jv input, struct recip *r, const char *channel, const char *ad
 			goto out;
 		}
 		add_str(&line, "body", b2.p);
-		if (strcmp(channel, "sms") == 0)
-			mlc_buf_printf(&line, ",\"encoding\":\"%s\",\"segments\":%zu",
-			               mlc_sms_encoding_name(enc), segs);
+		if (strcmp(channel, "sms") == 0) {
+			char dig[24], *p = dig + sizeof dig;
+			size_t u = segs;
+
+			do {
+				*--p = (char)('0' + u % 10);
+				u /= 10;
+			} while (u);
+			mlc_buf_adds(&line, ",\"encoding\":\"");
+			mlc_buf_adds(&line, mlc_sms_encoding_name(enc));
+			mlc_buf_adds(&line, "\",\"segments\":");
+			mlc_buf_add(&line, p, (size_t)(dig + sizeof dig - p));
+		}
 		if (cut)
 			mlc_buf_adds(&line, ",\"truncated\":true");
 	}
