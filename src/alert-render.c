@@ -1595,7 +1595,10 @@ spool_open(void)
 	 * other connection can open it, so no lock is ever met here: this is
 	 * the one database used without store.c.
 	 */
-	if (sqlite3_open("", &spool) != SQLITE_OK)
+	/* one thread uses it: no mutex per call (some 60 an alert) */
+	if (sqlite3_open_v2("", &spool,
+	                    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+	                    NULL) != SQLITE_OK)
 		spool_fail("open");
 	if (sqlite3_exec(spool,
 	                 "PRAGMA cache_size = -2000;"
