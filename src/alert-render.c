@@ -3692,6 +3692,8 @@ main(int argc, char **argv)
 
 	mlc_util_setprogname(argv[0]);
 	mlc_util_std_args(argc, argv, usage);
+	/* no memory statistics (a global mutex on every SQLite allocation): none are read */
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	while ((c = getopt_long(argc, argv, "r:R:c:d:", lopts, NULL)) != -1) {
 		switch (c) {
 		case 'r': rulearg = optarg; break;
