@@ -504,7 +504,7 @@ mlc_buf_wipe(struct mlc_buf *b)
 }
 
 static void
-grow(struct mlc_buf *b, size_t n)
+grow_more(struct mlc_buf *b, size_t n)
 {
 	size_t need;
 
@@ -518,6 +518,14 @@ grow(struct mlc_buf *b, size_t n)
 	while (b->cap < need)
 		b->cap = b->cap < SIZE_MAX / 2 ? b->cap * 2 : need;
 	b->p = mlc_xrealloc(b->p, b->cap);
+}
+
+/* Room for n more bytes and the NUL: the common case inline (len < cap). */
+static inline void
+grow(struct mlc_buf *b, size_t n)
+{
+	if (!b->p || n >= b->cap - b->len)
+		grow_more(b, n);
 }
 
 void
