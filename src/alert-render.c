@@ -1535,17 +1535,18 @@ static void
 sms_body(struct mlc_buf *b, const char *text, size_t n, int whatsapp, int *enc,
          size_t *segs, int *cut)
 {
-	struct mlc_buf t;
+	static struct mlc_buf t; /* kept from call to call */
 	size_t keep;
 
-	mlc_buf_init(&t);
+	if (!t.p)
+		mlc_buf_init(&t);
+	mlc_buf_reset(&t);
 	if (transliterate && !whatsapp)
 		mlc_sms_transliterate(text, n, &t);
 	else
 		mlc_buf_add(&t, text, n);
 	keep = mlc_sms_truncate(t.p, t.len, whatsapp ? 1000000 : max_segments, enc, segs, b);
 	*cut = keep < t.len;
-	mlc_buf_free(&t);
 }
 
 /* ---- digest spool ---- */
@@ -2783,14 +2784,22 @@ deliver(jv alert, jv input, struct recip *r, const char *channel, const char *ad
         const char *alert_id, const char *severity, const char *zone, int storm,
         unsigned long lineno)
 {
-	struct mlc_buf line, did, a, b2, c;
+	/* kept from delivery to delivery (no allocation per delivery) */
+	static struct mlc_buf line, did, a, b2, c;
 	int rc = 0, nul = 0, x;
 
-	mlc_buf_init(&line);
-	mlc_buf_init(&did);
-	mlc_buf_init(&a);
-	mlc_buf_init(&b2);
-	mlc_buf_init(&c);
+	if (!line.p) {
+		mlc_buf_init(&line);
+		mlc_buf_init(&did);
+		mlc_buf_init(&a);
+		mlc_buf_init(&b2);
+		mlc_buf_init(&c);
+	}
+	mlc_buf_reset(&line);
+	mlc_buf_reset(&did);
+	mlc_buf_reset(&a);
+	mlc_buf_reset(&b2);
+	mlc_buf_reset(&c);
 	mlc_buf_adds(&did, alert_id);
 	mlc_buf_addc(&did, '/');
 	mlc_buf_adds(&did, channel);
@@ -2896,11 +2905,6 @@ done:
 	}
 	dispatch(&line, did.p, channel, addr, severity, zone, r->id, r->addr);
 out:
-	mlc_buf_free(&line);
-	mlc_buf_free(&did);
-	mlc_buf_free(&a);
-	mlc_buf_free(&b2);
-	mlc_buf_free(&c);
 	return rc;
 }
 
