@@ -531,6 +531,8 @@ struct tc_expr {
 };
 struct tc_seg {
 	jv lit;             /* the text before the interpolation (a string) */
+	const char *lits;   /* its bytes (held by lit), litn of them */
+	size_t litn;
 	struct tc_expr *e;  /* NULL: the last text */
 };
 struct mlc_tmpl {
@@ -1097,6 +1099,8 @@ mlc_tmpl_plain(const char *tmpl, int html, jv args)
 		g->lit = tc_text(tmpl + at, end - at);
 		if (!jv_is_valid(g->lit))
 			goto fail;
+		g->lits = jv_string_value(g->lit);
+		g->litn = (size_t)jv_string_length_bytes(jv_copy(g->lit));
 		if (i < n) {
 			struct tc_lex x = { tmpl, sp[i].a, sp[i].b };
 
@@ -1208,7 +1212,7 @@ mlc_tmpl_run(const struct mlc_tmpl *t, jv input, struct mlc_buf *out, const char
 		const char *p;
 		size_t n;
 
-		mlc_buf_add(out, jv_string_value(g->lit), (size_t)jv_string_length_bytes(jv_copy(g->lit)));
+		mlc_buf_add(out, g->lits, g->litn);
 		if (!g->e)
 			break;
 		v = tc_eval(t, g->e, input);
