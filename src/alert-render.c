@@ -3031,6 +3031,8 @@ render_alert(jv alert, unsigned long lineno)
 
 	am[AM_RECORD] = jv_null(); /* taken: see below */
 	alert_serial++;
+	/* a path read by several templates of this alert is looked up once */
+	mlc_tmpl_memo(alert_serial);
 	sev = str_of(am[AM_SEVERITY]);
 	/* what alert-log --before alert-render refuses in front of us (wire.c) */
 	if (mlc_wire_alert_of(am[AM_SUPPRESSED], am[AM_ALERT_ID], am[AM_RULE], record, recips,
@@ -3100,6 +3102,7 @@ out:
 	jv_free(chans);
 	jv_free(alert);
 	am_clear();
+	mlc_tmpl_memo(0);
 	return bad ? -1 : 0;
 }
 
@@ -3698,6 +3701,12 @@ main(int argc, char **argv)
 	mlc_util_std_args(argc, argv, usage);
 	/* no memory statistics (a global mutex on every SQLite allocation): none are read */
 	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+	{
+		/* what render_recipient sets in the input for each recipient and channel */
+		static const char *const per_delivery[] = { "recipient", "channel", NULL };
+
+		mlc_tmpl_memo_skip(per_delivery);
+	}
 	while ((c = getopt_long(argc, argv, "r:R:c:d:", lopts, NULL)) != -1) {
 		switch (c) {
 		case 'r': rulearg = optarg; break;
@@ -3796,6 +3805,7 @@ done:
 	mlc_store_close(store);
 	line_keep_free();
 	free_all_templates();
+	mlc_tmpl_memo_free();
 	mlc_buf_free(&rowc.text);
 	mlc_buf_free(&rowc.cur);
 	mlc_buf_free(&rowc.amt);

@@ -1436,6 +1436,16 @@ int mlc_tmpl_run(const struct mlc_tmpl *t, jv input, struct mlc_buf *out, const 
                  size_t *nulls);
 /* Whether an interpolation reads the input's member field (.field...). */
 int mlc_tmpl_reads(const struct mlc_tmpl *t, const char *field);
+/*
+ * A memo of the plain templates' path values: with gen not 0, a path read
+ * again in the same gen gives the value it gave (the caller changes gen
+ * whenever the input may have changed, but for the members whose names
+ * are in first, set before any template is made: the paths into them are
+ * never memoized).  mlc_tmpl_memo(0): off, the values dropped.
+ */
+void mlc_tmpl_memo_skip(const char *const *first);
+void mlc_tmpl_memo(unsigned long gen);
+void mlc_tmpl_memo_free(void);
 /* Every path an interpolation reads (.a.b: keys "a", "b"), to cb. */
 void mlc_tmpl_paths(const struct mlc_tmpl *t, void (*cb)(void *arg, const jv *keys, size_t n),
                     void *arg);

@@ -159,9 +159,14 @@ is "$(jq -r 'select(.digest) | "\(.to) \(.alert_count)"' "$T/many.out" | sort)" 
 # nested values, escapes, a long number or a \u escape (the line then goes
 # to jq's parser, whole), a repeated member, a path read both whole and
 # into (.contacts, .row), a storm summary (its record's storm_limit, date).
+# The paths read again by the templates of one alert are looked up once
+# (mlc_tmpl_memo), but for .recipient and .channel: an alert to two
+# recipients on two channels, whose texts show both.
 mkdir -p "$T/keep"
 sed -e 's/^sms = .*/sms = \\(.row.F0411_DOC) \\(.contacts.vendor.name) \\(.dates.DDJ | days_ago) \\(.row.F0411_AAP | amount)/' \
-	-e 's/^text = .*/text = \\(.contacts) \\(.row.F0411_AN8)/' \
+	-e 's/^text = .*/text = \\(.contacts) \\(.row.F0411_AN8) \\(.channel) \\(.recipient.name) \\(.row.F0411_DOC)/' \
+	-e 's/^subject = .*/subject = \\(.recipient.name) \\(.channel) \\(.row.F0411_DOC)/' \
+	-e '/^sms = /s/$/ \\(.channel) \\(.recipient.name)/' \
 	-e 's/^html = .*/html = <p>\\(.row)<\/p> \\(.contacts.vendor.an8 \/\/ "none")/' \
 	"$TOP/tests/fixtures/render-rules/ap-aging.rule" | grep -v '^  was due' >"$T/keep/ap-aging.rule"
 grep -q '^text = \\(.contacts)' "$T/keep/ap-aging.rule"
@@ -177,6 +182,8 @@ ok "a rule that reads .contacts and .row whole and into"
 		sed 's/"fetched_at"/"big":1234567890123456789012345678,"fetched_at"/'
 	head -n 1 "$F/render-basic.in.ndjson" | jq -c '.alert_id += ":dup"' |
 		sed 's/"dates":{"DDJ":"2024-01-10"}/"dates":{"DDJ":"2024-01-10"},"dates":{"DDJ":"2024-01-12","x":1}/'
+	head -n 1 "$F/render-basic.in.ndjson" | jq -c '.alert_id += ":two" | .recipients += [.recipients[0]
+		| .name = "Second" | .sms = "+13125550148" | .email = "b@acme.example"]'
 	head -n 1 "$F/render-basic.in.ndjson" | jq -c '.alert_id += ":storm" | .storm = true | .count = 5
 		| .alerts = ["a","b"] | .record = {"storm_limit":3,"date":"2024-01-15","other":{"x":1}}'
 } >"$T/keep.in"
@@ -194,6 +201,11 @@ for how in fast jqparse jqtmpl; do
 done
 grep -q '"storm":true\|Alert storm' "$T/keep.fast"
 ok "the storm summary rendered"
+is "$(grep -c ':two/' "$T/keep.fast")" 4 "two recipients, two channels: four deliveries"
+grep ':two/sms/+13125550148' "$T/keep.fast" | grep -q 'sms Second'
+ok "each delivery's texts name its own channel and recipient"
+grep ':two/email/b@acme.example' "$T/keep.fast" | grep -q '"subject":"Second email'
+ok "and so does an e-mail's subject"
 grep -q '2024-01-12' "$T/keep.fast" || grep -q 'was due' "$T/keep.fast" || true
 diff_ok "$T/keep.jqparse" "$T/keep.fast" "the record's members left out: the deliveries of the whole line"
 diff_ok "$T/keep.jqparse.err" "$T/keep.fast.err" "and its messages"
