@@ -1315,10 +1315,20 @@ recip_load(struct recip *r, jv o)
 		double d = jv_number_value(an8);
 
 		/* "%.0f" of a whole number is its digits */
-		if (d == floor(d) && d >= 1 && d < 1e15)
-			snprintf(r->id, sizeof r->id, "an8:%lld", (long long)d);
-		else
+		if (d == floor(d) && d >= 1 && d < 1e15) {
+			char dig[24], *p = dig + sizeof dig;
+			unsigned long long u = (unsigned long long)d;
+
+			*--p = '\0';
+			do {
+				*--p = (char)('0' + u % 10);
+				u /= 10;
+			} while (u);
+			memcpy(r->id, "an8:", 4);
+			memcpy(r->id + 4, p, (size_t)(dig + sizeof dig - p));
+		} else {
 			snprintf(r->id, sizeof r->id, "an8:%.0f", d);
+		}
 	}
 	else if (jv_get_kind(an8) == JV_KIND_STRING)
 		snprintf(r->id, sizeof r->id, "an8:%s", jv_string_value(an8));
@@ -2957,9 +2967,15 @@ render_recipient(jv alert, jv *shared, jv chans, unsigned chm, struct recip *r,
 	if (input_serial != alert_serial) {
 		/* the alert's members: the same for each recipient, set by the first */
 		input_serial = alert_serial;
-		input = jv_object_set(input, mlc_jq_key("alert_id"), jv_string(alert_id));
+		/* the alert's own strings where they are the same text (wire.c: no NUL) */
+		input = jv_object_set(input, mlc_jq_key("alert_id"),
+		                      jv_get_kind(am[AM_ALERT_ID]) == JV_KIND_STRING ?
+		                              jv_copy(am[AM_ALERT_ID]) : jv_string(alert_id));
 		input = jv_object_set(input, mlc_jq_key("rule"), mlc_jq_key(rule.name));
-		input = jv_object_set(input, mlc_jq_key("severity"), jv_string(sev));
+		input = jv_object_set(input, mlc_jq_key("severity"),
+		                      jv_get_kind(am[AM_SEVERITY]) == JV_KIND_STRING &&
+		                                      strcmp(jv_string_value(am[AM_SEVERITY]), sev) == 0 ?
+		                              jv_copy(am[AM_SEVERITY]) : jv_string(sev));
 	}
 	input = jv_object_set(input, mlc_jq_key("recipient"), jv_copy(r->obj));
 	if (cur_resolved)
@@ -3075,7 +3091,7 @@ render_alert(jv alert, unsigned long lineno)
 	 */
 	if (jv_get_kind(record) == JV_KIND_OBJECT) {
 		if (!is_storm)
-			alert = jv_object_delete(alert, jv_string("record"));
+			alert = jv_object_delete(alert, mlc_jq_key("record"));
 	} else {
 		record = jv_object_merge(record, jv_object());
 	}
