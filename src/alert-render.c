@@ -3095,10 +3095,20 @@ render_alert(jv alert, unsigned long lineno)
 	} else {
 		record = jv_object_merge(record, jv_object());
 	}
-	/* the alert's channels (an array): bit c for addr.c's channel c */
-	for (i = 0; i < MLC_CH_COUNT; i++)
-		if (has_word(chans, mlc_addr_channel_name(i)))
-			chm |= 1u << i;
+	/* the alert's channels (an array): bit c for addr.c's channel c, in one pass */
+	n = jv_get_kind(chans) == JV_KIND_ARRAY ? jv_array_length(jv_copy(chans)) : 0;
+	for (i = 0; i < n; i++) {
+		jv e = jv_array_get(jv_copy(chans), i);
+
+		if (jv_get_kind(e) == JV_KIND_STRING) {
+			const char *w = jv_string_value(e);
+			int c = mlc_addr_channel(w, strlen(w)); /* as has_word's strcmp */
+
+			if (c >= 0)
+				chm |= 1u << c;
+		}
+		jv_free(e);
+	}
 	n = jv_array_length(jv_copy(recips));
 	for (i = 0; i < n; i++) {
 		struct recip r;
