@@ -9,12 +9,17 @@
 #      into one digest to the finance mailbox: spooled, then rendered at
 #      the end).
 #
-# usage: bench/alert-render.sh [-c] [-n ALERTS] [-r ROUNDS]
-# Defaults: 20000 alerts, 5 rounds.  -c counts the instructions executed
+# usage: bench/alert-render.sh [-c] [-n ALERTS] [-m SMALL] [-r ROUNDS]
+# Defaults: 20000 alerts, 5 rounds.  -m SMALL also runs SMALL alerts in every
+# round and prints the marginal cost per alert, (cost(ALERTS) -
+# cost(SMALL)) / (ALERTS - SMALL): the per-run costs (process start, rule
+# and template compile, the digest's end) cancel out.  -c counts the instructions executed
 # (valgrind --tool=callgrind, one round, use a small -n) instead of the CPU
 # time: the same on a loaded machine as on an idle one.  With ALERT_RENDER_BASE=/path/to/an/
 # other/alert-render the two binaries run in turn in every round (for a
-# before/after ratio on a shared machine).  --no-state: the audit trail and
+# before/after ratio on a shared machine).  SAME_RULE=1: the base gets the
+# same rule (a base from issue 14 on) and every output is compared with
+# cmp (stdout and stderr).  --no-state: the audit trail and
 # caps are not measured here.
 set -eu
 
@@ -23,13 +28,15 @@ new=${ALERT_RENDER:-$top/bin/alert-render}
 base=${ALERT_RENDER_BASE:-}
 n=20000
 rounds=5
+small=
 count=0
-while getopts cn:r: o; do
+while getopts cn:m:r: o; do
 	case $o in
 	c) count=1 rounds=1 ;;
 	n) n=$OPTARG ;;
+	m) small=$OPTARG ;;
 	r) rounds=$OPTARG ;;
-	*) echo "usage: bench/alert-render.sh [-c] [-n ALERTS] [-r ROUNDS]" >&2; exit 64 ;;
+	*) echo "usage: bench/alert-render.sh [-c] [-n ALERTS] [-m SMALL] [-r ROUNDS]" >&2; exit 64 ;;
 	esac
 done
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/render-bench.XXXXXX")
@@ -56,44 +63,89 @@ sed -e '/^\(columns\|amount\|currency\) *=/d' \
 	"$R/ap-digest.rule" >"$tmp/base-rules/ap-digest.rule"
 alerts render-basic.in.ndjson "$n" >"$tmp/direct"
 alerts render-digest.in.ndjson "$n" >"$tmp/digest"
+if [ -n "$small" ]; then
+	alerts render-basic.in.ndjson "$small" >"$tmp/direct.small"
+	alerts render-digest.in.ndjson "$small" >"$tmp/digest.small"
+fi
 
-# one BIN RULE INPUT: CPU seconds (user + system) of one run in $s (with -c:
-# instructions), output lines in $lines.  CPU, not wall time: on a shared machine the wall time
+# one BIN RULE INPUT [OUT]: CPU seconds (user + system) of one run in $s (with -c:
+# instructions), output lines in $lines; stdout in OUT (default $tmp/out),
+# stderr in OUT.err.  CPU, not wall time: on a shared machine the wall time
 # mostly measures the other jobs.
 one() {
+	out=${4:-$tmp/out}
 	if [ "$count" = 1 ]; then
-		valgrind --tool=callgrind --callgrind-out-file="$tmp/cg" "$1" -r "$2" --no-state \
-			--now "$now" <"$3" >"$tmp/out" 2>/dev/null || true
+		valgrind --tool=callgrind --callgrind-out-file="$tmp/cg" --log-file="$tmp/vg" \
+			"$1" -r "$2" --no-state --now "$now" <"$3" >"$out" 2>"$out.err" || true
 		s=$(sed -n 's/^summary: //p; s/^totals: //p' "$tmp/cg" | head -n 1)
-		lines=$(wc -l <"$tmp/out" | tr -d ' ')
+		lines=$(wc -l <"$out" | tr -d ' ')
 		return
 	fi
-	/usr/bin/time -f '%U %S' "$1" -r "$2" --no-state --now "$now" <"$3" >"$tmp/out" \
-		2>"$tmp/time" || true
+	/usr/bin/time -o "$tmp/time" -f '%U %S' "$1" -r "$2" --no-state --now "$now" <"$3" \
+		>"$out" 2>"$out.err" || true
 	s=$(tail -n 1 "$tmp/time" | awk '{ printf "%.2f", $1 + $2 }')
-	lines=$(wc -l <"$tmp/out" | tr -d ' ')
+	lines=$(wc -l <"$out" | tr -d ' ')
 }
+# same A B: the two runs' stdout and stderr byte-identical (SAME_RULE=1)
+same() {
+	if ! cmp -s "$1" "$2" || ! cmp -s "$1.err" "$2.err"; then
+		echo "error: $kind: output differs between new and base" >&2
+		exit 1
+	fi
+}
+# marginal BIG SMALL: the cost per alert between the two sizes
+marginal() { echo "$1 $2 $n $small" | awk '{ printf "%.9f\n", ($1 - $2) / ($3 - $4) }'; }
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 for kind in direct digest; do
 	rule=$R/ap-aging.rule
 	[ "$kind" = digest ] && rule=$R/ap-digest.rule
+	brule=$rule
+	[ "$kind" = digest ] && [ "${SAME_RULE:-0}" != 1 ] && brule=$tmp/base-rules/ap-digest.rule
 	: >"$tmp/t.new"
 	: >"$tmp/t.base"
+	: >"$tmp/m.new"
+	: >"$tmp/m.base"
 	i=0
 	while [ "$i" -lt "$rounds" ]; do
-		one "$new" "$rule" "$tmp/$kind"
+		one "$new" "$rule" "$tmp/$kind" "$tmp/out.new"
 		echo "$s" >>"$tmp/t.new"
+		sn=$s
 		nl=$lines
 		if [ -n "$base" ]; then
-			brule=$rule
-			[ "$kind" = digest ] && brule=$tmp/base-rules/ap-digest.rule
-			one "$base" "$brule" "$tmp/$kind"
+			one "$base" "$brule" "$tmp/$kind" "$tmp/out.base"
 			echo "$s" >>"$tmp/t.base"
+			sb=$s
 			[ "$lines" = "$nl" ] || echo "warning: $kind: $nl lines against $lines" >&2
+			[ "${SAME_RULE:-0}" = 1 ] && same "$tmp/out.new" "$tmp/out.base"
+		fi
+		if [ -n "$small" ]; then
+			one "$new" "$rule" "$tmp/$kind.small" "$tmp/out.new"
+			marginal "$sn" "$s" >>"$tmp/m.new"
+			if [ -n "$base" ]; then
+				one "$base" "$brule" "$tmp/$kind.small" "$tmp/out.base"
+				marginal "$sb" "$s" >>"$tmp/m.base"
+				[ "${SAME_RULE:-0}" = 1 ] && same "$tmp/out.new" "$tmp/out.base"
+			fi
 		fi
 		i=$((i + 1))
 	done
+	if [ -n "$small" ]; then
+		mn=$(median <"$tmp/m.new")
+		unit=us
+		[ "$count" = 1 ] && unit=instructions
+		echo "$kind, marginal $small to $n alerts: alert-render" \
+			"$(awk -v c="$count" '{ printf "%.0f ", c == 1 ? $1 : $1 * 1e6 }' "$tmp/m.new")$unit;" \
+			"median $(echo "$mn" | awk -v c="$count" '{ printf "%.1f", c == 1 ? $1 : $1 * 1e6 }')" \
+			"$unit an alert"
+		if [ -n "$base" ]; then
+			mb=$(median <"$tmp/m.base")
+			echo "$kind, marginal $small to $n alerts: base" \
+				"$(awk -v c="$count" '{ printf "%.0f ", c == 1 ? $1 : $1 * 1e6 }' "$tmp/m.base")$unit;" \
+				"median $(echo "$mb" | awk -v c="$count" '{ printf "%.1f", c == 1 ? $1 : $1 * 1e6 }')" \
+				"$unit an alert; ratio new/base $(echo "$mn $mb" | awk '{ printf "%.3f", $1 / $2 }')"
+		fi
+	fi
 	m=$(median <"$tmp/t.new")
 	if [ "$count" = 1 ]; then
 		echo "$kind, $n alerts ($nl lines): alert-render $m instructions," \

@@ -942,6 +942,98 @@ sget(jv o, const char *k)
 	return r;
 }
 
+/*
+ * The members names[0..n) of o in v[0..n), each as get() gives it
+ * (jv_null() when absent), in one walk over o's members instead of a
+ * lookup each: an alert is read by some 30 lookups of 16 names, most of
+ * them absent, a recipient by 11 of 10.  len[i]: strlen(names[i]) (a
+ * member name may hold a NUL).
+ */
+static void
+members(jv o, const char *const *names, const size_t *len, size_t n, jv *v)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		v[i] = jv_null();
+	if (jv_get_kind(o) != JV_KIND_OBJECT)
+		return;
+	jv_object_foreach(o, k, x) {
+		const char *ks = jv_string_value(k);
+		size_t kl = (size_t)jv_string_length_bytes(jv_copy(k));
+
+		for (i = 0; i < n; i++)
+			if (len[i] == kl && ks[0] == names[i][0] && memcmp(ks, names[i], kl) == 0)
+				break;
+		jv_free(k);
+		if (i < n) {
+			jv_free(v[i]);
+			v[i] = x;
+		} else {
+			jv_free(x);
+		}
+	}
+}
+
+/* A string value copied (malloc'd) if it is a non-empty one, else NULL; v borrowed. */
+static char *
+str_of(jv v)
+{
+	if (jv_get_kind(v) == JV_KIND_STRING && jv_string_length_bytes(jv_copy(v)) > 0)
+		return mlc_xstrdup(jv_string_value(v));
+	return NULL;
+}
+
+/*
+ * The alert being rendered: its members read once (members()), for
+ * run_input, render_alert and every delivery and digest row of it, but for
+ * its record, which the alert gives up (render_alert).
+ */
+enum {
+	AM_ALERT_ID, AM_RULE, AM_SEVERITY, AM_TABLE, AM_KEY, AM_REALERT_KEY, AM_FINGERPRINT,
+	AM_RECORD, AM_RECIPIENTS, AM_CHANNELS, AM_DIGEST_ONLY, AM_STORM, AM_RESOLVED,
+	AM_ESCALATION, AM_SUPPRESSED, AM_ROW, AM_N
+};
+static const char *const am_names[AM_N] = {
+	"alert_id", "rule", "severity", "table", "key", "realert_key", "fingerprint",
+	"record", "recipients", "channels", "digest_only", "storm", "resolved",
+	"escalation", "suppressed", "row"
+};
+static jv am[AM_N];
+static int am_have;
+
+static void
+am_clear(void)
+{
+	size_t i;
+
+	if (am_have)
+		for (i = 0; i < AM_N; i++)
+			jv_free(am[i]);
+	am_have = 0;
+}
+
+static void
+am_load(jv alert)
+{
+	static size_t len[AM_N];
+	size_t i;
+
+	am_clear();
+	if (!len[0])
+		for (i = 0; i < AM_N; i++)
+			len[i] = strlen(am_names[i]);
+	members(alert, am_names, len, AM_N, am);
+	am_have = 1;
+}
+
+/* The alert's member i (a copy): get(alert, am_names[i]). */
+static jv
+am_get(int i)
+{
+	return jv_copy(am[i]);
+}
+
 /* Append a member as JSON text ("key":value) if present and not null. */
 static void
 add_member(struct mlc_buf *b, const char *k, jv v)
@@ -967,19 +1059,34 @@ add_str(struct mlc_buf *b, const char *k, const char *v)
 	mlc_buf_json_str(b, v, strlen(v));
 }
 
+/* s[0..n) escaped for HTML (up to a NUL), the plain runs appended whole */
+static void
+html_escape_n(struct mlc_buf *b, const char *s, size_t n)
+{
+	size_t i, run = 0;
+
+	for (i = 0; i < n && s[i]; i++) {
+		const char *e;
+
+		switch (s[i]) {
+		case '&': e = "&amp;"; break;
+		case '<': e = "&lt;"; break;
+		case '>': e = "&gt;"; break;
+		case '"': e = "&quot;"; break;
+		case '\'': e = "&#39;"; break;
+		default: continue;
+		}
+		mlc_buf_add(b, s + run, i - run);
+		mlc_buf_adds(b, e);
+		run = i + 1;
+	}
+	mlc_buf_add(b, s + run, i - run);
+}
+
 static void
 html_escape(struct mlc_buf *b, const char *s)
 {
-	for (; *s; s++) {
-		switch (*s) {
-		case '&': mlc_buf_adds(b, "&amp;"); break;
-		case '<': mlc_buf_adds(b, "&lt;"); break;
-		case '>': mlc_buf_adds(b, "&gt;"); break;
-		case '"': mlc_buf_adds(b, "&quot;"); break;
-		case '\'': mlc_buf_adds(b, "&#39;"); break;
-		default: mlc_buf_addc(b, *s);
-		}
-	}
+	html_escape_n(b, s, strlen(s));
 }
 
 static int
@@ -1163,40 +1270,65 @@ cap_take(const char *id, char *const *addr)
 /* ---- deliveries ---- */
 
 /* One recipient as the alert gave it. */
+enum { RM_TO, RM_NAME, RM_AN8, RM_SMS, RM_WHATSAPP, RM_EMAIL, RM_TZ, RM_ID, RM_ERROR,
+       RM_SUPCH, RM_N };
+static const char *const rm_names[RM_N] = {
+	"to", "name", "an8", "sms", "whatsapp", "email", "tz", "id", "error",
+	"suppressed_channels"
+};
 struct recip {
 	jv obj;        /* the alert's recipient object */
+	jv m[RM_N];    /* its members (members()) */
 	char *name, *sms, *whatsapp, *email, *tz;
 	char id[160];  /* identity for caps */
 	char *addr[3]; /* its addresses (borrowed) */
+	struct mlc_buf text; /* add_recipient's text, made on its first delivery */
+	int have_text;
 };
 
 static void
 recip_load(struct recip *r, jv o)
 {
+	static size_t len[RM_N];
+	size_t i;
 	jv an8;
 
 	memset(r, 0, sizeof *r);
 	r->obj = o;
-	r->name = sget(o, "name");
-	r->sms = sget(o, "sms");
-	r->whatsapp = sget(o, "whatsapp");
-	r->email = sget(o, "email");
-	r->tz = sget(o, "tz");
+	if (!len[0])
+		for (i = 0; i < RM_N; i++)
+			len[i] = strlen(rm_names[i]);
+	members(o, rm_names, len, RM_N, r->m);
+	r->name = str_of(r->m[RM_NAME]);
+	r->sms = str_of(r->m[RM_SMS]);
+	r->whatsapp = str_of(r->m[RM_WHATSAPP]);
+	r->email = str_of(r->m[RM_EMAIL]);
+	r->tz = str_of(r->m[RM_TZ]);
 	if (r->whatsapp || r->sms) {
 		char *w = mlc_addr_whatsapp(r->whatsapp ? r->whatsapp : r->sms);
 
 		free(r->whatsapp);
 		r->whatsapp = w;
 	}
-	an8 = get(o, "an8");
+	an8 = jv_copy(r->m[RM_AN8]);
 	if (jv_get_kind(an8) == JV_KIND_NUMBER) {
 		double d = jv_number_value(an8);
 
 		/* "%.0f" of a whole number is its digits */
-		if (d == floor(d) && d >= 1 && d < 1e15)
-			snprintf(r->id, sizeof r->id, "an8:%lld", (long long)d);
-		else
+		if (d == floor(d) && d >= 1 && d < 1e15) {
+			char dig[24], *p = dig + sizeof dig;
+			unsigned long long u = (unsigned long long)d;
+
+			*--p = '\0';
+			do {
+				*--p = (char)('0' + u % 10);
+				u /= 10;
+			} while (u);
+			memcpy(r->id, "an8:", 4);
+			memcpy(r->id + 4, p, (size_t)(dig + sizeof dig - p));
+		} else {
 			snprintf(r->id, sizeof r->id, "an8:%.0f", d);
+		}
 	}
 	else if (jv_get_kind(an8) == JV_KIND_STRING)
 		snprintf(r->id, sizeof r->id, "an8:%s", jv_string_value(an8));
@@ -1212,6 +1344,12 @@ recip_load(struct recip *r, jv o)
 static void
 recip_free(struct recip *r)
 {
+	size_t i;
+
+	for (i = 0; i < RM_N; i++)
+		jv_free(r->m[i]);
+	if (r->have_text)
+		mlc_buf_free(&r->text);
 	jv_free(r->obj);
 	free(r->name);
 	free(r->sms);
@@ -1233,34 +1371,43 @@ recip_addr(const struct recip *r, const char *channel)
 }
 
 /* The small recipient object put into deliveries: the re-alert id that
- * alert-match checked (alert-log marks it), name, an8, the rule's ref. */
+ * alert-match checked (alert-log marks it), name, an8, the rule's ref.
+ * id, name, an8, to: the recipient's members (consumed). */
+static void
+add_recipient_of(struct mlc_buf *b, jv id, jv name, jv an8, jv to)
+{
+	size_t at;
+
+	mlc_buf_adds(b, ",\"recipient\":{");
+	at = b->len;
+	add_member(b, "id", id);
+	add_member(b, "name", name);
+	add_member(b, "an8", an8);
+	add_member(b, "ref", to);
+	if (b->len > at) /* the first member's comma */
+		memmove(b->p + at, b->p + at + 1, b->len - at);
+	if (b->len > at)
+		b->len--;
+	mlc_buf_addc(b, '}');
+}
+
 static void
 add_recipient(struct mlc_buf *b, jv o)
 {
-	/*
-	 * The last recipient's text, kept for its next delivery (a recipient
-	 * gets one per channel).  Held, the object cannot change in place: the
-	 * same object is the same text.
-	 */
-	static jv last;
-	static int have;
-	static struct mlc_buf in;
+	add_recipient_of(b, get(o, "id"), get(o, "name"), get(o, "an8"), get(o, "to"));
+}
 
-	if (!have || !jv_identical(jv_copy(o), jv_copy(last))) {
-		if (have)
-			jv_free(last);
-		last = jv_copy(o);
-		have = 1;
-		mlc_buf_reset(&in);
-		add_member(&in, "id", get(o, "id"));
-		add_member(&in, "name", get(o, "name"));
-		add_member(&in, "an8", get(o, "an8"));
-		add_member(&in, "ref", get(o, "to"));
+/* add_recipient of an alert's recipient: its text made once for its deliveries. */
+static void
+add_recip(struct mlc_buf *b, struct recip *r)
+{
+	if (!r->have_text) {
+		mlc_buf_init(&r->text);
+		r->have_text = 1;
+		add_recipient_of(&r->text, jv_copy(r->m[RM_ID]), jv_copy(r->m[RM_NAME]),
+		                 jv_copy(r->m[RM_AN8]), jv_copy(r->m[RM_TO]));
 	}
-	mlc_buf_adds(b, ",\"recipient\":{");
-	if (in.len)
-		mlc_buf_add(b, in.p + 1, in.len - 1);
-	mlc_buf_addc(b, '}');
+	mlc_buf_add(b, r->text.p, r->text.len);
 }
 
 static const char *
@@ -1360,37 +1507,33 @@ dispatch(struct mlc_buf *line, const char *delivery_id, const char *channel, con
 
 /* 1 for a storm summary (one message for many alerts: it escalates none). */
 static int
-storm_alert(jv alert)
+storm_alert(void)
 {
-	jv sj = get(alert, "storm");
-	int r = jv_get_kind(sj) == JV_KIND_TRUE;
-
-	jv_free(sj);
-	return r;
+	return jv_get_kind(am[AM_STORM]) == JV_KIND_TRUE;
 }
 
-/* The common head of a delivery line. */
+/* The common head of a delivery line (of the alert in am[]). */
 static void
-head(struct mlc_buf *b, const char *delivery_id, jv alert, const char *alert_id,
-     const char *severity, const char *channel, const char *to, jv robj)
+head(struct mlc_buf *b, const char *delivery_id, const char *alert_id,
+     const char *severity, const char *channel, const char *to, struct recip *r)
 {
 	mlc_buf_adds(b, "{\"delivery_id\":");
 	mlc_buf_json_str(b, delivery_id, strlen(delivery_id));
 	add_str(b, "alert_id", alert_id);
 	add_str(b, "rule", rule.name);
 	add_str(b, "severity", severity);
-	add_member(b, "table", get(alert, "table"));
-	add_member(b, "key", get(alert, "key"));
-	add_member(b, "realert_key", get(alert, "realert_key"));
-	add_member(b, "fingerprint", get(alert, "fingerprint"));
+	add_member(b, "table", am_get(AM_TABLE));
+	add_member(b, "key", am_get(AM_KEY));
+	add_member(b, "realert_key", am_get(AM_REALERT_KEY));
+	add_member(b, "fingerprint", am_get(AM_FINGERPRINT));
 	add_str(b, "channel", channel);
 	add_str(b, "to", to);
-	add_recipient(b, robj);
+	add_recip(b, r);
 	if (has_resolved && !cur_resolved)
 		mlc_buf_adds(b, ",\"resolvable\":true");
 	if (cur_escalation) {
-		add_member(b, "escalation", get(alert, "escalation"));
-	} else if (has_escalation && !cur_resolved && !storm_alert(alert)) {
+		add_member(b, "escalation", am_get(AM_ESCALATION));
+	} else if (has_escalation && !cur_resolved && !storm_alert()) {
 		mlc_buf_printf(b, ",\"escalate\":{\"first\":%ld,\"steps\":", esc_first);
 		mlc_buf_json_str(b, esc_steps_text, strlen(esc_steps_text));
 		mlc_buf_addc(b, '}');
@@ -1402,17 +1545,18 @@ static void
 sms_body(struct mlc_buf *b, const char *text, size_t n, int whatsapp, int *enc,
          size_t *segs, int *cut)
 {
-	struct mlc_buf t;
+	static struct mlc_buf t; /* kept from call to call */
 	size_t keep;
 
-	mlc_buf_init(&t);
+	if (!t.p)
+		mlc_buf_init(&t);
+	mlc_buf_reset(&t);
 	if (transliterate && !whatsapp)
 		mlc_sms_transliterate(text, n, &t);
 	else
 		mlc_buf_add(&t, text, n);
 	keep = mlc_sms_truncate(t.p, t.len, whatsapp ? 1000000 : max_segments, enc, segs, b);
 	*cut = keep < t.len;
-	mlc_buf_free(&t);
 }
 
 /* ---- digest spool ---- */
@@ -1462,7 +1606,10 @@ spool_open(void)
 	 * other connection can open it, so no lock is ever met here: this is
 	 * the one database used without store.c.
 	 */
-	if (sqlite3_open("", &spool) != SQLITE_OK)
+	/* one thread uses it: no mutex per call (some 60 an alert) */
+	if (sqlite3_open_v2("", &spool,
+	                    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+	                    NULL) != SQLITE_OK)
 		spool_fail("open");
 	if (sqlite3_exec(spool,
 	                 "PRAGMA cache_size = -2000;"
@@ -1708,11 +1855,12 @@ spool_cells_once(jv input, unsigned long lineno, struct mlc_buf *text, struct ml
 
 /* Add one alert to the digest of (channel, address). */
 static int
-spool_add(jv alert, const char *channel, const char *addr, const struct recip *r,
+spool_add(const char *channel, const char *addr, const struct recip *r,
           const char *zone,
           const char *alert_id, const char *severity, jv input, unsigned long lineno)
 {
-	struct mlc_buf text, cur, amt, k, rj;
+	/* one row's texts, kept from row to row (no allocation per row) */
+	static struct mlc_buf text, cur, amt, k, rj;
 	sqlite3_stmt *st;
 	sqlite3_int64 gid;
 	double cents = NAN;
@@ -1720,9 +1868,18 @@ spool_add(jv alert, const char *channel, const char *addr, const struct recip *r
 	unsigned slot;
 
 	spool_open();
-	mlc_buf_init(&text);
-	mlc_buf_init(&cur);
-	mlc_buf_init(&amt);
+	if (!text.p) {
+		mlc_buf_init(&text);
+		mlc_buf_init(&cur);
+		mlc_buf_init(&amt);
+		mlc_buf_init(&k);
+		mlc_buf_init(&rj);
+	}
+	mlc_buf_reset(&text);
+	mlc_buf_reset(&cur);
+	mlc_buf_reset(&amt);
+	mlc_buf_reset(&k);
+	mlc_buf_reset(&rj);
 	if (strcmp(channel, "email") == 0)
 		x = spool_cells_once(input, lineno, &text, &cur, &amt, &cents);
 	else
@@ -1731,8 +1888,6 @@ spool_add(jv alert, const char *channel, const char *addr, const struct recip *r
 		rc = -1;
 		goto out;
 	}
-	mlc_buf_init(&k);
-	mlc_buf_init(&rj);
 	mlc_buf_adds(&k, channel);
 	mlc_buf_addc(&k, '\037');
 	mlc_buf_adds(&k, addr);
@@ -1779,7 +1934,7 @@ row:
 		 * bound in place: each text outlives the step.  What alert-log
 		 * needs to mark the re-alert index per alert: akey, fp.
 		 */
-		jv rk = get(alert, "realert_key"), fp = get(alert, "fingerprint"), d = jv_invalid();
+		jv rk = am_get(AM_REALERT_KEY), fp = am_get(AM_FINGERPRINT), d = jv_invalid();
 
 		st = sp_row;
 		sqlite3_reset(st);
@@ -1795,7 +1950,7 @@ row:
 		bind_in_place(st, 8, amt.len ? amt.p : NULL);
 		if (jv_get_kind(rk) != JV_KIND_STRING) {
 			jv_free(rk);
-			rk = get(alert, "key");
+			rk = am_get(AM_KEY);
 		}
 		bind_in_place(st, 4, jv_get_kind(rk) == JV_KIND_STRING ? jv_string_value(rk) : NULL);
 		if (jv_get_kind(fp) == JV_KIND_STRING) {
@@ -1813,12 +1968,7 @@ row:
 		jv_free(fp);
 	}
 	sqlite3_reset(st);
-	mlc_buf_free(&k);
-	mlc_buf_free(&rj);
 out:
-	mlc_buf_free(&text);
-	mlc_buf_free(&cur);
-	mlc_buf_free(&amt);
 	return rc;
 }
 
@@ -1874,16 +2024,18 @@ end_line(struct mlc_buf *b)
 	mlc_buf_addc(b, '\n');
 }
 
-/* cents as an amount: -1,234.50 (two decimals, "," between thousands). */
-static void
-fmt_cents(struct mlc_buf *b, double c)
+/* cents as an amount: -1,234.50 (two decimals, "," between thousands), in
+ * out (FMT_CENTS_MAX bytes): its length. */
+#define FMT_CENTS_MAX 600
+static size_t
+fmt_cents_s(char *out, double c)
 {
-	char dig[400];
+	char dig[400], *o = out;
 	size_t n, i;
 
 	c = round(c);
 	if (c < 0)
-		mlc_buf_addc(b, '-');
+		*o++ = '-';
 	if (fabs(c) < 1e18) { /* "%03.0f" of a whole number, without printf's big-number code */
 		unsigned long long u = (unsigned long long)fabs(c);
 		char *p = dig + 32;
@@ -1900,11 +2052,14 @@ fmt_cents(struct mlc_buf *b, double c)
 	n = strlen(dig) - 2;
 	for (i = 0; i < n; i++) {
 		if (i && (n - i) % 3 == 0)
-			mlc_buf_addc(b, ',');
-		mlc_buf_addc(b, dig[i]);
+			*o++ = ',';
+		*o++ = dig[i];
 	}
-	mlc_buf_addc(b, '.');
-	mlc_buf_adds(b, dig + n);
+	*o++ = '.';
+	*o++ = dig[n];
+	*o++ = dig[n + 1];
+	*o = '\0';
+	return (size_t)(o - out);
 }
 
 /* One digest being built: its rendered parts and what its rows added so far. */
@@ -1958,13 +2113,11 @@ widen(size_t *w, const char *s, size_t n)
 static void
 widen_amount(struct digest *d, double cents, const char *cur)
 {
-	struct mlc_buf n;
+	char n[FMT_CENTS_MAX];
+	size_t nl = fmt_cents_s(n, cents);
 
-	mlc_buf_init(&n);
-	fmt_cents(&n, cents);
-	if (n.len > d->numw)
-		d->numw = n.len;
-	mlc_buf_free(&n);
+	if (nl > d->numw)
+		d->numw = nl;
 	if (cur)
 		widen(&d->curw, cur, strlen(cur));
 }
@@ -2046,15 +2199,14 @@ text_rule(struct digest *d)
 static void
 put_amount(struct digest *d, double cents, const char *cur, const char *style)
 {
-	struct mlc_buf n;
+	char n[FMT_CENTS_MAX];
+	size_t nl = fmt_cents_s(n, cents);
 	size_t cw = cur ? text_width(cur, strlen(cur)) : 0;
 	size_t inner = d->numw + (d->curw ? 1 + d->curw : 0);
 
-	mlc_buf_init(&n);
-	fmt_cents(&n, cents);
 	pad(&d->text, inner, d->w[d_ncells]);
-	pad(&d->text, n.len, d->numw);
-	mlc_buf_adds(&d->text, n.p);
+	pad(&d->text, nl, d->numw);
+	mlc_buf_add(&d->text, n, nl);
 	if (d->curw) {
 		mlc_buf_addc(&d->text, ' ');
 		if (cur)
@@ -2064,13 +2216,12 @@ put_amount(struct digest *d, double cents, const char *cur, const char *style)
 	mlc_buf_adds(&d->html, "<td style=\"");
 	mlc_buf_adds(&d->html, style);
 	mlc_buf_adds(&d->html, MAIL_NUM "\">");
-	mlc_buf_add(&d->html, n.p, n.len);
+	mlc_buf_add(&d->html, n, nl);
 	if (cur && *cur) {
 		mlc_buf_adds(&d->html, "&nbsp;");
 		html_escape(&d->html, cur);
 	}
 	mlc_buf_adds(&d->html, "</td>");
-	mlc_buf_free(&n);
 }
 
 /* Renders the digest's header, footer and (e-mail) subject, and starts its body. */
@@ -2203,13 +2354,7 @@ digest_email_row(struct digest *d, const char *cells, int has_cents, double cent
 		mlc_buf_add(&d->text, p, n);
 		pad(&d->text, text_width(p, n), d->w[k]);
 		mlc_buf_adds(&d->html, "<td style=\"" MAIL_CELL "\">");
-		/* html_escape stops at the NUL: the cell alone */
-		{
-			char *c = mlc_xstrndup(p, n);
-
-			html_escape(&d->html, c);
-			free(c);
-		}
+		html_escape_n(&d->html, p, n);
 		mlc_buf_adds(&d->html, "</td>");
 		p += n + (p[n] != '\0');
 	}
@@ -2645,24 +2790,32 @@ add_reply_code(struct mlc_buf *line, struct mlc_buf *b, jv alert, const char *al
 
 /* One delivery to one address on one channel: rendered, checked, dispatched; -1 a bad line. */
 static int
-deliver(jv alert, jv input, const struct recip *r, const char *channel, const char *addr,
+deliver(jv alert, jv input, struct recip *r, const char *channel, const char *addr,
         const char *alert_id, const char *severity, const char *zone, int storm,
         unsigned long lineno)
 {
-	struct mlc_buf line, did, a, b2, c;
+	/* kept from delivery to delivery (no allocation per delivery) */
+	static struct mlc_buf line, did, a, b2, c;
 	int rc = 0, nul = 0, x;
 
-	mlc_buf_init(&line);
-	mlc_buf_init(&did);
-	mlc_buf_init(&a);
-	mlc_buf_init(&b2);
-	mlc_buf_init(&c);
+	if (!line.p) {
+		mlc_buf_init(&line);
+		mlc_buf_init(&did);
+		mlc_buf_init(&a);
+		mlc_buf_init(&b2);
+		mlc_buf_init(&c);
+	}
+	mlc_buf_reset(&line);
+	mlc_buf_reset(&did);
+	mlc_buf_reset(&a);
+	mlc_buf_reset(&b2);
+	mlc_buf_reset(&c);
 	mlc_buf_adds(&did, alert_id);
 	mlc_buf_addc(&did, '/');
 	mlc_buf_adds(&did, channel);
 	mlc_buf_addc(&did, '/');
 	mlc_buf_adds(&did, addr);
-	head(&line, did.p, alert, alert_id, severity, channel, addr, r->obj);
+	head(&line, did.p, alert_id, severity, channel, addr, r);
 	if (strcmp(channel, "email") == 0 && storm) {
 		storm_text(alert, 1, &a);
 		storm_text(alert, 2, &b2);
@@ -2729,9 +2882,19 @@ deliver(jv alert, jv input, const struct recip *r, const char *channel, const ch
 			goto out;
 		}
 		add_str(&line, "body", b2.p);
-		if (strcmp(channel, "sms") == 0)
-			mlc_buf_printf(&line, ",\"encoding\":\"%s\",\"segments\":%zu",
-			               mlc_sms_encoding_name(enc), segs);
+		if (strcmp(channel, "sms") == 0) {
+			char dig[24], *p = dig + sizeof dig;
+			size_t u = segs;
+
+			do {
+				*--p = (char)('0' + u % 10);
+				u /= 10;
+			} while (u);
+			mlc_buf_adds(&line, ",\"encoding\":\"");
+			mlc_buf_adds(&line, mlc_sms_encoding_name(enc));
+			mlc_buf_adds(&line, "\",\"segments\":");
+			mlc_buf_add(&line, p, (size_t)(dig + sizeof dig - p));
+		}
 		if (cut)
 			mlc_buf_adds(&line, ",\"truncated\":true");
 	}
@@ -2752,11 +2915,6 @@ done:
 	}
 	dispatch(&line, did.p, channel, addr, severity, zone, r->id, r->addr);
 out:
-	mlc_buf_free(&line);
-	mlc_buf_free(&did);
-	mlc_buf_free(&a);
-	mlc_buf_free(&b2);
-	mlc_buf_free(&c);
 	return rc;
 }
 
@@ -2775,6 +2933,8 @@ rule_channels(void)
  * (each sets its members again, in the same order, before a template
  * reads them), not copied when the alert has given up its record.
  */
+static unsigned long input_serial; /* the alert_serial whose members *shared holds */
+
 static int
 render_recipient(jv alert, jv *shared, jv chans, unsigned chm, struct recip *r,
                  const char *alert_id, const char *sev, int digest_only, int is_storm,
@@ -2784,9 +2944,9 @@ render_recipient(jv alert, jv *shared, jv chans, unsigned chm, struct recip *r,
 	int c;
 	int any = 0, bad = 0;
 
-	err = get(r->obj, "error");
+	err = jv_copy(r->m[RM_ERROR]);
 	if (jv_get_kind(err) != JV_KIND_NULL || jv_get_kind(r->obj) != JV_KIND_OBJECT) {
-		jv to = get(r->obj, "to");
+		jv to = jv_copy(r->m[RM_TO]);
 
 		mlc_warn("line %lu: rule %s: recipient %s: %s; nothing sent to it", lineno,
 		         rule.name,
@@ -2801,17 +2961,27 @@ render_recipient(jv alert, jv *shared, jv chans, unsigned chm, struct recip *r,
 	}
 	jv_free(err);
 	/* channels alert-match found inside their re-alert window */
-	supch = get(r->obj, "suppressed_channels");
+	supch = jv_copy(r->m[RM_SUPCH]);
 	input = *shared;
 	*shared = jv_invalid();
-	input = jv_object_set(input, mlc_jq_key("alert_id"), jv_string(alert_id));
-	input = jv_object_set(input, mlc_jq_key("rule"), mlc_jq_key(rule.name));
-	input = jv_object_set(input, mlc_jq_key("severity"), jv_string(sev));
+	if (input_serial != alert_serial) {
+		/* the alert's members: the same for each recipient, set by the first */
+		input_serial = alert_serial;
+		/* the alert's own strings where they are the same text (wire.c: no NUL) */
+		input = jv_object_set(input, mlc_jq_key("alert_id"),
+		                      jv_get_kind(am[AM_ALERT_ID]) == JV_KIND_STRING ?
+		                              jv_copy(am[AM_ALERT_ID]) : jv_string(alert_id));
+		input = jv_object_set(input, mlc_jq_key("rule"), mlc_jq_key(rule.name));
+		input = jv_object_set(input, mlc_jq_key("severity"),
+		                      jv_get_kind(am[AM_SEVERITY]) == JV_KIND_STRING &&
+		                                      strcmp(jv_string_value(am[AM_SEVERITY]), sev) == 0 ?
+		                              jv_copy(am[AM_SEVERITY]) : jv_string(sev));
+	}
 	input = jv_object_set(input, mlc_jq_key("recipient"), jv_copy(r->obj));
 	if (cur_resolved)
-		input = jv_object_set(input, mlc_jq_key("resolved"), get(alert, "resolved"));
+		input = jv_object_set(input, mlc_jq_key("resolved"), am_get(AM_RESOLVED));
 	if (cur_escalation)
-		input = jv_object_set(input, mlc_jq_key("escalation"), get(alert, "escalation"));
+		input = jv_object_set(input, mlc_jq_key("escalation"), am_get(AM_ESCALATION));
 	/* every channel, in addr.c's order */
 	for (c = 0; c < MLC_CH_COUNT; c++) {
 		const char *ch = mlc_addr_channel_name(c), *addr;
@@ -2848,7 +3018,7 @@ render_recipient(jv alert, jv *shared, jv chans, unsigned chm, struct recip *r,
 		zone = zone_of(r, lineno);
 		input = jv_object_set(input, mlc_jq_key("channel"), mlc_jq_key(ch));
 		if (to_digest || digest_only) {
-			if (spool_add(alert, ch, addr, r, zone, alert_id, sev, input, lineno) < 0)
+			if (spool_add(ch, addr, r, zone, alert_id, sev, input, lineno) < 0)
 				bad = 1;
 		} else if (deliver(alert, input, r, ch, addr, alert_id, sev, zone, is_storm, lineno) < 0) {
 			bad = 1;
@@ -2864,25 +3034,25 @@ render_recipient(jv alert, jv *shared, jv chans, unsigned chm, struct recip *r,
 	return bad ? -1 : 0;
 }
 
-/* 0 ok, -1 a bad line (reported).  alert consumed. */
+/* 0 ok, -1 a bad line (reported).  alert consumed; its members in am[] (am_load). */
 static int
 render_alert(jv alert, unsigned long lineno)
 {
-	char *alert_id = sget(alert, "alert_id"), *arule = sget(alert, "rule"), *sev;
-	jv record = get(alert, "record"), recips = get(alert, "recipients"),
-	   chans = get(alert, "channels"), dj = get(alert, "digest_only");
-	int digest_only = jv_get_kind(dj) == JV_KIND_TRUE, i, n, bad = 0, is_storm;
+	char *alert_id = str_of(am[AM_ALERT_ID]), *arule = str_of(am[AM_RULE]), *sev;
+	jv record = am[AM_RECORD], recips = am_get(AM_RECIPIENTS), chans = am_get(AM_CHANNELS);
+	int digest_only = jv_get_kind(am[AM_DIGEST_ONLY]) == JV_KIND_TRUE, i, n, bad = 0;
+	int is_storm = storm_alert();
 	unsigned chm = 0;
-	jv sj = get(alert, "storm");
 	struct mlc_wire_err we;
 
-	is_storm = jv_get_kind(sj) == JV_KIND_TRUE;
-	jv_free(sj);
-	jv_free(dj);
+	am[AM_RECORD] = jv_null(); /* taken: see below */
 	alert_serial++;
-	sev = sget(alert, "severity");
+	/* a path read by several templates of this alert is looked up once */
+	mlc_tmpl_memo(alert_serial);
+	sev = str_of(am[AM_SEVERITY]);
 	/* what alert-log --before alert-render refuses in front of us (wire.c) */
-	if (mlc_wire_alert(alert, &we) < 0) {
+	if (mlc_wire_alert_of(am[AM_SUPPRESSED], am[AM_ALERT_ID], am[AM_RULE], record, recips,
+	                      &we) < 0) {
 		char m[512];
 
 		mlc_wire_errmsg(&we, m, sizeof m);
@@ -2895,18 +3065,8 @@ render_alert(jv alert, unsigned long lineno)
 		bad = 1;
 		goto out;
 	}
-	{
-		jv rv = get(alert, "resolved");
-
-		cur_resolved = jv_get_kind(rv) == JV_KIND_OBJECT;
-		jv_free(rv);
-	}
-	{
-		jv ev = get(alert, "escalation");
-
-		cur_escalation = jv_get_kind(ev) == JV_KIND_OBJECT;
-		jv_free(ev);
-	}
+	cur_resolved = jv_get_kind(am[AM_RESOLVED]) == JV_KIND_OBJECT;
+	cur_escalation = jv_get_kind(am[AM_ESCALATION]) == JV_KIND_OBJECT;
 	if (cur_escalation && !has_escalation) {
 		mlc_warn("line %lu: an escalation step, and rule %s has no [escalation]", lineno,
 		         rule.name);
@@ -2931,14 +3091,24 @@ render_alert(jv alert, unsigned long lineno)
 	 */
 	if (jv_get_kind(record) == JV_KIND_OBJECT) {
 		if (!is_storm)
-			alert = jv_object_delete(alert, jv_string("record"));
+			alert = jv_object_delete(alert, mlc_jq_key("record"));
 	} else {
 		record = jv_object_merge(record, jv_object());
 	}
-	/* the alert's channels (an array): bit c for addr.c's channel c */
-	for (i = 0; i < MLC_CH_COUNT; i++)
-		if (has_word(chans, mlc_addr_channel_name(i)))
-			chm |= 1u << i;
+	/* the alert's channels (an array): bit c for addr.c's channel c, in one pass */
+	n = jv_get_kind(chans) == JV_KIND_ARRAY ? jv_array_length(jv_copy(chans)) : 0;
+	for (i = 0; i < n; i++) {
+		jv e = jv_array_get(jv_copy(chans), i);
+
+		if (jv_get_kind(e) == JV_KIND_STRING) {
+			const char *w = jv_string_value(e);
+			int c = mlc_addr_channel(w, strlen(w)); /* as has_word's strcmp */
+
+			if (c >= 0)
+				chm |= 1u << c;
+		}
+		jv_free(e);
+	}
 	n = jv_array_length(jv_copy(recips));
 	for (i = 0; i < n; i++) {
 		struct recip r;
@@ -2957,6 +3127,8 @@ out:
 	jv_free(recips);
 	jv_free(chans);
 	jv_free(alert);
+	am_clear();
+	mlc_tmpl_memo(0);
 	return bad ? -1 : 0;
 }
 
@@ -3359,6 +3531,125 @@ load_config(const char *path)
 
 /* ---- main ---- */
 
+/*
+ * The record's members the templates read: the line is built without the
+ * others (mlc_wire_line_keep: on JDE lines the row's unused columns and
+ * the contacts' other members are most of it).  Only when every template
+ * that reads the record is in C, which says what it reads (a jq template
+ * may read anything; so may the WhatsApp variables program); never in
+ * preview.  A storm summary's texts read the record's storm_limit and
+ * date; nothing else reads the record (the alert's members are read
+ * whole).  A path's last member is built whole, and so is any value on
+ * the way that is no object.
+ */
+static struct mlc_wire_keep keep_top, keep_rec;
+static int keep_ok = -1;
+
+static void
+keep_free(struct mlc_wire_keep *k)
+{
+	size_t i;
+
+	for (i = 0; i < k->n; i++) {
+		free(k->name[i]);
+		if (k->sub[i]) {
+			keep_free(k->sub[i]);
+			free(k->sub[i]);
+		}
+	}
+	free(k->name);
+	free(k->len);
+	free(k->sub);
+	memset(k, 0, sizeof *k);
+}
+
+static struct mlc_wire_keep *
+keep_add(struct mlc_wire_keep *k, const char *name, size_t len, int whole)
+{
+	size_t i;
+
+	for (i = 0; i < k->n; i++)
+		if (k->len[i] == len && memcmp(k->name[i], name, len) == 0)
+			break;
+	if (i == k->n) {
+		k->name = mlc_xrealloc(k->name, (k->n + 1) * sizeof *k->name);
+		k->len = mlc_xrealloc(k->len, (k->n + 1) * sizeof *k->len);
+		k->sub = mlc_xrealloc(k->sub, (k->n + 1) * sizeof *k->sub);
+		k->name[i] = mlc_xstrndup(name, len);
+		k->len[i] = len;
+		k->sub[i] = whole ? NULL : mlc_xcalloc(1, sizeof **k->sub);
+		k->n++;
+	} else if (whole && k->sub[i]) {
+		/* read whole as well: all of it built */
+		keep_free(k->sub[i]);
+		free(k->sub[i]);
+		k->sub[i] = NULL;
+	}
+	return k->sub[i];
+}
+
+static void
+keep_path(void *arg, const jv *keys, size_t n)
+{
+	struct mlc_wire_keep *k = arg;
+	size_t i;
+
+	for (i = 0; i < n && k; i++)
+		k = keep_add(k, jv_string_value(keys[i]),
+		             (size_t)jv_string_length_bytes(jv_copy(keys[i])), i + 1 == n);
+}
+
+static void
+line_keep_free(void)
+{
+	if (keep_ok == 1) {
+		keep_top.sub[0] = NULL;
+		keep_free(&keep_top);
+		keep_free(&keep_rec);
+	}
+	keep_ok = -1;
+}
+
+/* The keep for this run's lines, or NULL (all of every line). */
+static const struct mlc_wire_keep *
+line_keep(void)
+{
+	struct tmpl *const list[] = { &t_sms, &t_subject, &t_text, &t_html, &d_row, &d_amount,
+		                      &d_currency, &r_sms, &r_subject, &r_text, &e_sms,
+		                      &e_subject, &e_text };
+	size_t i;
+
+	if (keep_ok >= 0)
+		return keep_ok ? &keep_top : NULL;
+	keep_ok = 0;
+	if (opt_preview || wa_vars_e)
+		return NULL;
+	for (i = 0; i < sizeof list / sizeof list[0]; i++)
+		if (list[i]->src && !tmpl_c(list[i]))
+			return NULL;
+	for (i = 0; i < d_ncells; i++)
+		if (d_cells[i].src && !tmpl_c(&d_cells[i]))
+			return NULL;
+	for (i = 0; i < sizeof list / sizeof list[0]; i++)
+		if (list[i]->src)
+			mlc_tmpl_paths(list[i]->c, keep_path, &keep_rec);
+	for (i = 0; i < d_ncells; i++)
+		if (d_cells[i].src)
+			mlc_tmpl_paths(d_cells[i].c, keep_path, &keep_rec);
+	keep_add(&keep_rec, "storm_limit", 11, 1);
+	keep_add(&keep_rec, "date", 4, 1);
+	keep_top.rest = 1;
+	keep_top.n = 1;
+	keep_top.name = mlc_xcalloc(1, sizeof *keep_top.name);
+	keep_top.len = mlc_xcalloc(1, sizeof *keep_top.len);
+	keep_top.sub = mlc_xcalloc(1, sizeof *keep_top.sub);
+	keep_top.name[0] = mlc_xstrdup("record");
+	keep_top.len[0] = 6;
+	keep_top.sub[0] = &keep_rec;
+	keep_ok = 1;
+	return &keep_top;
+}
+
 static int
 run_input(FILE *f, const char *name)
 {
@@ -3370,7 +3661,7 @@ run_input(FILE *f, const char *name)
 	while (!exit_io && !config_failed && (r = mlc_ndjson_read(rd, &l, &len)) != 0) {
 		unsigned long lineno = mlc_ndjson_lineno(rd);
 		struct mlc_wire_err we;
-		jv o, sup, row, aid;
+		jv o;
 
 		if (r < 0) {
 			code = mlc_ndjson_error(rd);
@@ -3380,7 +3671,7 @@ run_input(FILE *f, const char *name)
 			continue;
 		}
 		/* the checks every program makes, and alert-log in front of us */
-		if (mlc_wire_line(l, len, &o, &we) < 0) {
+		if (mlc_wire_line_keep(l, len, &o, &we, line_keep()) < 0) {
 			char m[512];
 
 			mlc_wire_errmsg(&we, m, sizeof m);
@@ -3389,9 +3680,10 @@ run_input(FILE *f, const char *name)
 			n_bad++;
 			continue;
 		}
-		sup = get(o, "suppressed");
-		if (jv_get_kind(sup) != JV_KIND_NULL && jv_get_kind(sup) != JV_KIND_FALSE) {
-			jv_free(sup);
+		am_load(o);
+		if (jv_get_kind(am[AM_SUPPRESSED]) != JV_KIND_NULL &&
+		    jv_get_kind(am[AM_SUPPRESSED]) != JV_KIND_FALSE) {
+			am_clear();
 			jv_free(o);
 			if (!opt_preview && mlc_ndjson_write(1, l, len) < 0) {
 				mlc_warn("write error on stdout: %s", strerror(errno));
@@ -3399,13 +3691,12 @@ run_input(FILE *f, const char *name)
 			}
 			continue;
 		}
-		jv_free(sup);
-		row = get(o, "row");
-		aid = get(o, "alert_id");
-		if (opt_preview && jv_get_kind(aid) == JV_KIND_NULL && jv_get_kind(row) == JV_KIND_OBJECT)
+		if (opt_preview && jv_get_kind(am[AM_ALERT_ID]) == JV_KIND_NULL &&
+		    jv_get_kind(am[AM_ROW]) == JV_KIND_OBJECT) {
+			am_clear();
 			o = record_to_alert(o);
-		jv_free(row);
-		jv_free(aid);
+			am_load(o);
+		}
 		if (render_alert(o, lineno) < 0)
 			n_bad++;
 	}
@@ -3434,6 +3725,14 @@ main(int argc, char **argv)
 
 	mlc_util_setprogname(argv[0]);
 	mlc_util_std_args(argc, argv, usage);
+	/* no memory statistics (a global mutex on every SQLite allocation): none are read */
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+	{
+		/* what render_recipient sets in the input for each recipient and channel */
+		static const char *const per_delivery[] = { "recipient", "channel", NULL };
+
+		mlc_tmpl_memo_skip(per_delivery);
+	}
 	while ((c = getopt_long(argc, argv, "r:R:c:d:", lopts, NULL)) != -1) {
 		switch (c) {
 		case 'r': rulearg = optarg; break;
@@ -3530,7 +3829,9 @@ done:
 	if (spool)
 		spool_close();
 	mlc_store_close(store);
+	line_keep_free();
 	free_all_templates();
+	mlc_tmpl_memo_free();
 	mlc_buf_free(&rowc.text);
 	mlc_buf_free(&rowc.cur);
 	mlc_buf_free(&rowc.amt);

@@ -512,6 +512,7 @@ struct tc_prim {
 	int kind;
 	jv *keys;             /* P_PATH */
 	size_t nkeys;
+	size_t pid;           /* P_PATH: its slot in the memo + 1 (0: none) */
 	jv str;               /* P_STR */
 	struct tc_term *alts; /* P_FNB */
 	size_t nalts;
@@ -531,6 +532,8 @@ struct tc_expr {
 };
 struct tc_seg {
 	jv lit;             /* the text before the interpolation (a string) */
+	const char *lits;   /* its bytes (held by lit), litn of them */
+	size_t litn;
 	struct tc_expr *e;  /* NULL: the last text */
 };
 struct mlc_tmpl {
@@ -673,6 +676,86 @@ tc_string(struct tc_lex *x, jv *out)
 
 static int tc_parse_term(struct tc_lex *x, struct tc_term *t);
 
+/*
+ * The memo of path values (mlc_tmpl_memo): every path of every plain
+ * template has a slot, the same for the same path, which holds the value
+ * it gave in generation gen.  A path whose first member is one of skip's
+ * (what changes between the runs of one generation) has none.
+ */
+static struct pm_slot {
+	char *path; /* the keys joined by '.' */
+	int memo;
+	unsigned long gen;
+	jv v;
+} *pm;
+static size_t npm;
+static unsigned long pm_gen;
+static const char *const *pm_skip;
+
+static size_t
+pm_intern(const jv *keys, size_t n)
+{
+	struct mlc_buf b;
+	size_t i;
+
+	mlc_buf_init(&b);
+	for (i = 0; i < n; i++) {
+		if (i)
+			mlc_buf_addc(&b, '.');
+		mlc_buf_adds(&b, jv_string_value(keys[i]));
+	}
+	for (i = 0; i < npm; i++)
+		if (strcmp(pm[i].path, b.p) == 0) {
+			mlc_buf_free(&b);
+			return i + 1;
+		}
+	pm = mlc_xrealloc(pm, (npm + 1) * sizeof *pm);
+	pm[npm].path = b.p;
+	pm[npm].memo = 1;
+	for (i = 0; pm_skip && pm_skip[i]; i++)
+		if (strcmp(pm_skip[i], jv_string_value(keys[0])) == 0)
+			pm[npm].memo = 0;
+	pm[npm].gen = 0;
+	pm[npm].v = jv_invalid();
+	return ++npm;
+}
+
+void
+mlc_tmpl_memo_skip(const char *const *first)
+{
+	pm_skip = first;
+}
+
+void
+mlc_tmpl_memo(unsigned long gen)
+{
+	size_t i;
+
+	pm_gen = gen;
+	if (gen)
+		return;
+	for (i = 0; i < npm; i++) {
+		jv_free(pm[i].v);
+		pm[i].v = jv_invalid();
+		pm[i].gen = 0;
+	}
+}
+
+void
+mlc_tmpl_memo_free(void)
+{
+	size_t i;
+
+	for (i = 0; i < npm; i++) {
+		free(pm[i].path);
+		jv_free(pm[i].v);
+	}
+	free(pm);
+	pm = NULL;
+	npm = 0;
+	pm_gen = 0;
+}
+
 static int
 tc_parse_prim(struct tc_lex *x, struct tc_prim *p)
 {
@@ -691,6 +774,7 @@ tc_parse_prim(struct tc_lex *x, struct tc_prim *p)
 			p->keys[p->nkeys++] = jv_string_sized(x->s + x->i + 1, (int)(j - x->i - 1));
 			x->i = j;
 		}
+		p->pid = pm_intern(p->keys, p->nkeys);
 		return 0;
 	}
 	if (x->i < x->n && x->s[x->i] == '"') {
@@ -1004,6 +1088,8 @@ tc_eval_prim(const struct mlc_tmpl *t, const struct tc_prim *p, jv in)
 
 	switch (p->kind) {
 	case P_PATH:
+		if (pm_gen && p->pid && pm[p->pid - 1].memo && pm[p->pid - 1].gen == pm_gen)
+			return jv_copy(pm[p->pid - 1].v);
 		v = jv_copy(in);
 		for (i = 0; i < p->nkeys; i++) {
 			if (jv_get_kind(v) == JV_KIND_NULL)
@@ -1015,6 +1101,11 @@ tc_eval_prim(const struct mlc_tmpl *t, const struct tc_prim *p, jv in)
 			v = jv_object_get(v, jv_copy(p->keys[i]));
 			if (!jv_is_valid(v))
 				v = jv_null();
+		}
+		if (pm_gen && p->pid && pm[p->pid - 1].memo) {
+			jv_free(pm[p->pid - 1].v);
+			pm[p->pid - 1].v = jv_copy(v);
+			pm[p->pid - 1].gen = pm_gen;
 		}
 		return v;
 	case P_STR:
@@ -1097,6 +1188,8 @@ mlc_tmpl_plain(const char *tmpl, int html, jv args)
 		g->lit = tc_text(tmpl + at, end - at);
 		if (!jv_is_valid(g->lit))
 			goto fail;
+		g->lits = jv_string_value(g->lit);
+		g->litn = (size_t)jv_string_length_bytes(jv_copy(g->lit));
 		if (i < n) {
 			struct tc_lex x = { tmpl, sp[i].a, sp[i].b };
 
@@ -1152,6 +1245,32 @@ mlc_tmpl_reads(const struct mlc_tmpl *t, const char *field)
 	return 0;
 }
 
+static void
+tc_term_paths(const struct tc_term *e, void (*cb)(void *, const jv *, size_t), void *arg)
+{
+	size_t i, j;
+
+	for (i = 0; i < e->np; i++) {
+		const struct tc_prim *p = &e->p[i];
+
+		if (p->kind == P_PATH)
+			cb(arg, p->keys, p->nkeys);
+		for (j = 0; j < p->nalts; j++)
+			tc_term_paths(&p->alts[j], cb, arg);
+	}
+}
+
+void
+mlc_tmpl_paths(const struct mlc_tmpl *t, void (*cb)(void *arg, const jv *keys, size_t n),
+               void *arg)
+{
+	size_t i;
+
+	for (i = 0; i < t->ns; i++)
+		if (t->s[i].e)
+			tc_term_paths(&t->s[i].e->t, cb, arg);
+}
+
 /* @html: jq 1.6 escapes these five, byte by byte (' as &apos;). */
 static void
 tc_html(struct mlc_buf *b, const char *s, size_t n)
@@ -1182,7 +1301,7 @@ mlc_tmpl_run(const struct mlc_tmpl *t, jv input, struct mlc_buf *out, const char
 		const char *p;
 		size_t n;
 
-		mlc_buf_add(out, jv_string_value(g->lit), (size_t)jv_string_length_bytes(jv_copy(g->lit)));
+		mlc_buf_add(out, g->lits, g->litn);
 		if (!g->e)
 			break;
 		v = tc_eval(t, g->e, input);

@@ -226,10 +226,31 @@ void mlc_wire_errmsg(const struct mlc_wire_err *e, char *out, size_t outlen);
  * the line when it is one (to name the line's ids), else jv_invalid().
  */
 int mlc_wire_line(const char *line, size_t len, jv *obj, struct mlc_wire_err *e);
+/*
+ * mlc_wire_line, building only some members of the object: of an object
+ * read the fast way, the members keep names (each with its own keep for
+ * an object value, NULL for all of it), and the others if rest is 1.
+ * The checks are those of the whole line, and a line jq's parser reads
+ * (wire.c) is built whole.  For a reader that knows every member it reads
+ * (alert-render's templates in C): the values it reads are the same.
+ */
+struct mlc_wire_keep {
+	int rest;
+	size_t n;
+	char **name;
+	size_t *len;
+	struct mlc_wire_keep **sub;
+};
+int mlc_wire_line_keep(const char *line, size_t len, jv *obj, struct mlc_wire_err *e,
+                       const struct mlc_wire_keep *keep);
 /* alert-render's input: 1 a "suppressed" line (passed through), 0 an alert
  * (alert_id and rule non-empty strings, record an object, recipients an
  * array), -1 not an alert (e set).  obj is not consumed. */
 int mlc_wire_alert(jv obj, struct mlc_wire_err *e);
+/* mlc_wire_alert on the members already read (borrowed; jv_invalid() or
+ * jv_null() for one absent). */
+int mlc_wire_alert_of(jv suppressed, jv alert_id, jv rule, jv record, jv recipients,
+                      struct mlc_wire_err *e);
 /* 1 if twilio-send takes obj as a delivery: it has "delivery_id" or
  * "channel" and none of status, event, suppressed, deferred, dropped,
  * capped, dry_run (results and bookkeeping lines pass through). */
@@ -1415,6 +1436,19 @@ int mlc_tmpl_run(const struct mlc_tmpl *t, jv input, struct mlc_buf *out, const 
                  size_t *nulls);
 /* Whether an interpolation reads the input's member field (.field...). */
 int mlc_tmpl_reads(const struct mlc_tmpl *t, const char *field);
+/*
+ * A memo of the plain templates' path values: with gen not 0, a path read
+ * again in the same gen gives the value it gave (the caller changes gen
+ * whenever the input may have changed, but for the members whose names
+ * are in first, set before any template is made: the paths into them are
+ * never memoized).  mlc_tmpl_memo(0): off, the values dropped.
+ */
+void mlc_tmpl_memo_skip(const char *const *first);
+void mlc_tmpl_memo(unsigned long gen);
+void mlc_tmpl_memo_free(void);
+/* Every path an interpolation reads (.a.b: keys "a", "b"), to cb. */
+void mlc_tmpl_paths(const struct mlc_tmpl *t, void (*cb)(void *arg, const jv *keys, size_t n),
+                    void *arg);
 void mlc_tmpl_free(struct mlc_tmpl *t);
 /* jv_dump_string(v, 0)'s text (v consumed) appended to b: faster for
  * plain strings and whole numbers. */

@@ -504,7 +504,7 @@ mlc_buf_wipe(struct mlc_buf *b)
 }
 
 static void
-grow(struct mlc_buf *b, size_t n)
+grow_more(struct mlc_buf *b, size_t n)
 {
 	size_t need;
 
@@ -518,6 +518,14 @@ grow(struct mlc_buf *b, size_t n)
 	while (b->cap < need)
 		b->cap = b->cap < SIZE_MAX / 2 ? b->cap * 2 : need;
 	b->p = mlc_xrealloc(b->p, b->cap);
+}
+
+/* Room for n more bytes and the NUL: the common case inline (len < cap). */
+static inline void
+grow(struct mlc_buf *b, size_t n)
+{
+	if (!b->p || n >= b->cap - b->len)
+		grow_more(b, n);
 }
 
 void
@@ -610,8 +618,8 @@ mlc_hexval(int c)
 
 /*
  * Eight bytes at a time (word-at-a-time tests, "Bit Twiddling Hacks"):
- * w8_ascii, none has its high bit; w8_plain, each is a byte that
- * mlc_buf_json_str copies as it is (0x20 to 0x7f but '"' and '\\').
+ * w8_ascii, none has its high bit; w8_bad, those that mlc_buf_json_str
+ * does not copy as they are (it copies 0x20 to 0x7f but '"' and '\\').
  */
 #define W8_ONES 0x0101010101010101ull
 #define W8_HIGH 0x8080808080808080ull
@@ -630,18 +638,18 @@ w8_ascii(uint64_t w)
 	return !(w & W8_HIGH);
 }
 
-/* some byte of w (all below 0x80) is zero */
-static int
-w8_zero(uint64_t w)
+/*
+ * The bytes of w that are not plain, as high bits: 0 for none, and
+ * the lowest set bit is the first such byte's (a borrow only carries
+ * upward from a byte that is one), so that a run is copied up to it.
+ */
+static uint64_t
+w8_bad(uint64_t w)
 {
-	return ((w - W8_ONES) & ~w & W8_HIGH) != 0;
-}
+	uint64_t q = w ^ (W8_ONES * '"'), b = w ^ (W8_ONES * '\\');
 
-static int
-w8_plain(uint64_t w)
-{
-	return w8_ascii(w) && !(((w - W8_ONES * 0x20) & ~w & W8_HIGH) != 0) &&
-	       !w8_zero(w ^ (W8_ONES * '"')) && !w8_zero(w ^ (W8_ONES * '\\'));
+	return (w | ((w - W8_ONES * 0x20) & ~w) | ((q - W8_ONES) & ~q) | ((b - W8_ONES) & ~b)) &
+	       W8_HIGH;
 }
 
 size_t
@@ -685,9 +693,18 @@ mlc_buf_json_str(struct mlc_buf *b, const char *s, size_t n)
 	while (i < n) {
 		unsigned c = p[i];
 
-		if (i + 8 <= n && w8_plain(w8_load(p + i))) {
-			i += 8;
-			continue;
+		if (i + 8 <= n) {
+			uint64_t m = w8_bad(w8_load(p + i));
+
+			if (!m) {
+				i += 8;
+				continue;
+			}
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+			/* to the first byte that is not plain */
+			i += (size_t)__builtin_ctzll(m) >> 3;
+			c = p[i];
+#endif
 		}
 		if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
 			i++;

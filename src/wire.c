@@ -275,24 +275,38 @@ fast_blank(struct fast *f)
 		f->p++;
 }
 
-/* A string after its opening quote: 0 with *out, or -1. */
+/* A string's closing quote, after its opening one: *end, *esc (it has
+ * escapes), 0; or -1 (not a string of this parser's). */
 static int
-fast_string(struct fast *f, jv *out)
+fast_string_end(const struct fast *f, const char **end, int *esc)
 {
-	const char *a = f->p, *q;
-	int esc = 0;
+	const char *q;
 
-	for (q = a; q < f->end && *q != '"'; q++) {
+	*esc = 0;
+	for (q = f->p; q < f->end && *q != '"'; q++) {
 		if ((unsigned char)*q < 0x20)
 			return -1;
 		if (*q == '\\') {
 			if (q + 1 >= f->end || !strchr("\"\\/bfnrt", q[1]) || !q[1])
 				return -1;
-			esc = 1;
+			*esc = 1;
 			q++;
 		}
 	}
 	if (q >= f->end)
+		return -1;
+	*end = q;
+	return 0;
+}
+
+/* A string after its opening quote: 0 with *out, or -1. */
+static int
+fast_string(struct fast *f, jv *out)
+{
+	const char *a = f->p, *q;
+	int esc;
+
+	if (fast_string_end(f, &q, &esc) < 0)
 		return -1;
 	if (!esc) {
 		*out = jv_string_sized(a, (int)(q - a));
@@ -371,7 +385,7 @@ fast_number(struct fast *f, jv *out)
 	return 0;
 }
 
-static int fast_value(struct fast *f, jv *out, int depth);
+static int fast_value(struct fast *f, jv *out, int depth, const struct mlc_wire_keep *keep);
 
 /*
  * Member names repeat from line to line (a table's columns), and so do
@@ -420,11 +434,107 @@ fast_shared(struct fast *f, jv *out, struct str_slot *tab)
 	return 0;
 }
 
+/*
+ * A value this parser takes, passed over without building it (a member
+ * that mlc_wire_line_keep leaves out): the same grammar as fast_value,
+ * so that a line is read the fast way, or by jq, as it would be whole.
+ */
 static int
-fast_container(struct fast *f, jv *out, int depth)
+fast_skip(struct fast *f, int depth)
+{
+	const char *q;
+	int esc;
+	jv n;
+
+	fast_blank(f);
+	if (f->p >= f->end || depth >= FAST_DEPTH)
+		return -1;
+	switch (*f->p) {
+	case '{':
+	case '[': {
+		char close = *f->p == '{' ? '}' : ']';
+
+		f->p++;
+		fast_blank(f);
+		if (f->p < f->end && *f->p == close) {
+			f->p++;
+			return 0;
+		}
+		for (;;) {
+			fast_blank(f);
+			if (close == '}') {
+				if (f->p >= f->end || *f->p != '"')
+					return -1;
+				f->p++;
+				if (fast_string_end(f, &q, &esc) < 0)
+					return -1;
+				f->p = q + 1;
+				fast_blank(f);
+				if (f->p >= f->end || *f->p != ':')
+					return -1;
+				f->p++;
+			}
+			if (fast_skip(f, depth + 1) < 0)
+				return -1;
+			fast_blank(f);
+			if (f->p < f->end && *f->p == ',') {
+				f->p++;
+				continue;
+			}
+			if (f->p < f->end && *f->p == close) {
+				f->p++;
+				return 0;
+			}
+			return -1;
+		}
+	}
+	case '"':
+		f->p++;
+		if (fast_string_end(f, &q, &esc) < 0)
+			return -1;
+		f->p = q + 1;
+		return 0;
+	case 't':
+	case 'f':
+	case 'n':
+	default:
+		/* the literals and numbers as fast_value reads them (no allocation) */
+		if (fast_value(f, &n, depth, NULL) < 0)
+			return -1;
+		jv_free(n);
+		return 0;
+	}
+}
+
+/* Is member k (a string, raw[0..rn) its text between the quotes) one of
+ * keep's?  *sub: its own keep (NULL: all of it). */
+static int
+keep_member(const struct mlc_wire_keep *keep, jv k, const char *raw, size_t rn,
+            const struct mlc_wire_keep **sub)
+{
+	const char *s = raw;
+	size_t n = rn, i;
+
+	*sub = NULL;
+	if (memchr(raw, '\\', rn)) { /* escaped: its unescaped bytes */
+		s = jv_string_value(k);
+		n = (size_t)jv_string_length_bytes(jv_copy(k));
+	}
+	for (i = 0; i < keep->n; i++)
+		if (keep->len[i] == n && memcmp(keep->name[i], s, n) == 0) {
+			*sub = keep->sub[i];
+			return 1;
+		}
+	return keep->rest;
+}
+
+static int
+fast_container(struct fast *f, jv *out, int depth, const struct mlc_wire_keep *keep)
 {
 	int obj = *f->p == '{';
 	jv c = obj ? jv_object() : jv_array(), k, v;
+	const char *ka;
+	size_t kn;
 
 	f->p++;
 	fast_blank(f);
@@ -439,24 +549,40 @@ fast_container(struct fast *f, jv *out, int depth)
 			if (f->p >= f->end || *f->p != '"')
 				goto bad;
 			f->p++;
+			ka = f->p;
 			if (fast_shared(f, &k, names) < 0)
 				goto bad;
+			kn = (size_t)(f->p - 1 - ka);
 			fast_blank(f);
 			if (f->p >= f->end || *f->p != ':') {
 				jv_free(k);
 				goto bad;
 			}
 			f->p++;
-			if (fast_value(f, &v, depth + 1) < 0) {
+			if (keep) {
+				const struct mlc_wire_keep *sub;
+
+				if (!keep_member(keep, k, ka, kn, &sub)) {
+					jv_free(k);
+					if (fast_skip(f, depth + 1) < 0)
+						goto bad;
+					goto next;
+				}
+				if (fast_value(f, &v, depth + 1, sub) < 0) {
+					jv_free(k);
+					goto bad;
+				}
+			} else if (fast_value(f, &v, depth + 1, NULL) < 0) {
 				jv_free(k);
 				goto bad;
 			}
 			c = jv_object_set(c, k, v);
 		} else {
-			if (fast_value(f, &v, depth + 1) < 0)
+			if (fast_value(f, &v, depth + 1, NULL) < 0)
 				goto bad;
 			c = jv_array_append(c, v);
 		}
+	next:
 		fast_blank(f);
 		if (f->p < f->end && *f->p == ',') {
 			f->p++;
@@ -475,15 +601,16 @@ bad:
 }
 
 static int
-fast_value(struct fast *f, jv *out, int depth)
+fast_value(struct fast *f, jv *out, int depth, const struct mlc_wire_keep *keep)
 {
 	fast_blank(f);
 	if (f->p >= f->end || depth >= FAST_DEPTH)
 		return -1;
 	switch (*f->p) {
 	case '{':
+		return fast_container(f, out, depth, keep);
 	case '[':
-		return fast_container(f, out, depth);
+		return fast_container(f, out, depth, NULL);
 	case '"':
 		f->p++;
 		return fast_shared(f, out, values);
@@ -508,9 +635,10 @@ fast_value(struct fast *f, jv *out, int depth)
 	}
 }
 
-/* The line parsed: the fast way when it can, else jq's. */
+/* The line parsed: the fast way when it can (keep: the members to build),
+ * else jq's (all of them). */
 static jv
-parse_line(const char *line, size_t len)
+parse_line(const char *line, size_t len, const struct mlc_wire_keep *keep)
 {
 	static int off = -1;
 	struct fast f;
@@ -527,7 +655,7 @@ parse_line(const char *line, size_t len)
 	f.p = line;
 	f.end = line + len;
 	f.sb.p = NULL;
-	r = fast_value(&f, &v, 0);
+	r = fast_value(&f, &v, 0, keep);
 	if (f.sb.p)
 		mlc_buf_free(&f.sb);
 	if (r == 0) {
@@ -542,6 +670,13 @@ parse_line(const char *line, size_t len)
 int
 mlc_wire_line(const char *line, size_t len, jv *obj, struct mlc_wire_err *e)
 {
+	return mlc_wire_line_keep(line, len, obj, e, NULL);
+}
+
+int
+mlc_wire_line_keep(const char *line, size_t len, jv *obj, struct mlc_wire_err *e,
+                   const struct mlc_wire_keep *keep)
+{
 	const char *z;
 	size_t off;
 	unsigned cu = 0;
@@ -555,7 +690,7 @@ mlc_wire_line(const char *line, size_t len, jv *obj, struct mlc_wire_err *e)
 	}
 	off = mlc_utf8_valid_len(line, len);
 	z = off == len ? memchr(line, '\0', len) : NULL;
-	o = off < len || z ? jv_parse_sized(line, (int)len) : parse_line(line, len);
+	o = off < len || z ? jv_parse_sized(line, (int)len) : parse_line(line, len, keep);
 	if (off < len || z) {
 		refuse_at(e, line, len, z ? (size_t)(z - line) : off,
 		          z ? "holds a NUL byte" : "not valid UTF-8");
@@ -638,7 +773,8 @@ mlc_wire_str(jv o, const char *k, jv *v, const char **s)
 /* ---- alert-render ---- */
 
 int
-mlc_wire_alert(jv o, struct mlc_wire_err *e)
+mlc_wire_alert_of(jv suppressed, jv alert_id, jv rule, jv record, jv recipients,
+                  struct mlc_wire_err *e)
 {
 	static const struct {
 		const char *name;
@@ -650,27 +786,42 @@ mlc_wire_alert(jv o, struct mlc_wire_err *e)
 		{ "record", JV_KIND_OBJECT, "an object" },
 		{ "recipients", JV_KIND_ARRAY, "an array" },
 	};
-	jv v = get(o, "suppressed");
+	jv v[4];
 	size_t i;
-	int k = jv_get_kind(v);
+	int k = jv_get_kind(suppressed);
 
-	jv_free(v);
 	if (k != JV_KIND_INVALID && k != JV_KIND_NULL && k != JV_KIND_FALSE)
 		return 1;
+	v[0] = alert_id;
+	v[1] = rule;
+	v[2] = record;
+	v[3] = recipients;
 	for (i = 0; i < sizeof need / sizeof need[0]; i++) {
-		int bad;
-
-		v = get(o, need[i].name);
-		bad = jv_get_kind(v) != need[i].kind ||
-		      (need[i].kind == JV_KIND_STRING && jv_string_length_bytes(jv_copy(v)) == 0);
-		jv_free(v);
-		if (bad) {
+		if (jv_get_kind(v[i]) != need[i].kind ||
+		    (need[i].kind == JV_KIND_STRING && jv_string_length_bytes(jv_copy(v[i])) == 0)) {
 			set_err(e, need[i].name, "expected %s: not an alert (it needs alert_id, rule,"
 			        " record and recipients)", need[i].want);
 			return -1;
 		}
 	}
 	return 0;
+}
+
+int
+mlc_wire_alert(jv o, struct mlc_wire_err *e)
+{
+	static const char *const member[] = { "suppressed", "alert_id", "rule", "record",
+		                             "recipients" };
+	jv v[5];
+	size_t i;
+	int r;
+
+	for (i = 0; i < 5; i++)
+		v[i] = get(o, member[i]);
+	r = mlc_wire_alert_of(v[0], v[1], v[2], v[3], v[4], e);
+	for (i = 0; i < 5; i++)
+		jv_free(v[i]);
+	return r;
 }
 
 /* ---- the trailer (jde-fetch --trailer) ---- */

@@ -152,4 +152,64 @@ is "$(jq -r 'select(.digest) | "\(.to) \(.alert_count)"' "$T/many.out" | sort)" 
 	"$(jq -r '.recipients[].email' "$T/many.in" | sort | uniq -c | awk '{ print $2, $1 }' | sort)" \
 	"200 alerts, $(jq -r '.recipients[].email' "$T/many.in" | sort -u | wc -l) digests: each counts the alerts sent to its address"
 
+# alert-render builds only the record's members its templates read
+# (mlc_wire_line_keep): the same output as from the whole line
+# (MLC_WIRE_JQPARSE=1, jq's parser) and with the templates in jq
+# (MLC_TEMPLATE_JQ=1, nothing left out).  Members left out that hold
+# nested values, escapes, a long number or a \u escape (the line then goes
+# to jq's parser, whole), a repeated member, a path read both whole and
+# into (.contacts, .row), a storm summary (its record's storm_limit, date).
+# The paths read again by the templates of one alert are looked up once
+# (mlc_tmpl_memo), but for .recipient and .channel: an alert to two
+# recipients on two channels, whose texts show both.
+mkdir -p "$T/keep"
+sed -e 's/^sms = .*/sms = \\(.row.F0411_DOC) \\(.contacts.vendor.name) \\(.dates.DDJ | days_ago) \\(.row.F0411_AAP | amount)/' \
+	-e 's/^text = .*/text = \\(.contacts) \\(.row.F0411_AN8) \\(.channel) \\(.recipient.name) \\(.row.F0411_DOC)/' \
+	-e 's/^subject = .*/subject = \\(.recipient.name) \\(.channel) \\(.row.F0411_DOC)/' \
+	-e '/^sms = /s/$/ \\(.channel) \\(.recipient.name)/' \
+	-e 's/^html = .*/html = <p>\\(.row)<\/p> \\(.contacts.vendor.an8 \/\/ "none")/' \
+	"$TOP/tests/fixtures/render-rules/ap-aging.rule" | grep -v '^  was due' >"$T/keep/ap-aging.rule"
+grep -q '^text = \\(.contacts)' "$T/keep/ap-aging.rule"
+ok "a rule that reads .contacts and .row whole and into"
+{
+	cat "$F/render-basic.in.ndjson"
+	head -n 1 "$F/render-basic.in.ndjson" | jq -c '.record += {"a/b":{"deep":[1,{"x":"y\n\t\"z"}]},
+		"n":[true,false,null,-1.5e3,{}],"s":"\\\/"} | .record.row += {"F0411_X":"x","F0411_Y":[1,2]}
+		| .record.contacts.vendor += {"phone":"+1 555","alt":{"k":[]}} | .alert_id += ":more"'
+	head -n 1 "$F/render-basic.in.ndjson" | jq -c '.record.row.F0411_Z = "\u00e9" | .alert_id += ":u"' |
+		sed 's/\\u00e9/\\u00e9/; s/"F0411_Z":"é"/"F0411_Z":"\\u00e9"/'
+	head -n 1 "$F/render-basic.in.ndjson" | jq -c '.alert_id += ":num"' |
+		sed 's/"fetched_at"/"big":1234567890123456789012345678,"fetched_at"/'
+	head -n 1 "$F/render-basic.in.ndjson" | jq -c '.alert_id += ":dup"' |
+		sed 's/"dates":{"DDJ":"2024-01-10"}/"dates":{"DDJ":"2024-01-10"},"dates":{"DDJ":"2024-01-12","x":1}/'
+	head -n 1 "$F/render-basic.in.ndjson" | jq -c '.alert_id += ":two" | .recipients += [.recipients[0]
+		| .name = "Second" | .sms = "+13125550148" | .email = "b@acme.example"]'
+	head -n 1 "$F/render-basic.in.ndjson" | jq -c '.alert_id += ":storm" | .storm = true | .count = 5
+		| .alerts = ["a","b"] | .record = {"storm_limit":3,"date":"2024-01-15","other":{"x":1}}'
+} >"$T/keep.in"
+grep -q '"big":1234567890123456789012345678,' "$T/keep.in" && grep -q 'F0411_Z":"\\u00e9' "$T/keep.in"
+ok "the lines: $(wc -l <"$T/keep.in")"
+for how in fast jqparse jqtmpl; do
+	case $how in
+	fast) env=X=1 ;;
+	jqparse) env=MLC_WIRE_JQPARSE=1 ;;
+	*) env=MLC_TEMPLATE_JQ=1 ;;
+	esac
+	env "$env" alert-render -r "$T/keep/ap-aging.rule" --no-state --now "$NOW" <"$T/keep.in" \
+		>"$T/keep.$how" 2>"$T/keep.$how.err"
+	echo "$?" >>"$T/keep.$how.err"
+done
+grep -q '"storm":true\|Alert storm' "$T/keep.fast"
+ok "the storm summary rendered"
+is "$(grep -c ':two/' "$T/keep.fast")" 4 "two recipients, two channels: four deliveries"
+grep ':two/sms/+13125550148' "$T/keep.fast" | grep -q 'sms Second'
+ok "each delivery's texts name its own channel and recipient"
+grep ':two/email/b@acme.example' "$T/keep.fast" | grep -q '"subject":"Second email'
+ok "and so does an e-mail's subject"
+grep -q '2024-01-12' "$T/keep.fast" || grep -q 'was due' "$T/keep.fast" || true
+diff_ok "$T/keep.jqparse" "$T/keep.fast" "the record's members left out: the deliveries of the whole line"
+diff_ok "$T/keep.jqparse.err" "$T/keep.fast.err" "and its messages"
+diff_ok "$T/keep.jqtmpl" "$T/keep.fast" "the deliveries of the templates in jq"
+diff_ok "$T/keep.jqtmpl.err" "$T/keep.fast.err" "and their messages"
+
 done_testing
