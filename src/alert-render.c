@@ -1316,16 +1316,8 @@ recip_load(struct recip *r, jv o)
 
 		/* "%.0f" of a whole number is its digits */
 		if (d == floor(d) && d >= 1 && d < 1e15) {
-			char dig[24], *p = dig + sizeof dig;
-			unsigned long long u = (unsigned long long)d;
-
-			*--p = '\0';
-			do {
-				*--p = (char)('0' + u % 10);
-				u /= 10;
-			} while (u);
 			memcpy(r->id, "an8:", 4);
-			memcpy(r->id + 4, p, (size_t)(dig + sizeof dig - p));
+			mlc_ull_digits(r->id + 4, (unsigned long long)d, 1);
 		} else {
 			snprintf(r->id, sizeof r->id, "an8:%.0f", d);
 		}
@@ -1384,10 +1376,10 @@ add_recipient_of(struct mlc_buf *b, jv id, jv name, jv an8, jv to)
 	add_member(b, "name", name);
 	add_member(b, "an8", an8);
 	add_member(b, "ref", to);
-	if (b->len > at) /* the first member's comma */
+	if (b->len > at) { /* the first member's comma */
 		memmove(b->p + at, b->p + at + 1, b->len - at);
-	if (b->len > at)
 		b->len--;
+	}
 	mlc_buf_addc(b, '}');
 }
 
@@ -2036,19 +2028,10 @@ fmt_cents_s(char *out, double c)
 	c = round(c);
 	if (c < 0)
 		*o++ = '-';
-	if (fabs(c) < 1e18) { /* "%03.0f" of a whole number, without printf's big-number code */
-		unsigned long long u = (unsigned long long)fabs(c);
-		char *p = dig + 32;
-
-		*p = '\0';
-		do {
-			*--p = (char)('0' + u % 10);
-			u /= 10;
-		} while (u || p > dig + 29);
-		memmove(dig, p, strlen(p) + 1);
-	} else {
+	if (fabs(c) < 1e18) /* "%03.0f" of a whole number, without printf's big-number code */
+		mlc_ull_digits(dig, (unsigned long long)fabs(c), 3);
+	else
 		snprintf(dig, sizeof dig, "%03.0f", fabs(c));
-	}
 	n = strlen(dig) - 2;
 	for (i = 0; i < n; i++) {
 		if (i && (n - i) % 3 == 0)
@@ -2883,17 +2866,13 @@ deliver(jv alert, jv input, struct recip *r, const char *channel, const char *ad
 		}
 		add_str(&line, "body", b2.p);
 		if (strcmp(channel, "sms") == 0) {
-			char dig[24], *p = dig + sizeof dig;
-			size_t u = segs;
+			char dig[MLC_ULL_DIGITS];
+			size_t dn = mlc_ull_digits(dig, segs, 1);
 
-			do {
-				*--p = (char)('0' + u % 10);
-				u /= 10;
-			} while (u);
 			mlc_buf_adds(&line, ",\"encoding\":\"");
 			mlc_buf_adds(&line, mlc_sms_encoding_name(enc));
 			mlc_buf_adds(&line, "\",\"segments\":");
-			mlc_buf_add(&line, p, (size_t)(dig + sizeof dig - p));
+			mlc_buf_add(&line, dig, dn);
 		}
 		if (cut)
 			mlc_buf_adds(&line, ",\"truncated\":true");
@@ -3542,7 +3521,7 @@ load_config(const char *path)
  * whole).  A path's last member is built whole, and so is any value on
  * the way that is no object.
  */
-static struct mlc_wire_keep keep_top, keep_rec;
+static struct mlc_wire_keep keep_top;
 static int keep_ok = -1;
 
 static void
@@ -3602,11 +3581,8 @@ keep_path(void *arg, const jv *keys, size_t n)
 static void
 line_keep_free(void)
 {
-	if (keep_ok == 1) {
-		keep_top.sub[0] = NULL;
+	if (keep_ok == 1)
 		keep_free(&keep_top);
-		keep_free(&keep_rec);
-	}
 	keep_ok = -1;
 }
 
@@ -3617,6 +3593,7 @@ line_keep(void)
 	struct tmpl *const list[] = { &t_sms, &t_subject, &t_text, &t_html, &d_row, &d_amount,
 		                      &d_currency, &r_sms, &r_subject, &r_text, &e_sms,
 		                      &e_subject, &e_text };
+	struct mlc_wire_keep *rec;
 	size_t i;
 
 	if (keep_ok >= 0)
@@ -3630,22 +3607,17 @@ line_keep(void)
 	for (i = 0; i < d_ncells; i++)
 		if (d_cells[i].src && !tmpl_c(&d_cells[i]))
 			return NULL;
+	/* the alert's members all, its record's those read */
+	keep_top.rest = 1;
+	rec = keep_add(&keep_top, "record", 6, 0);
 	for (i = 0; i < sizeof list / sizeof list[0]; i++)
 		if (list[i]->src)
-			mlc_tmpl_paths(list[i]->c, keep_path, &keep_rec);
+			mlc_tmpl_paths(list[i]->c, keep_path, rec);
 	for (i = 0; i < d_ncells; i++)
 		if (d_cells[i].src)
-			mlc_tmpl_paths(d_cells[i].c, keep_path, &keep_rec);
-	keep_add(&keep_rec, "storm_limit", 11, 1);
-	keep_add(&keep_rec, "date", 4, 1);
-	keep_top.rest = 1;
-	keep_top.n = 1;
-	keep_top.name = mlc_xcalloc(1, sizeof *keep_top.name);
-	keep_top.len = mlc_xcalloc(1, sizeof *keep_top.len);
-	keep_top.sub = mlc_xcalloc(1, sizeof *keep_top.sub);
-	keep_top.name[0] = mlc_xstrdup("record");
-	keep_top.len[0] = 6;
-	keep_top.sub[0] = &keep_rec;
+			mlc_tmpl_paths(d_cells[i].c, keep_path, rec);
+	keep_add(rec, "storm_limit", 11, 1);
+	keep_add(rec, "date", 4, 1);
 	keep_ok = 1;
 	return &keep_top;
 }

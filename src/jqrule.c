@@ -1377,16 +1377,12 @@ mlc_jq_dump(struct mlc_buf *b, jv v)
 		double d = jv_number_value(v);
 
 		if (d == floor(d) && fabs(d) >= 1 && fabs(d) < 1e15) {
-			char dig[24], *p = dig + sizeof dig;
-			unsigned long long u = (unsigned long long)fabs(d);
+			char dig[MLC_ULL_DIGITS];
+			size_t n = mlc_ull_digits(dig, (unsigned long long)fabs(d), 1);
 
-			while (u) {
-				*--p = (char)('0' + u % 10);
-				u /= 10;
-			}
 			if (d < 0)
-				*--p = '-';
-			mlc_buf_add(b, p, (size_t)(dig + sizeof dig - p));
+				mlc_buf_addc(b, '-');
+			mlc_buf_add(b, dig, n);
 			jv_free(v);
 			return;
 		}

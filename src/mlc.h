@@ -122,6 +122,11 @@ void mlc_buf_wipe(struct mlc_buf *b);
 
 /* The value of hexadecimal digit c, or -1. */
 int mlc_hexval(int c);
+/* u's decimal digits into out (MLC_ULL_DIGITS bytes: 20 and the NUL), at
+ * least min of them (zeros in front, min at most 20): their number.  By
+ * hand, without printf: it runs for numbers on every line. */
+#define MLC_ULL_DIGITS 21
+size_t mlc_ull_digits(char *out, unsigned long long u, size_t min);
 /* 1 if s[0..n) is valid UTF-8 (no overlongs, no surrogates), else 0. */
 int mlc_utf8_valid(const char *s, size_t n);
 /* The length of the longest valid UTF-8 prefix of s[0..n): n if it is all

@@ -616,6 +616,22 @@ mlc_hexval(int c)
 	return -1;
 }
 
+size_t
+mlc_ull_digits(char *out, unsigned long long u, size_t min)
+{
+	char dig[MLC_ULL_DIGITS], *p = dig + sizeof dig - 1;
+	size_t n;
+
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u || (size_t)(dig + sizeof dig - 1 - p) < min);
+	n = (size_t)(dig + sizeof dig - 1 - p);
+	memcpy(out, p, n);
+	out[n] = '\0';
+	return n;
+}
+
 /*
  * Eight bytes at a time (word-at-a-time tests, "Bit Twiddling Hacks"):
  * w8_ascii, none has its high bit; w8_bad, those that mlc_buf_json_str

@@ -494,9 +494,6 @@ fast_skip(struct fast *f, int depth)
 			return -1;
 		f->p = q + 1;
 		return 0;
-	case 't':
-	case 'f':
-	case 'n':
 	default:
 		/* the literals and numbers as fast_value reads them (no allocation) */
 		if (fast_value(f, &n, depth, NULL) < 0)
