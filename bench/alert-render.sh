@@ -95,6 +95,15 @@ same() {
 }
 # marginal BIG SMALL: the cost per alert between the two sizes
 marginal() { echo "$1 $2 $n $small" | awk '{ printf "%.9f\n", ($1 - $2) / ($3 - $4) }'; }
+# say_marginal WHO FILE MEDIAN TAIL: each round's marginal cost and the median
+say_marginal() {
+	unit=us
+	[ "$count" = 1 ] && unit=instructions
+	echo "$kind, marginal $small to $n alerts: $1" \
+		"$(awk -v c="$count" '{ printf "%.0f ", c == 1 ? $1 : $1 * 1e6 }' "$2")$unit;" \
+		"median $(echo "$3" | awk -v c="$count" '{ printf "%.1f", c == 1 ? $1 : $1 * 1e6 }')" \
+		"$unit an alert$4"
+}
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 for kind in direct digest; do
@@ -132,18 +141,11 @@ for kind in direct digest; do
 	done
 	if [ -n "$small" ]; then
 		mn=$(median <"$tmp/m.new")
-		unit=us
-		[ "$count" = 1 ] && unit=instructions
-		echo "$kind, marginal $small to $n alerts: alert-render" \
-			"$(awk -v c="$count" '{ printf "%.0f ", c == 1 ? $1 : $1 * 1e6 }' "$tmp/m.new")$unit;" \
-			"median $(echo "$mn" | awk -v c="$count" '{ printf "%.1f", c == 1 ? $1 : $1 * 1e6 }')" \
-			"$unit an alert"
+		say_marginal alert-render "$tmp/m.new" "$mn" ""
 		if [ -n "$base" ]; then
 			mb=$(median <"$tmp/m.base")
-			echo "$kind, marginal $small to $n alerts: base" \
-				"$(awk -v c="$count" '{ printf "%.0f ", c == 1 ? $1 : $1 * 1e6 }' "$tmp/m.base")$unit;" \
-				"median $(echo "$mb" | awk -v c="$count" '{ printf "%.1f", c == 1 ? $1 : $1 * 1e6 }')" \
-				"$unit an alert; ratio new/base $(echo "$mn $mb" | awk '{ printf "%.3f", $1 / $2 }')"
+			say_marginal base "$tmp/m.base" "$mb" \
+				"; ratio new/base $(echo "$mn $mb" | awk '{ printf "%.3f", $1 / $2 }')"
 		fi
 	fi
 	m=$(median <"$tmp/t.new")
